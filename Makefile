@@ -1,0 +1,55 @@
+# The two set-up commands of README.md: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+RUN_DIR := var
+
+.PHONY: run test lint typecheck contracts unit bench clean install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	./scripts/system-deps.sh run
+	$(BIN)/pip install -q -e '.[hw,camera]'
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	./scripts/system-deps.sh test
+	$(BIN)/pip install -q -e '.[hw,camera,dev]'
+	touch $@ $(STAMP_RUN)
+
+## Start the daemon on simulated hardware (when no Pi is found) with config and data under ./var/.
+run: $(STAMP_RUN)
+	$(BIN)/edge-appliance run --config $(RUN_DIR)/config.toml --data-dir $(RUN_DIR)/data --dev-config
+
+## Lint, type-check, check import contracts, then run the whole suite.
+test: $(STAMP_TEST)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(STAMP_TEST)
+	$(BIN)/mypy
+
+contracts: $(STAMP_TEST)
+	$(BIN)/lint-imports
+
+## Run every benchmark (each prints one JSON object as its last line).
+bench: $(STAMP_TEST)
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## Install on a Raspberry Pi (see README.md).
+install:
+	./scripts/install-pi.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, only those missing.
+#   system-deps.sh run    build deps for the hardware bindings
+#   system-deps.sh test   the above plus chromium and janus for the suite and benchmarks
+set -euo pipefail
+want=(libasound2-dev libsystemd-dev pkg-config libcap-dev)
+if [ "${1:-run}" = "test" ]; then
+    want+=(chromium chromium-driver janus iproute2 systemd)
+fi
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then
+    echo "system-deps: not a Debian system; please install: ${missing[*]}" >&2
+    exit 1
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "system-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from .errors import TokenError
 from .keys import ApiKey, KeyStore
@@ -148,7 +149,7 @@ def _signing_key(payload: dict[str, Any], keys: KeyStore, account_sid: str) -> A
 
 
 def _decode(token: str, key: ApiKey, now: float | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"require": ["exp", "iss", "sub"], "verify_iat": False}
+    options: Options = {"require": ["exp", "iss", "sub"], "verify_iat": False}
     try:
         if now is not None:
             # PyJWT reads the clock itself; shift the leeway to verify "as of" ``now``.
@@ -167,12 +168,12 @@ def _decode(token: str, key: ApiKey, now: float | None) -> dict[str, Any]:
         raise TokenError(f"Invalid Access Token: {exc}", code=20101) from exc
 
 
-def _decode_at(token: str, key: ApiKey, now: float, options: dict[str, Any]) -> dict[str, Any]:
+def _decode_at(token: str, key: ApiKey, now: float, options: Options) -> dict[str, Any]:
     payload: dict[str, Any] = jwt.decode(
         token,
         key.secret,
         algorithms=[ALGORITHM],
-        options={**options, "verify_exp": False, "verify_nbf": False},
+        options={**options, "verify_exp": False, "verify_nbf": False},  # checked below
     )
     exp, nbf = payload.get("exp"), payload.get("nbf")
     if not isinstance(exp, int) or exp + CLOCK_SKEW <= now:

@@ -168,7 +168,7 @@ def base_url(settings: Settings) -> str:
     if settings.http.public_url:
         return settings.http.public_url.rstrip("/")
     host, _, port = settings.http.listen.rpartition(":")
-    if host in ("", "0.0.0.0", "::", "[::]"):
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 (a comparison, not a bind)
         host = f"{settings.unit.name}.local"
     scheme = "https" if settings.http.tls else "http"
     return f"{scheme}://{host}:{port}"

@@ -119,3 +119,10 @@ def test_field_specs_cover_every_key():
     assert keys == {f"{section}.{name}" for section, table in defaults.items() for name in table}
     role = next(s for s in field_specs() if s["key"] == "unit.role")
     assert role["choices"] == ("kiosk", "field", "hub") and role["type"] == "str"
+
+
+def test_configuration_reference_is_current():
+    from appliance.config_doc import render
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+    assert doc.read_text() == render(), "run: python -m appliance.config_doc > docs/configuration.md"

@@ -1,0 +1,394 @@
+"""Room and participant history, invite redemptions and the callback outbox, in SQLite.
+
+One database file in the data directory, in WAL mode with ``synchronous=NORMAL``: a commit
+is an append to the WAL without an fsync, so the small writes the control plane makes run
+inline on the event loop in well under a millisecond, and a crash of the daemon loses
+nothing (the WAL is in the page cache and the kernel writes it). Only a power cut can lose
+the last few commits, never corrupt the file. Every query is parameterized.
+
+The schema carries a version (``PRAGMA user_version``); ``_MIGRATIONS[n]`` brings a
+database from version ``n`` to ``n + 1``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .rooms.model import Participant, Room, RoomSettings
+
+DB_FILE = "sfu.sqlite3"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE rooms (
+        sid TEXT PRIMARY KEY,
+        unique_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        end_time TEXT,
+        duration INTEGER,
+        recording_rules TEXT NOT NULL,
+        rules_updated TEXT
+    );
+    CREATE INDEX rooms_by_created ON rooms (date_created, sid);
+    CREATE INDEX rooms_by_name ON rooms (unique_name);
+    CREATE INDEX rooms_by_status ON rooms (status);
+    CREATE TABLE participants (
+        sid TEXT PRIMARY KEY,
+        room_sid TEXT NOT NULL REFERENCES rooms (sid),
+        identity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        start_time TEXT NOT NULL,
+        end_time TEXT,
+        duration INTEGER,
+        subscribe_rules TEXT NOT NULL,
+        rules_updated TEXT
+    );
+    CREATE INDEX participants_by_room ON participants (room_sid, date_created, sid);
+    CREATE TABLE redemptions (
+        invite_id TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        room TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        PRIMARY KEY (invite_id, identity)
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_sid TEXT NOT NULL,
+        url TEXT NOT NULL,
+        method TEXT NOT NULL,
+        params TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt REAL NOT NULL
+    );
+    CREATE INDEX outbox_by_room ON outbox (room_sid, id);
+    """,
+]
+
+
+def fmt_time(value: datetime | None) -> str | None:
+    """A UTC time as Twilio prints it (``2026-11-21T13:05:00Z``)."""
+    return None if value is None else value.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """The inverse of ``fmt_time``."""
+    return None if value is None else datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RoomFilter:
+    """Filters of ``GET /v1/Rooms`` (all optional; dates compare with ``date_created``)."""
+
+    status: str | None = None
+    unique_name: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ParticipantFilter:
+    """Filters of ``GET /v1/Rooms/{RoomSid}/Participants``."""
+
+    status: str | None = None
+    identity: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One status callback waiting to be delivered."""
+
+    id: int
+    room_sid: str
+    url: str
+    method: str
+    params: dict[str, str]
+    attempts: int
+    next_attempt: float
+
+
+class Store:
+    """The control plane's SQLite database. Not thread-safe: use it from the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        """Open (creating and migrating) the database at ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> Store:
+        """The store of a unit whose data directory is ``data_dir``."""
+        return cls(data_dir / DB_FILE)
+
+    def close(self) -> None:
+        """Checkpoint and close the database."""
+        self._db.close()
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        for number in range(version, len(_MIGRATIONS)):
+            self._db.executescript(
+                "BEGIN;" + _MIGRATIONS[number] + f"PRAGMA user_version={number + 1};COMMIT;"
+            )
+
+    # -- rooms -----------------------------------------------------------------------------
+
+    def save_room(self, room: Room) -> None:
+        """Insert or update ``room`` (not its participants)."""
+        self._db.execute(
+            "INSERT INTO rooms (sid, unique_name, status, settings, date_created, date_updated,"
+            " end_time, duration, recording_rules, rules_updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sid) DO UPDATE SET status = excluded.status,"
+            " date_updated = excluded.date_updated, end_time = excluded.end_time,"
+            " duration = excluded.duration, recording_rules = excluded.recording_rules,"
+            " rules_updated = excluded.rules_updated",
+            (
+                room.sid,
+                room.unique_name,
+                room.status,
+                json.dumps(asdict(room.settings)),
+                fmt_time(room.date_created),
+                fmt_time(room.date_updated),
+                fmt_time(room.end_time),
+                room.duration,
+                json.dumps(room.recording_rules),
+                fmt_time(room.rules_updated),
+            ),
+        )
+
+    def get_room(self, sid: str) -> Room | None:
+        """The stored room with ``sid`` (without participants), or None."""
+        row = self._db.execute("SELECT * FROM rooms WHERE sid = ?", (sid,)).fetchone()
+        return None if row is None else _room(row)
+
+    def find_rooms(self, flt: RoomFilter, limit: int, offset: int) -> list[Room]:
+        """Rooms matching ``flt``, newest first."""
+        where, args = _where(
+            ("status = ?", flt.status),
+            ("unique_name = ?", flt.unique_name),
+            ("date_created >= ?", fmt_time(flt.created_after)),
+            ("date_created <= ?", fmt_time(flt.created_before)),
+        )
+        rows = self._db.execute(
+            f"SELECT * FROM rooms{where} ORDER BY date_created DESC, sid LIMIT ? OFFSET ?",  # noqa: S608 - fixed clauses, values bound
+            (*args, limit, offset),
+        ).fetchall()
+        return [_room(row) for row in rows]
+
+    def end_interrupted_rooms(self, now: datetime) -> list[str]:
+        """End rooms left in progress by a daemon that died; returns their SIDs."""
+        stamp = fmt_time(now)
+        rows = self._db.execute(
+            "SELECT sid, date_created FROM rooms WHERE status = 'in-progress'"
+        ).fetchall()
+        with self._transaction():
+            for row in rows:
+                started = parse_time(row["date_created"])
+                duration = int((now - started).total_seconds()) if started else 0
+                self._db.execute(
+                    "UPDATE rooms SET status = 'completed', end_time = ?, date_updated = ?,"
+                    " duration = ? WHERE sid = ?",
+                    (stamp, stamp, duration, row["sid"]),
+                )
+            self._db.execute(
+                "UPDATE participants SET status = 'disconnected', end_time = ?, date_updated = ?,"
+                " duration = CAST(strftime('%s', ?) - strftime('%s', start_time) AS INTEGER)"
+                " WHERE status != 'disconnected'",
+                (stamp, stamp, stamp),
+            )
+        return [str(row["sid"]) for row in rows]
+
+    # -- participants ----------------------------------------------------------------------
+
+    def save_participant(self, participant: Participant) -> None:
+        """Insert or update ``participant``."""
+        self._db.execute(
+            "INSERT INTO participants (sid, room_sid, identity, status, date_created,"
+            " date_updated, start_time, end_time, duration, subscribe_rules, rules_updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sid) DO UPDATE SET status = excluded.status,"
+            " date_updated = excluded.date_updated, end_time = excluded.end_time,"
+            " duration = excluded.duration, subscribe_rules = excluded.subscribe_rules,"
+            " rules_updated = excluded.rules_updated",
+            (
+                participant.sid,
+                participant.room_sid,
+                participant.identity,
+                participant.status,
+                fmt_time(participant.date_created),
+                fmt_time(participant.date_updated),
+                fmt_time(participant.start_time),
+                fmt_time(participant.end_time),
+                participant.duration,
+                json.dumps(participant.subscribe_rules),
+                fmt_time(participant.rules_updated),
+            ),
+        )
+
+    def get_participant(self, room_sid: str, sid: str) -> Participant | None:
+        """A stored participant of ``room_sid`` by SID, or None."""
+        row = self._db.execute(
+            "SELECT * FROM participants WHERE room_sid = ? AND sid = ?", (room_sid, sid)
+        ).fetchone()
+        return None if row is None else _participant(row)
+
+    def find_participants(
+        self, room_sid: str, flt: ParticipantFilter, limit: int, offset: int
+    ) -> list[Participant]:
+        """Participants of ``room_sid`` matching ``flt``, oldest first."""
+        where, args = _where(
+            ("room_sid = ?", room_sid),
+            ("status = ?", flt.status),
+            ("identity = ?", flt.identity),
+            ("date_created >= ?", fmt_time(flt.created_after)),
+            ("date_created <= ?", fmt_time(flt.created_before)),
+        )
+        rows = self._db.execute(
+            f"SELECT * FROM participants{where} ORDER BY date_created, sid LIMIT ? OFFSET ?",  # noqa: S608 - fixed clauses, values bound
+            (*args, limit, offset),
+        ).fetchall()
+        return [_participant(row) for row in rows]
+
+    # -- invite redemptions ----------------------------------------------------------------
+
+    def redeem(self, invite_id: str, identity: str, room: str, now: datetime) -> bool:
+        """Record that ``invite_id`` gave a token to ``identity``; False if it already did."""
+        try:
+            self._db.execute(
+                "INSERT INTO redemptions (invite_id, identity, room, date_created)"
+                " VALUES (?, ?, ?, ?)",
+                (invite_id, identity, room, fmt_time(now)),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def enqueue(
+        self, room_sid: str, url: str, method: str, params: dict[str, str], at: float
+    ) -> int:
+        """Add a callback to the outbox; returns its id (ids grow: they order a room's events)."""
+        cur = self._db.execute(
+            "INSERT INTO outbox (room_sid, url, method, params, next_attempt)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (room_sid, url, method, json.dumps(params), at),
+        )
+        return int(cur.lastrowid or 0)
+
+    def outbox_heads(self) -> list[OutboxItem]:
+        """The oldest pending callback of each room (only a room's head may be delivered)."""
+        rows = self._db.execute(
+            "SELECT * FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox GROUP BY room_sid)"
+            " ORDER BY next_attempt, id"
+        ).fetchall()
+        return [_outbox(row) for row in rows]
+
+    def outbox_size(self) -> int:
+        """How many callbacks wait for delivery."""
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def delivered(self, item_id: int) -> None:
+        """Drop a delivered (or abandoned) callback."""
+        self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    def retry_later(self, item_id: int, attempts: int, next_attempt: float) -> None:
+        """Record a failed attempt and when to try again."""
+        self._db.execute(
+            "UPDATE outbox SET attempts = ?, next_attempt = ? WHERE id = ?",
+            (attempts, next_attempt, item_id),
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _where(*clauses: tuple[str, Any]) -> tuple[str, Sequence[Any]]:
+    used = [(sql, value) for sql, value in clauses if value is not None]
+    if not used:
+        return "", ()
+    return " WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
+
+
+def _room(row: sqlite3.Row) -> Room:
+    raw = json.loads(row["settings"])
+    raw["video_codecs"] = tuple(raw["video_codecs"])
+    created = parse_time(row["date_created"])
+    updated = parse_time(row["date_updated"])
+    assert created is not None and updated is not None
+    return Room(
+        sid=row["sid"],
+        unique_name=row["unique_name"],
+        status=row["status"],
+        settings=RoomSettings(**raw),
+        date_created=created,
+        date_updated=updated,
+        end_time=parse_time(row["end_time"]),
+        duration=row["duration"],
+        recording_rules=json.loads(row["recording_rules"]),
+        rules_updated=parse_time(row["rules_updated"]),
+    )
+
+
+def _participant(row: sqlite3.Row) -> Participant:
+    created = parse_time(row["date_created"])
+    updated = parse_time(row["date_updated"])
+    start = parse_time(row["start_time"])
+    assert created is not None and updated is not None and start is not None
+    return Participant(
+        sid=row["sid"],
+        room_sid=row["room_sid"],
+        identity=row["identity"],
+        status=row["status"],
+        date_created=created,
+        date_updated=updated,
+        start_time=start,
+        end_time=parse_time(row["end_time"]),
+        duration=row["duration"],
+        subscribe_rules=json.loads(row["subscribe_rules"]),
+        rules_updated=parse_time(row["rules_updated"]),
+    )
+
+
+def _outbox(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(
+        id=int(row["id"]),
+        room_sid=row["room_sid"],
+        url=row["url"],
+        method=row["method"],
+        params=json.loads(row["params"]),
+        attempts=int(row["attempts"]),
+        next_attempt=float(row["next_attempt"]),
+    )

@@ -1,0 +1,191 @@
+"""Microphone capture: an ALSA PCM read on a worker thread, encoded to Opus with PyAV.
+
+The worker paces itself from the monotonic clock, one period at a time: a real card would block
+in ``read`` anyway, but ALSA's ``file`` PCMs (used in tests) return at once, and a clock is what
+keeps both the same. Overruns are recovered and counted; any other ALSA error means the device
+is gone, which becomes an :class:`AudioError` event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from hardware.audio.devices import AudioError, AudioSpec, open_pcm
+from hardware.errors import AudioDeviceError, HardwareError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OpusPacket:
+    """One Opus packet: ``pts`` and ``duration`` in samples at 48 kHz since capture started."""
+
+    data: bytes
+    pts: int
+    duration: int
+    capture_us: int
+
+
+AudioEvent = OpusPacket | AudioError
+
+
+class OpusEncoder:
+    """libopus through PyAV: one packet per period of S16 PCM."""
+
+    def __init__(self, spec: AudioSpec) -> None:
+        import av
+
+        self._av = av
+        self.spec = spec
+        ctx = av.CodecContext.create("libopus", "w")
+        ctx.sample_rate = spec.rate
+        ctx.layout = "mono" if spec.channels == 1 else "stereo"
+        ctx.format = "s16"
+        ctx.bit_rate = spec.opus_bitrate
+        ctx.time_base = Fraction(1, spec.rate)
+        ctx.options = {"frame_duration": str(spec.period_ms), "application": "audio"}
+        ctx.open()
+        self._ctx = ctx
+
+    def encode(self, pcm: bytes, pts: int) -> list[tuple[bytes, int]]:
+        """Encode one period; return ``(data, duration)`` for each packet out."""
+        samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
+        frame = self._av.AudioFrame.from_ndarray(
+            samples, format="s16", layout="mono" if self.spec.channels == 1 else "stereo"
+        )
+        frame.sample_rate = self.spec.rate
+        frame.pts = pts
+        return [
+            (bytes(p), int(p.duration or self.spec.period_frames)) for p in self._ctx.encode(frame)
+        ]
+
+
+class AudioCapture:
+    """Captures ``spec.capture_device`` and hands :class:`OpusPacket` events to ``sink``.
+
+    ``on_pcm``, if given, also receives each raw period (bytes, S16_LE) on the worker thread,
+    for a local level meter or echo reference.
+    """
+
+    def __init__(
+        self,
+        spec: AudioSpec,
+        sink: Callable[[AudioEvent], None],
+        on_pcm: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self._sink = sink
+        self._on_pcm = on_pcm
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        # Held around every PCM call so close() never races a read in progress.
+        self._pcm_lock = threading.Lock()
+        self._pcm: Any = None
+        self.overruns = 0
+        self.periods = 0
+        self.packets = 0
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Open the device and start capturing (again, after an error or ``stop``)."""
+        if self.running:
+            return
+        pcm = open_pcm("capture", self.spec.capture_device, self.spec)
+        with self._pcm_lock:
+            self._pcm = pcm
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="audio-capture", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop capturing and close the device. Idempotent; waits at most 5 s."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5.0)
+        self._close_pcm()
+
+    close = stop
+
+    def _close_pcm(self) -> None:
+        with self._pcm_lock:
+            pcm, self._pcm = self._pcm, None
+            if pcm is not None:
+                pcm.close()
+
+    def _read_period(self) -> bytes:
+        import alsaaudio
+
+        with self._pcm_lock:
+            if self._pcm is None:
+                raise AudioDeviceError(f"capture device {self.spec.capture_device!r} was closed")
+            try:
+                length, data = self._pcm.read()
+            except alsaaudio.ALSAAudioError as exc:
+                raise AudioDeviceError(
+                    f"capture device {self.spec.capture_device!r} failed: {exc}"
+                ) from exc
+        if length < 0:
+            # -EPIPE: the card overran; pyalsaaudio has already re-prepared the PCM.
+            self.overruns += 1
+            return b""
+        return bytes(data)
+
+    def _run(self) -> None:
+        period_s = self.spec.period_ms / 1000
+        try:
+            encoder = OpusEncoder(self.spec)
+            pending = b""
+            t0 = time.monotonic()
+            ticks = 0
+            while not self._stop.is_set():
+                ticks += 1
+                due = t0 + ticks * period_s
+                delay = due - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    break
+                pending += self._read_period()
+                while len(pending) >= self.spec.period_bytes:
+                    pcm, pending = (
+                        pending[: self.spec.period_bytes],
+                        pending[self.spec.period_bytes :],
+                    )
+                    self._deliver(encoder, pcm)
+        except HardwareError as exc:
+            self._fail(exc)
+        except Exception as exc:
+            self._fail(AudioDeviceError(f"audio capture failed: {exc}"))
+
+    def _deliver(self, encoder: OpusEncoder, pcm: bytes) -> None:
+        capture_us = time.monotonic_ns() // 1000 - self.spec.period_ms * 1000
+        pts = self.periods * self.spec.period_frames
+        self.periods += 1
+        if self._on_pcm is not None:
+            self._on_pcm(pcm)
+        # Opus frames equal periods, so each packet belongs to the period just read; the
+        # encoder's own pts starts negative (pre-skip), which RTP timestamps don't want.
+        for data, duration in encoder.encode(pcm, pts):
+            self.packets += 1
+            self._emit(OpusPacket(data, pts, duration, capture_us))
+
+    def _fail(self, exc: HardwareError) -> None:
+        log.warning("%s", exc)
+        self._close_pcm()
+        self._emit(AudioError(str(exc), exc, self.spec.capture_device))
+
+    def _emit(self, event: AudioEvent) -> None:
+        try:
+            self._sink(event)
+        except Exception:
+            log.exception("audio event consumer failed")

@@ -1,0 +1,109 @@
+"""ALSA device settings and lookup through pyalsaaudio (imported only when a device is opened)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hardware.errors import ConfigError, DeviceNotFoundError, HardwareError, MixerUnavailableError
+
+SAMPLE_RATE = 48_000
+# Mixer controls tried in order when none is configured.
+MIXER_CONTROLS = ("PCM", "Master", "Speaker", "Headphone", "Digital")
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """Audio settings; the appliance maps its TOML ``[audio]`` table onto this.
+
+    Device names are ALSA PCM names as ``arecord -L`` lists them (``default``,
+    ``plughw:CARD=Device,DEV=0``, or a PCM with arguments such as ``filecap:INFILE=/x.raw``).
+    """
+
+    capture_device: str = "default"
+    playback_device: str = "default"
+    rate: int = SAMPLE_RATE
+    channels: int = 1
+    period_ms: int = 20
+    opus_bitrate: int = 32_000
+    jitter_ms: int = 60
+    max_buffer_ms: int = 1000
+    mixer_control: str = ""
+    mixer_card: int = -1
+
+    def __post_init__(self) -> None:
+        if self.rate != SAMPLE_RATE:
+            raise ConfigError(f"audio rate must be {SAMPLE_RATE} (Opus and WebRTC), not {self.rate}")
+        if self.period_ms not in (10, 20):
+            raise ConfigError(f"audio period_ms must be 10 or 20, not {self.period_ms}")
+        if self.channels not in (1, 2):
+            raise ConfigError(f"audio channels must be 1 or 2, not {self.channels}")
+        if not 0 <= self.jitter_ms <= self.max_buffer_ms:
+            raise ConfigError("jitter_ms must be between 0 and max_buffer_ms")
+
+    @property
+    def period_frames(self) -> int:
+        """Samples per channel in one period."""
+        return self.rate * self.period_ms // 1000
+
+    @property
+    def period_bytes(self) -> int:
+        """Bytes of S16_LE audio in one period."""
+        return self.period_frames * self.channels * 2
+
+
+@dataclass(frozen=True, slots=True)
+class AudioError:
+    """An audio device failed (vanished, closed) and its worker stopped; ``start()`` again."""
+
+    message: str
+    error: HardwareError
+    device: str = field(default="")
+
+
+def list_pcms(kind: str) -> list[str]:
+    """PCM names ALSA offers for ``kind`` (``"capture"`` or ``"playback"``)."""
+    import alsaaudio
+
+    pcm_type = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
+    return list(alsaaudio.pcms(pcm_type))
+
+
+def open_pcm(kind: str, device: str, spec: AudioSpec) -> Any:
+    """Open ``device`` for ``kind`` as blocking S16_LE at the spec's rate, channels and period.
+
+    An unknown device raises :class:`DeviceNotFoundError` naming it and listing what ALSA has.
+    """
+    import alsaaudio
+
+    pcm_type = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
+    try:
+        return alsaaudio.PCM(
+            pcm_type,
+            alsaaudio.PCM_NORMAL,
+            rate=spec.rate,
+            channels=spec.channels,
+            format=alsaaudio.PCM_FORMAT_S16_LE,
+            periodsize=spec.period_frames,
+            periods=4,
+            device=device,
+        )
+    except alsaaudio.ALSAAudioError as exc:
+        offered = ", ".join(list_pcms(kind)) or "none"
+        raise DeviceNotFoundError(
+            f"ALSA {kind} device {device!r} cannot be opened ({exc}); ALSA offers: {offered}"
+        ) from exc
+
+
+def open_mixer(spec: AudioSpec) -> Any:
+    """The card's volume control (configured, or the first of :data:`MIXER_CONTROLS`)."""
+    import alsaaudio
+
+    controls = (spec.mixer_control,) if spec.mixer_control else MIXER_CONTROLS
+    errors = []
+    for control in controls:
+        try:
+            return alsaaudio.Mixer(control, cardindex=spec.mixer_card)
+        except alsaaudio.ALSAAudioError as exc:
+            errors.append(f"{control}: {exc}")
+    raise MixerUnavailableError(f"no mixer control for volume ({'; '.join(errors)})")

@@ -1,0 +1,152 @@
+"""What the appliance hands to ``provisioning``: the :class:`Backend` protocol.
+
+``provisioning`` never imports ``edge_sfu`` or ``hardware``; the composition root adapts
+them to this protocol. The settings form is driven entirely by :meth:`Backend.settings_schema`,
+so adding a config key on the appliance side needs no change to the admin pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+FieldKind = Literal["str", "int", "float", "bool", "choice", "list", "url"]
+"""How a field is shown and parsed.
+
+``list`` is a list of strings edited one per line (STUN/TURN servers); ``url`` is a string
+that must be an ``http``/``https``/``ws``/``wss``/``stun``/``turn`` URL, or empty when optional.
+"""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One editable setting.
+
+    ``path`` is the dotted path into the TOML config (list items by index, as in
+    ``camera.layers.0.width``). ``secret`` fields are never echoed back to the page nor
+    exported unless asked; an empty submission keeps the stored value. ``live`` says whether
+    a change applies without a restart (shown on the page; the backend has the final word in
+    :class:`SaveResult`). ``pattern`` is a regular expression the whole value (each item of a
+    ``list``) must match, explained to the admin by ``pattern_help``. ``minimum``/``maximum``
+    bound numbers and ``max_length`` strings.
+    """
+
+    path: str
+    label: str
+    kind: FieldKind = "str"
+    section: str = "General"
+    help: str = ""
+    choices: Sequence[str] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int = 256
+    required: bool = True
+    secret: bool = False
+    live: bool = False
+    max_items: int = 16
+    pattern: str = ""
+    pattern_help: str = ""
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save did: paths applied at once, and paths that wait for a restart."""
+
+    applied_live: Sequence[str] = ()
+    needs_restart: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """One API key as listed on the page (never its secret)."""
+
+    sid: str
+    name: str
+    created: str = ""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Everything the admin pages read from or apply to the running appliance.
+
+    All methods are called on the event loop and must not block for long; slow work belongs
+    in the appliance's own threads or tasks.
+    """
+
+    # Settings -------------------------------------------------------------------------
+    def settings_schema(self) -> Sequence[FieldSpec]:
+        """Fields the settings page shows, in order, grouped by ``FieldSpec.section``."""
+        ...
+
+    def load_settings(self) -> dict[str, Any]:
+        """The current config as a nested dict (the parsed TOML)."""
+        ...
+
+    def validate_settings(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        """Cross-field checks on a full settings dict: ``{field path: message}``, empty if valid.
+
+        Per-field type and range checks from the schema have already passed when this is
+        called; this is for what only the appliance knows (a UDP range whose start is above
+        its end, a GPIO pin used twice, a camera layer bigger than the sensor...).
+        """
+        ...
+
+    def save_settings(self, settings: Mapping[str, Any]) -> SaveResult:
+        """Write the config atomically and apply what can apply live."""
+        ...
+
+    def request_restart(self) -> None:
+        """Restart the daemon soon (after the current response has been sent)."""
+        ...
+
+    # API keys and invites --------------------------------------------------------------
+    def list_api_keys(self) -> Sequence[ApiKeyInfo]:
+        """Every API key that the REST API accepts now."""
+        ...
+
+    def create_api_key(self, name: str) -> tuple[str, str]:
+        """Create a key; return ``(sid, secret)``. The secret is shown once and not kept here."""
+        ...
+
+    def revoke_api_key(self, sid: str) -> bool:
+        """Revoke a key; ``False`` when no such key exists."""
+        ...
+
+    def create_invite(self, room: str, ttl_seconds: int) -> str:
+        """An absolute URL a guest opens to join ``room``, valid for ``ttl_seconds``."""
+        ...
+
+    # Status and simulated hardware -----------------------------------------------------
+    def status_snapshot(self) -> Mapping[str, Any]:
+        """JSON-able live state: ``role``, ``state``, ``rooms`` (each with ``name`` and
+        ``participants``, each with ``identity`` and ``tracks``, each with ``kind``, ``name``,
+        ``bitrate_kbps``), ``last_errors`` (list of strings), and anything else worth showing.
+        """
+        ...
+
+    def simulated_buttons(self) -> Sequence[str]:
+        """Buttons the status page may press (``"join"``, ``"mute"``); empty on real hardware."""
+        ...
+
+    def press(self, button: str) -> None:
+        """Press a simulated button; raise ``ValueError`` for an unknown one."""
+        ...
+
+    # Export, import, factory reset -----------------------------------------------------
+    def export_config(self, include_secrets: bool) -> dict[str, Any]:
+        """The config as a nested dict for download; secrets left out unless asked."""
+        ...
+
+    def import_config(self, settings: Mapping[str, Any]) -> SaveResult:
+        """Replace the config with an imported one (already validated); keep secrets the
+        import leaves out. Unit identity (keys, TLS) is not part of an import.
+        """
+        ...
+
+    def factory_reset(self) -> None:
+        """Erase config, keys and recordings and restart unclaimed.
+
+        ``provisioning`` erases its own admin state (password, sessions, TLS) itself.
+        """
+        ...

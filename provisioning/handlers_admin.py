@@ -1,0 +1,255 @@
+"""Handlers of the signed-in pages: status, settings, API keys, invites."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import logging
+import re
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from aiohttp import web
+
+from .app import chrome_for, ctx_of, render
+from .pages import admin_pages
+from .pages.layout import Flash
+from .sessions import COOKIE_NAME
+from .settings_form import parse_form, render_form
+
+log = logging.getLogger(__name__)
+_KEY_NAME = re.compile(r"[^<>\x00-\x1f\x7f]{1,64}")
+_SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ROOM = re.compile(r"[\w.\- ]{1,64}")
+
+
+def _text(form: Any, name: str, limit: int = 512) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) and len(value) <= limit else ""
+
+
+# Status ----------------------------------------------------------------------------------
+
+
+async def status_get(request: web.Request) -> web.StreamResponse:
+    """The live status page."""
+    ctx = ctx_of(request)
+    chrome = chrome_for(request, "status")
+    body = admin_pages.status_body(chrome, list(ctx.backend.simulated_buttons()))
+    return render(request, "Status", body, chrome=chrome)
+
+
+async def status_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one ``status`` event per collector interval.
+
+    The stream ends when the session does (sign-out, password change, expiry).
+    """
+    ctx = ctx_of(request)
+    queue = ctx.hub.subscribe()
+    if queue is None:
+        raise web.HTTPServiceUnavailable(text="Too many status pages are open.")
+    token = request.cookies.get(COOKIE_NAME)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
+    )
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 5000\n\n")
+        while True:
+            try:
+                data = await asyncio.wait_for(queue.get(), timeout=15)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if not data or ctx.sessions.get(token, touch=False) is None:
+                break
+            await response.write(f"event: status\ndata: {data}\n\n".encode())
+    except (ConnectionResetError, ConnectionError):
+        pass
+    finally:
+        ctx.hub.unsubscribe(queue)
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await response.write_eof()
+    return response
+
+
+async def status_press(request: web.Request) -> web.StreamResponse:
+    """Press a simulated button."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    button = _text(form, "button", 64)
+    if button not in ctx.backend.simulated_buttons():
+        raise web.HTTPBadRequest(text="There is no such button.")
+    ctx.backend.press(button)
+    raise web.HTTPSeeOther(ctx.base + "/status")
+
+
+# Settings --------------------------------------------------------------------------------
+
+
+def _settings_page(
+    request: web.Request,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    submitted: dict[str, Any] | None = None,
+    flashes: list[Flash] | None = None,
+    needs_restart: bool = False,
+    status: int = 200,
+) -> web.Response:
+    ctx = ctx_of(request)
+    specs = ctx.backend.settings_schema()
+    fieldsets = render_form(
+        specs,
+        values if values is not None else ctx.backend.load_settings(),
+        errors or {},
+        submitted,
+    )
+    chrome = chrome_for(request, "settings")
+    body = admin_pages.settings_body(chrome, fieldsets, needs_restart)
+    return render(request, "Settings", body, chrome=chrome, flashes=flashes or [], status=status)
+
+
+async def settings_get(request: web.Request) -> web.StreamResponse:
+    """The settings form with the current values."""
+    return _settings_page(request)
+
+
+async def settings_post(request: web.Request) -> web.StreamResponse:
+    """Validate every field; save all or nothing; say what applied and what needs a restart."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    async with ctx.lock:
+        specs = ctx.backend.settings_schema()
+        current = ctx.backend.load_settings()
+        new, errors = parse_form(specs, form, current)
+        if not errors:
+            errors = dict(ctx.backend.validate_settings(new))
+        if errors:
+            submitted = {k: v for k, v in form.items() if isinstance(v, str) and len(v) < 4096}
+            return _settings_page(
+                request,
+                values=current,
+                errors=errors,
+                submitted=submitted,
+                flashes=[Flash("error", "Nothing was saved. Fix the fields marked below.")],
+                status=400,
+            )
+        result = ctx.backend.save_settings(new)
+    flashes = [Flash("ok", "Settings saved.")]
+    if result.applied_live:
+        flashes.append(Flash("ok", "Applied now: " + ", ".join(result.applied_live) + "."))
+    if result.needs_restart:
+        flashes.append(Flash("warn", "Needs a restart: " + ", ".join(result.needs_restart) + "."))
+    return _settings_page(request, flashes=flashes, needs_restart=bool(result.needs_restart))
+
+
+async def restart(request: web.Request) -> web.StreamResponse:
+    """Restart the daemon shortly after this page has been sent."""
+    ctx = ctx_of(request)
+    asyncio.get_running_loop().call_later(0.5, ctx.backend.request_restart)
+    body = admin_pages.message_body(
+        chrome_for(request),
+        "The unit is restarting. This page will work again in a moment.",
+        "status",
+        "Back to the status page",
+    )
+    return render(request, "Restarting", body)
+
+
+# API keys --------------------------------------------------------------------------------
+
+
+def _keys_page(
+    request: web.Request,
+    created: tuple[str, str] | None = None,
+    error: str = "",
+    flashes: list[Flash] | None = None,
+    status: int = 200,
+) -> web.Response:
+    ctx = ctx_of(request)
+    chrome = chrome_for(request, "keys")
+    body = admin_pages.keys_body(chrome, list(ctx.backend.list_api_keys()), created, error)
+    return render(request, "API keys", body, chrome=chrome, flashes=flashes or [], status=status)
+
+
+async def keys_get(request: web.Request) -> web.StreamResponse:
+    """List the API keys."""
+    return _keys_page(request)
+
+
+async def keys_create(request: web.Request) -> web.StreamResponse:
+    """Create a key and show its secret this once."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    raw = form.get("name")
+    name = raw.strip() if isinstance(raw, str) else ""
+    if not isinstance(raw, str) or not _KEY_NAME.fullmatch(name):
+        return _keys_page(
+            request,
+            error="Use 1 to 64 characters, without < > or control characters.",
+            status=400,
+        )
+    sid, secret = ctx.backend.create_api_key(name)
+    log.info("API key %s created", sid)
+    return _keys_page(request, created=(sid, secret))
+
+
+async def keys_revoke(request: web.Request) -> web.StreamResponse:
+    """Revoke a key; the REST API refuses it from now on."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    sid = _text(form, "sid", 64)
+    if not _SID.fullmatch(sid) or not ctx.backend.revoke_api_key(sid):
+        return _keys_page(request, flashes=[Flash("error", "There is no such key.")], status=400)
+    log.info("API key %s revoked", sid)
+    return _keys_page(request, flashes=[Flash("ok", f"Key {sid} revoked.")])
+
+
+# Invites ---------------------------------------------------------------------------------
+
+
+def _default_room(snapshot: Any) -> str:
+    rooms = snapshot.get("rooms") if isinstance(snapshot, dict) else None
+    if rooms and isinstance(rooms[0], dict):
+        return str(rooms[0].get("name", ""))
+    return ""
+
+
+def qr_data_uri(text: str) -> str:
+    """A QR code of ``text`` as an SVG data URI (rendered locally, no network)."""
+    img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    buf = io.BytesIO()
+    img.save(buf)
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+async def invites_get(request: web.Request) -> web.StreamResponse:
+    """The invite form."""
+    ctx = ctx_of(request)
+    chrome = chrome_for(request, "invites")
+    room = _default_room(dict(ctx.backend.status_snapshot()))
+    return render(request, "Invites", admin_pages.invites_body(chrome, room, {}), chrome=chrome)
+
+
+async def invites_post(request: web.Request) -> web.StreamResponse:
+    """Make an invite link and its QR code."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    room = _text(form, "room", 64).strip()
+    ttl_raw = _text(form, "ttl", 16).strip() or "60"
+    errors: dict[str, str] = {}
+    if not _ROOM.fullmatch(room):
+        errors["room"] = "Use 1 to 64 letters, digits, spaces, dots, dashes or underscores."
+    if not re.fullmatch(r"\d{1,6}", ttl_raw) or not 5 <= int(ttl_raw) <= 10080:
+        errors["ttl"] = "Use a whole number of minutes from 5 to 10080."
+    chrome = chrome_for(request, "invites")
+    if errors:
+        body = admin_pages.invites_body(chrome, room, errors)
+        return render(request, "Invites", body, chrome=chrome, status=400)
+    url = ctx.backend.create_invite(room, int(ttl_raw) * 60)
+    body = admin_pages.invites_body(chrome, room, {}, url, qr_data_uri(url))
+    return render(request, "Invites", body, chrome=chrome)

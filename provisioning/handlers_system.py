@@ -1,0 +1,193 @@
+"""Handlers of the HTTPS page and the system page (export, import, factory reset)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tomllib
+from typing import Any
+
+import tomli_w
+from aiohttp import web
+
+from . import tls
+from .app import chrome_for, clear_session_cookie, ctx_of, render
+from .claim import new_claim_code
+from .errors import CertificateRejected
+from .pages import admin_pages
+from .pages.html import safe_filename
+from .pages.layout import Flash
+from .settings_form import check_settings, strip_secrets
+
+log = logging.getLogger("provisioning")
+MAX_IMPORT_BYTES = 256 * 1024
+
+
+def _upload(form: Any, name: str, limit: int) -> bytes | None:
+    """The bytes of an uploaded file field; its client-side file name is never used."""
+    field = form.get(name)
+    if not isinstance(field, web.FileField):
+        return None
+    data = field.file.read(limit + 1)
+    if len(data) > limit:
+        raise CertificateRejected("The file is too large.")
+    return bytes(data)
+
+
+def _tls_paths(request: web.Request) -> tls.TlsPaths:
+    ctx = ctx_of(request)
+    return ctx.tls.paths if ctx.tls is not None else tls.current_paths(ctx.data_dir)
+
+
+async def ca_download(request: web.Request) -> web.StreamResponse:
+    """The CA certificate (public: it is needed before trusting the sign-in page)."""
+    ctx = ctx_of(request)
+    path = _tls_paths(request).ca_cert
+    if not path.is_file():
+        raise web.HTTPNotFound(text="This unit has no CA certificate yet.")
+    name = safe_filename(ctx.unit_name(), "-ca.crt")
+    return web.Response(
+        body=path.read_bytes(),
+        content_type="application/x-x509-ca-cert",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _tls_page(
+    request: web.Request, error: str = "", flashes: list[Flash] | None = None, status: int = 200
+) -> web.Response:
+    paths = _tls_paths(request)
+    facts = tls.describe(paths.cert)
+    chrome = chrome_for(request, "tls")
+    body = admin_pages.tls_body(chrome, facts, paths.custom, error)
+    return render(request, "HTTPS", body, chrome=chrome, flashes=flashes or [], status=status)
+
+
+async def tls_get(request: web.Request) -> web.StreamResponse:
+    """The HTTPS page."""
+    return _tls_page(request)
+
+
+async def tls_upload(request: web.Request) -> web.StreamResponse:
+    """Validate and install an uploaded certificate and key."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    try:
+        cert = _upload(form, "cert", tls.MAX_UPLOAD_BYTES)
+        key = _upload(form, "key", tls.MAX_UPLOAD_BYTES)
+        if not cert or not key:
+            raise CertificateRejected("Choose both a certificate file and a key file.")
+        async with ctx.lock:
+            if ctx.tls is not None:
+                await asyncio.to_thread(ctx.tls.install_custom, cert, key)
+            else:
+                await asyncio.to_thread(tls.install_custom, ctx.data_dir, cert, key)
+    except CertificateRejected as exc:
+        return _tls_page(request, error=str(exc), status=400)
+    return _tls_page(request, flashes=[Flash("ok", "Certificate installed.")])
+
+
+async def tls_remove(request: web.Request) -> web.StreamResponse:
+    """Go back to the unit's own certificate."""
+    ctx = ctx_of(request)
+    async with ctx.lock:
+        if ctx.tls is not None:
+            await asyncio.to_thread(ctx.tls.remove_custom)
+        else:
+            tls.remove_custom(ctx.data_dir)
+    return _tls_page(request, flashes=[Flash("ok", "Using the unit's own certificate.")])
+
+
+def _system_page(
+    request: web.Request,
+    errors: dict[str, str] | None = None,
+    flashes: list[Flash] | None = None,
+    status: int = 200,
+) -> web.Response:
+    ctx = ctx_of(request)
+    chrome = chrome_for(request, "system")
+    body = admin_pages.system_body(chrome, ctx.unit_name(), errors or {})
+    return render(request, "System", body, chrome=chrome, flashes=flashes or [], status=status)
+
+
+async def system_get(request: web.Request) -> web.StreamResponse:
+    """Export, import and factory reset."""
+    return _system_page(request)
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    """Download the config as TOML; secrets only when asked for."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    include = form.get("include_secrets") == "on"
+    data = ctx.backend.export_config(include)
+    if not include:
+        # The backend already leaves them out; this makes sure for every schema secret.
+        data = strip_secrets(ctx.backend.settings_schema(), data)
+    name = safe_filename(ctx.unit_name(), "-config.toml")
+    return web.Response(
+        text=tomli_w.dumps(data),
+        content_type="application/toml",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def import_(request: web.Request) -> web.StreamResponse:
+    """Check an uploaded config completely, then replace the current one."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    try:
+        raw = _upload(form, "config", MAX_IMPORT_BYTES)
+    except CertificateRejected:
+        return _system_page(request, {"config": "The file is too large."}, status=400)
+    if not raw:
+        return _system_page(request, {"config": "Choose a configuration file."}, status=400)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        why = str(exc) if isinstance(exc, tomllib.TOMLDecodeError) else "not UTF-8 text"
+        return _system_page(request, {"config": f"This is not a TOML file ({why})."}, status=400)
+    async with ctx.lock:
+        specs = ctx.backend.settings_schema()
+        errors = check_settings(specs, data)
+        if not errors:
+            errors = dict(ctx.backend.validate_settings(data))
+        if errors:
+            listed = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())[:20])
+            return _system_page(request, {"config": f"Nothing was imported. {listed}"}, status=400)
+        result = ctx.backend.import_config(data)
+    flashes = [Flash("ok", "Configuration imported.")]
+    if result.needs_restart:
+        flashes.append(
+            Flash("warn", "Restart the unit to apply: " + ", ".join(result.needs_restart))
+        )
+    return _system_page(request, flashes=flashes)
+
+
+async def factory_reset(request: web.Request) -> web.StreamResponse:
+    """Erase everything after the unit's name has been typed exactly."""
+    ctx = ctx_of(request)
+    form = await request.post()
+    typed = form.get("confirm")
+    if not isinstance(typed, str) or typed.strip() != ctx.unit_name():
+        return _system_page(
+            request, {"confirm": "Type the unit's name exactly to confirm."}, status=400
+        )
+    async with ctx.lock:
+        ctx.backend.factory_reset()
+        ctx.store.erase()
+        tls.erase(ctx.data_dir)
+        ctx.sessions.end_all()
+        ctx.secret = ctx.store.session_secret()
+        code = new_claim_code(ctx.data_dir)
+    log.warning("Factory reset done. New claim code: %s", code)
+    request.pop("session", None)
+    body = admin_pages.message_body(
+        chrome_for(request),
+        "The unit has been reset. Read the new claim code on its console to claim it again.",
+        "claim",
+        "Claim the unit",
+    )
+    response = render(request, "Factory reset", body)
+    clear_session_cookie(request, response)
+    return response

@@ -1,0 +1,136 @@
+"""Announce the unit on the LAN with mDNS/DNS-SD (zeroconf).
+
+Two services point at the HTTPS port: ``_https._tcp`` so any browser tool finds the admin
+page, and ``_edge-appliance._tcp`` whose TXT record carries role and version so admins and
+hubs can find units of their kind. The host record is ``<name>.local``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import socket
+from collections.abc import Sequence
+
+from zeroconf import IPVersion, ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+
+HTTPS_TYPE = "_https._tcp.local."
+SERVICE_TYPE = "_edge-appliance._tcp.local."
+
+log = logging.getLogger(__name__)
+
+
+def dns_label(name: str) -> str:
+    """A hostname label from a unit name: lower case, letters, digits and hyphens, <= 63."""
+    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
+    return label or "edge-appliance"
+
+
+class Announcer:
+    """Registers the unit's services while running; :meth:`close` withdraws them.
+
+    ``interfaces`` restricts zeroconf to given addresses (tests use ``["127.0.0.1"]``);
+    ``enabled=False`` makes start and close do nothing, for the setting that turns it off.
+    """
+
+    def __init__(
+        self,
+        *,
+        unit_name: str,
+        role: str,
+        version: str,
+        port: int,
+        addresses: Sequence[str],
+        enabled: bool = True,
+        interfaces: Sequence[str] | None = None,
+        path: str = "/admin/",
+    ) -> None:
+        self.unit_name = unit_name
+        self.host = dns_label(unit_name)
+        self.role = role
+        self.version = version
+        self.port = port
+        self.addresses = list(addresses)
+        self.enabled = enabled
+        self.interfaces = list(interfaces) if interfaces else None
+        self.path = path
+        self._zc: AsyncZeroconf | None = None
+        self._infos: list[ServiceInfo] = []
+
+    def _service_infos(self) -> list[ServiceInfo]:
+        packed = []
+        for a in self.addresses:
+            try:
+                packed.append(ipaddress.ip_address(a.split("%", 1)[0]).packed)
+            except ValueError:
+                continue
+        server = f"{self.host}.local."
+        instance = self.unit_name[:63] or self.host
+        props = {"role": self.role, "version": self.version, "path": self.path}
+        return [
+            ServiceInfo(
+                t,
+                f"{instance}.{t}",
+                port=self.port,
+                properties=props,
+                server=server,
+                addresses=packed,
+            )
+            for t in (HTTPS_TYPE, SERVICE_TYPE)
+        ]
+
+    async def start(self) -> None:
+        """Register both services (name conflicts are renamed by zeroconf)."""
+        if not self.enabled or self._zc is not None:
+            return
+        if self.interfaces is not None:
+            zc = AsyncZeroconf(interfaces=self.interfaces, ip_version=IPVersion.V4Only)
+        else:
+            zc = AsyncZeroconf()
+        self._zc = zc
+        self._infos = self._service_infos()
+        for info in self._infos:
+            await asyncio.wait_for(
+                zc.async_register_service(info, allow_name_change=True), timeout=15
+            )
+        log.info("announcing %s.local on port %d", self.host, self.port)
+
+    async def update(self, *, role: str | None = None, version: str | None = None) -> None:
+        """Change the TXT properties (the role changed in settings)."""
+        if role is not None:
+            self.role = role
+        if version is not None:
+            self.version = version
+        if self._zc is None:
+            return
+        new = self._service_infos()
+        for old, info in zip(self._infos, new, strict=True):
+            info.name = old.name  # keep a conflict-renamed instance name
+            await self._zc.async_update_service(info)
+        self._infos = new
+
+    async def close(self) -> None:
+        """Withdraw the services and stop zeroconf."""
+        zc, self._zc = self._zc, None
+        if zc is None:
+            return
+        try:
+            await asyncio.wait_for(zc.async_unregister_all_services(), timeout=5)
+        except (TimeoutError, OSError):
+            log.debug("mDNS goodbye not sent", exc_info=True)
+        await zc.async_close()
+
+
+def guess_addresses() -> list[str]:
+    """The unit's LAN address (the one the default route uses), without sending anything."""
+    addrs: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: connect() on UDP only picks a route
+            addrs.append(s.getsockname()[0])
+        except OSError:
+            pass
+    return addrs

@@ -1,0 +1,1 @@
+"""Server-side rendered admin pages: small functions returning escaped HTML strings."""

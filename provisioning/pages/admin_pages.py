@@ -1,0 +1,255 @@
+"""Status, settings, keys, invites, HTTPS and system pages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..backend import ApiKeyInfo
+from .html import attr, e
+from .layout import Chrome, csrf_field
+
+
+def _form(chrome: Chrome, action: str, inner: str, *, cls: str = "card", extra: str = "") -> str:
+    return (
+        f'<form method="post" action="{attr(chrome.base)}/{action}" class="{cls}"{extra}>'
+        f"{csrf_field(chrome)}{inner}</form>"
+    )
+
+
+def _field(fid: str, label: str, control: str, error: str = "", help_text: str = "") -> str:
+    cls = "field has-error" if error else "field"
+    return (
+        f'<div class="{cls}"><label for="{fid}">{e(label)}</label>{control}'
+        f'<p class="help" id="{fid}-help">{e(help_text)}</p>'
+        f'<p class="error" id="{fid}-err" role="alert">{e(error)}</p></div>'
+    )
+
+
+def status_body(chrome: Chrome, buttons: Sequence[str]) -> str:
+    """A live-updating status page (filled in by status.js from server-sent events)."""
+    sim = ""
+    if buttons:
+        presses = "".join(
+            _form(
+                chrome,
+                "status/press",
+                f'<button type="submit" name="button" value="{attr(b)}">Press {e(b)}</button>',
+                cls="inline",
+            )
+            for b in buttons
+        )
+        sim = (
+            '<section class="card" id="sim"><h2>Simulated hardware</h2>'
+            f'<p class="muted">No buttons are attached; press them here.</p>{presses}</section>'
+        )
+    return (
+        f'<p class="muted" id="live-state">Connecting…</p>{sim}'
+        f'<div id="live" data-events="{attr(chrome.base)}/status/events">'
+        "<noscript>The live status needs JavaScript.</noscript></div>"
+        f'<script src="{attr(chrome.base)}/static/status.js"></script>'
+    )
+
+
+def settings_body(chrome: Chrome, fieldsets: str, needs_restart: bool) -> str:
+    """The settings form; ``fieldsets`` comes from :func:`settings_form.render_form`."""
+    restart = ""
+    if needs_restart:
+        restart = _form(
+            chrome,
+            "restart",
+            "<p>Some saved changes take effect after a restart.</p>"
+            '<button type="submit" id="restart">Restart now</button>',
+        )
+    return (
+        restart + f'<form method="post" action="{attr(chrome.base)}/settings" novalidate>'
+        f'{csrf_field(chrome)}{fieldsets}<button type="submit" id="save">Save settings</button>'
+        "</form>"
+    )
+
+
+def keys_body(
+    chrome: Chrome,
+    keys: Sequence[ApiKeyInfo],
+    created: tuple[str, str] | None,
+    error: str = "",
+) -> str:
+    """API keys: the new secret (once), the list with revoke buttons, and a create form."""
+    shown = ""
+    if created is not None:
+        sid, secret = created
+        shown = (
+            '<section class="card" id="new-key"><h2>New key</h2>'
+            "<p>Copy the secret now. It is not stored in a readable form and will not be shown "
+            "again.</p>"
+            f'<dl class="facts"><dt>SID</dt><dd class="mono" id="new-sid">{e(sid)}</dd>'
+            f'<dt>Secret</dt><dd><span class="secret" id="new-secret">{e(secret)}</span></dd></dl>'
+            "</section>"
+        )
+    items = "".join(
+        f'<li data-sid="{attr(k.sid)}"><span><strong>{e(k.name)}</strong> '
+        f'<span class="mono">{e(k.sid)}</span> <span class="muted">{e(k.created)}</span></span>'
+        + _form(
+            chrome,
+            "keys/revoke",
+            f'<input type="hidden" name="sid" value="{attr(k.sid)}">'
+            '<button type="submit" class="danger">Revoke</button>',
+            cls="inline",
+            extra=' data-confirm="Revoke this key? Apps using it stop working."',
+        )
+        + "</li>"
+        for k in keys
+    )
+    listing = (
+        f'<ul class="items" id="keys">{items}</ul>' if keys else '<p class="muted">No keys yet.</p>'
+    )
+    create = _form(
+        chrome,
+        "keys/create",
+        "<h2>Create a key</h2>"
+        + _field(
+            "name",
+            "Name",
+            '<input type="text" id="name" name="name" maxlength="64" required '
+            'aria-describedby="name-help name-err">',
+            error,
+            "What uses the key, e.g. the booking system.",
+        )
+        + '<button type="submit">Create key</button>',
+    )
+    return shown + f'<section class="card"><h2>Keys</h2>{listing}</section>' + create
+
+
+def invites_body(
+    chrome: Chrome, room: str, errors: Mapping[str, str], url: str = "", qr_data_uri: str = ""
+) -> str:
+    """Invite links with a QR code."""
+    result = ""
+    if url:
+        result = (
+            '<section class="card" id="invite"><h2>Invite link</h2>'
+            f'<p><a class="mono" id="invite-url" href="{attr(url)}">{e(url)}</a></p>'
+            f'<img class="qr" alt="QR code of the invite link" src="{attr(qr_data_uri)}">'
+            "</section>"
+        )
+    form = _form(
+        chrome,
+        "invites",
+        _field(
+            "room",
+            "Room",
+            f'<input type="text" id="room" name="room" value="{attr(room)}" maxlength="64" '
+            'required aria-describedby="room-help room-err">',
+            errors.get("room", ""),
+        )
+        + _field(
+            "ttl",
+            "Valid for (minutes)",
+            '<input type="number" id="ttl" name="ttl" value="60" min="5" max="10080" '
+            'aria-describedby="ttl-help ttl-err">',
+            errors.get("ttl", ""),
+            "From 5 minutes to 7 days.",
+        )
+        + '<button type="submit">Create invite</button>',
+    )
+    return result + form
+
+
+def tls_body(chrome: Chrome, facts: Mapping[str, str], custom: bool, error: str = "") -> str:
+    """The HTTPS page: current certificate, CA download and instructions, upload."""
+    rows = "".join(f"<dt>{e(k)}</dt><dd class='mono'>{e(v)}</dd>" for k, v in facts.items())
+    current = (
+        '<section class="card"><h2>Certificate in use</h2>'
+        f"<p>{'An uploaded certificate.' if custom else 'Issued by this unit&#8217;s own CA.'}</p>"
+        f'<dl class="facts">{rows}</dl></section>'
+    )
+    ca = (
+        '<section class="card"><h2>Trust this unit</h2>'
+        f'<p><a class="button" href="{attr(chrome.base)}/ca.crt" download>Download the CA '
+        "certificate</a></p><ul>"
+        "<li>Windows: open the file, <em>Install Certificate</em>, store "
+        "<em>Trusted Root Certification Authorities</em>.</li>"
+        "<li>macOS: open it in Keychain Access, then set <em>Always Trust</em>.</li>"
+        "<li>Linux (Chrome): Settings → Privacy and security → Security → Manage certificates "
+        "→ Authorities → Import.</li>"
+        "<li>Android/iOS: install it as a CA certificate in the security settings (iOS: also "
+        "enable it under About → Certificate Trust Settings).</li></ul>"
+        "<p class='muted'>Check that the SHA-256 fingerprint your device shows matches the "
+        "one on the unit's console before trusting it.</p></section>"
+    )
+    upload = _form(
+        chrome,
+        "tls/upload",
+        "<h2>Use your own certificate</h2>"
+        + _field(
+            "cert",
+            "Certificate (PEM, chain allowed)",
+            '<input type="file" id="cert" name="cert" accept=".pem,.crt,.cer" '
+            'aria-describedby="cert-help cert-err">',
+            error,
+        )
+        + _field(
+            "key",
+            "Private key (PEM, not encrypted)",
+            '<input type="file" id="key" name="key" accept=".pem,.key" '
+            'aria-describedby="key-help key-err">',
+        )
+        + '<button type="submit">Upload</button>',
+        extra=' enctype="multipart/form-data"',
+    )
+    back = ""
+    if custom:
+        back = _form(
+            chrome,
+            "tls/remove",
+            '<button type="submit" class="secondary">Use the unit&#8217;s own certificate</button>',
+        )
+    return current + ca + upload + back
+
+
+def system_body(chrome: Chrome, unit_name: str, errors: Mapping[str, str]) -> str:
+    """Export, import and factory reset."""
+    export = _form(
+        chrome,
+        "system/export",
+        "<h2>Export the configuration</h2>"
+        '<div class="field"><label><input type="checkbox" name="include_secrets"> '
+        "Include secrets (TURN credentials, remote room credentials)</label></div>"
+        '<button type="submit">Download</button>',
+    )
+    imp = _form(
+        chrome,
+        "system/import",
+        "<h2>Import a configuration</h2>"
+        + _field(
+            "config",
+            "Configuration file (TOML)",
+            '<input type="file" id="config" name="config" accept=".toml" '
+            'aria-describedby="config-help config-err">',
+            errors.get("config", ""),
+            "Settings are checked before anything is saved. API keys and HTTPS are not part "
+            "of a configuration file.",
+        )
+        + '<button type="submit">Import</button>',
+        extra=' enctype="multipart/form-data"',
+    )
+    reset = _form(
+        chrome,
+        "system/factory-reset",
+        "<h2>Factory reset</h2><p>Erases the configuration, API keys, the admin password and "
+        "the HTTPS certificates, then restarts the unit unclaimed.</p>"
+        + _field(
+            "confirm",
+            f"Type the unit name ({unit_name}) to confirm",
+            '<input type="text" id="confirm" name="confirm" maxlength="128" autocomplete="off" '
+            'aria-describedby="confirm-help confirm-err">',
+            errors.get("confirm", ""),
+        )
+        + '<button type="submit" class="danger">Erase everything</button>',
+    )
+    return export + imp + reset
+
+
+def message_body(chrome: Chrome, text: str, link: str = "", link_text: str = "") -> str:
+    """A short page with one message and an optional link."""
+    more = f'<p><a href="{attr(chrome.base)}/{attr(link)}">{e(link_text)}</a></p>' if link else ""
+    return f'<div class="card"><p>{e(text)}</p>{more}</div>'

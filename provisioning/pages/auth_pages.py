@@ -1,0 +1,88 @@
+"""Claim, sign-in and password pages."""
+
+from __future__ import annotations
+
+from ..passwords import MIN_LENGTH
+from .html import attr, e
+from .layout import Chrome, csrf_field
+
+
+def _err(fid: str, message: str) -> str:
+    return f'<p class="error" id="{fid}-err" role="alert">{e(message)}</p>'
+
+
+def _pw(fid: str, name: str, label: str, error: str = "", auto: str = "new-password") -> str:
+    cls = "field has-error" if error else "field"
+    return (
+        f'<div class="{cls}"><label for="{fid}">{e(label)}</label>'
+        f'<input type="password" id="{fid}" name="{attr(name)}" autocomplete="{auto}" '
+        f'maxlength="256" required aria-describedby="{fid}-err">{_err(fid, error)}</div>'
+    )
+
+
+def claim_body(chrome: Chrome, errors: dict[str, str], code: str = "") -> str:
+    """The first-start page: claim code and a new admin password."""
+    cls = "field has-error" if errors.get("code") else "field"
+    return (
+        "<p>This unit has no admin yet. Enter the claim code shown on its console "
+        "(<code>edge-appliance claim-code</code>, or the system journal) and choose the "
+        "admin password.</p>"
+        f'<form method="post" action="{attr(chrome.base)}/claim" class="card">{csrf_field(chrome)}'
+        f'<div class="{cls}"><label for="code">Claim code</label>'
+        f'<input type="text" id="code" name="code" value="{attr(code)}" maxlength="64" '
+        'autocomplete="off" autocapitalize="characters" spellcheck="false" required '
+        f'aria-describedby="code-err">{_err("code", errors.get("code", ""))}</div>'
+        + _pw(
+            "password",
+            "password",
+            f"New admin password (at least {MIN_LENGTH} characters)",
+            errors.get("password", ""),
+        )
+        + _pw("confirm", "confirm", "Repeat the password", errors.get("confirm", ""))
+        + '<button type="submit">Claim this unit</button></form>'
+    )
+
+
+def login_body(chrome: Chrome, error: str = "", locked_s: float = 0) -> str:
+    """The sign-in page; while locked out it explains why and for how long."""
+    if locked_s > 0:
+        minutes, seconds = divmod(int(locked_s + 0.999), 60)
+        wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+        return (
+            '<div class="card" id="lockout"><p><strong>Sign-in is locked for this address.</strong>'
+            f" Too many wrong passwords were tried. Try again in {e(wait)}.</p>"
+            "<p>Each further lockout lasts twice as long. If you have forgotten the password, "
+            "on the unit's own console run <code>sudo edge-appliance admin reset-password</code>: "
+            "it prints a new claim code, which lets you set a new password here.</p></div>"
+        )
+    return (
+        f'<form method="post" action="{attr(chrome.base)}/login" class="card">{csrf_field(chrome)}'
+        + _pw("password", "password", "Admin password", error, auto="current-password")
+        + '<button type="submit">Sign in</button></form>'
+        '<p class="muted">Forgotten the password? Run '
+        "<code>sudo edge-appliance admin reset-password</code> on the unit's console.</p>"
+    )
+
+
+def password_body(chrome: Chrome, errors: dict[str, str]) -> str:
+    """Change the admin password (signs out every other browser)."""
+    return (
+        f'<form method="post" action="{attr(chrome.base)}/password" class="card">'
+        f"{csrf_field(chrome)}"
+        + _pw(
+            "current",
+            "current",
+            "Current password",
+            errors.get("current", ""),
+            auto="current-password",
+        )
+        + _pw(
+            "password",
+            "password",
+            f"New password (at least {MIN_LENGTH} characters)",
+            errors.get("password", ""),
+        )
+        + _pw("confirm", "confirm", "Repeat the new password", errors.get("confirm", ""))
+        + '<p class="help">Changing the password signs out every browser.</p>'
+        '<button type="submit">Change password</button></form>'
+    )

@@ -1,0 +1,340 @@
+"""Every use of aiortc and aioice internals, in one place.
+
+aiortc is a complete WebRTC endpoint: its ``RTCRtpReceiver`` reassembles and decodes
+everything it receives, its ``RTCRtpSender`` pulls frames from a track and encodes them.
+An SFU wants neither. It wants aiortc's ICE, DTLS, SRTP, SDP and BUNDLE handling, and then
+raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``:
+
+* ``take_over_receiver``: the receiver's ``receive()`` is replaced (on the instance only)
+  by one that registers an adapter in the router instead of starting the decoder thread
+  and jitter buffer. Decrypted, parsed RTP and the RTCP for that stream reach the adapter.
+* ``take_over_sender``: the sender's ``send()`` is replaced by one that registers an
+  adapter for its SSRC (so RTCP feedback from the subscriber reaches us) and starts no
+  encoder, no RTP task and no RTCP task.
+* ``SendPath``: SRTP-protects a ready RTP/RTCP packet and hands it straight to the
+  nominated ICE pair's datagram transport. aiortc's own path (``RTCDtlsTransport._send_rtp``)
+  goes through three awaited coroutines per packet; this one is a plain function call.
+
+``tests/unit/media/test_aiortc_seam.py`` checks every attribute and signature used here,
+so an aiortc or aioice upgrade fails there first and loudly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import h264 as _h264
+from aiortc.codecs import vpx as _vpx
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import RtcpPacket, RtpPacket, is_rtcp, unwrap_rtx
+
+__all__ = [
+    "ReceiveParams",
+    "RtcpHandler",
+    "RtpHandler",
+    "RtpPacket",
+    "SendParams",
+    "SendPath",
+    "decoder_thread_running",
+    "h264_depayload",
+    "h264_packetize",
+    "harden_ice_input",
+    "is_rtcp",
+    "negotiated_codecs",
+    "parse_rtcp",
+    "set_msid",
+    "take_over_receiver",
+    "take_over_sender",
+    "unwrap_rtx",
+    "vp8_depayload",
+]
+
+logger = logging.getLogger(__name__)
+
+RtpHandler = Callable[[RtpPacket], None]
+RtcpHandler = Callable[[Any], None]
+
+ICE_COMPONENT_RTP = 1
+
+
+@dataclass(frozen=True)
+class ReceiveParams:
+    """What was negotiated for an incoming stream."""
+
+    mid: str | None
+    codecs: dict[int, RTCRtpCodecParameters]
+    # RTX SSRC -> media SSRC, as signalled in the remote SDP (ssrc-group FID)
+    rtx_ssrcs: dict[int, int] = field(default_factory=dict)
+    media_ssrcs: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendParams:
+    """What was negotiated for an outgoing stream."""
+
+    mid: str | None
+    ssrc: int
+    codec: RTCRtpCodecParameters
+    cname: str | None
+
+
+class _ReceiverAdapter:
+    """Stands in the RtpRouter where the ``RTCRtpReceiver`` would have been."""
+
+    def __init__(self, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+        self._on_rtp = on_rtp
+        self._on_rtcp = on_rtcp
+
+    # Called by RTCDtlsTransport._handle_rtp_data for each routed packet.
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self._on_rtp(packet)
+
+    # Called by RTCDtlsTransport._handle_rtcp_data (sender reports, BYE).
+    async def _handle_rtcp_packet(self, packet: Any) -> None:
+        self._on_rtcp(packet)
+
+    # Called by RTCDtlsTransport when the connection is lost.
+    def _handle_disconnect(self) -> None:
+        pass
+
+
+class _SenderAdapter:
+    """Stands in the RtpRouter where the ``RTCRtpSender`` would have been."""
+
+    def __init__(self, ssrc: int, on_rtcp: RtcpHandler) -> None:
+        self._ssrc = ssrc  # read by RTCDtlsTransport._register_rtp_sender
+        self._on_rtcp = on_rtcp
+
+    async def _handle_rtcp_packet(self, packet: Any) -> None:
+        self._on_rtcp(packet)
+
+
+def take_over_receiver(
+    receiver: RTCRtpReceiver,
+    on_start: Callable[[ReceiveParams], None],
+    on_rtp: RtpHandler,
+    on_rtcp: RtcpHandler,
+) -> Callable[[], None]:
+    """Make ``receiver`` deliver raw RTP to ``on_rtp`` instead of decoding it.
+
+    Must be called before the peer connection starts the receiver (that is, right after
+    ``setRemoteDescription``/``setLocalDescription`` returns, before the next await).
+    Returns a function that unregisters the adapter.
+    """
+    adapter = _ReceiverAdapter(on_rtp, on_rtcp)
+    state: dict[str, RTCDtlsTransport] = {}
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        if "dtls" in state:
+            return
+        dtls = receiver.transport
+        state["dtls"] = dtls
+        dtls._register_rtp_receiver(adapter, parameters)
+        rtx: dict[int, int] = {}
+        media: list[int] = []
+        for enc in parameters.encodings:
+            media.append(enc.ssrc)
+            if enc.rtx is not None:
+                rtx[enc.rtx.ssrc] = enc.ssrc
+        on_start(
+            ReceiveParams(
+                mid=parameters.muxId,
+                codecs={int(c.payloadType or 0): c for c in parameters.codecs},
+                rtx_ssrcs=rtx,
+                media_ssrcs=tuple(dict.fromkeys(media)),
+            )
+        )
+
+    receiver.receive = receive  # type: ignore[method-assign]
+
+    def release() -> None:
+        dtls = state.get("dtls")
+        if dtls is not None:
+            dtls._unregister_rtp_receiver(adapter)
+
+    return release
+
+
+def take_over_sender(
+    sender: RTCRtpSender,
+    on_start: Callable[[SendParams], None],
+    on_rtcp: RtcpHandler,
+) -> Callable[[], None]:
+    """Make ``sender`` an empty shell: no encoder, no RTP/RTCP tasks; feedback to ``on_rtcp``.
+
+    The SSRC the SDP announces (``sender._ssrc``) is the one the forwarder must use.
+    Returns a function that unregisters the adapter.
+    """
+    adapter = _SenderAdapter(sender._ssrc, on_rtcp)
+    state: dict[str, RTCDtlsTransport] = {}
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        if "dtls" in state:
+            return
+        dtls = sender.transport
+        state["dtls"] = dtls
+        dtls._register_rtp_sender(adapter, parameters)
+        on_start(
+            SendParams(
+                mid=parameters.muxId,
+                ssrc=sender._ssrc,
+                codec=parameters.codecs[0],
+                cname=parameters.rtcp.cname,
+            )
+        )
+
+    sender.send = send  # type: ignore[method-assign]
+
+    def release() -> None:
+        dtls = state.get("dtls")
+        if dtls is not None:
+            dtls._unregister_rtp_sender(adapter)
+
+    return release
+
+
+def sender_transport(sender: RTCRtpSender) -> RTCDtlsTransport:
+    """The DTLS transport a sender uses now (it changes when BUNDLE is applied)."""
+    return sender.transport
+
+
+class SendPath:
+    """Protect-and-send for one DTLS transport, synchronously.
+
+    ``send_rtp``/``send_rtcp`` return False (and drop the packet) until DTLS has produced
+    SRTP keys and ICE has nominated a pair, and after the transport closed.
+    """
+
+    def __init__(self, dtls: RTCDtlsTransport) -> None:
+        self._dtls = dtls
+        self._connection = dtls.transport._connection
+        self._pair: Any = None
+        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self._addr: tuple[str, int] = ("", 0)
+        self.packets_sent = 0
+        self.bytes_sent = 0
+
+    def _resolve(self) -> bool:
+        pair = self._connection._nominated.get(ICE_COMPONENT_RTP)
+        if pair is None:
+            self._pair = None
+            self._sendto = None
+            return False
+        if pair is not self._pair:
+            self._pair = pair
+            self._sendto = pair.protocol.transport.sendto
+            self._addr = pair.remote_addr
+        return True
+
+    def _ready(self) -> bool:
+        if self._dtls._state is not State.CONNECTED or self._dtls._tx_srtp is None:
+            return False
+        if self._connection._nominated.get(ICE_COMPONENT_RTP) is not self._pair:
+            return self._resolve()
+        return self._sendto is not None
+
+    def send_rtp(self, data: bytes) -> bool:
+        """SRTP-protect one RTP packet and send it."""
+        if not self._ready():
+            return False
+        out = self._dtls._tx_srtp.protect(data)
+        assert self._sendto is not None
+        self._sendto(out, self._addr)
+        self.packets_sent += 1
+        self.bytes_sent += len(out)
+        return True
+
+    def send_rtp_many(self, packets: Iterable[bytes]) -> int:
+        """Send several RTP packets; returns how many went out."""
+        if not self._ready():
+            return 0
+        protect = self._dtls._tx_srtp.protect
+        sendto = self._sendto
+        assert sendto is not None
+        addr = self._addr
+        n = 0
+        for data in packets:
+            sendto(protect(data), addr)
+            n += 1
+        self.packets_sent += n
+        return n
+
+    def send_rtcp(self, data: bytes) -> bool:
+        """SRTCP-protect one (compound) RTCP packet and send it."""
+        if not self._ready():
+            return False
+        out = self._dtls._tx_srtp.protect_rtcp(data)
+        assert self._sendto is not None
+        self._sendto(out, self._addr)
+        return True
+
+
+def negotiated_codecs(transceiver: Any) -> list[RTCRtpCodecParameters]:
+    """The codecs offer/answer settled on for a transceiver (empty before)."""
+    return list(getattr(transceiver, "_codecs", []) or [])
+
+
+def set_msid(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
+    """Set what the SDP's ``a=msid`` says for a track-less sender: stream and track ids."""
+    sender._stream_id = stream_id
+    sender._track_id = track_id
+
+
+def harden_ice_input(dtls: RTCDtlsTransport) -> None:
+    """Drop empty datagrams before they reach aiortc.
+
+    aioice hands any non-STUN datagram arriving at a candidate's port to the connection,
+    whatever its source. ``RTCDtlsTransport._recv_next`` then reads ``data[0]``: an empty
+    UDP datagram raises IndexError there, which ends the transport's receive loop and so
+    the whole peer connection. One stray packet must not do that.
+    """
+    connection: Any = dtls.transport._connection
+    if getattr(connection, "_edge_sfu_hardened", False):
+        return
+    original = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        if data:
+            original(data, component)
+
+    connection.data_received = data_received
+    connection._edge_sfu_hardened = True
+
+
+def parse_rtcp(data: bytes) -> list[Any]:
+    """Parse a compound RTCP packet with aiortc's parser (raises ValueError)."""
+    try:
+        return RtcpPacket.parse(data)
+    except Exception as exc:  # struct.error and IndexError escape aiortc's checks
+        raise ValueError(str(exc)) from exc
+
+
+def h264_packetize(access_unit: bytes) -> list[bytes]:
+    """Split an Annex B access unit into RFC 6184 payloads (STAP-A / FU-A), no encoder."""
+    enc = _h264.H264Encoder
+    return enc._packetize(enc._split_bitstream(access_unit))
+
+
+def h264_depayload(payload: bytes) -> bytes:
+    """One RTP payload back to Annex B bytes (start codes included)."""
+    return _h264.h264_depayload(payload)
+
+
+def vp8_depayload(payload: bytes) -> bytes:
+    """One RTP payload back to VP8 bitstream bytes."""
+    return _vpx.vp8_depayload(payload)
+
+
+def decoder_thread_running(receiver: RTCRtpReceiver) -> bool:
+    """Whether aiortc started its decoder thread for ``receiver`` (the SFU never should)."""
+    thread = getattr(receiver, "_RTCRtpReceiver__decoder_thread", None)
+    return thread is not None

@@ -1,0 +1,216 @@
+"""A consumer that sends to a remote WebRTC subscriber: header rewriting, NACK, SR, PLI."""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media.consumer_base import ConsumerBase
+from edge_sfu.media.packet import RTP_HEADER, MediaPacket
+from edge_sfu.media.producer import Producer
+
+logger = logging.getLogger(__name__)
+
+RTCP_SR: Final = 200
+RTCP_SDES: Final = 202
+RTCP_RTPFB_NACK: Final = 1
+RTCP_PSFB_PLI: Final = 1
+RTCP_PSFB_FIR: Final = 4
+NTP_EPOCH_OFFSET: Final = 2208988800  # seconds from 1900 to 1970
+_SR: Final = struct.Struct("!BBHIQIII")
+
+
+def ntp64(seconds: float) -> int:
+    """NTP seconds (float) as the 64-bit fixed-point RTCP carries."""
+    whole = int(seconds)
+    return ((whole & 0xFFFFFFFF) << 32) | int((seconds - whole) * (1 << 32))
+
+
+class Consumer(ConsumerBase):
+    """Forwards one producer to one remote subscriber's ``RTCRtpSender`` slot.
+
+    Sequence numbers and timestamps are rewritten as ``source + offset``; the offsets are
+    re-based at every layer switch (and source change) so the subscriber sees one
+    continuous stream: the sequence number after a switch is the last one sent plus one,
+    the timestamp advances by the wall time elapsed.
+    """
+
+    def __init__(
+        self,
+        producer: Producer,
+        consumer_id: str,
+        get_send_path: Callable[[], seam.SendPath | None],
+    ) -> None:
+        super().__init__(producer, consumer_id)
+        self._get_send_path = get_send_path
+        self._path: seam.SendPath | None = None
+        self._ssrc = 0
+        self._pt = 0
+        self._cname = b""
+        self._clock = producer.codec.clock_rate
+        self._seq_off = random.getrandbits(16)
+        self._ts_off = random.getrandbits(32)
+        self._epoch_first = 0  # first source seq of the current layer epoch
+        self._max_out_seq: int | None = None
+        self._last_out_ts = 0
+        self._last_arrival = 0.0
+        self.packets_sent = 0
+        self.octets_sent = 0
+        self.nacks_received = 0
+        self.retransmitted = 0
+        self.plis_received = 0
+        self.sender_reports_sent = 0
+        self.ready = False
+
+    # -- negotiation -----------------------------------------------------------------
+
+    def _on_send_start(self, params: seam.SendParams) -> None:
+        codec_name = params.codec.mimeType.split("/", 1)[1].upper()
+        if codec_name != self.producer.codec.name:
+            logger.error(
+                "consumer %s negotiated %s for a %s producer; not forwarding",
+                self.id,
+                params.codec.mimeType,
+                self.producer.codec.mime_type,
+            )
+            return
+        self._ssrc = params.ssrc
+        self._pt = int(params.codec.payloadType or 0)
+        self._cname = (params.cname or "edge-sfu").encode()
+        self._path = self._get_send_path()
+        self.ready = self._path is not None
+        if self.ready and not self.closed:
+            self.start()
+
+    # -- forwarding ------------------------------------------------------------------
+
+    def _on_switch(self, packet: MediaPacket, previous: str | None) -> None:
+        if self._max_out_seq is not None:
+            self._seq_off = (self._max_out_seq + 1 - packet.seq) & 0xFFFF
+            gap = max(1, int((packet.arrival - self._last_arrival) * self._clock))
+            self._ts_off = (self._last_out_ts + gap - packet.ts) & 0xFFFFFFFF
+        self._epoch_first = packet.seq
+
+    def _forward(self, packet: MediaPacket) -> None:
+        path = self._path
+        if path is None:
+            self._current = None  # not negotiated yet: start again from a keyframe
+            return
+        seq = packet.seq
+        if ((seq - self._epoch_first) & 0xFFFF) >= 0x8000:
+            return  # older than this epoch: it belongs to the previous source
+        out_seq = (seq + self._seq_off) & 0xFFFF
+        out_ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
+        payload = packet.payload
+        if not path.send_rtp(
+            RTP_HEADER.pack(0x80, (packet.marker << 7) | self._pt, out_seq, out_ts, self._ssrc)
+            + payload
+        ):
+            return
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
+        top = self._max_out_seq
+        if top is None or ((out_seq - top) & 0xFFFF) < 0x8000:
+            self._max_out_seq = out_seq
+            self._last_out_ts = out_ts
+            self._last_arrival = packet.arrival
+
+    # -- feedback from the subscriber ------------------------------------------------
+
+    def _on_rtcp(self, packet: Any) -> None:
+        if self.closed:
+            return
+        kind = type(packet).__name__
+        if kind == "RtcpRtpfbPacket" and packet.fmt == RTCP_RTPFB_NACK:
+            self._answer_nack(list(packet.lost))
+        elif kind == "RtcpPsfbPacket" and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            self.plis_received += 1
+            layer = self._current or self._target
+            if layer is not None:
+                self.producer.request_keyframe(layer)
+
+    def _answer_nack(self, lost: list[int]) -> None:
+        self.nacks_received += 1
+        layer_name = self._current
+        path = self._path
+        if layer_name is None or path is None:
+            return
+        layer = self.producer.layers[layer_name]
+        missing: list[int] = []
+        for out_seq in lost:
+            seq = (out_seq - self._seq_off) & 0xFFFF
+            if ((seq - self._epoch_first) & 0xFFFF) >= 0x8000:
+                continue
+            cached = layer.cache.get(seq)
+            if cached is None:
+                missing.append(seq)
+                continue
+            out_ts = (cached.ts + self._ts_off) & 0xFFFFFFFF
+            data = (
+                RTP_HEADER.pack(0x80, (cached.marker << 7) | self._pt, out_seq, out_ts, self._ssrc)
+                + cached.payload
+            )
+            if path.send_rtp(data):
+                self.retransmitted += 1
+        if missing:
+            self.producer.request_retransmission(layer_name, missing)
+
+    # -- sender reports --------------------------------------------------------------
+
+    def sender_report(self, now: float | None = None) -> bytes | None:
+        """An RTCP SR + SDES compound packet for this stream, or None if nothing was sent.
+
+        The RTP time is the source's own (from its sender reports when it sends them),
+        moved into this consumer's timestamp space, so audio and video of one publisher
+        stay in sync at the subscriber.
+        """
+        if self._current is None or self.packets_sent == 0 or self._path is None:
+            return None
+        mono = time.monotonic() if now is None else now
+        layer = self.producer.layers[self._current]
+        sync = layer.sync
+        if sync is not None:
+            elapsed = mono - sync.local
+            ntp = sync.ntp + elapsed
+            rtp = sync.rtp + int(elapsed * self._clock)
+        else:
+            ntp = time.time() + NTP_EPOCH_OFFSET - (time.monotonic() - mono)
+            rtp = layer.last_ts + int((mono - layer.last_arrival) * self._clock)
+        rtp_out = (rtp + self._ts_off) & 0xFFFFFFFF
+        sr = _SR.pack(
+            0x80,
+            RTCP_SR,
+            6,
+            self._ssrc,
+            ntp64(ntp),
+            rtp_out,
+            self.packets_sent & 0xFFFFFFFF,
+            self.octets_sent & 0xFFFFFFFF,
+        )
+        return sr + _sdes(self._ssrc, self._cname)
+
+    def send_sender_report(self) -> bool:
+        """Send one sender report now."""
+        data = self.sender_report()
+        if data is None or self._path is None:
+            return False
+        if self._path.send_rtcp(data):
+            self.sender_reports_sent += 1
+            return True
+        return False
+
+    def _on_close(self) -> None:
+        self._path = None
+        self.ready = False
+
+
+def _sdes(ssrc: int, cname: bytes) -> bytes:
+    cname = cname[:255]
+    chunk = struct.pack("!IBB", ssrc, 1, len(cname)) + cname + b"\x00"
+    chunk += b"\x00" * (-len(chunk) % 4)
+    return struct.pack("!BBH", 0x81, RTCP_SDES, len(chunk) // 4) + chunk

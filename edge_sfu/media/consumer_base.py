@@ -1,0 +1,154 @@
+"""What every consumer shares: which layer it gets, and switching on a keyframe."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from edge_sfu.media.layers import choose_layer
+from edge_sfu.media.packet import MediaPacket
+from edge_sfu.media.producer import Producer
+
+logger = logging.getLogger(__name__)
+
+
+class ConsumerBase:
+    """One subscriber's copy of a producer's media.
+
+    The consumer follows one layer (``current_layer``). When the subscriber's render size
+    or the available layers call for another (``target_layer``), it asks the producer for
+    a keyframe on the target and switches at the first packet where a decoder can start.
+    At creation ``current_layer`` is None: a video consumer waits for a keyframe, so the
+    subscriber's decoder never starts mid-picture.
+    """
+
+    def __init__(self, producer: Producer, consumer_id: str) -> None:
+        self.id = consumer_id
+        self.producer = producer
+        self.kind = producer.kind
+        self._current: str | None = None
+        self._target: str | None = None
+        self._render: tuple[int | None, int | None] = (None, None)
+        self.paused = False
+        self.closed = False
+        self.layer_switches = 0
+        self.on_producer_enabled: Callable[[bool], None] | None = None
+        self.on_layer_change: Callable[[str], None] | None = None
+        self._close_callbacks: list[Callable[[ConsumerBase], object]] = []
+        producer._attach(self)
+
+    # -- layer choice ----------------------------------------------------------------
+
+    @property
+    def current_layer(self) -> str | None:
+        """The layer being forwarded, or None before the first keyframe."""
+        return self._current
+
+    @property
+    def target_layer(self) -> str | None:
+        """The layer this consumer wants; equals ``current_layer`` when settled."""
+        return self._target
+
+    def wanted_layers(self) -> set[str]:
+        """Layers this consumer needs from the source (none while paused)."""
+        if self.paused or self.closed:
+            return set()
+        return {name for name in (self._current, self._target) if name is not None}
+
+    def set_preferred_size(self, width: int | None, height: int | None) -> None:
+        """The render size the subscriber asked for; picks the layer to receive."""
+        self._render = (width, height)
+        self._retarget()
+
+    def refresh_layers(self) -> None:
+        """Re-choose after the producer's available layers changed."""
+        self._retarget()
+
+    def _retarget(self) -> None:
+        if self.closed:
+            return
+        spec = choose_layer(self.producer.available_layers(), *self._render)
+        name = spec.name if spec is not None else None
+        if name != self._target:
+            self._target = name
+            if name is not None and name != self._current and not self.paused:
+                self.producer.request_keyframe(name, force=True)
+        self.producer._update_wanted()
+
+    def start(self) -> None:
+        """Begin receiving: choose a layer and ask for a keyframe on it."""
+        self._retarget()
+        if self._target is not None and not self.paused:
+            self.producer.request_keyframe(self._target, force=True)
+
+    # -- packets ---------------------------------------------------------------------
+
+    def _on_packet(self, packet: MediaPacket) -> None:
+        if self.paused:
+            return
+        if packet.layer != self._current:
+            if packet.layer != self._target or not packet.keyframe_start:
+                return
+            self._switch(packet)
+        self._forward(packet)
+
+    def _switch(self, packet: MediaPacket) -> None:
+        previous = self._current
+        self._current = packet.layer
+        if previous is not None:
+            self.layer_switches += 1
+        self._on_switch(packet, previous)
+        self.producer._update_wanted()
+        if self.on_layer_change is not None:
+            self.on_layer_change(packet.layer)
+
+    def _on_switch(self, packet: MediaPacket, previous: str | None) -> None:
+        """Subclasses re-base their sequence numbers and timestamps here."""
+
+    def _forward(self, packet: MediaPacket) -> None:
+        raise NotImplementedError
+
+    # -- pause, mute -----------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop forwarding (the subscriber unsubscribed for now); the layer is released."""
+        if not self.paused:
+            self.paused = True
+            self._current = None
+            self.producer._update_wanted()
+
+    def resume(self) -> None:
+        """Forward again, from the next keyframe (requested now)."""
+        if self.paused:
+            self.paused = False
+            self.start()
+
+    def _on_producer_enabled(self, enabled: bool) -> None:
+        if self.on_producer_enabled is not None:
+            try:
+                self.on_producer_enabled(enabled)
+            except Exception:
+                logger.exception("enabled callback of consumer %s failed", self.id)
+
+    # -- lifetime --------------------------------------------------------------------
+
+    def on_close(self, callback: Callable[[ConsumerBase], object]) -> None:
+        """Call ``callback(self)`` once when this consumer closes."""
+        self._close_callbacks.append(callback)
+
+    def close(self) -> None:
+        """Detach from the producer. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.producer._detach(self)
+        self._on_close()
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("close callback of consumer %s failed", self.id)
+
+    def _on_close(self) -> None:
+        """Subclasses release their own resources here."""

@@ -1,0 +1,144 @@
+"""Data tracks: one publisher's messages forwarded to its subscribers' data channels."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiortc import RTCDataChannel
+
+from edge_sfu.media.errors import DataMessageTooLarge, MediaClosed
+
+logger = logging.getLogger(__name__)
+
+Message = str | bytes
+
+
+def message_size(message: Message) -> int:
+    """Bytes on the wire for ``message`` (UTF-8 for text)."""
+    return len(message.encode("utf-8")) if isinstance(message, str) else len(message)
+
+
+class DataProducer:
+    """A published data track.
+
+    ``ordered``/``max_retransmits`` describe the track (reliable ordered, or unordered lossy
+    with ``max_retransmits=0``); each subscriber's channel is created with the same.
+    Messages come from the publisher's ``RTCDataChannel`` (``channel`` given) or from
+    in-process code through ``send``.
+    """
+
+    def __init__(
+        self,
+        *,
+        producer_id: str,
+        participant_id: str,
+        label: str,
+        ordered: bool = True,
+        max_retransmits: int | None = None,
+        max_message_bytes: int = 16 * 1024,
+        channel: RTCDataChannel | None = None,
+    ) -> None:
+        self.id = producer_id
+        self.participant_id = participant_id
+        self.label = label
+        self.ordered = ordered
+        self.max_retransmits = max_retransmits
+        self.max_message_bytes = max_message_bytes
+        self.channel = channel
+        self._consumers: list[DataConsumer] = []
+        self._close_callbacks: list[Callable[[DataProducer], object]] = []
+        self.closed = False
+        self.messages_received = 0
+        self.messages_rejected = 0
+        self.on_error: Callable[[DataMessageTooLarge], None] | None = None
+        if channel is not None:
+            channel.on("message", self._on_channel_message)
+            channel.on("close", self.close)
+
+    def _on_channel_message(self, message: Message) -> None:
+        try:
+            self.send(message)
+        except DataMessageTooLarge as exc:
+            logger.info("%s: %s", self.id, exc)
+            if self.on_error is not None:
+                self.on_error(exc)
+
+    def send(self, message: Message) -> None:
+        """Forward ``message`` to every consumer; raises DataMessageTooLarge over the limit."""
+        if self.closed:
+            raise MediaClosed(f"data producer {self.id} is closed")
+        size = message_size(message)
+        if size > self.max_message_bytes:
+            self.messages_rejected += 1
+            raise DataMessageTooLarge(size, self.max_message_bytes)
+        self.messages_received += 1
+        for consumer in self._consumers:
+            consumer._deliver(message)
+
+    def _attach(self, consumer: DataConsumer) -> None:
+        if self.closed:
+            raise MediaClosed(f"data producer {self.id} is closed")
+        self._consumers.append(consumer)
+
+    def _detach(self, consumer: DataConsumer) -> None:
+        if consumer in self._consumers:
+            self._consumers.remove(consumer)
+
+    def on_close(self, callback: Callable[[DataProducer], object]) -> None:
+        """Call ``callback(self)`` once when this producer closes."""
+        self._close_callbacks.append(callback)
+
+    def close(self) -> None:
+        """Close this data producer and its consumers. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for consumer in list(self._consumers):
+            consumer.close()
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+
+class DataConsumer:
+    """One subscriber's copy of a data track: a channel on its transport, or a callback."""
+
+    def __init__(
+        self,
+        producer: DataProducer,
+        consumer_id: str,
+        *,
+        channel: RTCDataChannel | None = None,
+        on_message: Callable[[Message], None] | None = None,
+    ) -> None:
+        self.id = consumer_id
+        self.producer = producer
+        self.channel = channel
+        self.on_message = on_message
+        self.closed = False
+        self.messages_sent = 0
+        self.messages_dropped = 0
+        producer._attach(self)
+
+    def _deliver(self, message: Message) -> None:
+        if self.on_message is not None:
+            self.on_message(message)
+            self.messages_sent += 1
+            return
+        channel = self.channel
+        if channel is not None and channel.readyState == "open":
+            channel.send(message)
+            self.messages_sent += 1
+        else:
+            # before the channel opens (or after it closed) a message has nowhere to go
+            self.messages_dropped += 1
+
+    def close(self) -> None:
+        """Detach and close the channel. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.producer._detach(self)
+        if self.channel is not None and self.channel.readyState != "closed":
+            self.channel.close()

@@ -1,0 +1,203 @@
+"""An incoming WebRTC track: raw RTP from a remote publisher, turned into MediaPackets."""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media.layers import DEFAULT_LAYER
+from edge_sfu.media.packet import CodecInfo, KeyframeDetector, MediaPacket, keyframe_detector
+from edge_sfu.media.producer import Producer
+
+logger = logging.getLogger(__name__)
+
+RTCP_RTPFB: Final = 205
+RTCP_PSFB: Final = 206
+NTP_EPOCH_OFFSET: Final = 2208988800
+SUPPORTED: Final = frozenset({"H264", "VP8", "OPUS"})
+
+
+def codec_info(codec: Any) -> CodecInfo:
+    """Our view of an aiortc ``RTCRtpCodecParameters``."""
+    return CodecInfo(
+        mime_type=codec.mimeType,
+        clock_rate=codec.clockRate,
+        channels=codec.channels,
+        parameters={k: v for k, v in codec.parameters.items()},
+    )
+
+
+class IncomingTrack:
+    """One m-line a remote participant sends on, before and after it becomes a producer.
+
+    Packets arriving before ``attach`` (that is, before signaling has matched the track to
+    a publication) are dropped. ``remote_track_id`` is the track id from the offer's
+    ``a=msid`` line: how signaling matches the m-line to the publication it announced.
+    """
+
+    def __init__(
+        self,
+        mid: str,
+        kind: str,
+        remote_track_id: str | None,
+        send_rtcp: Callable[[bytes], bool],
+    ) -> None:
+        self.mid = mid
+        self.kind = kind
+        self.remote_track_id = remote_track_id
+        self._send_rtcp = send_rtcp
+        self.producer: Producer | None = None
+        self.codec: CodecInfo | None = None
+        self._codecs: dict[int, Any] = {}
+        self._rtx: dict[int, int] = {}
+        self._rtx_pts: dict[int, int] = {}
+        self._layer_of_ssrc: dict[int, str] = {}
+        self._ssrc_of_layer: dict[str, int] = {}
+        self._detector: KeyframeDetector | None = None
+        self._rtcp_ssrc = random.getrandbits(32)
+        self.started = False
+        self.packets_dropped = 0
+        self.on_started: Callable[[IncomingTrack], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"IncomingTrack(mid={self.mid!r}, {self.kind}, codec={self.codec})"
+
+    # -- from the seam ---------------------------------------------------------------
+
+    def _learn_codecs(self, codecs: dict[int, Any]) -> None:
+        self._codecs = dict(codecs)
+        for pt, codec in codecs.items():
+            name = codec.mimeType.split("/", 1)[1].upper()
+            if name == "RTX":
+                apt = codec.parameters.get("apt")
+                if isinstance(apt, int):
+                    self._rtx_pts[pt] = apt
+            elif self.codec is None and name in SUPPORTED:
+                self.codec = codec_info(codec)
+        if self.codec is not None:
+            self._detector = keyframe_detector(self.codec)
+
+    def _on_negotiated(self, codecs: list[Any]) -> None:
+        if codecs and self.codec is None:
+            self._learn_codecs({int(c.payloadType or 0): c for c in codecs})
+
+    def _on_start(self, params: seam.ReceiveParams) -> None:
+        self._learn_codecs(params.codecs)
+        self._rtx = dict(params.rtx_ssrcs)
+        self.started = True
+        if self.on_started is not None:
+            self.on_started(self)
+
+    def _on_rtp(self, packet: seam.RtpPacket) -> None:
+        producer = self.producer
+        if producer is None:
+            self.packets_dropped += 1
+            return
+        pt = packet.payload_type
+        apt = self._rtx_pts.get(pt)
+        if apt is not None:
+            original = self._rtx.get(packet.ssrc)
+            if original is None or len(packet.payload) < 2:
+                return
+            packet = seam.unwrap_rtx(packet, payload_type=apt, ssrc=original)
+        elif pt not in self._codecs:
+            return
+        payload = packet.payload
+        if not payload:
+            return  # padding-only probe
+        ssrc = packet.ssrc
+        layer = self._layer_of_ssrc.get(ssrc)
+        if layer is None:
+            layer = self._learn_layer(ssrc)
+            if layer is None:
+                return
+        detector = self._detector
+        producer.receive(
+            MediaPacket(
+                payload,
+                packet.sequence_number,
+                packet.timestamp,
+                packet.marker,
+                detector(payload) if detector is not None else True,
+                layer,
+                time.monotonic(),
+            )
+        )
+
+    def _learn_layer(self, ssrc: int) -> str | None:
+        # One layer per m-line until browser simulcast arrives (it will map rids here).
+        if self._ssrc_of_layer:
+            return None
+        self._layer_of_ssrc[ssrc] = DEFAULT_LAYER
+        self._ssrc_of_layer[DEFAULT_LAYER] = ssrc
+        return DEFAULT_LAYER
+
+    def _on_rtcp(self, packet: Any) -> None:
+        if type(packet).__name__ != "RtcpSrPacket" or self.producer is None:
+            return
+        layer = self._layer_of_ssrc.get(packet.ssrc)
+        if layer is None:
+            return
+        info = packet.sender_info
+        ntp = (info.ntp_timestamp >> 32) + (info.ntp_timestamp & 0xFFFFFFFF) / (1 << 32)
+        self.producer.set_sync(layer, ntp, info.rtp_timestamp)
+
+    # -- upstream requests -----------------------------------------------------------
+
+    def attach(self, producer: Producer) -> None:
+        """Deliver this track's packets to ``producer`` from now on."""
+        self.producer = producer
+
+    def request_keyframe(self, layer: str) -> None:
+        """Send a PLI for ``layer`` to the publisher."""
+        ssrc = self._ssrc_of_layer.get(layer)
+        if ssrc is not None:
+            self._send_rtcp(_psfb(1, self._rtcp_ssrc, ssrc, b""))
+
+    def request_retransmission(self, layer: str, seqs: list[int]) -> None:
+        """Send a NACK for ``seqs`` of ``layer`` to the publisher."""
+        ssrc = self._ssrc_of_layer.get(layer)
+        if ssrc is not None and seqs:
+            self._send_rtcp(nack_packet(self._rtcp_ssrc, ssrc, seqs))
+
+    def bitrate_hint(self, bitrate: int) -> bytes | None:
+        """A REMB telling the publisher it may send up to ``bitrate`` bit/s."""
+        if not self._ssrc_of_layer:
+            return None
+        ssrcs = list(self._ssrc_of_layer.values())
+        exp = 0
+        mantissa = bitrate
+        while mantissa > 0x3FFFF:
+            mantissa >>= 1
+            exp += 1
+        fci = b"REMB" + struct.pack(
+            "!BBH", len(ssrcs), (exp << 2) | (mantissa >> 16), mantissa & 0xFFFF
+        )
+        fci += b"".join(struct.pack("!I", s) for s in ssrcs)
+        return _psfb(15, self._rtcp_ssrc, 0, fci)
+
+
+def _psfb(fmt: int, ssrc: int, media_ssrc: int, fci: bytes) -> bytes:
+    body = struct.pack("!II", ssrc, media_ssrc) + fci
+    return struct.pack("!BBH", 0x80 | fmt, RTCP_PSFB, len(body) // 4) + body
+
+
+def nack_packet(ssrc: int, media_ssrc: int, seqs: list[int]) -> bytes:
+    """A generic NACK (RFC 4585) for the 16-bit sequence numbers ``seqs``."""
+    body = struct.pack("!II", ssrc, media_ssrc)
+    ordered = sorted(set(s & 0xFFFF for s in seqs))
+    i = 0
+    while i < len(ordered):
+        pid = ordered[i]
+        blp = 0
+        i += 1
+        while i < len(ordered) and 0 < ((ordered[i] - pid) & 0xFFFF) <= 16:
+            blp |= 1 << (((ordered[i] - pid) & 0xFFFF) - 1)
+            i += 1
+        body += struct.pack("!HH", pid, blp)
+    return struct.pack("!BBH", 0x80 | 1, RTCP_RTPFB, len(body) // 4) + body

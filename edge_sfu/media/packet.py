@@ -1,0 +1,159 @@
+"""The unit the forwarder moves: one RTP payload with the header fields that matter.
+
+A ``MediaPacket`` is made once per packet a producer receives (or packetizes) and shared,
+read-only, by every consumer; each consumer writes its own 12-byte header in front of the
+payload. Incoming header extensions are dropped: their ids were negotiated with the
+publisher and mean something else (or nothing) to each subscriber.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+RTP_HEADER: Final = struct.Struct("!BBHII")
+RTP_VERSION_BYTE: Final = 0x80
+
+NAL_SPS: Final = 7
+NAL_IDR: Final = 5
+NAL_STAP_A: Final = 24
+NAL_FU_A: Final = 28
+
+# payload -> whether a decoder can start at this packet
+KeyframeDetector = Callable[[bytes], bool]
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    """An RTP codec as the forwarder sees it."""
+
+    mime_type: str  # "video/H264", "video/VP8", "audio/opus"
+    clock_rate: int
+    channels: int | None = None
+    parameters: dict[str, str | int | None] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``"audio"`` or ``"video"``."""
+        return self.mime_type.split("/", 1)[0].lower()
+
+    @property
+    def name(self) -> str:
+        """Codec name in upper case: ``H264``, ``VP8``, ``OPUS``."""
+        return self.mime_type.split("/", 1)[1].upper()
+
+
+H264 = CodecInfo(
+    "video/H264",
+    90000,
+    parameters={
+        "level-asymmetry-allowed": "1",
+        "packetization-mode": "1",
+        "profile-level-id": "42e01f",
+    },
+)
+VP8 = CodecInfo("video/VP8", 90000)
+OPUS = CodecInfo("audio/opus", 48000, channels=2)
+
+
+class MediaPacket:
+    """One RTP payload plus the fields a consumer rewrites from."""
+
+    __slots__ = ("arrival", "keyframe_start", "layer", "marker", "payload", "seq", "ts")
+
+    def __init__(
+        self,
+        payload: bytes,
+        seq: int,
+        ts: int,
+        marker: int,
+        keyframe_start: bool,
+        layer: str,
+        arrival: float,
+    ) -> None:
+        self.payload = payload
+        self.seq = seq
+        self.ts = ts
+        self.marker = marker
+        self.keyframe_start = keyframe_start
+        self.layer = layer
+        self.arrival = arrival
+
+    def __repr__(self) -> str:
+        return (
+            f"MediaPacket(layer={self.layer!r}, seq={self.seq}, ts={self.ts}, "
+            f"marker={self.marker}, key={self.keyframe_start}, {len(self.payload)} bytes)"
+        )
+
+
+def h264_keyframe_start(payload: bytes) -> bool:
+    """Whether this RFC 6184 payload begins an IDR access unit (SPS, or first IDR slice)."""
+    if not payload:
+        return False
+    nal = payload[0] & 0x1F
+    if nal in (NAL_SPS, NAL_IDR):
+        return True
+    if nal == NAL_STAP_A:
+        pos = 1
+        end = len(payload)
+        while pos + 2 < end:
+            size = (payload[pos] << 8) | payload[pos + 1]
+            inner = payload[pos + 2] & 0x1F
+            if inner in (NAL_SPS, NAL_IDR):
+                return True
+            pos += 2 + size
+        return False
+    if nal == NAL_FU_A and len(payload) > 1:
+        fu = payload[1]
+        return bool(fu & 0x80) and (fu & 0x1F) == NAL_IDR
+    return False
+
+
+def vp8_keyframe_start(payload: bytes) -> bool:
+    """Whether this RFC 7741 payload is the first packet of a VP8 keyframe."""
+    size = len(payload)
+    if size < 1:
+        return False
+    b0 = payload[0]
+    # S bit set and partition index 0: this packet starts a frame
+    if not (b0 & 0x10) or (b0 & 0x0F) != 0:
+        return False
+    pos = 1
+    if b0 & 0x80:  # X: extension byte follows
+        if size <= pos:
+            return False
+        x = payload[pos]
+        pos += 1
+        if x & 0x80:  # I: picture id, 7 or 15 bits
+            if size <= pos:
+                return False
+            pos += 2 if payload[pos] & 0x80 else 1
+        if x & 0x40:  # L: TL0PICIDX
+            pos += 1
+        if x & 0x20 or x & 0x10:  # T or K: TID/KEYIDX byte
+            pos += 1
+    if size <= pos:
+        return False
+    # VP8 payload header: P bit (inverse keyframe flag) is bit 0 of the first byte
+    return not (payload[pos] & 0x01)
+
+
+def keyframe_detector(codec: CodecInfo) -> KeyframeDetector:
+    """The function telling, for ``codec``, where a decoder can start."""
+    name = codec.name
+    if name == "H264":
+        return h264_keyframe_start
+    if name == "VP8":
+        return vp8_keyframe_start
+    return _always
+
+
+def _always(payload: bytes) -> bool:
+    return True
+
+
+def seq_newer(a: int, b: int) -> bool:
+    """RFC 3550 serial comparison: ``a`` comes after ``b`` in 16-bit sequence space."""
+    return a != b and ((a - b) & 0xFFFF) < 0x8000

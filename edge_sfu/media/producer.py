@@ -1,0 +1,221 @@
+"""A producer: one published track, fanned out to its consumers.
+
+The producer does not know where its packets come from. A remote WebRTC sender
+(``edge_sfu.media.incoming.IncomingTrack``) and an in-process source
+(``edge_sfu.media.local.LocalProducer``) both call ``Producer.receive`` with
+``MediaPacket``s and give the producer two functions to reach back upstream: ask for a
+keyframe, ask for retransmissions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from edge_sfu.media.errors import MediaClosed
+from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
+from edge_sfu.media.packet import CodecInfo, MediaPacket
+from edge_sfu.media.retransmission import RetransmissionCache
+
+if TYPE_CHECKING:
+    from edge_sfu.media.consumer_base import ConsumerBase
+
+logger = logging.getLogger(__name__)
+
+KeyframeRequester = Callable[[str], None]
+RetransmissionRequester = Callable[[str, list[int]], None]
+WantedLayersCallback = Callable[[frozenset[str]], None]
+
+
+@dataclass
+class SyncPoint:
+    """Ties a layer's RTP clock to wall-clock time, for sender reports.
+
+    ``ntp`` is the source's NTP time (seconds, float) at RTP time ``rtp``, learned at local
+    monotonic time ``local``. From a remote publisher's sender report, or made up by a
+    local producer from its own clock.
+    """
+
+    ntp: float
+    rtp: int
+    local: float
+
+
+class Layer:
+    """Runtime state of one layer: its spec, cache and clock."""
+
+    __slots__ = ("active", "cache", "last_arrival", "last_ts", "packets", "spec", "sync")
+
+    def __init__(self, spec: LayerSpec, cache_size: int) -> None:
+        self.spec = spec
+        self.cache = RetransmissionCache(cache_size)
+        self.active = True
+        self.sync: SyncPoint | None = None
+        self.last_arrival = 0.0
+        self.last_ts = 0
+        self.packets = 0
+
+
+class Producer:
+    """One published track (audio or video), with one or more layers.
+
+    ``on_wanted_layers`` is called with the set of layer names some consumer is receiving
+    or waiting for, each time that set changes: a local camera stops encoding the others.
+    """
+
+    def __init__(
+        self,
+        *,
+        producer_id: str,
+        participant_id: str,
+        codec: CodecInfo,
+        layers: Iterable[LayerSpec] = (LayerSpec(DEFAULT_LAYER),),
+        request_keyframe: KeyframeRequester | None = None,
+        request_retransmission: RetransmissionRequester | None = None,
+        cache_size: int = 1024,
+        keyframe_interval_s: float = 0.5,
+    ) -> None:
+        self.id = producer_id
+        self.participant_id = participant_id
+        self.codec = codec
+        self.kind = codec.kind
+        self.layers: dict[str, Layer] = {s.name: Layer(s, cache_size) for s in layers}
+        if not self.layers:
+            raise ValueError("a producer needs at least one layer")
+        self._request_keyframe = request_keyframe
+        self._request_retransmission = request_retransmission
+        self._keyframe_interval = keyframe_interval_s
+        self._last_keyframe_request: dict[str, float] = {}
+        self._consumers: list[ConsumerBase] = []
+        self._wanted: frozenset[str] = frozenset()
+        self.on_wanted_layers: WantedLayersCallback | None = None
+        self._close_callbacks: list[Callable[[Producer], object]] = []
+        self.enabled = True
+        self.closed = False
+        self.keyframe_requests_sent = 0
+        self.packets_received = 0
+
+    def __repr__(self) -> str:
+        return f"Producer({self.id!r}, {self.codec.mime_type}, layers={list(self.layers)})"
+
+    # -- packets in ------------------------------------------------------------------
+
+    def receive(self, packet: MediaPacket) -> None:
+        """Take one packet from the source and hand it to every consumer."""
+        layer = self.layers.get(packet.layer)
+        if layer is None or self.closed:
+            return
+        layer.cache.put(packet)
+        layer.last_arrival = packet.arrival
+        layer.last_ts = packet.ts
+        layer.packets += 1
+        self.packets_received += 1
+        for consumer in self._consumers:
+            consumer._on_packet(packet)
+
+    def set_sync(self, layer: str, ntp: float, rtp: int) -> None:
+        """Record the source's RTP/NTP correspondence for ``layer`` (from a sender report)."""
+        state = self.layers.get(layer)
+        if state is not None:
+            state.sync = SyncPoint(ntp=ntp, rtp=rtp, local=time.monotonic())
+
+    # -- requests upstream -----------------------------------------------------------
+
+    def request_keyframe(self, layer: str, *, force: bool = False) -> bool:
+        """Ask the source for a keyframe on ``layer``; rate-limited per layer.
+
+        Returns whether a request went upstream.
+        """
+        if self.kind != "video" or self._request_keyframe is None or self.closed:
+            return False
+        if layer not in self.layers:
+            return False
+        now = time.monotonic()
+        last = self._last_keyframe_request.get(layer)
+        if not force and last is not None and now - last < self._keyframe_interval:
+            return False
+        self._last_keyframe_request[layer] = now
+        self.keyframe_requests_sent += 1
+        try:
+            self._request_keyframe(layer)
+        except Exception:
+            logger.exception("keyframe request for %s/%s failed", self.id, layer)
+        return True
+
+    def request_retransmission(self, layer: str, seqs: list[int]) -> None:
+        """Pass a NACK the cache could not answer to the source (source sequence numbers)."""
+        if self._request_retransmission is not None and seqs and not self.closed:
+            self._request_retransmission(layer, seqs)
+
+    # -- layers ----------------------------------------------------------------------
+
+    def available_layers(self) -> list[LayerSpec]:
+        """Layers a consumer may choose from now."""
+        return [layer.spec for layer in self.layers.values() if layer.active]
+
+    @property
+    def wanted_layers(self) -> frozenset[str]:
+        """Names of the layers some consumer receives or waits for."""
+        return self._wanted
+
+    def _update_wanted(self) -> None:
+        wanted: set[str] = set()
+        for consumer in self._consumers:
+            wanted.update(consumer.wanted_layers())
+        frozen = frozenset(wanted)
+        if frozen != self._wanted:
+            self._wanted = frozen
+            if self.on_wanted_layers is not None:
+                try:
+                    self.on_wanted_layers(frozen)
+                except Exception:
+                    logger.exception("wanted-layers callback of %s failed", self.id)
+
+    # -- mute ------------------------------------------------------------------------
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Record the publisher's ``enabled`` (mute) state and tell every consumer."""
+        if enabled == self.enabled:
+            return
+        self.enabled = enabled
+        for consumer in list(self._consumers):
+            consumer._on_producer_enabled(enabled)
+
+    # -- consumers -------------------------------------------------------------------
+
+    def _attach(self, consumer: ConsumerBase) -> None:
+        if self.closed:
+            raise MediaClosed(f"producer {self.id} is closed")
+        self._consumers.append(consumer)
+
+    def _detach(self, consumer: ConsumerBase) -> None:
+        if consumer in self._consumers:
+            self._consumers.remove(consumer)
+            self._update_wanted()
+
+    @property
+    def consumers(self) -> list[ConsumerBase]:
+        """The consumers now attached (a copy)."""
+        return list(self._consumers)
+
+    def on_close(self, callback: Callable[[Producer], object]) -> None:
+        """Call ``callback(self)`` once when this producer closes."""
+        self._close_callbacks.append(callback)
+
+    def close(self) -> None:
+        """Close this producer and all its consumers. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for consumer in list(self._consumers):
+            consumer.close()
+        self._consumers.clear()
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("close callback of %s failed", self.id)

@@ -1,0 +1,228 @@
+"""The router: one room's media plane, owning transports, producers and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+
+from aiortc import RTCDataChannel
+
+from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.data import DataConsumer, DataProducer, Message
+from edge_sfu.media.errors import MediaClosed, UnsupportedCodec
+from edge_sfu.media.incoming import IncomingTrack
+from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
+from edge_sfu.media.local import EncodedFrame, LocalConsumer, LocalProducer
+from edge_sfu.media.packet import CodecInfo
+from edge_sfu.media.producer import Producer
+from edge_sfu.media.settings import MediaSettings
+from edge_sfu.media.transport import Transport
+
+logger = logging.getLogger(__name__)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex}"
+
+
+class Router:
+    """One room's media plane.
+
+    The router owns transports (one per remote participant), producers (remote ones are
+    owned through their transport, local ones directly), consumers (through their
+    producer and, for remote subscribers, their transport) and data producers. ``close``
+    closes everything once. Which consumer exists is the control plane's decision:
+    signaling calls ``consume`` and ``Consumer.close`` as subscribe rules say.
+    """
+
+    def __init__(self, room_id: str, settings: MediaSettings | None = None) -> None:
+        self.room_id = room_id
+        self.settings = settings or MediaSettings()
+        self.transports: dict[str, Transport] = {}
+        self.producers: dict[str, Producer] = {}
+        self.data_producers: dict[str, DataProducer] = {}
+        self.closed = False
+
+    # -- transports ------------------------------------------------------------------
+
+    def create_transport(self, participant_id: str, transport_id: str | None = None) -> Transport:
+        """A peer connection for a remote participant (no offer/answer yet)."""
+        self._check_open()
+        transport = Transport(participant_id, self.settings, transport_id=transport_id)
+        self.transports[transport.id] = transport
+        transport.on_close(lambda t: self.transports.pop(t.id, None))
+        return transport
+
+    # -- producers -------------------------------------------------------------------
+
+    def produce(
+        self,
+        transport: Transport,
+        track: IncomingTrack,
+        *,
+        producer_id: str | None = None,
+        layers: Iterable[LayerSpec] | None = None,
+    ) -> Producer:
+        """Turn an incoming track of ``transport`` into a producer.
+
+        Call after the offer/answer that brought the track; if the track's codec is not
+        known yet (aiortc starts receivers once DTLS connects), the producer is created
+        with the codec from the track once started.
+        """
+        self._check_open()
+        if track.codec is None:
+            raise UnsupportedCodec(
+                f"track {track.mid} has no forwardable codec (or is not connected yet)"
+            )
+        producer = Producer(
+            producer_id=producer_id or _new_id("MT"),
+            participant_id=transport.participant_id,
+            codec=track.codec,
+            layers=layers or (LayerSpec(DEFAULT_LAYER),),
+            request_keyframe=track.request_keyframe,
+            request_retransmission=track.request_retransmission,
+            cache_size=self.settings.retransmission_cache_packets,
+            keyframe_interval_s=self.settings.keyframe_request_interval_s,
+        )
+        track.attach(producer)
+        self._register(producer)
+        transport.producers[producer.id] = producer
+        producer.on_close(lambda p: transport.producers.pop(p.id, None))
+        return producer
+
+    def produce_local(
+        self,
+        participant_id: str,
+        codec: CodecInfo,
+        *,
+        producer_id: str | None = None,
+        layers: Iterable[LayerSpec] = (LayerSpec(DEFAULT_LAYER),),
+        on_keyframe_request: Callable[[str], None] | None = None,
+        on_wanted_layers: Callable[[frozenset[str]], None] | None = None,
+    ) -> LocalProducer:
+        """A producer fed in-process with ``EncodedFrame``s (a local camera or microphone)."""
+        self._check_open()
+        producer = LocalProducer(
+            producer_id=producer_id or _new_id("MT"),
+            participant_id=participant_id,
+            codec=codec,
+            layers=layers,
+            on_keyframe_request=on_keyframe_request,
+            cache_size=self.settings.retransmission_cache_packets,
+            keyframe_interval_s=self.settings.keyframe_request_interval_s,
+        )
+        producer.on_wanted_layers = on_wanted_layers
+        self._register(producer)
+        return producer
+
+    def _register(self, producer: Producer) -> None:
+        self.producers[producer.id] = producer
+        producer.on_close(lambda p: self.producers.pop(p.id, None))
+
+    # -- consumers -------------------------------------------------------------------
+
+    def consume(
+        self,
+        producer: Producer,
+        transport: Transport,
+        *,
+        consumer_id: str | None = None,
+        paused: bool = False,
+    ) -> Consumer:
+        """Forward ``producer`` to ``transport``'s participant. Renegotiation follows.
+
+        Forwarding starts (with a keyframe request) once the subscriber's answer is applied
+        and DTLS is up.
+        """
+        self._check_open()
+        if producer.closed:
+            raise MediaClosed(f"producer {producer.id} is closed")
+        consumer = transport.add_consumer(producer, consumer_id or _new_id("CO"))
+        if paused:
+            consumer.pause()
+        return consumer
+
+    def consume_local(
+        self,
+        producer: Producer,
+        on_frame: Callable[[EncodedFrame], None],
+        *,
+        consumer_id: str | None = None,
+    ) -> LocalConsumer:
+        """Deliver ``producer``'s media to in-process code as ``EncodedFrame``s."""
+        self._check_open()
+        consumer = LocalConsumer(producer, consumer_id or _new_id("CO"), on_frame)
+        consumer.start()
+        return consumer
+
+    # -- data ------------------------------------------------------------------------
+
+    def produce_data(
+        self,
+        participant_id: str,
+        *,
+        label: str,
+        ordered: bool = True,
+        max_retransmits: int | None = None,
+        channel: RTCDataChannel | None = None,
+        producer_id: str | None = None,
+    ) -> DataProducer:
+        """A data track, from a remote participant's channel or (no channel) local code."""
+        self._check_open()
+        if channel is not None:
+            ordered = channel.ordered
+            max_retransmits = channel.maxRetransmits
+        producer = DataProducer(
+            producer_id=producer_id or _new_id("MT"),
+            participant_id=participant_id,
+            label=label,
+            ordered=ordered,
+            max_retransmits=max_retransmits,
+            max_message_bytes=self.settings.max_data_message_bytes,
+            channel=channel,
+        )
+        self.data_producers[producer.id] = producer
+        producer.on_close(lambda p: self.data_producers.pop(p.id, None))
+        return producer
+
+    def consume_data(
+        self,
+        producer: DataProducer,
+        transport: Transport | None = None,
+        *,
+        on_message: Callable[[Message], None] | None = None,
+        consumer_id: str | None = None,
+    ) -> DataConsumer:
+        """Forward a data track to a transport (new channel, same reliability) or callback."""
+        self._check_open()
+        channel = None
+        if transport is not None:
+            channel = transport.create_data_channel(
+                producer.label, ordered=producer.ordered, max_retransmits=producer.max_retransmits
+            )
+        elif on_message is None:
+            raise ValueError("consume_data needs a transport or an on_message callback")
+        return DataConsumer(
+            producer, consumer_id or _new_id("CO"), channel=channel, on_message=on_message
+        )
+
+    # -- lifetime --------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise MediaClosed(f"router of room {self.room_id} is closed")
+
+    async def close(self) -> None:
+        """Close every producer, consumer and transport. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for producer in list(self.producers.values()):
+            producer.close()
+        for data_producer in list(self.data_producers.values()):
+            data_producer.close()
+        await asyncio.gather(
+            *(t.close() for t in list(self.transports.values())), return_exceptions=True
+        )

@@ -1,0 +1,49 @@
+"""Media-plane settings, filled by the appliance from its configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """One STUN or TURN server (``urls`` like ``stun:host:3478`` or ``turn:host?transport=udp``)."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Knobs of the forwarding engine.
+
+    ``ice_servers`` is empty by default: a LAN appliance offers host candidates only and
+    contacts nothing it was not told to. (aiortc falls back to a public Google STUN server
+    when given ``None``; we always pass an explicit list.) Note that aiortc uses at most
+    one STUN and one TURN server from the list.
+    """
+
+    ice_servers: tuple[IceServer, ...] = ()
+    # Largest data-track message accepted, in bytes (Twilio's limit is 16 KiB).
+    max_data_message_bytes: int = 16 * 1024
+    # Packets kept per layer for answering NACKs (a power of two).
+    retransmission_cache_packets: int = 1024
+    # At most one keyframe request per layer in this many seconds.
+    keyframe_request_interval_s: float = 0.5
+    # Interval between RTCP sender reports to each subscriber.
+    sender_report_interval_s: float = 1.0
+    # Bitrate the SFU tells publishers (REMB) they may send, per video track.
+    publisher_max_bitrate: int = 2_500_000
+    # Free-form so the appliance can log what it was given.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        """The aiortc configuration: explicit ICE server list, one bundled transport."""
+        servers = [
+            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in self.ice_servers
+        ]
+        return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)

@@ -1,0 +1,296 @@
+"""A transport: one remote participant's peer connection, carrying raw RTP both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.errors import MediaClosed, UnsupportedCodec
+from edge_sfu.media.incoming import IncomingTrack
+from edge_sfu.media.packet import CodecInfo
+from edge_sfu.media.producer import Producer
+from edge_sfu.media.settings import MediaSettings
+
+logger = logging.getLogger(__name__)
+
+_MID = re.compile(r"^a=mid:(\S+)", re.M)
+_MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
+
+
+def _remote_track_ids(sdp: str) -> dict[str, str]:
+    """mid -> track id from each m-section's ``a=msid`` line."""
+    out: dict[str, str] = {}
+    for section in sdp.split("\nm=")[1:]:
+        mid = _MID.search(section)
+        msid = _MSID.search(section)
+        if mid and msid:
+            out[mid.group(1)] = msid.group(2)
+    return out
+
+
+def codec_capability(codec: CodecInfo) -> RTCRtpCodecCapability:
+    """The aiortc capability matching ``codec``, to pin a subscriber's m-line to it."""
+    caps = RTCRtpSender.getCapabilities(codec.kind).codecs
+    same = [c for c in caps if c.mimeType.lower() == codec.mime_type.lower()]
+    if not same:
+        raise UnsupportedCodec(f"cannot forward {codec.mime_type}")
+    wanted = str(codec.parameters.get("profile-level-id", "")).lower()
+    for cap in same:
+        if str(cap.parameters.get("profile-level-id", "")).lower() == wanted:
+            return cap
+    return same[-1]
+
+
+class Transport:
+    """One remote participant's ``RTCPeerConnection``, with aiortc's media engine removed.
+
+    Offer/answer goes both ways: ``handle_offer`` when the participant offers (it publishes
+    tracks or opens data channels), ``create_offer``/``handle_answer`` when the SFU does
+    (new consumers or data consumers). ``on_negotiation_needed`` fires when the SFU side
+    changed and an SFU offer is due. aiortc gathers candidates before it returns a
+    description, so there is no trickle ICE: descriptions carry all candidates.
+    """
+
+    def __init__(
+        self,
+        participant_id: str,
+        settings: MediaSettings,
+        *,
+        transport_id: str | None = None,
+    ) -> None:
+        self.id = transport_id or f"TR{uuid.uuid4().hex}"
+        self.participant_id = participant_id
+        self.settings = settings
+        self.pc = RTCPeerConnection(settings.rtc_configuration())
+        self.incoming: dict[str, IncomingTrack] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self.producers: dict[str, Producer] = {}
+        self._adopted: set[int] = set()
+        self._fresh: list[tuple[IncomingTrack, Any]] = []
+        self._releases: list[Callable[[], None]] = []
+        self._paths: dict[int, seam.SendPath] = {}
+        self._rtcp_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.closed = False
+        self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
+        self.on_datachannel: Callable[[RTCDataChannel], None] | None = None
+        self.on_negotiation_needed: Callable[[], None] | None = None
+        self.on_connection_state: Callable[[str], None] | None = None
+        self._close_callbacks: list[Callable[[Transport], object]] = []
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    def __repr__(self) -> str:
+        return f"Transport({self.id!r}, participant={self.participant_id!r})"
+
+    @property
+    def connection_state(self) -> str:
+        """aiortc's connection state: new, connecting, connected, failed, closed."""
+        return str(self.pc.connectionState)
+
+    @property
+    def signaling_state(self) -> str:
+        """stable, have-local-offer or have-remote-offer."""
+        return str(self.pc.signalingState)
+
+    # -- offer / answer --------------------------------------------------------------
+
+    async def handle_offer(self, sdp: str) -> str:
+        """Apply the participant's offer; returns the SFU's answer SDP."""
+        self._check_open()
+        async with self._lock:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            self._adopt(_remote_track_ids(sdp))
+            answer = await self.pc.createAnswer()
+            await self.pc.setLocalDescription(answer)
+            self._adopt({})
+            self._start_rtcp()
+            return str(self.pc.localDescription.sdp)
+
+    async def create_offer(self) -> str:
+        """An SFU offer (after consumers were added or removed)."""
+        self._check_open()
+        async with self._lock:
+            offer = await self.pc.createOffer()
+            await self.pc.setLocalDescription(offer)
+            self._adopt({})
+            self._start_rtcp()
+            return str(self.pc.localDescription.sdp)
+
+    async def handle_answer(self, sdp: str) -> None:
+        """Apply the participant's answer to ``create_offer``."""
+        self._check_open()
+        async with self._lock:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            self._adopt(_remote_track_ids(sdp))
+
+    def _adopt(self, track_ids: dict[str, str]) -> None:
+        # Runs with no await between setRemote/LocalDescription and here, so aiortc's
+        # connect task has not yet started any receiver or sender we take over.
+        for transceiver in self.pc.getTransceivers():
+            key = id(transceiver)
+            if key in self._adopted:
+                continue
+            self._adopted.add(key)
+            mid = transceiver.mid or ""
+            track = IncomingTrack(mid, transceiver.kind, track_ids.get(mid), self._send_rtcp)
+            self._releases.append(
+                seam.take_over_receiver(
+                    transceiver.receiver, track._on_start, track._on_rtp, track._on_rtcp
+                )
+            )
+            self._releases.append(seam.take_over_sender(transceiver.sender, _ignore, _ignore))
+            self.incoming[mid] = track
+            self._fresh.append((track, transceiver))
+        for track, transceiver in self._fresh:
+            track._on_negotiated(seam.negotiated_codecs(transceiver))
+        fresh, self._fresh = self._fresh, []
+        for track, _ in fresh:
+            if self.on_incoming_track is not None:
+                self.on_incoming_track(track)
+        for transceiver in self.pc.getTransceivers():
+            seam.harden_ice_input(transceiver.receiver.transport)
+        if self.pc.sctp is not None:
+            seam.harden_ice_input(self.pc.sctp.transport)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _path_for(self, sender: RTCRtpSender) -> seam.SendPath:
+        dtls = sender.transport
+        path = self._paths.get(id(dtls))
+        if path is None:
+            path = seam.SendPath(dtls)
+            self._paths[id(dtls)] = path
+        return path
+
+    def _send_rtcp(self, data: bytes) -> bool:
+        for transceiver in self.pc.getTransceivers():
+            return self._path_for(transceiver.sender).send_rtcp(data)
+        return False
+
+    def add_consumer(self, producer: Producer, consumer_id: str) -> Consumer:
+        """Add a send-only m-line for ``producer``; renegotiation is then needed."""
+        self._check_open()
+        capability = codec_capability(producer.codec)
+        transceiver = self.pc.addTransceiver(producer.kind, direction="sendonly")
+        transceiver.setCodecPreferences([capability])
+        self._adopted.add(id(transceiver))
+        sender = transceiver.sender
+        # msid: the publishing participant is the stream, the producer is the track
+        seam.set_msid(sender, producer.participant_id, producer.id)
+        consumer = Consumer(producer, consumer_id, lambda: self._path_for(sender))
+        self._releases.append(
+            seam.take_over_sender(sender, consumer._on_send_start, consumer._on_rtcp)
+        )
+        self._releases.append(
+            seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
+        )
+        self.consumers[consumer_id] = consumer
+
+        def closed(_: Any) -> None:
+            self.consumers.pop(consumer_id, None)
+            transceiver.direction = "inactive"
+            self._negotiation_needed()
+
+        consumer.on_close(closed)
+        self._negotiation_needed()
+        return consumer
+
+    def create_data_channel(
+        self, label: str, *, ordered: bool, max_retransmits: int | None
+    ) -> RTCDataChannel:
+        """A data channel towards the participant; renegotiation may be needed (first one)."""
+        self._check_open()
+        first = self.pc.sctp is None
+        channel = self.pc.createDataChannel(label, ordered=ordered, maxRetransmits=max_retransmits)
+        if first:
+            self._negotiation_needed()
+        return channel
+
+    def _negotiation_needed(self) -> None:
+        if self.on_negotiation_needed is not None and not self.closed:
+            self.on_negotiation_needed()
+
+    # -- RTCP ------------------------------------------------------------------------
+
+    def _start_rtcp(self) -> None:
+        if self._rtcp_task is None and not self.closed:
+            self._rtcp_task = asyncio.get_running_loop().create_task(self._run_rtcp())
+
+    async def _run_rtcp(self) -> None:
+        interval = self.settings.sender_report_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.send_rtcp_reports()
+            except Exception:
+                logger.exception("RTCP reports of %s failed", self.id)
+
+    def send_rtcp_reports(self) -> None:
+        """Sender reports to the participant for every consumer; REMB for its tracks."""
+        for consumer in list(self.consumers.values()):
+            consumer.send_sender_report()
+        for track in self.incoming.values():
+            if track.producer is not None:
+                remb = track.bitrate_hint(self.settings.publisher_max_bitrate)
+                if remb is not None:
+                    self._send_rtcp(remb)
+
+    # -- events ----------------------------------------------------------------------
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if self.on_datachannel is not None:
+            self.on_datachannel(channel)
+
+    def _on_state(self) -> None:
+        state = self.connection_state
+        if self.on_connection_state is not None:
+            self.on_connection_state(state)
+
+    # -- lifetime --------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise MediaClosed(f"transport {self.id} is closed")
+
+    def on_close(self, callback: Callable[[Transport], object]) -> None:
+        """Call ``callback(self)`` once when this transport closes."""
+        self._close_callbacks.append(callback)
+
+    async def close(self) -> None:
+        """Close consumers, producers, then the peer connection. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for consumer in list(self.consumers.values()):
+            consumer.close()
+        for producer in list(self.producers.values()):
+            producer.close()
+        for release in self._releases:
+            with contextlib.suppress(Exception):
+                release()
+        if self._rtcp_task is not None:
+            self._rtcp_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rtcp_task
+        await self.pc.close()
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("close callback of %s failed", self.id)
+
+
+def _ignore(*_: Any) -> None:
+    return None

@@ -1,0 +1,134 @@
+"""Real aiortc peers for the media tests: a publisher encoding testsrc2 with libx264, and
+subscribers that decode what the SFU forwards."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from edge_sfu.media import Router, Transport
+
+VIDEO_CLOCK = 90000
+
+
+class SyntheticVideoTrack(VideoStreamTrack):
+    """testsrc2 frames at ``fps``, paced from the clock (lavfi is unpaced)."""
+
+    def __init__(self, width: int = 320, height: int = 240, fps: int = 15) -> None:
+        super().__init__()
+        self._container = av.open(f"testsrc2=size={width}x{height}:rate={fps}", format="lavfi")
+        self._frames = self._container.decode(video=0)
+        self._fps = fps
+        self._n = 0
+        self._t0: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        due = self._t0 + self._n / self._fps
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame = next(self._frames)
+        frame.pts = self._n * (VIDEO_CLOCK // self._fps)
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        frame.pict_type = av.video.frame.PictureType.NONE
+        self._n += 1
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._container.close()
+
+
+def codec_caps(kind: str, mime: str) -> list[Any]:
+    return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType == mime]
+
+
+def new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+async def publish(
+    router: Router,
+    participant: str,
+    tracks: list[tuple[Any, str]],
+) -> tuple[RTCPeerConnection, Transport, list[Any]]:
+    """A publisher pc sending ``tracks`` [(track, mime)] to a new SFU transport."""
+    pc = new_pc()
+    for track, mime in tracks:
+        tx = pc.addTransceiver(track, direction="sendonly")
+        tx.setCodecPreferences(codec_caps(track.kind, mime))
+    transport = router.create_transport(participant)
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await transport.handle_offer(pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    producers = [router.produce(transport, t) for t in transport.incoming.values()]
+    return pc, transport, producers
+
+
+class Subscriber:
+    """A subscriber pc; keeps decoded frames' sizes and counts per track."""
+
+    def __init__(self, router: Router, participant: str) -> None:
+        self.pc = new_pc()
+        self.transport = router.create_transport(participant)
+        self.frames: dict[str, list[tuple[int, int]]] = {}
+        self.audio_frames = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: Any) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(self._read(track)))
+
+    async def _read(self, track: Any) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                if track.kind == "video":
+                    self.frames.setdefault(track.id, []).append((frame.width, frame.height))
+                else:
+                    self.audio_frames += 1
+        except Exception:
+            return
+
+    async def negotiate(self) -> None:
+        offer = await self.transport.create_offer()
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self.transport.handle_answer(self.pc.localDescription.sdp)
+
+    def video_count(self) -> int:
+        return sum(len(v) for v in self.frames.values())
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.pc.close()
+
+
+async def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.05)
+
+
+async def eventually(coro: Awaitable[Any], timeout: float = 20.0) -> Any:
+    return await asyncio.wait_for(coro, timeout)
+
+
+__all__ = ["AudioStreamTrack", "Subscriber", "SyntheticVideoTrack", "publish", "wait_for"]

@@ -26,7 +26,15 @@ _OTHER_PI = (
     (re.compile(r"Raspberry Pi 3"), "pi3"),
 )
 # Video nodes that belong to the Pi's own ISP/codec/capture blocks, not to a webcam.
-_INTERNAL_V4L2 = ("bcm2835-codec", "bcm2835-isp", "pispbe", "rpi-hevc", "unicam", "rp1-cfe", "rpivid")
+_INTERNAL_V4L2 = (
+    "bcm2835-codec",
+    "bcm2835-isp",
+    "pispbe",
+    "rpi-hevc",
+    "unicam",
+    "rp1-cfe",
+    "rpivid",
+)
 
 
 @dataclass(frozen=True)
@@ -45,12 +53,12 @@ class BoardInfo:
         return self.hw_encoder_model and self.hw_encoder_device
 
     def hw_encoder_reason(self) -> str:
-        """A short "yes/no -- why" for the doctor report."""
+        """A short "yes/no — why" for the doctor report."""
         if self.hw_encoder:
-            return f"yes -- {self.model} with {HW_ENCODER_DEVICE}"
+            return f"yes — {self.model} with {HW_ENCODER_DEVICE}"
         if not self.hw_encoder_device:
-            return f"no -- {HW_ENCODER_DEVICE} absent"
-        return f"no -- {self.model or 'this board'} has no supported H.264 encoder block"
+            return f"no — {HW_ENCODER_DEVICE} absent"
+        return f"no — {self.model or 'this board'} has no supported H.264 encoder block"
 
 
 def classify(model: str, hw_encoder_device: bool) -> BoardInfo:

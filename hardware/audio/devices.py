@@ -33,7 +33,9 @@ class AudioSpec:
 
     def __post_init__(self) -> None:
         if self.rate != SAMPLE_RATE:
-            raise ConfigError(f"audio rate must be {SAMPLE_RATE} (Opus and WebRTC), not {self.rate}")
+            raise ConfigError(
+                f"audio rate must be {SAMPLE_RATE} (Opus and WebRTC), not {self.rate}"
+            )
         if self.period_ms not in (10, 20):
             raise ConfigError(f"audio period_ms must be 10 or 20, not {self.period_ms}")
         if self.channels not in (1, 2):

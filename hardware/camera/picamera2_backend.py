@@ -77,6 +77,9 @@ def keyframe_safe_libav_encoder() -> type[Any]:
 
     class KeyframeSafeLibavH264Encoder(LibavH264Encoder):  # type: ignore[misc]
         _force_next_keyframe = False
+        _stream: Any
+        _key_frames_requested: int
+        _key_frames_generated: int
 
         def _start(self) -> None:
             super()._start()

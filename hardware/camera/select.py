@@ -31,7 +31,7 @@ class CameraChoice:
 
 
 def pi_cameras() -> tuple[int, str]:
-    """(number of libcamera cameras, why) -- imports picamera2 only on a Pi that has it."""
+    """(number of libcamera cameras, why) — imports picamera2 only on a Pi that has it."""
     try:
         from picamera2 import Picamera2
     except Exception as exc:  # ImportError, or libcamera failing to load
@@ -79,10 +79,10 @@ def _pick_encoder(
         return "software", SOFTWARE_CODEC, "software encoder forced by config"
     ok, why = probe(HARDWARE_CODEC)
     if ok:
-        return "hardware", HARDWARE_CODEC, f"hardware encoder: yes -- {why}"
+        return "hardware", HARDWARE_CODEC, f"hardware encoder: yes — {why}"
     if not os.path.exists(HW_ENCODER_DEVICE):
         why = f"{HW_ENCODER_DEVICE} absent"
-    return "software", SOFTWARE_CODEC, f"hardware encoder: no -- {why}"
+    return "software", SOFTWARE_CODEC, f"hardware encoder: no — {why}"
 
 
 def choose_camera(

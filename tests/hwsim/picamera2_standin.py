@@ -140,8 +140,11 @@ class StandInPicamera2:
         interval = self.config["controls"]["FrameDurationLimits"][0] / 1e6
         t0 = time.monotonic()
         while not self._stop.is_set() and not self._unplugged.is_set():
-            buffers = {name: self._frame(name, self.frames) for name in ("main", "lores")
-                       if name in self.config}
+            buffers = {
+                name: self._frame(name, self.frames)
+                for name in ("main", "lores")
+                if name in self.config
+            }
             request = _Request(self, buffers, time.monotonic_ns())
             with self._lock:
                 encoders = list(self.encoders)

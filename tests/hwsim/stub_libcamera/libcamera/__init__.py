@@ -23,7 +23,7 @@ class _Inert(metaclass=_Placeholder):
         pass
 
 
-class controls(metaclass=_Placeholder):  # noqa: N801 - libcamera's name
+class controls(metaclass=_Placeholder):
     """``libcamera.controls``: only ``SensorTimestamp`` matters, as a metadata key."""
 
     SensorTimestamp = "SensorTimestamp"

@@ -1,0 +1,1 @@
+"""Buttons and status LEDs through gpiozero (pin backends imported only when used)."""

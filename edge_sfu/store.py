@@ -73,6 +73,10 @@ _MIGRATIONS: list[str] = [
         next_attempt REAL NOT NULL
     );
     CREATE INDEX outbox_by_room ON outbox (room_sid, id);
+    CREATE TABLE sequences (
+        room_sid TEXT PRIMARY KEY,
+        next INTEGER NOT NULL
+    );
     """,
 ]
 
@@ -294,6 +298,15 @@ class Store:
             (room_sid, url, method, json.dumps(params), at),
         )
         return int(cur.lastrowid or 0)
+
+    def next_sequence(self, room_sid: str) -> int:
+        """The next ``SequenceNumber`` of ``room_sid``'s callbacks (0, 1, 2, ...)."""
+        row = self._db.execute(
+            "INSERT INTO sequences (room_sid, next) VALUES (?, 1)"
+            " ON CONFLICT (room_sid) DO UPDATE SET next = next + 1 RETURNING next",
+            (room_sid,),
+        ).fetchone()
+        return int(row[0]) - 1
 
     def outbox_heads(self) -> list[OutboxItem]:
         """The oldest pending callback of each room (only a room's head may be delivered)."""

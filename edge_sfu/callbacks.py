@@ -1,0 +1,233 @@
+"""Twilio status callbacks: from room events to signed, ordered, durable HTTP requests.
+
+``StatusCallbacks`` listens to a ``RoomService``. Each event of a room that has a
+``StatusCallback`` URL becomes a row of the outbox table (in the same SQLite database as the
+history, so a restart loses none) carrying Twilio's form parameters and a per-room
+``SequenceNumber``. A delivery task sends each room's oldest pending callback, signed with
+``X-Twilio-Signature`` (HMAC-SHA1 of the URL and the sorted parameters, keyed with the unit's
+auth token, exactly as twilio-python's ``RequestValidator`` checks it), and the next one only
+after it succeeded or was abandoned: callbacks of one room arrive in order; rooms do not wait
+for each other. Failures are retried with exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+
+from .rooms import RoomService
+from .rooms import events as ev
+from .rooms.model import Participant, PublishedTrack, Room
+from .store import OutboxItem, Store
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """Twilio's request signature: base64(HMAC-SHA1(token, url + sorted key/value pairs))."""
+    payload = url + "".join(key + params[key] for key in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def event_params(account_sid: str, event: ev.RoomEvent) -> tuple[Room, dict[str, str]] | None:
+    """Twilio's callback parameters for ``event`` (without ``SequenceNumber``), or None if
+    Twilio sends no callback for it."""
+    name = _EVENT_NAMES.get(type(event))
+    if name is None:
+        return None
+    room: Room = event.room
+    params = {
+        "AccountSid": account_sid,
+        "RoomName": room.unique_name,
+        "RoomSid": room.sid,
+        "RoomStatus": room.status,
+        "RoomType": room.settings.type,
+        "StatusCallbackEvent": name,
+        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+    }
+    if isinstance(event, ev.RoomCompleted) and room.duration is not None:
+        params["RoomDuration"] = str(room.duration)
+    participant: Participant | None = getattr(event, "participant", None)
+    if participant is not None:
+        params.update(_participant_params(participant))
+    track: PublishedTrack | None = getattr(event, "track", None)
+    if track is not None:
+        params.update({"TrackSid": track.sid, "TrackKind": track.kind, "TrackName": track.name})
+    return room, params
+
+
+def _participant_params(participant: Participant) -> dict[str, str]:
+    params = {
+        "ParticipantSid": participant.sid,
+        "ParticipantIdentity": participant.identity,
+        "ParticipantStatus": participant.status,
+    }
+    if participant.duration is not None:
+        params["ParticipantDuration"] = str(participant.duration)
+    return params
+
+
+_EVENT_NAMES: dict[type, str] = {
+    ev.RoomCreated: "room-created",
+    ev.RoomCompleted: "room-ended",
+    ev.ParticipantConnected: "participant-connected",
+    ev.ParticipantDisconnected: "participant-disconnected",
+    ev.TrackPublished: "track-added",
+    ev.TrackUnpublished: "track-removed",
+    ev.TrackEnabled: "track-enabled",
+    ev.TrackDisabled: "track-disabled",
+}
+
+
+class StatusCallbacks:
+    """The outbox and its delivery task. ``start()`` / ``close()`` bracket its life."""
+
+    def __init__(
+        self,
+        store: Store,
+        account_sid: str,
+        auth_token: str,
+        *,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        max_attempts: int = 15,
+        timeout: float = 10.0,
+        concurrency: int = 8,
+    ) -> None:
+        """Backoff: attempt n waits about ``base_delay * 2**n`` (at most ``max_delay``),
+        jittered; after ``max_attempts`` failures a callback is dropped (logged) so the
+        room's later callbacks can go."""
+        self._store = store
+        self._account_sid = account_sid
+        self._auth_token = auth_token
+        self._base_delay, self._max_delay = base_delay, max_delay
+        self._max_attempts = max_attempts
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._busy_rooms: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def attach(self, rooms: RoomService) -> None:
+        """Listen to ``rooms`` (do this before ``rooms.start()`` so restart endings count)."""
+        rooms.add_listener(self.on_event)
+
+    def on_event(self, event: ev.RoomEvent) -> None:
+        """Queue the callback for ``event`` if its room has a status callback URL."""
+        found = event_params(self._account_sid, event)
+        if found is None:
+            return
+        room, params = found
+        url = room.settings.status_callback
+        if not url:
+            return
+        params["SequenceNumber"] = str(self._store.next_sequence(room.sid))
+        method = room.settings.status_callback_method
+        self._store.enqueue(room.sid, url, method, params, time.time())
+        self._wake.set()
+
+    def pending(self) -> int:
+        """How many callbacks wait for delivery."""
+        return self._store.outbox_size()
+
+    async def start(self) -> None:
+        """Open the HTTP client and start delivering (including what a previous run left)."""
+        if self._worker is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._worker = asyncio.create_task(self._run(), name="status-callbacks")
+
+    async def close(self) -> None:
+        """Stop delivering; undelivered callbacks stay in the outbox for the next start."""
+        tasks = [t for t in (self._worker, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._worker = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            delay = self._dispatch_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    def _dispatch_due(self) -> float:
+        """Start a delivery for each room whose head is due; returns how long to sleep."""
+        now = time.time()
+        sleep = 60.0
+        for item in self._store.outbox_heads():
+            if item.room_sid in self._busy_rooms:
+                continue
+            if item.next_attempt > now:
+                sleep = min(sleep, item.next_attempt - now)
+                continue
+            self._busy_rooms.add(item.room_sid)
+            task = asyncio.create_task(self._deliver(item), name=f"callback-{item.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return max(sleep, 0.01)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        try:
+            async with self._slots:
+                ok = await self._send(item)
+            if ok:
+                self._store.delivered(item.id)
+            elif item.attempts + 1 >= self._max_attempts:
+                log.warning("status callback %s to %s abandoned", item.id, _origin(item.url))
+                self._store.delivered(item.id)
+            else:
+                delay = self._backoff(item.attempts)
+                self._store.retry_later(item.id, item.attempts + 1, time.time() + delay)
+        finally:
+            self._busy_rooms.discard(item.room_sid)
+            self._wake.set()
+
+    def _backoff(self, attempts: int) -> float:
+        ceiling = min(self._max_delay, self._base_delay * (2.0**attempts))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter"
+
+    async def _send(self, item: OutboxItem) -> bool:
+        assert self._session is not None
+        if item.method == "GET":
+            sep = "&" if "?" in item.url else "?"
+            url, data = item.url + sep + urlencode(sorted(item.params.items())), None
+            signature = twilio_signature(self._auth_token, url, {})
+        else:
+            url, data = item.url, item.params
+            signature = twilio_signature(self._auth_token, url, item.params)
+        headers = {SIGNATURE_HEADER: signature, "User-Agent": "edge-appliance"}
+        try:
+            async with self._session.request(item.method, url, data=data, headers=headers) as resp:
+                await resp.read()
+                return 200 <= resp.status < 300
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.info("status callback to %s failed: %s", _origin(item.url), type(exc).__name__)
+            return False
+
+
+def _origin(url: str) -> str:
+    """Scheme and host only: callback URLs may carry credentials or tokens."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}"

@@ -1,0 +1,97 @@
+"""``SfuContext``: everything the SFU's HTTP application and its background tasks share.
+
+The appliance builds one with ``SfuContext.open(...)``, hands it to ``create_sfu_app`` and
+lets the application's ``cleanup_ctx`` start and stop it (or calls ``start()`` / ``close()``
+itself). Handlers reach it through ``request.app[SFU_CONTEXT]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from .callbacks import StatusCallbacks
+from .identity import UnitIdentity
+from .keys import KeyStore
+from .rooms import RoomDefaults, RoomService
+from .store import Store
+
+
+@dataclass(frozen=True)
+class SfuSettings:
+    """Knobs of the control plane (the appliance fills them from its config)."""
+
+    #: The URL clients reach the unit at (``https://unit.local:8443``); resource ``url``s
+    #: and paging links start with it. None: taken from each request's scheme and Host.
+    public_base_url: str | None = None
+    #: Largest request body accepted (bytes); larger ones get 413.
+    max_body_bytes: int = 64 * 1024
+    #: Lifetime of the token an invite redemption returns (capped by the invite's expiry).
+    invite_token_ttl: int = 4 * 3600
+    #: How often the room timeouts are checked (seconds).
+    sweep_interval: float = 1.0
+    #: Status callback retry: first delay, largest delay (seconds), attempts before dropping.
+    callback_base_delay: float = 1.0
+    callback_max_delay: float = 300.0
+    callback_max_attempts: int = 15
+
+
+@dataclass
+class SfuContext:
+    """The unit's identity and keys, the history store, the live rooms and the callbacks."""
+
+    identity: UnitIdentity
+    keys: KeyStore
+    store: Store
+    rooms: RoomService
+    callbacks: StatusCallbacks
+    settings: SfuSettings = field(default_factory=SfuSettings)
+    _started: bool = False
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        identity: UnitIdentity,
+        keys: KeyStore,
+        defaults: RoomDefaults | None = None,
+        settings: SfuSettings | None = None,
+    ) -> SfuContext:
+        """Open the store in ``data_dir`` and wire rooms to callbacks (nothing runs yet)."""
+        settings = settings or SfuSettings()
+        store = Store.in_data_dir(data_dir)
+        rooms = RoomService(store, defaults, sweep_interval=settings.sweep_interval)
+        callbacks = StatusCallbacks(
+            store,
+            identity.account_sid,
+            identity.auth_token,
+            base_delay=settings.callback_base_delay,
+            max_delay=settings.callback_max_delay,
+            max_attempts=settings.callback_max_attempts,
+        )
+        # Callbacks listen before rooms start, so rooms a dead daemon left get room-ended.
+        callbacks.attach(rooms)
+        return cls(identity, keys, store, rooms, callbacks, settings)
+
+    async def start(self) -> None:
+        """Start the callbacks' delivery, then the rooms (ending interrupted ones)."""
+        if self._started:
+            return
+        self._started = True
+        await self.callbacks.start()
+        await self.rooms.start()
+
+    async def close(self) -> None:
+        """Complete live rooms, stop delivery (pending callbacks stay queued), close the DB."""
+        if not self._started:
+            self.store.close()
+            return
+        self._started = False
+        await self.rooms.close()
+        await self.callbacks.close()
+        self.store.close()
+
+
+SFU_CONTEXT: web.AppKey[SfuContext] = web.AppKey("edge_sfu.context", SfuContext)

@@ -1,0 +1,17 @@
+"""The REST API v1, shaped after Twilio Video's: rooms, participants, tracks, rules, tokens,
+invites, and its OpenAPI document (``openapi.yaml``, served at ``/v1/openapi.yaml``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import invites, participants, rooms, rules, spec, tokens, tracks
+from .middleware import twilio_errors
+
+__all__ = ["setup_rest", "twilio_errors"]
+
+
+def setup_rest(app: web.Application) -> None:
+    """Add every REST route to ``app`` (the error middleware is added by the caller)."""
+    for module in (tokens, invites, rooms, participants, tracks, rules, spec):
+        module.setup(app)

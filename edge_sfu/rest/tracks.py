@@ -1,0 +1,76 @@
+"""Published and Subscribed Tracks of a participant (read-only, as in Twilio)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from ..errors import NotFound
+from .auth import requires_key
+from .common import base_url, json_response
+from .forms import read_query
+from .paging import PAGING_FIELDS, page_body, page_window
+from .participants import participant_or_404
+from .views import published_track_json, subscribed_track_json
+
+T = TypeVar("T")
+
+
+def _page(
+    request: web.Request, key: str, tracks: Sequence[T], render: Callable[[str, T], dict[str, Any]]
+) -> web.Response:
+    query = read_query(request, PAGING_FIELDS)
+    page, size = page_window(query)
+    window = list(tracks[page * size : (page + 1) * size + 1])
+    base = base_url(request)
+    body = page_body(request, base, key, window, lambda t: render(base, t), {}, page, size)
+    return json_response(body)
+
+
+@requires_key
+async def list_published(request: web.Request) -> web.Response:
+    """``GET .../Participants/{Sid}/PublishedTracks``."""
+    _, participant = participant_or_404(request)
+    tracks = list(participant.published.values()) if participant.connected else []
+    return _page(request, "published_tracks", tracks, published_track_json)
+
+
+@requires_key
+async def fetch_published(request: web.Request) -> web.Response:
+    """``GET .../PublishedTracks/{Sid or Name}``."""
+    _, participant = participant_or_404(request)
+    key = request.match_info["track"]
+    for track in participant.published.values():
+        if key in (track.sid, track.name):
+            return json_response(published_track_json(base_url(request), track))
+    raise NotFound(f"The requested resource /PublishedTracks/{key[:64]} was not found")
+
+
+@requires_key
+async def list_subscribed(request: web.Request) -> web.Response:
+    """``GET .../Participants/{Sid}/SubscribedTracks``."""
+    _, participant = participant_or_404(request)
+    tracks = list(participant.subscribed.values()) if participant.connected else []
+    return _page(request, "subscribed_tracks", tracks, subscribed_track_json)
+
+
+@requires_key
+async def fetch_subscribed(request: web.Request) -> web.Response:
+    """``GET .../SubscribedTracks/{Sid}``."""
+    _, participant = participant_or_404(request)
+    key = request.match_info["track"]
+    track = participant.subscribed.get(key)
+    if track is None:
+        raise NotFound(f"The requested resource /SubscribedTracks/{key[:64]} was not found")
+    return json_response(subscribed_track_json(base_url(request), track))
+
+
+def setup(app: web.Application) -> None:
+    """Add the track routes to ``app``."""
+    base = "/v1/Rooms/{room}/Participants/{participant}"
+    app.router.add_get(base + "/PublishedTracks", list_published, allow_head=False)
+    app.router.add_get(base + "/PublishedTracks/{track}", fetch_published, allow_head=False)
+    app.router.add_get(base + "/SubscribedTracks", list_subscribed, allow_head=False)
+    app.router.add_get(base + "/SubscribedTracks/{track}", fetch_subscribed, allow_head=False)

@@ -3,3 +3,8 @@
 Knows aiohttp, not the SFU or the devices: the appliance hands it what it shows and applies
 what it saves.
 """
+
+from .app import setup
+from .backend import ApiKeyInfo, Backend, FieldSpec, SaveResult
+
+__all__ = ["ApiKeyInfo", "Backend", "FieldSpec", "SaveResult", "setup"]

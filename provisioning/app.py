@@ -59,6 +59,8 @@ class AdminContext:
 
 
 CTX = web.AppKey("provisioning", AdminContext)
+SESSION = web.RequestKey("provisioning_session", Session)
+PRE_NEW = web.RequestKey("provisioning_pre_session", str)
 
 
 def ctx_of(request: web.Request) -> AdminContext:
@@ -68,7 +70,7 @@ def ctx_of(request: web.Request) -> AdminContext:
 
 def session_of(request: web.Request) -> Session | None:
     """The signed-in session (set by the auth middleware), or ``None`` on public routes."""
-    s = request.get("session")
+    s = request.get(SESSION)
     return s if isinstance(s, Session) else None
 
 
@@ -84,10 +86,10 @@ def chrome_for(request: web.Request, current: str = "") -> Chrome:
     if sess is not None:
         token = csrf.token_for(ctx.secret, "s:" + sess.key)
     else:
-        pre = request.cookies.get(csrf.PRE_COOKIE) or request.get("pre_new")
+        pre = request.cookies.get(csrf.PRE_COOKIE) or request.get(PRE_NEW)
         if not pre or len(pre) > 64:
             pre = csrf.new_pre_session_id()
-            request["pre_new"] = pre
+            request[PRE_NEW] = pre
         token = csrf.token_for(ctx.secret, "p:" + pre)
     return Chrome(ctx.base, ctx.unit_name(), token, sess is not None, current)
 
@@ -104,7 +106,22 @@ def render(
 ) -> web.Response:
     """An HTML response of a full admin page."""
     c = chrome or chrome_for(request, current)
-    return web.Response(text=page(c, title, body, flashes), status=status, content_type="text/html")
+    response = web.Response(
+        text=page(c, title, body, flashes), status=status, content_type="text/html"
+    )
+    pre = request.get(PRE_NEW)
+    if pre:
+        # Set here, not in on_response_prepare: aiohttp serialises cookies before that hook.
+        response.set_cookie(
+            csrf.PRE_COOKIE,
+            pre,
+            path=ctx_of(request).base + "/",
+            httponly=True,
+            secure=cookie_secure(request),
+            samesite="Strict",
+            max_age=3600,
+        )
+    return response
 
 
 def cookie_secure(request: web.Request) -> bool:
@@ -182,7 +199,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             target = "login" if ctx.store.is_claimed() else "claim"
             raise web.HTTPSeeOther(f"{ctx.base}/{target}")
         raise web.HTTPForbidden(text="Sign in first.")
-    request["session"] = sess
+    request[SESSION] = sess
     return await handler(request)
 
 
@@ -210,7 +227,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """Security headers on every admin response, and the pre-session cookie when new."""
+    """Security headers on every admin response (static files and redirects included)."""
     h = response.headers
     h.setdefault(
         "Content-Security-Policy",
@@ -221,17 +238,6 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("Cache-Control", "no-store")
-    pre = request.get("pre_new")
-    if pre and request.match_info.apps and CTX in request.config_dict:
-        response.set_cookie(
-            csrf.PRE_COOKIE,
-            pre,
-            path=ctx_of(request).base + "/",
-            httponly=True,
-            secure=cookie_secure(request),
-            samesite="Strict",
-            max_age=3600,
-        )
 
 
 def setup(
@@ -293,10 +299,11 @@ def setup(
 
     admin.cleanup_ctx.append(lifecycle)
     admin.on_shutdown.append(on_shutdown)
-    app.add_subapp(ctx.base, admin)
 
     async def bare_prefix(request: web.Request) -> web.StreamResponse:
         raise web.HTTPMovedPermanently(ctx.base + "/")
 
+    # Before the sub-app: its prefix resource would otherwise answer the bare path with 404.
     app.router.add_get(ctx.base, bare_prefix)
+    app.add_subapp(ctx.base, admin)
     return admin

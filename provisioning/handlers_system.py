@@ -11,7 +11,7 @@ import tomli_w
 from aiohttp import web
 
 from . import tls
-from .app import chrome_for, clear_session_cookie, ctx_of, render
+from .app import SESSION, chrome_for, clear_session_cookie, ctx_of, render
 from .claim import new_claim_code
 from .errors import CertificateRejected
 from .pages import admin_pages
@@ -181,7 +181,7 @@ async def factory_reset(request: web.Request) -> web.StreamResponse:
         ctx.secret = ctx.store.session_secret()
         code = new_claim_code(ctx.data_dir)
     log.warning("Factory reset done. New claim code: %s", code)
-    request.pop("session", None)
+    request.pop(SESSION, None)
     body = admin_pages.message_body(
         chrome_for(request),
         "The unit has been reset. Read the new claim code on its console to claim it again.",

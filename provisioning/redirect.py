@@ -10,6 +10,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -25,7 +26,7 @@ def is_loopback(request: web.Request) -> bool:
 
 def https_redirect_middleware(
     https_port: int,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """A middleware for the app served on the plain-HTTP listener.
 
     Requests that arrived over TLS, or from loopback, pass; others get a 308 to the same

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 
 from . import handlers_admin, handlers_system
 from .app import (
+    SESSION,
     chrome_for,
     clear_session_cookie,
     client_key,
@@ -100,16 +102,16 @@ async def claim_post(request: web.Request) -> web.StreamResponse:
         body = auth_pages.claim_body(chrome_for(request), errors, code=code)
         return render(request, "Claim this unit", body, status=400)
     ctx.throttle.success(client)
-    return _signed_in(request)
+    _signed_in(request)
 
 
-def _signed_in(request: web.Request) -> web.StreamResponse:
+def _signed_in(request: web.Request) -> NoReturn:
     ctx = ctx_of(request)
     ctx.sessions.end(request.cookies.get(COOKIE_NAME))  # never reuse a pre-existing token
     token, _ = ctx.sessions.create()
     response = web.HTTPSeeOther(ctx.base + "/status")
     set_session_cookie(request, response, token)
-    return response
+    raise response
 
 
 async def login_get(request: web.Request) -> web.StreamResponse:
@@ -138,7 +140,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     ok = await asyncio.to_thread(ctx.store.verify, _text(form, "password"))
     if ok:
         ctx.throttle.success(client)
-        return _signed_in(request)
+        _signed_in(request)
     locked = ctx.throttle.failure(client)
     if locked > 0:
         return _lockout_page(request, locked)
@@ -188,7 +190,7 @@ async def password_post(request: web.Request) -> web.StreamResponse:
         return render(request, "Change password", body, current="password", status=400)
     ctx.sessions.end_all()
     token, sess = ctx.sessions.create()
-    request["session"] = sess
+    request[SESSION] = sess
     response = render(
         request,
         "Change password",
@@ -228,7 +230,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/tls/remove", handlers_system.tls_remove, name="tls-remove")
     r.add_get("/system", handlers_system.system_get, name="system")
     r.add_post("/system/export", handlers_system.export, name="system-export")
-    r.add_post("/system/import", handlers_system.import_, name="system-import")
+    r.add_post("/system/import", handlers_system.import_, name="system-upload-config")
     r.add_post("/system/factory-reset", handlers_system.factory_reset, name="system-reset")
     r.add_static("/static", STATIC_DIR, name="public-static", append_version=False)
 

@@ -17,7 +17,7 @@ from .backend import FieldSpec
 from .errors import InvalidInput
 from .pages.html import attr, e
 
-_MISSING = object()
+MISSING = object()
 _URL_SCHEMES = {"http", "https", "ws", "wss", "stun", "stuns", "turn", "turns"}
 # Markup and control characters have no place in config values; refusing them up front
 # means nothing saved here can turn into markup on a page or a log line later.
@@ -26,7 +26,7 @@ _MAX_RAW = 4096
 
 
 def get_path(data: Any, path: str) -> Any:
-    """The value at a dotted path (list items by index), or ``_MISSING``."""
+    """The value at a dotted path (list items by index), or ``MISSING``."""
     node = data
     for part in path.split("."):
         if isinstance(node, Mapping) and part in node:
@@ -34,7 +34,7 @@ def get_path(data: Any, path: str) -> Any:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return _MISSING
+            return MISSING
     return node
 
 
@@ -161,8 +161,8 @@ def parse_form(
     result = copy.deepcopy(dict(current))
     errors: dict[str, str] = {}
     for spec in specs:
-        raw = form.get(spec.path, _MISSING)
-        if raw is _MISSING:
+        raw = form.get(spec.path, MISSING)
+        if raw is MISSING:
             if spec.kind == "bool":
                 raw = ""  # an unticked checkbox is not sent at all
             else:
@@ -182,7 +182,7 @@ def check_settings(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[
     errors: dict[str, str] = {}
     for spec in specs:
         value = get_path(data, spec.path)
-        if value is _MISSING:
+        if value is MISSING:
             if spec.required and not spec.secret:
                 errors[spec.path] = "This setting is missing."
             continue
@@ -212,7 +212,7 @@ def field_id(path: str) -> str:
 
 
 def _display(spec: FieldSpec, value: Any) -> str:
-    if value is _MISSING or value is None or spec.secret:
+    if value is MISSING or value is None or spec.secret:
         return ""
     if spec.kind == "list" and isinstance(value, list):
         return "\n".join(str(v) for v in value)

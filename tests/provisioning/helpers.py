@@ -1,0 +1,110 @@
+"""Shared helpers for the provisioning tests (aiohttp test client and browser tests)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+import provisioning
+from provisioning.claim import current_claim_code
+from provisioning.sysinfo import SysInfo
+from provisioning.throttle import Throttle
+
+from .handwritten_backend import HandWrittenTestBackend, rest_app_routes
+
+PASSWORD = "correct horse battery 42"
+NEW_PASSWORD = "another long passphrase 7"
+CSRF_RE = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    m = CSRF_RE.search(html)
+    assert m, "page has no CSRF field"
+    return m.group(1)
+
+
+def make_app(
+    backend: HandWrittenTestBackend, data_dir: Path, **kwargs: Any
+) -> tuple[web.Application, web.Application]:
+    """The daemon stand-in: a root app with the REST stub and the admin pages mounted."""
+    app = web.Application()
+    rest_app_routes(app, backend)
+    kwargs.setdefault("status_interval_s", 0.2)
+    kwargs.setdefault("sysinfo", SysInfo(use_vcgencmd=False))
+    kwargs.setdefault("throttle", Throttle(max_failures=5, lockout_s=60))
+    admin = provisioning.setup(
+        app,
+        backend,
+        data_dir=data_dir,
+        unit_name=lambda: str(backend.load_settings()["unit"]["name"]),
+        **kwargs,
+    )
+    return app, admin
+
+
+@asynccontextmanager
+async def running_client(app: web.Application, **server_kw: Any) -> AsyncIterator[TestClient]:
+    """A test client on an ephemeral loopback port."""
+    client = TestClient(TestServer(app, host="127.0.0.1", **server_kw))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def get_csrf(client: TestClient, path: str) -> str:
+    resp = await client.get(path, allow_redirects=False)
+    assert resp.status == 200, (path, resp.status)
+    return csrf_of(await resp.text())
+
+
+async def claim(client: TestClient, data_dir: Path, password: str = PASSWORD) -> None:
+    """Claim the unit with the right code; the client is signed in afterwards."""
+    code = current_claim_code(data_dir)
+    assert code
+    token = await get_csrf(client, "/admin/claim")
+    resp = await client.post(
+        "/admin/claim",
+        data={"csrf": token, "code": code, "password": password, "confirm": password},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    assert resp.headers["Location"] == "/admin/status"
+
+
+async def login(client: TestClient, password: str = PASSWORD) -> int:
+    token = await get_csrf(client, "/admin/login")
+    resp = await client.post(
+        "/admin/login", data={"csrf": token, "password": password}, allow_redirects=False
+    )
+    return resp.status
+
+
+async def post_form(client: TestClient, path: str, data: dict[str, Any], page: str) -> Any:
+    """Post a form with the CSRF token taken from ``page``."""
+    token = await get_csrf(client, page)
+    return await client.post(path, data={"csrf": token, **data}, allow_redirects=False)
+
+
+async def get_with_cookie(client: TestClient, path: str, cookie: str) -> int:
+    """Status of a GET sent with only the given session cookie (no cookie jar)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
+        resp = await s.get(
+            client.make_url(path),
+            headers={"Cookie": f"edge_admin={cookie}"},
+            allow_redirects=False,
+        )
+        return resp.status
+
+
+def basic(sid: str, secret: str) -> dict[str, str]:
+    return {"Authorization": aiohttp.encode_basic_auth(sid, secret)}

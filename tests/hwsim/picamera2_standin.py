@@ -136,16 +136,16 @@ class StandInPicamera2:
         buf[:h] = ramp.astype(np.uint8)[None, :]
         return buf.reshape(-1)
 
+    def request(self, n: int) -> _Request:
+        """A completed request holding frame ``n`` of every configured stream, stamped now."""
+        names = [name for name in ("main", "lores") if name in self.config]
+        return _Request(self, {name: self._frame(name, n) for name in names}, time.monotonic_ns())
+
     def _run(self) -> None:
         interval = self.config["controls"]["FrameDurationLimits"][0] / 1e6
         t0 = time.monotonic()
         while not self._stop.is_set() and not self._unplugged.is_set():
-            buffers = {
-                name: self._frame(name, self.frames)
-                for name in ("main", "lores")
-                if name in self.config
-            }
-            request = _Request(self, buffers, time.monotonic_ns())
+            request = self.request(self.frames)
             with self._lock:
                 encoders = list(self.encoders)
             for encoder in encoders:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from .context import SFU_CONTEXT, SfuContext
 from .rest import setup_rest, twilio_errors
+from .signaling import setup as setup_signaling
 
 RouteHook = Callable[[web.Application], None]
 
@@ -37,6 +38,7 @@ def create_sfu_app(
     )
     app[SFU_CONTEXT] = context
     setup_rest(app)
+    setup_signaling(app)  # /v1/signaling, /join/{room}, /static/
     for hook in route_hooks:
         hook(app)
     if manage_context:

@@ -1,0 +1,346 @@
+"""``MediaBridge``: one remote participant's media, negotiated over signaling.
+
+One peer connection per participant carries everything it publishes and everything it
+receives. **The server makes every offer; the client only answers.** That rules out offer
+glare (aiortc cannot roll a description back), and the client stays small:
+
+* to publish, the client sends ``publish``; the bridge adds a receive-only m-line per track
+  and offers it, telling the client which ``mid`` carries which of its tracks (``publish``
+  map in ``offer``); the client attaches the track there and answers ``sendonly``. Once
+  media starts, the track is published in the room and the client gets ``published``;
+* a subscription adds a send-only m-line (the engine's ``Consumer``); after the client's
+  answer it gets ``track-subscribed`` with that ``mid``;
+* at most one offer is outstanding; changes made meanwhile are folded into the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCRtpTransceiver
+
+from ..errors import TwilioError
+from ..media import Consumer, IncomingTrack, MediaError, Producer, Router, Transport
+from ..rooms import PublishedTrack
+from . import protocol as p
+
+logger = logging.getLogger(__name__)
+
+_MSID = re.compile(r"^a=msid:\S+ (\S+)", re.M)
+_MID = re.compile(r"^a=mid:(\S+)", re.M)
+_DIRECTION = re.compile(r"^a=(sendonly|recvonly|sendrecv|inactive)\s*$", re.M)
+
+#: The room's answer to a started incoming track: publish it and return the publication.
+PublishHook = Callable[[p.TrackRequest], Awaitable[PublishedTrack]]
+Send = Callable[[dict[str, Any]], None]
+
+
+def _sections(sdp: str) -> list[str]:
+    return sdp.replace("\r\n", "\n").split("\nm=")[1:]
+
+
+def sending_mids(sdp: str) -> dict[str, str]:
+    """``track id -> mid`` for the m-lines an offer *sends* on (msid track id = producer id)."""
+    out: dict[str, str] = {}
+    for section in _sections(sdp):
+        mid, msid, direction = (
+            _MID.search(section),
+            _MSID.search(section),
+            _DIRECTION.search(section),
+        )
+        if mid and msid and direction and direction.group(1) in ("sendonly", "sendrecv"):
+            out[msid.group(1)] = mid.group(1)
+    return out
+
+
+@dataclass
+class _Publication:
+    """A track the client asked to publish, from ``publish`` until its media starts."""
+
+    request: p.TrackRequest
+    transceiver: RTCRtpTransceiver
+    incoming: IncomingTrack | None = None
+    track: PublishedTrack | None = None
+    producer: Producer | None = None
+
+
+@dataclass
+class _Offer:
+    number: int
+    message: dict[str, Any]
+    sent_at: float
+    subscriptions: dict[str, str] = field(default_factory=dict)  # track sid -> mid
+    publications: list[_Publication] = field(default_factory=list)
+
+
+class MediaBridge:
+    """The participant's ``Transport`` and the offer/answer rounds that shape it."""
+
+    def __init__(
+        self,
+        router: Router,
+        participant_sid: str,
+        send: Send,
+        publish_hook: PublishHook,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.router = router
+        self.participant_sid = participant_sid
+        self.transport: Transport = router.create_transport(participant_sid)
+        self.transport.on_negotiation_needed = self._negotiation_needed
+        self._send = send
+        self._publish_hook = publish_hook
+        self._clock = clock
+        self._number = 0
+        self._outstanding: _Offer | None = None
+        self._dirty = False
+        self._offering: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiting: list[_Publication] = []  # publish requested, not yet offered
+        self._by_mid: dict[str, _Publication] = {}
+        self.consumers: dict[str, Consumer] = {}  # by track SID
+        self._announced: set[str] = set()
+        self._render: dict[str, tuple[int, int]] = {}
+        self.producers: dict[str, Producer] = {}  # this participant's, by track SID
+        self.failure: tuple[int, str] | None = None
+        self.transport.on_incoming_track = self._on_incoming
+
+    # -- negotiation -----------------------------------------------------------------
+
+    def _negotiation_needed(self) -> None:
+        self._dirty = True
+        if self._outstanding is None and (self._offering is None or self._offering.done()):
+            self._offering = asyncio.create_task(self._offer(), name="signaling-offer")
+
+    async def _offer(self) -> None:
+        await asyncio.sleep(0)  # fold the changes made in this loop iteration into one offer
+        if self.transport.closed or self._outstanding is not None or not self._dirty:
+            return
+        self._dirty = False
+        try:
+            sdp = await self.transport.create_offer()
+        except (MediaError, ValueError, RuntimeError) as exc:
+            logger.exception("participant %s: creating an offer failed", self.participant_sid)
+            self.failure = (p.SERVER_LOCAL_DESC_FAILED, f"server could not create an offer: {exc}")
+            return
+        self._number += 1
+        publish = {}
+        offered: list[_Publication] = []
+        for pub in self._waiting:
+            if pub.transceiver.mid is not None:
+                publish[pub.transceiver.mid] = pub.request.client_id
+                self._by_mid[pub.transceiver.mid] = pub
+                offered.append(pub)
+        self._waiting = [pub for pub in self._waiting if pub not in offered]
+        message = {"type": "offer", "negotiation": self._number, "sdp": sdp, "publish": publish}
+        subscriptions = {
+            sid: mid for sid, mid in sending_mids(sdp).items() if sid in self.consumers
+        }
+        self._outstanding = _Offer(self._number, message, self._clock(), subscriptions, offered)
+        self._send(message)
+
+    async def answer(self, message: p.Answer) -> None:
+        """Apply the client's answer to the outstanding offer."""
+        offer = self._outstanding
+        if offer is None or message.negotiation != offer.number:
+            raise p.ProtocolError(
+                f"answer to negotiation {message.negotiation}, but "
+                + (f"{offer.number} is outstanding" if offer else "no offer is outstanding"),
+                ref=message.ref,
+            )
+        try:
+            await self.transport.handle_answer(message.sdp)
+        except (MediaError, ValueError, RuntimeError, KeyError, IndexError) as exc:
+            # aiortc may have half-applied it: this peer connection cannot be trusted now.
+            raise p.ProtocolError(
+                f"answer could not be applied: {str(exc)[:200]}",
+                p.SERVER_REMOTE_DESC_FAILED,
+                fatal=True,
+            ) from exc
+        self._outstanding = None
+        self._after_answer(offer)
+        if self._dirty:
+            self._negotiation_needed()
+
+    def _after_answer(self, offer: _Offer) -> None:
+        for track_sid, mid in offer.subscriptions.items():
+            consumer = self.consumers.get(track_sid)
+            if consumer is not None and not consumer.closed and track_sid not in self._announced:
+                self._announced.add(track_sid)
+                self._send(
+                    {
+                        "type": "track-subscribed",
+                        "participant_sid": consumer.producer.participant_id,
+                        "track_sid": track_sid,
+                        "mid": mid,
+                    }
+                )
+        for pub in offer.publications:
+            if pub.transceiver.currentDirection not in ("recvonly", "sendrecv"):
+                self._refuse(pub, "the answer does not send this track")
+            elif pub.incoming is not None and pub.incoming.started:
+                self._spawn(self._start_publication(pub))
+
+    def overdue(self, now: float, timeout: float) -> bool:
+        """Whether the outstanding offer went unanswered for longer than ``timeout``."""
+        offer = self._outstanding
+        return offer is not None and now - offer.sent_at > timeout
+
+    def resend_outstanding(self) -> None:
+        """After a reconnect: the client may have missed the offer; send it again."""
+        if self._outstanding is not None:
+            self._outstanding.sent_at = self._clock()
+            self._send(self._outstanding.message)
+
+    # -- publishing ------------------------------------------------------------------
+
+    def publish(self, message: p.Publish) -> None:
+        """Add a receive-only m-line for each requested track; an offer follows."""
+        names = {pub.request.name for pub in self._all_publications()}
+        names |= {t.name for t in self._published_tracks()}
+        for request in message.tracks:
+            if request.name in names:
+                self._send(
+                    p.error_message(
+                        p.TRACK_NAME_IN_USE, f"track name {request.name!r} already published"
+                    )
+                )
+                continue
+            names.add(request.name)
+            transceiver = self.transport.pc.addTransceiver(request.kind, direction="recvonly")
+            self._waiting.append(_Publication(request, transceiver))
+        self._negotiation_needed()
+
+    def _all_publications(self) -> list[_Publication]:
+        return [*self._waiting, *self._by_mid.values()]
+
+    def _published_tracks(self) -> list[PublishedTrack]:
+        return [pub.track for pub in self._by_mid.values() if pub.track is not None]
+
+    def _on_incoming(self, incoming: IncomingTrack) -> None:
+        pub = self._by_mid.get(incoming.mid) or next(
+            (w for w in self._waiting if w.transceiver.mid == incoming.mid), None
+        )
+        if pub is None:
+            return
+        pub.incoming = incoming
+        incoming.on_started = lambda _track: self._started(pub)
+
+    def _started(self, pub: _Publication) -> None:
+        offer = self._outstanding
+        if offer is not None and pub in offer.publications:
+            return  # _after_answer starts it
+        self._spawn(self._start_publication(pub))
+
+    async def _start_publication(self, pub: _Publication) -> None:
+        if pub.track is not None or pub.incoming is None or self.transport.closed:
+            return
+        try:
+            track = await self._publish_hook(pub.request)
+        except TwilioError as exc:
+            self._refuse(pub, exc.message, exc.code)
+            return
+        pub.track = track
+        try:
+            producer = self.router.produce(self.transport, pub.incoming, producer_id=track.sid)
+        except MediaError as exc:
+            self._refuse(pub, str(exc), p.MEDIA_NO_SUPPORTED_CODEC)
+            return
+        producer.set_enabled(track.enabled)
+        self.producers[track.sid] = producer
+        self._send(
+            {
+                "type": "published",
+                "tracks": [{"client_id": pub.request.client_id, "sid": track.sid}],
+            }
+        )
+
+    def _refuse(self, pub: _Publication, why: str, code: int = p.TRACK_INVALID) -> None:
+        self._send(
+            {
+                "type": "publish-failed",
+                "client_id": pub.request.client_id,
+                "code": code,
+                "message": why,
+            }
+        )
+
+    def set_enabled(self, track_sid: str, enabled: bool) -> None:
+        """Mirror the room's mute state on the producer (its consumers learn it)."""
+        producer = self.producers.get(track_sid)
+        if producer is not None:
+            producer.set_enabled(enabled)
+
+    def unpublished(self, track_sid: str) -> None:
+        """The room dropped one of this participant's tracks: stop forwarding it."""
+        producer = self.producers.pop(track_sid, None)
+        if producer is not None:
+            producer.close()
+        for mid, pub in list(self._by_mid.items()):
+            if pub.track is not None and pub.track.sid == track_sid:
+                del self._by_mid[mid]
+                pub.transceiver.direction = "inactive"
+                self._negotiation_needed()
+
+    # -- subscribing -----------------------------------------------------------------
+
+    def subscribe(self, track_sid: str, producer: Producer) -> None:
+        """Start forwarding ``producer`` to this participant (announced after the answer)."""
+        if track_sid in self.consumers or self.transport.closed:
+            return
+        consumer = self.router.consume(producer, self.transport, consumer_id=f"CO{track_sid}")
+        self.consumers[track_sid] = consumer
+        size = self._render.get(track_sid)
+        if size is not None:
+            consumer.set_preferred_size(*size)
+        consumer.on_close(lambda _c: self._consumer_closed(track_sid))
+
+    def _consumer_closed(self, track_sid: str) -> None:
+        self.consumers.pop(track_sid, None)
+        if track_sid in self._announced:
+            self._announced.discard(track_sid)
+
+    def unsubscribe(self, track_sid: str) -> bool:
+        """Stop forwarding; True when the client had been told of the subscription."""
+        announced = track_sid in self._announced
+        consumer = self.consumers.get(track_sid)
+        if consumer is not None:
+            consumer.close()
+        return announced
+
+    def set_render_size(self, track_sid: str, width: int, height: int) -> None:
+        """Pick the layer of a subscribed video track from its render size (0x0: best)."""
+        size = (width, height)
+        self._render[track_sid] = size
+        consumer = self.consumers.get(track_sid)
+        if consumer is None:
+            raise p.ProtocolError(f"not subscribed to {track_sid}", p.TRACK_INVALID)
+        if width == 0 or height == 0:
+            consumer.set_preferred_size(None, None)
+        else:
+            consumer.set_preferred_size(width, height)
+
+    # -- lifetime --------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Close the transport (its producers and consumers with it). Idempotent."""
+        tasks = [t for t in (self._offering, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.transport.close()

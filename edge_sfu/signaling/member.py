@@ -1,0 +1,117 @@
+"""``RoomMember``: a remote participant in its room, as its signaling session drives it.
+
+It implements the session's ``Participation``: requests from the client go to the
+``RoomService`` (the only writer of the room model) and to the participant's
+``MediaBridge``; the room's answers come back as events through ``SignalingService``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..errors import NotFound
+from ..media import MediaSettings, Router
+from ..rooms import Participant, PublishedTrack, RoomService
+from . import protocol as p
+from . import wire
+from .media_bridge import MediaBridge, Send
+
+logger = logging.getLogger(__name__)
+
+
+class RoomMember:
+    """One remote participant: its room membership and its media bridge."""
+
+    def __init__(
+        self,
+        rooms: RoomService,
+        participant: Participant,
+        router: Router,
+        media: MediaSettings,
+        send: Send,
+    ) -> None:
+        self.rooms = rooms
+        self.sid = participant.sid
+        self.room_sid = participant.room_sid
+        self.identity = participant.identity
+        self._media = media
+        self._send = send
+        self.left = False
+        self.bridge = MediaBridge(router, participant.sid, send, self._publish_track)
+
+    def participant(self) -> Participant | None:
+        """The live participant, or None once it left the room."""
+        try:
+            return self.rooms.participant(self.sid)
+        except NotFound:
+            return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``joined`` body."""
+        me = self.rooms.participant(self.sid)
+        room = self.rooms.live_room(self.room_sid)
+        if room is None:
+            raise NotFound(f"room {self.room_sid} is over")
+        return wire.snapshot(room, me, self._media.ice_servers)
+
+    async def _publish_track(self, request: p.TrackRequest) -> PublishedTrack:
+        return await self.rooms.publish_track(
+            self.sid, request.kind, request.name, enabled=request.enabled
+        )
+
+    async def answer(self, message: p.Answer) -> None:
+        """Apply the client's SDP answer."""
+        await self.bridge.answer(message)
+
+    async def publish(self, message: p.Publish) -> None:
+        """Offer receive-only m-lines for the client's tracks."""
+        self.bridge.publish(message)
+
+    async def unpublish(self, message: p.Unpublish) -> None:
+        """Unpublish one of this participant's tracks."""
+        self._own(message.track_sid)
+        await self.rooms.unpublish_track(self.sid, message.track_sid)
+
+    async def set_enabled(self, message: p.SetEnabled) -> None:
+        """Mute or unmute (the room announces it to the others)."""
+        self._own(message.track_sid)
+        await self.rooms.set_track_enabled(self.sid, message.track_sid, message.enabled)
+
+    def _own(self, track_sid: str) -> None:
+        me = self.participant()
+        if me is None or track_sid not in me.published:
+            raise p.ProtocolError(f"{track_sid} is not one of your tracks", p.TRACK_INVALID)
+
+    async def set_render_size(self, message: p.SetRenderSize) -> None:
+        """Choose the layer the client receives for one subscribed track."""
+        self.bridge.set_render_size(message.track_sid, message.width, message.height)
+
+    def problem(self, now: float, answer_timeout: float) -> tuple[int, str] | None:
+        """Why this participant must go, if it must: no answer in time, media failed."""
+        if self.bridge.failure is not None:
+            return self.bridge.failure
+        if self.bridge.overdue(now, answer_timeout):
+            return (p.CLIENT_REMOTE_DESC_FAILED, "the client did not answer the offer in time")
+        if self.bridge.transport.connection_state == "failed":
+            return (p.MEDIA_CONNECTION_FAILED, "media connection failed")
+        return None
+
+    async def suspended(self) -> None:
+        """The signaling link dropped: the others see ``participant-reconnecting``."""
+        if self.participant() is not None:
+            await self.rooms.set_reconnecting(self.sid)
+
+    async def resumed(self) -> None:
+        """Back within the window: ``participant-reconnected``, and the offer again."""
+        if self.participant() is not None:
+            await self.rooms.set_reconnected(self.sid)
+        self.bridge.resend_outstanding()
+
+    async def leave(self, reason_code: int | None) -> None:
+        """Leave the room (idempotent) and close the media."""
+        if not self.left:
+            self.left = True
+            if self.participant() is not None:
+                await self.rooms.disconnect(self.sid, reason_code)
+        await self.bridge.close()

@@ -1,0 +1,640 @@
+// edge-video.js: browser client of the edge appliance's SFU (signaling protocol v1).
+//
+// An ES module with no dependencies, shaped after twilio-video.js:
+//
+//   import { connect } from '/static/edge-video.js';
+//   const room = await connect(token, { name: 'lobby', audio: true, video: true });
+//   room.on('participantConnected', (p) => p.on('trackSubscribed', (t) => grid.append(t.attach())));
+//
+// Only standard APIs (WebSocket, RTCPeerConnection, getUserMedia, ResizeObserver), so any
+// current browser works. The server makes every offer; this client only answers (see
+// docs/signaling.md for why), so there is never offer glare.
+
+const PROTOCOL_VERSION = 1;
+const ICE_GATHERING_TIMEOUT_MS = 5000;
+const CONNECT_TIMEOUT_MS = 20000;
+
+/** A tiny event emitter (on / once / off / emit), like Node's. */
+export class Emitter {
+  constructor() {
+    this._handlers = new Map();
+  }
+  on(event, handler) {
+    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
+    this._handlers.get(event).add(handler);
+    return this;
+  }
+  once(event, handler) {
+    const wrapped = (...args) => {
+      this.off(event, wrapped);
+      handler(...args);
+    };
+    return this.on(event, wrapped);
+  }
+  off(event, handler) {
+    const set = this._handlers.get(event);
+    if (set) set.delete(handler);
+    return this;
+  }
+  emit(event, ...args) {
+    const set = this._handlers.get(event);
+    if (!set) return false;
+    for (const handler of [...set]) {
+      try {
+        handler(...args);
+      } catch (err) {
+        console.error(`edge-video: '${event}' handler failed`, err);
+      }
+    }
+    return true;
+  }
+}
+
+/** An error carrying a Twilio error code (e.g. 53118 room completed). */
+export class EdgeVideoError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'EdgeVideoError';
+    this.code = code;
+  }
+}
+
+function attachElement(track, element) {
+  const el = element || document.createElement(track.kind === 'video' ? 'video' : 'audio');
+  el.autoplay = true;
+  el.playsInline = true;
+  if (track.kind === 'video') el.muted = true; // video elements never play sound here
+  el.srcObject = new MediaStream([track]);
+  const played = el.play();
+  if (played && played.catch) played.catch(() => {}); // autoplay may need a gesture
+  return el;
+}
+
+/** A track this browser publishes: wraps a MediaStreamTrack; enable()/disable() mute it. */
+export class LocalTrack extends Emitter {
+  constructor(mediaStreamTrack, name, room) {
+    super();
+    this.mediaStreamTrack = mediaStreamTrack;
+    this.kind = mediaStreamTrack.kind;
+    this.name = name;
+    this.id = mediaStreamTrack.id;
+    this.sid = null; // set when the server confirms the publication
+    this._room = room;
+  }
+  get isEnabled() {
+    return this.mediaStreamTrack.enabled;
+  }
+  /** Mute (false) or unmute (true); the others get trackDisabled / trackEnabled. */
+  enable(enabled = true) {
+    if (this.mediaStreamTrack.enabled === enabled) return this;
+    this.mediaStreamTrack.enabled = enabled;
+    if (this.sid && this._room) this._room._send({ type: 'set-enabled', track_sid: this.sid, enabled });
+    this.emit(enabled ? 'enabled' : 'disabled', this);
+    return this;
+  }
+  disable() {
+    return this.enable(false);
+  }
+  attach(element) {
+    return attachElement(this.mediaStreamTrack, element);
+  }
+  stop() {
+    this.mediaStreamTrack.stop();
+    this.emit('stopped', this);
+  }
+}
+
+/** A publication of a remote participant; `track` is set while subscribed. */
+export class RemoteTrackPublication extends Emitter {
+  constructor(info) {
+    super();
+    this.trackSid = info.sid;
+    this.trackName = info.name;
+    this.kind = info.kind;
+    this.isTrackEnabled = info.enabled !== false;
+    this.track = null;
+  }
+  get isSubscribed() {
+    return this.track !== null;
+  }
+}
+
+/** A remote track being received: `attach()` returns a playing <video>/<audio> element. */
+export class RemoteTrack extends Emitter {
+  constructor(publication, mediaStreamTrack, room) {
+    super();
+    this.sid = publication.trackSid;
+    this.name = publication.trackName;
+    this.kind = publication.kind;
+    this.mediaStreamTrack = mediaStreamTrack;
+    this._publication = publication;
+    this._room = room;
+    this._observers = new Map();
+  }
+  get isEnabled() {
+    return this._publication.isTrackEnabled;
+  }
+  /** Attach to an element; for video, its rendered size chooses the layer received. */
+  attach(element) {
+    const el = attachElement(this.mediaStreamTrack, element);
+    if (this.kind === 'video' && typeof ResizeObserver !== 'undefined' && !this._observers.has(el)) {
+      const observer = new ResizeObserver((entries) => {
+        const box = entries[entries.length - 1].contentRect;
+        this.setRenderSize(box.width, box.height);
+      });
+      observer.observe(el);
+      this._observers.set(el, observer);
+    }
+    return el;
+  }
+  detach() {
+    const elements = [...this._observers.keys()];
+    for (const [el, observer] of this._observers) {
+      observer.disconnect();
+      el.srcObject = null;
+    }
+    this._observers.clear();
+    return elements;
+  }
+  /** Ask for the layer that best fits width x height CSS pixels (device pixels sent). */
+  setRenderSize(width, height) {
+    const ratio = window.devicePixelRatio || 1;
+    const w = Math.round(width * ratio);
+    const h = Math.round(height * ratio);
+    if (this._lastSize && this._lastSize[0] === w && this._lastSize[1] === h) return;
+    this._lastSize = [w, h];
+    this._room._send({ type: 'set-render-size', track_sid: this.sid, width: Math.min(w, 16384), height: Math.min(h, 16384) });
+  }
+}
+
+/** Someone in the room: `identity`, `sid`, `state`, `tracks` (Map of publications). */
+export class Participant extends Emitter {
+  constructor(info) {
+    super();
+    this.sid = info.sid;
+    this.identity = info.identity;
+    this.state = info.state || 'connected';
+    this.tracks = new Map();
+  }
+  get audioTracks() {
+    return new Map([...this.tracks].filter(([, t]) => t.kind === 'audio'));
+  }
+  get videoTracks() {
+    return new Map([...this.tracks].filter(([, t]) => t.kind === 'video'));
+  }
+}
+
+/** This browser's participant: its published LocalTracks by track SID (or local id). */
+export class LocalParticipant extends Participant {}
+
+/**
+ * A connected room. Events: participantConnected, participantDisconnected,
+ * participantReconnecting, participantReconnected, trackPublished, trackUnpublished,
+ * trackSubscribed, trackUnsubscribed, trackEnabled, trackDisabled, reconnecting,
+ * reconnected, disconnected(room, error).
+ */
+export class Room extends Emitter {
+  constructor(options) {
+    super();
+    this._options = options;
+    this.state = 'connecting';
+    this.participants = new Map();
+    this.localParticipant = null;
+    this.sid = null;
+    this.name = null;
+    this._pc = null;
+    this._ws = null;
+    this._localTracks = [];
+    this._pendingPublish = new Map();
+    this._chain = Promise.resolve();
+    this._timers = [];
+  }
+
+  /** Leave the room for good and stop the local tracks. */
+  disconnect() {
+    if (this.state === 'disconnected') return this;
+    this._send({ type: 'leave' });
+    this._finish(null);
+    return this;
+  }
+
+  /** The peer connection's stats as an array of plain objects (RTCStatsReport values). */
+  async getStats() {
+    if (!this._pc) return [];
+    const report = await this._pc.getStats();
+    return [...report.values()];
+  }
+
+  // -- connection -------------------------------------------------------------------
+
+  _open(join) {
+    return new Promise((resolve, reject) => {
+      let ws;
+      try {
+        ws = new WebSocket(this._options.url, 'edge-sfu.v1');
+      } catch (err) {
+        reject(new EdgeVideoError(53000, `signaling connection failed: ${err.message}`));
+        return;
+      }
+      this._ws = ws;
+      let joined = false;
+      const timer = setTimeout(() => {
+        if (!joined) {
+          ws.close();
+          reject(new EdgeVideoError(53002, 'signaling connection timed out'));
+        }
+      }, CONNECT_TIMEOUT_MS);
+      ws.onopen = () => ws.send(JSON.stringify({ type: 'join', version: PROTOCOL_VERSION, ...join }));
+      ws.onmessage = (event) => {
+        if (ws !== this._ws) return;
+        this._lastSeen = Date.now();
+        let msg;
+        try {
+          msg = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        if (!joined && msg.type === 'joined') {
+          joined = true;
+          clearTimeout(timer);
+          resolve(msg);
+        } else if (!joined && msg.type === 'disconnected') {
+          clearTimeout(timer);
+          const err = new EdgeVideoError(msg.code || 53000, msg.message || 'refused');
+          err.fromServer = true;
+          reject(err);
+          return;
+        }
+        // One chain keeps messages in order: 'joined' sets up the peer connection that
+        // the 'offer' right behind it needs.
+        this._chain = this._chain.then(() => this._handle(msg)).catch((err) => console.error('edge-video:', err));
+      };
+      ws.onclose = (event) => {
+        clearTimeout(timer);
+        if (!joined) {
+          const code = Number.parseInt(event.reason, 10);
+          reject(new EdgeVideoError(Number.isFinite(code) ? code : 53000, event.reason || 'signaling connection closed'));
+        } else if (ws === this._ws) {
+          this._linkLost();
+        }
+      };
+    });
+  }
+
+  _send(message) {
+    if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(JSON.stringify(message));
+  }
+
+  _startHeartbeat(msg) {
+    this._stopHeartbeat();
+    const interval = (msg.heartbeat_interval || 5) * 1000;
+    const timeout = (msg.heartbeat_timeout || 12) * 1000;
+    this._lastSeen = Date.now();
+    this._heartbeat = setInterval(() => {
+      if (Date.now() - this._lastSeen > timeout && this._ws) {
+        const ws = this._ws;
+        this._linkLost();
+        ws.close();
+        return;
+      }
+      this._send({ type: 'ping' });
+    }, interval);
+  }
+
+  _stopHeartbeat() {
+    if (this._heartbeat) clearInterval(this._heartbeat);
+    this._heartbeat = null;
+  }
+
+  _linkLost() {
+    if (this.state !== 'connected') return;
+    this._ws = null;
+    this._stopHeartbeat();
+    this.state = 'reconnecting';
+    this.emit('reconnecting', new EdgeVideoError(53001, 'signaling connection disconnected'));
+    this._reconnect(Date.now() + this._reconnectWindow * 1000, 500);
+  }
+
+  async _reconnect(deadline, delay) {
+    if (this.state !== 'reconnecting') return;
+    if (Date.now() > deadline) {
+      this._finish(new EdgeVideoError(53002, 'could not reconnect within the reconnect window'));
+      return;
+    }
+    try {
+      await this._open({ reconnect_token: this._reconnectToken });
+    } catch (err) {
+      if (!err.fromServer) {
+        const wait = Math.min(delay, Math.max(0, deadline - Date.now()));
+        setTimeout(() => this._reconnect(deadline, Math.min(delay * 2, 4000)), wait);
+      } else {
+        this._finish(err);
+      }
+    }
+  }
+
+  _finish(error) {
+    if (this.state === 'disconnected') return;
+    this.state = 'disconnected';
+    this._stopHeartbeat();
+    if (this._ws) {
+      const ws = this._ws;
+      this._ws = null;
+      setTimeout(() => ws.close(1000), 50); // let a queued 'leave' go out
+    }
+    if (this._pc) this._pc.close();
+    for (const track of this._localTracks) track.stop();
+    for (const participant of this.participants.values()) participant.state = 'disconnected';
+    this.emit('disconnected', this, error);
+  }
+
+  // -- state ------------------------------------------------------------------------
+
+  _onJoined(msg, isReconnect) {
+    this.sid = msg.room.sid;
+    this.name = msg.room.name;
+    this._reconnectToken = msg.reconnect_token;
+    this._reconnectWindow = msg.reconnect_window || 30;
+    if (!this.localParticipant) {
+      this.localParticipant = new LocalParticipant(msg.participant);
+      for (const track of this._localTracks) this.localParticipant.tracks.set(track.id, track);
+    }
+    this._syncParticipants(msg.participants, isReconnect);
+    this._startHeartbeat(msg);
+    if (!this._pc) this._createPeerConnection(msg.ice_servers || []);
+    if (isReconnect) {
+      this.state = 'connected';
+      this.emit('reconnected');
+    } else {
+      this.state = 'connected';
+      this._publish(this._localTracks);
+    }
+  }
+
+  _syncParticipants(list, emitEvents) {
+    const seen = new Set();
+    for (const info of list) {
+      seen.add(info.sid);
+      let participant = this.participants.get(info.sid);
+      if (!participant) {
+        participant = new Participant(info);
+        this.participants.set(info.sid, participant);
+        if (emitEvents) this.emit('participantConnected', participant);
+      }
+      participant.state = info.state || 'connected';
+      for (const track of info.tracks || []) this._addPublication(participant, track, emitEvents);
+    }
+    for (const [sid, participant] of [...this.participants]) {
+      if (!seen.has(sid)) this._removeParticipant(participant);
+    }
+  }
+
+  _addPublication(participant, info, emitEvents) {
+    let publication = participant.tracks.get(info.sid);
+    if (publication) {
+      this._setEnabled(participant, publication, info.enabled !== false);
+      return publication;
+    }
+    publication = new RemoteTrackPublication(info);
+    participant.tracks.set(info.sid, publication);
+    if (emitEvents) {
+      participant.emit('trackPublished', publication);
+      this.emit('trackPublished', publication, participant);
+    }
+    return publication;
+  }
+
+  _removeParticipant(participant) {
+    for (const publication of [...participant.tracks.values()]) this._unpublished(participant, publication);
+    this.participants.delete(participant.sid);
+    participant.state = 'disconnected';
+    participant.emit('disconnected', participant);
+    this.emit('participantDisconnected', participant);
+  }
+
+  _unsubscribed(participant, publication) {
+    const track = publication.track;
+    if (!track) return;
+    publication.track = null;
+    track.detach();
+    publication.emit('unsubscribed', track);
+    participant.emit('trackUnsubscribed', track, publication);
+    this.emit('trackUnsubscribed', track, publication, participant);
+  }
+
+  _unpublished(participant, publication) {
+    this._unsubscribed(participant, publication);
+    participant.tracks.delete(publication.trackSid);
+    participant.emit('trackUnpublished', publication);
+    this.emit('trackUnpublished', publication, participant);
+  }
+
+  _setEnabled(participant, publication, enabled) {
+    if (publication.isTrackEnabled === enabled) return;
+    publication.isTrackEnabled = enabled;
+    const event = enabled ? 'trackEnabled' : 'trackDisabled';
+    publication.emit(enabled ? 'trackEnabled' : 'trackDisabled');
+    if (publication.track) publication.track.emit(enabled ? 'enabled' : 'disabled', publication.track);
+    participant.emit(event, publication);
+    this.emit(event, publication, participant);
+  }
+
+  _find(msg) {
+    const participant = this.participants.get(msg.participant_sid);
+    const publication = participant ? participant.tracks.get(msg.track_sid || (msg.track && msg.track.sid)) : null;
+    return [participant, publication];
+  }
+
+  // -- messages ---------------------------------------------------------------------
+
+  async _handle(msg) {
+    const [participant, publication] = this._find(msg);
+    switch (msg.type) {
+      case 'joined':
+        this._onJoined(msg, this.state === 'reconnecting');
+        break;
+      case 'ping':
+        this._send({ type: 'pong', ref: msg.ref });
+        break;
+      case 'offer':
+        await this._answer(msg);
+        break;
+      case 'published':
+        this._published(msg);
+        break;
+      case 'participant-connected':
+        if (!this.participants.has(msg.participant.sid)) {
+          const p = new Participant(msg.participant);
+          this.participants.set(p.sid, p);
+          this.emit('participantConnected', p);
+          for (const track of msg.participant.tracks || []) this._addPublication(p, track, true);
+        }
+        break;
+      case 'participant-disconnected':
+        if (participant) this._removeParticipant(participant);
+        break;
+      case 'participant-reconnecting':
+      case 'participant-reconnected':
+        if (participant) {
+          const back = msg.type === 'participant-reconnected';
+          participant.state = back ? 'connected' : 'reconnecting';
+          participant.emit(back ? 'reconnected' : 'reconnecting');
+          this.emit(back ? 'participantReconnected' : 'participantReconnecting', participant);
+        }
+        break;
+      case 'track-published':
+        if (participant) this._addPublication(participant, msg.track, true);
+        break;
+      case 'track-unpublished':
+        if (participant && publication) this._unpublished(participant, publication);
+        break;
+      case 'track-enabled':
+      case 'track-disabled':
+        if (participant && publication) this._setEnabled(participant, publication, msg.type === 'track-enabled');
+        break;
+      case 'track-subscribed':
+        if (participant && publication) this._subscribed(participant, publication, msg.mid);
+        break;
+      case 'track-unsubscribed':
+        if (participant && publication) this._unsubscribed(participant, publication);
+        break;
+      case 'room-completed':
+        this.emit('roomCompleted', this);
+        break;
+      case 'disconnected':
+        this._finish(msg.code ? new EdgeVideoError(msg.code, msg.message) : null);
+        break;
+      case 'error':
+        console.warn(`edge-video: server error ${msg.code}: ${msg.message}`);
+        this.emit('warning', new EdgeVideoError(msg.code, msg.message));
+        break;
+      default:
+        break; // newer servers may send more; ignore what we do not know
+    }
+  }
+
+  _subscribed(participant, publication, mid) {
+    const transceiver = this._pc.getTransceivers().find((t) => t.mid === mid);
+    if (!transceiver || publication.track) return;
+    const track = new RemoteTrack(publication, transceiver.receiver.track, this);
+    publication.track = track;
+    publication.emit('subscribed', track);
+    participant.emit('trackSubscribed', track, publication);
+    this.emit('trackSubscribed', track, publication, participant);
+  }
+
+  // -- media ------------------------------------------------------------------------
+
+  _createPeerConnection(iceServers) {
+    // An explicit list (possibly empty): the browser contacts no server it was not given.
+    this._pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    this._pc.onconnectionstatechange = () => this.emit('mediaConnectionState', this._pc.connectionState);
+  }
+
+  _publish(tracks) {
+    const requests = [];
+    for (const track of tracks) {
+      if (track.sid || this._pendingPublish.has(track.id)) continue;
+      this._pendingPublish.set(track.id, track);
+      requests.push({ client_id: track.id.replace(/[^A-Za-z0-9_.:{}-]/g, '').slice(0, 64) || track.kind, kind: track.kind, name: track.name, enabled: track.isEnabled });
+    }
+    for (let i = 0; i < requests.length; i += 16) this._send({ type: 'publish', tracks: requests.slice(i, i + 16) });
+  }
+
+  _localByClientId(clientId) {
+    for (const track of this._localTracks) {
+      if ((track.id.replace(/[^A-Za-z0-9_.:{}-]/g, '').slice(0, 64) || track.kind) === clientId) return track;
+    }
+    return null;
+  }
+
+  async _answer(msg) {
+    const pc = this._pc;
+    await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+    for (const [mid, clientId] of Object.entries(msg.publish || {})) {
+      const transceiver = pc.getTransceivers().find((t) => t.mid === mid);
+      const local = this._localByClientId(clientId);
+      if (!transceiver || !local) continue;
+      await transceiver.sender.replaceTrack(local.mediaStreamTrack);
+      transceiver.direction = 'sendonly';
+    }
+    await pc.setLocalDescription(await pc.createAnswer());
+    await waitForIceGathering(pc);
+    this._send({ type: 'answer', negotiation: msg.negotiation, sdp: pc.localDescription.sdp });
+  }
+
+  _published(msg) {
+    for (const info of msg.tracks || []) {
+      const local = this._localByClientId(info.client_id);
+      if (!local) continue;
+      this._pendingPublish.delete(local.id);
+      local.sid = info.sid;
+      if (this.localParticipant) {
+        this.localParticipant.tracks.delete(local.id);
+        this.localParticipant.tracks.set(info.sid, local);
+        this.localParticipant.emit('trackPublished', local);
+      }
+      // A mute made before the server knew the track: tell it now.
+      if (!local.isEnabled) this._send({ type: 'set-enabled', track_sid: info.sid, enabled: false });
+    }
+  }
+}
+
+function waitForIceGathering(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== 'complete') return;
+      pc.removeEventListener('icegatheringstatechange', done);
+      clearTimeout(timer);
+      resolve();
+    };
+    // Host candidates come at once; a slow STUN/TURN server must not stall the answer.
+    const timer = setTimeout(() => {
+      pc.removeEventListener('icegatheringstatechange', done);
+      resolve();
+    }, ICE_GATHERING_TIMEOUT_MS);
+    pc.addEventListener('icegatheringstatechange', done);
+  });
+}
+
+function defaultUrl() {
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${window.location.host}/v1/signaling`;
+}
+
+/**
+ * Join a room. `options`: `name` (room name; else the token's room grant), `url`
+ * (signaling URL, default this page's host), `audio` / `video` (getUserMedia constraints
+ * or booleans), `tracks` (LocalTrack or MediaStreamTrack list, instead of audio/video).
+ * Resolves to a connected Room; rejects with an EdgeVideoError carrying a Twilio code.
+ */
+export async function connect(token, options = {}) {
+  const room = new Room({ url: options.url || defaultUrl() });
+  let mediaTracks = [];
+  if (options.tracks) {
+    mediaTracks = options.tracks.map((t) => (t instanceof LocalTrack ? t.mediaStreamTrack : t));
+  } else if (options.audio !== false || options.video !== false) {
+    const constraints = { audio: options.audio ?? true, video: options.video ?? true };
+    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    mediaTracks = stream.getTracks();
+  }
+  room._localTracks = mediaTracks.map((t) => new LocalTrack(t, t.kind === 'audio' ? 'microphone' : 'camera', room));
+  try {
+    const join = { token };
+    if (options.name) join.room = options.name;
+    await room._open(join);
+    await room._chain; // 'joined' handled: the room has its participants
+  } catch (err) {
+    for (const track of room._localTracks) track.stop();
+    room.state = 'disconnected';
+    throw err;
+  }
+  return room;
+}
+
+/** Capture local media as LocalTracks (to preview before connecting). */
+export async function createLocalTracks(constraints = { audio: true, video: true }) {
+  const stream = await navigator.mediaDevices.getUserMedia(constraints);
+  return stream.getTracks().map((t) => new LocalTrack(t, t.kind === 'audio' ? 'microphone' : 'camera', null));
+}

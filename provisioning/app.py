@@ -153,7 +153,7 @@ _MESSAGES = {
     403: "This action is not allowed. If a form was open for long, reload it and try again.",
     404: "There is no such page.",
     405: "This page does not accept that method.",
-    413: "The upload is too large.",
+    413: "The upload is too large (the limit is 1 MiB).",
     429: "Too many attempts; wait a little.",
 }
 
@@ -166,7 +166,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        text = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else ""
+        # Our own refusals carry a sentence for the admin; aiohttp's own (413, 405...) do not.
+        own = exc.text and not exc.text.startswith(str(exc.status)) and exc.status != 413
+        text = exc.text if own else ""
         message = text or _MESSAGES.get(exc.status, exc.reason)
         return render(
             request, exc.reason, f'<div class="card"><p>{e(message)}</p></div>', status=exc.status

@@ -240,7 +240,8 @@ async def invites_post(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     form = await request.post()
     room = _text(form, "room", 64).strip()
-    ttl_raw = _text(form, "ttl", 16).strip() or "60"
+    raw_ttl = form.get("ttl", "")
+    ttl_raw = (raw_ttl.strip() or "60") if isinstance(raw_ttl, str) else "x"
     errors: dict[str, str] = {}
     if not _ROOM.fullmatch(room):
         errors["room"] = "Use 1 to 64 letters, digits, spaces, dots, dashes or underscores."

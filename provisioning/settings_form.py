@@ -92,6 +92,8 @@ def coerce(spec: FieldSpec, raw: Any, *, from_form: bool) -> Any:
     kind = spec.kind
     if kind == "bool":
         if from_form:
+            if raw not in ("on", "true", "1", "", "off", "false", "0"):
+                raise InvalidInput("Tick or untick this box.")
             return raw in ("on", "true", "1")
         if not isinstance(raw, bool):
             raise InvalidInput("Use true or false.")

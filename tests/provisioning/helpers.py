@@ -53,7 +53,9 @@ def make_app(
 @asynccontextmanager
 async def running_client(app: web.Application, **server_kw: Any) -> AsyncIterator[TestClient]:
     """A test client on an ephemeral loopback port."""
-    client = TestClient(TestServer(app, host="127.0.0.1", **server_kw))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(**server_kw)  # ssl= goes here, not to the constructor
+    client = TestClient(server)
     await client.start_server()
     try:
         yield client

@@ -132,7 +132,7 @@ class ThreadedFrameSource(VideoSource):
 
     @abstractmethod
     def _open_input(self) -> None:
-        """Open the device (on the capture thread)."""
+        """Open the device (called by ``start()``, so open failures raise to the caller)."""
 
     @abstractmethod
     def _read_frame(self) -> tuple[Any, int]:
@@ -140,7 +140,7 @@ class ThreadedFrameSource(VideoSource):
 
     @abstractmethod
     def _close_input(self) -> None:
-        """Release the device (on the capture thread)."""
+        """Release the device (on the capture thread, or in ``start()`` if opening failed)."""
 
     @property
     def running(self) -> bool:
@@ -148,10 +148,19 @@ class ThreadedFrameSource(VideoSource):
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start the capture thread (again, after an error or ``stop``)."""
+        """Open the device and start the capture thread (again, after an error or ``stop``).
+
+        Raises :class:`DeviceNotFoundError` (or another :class:`HardwareError`) if the device
+        cannot be opened; failures after that arrive as :class:`SourceError` events.
+        """
         if self.running:
             return
         self._stop.clear()
+        try:
+            self._open_input()
+        except BaseException:
+            self._close_input()
+            raise
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.backend_name}")
         self._thread.daemon = True
         self._thread.start()
@@ -168,7 +177,6 @@ class ThreadedFrameSource(VideoSource):
     def _run(self) -> None:
         encoders: dict[str, LayerEncoder] = {}
         try:
-            self._open_input()
             while not self._stop.is_set():
                 frame, capture_us = self._read_frame()
                 if self._stop.is_set():

@@ -22,10 +22,12 @@ so an aiortc or aioice upgrade fails there first and loudly.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import h264 as _h264
 from aiortc.codecs import vpx as _vpx
@@ -48,6 +50,7 @@ __all__ = [
     "h264_depayload",
     "h264_packetize",
     "harden_ice_input",
+    "install_fast_receive",
     "is_rtcp",
     "negotiated_codecs",
     "parse_rtcp",
@@ -59,6 +62,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# pylibsrtp's cffi module: used to protect into a preallocated buffer (see _Protector)
+_srtp_ffi: Any = pylibsrtp._binding.ffi
+_srtp_lib: Any = pylibsrtp._binding.lib
+_SRTP_MAX_TRAILER: int = int(getattr(pylibsrtp, "SRTP_MAX_TRAILER_LEN", 144))
 
 RtpHandler = Callable[[RtpPacket], None]
 RtcpHandler = Callable[[Any], None]
@@ -207,75 +215,169 @@ def sender_transport(sender: RTCRtpSender) -> RTCDtlsTransport:
     return sender.transport
 
 
+class _Protector:
+    """SRTP protect into one preallocated buffer: no per-packet allocation but the output.
+
+    pylibsrtp's ``Session.protect`` allocates a length cell and copies the input into its
+    buffer on each call; here header and payload are written straight into the buffer
+    (no ``header + payload`` concatenation) and protected in place.
+    """
+
+    __slots__ = ("_buf", "_cdata", "_len", "_srtp")
+
+    def __init__(self, session: Any) -> None:
+        self._srtp = session._srtp[0]
+        self._cdata = _srtp_ffi.new("char[]", 1500)
+        self._buf = _srtp_ffi.buffer(self._cdata)
+        self._len = _srtp_ffi.new("int *")
+
+    def protect_parts(self, header: bytes, payload: bytes) -> bytes | None:
+        size = len(header) + len(payload)
+        if size > 1500 - _SRTP_MAX_TRAILER:
+            return None
+        buf = self._buf
+        hlen = len(header)
+        buf[0:hlen] = header
+        buf[hlen:size] = payload
+        self._len[0] = size
+        if _srtp_lib.srtp_protect(self._srtp, self._cdata, self._len) != 0:
+            return None
+        return bytes(buf[0 : self._len[0]])
+
+
 class SendPath:
     """Protect-and-send for one DTLS transport, synchronously.
 
     ``send_rtp``/``send_rtcp`` return False (and drop the packet) until DTLS has produced
-    SRTP keys and ICE has nominated a pair, and after the transport closed.
+    SRTP keys and ICE has nominated a pair, and after the transport closed. Datagrams go
+    to the nominated pair's socket directly; when the socket buffer is full the packet is
+    dropped, as a router would.
     """
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self._connection = dtls.transport._connection
         self._pair: Any = None
-        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self._session: Any = None
+        self._protector: _Protector | None = None
+        self._sendto: Callable[[bytes, tuple[str, int]], Any] | None = None
         self._addr: tuple[str, int] = ("", 0)
         self.packets_sent = 0
-        self.bytes_sent = 0
+        self.packets_dropped = 0
 
     def _resolve(self) -> bool:
         pair = self._connection._nominated.get(ICE_COMPONENT_RTP)
+        self._pair = pair
         if pair is None:
-            self._pair = None
             self._sendto = None
             return False
-        if pair is not self._pair:
-            self._pair = pair
-            self._sendto = pair.protocol.transport.sendto
-            self._addr = pair.remote_addr
+        transport = pair.protocol.transport
+        sock = getattr(transport, "_sock", None)
+        # A plain UDP socket (host or server-reflexive pair) is written directly; a TURN
+        # relay wraps its datagrams, so it keeps the transport's own sendto.
+        if isinstance(sock, socket.socket) and sock.type == socket.SOCK_DGRAM:
+            self._sendto = sock.sendto
+        else:
+            self._sendto = transport.sendto
+        self._addr = pair.remote_addr
         return True
 
     def _ready(self) -> bool:
-        if self._dtls._state is not State.CONNECTED or self._dtls._tx_srtp is None:
+        dtls = self._dtls
+        if dtls._state is not State.CONNECTED or dtls._tx_srtp is None:
             return False
+        if dtls._tx_srtp is not self._session:
+            self._session = dtls._tx_srtp
+            self._protector = _Protector(self._session)
         if self._connection._nominated.get(ICE_COMPONENT_RTP) is not self._pair:
             return self._resolve()
         return self._sendto is not None
 
-    def send_rtp(self, data: bytes) -> bool:
-        """SRTP-protect one RTP packet and send it."""
+    def _send(self, data: bytes) -> bool:
+        assert self._sendto is not None
+        try:
+            self._sendto(data, self._addr)
+        except (BlockingIOError, InterruptedError):
+            self.packets_dropped += 1
+            return False
+        except OSError:
+            self._pair = None  # the socket went away; resolve again next time
+            self.packets_dropped += 1
+            return False
+        self.packets_sent += 1
+        return True
+
+    def send_rtp_parts(self, header: bytes, payload: bytes) -> bool:
+        """SRTP-protect ``header + payload`` and send it (the forwarding hot path)."""
         if not self._ready():
             return False
-        out = self._dtls._tx_srtp.protect(data)
-        assert self._sendto is not None
-        self._sendto(out, self._addr)
-        self.packets_sent += 1
-        self.bytes_sent += len(out)
-        return True
+        assert self._protector is not None
+        out = self._protector.protect_parts(header, payload)
+        if out is None:
+            self.packets_dropped += 1
+            return False
+        return self._send(out)
+
+    def send_rtp(self, data: bytes) -> bool:
+        """SRTP-protect one RTP packet and send it."""
+        return self.send_rtp_parts(data[:12], data[12:]) if len(data) >= 12 else False
 
     def send_rtp_many(self, packets: Iterable[bytes]) -> int:
         """Send several RTP packets; returns how many went out."""
-        if not self._ready():
-            return 0
-        protect = self._dtls._tx_srtp.protect
-        sendto = self._sendto
-        assert sendto is not None
-        addr = self._addr
-        n = 0
-        for data in packets:
-            sendto(protect(data), addr)
-            n += 1
-        self.packets_sent += n
-        return n
+        return sum(1 for data in packets if self.send_rtp(data))
 
     def send_rtcp(self, data: bytes) -> bool:
         """SRTCP-protect one (compound) RTCP packet and send it."""
         if not self._ready():
             return False
-        out = self._dtls._tx_srtp.protect_rtcp(data)
-        assert self._sendto is not None
-        self._sendto(out, self._addr)
-        return True
+        try:
+            out = self._dtls._tx_srtp.protect_rtcp(data)
+        except (pylibsrtp.Error, ValueError):
+            return False
+        return self._send(out)
+
+
+def install_fast_receive(dtls: RTCDtlsTransport) -> None:
+    """Handle incoming SRTP synchronously, in the datagram callback.
+
+    aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
+    before a receiver sees it. For SRTP (not SRTCP) on a connected transport this
+    unprotects, parses and routes it at once, to the adapters installed by
+    ``take_over_receiver``; DTLS, STUN and RTCP keep aiortc's path. Also drops empty
+    datagrams (see ``harden_ice_input``).
+    """
+    connection: Any = dtls.transport._connection
+    if getattr(connection, "_edge_sfu_fast", False):
+        return
+    original = connection.data_received
+    router = dtls._rtp_router
+    extensions = dtls._rtp_header_extensions_map
+
+    def data_received(data: bytes, component: int) -> None:
+        if not data:
+            return
+        first = data[0]
+        if (
+            127 < first < 192
+            and len(data) >= 12
+            and not is_rtcp(data)
+            and dtls._state is State.CONNECTED
+            and dtls._rx_srtp is not None
+        ):
+            try:
+                plain = dtls._rx_srtp.unprotect(data)
+                packet = RtpPacket.parse(plain, extensions)
+            except (pylibsrtp.Error, ValueError):
+                return
+            receiver = router.route_rtp(packet)
+            if isinstance(receiver, _ReceiverAdapter):
+                receiver._on_rtp(packet)
+            return
+        original(data, component)
+
+    connection.data_received = data_received
+    connection._edge_sfu_fast = True
+    connection._edge_sfu_hardened = True
 
 
 def negotiated_codecs(transceiver: Any) -> list[RTCRtpCodecParameters]:

@@ -107,9 +107,9 @@ class Consumer(ConsumerBase):
         out_seq = (seq + self._seq_off) & 0xFFFF
         out_ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
         payload = packet.payload
-        if not path.send_rtp(
-            RTP_HEADER.pack(0x80, (packet.marker << 7) | self._pt, out_seq, out_ts, self._ssrc)
-            + payload
+        if not path.send_rtp_parts(
+            RTP_HEADER.pack(0x80, (packet.marker << 7) | self._pt, out_seq, out_ts, self._ssrc),
+            payload,
         ):
             return
         self.packets_sent += 1
@@ -151,11 +151,10 @@ class Consumer(ConsumerBase):
                 missing.append(seq)
                 continue
             out_ts = (cached.ts + self._ts_off) & 0xFFFFFFFF
-            data = (
-                RTP_HEADER.pack(0x80, (cached.marker << 7) | self._pt, out_seq, out_ts, self._ssrc)
-                + cached.payload
+            header = RTP_HEADER.pack(
+                0x80, (cached.marker << 7) | self._pt, out_seq, out_ts, self._ssrc
             )
-            if path.send_rtp(data):
+            if path.send_rtp_parts(header, cached.payload):
                 self.retransmitted += 1
         if missing:
             self.producer.request_retransmission(layer_name, missing)

@@ -159,7 +159,7 @@ class Transport:
             if self.on_incoming_track is not None:
                 self.on_incoming_track(track)
         for transceiver in self.pc.getTransceivers():
-            seam.harden_ice_input(transceiver.receiver.transport)
+            seam.install_fast_receive(transceiver.receiver.transport)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
 

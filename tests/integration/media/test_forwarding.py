@@ -17,7 +17,7 @@ from tests.integration.media.peers import (
 @pytest.mark.parametrize("mime", ["video/H264", "video/VP8"])
 async def test_video_and_audio_reach_two_subscribers(mime: str) -> None:
     router = Router("RM1")
-    pub_pc, pub_t, producers = await publish(
+    pub_pc, _pub_t, producers = await publish(
         router, "PA", [(SyntheticVideoTrack(320, 240), mime), (AudioStreamTrack(), "audio/opus")]
     )
     subs = [Subscriber(router, f"PS{i}") for i in range(2)]

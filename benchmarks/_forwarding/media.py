@@ -1,0 +1,318 @@
+"""Load generators for the forwarding benchmark: pre-encoded media, a publisher, receivers.
+
+The publisher sends pre-encoded 720p30 H.264 (libx264, made once at start-up) and Opus
+through a plain aiortc peer connection whose sender is an empty shell (the SFU's own seam
+module), so it spends no CPU on encoding. Each video frame starts with an SEI NAL unit
+carrying the frame's send time (CLOCK_MONOTONIC, shared by all processes on the host):
+a receiver reads it back to measure publisher-send to subscriber-receive latency of that
+frame, whatever SSRC, sequence numbers and timestamps the SFU rewrote. Receivers are peer
+connections whose receivers are also taken over: they count and time packets, never decode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import random
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+
+from edge_sfu.media import aiortc_seam as seam
+
+SEI_UUID = b"edge-sfu-latency"  # 16 bytes: user_data_unregistered uuid
+FPS = 30
+VIDEO_CLOCK = 90000
+AUDIO_CLOCK = 48000
+
+
+def encode_h264(
+    frames: int = 300, width: int = 1280, height: int = 720, bitrate: int = 2_500_000
+) -> list[bytes]:
+    """``frames`` access units of testsrc2 at 30 fps; only the first is a keyframe."""
+    src = av.open(f"testsrc2=size={width}x{height}:rate={FPS}", format="lavfi")
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width = width
+    codec.height = height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = fractions.Fraction(1, FPS)
+    codec.framerate = fractions.Fraction(FPS, 1)
+    codec.bit_rate = bitrate
+    codec.gop_size = 100000
+    codec.options = {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "profile": "baseline",
+        "threads": "1",
+        "x264-params": (
+            "keyint=100000:min-keyint=100000:scenecut=0:nal-hrd=cbr:"
+            f"vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 2000}"
+        ),
+    }
+    out: list[bytes] = []
+    for i, frame in enumerate(src.decode(video=0)):
+        if i >= frames:
+            break
+        frame.pts = i
+        frame.pict_type = (
+            av.video.frame.PictureType.I if i == 0 else av.video.frame.PictureType.NONE
+        )
+        for packet in codec.encode(frame):
+            out.append(bytes(packet))
+    for packet in codec.encode(None):
+        out.append(bytes(packet))
+    src.close()
+    return out[:frames]
+
+
+def encode_opus(packets: int = 50) -> list[bytes]:
+    """20 ms Opus packets of a tone."""
+    import numpy as np
+
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = AUDIO_CLOCK
+    codec.layout = "stereo"
+    codec.format = "s16"
+    codec.bit_rate = 64000
+    codec.time_base = fractions.Fraction(1, AUDIO_CLOCK)
+    out: list[bytes] = []
+    t = 0
+    while len(out) < packets:
+        samples = np.arange(t, t + 960)
+        tone = (np.sin(2 * np.pi * 440 * samples / AUDIO_CLOCK) * 8000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate = AUDIO_CLOCK
+        frame.pts = t
+        t += 960
+        for packet in codec.encode(frame):
+            out.append(bytes(packet))
+    return out[:packets]
+
+
+def sei_payloads(frame: int) -> bytes:
+    """An RTP payload holding one SEI NAL unit (type 6, user data unregistered): frame number."""
+    body = SEI_UUID + struct.pack("!Q", frame)
+    # payloadType 5, payloadSize len(body), body, rbsp trailing bits
+    return bytes([0x06, 0x05, len(body)]) + body + b"\x80"
+
+
+def read_sei_frame(payload: bytes) -> int | None:
+    """The frame number in a payload made by ``sei_payloads`` (None for other payloads)."""
+    if len(payload) >= 27 and payload[0] == 0x06 and payload[3:19] == SEI_UUID:
+        return int(struct.unpack_from("!Q", payload, 19)[0])
+    return None
+
+
+def new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+def caps(kind: str, mime: str, profile: str | None = None) -> list[Any]:
+    out = [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType == mime]
+    if profile:
+        out = [c for c in out if c.parameters.get("profile-level-id") == profile] or out
+    return out
+
+
+class Publisher:
+    """Sends the pre-encoded streams on a peer connection, paced at 30 fps / 50 pps."""
+
+    def __init__(self, video: list[bytes], audio: list[bytes]) -> None:
+        self.pc = new_pc()
+        self._video = [seam.h264_packetize(au) for au in video]
+        self._audio = audio
+        self._params: dict[str, seam.SendParams] = {}
+        self._paths: dict[str, seam.SendPath] = {}
+        self._keyframe_wanted = False
+        self._last_keyframe = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self.frames_sent = 0
+        self.send_times: dict[int, int] = {}  # frame number -> CLOCK_MONOTONIC ns
+        for kind, mime in (("video", "video/H264"), ("audio", "audio/opus")):
+            tx = self.pc.addTransceiver(kind, direction="sendonly")
+            tx.setCodecPreferences(caps(kind, mime, "42e01f"))
+            seam.take_over_sender(tx.sender, self._started(kind, tx.sender), self._rtcp)
+            seam.take_over_receiver(tx.receiver, lambda p: None, lambda p: None, lambda p: None)
+
+    def _started(self, kind: str, sender: Any) -> Any:
+        def on_start(params: seam.SendParams) -> None:
+            self._params[kind] = params
+            self._paths[kind] = seam.SendPath(sender.transport)
+
+        return on_start
+
+    def _rtcp(self, packet: Any) -> None:
+        if type(packet).__name__ == "RtcpPsfbPacket" and packet.fmt in (1, 4):
+            self._keyframe_wanted = True
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run_video()), loop.create_task(self._run_audio())]
+
+    async def _run_video(self) -> None:
+        seq = random.getrandbits(16)
+        ts0 = random.getrandbits(32)
+        t0 = time.monotonic()
+        n = 0
+        index = 0
+        while True:
+            due = t0 + n / FPS
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            params = self._params.get("video")
+            path = self._paths.get("video")
+            if params is None or path is None:
+                n += 1
+                continue
+            now = time.monotonic()
+            if self._keyframe_wanted and now - self._last_keyframe > 1.0:
+                self._keyframe_wanted = False
+                self._last_keyframe = now
+                index = 0  # the only keyframe of the loop
+            payloads = [sei_payloads(n), *self._video[index]]
+            ts = (ts0 + n * (VIDEO_CLOCK // FPS)) & 0xFFFFFFFF
+            last = len(payloads) - 1
+            packets = []
+            for i, payload in enumerate(payloads):
+                header = struct.pack(
+                    "!BBHII",
+                    0x80,
+                    ((1 if i == last else 0) << 7) | params.codec.payloadType,
+                    seq,
+                    ts,
+                    params.ssrc,
+                )
+                packets.append(header + payload)
+                seq = (seq + 1) & 0xFFFF
+            self.send_times[n] = time.monotonic_ns()
+            path.send_rtp_many(packets)
+            self.frames_sent += 1
+            n += 1
+            index = (index + 1) % len(self._video)
+            if index == 0:
+                index = 1  # loop over the P frames; the keyframe comes on request
+
+    async def _run_audio(self) -> None:
+        seq = random.getrandbits(16)
+        ts0 = random.getrandbits(32)
+        t0 = time.monotonic()
+        n = 0
+        while True:
+            due = t0 + n * 0.02
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            params = self._params.get("audio")
+            path = self._paths.get("audio")
+            if params is not None and path is not None:
+                payload = self._audio[n % len(self._audio)]
+                ts = (ts0 + n * 960) & 0xFFFFFFFF
+                path.send_rtp(
+                    struct.pack("!BBHII", 0x80, params.codec.payloadType, seq, ts, params.ssrc)
+                    + payload
+                )
+                seq = (seq + 1) & 0xFFFF
+            n += 1
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.pc.close()
+
+
+@dataclass
+class Counters:
+    packets: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+class Receiver:
+    """A subscriber that counts RTP packets and measures per-frame latency. Never decodes.
+
+    Datagrams are timed and counted as the socket hands them over, from the RTP header,
+    which SRTP leaves in clear. Until the first SEI of the video stream has been decrypted
+    (by aiortc, to tie this stream's RTP timestamps to the publisher's frame numbers) the
+    datagrams also go on to aiortc; after that they stop there, so the receiving side's
+    own processing does not pile onto the latency it measures.
+    """
+
+    def __init__(self, publisher: Publisher | None = None) -> None:
+        self.pc = new_pc()
+        self.counters = Counters()
+        self.publisher = publisher
+        self.measuring = False
+        self.pc.on("track", lambda track: None)
+        self._adopted: set[int] = set()
+        self._hooked: set[int] = set()
+        # video ssrc -> (rtp timestamp, frame number) of the first SEI seen
+        self._anchor: dict[int, tuple[int, int]] = {}
+
+    def _adopt(self) -> None:
+        for tx in self.pc.getTransceivers():
+            if id(tx) in self._adopted:
+                continue
+            self._adopted.add(id(tx))
+            seam.take_over_receiver(tx.receiver, lambda p: None, self._on_rtp, lambda p: None)
+            seam.take_over_sender(tx.sender, lambda p: None, lambda p: None)
+            self._hook(tx.receiver.transport)
+
+    def _hook(self, dtls: Any) -> None:
+        connection = dtls.transport._connection
+        if id(connection) in self._hooked:
+            return
+        self._hooked.add(id(connection))
+        original = connection.data_received
+        anchors = self._anchor
+        counters = self.counters
+        header = struct.Struct("!BBHII")
+
+        def data_received(data: bytes, component: int) -> None:
+            if len(data) >= 12 and 127 < data[0] < 192 and not 192 <= data[1] <= 223:
+                now = time.monotonic_ns()
+                _, m_pt, _, ts, ssrc = header.unpack_from(data)
+                if self.measuring:
+                    counters.packets += 1
+                    anchor = anchors.get(ssrc)
+                    if m_pt & 0x80 and anchor is not None and self.publisher is not None:
+                        frame = anchor[1] + ((ts - anchor[0]) & 0xFFFFFFFF) // (VIDEO_CLOCK // FPS)
+                        sent = self.publisher.send_times.get(frame)
+                        if sent is not None:
+                            counters.latencies.append((now - sent) / 1e6)
+                if anchors:
+                    return
+            original(data, component)
+
+        connection.data_received = data_received
+
+    def _on_rtp(self, packet: Any) -> None:
+        frame = read_sei_frame(packet.payload)
+        if frame is not None:
+            self._anchor.setdefault(packet.ssrc, (packet.timestamp, frame))
+
+    async def answer_offer(self, sdp: str) -> str:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        self._adopt()
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return str(self.pc.localDescription.sdp)
+
+    async def close(self) -> None:
+        await self.pc.close()

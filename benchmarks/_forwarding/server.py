@@ -1,0 +1,136 @@
+"""The SFU under test, in its own process so its CPU is its own.
+
+``python -m benchmarks._forwarding.server edge|relay`` reads one JSON command per line on
+stdin and answers one JSON line on stdout:
+
+* ``{"op": "publish", "sdp": offer}`` -> ``{"sdp": answer}``
+* ``{"op": "subscribe", "id": name}`` -> ``{"sdp": offer}`` (the SFU offers)
+* ``{"op": "answer", "id": name, "sdp": answer}`` -> ``{}``
+* ``{"op": "stats"}`` -> ``{"forwarded": n}``
+
+``edge`` is this project's forwarder; ``relay`` is aiortc's stock path: the publisher's
+tracks are decoded, and ``MediaRelay`` feeds one encoder per subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+
+from edge_sfu.media import Router
+
+
+class EdgeServer:
+    def __init__(self) -> None:
+        self.router = Router("bench")
+        self.producers: list[Any] = []
+        self.subs: dict[str, Any] = {}
+
+    async def publish(self, sdp: str) -> str:
+        transport = self.router.create_transport("pub")
+        answer = await transport.handle_offer(sdp)
+        self.producers = [self.router.produce(transport, t) for t in transport.incoming.values()]
+        return answer
+
+    async def subscribe(self, name: str) -> str:
+        transport = self.router.create_transport(name)
+        self.subs[name] = transport
+        for producer in self.producers:
+            self.router.consume(producer, transport)
+        return await transport.create_offer()
+
+    async def answer(self, name: str, sdp: str) -> None:
+        await self.subs[name].handle_answer(sdp)
+
+    def forwarded(self) -> int:
+        return sum(c.packets_sent for t in self.subs.values() for c in t.consumers.values())
+
+    async def close(self) -> None:
+        await self.router.close()
+
+
+class RelayServer:
+    def __init__(self) -> None:
+        self.relay = MediaRelay()
+        self.tracks: list[Any] = []
+        self.pcs: list[RTCPeerConnection] = []
+        self.subs: dict[str, RTCPeerConnection] = {}
+        self.sinks: list[asyncio.Task[None]] = []
+
+    def _pc(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pcs.append(pc)
+        return pc
+
+    async def publish(self, sdp: str) -> str:
+        pc = self._pc()
+        pc.on("track", self.tracks.append)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    async def subscribe(self, name: str) -> str:
+        pc = self._pc()
+        self.subs[name] = pc
+        for track in self.tracks:
+            tx = pc.addTransceiver(self.relay.subscribe(track), direction="sendonly")
+            mime = "video/H264" if track.kind == "video" else "audio/opus"
+            tx.setCodecPreferences(
+                [c for c in RTCRtpSender.getCapabilities(track.kind).codecs if c.mimeType == mime]
+            )
+        await pc.setLocalDescription(await pc.createOffer())
+        return str(pc.localDescription.sdp)
+
+    async def answer(self, name: str, sdp: str) -> None:
+        await self.subs[name].setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    def forwarded(self) -> int:
+        return 0  # counted at the receivers
+
+    async def close(self) -> None:
+        for pc in self.pcs:
+            await pc.close()
+
+
+async def main(mode: str) -> None:
+    server: Any = EdgeServer() if mode == "edge" else RelayServer()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps({"ready": True}), flush=True)
+    while True:
+        line = await reader.readline()
+        if not line:
+            break
+        cmd = json.loads(line)
+        op = cmd["op"]
+        out: dict[str, Any] = {}
+        if op == "publish":
+            out["sdp"] = await server.publish(cmd["sdp"])
+        elif op == "subscribe":
+            out["sdp"] = await server.subscribe(cmd["id"])
+        elif op == "answer":
+            await server.answer(cmd["id"], cmd["sdp"])
+        elif op == "stats":
+            out["forwarded"] = server.forwarded()
+        elif op == "quit":
+            break
+        print(json.dumps(out), flush=True)
+    await server.close()
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1] if len(sys.argv) > 1 else "edge"
+    profile = os.environ.get("FWD_PROFILE")
+    if profile:
+        import cProfile
+
+        cProfile.run(f"asyncio.run(main({mode!r}))", profile)
+    else:
+        asyncio.run(main(mode))

@@ -1,0 +1,239 @@
+"""Forwarding benchmark: this SFU against Janus and aiortc's MediaRelay, in one run.
+
+One publisher (720p30 H.264 at about 2.5 Mbit/s, pre-encoded by libx264, plus Opus) and K
+subscribers (K = 1, 4, 8) on this host. For each SFU, in its own process: CPU time per
+forwarded RTP packet (SFU process only, from /proc, over a 10 s window after warm-up),
+per-frame forwarding latency (publisher send to subscriber receive of the frame's last
+packet, p50/p99, read from an SEI time stamp in each frame) and RSS at the end of the
+window. The reference peers are Janus's VideoRoom (Debian's ``janus``) and aiortc's
+decode/re-encode ``MediaRelay`` (K=4 only: it saturates a core well before that).
+
+Runs with no arguments; the last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._forwarding.janus import Janus, JanusRoom  # noqa: E402
+from benchmarks._forwarding.media import Publisher, Receiver, encode_h264, encode_opus  # noqa: E402
+
+WARMUP_S = 3.0
+MEASURE_S = 10.0
+KS = tuple(int(x) for x in os.environ.get("FWD_KS", "1,4,8").split(","))
+RELAY_KS = (4,)
+
+
+class ServerProcess:
+    """``benchmarks._forwarding.server`` in a subprocess, driven over stdin/stdout."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "benchmarks._forwarding.server",
+            self.mode,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=str(ROOT),
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            limit=1 << 20,
+        )
+        await self._read()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def _read(self) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError(f"{self.mode} server exited")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    async def call(self, **cmd: Any) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+        await self.proc.stdin.drain()
+        return await self._read()
+
+    async def close(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            try:
+                self.proc.stdin.write(b'{"op": "quit"}\n')  # type: ignore[union-attr]
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except (TimeoutError, ConnectionError):
+                self.proc.kill()
+                await self.proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def run_case(sfu: str, k: int, video: list[bytes], audio: list[bytes]) -> dict[str, Any]:
+    publisher = Publisher(video, audio)
+    receivers = [Receiver(publisher) for _ in range(k)]
+    janus: Janus | None = None
+    server: ServerProcess | None = None
+    try:
+        if sfu == "janus":
+            janus = Janus()
+            await janus.start()
+            room = JanusRoom(janus)
+            await room.create()
+            await publisher.answer(await room.publish(await publisher.offer()))
+            pid = janus.pid
+        else:
+            server = ServerProcess("edge" if sfu == "edge" else "relay")
+            await server.start()
+            answer = await server.call(op="publish", sdp=await publisher.offer())
+            await publisher.answer(answer["sdp"])
+            pid = server.pid
+        publisher.start()
+        await asyncio.sleep(1.0)
+        for i, receiver in enumerate(receivers):
+            if janus is not None:
+                handle, offer = await room.subscribe()
+                await room.start(handle, await receiver.answer_offer(offer))
+            else:
+                assert server is not None
+                offer = (await server.call(op="subscribe", id=f"S{i}"))["sdp"]
+                await server.call(op="answer", id=f"S{i}", sdp=await receiver.answer_offer(offer))
+        await asyncio.sleep(WARMUP_S)
+        for receiver in receivers:
+            receiver.measuring = True
+        cpu0 = cpu_seconds(pid)
+        frames0 = publisher.frames_sent
+        t0 = time.monotonic()
+        await asyncio.sleep(MEASURE_S)
+        cpu1 = cpu_seconds(pid)
+        elapsed = time.monotonic() - t0
+        for receiver in receivers:
+            receiver.measuring = False
+        frames = publisher.frames_sent - frames0
+        rss = psutil.Process(pid).memory_info().rss / 1e6
+        packets = sum(r.counters.packets for r in receivers)
+        latencies = [x for r in receivers for x in r.counters.latencies]
+        cpu = cpu1 - cpu0
+        return {
+            "sfu": sfu,
+            "k": k,
+            "seconds": round(elapsed, 2),
+            "frames_sent": frames,
+            "packets_forwarded": packets,
+            "cpu_s": round(cpu, 3),
+            "cpu_pct": round(100 * cpu / elapsed, 1),
+            "cpu_us_per_packet": round(cpu / packets * 1e6, 2) if packets else None,
+            "latency_p50_ms": _round(percentile(latencies, 50)),
+            "latency_p99_ms": _round(percentile(latencies, 99)),
+            "frames_measured": len(latencies),
+            "rss_mb": round(rss, 1),
+        }
+    finally:
+        for receiver in receivers:
+            await receiver.close()
+        await publisher.close()
+        if server is not None:
+            await server.close()
+        if janus is not None:
+            await janus.close()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| SFU | K | packets fwd | CPU % | CPU µs/packet | latency p50 ms | latency p99 ms "
+        "| RSS MB |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['sfu']} | {r['k']} | {r['packets_forwarded']} | {r['cpu_pct']} | "
+            f"{r['cpu_us_per_packet']} | {r['latency_p50_ms']} | {r['latency_p99_ms']} | {r['rss_mb']} |"
+        )
+    return "\n".join(lines)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or not b:
+        return None
+    return round(a / b, 3)
+
+
+async def main() -> dict[str, Any]:
+    started = time.monotonic()
+    video = encode_h264()
+    audio = encode_opus()
+    print(
+        f"pre-encoded {len(video)} frames, {sum(map(len, video)) * 8 * 30 / len(video) / 1e6:.2f} Mbit/s",
+        flush=True,
+    )
+    rows: list[dict[str, Any]] = []
+    plan = [("edge", k) for k in KS] + [("janus", k) for k in KS] + [("relay", k) for k in RELAY_KS]
+    for sfu, k in plan:
+        row = await run_case(sfu, k, video, audio)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print(table(rows), flush=True)
+    by = {(r["sfu"], r["k"]): r for r in rows}
+    edge8, janus8 = by[("edge", 8)], by[("janus", 8)]
+    edge4, relay4 = by[("edge", 4)], by[("relay", 4)]
+    result = {
+        "ratio_cpu_vs_janus_k1": ratio(
+            by[("edge", 1)]["cpu_us_per_packet"], by[("janus", 1)]["cpu_us_per_packet"]
+        ),
+        "ratio_cpu_vs_janus_k4": ratio(
+            edge4["cpu_us_per_packet"], by[("janus", 4)]["cpu_us_per_packet"]
+        ),
+        "ratio_cpu_vs_janus_k8": ratio(edge8["cpu_us_per_packet"], janus8["cpu_us_per_packet"]),
+        "ratio_cpu_vs_mediarelay_k4": ratio(
+            edge4["cpu_us_per_packet"], relay4["cpu_us_per_packet"]
+        ),
+        "cpu_us_per_packet_k8": edge8["cpu_us_per_packet"],
+        "janus_cpu_us_per_packet_k8": janus8["cpu_us_per_packet"],
+        "latency_p50_ms_k8": edge8["latency_p50_ms"],
+        "latency_p99_ms_k8": edge8["latency_p99_ms"],
+        "janus_latency_p99_ms_k8": janus8["latency_p99_ms"],
+        "rss_mb_k8": edge8["rss_mb"],
+        "janus_rss_mb_k8": janus8["rss_mb"],
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main())), flush=True)

@@ -291,7 +291,9 @@ class ControlServer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(os.fspath(temp_path))
-            if self._gid is not None:
+            # A new file already has our effective group; chown only for another group
+            # (the unit's seccomp filter denies chown, so the common case must not need it).
+            if self._gid is not None and self._gid != os.getegid():
                 os.chown(temp_path, -1, self._gid)
             os.chmod(temp_path, 0o660 if self._gid is not None else 0o600)
             os.replace(temp_path, self._path)

@@ -148,14 +148,27 @@ async def test_socket_is_private_by_default(server: ControlServer) -> None:
     assert [p.name for p in server.path.parent.iterdir()] == ["control.sock"]  # no temp left
 
 
-async def test_group_makes_the_socket_group_accessible(short_dir: Path, recorder: Recorder) -> None:
-    group = grp.getgrgid(os.getegid()).gr_name
+def _other_group() -> int | None:
+    if os.geteuid() != 0:
+        return None  # only root may give a file to a group it is not in
+    return next((g.gr_gid for g in grp.getgrall() if g.gr_gid != os.getegid()), None)
+
+
+@pytest.mark.parametrize("which", ["own", "other"])
+async def test_group_makes_the_socket_group_accessible(
+    short_dir: Path, recorder: Recorder, which: str
+) -> None:
+    gid = os.getegid() if which == "own" else _other_group()
+    if gid is None:
+        pytest.skip("needs root and a second group")
+    group: int | str = grp.getgrgid(gid).gr_name if which == "own" else gid
     srv = ControlServer(short_dir / "c.sock", recorder, group=group)
     await srv.start()
     try:
         st = os.lstat(srv.path)
         assert stat.S_IMODE(st.st_mode) == 0o660
-        assert st.st_gid == os.getegid()
+        assert st.st_gid == gid
+        await assert_still_serving(srv.path)
     finally:
         await srv.close()
 

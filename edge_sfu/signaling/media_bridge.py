@@ -24,7 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCRtpTransceiver
+from aiortc import RTCRtpReceiver, RTCRtpTransceiver
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from ..errors import TwilioError
 from ..media import Consumer, IncomingTrack, MediaError, Producer, Router, Transport
@@ -58,6 +59,15 @@ def sending_mids(sdp: str) -> dict[str, str]:
         if mid and msid and direction and direction.group(1) in ("sendonly", "sendrecv"):
             out[msid.group(1)] = mid.group(1)
     return out
+
+
+def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
+    """aiortc capabilities for ``codec`` (every profile of it), with RTX for video."""
+    capabilities = RTCRtpReceiver.getCapabilities(kind)
+    caps = capabilities.codecs if capabilities is not None else []
+    chosen = [c for c in caps if c.mimeType.split("/", 1)[1].lower() == codec.lower()]
+    rtx = [c for c in caps if c.mimeType.lower().endswith("/rtx")]
+    return chosen + rtx
 
 
 @dataclass
@@ -216,6 +226,8 @@ class MediaBridge:
                 continue
             names.add(request.name)
             transceiver = self.transport.pc.addTransceiver(request.kind, direction="recvonly")
+            if request.codec is not None:
+                transceiver.setCodecPreferences(codec_preferences(request.kind, request.codec))
             self._waiting.append(_Publication(request, transceiver))
         self._negotiation_needed()
 

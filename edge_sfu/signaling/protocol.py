@@ -62,6 +62,8 @@ CLOSE_REPLACED: Final = 4409
 CLOSE_REMOVED: Final = 4410
 
 TrackKindName = Literal["audio", "video"]
+#: Codecs a publisher may pin its m-line to (what the forwarder carries).
+CODECS: Final = {"audio": frozenset({"opus"}), "video": frozenset({"H264", "VP8"})}
 _NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,64}$")
 _SDP_LINE = re.compile(r"^[a-z]=[^\r\n]*$")
@@ -117,6 +119,8 @@ class TrackRequest:
     kind: TrackKindName
     name: str
     enabled: bool = True
+    #: Restrict the m-line to one codec (a publisher of pre-encoded H.264 needs H264).
+    codec: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,7 +302,7 @@ def _track_request(item: object) -> TrackRequest:
     if not isinstance(item, dict):
         raise ProtocolError("publish.tracks[] must be objects")
     f = _Fields({"type": "publish.tracks[]", **item}, None)
-    f.only("client_id", "kind", "name", "enabled")
+    f.only("client_id", "kind", "name", "enabled", "codec")
     client_id = f.text("client_id", max_len=MAX_CLIENT_ID)
     assert client_id is not None
     if not _CLIENT_ID.match(client_id):
@@ -308,7 +312,13 @@ def _track_request(item: object) -> TrackRequest:
         raise ProtocolError("publish.tracks[].kind must be 'audio' or 'video'", TRACK_INVALID)
     name = f.obj.get("name", client_id)
     validate_track_name(name)
-    return TrackRequest(client_id, kind, name, f.flag("enabled", True))
+    codec = f.obj.get("codec")
+    if codec is not None and codec not in CODECS[kind]:
+        raise ProtocolError(
+            f"publish.tracks[].codec for {kind} must be one of {sorted(CODECS[kind])}",
+            MEDIA_NO_SUPPORTED_CODEC,
+        )
+    return TrackRequest(client_id, kind, name, f.flag("enabled", True), codec)
 
 
 def validate_track_name(name: object) -> None:

@@ -99,7 +99,11 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
     """One client's signaling connection: ``join`` first, then the session's messages."""
     service = request.app[SIGNALING]
     ws = web.WebSocketResponse(
-        protocols=(p.SUBPROTOCOL,), max_msg_size=p.MAX_FRAME_BYTES, autoping=True
+        protocols=(p.SUBPROTOCOL,),
+        max_msg_size=p.MAX_FRAME_BYTES,
+        autoping=True,
+        compress=False,  # no inflate work (or inflate bombs) for a few small messages
+        timeout=3.0,  # closing handshake
     )
     await ws.prepare(request)
     link = WebSocketLink(ws, service.settings.send_queue, peer=str(request.remote))

@@ -268,14 +268,15 @@ class SignalingSession:
                 return
             self.state = State.CLOSED
             link, self._link = self._link, None
-            if link is not None:
-                if send:
-                    link.send(p.disconnected_message(reason_code, message))
-                reason = f"{reason_code} {message}" if reason_code else message
-                await link.close(code, reason[:120])
+            if link is not None and send:
+                link.send(p.disconnected_message(reason_code, message))
+            # Leave first: the others must not wait for this socket's closing handshake.
             try:
                 await self.participation.leave(reason_code)
             except Exception:
                 logger.exception("participant %s: leaving the room failed", self.sid)
+            if link is not None:
+                reason = f"{reason_code} {message}" if reason_code else message
+                await link.close(code, reason[:120])
             if self._on_closed is not None:
                 self._on_closed(self)

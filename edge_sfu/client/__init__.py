@@ -1,0 +1,31 @@
+"""Python client of the edge SFU (aiortc): join a room with a token, publish, receive, events.
+
+    room = await edge_sfu.client.connect("ws://unit.local:8080/v1/signaling", token)
+    camera = await room.publish_encoded_video("camera")   # pre-encoded H.264
+    camera.push(access_unit, keyframe, timestamp_us)
+    room.on("track_subscribed", lambda track, pub, who: ...)
+
+For field devices, kiosks joining another unit's room, and tests.
+"""
+
+from .events import Emitter
+from .media import EncodedVideoTrack
+from .room import (
+    ConnectError,
+    LocalTrackPublication,
+    RemoteParticipant,
+    RemoteTrackPublication,
+    Room,
+    connect,
+)
+
+__all__ = [
+    "ConnectError",
+    "Emitter",
+    "EncodedVideoTrack",
+    "LocalTrackPublication",
+    "RemoteParticipant",
+    "RemoteTrackPublication",
+    "Room",
+    "connect",
+]

@@ -1,0 +1,121 @@
+"""The client's media: one aiortc peer connection that answers the server's offers.
+
+The server makes every offer (``docs/signaling.md``). For a track we publish, the offer
+has a receive-only m-line and tells us its ``mid``; we attach the track there and answer
+``sendonly``. For a track we receive, the m-line is send-only and ``track-subscribed``
+later names its ``mid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+from typing import Any
+
+import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+
+logger = logging.getLogger(__name__)
+
+MICROSECONDS = fractions.Fraction(1, 1_000_000)
+
+
+class EncodedVideoTrack(MediaStreamTrack):  # type: ignore[misc]
+    """A video track fed with encoded H.264 access units (Annex B); aiortc only packetizes.
+
+    ``push`` from the event loop, ``push_threadsafe`` from an encoder thread. Timestamps
+    are microseconds on any monotonic clock. aiortc cannot ask a pre-encoded source for a
+    keyframe itself, so ``on_keyframe_request`` is called when the receiver asked for one
+    (the source should then encode an IDR).
+    """
+
+    kind = "video"
+
+    def __init__(self, queue_size: int = 30) -> None:
+        super().__init__()
+        self._queue: asyncio.Queue[av.Packet[Any]] = asyncio.Queue(maxsize=queue_size)
+        self._owner_loop = asyncio.get_running_loop()
+        self.sender: Any = None
+        self.on_keyframe_request: Any = None
+        self.frames_sent = 0
+
+    def push(self, data: bytes, keyframe: bool, timestamp_us: int) -> None:
+        """Queue one access unit; when the sender falls behind, the oldest is dropped."""
+        packet = av.Packet(data)
+        packet.pts = timestamp_us
+        packet.time_base = MICROSECONDS
+        packet.is_keyframe = keyframe
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(packet)
+
+    def push_threadsafe(self, data: bytes, keyframe: bool, timestamp_us: int) -> None:
+        """``push`` from any thread."""
+        self._owner_loop.call_soon_threadsafe(self.push, data, keyframe, timestamp_us)
+
+    async def recv(self) -> av.Packet[Any]:
+        """The next access unit (aiortc's sender calls this)."""
+        self._check_keyframe_request()
+        packet = await self._queue.get()
+        self.frames_sent += 1
+        return packet
+
+    def _check_keyframe_request(self) -> None:
+        # aiortc records a PLI/FIR in a private flag it only uses when it encodes itself.
+        flag = "_RTCRtpSender__force_keyframe"
+        if self.sender is not None and getattr(self.sender, flag, False):
+            setattr(self.sender, flag, False)
+            if self.on_keyframe_request is not None:
+                self.on_keyframe_request()
+
+
+def rtc_configuration(ice_servers: list[dict[str, Any]] | None) -> RTCConfiguration:
+    """An explicit ICE server list (maybe empty): aiortc's default would contact Google."""
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in (ice_servers or [])
+    ]
+    return RTCConfiguration(iceServers=servers)
+
+
+class PeerSession:
+    """The peer connection and the mapping of ``mid``s to tracks."""
+
+    def __init__(self, ice_servers: list[dict[str, Any]] | None) -> None:
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._lock = asyncio.Lock()
+
+    def transceiver(self, mid: str) -> RTCRtpTransceiver | None:
+        """The transceiver of ``mid``, if negotiated."""
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.mid == mid:
+                return transceiver
+        return None
+
+    async def answer(self, sdp: str, publish: dict[str, MediaStreamTrack]) -> str:
+        """Apply the server's offer, attach ``publish`` (mid -> track), return our answer."""
+        async with self._lock:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            for mid, track in publish.items():
+                transceiver = self.transceiver(mid)
+                if transceiver is None:
+                    continue
+                transceiver.sender.replaceTrack(track)
+                transceiver.direction = "sendonly"
+                if isinstance(track, EncodedVideoTrack):
+                    track.sender = transceiver.sender
+            answer = await self.pc.createAnswer()
+            await self.pc.setLocalDescription(answer)
+            return str(self.pc.localDescription.sdp)
+
+    async def close(self) -> None:
+        """Close the peer connection."""
+        await self.pc.close()

@@ -1,0 +1,99 @@
+"""Playwright helpers for the admin pages, reusable by daemon-level end-to-end tests.
+
+Every helper takes a Playwright ``Page`` and the unit's base URL (``http://127.0.0.1:PORT``
+or the unit's HTTPS URL), so the same steps drive the test server here and the real daemon.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Browser, Page, Playwright
+
+ROOT = Path(__file__).resolve().parents[3]
+ARTIFACTS = ROOT / "test-artifacts" / "provisioning"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+VIEWPORTS = ((1280, 800), (390, 844))
+
+
+async def launch(pw: Playwright) -> Browser:
+    """Debian's Chromium with the project's flags (Playwright's own browsers are not used)."""
+    return await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, timeout=30_000)
+
+
+async def claim(page: Page, base: str, code: str, password: str) -> None:
+    """Claim an unclaimed unit; ends on the status page."""
+    await page.goto(base + "/admin/")
+    await page.fill("#code", code)
+    await page.fill("#password", password)
+    await page.fill("#confirm", password)
+    await page.click("button[type=submit]")
+
+
+async def sign_in(page: Page, base: str, password: str) -> None:
+    """Submit the sign-in form once (the caller checks where it landed)."""
+    await page.goto(base + "/admin/login")
+    await page.fill("#password", password)
+    await page.click("main button[type=submit]")
+
+
+async def sign_out(page: Page) -> None:
+    """Click the header's sign-out button."""
+    await page.click("header nav button:has-text('Sign out')")
+    await page.wait_for_url("**/admin/login")
+
+
+LAYOUT_JS = """
+() => {
+  const vw = document.documentElement.clientWidth;
+  const faults = [];
+  if (document.documentElement.scrollWidth > window.innerWidth) {
+    faults.push('horizontal scroll: ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth);
+  }
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('noscript, script, select')) continue;
+    const cs = getComputedStyle(el);
+    if (cs.display === 'none' || cs.visibility === 'hidden') continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    const label = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : '');
+    if (r.left < -1 || r.right > vw + 1) faults.push(label + ' outside the viewport: ' + Math.round(r.left) + '..' + Math.round(r.right) + ' of ' + vw);
+    const clips = ['hidden', 'clip'];
+    if ((clips.includes(cs.overflowX)) && el.scrollWidth > el.clientWidth + 1) faults.push(label + ' clips its content');
+  }
+  return faults;
+}
+"""
+
+
+async def layout_faults(page: Page) -> list[str]:
+    """Elements sticking out of the viewport, clipped content, horizontal scrolling."""
+    faults: list[str] = await page.evaluate(LAYOUT_JS)
+    return faults
+
+
+async def snap(page: Page, name: str) -> None:
+    """Screenshot the page at desktop and phone sizes and assert it lays out cleanly."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    original = page.viewport_size
+    for width, height in VIEWPORTS:
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.wait_for_timeout(50)
+        await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}x{height}.png"), full_page=True)
+        faults = await layout_faults(page)
+        assert not faults, f"{name} at {width}x{height}: {faults[:5]}"
+    if original:
+        await page.set_viewport_size(original)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -101,6 +102,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per set")
     parser.add_argument("--fps", type=float, default=30.0)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     results = [run_set(name, args.seconds, args.fps) for name in LAYER_SETS]
     for r in results:
         for lname, lay in r["layers"].items():  # type: ignore[attr-defined]
@@ -120,6 +122,9 @@ def main() -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "encoder": "libx264 ultrafast zerolatency threads=1 (synthetic source)",
         "fps": args.fps,
+        "cpus": os.cpu_count(),
+        # Wall-clock latency includes waiting for a CPU: on a shared machine, read it with this.
+        "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "results": results,
     }
     print(json.dumps(summary))

@@ -112,6 +112,14 @@ class Announcer:
             await self._zc.async_update_service(info)
         self._infos = new
 
+    async def set_enabled(self, enabled: bool) -> None:
+        """Apply the discovery setting live: start or withdraw the announcement."""
+        self.enabled = enabled
+        if enabled:
+            await self.start()
+        else:
+            await self.close()
+
     async def close(self) -> None:
         """Withdraw the services and stop zeroconf."""
         zc, self._zc = self._zc, None

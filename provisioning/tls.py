@@ -10,11 +10,13 @@ key of their own, which then take precedence until removed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import ipaddress
+import logging
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from edge_common.atomic import atomic_write
 
 from .errors import CertificateRejected
+
+log = logging.getLogger(__name__)
 
 CA_LIFETIME = dt.timedelta(days=3650)
 # Browsers refuse leaf certificates valid for more than 398 days, even from a private CA.
@@ -367,3 +371,19 @@ class TlsManager:
         """Serve the unit's own certificate again."""
         remove_custom(self.data_dir)
         self.refresh()
+
+    async def watch(
+        self,
+        names: Callable[[], tuple[Sequence[str], Sequence[str]]],
+        interval_s: float = 3600.0,
+    ) -> None:
+        """Re-check every ``interval_s``: renew before expiry and when ``names()`` (hostnames,
+        addresses) changes. Run it as a task and cancel it at shutdown.
+        """
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                hostnames, addresses = names()
+                await asyncio.to_thread(self.refresh, hostnames, addresses)
+            except (OSError, ValueError, ssl.SSLError):
+                log.warning("certificate renewal check failed", exc_info=True)

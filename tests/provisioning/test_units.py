@@ -267,3 +267,18 @@ def test_tls_manager_serves_uploaded_pair_and_reverts(tmp_path: Path) -> None:
         mgr.install_custom(cert, _self_signed()[1])
     mgr.remove_custom()
     assert not mgr.paths.custom
+
+
+async def test_tls_watch_renews_on_address_change(tmp_path: Path) -> None:
+    mgr = tls.TlsManager(tmp_path, ["unit.local"], ["10.0.0.2"], "unit")
+    first = mgr.paths.cert.read_bytes()
+    task = asyncio.create_task(mgr.watch(lambda: (["unit.local"], ["10.0.0.9"]), 0.05))
+    try:
+        async with asyncio.timeout(10):
+            while mgr.paths.cert.read_bytes() == first:
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert "10.0.0.9" in tls.describe(mgr.paths.cert)["names"]

@@ -2,8 +2,10 @@
 
 The worker paces itself from the monotonic clock, one period at a time: a real card would block
 in ``read`` anyway, but ALSA's ``file`` PCMs (used in tests) return at once, and a clock is what
-keeps both the same. Overruns are recovered and counted; any other ALSA error means the device
-is gone, which becomes an :class:`AudioError` event.
+keeps both the same. Where the card has a clock of its own and it runs faster than ours (its
+``avail`` shows two periods waiting), the worker follows the card rather than overrun.
+Overruns are recovered and counted; any other ALSA error means the device is gone, which
+becomes an :class:`AudioError` event.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hardware.audio.devices import AudioError, AudioSpec, open_pcm
+from hardware.audio.devices import AudioError, AudioSpec, buffer_frames, open_pcm, queued_frames
 from hardware.errors import AudioDeviceError, HardwareError
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class AudioCapture:
         # Held around every PCM call so close() never races a read in progress.
         self._pcm_lock = threading.Lock()
         self._pcm: Any = None
+        self._buffer_frames = 4 * spec.period_frames
         self.overruns = 0
         self.periods = 0
         self.packets = 0
@@ -105,6 +108,7 @@ class AudioCapture:
         pcm = open_pcm("capture", self.spec.capture_device, self.spec)
         with self._pcm_lock:
             self._pcm = pcm
+            self._buffer_frames = buffer_frames(pcm, self.spec)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="audio-capture", daemon=True)
         self._thread.start()
@@ -123,6 +127,16 @@ class AudioCapture:
             pcm, self._pcm = self._pcm, None
             if pcm is not None:
                 pcm.close()
+
+    def _card_is_ahead(self) -> bool:
+        with self._pcm_lock:
+            if self._pcm is None:
+                return False
+            try:
+                waiting = queued_frames(self._pcm.avail(), self._buffer_frames)
+            except Exception:  # avail() on a failing device: let read() report it
+                return False
+        return waiting is not None and waiting >= 2 * self.spec.period_frames
 
     def _read_period(self) -> bytes:
         import alsaaudio
@@ -153,7 +167,10 @@ class AudioCapture:
                 ticks += 1
                 due = t0 + ticks * period_s
                 delay = due - time.monotonic()
-                if delay > 0 and self._stop.wait(delay):
+                if delay > 0 and self._card_is_ahead():
+                    # A real card whose clock runs fast: follow it instead of overrunning.
+                    t0 -= delay
+                elif delay > 0 and self._stop.wait(delay):
                     break
                 pending += self._read_period()
                 while len(pending) >= self.spec.period_bytes:

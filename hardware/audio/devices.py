@@ -63,6 +63,26 @@ class AudioError:
     device: str = field(default="")
 
 
+def queued_frames(avail: int, buffer_frames: int) -> int | None:
+    """Frames the card itself is holding, from ``snd_pcm_avail``; ``None`` for unpaced PCMs.
+
+    For capture, ``avail`` is what waits to be read; for playback, the free space, so the
+    queued audio is ``buffer_frames - avail``. A ``file``/``null`` PCM reports the whole buffer
+    all the time: it has no clock of its own, and only our clock can pace it.
+    """
+    if avail < 0 or avail >= buffer_frames:
+        return None
+    return avail
+
+
+def buffer_frames(pcm: Any, spec: AudioSpec) -> int:
+    """The PCM's buffer size in frames (what was negotiated, if pyalsaaudio can say)."""
+    try:
+        return int(pcm.info()["buffer_size"])
+    except Exception:  # older pyalsaaudio has no info()
+        return 4 * spec.period_frames
+
+
 def list_pcms(kind: str) -> list[str]:
     """PCM names ALSA offers for ``kind`` (``"capture"`` or ``"playback"``)."""
     import alsaaudio

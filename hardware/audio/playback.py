@@ -1,9 +1,10 @@
 """Speaker playback: 48 kHz PCM in, through a small jitter buffer, out to an ALSA PCM.
 
-``push`` may be called from any thread with PCM stamped by sample position. A worker writes one
-period per clock tick: what the buffer holds for that position, silence where it holds nothing
-(a gap), so the card is never starved. Late audio is dropped, underruns are recovered and
-counted, and a failing device becomes an :class:`AudioError` event.
+``push`` may be called from any thread with PCM stamped by sample position. A worker writes
+one period of silence, then one period per clock tick: what the buffer holds for that position,
+silence where it holds nothing (a gap), so the card is never starved. Late audio is dropped,
+underruns are recovered and counted, and a failing device becomes an :class:`AudioError` event.
+A card whose own clock runs faster than ours is fed early instead of running dry.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hardware.audio.devices import AudioError, AudioSpec, open_mixer, open_pcm
+from hardware.audio.devices import (
+    AudioError,
+    AudioSpec,
+    buffer_frames,
+    open_mixer,
+    open_pcm,
+    queued_frames,
+)
 from hardware.errors import AudioDeviceError, HardwareError
 
 log = logging.getLogger(__name__)
@@ -99,6 +107,7 @@ class AudioPlayback:
         self._lock = threading.Lock()
         self._pcm_lock = threading.Lock()
         self._pcm: Any = None
+        self._buffer_frames = 4 * spec.period_frames
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._next_pos = 0
@@ -141,6 +150,7 @@ class AudioPlayback:
         pcm = open_pcm("playback", self.spec.playback_device, self.spec)
         with self._pcm_lock:
             self._pcm = pcm
+            self._buffer_frames = buffer_frames(pcm, self.spec)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="audio-playback", daemon=True)
         self._thread.start()
@@ -163,20 +173,41 @@ class AudioPlayback:
         if self._stop.wait(self.spec.jitter_ms / 1000):
             return
         t0 = time.monotonic()
+        ticks = 0
         try:
+            # One period of silence first: a card with its own clock then always has a
+            # period in hand while the next is computed.
+            self._write(bytes(self.spec.period_bytes))
             while not self._stop.is_set():
-                with self._lock:
-                    gaps_before = self._buf.gap_samples
-                    out = self._buf.read(self.spec.period_frames)
-                    silent = self._buf.gap_samples - gaps_before == self.spec.period_frames
-                self.silent_periods += silent
-                self._write(out.tobytes())
-                self.periods_written += 1
-                delay = t0 + self.periods_written * period_s - time.monotonic()
-                if delay > 0 and self._stop.wait(delay):
+                self._play_one_period()
+                ticks += 1
+                delay = t0 + ticks * period_s - time.monotonic()
+                if delay > 0 and self._card_is_ahead():
+                    t0 -= delay  # the card's clock runs fast: feed it now, don't underrun
+                elif delay > 0 and self._stop.wait(delay):
                     break
         except HardwareError as exc:
             self._fail(exc)
+
+    def _play_one_period(self) -> None:
+        with self._lock:
+            gaps_before = self._buf.gap_samples
+            out = self._buf.read(self.spec.period_frames)
+            silent = self._buf.gap_samples - gaps_before == self.spec.period_frames
+        self.silent_periods += silent
+        self._write(out.tobytes())
+        self.periods_written += 1
+
+    def _card_is_ahead(self) -> bool:
+        with self._pcm_lock:
+            if self._pcm is None:
+                return False
+            try:
+                free = queued_frames(self._pcm.avail(), self._buffer_frames)
+            except Exception:  # avail() on a failing device: let write() report it
+                return False
+        # Less than half a period left queued in the card.
+        return free is not None and self._buffer_frames - free < self.spec.period_frames // 2
 
     def _write(self, data: bytes) -> None:
         import alsaaudio

@@ -104,3 +104,11 @@ def test_overlay_draws_the_counter_and_clock() -> None:
     box = luma[2 : 2 + 28, 2 : 2 + 20]
     assert (box == 235).sum() == 13 * 16  # the 13 lit cells of "8", each 4x4
     assert luma[60:, :].min() == 16  # nothing drawn outside the box
+
+
+def test_queued_frames_tells_paced_cards_from_file_pcms() -> None:
+    from hardware.audio.devices import queued_frames
+
+    assert queued_frames(3840, 3840) is None  # file/null PCMs: always the whole buffer
+    assert queued_frames(1920, 3840) == 1920
+    assert queued_frames(-32, 3840) is None  # an error code from avail()

@@ -367,11 +367,14 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
             try:
                 plain = dtls._rx_srtp.unprotect(data)
                 packet = RtpPacket.parse(plain, extensions)
-            except (pylibsrtp.Error, ValueError):
+            except Exception:  # forged, replayed or malformed: never the loop's problem
                 return
             receiver = router.route_rtp(packet)
             if isinstance(receiver, _ReceiverAdapter):
-                receiver._on_rtp(packet)
+                try:
+                    receiver._on_rtp(packet)
+                except Exception:
+                    logger.exception("forwarding an RTP packet failed")
             return
         original(data, component)
 

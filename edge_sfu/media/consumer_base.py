@@ -64,22 +64,21 @@ class ConsumerBase:
         """Re-choose after the producer's available layers changed."""
         self._retarget()
 
-    def _retarget(self) -> None:
+    def _retarget(self, *, always_request: bool = False) -> None:
         if self.closed:
             return
         spec = choose_layer(self.producer.available_layers(), *self._render)
         name = spec.name if spec is not None else None
-        if name != self._target:
-            self._target = name
-            if name is not None and name != self._current and not self.paused:
+        changed = name != self._target
+        self._target = name
+        if name is not None and not self.paused and name != self._current:
+            if changed or always_request:
                 self.producer.request_keyframe(name, force=True)
         self.producer._update_wanted()
 
     def start(self) -> None:
         """Begin receiving: choose a layer and ask for a keyframe on it."""
-        self._retarget()
-        if self._target is not None and not self.paused:
-            self.producer.request_keyframe(self._target, force=True)
+        self._retarget(always_request=True)
 
     # -- packets ---------------------------------------------------------------------
 

@@ -132,3 +132,124 @@ async def eventually(coro: Awaitable[Any], timeout: float = 20.0) -> Any:
 
 
 __all__ = ["AudioStreamTrack", "Subscriber", "SyntheticVideoTrack", "publish", "wait_for"]
+
+
+class LayeredCamera:
+    """A stand-in for the kiosk camera: testsrc2 through one libx264 encoder per layer.
+
+    Runs on its own thread (as hardware encoders do) and pushes ``EncodedFrame``s with
+    ``push_threadsafe``. Honors keyframe requests and stops encoding unwanted layers.
+    """
+
+    def __init__(self, sizes: dict[str, tuple[int, int]], fps: int = 15) -> None:
+        import threading
+
+        self.sizes = sizes
+        self.fps = fps
+        self.encoded: dict[str, int] = dict.fromkeys(sizes, 0)
+        self.keyframes: dict[str, int] = dict.fromkeys(sizes, 0)
+        self.wanted: set[str] = set(sizes)
+        self.wanted_history: list[frozenset[str]] = []
+        self._force: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.producer: Any = None
+
+    def on_keyframe_request(self, layer: str) -> None:
+        with self._lock:
+            self._force.add(layer)
+
+    def on_wanted_layers(self, layers: frozenset[str]) -> None:
+        with self._lock:
+            self.wanted = set(layers)
+            self.wanted_history.append(layers)
+            self._force |= set(layers)  # a restarted encoder starts with a keyframe
+
+    def start(self, producer: Any) -> None:
+        import threading
+
+        self.producer = producer
+        self._thread = threading.Thread(target=self._run, name="fake-camera", daemon=True)
+        self._thread.start()
+
+    def _encoders(self) -> dict[str, Any]:
+        encoders = {}
+        for name, (w, h) in self.sizes.items():
+            codec = av.CodecContext.create("libx264", "w")
+            codec.width, codec.height = w, h
+            codec.pix_fmt = "yuv420p"
+            codec.time_base = fractions.Fraction(1, self.fps)
+            codec.options = {
+                "preset": "ultrafast",
+                "tune": "zerolatency",
+                "profile": "baseline",
+                "threads": "1",
+                "x264-params": "keyint=600:scenecut=0",
+            }
+            encoders[name] = codec
+        return encoders
+
+    def _run(self) -> None:
+        from edge_sfu.media import EncodedFrame
+
+        encoders = self._encoders()
+        big = max(self.sizes.values())
+        src = av.open(f"testsrc2=size={big[0]}x{big[1]}:rate={self.fps}", format="lavfi")
+        frames = src.decode(video=0)
+        t0 = time.monotonic()
+        n = 0
+        try:
+            while not self._stop.is_set():
+                delay = t0 + n / self.fps - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                picture = next(frames)
+                ts_us = time.monotonic_ns() // 1000
+                with self._lock:
+                    wanted = set(self.wanted)
+                    force = self._force & wanted
+                    self._force -= force
+                for name, codec in encoders.items():
+                    if name not in wanted:
+                        continue
+                    w, h = self.sizes[name]
+                    frame = picture.reformat(width=w, height=h, format="yuv420p")
+                    frame.pts = n
+                    frame.pict_type = (
+                        av.video.frame.PictureType.I
+                        if name in force or self.encoded[name] == 0
+                        else av.video.frame.PictureType.NONE
+                    )
+                    for packet in codec.encode(frame):
+                        self.encoded[name] += 1
+                        self.keyframes[name] += int(packet.is_keyframe)
+                        self.producer.push_threadsafe(
+                            EncodedFrame(bytes(packet), packet.is_keyframe, ts_us, name)
+                        )
+                n += 1
+        finally:
+            src.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+class H264Decoder:
+    """Decodes ``EncodedFrame``s in the test (the consumer side may decode; the SFU never)."""
+
+    def __init__(self) -> None:
+        self.codec = av.CodecContext.create("h264", "r")
+        self.sizes: list[tuple[int, int]] = []
+        self.keyframes = 0
+        self.errors = 0
+
+    def __call__(self, frame: Any) -> None:
+        self.keyframes += int(frame.keyframe)
+        try:
+            for picture in self.codec.decode(av.Packet(frame.data)):
+                self.sizes.append((picture.width, picture.height))
+        except av.FFmpegError:
+            self.errors += 1

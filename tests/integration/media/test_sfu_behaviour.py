@@ -1,0 +1,220 @@
+"""What a real SFU does per subscriber, checked with real aiortc peers on this host."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+from typing import Any
+
+import aiortc.rtcrtpreceiver
+import pylibsrtp
+import aiortc.rtcrtpsender
+import pytest
+
+from edge_sfu.media import Router
+from edge_sfu.media import aiortc_seam as seam
+from tests.integration.media.peers import (
+    AudioStreamTrack,
+    Subscriber,
+    SyntheticVideoTrack,
+    publish,
+    wait_for,
+)
+
+
+class Counting:
+    """Wraps an aiortc factory function and counts calls."""
+
+    def __init__(self, module: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        original = getattr(module, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+
+async def _room(
+    subscribers: int, monkeypatch: pytest.MonkeyPatch | None = None
+) -> tuple[Router, Any, Any, list[Any], list[Subscriber]]:
+    router = Router("RM")
+    pub_pc, pub_t, producers = await publish(
+        router,
+        "PA",
+        [(SyntheticVideoTrack(320, 240), "video/H264"), (AudioStreamTrack(), "audio/opus")],
+    )
+    subs = [Subscriber(router, f"PS{i}") for i in range(subscribers)]
+    for sub in subs:
+        for producer in producers:
+            router.consume(producer, sub.transport)
+        await sub.negotiate()
+    return router, pub_pc, pub_t, producers, subs
+
+
+async def _teardown(router: Router, pub_pc: Any, subs: list[Subscriber]) -> None:
+    for sub in subs:
+        await sub.close()
+    await pub_pc.close()
+    await router.close()
+
+
+async def test_no_decoder_or_encoder_runs_in_the_forwarding_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoders = Counting(aiortc.rtcrtpreceiver, "get_decoder", monkeypatch)
+    encoders = Counting(aiortc.rtcrtpsender, "get_encoder", monkeypatch)
+    router, pub_pc, pub_t, producers, subs = await _room(2)
+    try:
+        await wait_for(lambda: all(s.video_count() >= 15 for s in subs), what="frames")
+        await wait_for(lambda: all(s.audio_frames >= 20 for s in subs), what="audio")
+        sfu_transports = list(router.transports.values())
+        assert len(sfu_transports) == 3
+        receivers = [t.receiver for tr in sfu_transports for t in tr.pc.getTransceivers()]
+        assert len(receivers) == 2 + 2 * 2
+        assert not any(seam.decoder_thread_running(r) for r in receivers)
+        # decoders: one per track per subscriber (the test's own peers), none for the SFU;
+        # encoders: one per publisher track, none for the SFU's senders
+        assert decoders.calls == 2 * 2
+        assert encoders.calls == 2
+        forwarded = sum(c.packets_sent for tr in sfu_transports for c in tr.consumers.values())
+        received = sum(p.packets_received for p in producers)
+        assert forwarded >= 2 * received - 50  # every packet went to both subscribers
+    finally:
+        await _teardown(router, pub_pc, subs)
+
+
+async def test_keyframe_requested_from_publisher_when_a_subscriber_joins() -> None:
+    router, pub_pc, pub_t, producers, subs = await _room(1)
+    video = next(p for p in producers if p.kind == "video")
+    sender = next(s for s in pub_pc.getSenders() if s.kind == "video")
+    plis = []
+    original = sender._handle_rtcp_packet
+
+    async def spy(packet: Any) -> None:
+        if type(packet).__name__ == "RtcpPsfbPacket":
+            plis.append(packet)
+        await original(packet)
+
+    sender._handle_rtcp_packet = spy
+    try:
+        await wait_for(lambda: subs[0].video_count() >= 5, what="first subscriber")
+        await asyncio.sleep(0.6)  # past the keyframe-request rate limit
+        before, requests_before = len(plis), video.keyframe_requests_sent
+        late = Subscriber(router, "PLATE")
+        subs.append(late)
+        router.consume(video, late.transport)
+        await late.negotiate()
+        await wait_for(lambda: late.video_count() >= 5, what="late subscriber frames")
+        assert video.keyframe_requests_sent == requests_before + 1
+        await wait_for(lambda: len(plis) > before, what="PLI at publisher")
+        assert plis[-1].media_ssrc == sender._ssrc
+    finally:
+        await _teardown(router, pub_pc, subs)
+
+
+async def test_nack_answered_from_cache_and_sender_reports_sent() -> None:
+    router, pub_pc, pub_t, producers, subs = await _room(1)
+    sub = subs[0]
+    try:
+        await wait_for(lambda: sub.video_count() >= 10, what="frames")
+        consumer = next(c for c in sub.transport.consumers.values() if c.kind == "video")
+        top = consumer._max_out_seq
+        assert top is not None
+        lost = [(top - i) & 0xFFFF for i in (8, 5, 3)]
+        video_receiver = next(r for r in sub.pc.getReceivers() if r.track.kind == "video")
+        await video_receiver._send_rtcp_nack(consumer._ssrc, lost)
+        await wait_for(lambda: consumer.retransmitted >= 3, what="retransmissions")
+        assert consumer.nacks_received == 1 and consumer.retransmitted == 3
+        # sender reports reach the subscriber: its remote-outbound stats fill in
+        await wait_for(lambda: consumer.sender_reports_sent >= 2, timeout=10, what="SR")
+        stats = await video_receiver.getStats()
+        remote = [s for s in stats.values() if s.type == "remote-outbound-rtp"]
+        assert remote and remote[0].packetsSent > 0 and remote[0].ssrc == consumer._ssrc
+    finally:
+        await _teardown(router, pub_pc, subs)
+
+
+def _media_port(transport: Any) -> tuple[str, int]:
+    dtls = transport.pc.getTransceivers()[0].receiver.transport
+    pair = dtls.transport._connection._nominated[1]
+    return pair.local_candidate.host, pair.local_candidate.port
+
+
+def _garbage() -> list[bytes]:
+    rtp = struct.pack("!BBHII", 0x80, 102, 1, 1, 1)
+    rtcp = struct.pack("!BBHI", 0x81, 201, 7, 1)
+    return [
+        b"",
+        b"\x80",
+        os.urandom(1),
+        os.urandom(200),
+        rtp,
+        rtp + os.urandom(1000),  # looks like SRTP, fails authentication
+        rtcp + os.urandom(30),  # looks like SRTCP
+        b"\x80\xc8\xff\xff",
+        b"\x17\xfe\xfd" + os.urandom(60),  # DTLS record
+        b"\x00\x01\x00\x08" + os.urandom(24),  # STUN-ish
+        b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12),  # STUN binding, no auth
+        b"\xff" * 1500,
+    ]
+
+
+async def test_malformed_rtp_and_rtcp_at_the_media_port() -> None:
+    router, pub_pc, pub_t, producers, subs = await _room(2)
+    try:
+        await wait_for(lambda: all(s.video_count() >= 5 for s in subs), what="frames")
+        targets = [_media_port(pub_t), *(_media_port(s.transport) for s in subs)]
+        sock = socket.socket(
+            socket.AF_INET6 if ":" in targets[0][0] else socket.AF_INET, socket.SOCK_DGRAM
+        )
+        counts = [s.video_count() for s in subs]
+        try:
+            for _ in range(20):
+                for host, port in targets:
+                    for datagram in _garbage():
+                        sock.sendto(datagram, (host, port))
+                await asyncio.sleep(0.05)
+        finally:
+            sock.close()
+        # authenticated but malformed RTP/RTCP from the publisher itself
+        pub_dtls = pub_pc.getTransceivers()[0].sender.transport
+        for bad in (
+            struct.pack("!BBHI", 0x80, 200, 1, 1),  # SR too short
+            struct.pack("!BBHI", 0x9F, 201, 1, 1),  # RR claiming 31 reports
+            struct.pack("!BBHII", 0x81, 205, 2, 1, 2),  # NACK without FCI
+            struct.pack("!BBHII", 0xA0, 96, 1, 1, 1) + b"\x00",  # padding bigger than packet
+            struct.pack("!BBHII", 0x90, 96, 2, 1, 1) + b"\xbe\xde\x00\x09",  # truncated extension
+        ):
+            try:
+                await pub_dtls._send_rtp(bad)
+            except pylibsrtp.Error:
+                pass  # libsrtp itself refuses to protect some of these
+        await wait_for(
+            lambda: all(s.video_count() >= c + 15 for s, c in zip(subs, counts, strict=True)),
+            what="frames after the garbage",
+        )
+        assert all(t.connection_state == "connected" for t in router.transports.values())
+    finally:
+        await _teardown(router, pub_pc, subs)
+
+
+async def test_mute_state_forwarded_as_event_and_close_cascades() -> None:
+    router, pub_pc, pub_t, producers, subs = await _room(1)
+    try:
+        events: list[bool] = []
+        for consumer in subs[0].transport.consumers.values():
+            consumer.on_producer_enabled = events.append
+        producers[0].set_enabled(False)
+        producers[0].set_enabled(False)
+        producers[0].set_enabled(True)
+        assert events == [False, True]
+        await pub_t.close()
+        assert all(p.closed for p in producers)
+        assert subs[0].transport.consumers == {}
+        assert router.producers == {}
+    finally:
+        await _teardown(router, pub_pc, subs)

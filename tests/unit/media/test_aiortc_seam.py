@@ -1,0 +1,128 @@
+"""Fails loudly when aiortc, aioice or pylibsrtp change what edge_sfu.media.aiortc_seam uses."""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import aioice.ice
+import pylibsrtp
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import h264
+from aiortc.rtcdtlstransport import RtpRouter, RTCDtlsTransport, State
+from aiortc.rtp import RtcpPacket, RtpPacket
+
+from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.incoming import nack_packet
+from edge_sfu.media.packet import H264, h264_keyframe_start
+
+
+def test_versions_are_the_pinned_ones() -> None:
+    import aiortc
+
+    assert aiortc.__version__.startswith("1.16."), aiortc.__version__
+
+
+def test_receiver_and_sender_hooks_exist() -> None:
+    assert list(inspect.signature(RTCRtpReceiver.receive).parameters) == ["self", "parameters"]
+    assert list(inspect.signature(RTCRtpSender.send).parameters) == ["self", "parameters"]
+    assert inspect.iscoroutinefunction(RTCRtpReceiver.receive)
+    assert inspect.iscoroutinefunction(RTCRtpSender.send)
+    for name in (
+        "_register_rtp_receiver",
+        "_unregister_rtp_receiver",
+        "_register_rtp_sender",
+        "_unregister_rtp_sender",
+        "_handle_rtp_data",
+        "_handle_rtcp_data",
+        "_send_rtp",
+    ):
+        assert callable(getattr(RTCDtlsTransport, name)), name
+    assert list(inspect.signature(RtpRouter.route_rtp).parameters) == ["self", "packet"]
+    assert State.CONNECTED.name == "CONNECTED"
+
+
+async def test_a_real_peer_connection_has_the_attributes() -> None:
+    pc = RTCPeerConnection()
+    try:
+        tx = pc.addTransceiver("video", direction="sendonly")
+        sender, receiver = tx.sender, tx.receiver
+        assert isinstance(sender._ssrc, int)
+        assert isinstance(sender._stream_id, str) and isinstance(sender._track_id, str)
+        assert hasattr(receiver, "_RTCRtpReceiver__decoder_thread")
+        assert seam.decoder_thread_running(receiver) is False
+        dtls = receiver.transport
+        assert isinstance(dtls._rtp_router, RtpRouter)
+        assert dtls._rx_srtp is None and dtls._tx_srtp is None
+        assert dtls._state is State.NEW
+        assert hasattr(dtls, "_rtp_header_extensions_map")
+        connection = dtls.transport._connection
+        assert isinstance(connection, aioice.ice.Connection)
+        assert connection._nominated == {}
+        assert callable(connection.data_received)
+        assert isinstance(tx._codecs, list)
+        # the takeover replaces the instance's methods, not the class's
+        release = seam.take_over_sender(sender, lambda p: None, lambda p: None)
+        assert sender.send is not RTCRtpSender.send
+        release()
+        # an empty datagram is dropped instead of reaching aiortc (IndexError there)
+        seam.install_fast_receive(dtls)
+        connection.data_received(b"", 1)
+        assert connection._queue.empty()
+    finally:
+        await pc.close()
+
+
+def test_aioice_pair_and_protocol_shape() -> None:
+    pair_params = inspect.signature(aioice.ice.CandidatePair).parameters
+    assert list(pair_params)[:2] == ["protocol", "remote_candidate"]
+    assert isinstance(aioice.ice.CandidatePair.remote_addr, property)
+    assert "transport" in aioice.ice.StunProtocol.__annotations__
+
+
+def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session, pylibsrtp.Session]:
+    key = os.urandom(30)
+    tx = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    rx = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    return pylibsrtp.Session(tx), pylibsrtp.Session(tx), pylibsrtp.Session(rx)
+
+
+def test_protect_in_place_matches_pylibsrtp() -> None:
+    ours, theirs, rx = _sessions()
+    protector = seam._Protector(ours)
+    header = bytes.fromhex("80600001000000640000abcd")
+    payload = os.urandom(1100)
+    mine = protector.protect_parts(header, payload)
+    assert mine == theirs.protect(header + payload)
+    assert mine is not None
+    assert rx.unprotect(mine) == header + payload
+    assert protector.protect_parts(header, os.urandom(1500)) is None  # too long: dropped
+
+
+def test_h264_packetizer_and_depayloader() -> None:
+    sps = b"\x67" + os.urandom(10)
+    pps = b"\x68" + os.urandom(4)
+    idr = b"\x65" + os.urandom(3000)
+    au = b"".join(b"\x00\x00\x00\x01" + nal for nal in (sps, pps, idr))
+    payloads = seam.h264_packetize(au)
+    assert len(payloads) == 4  # STAP-A(SPS, PPS) + 3 FU-A
+    assert payloads[0][0] & 0x1F == 24
+    assert all(p[0] & 0x1F == 28 for p in payloads[1:])
+    assert h264_keyframe_start(payloads[0]) and not h264_keyframe_start(payloads[2])
+    back = b"".join(seam.h264_depayload(p) for p in payloads)
+    assert back.replace(b"\x00\x00\x00\x01", b"") == sps + pps + idr
+    assert hasattr(h264.H264Encoder, "_packetize") and hasattr(h264.H264Encoder, "_split_bitstream")
+
+
+def test_our_rtcp_parses_with_aiortc() -> None:
+    nack = seam.parse_rtcp(nack_packet(1, 2, [10, 11, 13, 40]))
+    assert type(nack[0]).__name__ == "RtcpRtpfbPacket"
+    assert nack[0].media_ssrc == 2 and nack[0].lost == [10, 11, 13, 40]
+    with pytest.raises(ValueError):
+        seam.parse_rtcp(b"\x80\xc8\x00\x10garbage")
+    assert RtcpPacket.parse(b"") == []
+    packet = RtpPacket.parse(bytes.fromhex("80e00001000000640000abcd") + b"x")
+    assert packet.marker == 1 and packet.payload_type == 96 and packet.payload == b"x"
+    assert Consumer.__init__ is not None and H264.clock_rate == 90000

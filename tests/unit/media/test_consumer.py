@@ -1,0 +1,176 @@
+"""Header rewriting, layer switching, NACK answers and sender reports, without sockets."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.layers import LayerSpec
+from edge_sfu.media.packet import H264, MediaPacket
+from edge_sfu.media.producer import Producer
+
+
+class FakePath:
+    """Records what a consumer sends, in clear."""
+
+    def __init__(self) -> None:
+        self.rtp: list[tuple[int, int, int, int, int, bytes]] = []
+        self.rtcp: list[bytes] = []
+
+    def send_rtp_parts(self, header: bytes, payload: bytes) -> bool:
+        b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", header)
+        self.rtp.append((b1 >> 7, b1 & 0x7F, seq, ts, ssrc, payload))
+        return True
+
+    def send_rtcp(self, data: bytes) -> bool:
+        self.rtcp.append(data)
+        return True
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self.keyframes: list[str] = []
+        self.nacks: list[tuple[str, list[int]]] = []
+
+
+def make(layers: list[LayerSpec]) -> tuple[Producer, Consumer, FakePath, Upstream]:
+    up = Upstream()
+    producer = Producer(
+        producer_id="MT1",
+        participant_id="PA",
+        codec=H264,
+        layers=layers,
+        request_keyframe=up.keyframes.append,
+        request_retransmission=lambda layer, seqs: up.nacks.append((layer, seqs)),
+        cache_size=64,
+        keyframe_interval_s=0.0,
+    )
+    path = FakePath()
+    consumer = Consumer(producer, "CO1", lambda: path)  # type: ignore[arg-type,return-value]
+    codec = type("Codec", (), {"mimeType": "video/H264", "payloadType": 102})()
+    consumer._on_send_start(seam.SendParams(mid="0", ssrc=0xABCD, codec=codec, cname="c"))  # type: ignore[arg-type]
+    return producer, consumer, path, up
+
+
+def frame(layer: str, seq: int, ts: int, n: int, key: bool, t: float) -> list[MediaPacket]:
+    return [
+        MediaPacket(bytes([i]), (seq + i) & 0xFFFF, ts, int(i == n - 1), key and i == 0, layer, t)
+        for i in range(n)
+    ]
+
+
+def feed(producer: Producer, packets: list[MediaPacket]) -> None:
+    for p in packets:
+        producer.receive(p)
+
+
+def test_waits_for_keyframe_then_forwards_with_our_ssrc_and_pt() -> None:
+    producer, consumer, path, up = make([LayerSpec("default")])
+    assert up.keyframes == ["default"]  # asked on start
+    feed(producer, frame("default", 100, 9000, 3, False, 0.0))
+    assert path.rtp == []  # no keyframe yet
+    feed(producer, frame("default", 103, 12000, 3, True, 0.033))
+    feed(producer, frame("default", 106, 15000, 2, False, 0.066))
+    assert len(path.rtp) == 5
+    seqs = [p[2] for p in path.rtp]
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert {p[4] for p in path.rtp} == {0xABCD} and {p[1] for p in path.rtp} == {102}
+    assert [p[0] for p in path.rtp] == [0, 0, 1, 0, 1]
+    ts = [p[3] for p in path.rtp]
+    assert (ts[3] - ts[0]) & 0xFFFFFFFF == 3000
+
+
+def test_layer_switch_is_continuous_and_on_a_keyframe() -> None:
+    producer, consumer, path, up = make([LayerSpec("lo", 320, 180), LayerSpec("hi", 1280, 720)])
+    wanted: list[frozenset[str]] = []
+    producer.on_wanted_layers = wanted.append
+    consumer.set_preferred_size(320, 180)
+    assert consumer.target_layer == "lo"
+    feed(producer, frame("lo", 5000, 1000, 2, True, 1.0))
+    feed(producer, frame("hi", 60000, 777000, 4, True, 1.0))  # not our layer: ignored
+    assert consumer.current_layer == "lo" and len(path.rtp) == 2
+    consumer.set_preferred_size(1280, 720)
+    assert up.keyframes[-1] == "hi"
+    assert producer.wanted_layers == {"lo", "hi"}
+    feed(producer, frame("hi", 60004, 780000, 2, False, 1.033))  # not a keyframe: wait
+    feed(producer, frame("lo", 5002, 4000, 2, False, 1.033))  # still on lo meanwhile
+    feed(producer, frame("hi", 60006, 783000, 3, True, 1.066))  # switch here
+    feed(producer, frame("lo", 5004, 7000, 2, False, 1.066))  # old layer: dropped now
+    assert consumer.current_layer == "hi" and consumer.layer_switches == 1
+    assert len(path.rtp) == 2 + 2 + 3
+    seqs = [p[2] for p in path.rtp]
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    ts = [p[3] for p in path.rtp]
+    # after the switch the timestamp moves on by the elapsed wall time (33 ms)
+    assert (ts[4] - ts[3]) & 0xFFFFFFFF == int(0.033 * 90000)
+    assert producer.wanted_layers == {"hi"} and wanted[-1] == frozenset({"hi"})
+    # a late packet of the new layer from before the switch point is not forwarded
+    feed(producer, [MediaPacket(b"z", 60005, 780000, 1, False, "hi", 1.07)])
+    assert len(path.rtp) == 7
+
+
+def test_nack_is_answered_from_the_cache_or_passed_upstream() -> None:
+    producer, consumer, path, up = make([LayerSpec("default")])
+    feed(producer, frame("default", 65530, 0, 10, True, 0.0))  # wraps past 65535
+    sent = list(path.rtp)
+    wanted = [sent[2][2], sent[7][2]]
+    nack = seam.parse_rtcp(_nack(0xABCD, wanted))[0]
+    consumer._on_rtcp(nack)
+    assert consumer.retransmitted == 2
+    assert [p[2] for p in path.rtp[-2:]] == wanted
+    assert path.rtp[-1][5] == sent[7][5]
+    # something no longer cached goes to the publisher, in its own numbering
+    missing_out = (sent[0][2] - 200) & 0xFFFF
+    consumer._on_rtcp(seam.parse_rtcp(_nack(0xABCD, [missing_out]))[0])
+    assert up.nacks == []  # older than this consumer's first packet: ignored
+    producer.layers["default"].cache.clear()
+    consumer._on_rtcp(seam.parse_rtcp(_nack(0xABCD, [sent[3][2]]))[0])
+    assert up.nacks == [("default", [(65530 + 3) & 0xFFFF])]
+
+
+def test_pli_from_subscriber_becomes_a_keyframe_request() -> None:
+    producer, consumer, path, up = make([LayerSpec("default")])
+    feed(producer, frame("default", 1, 0, 1, True, 0.0))
+    before = len(up.keyframes)
+    pli = seam.parse_rtcp(struct.pack("!BBHII", 0x81, 206, 2, 1, 0xABCD))[0]
+    consumer._on_rtcp(pli)
+    assert len(up.keyframes) == before + 1 and consumer.plis_received == 1
+
+
+def test_sender_report_uses_the_source_clock_in_our_timestamp_space() -> None:
+    producer, consumer, path, up = make([LayerSpec("default")])
+    feed(producer, frame("default", 1, 90000, 2, True, 10.0))
+    producer.set_sync("default", 3_900_000_000.5, 90000)
+    sync = producer.layers["default"].sync
+    assert sync is not None
+    sr = consumer.sender_report(now=sync.local + 1.0)
+    assert sr is not None
+    packets = seam.parse_rtcp(sr)
+    report = packets[0]
+    assert type(report).__name__ == "RtcpSrPacket" and report.ssrc == 0xABCD
+    info: Any = report.sender_info
+    first_ts = path.rtp[0][3]
+    assert (info.rtp_timestamp - first_ts) & 0xFFFFFFFF == 90000
+    assert abs((info.ntp_timestamp >> 32) - 3_900_000_001) <= 1
+    assert info.packet_count == 2 and info.octet_count == 2
+    assert type(packets[1]).__name__ == "RtcpSdesPacket"
+
+
+def test_close_cascades_once() -> None:
+    producer, consumer, path, up = make([LayerSpec("default")])
+    closed: list[str] = []
+    consumer.on_close(lambda c: closed.append("consumer"))
+    producer.on_close(lambda p: closed.append("producer"))
+    producer.close()
+    producer.close()
+    consumer.close()
+    assert closed == ["consumer", "producer"]
+    assert producer.consumers == []
+
+
+def _nack(media_ssrc: int, seqs: list[int]) -> bytes:
+    from edge_sfu.media.incoming import nack_packet
+
+    return nack_packet(1, media_ssrc, seqs)

@@ -185,3 +185,16 @@ def test_real_pi_camera_two_layers(events: Events) -> None:  # pragma: no cover 
         src.close()
     high = events.of(AccessUnit, layer="high")
     assert any(u.keyframe for u in high[n : n + 2])
+
+
+def test_hardware_encoder_gets_rate_gop_bitrate_and_profile_from_config(picam: Any) -> None:
+    """On the Pi 4 path the encoder is picamera2's V4L2 H264Encoder (not started here)."""
+    from picamera2.encoders.h264_encoder import H264Encoder
+
+    spec = CameraSpec(framerate=25, keyframe_interval=50, profile="main")
+    encoder = picam.make_encoder(spec.layers[0], spec, hardware=True)
+    assert type(encoder) is H264Encoder
+    assert (encoder.bitrate, encoder.iperiod, encoder.profile) == (1_500_000, 50, "main")
+    assert encoder.repeat and encoder.framerate == 25
+    soft = picam.make_encoder(spec.layers[1], spec, hardware=False)
+    assert (soft.bitrate, soft.iperiod, soft.profile, soft.threads) == (150_000, 50, "main", 1)

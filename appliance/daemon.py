@@ -1,0 +1,100 @@
+"""``edge-appliance run``: one process hosting the SFU, REST API, admin page and the role.
+
+An aiohttp ``AppRunner`` owns the daemon. Each subsystem is a cleanup context appended in
+dependency order (``appliance.app.build_app``), so start-up runs top to bottom and teardown
+runs in reverse. systemd hears ``READY=1`` only once HTTP listens and the hardware is up, and
+``STOPPING=1`` as soon as SIGTERM arrives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from .app import DaemonState, build_app, listen_address
+from .config import ConfigError, load_config, parse_settings, save_config
+from .settings import Settings
+
+log = logging.getLogger("edge_appliance")
+
+#: Everything must be down within systemd's TimeoutStopSec (20 s in the shipped unit).
+SHUTDOWN_TIMEOUT = 15.0
+
+
+def dev_settings() -> Settings:
+    """A config for trying the unit on a laptop: localhost over HTTP, mock pins."""
+    return parse_settings(
+        {
+            "unit": {"name": "edge-dev", "role": "kiosk"},
+            "http": {"listen": "127.0.0.1:8080", "tls": False},
+            "gpio": {"pin_factory": "mock"},
+            "provisioning": {"mdns": False},
+        }
+    )
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    """Load the config, then serve until SIGTERM/SIGINT. Returns the exit status."""
+    config_path: Path = args.config
+    if args.dev_config and not config_path.exists():
+        save_config(config_path, dev_settings())
+        print(f"edge-appliance: wrote a development config to {config_path}", file=sys.stderr)
+    try:
+        settings = load_config(config_path)
+    except ConfigError as exc:
+        print(f"edge-appliance: {exc}", file=sys.stderr)
+        return 2
+    if args.listen:
+        settings.http.listen = args.listen
+        settings = parse_settings(_as_dict(settings), source="--listen")
+    state = DaemonState(settings=settings, config_path=config_path, data_dir=args.data_dir)
+    return asyncio.run(serve(state))
+
+
+def _as_dict(settings: Settings) -> dict[str, object]:
+    from .config import settings_to_dict
+
+    return settings_to_dict(settings)
+
+
+async def serve(state: DaemonState) -> int:
+    """Start every subsystem, announce readiness, wait for a stop signal, tear down."""
+    from .service_manager import configure_logging
+
+    configure_logging()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    state.request_stop = stop.set
+    app = build_app(state)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()  # runs every cleanup context's start-up, in order
+    try:
+        host, port = listen_address(state.settings.http.listen)
+        site = web.TCPSite(runner, host, port, ssl_context=state.ssl_context, reuse_address=True)
+        await site.start()
+        state.bound_port = _bound_port(site) or port
+        state.announce_ready()
+        await stop.wait()
+    finally:
+        state.announce_stopping()
+        try:
+            await asyncio.wait_for(runner.cleanup(), SHUTDOWN_TIMEOUT)
+        except TimeoutError:
+            log.error("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_TIMEOUT)
+    return state.exit_code
+
+
+def _bound_port(site: web.TCPSite) -> int | None:
+    server = site._server  # aiohttp keeps the asyncio server here; the only way to learn port 0
+    sockets = getattr(server, "sockets", None) or []
+    for sock in sockets:
+        return int(sock.getsockname()[1])
+    return None

@@ -175,6 +175,15 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         )
     except InvalidInput as exc:
         return render(request, "Not saved", f'<div class="card"><p>{e(exc)}</p></div>', status=400)
+    except ValueError:
+        # The appliance refusing a value it alone can judge: bad input, not a server fault.
+        log.warning("admin page %s refused a value", request.match_info.route.name)
+        return render(
+            request,
+            "Not saved",
+            '<div class="card"><p>The unit refused this value; nothing was changed.</p></div>',
+            status=400,
+        )
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:

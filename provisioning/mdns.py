@@ -10,23 +10,18 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import re
 import socket
 from collections.abc import Sequence
 
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
+from .names import dns_label
+
 HTTPS_TYPE = "_https._tcp.local."
 SERVICE_TYPE = "_edge-appliance._tcp.local."
 
 log = logging.getLogger(__name__)
-
-
-def dns_label(name: str) -> str:
-    """A hostname label from a unit name: lower case, letters, digits and hyphens, <= 63."""
-    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
-    return label or "edge-appliance"
 
 
 class Announcer:

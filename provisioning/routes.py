@@ -88,6 +88,8 @@ async def claim_post(request: web.Request) -> web.StreamResponse:
     else:
         async with ctx.lock:
             try:
+                if ctx.throttle.locked_for(client) > 0:
+                    return _lockout_page(request, ctx.throttle.locked_for(client))
                 await asyncio.to_thread(
                     claim, ctx.data_dir, code, password, unit_name=ctx.unit_name()
                 )
@@ -137,7 +139,13 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if locked > 0:
         return _lockout_page(request, locked)
     form = await request.post()
-    ok = await asyncio.to_thread(ctx.store.verify, _text(form, "password"))
+    # One check at a time: parallel guesses cannot slip past the lockout, and argon2's 64 MiB
+    # per hash cannot pile up on a small board.
+    async with ctx.lock:
+        locked = ctx.throttle.locked_for(client)
+        if locked > 0:
+            return _lockout_page(request, locked)
+        ok = await asyncio.to_thread(ctx.store.verify, _text(form, "password"))
     if ok:
         ctx.throttle.success(client)
         _signed_in(request)

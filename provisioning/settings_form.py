@@ -268,8 +268,9 @@ def render_form(
     sections: dict[str, list[str]] = {}
     for spec in specs:
         fid = field_id(spec.path)
-        if submitted is not None and spec.path in submitted:
-            value: Any = submitted[spec.path]
+        if submitted is not None and (spec.path in submitted or spec.kind == "bool"):
+            # An unticked checkbox is absent from a submission: show it unticked.
+            value: Any = submitted.get(spec.path, "")
             if not isinstance(value, str):
                 value = ""
         else:

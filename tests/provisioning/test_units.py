@@ -282,3 +282,12 @@ async def test_tls_watch_renews_on_address_change(tmp_path: Path) -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert "10.0.0.9" in tls.describe(mgr.paths.cert)["names"]
+
+
+def test_unit_hostnames() -> None:
+    from provisioning.names import dns_label, unit_hostnames
+
+    assert dns_label("Kiosk Lobby #2") == "kiosk-lobby-2"
+    assert dns_label("<script>") == "script" and dns_label("***") == "edge-appliance"
+    names = unit_hostnames("Kiosk Lobby")
+    assert names[0] == "kiosk-lobby.local" and names[-1] == "localhost"

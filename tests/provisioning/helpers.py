@@ -51,9 +51,11 @@ def make_app(
 
 
 @asynccontextmanager
-async def running_client(app: web.Application, **server_kw: Any) -> AsyncIterator[TestClient]:
-    """A test client on an ephemeral loopback port."""
-    server = TestServer(app, host="127.0.0.1")
+async def running_client(
+    app: web.Application, host: str = "127.0.0.1", **server_kw: Any
+) -> AsyncIterator[TestClient]:
+    """A test client on an ephemeral port (loopback unless ``host`` says otherwise)."""
+    server = TestServer(app, host=host)
     await server.start_server(**server_kw)  # ssl= goes here, not to the constructor
     client = TestClient(server)
     await client.start_server()

@@ -53,8 +53,10 @@ class LayerEncoder:
 
     def encode(self, frame: Any, capture_us: int, keyframe: bool) -> list[AccessUnit]:
         """Encode ``frame`` (scaled to this layer if needed); return the access units out."""
-        if frame.width != self.layer.width or frame.height != self.layer.height:
-            frame = frame.reformat(self.layer.width, self.layer.height, "yuv420p")
+        size = (self.layer.width, self.layer.height)
+        if (frame.width, frame.height) != size or frame.format.name != "yuv420p":
+            # Webcams give MJPEG (yuvj422p) or YUYV; smaller layers need scaling.
+            frame = frame.reformat(*size, "yuv420p")
         # lavfi and decoded frames arrive marked as I-frames: clear that or every frame is IDR.
         frame.pict_type = self._pict_i if keyframe else self._pict_none
         frame.pts = capture_us

@@ -80,3 +80,25 @@ def test_missing_device_is_a_clear_error(tmp_path: Path, events: Events) -> None
     with pytest.raises(DeviceNotFoundError, match="video9"):
         src.start()
     assert not src.running and not events.items
+
+
+def test_packed_yuyv_input_is_converted_before_encoding(fifo: Path, events: Events) -> None:
+    """Webcams often deliver YUYV 4:2:2; the encoder wants planar 4:2:0 at the same size."""
+    spec = CameraSpec(layers=(LayerSpec("mid", W, H),), device=str(fifo), input_format="yuyv422")
+
+    def run() -> None:
+        with open(fifo, "wb") as f:
+            for i in range(5):
+                f.write(np.full(W * H * 2, 60 + i, np.uint8).tobytes())
+
+    writer = threading.Thread(target=run, daemon=True)
+    writer.start()
+    src = V4L2Source(spec, events, demuxer="rawvideo")
+    src.start()
+    try:
+        events.wait_count(SourceError, 1, timeout=30)
+    finally:
+        src.close()
+        writer.join(5)
+    frames = decode_h264([u.data for u in events.of(AccessUnit)])
+    assert len(frames) == 5 and {(f.width, f.height) for f in frames} == {(W, H)}

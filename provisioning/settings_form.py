@@ -179,9 +179,25 @@ def parse_form(
     return result, errors
 
 
+def _scan_strings(node: Any, path: str, errors: dict[str, str]) -> None:
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            _scan_strings(v, f"{path}.{k}" if path else str(k), errors)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _scan_strings(v, f"{path}.{i}", errors)
+    elif isinstance(node, str) and _FORBIDDEN.search(node):
+        errors.setdefault(path, "Remove the < > characters and control characters.")
+
+
 def check_settings(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[str, str]:
-    """Type-check a whole settings dict (an import) against the schema."""
+    """Type-check a whole settings dict (an import) against the schema.
+
+    Keys the schema does not describe pass through to the backend (a config may hold more
+    than the page edits), but no string anywhere may carry markup or control characters.
+    """
     errors: dict[str, str] = {}
+    _scan_strings(data, "", errors)
     for spec in specs:
         value = get_path(data, spec.path)
         if value is MISSING:

@@ -287,3 +287,18 @@ async def test_claim_with_junk_is_a_message(client: TestClient) -> None:
         )
         text = await resp.text()
         assert resp.status == 400 and "not right" in text and "<script>alert" not in text
+
+
+async def test_import_refuses_markup_in_keys_the_page_does_not_edit(
+    signed_in: TestClient, backend: HandWrittenTestBackend
+) -> None:
+    before = backend.config_path.read_bytes()
+    data = default_config()
+    data["sfu"] = {"note": SCRIPT}
+    form = aiohttp.FormData()
+    form.add_field("csrf", await get_csrf(signed_in, "/admin/system"))
+    form.add_field("config", tomli_w.dumps(data).encode(), filename="cfg.toml")
+    resp = await signed_in.post("/admin/system/import", data=form)
+    text = await resp.text()
+    assert resp.status == 400 and "sfu.note" in text and "<script>alert" not in text
+    assert backend.config_path.read_bytes() == before

@@ -317,3 +317,34 @@ def test_default_config_is_valid() -> None:
     from .handwritten_backend import SCHEMA
 
     assert check_settings(SCHEMA, default_config()) == {}
+
+
+async def _first_event(stream: aiohttp.ClientResponse) -> bytes:
+    buf = b""
+    async with asyncio.timeout(10):
+        while b"event: status" not in buf:
+            buf += await stream.content.readany()
+    return buf
+
+
+async def test_status_stream_ends_at_sign_out(signed_in: TestClient) -> None:
+    client = signed_in
+    async with client.get("/admin/status/events") as stream:
+        await _first_event(stream)
+        await post_form(client, "/admin/logout", {}, "/admin/status")
+        async with asyncio.timeout(10):
+            while not stream.content.at_eof():
+                await stream.content.readany()
+
+
+async def test_open_status_stream_does_not_hold_up_shutdown(
+    backend: HandWrittenTestBackend, data_dir: Path
+) -> None:
+    from .helpers import claim, make_app, running_client
+
+    app, _ = make_app(backend, data_dir)
+    async with asyncio.timeout(15), running_client(app) as client:
+        await claim(client, data_dir)
+        stream = await client.get("/admin/status/events")
+        await _first_event(stream)
+    # Leaving the block shut the server down with the stream still open, within the timeout.

@@ -1,14 +1,66 @@
-"""The unit's role: what runs beside the SFU (kiosk hardware and call logic; field; hub)."""
+"""The unit's role: what runs beside the SFU.
+
+- **kiosk**: hardware plus the call state machine; a press joins the configured room.
+- **field**: the same machinery, joining at start-up and never giving up (retries forever);
+  it normally points ``kiosk.remote_url`` at a hub.
+- **hub**: the SFU only; nothing local is captured.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
-from .app import DaemonState
+from edge_sfu.signaling import SIGNALING
+
+from .app import DAEMON, DaemonState
+from .hw_specs import audio_spec, camera_spec
+from .kiosk.devices import KioskDevices
+from .kiosk.role import KioskRole
+from .kiosk.state import KioskMachine, KioskPolicy, LeaveOn
+
+KIOSK_ROLE: web.AppKey[KioskRole] = web.AppKey("appliance.kiosk", KioskRole)
 
 
 def setup_role(app: web.Application, state: DaemonState) -> None:
-    """Register the role's cleanup contexts on ``app``."""
-    role = state.settings.unit.role
-    state.role_state = "idle"
-    state.set_status(f"{role}: idle")
+    """Register the role's cleanup context on ``app``."""
+    if state.settings.unit.role == "hub":
+        state.role_state = "serving"
+        state.status_line = "hub: serving rooms"
+        return
+    app.cleanup_ctx.append(_kiosk)
+
+
+def _problem(state: DaemonState, part: str, reason: str) -> None:
+    state.degraded[part] = reason
+    state.record_error(f"{part}: {reason}")
+
+
+async def _kiosk(app: web.Application) -> AsyncIterator[None]:
+    state = app[DAEMON]
+    s = state.settings
+    field_unit = s.unit.role == "field"
+    policy = KioskPolicy(
+        room=s.kiosk.room,
+        leave_on=LeaveOn.LONG_PRESS if field_unit else LeaveOn(s.kiosk.leave_on),
+        max_retries=None,
+    )
+    role_ref: list[KioskRole] = []
+    devices = KioskDevices(
+        s,
+        camera_spec(s),
+        audio_spec(s),
+        on_press=lambda button, long: role_ref[0].press(button, long),
+        on_problem=lambda part, reason: _problem(state, part, reason),
+    )
+    role = KioskRole(state, KioskMachine(policy), devices, lambda: app[SIGNALING])
+    role_ref.append(role)
+    app[KIOSK_ROLE] = role
+    await role.start()
+    if field_unit:
+        role.press("join")  # a field unit streams from start-up, and keeps trying
+    try:
+        yield
+    finally:
+        await role.close()

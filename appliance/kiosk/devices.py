@@ -1,0 +1,231 @@
+"""The kiosk's hardware: camera layers, microphone, speaker, buttons and LEDs.
+
+Each part is opened on its own; a part that is missing (no camera, no sound card) leaves the
+kiosk running without it and is recorded in ``DaemonState.degraded`` with the reason, for the
+status line, the LED error pattern and the status page. Device threads reach the event loop
+through one ``ThreadBridge`` each; nothing here blocks the loop except opening devices,
+which happens once at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edge_common.bridge import ThreadBridge
+from hardware.audio.capture import AudioCapture, AudioEvent, OpusPacket
+from hardware.audio.devices import AudioError, AudioSpec
+from hardware.audio.playback import AudioPlayback
+from hardware.camera.base import AccessUnit, CameraEvent, CameraSpec, SourceError, VideoSource
+from hardware.camera.select import open_camera
+from hardware.errors import HardwareError
+from hardware.gpio.buttons import ButtonPanel, ButtonSpec
+from hardware.gpio.debounce import ButtonEvent, ButtonEventKind, DebounceConfig
+from hardware.gpio.factory import make_pin_factory
+from hardware.gpio.leds import LedSpec, LedState, StatusLeds
+
+from ..settings import Settings
+from .events import LedPattern
+
+log = logging.getLogger(__name__)
+
+LED_STATES = {
+    LedPattern.IDLE: LedState.IDLE,
+    LedPattern.JOINING: LedState.CONNECTING,
+    LedPattern.IN_CALL: LedState.IN_CALL,
+    LedPattern.IN_CALL_MUTED: LedState.MUTED,
+    LedPattern.LEAVING: LedState.CONNECTING,
+    LedPattern.ERROR: LedState.ERROR,
+}
+
+
+@dataclass
+class DeviceSinks:
+    """Where the devices' events go, on the event loop. Swapped as calls come and go."""
+
+    video: Callable[[AccessUnit], None] | None = None
+    audio: Callable[[OpusPacket], None] | None = None
+    pcm: Callable[[bytes], None] | None = None
+
+
+class KioskDevices:
+    """Owns the kiosk's devices for the daemon's lifetime."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        camera: CameraSpec | None,
+        audio: AudioSpec | None,
+        *,
+        on_press: Callable[[str, bool], None],
+        on_problem: Callable[[str, str], None],
+    ) -> None:
+        self._settings = settings
+        self._camera_spec = camera
+        self._audio_spec = audio
+        self._on_press = on_press
+        self._on_problem = on_problem
+        self.sinks = DeviceSinks()
+        self.camera: VideoSource | None = None
+        self.capture: AudioCapture | None = None
+        self.playback: AudioPlayback | None = None
+        self.buttons: ButtonPanel | None = None
+        self.leds: StatusLeds | None = None
+        self._pin_factory: Any = None
+        self._bridges: list[ThreadBridge[Any]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Open every part that is configured; record the ones that are missing."""
+        camera_bridge: ThreadBridge[CameraEvent] = ThreadBridge(loop, self._camera_event)
+        audio_bridge: ThreadBridge[AudioEvent] = ThreadBridge(loop, self._audio_event)
+        pcm_bridge: ThreadBridge[bytes] = ThreadBridge(loop, self._pcm)
+        button_bridge: ThreadBridge[ButtonEvent] = ThreadBridge(loop, self._button_event)
+        self._bridges = [camera_bridge, audio_bridge, pcm_bridge, button_bridge]
+        self._open_camera(camera_bridge.post)
+        self._open_audio(audio_bridge.post, pcm_bridge.post)
+        self._open_gpio(button_bridge.post)
+
+    def close(self) -> None:
+        """Stop and release everything. Idempotent."""
+        for bridge in self._bridges:
+            bridge.close()
+        for part in (self.camera, self.capture, self.playback, self.buttons, self.leds):
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:  # one broken device must not keep the others open
+                    log.exception("closing %s failed", type(part).__name__)
+        self.camera = self.capture = self.playback = None
+        self.buttons = self.leds = None
+        if self._pin_factory is not None:
+            self._pin_factory.close()
+            self._pin_factory = None
+
+    # -- parts -----------------------------------------------------------------------------
+
+    def _open_camera(self, post: Callable[[CameraEvent], None]) -> None:
+        if self._camera_spec is None:
+            self._on_problem("camera", "turned off in config")
+            return
+        try:
+            self.camera = open_camera(self._camera_spec, post)
+        except HardwareError as exc:
+            self._on_problem("camera", str(exc))
+
+    def _open_audio(self, post: Callable[[AudioEvent], None], pcm: Callable[[bytes], None]) -> None:
+        if self._audio_spec is None:
+            self._on_problem("audio", "turned off in config")
+            return
+        spec = self._audio_spec
+        try:
+            self.playback = AudioPlayback(spec, on_error=post)
+            self.playback.start()
+            self.playback.set_volume(self._settings.audio.volume)
+        except HardwareError as exc:
+            self.playback = None
+            self._on_problem("speaker", str(exc))
+        # Capture opens its device now, to report a missing microphone at start-up.
+        try:
+            self.capture = AudioCapture(spec, post, on_pcm=pcm)
+            self.capture.start()
+            self.capture.stop()
+        except HardwareError as exc:
+            self.capture = None
+            self._on_problem("microphone", str(exc))
+
+    def _open_gpio(self, post: Callable[[ButtonEvent], None]) -> None:
+        g = self._settings.gpio
+        try:
+            self._pin_factory, reason = make_pin_factory(g.pin_factory)
+            log.info("gpio: %s", reason)
+            timing = DebounceConfig(long_press_s=g.long_press_seconds)
+            buttons = [
+                ButtonSpec("join", g.join_button, active_low=g.active_low, timing=timing),
+                ButtonSpec("mute", g.mute_button, active_low=g.active_low, timing=timing),
+            ]
+            self.buttons = ButtonPanel(buttons, post, pin_factory=self._pin_factory)
+            self.leds = StatusLeds(LedSpec(g.status_led, g.mute_led), self._pin_factory)
+        except (HardwareError, ImportError) as exc:
+            self._on_problem("gpio", str(exc))
+
+    # -- events (on the loop) --------------------------------------------------------------
+
+    def _camera_event(self, event: CameraEvent) -> None:
+        if isinstance(event, SourceError):
+            self._on_problem("camera", event.message)
+        elif self.sinks.video is not None:
+            self.sinks.video(event)
+
+    def _audio_event(self, event: AudioEvent) -> None:
+        if isinstance(event, AudioError):
+            self._on_problem("audio", event.message)
+        elif self.sinks.audio is not None:
+            self.sinks.audio(event)
+
+    def _pcm(self, pcm: bytes) -> None:
+        if self.sinks.pcm is not None:
+            self.sinks.pcm(pcm)
+
+    def _button_event(self, event: ButtonEvent) -> None:
+        if event.kind is ButtonEventKind.PRESS:
+            self._on_press(event.button, False)
+        elif event.kind is ButtonEventKind.LONG_PRESS:
+            self._on_press(event.button, True)
+        elif event.kind is ButtonEventKind.STUCK:
+            self._on_problem(f"{event.button} button", f"held for {event.held_s:.0f} s (stuck?)")
+        else:
+            log.warning("%s button: press storm ignored", event.button)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def show(self, pattern: LedPattern) -> None:
+        """Show a kiosk state on the LEDs."""
+        if self.leds is not None:
+            self.leds.set_state(LED_STATES[pattern])
+
+    def start_media(self) -> None:
+        """Start the camera with every layer paused (they start when wanted) and the mic."""
+        if self.camera is not None:
+            for layer in self.camera.spec.layers:
+                self.camera.stop_layer(layer.name)
+            self._guard("camera", self.camera.start)
+        if self.capture is not None:
+            self._guard("microphone", self.capture.start)
+
+    def stop_media(self) -> None:
+        """Stop camera and microphone (between calls nothing is captured)."""
+        if self.camera is not None:
+            self._guard("camera", self.camera.stop)
+        if self.capture is not None:
+            self._guard("microphone", self.capture.stop)
+
+    def set_wanted_layers(self, wanted: frozenset[str]) -> None:
+        """Encode exactly the layers some subscriber receives."""
+        if self.camera is None:
+            return
+        for layer in self.camera.spec.layers:
+            if layer.name in wanted and not self.camera.layer_active(layer.name):
+                self.camera.start_layer(layer.name)  # starts with a keyframe
+            elif layer.name not in wanted and self.camera.layer_active(layer.name):
+                self.camera.stop_layer(layer.name)
+
+    def request_keyframe(self, layer: str) -> None:
+        """A subscriber needs a keyframe of ``layer``."""
+        if self.camera is not None and self.camera.layer_active(layer):
+            self.camera.request_keyframe(layer)
+
+    def play(self, pcm: bytes) -> None:
+        """Queue mixed PCM on the speaker."""
+        if self.playback is not None:
+            self.playback.push(pcm)
+
+    def _guard(self, part: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except HardwareError as exc:
+            self._on_problem(part, str(exc))

@@ -1,0 +1,210 @@
+"""The kiosk role: buttons drive the call state machine; its effects drive the call.
+
+``KioskMachine`` decides (pure); this module carries out its effects on the event loop:
+joins and leaves run as tasks, retries as loop timers, LEDs and the status line follow
+every change. Presses arrive from GPIO, the control socket and the status page alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from edge_sfu.signaling import SignalingService
+
+from ..app import DaemonState
+from .call import Call, LocalCall, RemoteCall, fetch_remote_token, signaling_url
+from .devices import KioskDevices
+from .events import (
+    CancelRetry,
+    Disconnected,
+    JoinFailed,
+    JoinPressed,
+    JoinSucceeded,
+    Kicked,
+    KioskEffect,
+    KioskInput,
+    LedPattern,
+    Left,
+    LongPressed,
+    MutePressed,
+    RetryTimerFired,
+    RoomEnded,
+    ScheduleRetry,
+    SetLed,
+    SetMute,
+    ShowStatus,
+    StartJoin,
+    StartLeave,
+)
+from .mixer import AudioMixer
+from .state import KioskMachine
+
+log = logging.getLogger(__name__)
+
+#: A join that has not completed by then counts as failed (and is retried).
+JOIN_TIMEOUT = 20.0
+ROOM_COMPLETED = 53118
+KICK_CODES = frozenset({53204, 53205, 53216})
+
+
+class KioskRole:
+    """Runs the kiosk for the daemon's lifetime."""
+
+    def __init__(
+        self,
+        state: DaemonState,
+        machine: KioskMachine,
+        devices: KioskDevices,
+        signaling: Callable[[], SignalingService],
+    ) -> None:
+        self._state = state
+        self._machine = machine
+        self._devices = devices
+        self._signaling = signaling
+        self._mixer = AudioMixer(devices.play, state.settings.audio.period_ms)
+        self._call: Call | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.joins_started = 0
+
+    async def start(self) -> None:
+        """Open the devices, show the idle state, accept presses."""
+        loop = asyncio.get_running_loop()
+        self._devices.open(loop)
+        self._mixer.start()
+        self._apply(self._machine.initial_effects())
+        self._state.press_handler = self.press
+
+    async def close(self) -> None:
+        """Leave any call, stop timers and tasks, release the devices."""
+        self._state.press_handler = None
+        if self._retry is not None:
+            self._retry.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._call is not None:
+            call, self._call = self._call, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(call.leave(), 5)
+        await self._mixer.close()
+        self._devices.close()
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def press(self, button: str, long: bool = False) -> None:
+        """A button press, from any of the ways to press one."""
+        if button == "join":
+            self.handle(LongPressed() if long else JoinPressed())
+        elif button == "mute":
+            self.handle(MutePressed())
+        else:
+            raise ValueError(f"no button {button!r}; buttons: join, mute")
+
+    def handle(self, event: KioskInput) -> None:
+        """Feed one input to the machine and carry out what it says."""
+        self._apply(self._machine.handle(event))
+
+    # -- effects ---------------------------------------------------------------------------
+
+    def _apply(self, effects: list[KioskEffect]) -> None:
+        for effect in effects:
+            match effect:
+                case StartJoin(attempt=attempt):
+                    self._spawn(self._join(attempt))
+                case StartLeave():
+                    self._spawn(self._leave())
+                case SetMute(muted=muted):
+                    if self._call is not None:
+                        self._spawn(self._call.set_muted(muted))
+                case ScheduleRetry(delay=delay, generation=generation):
+                    self._schedule_retry(delay, generation)
+                case CancelRetry():
+                    if self._retry is not None:
+                        self._retry.cancel()
+                        self._retry = None
+                case SetLed(pattern=pattern):
+                    # A part missing since start-up keeps the error pattern while idle.
+                    if pattern is LedPattern.IDLE and self._state.degraded:
+                        pattern = LedPattern.ERROR
+                    self._devices.show(pattern)
+                case ShowStatus(text=text):
+                    self._show(text)
+
+    def _show(self, text: str) -> None:
+        self._state.role_state = self._machine.state.value
+        if self._call is not None:
+            text += f", {self._call.participant_count()} participants"
+        if self._state.degraded:
+            text += " (without " + ", ".join(sorted(self._state.degraded)) + ")"
+        self._state.set_status(text)
+
+    def _schedule_retry(self, delay: float, generation: int) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+        loop = asyncio.get_running_loop()
+        self._retry = loop.call_later(delay, self.handle, RetryTimerFired(generation))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- join and leave --------------------------------------------------------------------
+
+    async def _join(self, attempt: int) -> None:
+        self.joins_started += 1
+        kiosk = self._state.settings.kiosk
+        call: LocalCall | RemoteCall
+        muted = self._machine.muted
+        try:
+            if kiosk.remote_url:
+                call = RemoteCall(self._devices, self._mixer, self._call_ended)
+                token = kiosk.remote_token or await fetch_remote_token(
+                    kiosk.remote_url,
+                    kiosk.remote_api_key_sid,
+                    kiosk.remote_api_key_secret,
+                    kiosk.identity,
+                    kiosk.room,
+                )
+                url = signaling_url(kiosk.remote_url)
+                join = call.join(url, token, kiosk.room, muted=muted)
+            else:
+                call = LocalCall(self._signaling(), self._devices, self._mixer, self._call_ended)
+                join = call.join(kiosk.room, kiosk.identity, muted=muted)
+            self._call = call
+            await asyncio.wait_for(join, JOIN_TIMEOUT)
+        except Exception as exc:  # every failure is a JoinFailed; the machine retries
+            reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            log.warning("join attempt %d failed: %s", attempt, reason)
+            failed, self._call = self._call, None
+            if failed is not None:
+                with contextlib.suppress(Exception):
+                    await failed.leave()
+            self.handle(JoinFailed(reason))
+            return
+        self.handle(JoinSucceeded())
+
+    async def _leave(self) -> None:
+        call, self._call = self._call, None
+        try:
+            if call is not None:
+                await asyncio.wait_for(call.leave(), 10)
+        except Exception as exc:  # the call is gone either way
+            log.warning("leaving failed: %s", exc)
+        self.handle(Left())
+
+    def _call_ended(self, reason: str, code: int | None) -> None:
+        self._call = None
+        if code == ROOM_COMPLETED:
+            self.handle(RoomEnded())
+        elif code in KICK_CODES:
+            self.handle(Kicked(reason))
+        else:
+            self.handle(Disconnected(reason))

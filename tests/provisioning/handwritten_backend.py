@@ -20,7 +20,7 @@ import tomli_w
 from aiohttp import web
 
 from edge_common.atomic import atomic_write
-from provisioning.backend import ApiKeyInfo, FieldSpec, SaveResult
+from provisioning.backend import ApiKeyInfo, Backend, FieldSpec, SaveResult
 from provisioning.settings_form import MISSING, get_path
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9 _-]{0,62}"
@@ -329,3 +329,8 @@ def rest_app_routes(app: web.Application, backend: HandWrittenTestBackend) -> No
         return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
 
     app.router.add_get("/v1/Rooms", rooms)
+
+
+def as_backend(b: HandWrittenTestBackend) -> Backend:
+    """Static proof (under mypy) that the test backend implements the protocol."""
+    return b

@@ -168,7 +168,7 @@ def _scalar_problem(tp: Any, md: typing.Mapping[str, Any], value: Any) -> str | 
     if "choices" in md and value not in md["choices"]:
         return "must be one of " + ", ".join(repr(c) for c in md["choices"])
     if tp in (int, float) and not md.get("min", value) <= value <= md.get("max", value):
-        return f"must be a {'number' if tp is float else 'integer'}{_range(md)}"
+        return f"must be {'a number' if tp is float else 'an integer'}{_range(md)}"
     if tp is str:
         return _string_problem(md, value)
     return None

@@ -1,0 +1,159 @@
+"""Runs the real daemon as a subprocess with a real systemd notify socket."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+READY_LINE = re.compile(r"ready at (http://127\.0\.0\.1:(\d+))")
+
+
+@dataclass
+class NotifyReader:
+    """Binds a datagram socket like systemd's and keeps reading it (unread datagrams would
+    eventually block the daemon's ``sd_notify``)."""
+
+    path: Path
+    messages: list[tuple[float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            for line in data.decode().splitlines():
+                self.messages.append((time.monotonic(), line))
+
+    def wait_for(self, prefix: str, timeout: float) -> tuple[float, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for item in list(self.messages):
+                if item[1].startswith(prefix):
+                    return item
+            time.sleep(0.02)
+        raise AssertionError(f"no {prefix!r} within {timeout} s; got {self.lines()}")
+
+    def lines(self) -> list[str]:
+        return [m for _, m in self.messages]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen[str]
+    config: Path
+    data_dir: Path
+    notify: NotifyReader
+    url: str = ""
+    output: list[str] = field(default_factory=list)
+
+    def wait_ready(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.output):
+                match = READY_LINE.search(line)
+                if match:
+                    self.url = match.group(1)
+                    return self.url
+            if self.proc.poll() is not None:
+                raise AssertionError("daemon exited:\n" + "".join(self.output))
+            time.sleep(0.05)
+        raise AssertionError("daemon not ready:\n" + "".join(self.output))
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "appliance.cli", *args]
+        argv += ["--config", str(self.config), "--data-dir", str(self.data_dir)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+def write_config(path: Path, overrides: dict[str, dict[str, object]]) -> None:
+    base: dict[str, dict[str, object]] = {
+        "unit": {"name": "test-unit", "role": "kiosk"},
+        "http": {"listen": "127.0.0.1:0", "tls": False},
+        "gpio": {"pin_factory": "mock"},
+        "provisioning": {"mdns": False},
+    }
+    for section, values in overrides.items():
+        base.setdefault(section, {}).update(values)
+    path.write_text(tomli_w.dumps(base))
+
+
+@contextmanager
+def running_daemon(
+    tmp: Path,
+    overrides: dict[str, dict[str, object]] | None = None,
+    env: dict[str, str] | None = None,
+    name: str = "unit",
+) -> Iterator[Daemon]:
+    """Start ``edge-appliance run`` with its own config, data dir and notify socket."""
+    root = tmp / name
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "config.toml"
+    write_config(config, overrides or {})
+    notify = NotifyReader(root / "notify.sock")
+    full_env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "PYTHONUNBUFFERED": "1"}
+    full_env.update(env or {})
+    argv = [
+        sys.executable,
+        "-m",
+        "appliance.cli",
+        "run",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(root / "data"),
+    ]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env
+    )
+    daemon = Daemon(proc, config, root / "data", notify)
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            daemon.output.append(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        yield daemon
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        notify.close()

@@ -559,6 +559,12 @@ export class Room extends Emitter {
       transceiver.direction = 'sendonly';
     }
     await pc.setLocalDescription(await pc.createAnswer());
+    for (const mid of Object.keys(msg.publish || {})) {
+      const transceiver = pc.getTransceivers().find((t) => t.mid === mid);
+      if (transceiver && transceiver.sender.track && transceiver.sender.track.kind === 'video') {
+        await preferResolution(transceiver.sender, this._options.degradationPreference);
+      }
+    }
     await waitForIceGathering(pc);
     this._send({ type: 'answer', negotiation: msg.negotiation, sdp: pc.localDescription.sdp });
   }
@@ -577,6 +583,18 @@ export class Room extends Emitter {
       // A mute made before the server knew the track: tell it now.
       if (!local.isEnabled) this._send({ type: 'set-enabled', track_sid: info.sid, enabled: false });
     }
+  }
+}
+
+// Every subscriber gets this picture as sent (the SFU never rescales): keep the size and
+// give up frame rate when CPU or bandwidth is short, unless the caller chose otherwise.
+async function preferResolution(sender, preference) {
+  try {
+    const params = sender.getParameters();
+    params.degradationPreference = preference || 'maintain-resolution';
+    await sender.setParameters(params);
+  } catch (err) {
+    console.debug('edge-video: degradationPreference not applied', err);
   }
 }
 
@@ -606,11 +624,12 @@ function defaultUrl() {
 /**
  * Join a room. `options`: `name` (room name; else the token's room grant), `url`
  * (signaling URL, default this page's host), `audio` / `video` (getUserMedia constraints
- * or booleans), `tracks` (LocalTrack or MediaStreamTrack list, instead of audio/video).
+ * or booleans), `tracks` (LocalTrack or MediaStreamTrack list, instead of audio/video),
+ * `degradationPreference` (default 'maintain-resolution').
  * Resolves to a connected Room; rejects with an EdgeVideoError carrying a Twilio code.
  */
 export async function connect(token, options = {}) {
-  const room = new Room({ url: options.url || defaultUrl() });
+  const room = new Room({ url: options.url || defaultUrl(), degradationPreference: options.degradationPreference });
   let mediaTracks = [];
   if (options.tracks) {
     mediaTracks = options.tracks.map((t) => (t instanceof LocalTrack ? t.mediaStreamTrack : t));

@@ -1,0 +1,166 @@
+"""Headless Chromium (Debian's, driven by Playwright) and in-process H.264 for media tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import shutil
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import av
+import pytest
+from av.video.frame import PictureType
+
+from edge_sfu.media import H264, EncodedFrame, LocalProducer
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+# Per remote participant, what a page receives: one entry per subscribed track, from the
+# receiver's own getStats() (so the numbers belong to that track and nothing else).
+INBOUND_JS = """
+async () => {
+  const room = window.edgeRoom;
+  if (!room) return null;
+  const out = [];
+  for (const p of room.participants.values()) {
+    for (const pub of p.tracks.values()) {
+      if (!pub.track) continue;
+      const receiver = room._pc.getReceivers().find((r) => r.track === pub.track.mediaStreamTrack);
+      if (!receiver) continue;
+      const stats = [...(await receiver.getStats()).values()].find((s) => s.type === 'inbound-rtp');
+      out.push({identity: p.identity, kind: pub.kind, enabled: pub.isTrackEnabled,
+        framesDecoded: stats ? stats.framesDecoded || 0 : 0,
+        frameWidth: stats ? stats.frameWidth || 0 : 0,
+        frameHeight: stats ? stats.frameHeight || 0 : 0,
+        totalAudioEnergy: stats ? stats.totalAudioEnergy || 0 : 0,
+        packetsReceived: stats ? stats.packetsReceived || 0 : 0});
+    }
+  }
+  return out;
+}
+"""
+
+OUTBOUND_JS = """
+async () => {
+  const stats = await window.edgeRoom.getStats();
+  return stats.filter((s) => s.type === 'outbound-rtp' && s.kind === 'video')
+    .map((s) => ({frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0}));
+}
+"""
+
+
+def require_chromium() -> None:
+    """Skip (with the reason) where Debian's chromium is not installed."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """A Playwright-driven headless Chromium; never downloads a browser."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def poll(fn: Any, predicate: Any, timeout: float, interval: float = 0.5) -> Any:
+    """Call async ``fn`` until ``predicate(result)``; return the last result at the timeout."""
+    deadline = time.monotonic() + timeout
+    result = await fn()
+    while not predicate(result) and time.monotonic() < deadline:
+        await asyncio.sleep(interval)
+        result = await fn()
+    return result
+
+
+class H264TestSource:
+    """PyAV ``testsrc2`` through libx264 into a ``LocalProducer``, paced by the clock."""
+
+    def __init__(self, producer: LocalProducer, width: int, height: int, fps: int = 15) -> None:
+        self.producer = producer
+        self.width, self.height, self.fps = width, height, fps
+        self.frames = 0
+        self._keyframe = True
+        producer.on_keyframe_request = self._want_keyframe
+        self._task = asyncio.create_task(self._run())
+
+    def _want_keyframe(self, _layer: str) -> None:
+        self._keyframe = True
+
+    def _encoder(self) -> Any:
+        codec = av.CodecContext.create("libx264", "w")
+        codec.width, codec.height, codec.pix_fmt = self.width, self.height, "yuv420p"
+        codec.time_base = fractions.Fraction(1, self.fps)
+        codec.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "threads": "1",
+            "profile": "baseline",
+            "g": str(self.fps * 2),
+        }
+        return codec
+
+    async def _run(self) -> None:
+        size = f"{self.width}x{self.height}"
+        source = av.open(f"testsrc2=size={size}:rate={self.fps}", format="lavfi")
+        encoder = self._encoder()
+        start = time.monotonic()
+        try:
+            for frame in source.decode(video=0):
+                await asyncio.sleep(max(0.0, start + self.frames / self.fps - time.monotonic()))
+                frame = frame.reformat(format="yuv420p")
+                # lavfi marks every frame as an I-frame: reset, or each one becomes an IDR.
+                frame.pict_type = PictureType.I if self._keyframe else PictureType.NONE
+                self._keyframe = False
+                frame.pts = self.frames
+                for packet in encoder.encode(frame):
+                    self.producer.push(
+                        EncodedFrame(bytes(packet), packet.is_keyframe, time.monotonic_ns() // 1000)
+                    )
+                self.frames += 1
+        finally:
+            source.close()
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class LocalDecoder:
+    """Decodes what an in-process consumer receives (VP8 or H.264) and keeps the sizes."""
+
+    def __init__(self, codec_name: str) -> None:
+        self.decoder = av.CodecContext.create(codec_name, "r")
+        self.sizes: list[tuple[int, int]] = []
+
+    def __call__(self, frame: EncodedFrame) -> None:
+        try:
+            for picture in self.decoder.decode(av.Packet(frame.data)):
+                self.sizes.append((picture.width, picture.height))
+        except av.error.InvalidDataError:
+            pass  # before the first keyframe
+
+
+__all__ = ["H264", "H264TestSource", "LocalDecoder", "chromium", "poll", "require_chromium"]

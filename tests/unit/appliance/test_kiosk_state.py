@@ -485,6 +485,8 @@ class KioskSequences(RuleBasedStateMachine):
     @rule(ok=st.booleans(), reason=st.text(max_size=20))
     def join_outcome(self, ok: bool, reason: str) -> None:
         self.join_in_flight = False
+        if ok:
+            self.sequence_delays = []  # a success ends the backoff sequence
         self.send(JoinSucceeded() if ok else JoinFailed(reason))
         assert self.m.state in (KioskState.IN_CALL, KioskState.ERROR)
 
@@ -503,6 +505,16 @@ class KioskSequences(RuleBasedStateMachine):
         self.stale_timers.add(generation)
         effects = self.send(RetryTimerFired(generation))
         assert only(effects, StartJoin), "a live timer must start a join"
+
+    @precondition(lambda self: self.join_in_flight)
+    @rule(failures=st.integers(1, 12))
+    def outage(self, failures: int) -> None:
+        """A run of failed joins, each retried by its timer: reaches the backoff cap."""
+        for _ in range(failures):
+            self.join_outcome(ok=False, reason="outage")
+            if self.timer is None:
+                break  # retries exhausted
+            self.timer_fires()
 
     # the room going away, and spurious or stale inputs
     @rule(event=st.sampled_from([RoomEnded(), Kicked("host"), Disconnected("network")]))
@@ -555,8 +567,8 @@ class KioskSequences(RuleBasedStateMachine):
 
 
 KioskSequences.TestCase.settings = settings(
-    max_examples=300,
-    stateful_step_count=60,
+    max_examples=200,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -58,6 +58,9 @@ def _tls_page(
 ) -> web.Response:
     paths = _tls_paths(request)
     facts = tls.describe(paths.cert)
+    ca = tls.ca_fingerprint(ctx_of(request).data_dir)
+    if ca:
+        facts["CA SHA-256"] = ca
     chrome = chrome_for(request, "tls")
     body = admin_pages.tls_body(chrome, facts, paths.custom, error)
     return render(request, "HTTPS", body, chrome=chrome, flashes=flashes or [], status=status)

@@ -314,14 +314,26 @@ def describe(cert_path: Path) -> dict[str, str]:
         cert = _load_chain(cert_path.read_bytes())[0]
     except (FileNotFoundError, CertificateRejected):
         return {}
-    fp = cert.fingerprint(hashes.SHA256()).hex(":").upper()
     return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "names": ", ".join(sorted(_san_set(cert))),
-        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC"),
-        "sha256": fp,
+        "Subject": cert.subject.rfc4514_string(),
+        "Issuer": cert.issuer.rfc4514_string(),
+        "Names": ", ".join(sorted(_san_set(cert))),
+        "Valid until": cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC"),
+        "SHA-256": fingerprint(cert),
     }
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 fingerprint as browsers and ``openssl x509 -fingerprint`` show it."""
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def ca_fingerprint(data_dir: Path) -> str:
+    """The local CA's fingerprint, for the console to print next to the claim code."""
+    try:
+        return fingerprint(x509.load_pem_x509_certificate(_paths(data_dir)["ca_cert"].read_bytes()))
+    except (FileNotFoundError, ValueError):
+        return ""
 
 
 class TlsManager:
@@ -342,6 +354,8 @@ class TlsManager:
         self._addresses = list(addresses)
         self.paths = ensure_certificates(self.data_dir, hostnames, addresses, unit_name=unit_name)
         self.context = server_context(self.paths)
+        # Public information, printed so an admin can check the CA before trusting it.
+        log.info("HTTPS CA certificate SHA-256 fingerprint: %s", ca_fingerprint(self.data_dir))
 
     def refresh(
         self, hostnames: Sequence[str] | None = None, addresses: Sequence[str] | None = None

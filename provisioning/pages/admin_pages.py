@@ -173,8 +173,9 @@ def tls_body(chrome: Chrome, facts: Mapping[str, str], custom: bool, error: str 
         "→ Authorities → Import.</li>"
         "<li>Android/iOS: install it as a CA certificate in the security settings (iOS: also "
         "enable it under About → Certificate Trust Settings).</li></ul>"
-        "<p class='muted'>Check that the SHA-256 fingerprint your device shows matches the "
-        "one on the unit's console before trusting it.</p></section>"
+        "<p class='muted'>Check that the CA fingerprint your device shows matches "
+        "<em>CA SHA-256</em> "
+        "above and the one the unit prints to its journal at start.</p></section>"
     )
     upload = _form(
         chrome,

@@ -262,7 +262,7 @@ def test_tls_manager_serves_uploaded_pair_and_reverts(tmp_path: Path) -> None:
     mgr = tls.TlsManager(tmp_path, ["localhost"], ["127.0.0.1"], "unit")
     cert, key = _self_signed()
     mgr.install_custom(cert, key)
-    assert mgr.paths.custom and tls.describe(mgr.paths.cert)["subject"] == "CN=unit.example"
+    assert mgr.paths.custom and tls.describe(mgr.paths.cert)["Subject"] == "CN=unit.example"
     with pytest.raises(CertificateRejected):
         mgr.install_custom(cert, _self_signed()[1])
     mgr.remove_custom()
@@ -281,7 +281,7 @@ async def test_tls_watch_renews_on_address_change(tmp_path: Path) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert "10.0.0.9" in tls.describe(mgr.paths.cert)["names"]
+    assert "10.0.0.9" in tls.describe(mgr.paths.cert)["Names"]
 
 
 def test_unit_hostnames() -> None:

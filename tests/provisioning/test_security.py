@@ -243,3 +243,25 @@ async def test_http_redirects_to_https_except_localhost() -> None:
     with pytest.raises(web.HTTPPermanentRedirect) as exc:
         await mw(req, hello)
     assert exc.value.location == "https://unit.local:8443/admin/login?x=1"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/static/../app.py",
+        "/admin/static/%2e%2e/app.py",
+        "/admin/static/..%2fauth.py",
+        "/admin/static/",
+        "/admin/static/../../pyproject.toml",
+    ],
+)
+async def test_static_files_do_not_leak_source(client: TestClient, path: str) -> None:
+    resp = await client.get(path, allow_redirects=False)
+    body = await resp.text()
+    assert resp.status in (303, 403, 404), (path, resp.status)
+    assert "import" not in body and "[project]" not in body
+
+
+async def test_static_files_are_public(client: TestClient) -> None:
+    resp = await client.get("/admin/static/admin.css")
+    assert resp.status == 200 and "box-sizing" in await resp.text()

@@ -48,7 +48,8 @@ class Announcer:
         self.role = role
         self.version = version
         self.port = port
-        self.addresses = list(addresses)
+        # Without an address the host record cannot be resolved: fall back to the LAN one.
+        self.addresses = list(addresses) or guess_addresses()
         self.enabled = enabled
         self.interfaces = list(interfaces) if interfaces else None
         self.path = path
@@ -93,12 +94,20 @@ class Announcer:
             )
         log.info("announcing %s.local on port %d", self.host, self.port)
 
-    async def update(self, *, role: str | None = None, version: str | None = None) -> None:
-        """Change the TXT properties (the role changed in settings)."""
+    async def update(
+        self,
+        *,
+        role: str | None = None,
+        version: str | None = None,
+        addresses: Sequence[str] | None = None,
+    ) -> None:
+        """Change the TXT properties or addresses (the role changed, DHCP gave a new lease)."""
         if role is not None:
             self.role = role
         if version is not None:
             self.version = version
+        if addresses is not None:
+            self.addresses = list(addresses) or guess_addresses()
         if self._zc is None:
             return
         new = self._service_infos()

@@ -114,7 +114,8 @@ class MediaBridge:
         self._dirty = False
         self._offering: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._waiting: list[_Publication] = []  # publish requested, not yet offered
+        self._requested: list[p.TrackRequest] = []  # publish asked, no m-line yet
+        self._waiting: list[_Publication] = []  # m-line added, not yet offered
         self._by_mid: dict[str, _Publication] = {}
         self.consumers: dict[str, Consumer] = {}  # by track SID
         self._announced: set[str] = set()
@@ -136,8 +137,11 @@ class MediaBridge:
             return
         self._dirty = False
         try:
+            self._add_requested()
             sdp = await self.transport.create_offer()
-        except (MediaError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # aiortc raises its own types too (InvalidStateError ...)
+            if self.transport.closed:
+                return  # closed while the offer was being made: nothing to report
             logger.exception("participant %s: creating an offer failed", self.participant_sid)
             self.failure = (p.SERVER_LOCAL_DESC_FAILED, f"server could not create an offer: {exc}")
             return
@@ -213,23 +217,27 @@ class MediaBridge:
     # -- publishing ------------------------------------------------------------------
 
     def publish(self, message: p.Publish) -> None:
-        """Add a receive-only m-line for each requested track; an offer follows."""
+        """Queue receive-only m-lines for the requested tracks; an offer follows."""
         names = {pub.request.name for pub in self._all_publications()}
-        names |= {t.name for t in self._published_tracks()}
+        names |= {request.name for request in self._requested}
         for request in message.tracks:
             if request.name in names:
-                self._send(
-                    p.error_message(
-                        p.TRACK_NAME_IN_USE, f"track name {request.name!r} already published"
-                    )
-                )
+                why = f"track name {request.name!r} already published"
+                self._send(p.error_message(p.TRACK_NAME_IN_USE, why, message.ref))
                 continue
             names.add(request.name)
+            self._requested.append(request)
+        self._negotiation_needed()
+
+    def _add_requested(self) -> None:
+        # Only here, right before createOffer: a transceiver added while aiortc awaits inside
+        # an offer/answer would be taken over by the engine before it has a mid.
+        for request in self._requested:
             transceiver = self.transport.pc.addTransceiver(request.kind, direction="recvonly")
             if request.codec is not None:
                 transceiver.setCodecPreferences(codec_preferences(request.kind, request.codec))
             self._waiting.append(_Publication(request, transceiver))
-        self._negotiation_needed()
+        self._requested = []
 
     def _all_publications(self) -> list[_Publication]:
         return [*self._waiting, *self._by_mid.values()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 
 import pytest
@@ -30,6 +31,7 @@ from .harness import (
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
 KIOSK_SIZE = (320, 240)
+ANN = re.compile("^ann$")
 FAKE_CAMERA = (640, 480)  # Chromium's fake capture device
 
 
@@ -96,7 +98,8 @@ async def _mute_roundtrip(sfu, pages) -> None:
         )
         assert not _by(entries, "ann", kind)[0]["enabled"]
         badge = ".mic-off" if kind == "audio" else ".cam-off"
-        assert await ben.locator(f"figure:not(.local) {badge}").first.is_visible()
+        ann_tile = ben.locator("figure.tile", has=ben.locator(".name", has_text=ANN))
+        assert await ann_tile.locator(badge).is_visible()
         room = sfu.context.rooms.live_room_by_name("room1")
         ann_model = room.by_identity("ann")
         assert [t.enabled for t in ann_model.published.values() if t.kind == kind] == [False]
@@ -107,6 +110,7 @@ async def _mute_roundtrip(sfu, pages) -> None:
             20,
         )
         assert _by(entries, "ann", kind)[0]["enabled"]
+        assert not await ann_tile.locator(badge).is_visible()
 
 
 async def _crash(context, page) -> None:

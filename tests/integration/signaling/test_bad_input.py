@@ -153,7 +153,7 @@ async def test_garbage_never_disturbs_other_participants(sfu, clients):
     assert replies[0]["code"] == 53004 and "version" in replies[0]["message"]
     replies, code = results["bad-token"]
     assert replies[0]["code"] == 20101 and code == 4403
-    msg_type, code = results["huge"]
+    _msg_type, code = results["huge"]
     assert code == 1009  # message too big
     replies, code = results["joined-text"]
     errors = [r for r in replies if r["type"] == "error"]

@@ -257,7 +257,7 @@ async def test_leave_is_immediate_and_silent():
 
 @pytest.mark.parametrize("code", [53118, 53205])
 async def test_removal_tells_the_client_why(code):
-    session, participation, link, _clock = make()
+    session, _participation, link, _clock = make()
     await session.close(code, "removed")
     assert link.sent[-1] == {"type": "disconnected", "code": code, "message": "removed"}
     assert link.closed[0] == p.CLOSE_REMOVED and link.closed[1].startswith(str(code))

@@ -312,6 +312,11 @@ class Receiver:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self._adopt()
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        # read bursts in one go, as the SFU does: the receiving side must not be the
+        # bottleneck of the latency it measures
+        for tx in self.pc.getTransceivers():
+            for protocol in tx.receiver.transport.transport._connection._protocols:
+                seam.drain_socket_reads(protocol)
         return str(self.pc.localDescription.sdp)
 
     async def close(self) -> None:

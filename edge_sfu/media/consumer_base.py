@@ -71,9 +71,13 @@ class ConsumerBase:
         name = spec.name if spec is not None else None
         changed = name != self._target
         self._target = name
-        if name is not None and not self.paused and name != self._current:
-            if changed or always_request:
-                self.producer.request_keyframe(name, force=True)
+        if (
+            name is not None
+            and not self.paused
+            and name != self._current
+            and (changed or always_request)
+        ):
+            self.producer.request_keyframe(name, force=True)
         self.producer._update_wanted()
 
     def start(self) -> None:

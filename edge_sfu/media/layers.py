@@ -34,7 +34,9 @@ def choose_layer(
     """The layer for a subscriber who renders at ``render_width`` x ``render_height``.
 
     The smallest layer that covers the render size in both dimensions; when none does, the
-    largest there is. No render size (``None``) means "the best": the largest layer.
+    largest there is. No render size yet (``None``) means the smallest layer: a subscriber
+    states how large it renders a video (browsers do as soon as a tile is shown), and until
+    then a Pi camera should not spend its encoder on a picture nobody has asked to see large.
     Layers of unknown size (0x0) count as large. Returns None when nothing is available.
     """
     layers = sorted(available, key=lambda s: (s.pixels == 0, s.pixels, s.name))
@@ -42,7 +44,7 @@ def choose_layer(
         return None
     largest = max(layers, key=lambda s: (s.pixels == 0, s.pixels))
     if render_width is None or render_height is None:
-        return largest
+        return layers[0]
     for spec in layers:
         if spec.pixels == 0 or (spec.width >= render_width and spec.height >= render_height):
             return spec

@@ -189,9 +189,8 @@ class Transport:
         # msid: the publishing participant is the stream, the producer is the track
         seam.set_msid(sender, producer.participant_id, producer.id)
         consumer = Consumer(producer, consumer_id, lambda: self._path_for(sender))
-        self._releases.append(
-            seam.take_over_sender(sender, consumer._on_send_start, consumer._on_rtcp)
-        )
+        release_sender = seam.take_over_sender(sender, consumer._on_send_start, consumer._on_rtcp)
+        self._releases.append(release_sender)
         self._releases.append(
             seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
         )
@@ -199,6 +198,7 @@ class Transport:
 
         def closed(_: Any) -> None:
             self.consumers.pop(consumer_id, None)
+            release_sender()  # the subscriber's feedback for this SSRC goes nowhere now
             transceiver.direction = "inactive"
             self._negotiation_needed()
 

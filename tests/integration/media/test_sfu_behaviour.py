@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
 from typing import Any
 
 import aiortc.rtcrtpreceiver
-import pylibsrtp
 import aiortc.rtcrtpsender
+import pylibsrtp
 import pytest
 
 from edge_sfu.media import Router
@@ -67,7 +68,7 @@ async def test_no_decoder_or_encoder_runs_in_the_forwarding_path(
 ) -> None:
     decoders = Counting(aiortc.rtcrtpreceiver, "get_decoder", monkeypatch)
     encoders = Counting(aiortc.rtcrtpsender, "get_encoder", monkeypatch)
-    router, pub_pc, pub_t, producers, subs = await _room(2)
+    router, pub_pc, _, producers, subs = await _room(2)
     try:
         await wait_for(lambda: all(s.video_count() >= 15 for s in subs), what="frames")
         await wait_for(lambda: all(s.audio_frames >= 20 for s in subs), what="audio")
@@ -88,7 +89,7 @@ async def test_no_decoder_or_encoder_runs_in_the_forwarding_path(
 
 
 async def test_keyframe_requested_from_publisher_when_a_subscriber_joins() -> None:
-    router, pub_pc, pub_t, producers, subs = await _room(1)
+    router, pub_pc, _, producers, subs = await _room(1)
     video = next(p for p in producers if p.kind == "video")
     sender = next(s for s in pub_pc.getSenders() if s.kind == "video")
     plis = []
@@ -117,7 +118,7 @@ async def test_keyframe_requested_from_publisher_when_a_subscriber_joins() -> No
 
 
 async def test_nack_answered_from_cache_and_sender_reports_sent() -> None:
-    router, pub_pc, pub_t, producers, subs = await _room(1)
+    router, pub_pc, _, _producers, subs = await _room(1)
     sub = subs[0]
     try:
         await wait_for(lambda: sub.video_count() >= 10, what="frames")
@@ -164,7 +165,7 @@ def _garbage() -> list[bytes]:
 
 
 async def test_malformed_rtp_and_rtcp_at_the_media_port() -> None:
-    router, pub_pc, pub_t, producers, subs = await _room(2)
+    router, pub_pc, pub_t, _producers, subs = await _room(2)
     try:
         await wait_for(lambda: all(s.video_count() >= 5 for s in subs), what="frames")
         targets = [_media_port(pub_t), *(_media_port(s.transport) for s in subs)]
@@ -189,10 +190,8 @@ async def test_malformed_rtp_and_rtcp_at_the_media_port() -> None:
             struct.pack("!BBHII", 0xA0, 96, 1, 1, 1) + b"\x00",  # padding bigger than packet
             struct.pack("!BBHII", 0x90, 96, 2, 1, 1) + b"\xbe\xde\x00\x09",  # truncated extension
         ):
-            try:
+            with contextlib.suppress(pylibsrtp.Error):  # libsrtp refuses some of these
                 await pub_dtls._send_rtp(bad)
-            except pylibsrtp.Error:
-                pass  # libsrtp itself refuses to protect some of these
         await wait_for(
             lambda: all(s.video_count() >= c + 15 for s, c in zip(subs, counts, strict=True)),
             what="frames after the garbage",

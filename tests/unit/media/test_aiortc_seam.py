@@ -10,7 +10,7 @@ import pylibsrtp
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import h264
-from aiortc.rtcdtlstransport import RtpRouter, RTCDtlsTransport, State
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
 from aiortc.rtp import RtcpPacket, RtpPacket
 
 from edge_sfu.media import aiortc_seam as seam

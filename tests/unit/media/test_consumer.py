@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from typing import Any
 
@@ -20,7 +21,7 @@ class FakePath:
         self.rtcp: list[bytes] = []
 
     def send_rtp_parts(self, header: bytes, payload: bytes) -> bool:
-        b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", header)
+        _b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", header)
         self.rtp.append((b1 >> 7, b1 & 0x7F, seq, ts, ssrc, payload))
         return True
 
@@ -67,7 +68,7 @@ def feed(producer: Producer, packets: list[MediaPacket]) -> None:
 
 
 def test_waits_for_keyframe_then_forwards_with_our_ssrc_and_pt() -> None:
-    producer, consumer, path, up = make([LayerSpec("default")])
+    producer, _consumer, path, up = make([LayerSpec("default")])
     assert up.keyframes == ["default"]  # asked on start
     feed(producer, frame("default", 100, 9000, 3, False, 0.0))
     assert path.rtp == []  # no keyframe yet
@@ -75,7 +76,7 @@ def test_waits_for_keyframe_then_forwards_with_our_ssrc_and_pt() -> None:
     feed(producer, frame("default", 106, 15000, 2, False, 0.066))
     assert len(path.rtp) == 5
     seqs = [p[2] for p in path.rtp]
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
     assert {p[4] for p in path.rtp} == {0xABCD} and {p[1] for p in path.rtp} == {102}
     assert [p[0] for p in path.rtp] == [0, 0, 1, 0, 1]
     ts = [p[3] for p in path.rtp]
@@ -101,7 +102,7 @@ def test_layer_switch_is_continuous_and_on_a_keyframe() -> None:
     assert consumer.current_layer == "hi" and consumer.layer_switches == 1
     assert len(path.rtp) == 2 + 2 + 3
     seqs = [p[2] for p in path.rtp]
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
     ts = [p[3] for p in path.rtp]
     # after the switch the timestamp moves on by the elapsed wall time (33 ms)
     assert (ts[4] - ts[3]) & 0xFFFFFFFF == int(0.033 * 90000)
@@ -131,7 +132,7 @@ def test_nack_is_answered_from_the_cache_or_passed_upstream() -> None:
 
 
 def test_pli_from_subscriber_becomes_a_keyframe_request() -> None:
-    producer, consumer, path, up = make([LayerSpec("default")])
+    producer, consumer, _path, up = make([LayerSpec("default")])
     feed(producer, frame("default", 1, 0, 1, True, 0.0))
     before = len(up.keyframes)
     pli = seam.parse_rtcp(struct.pack("!BBHII", 0x81, 206, 2, 1, 0xABCD))[0]
@@ -140,7 +141,7 @@ def test_pli_from_subscriber_becomes_a_keyframe_request() -> None:
 
 
 def test_sender_report_uses_the_source_clock_in_our_timestamp_space() -> None:
-    producer, consumer, path, up = make([LayerSpec("default")])
+    producer, consumer, path, _up = make([LayerSpec("default")])
     feed(producer, frame("default", 1, 90000, 2, True, 10.0))
     producer.set_sync("default", 3_900_000_000.5, 90000)
     sync = producer.layers["default"].sync
@@ -159,7 +160,7 @@ def test_sender_report_uses_the_source_clock_in_our_timestamp_space() -> None:
 
 
 def test_close_cascades_once() -> None:
-    producer, consumer, path, up = make([LayerSpec("default")])
+    producer, consumer, _path, _up = make([LayerSpec("default")])
     closed: list[str] = []
     consumer.on_close(lambda c: closed.append("consumer"))
     producer.on_close(lambda p: closed.append("producer"))

@@ -1,0 +1,86 @@
+"""Data tracks: forwarded per publication, reliable or lossy, with a size limit."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiortc import RTCSessionDescription
+
+from edge_sfu.media import DataMessageTooLarge, MediaSettings, Router
+from tests.integration.media.peers import Subscriber, new_pc, wait_for
+
+
+async def test_data_tracks_forwarded_with_size_limit() -> None:
+    router = Router("RM-data", MediaSettings(max_data_message_bytes=1000))
+    pub_pc = new_pc()
+    reliable = pub_pc.createDataChannel("chat")
+    lossy = pub_pc.createDataChannel("cursor", ordered=False, maxRetransmits=0)
+    pub_t = router.create_transport("PA")
+    producers: dict[str, Any] = {}
+    errors: list[DataMessageTooLarge] = []
+
+    def on_channel(channel: Any) -> None:
+        producer = router.produce_data("PA", label=channel.label, channel=channel)
+        producer.on_error = errors.append
+        producers[channel.label] = producer
+
+    pub_t.on_datachannel = on_channel
+    await pub_pc.setLocalDescription(await pub_pc.createOffer())
+    answer = await pub_t.handle_offer(pub_pc.localDescription.sdp)
+    await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    await wait_for(lambda: len(producers) == 2, what="data producers")
+    assert producers["chat"].ordered and producers["chat"].max_retransmits is None
+    assert not producers["cursor"].ordered and producers["cursor"].max_retransmits == 0
+
+    sub = Subscriber(router, "PB")
+    received: dict[str, list[Any]] = {"chat": [], "cursor": []}
+    channels: dict[str, Any] = {}
+
+    @sub.pc.on("datachannel")
+    def on_sub_channel(channel: Any) -> None:
+        channels[channel.label] = channel
+        channel.on("message", received[channel.label].append)
+
+    local: list[Any] = []
+    try:
+        for producer in producers.values():
+            router.consume_data(producer, sub.transport)
+        local_consumer = router.consume_data(producers["chat"], on_message=local.append)
+        await sub.negotiate()
+        await wait_for(lambda: len(channels) == 2, what="subscriber channels")
+        await wait_for(
+            lambda: all(
+                c.channel is not None and c.channel.readyState == "open"
+                for p in producers.values()
+                for c in p._consumers
+                if c.channel is not None
+            ),
+            what="SFU-side channels open",
+        )
+        assert channels["cursor"].ordered is False and channels["cursor"].maxRetransmits == 0
+        for i in range(5):
+            reliable.send(f"hello {i}")
+            lossy.send(b"xy" * 10)
+        reliable.send("x" * 1001)  # over the limit: refused, reported, not forwarded
+        reliable.send("after")
+        await wait_for(lambda: len(received["chat"]) >= 6, what="chat messages")
+        assert received["chat"] == [f"hello {i}" for i in range(5)] + ["after"]
+        await wait_for(lambda: len(received["cursor"]) >= 5, what="cursor messages")
+        assert received["cursor"] == [b"xy" * 10] * 5
+        assert len(errors) == 1 and errors[0].size == 1001 and errors[0].limit == 1000
+        assert local == received["chat"]
+        # local code publishing a data track gets the error raised at once
+        local_track = router.produce_data("PK", label="kiosk")
+        with pytest.raises(DataMessageTooLarge):
+            local_track.send(b"z" * 1001)
+        local_consumer.close()
+        reliable.send("no longer local")
+        await wait_for(lambda: len(received["chat"]) >= 7, what="one more")
+        await asyncio.sleep(0.05)
+        assert local[-1] == "after"
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -12,9 +11,9 @@ from typing import Any
 
 import av
 import pytest
-from av.video.frame import PictureType
 
-from edge_sfu.media import H264, EncodedFrame, LocalProducer
+from edge_sfu.media import H264, EncodedFrame
+from tests.integration.signaling.media_sources import H264TestSource
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -92,60 +91,6 @@ async def poll(fn: Any, predicate: Any, timeout: float, interval: float = 0.5) -
         await asyncio.sleep(interval)
         result = await fn()
     return result
-
-
-class H264TestSource:
-    """PyAV ``testsrc2`` through libx264 into a ``LocalProducer``, paced by the clock."""
-
-    def __init__(self, producer: LocalProducer, width: int, height: int, fps: int = 15) -> None:
-        self.producer = producer
-        self.width, self.height, self.fps = width, height, fps
-        self.frames = 0
-        self._keyframe = True
-        producer.on_keyframe_request = self._want_keyframe
-        self._task = asyncio.create_task(self._run())
-
-    def _want_keyframe(self, _layer: str) -> None:
-        self._keyframe = True
-
-    def _encoder(self) -> Any:
-        codec = av.CodecContext.create("libx264", "w")
-        codec.width, codec.height, codec.pix_fmt = self.width, self.height, "yuv420p"
-        codec.time_base = fractions.Fraction(1, self.fps)
-        codec.options = {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            "threads": "1",
-            "profile": "baseline",
-            "g": str(self.fps * 2),
-        }
-        return codec
-
-    async def _run(self) -> None:
-        size = f"{self.width}x{self.height}"
-        source = av.open(f"testsrc2=size={size}:rate={self.fps}", format="lavfi")
-        encoder = self._encoder()
-        start = time.monotonic()
-        try:
-            for frame in source.decode(video=0):
-                await asyncio.sleep(max(0.0, start + self.frames / self.fps - time.monotonic()))
-                frame = frame.reformat(format="yuv420p")
-                # lavfi marks every frame as an I-frame: reset, or each one becomes an IDR.
-                frame.pict_type = PictureType.I if self._keyframe else PictureType.NONE
-                self._keyframe = False
-                frame.pts = self.frames
-                for packet in encoder.encode(frame):
-                    self.producer.push(
-                        EncodedFrame(bytes(packet), packet.is_keyframe, time.monotonic_ns() // 1000)
-                    )
-                self.frames += 1
-        finally:
-            source.close()
-
-    async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
 
 
 class LocalDecoder:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import math
 import time
+from typing import Any
 
+import av
 import numpy as np
 from aiortc import MediaStreamTrack
 from av import AudioFrame, VideoFrame
+from av.video.frame import PictureType
+
+from edge_sfu.media import EncodedFrame, LocalProducer
 
 VIDEO_CLOCK = 90000
 
@@ -74,3 +80,76 @@ async def receive_frames(track: MediaStreamTrack, count: int, timeout: float = 3
 
     await asyncio.wait_for(pull(), timeout)
     return frames
+
+
+class H264TestSource:
+    """PyAV ``testsrc2`` through libx264 into a ``LocalProducer``, paced by the clock."""
+
+    def __init__(
+        self,
+        producer: LocalProducer,
+        width: int,
+        height: int,
+        fps: int = 15,
+        layer: str = "default",
+    ) -> None:
+        self.producer = producer
+        self.layer = layer
+        self.width, self.height, self.fps = width, height, fps
+        self.frames = 0
+        self._keyframe = True
+        previous = producer.on_keyframe_request
+        if previous is None:
+            producer.on_keyframe_request = self._want_keyframe
+        else:  # several layers (one source each) share the producer's callback
+
+            def both(layer: str) -> None:
+                previous(layer)
+                self._want_keyframe(layer)
+
+            producer.on_keyframe_request = both
+        self._task = asyncio.create_task(self._run())
+
+    def _want_keyframe(self, layer: str) -> None:
+        if layer == self.layer:
+            self._keyframe = True
+
+    def _encoder(self) -> Any:
+        codec = av.CodecContext.create("libx264", "w")
+        codec.width, codec.height, codec.pix_fmt = self.width, self.height, "yuv420p"
+        codec.time_base = fractions.Fraction(1, self.fps)
+        codec.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "threads": "1",
+            "profile": "baseline",
+            "g": str(self.fps * 2),
+        }
+        return codec
+
+    async def _run(self) -> None:
+        size = f"{self.width}x{self.height}"
+        source = av.open(f"testsrc2=size={size}:rate={self.fps}", format="lavfi")
+        encoder = self._encoder()
+        start = time.monotonic()
+        try:
+            for frame in source.decode(video=0):
+                await asyncio.sleep(max(0.0, start + self.frames / self.fps - time.monotonic()))
+                frame = frame.reformat(format="yuv420p")
+                # lavfi marks every frame as an I-frame: reset, or each one becomes an IDR.
+                frame.pict_type = PictureType.I if self._keyframe else PictureType.NONE
+                self._keyframe = False
+                frame.pts = self.frames
+                for packet in encoder.encode(frame):
+                    now_us = time.monotonic_ns() // 1000
+                    self.producer.push(
+                        EncodedFrame(bytes(packet), packet.is_keyframe, now_us, self.layer)
+                    )
+                self.frames += 1
+        finally:
+            source.close()
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

@@ -220,6 +220,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 async def main() -> dict[str, Any]:
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     video = encode_h264()
     audio = encode_opus()
     mbps = sum(map(len, video)) * 8 * 30 / len(video) / 1e6
@@ -258,6 +259,9 @@ async def main() -> dict[str, Any]:
         "rss_mb_k8": edge8["rss_mb"],
         "janus_rss_mb_k8": janus8["rss_mb"],
         "seconds": round(time.monotonic() - started, 1),
+        "loadavg_1min_before": round(load_before, 2),
+        "loadavg_1min_after": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
     return result
 

@@ -77,6 +77,8 @@ class Transport:
         self.producers: dict[str, Producer] = {}
         self._adopted: set[int] = set()
         self._fresh: list[tuple[IncomingTrack, Any]] = []
+        # consumers whose m-line the next SFU offer will add
+        self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, Any]]] = []
         self._releases: list[Callable[[], None]] = []
         self._paths: dict[int, seam.SendPath] = {}
         self._rtcp_task: asyncio.Task[None] | None = None
@@ -121,6 +123,7 @@ class Transport:
         """An SFU offer (after consumers were added or removed)."""
         self._check_open()
         async with self._lock:
+            self._materialize_consumers()
             offer = await self.pc.createOffer()
             await self.pc.setLocalDescription(offer)
             self._adopt({})
@@ -179,32 +182,55 @@ class Transport:
         return False
 
     def add_consumer(self, producer: Producer, consumer_id: str) -> Consumer:
-        """Add a send-only m-line for ``producer``; renegotiation is then needed."""
+        """A consumer for ``producer`` on this transport; an SFU offer is then needed.
+
+        Its send-only m-line is created at the next ``create_offer``, not now: aiortc would
+        otherwise hand a fresh, mid-less transceiver to the first m-line of the same kind
+        in an offer from the participant, turning the subscription into a publication.
+        """
         self._check_open()
         capability = codec_capability(producer.codec)
-        transceiver = self.pc.addTransceiver(producer.kind, direction="sendonly")
-        transceiver.setCodecPreferences([capability])
-        self._adopted.add(id(transceiver))
-        sender = transceiver.sender
-        # msid: the publishing participant is the stream, the producer is the track
-        seam.set_msid(sender, producer.participant_id, producer.id)
-        consumer = Consumer(producer, consumer_id, lambda: self._path_for(sender))
-        release_sender = seam.take_over_sender(sender, consumer._on_send_start, consumer._on_rtcp)
-        self._releases.append(release_sender)
-        self._releases.append(
-            seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
-        )
+        holder: dict[str, Any] = {}
+        consumer = Consumer(producer, consumer_id, lambda: self._consumer_path(holder))
         self.consumers[consumer_id] = consumer
+        self._pending.append((consumer, capability, holder))
 
         def closed(_: Any) -> None:
             self.consumers.pop(consumer_id, None)
-            release_sender()  # the subscriber's feedback for this SSRC goes nowhere now
-            transceiver.direction = "inactive"
-            self._negotiation_needed()
+            self._pending = [p for p in self._pending if p[0] is not consumer]
+            release = holder.get("release")
+            if release is not None:
+                release()  # the subscriber's feedback for this SSRC goes nowhere now
+            transceiver = holder.get("transceiver")
+            if transceiver is not None:
+                transceiver.direction = "inactive"
+                self._negotiation_needed()
 
         consumer.on_close(closed)
         self._negotiation_needed()
         return consumer
+
+    def _consumer_path(self, holder: dict[str, Any]) -> seam.SendPath | None:
+        transceiver = holder.get("transceiver")
+        return None if transceiver is None else self._path_for(transceiver.sender)
+
+    def _materialize_consumers(self) -> None:
+        pending, self._pending = self._pending, []
+        for consumer, capability, holder in pending:
+            producer = consumer.producer
+            transceiver = self.pc.addTransceiver(producer.kind, direction="sendonly")
+            transceiver.setCodecPreferences([capability])
+            self._adopted.add(id(transceiver))
+            sender = transceiver.sender
+            # msid: the publishing participant is the stream, the producer is the track
+            seam.set_msid(sender, producer.participant_id, producer.id)
+            release = seam.take_over_sender(sender, consumer._on_send_start, consumer._on_rtcp)
+            holder["transceiver"] = transceiver
+            holder["release"] = release
+            self._releases.append(release)
+            self._releases.append(
+                seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
+            )
 
     def create_data_channel(
         self, label: str, *, ordered: bool, max_retransmits: int | None

@@ -13,6 +13,7 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pylibsrtp
 import pytest
+from aiortc import RTCSessionDescription
 
 from edge_sfu.media import Router
 from edge_sfu.media import aiortc_seam as seam
@@ -20,6 +21,7 @@ from tests.integration.media.peers import (
     AudioStreamTrack,
     Subscriber,
     SyntheticVideoTrack,
+    codec_caps,
     publish,
     wait_for,
 )
@@ -217,3 +219,31 @@ async def test_mute_state_forwarded_as_event_and_close_cascades() -> None:
         assert router.producers == {}
     finally:
         await _teardown(router, pub_pc, subs)
+
+
+async def test_participant_offer_while_a_subscription_is_pending() -> None:
+    """A client offer that crosses an SFU change must not take over the new consumer."""
+    router = Router("RM-glare")
+    pub_pc, _, producers = await publish(
+        router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
+    )
+    # PB publishes too, and is subscribed to PA: its own offer arrives before the SFU's
+    pb_producers: list[Any] = []
+    sub = Subscriber(router, "PB")
+    consumer = router.consume(producers[0], sub.transport)
+    own = sub.pc.addTransceiver(SyntheticVideoTrack(160, 120), direction="sendonly")
+    own.setCodecPreferences(codec_caps("video", "video/H264"))
+    await sub.pc.setLocalDescription(await sub.pc.createOffer())
+    answer = await sub.transport.handle_offer(sub.pc.localDescription.sdp)
+    await sub.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    try:
+        incoming = list(sub.transport.incoming.values())
+        assert len(incoming) == 1 and incoming[0].kind == "video"
+        pb_producers.append(router.produce(sub.transport, incoming[0]))
+        await sub.negotiate()  # now the SFU offers the subscription
+        await wait_for(lambda: sub.video_count() >= 5, what="subscription frames")
+        assert {s for f in sub.frames.values() for s in f} == {(320, 240)}
+        await wait_for(lambda: pb_producers[0].packets_received > 20, what="PB publishing")
+        assert consumer.packets_sent > 0
+    finally:
+        await _teardown(router, pub_pc, [sub])

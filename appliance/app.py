@@ -73,6 +73,8 @@ class DaemonState:
         default_factory=lambda: collections.deque(maxlen=20)
     )
     started_at: float = field(default_factory=time.monotonic)
+    #: Live media counters of the role (camera layers, speaker), for status and support.
+    media_stats: Callable[[], dict[str, Any]] | None = None
 
     def record_error(self, message: str) -> None:
         """Remember an error for the status page (and log it)."""
@@ -227,5 +229,6 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
             }
             for room in rooms
         ],
+        "media": state.media_stats() if state.media_stats is not None else {},
         "last_errors": list(state.last_errors),
     }

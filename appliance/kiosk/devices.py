@@ -125,10 +125,10 @@ class KioskDevices:
         try:
             self.playback = AudioPlayback(spec, on_error=post)
             self.playback.start()
-            self.playback.set_volume(self._settings.audio.volume)
         except HardwareError as exc:
             self.playback = None
             self._on_problem("speaker", str(exc))
+        self.set_volume(self._settings.audio.volume)
         # Capture opens its device now, to report a missing microphone at start-up.
         try:
             self.capture = AudioCapture(spec, post, on_pcm=pcm)
@@ -218,6 +218,15 @@ class KioskDevices:
         """A subscriber needs a keyframe of ``layer``."""
         if self.camera is not None and self.camera.layer_active(layer):
             self.camera.request_keyframe(layer)
+
+    def set_volume(self, percent: int) -> None:
+        """Set the speaker volume where the card has a mixer control (many have none)."""
+        if self.playback is None:
+            return
+        try:
+            self.playback.set_volume(percent)
+        except HardwareError as exc:
+            log.info("speaker volume stays at the card's level: %s", exc)
 
     def play(self, pcm: bytes) -> None:
         """Queue mixed PCM on the speaker."""

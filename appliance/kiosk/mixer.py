@@ -33,10 +33,13 @@ class _Input:
         self.queued = 0
         self.resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
         self.decoder: Any = None
+        #: Loudest sample seen in the last frame (a level meter for the status page).
+        self.peak = 0
 
     def add_frame(self, frame: av.AudioFrame) -> None:
         for out in self.resampler.resample(frame):
             samples = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+            self.peak = int(np.abs(samples.astype(np.int32)).max()) if len(samples) else 0
             self.chunks.append(samples)
             self.queued += len(samples)
         while self.queued > MAX_QUEUED and self.chunks:
@@ -86,6 +89,10 @@ class AudioMixer:
     def add_frame(self, key: str, frame: av.AudioFrame) -> None:
         """Add an already decoded frame (from aiortc's receiver) of input ``key``."""
         self._inputs.setdefault(key, _Input()).add_frame(frame)
+
+    def levels(self) -> dict[str, int]:
+        """The latest peak level of each input (0 to 32767)."""
+        return {key: source.peak for key, source in self._inputs.items()}
 
     def remove(self, key: str) -> None:
         """Forget input ``key`` (its track went away)."""

@@ -78,10 +78,35 @@ class KioskRole:
         self._mixer.start()
         self._apply(self._machine.initial_effects())
         self._state.press_handler = self.press
+        self._state.media_stats = self.media_stats
+
+    def media_stats(self) -> dict[str, Any]:
+        """Per camera layer: encoding or not, frames and keyframes so far; speaker counters."""
+        out: dict[str, Any] = {
+            "mixed_periods": self._mixer.periods_mixed,
+            "input_peaks": self._mixer.levels(),
+        }
+        camera = self._devices.camera
+        if camera is not None:
+            layers = {}
+            for layer in camera.spec.layers:
+                stats = camera.stats(layer.name)
+                layers[layer.name] = {
+                    "encoding": camera.layer_active(layer.name) and camera.running,
+                    "frames": stats.frames,
+                    "keyframes": stats.keyframes,
+                    "size": f"{layer.width}x{layer.height}",
+                }
+            out["camera_layers"] = layers
+        playback = self._devices.playback
+        if playback is not None:
+            out["speaker"] = {"periods": playback.periods_written, "underruns": playback.underruns}
+        return out
 
     async def close(self) -> None:
         """Leave any call, stop timers and tasks, release the devices."""
         self._state.press_handler = None
+        self._state.media_stats = None
         if self._retry is not None:
             self._retry.cancel()
         for task in list(self._tasks):

@@ -140,6 +140,12 @@ class AudioPlayback:
         samples = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
         with self._lock:
             start = self._next_pos if pos is None else pos
+            read_pos = self._buf.read_pos
+            if pos is None and read_pos is not None and start < read_pos:
+                # A stream that starts (or resumes after a pause) behind the playout
+                # position would be dropped as late, chunk after chunk: resync it to now
+                # plus the jitter delay.
+                start = read_pos + self.spec.rate * self.spec.jitter_ms // 1000
             self._buf.put(start, samples)
             self._next_pos = start + len(samples) // self.spec.channels
 

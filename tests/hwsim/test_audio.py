@@ -140,6 +140,29 @@ def test_playback_drops_late_audio_and_appends_without_positions(alsa_files: Pat
     assert play.late_dropped == 1
 
 
+def test_stream_starting_after_playout_began_is_heard(alsa_files: Path) -> None:
+    """A mixer that starts pushing (without positions) once the speaker has been playing
+    silence for a while must be resynced to the playout position, not dropped as late."""
+    outfile = alsa_files / "out.raw"
+    spec = AudioSpec(playback_device=f"filesink:OUTFILE={outfile},FMT=raw", jitter_ms=40)
+    play = AudioPlayback(spec)
+    play.start()
+    try:
+        deadline = time.monotonic() + 20
+        while play.periods_written < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for _ in range(5):
+            play.push(_constant(5))
+        written = play.periods_written
+        while play.periods_written < written + 12 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        play.stop()
+    out = np.fromfile(outfile, dtype="<i2")
+    assert play.late_dropped == 0
+    assert np.count_nonzero(out == 5) == 5 * 960  # every pushed sample was played, once
+
+
 def test_playback_device_closed_is_an_error_event(alsa_files: Path, events: Events) -> None:
     outfile = alsa_files / "out.raw"
     spec = AudioSpec(playback_device=f"filesink:OUTFILE={outfile},FMT=raw", jitter_ms=0)

@@ -1,0 +1,83 @@
+"""The join page: invite links, names shown as text, refusals shown with their code, and the
+browser client's own reconnection within the window (same participant SID)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from edge_sfu.client import connect
+from edge_sfu.invites import create_invite
+from tests.integration.signaling.server import running_sfu
+
+from .harness import chromium, require_chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+NASTY = '<img src=x onerror="window.pwned=1">'
+CONNECTED = "() => document.body.dataset.state === 'connected'"
+
+
+async def _page(browser, url):
+    context = await browser.new_context(bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(url)
+    return context, page
+
+
+async def test_invite_names_refusals_and_reconnect(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu:
+        watcher = await connect(sfu.ws_url, sfu.token("watcher"))
+        try:
+            async with chromium() as browser:
+                # An invite: the page asks a name, redeems the invite, joins.
+                invite = create_invite(sfu.identity.auth_token, "room1")
+                _ctx, guest = await _page(browser, f"{sfu.base}/join/room1?invite={invite}")
+                assert "invite=" not in guest.url  # kept out of the address bar
+                await guest.fill("#identity", NASTY)
+                joined = watcher.expect("participant_connected")
+                await guest.click("#invite-form button")
+                await guest.wait_for_function(CONNECTED, timeout=60_000)
+                (who,) = await asyncio.wait_for(joined, 30)
+                assert who.identity == NASTY
+                # The name is text, never markup.
+                assert await guest.locator(".tile.local .name").text_content() == f"{NASTY} (you)"
+                assert await guest.evaluate("() => window.pwned === undefined")
+                assert await guest.locator(".tile img").count() == 0
+
+                # The same invite cannot give the same name twice.
+                _ctx2, again = await _page(browser, f"{sfu.base}/join/room1?invite={invite}")
+                await again.fill("#identity", NASTY)
+                await again.click("#invite-form button")
+                await again.wait_for_function(
+                    "() => document.getElementById('invite-error').textContent.length > 0"
+                )
+
+                # A bad token: the page says why, with Twilio's code.
+                _ctx3, refused = await _page(browser, f"{sfu.base}/join/room1?token=abc")
+                await refused.wait_for_function(
+                    "() => document.body.dataset.state === 'disconnected'", timeout=30_000
+                )
+                assert "20101" in await refused.locator("#status").text_content()
+
+                # The browser client reconnects by itself and keeps its SID.
+                sid = await guest.evaluate("() => window.edgeRoom.localParticipant.sid")
+                reconnecting = watcher.expect("participant_reconnecting")
+                reconnected = watcher.expect("participant_reconnected")
+                await guest.evaluate("() => window.edgeRoom._ws.close()")
+                (who,) = await asyncio.wait_for(reconnecting, 30)
+                assert who.sid == sid
+                (who,) = await asyncio.wait_for(reconnected, 30)
+                assert who.sid == sid
+                await guest.wait_for_function(CONNECTED, timeout=30_000)
+                assert await guest.evaluate("() => window.edgeRoom.localParticipant.sid") == sid
+
+                # Leave: the others see it at once.
+                left = watcher.expect("participant_disconnected")
+                await guest.click("#leave")
+                (who,) = await asyncio.wait_for(left, 10)
+                assert who.sid == sid
+        finally:
+            await watcher.close()

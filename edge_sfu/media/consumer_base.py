@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import choose_layer
 from edge_sfu.media.packet import MediaPacket
 from edge_sfu.media.producer import Producer
@@ -110,6 +111,27 @@ class ConsumerBase:
 
     def _forward(self, packet: MediaPacket) -> None:
         raise NotImplementedError
+
+    def replace_producer(self, producer: Producer) -> None:
+        """Carry another producer's media from now on (same codec), e.g. a new speaker.
+
+        The subscriber sees one continuous stream: the switch happens at the new source's
+        first keyframe, requested now, with sequence numbers and timestamps re-based as at
+        a layer switch.
+        """
+        if producer is self.producer:
+            return
+        if producer.codec.name != self.producer.codec.name:
+            raise UnsupportedCodec(
+                f"consumer {self.id} carries {self.producer.codec.name}, not {producer.codec.name}"
+            )
+        old = self.producer
+        producer._attach(self)
+        old._detach(self)
+        self.producer = producer
+        self._current = None
+        self._target = None
+        self.start()
 
     # -- pause, mute -----------------------------------------------------------------
 

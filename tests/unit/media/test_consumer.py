@@ -6,10 +6,13 @@ import itertools
 import struct
 from typing import Any
 
+import pytest
+
 from edge_sfu.media import aiortc_seam as seam
 from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import LayerSpec
-from edge_sfu.media.packet import H264, MediaPacket
+from edge_sfu.media.packet import H264, OPUS, MediaPacket
 from edge_sfu.media.producer import Producer
 
 
@@ -175,3 +178,29 @@ def _nack(media_ssrc: int, seqs: list[int]) -> bytes:
     from edge_sfu.media.incoming import nack_packet
 
     return nack_packet(1, media_ssrc, seqs)
+
+
+def test_continuous_across_a_change_of_publisher() -> None:
+    producer, consumer, path, up = make([LayerSpec("default")])
+    feed(producer, frame("default", 40000, 5000, 3, True, 2.0))
+    other_up = Upstream()
+    other = Producer(
+        producer_id="MT2",
+        participant_id="PC",
+        codec=H264,
+        request_keyframe=other_up.keyframes.append,
+        keyframe_interval_s=0.0,
+    )
+    consumer.replace_producer(other)
+    assert other_up.keyframes == ["default"]
+    assert producer.consumers == [] and other.consumers == [consumer]
+    feed(producer, frame("default", 40003, 8000, 2, True, 2.033))  # old publisher: ignored
+    feed(other, frame("default", 7, 123456, 2, False, 2.05))  # waits for a keyframe
+    feed(other, frame("default", 9, 126456, 3, True, 2.1))
+    assert len(path.rtp) == 3 + 3
+    seqs = [p[2] for p in path.rtp]
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert (path.rtp[3][3] - path.rtp[2][3]) & 0xFFFFFFFF == int(0.1 * 90000)
+    opus = Producer(producer_id="MT3", participant_id="PC", codec=OPUS)
+    with pytest.raises(UnsupportedCodec):
+        consumer.replace_producer(opus)

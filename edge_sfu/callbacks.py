@@ -123,6 +123,7 @@ class StatusCallbacks:
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._closing = False
 
     def attach(self, rooms: RoomService) -> None:
         """Listen to ``rooms`` (do this before ``rooms.start()`` so restart endings count)."""
@@ -154,6 +155,7 @@ class StatusCallbacks:
 
     async def close(self) -> None:
         """Stop delivering; undelivered callbacks stay in the outbox for the next start."""
+        self._closing = True
         tasks = [t for t in (self._worker, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -161,16 +163,20 @@ class StatusCallbacks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._worker = None
+        self._closing = False
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()
             delay = self._dispatch_due()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+            # cancellation that races with the wake-up, and close() would then never return.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     def _dispatch_due(self) -> float:
         """Start a delivery for each room whose head is due; returns how long to sleep."""
@@ -212,7 +218,10 @@ class StatusCallbacks:
         assert self._session is not None
         if item.method == "GET":
             sep = "&" if "?" in item.url else "?"
-            url, data = item.url + sep + urlencode(sorted(item.params.items())), None
+            # ':' stays literal (as in timestamps): URL libraries normalize "%3A" to ":", and
+            # the receiver must sign the very URL we signed.
+            query = urlencode(sorted(item.params.items()), safe=":")
+            url, data = item.url + sep + query, None
             signature = twilio_signature(self._auth_token, url, {})
         else:
             url, data = item.url, item.params

@@ -53,7 +53,10 @@ async def start_unit(
         defaults or RoomDefaults(max_participants=3),
         settings or SfuSettings(sweep_interval=0.05, callback_base_delay=0.05),
     )
-    client = TestClient(TestServer(create_sfu_app(context), host="127.0.0.1"))
+    server = TestServer(create_sfu_app(context), host="127.0.0.1")
+    # A failing test may hold a response open: do not wait aiohttp's default 60 s for it.
+    await server.start_server(shutdown_timeout=2.0)
+    client = TestClient(server)
     await client.start_server()
     return Unit(data_dir, identity, key, context, client)
 

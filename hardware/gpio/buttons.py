@@ -35,6 +35,11 @@ class ButtonSpec:
     pull_up: bool = True
     timing: DebounceConfig = field(default_factory=DebounceConfig)
 
+    def __post_init__(self) -> None:
+        if self.pull_up and not self.active_low:
+            # With the internal pull-up the idle level is high, so "pressed" can only be low.
+            raise ConfigError(f"button {self.name!r}: an active-high button needs pull_up=False")
+
 
 def default_buttons() -> tuple[ButtonSpec, ...]:
     """The kiosk's two buttons: join/leave on GPIO17, mute on GPIO27."""

@@ -142,3 +142,28 @@ def test_led_patterns(mock_factory: Any) -> None:
         assert leds.status.value == 0
     finally:
         leds.close()
+
+
+def test_active_high_button_with_external_pull_down(mock_factory: Any, events: Events) -> None:
+    spec = ButtonSpec("call", 17, active_low=False, pull_up=False, timing=TIMING)
+    panel = ButtonPanel([spec], events, pin_factory=mock_factory)
+    try:
+        pin = panel.device("call").pin
+        pin.drive_low()  # idle
+        time.sleep(0.05)
+        pin.drive_high()
+        time.sleep(0.1)
+        pin.drive_low()
+        events.wait_count(ButtonEvent, 1, timeout=5)
+    finally:
+        panel.close()
+    assert [e.kind for e in events.of(ButtonEvent)] == [ButtonEventKind.PRESS]
+
+
+def test_contradictory_wiring_is_a_config_error() -> None:
+    import pytest
+
+    from hardware.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="active-high"):
+        ButtonSpec("call", 17, active_low=False, pull_up=True)

@@ -17,6 +17,8 @@ from hardware.camera.base import CameraSpec
 from hardware.camera.select import choose_camera
 from hardware.errors import HardwareError
 
+AUDIO_PARTS = ("audio in", "audio out")
+
 
 @dataclass(frozen=True)
 class DoctorRow:
@@ -77,18 +79,28 @@ def _gpio_row(kind: str) -> DoctorRow:
 
 
 def collect(
-    camera: CameraSpec | None = None,
-    audio: AudioSpec | None = None,
+    camera: CameraSpec | None,
+    audio: AudioSpec | None,
     gpio_factory: str = "auto",
     board: BoardInfo | None = None,
 ) -> list[DoctorRow]:
-    """Probe camera, encoder, audio in, audio out, GPIO and board; never raises for a bad part."""
+    """Probe camera, encoder, audio in, audio out, GPIO and board; never raises for a bad part.
+
+    ``camera`` or ``audio`` ``None`` means turned off in config: reported as ``off``, not probed.
+    """
     board = board or detect()
-    camera = camera or CameraSpec()
-    audio = audio or AudioSpec()
-    rows = _camera_rows(camera, board)
-    rows.append(_audio_row("audio in", "capture", audio.capture_device, audio))
-    rows.append(_audio_row("audio out", "playback", audio.playback_device, audio))
+    if camera is None:
+        rows = [
+            DoctorRow("camera", "off", True, "turned off in config"),
+            DoctorRow("encoder", "off", True, "no camera"),
+        ]
+    else:
+        rows = _camera_rows(camera, board)
+    if audio is None:
+        rows += [DoctorRow(part, "off", True, "turned off in config") for part in AUDIO_PARTS]
+    else:
+        rows.append(_audio_row("audio in", "capture", audio.capture_device, audio))
+        rows.append(_audio_row("audio out", "playback", audio.playback_device, audio))
     rows.append(_gpio_row(gpio_factory))
     rows.append(_board_row(board))
     return rows
@@ -114,7 +126,7 @@ def to_json(rows: Sequence[DoctorRow]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m hardware.doctor [--json]``; exit status 1 if any part is not ok."""
     args = list(sys.argv[1:] if argv is None else argv)
-    rows = collect()
+    rows = collect(CameraSpec(), AudioSpec())
     print(to_json(rows) if "--json" in args else format_table(rows))
     return 0 if all(r.ok for r in rows) else 1
 

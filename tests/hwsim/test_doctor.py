@@ -49,3 +49,10 @@ def test_main_exit_status_and_json(alsa_files: Path, capsys) -> None:  # type: i
     rows = json.loads(capsys.readouterr().out)
     assert {r["part"] for r in rows} >= {"camera", "board"}
     assert status == (0 if all(r["ok"] for r in rows) else 1)
+
+
+def test_parts_turned_off_are_reported_not_probed() -> None:
+    rows = collect(None, None, "mock")
+    off = {r.part: r for r in rows if r.backend == "off"}
+    assert set(off) == {"camera", "encoder", "audio in", "audio out"}
+    assert all(r.ok for r in off.values())

@@ -16,11 +16,10 @@ from .conftest import start_unit
 
 async def crash_a_unit(data_dir: Path, identity: str, room: str) -> None:
     """Run a unit in a child process, connect ``identity`` to ``room``, then SIGKILL it."""
+    argv = ["-m", "tests.integration.control.unit_process", str(data_dir), identity, room]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.integration.control.unit_process", str(data_dir), identity, room,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=Path(__file__).resolve().parents[3],
-    )  # fmt: skip
+        sys.executable, *argv, stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parents[3]
+    )
     try:
         port = int(await asyncio.wait_for(proc.stdout.readline(), timeout=30))
         assert port > 0

@@ -93,7 +93,7 @@ async def test_invite_cannot_take_a_connected_identity(unit: Unit) -> None:
 
 async def test_invite_refusals(unit: Unit) -> None:
     good = create_invite(unit.identity.auth_token, "party", ttl=3600)
-    forged = create_invite("another-units-token", "party", ttl=3600)
+    forged = create_invite("another-units-auth-token-of-32-bytes", "party", ttl=3600)
     expired = jwt.encode(
         {"typ": "edge-invite", "jti": "x", "room": "party", "exp": 1}, unit.identity.auth_token
     )

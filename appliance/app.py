@@ -31,7 +31,8 @@ from edge_sfu.media import MediaSettings
 from edge_sfu.media.settings import IceServer
 from edge_sfu.rooms import RoomDefaults
 from edge_sfu.server import create_sfu_app
-from edge_sfu.signaling import MEDIA_SETTINGS
+from edge_sfu.signaling import MEDIA_SETTINGS, SIGNALING
+from hardware.board import detect as detect_board
 
 from . import __version__
 from .control_socket import (
@@ -75,6 +76,14 @@ class DaemonState:
     started_at: float = field(default_factory=time.monotonic)
     #: Live media counters of the role (camera layers, speaker), for status and support.
     media_stats: Callable[[], dict[str, Any]] | None = None
+    #: Called with the config keys just changed live by the admin page.
+    live_hooks: list[Callable[[set[str]], None]] = field(default_factory=list)
+    restart_requested: bool = False
+    on_pi: bool = False
+    #: Returns the signaling service once it runs (set by ``build_app``).
+    signaling: Callable[[], Any] = lambda: None
+    #: Bitrate estimates per track SID: (last bytes, last time, last kbps).
+    _rates: dict[str, tuple[int, float, float]] = field(default_factory=dict)
 
     def record_error(self, message: str) -> None:
         """Remember an error for the status page (and log it)."""
@@ -101,6 +110,37 @@ class DaemonState:
         if self.notifier is not None:
             self.notifier.stopping("stopping: leaving rooms")
 
+    def base_url(self) -> str:
+        """The URL other people use to reach this unit (links, invites)."""
+        return public_base_url(self.settings, self.bound_port, self.ssl_context is not None)
+
+    def track_bitrate_kbps(self, track_sid: str) -> float:
+        """Received bitrate of a published track since the last call (the status page polls)."""
+        producer = self._producer(track_sid)
+        if producer is None:
+            self._rates.pop(track_sid, None)
+            return 0.0
+        now = time.monotonic()
+        last_bytes, last_at, last_kbps = self._rates.get(
+            track_sid, (producer.bytes_received, now, 0.0)
+        )
+        elapsed = now - last_at
+        kbps = last_kbps
+        if elapsed >= 0.5:
+            kbps = (producer.bytes_received - last_bytes) * 8 / elapsed / 1000
+            last_bytes, last_at = producer.bytes_received, now
+        self._rates[track_sid] = (last_bytes, last_at, kbps)
+        return float(round(kbps, 1))
+
+    def _producer(self, track_sid: str) -> Any:
+        service = self.signaling()
+        if service is None:
+            return None
+        for router in service.routers.values():
+            if track_sid in router.producers:
+                return router.producers[track_sid]
+        return None
+
     def local_url(self) -> str:
         """The URL that reaches this daemon from this machine."""
         host, _ = listen_address(self.settings.http.listen)
@@ -113,6 +153,20 @@ class DaemonState:
 
 
 DAEMON: web.AppKey[DaemonState] = web.AppKey("appliance.daemon", DaemonState)
+
+
+def public_base_url(settings: Settings, port: int | None = None, tls: bool | None = None) -> str:
+    """The URL people use to reach this unit: ``http.public_url``, else derived from where
+    HTTP listens (a wildcard address becomes ``<unit name>.local``)."""
+    if settings.http.public_url:
+        return settings.http.public_url.rstrip("/")
+    host, listen_port = listen_address(settings.http.listen)
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (a comparison, not a bind)
+        host = f"{settings.unit.name}.local"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if (settings.http.tls if tls is None else tls) else "http"
+    return f"{scheme}://{host}:{port or listen_port}"
 
 
 def listen_address(listen: str) -> tuple[str, int]:
@@ -163,9 +217,13 @@ def build_app(state: DaemonState) -> web.Application:
     app = create_sfu_app(state.sfu)
     app[DAEMON] = state
     app[MEDIA_SETTINGS] = media_settings(state.settings)
+    state.signaling = lambda: app.get(SIGNALING)
+    state.on_pi = detect_board().is_pi
     app.cleanup_ctx.append(_service_manager)
+    from .admin import setup_admin
     from .roles import setup_role
 
+    setup_admin(app, state)
     setup_role(app, state)
     app.cleanup_ctx.append(_control_socket)
     return app

@@ -159,19 +159,10 @@ def _invite(args: argparse.Namespace) -> int:
     invite = create_invite(identity.auth_token, args.room, ttl=args.ttl)
     from urllib.parse import quote
 
-    print(f"{base_url(settings)}/join/{quote(args.room, safe='')}?invite={invite}")
+    from .app import public_base_url
+
+    print(f"{public_base_url(settings)}/join/{quote(args.room, safe='')}?invite={invite}")
     return 0
-
-
-def base_url(settings: Settings) -> str:
-    """The URL people use to reach this unit."""
-    if settings.http.public_url:
-        return settings.http.public_url.rstrip("/")
-    host, _, port = settings.http.listen.rpartition(":")
-    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 (a comparison, not a bind)
-        host = f"{settings.unit.name}.local"
-    scheme = "https" if settings.http.tls else "http"
-    return f"{scheme}://{host}:{port}"
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ log = logging.getLogger("edge_appliance")
 
 #: Everything must be down within systemd's TimeoutStopSec (20 s in the shipped unit).
 SHUTDOWN_TIMEOUT = 15.0
+EX_TEMPFAIL = 75
 
 
 def dev_settings() -> Settings:
@@ -54,7 +56,23 @@ def run_daemon(args: argparse.Namespace) -> int:
         settings.http.listen = args.listen
         settings = parse_settings(_as_dict(settings), source="--listen")
     state = DaemonState(settings=settings, config_path=config_path, data_dir=args.data_dir)
-    return asyncio.run(serve(state))
+    code = asyncio.run(serve(state))
+    if state.restart_requested:
+        return restart()
+    return code
+
+
+def restart() -> int:
+    """Start again with the same arguments (after the admin page asked for it).
+
+    Under systemd the service manager restarts us (the unit has ``Restart=on-failure``), so
+    exit with EX_TEMPFAIL; anywhere else replace this process with a fresh one.
+    """
+    if os.environ.get("NOTIFY_SOCKET"):
+        log.info("restart requested: exiting with status %d for systemd to restart", EX_TEMPFAIL)
+        return EX_TEMPFAIL
+    log.info("restart requested: starting again")
+    os.execv(sys.executable, [sys.executable, "-m", "appliance.cli", *sys.argv[1:]])  # noqa: S606
 
 
 def _as_dict(settings: Settings) -> dict[str, object]:

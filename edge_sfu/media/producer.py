@@ -97,6 +97,8 @@ class Producer:
         self.closed = False
         self.keyframe_requests_sent = 0
         self.packets_received = 0
+        #: Payload bytes received, for bitrate figures on the status page.
+        self.bytes_received = 0
 
     def __repr__(self) -> str:
         return f"Producer({self.id!r}, {self.codec.mime_type}, layers={list(self.layers)})"
@@ -113,6 +115,7 @@ class Producer:
         layer.last_ts = packet.ts
         layer.packets += 1
         self.packets_received += 1
+        self.bytes_received += len(packet.payload)
         for consumer in self._consumers:
             consumer._on_packet(packet)
 

@@ -1,0 +1,84 @@
+"""The admin side of the daemon: the provisioning pages, HTTPS certificates, mDNS discovery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+import provisioning
+from provisioning.mdns import Announcer, guess_addresses
+from provisioning.names import unit_hostnames
+from provisioning.tls import TlsManager
+
+from . import __version__
+from .admin_backend import ApplianceBackend, apply_live_settings
+from .app import DAEMON, DaemonState, listen_address
+
+log = logging.getLogger(__name__)
+TLS: web.AppKey[TlsManager] = web.AppKey("appliance.tls", TlsManager)
+#: How often certificates are checked for expiry and changed names/addresses (seconds).
+TLS_CHECK_INTERVAL = 3600.0
+
+
+def _addresses() -> list[str]:
+    return [*guess_addresses(), "127.0.0.1"]
+
+
+def setup_admin(app: web.Application, state: DaemonState) -> None:
+    """Mount ``/admin/``; make or load the unit's certificate when HTTPS is on."""
+    name = state.settings.unit.name
+    tls: TlsManager | None = None
+    if state.settings.http.tls:
+        tls = TlsManager(state.data_dir, unit_hostnames(name), _addresses(), name)
+        state.ssl_context = tls.context
+        app[TLS] = tls
+    backend = ApplianceBackend(state, lambda keys: apply_live_settings(state, keys))
+    provisioning.setup(
+        app, backend, data_dir=state.data_dir, unit_name=lambda: state.settings.unit.name, tls=tls
+    )
+    app.cleanup_ctx.append(_discovery)
+
+
+async def _discovery(app: web.Application) -> AsyncIterator[None]:
+    """mDNS announcement (a live setting) and the certificate watcher."""
+    state = app[DAEMON]
+    s = state.settings
+    _, port = listen_address(s.http.listen)
+    announcer = Announcer(
+        unit_name=s.unit.name,
+        role=s.unit.role,
+        version=__version__,
+        port=port,
+        addresses=guess_addresses(),
+        enabled=s.provisioning.mdns and port != 0,
+    )
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_live(keys: set[str]) -> None:
+        if "provisioning.mdns" in keys:
+            task = asyncio.ensure_future(announcer.set_enabled(state.settings.provisioning.mdns))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    state.live_hooks.append(on_live)
+    try:
+        await announcer.start()
+    except OSError as exc:  # no multicast-capable interface: the unit works without it
+        state.record_error(f"mDNS: {exc}")
+    tls = app.get(TLS)
+    if tls is not None:
+        names = lambda: (unit_hostnames(state.settings.unit.name), _addresses())  # noqa: E731
+        tasks.add(asyncio.ensure_future(tls.watch(names, TLS_CHECK_INTERVAL)))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in list(tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await announcer.close()

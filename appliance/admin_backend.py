@@ -1,0 +1,260 @@
+"""Adapts the running appliance to ``provisioning.Backend``: what the admin page reads and does.
+
+``provisioning`` knows nothing of the SFU or the devices; everything it shows or changes goes
+through here. The settings form is derived from the config schema (``appliance.settings``),
+so a new config key appears on the page without touching it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+from edge_sfu.invites import create_invite
+from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
+
+from .app import DaemonState, room_defaults, status_summary
+from .config import (
+    field_specs,
+    parse_settings,
+    save_config,
+    secret_keys,
+    settings_to_dict,
+    validate_settings,
+)
+
+log = logging.getLogger(__name__)
+
+SECTION_TITLES = {
+    "unit": "Unit",
+    "http": "Web server",
+    "rooms": "Room defaults",
+    "media": "Media and network",
+    "kiosk": "Kiosk",
+    "camera": "Camera",
+    "audio": "Audio",
+    "gpio": "Buttons and LEDs",
+    "provisioning": "Discovery",
+}
+LAYER_FIELDS = (("name", "str"), ("width", "int"), ("height", "int"), ("bitrate", "int"))
+LAYER_LIMITS = {"width": (16, 1920), "height": (16, 1080), "bitrate": (50_000, 10_000_000)}
+
+
+def _label(key: str) -> str:
+    return key.rsplit(".", 1)[-1].replace("_", " ").capitalize()
+
+
+def _field(spec: dict[str, Any]) -> FieldSpec:
+    tp = spec["type"]
+    kind: FieldKind = "str"
+    choices: tuple[str, ...] = ()
+    if tp == "bool":
+        kind = "bool"
+    elif tp in ("int", "float"):
+        kind = tp
+    elif tp == "list[str]":
+        kind = "list"
+    if "choices" in spec and tp == "str":
+        kind, choices = "choice", tuple(str(c) for c in spec["choices"])
+    numeric = [c for c in spec.get("choices", ()) if isinstance(c, int)]
+    pattern = spec.get("pattern") or spec.get("item_pattern") or ""
+    return FieldSpec(
+        path=spec["key"],
+        label=_label(spec["key"]),
+        kind=kind,
+        section=SECTION_TITLES.get(spec["section"], spec["section"]),
+        help=spec["help"],
+        choices=choices,
+        minimum=spec.get("min", min(numeric) if numeric else None),
+        maximum=spec.get("max", max(numeric) if numeric else None),
+        max_length=spec.get("max_len", 512),
+        required=False,
+        secret=bool(spec.get("secret")),
+        live=bool(spec.get("live")),
+        pattern=pattern.removeprefix("^").removesuffix("$") if pattern else "",
+        pattern_help=f"must match {pattern}" if pattern else "",
+    )
+
+
+class ApplianceBackend:
+    """The admin page's view of the running daemon."""
+
+    def __init__(self, state: DaemonState, apply_live: Callable[[set[str]], None]) -> None:
+        self._state = state
+        self._apply_live = apply_live
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def settings_schema(self) -> Sequence[FieldSpec]:
+        """Every config key as a form field; one group of fields per camera layer."""
+        fields: list[FieldSpec] = []
+        for spec in field_specs():
+            if spec["type"] != "list[table]":
+                fields.append(_field(spec))
+                continue
+            for i, _layer in enumerate(self._state.settings.camera.layers):
+                for name, kind in LAYER_FIELDS:
+                    lo, hi = LAYER_LIMITS.get(name, (None, None))
+                    fields.append(
+                        FieldSpec(
+                            path=f"camera.layers.{i}.{name}",
+                            label=f"Layer {i + 1} {name}",
+                            kind="int" if kind == "int" else "str",
+                            section="Camera",
+                            minimum=lo,
+                            maximum=hi,
+                            max_length=16,
+                            required=True,
+                        )
+                    )
+        return fields
+
+    def load_settings(self) -> dict[str, Any]:
+        """The config as it is in force now."""
+        return settings_to_dict(self._state.settings)
+
+    def validate_settings(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        """The config schema's own checks (cross-field ones included), keyed by form path."""
+        problems = validate_settings(_plain(settings))
+        return {re.sub(r"\[(\d+)\]", r".\1", key): msg for key, msg in problems.items()}
+
+    def save_settings(self, settings: Mapping[str, Any]) -> SaveResult:
+        """Write the config atomically; apply what can apply live; say what needs a restart."""
+        new = parse_settings(_plain(settings), source="admin page")
+        old = settings_to_dict(self._state.settings)
+        changed = _changed(old, settings_to_dict(new))
+        save_config(self._state.config_path, new)
+        live_keys = {s["key"] for s in field_specs() if s.get("live")}
+        live = {k for k in changed if k in live_keys}
+        self._state.settings = new if not changed - live else _merge_live(self._state, new, live)
+        self._apply_live(live)
+        log.info("settings saved: %d changed, %d live", len(changed), len(live))
+        return SaveResult(sorted(live), sorted(changed - live))
+
+    def request_restart(self) -> None:
+        """Restart the daemon once the current response has gone out."""
+        self._state.restart_requested = True
+        self._state.request_stop()
+
+    # -- keys and invites --------------------------------------------------------------------
+
+    def list_api_keys(self) -> Sequence[ApiKeyInfo]:
+        """Keys the REST API accepts (never their secrets)."""
+        assert self._state.keys is not None
+        return [ApiKeyInfo(k.sid, k.friendly_name, k.date_created) for k in self._state.keys.list()]
+
+    def create_api_key(self, name: str) -> tuple[str, str]:
+        """A new key; the secret is returned once."""
+        assert self._state.keys is not None
+        key = self._state.keys.create(name)
+        return key.sid, key.secret
+
+    def revoke_api_key(self, sid: str) -> bool:
+        """Revoke a key; False when there is no such key."""
+        assert self._state.keys is not None
+        if self._state.keys.get(sid) is None or sid == self._signing_sid():
+            return False
+        self._state.keys.revoke(sid)
+        return True
+
+    def _signing_sid(self) -> str:
+        return "" if self._state.identity is None else self._state.identity.signing_key.sid
+
+    def create_invite(self, room: str, ttl_seconds: int) -> str:
+        """A guest link to ``room``."""
+        assert self._state.identity is not None
+        invite = create_invite(self._state.identity.auth_token, room, ttl=ttl_seconds)
+        return f"{self._state.base_url()}/join/{quote(room, safe='')}?invite={invite}"
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status_snapshot(self) -> Mapping[str, Any]:
+        """Role, state, rooms with participants and tracks, errors, media counters."""
+        summary = status_summary(self._state)
+        for room in summary["rooms"]:
+            for participant in room["participants"]:
+                for track in participant["tracks"]:
+                    track["bitrate_kbps"] = self._state.track_bitrate_kbps(track["sid"])
+        return summary
+
+    def simulated_buttons(self) -> Sequence[str]:
+        """Join and mute, when the buttons are simulated (mock pins) and the role has them."""
+        simulated = self._state.settings.gpio.pin_factory == "mock" or not self._state.on_pi
+        return ("join", "mute") if simulated and self._state.press_handler else ()
+
+    def press(self, button: str) -> None:
+        """Press a simulated button."""
+        if button not in ("join", "mute") or self._state.press_handler is None:
+            raise ValueError(f"no button {button!r}")
+        self._state.press_handler(button, False)
+
+    # -- export, import, reset ---------------------------------------------------------------
+
+    def export_config(self, include_secrets: bool) -> dict[str, Any]:
+        """The config for download."""
+        return settings_to_dict(self._state.settings, include_secrets=include_secrets)
+
+    def import_config(self, settings: Mapping[str, Any]) -> SaveResult:
+        """Replace the config; secrets the import leaves empty keep their current value."""
+        merged = _plain(settings)
+        current = settings_to_dict(self._state.settings)
+        for section, key in secret_keys():
+            incoming = merged.get(section)
+            if isinstance(incoming, dict) and incoming.get(key, "") == "":
+                incoming[key] = current[section][key]
+        return self.save_settings(merged)
+
+    def factory_reset(self) -> None:
+        """Erase config, keys, history and identity; restart as a new, unclaimed unit."""
+        data = self._state.data_dir
+        targets = [self._state.config_path, data / "keys.json", data / "identity.json"]
+        targets += list(data.glob("edge.db*"))
+        for path in targets:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        log.warning("factory reset: configuration, keys, history and identity erased")
+        self.request_restart()
+
+
+def _plain(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain nested dict, with the form's numeric choices turned back into numbers."""
+    out: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in settings.items()}
+    for spec in field_specs():
+        section, key = spec["key"].split(".", 1)
+        table = out.get(section)
+        if isinstance(table, dict) and spec["type"] == "int" and isinstance(table.get(key), str):
+            with contextlib.suppress(ValueError):
+                table[key] = int(table[key])
+    return out
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    return {
+        f"{section}.{key}"
+        for section, table in new.items()
+        for key, value in table.items()
+        if old.get(section, {}).get(key) != value
+    }
+
+
+def _merge_live(state: DaemonState, new: Any, live: set[str]) -> Any:
+    """The settings in force: the old ones with only the live-applied keys taken from ``new``."""
+    current = state.settings
+    for key in live:
+        section, name = key.split(".", 1)
+        table = replace(getattr(current, section), **{name: getattr(getattr(new, section), name)})
+        current = replace(current, **{section: table})
+    return current
+
+
+def apply_live_settings(state: DaemonState, keys: set[str]) -> None:
+    """Put live-applicable changes into effect at once."""
+    if state.sfu is not None and any(k.startswith("rooms.") for k in keys):
+        state.sfu.rooms.defaults = room_defaults(state.settings)
+    for hook in state.live_hooks:
+        hook(keys)

@@ -12,6 +12,7 @@ from aiohttp import web
 import provisioning
 from provisioning.mdns import Announcer, guess_addresses
 from provisioning.names import unit_hostnames
+from provisioning.redirect import https_redirect_middleware
 from provisioning.tls import TlsManager
 
 from . import __version__
@@ -36,6 +37,9 @@ def setup_admin(app: web.Application, state: DaemonState) -> None:
         tls = TlsManager(state.data_dir, unit_hostnames(name), _addresses(), name)
         state.ssl_context = tls.context
         app[TLS] = tls
+        if state.settings.http.redirect_port:
+            _, https_port = listen_address(state.settings.http.listen)
+            app.middlewares.append(https_redirect_middleware(https_port))
     backend = ApplianceBackend(state, lambda keys: apply_live_settings(state, keys))
     provisioning.setup(
         app, backend, data_dir=state.data_dir, unit_name=lambda: state.settings.unit.name, tls=tls

@@ -99,6 +99,7 @@ async def serve(state: DaemonState) -> int:
         site = web.TCPSite(runner, host, port, ssl_context=state.ssl_context, reuse_address=True)
         await site.start()
         state.bound_port = _bound_port(site) or port
+        await _redirect_site(runner, state, host)
         state.announce_ready()
         await stop.wait()
     finally:
@@ -108,6 +109,14 @@ async def serve(state: DaemonState) -> int:
         except TimeoutError:
             log.error("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_TIMEOUT)
     return state.exit_code
+
+
+async def _redirect_site(runner: web.AppRunner, state: DaemonState, host: str) -> None:
+    """Plain HTTP on ``http.redirect_port``: the same application, whose redirect middleware
+    (see ``appliance.admin``) sends every client but this machine's own to HTTPS."""
+    port = state.settings.http.redirect_port
+    if state.ssl_context is not None and port != 0:
+        await web.TCPSite(runner, host, port, reuse_address=True).start()
 
 
 def _bound_port(site: web.TCPSite) -> int | None:

@@ -113,6 +113,7 @@ class AudioPlayback:
         self._next_pos = 0
         self._mixer: Any = None
         self.underruns = 0
+        self.resyncs = 0
         self.periods_written = 0
         self.silent_periods = 0
 
@@ -134,7 +135,9 @@ class AudioPlayback:
     def push(self, pcm: bytes | npt.NDArray[np.int16], pos: int | None = None) -> None:
         """Queue S16 interleaved PCM at sample position ``pos`` (default: right after the last).
 
-        Callable from any thread. Positions let a mixer leave gaps that become silence.
+        Callable from any thread. Positions let a mixer leave gaps that become silence. Without
+        positions, audio that would already be late (after a pause in pushing) is placed one
+        jitter delay ahead of the playout instead (counted in ``resyncs``).
         """
         samples = np.frombuffer(pcm, dtype="<i2") if isinstance(pcm, bytes) else pcm
         samples = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
@@ -146,6 +149,7 @@ class AudioPlayback:
                 # position would be dropped as late, chunk after chunk: resync it to now
                 # plus the jitter delay.
                 start = read_pos + self.spec.rate * self.spec.jitter_ms // 1000
+                self.resyncs += 1
             self._buf.put(start, samples)
             self._next_pos = start + len(samples) // self.spec.channels
 

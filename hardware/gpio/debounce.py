@@ -6,9 +6,10 @@ backends, so the appliance does its own filtering here, driven only by edge time
 
 Rules: a level counts once it has held for ``debounce_s`` (a burst of edges is one press). A
 press is reported at release as ``press``, or as ``long_press`` once the hold reaches
-``long_press_s`` (then not again at release). A hold past ``stuck_s`` is reported once as
-``stuck``. More than ``storm_presses`` presses within ``storm_window_s`` is reported once as
-``storm``; presses are ignored until a quiet ``storm_window_s`` passes.
+``long_press_s`` (then not again at release). A hold past ``stuck_s`` (default: the larger of
+10 s and three long presses) is reported once as ``stuck``. More than ``storm_presses``
+presses within ``storm_window_s`` is reported once as ``storm``; presses are ignored until a
+quiet ``storm_window_s`` passes.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ class DebounceConfig:
 
     debounce_s: float = 0.03
     long_press_s: float = 1.0
-    stuck_s: float = 10.0
+    stuck_s: float = 0.0  # 0: the larger of 10 s and three long presses
     storm_presses: int = 6
     storm_window_s: float = 2.0
 
     def __post_init__(self) -> None:
+        if self.stuck_s == 0:
+            object.__setattr__(self, "stuck_s", max(10.0, 3 * self.long_press_s))
         if not 0 <= self.debounce_s < self.long_press_s < self.stuck_s:
             raise ConfigError("need 0 <= debounce_s < long_press_s < stuck_s")
         if self.storm_presses < 1 or self.storm_window_s <= 0:

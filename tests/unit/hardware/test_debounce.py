@@ -91,3 +91,9 @@ def test_bad_timings_are_config_errors() -> None:
         DebounceConfig(debounce_s=0.5, long_press_s=0.2)
     with pytest.raises(ValueError):
         DebounceConfig(storm_presses=0)
+
+
+def test_stuck_threshold_follows_a_long_long_press() -> None:
+    assert DebounceConfig().stuck_s == 10.0
+    assert DebounceConfig(long_press_s=10.0).stuck_s == 30.0
+    assert DebounceConfig(long_press_s=2.0, stuck_s=4.0).stuck_s == 4.0

@@ -138,7 +138,10 @@ class ThreadedFrameSource(VideoSource):
 
     @abstractmethod
     def _read_frame(self) -> tuple[Any, int]:
-        """Return the next ``(av.VideoFrame, capture_us)``; raise :class:`DeviceLostError`."""
+        """Return the next ``(av.VideoFrame, capture_us)``; raise :class:`DeviceLostError`.
+
+        A source may return ``None`` for the frame while no layer is active.
+        """
 
     @abstractmethod
     def _close_input(self) -> None:
@@ -208,6 +211,8 @@ class ThreadedFrameSource(VideoSource):
                     enc.close()
                     del encoders[name]
                     self._set_encoding(name, False)
+                continue
+            if frame is None:  # the source skipped an idle frame; the layer starts next time
                 continue
             t0 = time.thread_time()
             if enc is None:

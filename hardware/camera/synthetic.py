@@ -59,6 +59,8 @@ class SyntheticSource(ThreadedFrameSource):
         if due > now and self._stop.wait(due - now):
             raise CaptureStopped
         self._n += 1
+        if not any(self.layer_active(layer.name) for layer in self.spec.layers):
+            return None, monotonic_us()  # nobody wants a picture: don't draw one
         try:
             src = next(self._frames)
         except StopIteration as exc:

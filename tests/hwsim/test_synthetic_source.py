@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import time
 
 from hardware.camera.base import AccessUnit, CameraSpec, LayerSpec
 from hardware.camera.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_types
@@ -99,3 +100,21 @@ def test_restart_after_stop(events: Events) -> None:
     finally:
         src.close()
     assert units[n].keyframe
+
+
+def test_with_every_layer_stopped_nothing_is_encoded_until_one_starts(events: Events) -> None:
+    src = SyntheticSource(SPEC, events)
+    for layer in SPEC.layers:
+        src.stop_layer(layer.name)
+    src.start()
+    try:
+        deadline = time.monotonic() + 10
+        while src.frames_captured < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert src.frames_captured >= 10 and not events.items
+        src.start_layer("low")
+        units = events.wait_count(AccessUnit, 3, layer="low")
+    finally:
+        src.stop()
+    assert units[0].keyframe and not events.of(AccessUnit, layer="high")
+    assert src.stats("high").cpu_seconds == 0

@@ -5,7 +5,7 @@
 set -euo pipefail
 want=(libasound2-dev libsystemd-dev pkg-config libcap-dev)
 if [ "${1:-run}" = "test" ]; then
-    want+=(chromium chromium-driver janus iproute2 systemd)
+    want+=(chromium chromium-driver janus iproute2 systemd shellcheck)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -34,7 +34,7 @@ class ThreadedUnit:
         self.thread.start()
         self.unit: Unit = self.run(self._start(data_dir))
 
-    def run(self, coro):  # noqa: ANN001, ANN201 - test helper
+    def run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
     async def _start(self, data_dir: Path) -> Unit:
@@ -60,7 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedUnit]:
     unit.close()
 
 
-def load_schema():  # noqa: ANN201 - schemathesis' own type
+def load_schema():
     """The document in the repository; the server's address is given per call."""
     text = resources.files("edge_sfu.rest").joinpath("openapi.yaml").read_text()
     loaded = schemathesis.openapi.from_dict(yaml.safe_load(text))
@@ -72,7 +72,7 @@ schema = load_schema()
 
 
 @schema.parametrize()
-def test_api_conforms(case, served: ThreadedUnit) -> None:  # noqa: ANN001
+def test_api_conforms(case, served: ThreadedUnit) -> None:
     case.call_and_validate(
         base_url=served.unit.base,
         headers=served.unit.auth,

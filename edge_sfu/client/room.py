@@ -175,8 +175,12 @@ class Room(Emitter):
                 await self._read(ws)
             if self.state == "disconnected":
                 return
-            if not self.reconnect_enabled or not await self._reconnect():
+            if not self.reconnect_enabled:
                 await self._finish(53001, "signaling connection lost")
+                return
+            refusal = await self._reconnect()
+            if refusal is not None:
+                await self._finish(*refusal)
                 return
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -206,7 +210,8 @@ class Room(Emitter):
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_str(json.dumps({"type": "ping", "ref": next(self._ids)}))
 
-    async def _reconnect(self) -> bool:
+    async def _reconnect(self) -> tuple[int | None, str] | None:
+        """Come back with the reconnect token; None on success, else why not."""
         self.state = "reconnecting"
         self.emit("reconnecting")
         deadline = time.monotonic() + self._timers.get("reconnect_window", 30.0)
@@ -215,17 +220,17 @@ class Room(Emitter):
             try:
                 joined = await self._open({"reconnect_token": self._reconnect_token})
             except ConnectError as exc:
-                if exc.code != 53000:
-                    return False
+                if exc.code != 53000:  # the server answered: no point in trying again
+                    return (exc.code, exc.message)
             except (aiohttp.ClientError, OSError, TimeoutError):
                 pass
             else:
                 self._on_joined(joined, reconnect=True)
                 self.emit("reconnected")
-                return True
+                return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
-        return False
+        return (53002, "could not reconnect within the reconnect window")
 
     async def _finish(self, code: int | None, message: str) -> None:
         if self.state == "disconnected":
@@ -375,13 +380,19 @@ class Room(Emitter):
     ) -> LocalTrackPublication:
         """Publish an aiortc track (raw frames are encoded by aiortc); returns once the
         server has published it (``LocalTrackPublication.sid`` set)."""
-        if isinstance(track, EncodedVideoTrack):
-            codec = "H264"
-        local = LocalTrackPublication(f"t{next(self._ids)}", name or track.kind, track, codec=codec)
-        self.local_tracks[local.client_id] = local
+        local = self._add_local(track, name or track.kind, codec)
         if self.state == "connected":
             self._send_publish([local])
         await asyncio.wait_for(local.published.wait(), 30)
+        return local
+
+    def _add_local(
+        self, track: MediaStreamTrack, name: str, codec: str | None
+    ) -> LocalTrackPublication:
+        if isinstance(track, EncodedVideoTrack):
+            codec = "H264"  # aiortc only packetizes pre-encoded H.264
+        local = LocalTrackPublication(f"t{next(self._ids)}", name, track, codec=codec)
+        self.local_tracks[local.client_id] = local
         return local
 
     async def publish_encoded_video(self, name: str = "camera") -> EncodedVideoTrack:
@@ -452,11 +463,7 @@ async def connect(
     """
     client = Room(url, reconnect=reconnect)
     for track in tracks or []:
-        client.local_tracks[f"t{next(client._ids)}"] = LocalTrackPublication(
-            "", track.kind, track, codec="H264" if isinstance(track, EncodedVideoTrack) else None
-        )
-    for client_id, local in client.local_tracks.items():
-        local.client_id = client_id
+        client._add_local(track, track.kind, None)
     join: dict[str, Any] = {"token": token}
     if room is not None:
         join["room"] = room

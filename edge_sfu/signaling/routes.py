@@ -46,6 +46,7 @@ PAGE_HEADERS = {
 }
 STATIC_FILES = {
     "edge-video.js": "text/javascript",
+    "edge-video-tracks.js": "text/javascript",
     "join.js": "text/javascript",
     "join.css": "text/css",
 }

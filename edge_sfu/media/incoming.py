@@ -70,20 +70,26 @@ class IncomingTrack:
     # -- from the seam ---------------------------------------------------------------
 
     def _learn_codecs(self, codecs: dict[int, Any]) -> None:
+        # The first forwardable codec of the negotiated list is the one the publisher
+        # sends; a later, more authoritative list (answer, then receive parameters)
+        # replaces an earlier one (offer).
         self._codecs = dict(codecs)
+        self._rtx_pts = {}
+        chosen: CodecInfo | None = None
         for pt, codec in codecs.items():
             name = codec.mimeType.split("/", 1)[1].upper()
             if name == "RTX":
                 apt = codec.parameters.get("apt")
                 if isinstance(apt, int):
                     self._rtx_pts[pt] = apt
-            elif self.codec is None and name in SUPPORTED:
-                self.codec = codec_info(codec)
-        if self.codec is not None:
-            self._detector = keyframe_detector(self.codec)
+            elif chosen is None and name in SUPPORTED:
+                chosen = codec_info(codec)
+        if chosen is not None:
+            self.codec = chosen
+            self._detector = keyframe_detector(chosen)
 
     def _on_negotiated(self, codecs: list[Any]) -> None:
-        if codecs and self.codec is None:
+        if codecs and not self.started:
             self._learn_codecs({int(c.payloadType or 0): c for c in codecs})
 
     def _on_start(self, params: seam.ReceiveParams) -> None:

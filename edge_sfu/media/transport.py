@@ -135,7 +135,15 @@ class Transport:
         self._check_open()
         async with self._lock:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-            self._adopt(_remote_track_ids(sdp))
+            ids = _remote_track_ids(sdp)
+            self._adopt(ids)
+            # the answer settles the codec of m-lines the SFU offered to receive on
+            for transceiver in self.pc.getTransceivers():
+                track = self.incoming.get(transceiver.mid or "")
+                if track is not None:
+                    track._on_negotiated(seam.negotiated_codecs(transceiver))
+                    if track.remote_track_id is None:
+                        track.remote_track_id = ids.get(track.mid)
 
     def _adopt(self, track_ids: dict[str, str]) -> None:
         # Runs with no await between setRemote/LocalDescription and here, so aiortc's

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from aiortc import RTCSessionDescription
 
 from edge_sfu.media import Router
 from tests.integration.media.peers import (
     AudioStreamTrack,
     Subscriber,
     SyntheticVideoTrack,
+    codec_caps,
+    new_pc,
     publish,
     wait_for,
 )
@@ -38,4 +41,35 @@ async def test_video_and_audio_reach_two_subscribers(mime: str) -> None:
         for sub in subs:
             await sub.close()
         await pub_pc.close()
+        await router.close()
+
+
+async def test_sfu_offers_the_publishing_m_line() -> None:
+    """The SFU may offer the m-line a client publishes on (the signaling layer does)."""
+    router = Router("RM2")
+    transport = router.create_transport("PA")
+    recv = transport.pc.addTransceiver("video", direction="recvonly")
+    recv.setCodecPreferences(codec_caps("video", "video/H264"))
+    offer = await transport.create_offer()
+    client = new_pc()
+    await client.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    tx = client.getTransceivers()[0]
+    tx.direction = "sendonly"
+    tx.sender.replaceTrack(SyntheticVideoTrack(320, 240))
+    await client.setLocalDescription(await client.createAnswer())
+    sub = Subscriber(router, "PB")
+    try:
+        await transport.handle_answer(client.localDescription.sdp)
+        track = next(iter(transport.incoming.values()))
+        assert track.codec is not None and track.codec.name == "H264"
+        await wait_for(lambda: track.started, what="receiver started")
+        producer = router.produce(transport, track)
+        assert producer.codec.name == "H264"
+        router.consume(producer, sub.transport)
+        await sub.negotiate()
+        await wait_for(lambda: sub.video_count() >= 5, what="frames")
+        assert {s for f in sub.frames.values() for s in f} == {(320, 240)}
+    finally:
+        await sub.close()
+        await client.close()
         await router.close()

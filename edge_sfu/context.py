@@ -16,7 +16,7 @@ from .callbacks import StatusCallbacks
 from .identity import UnitIdentity
 from .keys import KeyStore
 from .rooms import RoomDefaults, RoomService
-from .store import Store
+from .store import Checkpointer, Store
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class SfuSettings:
     callback_base_delay: float = 1.0
     callback_max_delay: float = 300.0
     callback_max_attempts: int = 15
+    #: How often the history database is flushed to disk (seconds): at most this much
+    #: history is lost on a power cut (a crash of the daemon loses nothing).
+    checkpoint_interval: float = 5.0
 
 
 @dataclass
@@ -48,6 +51,7 @@ class SfuContext:
     rooms: RoomService
     callbacks: StatusCallbacks
     settings: SfuSettings = field(default_factory=SfuSettings)
+    checkpointer: Checkpointer | None = None
     _started: bool = False
 
     @classmethod
@@ -73,13 +77,16 @@ class SfuContext:
         )
         # Callbacks listen before rooms start, so rooms a dead daemon left get room-ended.
         callbacks.attach(rooms)
-        return cls(identity, keys, store, rooms, callbacks, settings)
+        checkpointer = Checkpointer(store.path, settings.checkpoint_interval)
+        return cls(identity, keys, store, rooms, callbacks, settings, checkpointer)
 
     async def start(self) -> None:
         """Start the callbacks' delivery, then the rooms (ending interrupted ones)."""
         if self._started:
             return
         self._started = True
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         await self.callbacks.start()
         await self.rooms.start()
 
@@ -91,6 +98,8 @@ class SfuContext:
         self._started = False
         await self.rooms.close()
         await self.callbacks.close()
+        if self.checkpointer is not None:
+            await self.checkpointer.close()
         self.store.close()
 
 

@@ -12,7 +12,10 @@ database from version ``n`` to ``n + 1``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .rooms.model import Participant, Room, RoomSettings
+
+log = logging.getLogger(__name__)
 
 DB_FILE = "sfu.sqlite3"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -130,10 +135,12 @@ class Store:
     def __init__(self, path: Path) -> None:
         """Open (creating and migrating) the database at ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # Checkpointer does it off the loop
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
 
@@ -335,6 +342,45 @@ class Store:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+class Checkpointer:
+    """Flushes the WAL into the database file (with its fsyncs) in a worker thread."""
+
+    def __init__(self, path: Path, interval: float = 5.0) -> None:
+        """Checkpoint the database at ``path`` every ``interval`` seconds."""
+        self._path = path
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the periodic checkpoints."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sqlite-checkpoint")
+
+    async def close(self) -> None:
+        """Stop, after one last checkpoint."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.to_thread(self.checkpoint)
+
+    def checkpoint(self) -> None:
+        """One checkpoint, on a connection of the calling thread (never the loop's)."""
+        db = sqlite3.connect(self._path, timeout=5.0)
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # a busy writer: the next round will do it
+            log.info("checkpoint skipped: %s", exc)
+        finally:
+            db.close()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await asyncio.to_thread(self.checkpoint)
 
 
 class _Transaction:

@@ -32,6 +32,64 @@ def codec_info(codec: Any) -> CodecInfo:
     )
 
 
+class _StreamStats:
+    """Enough of RFC 3550 A.3 to send receiver reports: extended sequence, counts, LSR."""
+
+    __slots__ = (
+        "base",
+        "cycles",
+        "expected_prior",
+        "lsr",
+        "lsr_at",
+        "max_seq",
+        "received",
+        "received_prior",
+    )
+
+    def __init__(self, seq: int) -> None:
+        self.base = seq
+        self.max_seq = seq
+        self.cycles = 0
+        self.received = 0
+        self.expected_prior = 0
+        self.received_prior = 0
+        self.lsr = 0
+        self.lsr_at = 0.0
+
+    def add(self, seq: int) -> None:
+        self.received += 1
+        delta = (seq - self.max_seq) & 0xFFFF
+        if 0 < delta < 0x8000:
+            if seq < self.max_seq:
+                self.cycles += 0x10000
+            self.max_seq = seq
+
+    def report_block(self, ssrc: int, now: float) -> bytes:
+        extended = self.cycles + self.max_seq
+        expected = extended - self.base + 1
+        lost = max(0, min(expected - self.received, 0x7FFFFF))
+        interval_expected = expected - self.expected_prior
+        interval_received = self.received - self.received_prior
+        self.expected_prior, self.received_prior = expected, self.received
+        interval_lost = interval_expected - interval_received
+        fraction = (
+            (interval_lost << 8) // interval_expected
+            if interval_expected > 0 and interval_lost > 0
+            else 0
+        )
+        dlsr = int((now - self.lsr_at) * 65536) if self.lsr else 0
+        return struct.pack(
+            "!IB3sIIII",
+            ssrc,
+            min(fraction, 255),
+            lost.to_bytes(3, "big"),
+            extended & 0xFFFFFFFF,
+            0,
+            self.lsr,
+            dlsr & 0xFFFFFFFF,
+        )
+
+
 class IncomingTrack:
     """One m-line a remote participant sends on, before and after it becomes a producer.
 
@@ -58,6 +116,7 @@ class IncomingTrack:
         self._rtx_pts: dict[int, int] = {}
         self._layer_of_ssrc: dict[int, str] = {}
         self._ssrc_of_layer: dict[str, int] = {}
+        self._stats: dict[int, _StreamStats] = {}
         self._detector: KeyframeDetector | None = None
         self._rtcp_ssrc = random.getrandbits(32)
         self.started = False
@@ -122,6 +181,10 @@ class IncomingTrack:
             layer = self._learn_layer(ssrc)
             if layer is None:
                 return
+        stats = self._stats.get(ssrc)
+        if stats is None:
+            stats = self._stats[ssrc] = _StreamStats(packet.sequence_number)
+        stats.add(packet.sequence_number)
         detector = self._detector
         producer.receive(
             MediaPacket(
@@ -152,6 +215,10 @@ class IncomingTrack:
         info = packet.sender_info
         ntp = (info.ntp_timestamp >> 32) + (info.ntp_timestamp & 0xFFFFFFFF) / (1 << 32)
         self.producer.set_sync(layer, ntp, info.rtp_timestamp)
+        stats = self._stats.get(packet.ssrc)
+        if stats is not None:
+            stats.lsr = (info.ntp_timestamp >> 16) & 0xFFFFFFFF
+            stats.lsr_at = time.monotonic()
 
     # -- upstream requests -----------------------------------------------------------
 
@@ -170,6 +237,15 @@ class IncomingTrack:
         ssrc = self._ssrc_of_layer.get(layer)
         if ssrc is not None and seqs:
             self._send_rtcp(nack_packet(self._rtcp_ssrc, ssrc, seqs))
+
+    def receiver_report(self) -> bytes | None:
+        """An RTCP RR for the streams received so far (the publisher's stats rely on it)."""
+        if not self._stats:
+            return None
+        now = time.monotonic()
+        blocks = b"".join(st.report_block(ssrc, now) for ssrc, st in list(self._stats.items())[:31])
+        body = struct.pack("!I", self._rtcp_ssrc) + blocks
+        return struct.pack("!BBH", 0x80 | min(len(self._stats), 31), 201, len(body) // 4) + body
 
     def bitrate_hint(self, bitrate: int) -> bytes | None:
         """A REMB telling the publisher it may send up to ``bitrate`` bit/s."""

@@ -271,14 +271,18 @@ class Transport:
                 logger.exception("RTCP reports of %s failed", self.id)
 
     def send_rtcp_reports(self) -> None:
-        """Sender reports to the participant for every consumer; REMB for its tracks."""
+        """SR to the participant for every consumer; RR (and REMB for video) for its tracks."""
         for consumer in list(self.consumers.values()):
             consumer.send_sender_report()
-        for track in self.incoming.values():
+        for track in list(self.incoming.values()):
             if track.producer is not None:
-                remb = track.bitrate_hint(self.settings.publisher_max_bitrate)
-                if remb is not None:
-                    self._send_rtcp(remb)
+                # a compound packet starts with a report (RFC 3550 6.1)
+                report = track.receiver_report()
+                if report is None:
+                    continue
+                if track.kind == "video":
+                    report += track.bitrate_hint(self.settings.publisher_max_bitrate) or b""
+                self._send_rtcp(report)
 
     # -- events ----------------------------------------------------------------------
 

@@ -86,3 +86,53 @@ async def test_local_producer_to_webrtc_subscriber_layers_and_continuity() -> No
         camera.stop()
         await sub.close()
         await router.close()
+
+
+async def test_opus_both_ways_between_local_code_and_webrtc_peers() -> None:
+    """The kiosk's microphone to a browser-like peer, and a peer's voice to its speaker."""
+    import fractions
+
+    import av
+    import numpy as np
+
+    from edge_sfu.media import OPUS, EncodedFrame
+    from tests.integration.media.peers import AudioStreamTrack, publish
+
+    router = Router("RM-audio")
+    pub_pc, _, producers = await publish(router, "PA", [(AudioStreamTrack(), "audio/opus")])
+    speaker: list[EncodedFrame] = []
+    router.consume_local(producers[0], speaker.append)
+    mic = router.produce_local("PK", OPUS)
+    sub = Subscriber(router, "PB")
+    router.consume(mic, sub.transport)
+    await sub.negotiate()
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48000, "stereo", "s16"
+    encoder.time_base = fractions.Fraction(1, 48000)
+    try:
+        t0 = 0
+        for _ in range(100):  # 2 s of 20 ms packets, paced
+            tone = (np.sin(np.arange(t0, t0 + 960) / 10) * 3000).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(
+                np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo"
+            )
+            frame.sample_rate, frame.pts = 48000, t0
+            for packet in encoder.encode(frame):
+                mic.push(EncodedFrame(bytes(packet), True, t0 * 1_000_000 // 48000))
+            t0 += 960
+            await asyncio.sleep(0.02)
+            if sub.audio_frames >= 20 and len(speaker) >= 20:
+                break
+        await wait_for(lambda: sub.audio_frames >= 20, what="mic audio at the peer")
+        await wait_for(lambda: len(speaker) >= 20, what="peer audio at the speaker")
+        decoder = av.CodecContext.create("opus", "r")
+        samples = sum(f.samples for p in speaker for f in decoder.decode(av.Packet(p.data)))
+        assert samples == 960 * len(speaker)  # every packet a valid 20 ms Opus frame
+        stamps = [f.timestamp_us for f in speaker]
+        assert stamps[0] == 0 and all(
+            b - a == 20_000 for a, b in zip(stamps, stamps[1:], strict=False)
+        )
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()

@@ -247,3 +247,24 @@ async def test_participant_offer_while_a_subscription_is_pending() -> None:
         assert consumer.packets_sent > 0
     finally:
         await _teardown(router, pub_pc, [sub])
+
+
+async def test_publisher_gets_receiver_reports() -> None:
+    router, pub_pc, _, _producers, subs = await _room(1)
+    try:
+        sender = next(s for s in pub_pc.getSenders() if s.kind == "video")
+
+        async def remote_inbound() -> list[Any]:
+            stats = await sender.getStats()
+            return [s for s in stats.values() if s.type == "remote-inbound-rtp"]
+
+        for _ in range(60):
+            found = await remote_inbound()
+            if found and found[0].roundTripTime is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert found, "no receiver report reached the publisher"
+        assert found[0].packetsLost == 0 and found[0].packetsReceived > 0
+        assert found[0].roundTripTime is not None and 0 <= found[0].roundTripTime < 1.0
+    finally:
+        await _teardown(router, pub_pc, subs)

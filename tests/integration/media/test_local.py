@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from edge_sfu.media import H264, LayerSpec, Router
 from tests.integration.media.peers import H264Decoder, LayeredCamera, Subscriber, wait_for
@@ -129,9 +130,7 @@ async def test_opus_both_ways_between_local_code_and_webrtc_peers() -> None:
         samples = sum(f.samples for p in speaker for f in decoder.decode(av.Packet(p.data)))
         assert samples == 960 * len(speaker)  # every packet a valid 20 ms Opus frame
         stamps = [f.timestamp_us for f in speaker]
-        assert stamps[0] == 0 and all(
-            b - a == 20_000 for a, b in zip(stamps, stamps[1:], strict=False)
-        )
+        assert stamps[0] == 0 and all(b - a == 20_000 for a, b in itertools.pairwise(stamps))
     finally:
         await sub.close()
         await pub_pc.close()

@@ -181,7 +181,7 @@ def _nack(media_ssrc: int, seqs: list[int]) -> bytes:
 
 
 def test_continuous_across_a_change_of_publisher() -> None:
-    producer, consumer, path, up = make([LayerSpec("default")])
+    producer, consumer, path, _up = make([LayerSpec("default")])
     feed(producer, frame("default", 40000, 5000, 3, True, 2.0))
     other_up = Upstream()
     other = Producer(
@@ -199,7 +199,7 @@ def test_continuous_across_a_change_of_publisher() -> None:
     feed(other, frame("default", 9, 126456, 3, True, 2.1))
     assert len(path.rtp) == 3 + 3
     seqs = [p[2] for p in path.rtp]
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
     assert (path.rtp[3][3] - path.rtp[2][3]) & 0xFFFFFFFF == int(0.1 * 90000)
     opus = Producer(producer_id="MT3", participant_id="PC", codec=OPUS)
     with pytest.raises(UnsupportedCodec):

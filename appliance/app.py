@@ -277,7 +277,13 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
                         "sid": p.sid,
                         "identity": p.identity,
                         "tracks": [
-                            {"sid": t.sid, "kind": t.kind, "name": t.name, "enabled": t.enabled}
+                            {
+                                "sid": t.sid,
+                                "kind": t.kind,
+                                "name": t.name,
+                                "enabled": t.enabled,
+                                "bitrate_kbps": state.track_bitrate_kbps(t.sid),
+                            }
                             for t in p.published.values()
                         ],
                     }

@@ -327,7 +327,7 @@ async def fetch_remote_token(
         ) as response,
     ):
         body = await response.json(content_type=None)
-        if response.status != 200 or not isinstance(body, dict) or "token" not in body:
+        if not 200 <= response.status < 300 or not isinstance(body, dict) or "token" not in body:
             message = body.get("message") if isinstance(body, dict) else None
             raise ConnectionError(f"token request refused ({response.status}): {message}")
         return str(body["token"])

@@ -51,7 +51,7 @@ async def list_participants(request: web.Request) -> web.Response:
     ctx = context(request)
     rows = ctx.store.find_participants(room.sid, flt, size + 1, page * size)
     # Live participants carry the current status (e.g. reconnecting) and published tracks.
-    live = [ctx.rooms.find_participant(room.sid, p.sid) or p for p in rows]
+    live = [ctx.rooms.live_participant(p.sid) or p for p in rows]
     base, account = base_url(request), ctx.identity.account_sid
     filters = {k: v for k, v in request.query.items() if k not in PAGING_FIELDS}
     body = page_body(

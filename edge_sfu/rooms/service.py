@@ -285,6 +285,10 @@ class RoomService:
             raise NotFound(f"Participant {participant_sid} not found")
         return participant
 
+    def live_participant(self, participant_sid: str) -> Participant | None:
+        """The participant with ``participant_sid`` if it is in a room now, else None."""
+        return self._participants.get(participant_sid)
+
     def find_participant(self, room_sid: str, sid_or_identity: str) -> Participant | None:
         """A participant of ``room_sid`` by SID (live or history), or a live one by identity."""
         if is_sid(sid_or_identity, PARTICIPANT):

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
@@ -55,6 +56,7 @@ __all__ = [
     "is_rtcp",
     "negotiated_codecs",
     "parse_rtcp",
+    "parse_rtp_light",
     "set_msid",
     "take_over_receiver",
     "take_over_sender",
@@ -69,7 +71,7 @@ _srtp_ffi: Any = pylibsrtp._binding.ffi
 _srtp_lib: Any = pylibsrtp._binding.lib
 _SRTP_MAX_TRAILER: int = int(getattr(pylibsrtp, "SRTP_MAX_TRAILER_LEN", 144))
 
-RtpHandler = Callable[[RtpPacket], None]
+RtpHandler = Callable[[Any], None]  # gets an RtpPacket or a LightRtpPacket
 RtcpHandler = Callable[[Any], None]
 
 ICE_COMPONENT_RTP = 1
@@ -94,6 +96,55 @@ class SendParams:
     ssrc: int
     codec: RTCRtpCodecParameters
     cname: str | None
+
+
+class LightRtpPacket:
+    """The RTP header fields the forwarder and aiortc's ``RtpRouter`` read, and the payload.
+
+    Parsing only these (no header-extension objects) is most of what aiortc's
+    ``RtpPacket.parse`` costs per packet; forwarded packets drop extensions anyway.
+    """
+
+    __slots__ = ("marker", "payload", "payload_type", "sequence_number", "ssrc", "timestamp")
+
+    def __init__(
+        self, payload_type: int, marker: int, seq: int, timestamp: int, ssrc: int, payload: bytes
+    ) -> None:
+        self.payload_type = payload_type
+        self.marker = marker
+        self.sequence_number = seq
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.payload = payload
+
+
+_RTP_FIXED = struct.Struct("!BBHII")
+
+
+def parse_rtp_light(data: bytes) -> LightRtpPacket:
+    """Parse an RTP packet's fixed header, skipping CSRCs, extension and padding.
+
+    Raises ValueError on anything malformed.
+    """
+    size = len(data)
+    if size < 12:
+        raise ValueError("RTP packet too short")
+    b0, b1, seq, ts, ssrc = _RTP_FIXED.unpack_from(data)
+    if b0 >> 6 != 2:
+        raise ValueError("RTP version is not 2")
+    pos = 12 + 4 * (b0 & 0x0F)
+    if b0 & 0x10:
+        if size < pos + 4:
+            raise ValueError("RTP extension header truncated")
+        pos += 4 + 4 * ((data[pos + 2] << 8) | data[pos + 3])
+    end = size
+    if b0 & 0x20:
+        if size <= pos:
+            raise ValueError("RTP padding without payload")
+        end -= data[-1]
+    if end < pos:
+        raise ValueError("RTP packet truncated")
+    return LightRtpPacket(b1 & 0x7F, b1 >> 7, seq, ts, ssrc, data[pos:end])
 
 
 class _ReceiverAdapter:
@@ -352,7 +403,6 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
         return
     original = connection.data_received
     router = dtls._rtp_router
-    extensions = dtls._rtp_header_extensions_map
 
     def data_received(data: bytes, component: int) -> None:
         if not data:
@@ -366,11 +416,10 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
             and dtls._rx_srtp is not None
         ):
             try:
-                plain = dtls._rx_srtp.unprotect(data)
-                packet = RtpPacket.parse(plain, extensions)
+                packet = parse_rtp_light(dtls._rx_srtp.unprotect(data))
             except Exception:  # forged, replayed or malformed: never the loop's problem
                 return
-            receiver = router.route_rtp(packet)
+            receiver = router.route_rtp(cast(Any, packet))
             if isinstance(receiver, _ReceiverAdapter):
                 try:
                     receiver._on_rtp(packet)
@@ -406,6 +455,7 @@ def drain_socket_reads(protocol: Any) -> bool:
         return False
     recvfrom = sock.recvfrom
     max_size = int(getattr(transport, "max_size", 256 * 1024))
+    component = protocol.local_candidate.component
 
     def read_ready() -> None:
         for _ in range(MAX_READS_PER_WAKEUP):
@@ -419,7 +469,11 @@ def drain_socket_reads(protocol: Any) -> bool:
                 protocol.error_received(exc)
                 return
             try:
-                protocol.datagram_received(data, addr)
+                if data and 127 < data[0] < 192:
+                    # SRTP/SRTCP can never be STUN (RFC 7983): skip aioice's parse attempt
+                    protocol.receiver.data_received(data, component)
+                else:
+                    protocol.datagram_received(data, addr)
             except Exception:
                 logger.exception("handling a datagram failed")
 

@@ -158,7 +158,7 @@ class IncomingTrack:
         if self.on_started is not None:
             self.on_started(self)
 
-    def _on_rtp(self, packet: seam.RtpPacket) -> None:
+    def _on_rtp(self, packet: seam.LightRtpPacket | seam.RtpPacket) -> None:
         producer = self.producer
         if producer is None:
             self.packets_dropped += 1
@@ -169,7 +169,15 @@ class IncomingTrack:
             original = self._rtx.get(packet.ssrc)
             if original is None or len(packet.payload) < 2:
                 return
-            packet = seam.unwrap_rtx(packet, payload_type=apt, ssrc=original)
+            payload = packet.payload
+            packet = seam.LightRtpPacket(
+                apt,
+                packet.marker,
+                (payload[0] << 8) | payload[1],
+                packet.timestamp,
+                original,
+                payload[2:],
+            )
         elif pt not in self._codecs:
             return
         payload = packet.payload

@@ -12,6 +12,8 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import h264
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
 from aiortc.rtp import RtcpPacket, RtpPacket
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge_sfu.media import aiortc_seam as seam
 from edge_sfu.media.consumer import Consumer
@@ -126,3 +128,44 @@ def test_our_rtcp_parses_with_aiortc() -> None:
     packet = RtpPacket.parse(bytes.fromhex("80e00001000000640000abcd") + b"x")
     assert packet.marker == 1 and packet.payload_type == 96 and packet.payload == b"x"
     assert Consumer.__init__ is not None and H264.clock_rate == 90000
+
+
+@given(st.binary(max_size=64))
+def test_light_rtp_parser_agrees_with_aiortc(data: bytes) -> None:
+    try:
+        theirs = RtpPacket.parse(data)
+    except ValueError:
+        theirs = None
+    try:
+        ours = seam.parse_rtp_light(data)
+    except ValueError:
+        ours = None
+    if theirs is not None and ours is not None:
+        assert (ours.payload_type, ours.marker, ours.sequence_number) == (
+            theirs.payload_type,
+            theirs.marker,
+            theirs.sequence_number,
+        )
+        assert (ours.timestamp, ours.ssrc, ours.payload) == (
+            theirs.timestamp,
+            theirs.ssrc,
+            theirs.payload,
+        )
+
+
+def test_light_rtp_parser_cases() -> None:
+    header = bytes.fromhex("80e00001000000640000abcd")
+    assert seam.parse_rtp_light(header + b"abc").payload == b"abc"
+    ext = bytes.fromhex("90600001000000640000abcd") + b"\xbe\xde\x00\x01" + b"\x10\xff\x00\x00"
+    assert seam.parse_rtp_light(ext + b"p").payload == b"p"
+    padded = bytes.fromhex("a0600001000000640000abcd") + b"pay" + b"\x00\x02"
+    assert seam.parse_rtp_light(padded).payload == b"pay"
+    for bad in (
+        b"",
+        header[:11],
+        b"\x40" + header[1:],
+        ext[:14],
+        header[:12].replace(b"\x80", b"\xa0", 1),
+    ):
+        with pytest.raises(ValueError):
+            seam.parse_rtp_light(bad)

@@ -169,3 +169,37 @@ def test_light_rtp_parser_cases() -> None:
     ):
         with pytest.raises(ValueError):
             seam.parse_rtp_light(bad)
+
+
+async def test_aioice_socket_internals_for_draining_reads() -> None:
+    import asyncio
+    import socket
+
+    connection = aioice.ice.Connection(ice_controlling=True, components=1, use_ipv6=False)
+    await connection.gather_candidates()
+    got: list[bytes] = []
+    try:
+        if not connection._protocols:
+            pytest.skip("no non-loopback interface to gather a host candidate on")
+        protocol = connection._protocols[0]
+        assert protocol.receiver is connection
+        assert protocol.local_candidate.component == 1
+        transport = protocol.transport
+        assert isinstance(transport._sock, socket.socket)
+        assert transport._loop is asyncio.get_running_loop()
+        assert transport._conn_lost == 0
+        assert callable(transport._loop._add_reader) and callable(transport._loop._remove_reader)
+        connection.data_received = lambda data, component: got.append(data)
+        assert seam.drain_socket_reads(protocol) is True
+        assert seam.drain_socket_reads(protocol) is False  # once
+        host, port = protocol.local_candidate.host, protocol.local_candidate.port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for i in range(5):
+                sock.sendto(bytes([0x80, i]) + b"x" * 20, (host, port))
+        for _ in range(100):
+            if len(got) == 5:
+                break
+            await asyncio.sleep(0.01)
+        assert [d[1] for d in got] == [0, 1, 2, 3, 4]
+    finally:
+        await connection.close()

@@ -27,6 +27,9 @@ class MediaSettings:
     """
 
     ice_servers: tuple[IceServer, ...] = ()
+    # UDP ports for ICE candidates, inclusive (None: ephemeral ports from the kernel).
+    # aioice has no such option; see edge_sfu.media.aiortc_seam.restrict_ports.
+    udp_port_range: tuple[int, int] | None = None
     # Largest data-track message accepted, in bytes (Twilio's limit is 16 KiB).
     max_data_message_bytes: int = 16 * 1024
     # Packets kept per layer for answering NACKs (a power of two).
@@ -39,6 +42,12 @@ class MediaSettings:
     publisher_max_bitrate: int = 2_500_000
     # Free-form so the appliance can log what it was given.
     labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.udp_port_range is not None:
+            low, high = self.udp_port_range
+            if not 1024 <= low <= high <= 65535:
+                raise ValueError(f"bad UDP port range {low}-{high}")
 
     def rtc_configuration(self) -> RTCConfiguration:
         """The aiortc configuration: explicit ICE server list, one bundled transport."""

@@ -113,6 +113,7 @@ class Transport:
         async with self._lock:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             self._adopt(_remote_track_ids(sdp))
+            self._prepare_ice()
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
             self._adopt({})
@@ -125,6 +126,7 @@ class Transport:
         async with self._lock:
             self._materialize_consumers()
             offer = await self.pc.createOffer()
+            self._prepare_ice()
             await self.pc.setLocalDescription(offer)
             self._adopt({})
             self._start_rtcp()
@@ -144,6 +146,16 @@ class Transport:
                     track._on_negotiated(seam.negotiated_codecs(transceiver))
                     if track.remote_track_id is None:
                         track.remote_track_id = ids.get(track.mid)
+
+    def _prepare_ice(self) -> None:
+        # before setLocalDescription, which gathers candidates
+        port_range = self.settings.udp_port_range
+        if port_range is None:
+            return
+        for transceiver in self.pc.getTransceivers():
+            seam.restrict_ports(transceiver.receiver.transport, port_range)
+        if self.pc.sctp is not None:
+            seam.restrict_ports(self.pc.sctp.transport, port_range)
 
     def _adopt(self, track_ids: dict[str, str]) -> None:
         # Runs with no await between setRemote/LocalDescription and here, so aiortc's

@@ -73,3 +73,36 @@ async def test_sfu_offers_the_publishing_m_line() -> None:
         await sub.close()
         await client.close()
         await router.close()
+
+
+async def test_udp_port_range_is_honoured() -> None:
+    import random
+    import re
+
+    from edge_sfu.media import MediaSettings
+
+    low = random.randrange(50000, 59000)
+    settings = MediaSettings(udp_port_range=(low, low + 20))
+    router = Router("RM3", settings)
+    pub_pc, pub_t, producers = await publish(
+        router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
+    )
+    sub = Subscriber(router, "PB")
+    try:
+        router.consume(producers[0], sub.transport)
+        await sub.negotiate()
+        await wait_for(lambda: sub.video_count() >= 5, what="frames")
+        for transport in (pub_t, sub.transport):
+            sdp = transport.pc.localDescription.sdp
+            ports = {int(p) for p in re.findall(r"a=candidate:\S+ 1 udp \d+ \S+ (\d+)", sdp)}
+            assert ports and all(low <= p <= low + 20 for p in ports), ports
+        # the test's own peers are not restricted
+        client_sdp = pub_pc.localDescription.sdp
+        client_ports = {
+            int(p) for p in re.findall(r"a=candidate:\S+ 1 udp \d+ \S+ (\d+)", client_sdp)
+        }
+        assert not any(low <= p <= low + 20 for p in client_ports)
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()

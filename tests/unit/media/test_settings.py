@@ -39,3 +39,12 @@ async def test_a_transport_gathers_host_candidates_only() -> None:
         assert candidates and all(" typ host" in c for c in candidates)
     finally:
         await router.close()
+
+
+def test_port_range_is_validated() -> None:
+    import pytest
+
+    assert MediaSettings(udp_port_range=(40000, 40099)).udp_port_range == (40000, 40099)
+    for bad in ((10, 20), (40000, 39999), (60000, 70000)):
+        with pytest.raises(ValueError):
+            MediaSettings(udp_port_range=bad)

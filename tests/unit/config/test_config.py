@@ -125,4 +125,5 @@ def test_configuration_reference_is_current():
     from appliance.config_doc import render
 
     doc = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
-    assert doc.read_text() == render(), "run: python -m appliance.config_doc > docs/configuration.md"
+    hint = "run: python -m appliance.config_doc > docs/configuration.md"
+    assert doc.read_text() == render(), hint

@@ -42,7 +42,7 @@ from aiortc.rtcrtpparameters import (
     RTCRtpReceiveParameters,
     RTCRtpSendParameters,
 )
-from aiortc.rtp import RtcpPacket, RtpPacket, is_rtcp, unwrap_rtx
+from aiortc.rtp import RtcpPacket, RtpPacket, is_rtcp
 
 __all__ = [
     "ReceiveParams",
@@ -65,7 +65,6 @@ __all__ = [
     "set_msid",
     "take_over_receiver",
     "take_over_sender",
-    "unwrap_rtx",
     "vp8_depayload",
 ]
 
@@ -265,11 +264,6 @@ def take_over_sender(
             dtls._unregister_rtp_sender(adapter)
 
     return release
-
-
-def sender_transport(sender: RTCRtpSender) -> RTCDtlsTransport:
-    """The DTLS transport a sender uses now (it changes when BUNDLE is applied)."""
-    return sender.transport
 
 
 class _Protector:

@@ -268,3 +268,38 @@ async def test_publisher_gets_receiver_reports() -> None:
         assert found[0].roundTripTime is not None and 0 <= found[0].roundTripTime < 1.0
     finally:
         await _teardown(router, pub_pc, subs)
+
+
+async def test_continuous_for_the_subscriber_across_a_change_of_publisher() -> None:
+    router = Router("RM-switch")
+    pc_a, _, (video_a,) = await publish(
+        router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
+    )
+    pc_b, _, (video_b,) = await publish(
+        router, "PB", [(SyntheticVideoTrack(160, 120), "video/H264")]
+    )
+    sub = Subscriber(router, "PS")
+    consumer = router.consume(video_a, sub.transport)
+    await sub.negotiate()
+    try:
+        await wait_for(lambda: sub.video_count() >= 8, what="frames from A")
+        consumer.replace_producer(video_b)
+        await wait_for(
+            lambda: [s for f in sub.frames.values() for s in f][-1] == (160, 120),
+            what="frames from B",
+        )
+        n = sub.video_count()
+        await wait_for(lambda: sub.video_count() >= n + 5, what="more frames from B")
+        sizes = [s for f in sub.frames.values() for s in f]
+        switch = sizes.index((160, 120))
+        assert set(sizes[:switch]) == {(320, 240)} and set(sizes[switch:]) == {(160, 120)}
+        assert len(sub.frames) == 1  # one track at the subscriber throughout
+        stats = await sub.pc.getReceivers()[0].getStats()
+        inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
+        assert len(inbound) == 1 and inbound[0].packetsLost == 0
+        assert video_a.consumers == [] and video_b.consumers == [consumer]
+    finally:
+        await sub.close()
+        await pc_a.close()
+        await pc_b.close()
+        await router.close()

@@ -57,6 +57,13 @@ async def _kiosk(app: web.Application) -> AsyncIterator[None]:
     role = KioskRole(state, KioskMachine(policy), devices, lambda: app[SIGNALING])
     role_ref.append(role)
     app[KIOSK_ROLE] = role
+
+    async def leave(_app: web.Application) -> None:
+        await role.leave_for_shutdown()
+
+    # aiohttp runs on_shutdown before unwinding cleanup contexts, and signaling closes its
+    # sockets there: the kiosk has to leave before that for the others to see it go.
+    app.on_shutdown.insert(0, leave)
     await role.start()
     if field_unit:
         role.press("join")  # a field unit streams from start-up, and keeps trying

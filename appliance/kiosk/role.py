@@ -103,6 +103,14 @@ class KioskRole:
             out["speaker"] = {"periods": playback.periods_written, "underruns": playback.underruns}
         return out
 
+    async def leave_for_shutdown(self) -> None:
+        """Leave the call while signaling still runs, so the others see the kiosk go."""
+        self._state.press_handler = None
+        if self._call is not None:
+            call, self._call = self._call, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(call.leave(), 5)
+
     async def close(self) -> None:
         """Leave any call, stop timers and tasks, release the devices."""
         self._state.press_handler = None

@@ -98,6 +98,7 @@ async def run_server() -> dict[str, object]:
     stop, lags = asyncio.Event(), []
     lag_task = asyncio.create_task(measure_lag(stop, lags))
     churn_task = asyncio.create_task(room_churn(context, stop))
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--client", f"http://127.0.0.1:{port}", key.sid,
@@ -108,6 +109,7 @@ async def run_server() -> dict[str, object]:
         client = json.loads(out.decode().strip().splitlines()[-1])
     finally:
         stop.set()
+        cpu = (time.process_time() - cpu_before) / (time.perf_counter() - wall_before)
         await asyncio.gather(lag_task, churn_task)
         pending = context.callbacks.pending()
         await runner.cleanup()
@@ -118,6 +120,9 @@ async def run_server() -> dict[str, object]:
         "loop_lag_p50_ms": round(percentile(lags, 0.50), 3),
         "loop_lag_p99_ms": round(percentile(lags, 0.99), 3),
         "loop_lag_max_ms": round(max(lags), 3),
+        # Share of one core the unit's process used under load: lag beyond what this
+        # explains is the scheduler giving the core to other processes.
+        "unit_cpu_share": round(cpu, 3),
         "callbacks_pending_at_end": pending,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
         "load_average_1m": round(os.getloadavg()[0], 2),

@@ -26,10 +26,10 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter, NotFound, RoomError
 from ..sids import PARTICIPANT, ROOM, TRACK, is_sid, new_sid
-from ..store import Store
 from . import events as ev
 from .model import (
     MAX_ROOM_NAME,
@@ -43,6 +43,9 @@ from .model import (
     utcnow,
 )
 from .rules import Rules, rules_allow
+
+if TYPE_CHECKING:  # the store imports the model: importing it here would be a cycle
+    from ..store import Store
 
 log = logging.getLogger(__name__)
 

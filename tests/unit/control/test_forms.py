@@ -1,0 +1,60 @@
+"""Form parsing never fails with anything but a Twilio-style 400, whatever the bytes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_sfu.errors import InvalidParameter
+from edge_sfu.rest.forms import Field, _check, _decode, boolean, choice, integer, string, timestamp
+from edge_sfu.rest.rooms import CREATE_FIELDS
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_body_parses_or_is_refused_cleanly(body: bytes) -> None:
+    try:
+        _check(_decode(body), CREATE_FIELDS)
+    except InvalidParameter as exc:
+        assert exc.status == 400
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(sorted(CREATE_FIELDS)), st.text(max_size=40), max_size=6))
+def test_any_known_field_value_parses_or_is_refused_cleanly(form: dict[str, str]) -> None:
+    from urllib.parse import urlencode
+
+    try:
+        _check(_decode(urlencode(form).encode()), CREATE_FIELDS)
+    except InvalidParameter as exc:
+        assert exc.status == 400
+
+
+def test_types() -> None:
+    fields = {
+        "N": Field(integer(1, 5)),
+        "B": Field(boolean),
+        "C": Field(choice("POST", "GET", fold=True)),
+        "S": Field(string(3)),
+        "T": Field(timestamp),
+        "L": Field(choice("VP8", "H264"), repeat=True),
+    }
+    got = _check(_decode(b"N=3&B=True&C=get&S=abc&T=2026-01-02T03:04:05Z&L=VP8&L=H264"), fields)
+    assert got["N"] == 3 and got["B"] is True and got["C"] == "GET" and got["L"] == ["VP8", "H264"]
+    assert got["T"].isoformat() == "2026-01-02T03:04:05+00:00"
+    for bad in (
+        b"N=0",
+        b"N=1.5",
+        b"N=%EF%BC%93",
+        b"B=1",
+        b"C=PUT",
+        b"S=abcd",
+        b"S=",
+        b"S=%0a",
+        b"T=now",
+        b"X=1",
+        b"N=1&N=2",
+    ):
+        with pytest.raises(InvalidParameter):
+            _check(_decode(bad), fields)

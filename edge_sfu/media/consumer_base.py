@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from edge_sfu.media.errors import UnsupportedCodec
@@ -11,6 +12,9 @@ from edge_sfu.media.packet import MediaPacket
 from edge_sfu.media.producer import Producer
 
 logger = logging.getLogger(__name__)
+
+#: A consumer still waiting for a keyframe on its layer asks again this often (seconds).
+KEYFRAME_RETRY_S = 2.0
 
 
 class ConsumerBase:
@@ -36,6 +40,7 @@ class ConsumerBase:
         self.on_producer_enabled: Callable[[bool], None] | None = None
         self.on_layer_change: Callable[[str], None] | None = None
         self._close_callbacks: list[Callable[[ConsumerBase], object]] = []
+        self._waiting_since = time.monotonic()
         producer._attach(self)
 
     # -- layer choice ----------------------------------------------------------------
@@ -92,9 +97,17 @@ class ConsumerBase:
             return
         if packet.layer != self._current:
             if packet.layer != self._target or not packet.keyframe_start:
+                if packet.layer == self._target:
+                    self._still_waiting(packet)
                 return
             self._switch(packet)
         self._forward(packet)
+
+    def _still_waiting(self, packet: MediaPacket) -> None:
+        # The keyframe request (or the keyframe) may have been lost: ask again, now and then.
+        if packet.arrival - self._waiting_since >= KEYFRAME_RETRY_S:
+            self._waiting_since = packet.arrival
+            self.producer.request_keyframe(packet.layer)
 
     def _switch(self, packet: MediaPacket) -> None:
         previous = self._current

@@ -61,6 +61,15 @@ def validate_room_name(name: str) -> None:
         raise InvalidParameter("Room name contains invalid characters", code=53101)
 
 
+def _check_track_name(name: str) -> None:
+    if not name:
+        raise InvalidParameter("Track name is invalid: empty", code=53301)
+    if len(name) > MAX_TRACK_NAME:
+        raise InvalidParameter(f"Track name is longer than {MAX_TRACK_NAME} characters", code=53302)
+    if _CONTROL.search(name):
+        raise InvalidParameter("Track name contains invalid characters", code=53303)
+
+
 class RoomService:
     """Owns the live rooms; backed by ``store`` for history.
 
@@ -334,14 +343,20 @@ class RoomService:
     async def publish_track(
         self, participant_sid: str, kind: str, name: str, *, enabled: bool = True
     ) -> PublishedTrack:
-        """Publish a track; names are unique per participant (53304)."""
+        """Publish a track.
+
+        Refusals: a kind other than audio/video/data (53300), a name that is empty (53301),
+        too long (53302), has control characters (53303) or is already published by this
+        participant (53304), video in an audio-only room (53125).
+        """
         participant = self.participant(participant_sid)
         if kind not in TRACK_KINDS:
-            raise InvalidParameter(f"track kind must be one of {', '.join(TRACK_KINDS)}")
-        if not name or len(name) > MAX_TRACK_NAME or _CONTROL.search(name):
             raise InvalidParameter(
-                f"Track name must be 1 to {MAX_TRACK_NAME} characters", code=53302
+                f"track kind must be one of {', '.join(TRACK_KINDS)}", code=53300
             )
+        _check_track_name(name)
+        if kind == "video" and self._rooms[participant.room_sid].settings.audio_only:
+            raise RoomError("The track kind is not supported by the Room (audio only)", code=53125)
         if any(t.name == name for t in participant.published.values()):
             raise RoomError(f"Track name {name!r} is already published", code=53304)
         now = self._clock()

@@ -150,3 +150,31 @@ async def test_listener_errors_do_not_break_the_model(service: RoomService) -> N
     service.add_listener(broken)
     p = await service.connect("alice", "lobby")
     assert p.status == "connected"
+
+
+async def test_track_refusals(service: RoomService) -> None:
+    from edge_sfu.errors import InvalidParameter
+
+    p = await service.connect("alice", "lobby")
+    for kind, name, code in (
+        ("smell", "x", 53300),
+        ("audio", "", 53301),
+        ("audio", "x" * 129, 53302),
+        ("audio", "a\nb", 53303),
+    ):
+        with pytest.raises(InvalidParameter) as info:
+            await service.publish_track(p.sid, kind, name)
+        assert info.value.code == code
+    assert p.published == {}
+
+
+async def test_audio_only_room_refuses_video_53125(service: RoomService) -> None:
+    from dataclasses import replace
+
+    settings = replace(RoomSettings.from_defaults(service.defaults), audio_only=True)
+    await service.create_room("voice", settings)
+    p = await service.connect("alice", "voice")
+    with pytest.raises(RoomError) as info:
+        await service.publish_track(p.sid, "video", "cam")
+    assert info.value.code == 53125
+    assert (await service.publish_track(p.sid, "audio", "mic")).kind == "audio"

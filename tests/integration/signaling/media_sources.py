@@ -15,6 +15,7 @@ from aiortc import MediaStreamTrack
 from av import AudioFrame, VideoFrame
 from av.video.frame import PictureType
 
+from edge_sfu.client import EncodedVideoTrack
 from edge_sfu.media import EncodedFrame, LocalProducer
 
 VIDEO_CLOCK = 90000
@@ -83,11 +84,12 @@ async def receive_frames(track: MediaStreamTrack, count: int, timeout: float = 3
 
 
 class H264TestSource:
-    """PyAV ``testsrc2`` through libx264 into a ``LocalProducer``, paced by the clock."""
+    """PyAV ``testsrc2`` through libx264 into a ``LocalProducer`` (in-process) or the Python
+    client's ``EncodedVideoTrack``, paced by the clock."""
 
     def __init__(
         self,
-        producer: LocalProducer,
+        producer: LocalProducer | EncodedVideoTrack,
         width: int,
         height: int,
         fps: int = 15,
@@ -98,8 +100,11 @@ class H264TestSource:
         self.width, self.height, self.fps = width, height, fps
         self.frames = 0
         self._keyframe = True
+        self.keyframe_requests = 0
         previous = producer.on_keyframe_request
-        if previous is None:
+        if isinstance(producer, EncodedVideoTrack):
+            producer.on_keyframe_request = lambda: self._want_keyframe(layer)
+        elif previous is None:
             producer.on_keyframe_request = self._want_keyframe
         else:  # several layers (one source each) share the producer's callback
 
@@ -112,6 +117,7 @@ class H264TestSource:
 
     def _want_keyframe(self, layer: str) -> None:
         if layer == self.layer:
+            self.keyframe_requests += 1
             self._keyframe = True
 
     def _encoder(self) -> Any:
@@ -141,13 +147,16 @@ class H264TestSource:
                 self._keyframe = False
                 frame.pts = self.frames
                 for packet in encoder.encode(frame):
-                    now_us = time.monotonic_ns() // 1000
-                    self.producer.push(
-                        EncodedFrame(bytes(packet), packet.is_keyframe, now_us, self.layer)
-                    )
+                    self._push(bytes(packet), packet.is_keyframe, time.monotonic_ns() // 1000)
                 self.frames += 1
         finally:
             source.close()
+
+    def _push(self, data: bytes, keyframe: bool, now_us: int) -> None:
+        if isinstance(self.producer, EncodedVideoTrack):
+            self.producer.push(data, keyframe, now_us)
+        else:
+            self.producer.push(EncodedFrame(data, keyframe, now_us, self.layer))
 
     async def close(self) -> None:
         self._task.cancel()

@@ -23,6 +23,8 @@ from schemathesis.specs.openapi.checks import (
 from .conftest import Unit, start_unit
 
 MAX_EXAMPLES = 40
+# schemathesis' own strategies trip a Hypothesis deprecation notice; nothing of ours.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 
 
 class ThreadedUnit:

@@ -178,3 +178,23 @@ async def test_audio_only_room_refuses_video_53125(service: RoomService) -> None
         await service.publish_track(p.sid, "video", "cam")
     assert info.value.code == 53125
     assert (await service.publish_track(p.sid, "audio", "mic")).kind == "audio"
+
+
+async def test_start_ends_rooms_a_dead_daemon_left_and_announces_it(store) -> None:
+    from edge_sfu.rooms import RoomDefaults
+
+    crashed = RoomService(store, RoomDefaults())
+    p = await crashed.connect("alice", "left-open")  # never closed: the daemon "died"
+    seen: list = []
+    fresh = RoomService(store, RoomDefaults(), sweep_interval=3600)
+    fresh.add_listener(seen.append)
+    await fresh.start()
+    try:
+        assert [type(e) for e in seen] == [ev.RoomCompleted]
+        assert seen[0].room.sid == p.room_sid and seen[0].room.status == "completed"
+        stored = store.get_participant(p.room_sid, p.sid)
+        assert (
+            stored is not None and stored.status == "disconnected" and stored.duration is not None
+        )
+    finally:
+        await fresh.close()

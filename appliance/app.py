@@ -199,7 +199,8 @@ def media_settings(settings: Settings) -> MediaSettings:
         )
         for url in m.turn_servers
     ]
-    return MediaSettings(ice_servers=tuple(servers))
+    ports = (m.udp_port_min, m.udp_port_max) if m.udp_port_min else None
+    return MediaSettings(ice_servers=tuple(servers), udp_port_range=ports)
 
 
 def build_app(state: DaemonState) -> web.Application:

@@ -27,6 +27,8 @@ log = logging.getLogger("edge_appliance")
 #: Everything must be down within systemd's TimeoutStopSec (20 s in the shipped unit).
 SHUTDOWN_TIMEOUT = 15.0
 EX_TEMPFAIL = 75
+#: How long open HTTP requests may finish after SIGTERM before they are cut.
+GRACE_PERIOD = 3.0
 
 
 def dev_settings() -> Settings:
@@ -96,7 +98,14 @@ async def serve(state: DaemonState) -> int:
     await runner.setup()  # runs every cleanup context's start-up, in order
     try:
         host, port = listen_address(state.settings.http.listen)
-        site = web.TCPSite(runner, host, port, ssl_context=state.ssl_context, reuse_address=True)
+        site = web.TCPSite(
+            runner,
+            host,
+            port,
+            ssl_context=state.ssl_context,
+            reuse_address=True,
+            shutdown_timeout=GRACE_PERIOD,  # a held-open response must not eat TimeoutStopSec
+        )
         await site.start()
         state.bound_port = _bound_port(site) or port
         await _redirect_site(runner, state, host)
@@ -116,7 +125,8 @@ async def _redirect_site(runner: web.AppRunner, state: DaemonState, host: str) -
     (see ``appliance.admin``) sends every client but this machine's own to HTTPS."""
     port = state.settings.http.redirect_port
     if state.ssl_context is not None and port != 0:
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        site = web.TCPSite(runner, host, port, reuse_address=True, shutdown_timeout=GRACE_PERIOD)
+        await site.start()
 
 
 def _bound_port(site: web.TCPSite) -> int | None:

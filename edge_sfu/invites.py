@@ -34,7 +34,7 @@ class Invite:
 def create_invite(auth_token: str, room: str, *, ttl: int = DEFAULT_INVITE_TTL) -> str:
     """Sign an invite to ``room`` valid for ``ttl`` seconds."""
     if not room or len(room) > 128:
-        raise TokenError("room must be 1 to 128 characters", code=53113, status=400)
+        raise TokenError("room name must be 1 to 128 characters", code=53102, status=400)
     if not 60 <= ttl <= MAX_INVITE_TTL:
         raise TokenError(f"Ttl must be 60 to {MAX_INVITE_TTL} seconds", code=20001, status=400)
     now = int(time.time())

@@ -28,7 +28,7 @@ from edge_sfu.signaling import LocalParticipant, SignalingService
 from hardware.audio.capture import OpusPacket
 from hardware.camera.base import AccessUnit
 
-from .devices import KioskDevices
+from .devices import DeviceSinks, KioskDevices
 from .mixer import RATE, AudioMixer
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,34 @@ class Call(Protocol):
         """People in the room, the kiosk included."""
 
 
-class LocalCall:
+class _CallBase:
+    """What both kinds of call share: the devices, the mixer and ending exactly once."""
+
+    def __init__(
+        self, devices: KioskDevices, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
+    ) -> None:
+        self._devices = devices
+        self._mixer = mixer
+        self._on_ended = on_ended
+        self._left = False
+
+    def _ended(self, reason: str, code: int | None) -> None:
+        """The room ended the call (kick, room completed, connection lost)."""
+        if not self._left:
+            self._teardown()
+            self._on_ended(reason, code)
+
+    def _teardown(self) -> None:
+        self._left = True
+        self._devices.sinks = DeviceSinks()
+        self._devices.stop_media()
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of what the call holds besides the devices."""
+
+
+class LocalCall(_CallBase):
     """The kiosk in a room of this unit's own SFU."""
 
     def __init__(
@@ -60,17 +87,14 @@ class LocalCall:
         mixer: AudioMixer,
         on_ended: Callable[[str, int | None], None],
     ) -> None:
+        super().__init__(devices, mixer, on_ended)
         self._service = service
-        self._devices = devices
-        self._mixer = mixer
-        self._on_ended = on_ended
         self._local: LocalParticipant | None = None
         self._video: LocalProducer | None = None
         self._audio: LocalProducer | None = None
         self._consumers: dict[str, LocalConsumer] = {}
         self._unlisten: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._left = False
 
     async def join(self, room: str, identity: str, *, muted: bool) -> None:
         """Connect and publish; raises the SFU's ``TwilioError`` when the room refuses."""
@@ -157,15 +181,7 @@ class LocalCall:
     def _hear(self, key: str) -> Callable[[EncodedFrame], None]:
         return lambda frame: self._mixer.add_opus(key, frame.data)
 
-    def _ended(self, reason: str, code: int | None) -> None:
-        if not self._left:
-            self._teardown()
-            self._on_ended(reason, code)
-
-    def _teardown(self) -> None:
-        self._left = True
-        self._devices.sinks.video = self._devices.sinks.audio = None
-        self._devices.stop_media()
+    def _release(self) -> None:
         if self._unlisten is not None:
             self._unlisten()
         if self._task is not None:
@@ -216,22 +232,19 @@ class PcmTrack(MediaStreamTrack):  # type: ignore[misc]
         return frame
 
 
-class RemoteCall:
+class RemoteCall(_CallBase):
     """The kiosk in a room on another unit, through the Python client."""
 
     def __init__(
         self, devices: KioskDevices, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
     ) -> None:
-        self._devices = devices
-        self._mixer = mixer
-        self._on_ended = on_ended
+        super().__init__(devices, mixer, on_ended)
         self._room: sfu_client.Room | None = None
         self._video: sfu_client.EncodedVideoTrack | None = None
         self._mic: PcmTrack | None = None
         self._mic_pub: sfu_client.LocalTrackPublication | None = None
         self._layer = ""
         self._readers: dict[str, asyncio.Task[None]] = {}
-        self._left = False
 
     async def join(self, signaling_url: str, token: str, room: str, *, muted: bool) -> None:
         """Connect to the other unit and publish; raises ``ConnectError`` when refused."""
@@ -289,15 +302,7 @@ class RemoteCall:
         """People in the room now, the kiosk included."""
         return 0 if self._room is None else 1 + len(self._room.participants)
 
-    def _ended(self, reason: str, code: int | None) -> None:
-        if not self._left:
-            self._teardown()
-            self._on_ended(reason, code)
-
-    def _teardown(self) -> None:
-        self._left = True
-        self._devices.sinks.video = self._devices.sinks.pcm = None
-        self._devices.stop_media()
+    def _release(self) -> None:
         for key, task in self._readers.items():
             task.cancel()
             self._mixer.remove(key)

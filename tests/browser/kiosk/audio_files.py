@@ -7,28 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-RATE = 48_000
+from tests.hwsim.conftest import ALSA_FILE_PCMS
 
-ALSA_CONF = """
-pcm.filecap {
-    @args [ INFILE ]
-    @args.INFILE { type string default "/dev/zero" }
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile $INFILE
-    format "raw"
-}
-pcm.filesink {
-    @args [ OUTFILE FMT ]
-    @args.OUTFILE { type string default "/dev/null" }
-    @args.FMT { type string default "raw" }
-    type file
-    slave.pcm "null"
-    file $OUTFILE
-    format $FMT
-}
-"""
+RATE = 48_000
 
 
 def tone(freq: float, seconds: float, amplitude: float = 0.3) -> np.ndarray:
@@ -51,7 +32,7 @@ def write_wav_tone(path: Path, freq: float, seconds: float) -> None:
 def alsa_env(root: Path) -> dict[str, str]:
     """Environment pointing ALSA at the file PCMs (a new config file per test)."""
     conf = root / "asound.conf"
-    conf.write_text(ALSA_CONF)
+    conf.write_text(ALSA_FILE_PCMS)
     return {"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"}
 
 

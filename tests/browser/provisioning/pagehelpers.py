@@ -10,21 +10,10 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page, Playwright
 
+from tests.browser.media.harness import CHROMIUM, FLAGS
+
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "provisioning"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
 VIEWPORTS = ((1280, 800), (390, 844))
 
 

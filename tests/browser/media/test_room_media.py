@@ -168,6 +168,7 @@ async def test_two_pages_and_a_local_producer(tmp_path):
                 await _check_kiosk_only(pages["ann"])
         except AssertionError:
             print("\n".join(logs[-50:]))
+            print(_diagnose(sfu))
             raise
         finally:
             await source.close()
@@ -179,6 +180,30 @@ async def _check_kiosk_only(page) -> None:
     await asyncio.sleep(1.5)
     second = _by(await page.evaluate(INBOUND_JS), "kiosk", "video")[0]
     assert second["framesDecoded"] > first["framesDecoded"]
+
+
+def _diagnose(sfu) -> str:
+    """The forwarding engine's counters, to tell a publisher problem from a subscriber one."""
+    lines = []
+    for router in sfu.signaling.routers.values():
+        for producer in router.producers.values():
+            lines.append(
+                f"producer {producer.id} of {producer.participant_id}: "
+                f"{producer.codec.mime_type} packets={producer.packets_received}"
+            )
+        for transport in router.transports.values():
+            lines.append(f"transport of {transport.participant_id}: {transport.connection_state}")
+            for mid, track in transport.incoming.items():
+                lines.append(
+                    f"  incoming {mid}: started={track.started} "
+                    f"dropped={track.packets_dropped} producer={track.producer}"
+                )
+            for consumer in transport.consumers.values():
+                lines.append(
+                    f"  consumer of {consumer.producer.id}: ready={consumer.ready} "
+                    f"sent={consumer.packets_sent} layer={consumer.current_layer}"
+                )
+    return "\n".join(lines)
 
 
 def _async(fn):

@@ -407,6 +407,12 @@ class Room(Emitter):
         if local.sid is not None:
             self.send({"type": "set-enabled", "track_sid": local.sid, "enabled": enabled})
 
+    def unpublish_track(self, local: LocalTrackPublication) -> None:
+        """Stop publishing one of our tracks; the others get track_unpublished."""
+        self.local_tracks.pop(local.client_id, None)
+        if local.sid is not None:
+            self.send({"type": "unpublish", "track_sid": local.sid})
+
     def set_render_size(self, track_sid: str, width: int, height: int) -> None:
         """Ask for the layer of a subscribed video track that fits ``width`` x ``height``."""
         self.send(

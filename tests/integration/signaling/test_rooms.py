@@ -69,3 +69,35 @@ async def test_duplicate_identity_disconnects_the_first(sfu, clients):
     code, _message = await asyncio.wait_for(kicked, 10)
     assert code == 53205
     assert second.state == "connected"
+
+
+async def test_unpublish_and_host_candidates_only(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    camera = await alice.publish_track(PatternVideoTrack(), "camera")
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    await bob.wait_for("track_subscribed", timeout=30)
+    # Nothing but host candidates on either side: no STUN/TURN server was configured.
+    for room in (alice, bob):
+        sdp = room.media.pc.localDescription.sdp
+        remote = room.media.pc.remoteDescription.sdp
+        candidates = [line for line in (sdp + remote).splitlines() if "a=candidate" in line]
+        assert candidates and all(" typ host" in line for line in candidates)
+    transport = next(iter(sfu.signaling.routers.values())).transports
+    for t in transport.values():
+        assert t.pc._RTCPeerConnection__configuration.iceServers == []
+
+    unsubscribed = bob.expect("track_unsubscribed")
+    unpublished = bob.expect("track_unpublished")
+    alice.unpublish_track(camera)
+    _track, pub, _who = await asyncio.wait_for(unsubscribed, 10)
+    assert pub.sid == camera.sid
+    pub, who = await asyncio.wait_for(unpublished, 10)
+    assert pub.sid == camera.sid and who.identity == "alice"
+    assert camera.sid not in bob.participants[alice.local_sid].tracks
+    room = sfu.context.rooms.live_room_by_name("room1")
+    assert not room.participants[alice.local_sid].published
+    # The renegotiation that turned the m-line inactive went through.
+    await asyncio.sleep(1.0)
+    assert not alice.errors and alice.state == "connected"

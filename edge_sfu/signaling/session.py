@@ -216,7 +216,9 @@ class SignalingSession:
     async def _refuse(self, exc: p.ProtocolError) -> None:
         self.errors += 1
         if self.errors > MAX_ERRORS:
-            await self.close(exc.code, "too many invalid messages", code=p.CLOSE_PROTOCOL)
+            await self.close(
+                p.INVALID_CLIENT_MESSAGE, "too many invalid messages", code=p.CLOSE_PROTOCOL
+            )
         elif exc.fatal:
             await self.close(exc.code, exc.message, code=p.CLOSE_PROTOCOL)
         else:

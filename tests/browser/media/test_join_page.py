@@ -40,6 +40,8 @@ async def test_invite_names_refusals_and_reconnect(tmp_path):
                 joined = watcher.expect("participant_connected")
                 await guest.click("#invite-form button")
                 await guest.wait_for_function(CONNECTED, timeout=60_000)
+                assert not await guest.locator("#invite-form").is_visible()
+                assert await guest.locator("#leave").is_visible()
                 (who,) = await asyncio.wait_for(joined, 30)
                 assert who.identity == NASTY
                 # The name is text, never markup.
@@ -61,6 +63,8 @@ async def test_invite_names_refusals_and_reconnect(tmp_path):
                     "() => document.body.dataset.state === 'disconnected'", timeout=30_000
                 )
                 assert "20101" in await refused.locator("#status").text_content()
+                assert not await refused.locator("#invite-form").is_visible()
+                assert not await refused.locator("#controls").is_visible()
 
                 # The browser client reconnects by itself and keeps its SID.
                 sid = await guest.evaluate("() => window.edgeRoom.localParticipant.sid")

@@ -14,7 +14,11 @@ from .server import RunningSfu, running_sfu
 
 #: Short timers so reconnect-window tests take seconds, not half a minute.
 FAST = SignalingSettings(
-    heartbeat_interval=0.5, heartbeat_timeout=2.0, reconnect_window=3.0, join_timeout=3.0
+    heartbeat_interval=0.5,
+    heartbeat_timeout=2.0,
+    reconnect_window=3.0,
+    join_timeout=3.0,
+    answer_timeout=3.0,
 )
 
 

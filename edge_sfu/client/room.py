@@ -31,6 +31,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import Any
 
 import aiohttp
@@ -91,9 +92,17 @@ class LocalTrackPublication:
 class Room(Emitter):
     """A connected room. Build with ``edge_sfu.client.connect``."""
 
-    def __init__(self, url: str, *, reconnect: bool = True, heartbeat: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        reconnect: bool = True,
+        heartbeat: bool = True,
+        ssl: SSLContext | bool = True,
+    ) -> None:
         super().__init__()
         self.url = url
+        self._ssl = ssl
         self.sid = ""
         self.name = ""
         self.local_sid = ""
@@ -121,6 +130,7 @@ class Room(Emitter):
             self._session = aiohttp.ClientSession()
         ws = await self._session.ws_connect(
             self.url,
+            ssl=self._ssl,
             protocols=(SUBPROTOCOL,),
             heartbeat=None,
             timeout=aiohttp.ClientWSTimeout(ws_close=5),
@@ -461,13 +471,16 @@ async def connect(
     room: str | None = None,
     tracks: list[MediaStreamTrack] | None = None,
     reconnect: bool = True,
+    ssl: SSLContext | bool = True,
 ) -> Room:
     """Join a room over ``url`` (``ws://unit:port/v1/signaling``) with an access token.
 
-    ``tracks`` are published right away. Raises ``ConnectError`` with Twilio's code when
+    ``tracks`` are published right away. ``ssl`` is for ``wss://``: an ``SSLContext`` that
+    trusts the other unit's certificate (units use self-signed ones), or False to skip
+    verification on a trusted LAN. Raises ``ConnectError`` with Twilio's code when
     the server refuses (20101 bad token, 53105 room full, 53118 room completed ...).
     """
-    client = Room(url, reconnect=reconnect)
+    client = Room(url, reconnect=reconnect, ssl=ssl)
     for track in tracks or []:
         client._add_local(track, track.kind, None)
     join: dict[str, Any] = {"token": token}

@@ -138,7 +138,12 @@ async def _handshake(
     if not isinstance(first, p.Join):
         await refuse(link, p.INVALID_CLIENT_MESSAGE, "the first message must be join", 4400)
         return None
-    return await service.join(link, first, token)
+    try:
+        return await service.join(link, first, token)
+    except Exception:  # a bug must cost this client its join, not the server a traceback loop
+        logger.exception("join from %s failed", link.peer)
+        await refuse(link, p.SIGNALING_ERROR, "could not join", p.CLOSE_REFUSED)
+        return None
 
 
 async def _read(session: SignalingSession, ws: web.WebSocketResponse, link: WebSocketLink) -> None:

@@ -149,16 +149,28 @@ class SignalingService:
             )
             return None
         participant = await self.rooms.connect(claims.identity, room_name)
-        router = self.router(participant.room_sid)
-        sid = participant.sid
-        member = RoomMember(self.rooms, participant, router, self.media, self._sender(sid))
+        try:
+            member = RoomMember(
+                self.rooms,
+                participant,
+                self.router(participant.room_sid),
+                self.media,
+                self._sender(participant.sid),
+            )
+        except Exception:
+            await self.rooms.disconnect(participant.sid, p.SIGNALING_ERROR)
+            raise
         session = SignalingSession(
             member, secrets.token_urlsafe(32), self.settings, on_closed=self._forget
         )
-        self.sessions[sid] = session
+        self.sessions[participant.sid] = session
         self._by_token[session.reconnect_token] = session
-        session.attach(link)
-        await self.reconcile(sid)
+        try:
+            session.attach(link)
+        except Exception:  # e.g. the room ended meanwhile: leave no participant behind
+            await session.close(p.SIGNALING_ERROR, "could not join")
+            raise
+        await self.reconcile(participant.sid)
         return session
 
     async def _resume(self, link: Link, reconnect_token: str) -> SignalingSession | None:

@@ -87,6 +87,18 @@ async def _attack(sfu) -> dict[str, object]:
             await ws.send_str(json.dumps({"type": "join", "version": 1, "token": "x" * 70000}))
             msg = await ws.receive(timeout=10)
             results["huge"] = (msg.type, ws.close_code)
+        # 2b. ... also once joined: the participant is out at once, not after the window.
+        async with http.ws_connect(sfu.ws_url) as ws:
+            await ws.send_str(json.dumps({"type": "join", "version": 1, "token": sfu.token("hg")}))
+            await ws.receive(timeout=10)
+            await ws.send_str(json.dumps({"type": "ping", "ref": "x" * 70000}))
+            await ws.receive(timeout=10)
+            room = sfu.context.rooms.live_room_by_name("room1")
+            for _ in range(20):  # well under the 3 s reconnect window
+                if room.by_identity("hg") is None:
+                    break
+                await asyncio.sleep(0.1)
+            results["joined-huge"] = (ws.close_code, room.by_identity("hg"))
         # 3. A joined participant sending garbage: errors, never a crash.
         async with http.ws_connect(sfu.ws_url) as ws:
             token = sfu.token("mallory")
@@ -155,6 +167,8 @@ async def test_garbage_never_disturbs_other_participants(sfu, clients):
     assert replies[0]["code"] == 20101 and code == 4403
     _msg_type, code = results["huge"]
     assert code == 1009  # message too big
+    code, still_there = results["joined-huge"]
+    assert code == 1009 and still_there is None
     replies, code = results["joined-text"]
     errors = [r for r in replies if r["type"] == "error"]
     codes = {r["code"] for r in errors}

@@ -165,6 +165,7 @@ class Room(Emitter):
         if self.media is None:
             self.media = PeerSession(msg.get("ice_servers", []))
         self._sync(msg["participants"], emit=reconnect)
+        self._sync_subscriptions(msg.get("subscriptions", []))
         self.state = "connected"
 
     def _sync(self, participants: list[dict[str, Any]], *, emit: bool) -> None:
@@ -175,8 +176,35 @@ class Room(Emitter):
                 self._participant_connected(info, emit=emit)
             else:
                 self.participants[info["sid"]].state = info.get("state", "connected")
+                self._sync_tracks(self.participants[info["sid"]], info.get("tracks", []))
         for sid in [s for s in self.participants if s not in seen]:
             self._participant_gone(sid)
+
+    def _sync_tracks(self, who: RemoteParticipant, tracks: list[dict[str, Any]]) -> None:
+        # Publications changed while we were away: replay what we missed as events.
+        seen = {t["sid"] for t in tracks}
+        for sid in [s for s in who.tracks if s not in seen]:
+            self._on_track_event("track-unpublished", {"track_sid": sid}, who)
+        for info in tracks:
+            pub = who.tracks.get(info["sid"])
+            if pub is None:
+                self._add_publication(who, info, emit=True)
+            elif pub.enabled != info["enabled"]:
+                kind = "track-enabled" if info["enabled"] else "track-disabled"
+                self._on_track_event(kind, {"track_sid": pub.sid}, who)
+
+    def _sync_subscriptions(self, subscriptions: list[dict[str, Any]]) -> None:
+        # After a reconnect: track-subscribed / -unsubscribed may have been sent while away.
+        current = {(s["participant_sid"], s["track_sid"]): s["mid"] for s in subscriptions}
+        for who in list(self.participants.values()):
+            for pub in list(who.tracks.values()):
+                mid = current.get((who.sid, pub.sid))
+                if mid is None:
+                    self._unsubscribed(who, pub)
+                elif pub.track is None:
+                    self._on_track_event(
+                        "track-subscribed", {"mid": mid, "track_sid": pub.sid}, who
+                    )
 
     async def _run(self) -> None:
         while self.state != "disconnected":

@@ -118,7 +118,7 @@ class MediaBridge:
         self._waiting: list[_Publication] = []  # m-line added, not yet offered
         self._by_mid: dict[str, _Publication] = {}
         self.consumers: dict[str, Consumer] = {}  # by track SID
-        self._announced: set[str] = set()
+        self._announced: dict[str, dict[str, str]] = {}  # track SID -> track-subscribed body
         self._render: dict[str, tuple[int, int]] = {}
         self.producers: dict[str, Producer] = {}  # this participant's, by track SID
         self.failure: tuple[int, str] | None = None
@@ -188,20 +188,23 @@ class MediaBridge:
         for track_sid, mid in offer.subscriptions.items():
             consumer = self.consumers.get(track_sid)
             if consumer is not None and not consumer.closed and track_sid not in self._announced:
-                self._announced.add(track_sid)
-                self._send(
-                    {
-                        "type": "track-subscribed",
-                        "participant_sid": consumer.producer.participant_id,
-                        "track_sid": track_sid,
-                        "mid": mid,
-                    }
-                )
+                body = {
+                    "participant_sid": consumer.producer.participant_id,
+                    "track_sid": track_sid,
+                    "mid": mid,
+                }
+                self._announced[track_sid] = body
+                self._send({"type": "track-subscribed", **body})
         for pub in offer.publications:
             if pub.transceiver.currentDirection not in ("recvonly", "sendrecv"):
                 self._refuse(pub, "the answer does not send this track")
             elif pub.incoming is not None and pub.incoming.started:
                 self._spawn(self._start_publication(pub))
+
+    def subscriptions(self) -> list[dict[str, str]]:
+        """What the client was told it receives (``joined`` repeats it after a reconnect,
+        since ``track-subscribed`` sent while it was away never reached it)."""
+        return list(self._announced.values())
 
     def overdue(self, now: float, timeout: float) -> bool:
         """Whether the outstanding offer went unanswered for longer than ``timeout``."""
@@ -325,8 +328,7 @@ class MediaBridge:
 
     def _consumer_closed(self, track_sid: str) -> None:
         self.consumers.pop(track_sid, None)
-        if track_sid in self._announced:
-            self._announced.discard(track_sid)
+        self._announced.pop(track_sid, None)
 
     def unsubscribe(self, track_sid: str) -> bool:
         """Stop forwarding; True when the client had been told of the subscription."""

@@ -53,7 +53,9 @@ class RoomMember:
         room = self.rooms.live_room(self.room_sid)
         if room is None:
             raise NotFound(f"room {self.room_sid} is over")
-        return wire.snapshot(room, me, self._media.ice_servers)
+        body = wire.snapshot(room, me, self._media.ice_servers)
+        body["subscriptions"] = self.bridge.subscriptions()
+        return body
 
     async def _publish_track(self, request: p.TrackRequest) -> PublishedTrack:
         return await self.rooms.publish_track(

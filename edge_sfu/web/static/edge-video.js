@@ -199,6 +199,7 @@ export class Room extends Emitter {
       for (const track of this._localTracks) this.localParticipant.tracks.set(track.id, track);
     }
     this._syncParticipants(msg.participants, isReconnect);
+    if (isReconnect) this._syncSubscriptions(msg.subscriptions || []);
     this._startHeartbeat(msg);
     if (!this._pc) this._createPeerConnection(msg.ice_servers || []);
     if (isReconnect) {
@@ -221,10 +222,28 @@ export class Room extends Emitter {
         if (emitEvents) this.emit('participantConnected', participant);
       }
       participant.state = info.state || 'connected';
-      for (const track of info.tracks || []) this._addPublication(participant, track, emitEvents);
+      const tracks = info.tracks || [];
+      for (const track of tracks) this._addPublication(participant, track, emitEvents);
+      // Publications that ended while we were away.
+      const current = new Set(tracks.map((t) => t.sid));
+      for (const publication of [...participant.tracks.values()]) {
+        if (!current.has(publication.trackSid)) this._unpublished(participant, publication);
+      }
     }
     for (const [sid, participant] of [...this.participants]) {
       if (!seen.has(sid)) this._removeParticipant(participant);
+    }
+  }
+
+  // After a reconnect: subscription changes announced while away never arrived.
+  _syncSubscriptions(subscriptions) {
+    const current = new Map(subscriptions.map((s) => [`${s.participant_sid}/${s.track_sid}`, s.mid]));
+    for (const participant of this.participants.values()) {
+      for (const publication of [...participant.tracks.values()]) {
+        const mid = current.get(`${participant.sid}/${publication.trackSid}`);
+        if (mid === undefined) this._unsubscribed(participant, publication);
+        else if (!publication.track) this._subscribed(participant, publication, mid);
+      }
     }
   }
 

@@ -13,7 +13,7 @@ import pytest
 from edge_sfu.client import connect
 
 from .conftest import FAST
-from .media_sources import PatternVideoTrack, receive_frames
+from .media_sources import PatternVideoTrack, ToneAudioTrack, receive_frames
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -91,3 +91,40 @@ async def test_a_silent_client_is_gone_within_the_window(sfu, clients):
         await asyncio.wait_for(reconnecting, FAST.heartbeat_timeout + 5)
         await asyncio.wait_for(gone, FAST.reconnect_window + 5)
         assert time.monotonic() - last_word <= FAST.reconnect_window + 1.5
+
+
+async def test_what_happens_while_away_is_replayed_after_the_reconnect(sfu, clients):
+    alice, bob, camera, _track = await _pair(sfu, clients)
+    # bob's next connection attempts wait a while: things happen in the room meanwhile.
+    original = bob._open
+
+    async def slow_open(join):
+        await asyncio.sleep(1.0)
+        return await original(join)
+
+    bob._open = slow_open
+    lost = bob.expect("track_unsubscribed")
+    published = bob.expect("track_published")
+    disabled = bob.expect("track_disabled")
+    back = bob.expect("reconnected")
+    mic_subscribed = bob.expect("track_subscribed", lambda t, p, w: p.name == "mic")
+    await bob._ws.close()
+    rooms = sfu.context.rooms
+    await asyncio.sleep(0.3)
+    await rooms.set_subscribe_rules(bob.local_sid, [{"type": "include", "kind": "audio"}])
+    mic = await alice.publish_track(ToneAudioTrack(), "mic")
+    alice.set_track_enabled(camera, False)
+    await asyncio.sleep(0.3)
+    await asyncio.wait_for(back, 15)
+    # The unsubscription, the new publication and the mute reach bob as events.
+    _t, pub, _who = await asyncio.wait_for(lost, 10)
+    assert pub.sid == camera.sid and pub.track is None
+    pub, _who = await asyncio.wait_for(published, 10)
+    assert pub.sid == mic.sid
+    pub, _who = await asyncio.wait_for(disabled, 10)
+    assert pub.sid == camera.sid
+    # ... and the subscription made while away (the mic) arrives through the resent offer.
+    track, pub, _who = await asyncio.wait_for(mic_subscribed, 15)
+    assert pub.sid == mic.sid
+    frames = await receive_frames(track, 10)
+    assert frames

@@ -172,7 +172,7 @@ class MediaBridge:
             )
         try:
             await self.transport.handle_answer(message.sdp)
-        except (MediaError, ValueError, RuntimeError, KeyError, IndexError) as exc:
+        except Exception as exc:  # aiortc raises many types (ValueError, InvalidStateError ...)
             # aiortc may have half-applied it: this peer connection cannot be trusted now.
             raise p.ProtocolError(
                 f"answer could not be applied: {str(exc)[:200]}",

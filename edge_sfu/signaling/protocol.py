@@ -25,6 +25,9 @@ MAX_FRAME_BYTES: Final = 64 * 1024
 #: An SDP longer than this (lines) is refused before it reaches aiortc's parser.
 MAX_SDP_LINES: Final = 1500
 MAX_SDP_LINE_BYTES: Final = 4096
+#: ICE candidates in one description: each one makes the SFU send connectivity checks to an
+#: address the client chose, so a long list would turn the unit into a packet cannon.
+MAX_SDP_CANDIDATES: Final = 64
 MAX_TRACK_NAME: Final = 128
 MAX_TRACKS_PER_MESSAGE: Final = 16
 MAX_CLIENT_ID: Final = 64
@@ -393,6 +396,10 @@ def validate_sdp(sdp: str) -> None:
     for number, line in enumerate(lines, 1):
         if len(line) > MAX_SDP_LINE_BYTES or not _SDP_LINE.match(line):
             raise ProtocolError(f"SDP line {number} is malformed", SERVER_REMOTE_DESC_FAILED)
+    if sum(line.startswith("a=candidate:") for line in lines) > MAX_SDP_CANDIDATES:
+        raise ProtocolError(
+            f"SDP has more than {MAX_SDP_CANDIDATES} ICE candidates", SERVER_REMOTE_DESC_FAILED
+        )
 
 
 # ---------------------------------------------------------------- server -> client messages

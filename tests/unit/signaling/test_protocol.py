@@ -81,6 +81,14 @@ def test_valid_messages_parse_to_dataclasses():
         ({"type": "answer", "negotiation": 1, "sdp": "hello"}, 53403),
         ({"type": "answer", "negotiation": 1, "sdp": "v=0\r\n" + "a=x\r\n" * 2000}, 53403),
         ({"type": "answer", "negotiation": 1, "sdp": "v=0\r\nBAD LINE\r\n"}, 53403),
+        (
+            {
+                "type": "answer",
+                "negotiation": 1,
+                "sdp": "v=0\r\n" + "a=candidate:1 1 udp 1 192.0.2.9 9 typ host\r\n" * 65,
+            },
+            53403,
+        ),
         ({"type": "answer", "negotiation": 1, "sdp": "v=0\r\na=" + "x" * 5000}, 53403),
         ({"type": "publish", "tracks": []}, 53004),
         ({"type": "publish", "tracks": [{"client_id": "a", "kind": "video"}] * 2}, 53004),

@@ -396,7 +396,8 @@ def validate_sdp(sdp: str) -> None:
     for number, line in enumerate(lines, 1):
         if len(line) > MAX_SDP_LINE_BYTES or not _SDP_LINE.match(line):
             raise ProtocolError(f"SDP line {number} is malformed", SERVER_REMOTE_DESC_FAILED)
-    if sum(line.startswith("a=candidate:") for line in lines) > MAX_SDP_CANDIDATES:
+    # Distinct ones: a browser repeats the same candidates in every bundled m-line.
+    if len({line for line in lines if line.startswith("a=candidate:")}) > MAX_SDP_CANDIDATES:
         raise ProtocolError(
             f"SDP has more than {MAX_SDP_CANDIDATES} ICE candidates", SERVER_REMOTE_DESC_FAILED
         )

@@ -85,7 +85,8 @@ def test_valid_messages_parse_to_dataclasses():
             {
                 "type": "answer",
                 "negotiation": 1,
-                "sdp": "v=0\r\n" + "a=candidate:1 1 udp 1 192.0.2.9 9 typ host\r\n" * 65,
+                "sdp": "v=0\r\n"
+                + "".join(f"a=candidate:1 1 udp 1 192.0.2.9 {n} typ host\r\n" for n in range(65)),
             },
             53403,
         ),
@@ -123,6 +124,12 @@ def test_valid_messages_parse_to_dataclasses():
 def test_bad_messages_are_refused_with_a_code(message, code):
     error = refused(message, code)
     assert not error.fatal or message.get("type") == "join"
+
+
+def test_repeated_candidates_count_once():
+    sdp = "v=0\r\n" + "a=candidate:1 1 udp 1 192.0.2.9 9 typ host\r\n" * 500
+    message = parse({"type": "answer", "negotiation": 1, "sdp": sdp})
+    assert isinstance(message, p.Answer)
 
 
 def test_frames_that_are_not_messages():

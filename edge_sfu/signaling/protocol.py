@@ -20,10 +20,11 @@ from ..errors import SfuError
 PROTOCOL_VERSION: Final = 1
 #: WebSocket subprotocol a client may ask for; the version is also in ``join``.
 SUBPROTOCOL: Final = "edge-sfu.v1"
-#: Largest frame accepted, in bytes. A 30-track SDP answer is about 45 KB.
-MAX_FRAME_BYTES: Final = 64 * 1024
+#: Largest frame accepted, in bytes. A browser's answer takes about 1.5 KB and 40 lines per
+#: m-line: a full room (50 participants, 100 m-lines) answers with about 150 KB.
+MAX_FRAME_BYTES: Final = 256 * 1024
 #: An SDP longer than this (lines) is refused before it reaches aiortc's parser.
-MAX_SDP_LINES: Final = 1500
+MAX_SDP_LINES: Final = 6000
 MAX_SDP_LINE_BYTES: Final = 4096
 #: ICE candidates in one description: each one makes the SFU send connectivity checks to an
 #: address the client chose, so a long list would turn the unit into a packet cannon.

@@ -9,9 +9,10 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.invites import create_invite
+from tests.integration.signaling.media_sources import PatternVideoTrack
 from tests.integration.signaling.server import running_sfu
 
-from .harness import chromium, require_chromium
+from .harness import INBOUND_JS, chromium, poll, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -76,6 +77,36 @@ async def test_invite_names_refusals_and_reconnect(tmp_path):
                 (who,) = await asyncio.wait_for(reconnected, 30)
                 assert who.sid == sid
                 await guest.wait_for_function(CONNECTED, timeout=30_000)
+                assert await guest.evaluate("() => window.edgeRoom.localParticipant.sid") == sid
+
+                # Away for a while (reconnect attempts delayed): the watcher publishes
+                # meanwhile; after the reconnect the page has the track and plays it.
+                await guest.evaluate(
+                    """() => {
+                      const room = window.edgeRoom;
+                      const open = room._open.bind(room);
+                      room._open = async (join) => {
+                        await new Promise((r) => setTimeout(r, 1500));
+                        return open(join);
+                      };
+                      room._ws.close();
+                    }"""
+                )
+                await asyncio.sleep(0.5)
+                await watcher.publish_track(PatternVideoTrack(320, 240), "camera")
+                await guest.wait_for_function(
+                    """() => [...window.edgeRoom.participants.values()].some((p) =>
+                         p.identity === 'watcher' &&
+                         [...p.tracks.values()].some((t) => t.track && t.kind === 'video'))""",
+                    timeout=30_000,
+                )
+                entries = await poll(
+                    lambda: guest.evaluate(INBOUND_JS),
+                    lambda e: any(x["identity"] == "watcher" and x["framesDecoded"] > 0 for x in e),
+                    30,
+                )
+                (video,) = [x for x in entries if x["identity"] == "watcher"]
+                assert video["framesDecoded"] > 0 and video["frameWidth"] == 320
                 assert await guest.evaluate("() => window.edgeRoom.localParticipant.sid") == sid
 
                 # Leave: the others see it at once.

@@ -23,6 +23,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from ..media import aiortc_seam as seam
+
 logger = logging.getLogger(__name__)
 
 MICROSECONDS = fractions.Fraction(1, 1_000_000)
@@ -69,12 +71,9 @@ class EncodedVideoTrack(MediaStreamTrack):  # type: ignore[misc]
         return packet
 
     def _check_keyframe_request(self) -> None:
-        # aiortc records a PLI/FIR in a private flag it only uses when it encodes itself.
-        flag = "_RTCRtpSender__force_keyframe"
-        if self.sender is not None and getattr(self.sender, flag, False):
-            setattr(self.sender, flag, False)
-            if self.on_keyframe_request is not None:
-                self.on_keyframe_request()
+        wanted = self.sender is not None and seam.take_keyframe_request(self.sender)
+        if wanted and self.on_keyframe_request is not None:
+            self.on_keyframe_request()
 
 
 def rtc_configuration(ice_servers: list[dict[str, Any]] | None) -> RTCConfiguration:

@@ -540,6 +540,19 @@ def vp8_depayload(payload: bytes) -> bytes:
     return _vpx.vp8_depayload(payload)
 
 
+#: aiortc notes a subscriber's PLI/FIR in this private flag and acts on it only when it
+#: encodes itself; a sender of pre-encoded frames must read it to know a keyframe is wanted.
+_FORCE_KEYFRAME = "_RTCRtpSender__force_keyframe"
+
+
+def take_keyframe_request(sender: RTCRtpSender) -> bool:
+    """Whether the receiver asked ``sender`` for a keyframe since the last call (clears it)."""
+    if getattr(sender, _FORCE_KEYFRAME, False):
+        setattr(sender, _FORCE_KEYFRAME, False)
+        return True
+    return False
+
+
 def decoder_thread_running(receiver: RTCRtpReceiver) -> bool:
     """Whether aiortc started its decoder thread for ``receiver`` (the SFU never should)."""
     thread = getattr(receiver, "_RTCRtpReceiver__decoder_thread", None)

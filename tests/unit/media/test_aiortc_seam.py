@@ -46,6 +46,14 @@ def test_receiver_and_sender_hooks_exist() -> None:
     assert State.CONNECTED.name == "CONNECTED"
 
 
+def test_sender_keyframe_flag_is_where_the_seam_reads_it() -> None:
+    # aiortc sets this private flag on a PLI/FIR; the Python client's pre-encoded video
+    # track reads it through the seam. Its name must not change silently.
+    source = inspect.getsource(RTCRtpSender)
+    assert "self.__force_keyframe = True" in source
+    assert "self.__force_keyframe = False" in source
+
+
 async def test_a_real_peer_connection_has_the_attributes() -> None:
     pc = RTCPeerConnection()
     try:

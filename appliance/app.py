@@ -42,6 +42,7 @@ from .control_socket import (
     PressCommand,
     default_socket_path,
 )
+from .room_log import log_room_event
 from .service_manager import ServiceNotifier
 from .settings import Settings
 
@@ -215,6 +216,7 @@ def build_app(state: DaemonState) -> web.Application:
         room_defaults(state.settings),
         SfuSettings(public_base_url=public),
     )
+    state.sfu.rooms.add_listener(log_room_event)
     app = create_sfu_app(state.sfu)
     app[DAEMON] = state
     app[MEDIA_SETTINGS] = media_settings(state.settings)

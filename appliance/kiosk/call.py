@@ -115,7 +115,7 @@ class LocalCall(_CallBase):
             self._audio = await local.publish("microphone", OPUS, enabled=not muted)
         self._devices.sinks.video = self._push_video
         self._devices.sinks.audio = self._push_audio
-        self._devices.start_media()
+        await self._devices.start_media()
         self._unlisten = self._service.rooms.add_listener(self._on_room_event)
         self._task = asyncio.get_running_loop().create_task(self._reconcile_forever())
 
@@ -267,7 +267,7 @@ class RemoteCall(_CallBase):
                 self._room.set_track_enabled(self._mic_pub, False)
         self._devices.sinks.video = self._push_video
         self._devices.sinks.pcm = self._mic.push if self._mic is not None else None
-        self._devices.start_media()
+        await self._devices.start_media()
         if camera is not None:
             self._devices.set_wanted_layers(frozenset({self._layer}))
 

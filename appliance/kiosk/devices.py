@@ -10,8 +10,10 @@ which happens once at start-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +78,16 @@ class KioskDevices:
         self.leds: StatusLeds | None = None
         self._pin_factory: Any = None
         self._bridges: list[ThreadBridge[Any]] = []
+        # Starting and stopping devices joins threads and opens files: never on the loop.
+        # One worker keeps them in order (a stop is done before the next start begins).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devices")
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open every part that is configured; record the ones that are missing."""
+        self._loop = loop
         camera_bridge: ThreadBridge[CameraEvent] = ThreadBridge(loop, self._camera_event)
         audio_bridge: ThreadBridge[AudioEvent] = ThreadBridge(loop, self._audio_event)
         pcm_bridge: ThreadBridge[bytes] = ThreadBridge(loop, self._pcm)
@@ -92,6 +99,7 @@ class KioskDevices:
 
     def close(self) -> None:
         """Stop and release everything. Idempotent."""
+        self._worker.shutdown(wait=True)
         for bridge in self._bridges:
             bridge.close()
         for part in (self.camera, self.capture, self.playback, self.buttons, self.leds):
@@ -188,8 +196,19 @@ class KioskDevices:
         if self.leds is not None:
             self.leds.set_state(LED_STATES[pattern])
 
-    def start_media(self) -> None:
-        """Start the camera with every layer paused (they start when wanted) and the mic."""
+    async def start_media(self) -> None:
+        """Start camera and microphone on the device worker; returns once they run."""
+        await asyncio.get_running_loop().run_in_executor(self._worker, self._start_media)
+
+    def stop_media(self) -> None:
+        """Stop camera and microphone on the device worker (between calls nothing is captured).
+
+        Returns at once; the next ``start_media`` runs only after this stop is done.
+        """
+        with contextlib.suppress(RuntimeError):  # closed: close() stops everything anyway
+            self._worker.submit(self._stop_media)
+
+    def _start_media(self) -> None:
         if self.camera is not None:
             for layer in self.camera.spec.layers:
                 self.camera.stop_layer(layer.name)
@@ -197,8 +216,7 @@ class KioskDevices:
         if self.capture is not None:
             self._guard("microphone", self.capture.start)
 
-    def stop_media(self) -> None:
-        """Stop camera and microphone (between calls nothing is captured)."""
+    def _stop_media(self) -> None:
         if self.camera is not None:
             self._guard("camera", self.camera.stop)
         if self.capture is not None:
@@ -234,7 +252,9 @@ class KioskDevices:
             self.playback.push(pcm)
 
     def _guard(self, part: str, action: Callable[[], None]) -> None:
+        """Run a device action on the worker; report a failure on the loop."""
         try:
             action()
         except HardwareError as exc:
-            self._on_problem(part, str(exc))
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._on_problem, part, str(exc))

@@ -88,7 +88,7 @@ def start_to_ready(tmp: Path, runs: int = 3) -> list[float]:
     for i in range(runs):
         started = time.monotonic()
         with running_daemon(tmp, {"audio": {"enabled": False}}, name=f"start{i}") as daemon:
-            at, _ = daemon.notify.wait_for("READY=1", 60)
+            at, _ = daemon.notify.wait_for_line("READY=1", 60)
             times.append(at - started)
     return times
 

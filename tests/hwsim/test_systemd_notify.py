@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,51 +22,7 @@ from appliance.service_manager import ServiceNotifier, watchdog_interval
 
 pytest.importorskip("systemd.daemon")
 
-
-class NotifySocket:
-    """A bound datagram socket standing in for systemd's notify socket."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.05)
-        self.messages: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="notify-reader", daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.messages.append((time.monotonic(), data.decode()))
-
-    def all(self) -> list[str]:
-        with self._lock:
-            return [text for _, text in self.messages]
-
-    def pings(self) -> int:
-        return sum(1 for text in self.all() if text == "WATCHDOG=1")
-
-    def wait_for(self, predicate: object, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if callable(predicate) and predicate():
-                return True
-            time.sleep(0.02)
-        return False
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
+from tests.notify_socket import NotifySocket
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,52 +16,9 @@ from pathlib import Path
 
 import tomli_w
 
+from tests.notify_socket import NotifySocket
+
 READY_LINE = re.compile(r"ready at (http://127\.0\.0\.1:(\d+))")
-
-
-@dataclass
-class NotifyReader:
-    """Binds a datagram socket like systemd's and keeps reading it (unread datagrams would
-    eventually block the daemon's ``sd_notify``)."""
-
-    path: Path
-    messages: list[tuple[float, str]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(self.path))
-        self.sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            for line in data.decode().splitlines():
-                self.messages.append((time.monotonic(), line))
-
-    def wait_for(self, prefix: str, timeout: float) -> tuple[float, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for item in list(self.messages):
-                if item[1].startswith(prefix):
-                    return item
-            time.sleep(0.02)
-        raise AssertionError(f"no {prefix!r} within {timeout} s; got {self.lines()}")
-
-    def lines(self) -> list[str]:
-        return [m for _, m in self.messages]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
 
 @dataclass
@@ -70,7 +26,7 @@ class Daemon:
     proc: subprocess.Popen[str]
     config: Path
     data_dir: Path
-    notify: NotifyReader
+    notify: NotifySocket
     url: str = ""
     output: list[str] = field(default_factory=list)
 
@@ -122,7 +78,7 @@ def running_daemon(
     root.mkdir(parents=True, exist_ok=True)
     config = root / "config.toml"
     write_config(config, overrides or {})
-    notify = NotifyReader(root / "notify.sock")
+    notify = NotifySocket(root / "notify.sock")
     full_env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "PYTHONUNBUFFERED": "1"}
     full_env.update(env or {})
     argv = [

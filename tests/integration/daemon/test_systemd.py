@@ -20,7 +20,7 @@ def http_status(url: str) -> int:
 
 def test_ready_only_once_http_answers_then_clean_stop(tmp_path: Path):
     with running_daemon(tmp_path) as daemon:
-        daemon.notify.wait_for("READY=1", 60)
+        daemon.notify.wait_for_line("READY=1", 60)
         # At the moment systemd hears READY, HTTP must already answer.
         url = daemon.wait_ready(5)
         port = int(url.rsplit(":", 1)[1])
@@ -42,9 +42,9 @@ def test_ready_only_once_http_answers_then_clean_stop(tmp_path: Path):
 def test_watchdog_pings_at_half_the_interval(tmp_path: Path):
     env = {"WATCHDOG_USEC": "2000000"}
     with running_daemon(tmp_path, env=env) as daemon:
-        daemon.notify.wait_for("READY=1", 60)
+        daemon.notify.wait_for_line("READY=1", 60)
         time.sleep(4.5)
-        pings = [t for t, line in daemon.notify.messages if line == "WATCHDOG=1"]
+        pings = [t for t, line in daemon.notify.line_events() if line == "WATCHDOG=1"]
         # Every 1 s (half of 2 s): about four in 4.5 s; generous bounds for a busy machine.
         assert 3 <= len(pings) <= 8, pings
 
@@ -52,7 +52,7 @@ def test_watchdog_pings_at_half_the_interval(tmp_path: Path):
 def test_watchdog_for_another_pid_is_ignored(tmp_path: Path):
     env = {"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}
     with running_daemon(tmp_path, env=env) as daemon:
-        daemon.notify.wait_for("READY=1", 60)
+        daemon.notify.wait_for_line("READY=1", 60)
         time.sleep(2)
         assert "WATCHDOG=1" not in daemon.notify.lines()
 
@@ -73,12 +73,12 @@ def test_press_from_the_console_and_status(tmp_path: Path):
         daemon.wait_ready(60)
         result = daemon.cli("press", "join")
         assert result.returncode == 0, result.stderr
-        in_call, line = daemon.notify.wait_for("STATUS=In call meeting-room", 30)
+        in_call, line = daemon.notify.wait_for_line("STATUS=In call meeting-room", 30)
         assert "1 participants" in line
         assert daemon.cli("press", "join").returncode == 0
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            later = [m for t, m in daemon.notify.messages if t > in_call]
+            later = [m for t, m in daemon.notify.line_events() if t > in_call]
             if any(m.startswith("STATUS=Press to join") for m in later):
                 break
             time.sleep(0.05)

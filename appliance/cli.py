@@ -130,7 +130,8 @@ def _keys_list(args: argparse.Namespace) -> int:
     rows = [k.public() for k in keys.list()]
     if args.json:
         print(json.dumps(rows))
-    for row in [] if args.json else rows:
+        return 0
+    for row in rows:
         print(f"{row['sid']}  {row['date_created']}  {row['friendly_name']}")
     return 0
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from edge_sfu.rooms import events as ev
 from edge_sfu.signaling import SignalingService
 
 from ..app import DaemonState
@@ -47,8 +48,8 @@ log = logging.getLogger(__name__)
 
 #: A join that has not completed by then counts as failed (and is retried).
 JOIN_TIMEOUT = 20.0
-ROOM_COMPLETED = 53118
-KICK_CODES = frozenset({53204, 53205, 53216})
+#: Removals someone meant (no automatic rejoin), as the room service reports them.
+KICK_CODES = frozenset({ev.REMOVED_BY_REST, ev.DUPLICATE_IDENTITY, ev.SESSION_LENGTH_EXCEEDED})
 
 
 class KioskRole:
@@ -69,7 +70,6 @@ class KioskRole:
         self._call: Call | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.joins_started = 0
 
     async def start(self) -> None:
         """Open the devices, show the idle state, accept presses."""
@@ -192,7 +192,6 @@ class KioskRole:
     # -- join and leave --------------------------------------------------------------------
 
     async def _join(self, attempt: int) -> None:
-        self.joins_started += 1
         kiosk = self._state.settings.kiosk
         call: LocalCall | RemoteCall
         muted = self._machine.muted
@@ -235,7 +234,7 @@ class KioskRole:
 
     def _call_ended(self, reason: str, code: int | None) -> None:
         self._call = None
-        if code == ROOM_COMPLETED:
+        if code == ev.ROOM_COMPLETED:
             self.handle(RoomEnded())
         elif code in KICK_CODES:
             self.handle(Kicked(reason))

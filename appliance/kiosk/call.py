@@ -100,7 +100,10 @@ class LocalCall(_CallBase):
         """Connect and publish; raises the SFU's ``TwilioError`` when the room refuses."""
         local = await self._service.connect_local(room, identity)
         self._local = local
-        local.on_disconnected = lambda: self._ended("removed from the room", None)
+        # How the call ends comes from the room's ParticipantDisconnected event, which
+        # carries the reason code (kicked, room completed...); ``local.on_disconnected``
+        # fires first but without it, and a kick must not look like a dropped call.
+        self._unlisten = self._service.rooms.add_listener(self._on_room_event)
         camera = self._devices.camera
         if camera is not None:
             layers = [LayerSpec(x.name, x.width, x.height) for x in camera.spec.layers]
@@ -116,7 +119,6 @@ class LocalCall(_CallBase):
         self._devices.sinks.video = self._push_video
         self._devices.sinks.audio = self._push_audio
         await self._devices.start_media()
-        self._unlisten = self._service.rooms.add_listener(self._on_room_event)
         self._task = asyncio.get_running_loop().create_task(self._reconcile_forever())
 
     def _push_video(self, au: AccessUnit) -> None:

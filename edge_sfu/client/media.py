@@ -113,7 +113,15 @@ class PeerSession:
                     track.sender = transceiver.sender
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
+            self._harden()
             return str(self.pc.localDescription.sdp)
+
+    def _harden(self) -> None:
+        # One stray empty UDP datagram at our port would otherwise end the connection.
+        for transceiver in self.pc.getTransceivers():
+            seam.harden_ice_input(transceiver.receiver.transport)
+        if self.pc.sctp is not None:
+            seam.harden_ice_input(self.pc.sctp.transport)
 
     async def close(self) -> None:
         """Close the peer connection."""

@@ -9,11 +9,13 @@ participant_reconnecting   (RemoteParticipant)
 participant_reconnected    (RemoteParticipant)
 track_published            (RemoteTrackPublication, RemoteParticipant)
 track_unpublished          (RemoteTrackPublication, RemoteParticipant)
-track_subscribed           (MediaStreamTrack, RemoteTrackPublication, RemoteParticipant)
-track_unsubscribed         (MediaStreamTrack, RemoteTrackPublication, RemoteParticipant)
+track_subscribed           (MediaStreamTrack or RemoteDataTrack, RemoteTrackPublication,
+                           RemoteParticipant)
+track_unsubscribed         (MediaStreamTrack or RemoteDataTrack, RemoteTrackPublication,
+                           RemoteParticipant)
 track_enabled              (RemoteTrackPublication, RemoteParticipant)
 track_disabled             (RemoteTrackPublication, RemoteParticipant)
-published                  (LocalTrackPublication)
+published                  (LocalTrackPublication or LocalDataTrack)
 publish_failed             (client_id, code, message)
 reconnecting / reconnected ()
 room_completed             ()
@@ -37,6 +39,7 @@ from typing import Any
 import aiohttp
 from aiortc import MediaStreamTrack
 
+from .data import LocalDataTrack, RemoteDataTrack, open_negotiated
 from .events import Emitter
 from .media import EncodedVideoTrack, PeerSession
 
@@ -55,6 +58,15 @@ class ConnectError(Exception):
         self.message = message
 
 
+class PublishError(Exception):
+    """The server refused to publish one of our tracks; ``code`` is the Twilio code."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
 @dataclass
 class RemoteTrackPublication:
     """A track another participant publishes; ``track`` is set while subscribed."""
@@ -63,7 +75,7 @@ class RemoteTrackPublication:
     name: str
     kind: str
     enabled: bool
-    track: MediaStreamTrack | None = None
+    track: MediaStreamTrack | RemoteDataTrack | None = None
 
 
 @dataclass
@@ -87,6 +99,19 @@ class LocalTrackPublication:
     codec: str | None = None
     sid: str | None = None
     published: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: tuple[int, str] | None = None
+
+    def request(self) -> dict[str, Any]:
+        """The ``publish`` entry for this track."""
+        out: dict[str, Any] = {
+            "client_id": self.client_id,
+            "kind": self.track.kind,
+            "name": self.name,
+            "enabled": self.enabled,
+        }
+        if self.codec is not None:
+            out["codec"] = self.codec
+        return out
 
 
 class Room(Emitter):
@@ -110,6 +135,8 @@ class Room(Emitter):
         self.state = "connecting"
         self.participants: dict[str, RemoteParticipant] = {}
         self.local_tracks: dict[str, LocalTrackPublication] = {}
+        self.local_data: dict[str, LocalDataTrack] = {}
+        self.max_data_message_bytes = 16 * 1024
         self.media: PeerSession | None = None
         self.reconnect_enabled = reconnect
         self.heartbeat_enabled = heartbeat
@@ -151,7 +178,7 @@ class Room(Emitter):
         joined = await self._open(join)
         self._on_joined(joined, reconnect=False)
         self._reader = asyncio.create_task(self._run(), name="edge-client-reader")
-        self._send_publish(list(self.local_tracks.values()))
+        self._send_publish([*self.local_tracks.values(), *self.local_data.values()])
 
     def _on_joined(self, msg: dict[str, Any], *, reconnect: bool) -> None:
         self.sid, self.name = msg["room"]["sid"], msg["room"]["name"]
@@ -162,6 +189,7 @@ class Room(Emitter):
             k: float(msg[k])
             for k in ("heartbeat_interval", "heartbeat_timeout", "reconnect_window")
         }
+        self.max_data_message_bytes = int(msg.get("max_data_message_bytes", 16 * 1024))
         if self.media is None:
             self.media = PeerSession(msg.get("ice_servers", []))
         self._sync(msg["participants"], emit=reconnect)
@@ -195,16 +223,14 @@ class Room(Emitter):
 
     def _sync_subscriptions(self, subscriptions: list[dict[str, Any]]) -> None:
         # After a reconnect: track-subscribed / -unsubscribed may have been sent while away.
-        current = {(s["participant_sid"], s["track_sid"]): s["mid"] for s in subscriptions}
+        current = {(s["participant_sid"], s["track_sid"]): s for s in subscriptions}
         for who in list(self.participants.values()):
             for pub in list(who.tracks.values()):
-                mid = current.get((who.sid, pub.sid))
-                if mid is None:
+                subscription = current.get((who.sid, pub.sid))
+                if subscription is None:
                     self._unsubscribed(who, pub)
                 elif pub.track is None:
-                    self._on_track_event(
-                        "track-subscribed", {"mid": mid, "track_sid": pub.sid}, who
-                    )
+                    self._on_track_event("track-subscribed", subscription, who)
 
     async def _run(self) -> None:
         while self.state != "disconnected":
@@ -312,7 +338,7 @@ class Room(Emitter):
             self._published(msg)
             return
         if kind == "publish-failed":
-            self.emit("publish_failed", msg.get("client_id"), msg.get("code"), msg.get("message"))
+            self._publish_failed(msg)
             return
         who = self.participants.get(str(msg.get("participant_sid")))
         if who is None:
@@ -340,10 +366,7 @@ class Room(Emitter):
             pub.enabled = kind == "track-enabled"
             self.emit(kind.replace("-", "_"), pub, who)
         elif kind == "track-subscribed":
-            transceiver = self.media.transceiver(str(msg.get("mid"))) if self.media else None
-            if transceiver is not None and pub.track is None:
-                pub.track = transceiver.receiver.track
-                self.emit("track_subscribed", pub.track, pub, who)
+            self._subscribed(msg, pub, who)
         elif kind == "track-unsubscribed":
             self._unsubscribed(who, pub)
 
@@ -368,9 +391,28 @@ class Room(Emitter):
         who.state = "disconnected"
         self.emit("participant_disconnected", who)
 
+    def _subscribed(
+        self, msg: dict[str, Any], pub: RemoteTrackPublication, who: RemoteParticipant
+    ) -> None:
+        if self.media is None or pub.track is not None:
+            return
+        channel = msg.get("channel")
+        if isinstance(channel, dict):  # a data track: open our side of its channel
+            pub.track = RemoteDataTrack(
+                pub.sid, pub.name, open_negotiated(self.media.pc, pub.name, channel)
+            )
+        else:
+            transceiver = self.media.transceiver(str(msg.get("mid")))
+            if transceiver is None:
+                return
+            pub.track = transceiver.receiver.track
+        self.emit("track_subscribed", pub.track, pub, who)
+
     def _unsubscribed(self, who: RemoteParticipant, pub: RemoteTrackPublication) -> None:
         if pub.track is not None:
             track, pub.track = pub.track, None
+            if isinstance(track, RemoteDataTrack):
+                track.close()
             self.emit("track_unsubscribed", track, pub, who)
 
     async def _answer(self, msg: dict[str, Any]) -> None:
@@ -390,26 +432,38 @@ class Room(Emitter):
 
     def _published(self, msg: dict[str, Any]) -> None:
         for info in msg.get("tracks", []):
-            local = self.local_tracks.get(info["client_id"])
-            if local is not None:
-                local.sid = info["sid"]
-                local.published.set()
-                self.emit("published", local)
+            local = self._local(info["client_id"])
+            if local is None:
+                continue
+            if isinstance(local, LocalDataTrack) and self.media is not None:
+                local.max_message_bytes = self.max_data_message_bytes
+                local._open(self.media.pc, info["channel"])
+            local.sid = info["sid"]
+            local.published.set()
+            self.emit("published", local)
 
-    def _send_publish(self, tracks: list[LocalTrackPublication]) -> None:
-        requests = []
-        for local in tracks:
-            request: dict[str, Any] = {
-                "client_id": local.client_id,
-                "kind": local.track.kind,
-                "name": local.name,
-                "enabled": local.enabled,
-            }
-            if local.codec is not None:
-                request["codec"] = local.codec
-            requests.append(request)
-        if requests:
-            self.send({"type": "publish", "tracks": requests})
+    def _publish_failed(self, msg: dict[str, Any]) -> None:
+        code, why = msg.get("code"), str(msg.get("message"))
+        local = self._local(str(msg.get("client_id")))
+        if local is not None:
+            local.failure = (int(code or 0), why)
+            local.published.set()  # wake publish_track / publish_data: they raise
+        self.emit("publish_failed", msg.get("client_id"), code, why)
+
+    def _local(self, client_id: str) -> LocalTrackPublication | LocalDataTrack | None:
+        return self.local_tracks.get(client_id) or self.local_data.get(client_id)
+
+    def _send_publish(self, tracks: list[LocalTrackPublication | LocalDataTrack]) -> None:
+        requests = [local.request() for local in tracks]
+        for start in range(0, len(requests), 16):  # the protocol's limit per message
+            self.send({"type": "publish", "tracks": requests[start : start + 16]})
+
+    async def _wait_published(self, local: LocalTrackPublication | LocalDataTrack) -> None:
+        await asyncio.wait_for(local.published.wait(), 30)
+        if local.failure is not None:
+            self.local_tracks.pop(local.client_id, None)
+            self.local_data.pop(local.client_id, None)
+            raise PublishError(*local.failure)
 
     # -- public API ------------------------------------------------------------------
 
@@ -421,7 +475,34 @@ class Room(Emitter):
         local = self._add_local(track, name or track.kind, codec)
         if self.state == "connected":
             self._send_publish([local])
-        await asyncio.wait_for(local.published.wait(), 30)
+        await self._wait_published(local)
+        return local
+
+    async def publish_data(
+        self,
+        name: str = "data",
+        *,
+        ordered: bool = True,
+        max_retransmits: int | None = None,
+        max_packet_life_time: int | None = None,
+    ) -> LocalDataTrack:
+        """Publish a data track; returns once the server has published it (``send`` works).
+
+        Reliable and ordered by default; ``max_retransmits=0`` (with ``ordered=False``) makes
+        a lossy track for state that is soon stale (cursor positions, telemetry).
+        Raises ``PublishError`` when the server refuses it.
+        """
+        local = LocalDataTrack(
+            f"t{next(self._ids)}",
+            name,
+            ordered=ordered,
+            max_retransmits=max_retransmits,
+            max_packet_life_time=max_packet_life_time,
+        )
+        self.local_data[local.client_id] = local
+        if self.state == "connected":
+            self._send_publish([local])
+        await self._wait_published(local)
         return local
 
     def _add_local(
@@ -445,9 +526,12 @@ class Room(Emitter):
         if local.sid is not None:
             self.send({"type": "set-enabled", "track_sid": local.sid, "enabled": enabled})
 
-    def unpublish_track(self, local: LocalTrackPublication) -> None:
+    def unpublish_track(self, local: LocalTrackPublication | LocalDataTrack) -> None:
         """Stop publishing one of our tracks; the others get track_unpublished."""
         self.local_tracks.pop(local.client_id, None)
+        if isinstance(local, LocalDataTrack):
+            self.local_data.pop(local.client_id, None)
+            local.close()
         if local.sid is not None:
             self.send({"type": "unpublish", "track_sid": local.sid})
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pylibsrtp
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import h264 as _h264
 from aiortc.codecs import vpx as _vpx
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -58,6 +58,7 @@ __all__ = [
     "harden_ice_input",
     "install_fast_receive",
     "is_rtcp",
+    "keep_sctp_transport",
     "negotiated_codecs",
     "parse_rtcp",
     "parse_rtp_light",
@@ -514,6 +515,21 @@ def harden_ice_input(dtls: RTCDtlsTransport) -> None:
 
     connection.data_received = data_received
     connection._edge_sfu_hardened = True
+
+
+def keep_sctp_transport(pc: RTCPeerConnection) -> None:
+    """Stop aiortc from closing the one bundled transport when SCTP came first.
+
+    With ``max-bundle``, a data channel made before any transceiver gets its own DTLS
+    transport, and later transceivers share it. aiortc marks the transceivers bundled but
+    not the SCTP transport; when an answer lists an audio or video ``mid`` first, aiortc
+    "re-homes" SCTP onto the primary transport, which is the same object, and stops it as
+    an old one: ICE never starts and nothing connects. Marking SCTP bundled skips that
+    step (the flag is read nowhere else but for trickled candidates, which we never use).
+    """
+    sctp: Any = pc.sctp
+    if sctp is not None:
+        sctp._bundled = True
 
 
 def parse_rtcp(data: bytes) -> list[Any]:

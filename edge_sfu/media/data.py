@@ -22,8 +22,9 @@ def message_size(message: Message) -> int:
 class DataProducer:
     """A published data track.
 
-    ``ordered``/``max_retransmits`` describe the track (reliable ordered, or unordered lossy
-    with ``max_retransmits=0``); each subscriber's channel is created with the same.
+    ``ordered``, ``max_retransmits`` and ``max_packet_life_time`` (ms) describe the track
+    (reliable ordered, or unordered lossy with ``max_retransmits=0``); each subscriber's
+    channel is created with the same.
     Messages come from the publisher's ``RTCDataChannel`` (``channel`` given) or from
     in-process code through ``send``.
     """
@@ -36,6 +37,7 @@ class DataProducer:
         label: str,
         ordered: bool = True,
         max_retransmits: int | None = None,
+        max_packet_life_time: int | None = None,
         max_message_bytes: int = 16 * 1024,
         channel: RTCDataChannel | None = None,
     ) -> None:
@@ -44,6 +46,7 @@ class DataProducer:
         self.label = label
         self.ordered = ordered
         self.max_retransmits = max_retransmits
+        self.max_packet_life_time = max_packet_life_time
         self.max_message_bytes = max_message_bytes
         self.channel = channel
         self._consumers: list[DataConsumer] = []

@@ -166,6 +166,7 @@ class Router:
         label: str,
         ordered: bool = True,
         max_retransmits: int | None = None,
+        max_packet_life_time: int | None = None,
         channel: RTCDataChannel | None = None,
         producer_id: str | None = None,
     ) -> DataProducer:
@@ -174,12 +175,14 @@ class Router:
         if channel is not None:
             ordered = channel.ordered
             max_retransmits = channel.maxRetransmits
+            max_packet_life_time = channel.maxPacketLifeTime
         producer = DataProducer(
             producer_id=producer_id or _new_id("MT"),
             participant_id=participant_id,
             label=label,
             ordered=ordered,
             max_retransmits=max_retransmits,
+            max_packet_life_time=max_packet_life_time,
             max_message_bytes=self.settings.max_data_message_bytes,
             channel=channel,
         )
@@ -195,12 +198,16 @@ class Router:
         on_message: Callable[[Message], None] | None = None,
         consumer_id: str | None = None,
     ) -> DataConsumer:
-        """Forward a data track to a transport (new channel, same reliability) or callback."""
+        """Forward a data track to a transport (a new negotiated channel with the same
+        reliability: its ``id`` is for the subscriber to open its side) or a callback."""
         self._check_open()
         channel = None
         if transport is not None:
             channel = transport.create_data_channel(
-                producer.label, ordered=producer.ordered, max_retransmits=producer.max_retransmits
+                producer.label,
+                ordered=producer.ordered,
+                max_retransmits=producer.max_retransmits,
+                max_packet_life_time=producer.max_packet_life_time,
             )
         elif on_message is None:
             raise ValueError("consume_data needs a transport or an on_message callback")

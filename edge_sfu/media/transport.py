@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import uuid
@@ -15,7 +16,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from edge_sfu.media import aiortc_seam as seam
 from edge_sfu.media.consumer import Consumer
-from edge_sfu.media.errors import MediaClosed, UnsupportedCodec
+from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
 from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
@@ -23,6 +24,8 @@ from edge_sfu.media.settings import MediaSettings
 
 logger = logging.getLogger(__name__)
 
+#: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
+DATA_CHANNEL_IDS = 1024
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
 _MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
 
@@ -83,6 +86,8 @@ class Transport:
         self._paths: dict[int, seam.SendPath] = {}
         self._rtcp_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._data_ids: set[int] = set()
+        self._next_data_id = 0
         self.closed = False
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
         self.on_datachannel: Callable[[RTCDataChannel], None] | None = None
@@ -253,15 +258,58 @@ class Transport:
             )
 
     def create_data_channel(
-        self, label: str, *, ordered: bool, max_retransmits: int | None
+        self,
+        label: str,
+        *,
+        ordered: bool,
+        max_retransmits: int | None,
+        max_packet_life_time: int | None = None,
     ) -> RTCDataChannel:
-        """A data channel towards the participant; renegotiation may be needed (first one)."""
+        """A negotiated data channel towards the participant; renegotiation may be needed
+        (first one).
+
+        Every SFU channel is *negotiated*: the SFU picks the SCTP stream id (``channel.id``)
+        and tells the participant over signaling, which opens its side with the same id.
+        No in-band open handshake, so the SFU never waits on, or has to match up, channels
+        the participant announces.
+        """
         self._check_open()
         first = self.pc.sctp is None
-        channel = self.pc.createDataChannel(label, ordered=ordered, maxRetransmits=max_retransmits)
+        channel = self._negotiated_channel(label, ordered, max_retransmits, max_packet_life_time)
         if first:
+            seam.keep_sctp_transport(self.pc)
             self._negotiation_needed()
         return channel
+
+    def _negotiated_channel(
+        self,
+        label: str,
+        ordered: bool,
+        max_retransmits: int | None,
+        max_packet_life_time: int | None,
+    ) -> RTCDataChannel:
+        for _ in range(DATA_CHANNEL_IDS):
+            stream_id = self._next_data_id
+            # Cycle rather than reuse the lowest free id: a just-closed id may still be
+            # closing on the participant's side.
+            self._next_data_id = (stream_id + 1) % DATA_CHANNEL_IDS
+            if stream_id in self._data_ids:
+                continue
+            try:
+                channel = self.pc.createDataChannel(
+                    label,
+                    ordered=ordered,
+                    maxRetransmits=max_retransmits,
+                    maxPacketLifeTime=max_packet_life_time,
+                    negotiated=True,
+                    id=stream_id,
+                )
+            except ValueError:  # the participant opened a channel of its own on this id
+                continue
+            self._data_ids.add(stream_id)
+            channel.on("close", functools.partial(self._data_ids.discard, stream_id))
+            return channel
+        raise MediaError(f"transport {self.id} has no free data channel id")
 
     def _negotiation_needed(self) -> None:
         if self.on_negotiation_needed is not None and not self.closed:

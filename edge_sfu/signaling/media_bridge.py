@@ -11,6 +11,8 @@ glare (aiortc cannot roll a description back), and the client stays small:
 * a subscription adds a send-only m-line (the engine's ``Consumer``); after the client's
   answer it gets ``track-subscribed`` with that ``mid``;
 * at most one offer is outstanding; changes made meanwhile are folded into the next one.
+
+Data tracks ride on the same peer connection; ``DataBridge`` handles them.
 """
 
 from __future__ import annotations
@@ -28,9 +30,18 @@ from aiortc import RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from ..errors import TwilioError
-from ..media import Consumer, IncomingTrack, MediaError, Producer, Router, Transport
+from ..media import (
+    Consumer,
+    DataProducer,
+    IncomingTrack,
+    MediaError,
+    Producer,
+    Router,
+    Transport,
+)
 from ..rooms import PublishedTrack
 from . import protocol as p
+from .data_bridge import DataBridge
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +134,7 @@ class MediaBridge:
         self.producers: dict[str, Producer] = {}  # this participant's, by track SID
         self.failure: tuple[int, str] | None = None
         self.transport.on_incoming_track = self._on_incoming
+        self.data = DataBridge(router, self.transport, participant_sid, send, publish_hook)
 
     # -- negotiation -----------------------------------------------------------------
 
@@ -201,10 +213,10 @@ class MediaBridge:
             elif pub.incoming is not None and pub.incoming.started:
                 self._spawn(self._start_publication(pub))
 
-    def subscriptions(self) -> list[dict[str, str]]:
+    def subscriptions(self) -> list[dict[str, Any]]:
         """What the client was told it receives (``joined`` repeats it after a reconnect,
         since ``track-subscribed`` sent while it was away never reached it)."""
-        return list(self._announced.values())
+        return [*self._announced.values(), *self.data.subscriptions()]
 
     def overdue(self, now: float, timeout: float) -> bool:
         """Whether the outstanding offer went unanswered for longer than ``timeout``."""
@@ -222,15 +234,18 @@ class MediaBridge:
     def publish(self, message: p.Publish) -> None:
         """Queue receive-only m-lines for the requested tracks; an offer follows."""
         names = {pub.request.name for pub in self._all_publications()}
-        names |= {request.name for request in self._requested}
+        names |= {request.name for request in self._requested} | self.data.names()
         for request in message.tracks:
             if request.name in names:
                 why = f"track name {request.name!r} already published"
-                self._send(p.error_message(p.TRACK_NAME_IN_USE, why, message.ref))
+                self._send(p.publish_failed_message(request.client_id, p.TRACK_NAME_IN_USE, why))
                 continue
             names.add(request.name)
-            self._requested.append(request)
-        self._negotiation_needed()
+            if request.kind == "data":
+                self.data.publish(request)  # renegotiates itself if it adds SCTP
+            else:
+                self._requested.append(request)
+                self._negotiation_needed()
 
     def _add_requested(self) -> None:
         # Only here, right before createOffer: a transceiver added while aiortc awaits inside
@@ -287,14 +302,7 @@ class MediaBridge:
         )
 
     def _refuse(self, pub: _Publication, why: str, code: int = p.TRACK_INVALID) -> None:
-        self._send(
-            {
-                "type": "publish-failed",
-                "client_id": pub.request.client_id,
-                "code": code,
-                "message": why,
-            }
-        )
+        self._send(p.publish_failed_message(pub.request.client_id, code, why))
 
     def set_enabled(self, track_sid: str, enabled: bool) -> None:
         """Mirror the room's mute state on the producer (its consumers learn it)."""
@@ -304,6 +312,7 @@ class MediaBridge:
 
     def unpublished(self, track_sid: str) -> None:
         """The room dropped one of this participant's tracks: stop forwarding it."""
+        self.data.unpublished(track_sid)
         producer = self.producers.pop(track_sid, None)
         if producer is not None:
             producer.close()
@@ -326,12 +335,18 @@ class MediaBridge:
             consumer.set_preferred_size(*size)
         consumer.on_close(lambda _c: self._consumer_closed(track_sid))
 
+    def subscribe_data(self, track_sid: str, producer: DataProducer) -> None:
+        """Start forwarding a data track to this participant (announced once open)."""
+        self.data.subscribe(track_sid, producer)
+
     def _consumer_closed(self, track_sid: str) -> None:
         self.consumers.pop(track_sid, None)
         self._announced.pop(track_sid, None)
 
     def unsubscribe(self, track_sid: str) -> bool:
         """Stop forwarding; True when the client had been told of the subscription."""
+        if track_sid in self.data.consumers:
+            return self.data.unsubscribe(track_sid)
         announced = track_sid in self._announced
         consumer = self.consumers.get(track_sid)
         if consumer is not None:
@@ -365,4 +380,5 @@ class MediaBridge:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.data.close()
         await self.transport.close()

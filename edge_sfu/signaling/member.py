@@ -55,6 +55,7 @@ class RoomMember:
             raise NotFound(f"room {self.room_sid} is over")
         body = wire.snapshot(room, me, self._media.ice_servers)
         body["subscriptions"] = self.bridge.subscriptions()
+        body["max_data_message_bytes"] = self._media.max_data_message_bytes
         return body
 
     async def _publish_track(self, request: p.TrackRequest) -> PublishedTrack:

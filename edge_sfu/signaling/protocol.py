@@ -34,6 +34,8 @@ MAX_TRACKS_PER_MESSAGE: Final = 16
 MAX_CLIENT_ID: Final = 64
 MAX_DIMENSION: Final = 16384
 MAX_REF_ID: Final = 64
+#: Largest ``max_retransmits`` / ``max_packet_life_time`` (ms) of a data track.
+MAX_DATA_RELIABILITY: Final = 65535
 
 # Twilio error codes used by signaling (https://www.twilio.com/docs/api/errors/<code>).
 SIGNALING_ERROR: Final = 53000
@@ -65,7 +67,7 @@ CLOSE_TIMEOUT: Final = 4408
 CLOSE_REPLACED: Final = 4409
 CLOSE_REMOVED: Final = 4410
 
-TrackKindName = Literal["audio", "video"]
+TrackKindName = Literal["audio", "video", "data"]
 #: Codecs a publisher may pin its m-line to (what the forwarder carries).
 CODECS: Final = {"audio": frozenset({"opus"}), "video": frozenset({"H264", "VP8"})}
 _NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
@@ -125,6 +127,11 @@ class TrackRequest:
     enabled: bool = True
     #: Restrict the m-line to one codec (a publisher of pre-encoded H.264 needs H264).
     codec: str | None = None
+    #: Data tracks only: message order, and the retransmission limit (count or
+    #: milliseconds, at most one of them) that makes the track lossy.
+    ordered: bool = True
+    max_retransmits: int | None = None
+    max_packet_life_time: int | None = None
 
 
 @dataclass(frozen=True)
@@ -306,23 +313,62 @@ def _track_request(item: object) -> TrackRequest:
     if not isinstance(item, dict):
         raise ProtocolError("publish.tracks[] must be objects")
     f = _Fields({"type": "publish.tracks[]", **item}, None)
-    f.only("client_id", "kind", "name", "enabled", "codec")
+    f.only(
+        "client_id",
+        "kind",
+        "name",
+        "enabled",
+        "codec",
+        "ordered",
+        "max_retransmits",
+        "max_packet_life_time",
+    )
     client_id = f.text("client_id", max_len=MAX_CLIENT_ID)
     assert client_id is not None
     if not _CLIENT_ID.match(client_id):
         raise ProtocolError("publish.tracks[].client_id: letters, digits and _.:{}- only")
     kind = f.obj.get("kind")
-    if kind not in ("audio", "video"):
-        raise ProtocolError("publish.tracks[].kind must be 'audio' or 'video'", TRACK_INVALID)
+    if kind not in ("audio", "video", "data"):
+        raise ProtocolError(
+            "publish.tracks[].kind must be 'audio', 'video' or 'data'", TRACK_INVALID
+        )
     name = f.obj.get("name", client_id)
     validate_track_name(name)
+    enabled = f.flag("enabled", True)
+    if kind == "data":
+        return _data_track_request(f, client_id, name, enabled)
+    for field_name in ("ordered", "max_retransmits", "max_packet_life_time"):
+        if field_name in f.obj:
+            raise ProtocolError(f"publish.tracks[].{field_name} is for data tracks only")
     codec = f.obj.get("codec")
     if codec is not None and codec not in CODECS[kind]:
         raise ProtocolError(
             f"publish.tracks[].codec for {kind} must be one of {sorted(CODECS[kind])}",
             MEDIA_NO_SUPPORTED_CODEC,
         )
-    return TrackRequest(client_id, kind, name, f.flag("enabled", True), codec)
+    return TrackRequest(client_id, kind, name, enabled, codec)
+
+
+def _data_track_request(f: _Fields, client_id: str, name: str, enabled: bool) -> TrackRequest:
+    if "codec" in f.obj:
+        raise ProtocolError("publish.tracks[].codec is for audio and video tracks only")
+    limits = {
+        key: f.number(key, low=0, high=MAX_DATA_RELIABILITY) if f.obj.get(key) is not None else None
+        for key in ("max_retransmits", "max_packet_life_time")
+    }
+    if None not in limits.values():
+        raise ProtocolError(
+            "publish.tracks[]: give max_retransmits or max_packet_life_time, not both"
+        )
+    return TrackRequest(
+        client_id,
+        "data",
+        name,
+        enabled,
+        ordered=f.flag("ordered", True),
+        max_retransmits=limits["max_retransmits"],
+        max_packet_life_time=limits["max_packet_life_time"],
+    )
 
 
 def validate_track_name(name: object) -> None:
@@ -413,6 +459,11 @@ def error_message(code: int, message: str, ref: str | int | None = None) -> dict
     if ref is not None:
         out["ref"] = ref
     return out
+
+
+def publish_failed_message(client_id: str, code: int, message: str) -> dict[str, Any]:
+    """One track of a ``publish`` was refused; the others in it may still be published."""
+    return {"type": "publish-failed", "client_id": client_id, "code": code, "message": message}
 
 
 def disconnected_message(code: int | None, message: str) -> dict[str, Any]:

@@ -229,7 +229,8 @@ class SignalingService:
         allowed = {
             track.sid
             for track in self.rooms.allowed_tracks(participant_sid)
-            if router is not None and track.sid in router.producers and track.kind != "data"
+            if router is not None
+            and (track.sid in router.producers or track.sid in router.data_producers)
         }
         current = set(participant.subscribed)
         try:
@@ -288,9 +289,13 @@ class SignalingService:
                 self._broadcast(room, wire.track_event(kind, who.sid, track), who.sid)
                 self._set_producer_enabled(room.sid, track.sid, track.enabled)
             case ev.TrackSubscribed(room=room, subscriber=who, track=sub):
-                producer = self.router(room.sid).producers.get(sub.sid)
+                media = self.router(room.sid)
+                producer = media.producers.get(sub.sid)
+                data = media.data_producers.get(sub.sid)
                 if producer is not None:
                     self._media_of(who.sid, lambda bridge: bridge.subscribe(sub.sid, producer))
+                elif data is not None:
+                    self._media_of(who.sid, lambda bridge: bridge.subscribe_data(sub.sid, data))
             case ev.TrackUnsubscribed(subscriber=who, track=sub):
                 self._unsubscribed(who.sid, sub.publisher_sid, sub.sid)
             case ev.SubscribeRulesChanged(participant=who):

@@ -38,18 +38,28 @@ async def test_data_tracks_forwarded_with_size_limit() -> None:
     received: dict[str, list[Any]] = {"chat": [], "cursor": []}
     channels: dict[str, Any] = {}
 
-    @sub.pc.on("datachannel")
-    def on_sub_channel(channel: Any) -> None:
-        channels[channel.label] = channel
-        channel.on("message", received[channel.label].append)
-
     local: list[Any] = []
     try:
         for producer in producers.values():
-            router.consume_data(producer, sub.transport)
+            consumer = router.consume_data(producer, sub.transport)
+            assert consumer.channel is not None and consumer.channel.negotiated
+            # the subscriber opens its side on the stream id the SFU chose (signaling's job)
+            channel = sub.pc.createDataChannel(
+                producer.label,
+                negotiated=True,
+                id=consumer.channel.id,
+                ordered=producer.ordered,
+                maxRetransmits=producer.max_retransmits,
+            )
+            channel.on("message", received[producer.label].append)
+            channels[producer.label] = channel
+        assert channels["chat"].id != channels["cursor"].id
         local_consumer = router.consume_data(producers["chat"], on_message=local.append)
         await sub.negotiate()
-        await wait_for(lambda: len(channels) == 2, what="subscriber channels")
+        await wait_for(
+            lambda: all(c.readyState == "open" for c in channels.values()),
+            what="subscriber channels",
+        )
         await wait_for(
             lambda: all(
                 c.channel is not None and c.channel.readyState == "open"

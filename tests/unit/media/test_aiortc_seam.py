@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import inspect
 import os
+from typing import Any
 
 import aioice.ice
 import pylibsrtp
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    rtcpeerconnection,
+)
 from aiortc.codecs import h264
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
 from aiortc.rtp import RtcpPacket, RtpPacket
@@ -81,6 +89,24 @@ async def test_a_real_peer_connection_has_the_attributes() -> None:
         seam.install_fast_receive(dtls)
         connection.data_received(b"", 1)
         assert connection._queue.empty()
+    finally:
+        await pc.close()
+
+
+async def test_sctp_first_then_transceiver_shares_one_transport() -> None:
+    """The shape ``keep_sctp_transport`` relies on: SCTP made first owns the transport that
+    later transceivers share, and aiortc reads ``_bundled`` to decide whether to re-home it."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    try:
+        pc.createDataChannel("d", negotiated=True, id=0)
+        sctp: Any = pc.sctp
+        assert sctp is not None and sctp._bundled is False
+        tx = pc.addTransceiver("audio", direction="sendonly")
+        assert tx.receiver.transport is sctp.transport and tx._bundled is True
+        seam.keep_sctp_transport(pc)
+        assert sctp._bundled is True
+        # the re-homing step that the flag skips
+        assert "and not self.__sctp._bundled" in inspect.getsource(rtcpeerconnection)
     finally:
         await pc.close()
 

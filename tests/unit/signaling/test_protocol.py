@@ -94,7 +94,47 @@ def test_valid_messages_parse_to_dataclasses():
         ({"type": "publish", "tracks": []}, 53004),
         ({"type": "publish", "tracks": [{"client_id": "a", "kind": "video"}] * 2}, 53004),
         ({"type": "publish", "tracks": [{"client_id": "a b", "kind": "video"}]}, 53004),
-        ({"type": "publish", "tracks": [{"client_id": "a", "kind": "data"}]}, 53300),
+        ({"type": "publish", "tracks": [{"client_id": "a", "kind": "smell"}]}, 53300),
+        (
+            {"type": "publish", "tracks": [{"client_id": "a", "kind": "data", "codec": "VP8"}]},
+            53004,
+        ),
+        (
+            {"type": "publish", "tracks": [{"client_id": "a", "kind": "audio", "ordered": False}]},
+            53004,
+        ),
+        (
+            {"type": "publish", "tracks": [{"client_id": "a", "kind": "data", "ordered": "no"}]},
+            53004,
+        ),
+        (
+            {
+                "type": "publish",
+                "tracks": [
+                    {
+                        "client_id": "a",
+                        "kind": "data",
+                        "max_retransmits": 1,
+                        "max_packet_life_time": 100,
+                    }
+                ],
+            },
+            53004,
+        ),
+        (
+            {
+                "type": "publish",
+                "tracks": [{"client_id": "a", "kind": "data", "max_retransmits": -1}],
+            },
+            53004,
+        ),
+        (
+            {
+                "type": "publish",
+                "tracks": [{"client_id": "a", "kind": "data", "max_packet_life_time": 65536}],
+            },
+            53004,
+        ),
         ({"type": "publish", "tracks": [{"client_id": "a", "kind": "video", "name": ""}]}, 53301),
         (
             {"type": "publish", "tracks": [{"client_id": "a", "kind": "video", "name": "x" * 129}]},
@@ -124,6 +164,29 @@ def test_valid_messages_parse_to_dataclasses():
 def test_bad_messages_are_refused_with_a_code(message, code):
     error = refused(message, code)
     assert not error.fatal or message.get("type") == "join"
+
+
+def test_data_track_requests():
+    message = parse(
+        {
+            "type": "publish",
+            "tracks": [
+                {"client_id": "chat", "kind": "data"},
+                {"client_id": "cursor", "kind": "data", "ordered": False, "max_retransmits": 0},
+                {"client_id": "tele", "kind": "data", "max_packet_life_time": 500, "name": "t"},
+            ],
+        }
+    )
+    assert isinstance(message, p.Publish)
+    chat, cursor, tele = message.tracks
+    assert (chat.kind, chat.name, chat.ordered, chat.max_retransmits) == (
+        "data",
+        "chat",
+        True,
+        None,
+    )
+    assert (cursor.ordered, cursor.max_retransmits, cursor.max_packet_life_time) == (False, 0, None)
+    assert (tele.name, tele.max_packet_life_time, tele.max_retransmits) == ("t", 500, None)
 
 
 def test_repeated_candidates_count_once():

@@ -1,0 +1,149 @@
+"""Data tracks through signaling: published and subscribed on negotiated channels, reliable
+or lossy, with the size limit, subscribe rules, unpublish and a later joiner."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from edge_sfu.client import LocalDataTrack, PublishError, RemoteDataTrack, Room, connect
+from edge_sfu.media import DataMessageTooLarge
+
+from .media_sources import ToneAudioTrack
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def subscribed_data(room: Room, count: int) -> dict[str, RemoteDataTrack]:
+    """The next ``count`` data tracks ``room`` subscribes to, by track name."""
+    out: dict[str, RemoteDataTrack] = {}
+    while len(out) < count:
+        track, _pub, _who = await room.wait_for(
+            "track_subscribed", lambda t, *_: isinstance(t, RemoteDataTrack), timeout=30
+        )
+        out[track.name] = track
+    return out
+
+
+def collect(track: RemoteDataTrack) -> list[Any]:
+    messages: list[Any] = []
+    track.on("message", messages.append)
+    return messages
+
+
+async def until(predicate: Any, what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_data_tracks_reach_subscribers_reliable_and_lossy(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    chat = await alice.publish_data("chat")
+    cursor = await alice.publish_data("cursor", ordered=False, max_retransmits=0)
+    assert chat.sid and chat.sid.startswith("MT") and cursor.sid
+    assert chat.reliable and not cursor.reliable
+    assert chat.channel is not None and cursor.channel is not None
+    assert chat.channel.id != cursor.channel.id
+
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    (alice_seen,) = bob.participants.values()
+    assert {p.kind for p in alice_seen.tracks.values()} == {"data"}
+    tracks = await subscribed_data(bob, 2)
+    assert tracks["chat"].reliable and tracks["chat"].ordered
+    assert not tracks["cursor"].ordered and tracks["cursor"].max_retransmits == 0
+    chat_in, cursor_in = collect(tracks["chat"]), collect(tracks["cursor"])
+    await until(lambda: tracks["chat"].channel.readyState == "open", "bob's channels open")
+
+    for i in range(50):
+        assert chat.send(f"message {i}")
+        cursor.send(bytes([i]) * 8)
+    chat.send(b"\x00\x01binary")
+    await until(lambda: len(chat_in) == 51, "51 chat messages")
+    assert chat_in == [f"message {i}" for i in range(50)] + [b"\x00\x01binary"]
+    # loopback loses nothing, so even the lossy track delivers all (in any order)
+    await until(lambda: len(cursor_in) == 50, "50 cursor messages")
+    assert sorted(cursor_in) == [bytes([i]) * 8 for i in range(50)]
+
+    # both ways: bob publishes, alice receives
+    reply = await bob.publish_data("reply")
+    (back,) = (await subscribed_data(alice, 1)).values()
+    back_in = collect(back)
+    await until(lambda: back.channel.readyState == "open", "alice's channel open")
+    reply.send("hi alice")
+    await until(lambda: back_in == ["hi alice"], "reply")
+
+    # a later joiner gets the same tracks; the size limit holds at the client and the server
+    carol = await connect(sfu.ws_url, sfu.token("carol"))
+    clients.append(carol)
+    carol_tracks = await subscribed_data(carol, 3)
+    carol_chat = collect(carol_tracks["chat"])
+    await until(lambda: carol_tracks["chat"].channel.readyState == "open", "carol open")
+    with pytest.raises(DataMessageTooLarge):
+        chat.send("x" * (16 * 1024 + 1))
+    assert chat.channel is not None
+    chat.channel.send("y" * (16 * 1024 + 1))  # around the client's check: the server refuses
+    code, message = await alice.wait_for("error", timeout=10)
+    assert code == 53004 and chat.sid in message and "16385" in message
+    chat.send("z" * (16 * 1024))  # exactly the limit passes
+    await until(lambda: len(carol_chat) == 1 and len(chat_in) == 52, "the limit-sized message")
+    assert carol_chat == ["z" * 16384] and chat_in[-1] == "z" * 16384
+
+    # unpublish: the others see it go and their channels close
+    gone = bob.expect("track_unpublished", lambda pub, _who: pub.sid == cursor.sid)
+    alice.unpublish_track(cursor)
+    await asyncio.wait_for(gone, 10)
+    await until(lambda: tracks["cursor"].channel.readyState == "closed", "bob's cursor closed")
+    chat.send("still here")
+    await until(lambda: chat_in[-1] == "still here", "chat after unpublish")
+
+
+async def test_subscribe_rules_and_publish_refusals_for_data(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    chat = await alice.publish_data("chat")
+    await alice.publish_track(ToneAudioTrack(), "mic")
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    (bob_chat,) = (await subscribed_data(bob, 1)).values()
+    bob_in = collect(bob_chat)
+    await until(lambda: bob_chat.channel.readyState == "open", "bob's chat open")
+
+    # rules that exclude data tracks end the subscription and close the channel
+    rooms = sfu.signaling.rooms
+    gone = bob.expect("track_unsubscribed", lambda track, *_: isinstance(track, RemoteDataTrack))
+    await rooms.set_subscribe_rules(bob.local_sid, [{"type": "include", "kind": "audio"}])
+    await asyncio.wait_for(gone, 10)
+    await until(lambda: bob_chat.channel.readyState == "closed", "bob's chat closed")
+    chat.send("not for bob")
+    # and back: a new channel, messages flow again
+    back = bob.expect("track_subscribed", lambda track, *_: isinstance(track, RemoteDataTrack))
+    await rooms.set_subscribe_rules(bob.local_sid, [{"type": "include", "all": True}])
+    (again, _pub, _who) = await asyncio.wait_for(back, 10)
+    again_in = collect(again)
+    await until(lambda: again.channel.readyState == "open", "bob's new chat open")
+    chat.send("for bob")
+    await until(lambda: again_in == ["for bob"], "message after resubscribe")
+    assert bob_in == []
+
+    # a name in use is refused (publish-failed, so the waiting call raises at once)
+    with pytest.raises(PublishError) as refused:
+        await asyncio.wait_for(alice.publish_data("chat"), 10)
+    assert refused.value.code == 53304
+    with pytest.raises(ValueError):
+        LocalDataTrack("x", "x", max_retransmits=1, max_packet_life_time=100)
+    alice.send(
+        {
+            "type": "publish",
+            "ref": 7,
+            "tracks": [{"client_id": "d", "kind": "data", "max_retransmits": 1, "codec": "VP8"}],
+        }
+    )
+    code, message = await alice.wait_for("error", timeout=10)
+    assert code == 53004 and "codec" in message

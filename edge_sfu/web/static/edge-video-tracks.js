@@ -91,6 +91,104 @@ export class LocalTrack extends Emitter {
   }
 }
 
+const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024;
+let dataTrackCount = 0;
+
+function messageSize(data) {
+  if (typeof data === 'string') return new TextEncoder().encode(data).length;
+  if (typeof Blob !== 'undefined' && data instanceof Blob) return data.size;
+  return data.byteLength;
+}
+
+function channelOptions(info) {
+  const options = { negotiated: true, id: info.id, ordered: info.ordered !== false };
+  if (info.max_retransmits !== null && info.max_retransmits !== undefined) options.maxRetransmits = info.max_retransmits;
+  if (info.max_packet_life_time !== null && info.max_packet_life_time !== undefined) options.maxPacketLifeTime = info.max_packet_life_time;
+  return options;
+}
+
+/**
+ * A data track this browser publishes, like Twilio's LocalDataTrack: `send()` strings or
+ * binary messages (up to 16 KiB) once published. Reliable and ordered unless
+ * `maxRetransmits` or `maxPacketLifeTime` (ms) is given; `ordered: false` lets messages
+ * overtake each other. Messages sent before the track is published are dropped.
+ */
+export class LocalDataTrack extends Emitter {
+  constructor(options = {}) {
+    super();
+    if (options.maxRetransmits != null && options.maxPacketLifeTime != null) {
+      throw new TypeError('give maxRetransmits or maxPacketLifeTime, not both');
+    }
+    dataTrackCount += 1;
+    this.kind = 'data';
+    this.id = `data${dataTrackCount}-${Math.random().toString(36).slice(2, 10)}`;
+    this.name = options.name || this.id;
+    this.ordered = options.ordered !== false;
+    this.maxRetransmits = options.maxRetransmits ?? null;
+    this.maxPacketLifeTime = options.maxPacketLifeTime ?? null;
+    this.maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
+    this.sid = null; // set when the server confirms the publication
+    this._channel = null;
+  }
+  get reliable() {
+    return this.maxRetransmits === null && this.maxPacketLifeTime === null;
+  }
+  get isEnabled() {
+    return true;
+  }
+  /** Send to every subscriber; false when not published. Throws over the size limit. */
+  send(data) {
+    const size = messageSize(data);
+    if (size > this.maxMessageBytes) {
+      throw new EdgeVideoError(53004, `a data message of ${size} bytes is over the ${this.maxMessageBytes}-byte limit`);
+    }
+    if (!this._channel || this._channel.readyState !== 'open') return false;
+    this._channel.send(data);
+    return true;
+  }
+  _request() {
+    const request = { client_id: this.id, kind: 'data', name: this.name, ordered: this.ordered };
+    if (this.maxRetransmits !== null) request.max_retransmits = this.maxRetransmits;
+    if (this.maxPacketLifeTime !== null) request.max_packet_life_time = this.maxPacketLifeTime;
+    return request;
+  }
+  _open(pc, info) {
+    if (!this._channel) this._channel = pc.createDataChannel(this.name, channelOptions(info));
+  }
+  stop() {
+    if (this._channel) this._channel.close();
+    this._channel = null;
+    this.emit('stopped', this);
+  }
+}
+
+/** A data track being received: emits `message` (string or ArrayBuffer). */
+export class RemoteDataTrack extends Emitter {
+  constructor(publication, pc, info) {
+    super();
+    this.sid = publication.trackSid;
+    this.name = publication.trackName;
+    this.kind = 'data';
+    this.ordered = info.ordered !== false;
+    this.maxRetransmits = info.max_retransmits ?? null;
+    this.maxPacketLifeTime = info.max_packet_life_time ?? null;
+    this._channel = pc.createDataChannel(this.name, channelOptions(info));
+    this._channel.binaryType = 'arraybuffer';
+    this._channel.onmessage = (event) => this.emit('message', event.data, this);
+  }
+  get reliable() {
+    return this.maxRetransmits === null && this.maxPacketLifeTime === null;
+  }
+  get isEnabled() {
+    return true;
+  }
+  /** Data tracks have nothing to render: kept so code can treat every track alike. */
+  detach() {
+    this._channel.close();
+    return [];
+  }
+}
+
 /** A publication of a remote participant; `track` is set while subscribed. */
 export class RemoteTrackPublication extends Emitter {
   constructor(info) {
@@ -169,8 +267,56 @@ export class Participant extends Emitter {
   get videoTracks() {
     return new Map([...this.tracks].filter(([, t]) => t.kind === 'video'));
   }
+  get dataTracks() {
+    return new Map([...this.tracks].filter(([, t]) => t.kind === 'data'));
+  }
 }
 
-/** This browser's participant: its published LocalTracks by track SID (or local id). */
-export class LocalParticipant extends Participant {}
+/**
+ * This browser's participant: its published tracks by track SID (or local id).
+ * Events: trackPublished(track), trackPublicationFailed(error, track).
+ */
+export class LocalParticipant extends Participant {
+  constructor(info, room) {
+    super(info);
+    this._room = room;
+  }
+
+  /**
+   * Publish a LocalDataTrack, LocalTrack or MediaStreamTrack; resolves with the track once
+   * the server has published it (its `sid` set), rejects with an EdgeVideoError if refused.
+   */
+  publishTrack(track) {
+    const room = this._room;
+    const local = track instanceof LocalDataTrack || track instanceof LocalTrack ? track : new LocalTrack(track, track.kind === 'audio' ? 'microphone' : 'camera', room);
+    if (local instanceof LocalTrack) local._room = room;
+    if (!room._localTracks.includes(local)) room._localTracks.push(local);
+    this.tracks.set(local.sid || local.id, local);
+    return new Promise((resolve, reject) => {
+      const ok = () => {
+        local.off('publicationFailed', bad);
+        resolve(local);
+      };
+      const bad = (err) => {
+        local.off('published', ok);
+        reject(err);
+      };
+      local.once('published', ok);
+      local.once('publicationFailed', bad);
+      room._publish([local]);
+    });
+  }
+
+  /** Stop publishing a track; the others get trackUnpublished. */
+  unpublishTrack(track) {
+    const room = this._room;
+    room._localTracks = room._localTracks.filter((t) => t !== track);
+    room._pendingPublish.delete(track.id);
+    this.tracks.delete(track.sid || track.id);
+    if (track.sid) room._send({ type: 'unpublish', track_sid: track.sid });
+    if (track.kind === 'data') track.stop();
+    track.sid = null;
+    return track;
+  }
+}
 

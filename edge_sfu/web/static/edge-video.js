@@ -6,6 +6,10 @@
 //   const room = await connect(token, { name: 'lobby', audio: true, video: true });
 //   room.on('participantConnected', (p) => p.on('trackSubscribed', (t) => grid.append(t.attach())));
 //
+// Data tracks: `const chat = new LocalDataTrack({ name: 'chat' });` then
+// `await room.localParticipant.publishTrack(chat); chat.send('hi');`; subscribers get a
+// RemoteDataTrack in trackSubscribed and listen with `track.on('message', (data) => ...)`.
+//
 // Only standard APIs (WebSocket, RTCPeerConnection, getUserMedia, ResizeObserver), so any
 // current browser works. The server makes every offer; this client only answers (see
 // docs/signaling.md for why), so there is never offer glare.
@@ -13,14 +17,26 @@
 import {
   EdgeVideoError,
   Emitter,
+  LocalDataTrack,
   LocalParticipant,
   LocalTrack,
   Participant,
+  RemoteDataTrack,
   RemoteTrack,
   RemoteTrackPublication,
 } from './edge-video-tracks.js';
 
-export { EdgeVideoError, Emitter, LocalParticipant, LocalTrack, Participant, RemoteTrack, RemoteTrackPublication };
+export {
+  EdgeVideoError,
+  Emitter,
+  LocalDataTrack,
+  LocalParticipant,
+  LocalTrack,
+  Participant,
+  RemoteDataTrack,
+  RemoteTrack,
+  RemoteTrackPublication,
+};
 
 const PROTOCOL_VERSION = 1;
 const ICE_GATHERING_TIMEOUT_MS = 5000;
@@ -194,8 +210,9 @@ export class Room extends Emitter {
     this.name = msg.room.name;
     this._reconnectToken = msg.reconnect_token;
     this._reconnectWindow = msg.reconnect_window || 30;
+    this._maxDataMessageBytes = msg.max_data_message_bytes || 16 * 1024;
     if (!this.localParticipant) {
-      this.localParticipant = new LocalParticipant(msg.participant);
+      this.localParticipant = new LocalParticipant(msg.participant, this);
       for (const track of this._localTracks) this.localParticipant.tracks.set(track.id, track);
     }
     this._syncParticipants(msg.participants, isReconnect);
@@ -237,12 +254,12 @@ export class Room extends Emitter {
 
   // After a reconnect: subscription changes announced while away never arrived.
   _syncSubscriptions(subscriptions) {
-    const current = new Map(subscriptions.map((s) => [`${s.participant_sid}/${s.track_sid}`, s.mid]));
+    const current = new Map(subscriptions.map((s) => [`${s.participant_sid}/${s.track_sid}`, s]));
     for (const participant of this.participants.values()) {
       for (const publication of [...participant.tracks.values()]) {
-        const mid = current.get(`${participant.sid}/${publication.trackSid}`);
-        if (mid === undefined) this._unsubscribed(participant, publication);
-        else if (!publication.track) this._subscribed(participant, publication, mid);
+        const subscription = current.get(`${participant.sid}/${publication.trackSid}`);
+        if (subscription === undefined) this._unsubscribed(participant, publication);
+        else if (!publication.track) this._subscribed(participant, publication, subscription);
       }
     }
   }
@@ -320,6 +337,9 @@ export class Room extends Emitter {
       case 'published':
         this._published(msg);
         break;
+      case 'publish-failed':
+        this._publishFailed(msg);
+        break;
       case 'participant-connected':
         if (!this.participants.has(msg.participant.sid)) {
           const p = new Participant(msg.participant);
@@ -351,7 +371,7 @@ export class Room extends Emitter {
         if (participant && publication) this._setEnabled(participant, publication, msg.type === 'track-enabled');
         break;
       case 'track-subscribed':
-        if (participant && publication) this._subscribed(participant, publication, msg.mid);
+        if (participant && publication) this._subscribed(participant, publication, msg);
         break;
       case 'track-unsubscribed':
         if (participant && publication) this._unsubscribed(participant, publication);
@@ -371,10 +391,17 @@ export class Room extends Emitter {
     }
   }
 
-  _subscribed(participant, publication, mid) {
-    const transceiver = this._pc.getTransceivers().find((t) => t.mid === mid);
-    if (!transceiver || publication.track) return;
-    const track = new RemoteTrack(publication, transceiver.receiver.track, this);
+  // `subscription`: a track-subscribed body, with `mid` (audio, video) or `channel` (data).
+  _subscribed(participant, publication, subscription) {
+    if (publication.track) return;
+    let track;
+    if (subscription.channel) {
+      track = new RemoteDataTrack(publication, this._pc, subscription.channel);
+    } else {
+      const transceiver = this._pc.getTransceivers().find((t) => t.mid === subscription.mid);
+      if (!transceiver) return;
+      track = new RemoteTrack(publication, transceiver.receiver.track, this);
+    }
     publication.track = track;
     publication.emit('subscribed', track);
     participant.emit('trackSubscribed', track, publication);
@@ -394,14 +421,15 @@ export class Room extends Emitter {
     for (const track of tracks) {
       if (track.sid || this._pendingPublish.has(track.id)) continue;
       this._pendingPublish.set(track.id, track);
-      requests.push({ client_id: track.id.replace(/[^A-Za-z0-9_.:{}-]/g, '').slice(0, 64) || track.kind, kind: track.kind, name: track.name, enabled: track.isEnabled });
+      if (track.kind === 'data') requests.push(track._request());
+      else requests.push({ client_id: clientIdOf(track), kind: track.kind, name: track.name, enabled: track.isEnabled });
     }
     for (let i = 0; i < requests.length; i += 16) this._send({ type: 'publish', tracks: requests.slice(i, i + 16) });
   }
 
   _localByClientId(clientId) {
     for (const track of this._localTracks) {
-      if ((track.id.replace(/[^A-Za-z0-9_.:{}-]/g, '').slice(0, 64) || track.kind) === clientId) return track;
+      if (clientIdOf(track) === clientId) return track;
     }
     return null;
   }
@@ -433,6 +461,11 @@ export class Room extends Emitter {
       if (!local) continue;
       this._pendingPublish.delete(local.id);
       local.sid = info.sid;
+      if (local.kind === 'data' && info.channel) {
+        local.maxMessageBytes = this._maxDataMessageBytes;
+        local._open(this._pc, info.channel);
+      }
+      local.emit('published', local);
       if (this.localParticipant) {
         this.localParticipant.tracks.delete(local.id);
         this.localParticipant.tracks.set(info.sid, local);
@@ -442,6 +475,24 @@ export class Room extends Emitter {
       if (!local.isEnabled) this._send({ type: 'set-enabled', track_sid: info.sid, enabled: false });
     }
   }
+
+  _publishFailed(msg) {
+    const local = this._localByClientId(msg.client_id);
+    if (!local) return;
+    this._pendingPublish.delete(local.id);
+    this._localTracks = this._localTracks.filter((t) => t !== local);
+    const error = new EdgeVideoError(msg.code, msg.message);
+    local.emit('publicationFailed', error);
+    if (this.localParticipant) {
+      this.localParticipant.tracks.delete(local.id);
+      this.localParticipant.emit('trackPublicationFailed', error, local);
+    }
+  }
+}
+
+// The publish request's handle for a local track (the protocol allows A-Za-z0-9_.:{}-).
+function clientIdOf(track) {
+  return track.id.replace(/[^A-Za-z0-9_.:{}-]/g, '').slice(0, 64) || track.kind;
 }
 
 // Every subscriber gets this picture as sent (the SFU never rescales): keep the size and
@@ -482,21 +533,23 @@ function defaultUrl() {
 /**
  * Join a room. `options`: `name` (room name; else the token's room grant), `url`
  * (signaling URL, default this page's host), `audio` / `video` (getUserMedia constraints
- * or booleans), `tracks` (LocalTrack or MediaStreamTrack list, instead of audio/video),
+ * or booleans), `tracks` (LocalTrack, MediaStreamTrack or LocalDataTrack list, instead of audio/video),
  * `degradationPreference` (default 'maintain-resolution').
  * Resolves to a connected Room; rejects with an EdgeVideoError carrying a Twilio code.
  */
 export async function connect(token, options = {}) {
   const room = new Room({ url: options.url || defaultUrl(), degradationPreference: options.degradationPreference });
   let mediaTracks = [];
+  const dataTracks = (options.tracks || []).filter((t) => t instanceof LocalDataTrack);
   if (options.tracks) {
-    mediaTracks = options.tracks.map((t) => (t instanceof LocalTrack ? t.mediaStreamTrack : t));
+    mediaTracks = options.tracks.filter((t) => !(t instanceof LocalDataTrack)).map((t) => (t instanceof LocalTrack ? t.mediaStreamTrack : t));
   } else if (options.audio !== false || options.video !== false) {
     const constraints = { audio: options.audio ?? true, video: options.video ?? true };
     const stream = await navigator.mediaDevices.getUserMedia(constraints);
     mediaTracks = stream.getTracks();
   }
   room._localTracks = mediaTracks.map((t) => new LocalTrack(t, t.kind === 'audio' ? 'microphone' : 'camera', room));
+  room._localTracks.push(...dataTracks);
   try {
     const join = { token };
     if (options.name) join.room = options.name;

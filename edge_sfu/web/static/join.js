@@ -32,13 +32,14 @@ function makeTile(sid, name, local) {
 }
 
 function setBadge(tile, kind, enabled) {
+  if (kind === 'data') return; // data tracks have no picture or sound to badge
   const badge = tile && tile.querySelector(kind === 'audio' ? '.mic-off' : '.cam-off');
   if (badge) badge.hidden = enabled;
 }
 
 function showTrack(participant, track) {
   const tile = tiles.get(participant.sid);
-  if (!tile) return;
+  if (!tile || track.kind === 'data') return;
   const el = track.attach();
   el.dataset.trackSid = track.sid;
   tile.querySelector('.media').append(el);

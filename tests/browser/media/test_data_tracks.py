@@ -182,6 +182,21 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                     ["py", "telemetry", "from py"],
                 ]
                 await until(lambda: chat_in[-1], "to everyone".__eq__, "the broadcast")
+
+                # the join page (camera, microphone, grid) takes data tracks in its stride
+                join = await context.new_page()
+                errors: list[str] = []
+                join.on("pageerror", lambda exc: errors.append(str(exc)))
+                join.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                await join.goto(f"{sfu.base}/join/room1?token={sfu.token('cam')}")
+                await join.wait_for_function(
+                    "() => window.edgeRoom && [...window.edgeRoom.participants.values()]"
+                    ".flatMap((p) => [...p.tracks.values()]).filter((t) => t.kind === 'data'"
+                    " && t.track).length === 3",
+                    timeout=60_000,
+                )
+                await asyncio.sleep(0.5)
+                assert errors == []
                 await context.close()
         finally:
             await py.close()

@@ -104,9 +104,13 @@ class DataBridge:
             channel.close()
             self._refuse(request, exc.message, exc.code)
             return
-        producer = self.router.produce_data(
-            self.participant_sid, label=request.name, channel=channel, producer_id=track.sid
-        )
+        try:
+            producer = self.router.produce_data(
+                self.participant_sid, label=request.name, channel=channel, producer_id=track.sid
+            )
+        except MediaError:  # the room ended meanwhile: nothing left to publish into
+            channel.close()
+            return
         producer.on_error = lambda exc: self._too_large(track.sid, exc)
         self.producers[track.sid] = producer
         self._names[track.sid] = request.name

@@ -10,8 +10,6 @@ import logging
 import re
 from typing import Any
 
-import qrcode
-import qrcode.image.svg
 from aiohttp import web
 
 from .app import chrome_for, ctx_of, render
@@ -221,6 +219,10 @@ def _default_room(snapshot: Any) -> str:
 
 def qr_data_uri(text: str) -> str:
     """A QR code of ``text`` as an SVG data URI (rendered locally, no network)."""
+    # qrcode pulls in Pillow (several MB): loaded on the first invite, not at start.
+    import qrcode
+    import qrcode.image.svg
+
     img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, border=2)
     buf = io.BytesIO()
     img.save(buf)

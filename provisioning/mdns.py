@@ -12,11 +12,13 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Sequence
-
-from zeroconf import IPVersion, ServiceInfo
-from zeroconf.asyncio import AsyncZeroconf
+from typing import TYPE_CHECKING
 
 from .names import dns_label
+
+if TYPE_CHECKING:
+    from zeroconf import ServiceInfo
+    from zeroconf.asyncio import AsyncZeroconf
 
 HTTPS_TYPE = "_https._tcp.local."
 SERVICE_TYPE = "_edge-appliance._tcp.local."
@@ -57,6 +59,8 @@ class Announcer:
         self._infos: list[ServiceInfo] = []
 
     def _service_infos(self) -> list[ServiceInfo]:
+        from zeroconf import ServiceInfo
+
         packed = []
         for a in self.addresses:
             try:
@@ -82,6 +86,10 @@ class Announcer:
         """Register both services (name conflicts are renamed by zeroconf)."""
         if not self.enabled or self._zc is not None:
             return
+        # zeroconf loads when the announcement starts: not at all while mDNS is off.
+        from zeroconf import IPVersion
+        from zeroconf.asyncio import AsyncZeroconf
+
         if self.interfaces is not None:
             zc = AsyncZeroconf(interfaces=self.interfaces, ip_version=IPVersion.V4Only)
         else:

@@ -4,6 +4,9 @@ This is the one place the appliance decodes media: Opus from each remote audio t
 decoded (libopus through PyAV), turned into 48 kHz mono S16, summed with clipping every
 period and handed to the ALSA playback. Inputs that fall behind are padded with silence;
 inputs that run ahead are trimmed so one late talker cannot grow the speaker's latency.
+
+PyAV and numpy are imported where they are used: the mixer runs from start-up, but has
+nothing to mix (and needs neither) until the first call.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import av
+    import numpy as np
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ class _Input:
     """One remote track's decoded samples, waiting to be mixed."""
 
     def __init__(self) -> None:
+        import av
+
         self.chunks: list[npt.NDArray[np.int16]] = []
         self.queued = 0
         self.resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
@@ -37,6 +43,8 @@ class _Input:
         self.peak = 0
 
     def add_frame(self, frame: av.AudioFrame) -> None:
+        import numpy as np
+
         for out in self.resampler.resample(frame):
             samples = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
             self.peak = int(np.abs(samples.astype(np.int32)).max()) if len(samples) else 0
@@ -46,6 +54,8 @@ class _Input:
             self.queued -= len(self.chunks.pop(0))
 
     def take(self, n: int) -> npt.NDArray[np.int16] | None:
+        import numpy as np
+
         if self.queued == 0:
             return None
         out = np.zeros(n, dtype=np.int16)
@@ -76,6 +86,8 @@ class AudioMixer:
 
     def add_opus(self, key: str, packet: bytes) -> None:
         """Decode one Opus packet of input ``key`` (created on first use)."""
+        import av
+
         source = self._inputs.setdefault(key, _Input())
         if source.decoder is None:
             source.decoder = av.CodecContext.create("opus", "r")
@@ -100,6 +112,8 @@ class AudioMixer:
 
     def mix_once(self) -> npt.NDArray[np.int16]:
         """One period of the mix (silence when nobody talks)."""
+        import numpy as np
+
         acc = np.zeros(self._period, dtype=np.int32)
         for source in self._inputs.values():
             samples = source.take(self._period)

@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_sfu.rooms import events as ev
 from edge_sfu.signaling import SignalingService
 
 from ..app import DaemonState
-from .call import Call, LocalCall, RemoteCall, fetch_remote_token, signaling_url
 from .devices import KioskDevices
 from .events import (
     CancelRetry,
@@ -43,6 +42,9 @@ from .events import (
 )
 from .mixer import AudioMixer
 from .state import KioskMachine
+
+if TYPE_CHECKING:
+    from .call import Call
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +194,9 @@ class KioskRole:
     # -- join and leave --------------------------------------------------------------------
 
     async def _join(self, attempt: int) -> None:
+        # aiortc/PyAV load on the first join press, not at start.
+        from .call import LocalCall, RemoteCall, fetch_remote_token, signaling_url
+
         kiosk = self._state.settings.kiosk
         call: LocalCall | RemoteCall
         muted = self._machine.muted

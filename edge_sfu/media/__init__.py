@@ -1,20 +1,70 @@
 """The selective forwarding engine: encoded media from producers to consumers, no transcoding.
 
 Start at ``Router`` (one per room). See ``docs/media.md``.
+
+The names below load their submodule on first use (PEP 562): most of them import aiortc and
+PyAV, which the appliance loads on the first WebRTC session or join press, not at start.
 """
 
-from edge_sfu.media.consumer import Consumer
-from edge_sfu.media.consumer_base import ConsumerBase
-from edge_sfu.media.data import DataConsumer, DataProducer
-from edge_sfu.media.errors import DataMessageTooLarge, MediaClosed, MediaError, UnsupportedCodec
-from edge_sfu.media.incoming import IncomingTrack
-from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec, choose_layer
-from edge_sfu.media.local import EncodedFrame, LocalConsumer, LocalProducer
-from edge_sfu.media.packet import H264, OPUS, VP8, CodecInfo
-from edge_sfu.media.producer import Producer
-from edge_sfu.media.router import Router
-from edge_sfu.media.settings import IceServer, MediaSettings
-from edge_sfu.media.transport import Transport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge_sfu.media.consumer import Consumer
+    from edge_sfu.media.consumer_base import ConsumerBase
+    from edge_sfu.media.data import DataConsumer, DataProducer
+    from edge_sfu.media.errors import DataMessageTooLarge, MediaClosed, MediaError, UnsupportedCodec
+    from edge_sfu.media.incoming import IncomingTrack
+    from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec, choose_layer
+    from edge_sfu.media.local import EncodedFrame, LocalConsumer, LocalProducer
+    from edge_sfu.media.packet import H264, OPUS, VP8, CodecInfo
+    from edge_sfu.media.producer import Producer
+    from edge_sfu.media.router import Router
+    from edge_sfu.media.settings import IceServer, MediaSettings
+    from edge_sfu.media.transport import Transport
+
+_SUBMODULE = {
+    "Consumer": "consumer",
+    "ConsumerBase": "consumer_base",
+    "DataConsumer": "data",
+    "DataProducer": "data",
+    "DataMessageTooLarge": "errors",
+    "MediaClosed": "errors",
+    "MediaError": "errors",
+    "UnsupportedCodec": "errors",
+    "IncomingTrack": "incoming",
+    "DEFAULT_LAYER": "layers",
+    "LayerSpec": "layers",
+    "choose_layer": "layers",
+    "EncodedFrame": "local",
+    "LocalConsumer": "local",
+    "LocalProducer": "local",
+    "H264": "packet",
+    "OPUS": "packet",
+    "VP8": "packet",
+    "CodecInfo": "packet",
+    "Producer": "producer",
+    "Router": "router",
+    "IceServer": "settings",
+    "MediaSettings": "settings",
+    "Transport": "transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    submodule = _SUBMODULE.get(name)
+    if submodule is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{submodule}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBMODULE])
+
 
 __all__ = [
     "DEFAULT_LAYER",

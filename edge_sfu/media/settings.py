@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
+if TYPE_CHECKING:
+    from aiortc import RTCConfiguration
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class MediaSettings:
 
     def rtc_configuration(self) -> RTCConfiguration:
         """The aiortc configuration: explicit ICE server list, one bundled transport."""
+        # aiortc/PyAV load on the first WebRTC session, not at start.
+        from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
+
         servers = [
             RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
             for s in self.ice_servers

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from ..media import DEFAULT_LAYER, CodecInfo, LayerSpec, LocalProducer, Router
+from ..media.layers import DEFAULT_LAYER, LayerSpec
 from ..rooms import Participant, PublishedTrack, RoomService
+
+if TYPE_CHECKING:
+    from ..media import CodecInfo, LocalProducer, Router
 
 logger = logging.getLogger(__name__)
 

@@ -8,14 +8,16 @@ It implements the session's ``Participation``: requests from the client go to th
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
-from ..media import MediaSettings, Router
 from ..rooms import Participant, PublishedTrack, RoomService
 from . import protocol as p
 from . import wire
-from .media_bridge import MediaBridge, Send
+
+if TYPE_CHECKING:
+    from ..media import MediaSettings, Router
+    from .media_bridge import Send
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,9 @@ class RoomMember:
         self._media = media
         self._send = send
         self.left = False
+        # aiortc/PyAV load on the first WebRTC session, not at start.
+        from .media_bridge import MediaBridge
+
         self.bridge = MediaBridge(router, participant.sid, send, self._publish_track)
 
     def participant(self) -> Participant | None:

@@ -16,7 +16,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 
 from ..context import SFU_CONTEXT
-from ..media import MediaSettings
+from ..media.settings import MediaSettings
 from . import protocol as p
 from .link import WebSocketLink
 from .service import SignalingService, refuse

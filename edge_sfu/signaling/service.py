@@ -13,11 +13,11 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..context import SfuContext
 from ..errors import NotFound, TwilioError
-from ..media import MediaSettings, Router
+from ..media.settings import MediaSettings
 from ..rooms import Room
 from ..rooms import events as ev
 from ..tokens import verify_access_token
@@ -26,6 +26,9 @@ from . import wire
 from .local import LocalParticipant
 from .member import RoomMember
 from .session import Link, SignalingSession, SignalingSettings, State
+
+if TYPE_CHECKING:
+    from ..media import Router
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +116,9 @@ class SignalingService:
         """The media router of a live room (made on first use)."""
         router = self.routers.get(room_sid)
         if router is None or router.closed:
+            # aiortc/PyAV load on the first WebRTC session, not at start.
+            from ..media import Router
+
             router = Router(room_sid, self.media)
             self.routers[room_sid] = router
         return router

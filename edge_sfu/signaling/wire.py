@@ -6,10 +6,12 @@ Only what a client needs: SIDs, identity, state, and each publication's name, ki
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..media.settings import IceServer
 from ..rooms import Participant, PublishedTrack, Room
+
+if TYPE_CHECKING:
+    from ..media.settings import IceServer
 
 
 def track_json(track: PublishedTrack) -> dict[str, Any]:

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
-
 from hardware.audio.devices import AudioError, AudioSpec, buffer_frames, open_pcm, queued_frames
 from hardware.errors import AudioDeviceError, HardwareError
 
@@ -59,6 +57,8 @@ class OpusEncoder:
 
     def encode(self, pcm: bytes, pts: int) -> list[tuple[bytes, int]]:
         """Encode one period; return ``(data, duration)`` for each packet out."""
+        import numpy as np  # like PyAV: loaded when audio is first captured, not at start
+
         samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
         frame = self._av.AudioFrame.from_ndarray(
             samples, format="s16", layout="mono" if self.spec.channels == 1 else "stereo"

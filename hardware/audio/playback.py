@@ -13,10 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from hardware.audio.devices import (
     AudioError,
@@ -27,6 +24,10 @@ from hardware.audio.devices import (
     queued_frames,
 )
 from hardware.errors import AudioDeviceError, HardwareError
+
+if TYPE_CHECKING:  # numpy loads with the first playback, not when this module is imported
+    import numpy as np
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class JitterBuffer:
 
     def read(self, n: int) -> npt.NDArray[np.int16]:
         """The next ``n`` samples (interleaved), silence where nothing was stored."""
+        import numpy as np
+
         if self.read_pos is None:
             self.read_pos = self.first() or 0
         start, end = self.read_pos, self.read_pos + n
@@ -139,6 +142,8 @@ class AudioPlayback:
         positions, audio that would already be late (after a pause in pushing) is placed one
         jitter delay ahead of the playout instead (counted in ``resyncs``).
         """
+        import numpy as np
+
         samples = np.frombuffer(pcm, dtype="<i2") if isinstance(pcm, bytes) else pcm
         samples = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
         with self._lock:

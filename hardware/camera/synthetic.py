@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from hardware.camera.base import CameraSink, CameraSpec, monotonic_us
-from hardware.camera.overlay import draw_text, overlay_text
 from hardware.camera.software import SOFTWARE_CODEC, CaptureStopped, ThreadedFrameSource
 from hardware.errors import DeviceLostError
 
@@ -46,6 +45,8 @@ class SyntheticSource(ThreadedFrameSource):
 
     def _read_frame(self) -> tuple[Any, int]:
         import av
+
+        from hardware.camera.overlay import draw_text, overlay_text  # numpy: not before capture
 
         interval = 1.0 / self.spec.framerate
         due = self._t0 + self._n * interval

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -194,7 +195,9 @@ class KioskRole:
     # -- join and leave --------------------------------------------------------------------
 
     async def _join(self, attempt: int) -> None:
-        # aiortc/PyAV load on the first join press, not at start.
+        # aiortc/PyAV load on the first join press, not at start; in a thread, so the event
+        # loop (watchdog, HTTP, signaling) does not stall for the import (about 0.2 s here).
+        await asyncio.to_thread(importlib.import_module, f"{__package__}.call")
         from .call import LocalCall, RemoteCall, fetch_remote_token, signaling_url
 
         kiosk = self._state.settings.kiosk

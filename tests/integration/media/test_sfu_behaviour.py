@@ -98,7 +98,8 @@ async def test_keyframe_requested_from_publisher_when_a_subscriber_joins() -> No
     original = sender._handle_rtcp_packet
 
     async def spy(packet: Any) -> None:
-        if type(packet).__name__ == "RtcpPsfbPacket":
+        # PLI only (fmt 1): the REMB the SFU also sends is a PSFB packet too (fmt 15)
+        if type(packet).__name__ == "RtcpPsfbPacket" and packet.fmt == 1:
             plis.append(packet)
         await original(packet)
 

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from .app import DaemonState, build_app, listen_address
 from .config import ConfigError, load_config, parse_settings, save_config
+from .net_limits import AcceptErrorLimiter, ConnectionGuard, ConnectionLimits, GuardedTCPSite
 from .settings import Settings
 
 log = logging.getLogger("edge_appliance")
@@ -93,22 +94,26 @@ async def serve(state: DaemonState) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     state.request_stop = stop.set
+    limits = ConnectionLimits()
+    AcceptErrorLimiter(loop, limits.accept_log_interval).install()
+    guard = ConnectionGuard(limits)
     app = build_app(state)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **limits.handler_args())
     await runner.setup()  # runs every cleanup context's start-up, in order
     try:
         host, port = listen_address(state.settings.http.listen)
-        site = web.TCPSite(
+        site = GuardedTCPSite(
             runner,
             host,
             port,
+            guard=guard,
             ssl_context=state.ssl_context,
             reuse_address=True,
             shutdown_timeout=GRACE_PERIOD,  # a held-open response must not eat TimeoutStopSec
         )
         await site.start()
         state.bound_port = _bound_port(site) or port
-        await _redirect_site(runner, state, host)
+        await _redirect_site(runner, state, host, guard)
         state.announce_ready()
         await stop.wait()
     finally:
@@ -120,12 +125,16 @@ async def serve(state: DaemonState) -> int:
     return state.exit_code
 
 
-async def _redirect_site(runner: web.AppRunner, state: DaemonState, host: str) -> None:
+async def _redirect_site(
+    runner: web.AppRunner, state: DaemonState, host: str, guard: ConnectionGuard
+) -> None:
     """Plain HTTP on ``http.redirect_port``: the same application, whose redirect middleware
     (see ``appliance.admin``) sends every client but this machine's own to HTTPS."""
     port = state.settings.http.redirect_port
     if state.ssl_context is not None and port != 0:
-        site = web.TCPSite(runner, host, port, reuse_address=True, shutdown_timeout=GRACE_PERIOD)
+        site = GuardedTCPSite(
+            runner, host, port, guard=guard, reuse_address=True, shutdown_timeout=GRACE_PERIOD
+        )
         await site.start()
 
 

@@ -72,7 +72,10 @@ async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
 async def get_hello(port: int, scheme: str = "http", tls: ssl.SSLContext | None = None) -> int:
     url = f"{scheme}://127.0.0.1:{port}/hello"
     timeout = aiohttp.ClientTimeout(total=5)
-    async with aiohttp.ClientSession() as http, http.get(url, timeout=timeout, ssl=tls) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, timeout=timeout, ssl=tls or True) as r,
+    ):
         return r.status
 
 

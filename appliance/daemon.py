@@ -20,6 +20,7 @@ from aiohttp import web
 
 from .app import DaemonState, build_app, listen_address
 from .config import ConfigError, load_config, parse_settings, save_config
+from .data_lock import DataDirBusy, lock_data_dir
 from .net_limits import AcceptErrorLimiter, ConnectionGuard, ConnectionLimits, GuardedTCPSite
 from .settings import Settings
 
@@ -45,7 +46,19 @@ def dev_settings() -> Settings:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    """Load the config, then serve until SIGTERM/SIGINT. Returns the exit status."""
+    """Lock the data directory, load the config, then serve until SIGTERM/SIGINT.
+
+    Returns the exit status."""
+    try:
+        lock = lock_data_dir(args.data_dir)  # before anything in it is read or written
+    except DataDirBusy as exc:
+        print(f"edge-appliance: {exc}", file=sys.stderr)
+        return 1
+    with lock:
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     config_path: Path = args.config
     if args.dev_config and not config_path.exists():
         save_config(config_path, dev_settings())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import signal
@@ -9,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +51,23 @@ class Daemon:
         argv = [sys.executable, "-m", "appliance.cli", *args]
         argv += ["--config", str(self.config), "--data-dir", str(self.data_dir)]
         return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    def api_key(self) -> dict[str, str]:
+        """A new REST API key (``sid``, ``secret``) made with the CLI."""
+        made = self.cli("keys", "create", "--name", "tests", "--json")
+        assert made.returncode == 0, made.stderr
+        return dict(json.loads(made.stdout))
+
+    def rest(
+        self, path: str, key: dict[str, str], data: dict[str, str] | None = None
+    ) -> dict[str, object]:
+        """GET (or POST ``data``) a REST path with ``key``; the decoded JSON reply."""
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(self.url + path, data=body)
+        auth = base64.b64encode(f"{key['sid']}:{key['secret']}".encode()).decode()
+        request.add_header("Authorization", f"Basic {auth}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.loads(response.read()))
 
     def stop(self, timeout: float = 20) -> int:
         if self.proc.poll() is None:

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from .app import DaemonState, build_app, listen_address
 from .config import ConfigError, load_config, parse_settings, save_config
+from .confinement import confine
 from .data_lock import DataDirBusy, lock_data_dir
 from .net_limits import AcceptErrorLimiter, ConnectionGuard, ConnectionLimits, GuardedTCPSite
 from .settings import Settings
@@ -71,6 +72,7 @@ def _run_locked(args: argparse.Namespace) -> int:
     if args.listen:
         settings.http.listen = args.listen
         settings = parse_settings(_as_dict(settings), source="--listen")
+    settings = confine(settings)
     state = DaemonState(settings=settings, config_path=config_path, data_dir=args.data_dir)
     code = asyncio.run(serve(state))
     if state.restart_requested:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import tomli_w
 
+from appliance.config import ConfigError, load_config
+from appliance.confinement import LOOPBACK_ONLY_ENV, confinement_problems
 from tests.notify_socket import NotifySocket
 
 READY_LINE = re.compile(r"ready at (http://127\.0\.0\.1:(\d+))")
@@ -100,8 +102,19 @@ def running_daemon(
     config = root / "config.toml"
     write_config(config, overrides or {})
     notify = NotifySocket(root / "notify.sock")
-    full_env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "PYTHONUNBUFFERED": "1"}
+    full_env = {
+        **os.environ,
+        "NOTIFY_SOCKET": str(notify.path),
+        "PYTHONUNBUFFERED": "1",
+        # Survives a factory reset and the restart after it (the config does not).
+        LOOPBACK_ONLY_ENV: "1",
+    }
     full_env.update(env or {})
+    try:
+        problems = confinement_problems(load_config(config), full_env)
+    except ConfigError:
+        problems = []  # the daemon refuses a bad config before it listens or announces
+    assert not problems, f"a test daemon must stay on loopback: {problems}"
     argv = [
         sys.executable,
         "-m",

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
@@ -62,7 +64,7 @@ class Daemon:
 
     def rest(
         self, path: str, key: dict[str, str], data: dict[str, str] | None = None
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:
         """GET (or POST ``data``) a REST path with ``key``; the decoded JSON reply."""
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         request = urllib.request.Request(self.url + path, data=body)
@@ -75,6 +77,28 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+
+#: Linux's IP_BIND_ADDRESS_NO_PORT (socket has the name from Python 3.12 on).
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def connect_from(source: str, port: int, timeout: float = 5) -> socket.socket:
+    """A TCP connection to 127.0.0.1:``port`` from loopback address ``source`` (127.0.0.2...).
+
+    The local port is picked at connect time, not at bind time, so it never collides with a
+    TIME_WAIT left by an earlier test on a reused server port.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source, 0))
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def write_config(path: Path, overrides: dict[str, dict[str, object]]) -> None:
@@ -101,6 +125,7 @@ def running_daemon(
     root.mkdir(parents=True, exist_ok=True)
     config = root / "config.toml"
     write_config(config, overrides or {})
+    (root / "notify.sock").unlink(missing_ok=True)  # a daemon started again under this name
     notify = NotifySocket(root / "notify.sock")
     full_env = {
         **os.environ,

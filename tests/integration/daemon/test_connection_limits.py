@@ -17,7 +17,7 @@ from pathlib import Path
 
 from appliance.net_limits import ACCEPT_ERROR, ConnectionLimits
 
-from .harness import running_daemon
+from .harness import connect_from, running_daemon
 
 HEADER_TIMEOUT = ConnectionLimits().header_timeout
 
@@ -35,11 +35,7 @@ def idle_connections(port: int, count: int, sources: int) -> Iterator[list[socke
     socks: list[socket.socket] = []
     try:
         for i in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((f"127.0.0.{2 + i % sources}", 0))
-            s.settimeout(5)
-            s.connect(("127.0.0.1", port))
-            socks.append(s)
+            socks.append(connect_from(f"127.0.0.{2 + i % sources}", port))
         yield socks
     finally:
         for s in socks:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from appliance.net_limits import ConnectionGuard, ConnectionLimits, GuardedTCPSite
 from provisioning.tls import ensure_certificates, server_context
+from tests.integration.daemon.harness import connect_from
 
 IDLE = 300
 SOURCES = 10  # 30 idle connections from each of 127.0.0.2 .. 127.0.0.11
@@ -55,7 +56,9 @@ async def site(
 
 
 async def connect(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    sock = connect_from(source, port)
+    sock.setblocking(False)
+    return await asyncio.open_connection(sock=sock)
 
 
 async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:

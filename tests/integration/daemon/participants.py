@@ -19,7 +19,7 @@ from typing import Any
 import av
 from av.video.frame import PictureType
 
-from edge_sfu.client import EncodedVideoTrack, Room, connect
+from edge_sfu.client import EncodedVideoTrack, RemoteDataTrack, Room, connect
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.tokens import mint_access_token
 
@@ -69,6 +69,8 @@ class Participant:
     clip: Clip
     #: Video frames received, by the sender's identity.
     frames_from: Counter[str] = field(default_factory=Counter)
+    #: Data-track messages received, by the sender's identity.
+    messages_from: Counter[str] = field(default_factory=Counter)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -93,8 +95,23 @@ class Participant:
         task.add_done_callback(self._tasks.discard)
 
     def _subscribed(self, track: Any, _pub: Any, who: Any) -> None:
-        if getattr(track, "kind", "") == "video":
+        if isinstance(track, RemoteDataTrack):
+            sender = who.identity
+            track.on("message", lambda _m: self.messages_from.update([sender]))
+        elif getattr(track, "kind", "") == "video":
             self._spawn(self._drain(track, who.identity))
+
+    async def packets_received(self) -> int:
+        """RTP packets received over this participant's connection (aiortc's inbound stats)."""
+        media = self.room.media
+        if media is None:
+            return 0
+        report = await media.pc.getStats()
+        return sum(
+            int(getattr(s, "packetsReceived", 0))
+            for s in report.values()
+            if getattr(s, "type", "") == "inbound-rtp"
+        )
 
     async def _drain(self, track: Any, sender: str) -> None:
         with contextlib.suppress(Exception):
@@ -130,5 +147,7 @@ class Participant:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.room.disconnect(), 5)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.room.close(), 5)

@@ -26,7 +26,7 @@ from appliance.config import ConfigError, load_config
 from appliance.confinement import LOOPBACK_ONLY_ENV, confinement_problems
 from tests.notify_socket import NotifySocket
 
-READY_LINE = re.compile(r"ready at (http://127\.0\.0\.1:(\d+))")
+READY_LINE = re.compile(r"ready at (https?://127\.0\.0\.1:(\d+))")
 
 
 @dataclass

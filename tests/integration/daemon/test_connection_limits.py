@@ -6,14 +6,18 @@ cap does not stop the client on 127.0.0.1 that checks REST still answers.
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import aiohttp
 
 from appliance.net_limits import ACCEPT_ERROR, ConnectionLimits
 
@@ -92,3 +96,35 @@ def test_accept_errors_are_logged_once_per_interval(tmp_path: Path) -> None:
         time.sleep(HEADER_TIMEOUT + 1)  # the held ones time out; the backlog drains
         assert rest_status(url) == 401
         assert not any("Traceback" in line for line in daemon.output), "".join(daemon.output)
+
+
+def test_over_https_silent_handshakes_are_dropped_and_websockets_keep_their_own_timeout(
+    tmp_path: Path,
+) -> None:
+    config: dict[str, dict[str, object]] = {"http": {"tls": True, "redirect_port": 0}}
+    with running_daemon(tmp_path, config) as daemon:
+        daemon.wait_ready()
+        url = daemon.url.replace("http://", "https://")
+        port = int(url.rsplit(":", 1)[1])
+        insecure = ssl.create_default_context()
+        insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
+
+        async def scenario() -> float:
+            silent = connect_from("127.0.0.2", port)  # never sends a ClientHello
+            async with aiohttp.ClientSession() as http:
+                async with http.get(url + "/v1/Rooms", ssl=insecure) as response:
+                    assert response.status == 401
+                started = time.monotonic()
+                # An upgraded connection that never joins: closed by signaling's own join
+                # timeout (10 s), not by the 5 s header deadline.
+                async with http.ws_connect(url + "/v1/signaling", ssl=insecure) as ws:
+                    said = [str(m.data) async for m in ws]  # until the server closes
+                    lived = time.monotonic() - started
+            silent.settimeout(1)
+            assert closed_by_peer(silent)
+            silent.close()
+            assert any("no join message in time" in m for m in said), said
+            return lived
+
+        lived = asyncio.run(scenario())
+        assert HEADER_TIMEOUT + 2 < lived < 15

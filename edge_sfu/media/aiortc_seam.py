@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pylibsrtp
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import h264 as _h264
 from aiortc.codecs import vpx as _vpx
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -42,11 +42,23 @@ from aiortc.rtcrtpparameters import (
     RTCRtpReceiveParameters,
     RTCRtpSendParameters,
 )
-from aiortc.rtp import RtcpPacket, RtpPacket, is_rtcp
+from aiortc.rtp import (
+    AnyRtcpPacket,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    is_rtcp,
+)
 
 __all__ = [
+    "AnyRtcpPacket",
     "ReceiveParams",
     "RtcpHandler",
+    "RtcpPsfbPacket",
+    "RtcpRtpfbPacket",
+    "RtcpSrPacket",
     "RtpHandler",
     "RtpPacket",
     "SendParams",
@@ -76,8 +88,7 @@ _srtp_ffi: Any = pylibsrtp._binding.ffi
 _srtp_lib: Any = pylibsrtp._binding.lib
 _SRTP_MAX_TRAILER: int = int(getattr(pylibsrtp, "SRTP_MAX_TRAILER_LEN", 144))
 
-RtpHandler = Callable[[Any], None]  # gets an RtpPacket or a LightRtpPacket
-RtcpHandler = Callable[[Any], None]
+RtcpHandler = Callable[[AnyRtcpPacket], None]
 
 ICE_COMPONENT_RTP = 1
 
@@ -152,6 +163,9 @@ def parse_rtp_light(data: bytes) -> LightRtpPacket:
     return LightRtpPacket(b1 & 0x7F, b1 >> 7, seq, ts, ssrc, data[pos:end])
 
 
+RtpHandler = Callable[["LightRtpPacket | RtpPacket"], None]
+
+
 class _ReceiverAdapter:
     """Stands in the RtpRouter where the ``RTCRtpReceiver`` would have been."""
 
@@ -164,7 +178,7 @@ class _ReceiverAdapter:
         self._on_rtp(packet)
 
     # Called by RTCDtlsTransport._handle_rtcp_data (sender reports, BYE).
-    async def _handle_rtcp_packet(self, packet: Any) -> None:
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
         self._on_rtcp(packet)
 
     # Called by RTCDtlsTransport when the connection is lost.
@@ -179,7 +193,7 @@ class _SenderAdapter:
         self._ssrc = ssrc  # read by RTCDtlsTransport._register_rtp_sender
         self._on_rtcp = on_rtcp
 
-    async def _handle_rtcp_packet(self, packet: Any) -> None:
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
         self._on_rtcp(packet)
 
 
@@ -485,7 +499,7 @@ def drain_socket_reads(protocol: Any) -> bool:
     return True
 
 
-def negotiated_codecs(transceiver: Any) -> list[RTCRtpCodecParameters]:
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
     """The codecs offer/answer settled on for a transceiver (empty before)."""
     return list(getattr(transceiver, "_codecs", []) or [])
 
@@ -532,7 +546,7 @@ def keep_sctp_transport(pc: RTCPeerConnection) -> None:
         sctp._bundled = True
 
 
-def parse_rtcp(data: bytes) -> list[Any]:
+def parse_rtcp(data: bytes) -> list[AnyRtcpPacket]:
     """Parse a compound RTCP packet with aiortc's parser (raises ValueError)."""
     try:
         return RtcpPacket.parse(data)

@@ -15,6 +15,8 @@ from typing import Final
 
 RTP_HEADER: Final = struct.Struct("!BBHII")
 RTP_VERSION_BYTE: Final = 0x80
+#: Seconds from the NTP epoch (1900) to the Unix epoch (1970), for RTCP sender reports.
+NTP_EPOCH_OFFSET: Final = 2208988800
 
 NAL_SPS: Final = 7
 NAL_IDR: Final = 5

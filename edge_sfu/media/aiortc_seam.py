@@ -101,7 +101,6 @@ class ReceiveParams:
     codecs: dict[int, RTCRtpCodecParameters]
     # RTX SSRC -> media SSRC, as signalled in the remote SDP (ssrc-group FID)
     rtx_ssrcs: dict[int, int] = field(default_factory=dict)
-    media_ssrcs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,9 +218,7 @@ def take_over_receiver(
         state["dtls"] = dtls
         dtls._register_rtp_receiver(adapter, parameters)
         rtx: dict[int, int] = {}
-        media: list[int] = []
         for enc in parameters.encodings:
-            media.append(enc.ssrc)
             if enc.rtx is not None:
                 rtx[enc.rtx.ssrc] = enc.ssrc
         on_start(
@@ -229,7 +226,6 @@ def take_over_receiver(
                 mid=parameters.muxId,
                 codecs={int(c.payloadType or 0): c for c in parameters.codecs},
                 rtx_ssrcs=rtx,
-                media_ssrcs=tuple(dict.fromkeys(media)),
             )
         )
 

@@ -39,7 +39,6 @@ class ConsumerBase(Closeable):
         self._current: str | None = None
         self._target: str | None = None
         self._render: tuple[int | None, int | None] = (None, None)
-        self.paused = False
         self.layer_switches = 0
         self.on_producer_enabled: Callable[[bool], None] | None = None
         self.on_layer_change: Callable[[str], None] | None = None
@@ -59,18 +58,14 @@ class ConsumerBase(Closeable):
         return self._target
 
     def wanted_layers(self) -> set[str]:
-        """Layers this consumer needs from the source (none while paused)."""
-        if self.paused or self.closed:
+        """Layers this consumer needs from the source (none once closed)."""
+        if self.closed:
             return set()
         return {name for name in (self._current, self._target) if name is not None}
 
     def set_preferred_size(self, width: int | None, height: int | None) -> None:
         """The render size the subscriber asked for; picks the layer to receive."""
         self._render = (width, height)
-        self._retarget()
-
-    def refresh_layers(self) -> None:
-        """Re-choose after the producer's available layers changed."""
         self._retarget()
 
     def _retarget(self, *, always_request: bool = False) -> None:
@@ -80,12 +75,7 @@ class ConsumerBase(Closeable):
         name = spec.name if spec is not None else None
         changed = name != self._target
         self._target = name
-        if (
-            name is not None
-            and not self.paused
-            and name != self._current
-            and (changed or always_request)
-        ):
+        if name is not None and name != self._current and (changed or always_request):
             self.producer.request_keyframe(name, force=True)
         self.producer.update_wanted_layers()
 
@@ -97,8 +87,6 @@ class ConsumerBase(Closeable):
 
     def deliver(self, packet: MediaPacket) -> None:
         """Engine-internal: the producer hands over one packet (the forwarding hot path)."""
-        if self.paused:
-            return
         if packet.layer != self._current:
             if packet.layer != self._target or not packet.keyframe_start:
                 if packet.layer == self._target:
@@ -150,20 +138,7 @@ class ConsumerBase(Closeable):
         self._target = None
         self.start()
 
-    # -- pause, mute -----------------------------------------------------------------
-
-    def pause(self) -> None:
-        """Stop forwarding (the subscriber unsubscribed for now); the layer is released."""
-        if not self.paused:
-            self.paused = True
-            self._current = None
-            self.producer.update_wanted_layers()
-
-    def resume(self) -> None:
-        """Forward again, from the next keyframe (requested now)."""
-        if self.paused:
-            self.paused = False
-            self.start()
+    # -- mute ------------------------------------------------------------------------
 
     def producer_enabled_changed(self, enabled: bool) -> None:
         """Engine-internal: the producer's publisher muted or unmuted."""

@@ -53,8 +53,6 @@ class DataProducer(Closeable):
         self.max_message_bytes = max_message_bytes
         self.channel = channel
         self._consumers: list[DataConsumer] = []
-        self.messages_received = 0
-        self.messages_rejected = 0
         self.on_error: Callable[[DataMessageTooLarge], None] | None = None
         if channel is not None:
             channel.on("message", self._on_channel_message)
@@ -74,9 +72,7 @@ class DataProducer(Closeable):
             raise MediaClosed(f"data producer {self.id} is closed")
         size = message_size(message)
         if size > self.max_message_bytes:
-            self.messages_rejected += 1
             raise DataMessageTooLarge(size, self.max_message_bytes)
-        self.messages_received += 1
         for consumer in self._consumers:
             consumer.deliver(message)
 
@@ -116,23 +112,17 @@ class DataConsumer(Closeable):
         self.producer = producer
         self.channel = channel
         self.on_message = on_message
-        self.messages_sent = 0
-        self.messages_dropped = 0
         producer.attach_consumer(self)
 
     def deliver(self, message: Message) -> None:
         """Engine-internal: the producer hands over one message."""
         if self.on_message is not None:
             self.on_message(message)
-            self.messages_sent += 1
             return
         channel = self.channel
+        # before the channel opens (or after it closed) a message has nowhere to go
         if channel is not None and channel.readyState == "open":
             channel.send(message)
-            self.messages_sent += 1
-        else:
-            # before the channel opens (or after it closed) a message has nowhere to go
-            self.messages_dropped += 1
 
     def _on_close(self) -> None:
         if self.closed_by is not self.producer:

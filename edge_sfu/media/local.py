@@ -84,7 +84,6 @@ class LocalProducer(Producer):
         self._is_video = codec.kind == "video"
         # maps the shared monotonic clock onto wall-clock (NTP) time for sender reports
         self._wall_minus_mono = time.time() - time.monotonic()
-        self.frames_pushed = 0
 
     def _keyframe_wanted(self, layer: str) -> None:
         if self.on_keyframe_request is not None:
@@ -103,7 +102,6 @@ class LocalProducer(Producer):
         if not payloads:
             return
         now = time.monotonic()
-        self.frames_pushed += 1
         layer = self.layers[frame.layer]
         capture_mono = frame.timestamp_us / 1_000_000
         layer.sync = SyncPoint(
@@ -152,7 +150,6 @@ class LocalConsumer(ConsumerBase):
         self._ts_origin: int | None = None
         self._ts_last = 0
         self._ts_unwrapped = 0
-        self.frames_delivered = 0
         self.frames_dropped = 0
 
     def _on_switch(self, packet: MediaPacket, previous: str | None) -> None:
@@ -205,7 +202,6 @@ class LocalConsumer(ConsumerBase):
             self.producer.request_keyframe(self._current)
 
     def _deliver(self, data: bytes, keyframe: bool, ts: int, layer: str) -> None:
-        self.frames_delivered += 1
         frame = EncodedFrame(data, keyframe, self._timestamp_us(ts), layer)
         try:
             self._on_frame(frame)

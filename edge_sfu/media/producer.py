@@ -48,12 +48,11 @@ class SyncPoint:
 class Layer:
     """Runtime state of one layer: its spec, cache and clock."""
 
-    __slots__ = ("active", "cache", "last_arrival", "last_ts", "packets", "spec", "sync")
+    __slots__ = ("cache", "last_arrival", "last_ts", "packets", "spec", "sync")
 
     def __init__(self, spec: LayerSpec, cache_size: int) -> None:
         self.spec = spec
         self.cache = RetransmissionCache(cache_size)
-        self.active = True
         self.sync: SyncPoint | None = None
         self.last_arrival = 0.0
         self.last_ts = 0
@@ -160,7 +159,7 @@ class Producer(Closeable):
 
     def available_layers(self) -> list[LayerSpec]:
         """Layers a consumer may choose from now."""
-        return [layer.spec for layer in self.layers.values() if layer.active]
+        return [layer.spec for layer in self.layers.values()]
 
     @property
     def wanted_layers(self) -> frozenset[str]:

@@ -130,7 +130,6 @@ class Router(AsyncCloseable):
         transport: Transport,
         *,
         consumer_id: str | None = None,
-        paused: bool = False,
     ) -> Consumer:
         """Forward ``producer`` to ``transport``'s participant. Renegotiation follows.
 
@@ -140,10 +139,7 @@ class Router(AsyncCloseable):
         self._check_open()
         if producer.closed:
             raise MediaClosed(f"producer {producer.id} is closed")
-        consumer = transport.add_consumer(producer, consumer_id or _new_id("CO"))
-        if paused:
-            consumer.pause()
-        return consumer
+        return transport.add_consumer(producer, consumer_id or _new_id("CO"))
 
     def consume_local(
         self,

@@ -106,11 +106,6 @@ class Transport(AsyncCloseable):
         """aiortc's connection state: new, connecting, connected, failed, closed."""
         return str(self.pc.connectionState)
 
-    @property
-    def signaling_state(self) -> str:
-        """stable, have-local-offer or have-remote-offer."""
-        return str(self.pc.signalingState)
-
     # -- offer / answer --------------------------------------------------------------
 
     async def handle_offer(self, sdp: str) -> str:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.consumer_base import ConsumerBase
 from edge_sfu.media.packet import NTP_EPOCH_OFFSET, RTP_HEADER, MediaPacket
 from edge_sfu.media.producer import Producer

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.layers import DEFAULT_LAYER
 from edge_sfu.media.packet import CodecInfo, KeyframeDetector, MediaPacket, keyframe_detector
 from edge_sfu.media.producer import Producer

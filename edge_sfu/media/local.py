@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.consumer_base import ConsumerBase
 from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec

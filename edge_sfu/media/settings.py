@@ -30,7 +30,7 @@ class MediaSettings:
 
     ice_servers: tuple[IceServer, ...] = ()
     # UDP ports for ICE candidates, inclusive (None: ephemeral ports from the kernel).
-    # aioice has no such option; see edge_sfu.media.aiortc_seam.restrict_ports.
+    # aioice has no such option; see edge_sfu.media.seam.restrict_ports.
     udp_port_range: tuple[int, int] | None = None
     # Largest data-track message accepted, in bytes (Twilio's limit is 16 KiB).
     max_data_message_bytes: int = 16 * 1024

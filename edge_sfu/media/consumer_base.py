@@ -41,7 +41,6 @@ class ConsumerBase(Closeable):
         self._render: tuple[int | None, int | None] = (None, None)
         self.layer_switches = 0
         self.on_producer_enabled: Callable[[bool], None] | None = None
-        self.on_layer_change: Callable[[str], None] | None = None
         self._waiting_since = time.monotonic()
         producer.attach_consumer(self)
 
@@ -108,8 +107,6 @@ class ConsumerBase(Closeable):
             self.layer_switches += 1
         self._on_switch(packet, previous)
         self.producer.update_wanted_layers()
-        if self.on_layer_change is not None:
-            self.on_layer_change(packet.layer)
 
     def _on_switch(self, packet: MediaPacket, previous: str | None) -> None:
         """Subclasses re-base their sequence numbers and timestamps here."""

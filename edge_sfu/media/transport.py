@@ -94,9 +94,7 @@ class Transport(AsyncCloseable):
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
         self.on_datachannel: Callable[[RTCDataChannel], None] | None = None
         self.on_negotiation_needed: Callable[[], None] | None = None
-        self.on_connection_state: Callable[[str], None] | None = None
         self.pc.on("datachannel", self._on_datachannel)
-        self.pc.on("connectionstatechange", self._on_state)
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -347,11 +345,6 @@ class Transport(AsyncCloseable):
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         if self.on_datachannel is not None:
             self.on_datachannel(channel)
-
-    def _on_state(self) -> None:
-        state = self.connection_state
-        if self.on_connection_state is not None:
-            self.on_connection_state(state)
 
     # -- lifetime --------------------------------------------------------------------
 

@@ -22,8 +22,8 @@ class ConsumerBase(Closeable):
     """One subscriber's copy of a producer's media.
 
     The consumer follows one layer (``current_layer``). When the subscriber's render size
-    or the available layers call for another (``target_layer``), it asks the producer for
-    a keyframe on the target and switches at the first packet where a decoder can start.
+    calls for another (``target_layer``), it asks the producer for a keyframe on the target
+    and switches at the first packet where a decoder can start.
     At creation ``current_layer`` is None: a video consumer waits for a keyframe, so the
     subscriber's decoder never starts mid-picture.
 

@@ -108,10 +108,18 @@ class Room(Emitter):
         """Whether a lost connection is re-established within the reconnect window."""
         return self._connection.reconnect_enabled
 
+    @reconnect_enabled.setter
+    def reconnect_enabled(self, enabled: bool) -> None:
+        self._connection.reconnect_enabled = enabled
+
     @property
     def heartbeat_enabled(self) -> bool:
         """Whether we ping the server (and give it up when it goes silent)."""
         return self._connection.heartbeat_enabled
+
+    @heartbeat_enabled.setter
+    def heartbeat_enabled(self, enabled: bool) -> None:
+        self._connection.heartbeat_enabled = enabled
 
     def send(self, message: dict[str, Any]) -> None:
         """Send a raw protocol message (best effort; dropped while reconnecting)."""

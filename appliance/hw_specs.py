@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hardware.audio.devices import AudioSpec
-from hardware.camera.base import CameraSpec, LayerSpec
+from hardware.camera.base import CameraLayerSpec, CameraSpec
 
 from .settings import Settings
 
@@ -14,7 +14,7 @@ def camera_spec(settings: Settings) -> CameraSpec | None:
     if c.backend == "none":
         return None
     return CameraSpec(
-        layers=tuple(LayerSpec(x.name, x.width, x.height, x.bitrate) for x in c.layers),
+        layers=tuple(CameraLayerSpec(x.name, x.width, x.height, x.bitrate) for x in c.layers),
         framerate=float(c.framerate),
         keyframe_interval=c.keyframe_interval,
         profile=c.profile,

@@ -15,7 +15,7 @@ from aiohttp import web
 from edge_sfu.signaling import SIGNALING
 
 from .app import DAEMON, DaemonState
-from .hw_specs import audio_spec, camera_spec
+from .mapping import audio_spec, camera_spec
 from .kiosk.devices import KioskDevices
 from .kiosk.role import KioskRole
 from .kiosk.state import KioskMachine, KioskPolicy, LeaveOn

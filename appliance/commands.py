@@ -44,7 +44,8 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _press(args: argparse.Namespace) -> int:
-    from .control_socket import ControlError, default_socket_path, press
+    from .control.client import press
+    from .control.protocol import ControlError, default_socket_path
 
     try:
         reply = press(default_socket_path(args.data_dir), args.button, long=args.long)

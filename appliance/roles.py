@@ -18,7 +18,7 @@ from .kiosk.devices import KioskDevices
 from .kiosk.role import KioskRole
 from .kiosk.state import KioskMachine
 from .mapping import audio_spec, camera_spec, kiosk_policy
-from .state import DAEMON, DaemonState, DaemonStatus
+from .state import DAEMON, DaemonState
 
 KIOSK_ROLE: web.AppKey[KioskRole] = web.AppKey("appliance.kiosk", KioskRole)
 
@@ -32,11 +32,6 @@ def setup_role(app: web.Application, state: DaemonState) -> None:
     app.cleanup_ctx.append(_kiosk)
 
 
-def _problem(status: DaemonStatus, part: str, reason: str) -> None:
-    status.degraded[part] = reason
-    status.record_error(f"{part}: {reason}")
-
-
 async def _kiosk(app: web.Application) -> AsyncIterator[None]:
     state = app[DAEMON]
     s = state.settings
@@ -46,7 +41,7 @@ async def _kiosk(app: web.Application) -> AsyncIterator[None]:
         camera_spec(s),
         audio_spec(s),
         on_press=lambda button, long: role_ref[0].press(button, long),
-        on_problem=lambda part, reason: _problem(state.status, part, reason),
+        on_problem=state.status.degrade,
     )
     role = KioskRole(state, KioskMachine(kiosk_policy(s)), devices, lambda: app[SIGNALING])
     role_ref.append(role)

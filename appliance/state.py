@@ -78,6 +78,11 @@ class DaemonStatus:
         log.error("%s", message)
         self.last_errors.append(f"{time.strftime('%H:%M:%S')} {message}")
 
+    def degrade(self, part: str, reason: str) -> None:
+        """``part`` (camera, audio...) is missing or failed: show it, and why."""
+        self.degraded[part] = reason
+        self.record_error(f"{part}: {reason}")
+
     def set_line(self, line: str) -> None:
         """Update the status line everywhere it is shown."""
         self.line = line

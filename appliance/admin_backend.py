@@ -18,7 +18,6 @@ from urllib.parse import quote
 from edge_sfu.invites import create_invite
 from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
 
-from .app import DaemonState, room_defaults, status_summary
 from .config import (
     field_specs,
     parse_settings,
@@ -27,6 +26,9 @@ from .config import (
     settings_to_dict,
     validate_settings,
 )
+from .mapping import room_defaults
+from .state import DaemonState
+from .status import status_summary
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ class ApplianceBackend:
         new = parse_settings(_plain(settings), source="admin page")
         old = settings_to_dict(self._state.settings)
         changed = _changed(old, settings_to_dict(new))
-        save_config(self._state.config_path, new)
+        save_config(self._state.unit.config_path, new)
         live_keys = {s["key"] for s in field_specs() if s.get("live")}
         live = {k for k in changed if k in live_keys}
         self._state.settings = new if not changed - live else _merge_live(self._state, new, live)
@@ -145,30 +147,28 @@ class ApplianceBackend:
 
     def list_api_keys(self) -> Sequence[ApiKeyInfo]:
         """Keys the REST API accepts (never their secrets)."""
-        assert self._state.keys is not None
-        return [ApiKeyInfo(k.sid, k.friendly_name, k.date_created) for k in self._state.keys.list()]
+        keys = self._state.unit.keys
+        return [ApiKeyInfo(k.sid, k.friendly_name, k.date_created) for k in keys.list()]
 
     def create_api_key(self, name: str) -> tuple[str, str]:
         """A new key; the secret is returned once."""
-        assert self._state.keys is not None
-        key = self._state.keys.create(name)
+        key = self._state.unit.keys.create(name)
         return key.sid, key.secret
 
     def revoke_api_key(self, sid: str) -> bool:
         """Revoke a key; False when there is no such key."""
-        assert self._state.keys is not None
-        if self._state.keys.get(sid) is None or sid == self._signing_sid():
+        keys = self._state.unit.keys
+        if keys.get(sid) is None or sid == self._signing_sid():
             return False
-        self._state.keys.revoke(sid)
+        keys.revoke(sid)
         return True
 
     def _signing_sid(self) -> str:
-        return "" if self._state.identity is None else self._state.identity.signing_key.sid
+        return self._state.unit.identity.signing_key.sid
 
     def create_invite(self, room: str, ttl_seconds: int) -> str:
         """A guest link to ``room``."""
-        assert self._state.identity is not None
-        invite = create_invite(self._state.identity.auth_token, room, ttl=ttl_seconds)
+        invite = create_invite(self._state.unit.identity.auth_token, room, ttl=ttl_seconds)
         return f"{self._state.base_url()}/join/{quote(room, safe='')}?invite={invite}"
 
     # -- status ------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class ApplianceBackend:
 
     def simulated_buttons(self) -> Sequence[str]:
         """Join and mute, when the buttons are simulated (mock pins) and the role has them."""
-        simulated = self._state.settings.gpio.pin_factory == "mock" or not self._state.on_pi
+        simulated = self._state.settings.gpio.pin_factory == "mock" or not self._state.unit.on_pi
         return ("join", "mute") if simulated and self._state.press_handler else ()
 
     def press(self, button: str) -> None:
@@ -206,8 +206,8 @@ class ApplianceBackend:
 
     def factory_reset(self) -> None:
         """Erase config, keys, history and identity; restart as a new, unclaimed unit."""
-        data = self._state.data_dir
-        targets = [self._state.config_path, data / "keys.json", data / "identity.json"]
+        data = self._state.unit.data_dir
+        targets = [self._state.unit.config_path, data / "keys.json", data / "identity.json"]
         targets += list(data.glob("edge.db*"))
         for path in targets:
             with contextlib.suppress(FileNotFoundError):

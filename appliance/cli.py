@@ -160,7 +160,7 @@ def _invite(args: argparse.Namespace) -> int:
     invite = create_invite(identity.auth_token, args.room, ttl=args.ttl)
     from urllib.parse import quote
 
-    from .app import public_base_url
+    from .mapping import public_base_url
 
     print(f"{public_base_url(settings)}/join/{quote(args.room, safe='')}?invite={invite}")
     return 0

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import DaemonState, build_app, listen_address
+from .app import build_app
 from .config import ConfigError, load_config, parse_settings, save_config
+from .mapping import listen_address
 from .settings import Settings
+from .state import DaemonState
 
 log = logging.getLogger("edge_appliance")
 
@@ -57,7 +59,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     if args.listen:
         settings.http.listen = args.listen
         settings = parse_settings(_as_dict(settings), source="--listen")
-    state = DaemonState(settings=settings, config_path=config_path, data_dir=args.data_dir)
+    state = DaemonState.open(settings, config_path, args.data_dir)
     code = asyncio.run(serve(state))
     if state.restart_requested:
         return restart()

@@ -271,7 +271,7 @@ def setup(
     a renamed unit shows its new name at once. ``tls`` enables certificate upload taking
     effect live; without it uploads apply at the next start.
     """
-    from .routes import add_routes
+    from .handlers_auth import add_routes
 
     data_dir = Path(data_dir)
     store = AdminStore(data_dir)

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from appliance.admin_backend import ApplianceBackend, apply_live_settings
-from appliance.app import DaemonState
 from appliance.config import load_config, parse_settings, save_config, settings_to_dict
-from edge_sfu.identity import load_or_create_identity
-from edge_sfu.keys import KeyStore
+from appliance.state import DaemonState
 
 
 @pytest.fixture
@@ -21,10 +19,7 @@ def state(tmp_path: Path) -> DaemonState:
         {"kiosk": {"remote_url": "https://b.local", "remote_token": "tok-123"}}
     )
     save_config(config, settings)
-    s = DaemonState(settings=settings, config_path=config, data_dir=tmp_path / "data")
-    s.identity = load_or_create_identity(s.data_dir)
-    s.keys = KeyStore(s.data_dir, builtin=s.identity.signing_key)
-    return s
+    return DaemonState.open(settings, config, tmp_path / "data")
 
 
 def backend(state: DaemonState, applied: list[set[str]] | None = None) -> ApplianceBackend:
@@ -50,7 +45,7 @@ def test_live_and_restart_keys_are_told_apart(state):
     assert list(result.applied_live) == ["rooms.max_participants"]
     assert list(result.needs_restart) == ["unit.name"]
     assert applied == [{"rooms.max_participants"}]
-    on_disk = tomllib.loads(state.config_path.read_text())
+    on_disk = tomllib.loads(state.unit.config_path.read_text())
     assert on_disk["rooms"]["max_participants"] == 7 and on_disk["unit"]["name"] == "room-b"
     # In force now: the live key only; the name waits for the restart.
     assert state.settings.rooms.max_participants == 7
@@ -73,7 +68,7 @@ def test_export_leaves_secrets_out_and_import_keeps_them(state):
     assert b.export_config(include_secrets=True)["kiosk"]["remote_token"] == "tok-123"
     public["audio"]["volume"] = 30
     b.import_config(public)
-    reloaded = load_config(state.config_path)
+    reloaded = load_config(state.unit.config_path)
     assert reloaded.kiosk.remote_token == "tok-123"  # kept: the import left it out
     assert reloaded.audio.volume == 30
 
@@ -82,10 +77,10 @@ def test_keys_and_invites(state):
     b = backend(state)
     sid, secret = b.create_api_key("booking")
     assert [k.sid for k in b.list_api_keys()] == [sid]
-    assert state.keys is not None and state.keys.check_secret(sid, secret) is not None
+    assert state.unit.keys is not None and state.unit.keys.check_secret(sid, secret) is not None
     assert b.revoke_api_key(sid) and not b.revoke_api_key(sid)
-    assert state.identity is not None
-    assert not b.revoke_api_key(state.identity.signing_key.sid)  # the unit's own key stays
+    assert state.unit.identity is not None
+    assert not b.revoke_api_key(state.unit.identity.signing_key.sid)  # the unit's own key stays
     url = b.create_invite("stand up", 3600)
     assert "/join/stand%20up?invite=" in url
 
@@ -96,9 +91,9 @@ def test_factory_reset_erases_and_restarts(state):
     b = backend(state)
     b.create_api_key("x")
     b.factory_reset()
-    assert not state.config_path.exists()
-    assert not (state.data_dir / "keys.json").exists()
-    assert not (state.data_dir / "identity.json").exists()
+    assert not state.unit.config_path.exists()
+    assert not (state.unit.data_dir / "keys.json").exists()
+    assert not (state.unit.data_dir / "identity.json").exists()
     assert state.restart_requested and stops == [True]
 
 

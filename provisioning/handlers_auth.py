@@ -1,4 +1,4 @@
-"""The admin router: every route in one table, and the claim / sign-in handlers.
+"""The claim / sign-in handlers, and the admin router: every route in one table.
 
 Route names starting with ``public`` are reachable without a session; the tests enumerate
 this router to check that every other route refuses without one.

@@ -1,4 +1,4 @@
-"""Room and participant history, invite redemptions and the callback outbox, in SQLite.
+"""Room and participant history, guest names, issued identities and the callback outbox, in SQLite.
 
 One database file in the data directory, in WAL mode with ``synchronous=NORMAL``: a commit
 is an append to the WAL without an fsync, so the small writes the control plane makes run
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import hmac
 import json
 import logging
 import sqlite3
@@ -82,6 +84,24 @@ _MIGRATIONS: list[str] = [
         next INTEGER NOT NULL
     );
     """,
+    # Guest names are a registry of their own: one name, one guest key, unit-wide; and the
+    # names issued otherwise are recorded so that no guest can take them.
+    """
+    DROP TABLE redemptions;
+    CREATE TABLE guests (
+        identity TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL,
+        invite_id TEXT NOT NULL,
+        room TEXT NOT NULL,
+        expires REAL NOT NULL,
+        date_created TEXT NOT NULL
+    );
+    CREATE INDEX guests_by_invite ON guests (invite_id);
+    CREATE TABLE issued (
+        identity TEXT PRIMARY KEY,
+        date_created TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -118,6 +138,30 @@ class ParticipantFilter:
     identity: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+
+
+class GuestResult(enum.Enum):
+    """What ``Store.claim_guest`` decided."""
+
+    NEW = "new"  # the name is now this guest's
+    AGAIN = "again"  # the same guest (same key) redeems its own name again
+    TAKEN = "taken"  # another guest holds the name
+    RESERVED = "reserved"  # the name was issued or seen otherwise
+    FULL = "full"  # the invite admitted as many guests as it may
+
+
+@dataclass(frozen=True)
+class GuestClaim:
+    """A guest asking for a name through an invite."""
+
+    identity: str
+    key_hash: str
+    invite_id: str
+    room: str
+    limit: int
+    #: Until when (Unix time) the name stays this guest's: the invite's expiry plus the
+    #: lifetime of the last token it can give.
+    expires: float
 
 
 @dataclass(frozen=True)
@@ -283,19 +327,71 @@ class Store:
         ).fetchall()
         return [_participant(row) for row in rows]
 
-    # -- invite redemptions ----------------------------------------------------------------
+    # -- guests and issued identities -------------------------------------------------------
 
-    def redeem(self, invite_id: str, identity: str, room: str, now: datetime) -> bool:
-        """Record that ``invite_id`` gave a token to ``identity``; False if it already did."""
-        try:
+    def claim_guest(self, claim: GuestClaim, now: datetime) -> GuestResult:
+        """Give ``claim.identity`` to the guest holding ``claim.key_hash``, if it may have it.
+
+        A name held by another guest (until its hold expires), a name issued otherwise
+        (``record_issued``) or seen in the room history without a guest hold, and a new name
+        beyond the invite's limit are refused; nothing is recorded then.
+        """
+        stamp = now.timestamp()
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT key_hash, expires FROM guests WHERE identity = ?", (claim.identity,)
+            ).fetchone()
+            if row is not None and row["expires"] > stamp:
+                if not hmac.compare_digest(row["key_hash"], claim.key_hash):
+                    return GuestResult.TAKEN
+                self._db.execute(
+                    "UPDATE guests SET expires = MAX(expires, ?) WHERE identity = ?",
+                    (claim.expires, claim.identity),
+                )
+                return GuestResult.AGAIN
+            if row is None and self._issued_otherwise(claim.identity):
+                return GuestResult.RESERVED
+            used = self._db.execute(
+                "SELECT COUNT(*) FROM guests WHERE invite_id = ?", (claim.invite_id,)
+            ).fetchone()[0]
+            if int(used) >= claim.limit:
+                return GuestResult.FULL
             self._db.execute(
-                "INSERT INTO redemptions (invite_id, identity, room, date_created)"
-                " VALUES (?, ?, ?, ?)",
-                (invite_id, identity, room, fmt_time(now)),
+                "INSERT OR REPLACE INTO guests"
+                " (identity, key_hash, invite_id, room, expires, date_created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    claim.identity,
+                    claim.key_hash,
+                    claim.invite_id,
+                    claim.room,
+                    claim.expires,
+                    fmt_time(now),
+                ),
             )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return GuestResult.NEW
+
+    def _issued_otherwise(self, identity: str) -> bool:
+        row = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM issued WHERE identity = ?)"
+            " OR EXISTS (SELECT 1 FROM participants WHERE identity = ?)",
+            (identity, identity),
+        ).fetchone()
+        return bool(row[0])
+
+    def record_issued(self, identity: str, now: datetime) -> None:
+        """Record that ``identity`` was given a token other than through an invite.
+
+        A guest holding that name loses the hold: the unit's own tokens are trusted, and from
+        now on the name is never given to a guest again.
+        """
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO issued (identity, date_created) VALUES (?, ?)"
+                " ON CONFLICT (identity) DO NOTHING",
+                (identity, fmt_time(now)),
+            )
+            self._db.execute("DELETE FROM guests WHERE identity = ?", (identity,))
 
     # -- outbox ----------------------------------------------------------------------------
 

@@ -20,13 +20,16 @@ from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
 
 from .app import DaemonState, room_defaults, status_summary
 from .config import (
+    ConfigError,
     field_specs,
+    load_config,
     parse_settings,
     save_config,
     secret_keys,
     settings_to_dict,
     validate_settings,
 )
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class ApplianceBackend:
             if spec["type"] != "list[table]":
                 fields.append(_field(spec))
                 continue
-            for i, _layer in enumerate(self._state.settings.camera.layers):
+            for i, _layer in enumerate(self._saved().camera.layers):
                 for name, kind in LAYER_FIELDS:
                     lo, hi = LAYER_LIMITS.get(name, (None, None))
                     fields.append(
@@ -114,9 +117,25 @@ class ApplianceBackend:
                     )
         return fields
 
+    def _saved(self) -> Settings:
+        """The config as saved: what the next start will run with.
+
+        The page and the export show this, never the settings in force, so a change that waits
+        for a restart is neither hidden nor reverted by the next save.
+        """
+        try:
+            return load_config(self._state.config_path)
+        except ConfigError as exc:  # edited by hand into something invalid since the start
+            log.warning("saved config unreadable, showing the settings in force: %s", exc)
+            return self._state.settings
+
     def load_settings(self) -> dict[str, Any]:
-        """The config as it is in force now."""
-        return settings_to_dict(self._state.settings)
+        """The config as saved (changes pending a restart included)."""
+        return settings_to_dict(self._saved())
+
+    def pending_restart(self) -> Sequence[str]:
+        """Keys whose saved value is not in force yet (they wait for a restart)."""
+        return sorted(_changed(settings_to_dict(self._state.settings), self.load_settings()))
 
     def validate_settings(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """The config schema's own checks (cross-field ones included), keyed by form path."""
@@ -124,16 +143,25 @@ class ApplianceBackend:
         return {re.sub(r"\[(\d+)\]", r".\1", key): msg for key, msg in problems.items()}
 
     def save_settings(self, settings: Mapping[str, Any]) -> SaveResult:
-        """Write the config atomically; apply what can apply live; say what needs a restart."""
-        new = parse_settings(_plain(settings), source="admin page")
-        old = settings_to_dict(self._state.settings)
-        changed = _changed(old, settings_to_dict(new))
+        """Merge ``settings`` onto the saved config and write it atomically.
+
+        Keys ``settings`` leaves out keep their saved value. What can apply live applies now;
+        the result names the keys that wait for a restart (from this save or an earlier one).
+        """
+        merged = settings_to_dict(self._saved())
+        for section, table in _plain(settings).items():
+            if isinstance(table, dict) and isinstance(merged.get(section), dict):
+                merged[section].update(table)
+            else:
+                merged[section] = table
+        new = parse_settings(merged, source="admin page")
         save_config(self._state.config_path, new)
+        changed = _changed(settings_to_dict(self._state.settings), settings_to_dict(new))
         live_keys = {s["key"] for s in field_specs() if s.get("live")}
         live = {k for k in changed if k in live_keys}
-        self._state.settings = new if not changed - live else _merge_live(self._state, new, live)
+        self._state.settings = _merge_live(self._state, new, live)
         self._apply_live(live)
-        log.info("settings saved: %d changed, %d live", len(changed), len(live))
+        log.info("settings saved: %d differ from those in force, %d live", len(changed), len(live))
         return SaveResult(sorted(live), sorted(changed - live))
 
     def request_restart(self) -> None:
@@ -191,17 +219,17 @@ class ApplianceBackend:
     # -- export, import, reset ---------------------------------------------------------------
 
     def export_config(self, include_secrets: bool) -> dict[str, Any]:
-        """The config for download."""
-        return settings_to_dict(self._state.settings, include_secrets=include_secrets)
+        """The saved config for download."""
+        return settings_to_dict(self._saved(), include_secrets=include_secrets)
 
     def import_config(self, settings: Mapping[str, Any]) -> SaveResult:
-        """Replace the config; secrets the import leaves empty keep their current value."""
+        """Replace the config; secrets the import leaves empty keep their saved value."""
         merged = _plain(settings)
-        current = settings_to_dict(self._state.settings)
+        saved = self.load_settings()
         for section, key in secret_keys():
             incoming = merged.get(section)
             if isinstance(incoming, dict) and incoming.get(key, "") == "":
-                incoming[key] = current[section][key]
+                incoming[key] = saved[section][key]
         return self.save_settings(merged)
 
     def factory_reset(self) -> None:

@@ -112,8 +112,10 @@ def _settings_page(
 
 
 async def settings_get(request: web.Request) -> web.StreamResponse:
-    """The settings form with the current values."""
-    return _settings_page(request)
+    """The settings form with the saved values, saying which of them wait for a restart."""
+    pending = ctx_of(request).backend.pending_restart()
+    flashes = [Flash("warn", "Saved, waiting for a restart: " + ", ".join(pending) + ".")]
+    return _settings_page(request, flashes=flashes if pending else [], needs_restart=bool(pending))
 
 
 async def settings_post(request: web.Request) -> web.StreamResponse:

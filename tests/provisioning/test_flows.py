@@ -169,10 +169,15 @@ async def test_settings_save_writes_file_and_applies_live(
     # Secrets left empty keep their stored value.
     assert on_disk["network"]["turn_credential"] == "turn-secret-value-ABC"
     assert "turn-secret-value-ABC" not in text
+    # Coming back later, the page still says what waits for the restart.
+    text = await (await client.get("/admin/settings")).text()
+    assert "Saved, waiting for a restart: unit.name" in text and 'id="restart"' in text
     resp = await post_form(client, "/admin/restart", {}, "/admin/settings")
     assert resp.status == 200
     await asyncio.sleep(0.7)
     assert backend.restarts == 1
+    text = await (await client.get("/admin/settings")).text()
+    assert "waiting for a restart" not in text
 
 
 async def test_cross_field_error_saves_nothing(

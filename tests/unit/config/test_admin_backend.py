@@ -57,6 +57,41 @@ def test_live_and_restart_keys_are_told_apart(state):
     assert state.settings.unit.name == "edge-unit"
 
 
+def test_a_save_keeps_earlier_saves_that_wait_for_a_restart(state):
+    b = backend(state)
+    data = b.load_settings()
+    data["media"]["turn_credential"] = "turn-s3cret"  # both need a restart
+    data["media"]["udp_port_min"], data["media"]["udp_port_max"] = 40000, 40100
+    b.save_settings(data)
+    pending = ["media.turn_credential", "media.udp_port_max", "media.udp_port_min"]
+    assert list(b.pending_restart()) == pending
+    # the page and the export show what is saved, not what is in force
+    shown = b.load_settings()
+    assert shown["media"]["udp_port_min"] == 40000
+    assert shown["media"]["turn_credential"] == "turn-s3cret"
+    assert b.export_config(include_secrets=True)["media"]["udp_port_max"] == 40100
+    # a second save (of something else) keeps the first one
+    result = b.save_settings({"audio": {"volume": 20}})
+    assert list(result.applied_live) == ["audio.volume"]
+    assert list(result.needs_restart) == pending
+    on_disk = load_config(state.config_path)
+    assert (on_disk.media.udp_port_min, on_disk.media.udp_port_max) == (40000, 40100)
+    assert on_disk.media.turn_credential == "turn-s3cret"
+    assert on_disk.audio.volume == 20
+    assert state.settings.media.udp_port_min == 0  # still waits for the restart
+
+
+def test_an_import_without_secrets_keeps_the_saved_ones(state):
+    b = backend(state)
+    data = b.load_settings()
+    data["media"]["turn_credential"] = "turn-s3cret"
+    b.save_settings(data)
+    public = b.export_config(include_secrets=False)
+    assert public["media"]["turn_credential"] == ""
+    b.import_config(public)
+    assert load_config(state.config_path).media.turn_credential == "turn-s3cret"
+
+
 def test_validation_paths_match_the_form(state):
     data = backend(state).load_settings()
     data["camera"]["layers"][0]["width"] = 5000

@@ -10,12 +10,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from edge_sfu.identity import IDENTITY_FILE
 from edge_sfu.invites import create_invite
+from edge_sfu.keys import KEYS_FILE
+from edge_sfu.store import DB_FILE
 from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
 
 from .app import DaemonState, room_defaults, status_summary
@@ -233,15 +238,30 @@ class ApplianceBackend:
         return self.save_settings(merged)
 
     def factory_reset(self) -> None:
-        """Erase config, keys, history and identity; restart as a new, unclaimed unit."""
-        data = self._state.data_dir
-        targets = [self._state.config_path, data / "keys.json", data / "identity.json"]
-        targets += list(data.glob("edge.db*"))
-        for path in targets:
+        """Erase config, keys, history and identity; restart as a new, unclaimed unit.
+
+        Everything the SFU keeps in the data directory goes: a unit reset this way starts like
+        one never used (no rooms of the old account, no callbacks to retry with the new auth
+        token). ``provisioning`` erases its own files (admin password, TLS) itself. The open
+        database is unlinked, not emptied: what the daemon writes to it until the restart is
+        lost with it.
+        """
+        for path in [self._state.config_path, *unit_data_files(self._state.data_dir)]:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
         log.warning("factory reset: configuration, keys, history and identity erased")
         self.request_restart()
+
+
+def unit_data_files(data_dir: Path) -> list[Path]:
+    """The files of the data directory that make a unit this unit: identity, API keys, and the
+    database (room history with its recording rules, guest names, the callback outbox).
+    """
+    names = [IDENTITY_FILE, KEYS_FILE, KEYS_FILE + ".lock"]
+    return [data_dir / name for name in names] + sorted(data_dir.glob(DB_FILE + "*"))
 
 
 def _plain(settings: Mapping[str, Any]) -> dict[str, Any]:

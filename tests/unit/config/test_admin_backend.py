@@ -12,6 +12,8 @@ from appliance.app import DaemonState
 from appliance.config import load_config, parse_settings, save_config, settings_to_dict
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.keys import KeyStore
+from edge_sfu.rooms import RoomDefaults, RoomSettings
+from edge_sfu.store import RoomFilter
 
 
 @pytest.fixture
@@ -135,6 +137,48 @@ def test_factory_reset_erases_and_restarts(state):
     assert not (state.data_dir / "keys.json").exists()
     assert not (state.data_dir / "identity.json").exists()
     assert state.restart_requested and stops == [True]
+
+
+async def _used_unit(data_dir: Path):
+    """A unit's SFU on ``data_dir`` as the daemon opens it."""
+    from edge_sfu.context import SfuContext
+    from edge_sfu.identity import load_or_create_identity as identity_of
+
+    identity = identity_of(data_dir)
+    keys = KeyStore(data_dir, builtin=identity.signing_key)
+    ctx = SfuContext.open(data_dir, identity, keys)
+    await ctx.start()
+    return ctx
+
+
+def _listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+async def test_factory_reset_leaves_the_data_dir_of_a_fresh_unit(state, tmp_path):
+    stops: list[bool] = []
+    state.request_stop = lambda: stops.append(True)
+    ctx = await _used_unit(state.data_dir)
+    old_account = ctx.identity.account_sid
+    # History, a callback waiting for delivery (nobody listens there), an API key.
+    defaults = RoomDefaults(status_callback="http://127.0.0.1:9/cb")
+    await ctx.rooms.create_room("old", RoomSettings.from_defaults(defaults))
+    assert ctx.store.outbox_size() > 0
+    state.keys = ctx.keys
+    backend(state).create_api_key("booking")
+    backend(state).factory_reset()
+    await ctx.close()  # the daemon shuts down, then starts again
+    again = await _used_unit(state.data_dir)
+    fresh = await _used_unit(tmp_path / "fresh")
+    try:
+        assert _listing(state.data_dir) == _listing(tmp_path / "fresh")
+        assert again.identity.account_sid != old_account
+        assert again.store.find_rooms(RoomFilter(), 50, 0) == []
+        assert again.store.outbox_size() == 0
+        assert [k.sid for k in again.keys.list()] == []
+    finally:
+        await again.close()
+        await fresh.close()
 
 
 def test_live_room_defaults_reach_the_room_service(state, tmp_path):

@@ -100,9 +100,10 @@ def timestamp(name: str, value: str) -> datetime:
     """An ISO 8601 date or date-time (UTC when no zone is given)."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
+        # Converting to UTC can leave datetime's range (0001-01-01T00:00:00+01:00).
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidParameter(f"{name} must be an ISO 8601 date-time") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def any_text(max_len: int = MAX_VALUE) -> Parser:

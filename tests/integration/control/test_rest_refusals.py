@@ -147,10 +147,21 @@ async def test_list_filter_refusals(unit: Unit) -> None:
         {"PageSize": "1001"},
         {"Page": "-1"},
         {"Colour": "red"},
+        # valid ISO 8601, but before year 1 once in UTC (an OverflowError, not a 500)
+        {"DateCreatedAfter": "0001-01-01T00:00:00+01:00"},
+        {"DateCreatedBefore": "9999-12-31T23:59:59-01:00"},
     ):
         resp = await unit.client.get("/v1/Rooms", params=params, headers=unit.auth)
         assert resp.status == 400, params
         await error_of(resp)
+    p = await unit.context.rooms.connect("alice", "r")
+    resp = await unit.client.get(
+        f"/v1/Rooms/{p.room_sid}/Participants",
+        params={"DateCreatedAfter": "0001-01-01T00:00:00+01:00"},
+        headers=unit.auth,
+    )
+    assert resp.status == 400
+    await error_of(resp)
 
 
 async def test_unknown_room_is_20404(unit: Unit) -> None:

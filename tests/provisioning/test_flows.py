@@ -141,6 +141,24 @@ async def test_wrong_current_password_changes_nothing(
     assert AdminStore(data_dir).password_hash() == before
 
 
+async def test_wrong_current_passwords_lock_the_change_out(
+    signed_in: TestClient, data_dir: Path
+) -> None:
+    before = AdminStore(data_dir).password_hash()
+
+    async def change(current: str) -> int:
+        form = {"current": current, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+        return (await post_form(signed_in, "/admin/password", form, "/admin/password")).status
+
+    statuses = [await change(f"guess {i:04d}") for i in range(5)]
+    assert statuses == [400, 400, 400, 400, 429]
+    # Locked: even the right password changes nothing, and sign-in is locked too.
+    assert await change(PASSWORD) == 429
+    assert AdminStore(data_dir).password_hash() == before
+    await post_form(signed_in, "/admin/logout", {}, "/admin/status")
+    assert (await signed_in.get("/admin/login")).status == 429
+
+
 async def test_console_reset_password_signs_out_and_reclaims(
     signed_in: TestClient, data_dir: Path
 ) -> None:

@@ -102,6 +102,12 @@ _MIGRATIONS: list[str] = [
         date_created TEXT NOT NULL
     );
     """,
+    # A callback is fixed when queued: every delivery of it carries the same signature and
+    # idempotency token, so a receiver can drop the duplicates at-least-once delivery makes.
+    """
+    ALTER TABLE outbox ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN idempotency_token TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
@@ -165,6 +171,22 @@ class GuestClaim:
 
 
 @dataclass(frozen=True)
+class NewCallback:
+    """A status callback to queue, complete: every delivery sends exactly this."""
+
+    room_sid: str
+    url: str
+    method: str
+    params: dict[str, str]
+    #: ``X-Twilio-Signature``, computed once (with the auth token of the moment).
+    signature: str
+    #: ``I-Twilio-Idempotency-Token``: the same on every delivery of this callback.
+    idempotency_token: str
+    #: When to make the first attempt (Unix time).
+    at: float
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     """One status callback waiting to be delivered."""
 
@@ -175,6 +197,8 @@ class OutboxItem:
     params: dict[str, str]
     attempts: int
     next_attempt: float
+    signature: str = ""  # empty in rows queued by a version that did not store it
+    idempotency_token: str = ""
 
 
 class Store:
@@ -395,14 +419,20 @@ class Store:
 
     # -- outbox ----------------------------------------------------------------------------
 
-    def enqueue(
-        self, room_sid: str, url: str, method: str, params: dict[str, str], at: float
-    ) -> int:
+    def enqueue(self, item: NewCallback) -> int:
         """Add a callback to the outbox; returns its id (ids grow: they order a room's events)."""
         cur = self._db.execute(
-            "INSERT INTO outbox (room_sid, url, method, params, next_attempt)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (room_sid, url, method, json.dumps(params), at),
+            "INSERT INTO outbox (room_sid, url, method, params, next_attempt, signature,"
+            " idempotency_token) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.room_sid,
+                item.url,
+                item.method,
+                json.dumps(item.params),
+                item.at,
+                item.signature,
+                item.idempotency_token,
+            ),
         )
         return int(cur.lastrowid or 0)
 
@@ -550,4 +580,6 @@ def _outbox(row: sqlite3.Row) -> OutboxItem:
         params=json.loads(row["params"]),
         attempts=int(row["attempts"]),
         next_attempt=float(row["next_attempt"]),
+        signature=row["signature"],
+        idempotency_token=row["idempotency_token"],
     )

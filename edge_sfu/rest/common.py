@@ -16,11 +16,20 @@ def context(request: web.Request) -> SfuContext:
 
 
 def base_url(request: web.Request) -> str:
-    """Where resource URLs start: the configured public URL, else this request's origin."""
+    """Where resource URLs start: the configured public URL, else the address and port the
+    request arrived at (never the ``Host`` header: a client could put anything there, and a
+    URL in a response would then point wherever it liked).
+    """
     configured = context(request).settings.public_base_url
     if configured:
         return configured.rstrip("/")
-    return f"{request.scheme}://{request.host}"
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(sockname, tuple) or len(sockname) < 2:  # a Unix socket, or closed
+        return f"{request.scheme}://localhost"
+    host, port = str(sockname[0]), int(sockname[1])
+    if ":" in host:
+        host = f"[{host.split('%', 1)[0]}]"  # IPv6, without a zone index
+    return f"{request.scheme}://{host}:{port}"
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:

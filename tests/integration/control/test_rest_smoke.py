@@ -19,3 +19,14 @@ async def test_create_fetch_list_complete(unit: Unit) -> None:
     assert page["meta"]["key"] == "rooms" and page["rooms"][0]["sid"] == room["sid"]
     resp = await c.post(f"/v1/Rooms/{room['sid']}", data={"Status": "completed"}, headers=unit.auth)
     assert (await resp.json())["status"] == "completed"
+
+
+async def test_resource_urls_ignore_the_host_header(unit: Unit) -> None:
+    evil = {**unit.auth, "Host": "evil.example:666"}
+    resp = await unit.client.post("/v1/Rooms", data={"UniqueName": "h"}, headers=evil)
+    room = await resp.json()
+    assert room["url"] == f"{unit.base}/v1/Rooms/{room['sid']}"
+    assert all(link.startswith(unit.base + "/") for link in room["links"].values())
+    page = await (await unit.client.get("/v1/Rooms", headers=evil)).json()
+    assert page["meta"]["url"].startswith(unit.base + "/v1/Rooms")
+    assert "evil" not in str(page)

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from aiohttp import web
 
 from ..errors import InvalidParameter
+from ..rooms import validate_room_name
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 64
@@ -104,6 +105,13 @@ def timestamp(name: str, value: str) -> datetime:
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise InvalidParameter(f"{name} must be an ISO 8601 date-time") from exc
+
+
+def room_name(name: str, value: str) -> str:
+    """A room name, by the rule every room name follows (``validate_room_name``)."""
+    del name  # the errors name the room name, as Twilio's do
+    validate_room_name(value)
+    return value
 
 
 def any_text(max_len: int = MAX_VALUE) -> Parser:

@@ -73,6 +73,10 @@ async def test_revoked_key_is_refused(unit: Unit) -> None:
         ({"UniqueName": "x" * 129}, 53102),
         ({"UniqueName": "a/b"}, 53101),
         ({"UniqueName": "RM" + "a" * 32}, 53101),
+        ({"UniqueName": "."}, 53101),  # could be created, never fetched: /v1/Rooms/. is /v1/Rooms/
+        ({"UniqueName": ".."}, 53101),
+        ({"UniqueName": "a\u202eb"}, 53101),  # the same rule as names from signaling
+        ({"UniqueName": ""}, 53102),
         ({"EmptyRoomTimeout": "0"}, 20001),
         ({"UnusedRoomTimeout": "61"}, 20001),
         ({"MaxParticipantDuration": "599"}, 20001),

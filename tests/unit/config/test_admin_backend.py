@@ -195,3 +195,10 @@ def test_live_room_defaults_reach_the_room_service(state, tmp_path):
     apply_live_settings(state, {"rooms.max_participants"})
     assert Sfu.rooms.defaults.max_participants == 3
     Sfu.rooms.store.close()
+
+
+def test_an_imported_config_has_the_limit_of_a_config_file():
+    from appliance.config import MAX_CONFIG_BYTES
+    from provisioning.app import MAX_UPLOAD_BYTES
+
+    assert MAX_UPLOAD_BYTES == MAX_CONFIG_BYTES

@@ -22,7 +22,6 @@ Every refusal raises ``TokenError`` with Twilio's code:
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from jwt.types import Options
 
 from .errors import TokenError
 from .keys import ApiKey, KeyStore
+from .text import is_clean
 
 ALGORITHM = "HS256"
 CONTENT_TYPE = "twilio-fpa;v=1"
@@ -40,7 +40,6 @@ MAX_LIFETIME = 24 * 3600
 CLOCK_SKEW = 60
 MAX_TOKEN_LENGTH = 8192
 MAX_IDENTITY = 121  # Twilio's limit for a participant identity
-_IDENTITY_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,11 @@ def mint_access_token(
 
 
 def validate_identity(identity: str) -> None:
-    """Refuse identities Twilio would refuse: empty, too long, control characters."""
-    if not identity or len(identity) > MAX_IDENTITY or _IDENTITY_FORBIDDEN.search(identity):
+    """Refuse identities Twilio would refuse (empty, too long) and those that are not
+    printable text (``edge_sfu.text``: controls, bidirectional controls, zero-width...)."""
+    if not identity or len(identity) > MAX_IDENTITY or not is_clean(identity):
         raise TokenError(
-            f"identity must be 1 to {MAX_IDENTITY} characters without control characters",
+            f"identity must be 1 to {MAX_IDENTITY} printable characters",
             code=20106,
         )
 

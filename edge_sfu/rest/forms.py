@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ..errors import InvalidParameter
 from ..rooms import validate_room_name
+from ..text import is_clean
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 64
@@ -35,10 +36,10 @@ class Field:
 
 
 def string(max_len: int = 256, *, code: int = 20001) -> Parser:
-    """A printable string of 1 to ``max_len`` characters."""
+    """A printable string of 1 to ``max_len`` characters (see ``edge_sfu.text``)."""
 
     def parse(name: str, value: str) -> str:
-        if not value or len(value) > max_len or not value.isprintable():
+        if not value or len(value) > max_len or not is_clean(value):
             raise InvalidParameter(f"{name} must be 1 to {max_len} printable characters", code=code)
         return value
 
@@ -84,7 +85,7 @@ def url(*, code: int = 20001) -> Parser:
     """An absolute ``http`` or ``https`` URL."""
 
     def parse(name: str, value: str) -> str:
-        if len(value) > 2048 or not value.isprintable():
+        if len(value) > 2048 or not is_clean(value) or any(c.isspace() for c in value):
             raise InvalidParameter(f"{name} must be an http(s) URL", code=code)
         try:
             parts = urlsplit(value)

@@ -58,7 +58,7 @@ CREATE_FIELDS: dict[str, Field] = {
 }
 LIST_FIELDS: dict[str, Field] = {
     "Status": Field(choice("in-progress", "completed", "failed")),
-    "UniqueName": Field(string(MAX_ROOM_NAME * 4)),
+    "UniqueName": Field(string(MAX_ROOM_NAME)),
     "DateCreatedAfter": Field(timestamp),
     "DateCreatedBefore": Field(timestamp),
     **PAGING_FIELDS,

@@ -18,6 +18,7 @@ import enum
 import hmac
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -208,9 +209,14 @@ class Store:
         """Open (creating and migrating) the database at ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        _private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
+        # SQLite gives the -wal and -shm files the database's mode; older ones are fixed here.
+        for suffix in ("-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{path}{suffix}", 0o600)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA wal_autocheckpoint=0")  # Checkpointer does it off the loop
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -472,6 +478,16 @@ class Store:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _private(path: Path) -> None:
+    """Create ``path`` readable by its owner only (whatever the umask), or make it so: the
+    history names people, and the outbox holds callback URLs that may carry credentials."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 class Checkpointer:

@@ -22,7 +22,7 @@ from ..rooms.rules import parse_recording_rules
 from ..sids import ROOM, is_sid
 from ..store import RoomFilter
 from .auth import requires_key
-from .common import base_url, context, json_response
+from .common import base_url, context, json_response, refuse_own_endpoint
 from .forms import (
     Field,
     any_text,
@@ -101,6 +101,8 @@ async def create_room(request: web.Request) -> web.Response:
     # A name that reads as a SID would make /Rooms/{x} ambiguous.
     if name is not None and is_sid(name, ROOM):
         raise InvalidParameter("UniqueName must not look like a Room SID", code=53101)
+    if "StatusCallback" in form:
+        refuse_own_endpoint(request, form["StatusCallback"], "StatusCallback")
     settings = settings_from_form(form, request)
     rules = parse_recording_rules(form["RecordingRules"]) if "RecordingRules" in form else None
     ctx = context(request)

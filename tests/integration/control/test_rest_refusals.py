@@ -282,3 +282,24 @@ async def test_kick_over_rest_disconnects_with_a_reason(unit: Unit) -> None:
     body = await resp.json()
     assert resp.status == 200 and body["status"] == "disconnected" and body["sid"] == p.sid
     assert seen[-1].reason_code == 53204
+
+
+async def test_status_callback_may_not_point_at_the_unit_itself(unit: Unit) -> None:
+    port = unit.client.port
+    for own in (
+        f"{unit.base}/admin/system/factory-reset",
+        f"http://localhost:{port}/v1/Rooms",
+        f"http://[::1]:{port}/admin/",
+        f"http://0.0.0.0:{port}/v1/Tokens",
+        f"http://LOCALHOST.:{port}/x",
+    ):
+        resp = await unit.client.post("/v1/Rooms", data={"StatusCallback": own}, headers=unit.auth)
+        assert resp.status == 400, own
+        assert (await error_of(resp))["code"] == 20001
+    assert await room_count(unit) == 0
+    # A hub on the LAN, or another service on this machine, is a real use.
+    for other in ("http://127.0.0.1:9/hook", "http://192.168.1.20/hook", "https://10.0.0.2/h"):
+        resp = await unit.client.post(
+            "/v1/Rooms", data={"StatusCallback": other}, headers=unit.auth
+        )
+        assert resp.status == 201, other

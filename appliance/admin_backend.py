@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from edge_sfu.identity import IDENTITY_FILE
-from edge_sfu.invites import create_invite
+from edge_sfu.invites import DEFAULT_INVITE_GUESTS, create_invite
 from edge_sfu.keys import KEYS_FILE
 from edge_sfu.store import DB_FILE
 from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
@@ -198,10 +198,13 @@ class ApplianceBackend:
     def _signing_sid(self) -> str:
         return "" if self._state.identity is None else self._state.identity.signing_key.sid
 
-    def create_invite(self, room: str, ttl_seconds: int) -> str:
-        """A guest link to ``room``."""
+    def create_invite(
+        self, room: str, ttl_seconds: int, guests: int = DEFAULT_INVITE_GUESTS
+    ) -> str:
+        """A guest link to ``room`` for at most ``guests`` people."""
         assert self._state.identity is not None
-        invite = create_invite(self._state.identity.auth_token, room, ttl=ttl_seconds)
+        token = self._state.identity.auth_token
+        invite = create_invite(token, room, ttl=ttl_seconds, guests=guests)
         return f"{self._state.base_url()}/join/{quote(room, safe='')}?invite={invite}"
 
     # -- status ------------------------------------------------------------------------------

@@ -121,8 +121,9 @@ class Backend(Protocol):
         """Revoke a key; ``False`` when no such key exists."""
         ...
 
-    def create_invite(self, room: str, ttl_seconds: int) -> str:
-        """An absolute URL a guest opens to join ``room``, valid for ``ttl_seconds``."""
+    def create_invite(self, room: str, ttl_seconds: int, guests: int) -> str:
+        """An absolute URL a guest opens to join ``room``, valid for ``ttl_seconds``, for at
+        most ``guests`` different people."""
         ...
 
     # Status and simulated hardware -----------------------------------------------------

@@ -261,8 +261,9 @@ class HandWrittenTestBackend:
         entry = self.keys.get(sid)
         return entry is not None and secrets.compare_digest(entry[1], secret)
 
-    def create_invite(self, room: str, ttl_seconds: int) -> str:
-        return f"https://kiosk-1.local/join/{room}?t={secrets.token_urlsafe(8)}&ttl={ttl_seconds}"
+    def create_invite(self, room: str, ttl_seconds: int, guests: int) -> str:
+        token = secrets.token_urlsafe(8)
+        return f"https://kiosk-1.local/join/{room}?t={token}&ttl={ttl_seconds}&guests={guests}"
 
     # status
     def status_snapshot(self) -> Mapping[str, Any]:

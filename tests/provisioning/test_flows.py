@@ -239,6 +239,17 @@ async def test_invite_link_with_qr(signed_in: TestClient) -> None:
     assert resp.status == 200
     assert "https://kiosk-1.local/join/lobby" in text and "ttl=1800" in text
     assert 'src="data:image/svg+xml;base64,' in text
+    assert "guests=5" in text  # the default guest limit
+
+
+async def test_invite_guest_limit(signed_in: TestClient) -> None:
+    form = {"room": "lobby", "ttl": "30", "guests": "2"}
+    resp = await post_form(signed_in, "/admin/invites", form, "/admin/invites")
+    assert resp.status == 200 and "guests=2" in await resp.text()
+    for bad in ("0", "51", "many"):
+        form["guests"] = bad
+        resp = await post_form(signed_in, "/admin/invites", form, "/admin/invites")
+        assert resp.status == 400 and "from 1 to 50" in await resp.text()
 
 
 async def test_export_import_roundtrip(

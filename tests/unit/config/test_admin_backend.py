@@ -11,6 +11,7 @@ from appliance.admin_backend import ApplianceBackend, apply_live_settings
 from appliance.app import DaemonState
 from appliance.config import load_config, parse_settings, save_config, settings_to_dict
 from edge_sfu.identity import load_or_create_identity
+from edge_sfu.invites import DEFAULT_INVITE_GUESTS, verify_invite
 from edge_sfu.keys import KeyStore
 from edge_sfu.rooms import RoomDefaults, RoomSettings
 from edge_sfu.store import RoomFilter
@@ -125,6 +126,10 @@ def test_keys_and_invites(state):
     assert not b.revoke_api_key(state.identity.signing_key.sid)  # the unit's own key stays
     url = b.create_invite("stand up", 3600)
     assert "/join/stand%20up?invite=" in url
+    invite = verify_invite(url.split("invite=")[1], state.identity.auth_token)
+    assert (invite.room, invite.guests) == ("stand up", DEFAULT_INVITE_GUESTS)
+    url = b.create_invite("stand up", 3600, 2)
+    assert verify_invite(url.split("invite=")[1], state.identity.auth_token).guests == 2
 
 
 def test_factory_reset_erases_and_restarts(state):
@@ -202,3 +207,10 @@ def test_an_imported_config_has_the_limit_of_a_config_file():
     from provisioning.app import MAX_UPLOAD_BYTES
 
     assert MAX_UPLOAD_BYTES == MAX_CONFIG_BYTES
+
+
+def test_the_invite_page_offers_the_limits_invites_have():
+    from edge_sfu.invites import MAX_INVITE_GUESTS
+    from provisioning.handlers_admin import DEFAULT_GUESTS, MAX_GUESTS
+
+    assert (DEFAULT_GUESTS, MAX_GUESTS) == (DEFAULT_INVITE_GUESTS, MAX_INVITE_GUESTS)

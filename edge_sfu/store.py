@@ -401,6 +401,14 @@ class Store:
             )
         return GuestResult.NEW
 
+    def holds_guest_name(self, identity: str, key_hash: str, now: datetime) -> bool:
+        """Whether the guest with ``key_hash`` holds ``identity`` now."""
+        row = self._db.execute(
+            "SELECT key_hash FROM guests WHERE identity = ? AND expires > ?",
+            (identity, now.timestamp()),
+        ).fetchone()
+        return row is not None and hmac.compare_digest(row["key_hash"], key_hash)
+
     def _issued_otherwise(self, identity: str) -> bool:
         row = self._db.execute(
             "SELECT EXISTS (SELECT 1 FROM issued WHERE identity = ?)"

@@ -63,20 +63,24 @@ async def redeem_invite(request: web.Request) -> web.Response:
     key = form.get("GuestKey") or new_guest_key()
     if not is_guest_key(key):
         raise InvalidParameter("GuestKey must be 32 to 128 characters of A-Z a-z 0-9 _ -")
+    key_hash, now = guest_key_hash(key), utcnow()
     room = ctx.rooms.live_room_by_name(invite.room)
-    if room is not None and room.by_identity(identity) is not None:
+    connected = room is not None and room.by_identity(identity) is not None
+    # Only the guest holding the name may take it while it is connected (a reload of the
+    # same browser replaces its own earlier connection); nobody else pushes anyone out.
+    if connected and not ctx.store.holds_guest_name(identity, key_hash, now):
         raise IdentityTaken(f"Identity {identity!r} is already connected to this room")
     remaining = invite.expires_at - int(time.time())
     ttl = max(1, min(ctx.settings.invite_token_ttl, remaining))
     claim = GuestClaim(
         identity=identity,
-        key_hash=guest_key_hash(key),
+        key_hash=key_hash,
         invite_id=invite.invite_id,
         room=invite.room,
         limit=invite.guests,
         expires=invite.expires_at + ctx.settings.invite_token_ttl,
     )
-    result = ctx.store.claim_guest(claim, utcnow())
+    result = ctx.store.claim_guest(claim, now)
     if result in _REFUSALS:
         raise _REFUSALS[result]
     token = mint_access_token(

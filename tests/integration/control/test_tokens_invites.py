@@ -114,11 +114,18 @@ async def test_a_guest_redeems_its_own_name_again_with_its_key(unit: Unit) -> No
     body = await again.json()
     claims = verify_access_token(body["token"], unit.context.keys, unit.identity.account_sid)
     assert (claims.identity, body["guestKey"]) == ("ann", key)
-    # another browser, with no key or its own, cannot take the name, even with another invite
+    # another browser, with no key or its own, cannot take the name, even with another invite,
+    # and whether ann is connected or not
     other_invite = create_invite(unit.identity.auth_token, "party", ttl=3600)
     for form_key in (None, "k" * 43):
         stolen = await redeem(unit, other_invite, "ann", form_key)
         assert stolen.status == 409 and (await stolen.json())["code"] == 53200
+    await unit.context.rooms.connect("ann", "party")
+    for form_key in (None, "k" * 43):
+        stolen = await redeem(unit, other_invite, "ann", form_key)
+        assert stolen.status == 409 and (await stolen.json())["code"] == 53200
+    # ann's own browser (a reload while its old connection lingers) still gets a token
+    assert (await redeem(unit, invite, "ann", key)).status == 201
     # a browser may bring its own key (kept in sessionStorage) on the first redemption
     mine = "b" * 40
     assert (await redeem(unit, invite, "bea", mine)).status == 201

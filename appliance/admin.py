@@ -17,7 +17,8 @@ from provisioning.tls import TlsManager
 
 from . import __version__
 from .admin_backend import ApplianceBackend, apply_live_settings
-from .app import DAEMON, DaemonState, listen_address
+from .mapping import listen_address
+from .state import DAEMON, DaemonState
 
 log = logging.getLogger(__name__)
 TLS: web.AppKey[TlsManager] = web.AppKey("appliance.tls", TlsManager)
@@ -34,7 +35,7 @@ def setup_admin(app: web.Application, state: DaemonState) -> None:
     name = state.settings.unit.name
     tls: TlsManager | None = None
     if state.settings.http.tls:
-        tls = TlsManager(state.data_dir, unit_hostnames(name), _addresses(), name)
+        tls = TlsManager(state.unit.data_dir, unit_hostnames(name), _addresses(), name)
         state.ssl_context = tls.context
         app[TLS] = tls
         if state.settings.http.redirect_port:
@@ -42,7 +43,11 @@ def setup_admin(app: web.Application, state: DaemonState) -> None:
             app.middlewares.append(https_redirect_middleware(https_port))
     backend = ApplianceBackend(state, lambda keys: apply_live_settings(state, keys))
     provisioning.setup(
-        app, backend, data_dir=state.data_dir, unit_name=lambda: state.settings.unit.name, tls=tls
+        app,
+        backend,
+        data_dir=state.unit.data_dir,
+        unit_name=lambda: state.settings.unit.name,
+        tls=tls,
     )
     app.cleanup_ctx.append(_discovery)
 
@@ -72,7 +77,7 @@ async def _discovery(app: web.Application) -> AsyncIterator[None]:
     try:
         await announcer.start()
     except OSError as exc:  # no multicast-capable interface: the unit works without it
-        state.record_error(f"mDNS: {exc}")
+        state.status.record_error(f"mDNS: {exc}")
     tls = app.get(TLS)
     if tls is not None:
         names = lambda: (unit_hostnames(state.settings.unit.name), _addresses())  # noqa: E731

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edge_sfu.errors import SfuError, TwilioError
 from edge_sfu.identity import UnitIdentity, load_or_create_identity
-from edge_sfu.invites import DEFAULT_INVITE_TTL, create_invite
+from edge_sfu.invites import DEFAULT_INVITE_GUESTS, DEFAULT_INVITE_TTL, create_invite
 from edge_sfu.keys import KeyStore
 from edge_sfu.tokens import mint_access_token
 
@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     invite = sub.add_parser("invite", parents=[common], help="print a guest invite link")
     invite.add_argument("--room", required=True)
     invite.add_argument("--ttl", type=int, default=DEFAULT_INVITE_TTL, help="seconds")
+    invite.add_argument(
+        "--guests",
+        type=int,
+        default=DEFAULT_INVITE_GUESTS,
+        help="how many different guests the invite admits",
+    )
     invite.set_defaults(handler=_invite)
 
     check = sub.add_parser("check-config", parents=[common], help="validate the config file")
@@ -146,21 +152,29 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     identity, _ = unit_identity(args)
     settings_of(args)  # a broken config is reported here too, not only at `run`
-    print(
-        mint_access_token(
-            identity.signing_key, identity.account_sid, args.identity, room=args.room, ttl=args.ttl
-        )
+    token = mint_access_token(
+        identity.signing_key, identity.account_sid, args.identity, room=args.room, ttl=args.ttl
     )
+    from edge_sfu.rooms.model import utcnow
+    from edge_sfu.store import Store
+
+    # No guest may take a name the unit gave out this way (see ``Store.claim_guest``).
+    store = Store.in_data_dir(args.data_dir)
+    try:
+        store.record_issued(args.identity, utcnow())
+    finally:
+        store.close()
+    print(token)
     return 0
 
 
 def _invite(args: argparse.Namespace) -> int:
     identity, _ = unit_identity(args)
     settings = settings_of(args)
-    invite = create_invite(identity.auth_token, args.room, ttl=args.ttl)
+    invite = create_invite(identity.auth_token, args.room, ttl=args.ttl, guests=args.guests)
     from urllib.parse import quote
 
-    from .app import public_base_url
+    from .mapping import public_base_url
 
     print(f"{public_base_url(settings)}/join/{quote(args.room, safe='')}?invite={invite}")
     return 0

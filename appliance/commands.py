@@ -35,7 +35,7 @@ def add_device_commands(
 def _doctor(args: argparse.Namespace) -> int:
     from hardware.doctor import collect, format_table, to_json
 
-    from .hw_specs import audio_spec, camera_spec
+    from .mapping import audio_spec, camera_spec
 
     settings = load_config(args.config)
     rows = collect(camera_spec(settings), audio_spec(settings), settings.gpio.pin_factory)
@@ -44,7 +44,8 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _press(args: argparse.Namespace) -> int:
-    from .control_socket import ControlError, default_socket_path, press
+    from .control.client import press
+    from .control.protocol import ControlError, default_socket_path
 
     try:
         reply = press(default_socket_path(args.data_dir), args.button, long=args.long)

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from provisioning.mdns import LOOPBACK_ONLY_ENV, loopback_only
 
-from .app import listen_address
+from .mapping import listen_address
 from .settings import Settings
 
 __all__ = ["LOOPBACK_ONLY_ENV", "confine", "confinement_problems", "loopback_only"]

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import DaemonState, build_app, listen_address
+from .app import build_app
 from .config import ConfigError, load_config, parse_settings, save_config
 from .confinement import confine
 from .data_lock import DataDirBusy, lock_data_dir
+from .mapping import listen_address
 from .net_limits import AcceptErrorLimiter, ConnectionGuard, ConnectionLimits, GuardedTCPSite
 from .settings import Settings
+from .state import DaemonState
 
 log = logging.getLogger("edge_appliance")
 
@@ -73,7 +75,7 @@ def _run_locked(args: argparse.Namespace) -> int:
         settings.http.listen = args.listen
         settings = parse_settings(_as_dict(settings), source="--listen")
     settings = confine(settings)
-    state = DaemonState(settings=settings, config_path=config_path, data_dir=args.data_dir)
+    state = DaemonState.open(settings, config_path, args.data_dir)
     code = asyncio.run(serve(state))
     if state.restart_requested:
         return restart()

@@ -80,7 +80,13 @@ class Backend(Protocol):
         ...
 
     def load_settings(self) -> dict[str, Any]:
-        """The current config as a nested dict (the parsed TOML)."""
+        """The saved config as a nested dict (the parsed TOML), changes pending a restart
+        included: the page shows what is saved, never only what is in force.
+        """
+        ...
+
+    def pending_restart(self) -> Sequence[str]:
+        """Field paths whose saved value waits for a restart to take effect."""
         ...
 
     def validate_settings(self, settings: Mapping[str, Any]) -> dict[str, str]:
@@ -93,7 +99,9 @@ class Backend(Protocol):
         ...
 
     def save_settings(self, settings: Mapping[str, Any]) -> SaveResult:
-        """Write the config atomically and apply what can apply live."""
+        """Merge ``settings`` onto the saved config, write it atomically, apply what can apply
+        live; ``needs_restart`` names every saved key not in force yet.
+        """
         ...
 
     def request_restart(self) -> None:
@@ -113,8 +121,9 @@ class Backend(Protocol):
         """Revoke a key; ``False`` when no such key exists."""
         ...
 
-    def create_invite(self, room: str, ttl_seconds: int) -> str:
-        """An absolute URL a guest opens to join ``room``, valid for ``ttl_seconds``."""
+    def create_invite(self, room: str, ttl_seconds: int, guests: int) -> str:
+        """An absolute URL a guest opens to join ``room``, valid for ``ttl_seconds``, for at
+        most ``guests`` different people."""
         ...
 
     # Status and simulated hardware -----------------------------------------------------

@@ -112,8 +112,10 @@ def _settings_page(
 
 
 async def settings_get(request: web.Request) -> web.StreamResponse:
-    """The settings form with the current values."""
-    return _settings_page(request)
+    """The settings form with the saved values, saying which of them wait for a restart."""
+    pending = ctx_of(request).backend.pending_restart()
+    flashes = [Flash("warn", "Saved, waiting for a restart: " + ", ".join(pending) + ".")]
+    return _settings_page(request, flashes=flashes if pending else [], needs_restart=bool(pending))
 
 
 async def settings_post(request: web.Request) -> web.StreamResponse:
@@ -237,6 +239,10 @@ async def invites_get(request: web.Request) -> web.StreamResponse:
     return render(request, "Invites", admin_pages.invites_body(chrome, room, {}), chrome=chrome)
 
 
+#: How many different guests an invite admits: the appliance's default and ceiling.
+DEFAULT_GUESTS, MAX_GUESTS = 5, 50
+
+
 async def invites_post(request: web.Request) -> web.StreamResponse:
     """Make an invite link and its QR code."""
     ctx = ctx_of(request)
@@ -249,10 +255,14 @@ async def invites_post(request: web.Request) -> web.StreamResponse:
         errors["room"] = "Use 1 to 64 letters, digits, spaces, dots, dashes or underscores."
     if not re.fullmatch(r"\d{1,6}", ttl_raw) or not 5 <= int(ttl_raw) <= 10080:
         errors["ttl"] = "Use a whole number of minutes from 5 to 10080."
+    raw_guests = form.get("guests", "")
+    guests_raw = (raw_guests.strip() or str(DEFAULT_GUESTS)) if isinstance(raw_guests, str) else "x"
+    if not re.fullmatch(r"\d{1,3}", guests_raw) or not 1 <= int(guests_raw) <= MAX_GUESTS:
+        errors["guests"] = f"Use a whole number of guests from 1 to {MAX_GUESTS}."
     chrome = chrome_for(request, "invites")
     if errors:
         body = admin_pages.invites_body(chrome, room, errors)
         return render(request, "Invites", body, chrome=chrome, status=400)
-    url = ctx.backend.create_invite(room, int(ttl_raw) * 60)
+    url = ctx.backend.create_invite(room, int(ttl_raw) * 60, int(guests_raw))
     body = admin_pages.invites_body(chrome, room, {}, url, qr_data_uri(url))
     return render(request, "Invites", body, chrome=chrome)

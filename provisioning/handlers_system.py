@@ -11,7 +11,7 @@ import tomli_w
 from aiohttp import web
 
 from . import tls
-from .app import SESSION, chrome_for, clear_session_cookie, ctx_of, render
+from .app import MAX_UPLOAD_BYTES, SESSION, chrome_for, clear_session_cookie, ctx_of, render
 from .claim import new_claim_code
 from .errors import CertificateRejected
 from .pages import admin_pages
@@ -20,7 +20,6 @@ from .pages.layout import Flash
 from .settings_form import check_settings, strip_secrets
 
 log = logging.getLogger("provisioning")
-MAX_IMPORT_BYTES = 256 * 1024
 
 
 def _upload(form: Any, name: str, limit: int) -> bytes | None:
@@ -140,9 +139,10 @@ async def import_(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     form = await request.post()
     try:
-        raw = _upload(form, "config", MAX_IMPORT_BYTES)
+        raw = _upload(form, "config", MAX_UPLOAD_BYTES)
     except CertificateRejected:
-        return _system_page(request, {"config": "The file is too large."}, status=400)
+        limit = f"the limit is {MAX_UPLOAD_BYTES // 1024} KiB"
+        return _system_page(request, {"config": f"The file is too large ({limit})."}, status=400)
     if not raw:
         return _system_page(request, {"config": "Choose a configuration file."}, status=400)
     try:

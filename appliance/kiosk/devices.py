@@ -1,7 +1,7 @@
 """The kiosk's hardware: camera layers, microphone, speaker, buttons and LEDs.
 
 Each part is opened on its own; a part that is missing (no camera, no sound card) leaves the
-kiosk running without it and is recorded in ``DaemonState.degraded`` with the reason, for the
+kiosk running without it and is recorded in ``DaemonStatus.degraded`` with the reason, for the
 status line, the LED error pattern and the status page. Device threads reach the event loop
 through one ``ThreadBridge`` each; nothing here blocks the loop except opening devices,
 which happens once at start-up.

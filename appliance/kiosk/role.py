@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from edge_sfu.rooms import events as ev
 from edge_sfu.signaling import SignalingService
 
-from ..app import DaemonState
+from ..state import DaemonState
 from .devices import KioskDevices
 from .events import (
     CancelRetry,
@@ -167,19 +167,19 @@ class KioskRole:
                         self._retry = None
                 case SetLed(pattern=pattern):
                     # A part missing since start-up keeps the error pattern while idle.
-                    if pattern is LedPattern.IDLE and self._state.degraded:
+                    if pattern is LedPattern.IDLE and self._state.status.degraded:
                         pattern = LedPattern.ERROR
                     self._devices.show(pattern)
                 case ShowStatus(text=text):
                     self._show(text)
 
     def _show(self, text: str) -> None:
-        self._state.role_state = self._machine.state.value
+        self._state.status.role_state = self._machine.state.value
         if self._call is not None:
             text += f", {self._call.participant_count()} participants"
-        if self._state.degraded:
-            text += " (without " + ", ".join(sorted(self._state.degraded)) + ")"
-        self._state.set_status(text)
+        if self._state.status.degraded:
+            text += " (without " + ", ".join(sorted(self._state.status.degraded)) + ")"
+        self._state.status.set_line(text)
 
     def _schedule_retry(self, delay: float, generation: int) -> None:
         if self._retry is not None:

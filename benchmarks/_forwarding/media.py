@@ -27,7 +27,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 
 SEI_UUID = b"edge-sfu-latency"  # 16 bytes: user_data_unregistered uuid
 FPS = 30
@@ -201,10 +201,11 @@ class Publisher:
                     ts,
                     params.ssrc,
                 )
-                packets.append(header + payload)
+                packets.append((header, payload))
                 seq = (seq + 1) & 0xFFFF
             self.send_times[n] = time.monotonic_ns()
-            path.send_rtp_many(packets)
+            for header, payload in packets:
+                path.send_rtp_parts(header, payload)
             self.frames_sent += 1
             n += 1
             index = (index + 1) % len(self._video)
@@ -226,9 +227,9 @@ class Publisher:
             if params is not None and path is not None:
                 payload = self._audio[n % len(self._audio)]
                 ts = (ts0 + n * 960) & 0xFFFFFFFF
-                path.send_rtp(
-                    struct.pack("!BBHII", 0x80, params.codec.payloadType, seq, ts, params.ssrc)
-                    + payload
+                path.send_rtp_parts(
+                    struct.pack("!BBHII", 0x80, params.codec.payloadType, seq, ts, params.ssrc),
+                    payload,
                 )
                 seq = (seq + 1) & 0xFFFF
             n += 1

@@ -2,6 +2,20 @@
 
 Start at ``Router`` (one per room). See ``docs/media.md``.
 
+Conventions every class here follows:
+
+* Lifetime: routers, transports, producers, consumers and data tracks are
+  ``edge_common.lifecycle`` closeables. ``close()`` closes once and cascades to children;
+  ``on_close(callback)`` is how anyone (several parties may) hears of it. A child closed
+  because its parent closes does not call that parent back.
+* Events: one attribute per event, ``on_<event>: Callable | None``, set by the one owner
+  that handles it (``transport.on_negotiation_needed = ...``). Where data flows out (a
+  local consumer's frames, upstream keyframe requests) the function is a constructor
+  argument instead, because the object cannot work without it.
+* Internal API: methods one engine class calls on another (``Producer.attach_consumer``,
+  ``ConsumerBase.deliver``, ``IncomingTrack.handle_rtp``...) have public names and say
+  "Engine-internal" in their docstring: code outside ``edge_sfu.media`` does not call them.
+
 The names below load their submodule on first use (PEP 562): most of them import aiortc and
 PyAV, which the appliance loads on the first WebRTC session or join press, not at start.
 """

@@ -7,11 +7,11 @@ import random
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.consumer_base import ConsumerBase
-from edge_sfu.media.packet import RTP_HEADER, MediaPacket
+from edge_sfu.media.packet import NTP_EPOCH_OFFSET, RTP_HEADER, MediaPacket
 from edge_sfu.media.producer import Producer
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,6 @@ RTCP_SDES: Final = 202
 RTCP_RTPFB_NACK: Final = 1
 RTCP_PSFB_PLI: Final = 1
 RTCP_PSFB_FIR: Final = 4
-NTP_EPOCH_OFFSET: Final = 2208988800  # seconds from 1900 to 1970
 _SR: Final = struct.Struct("!BBHIQIII")
 
 
@@ -38,6 +37,9 @@ class Consumer(ConsumerBase):
     re-based at every layer switch (and source change) so the subscriber sees one
     continuous stream: the sequence number after a switch is the last one sent plus one,
     the timestamp advances by the wall time elapsed.
+
+    ``send_started`` and ``handle_rtcp`` are the engine's internal API, for the seam's
+    sender adapter.
     """
 
     def __init__(
@@ -69,7 +71,8 @@ class Consumer(ConsumerBase):
 
     # -- negotiation -----------------------------------------------------------------
 
-    def _on_send_start(self, params: seam.SendParams) -> None:
+    def send_started(self, params: seam.SendParams) -> None:
+        """Engine-internal: the subscriber's m-line is negotiated; forwarding may start."""
         codec_name = params.codec.mimeType.split("/", 1)[1].upper()
         if codec_name != self.producer.codec.name:
             logger.error(
@@ -122,13 +125,16 @@ class Consumer(ConsumerBase):
 
     # -- feedback from the subscriber ------------------------------------------------
 
-    def _on_rtcp(self, packet: Any) -> None:
+    def handle_rtcp(self, packet: seam.AnyRtcpPacket) -> None:
+        """Engine-internal: feedback from the subscriber (NACK, PLI, FIR)."""
         if self.closed:
             return
-        kind = type(packet).__name__
-        if kind == "RtcpRtpfbPacket" and packet.fmt == RTCP_RTPFB_NACK:
+        if isinstance(packet, seam.RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             self._answer_nack(list(packet.lost))
-        elif kind == "RtcpPsfbPacket" and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+        elif isinstance(packet, seam.RtcpPsfbPacket) and packet.fmt in (
+            RTCP_PSFB_PLI,
+            RTCP_PSFB_FIR,
+        ):
             self.plis_received += 1
             layer = self._current or self._target
             if layer is not None:
@@ -203,7 +209,7 @@ class Consumer(ConsumerBase):
             return True
         return False
 
-    def _on_close(self) -> None:
+    def _release(self) -> None:
         self._path = None
         self.ready = False
 

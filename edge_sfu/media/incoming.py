@@ -7,22 +7,24 @@ import random
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.layers import DEFAULT_LAYER
 from edge_sfu.media.packet import CodecInfo, KeyframeDetector, MediaPacket, keyframe_detector
 from edge_sfu.media.producer import Producer
+
+if TYPE_CHECKING:
+    from aiortc import RTCRtpCodecParameters
 
 logger = logging.getLogger(__name__)
 
 RTCP_RTPFB: Final = 205
 RTCP_PSFB: Final = 206
-NTP_EPOCH_OFFSET: Final = 2208988800
 SUPPORTED: Final = frozenset({"H264", "VP8", "OPUS"})
 
 
-def codec_info(codec: Any) -> CodecInfo:
+def codec_info(codec: RTCRtpCodecParameters) -> CodecInfo:
     """Our view of an aiortc ``RTCRtpCodecParameters``."""
     return CodecInfo(
         mime_type=codec.mimeType,
@@ -96,6 +98,9 @@ class IncomingTrack:
     Packets arriving before ``attach`` (that is, before signaling has matched the track to
     a publication) are dropped. ``remote_track_id`` is the track id from the offer's
     ``a=msid`` line: how signaling matches the m-line to the publication it announced.
+
+    ``set_negotiated_codecs``, ``receive_started``, ``handle_rtp`` and ``handle_rtcp`` are
+    the engine's internal API, for ``Transport`` and the seam's receiver adapter.
     """
 
     def __init__(
@@ -111,7 +116,7 @@ class IncomingTrack:
         self._send_rtcp = send_rtcp
         self.producer: Producer | None = None
         self.codec: CodecInfo | None = None
-        self._codecs: dict[int, Any] = {}
+        self._codecs: dict[int, RTCRtpCodecParameters] = {}
         self._rtx: dict[int, int] = {}
         self._rtx_pts: dict[int, int] = {}
         self._layer_of_ssrc: dict[int, str] = {}
@@ -126,9 +131,9 @@ class IncomingTrack:
     def __repr__(self) -> str:
         return f"IncomingTrack(mid={self.mid!r}, {self.kind}, codec={self.codec})"
 
-    # -- from the seam ---------------------------------------------------------------
+    # -- from the transport and the seam (engine-internal API) -----------------------
 
-    def _learn_codecs(self, codecs: dict[int, Any]) -> None:
+    def _learn_codecs(self, codecs: dict[int, RTCRtpCodecParameters]) -> None:
         # The first forwardable codec of the negotiated list is the one the publisher
         # sends; a later, more authoritative list (answer, then receive parameters)
         # replaces an earlier one (offer).
@@ -147,18 +152,21 @@ class IncomingTrack:
             self.codec = chosen
             self._detector = keyframe_detector(chosen)
 
-    def _on_negotiated(self, codecs: list[Any]) -> None:
+    def set_negotiated_codecs(self, codecs: list[RTCRtpCodecParameters]) -> None:
+        """Engine-internal: what offer/answer settled on, until the receiver starts."""
         if codecs and not self.started:
             self._learn_codecs({int(c.payloadType or 0): c for c in codecs})
 
-    def _on_start(self, params: seam.ReceiveParams) -> None:
+    def receive_started(self, params: seam.ReceiveParams) -> None:
+        """Engine-internal: the receiver started, with its final parameters."""
         self._learn_codecs(params.codecs)
         self._rtx = dict(params.rtx_ssrcs)
         self.started = True
         if self.on_started is not None:
             self.on_started(self)
 
-    def _on_rtp(self, packet: seam.LightRtpPacket | seam.RtpPacket) -> None:
+    def handle_rtp(self, packet: seam.LightRtpPacket | seam.RtpPacket) -> None:
+        """Engine-internal: one RTP packet from the publisher (the receiving hot path)."""
         producer = self.producer
         if producer is None:
             self.packets_dropped += 1
@@ -214,8 +222,9 @@ class IncomingTrack:
         self._ssrc_of_layer[DEFAULT_LAYER] = ssrc
         return DEFAULT_LAYER
 
-    def _on_rtcp(self, packet: Any) -> None:
-        if type(packet).__name__ != "RtcpSrPacket" or self.producer is None:
+    def handle_rtcp(self, packet: seam.AnyRtcpPacket) -> None:
+        """Engine-internal: RTCP from the publisher; sender reports give the clock."""
+        if not isinstance(packet, seam.RtcpSrPacket) or self.producer is None:
             return
         layer = self._layer_of_ssrc.get(packet.ssrc)
         if layer is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class MediaSettings:
 
     ice_servers: tuple[IceServer, ...] = ()
     # UDP ports for ICE candidates, inclusive (None: ephemeral ports from the kernel).
-    # aioice has no such option; see edge_sfu.media.aiortc_seam.restrict_ports.
+    # aioice has no such option; see edge_sfu.media.seam.restrict_ports.
     udp_port_range: tuple[int, int] | None = None
     # Largest data-track message accepted, in bytes (Twilio's limit is 16 KiB).
     max_data_message_bytes: int = 16 * 1024
@@ -42,8 +42,6 @@ class MediaSettings:
     sender_report_interval_s: float = 1.0
     # Bitrate the SFU tells publishers (REMB) they may send, per video track.
     publisher_max_bitrate: int = 2_500_000
-    # Free-form so the appliance can log what it was given.
-    labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.udp_port_range is not None:

@@ -14,7 +14,8 @@ from typing import Any
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_common.lifecycle import AsyncCloseable, TaskSet
+from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
 from edge_sfu.media.incoming import IncomingTrack
@@ -54,7 +55,7 @@ def codec_capability(codec: CodecInfo) -> RTCRtpCodecCapability:
     return same[-1]
 
 
-class Transport:
+class Transport(AsyncCloseable):
     """One remote participant's ``RTCPeerConnection``, with aiortc's media engine removed.
 
     Offer/answer goes both ways: ``handle_offer`` when the participant offers (it publishes
@@ -71,6 +72,7 @@ class Transport:
         *,
         transport_id: str | None = None,
     ) -> None:
+        super().__init__()
         self.id = transport_id or f"TR{uuid.uuid4().hex}"
         self.participant_id = participant_id
         self.settings = settings
@@ -84,18 +86,15 @@ class Transport:
         self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, Any]]] = []
         self._releases: list[Callable[[], None]] = []
         self._paths: dict[int, seam.SendPath] = {}
-        self._rtcp_task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet(f"transport {self.id}")
+        self._rtcp_started = False
         self._lock = asyncio.Lock()
         self._data_ids: set[int] = set()
         self._next_data_id = 0
-        self.closed = False
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
         self.on_datachannel: Callable[[RTCDataChannel], None] | None = None
         self.on_negotiation_needed: Callable[[], None] | None = None
-        self.on_connection_state: Callable[[str], None] | None = None
-        self._close_callbacks: list[Callable[[Transport], object]] = []
         self.pc.on("datachannel", self._on_datachannel)
-        self.pc.on("connectionstatechange", self._on_state)
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -104,11 +103,6 @@ class Transport:
     def connection_state(self) -> str:
         """aiortc's connection state: new, connecting, connected, failed, closed."""
         return str(self.pc.connectionState)
-
-    @property
-    def signaling_state(self) -> str:
-        """stable, have-local-offer or have-remote-offer."""
-        return str(self.pc.signalingState)
 
     # -- offer / answer --------------------------------------------------------------
 
@@ -148,7 +142,7 @@ class Transport:
             for transceiver in self.pc.getTransceivers():
                 track = self.incoming.get(transceiver.mid or "")
                 if track is not None:
-                    track._on_negotiated(seam.negotiated_codecs(transceiver))
+                    track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
                     if track.remote_track_id is None:
                         track.remote_track_id = ids.get(track.mid)
 
@@ -174,14 +168,14 @@ class Transport:
             track = IncomingTrack(mid, transceiver.kind, track_ids.get(mid), self._send_rtcp)
             self._releases.append(
                 seam.take_over_receiver(
-                    transceiver.receiver, track._on_start, track._on_rtp, track._on_rtcp
+                    transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
                 )
             )
             self._releases.append(seam.take_over_sender(transceiver.sender, _ignore, _ignore))
             self.incoming[mid] = track
             self._fresh.append((track, transceiver))
         for track, transceiver in self._fresh:
-            track._on_negotiated(seam.negotiated_codecs(transceiver))
+            track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
         fresh, self._fresh = self._fresh, []
         for track, _ in fresh:
             if self.on_incoming_track is not None:
@@ -231,7 +225,8 @@ class Transport:
                 transceiver.direction = "inactive"
                 self._negotiation_needed()
 
-        consumer.on_close(closed)
+        # not when this transport closes its consumers: it is tearing everything down
+        consumer.on_close(closed, parent=self)
         self._negotiation_needed()
         return consumer
 
@@ -249,7 +244,7 @@ class Transport:
             sender = transceiver.sender
             # msid: the publishing participant is the stream, the producer is the track
             seam.set_msid(sender, producer.participant_id, producer.id)
-            release = seam.take_over_sender(sender, consumer._on_send_start, consumer._on_rtcp)
+            release = seam.take_over_sender(sender, consumer.send_started, consumer.handle_rtcp)
             holder["transceiver"] = transceiver
             holder["release"] = release
             self._releases.append(release)
@@ -312,14 +307,15 @@ class Transport:
         raise MediaError(f"transport {self.id} has no free data channel id")
 
     def _negotiation_needed(self) -> None:
-        if self.on_negotiation_needed is not None and not self.closed:
+        if self.on_negotiation_needed is not None:
             self.on_negotiation_needed()
 
     # -- RTCP ------------------------------------------------------------------------
 
     def _start_rtcp(self) -> None:
-        if self._rtcp_task is None and not self.closed:
-            self._rtcp_task = asyncio.get_running_loop().create_task(self._run_rtcp())
+        if not self._rtcp_started and not self.closed:
+            self._rtcp_started = True
+            self._tasks.spawn(self._run_rtcp(), name=f"rtcp {self.id}")
 
     async def _run_rtcp(self) -> None:
         interval = self.settings.sender_report_interval_s
@@ -350,44 +346,26 @@ class Transport:
         if self.on_datachannel is not None:
             self.on_datachannel(channel)
 
-    def _on_state(self) -> None:
-        state = self.connection_state
-        if self.on_connection_state is not None:
-            self.on_connection_state(state)
-
     # -- lifetime --------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self.closed:
             raise MediaClosed(f"transport {self.id} is closed")
 
-    def on_close(self, callback: Callable[[Transport], object]) -> None:
-        """Call ``callback(self)`` once when this transport closes."""
-        self._close_callbacks.append(callback)
-
-    async def close(self) -> None:
-        """Close consumers, producers, then the peer connection. Idempotent."""
-        if self.closed:
-            return
-        self.closed = True
-        for consumer in list(self.consumers.values()):
-            consumer.close()
-        for producer in list(self.producers.values()):
-            producer.close()
+    async def _on_close(self) -> None:
+        """Close consumers and producers (they do not call back), then the peer connection."""
+        consumers, self.consumers = self.consumers, {}
+        for consumer in consumers.values():
+            consumer.close_from_parent(self)
+        self._pending = []
+        producers, self.producers = self.producers, {}
+        for producer in producers.values():
+            producer.close_from_parent(self)
         for release in self._releases:
             with contextlib.suppress(Exception):
                 release()
-        if self._rtcp_task is not None:
-            self._rtcp_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rtcp_task
+        await self._tasks.close()
         await self.pc.close()
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:
-                logger.exception("close callback of %s failed", self.id)
 
 
 def _ignore(*_: Any) -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter, NotFound, RoomError
 from ..sids import PARTICIPANT, ROOM, TRACK, is_sid, new_sid
+from ..text import is_clean
 from . import events as ev
 from .model import (
     MAX_ROOM_NAME,
@@ -54,10 +55,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_room_name(name: str) -> None:
-    """Refuse names Twilio refuses: empty, over 128 characters, control characters."""
+    """The one rule for a room name, wherever it comes from (REST, signaling, invites).
+
+    1 to 128 characters (53102), printable (``edge_sfu.text``: no controls, bidirectional
+    controls, zero-width or line-separator characters), no ``/``, and not ``.`` or ``..``,
+    which URL normalization would turn into another path, so the room could be created but
+    never fetched (53101).
+    """
     if not name or len(name) > MAX_ROOM_NAME:
         raise InvalidParameter(f"Room name must be 1 to {MAX_ROOM_NAME} characters", code=53102)
-    if _CONTROL.search(name) or "/" in name:
+    if not is_clean(name) or "/" in name or name in (".", ".."):
         raise InvalidParameter("Room name contains invalid characters", code=53101)
 
 

@@ -149,6 +149,14 @@ def invites_body(
             errors.get("ttl", ""),
             "From 5 minutes to 7 days.",
         )
+        + _field(
+            "guests",
+            "Guests",
+            '<input type="number" id="guests" name="guests" value="5" min="1" max="50" '
+            'aria-describedby="guests-help guests-err">',
+            errors.get("guests", ""),
+            "How many different people the link admits (1 to 50).",
+        )
         + '<button type="submit">Create invite</button>',
     )
     return result + form

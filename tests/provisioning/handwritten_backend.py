@@ -191,6 +191,7 @@ class HandWrittenTestBackend:
         self.live: dict[str, Any] = {}  # what the "daemon" applied live
         self._write(default_config(name))
         self.live = self._live_values(self.load_settings())
+        self.started = self.load_settings()  # what the "daemon" runs with until a restart
 
     # settings
     def _write(self, data: Mapping[str, Any]) -> None:
@@ -231,8 +232,17 @@ class HandWrittenTestBackend:
             needs_restart=[s.path for s in changed if not s.live],
         )
 
+    def pending_restart(self) -> Sequence[str]:
+        saved = self.load_settings()
+        return [
+            s.path
+            for s in SCHEMA
+            if not s.live and get_path(saved, s.path) != get_path(self.started, s.path)
+        ]
+
     def request_restart(self) -> None:
         self.restarts += 1
+        self.started = self.load_settings()
 
     # keys
     def list_api_keys(self) -> Sequence[ApiKeyInfo]:
@@ -251,8 +261,9 @@ class HandWrittenTestBackend:
         entry = self.keys.get(sid)
         return entry is not None and secrets.compare_digest(entry[1], secret)
 
-    def create_invite(self, room: str, ttl_seconds: int) -> str:
-        return f"https://kiosk-1.local/join/{room}?t={secrets.token_urlsafe(8)}&ttl={ttl_seconds}"
+    def create_invite(self, room: str, ttl_seconds: int, guests: int) -> str:
+        token = secrets.token_urlsafe(8)
+        return f"https://kiosk-1.local/join/{room}?t={token}&ttl={ttl_seconds}&guests={guests}"
 
     # status
     def status_snapshot(self) -> Mapping[str, Any]:

@@ -104,6 +104,6 @@ async def test_admin_page_drives_the_daemon(tmp_path: Path):
 
 
 def _in_call(daemon) -> bool:
-    from appliance.control_socket import status
+    from appliance.control.client import status
 
     return status(daemon.data_dir / "control.sock")["state"] == "in_call"

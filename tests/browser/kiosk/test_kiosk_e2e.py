@@ -68,7 +68,7 @@ RENDER_JS = """
 
 
 def status(daemon: Daemon) -> dict[str, Any]:
-    from appliance.control_socket import status as control_status
+    from appliance.control.client import status as control_status
 
     return control_status(daemon.data_dir / "control.sock")
 

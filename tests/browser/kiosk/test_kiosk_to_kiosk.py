@@ -20,7 +20,7 @@ LAYERS = [{"name": "main", "width": 320, "height": 180, "bitrate": 300_000}]
 
 
 def status(daemon: Daemon) -> dict[str, Any]:
-    from appliance.control_socket import status as control_status
+    from appliance.control.client import status as control_status
 
     return control_status(daemon.data_dir / "control.sock")
 

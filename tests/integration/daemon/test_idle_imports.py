@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from appliance.control_socket import status
+from appliance.control.client import status
 
 from .harness import Daemon, running_daemon
 

@@ -18,6 +18,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+from edge_common.bridge import ThreadBridge
 from edge_sfu.media import Router, Transport
 
 VIDEO_CLOCK = 90000
@@ -137,8 +138,9 @@ __all__ = ["AudioStreamTrack", "Subscriber", "SyntheticVideoTrack", "publish", "
 class LayeredCamera:
     """A stand-in for the kiosk camera: testsrc2 through one libx264 encoder per layer.
 
-    Runs on its own thread (as hardware encoders do) and pushes ``EncodedFrame``s with
-    ``push_threadsafe``. Honors keyframe requests and stops encoding unwanted layers.
+    Runs on its own thread (as hardware encoders do) and hands ``EncodedFrame``s to the
+    producer's ``push`` through a ``ThreadBridge``, as the appliance's sources do.
+    Honors keyframe requests and stops encoding unwanted layers.
     """
 
     def __init__(self, sizes: dict[str, tuple[int, int]], fps: int = 15) -> None:
@@ -155,6 +157,7 @@ class LayeredCamera:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.producer: Any = None
+        self._bridge: Any = None
 
     def on_keyframe_request(self, layer: str) -> None:
         with self._lock:
@@ -170,6 +173,7 @@ class LayeredCamera:
         import threading
 
         self.producer = producer
+        self._bridge = ThreadBridge(asyncio.get_running_loop(), producer.push)
         self._thread = threading.Thread(target=self._run, name="fake-camera", daemon=True)
         self._thread.start()
 
@@ -224,7 +228,7 @@ class LayeredCamera:
                     for packet in codec.encode(frame):
                         self.encoded[name] += 1
                         self.keyframes[name] += int(packet.is_keyframe)
-                        self.producer.push_threadsafe(
+                        self._bridge.post(
                             EncodedFrame(bytes(packet), packet.is_keyframe, ts_us, name)
                         )
                 n += 1
@@ -235,6 +239,8 @@ class LayeredCamera:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._bridge is not None:
+            self._bridge.close()
 
 
 class H264Decoder:

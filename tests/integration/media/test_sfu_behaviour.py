@@ -16,7 +16,6 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from edge_sfu.media import Router
-from edge_sfu.media import aiortc_seam as seam
 from tests.integration.media.peers import (
     AudioStreamTrack,
     Subscriber,
@@ -25,6 +24,7 @@ from tests.integration.media.peers import (
     publish,
     wait_for,
 )
+from tests.seam_probes import decoder_thread_running
 
 
 class Counting:
@@ -78,7 +78,7 @@ async def test_no_decoder_or_encoder_runs_in_the_forwarding_path(
         assert len(sfu_transports) == 3
         receivers = [t.receiver for tr in sfu_transports for t in tr.pc.getTransceivers()]
         assert len(receivers) == 2 + 2 * 2
-        assert not any(seam.decoder_thread_running(r) for r in receivers)
+        assert not any(decoder_thread_running(r) for r in receivers)
         # decoders: one per track per subscriber (the test's own peers), none for the SFU;
         # encoders: one per publisher track, none for the SFU's senders
         assert decoders.calls == 2 * 2

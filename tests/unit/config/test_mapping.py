@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from appliance.app import media_settings, public_base_url, room_defaults
 from appliance.config import parse_settings
-from appliance.hw_specs import audio_spec, camera_spec
+from appliance.mapping import (
+    audio_spec,
+    camera_spec,
+    media_settings,
+    public_base_url,
+    room_defaults,
+)
 
 
 def test_media_settings_from_config():

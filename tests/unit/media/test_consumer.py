@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import LayerSpec
 from edge_sfu.media.packet import H264, OPUS, MediaPacket
 from edge_sfu.media.producer import Producer
+from tests.seam_probes import parse_rtcp
 
 
 class FakePath:
@@ -54,7 +55,7 @@ def make(layers: list[LayerSpec]) -> tuple[Producer, Consumer, FakePath, Upstrea
     path = FakePath()
     consumer = Consumer(producer, "CO1", lambda: path)  # type: ignore[arg-type,return-value]
     codec = type("Codec", (), {"mimeType": "video/H264", "payloadType": 102})()
-    consumer._on_send_start(seam.SendParams(mid="0", ssrc=0xABCD, codec=codec, cname="c"))  # type: ignore[arg-type]
+    consumer.send_started(seam.SendParams(mid="0", ssrc=0xABCD, codec=codec, cname="c"))  # type: ignore[arg-type]
     return producer, consumer, path, up
 
 
@@ -120,17 +121,17 @@ def test_nack_is_answered_from_the_cache_or_passed_upstream() -> None:
     feed(producer, frame("default", 65530, 0, 10, True, 0.0))  # wraps past 65535
     sent = list(path.rtp)
     wanted = [sent[2][2], sent[7][2]]
-    nack = seam.parse_rtcp(_nack(0xABCD, wanted))[0]
-    consumer._on_rtcp(nack)
+    nack = parse_rtcp(_nack(0xABCD, wanted))[0]
+    consumer.handle_rtcp(nack)
     assert consumer.retransmitted == 2
     assert [p[2] for p in path.rtp[-2:]] == wanted
     assert path.rtp[-1][5] == sent[7][5]
     # something no longer cached goes to the publisher, in its own numbering
     missing_out = (sent[0][2] - 200) & 0xFFFF
-    consumer._on_rtcp(seam.parse_rtcp(_nack(0xABCD, [missing_out]))[0])
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [missing_out]))[0])
     assert up.nacks == []  # older than this consumer's first packet: ignored
     producer.layers["default"].cache.clear()
-    consumer._on_rtcp(seam.parse_rtcp(_nack(0xABCD, [sent[3][2]]))[0])
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [sent[3][2]]))[0])
     assert up.nacks == [("default", [(65530 + 3) & 0xFFFF])]
 
 
@@ -138,8 +139,8 @@ def test_pli_from_subscriber_becomes_a_keyframe_request() -> None:
     producer, consumer, _path, up = make([LayerSpec("default")])
     feed(producer, frame("default", 1, 0, 1, True, 0.0))
     before = len(up.keyframes)
-    pli = seam.parse_rtcp(struct.pack("!BBHII", 0x81, 206, 2, 1, 0xABCD))[0]
-    consumer._on_rtcp(pli)
+    pli = parse_rtcp(struct.pack("!BBHII", 0x81, 206, 2, 1, 0xABCD))[0]
+    consumer.handle_rtcp(pli)
     assert len(up.keyframes) == before + 1 and consumer.plis_received == 1
 
 
@@ -151,7 +152,7 @@ def test_sender_report_uses_the_source_clock_in_our_timestamp_space() -> None:
     assert sync is not None
     sr = consumer.sender_report(now=sync.local + 1.0)
     assert sr is not None
-    packets = seam.parse_rtcp(sr)
+    packets = parse_rtcp(sr)
     report = packets[0]
     assert type(report).__name__ == "RtcpSrPacket" and report.ssrc == 0xABCD
     info: Any = report.sender_info

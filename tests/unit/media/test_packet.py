@@ -10,7 +10,6 @@ from edge_sfu.media.layers import LayerSpec, choose_layer
 from edge_sfu.media.packet import (
     MediaPacket,
     h264_keyframe_start,
-    seq_newer,
     vp8_keyframe_start,
 )
 from edge_sfu.media.retransmission import RetransmissionCache
@@ -43,11 +42,6 @@ def test_vp8_keyframe_start() -> None:
 def test_detectors_never_raise(data: bytes) -> None:
     h264_keyframe_start(data)
     vp8_keyframe_start(data)
-
-
-def test_seq_newer_wraps() -> None:
-    assert seq_newer(1, 0) and seq_newer(0, 65535) and not seq_newer(65535, 0)
-    assert not seq_newer(5, 5)
 
 
 LAYERS = [LayerSpec("lo", 320, 180), LayerSpec("mid", 640, 360), LayerSpec("hi", 1280, 720)]

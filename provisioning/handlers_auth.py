@@ -1,4 +1,4 @@
-"""The admin router: every route in one table, and the claim / sign-in handlers.
+"""The claim / sign-in handlers, and the admin router: every route in one table.
 
 Route names starting with ``public`` are reachable without a session; the tests enumerate
 this router to check that every other route refuses without one.
@@ -176,6 +176,12 @@ async def password_get(request: web.Request) -> web.StreamResponse:
 async def password_post(request: web.Request) -> web.StreamResponse:
     """Change the password: every session ends, this browser gets a new one."""
     ctx = ctx_of(request)
+    # The current password is guessed here as on the sign-in page (a stolen session cookie
+    # must not buy unlimited guesses): the same throttle counts both.
+    client = client_key(request)
+    locked = ctx.throttle.locked_for(client)
+    if locked > 0:
+        return _lockout_page(request, locked)
     form = await request.post()
     current, new, confirm = (_text(form, k) for k in ("current", "password", "confirm"))
     errors: dict[str, str] = {}
@@ -183,11 +189,19 @@ async def password_post(request: web.Request) -> web.StreamResponse:
         errors["confirm"] = "The two passwords differ."
     else:
         async with ctx.lock:
+            locked = ctx.throttle.locked_for(client)
+            if locked > 0:
+                return _lockout_page(request, locked)
             try:
                 changed = await asyncio.to_thread(
                     ctx.store.change_password, current, new, unit_name=ctx.unit_name()
                 )
-                if not changed:
+                if changed:
+                    ctx.throttle.success(client)
+                else:
+                    locked = ctx.throttle.failure(client)
+                    if locked > 0:
+                        return _lockout_page(request, locked)
                     errors["current"] = "The current password is not right."
             except WeakPassword as exc:
                 errors["password"] = str(exc)

@@ -1,0 +1,51 @@
+"""The daemon's status as the control socket and the status page show it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import __version__
+from .state import DaemonState
+
+
+def status_summary(state: DaemonState) -> dict[str, Any]:
+    """A JSON-able summary of the daemon, for the control socket and the status page."""
+    rooms = [] if state.sfu is None else state.sfu.rooms.live_rooms()
+    rates = state.track_rates.sample()
+    status = state.status
+    return {
+        "version": __version__,
+        "role": state.settings.unit.role,
+        "state": status.role_state,
+        "status": status.line,
+        "uptime_s": round(time.monotonic() - status.started_at),
+        "degraded": dict(status.degraded),
+        "rooms": [
+            {
+                "sid": room.sid,
+                "name": room.unique_name,
+                "participants": [
+                    {
+                        "sid": p.sid,
+                        "identity": p.identity,
+                        "tracks": [
+                            {
+                                "sid": t.sid,
+                                "kind": t.kind,
+                                "name": t.name,
+                                "enabled": t.enabled,
+                                "bitrate_kbps": rates.get(t.sid, 0.0),
+                            }
+                            for t in p.published.values()
+                        ],
+                    }
+                    for p in room.participants.values()
+                    if p.connected
+                ],
+            }
+            for room in rooms
+        ],
+        "media": state.media_stats() if state.media_stats is not None else {},
+        "last_errors": list(status.last_errors),
+    }

@@ -1,8 +1,9 @@
 """Keeping a daemon on loopback when the environment asks for it (the test suite does).
 
 With ``EDGE_APPLIANCE_LOOPBACK_ONLY`` set, whatever configuration the daemon loads (its own,
-or the defaults a factory reset leaves behind) it listens on 127.0.0.1 only, and mDNS
-announces on loopback only (``provisioning.mdns`` enforces that part itself). The variable
+or the defaults a factory reset leaves behind) it listens on 127.0.0.1 only, mDNS
+announces on loopback only (``provisioning.mdns`` enforces that part itself), and the SFU
+offers media candidates on 127.0.0.1 only (``appliance.mapping.media_settings``). The variable
 is in the environment, not in the configuration, because a factory reset erases the
 configuration and the restarted daemon inherits the environment.
 """

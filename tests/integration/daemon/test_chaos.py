@@ -10,6 +10,7 @@ participants who join the restarted daemon get media again.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import sqlite3
 import time
@@ -78,6 +79,11 @@ async def three_party_call(ws_url: str, data_dir: Path, clip: Any) -> list[Parti
     people = [await Participant.join(ws_url, data_dir, n, ROOM, clip) for n in NAMES]
     for p in people:
         await p.wait_for_media([n for n in NAMES if n != p.identity], frames=10, timeout=30)
+        # A test daemon offers media on loopback only (EDGE_APPLIANCE_LOOPBACK_ONLY).
+        assert p.room.media is not None
+        sdp = p.room.media.pc.remoteDescription.sdp
+        hosts = set(re.findall(r"a=candidate:\S+ \d+ udp \d+ (\S+) \d+", sdp))
+        assert hosts == {"127.0.0.1"}, hosts
     return people
 
 

@@ -49,7 +49,10 @@ def confinement_problems(settings: Settings, env: Mapping[str, str]) -> list[str
     problems = []
     confined = loopback_only(env)
     if not confined:
-        problems.append(f"{LOOPBACK_ONLY_ENV} is not set: a factory reset would restore mDNS")
+        problems.append(
+            f"{LOOPBACK_ONLY_ENV} is not set: media candidates would use every interface,"
+            " and a factory reset would restore mDNS"
+        )
     host, _ = listen_address(confine(settings, env).http.listen)
     if not _is_loopback(host):
         problems.append(f"http.listen {settings.http.listen} is not on loopback")

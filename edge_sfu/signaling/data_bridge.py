@@ -115,10 +115,7 @@ class DataBridge:
         self.producers[track.sid] = producer
         self._names[track.sid] = request.name
         producer.on_close(lambda _p: self._forget(track.sid))
-        published = {"client_id": request.client_id, "sid": track.sid}
-        self._send(
-            {"type": "published", "tracks": [{**published, "channel": channel_info(channel)}]}
-        )
+        self._send(p.published_message(request.client_id, track.sid, channel_info(channel)))
 
     def _too_large(self, track_sid: str, exc: DataMessageTooLarge) -> None:
         self._send(p.error_message(p.INVALID_CLIENT_MESSAGE, f"data track {track_sid}: {exc}"))
@@ -155,11 +152,7 @@ class DataBridge:
         self.consumers[track_sid] = consumer
         channel = consumer.channel
         assert channel is not None  # consume_data with a transport always opens one
-        body = {
-            "participant_sid": producer.participant_id,
-            "track_sid": track_sid,
-            "channel": channel_info(channel),
-        }
+        body = p.subscription(producer.participant_id, track_sid, channel=channel_info(channel))
         if channel.readyState == "open":
             self._announce(consumer, body)
         else:
@@ -170,7 +163,7 @@ class DataBridge:
         if consumer.closed or self.consumers.get(body["track_sid"]) is not consumer:
             return
         self._announced[body["track_sid"]] = body
-        self._send({"type": "track-subscribed", **body})
+        self._send(p.track_subscribed_message(body))
 
     def _consumer_closed(self, track_sid: str, consumer: DataConsumer) -> None:
         consumer.close()

@@ -129,7 +129,7 @@ class MediaBridge:
         self._waiting: list[_Publication] = []  # m-line added, not yet offered
         self._by_mid: dict[str, _Publication] = {}
         self.consumers: dict[str, Consumer] = {}  # by track SID
-        self._announced: dict[str, dict[str, str]] = {}  # track SID -> track-subscribed body
+        self._announced: dict[str, p.Subscription] = {}  # track SID -> what the client was told
         self._render: dict[str, tuple[int, int]] = {}
         self.producers: dict[str, Producer] = {}  # this participant's, by track SID
         self.failure: tuple[int, str] | None = None
@@ -166,7 +166,7 @@ class MediaBridge:
                 self._by_mid[pub.transceiver.mid] = pub
                 offered.append(pub)
         self._waiting = [pub for pub in self._waiting if pub not in offered]
-        message = {"type": "offer", "negotiation": self._number, "sdp": sdp, "publish": publish}
+        message = p.offer_message(self._number, sdp, publish)
         subscriptions = {
             sid: mid for sid, mid in sending_mids(sdp).items() if sid in self.consumers
         }
@@ -200,13 +200,9 @@ class MediaBridge:
         for track_sid, mid in offer.subscriptions.items():
             consumer = self.consumers.get(track_sid)
             if consumer is not None and not consumer.closed and track_sid not in self._announced:
-                body = {
-                    "participant_sid": consumer.producer.participant_id,
-                    "track_sid": track_sid,
-                    "mid": mid,
-                }
+                body = p.subscription(consumer.producer.participant_id, track_sid, mid=mid)
                 self._announced[track_sid] = body
-                self._send({"type": "track-subscribed", **body})
+                self._send(p.track_subscribed_message(body))
         for pub in offer.publications:
             if pub.transceiver.currentDirection not in ("recvonly", "sendrecv"):
                 self._refuse(pub, "the answer does not send this track")
@@ -294,12 +290,7 @@ class MediaBridge:
             return
         producer.set_enabled(track.enabled)
         self.producers[track.sid] = producer
-        self._send(
-            {
-                "type": "published",
-                "tracks": [{"client_id": pub.request.client_id, "sid": track.sid}],
-            }
-        )
+        self._send(p.published_message(pub.request.client_id, track.sid))
 
     def _refuse(self, pub: _Publication, why: str, code: int = p.TRACK_INVALID) -> None:
         self._send(p.publish_failed_message(pub.request.client_id, code, why))

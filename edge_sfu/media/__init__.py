@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from edge_sfu.media.producer import Producer
     from edge_sfu.media.router import Router
     from edge_sfu.media.settings import IceServer, MediaSettings
-    from edge_sfu.media.transport import Transport
+    from edge_sfu.media.slots import PublicationSlot
+    from edge_sfu.media.transport import DataChannel, Transport
 
 _SUBMODULE = {
     "Consumer": "consumer",
@@ -49,7 +50,9 @@ _SUBMODULE = {
     "Router": "router",
     "IceServer": "settings",
     "MediaSettings": "settings",
+    "PublicationSlot": "slots",
     "Transport": "transport",
+    "DataChannel": "transport",
 }
 
 
@@ -74,6 +77,7 @@ __all__ = [
     "CodecInfo",
     "Consumer",
     "ConsumerBase",
+    "DataChannel",
     "DataConsumer",
     "DataMessageTooLarge",
     "DataProducer",
@@ -87,6 +91,7 @@ __all__ = [
     "MediaError",
     "MediaSettings",
     "Producer",
+    "PublicationSlot",
     "Router",
     "Transport",
     "UnsupportedCodec",

@@ -9,7 +9,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
@@ -21,9 +21,13 @@ from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
 from edge_sfu.media.settings import MediaSettings
+from edge_sfu.media.slots import PublicationSlot, codec_preferences
 
 logger = logging.getLogger(__name__)
 
+#: A data channel as the engine hands it out (``create_data_channel``, ``DataConsumer.channel``):
+#: callers outside the media package name it by this alias, not by aiortc's class.
+DataChannel: TypeAlias = RTCDataChannel
 #: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
 DATA_CHANNEL_IDS = 1024
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
@@ -57,10 +61,10 @@ def codec_capability(codec: CodecInfo) -> RTCRtpCodecCapability:
 class Transport:
     """One remote participant's ``RTCPeerConnection``, with aiortc's media engine removed.
 
-    Offer/answer goes both ways: ``handle_offer`` when the participant offers (it publishes
-    tracks or opens data channels), ``create_offer``/``handle_answer`` when the SFU does
-    (new consumers or data consumers). ``on_negotiation_needed`` fires when the SFU side
-    changed and an SFU offer is due. aiortc gathers candidates before it returns a
+    In production the SFU makes every offer (``create_offer``/``handle_answer``): for
+    publication slots, consumers and data channels. ``handle_offer`` (the participant offers,
+    the SFU answers) serves the engine's tests and the forwarding benchmark.
+    ``on_negotiation_needed`` fires when the SFU side changed and an SFU offer is due. aiortc gathers candidates before it returns a
     description, so there is no trickle ICE: descriptions carry all candidates.
     """
 
@@ -314,6 +318,21 @@ class Transport:
     def _negotiation_needed(self) -> None:
         if self.on_negotiation_needed is not None and not self.closed:
             self.on_negotiation_needed()
+
+    # -- publication slots (what signaling needs to let a participant publish) --------
+
+    def add_publication_slot(self, kind: str, codec: str | None = None) -> PublicationSlot:
+        """A receive-only m-line for one track the participant will publish, in the next
+        ``create_offer``; ``codec`` (e.g. ``H264``) restricts the m-line to that codec.
+
+        Call it right before ``create_offer``: a transceiver added while aiortc awaits inside
+        an offer/answer would be taken over by the engine before it has a mid.
+        """
+        self._check_open()
+        transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+        if codec is not None:
+            transceiver.setCodecPreferences(codec_preferences(kind, codec))
+        return PublicationSlot(transceiver, self._negotiation_needed)
 
     # -- RTCP ------------------------------------------------------------------------
 

@@ -27,9 +27,14 @@ from ..rooms import PublishedTrack
 from . import protocol as p
 
 if TYPE_CHECKING:
-    from aiortc import RTCDataChannel
-
-    from ..media import DataConsumer, DataMessageTooLarge, DataProducer, Router, Transport
+    from ..media import (
+        DataChannel,
+        DataConsumer,
+        DataMessageTooLarge,
+        DataProducer,
+        Router,
+        Transport,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ PublishHook = Callable[[p.TrackRequest], Awaitable[PublishedTrack]]
 Send = Callable[[dict[str, Any]], None]
 
 
-def channel_info(channel: RTCDataChannel) -> dict[str, Any]:
+def channel_info(channel: DataChannel) -> dict[str, Any]:
     """What a client needs to open its side of a negotiated channel."""
     return {
         "id": channel.id,
@@ -95,7 +100,7 @@ class DataBridge:
         else:
             channel.once("open", lambda: self._spawn(self._start(request, channel)))
 
-    async def _start(self, request: p.TrackRequest, channel: RTCDataChannel) -> None:
+    async def _start(self, request: p.TrackRequest, channel: DataChannel) -> None:
         if self._pending.pop(request.client_id, None) is None or self.transport.closed:
             return
         try:

@@ -26,9 +26,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpTransceiver
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability
-
 from ..errors import TwilioError
 from ..media import (
     Consumer,
@@ -36,6 +33,7 @@ from ..media import (
     IncomingTrack,
     MediaError,
     Producer,
+    PublicationSlot,
     Router,
     Transport,
 )
@@ -72,21 +70,12 @@ def sending_mids(sdp: str) -> dict[str, str]:
     return out
 
 
-def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
-    """aiortc capabilities for ``codec`` (every profile of it), with RTX for video."""
-    capabilities = RTCRtpReceiver.getCapabilities(kind)
-    caps = capabilities.codecs if capabilities is not None else []
-    chosen = [c for c in caps if c.mimeType.split("/", 1)[1].lower() == codec.lower()]
-    rtx = [c for c in caps if c.mimeType.lower().endswith("/rtx")]
-    return chosen + rtx
-
-
 @dataclass
 class _Publication:
     """A track the client asked to publish, from ``publish`` until its media starts."""
 
     request: p.TrackRequest
-    transceiver: RTCRtpTransceiver
+    slot: PublicationSlot
     incoming: IncomingTrack | None = None
     track: PublishedTrack | None = None
     producer: Producer | None = None
@@ -161,9 +150,10 @@ class MediaBridge:
         publish = {}
         offered: list[_Publication] = []
         for pub in self._waiting:
-            if pub.transceiver.mid is not None:
-                publish[pub.transceiver.mid] = pub.request.client_id
-                self._by_mid[pub.transceiver.mid] = pub
+            mid = pub.slot.mid
+            if mid is not None:
+                publish[mid] = pub.request.client_id
+                self._by_mid[mid] = pub
                 offered.append(pub)
         self._waiting = [pub for pub in self._waiting if pub not in offered]
         message = p.offer_message(self._number, sdp, publish)
@@ -204,7 +194,7 @@ class MediaBridge:
                 self._announced[track_sid] = body
                 self._send(p.track_subscribed_message(body))
         for pub in offer.publications:
-            if pub.transceiver.currentDirection not in ("recvonly", "sendrecv"):
+            if not pub.slot.accepted:
                 self._refuse(pub, "the answer does not send this track")
             elif pub.incoming is not None and pub.incoming.started:
                 self._spawn(self._start_publication(pub))
@@ -247,10 +237,8 @@ class MediaBridge:
         # Only here, right before createOffer: a transceiver added while aiortc awaits inside
         # an offer/answer would be taken over by the engine before it has a mid.
         for request in self._requested:
-            transceiver = self.transport.pc.addTransceiver(request.kind, direction="recvonly")
-            if request.codec is not None:
-                transceiver.setCodecPreferences(codec_preferences(request.kind, request.codec))
-            self._waiting.append(_Publication(request, transceiver))
+            slot = self.transport.add_publication_slot(request.kind, request.codec)
+            self._waiting.append(_Publication(request, slot))
         self._requested = []
 
     def _all_publications(self) -> list[_Publication]:
@@ -261,7 +249,7 @@ class MediaBridge:
 
     def _on_incoming(self, incoming: IncomingTrack) -> None:
         pub = self._by_mid.get(incoming.mid) or next(
-            (w for w in self._waiting if w.transceiver.mid == incoming.mid), None
+            (w for w in self._waiting if w.slot.mid == incoming.mid), None
         )
         if pub is None:
             return
@@ -310,8 +298,7 @@ class MediaBridge:
         for mid, pub in list(self._by_mid.items()):
             if pub.track is not None and pub.track.sid == track_sid:
                 del self._by_mid[mid]
-                pub.transceiver.direction = "inactive"
-                self._negotiation_needed()
+                pub.slot.close()  # renegotiates
 
     # -- subscribing -----------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
 from edge_sfu.media.settings import MediaSettings
-from edge_sfu.media.slots import PublicationSlot, codec_preferences
+from edge_sfu.media.slots import PublicationSlot, SendSlot, codec_preferences
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ class Transport:
     In production the SFU makes every offer (``create_offer``/``handle_answer``): for
     publication slots, consumers and data channels. ``handle_offer`` (the participant offers,
     the SFU answers) serves the engine's tests and the forwarding benchmark.
-    ``on_negotiation_needed`` fires when the SFU side changed and an SFU offer is due. aiortc gathers candidates before it returns a
-    description, so there is no trickle ICE: descriptions carry all candidates.
+    ``on_negotiation_needed`` fires when the SFU side changed and an SFU offer is due.
+    aiortc gathers candidates before it returns a description, so there is no trickle ICE:
+    descriptions carry all candidates.
     """
 
     def __init__(
@@ -85,7 +86,8 @@ class Transport:
         self._adopted: set[int] = set()
         self._fresh: list[tuple[IncomingTrack, Any]] = []
         # consumers whose m-line the next SFU offer will add
-        self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, Any]]] = []
+        self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, SendSlot]]] = []
+        self._send_slots: list[SendSlot] = []
         self._releases: list[Callable[[], None]] = []
         self._paths: dict[int, seam.SendPath] = {}
         self._rtcp_task: asyncio.Task[None] | None = None
@@ -155,6 +157,8 @@ class Transport:
                     track._on_negotiated(seam.negotiated_codecs(transceiver))
                     if track.remote_track_id is None:
                         track.remote_track_id = ids.get(track.mid)
+            for slot in self._send_slots:
+                slot.answered()
 
     def _prepare_ice(self) -> None:
         # before setLocalDescription, which gathers candidates
@@ -213,13 +217,14 @@ class Transport:
     def add_consumer(self, producer: Producer, consumer_id: str) -> Consumer:
         """A consumer for ``producer`` on this transport; an SFU offer is then needed.
 
-        Its send-only m-line is created at the next ``create_offer``, not now: aiortc would
+        Its send-only m-line is assigned at the next ``create_offer``, not now: aiortc would
         otherwise hand a fresh, mid-less transceiver to the first m-line of the same kind
-        in an offer from the participant, turning the subscription into a publication.
+        in an offer from the participant, turning the subscription into a publication. The
+        m-line is one a closed consumer left (``SendSlot``), else a new one.
         """
         self._check_open()
         capability = codec_capability(producer.codec)
-        holder: dict[str, Any] = {}
+        holder: dict[str, SendSlot] = {}
         consumer = Consumer(producer, consumer_id, lambda: self._consumer_path(holder))
         self.consumers[consumer_id] = consumer
         self._pending.append((consumer, capability, holder))
@@ -227,39 +232,44 @@ class Transport:
         def closed(_: Any) -> None:
             self.consumers.pop(consumer_id, None)
             self._pending = [p for p in self._pending if p[0] is not consumer]
-            release = holder.get("release")
-            if release is not None:
-                release()  # the subscriber's feedback for this SSRC goes nowhere now
-            transceiver = holder.get("transceiver")
-            if transceiver is not None:
-                transceiver.direction = "inactive"
+            slot = holder.pop("slot", None)
+            if slot is not None:
+                slot.detach(consumer)  # its feedback goes nowhere now; the m-line is free
                 self._negotiation_needed()
 
         consumer.on_close(closed)
         self._negotiation_needed()
         return consumer
 
-    def _consumer_path(self, holder: dict[str, Any]) -> seam.SendPath | None:
-        transceiver = holder.get("transceiver")
-        return None if transceiver is None else self._path_for(transceiver.sender)
+    def _consumer_path(self, holder: dict[str, SendSlot]) -> seam.SendPath | None:
+        slot = holder.get("slot")
+        return None if slot is None else self._path_for(slot.transceiver.sender)
 
     def _materialize_consumers(self) -> None:
         pending, self._pending = self._pending, []
         for consumer, capability, holder in pending:
-            producer = consumer.producer
-            transceiver = self.pc.addTransceiver(producer.kind, direction="sendonly")
-            transceiver.setCodecPreferences([capability])
-            self._adopted.add(id(transceiver))
-            sender = transceiver.sender
-            # msid: the publishing participant is the stream, the producer is the track
-            seam.set_msid(sender, producer.participant_id, producer.id)
-            release = seam.take_over_sender(sender, consumer._on_send_start, consumer._on_rtcp)
-            holder["transceiver"] = transceiver
-            holder["release"] = release
-            self._releases.append(release)
-            self._releases.append(
-                seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
-            )
+            kind = consumer.producer.kind
+            slot = next((s for s in self._send_slots if s.fits(kind, capability)), None)
+            if slot is None:
+                slot = self._new_send_slot(kind, capability)
+                slot.attach(consumer, reused=False)
+            else:
+                slot.attach(consumer, reused=True)
+            holder["slot"] = slot
+
+    def _new_send_slot(self, kind: str, capability: RTCRtpCodecCapability) -> SendSlot:
+        transceiver = self.pc.addTransceiver(kind, direction="sendonly")
+        transceiver.setCodecPreferences([capability])
+        self._adopted.add(id(transceiver))
+        slot = SendSlot(transceiver, capability)
+        self._releases.append(
+            seam.take_over_sender(transceiver.sender, slot.on_start, slot.on_rtcp)
+        )
+        self._releases.append(
+            seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
+        )
+        self._send_slots.append(slot)
+        return slot
 
     def create_data_channel(
         self,

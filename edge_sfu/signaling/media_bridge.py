@@ -311,15 +311,18 @@ class MediaBridge:
         size = self._render.get(track_sid)
         if size is not None:
             consumer.set_preferred_size(*size)
-        consumer.on_close(lambda _c: self._consumer_closed(track_sid))
+        consumer.on_close(lambda _c: self._consumer_closed(track_sid, consumer))
 
     def subscribe_data(self, track_sid: str, producer: DataProducer) -> None:
         """Start forwarding a data track to this participant (announced once open)."""
         self.data.subscribe(track_sid, producer)
 
-    def _consumer_closed(self, track_sid: str) -> None:
-        self.consumers.pop(track_sid, None)
-        self._announced.pop(track_sid, None)
+    def _consumer_closed(self, track_sid: str, consumer: Consumer) -> None:
+        if self.consumers.get(track_sid) is consumer:
+            del self.consumers[track_sid]
+            self._announced.pop(track_sid, None)
+        if consumer.producer.closed:  # unpublished: its render size will never be needed
+            self._render.pop(track_sid, None)
 
     def unsubscribe(self, track_sid: str) -> bool:
         """Stop forwarding; True when the client had been told of the subscription."""

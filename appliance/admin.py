@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 import provisioning
+from edge_common.lifecycle import TaskSet
 from provisioning.mdns import Announcer, guess_addresses
 from provisioning.names import unit_hostnames
 from provisioning.redirect import https_redirect_middleware
@@ -65,13 +64,11 @@ async def _discovery(app: web.Application) -> AsyncIterator[None]:
         addresses=guess_addresses(),
         enabled=s.provisioning.mdns and port != 0,
     )
-    tasks: set[asyncio.Task[None]] = set()
+    tasks = TaskSet("discovery")
 
     def on_live(keys: set[str]) -> None:
         if "provisioning.mdns" in keys:
-            task = asyncio.ensure_future(announcer.set_enabled(state.settings.provisioning.mdns))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            tasks.spawn(announcer.set_enabled(state.settings.provisioning.mdns), name="mdns-toggle")
 
     state.live_hooks.append(on_live)
     try:
@@ -81,13 +78,9 @@ async def _discovery(app: web.Application) -> AsyncIterator[None]:
     tls = app.get(TLS)
     if tls is not None:
         names = lambda: (unit_hostnames(state.settings.unit.name), _addresses())  # noqa: E731
-        tasks.add(asyncio.ensure_future(tls.watch(names, TLS_CHECK_INTERVAL)))
+        tasks.spawn(tls.watch(names, TLS_CHECK_INTERVAL), name="tls-watch")
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in list(tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await tasks.close()
         await announcer.close()

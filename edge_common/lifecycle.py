@@ -13,7 +13,8 @@ close-once protocol every long-lived object of the media plane follows, after me
 Either way the object closes once: later calls do nothing. Subclasses release their own
 resources in ``_on_close``, where ``closed_by`` says which parent (if any) closed them.
 
-``TaskSet`` holds the tasks an object spawned; ``close`` cancels and awaits them.
+``TaskSet`` holds the tasks an object spawned; ``close`` cancels and awaits them (``cancel``
+only cancels, for an owner whose own close is synchronous).
 """
 
 from __future__ import annotations
@@ -148,6 +149,16 @@ class TaskSet:
             logger.error(
                 "task %s of %s failed", task.get_name(), self._name, exc_info=task.exception()
             )
+
+    def cancel(self) -> None:
+        """Cancel every task without waiting for them to end.
+
+        For an owner that closes synchronously (from a callback, where nothing can be
+        awaited): the tasks end on the loop's next turns and their errors are still logged.
+        Owners that can await use ``close``.
+        """
+        for task in list(self._tasks):
+            task.cancel()
 
     async def close(self) -> None:
         """Cancel every task and wait until each has ended (their errors are logged)."""

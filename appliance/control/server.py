@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_common.lifecycle import TaskSet
+
 from .protocol import (
     MAX_LINE,
     BadCommand,
@@ -120,6 +122,8 @@ class ControlServer:
         self._peer_allowed = peer_allowed or self._default_peer_allowed
         self._server: asyncio.Server | None = None
         self._inode: tuple[int, int] | None = None
+        self._connections = TaskSet("control socket")
+        #: Each open connection's task and writer (to end it at close).
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._close_grace = close_grace
 
@@ -135,7 +139,7 @@ class ControlServer:
         sock = self._bind()
         try:
             self._server = await asyncio.start_unix_server(
-                self._serve, sock=sock, limit=self._max_line
+                self._accept, sock=sock, limit=self._max_line
             )
         except BaseException:
             sock.close()
@@ -154,10 +158,8 @@ class ControlServer:
         for writer in clients.values():
             writer.transport.abort()
         if clients:
-            _, stragglers = await asyncio.wait(clients, timeout=self._close_grace)
-            for task in stragglers:
-                task.cancel()
-            await asyncio.gather(*clients, return_exceptions=True)
+            await asyncio.wait(clients, timeout=self._close_grace)
+        await self._connections.close()
         if server is not None:
             await server.wait_closed()
         self._unlink()
@@ -233,6 +235,9 @@ class ControlServer:
             return False
         return peer.gid == self._gid or _in_group(peer.uid, self._gid)
 
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.spawn(self._serve(reader, writer), name="control-connection")
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -249,10 +254,6 @@ class ControlServer:
             await self._converse(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; nothing to tell it
-        except asyncio.CancelledError:
-            # Only close() cancels a connection task, and nothing awaits its result; ending
-            # quietly avoids asyncio 3.11 logging the cancellation as an error.
-            pass
         finally:
             self._clients.pop(task, None)
             writer.close()

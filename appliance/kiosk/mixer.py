@@ -12,10 +12,11 @@ nothing to mix (and needs neither) until the first call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from edge_common.lifecycle import TaskSet
 
 if TYPE_CHECKING:
     import av
@@ -81,7 +82,7 @@ class AudioMixer:
         self._period = RATE * period_ms // 1000
         self._interval = period_ms / 1000
         self._inputs: dict[str, _Input] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("audio mixer")
         self.periods_mixed = 0
 
     def add_opus(self, key: str, packet: bytes) -> None:
@@ -124,16 +125,12 @@ class AudioMixer:
 
     def start(self) -> None:
         """Start mixing on the running loop."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="audio-mixer")
+        if not self._tasks:
+            self._tasks.spawn(self._run(), name="audio-mixer")
 
     async def close(self) -> None:
         """Stop mixing and forget every input."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._tasks.close()
         self._inputs.clear()
 
     async def _run(self) -> None:

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from edge_common.lifecycle import TaskSet
 from edge_sfu.rooms import events as ev
 from edge_sfu.signaling import SignalingService
 
@@ -72,7 +73,7 @@ class KioskRole:
         self._mixer = AudioMixer(devices.play, state.settings.audio.period_ms)
         self._call: Call | None = None
         self._retry: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("kiosk role")
 
     async def start(self) -> None:
         """Open the devices, show the idle state, accept presses."""
@@ -120,11 +121,7 @@ class KioskRole:
         self._state.media_stats = None
         if self._retry is not None:
             self._retry.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
         if self._call is not None:
             call, self._call = self._call, None
             with contextlib.suppress(Exception):
@@ -153,12 +150,12 @@ class KioskRole:
         for effect in effects:
             match effect:
                 case StartJoin(attempt=attempt):
-                    self._spawn(self._join(attempt))
+                    self._tasks.spawn(self._join(attempt), name=f"kiosk-join-{attempt}")
                 case StartLeave():
-                    self._spawn(self._leave())
+                    self._tasks.spawn(self._leave(), name="kiosk-leave")
                 case SetMute(muted=muted):
                     if self._call is not None:
-                        self._spawn(self._call.set_muted(muted))
+                        self._tasks.spawn(self._call.set_muted(muted), name="kiosk-mute")
                 case ScheduleRetry(delay=delay, generation=generation):
                     self._schedule_retry(delay, generation)
                 case CancelRetry():
@@ -186,11 +183,6 @@ class KioskRole:
             self._retry.cancel()
         loop = asyncio.get_running_loop()
         self._retry = loop.call_later(delay, self.handle, RetryTimerFired(generation))
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- join and leave --------------------------------------------------------------------
 

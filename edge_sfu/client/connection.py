@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import aiohttp
 
+from edge_common.lifecycle import TaskSet
+
 from ..signaling.protocol import (
     PROTOCOL_VERSION,
     SIGNALING_DISCONNECTED,
@@ -74,8 +76,8 @@ class Connection:
         self._session: aiohttp.ClientSession | None = None
         self._timers: dict[str, float] = {}
         self._pings = itertools.count(1)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._reader: asyncio.Task[None] | None = None
+        #: The reader and the sends in flight.
+        self._tasks = TaskSet("edge client connection")
         self._last_seen = time.monotonic()
 
     async def open(self, join: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +107,7 @@ class Connection:
     async def start(self, join: dict[str, Any]) -> None:
         """Join, hand ``joined`` to the room, then read in the background."""
         self._joined(await self.open(join), reconnect=False)
-        self._reader = asyncio.create_task(self._run(), name="edge-client-reader")
+        self._tasks.spawn(self._run(), name="edge-client-reader")
 
     def _joined(self, msg: dict[str, Any], *, reconnect: bool) -> None:
         self.reconnect_token = msg["reconnect_token"]
@@ -120,9 +122,7 @@ class Connection:
         """Send a message (best effort; dropped while reconnecting)."""
         ws = self.ws
         if ws is not None and not ws.closed:
-            task = asyncio.ensure_future(ws.send_str(json.dumps(message)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(ws.send_str(json.dumps(message)), name="edge-client-send")
 
     async def leave(self) -> None:
         """Say ``leave`` now (awaited, unlike ``send``), if there is anyone to say it to."""
@@ -143,10 +143,7 @@ class Connection:
         self.state = "disconnected"
         if self.ws is not None:
             await self.ws.close()
-        for task in [t for t in (self._reader, *self._tasks) if t is not None]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -172,7 +169,9 @@ class Connection:
                 return
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        beat = asyncio.create_task(self._heartbeat(ws)) if self.heartbeat_enabled else None
+        beat = TaskSet("edge client heartbeat")  # lives as long as this socket is read
+        if self.heartbeat_enabled:
+            beat.spawn(self._heartbeat(ws), name="edge-client-heartbeat")
         try:
             async for msg in ws:
                 data = _json(msg)
@@ -186,10 +185,7 @@ class Connection:
                 if self.over:
                     return
         finally:
-            if beat is not None:
-                beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await beat
+            await beat.close()
 
     async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         interval = self._timers.get("heartbeat_interval", 5.0)

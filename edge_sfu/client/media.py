@@ -23,7 +23,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from ..media import aiortc_seam as seam
+from ..media import seam
 
 logger = logging.getLogger(__name__)
 

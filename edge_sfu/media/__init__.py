@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from edge_sfu.media.producer import Producer
     from edge_sfu.media.router import Router
     from edge_sfu.media.settings import IceServer, MediaSettings
-    from edge_sfu.media.transport import Transport
+    from edge_sfu.media.slots import PublicationSlot
+    from edge_sfu.media.transport import DataChannel, Transport
 
 _SUBMODULE = {
     "Consumer": "consumer",
@@ -63,7 +64,9 @@ _SUBMODULE = {
     "Router": "router",
     "IceServer": "settings",
     "MediaSettings": "settings",
+    "PublicationSlot": "slots",
     "Transport": "transport",
+    "DataChannel": "transport",
 }
 
 
@@ -88,6 +91,7 @@ __all__ = [
     "CodecInfo",
     "Consumer",
     "ConsumerBase",
+    "DataChannel",
     "DataConsumer",
     "DataMessageTooLarge",
     "DataProducer",
@@ -101,6 +105,7 @@ __all__ = [
     "MediaError",
     "MediaSettings",
     "Producer",
+    "PublicationSlot",
     "Router",
     "Transport",
     "UnsupportedCodec",

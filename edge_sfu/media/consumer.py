@@ -90,6 +90,23 @@ class Consumer(ConsumerBase):
         if self.ready and not self.closed:
             self.start()
 
+    #: Where a consumer's output numbering stands: last sequence number sent (None before the
+    #: first packet), its RTP timestamp and the arrival time of the packet it came from.
+    Numbering = tuple[int | None, int, float]
+
+    def numbering(self) -> Numbering:
+        """Engine-internal: where this consumer's output numbering stands."""
+        return (self._max_out_seq, self._last_out_ts, self._last_arrival)
+
+    def continue_numbering(self, numbering: Numbering) -> None:
+        """Engine-internal: continue the numbering of the consumer that had this m-line.
+
+        The subscriber's decoder sees one SSRC on a reused m-line, so sequence numbers and
+        timestamps must go on from where the last consumer stopped (the re-basing at the
+        first keyframe then continues from here).
+        """
+        self._max_out_seq, self._last_out_ts, self._last_arrival = numbering
+
     # -- forwarding ------------------------------------------------------------------
 
     def _on_switch(self, packet: MediaPacket, previous: str | None) -> None:

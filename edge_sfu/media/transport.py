@@ -9,7 +9,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
@@ -22,9 +22,13 @@ from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
 from edge_sfu.media.settings import MediaSettings
+from edge_sfu.media.slots import PublicationSlot, SendSlot, codec_preferences
 
 logger = logging.getLogger(__name__)
 
+#: A data channel as the engine hands it out (``create_data_channel``, ``DataConsumer.channel``):
+#: callers outside the media package name it by this alias, not by aiortc's class.
+DataChannel: TypeAlias = RTCDataChannel
 #: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
 DATA_CHANNEL_IDS = 1024
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
@@ -58,11 +62,12 @@ def codec_capability(codec: CodecInfo) -> RTCRtpCodecCapability:
 class Transport(AsyncCloseable):
     """One remote participant's ``RTCPeerConnection``, with aiortc's media engine removed.
 
-    Offer/answer goes both ways: ``handle_offer`` when the participant offers (it publishes
-    tracks or opens data channels), ``create_offer``/``handle_answer`` when the SFU does
-    (new consumers or data consumers). ``on_negotiation_needed`` fires when the SFU side
-    changed and an SFU offer is due. aiortc gathers candidates before it returns a
-    description, so there is no trickle ICE: descriptions carry all candidates.
+    In production the SFU makes every offer (``create_offer``/``handle_answer``): for
+    publication slots, consumers and data channels. ``handle_offer`` (the participant offers,
+    the SFU answers) serves the engine's tests and the forwarding benchmark.
+    ``on_negotiation_needed`` fires when the SFU side changed and an SFU offer is due.
+    aiortc gathers candidates before it returns a description, so there is no trickle ICE:
+    descriptions carry all candidates.
     """
 
     def __init__(
@@ -83,7 +88,8 @@ class Transport(AsyncCloseable):
         self._adopted: set[int] = set()
         self._fresh: list[tuple[IncomingTrack, Any]] = []
         # consumers whose m-line the next SFU offer will add
-        self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, Any]]] = []
+        self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, SendSlot]]] = []
+        self._send_slots: list[SendSlot] = []
         self._releases: list[Callable[[], None]] = []
         self._paths: dict[int, seam.SendPath] = {}
         self._tasks = TaskSet(f"transport {self.id}")
@@ -145,6 +151,8 @@ class Transport(AsyncCloseable):
                     track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
                     if track.remote_track_id is None:
                         track.remote_track_id = ids.get(track.mid)
+            for slot in self._send_slots:
+                slot.answered()
 
     def _prepare_ice(self) -> None:
         # before setLocalDescription, which gathers candidates
@@ -208,13 +216,14 @@ class Transport(AsyncCloseable):
     def add_consumer(self, producer: Producer, consumer_id: str) -> Consumer:
         """A consumer for ``producer`` on this transport; an SFU offer is then needed.
 
-        Its send-only m-line is created at the next ``create_offer``, not now: aiortc would
+        Its send-only m-line is assigned at the next ``create_offer``, not now: aiortc would
         otherwise hand a fresh, mid-less transceiver to the first m-line of the same kind
-        in an offer from the participant, turning the subscription into a publication.
+        in an offer from the participant, turning the subscription into a publication. The
+        m-line is one a closed consumer left (``SendSlot``), else a new one.
         """
         self._check_open()
         capability = codec_capability(producer.codec)
-        holder: dict[str, Any] = {}
+        holder: dict[str, SendSlot] = {}
         consumer = Consumer(producer, consumer_id, lambda: self._consumer_path(holder))
         self.consumers[consumer_id] = consumer
         self._pending.append((consumer, capability, holder))
@@ -222,12 +231,9 @@ class Transport(AsyncCloseable):
         def closed(_: Any) -> None:
             self.consumers.pop(consumer_id, None)
             self._pending = [p for p in self._pending if p[0] is not consumer]
-            release = holder.get("release")
-            if release is not None:
-                release()  # the subscriber's feedback for this SSRC goes nowhere now
-            transceiver = holder.get("transceiver")
-            if transceiver is not None:
-                transceiver.direction = "inactive"
+            slot = holder.pop("slot", None)
+            if slot is not None:
+                slot.detach(consumer)  # its feedback goes nowhere now; the m-line is free
                 self._negotiation_needed()
 
         # not when this transport closes its consumers: it is tearing everything down
@@ -235,27 +241,35 @@ class Transport(AsyncCloseable):
         self._negotiation_needed()
         return consumer
 
-    def _consumer_path(self, holder: dict[str, Any]) -> seam.SendPath | None:
-        transceiver = holder.get("transceiver")
-        return None if transceiver is None else self._path_for(transceiver.sender)
+    def _consumer_path(self, holder: dict[str, SendSlot]) -> seam.SendPath | None:
+        slot = holder.get("slot")
+        return None if slot is None else self._path_for(slot.transceiver.sender)
 
     def _materialize_consumers(self) -> None:
         pending, self._pending = self._pending, []
         for consumer, capability, holder in pending:
-            producer = consumer.producer
-            transceiver = self.pc.addTransceiver(producer.kind, direction="sendonly")
-            transceiver.setCodecPreferences([capability])
-            self._adopted.add(id(transceiver))
-            sender = transceiver.sender
-            # msid: the publishing participant is the stream, the producer is the track
-            seam.set_msid(sender, producer.participant_id, producer.id)
-            release = seam.take_over_sender(sender, consumer.send_started, consumer.handle_rtcp)
-            holder["transceiver"] = transceiver
-            holder["release"] = release
-            self._releases.append(release)
-            self._releases.append(
-                seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
-            )
+            kind = consumer.producer.kind
+            slot = next((s for s in self._send_slots if s.fits(kind, capability)), None)
+            if slot is None:
+                slot = self._new_send_slot(kind, capability)
+                slot.attach(consumer, reused=False)
+            else:
+                slot.attach(consumer, reused=True)
+            holder["slot"] = slot
+
+    def _new_send_slot(self, kind: str, capability: RTCRtpCodecCapability) -> SendSlot:
+        transceiver = self.pc.addTransceiver(kind, direction="sendonly")
+        transceiver.setCodecPreferences([capability])
+        self._adopted.add(id(transceiver))
+        slot = SendSlot(transceiver, capability)
+        self._releases.append(
+            seam.take_over_sender(transceiver.sender, slot.on_start, slot.on_rtcp)
+        )
+        self._releases.append(
+            seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
+        )
+        self._send_slots.append(slot)
+        return slot
 
     def create_data_channel(
         self,
@@ -314,6 +328,21 @@ class Transport(AsyncCloseable):
     def _negotiation_needed(self) -> None:
         if self.on_negotiation_needed is not None:
             self.on_negotiation_needed()
+
+    # -- publication slots (what signaling needs to let a participant publish) --------
+
+    def add_publication_slot(self, kind: str, codec: str | None = None) -> PublicationSlot:
+        """A receive-only m-line for one track the participant will publish, in the next
+        ``create_offer``; ``codec`` (e.g. ``H264``) restricts the m-line to that codec.
+
+        Call it right before ``create_offer``: a transceiver added while aiortc awaits inside
+        an offer/answer would be taken over by the engine before it has a mid.
+        """
+        self._check_open()
+        transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+        if codec is not None:
+            transceiver.setCodecPreferences(codec_preferences(kind, codec))
+        return PublicationSlot(transceiver, self._negotiation_needed)
 
     # -- RTCP ------------------------------------------------------------------------
 

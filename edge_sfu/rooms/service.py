@@ -21,12 +21,13 @@ Twilio's lifecycle, as implemented here:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from edge_common.lifecycle import TaskSet
 
 from ..errors import InvalidParameter, NotFound, RoomError
 from ..sids import PARTICIPANT, ROOM, TRACK, is_sid, new_sid
@@ -103,7 +104,7 @@ class RoomService:
         self._names: dict[str, str] = {}
         self._participants: dict[str, Participant] = {}
         self._tracks: dict[str, PublishedTrack] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("room service")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -114,18 +115,14 @@ class RoomService:
             if room is not None:
                 log.info("room %s was in progress at the last shutdown: ended", sid)
                 self._emit(ev.RoomCompleted(room))
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="room-sweeper")
+        if not self._tasks:
+            self._tasks.spawn(self._sweep_forever(), name="room-sweeper")
 
     async def close(self) -> None:
         """Complete every live room (participants get 53118), then stop the sweeper."""
         for sid in list(self._rooms):
             await self.complete_room(sid)
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await self._tasks.close()
 
     def add_listener(self, listener: ev.Listener) -> Callable[[], None]:
         """Call ``listener`` with every event from now on; returns a function that stops it."""

@@ -26,9 +26,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpTransceiver
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability
-
 from ..errors import TwilioError
 from ..media import (
     Consumer,
@@ -36,6 +33,7 @@ from ..media import (
     IncomingTrack,
     MediaError,
     Producer,
+    PublicationSlot,
     Router,
     Transport,
 )
@@ -72,21 +70,12 @@ def sending_mids(sdp: str) -> dict[str, str]:
     return out
 
 
-def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
-    """aiortc capabilities for ``codec`` (every profile of it), with RTX for video."""
-    capabilities = RTCRtpReceiver.getCapabilities(kind)
-    caps = capabilities.codecs if capabilities is not None else []
-    chosen = [c for c in caps if c.mimeType.split("/", 1)[1].lower() == codec.lower()]
-    rtx = [c for c in caps if c.mimeType.lower().endswith("/rtx")]
-    return chosen + rtx
-
-
 @dataclass
 class _Publication:
     """A track the client asked to publish, from ``publish`` until its media starts."""
 
     request: p.TrackRequest
-    transceiver: RTCRtpTransceiver
+    slot: PublicationSlot
     incoming: IncomingTrack | None = None
     track: PublishedTrack | None = None
     producer: Producer | None = None
@@ -129,7 +118,7 @@ class MediaBridge:
         self._waiting: list[_Publication] = []  # m-line added, not yet offered
         self._by_mid: dict[str, _Publication] = {}
         self.consumers: dict[str, Consumer] = {}  # by track SID
-        self._announced: dict[str, dict[str, str]] = {}  # track SID -> track-subscribed body
+        self._announced: dict[str, p.Subscription] = {}  # track SID -> what the client was told
         self._render: dict[str, tuple[int, int]] = {}
         self.producers: dict[str, Producer] = {}  # this participant's, by track SID
         self.failure: tuple[int, str] | None = None
@@ -161,12 +150,13 @@ class MediaBridge:
         publish = {}
         offered: list[_Publication] = []
         for pub in self._waiting:
-            if pub.transceiver.mid is not None:
-                publish[pub.transceiver.mid] = pub.request.client_id
-                self._by_mid[pub.transceiver.mid] = pub
+            mid = pub.slot.mid
+            if mid is not None:
+                publish[mid] = pub.request.client_id
+                self._by_mid[mid] = pub
                 offered.append(pub)
         self._waiting = [pub for pub in self._waiting if pub not in offered]
-        message = {"type": "offer", "negotiation": self._number, "sdp": sdp, "publish": publish}
+        message = p.offer_message(self._number, sdp, publish)
         subscriptions = {
             sid: mid for sid, mid in sending_mids(sdp).items() if sid in self.consumers
         }
@@ -200,15 +190,11 @@ class MediaBridge:
         for track_sid, mid in offer.subscriptions.items():
             consumer = self.consumers.get(track_sid)
             if consumer is not None and not consumer.closed and track_sid not in self._announced:
-                body = {
-                    "participant_sid": consumer.producer.participant_id,
-                    "track_sid": track_sid,
-                    "mid": mid,
-                }
+                body = p.subscription(consumer.producer.participant_id, track_sid, mid=mid)
                 self._announced[track_sid] = body
-                self._send({"type": "track-subscribed", **body})
+                self._send(p.track_subscribed_message(body))
         for pub in offer.publications:
-            if pub.transceiver.currentDirection not in ("recvonly", "sendrecv"):
+            if not pub.slot.accepted:
                 self._refuse(pub, "the answer does not send this track")
             elif pub.incoming is not None and pub.incoming.started:
                 self._spawn(self._start_publication(pub))
@@ -251,10 +237,8 @@ class MediaBridge:
         # Only here, right before createOffer: a transceiver added while aiortc awaits inside
         # an offer/answer would be taken over by the engine before it has a mid.
         for request in self._requested:
-            transceiver = self.transport.pc.addTransceiver(request.kind, direction="recvonly")
-            if request.codec is not None:
-                transceiver.setCodecPreferences(codec_preferences(request.kind, request.codec))
-            self._waiting.append(_Publication(request, transceiver))
+            slot = self.transport.add_publication_slot(request.kind, request.codec)
+            self._waiting.append(_Publication(request, slot))
         self._requested = []
 
     def _all_publications(self) -> list[_Publication]:
@@ -265,7 +249,7 @@ class MediaBridge:
 
     def _on_incoming(self, incoming: IncomingTrack) -> None:
         pub = self._by_mid.get(incoming.mid) or next(
-            (w for w in self._waiting if w.transceiver.mid == incoming.mid), None
+            (w for w in self._waiting if w.slot.mid == incoming.mid), None
         )
         if pub is None:
             return
@@ -294,12 +278,7 @@ class MediaBridge:
             return
         producer.set_enabled(track.enabled)
         self.producers[track.sid] = producer
-        self._send(
-            {
-                "type": "published",
-                "tracks": [{"client_id": pub.request.client_id, "sid": track.sid}],
-            }
-        )
+        self._send(p.published_message(pub.request.client_id, track.sid))
 
     def _refuse(self, pub: _Publication, why: str, code: int = p.TRACK_INVALID) -> None:
         self._send(p.publish_failed_message(pub.request.client_id, code, why))
@@ -319,8 +298,7 @@ class MediaBridge:
         for mid, pub in list(self._by_mid.items()):
             if pub.track is not None and pub.track.sid == track_sid:
                 del self._by_mid[mid]
-                pub.transceiver.direction = "inactive"
-                self._negotiation_needed()
+                pub.slot.close()  # renegotiates
 
     # -- subscribing -----------------------------------------------------------------
 
@@ -333,15 +311,18 @@ class MediaBridge:
         size = self._render.get(track_sid)
         if size is not None:
             consumer.set_preferred_size(*size)
-        consumer.on_close(lambda _c: self._consumer_closed(track_sid))
+        consumer.on_close(lambda _c: self._consumer_closed(track_sid, consumer))
 
     def subscribe_data(self, track_sid: str, producer: DataProducer) -> None:
         """Start forwarding a data track to this participant (announced once open)."""
         self.data.subscribe(track_sid, producer)
 
-    def _consumer_closed(self, track_sid: str) -> None:
-        self.consumers.pop(track_sid, None)
-        self._announced.pop(track_sid, None)
+    def _consumer_closed(self, track_sid: str, consumer: Consumer) -> None:
+        if self.consumers.get(track_sid) is consumer:
+            del self.consumers[track_sid]
+            self._announced.pop(track_sid, None)
+        if consumer.producer.closed:  # unpublished: its render size will never be needed
+            self._render.pop(track_sid, None)
 
     def unsubscribe(self, track_sid: str) -> bool:
         """Stop forwarding; True when the client had been told of the subscription."""

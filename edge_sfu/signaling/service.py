@@ -22,7 +22,6 @@ from ..rooms import Room
 from ..rooms import events as ev
 from ..tokens import verify_access_token
 from . import protocol as p
-from . import wire
 from .local import LocalParticipant
 from .member import RoomMember
 from .session import Link, SignalingSession, SignalingSettings, State
@@ -264,35 +263,32 @@ class SignalingService:
     def _on_event(self, event: ev.RoomEvent) -> None:
         match event:
             case ev.ParticipantConnected(room=room, participant=who):
-                self._broadcast(room, wire.participant_event("participant-connected", who), who.sid)
+                self._broadcast(room, p.participant_connected_message(who), who.sid)
             case ev.ParticipantDisconnected(room=room, participant=who, reason_code=code):
-                message = wire.participant_event("participant-disconnected", who)
-                self._broadcast(room, message, who.sid)
+                self._broadcast(room, p.participant_disconnected_message(who.sid), who.sid)
                 self._gone(who.sid, code)
             case ev.ParticipantReconnecting(room=room, participant=who):
-                message = wire.participant_event("participant-reconnecting", who)
-                self._broadcast(room, message, who.sid)
+                self._broadcast(room, p.participant_reconnecting_message(who.sid), who.sid)
             case ev.ParticipantReconnected(room=room, participant=who):
-                message = wire.participant_event("participant-reconnected", who)
-                self._broadcast(room, message, who.sid)
+                self._broadcast(room, p.participant_reconnected_message(who.sid), who.sid)
             case _:
                 self._on_track_event(event)
 
     def _on_track_event(self, event: ev.RoomEvent) -> None:
         match event:
             case ev.TrackPublished(room=room, participant=who, track=track):
-                self._broadcast(room, wire.track_event("track-published", who.sid, track), who.sid)
+                self._broadcast(room, p.track_published_message(who.sid, track), who.sid)
                 self._spawn(self._reconcile_room(room.sid))
             case ev.TrackUnpublished(room=room, participant=who, track=track):
-                message = wire.track_event("track-unpublished", who.sid, track)
+                message = p.track_unpublished_message(who.sid, track.sid)
                 self._broadcast(room, message, who.sid)
                 self._media_of(who.sid, lambda bridge: bridge.unpublished(track.sid))
             case (
                 ev.TrackEnabled(room=room, participant=who, track=track)
                 | ev.TrackDisabled(room=room, participant=who, track=track)
             ):
-                kind = "track-enabled" if track.enabled else "track-disabled"
-                self._broadcast(room, wire.track_event(kind, who.sid, track), who.sid)
+                build = p.track_enabled_message if track.enabled else p.track_disabled_message
+                self._broadcast(room, build(who.sid, track.sid), who.sid)
                 self._set_producer_enabled(room.sid, track.sid, track.enabled)
             case ev.TrackSubscribed(room=room, subscriber=who, track=sub):
                 media = self.router(room.sid)
@@ -334,13 +330,7 @@ class SignalingService:
         if session is None or not isinstance(member, RoomMember):
             return
         if member.bridge.unsubscribe(track_sid):
-            session.send(
-                {
-                    "type": "track-unsubscribed",
-                    "participant_sid": publisher_sid,
-                    "track_sid": track_sid,
-                }
-            )
+            session.send(p.track_unsubscribed_message(publisher_sid, track_sid))
 
     def _gone(self, participant_sid: str, reason_code: int | None) -> None:
         local = self.locals.pop(participant_sid, None)
@@ -350,7 +340,7 @@ class SignalingService:
         if session is None or session.state is State.CLOSED:
             return
         if reason_code == ev.ROOM_COMPLETED:
-            session.send({"type": "room-completed"})
+            session.send(p.room_completed_message())
         why = REASONS.get(reason_code or 0, "Participant disconnected")
         self._spawn(session.close(reason_code, why))
 

@@ -166,3 +166,22 @@ async def test_task_set_close_also_stops_tasks_spawned_during_close() -> None:
     await asyncio.sleep(0)
     await tasks.close()
     assert late and late[0].cancelled() and len(tasks) == 0
+
+
+async def test_task_set_cancel_cancels_without_waiting() -> None:
+    tasks = TaskSet("test")
+    cleaned: list[str] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            cleaned.append("done")
+
+    task = tasks.spawn(forever())
+    await asyncio.sleep(0)
+    tasks.cancel()
+    assert cleaned == [] and not task.done()  # only asked to stop, nothing awaited yet
+    await asyncio.wait([task])
+    await asyncio.sleep(0)
+    assert task.cancelled() and cleaned == ["done"] and len(tasks) == 0

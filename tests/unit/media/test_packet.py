@@ -50,7 +50,7 @@ LAYERS = [LayerSpec("lo", 320, 180), LayerSpec("mid", 640, 360), LayerSpec("hi",
 @pytest.mark.parametrize(
     ("size", "expected"),
     [
-        ((None, None), "lo"),  # nothing asked yet: the cheapest layer
+        ((None, None), "hi"),  # nothing asked yet: the best layer
         ((160, 90), "lo"),
         ((320, 180), "lo"),
         ((321, 180), "mid"),

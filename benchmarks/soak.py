@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.control_socket import status  # noqa: E402
+from appliance.control.client import status  # noqa: E402
 from tests.integration.daemon.harness import Daemon, running_daemon  # noqa: E402
 from tests.integration.daemon.participants import Participant, encoded_clip  # noqa: E402
 

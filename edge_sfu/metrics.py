@@ -134,6 +134,19 @@ class SfuCollector(Collector):
                 family.add_metric(room_labels(room_sid, kind), getattr(sums, attr))
             yield family
         yield from self._quality(stats, labels, room_labels)
+        upstream = GaugeMetricFamily(
+            "edge_publisher_packets_lost",
+            "Packets missing from what publishers sent, for the tracks published now "
+            "(expected less received: a late or retransmitted packet takes its loss back).",
+            labels=[*labels, "kind"],
+        )
+        upstream_lost: dict[_Key, int] = {}
+        for track in stats.tracks.values():
+            key = (track.room_sid, track.kind)
+            upstream_lost[key] = upstream_lost.get(key, 0) + track.packets_lost
+        for (room_sid, kind), value in sorted(upstream_lost.items()):
+            upstream.add_metric(room_labels(room_sid, kind), value)
+        yield upstream
         if context is not None:
             yield GaugeMetricFamily(
                 "edge_callback_outbox",

@@ -52,6 +52,8 @@ class TrackCounters:
     room_sid: str = ""
     kind: str = ""
     keyframe_requests_sent: int = 0
+    #: Packets missing from what the publisher sent (0 for a local source).
+    packets_lost: int = 0
     subscribers: tuple[SubscriberCounters, ...] = ()
 
 
@@ -78,7 +80,11 @@ def track_stats(app: web.Application) -> TrackStats:
     tracks: dict[str, TrackCounters] = {}
     for room_sid, router in list(service.routers.items()):
         subscribers: dict[str, list[SubscriberCounters]] = {}
+        lost: dict[str, int] = {}
         for transport in list(router.transports.values()):
+            for incoming in list(transport.incoming.values()):
+                if incoming.producer is not None:
+                    lost[incoming.producer.id] = incoming.packets_lost
             for consumer in list(transport.consumers.values()):
                 subscribers.setdefault(consumer.producer.id, []).append(
                     SubscriberCounters(
@@ -103,6 +109,7 @@ def track_stats(app: web.Application) -> TrackStats:
                 room_sid=room_sid,
                 kind=producer.kind,
                 keyframe_requests_sent=producer.keyframe_requests_sent,
+                packets_lost=lost.get(track_sid, 0),
                 subscribers=tuple(subscribers.get(track_sid, ())),
             )
     return TrackStats(now, tracks)

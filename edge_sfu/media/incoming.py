@@ -157,6 +157,15 @@ class IncomingTrack:
         if codecs and not self.started:
             self._learn_codecs({int(c.payloadType or 0): c for c in codecs})
 
+    @property
+    def packets_lost(self) -> int:
+        """Packets missing from the publisher's streams so far (RFC 3550's cumulative loss:
+        expected less received, so a late packet takes its loss back)."""
+        return sum(
+            max(0, st.cycles + st.max_seq - st.base + 1 - st.received)
+            for st in list(self._stats.values())
+        )
+
     def receive_started(self, params: seam.ReceiveParams) -> None:
         """Engine-internal: the receiver started, with its final parameters."""
         self._learn_codecs(params.codecs)

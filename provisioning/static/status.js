@@ -48,7 +48,11 @@
     var body = table.appendChild(el("tbody"));
     rows.forEach(function (r) {
       var tr = el("tr");
-      r.forEach(function (cell) { tr.appendChild(el("td", cell)); });
+      r.forEach(function (cell, i) {
+        var td = el("td", cell);
+        td.setAttribute("data-label", MONITOR_COLUMNS[i]);
+        tr.appendChild(td);
+      });
       body.appendChild(tr);
     });
     card.appendChild(table);

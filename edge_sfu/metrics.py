@@ -147,6 +147,20 @@ class SfuCollector(Collector):
         for (room_sid, kind), value in sorted(upstream_lost.items()):
             upstream.add_metric(room_labels(room_sid, kind), value)
         yield upstream
+        jitter = GaugeMetricFamily(
+            "edge_publisher_jitter_seconds",
+            "Interarrival jitter of what publishers send, as the SFU measures it: the worst "
+            "track's (absent without remote publishers).",
+            labels=[*labels, "kind"],
+        )
+        worst: dict[_Key, float] = {}
+        for track in stats.tracks.values():
+            if track.jitter_s is not None:
+                key = (track.room_sid, track.kind)
+                worst[key] = max(worst.get(key, 0.0), track.jitter_s)
+        for (room_sid, kind), value in sorted(worst.items()):
+            jitter.add_metric(room_labels(room_sid, kind), value)
+        yield jitter
         if context is not None:
             yield GaugeMetricFamily(
                 "edge_callback_outbox",

@@ -54,6 +54,8 @@ class TrackCounters:
     keyframe_requests_sent: int = 0
     #: Packets missing from what the publisher sent (0 for a local source).
     packets_lost: int = 0
+    #: Interarrival jitter of what the publisher sends (seconds; None for a local source).
+    jitter_s: float | None = None
     subscribers: tuple[SubscriberCounters, ...] = ()
 
 
@@ -80,11 +82,11 @@ def track_stats(app: web.Application) -> TrackStats:
     tracks: dict[str, TrackCounters] = {}
     for room_sid, router in list(service.routers.items()):
         subscribers: dict[str, list[SubscriberCounters]] = {}
-        lost: dict[str, int] = {}
+        upstream: dict[str, tuple[int, float | None]] = {}
         for transport in list(router.transports.values()):
             for incoming in list(transport.incoming.values()):
                 if incoming.producer is not None:
-                    lost[incoming.producer.id] = incoming.packets_lost
+                    upstream[incoming.producer.id] = (incoming.packets_lost, incoming.jitter_s)
             for consumer in list(transport.consumers.values()):
                 subscribers.setdefault(consumer.producer.id, []).append(
                     SubscriberCounters(
@@ -109,7 +111,8 @@ def track_stats(app: web.Application) -> TrackStats:
                 room_sid=room_sid,
                 kind=producer.kind,
                 keyframe_requests_sent=producer.keyframe_requests_sent,
-                packets_lost=lost.get(track_sid, 0),
+                packets_lost=upstream.get(track_sid, (0, None))[0],
+                jitter_s=upstream.get(track_sid, (0, None))[1],
                 subscribers=tuple(subscribers.get(track_sid, ())),
             )
     return TrackStats(now, tracks)

@@ -149,6 +149,7 @@ async def test_metrics_follow_a_three_party_call(tmp_path: Path) -> None:
     assert total(second, "edge_subscriber_jitter_seconds", room_sid=room_sid, kind="video") >= 0
     assert 0 < total(second, "edge_subscriber_rtt_seconds", room_sid=room_sid) < 1
     assert 0 <= second[("edge_publisher_packets_lost", loss_key)] < 50
+    assert 0 < second[("edge_publisher_jitter_seconds", loss_key)] < 0.5
     assert total(second, "edge_callback_outbox") == 0
     assert total(third, "edge_published_tracks", kind="video") == 2
     for counter in ("edge_received_bytes_total", "edge_sent_packets_total"):

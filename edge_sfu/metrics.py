@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .context import SFU_CONTEXT
+from .rooms import Room
 from .stats import TrackStats, track_stats
 
 __all__ = ["SfuCollector"]
@@ -102,29 +103,7 @@ class SfuCollector(Collector):
             base = [room_sid, names.get(room_sid, "")] if with_names else [room_sid]
             return [*base, *extra]
 
-        yield GaugeMetricFamily("edge_rooms", "Rooms in progress.", value=len(rooms))
-        participants = GaugeMetricFamily(
-            "edge_participants", "Participants connected to a room.", labels=labels
-        )
-        published = GaugeMetricFamily(
-            "edge_published_tracks", "Tracks published in a room.", labels=[*labels, "kind"]
-        )
-        subscribed = GaugeMetricFamily(
-            "edge_subscribed_tracks",
-            "Subscriptions in a room (one per subscriber and track).",
-            labels=[*labels, "kind"],
-        )
-        for room in rooms:
-            connected = [p for p in room.participants.values() if p.connected]
-            participants.add_metric(room_labels(room.sid), len(connected))
-            for kind in ("audio", "video", "data"):
-                pub = sum(1 for p in connected for t in p.published.values() if t.kind == kind)
-                sub = sum(1 for p in connected for t in p.subscribed.values() if t.kind == kind)
-                published.add_metric(room_labels(room.sid, kind), pub)
-                subscribed.add_metric(room_labels(room.sid, kind), sub)
-        yield participants
-        yield published
-        yield subscribed
+        yield from self._room_gauges(rooms, labels, room_labels)
 
         stats = track_stats(self._app)
         totals = self._totals(stats, set(names))
@@ -134,33 +113,7 @@ class SfuCollector(Collector):
                 family.add_metric(room_labels(room_sid, kind), getattr(sums, attr))
             yield family
         yield from self._quality(stats, labels, room_labels)
-        upstream = GaugeMetricFamily(
-            "edge_publisher_packets_lost",
-            "Packets missing from what publishers sent, for the tracks published now "
-            "(expected less received: a late or retransmitted packet takes its loss back).",
-            labels=[*labels, "kind"],
-        )
-        upstream_lost: dict[_Key, int] = {}
-        for track in stats.tracks.values():
-            key = (track.room_sid, track.kind)
-            upstream_lost[key] = upstream_lost.get(key, 0) + track.packets_lost
-        for (room_sid, kind), value in sorted(upstream_lost.items()):
-            upstream.add_metric(room_labels(room_sid, kind), value)
-        yield upstream
-        jitter = GaugeMetricFamily(
-            "edge_publisher_jitter_seconds",
-            "Interarrival jitter of what publishers send, as the SFU measures it: the worst "
-            "track's (absent without remote publishers).",
-            labels=[*labels, "kind"],
-        )
-        worst: dict[_Key, float] = {}
-        for track in stats.tracks.values():
-            if track.jitter_s is not None:
-                key = (track.room_sid, track.kind)
-                worst[key] = max(worst.get(key, 0.0), track.jitter_s)
-        for (room_sid, kind), value in sorted(worst.items()):
-            jitter.add_metric(room_labels(room_sid, kind), value)
-        yield jitter
+        yield from self._upstream(stats, labels, room_labels)
         if context is not None:
             yield GaugeMetricFamily(
                 "edge_callback_outbox",
@@ -236,3 +189,64 @@ class SfuCollector(Collector):
             for (room_sid, kind), value in sorted(worst[name].items()):
                 family.add_metric(room_labels(room_sid, kind), value)
             yield family
+
+    def _upstream(
+        self,
+        stats: TrackStats,
+        labels: list[str],
+        room_labels: Callable[..., list[str]],
+    ) -> Iterator[Metric]:
+        """What the SFU measures of the publishers' streams, per room and kind."""
+        lost = GaugeMetricFamily(
+            "edge_publisher_packets_lost",
+            "Packets missing from what publishers sent, for the tracks published now "
+            "(expected less received: a late or retransmitted packet takes its loss back).",
+            labels=[*labels, "kind"],
+        )
+        jitter = GaugeMetricFamily(
+            "edge_publisher_jitter_seconds",
+            "Interarrival jitter of what publishers send, as the SFU measures it: the worst "
+            "track's (absent without remote publishers).",
+            labels=[*labels, "kind"],
+        )
+        lost_sum: dict[_Key, int] = {}
+        worst: dict[_Key, float] = {}
+        for track in stats.tracks.values():
+            key = (track.room_sid, track.kind)
+            lost_sum[key] = lost_sum.get(key, 0) + track.packets_lost
+            if track.jitter_s is not None:
+                worst[key] = max(worst.get(key, 0.0), track.jitter_s)
+        for (room_sid, kind), count in sorted(lost_sum.items()):
+            lost.add_metric(room_labels(room_sid, kind), count)
+        for (room_sid, kind), seconds in sorted(worst.items()):
+            jitter.add_metric(room_labels(room_sid, kind), seconds)
+        yield lost
+        yield jitter
+
+    def _room_gauges(
+        self, rooms: list[Room], labels: list[str], room_labels: Callable[..., list[str]]
+    ) -> Iterator[Metric]:
+        """Rooms, and the participants and tracks in each."""
+        yield GaugeMetricFamily("edge_rooms", "Rooms in progress.", value=len(rooms))
+        participants = GaugeMetricFamily(
+            "edge_participants", "Participants connected to a room.", labels=labels
+        )
+        published = GaugeMetricFamily(
+            "edge_published_tracks", "Tracks published in a room.", labels=[*labels, "kind"]
+        )
+        subscribed = GaugeMetricFamily(
+            "edge_subscribed_tracks",
+            "Subscriptions in a room (one per subscriber and track).",
+            labels=[*labels, "kind"],
+        )
+        for room in rooms:
+            connected = [p for p in room.participants.values() if p.connected]
+            participants.add_metric(room_labels(room.sid), len(connected))
+            for kind in ("audio", "video", "data"):
+                pub = sum(1 for p in connected for t in p.published.values() if t.kind == kind)
+                sub = sum(1 for p in connected for t in p.subscribed.values() if t.kind == kind)
+                published.add_metric(room_labels(room.sid, kind), pub)
+                subscribed.add_metric(room_labels(room.sid, kind), sub)
+        yield participants
+        yield published
+        yield subscribed

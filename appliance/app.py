@@ -3,7 +3,8 @@
 Order of start-up (teardown runs in reverse):
 
 1. the SFU's own contexts (history store, rooms, status callbacks, signaling);
-2. the service manager (systemd notifications and the loop-driven watchdog);
+2. the service manager (systemd notifications and the loop-driven watchdog), and
+   ``/metrics`` with its event-loop probe, see ``appliance.metrics``;
 3. the admin side (provisioning pages, mDNS, certificates), see ``appliance.admin``;
 4. the role (kiosk: hardware and the call state machine), see ``appliance.roles``;
 5. the local control socket used by ``edge-appliance press``.
@@ -30,6 +31,7 @@ from .admin import setup_admin
 from .control.protocol import BadCommand, ControlCommand, PressCommand, default_socket_path
 from .control.server import ControlServer
 from .mapping import media_settings, room_defaults, sfu_settings
+from .metrics import setup_metrics
 from .roles import setup_role
 from .room_log import log_room_event
 from .service_manager import ServiceNotifier
@@ -54,6 +56,7 @@ def build_app(state: DaemonState) -> web.Application:
     app[MEDIA_SETTINGS] = media_settings(state.settings)
     state.track_rates = TrackRates(functools.partial(track_stats, app))
     app.cleanup_ctx.append(_service_manager)
+    setup_metrics(app, state)
     setup_admin(app, state)
     setup_role(app, state)
     app.cleanup_ctx.append(_control_socket)

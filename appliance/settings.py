@@ -201,6 +201,26 @@ class ProvisioningSection:
 
 
 @dataclass
+class MetricsSection:
+    """Prometheus metrics at ``/metrics``."""
+
+    token: str = field(
+        default="",
+        metadata=meta(
+            "Bearer token for scrapes from other hosts (empty: this machine only)",
+            max_len=256,
+            pattern=r"^[\x21-\x7e]*$",
+            secret=True,
+            live=True,
+        ),
+    )
+    label_names: bool = field(
+        default=False,
+        metadata=meta("Label series by room name too (default: room SID only)", live=True),
+    )
+
+
+@dataclass
 class Settings:
     """The whole configuration file."""
 
@@ -213,3 +233,4 @@ class Settings:
     audio: AudioSection = field(default_factory=AudioSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     provisioning: ProvisioningSection = field(default_factory=ProvisioningSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)

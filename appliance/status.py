@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from edge_sfu.stats import SubscriberCounters
+
 from . import __version__
 from .state import DaemonState
 
@@ -13,6 +15,8 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
     """A JSON-able summary of the daemon, for the control socket and the status page."""
     rooms = [] if state.sfu is None else state.sfu.rooms.live_rooms()
     rates = state.track_rates.sample()
+    counters = state.track_rates.latest.tracks
+    identities = {p.sid: p.identity for room in rooms for p in room.participants.values()}
     status = state.status
     return {
         "version": __version__,
@@ -36,6 +40,12 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
                                 "name": t.name,
                                 "enabled": t.enabled,
                                 "bitrate_kbps": rates.get(t.sid, 0.0),
+                                "subscribers": [
+                                    _subscriber(sub, identities)
+                                    for sub in (
+                                        counters[t.sid].subscribers if t.sid in counters else ()
+                                    )
+                                ],
                             }
                             for t in p.published.values()
                         ],
@@ -48,4 +58,16 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
         ],
         "media": state.media_stats() if state.media_stats is not None else {},
         "last_errors": list(status.last_errors),
+    }
+
+
+def _subscriber(sub: SubscriberCounters, identities: dict[str, str]) -> dict[str, Any]:
+    """What the SFU knows of one subscriber's copy of a track (None: not reported yet)."""
+    return {
+        "identity": identities.get(sub.participant_sid, sub.participant_sid),
+        "layer": sub.layer,
+        "loss_pct": None if sub.fraction_lost is None else round(sub.fraction_lost * 100, 1),
+        "packets_lost": sub.packets_lost,
+        "jitter_ms": None if sub.jitter_s is None else round(sub.jitter_s * 1000, 1),
+        "rtt_ms": None if sub.rtt_s is None else round(sub.rtt_s * 1000, 1),
     }

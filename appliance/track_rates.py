@@ -21,12 +21,15 @@ class TrackRates:
         self._source = source
         #: Per track SID: (bytes at the last computation, its time, the kbps computed then).
         self._last: dict[str, tuple[int, float, float]] = {}
+        #: The snapshot the latest ``sample`` read (per-subscriber figures for the status page).
+        self.latest = TrackStats(0.0)
 
     def sample(self) -> dict[str, float]:
         """kbit/s per track SID published now (0 on a track's first poll)."""
         if self._source is None:
             return {}
         stats = self._source()
+        self.latest = stats
         now = stats.at
         rates: dict[str, float] = {}
         last: dict[str, tuple[int, float, float]] = {}

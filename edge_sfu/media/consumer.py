@@ -22,6 +22,8 @@ RTCP_RTPFB_NACK: Final = 1
 RTCP_PSFB_PLI: Final = 1
 RTCP_PSFB_FIR: Final = 4
 _SR: Final = struct.Struct("!BBHIQIII")
+#: Sender reports remembered to match the subscriber's receiver reports (LSR) for the RTT.
+_SR_MEMORY: Final = 8
 
 
 def ntp64(seconds: float) -> int:
@@ -67,6 +69,16 @@ class Consumer(ConsumerBase):
         self.retransmitted = 0
         self.plis_received = 0
         self.sender_reports_sent = 0
+        #: From the subscriber's latest receiver report: the share of packets lost since
+        #: the report before (0..1), the packets lost in all, the interarrival jitter
+        #: (seconds) and the round-trip time (seconds). None until a report says.
+        self.fraction_lost: float | None = None
+        self.packets_lost = 0
+        self.jitter_s: float | None = None
+        self.rtt_s: float | None = None
+        #: Middle 32 bits of the NTP time of each recent sender report -> when it was sent
+        #: (monotonic). The NTP time is the source's clock, so the RTT is measured on ours.
+        self._sr_sent: dict[int, float] = {}
         self.ready = False
 
     # -- negotiation -----------------------------------------------------------------
@@ -156,6 +168,18 @@ class Consumer(ConsumerBase):
             layer = self._current or self._target
             if layer is not None:
                 self.producer.request_keyframe(layer)
+        elif isinstance(packet, seam.RtcpRrPacket | seam.RtcpSrPacket):
+            for report in packet.reports:
+                if report.ssrc == self._ssrc:
+                    self._receiver_report(report)
+
+    def _receiver_report(self, report: seam.RtcpReceiverInfo) -> None:
+        self.fraction_lost = report.fraction_lost / 256
+        self.packets_lost = max(0, report.packets_lost)
+        self.jitter_s = report.jitter / self._clock if self._clock else None
+        sent_at = self._sr_sent.get(report.lsr) if report.lsr else None
+        if sent_at is not None:
+            self.rtt_s = max(0.0, time.monotonic() - sent_at - report.dlsr / 65536)
 
     def _answer_nack(self, lost: list[int]) -> None:
         self.nacks_received += 1
@@ -223,6 +247,10 @@ class Consumer(ConsumerBase):
             return False
         if self._path.send_rtcp(data):
             self.sender_reports_sent += 1
+            ntp_middle = (_SR.unpack_from(data)[4] >> 16) & 0xFFFFFFFF
+            self._sr_sent[ntp_middle] = time.monotonic()
+            if len(self._sr_sent) > _SR_MEMORY:
+                del self._sr_sent[next(iter(self._sr_sent))]
             return True
         return False
 

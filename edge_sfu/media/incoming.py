@@ -35,12 +35,17 @@ def codec_info(codec: RTCRtpCodecParameters) -> CodecInfo:
 
 
 class _StreamStats:
-    """Enough of RFC 3550 A.3 to send receiver reports: extended sequence, counts, LSR."""
+    """Enough of RFC 3550 A.3 and A.8 to send receiver reports: extended sequence, counts,
+    interarrival jitter, LSR."""
 
     __slots__ = (
         "base",
+        "clock",
         "cycles",
         "expected_prior",
+        "jitter",
+        "last_arrival",
+        "last_ts",
         "lsr",
         "lsr_at",
         "max_seq",
@@ -48,8 +53,13 @@ class _StreamStats:
         "received_prior",
     )
 
-    def __init__(self, seq: int) -> None:
+    def __init__(self, seq: int, clock: int, ts: int, arrival: float) -> None:
         self.base = seq
+        self.clock = clock
+        #: Interarrival jitter in RTP timestamp units (RFC 3550 A.8).
+        self.jitter = 0.0
+        self.last_ts = ts
+        self.last_arrival = arrival
         self.max_seq = seq
         self.cycles = 0
         self.received = 0
@@ -58,13 +68,18 @@ class _StreamStats:
         self.lsr = 0
         self.lsr_at = 0.0
 
-    def add(self, seq: int) -> None:
+    def add(self, seq: int, ts: int, arrival: float) -> None:
         self.received += 1
         delta = (seq - self.max_seq) & 0xFFFF
         if 0 < delta < 0x8000:
             if seq < self.max_seq:
                 self.cycles += 0x10000
             self.max_seq = seq
+            # Jitter from packets in order only: a retransmission arrives late on purpose.
+            ts_delta = ((ts - self.last_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            d = abs((arrival - self.last_arrival) * self.clock - ts_delta)
+            self.jitter += (d - self.jitter) / 16
+            self.last_ts, self.last_arrival = ts, arrival
 
     def report_block(self, ssrc: int, now: float) -> bytes:
         extended = self.cycles + self.max_seq
@@ -86,7 +101,7 @@ class _StreamStats:
             min(fraction, 255),
             lost.to_bytes(3, "big"),
             extended & 0xFFFFFFFF,
-            0,
+            min(int(self.jitter), 0xFFFFFFFF),
             self.lsr,
             dlsr & 0xFFFFFFFF,
         )
@@ -157,6 +172,24 @@ class IncomingTrack:
         if codecs and not self.started:
             self._learn_codecs({int(c.payloadType or 0): c for c in codecs})
 
+    @property
+    def packets_lost(self) -> int:
+        """Packets missing from the publisher's streams so far (RFC 3550's cumulative loss:
+        expected less received, so a late packet takes its loss back)."""
+        return sum(
+            max(0, st.cycles + st.max_seq - st.base + 1 - st.received)
+            for st in list(self._stats.values())
+        )
+
+    @property
+    def jitter_s(self) -> float | None:
+        """The largest interarrival jitter of the publisher's streams (seconds), or None
+        before any packet."""
+        streams = list(self._stats.values())
+        if not streams:
+            return None
+        return max(st.jitter / st.clock if st.clock else 0.0 for st in streams)
+
     def receive_started(self, params: seam.ReceiveParams) -> None:
         """Engine-internal: the receiver started, with its final parameters."""
         self._learn_codecs(params.codecs)
@@ -197,10 +230,13 @@ class IncomingTrack:
             layer = self._learn_layer(ssrc)
             if layer is None:
                 return
+        arrival = time.monotonic()
         stats = self._stats.get(ssrc)
         if stats is None:
-            stats = self._stats[ssrc] = _StreamStats(packet.sequence_number)
-        stats.add(packet.sequence_number)
+            stats = self._stats[ssrc] = _StreamStats(
+                packet.sequence_number, producer.codec.clock_rate, packet.timestamp, arrival
+            )
+        stats.add(packet.sequence_number, packet.timestamp, arrival)
         detector = self._detector
         producer.receive(
             MediaPacket(
@@ -210,7 +246,7 @@ class IncomingTrack:
                 packet.marker,
                 detector(payload) if detector is not None else True,
                 layer,
-                time.monotonic(),
+                arrival,
             )
         )
 

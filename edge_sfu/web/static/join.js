@@ -2,6 +2,7 @@
 // The join page: /join/{room}?token=JWT or ?invite=INVITE. Joins with camera and microphone
 // and shows every participant in a grid. Names only ever go through textContent.
 import { connect } from '/static/edge-video.js';
+import { RoomMonitor } from '/static/room-monitor.js';
 
 /**
  * @typedef {import('/static/edge-video.js').Room} Room
@@ -123,6 +124,15 @@ function wireControls(room) {
   };
   toggle($('mic'), 'audio', 'Mute mic', 'Unmute mic');
   toggle($('camera'), 'video', 'Stop camera', 'Start camera');
+  const monitor = new RoomMonitor(room, $('monitor'));
+  $('monitor-toggle').addEventListener('click', () => {
+    const show = !monitor.running;
+    if (show) monitor.start();
+    else monitor.stop();
+    $('monitor').hidden = !show;
+    $('monitor-toggle').setAttribute('aria-pressed', String(show));
+  });
+  room.on('disconnected', () => monitor.stop());
   $('leave').addEventListener('click', () => room.disconnect());
   window.addEventListener('pagehide', () => room.disconnect());
   $('controls').hidden = false;

@@ -29,7 +29,11 @@ async def test_track_stats_counts_what_each_published_track_received(tmp_path: P
         for i in range(3):
             mic.push(EncodedFrame(b"\x01" * 100, True, i * 20_000))
         stats = track_stats(app)
-        assert stats.tracks == {"MT-mic": TrackCounters(bytes_received=300, packets_received=3)}
+        assert stats.tracks == {
+            "MT-mic": TrackCounters(
+                bytes_received=300, packets_received=3, room_sid="RM-stats", kind="audio"
+            )
+        }
         mic.close()
         assert track_stats(app).tracks == {}
     finally:

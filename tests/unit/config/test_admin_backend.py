@@ -36,7 +36,12 @@ def test_schema_covers_every_key_and_each_layer(state):
     assert {"unit.name", "rooms.max_participants", "media.turn_credential"} <= paths
     assert {"camera.layers.0.width", "camera.layers.1.bitrate"} <= paths
     secret = {f.path for f in backend(state).settings_schema() if f.secret}
-    assert secret == {"media.turn_credential", "kiosk.remote_api_key_secret", "kiosk.remote_token"}
+    assert secret == {
+        "media.turn_credential",
+        "kiosk.remote_api_key_secret",
+        "kiosk.remote_token",
+        "metrics.token",
+    }
 
 
 def test_live_and_restart_keys_are_told_apart(state):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+import time
 from typing import Any
 
 import pytest
@@ -205,3 +206,32 @@ def test_continuous_across_a_change_of_publisher() -> None:
     opus = Producer(producer_id="MT3", participant_id="PC", codec=OPUS)
     with pytest.raises(UnsupportedCodec):
         consumer.replace_producer(opus)
+
+
+def _receiver_report(
+    media_ssrc: int, fraction: int, lost: int, jitter: int, lsr: int, dlsr: int
+) -> bytes:
+    block = struct.pack("!IB", media_ssrc, fraction) + lost.to_bytes(3, "big")
+    block += struct.pack("!IIII", 7000, jitter, lsr, dlsr)
+    return struct.pack("!BBHI", 0x81, 201, 7, 0x5EED) + block
+
+
+def test_receiver_reports_give_loss_jitter_and_rtt() -> None:
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 1, 90000, 2, True, 10.0))
+    assert consumer.fraction_lost is None and consumer.rtt_s is None
+    assert consumer.send_sender_report()
+    sr_ntp = struct.unpack_from("!Q", path.rtcp[-1], 8)[0]
+    lsr = (sr_ntp >> 16) & 0xFFFFFFFF
+    # Another stream's block is not ours.
+    consumer.handle_rtcp(parse_rtcp(_receiver_report(0x1234, 128, 9, 900, lsr, 0))[0])
+    assert consumer.fraction_lost is None
+    # The subscriber held our report 0.25 s: the RTT is what is left of the time since.
+    time.sleep(0.5)
+    consumer.handle_rtcp(parse_rtcp(_receiver_report(0xABCD, 64, 12, 900, lsr, 16384))[0])
+    assert consumer.fraction_lost == 0.25 and consumer.packets_lost == 12
+    assert consumer.jitter_s == pytest.approx(0.01)  # 900 ticks of the 90 kHz clock
+    assert consumer.rtt_s == pytest.approx(0.25, abs=0.05)
+    # An LSR we never sent (the source's clock, a lost report) leaves the RTT as it was.
+    consumer.handle_rtcp(parse_rtcp(_receiver_report(0xABCD, 0, 12, 0, lsr ^ 0xFFFF, 0))[0])
+    assert consumer.rtt_s == pytest.approx(0.25, abs=0.05) and consumer.fraction_lost == 0

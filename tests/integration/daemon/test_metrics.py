@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-from collections.abc import AsyncIterator
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
-import psutil
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -195,30 +197,74 @@ async def test_without_a_token_only_this_machine(tmp_path: Path) -> None:
         assert await metrics_from(app, "192.0.2.7", "Bearer ") == 403
 
 
-def _local_address() -> str | None:
-    """An address of this machine that is not loopback (traffic to it stays on the host)."""
-    for addrs in psutil.net_if_addrs().values():
-        for addr in addrs:
-            try:
-                ip = ipaddress.ip_address(addr.address)
-            except ValueError:
-                continue
-            if ip.version == 4 and not ip.is_loopback and not ip.is_link_local:
-                return str(ip)
-    return None
+NS = "edge-metrics"
+HOST_IF, NS_IF = "va-edgemet", "vb-edgemet"
+HOST_IP, NS_IP = "10.201.9.1", "10.201.9.2"
 
 
-async def test_refused_over_a_real_socket_from_a_non_loopback_address(tmp_path: Path) -> None:
-    address = _local_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    async with running_hub(tmp_path, host="0.0.0.0", token="s3cret-token") as (_s, _app, port):
-        url = f"http://{address}:{port}/metrics"
-        async with aiohttp.ClientSession() as http:
-            async with http.get(url) as resp:
-                assert resp.status == 401
-                assert "edge_rooms" not in await resp.text()
-            async with http.get(url, headers={"Authorization": "Bearer s3cret-token"}) as resp:
-                assert resp.status == 200
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                assert resp.status == 200
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def other_host() -> Iterator[str]:
+    """A host of the test's own: a network namespace behind a veth pair (traffic stays here)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 for a network namespace")
+    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+    subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
+    try:
+        _ip("netns", "add", NS)
+        _ip("link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF)
+        _ip("link", "set", NS_IF, "netns", NS)
+        _ip("addr", "add", f"{HOST_IP}/24", "dev", HOST_IF)
+        _ip("link", "set", HOST_IF, "up")
+        _ip("-n", NS, "addr", "add", f"{NS_IP}/24", "dev", NS_IF)
+        _ip("-n", NS, "link", "set", NS_IF, "up")
+        _ip("-n", NS, "link", "set", "lo", "up")
+        yield NS
+    finally:
+        subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
+        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+
+
+_FETCH = """
+import sys, urllib.request, urllib.error
+headers = dict([sys.argv[2].split(": ", 1)]) if len(sys.argv) > 2 else {}
+req = urllib.request.Request(sys.argv[1], headers=headers)
+try:
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        print(resp.status, "edge_rooms" in resp.read().decode())
+except urllib.error.HTTPError as err:
+    print(err.code, "edge_rooms" in err.read().decode())
+"""
+
+
+async def _fetch_from(ns: str, url: str, *header: str) -> tuple[int, bool]:
+    proc = await asyncio.create_subprocess_exec(
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        sys.executable,
+        "-c",
+        _FETCH,
+        url,
+        *header,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    status, leaked = out.decode().split()
+    return int(status), leaked == "True"
+
+
+async def test_refused_over_a_real_socket_from_another_host(
+    tmp_path: Path, other_host: str
+) -> None:
+    async with running_hub(tmp_path, host=HOST_IP, token="s3cret-token") as (_s, _app, port):
+        url = f"http://{HOST_IP}:{port}/metrics"
+        assert await _fetch_from(other_host, url) == (401, False)
+        assert await _fetch_from(other_host, url, "Authorization: Bearer s3cret-token") == (
+            200,
+            True,
+        )

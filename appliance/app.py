@@ -77,8 +77,13 @@ async def _control_socket(app: web.Application) -> AsyncIterator[None]:
         if isinstance(command, PressCommand):
             if state.press_handler is None:
                 raise BadCommand(f"this unit's role ({state.settings.unit.role}) has no buttons")
-            state.press_handler(command.button, command.long)
-            return {"pressed": command.button, "state": state.status.role_state}
+            acted = state.press_handler(command.button, command.long)
+            return {
+                "pressed": command.button,
+                "acted": acted,
+                "state": state.status.role_state,
+                "status": state.status.line,
+            }
         return status_summary(state)
 
     server = ControlServer(default_socket_path(state.unit.data_dir), handle)

@@ -52,8 +52,14 @@ def _press(args: argparse.Namespace) -> int:
     except ControlError as exc:
         print(f"edge-appliance: {exc}", file=sys.stderr)
         return 1
-    print(f"pressed {args.button}: {reply.get('state', '')}")
+    print(press_report(args.button, reply))
     return 0
+
+
+def press_report(button: str, reply: dict[str, object]) -> str:
+    """One line saying whether the daemon acted on the press, and the state it is now in."""
+    outcome = "acted on" if reply.get("acted") else "ignored in this state"
+    return f"{button}: {outcome}; now {reply.get('state', '?')}: {reply.get('status', '')}"
 
 
 def _claim_code(args: argparse.Namespace) -> int:

@@ -21,6 +21,9 @@ from edge_sfu.tokens import verify_access_token
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> list[str]:
+    # A unit that exists, as `edge-appliance run` leaves it: other commands never create one.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "config.toml").write_text("")
     return ["--data-dir", str(tmp_path / "data"), "--config", str(tmp_path / "config.toml")]
 
 

@@ -30,12 +30,15 @@ from edge_sfu.keys import KeyStore
 from edge_sfu.tokens import mint_access_token
 
 from . import __version__
-from .config import DEFAULT_CONFIG, DEFAULT_DATA_DIR, ConfigError, load_config
+from .config import (
+    CONFIG_ENV,
+    DATA_DIR_ENV,
+    DEFAULT_CONFIG,
+    DEFAULT_DATA_DIR,
+    ConfigError,
+    load_config,
+)
 from .settings import Settings
-
-#: Environment variables naming the unit's files when ``--config``/``--data-dir`` are absent.
-CONFIG_ENV = "EDGE_APPLIANCE_CONFIG"
-DATA_DIR_ENV = "EDGE_APPLIANCE_DATA_DIR"
 
 DESCRIPTION = "Run the edge-appliance daemon, manage its keys, mint tokens and invites, report."
 EPILOG = f"""\
@@ -100,7 +103,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = _Parser(prog="edge-appliance", description=DESCRIPTION, epilog=EPILOG)
+    parser: argparse.ArgumentParser = _Parser(
+        prog="edge-appliance", description=DESCRIPTION, epilog=EPILOG
+    )
     parser.add_argument("--version", action="version", version=f"edge-appliance {__version__}")
     common = _Parser(add_help=False)
     common.add_argument(

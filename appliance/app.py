@@ -4,7 +4,8 @@ Order of start-up (teardown runs in reverse):
 
 1. the SFU's own contexts (history store, rooms, status callbacks, signaling);
 2. the service manager (systemd notifications and the loop-driven watchdog);
-3. the admin side (provisioning pages, mDNS, certificates), see ``appliance.admin``;
+3. the admin side (provisioning pages, mDNS, certificates), see ``appliance.admin``, and the
+   landing page at ``/``, see ``appliance.landing``;
 4. the role (kiosk: hardware and the call state machine), see ``appliance.roles``;
 5. the local control socket used by ``edge-appliance press``.
 
@@ -29,6 +30,7 @@ from edge_sfu.stats import track_stats
 from .admin import setup_admin
 from .control.protocol import BadCommand, ControlCommand, PressCommand, default_socket_path
 from .control.server import ControlServer
+from .landing import setup_landing
 from .mapping import media_settings, room_defaults, sfu_settings
 from .roles import setup_role
 from .room_log import log_room_event
@@ -55,6 +57,7 @@ def build_app(state: DaemonState) -> web.Application:
     state.track_rates = TrackRates(functools.partial(track_stats, app))
     app.cleanup_ctx.append(_service_manager)
     setup_admin(app, state)
+    setup_landing(app)
     setup_role(app, state)
     app.cleanup_ctx.append(_control_socket)
     return app

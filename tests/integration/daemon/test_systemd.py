@@ -93,9 +93,9 @@ def test_press_without_daemon_is_a_clear_error(tmp_path: Path):
 
     config = tmp_path / "config.toml"
     config.write_text("")  # a unit that exists but is not running
+    argv = [sys.executable, "-m", "appliance.cli", "press", "join", "--data-dir", str(tmp_path)]
     result = subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "press", "join", "--data-dir", str(tmp_path)]
-        + ["--config", str(config)],
+        [*argv, "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=30,

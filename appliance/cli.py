@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if handler is not _run:
-            require_unit(args)
+            require_unit(args, data_dir=getattr(args, "needs_data_dir", True))
         return handler(args)
     except (ConfigError, UnitNotFound) as exc:
         print(f"edge-appliance: {exc}", file=sys.stderr)
@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     invite.set_defaults(handler=_invite)
 
     check = sub.add_parser("check-config", parents=[common], help="validate the config file")
-    check.set_defaults(handler=_check_config)
+    # The config alone: an installer checks the file before the service made the data dir.
+    check.set_defaults(handler=_check_config, needs_data_dir=False)
 
     from .commands import add_device_commands
 
@@ -183,20 +184,21 @@ def _add_keys(
     revoke.set_defaults(handler=_keys_revoke)
 
 
-def require_unit(args: argparse.Namespace) -> None:
-    """Stop unless ``--config`` and ``--data-dir`` exist: only ``run`` may create a unit.
+def require_unit(args: argparse.Namespace, *, data_dir: bool = True) -> None:
+    """Stop unless ``--config`` (and, when the command uses it, ``--data-dir``) exists: only
+    ``run`` may create a unit.
 
     Without this, a command run without the paths would quietly act on the default paths,
     creating an identity, keys or claim code of a unit that is not the one running.
     """
     config: Path = args.config
-    data_dir: Path = args.data_dir
     if not config.is_file():
         what = "is not a file" if config.exists() else "does not exist"
         raise UnitNotFound(f"config file {config} {what}", CONFIG_ENV, "--config")
-    if not data_dir.is_dir():
-        what = "is not a directory" if data_dir.exists() else "does not exist"
-        raise UnitNotFound(f"data directory {data_dir} {what}", DATA_DIR_ENV, "--data-dir")
+    data: Path = args.data_dir
+    if data_dir and not data.is_dir():
+        what = "is not a directory" if data.exists() else "does not exist"
+        raise UnitNotFound(f"data directory {data} {what}", DATA_DIR_ENV, "--data-dir")
 
 
 class UnitNotFound(Exception):

@@ -14,7 +14,7 @@ def add_device_commands(
     """Register ``doctor``, ``press``, ``claim-code`` and ``admin``."""
     doctor = sub.add_parser("doctor", parents=[common], help="which backend each part got, and why")
     doctor.add_argument("--json", action="store_true")
-    doctor.set_defaults(handler=_doctor)
+    doctor.set_defaults(handler=_doctor, needs_data_dir=False)  # it probes devices only
 
     press = sub.add_parser("press", parents=[common], help="press a button on the running daemon")
     press.add_argument("button", choices=("join", "mute"))

@@ -134,7 +134,11 @@ def test_commands_refuse_a_missing_unit_and_create_nothing(capsys, tmp_path, arg
     assert _files_under(tmp_path) == []
 
 
-@pytest.mark.parametrize("argv", COMMANDS, ids=lambda a: " ".join(a[:2]))
+#: The commands that use the data directory (check-config and doctor read the config only).
+DATA_COMMANDS = [a for a in COMMANDS if a[0] not in ("check-config", "doctor")]
+
+
+@pytest.mark.parametrize("argv", DATA_COMMANDS, ids=lambda a: " ".join(a[:2]))
 def test_commands_refuse_a_missing_data_dir_and_create_nothing(capsys, tmp_path, argv):
     config, data = tmp_path / "config.toml", tmp_path / "data"
     config.write_text("")
@@ -200,3 +204,12 @@ def test_help_renders_cleanly(capsys, argv):
         assert "EDGE_APPLIANCE_CONFIG" in out and "EDGE_APPLIANCE_DATA_DIR" in out
     else:
         assert "--config PATH" in out and "$EDGE_APPLIANCE_DATA_DIR" in out
+
+
+def test_check_config_needs_no_data_dir_and_creates_none(capsys, tmp_path):
+    # As the installer runs it: the config is written, the service makes the data dir later.
+    config, data = tmp_path / "config.toml", tmp_path / "data"
+    config.write_text("")
+    code, out, _ = run(capsys, "check-config", "--config", str(config), "--data-dir", str(data))
+    assert (code, out.strip()) == (0, f"{config}: ok")
+    assert _files_under(tmp_path) == [config]

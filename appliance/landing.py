@@ -1,9 +1,11 @@
 """The unit's front door at ``/``: its name, role and state, a way into a room, the admin entry.
 
 People who were sent a join link, or a room name and a token or invite, open the unit's
-address and get here. The form is a plain GET to ``/join`` that answers with a redirect to
-the join page (``/join/<room>?token=…`` or ``?invite=…``), so it works without scripts. Only
-the path and query of a pasted link are used: the redirect never leaves this unit.
+address and get here. The form posts to ``/join``, which answers with a redirect to the join
+page (``/join/<room>?token=…`` or ``?invite=…``), so it works without scripts. A POST keeps the
+credential out of one more address (history, the address bar); the join page removes it from
+its own. Only the path and query of a pasted link are used: the redirect never leaves this
+unit. The form changes nothing on the unit, so it needs no CSRF token.
 Also the favicon, for these pages, the admin pages and the join page.
 """
 
@@ -78,7 +80,7 @@ class JoinForm:
 def setup_landing(app: web.Application) -> None:
     """Mount ``/``, ``/join`` (the form's target) and the favicon on the daemon's app."""
     app.router.add_get("/", landing_page, name="landing")
-    app.router.add_get("/join", join_redirect, name="landing-join")
+    app.router.add_post("/join", join_redirect, name="landing-join")
     app.router.add_get("/favicon.ico", favicon, name="favicon")
     app.router.add_get("/favicon.svg", favicon, name="favicon-svg")
 
@@ -137,8 +139,13 @@ def _path(room: str, kind: str, value: str) -> str:
 
 async def join_redirect(request: web.Request) -> web.StreamResponse:
     """The join form's target: to the join page, or the landing page again with the problem."""
-    q = request.query
-    form = JoinForm(q.get("link", ""), q.get("room", ""), q.get("code", ""))
+    posted = await request.post()
+
+    def text(key: str) -> str:
+        value = posted.get(key, "")
+        return value if isinstance(value, str) else ""  # a file where text belongs: ignored
+
+    form = JoinForm(text("link"), text("room"), text("code"))
     try:
         target = join_target(form)
     except JoinInputError as exc:
@@ -216,7 +223,7 @@ def _join_form(form: JoinForm, error: JoinInputError | None) -> str:
         return f'aria-describedby="join-{key}-help join-{key}-err"{invalid}'
 
     return (
-        '<form class="card" id="join" method="get" action="/join" aria-labelledby="join-h">'
+        '<form class="card" id="join" method="post" action="/join" aria-labelledby="join-h">'
         '<h2 id="join-h">Join a room</h2>'
         + field(
             "link",

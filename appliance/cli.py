@@ -171,16 +171,16 @@ def _add_keys(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     keys = sub.add_parser("keys", help="manage API keys")
-    ksub = keys.add_subparsers(metavar="ACTION", required=True)
+    ksub = keys.add_subparsers(metavar="ACTION", title="actions", required=True)
     create = ksub.add_parser("create", parents=[common], help="create a key; the secret shows once")
-    create.add_argument("--name", required=True)
-    create.add_argument("--json", action="store_true")
+    create.add_argument("--name", required=True, help="what the key is for")
+    create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(handler=_keys_create)
     lst = ksub.add_parser("list", parents=[common], help="list keys (no secrets)")
-    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(handler=_keys_list)
     revoke = ksub.add_parser("revoke", parents=[common], help="delete a key")
-    revoke.add_argument("sid")
+    revoke.add_argument("sid", help="the key's SID (SK…), from `keys list`")
     revoke.set_defaults(handler=_keys_revoke)
 
 

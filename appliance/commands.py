@@ -13,11 +13,13 @@ def add_device_commands(
 ) -> None:
     """Register ``doctor``, ``press``, ``claim-code`` and ``admin``."""
     doctor = sub.add_parser("doctor", parents=[common], help="which backend each part got, and why")
-    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--json", action="store_true", help="print JSON")
     doctor.set_defaults(handler=_doctor, needs_data_dir=False)  # it probes devices only
 
     press = sub.add_parser("press", parents=[common], help="press a button on the running daemon")
-    press.add_argument("button", choices=("join", "mute"))
+    press.add_argument(
+        "button", choices=("join", "mute"), help="join (join or leave the room) or mute"
+    )
     press.add_argument("--long", action="store_true", help="a long press (join button)")
     press.set_defaults(handler=_press)
 
@@ -25,7 +27,7 @@ def add_device_commands(
     claim.set_defaults(handler=_claim_code)
 
     admin = sub.add_parser("admin", help="admin account on this unit's console")
-    asub = admin.add_subparsers(metavar="ACTION", required=True)
+    asub = admin.add_subparsers(metavar="ACTION", title="actions", required=True)
     reset = asub.add_parser(
         "reset-password", parents=[common], help="forget the admin password; print a new claim code"
     )

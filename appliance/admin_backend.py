@@ -18,7 +18,12 @@ from typing import Any
 from urllib.parse import quote
 
 from edge_sfu.identity import IDENTITY_FILE
-from edge_sfu.invites import DEFAULT_INVITE_GUESTS, create_invite
+from edge_sfu.invites import (
+    DEFAULT_INVITE_GUESTS,
+    MAX_INVITE_TTL,
+    MIN_INVITE_TTL,
+    create_invite,
+)
 from edge_sfu.keys import KEYS_FILE
 from edge_sfu.store import DB_FILE
 from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
@@ -206,6 +211,10 @@ class ApplianceBackend:
         token = self._state.unit.identity.auth_token
         invite = create_invite(token, room, ttl=ttl_seconds, guests=guests)
         return f"{self._state.base_url()}/join/{quote(room, safe='')}?invite={invite}"
+
+    def invite_lifetime(self) -> tuple[int, int]:
+        """The invite lifetime rule of ``edge_sfu.invites``, in seconds."""
+        return MIN_INVITE_TTL, MAX_INVITE_TTL
 
     # -- status ------------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ Order of start-up (teardown runs in reverse):
 1. the SFU's own contexts (history store, rooms, status callbacks, signaling);
 2. the service manager (systemd notifications and the loop-driven watchdog), and
    ``/metrics`` with its event-loop probe, see ``appliance.metrics``;
-3. the admin side (provisioning pages, mDNS, certificates), see ``appliance.admin``;
+3. the admin side (provisioning pages, mDNS, certificates), see ``appliance.admin``, and the
+   landing page at ``/``, see ``appliance.landing``;
 4. the role (kiosk: hardware and the call state machine), see ``appliance.roles``;
 5. the local control socket used by ``edge-appliance press``.
 
@@ -30,6 +31,7 @@ from edge_sfu.stats import track_stats
 from .admin import setup_admin
 from .control.protocol import BadCommand, ControlCommand, PressCommand, default_socket_path
 from .control.server import ControlServer
+from .landing import setup_landing
 from .mapping import media_settings, room_defaults, sfu_settings
 from .metrics import setup_metrics
 from .roles import setup_role
@@ -58,6 +60,7 @@ def build_app(state: DaemonState) -> web.Application:
     app.cleanup_ctx.append(_service_manager)
     setup_metrics(app, state)
     setup_admin(app, state)
+    setup_landing(app)
     setup_role(app, state)
     app.cleanup_ctx.append(_control_socket)
     return app
@@ -80,8 +83,13 @@ async def _control_socket(app: web.Application) -> AsyncIterator[None]:
         if isinstance(command, PressCommand):
             if state.press_handler is None:
                 raise BadCommand(f"this unit's role ({state.settings.unit.role}) has no buttons")
-            state.press_handler(command.button, command.long)
-            return {"pressed": command.button, "state": state.status.role_state}
+            acted = state.press_handler(command.button, command.long)
+            return {
+                "pressed": command.button,
+                "acted": acted,
+                "state": state.status.role_state,
+                "status": state.status.line,
+            }
         return status_summary(state)
 
     server = ControlServer(default_socket_path(state.unit.data_dir), handle)

@@ -25,6 +25,9 @@ from .settings import Settings
 
 DEFAULT_CONFIG = Path("/etc/edge-appliance/config.toml")
 DEFAULT_DATA_DIR = Path("/var/lib/edge-appliance")
+#: Environment variables naming the unit's files when ``--config``/``--data-dir`` are absent.
+CONFIG_ENV = "EDGE_APPLIANCE_CONFIG"
+DATA_DIR_ENV = "EDGE_APPLIANCE_DATA_DIR"
 MAX_CONFIG_BYTES = 256 * 1024
 
 

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -76,10 +77,31 @@ def _run_locked(args: argparse.Namespace) -> int:
         settings = parse_settings(_as_dict(settings), source="--listen")
     settings = confine(settings)
     state = DaemonState.open(settings, config_path, args.data_dir)
+    _tell_the_cli(config_path, args.data_dir)
     code = asyncio.run(serve(state))
     if state.restart_requested:
         return restart()
     return code
+
+
+def _tell_the_cli(config_path: Path, data_dir: Path) -> None:
+    """Print how to point the other commands at this unit, unless it uses the default paths.
+
+    Without it, a command typed in another shell would act on the default paths: another
+    unit, with its own identity, keys and claim code.
+    """
+    from .config import CONFIG_ENV, DATA_DIR_ENV, DEFAULT_CONFIG, DEFAULT_DATA_DIR
+
+    config, data = config_path.absolute(), data_dir.absolute()
+    if config == DEFAULT_CONFIG and data == DEFAULT_DATA_DIR:
+        return
+    print(
+        "edge-appliance: to use the other commands on this unit, in another shell:\n"
+        f"  export {CONFIG_ENV}={shlex.quote(str(config))}\n"
+        f"  export {DATA_DIR_ENV}={shlex.quote(str(data))}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def restart() -> int:

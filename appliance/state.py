@@ -108,7 +108,7 @@ class DaemonState:
     #: Received bitrate per track, from the SFU's counters (set by ``build_app``).
     track_rates: TrackRates = field(default_factory=TrackRates)
     #: Presses from the control socket, the status page or GPIO; set by the role.
-    press_handler: Callable[[str, bool], None] | None = None
+    press_handler: Callable[[str, bool], bool] | None = None
     #: Live media counters of the role (camera layers, speaker), for status and support.
     media_stats: Callable[[], dict[str, Any]] | None = None
     #: Called with the config keys just changed live by the admin page.

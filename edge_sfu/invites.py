@@ -23,6 +23,9 @@ from .errors import TokenError
 from .rooms import validate_room_name
 
 INVITE_TYPE = "edge-invite"
+#: The one rule for an invite's lifetime, in seconds, wherever one is made (the command line,
+#: the admin page, any API): at least 5 minutes (long enough to pass a link on), at most 7 days.
+MIN_INVITE_TTL = 5 * 60
 MAX_INVITE_TTL = 7 * 24 * 3600
 DEFAULT_INVITE_TTL = 24 * 3600
 #: How many different guests one invite admits unless its creator says otherwise.
@@ -55,8 +58,13 @@ def create_invite(
     invite never redeems to a token that can never be used.
     """
     validate_room_name(room)
-    if not 60 <= ttl <= MAX_INVITE_TTL:
-        raise TokenError(f"Ttl must be 60 to {MAX_INVITE_TTL} seconds", code=20001, status=400)
+    if not MIN_INVITE_TTL <= ttl <= MAX_INVITE_TTL:
+        raise TokenError(
+            f"an invite's lifetime must be {MIN_INVITE_TTL} to {MAX_INVITE_TTL} seconds "
+            f"({MIN_INVITE_TTL // 60} minutes to {MAX_INVITE_TTL // 86400} days)",
+            code=20001,
+            status=400,
+        )
     if not 1 <= guests <= MAX_INVITE_GUESTS:
         raise TokenError(f"guests must be 1 to {MAX_INVITE_GUESTS}", code=20001, status=400)
     now = int(time.time())

@@ -126,6 +126,11 @@ class Backend(Protocol):
         most ``guests`` different people."""
         ...
 
+    def invite_lifetime(self) -> tuple[int, int]:
+        """The shortest and longest lifetime of an invite, in seconds: the unit's one rule,
+        which the page states and checks before :meth:`create_invite` would refuse."""
+        ...
+
     # Status and simulated hardware -----------------------------------------------------
     def status_snapshot(self) -> Mapping[str, Any]:
         """JSON-able live state: ``role``, ``state``, ``rooms`` (each with ``name`` and

@@ -236,7 +236,9 @@ async def invites_get(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     chrome = chrome_for(request, "invites")
     room = _default_room(dict(ctx.backend.status_snapshot()))
-    return render(request, "Invites", admin_pages.invites_body(chrome, room, {}), chrome=chrome)
+    lifetime = ctx.backend.invite_lifetime()
+    body = admin_pages.invites_body(chrome, lifetime, room, {})
+    return render(request, "Invites", body, chrome=chrome)
 
 
 #: How many different guests an invite admits: the appliance's default and ceiling.
@@ -253,16 +255,18 @@ async def invites_post(request: web.Request) -> web.StreamResponse:
     errors: dict[str, str] = {}
     if not _ROOM.fullmatch(room):
         errors["room"] = "Use 1 to 64 letters, digits, spaces, dots, dashes or underscores."
-    if not re.fullmatch(r"\d{1,6}", ttl_raw) or not 5 <= int(ttl_raw) <= 10080:
-        errors["ttl"] = "Use a whole number of minutes from 5 to 10080."
+    lifetime = ctx.backend.invite_lifetime()
+    low, high = admin_pages.invite_minutes(lifetime)
+    if not re.fullmatch(r"\d{1,6}", ttl_raw) or not low <= int(ttl_raw) <= high:
+        errors["ttl"] = f"Use a whole number of minutes from {low} to {high}."
     raw_guests = form.get("guests", "")
     guests_raw = (raw_guests.strip() or str(DEFAULT_GUESTS)) if isinstance(raw_guests, str) else "x"
     if not re.fullmatch(r"\d{1,3}", guests_raw) or not 1 <= int(guests_raw) <= MAX_GUESTS:
         errors["guests"] = f"Use a whole number of guests from 1 to {MAX_GUESTS}."
     chrome = chrome_for(request, "invites")
     if errors:
-        body = admin_pages.invites_body(chrome, room, errors)
+        body = admin_pages.invites_body(chrome, lifetime, room, errors)
         return render(request, "Invites", body, chrome=chrome, status=400)
     url = ctx.backend.create_invite(room, int(ttl_raw) * 60, int(guests_raw))
-    body = admin_pages.invites_body(chrome, room, {}, url, qr_data_uri(url))
+    body = admin_pages.invites_body(chrome, lifetime, room, {}, url, qr_data_uri(url))
     return render(request, "Invites", body, chrome=chrome)

@@ -62,7 +62,7 @@ class KioskDevices:
         camera: CameraSpec | None,
         audio: AudioSpec | None,
         *,
-        on_press: Callable[[str, bool], None],
+        on_press: Callable[[str, bool], object],  # whether acted on: not needed here
         on_problem: Callable[[str, str], None],
     ) -> None:
         self._settings = settings

@@ -131,18 +131,22 @@ class KioskRole:
 
     # -- inputs ----------------------------------------------------------------------------
 
-    def press(self, button: str, long: bool = False) -> None:
-        """A button press, from any of the ways to press one."""
-        if button == "join":
-            self.handle(LongPressed() if long else JoinPressed())
-        elif button == "mute":
-            self.handle(MutePressed())
-        else:
-            raise ValueError(f"no button {button!r}; buttons: join, mute")
+    def press(self, button: str, long: bool = False) -> bool:
+        """A button press, from any of the ways to press one; whether it was acted on.
 
-    def handle(self, event: KioskInput) -> None:
-        """Feed one input to the machine and carry out what it says."""
-        self._apply(self._machine.handle(event))
+        A press the current state ignores (one while joining or leaving) returns False.
+        """
+        if button == "join":
+            return self.handle(LongPressed() if long else JoinPressed())
+        if button == "mute":
+            return self.handle(MutePressed())
+        raise ValueError(f"no button {button!r}; buttons: join, mute")
+
+    def handle(self, event: KioskInput) -> bool:
+        """Feed one input to the machine and carry out what it says; whether it did anything."""
+        effects = self._machine.handle(event)
+        self._apply(effects)
+        return bool(effects)
 
     # -- effects ---------------------------------------------------------------------------
 

@@ -119,10 +119,30 @@ def keys_body(
     return shown + f'<section class="card"><h2>Keys</h2>{listing}</section>' + create
 
 
+def invite_minutes(lifetime: tuple[int, int]) -> tuple[int, int]:
+    """The invite lifetime rule (seconds) as whole minutes the form accepts."""
+    low, high = lifetime
+    return -(-low // 60), high // 60
+
+
+def _span(minutes: int) -> str:
+    """A number of minutes in the largest unit that divides it: "5 minutes", "7 days"."""
+    units = ((1440, "day"), (60, "hour"), (1, "minute"))
+    size, unit = next((size, unit) for size, unit in units if minutes % size == 0)
+    count = minutes // size
+    return f"{count} {unit}" + ("" if count == 1 else "s")
+
+
 def invites_body(
-    chrome: Chrome, room: str, errors: Mapping[str, str], url: str = "", qr_data_uri: str = ""
+    chrome: Chrome,
+    lifetime: tuple[int, int],
+    room: str,
+    errors: Mapping[str, str],
+    url: str = "",
+    qr_data_uri: str = "",
 ) -> str:
-    """Invite links with a QR code."""
+    """Invite links with a QR code; ``lifetime`` is the unit's invite lifetime rule (seconds)."""
+    low, high = invite_minutes(lifetime)
     result = ""
     if url:
         result = (
@@ -144,10 +164,10 @@ def invites_body(
         + _field(
             "ttl",
             "Valid for (minutes)",
-            '<input type="number" id="ttl" name="ttl" value="60" min="5" max="10080" '
+            f'<input type="number" id="ttl" name="ttl" value="60" min="{low}" max="{high}" '
             'aria-describedby="ttl-help ttl-err">',
             errors.get("ttl", ""),
-            "From 5 minutes to 7 days.",
+            f"From {_span(low)} to {_span(high)}.",
         )
         + _field(
             "guests",

@@ -265,6 +265,9 @@ class HandWrittenTestBackend:
         token = secrets.token_urlsafe(8)
         return f"https://kiosk-1.local/join/{room}?t={token}&ttl={ttl_seconds}&guests={guests}"
 
+    def invite_lifetime(self) -> tuple[int, int]:
+        return 5 * 60, 7 * 24 * 3600
+
     # status
     def status_snapshot(self) -> Mapping[str, Any]:
         return {

@@ -382,3 +382,19 @@ async def test_open_status_stream_does_not_hold_up_shutdown(
         stream = await client.get("/admin/status/events")
         await _first_event(stream)
     # Leaving the block shut the server down with the stream still open, within the timeout.
+
+
+async def test_invite_lifetime_is_the_backends_rule(
+    signed_in: TestClient, backend: HandWrittenTestBackend, monkeypatch
+) -> None:
+    # The page states and checks the unit's rule, whatever it is: nothing of it is its own.
+    monkeypatch.setattr(backend, "invite_lifetime", lambda: (10 * 60, 24 * 3600))
+    text = await (await signed_in.get("/admin/invites")).text()
+    assert 'min="10" max="1440"' in text and "From 10 minutes to 1 day." in text
+    for bad in ("9", "1441"):
+        form = {"room": "lobby", "ttl": bad}
+        resp = await post_form(signed_in, "/admin/invites", form, "/admin/invites")
+        assert resp.status == 400 and "minutes from 10 to 1440" in await resp.text()
+    form = {"room": "lobby", "ttl": "10"}
+    resp = await post_form(signed_in, "/admin/invites", form, "/admin/invites")
+    assert resp.status == 200 and "ttl=600" in await resp.text()

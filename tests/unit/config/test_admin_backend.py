@@ -214,3 +214,15 @@ def test_the_invite_page_offers_the_limits_invites_have():
     from provisioning.handlers_admin import DEFAULT_GUESTS, MAX_GUESTS
 
     assert (DEFAULT_GUESTS, MAX_GUESTS) == (DEFAULT_INVITE_GUESTS, MAX_INVITE_GUESTS)
+
+
+def test_invites_follow_the_one_lifetime_rule(state):
+    from edge_sfu.errors import TokenError
+    from edge_sfu.invites import MAX_INVITE_TTL, MIN_INVITE_TTL
+
+    b = backend(state)
+    assert b.invite_lifetime() == (MIN_INVITE_TTL, MAX_INVITE_TTL) == (300, 7 * 24 * 3600)
+    for ttl in (MIN_INVITE_TTL - 1, MAX_INVITE_TTL + 1):
+        with pytest.raises(TokenError, match="5 minutes to 7 days"):
+            b.create_invite("stand up", ttl)
+    assert "?invite=" in b.create_invite("stand up", MIN_INVITE_TTL)

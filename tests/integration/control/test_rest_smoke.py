@@ -13,6 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from edge_sfu.context import SfuContext
+from edge_sfu.identity import load_or_create_identity
+from edge_sfu.keys import KeyStore
 from edge_sfu.server import create_sfu_app
 
 from .conftest import Unit
@@ -75,8 +78,12 @@ def _self_signed_context(tmp_path: Path) -> ssl.SSLContext:
 async def test_hsts_on_https_only(unit: Unit, tmp_path: Path) -> None:
     plain = await unit.client.get("/v1/openapi.yaml")
     assert "Strict-Transport-Security" not in plain.headers
-    server = TestServer(create_sfu_app(unit.context, manage_context=False), host="127.0.0.1")
-    await server.start_server(ssl=_self_signed_context(tmp_path))
+    # A second unit of its own, served over HTTPS (an application owns its context).
+    data_dir = tmp_path / "https-unit"
+    identity = load_or_create_identity(data_dir)
+    context = SfuContext.open(data_dir, identity, KeyStore(data_dir, builtin=identity.signing_key))
+    server = TestServer(create_sfu_app(context), host="127.0.0.1")
+    await server.start_server(ssl=_self_signed_context(tmp_path), shutdown_timeout=2.0)
     try:
         async with aiohttp.ClientSession() as http:
             for path in ("/v1/openapi.yaml", "/v1/Rooms", "/join/lobby"):

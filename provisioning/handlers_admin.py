@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .app import chrome_for, ctx_of, render
-from .pages import admin_pages
+from .pages import admin_pages, status_tools
 from .pages.layout import Flash
 from .sessions import COOKIE_NAME
 from .settings_form import parse_form, render_form
@@ -37,6 +37,7 @@ async def status_get(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     chrome = chrome_for(request, "status")
     body = admin_pages.status_body(chrome, list(ctx.backend.simulated_buttons()))
+    body += status_tools.tools_body(chrome)
     return render(request, "Status", body, chrome=chrome)
 
 
@@ -232,11 +233,20 @@ def qr_data_uri(text: str) -> str:
 
 
 async def invites_get(request: web.Request) -> web.StreamResponse:
-    """The invite form."""
+    """The invite form and the invites issued so far."""
+    return invites_page(request)
+
+
+def invites_page(
+    request: web.Request, flashes: list[Flash] | None = None, status: int = 200
+) -> web.Response:
+    """The invites page: the form, then the issued invites with revoke buttons."""
     ctx = ctx_of(request)
     chrome = chrome_for(request, "invites")
     room = _default_room(dict(ctx.backend.status_snapshot()))
-    return render(request, "Invites", admin_pages.invites_body(chrome, room, {}), chrome=chrome)
+    body = admin_pages.invites_body(chrome, room, {})
+    body += status_tools.issued_invites(chrome, ctx.backend.list_invites())
+    return render(request, "Invites", body, chrome=chrome, flashes=flashes or [], status=status)
 
 
 #: How many different guests an invite admits: the appliance's default and ceiling.
@@ -265,4 +275,5 @@ async def invites_post(request: web.Request) -> web.StreamResponse:
         return render(request, "Invites", body, chrome=chrome, status=400)
     url = ctx.backend.create_invite(room, int(ttl_raw) * 60, int(guests_raw))
     body = admin_pages.invites_body(chrome, room, {}, url, qr_data_uri(url))
+    body += status_tools.issued_invites(chrome, ctx.backend.list_invites())
     return render(request, "Invites", body, chrome=chrome)

@@ -310,7 +310,12 @@ class ApplianceBackend:
         if participant is None or not participant.connected:
             return False
         await sfu.rooms.disconnect(participant_sid, room_events.REMOVED_BY_REST)
-        log.info("participant %s removed from room %s on the admin page", participant_sid, room_sid)
+        log.info(
+            "participant %s (%s) removed from room %s on the admin page",
+            participant_sid,
+            participant.identity,
+            room.unique_name,
+        )
         return True
 
     def simulated_buttons(self) -> Sequence[str]:

@@ -21,11 +21,12 @@ _PAIR = re.compile(
     r"(\s*[=:]\s*)(?!(?:Basic|Bearer)\s|\[redacted\])(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
 )
 #: Credentials recognisable on their own: JWTs (access tokens, invites), Basic/Bearer
-#: headers, and URL user-info passwords.
+#: headers, URL user-info passwords, and the admin claim code.
 _STANDALONE = (
     re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"),
     re.compile(r"(?i)\b(Basic|Bearer)\s+[A-Za-z0-9+/=._-]{8,}"),
     re.compile(r"(?<=://)([^/\s:@]+):[^/\s@]+(?=@)"),
+    re.compile(r"(?i)\b(claim code\s+)[A-Z0-9]{4}(?:-?[A-Z0-9]{4}){2,}"),
 )
 MASK = "[redacted]"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -36,6 +37,7 @@ def redact(text: str) -> str:
     text = _STANDALONE[0].sub(MASK, text)
     text = _STANDALONE[1].sub(lambda m: m.group(1) + " " + MASK, text)
     text = _STANDALONE[2].sub(lambda m: m.group(1) + ":" + MASK, text)
+    text = _STANDALONE[3].sub(lambda m: m.group(1) + MASK, text)
     return _PAIR.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
 
 

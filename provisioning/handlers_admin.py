@@ -36,7 +36,8 @@ async def status_get(request: web.Request) -> web.StreamResponse:
     """The live status page."""
     ctx = ctx_of(request)
     chrome = chrome_for(request, "status")
-    body = admin_pages.status_body(chrome, list(ctx.backend.simulated_buttons()))
+    body = status_tools.state_section()
+    body += admin_pages.status_body(chrome, list(ctx.backend.simulated_buttons()))
     body += status_tools.tools_body(chrome)
     return render(request, "Status", body, chrome=chrome)
 

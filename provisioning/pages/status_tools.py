@@ -15,6 +15,14 @@ from .html import attr, e
 from .layout import Chrome, csrf_field
 
 
+def state_section() -> str:
+    """The unit's state in words, at the top of the status page (kept current by the script)."""
+    return (
+        '<section class="card" id="kiosk"><h2>What the unit is doing</h2>'
+        '<p class="state-words" id="state-words" aria-live="polite">…</p></section>'
+    )
+
+
 def tools_body(chrome: Chrome) -> str:
     """The operator sections of the status page (after the live overview)."""
     base = attr(chrome.base)
@@ -26,9 +34,6 @@ def tools_body(chrome: Chrome) -> str:
     return (
         f'<link rel="stylesheet" href="{base}/static/status_tools.css">'
         f'<div id="tools" data-base="{base}" data-csrf="{attr(chrome.csrf)}">'
-        # State in words (kept current from the live status events).
-        '<section class="card" id="kiosk"><h2>What the unit is doing</h2>'
-        '<p class="state-words" id="state-words" aria-live="polite">…</p></section>'
         # Room actions.
         '<section class="card" id="room-actions"><h2>Room actions</h2>'
         '<p class="muted" id="room-actions-note">Ending a room disconnects everyone in it; '

@@ -93,9 +93,9 @@
       body.replaceChildren();
       (res.rows || []).forEach(function (r) {
         var tr = el("tr");
-        tr.appendChild(el("td", r.part));
-        tr.appendChild(el("td", r.ok ? "yes" : "NO", r.ok ? "" : "bad"));
-        tr.appendChild(el("td", r.backend));
+        tr.appendChild(el("td", r.part, "nowrap"));
+        tr.appendChild(el("td", r.ok ? "ok" : "NOT OK", r.ok ? "nowrap" : "nowrap bad"));
+        tr.appendChild(el("td", r.backend, "wrap"));
         tr.appendChild(el("td", r.detail, "msg"));
         body.appendChild(tr);
       });
@@ -164,9 +164,9 @@
       body.replaceChildren();
       (res.lines || []).slice().reverse().forEach(function (line) {
         var tr = el("tr", null, "level-" + line.level);
-        tr.appendChild(el("td", fmtTime(line.time)));
-        tr.appendChild(el("td", line.level));
-        tr.appendChild(el("td", line.logger));
+        tr.appendChild(el("td", fmtTime(line.time), "nowrap"));
+        tr.appendChild(el("td", line.level, "nowrap"));
+        tr.appendChild(el("td", line.logger, "nowrap"));
         tr.appendChild(el("td", line.message, "msg"));
         body.appendChild(tr);
       });

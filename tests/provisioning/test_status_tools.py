@@ -159,6 +159,7 @@ def test_redact_masks_credentials() -> None:
     assert jwt not in out and "dXNlcjpwYXNzd29yZA" not in out and ":pw@" not in out
     assert "abc def" not in out and "ok=1" in out
     assert redact(f"invite {jwt} made") == "invite [redacted] made"
+    assert redact("enter claim code GHRN-Q7Y8-UTJD-T87G now") == "enter claim code [redacted] now"
 
 
 def test_log_buffer_is_bounded_and_keeps_bad_records() -> None:

@@ -86,7 +86,7 @@ async def test_status_page_tells_the_truth_and_acts(tmp_path: Path):
                     "synthetic", timeout=30_000
                 )
                 mic_row = doctor.locator("tr", has_text="audio in")
-                await expect(mic_row.locator("td").nth(1)).to_have_text("NO")
+                await expect(mic_row.locator("td").nth(1)).to_have_text("NOT OK")
                 await expect(admin.locator("#mic-note")).to_contain_text("no microphone")
 
                 # No layer runs before anyone receives the camera: the page says so.
@@ -165,6 +165,9 @@ async def test_status_page_tells_the_truth_and_acts(tmp_path: Path):
                 ).all_inner_texts()
                 assert set(levels) <= {"WARNING", "ERROR", "CRITICAL"}, levels
                 assert await line.count() == 0
+                # The claim code's warning is there, the code itself is not.
+                table = await admin.locator("#log-table").inner_text()
+                assert "claim code [redacted]" in table and code not in table, table
                 await snap(admin, "daemon-status-tools")
 
                 # End the room: the next guest sees 53118, the kiosk goes idle.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import asdict
 
 from aiohttp import web
@@ -25,8 +26,8 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_LOG_LINES = 500
 
 
-def _id(form: object, name: str) -> str:
-    value = form.get(name) if hasattr(form, "get") else None
+def _id(form: Mapping[str, object], name: str) -> str:
+    value = form.get(name)
     return value if isinstance(value, str) and _ID.fullmatch(value) else ""
 
 

@@ -22,7 +22,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from appliance.control.client import status as daemon_status
-from tests.browser.kiosk.audio_files import alsa_env, dominant_frequency
+from tests.browser.kiosk.audio_files import alsa_env, dominant_frequency, write_raw_tone
 from tests.browser.media.harness import require_chromium
 from tests.browser.provisioning.pagehelpers import claim, launch, snap
 from tests.integration.daemon.harness import running_daemon
@@ -185,5 +185,43 @@ async def test_status_page_tells_the_truth_and_acts(tmp_path: Path):
                 await expect(admin.locator(".flash-ok")).to_contain_text("Invite revoked")
                 status, body = await asyncio.to_thread(redeem, base, invite, "third guest")
                 assert status == 401 and body["code"] == 20110, body
+            finally:
+                await browser.close()
+
+
+async def test_microphone_meter_follows_the_capture(tmp_path: Path):
+    require_chromium()
+    tone = tmp_path / "mic.raw"
+    write_raw_tone(tone, 440.0, 120)
+    config = {
+        "camera": {"backend": "synthetic", "framerate": 15, "layers": LAYERS},
+        "audio": {
+            "capture_device": f"filecap:INFILE={tone}",
+            "playback_device": f"filesink:OUTFILE={tmp_path / 'speaker.raw'},FMT=raw",
+        },
+    }
+    with running_daemon(tmp_path, config, env=alsa_env(tmp_path)) as daemon:
+        base = await asyncio.to_thread(daemon.wait_ready, 60)
+        code = daemon.cli("claim-code").stdout.strip()
+        async with async_playwright() as pw:
+            browser = await launch(pw)
+            try:
+                admin = await browser.new_page()
+                await claim(admin, base, code, PASSWORD)
+                await admin.wait_for_url("**/admin/status")
+                # Outside a call nothing is captured, and the page says so.
+                await expect(admin.locator("#mic-note")).to_contain_text("only in a call")
+                assert await admin.locator("#mic-meter").evaluate("m => m.value") == 0
+                await admin.click("button:has-text('Press join')")
+                await expect(admin.locator("#state-words")).to_have_text(
+                    "In a call", timeout=30_000
+                )
+                await expect(admin.locator("#mic-note")).to_contain_text("Live", timeout=10_000)
+                # The tone's peak is 0.3 of full scale (about 9830).
+                await admin.wait_for_function(
+                    "() => document.getElementById('mic-meter').value > 8000", timeout=10_000
+                )
+                await admin.click("button:has-text('Press mute')")
+                await expect(admin.locator("#mic-note")).to_contain_text("Muted", timeout=10_000)
             finally:
                 await browser.close()

@@ -239,7 +239,8 @@ class KioskDevices:
 
     def _forget_keyframes(self) -> None:
         if self._loop is not None:  # on the worker: the dict belongs to the loop
-            self._loop.call_soon_threadsafe(self.keyframes.clear)
+            with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to show
+                self._loop.call_soon_threadsafe(self.keyframes.clear)
 
     def snapshot_source(self) -> AccessUnit:
         """The latest keyframe of the smallest layer that is being encoded now.

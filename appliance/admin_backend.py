@@ -7,6 +7,7 @@ so a new config key appears on the page without touching it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -23,10 +24,21 @@ from edge_sfu.invites import (
     MAX_INVITE_TTL,
     MIN_INVITE_TTL,
     create_invite,
+    verify_invite,
 )
 from edge_sfu.keys import KEYS_FILE
+from edge_sfu.rooms import events as room_events
+from edge_sfu.rooms.model import utcnow
 from edge_sfu.store import DB_FILE
-from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
+from provisioning.backend import (
+    ApiKeyInfo,
+    DoctorFinding,
+    FieldKind,
+    FieldSpec,
+    InviteInfo,
+    LogEntry,
+    SaveResult,
+)
 
 from .config import (
     ConfigError,
@@ -210,17 +222,111 @@ class ApplianceBackend:
         """A guest link to ``room`` for at most ``guests`` people."""
         token = self._state.unit.identity.auth_token
         invite = create_invite(token, room, ttl=ttl_seconds, guests=guests)
+        if self._state.sfu is not None:  # recorded so the page can list and revoke it
+            made = verify_invite(invite, token)
+            self._state.sfu.store.record_invite(made.invite_id, room, guests, made.expires_at)
         return f"{self._state.base_url()}/join/{quote(room, safe='')}?invite={invite}"
 
     def invite_lifetime(self) -> tuple[int, int]:
         """The invite lifetime rule of ``edge_sfu.invites``, in seconds."""
         return MIN_INVITE_TTL, MAX_INVITE_TTL
 
+    def list_invites(self) -> Sequence[InviteInfo]:
+        """Invites made on the page that have not expired, newest first."""
+        if self._state.sfu is None:
+            return []
+        return [
+            InviteInfo(
+                i.invite_id, i.room, i.guests, i.used, i.expires, i.date_created, bool(i.revoked)
+            )
+            for i in self._state.sfu.store.list_invites(utcnow())
+        ]
+
+    def revoke_invite(self, invite_id: str) -> bool:
+        """Revoke an invite: redeeming it is refused (20110) from now on."""
+        if self._state.sfu is None or not self._state.sfu.store.revoke_invite(invite_id, utcnow()):
+            return False
+        log.info("invite %s revoked on the admin page", invite_id)
+        return True
+
     # -- status ------------------------------------------------------------------------------
 
     def status_snapshot(self) -> Mapping[str, Any]:
         """Role, state, rooms with participants and tracks, errors, media counters."""
         return status_summary(self._state)
+
+    # -- operator tools ----------------------------------------------------------------------
+
+    async def doctor(self) -> Sequence[DoctorFinding]:
+        """``edge-appliance doctor``'s rows, probed in a thread, then what the daemon found
+        missing or failed since it started (a device that vanished after the probe)."""
+        from hardware.doctor import collect
+
+        from .mapping import audio_spec, camera_spec
+
+        s = self._state.settings
+        rows = await asyncio.to_thread(collect, camera_spec(s), audio_spec(s), s.gpio.pin_factory)
+        found = [DoctorFinding(r.part, r.backend, r.ok, r.detail) for r in rows]
+        found += [
+            DoctorFinding(part, "running daemon", False, reason)
+            for part, reason in sorted(self._state.status.degraded.items())
+        ]
+        return found
+
+    async def camera_snapshot(self, image_format: str) -> bytes:
+        """A still of the smallest camera layer the call is encoding now."""
+        operator = self._state.operator
+        if operator is None:
+            raise LookupError("This unit's role has no camera.")
+        return await operator.snapshot(image_format)
+
+    def mic_level(self) -> Mapping[str, Any]:
+        """The microphone's peak from the capture path."""
+        operator = self._state.operator
+        if operator is None:
+            return {"available": False, "peak": 0, "reason": "This unit's role has no microphone."}
+        return operator.mic_level()
+
+    def speaker_test(self) -> float:
+        """A short tone through the speaker path."""
+        operator = self._state.operator
+        if operator is None:
+            raise LookupError("This unit's role has no speaker.")
+        return operator.test_tone()
+
+    def recent_logs(self, min_level: str, limit: int) -> Sequence[LogEntry]:
+        """The daemon's last log lines (redacted as they were kept)."""
+        return [
+            LogEntry(line.time, line.level, line.logger, line.message)
+            for line in self._state.log_buffer.lines(min_level, limit)
+        ]
+
+    async def end_room(self, room_sid: str) -> bool:
+        """End a room as REST's ``Status=completed`` does: everyone sees 53118."""
+        sfu = self._state.sfu
+        if sfu is None or sfu.rooms.live_room(room_sid) is None:
+            return False
+        await sfu.rooms.complete_room(room_sid)
+        log.info("room %s ended on the admin page", room_sid)
+        return True
+
+    async def remove_participant(self, room_sid: str, participant_sid: str) -> bool:
+        """Remove a participant as REST's ``Status=disconnected`` does: it sees 53204."""
+        sfu = self._state.sfu
+        room = None if sfu is None else sfu.rooms.live_room(room_sid)
+        if sfu is None or room is None:
+            return False
+        participant = room.participants.get(participant_sid)
+        if participant is None or not participant.connected:
+            return False
+        await sfu.rooms.disconnect(participant_sid, room_events.REMOVED_BY_REST)
+        log.info(
+            "participant %s (%s) removed from room %s on the admin page",
+            participant_sid,
+            participant.identity,
+            room.unique_name,
+        )
+        return True
 
     def simulated_buttons(self) -> Sequence[str]:
         """Join and mute, when the buttons are simulated (mock pins) and the role has them."""

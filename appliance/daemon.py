@@ -128,6 +128,15 @@ async def serve(state: DaemonState) -> int:
     from .service_manager import configure_logging
 
     configure_logging()
+    # The admin status page's log viewer; removed again so a restart in-process adds one.
+    logging.getLogger().addHandler(state.log_buffer)
+    try:
+        return await _serve(state)
+    finally:
+        logging.getLogger().removeHandler(state.log_buffer)
+
+
+async def _serve(state: DaemonState) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from edge_common.logbuffer import LogBuffer
 from edge_sfu.context import SfuContext
 from edge_sfu.identity import UnitIdentity, load_or_create_identity
 from edge_sfu.keys import KeyStore
@@ -37,6 +38,25 @@ from .settings import Settings
 from .track_rates import TrackRates
 
 log = logging.getLogger("edge_appliance")
+
+
+class OperatorTools(Protocol):
+    """What the admin status page asks of a role with local media (the kiosk's devices)."""
+
+    def mic_level(self) -> dict[str, Any]:
+        """The microphone's latest peak, from the capture path (never a second capture)."""
+        ...
+
+    async def snapshot(self, image_format: str) -> bytes:
+        """One still picture of the smallest running camera layer; ``LookupError`` if none."""
+        ...
+
+    def test_tone(self) -> float:
+        """Play a short tone through the speaker path; its length in seconds.
+
+        ``LookupError`` when there is no speaker.
+        """
+        ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,8 @@ class DaemonStatus:
     #: One line describing what the unit is doing, for systemd's STATUS= and the pages.
     line: str = "starting"
     role_state: str = "starting"
+    #: Whether the kiosk's microphone is muted in the call (always False outside one).
+    muted: bool = False
     #: Parts that are missing or failed (camera, audio...), shown on the status page.
     degraded: dict[str, str] = field(default_factory=dict)
     last_errors: collections.deque[str] = field(
@@ -113,6 +135,10 @@ class DaemonState:
     media_stats: Callable[[], dict[str, Any]] | None = None
     #: Called with the config keys just changed live by the admin page.
     live_hooks: list[Callable[[set[str]], None]] = field(default_factory=list)
+    #: The last log lines (redacted), for the admin status page; installed by ``serve``.
+    log_buffer: LogBuffer = field(default_factory=LogBuffer)
+    #: The kiosk's operator tools (snapshot, levels, test tone), set by the role.
+    operator: OperatorTools | None = None
 
     @classmethod
     def open(cls, settings: Settings, config_path: Path, data_dir: Path) -> DaemonState:

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from edge_sfu.stats import SubscriberCounters
 
 from . import __version__
 from .state import DaemonState
+
+_STATE_WORDS = {
+    "starting": "Starting",
+    "idle": "Idle",
+    "joining": "Joining the call",
+    "in_call": "In a call",
+    "leaving": "Leaving the call",
+    "error": "Not connected",
+    "serving": "Serving rooms",
+}
+
+
+def state_in_words(role_state: str, muted: bool, missing: Iterable[str]) -> str:
+    """The unit's state as a person says it: "In a call — muted (without microphone, speaker)".
+
+    The same words as ``docs/roles.md``: muted only counts in a call, and every part the unit
+    runs without is named.
+    """
+    words = _STATE_WORDS.get(role_state, role_state.replace("_", " ").capitalize())
+    if muted and role_state == "in_call":
+        words += " — muted"
+    parts = sorted(missing)
+    if parts:
+        words += " (without " + ", ".join(parts) + ")"
+    return words
 
 
 def status_summary(state: DaemonState) -> dict[str, Any]:
@@ -22,6 +48,9 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
         "version": __version__,
         "role": state.settings.unit.role,
         "state": status.role_state,
+        "muted": status.muted,
+        "missing": sorted(status.degraded),
+        "state_text": state_in_words(status.role_state, status.muted, status.degraded),
         "status": status.line,
         "uptime_s": round(time.monotonic() - status.started_at),
         "degraded": dict(status.degraded),

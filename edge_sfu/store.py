@@ -109,6 +109,18 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN signature TEXT NOT NULL DEFAULT '';
     ALTER TABLE outbox ADD COLUMN idempotency_token TEXT NOT NULL DEFAULT '';
     """,
+    # Invites the unit made are listed (never the invite itself: it is a credential) so an
+    # admin can revoke one; a revoked invite redeems nothing, its guests keep their names.
+    """
+    CREATE TABLE invites (
+        invite_id TEXT PRIMARY KEY,
+        room TEXT NOT NULL,
+        guests INTEGER NOT NULL,
+        expires REAL NOT NULL,
+        date_created TEXT NOT NULL,
+        revoked TEXT
+    );
+    """,
 ]
 
 
@@ -155,6 +167,22 @@ class GuestResult(enum.Enum):
     TAKEN = "taken"  # another guest holds the name
     RESERVED = "reserved"  # the name was issued or seen otherwise
     FULL = "full"  # the invite admitted as many guests as it may
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    """An invite the unit made, as the admin page lists it."""
+
+    invite_id: str
+    room: str
+    guests: int
+    #: Unix time.
+    expires: float
+    date_created: str
+    #: When it was revoked (ISO 8601), or ``None``.
+    revoked: str | None
+    #: How many different guests it admitted so far.
+    used: int = 0
 
 
 @dataclass(frozen=True)
@@ -430,6 +458,52 @@ class Store:
                 (identity, fmt_time(now)),
             )
             self._db.execute("DELETE FROM guests WHERE identity = ?", (identity,))
+
+    # -- invites ---------------------------------------------------------------------------
+
+    def record_invite(self, invite_id: str, room: str, guests: int, expires: float) -> None:
+        """Remember an invite the unit made, so it can be listed and revoked."""
+        self._db.execute(
+            "INSERT INTO invites (invite_id, room, guests, expires, date_created)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (invite_id) DO NOTHING",
+            (invite_id, room, guests, expires, fmt_time(datetime.now(UTC))),
+        )
+
+    def list_invites(self, now: datetime, limit: int = 100) -> list[IssuedInvite]:
+        """Invites not yet expired, newest first, with how many guests each admitted."""
+        rows = self._db.execute(
+            "SELECT i.*, (SELECT COUNT(*) FROM guests g WHERE g.invite_id = i.invite_id) AS used"
+            " FROM invites i WHERE i.expires > ? ORDER BY i.date_created DESC, i.rowid DESC"
+            " LIMIT ?",
+            (now.timestamp(), limit),
+        ).fetchall()
+        return [
+            IssuedInvite(
+                r["invite_id"],
+                r["room"],
+                r["guests"],
+                r["expires"],
+                r["date_created"],
+                r["revoked"],
+                int(r["used"]),
+            )
+            for r in rows
+        ]
+
+    def revoke_invite(self, invite_id: str, now: datetime) -> bool:
+        """Revoke an invite the unit made; ``False`` when there is no such invite."""
+        cur = self._db.execute(
+            "UPDATE invites SET revoked = COALESCE(revoked, ?) WHERE invite_id = ?",
+            (fmt_time(now), invite_id),
+        )
+        return cur.rowcount > 0
+
+    def invite_revoked(self, invite_id: str) -> bool:
+        """Whether the invite with ``invite_id`` was revoked."""
+        row = self._db.execute(
+            "SELECT revoked FROM invites WHERE invite_id = ?", (invite_id,)
+        ).fetchone()
+        return row is not None and row["revoked"] is not None
 
     # -- outbox ----------------------------------------------------------------------------
 

@@ -66,6 +66,46 @@ class ApiKeyInfo:
     created: str = ""
 
 
+@dataclass(frozen=True)
+class InviteInfo:
+    """One invite the unit made, as listed on the invites page (never the invite itself)."""
+
+    invite_id: str
+    room: str
+    guests: int
+    used: int
+    #: Unix time.
+    expires: float
+    created: str = ""
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class DoctorFinding:
+    """One row of the unit's self-check: a part, what backs it, whether it works, and why."""
+
+    part: str
+    backend: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One recent log line, secrets already masked by the backend."""
+
+    time: float
+    level: str
+    logger: str
+    message: str
+
+
+#: Still picture formats the status page asks for.
+SNAPSHOT_FORMATS = ("jpeg", "png")
+#: Log levels the status page filters by, lowest first.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Everything the admin pages read from or apply to the running appliance.
@@ -163,4 +203,43 @@ class Backend(Protocol):
 
         ``provisioning`` erases its own admin state (password, sessions, TLS) itself.
         """
+        ...
+
+    # Operator tools: what the status page shows and does beyond the live snapshot --------
+    async def doctor(self) -> Sequence[DoctorFinding]:
+        """The unit's self-check (what ``edge-appliance doctor`` prints), probed off the loop."""
+        ...
+
+    async def camera_snapshot(self, image_format: str) -> bytes:
+        """A still (``image_format`` one of :data:`SNAPSHOT_FORMATS`) of the camera as the
+        call sends it; raise ``LookupError`` with a sentence when there is none to take."""
+        ...
+
+    def mic_level(self) -> Mapping[str, Any]:
+        """``available`` (bool), ``peak`` (0 to 32767) and ``reason`` when not available."""
+        ...
+
+    def speaker_test(self) -> float:
+        """Play a short test tone on the speaker; its length in seconds. ``LookupError`` with a
+        sentence when there is no speaker."""
+        ...
+
+    def recent_logs(self, min_level: str, limit: int) -> Sequence[LogEntry]:
+        """The newest ``limit`` log lines at ``min_level`` or above, oldest first, redacted."""
+        ...
+
+    async def end_room(self, room_sid: str) -> bool:
+        """End a live room (its participants are disconnected); ``False`` if there is none."""
+        ...
+
+    async def remove_participant(self, room_sid: str, participant_sid: str) -> bool:
+        """Remove a participant from a live room; ``False`` if there is no such participant."""
+        ...
+
+    def list_invites(self) -> Sequence[InviteInfo]:
+        """Invites made on the page and not yet expired, newest first."""
+        ...
+
+    def revoke_invite(self, invite_id: str) -> bool:
+        """Revoke an invite; ``False`` when there is no such invite."""
         ...

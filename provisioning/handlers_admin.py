@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .app import chrome_for, ctx_of, render
-from .pages import admin_pages
+from .pages import admin_pages, status_tools
 from .pages.layout import Flash
 from .sessions import COOKIE_NAME
 from .settings_form import parse_form, render_form
@@ -36,7 +36,9 @@ async def status_get(request: web.Request) -> web.StreamResponse:
     """The live status page."""
     ctx = ctx_of(request)
     chrome = chrome_for(request, "status")
-    body = admin_pages.status_body(chrome, list(ctx.backend.simulated_buttons()))
+    body = status_tools.state_section()
+    body += admin_pages.status_body(chrome, list(ctx.backend.simulated_buttons()))
+    body += status_tools.tools_body(chrome)
     return render(request, "Status", body, chrome=chrome)
 
 
@@ -232,13 +234,21 @@ def qr_data_uri(text: str) -> str:
 
 
 async def invites_get(request: web.Request) -> web.StreamResponse:
-    """The invite form."""
+    """The invite form and the invites issued so far."""
+    return invites_page(request)
+
+
+def invites_page(
+    request: web.Request, flashes: list[Flash] | None = None, status: int = 200
+) -> web.Response:
+    """The invites page: the form, then the issued invites with revoke buttons."""
     ctx = ctx_of(request)
     chrome = chrome_for(request, "invites")
     room = _default_room(dict(ctx.backend.status_snapshot()))
     lifetime = ctx.backend.invite_lifetime()
     body = admin_pages.invites_body(chrome, lifetime, room, {})
-    return render(request, "Invites", body, chrome=chrome)
+    body += status_tools.issued_invites(chrome, ctx.backend.list_invites())
+    return render(request, "Invites", body, chrome=chrome, flashes=flashes or [], status=status)
 
 
 #: How many different guests an invite admits: the appliance's default and ceiling.
@@ -269,4 +279,5 @@ async def invites_post(request: web.Request) -> web.StreamResponse:
         return render(request, "Invites", body, chrome=chrome, status=400)
     url = ctx.backend.create_invite(room, int(ttl_raw) * 60, int(guests_raw))
     body = admin_pages.invites_body(chrome, lifetime, room, {}, url, qr_data_uri(url))
+    body += status_tools.issued_invites(chrome, ctx.backend.list_invites())
     return render(request, "Invites", body, chrome=chrome)

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from . import handlers_admin, handlers_system
+from . import handlers_admin, handlers_status, handlers_system
 from .app import (
     SESSION,
     chrome_for,
@@ -254,6 +254,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/system/export", handlers_system.export, name="system-export")
     r.add_post("/system/import", handlers_system.import_, name="system-upload-config")
     r.add_post("/system/factory-reset", handlers_system.factory_reset, name="system-reset")
+    handlers_status.add_routes(app)
     r.add_static("/static", STATIC_DIR, name="public-static", append_version=False)
 
 

@@ -103,6 +103,18 @@ class AudioMixer:
         """Add an already decoded frame (from aiortc's receiver) of input ``key``."""
         self._inputs.setdefault(key, _Input()).add_frame(frame)
 
+    def add_tone(self, key: str, seconds: float, hz: float = 440.0) -> None:
+        """Mix a sine tone as input ``key`` (the status page's speaker test)."""
+        import numpy as np
+
+        n = min(int(RATE * seconds), MAX_QUEUED * 5)
+        t = np.arange(n) / RATE
+        fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)  # no clicks at either end
+        tone = (np.sin(2 * np.pi * hz * t) * fade * 8000).astype(np.int16)
+        source = self._inputs.setdefault(key, _Input())
+        source.chunks.append(tone)
+        source.queued += len(tone)
+
     def levels(self) -> dict[str, int]:
         """The latest peak level of each input (0 to 32767)."""
         return {key: source.peak for key, source in self._inputs.items()}

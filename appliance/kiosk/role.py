@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,10 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT = 20.0
 #: Removals someone meant (no automatic rejoin), as the room service reports them.
 KICK_CODES = frozenset({ev.REMOVED_BY_REST, ev.DUPLICATE_IDENTITY, ev.SESSION_LENGTH_EXCEEDED})
+#: A microphone level older than this means the microphone is not being captured.
+MIC_LEVEL_STALE_S = 1.0
+#: How long the speaker test tone lasts.
+TEST_TONE_S = 1.0
 
 
 class KioskRole:
@@ -83,6 +88,7 @@ class KioskRole:
         self._apply(self._machine.initial_effects())
         self._state.press_handler = self.press
         self._state.media_stats = self.media_stats
+        self._state.operator = self
 
     def media_stats(self) -> dict[str, Any]:
         """Per camera layer: encoding or not, frames and keyframes so far; speaker counters."""
@@ -107,6 +113,39 @@ class KioskRole:
             out["speaker"] = {"periods": playback.periods_written, "underruns": playback.underruns}
         return out
 
+    # -- operator tools (the admin status page) ---------------------------------------------
+
+    def mic_level(self) -> dict[str, Any]:
+        """The microphone's peak over its latest period, as the capture path measured it."""
+        devices = self._devices
+        if devices.capture is None:
+            return {"available": False, "reason": "There is no microphone.", "peak": 0}
+        age = time.monotonic() - devices.mic_peak_at
+        if age > MIC_LEVEL_STALE_S:
+            reason = "The microphone is captured only in a call."
+            return {"available": False, "reason": reason, "peak": 0}
+        return {
+            "available": True,
+            "reason": "",
+            "peak": devices.mic_peak,
+            "muted": self._machine.muted,
+        }
+
+    async def snapshot(self, image_format: str) -> bytes:
+        """A still of the smallest running layer's latest keyframe (decoded in a thread)."""
+        from .snapshot import still_image
+
+        unit = self._devices.snapshot_source()
+        return await asyncio.to_thread(still_image, unit, image_format)
+
+    def test_tone(self) -> float:
+        """A short tone through the mixer and the speaker, like any voice in a call."""
+        if self._devices.playback is None:
+            raise LookupError("There is no speaker.")
+        self._mixer.add_tone("test-tone", TEST_TONE_S)
+        log.info("speaker test tone (%.1f s)", TEST_TONE_S)
+        return TEST_TONE_S
+
     async def leave_for_shutdown(self) -> None:
         """Leave the call while signaling still runs, so the others see the kiosk go."""
         self._state.press_handler = None
@@ -119,6 +158,7 @@ class KioskRole:
         """Leave any call, stop timers and tasks, release the devices."""
         self._state.press_handler = None
         self._state.media_stats = None
+        self._state.operator = None
         if self._retry is not None:
             self._retry.cancel()
         await self._tasks.close()
@@ -176,6 +216,7 @@ class KioskRole:
 
     def _show(self, text: str) -> None:
         self._state.status.role_state = self._machine.state.value
+        self._state.status.muted = self._machine.muted
         if self._call is not None:
             text += f", {self._call.participant_count()} participants"
         if self._state.status.degraded:

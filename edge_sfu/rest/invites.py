@@ -40,6 +40,13 @@ class IdentityTaken(TwilioError):
     status = 409
 
 
+class InviteRevoked(TwilioError):
+    """The unit's admin revoked the invite."""
+
+    code = 20110
+    status = 401
+
+
 class InviteFull(TwilioError):
     """The invite admitted as many guests as its creator allowed."""
 
@@ -59,6 +66,8 @@ async def redeem_invite(request: web.Request) -> web.Response:
     form = await read(request, FIELDS)
     ctx = context(request)
     invite = verify_invite(form.get("Invite", ""), ctx.identity.auth_token)
+    if ctx.store.invite_revoked(invite.invite_id):
+        raise InviteRevoked("Invite revoked")
     identity = checked_identity(form.get("Identity"))
     key = form.get("GuestKey") or new_guest_key()
     if not is_guest_key(key):

@@ -68,7 +68,7 @@
     var unit = el("section", null, "card");
     unit.appendChild(el("h2", "Unit"));
     unit.appendChild(facts([
-      ["Role", app.role || "?"], ["State", app.state || "?"],
+      ["Role", app.role || "?"], ["State", app.state_text || app.state || "?"],
       ["Uptime", fmtUptime(sys.uptime_s)],
       ["CPU", (sys.cpu_percent === null || sys.cpu_percent === undefined ? "…" : sys.cpu_percent + " %") + " (load " + (sys.load || []).join(" ") + ")"],
       ["Memory", mem.total_kb ? Math.round((mem.total_kb - mem.available_kb) / 1024) + " / " + Math.round(mem.total_kb / 1024) + " MiB" : "?"],
@@ -114,7 +114,10 @@
   }
   var source = new EventSource(url);
   source.addEventListener("status", function (ev) {
-    try { render(JSON.parse(ev.data)); } catch (e) { /* a bad frame waits for the next */ }
+    var snap;
+    try { snap = JSON.parse(ev.data); render(snap); } catch (e) { return; /* a bad frame waits for the next */ }
+    // Other sections of the page (operator tools) follow the same snapshot.
+    document.dispatchEvent(new CustomEvent("edge-status", { detail: snap }));
   });
   source.onerror = function () {
     var s = document.getElementById("live-state");

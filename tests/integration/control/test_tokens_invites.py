@@ -184,3 +184,25 @@ async def test_invite_refusals(unit: Unit) -> None:
         assert (await resp.json())["code"] == code, form
     # none of the refusals recorded a redemption
     assert (await redeem(unit, good, "g")).status == 201
+
+
+async def test_a_revoked_invite_redeems_nothing(unit: Unit) -> None:
+    from edge_sfu.invites import verify_invite
+    from edge_sfu.rooms.model import utcnow
+
+    invite = create_invite(unit.identity.auth_token, "party", ttl=3600, guests=3)
+    made = verify_invite(invite, unit.identity.auth_token)
+    store = unit.context.store
+    store.record_invite(made.invite_id, "party", 3, made.expires_at)
+    assert (await redeem(unit, invite, "early")).status == 201
+    (listed,) = store.list_invites(utcnow())
+    assert (listed.invite_id, listed.used, listed.revoked) == (made.invite_id, 1, None)
+    assert store.revoke_invite(made.invite_id, utcnow())
+    assert not store.revoke_invite("no-such-invite", utcnow())
+    resp = await redeem(unit, invite, "late")
+    assert resp.status == 401
+    body = await resp.json()
+    assert body["code"] == 20110 and "revoked" in body["message"]
+    # The guest it admitted before is refused too: the invite is no credential any more.
+    assert (await redeem(unit, invite, "early")).status == 401
+    assert store.list_invites(utcnow())[0].revoked is not None

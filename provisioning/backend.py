@@ -29,7 +29,8 @@ class FieldSpec:
     a change applies without a restart (shown on the page; the backend has the final word in
     :class:`SaveResult`). ``pattern`` is a regular expression the whole value (each item of a
     ``list``) must match, explained to the admin by ``pattern_help``. ``minimum``/``maximum``
-    bound numbers and ``max_length`` strings.
+    bound numbers and ``max_length`` strings. ``section_help`` is one line under the section's
+    title (any field of the section may carry it).
     """
 
     path: str
@@ -47,6 +48,7 @@ class FieldSpec:
     max_items: int = 16
     pattern: str = ""
     pattern_help: str = ""
+    section_help: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from .app import chrome_for, ctx_of, render
 from .pages import admin_pages
 from .pages.layout import Flash
 from .sessions import COOKIE_NAME
-from .settings_form import parse_form, render_form
+from .settings_form import parse_form, render_form, render_toc
 
 log = logging.getLogger(__name__)
 _KEY_NAME = re.compile(r"[^<>\x00-\x1f\x7f]{1,64}")
@@ -107,7 +107,8 @@ def _settings_page(
         submitted,
     )
     chrome = chrome_for(request, "settings")
-    body = admin_pages.settings_body(chrome, fieldsets, needs_restart)
+    toc = render_toc(specs, errors or {})
+    body = admin_pages.settings_body(chrome, toc, fieldsets, needs_restart)
     return render(request, "Settings", body, chrome=chrome, flashes=flashes or [], status=status)
 
 

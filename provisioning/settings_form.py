@@ -229,6 +229,24 @@ def field_id(path: str) -> str:
     return "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", path)
 
 
+def section_id(title: str) -> str:
+    """An HTML id for a section of the form (the table of contents links to it)."""
+    return "s-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "general")
+
+
+def render_toc(specs: Sequence[FieldSpec], errors: Mapping[str, str]) -> str:
+    """The table of contents of the form's sections, counting the problems in each."""
+    counts: dict[str, int] = {}
+    for spec in specs:
+        counts.setdefault(spec.section, 0)
+        counts[spec.section] += spec.path in errors
+    items = []
+    for title, bad in counts.items():
+        mark = f' <span class="toc-bad">({bad} to fix)</span>' if bad else ""
+        items.append(f'<li><a href="#{attr(section_id(title))}">{e(title)}</a>{mark}</li>')
+    return f'<nav class="toc" aria-label="Sections"><ul>{"".join(items)}</ul></nav>'
+
+
 def _display(spec: FieldSpec, value: Any) -> str:
     if value is MISSING or value is None or spec.secret:
         return ""
@@ -309,7 +327,12 @@ def render_form(
             "</div>"
         )
         sections.setdefault(spec.section, []).append(row)
-    return "".join(
-        f"<fieldset><legend>{e(name)}</legend>{''.join(rows)}</fieldset>"
-        for name, rows in sections.items()
-    )
+    intros = {spec.section: spec.section_help for spec in specs if spec.section_help}
+    out = []
+    for name, rows in sections.items():
+        intro = f'<p class="help">{e(intros[name])}</p>' if name in intros else ""
+        out.append(
+            f'<fieldset id="{attr(section_id(name))}"><legend>{e(name)}</legend>'
+            f"{intro}{''.join(rows)}</fieldset>"
+        )
+    return "".join(out)

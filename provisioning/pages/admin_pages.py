@@ -50,8 +50,9 @@ def status_body(chrome: Chrome, buttons: Sequence[str]) -> str:
     )
 
 
-def settings_body(chrome: Chrome, fieldsets: str, needs_restart: bool) -> str:
-    """The settings form; ``fieldsets`` comes from :func:`settings_form.render_form`."""
+def settings_body(chrome: Chrome, toc: str, fieldsets: str, needs_restart: bool) -> str:
+    """The settings form beside its table of contents; ``toc`` and ``fieldsets`` come from
+    :mod:`settings_form` (``render_toc``, ``render_form``)."""
     restart = ""
     if needs_restart:
         restart = _form(
@@ -61,9 +62,11 @@ def settings_body(chrome: Chrome, fieldsets: str, needs_restart: bool) -> str:
             '<button type="submit" id="restart">Restart now</button>',
         )
     return (
-        restart + f'<form method="post" action="{attr(chrome.base)}/settings" novalidate>'
-        f'{csrf_field(chrome)}{fieldsets}<button type="submit" id="save">Save settings</button>'
-        "</form>"
+        restart + f'<div class="settings">{toc}'
+        f'<form method="post" action="{attr(chrome.base)}/settings" novalidate>'
+        f"{csrf_field(chrome)}{fieldsets}"
+        '<div class="save-bar"><button type="submit" id="save">Save settings</button></div>'
+        "</form></div>"
     )
 
 

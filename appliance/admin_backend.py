@@ -21,7 +21,7 @@ from edge_sfu.identity import IDENTITY_FILE
 from edge_sfu.invites import DEFAULT_INVITE_GUESTS, create_invite
 from edge_sfu.keys import KEYS_FILE
 from edge_sfu.store import DB_FILE
-from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
+from provisioning.backend import Address, ApiKeyInfo, FieldKind, FieldSpec, SaveResult
 
 from .config import (
     ConfigError,
@@ -34,7 +34,7 @@ from .config import (
     settings_to_dict,
     validate_settings,
 )
-from .mapping import room_defaults
+from .mapping import listen_address, room_defaults
 from .settings import SECTIONS, Settings
 from .state import DaemonState
 from .status import status_summary
@@ -151,6 +151,12 @@ class ApplianceBackend:
         """Restart the daemon once the current response has gone out."""
         self._state.restart_requested = True
         self._state.request_stop()
+
+    def address_after_restart(self) -> Address:
+        """HTTPS or not and the port, as saved: what the next start listens with."""
+        http = self._saved().http
+        _, port = listen_address(http.listen)
+        return Address(tls=http.tls, port=port, public_url=http.public_url)
 
     # -- keys and invites --------------------------------------------------------------------
 

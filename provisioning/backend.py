@@ -52,6 +52,19 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class Address:
+    """Where the pages answer once the saved settings are in force (after a restart).
+
+    ``tls``: HTTPS or plain HTTP. ``port`` 0: the port in use now. ``public_url``, when set,
+    is the address people use (a name or a proxy in front of the unit) and is taken as is.
+    """
+
+    tls: bool
+    port: int = 0
+    public_url: str = ""
+
+
+@dataclass(frozen=True)
 class SaveResult:
     """What a save did: paths applied at once, and paths that wait for a restart."""
 
@@ -108,6 +121,11 @@ class Backend(Protocol):
 
     def request_restart(self) -> None:
         """Restart the daemon soon (after the current response has been sent)."""
+        ...
+
+    def address_after_restart(self) -> Address:
+        """Where the pages will answer after a restart, from the saved settings (turning
+        HTTPS on or off, or changing the port, moves them)."""
         ...
 
     # API keys and invites --------------------------------------------------------------

@@ -11,8 +11,10 @@ import re
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
-from .app import chrome_for, ctx_of, render
+from . import handlers_system
+from .app import chrome_for, csp, ctx_of, render
 from .pages import admin_pages
 from .pages.layout import Flash
 from .sessions import COOKIE_NAME
@@ -151,14 +153,15 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
 async def restart(request: web.Request) -> web.StreamResponse:
     """Restart the daemon shortly after this page has been sent."""
     ctx = ctx_of(request)
+    target, moved = handlers_system.address_after_restart(request)
     asyncio.get_running_loop().call_later(0.5, ctx.backend.request_restart)
-    body = admin_pages.message_body(
-        chrome_for(request),
-        "The unit is restarting. This page will work again in a moment.",
-        "status",
-        "Back to the status page",
-    )
-    return render(request, "Restarting", body)
+    origin = URL(target).origin()
+    health = str(origin.with_path(ctx.base + "/health"))
+    body = admin_pages.restart_body(chrome_for(request), target, moved, health, ctx.boot)
+    response = render(request, "Restarting", body)
+    # The page's script asks the new address whether the unit answers there yet.
+    response.headers["Content-Security-Policy"] = csp(str(origin))
+    return response
 
 
 # API keys --------------------------------------------------------------------------------

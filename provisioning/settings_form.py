@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -209,6 +209,33 @@ def check_settings(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[
         except InvalidInput as exc:
             errors[spec.path] = str(exc)
     return errors
+
+
+def with_saved_values(
+    specs: Sequence[FieldSpec],
+    data: Mapping[str, Any],
+    saved: Mapping[str, Any],
+    paths: Iterable[str],
+) -> dict[str, Any]:
+    """A copy of ``data`` whose settings at ``paths`` (refused ones) hold their saved value.
+
+    The backend's own checks expect values of the right type; with the refused ones put back
+    they can still judge everything else in the same pass.
+    """
+    out = copy.deepcopy(dict(data))
+    for path in paths:
+        spec = next((s for s in specs if path == s.path or path.startswith(s.path + ".")), None)
+        if spec is None:
+            continue
+        value = get_path(saved, spec.path)
+        if value is not MISSING:
+            set_path(out, spec.path, copy.deepcopy(value))
+            continue
+        parts = spec.path.split(".")
+        parent = get_path(out, ".".join(parts[:-1])) if len(parts) > 1 else out
+        if isinstance(parent, dict):
+            parent.pop(parts[-1], None)
+    return out
 
 
 def strip_secrets(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[str, Any]:

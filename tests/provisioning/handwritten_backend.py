@@ -20,7 +20,7 @@ import tomli_w
 from aiohttp import web
 
 from edge_common.atomic import atomic_write
-from provisioning.backend import ApiKeyInfo, Backend, FieldSpec, SaveResult
+from provisioning.backend import Address, ApiKeyInfo, Backend, FieldSpec, SaveResult
 from provisioning.settings_form import MISSING, get_path
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9 _-]{0,62}"
@@ -187,6 +187,8 @@ class HandWrittenTestBackend:
         self.muted = False
         self.joined = False
         self.restarts = 0
+        #: What the pages are told about the next start (this backend has no HTTPS setting).
+        self.next_address = Address(tls=False)
         self.resets = 0
         self.live: dict[str, Any] = {}  # what the "daemon" applied live
         self._write(default_config(name))
@@ -243,6 +245,9 @@ class HandWrittenTestBackend:
     def request_restart(self) -> None:
         self.restarts += 1
         self.started = self.load_settings()
+
+    def address_after_restart(self) -> Address:
+        return self.next_address
 
     # keys
     def list_api_keys(self) -> Sequence[ApiKeyInfo]:

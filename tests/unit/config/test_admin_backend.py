@@ -209,3 +209,14 @@ def test_the_invite_page_offers_the_limits_invites_have():
     from provisioning.handlers_admin import DEFAULT_GUESTS, MAX_GUESTS
 
     assert (DEFAULT_GUESTS, MAX_GUESTS) == (DEFAULT_INVITE_GUESTS, MAX_INVITE_GUESTS)
+
+
+def test_address_after_restart_follows_the_saved_http_settings(state):
+    b = backend(state)
+    assert (b.address_after_restart().tls, b.address_after_restart().port) == (True, 8443)
+    data = b.load_settings()
+    data["http"].update({"tls": False, "listen": "127.0.0.1:8080"})
+    b.save_settings(data)
+    after = b.address_after_restart()
+    assert (after.tls, after.port, after.public_url) == (False, 8080, "")
+    assert state.settings.http.tls is True  # in force until the restart

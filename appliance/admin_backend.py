@@ -97,7 +97,9 @@ class ApplianceBackend:
                     f = _field(layer_spec)
                     path = f"camera.layers.{i}.{f.path.rsplit('.', 1)[-1]}"
                     label = f"Layer {i + 1}: {f.label[0].lower()}{f.label[1:]}"
-                    fields.append(replace(f, path=path, label=label, required=True))
+                    # Not required: an import merges onto the saved file, so a file without
+                    # [[camera.layers]] keeps the saved ones; the schema judges empty values.
+                    fields.append(replace(f, path=path, label=label))
         return fields
 
     def _saved(self) -> Settings:

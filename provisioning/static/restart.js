@@ -10,19 +10,23 @@
   var state = document.getElementById("restart-state");
   var started = Date.now();
   var told = false;
+  var opening = false;
 
   function say(text) { state.textContent = text; }
   function open() {
-    say("The unit answers again; opening " + target + " …");
+    if (opening) { return; }
+    opening = true;
+    say("Opening " + target + " …");
     window.location.assign(target);
   }
 
-  // An HTTPS page may not fetch from a plain-HTTP address (mixed content), so the browser
-  // cannot ask when HTTPS has just been turned off: give the unit time, then go.
+  // An HTTPS page may not fetch from a plain-HTTP address (mixed content; only the machine's
+  // own addresses are exempt), so when HTTPS has just been turned off the asking below may
+  // never succeed: give the unit time, then go anyway.
   if (window.location.protocol === "https:" && health.indexOf("http:") === 0) {
-    say("This page opens the new address in 15 seconds.");
+    say("This page opens the new address in 15 seconds at the latest.");
+    told = true;
     window.setTimeout(open, 15000);
-    return;
   }
 
   function again() {

@@ -3,7 +3,8 @@
 The settings page shows the schema's labels in titled sections with a table of contents; an
 import lists every problem of a file at once, and what a good one applied and what waits for
 a restart. Under plain HTTP the HTTPS page says HTTPS is off and links nothing dead. Turning
-HTTPS on and restarting from the page ends with the browser on the unit's https:// address.
+HTTPS on and restarting from the page ends with the browser on the unit's https:// address,
+and turning it off again from the HTTPS page brings it back to the http:// one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tomli_w
 from playwright.async_api import Page, async_playwright, expect
 
 from tests.browser.media.harness import require_chromium
-from tests.browser.provisioning.pagehelpers import claim, launch, snap
+from tests.browser.provisioning.pagehelpers import claim, launch, sign_in, snap
 from tests.integration.daemon.harness import running_daemon
 
 pytestmark = pytest.mark.browser
@@ -184,5 +185,21 @@ async def test_turning_https_on_lands_on_the_https_address(tmp_path: Path):
                 assert await page.evaluate("window.isSecureContext") is True
                 await expect(page.locator("main")).to_be_visible()
                 assert "https://" in "".join(daemon.output)
+
+                # And back: turned off on the HTTPS page, the browser follows to plain HTTP.
+                secure = f"https://127.0.0.1:{port}"
+                if "/login" in page.url:
+                    await sign_in(page, secure, PASSWORD)
+                    await page.wait_for_url("**/admin/status")
+                await page.goto(secure + "/admin/settings")
+                await page.uncheck("#f-http-tls")
+                await page.click("#save")
+                await page.goto(secure + "/admin/tls")
+                await expect(page.locator("main")).to_contain_text("turned off in the saved")
+                await page.click("#restart")
+                await expect(page.locator("#new-address")).to_have_text(base + "/admin/")
+                await expect(page.locator("#restarting")).to_contain_text("HTTPS is now off")
+                await page.wait_for_url(base + "/admin/**", timeout=60_000)
+                await expect(page.locator("main")).to_be_visible()
             finally:
                 await browser.close()

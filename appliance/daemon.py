@@ -20,7 +20,10 @@ from aiohttp import web
 
 from .app import build_app
 from .config import ConfigError, load_config, parse_settings, save_config
+from .confinement import confine
+from .data_lock import DataDirBusy, lock_data_dir
 from .mapping import listen_address
+from .net_limits import AcceptErrorLimiter, ConnectionGuard, ConnectionLimits, GuardedTCPSite
 from .settings import Settings
 from .state import DaemonState
 
@@ -46,7 +49,19 @@ def dev_settings() -> Settings:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    """Load the config, then serve until SIGTERM/SIGINT. Returns the exit status."""
+    """Lock the data directory, load the config, then serve until SIGTERM/SIGINT.
+
+    Returns the exit status."""
+    try:
+        lock = lock_data_dir(args.data_dir)  # before anything in it is read or written
+    except DataDirBusy as exc:
+        print(f"edge-appliance: {exc}", file=sys.stderr)
+        return 1
+    with lock:
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     config_path: Path = args.config
     if args.dev_config and not config_path.exists():
         save_config(config_path, dev_settings())
@@ -59,6 +74,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     if args.listen:
         settings.http.listen = args.listen
         settings = parse_settings(_as_dict(settings), source="--listen")
+    settings = confine(settings)
     state = DaemonState.open(settings, config_path, args.data_dir)
     code = asyncio.run(serve(state))
     if state.restart_requested:
@@ -95,22 +111,26 @@ async def serve(state: DaemonState) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     state.request_stop = stop.set
+    limits = ConnectionLimits()
+    AcceptErrorLimiter(loop, limits.accept_log_interval).install()
+    guard = ConnectionGuard(limits)
     app = build_app(state)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **limits.handler_args())
     await runner.setup()  # runs every cleanup context's start-up, in order
     try:
         host, port = listen_address(state.settings.http.listen)
-        site = web.TCPSite(
+        site = GuardedTCPSite(
             runner,
             host,
             port,
+            guard=guard,
             ssl_context=state.ssl_context,
             reuse_address=True,
             shutdown_timeout=GRACE_PERIOD,  # a held-open response must not eat TimeoutStopSec
         )
         await site.start()
         state.bound_port = _bound_port(site) or port
-        await _redirect_site(runner, state, host)
+        await _redirect_site(runner, state, host, guard)
         state.announce_ready()
         await stop.wait()
     finally:
@@ -122,12 +142,16 @@ async def serve(state: DaemonState) -> int:
     return state.exit_code
 
 
-async def _redirect_site(runner: web.AppRunner, state: DaemonState, host: str) -> None:
+async def _redirect_site(
+    runner: web.AppRunner, state: DaemonState, host: str, guard: ConnectionGuard
+) -> None:
     """Plain HTTP on ``http.redirect_port``: the same application, whose redirect middleware
     (see ``appliance.admin``) sends every client but this machine's own to HTTPS."""
     port = state.settings.http.redirect_port
     if state.ssl_context is not None and port != 0:
-        site = web.TCPSite(runner, host, port, reuse_address=True, shutdown_timeout=GRACE_PERIOD)
+        site = GuardedTCPSite(
+            runner, host, port, guard=guard, reuse_address=True, shutdown_timeout=GRACE_PERIOD
+        )
         await site.start()
 
 

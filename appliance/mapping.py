@@ -13,6 +13,7 @@ from edge_sfu.media.settings import IceServer
 from edge_sfu.rooms import RoomDefaults
 from hardware.audio.devices import AudioSpec
 from hardware.camera.base import CameraLayerSpec, CameraSpec
+from provisioning.mdns import loopback_only
 
 from .kiosk.state import KioskPolicy, LeaveOn
 from .settings import Settings
@@ -80,7 +81,9 @@ def media_settings(settings: Settings) -> MediaSettings:
         for url in m.turn_servers
     ]
     ports = (m.udp_port_min, m.udp_port_max) if m.udp_port_min else None
-    return MediaSettings(ice_servers=tuple(servers), udp_port_range=ports)
+    # Confined to loopback (the test suite): media candidates on 127.0.0.1 only, too.
+    addresses = ("127.0.0.1",) if loopback_only() else None
+    return MediaSettings(ice_servers=tuple(servers), udp_port_range=ports, host_addresses=addresses)
 
 
 def public_base_url(settings: Settings, port: int | None = None, tls: bool | None = None) -> str:

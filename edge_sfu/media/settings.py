@@ -32,6 +32,10 @@ class MediaSettings:
     # UDP ports for ICE candidates, inclusive (None: ephemeral ports from the kernel).
     # aioice has no such option; see edge_sfu.media.seam.restrict_ports.
     udp_port_range: tuple[int, int] | None = None
+    # Local addresses to gather host candidates on (None: every interface's, as aioice does;
+    # it skips loopback, so ("127.0.0.1",) is how tests keep media on this machine).
+    # See edge_sfu.media.seam.restrict_addresses.
+    host_addresses: tuple[str, ...] | None = None
     # Largest data-track message accepted, in bytes (Twilio's limit is 16 KiB).
     max_data_message_bytes: int = 16 * 1024
     # Packets kept per layer for answering NACKs (a power of two).

@@ -157,12 +157,17 @@ class Transport(AsyncCloseable):
     def _prepare_ice(self) -> None:
         # before setLocalDescription, which gathers candidates
         port_range = self.settings.udp_port_range
-        if port_range is None:
+        addresses = self.settings.host_addresses
+        if port_range is None and addresses is None:
             return
-        for transceiver in self.pc.getTransceivers():
-            seam.restrict_ports(transceiver.receiver.transport, port_range)
+        dtls = [t.receiver.transport for t in self.pc.getTransceivers()]
         if self.pc.sctp is not None:
-            seam.restrict_ports(self.pc.sctp.transport, port_range)
+            dtls.append(self.pc.sctp.transport)
+        for transport in dtls:
+            if addresses is not None:
+                seam.restrict_addresses(transport, addresses)
+            if port_range is not None:
+                seam.restrict_ports(transport, port_range)
 
     def _adopt(self, track_ids: dict[str, str]) -> None:
         # Runs with no await between setRemote/LocalDescription and here, so aiortc's

@@ -10,7 +10,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``receive`` | ``take_over_receiver``: raw RTP/RTCP from a receiver, no decoder |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
-| ``ports`` | ``restrict_ports``: ICE candidates within a UDP port range |
+| ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
 | ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
@@ -33,7 +33,7 @@ from edge_sfu.media.seam.packets import (
     RtpPacket,
     parse_rtp_light,
 )
-from edge_sfu.media.seam.ports import restrict_ports
+from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
 from edge_sfu.media.seam.quirks import (
     keep_sctp_transport,
     negotiated_codecs,
@@ -105,6 +105,7 @@ __all__ = [
     "keep_sctp_transport",
     "negotiated_codecs",
     "parse_rtp_light",
+    "restrict_addresses",
     "restrict_ports",
     "set_msid",
     "take_keyframe_request",

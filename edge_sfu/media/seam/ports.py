@@ -71,3 +71,26 @@ def restrict_ports(dtls: RTCDtlsTransport, port_range: tuple[int, int]) -> None:
     connection._edge_sfu_gcc = original
     connection.get_component_candidates = get_component_candidates
     connection._edge_sfu_ports = port_range
+
+
+def restrict_addresses(dtls: RTCDtlsTransport, addresses: tuple[str, ...]) -> None:
+    """Make this transport's ICE connection gather host candidates on ``addresses`` only.
+
+    aioice gathers on every address of every interface but loopback and hands that list to
+    ``Connection.get_component_candidates(component, addresses)``; for this connection only,
+    the list becomes ``addresses``. Call before it gathers (before ``setLocalDescription``).
+    """
+    connection: Any = dtls.transport._connection
+    if getattr(connection, "_edge_sfu_addresses", None) == addresses:
+        return
+    inner = connection.get_component_candidates
+
+    async def get_component_candidates(*args: Any, **kwargs: Any) -> Any:
+        if "addresses" in kwargs:  # how aioice calls it
+            kwargs["addresses"] = list(addresses)
+        elif len(args) >= 2:
+            args = (args[0], list(addresses), *args[2:])
+        return await inner(*args, **kwargs)
+
+    connection.get_component_candidates = get_component_candidates
+    connection._edge_sfu_addresses = addresses

@@ -131,3 +131,29 @@ async def test_closing_a_transport_does_not_call_it_back_from_its_consumers() ->
     assert transport.id not in router.transports
     await router.close()
     assert camera.closed and router.producers == {}
+
+
+async def test_host_addresses_confine_the_sfu_candidates() -> None:
+    import re
+
+    from edge_sfu.media import MediaSettings
+
+    settings = MediaSettings(host_addresses=("127.0.0.1",), udp_port_range=(52000, 52999))
+    router = Router("RM4", settings)
+    pub_pc, pub_t, producers = await publish(
+        router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
+    )
+    sub = Subscriber(router, "PB")
+    try:
+        router.consume(producers[0], sub.transport)
+        await sub.negotiate()
+        await wait_for(lambda: sub.video_count() >= 5, what="frames over loopback")
+        for transport in (pub_t, sub.transport):
+            sdp = transport.pc.localDescription.sdp
+            found = re.findall(r"a=candidate:\S+ 1 udp \d+ (\S+) (\d+)", sdp)
+            assert found and {a for a, _ in found} == {"127.0.0.1"}, found
+            assert all(52000 <= int(p) <= 52999 for _, p in found)  # both restrictions hold
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()

@@ -79,3 +79,12 @@ def test_public_url():
     assert public_base_url(s, port=9000) == "http://127.0.0.1:9000"
     s = parse_settings({"http": {"public_url": "https://unit.example/"}})
     assert public_base_url(s) == "https://unit.example"
+
+
+def test_loopback_only_keeps_media_candidates_on_loopback(monkeypatch):
+    from appliance.confinement import LOOPBACK_ONLY_ENV
+
+    monkeypatch.setenv(LOOPBACK_ONLY_ENV, "1")
+    assert media_settings(parse_settings({})).host_addresses == ("127.0.0.1",)
+    monkeypatch.setenv(LOOPBACK_ONLY_ENV, "")
+    assert media_settings(parse_settings({})).host_addresses is None

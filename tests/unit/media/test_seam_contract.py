@@ -158,6 +158,14 @@ def test_aioice_pair_and_protocol_shape() -> None:
     assert "transport" in aioice.ice.StunProtocol.__annotations__
 
 
+def test_aioice_gathers_through_get_component_candidates() -> None:
+    """restrict_ports and restrict_addresses wrap it; it must receive the address list."""
+    params = inspect.signature(aioice.ice.Connection.get_component_candidates).parameters
+    assert list(params)[:3] == ["self", "component", "addresses"]
+    gather = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "self.get_component_candidates(component=component, addresses=addresses)" in gather
+
+
 def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session, pylibsrtp.Session]:
     key = os.urandom(30)
     tx = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)

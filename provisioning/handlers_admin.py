@@ -153,7 +153,7 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
 async def restart(request: web.Request) -> web.StreamResponse:
     """Restart the daemon shortly after this page has been sent."""
     ctx = ctx_of(request)
-    target, moved = handlers_system.address_after_restart(request)
+    target, moved = handlers_system.next_admin_url(request)
     asyncio.get_running_loop().call_later(0.5, ctx.backend.request_restart)
     origin = URL(target).origin()
     health = str(origin.with_path(ctx.base + "/health"))

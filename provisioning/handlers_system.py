@@ -20,7 +20,7 @@ from .errors import CertificateRejected
 from .pages import admin_pages
 from .pages.html import safe_filename
 from .pages.layout import Flash
-from .settings_form import check_settings, strip_secrets, with_saved_values
+from .settings_form import check_settings, spec_for, strip_secrets, with_saved_values
 
 log = logging.getLogger("provisioning")
 #: Problems listed after a refused import (a file of garbage would otherwise make a huge page).
@@ -88,7 +88,7 @@ async def health(request: web.Request) -> web.StreamResponse:
     return web.json_response(body, headers={"Access-Control-Allow-Origin": "*"})
 
 
-def address_after_restart(request: web.Request) -> tuple[str, str]:
+def next_admin_url(request: web.Request) -> tuple[str, str]:
     """The admin pages' URL after a restart and, when it differs from this one, why."""
     ctx = ctx_of(request)
     address = ctx.backend.address_after_restart()
@@ -165,7 +165,7 @@ def _named(specs: Sequence[FieldSpec], paths: Iterable[str]) -> list[tuple[str, 
     order = {spec.path: i for i, spec in enumerate(specs)}
     named: list[tuple[int, str, str]] = []
     for path in paths:
-        spec = next((s for s in specs if path == s.path or path.startswith(s.path + ".")), None)
+        spec = spec_for(specs, path)
         where = f"{spec.section}: {spec.label}" if spec is not None else ""
         named.append((order[spec.path] if spec else len(order), where, path))
     return [(where, path) for _, where, path in sorted(named)]

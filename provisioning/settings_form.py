@@ -211,6 +211,11 @@ def check_settings(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[
     return errors
 
 
+def spec_for(specs: Sequence[FieldSpec], path: str) -> FieldSpec | None:
+    """The field a path belongs to (an item of a list field to its list), or ``None``."""
+    return next((s for s in specs if path == s.path or path.startswith(s.path + ".")), None)
+
+
 def with_saved_values(
     specs: Sequence[FieldSpec],
     data: Mapping[str, Any],
@@ -224,7 +229,7 @@ def with_saved_values(
     """
     out = copy.deepcopy(dict(data))
     for path in paths:
-        spec = next((s for s in specs if path == s.path or path.startswith(s.path + ".")), None)
+        spec = spec_for(specs, path)
         if spec is None:
             continue
         value = get_path(saved, spec.path)

@@ -16,7 +16,8 @@ from provisioning.app import csp
 from provisioning.backend import Address
 
 from .handwritten_backend import HandWrittenTestBackend, default_config
-from .helpers import get_csrf, post_form
+from .helpers import csrf_of, get_csrf, post_form
+from .test_flows import settings_form_values
 
 
 async def _import(client: TestClient, data: dict) -> tuple[int, str]:
@@ -139,3 +140,29 @@ def test_only_a_plain_origin_joins_the_policy() -> None:
     assert "connect-src 'self' http://[fd00::1]:80;" in csp("http://[fd00::1]:80")
     for bad in ("https://x; script-src *", "javascript:alert(1)", "https://a b", "*"):
         assert "connect-src 'self';" in csp(bad), bad
+
+
+async def test_settings_form_shows_field_and_cross_field_problems_together(
+    signed_in: TestClient, backend: HandWrittenTestBackend
+) -> None:
+    before = backend.config_path.read_bytes()
+    html = await (await signed_in.get("/admin/settings")).text()
+    form = settings_form_values(backend)
+    form["room.max_participants"] = "99"  # the field's own range
+    form["network.udp_port_min"] = "50000"  # above udp_port_max: the backend's check
+    resp = await signed_in.post("/admin/settings", data={"csrf": csrf_of(html), **form})
+    text = await resp.text()
+    assert resp.status == 400
+    assert re.search(r'id="f-room-max_participants-err"[^>]*>Use a value of at most 16', text)
+    assert re.search(r'id="f-network-udp_port_max-err"[^>]*>Must not be below', text)
+    assert "(1 to fix)" in text and backend.config_path.read_bytes() == before
+
+
+async def test_settings_flashes_name_keys_with_their_labels(
+    signed_in: TestClient, backend: HandWrittenTestBackend
+) -> None:
+    html = await (await signed_in.get("/admin/settings")).text()
+    form = settings_form_values(backend)
+    form["unit.role"] = "hub"
+    resp = await signed_in.post("/admin/settings", data={"csrf": csrf_of(html), **form})
+    assert "Needs a restart: unit.role (Role)." in await resp.text()

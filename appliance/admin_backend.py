@@ -31,6 +31,7 @@ from edge_sfu.rooms import events as room_events
 from edge_sfu.rooms.model import utcnow
 from edge_sfu.store import DB_FILE
 from provisioning.backend import (
+    Address,
     ApiKeyInfo,
     DoctorFinding,
     FieldKind,
@@ -43,6 +44,7 @@ from provisioning.backend import (
 from .config import (
     ConfigError,
     field_specs,
+    layer_specs,
     load_config,
     parse_settings,
     save_config,
@@ -50,30 +52,12 @@ from .config import (
     settings_to_dict,
     validate_settings,
 )
-from .mapping import room_defaults
-from .settings import Settings
+from .mapping import listen_address, room_defaults
+from .settings import SECTIONS, Settings
 from .state import DaemonState
 from .status import status_summary
 
 log = logging.getLogger(__name__)
-
-SECTION_TITLES = {
-    "unit": "Unit",
-    "http": "Web server",
-    "rooms": "Room defaults",
-    "media": "Media and network",
-    "kiosk": "Kiosk",
-    "camera": "Camera",
-    "audio": "Audio",
-    "gpio": "Buttons and LEDs",
-    "provisioning": "Discovery",
-}
-LAYER_FIELDS = (("name", "str"), ("width", "int"), ("height", "int"), ("bitrate", "int"))
-LAYER_LIMITS = {"width": (16, 1920), "height": (16, 1080), "bitrate": (50_000, 10_000_000)}
-
-
-def _label(key: str) -> str:
-    return key.rsplit(".", 1)[-1].replace("_", " ").capitalize()
 
 
 def _field(spec: dict[str, Any]) -> FieldSpec:
@@ -90,11 +74,13 @@ def _field(spec: dict[str, Any]) -> FieldSpec:
         kind, choices = "choice", tuple(str(c) for c in spec["choices"])
     numeric = [c for c in spec.get("choices", ()) if isinstance(c, int)]
     pattern = spec.get("pattern") or spec.get("item_pattern") or ""
+    rule = str(spec.get("rule", ""))
     return FieldSpec(
         path=spec["key"],
-        label=_label(spec["key"]),
+        label=spec["label"],
         kind=kind,
-        section=SECTION_TITLES.get(spec["section"], spec["section"]),
+        section=spec["section_title"],
+        section_help=SECTIONS[spec["section"].split(".", 1)[0]][1],
         help=spec["help"],
         choices=choices,
         minimum=spec.get("min", min(numeric) if numeric else None),
@@ -104,7 +90,7 @@ def _field(spec: dict[str, Any]) -> FieldSpec:
         secret=bool(spec.get("secret")),
         live=bool(spec.get("live")),
         pattern=pattern.removeprefix("^").removesuffix("$") if pattern else "",
-        pattern_help=f"must match {pattern}" if pattern else "",
+        pattern_help=f"Use {rule}." if rule else "",
     )
 
 
@@ -125,20 +111,13 @@ class ApplianceBackend:
                 fields.append(_field(spec))
                 continue
             for i, _layer in enumerate(self._saved().camera.layers):
-                for name, kind in LAYER_FIELDS:
-                    lo, hi = LAYER_LIMITS.get(name, (None, None))
-                    fields.append(
-                        FieldSpec(
-                            path=f"camera.layers.{i}.{name}",
-                            label=f"Layer {i + 1} {name}",
-                            kind="int" if kind == "int" else "str",
-                            section="Camera",
-                            minimum=lo,
-                            maximum=hi,
-                            max_length=16,
-                            required=True,
-                        )
-                    )
+                for layer_spec in layer_specs():
+                    f = _field(layer_spec)
+                    path = f"camera.layers.{i}.{f.path.rsplit('.', 1)[-1]}"
+                    label = f"Layer {i + 1}: {f.label[0].lower()}{f.label[1:]}"
+                    # Not required: an import merges onto the saved file, so a file without
+                    # [[camera.layers]] keeps the saved ones; the schema judges empty values.
+                    fields.append(replace(f, path=path, label=label))
         return fields
 
     def _saved(self) -> Settings:
@@ -192,6 +171,12 @@ class ApplianceBackend:
         """Restart the daemon once the current response has gone out."""
         self._state.restart_requested = True
         self._state.request_stop()
+
+    def address_after_restart(self) -> Address:
+        """HTTPS or not and the port, as saved: what the next start listens with."""
+        http = self._saved().http
+        _, port = listen_address(http.listen)
+        return Address(tls=http.tls, port=port, public_url=http.public_url)
 
     # -- keys and invites --------------------------------------------------------------------
 

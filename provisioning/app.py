@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,8 @@ class AdminContext:
     tls: TlsManager | None
     secret: bytes
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Differs on every start: the restart page tells the restarted unit from the old one.
+    boot: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def unit_name(self) -> str:
         """The unit's name as shown in the page header."""
@@ -253,14 +257,26 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+
+def csp(connect: str = "") -> str:
+    """The pages' Content-Security-Policy; ``connect`` adds one origin scripts may fetch from
+    (the restart page asks the unit's new address whether it answers yet). Anything but a
+    plain ``scheme://host[:port]`` is left out: it must not be able to add a directive."""
+    if not _ORIGIN.fullmatch(connect):
+        connect = ""
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"connect-src 'self'{' ' + connect if connect else ''}; frame-ancestors 'none'; "
+        "form-action 'self'; base-uri 'none'"
+    )
+
+
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """Security headers on every admin response (static files and redirects included)."""
     h = response.headers
-    h.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    )
+    h.setdefault("Content-Security-Policy", csp())
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("X-Frame-Options", "DENY")

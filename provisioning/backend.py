@@ -29,7 +29,8 @@ class FieldSpec:
     a change applies without a restart (shown on the page; the backend has the final word in
     :class:`SaveResult`). ``pattern`` is a regular expression the whole value (each item of a
     ``list``) must match, explained to the admin by ``pattern_help``. ``minimum``/``maximum``
-    bound numbers and ``max_length`` strings.
+    bound numbers and ``max_length`` strings. ``section_help`` is one line under the section's
+    title (any field of the section may carry it).
     """
 
     path: str
@@ -47,6 +48,20 @@ class FieldSpec:
     max_items: int = 16
     pattern: str = ""
     pattern_help: str = ""
+    section_help: str = ""
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where the pages answer once the saved settings are in force (after a restart).
+
+    ``tls``: HTTPS or plain HTTP. ``port`` 0: the port in use now. ``public_url``, when set,
+    is the address people use (a name or a proxy in front of the unit) and is taken as is.
+    """
+
+    tls: bool
+    port: int = 0
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,11 @@ class Backend(Protocol):
 
     def request_restart(self) -> None:
         """Restart the daemon soon (after the current response has been sent)."""
+        ...
+
+    def address_after_restart(self) -> Address:
+        """Where the pages will answer after a restart, from the saved settings (turning
+        HTTPS on or off, or changing the port, moves them)."""
         ...
 
     # API keys and invites --------------------------------------------------------------

@@ -8,15 +8,19 @@ import contextlib
 import io
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
-from .app import chrome_for, ctx_of, render
+from . import handlers_system
+from .app import chrome_for, csp, ctx_of, render
+from .backend import FieldSpec
 from .pages import admin_pages, status_tools
 from .pages.layout import Flash
 from .sessions import COOKIE_NAME
-from .settings_form import parse_form, render_form
+from .settings_form import parse_form, render_form, render_toc, spec_for
 
 log = logging.getLogger(__name__)
 _KEY_NAME = re.compile(r"[^<>\x00-\x1f\x7f]{1,64}")
@@ -109,14 +113,26 @@ def _settings_page(
         submitted,
     )
     chrome = chrome_for(request, "settings")
-    body = admin_pages.settings_body(chrome, fieldsets, needs_restart)
+    toc = render_toc(specs, errors or {})
+    body = admin_pages.settings_body(chrome, toc, fieldsets, needs_restart)
     return render(request, "Settings", body, chrome=chrome, flashes=flashes or [], status=status)
+
+
+def _keys(specs: Sequence[FieldSpec], paths: Sequence[str]) -> str:
+    """Config keys with their labels on the page: ``unit.name (Unit name), http.tls (HTTPS)``."""
+    named = []
+    for path in paths:
+        spec = spec_for(specs, path)
+        named.append(f"{path} ({spec.label})" if spec is not None else path)
+    return ", ".join(named)
 
 
 async def settings_get(request: web.Request) -> web.StreamResponse:
     """The settings form with the saved values, saying which of them wait for a restart."""
-    pending = ctx_of(request).backend.pending_restart()
-    flashes = [Flash("warn", "Saved, waiting for a restart: " + ", ".join(pending) + ".")]
+    ctx = ctx_of(request)
+    pending = ctx.backend.pending_restart()
+    waiting = _keys(ctx.backend.settings_schema(), pending)
+    flashes = [Flash("warn", f"Saved, waiting for a restart: {waiting}.")]
     return _settings_page(request, flashes=flashes if pending else [], needs_restart=bool(pending))
 
 
@@ -128,8 +144,10 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         specs = ctx.backend.settings_schema()
         current = ctx.backend.load_settings()
         new, errors = parse_form(specs, form, current)
-        if not errors:
-            errors = dict(ctx.backend.validate_settings(new))
+        # The backend's checks run too (a refused field keeps its saved value in ``new``), so
+        # one submission shows every problem.
+        for path, message in ctx.backend.validate_settings(new).items():
+            errors.setdefault(path, message)
         if errors:
             submitted = {k: v for k, v in form.items() if isinstance(v, str) and len(v) < 4096}
             return _settings_page(
@@ -143,23 +161,24 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         result = ctx.backend.save_settings(new)
     flashes = [Flash("ok", "Settings saved.")]
     if result.applied_live:
-        flashes.append(Flash("ok", "Applied now: " + ", ".join(result.applied_live) + "."))
+        flashes.append(Flash("ok", f"Applied now: {_keys(specs, result.applied_live)}."))
     if result.needs_restart:
-        flashes.append(Flash("warn", "Needs a restart: " + ", ".join(result.needs_restart) + "."))
+        flashes.append(Flash("warn", f"Needs a restart: {_keys(specs, result.needs_restart)}."))
     return _settings_page(request, flashes=flashes, needs_restart=bool(result.needs_restart))
 
 
 async def restart(request: web.Request) -> web.StreamResponse:
     """Restart the daemon shortly after this page has been sent."""
     ctx = ctx_of(request)
+    target, moved = handlers_system.next_admin_url(request)
     asyncio.get_running_loop().call_later(0.5, ctx.backend.request_restart)
-    body = admin_pages.message_body(
-        chrome_for(request),
-        "The unit is restarting. This page will work again in a moment.",
-        "status",
-        "Back to the status page",
-    )
-    return render(request, "Restarting", body)
+    origin = URL(target).origin()
+    health = str(origin.with_path(ctx.base + "/health"))
+    body = admin_pages.restart_body(chrome_for(request), target, moved, health, ctx.boot)
+    response = render(request, "Restarting", body)
+    # The page's script asks the new address whether the unit answers there yet.
+    response.headers["Content-Security-Policy"] = csp(str(origin))
+    return response
 
 
 # API keys --------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ PUBLIC_ROUTES = frozenset(
         "public-login",
         "public-login-post",
         "public-ca",
+        "public-health",
         "public-static",
     }
 )
@@ -247,6 +248,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/invites", handlers_admin.invites_get, name="invites")
     r.add_post("/invites", handlers_admin.invites_post, name="invites-post")
     r.add_get("/ca.crt", handlers_system.ca_download, name="public-ca")
+    r.add_get("/health", handlers_system.health, name="public-health")
     r.add_get("/tls", handlers_system.tls_get, name="tls")
     r.add_post("/tls/upload", handlers_system.tls_upload, name="tls-upload")
     r.add_post("/tls/remove", handlers_system.tls_remove, name="tls-remove")

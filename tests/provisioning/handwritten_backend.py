@@ -26,6 +26,7 @@ from aiohttp import web
 from edge_common.atomic import atomic_write
 from edge_common.logbuffer import LogBuffer
 from provisioning.backend import (
+    Address,
     ApiKeyInfo,
     Backend,
     DoctorFinding,
@@ -200,6 +201,8 @@ class HandWrittenTestBackend:
         self.muted = False
         self.joined = False
         self.restarts = 0
+        #: What the pages are told about the next start (this backend has no HTTPS setting).
+        self.next_address = Address(tls=False)
         self.resets = 0
         self.live: dict[str, Any] = {}  # what the "daemon" applied live
         self.rooms: dict[str, dict[str, str]] = {"RM1": {"PA1": "kiosk", "PA2": "<i>guest</i>"}}
@@ -267,6 +270,9 @@ class HandWrittenTestBackend:
     def request_restart(self) -> None:
         self.restarts += 1
         self.started = self.load_settings()
+
+    def address_after_restart(self) -> Address:
+        return self.next_address
 
     # keys
     def list_api_keys(self) -> Sequence[ApiKeyInfo]:

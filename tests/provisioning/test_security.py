@@ -71,6 +71,7 @@ async def test_every_private_route_refuses_without_session(
         "public-login",
         "public-login-post",
         "public-ca",
+        "public-health",
         "public-static",
     }
     async with running_client(app) as client:

@@ -226,3 +226,14 @@ def test_invites_follow_the_one_lifetime_rule(state):
         with pytest.raises(TokenError, match="5 minutes to 7 days"):
             b.create_invite("stand up", ttl)
     assert "?invite=" in b.create_invite("stand up", MIN_INVITE_TTL)
+
+
+def test_address_after_restart_follows_the_saved_http_settings(state):
+    b = backend(state)
+    assert (b.address_after_restart().tls, b.address_after_restart().port) == (True, 8443)
+    data = b.load_settings()
+    data["http"].update({"tls": False, "listen": "127.0.0.1:8080"})
+    b.save_settings(data)
+    after = b.address_after_restart()
+    assert (after.tls, after.port, after.public_url) == (False, 8080, "")
+    assert state.settings.http.tls is True  # in force until the restart

@@ -203,6 +203,11 @@ class Room(Emitter):
                 CLIENT_REMOTE_DESC_FAILED, f"could not apply the offer: {exc}"
             )
             return
+        # unpublished while the answer was being made: it was attached after detach ran
+        current = {id(local.track) for local in self.local_tracks.values()}
+        for track in publish.values():
+            if id(track) not in current:
+                self.media.detach(track)
         self.send({"type": MSG_ANSWER, "negotiation": msg["negotiation"], "sdp": sdp})
 
     # -- our publications ------------------------------------------------------------
@@ -311,6 +316,8 @@ class Room(Emitter):
         if isinstance(local, LocalDataTrack):
             self.local_data.pop(local.client_id, None)
             local.close()
+        elif self.media is not None:
+            self.media.detach(local.track)
         if local.sid is not None:
             self.send({"type": MSG_UNPUBLISH, "track_sid": local.sid})
 

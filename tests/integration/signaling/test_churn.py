@@ -99,8 +99,8 @@ async def test_each_publication_plays_on_the_reused_m_line(sfu, clients):
 
 
 async def test_an_unpublished_track_is_no_longer_encoded(sfu, clients):
-    # Otherwise a client that publishes and unpublishes keeps encoding every track it ever
-    # published, until its publishes time out.
+    # Otherwise a client that publishes and unpublishes keeps pulling and encoding every
+    # track it ever published: its CPU use grows with each cycle.
     alice = await connect(sfu.ws_url, sfu.token("alice"))
     clients.append(alice)
     sources = []

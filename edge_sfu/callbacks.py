@@ -33,6 +33,8 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
+from edge_common.lifecycle import TaskSet
+
 from .rooms import RoomService
 from .rooms import events as ev
 from .rooms.model import Participant, PublishedTrack, Room
@@ -129,10 +131,10 @@ class StatusCallbacks:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._busy_rooms: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._worker: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._closing = False
+        # the worker and its deliveries; start/close may alternate (a restart resumes the outbox)
+        self._tasks = TaskSet("status callbacks")
+        self._session: aiohttp.ClientSession | None = None  # set while delivering
+        self._running = False
 
     def attach(self, rooms: RoomService) -> None:
         """Listen to ``rooms`` (do this before ``rooms.start()`` so restart endings count)."""
@@ -169,27 +171,21 @@ class StatusCallbacks:
 
     async def start(self) -> None:
         """Open the HTTP client and start delivering (including what a previous run left)."""
-        if self._worker is None:
+        if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-            self._worker = asyncio.create_task(self._run(), name="status-callbacks")
+            self._running = True
+            self._tasks.spawn(self._run(), name="status-callbacks")
 
     async def close(self) -> None:
         """Stop delivering; undelivered callbacks stay in the outbox for the next start."""
-        self._closing = True
-        tasks = [t for t in (self._worker, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._worker = None
-        self._closing = False
+        self._running = False
+        await self._tasks.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def _run(self) -> None:
-        while not self._closing:
+        while self._running:
             self._wake.clear()
             delay = self._dispatch_due()
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
@@ -209,9 +205,7 @@ class StatusCallbacks:
                 sleep = min(sleep, item.next_attempt - now)
                 continue
             self._busy_rooms.add(item.room_sid)
-            task = asyncio.create_task(self._deliver(item), name=f"callback-{item.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._deliver(item), name=f"callback-{item.id}")
         return max(sleep, 0.01)
 
     async def _deliver(self, item: OutboxItem) -> None:

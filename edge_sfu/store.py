@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_common.lifecycle import TaskSet
+
 from .rooms.model import Participant, Room, RoomSettings
 
 log = logging.getLogger(__name__)
@@ -579,20 +581,19 @@ class Checkpointer:
         """Checkpoint the database at ``path`` every ``interval`` seconds."""
         self._path = path
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("sqlite checkpoints")
+        self._running = False
 
     def start(self) -> None:
         """Start the periodic checkpoints."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sqlite-checkpoint")
+        if not self._running:
+            self._running = True
+            self._tasks.spawn(self._run(), name="sqlite-checkpoint")
 
     async def close(self) -> None:
         """Stop, after one last checkpoint."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._running = False
+        await self._tasks.close()
         await asyncio.to_thread(self.checkpoint)
 
     def checkpoint(self) -> None:

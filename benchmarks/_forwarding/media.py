@@ -163,6 +163,12 @@ class Publisher:
     async def answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
+    async def answer_offer(self, sdp: str) -> str:
+        """Answer an SFU's offer: our send-only transceivers take its receive-only m-lines."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return str(self.pc.localDescription.sdp)
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._run_video()), loop.create_task(self._run_audio())]

@@ -21,6 +21,12 @@ import aiohttp
 from edge_common.lifecycle import TaskSet
 
 from ..signaling.protocol import (
+    MSG_DISCONNECTED,
+    MSG_JOIN,
+    MSG_JOINED,
+    MSG_LEAVE,
+    MSG_PING,
+    MSG_PONG,
     PROTOCOL_VERSION,
     SIGNALING_DISCONNECTED,
     SIGNALING_ERROR,
@@ -92,12 +98,12 @@ class Connection:
             heartbeat=None,
             timeout=aiohttp.ClientWSTimeout(ws_close=5),
         )
-        await ws.send_str(json.dumps({"type": "join", "version": PROTOCOL_VERSION, **join}))
+        await ws.send_str(json.dumps({"type": MSG_JOIN, "version": PROTOCOL_VERSION, **join}))
         msg = await ws.receive(timeout=20)
         data = _json(msg)
-        if data is None or data.get("type") != "joined":
+        if data is None or data.get("type") != MSG_JOINED:
             await ws.close()
-            if data is not None and data.get("type") == "disconnected":
+            if data is not None and data.get("type") == MSG_DISCONNECTED:
                 raise ConnectError(data.get("code"), str(data.get("message")))
             raise ConnectError(SIGNALING_ERROR, f"no joined message ({msg.type})")
         self.ws = ws
@@ -129,7 +135,7 @@ class Connection:
         ws = self.ws
         if ws is not None and not ws.closed and not self.over:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_str(json.dumps({"type": "leave"}))
+                await ws.send_str(json.dumps({"type": MSG_LEAVE}))
 
     async def finish(self, code: int | None, message: str) -> None:
         """The session is over (once): the room emits ``disconnected``."""
@@ -178,8 +184,8 @@ class Connection:
                 self._last_seen = time.monotonic()
                 if data is None:
                     pass
-                elif data.get("type") == "ping":
-                    self.send({"type": "pong", "ref": data.get("ref")})
+                elif data.get("type") == MSG_PING:
+                    self.send({"type": MSG_PONG, "ref": data.get("ref")})
                 else:
                     await self._on_message(data)
                 if self.over:
@@ -196,7 +202,7 @@ class Connection:
                 await ws.close()  # the server is gone silent: reconnect
                 return
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_str(json.dumps({"type": "ping", "ref": next(self._pings)}))
+                await ws.send_str(json.dumps({"type": MSG_PING, "ref": next(self._pings)}))
 
     async def _reconnect(self) -> tuple[int | None, str] | None:
         """Come back with the reconnect token; None on success, else why not."""

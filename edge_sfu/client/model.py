@@ -15,6 +15,18 @@ from typing import Any
 
 from aiortc import MediaStreamTrack
 
+from ..signaling.protocol import (
+    MSG_PARTICIPANT_CONNECTED,
+    MSG_PARTICIPANT_DISCONNECTED,
+    MSG_PARTICIPANT_RECONNECTED,
+    MSG_PARTICIPANT_RECONNECTING,
+    MSG_TRACK_DISABLED,
+    MSG_TRACK_ENABLED,
+    MSG_TRACK_PUBLISHED,
+    MSG_TRACK_SUBSCRIBED,
+    MSG_TRACK_UNPUBLISHED,
+    MSG_TRACK_UNSUBSCRIBED,
+)
 from .data import RemoteDataTrack
 
 #: ``emit(event, *args)`` of the room.
@@ -82,15 +94,15 @@ class RemoteParticipants:
 
     def apply(self, kind: str, msg: dict[str, Any]) -> None:
         """One ``participant-*`` or ``track-*`` message (others are ignored)."""
-        if kind == "participant-connected":
+        if kind == MSG_PARTICIPANT_CONNECTED:
             self._connected(msg["participant"], emit=True)
             return
         who = self.by_sid.get(str(msg.get("participant_sid")))
         if who is None:
             return
-        if kind == "participant-disconnected":
+        if kind == MSG_PARTICIPANT_DISCONNECTED:
             self._gone(who.sid)
-        elif kind in ("participant-reconnecting", "participant-reconnected"):
+        elif kind in (MSG_PARTICIPANT_RECONNECTING, MSG_PARTICIPANT_RECONNECTED):
             who.state = "reconnecting" if kind.endswith("reconnecting") else "connected"
             self._emit(kind.replace("-", "_"), who)
         else:
@@ -119,38 +131,38 @@ class RemoteParticipants:
                 if subscription is None:
                     self._unsubscribed(who, pub)
                 elif pub.track is None:
-                    self._track_event("track-subscribed", subscription, who)
+                    self._track_event(MSG_TRACK_SUBSCRIBED, subscription, who)
 
     def _sync_tracks(self, who: RemoteParticipant, tracks: list[dict[str, Any]]) -> None:
         # Publications changed while we were away: replay what we missed as events.
         seen = {t["sid"] for t in tracks}
         for sid in [s for s in who.tracks if s not in seen]:
-            self._track_event("track-unpublished", {"track_sid": sid}, who)
+            self._track_event(MSG_TRACK_UNPUBLISHED, {"track_sid": sid}, who)
         for info in tracks:
             pub = who.tracks.get(info["sid"])
             if pub is None:
                 self._add_publication(who, info, emit=True)
             elif pub.enabled != info["enabled"]:
-                kind = "track-enabled" if info["enabled"] else "track-disabled"
+                kind = MSG_TRACK_ENABLED if info["enabled"] else MSG_TRACK_DISABLED
                 self._track_event(kind, {"track_sid": pub.sid}, who)
 
     def _track_event(self, kind: str, msg: dict[str, Any], who: RemoteParticipant) -> None:
-        if kind == "track-published":
+        if kind == MSG_TRACK_PUBLISHED:
             self._add_publication(who, msg["track"], emit=True)
             return
         pub = who.tracks.get(str(msg.get("track_sid")))
         if pub is None:
             return
-        if kind == "track-unpublished":
+        if kind == MSG_TRACK_UNPUBLISHED:
             self._unsubscribed(who, pub)
             del who.tracks[pub.sid]
             self._emit("track_unpublished", pub, who)
-        elif kind in ("track-enabled", "track-disabled"):
-            pub.enabled = kind == "track-enabled"
+        elif kind in (MSG_TRACK_ENABLED, MSG_TRACK_DISABLED):
+            pub.enabled = kind == MSG_TRACK_ENABLED
             self._emit(kind.replace("-", "_"), pub, who)
-        elif kind == "track-subscribed":
+        elif kind == MSG_TRACK_SUBSCRIBED:
             self._subscribed(msg, pub, who)
-        elif kind == "track-unsubscribed":
+        elif kind == MSG_TRACK_UNSUBSCRIBED:
             self._unsubscribed(who, pub)
 
     def _connected(self, info: dict[str, Any], *, emit: bool) -> None:

@@ -35,7 +35,21 @@ from typing import Any
 from aiortc import MediaStreamTrack
 
 from ..rooms.events import ROOM_COMPLETED
-from ..signaling.protocol import CLIENT_REMOTE_DESC_FAILED, MAX_TRACKS_PER_MESSAGE
+from ..signaling.protocol import (
+    CLIENT_REMOTE_DESC_FAILED,
+    MAX_TRACKS_PER_MESSAGE,
+    MSG_ANSWER,
+    MSG_DISCONNECTED,
+    MSG_ERROR,
+    MSG_OFFER,
+    MSG_PUBLISH,
+    MSG_PUBLISH_FAILED,
+    MSG_PUBLISHED,
+    MSG_ROOM_COMPLETED,
+    MSG_SET_ENABLED,
+    MSG_SET_RENDER_SIZE,
+    MSG_UNPUBLISH,
+)
 from .connection import Connection, ConnectionState
 from .data import DEFAULT_MAX_MESSAGE_BYTES, LocalDataTrack, RemoteDataTrack, open_negotiated
 from .events import Emitter
@@ -141,20 +155,20 @@ class Room(Emitter):
 
     async def _handle(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
-        if kind == "offer":
+        if kind == MSG_OFFER:
             await self._answer(msg)
-        elif kind == "disconnected":
+        elif kind == MSG_DISCONNECTED:
             if msg.get("code") == ROOM_COMPLETED:
                 self.emit("room_completed")
             await self._connection.finish(msg.get("code"), str(msg.get("message")))
-        elif kind == "error":
+        elif kind == MSG_ERROR:
             self.errors.append((int(msg.get("code", 0)), str(msg.get("message"))))
             self.emit("error", msg.get("code"), msg.get("message"))
-        elif kind == "room-completed":
+        elif kind == MSG_ROOM_COMPLETED:
             self.emit("room_completed")
-        elif kind == "published":
+        elif kind == MSG_PUBLISHED:
             self._published(msg)
-        elif kind == "publish-failed":
+        elif kind == MSG_PUBLISH_FAILED:
             self._publish_failed(msg)
         else:
             self._remote.apply(str(kind), msg)
@@ -189,7 +203,12 @@ class Room(Emitter):
                 CLIENT_REMOTE_DESC_FAILED, f"could not apply the offer: {exc}"
             )
             return
-        self.send({"type": "answer", "negotiation": msg["negotiation"], "sdp": sdp})
+        # unpublished while the answer was being made: it was attached after detach ran
+        current = {id(local.track) for local in self.local_tracks.values()}
+        for track in publish.values():
+            if id(track) not in current:
+                self.media.detach(track)
+        self.send({"type": MSG_ANSWER, "negotiation": msg["negotiation"], "sdp": sdp})
 
     # -- our publications ------------------------------------------------------------
 
@@ -220,7 +239,7 @@ class Room(Emitter):
         requests = [local.request() for local in tracks]
         for start in range(0, len(requests), MAX_TRACKS_PER_MESSAGE):
             self.send(
-                {"type": "publish", "tracks": requests[start : start + MAX_TRACKS_PER_MESSAGE]}
+                {"type": MSG_PUBLISH, "tracks": requests[start : start + MAX_TRACKS_PER_MESSAGE]}
             )
 
     async def _wait_published(self, local: LocalTrackPublication | LocalDataTrack) -> None:
@@ -289,7 +308,7 @@ class Room(Emitter):
         """Mute (False) or unmute one of our tracks; the others get track_disabled/enabled."""
         local.enabled = enabled
         if local.sid is not None:
-            self.send({"type": "set-enabled", "track_sid": local.sid, "enabled": enabled})
+            self.send({"type": MSG_SET_ENABLED, "track_sid": local.sid, "enabled": enabled})
 
     def unpublish_track(self, local: LocalTrackPublication | LocalDataTrack) -> None:
         """Stop publishing one of our tracks; the others get track_unpublished."""
@@ -297,13 +316,15 @@ class Room(Emitter):
         if isinstance(local, LocalDataTrack):
             self.local_data.pop(local.client_id, None)
             local.close()
+        elif self.media is not None:
+            self.media.detach(local.track)
         if local.sid is not None:
-            self.send({"type": "unpublish", "track_sid": local.sid})
+            self.send({"type": MSG_UNPUBLISH, "track_sid": local.sid})
 
     def set_render_size(self, track_sid: str, width: int, height: int) -> None:
         """Ask for the layer of a subscribed video track that fits ``width`` x ``height``."""
         self.send(
-            {"type": "set-render-size", "track_sid": track_sid, "width": width, "height": height}
+            {"type": MSG_SET_RENDER_SIZE, "track_sid": track_sid, "width": width, "height": height}
         )
 
     async def disconnect(self) -> None:

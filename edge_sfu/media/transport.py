@@ -62,9 +62,8 @@ def codec_capability(codec: CodecInfo) -> RTCRtpCodecCapability:
 class Transport(AsyncCloseable):
     """One remote participant's ``RTCPeerConnection``, with aiortc's media engine removed.
 
-    In production the SFU makes every offer (``create_offer``/``handle_answer``): for
-    publication slots, consumers and data channels. ``handle_offer`` (the participant offers,
-    the SFU answers) serves the engine's tests and the forwarding benchmark.
+    The SFU makes every offer (``create_offer``/``handle_answer``): for publication slots,
+    consumers and data channels; the participant only answers.
     ``on_negotiation_needed`` fires when the SFU side changed and an SFU offer is due.
     aiortc gathers candidates before it returns a description, so there is no trickle ICE:
     descriptions carry all candidates.
@@ -98,9 +97,7 @@ class Transport(AsyncCloseable):
         self._data_ids: set[int] = set()
         self._next_data_id = 0
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
-        self.on_datachannel: Callable[[RTCDataChannel], None] | None = None
         self.on_negotiation_needed: Callable[[], None] | None = None
-        self.pc.on("datachannel", self._on_datachannel)
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -111,19 +108,6 @@ class Transport(AsyncCloseable):
         return str(self.pc.connectionState)
 
     # -- offer / answer --------------------------------------------------------------
-
-    async def handle_offer(self, sdp: str) -> str:
-        """Apply the participant's offer; returns the SFU's answer SDP."""
-        self._check_open()
-        async with self._lock:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            self._adopt(_remote_track_ids(sdp))
-            self._prepare_ice()
-            answer = await self.pc.createAnswer()
-            await self.pc.setLocalDescription(answer)
-            self._adopt({})
-            self._start_rtcp()
-            return str(self.pc.localDescription.sdp)
 
     async def create_offer(self) -> str:
         """An SFU offer (after consumers were added or removed)."""
@@ -373,12 +357,6 @@ class Transport(AsyncCloseable):
                 if track.kind == "video":
                     report += track.bitrate_hint(self.settings.publisher_max_bitrate) or b""
                 self._send_rtcp(report)
-
-    # -- events ----------------------------------------------------------------------
-
-    def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        if self.on_datachannel is not None:
-            self.on_datachannel(channel)
 
     # -- lifetime --------------------------------------------------------------------
 

@@ -16,10 +16,11 @@ A message over the size limit is dropped and answered with an ``error`` naming t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from edge_common.lifecycle import TaskSet
 
 from ..errors import TwilioError
 from ..media.errors import MediaError
@@ -74,7 +75,7 @@ class DataBridge:
         self._names: dict[str, str] = {}  # track SID -> name
         self.consumers: dict[str, DataConsumer] = {}  # by track SID
         self._announced: dict[str, dict[str, Any]] = {}  # track SID -> track-subscribed body
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(f"data of {participant_sid}")
 
     def names(self) -> set[str]:
         """Names of the data tracks published or being published (unique per participant)."""
@@ -96,9 +97,9 @@ class DataBridge:
             return
         self._pending[request.client_id] = request
         if channel.readyState == "open":
-            self._spawn(self._start(request, channel))
+            self._tasks.spawn(self._start(request, channel))
         else:
-            channel.once("open", lambda: self._spawn(self._start(request, channel)))
+            channel.once("open", lambda: self._tasks.spawn(self._start(request, channel)))
 
     async def _start(self, request: p.TrackRequest, channel: DataChannel) -> None:
         if self._pending.pop(request.client_id, None) is None or self.transport.closed:
@@ -191,15 +192,9 @@ class DataBridge:
 
     # -- lifetime --------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def close(self) -> None:
         """Stop forwarding both ways (the transport's close closes the channels). Idempotent."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for consumer in list(self.consumers.values()):
             consumer.close()
         for producer in list(self.producers.values()):

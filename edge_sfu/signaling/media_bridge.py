@@ -18,13 +18,14 @@ Data tracks ride on the same peer connection; ``DataBridge`` handles them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from edge_common.lifecycle import TaskSet
 
 from ..errors import TwilioError
 from ..media import (
@@ -112,8 +113,8 @@ class MediaBridge:
         self._number = 0
         self._outstanding: _Offer | None = None
         self._dirty = False
-        self._offering: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(f"media of {participant_sid}")
+        self._offering: asyncio.Task[None] | None = None  # the offer being made, if any
         self._requested: list[p.TrackRequest] = []  # publish asked, no m-line yet
         self._waiting: list[_Publication] = []  # m-line added, not yet offered
         self._by_mid: dict[str, _Publication] = {}
@@ -130,7 +131,7 @@ class MediaBridge:
     def _negotiation_needed(self) -> None:
         self._dirty = True
         if self._outstanding is None and (self._offering is None or self._offering.done()):
-            self._offering = asyncio.create_task(self._offer(), name="signaling-offer")
+            self._offering = self._tasks.spawn(self._offer(), name="signaling-offer")
 
     async def _offer(self) -> None:
         await asyncio.sleep(0)  # fold the changes made in this loop iteration into one offer
@@ -197,7 +198,7 @@ class MediaBridge:
             if not pub.slot.accepted:
                 self._refuse(pub, "the answer does not send this track")
             elif pub.incoming is not None and pub.incoming.started:
-                self._spawn(self._start_publication(pub))
+                self._tasks.spawn(self._start_publication(pub))
 
     def subscriptions(self) -> list[dict[str, Any]]:
         """What the client was told it receives (``joined`` repeats it after a reconnect,
@@ -260,7 +261,7 @@ class MediaBridge:
         offer = self._outstanding
         if offer is not None and pub in offer.publications:
             return  # _after_answer starts it
-        self._spawn(self._start_publication(pub))
+        self._tasks.spawn(self._start_publication(pub))
 
     async def _start_publication(self, pub: _Publication) -> None:
         if pub.track is not None or pub.incoming is None or self.transport.closed:
@@ -348,18 +349,8 @@ class MediaBridge:
 
     # -- lifetime --------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
         """Close the transport (its producers and consumers with it). Idempotent."""
-        tasks = [t for t in (self._offering, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
         self.data.close()
         await self.transport.close()

@@ -19,7 +19,7 @@ from aiortc import (
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from edge_common.bridge import ThreadBridge
-from edge_sfu.media import Router, Transport
+from edge_sfu.media import PublicationSlot, Router, Transport
 
 VIDEO_CLOCK = 90000
 
@@ -67,17 +67,34 @@ async def publish(
     participant: str,
     tracks: list[tuple[Any, str]],
 ) -> tuple[RTCPeerConnection, Transport, list[Any]]:
-    """A publisher pc sending ``tracks`` [(track, mime)] to a new SFU transport."""
+    """A publisher pc sending ``tracks`` [(track, mime)] to a new SFU transport.
+
+    As in production the SFU offers (a receive-only m-line per track) and the publisher
+    answers, sending each track on its m-line.
+    """
     pc = new_pc()
-    for track, mime in tracks:
-        tx = pc.addTransceiver(track, direction="sendonly")
-        tx.setCodecPreferences(codec_caps(track.kind, mime))
     transport = router.create_transport(participant)
-    await pc.setLocalDescription(await pc.createOffer())
-    answer = await transport.handle_offer(pc.localDescription.sdp)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    producers = [router.produce(transport, t) for t in transport.incoming.values()]
+    slots = [
+        transport.add_publication_slot(track.kind, codec=mime.split("/", 1)[1])
+        for track, mime in tracks
+    ]
+    await answer_sending(pc, await transport.create_offer(), dict(zip(slots, tracks, strict=True)))
+    await transport.handle_answer(pc.localDescription.sdp)
+    producers = [router.produce(transport, transport.incoming[slot.mid]) for slot in slots]
     return pc, transport, producers
+
+
+async def answer_sending(
+    pc: RTCPeerConnection, offer: str, tracks: dict[PublicationSlot, tuple[Any, str]]
+) -> None:
+    """Apply an SFU offer on ``pc`` and answer it, sending each track on its slot's m-line."""
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    for slot, (track, mime) in tracks.items():
+        tx = next(t for t in pc.getTransceivers() if t.mid == slot.mid)
+        tx.sender.replaceTrack(track)
+        tx.direction = "sendonly"
+        tx.setCodecPreferences(codec_caps(track.kind, mime))
+    await pc.setLocalDescription(await pc.createAnswer())
 
 
 class Subscriber:

@@ -96,3 +96,30 @@ async def test_each_publication_plays_on_the_reused_m_line(sfu, clients):
         await asyncio.wait_for(unsubscribed, 30)
     assert bob.media is not None and len(bob.media.pc.getTransceivers()) == 1
     assert not bob.errors
+
+
+async def test_an_unpublished_track_is_no_longer_encoded(sfu, clients):
+    # Otherwise a client that publishes and unpublishes keeps pulling and encoding every
+    # track it ever published: its CPU use grows with each cycle.
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    sources = []
+    for cycle in range(3):
+        source = PatternVideoTrack(fps=30)
+        sources.append(source)
+        camera = await alice.publish_track(source, f"camera{cycle}")
+
+        async def pulling(source=source) -> None:
+            while source.pulled < 5:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(pulling(), 30)
+        alice.unpublish_track(camera)
+    await asyncio.sleep(0.5)  # a frame taken just before the unpublish is finished
+    pulled = [source.pulled for source in sources]
+    await asyncio.sleep(1.0)  # at 30 fps, about 30 more frames each if still sending
+    assert [source.pulled for source in sources] == pulled
+    assert alice.media is not None
+    senders = [t.sender for t in alice.media.pc.getTransceivers()]
+    assert senders and all(sender.track is None for sender in senders)
+    assert not alice.errors and alice.state == "connected"

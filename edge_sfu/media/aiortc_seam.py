@@ -15,7 +15,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
   nominated ICE pair's datagram transport. aiortc's own path (``RTCDtlsTransport._send_rtp``)
   goes through three awaited coroutines per packet; this one is a plain function call.
 
-``tests/unit/media/test_aiortc_seam.py`` checks every attribute and signature used here,
+``tests/unit/edge_sfu/media/test_aiortc_seam.py`` checks every attribute and signature used here,
 so an aiortc or aioice upgrade fails there first and loudly.
 """
 

@@ -1,20 +1,36 @@
-"""A real SFU application on an ephemeral loopback port, for signaling and browser tests."""
+"""A real SFU application on an ephemeral loopback port.
+
+``running_sfu`` serves it on a real socket (signaling, browser tests); ``start_unit`` serves it
+through aiohttp's test client with an API key (REST tests).
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
-from edge_sfu.context import SfuContext
+from edge_sfu.context import SfuContext, SfuSettings
 from edge_sfu.identity import UnitIdentity, load_or_create_identity
-from edge_sfu.keys import KeyStore
+from edge_sfu.keys import ApiKey, KeyStore
+from edge_sfu.rooms import RoomDefaults
 from edge_sfu.server import create_sfu_app
 from edge_sfu.signaling import SIGNALING, SIGNALING_SETTINGS, SignalingService, SignalingSettings
 from edge_sfu.tokens import mint_access_token
+
+#: Short timers so reconnect-window tests take seconds, not half a minute.
+FAST = SignalingSettings(
+    heartbeat_interval=0.5,
+    heartbeat_timeout=2.0,
+    reconnect_window=3.0,
+    join_timeout=3.0,
+    answer_timeout=3.0,
+)
 
 
 @dataclass
@@ -66,3 +82,47 @@ async def running_sfu(
         yield RunningSfu(app, port, identity, context)
     finally:
         await runner.cleanup()
+
+
+@dataclass
+class Unit:
+    """One running unit, as the tests see it."""
+
+    data_dir: Path
+    identity: UnitIdentity
+    key: ApiKey
+    context: SfuContext
+    client: TestClient
+
+    @property
+    def auth(self) -> dict[str, str]:
+        raw = f"{self.key.sid}:{self.key.secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+    @property
+    def base(self) -> str:
+        return str(self.client.make_url("")).rstrip("/")
+
+
+async def start_unit(
+    data_dir: Path,
+    defaults: RoomDefaults | None = None,
+    settings: SfuSettings | None = None,
+) -> Unit:
+    """Start a unit on ``data_dir`` (reusing its identity and keys if present)."""
+    identity = load_or_create_identity(data_dir)
+    keys = KeyStore(data_dir, builtin=identity.signing_key)
+    key = keys.list()[0] if keys.list() else keys.create("tests")
+    context = SfuContext.open(
+        data_dir,
+        identity,
+        keys,
+        defaults or RoomDefaults(max_participants=3),
+        settings or SfuSettings(sweep_interval=0.05, callback_base_delay=0.05),
+    )
+    server = TestServer(create_sfu_app(context), host="127.0.0.1")
+    # A failing test may hold a response open: do not wait aiohttp's default 60 s for it.
+    await server.start_server(shutdown_timeout=2.0)
+    client = TestClient(server)
+    await client.start_server()
+    return Unit(data_dir, identity, key, context, client)

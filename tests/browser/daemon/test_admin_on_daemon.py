@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.browser.media.harness import require_chromium
 from tests.browser.provisioning.pagehelpers import claim, launch, snap
-from tests.integration.daemon.harness import running_daemon
+from tests.support.browser import require_chromium
+from tests.support.daemon import running_daemon
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple 42"

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .conftest import Unit, start_unit
+from tests.support.sfu import Unit, start_unit
 
 MAX_EXAMPLES = 40
 # schemathesis' own strategies trip a Hypothesis deprecation notice; nothing of ours.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import Unit
+from tests.support.sfu import Unit
 
 
 async def test_create_fetch_list_complete(unit: Unit) -> None:

@@ -23,8 +23,8 @@ from tests.integration.media.peers import (
     SyntheticVideoTrack,
     codec_caps,
     publish,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 
 class Counting:

@@ -17,9 +17,9 @@ from cryptography.x509.oid import NameOID
 
 from provisioning.backend import FieldSpec
 from provisioning.settings_form import field_id, set_path
+from tests.support.provisioning_app import get_csrf, post_form
+from tests.support.provisioning_backend import SCHEMA, HandWrittenTestBackend, default_config
 
-from .handwritten_backend import SCHEMA, HandWrittenTestBackend, default_config
-from .helpers import get_csrf, post_form
 from .test_flows import settings_form_values
 
 SCRIPT = "<script>alert(1)</script>"

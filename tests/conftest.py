@@ -1,4 +1,4 @@
-"""Fixtures for the provisioning tests."""
+"""Fixtures shared by the tiers: a provisioning admin app on its hand-written backend."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from .handwritten_backend import HandWrittenTestBackend
-from .helpers import claim, make_app, running_client
+from tests.support.provisioning_app import claim, make_app, running_client
+from tests.support.provisioning_backend import HandWrittenTestBackend
 
 
 @pytest.fixture

@@ -57,11 +57,7 @@ class Events:
             ]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-        def holds() -> bool:
-            with self._lock:
-                return predicate()
-
-        wait_for_sync(holds, timeout=timeout, what="the expected events", interval=0.02)
+        wait_for_sync(predicate, timeout=timeout, what="the expected events", interval=0.02)
 
     def wait_count(self, kind: type, n: int, timeout: float = 20.0, **attrs: Any) -> list[Any]:
         self.wait_for(lambda: len(self.of(kind, **attrs)) >= n, timeout)

@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 RUN_DIR := var
+# npm writes it on every install: node_modules is current with package-lock.json.
+NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test lint typecheck contracts unit bench clean install
+.PHONY: run test lint typecheck jscheck contracts unit bench clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +24,15 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[hw,camera,dev]'
 	touch $@ $(STAMP_RUN)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
 ## Start the daemon on simulated hardware (when no Pi is found) with config and data under ./var/.
 run: $(STAMP_RUN)
 	$(BIN)/edge-appliance run --config $(RUN_DIR)/config.toml --data-dir $(RUN_DIR)/data --dev-config
 
-## Lint, type-check, check import contracts, then run the whole suite.
-test: $(STAMP_TEST)
+## Lint, type-check (Python and the browser client), check import contracts, then run the whole suite.
+test: $(STAMP_TEST) jscheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -39,6 +44,10 @@ lint: $(STAMP_TEST)
 
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy
+
+## Type-check the served JavaScript (// @ts-check, JSDoc types; nothing is built).
+jscheck: $(NODE_STAMP)
+	npx --no-install tsc --noEmit -p jsconfig.json
 
 contracts: $(STAMP_TEST)
 	$(BIN)/lint-imports
@@ -56,4 +65,4 @@ install:
 	./scripts/install-pi.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules

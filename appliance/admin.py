@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 import provisioning
+from edge_common.lifecycle import TaskSet
 from provisioning.mdns import Announcer, guess_addresses
 from provisioning.names import unit_hostnames
 from provisioning.redirect import https_redirect_middleware
@@ -17,7 +16,8 @@ from provisioning.tls import TlsManager
 
 from . import __version__
 from .admin_backend import ApplianceBackend, apply_live_settings
-from .app import DAEMON, DaemonState, listen_address
+from .mapping import listen_address
+from .state import DAEMON, DaemonState
 
 log = logging.getLogger(__name__)
 TLS: web.AppKey[TlsManager] = web.AppKey("appliance.tls", TlsManager)
@@ -34,7 +34,7 @@ def setup_admin(app: web.Application, state: DaemonState) -> None:
     name = state.settings.unit.name
     tls: TlsManager | None = None
     if state.settings.http.tls:
-        tls = TlsManager(state.data_dir, unit_hostnames(name), _addresses(), name)
+        tls = TlsManager(state.unit.data_dir, unit_hostnames(name), _addresses(), name)
         state.ssl_context = tls.context
         app[TLS] = tls
         if state.settings.http.redirect_port:
@@ -42,7 +42,11 @@ def setup_admin(app: web.Application, state: DaemonState) -> None:
             app.middlewares.append(https_redirect_middleware(https_port))
     backend = ApplianceBackend(state, lambda keys: apply_live_settings(state, keys))
     provisioning.setup(
-        app, backend, data_dir=state.data_dir, unit_name=lambda: state.settings.unit.name, tls=tls
+        app,
+        backend,
+        data_dir=state.unit.data_dir,
+        unit_name=lambda: state.settings.unit.name,
+        tls=tls,
     )
     app.cleanup_ctx.append(_discovery)
 
@@ -60,29 +64,23 @@ async def _discovery(app: web.Application) -> AsyncIterator[None]:
         addresses=guess_addresses(),
         enabled=s.provisioning.mdns and port != 0,
     )
-    tasks: set[asyncio.Task[None]] = set()
+    tasks = TaskSet("discovery")
 
     def on_live(keys: set[str]) -> None:
         if "provisioning.mdns" in keys:
-            task = asyncio.ensure_future(announcer.set_enabled(state.settings.provisioning.mdns))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            tasks.spawn(announcer.set_enabled(state.settings.provisioning.mdns), name="mdns-toggle")
 
     state.live_hooks.append(on_live)
     try:
         await announcer.start()
     except OSError as exc:  # no multicast-capable interface: the unit works without it
-        state.record_error(f"mDNS: {exc}")
+        state.status.record_error(f"mDNS: {exc}")
     tls = app.get(TLS)
     if tls is not None:
         names = lambda: (unit_hostnames(state.settings.unit.name), _addresses())  # noqa: E731
-        tasks.add(asyncio.ensure_future(tls.watch(names, TLS_CHECK_INTERVAL)))
+        tasks.spawn(tls.watch(names, TLS_CHECK_INTERVAL), name="tls-watch")
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in list(tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await tasks.close()
         await announcer.close()

@@ -7,46 +7,57 @@ so a new config key appears on the page without touching it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from edge_sfu.invites import create_invite
-from provisioning.backend import ApiKeyInfo, FieldKind, FieldSpec, SaveResult
+from edge_sfu.identity import IDENTITY_FILE
+from edge_sfu.invites import (
+    DEFAULT_INVITE_GUESTS,
+    MAX_INVITE_TTL,
+    MIN_INVITE_TTL,
+    create_invite,
+    verify_invite,
+)
+from edge_sfu.keys import KEYS_FILE
+from edge_sfu.rooms import events as room_events
+from edge_sfu.rooms.model import utcnow
+from edge_sfu.store import DB_FILE
+from provisioning.backend import (
+    Address,
+    ApiKeyInfo,
+    DoctorFinding,
+    FieldKind,
+    FieldSpec,
+    InviteInfo,
+    LogEntry,
+    SaveResult,
+)
 
-from .app import DaemonState, room_defaults, status_summary
 from .config import (
+    ConfigError,
     field_specs,
+    layer_specs,
+    load_config,
     parse_settings,
     save_config,
     secret_keys,
     settings_to_dict,
     validate_settings,
 )
+from .mapping import listen_address, room_defaults
+from .settings import SECTIONS, Settings
+from .state import DaemonState
+from .status import status_summary
 
 log = logging.getLogger(__name__)
-
-SECTION_TITLES = {
-    "unit": "Unit",
-    "http": "Web server",
-    "rooms": "Room defaults",
-    "media": "Media and network",
-    "kiosk": "Kiosk",
-    "camera": "Camera",
-    "audio": "Audio",
-    "gpio": "Buttons and LEDs",
-    "provisioning": "Discovery",
-}
-LAYER_FIELDS = (("name", "str"), ("width", "int"), ("height", "int"), ("bitrate", "int"))
-LAYER_LIMITS = {"width": (16, 1920), "height": (16, 1080), "bitrate": (50_000, 10_000_000)}
-
-
-def _label(key: str) -> str:
-    return key.rsplit(".", 1)[-1].replace("_", " ").capitalize()
 
 
 def _field(spec: dict[str, Any]) -> FieldSpec:
@@ -63,11 +74,13 @@ def _field(spec: dict[str, Any]) -> FieldSpec:
         kind, choices = "choice", tuple(str(c) for c in spec["choices"])
     numeric = [c for c in spec.get("choices", ()) if isinstance(c, int)]
     pattern = spec.get("pattern") or spec.get("item_pattern") or ""
+    rule = str(spec.get("rule", ""))
     return FieldSpec(
         path=spec["key"],
-        label=_label(spec["key"]),
+        label=spec["label"],
         kind=kind,
-        section=SECTION_TITLES.get(spec["section"], spec["section"]),
+        section=spec["section_title"],
+        section_help=SECTIONS[spec["section"].split(".", 1)[0]][1],
         help=spec["help"],
         choices=choices,
         minimum=spec.get("min", min(numeric) if numeric else None),
@@ -77,7 +90,7 @@ def _field(spec: dict[str, Any]) -> FieldSpec:
         secret=bool(spec.get("secret")),
         live=bool(spec.get("live")),
         pattern=pattern.removeprefix("^").removesuffix("$") if pattern else "",
-        pattern_help=f"must match {pattern}" if pattern else "",
+        pattern_help=f"Use {rule}." if rule else "",
     )
 
 
@@ -97,26 +110,35 @@ class ApplianceBackend:
             if spec["type"] != "list[table]":
                 fields.append(_field(spec))
                 continue
-            for i, _layer in enumerate(self._state.settings.camera.layers):
-                for name, kind in LAYER_FIELDS:
-                    lo, hi = LAYER_LIMITS.get(name, (None, None))
-                    fields.append(
-                        FieldSpec(
-                            path=f"camera.layers.{i}.{name}",
-                            label=f"Layer {i + 1} {name}",
-                            kind="int" if kind == "int" else "str",
-                            section="Camera",
-                            minimum=lo,
-                            maximum=hi,
-                            max_length=16,
-                            required=True,
-                        )
-                    )
+            for i, _layer in enumerate(self._saved().camera.layers):
+                for layer_spec in layer_specs():
+                    f = _field(layer_spec)
+                    path = f"camera.layers.{i}.{f.path.rsplit('.', 1)[-1]}"
+                    label = f"Layer {i + 1}: {f.label[0].lower()}{f.label[1:]}"
+                    # Not required: an import merges onto the saved file, so a file without
+                    # [[camera.layers]] keeps the saved ones; the schema judges empty values.
+                    fields.append(replace(f, path=path, label=label))
         return fields
 
+    def _saved(self) -> Settings:
+        """The config as saved: what the next start will run with.
+
+        The page and the export show this, never the settings in force, so a change that waits
+        for a restart is neither hidden nor reverted by the next save.
+        """
+        try:
+            return load_config(self._state.unit.config_path)
+        except ConfigError as exc:  # edited by hand into something invalid since the start
+            log.warning("saved config unreadable, showing the settings in force: %s", exc)
+            return self._state.settings
+
     def load_settings(self) -> dict[str, Any]:
-        """The config as it is in force now."""
-        return settings_to_dict(self._state.settings)
+        """The config as saved (changes pending a restart included)."""
+        return settings_to_dict(self._saved())
+
+    def pending_restart(self) -> Sequence[str]:
+        """Keys whose saved value is not in force yet (they wait for a restart)."""
+        return sorted(_changed(settings_to_dict(self._state.settings), self.load_settings()))
 
     def validate_settings(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """The config schema's own checks (cross-field ones included), keyed by form path."""
@@ -124,16 +146,25 @@ class ApplianceBackend:
         return {re.sub(r"\[(\d+)\]", r".\1", key): msg for key, msg in problems.items()}
 
     def save_settings(self, settings: Mapping[str, Any]) -> SaveResult:
-        """Write the config atomically; apply what can apply live; say what needs a restart."""
-        new = parse_settings(_plain(settings), source="admin page")
-        old = settings_to_dict(self._state.settings)
-        changed = _changed(old, settings_to_dict(new))
-        save_config(self._state.config_path, new)
+        """Merge ``settings`` onto the saved config and write it atomically.
+
+        Keys ``settings`` leaves out keep their saved value. What can apply live applies now;
+        the result names the keys that wait for a restart (from this save or an earlier one).
+        """
+        merged = settings_to_dict(self._saved())
+        for section, table in _plain(settings).items():
+            if isinstance(table, dict) and isinstance(merged.get(section), dict):
+                merged[section].update(table)
+            else:
+                merged[section] = table
+        new = parse_settings(merged, source="admin page")
+        save_config(self._state.unit.config_path, new)
+        changed = _changed(settings_to_dict(self._state.settings), settings_to_dict(new))
         live_keys = {s["key"] for s in field_specs() if s.get("live")}
         live = {k for k in changed if k in live_keys}
-        self._state.settings = new if not changed - live else _merge_live(self._state, new, live)
+        self._state.settings = _merge_live(self._state, new, live)
         self._apply_live(live)
-        log.info("settings saved: %d changed, %d live", len(changed), len(live))
+        log.info("settings saved: %d differ from those in force, %d live", len(changed), len(live))
         return SaveResult(sorted(live), sorted(changed - live))
 
     def request_restart(self) -> None:
@@ -141,35 +172,67 @@ class ApplianceBackend:
         self._state.restart_requested = True
         self._state.request_stop()
 
+    def address_after_restart(self) -> Address:
+        """HTTPS or not and the port, as saved: what the next start listens with."""
+        http = self._saved().http
+        _, port = listen_address(http.listen)
+        return Address(tls=http.tls, port=port, public_url=http.public_url)
+
     # -- keys and invites --------------------------------------------------------------------
 
     def list_api_keys(self) -> Sequence[ApiKeyInfo]:
         """Keys the REST API accepts (never their secrets)."""
-        assert self._state.keys is not None
-        return [ApiKeyInfo(k.sid, k.friendly_name, k.date_created) for k in self._state.keys.list()]
+        keys = self._state.unit.keys
+        return [ApiKeyInfo(k.sid, k.friendly_name, k.date_created) for k in keys.list()]
 
     def create_api_key(self, name: str) -> tuple[str, str]:
         """A new key; the secret is returned once."""
-        assert self._state.keys is not None
-        key = self._state.keys.create(name)
+        key = self._state.unit.keys.create(name)
         return key.sid, key.secret
 
     def revoke_api_key(self, sid: str) -> bool:
         """Revoke a key; False when there is no such key."""
-        assert self._state.keys is not None
-        if self._state.keys.get(sid) is None or sid == self._signing_sid():
+        keys = self._state.unit.keys
+        if keys.get(sid) is None or sid == self._signing_sid():
             return False
-        self._state.keys.revoke(sid)
+        keys.revoke(sid)
         return True
 
     def _signing_sid(self) -> str:
-        return "" if self._state.identity is None else self._state.identity.signing_key.sid
+        return self._state.unit.identity.signing_key.sid
 
-    def create_invite(self, room: str, ttl_seconds: int) -> str:
-        """A guest link to ``room``."""
-        assert self._state.identity is not None
-        invite = create_invite(self._state.identity.auth_token, room, ttl=ttl_seconds)
+    def create_invite(
+        self, room: str, ttl_seconds: int, guests: int = DEFAULT_INVITE_GUESTS
+    ) -> str:
+        """A guest link to ``room`` for at most ``guests`` people."""
+        token = self._state.unit.identity.auth_token
+        invite = create_invite(token, room, ttl=ttl_seconds, guests=guests)
+        if self._state.sfu is not None:  # recorded so the page can list and revoke it
+            made = verify_invite(invite, token)
+            self._state.sfu.store.record_invite(made.invite_id, room, guests, made.expires_at)
         return f"{self._state.base_url()}/join/{quote(room, safe='')}?invite={invite}"
+
+    def invite_lifetime(self) -> tuple[int, int]:
+        """The invite lifetime rule of ``edge_sfu.invites``, in seconds."""
+        return MIN_INVITE_TTL, MAX_INVITE_TTL
+
+    def list_invites(self) -> Sequence[InviteInfo]:
+        """Invites made on the page that have not expired, newest first."""
+        if self._state.sfu is None:
+            return []
+        return [
+            InviteInfo(
+                i.invite_id, i.room, i.guests, i.used, i.expires, i.date_created, bool(i.revoked)
+            )
+            for i in self._state.sfu.store.list_invites(utcnow())
+        ]
+
+    def revoke_invite(self, invite_id: str) -> bool:
+        """Revoke an invite: redeeming it is refused (20110) from now on."""
+        if self._state.sfu is None or not self._state.sfu.store.revoke_invite(invite_id, utcnow()):
+            return False
+        log.info("invite %s revoked on the admin page", invite_id)
+        return True
 
     # -- status ------------------------------------------------------------------------------
 
@@ -177,9 +240,82 @@ class ApplianceBackend:
         """Role, state, rooms with participants and tracks, errors, media counters."""
         return status_summary(self._state)
 
+    # -- operator tools ----------------------------------------------------------------------
+
+    async def doctor(self) -> Sequence[DoctorFinding]:
+        """``edge-appliance doctor``'s rows, probed in a thread, then what the daemon found
+        missing or failed since it started (a device that vanished after the probe)."""
+        from hardware.doctor import collect
+
+        from .mapping import audio_spec, camera_spec
+
+        s = self._state.settings
+        rows = await asyncio.to_thread(collect, camera_spec(s), audio_spec(s), s.gpio.pin_factory)
+        found = [DoctorFinding(r.part, r.backend, r.ok, r.detail) for r in rows]
+        found += [
+            DoctorFinding(part, "running daemon", False, reason)
+            for part, reason in sorted(self._state.status.degraded.items())
+        ]
+        return found
+
+    async def camera_snapshot(self, image_format: str) -> bytes:
+        """A still of the smallest camera layer the call is encoding now."""
+        operator = self._state.operator
+        if operator is None:
+            raise LookupError("This unit's role has no camera.")
+        return await operator.snapshot(image_format)
+
+    def mic_level(self) -> Mapping[str, Any]:
+        """The microphone's peak from the capture path."""
+        operator = self._state.operator
+        if operator is None:
+            return {"available": False, "peak": 0, "reason": "This unit's role has no microphone."}
+        return operator.mic_level()
+
+    def speaker_test(self) -> float:
+        """A short tone through the speaker path."""
+        operator = self._state.operator
+        if operator is None:
+            raise LookupError("This unit's role has no speaker.")
+        return operator.test_tone()
+
+    def recent_logs(self, min_level: str, limit: int) -> Sequence[LogEntry]:
+        """The daemon's last log lines (redacted as they were kept)."""
+        return [
+            LogEntry(line.time, line.level, line.logger, line.message)
+            for line in self._state.log_buffer.lines(min_level, limit)
+        ]
+
+    async def end_room(self, room_sid: str) -> bool:
+        """End a room as REST's ``Status=completed`` does: everyone sees 53118."""
+        sfu = self._state.sfu
+        if sfu is None or sfu.rooms.live_room(room_sid) is None:
+            return False
+        await sfu.rooms.complete_room(room_sid)
+        log.info("room %s ended on the admin page", room_sid)
+        return True
+
+    async def remove_participant(self, room_sid: str, participant_sid: str) -> bool:
+        """Remove a participant as REST's ``Status=disconnected`` does: it sees 53204."""
+        sfu = self._state.sfu
+        room = None if sfu is None else sfu.rooms.live_room(room_sid)
+        if sfu is None or room is None:
+            return False
+        participant = room.participants.get(participant_sid)
+        if participant is None or not participant.connected:
+            return False
+        await sfu.rooms.disconnect(participant_sid, room_events.REMOVED_BY_REST)
+        log.info(
+            "participant %s (%s) removed from room %s on the admin page",
+            participant_sid,
+            participant.identity,
+            room.unique_name,
+        )
+        return True
+
     def simulated_buttons(self) -> Sequence[str]:
         """Join and mute, when the buttons are simulated (mock pins) and the role has them."""
-        simulated = self._state.settings.gpio.pin_factory == "mock" or not self._state.on_pi
+        simulated = self._state.settings.gpio.pin_factory == "mock" or not self._state.unit.on_pi
         return ("join", "mute") if simulated and self._state.press_handler else ()
 
     def press(self, button: str) -> None:
@@ -191,29 +327,44 @@ class ApplianceBackend:
     # -- export, import, reset ---------------------------------------------------------------
 
     def export_config(self, include_secrets: bool) -> dict[str, Any]:
-        """The config for download."""
-        return settings_to_dict(self._state.settings, include_secrets=include_secrets)
+        """The saved config for download."""
+        return settings_to_dict(self._saved(), include_secrets=include_secrets)
 
     def import_config(self, settings: Mapping[str, Any]) -> SaveResult:
-        """Replace the config; secrets the import leaves empty keep their current value."""
+        """Replace the config; secrets the import leaves empty keep their saved value."""
         merged = _plain(settings)
-        current = settings_to_dict(self._state.settings)
+        saved = self.load_settings()
         for section, key in secret_keys():
             incoming = merged.get(section)
             if isinstance(incoming, dict) and incoming.get(key, "") == "":
-                incoming[key] = current[section][key]
+                incoming[key] = saved[section][key]
         return self.save_settings(merged)
 
     def factory_reset(self) -> None:
-        """Erase config, keys, history and identity; restart as a new, unclaimed unit."""
-        data = self._state.data_dir
-        targets = [self._state.config_path, data / "keys.json", data / "identity.json"]
-        targets += list(data.glob("edge.db*"))
-        for path in targets:
+        """Erase config, keys, history and identity; restart as a new, unclaimed unit.
+
+        Everything the SFU keeps in the data directory goes: a unit reset this way starts like
+        one never used (no rooms of the old account, no callbacks to retry with the new auth
+        token). ``provisioning`` erases its own files (admin password, TLS) itself. The open
+        database is unlinked, not emptied: what the daemon writes to it until the restart is
+        lost with it.
+        """
+        for path in [self._state.unit.config_path, *unit_data_files(self._state.unit.data_dir)]:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
         log.warning("factory reset: configuration, keys, history and identity erased")
         self.request_restart()
+
+
+def unit_data_files(data_dir: Path) -> list[Path]:
+    """The files of the data directory that make a unit this unit: identity, API keys, and the
+    database (room history with its recording rules, guest names, the callback outbox).
+    """
+    names = [IDENTITY_FILE, KEYS_FILE, KEYS_FILE + ".lock"]
+    return [data_dir / name for name in names] + sorted(data_dir.glob(DB_FILE + "*"))
 
 
 def _plain(settings: Mapping[str, Any]) -> dict[str, Any]:

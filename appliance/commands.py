@@ -13,11 +13,13 @@ def add_device_commands(
 ) -> None:
     """Register ``doctor``, ``press``, ``claim-code`` and ``admin``."""
     doctor = sub.add_parser("doctor", parents=[common], help="which backend each part got, and why")
-    doctor.add_argument("--json", action="store_true")
-    doctor.set_defaults(handler=_doctor)
+    doctor.add_argument("--json", action="store_true", help="print JSON")
+    doctor.set_defaults(handler=_doctor, needs_data_dir=False)  # it probes devices only
 
     press = sub.add_parser("press", parents=[common], help="press a button on the running daemon")
-    press.add_argument("button", choices=("join", "mute"))
+    press.add_argument(
+        "button", choices=("join", "mute"), help="join (join or leave the room) or mute"
+    )
     press.add_argument("--long", action="store_true", help="a long press (join button)")
     press.set_defaults(handler=_press)
 
@@ -25,7 +27,7 @@ def add_device_commands(
     claim.set_defaults(handler=_claim_code)
 
     admin = sub.add_parser("admin", help="admin account on this unit's console")
-    asub = admin.add_subparsers(metavar="ACTION", required=True)
+    asub = admin.add_subparsers(metavar="ACTION", title="actions", required=True)
     reset = asub.add_parser(
         "reset-password", parents=[common], help="forget the admin password; print a new claim code"
     )
@@ -35,7 +37,7 @@ def add_device_commands(
 def _doctor(args: argparse.Namespace) -> int:
     from hardware.doctor import collect, format_table, to_json
 
-    from .hw_specs import audio_spec, camera_spec
+    from .mapping import audio_spec, camera_spec
 
     settings = load_config(args.config)
     rows = collect(camera_spec(settings), audio_spec(settings), settings.gpio.pin_factory)
@@ -44,15 +46,22 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _press(args: argparse.Namespace) -> int:
-    from .control_socket import ControlError, default_socket_path, press
+    from .control.client import press
+    from .control.protocol import ControlError, default_socket_path
 
     try:
         reply = press(default_socket_path(args.data_dir), args.button, long=args.long)
     except ControlError as exc:
         print(f"edge-appliance: {exc}", file=sys.stderr)
         return 1
-    print(f"pressed {args.button}: {reply.get('state', '')}")
+    print(press_report(args.button, reply))
     return 0
+
+
+def press_report(button: str, reply: dict[str, object]) -> str:
+    """One line saying whether the daemon acted on the press, and the state it is now in."""
+    outcome = "acted on" if reply.get("acted") else "ignored in this state"
+    return f"{button}: {outcome}; now {reply.get('state', '?')}: {reply.get('status', '')}"
 
 
 def _claim_code(args: argparse.Namespace) -> int:

@@ -21,10 +21,13 @@ import tomli_w
 
 from edge_common.atomic import atomic_write
 
-from .settings import Settings
+from .settings import SECTIONS, LayerSection, Settings
 
 DEFAULT_CONFIG = Path("/etc/edge-appliance/config.toml")
 DEFAULT_DATA_DIR = Path("/var/lib/edge-appliance")
+#: Environment variables naming the unit's files when ``--config``/``--data-dir`` are absent.
+CONFIG_ENV = "EDGE_APPLIANCE_CONFIG"
+DATA_DIR_ENV = "EDGE_APPLIANCE_DATA_DIR"
 MAX_CONFIG_BYTES = 256 * 1024
 
 
@@ -115,7 +118,7 @@ def _build(cls: type, data: Any, prefix: str, problems: dict[str, str]) -> Any:
     for key in data:
         if key not in known:
             allowed = ", ".join(sorted(known))
-            problems[_join(prefix, key)] = f"unknown key (allowed: {allowed})"
+            problems[_join(prefix, key)] = f"unknown key, not a setting (allowed: {allowed})"
     values: dict[str, Any] = {}
     for name, f in known.items():
         if name not in data:
@@ -152,7 +155,7 @@ def _list(
     if not lo <= len(value) <= hi:
         problems[key] = f"must have {lo} to {hi} items, got {len(value)}"
         return None
-    item_md = {"pattern": md["item_pattern"]} if "item_pattern" in md else {}
+    item_md = {"pattern": md["item_pattern"], "rule": md["rule"]} if "item_pattern" in md else {}
     return [_value(item_tp, item_md, v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
 
 
@@ -178,7 +181,7 @@ def _string_problem(md: typing.Mapping[str, Any], value: str) -> str | None:
     if len(value) > md.get("max_len", 4096):
         return f"must be at most {md.get('max_len', 4096)} characters"
     if "pattern" in md and not re.fullmatch(md["pattern"], value):
-        return f"must match {md['pattern']}"
+        return f"must match: {md['rule']}"
     if any(ord(c) < 32 for c in value):
         return "must not contain control characters"
     return None
@@ -187,7 +190,9 @@ def _string_problem(md: typing.Mapping[str, Any], value: str) -> str | None:
 def _cross_checks(s: Settings, problems: dict[str, str]) -> None:
     m = s.media
     if (m.udp_port_min == 0) != (m.udp_port_max == 0) or m.udp_port_min > m.udp_port_max:
-        problems["media.udp_port_max"] = "udp_port_min and udp_port_max: both 0, or min <= max"
+        problems["media.udp_port_max"] = (
+            "udp_port_min and udp_port_max: both 0 (any port), or the lowest at most the highest"
+        )
     pins = {
         "join_button": s.gpio.join_button,
         "mute_button": s.gpio.mute_button,
@@ -207,7 +212,9 @@ def _cross_checks(s: Settings, problems: dict[str, str]) -> None:
         problems["camera.layers"] = "layers must be listed largest first"
     k = s.kiosk
     if k.remote_url and not (k.remote_token or (k.remote_api_key_sid and k.remote_api_key_secret)):
-        problems["kiosk.remote_url"] = "needs remote_token, or remote_api_key_sid and _secret"
+        problems["kiosk.remote_url"] = (
+            "another unit needs remote_token, or remote_api_key_sid and remote_api_key_secret"
+        )
 
 
 def _range(md: typing.Mapping[str, Any]) -> str:
@@ -229,24 +236,38 @@ def _join(prefix: str, key: str) -> str:
 
 
 def field_specs() -> list[dict[str, Any]]:
-    """A description of every field for the admin page's form (schema-driven)."""
+    """A description of every field for the admin page's form and the docs (schema-driven).
+
+    Each has ``key``, ``section``, ``section_title``, ``type``, ``default`` and the field's
+    metadata (``label``, ``help``, constraints).
+    """
     specs: list[dict[str, Any]] = []
     for section in fields(Settings):
-        cls = _section_type(section)
-        hints = typing.get_type_hints(cls)
-        for f in fields(cls):
-            default = f.default if f.default is not MISSING else None
-            tp = hints[f.name]
-            specs.append(
-                {
-                    "key": f"{section.name}.{f.name}",
-                    "section": section.name,
-                    "type": _type_name(tp),
-                    "default": default,
-                    **{k: v for k, v in f.metadata.items()},
-                }
-            )
+        specs += _table_specs(_section_type(section), section.name)
     return specs
+
+
+def layer_specs() -> list[dict[str, Any]]:
+    """The fields of one ``[[camera.layers]]`` entry, described as :func:`field_specs` does."""
+    return _table_specs(LayerSection, "camera.layers")
+
+
+def _table_specs(cls: type, section: str) -> list[dict[str, Any]]:
+    hints = typing.get_type_hints(cls)
+    top = section.split(".", 1)[0]
+    out = []
+    for f in fields(cls):
+        out.append(
+            {
+                "key": f"{section}.{f.name}",
+                "section": section,
+                "section_title": SECTIONS[top][0],
+                "type": _type_name(hints[f.name]),
+                "default": f.default if f.default is not MISSING else None,
+                **dict(f.metadata),
+            }
+        )
+    return out
 
 
 def _type_name(tp: Any) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .config import field_specs
+from .config import field_specs, layer_specs
+from .settings import SECTIONS
 
 HEADER = """# Configuration
 
@@ -22,7 +23,9 @@ This page is generated from `appliance/settings.py` by `python -m appliance.conf
 """
 
 
-TABLE_HEAD = "| key | type | default | allowed | notes |\n|---|---|---|---|---|"
+TABLE_HEAD = (
+    "| key | on the admin page | type | default | allowed | what it does |\n" + "|---" * 6 + "|"
+)
 
 
 def _allowed(spec: dict[str, Any]) -> str:
@@ -30,11 +33,9 @@ def _allowed(spec: dict[str, Any]) -> str:
         return ", ".join(f"`{c}`" for c in spec["choices"])
     if "min" in spec and "max" in spec:
         return f"{spec['min']} to {spec['max']}"
-    if "pattern" in spec:
-        return f"matches `{spec['pattern']}`"
     if "item_pattern" in spec:
-        return f"items match `{spec['item_pattern']}`"
-    return ""
+        return f"each {spec['rule']}"
+    return str(spec.get("rule", ""))
 
 
 def _default(spec: dict[str, Any]) -> str:
@@ -46,6 +47,10 @@ def _default(spec: dict[str, Any]) -> str:
     return f'`"{value}"`' if isinstance(value, str) else f"`{value}`"
 
 
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
 def render() -> str:
     """The whole Markdown page."""
     out = [HEADER]
@@ -53,23 +58,34 @@ def render() -> str:
     for spec in field_specs():
         if spec["section"] != section:
             section = spec["section"]
-            out.append(f"\n## [{section}]\n\n{TABLE_HEAD}")
+            title, about = SECTIONS[section]
+            out.append(f"\n## [{section}]: {title}\n\n{about}\n\n{TABLE_HEAD}")
         flags = [f for f in ("live", "secret") if spec.get(f)]
         notes = spec["help"] + (f" ({', '.join(flags)})" if flags else "")
         name = spec["key"].split(".", 1)[1]
-        cells = [f"`{name}`", spec["type"], _default(spec), _allowed(spec), notes]
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    out.append(LAYERS)
+        cells = [f"`{name}`", spec["label"], spec["type"], _default(spec), _allowed(spec), notes]
+        out.append(_row(cells))
+    out.append(LAYERS.format(table=_layers()))
     return "\n".join(out) + "\n"
+
+
+def _layers() -> str:
+    rows = [TABLE_HEAD]
+    for spec in layer_specs():
+        name = spec["key"].rsplit(".", 1)[1]
+        cells = [f"`{name}`", spec["label"], spec["type"], _default(spec), _allowed(spec)]
+        rows.append(_row([*cells, spec["help"]]))
+    return "\n".join(rows)
 
 
 LAYERS = """
 ### `[[camera.layers]]`
 
-Each layer is one encoded size of the same picture, largest first, at most three: `name`
-(`[a-z0-9_-]{1,16}`), `width` (16 to 1920), `height` (16 to 1080), `bitrate` (bits/s, 50000 to
-10000000). The default is `high` 1280x720 at 2.5 Mbit/s and `low` 320x180 at 250 kbit/s. A
-layer no subscriber wants is not encoded.
+Each layer is one encoded size of the same picture, largest first, at most three. The default
+is `high` 1280x720 at 2.5 Mbit/s and `low` 320x180 at 250 kbit/s. A layer no subscriber wants
+is not encoded. On the admin page each layer's fields are labelled *Layer 1: ...*.
+
+{table}
 
 ```toml
 [[camera.layers]]

@@ -12,15 +12,21 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
-from .app import DaemonState, build_app, listen_address
+from .app import build_app
 from .config import ConfigError, load_config, parse_settings, save_config
+from .confinement import confine
+from .data_lock import DataDirBusy, lock_data_dir
+from .mapping import listen_address
+from .net_limits import AcceptErrorLimiter, ConnectionGuard, ConnectionLimits, GuardedTCPSite
 from .settings import Settings
+from .state import DaemonState
 
 log = logging.getLogger("edge_appliance")
 
@@ -44,7 +50,19 @@ def dev_settings() -> Settings:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    """Load the config, then serve until SIGTERM/SIGINT. Returns the exit status."""
+    """Lock the data directory, load the config, then serve until SIGTERM/SIGINT.
+
+    Returns the exit status."""
+    try:
+        lock = lock_data_dir(args.data_dir)  # before anything in it is read or written
+    except DataDirBusy as exc:
+        print(f"edge-appliance: {exc}", file=sys.stderr)
+        return 1
+    with lock:
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     config_path: Path = args.config
     if args.dev_config and not config_path.exists():
         save_config(config_path, dev_settings())
@@ -57,11 +75,33 @@ def run_daemon(args: argparse.Namespace) -> int:
     if args.listen:
         settings.http.listen = args.listen
         settings = parse_settings(_as_dict(settings), source="--listen")
-    state = DaemonState(settings=settings, config_path=config_path, data_dir=args.data_dir)
+    settings = confine(settings)
+    state = DaemonState.open(settings, config_path, args.data_dir)
+    _tell_the_cli(config_path, args.data_dir)
     code = asyncio.run(serve(state))
     if state.restart_requested:
         return restart()
     return code
+
+
+def _tell_the_cli(config_path: Path, data_dir: Path) -> None:
+    """Print how to point the other commands at this unit, unless it uses the default paths.
+
+    Without it, a command typed in another shell would act on the default paths: another
+    unit, with its own identity, keys and claim code.
+    """
+    from .config import CONFIG_ENV, DATA_DIR_ENV, DEFAULT_CONFIG, DEFAULT_DATA_DIR
+
+    config, data = config_path.absolute(), data_dir.absolute()
+    if config == DEFAULT_CONFIG and data == DEFAULT_DATA_DIR:
+        return
+    print(
+        "edge-appliance: to use the other commands on this unit, in another shell:\n"
+        f"  export {CONFIG_ENV}={shlex.quote(str(config))}\n"
+        f"  export {DATA_DIR_ENV}={shlex.quote(str(data))}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def restart() -> int:
@@ -88,27 +128,40 @@ async def serve(state: DaemonState) -> int:
     from .service_manager import configure_logging
 
     configure_logging()
+    # The admin status page's log viewer; removed again so a restart in-process adds one.
+    logging.getLogger().addHandler(state.log_buffer)
+    try:
+        return await _serve(state)
+    finally:
+        logging.getLogger().removeHandler(state.log_buffer)
+
+
+async def _serve(state: DaemonState) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     state.request_stop = stop.set
+    limits = ConnectionLimits()
+    AcceptErrorLimiter(loop, limits.accept_log_interval).install()
+    guard = ConnectionGuard(limits)
     app = build_app(state)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **limits.handler_args())
     await runner.setup()  # runs every cleanup context's start-up, in order
     try:
         host, port = listen_address(state.settings.http.listen)
-        site = web.TCPSite(
+        site = GuardedTCPSite(
             runner,
             host,
             port,
+            guard=guard,
             ssl_context=state.ssl_context,
             reuse_address=True,
             shutdown_timeout=GRACE_PERIOD,  # a held-open response must not eat TimeoutStopSec
         )
         await site.start()
         state.bound_port = _bound_port(site) or port
-        await _redirect_site(runner, state, host)
+        await _redirect_site(runner, state, host, guard)
         state.announce_ready()
         await stop.wait()
     finally:
@@ -120,12 +173,16 @@ async def serve(state: DaemonState) -> int:
     return state.exit_code
 
 
-async def _redirect_site(runner: web.AppRunner, state: DaemonState, host: str) -> None:
+async def _redirect_site(
+    runner: web.AppRunner, state: DaemonState, host: str, guard: ConnectionGuard
+) -> None:
     """Plain HTTP on ``http.redirect_port``: the same application, whose redirect middleware
     (see ``appliance.admin``) sends every client but this machine's own to HTTPS."""
     port = state.settings.http.redirect_port
     if state.ssl_context is not None and port != 0:
-        site = web.TCPSite(runner, host, port, reuse_address=True, shutdown_timeout=GRACE_PERIOD)
+        site = GuardedTCPSite(
+            runner, host, port, guard=guard, reuse_address=True, shutdown_timeout=GRACE_PERIOD
+        )
         await site.start()
 
 

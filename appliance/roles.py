@@ -14,11 +14,11 @@ from aiohttp import web
 
 from edge_sfu.signaling import SIGNALING
 
-from .app import DAEMON, DaemonState
-from .hw_specs import audio_spec, camera_spec
 from .kiosk.devices import KioskDevices
 from .kiosk.role import KioskRole
-from .kiosk.state import KioskMachine, KioskPolicy, LeaveOn
+from .kiosk.state import KioskMachine
+from .mapping import audio_spec, camera_spec, kiosk_policy
+from .state import DAEMON, DaemonState
 
 KIOSK_ROLE: web.AppKey[KioskRole] = web.AppKey("appliance.kiosk", KioskRole)
 
@@ -26,35 +26,24 @@ KIOSK_ROLE: web.AppKey[KioskRole] = web.AppKey("appliance.kiosk", KioskRole)
 def setup_role(app: web.Application, state: DaemonState) -> None:
     """Register the role's cleanup context on ``app``."""
     if state.settings.unit.role == "hub":
-        state.role_state = "serving"
-        state.status_line = "hub: serving rooms"
+        state.status.role_state = "serving"
+        state.status.line = "hub: serving rooms"
         return
     app.cleanup_ctx.append(_kiosk)
-
-
-def _problem(state: DaemonState, part: str, reason: str) -> None:
-    state.degraded[part] = reason
-    state.record_error(f"{part}: {reason}")
 
 
 async def _kiosk(app: web.Application) -> AsyncIterator[None]:
     state = app[DAEMON]
     s = state.settings
-    field_unit = s.unit.role == "field"
-    policy = KioskPolicy(
-        room=s.kiosk.room,
-        leave_on=LeaveOn.LONG_PRESS if field_unit else LeaveOn(s.kiosk.leave_on),
-        max_retries=None,
-    )
     role_ref: list[KioskRole] = []
     devices = KioskDevices(
         s,
         camera_spec(s),
         audio_spec(s),
         on_press=lambda button, long: role_ref[0].press(button, long),
-        on_problem=lambda part, reason: _problem(state, part, reason),
+        on_problem=state.status.degrade,
     )
-    role = KioskRole(state, KioskMachine(policy), devices, lambda: app[SIGNALING])
+    role = KioskRole(state, KioskMachine(kiosk_policy(s)), devices, lambda: app[SIGNALING])
     role_ref.append(role)
     app[KIOSK_ROLE] = role
 
@@ -65,7 +54,7 @@ async def _kiosk(app: web.Application) -> AsyncIterator[None]:
     # sockets there: the kiosk has to leave before that for the others to see it go.
     app.on_shutdown.insert(0, leave)
     await role.start()
-    if field_unit:
+    if s.unit.role == "field":
         role.press("join")  # a field unit streams from start-up, and keeps trying
     try:
         yield

@@ -10,13 +10,14 @@ systemd-python is imported lazily, here only, as the architecture asks for vendo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TextIO
+
+from edge_common.lifecycle import AsyncCloseable, TaskSet
 
 __all__ = [
     "JOURNAL_FIELDS_HINT",
@@ -72,7 +73,7 @@ def _load_notify() -> NotifyFunction | None:
     return notify
 
 
-class ServiceNotifier:
+class ServiceNotifier(AsyncCloseable):
     """Sends ``sd_notify`` messages and keeps the systemd watchdog fed.
 
     Read ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``WATCHDOG_PID`` from the environment
@@ -99,13 +100,13 @@ class ServiceNotifier:
         health_check: Callable[[], bool] | None = None,
         notify: NotifyFunction | None = None,
     ) -> None:
+        super().__init__()
         self._socket = os.environ.get("NOTIFY_SOCKET") or None
         self._interval = watchdog_interval(os.environ, os.getpid()) if self._socket else None
         self._health_check = health_check
         self._notify = notify
         self._loaded = notify is not None
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
+        self._tasks = TaskSet("systemd watchdog")
 
     @property
     def enabled(self) -> bool:
@@ -163,25 +164,18 @@ class ServiceNotifier:
 
     async def start(self) -> None:
         """Start watchdog pings on the running loop, if systemd enabled the watchdog."""
-        if self._closed:
+        if self.closed:
             raise RuntimeError("ServiceNotifier is closed")
-        if self._task is not None or self.ping_interval is None:
+        if self._tasks or self.ping_interval is None:
             return
         log.info(
             "watchdog: timeout %.1f s, pinging every %.1f s", self._interval, self.ping_interval
         )
-        self._task = asyncio.get_running_loop().create_task(
-            self._ping_forever(self.ping_interval), name="systemd-watchdog"
-        )
+        self._tasks.spawn(self._ping_forever(self.ping_interval), name="systemd-watchdog")
 
-    async def close(self) -> None:
-        """Stop the pings: cancel the task and wait for it. Idempotent."""
-        self._closed = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _on_close(self) -> None:
+        """Stop the pings: cancel the task and wait for it (``close`` is idempotent)."""
+        await self._tasks.close()
 
     async def _ping_forever(self, interval: float) -> None:
         while True:

@@ -2,9 +2,11 @@
 
 The schema is declarative so that three things derive from it: validation with messages that
 name the key (``camera.layers[1].width: must be an integer from 16 to 1920, got 5000``), the
-admin page's form (``field_specs``), and the example config. Metadata keys: ``help``, ``min``,
-``max``, ``choices``, ``pattern``, ``max_len``, ``secret`` (never shown or exported unless
-asked), ``live`` (applies without a restart).
+admin page's form (``field_specs``), and the example config. Metadata keys: ``label`` (the
+field's name on the page), ``help`` (one line on the page and in docs/configuration.md),
+``min``, ``max``, ``choices``, ``pattern`` with ``rule`` (the pattern said in words, for
+messages), ``max_len``, ``secret`` (never shown or exported unless asked), ``live`` (applies
+without a restart). ``SECTIONS`` titles each table.
 """
 
 from __future__ import annotations
@@ -20,13 +22,38 @@ PROFILES = ("baseline", "main", "high")
 PIN_FACTORIES = ("auto", "mock")
 LEAVE_ON = ("press", "long_press")
 HOST_PORT = r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]*):[0-9]{1,5}$"
+HOST_PORT_RULE = "HOST:PORT, such as 0.0.0.0:8443 or [::]:8443"
 URL = r"^(https?://[^\s]+)?$"
+URL_RULE = "an http:// or https:// address without spaces, or empty"
 ICE_URL = r"^(stun|stuns|turn|turns):[^\s]+$"
+UNIT_NAME_RULE = "lowercase letters a-z, digits and hyphens, 1 to 63 characters, no hyphen first"
+ICE_URL_RULE = "a stun:, stuns:, turn: or turns: address without spaces"
+
+#: Title and one-line description of each table, in the order the admin page shows them.
+SECTIONS: dict[str, tuple[str, str]] = {
+    "unit": ("Unit", "What the unit is called and what it does."),
+    "http": ("Web server", "Where the pages listen and whether they use HTTPS."),
+    "rooms": ("Room defaults", "Rules for rooms created on this unit."),
+    "media": ("Media and network", "STUN/TURN servers and the UDP ports media uses."),
+    "kiosk": ("Kiosk", "The room the join button joins, here or on another unit."),
+    "camera": ("Camera", "Camera, encoder and the sizes the picture is sent in."),
+    "audio": ("Audio", "Microphone, speaker and volume."),
+    "gpio": ("Buttons and LEDs", "Which pins the buttons and lights are wired to."),
+    "provisioning": ("Discovery", "How the unit makes itself known on the network."),
+    "metrics": (
+        "Metrics",
+        "Prometheus metrics at /metrics: who may read them and how they are labelled.",
+    ),
+}
 
 
-def meta(help: str, **kw: Any) -> dict[str, Any]:
-    """Field metadata: the help text shown on the admin page plus constraints."""
-    return {"help": help, **kw}
+def meta(label: str, help: str, **kw: Any) -> dict[str, Any]:
+    """Field metadata: the label and one line of help shown on the admin page, constraints.
+
+    A ``pattern`` needs a ``rule``: the same constraint in words, which messages show.
+    """
+    assert "pattern" not in kw or "rule" in kw, label
+    return {"label": label, "help": help, **kw}
 
 
 @dataclass
@@ -35,22 +62,60 @@ class UnitSection:
 
     name: str = field(
         default="edge-unit",
-        metadata=meta("Unit name (also <name>.local)", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$"),
+        metadata=meta(
+            "Unit name",
+            "Shown on the admin pages; on the LAN the unit is this name followed by .local.",
+            pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+            rule=UNIT_NAME_RULE,
+        ),
     )
-    role: str = field(default="kiosk", metadata=meta("Role of this unit", choices=ROLES))
+    role: str = field(
+        default="kiosk",
+        metadata=meta(
+            "Role",
+            "kiosk: a meeting-room unit with buttons; field: streams from start; hub: rooms only.",
+            choices=ROLES,
+        ),
+    )
 
 
 @dataclass
 class HttpSection:
     """Where HTTP listens and how the unit is reached."""
 
-    listen: str = field(default="0.0.0.0:8443", metadata=meta("HOST:PORT", pattern=HOST_PORT))
-    public_url: str = field(
-        default="", metadata=meta("Base URL used in links (empty: derived)", pattern=URL)
+    listen: str = field(
+        default="0.0.0.0:8443",
+        metadata=meta(
+            "Listen address",
+            "Address and port the web server listens on, as HOST:PORT (0.0.0.0 for all).",
+            pattern=HOST_PORT,
+            rule=HOST_PORT_RULE,
+        ),
     )
-    tls: bool = field(default=True, metadata=meta("Serve HTTPS with the unit's certificate"))
+    public_url: str = field(
+        default="",
+        metadata=meta(
+            "Public address",
+            "Base URL put in invite and join links; empty: derived from the unit name and port.",
+            pattern=URL,
+            rule=URL_RULE,
+        ),
+    )
+    tls: bool = field(
+        default=True,
+        metadata=meta(
+            "HTTPS",
+            "Serve the pages over HTTPS with the unit's certificate (cameras need it in browsers).",
+        ),
+    )
     redirect_port: int = field(
-        default=0, metadata=meta("Plain-HTTP port redirecting to HTTPS (0: off)", min=0, max=65535)
+        default=0,
+        metadata=meta(
+            "HTTP redirect port",
+            "A plain-HTTP port that sends visitors to HTTPS; 0 turns it off.",
+            min=0,
+            max=65535,
+        ),
     )
 
 
@@ -58,25 +123,69 @@ class HttpSection:
 class RoomsSection:
     """Defaults for rooms created on this unit (Twilio's room parameters)."""
 
-    type: str = field(default="group", metadata=meta("Room type", choices=ROOM_TYPES, live=True))
+    type: str = field(
+        default="group",
+        metadata=meta(
+            "Room type",
+            "Twilio room type for rooms created on this unit.",
+            choices=ROOM_TYPES,
+            live=True,
+        ),
+    )
     max_participants: int = field(
-        default=10, metadata=meta("Participants per room", min=1, max=50, live=True)
+        default=10,
+        metadata=meta(
+            "Participants per room", "Most people in one room at once.", min=1, max=50, live=True
+        ),
     )
     empty_room_timeout: int = field(
-        default=5, metadata=meta("Minutes an emptied room stays open", min=1, max=1440, live=True)
+        default=5,
+        metadata=meta(
+            "Close an empty room after (minutes)",
+            "How long a room stays open once everyone has left.",
+            min=1,
+            max=1440,
+            live=True,
+        ),
     )
     unused_room_timeout: int = field(
-        default=5, metadata=meta("Minutes an unjoined room stays open", min=1, max=1440, live=True)
+        default=5,
+        metadata=meta(
+            "Close an unused room after (minutes)",
+            "How long a room nobody has joined stays open.",
+            min=1,
+            max=1440,
+            live=True,
+        ),
     )
     max_participant_duration: int = field(
         default=14400,
-        metadata=meta("Seconds a participant may stay", min=600, max=86400, live=True),
+        metadata=meta(
+            "Longest stay (seconds)",
+            "After this a participant is disconnected (600 to 86400: 10 minutes to a day).",
+            min=600,
+            max=86400,
+            live=True,
+        ),
     )
     status_callback: str = field(
-        default="", metadata=meta("Status callback URL for ad-hoc rooms", pattern=URL, live=True)
+        default="",
+        metadata=meta(
+            "Status callback URL",
+            "Where room events are sent for rooms created by joining; empty: none.",
+            pattern=URL,
+            rule=URL_RULE,
+            live=True,
+        ),
     )
     status_callback_method: str = field(
-        default="POST", metadata=meta("Callback method", choices=("POST", "GET"), live=True)
+        default="POST",
+        metadata=meta(
+            "Status callback method",
+            "HTTP method of the status callbacks.",
+            choices=("POST", "GET"),
+            live=True,
+        ),
     )
 
 
@@ -85,20 +194,49 @@ class MediaSection:
     """ICE servers and the UDP ports of the media path."""
 
     stun_servers: list[str] = field(
-        default_factory=list, metadata=meta("stun: URLs (none: LAN only)", item_pattern=ICE_URL)
+        default_factory=list,
+        metadata=meta(
+            "STUN servers",
+            "One stun: URL per line; none: the unit is reached on the LAN only.",
+            item_pattern=ICE_URL,
+            rule=ICE_URL_RULE,
+        ),
     )
     turn_servers: list[str] = field(
-        default_factory=list, metadata=meta("turn: URLs", item_pattern=ICE_URL)
+        default_factory=list,
+        metadata=meta(
+            "TURN servers",
+            "One turn: URL per line, for networks that block direct media.",
+            item_pattern=ICE_URL,
+            rule=ICE_URL_RULE,
+        ),
     )
-    turn_username: str = field(default="", metadata=meta("TURN username", max_len=256))
+    turn_username: str = field(
+        default="", metadata=meta("TURN username", "Username for the TURN servers.", max_len=256)
+    )
     turn_credential: str = field(
-        default="", metadata=meta("TURN credential", max_len=256, secret=True)
+        default="",
+        metadata=meta(
+            "TURN password", "Password (credential) for the TURN servers.", max_len=256, secret=True
+        ),
     )
     udp_port_min: int = field(
-        default=0, metadata=meta("Lowest UDP port (0: any)", min=0, max=65535)
+        default=0,
+        metadata=meta(
+            "Lowest UDP port",
+            "First UDP port media may use; 0 with the highest also 0: any port.",
+            min=0,
+            max=65535,
+        ),
     )
     udp_port_max: int = field(
-        default=0, metadata=meta("Highest UDP port (0: any)", min=0, max=65535)
+        default=0,
+        metadata=meta(
+            "Highest UDP port",
+            "Last UDP port media may use; 0 with the lowest also 0: any port.",
+            min=0,
+            max=65535,
+        ),
     )
 
 
@@ -106,24 +244,64 @@ class MediaSection:
 class KioskSection:
     """What the kiosk joins when its button is pressed."""
 
-    room: str = field(default="meeting-room", metadata=meta("Room to join", pattern=r"^.{1,128}$"))
+    room: str = field(
+        default="meeting-room",
+        metadata=meta(
+            "Room",
+            "The room the kiosk joins when its button is pressed.",
+            pattern=r"^.{1,128}$",
+            rule="1 to 128 characters",
+        ),
+    )
     identity: str = field(
-        default="kiosk", metadata=meta("Participant identity", pattern=r"^.{1,121}$")
+        default="kiosk",
+        metadata=meta(
+            "Identity in the room",
+            "The name the kiosk has in the room.",
+            pattern=r"^.{1,121}$",
+            rule="1 to 121 characters",
+        ),
     )
     remote_url: str = field(
-        default="", metadata=meta("Another unit's URL (empty: this unit)", pattern=URL)
+        default="",
+        metadata=meta(
+            "Other unit's address",
+            "Join a room on another unit at this URL; empty: on this unit.",
+            pattern=URL,
+            rule=URL_RULE,
+        ),
     )
     remote_api_key_sid: str = field(
-        default="", metadata=meta("API key SID on the other unit", pattern=r"^(SK[0-9a-f]{32})?$")
+        default="",
+        metadata=meta(
+            "Other unit's API key SID",
+            "An API key SID of the other unit (SK and 32 hex digits).",
+            pattern=r"^(SK[0-9a-f]{32})?$",
+            rule="SK followed by 32 digits or letters a-f, or empty",
+        ),
     )
     remote_api_key_secret: str = field(
-        default="", metadata=meta("API key secret on the other unit", max_len=128, secret=True)
+        default="",
+        metadata=meta(
+            "Other unit's API key secret", "The secret of that API key.", max_len=128, secret=True
+        ),
     )
     remote_token: str = field(
-        default="", metadata=meta("Or a ready access token", max_len=8192, secret=True)
+        default="",
+        metadata=meta(
+            "Other unit's access token",
+            "Or a ready access token for the other unit instead of a key.",
+            max_len=8192,
+            secret=True,
+        ),
     )
     leave_on: str = field(
-        default="press", metadata=meta("Leave on a second press or a long press", choices=LEAVE_ON)
+        default="press",
+        metadata=meta(
+            "Leave the room on",
+            "press: a second press leaves; long_press: only a long press leaves.",
+            choices=LEAVE_ON,
+        ),
     )
 
 
@@ -131,11 +309,28 @@ class KioskSection:
 class LayerSection:
     """One encoded size of the camera picture."""
 
-    name: str = field(default="high", metadata=meta("Layer name", pattern=r"^[a-z0-9_-]{1,16}$"))
-    width: int = field(default=1280, metadata=meta("Width in pixels", min=16, max=1920))
-    height: int = field(default=720, metadata=meta("Height in pixels", min=16, max=1080))
+    name: str = field(
+        default="high",
+        metadata=meta(
+            "Name",
+            "Short name of the layer.",
+            pattern=r"^[a-z0-9_-]{1,16}$",
+            rule="lowercase letters a-z, digits, _ and -, 1 to 16 characters",
+        ),
+    )
+    width: int = field(
+        default=1280,
+        metadata=meta("Width (pixels)", "Width of the encoded picture.", min=16, max=1920),
+    )
+    height: int = field(
+        default=720,
+        metadata=meta("Height (pixels)", "Height of the encoded picture.", min=16, max=1080),
+    )
     bitrate: int = field(
-        default=2_500_000, metadata=meta("Bits per second", min=50_000, max=10_000_000)
+        default=2_500_000,
+        metadata=meta(
+            "Bitrate (bits/s)", "Target bitrate of the layer.", min=50_000, max=10_000_000
+        ),
     )
 
 
@@ -150,17 +345,55 @@ def _default_layers() -> list[LayerSection]:
 class CameraSection:
     """Camera backend and its encoded layers."""
 
-    backend: str = field(default="auto", metadata=meta("Camera backend", choices=CAMERA_BACKENDS))
-    encoder: str = field(default="auto", metadata=meta("H.264 encoder", choices=ENCODERS))
-    device: str = field(default="/dev/video0", metadata=meta("V4L2 device", max_len=256))
-    framerate: int = field(default=30, metadata=meta("Frames per second", min=1, max=60))
-    keyframe_interval: int = field(
-        default=60, metadata=meta("Frames between keyframes", min=1, max=600)
+    backend: str = field(
+        default="auto",
+        metadata=meta(
+            "Camera",
+            "Which camera driver to use; auto picks the first that works.",
+            choices=CAMERA_BACKENDS,
+        ),
     )
-    profile: str = field(default="baseline", metadata=meta("H.264 profile", choices=PROFILES))
+    encoder: str = field(
+        default="auto",
+        metadata=meta(
+            "Video encoder", "H.264 encoder; auto prefers the hardware encoder.", choices=ENCODERS
+        ),
+    )
+    device: str = field(
+        default="/dev/video0",
+        metadata=meta("V4L2 device", "Video device file used by the v4l2 camera.", max_len=256),
+    )
+    framerate: int = field(
+        default=30,
+        metadata=meta(
+            "Frame rate (per second)", "Frames the camera captures each second.", min=1, max=60
+        ),
+    )
+    keyframe_interval: int = field(
+        default=60,
+        metadata=meta(
+            "Keyframe interval (frames)",
+            "Frames between two full pictures; fewer recover faster, more save bandwidth.",
+            min=1,
+            max=600,
+        ),
+    )
+    profile: str = field(
+        default="baseline",
+        metadata=meta(
+            "H.264 profile",
+            "baseline plays everywhere; main and high compress better.",
+            choices=PROFILES,
+        ),
+    )
     layers: list[LayerSection] = field(
         default_factory=_default_layers,
-        metadata=meta("Layers, largest first", min_items=1, max_items=3),
+        metadata=meta(
+            "Layers",
+            "Encoded sizes of the picture, largest first, at most three.",
+            min_items=1,
+            max_items=3,
+        ),
     )
 
 
@@ -168,12 +401,44 @@ class CameraSection:
 class AudioSection:
     """ALSA devices."""
 
-    enabled: bool = field(default=True, metadata=meta("Use microphone and speaker"))
-    capture_device: str = field(default="default", metadata=meta("ALSA capture PCM", max_len=512))
-    playback_device: str = field(default="default", metadata=meta("ALSA playback PCM", max_len=512))
-    period_ms: int = field(default=20, metadata=meta("Period (ms)", choices=(10, 20)))
-    mixer: str = field(default="", metadata=meta("ALSA mixer control for volume", max_len=64))
-    volume: int = field(default=80, metadata=meta("Speaker volume %", min=0, max=100, live=True))
+    enabled: bool = field(
+        default=True,
+        metadata=meta("Microphone and speaker", "Use the sound card; off: the unit has no audio."),
+    )
+    capture_device: str = field(
+        default="default",
+        metadata=meta(
+            "Microphone device",
+            "ALSA capture device (PCM name), such as default or hw:1.",
+            max_len=512,
+        ),
+    )
+    playback_device: str = field(
+        default="default",
+        metadata=meta(
+            "Speaker device",
+            "ALSA playback device (PCM name), such as default or hw:1.",
+            max_len=512,
+        ),
+    )
+    period_ms: int = field(
+        default=20,
+        metadata=meta(
+            "Audio period (ms)",
+            "Length of one audio buffer; 10 lowers delay, 20 is steadier.",
+            choices=(10, 20),
+        ),
+    )
+    mixer: str = field(
+        default="",
+        metadata=meta(
+            "Volume control", "ALSA mixer control the volume is set on; empty: none.", max_len=64
+        ),
+    )
+    volume: int = field(
+        default=80,
+        metadata=meta("Speaker volume (%)", "Loudness of the speaker.", min=0, max=100, live=True),
+    )
 
 
 @dataclass
@@ -181,15 +446,42 @@ class GpioSection:
     """Buttons and LEDs (BCM pin numbers)."""
 
     pin_factory: str = field(
-        default="auto", metadata=meta("gpiozero pin factory", choices=PIN_FACTORIES)
+        default="auto",
+        metadata=meta(
+            "GPIO driver",
+            "auto: the board's pins; mock: simulated buttons on the status page.",
+            choices=PIN_FACTORIES,
+        ),
     )
-    join_button: int = field(default=17, metadata=meta("Join/leave button pin", min=0, max=27))
-    mute_button: int = field(default=27, metadata=meta("Mute button pin", min=0, max=27))
-    status_led: int = field(default=22, metadata=meta("Status LED pin", min=0, max=27))
-    mute_led: int = field(default=23, metadata=meta("Mute LED pin", min=0, max=27))
-    active_low: bool = field(default=True, metadata=meta("Buttons pull to ground"))
+    join_button: int = field(
+        default=17,
+        metadata=meta("Join button pin", "GPIO (BCM) pin of the join/leave button.", min=0, max=27),
+    )
+    mute_button: int = field(
+        default=27,
+        metadata=meta("Mute button pin", "GPIO (BCM) pin of the mute button.", min=0, max=27),
+    )
+    status_led: int = field(
+        default=22,
+        metadata=meta("Status LED pin", "GPIO (BCM) pin of the status LED.", min=0, max=27),
+    )
+    mute_led: int = field(
+        default=23, metadata=meta("Mute LED pin", "GPIO (BCM) pin of the mute LED.", min=0, max=27)
+    )
+    active_low: bool = field(
+        default=True,
+        metadata=meta(
+            "Buttons pull to ground", "On when pressing a button connects its pin to ground."
+        ),
+    )
     long_press_seconds: float = field(
-        default=2.0, metadata=meta("Seconds for a long press", min=0.5, max=10.0)
+        default=2.0,
+        metadata=meta(
+            "Long press (seconds)",
+            "How long a press must last to count as long.",
+            min=0.5,
+            max=10.0,
+        ),
     )
 
 
@@ -197,7 +489,40 @@ class GpioSection:
 class ProvisioningSection:
     """The admin page and discovery."""
 
-    mdns: bool = field(default=True, metadata=meta("Announce on the LAN (mDNS)", live=True))
+    mdns: bool = field(
+        default=True,
+        metadata=meta(
+            "Announce on the LAN",
+            "Make the unit findable by its name followed by .local (mDNS).",
+            live=True,
+        ),
+    )
+
+
+@dataclass
+class MetricsSection:
+    """Prometheus metrics at ``/metrics``."""
+
+    token: str = field(
+        default="",
+        metadata=meta(
+            "Metrics token",
+            "Bearer token for scrapes from other hosts (empty: this machine only).",
+            max_len=256,
+            pattern=r"^[\x21-\x7e]*$",
+            rule="printable ASCII without spaces, at most 256 characters",
+            secret=True,
+            live=True,
+        ),
+    )
+    label_names: bool = field(
+        default=False,
+        metadata=meta(
+            "Label by room name",
+            "Label series by room name too (by default only by room SID).",
+            live=True,
+        ),
+    )
 
 
 @dataclass
@@ -213,3 +538,4 @@ class Settings:
     audio: AudioSection = field(default_factory=AudioSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     provisioning: ProvisioningSection = field(default_factory=ProvisioningSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)

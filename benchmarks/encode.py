@@ -32,13 +32,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hardware.camera.base import AccessUnit, CameraEvent, CameraSpec, LayerSpec  # noqa: E402
+from hardware.camera.base import AccessUnit, CameraEvent, CameraLayerSpec, CameraSpec  # noqa: E402
 from hardware.camera.synthetic import SyntheticSource  # noqa: E402
 
 LAYER_SETS = {
-    "720p+180p": (LayerSpec("high", 1280, 720, 1_500_000), LayerSpec("low", 320, 180, 150_000)),
-    "720p+360p": (LayerSpec("high", 1280, 720, 1_500_000), LayerSpec("mid", 640, 360, 500_000)),
-    "360p": (LayerSpec("mid", 640, 360, 500_000),),
+    "720p+180p": (
+        CameraLayerSpec("high", 1280, 720, 1_500_000),
+        CameraLayerSpec("low", 320, 180, 150_000),
+    ),
+    "720p+360p": (
+        CameraLayerSpec("high", 1280, 720, 1_500_000),
+        CameraLayerSpec("mid", 640, 360, 500_000),
+    ),
+    "360p": (CameraLayerSpec("mid", 640, 360, 500_000),),
 }
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.control_socket import press, status  # noqa: E402
+from appliance.control.client import press, status  # noqa: E402
 from tests.support.browser import FLAGS  # noqa: E402
 from tests.support.daemon import running_daemon  # noqa: E402
 from tests.support.media import PatternVideoTrack, ToneAudioTrack  # noqa: E402

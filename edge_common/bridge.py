@@ -7,10 +7,12 @@ import contextlib
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from .lifecycle import Closeable
+
 T = TypeVar("T")
 
 
-class ThreadBridge(Generic[T]):
+class ThreadBridge(Closeable, Generic[T]):
     """Hands items produced on other threads to a callback running on ``loop``.
 
     Hardware callbacks (gpiozero, encoder outputs, ALSA workers) run on their own threads;
@@ -20,21 +22,19 @@ class ThreadBridge(Generic[T]):
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[T], None]) -> None:
+        super().__init__()
         self._loop = loop
         self._callback = callback
-        self._closed = False
 
     def post(self, item: T) -> None:
         """Schedule ``callback(item)`` on the loop. Callable from any thread."""
-        if self._closed:
+        if self.closed:
             return
         with contextlib.suppress(RuntimeError):  # loop closed during shutdown
             self._loop.call_soon_threadsafe(self._deliver, item)
 
     def _deliver(self, item: T) -> None:
-        if not self._closed:
+        if not self.closed:
             self._callback(item)
 
-    def close(self) -> None:
-        """Stop delivering; items already scheduled are dropped."""
-        self._closed = True
+    # ``close`` (from Closeable) stops delivering: items already scheduled are dropped.

@@ -8,6 +8,12 @@ history, so a restart loses none) carrying Twilio's form parameters and a per-ro
 auth token, exactly as twilio-python's ``RequestValidator`` checks it), and the next one only
 after it succeeded or was abandoned: callbacks of one room arrive in order; rooms do not wait
 for each other. Failures are retried with exponential backoff and jitter.
+
+Delivery is at least once: a daemon killed between a receiver's 2xx and the outbox update
+sends that callback again after its restart. Everything a request carries (parameters with
+``Timestamp`` and ``SequenceNumber``, signature, ``I-Twilio-Idempotency-Token``) is fixed when
+the callback is queued, so a retry is byte-for-byte the same request and a receiver can drop
+duplicates by the token or by (``RoomSid``, ``SequenceNumber``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import hmac
 import logging
 import random
+import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -26,14 +33,18 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
+from edge_common.lifecycle import TaskSet
+
 from .rooms import RoomService
 from .rooms import events as ev
 from .rooms.model import Participant, PublishedTrack, Room
-from .store import OutboxItem, Store
+from .store import NewCallback, OutboxItem, Store
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+#: Twilio's header naming one webhook: the same on every retry of it.
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -120,10 +131,10 @@ class StatusCallbacks:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._busy_rooms: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._worker: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._closing = False
+        # the worker and its deliveries; start/close may alternate (a restart resumes the outbox)
+        self._tasks = TaskSet("status callbacks")
+        self._session: aiohttp.ClientSession | None = None  # set while delivering
+        self._running = False
 
     def attach(self, rooms: RoomService) -> None:
         """Listen to ``rooms`` (do this before ``rooms.start()`` so restart endings count)."""
@@ -140,7 +151,18 @@ class StatusCallbacks:
             return
         params["SequenceNumber"] = str(self._store.next_sequence(room.sid))
         method = room.settings.status_callback_method
-        self._store.enqueue(room.sid, url, method, params, time.time())
+        target, _ = _request(method, url, params)
+        signed = params if method != "GET" else {}
+        item = NewCallback(
+            room_sid=room.sid,
+            url=url,
+            method=method,
+            params=params,
+            signature=twilio_signature(self._auth_token, target, signed),
+            idempotency_token=f"{room.sid}-{params['SequenceNumber']}-{secrets.token_hex(8)}",
+            at=time.time(),
+        )
+        self._store.enqueue(item)
         self._wake.set()
 
     def pending(self) -> int:
@@ -149,27 +171,21 @@ class StatusCallbacks:
 
     async def start(self) -> None:
         """Open the HTTP client and start delivering (including what a previous run left)."""
-        if self._worker is None:
+        if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-            self._worker = asyncio.create_task(self._run(), name="status-callbacks")
+            self._running = True
+            self._tasks.spawn(self._run(), name="status-callbacks")
 
     async def close(self) -> None:
         """Stop delivering; undelivered callbacks stay in the outbox for the next start."""
-        self._closing = True
-        tasks = [t for t in (self._worker, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._worker = None
-        self._closing = False
+        self._running = False
+        await self._tasks.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def _run(self) -> None:
-        while not self._closing:
+        while self._running:
             self._wake.clear()
             delay = self._dispatch_due()
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
@@ -189,9 +205,7 @@ class StatusCallbacks:
                 sleep = min(sleep, item.next_attempt - now)
                 continue
             self._busy_rooms.add(item.room_sid)
-            task = asyncio.create_task(self._deliver(item), name=f"callback-{item.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._deliver(item), name=f"callback-{item.id}")
         return max(sleep, 0.01)
 
     async def _deliver(self, item: OutboxItem) -> None:
@@ -216,17 +230,13 @@ class StatusCallbacks:
 
     async def _send(self, item: OutboxItem) -> bool:
         assert self._session is not None
-        if item.method == "GET":
-            sep = "&" if "?" in item.url else "?"
-            # ':' stays literal (as in timestamps): URL libraries normalize "%3A" to ":", and
-            # the receiver must sign the very URL we signed.
-            query = urlencode(sorted(item.params.items()), safe=":")
-            url, data = item.url + sep + query, None
-            signature = twilio_signature(self._auth_token, url, {})
-        else:
-            url, data = item.url, item.params
-            signature = twilio_signature(self._auth_token, url, item.params)
+        url, data = _request(item.method, item.url, item.params)
+        signature = item.signature or twilio_signature(
+            self._auth_token, url, item.params if data is not None else {}
+        )
         headers = {SIGNATURE_HEADER: signature, "User-Agent": "edge-appliance"}
+        if item.idempotency_token:
+            headers[IDEMPOTENCY_HEADER] = item.idempotency_token
         try:
             async with self._session.request(item.method, url, data=data, headers=headers) as resp:
                 await resp.read()
@@ -234,6 +244,16 @@ class StatusCallbacks:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.info("status callback to %s failed: %s", _origin(item.url), type(exc).__name__)
             return False
+
+
+def _request(method: str, url: str, params: dict[str, str]) -> tuple[str, dict[str, str] | None]:
+    """The URL and form body of a callback: for GET the parameters go in the query."""
+    if method != "GET":
+        return url, params
+    sep = "&" if "?" in url else "?"
+    # ':' stays literal (as in timestamps): URL libraries normalize "%3A" to ":", and the
+    # receiver must sign the very URL we signed.
+    return url + sep + urlencode(sorted(params.items()), safe=":"), None
 
 
 def _origin(url: str) -> str:

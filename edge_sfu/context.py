@@ -24,7 +24,8 @@ class SfuSettings:
     """Knobs of the control plane (the appliance fills them from its config)."""
 
     #: The URL clients reach the unit at (``https://unit.local:8443``); resource ``url``s
-    #: and paging links start with it. None: taken from each request's scheme and Host.
+    #: and paging links start with it. None: the scheme, address and port each request
+    #: arrived at (never its ``Host`` header).
     public_base_url: str | None = None
     #: Largest request body accepted (bytes); larger ones get 413.
     max_body_bytes: int = 64 * 1024

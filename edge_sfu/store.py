@@ -1,4 +1,4 @@
-"""Room and participant history, invite redemptions and the callback outbox, in SQLite.
+"""Room and participant history, guest names, issued identities and the callback outbox, in SQLite.
 
 One database file in the data directory, in WAL mode with ``synchronous=NORMAL``: a commit
 is an append to the WAL without an fsync, so the small writes the control plane makes run
@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import hmac
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from edge_common.lifecycle import TaskSet
 
 from .rooms.model import Participant, Room, RoomSettings
 
@@ -82,6 +87,42 @@ _MIGRATIONS: list[str] = [
         next INTEGER NOT NULL
     );
     """,
+    # Guest names are a registry of their own: one name, one guest key, unit-wide; and the
+    # names issued otherwise are recorded so that no guest can take them.
+    """
+    DROP TABLE redemptions;
+    CREATE TABLE guests (
+        identity TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL,
+        invite_id TEXT NOT NULL,
+        room TEXT NOT NULL,
+        expires REAL NOT NULL,
+        date_created TEXT NOT NULL
+    );
+    CREATE INDEX guests_by_invite ON guests (invite_id);
+    CREATE TABLE issued (
+        identity TEXT PRIMARY KEY,
+        date_created TEXT NOT NULL
+    );
+    """,
+    # A callback is fixed when queued: every delivery of it carries the same signature and
+    # idempotency token, so a receiver can drop the duplicates at-least-once delivery makes.
+    """
+    ALTER TABLE outbox ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN idempotency_token TEXT NOT NULL DEFAULT '';
+    """,
+    # Invites the unit made are listed (never the invite itself: it is a credential) so an
+    # admin can revoke one; a revoked invite redeems nothing, its guests keep their names.
+    """
+    CREATE TABLE invites (
+        invite_id TEXT PRIMARY KEY,
+        room TEXT NOT NULL,
+        guests INTEGER NOT NULL,
+        expires REAL NOT NULL,
+        date_created TEXT NOT NULL,
+        revoked TEXT
+    );
+    """,
 ]
 
 
@@ -120,6 +161,62 @@ class ParticipantFilter:
     created_before: datetime | None = None
 
 
+class GuestResult(enum.Enum):
+    """What ``Store.claim_guest`` decided."""
+
+    NEW = "new"  # the name is now this guest's
+    AGAIN = "again"  # the same guest (same key) redeems its own name again
+    TAKEN = "taken"  # another guest holds the name
+    RESERVED = "reserved"  # the name was issued or seen otherwise
+    FULL = "full"  # the invite admitted as many guests as it may
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    """An invite the unit made, as the admin page lists it."""
+
+    invite_id: str
+    room: str
+    guests: int
+    #: Unix time.
+    expires: float
+    date_created: str
+    #: When it was revoked (ISO 8601), or ``None``.
+    revoked: str | None
+    #: How many different guests it admitted so far.
+    used: int = 0
+
+
+@dataclass(frozen=True)
+class GuestClaim:
+    """A guest asking for a name through an invite."""
+
+    identity: str
+    key_hash: str
+    invite_id: str
+    room: str
+    limit: int
+    #: Until when (Unix time) the name stays this guest's: the invite's expiry plus the
+    #: lifetime of the last token it can give.
+    expires: float
+
+
+@dataclass(frozen=True)
+class NewCallback:
+    """A status callback to queue, complete: every delivery sends exactly this."""
+
+    room_sid: str
+    url: str
+    method: str
+    params: dict[str, str]
+    #: ``X-Twilio-Signature``, computed once (with the auth token of the moment).
+    signature: str
+    #: ``I-Twilio-Idempotency-Token``: the same on every delivery of this callback.
+    idempotency_token: str
+    #: When to make the first attempt (Unix time).
+    at: float
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """One status callback waiting to be delivered."""
@@ -131,6 +228,8 @@ class OutboxItem:
     params: dict[str, str]
     attempts: int
     next_attempt: float
+    signature: str = ""  # empty in rows queued by a version that did not store it
+    idempotency_token: str = ""
 
 
 class Store:
@@ -140,9 +239,14 @@ class Store:
         """Open (creating and migrating) the database at ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        _private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
+        # SQLite gives the -wal and -shm files the database's mode; older ones are fixed here.
+        for suffix in ("-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{path}{suffix}", 0o600)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA wal_autocheckpoint=0")  # Checkpointer does it off the loop
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -283,30 +387,142 @@ class Store:
         ).fetchall()
         return [_participant(row) for row in rows]
 
-    # -- invite redemptions ----------------------------------------------------------------
+    # -- guests and issued identities -------------------------------------------------------
 
-    def redeem(self, invite_id: str, identity: str, room: str, now: datetime) -> bool:
-        """Record that ``invite_id`` gave a token to ``identity``; False if it already did."""
-        try:
+    def claim_guest(self, claim: GuestClaim, now: datetime) -> GuestResult:
+        """Give ``claim.identity`` to the guest holding ``claim.key_hash``, if it may have it.
+
+        A name held by another guest (until its hold expires), a name issued otherwise
+        (``record_issued``) or seen in the room history without a guest hold, and a new name
+        beyond the invite's limit are refused; nothing is recorded then.
+        """
+        stamp = now.timestamp()
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT key_hash, expires FROM guests WHERE identity = ?", (claim.identity,)
+            ).fetchone()
+            if row is not None and row["expires"] > stamp:
+                if not hmac.compare_digest(row["key_hash"], claim.key_hash):
+                    return GuestResult.TAKEN
+                self._db.execute(
+                    "UPDATE guests SET expires = MAX(expires, ?) WHERE identity = ?",
+                    (claim.expires, claim.identity),
+                )
+                return GuestResult.AGAIN
+            if row is None and self._issued_otherwise(claim.identity):
+                return GuestResult.RESERVED
+            used = self._db.execute(
+                "SELECT COUNT(*) FROM guests WHERE invite_id = ?", (claim.invite_id,)
+            ).fetchone()[0]
+            if int(used) >= claim.limit:
+                return GuestResult.FULL
             self._db.execute(
-                "INSERT INTO redemptions (invite_id, identity, room, date_created)"
-                " VALUES (?, ?, ?, ?)",
-                (invite_id, identity, room, fmt_time(now)),
+                "INSERT OR REPLACE INTO guests"
+                " (identity, key_hash, invite_id, room, expires, date_created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    claim.identity,
+                    claim.key_hash,
+                    claim.invite_id,
+                    claim.room,
+                    claim.expires,
+                    fmt_time(now),
+                ),
             )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return GuestResult.NEW
+
+    def holds_guest_name(self, identity: str, key_hash: str, now: datetime) -> bool:
+        """Whether the guest with ``key_hash`` holds ``identity`` now."""
+        row = self._db.execute(
+            "SELECT key_hash FROM guests WHERE identity = ? AND expires > ?",
+            (identity, now.timestamp()),
+        ).fetchone()
+        return row is not None and hmac.compare_digest(row["key_hash"], key_hash)
+
+    def _issued_otherwise(self, identity: str) -> bool:
+        row = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM issued WHERE identity = ?)"
+            " OR EXISTS (SELECT 1 FROM participants WHERE identity = ?)",
+            (identity, identity),
+        ).fetchone()
+        return bool(row[0])
+
+    def record_issued(self, identity: str, now: datetime) -> None:
+        """Record that ``identity`` was given a token other than through an invite.
+
+        A guest holding that name loses the hold: the unit's own tokens are trusted, and from
+        now on the name is never given to a guest again.
+        """
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO issued (identity, date_created) VALUES (?, ?)"
+                " ON CONFLICT (identity) DO NOTHING",
+                (identity, fmt_time(now)),
+            )
+            self._db.execute("DELETE FROM guests WHERE identity = ?", (identity,))
+
+    # -- invites ---------------------------------------------------------------------------
+
+    def record_invite(self, invite_id: str, room: str, guests: int, expires: float) -> None:
+        """Remember an invite the unit made, so it can be listed and revoked."""
+        self._db.execute(
+            "INSERT INTO invites (invite_id, room, guests, expires, date_created)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (invite_id) DO NOTHING",
+            (invite_id, room, guests, expires, fmt_time(datetime.now(UTC))),
+        )
+
+    def list_invites(self, now: datetime, limit: int = 100) -> list[IssuedInvite]:
+        """Invites not yet expired, newest first, with how many guests each admitted."""
+        rows = self._db.execute(
+            "SELECT i.*, (SELECT COUNT(*) FROM guests g WHERE g.invite_id = i.invite_id) AS used"
+            " FROM invites i WHERE i.expires > ? ORDER BY i.date_created DESC, i.rowid DESC"
+            " LIMIT ?",
+            (now.timestamp(), limit),
+        ).fetchall()
+        return [
+            IssuedInvite(
+                r["invite_id"],
+                r["room"],
+                r["guests"],
+                r["expires"],
+                r["date_created"],
+                r["revoked"],
+                int(r["used"]),
+            )
+            for r in rows
+        ]
+
+    def revoke_invite(self, invite_id: str, now: datetime) -> bool:
+        """Revoke an invite the unit made; ``False`` when there is no such invite."""
+        cur = self._db.execute(
+            "UPDATE invites SET revoked = COALESCE(revoked, ?) WHERE invite_id = ?",
+            (fmt_time(now), invite_id),
+        )
+        return cur.rowcount > 0
+
+    def invite_revoked(self, invite_id: str) -> bool:
+        """Whether the invite with ``invite_id`` was revoked."""
+        row = self._db.execute(
+            "SELECT revoked FROM invites WHERE invite_id = ?", (invite_id,)
+        ).fetchone()
+        return row is not None and row["revoked"] is not None
 
     # -- outbox ----------------------------------------------------------------------------
 
-    def enqueue(
-        self, room_sid: str, url: str, method: str, params: dict[str, str], at: float
-    ) -> int:
+    def enqueue(self, item: NewCallback) -> int:
         """Add a callback to the outbox; returns its id (ids grow: they order a room's events)."""
         cur = self._db.execute(
-            "INSERT INTO outbox (room_sid, url, method, params, next_attempt)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (room_sid, url, method, json.dumps(params), at),
+            "INSERT INTO outbox (room_sid, url, method, params, next_attempt, signature,"
+            " idempotency_token) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.room_sid,
+                item.url,
+                item.method,
+                json.dumps(item.params),
+                item.at,
+                item.signature,
+                item.idempotency_token,
+            ),
         )
         return int(cur.lastrowid or 0)
 
@@ -348,6 +564,16 @@ class Store:
         return _Transaction(self._db)
 
 
+def _private(path: Path) -> None:
+    """Create ``path`` readable by its owner only (whatever the umask), or make it so: the
+    history names people, and the outbox holds callback URLs that may carry credentials."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 class Checkpointer:
     """Flushes the WAL into the database file (with its fsyncs) in a worker thread."""
 
@@ -355,20 +581,19 @@ class Checkpointer:
         """Checkpoint the database at ``path`` every ``interval`` seconds."""
         self._path = path
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("sqlite checkpoints")
+        self._running = False
 
     def start(self) -> None:
         """Start the periodic checkpoints."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sqlite-checkpoint")
+        if not self._running:
+            self._running = True
+            self._tasks.spawn(self._run(), name="sqlite-checkpoint")
 
     async def close(self) -> None:
         """Stop, after one last checkpoint."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._running = False
+        await self._tasks.close()
         await asyncio.to_thread(self.checkpoint)
 
     def checkpoint(self) -> None:
@@ -454,4 +679,6 @@ def _outbox(row: sqlite3.Row) -> OutboxItem:
         params=json.loads(row["params"]),
         attempts=int(row["attempts"]),
         next_attempt=float(row["next_attempt"]),
+        signature=row["signature"],
+        idempotency_token=row["idempotency_token"],
     )

@@ -8,7 +8,8 @@ A token is an HS256 JWT with header ``cty: twilio-fpa;v=1``, signed with an API 
 Every refusal raises ``TokenError`` with Twilio's code:
 
 =====  ==========================================================
-20101  malformed token, or an algorithm other than HS256 (``none`` included)
+20101  malformed token, an algorithm other than HS256 (``none`` included), or a time
+       claim (``exp``, ``nbf``, ``iat``) that is not an integer
 20102  header lacks ``cty: twilio-fpa;v=1``
 20103  unknown or revoked API key, or a token for another account
 20104  expired
@@ -21,7 +22,6 @@ Every refusal raises ``TokenError`` with Twilio's code:
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,7 @@ from jwt.types import Options
 
 from .errors import TokenError
 from .keys import ApiKey, KeyStore
+from .text import is_clean
 
 ALGORITHM = "HS256"
 CONTENT_TYPE = "twilio-fpa;v=1"
@@ -39,7 +40,6 @@ MAX_LIFETIME = 24 * 3600
 CLOCK_SKEW = 60
 MAX_TOKEN_LENGTH = 8192
 MAX_IDENTITY = 121  # Twilio's limit for a participant identity
-_IDENTITY_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,11 @@ def mint_access_token(
 
 
 def validate_identity(identity: str) -> None:
-    """Refuse identities Twilio would refuse: empty, too long, control characters."""
-    if not identity or len(identity) > MAX_IDENTITY or _IDENTITY_FORBIDDEN.search(identity):
+    """Refuse identities Twilio would refuse (empty, too long) and those that are not
+    printable text (``edge_sfu.text``: controls, bidirectional controls, zero-width...)."""
+    if not identity or len(identity) > MAX_IDENTITY or not is_clean(identity):
         raise TokenError(
-            f"identity must be 1 to {MAX_IDENTITY} characters without control characters",
+            f"identity must be 1 to {MAX_IDENTITY} printable characters",
             code=20106,
         )
 
@@ -103,6 +104,10 @@ def verify_access_token(
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("Invalid Access Token: empty or too long", code=20101)
+    # A compact JWT is base64url and dots; anything else (a lone surrogate cannot even be
+    # encoded to bytes) is malformed before any library sees it.
+    if not token.isascii():
+        raise TokenError("Invalid Access Token: malformed", code=20101)
     _header(token)
     unverified = _unverified_payload(token)
     key = _signing_key(unverified, keys, account_sid)
@@ -149,37 +154,37 @@ def _signing_key(payload: dict[str, Any], keys: KeyStore, account_sid: str) -> A
 
 
 def _decode(token: str, key: ApiKey, now: float | None) -> dict[str, Any]:
-    options: Options = {"require": ["exp", "iss", "sub"], "verify_iat": False}
+    """Verify the signature, then the time claims: their types first, then the clock.
+
+    PyJWT would take ``"exp": "123"`` (it calls ``int()``) and check the clock before any
+    type, so the times are checked here, as of ``now`` (default: the current time).
+    """
+    options: Options = {
+        "require": ["exp", "iss", "sub"],
+        "verify_iat": False,
+        "verify_exp": False,
+        "verify_nbf": False,
+    }
     try:
-        if now is not None:
-            # PyJWT reads the clock itself; shift the leeway to verify "as of" ``now``.
-            return _decode_at(token, key, now, options)
         payload: dict[str, Any] = jwt.decode(
-            token, key.secret, algorithms=[ALGORITHM], options=options, leeway=CLOCK_SKEW
+            token, key.secret, algorithms=[ALGORITHM], options=options
         )
-        return payload
     except jwt.InvalidSignatureError as exc:
         raise TokenError("Invalid Access Token signature", code=20107) from exc
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError("Access Token expired or expiration date invalid", code=20104) from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise TokenError("Access Token not yet valid", code=20105) from exc
     except jwt.PyJWTError as exc:
         raise TokenError(f"Invalid Access Token: {exc}", code=20101) from exc
-
-
-def _decode_at(token: str, key: ApiKey, now: float, options: Options) -> dict[str, Any]:
-    payload: dict[str, Any] = jwt.decode(
-        token,
-        key.secret,
-        algorithms=[ALGORITHM],
-        options={**options, "verify_exp": False, "verify_nbf": False},  # checked below
-    )
-    exp, nbf = payload.get("exp"), payload.get("nbf")
-    if not isinstance(exp, int) or exp + CLOCK_SKEW <= now:
-        raise jwt.ExpiredSignatureError("expired")
-    if nbf is not None and (not isinstance(nbf, int) or nbf - CLOCK_SKEW > now):
-        raise jwt.ImmatureSignatureError("not yet valid")
+    for claim in ("exp", "nbf", "iat"):
+        value = payload.get(claim)
+        if (claim == "exp" or value is not None) and (
+            not isinstance(value, int) or isinstance(value, bool)
+        ):
+            raise TokenError(f"Invalid Access Token: {claim} must be an integer", code=20101)
+    at = time.time() if now is None else now
+    if payload["exp"] + CLOCK_SKEW <= at:
+        raise TokenError("Access Token expired or expiration date invalid", code=20104)
+    nbf = payload.get("nbf")
+    if nbf is not None and nbf - CLOCK_SKEW > at:
+        raise TokenError("Access Token not yet valid", code=20105)
     return payload
 
 

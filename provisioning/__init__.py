@@ -5,6 +5,6 @@ what it saves.
 """
 
 from .app import setup
-from .backend import ApiKeyInfo, Backend, FieldSpec, SaveResult
+from .backend import Address, ApiKeyInfo, Backend, FieldSpec, SaveResult
 
-__all__ = ["ApiKeyInfo", "Backend", "FieldSpec", "SaveResult", "setup"]
+__all__ = ["Address", "ApiKeyInfo", "Backend", "FieldSpec", "SaveResult", "setup"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,8 @@ class AdminContext:
     tls: TlsManager | None
     secret: bytes
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Differs on every start: the restart page tells the restarted unit from the old one.
+    boot: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def unit_name(self) -> str:
         """The unit's name as shown in the page header."""
@@ -148,12 +152,28 @@ def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> 
     response.del_cookie(COOKIE_NAME, path=ctx_of(request).base + "/")
 
 
+#: The largest file the admin pages take (a config import): the one limit the pages and the
+#: docs state.
+MAX_UPLOAD_BYTES = 256 * 1024
+#: The largest request: one upload and the form around it. A file a little over the limit
+#: still reaches its form, which says so next to the field.
+MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Hold every admin request to ``MAX_REQUEST_BYTES``, whatever the application the pages
+    are mounted on allows (aiohttp applies the root's limit: the daemon's is the REST API's,
+    64 KiB, which cut imports short)."""
+    return await handler(request.clone(client_max_size=MAX_REQUEST_BYTES))
+
+
 _MESSAGES = {
     400: "The request was not understood.",
     403: "This action is not allowed. If a form was open for long, reload it and try again.",
     404: "There is no such page.",
     405: "This page does not accept that method.",
-    413: "The upload is too large (the limit is 1 MiB).",
+    413: f"The upload is too large (the limit is {MAX_UPLOAD_BYTES // 1024} KiB).",
     429: "Too many attempts; wait a little.",
 }
 
@@ -237,14 +257,26 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+
+def csp(connect: str = "") -> str:
+    """The pages' Content-Security-Policy; ``connect`` adds one origin scripts may fetch from
+    (the restart page asks the unit's new address whether it answers yet). Anything but a
+    plain ``scheme://host[:port]`` is left out: it must not be able to add a directive."""
+    if not _ORIGIN.fullmatch(connect):
+        connect = ""
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"connect-src 'self'{' ' + connect if connect else ''}; frame-ancestors 'none'; "
+        "form-action 'self'; base-uri 'none'"
+    )
+
+
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """Security headers on every admin response (static files and redirects included)."""
     h = response.headers
-    h.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    )
+    h.setdefault("Content-Security-Policy", csp())
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("X-Frame-Options", "DENY")
@@ -271,7 +303,7 @@ def setup(
     a renamed unit shows its new name at once. ``tls`` enables certificate upload taking
     effect live; without it uploads apply at the next start.
     """
-    from .routes import add_routes
+    from .handlers_auth import add_routes
 
     data_dir = Path(data_dir)
     store = AdminStore(data_dir)
@@ -289,7 +321,9 @@ def setup(
         tls=tls,
         secret=store.session_secret(),
     )
-    admin = web.Application(middlewares=[errors_middleware, auth_middleware, csrf_middleware])
+    admin = web.Application(
+        middlewares=[body_limit_middleware, errors_middleware, auth_middleware, csrf_middleware]
+    )
     admin[CTX] = ctx
     admin.on_response_prepare.append(_on_prepare)
     add_routes(admin)

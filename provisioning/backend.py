@@ -29,7 +29,8 @@ class FieldSpec:
     a change applies without a restart (shown on the page; the backend has the final word in
     :class:`SaveResult`). ``pattern`` is a regular expression the whole value (each item of a
     ``list``) must match, explained to the admin by ``pattern_help``. ``minimum``/``maximum``
-    bound numbers and ``max_length`` strings.
+    bound numbers and ``max_length`` strings. ``section_help`` is one line under the section's
+    title (any field of the section may carry it).
     """
 
     path: str
@@ -47,6 +48,20 @@ class FieldSpec:
     max_items: int = 16
     pattern: str = ""
     pattern_help: str = ""
+    section_help: str = ""
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where the pages answer once the saved settings are in force (after a restart).
+
+    ``tls``: HTTPS or plain HTTP. ``port`` 0: the port in use now. ``public_url``, when set,
+    is the address people use (a name or a proxy in front of the unit) and is taken as is.
+    """
+
+    tls: bool
+    port: int = 0
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,46 @@ class ApiKeyInfo:
     created: str = ""
 
 
+@dataclass(frozen=True)
+class InviteInfo:
+    """One invite the unit made, as listed on the invites page (never the invite itself)."""
+
+    invite_id: str
+    room: str
+    guests: int
+    used: int
+    #: Unix time.
+    expires: float
+    created: str = ""
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class DoctorFinding:
+    """One row of the unit's self-check: a part, what backs it, whether it works, and why."""
+
+    part: str
+    backend: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One recent log line, secrets already masked by the backend."""
+
+    time: float
+    level: str
+    logger: str
+    message: str
+
+
+#: Still picture formats the status page asks for.
+SNAPSHOT_FORMATS = ("jpeg", "png")
+#: Log levels the status page filters by, lowest first.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Everything the admin pages read from or apply to the running appliance.
@@ -80,7 +135,13 @@ class Backend(Protocol):
         ...
 
     def load_settings(self) -> dict[str, Any]:
-        """The current config as a nested dict (the parsed TOML)."""
+        """The saved config as a nested dict (the parsed TOML), changes pending a restart
+        included: the page shows what is saved, never only what is in force.
+        """
+        ...
+
+    def pending_restart(self) -> Sequence[str]:
+        """Field paths whose saved value waits for a restart to take effect."""
         ...
 
     def validate_settings(self, settings: Mapping[str, Any]) -> dict[str, str]:
@@ -93,11 +154,18 @@ class Backend(Protocol):
         ...
 
     def save_settings(self, settings: Mapping[str, Any]) -> SaveResult:
-        """Write the config atomically and apply what can apply live."""
+        """Merge ``settings`` onto the saved config, write it atomically, apply what can apply
+        live; ``needs_restart`` names every saved key not in force yet.
+        """
         ...
 
     def request_restart(self) -> None:
         """Restart the daemon soon (after the current response has been sent)."""
+        ...
+
+    def address_after_restart(self) -> Address:
+        """Where the pages will answer after a restart, from the saved settings (turning
+        HTTPS on or off, or changing the port, moves them)."""
         ...
 
     # API keys and invites --------------------------------------------------------------
@@ -113,8 +181,14 @@ class Backend(Protocol):
         """Revoke a key; ``False`` when no such key exists."""
         ...
 
-    def create_invite(self, room: str, ttl_seconds: int) -> str:
-        """An absolute URL a guest opens to join ``room``, valid for ``ttl_seconds``."""
+    def create_invite(self, room: str, ttl_seconds: int, guests: int) -> str:
+        """An absolute URL a guest opens to join ``room``, valid for ``ttl_seconds``, for at
+        most ``guests`` different people."""
+        ...
+
+    def invite_lifetime(self) -> tuple[int, int]:
+        """The shortest and longest lifetime of an invite, in seconds: the unit's one rule,
+        which the page states and checks before :meth:`create_invite` would refuse."""
         ...
 
     # Status and simulated hardware -----------------------------------------------------
@@ -149,4 +223,43 @@ class Backend(Protocol):
 
         ``provisioning`` erases its own admin state (password, sessions, TLS) itself.
         """
+        ...
+
+    # Operator tools: what the status page shows and does beyond the live snapshot --------
+    async def doctor(self) -> Sequence[DoctorFinding]:
+        """The unit's self-check (what ``edge-appliance doctor`` prints), probed off the loop."""
+        ...
+
+    async def camera_snapshot(self, image_format: str) -> bytes:
+        """A still (``image_format`` one of :data:`SNAPSHOT_FORMATS`) of the camera as the
+        call sends it; raise ``LookupError`` with a sentence when there is none to take."""
+        ...
+
+    def mic_level(self) -> Mapping[str, Any]:
+        """``available`` (bool), ``peak`` (0 to 32767) and ``reason`` when not available."""
+        ...
+
+    def speaker_test(self) -> float:
+        """Play a short test tone on the speaker; its length in seconds. ``LookupError`` with a
+        sentence when there is no speaker."""
+        ...
+
+    def recent_logs(self, min_level: str, limit: int) -> Sequence[LogEntry]:
+        """The newest ``limit`` log lines at ``min_level`` or above, oldest first, redacted."""
+        ...
+
+    async def end_room(self, room_sid: str) -> bool:
+        """End a live room (its participants are disconnected); ``False`` if there is none."""
+        ...
+
+    async def remove_participant(self, room_sid: str, participant_sid: str) -> bool:
+        """Remove a participant from a live room; ``False`` if there is no such participant."""
+        ...
+
+    def list_invites(self) -> Sequence[InviteInfo]:
+        """Invites made on the page and not yet expired, newest first."""
+        ...
+
+    def revoke_invite(self, invite_id: str) -> bool:
+        """Revoke an invite; ``False`` when there is no such invite."""
         ...

@@ -8,15 +8,19 @@ import contextlib
 import io
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
-from .app import chrome_for, ctx_of, render
-from .pages import admin_pages
+from . import handlers_system
+from .app import chrome_for, csp, ctx_of, render
+from .backend import FieldSpec
+from .pages import admin_pages, status_tools
 from .pages.layout import Flash
 from .sessions import COOKIE_NAME
-from .settings_form import parse_form, render_form
+from .settings_form import parse_form, render_form, render_toc, spec_for
 
 log = logging.getLogger(__name__)
 _KEY_NAME = re.compile(r"[^<>\x00-\x1f\x7f]{1,64}")
@@ -36,7 +40,9 @@ async def status_get(request: web.Request) -> web.StreamResponse:
     """The live status page."""
     ctx = ctx_of(request)
     chrome = chrome_for(request, "status")
-    body = admin_pages.status_body(chrome, list(ctx.backend.simulated_buttons()))
+    body = status_tools.state_section()
+    body += admin_pages.status_body(chrome, list(ctx.backend.simulated_buttons()))
+    body += status_tools.tools_body(chrome)
     return render(request, "Status", body, chrome=chrome)
 
 
@@ -107,13 +113,27 @@ def _settings_page(
         submitted,
     )
     chrome = chrome_for(request, "settings")
-    body = admin_pages.settings_body(chrome, fieldsets, needs_restart)
+    toc = render_toc(specs, errors or {})
+    body = admin_pages.settings_body(chrome, toc, fieldsets, needs_restart)
     return render(request, "Settings", body, chrome=chrome, flashes=flashes or [], status=status)
 
 
+def _keys(specs: Sequence[FieldSpec], paths: Sequence[str]) -> str:
+    """Config keys with their labels on the page: ``unit.name (Unit name), http.tls (HTTPS)``."""
+    named = []
+    for path in paths:
+        spec = spec_for(specs, path)
+        named.append(f"{path} ({spec.label})" if spec is not None else path)
+    return ", ".join(named)
+
+
 async def settings_get(request: web.Request) -> web.StreamResponse:
-    """The settings form with the current values."""
-    return _settings_page(request)
+    """The settings form with the saved values, saying which of them wait for a restart."""
+    ctx = ctx_of(request)
+    pending = ctx.backend.pending_restart()
+    waiting = _keys(ctx.backend.settings_schema(), pending)
+    flashes = [Flash("warn", f"Saved, waiting for a restart: {waiting}.")]
+    return _settings_page(request, flashes=flashes if pending else [], needs_restart=bool(pending))
 
 
 async def settings_post(request: web.Request) -> web.StreamResponse:
@@ -124,8 +144,10 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         specs = ctx.backend.settings_schema()
         current = ctx.backend.load_settings()
         new, errors = parse_form(specs, form, current)
-        if not errors:
-            errors = dict(ctx.backend.validate_settings(new))
+        # The backend's checks run too (a refused field keeps its saved value in ``new``), so
+        # one submission shows every problem.
+        for path, message in ctx.backend.validate_settings(new).items():
+            errors.setdefault(path, message)
         if errors:
             submitted = {k: v for k, v in form.items() if isinstance(v, str) and len(v) < 4096}
             return _settings_page(
@@ -139,23 +161,24 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         result = ctx.backend.save_settings(new)
     flashes = [Flash("ok", "Settings saved.")]
     if result.applied_live:
-        flashes.append(Flash("ok", "Applied now: " + ", ".join(result.applied_live) + "."))
+        flashes.append(Flash("ok", f"Applied now: {_keys(specs, result.applied_live)}."))
     if result.needs_restart:
-        flashes.append(Flash("warn", "Needs a restart: " + ", ".join(result.needs_restart) + "."))
+        flashes.append(Flash("warn", f"Needs a restart: {_keys(specs, result.needs_restart)}."))
     return _settings_page(request, flashes=flashes, needs_restart=bool(result.needs_restart))
 
 
 async def restart(request: web.Request) -> web.StreamResponse:
     """Restart the daemon shortly after this page has been sent."""
     ctx = ctx_of(request)
+    target, moved = handlers_system.next_admin_url(request)
     asyncio.get_running_loop().call_later(0.5, ctx.backend.request_restart)
-    body = admin_pages.message_body(
-        chrome_for(request),
-        "The unit is restarting. This page will work again in a moment.",
-        "status",
-        "Back to the status page",
-    )
-    return render(request, "Restarting", body)
+    origin = URL(target).origin()
+    health = str(origin.with_path(ctx.base + "/health"))
+    body = admin_pages.restart_body(chrome_for(request), target, moved, health, ctx.boot)
+    response = render(request, "Restarting", body)
+    # The page's script asks the new address whether the unit answers there yet.
+    response.headers["Content-Security-Policy"] = csp(str(origin))
+    return response
 
 
 # API keys --------------------------------------------------------------------------------
@@ -230,11 +253,25 @@ def qr_data_uri(text: str) -> str:
 
 
 async def invites_get(request: web.Request) -> web.StreamResponse:
-    """The invite form."""
+    """The invite form and the invites issued so far."""
+    return invites_page(request)
+
+
+def invites_page(
+    request: web.Request, flashes: list[Flash] | None = None, status: int = 200
+) -> web.Response:
+    """The invites page: the form, then the issued invites with revoke buttons."""
     ctx = ctx_of(request)
     chrome = chrome_for(request, "invites")
     room = _default_room(dict(ctx.backend.status_snapshot()))
-    return render(request, "Invites", admin_pages.invites_body(chrome, room, {}), chrome=chrome)
+    lifetime = ctx.backend.invite_lifetime()
+    body = admin_pages.invites_body(chrome, lifetime, room, {})
+    body += status_tools.issued_invites(chrome, ctx.backend.list_invites())
+    return render(request, "Invites", body, chrome=chrome, flashes=flashes or [], status=status)
+
+
+#: How many different guests an invite admits: the appliance's default and ceiling.
+DEFAULT_GUESTS, MAX_GUESTS = 5, 50
 
 
 async def invites_post(request: web.Request) -> web.StreamResponse:
@@ -247,12 +284,19 @@ async def invites_post(request: web.Request) -> web.StreamResponse:
     errors: dict[str, str] = {}
     if not _ROOM.fullmatch(room):
         errors["room"] = "Use 1 to 64 letters, digits, spaces, dots, dashes or underscores."
-    if not re.fullmatch(r"\d{1,6}", ttl_raw) or not 5 <= int(ttl_raw) <= 10080:
-        errors["ttl"] = "Use a whole number of minutes from 5 to 10080."
+    lifetime = ctx.backend.invite_lifetime()
+    low, high = admin_pages.invite_minutes(lifetime)
+    if not re.fullmatch(r"\d{1,6}", ttl_raw) or not low <= int(ttl_raw) <= high:
+        errors["ttl"] = f"Use a whole number of minutes from {low} to {high}."
+    raw_guests = form.get("guests", "")
+    guests_raw = (raw_guests.strip() or str(DEFAULT_GUESTS)) if isinstance(raw_guests, str) else "x"
+    if not re.fullmatch(r"\d{1,3}", guests_raw) or not 1 <= int(guests_raw) <= MAX_GUESTS:
+        errors["guests"] = f"Use a whole number of guests from 1 to {MAX_GUESTS}."
     chrome = chrome_for(request, "invites")
     if errors:
-        body = admin_pages.invites_body(chrome, room, errors)
+        body = admin_pages.invites_body(chrome, lifetime, room, errors)
         return render(request, "Invites", body, chrome=chrome, status=400)
-    url = ctx.backend.create_invite(room, int(ttl_raw) * 60)
-    body = admin_pages.invites_body(chrome, room, {}, url, qr_data_uri(url))
+    url = ctx.backend.create_invite(room, int(ttl_raw) * 60, int(guests_raw))
+    body = admin_pages.invites_body(chrome, lifetime, room, {}, url, qr_data_uri(url))
+    body += status_tools.issued_invites(chrome, ctx.backend.list_invites())
     return render(request, "Invites", body, chrome=chrome)

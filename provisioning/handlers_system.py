@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import tomllib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import tomli_w
 from aiohttp import web
+from yarl import URL
 
 from . import tls
-from .app import SESSION, chrome_for, clear_session_cookie, ctx_of, render
+from .app import MAX_UPLOAD_BYTES, SESSION, chrome_for, clear_session_cookie, ctx_of, render
+from .backend import FieldSpec
 from .claim import new_claim_code
 from .errors import CertificateRejected
 from .pages import admin_pages
 from .pages.html import safe_filename
 from .pages.layout import Flash
-from .settings_form import check_settings, strip_secrets
+from .settings_form import check_settings, spec_for, strip_secrets, with_saved_values
 
 log = logging.getLogger("provisioning")
-MAX_IMPORT_BYTES = 256 * 1024
+#: Problems listed after a refused import (a file of garbage would otherwise make a huge page).
+MAX_LISTED = 100
 
 
 def _upload(form: Any, name: str, limit: int) -> bytes | None:
@@ -44,7 +48,8 @@ async def ca_download(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     path = _tls_paths(request).ca_cert
     if not path.is_file():
-        raise web.HTTPNotFound(text="This unit has no CA certificate yet.")
+        why = "HTTPS is off on this unit" if ctx.tls is None else "none has been made yet"
+        raise web.HTTPNotFound(text=f"This unit has no CA certificate: {why}.")
     name = safe_filename(ctx.unit_name(), "-ca.crt")
     return web.Response(
         body=path.read_bytes(),
@@ -56,14 +61,51 @@ async def ca_download(request: web.Request) -> web.StreamResponse:
 def _tls_page(
     request: web.Request, error: str = "", flashes: list[Flash] | None = None, status: int = 200
 ) -> web.Response:
+    ctx = ctx_of(request)
     paths = _tls_paths(request)
-    facts = tls.describe(paths.cert)
-    ca = tls.ca_fingerprint(ctx_of(request).data_dir)
+    serving = ctx.tls is not None
+    facts = tls.describe(paths.cert) if serving or paths.custom else {}
+    ca = tls.ca_fingerprint(ctx.data_dir) if serving else ""
     if ca:
         facts["CA SHA-256"] = ca
     chrome = chrome_for(request, "tls")
-    body = admin_pages.tls_body(chrome, facts, paths.custom, error)
+    body = admin_pages.tls_body(
+        chrome,
+        facts,
+        paths.custom,
+        error,
+        serving=serving,
+        pending=ctx.backend.address_after_restart().tls != serving,
+        ca_fingerprint=ca,
+    )
     return render(request, "HTTPS", body, chrome=chrome, flashes=flashes or [], status=status)
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    """Whether the unit answers, and which start of it (public, readable from any origin: the
+    restart page asks it across a change of address)."""
+    body = {"ok": True, "boot": ctx_of(request).boot}
+    return web.json_response(body, headers={"Access-Control-Allow-Origin": "*"})
+
+
+def next_admin_url(request: web.Request) -> tuple[str, str]:
+    """The admin pages' URL after a restart and, when it differs from this one, why."""
+    ctx = ctx_of(request)
+    address = ctx.backend.address_after_restart()
+    if address.public_url:
+        target = URL(address.public_url.rstrip("/") + ctx.base + "/")
+    else:
+        port = address.port or request.url.port
+        scheme = "https" if address.tls else "http"
+        target = URL.build(scheme=scheme, host=request.url.host or "localhost", port=port)
+        target = target.with_path(ctx.base + "/")
+    here = request.url.with_path(ctx.base + "/").with_query(None)
+    if str(target.origin()) == str(here.origin()):
+        return str(target), ""
+    if target.scheme != here.scheme:
+        turned = "on" if target.scheme == "https" else "off"
+        return str(target), f"HTTPS is now {turned}, so the address changes."
+    return str(target), "The address changes with the saved settings."
 
 
 async def tls_get(request: web.Request) -> web.StreamResponse:
@@ -106,11 +148,27 @@ def _system_page(
     errors: dict[str, str] | None = None,
     flashes: list[Flash] | None = None,
     status: int = 200,
+    imported: admin_pages.ImportReport | None = None,
 ) -> web.Response:
     ctx = ctx_of(request)
     chrome = chrome_for(request, "system")
-    body = admin_pages.system_body(chrome, ctx.unit_name(), errors or {})
+    body = admin_pages.system_body(chrome, ctx.unit_name(), errors or {}, imported)
     return render(request, "System", body, chrome=chrome, flashes=flashes or [], status=status)
+
+
+def _named(specs: Sequence[FieldSpec], paths: Iterable[str]) -> list[tuple[str, str]]:
+    """(where on the settings page, config key) for each path, in the settings page's order.
+
+    A list item (``media.stun_servers.0``) is named after its setting; a key the page does
+    not know (a typo in the file) is named by itself.
+    """
+    order = {spec.path: i for i, spec in enumerate(specs)}
+    named: list[tuple[int, str, str]] = []
+    for path in paths:
+        spec = spec_for(specs, path)
+        where = f"{spec.section}: {spec.label}" if spec is not None else ""
+        named.append((order[spec.path] if spec else len(order), where, path))
+    return [(where, path) for _, where, path in sorted(named)]
 
 
 async def system_get(request: web.Request) -> web.StreamResponse:
@@ -140,9 +198,10 @@ async def import_(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     form = await request.post()
     try:
-        raw = _upload(form, "config", MAX_IMPORT_BYTES)
+        raw = _upload(form, "config", MAX_UPLOAD_BYTES)
     except CertificateRejected:
-        return _system_page(request, {"config": "The file is too large."}, status=400)
+        limit = f"the limit is {MAX_UPLOAD_BYTES // 1024} KiB"
+        return _system_page(request, {"config": f"The file is too large ({limit})."}, status=400)
     if not raw:
         return _system_page(request, {"config": "Choose a configuration file."}, status=400)
     try:
@@ -152,19 +211,31 @@ async def import_(request: web.Request) -> web.StreamResponse:
         return _system_page(request, {"config": f"This is not a TOML file ({why})."}, status=400)
     async with ctx.lock:
         specs = ctx.backend.settings_schema()
+        # Both checks always run, so one upload lists every problem the file has. The backend
+        # judges the file with the values the page refused put back to their saved ones.
         errors = check_settings(specs, data)
-        if not errors:
-            errors = dict(ctx.backend.validate_settings(data))
+        typed = with_saved_values(specs, data, ctx.backend.load_settings(), errors)
+        for path, message in ctx.backend.validate_settings(typed).items():
+            errors.setdefault(path, message)
         if errors:
-            listed = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())[:20])
-            return _system_page(request, {"config": f"Nothing was imported. {listed}"}, status=400)
+            problems = [(where, path, errors[path]) for where, path in _named(specs, errors)][
+                :MAX_LISTED
+            ]
+            count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+            return _system_page(
+                request,
+                {"config": f"Nothing was imported: this file has {count}, listed below."},
+                status=400,
+                imported=admin_pages.ImportReport(problems=problems),
+            )
         result = ctx.backend.import_config(data)
+    report = admin_pages.ImportReport(
+        applied=_named(specs, result.applied_live), restart=_named(specs, result.needs_restart)
+    )
     flashes = [Flash("ok", "Configuration imported.")]
     if result.needs_restart:
-        flashes.append(
-            Flash("warn", "Restart the unit to apply: " + ", ".join(result.needs_restart))
-        )
-    return _system_page(request, flashes=flashes)
+        flashes.append(Flash("warn", "Some imported settings take effect after a restart."))
+    return _system_page(request, flashes=flashes, imported=report)
 
 
 async def factory_reset(request: web.Request) -> web.StreamResponse:

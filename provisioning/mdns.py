@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .names import dns_label
@@ -25,12 +26,25 @@ SERVICE_TYPE = "_edge-appliance._tcp.local."
 
 log = logging.getLogger(__name__)
 
+#: Set (to anything but ``""`` or ``"0"``) to keep every announcement on loopback, whatever
+#: the caller asked for. The test suite sets it for itself and every daemon it starts, so a
+#: test daemon never announces on the machine's real interfaces, not even one that a factory
+#: reset restarted with the default configuration (the environment survives the restart).
+LOOPBACK_ONLY_ENV = "EDGE_APPLIANCE_LOOPBACK_ONLY"
+
+
+def loopback_only(env: Mapping[str, str] | None = None) -> bool:
+    """Whether :data:`LOOPBACK_ONLY_ENV` confines announcements to loopback."""
+    value = (os.environ if env is None else env).get(LOOPBACK_ONLY_ENV, "")
+    return value not in ("", "0")
+
 
 class Announcer:
     """Registers the unit's services while running; :meth:`close` withdraws them.
 
     ``interfaces`` restricts zeroconf to given addresses (tests use ``["127.0.0.1"]``);
     ``enabled=False`` makes start and close do nothing, for the setting that turns it off.
+    With :data:`LOOPBACK_ONLY_ENV` set, interfaces and addresses are loopback only.
     """
 
     def __init__(
@@ -54,6 +68,9 @@ class Announcer:
         self.addresses = list(addresses) or guess_addresses()
         self.enabled = enabled
         self.interfaces = list(interfaces) if interfaces else None
+        if loopback_only():
+            self.interfaces = ["127.0.0.1"]
+            self.addresses = ["127.0.0.1"]
         self.path = path
         self._zc: AsyncZeroconf | None = None
         self._infos: list[ServiceInfo] = []
@@ -114,7 +131,7 @@ class Announcer:
             self.role = role
         if version is not None:
             self.version = version
-        if addresses is not None:
+        if addresses is not None and not loopback_only():
             self.addresses = list(addresses) or guess_addresses()
         if self._zc is None:
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -211,6 +211,38 @@ def check_settings(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[
     return errors
 
 
+def spec_for(specs: Sequence[FieldSpec], path: str) -> FieldSpec | None:
+    """The field a path belongs to (an item of a list field to its list), or ``None``."""
+    return next((s for s in specs if path == s.path or path.startswith(s.path + ".")), None)
+
+
+def with_saved_values(
+    specs: Sequence[FieldSpec],
+    data: Mapping[str, Any],
+    saved: Mapping[str, Any],
+    paths: Iterable[str],
+) -> dict[str, Any]:
+    """A copy of ``data`` whose settings at ``paths`` (refused ones) hold their saved value.
+
+    The backend's own checks expect values of the right type; with the refused ones put back
+    they can still judge everything else in the same pass.
+    """
+    out = copy.deepcopy(dict(data))
+    for path in paths:
+        spec = spec_for(specs, path)
+        if spec is None:
+            continue
+        value = get_path(saved, spec.path)
+        if value is not MISSING:
+            set_path(out, spec.path, copy.deepcopy(value))
+            continue
+        parts = spec.path.split(".")
+        parent = get_path(out, ".".join(parts[:-1])) if len(parts) > 1 else out
+        if isinstance(parent, dict):
+            parent.pop(parts[-1], None)
+    return out
+
+
 def strip_secrets(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``data`` without the schema's secret fields."""
     out = copy.deepcopy(dict(data))
@@ -227,6 +259,24 @@ def strip_secrets(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[s
 def field_id(path: str) -> str:
     """An HTML id for a field path."""
     return "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", path)
+
+
+def section_id(title: str) -> str:
+    """An HTML id for a section of the form (the table of contents links to it)."""
+    return "s-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "general")
+
+
+def render_toc(specs: Sequence[FieldSpec], errors: Mapping[str, str]) -> str:
+    """The table of contents of the form's sections, counting the problems in each."""
+    counts: dict[str, int] = {}
+    for spec in specs:
+        counts.setdefault(spec.section, 0)
+        counts[spec.section] += spec.path in errors
+    items = []
+    for title, bad in counts.items():
+        mark = f' <span class="toc-bad">({bad} to fix)</span>' if bad else ""
+        items.append(f'<li><a href="#{attr(section_id(title))}">{e(title)}</a>{mark}</li>')
+    return f'<nav class="toc" aria-label="Sections"><ul>{"".join(items)}</ul></nav>'
 
 
 def _display(spec: FieldSpec, value: Any) -> str:
@@ -309,7 +359,12 @@ def render_form(
             "</div>"
         )
         sections.setdefault(spec.section, []).append(row)
-    return "".join(
-        f"<fieldset><legend>{e(name)}</legend>{''.join(rows)}</fieldset>"
-        for name, rows in sections.items()
-    )
+    intros = {spec.section: spec.section_help for spec in specs if spec.section_help}
+    out = []
+    for name, rows in sections.items():
+        intro = f'<p class="help">{e(intros[name])}</p>' if name in intros else ""
+        out.append(
+            f'<fieldset id="{attr(section_id(name))}"><legend>{e(name)}</legend>'
+            f"{intro}{''.join(rows)}</fieldset>"
+        )
+    return "".join(out)

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from edge_common.lifecycle import TaskSet
+
 from .sysinfo import SysInfo
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class StatusHub:
         self._sysinfo = sysinfo
         self.interval_s = interval_s
         self._queues: set[asyncio.Queue[str]] = set()
+        self._tasks = TaskSet("status hub")
+        #: The collector, while one runs (it ends by itself when nobody listens).
         self._task: asyncio.Task[None] | None = None
         self._latest: str | None = None
 
@@ -56,7 +60,7 @@ class StatusHub:
             q.put_nowait(self._latest)
         self._queues.add(q)
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="provisioning-status")
+            self._task = self._tasks.spawn(self._run(), name="provisioning-status")
         return q
 
     def unsubscribe(self, q: asyncio.Queue[str]) -> None:
@@ -82,8 +86,5 @@ class StatusHub:
                 q.get_nowait()
             q.put_nowait("")
         self._queues.clear()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._task = None
+        await self._tasks.close()

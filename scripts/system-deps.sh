@@ -6,6 +6,8 @@ set -euo pipefail
 want=(libasound2-dev libsystemd-dev pkg-config libcap-dev)
 if [ "${1:-run}" = "test" ]; then
     want+=(chromium chromium-driver janus iproute2 systemd shellcheck)
+    # npm installs TypeScript to type-check the browser client (a node from elsewhere will do).
+    command -v npm >/dev/null || want+=(nodejs npm)
 fi
 missing=()
 for p in "${want[@]}"; do

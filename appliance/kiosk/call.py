@@ -21,6 +21,7 @@ import av
 import numpy as np
 from aiortc import MediaStreamTrack
 
+from edge_common.lifecycle import Closeable, TaskSet
 from edge_sfu import client as sfu_client
 from edge_sfu.media import H264, OPUS, EncodedFrame, LayerSpec, LocalConsumer, LocalProducer
 from edge_sfu.rooms import events as ev
@@ -50,27 +51,33 @@ class Call(Protocol):
         """People in the room, the kiosk included."""
 
 
-class _CallBase:
-    """What both kinds of call share: the devices, the mixer and ending exactly once."""
+class _CallBase(Closeable):
+    """What both kinds of call share: the devices, the mixer and ending exactly once.
+
+    ``close`` stops the media and lets go of what the call holds, once, whichever comes
+    first: the room ending the call or ``leave`` (which then also leaves the room).
+    """
 
     def __init__(
         self, devices: KioskDevices, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
     ) -> None:
+        super().__init__()
         self._devices = devices
         self._mixer = mixer
         self._on_ended = on_ended
-        self._left = False
+        self._tasks = TaskSet("kiosk call")
 
     def _ended(self, reason: str, code: int | None) -> None:
         """The room ended the call (kick, room completed, connection lost)."""
-        if not self._left:
-            self._teardown()
+        if not self.closed:
+            self.close()
             self._on_ended(reason, code)
 
-    def _teardown(self) -> None:
-        self._left = True
+    def _on_close(self) -> None:
         self._devices.sinks = DeviceSinks()
         self._devices.stop_media()
+        # Closed from room events, which are synchronous: the tasks end on the next turns.
+        self._tasks.cancel()
         self._release()
 
     def _release(self) -> None:
@@ -94,7 +101,6 @@ class LocalCall(_CallBase):
         self._audio: LocalProducer | None = None
         self._consumers: dict[str, LocalConsumer] = {}
         self._unlisten: Callable[[], None] | None = None
-        self._task: asyncio.Task[None] | None = None
 
     async def join(self, room: str, identity: str, *, muted: bool) -> None:
         """Connect and publish; raises the SFU's ``TwilioError`` when the room refuses."""
@@ -119,7 +125,7 @@ class LocalCall(_CallBase):
         self._devices.sinks.video = self._push_video
         self._devices.sinks.audio = self._push_audio
         await self._devices.start_media()
-        self._task = asyncio.get_running_loop().create_task(self._reconcile_forever())
+        self._tasks.spawn(self._reconcile_forever(), name="kiosk-call-reconcile")
 
     def _push_video(self, au: AccessUnit) -> None:
         if self._video is not None:
@@ -186,8 +192,6 @@ class LocalCall(_CallBase):
     def _release(self) -> None:
         if self._unlisten is not None:
             self._unlisten()
-        if self._task is not None:
-            self._task.cancel()
         for pid, consumer in self._consumers.items():
             consumer.close()
             self._mixer.remove(pid)
@@ -195,8 +199,7 @@ class LocalCall(_CallBase):
 
     async def leave(self) -> None:
         """Leave the room. Idempotent."""
-        if not self._left:
-            self._teardown()
+        self.close()
         if self._local is not None:
             await self._local.disconnect()
 
@@ -280,7 +283,7 @@ class RemoteCall(_CallBase):
     def _subscribed(self, track: Any, pub: Any, who: Any) -> None:
         if getattr(track, "kind", "") == "audio":
             key = str(getattr(pub, "sid", id(track)))
-            self._readers[key] = asyncio.get_running_loop().create_task(self._read(key, track))
+            self._readers[key] = self._tasks.spawn(self._read(key, track), name=f"kiosk-hear-{key}")
 
     def _unsubscribed(self, track: Any, pub: Any, who: Any) -> None:
         key = str(getattr(pub, "sid", id(track)))
@@ -305,15 +308,13 @@ class RemoteCall(_CallBase):
         return 0 if self._room is None else 1 + len(self._room.participants)
 
     def _release(self) -> None:
-        for key, task in self._readers.items():
-            task.cancel()
+        for key in self._readers:  # their tasks are cancelled with the call's others
             self._mixer.remove(key)
         self._readers.clear()
 
     async def leave(self) -> None:
         """Leave the other unit's room. Idempotent."""
-        if not self._left:
-            self._teardown()
+        self.close()
         if self._room is not None:
             room, self._room = self._room, None
             await room.close()

@@ -1,7 +1,7 @@
 """The kiosk's hardware: camera layers, microphone, speaker, buttons and LEDs.
 
 Each part is opened on its own; a part that is missing (no camera, no sound card) leaves the
-kiosk running without it and is recorded in ``DaemonState.degraded`` with the reason, for the
+kiosk running without it and is recorded in ``DaemonStatus.degraded`` with the reason, for the
 status line, the LED error pattern and the status page. Device threads reach the event loop
 through one ``ThreadBridge`` each; nothing here blocks the loop except opening devices,
 which happens once at start-up.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ class KioskDevices:
         camera: CameraSpec | None,
         audio: AudioSpec | None,
         *,
-        on_press: Callable[[str, bool], None],
+        on_press: Callable[[str, bool], object],  # whether acted on: not needed here
         on_problem: Callable[[str, str], None],
     ) -> None:
         self._settings = settings
@@ -77,6 +78,11 @@ class KioskDevices:
         self.buttons: ButtonPanel | None = None
         self.leds: StatusLeds | None = None
         self._pin_factory: Any = None
+        #: The latest keyframe of each layer, for the status page's snapshot.
+        self.keyframes: dict[str, AccessUnit] = {}
+        #: The microphone's peak over its latest period (0 to 32767) and when (monotonic).
+        self.mic_peak = 0
+        self.mic_peak_at = 0.0
         self._bridges: list[ThreadBridge[Any]] = []
         # Starting and stopping devices joins threads and opens files: never on the loop.
         # One worker keeps them in order (a stop is done before the next start begins).
@@ -166,7 +172,10 @@ class KioskDevices:
     def _camera_event(self, event: CameraEvent) -> None:
         if isinstance(event, SourceError):
             self._on_problem("camera", event.message)
-        elif self.sinks.video is not None:
+            return
+        if event.keyframe:
+            self.keyframes[event.layer] = event
+        if self.sinks.video is not None:
             self.sinks.video(event)
 
     def _audio_event(self, event: AudioEvent) -> None:
@@ -176,6 +185,11 @@ class KioskDevices:
             self.sinks.audio(event)
 
     def _pcm(self, pcm: bytes) -> None:
+        import numpy as np
+
+        samples = np.frombuffer(pcm, dtype=np.int16)
+        self.mic_peak = int(np.abs(samples.astype(np.int32)).max()) if len(samples) else 0
+        self.mic_peak_at = time.monotonic()
         if self.sinks.pcm is not None:
             self.sinks.pcm(pcm)
 
@@ -219,8 +233,35 @@ class KioskDevices:
     def _stop_media(self) -> None:
         if self.camera is not None:
             self._guard("camera", self.camera.stop)
+            self._forget_keyframes()
         if self.capture is not None:
             self._guard("microphone", self.capture.stop)
+
+    def _forget_keyframes(self) -> None:
+        if self._loop is not None:  # on the worker: the dict belongs to the loop
+            with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to show
+                self._loop.call_soon_threadsafe(self.keyframes.clear)
+
+    def snapshot_source(self) -> AccessUnit:
+        """The latest keyframe of the smallest layer that is being encoded now.
+
+        ``LookupError`` with the reason when no layer runs (no camera, or nobody receives it).
+        """
+        camera = self.camera
+        if camera is None:
+            raise LookupError("There is no camera.")
+        running = [
+            layer
+            for layer in camera.spec.layers
+            if camera.running and camera.layer_active(layer.name) and layer.name in self.keyframes
+        ]
+        if not running:
+            raise LookupError(
+                "No camera layer is running: the camera is encoded only while someone in a call "
+                "receives it."
+            )
+        smallest = min(running, key=lambda layer: layer.width * layer.height)
+        return self.keyframes[smallest.name]
 
     def set_wanted_layers(self, wanted: frozenset[str]) -> None:
         """Encode exactly the layers some subscriber receives."""
@@ -231,6 +272,7 @@ class KioskDevices:
                 self.camera.start_layer(layer.name)  # starts with a keyframe
             elif layer.name not in wanted and self.camera.layer_active(layer.name):
                 self.camera.stop_layer(layer.name)
+                self.keyframes.pop(layer.name, None)
 
     def request_keyframe(self, layer: str) -> None:
         """A subscriber needs a keyframe of ``layer``."""

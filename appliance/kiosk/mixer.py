@@ -12,10 +12,11 @@ nothing to mix (and needs neither) until the first call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from edge_common.lifecycle import TaskSet
 
 if TYPE_CHECKING:
     import av
@@ -81,7 +82,7 @@ class AudioMixer:
         self._period = RATE * period_ms // 1000
         self._interval = period_ms / 1000
         self._inputs: dict[str, _Input] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("audio mixer")
         self.periods_mixed = 0
 
     def add_opus(self, key: str, packet: bytes) -> None:
@@ -101,6 +102,18 @@ class AudioMixer:
     def add_frame(self, key: str, frame: av.AudioFrame) -> None:
         """Add an already decoded frame (from aiortc's receiver) of input ``key``."""
         self._inputs.setdefault(key, _Input()).add_frame(frame)
+
+    def add_tone(self, key: str, seconds: float, hz: float = 440.0) -> None:
+        """Mix a sine tone as input ``key`` (the status page's speaker test)."""
+        import numpy as np
+
+        n = min(int(RATE * seconds), MAX_QUEUED * 5)
+        t = np.arange(n) / RATE
+        fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)  # no clicks at either end
+        tone = (np.sin(2 * np.pi * hz * t) * fade * 8000).astype(np.int16)
+        source = self._inputs.setdefault(key, _Input())
+        source.chunks.append(tone)
+        source.queued += len(tone)
 
     def levels(self) -> dict[str, int]:
         """The latest peak level of each input (0 to 32767)."""
@@ -124,16 +137,12 @@ class AudioMixer:
 
     def start(self) -> None:
         """Start mixing on the running loop."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="audio-mixer")
+        if not self._tasks:
+            self._tasks.spawn(self._run(), name="audio-mixer")
 
     async def close(self) -> None:
         """Stop mixing and forget every input."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._tasks.close()
         self._inputs.clear()
 
     async def _run(self) -> None:

@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from edge_common.lifecycle import TaskSet
 from edge_sfu.rooms import events as ev
 from edge_sfu.signaling import SignalingService
 
-from ..app import DaemonState
+from ..state import DaemonState
 from .devices import KioskDevices
 from .events import (
     CancelRetry,
@@ -53,6 +55,10 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT = 20.0
 #: Removals someone meant (no automatic rejoin), as the room service reports them.
 KICK_CODES = frozenset({ev.REMOVED_BY_REST, ev.DUPLICATE_IDENTITY, ev.SESSION_LENGTH_EXCEEDED})
+#: A microphone level older than this means the microphone is not being captured.
+MIC_LEVEL_STALE_S = 1.0
+#: How long the speaker test tone lasts.
+TEST_TONE_S = 1.0
 
 
 class KioskRole:
@@ -72,7 +78,7 @@ class KioskRole:
         self._mixer = AudioMixer(devices.play, state.settings.audio.period_ms)
         self._call: Call | None = None
         self._retry: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("kiosk role")
 
     async def start(self) -> None:
         """Open the devices, show the idle state, accept presses."""
@@ -82,6 +88,7 @@ class KioskRole:
         self._apply(self._machine.initial_effects())
         self._state.press_handler = self.press
         self._state.media_stats = self.media_stats
+        self._state.operator = self
 
     def media_stats(self) -> dict[str, Any]:
         """Per camera layer: encoding or not, frames and keyframes so far; speaker counters."""
@@ -106,6 +113,39 @@ class KioskRole:
             out["speaker"] = {"periods": playback.periods_written, "underruns": playback.underruns}
         return out
 
+    # -- operator tools (the admin status page) ---------------------------------------------
+
+    def mic_level(self) -> dict[str, Any]:
+        """The microphone's peak over its latest period, as the capture path measured it."""
+        devices = self._devices
+        if devices.capture is None:
+            return {"available": False, "reason": "There is no microphone.", "peak": 0}
+        age = time.monotonic() - devices.mic_peak_at
+        if age > MIC_LEVEL_STALE_S:
+            reason = "The microphone is captured only in a call."
+            return {"available": False, "reason": reason, "peak": 0}
+        return {
+            "available": True,
+            "reason": "",
+            "peak": devices.mic_peak,
+            "muted": self._machine.muted,
+        }
+
+    async def snapshot(self, image_format: str) -> bytes:
+        """A still of the smallest running layer's latest keyframe (decoded in a thread)."""
+        from .snapshot import still_image
+
+        unit = self._devices.snapshot_source()
+        return await asyncio.to_thread(still_image, unit, image_format)
+
+    def test_tone(self) -> float:
+        """A short tone through the mixer and the speaker, like any voice in a call."""
+        if self._devices.playback is None:
+            raise LookupError("There is no speaker.")
+        self._mixer.add_tone("test-tone", TEST_TONE_S)
+        log.info("speaker test tone (%.1f s)", TEST_TONE_S)
+        return TEST_TONE_S
+
     async def leave_for_shutdown(self) -> None:
         """Leave the call while signaling still runs, so the others see the kiosk go."""
         self._state.press_handler = None
@@ -118,13 +158,10 @@ class KioskRole:
         """Leave any call, stop timers and tasks, release the devices."""
         self._state.press_handler = None
         self._state.media_stats = None
+        self._state.operator = None
         if self._retry is not None:
             self._retry.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
         if self._call is not None:
             call, self._call = self._call, None
             with contextlib.suppress(Exception):
@@ -134,18 +171,22 @@ class KioskRole:
 
     # -- inputs ----------------------------------------------------------------------------
 
-    def press(self, button: str, long: bool = False) -> None:
-        """A button press, from any of the ways to press one."""
-        if button == "join":
-            self.handle(LongPressed() if long else JoinPressed())
-        elif button == "mute":
-            self.handle(MutePressed())
-        else:
-            raise ValueError(f"no button {button!r}; buttons: join, mute")
+    def press(self, button: str, long: bool = False) -> bool:
+        """A button press, from any of the ways to press one; whether it was acted on.
 
-    def handle(self, event: KioskInput) -> None:
-        """Feed one input to the machine and carry out what it says."""
-        self._apply(self._machine.handle(event))
+        A press the current state ignores (one while joining or leaving) returns False.
+        """
+        if button == "join":
+            return self.handle(LongPressed() if long else JoinPressed())
+        if button == "mute":
+            return self.handle(MutePressed())
+        raise ValueError(f"no button {button!r}; buttons: join, mute")
+
+    def handle(self, event: KioskInput) -> bool:
+        """Feed one input to the machine and carry out what it says; whether it did anything."""
+        effects = self._machine.handle(event)
+        self._apply(effects)
+        return bool(effects)
 
     # -- effects ---------------------------------------------------------------------------
 
@@ -153,12 +194,12 @@ class KioskRole:
         for effect in effects:
             match effect:
                 case StartJoin(attempt=attempt):
-                    self._spawn(self._join(attempt))
+                    self._tasks.spawn(self._join(attempt), name=f"kiosk-join-{attempt}")
                 case StartLeave():
-                    self._spawn(self._leave())
+                    self._tasks.spawn(self._leave(), name="kiosk-leave")
                 case SetMute(muted=muted):
                     if self._call is not None:
-                        self._spawn(self._call.set_muted(muted))
+                        self._tasks.spawn(self._call.set_muted(muted), name="kiosk-mute")
                 case ScheduleRetry(delay=delay, generation=generation):
                     self._schedule_retry(delay, generation)
                 case CancelRetry():
@@ -167,30 +208,26 @@ class KioskRole:
                         self._retry = None
                 case SetLed(pattern=pattern):
                     # A part missing since start-up keeps the error pattern while idle.
-                    if pattern is LedPattern.IDLE and self._state.degraded:
+                    if pattern is LedPattern.IDLE and self._state.status.degraded:
                         pattern = LedPattern.ERROR
                     self._devices.show(pattern)
                 case ShowStatus(text=text):
                     self._show(text)
 
     def _show(self, text: str) -> None:
-        self._state.role_state = self._machine.state.value
+        self._state.status.role_state = self._machine.state.value
+        self._state.status.muted = self._machine.muted
         if self._call is not None:
             text += f", {self._call.participant_count()} participants"
-        if self._state.degraded:
-            text += " (without " + ", ".join(sorted(self._state.degraded)) + ")"
-        self._state.set_status(text)
+        if self._state.status.degraded:
+            text += " (without " + ", ".join(sorted(self._state.status.degraded)) + ")"
+        self._state.status.set_line(text)
 
     def _schedule_retry(self, delay: float, generation: int) -> None:
         if self._retry is not None:
             self._retry.cancel()
         loop = asyncio.get_running_loop()
         self._retry = loop.call_later(delay, self.handle, RetryTimerFired(generation))
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- join and leave --------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 
 SEI_UUID = b"edge-sfu-latency"  # 16 bytes: user_data_unregistered uuid
 FPS = 30
@@ -163,6 +163,12 @@ class Publisher:
     async def answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
+    async def answer_offer(self, sdp: str) -> str:
+        """Answer an SFU's offer: our send-only transceivers take its receive-only m-lines."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return str(self.pc.localDescription.sdp)
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._run_video()), loop.create_task(self._run_audio())]
@@ -201,10 +207,11 @@ class Publisher:
                     ts,
                     params.ssrc,
                 )
-                packets.append(header + payload)
+                packets.append((header, payload))
                 seq = (seq + 1) & 0xFFFF
             self.send_times[n] = time.monotonic_ns()
-            path.send_rtp_many(packets)
+            for header, payload in packets:
+                path.send_rtp_parts(header, payload)
             self.frames_sent += 1
             n += 1
             index = (index + 1) % len(self._video)
@@ -226,9 +233,9 @@ class Publisher:
             if params is not None and path is not None:
                 payload = self._audio[n % len(self._audio)]
                 ts = (ts0 + n * 960) & 0xFFFFFFFF
-                path.send_rtp(
-                    struct.pack("!BBHII", 0x80, params.codec.payloadType, seq, ts, params.ssrc)
-                    + payload
+                path.send_rtp_parts(
+                    struct.pack("!BBHII", 0x80, params.codec.payloadType, seq, ts, params.ssrc),
+                    payload,
                 )
                 seq = (seq + 1) & 0xFFFF
             n += 1

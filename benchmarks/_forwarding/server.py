@@ -3,7 +3,9 @@
 ``python -m benchmarks._forwarding.server edge|relay`` reads one JSON command per line on
 stdin and answers one JSON line on stdout:
 
-* ``{"op": "publish", "sdp": offer}`` -> ``{"sdp": answer}``
+* ``{"op": "publish", "sdp": offer}`` -> ``{"sdp": answer}`` (``relay``: the publisher offers)
+* ``{"op": "publish-offer"}`` -> ``{"sdp": offer}`` (``edge``: the SFU offers, as in production)
+* ``{"op": "publish-answer", "sdp": answer}`` -> ``{}``
 * ``{"op": "subscribe", "id": name}`` -> ``{"sdp": offer}`` (the SFU offers)
 * ``{"op": "answer", "id": name, "sdp": answer}`` -> ``{}``
 * ``{"op": "stats"}`` -> ``{"forwarded": n}``
@@ -23,7 +25,7 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 
-from edge_sfu.media import Router
+from edge_sfu.media import PublicationSlot, Router, Transport
 
 
 class EdgeServer:
@@ -31,12 +33,23 @@ class EdgeServer:
         self.router = Router("bench")
         self.producers: list[Any] = []
         self.subs: dict[str, Any] = {}
+        self.publisher: Transport | None = None
+        self.slots: list[PublicationSlot] = []
 
-    async def publish(self, sdp: str) -> str:
-        transport = self.router.create_transport("pub")
-        answer = await transport.handle_offer(sdp)
-        self.producers = [self.router.produce(transport, t) for t in transport.incoming.values()]
-        return answer
+    async def publish_offer(self) -> str:
+        """A receive-only m-line for the publisher's video and one for its audio."""
+        self.publisher = self.router.create_transport("pub")
+        self.slots = [
+            self.publisher.add_publication_slot("video", codec="H264"),
+            self.publisher.add_publication_slot("audio", codec="opus"),
+        ]
+        return await self.publisher.create_offer()
+
+    async def publish_answer(self, sdp: str) -> None:
+        assert self.publisher is not None
+        await self.publisher.handle_answer(sdp)
+        incoming = [self.publisher.incoming[str(slot.mid)] for slot in self.slots]
+        self.producers = [self.router.produce(self.publisher, t) for t in incoming]
 
     async def subscribe(self, name: str) -> str:
         transport = self.router.create_transport(name)
@@ -113,6 +126,10 @@ async def main(mode: str) -> None:
         out: dict[str, Any] = {}
         if op == "publish":
             out["sdp"] = await server.publish(cmd["sdp"])
+        elif op == "publish-offer":
+            out["sdp"] = await server.publish_offer()
+        elif op == "publish-answer":
+            await server.publish_answer(cmd["sdp"])
         elif op == "subscribe":
             out["sdp"] = await server.subscribe(cmd["id"])
         elif op == "answer":

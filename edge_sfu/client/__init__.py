@@ -7,21 +7,16 @@
     chat.send("hello")
     room.on("track_subscribed", lambda track, pub, who: ...)
 
-For field devices, kiosks joining another unit's room, and tests.
+For field devices, kiosks joining another unit's room, and tests. ``room`` holds the API,
+``model`` what the client knows of the room, ``connection`` the signaling socket.
 """
 
+from .connection import ConnectError
 from .data import LocalDataTrack, RemoteDataTrack
 from .events import Emitter
 from .media import EncodedVideoTrack
-from .room import (
-    ConnectError,
-    LocalTrackPublication,
-    PublishError,
-    RemoteParticipant,
-    RemoteTrackPublication,
-    Room,
-    connect,
-)
+from .model import LocalTrackPublication, RemoteParticipant, RemoteTrackPublication
+from .room import PublishError, Room, connect
 
 __all__ = [
     "ConnectError",

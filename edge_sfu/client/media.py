@@ -23,7 +23,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from ..media import aiortc_seam as seam
+from ..media import seam
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,20 @@ class PeerSession:
             await self.pc.setLocalDescription(answer)
             self._harden()
             return str(self.pc.localDescription.sdp)
+
+    def detach(self, track: MediaStreamTrack) -> None:
+        """Stop sending ``track`` (it was unpublished).
+
+        The sender would otherwise keep pulling and encoding its frames for as long as the
+        peer connection lives, though nothing receives them: a client that publishes and
+        unpublishes again and again would end up encoding every track it ever published.
+        The track itself is the caller's (it may publish it again), so it is not stopped.
+        """
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.sender.track is track:
+                transceiver.sender.replaceTrack(None)
+        if isinstance(track, EncodedVideoTrack):
+            track.sender = None
 
     def _harden(self) -> None:
         # One stray empty UDP datagram at our port would otherwise end the connection.

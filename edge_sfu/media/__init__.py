@@ -2,6 +2,20 @@
 
 Start at ``Router`` (one per room). See ``docs/media.md``.
 
+Conventions every class here follows:
+
+* Lifetime: routers, transports, producers, consumers and data tracks are
+  ``edge_common.lifecycle`` closeables. ``close()`` closes once and cascades to children;
+  ``on_close(callback)`` is how anyone (several parties may) hears of it. A child closed
+  because its parent closes does not call that parent back.
+* Events: one attribute per event, ``on_<event>: Callable | None``, set by the one owner
+  that handles it (``transport.on_negotiation_needed = ...``). Where data flows out (a
+  local consumer's frames, upstream keyframe requests) the function is a constructor
+  argument instead, because the object cannot work without it.
+* Internal API: methods one engine class calls on another (``Producer.attach_consumer``,
+  ``ConsumerBase.deliver``, ``IncomingTrack.handle_rtp``...) have public names and say
+  "Engine-internal" in their docstring: code outside ``edge_sfu.media`` does not call them.
+
 The names below load their submodule on first use (PEP 562): most of them import aiortc and
 PyAV, which the appliance loads on the first WebRTC session or join press, not at start.
 """
@@ -23,7 +37,8 @@ if TYPE_CHECKING:
     from edge_sfu.media.producer import Producer
     from edge_sfu.media.router import Router
     from edge_sfu.media.settings import IceServer, MediaSettings
-    from edge_sfu.media.transport import Transport
+    from edge_sfu.media.slots import PublicationSlot
+    from edge_sfu.media.transport import DataChannel, Transport
 
 _SUBMODULE = {
     "Consumer": "consumer",
@@ -49,7 +64,9 @@ _SUBMODULE = {
     "Router": "router",
     "IceServer": "settings",
     "MediaSettings": "settings",
+    "PublicationSlot": "slots",
     "Transport": "transport",
+    "DataChannel": "transport",
 }
 
 
@@ -74,6 +91,7 @@ __all__ = [
     "CodecInfo",
     "Consumer",
     "ConsumerBase",
+    "DataChannel",
     "DataConsumer",
     "DataMessageTooLarge",
     "DataProducer",
@@ -87,6 +105,7 @@ __all__ = [
     "MediaError",
     "MediaSettings",
     "Producer",
+    "PublicationSlot",
     "Router",
     "Transport",
     "UnsupportedCodec",

@@ -7,11 +7,11 @@ import random
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.consumer_base import ConsumerBase
-from edge_sfu.media.packet import RTP_HEADER, MediaPacket
+from edge_sfu.media.packet import NTP_EPOCH_OFFSET, RTP_HEADER, MediaPacket
 from edge_sfu.media.producer import Producer
 
 logger = logging.getLogger(__name__)
@@ -21,8 +21,9 @@ RTCP_SDES: Final = 202
 RTCP_RTPFB_NACK: Final = 1
 RTCP_PSFB_PLI: Final = 1
 RTCP_PSFB_FIR: Final = 4
-NTP_EPOCH_OFFSET: Final = 2208988800  # seconds from 1900 to 1970
 _SR: Final = struct.Struct("!BBHIQIII")
+#: Sender reports remembered to match the subscriber's receiver reports (LSR) for the RTT.
+_SR_MEMORY: Final = 8
 
 
 def ntp64(seconds: float) -> int:
@@ -38,6 +39,9 @@ class Consumer(ConsumerBase):
     re-based at every layer switch (and source change) so the subscriber sees one
     continuous stream: the sequence number after a switch is the last one sent plus one,
     the timestamp advances by the wall time elapsed.
+
+    ``send_started`` and ``handle_rtcp`` are the engine's internal API, for the seam's
+    sender adapter.
     """
 
     def __init__(
@@ -65,11 +69,22 @@ class Consumer(ConsumerBase):
         self.retransmitted = 0
         self.plis_received = 0
         self.sender_reports_sent = 0
+        #: From the subscriber's latest receiver report: the share of packets lost since
+        #: the report before (0..1), the packets lost in all, the interarrival jitter
+        #: (seconds) and the round-trip time (seconds). None until a report says.
+        self.fraction_lost: float | None = None
+        self.packets_lost = 0
+        self.jitter_s: float | None = None
+        self.rtt_s: float | None = None
+        #: Middle 32 bits of the NTP time of each recent sender report -> when it was sent
+        #: (monotonic). The NTP time is the source's clock, so the RTT is measured on ours.
+        self._sr_sent: dict[int, float] = {}
         self.ready = False
 
     # -- negotiation -----------------------------------------------------------------
 
-    def _on_send_start(self, params: seam.SendParams) -> None:
+    def send_started(self, params: seam.SendParams) -> None:
+        """Engine-internal: the subscriber's m-line is negotiated; forwarding may start."""
         codec_name = params.codec.mimeType.split("/", 1)[1].upper()
         if codec_name != self.producer.codec.name:
             logger.error(
@@ -86,6 +101,23 @@ class Consumer(ConsumerBase):
         self.ready = self._path is not None
         if self.ready and not self.closed:
             self.start()
+
+    #: Where a consumer's output numbering stands: last sequence number sent (None before the
+    #: first packet), its RTP timestamp and the arrival time of the packet it came from.
+    Numbering = tuple[int | None, int, float]
+
+    def numbering(self) -> Numbering:
+        """Engine-internal: where this consumer's output numbering stands."""
+        return (self._max_out_seq, self._last_out_ts, self._last_arrival)
+
+    def continue_numbering(self, numbering: Numbering) -> None:
+        """Engine-internal: continue the numbering of the consumer that had this m-line.
+
+        The subscriber's decoder sees one SSRC on a reused m-line, so sequence numbers and
+        timestamps must go on from where the last consumer stopped (the re-basing at the
+        first keyframe then continues from here).
+        """
+        self._max_out_seq, self._last_out_ts, self._last_arrival = numbering
 
     # -- forwarding ------------------------------------------------------------------
 
@@ -122,17 +154,32 @@ class Consumer(ConsumerBase):
 
     # -- feedback from the subscriber ------------------------------------------------
 
-    def _on_rtcp(self, packet: Any) -> None:
+    def handle_rtcp(self, packet: seam.AnyRtcpPacket) -> None:
+        """Engine-internal: feedback from the subscriber (NACK, PLI, FIR)."""
         if self.closed:
             return
-        kind = type(packet).__name__
-        if kind == "RtcpRtpfbPacket" and packet.fmt == RTCP_RTPFB_NACK:
+        if isinstance(packet, seam.RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             self._answer_nack(list(packet.lost))
-        elif kind == "RtcpPsfbPacket" and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+        elif isinstance(packet, seam.RtcpPsfbPacket) and packet.fmt in (
+            RTCP_PSFB_PLI,
+            RTCP_PSFB_FIR,
+        ):
             self.plis_received += 1
             layer = self._current or self._target
             if layer is not None:
                 self.producer.request_keyframe(layer)
+        elif isinstance(packet, seam.RtcpRrPacket | seam.RtcpSrPacket):
+            for report in packet.reports:
+                if report.ssrc == self._ssrc:
+                    self._receiver_report(report)
+
+    def _receiver_report(self, report: seam.RtcpReceiverInfo) -> None:
+        self.fraction_lost = report.fraction_lost / 256
+        self.packets_lost = max(0, report.packets_lost)
+        self.jitter_s = report.jitter / self._clock if self._clock else None
+        sent_at = self._sr_sent.get(report.lsr) if report.lsr else None
+        if sent_at is not None:
+            self.rtt_s = max(0.0, time.monotonic() - sent_at - report.dlsr / 65536)
 
     def _answer_nack(self, lost: list[int]) -> None:
         self.nacks_received += 1
@@ -200,10 +247,14 @@ class Consumer(ConsumerBase):
             return False
         if self._path.send_rtcp(data):
             self.sender_reports_sent += 1
+            ntp_middle = (_SR.unpack_from(data)[4] >> 16) & 0xFFFFFFFF
+            self._sr_sent[ntp_middle] = time.monotonic()
+            if len(self._sr_sent) > _SR_MEMORY:
+                del self._sr_sent[next(iter(self._sr_sent))]
             return True
         return False
 
-    def _on_close(self) -> None:
+    def _release(self) -> None:
         self._path = None
         self.ready = False
 

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from edge_common.lifecycle import Closeable
 from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import choose_layer
 from edge_sfu.media.packet import MediaPacket
@@ -17,31 +18,31 @@ logger = logging.getLogger(__name__)
 KEYFRAME_RETRY_S = 2.0
 
 
-class ConsumerBase:
+class ConsumerBase(Closeable):
     """One subscriber's copy of a producer's media.
 
     The consumer follows one layer (``current_layer``). When the subscriber's render size
-    or the available layers call for another (``target_layer``), it asks the producer for
-    a keyframe on the target and switches at the first packet where a decoder can start.
+    calls for another (``target_layer``), it asks the producer for a keyframe on the target
+    and switches at the first packet where a decoder can start.
     At creation ``current_layer`` is None: a video consumer waits for a keyframe, so the
     subscriber's decoder never starts mid-picture.
+
+    ``deliver`` and ``producer_enabled_changed`` are the engine's internal API, called by
+    the producer only.
     """
 
     def __init__(self, producer: Producer, consumer_id: str) -> None:
+        super().__init__()
         self.id = consumer_id
         self.producer = producer
         self.kind = producer.kind
         self._current: str | None = None
         self._target: str | None = None
         self._render: tuple[int | None, int | None] = (None, None)
-        self.paused = False
-        self.closed = False
         self.layer_switches = 0
         self.on_producer_enabled: Callable[[bool], None] | None = None
-        self.on_layer_change: Callable[[str], None] | None = None
-        self._close_callbacks: list[Callable[[ConsumerBase], object]] = []
         self._waiting_since = time.monotonic()
-        producer._attach(self)
+        producer.attach_consumer(self)
 
     # -- layer choice ----------------------------------------------------------------
 
@@ -56,18 +57,14 @@ class ConsumerBase:
         return self._target
 
     def wanted_layers(self) -> set[str]:
-        """Layers this consumer needs from the source (none while paused)."""
-        if self.paused or self.closed:
+        """Layers this consumer needs from the source (none once closed)."""
+        if self.closed:
             return set()
         return {name for name in (self._current, self._target) if name is not None}
 
     def set_preferred_size(self, width: int | None, height: int | None) -> None:
         """The render size the subscriber asked for; picks the layer to receive."""
         self._render = (width, height)
-        self._retarget()
-
-    def refresh_layers(self) -> None:
-        """Re-choose after the producer's available layers changed."""
         self._retarget()
 
     def _retarget(self, *, always_request: bool = False) -> None:
@@ -77,14 +74,9 @@ class ConsumerBase:
         name = spec.name if spec is not None else None
         changed = name != self._target
         self._target = name
-        if (
-            name is not None
-            and not self.paused
-            and name != self._current
-            and (changed or always_request)
-        ):
+        if name is not None and name != self._current and (changed or always_request):
             self.producer.request_keyframe(name, force=True)
-        self.producer._update_wanted()
+        self.producer.update_wanted_layers()
 
     def start(self) -> None:
         """Begin receiving: choose a layer and ask for a keyframe on it."""
@@ -92,9 +84,8 @@ class ConsumerBase:
 
     # -- packets ---------------------------------------------------------------------
 
-    def _on_packet(self, packet: MediaPacket) -> None:
-        if self.paused:
-            return
+    def deliver(self, packet: MediaPacket) -> None:
+        """Engine-internal: the producer hands over one packet (the forwarding hot path)."""
         if packet.layer != self._current:
             if packet.layer != self._target or not packet.keyframe_start:
                 if packet.layer == self._target:
@@ -115,9 +106,7 @@ class ConsumerBase:
         if previous is not None:
             self.layer_switches += 1
         self._on_switch(packet, previous)
-        self.producer._update_wanted()
-        if self.on_layer_change is not None:
-            self.on_layer_change(packet.layer)
+        self.producer.update_wanted_layers()
 
     def _on_switch(self, packet: MediaPacket, previous: str | None) -> None:
         """Subclasses re-base their sequence numbers and timestamps here."""
@@ -139,29 +128,17 @@ class ConsumerBase:
                 f"consumer {self.id} carries {self.producer.codec.name}, not {producer.codec.name}"
             )
         old = self.producer
-        producer._attach(self)
-        old._detach(self)
+        producer.attach_consumer(self)
+        old.detach_consumer(self)
         self.producer = producer
         self._current = None
         self._target = None
         self.start()
 
-    # -- pause, mute -----------------------------------------------------------------
+    # -- mute ------------------------------------------------------------------------
 
-    def pause(self) -> None:
-        """Stop forwarding (the subscriber unsubscribed for now); the layer is released."""
-        if not self.paused:
-            self.paused = True
-            self._current = None
-            self.producer._update_wanted()
-
-    def resume(self) -> None:
-        """Forward again, from the next keyframe (requested now)."""
-        if self.paused:
-            self.paused = False
-            self.start()
-
-    def _on_producer_enabled(self, enabled: bool) -> None:
+    def producer_enabled_changed(self, enabled: bool) -> None:
+        """Engine-internal: the producer's publisher muted or unmuted."""
         if self.on_producer_enabled is not None:
             try:
                 self.on_producer_enabled(enabled)
@@ -170,23 +147,11 @@ class ConsumerBase:
 
     # -- lifetime --------------------------------------------------------------------
 
-    def on_close(self, callback: Callable[[ConsumerBase], object]) -> None:
-        """Call ``callback(self)`` once when this consumer closes."""
-        self._close_callbacks.append(callback)
-
-    def close(self) -> None:
-        """Detach from the producer. Idempotent."""
-        if self.closed:
-            return
-        self.closed = True
-        self.producer._detach(self)
-        self._on_close()
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:
-                logger.exception("close callback of consumer %s failed", self.id)
-
     def _on_close(self) -> None:
+        # A producer closing its consumers has dropped them already.
+        if self.closed_by is not self.producer:
+            self.producer.detach_consumer(self)
+        self._release()
+
+    def _release(self) -> None:
         """Subclasses release their own resources here."""

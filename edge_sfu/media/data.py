@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from aiortc import RTCDataChannel
 
+from edge_common.lifecycle import Closeable
 from edge_sfu.media.errors import DataMessageTooLarge, MediaClosed
 
 logger = logging.getLogger(__name__)
@@ -19,14 +20,15 @@ def message_size(message: Message) -> int:
     return len(message.encode("utf-8")) if isinstance(message, str) else len(message)
 
 
-class DataProducer:
+class DataProducer(Closeable):
     """A published data track.
 
     ``ordered``, ``max_retransmits`` and ``max_packet_life_time`` (ms) describe the track
     (reliable ordered, or unordered lossy with ``max_retransmits=0``); each subscriber's
     channel is created with the same.
     Messages come from the publisher's ``RTCDataChannel`` (``channel`` given) or from
-    in-process code through ``send``.
+    in-process code through ``send``. ``attach_consumer``/``detach_consumer`` are the
+    engine's internal API, for ``DataConsumer``.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class DataProducer:
         max_message_bytes: int = 16 * 1024,
         channel: RTCDataChannel | None = None,
     ) -> None:
+        super().__init__()
         self.id = producer_id
         self.participant_id = participant_id
         self.label = label
@@ -50,10 +53,6 @@ class DataProducer:
         self.max_message_bytes = max_message_bytes
         self.channel = channel
         self._consumers: list[DataConsumer] = []
-        self._close_callbacks: list[Callable[[DataProducer], object]] = []
-        self.closed = False
-        self.messages_received = 0
-        self.messages_rejected = 0
         self.on_error: Callable[[DataMessageTooLarge], None] | None = None
         if channel is not None:
             channel.on("message", self._on_channel_message)
@@ -73,39 +72,32 @@ class DataProducer:
             raise MediaClosed(f"data producer {self.id} is closed")
         size = message_size(message)
         if size > self.max_message_bytes:
-            self.messages_rejected += 1
             raise DataMessageTooLarge(size, self.max_message_bytes)
-        self.messages_received += 1
         for consumer in self._consumers:
-            consumer._deliver(message)
+            consumer.deliver(message)
 
-    def _attach(self, consumer: DataConsumer) -> None:
+    def attach_consumer(self, consumer: DataConsumer) -> None:
+        """Engine-internal: ``consumer`` receives this track's messages from now on."""
         if self.closed:
             raise MediaClosed(f"data producer {self.id} is closed")
         self._consumers.append(consumer)
 
-    def _detach(self, consumer: DataConsumer) -> None:
+    def detach_consumer(self, consumer: DataConsumer) -> None:
+        """Engine-internal: ``consumer`` closed."""
         if consumer in self._consumers:
             self._consumers.remove(consumer)
 
-    def on_close(self, callback: Callable[[DataProducer], object]) -> None:
-        """Call ``callback(self)`` once when this producer closes."""
-        self._close_callbacks.append(callback)
-
-    def close(self) -> None:
-        """Close this data producer and its consumers. Idempotent."""
-        if self.closed:
-            return
-        self.closed = True
-        for consumer in list(self._consumers):
-            consumer.close()
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            callback(self)
+    def _on_close(self) -> None:
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            consumer.close_from_parent(self)
 
 
-class DataConsumer:
-    """One subscriber's copy of a data track: a channel on its transport, or a callback."""
+class DataConsumer(Closeable):
+    """One subscriber's copy of a data track: a channel on its transport, or a callback.
+
+    ``deliver`` is the engine's internal API, for ``DataProducer``.
+    """
 
     def __init__(
         self,
@@ -115,33 +107,25 @@ class DataConsumer:
         channel: RTCDataChannel | None = None,
         on_message: Callable[[Message], None] | None = None,
     ) -> None:
+        super().__init__()
         self.id = consumer_id
         self.producer = producer
         self.channel = channel
         self.on_message = on_message
-        self.closed = False
-        self.messages_sent = 0
-        self.messages_dropped = 0
-        producer._attach(self)
+        producer.attach_consumer(self)
 
-    def _deliver(self, message: Message) -> None:
+    def deliver(self, message: Message) -> None:
+        """Engine-internal: the producer hands over one message."""
         if self.on_message is not None:
             self.on_message(message)
-            self.messages_sent += 1
             return
         channel = self.channel
+        # before the channel opens (or after it closed) a message has nowhere to go
         if channel is not None and channel.readyState == "open":
             channel.send(message)
-            self.messages_sent += 1
-        else:
-            # before the channel opens (or after it closed) a message has nowhere to go
-            self.messages_dropped += 1
 
-    def close(self) -> None:
-        """Detach and close the channel. Idempotent."""
-        if self.closed:
-            return
-        self.closed = True
-        self.producer._detach(self)
+    def _on_close(self) -> None:
+        if self.closed_by is not self.producer:
+            self.producer.detach_consumer(self)
         if self.channel is not None and self.channel.readyState != "closed":
             self.channel.close()

@@ -7,22 +7,24 @@ import random
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.layers import DEFAULT_LAYER
 from edge_sfu.media.packet import CodecInfo, KeyframeDetector, MediaPacket, keyframe_detector
 from edge_sfu.media.producer import Producer
+
+if TYPE_CHECKING:
+    from aiortc import RTCRtpCodecParameters
 
 logger = logging.getLogger(__name__)
 
 RTCP_RTPFB: Final = 205
 RTCP_PSFB: Final = 206
-NTP_EPOCH_OFFSET: Final = 2208988800
 SUPPORTED: Final = frozenset({"H264", "VP8", "OPUS"})
 
 
-def codec_info(codec: Any) -> CodecInfo:
+def codec_info(codec: RTCRtpCodecParameters) -> CodecInfo:
     """Our view of an aiortc ``RTCRtpCodecParameters``."""
     return CodecInfo(
         mime_type=codec.mimeType,
@@ -33,12 +35,17 @@ def codec_info(codec: Any) -> CodecInfo:
 
 
 class _StreamStats:
-    """Enough of RFC 3550 A.3 to send receiver reports: extended sequence, counts, LSR."""
+    """Enough of RFC 3550 A.3 and A.8 to send receiver reports: extended sequence, counts,
+    interarrival jitter, LSR."""
 
     __slots__ = (
         "base",
+        "clock",
         "cycles",
         "expected_prior",
+        "jitter",
+        "last_arrival",
+        "last_ts",
         "lsr",
         "lsr_at",
         "max_seq",
@@ -46,8 +53,13 @@ class _StreamStats:
         "received_prior",
     )
 
-    def __init__(self, seq: int) -> None:
+    def __init__(self, seq: int, clock: int, ts: int, arrival: float) -> None:
         self.base = seq
+        self.clock = clock
+        #: Interarrival jitter in RTP timestamp units (RFC 3550 A.8).
+        self.jitter = 0.0
+        self.last_ts = ts
+        self.last_arrival = arrival
         self.max_seq = seq
         self.cycles = 0
         self.received = 0
@@ -56,13 +68,18 @@ class _StreamStats:
         self.lsr = 0
         self.lsr_at = 0.0
 
-    def add(self, seq: int) -> None:
+    def add(self, seq: int, ts: int, arrival: float) -> None:
         self.received += 1
         delta = (seq - self.max_seq) & 0xFFFF
         if 0 < delta < 0x8000:
             if seq < self.max_seq:
                 self.cycles += 0x10000
             self.max_seq = seq
+            # Jitter from packets in order only: a retransmission arrives late on purpose.
+            ts_delta = ((ts - self.last_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            d = abs((arrival - self.last_arrival) * self.clock - ts_delta)
+            self.jitter += (d - self.jitter) / 16
+            self.last_ts, self.last_arrival = ts, arrival
 
     def report_block(self, ssrc: int, now: float) -> bytes:
         extended = self.cycles + self.max_seq
@@ -84,7 +101,7 @@ class _StreamStats:
             min(fraction, 255),
             lost.to_bytes(3, "big"),
             extended & 0xFFFFFFFF,
-            0,
+            min(int(self.jitter), 0xFFFFFFFF),
             self.lsr,
             dlsr & 0xFFFFFFFF,
         )
@@ -96,6 +113,9 @@ class IncomingTrack:
     Packets arriving before ``attach`` (that is, before signaling has matched the track to
     a publication) are dropped. ``remote_track_id`` is the track id from the offer's
     ``a=msid`` line: how signaling matches the m-line to the publication it announced.
+
+    ``set_negotiated_codecs``, ``receive_started``, ``handle_rtp`` and ``handle_rtcp`` are
+    the engine's internal API, for ``Transport`` and the seam's receiver adapter.
     """
 
     def __init__(
@@ -111,7 +131,7 @@ class IncomingTrack:
         self._send_rtcp = send_rtcp
         self.producer: Producer | None = None
         self.codec: CodecInfo | None = None
-        self._codecs: dict[int, Any] = {}
+        self._codecs: dict[int, RTCRtpCodecParameters] = {}
         self._rtx: dict[int, int] = {}
         self._rtx_pts: dict[int, int] = {}
         self._layer_of_ssrc: dict[int, str] = {}
@@ -126,9 +146,9 @@ class IncomingTrack:
     def __repr__(self) -> str:
         return f"IncomingTrack(mid={self.mid!r}, {self.kind}, codec={self.codec})"
 
-    # -- from the seam ---------------------------------------------------------------
+    # -- from the transport and the seam (engine-internal API) -----------------------
 
-    def _learn_codecs(self, codecs: dict[int, Any]) -> None:
+    def _learn_codecs(self, codecs: dict[int, RTCRtpCodecParameters]) -> None:
         # The first forwardable codec of the negotiated list is the one the publisher
         # sends; a later, more authoritative list (answer, then receive parameters)
         # replaces an earlier one (offer).
@@ -147,18 +167,39 @@ class IncomingTrack:
             self.codec = chosen
             self._detector = keyframe_detector(chosen)
 
-    def _on_negotiated(self, codecs: list[Any]) -> None:
+    def set_negotiated_codecs(self, codecs: list[RTCRtpCodecParameters]) -> None:
+        """Engine-internal: what offer/answer settled on, until the receiver starts."""
         if codecs and not self.started:
             self._learn_codecs({int(c.payloadType or 0): c for c in codecs})
 
-    def _on_start(self, params: seam.ReceiveParams) -> None:
+    @property
+    def packets_lost(self) -> int:
+        """Packets missing from the publisher's streams so far (RFC 3550's cumulative loss:
+        expected less received, so a late packet takes its loss back)."""
+        return sum(
+            max(0, st.cycles + st.max_seq - st.base + 1 - st.received)
+            for st in list(self._stats.values())
+        )
+
+    @property
+    def jitter_s(self) -> float | None:
+        """The largest interarrival jitter of the publisher's streams (seconds), or None
+        before any packet."""
+        streams = list(self._stats.values())
+        if not streams:
+            return None
+        return max(st.jitter / st.clock if st.clock else 0.0 for st in streams)
+
+    def receive_started(self, params: seam.ReceiveParams) -> None:
+        """Engine-internal: the receiver started, with its final parameters."""
         self._learn_codecs(params.codecs)
         self._rtx = dict(params.rtx_ssrcs)
         self.started = True
         if self.on_started is not None:
             self.on_started(self)
 
-    def _on_rtp(self, packet: seam.LightRtpPacket | seam.RtpPacket) -> None:
+    def handle_rtp(self, packet: seam.LightRtpPacket | seam.RtpPacket) -> None:
+        """Engine-internal: one RTP packet from the publisher (the receiving hot path)."""
         producer = self.producer
         if producer is None:
             self.packets_dropped += 1
@@ -189,10 +230,13 @@ class IncomingTrack:
             layer = self._learn_layer(ssrc)
             if layer is None:
                 return
+        arrival = time.monotonic()
         stats = self._stats.get(ssrc)
         if stats is None:
-            stats = self._stats[ssrc] = _StreamStats(packet.sequence_number)
-        stats.add(packet.sequence_number)
+            stats = self._stats[ssrc] = _StreamStats(
+                packet.sequence_number, producer.codec.clock_rate, packet.timestamp, arrival
+            )
+        stats.add(packet.sequence_number, packet.timestamp, arrival)
         detector = self._detector
         producer.receive(
             MediaPacket(
@@ -202,7 +246,7 @@ class IncomingTrack:
                 packet.marker,
                 detector(payload) if detector is not None else True,
                 layer,
-                time.monotonic(),
+                arrival,
             )
         )
 
@@ -214,8 +258,9 @@ class IncomingTrack:
         self._ssrc_of_layer[DEFAULT_LAYER] = ssrc
         return DEFAULT_LAYER
 
-    def _on_rtcp(self, packet: Any) -> None:
-        if type(packet).__name__ != "RtcpSrPacket" or self.producer is None:
+    def handle_rtcp(self, packet: seam.AnyRtcpPacket) -> None:
+        """Engine-internal: RTCP from the publisher; sender reports give the clock."""
+        if not isinstance(packet, seam.RtcpSrPacket) or self.producer is None:
             return
         layer = self._layer_of_ssrc.get(packet.ssrc)
         if layer is None:

@@ -34,17 +34,18 @@ def choose_layer(
     """The layer for a subscriber who renders at ``render_width`` x ``render_height``.
 
     The smallest layer that covers the render size in both dimensions; when none does, the
-    largest there is. No render size yet (``None``) means the smallest layer: a subscriber
-    states how large it renders a video (browsers do as soon as a tile is shown), and until
-    then a Pi camera should not spend its encoder on a picture nobody has asked to see large.
-    Layers of unknown size (0x0) count as large. Returns None when nothing is available.
+    largest there is. No render size (``None``, or a 0 in either dimension: the protocol's
+    0x0) means the best layer, as with Twilio and LiveKit: a subscriber that has not said how
+    large it renders gets full quality, and one that shows a small tile says so (browsers do
+    as soon as the tile is laid out). Layers of unknown size (0x0) count as large. Returns
+    None when nothing is available.
     """
     layers = sorted(available, key=lambda s: (s.pixels == 0, s.pixels, s.name))
     if not layers:
         return None
     largest = max(layers, key=lambda s: (s.pixels == 0, s.pixels))
-    if render_width is None or render_height is None:
-        return layers[0]
+    if not render_width or not render_height:
+        return largest
     for spec in layers:
         if spec.pixels == 0 or (spec.width >= render_width and spec.height >= render_height):
             return spec

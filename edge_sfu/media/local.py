@@ -8,24 +8,20 @@ producer's packets back together into frames. Neither encodes nor decodes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from edge_common.bridge import ThreadBridge
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.consumer_base import ConsumerBase
 from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
-from edge_sfu.media.packet import CodecInfo, MediaPacket
+from edge_sfu.media.packet import NTP_EPOCH_OFFSET, CodecInfo, MediaPacket
 from edge_sfu.media.producer import Producer, SyncPoint
 
 logger = logging.getLogger(__name__)
-
-NTP_EPOCH_OFFSET = 2208988800
 
 
 @dataclass(frozen=True)
@@ -53,11 +49,12 @@ class _LayerPacketizer:
 
 
 class LocalProducer(Producer):
-    """A producer fed in-process. ``push`` on the loop; ``push_threadsafe`` from anywhere.
+    """A producer fed in-process with ``push``, on the event loop.
 
-    ``on_keyframe_request(layer)`` runs on the event loop when a consumer needs a
-    keyframe; ``on_wanted_layers`` (inherited) when the set of layers anyone receives
-    changes, so the source can stop encoding the others.
+    A source producing on its own thread hands frames over with a
+    ``edge_common.bridge.ThreadBridge``. ``on_keyframe_request(layer)`` runs on the event
+    loop when a consumer needs a keyframe; ``on_wanted_layers`` (inherited) when the set of
+    layers anyone receives changes, so the source can stop encoding the others.
     """
 
     def __init__(
@@ -67,8 +64,6 @@ class LocalProducer(Producer):
         participant_id: str,
         codec: CodecInfo,
         layers: Iterable[LayerSpec] = (LayerSpec(DEFAULT_LAYER),),
-        on_keyframe_request: Callable[[str], None] | None = None,
-        loop: asyncio.AbstractEventLoop | None = None,
         cache_size: int = 1024,
         keyframe_interval_s: float = 0.5,
     ) -> None:
@@ -83,24 +78,16 @@ class LocalProducer(Producer):
             cache_size=cache_size,
             keyframe_interval_s=keyframe_interval_s,
         )
-        self.on_keyframe_request = on_keyframe_request
+        self.on_keyframe_request: Callable[[str], None] | None = None
         self._packetizers = {name: _LayerPacketizer() for name in self.layers}
         self._clock = codec.clock_rate
         self._is_video = codec.kind == "video"
         # maps the shared monotonic clock onto wall-clock (NTP) time for sender reports
         self._wall_minus_mono = time.time() - time.monotonic()
-        self._bridge: ThreadBridge[EncodedFrame] = ThreadBridge(
-            loop or asyncio.get_running_loop(), self.push
-        )
-        self.frames_pushed = 0
 
     def _keyframe_wanted(self, layer: str) -> None:
         if self.on_keyframe_request is not None:
             self.on_keyframe_request(layer)
-
-    def push_threadsafe(self, frame: EncodedFrame) -> None:
-        """Hand over a frame from any thread (an encoder's output callback)."""
-        self._bridge.post(frame)
 
     def push(self, frame: EncodedFrame) -> None:
         """Packetize ``frame`` and forward it. Must run on the event loop."""
@@ -115,7 +102,6 @@ class LocalProducer(Producer):
         if not payloads:
             return
         now = time.monotonic()
-        self.frames_pushed += 1
         layer = self.layers[frame.layer]
         capture_mono = frame.timestamp_us / 1_000_000
         layer.sync = SyncPoint(
@@ -129,11 +115,6 @@ class LocalProducer(Producer):
             self.receive(MediaPacket(payload, seq, ts, marker, key, frame.layer, now))
             seq = (seq + 1) & 0xFFFF
         packetizer.seq = seq
-
-    def close(self) -> None:
-        """Stop accepting frames and close the consumers. Idempotent."""
-        self._bridge.close()
-        super().close()
 
 
 class LocalConsumer(ConsumerBase):
@@ -169,7 +150,6 @@ class LocalConsumer(ConsumerBase):
         self._ts_origin: int | None = None
         self._ts_last = 0
         self._ts_unwrapped = 0
-        self.frames_delivered = 0
         self.frames_dropped = 0
 
     def _on_switch(self, packet: MediaPacket, previous: str | None) -> None:
@@ -222,7 +202,6 @@ class LocalConsumer(ConsumerBase):
             self.producer.request_keyframe(self._current)
 
     def _deliver(self, data: bytes, keyframe: bool, ts: int, layer: str) -> None:
-        self.frames_delivered += 1
         frame = EncodedFrame(data, keyframe, self._timestamp_us(ts), layer)
         try:
             self._on_frame(frame)

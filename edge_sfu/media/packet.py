@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 RTP_HEADER: Final = struct.Struct("!BBHII")
-RTP_VERSION_BYTE: Final = 0x80
+#: Seconds from the NTP epoch (1900) to the Unix epoch (1970), for RTCP sender reports.
+NTP_EPOCH_OFFSET: Final = 2208988800
 
 NAL_SPS: Final = 7
 NAL_IDR: Final = 5
@@ -152,8 +153,3 @@ def keyframe_detector(codec: CodecInfo) -> KeyframeDetector:
 
 def _always(payload: bytes) -> bool:
     return True
-
-
-def seq_newer(a: int, b: int) -> bool:
-    """RFC 3550 serial comparison: ``a`` comes after ``b`` in 16-bit sequence space."""
-    return a != b and ((a - b) & 0xFFFF) < 0x8000

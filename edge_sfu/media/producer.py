@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edge_common.lifecycle import Closeable
 from edge_sfu.media.errors import MediaClosed
 from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
 from edge_sfu.media.packet import CodecInfo, MediaPacket
@@ -47,23 +48,25 @@ class SyncPoint:
 class Layer:
     """Runtime state of one layer: its spec, cache and clock."""
 
-    __slots__ = ("active", "cache", "last_arrival", "last_ts", "packets", "spec", "sync")
+    __slots__ = ("cache", "last_arrival", "last_ts", "packets", "spec", "sync")
 
     def __init__(self, spec: LayerSpec, cache_size: int) -> None:
         self.spec = spec
         self.cache = RetransmissionCache(cache_size)
-        self.active = True
         self.sync: SyncPoint | None = None
         self.last_arrival = 0.0
         self.last_ts = 0
         self.packets = 0
 
 
-class Producer:
+class Producer(Closeable):
     """One published track (audio or video), with one or more layers.
 
     ``on_wanted_layers`` is called with the set of layer names some consumer is receiving
     or waiting for, each time that set changes: a local camera stops encoding the others.
+
+    ``attach_consumer``, ``detach_consumer`` and ``update_wanted_layers`` are the engine's
+    internal API, for ``ConsumerBase`` only.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class Producer:
         cache_size: int = 1024,
         keyframe_interval_s: float = 0.5,
     ) -> None:
+        super().__init__()
         self.id = producer_id
         self.participant_id = participant_id
         self.codec = codec
@@ -92,9 +96,7 @@ class Producer:
         self._consumers: list[ConsumerBase] = []
         self._wanted: frozenset[str] = frozenset()
         self.on_wanted_layers: WantedLayersCallback | None = None
-        self._close_callbacks: list[Callable[[Producer], object]] = []
         self.enabled = True
-        self.closed = False
         self.keyframe_requests_sent = 0
         self.packets_received = 0
         #: Payload bytes received, for bitrate figures on the status page.
@@ -117,7 +119,7 @@ class Producer:
         self.packets_received += 1
         self.bytes_received += len(packet.payload)
         for consumer in self._consumers:
-            consumer._on_packet(packet)
+            consumer.deliver(packet)
 
     def set_sync(self, layer: str, ntp: float, rtp: int) -> None:
         """Record the source's RTP/NTP correspondence for ``layer`` (from a sender report)."""
@@ -157,14 +159,15 @@ class Producer:
 
     def available_layers(self) -> list[LayerSpec]:
         """Layers a consumer may choose from now."""
-        return [layer.spec for layer in self.layers.values() if layer.active]
+        return [layer.spec for layer in self.layers.values()]
 
     @property
     def wanted_layers(self) -> frozenset[str]:
         """Names of the layers some consumer receives or waits for."""
         return self._wanted
 
-    def _update_wanted(self) -> None:
+    def update_wanted_layers(self) -> None:
+        """Engine-internal: a consumer's layer needs changed; recompute, tell the source."""
         wanted: set[str] = set()
         for consumer in self._consumers:
             wanted.update(consumer.wanted_layers())
@@ -185,40 +188,31 @@ class Producer:
             return
         self.enabled = enabled
         for consumer in list(self._consumers):
-            consumer._on_producer_enabled(enabled)
+            consumer.producer_enabled_changed(enabled)
 
-    # -- consumers -------------------------------------------------------------------
+    # -- consumers (engine-internal API) -------------------------------------------
 
-    def _attach(self, consumer: ConsumerBase) -> None:
+    def attach_consumer(self, consumer: ConsumerBase) -> None:
+        """Engine-internal: ``consumer`` receives this producer's packets from now on."""
         if self.closed:
             raise MediaClosed(f"producer {self.id} is closed")
         self._consumers.append(consumer)
 
-    def _detach(self, consumer: ConsumerBase) -> None:
+    def detach_consumer(self, consumer: ConsumerBase) -> None:
+        """Engine-internal: ``consumer`` stops receiving (it closed or moved on)."""
         if consumer in self._consumers:
             self._consumers.remove(consumer)
-            self._update_wanted()
+            self.update_wanted_layers()
 
     @property
     def consumers(self) -> list[ConsumerBase]:
         """The consumers now attached (a copy)."""
         return list(self._consumers)
 
-    def on_close(self, callback: Callable[[Producer], object]) -> None:
-        """Call ``callback(self)`` once when this producer closes."""
-        self._close_callbacks.append(callback)
-
-    def close(self) -> None:
-        """Close this producer and all its consumers. Idempotent."""
-        if self.closed:
-            return
-        self.closed = True
-        for consumer in list(self._consumers):
-            consumer.close()
-        self._consumers.clear()
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:
-                logger.exception("close callback of %s failed", self.id)
+    def _on_close(self) -> None:
+        # Consumers closed by their producer do not detach one by one; the source hears
+        # once that no layer is wanted any more.
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            consumer.close_from_parent(self)
+        self.update_wanted_layers()

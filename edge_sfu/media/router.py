@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 from aiortc import RTCDataChannel
 
+from edge_common.lifecycle import AsyncCloseable
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.data import DataConsumer, DataProducer, Message
 from edge_sfu.media.errors import MediaClosed, UnsupportedCodec
@@ -27,7 +28,7 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex}"
 
 
-class Router:
+class Router(AsyncCloseable):
     """One room's media plane.
 
     The router owns transports (one per remote participant), producers (remote ones are
@@ -38,12 +39,12 @@ class Router:
     """
 
     def __init__(self, room_id: str, settings: MediaSettings | None = None) -> None:
+        super().__init__()
         self.room_id = room_id
         self.settings = settings or MediaSettings()
         self.transports: dict[str, Transport] = {}
         self.producers: dict[str, Producer] = {}
         self.data_producers: dict[str, DataProducer] = {}
-        self.closed = False
 
     # -- transports ------------------------------------------------------------------
 
@@ -52,7 +53,7 @@ class Router:
         self._check_open()
         transport = Transport(participant_id, self.settings, transport_id=transport_id)
         self.transports[transport.id] = transport
-        transport.on_close(lambda t: self.transports.pop(t.id, None))
+        transport.on_close(lambda t: self.transports.pop(t.id, None), parent=self)
         return transport
 
     # -- producers -------------------------------------------------------------------
@@ -89,7 +90,7 @@ class Router:
         track.attach(producer)
         self._register(producer)
         transport.producers[producer.id] = producer
-        producer.on_close(lambda p: transport.producers.pop(p.id, None))
+        producer.on_close(lambda p: transport.producers.pop(p.id, None), parent=transport)
         return producer
 
     def produce_local(
@@ -109,17 +110,17 @@ class Router:
             participant_id=participant_id,
             codec=codec,
             layers=layers,
-            on_keyframe_request=on_keyframe_request,
             cache_size=self.settings.retransmission_cache_packets,
             keyframe_interval_s=self.settings.keyframe_request_interval_s,
         )
+        producer.on_keyframe_request = on_keyframe_request
         producer.on_wanted_layers = on_wanted_layers
         self._register(producer)
         return producer
 
     def _register(self, producer: Producer) -> None:
         self.producers[producer.id] = producer
-        producer.on_close(lambda p: self.producers.pop(p.id, None))
+        producer.on_close(lambda p: self.producers.pop(p.id, None), parent=self)
 
     # -- consumers -------------------------------------------------------------------
 
@@ -129,7 +130,6 @@ class Router:
         transport: Transport,
         *,
         consumer_id: str | None = None,
-        paused: bool = False,
     ) -> Consumer:
         """Forward ``producer`` to ``transport``'s participant. Renegotiation follows.
 
@@ -139,10 +139,7 @@ class Router:
         self._check_open()
         if producer.closed:
             raise MediaClosed(f"producer {producer.id} is closed")
-        consumer = transport.add_consumer(producer, consumer_id or _new_id("CO"))
-        if paused:
-            consumer.pause()
-        return consumer
+        return transport.add_consumer(producer, consumer_id or _new_id("CO"))
 
     def consume_local(
         self,
@@ -187,7 +184,7 @@ class Router:
             channel=channel,
         )
         self.data_producers[producer.id] = producer
-        producer.on_close(lambda p: self.data_producers.pop(p.id, None))
+        producer.on_close(lambda p: self.data_producers.pop(p.id, None), parent=self)
         return producer
 
     def consume_data(
@@ -221,15 +218,15 @@ class Router:
         if self.closed:
             raise MediaClosed(f"router of room {self.room_id} is closed")
 
-    async def close(self) -> None:
-        """Close every producer, consumer and transport. Idempotent."""
-        if self.closed:
-            return
-        self.closed = True
-        for producer in list(self.producers.values()):
-            producer.close()
-        for data_producer in list(self.data_producers.values()):
-            data_producer.close()
+    async def _on_close(self) -> None:
+        """Close every producer, data producer and transport, once; none calls back."""
+        producers, self.producers = self.producers, {}
+        for producer in producers.values():
+            producer.close_from_parent(self)
+        data_producers, self.data_producers = self.data_producers, {}
+        for data_producer in data_producers.values():
+            data_producer.close_from_parent(self)
+        transports, self.transports = self.transports, {}
         await asyncio.gather(
-            *(t.close() for t in list(self.transports.values())), return_exceptions=True
+            *(t.close_from_parent(self) for t in transports.values()), return_exceptions=True
         )

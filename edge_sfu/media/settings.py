@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,8 +30,12 @@ class MediaSettings:
 
     ice_servers: tuple[IceServer, ...] = ()
     # UDP ports for ICE candidates, inclusive (None: ephemeral ports from the kernel).
-    # aioice has no such option; see edge_sfu.media.aiortc_seam.restrict_ports.
+    # aioice has no such option; see edge_sfu.media.seam.restrict_ports.
     udp_port_range: tuple[int, int] | None = None
+    # Local addresses to gather host candidates on (None: every interface's, as aioice does;
+    # it skips loopback, so ("127.0.0.1",) is how tests keep media on this machine).
+    # See edge_sfu.media.seam.restrict_addresses.
+    host_addresses: tuple[str, ...] | None = None
     # Largest data-track message accepted, in bytes (Twilio's limit is 16 KiB).
     max_data_message_bytes: int = 16 * 1024
     # Packets kept per layer for answering NACKs (a power of two).
@@ -42,8 +46,6 @@ class MediaSettings:
     sender_report_interval_s: float = 1.0
     # Bitrate the SFU tells publishers (REMB) they may send, per video track.
     publisher_max_bitrate: int = 2_500_000
-    # Free-form so the appliance can log what it was given.
-    labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.udp_port_range is not None:

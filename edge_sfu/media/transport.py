@@ -9,21 +9,26 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_common.lifecycle import AsyncCloseable, TaskSet
+from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
 from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
 from edge_sfu.media.settings import MediaSettings
+from edge_sfu.media.slots import PublicationSlot, SendSlot, codec_preferences
 
 logger = logging.getLogger(__name__)
 
+#: A data channel as the engine hands it out (``create_data_channel``, ``DataConsumer.channel``):
+#: callers outside the media package name it by this alias, not by aiortc's class.
+DataChannel: TypeAlias = RTCDataChannel
 #: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
 DATA_CHANNEL_IDS = 1024
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
@@ -54,14 +59,14 @@ def codec_capability(codec: CodecInfo) -> RTCRtpCodecCapability:
     return same[-1]
 
 
-class Transport:
+class Transport(AsyncCloseable):
     """One remote participant's ``RTCPeerConnection``, with aiortc's media engine removed.
 
-    Offer/answer goes both ways: ``handle_offer`` when the participant offers (it publishes
-    tracks or opens data channels), ``create_offer``/``handle_answer`` when the SFU does
-    (new consumers or data consumers). ``on_negotiation_needed`` fires when the SFU side
-    changed and an SFU offer is due. aiortc gathers candidates before it returns a
-    description, so there is no trickle ICE: descriptions carry all candidates.
+    The SFU makes every offer (``create_offer``/``handle_answer``): for publication slots,
+    consumers and data channels; the participant only answers.
+    ``on_negotiation_needed`` fires when the SFU side changed and an SFU offer is due.
+    aiortc gathers candidates before it returns a description, so there is no trickle ICE:
+    descriptions carry all candidates.
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class Transport:
         *,
         transport_id: str | None = None,
     ) -> None:
+        super().__init__()
         self.id = transport_id or f"TR{uuid.uuid4().hex}"
         self.participant_id = participant_id
         self.settings = settings
@@ -81,21 +87,17 @@ class Transport:
         self._adopted: set[int] = set()
         self._fresh: list[tuple[IncomingTrack, Any]] = []
         # consumers whose m-line the next SFU offer will add
-        self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, Any]]] = []
+        self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, SendSlot]]] = []
+        self._send_slots: list[SendSlot] = []
         self._releases: list[Callable[[], None]] = []
         self._paths: dict[int, seam.SendPath] = {}
-        self._rtcp_task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet(f"transport {self.id}")
+        self._rtcp_started = False
         self._lock = asyncio.Lock()
         self._data_ids: set[int] = set()
         self._next_data_id = 0
-        self.closed = False
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
-        self.on_datachannel: Callable[[RTCDataChannel], None] | None = None
         self.on_negotiation_needed: Callable[[], None] | None = None
-        self.on_connection_state: Callable[[str], None] | None = None
-        self._close_callbacks: list[Callable[[Transport], object]] = []
-        self.pc.on("datachannel", self._on_datachannel)
-        self.pc.on("connectionstatechange", self._on_state)
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -105,25 +107,7 @@ class Transport:
         """aiortc's connection state: new, connecting, connected, failed, closed."""
         return str(self.pc.connectionState)
 
-    @property
-    def signaling_state(self) -> str:
-        """stable, have-local-offer or have-remote-offer."""
-        return str(self.pc.signalingState)
-
     # -- offer / answer --------------------------------------------------------------
-
-    async def handle_offer(self, sdp: str) -> str:
-        """Apply the participant's offer; returns the SFU's answer SDP."""
-        self._check_open()
-        async with self._lock:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            self._adopt(_remote_track_ids(sdp))
-            self._prepare_ice()
-            answer = await self.pc.createAnswer()
-            await self.pc.setLocalDescription(answer)
-            self._adopt({})
-            self._start_rtcp()
-            return str(self.pc.localDescription.sdp)
 
     async def create_offer(self) -> str:
         """An SFU offer (after consumers were added or removed)."""
@@ -148,19 +132,26 @@ class Transport:
             for transceiver in self.pc.getTransceivers():
                 track = self.incoming.get(transceiver.mid or "")
                 if track is not None:
-                    track._on_negotiated(seam.negotiated_codecs(transceiver))
+                    track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
                     if track.remote_track_id is None:
                         track.remote_track_id = ids.get(track.mid)
+            for slot in self._send_slots:
+                slot.answered()
 
     def _prepare_ice(self) -> None:
         # before setLocalDescription, which gathers candidates
         port_range = self.settings.udp_port_range
-        if port_range is None:
+        addresses = self.settings.host_addresses
+        if port_range is None and addresses is None:
             return
-        for transceiver in self.pc.getTransceivers():
-            seam.restrict_ports(transceiver.receiver.transport, port_range)
+        dtls = [t.receiver.transport for t in self.pc.getTransceivers()]
         if self.pc.sctp is not None:
-            seam.restrict_ports(self.pc.sctp.transport, port_range)
+            dtls.append(self.pc.sctp.transport)
+        for transport in dtls:
+            if addresses is not None:
+                seam.restrict_addresses(transport, addresses)
+            if port_range is not None:
+                seam.restrict_ports(transport, port_range)
 
     def _adopt(self, track_ids: dict[str, str]) -> None:
         # Runs with no await between setRemote/LocalDescription and here, so aiortc's
@@ -174,14 +165,14 @@ class Transport:
             track = IncomingTrack(mid, transceiver.kind, track_ids.get(mid), self._send_rtcp)
             self._releases.append(
                 seam.take_over_receiver(
-                    transceiver.receiver, track._on_start, track._on_rtp, track._on_rtcp
+                    transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
                 )
             )
             self._releases.append(seam.take_over_sender(transceiver.sender, _ignore, _ignore))
             self.incoming[mid] = track
             self._fresh.append((track, transceiver))
         for track, transceiver in self._fresh:
-            track._on_negotiated(seam.negotiated_codecs(transceiver))
+            track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
         fresh, self._fresh = self._fresh, []
         for track, _ in fresh:
             if self.on_incoming_track is not None:
@@ -209,13 +200,14 @@ class Transport:
     def add_consumer(self, producer: Producer, consumer_id: str) -> Consumer:
         """A consumer for ``producer`` on this transport; an SFU offer is then needed.
 
-        Its send-only m-line is created at the next ``create_offer``, not now: aiortc would
+        Its send-only m-line is assigned at the next ``create_offer``, not now: aiortc would
         otherwise hand a fresh, mid-less transceiver to the first m-line of the same kind
-        in an offer from the participant, turning the subscription into a publication.
+        in an offer from the participant, turning the subscription into a publication. The
+        m-line is one a closed consumer left (``SendSlot``), else a new one.
         """
         self._check_open()
         capability = codec_capability(producer.codec)
-        holder: dict[str, Any] = {}
+        holder: dict[str, SendSlot] = {}
         consumer = Consumer(producer, consumer_id, lambda: self._consumer_path(holder))
         self.consumers[consumer_id] = consumer
         self._pending.append((consumer, capability, holder))
@@ -223,39 +215,45 @@ class Transport:
         def closed(_: Any) -> None:
             self.consumers.pop(consumer_id, None)
             self._pending = [p for p in self._pending if p[0] is not consumer]
-            release = holder.get("release")
-            if release is not None:
-                release()  # the subscriber's feedback for this SSRC goes nowhere now
-            transceiver = holder.get("transceiver")
-            if transceiver is not None:
-                transceiver.direction = "inactive"
+            slot = holder.pop("slot", None)
+            if slot is not None:
+                slot.detach(consumer)  # its feedback goes nowhere now; the m-line is free
                 self._negotiation_needed()
 
-        consumer.on_close(closed)
+        # not when this transport closes its consumers: it is tearing everything down
+        consumer.on_close(closed, parent=self)
         self._negotiation_needed()
         return consumer
 
-    def _consumer_path(self, holder: dict[str, Any]) -> seam.SendPath | None:
-        transceiver = holder.get("transceiver")
-        return None if transceiver is None else self._path_for(transceiver.sender)
+    def _consumer_path(self, holder: dict[str, SendSlot]) -> seam.SendPath | None:
+        slot = holder.get("slot")
+        return None if slot is None else self._path_for(slot.transceiver.sender)
 
     def _materialize_consumers(self) -> None:
         pending, self._pending = self._pending, []
         for consumer, capability, holder in pending:
-            producer = consumer.producer
-            transceiver = self.pc.addTransceiver(producer.kind, direction="sendonly")
-            transceiver.setCodecPreferences([capability])
-            self._adopted.add(id(transceiver))
-            sender = transceiver.sender
-            # msid: the publishing participant is the stream, the producer is the track
-            seam.set_msid(sender, producer.participant_id, producer.id)
-            release = seam.take_over_sender(sender, consumer._on_send_start, consumer._on_rtcp)
-            holder["transceiver"] = transceiver
-            holder["release"] = release
-            self._releases.append(release)
-            self._releases.append(
-                seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
-            )
+            kind = consumer.producer.kind
+            slot = next((s for s in self._send_slots if s.fits(kind, capability)), None)
+            if slot is None:
+                slot = self._new_send_slot(kind, capability)
+                slot.attach(consumer, reused=False)
+            else:
+                slot.attach(consumer, reused=True)
+            holder["slot"] = slot
+
+    def _new_send_slot(self, kind: str, capability: RTCRtpCodecCapability) -> SendSlot:
+        transceiver = self.pc.addTransceiver(kind, direction="sendonly")
+        transceiver.setCodecPreferences([capability])
+        self._adopted.add(id(transceiver))
+        slot = SendSlot(transceiver, capability)
+        self._releases.append(
+            seam.take_over_sender(transceiver.sender, slot.on_start, slot.on_rtcp)
+        )
+        self._releases.append(
+            seam.take_over_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
+        )
+        self._send_slots.append(slot)
+        return slot
 
     def create_data_channel(
         self,
@@ -312,14 +310,30 @@ class Transport:
         raise MediaError(f"transport {self.id} has no free data channel id")
 
     def _negotiation_needed(self) -> None:
-        if self.on_negotiation_needed is not None and not self.closed:
+        if self.on_negotiation_needed is not None:
             self.on_negotiation_needed()
+
+    # -- publication slots (what signaling needs to let a participant publish) --------
+
+    def add_publication_slot(self, kind: str, codec: str | None = None) -> PublicationSlot:
+        """A receive-only m-line for one track the participant will publish, in the next
+        ``create_offer``; ``codec`` (e.g. ``H264``) restricts the m-line to that codec.
+
+        Call it right before ``create_offer``: a transceiver added while aiortc awaits inside
+        an offer/answer would be taken over by the engine before it has a mid.
+        """
+        self._check_open()
+        transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+        if codec is not None:
+            transceiver.setCodecPreferences(codec_preferences(kind, codec))
+        return PublicationSlot(transceiver, self._negotiation_needed)
 
     # -- RTCP ------------------------------------------------------------------------
 
     def _start_rtcp(self) -> None:
-        if self._rtcp_task is None and not self.closed:
-            self._rtcp_task = asyncio.get_running_loop().create_task(self._run_rtcp())
+        if not self._rtcp_started and not self.closed:
+            self._rtcp_started = True
+            self._tasks.spawn(self._run_rtcp(), name=f"rtcp {self.id}")
 
     async def _run_rtcp(self) -> None:
         interval = self.settings.sender_report_interval_s
@@ -344,50 +358,26 @@ class Transport:
                     report += track.bitrate_hint(self.settings.publisher_max_bitrate) or b""
                 self._send_rtcp(report)
 
-    # -- events ----------------------------------------------------------------------
-
-    def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        if self.on_datachannel is not None:
-            self.on_datachannel(channel)
-
-    def _on_state(self) -> None:
-        state = self.connection_state
-        if self.on_connection_state is not None:
-            self.on_connection_state(state)
-
     # -- lifetime --------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self.closed:
             raise MediaClosed(f"transport {self.id} is closed")
 
-    def on_close(self, callback: Callable[[Transport], object]) -> None:
-        """Call ``callback(self)`` once when this transport closes."""
-        self._close_callbacks.append(callback)
-
-    async def close(self) -> None:
-        """Close consumers, producers, then the peer connection. Idempotent."""
-        if self.closed:
-            return
-        self.closed = True
-        for consumer in list(self.consumers.values()):
-            consumer.close()
-        for producer in list(self.producers.values()):
-            producer.close()
+    async def _on_close(self) -> None:
+        """Close consumers and producers (they do not call back), then the peer connection."""
+        consumers, self.consumers = self.consumers, {}
+        for consumer in consumers.values():
+            consumer.close_from_parent(self)
+        self._pending = []
+        producers, self.producers = self.producers, {}
+        for producer in producers.values():
+            producer.close_from_parent(self)
         for release in self._releases:
             with contextlib.suppress(Exception):
                 release()
-        if self._rtcp_task is not None:
-            self._rtcp_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rtcp_task
+        await self._tasks.close()
         await self.pc.close()
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:
-                logger.exception("close callback of %s failed", self.id)
 
 
 def _ignore(*_: Any) -> None:

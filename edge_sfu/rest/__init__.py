@@ -6,12 +6,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import invites, participants, rooms, rules, spec, tokens, tracks
-from .middleware import twilio_errors
+from .middleware import strict_transport, twilio_errors
 
 __all__ = ["setup_rest", "twilio_errors"]
 
 
 def setup_rest(app: web.Application) -> None:
-    """Add every REST route to ``app`` (the error middleware is added by the caller)."""
+    """Add every REST route to ``app`` (the error middleware is added by the caller), and HSTS
+    to every HTTPS response of ``app`` and the applications mounted on it."""
     for module in (tokens, invites, rooms, participants, tracks, rules, spec):
         module.setup(app)
+    app.on_response_prepare.append(strict_transport)

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 from aiohttp import web
 
 from ..errors import InvalidParameter
+from ..rooms import validate_room_name
+from ..text import is_clean
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 64
@@ -34,10 +36,10 @@ class Field:
 
 
 def string(max_len: int = 256, *, code: int = 20001) -> Parser:
-    """A printable string of 1 to ``max_len`` characters."""
+    """A printable string of 1 to ``max_len`` characters (see ``edge_sfu.text``)."""
 
     def parse(name: str, value: str) -> str:
-        if not value or len(value) > max_len or not value.isprintable():
+        if not value or len(value) > max_len or not is_clean(value):
             raise InvalidParameter(f"{name} must be 1 to {max_len} printable characters", code=code)
         return value
 
@@ -83,7 +85,7 @@ def url(*, code: int = 20001) -> Parser:
     """An absolute ``http`` or ``https`` URL."""
 
     def parse(name: str, value: str) -> str:
-        if len(value) > 2048 or not value.isprintable():
+        if len(value) > 2048 or not is_clean(value) or any(c.isspace() for c in value):
             raise InvalidParameter(f"{name} must be an http(s) URL", code=code)
         try:
             parts = urlsplit(value)
@@ -100,9 +102,17 @@ def timestamp(name: str, value: str) -> datetime:
     """An ISO 8601 date or date-time (UTC when no zone is given)."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
+        # Converting to UTC can leave datetime's range (0001-01-01T00:00:00+01:00).
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidParameter(f"{name} must be an ISO 8601 date-time") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def room_name(name: str, value: str) -> str:
+    """A room name, by the rule every room name follows (``validate_room_name``)."""
+    del name  # the errors name the room name, as Twilio's do
+    validate_room_name(value)
+    return value
 
 
 def any_text(max_len: int = MAX_VALUE) -> Parser:

@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 #: Paths whose handlers answer for themselves (a WebSocket cannot turn into a JSON error).
 UNMANAGED = ("/v1/signaling",)
+#: One year: browsers that reached the unit over HTTPS keep to HTTPS.
+HSTS = "max-age=31536000"
 #: Twilio codes for plain HTTP failures (routing, method, size).
 _HTTP_CODES = {404: 20404, 405: 20004, 413: 21617, 415: 20001}
 
@@ -42,3 +44,10 @@ async def twilio_errors(request: web.Request, handler: Handler) -> web.StreamRes
         log.exception("%s %s failed", request.method, request.path)
         error = TwilioError("Internal error", code=20500, status=500)
         return json_response(error.to_json(), status=500)
+
+
+async def strict_transport(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """``Strict-Transport-Security`` on every response sent over TLS (never over plain HTTP,
+    where browsers ignore it; the scheme comes from the connection, not from headers)."""
+    if request.secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)

@@ -18,7 +18,7 @@ from .views import participant_json
 
 LIST_FIELDS: dict[str, Field] = {
     "Status": Field(choice("connected", "disconnected", "reconnecting")),
-    "Identity": Field(string(MAX_IDENTITY * 4)),
+    "Identity": Field(string(MAX_IDENTITY)),
     "DateCreatedAfter": Field(timestamp),
     "DateCreatedBefore": Field(timestamp),
     **PAGING_FIELDS,

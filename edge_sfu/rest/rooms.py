@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidParameter, NotFound
-from ..rooms import RoomSettings, validate_room_name
+from ..rooms import RoomSettings
 from ..rooms.model import (
     MAX_PARTICIPANT_DURATION,
     MAX_PARTICIPANTS_LIMIT,
@@ -22,7 +22,7 @@ from ..rooms.rules import parse_recording_rules
 from ..sids import ROOM, is_sid
 from ..store import RoomFilter
 from .auth import requires_key
-from .common import base_url, context, json_response
+from .common import base_url, context, json_response, refuse_own_endpoint
 from .forms import (
     Field,
     any_text,
@@ -31,6 +31,7 @@ from .forms import (
     integer,
     read_form,
     read_query,
+    room_name,
     string,
     timestamp,
     url,
@@ -39,7 +40,7 @@ from .paging import PAGING_FIELDS, page_body, page_window
 from .views import room_json
 
 CREATE_FIELDS: dict[str, Field] = {
-    "UniqueName": Field(string(MAX_ROOM_NAME * 4, code=53102)),
+    "UniqueName": Field(room_name),
     "Type": Field(string(32, code=53108)),
     "MaxParticipants": Field(integer(1, MAX_PARTICIPANTS_LIMIT, code=53107)),
     "StatusCallback": Field(url()),
@@ -57,7 +58,7 @@ CREATE_FIELDS: dict[str, Field] = {
 }
 LIST_FIELDS: dict[str, Field] = {
     "Status": Field(choice("in-progress", "completed", "failed")),
-    "UniqueName": Field(string(MAX_ROOM_NAME * 4)),
+    "UniqueName": Field(string(MAX_ROOM_NAME)),
     "DateCreatedAfter": Field(timestamp),
     "DateCreatedBefore": Field(timestamp),
     **PAGING_FIELDS,
@@ -97,10 +98,11 @@ async def create_room(request: web.Request) -> web.Response:
     """``POST /v1/Rooms``."""
     form = await read_form(request, CREATE_FIELDS)
     name = form.get("UniqueName")
-    if name is not None:
-        validate_room_name(name)
-        if is_sid(name, ROOM):  # a name that reads as a SID would make /Rooms/{x} ambiguous
-            raise InvalidParameter("UniqueName must not look like a Room SID", code=53101)
+    # A name that reads as a SID would make /Rooms/{x} ambiguous.
+    if name is not None and is_sid(name, ROOM):
+        raise InvalidParameter("UniqueName must not look like a Room SID", code=53101)
+    if "StatusCallback" in form:
+        refuse_own_endpoint(request, form["StatusCallback"], "StatusCallback")
     settings = settings_from_form(form, request)
     rules = parse_recording_rules(form["RecordingRules"]) if "RecordingRules" in form else None
     ctx = context(request)

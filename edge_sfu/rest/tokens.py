@@ -1,7 +1,8 @@
 """``POST /v1/Tokens``: an access token for an identity, signed with the caller's API key.
 
 The token is signed with the very key the request authenticated with, so revoking that key
-also revokes every token it obtained.
+also revokes every token it obtained. The identity is recorded as issued, so no guest redeeming
+an invite can take it afterwards.
 """
 
 from __future__ import annotations
@@ -9,17 +10,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import InvalidParameter, TokenError
-from ..rooms import validate_room_name
-from ..rooms.model import MAX_ROOM_NAME
+from ..rooms.model import utcnow
 from ..tokens import MAX_IDENTITY, MAX_LIFETIME, mint_access_token, validate_identity
 from .auth import API_KEY, requires_key
 from .common import context, json_response
-from .forms import Field, integer, read_form, string
+from .forms import Field, integer, read_form, room_name, string
 
 DEFAULT_TTL = 3600
 FIELDS: dict[str, Field] = {
     "Identity": Field(string(MAX_IDENTITY * 4, code=53200)),
-    "Room": Field(string(MAX_ROOM_NAME * 4, code=53102)),
+    "Room": Field(room_name),
     "Ttl": Field(integer(1, MAX_LIFETIME, code=20157)),
 }
 
@@ -41,13 +41,13 @@ async def create_token(request: web.Request) -> web.Response:
     form = await read_form(request, FIELDS)
     identity = checked_identity(form.get("Identity"))
     room = form.get("Room")
-    if room is not None:
-        validate_room_name(room)
     ttl = form.get("Ttl", DEFAULT_TTL)
     ctx = context(request)
     token = mint_access_token(
         request[API_KEY], ctx.identity.account_sid, identity, room=room, ttl=ttl
     )
+    # No guest may take a name the unit gave out this way (see ``Store.claim_guest``).
+    ctx.store.record_issued(identity, utcnow())
     return json_response({"token": token, "identity": identity, "room": room, "ttl": ttl}, 201)
 
 

@@ -21,15 +21,17 @@ Twilio's lifecycle, as implemented here:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from edge_common.lifecycle import TaskSet
+
 from ..errors import InvalidParameter, NotFound, RoomError
 from ..sids import PARTICIPANT, ROOM, TRACK, is_sid, new_sid
+from ..text import is_clean
 from . import events as ev
 from .model import (
     MAX_ROOM_NAME,
@@ -54,10 +56,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_room_name(name: str) -> None:
-    """Refuse names Twilio refuses: empty, over 128 characters, control characters."""
+    """The one rule for a room name, wherever it comes from (REST, signaling, invites).
+
+    1 to 128 characters (53102), printable (``edge_sfu.text``: no controls, bidirectional
+    controls, zero-width or line-separator characters), no ``/``, and not ``.`` or ``..``,
+    which URL normalization would turn into another path, so the room could be created but
+    never fetched (53101).
+    """
     if not name or len(name) > MAX_ROOM_NAME:
         raise InvalidParameter(f"Room name must be 1 to {MAX_ROOM_NAME} characters", code=53102)
-    if _CONTROL.search(name) or "/" in name:
+    if not is_clean(name) or "/" in name or name in (".", ".."):
         raise InvalidParameter("Room name contains invalid characters", code=53101)
 
 
@@ -96,7 +104,7 @@ class RoomService:
         self._names: dict[str, str] = {}
         self._participants: dict[str, Participant] = {}
         self._tracks: dict[str, PublishedTrack] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("room service")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -107,18 +115,14 @@ class RoomService:
             if room is not None:
                 log.info("room %s was in progress at the last shutdown: ended", sid)
                 self._emit(ev.RoomCompleted(room))
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="room-sweeper")
+        if not self._tasks:
+            self._tasks.spawn(self._sweep_forever(), name="room-sweeper")
 
     async def close(self) -> None:
         """Complete every live room (participants get 53118), then stop the sweeper."""
         for sid in list(self._rooms):
             await self.complete_room(sid)
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await self._tasks.close()
 
     def add_listener(self, listener: ev.Listener) -> Callable[[], None]:
         """Call ``listener`` with every event from now on; returns a function that stops it."""

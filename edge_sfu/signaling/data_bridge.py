@@ -16,10 +16,11 @@ A message over the size limit is dropped and answered with an ``error`` naming t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from edge_common.lifecycle import TaskSet
 
 from ..errors import TwilioError
 from ..media.errors import MediaError
@@ -27,9 +28,14 @@ from ..rooms import PublishedTrack
 from . import protocol as p
 
 if TYPE_CHECKING:
-    from aiortc import RTCDataChannel
-
-    from ..media import DataConsumer, DataMessageTooLarge, DataProducer, Router, Transport
+    from ..media import (
+        DataChannel,
+        DataConsumer,
+        DataMessageTooLarge,
+        DataProducer,
+        Router,
+        Transport,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ PublishHook = Callable[[p.TrackRequest], Awaitable[PublishedTrack]]
 Send = Callable[[dict[str, Any]], None]
 
 
-def channel_info(channel: RTCDataChannel) -> dict[str, Any]:
+def channel_info(channel: DataChannel) -> dict[str, Any]:
     """What a client needs to open its side of a negotiated channel."""
     return {
         "id": channel.id,
@@ -69,7 +75,7 @@ class DataBridge:
         self._names: dict[str, str] = {}  # track SID -> name
         self.consumers: dict[str, DataConsumer] = {}  # by track SID
         self._announced: dict[str, dict[str, Any]] = {}  # track SID -> track-subscribed body
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(f"data of {participant_sid}")
 
     def names(self) -> set[str]:
         """Names of the data tracks published or being published (unique per participant)."""
@@ -91,11 +97,11 @@ class DataBridge:
             return
         self._pending[request.client_id] = request
         if channel.readyState == "open":
-            self._spawn(self._start(request, channel))
+            self._tasks.spawn(self._start(request, channel))
         else:
-            channel.once("open", lambda: self._spawn(self._start(request, channel)))
+            channel.once("open", lambda: self._tasks.spawn(self._start(request, channel)))
 
-    async def _start(self, request: p.TrackRequest, channel: RTCDataChannel) -> None:
+    async def _start(self, request: p.TrackRequest, channel: DataChannel) -> None:
         if self._pending.pop(request.client_id, None) is None or self.transport.closed:
             return
         try:
@@ -115,10 +121,7 @@ class DataBridge:
         self.producers[track.sid] = producer
         self._names[track.sid] = request.name
         producer.on_close(lambda _p: self._forget(track.sid))
-        published = {"client_id": request.client_id, "sid": track.sid}
-        self._send(
-            {"type": "published", "tracks": [{**published, "channel": channel_info(channel)}]}
-        )
+        self._send(p.published_message(request.client_id, track.sid, channel_info(channel)))
 
     def _too_large(self, track_sid: str, exc: DataMessageTooLarge) -> None:
         self._send(p.error_message(p.INVALID_CLIENT_MESSAGE, f"data track {track_sid}: {exc}"))
@@ -155,11 +158,7 @@ class DataBridge:
         self.consumers[track_sid] = consumer
         channel = consumer.channel
         assert channel is not None  # consume_data with a transport always opens one
-        body = {
-            "participant_sid": producer.participant_id,
-            "track_sid": track_sid,
-            "channel": channel_info(channel),
-        }
+        body = p.subscription(producer.participant_id, track_sid, channel=channel_info(channel))
         if channel.readyState == "open":
             self._announce(consumer, body)
         else:
@@ -170,7 +169,7 @@ class DataBridge:
         if consumer.closed or self.consumers.get(body["track_sid"]) is not consumer:
             return
         self._announced[body["track_sid"]] = body
-        self._send({"type": "track-subscribed", **body})
+        self._send(p.track_subscribed_message(body))
 
     def _consumer_closed(self, track_sid: str, consumer: DataConsumer) -> None:
         consumer.close()
@@ -193,15 +192,9 @@ class DataBridge:
 
     # -- lifetime --------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def close(self) -> None:
         """Stop forwarding both ways (the transport's close closes the channels). Idempotent."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for consumer in list(self.consumers.values()):
             consumer.close()
         for producer in list(self.producers.values()):

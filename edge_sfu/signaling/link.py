@@ -14,61 +14,70 @@ from typing import Any
 
 from aiohttp import web
 
+from edge_common.lifecycle import AsyncCloseable, TaskSet
+
 from . import protocol as p
 
 logger = logging.getLogger(__name__)
 
 
-class WebSocketLink:
+class WebSocketLink(AsyncCloseable):
     """Queue-backed sender over an aiohttp ``WebSocketResponse``."""
 
     def __init__(self, ws: web.WebSocketResponse, queue_size: int, peer: str = "") -> None:
+        super().__init__()
         self.ws = ws
         self.peer = peer
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
-        self._closing: tuple[int, str] | None = None
-        self._writer = asyncio.create_task(self._write(), name=f"signaling-writer {peer}")
+        #: The close code and reason the socket closes with, once decided (the writer may
+        #: still be flushing: an overflow decides it before anyone calls ``close``).
+        self.close_reason: tuple[int, str] | None = None
+        self._tasks = TaskSet(f"signaling link {peer}")
+        self._writer = self._tasks.spawn(self._write(), name=f"signaling-writer {peer}")
 
     @property
-    def closed(self) -> bool:
-        """Whether the link no longer sends."""
-        return self._closing is not None or self.ws.closed
+    def sending(self) -> bool:
+        """Whether the link still sends."""
+        return self.close_reason is None and not self.ws.closed
 
     def send(self, message: dict[str, Any]) -> bool:
         """Queue ``message``; on overflow the link closes (the client is too slow)."""
-        if self.closed:
+        if not self.sending:
             return False
         try:
             self._queue.put_nowait(p.encode(message))
         except asyncio.QueueFull:
             logger.warning("signaling %s: send queue full, closing", self.peer)
-            self._begin_close(p.CLOSE_GOING_AWAY, f"{p.SIGNALING_ERROR} client too slow")
+            self._decide_close(p.CLOSE_GOING_AWAY, f"{p.SIGNALING_ERROR} client too slow")
             return False
         return True
 
-    def _begin_close(self, code: int, reason: str) -> None:
-        if self._closing is not None:
+    def _decide_close(self, code: int, reason: str) -> None:
+        if self.close_reason is not None:
             return
-        self._closing = (code, reason)
+        self.close_reason = (code, reason)
         if self._queue.full():
             # Overflow: what is queued will never be read in time; drop it.
             while not self._queue.empty():
                 self._queue.get_nowait()
         self._queue.put_nowait(None)
 
-    async def close(self, code: int, reason: str) -> None:
-        """Flush what is queued, then close the socket with ``code`` and ``reason``."""
-        self._begin_close(code, reason)
+    async def close(self, code: int = p.CLOSE_NORMAL, reason: str = "") -> None:
+        """Flush what is queued, then close the socket with ``code`` and ``reason``.
+
+        The first decision wins: a link closing on overflow keeps that code and reason.
+        """
+        self._decide_close(code, reason)
+        await super().close()
+
+    async def _on_close(self) -> None:
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._writer), 10.0)
-        if not self._writer.done():
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        await self._tasks.close()  # a writer stuck past the flush time is cancelled
         await self._close_socket()
 
     async def _close_socket(self) -> None:
-        code, reason = self._closing or (p.CLOSE_NORMAL, "")
+        code, reason = self.close_reason or (p.CLOSE_NORMAL, "")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 self.ws.close(code=code, message=reason.encode("utf-8")[:120]), 5.0
@@ -79,6 +88,6 @@ class WebSocketLink:
             while (text := await self._queue.get()) is not None:
                 await asyncio.wait_for(self.ws.send_str(text), 10.0)
         except (ConnectionError, RuntimeError, TimeoutError):
-            self._closing = self._closing or (p.CLOSE_GOING_AWAY, "send failed")
+            self.close_reason = self.close_reason or (p.CLOSE_GOING_AWAY, "send failed")
         # Ends the reader loop of the route too, which then reports the link lost.
         await self._close_socket()

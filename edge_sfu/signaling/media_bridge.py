@@ -18,7 +18,6 @@ Data tracks ride on the same peer connection; ``DataBridge`` handles them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -26,8 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpTransceiver
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from edge_common.lifecycle import TaskSet
 
 from ..errors import TwilioError
 from ..media import (
@@ -36,6 +34,7 @@ from ..media import (
     IncomingTrack,
     MediaError,
     Producer,
+    PublicationSlot,
     Router,
     Transport,
 )
@@ -72,21 +71,12 @@ def sending_mids(sdp: str) -> dict[str, str]:
     return out
 
 
-def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
-    """aiortc capabilities for ``codec`` (every profile of it), with RTX for video."""
-    capabilities = RTCRtpReceiver.getCapabilities(kind)
-    caps = capabilities.codecs if capabilities is not None else []
-    chosen = [c for c in caps if c.mimeType.split("/", 1)[1].lower() == codec.lower()]
-    rtx = [c for c in caps if c.mimeType.lower().endswith("/rtx")]
-    return chosen + rtx
-
-
 @dataclass
 class _Publication:
     """A track the client asked to publish, from ``publish`` until its media starts."""
 
     request: p.TrackRequest
-    transceiver: RTCRtpTransceiver
+    slot: PublicationSlot
     incoming: IncomingTrack | None = None
     track: PublishedTrack | None = None
     producer: Producer | None = None
@@ -123,13 +113,13 @@ class MediaBridge:
         self._number = 0
         self._outstanding: _Offer | None = None
         self._dirty = False
-        self._offering: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(f"media of {participant_sid}")
+        self._offering: asyncio.Task[None] | None = None  # the offer being made, if any
         self._requested: list[p.TrackRequest] = []  # publish asked, no m-line yet
         self._waiting: list[_Publication] = []  # m-line added, not yet offered
         self._by_mid: dict[str, _Publication] = {}
         self.consumers: dict[str, Consumer] = {}  # by track SID
-        self._announced: dict[str, dict[str, str]] = {}  # track SID -> track-subscribed body
+        self._announced: dict[str, p.Subscription] = {}  # track SID -> what the client was told
         self._render: dict[str, tuple[int, int]] = {}
         self.producers: dict[str, Producer] = {}  # this participant's, by track SID
         self.failure: tuple[int, str] | None = None
@@ -141,7 +131,7 @@ class MediaBridge:
     def _negotiation_needed(self) -> None:
         self._dirty = True
         if self._outstanding is None and (self._offering is None or self._offering.done()):
-            self._offering = asyncio.create_task(self._offer(), name="signaling-offer")
+            self._offering = self._tasks.spawn(self._offer(), name="signaling-offer")
 
     async def _offer(self) -> None:
         await asyncio.sleep(0)  # fold the changes made in this loop iteration into one offer
@@ -161,12 +151,13 @@ class MediaBridge:
         publish = {}
         offered: list[_Publication] = []
         for pub in self._waiting:
-            if pub.transceiver.mid is not None:
-                publish[pub.transceiver.mid] = pub.request.client_id
-                self._by_mid[pub.transceiver.mid] = pub
+            mid = pub.slot.mid
+            if mid is not None:
+                publish[mid] = pub.request.client_id
+                self._by_mid[mid] = pub
                 offered.append(pub)
         self._waiting = [pub for pub in self._waiting if pub not in offered]
-        message = {"type": "offer", "negotiation": self._number, "sdp": sdp, "publish": publish}
+        message = p.offer_message(self._number, sdp, publish)
         subscriptions = {
             sid: mid for sid, mid in sending_mids(sdp).items() if sid in self.consumers
         }
@@ -200,18 +191,14 @@ class MediaBridge:
         for track_sid, mid in offer.subscriptions.items():
             consumer = self.consumers.get(track_sid)
             if consumer is not None and not consumer.closed and track_sid not in self._announced:
-                body = {
-                    "participant_sid": consumer.producer.participant_id,
-                    "track_sid": track_sid,
-                    "mid": mid,
-                }
+                body = p.subscription(consumer.producer.participant_id, track_sid, mid=mid)
                 self._announced[track_sid] = body
-                self._send({"type": "track-subscribed", **body})
+                self._send(p.track_subscribed_message(body))
         for pub in offer.publications:
-            if pub.transceiver.currentDirection not in ("recvonly", "sendrecv"):
+            if not pub.slot.accepted:
                 self._refuse(pub, "the answer does not send this track")
             elif pub.incoming is not None and pub.incoming.started:
-                self._spawn(self._start_publication(pub))
+                self._tasks.spawn(self._start_publication(pub))
 
     def subscriptions(self) -> list[dict[str, Any]]:
         """What the client was told it receives (``joined`` repeats it after a reconnect,
@@ -251,10 +238,8 @@ class MediaBridge:
         # Only here, right before createOffer: a transceiver added while aiortc awaits inside
         # an offer/answer would be taken over by the engine before it has a mid.
         for request in self._requested:
-            transceiver = self.transport.pc.addTransceiver(request.kind, direction="recvonly")
-            if request.codec is not None:
-                transceiver.setCodecPreferences(codec_preferences(request.kind, request.codec))
-            self._waiting.append(_Publication(request, transceiver))
+            slot = self.transport.add_publication_slot(request.kind, request.codec)
+            self._waiting.append(_Publication(request, slot))
         self._requested = []
 
     def _all_publications(self) -> list[_Publication]:
@@ -265,7 +250,7 @@ class MediaBridge:
 
     def _on_incoming(self, incoming: IncomingTrack) -> None:
         pub = self._by_mid.get(incoming.mid) or next(
-            (w for w in self._waiting if w.transceiver.mid == incoming.mid), None
+            (w for w in self._waiting if w.slot.mid == incoming.mid), None
         )
         if pub is None:
             return
@@ -276,7 +261,7 @@ class MediaBridge:
         offer = self._outstanding
         if offer is not None and pub in offer.publications:
             return  # _after_answer starts it
-        self._spawn(self._start_publication(pub))
+        self._tasks.spawn(self._start_publication(pub))
 
     async def _start_publication(self, pub: _Publication) -> None:
         if pub.track is not None or pub.incoming is None or self.transport.closed:
@@ -294,12 +279,7 @@ class MediaBridge:
             return
         producer.set_enabled(track.enabled)
         self.producers[track.sid] = producer
-        self._send(
-            {
-                "type": "published",
-                "tracks": [{"client_id": pub.request.client_id, "sid": track.sid}],
-            }
-        )
+        self._send(p.published_message(pub.request.client_id, track.sid))
 
     def _refuse(self, pub: _Publication, why: str, code: int = p.TRACK_INVALID) -> None:
         self._send(p.publish_failed_message(pub.request.client_id, code, why))
@@ -319,8 +299,7 @@ class MediaBridge:
         for mid, pub in list(self._by_mid.items()):
             if pub.track is not None and pub.track.sid == track_sid:
                 del self._by_mid[mid]
-                pub.transceiver.direction = "inactive"
-                self._negotiation_needed()
+                pub.slot.close()  # renegotiates
 
     # -- subscribing -----------------------------------------------------------------
 
@@ -333,15 +312,18 @@ class MediaBridge:
         size = self._render.get(track_sid)
         if size is not None:
             consumer.set_preferred_size(*size)
-        consumer.on_close(lambda _c: self._consumer_closed(track_sid))
+        consumer.on_close(lambda _c: self._consumer_closed(track_sid, consumer))
 
     def subscribe_data(self, track_sid: str, producer: DataProducer) -> None:
         """Start forwarding a data track to this participant (announced once open)."""
         self.data.subscribe(track_sid, producer)
 
-    def _consumer_closed(self, track_sid: str) -> None:
-        self.consumers.pop(track_sid, None)
-        self._announced.pop(track_sid, None)
+    def _consumer_closed(self, track_sid: str, consumer: Consumer) -> None:
+        if self.consumers.get(track_sid) is consumer:
+            del self.consumers[track_sid]
+            self._announced.pop(track_sid, None)
+        if consumer.producer.closed:  # unpublished: its render size will never be needed
+            self._render.pop(track_sid, None)
 
     def unsubscribe(self, track_sid: str) -> bool:
         """Stop forwarding; True when the client had been told of the subscription."""
@@ -367,18 +349,8 @@ class MediaBridge:
 
     # -- lifetime --------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
         """Close the transport (its producers and consumers with it). Idempotent."""
-        tasks = [t for t in (self._offering, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
         self.data.close()
         await self.transport.close()

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFound
 from ..rooms import Participant, PublishedTrack, RoomService
 from . import protocol as p
-from . import wire
 
 if TYPE_CHECKING:
     from ..media import MediaSettings, Router
@@ -53,15 +52,18 @@ class RoomMember:
             return None
 
     def snapshot(self) -> dict[str, Any]:
-        """The ``joined`` body."""
+        """The room part of ``joined``."""
         me = self.rooms.participant(self.sid)
         room = self.rooms.live_room(self.room_sid)
         if room is None:
             raise NotFound(f"room {self.room_sid} is over")
-        body = wire.snapshot(room, me, self._media.ice_servers)
-        body["subscriptions"] = self.bridge.subscriptions()
-        body["max_data_message_bytes"] = self._media.max_data_message_bytes
-        return body
+        return p.joined_state(
+            room,
+            me,
+            self._media.ice_servers,
+            self.bridge.subscriptions(),
+            self._media.max_data_message_bytes,
+        )
 
     async def _publish_track(self, request: p.TrackRequest) -> PublishedTrack:
         return await self.rooms.publish_track(

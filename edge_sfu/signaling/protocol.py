@@ -3,19 +3,26 @@
 Every frame is one UTF-8 JSON object in a WebSocket *text* frame, with a ``type`` string.
 Client messages are parsed into frozen dataclasses by ``parse_client_message``, which checks
 every field (unknown fields included) and raises ``ProtocolError`` with a Twilio error code.
-Server messages are plain dicts built by the ``*_message`` helpers at the bottom, so the wire
-shape is visible in one place; ``docs/signaling.md`` documents both directions.
+Server messages are plain dicts built by the ``*_message`` functions at the bottom, one per
+message type and used by every sender, so the wire shape is visible in one place (``wire``
+gives model objects theirs); ``docs/signaling.md`` documents both directions. Message types,
+limits, error and close codes are public names here, for clients to import.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..errors import SfuError
+from . import wire
+
+if TYPE_CHECKING:
+    from ..media.settings import IceServer
+    from ..rooms import Participant, PublishedTrack, Room
 
 PROTOCOL_VERSION: Final = 1
 #: WebSocket subprotocol a client may ask for; the version is also in ``join``.
@@ -66,6 +73,58 @@ CLOSE_REFUSED: Final = 4403
 CLOSE_TIMEOUT: Final = 4408
 CLOSE_REPLACED: Final = 4409
 CLOSE_REMOVED: Final = 4410
+
+# Message types. Client to server:
+MSG_JOIN: Final = "join"
+MSG_ANSWER: Final = "answer"
+MSG_PUBLISH: Final = "publish"
+MSG_UNPUBLISH: Final = "unpublish"
+MSG_SET_ENABLED: Final = "set-enabled"
+MSG_SET_RENDER_SIZE: Final = "set-render-size"
+MSG_PING: Final = "ping"
+MSG_PONG: Final = "pong"
+MSG_LEAVE: Final = "leave"
+# Server to client (``ping`` and ``pong`` go both ways):
+MSG_JOINED: Final = "joined"
+MSG_OFFER: Final = "offer"
+MSG_PUBLISHED: Final = "published"
+MSG_PUBLISH_FAILED: Final = "publish-failed"
+MSG_PARTICIPANT_CONNECTED: Final = "participant-connected"
+MSG_PARTICIPANT_DISCONNECTED: Final = "participant-disconnected"
+MSG_PARTICIPANT_RECONNECTING: Final = "participant-reconnecting"
+MSG_PARTICIPANT_RECONNECTED: Final = "participant-reconnected"
+MSG_TRACK_PUBLISHED: Final = "track-published"
+MSG_TRACK_UNPUBLISHED: Final = "track-unpublished"
+MSG_TRACK_ENABLED: Final = "track-enabled"
+MSG_TRACK_DISABLED: Final = "track-disabled"
+MSG_TRACK_SUBSCRIBED: Final = "track-subscribed"
+MSG_TRACK_UNSUBSCRIBED: Final = "track-unsubscribed"
+MSG_ROOM_COMPLETED: Final = "room-completed"
+MSG_ERROR: Final = "error"
+MSG_DISCONNECTED: Final = "disconnected"
+SERVER_MESSAGE_TYPES: Final = frozenset(
+    {
+        MSG_JOINED,
+        MSG_OFFER,
+        MSG_PUBLISHED,
+        MSG_PUBLISH_FAILED,
+        MSG_PARTICIPANT_CONNECTED,
+        MSG_PARTICIPANT_DISCONNECTED,
+        MSG_PARTICIPANT_RECONNECTING,
+        MSG_PARTICIPANT_RECONNECTED,
+        MSG_TRACK_PUBLISHED,
+        MSG_TRACK_UNPUBLISHED,
+        MSG_TRACK_ENABLED,
+        MSG_TRACK_DISABLED,
+        MSG_TRACK_SUBSCRIBED,
+        MSG_TRACK_UNSUBSCRIBED,
+        MSG_ROOM_COMPLETED,
+        MSG_ERROR,
+        MSG_DISCONNECTED,
+        MSG_PING,
+        MSG_PONG,
+    }
+)
 
 TrackKindName = Literal["audio", "video", "data"]
 #: Codecs a publisher may pin its m-line to (what the forwarder carries).
@@ -417,15 +476,15 @@ def _leave(f: _Fields) -> Leave:
 
 
 _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
-    "join": _join,
-    "answer": _answer,
-    "publish": _publish,
-    "unpublish": _unpublish,
-    "set-enabled": _set_enabled,
-    "set-render-size": _set_render_size,
-    "ping": _ping,
-    "pong": _pong,
-    "leave": _leave,
+    MSG_JOIN: _join,
+    MSG_ANSWER: _answer,
+    MSG_PUBLISH: _publish,
+    MSG_UNPUBLISH: _unpublish,
+    MSG_SET_ENABLED: _set_enabled,
+    MSG_SET_RENDER_SIZE: _set_render_size,
+    MSG_PING: _ping,
+    MSG_PONG: _pong,
+    MSG_LEAVE: _leave,
 }
 CLIENT_MESSAGE_TYPES: Final = frozenset(_PARSERS)
 
@@ -451,34 +510,180 @@ def validate_sdp(sdp: str) -> None:
 
 
 # ---------------------------------------------------------------- server -> client messages
+#
+# One builder per message type; nothing else in the server writes a ``type``. Model objects
+# (rooms, participants, tracks) get their wire shape from ``wire``.
+
+#: A subscription as a client sees it: the publisher, the track, and the ``mid`` (audio,
+#: video) or ``channel`` (data) that carries it. ``track-subscribed`` sends it and ``joined``
+#: repeats the current ones.
+Subscription = dict[str, Any]
+
+
+def joined_message(
+    state: Mapping[str, Any], reconnect_token: str, timers: Mapping[str, float]
+) -> dict[str, Any]:
+    """Answer to ``join``: the room as ``joined_state`` describes it, the token to come back
+    with, and the timers the client must respect."""
+    return {
+        "type": MSG_JOINED,
+        "version": PROTOCOL_VERSION,
+        **state,
+        "reconnect_token": reconnect_token,
+        **timers,
+    }
+
+
+def joined_state(
+    room: Room,
+    me: Participant,
+    ice_servers: tuple[IceServer, ...],
+    subscriptions: list[Subscription],
+    max_data_message_bytes: int,
+) -> dict[str, Any]:
+    """The room part of ``joined``: the room, this participant, the others, what it receives."""
+    return {
+        "room": wire.room_json(room),
+        "participant": wire.participant_json(me),
+        "participants": [
+            wire.participant_json(other)
+            for other in room.participants.values()
+            if other.sid != me.sid
+        ],
+        "subscriptions": subscriptions,
+        "ice_servers": wire.ice_servers_json(ice_servers),
+        "max_data_message_bytes": max_data_message_bytes,
+    }
+
+
+def offer_message(negotiation: int, sdp: str, publish: Mapping[str, str]) -> dict[str, Any]:
+    """The server's offer; ``publish`` maps the mid of each new receive-only m-line to the
+    ``client_id`` the client should send on it."""
+    return {"type": MSG_OFFER, "negotiation": negotiation, "sdp": sdp, "publish": dict(publish)}
+
+
+def published_message(
+    client_id: str, track_sid: str, channel: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One of the client's tracks is published (data tracks: the channel to send on)."""
+    track: dict[str, Any] = {"client_id": client_id, "sid": track_sid}
+    if channel is not None:
+        track["channel"] = dict(channel)
+    return {"type": MSG_PUBLISHED, "tracks": [track]}
+
+
+def publish_failed_message(client_id: str, code: int, message: str) -> dict[str, Any]:
+    """One track of a ``publish`` was refused; the others in it may still be published."""
+    return {"type": MSG_PUBLISH_FAILED, "client_id": client_id, "code": code, "message": message}
+
+
+def participant_connected_message(participant: Participant) -> dict[str, Any]:
+    """Someone joined the room (with its publications)."""
+    return {"type": MSG_PARTICIPANT_CONNECTED, "participant": wire.participant_json(participant)}
+
+
+def participant_disconnected_message(participant_sid: str) -> dict[str, Any]:
+    """Someone left the room."""
+    return {"type": MSG_PARTICIPANT_DISCONNECTED, "participant_sid": participant_sid}
+
+
+def participant_reconnecting_message(participant_sid: str) -> dict[str, Any]:
+    """Someone's signaling link dropped; it may come back within the reconnect window."""
+    return {"type": MSG_PARTICIPANT_RECONNECTING, "participant_sid": participant_sid}
+
+
+def participant_reconnected_message(participant_sid: str) -> dict[str, Any]:
+    """Someone came back within the reconnect window."""
+    return {"type": MSG_PARTICIPANT_RECONNECTED, "participant_sid": participant_sid}
+
+
+def track_published_message(participant_sid: str, track: PublishedTrack) -> dict[str, Any]:
+    """Another participant published a track."""
+    return {
+        "type": MSG_TRACK_PUBLISHED,
+        "participant_sid": participant_sid,
+        "track": wire.track_json(track),
+    }
+
+
+def track_unpublished_message(participant_sid: str, track_sid: str) -> dict[str, Any]:
+    """Another participant stopped publishing a track."""
+    return {
+        "type": MSG_TRACK_UNPUBLISHED,
+        "participant_sid": participant_sid,
+        "track_sid": track_sid,
+    }
+
+
+def track_enabled_message(participant_sid: str, track_sid: str) -> dict[str, Any]:
+    """Another participant unmuted a track."""
+    return {"type": MSG_TRACK_ENABLED, "participant_sid": participant_sid, "track_sid": track_sid}
+
+
+def track_disabled_message(participant_sid: str, track_sid: str) -> dict[str, Any]:
+    """Another participant muted a track."""
+    return {"type": MSG_TRACK_DISABLED, "participant_sid": participant_sid, "track_sid": track_sid}
+
+
+def subscription(
+    publisher_sid: str,
+    track_sid: str,
+    *,
+    mid: str | None = None,
+    channel: Mapping[str, Any] | None = None,
+) -> Subscription:
+    """A subscription's wire shape: exactly one of ``mid`` and ``channel``."""
+    if (mid is None) == (channel is None):
+        raise ValueError("a subscription has a mid or a channel")
+    body: Subscription = {"participant_sid": publisher_sid, "track_sid": track_sid}
+    if mid is not None:
+        body["mid"] = mid
+    else:
+        assert channel is not None
+        body["channel"] = dict(channel)
+    return body
+
+
+def track_subscribed_message(sub: Subscription) -> dict[str, Any]:
+    """The client now receives a track (``subscription`` builds ``sub``)."""
+    return {"type": MSG_TRACK_SUBSCRIBED, **sub}
+
+
+def track_unsubscribed_message(publisher_sid: str, track_sid: str) -> dict[str, Any]:
+    """The client no longer receives a track."""
+    return {
+        "type": MSG_TRACK_UNSUBSCRIBED,
+        "participant_sid": publisher_sid,
+        "track_sid": track_sid,
+    }
+
+
+def room_completed_message() -> dict[str, Any]:
+    """The room ended (a ``disconnected`` 53118 follows)."""
+    return {"type": MSG_ROOM_COMPLETED}
 
 
 def error_message(code: int, message: str, ref: str | int | None = None) -> dict[str, Any]:
     """An error that leaves the session open (the offending message was ignored)."""
-    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    out: dict[str, Any] = {"type": MSG_ERROR, "code": code, "message": message}
     if ref is not None:
         out["ref"] = ref
     return out
 
 
-def publish_failed_message(client_id: str, code: int, message: str) -> dict[str, Any]:
-    """One track of a ``publish`` was refused; the others in it may still be published."""
-    return {"type": "publish-failed", "client_id": client_id, "code": code, "message": message}
-
-
 def disconnected_message(code: int | None, message: str) -> dict[str, Any]:
     """The last message before the server closes: the participant is out of the room."""
-    return {"type": "disconnected", "code": code, "message": message}
+    return {"type": MSG_DISCONNECTED, "code": code, "message": message}
 
 
 def ping_message(ref: int) -> dict[str, Any]:
     """The server's heartbeat."""
-    return {"type": "ping", "ref": ref}
+    return {"type": MSG_PING, "ref": ref}
 
 
 def pong_message(ref: str | int | None) -> dict[str, Any]:
     """The answer to a client's ``ping``."""
-    out: dict[str, Any] = {"type": "pong"}
+    out: dict[str, Any] = {"type": MSG_PONG}
     if ref is not None:
         out["ref"] = ref
     return out

@@ -48,6 +48,7 @@ STATIC_FILES = {
     "edge-video.js": "text/javascript",
     "edge-video-tracks.js": "text/javascript",
     "join.js": "text/javascript",
+    "room-monitor.js": "text/javascript",
     "join.css": "text/css",
 }
 

@@ -9,11 +9,12 @@ which tracks a participant may receive, this decides when to subscribe) and owns
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from edge_common.lifecycle import TaskSet
 
 from ..context import SfuContext
 from ..errors import NotFound, TwilioError
@@ -22,7 +23,6 @@ from ..rooms import Room
 from ..rooms import events as ev
 from ..tokens import verify_access_token
 from . import protocol as p
-from . import wire
 from .local import LocalParticipant
 from .member import RoomMember
 from .session import Link, SignalingSession, SignalingSettings, State
@@ -61,8 +61,8 @@ class SignalingService:
         self.locals: dict[str, LocalParticipant] = {}
         self._by_token: dict[str, SignalingSession] = {}
         self._tick_interval = tick_interval
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._ticker: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("signaling service")
+        self._ticking = False
         self._unlisten: Callable[[], None] | None = None
 
     # -- lifetime --------------------------------------------------------------------
@@ -71,8 +71,9 @@ class SignalingService:
         """Listen to the rooms and start the heartbeat / reconnect-window timer."""
         if self._unlisten is None:
             self._unlisten = self.rooms.add_listener(self._on_event)
-        if self._ticker is None:
-            self._ticker = asyncio.create_task(self._tick_forever(), name="signaling-ticker")
+        if not self._ticking:
+            self._ticking = True
+            self._tasks.spawn(self._tick_forever(), name="signaling-ticker")
 
     async def shutdown(self) -> None:
         """Close every session's socket (the unit is stopping); participants leave."""
@@ -87,21 +88,11 @@ class SignalingService:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
-        tasks = [t for t in (self._ticker, *self._tasks) if t is not None]
-        self._ticker = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        self._ticking = False
+        await self._tasks.close()
         for router in list(self.routers.values()):
             await router.close()
         self.routers.clear()
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _tick_forever(self) -> None:
         while True:
@@ -217,11 +208,14 @@ class SignalingService:
         """Join ``room_name`` in-process (a kiosk's own camera and microphone)."""
         participant = await self.rooms.connect(identity, room_name)
         local = LocalParticipant(self.rooms, participant, self.router(participant.room_sid))
-        local.on_published = lambda _track: self._spawn(self._reconcile_room(local.room_sid))
+        local.on_published = lambda _track: self._reconcile_later(local.room_sid)
         self.locals[participant.sid] = local
         return local
 
     # -- subscribe rules -------------------------------------------------------------
+
+    def _reconcile_later(self, room_sid: str) -> None:
+        self._tasks.spawn(self._reconcile_room(room_sid))
 
     async def reconcile(self, participant_sid: str) -> None:
         """Subscribe a remote participant to what its rules allow, and only that."""
@@ -264,35 +258,32 @@ class SignalingService:
     def _on_event(self, event: ev.RoomEvent) -> None:
         match event:
             case ev.ParticipantConnected(room=room, participant=who):
-                self._broadcast(room, wire.participant_event("participant-connected", who), who.sid)
+                self._broadcast(room, p.participant_connected_message(who), who.sid)
             case ev.ParticipantDisconnected(room=room, participant=who, reason_code=code):
-                message = wire.participant_event("participant-disconnected", who)
-                self._broadcast(room, message, who.sid)
+                self._broadcast(room, p.participant_disconnected_message(who.sid), who.sid)
                 self._gone(who.sid, code)
             case ev.ParticipantReconnecting(room=room, participant=who):
-                message = wire.participant_event("participant-reconnecting", who)
-                self._broadcast(room, message, who.sid)
+                self._broadcast(room, p.participant_reconnecting_message(who.sid), who.sid)
             case ev.ParticipantReconnected(room=room, participant=who):
-                message = wire.participant_event("participant-reconnected", who)
-                self._broadcast(room, message, who.sid)
+                self._broadcast(room, p.participant_reconnected_message(who.sid), who.sid)
             case _:
                 self._on_track_event(event)
 
     def _on_track_event(self, event: ev.RoomEvent) -> None:
         match event:
             case ev.TrackPublished(room=room, participant=who, track=track):
-                self._broadcast(room, wire.track_event("track-published", who.sid, track), who.sid)
-                self._spawn(self._reconcile_room(room.sid))
+                self._broadcast(room, p.track_published_message(who.sid, track), who.sid)
+                self._tasks.spawn(self._reconcile_room(room.sid))
             case ev.TrackUnpublished(room=room, participant=who, track=track):
-                message = wire.track_event("track-unpublished", who.sid, track)
+                message = p.track_unpublished_message(who.sid, track.sid)
                 self._broadcast(room, message, who.sid)
                 self._media_of(who.sid, lambda bridge: bridge.unpublished(track.sid))
             case (
                 ev.TrackEnabled(room=room, participant=who, track=track)
                 | ev.TrackDisabled(room=room, participant=who, track=track)
             ):
-                kind = "track-enabled" if track.enabled else "track-disabled"
-                self._broadcast(room, wire.track_event(kind, who.sid, track), who.sid)
+                build = p.track_enabled_message if track.enabled else p.track_disabled_message
+                self._broadcast(room, build(who.sid, track.sid), who.sid)
                 self._set_producer_enabled(room.sid, track.sid, track.enabled)
             case ev.TrackSubscribed(room=room, subscriber=who, track=sub):
                 media = self.router(room.sid)
@@ -305,11 +296,11 @@ class SignalingService:
             case ev.TrackUnsubscribed(subscriber=who, track=sub):
                 self._unsubscribed(who.sid, sub.publisher_sid, sub.sid)
             case ev.SubscribeRulesChanged(participant=who):
-                self._spawn(self.reconcile(who.sid))
+                self._tasks.spawn(self.reconcile(who.sid))
             case ev.RoomCompleted(room=room):
                 router = self.routers.pop(room.sid, None)
                 if router is not None:
-                    self._spawn(router.close())
+                    self._tasks.spawn(router.close())
             case _:
                 pass
 
@@ -334,13 +325,7 @@ class SignalingService:
         if session is None or not isinstance(member, RoomMember):
             return
         if member.bridge.unsubscribe(track_sid):
-            session.send(
-                {
-                    "type": "track-unsubscribed",
-                    "participant_sid": publisher_sid,
-                    "track_sid": track_sid,
-                }
-            )
+            session.send(p.track_unsubscribed_message(publisher_sid, track_sid))
 
     def _gone(self, participant_sid: str, reason_code: int | None) -> None:
         local = self.locals.pop(participant_sid, None)
@@ -350,9 +335,9 @@ class SignalingService:
         if session is None or session.state is State.CLOSED:
             return
         if reason_code == ev.ROOM_COMPLETED:
-            session.send({"type": "room-completed"})
+            session.send(p.room_completed_message())
         why = REASONS.get(reason_code or 0, "Participant disconnected")
-        self._spawn(session.close(reason_code, why))
+        self._tasks.spawn(session.close(reason_code, why))
 
 
 async def refuse(link: Link, code: int, message: str, close_code: int) -> None:

@@ -85,7 +85,7 @@ class Participation(Protocol):
     sid: str
 
     def snapshot(self) -> dict[str, Any]:
-        """The ``joined`` message body: room, self and the other participants."""
+        """The room part of ``joined`` (``protocol.joined_state``)."""
 
     async def answer(self, message: p.Answer) -> None:
         """Apply the client's SDP answer."""
@@ -158,14 +158,8 @@ class SignalingSession:
         self._link = link
         self.state = State.JOINED
         self.last_seen = self._last_ping = self._clock()
-        body = self.participation.snapshot()
-        body.update(
-            type="joined",
-            version=p.PROTOCOL_VERSION,
-            reconnect_token=self.reconnect_token,
-            **self.settings.public(),
-        )
-        link.send(body)
+        state = self.participation.snapshot()
+        link.send(p.joined_message(state, self.reconnect_token, self.settings.public()))
         return True
 
     def send(self, message: dict[str, Any]) -> None:

@@ -1,17 +1,17 @@
-"""The room model as the signaling protocol shows it to clients.
+"""The room model as the signaling protocol shows it to clients, inside its messages.
 
 Only what a client needs: SIDs, identity, state, and each publication's name, kind and
 ``enabled`` flag. Server-internal fields (dates, rules, store state) never go on the wire.
+The messages themselves are built in ``protocol``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..rooms import Participant, PublishedTrack, Room
-
 if TYPE_CHECKING:
     from ..media.settings import IceServer
+    from ..rooms import Participant, PublishedTrack, Room
 
 
 def track_json(track: PublishedTrack) -> dict[str, Any]:
@@ -45,29 +45,3 @@ def ice_servers_json(servers: tuple[IceServer, ...]) -> list[dict[str, Any]]:
             entry["credential"] = server.credential
         out.append(entry)
     return out
-
-
-def snapshot(room: Room, me: Participant, ice_servers: tuple[IceServer, ...]) -> dict[str, Any]:
-    """The body of ``joined``: the room, this participant, the others, the ICE servers."""
-    return {
-        "room": room_json(room),
-        "participant": participant_json(me),
-        "participants": [
-            participant_json(p) for p in room.participants.values() if p.sid != me.sid
-        ],
-        "ice_servers": ice_servers_json(ice_servers),
-    }
-
-
-def participant_event(kind: str, participant: Participant) -> dict[str, Any]:
-    """``participant-connected`` (full participant) or a state change (SID only)."""
-    if kind == "participant-connected":
-        return {"type": kind, "participant": participant_json(participant)}
-    return {"type": kind, "participant_sid": participant.sid}
-
-
-def track_event(kind: str, participant_sid: str, track: PublishedTrack) -> dict[str, Any]:
-    """``track-published`` (full track) or another track event (SID only)."""
-    if kind == "track-published":
-        return {"type": kind, "participant_sid": participant_sid, "track": track_json(track)}
-    return {"type": kind, "participant_sid": participant_sid, "track_sid": track.sid}

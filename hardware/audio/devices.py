@@ -1,7 +1,17 @@
-"""ALSA device settings and lookup through pyalsaaudio (imported only when a device is opened)."""
+"""ALSA device settings and lookup through pyalsaaudio (imported only when a device is opened).
+
+alsa-lib prints its own errors straight to stderr ("ALSA lib pcm.c:...: Unknown PCM ..."), a
+dozen lines for one missing card, on top of the clear error this package raises. pyalsaaudio
+offers no way to stop it, so :func:`alsa` installs a handler through alsa-lib's
+``snd_lib_error_set_handler`` that sends those messages to this module's debug log instead.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,9 +93,66 @@ def buffer_frames(pcm: Any, spec: AudioSpec) -> int:
         return 4 * spec.period_frames
 
 
+log = logging.getLogger(__name__)
+
+# void (*)(const char *file, int line, const char *function, int err, const char *fmt, ...):
+# the variadic arguments are never read, and the fixed ones arrive as declared on the ABIs
+# the unit runs on (x86-64 and AArch64 Linux pass them as for a plain function).
+_ERROR_HANDLER_T = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+)
+_quiet_lock = threading.Lock()
+#: The installed handler. alsa-lib keeps only a C pointer to it: without this reference the
+#: callback would be garbage-collected and alsa-lib would call freed memory.
+_error_handler: Any = None
+
+
+def _log_alsa_error(
+    file: bytes | None, line: int, function: bytes | None, err: int, fmt: bytes | None
+) -> None:
+    # Only the format string is known (its arguments are C varargs): enough for a debug trace;
+    # the error that matters reaches the admin through the exception this package raises.
+    where = (function or b"?").decode(errors="replace")
+    text = (fmt or b"").decode(errors="replace")
+    log.debug("alsa-lib %s: %s (error %d)", where, text, err)
+
+
+def quiet_alsa_errors() -> bool:
+    """Send alsa-lib's own error printing to the debug log; whether the handler is in place.
+
+    Idempotent and thread-safe. Returns False when alsa-lib cannot be loaded (then nothing
+    prints anyway) or lacks the function.
+    """
+    global _error_handler
+    with _quiet_lock:
+        if _error_handler is not None:
+            return True
+        name = ctypes.util.find_library("asound") or "libasound.so.2"
+        try:
+            lib = ctypes.CDLL(name)  # the same library pyalsaaudio links: dlopen shares it
+            set_handler = lib.snd_lib_error_set_handler
+        except (OSError, AttributeError):
+            return False
+        set_handler.argtypes = [_ERROR_HANDLER_T]
+        set_handler.restype = ctypes.c_int
+        handler = _ERROR_HANDLER_T(_log_alsa_error)
+        if set_handler(handler) != 0:
+            return False
+        _error_handler = handler
+        return True
+
+
+def alsa() -> Any:
+    """pyalsaaudio, with alsa-lib's own error printing routed to the log (see the module doc)."""
+    import alsaaudio
+
+    quiet_alsa_errors()
+    return alsaaudio
+
+
 def list_pcms(kind: str) -> list[str]:
     """PCM names ALSA offers for ``kind`` (``"capture"`` or ``"playback"``)."""
-    import alsaaudio
+    alsaaudio = alsa()
 
     pcm_type = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
     return list(alsaaudio.pcms(pcm_type))
@@ -96,7 +163,7 @@ def open_pcm(kind: str, device: str, spec: AudioSpec) -> Any:
 
     An unknown device raises :class:`DeviceNotFoundError` naming it and listing what ALSA has.
     """
-    import alsaaudio
+    alsaaudio = alsa()
 
     pcm_type = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
     try:
@@ -119,7 +186,7 @@ def open_pcm(kind: str, device: str, spec: AudioSpec) -> Any:
 
 def open_mixer(spec: AudioSpec) -> Any:
     """The card's volume control (configured, or the first of :data:`MIXER_CONTROLS`)."""
-    import alsaaudio
+    alsaaudio = alsa()
 
     controls = (spec.mixer_control,) if spec.mixer_control else MIXER_CONTROLS
     errors = []

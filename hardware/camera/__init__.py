@@ -3,8 +3,8 @@
 from hardware.camera.base import (
     AccessUnit,
     CameraEvent,
+    CameraLayerSpec,
     CameraSpec,
-    LayerSpec,
     LayerStats,
     SourceError,
     VideoSource,
@@ -13,8 +13,8 @@ from hardware.camera.base import (
 __all__ = [
     "AccessUnit",
     "CameraEvent",
+    "CameraLayerSpec",
     "CameraSpec",
-    "LayerSpec",
     "LayerStats",
     "SourceError",
     "VideoSource",

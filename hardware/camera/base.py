@@ -35,7 +35,7 @@ def monotonic_us() -> int:
 
 
 @dataclass(frozen=True)
-class LayerSpec:
+class CameraLayerSpec:
     """One encoding of the picture: a name, a size and a target bitrate (bits/s, 0 = default)."""
 
     name: str
@@ -54,8 +54,11 @@ class LayerSpec:
             raise ConfigError(f"layer {self.name!r}: bitrate must not be negative")
 
 
-def _default_layers() -> tuple[LayerSpec, ...]:
-    return (LayerSpec("high", 1280, 720, 1_500_000), LayerSpec("low", 320, 180, 150_000))
+def _default_layers() -> tuple[CameraLayerSpec, ...]:
+    return (
+        CameraLayerSpec("high", 1280, 720, 1_500_000),
+        CameraLayerSpec("low", 320, 180, 150_000),
+    )
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class CameraSpec:
     on request). ``backend`` and ``encoder`` force a choice; ``"auto"`` detects.
     """
 
-    layers: tuple[LayerSpec, ...] = field(default_factory=_default_layers)
+    layers: tuple[CameraLayerSpec, ...] = field(default_factory=_default_layers)
     framerate: float = 30.0
     keyframe_interval: int = 60
     profile: str = "baseline"
@@ -98,7 +101,7 @@ class CameraSpec:
         """Microseconds between frames."""
         return round(1_000_000 / self.framerate)
 
-    def layer(self, name: str) -> LayerSpec:
+    def layer(self, name: str) -> CameraLayerSpec:
         """The layer called ``name``; :class:`UnknownLayerError` if there is none."""
         for layer in self.layers:
             if layer.name == name:

@@ -22,9 +22,9 @@ from typing import Any
 
 from hardware.camera.base import (
     AccessUnit,
+    CameraLayerSpec,
     CameraSink,
     CameraSpec,
-    LayerSpec,
     SourceError,
     VideoSource,
     monotonic_us,
@@ -94,7 +94,7 @@ def keyframe_safe_libav_encoder() -> type[Any]:
     return KeyframeSafeLibavH264Encoder
 
 
-def make_encoder(layer: LayerSpec, spec: CameraSpec, hardware: bool) -> Any:
+def make_encoder(layer: CameraLayerSpec, spec: CameraSpec, hardware: bool) -> Any:
     """A picamera2 H.264 encoder for ``layer`` with rate, GOP and profile from ``spec``."""
     iperiod = spec.keyframe_interval or 0
     bitrate = layer.bitrate or None
@@ -128,7 +128,7 @@ def _output_base() -> type[Any]:
     return Output  # type: ignore[no-any-return]
 
 
-def layer_output(source: Picamera2Source, layer: LayerSpec, encoder: Any) -> Any:
+def layer_output(source: Picamera2Source, layer: CameraLayerSpec, encoder: Any) -> Any:
     """A picamera2 ``Output`` that hands each access unit of ``layer`` to ``source``."""
 
     class LayerOutput(_output_base()):  # type: ignore[misc]
@@ -159,7 +159,7 @@ def layer_output(source: Picamera2Source, layer: LayerSpec, encoder: Any) -> Any
     return LayerOutput()
 
 
-def layer_size(layer: LayerSpec) -> tuple[int, int]:
+def layer_size(layer: CameraLayerSpec) -> tuple[int, int]:
     """(width, height) of a layer."""
     return layer.width, layer.height
 
@@ -240,7 +240,7 @@ class Picamera2Source(VideoSource):
             self._watchdog.daemon = True
             self._watchdog.start()
 
-    def _start_encoder(self, layer: LayerSpec) -> None:
+    def _start_encoder(self, layer: CameraLayerSpec) -> None:
         if layer.name in self._encoders:
             return
         encoder = make_encoder(layer, self.spec, self.hardware_encoder)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from hardware.board import HW_ENCODER_DEVICE, BoardInfo, detect, find_webcams
 from hardware.camera.base import CameraSink, CameraSpec, VideoSource
-from hardware.camera.software import HARDWARE_CODEC, SOFTWARE_CODEC, probe_encoder
+from hardware.camera.pyav_encoder import HARDWARE_CODEC, SOFTWARE_CODEC, probe_encoder
 from hardware.errors import EncoderUnavailableError
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from hardware.camera.base import CameraSink, CameraSpec, monotonic_us
-from hardware.camera.software import SOFTWARE_CODEC, CaptureStopped, ThreadedFrameSource
+from hardware.camera.pyav_encoder import SOFTWARE_CODEC, CaptureStopped, ThreadedFrameSource
 from hardware.errors import DeviceLostError
 
 # How far behind schedule the generator may fall before it skips frames instead of bursting.

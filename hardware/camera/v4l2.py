@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from hardware.camera.base import CameraSink, CameraSpec, monotonic_us
-from hardware.camera.software import SOFTWARE_CODEC, ThreadedFrameSource
+from hardware.camera.pyav_encoder import SOFTWARE_CODEC, ThreadedFrameSource
 from hardware.errors import DeviceLostError, DeviceNotFoundError
 
 # Read timeout: a webcam that stops delivering for this long counts as gone.

@@ -65,6 +65,8 @@ def page(chrome: Chrome, title: str, body: str, flashes: Sequence[Flash] = ()) -
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)} · {e(chrome.unit_name)}</title>"
+        # The unit serves its icon at the root (``appliance.landing``).
+        '<link rel="icon" href="/favicon.svg" type="image/svg+xml">'
         f'<link rel="stylesheet" href="{attr(chrome.base)}/static/admin.css">'
         "</head><body>"
         f'<header><span class="brand">{e(chrome.unit_name)}</span>{nav}</header>'

@@ -21,6 +21,43 @@
     var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
     return (d ? d + "d " : "") + h + "h " + m + "m";
   }
+  // The room monitor: the SFU's figures per track and subscriber (text only, like the rest).
+  var MONITOR_COLUMNS = ["Room", "From", "Track", "Kind", "kbit/s", "To", "Layer", "Loss %", "Jitter ms", "RTT ms"];
+  function known(v) { return v === null || v === undefined ? "—" : String(v); }
+  function monitorCard(list) {
+    var card = el("section", null, "card monitor");
+    card.appendChild(el("h2", "Room monitor"));
+    var rows = [];
+    list.forEach(function (room) {
+      (room.participants || []).forEach(function (p) {
+        (p.tracks || []).forEach(function (t) {
+          var first = [room.name || room.sid, p.identity, t.name, t.kind, known(t.bitrate_kbps)];
+          var subs = t.subscribers || [];
+          if (!subs.length) { rows.push(first.concat(["—", "—", "—", "—", "—"])); }
+          subs.forEach(function (s) {
+            rows.push(first.concat([s.identity, known(s.layer), known(s.loss_pct), known(s.jitter_ms), known(s.rtt_ms)]));
+          });
+        });
+      });
+    });
+    if (!rows.length) { card.appendChild(el("p", "No tracks are published.", "muted")); return card; }
+    var table = el("table", null, "monitor-table");
+    var head = el("tr");
+    MONITOR_COLUMNS.forEach(function (c) { head.appendChild(el("th", c)); });
+    table.appendChild(el("thead")).appendChild(head);
+    var body = table.appendChild(el("tbody"));
+    rows.forEach(function (r) {
+      var tr = el("tr");
+      r.forEach(function (cell, i) {
+        var td = el("td", cell);
+        td.setAttribute("data-label", MONITOR_COLUMNS[i]);
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    card.appendChild(table);
+    return card;
+  }
   function render(snap) {
     var app = snap.app || {}, sys = snap.system || {};
     var mem = sys.memory || {};
@@ -31,7 +68,7 @@
     var unit = el("section", null, "card");
     unit.appendChild(el("h2", "Unit"));
     unit.appendChild(facts([
-      ["Role", app.role || "?"], ["State", app.state || "?"],
+      ["Role", app.role || "?"], ["State", app.state_text || app.state || "?"],
       ["Uptime", fmtUptime(sys.uptime_s)],
       ["CPU", (sys.cpu_percent === null || sys.cpu_percent === undefined ? "…" : sys.cpu_percent + " %") + " (load " + (sys.load || []).join(" ") + ")"],
       ["Memory", mem.total_kb ? Math.round((mem.total_kb - mem.available_kb) / 1024) + " / " + Math.round(mem.total_kb / 1024) + " MiB" : "?"],
@@ -72,12 +109,15 @@
     le.forEach(function (x) { eul.appendChild(el("li", x)); });
     errs.appendChild(eul);
 
-    root.replaceChildren(cards, rooms, errs);
+    root.replaceChildren(cards, rooms, monitorCard(list), errs);
     root.setAttribute("data-updated", String(snap.time));
   }
   var source = new EventSource(url);
   source.addEventListener("status", function (ev) {
-    try { render(JSON.parse(ev.data)); } catch (e) { /* a bad frame waits for the next */ }
+    var snap;
+    try { snap = JSON.parse(ev.data); render(snap); } catch (e) { return; /* a bad frame waits for the next */ }
+    // Other sections of the page (operator tools) follow the same snapshot.
+    document.dispatchEvent(new CustomEvent("edge-status", { detail: snap }));
   });
   source.onerror = function () {
     var s = document.getElementById("live-state");

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from hardware.board import detect
-from hardware.camera.base import AccessUnit, CameraSpec, LayerSpec, SourceError
+from hardware.camera.base import AccessUnit, CameraLayerSpec, CameraSpec, SourceError
 from hardware.camera.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_types
 
 from .conftest import Events, decode_h264
 from .picamera2_standin import StandInPicamera2, use_standin_libcamera
 
 SPEC = CameraSpec(
-    layers=(LayerSpec("high", 640, 360, 600_000), LayerSpec("low", 320, 180, 150_000)),
+    layers=(CameraLayerSpec("high", 640, 360, 600_000), CameraLayerSpec("low", 320, 180, 150_000)),
     framerate=30,
     keyframe_interval=0,
 )

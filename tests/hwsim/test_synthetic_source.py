@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import statistics
 
-from hardware.camera.base import AccessUnit, CameraSpec, LayerSpec
+from hardware.camera.base import AccessUnit, CameraLayerSpec, CameraSpec
 from hardware.camera.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_types
 from hardware.camera.synthetic import SyntheticSource
 from tests.support.waiting import wait_for_sync
@@ -13,7 +13,10 @@ from tests.support.waiting import wait_for_sync
 from .conftest import Events, decode_h264
 
 SPEC = CameraSpec(
-    layers=(LayerSpec("high", 1280, 720, 1_000_000), LayerSpec("low", 320, 180, 150_000)),
+    layers=(
+        CameraLayerSpec("high", 1280, 720, 1_000_000),
+        CameraLayerSpec("low", 320, 180, 150_000),
+    ),
     framerate=15,
     keyframe_interval=0,
 )
@@ -89,7 +92,9 @@ def test_stopping_a_layer_stops_its_encoder_while_the_other_continues(events: Ev
 
 
 def test_restart_after_stop(events: Events) -> None:
-    src = SyntheticSource(CameraSpec(layers=(LayerSpec("only", 320, 180),), framerate=30), events)
+    src = SyntheticSource(
+        CameraSpec(layers=(CameraLayerSpec("only", 320, 180),), framerate=30), events
+    )
     src.start()
     events.wait_count(AccessUnit, 3)
     src.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardware.camera.base import AccessUnit, CameraSpec, LayerSpec, SourceError
+from hardware.camera.base import AccessUnit, CameraLayerSpec, CameraSpec, SourceError
 from hardware.camera.v4l2 import V4L2Source
 from hardware.errors import DeviceNotFoundError
 
@@ -47,7 +47,7 @@ def test_device_vanishing_gives_an_error_event_and_the_source_restarts(
     fifo: Path, events: Events
 ) -> None:
     spec = CameraSpec(
-        layers=(LayerSpec("mid", W, H), LayerSpec("low", 320, 180)),
+        layers=(CameraLayerSpec("mid", W, H), CameraLayerSpec("low", 320, 180)),
         device=str(fifo),
         input_format="yuv420p",
     )
@@ -84,7 +84,9 @@ def test_missing_device_is_a_clear_error(tmp_path: Path, events: Events) -> None
 
 def test_packed_yuyv_input_is_converted_before_encoding(fifo: Path, events: Events) -> None:
     """Webcams often deliver YUYV 4:2:2; the encoder wants planar 4:2:0 at the same size."""
-    spec = CameraSpec(layers=(LayerSpec("mid", W, H),), device=str(fifo), input_format="yuyv422")
+    spec = CameraSpec(
+        layers=(CameraLayerSpec("mid", W, H),), device=str(fifo), input_format="yuyv422"
+    )
 
     def run() -> None:
         with open(fifo, "wb") as f:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,10 +21,12 @@ from typing import Any
 
 import tomli_w
 
+from appliance.config import ConfigError, load_config
+from appliance.confinement import LOOPBACK_ONLY_ENV, confinement_problems
 from tests.support.notify import NotifySocket
 from tests.support.waiting import wait_for_sync
 
-READY_LINE = re.compile(r"ready at (http://127\.0\.0\.1:(\d+))")
+READY_LINE = re.compile(r"ready at (https?://127\.0\.0\.1:(\d+))")
 
 
 @dataclass
@@ -45,7 +52,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """The daemon's status over its control socket."""
-        from appliance.control_socket import status
+        from appliance.control.client import status
 
         return status(self.data_dir / "control.sock")
 
@@ -63,10 +70,49 @@ class Daemon:
         argv += ["--config", str(self.config), "--data-dir", str(self.data_dir)]
         return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
+    def api_key(self) -> dict[str, str]:
+        """A new REST API key (``sid``, ``secret``) made with the CLI."""
+        made = self.cli("keys", "create", "--name", "tests", "--json")
+        assert made.returncode == 0, made.stderr
+        return dict(json.loads(made.stdout))
+
+    def rest(
+        self, path: str, key: dict[str, str], data: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """GET (or POST ``data``) a REST path with ``key``; the decoded JSON reply."""
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(self.url + path, data=body)
+        auth = base64.b64encode(f"{key['sid']}:{key['secret']}".encode()).decode()
+        request.add_header("Authorization", f"Basic {auth}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.loads(response.read()))
+
     def stop(self, timeout: float = 20) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+
+#: Linux's IP_BIND_ADDRESS_NO_PORT (socket has the name from Python 3.12 on).
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def connect_from(source: str, port: int, timeout: float = 5) -> socket.socket:
+    """A TCP connection to 127.0.0.1:``port`` from loopback address ``source`` (127.0.0.2...).
+
+    The local port is picked at connect time, not at bind time, so it never collides with a
+    TIME_WAIT left by an earlier test on a reused server port.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source, 0))
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def write_config(path: Path, overrides: dict[str, dict[str, object]]) -> None:
@@ -93,9 +139,21 @@ def running_daemon(
     root.mkdir(parents=True, exist_ok=True)
     config = root / "config.toml"
     write_config(config, overrides or {})
+    (root / "notify.sock").unlink(missing_ok=True)  # a daemon started again under this name
     notify = NotifySocket(root / "notify.sock")
-    full_env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "PYTHONUNBUFFERED": "1"}
+    full_env = {
+        **os.environ,
+        "NOTIFY_SOCKET": str(notify.path),
+        "PYTHONUNBUFFERED": "1",
+        # Survives a factory reset and the restart after it (the config does not).
+        LOOPBACK_ONLY_ENV: "1",
+    }
     full_env.update(env or {})
+    try:
+        problems = confinement_problems(load_config(config), full_env)
+    except ConfigError:
+        problems = []  # the daemon refuses a bad config before it listens or announces
+    assert not problems, f"a test daemon must stay on loopback: {problems}"
     argv = [
         sys.executable,
         "-m",

@@ -32,6 +32,11 @@ class PatternVideoTrack(MediaStreamTrack):
         self._start: float | None = None
         self._count = 0
 
+    @property
+    def pulled(self) -> int:
+        """How many frames the sender has taken (each one it encodes)."""
+        return self._count
+
     async def recv(self) -> VideoFrame:
         if self._start is None:
             self._start = time.monotonic()

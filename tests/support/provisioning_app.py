@@ -33,10 +33,14 @@ def csrf_of(html: str) -> str:
 
 
 def make_app(
-    backend: HandWrittenTestBackend, data_dir: Path, **kwargs: Any
+    backend: HandWrittenTestBackend,
+    data_dir: Path,
+    *,
+    client_max_size: int = 1024**2,
+    **kwargs: Any,
 ) -> tuple[web.Application, web.Application]:
     """The daemon stand-in: a root app with the REST stub and the admin pages mounted."""
-    app = web.Application()
+    app = web.Application(client_max_size=client_max_size)
     rest_app_routes(app, backend)
     kwargs.setdefault("status_interval_s", 0.2)
     kwargs.setdefault("sysinfo", SysInfo(use_vcgencmd=False))

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import base64
 import copy
+import logging
 import secrets
+import struct
+import time
 import tomllib
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,17 @@ import tomli_w
 from aiohttp import web
 
 from edge_common.atomic import atomic_write
-from provisioning.backend import ApiKeyInfo, Backend, FieldSpec, SaveResult
+from edge_common.logbuffer import LogBuffer
+from provisioning.backend import (
+    Address,
+    ApiKeyInfo,
+    Backend,
+    DoctorFinding,
+    FieldSpec,
+    InviteInfo,
+    LogEntry,
+    SaveResult,
+)
 from provisioning.settings_form import MISSING, get_path
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9 _-]{0,62}"
@@ -187,10 +201,24 @@ class HandWrittenTestBackend:
         self.muted = False
         self.joined = False
         self.restarts = 0
+        #: What the pages are told about the next start (this backend has no HTTPS setting).
+        self.next_address = Address(tls=False)
         self.resets = 0
         self.live: dict[str, Any] = {}  # what the "daemon" applied live
+        self.rooms: dict[str, dict[str, str]] = {"RM1": {"PA1": "kiosk", "PA2": "<i>guest</i>"}}
+        self.room_names = {"RM1": "lobby"}
+        self.removed: list[tuple[str, str]] = []
+        self.ended: list[str] = []
+        self.invites: dict[str, InviteInfo] = {}
+        self.tones = 0
+        #: Log lines of the "daemon": records of this backend's own ``unit.*`` logger.
+        self.log_buffer = LogBuffer(capacity=50)
+        self.logger = logging.getLogger("unit." + secrets.token_hex(4))
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self.log_buffer)
         self._write(default_config(name))
         self.live = self._live_values(self.load_settings())
+        self.started = self.load_settings()  # what the "daemon" runs with until a restart
 
     # settings
     def _write(self, data: Mapping[str, Any]) -> None:
@@ -231,8 +259,20 @@ class HandWrittenTestBackend:
             needs_restart=[s.path for s in changed if not s.live],
         )
 
+    def pending_restart(self) -> Sequence[str]:
+        saved = self.load_settings()
+        return [
+            s.path
+            for s in SCHEMA
+            if not s.live and get_path(saved, s.path) != get_path(self.started, s.path)
+        ]
+
     def request_restart(self) -> None:
         self.restarts += 1
+        self.started = self.load_settings()
+
+    def address_after_restart(self) -> Address:
+        return self.next_address
 
     # keys
     def list_api_keys(self) -> Sequence[ApiKeyInfo]:
@@ -251,8 +291,67 @@ class HandWrittenTestBackend:
         entry = self.keys.get(sid)
         return entry is not None and secrets.compare_digest(entry[1], secret)
 
-    def create_invite(self, room: str, ttl_seconds: int) -> str:
-        return f"https://kiosk-1.local/join/{room}?t={secrets.token_urlsafe(8)}&ttl={ttl_seconds}"
+    def create_invite(self, room: str, ttl_seconds: int, guests: int) -> str:
+        token = secrets.token_urlsafe(8)
+        invite_id = secrets.token_hex(8)
+        self.invites[invite_id] = InviteInfo(
+            invite_id, room, guests, 0, time.time() + ttl_seconds, "today"
+        )
+        return f"https://kiosk-1.local/join/{room}?t={token}&ttl={ttl_seconds}&guests={guests}"
+
+    def invite_lifetime(self) -> tuple[int, int]:
+        return 5 * 60, 7 * 24 * 3600
+
+    def list_invites(self) -> Sequence[InviteInfo]:
+        return list(reversed(self.invites.values()))
+
+    def revoke_invite(self, invite_id: str) -> bool:
+        invite = self.invites.get(invite_id)
+        if invite is None:
+            return False
+        self.invites[invite_id] = InviteInfo(
+            invite.invite_id, invite.room, invite.guests, invite.used, invite.expires, "", True
+        )
+        return True
+
+    # operator tools
+    async def doctor(self) -> Sequence[DoctorFinding]:
+        return [
+            DoctorFinding("camera", "synthetic", True, "testsrc2 <b>pattern</b>"),
+            DoctorFinding("audio in", "alsa default", False, "no sound card"),
+        ]
+
+    async def camera_snapshot(self, image_format: str) -> bytes:
+        if not self.joined:
+            raise LookupError("No camera layer is running.")
+        return tiny_png()
+
+    def mic_level(self) -> Mapping[str, Any]:
+        if not self.joined:
+            return {"available": False, "peak": 0, "reason": "Captured only in a call."}
+        return {"available": True, "peak": 12000, "reason": "", "muted": self.muted}
+
+    def speaker_test(self) -> float:
+        self.tones += 1
+        return 1.0
+
+    def recent_logs(self, min_level: str, limit: int) -> Sequence[LogEntry]:
+        return [
+            LogEntry(line.time, line.level, line.logger, line.message)
+            for line in self.log_buffer.lines(min_level, limit)
+        ]
+
+    async def end_room(self, room_sid: str) -> bool:
+        if self.rooms.pop(room_sid, None) is None:
+            return False
+        self.ended.append(room_sid)
+        return True
+
+    async def remove_participant(self, room_sid: str, participant_sid: str) -> bool:
+        if self.rooms.get(room_sid, {}).pop(participant_sid, None) is None:
+            return False
+        self.removed.append((room_sid, participant_sid))
+        return True
 
     # status
     def status_snapshot(self) -> Mapping[str, Any]:
@@ -260,19 +359,28 @@ class HandWrittenTestBackend:
             "role": self.load_settings()["unit"]["role"],
             "state": "in-room" if self.joined else "idle",
             "muted": self.muted,
+            "missing": ["microphone"],
+            "state_text": (
+                "In a call" + (" — muted" if self.muted else "") if self.joined else "Idle"
+            )
+            + " (without microphone)",
             "rooms": [
                 {
-                    "name": "lobby",
+                    "sid": sid,
+                    "name": self.room_names[sid],
                     "participants": [
                         {
-                            "identity": "kiosk",
+                            "sid": psid,
+                            "identity": identity,
                             "tracks": [
                                 {"kind": "video", "name": "camera", "bitrate_kbps": 2400},
                                 {"kind": "audio", "name": "mic", "bitrate_kbps": 32},
                             ],
                         }
+                        for psid, identity in people.items()
                     ],
                 }
+                for sid, people in self.rooms.items()
             ],
             "last_errors": ["<b>camera</b> restarted"],
         }
@@ -312,6 +420,23 @@ class HandWrittenTestBackend:
         self.resets += 1
         self.keys.clear()
         self._write(default_config())
+
+
+def tiny_png() -> bytes:
+    """A valid 2x2 grey PNG (a stand-in still)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x80\x80\x80" * 2 for _ in range(2))
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def rest_app_routes(app: web.Application, backend: HandWrittenTestBackend) -> None:

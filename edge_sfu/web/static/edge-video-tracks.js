@@ -1,28 +1,208 @@
-// edge-video-tracks.js: the objects a Room hands out (participants, publications, tracks)
-// and the small event emitter they share. Imported and re-exported by edge-video.js.
+// @ts-check
+// edge-video-tracks.js: the signaling protocol's constants and message types, the objects a
+// Room hands out (participants, publications, tracks) and the small event emitter they
+// share. Imported and re-exported by edge-video.js.
+
+/**
+ * The signaling protocol (v1) as this client speaks it: the one place its names, codes and
+ * limits are written. docs/signaling.md documents them; edge_sfu/signaling/protocol.py is
+ * the server's side.
+ */
+export const PROTOCOL = Object.freeze({
+  VERSION: 1,
+  SUBPROTOCOL: 'edge-sfu.v1',
+  /** Message types, client to server. */
+  CLIENT: Object.freeze({
+    JOIN: 'join',
+    ANSWER: 'answer',
+    PUBLISH: 'publish',
+    UNPUBLISH: 'unpublish',
+    SET_ENABLED: 'set-enabled',
+    SET_RENDER_SIZE: 'set-render-size',
+    PING: 'ping',
+    PONG: 'pong',
+    LEAVE: 'leave',
+  }),
+  /** Message types, server to client. */
+  SERVER: Object.freeze({
+    JOINED: 'joined',
+    OFFER: 'offer',
+    PUBLISHED: 'published',
+    PUBLISH_FAILED: 'publish-failed',
+    PARTICIPANT_CONNECTED: 'participant-connected',
+    PARTICIPANT_DISCONNECTED: 'participant-disconnected',
+    PARTICIPANT_RECONNECTING: 'participant-reconnecting',
+    PARTICIPANT_RECONNECTED: 'participant-reconnected',
+    TRACK_PUBLISHED: 'track-published',
+    TRACK_UNPUBLISHED: 'track-unpublished',
+    TRACK_ENABLED: 'track-enabled',
+    TRACK_DISABLED: 'track-disabled',
+    TRACK_SUBSCRIBED: 'track-subscribed',
+    TRACK_UNSUBSCRIBED: 'track-unsubscribed',
+    ROOM_COMPLETED: 'room-completed',
+    ERROR: 'error',
+    DISCONNECTED: 'disconnected',
+    PING: 'ping',
+    PONG: 'pong',
+  }),
+  /** Twilio error codes this client raises itself. */
+  CODE: Object.freeze({
+    SIGNALING_ERROR: 53000,
+    SIGNALING_DISCONNECTED: 53001,
+    SIGNALING_TIMEOUT: 53002,
+    INVALID_CLIENT_MESSAGE: 53004,
+  }),
+  /** Tracks in one `publish` message. */
+  MAX_TRACKS_PER_MESSAGE: 16,
+  /** Characters of a `client_id` (letters, digits and `_.:{}-`). */
+  MAX_CLIENT_ID: 64,
+  /** Largest `set-render-size` width or height. */
+  MAX_DIMENSION: 16384,
+  /** Largest data-track message until `joined` says otherwise (Twilio's limit). */
+  DEFAULT_MAX_DATA_MESSAGE_BYTES: 16 * 1024,
+});
+
+// ---- messages (docs/signaling.md). Clients ignore fields and types they do not know.
+
+const { CLIENT, SERVER } = PROTOCOL;
+
+/** @typedef {'audio' | 'video' | 'data'} TrackKind */
+/** @typedef {'connected' | 'reconnecting' | 'disconnected'} ParticipantState */
+/** @typedef {{sid: string, name: string, kind: TrackKind, enabled: boolean}} TrackInfo */
+/**
+ * @typedef {{sid: string, identity: string, state?: ParticipantState, tracks?: TrackInfo[]}}
+ *   ParticipantInfo
+ */
+/**
+ * A data channel the server opened (negotiated: this side opens the same `id`).
+ * @typedef {{id: number, ordered?: boolean, max_retransmits?: number | null,
+ *   max_packet_life_time?: number | null}} ChannelInfo
+ */
+/**
+ * What a subscription delivers: `mid` (audio, video) or `channel` (data).
+ * @typedef {{participant_sid: string, track_sid: string, mid?: string, channel?: ChannelInfo}}
+ *   Subscription
+ */
+/**
+ * One entry of `publish.tracks`.
+ * @typedef {{client_id: string, kind: TrackKind, name: string, enabled?: boolean,
+ *   codec?: string, ordered?: boolean, max_retransmits?: number,
+ *   max_packet_life_time?: number}} TrackRequest
+ */
+
+/**
+ * @typedef {{type: typeof CLIENT.JOIN, version: number, token?: string, room?: string,
+ *   reconnect_token?: string}} JoinMessage
+ * @typedef {{type: typeof CLIENT.ANSWER, negotiation: number, sdp: string}} AnswerMessage
+ * @typedef {{type: typeof CLIENT.PUBLISH, tracks: TrackRequest[]}} PublishMessage
+ * @typedef {{type: typeof CLIENT.UNPUBLISH, track_sid: string}} UnpublishMessage
+ * @typedef {{type: typeof CLIENT.SET_ENABLED, track_sid: string, enabled: boolean}}
+ *   SetEnabledMessage
+ * @typedef {{type: typeof CLIENT.SET_RENDER_SIZE, track_sid: string, width: number,
+ *   height: number}} SetRenderSizeMessage
+ * @typedef {{type: typeof CLIENT.PING | typeof CLIENT.PONG, ref?: string | number}} PingMessage
+ * @typedef {{type: typeof CLIENT.LEAVE}} LeaveMessage
+ * @typedef {JoinMessage | AnswerMessage | PublishMessage | UnpublishMessage |
+ *   SetEnabledMessage | SetRenderSizeMessage | PingMessage | LeaveMessage} ClientMessage
+ */
+
+/**
+ * @typedef {{type: typeof SERVER.JOINED, version: number, room: {sid: string, name: string},
+ *   participant: ParticipantInfo, participants: ParticipantInfo[],
+ *   subscriptions?: Subscription[], ice_servers?: RTCIceServer[], reconnect_token: string,
+ *   heartbeat_interval?: number, heartbeat_timeout?: number, reconnect_window?: number,
+ *   max_data_message_bytes?: number}} JoinedMessage
+ * @typedef {{type: typeof SERVER.OFFER, negotiation: number, sdp: string,
+ *   publish?: Record<string, string>}} OfferMessage
+ * @typedef {{type: typeof SERVER.PUBLISHED, tracks?: {client_id: string, sid: string,
+ *   channel?: ChannelInfo}[]}} PublishedMessage
+ * @typedef {{type: typeof SERVER.PUBLISH_FAILED, client_id: string, code: number,
+ *   message: string}} PublishFailedMessage
+ * @typedef {{type: typeof SERVER.PARTICIPANT_CONNECTED, participant: ParticipantInfo}}
+ *   ParticipantConnectedMessage
+ * @typedef {{type: typeof SERVER.PARTICIPANT_DISCONNECTED | typeof SERVER.PARTICIPANT_RECONNECTING
+ *   | typeof SERVER.PARTICIPANT_RECONNECTED, participant_sid: string}} ParticipantStateMessage
+ * @typedef {{type: typeof SERVER.TRACK_PUBLISHED, participant_sid: string, track: TrackInfo}}
+ *   TrackPublishedMessage
+ * @typedef {{type: typeof SERVER.TRACK_UNPUBLISHED | typeof SERVER.TRACK_ENABLED
+ *   | typeof SERVER.TRACK_DISABLED | typeof SERVER.TRACK_UNSUBSCRIBED, participant_sid: string,
+ *   track_sid: string}} TrackStateMessage
+ * @typedef {{type: typeof SERVER.TRACK_SUBSCRIBED} & Subscription} TrackSubscribedMessage
+ * @typedef {{type: typeof SERVER.ROOM_COMPLETED}} RoomCompletedMessage
+ * @typedef {{type: typeof SERVER.ERROR, code: number, message: string, ref?: string | number}}
+ *   ErrorMessage
+ * @typedef {{type: typeof SERVER.DISCONNECTED, code: number | null, message: string}}
+ *   DisconnectedMessage
+ * @typedef {{type: typeof SERVER.PING | typeof SERVER.PONG, ref?: string | number}}
+ *   ServerPingMessage
+ * @typedef {JoinedMessage | OfferMessage | PublishedMessage | PublishFailedMessage |
+ *   ParticipantConnectedMessage | ParticipantStateMessage | TrackPublishedMessage |
+ *   TrackStateMessage | TrackSubscribedMessage | RoomCompletedMessage | ErrorMessage |
+ *   DisconnectedMessage | ServerPingMessage} ServerMessage
+ */
+
+/**
+ * What the tracks and the local participant may ask of the room that publishes them; the
+ * room builds it and only it sends messages.
+ * @typedef {object} Publisher
+ * @property {(track: LocalTrack | LocalDataTrack) => void} publish Ask the server to publish
+ *   a track (kept by the room until unpublished; sent again after a failed connection).
+ * @property {(track: LocalTrack | LocalDataTrack) => void} unpublish Stop publishing it.
+ * @property {(trackSid: string, enabled: boolean) => void} setEnabled Mute or unmute a
+ *   published track for the others.
+ */
+/**
+ * Asks for the layer of a subscribed video track that fits `width` x `height` device pixels.
+ * @typedef {(trackSid: string, width: number, height: number) => void} RenderSizeRequest
+ */
+
+/** @typedef {(...args: any[]) => void} Handler */
 
 /** A tiny event emitter (on / once / off / emit), like Node's. */
 export class Emitter {
   constructor() {
+    /** @type {Map<string, Set<Handler>>} */
     this._handlers = new Map();
   }
+  /**
+   * @param {string} event
+   * @param {Handler} handler
+   * @returns {this}
+   */
   on(event, handler) {
-    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
-    this._handlers.get(event).add(handler);
+    let set = this._handlers.get(event);
+    if (!set) this._handlers.set(event, (set = new Set()));
+    set.add(handler);
     return this;
   }
+  /**
+   * @param {string} event
+   * @param {Handler} handler
+   * @returns {this}
+   */
   once(event, handler) {
+    /** @type {Handler} */
     const wrapped = (...args) => {
       this.off(event, wrapped);
       handler(...args);
     };
     return this.on(event, wrapped);
   }
+  /**
+   * @param {string} event
+   * @param {Handler} handler
+   * @returns {this}
+   */
   off(event, handler) {
     const set = this._handlers.get(event);
     if (set) set.delete(handler);
     return this;
   }
+  /**
+   * @param {string} event
+   * @param {...any} args
+   * @returns {boolean} whether anyone listens
+   */
   emit(event, ...args) {
     const set = this._handlers.get(event);
     if (!set) return false;
@@ -39,17 +219,28 @@ export class Emitter {
 
 /** An error carrying a Twilio error code (e.g. 53118 room completed). */
 export class EdgeVideoError extends Error {
+  /**
+   * @param {number} code
+   * @param {string} message
+   */
   constructor(code, message) {
     super(message);
     this.name = 'EdgeVideoError';
     this.code = code;
+    /** The server refused (no point in trying again), rather than the link failing. */
+    this.fromServer = false;
   }
 }
 
+/**
+ * @param {MediaStreamTrack} track
+ * @param {HTMLMediaElement} [element] default: a new <video> or <audio>
+ * @returns {HTMLMediaElement}
+ */
 export function attachElement(track, element) {
   const el = element || document.createElement(track.kind === 'video' ? 'video' : 'audio');
   el.autoplay = true;
-  el.playsInline = true;
+  /** @type {HTMLVideoElement} */ (el).playsInline = true; // (an audio element ignores it)
   if (track.kind === 'video') el.muted = true; // video elements never play sound here
   el.srcObject = new MediaStream([track]);
   const played = el.play();
@@ -59,29 +250,40 @@ export function attachElement(track, element) {
 
 /** A track this browser publishes: wraps a MediaStreamTrack; enable()/disable() mute it. */
 export class LocalTrack extends Emitter {
-  constructor(mediaStreamTrack, name, room) {
+  /**
+   * @param {MediaStreamTrack} mediaStreamTrack
+   * @param {string} name
+   * @param {Publisher | null} [publisher] the room's, once it publishes the track
+   */
+  constructor(mediaStreamTrack, name, publisher = null) {
     super();
     this.mediaStreamTrack = mediaStreamTrack;
-    this.kind = mediaStreamTrack.kind;
+    this.kind = /** @type {'audio' | 'video'} */ (mediaStreamTrack.kind);
     this.name = name;
     this.id = mediaStreamTrack.id;
-    this.sid = null; // set when the server confirms the publication
-    this._room = room;
+    /** @type {string | null} set when the server confirms the publication */
+    this.sid = null;
+    this._publisher = publisher;
   }
   get isEnabled() {
     return this.mediaStreamTrack.enabled;
   }
-  /** Mute (false) or unmute (true); the others get trackDisabled / trackEnabled. */
+  /**
+   * Mute (false) or unmute (true); the others get trackDisabled / trackEnabled.
+   * @param {boolean} [enabled]
+   * @returns {this}
+   */
   enable(enabled = true) {
     if (this.mediaStreamTrack.enabled === enabled) return this;
     this.mediaStreamTrack.enabled = enabled;
-    if (this.sid && this._room) this._room._send({ type: 'set-enabled', track_sid: this.sid, enabled });
+    if (this.sid && this._publisher) this._publisher.setEnabled(this.sid, enabled);
     this.emit(enabled ? 'enabled' : 'disabled', this);
     return this;
   }
   disable() {
     return this.enable(false);
   }
+  /** @param {HTMLMediaElement} [element] */
   attach(element) {
     return attachElement(this.mediaStreamTrack, element);
   }
@@ -91,21 +293,37 @@ export class LocalTrack extends Emitter {
   }
 }
 
-const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024;
 let dataTrackCount = 0;
 
+/**
+ * @param {string | Blob | ArrayBuffer | ArrayBufferView} data
+ * @returns {number} bytes on the wire
+ */
 function messageSize(data) {
   if (typeof data === 'string') return new TextEncoder().encode(data).length;
   if (typeof Blob !== 'undefined' && data instanceof Blob) return data.size;
-  return data.byteLength;
+  return /** @type {ArrayBuffer | ArrayBufferView} */ (data).byteLength;
 }
 
+/**
+ * @param {ChannelInfo} info
+ * @returns {RTCDataChannelInit}
+ */
 function channelOptions(info) {
+  /** @type {RTCDataChannelInit} */
   const options = { negotiated: true, id: info.id, ordered: info.ordered !== false };
   if (info.max_retransmits !== null && info.max_retransmits !== undefined) options.maxRetransmits = info.max_retransmits;
   if (info.max_packet_life_time !== null && info.max_packet_life_time !== undefined) options.maxPacketLifeTime = info.max_packet_life_time;
   return options;
 }
+
+/**
+ * @typedef {object} DataTrackOptions
+ * @property {string} [name] default: the track's id
+ * @property {boolean} [ordered] default true
+ * @property {number | null} [maxRetransmits] makes the track lossy
+ * @property {number | null} [maxPacketLifeTime] milliseconds; makes the track lossy
+ */
 
 /**
  * A data track this browser publishes, like Twilio's LocalDataTrack: `send()` strings or
@@ -114,20 +332,24 @@ function channelOptions(info) {
  * overtake each other. Messages sent before the track is published are dropped.
  */
 export class LocalDataTrack extends Emitter {
+  /** @param {DataTrackOptions} [options] */
   constructor(options = {}) {
     super();
     if (options.maxRetransmits != null && options.maxPacketLifeTime != null) {
       throw new TypeError('give maxRetransmits or maxPacketLifeTime, not both');
     }
     dataTrackCount += 1;
+    /** @type {'data'} */
     this.kind = 'data';
     this.id = `data${dataTrackCount}-${Math.random().toString(36).slice(2, 10)}`;
     this.name = options.name || this.id;
     this.ordered = options.ordered !== false;
     this.maxRetransmits = options.maxRetransmits ?? null;
     this.maxPacketLifeTime = options.maxPacketLifeTime ?? null;
-    this.maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
-    this.sid = null; // set when the server confirms the publication
+    this.maxMessageBytes = PROTOCOL.DEFAULT_MAX_DATA_MESSAGE_BYTES;
+    /** @type {string | null} set when the server confirms the publication */
+    this.sid = null;
+    /** @type {RTCDataChannel | null} */
     this._channel = null;
   }
   get reliable() {
@@ -136,22 +358,33 @@ export class LocalDataTrack extends Emitter {
   get isEnabled() {
     return true;
   }
-  /** Send to every subscriber; false when not published. Throws over the size limit. */
+  /**
+   * Send to every subscriber; false when not published. Throws over the size limit.
+   * @param {string | Blob | ArrayBuffer | ArrayBufferView<ArrayBuffer>} data
+   * @returns {boolean}
+   */
   send(data) {
     const size = messageSize(data);
     if (size > this.maxMessageBytes) {
-      throw new EdgeVideoError(53004, `a data message of ${size} bytes is over the ${this.maxMessageBytes}-byte limit`);
+      throw new EdgeVideoError(PROTOCOL.CODE.INVALID_CLIENT_MESSAGE, `a data message of ${size} bytes is over the ${this.maxMessageBytes}-byte limit`);
     }
     if (!this._channel || this._channel.readyState !== 'open') return false;
-    this._channel.send(data);
+    this._channel.send(/** @type {any} */ (data)); // lib.dom's overloads of send() take no union
     return true;
   }
+  /** @returns {TrackRequest} this track's entry in `publish` */
   _request() {
+    /** @type {TrackRequest} */
     const request = { client_id: this.id, kind: 'data', name: this.name, ordered: this.ordered };
     if (this.maxRetransmits !== null) request.max_retransmits = this.maxRetransmits;
     if (this.maxPacketLifeTime !== null) request.max_packet_life_time = this.maxPacketLifeTime;
     return request;
   }
+  /**
+   * Open this side of the channel the server announced in `published`.
+   * @param {RTCPeerConnection} pc
+   * @param {ChannelInfo} info
+   */
   _open(pc, info) {
     if (!this._channel) this._channel = pc.createDataChannel(this.name, channelOptions(info));
   }
@@ -164,10 +397,16 @@ export class LocalDataTrack extends Emitter {
 
 /** A data track being received: emits `message` (string or ArrayBuffer). */
 export class RemoteDataTrack extends Emitter {
+  /**
+   * @param {RemoteTrackPublication} publication
+   * @param {RTCPeerConnection} pc
+   * @param {ChannelInfo} info the channel `track-subscribed` announced
+   */
   constructor(publication, pc, info) {
     super();
     this.sid = publication.trackSid;
     this.name = publication.trackName;
+    /** @type {'data'} */
     this.kind = 'data';
     this.ordered = info.ordered !== false;
     this.maxRetransmits = info.max_retransmits ?? null;
@@ -182,7 +421,10 @@ export class RemoteDataTrack extends Emitter {
   get isEnabled() {
     return true;
   }
-  /** Data tracks have nothing to render: kept so code can treat every track alike. */
+  /**
+   * Data tracks have nothing to render: kept so code can treat every track alike.
+   * @returns {HTMLMediaElement[]}
+   */
   detach() {
     this._channel.close();
     return [];
@@ -191,12 +433,14 @@ export class RemoteDataTrack extends Emitter {
 
 /** A publication of a remote participant; `track` is set while subscribed. */
 export class RemoteTrackPublication extends Emitter {
+  /** @param {TrackInfo} info */
   constructor(info) {
     super();
     this.trackSid = info.sid;
     this.trackName = info.name;
     this.kind = info.kind;
     this.isTrackEnabled = info.enabled !== false;
+    /** @type {RemoteTrack | RemoteDataTrack | null} */
     this.track = null;
   }
   get isSubscribed() {
@@ -206,20 +450,31 @@ export class RemoteTrackPublication extends Emitter {
 
 /** A remote track being received: `attach()` returns a playing <video>/<audio> element. */
 export class RemoteTrack extends Emitter {
-  constructor(publication, mediaStreamTrack, room) {
+  /**
+   * @param {RemoteTrackPublication} publication
+   * @param {MediaStreamTrack} mediaStreamTrack
+   * @param {RenderSizeRequest} requestRenderSize the room's
+   */
+  constructor(publication, mediaStreamTrack, requestRenderSize) {
     super();
     this.sid = publication.trackSid;
     this.name = publication.trackName;
-    this.kind = publication.kind;
+    this.kind = /** @type {'audio' | 'video'} */ (publication.kind); // data: RemoteDataTrack
     this.mediaStreamTrack = mediaStreamTrack;
     this._publication = publication;
-    this._room = room;
+    this._requestRenderSize = requestRenderSize;
+    /** @type {Map<HTMLMediaElement, ResizeObserver>} */
     this._observers = new Map();
+    /** @type {[number, number] | null} */
+    this._lastSize = null;
   }
   get isEnabled() {
     return this._publication.isTrackEnabled;
   }
-  /** Attach to an element; for video, its rendered size chooses the layer received. */
+  /**
+   * Attach to an element; for video, its rendered size chooses the layer received.
+   * @param {HTMLMediaElement} [element]
+   */
   attach(element) {
     const el = attachElement(this.mediaStreamTrack, element);
     if (this.kind === 'video' && typeof ResizeObserver !== 'undefined' && !this._observers.has(el)) {
@@ -232,6 +487,7 @@ export class RemoteTrack extends Emitter {
     }
     return el;
   }
+  /** @returns {HTMLMediaElement[]} the elements it was attached to */
   detach() {
     const elements = [...this._observers.keys()];
     for (const [el, observer] of this._observers) {
@@ -241,24 +497,34 @@ export class RemoteTrack extends Emitter {
     this._observers.clear();
     return elements;
   }
-  /** Ask for the layer that best fits width x height CSS pixels (device pixels sent). */
+  /**
+   * Ask for the layer that best fits width x height CSS pixels (device pixels sent).
+   * @param {number} width
+   * @param {number} height
+   */
   setRenderSize(width, height) {
     const ratio = window.devicePixelRatio || 1;
     const w = Math.round(width * ratio);
     const h = Math.round(height * ratio);
     if (this._lastSize && this._lastSize[0] === w && this._lastSize[1] === h) return;
     this._lastSize = [w, h];
-    this._room._send({ type: 'set-render-size', track_sid: this.sid, width: Math.min(w, 16384), height: Math.min(h, 16384) });
+    this._requestRenderSize(this.sid, w, h);
   }
 }
 
-/** Someone in the room: `identity`, `sid`, `state`, `tracks` (Map of publications). */
+/**
+ * Someone in the room: `identity`, `sid`, `state`, `tracks` (Map of publications).
+ * @template {RemoteTrackPublication | LocalTrack | LocalDataTrack} [T=RemoteTrackPublication]
+ */
 export class Participant extends Emitter {
+  /** @param {ParticipantInfo} info */
   constructor(info) {
     super();
     this.sid = info.sid;
     this.identity = info.identity;
+    /** @type {ParticipantState} */
     this.state = info.state || 'connected';
+    /** @type {Map<string, T>} by track SID */
     this.tracks = new Map();
   }
   get audioTracks() {
@@ -275,48 +541,56 @@ export class Participant extends Emitter {
 /**
  * This browser's participant: its published tracks by track SID (or local id).
  * Events: trackPublished(track), trackPublicationFailed(error, track).
+ * @extends {Participant<LocalTrack | LocalDataTrack>}
  */
 export class LocalParticipant extends Participant {
-  constructor(info, room) {
+  /**
+   * @param {ParticipantInfo} info
+   * @param {Publisher} publisher the room's
+   */
+  constructor(info, publisher) {
     super(info);
-    this._room = room;
+    this._publisher = publisher;
   }
 
   /**
    * Publish a LocalDataTrack, LocalTrack or MediaStreamTrack; resolves with the track once
    * the server has published it (its `sid` set), rejects with an EdgeVideoError if refused.
+   * @param {LocalTrack | LocalDataTrack | MediaStreamTrack} track
+   * @returns {Promise<LocalTrack | LocalDataTrack>}
    */
   publishTrack(track) {
-    const room = this._room;
-    const local = track instanceof LocalDataTrack || track instanceof LocalTrack ? track : new LocalTrack(track, track.kind === 'audio' ? 'microphone' : 'camera', room);
-    if (local instanceof LocalTrack) local._room = room;
-    if (!room._localTracks.includes(local)) room._localTracks.push(local);
+    const publisher = this._publisher;
+    const local = track instanceof LocalDataTrack || track instanceof LocalTrack ? track : new LocalTrack(track, track.kind === 'audio' ? 'microphone' : 'camera', publisher);
+    if (local instanceof LocalTrack) local._publisher = publisher;
     this.tracks.set(local.sid || local.id, local);
     return new Promise((resolve, reject) => {
       const ok = () => {
         local.off('publicationFailed', bad);
         resolve(local);
       };
+      /** @param {EdgeVideoError} err */
       const bad = (err) => {
         local.off('published', ok);
         reject(err);
       };
       local.once('published', ok);
       local.once('publicationFailed', bad);
-      room._publish([local]);
+      publisher.publish(local);
     });
   }
 
-  /** Stop publishing a track; the others get trackUnpublished. */
+  /**
+   * Stop publishing a track; the others get trackUnpublished.
+   * @template {LocalTrack | LocalDataTrack} T
+   * @param {T} track
+   * @returns {T}
+   */
   unpublishTrack(track) {
-    const room = this._room;
-    room._localTracks = room._localTracks.filter((t) => t !== track);
-    room._pendingPublish.delete(track.id);
+    this._publisher.unpublish(track);
     this.tracks.delete(track.sid || track.id);
-    if (track.sid) room._send({ type: 'unpublish', track_sid: track.sid });
     if (track.kind === 'data') track.stop();
     track.sid = null;
     return track;
   }
 }
-

@@ -1,3 +1,4 @@
+// @ts-check
 // edge-video.js: browser client of the edge appliance's SFU (signaling protocol v1).
 //
 // An ES module with no dependencies, shaped after twilio-video.js:
@@ -20,6 +21,7 @@ import {
   LocalDataTrack,
   LocalParticipant,
   LocalTrack,
+  PROTOCOL,
   Participant,
   RemoteDataTrack,
   RemoteTrack,
@@ -32,15 +34,43 @@ export {
   LocalDataTrack,
   LocalParticipant,
   LocalTrack,
+  PROTOCOL,
   Participant,
   RemoteDataTrack,
   RemoteTrack,
   RemoteTrackPublication,
 };
 
-const PROTOCOL_VERSION = 1;
+/**
+ * @typedef {import('./edge-video-tracks.js').ChannelInfo} ChannelInfo
+ * @typedef {import('./edge-video-tracks.js').ClientMessage} ClientMessage
+ * @typedef {import('./edge-video-tracks.js').JoinMessage} JoinMessage
+ * @typedef {import('./edge-video-tracks.js').JoinedMessage} JoinedMessage
+ * @typedef {import('./edge-video-tracks.js').OfferMessage} OfferMessage
+ * @typedef {import('./edge-video-tracks.js').ParticipantInfo} ParticipantInfo
+ * @typedef {import('./edge-video-tracks.js').PublishedMessage} PublishedMessage
+ * @typedef {import('./edge-video-tracks.js').PublishFailedMessage} PublishFailedMessage
+ * @typedef {import('./edge-video-tracks.js').Publisher} Publisher
+ * @typedef {import('./edge-video-tracks.js').ServerMessage} ServerMessage
+ * @typedef {import('./edge-video-tracks.js').Subscription} Subscription
+ * @typedef {import('./edge-video-tracks.js').TrackInfo} TrackInfo
+ * @typedef {import('./edge-video-tracks.js').TrackRequest} TrackRequest
+ * @typedef {LocalTrack | LocalDataTrack} AnyLocalTrack
+ * @typedef {'connecting' | 'connected' | 'reconnecting' | 'disconnected'} RoomState
+ */
+/**
+ * @typedef {object} RoomOptions
+ * @property {string} url the signaling WebSocket
+ * @property {RTCDegradationPreference} [degradationPreference]
+ */
+
+const { CLIENT, SERVER, CODE } = PROTOCOL;
 const ICE_GATHERING_TIMEOUT_MS = 5000;
 const CONNECT_TIMEOUT_MS = 20000;
+// Until `joined` gives the server's timers (seconds).
+const DEFAULT_HEARTBEAT_INTERVAL = 5;
+const DEFAULT_HEARTBEAT_TIMEOUT = 12;
+const DEFAULT_RECONNECT_WINDOW = 30;
 
 /**
  * A connected room. Events: participantConnected, participantDisconnected,
@@ -49,31 +79,77 @@ const CONNECT_TIMEOUT_MS = 20000;
  * reconnected, disconnected(room, error).
  */
 export class Room extends Emitter {
+  /** @param {RoomOptions} options */
   constructor(options) {
     super();
     this._options = options;
+    /** @type {RoomState} */
     this.state = 'connecting';
+    /** @type {Map<string, Participant>} */
     this.participants = new Map();
+    /** @type {LocalParticipant | null} */
     this.localParticipant = null;
+    /** @type {string | null} */
     this.sid = null;
+    /** @type {string | null} */
     this.name = null;
+    /** @type {RTCPeerConnection | null} */
     this._pc = null;
+    /** @type {WebSocket | null} */
     this._ws = null;
+    /** @type {AnyLocalTrack[]} */
     this._localTracks = [];
+    /** @type {Map<string, AnyLocalTrack>} by local id: publish sent, no answer yet */
     this._pendingPublish = new Map();
+    /** @type {Promise<void>} */
     this._chain = Promise.resolve();
-    this._timers = [];
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this._heartbeat = null;
+    this._lastSeen = Date.now();
+    this._reconnectToken = '';
+    this._reconnectWindow = DEFAULT_RECONNECT_WINDOW;
+    this._maxDataMessageBytes = PROTOCOL.DEFAULT_MAX_DATA_MESSAGE_BYTES;
+    /**
+     * What tracks and the local participant may ask of this room (nothing else of it).
+     * @type {Publisher}
+     */
+    this._publisher = Object.freeze({
+      /** @param {AnyLocalTrack} track */
+      publish: (track) => {
+        if (!this._localTracks.includes(track)) this._localTracks.push(track);
+        this._publish([track]);
+      },
+      /** @param {AnyLocalTrack} track */
+      unpublish: (track) => {
+        this._localTracks = this._localTracks.filter((t) => t !== track);
+        this._pendingPublish.delete(track.id);
+        if (track.sid) this._send({ type: CLIENT.UNPUBLISH, track_sid: track.sid });
+      },
+      /**
+       * @param {string} trackSid
+       * @param {boolean} enabled
+       */
+      setEnabled: (trackSid, enabled) => this._send({ type: CLIENT.SET_ENABLED, track_sid: trackSid, enabled }),
+    });
+    /** @type {import('./edge-video-tracks.js').RenderSizeRequest} */
+    this._requestRenderSize = (trackSid, width, height) => {
+      const max = PROTOCOL.MAX_DIMENSION;
+      this._send({ type: CLIENT.SET_RENDER_SIZE, track_sid: trackSid, width: Math.min(width, max), height: Math.min(height, max) });
+    };
   }
 
   /** Leave the room for good and stop the local tracks. */
   disconnect() {
     if (this.state === 'disconnected') return this;
-    this._send({ type: 'leave' });
+    this._send({ type: CLIENT.LEAVE });
     this._finish(null);
     return this;
   }
 
-  /** The peer connection's stats as an array of plain objects (RTCStatsReport values). */
+  /**
+   * The peer connection's stats as an array of plain objects (RTCStatsReport values).
+   * @returns {Promise<any[]>}
+   */
   async getStats() {
     if (!this._pc) return [];
     const report = await this._pc.getStats();
@@ -82,13 +158,19 @@ export class Room extends Emitter {
 
   // -- connection -------------------------------------------------------------------
 
+  /**
+   * Open a socket and join (or come back); resolves with `joined`.
+   * @param {Omit<JoinMessage, 'type' | 'version'>} join
+   * @returns {Promise<JoinedMessage>}
+   */
   _open(join) {
     return new Promise((resolve, reject) => {
+      /** @type {WebSocket} */
       let ws;
       try {
-        ws = new WebSocket(this._options.url, 'edge-sfu.v1');
+        ws = new WebSocket(this._options.url, PROTOCOL.SUBPROTOCOL);
       } catch (err) {
-        reject(new EdgeVideoError(53000, `signaling connection failed: ${err.message}`));
+        reject(new EdgeVideoError(CODE.SIGNALING_ERROR, `signaling connection failed: ${/** @type {Error} */ (err).message}`));
         return;
       }
       this._ws = ws;
@@ -96,26 +178,27 @@ export class Room extends Emitter {
       const timer = setTimeout(() => {
         if (!joined) {
           ws.close();
-          reject(new EdgeVideoError(53002, 'signaling connection timed out'));
+          reject(new EdgeVideoError(CODE.SIGNALING_TIMEOUT, 'signaling connection timed out'));
         }
       }, CONNECT_TIMEOUT_MS);
-      ws.onopen = () => ws.send(JSON.stringify({ type: 'join', version: PROTOCOL_VERSION, ...join }));
+      ws.onopen = () => ws.send(JSON.stringify({ type: CLIENT.JOIN, version: PROTOCOL.VERSION, ...join }));
       ws.onmessage = (event) => {
         if (ws !== this._ws) return;
         this._lastSeen = Date.now();
+        /** @type {ServerMessage} */
         let msg;
         try {
           msg = JSON.parse(event.data);
         } catch {
           return;
         }
-        if (!joined && msg.type === 'joined') {
+        if (!joined && msg.type === SERVER.JOINED) {
           joined = true;
           clearTimeout(timer);
           resolve(msg);
-        } else if (!joined && msg.type === 'disconnected') {
+        } else if (!joined && msg.type === SERVER.DISCONNECTED) {
           clearTimeout(timer);
-          const err = new EdgeVideoError(msg.code || 53000, msg.message || 'refused');
+          const err = new EdgeVideoError(msg.code || CODE.SIGNALING_ERROR, msg.message || 'refused');
           err.fromServer = true;
           reject(err);
           return;
@@ -128,7 +211,7 @@ export class Room extends Emitter {
         clearTimeout(timer);
         if (!joined) {
           const code = Number.parseInt(event.reason, 10);
-          reject(new EdgeVideoError(Number.isFinite(code) ? code : 53000, event.reason || 'signaling connection closed'));
+          reject(new EdgeVideoError(Number.isFinite(code) ? code : CODE.SIGNALING_ERROR, event.reason || 'signaling connection closed'));
         } else if (ws === this._ws) {
           this._linkLost();
         }
@@ -136,14 +219,16 @@ export class Room extends Emitter {
     });
   }
 
+  /** @param {ClientMessage} message */
   _send(message) {
     if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(JSON.stringify(message));
   }
 
+  /** @param {JoinedMessage} msg */
   _startHeartbeat(msg) {
     this._stopHeartbeat();
-    const interval = (msg.heartbeat_interval || 5) * 1000;
-    const timeout = (msg.heartbeat_timeout || 12) * 1000;
+    const interval = (msg.heartbeat_interval || DEFAULT_HEARTBEAT_INTERVAL) * 1000;
+    const timeout = (msg.heartbeat_timeout || DEFAULT_HEARTBEAT_TIMEOUT) * 1000;
     this._lastSeen = Date.now();
     this._heartbeat = setInterval(() => {
       if (Date.now() - this._lastSeen > timeout && this._ws) {
@@ -152,7 +237,7 @@ export class Room extends Emitter {
         ws.close();
         return;
       }
-      this._send({ type: 'ping' });
+      this._send({ type: CLIENT.PING });
     }, interval);
   }
 
@@ -166,20 +251,24 @@ export class Room extends Emitter {
     this._ws = null;
     this._stopHeartbeat();
     this.state = 'reconnecting';
-    this.emit('reconnecting', new EdgeVideoError(53001, 'signaling connection disconnected'));
+    this.emit('reconnecting', new EdgeVideoError(CODE.SIGNALING_DISCONNECTED, 'signaling connection disconnected'));
     this._reconnect(Date.now() + this._reconnectWindow * 1000, 500);
   }
 
+  /**
+   * @param {number} deadline epoch milliseconds
+   * @param {number} delay before the next attempt, milliseconds
+   */
   async _reconnect(deadline, delay) {
     if (this.state !== 'reconnecting') return;
     if (Date.now() > deadline) {
-      this._finish(new EdgeVideoError(53002, 'could not reconnect within the reconnect window'));
+      this._finish(new EdgeVideoError(CODE.SIGNALING_TIMEOUT, 'could not reconnect within the reconnect window'));
       return;
     }
     try {
       await this._open({ reconnect_token: this._reconnectToken });
     } catch (err) {
-      if (!err.fromServer) {
+      if (!(err instanceof EdgeVideoError) || !err.fromServer) {
         const wait = Math.min(delay, Math.max(0, deadline - Date.now()));
         setTimeout(() => this._reconnect(deadline, Math.min(delay * 2, 4000)), wait);
       } else {
@@ -188,6 +277,7 @@ export class Room extends Emitter {
     }
   }
 
+  /** @param {EdgeVideoError | null} error */
   _finish(error) {
     if (this.state === 'disconnected') return;
     this.state = 'disconnected';
@@ -205,14 +295,18 @@ export class Room extends Emitter {
 
   // -- state ------------------------------------------------------------------------
 
+  /**
+   * @param {JoinedMessage} msg
+   * @param {boolean} isReconnect
+   */
   _onJoined(msg, isReconnect) {
     this.sid = msg.room.sid;
     this.name = msg.room.name;
     this._reconnectToken = msg.reconnect_token;
-    this._reconnectWindow = msg.reconnect_window || 30;
-    this._maxDataMessageBytes = msg.max_data_message_bytes || 16 * 1024;
+    this._reconnectWindow = msg.reconnect_window || DEFAULT_RECONNECT_WINDOW;
+    this._maxDataMessageBytes = msg.max_data_message_bytes || PROTOCOL.DEFAULT_MAX_DATA_MESSAGE_BYTES;
     if (!this.localParticipant) {
-      this.localParticipant = new LocalParticipant(msg.participant, this);
+      this.localParticipant = new LocalParticipant(msg.participant, this._publisher);
       for (const track of this._localTracks) this.localParticipant.tracks.set(track.id, track);
     }
     this._syncParticipants(msg.participants, isReconnect);
@@ -228,6 +322,10 @@ export class Room extends Emitter {
     }
   }
 
+  /**
+   * @param {ParticipantInfo[]} list
+   * @param {boolean} emitEvents
+   */
   _syncParticipants(list, emitEvents) {
     const seen = new Set();
     for (const info of list) {
@@ -252,7 +350,10 @@ export class Room extends Emitter {
     }
   }
 
-  // After a reconnect: subscription changes announced while away never arrived.
+  /**
+   * After a reconnect: subscription changes announced while away never arrived.
+   * @param {Subscription[]} subscriptions
+   */
   _syncSubscriptions(subscriptions) {
     const current = new Map(subscriptions.map((s) => [`${s.participant_sid}/${s.track_sid}`, s]));
     for (const participant of this.participants.values()) {
@@ -264,6 +365,11 @@ export class Room extends Emitter {
     }
   }
 
+  /**
+   * @param {Participant} participant
+   * @param {TrackInfo} info
+   * @param {boolean} emitEvents
+   */
   _addPublication(participant, info, emitEvents) {
     let publication = participant.tracks.get(info.sid);
     if (publication) {
@@ -279,6 +385,7 @@ export class Room extends Emitter {
     return publication;
   }
 
+  /** @param {Participant} participant */
   _removeParticipant(participant) {
     for (const publication of [...participant.tracks.values()]) this._unpublished(participant, publication);
     this.participants.delete(participant.sid);
@@ -287,6 +394,10 @@ export class Room extends Emitter {
     this.emit('participantDisconnected', participant);
   }
 
+  /**
+   * @param {Participant} participant
+   * @param {RemoteTrackPublication} publication
+   */
   _unsubscribed(participant, publication) {
     const track = publication.track;
     if (!track) return;
@@ -297,6 +408,10 @@ export class Room extends Emitter {
     this.emit('trackUnsubscribed', track, publication, participant);
   }
 
+  /**
+   * @param {Participant} participant
+   * @param {RemoteTrackPublication} publication
+   */
   _unpublished(participant, publication) {
     this._unsubscribed(participant, publication);
     participant.tracks.delete(publication.trackSid);
@@ -304,6 +419,11 @@ export class Room extends Emitter {
     this.emit('trackUnpublished', publication, participant);
   }
 
+  /**
+   * @param {Participant} participant
+   * @param {RemoteTrackPublication} publication
+   * @param {boolean} enabled
+   */
   _setEnabled(participant, publication, enabled) {
     if (publication.isTrackEnabled === enabled) return;
     publication.isTrackEnabled = enabled;
@@ -314,33 +434,41 @@ export class Room extends Emitter {
     this.emit(event, publication, participant);
   }
 
+  /**
+   * The participant and publication a message names (either may be missing).
+   * @param {ServerMessage} msg
+   * @returns {[Participant | undefined, RemoteTrackPublication | undefined]}
+   */
   _find(msg) {
-    const participant = this.participants.get(msg.participant_sid);
-    const publication = participant ? participant.tracks.get(msg.track_sid || (msg.track && msg.track.sid)) : null;
+    const names = /** @type {{participant_sid?: string, track_sid?: string, track?: TrackInfo}} */ (msg);
+    const { participant_sid: sid, track_sid: trackSid, track } = names;
+    const participant = sid === undefined ? undefined : this.participants.get(sid);
+    const publication = participant ? participant.tracks.get(trackSid || (track && track.sid) || '') : undefined;
     return [participant, publication];
   }
 
   // -- messages ---------------------------------------------------------------------
 
+  /** @param {ServerMessage} msg */
   async _handle(msg) {
     const [participant, publication] = this._find(msg);
     switch (msg.type) {
-      case 'joined':
+      case SERVER.JOINED:
         this._onJoined(msg, this.state === 'reconnecting');
         break;
-      case 'ping':
-        this._send({ type: 'pong', ref: msg.ref });
+      case SERVER.PING:
+        this._send({ type: CLIENT.PONG, ref: msg.ref });
         break;
-      case 'offer':
+      case SERVER.OFFER:
         await this._answer(msg);
         break;
-      case 'published':
+      case SERVER.PUBLISHED:
         this._published(msg);
         break;
-      case 'publish-failed':
+      case SERVER.PUBLISH_FAILED:
         this._publishFailed(msg);
         break;
-      case 'participant-connected':
+      case SERVER.PARTICIPANT_CONNECTED:
         if (!this.participants.has(msg.participant.sid)) {
           const p = new Participant(msg.participant);
           this.participants.set(p.sid, p);
@@ -348,41 +476,41 @@ export class Room extends Emitter {
           for (const track of msg.participant.tracks || []) this._addPublication(p, track, true);
         }
         break;
-      case 'participant-disconnected':
+      case SERVER.PARTICIPANT_DISCONNECTED:
         if (participant) this._removeParticipant(participant);
         break;
-      case 'participant-reconnecting':
-      case 'participant-reconnected':
+      case SERVER.PARTICIPANT_RECONNECTING:
+      case SERVER.PARTICIPANT_RECONNECTED:
         if (participant) {
-          const back = msg.type === 'participant-reconnected';
+          const back = msg.type === SERVER.PARTICIPANT_RECONNECTED;
           participant.state = back ? 'connected' : 'reconnecting';
           participant.emit(back ? 'reconnected' : 'reconnecting');
           this.emit(back ? 'participantReconnected' : 'participantReconnecting', participant);
         }
         break;
-      case 'track-published':
+      case SERVER.TRACK_PUBLISHED:
         if (participant) this._addPublication(participant, msg.track, true);
         break;
-      case 'track-unpublished':
+      case SERVER.TRACK_UNPUBLISHED:
         if (participant && publication) this._unpublished(participant, publication);
         break;
-      case 'track-enabled':
-      case 'track-disabled':
-        if (participant && publication) this._setEnabled(participant, publication, msg.type === 'track-enabled');
+      case SERVER.TRACK_ENABLED:
+      case SERVER.TRACK_DISABLED:
+        if (participant && publication) this._setEnabled(participant, publication, msg.type === SERVER.TRACK_ENABLED);
         break;
-      case 'track-subscribed':
+      case SERVER.TRACK_SUBSCRIBED:
         if (participant && publication) this._subscribed(participant, publication, msg);
         break;
-      case 'track-unsubscribed':
+      case SERVER.TRACK_UNSUBSCRIBED:
         if (participant && publication) this._unsubscribed(participant, publication);
         break;
-      case 'room-completed':
+      case SERVER.ROOM_COMPLETED:
         this.emit('roomCompleted', this);
         break;
-      case 'disconnected':
+      case SERVER.DISCONNECTED:
         this._finish(msg.code ? new EdgeVideoError(msg.code, msg.message) : null);
         break;
-      case 'error':
+      case SERVER.ERROR:
         console.warn(`edge-video: server error ${msg.code}: ${msg.message}`);
         this.emit('warning', new EdgeVideoError(msg.code, msg.message));
         break;
@@ -391,16 +519,21 @@ export class Room extends Emitter {
     }
   }
 
-  // `subscription`: a track-subscribed body, with `mid` (audio, video) or `channel` (data).
+  /**
+   * @param {Participant} participant
+   * @param {RemoteTrackPublication} publication
+   * @param {Subscription} subscription with `mid` (audio, video) or `channel` (data)
+   */
   _subscribed(participant, publication, subscription) {
     if (publication.track) return;
+    const pc = /** @type {RTCPeerConnection} */ (this._pc); // made on the first 'joined'
     let track;
     if (subscription.channel) {
-      track = new RemoteDataTrack(publication, this._pc, subscription.channel);
+      track = new RemoteDataTrack(publication, pc, subscription.channel);
     } else {
-      const transceiver = this._pc.getTransceivers().find((t) => t.mid === subscription.mid);
+      const transceiver = pc.getTransceivers().find((t) => t.mid === subscription.mid);
       if (!transceiver) return;
-      track = new RemoteTrack(publication, transceiver.receiver.track, this);
+      track = new RemoteTrack(publication, transceiver.receiver.track, this._requestRenderSize);
     }
     publication.track = track;
     publication.emit('subscribed', track);
@@ -410,23 +543,32 @@ export class Room extends Emitter {
 
   // -- media ------------------------------------------------------------------------
 
+  /** @param {RTCIceServer[]} iceServers */
   _createPeerConnection(iceServers) {
     // An explicit list (possibly empty): the browser contacts no server it was not given.
-    this._pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
-    this._pc.onconnectionstatechange = () => this.emit('mediaConnectionState', this._pc.connectionState);
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    pc.onconnectionstatechange = () => this.emit('mediaConnectionState', pc.connectionState);
+    this._pc = pc;
   }
 
+  /** @param {AnyLocalTrack[]} tracks */
   _publish(tracks) {
+    /** @type {TrackRequest[]} */
     const requests = [];
     for (const track of tracks) {
       if (track.sid || this._pendingPublish.has(track.id)) continue;
       this._pendingPublish.set(track.id, track);
-      if (track.kind === 'data') requests.push(track._request());
+      if (track instanceof LocalDataTrack) requests.push(track._request());
       else requests.push({ client_id: clientIdOf(track), kind: track.kind, name: track.name, enabled: track.isEnabled });
     }
-    for (let i = 0; i < requests.length; i += 16) this._send({ type: 'publish', tracks: requests.slice(i, i + 16) });
+    const max = PROTOCOL.MAX_TRACKS_PER_MESSAGE;
+    for (let i = 0; i < requests.length; i += max) this._send({ type: CLIENT.PUBLISH, tracks: requests.slice(i, i + max) });
   }
 
+  /**
+   * @param {string} clientId
+   * @returns {AnyLocalTrack | null}
+   */
   _localByClientId(clientId) {
     for (const track of this._localTracks) {
       if (clientIdOf(track) === clientId) return track;
@@ -434,13 +576,14 @@ export class Room extends Emitter {
     return null;
   }
 
+  /** @param {OfferMessage} msg */
   async _answer(msg) {
-    const pc = this._pc;
+    const pc = /** @type {RTCPeerConnection} */ (this._pc); // made on the first 'joined'
     await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
     for (const [mid, clientId] of Object.entries(msg.publish || {})) {
       const transceiver = pc.getTransceivers().find((t) => t.mid === mid);
       const local = this._localByClientId(clientId);
-      if (!transceiver || !local) continue;
+      if (!transceiver || !(local instanceof LocalTrack)) continue;
       await transceiver.sender.replaceTrack(local.mediaStreamTrack);
       transceiver.direction = 'sendonly';
     }
@@ -452,18 +595,20 @@ export class Room extends Emitter {
       }
     }
     await waitForIceGathering(pc);
-    this._send({ type: 'answer', negotiation: msg.negotiation, sdp: pc.localDescription.sdp });
+    const answer = /** @type {RTCSessionDescription} */ (pc.localDescription);
+    this._send({ type: CLIENT.ANSWER, negotiation: msg.negotiation, sdp: answer.sdp });
   }
 
+  /** @param {PublishedMessage} msg */
   _published(msg) {
     for (const info of msg.tracks || []) {
       const local = this._localByClientId(info.client_id);
       if (!local) continue;
       this._pendingPublish.delete(local.id);
       local.sid = info.sid;
-      if (local.kind === 'data' && info.channel) {
+      if (local instanceof LocalDataTrack && info.channel) {
         local.maxMessageBytes = this._maxDataMessageBytes;
-        local._open(this._pc, info.channel);
+        local._open(/** @type {RTCPeerConnection} */ (this._pc), info.channel);
       }
       local.emit('published', local);
       if (this.localParticipant) {
@@ -472,10 +617,11 @@ export class Room extends Emitter {
         this.localParticipant.emit('trackPublished', local);
       }
       // A mute made before the server knew the track: tell it now.
-      if (!local.isEnabled) this._send({ type: 'set-enabled', track_sid: info.sid, enabled: false });
+      if (!local.isEnabled) this._send({ type: CLIENT.SET_ENABLED, track_sid: info.sid, enabled: false });
     }
   }
 
+  /** @param {PublishFailedMessage} msg */
   _publishFailed(msg) {
     const local = this._localByClientId(msg.client_id);
     if (!local) return;
@@ -490,23 +636,35 @@ export class Room extends Emitter {
   }
 }
 
-// The publish request's handle for a local track (the protocol allows A-Za-z0-9_.:{}-).
+/**
+ * The publish request's handle for a local track (the protocol allows A-Za-z0-9_.:{}-).
+ * @param {AnyLocalTrack} track
+ * @returns {string}
+ */
 function clientIdOf(track) {
-  return track.id.replace(/[^A-Za-z0-9_.:{}-]/g, '').slice(0, 64) || track.kind;
+  return track.id.replace(/[^A-Za-z0-9_.:{}-]/g, '').slice(0, PROTOCOL.MAX_CLIENT_ID) || track.kind;
 }
 
-// Every subscriber gets this picture as sent (the SFU never rescales): keep the size and
-// give up frame rate when CPU or bandwidth is short, unless the caller chose otherwise.
+/**
+ * Every subscriber gets this picture as sent (the SFU never rescales): keep the size and
+ * give up frame rate when CPU or bandwidth is short, unless the caller chose otherwise.
+ * @param {RTCRtpSender} sender
+ * @param {RTCDegradationPreference} [preference]
+ */
 async function preferResolution(sender, preference) {
   try {
     const params = sender.getParameters();
-    params.degradationPreference = preference || 'maintain-resolution';
+    /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (params).degradationPreference = preference || 'maintain-resolution';
     await sender.setParameters(params);
   } catch (err) {
     console.debug('edge-video: degradationPreference not applied', err);
   }
 }
 
+/**
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<void>}
+ */
 function waitForIceGathering(pc) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
   return new Promise((resolve) => {
@@ -531,26 +689,42 @@ function defaultUrl() {
 }
 
 /**
+ * @typedef {object} ConnectOptions
+ * @property {string} [name] room name; else the token's room grant
+ * @property {string} [url] signaling URL, default this page's host
+ * @property {boolean | MediaTrackConstraints} [audio]
+ * @property {boolean | MediaTrackConstraints} [video]
+ * @property {(LocalTrack | MediaStreamTrack | LocalDataTrack)[]} [tracks] instead of audio/video
+ * @property {RTCDegradationPreference} [degradationPreference] default 'maintain-resolution'
+ */
+
+/**
  * Join a room. `options`: `name` (room name; else the token's room grant), `url`
  * (signaling URL, default this page's host), `audio` / `video` (getUserMedia constraints
  * or booleans), `tracks` (LocalTrack, MediaStreamTrack or LocalDataTrack list, instead of audio/video),
  * `degradationPreference` (default 'maintain-resolution').
  * Resolves to a connected Room; rejects with an EdgeVideoError carrying a Twilio code.
+ * @param {string} token
+ * @param {ConnectOptions} [options]
+ * @returns {Promise<Room>}
  */
 export async function connect(token, options = {}) {
   const room = new Room({ url: options.url || defaultUrl(), degradationPreference: options.degradationPreference });
+  /** @type {MediaStreamTrack[]} */
   let mediaTracks = [];
   const dataTracks = (options.tracks || []).filter((t) => t instanceof LocalDataTrack);
   if (options.tracks) {
-    mediaTracks = options.tracks.filter((t) => !(t instanceof LocalDataTrack)).map((t) => (t instanceof LocalTrack ? t.mediaStreamTrack : t));
+    const media = options.tracks.filter(/** @returns {t is LocalTrack | MediaStreamTrack} */ (t) => !(t instanceof LocalDataTrack));
+    mediaTracks = media.map((t) => (t instanceof LocalTrack ? t.mediaStreamTrack : t));
   } else if (options.audio !== false || options.video !== false) {
     const constraints = { audio: options.audio ?? true, video: options.video ?? true };
     const stream = await navigator.mediaDevices.getUserMedia(constraints);
     mediaTracks = stream.getTracks();
   }
-  room._localTracks = mediaTracks.map((t) => new LocalTrack(t, t.kind === 'audio' ? 'microphone' : 'camera', room));
+  room._localTracks = mediaTracks.map((t) => new LocalTrack(t, t.kind === 'audio' ? 'microphone' : 'camera', room._publisher));
   room._localTracks.push(...dataTracks);
   try {
+    /** @type {Omit<JoinMessage, 'type' | 'version'>} */
     const join = { token };
     if (options.name) join.room = options.name;
     await room._open(join);
@@ -563,7 +737,11 @@ export async function connect(token, options = {}) {
   return room;
 }
 
-/** Capture local media as LocalTracks (to preview before connecting). */
+/**
+ * Capture local media as LocalTracks (to preview before connecting).
+ * @param {MediaStreamConstraints} [constraints]
+ * @returns {Promise<LocalTrack[]>}
+ */
 export async function createLocalTracks(constraints = { audio: true, video: true }) {
   const stream = await navigator.mediaDevices.getUserMedia(constraints);
   return stream.getTracks().map((t) => new LocalTrack(t, t.kind === 'audio' ? 'microphone' : 'camera', null));

@@ -128,7 +128,7 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
                 async def inbound() -> Any:
                     return await page.evaluate(INBOUND_JS)
 
-                # The browser has not said how large it renders the kiosk: the small layer only.
+                # The browser has not said how large it renders the kiosk: the best layer only.
                 got = await wait_for(
                     inbound,
                     lambda s: (kiosk_inbound(s, "video") or {}).get("framesDecoded", 0) > 10,
@@ -136,10 +136,26 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
                 )
                 video = kiosk_inbound(got, "video")
                 assert video is not None and video["framesDecoded"] > 10, got
-                assert (video["frameWidth"], video["frameHeight"]) == (160, 90), video
+                assert (video["frameWidth"], video["frameHeight"]) == (640, 360), video
+                best = layers(daemon)
+                assert best["high"]["encoding"] and best["high"]["frames"] > 10, best
+                assert not best["low"]["encoding"] and best["low"]["frames"] == 0, best
+
+                # A small tile: the small layer only, and the large encoder stops.
+                assert await page.evaluate(RENDER_JS, [160, 90])
+                got = await wait_for(
+                    inbound,
+                    lambda s: (kiosk_inbound(s, "video") or {}).get("frameWidth") == 160,
+                    60,
+                )
+                video = kiosk_inbound(got, "video")
+                assert video is not None and (video["frameWidth"], video["frameHeight"]) == (
+                    160,
+                    90,
+                ), got
                 small = layers(daemon)
-                assert small["low"]["encoding"] and small["low"]["frames"] > 10, small
-                assert not small["high"]["encoding"] and small["high"]["frames"] == 0, small
+                assert small["low"]["encoding"] and small["low"]["frames"] > 0, small
+                assert not small["high"]["encoding"], small
 
                 # Asking for a large picture starts the large layer, at the configured size.
                 assert await page.evaluate(RENDER_JS, [640, 360])

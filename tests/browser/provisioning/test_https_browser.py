@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from playwright.async_api import async_playwright
 
 from provisioning import tls
+from provisioning.backend import Address
 from provisioning.claim import current_claim_code
 from tests.support.provisioning_app import PASSWORD, lan_address, make_app, running_client
 from tests.support.provisioning_backend import HandWrittenTestBackend
@@ -41,6 +42,7 @@ async def test_admin_over_https_on_a_lan_address(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     mgr = tls.TlsManager(data_dir, ["unit.local", "localhost"], [lan, "127.0.0.1"], "unit")
     backend = HandWrittenTestBackend(tmp_path / "config.toml")
+    backend.next_address = Address(tls=True)  # HTTPS is on, and stays on after a restart
     app, _ = make_app(backend, data_dir, tls=mgr)
     async with running_client(app, host=lan, ssl=mgr.context) as client:
         base = f"https://{lan}:{client.port}"

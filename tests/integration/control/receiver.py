@@ -26,6 +26,8 @@ class Receiver:
     attempts: int = 0
     received: list[Received] = field(default_factory=list)
     server: TestServer | None = None
+    #: Every request, failed ones included: (URL, body, signature, idempotency token).
+    raw: list[tuple[str, bytes, str, str]] = field(default_factory=list)
 
     async def start(self, port: int | None = None) -> str:
         app = web.Application()
@@ -40,6 +42,15 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.attempts += 1
+        headers = request.headers
+        self.raw.append(
+            (
+                str(request.url),
+                await request.read(),
+                headers.get("X-Twilio-Signature", ""),
+                headers.get("I-Twilio-Idempotency-Token", ""),
+            )
+        )
         if self.attempts <= self.fail_first:
             return web.Response(status=500)
         form = await request.post()

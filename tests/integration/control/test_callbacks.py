@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from twilio.request_validator import RequestValidator
 
 from edge_sfu.context import SfuSettings
@@ -81,6 +82,25 @@ async def test_every_event_once_in_order_after_failures(unit: Unit) -> None:
     assert left["ParticipantStatus"] == "disconnected" and "ParticipantDuration" in left
     assert receiver.received[-1].params["RoomStatus"] == "completed"
     assert unit.context.callbacks.pending() == 0
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_retry_is_the_same_request(unit: Unit, method: str) -> None:
+    receiver = Receiver(fail_first=2)
+    url = await receiver.start()
+    try:
+        data = {"UniqueName": "again", "StatusCallback": url, "StatusCallbackMethod": method}
+        resp = await unit.client.post("/v1/Rooms", data=data, headers=unit.auth)
+        assert resp.status == 201
+        await unit.context.rooms.connect("alice", "again")
+        await receiver.wait_for(2)
+    finally:
+        await receiver.close()
+    # Three deliveries of room-created (two refused), byte for byte the same request, with a
+    # token a receiver can drop duplicates by; the next event has a token of its own.
+    first, second, third, other = receiver.raw[:4]
+    assert first == second == third
+    assert first[3] and other[3] and other[3] != first[3]
 
 
 async def test_get_callbacks_are_signed_over_the_query(unit: Unit) -> None:

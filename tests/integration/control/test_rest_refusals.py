@@ -73,6 +73,10 @@ async def test_revoked_key_is_refused(unit: Unit) -> None:
         ({"UniqueName": "x" * 129}, 53102),
         ({"UniqueName": "a/b"}, 53101),
         ({"UniqueName": "RM" + "a" * 32}, 53101),
+        ({"UniqueName": "."}, 53101),  # could be created, never fetched: /v1/Rooms/. is /v1/Rooms/
+        ({"UniqueName": ".."}, 53101),
+        ({"UniqueName": "a\u202eb"}, 53101),  # the same rule as names from signaling
+        ({"UniqueName": ""}, 53102),
         ({"EmptyRoomTimeout": "0"}, 20001),
         ({"UnusedRoomTimeout": "61"}, 20001),
         ({"MaxParticipantDuration": "599"}, 20001),
@@ -147,10 +151,21 @@ async def test_list_filter_refusals(unit: Unit) -> None:
         {"PageSize": "1001"},
         {"Page": "-1"},
         {"Colour": "red"},
+        # valid ISO 8601, but before year 1 once in UTC (an OverflowError, not a 500)
+        {"DateCreatedAfter": "0001-01-01T00:00:00+01:00"},
+        {"DateCreatedBefore": "9999-12-31T23:59:59-01:00"},
     ):
         resp = await unit.client.get("/v1/Rooms", params=params, headers=unit.auth)
         assert resp.status == 400, params
         await error_of(resp)
+    p = await unit.context.rooms.connect("alice", "r")
+    resp = await unit.client.get(
+        f"/v1/Rooms/{p.room_sid}/Participants",
+        params={"DateCreatedAfter": "0001-01-01T00:00:00+01:00"},
+        headers=unit.auth,
+    )
+    assert resp.status == 400
+    await error_of(resp)
 
 
 async def test_unknown_room_is_20404(unit: Unit) -> None:
@@ -267,3 +282,24 @@ async def test_kick_over_rest_disconnects_with_a_reason(unit: Unit) -> None:
     body = await resp.json()
     assert resp.status == 200 and body["status"] == "disconnected" and body["sid"] == p.sid
     assert seen[-1].reason_code == 53204
+
+
+async def test_status_callback_may_not_point_at_the_unit_itself(unit: Unit) -> None:
+    port = unit.client.port
+    for own in (
+        f"{unit.base}/admin/system/factory-reset",
+        f"http://localhost:{port}/v1/Rooms",
+        f"http://[::1]:{port}/admin/",
+        f"http://0.0.0.0:{port}/v1/Tokens",
+        f"http://LOCALHOST.:{port}/x",
+    ):
+        resp = await unit.client.post("/v1/Rooms", data={"StatusCallback": own}, headers=unit.auth)
+        assert resp.status == 400, own
+        assert (await error_of(resp))["code"] == 20001
+    assert await room_count(unit) == 0
+    # A hub on the LAN, or another service on this machine, is a real use.
+    for other in ("http://127.0.0.1:9/hook", "http://192.168.1.20/hook", "https://10.0.0.2/h"):
+        resp = await unit.client.post(
+            "/v1/Rooms", data={"StatusCallback": other}, headers=unit.auth
+        )
+        assert resp.status == 201, other

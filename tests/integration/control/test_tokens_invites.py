@@ -5,8 +5,8 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from edge_sfu.errors import TokenError
-from edge_sfu.invites import create_invite
+from edge_sfu.errors import TokenError, TwilioError
+from edge_sfu.invites import DEFAULT_INVITE_GUESTS, create_invite
 from edge_sfu.tokens import verify_access_token
 from tests.support.sfu import Unit
 
@@ -57,10 +57,11 @@ async def test_token_endpoint_needs_a_key(unit: Unit) -> None:
     assert resp.status == 401 and (await resp.json())["code"] == 20003
 
 
-async def redeem(unit: Unit, invite: str, identity: str):
-    return await unit.client.post(
-        "/v1/Invites/Redeem", data={"Invite": invite, "Identity": identity}
-    )
+async def redeem(unit: Unit, invite: str, identity: str, guest_key: str | None = None):
+    form = {"Invite": invite, "Identity": identity}
+    if guest_key is not None:
+        form["GuestKey"] = guest_key
+    return await unit.client.post("/v1/Invites/Redeem", data=form)
 
 
 async def test_invite_redeems_once_per_identity(unit: Unit) -> None:
@@ -84,10 +85,80 @@ async def test_invite_cannot_take_a_connected_identity(unit: Unit) -> None:
     invite = create_invite(unit.identity.auth_token, "party", ttl=3600)
     resp = await redeem(unit, invite, "host")
     assert resp.status == 409
-    # refused attempts do not burn the name: once host leaves, the guest may take it
+    # once host leaves, the name is still host's: a guest cannot take it while they are away
     room = unit.context.rooms.live_room_by_name("party")
     await unit.context.rooms.disconnect(next(iter(room.participants)))
-    assert (await redeem(unit, invite, "host")).status == 201
+    away = await redeem(unit, invite, "host")
+    assert away.status == 409 and (await away.json())["code"] == 53200
+    # refused attempts do not use up the invite's guests
+    assert (await redeem(unit, invite, "guest")).status == 201
+
+
+async def test_invite_cannot_take_an_identity_issued_by_the_token_endpoint(unit: Unit) -> None:
+    resp = await unit.client.post("/v1/Tokens", data={"Identity": "boss"}, headers=unit.auth)
+    assert resp.status == 201
+    invite = create_invite(unit.identity.auth_token, "party", ttl=3600)
+    taken = await redeem(unit, invite, "boss")
+    assert taken.status == 409 and (await taken.json())["code"] == 53200
+
+
+async def test_a_guest_redeems_its_own_name_again_with_its_key(unit: Unit) -> None:
+    invite = create_invite(unit.identity.auth_token, "party", ttl=3600)
+    first = await redeem(unit, invite, "ann")
+    assert first.status == 201
+    key = (await first.json())["guestKey"]
+    # the same browser (it presents its key) gets a token again, not counted as a new guest
+    again = await redeem(unit, invite, "ann", key)
+    assert again.status == 201
+    body = await again.json()
+    claims = verify_access_token(body["token"], unit.context.keys, unit.identity.account_sid)
+    assert (claims.identity, body["guestKey"]) == ("ann", key)
+    # another browser, with no key or its own, cannot take the name, even with another invite,
+    # and whether ann is connected or not
+    other_invite = create_invite(unit.identity.auth_token, "party", ttl=3600)
+    for form_key in (None, "k" * 43):
+        stolen = await redeem(unit, other_invite, "ann", form_key)
+        assert stolen.status == 409 and (await stolen.json())["code"] == 53200
+    await unit.context.rooms.connect("ann", "party")
+    for form_key in (None, "k" * 43):
+        stolen = await redeem(unit, other_invite, "ann", form_key)
+        assert stolen.status == 409 and (await stolen.json())["code"] == 53200
+    # ann's own browser (a reload while its old connection lingers) still gets a token
+    assert (await redeem(unit, invite, "ann", key)).status == 201
+    # a browser may bring its own key (kept in sessionStorage) on the first redemption
+    mine = "b" * 40
+    assert (await redeem(unit, invite, "bea", mine)).status == 201
+    assert (await redeem(unit, invite, "bea", mine)).status == 201
+    bad = await redeem(unit, invite, "cid", "short")
+    assert bad.status == 400 and (await bad.json())["code"] == 20001
+
+
+async def test_an_invite_admits_a_limited_number_of_guests(unit: Unit) -> None:
+    invite = create_invite(unit.identity.auth_token, "party", ttl=3600, guests=2)
+    keys = []
+    for name in ("g1", "g2"):
+        resp = await redeem(unit, invite, name)
+        assert resp.status == 201
+        keys.append((await resp.json())["guestKey"])
+    full = await redeem(unit, invite, "g3")
+    assert full.status == 403 and (await full.json())["code"] == 53105
+    # the guests it admitted still come back
+    assert (await redeem(unit, invite, "g1", keys[0])).status == 201
+    # the default limit is a few guests, not a room's worth
+    default = create_invite(unit.identity.auth_token, "party", ttl=3600)
+    names = [f"d{i}" for i in range(DEFAULT_INVITE_GUESTS + 1)]
+    statuses = [(await redeem(unit, default, name)).status for name in names]
+    assert statuses == [201] * DEFAULT_INVITE_GUESTS + [403]
+
+
+@pytest.mark.parametrize(
+    ("room", "guests", "code"),
+    [("x" * 129, 5, 53102), ("a/b", 5, 53101), ("party", 0, 20001), ("party", 51, 20001)],
+)
+def test_invite_creation_refuses_what_could_never_join(room: str, guests: int, code: int) -> None:
+    with pytest.raises(TwilioError) as info:
+        create_invite("an-auth-token-of-at-least-32-bytes!", room, guests=guests)
+    assert info.value.code == code
 
 
 async def test_invite_refusals(unit: Unit) -> None:
@@ -103,6 +174,7 @@ async def test_invite_refusals(unit: Unit) -> None:
         ({"Invite": good}, 400, 53200),
         ({"Invite": good, "Identity": "bad\u0001name"}, 400, 53200),
         ({"Identity": "g"}, 401, 20101),
+        ({"Invite": "", "Identity": "g"}, 401, 20101),
         ({"Invite": good, "Identity": "g", "Room": "other"}, 400, 20001),
     ]
     for form, status, code in cases:
@@ -111,3 +183,25 @@ async def test_invite_refusals(unit: Unit) -> None:
         assert (await resp.json())["code"] == code, form
     # none of the refusals recorded a redemption
     assert (await redeem(unit, good, "g")).status == 201
+
+
+async def test_a_revoked_invite_redeems_nothing(unit: Unit) -> None:
+    from edge_sfu.invites import verify_invite
+    from edge_sfu.rooms.model import utcnow
+
+    invite = create_invite(unit.identity.auth_token, "party", ttl=3600, guests=3)
+    made = verify_invite(invite, unit.identity.auth_token)
+    store = unit.context.store
+    store.record_invite(made.invite_id, "party", 3, made.expires_at)
+    assert (await redeem(unit, invite, "early")).status == 201
+    (listed,) = store.list_invites(utcnow())
+    assert (listed.invite_id, listed.used, listed.revoked) == (made.invite_id, 1, None)
+    assert store.revoke_invite(made.invite_id, utcnow())
+    assert not store.revoke_invite("no-such-invite", utcnow())
+    resp = await redeem(unit, invite, "late")
+    assert resp.status == 401
+    body = await resp.json()
+    assert body["code"] == 20110 and "revoked" in body["message"]
+    # The guest it admitted before is refused too: the invite is no credential any more.
+    assert (await redeem(unit, invite, "early")).status == 401
+    assert store.list_invites(utcnow())[0].revoked is not None

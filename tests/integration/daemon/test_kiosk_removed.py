@@ -9,7 +9,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from appliance.control_socket import status
+from appliance.control.client import status
 from tests.support.daemon import Daemon, running_daemon
 
 

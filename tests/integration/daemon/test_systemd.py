@@ -84,8 +84,11 @@ def test_press_without_daemon_is_a_clear_error(tmp_path: Path):
     import subprocess
     import sys
 
+    config = tmp_path / "config.toml"
+    config.write_text("")  # a unit that exists but is not running
+    argv = [sys.executable, "-m", "appliance.cli", "press", "join", "--data-dir", str(tmp_path)]
     result = subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "press", "join", "--data-dir", str(tmp_path)],
+        [*argv, "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=30,

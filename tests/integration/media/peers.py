@@ -17,7 +17,8 @@ from aiortc import (
 )
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from edge_sfu.media import Router, Transport
+from edge_common.bridge import ThreadBridge
+from edge_sfu.media import PublicationSlot, Router, Transport
 
 VIDEO_CLOCK = 90000
 
@@ -65,17 +66,34 @@ async def publish(
     participant: str,
     tracks: list[tuple[Any, str]],
 ) -> tuple[RTCPeerConnection, Transport, list[Any]]:
-    """A publisher pc sending ``tracks`` [(track, mime)] to a new SFU transport."""
+    """A publisher pc sending ``tracks`` [(track, mime)] to a new SFU transport.
+
+    As in production the SFU offers (a receive-only m-line per track) and the publisher
+    answers, sending each track on its m-line.
+    """
     pc = new_pc()
-    for track, mime in tracks:
-        tx = pc.addTransceiver(track, direction="sendonly")
-        tx.setCodecPreferences(codec_caps(track.kind, mime))
     transport = router.create_transport(participant)
-    await pc.setLocalDescription(await pc.createOffer())
-    answer = await transport.handle_offer(pc.localDescription.sdp)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    producers = [router.produce(transport, t) for t in transport.incoming.values()]
+    slots = [
+        transport.add_publication_slot(track.kind, codec=mime.split("/", 1)[1])
+        for track, mime in tracks
+    ]
+    await answer_sending(pc, await transport.create_offer(), dict(zip(slots, tracks, strict=True)))
+    await transport.handle_answer(pc.localDescription.sdp)
+    producers = [router.produce(transport, transport.incoming[slot.mid]) for slot in slots]
     return pc, transport, producers
+
+
+async def answer_sending(
+    pc: RTCPeerConnection, offer: str, tracks: dict[PublicationSlot, tuple[Any, str]]
+) -> None:
+    """Apply an SFU offer on ``pc`` and answer it, sending each track on its slot's m-line."""
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    for slot, (track, mime) in tracks.items():
+        tx = next(t for t in pc.getTransceivers() if t.mid == slot.mid)
+        tx.sender.replaceTrack(track)
+        tx.direction = "sendonly"
+        tx.setCodecPreferences(codec_caps(track.kind, mime))
+    await pc.setLocalDescription(await pc.createAnswer())
 
 
 class Subscriber:
@@ -124,8 +142,9 @@ __all__ = ["AudioStreamTrack", "Subscriber", "SyntheticVideoTrack", "publish"]
 class LayeredCamera:
     """A stand-in for the kiosk camera: testsrc2 through one libx264 encoder per layer.
 
-    Runs on its own thread (as hardware encoders do) and pushes ``EncodedFrame``s with
-    ``push_threadsafe``. Honors keyframe requests and stops encoding unwanted layers.
+    Runs on its own thread (as hardware encoders do) and hands ``EncodedFrame``s to the
+    producer's ``push`` through a ``ThreadBridge``, as the appliance's sources do.
+    Honors keyframe requests and stops encoding unwanted layers.
     """
 
     def __init__(self, sizes: dict[str, tuple[int, int]], fps: int = 15) -> None:
@@ -142,6 +161,7 @@ class LayeredCamera:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.producer: Any = None
+        self._bridge: Any = None
 
     def on_keyframe_request(self, layer: str) -> None:
         with self._lock:
@@ -157,6 +177,7 @@ class LayeredCamera:
         import threading
 
         self.producer = producer
+        self._bridge = ThreadBridge(asyncio.get_running_loop(), producer.push)
         self._thread = threading.Thread(target=self._run, name="fake-camera", daemon=True)
         self._thread.start()
 
@@ -211,7 +232,7 @@ class LayeredCamera:
                     for packet in codec.encode(frame):
                         self.encoded[name] += 1
                         self.keyframes[name] += int(packet.is_keyframe)
-                        self.producer.push_threadsafe(
+                        self._bridge.post(
                             EncodedFrame(bytes(packet), packet.is_keyframe, ts_us, name)
                         )
                 n += 1
@@ -222,6 +243,8 @@ class LayeredCamera:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._bridge is not None:
+            self._bridge.close()
 
 
 class H264Decoder:

@@ -16,22 +16,35 @@ from tests.support.waiting import wait_for
 async def test_data_tracks_forwarded_with_size_limit() -> None:
     router = Router("RM-data", MediaSettings(max_data_message_bytes=1000))
     pub_pc = new_pc()
-    reliable = pub_pc.createDataChannel("chat")
-    lossy = pub_pc.createDataChannel("cursor", ordered=False, maxRetransmits=0)
     pub_t = router.create_transport("PA")
     producers: dict[str, Any] = {}
     errors: list[DataMessageTooLarge] = []
-
-    def on_channel(channel: Any) -> None:
-        producer = router.produce_data("PA", label=channel.label, channel=channel)
+    # As in production: the SFU opens a negotiated channel per data track and offers; once
+    # SCTP is up the publisher sends on its side of each, opened on the SFU's stream id.
+    sfu_side = {
+        label: pub_t.create_data_channel(label, ordered=ordered, max_retransmits=retransmits)
+        for label, ordered, retransmits in (("chat", True, None), ("cursor", False, 0))
+    }
+    offer = await pub_t.create_offer()
+    await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    await pub_pc.setLocalDescription(await pub_pc.createAnswer())
+    await pub_t.handle_answer(pub_pc.localDescription.sdp)
+    await wait_for(
+        lambda: all(c.readyState == "open" for c in sfu_side.values()), what="SFU channels"
+    )
+    for label, channel in sfu_side.items():
+        producer = router.produce_data("PA", label=label, channel=channel)
         producer.on_error = errors.append
-        producers[channel.label] = producer
-
-    pub_t.on_datachannel = on_channel
-    await pub_pc.setLocalDescription(await pub_pc.createOffer())
-    answer = await pub_t.handle_offer(pub_pc.localDescription.sdp)
-    await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        producers[label] = producer
+    reliable = pub_pc.createDataChannel("chat", negotiated=True, id=sfu_side["chat"].id)
+    lossy = pub_pc.createDataChannel(
+        "cursor", negotiated=True, id=sfu_side["cursor"].id, ordered=False, maxRetransmits=0
+    )
     await wait_for(lambda: len(producers) == 2, what="data producers")
+    await wait_for(
+        lambda: reliable.readyState == "open" and lossy.readyState == "open",
+        what="publisher channels",
+    )
     assert producers["chat"].ordered and producers["chat"].max_retransmits is None
     assert not producers["cursor"].ordered and producers["cursor"].max_retransmits == 0
 

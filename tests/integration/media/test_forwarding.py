@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiortc import RTCSessionDescription
 
-from edge_sfu.media import Router
+from edge_sfu.media import H264, Router
 from tests.integration.media.peers import (
     AudioStreamTrack,
     Subscriber,
@@ -102,6 +102,57 @@ async def test_udp_port_range_is_honoured() -> None:
             int(p) for p in re.findall(r"a=candidate:\S+ 1 udp \d+ \S+ (\d+)", client_sdp)
         }
         assert not any(low <= p <= low + 20 for p in client_ports)
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()
+
+
+async def test_closing_a_transport_does_not_call_it_back_from_its_consumers() -> None:
+    router = Router("RM-close")
+    camera = router.produce_local("PK", H264)
+    transport = router.create_transport("PS")
+    negotiations: list[str] = []
+    transport.on_negotiation_needed = lambda: negotiations.append("needed")
+    kept = router.consume(camera, transport)
+    dropped = router.consume(camera, transport)
+    await transport.create_offer()  # gives both consumers their m-line
+    negotiations.clear()
+    seen: list[str] = []
+    kept.on_close(lambda c: seen.append(c.id))
+    # a consumer the user closes: its m-line goes inactive, renegotiation is asked for
+    dropped.close()
+    assert negotiations == ["needed"] and dropped.id not in transport.consumers
+    # the transport closing its consumers: nobody calls the closing transport back
+    await transport.close()
+    assert negotiations == ["needed"]
+    assert kept.closed and kept.closed_by is transport and seen == [kept.id]
+    assert camera.consumers == [] and not camera.closed
+    assert transport.id not in router.transports
+    await router.close()
+    assert camera.closed and router.producers == {}
+
+
+async def test_host_addresses_confine_the_sfu_candidates() -> None:
+    import re
+
+    from edge_sfu.media import MediaSettings
+
+    settings = MediaSettings(host_addresses=("127.0.0.1",), udp_port_range=(52000, 52999))
+    router = Router("RM4", settings)
+    pub_pc, pub_t, producers = await publish(
+        router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
+    )
+    sub = Subscriber(router, "PB")
+    try:
+        router.consume(producers[0], sub.transport)
+        await sub.negotiate()
+        await wait_for(lambda: sub.video_count() >= 5, what="frames over loopback")
+        for transport in (pub_t, sub.transport):
+            sdp = transport.pc.localDescription.sdp
+            found = re.findall(r"a=candidate:\S+ 1 udp \d+ (\S+) (\d+)", sdp)
+            assert found and {a for a, _ in found} == {"127.0.0.1"}, found
+            assert all(52000 <= int(p) <= 52999 for _, p in found)  # both restrictions hold
     finally:
         await sub.close()
         await pub_pc.close()

@@ -13,17 +13,16 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pylibsrtp
 import pytest
-from aiortc import RTCSessionDescription
 
 from edge_sfu.media import Router
-from edge_sfu.media import aiortc_seam as seam
 from tests.integration.media.peers import (
     AudioStreamTrack,
     Subscriber,
     SyntheticVideoTrack,
-    codec_caps,
+    answer_sending,
     publish,
 )
+from tests.support.seam_probes import decoder_thread_running
 from tests.support.waiting import wait_for
 
 
@@ -78,7 +77,7 @@ async def test_no_decoder_or_encoder_runs_in_the_forwarding_path(
         assert len(sfu_transports) == 3
         receivers = [t.receiver for tr in sfu_transports for t in tr.pc.getTransceivers()]
         assert len(receivers) == 2 + 2 * 2
-        assert not any(seam.decoder_thread_running(r) for r in receivers)
+        assert not any(decoder_thread_running(r) for r in receivers)
         # decoders: one per track per subscriber (the test's own peers), none for the SFU;
         # encoders: one per publisher track, none for the SFU's senders
         assert decoders.calls == 2 * 2
@@ -222,26 +221,26 @@ async def test_mute_state_forwarded_as_event_and_close_cascades() -> None:
         await _teardown(router, pub_pc, subs)
 
 
-async def test_participant_offer_while_a_subscription_is_pending() -> None:
-    """A client offer that crosses an SFU change must not take over the new consumer."""
+async def test_publication_while_a_subscription_is_pending() -> None:
+    """A publication slot and a pending consumer go in one SFU offer: the consumer's m-line
+    must not be taken for the publication, nor the publication's for the consumer."""
     router = Router("RM-glare")
     pub_pc, _, producers = await publish(
         router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
     )
-    # PB publishes too, and is subscribed to PA: its own offer arrives before the SFU's
+    # PB is subscribed to PA, and asks to publish before the SFU offered the subscription
     pb_producers: list[Any] = []
     sub = Subscriber(router, "PB")
     consumer = router.consume(producers[0], sub.transport)
-    own = sub.pc.addTransceiver(SyntheticVideoTrack(160, 120), direction="sendonly")
-    own.setCodecPreferences(codec_caps("video", "video/H264"))
-    await sub.pc.setLocalDescription(await sub.pc.createOffer())
-    answer = await sub.transport.handle_offer(sub.pc.localDescription.sdp)
-    await sub.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    slot = sub.transport.add_publication_slot("video", codec="H264")
+    offer = await sub.transport.create_offer()
+    await answer_sending(sub.pc, offer, {slot: (SyntheticVideoTrack(160, 120), "video/H264")})
+    await sub.transport.handle_answer(sub.pc.localDescription.sdp)
     try:
         incoming = list(sub.transport.incoming.values())
         assert len(incoming) == 1 and incoming[0].kind == "video"
         pb_producers.append(router.produce(sub.transport, incoming[0]))
-        await sub.negotiate()  # now the SFU offers the subscription
+        await sub.negotiate()  # a later SFU offer changes nothing of either m-line
         await wait_for(lambda: sub.video_count() >= 5, what="subscription frames")
         assert {s for f in sub.frames.values() for s in f} == {(320, 240)}
         await wait_for(lambda: pb_producers[0].packets_received > 20, what="PB publishing")

@@ -34,7 +34,7 @@ async def test_reconnect_within_window_keeps_sid_and_publications(sfu, clients):
     reconnecting = bob.expect("participant_reconnecting")
     reconnected = bob.expect("participant_reconnected")
     back = alice.expect("reconnected")
-    await alice._ws.close()  # the signaling socket drops; the peer connection stays
+    await alice._connection.ws.close()  # the signaling socket drops; the peer connection stays
     (who,) = await asyncio.wait_for(reconnecting, 10)
     assert who.sid == sid and who.state == "reconnecting"
     await asyncio.wait_for(back, 10)
@@ -55,7 +55,7 @@ async def test_after_the_window_the_participant_is_disconnected(sfu, clients):
     sid = alice.local_sid
     reconnecting = bob.expect("participant_reconnecting")
     gone = bob.expect("participant_disconnected")
-    await alice._ws.close()
+    await alice._connection.ws.close()
     await asyncio.wait_for(reconnecting, 10)
     dropped = time.monotonic()
     (who,) = await asyncio.wait_for(gone, FAST.reconnect_window + 10)
@@ -64,7 +64,7 @@ async def test_after_the_window_the_participant_is_disconnected(sfu, clients):
     assert sid not in bob.participants
     # The reconnect token is dead now.
     async with aiohttp.ClientSession() as http, http.ws_connect(sfu.ws_url) as ws:
-        token = alice._reconnect_token
+        token = alice._connection.reconnect_token
         await ws.send_str(json.dumps({"type": "join", "version": 1, "reconnect_token": token}))
         reply = json.loads((await ws.receive(timeout=10)).data)
         assert reply == {
@@ -95,19 +95,19 @@ async def test_a_silent_client_is_gone_within_the_window(sfu, clients):
 async def test_what_happens_while_away_is_replayed_after_the_reconnect(sfu, clients):
     alice, bob, camera, _track = await _pair(sfu, clients)
     # bob's next connection attempts wait a while: things happen in the room meanwhile.
-    original = bob._open
+    original = bob._connection.open
 
     async def slow_open(join):
         await asyncio.sleep(1.0)
         return await original(join)
 
-    bob._open = slow_open
+    bob._connection.open = slow_open
     lost = bob.expect("track_unsubscribed")
     published = bob.expect("track_published")
     disabled = bob.expect("track_disabled")
     back = bob.expect("reconnected")
     mic_subscribed = bob.expect("track_subscribed", lambda t, p, w: p.name == "mic")
-    await bob._ws.close()
+    await bob._connection.ws.close()
     rooms = sfu.context.rooms
     await asyncio.sleep(0.3)
     await rooms.set_subscribe_rules(bob.local_sid, [{"type": "include", "kind": "audio"}])

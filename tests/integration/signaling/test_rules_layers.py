@@ -74,6 +74,35 @@ async def test_each_subscriber_gets_the_layer_its_render_size_asks_for(sfu, clie
         await local.disconnect()
 
 
+async def test_no_render_size_and_zero_by_zero_get_the_best_layer(sfu, clients):
+    local = await sfu.signaling.connect_local("room1", "kiosk")
+    layers = [LayerSpec("main", 640, 480), LayerSpec("lores", 320, 240)]
+    producer = await local.publish("camera", H264, layers=layers)
+    sources = [
+        H264TestSource(producer, 640, 480, layer="main"),
+        H264TestSource(producer, 320, 240, layer="lores"),
+    ]
+    try:
+        viewer = await connect(sfu.ws_url, sfu.token("viewer"))
+        clients.append(viewer)
+        track, pub, _ = await viewer.wait_for("track_subscribed", timeout=30)
+        # No set-render-size yet: the best layer.
+        frames = await receive_frames(track, 30, timeout=60)
+        assert (frames[-1].width, frames[-1].height) == (640, 480)
+        viewer.set_render_size(pub.sid, 160, 120)
+        frames = await receive_frames(track, 60, timeout=60)
+        assert (frames[-1].width, frames[-1].height) == (320, 240)
+        # 0x0 withdraws the size: the best layer again.
+        viewer.set_render_size(pub.sid, 0, 0)
+        frames = await receive_frames(track, 60, timeout=60)
+        assert (frames[-1].width, frames[-1].height) == (640, 480)
+        assert not viewer.errors
+    finally:
+        for source in sources:
+            await source.close()
+        await local.disconnect()
+
+
 async def test_removed_by_rest_and_room_completed_carry_their_codes(sfu, clients):
     alice = await connect(sfu.ws_url, sfu.token("alice"))
     clients.append(alice)

@@ -21,6 +21,9 @@ from edge_sfu.tokens import verify_access_token
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> list[str]:
+    # A unit that exists, as `edge-appliance run` leaves it: other commands never create one.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "config.toml").write_text("")
     return ["--data-dir", str(tmp_path / "data"), "--config", str(tmp_path / "config.toml")]
 
 
@@ -100,3 +103,113 @@ def test_console_script_runs():
         check=True,
     )
     assert out.stdout.startswith("edge-appliance ")
+
+
+#: Every command but `run`, with the arguments it needs.
+COMMANDS = [
+    ["keys", "create", "--name", "backend"],
+    ["keys", "list"],
+    ["keys", "revoke", "SK00000000000000000000000000000000"],
+    ["token", "--identity", "alice"],
+    ["invite", "--room", "standup"],
+    ["check-config"],
+    ["doctor"],
+    ["press", "join"],
+    ["claim-code"],
+    ["admin", "reset-password"],
+]
+
+
+def _files_under(root: Path) -> list[Path]:
+    return sorted(root.rglob("*"))
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_commands_refuse_a_missing_unit_and_create_nothing(capsys, tmp_path, argv):
+    config, data = tmp_path / "etc" / "config.toml", tmp_path / "lib" / "data"
+    code, out, err = run(capsys, *argv, "--config", str(config), "--data-dir", str(data))
+    assert code == 2 and out == ""
+    assert f"config file {config} does not exist" in err
+    assert "--config PATH or EDGE_APPLIANCE_CONFIG=PATH" in err
+    assert _files_under(tmp_path) == []
+
+
+#: The commands that use the data directory (check-config and doctor read the config only).
+DATA_COMMANDS = [a for a in COMMANDS if a[0] not in ("check-config", "doctor")]
+
+
+@pytest.mark.parametrize("argv", DATA_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_commands_refuse_a_missing_data_dir_and_create_nothing(capsys, tmp_path, argv):
+    config, data = tmp_path / "config.toml", tmp_path / "data"
+    config.write_text("")
+    code, out, err = run(capsys, *argv, "--config", str(config), "--data-dir", str(data))
+    assert code == 2 and out == ""
+    assert f"data directory {data} does not exist" in err
+    assert "--data-dir PATH or EDGE_APPLIANCE_DATA_DIR=PATH" in err
+    assert _files_under(tmp_path) == [config]
+
+
+def test_check_config_on_a_missing_file_is_an_error(capsys, tmp_path):
+    (tmp_path / "data").mkdir()
+    missing = tmp_path / "nowhere.toml"
+    code, out, err = run(
+        capsys, "check-config", "--config", str(missing), "--data-dir", str(tmp_path / "data")
+    )
+    assert code == 2 and "ok" not in out
+    assert f"config file {missing} does not exist" in err
+
+
+def test_the_environment_names_the_unit(capsys, monkeypatch, dirs, tmp_path):
+    monkeypatch.setenv("EDGE_APPLIANCE_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("EDGE_APPLIANCE_DATA_DIR", str(tmp_path / "data"))
+    code, out, _ = run(capsys, "keys", "create", "--name", "backend", "--json")
+    assert code == 0
+    identity = load_or_create_identity(tmp_path / "data")
+    assert json.loads(out)["account_sid"] == identity.account_sid
+    code, out, _ = run(capsys, "check-config")
+    assert (code, out.strip()) == (0, f"{tmp_path / 'config.toml'}: ok")
+
+
+def test_flags_win_over_the_environment(capsys, monkeypatch, dirs, tmp_path):
+    monkeypatch.setenv("EDGE_APPLIANCE_CONFIG", str(tmp_path / "elsewhere.toml"))
+    monkeypatch.setenv("EDGE_APPLIANCE_DATA_DIR", str(tmp_path / "elsewhere"))
+    code, out, _ = run(capsys, "check-config", *dirs)
+    assert (code, out.strip()) == (0, f"{tmp_path / 'config.toml'}: ok")
+
+
+def test_invite_lifetime_follows_the_one_rule(capsys, dirs):
+    from edge_sfu.invites import MAX_INVITE_TTL, MIN_INVITE_TTL
+
+    for ttl in (MIN_INVITE_TTL - 1, MAX_INVITE_TTL + 1):
+        code, _, err = run(capsys, "invite", "--room", "r", "--ttl", str(ttl), *dirs)
+        assert code == 1
+        assert "lifetime must be 300 to 604800 seconds (5 minutes to 7 days)" in err
+    for ttl in (MIN_INVITE_TTL, MAX_INVITE_TTL):
+        assert run(capsys, "invite", "--room", "r", "--ttl", str(ttl), *dirs)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "argv", [[], *(a[:1] if a[0] not in ("keys", "admin") else a[:2] for a in COMMANDS), ["run"]]
+)
+def test_help_renders_cleanly(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out  # no reStructuredText markup from docstrings
+    assert all(len(line) <= 100 for line in out.splitlines())
+    if not argv:
+        # Each command has its help on its own line, beside its name.
+        assert "    check-config    validate the config file" in out
+        assert "EDGE_APPLIANCE_CONFIG" in out and "EDGE_APPLIANCE_DATA_DIR" in out
+    else:
+        assert "--config PATH" in out and "$EDGE_APPLIANCE_DATA_DIR" in out
+
+
+def test_check_config_needs_no_data_dir_and_creates_none(capsys, tmp_path):
+    # As the installer runs it: the config is written, the service makes the data dir later.
+    config, data = tmp_path / "config.toml", tmp_path / "data"
+    config.write_text("")
+    code, out, _ = run(capsys, "check-config", "--config", str(config), "--data-dir", str(data))
+    assert (code, out.strip()) == (0, f"{config}: ok")
+    assert _files_under(tmp_path) == [config]

@@ -17,24 +17,21 @@ from typing import Any
 
 import pytest
 
-from appliance.control_socket import (
+from appliance.control.client import press, send_command, status
+from appliance.control.protocol import (
     BadCommand,
     CommandRejected,
     ControlCommand,
     ControlError,
-    ControlServer,
     ControlSocketInUse,
     DaemonNotRunning,
-    PeerCredentials,
     PressCommand,
     StatusCommand,
     default_socket_path,
     encode_command,
     parse_command,
-    press,
-    send_command,
-    status,
 )
+from appliance.control.server import ControlServer, PeerCredentials
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -200,7 +197,8 @@ def _as_nobody(path: Path) -> subprocess.CompletedProcess[str]:
     """Run the real client as uid/gid 65534 with the system Python (the venv is under /root)."""
     code = (
         "import sys\n"
-        "from appliance.control_socket import status, ControlError\n"
+        "from appliance.control.client import status\n"
+        "from appliance.control.protocol import ControlError\n"
         "try:\n"
         f"    print(status({str(path)!r}))\n"
         "except ControlError as exc:\n"

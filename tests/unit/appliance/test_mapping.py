@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from appliance.app import media_settings, public_base_url, room_defaults
 from appliance.config import parse_settings
-from appliance.hw_specs import audio_spec, camera_spec
+from appliance.mapping import (
+    audio_spec,
+    camera_spec,
+    media_settings,
+    public_base_url,
+    room_defaults,
+)
 
 
 def test_media_settings_from_config():
@@ -74,3 +79,12 @@ def test_public_url():
     assert public_base_url(s, port=9000) == "http://127.0.0.1:9000"
     s = parse_settings({"http": {"public_url": "https://unit.example/"}})
     assert public_base_url(s) == "https://unit.example"
+
+
+def test_loopback_only_keeps_media_candidates_on_loopback(monkeypatch):
+    from appliance.confinement import LOOPBACK_ONLY_ENV
+
+    monkeypatch.setenv(LOOPBACK_ONLY_ENV, "1")
+    assert media_settings(parse_settings({})).host_addresses == ("127.0.0.1",)
+    monkeypatch.setenv(LOOPBACK_ONLY_ENV, "")
+    assert media_settings(parse_settings({})).host_addresses is None

@@ -234,3 +234,18 @@ def test_config_directory_mode_matches_tmpfiles() -> None:
     assert s["ConfigurationDirectoryMode"] == ["0770"]
     assert s["StateDirectoryMode"] == ["0700"]
     assert "d      /etc/edge-appliance               0770 root" in TMPFILES.read_text()
+
+
+def test_resource_limits_fit_a_pi_zero_2_w() -> None:
+    s = unit_settings(UNIT.read_text())
+    # systemd's default soft limit (1024) let idle connections exhaust the descriptors.
+    assert s.get("LimitNOFILE") == ["8192"]
+
+    def mebibytes(value: str) -> int:
+        assert value.endswith("M"), value
+        return int(value[:-1])
+
+    high, cap = mebibytes(s["MemoryHigh"][0]), mebibytes(s["MemoryMax"][0])
+    # Throttling starts before the kill, and the kill comes before a 512 MB board (about
+    # 420 MB left by the OS and the GPU) runs out of memory.
+    assert 200 <= high < cap <= 420

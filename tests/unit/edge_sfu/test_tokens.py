@@ -123,6 +123,32 @@ def test_malformed_20101(unit, garbage):
     refused(20101, garbage, unit)
 
 
+def test_a_token_that_is_not_ascii_is_20101(unit):
+    refused(20101, "\ud800", unit)  # a lone surrogate: cannot even be encoded to bytes
+    refused(20101, "é.é.é", unit)
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["1", True, 1.5, None, [1]])
+def test_a_time_claim_that_is_not_an_integer_is_20101(unit, claim, value):
+    identity, _, key = unit
+    now = int(time.time())
+    payload: dict[str, object] = {
+        "jti": "x",
+        "iss": key.sid,
+        "sub": identity.account_sid,
+        "nbf": now,
+        "exp": now + 600,
+        "grants": {"identity": "a", "video": {}},
+    }
+    payload[claim] = str(payload.get(claim, now)) if value == "1" else value
+    if value is None and claim != "exp":
+        return  # an absent nbf or iat is allowed
+    token = jwt.encode(payload, key.secret, algorithm="HS256", headers={"cty": "twilio-fpa;v=1"})
+    refused(20101, token, unit)
+    refused(20101, token, unit, now=time.time())
+
+
 def test_missing_cty_20102(unit):
     identity, _, key = unit
     payload = {

@@ -8,7 +8,7 @@ import pytest
 from hardware.audio.devices import AudioSpec
 from hardware.audio.playback import JitterBuffer
 from hardware.board import classify, read_model
-from hardware.camera.base import CameraSpec, LayerSpec
+from hardware.camera.base import CameraLayerSpec, CameraSpec
 from hardware.camera.h264 import NAL_IDR, NAL_PPS, NAL_SPS, ParameterSetKeeper, iter_nals, nal_types
 from hardware.camera.overlay import draw_text, overlay_text
 from hardware.errors import ConfigError, HardwareError, UnknownLayerError
@@ -60,9 +60,9 @@ def test_jitter_buffer_stereo_and_overflow() -> None:
 
 def test_specs_validate_with_builtin_compatible_errors() -> None:
     with pytest.raises(ConfigError):
-        LayerSpec("odd", 641, 360)
+        CameraLayerSpec("odd", 641, 360)
     with pytest.raises(ValueError):
-        CameraSpec(layers=(LayerSpec("a", 64, 64), LayerSpec("a", 32, 32)))
+        CameraSpec(layers=(CameraLayerSpec("a", 64, 64), CameraLayerSpec("a", 32, 32)))
     with pytest.raises(KeyError):
         CameraSpec().layer("nope")
     with pytest.raises(UnknownLayerError, match="configured layers"):

@@ -302,3 +302,33 @@ async def test_import_refuses_markup_in_keys_the_page_does_not_edit(
     text = await resp.text()
     assert resp.status == 400 and "sfu.note" in text and "<script>alert" not in text
     assert backend.config_path.read_bytes() == before
+
+
+async def test_import_limit_is_the_same_under_any_root_app(
+    backend: HandWrittenTestBackend, data_dir: Path
+) -> None:
+    from provisioning.app import MAX_UPLOAD_BYTES
+    from tests.support.provisioning_app import claim, make_app, running_client
+
+    # The daemon mounts the admin pages on the REST API's application (64 KiB bodies).
+    app, _ = make_app(backend, data_dir, client_max_size=64 * 1024)
+    async with running_client(app) as client:
+        await claim(client, data_dir)
+
+        async def upload(size: int) -> aiohttp.ClientResponse:
+            text = tomli_w.dumps(default_config())
+            text += "#" * (size - len(text.encode()) - 1) + "\n"
+            form = aiohttp.FormData()
+            form.add_field("csrf", await get_csrf(client, "/admin/system"))
+            form.add_field("config", text.encode(), filename="config.toml")
+            return await client.post("/admin/system/import", data=form)
+
+        resp = await upload(200 * 1024)  # over the root's 64 KiB, under the pages' limit
+        assert resp.status == 200 and "Configuration imported" in await resp.text()
+        # Over the limit: said next to the field, or on the error page for a huge request,
+        # with the same figure the docs give.
+        assert MAX_UPLOAD_BYTES == 256 * 1024  # what docs/provisioning.md says
+        resp = await upload(MAX_UPLOAD_BYTES + 1024)
+        assert resp.status == 400 and "the limit is 256 KiB" in await resp.text()
+        resp = await upload(4 * MAX_UPLOAD_BYTES)
+        assert resp.status == 413 and "the limit is 256 KiB" in await resp.text()

@@ -140,6 +140,24 @@ async def test_wrong_current_password_changes_nothing(
     assert AdminStore(data_dir).password_hash() == before
 
 
+async def test_wrong_current_passwords_lock_the_change_out(
+    signed_in: TestClient, data_dir: Path
+) -> None:
+    before = AdminStore(data_dir).password_hash()
+
+    async def change(current: str) -> int:
+        form = {"current": current, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+        return (await post_form(signed_in, "/admin/password", form, "/admin/password")).status
+
+    statuses = [await change(f"guess {i:04d}") for i in range(5)]
+    assert statuses == [400, 400, 400, 400, 429]
+    # Locked: even the right password changes nothing, and sign-in is locked too.
+    assert await change(PASSWORD) == 429
+    assert AdminStore(data_dir).password_hash() == before
+    await post_form(signed_in, "/admin/logout", {}, "/admin/status")
+    assert (await signed_in.get("/admin/login")).status == 429
+
+
 async def test_console_reset_password_signs_out_and_reclaims(
     signed_in: TestClient, data_dir: Path
 ) -> None:
@@ -168,10 +186,15 @@ async def test_settings_save_writes_file_and_applies_live(
     # Secrets left empty keep their stored value.
     assert on_disk["network"]["turn_credential"] == "turn-secret-value-ABC"
     assert "turn-secret-value-ABC" not in text
+    # Coming back later, the page still says what waits for the restart.
+    text = await (await client.get("/admin/settings")).text()
+    assert "Saved, waiting for a restart: unit.name" in text and 'id="restart"' in text
     resp = await post_form(client, "/admin/restart", {}, "/admin/settings")
     assert resp.status == 200
     await asyncio.sleep(0.7)
     assert backend.restarts == 1
+    text = await (await client.get("/admin/settings")).text()
+    assert "waiting for a restart" not in text
 
 
 async def test_cross_field_error_saves_nothing(
@@ -215,6 +238,17 @@ async def test_invite_link_with_qr(signed_in: TestClient) -> None:
     assert resp.status == 200
     assert "https://kiosk-1.local/join/lobby" in text and "ttl=1800" in text
     assert 'src="data:image/svg+xml;base64,' in text
+    assert "guests=5" in text  # the default guest limit
+
+
+async def test_invite_guest_limit(signed_in: TestClient) -> None:
+    form = {"room": "lobby", "ttl": "30", "guests": "2"}
+    resp = await post_form(signed_in, "/admin/invites", form, "/admin/invites")
+    assert resp.status == 200 and "guests=2" in await resp.text()
+    for bad in ("0", "51", "many"):
+        form["guests"] = bad
+        resp = await post_form(signed_in, "/admin/invites", form, "/admin/invites")
+        assert resp.status == 400 and "from 1 to 50" in await resp.text()
 
 
 async def test_export_import_roundtrip(
@@ -346,3 +380,19 @@ async def test_open_status_stream_does_not_hold_up_shutdown(
         stream = await client.get("/admin/status/events")
         await _first_event(stream)
     # Leaving the block shut the server down with the stream still open, within the timeout.
+
+
+async def test_invite_lifetime_is_the_backends_rule(
+    signed_in: TestClient, backend: HandWrittenTestBackend, monkeypatch
+) -> None:
+    # The page states and checks the unit's rule, whatever it is: nothing of it is its own.
+    monkeypatch.setattr(backend, "invite_lifetime", lambda: (10 * 60, 24 * 3600))
+    text = await (await signed_in.get("/admin/invites")).text()
+    assert 'min="10" max="1440"' in text and "From 10 minutes to 1 day." in text
+    for bad in ("9", "1441"):
+        form = {"room": "lobby", "ttl": bad}
+        resp = await post_form(signed_in, "/admin/invites", form, "/admin/invites")
+        assert resp.status == 400 and "minutes from 10 to 1440" in await resp.text()
+    form = {"room": "lobby", "ttl": "10"}
+    resp = await post_form(signed_in, "/admin/invites", form, "/admin/invites")
+    assert resp.status == 200 and "ttl=600" in await resp.text()

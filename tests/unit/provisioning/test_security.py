@@ -53,6 +53,15 @@ async def test_every_private_route_refuses_without_session(
         "/admin/system/factory-reset",
         "/admin/status/events",
         "/admin/tls/upload",
+        # The status page's operator tools and the invite revocation.
+        "/admin/status/doctor",
+        "/admin/status/snapshot",
+        "/admin/status/levels",
+        "/admin/status/logs",
+        "/admin/status/speaker-test",
+        "/admin/status/rooms/end",
+        "/admin/status/rooms/remove",
+        "/admin/invites/revoke",
     } <= {p for _, p, _ in private}
     public_names = {n for _, _, n in routes if n.startswith("public")}
     assert public_names == {
@@ -61,6 +70,7 @@ async def test_every_private_route_refuses_without_session(
         "public-login",
         "public-login-post",
         "public-ca",
+        "public-health",
         "public-static",
     }
     async with running_client(app) as client:

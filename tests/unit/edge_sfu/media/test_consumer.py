@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import itertools
 import struct
+import time
 from typing import Any
 
 import pytest
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import LayerSpec
 from edge_sfu.media.packet import H264, OPUS, MediaPacket
 from edge_sfu.media.producer import Producer
+from tests.support.seam_probes import parse_rtcp
 
 
 class FakePath:
@@ -54,7 +56,7 @@ def make(layers: list[LayerSpec]) -> tuple[Producer, Consumer, FakePath, Upstrea
     path = FakePath()
     consumer = Consumer(producer, "CO1", lambda: path)  # type: ignore[arg-type,return-value]
     codec = type("Codec", (), {"mimeType": "video/H264", "payloadType": 102})()
-    consumer._on_send_start(seam.SendParams(mid="0", ssrc=0xABCD, codec=codec, cname="c"))  # type: ignore[arg-type]
+    consumer.send_started(seam.SendParams(mid="0", ssrc=0xABCD, codec=codec, cname="c"))  # type: ignore[arg-type]
     return producer, consumer, path, up
 
 
@@ -120,17 +122,17 @@ def test_nack_is_answered_from_the_cache_or_passed_upstream() -> None:
     feed(producer, frame("default", 65530, 0, 10, True, 0.0))  # wraps past 65535
     sent = list(path.rtp)
     wanted = [sent[2][2], sent[7][2]]
-    nack = seam.parse_rtcp(_nack(0xABCD, wanted))[0]
-    consumer._on_rtcp(nack)
+    nack = parse_rtcp(_nack(0xABCD, wanted))[0]
+    consumer.handle_rtcp(nack)
     assert consumer.retransmitted == 2
     assert [p[2] for p in path.rtp[-2:]] == wanted
     assert path.rtp[-1][5] == sent[7][5]
     # something no longer cached goes to the publisher, in its own numbering
     missing_out = (sent[0][2] - 200) & 0xFFFF
-    consumer._on_rtcp(seam.parse_rtcp(_nack(0xABCD, [missing_out]))[0])
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [missing_out]))[0])
     assert up.nacks == []  # older than this consumer's first packet: ignored
     producer.layers["default"].cache.clear()
-    consumer._on_rtcp(seam.parse_rtcp(_nack(0xABCD, [sent[3][2]]))[0])
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [sent[3][2]]))[0])
     assert up.nacks == [("default", [(65530 + 3) & 0xFFFF])]
 
 
@@ -138,8 +140,8 @@ def test_pli_from_subscriber_becomes_a_keyframe_request() -> None:
     producer, consumer, _path, up = make([LayerSpec("default")])
     feed(producer, frame("default", 1, 0, 1, True, 0.0))
     before = len(up.keyframes)
-    pli = seam.parse_rtcp(struct.pack("!BBHII", 0x81, 206, 2, 1, 0xABCD))[0]
-    consumer._on_rtcp(pli)
+    pli = parse_rtcp(struct.pack("!BBHII", 0x81, 206, 2, 1, 0xABCD))[0]
+    consumer.handle_rtcp(pli)
     assert len(up.keyframes) == before + 1 and consumer.plis_received == 1
 
 
@@ -151,7 +153,7 @@ def test_sender_report_uses_the_source_clock_in_our_timestamp_space() -> None:
     assert sync is not None
     sr = consumer.sender_report(now=sync.local + 1.0)
     assert sr is not None
-    packets = seam.parse_rtcp(sr)
+    packets = parse_rtcp(sr)
     report = packets[0]
     assert type(report).__name__ == "RtcpSrPacket" and report.ssrc == 0xABCD
     info: Any = report.sender_info
@@ -204,3 +206,32 @@ def test_continuous_across_a_change_of_publisher() -> None:
     opus = Producer(producer_id="MT3", participant_id="PC", codec=OPUS)
     with pytest.raises(UnsupportedCodec):
         consumer.replace_producer(opus)
+
+
+def _receiver_report(
+    media_ssrc: int, fraction: int, lost: int, jitter: int, lsr: int, dlsr: int
+) -> bytes:
+    block = struct.pack("!IB", media_ssrc, fraction) + lost.to_bytes(3, "big")
+    block += struct.pack("!IIII", 7000, jitter, lsr, dlsr)
+    return struct.pack("!BBHI", 0x81, 201, 7, 0x5EED) + block
+
+
+def test_receiver_reports_give_loss_jitter_and_rtt() -> None:
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 1, 90000, 2, True, 10.0))
+    assert consumer.fraction_lost is None and consumer.rtt_s is None
+    assert consumer.send_sender_report()
+    sr_ntp = struct.unpack_from("!Q", path.rtcp[-1], 8)[0]
+    lsr = (sr_ntp >> 16) & 0xFFFFFFFF
+    # Another stream's block is not ours.
+    consumer.handle_rtcp(parse_rtcp(_receiver_report(0x1234, 128, 9, 900, lsr, 0))[0])
+    assert consumer.fraction_lost is None
+    # The subscriber held our report 0.25 s: the RTT is what is left of the time since.
+    time.sleep(0.5)
+    consumer.handle_rtcp(parse_rtcp(_receiver_report(0xABCD, 64, 12, 900, lsr, 16384))[0])
+    assert consumer.fraction_lost == 0.25 and consumer.packets_lost == 12
+    assert consumer.jitter_s == pytest.approx(0.01)  # 900 ticks of the 90 kHz clock
+    assert consumer.rtt_s == pytest.approx(0.25, abs=0.05)
+    # An LSR we never sent (the source's clock, a lost report) leaves the RTT as it was.
+    consumer.handle_rtcp(parse_rtcp(_receiver_report(0xABCD, 0, 12, 0, lsr ^ 0xFFFF, 0))[0])
+    assert consumer.rtt_s == pytest.approx(0.25, abs=0.05) and consumer.fraction_lost == 0

@@ -10,7 +10,6 @@ from edge_sfu.media.layers import LayerSpec, choose_layer
 from edge_sfu.media.packet import (
     MediaPacket,
     h264_keyframe_start,
-    seq_newer,
     vp8_keyframe_start,
 )
 from edge_sfu.media.retransmission import RetransmissionCache
@@ -45,18 +44,13 @@ def test_detectors_never_raise(data: bytes) -> None:
     vp8_keyframe_start(data)
 
 
-def test_seq_newer_wraps() -> None:
-    assert seq_newer(1, 0) and seq_newer(0, 65535) and not seq_newer(65535, 0)
-    assert not seq_newer(5, 5)
-
-
 LAYERS = [LayerSpec("lo", 320, 180), LayerSpec("mid", 640, 360), LayerSpec("hi", 1280, 720)]
 
 
 @pytest.mark.parametrize(
     ("size", "expected"),
     [
-        ((None, None), "lo"),  # nothing asked yet: the cheapest layer
+        ((None, None), "hi"),  # nothing asked yet: the best layer
         ((160, 90), "lo"),
         ((320, 180), "lo"),
         ((321, 180), "mid"),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from edge_sfu.media import IceServer
-from edge_sfu.signaling.media_bridge import codec_preferences, sending_mids
+from edge_sfu.media.slots import codec_preferences
+from edge_sfu.signaling.media_bridge import sending_mids
 from edge_sfu.signaling.wire import ice_servers_json
 
 OFFER = "\r\n".join(

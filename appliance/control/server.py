@@ -1,20 +1,12 @@
-"""The local control socket: ``edge-appliance press join`` talks to the running daemon.
-
-A Unix stream socket (``<data-dir>/control.sock``) carrying line-delimited JSON::
-
-    -> {"cmd": "press", "button": "join"}              (or "mute"; "long": true for a hold)
-    <- {"ok": true, "state": "joining", ...}
-    -> {"cmd": "status"}
-    <- {"ok": true, "state": "in_call", "status": "In call Boardroom", ...}
-    -> nonsense
-    <- {"ok": false, "error": "not JSON: ..."}          (and the connection is closed)
+"""The control socket's server: the daemon's end, on its event loop.
 
 Who may connect is decided twice: the socket file is mode 0600 (0660 with a configured
 group), and each connection's ``SO_PEERCRED`` must be root, the daemon's own uid, or a member
 of that group. The second check is defence in depth, for a directory or mode set wrong.
 
 The server never lets one client hurt it: lines are bounded, idle connections time out,
-clients are capped, and a failing handler costs only that connection.
+clients are capped, and a failing handler costs only that connection. The protocol itself is
+``appliance.control.protocol``.
 """
 
 from __future__ import annotations
@@ -34,128 +26,27 @@ import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-__all__ = [
-    "SOCKET_NAME",
-    "BadCommand",
-    "CommandRejected",
-    "ControlCommand",
-    "ControlError",
-    "ControlHandler",
-    "ControlServer",
-    "ControlSocketInUse",
-    "DaemonNotRunning",
-    "PeerCredentials",
-    "PressCommand",
-    "StatusCommand",
-    "default_socket_path",
-    "parse_command",
-    "press",
-    "send_command",
-    "status",
-]
+from edge_common.lifecycle import TaskSet
+
+from .protocol import (
+    MAX_LINE,
+    BadCommand,
+    ControlCommand,
+    ControlError,
+    ControlSocketInUse,
+    parse_command,
+)
+
+__all__ = ["ControlHandler", "ControlServer", "PeerCredentials", "peer_credentials"]
 
 log = logging.getLogger(__name__)
 
-SOCKET_NAME = "control.sock"
-MAX_LINE = 4096
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes including the terminating NUL
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class ControlError(Exception):
-    """Root of the control socket's errors."""
-
-
-class DaemonNotRunning(ControlError, ConnectionError):
-    """Nothing is listening on the control socket."""
-
-
-class CommandRejected(ControlError, ValueError):
-    """The daemon answered with ``{"ok": false}``; the message is its reason."""
-
-
-class BadCommand(ControlError, ValueError):
-    """A command line that is not valid JSON or not a known command (server side).
-
-    A handler may raise it too, for a well-formed command that makes no sense now
-    (``press`` on a hub); that reply keeps the connection open.
-    """
-
-
-class ControlSocketInUse(ControlError, OSError):
-    """The socket path is held by a running daemon, or by something that is not a socket."""
-
-
-# --- commands ---------------------------------------------------------------------------------
-
-Button = Literal["join", "mute"]
-
-
-@dataclass(frozen=True, slots=True)
-class PressCommand:
-    """Press a button as if on the unit; ``long`` is a hold (join button only)."""
-
-    button: Button
-    long: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StatusCommand:
-    """Ask for the daemon's status."""
-
-
-ControlCommand = PressCommand | StatusCommand
 
 # The daemon's callback: returns the fields of the success reply, raises BadCommand to refuse.
 ControlHandler = Callable[[ControlCommand], Awaitable[Mapping[str, Any]]]
-
-
-def parse_command(line: bytes) -> ControlCommand:
-    """Parse one JSON command line; raise ``BadCommand`` saying what is wrong."""
-    try:
-        data = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadCommand("not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise BadCommand(f"not JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise BadCommand("a command is a JSON object")
-    cmd = data.get("cmd")
-    if cmd == "status":
-        _no_extra_keys(data, {"cmd"})
-        return StatusCommand()
-    if cmd == "press":
-        _no_extra_keys(data, {"cmd", "button", "long"})
-        button, long = data.get("button"), data.get("long", False)
-        if button not in ("join", "mute"):
-            raise BadCommand('press needs "button": "join" or "mute"')
-        if not isinstance(long, bool):
-            raise BadCommand('"long" must be true or false')
-        if long and button != "join":
-            raise BadCommand("only the join button has a long press")
-        return PressCommand(button, long)
-    raise BadCommand(f"unknown command {cmd!r}; known: press, status")
-
-
-def _no_extra_keys(data: dict[str, Any], allowed: set[str]) -> None:
-    extra = set(data) - allowed
-    if extra:
-        raise BadCommand(f"unknown field(s): {', '.join(sorted(extra))}")
-
-
-def encode_command(command: ControlCommand) -> bytes:
-    """The wire form of ``command``, newline included."""
-    if isinstance(command, StatusCommand):
-        payload: dict[str, Any] = {"cmd": "status"}
-    else:
-        payload = {"cmd": "press", "button": command.button}
-        if command.long:
-            payload["long"] = True
-    return json.dumps(payload).encode() + b"\n"
 
 
 # --- peer credentials -------------------------------------------------------------------------
@@ -195,12 +86,7 @@ def _in_group(uid: int, gid: int) -> bool:
         return False
 
 
-# --- server -----------------------------------------------------------------------------------
-
-
-def default_socket_path(data_dir: str | os.PathLike[str]) -> Path:
-    """Where the daemon listens and the CLI connects, for a given data directory."""
-    return Path(data_dir) / SOCKET_NAME
+# --- the server -------------------------------------------------------------------------------
 
 
 class ControlServer:
@@ -236,6 +122,8 @@ class ControlServer:
         self._peer_allowed = peer_allowed or self._default_peer_allowed
         self._server: asyncio.Server | None = None
         self._inode: tuple[int, int] | None = None
+        self._connections = TaskSet("control socket")
+        #: Each open connection's task and writer (to end it at close).
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._close_grace = close_grace
 
@@ -251,7 +139,7 @@ class ControlServer:
         sock = self._bind()
         try:
             self._server = await asyncio.start_unix_server(
-                self._serve, sock=sock, limit=self._max_line
+                self._accept, sock=sock, limit=self._max_line
             )
         except BaseException:
             sock.close()
@@ -270,10 +158,8 @@ class ControlServer:
         for writer in clients.values():
             writer.transport.abort()
         if clients:
-            _, stragglers = await asyncio.wait(clients, timeout=self._close_grace)
-            for task in stragglers:
-                task.cancel()
-            await asyncio.gather(*clients, return_exceptions=True)
+            await asyncio.wait(clients, timeout=self._close_grace)
+        await self._connections.close()
         if server is not None:
             await server.wait_closed()
         self._unlink()
@@ -349,6 +235,9 @@ class ControlServer:
             return False
         return peer.gid == self._gid or _in_group(peer.uid, self._gid)
 
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.spawn(self._serve(reader, writer), name="control-connection")
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -365,10 +254,6 @@ class ControlServer:
             await self._converse(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; nothing to tell it
-        except asyncio.CancelledError:
-            # Only close() cancels a connection task, and nothing awaits its result; ending
-            # quietly avoids asyncio 3.11 logging the cancellation as an error.
-            pass
         finally:
             self._clients.pop(task, None)
             writer.close()
@@ -427,93 +312,3 @@ async def _reply(writer: asyncio.StreamWriter, payload: Mapping[str, Any]) -> No
 def _check_length(path: Path) -> None:
     if len(os.fsencode(path)) > _SUN_PATH_MAX:
         raise ControlError(f"socket path too long for AF_UNIX ({_SUN_PATH_MAX} bytes max): {path}")
-
-
-# --- blocking client (the CLI) ----------------------------------------------------------------
-
-
-def send_command(
-    path: str | os.PathLike[str], command: ControlCommand, *, timeout: float = 5.0
-) -> dict[str, Any]:
-    """Send one command to the daemon and return its reply (without ``ok``).
-
-    Raises ``DaemonNotRunning`` when nothing listens, ``CommandRejected`` when the daemon
-    says no, and ``ControlError`` for permission problems, timeouts and garbled replies; every
-    message is fit to print as is.
-    """
-    sock_path = Path(path)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        _connect(sock, sock_path)
-        try:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                # A daemon refusing us (busy, permission) replies and closes without
-                # reading: its reply may still be waiting to be read.
-                sock.sendall(encode_command(command))
-            line = _read_line(sock)
-        except TimeoutError:
-            raise ControlError(f"the daemon did not answer within {timeout:g} s") from None
-        except OSError as exc:
-            raise ControlError(f"lost the connection to the daemon: {exc}") from None
-    return _decode_reply(line)
-
-
-def press(
-    path: str | os.PathLike[str], button: Button, *, long: bool = False, timeout: float = 5.0
-) -> dict[str, Any]:
-    """Press ``button`` ("join" or "mute") on the running daemon."""
-    return send_command(path, PressCommand(button, long), timeout=timeout)
-
-
-def status(path: str | os.PathLike[str], *, timeout: float = 5.0) -> dict[str, Any]:
-    """The running daemon's status."""
-    return send_command(path, StatusCommand(), timeout=timeout)
-
-
-def _connect(sock: socket.socket, path: Path) -> None:
-    hint = "is it running? (systemctl status edge-appliance)"
-    try:
-        sock.connect(os.fspath(path))
-    except FileNotFoundError:
-        raise DaemonNotRunning(f"edge-appliance is not running: no {path}; {hint}") from None
-    except ConnectionRefusedError:
-        raise DaemonNotRunning(f"edge-appliance is not running: {path} is stale; {hint}") from None
-    except PermissionError:
-        raise ControlError(
-            f"permission denied on {path}: run as root or the edge-appliance user (sudo ...)"
-        ) from None
-    except TimeoutError:
-        raise ControlError(f"the daemon did not accept the connection on {path}") from None
-    except OSError as exc:
-        raise ControlError(f"cannot connect to {path}: {exc}") from None
-
-
-def _read_line(sock: socket.socket) -> bytes:
-    buf = bytearray()
-    while not buf.endswith(b"\n"):
-        try:
-            chunk = sock.recv(4096)
-        except ConnectionResetError:
-            if buf:
-                break
-            raise
-        if not chunk:
-            break
-        buf += chunk
-        if len(buf) > 1 << 20:
-            raise ControlError("reply too long")
-    return bytes(buf)
-
-
-def _decode_reply(line: bytes) -> dict[str, Any]:
-    if not line:
-        raise ControlError("the daemon closed the connection without answering")
-    try:
-        reply = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ControlError(f"garbled reply from the daemon: {line[:200]!r}") from None
-    if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
-        raise ControlError(f"unexpected reply from the daemon: {line[:200]!r}")
-    if not reply.pop("ok"):
-        raise CommandRejected(str(reply.get("error", "refused")))
-    return reply

@@ -1,7 +1,9 @@
-"""Fails loudly when aiortc, aioice or pylibsrtp change what edge_sfu.media.aiortc_seam uses."""
+"""The seam's contract: fails loudly when aiortc, aioice or pylibsrtp change what
+``edge_sfu.media.seam`` relies on (every name in ``seam.PRIVATE_NAMES``, every signature)."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from typing import Any
@@ -23,16 +25,54 @@ from aiortc.rtp import RtcpPacket, RtpPacket
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_sfu.media import aiortc_seam as seam
+from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.incoming import nack_packet
 from edge_sfu.media.packet import H264, h264_keyframe_start
+from edge_sfu.media.seam.send import _Protector
+from tests.support.seam_probes import decoder_thread_running, parse_rtcp
 
 
 def test_versions_are_the_pinned_ones() -> None:
     import aiortc
 
     assert aiortc.__version__.startswith("1.16."), aiortc.__version__
+
+
+async def test_every_private_name_the_seam_relies_on_exists() -> None:
+    loop = asyncio.get_running_loop()
+    pc = RTCPeerConnection()
+    datagrams, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        pc.createDataChannel("d", negotiated=True, id=0)
+        tx = pc.addTransceiver("video", direction="sendonly")
+        dtls = tx.receiver.transport
+        owners: dict[str, object] = {
+            "RTCDtlsTransport": dtls,
+            "RTCRtpReceiver": tx.receiver,
+            "RTCRtpSender": tx.sender,
+            "RTCRtpTransceiver": tx,
+            "RTCSctpTransport": pc.sctp,
+            "RTCIceTransport": dtls.transport,
+            "aioice.Connection": dtls.transport._connection,
+            "pylibsrtp": pylibsrtp,
+            "pylibsrtp.Session": _sessions()[0],
+            "asyncio datagram transport": datagrams,
+            "asyncio event loop": loop,
+            "H264Encoder": h264.H264Encoder,
+        }
+        missing = [
+            f"{owner}.{name}"
+            for owner, name in seam.PRIVATE_NAMES
+            if not hasattr(owners[owner], name)
+        ]
+        assert missing == []
+        assert {owner for owner, _ in seam.PRIVATE_NAMES} == set(owners)
+    finally:
+        datagrams.close()
+        await pc.close()
 
 
 def test_receiver_and_sender_hooks_exist() -> None:
@@ -70,7 +110,7 @@ async def test_a_real_peer_connection_has_the_attributes() -> None:
         assert isinstance(sender._ssrc, int)
         assert isinstance(sender._stream_id, str) and isinstance(sender._track_id, str)
         assert hasattr(receiver, "_RTCRtpReceiver__decoder_thread")
-        assert seam.decoder_thread_running(receiver) is False
+        assert decoder_thread_running(receiver) is False
         dtls = receiver.transport
         assert isinstance(dtls._rtp_router, RtpRouter)
         assert dtls._rx_srtp is None and dtls._tx_srtp is None
@@ -118,6 +158,14 @@ def test_aioice_pair_and_protocol_shape() -> None:
     assert "transport" in aioice.ice.StunProtocol.__annotations__
 
 
+def test_aioice_gathers_through_get_component_candidates() -> None:
+    """restrict_ports and restrict_addresses wrap it; it must receive the address list."""
+    params = inspect.signature(aioice.ice.Connection.get_component_candidates).parameters
+    assert list(params)[:3] == ["self", "component", "addresses"]
+    gather = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "self.get_component_candidates(component=component, addresses=addresses)" in gather
+
+
 def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session, pylibsrtp.Session]:
     key = os.urandom(30)
     tx = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
@@ -127,7 +175,7 @@ def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session, pylibsrtp.Session
 
 def test_protect_in_place_matches_pylibsrtp() -> None:
     ours, theirs, rx = _sessions()
-    protector = seam._Protector(ours)
+    protector = _Protector(ours)
     header = bytes.fromhex("80600001000000640000abcd")
     payload = os.urandom(1100)
     mine = protector.protect_parts(header, payload)
@@ -153,11 +201,11 @@ def test_h264_packetizer_and_depayloader() -> None:
 
 
 def test_our_rtcp_parses_with_aiortc() -> None:
-    nack = seam.parse_rtcp(nack_packet(1, 2, [10, 11, 13, 40]))
+    nack = parse_rtcp(nack_packet(1, 2, [10, 11, 13, 40]))
     assert type(nack[0]).__name__ == "RtcpRtpfbPacket"
     assert nack[0].media_ssrc == 2 and nack[0].lost == [10, 11, 13, 40]
     with pytest.raises(ValueError):
-        seam.parse_rtcp(b"\x80\xc8\x00\x10garbage")
+        parse_rtcp(b"\x80\xc8\x00\x10garbage")
     assert RtcpPacket.parse(b"") == []
     packet = RtpPacket.parse(bytes.fromhex("80e00001000000640000abcd") + b"x")
     assert packet.marker == 1 and packet.payload_type == 96 and packet.payload == b"x"

@@ -14,9 +14,9 @@ from typing import Any
 
 from hardware.camera.base import (
     AccessUnit,
+    CameraLayerSpec,
     CameraSink,
     CameraSpec,
-    LayerSpec,
     SourceError,
     VideoSource,
     monotonic_us,
@@ -38,7 +38,9 @@ class CaptureStopped(Exception):
 class LayerEncoder:
     """One PyAV H.264 encoder for one layer. Used only from the capture thread."""
 
-    def __init__(self, layer: LayerSpec, spec: CameraSpec, codec: str = SOFTWARE_CODEC) -> None:
+    def __init__(
+        self, layer: CameraLayerSpec, spec: CameraSpec, codec: str = SOFTWARE_CODEC
+    ) -> None:
         import av
 
         self.layer = layer
@@ -81,7 +83,7 @@ class LayerEncoder:
         self._ctx = None
 
 
-def _open_context(av: Any, layer: LayerSpec, spec: CameraSpec, codec: str) -> Any:
+def _open_context(av: Any, layer: CameraLayerSpec, spec: CameraSpec, codec: str) -> Any:
     from fractions import Fraction
 
     ctx = av.CodecContext.create(codec, "w")
@@ -108,7 +110,7 @@ def _open_context(av: Any, layer: LayerSpec, spec: CameraSpec, codec: str) -> An
 
 def probe_encoder(codec: str, width: int = 640, height: int = 360) -> tuple[bool, str]:
     """Try to open ``codec`` for real; return (works, reason). A capability probe, not a guess."""
-    spec = CameraSpec(layers=(LayerSpec("probe", width, height),))
+    spec = CameraSpec(layers=(CameraLayerSpec("probe", width, height),))
     try:
         enc = LayerEncoder(spec.layers[0], spec, codec)
     except EncoderUnavailableError as exc:

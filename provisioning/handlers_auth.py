@@ -1,4 +1,4 @@
-"""The admin router: every route in one table, and the claim / sign-in handlers.
+"""The claim / sign-in handlers, and the admin router: every route in one table.
 
 Route names starting with ``public`` are reachable without a session; the tests enumerate
 this router to check that every other route refuses without one.
@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from . import handlers_admin, handlers_system
+from . import handlers_admin, handlers_status, handlers_system
 from .app import (
     SESSION,
     chrome_for,
@@ -37,6 +37,7 @@ PUBLIC_ROUTES = frozenset(
         "public-login",
         "public-login-post",
         "public-ca",
+        "public-health",
         "public-static",
     }
 )
@@ -176,6 +177,12 @@ async def password_get(request: web.Request) -> web.StreamResponse:
 async def password_post(request: web.Request) -> web.StreamResponse:
     """Change the password: every session ends, this browser gets a new one."""
     ctx = ctx_of(request)
+    # The current password is guessed here as on the sign-in page (a stolen session cookie
+    # must not buy unlimited guesses): the same throttle counts both.
+    client = client_key(request)
+    locked = ctx.throttle.locked_for(client)
+    if locked > 0:
+        return _lockout_page(request, locked)
     form = await request.post()
     current, new, confirm = (_text(form, k) for k in ("current", "password", "confirm"))
     errors: dict[str, str] = {}
@@ -183,11 +190,19 @@ async def password_post(request: web.Request) -> web.StreamResponse:
         errors["confirm"] = "The two passwords differ."
     else:
         async with ctx.lock:
+            locked = ctx.throttle.locked_for(client)
+            if locked > 0:
+                return _lockout_page(request, locked)
             try:
                 changed = await asyncio.to_thread(
                     ctx.store.change_password, current, new, unit_name=ctx.unit_name()
                 )
-                if not changed:
+                if changed:
+                    ctx.throttle.success(client)
+                else:
+                    locked = ctx.throttle.failure(client)
+                    if locked > 0:
+                        return _lockout_page(request, locked)
                     errors["current"] = "The current password is not right."
             except WeakPassword as exc:
                 errors["password"] = str(exc)
@@ -233,6 +248,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/invites", handlers_admin.invites_get, name="invites")
     r.add_post("/invites", handlers_admin.invites_post, name="invites-post")
     r.add_get("/ca.crt", handlers_system.ca_download, name="public-ca")
+    r.add_get("/health", handlers_system.health, name="public-health")
     r.add_get("/tls", handlers_system.tls_get, name="tls")
     r.add_post("/tls/upload", handlers_system.tls_upload, name="tls-upload")
     r.add_post("/tls/remove", handlers_system.tls_remove, name="tls-remove")
@@ -240,6 +256,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/system/export", handlers_system.export, name="system-export")
     r.add_post("/system/import", handlers_system.import_, name="system-upload-config")
     r.add_post("/system/factory-reset", handlers_system.factory_reset, name="system-reset")
+    handlers_status.add_routes(app)
     r.add_static("/static", STATIC_DIR, name="public-static", append_version=False)
 
 

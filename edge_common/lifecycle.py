@@ -1,0 +1,172 @@
+"""Closing things once, and the tasks an object starts.
+
+``Closeable`` (and ``AsyncCloseable`` for objects whose close awaits something) is the
+close-once protocol every long-lived object of the media plane follows, after mediasoup's:
+
+* ``close()`` is the user closing the object. Every ``on_close`` listener runs.
+* ``close_from_parent(parent)`` is the object closing because ``parent`` closes (a
+  transport closing its consumers). Listeners that ``parent`` registered for itself
+  (``on_close(..., parent=parent)``) do not run: the parent is already tearing down and
+  must not be called back into (to renegotiate, to update bookkeeping it is about to
+  drop). Every other listener runs.
+
+Either way the object closes once: later calls do nothing. Subclasses release their own
+resources in ``_on_close``, where ``closed_by`` says which parent (if any) closed them.
+
+``TaskSet`` holds the tasks an object spawned; ``close`` cancels and awaits them (``cancel``
+only cancels, for an owner whose own close is synchronous).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Self, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class _CloseState:
+    """What both flavours share: the flag, the listeners and who closed."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        #: The parent whose close closed this object; None when closed by its user.
+        self.closed_by: object | None = None
+        self._close_listeners: list[tuple[Callable[[Any], object], object | None]] = []
+
+    def on_close(self, callback: Callable[[Self], object], *, parent: object = None) -> None:
+        """Call ``callback(self)`` once when this object closes.
+
+        A parent registering its own bookkeeping passes itself as ``parent``: the callback is
+        then skipped when the close comes from that parent (``close_from_parent``).
+        If the object is closed already the callback is not called.
+        """
+        if not self.closed:
+            self._close_listeners.append((callback, parent))
+
+    def _begin_close(self, parent: object | None) -> bool:
+        """Mark closed; False when it already was (the caller then does nothing)."""
+        if self.closed:
+            return False
+        self.closed = True
+        self.closed_by = parent
+        return True
+
+    def _notify_closed(self) -> None:
+        listeners, self._close_listeners = self._close_listeners, []
+        for callback, parent in listeners:
+            if parent is not None and parent is self.closed_by:
+                continue
+            try:
+                callback(self)
+            except Exception:
+                # one listener failing must not keep the others (or the closer) from running
+                logger.exception("close listener of %r failed", self)
+
+
+class Closeable(_CloseState):
+    """An object that closes once, synchronously; see the module docstring."""
+
+    def close(self) -> None:
+        """Close (the user's decision). Idempotent."""
+        self._close(None)
+
+    def close_from_parent(self, parent: object) -> None:
+        """Close because ``parent`` closes; ``parent``'s own listeners are not called back.
+
+        Internal to the object tree: called by parents only.
+        """
+        self._close(parent)
+
+    def _close(self, parent: object | None) -> None:
+        if not self._begin_close(parent):
+            return
+        try:
+            self._on_close()
+        finally:
+            self._notify_closed()
+
+    def _on_close(self) -> None:
+        """Subclasses release their resources and close their children here."""
+
+
+class AsyncCloseable(_CloseState):
+    """Like ``Closeable``, for objects whose close awaits (tasks, sockets)."""
+
+    async def close(self) -> None:
+        """Close (the user's decision). Idempotent."""
+        await self._close(None)
+
+    async def close_from_parent(self, parent: object) -> None:
+        """Close because ``parent`` closes; ``parent``'s own listeners are not called back.
+
+        Internal to the object tree: called by parents only.
+        """
+        await self._close(parent)
+
+    async def _close(self, parent: object | None) -> None:
+        if not self._begin_close(parent):
+            return
+        try:
+            await self._on_close()
+        finally:
+            self._notify_closed()
+
+    async def _on_close(self) -> None:
+        """Subclasses release their resources and close their children here."""
+
+
+class TaskSet:
+    """The background tasks one object started: ``spawn`` them, ``close`` stops them all.
+
+    A task that ends with an exception is logged (nobody awaits it, so asyncio would only
+    complain when it is garbage-collected). ``close`` cancels every task, awaits each, and
+    also stops the tasks spawned while it waits (a cancelled task's cleanup may spawn one).
+    """
+
+    def __init__(self, name: str = "") -> None:
+        self._name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
+        """Run ``coro`` as a task on the running loop, until it ends or ``close``."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "task %s of %s failed", task.get_name(), self._name, exc_info=task.exception()
+            )
+
+    def cancel(self) -> None:
+        """Cancel every task without waiting for them to end.
+
+        For an owner that closes synchronously (from a callback, where nothing can be
+        awaited): the tasks end on the loop's next turns and their errors are still logged.
+        Owners that can await use ``close``.
+        """
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def close(self) -> None:
+        """Cancel every task and wait until each has ended (their errors are logged)."""
+        current = asyncio.current_task()
+        while pending := [t for t in self._tasks if t is not current]:
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._tasks.difference_update(pending)

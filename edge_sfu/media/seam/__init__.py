@@ -1,0 +1,119 @@
+"""Every use of aiortc, aioice and pylibsrtp internals, in one package.
+
+aiortc is a complete WebRTC endpoint: its ``RTCRtpReceiver`` reassembles and decodes
+everything it receives, its ``RTCRtpSender`` pulls frames from a track and encodes them.
+An SFU wants neither. It wants aiortc's ICE, DTLS, SRTP, SDP and BUNDLE handling, and then
+raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``.
+
+| module | what it does around aiortc |
+|---|---|
+| ``receive`` | ``take_over_receiver``: raw RTP/RTCP from a receiver, no decoder |
+| ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
+| ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
+| ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
+| ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
+| ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
+| ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
+
+``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
+or mimics. ``tests/unit/edge_sfu/media/test_seam_contract.py`` checks each of them, and each
+signature used, on real objects, so an upgrade fails there first and loudly.
+"""
+
+from __future__ import annotations
+
+from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
+from edge_sfu.media.seam.ingress import drain_socket_reads, harden_ice_input, install_fast_receive
+from edge_sfu.media.seam.packets import (
+    AnyRtcpPacket,
+    LightRtpPacket,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    parse_rtp_light,
+)
+from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
+from edge_sfu.media.seam.quirks import (
+    keep_sctp_transport,
+    negotiated_codecs,
+    set_msid,
+    take_keyframe_request,
+)
+from edge_sfu.media.seam.receive import ReceiveParams, RtcpHandler, RtpHandler, take_over_receiver
+from edge_sfu.media.seam.send import SendParams, SendPath, take_over_sender
+
+#: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
+#: relies on. ``owner`` names the class (attributes of its instances count) or module.
+PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
+    # receive, send: register adapters in the DTLS transport's RtpRouter
+    ("RTCDtlsTransport", "_register_rtp_receiver"),
+    ("RTCDtlsTransport", "_unregister_rtp_receiver"),
+    ("RTCDtlsTransport", "_register_rtp_sender"),
+    ("RTCDtlsTransport", "_unregister_rtp_sender"),
+    # the methods the adapters stand in for (aiortc calls them on whatever is registered)
+    ("RTCRtpReceiver", "_handle_rtp_packet"),
+    ("RTCRtpReceiver", "_handle_rtcp_packet"),
+    ("RTCRtpReceiver", "_handle_disconnect"),
+    ("RTCRtpSender", "_handle_rtcp_packet"),
+    ("RTCRtpSender", "_ssrc"),
+    # send: SRTP state and the nominated ICE pair's socket
+    ("RTCDtlsTransport", "_state"),
+    ("RTCDtlsTransport", "_tx_srtp"),
+    ("RTCIceTransport", "_connection"),
+    ("aioice.Connection", "_nominated"),
+    ("pylibsrtp", "_binding"),
+    ("pylibsrtp.Session", "_srtp"),
+    ("asyncio datagram transport", "_sock"),
+    # ingress: route SRTP in the datagram callback, read bursts
+    ("RTCDtlsTransport", "_rx_srtp"),
+    ("RTCDtlsTransport", "_rtp_router"),
+    ("aioice.Connection", "_protocols"),
+    ("asyncio datagram transport", "_loop"),
+    ("asyncio datagram transport", "_conn_lost"),
+    ("asyncio event loop", "_add_reader"),
+    ("asyncio event loop", "_remove_reader"),
+    # codecs
+    ("H264Encoder", "_packetize"),
+    ("H264Encoder", "_split_bitstream"),
+    # quirks
+    ("RTCRtpSender", "_stream_id"),
+    ("RTCRtpSender", "_track_id"),
+    ("RTCRtpSender", "_RTCRtpSender__force_keyframe"),
+    ("RTCRtpTransceiver", "_codecs"),
+    ("RTCSctpTransport", "_bundled"),
+)
+
+__all__ = [
+    "PRIVATE_NAMES",
+    "AnyRtcpPacket",
+    "LightRtpPacket",
+    "ReceiveParams",
+    "RtcpHandler",
+    "RtcpPsfbPacket",
+    "RtcpReceiverInfo",
+    "RtcpRrPacket",
+    "RtcpRtpfbPacket",
+    "RtcpSrPacket",
+    "RtpHandler",
+    "RtpPacket",
+    "SendParams",
+    "SendPath",
+    "drain_socket_reads",
+    "h264_depayload",
+    "h264_packetize",
+    "harden_ice_input",
+    "install_fast_receive",
+    "keep_sctp_transport",
+    "negotiated_codecs",
+    "parse_rtp_light",
+    "restrict_addresses",
+    "restrict_ports",
+    "set_msid",
+    "take_keyframe_request",
+    "take_over_receiver",
+    "take_over_sender",
+    "vp8_depayload",
+]

@@ -1,0 +1,137 @@
+"""Incoming datagrams: SRTP handled in the datagram callback, bursts read at once, junk dropped.
+
+aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
+before a receiver sees it; ``install_fast_receive`` short-cuts that for SRTP, and
+``drain_socket_reads`` reads a whole burst per wakeup. ``harden_ice_input`` keeps a stray
+empty datagram from ending a peer connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any, cast
+
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+
+from edge_sfu.media.seam.packets import is_rtcp, parse_rtp_light
+from edge_sfu.media.seam.receive import ReceiverAdapter
+
+logger = logging.getLogger(__name__)
+
+
+def install_fast_receive(dtls: RTCDtlsTransport) -> None:
+    """Handle incoming SRTP synchronously, in the datagram callback.
+
+    aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
+    before a receiver sees it. For SRTP (not SRTCP) on a connected transport this
+    unprotects, parses and routes it at once, to the adapters installed by
+    ``take_over_receiver``; DTLS, STUN and RTCP keep aiortc's path. Also drops empty
+    datagrams (see ``harden_ice_input``).
+    """
+    connection: Any = dtls.transport._connection
+    if getattr(connection, "_edge_sfu_fast", False):
+        return
+    original = connection.data_received
+    router = dtls._rtp_router
+
+    def data_received(data: bytes, component: int) -> None:
+        if not data:
+            return
+        first = data[0]
+        if (
+            127 < first < 192
+            and len(data) >= 12
+            and not is_rtcp(data)
+            and dtls._state is State.CONNECTED
+            and dtls._rx_srtp is not None
+        ):
+            try:
+                packet = parse_rtp_light(dtls._rx_srtp.unprotect(data))
+            except Exception:  # forged, replayed or malformed: never the loop's problem
+                return
+            receiver = router.route_rtp(cast(Any, packet))
+            if isinstance(receiver, ReceiverAdapter):
+                try:
+                    receiver._on_rtp(packet)
+                except Exception:
+                    logger.exception("forwarding an RTP packet failed")
+            return
+        original(data, component)
+
+    connection.data_received = data_received
+    connection._edge_sfu_fast = True
+    connection._edge_sfu_hardened = True
+    for protocol in list(connection._protocols):
+        drain_socket_reads(protocol)
+
+
+MAX_READS_PER_WAKEUP = 64
+
+
+def drain_socket_reads(protocol: Any) -> bool:
+    """Read every queued datagram when the socket becomes readable, not just one.
+
+    asyncio's datagram transport reads one datagram per event-loop iteration. A video
+    frame arrives as a burst of packets; reading the burst in one go saves an epoll round
+    per packet and sends the forwarded copies out as a burst too, which costs the kernel
+    far less than waking each receiver once per packet. Returns whether it was installed.
+    """
+    transport: Any = getattr(protocol, "transport", None)
+    sock = getattr(transport, "_sock", None)
+    loop = getattr(transport, "_loop", None)
+    if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_DGRAM or loop is None:
+        return False
+    if getattr(transport, "_edge_sfu_drain", False) or transport.is_closing():
+        return False
+    recvfrom = sock.recvfrom
+    max_size = int(getattr(transport, "max_size", 256 * 1024))
+    component = protocol.local_candidate.component
+
+    def read_ready() -> None:
+        for _ in range(MAX_READS_PER_WAKEUP):
+            if transport._conn_lost:
+                return
+            try:
+                data, addr = recvfrom(max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            try:
+                if data and 127 < data[0] < 192:
+                    # SRTP/SRTCP can never be STUN (RFC 7983): skip aioice's parse attempt
+                    protocol.receiver.data_received(data, component)
+                else:
+                    protocol.datagram_received(data, addr)
+            except Exception:
+                logger.exception("handling a datagram failed")
+
+    # the public add_reader refuses a descriptor owned by a transport: swap its callback
+    fd = sock.fileno()
+    loop._remove_reader(fd)
+    loop._add_reader(fd, read_ready)
+    transport._edge_sfu_drain = True
+    return True
+
+
+def harden_ice_input(dtls: RTCDtlsTransport) -> None:
+    """Drop empty datagrams before they reach aiortc.
+
+    aioice hands any non-STUN datagram arriving at a candidate's port to the connection,
+    whatever its source. ``RTCDtlsTransport._recv_next`` then reads ``data[0]``: an empty
+    UDP datagram raises IndexError there, which ends the transport's receive loop and so
+    the whole peer connection. One stray packet must not do that.
+    """
+    connection: Any = dtls.transport._connection
+    if getattr(connection, "_edge_sfu_hardened", False):
+        return
+    original = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        if data:
+            original(data, component)
+
+    connection.data_received = data_received
+    connection._edge_sfu_hardened = True

@@ -1,0 +1,47 @@
+"""Small corrections to aiortc's peer connection for an SFU: msid, bundling, codecs, keyframes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """The codecs offer/answer settled on for a transceiver (empty before)."""
+    return list(getattr(transceiver, "_codecs", []) or [])
+
+
+def set_msid(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
+    """Set what the SDP's ``a=msid`` says for a track-less sender: stream and track ids."""
+    sender._stream_id = stream_id
+    sender._track_id = track_id
+
+
+def keep_sctp_transport(pc: RTCPeerConnection) -> None:
+    """Stop aiortc from closing the one bundled transport when SCTP came first.
+
+    With ``max-bundle``, a data channel made before any transceiver gets its own DTLS
+    transport, and later transceivers share it. aiortc marks the transceivers bundled but
+    not the SCTP transport; when an answer lists an audio or video ``mid`` first, aiortc
+    "re-homes" SCTP onto the primary transport, which is the same object, and stops it as
+    an old one: ICE never starts and nothing connects. Marking SCTP bundled skips that
+    step (the flag is read nowhere else but for trickled candidates, which we never use).
+    """
+    sctp: Any = pc.sctp
+    if sctp is not None:
+        sctp._bundled = True
+
+
+#: aiortc notes a subscriber's PLI/FIR in this private flag and acts on it only when it
+#: encodes itself; a sender of pre-encoded frames must read it to know a keyframe is wanted.
+_FORCE_KEYFRAME = "_RTCRtpSender__force_keyframe"
+
+
+def take_keyframe_request(sender: RTCRtpSender) -> bool:
+    """Whether the receiver asked ``sender`` for a keyframe since the last call (clears it)."""
+    if getattr(sender, _FORCE_KEYFRAME, False):
+        setattr(sender, _FORCE_KEYFRAME, False)
+        return True
+    return False

@@ -1,0 +1,97 @@
+"""Receiving without aiortc's decoder: raw RTP and RTCP from a taken-over ``RTCRtpReceiver``.
+
+``take_over_receiver`` replaces the receiver's ``receive()`` (on the instance only) by one
+that registers an adapter in the DTLS transport's ``RtpRouter`` instead of starting the
+decoder thread and jitter buffer. Decrypted, parsed RTP and the RTCP for that stream
+reach the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiortc import RTCRtpReceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
+
+from edge_sfu.media.seam.packets import AnyRtcpPacket, LightRtpPacket, RtpPacket
+
+RtpHandler = Callable[[LightRtpPacket | RtpPacket], None]
+RtcpHandler = Callable[[AnyRtcpPacket], None]
+
+
+@dataclass(frozen=True)
+class ReceiveParams:
+    """What was negotiated for an incoming stream."""
+
+    mid: str | None
+    codecs: dict[int, RTCRtpCodecParameters]
+    # RTX SSRC -> media SSRC, as signalled in the remote SDP (ssrc-group FID)
+    rtx_ssrcs: dict[int, int] = field(default_factory=dict)
+
+
+class ReceiverAdapter:
+    """Stands in the RtpRouter where the ``RTCRtpReceiver`` would have been.
+
+    Seam-internal: ``ingress`` calls ``_on_rtp`` directly on its fast path.
+    """
+
+    def __init__(self, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+        self._on_rtp = on_rtp
+        self._on_rtcp = on_rtcp
+
+    # Called by RTCDtlsTransport._handle_rtp_data for each routed packet.
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self._on_rtp(packet)
+
+    # Called by RTCDtlsTransport._handle_rtcp_data (sender reports, BYE).
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
+        self._on_rtcp(packet)
+
+    # Called by RTCDtlsTransport when the connection is lost.
+    def _handle_disconnect(self) -> None:
+        pass
+
+
+def take_over_receiver(
+    receiver: RTCRtpReceiver,
+    on_start: Callable[[ReceiveParams], None],
+    on_rtp: RtpHandler,
+    on_rtcp: RtcpHandler,
+) -> Callable[[], None]:
+    """Make ``receiver`` deliver raw RTP to ``on_rtp`` instead of decoding it.
+
+    Must be called before the peer connection starts the receiver (that is, right after
+    ``setRemoteDescription``/``setLocalDescription`` returns, before the next await).
+    Returns a function that unregisters the adapter.
+    """
+    adapter = ReceiverAdapter(on_rtp, on_rtcp)
+    state: dict[str, RTCDtlsTransport] = {}
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        if "dtls" in state:
+            return
+        dtls = receiver.transport
+        state["dtls"] = dtls
+        dtls._register_rtp_receiver(adapter, parameters)
+        rtx: dict[int, int] = {}
+        for enc in parameters.encodings:
+            if enc.rtx is not None:
+                rtx[enc.rtx.ssrc] = enc.ssrc
+        on_start(
+            ReceiveParams(
+                mid=parameters.muxId,
+                codecs={int(c.payloadType or 0): c for c in parameters.codecs},
+                rtx_ssrcs=rtx,
+            )
+        )
+
+    receiver.receive = receive  # type: ignore[method-assign]
+
+    def release() -> None:
+        dtls = state.get("dtls")
+        if dtls is not None:
+            dtls._unregister_rtp_receiver(adapter)
+
+    return release

@@ -1,0 +1,204 @@
+"""Sending without aiortc's encoder: a taken-over ``RTCRtpSender`` and a synchronous send path.
+
+* ``take_over_sender``: the sender's ``send()`` is replaced by one that registers an
+  adapter for its SSRC (so RTCP feedback from the subscriber reaches us) and starts no
+  encoder, no RTP task and no RTCP task.
+* ``SendPath``: SRTP-protects a ready RTP/RTCP packet and hands it straight to the
+  nominated ICE pair's datagram transport. aiortc's own path (``RTCDtlsTransport._send_rtp``)
+  goes through three awaited coroutines per packet; this one is a plain function call.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pylibsrtp
+from aiortc import RTCRtpSender
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+
+from edge_sfu.media.seam.packets import AnyRtcpPacket
+from edge_sfu.media.seam.receive import RtcpHandler
+
+# pylibsrtp's cffi module: used to protect into a preallocated buffer (see _Protector)
+_srtp_ffi: Any = pylibsrtp._binding.ffi
+_srtp_lib: Any = pylibsrtp._binding.lib
+_SRTP_MAX_TRAILER: int = int(getattr(pylibsrtp, "SRTP_MAX_TRAILER_LEN", 144))
+
+ICE_COMPONENT_RTP = 1
+
+
+@dataclass(frozen=True)
+class SendParams:
+    """What was negotiated for an outgoing stream."""
+
+    mid: str | None
+    ssrc: int
+    codec: RTCRtpCodecParameters
+    cname: str | None
+
+
+class _SenderAdapter:
+    """Stands in the RtpRouter where the ``RTCRtpSender`` would have been."""
+
+    def __init__(self, ssrc: int, on_rtcp: RtcpHandler) -> None:
+        self._ssrc = ssrc  # read by RTCDtlsTransport._register_rtp_sender
+        self._on_rtcp = on_rtcp
+
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
+        self._on_rtcp(packet)
+
+
+def take_over_sender(
+    sender: RTCRtpSender,
+    on_start: Callable[[SendParams], None],
+    on_rtcp: RtcpHandler,
+) -> Callable[[], None]:
+    """Make ``sender`` an empty shell: no encoder, no RTP/RTCP tasks; feedback to ``on_rtcp``.
+
+    The SSRC the SDP announces (``sender._ssrc``) is the one the forwarder must use.
+    Returns a function that unregisters the adapter.
+    """
+    adapter = _SenderAdapter(sender._ssrc, on_rtcp)
+    state: dict[str, RTCDtlsTransport] = {}
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        if "dtls" in state:
+            return
+        dtls = sender.transport
+        state["dtls"] = dtls
+        dtls._register_rtp_sender(adapter, parameters)
+        on_start(
+            SendParams(
+                mid=parameters.muxId,
+                ssrc=sender._ssrc,
+                codec=parameters.codecs[0],
+                cname=parameters.rtcp.cname,
+            )
+        )
+
+    sender.send = send  # type: ignore[method-assign]
+
+    def release() -> None:
+        dtls = state.get("dtls")
+        if dtls is not None:
+            dtls._unregister_rtp_sender(adapter)
+
+    return release
+
+
+class _Protector:
+    """SRTP protect into one preallocated buffer: no per-packet allocation but the output.
+
+    pylibsrtp's ``Session.protect`` allocates a length cell and copies the input into its
+    buffer on each call; here header and payload are written straight into the buffer
+    (no ``header + payload`` concatenation) and protected in place.
+    """
+
+    __slots__ = ("_buf", "_cdata", "_len", "_srtp")
+
+    def __init__(self, session: Any) -> None:
+        self._srtp = session._srtp[0]
+        self._cdata = _srtp_ffi.new("char[]", 1500)
+        self._buf = _srtp_ffi.buffer(self._cdata)
+        self._len = _srtp_ffi.new("int *")
+
+    def protect_parts(self, header: bytes, payload: bytes) -> bytes | None:
+        size = len(header) + len(payload)
+        if size > 1500 - _SRTP_MAX_TRAILER:
+            return None
+        buf = self._buf
+        hlen = len(header)
+        buf[0:hlen] = header
+        buf[hlen:size] = payload
+        self._len[0] = size
+        if _srtp_lib.srtp_protect(self._srtp, self._cdata, self._len) != 0:
+            return None
+        return bytes(buf[0 : self._len[0]])
+
+
+class SendPath:
+    """Protect-and-send for one DTLS transport, synchronously.
+
+    ``send_rtp``/``send_rtcp`` return False (and drop the packet) until DTLS has produced
+    SRTP keys and ICE has nominated a pair, and after the transport closed. Datagrams go
+    to the nominated pair's socket directly; when the socket buffer is full the packet is
+    dropped, as a router would.
+    """
+
+    def __init__(self, dtls: RTCDtlsTransport) -> None:
+        self._dtls = dtls
+        self._connection = dtls.transport._connection
+        self._pair: Any = None
+        self._session: Any = None
+        self._protector: _Protector | None = None
+        self._sendto: Callable[[bytes, tuple[str, int]], Any] | None = None
+        self._addr: tuple[str, int] = ("", 0)
+        self.packets_sent = 0
+        self.packets_dropped = 0
+
+    def _resolve(self) -> bool:
+        pair = self._connection._nominated.get(ICE_COMPONENT_RTP)
+        self._pair = pair
+        if pair is None:
+            self._sendto = None
+            return False
+        transport = pair.protocol.transport
+        sock = getattr(transport, "_sock", None)
+        # A plain UDP socket (host or server-reflexive pair) is written directly; a TURN
+        # relay wraps its datagrams, so it keeps the transport's own sendto.
+        if isinstance(sock, socket.socket) and sock.type == socket.SOCK_DGRAM:
+            self._sendto = sock.sendto
+        else:
+            self._sendto = transport.sendto
+        self._addr = pair.remote_addr
+        return True
+
+    def _ready(self) -> bool:
+        dtls = self._dtls
+        if dtls._state is not State.CONNECTED or dtls._tx_srtp is None:
+            return False
+        if dtls._tx_srtp is not self._session:
+            self._session = dtls._tx_srtp
+            self._protector = _Protector(self._session)
+        if self._connection._nominated.get(ICE_COMPONENT_RTP) is not self._pair:
+            return self._resolve()
+        return self._sendto is not None
+
+    def _send(self, data: bytes) -> bool:
+        assert self._sendto is not None
+        try:
+            self._sendto(data, self._addr)
+        except (BlockingIOError, InterruptedError):
+            self.packets_dropped += 1
+            return False
+        except OSError:
+            self._pair = None  # the socket went away; resolve again next time
+            self.packets_dropped += 1
+            return False
+        self.packets_sent += 1
+        return True
+
+    def send_rtp_parts(self, header: bytes, payload: bytes) -> bool:
+        """SRTP-protect ``header + payload`` and send it (the forwarding hot path)."""
+        if not self._ready():
+            return False
+        assert self._protector is not None
+        out = self._protector.protect_parts(header, payload)
+        if out is None:
+            self.packets_dropped += 1
+            return False
+        return self._send(out)
+
+    def send_rtcp(self, data: bytes) -> bool:
+        """SRTCP-protect one (compound) RTCP packet and send it."""
+        if not self._ready():
+            return False
+        try:
+            out = self._dtls._tx_srtp.protect_rtcp(data)
+        except (pylibsrtp.Error, ValueError):
+            return False
+        return self._send(out)

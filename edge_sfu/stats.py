@@ -1,0 +1,118 @@
+"""Counters of the media the SFU receives, for status pages and support tools.
+
+A caller outside the SFU asks here instead of walking the signaling service's routers and
+producers, whose shape is the media engine's own business. Taking a snapshot costs one pass
+over the live producers and imports nothing heavy (no aiortc): a status page may poll it on a
+unit that has not loaded the media stack yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from edge_sfu.signaling.routes import SIGNALING
+
+__all__ = ["SubscriberCounters", "TrackCounters", "TrackStats", "track_stats"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberCounters:
+    """What the SFU has sent one subscriber of a track, and what its receiver reports say.
+
+    ``fraction_lost`` (0..1), ``jitter_s`` and ``rtt_s`` come from the subscriber's latest
+    RTCP receiver report and are None until one arrived (or, for the RTT, until a report
+    echoed one of our sender reports).
+    """
+
+    participant_sid: str
+    layer: str | None
+    packets_sent: int
+    bytes_sent: int
+    nacks_received: int
+    plis_received: int
+    retransmitted: int
+    layer_switches: int
+    packets_lost: int
+    fraction_lost: float | None
+    jitter_s: float | None
+    rtt_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackCounters:
+    """What one published track has delivered to the SFU since it was published, and what
+    the SFU forwarded of it to each remote subscriber."""
+
+    bytes_received: int
+    packets_received: int
+    room_sid: str = ""
+    kind: str = ""
+    keyframe_requests_sent: int = 0
+    #: Packets missing from what the publisher sent (0 for a local source).
+    packets_lost: int = 0
+    #: Interarrival jitter of what the publisher sends (seconds; None for a local source).
+    jitter_s: float | None = None
+    subscribers: tuple[SubscriberCounters, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TrackStats:
+    """Counters of every track published now, by track SID, taken at ``at``.
+
+    ``at`` is ``time.monotonic()``: two snapshots give each track's bitrate in between.
+    """
+
+    at: float
+    tracks: Mapping[str, TrackCounters] = field(default_factory=dict)
+
+
+def track_stats(app: web.Application) -> TrackStats:
+    """A snapshot of the counters of every track published in any room of ``app``.
+
+    Empty before the signaling service runs (and after it stopped).
+    """
+    now = time.monotonic()
+    service = app.get(SIGNALING)
+    if service is None:
+        return TrackStats(now)
+    tracks: dict[str, TrackCounters] = {}
+    for room_sid, router in list(service.routers.items()):
+        subscribers: dict[str, list[SubscriberCounters]] = {}
+        upstream: dict[str, tuple[int, float | None]] = {}
+        for transport in list(router.transports.values()):
+            for incoming in list(transport.incoming.values()):
+                if incoming.producer is not None:
+                    upstream[incoming.producer.id] = (incoming.packets_lost, incoming.jitter_s)
+            for consumer in list(transport.consumers.values()):
+                subscribers.setdefault(consumer.producer.id, []).append(
+                    SubscriberCounters(
+                        participant_sid=transport.participant_id,
+                        layer=consumer.current_layer,
+                        packets_sent=consumer.packets_sent,
+                        bytes_sent=consumer.octets_sent,
+                        nacks_received=consumer.nacks_received,
+                        plis_received=consumer.plis_received,
+                        retransmitted=consumer.retransmitted,
+                        layer_switches=consumer.layer_switches,
+                        packets_lost=consumer.packets_lost,
+                        fraction_lost=consumer.fraction_lost,
+                        jitter_s=consumer.jitter_s,
+                        rtt_s=consumer.rtt_s,
+                    )
+                )
+        for track_sid, producer in list(router.producers.items()):
+            tracks[track_sid] = TrackCounters(
+                producer.bytes_received,
+                producer.packets_received,
+                room_sid=room_sid,
+                kind=producer.kind,
+                keyframe_requests_sent=producer.keyframe_requests_sent,
+                packets_lost=upstream.get(track_sid, (0, None))[0],
+                jitter_s=upstream.get(track_sid, (0, None))[1],
+                subscribers=tuple(subscribers.get(track_sid, ())),
+            )
+    return TrackStats(now, tracks)

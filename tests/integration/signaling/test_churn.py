@@ -1,0 +1,124 @@
+"""A participant that stays while others publish and unpublish does not grow: the m-line of
+an ended subscription is reused for the next one, and each ended subscription is freed."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+import pytest
+
+from edge_sfu.client import connect
+from edge_sfu.signaling.member import RoomMember
+from tests.support.media import PatternVideoTrack, receive_frames
+
+pytestmark = pytest.mark.timeout(300)
+
+CYCLES = 30
+
+
+def member(sfu, sid: str) -> RoomMember:
+    participation = sfu.signaling.sessions[sid].participation
+    assert isinstance(participation, RoomMember)
+    return participation
+
+
+def m_lines(sdp: str) -> int:
+    return sum(1 for line in sdp.splitlines() if line.startswith("m="))
+
+
+async def test_publish_unpublish_churn_reuses_m_lines_and_frees_subscriptions(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    bridge = member(sfu, bob.local_sid).bridge
+    ended = weakref.WeakSet()
+    for cycle in range(CYCLES):
+        subscribed = bob.expect("track_subscribed")
+        camera = await alice.publish_track(PatternVideoTrack(), f"camera{cycle}")
+        _track, pub, _who = await asyncio.wait_for(subscribed, 30)
+        assert pub.sid == camera.sid
+        ended.add(bridge.consumers[camera.sid])
+        unsubscribed = bob.expect("track_unsubscribed")
+        alice.unpublish_track(camera)
+        await asyncio.wait_for(unsubscribed, 30)
+
+    # After the churn, a new publication still plays at bob, on a reused m-line (a size of
+    # its own tells its frames from ones of earlier publications left in the track's queue).
+    subscribed = bob.expect("track_subscribed")
+    camera = await alice.publish_track(PatternVideoTrack(160, 120), "camera-last")
+    track, _pub, _who = await asyncio.wait_for(subscribed, 30)
+
+    async def frames_of_the_last_publication() -> None:
+        while (frame := await track.recv()).width != 160:
+            pass
+        assert frame.height == 120
+        await receive_frames(track, 5)
+
+    await asyncio.wait_for(frames_of_the_last_publication(), 30)
+    assert not bob.errors
+
+    assert bob.media is not None and bob.media.pc.remoteDescription is not None
+    assert m_lines(bob.media.pc.remoteDescription.sdp) <= 2
+    assert len(bridge.transport.pc.getTransceivers()) <= 2
+    gc.collect()
+    assert len(ended) == 0, f"{len(ended)} ended subscriptions still in memory"
+    assert len(bridge.transport.consumers) == 1
+
+
+async def test_each_publication_plays_on_the_reused_m_line(sfu, clients):
+    # The subscriber's receiver and its jitter buffer outlive each subscription: a reused
+    # m-line only plays if the numbering continues where the last consumer stopped.
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    for width, height in ((320, 240), (160, 120), (320, 240), (160, 120)):
+        subscribed = bob.expect("track_subscribed")
+        camera = await alice.publish_track(PatternVideoTrack(width, height), f"camera{width}")
+        track, pub, _who = await asyncio.wait_for(subscribed, 30)
+        sender = member(sfu, bob.local_sid).bridge.consumers[pub.sid]
+
+        async def plays(track=track, width=width, height=height) -> None:
+            # Frames of an earlier publication may still wait in the track's queue.
+            count = 0
+            while count < 10:
+                frame = await track.recv()
+                count = count + 1 if (frame.width, frame.height) == (width, height) else 0
+
+        await asyncio.wait_for(plays(), 30)
+        assert sender.packets_sent > 0
+        unsubscribed = bob.expect("track_unsubscribed")
+        alice.unpublish_track(camera)
+        await asyncio.wait_for(unsubscribed, 30)
+    assert bob.media is not None and len(bob.media.pc.getTransceivers()) == 1
+    assert not bob.errors
+
+
+async def test_an_unpublished_track_is_no_longer_encoded(sfu, clients):
+    # Otherwise a client that publishes and unpublishes keeps pulling and encoding every
+    # track it ever published: its CPU use grows with each cycle.
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    sources = []
+    for cycle in range(3):
+        source = PatternVideoTrack(fps=30)
+        sources.append(source)
+        camera = await alice.publish_track(source, f"camera{cycle}")
+
+        async def pulling(source=source) -> None:
+            while source.pulled < 5:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(pulling(), 30)
+        alice.unpublish_track(camera)
+    await asyncio.sleep(0.5)  # a frame taken just before the unpublish is finished
+    pulled = [source.pulled for source in sources]
+    await asyncio.sleep(1.0)  # at 30 fps, about 30 more frames each if still sending
+    assert [source.pulled for source in sources] == pulled
+    assert alice.media is not None
+    senders = [t.sender for t in alice.media.pc.getTransceivers()]
+    assert senders and all(sender.track is None for sender in senders)
+    assert not alice.errors and alice.state == "connected"

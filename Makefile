@@ -52,6 +52,10 @@ jscheck: $(NODE_STAMP)
 contracts: $(STAMP_TEST)
 	$(BIN)/lint-imports
 
+## The fast tier alone (under 30 s): tests/unit mirrors the packages.
+unit: $(STAMP_TEST)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+
 ## Run every benchmark (each prints one JSON object as its last line).
 bench: $(STAMP_TEST)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from appliance.control.client import press, status  # noqa: E402
-from tests.browser.media.harness import FLAGS  # noqa: E402
-from tests.integration.daemon.harness import running_daemon  # noqa: E402
-from tests.integration.signaling.media_sources import PatternVideoTrack, ToneAudioTrack  # noqa: E402
+from tests.support.browser import FLAGS  # noqa: E402
+from tests.support.daemon import running_daemon  # noqa: E402
+from tests.support.media import PatternVideoTrack, ToneAudioTrack  # noqa: E402
 
 PRESSES = 8
 BARE_SERVER = """

@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from appliance.control.client import status  # noqa: E402
-from tests.integration.daemon.harness import Daemon, running_daemon  # noqa: E402
 from tests.integration.daemon.participants import Participant, encoded_clip  # noqa: E402
+from tests.support.daemon import Daemon, running_daemon  # noqa: E402
 
 ROOM = "soak"
 STEADY = ["p1", "p2", "p3", "p4"]

@@ -10,26 +10,8 @@ from typing import Any
 
 import pytest
 
-ALSA_FILE_PCMS = """
-pcm.filecap {
-    @args [ INFILE ]
-    @args.INFILE { type string default "/dev/zero" }
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile $INFILE
-    format "raw"
-}
-pcm.filesink {
-    @args [ OUTFILE FMT ]
-    @args.OUTFILE { type string default "/dev/null" }
-    @args.FMT { type string default "raw" }
-    type file
-    slave.pcm "null"
-    file $OUTFILE
-    format $FMT
-}
-"""
+from tests.support.alsa import ALSA_FILE_PCMS
+from tests.support.waiting import wait_for_sync
 
 
 @pytest.fixture
@@ -60,15 +42,14 @@ class Events:
 
     def __init__(self) -> None:
         self.items: list[Any] = []
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     def __call__(self, item: Any) -> None:
-        with self._cond:
+        with self._lock:
             self.items.append(item)
-            self._cond.notify_all()
 
     def of(self, kind: type, **attrs: Any) -> list[Any]:
-        with self._cond:
+        with self._lock:
             return [
                 e
                 for e in self.items
@@ -76,13 +57,7 @@ class Events:
             ]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"condition not met within {timeout}s")
-                self._cond.wait(min(left, 0.1))
+        wait_for_sync(predicate, timeout=timeout, what="the expected events", interval=0.02)
 
     def wait_count(self, kind: type, n: int, timeout: float = 20.0, **attrs: Any) -> list[Any]:
         self.wait_for(lambda: len(self.of(kind, **attrs)) >= n, timeout)

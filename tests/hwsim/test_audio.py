@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from hardware.audio.capture import AudioCapture, OpusPacket
 from hardware.audio.devices import AudioError, AudioSpec
 from hardware.audio.playback import AudioPlayback
 from hardware.errors import DeviceNotFoundError, MixerUnavailableError
+from tests.support.waiting import wait_for_sync
 
 from .conftest import Events
 
@@ -102,9 +102,7 @@ def test_playback_writes_in_order_and_fills_gaps_with_silence(alsa_files: Path) 
     play.push(_constant(7, 480), pos=1000 + 6 * 960)
     play.start()
     try:
-        deadline = time.monotonic() + 20
-        while play.periods_written < 12 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_sync(lambda: play.periods_written >= 12, timeout=20, interval=0.02)
     finally:
         play.stop()
     out = np.fromfile(outfile, dtype="<i2")
@@ -128,9 +126,7 @@ def test_playback_drops_late_audio_and_appends_without_positions(alsa_files: Pat
     play.push(_constant(2))  # follows the first chunk
     play.start()
     try:
-        deadline = time.monotonic() + 20
-        while play.periods_written < 4 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_sync(lambda: play.periods_written >= 4, timeout=20, interval=0.02)
         play.push(_constant(9), pos=0)  # long past
     finally:
         play.stop()
@@ -148,14 +144,11 @@ def test_stream_starting_after_playout_began_is_heard(alsa_files: Path) -> None:
     play = AudioPlayback(spec)
     play.start()
     try:
-        deadline = time.monotonic() + 20
-        while play.periods_written < 10 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_sync(lambda: play.periods_written >= 10, timeout=20, interval=0.02)
         for _ in range(5):
             play.push(_constant(5))
         written = play.periods_written
-        while play.periods_written < written + 12 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_sync(lambda: play.periods_written >= written + 12, timeout=20, interval=0.02)
     finally:
         play.stop()
     out = np.fromfile(outfile, dtype="<i2")
@@ -176,9 +169,7 @@ def test_playback_device_closed_is_an_error_event(alsa_files: Path, events: Even
         events.wait_for(lambda: not play.running, timeout=10)
         play.start()
         before = play.periods_written
-        deadline = time.monotonic() + 20
-        while play.periods_written < before + 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for_sync(lambda: play.periods_written >= before + 3, timeout=20, interval=0.02)
         assert play.periods_written >= before + 3
     finally:
         play.stop()

@@ -10,6 +10,7 @@ from edge_common.bridge import ThreadBridge
 from hardware.gpio.buttons import ButtonPanel, ButtonSpec
 from hardware.gpio.debounce import ButtonEvent, ButtonEventKind, DebounceConfig
 from hardware.gpio.leds import LedSpec, LedState, StatusLeds
+from tests.support.waiting import wait_for_sync
 
 from .conftest import Events
 
@@ -133,9 +134,7 @@ def test_led_patterns(mock_factory: Any) -> None:
             leds.set_state(state)
             pin = leds.status.pin
             pin.clear_states()
-            deadline = time.monotonic() + 10
-            while len(pin.states) < min_toggles and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for_sync(lambda p=pin, n=min_toggles: len(p.states) >= n, timeout=10)
             values = {s.state for s in pin.states}
             assert values >= {0, 1}, f"{state} should blink, saw {values}"
         leds.set_state(LedState.OFF)

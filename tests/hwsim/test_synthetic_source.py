@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 import statistics
-import time
 
 from hardware.camera.base import AccessUnit, CameraLayerSpec, CameraSpec
 from hardware.camera.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_types
 from hardware.camera.synthetic import SyntheticSource
+from tests.support.waiting import wait_for_sync
 
 from .conftest import Events, decode_h264
 
@@ -113,9 +113,7 @@ def test_with_every_layer_stopped_nothing_is_encoded_until_one_starts(events: Ev
         src.stop_layer(layer.name)
     src.start()
     try:
-        deadline = time.monotonic() + 10
-        while src.frames_captured < 10 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_sync(lambda: src.frames_captured >= 10, timeout=10)
         assert src.frames_captured >= 10 and not events.items
         src.start_layer("low")
         units = events.wait_count(AccessUnit, 3, layer="low")

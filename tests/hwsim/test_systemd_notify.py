@@ -22,7 +22,7 @@ from appliance.service_manager import ServiceNotifier, watchdog_interval
 
 pytest.importorskip("systemd.daemon")
 
-from tests.notify_socket import NotifySocket
+from tests.support.notify import NotifySocket
 
 
 @pytest.fixture

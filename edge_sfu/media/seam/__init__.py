@@ -16,7 +16,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
-or mimics. ``tests/unit/media/test_seam_contract.py`` checks each of them, and each
+or mimics. ``tests/unit/edge_sfu/media/test_seam_contract.py`` checks each of them, and each
 signature used, on real objects, so an upgrade fails there first and loudly.
 """
 

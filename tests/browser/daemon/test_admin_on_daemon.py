@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.browser.media.harness import require_chromium
 from tests.browser.provisioning.pagehelpers import claim, launch, snap
-from tests.integration.daemon.harness import running_daemon
+from tests.support.browser import require_chromium
+from tests.support.daemon import running_daemon
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple 42"
@@ -87,10 +88,7 @@ async def test_admin_page_drives_the_daemon(tmp_path: Path):
                 # The simulated join button on the status page joins the kiosk to its room.
                 await page.goto(base + "/admin/status")
                 await page.click("button:has-text('Press join')")
-                for _ in range(60):
-                    if _in_call(daemon):
-                        break
-                    await asyncio.sleep(0.5)
+                await wait_for(lambda: _in_call(daemon), timeout=30, what="kiosk in call")
                 assert _in_call(daemon)
 
                 # Revoked on the page: the REST API refuses the key at once.
@@ -104,6 +102,4 @@ async def test_admin_page_drives_the_daemon(tmp_path: Path):
 
 
 def _in_call(daemon) -> bool:
-    from appliance.control.client import status
-
-    return status(daemon.data_dir / "control.sock")["state"] == "in_call"
+    return daemon.status()["state"] == "in_call"

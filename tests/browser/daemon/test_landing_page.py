@@ -7,16 +7,16 @@ on the join page of that room on this unit: an invite asks for their name, a tok
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 from playwright.async_api import async_playwright, expect
 
 from appliance.control.client import status
-from tests.browser.media.harness import require_chromium
 from tests.browser.provisioning.pagehelpers import launch, snap
-from tests.integration.daemon.harness import running_daemon
+from tests.support.browser import require_chromium
+from tests.support.daemon import running_daemon
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -88,10 +88,9 @@ async def test_landing_page_shows_the_unit_and_joins_rooms(tmp_path: Path):
                 await page.wait_for_url(base + "/join/standup")
                 await expect(page.locator("#status")).to_have_text("connected", timeout=30_000)
                 sock = daemon.data_dir / "control.sock"
-                deadline = time.monotonic() + 20
-                while "alice" not in participants(sock) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.2)
-                assert "alice" in participants(sock)
+                await wait_for(
+                    lambda: participants(sock), lambda p: "alice" in p, 20, "alice in the room"
+                )
 
                 # The admin entry, and the admin pages link the same icon.
                 await page.goto(base + "/")

@@ -18,9 +18,9 @@ import pytest
 import tomli_w
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.browser.media.harness import require_chromium
 from tests.browser.provisioning.pagehelpers import claim, launch, sign_in, snap
-from tests.integration.daemon.harness import running_daemon
+from tests.support.browser import require_chromium
+from tests.support.daemon import running_daemon
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple 42"

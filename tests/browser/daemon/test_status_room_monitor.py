@@ -12,10 +12,11 @@ from playwright.async_api import async_playwright
 from edge_sfu.client import Room, connect
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.tokens import mint_access_token
-from tests.browser.media.harness import poll, require_chromium
 from tests.browser.provisioning.pagehelpers import claim, launch
-from tests.integration.daemon.harness import running_daemon
-from tests.integration.signaling.media_sources import PatternVideoTrack, ToneAudioTrack
+from tests.support.browser import require_chromium
+from tests.support.daemon import running_daemon
+from tests.support.media import PatternVideoTrack, ToneAudioTrack
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 PASSWORD = "correct horse battery staple 42"
@@ -65,7 +66,7 @@ async def test_status_page_monitors_each_track(tmp_path: Path):
                     page = await browser.new_page()
                     await claim(page, base, code, PASSWORD)
                     await page.wait_for_url("**/admin/status")
-                    raw = await poll(lambda: page.evaluate(ROWS_JS), _complete, timeout=60)
+                    raw = await wait_for(lambda: page.evaluate(ROWS_JS), _complete, timeout=60)
                     assert _complete(raw), raw
                     rows = _rows(raw)
                     assert {(r["from"], r["to"], r["kind"]) for r in rows} == {

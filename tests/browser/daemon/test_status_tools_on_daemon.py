@@ -23,9 +23,9 @@ from playwright.async_api import Page, async_playwright, expect
 
 from appliance.control.client import status as daemon_status
 from tests.browser.kiosk.audio_files import alsa_env, dominant_frequency, write_raw_tone
-from tests.browser.media.harness import require_chromium
 from tests.browser.provisioning.pagehelpers import claim, launch, snap
-from tests.integration.daemon.harness import running_daemon
+from tests.support.browser import require_chromium
+from tests.support.daemon import running_daemon
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple 42"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.hwsim.conftest import ALSA_FILE_PCMS
+from tests.support.alsa import ALSA_FILE_PCMS
 
 RATE = 48_000
 

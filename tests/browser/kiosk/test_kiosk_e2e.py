@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.media.harness import FLAGS, INBOUND_JS, poll, require_chromium
-from tests.integration.daemon.harness import Daemon, running_daemon
+from tests.support.browser import FLAGS, INBOUND_JS, require_chromium
+from tests.support.daemon import Daemon, running_daemon
+from tests.support.waiting import wait_for
 
 from .audio_files import alsa_env, dominant_frequency, loud_tail, write_raw_tone, write_wav_tone
 
@@ -67,23 +67,8 @@ RENDER_JS = """
 """
 
 
-def status(daemon: Daemon) -> dict[str, Any]:
-    from appliance.control.client import status as control_status
-
-    return control_status(daemon.data_dir / "control.sock")
-
-
 def layers(daemon: Daemon) -> dict[str, dict[str, Any]]:
-    return status(daemon)["media"]["camera_layers"]
-
-
-async def wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+    return daemon.status()["media"]["camera_layers"]
 
 
 def kiosk_inbound(stats: list[dict[str, Any]] | None, kind: str) -> dict[str, Any] | None:
@@ -118,11 +103,13 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
     }
     with running_daemon(tmp_path, config, env=alsa_env(tmp_path)) as daemon:
         url = await asyncio.to_thread(daemon.wait_ready, 60)
-        assert status(daemon)["degraded"] == {}, status(daemon)["degraded"]
+        assert daemon.status()["degraded"] == {}, daemon.status()["degraded"]
 
         # Alone in the room, the kiosk encodes nothing.
         assert daemon.cli("press", "join").returncode == 0
-        await wait_until(lambda: status(daemon)["state"] == "in_call", 30, "kiosk in call")
+        await wait_for(
+            lambda: daemon.status()["state"] == "in_call", timeout=30, what="kiosk in call"
+        )
         await asyncio.sleep(2)
         alone = layers(daemon)
         assert alone["high"]["frames"] == 0 and alone["low"]["frames"] == 0, alone
@@ -142,7 +129,7 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
                     return await page.evaluate(INBOUND_JS)
 
                 # The browser has not said how large it renders the kiosk: the best layer only.
-                got = await poll(
+                got = await wait_for(
                     inbound,
                     lambda s: (kiosk_inbound(s, "video") or {}).get("framesDecoded", 0) > 10,
                     60,
@@ -156,7 +143,7 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
 
                 # A small tile: the small layer only, and the large encoder stops.
                 assert await page.evaluate(RENDER_JS, [160, 90])
-                got = await poll(
+                got = await wait_for(
                     inbound,
                     lambda s: (kiosk_inbound(s, "video") or {}).get("frameWidth") == 160,
                     60,
@@ -172,7 +159,7 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
 
                 # Asking for a large picture starts the large layer, at the configured size.
                 assert await page.evaluate(RENDER_JS, [640, 360])
-                got = await poll(
+                got = await wait_for(
                     inbound,
                     lambda s: (kiosk_inbound(s, "video") or {}).get("frameWidth") == 640,
                     60,
@@ -185,7 +172,7 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
                 big = layers(daemon)
                 assert big["high"]["encoding"] and big["high"]["frames"] > 0, big
                 before = video["framesDecoded"]
-                got = await poll(
+                got = await wait_for(
                     inbound,
                     lambda s: (
                         (kiosk_inbound(s, "video") or {}).get("framesDecoded", 0) > before + 10
@@ -195,7 +182,7 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
                 assert kiosk_inbound(got, "video")["framesDecoded"] > before + 10
 
                 # The kiosk's microphone tone reaches the browser with energy.
-                got = await poll(
+                got = await wait_for(
                     inbound,
                     lambda s: (kiosk_inbound(s, "audio") or {}).get("totalAudioEnergy", 0) > 0.01,
                     60,
@@ -205,31 +192,31 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
 
                 # The browser's microphone reaches the kiosk's speaker file at 660 Hz.
                 speaker = media_files["speaker"]
-                await wait_until(
+                await wait_for(
                     lambda: speaker.exists() and speaker.stat().st_size > 48_000 * 2 * 4,
-                    60,
-                    "speaker output",
+                    timeout=60,
+                    what="speaker output",
                 )
                 await asyncio.sleep(2)
                 freq, rms = dominant_frequency(loud_tail(speaker, 1.0))
-                assert abs(freq - BROWSER_TONE) < 15, (freq, rms, status(daemon)["media"])
+                assert abs(freq - BROWSER_TONE) < 15, (freq, rms, daemon.status()["media"])
                 assert rms > 300, rms
 
                 # Mute: the browser sees the kiosk's audio track disabled; unmute restores it.
                 assert daemon.cli("press", "mute").returncode == 0
-                pubs = await poll(
+                pubs = await wait_for(
                     lambda: page.evaluate(KIOSK_PUBS_JS), lambda p: p.get("audio") is False, 20
                 )
                 assert pubs.get("audio") is False and pubs.get("video") is True, pubs
                 assert daemon.cli("press", "mute").returncode == 0
-                pubs = await poll(
+                pubs = await wait_for(
                     lambda: page.evaluate(KIOSK_PUBS_JS), lambda p: p.get("audio") is True, 20
                 )
                 assert pubs.get("audio") is True, pubs
 
                 # Leave: the kiosk is gone from the browser's room, and encodes nothing.
                 assert daemon.cli("press", "join").returncode == 0
-                ids = await poll(
+                ids = await wait_for(
                     lambda: page.evaluate(
                         "() => [...window.edgeRoom.participants.values()].map(p => p.identity)"
                     ),
@@ -237,9 +224,11 @@ async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_pat
                     20,
                 )
                 assert "kiosk" not in ids, ids
-                await wait_until(lambda: status(daemon)["state"] == "idle", 20, "kiosk idle")
+                await wait_for(
+                    lambda: daemon.status()["state"] == "idle", timeout=20, what="kiosk idle"
+                )
                 after = layers(daemon)
                 assert not after["high"]["encoding"] and not after["low"]["encoding"], after
-                print(json.dumps(status(daemon)["media"]))
+                print(json.dumps(daemon.status()["media"]))
             finally:
                 await browser.close()

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.media.harness import FLAGS, poll, require_chromium
-from tests.integration.daemon.harness import running_daemon
+from tests.support.browser import FLAGS, require_chromium
+from tests.support.daemon import running_daemon
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +42,7 @@ async def test_sigterm_in_a_call_leaves_then_exits_cleanly(tmp_path: Path):
                 await page.goto(f"{url}/join/meeting-room")
                 await page.evaluate(WATCH_JS, token)
                 assert daemon.cli("press", "join").returncode == 0
-                seen = await poll(
+                seen = await wait_for(
                     lambda: page.evaluate("() => window.seen"), lambda s: "connected:kiosk" in s, 30
                 )
                 assert "connected:kiosk" in seen, seen
@@ -52,7 +53,7 @@ async def test_sigterm_in_a_call_leaves_then_exits_cleanly(tmp_path: Path):
                 assert code == 0
                 assert elapsed < 20, elapsed  # the unit's TimeoutStopSec
                 assert "STOPPING=1" in daemon.notify.lines()
-                seen = await poll(
+                seen = await wait_for(
                     lambda: page.evaluate("() => window.seen"),
                     lambda s: any(x.startswith("room:") for x in s),
                     20,

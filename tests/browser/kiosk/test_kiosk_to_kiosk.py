@@ -12,26 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.daemon.harness import Daemon, running_daemon
+from tests.support.daemon import Daemon, running_daemon
+from tests.support.waiting import wait_for_sync
 
 from .audio_files import alsa_env, dominant_frequency, loud_tail, write_raw_tone
 
 LAYERS = [{"name": "main", "width": 320, "height": 180, "bitrate": 300_000}]
-
-
-def status(daemon: Daemon) -> dict[str, Any]:
-    from appliance.control.client import status as control_status
-
-    return control_status(daemon.data_dir / "control.sock")
-
-
-def wait(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def audio_config(tmp: Path, name: str, freq: float) -> dict[str, dict[str, object]]:
@@ -47,7 +33,7 @@ def audio_config(tmp: Path, name: str, freq: float) -> dict[str, dict[str, objec
 
 
 def participants(daemon: Daemon) -> dict[str, list[dict[str, Any]]]:
-    rooms = status(daemon)["rooms"]
+    rooms = daemon.status()["rooms"]
     return {p["identity"]: p["tracks"] for room in rooms for p in room["participants"]}
 
 
@@ -71,11 +57,15 @@ def test_kiosk_joins_another_units_room_media_both_ways(tmp_path: Path):
             assert b.cli("press", "join").returncode == 0
             assert a.cli("press", "join").returncode == 0
             try:
-                wait(lambda: status(a)["state"] == "in_call", 60, "kiosk A in B's room")
+                wait_for_sync(
+                    lambda: a.status()["state"] == "in_call", timeout=60, what="kiosk A in B's room"
+                )
             except AssertionError:
-                raise AssertionError(status(a)["status"] + "".join(a.output)[-3000:]) from None
-            wait(
-                lambda: {"room-a", "room-b"} <= set(participants(b)), 30, "both kiosks in B's room"
+                raise AssertionError(a.status()["status"] + "".join(a.output)[-3000:]) from None
+            wait_for_sync(
+                lambda: {"room-a", "room-b"} <= set(participants(b)),
+                timeout=30,
+                what="both kiosks in B's room",
             )
 
             # A's camera and microphone arrive at B's SFU; both are published there.
@@ -83,9 +73,11 @@ def test_kiosk_joins_another_units_room_media_both_ways(tmp_path: Path):
                 tracks = participants(b).get("room-a", [])
                 return {t["kind"] for t in tracks if t["bitrate_kbps"] > 5} >= {"audio", "video"}
 
-            wait(a_tracks_flow, 60, "A's audio and video flowing at B")
-            wait(
-                lambda: status(a)["media"]["camera_layers"]["main"]["frames"] > 30, 30, "A encoding"
+            wait_for_sync(a_tracks_flow, timeout=60, what="A's audio and video flowing at B")
+            wait_for_sync(
+                lambda: a.status()["media"]["camera_layers"]["main"]["frames"] > 30,
+                timeout=30,
+                what="A encoding",
             )
 
             # Each speaker plays the other room's tone.
@@ -93,10 +85,10 @@ def test_kiosk_joins_another_units_room_media_both_ways(tmp_path: Path):
                 speaker = (
                     listener.data_dir.parent.parent / f"{'b' if listener is b else 'a'}-speaker.raw"
                 )
-                wait(
+                wait_for_sync(
                     lambda s=speaker: s.exists() and s.stat().st_size > 48_000 * 2 * 4,
-                    60,
-                    "speaker",
+                    timeout=60,
+                    what="speaker",
                 )
             time.sleep(3)
             for name, other_freq in (("b", 440.0), ("a", 880.0)):
@@ -106,5 +98,7 @@ def test_kiosk_joins_another_units_room_media_both_ways(tmp_path: Path):
 
             # A leaves: B's room no longer has it; A is idle again.
             assert a.cli("press", "join").returncode == 0
-            wait(lambda: "room-a" not in participants(b), 30, "A gone from B's room")
-            wait(lambda: status(a)["state"] == "idle", 30, "A idle")
+            wait_for_sync(
+                lambda: "room-a" not in participants(b), timeout=30, what="A gone from B's room"
+            )
+            wait_for_sync(lambda: a.status()["state"] == "idle", timeout=30, what="A idle")

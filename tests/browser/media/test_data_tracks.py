@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from edge_sfu.client import RemoteDataTrack, connect
-from tests.integration.signaling.server import running_sfu
-
-from .harness import chromium, poll, require_chromium
+from tests.support.browser import chromium, require_chromium
+from tests.support.sfu import running_sfu
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -54,19 +54,11 @@ async def data_tracks(room: Any, count: int, seen: set[str]) -> dict[str, Remote
             if isinstance(pub.track, RemoteDataTrack) and pub.sid not in seen
         }
 
-    found = await until(fresh, lambda tracks: len(tracks) >= count, f"{count} data tracks", 60)
+    found = await wait_for(
+        fresh, lambda tracks: len(tracks) >= count, timeout=60, what=f"{count} data tracks"
+    )
     seen.update(track.sid for track in found.values())
     return found
-
-
-async def until(value: Any, predicate: Any, what: str, timeout: float = 20) -> Any:
-    """Wait until ``predicate(value())`` holds (Python-side state); fail naming ``what``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate(value()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {value()!r:.200}")
-        await asyncio.sleep(0.05)
-    return value()
 
 
 def collect(track: RemoteDataTrack) -> list[Any]:
@@ -93,8 +85,8 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                 assert tracks["chat"].reliable and tracks["chat"].ordered
                 assert not tracks["cursor"].ordered and tracks["cursor"].max_retransmits == 0
                 chat_in, cursor_in = collect(tracks["chat"]), collect(tracks["cursor"])
-                await until(
-                    lambda: tracks["chat"].channel.readyState, "open".__eq__, "py chat open"
+                await wait_for(
+                    lambda: tracks["chat"].channel.readyState, "open".__eq__, what="py chat open"
                 )
                 await page.evaluate(
                     """() => {
@@ -103,9 +95,9 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                       for (let i = 0; i < 10; i++) window.cursor.send(`x=${i}`);
                     }"""
                 )
-                await until(lambda: len(chat_in), (21).__eq__, "21 chat messages")
+                await wait_for(lambda: len(chat_in), (21).__eq__, what="21 chat messages")
                 assert chat_in == [f"hello {i}" for i in range(20)] + [b"\x00\x01\x02\xff"]
-                await until(lambda: len(cursor_in), (10).__eq__, "10 cursor messages")
+                await wait_for(lambda: len(cursor_in), (10).__eq__, what="10 cursor messages")
                 assert sorted(cursor_in) == sorted(f"x={i}" for i in range(10))
 
                 # Python -> browser
@@ -119,7 +111,7 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                 for i in range(5):
                     telemetry.send(f"t{i}")
                 telemetry.send(b"\x10\x20")
-                got = await poll(
+                got = await wait_for(
                     lambda: page.evaluate("() => window.got"), lambda g: len(g) == 6, 20
                 )
                 assert got == [["py", "telemetry", f"t{i}"] for i in range(5)] + [
@@ -133,7 +125,7 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                 )
                 assert code == 53004
                 assert await page.evaluate("() => window.chat.send('y'.repeat(16384))")
-                await until(lambda: len(chat_in), (22).__eq__, "the limit-sized message")
+                await wait_for(lambda: len(chat_in), (22).__eq__, what="the limit-sized message")
                 assert chat_in[-1] == "y" * 16384
 
                 # publish and unpublish while connected; a duplicate name is refused
@@ -158,8 +150,10 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                     "() => window.edgeRoom.localParticipant.unpublishTrack(window.cursor)"
                 )
                 await asyncio.wait_for(gone, 20)
-                await until(
-                    lambda: tracks["cursor"].channel.readyState, "closed".__eq__, "cursor closed"
+                await wait_for(
+                    lambda: tracks["cursor"].channel.readyState,
+                    "closed".__eq__,
+                    what="cursor closed",
                 )
 
                 # a second page joining later receives both the browser's and Python's tracks
@@ -174,14 +168,14 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                 )
                 await page.evaluate("() => window.chat.send('to everyone')")
                 telemetry.send("from py")
-                got2 = await poll(
+                got2 = await wait_for(
                     lambda: page2.evaluate("() => window.got"), lambda g: len(g) == 2, 20
                 )
                 assert sorted(got2) == [
                     ["ann", "chat", "to everyone"],
                     ["py", "telemetry", "from py"],
                 ]
-                await until(lambda: chat_in[-1], "to everyone".__eq__, "the broadcast")
+                await wait_for(lambda: chat_in[-1], "to everyone".__eq__, what="the broadcast")
 
                 # the join page (camera, microphone, grid) takes data tracks in its stride
                 join = await context.new_page()

@@ -9,10 +9,10 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.invites import create_invite
-from tests.integration.signaling.media_sources import PatternVideoTrack
-from tests.integration.signaling.server import running_sfu
-
-from .harness import INBOUND_JS, chromium, poll, require_chromium
+from tests.support.browser import INBOUND_JS, chromium, require_chromium
+from tests.support.media import PatternVideoTrack
+from tests.support.sfu import running_sfu
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -100,7 +100,7 @@ async def test_invite_names_refusals_and_reconnect(tmp_path):
                          [...p.tracks.values()].some((t) => t.track && t.kind === 'video'))""",
                     timeout=30_000,
                 )
-                entries = await poll(
+                entries = await wait_for(
                     lambda: guest.evaluate(INBOUND_JS),
                     lambda e: any(x["identity"] == "watcher" and x["framesDecoded"] > 0 for x in e),
                     30,

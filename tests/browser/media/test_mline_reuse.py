@@ -8,10 +8,10 @@ import asyncio
 import pytest
 
 from edge_sfu.client import connect
-from tests.integration.signaling.media_sources import PatternVideoTrack
-from tests.integration.signaling.server import running_sfu
-
-from .harness import INBOUND_JS, chromium, poll, require_chromium
+from tests.support.browser import INBOUND_JS, chromium, require_chromium
+from tests.support.media import PatternVideoTrack
+from tests.support.sfu import running_sfu
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -49,10 +49,10 @@ async def test_browser_plays_each_publication_on_a_reused_m_line(tmp_path):
                             == size
                         )
 
-                    entries = await poll(lambda: page.evaluate(INBOUND_JS), plays, 60)
+                    entries = await wait_for(lambda: page.evaluate(INBOUND_JS), plays, 60)
                     assert plays(entries), entries
                     before = _video_from_py(entries)[0]["framesDecoded"]
-                    later = await poll(
+                    later = await wait_for(
                         lambda: page.evaluate(INBOUND_JS),
                         lambda e, n=before: (
                             (_video_from_py(e) or [{}])[0].get("framesDecoded", 0) > n + 5
@@ -62,7 +62,7 @@ async def test_browser_plays_each_publication_on_a_reused_m_line(tmp_path):
                     assert _video_from_py(later)[0]["framesDecoded"] > before + 5
                     counts.append(await page.evaluate(TRANSCEIVERS_JS))
                     py.unpublish_track(camera)
-                    await poll(
+                    await wait_for(
                         lambda: page.evaluate(INBOUND_JS),
                         lambda e: not _video_from_py(e),
                         30,

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from edge_sfu.client import connect
-from tests.integration.signaling.media_sources import (
+from tests.support.browser import INBOUND_JS, chromium, require_chromium
+from tests.support.media import (
     PatternVideoTrack,
     ToneAudioTrack,
     receive_frames,
 )
-from tests.integration.signaling.server import running_sfu
-
-from .harness import INBOUND_JS, chromium, poll, require_chromium
+from tests.support.sfu import running_sfu
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -48,7 +48,7 @@ async def test_python_client_and_browser(tmp_path):
                     "() => document.body.dataset.state === 'connected'", timeout=60_000
                 )
                 # Chromium decodes aiortc's VP8 at the size it was sent and hears the tone.
-                entries = await poll(lambda: page.evaluate(INBOUND_JS), _receiving, 90)
+                entries = await wait_for(lambda: page.evaluate(INBOUND_JS), _receiving, 90)
                 assert _receiving(entries), entries
                 await asyncio.sleep(2)
                 later = await page.evaluate(INBOUND_JS)
@@ -66,7 +66,7 @@ async def test_python_client_and_browser(tmp_path):
                         if pub.track is not None
                     }
 
-                tracks = await poll(ann_tracks, lambda t: len(t) == 2, 60)
+                tracks = await wait_for(ann_tracks, lambda t: len(t) == 2, 60)
                 assert set(tracks) == {"audio", "video"}
                 frames = await receive_frames(tracks["video"], 10, timeout=60)
                 assert {(f.width, f.height) for f in frames[-3:]} == {(640, 480)}
@@ -80,7 +80,7 @@ async def test_python_client_and_browser(tmp_path):
                 pub, who = await asyncio.wait_for(muted, 20)
                 assert who.identity == "ann" and not pub.enabled
                 py.set_track_enabled(camera, False)
-                disabled = await poll(
+                disabled = await wait_for(
                     lambda: page.evaluate(INBOUND_JS),
                     lambda e: _from(e, "py", "video") and not _from(e, "py", "video")[0]["enabled"],
                     20,

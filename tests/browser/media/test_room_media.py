@@ -15,18 +15,17 @@ import time
 import pytest
 
 from edge_sfu.signaling import SignalingSettings
-from tests.integration.signaling.server import running_sfu
-
-from .harness import (
+from tests.support.browser import (
     H264,
     INBOUND_JS,
     OUTBOUND_JS,
     H264TestSource,
     LocalDecoder,
     chromium,
-    poll,
     require_chromium,
 )
+from tests.support.sfu import running_sfu
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
@@ -62,7 +61,7 @@ def _complete(entries, other):
 
 
 async def _check_media(page, other: str) -> None:
-    entries = await poll(lambda: page.evaluate(INBOUND_JS), lambda e: _complete(e, other), 90)
+    entries = await wait_for(lambda: page.evaluate(INBOUND_JS), lambda e: _complete(e, other), 90)
     assert _complete(entries, other), entries
     await asyncio.sleep(2.0)
     later = await page.evaluate(INBOUND_JS)
@@ -91,7 +90,7 @@ async def _mute_roundtrip(sfu, pages) -> None:
     ann, ben = pages["ann"], pages["ben"]
     for button, kind in (("#mic", "audio"), ("#camera", "video")):
         await ann.click(button)
-        entries = await poll(
+        entries = await wait_for(
             lambda: ben.evaluate(INBOUND_JS),
             lambda e, k=kind: _by(e, "ann", k) and not _by(e, "ann", k)[0]["enabled"],
             20,
@@ -104,7 +103,7 @@ async def _mute_roundtrip(sfu, pages) -> None:
         ann_model = room.by_identity("ann")
         assert [t.enabled for t in ann_model.published.values() if t.kind == kind] == [False]
         await ann.click(button)
-        entries = await poll(
+        entries = await wait_for(
             lambda: ben.evaluate(INBOUND_JS),
             lambda e, k=kind: _by(e, "ann", k) and _by(e, "ann", k)[0]["enabled"],
             20,
@@ -121,7 +120,12 @@ async def _crash(context, page) -> None:
 
 async def test_two_pages_and_a_local_producer(tmp_path):
     require_chromium()
-    settings = SignalingSettings()  # the documented timers: 30 s reconnect window
+    # A short reconnect window, so the crash below is noticed in seconds rather than half a
+    # minute (tests/integration/signaling covers the window itself);
+    # heartbeats short enough that a dead socket is noticed within it.
+    settings = SignalingSettings(
+        heartbeat_interval=1.0, heartbeat_timeout=4.0, reconnect_window=5.0
+    )
     async with running_sfu(tmp_path, settings) as sfu:
         local = await sfu.signaling.connect_local("room1", "kiosk")
         producer = await local.publish("camera", H264)
@@ -139,7 +143,7 @@ async def test_two_pages_and_a_local_producer(tmp_path):
 
                 decoders = await _local_decodes(sfu, local.sid)
                 assert len(decoders) == 2
-                await poll(
+                await wait_for(
                     _async(lambda: decoders),
                     lambda d: all(len(x.sizes) > 10 for x in d.values()),
                     30,
@@ -152,7 +156,7 @@ async def test_two_pages_and_a_local_producer(tmp_path):
                 # ben's tab dies: no goodbye, no unload handlers.
                 crashed = time.monotonic()
                 await _crash(contexts["ben"], pages["ben"])
-                gone = await poll(
+                gone = await wait_for(
                     lambda: pages["ann"].evaluate(
                         "() => [...window.edgeRoom.participants.values()].map(p => p.identity)"
                     ),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from edge_sfu.client import Room, connect
-from tests.integration.signaling.media_sources import PatternVideoTrack, ToneAudioTrack
-from tests.integration.signaling.server import running_sfu
-
-from .harness import chromium, poll, require_chromium
+from tests.support.browser import chromium, require_chromium
+from tests.support.media import PatternVideoTrack, ToneAudioTrack
+from tests.support.sfu import running_sfu
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -59,7 +59,7 @@ async def test_monitor_shows_remote_tracks_with_live_numbers(tmp_path):
                 await page.click("#monitor-toggle")
                 assert await monitor.is_visible()
                 assert await page.get_attribute("#monitor-toggle", "aria-pressed") == "true"
-                rows = await poll(lambda: page.evaluate(ROWS_JS), _live, timeout=60)
+                rows = await wait_for(lambda: page.evaluate(ROWS_JS), _live, timeout=60)
                 assert _live(rows), rows
                 inbound = [r for r in rows if r["direction"] == "in"]
                 assert {(r["participant"], r["track"], r["kind"]) for r in inbound} == {

@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, async_playwright
 
-from tests.provisioning.handwritten_backend import HandWrittenTestBackend
-from tests.provisioning.helpers import make_app, running_client
+from tests.support.provisioning_app import make_app, running_client
+from tests.support.provisioning_backend import HandWrittenTestBackend
 
 from .pagehelpers import CHROMIUM, launch
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page, Playwright
 
-from tests.browser.media.harness import CHROMIUM, FLAGS
+from tests.support.browser import CHROMIUM, FLAGS
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "provisioning"

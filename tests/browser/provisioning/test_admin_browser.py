@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from provisioning.claim import current_claim_code
-from tests.provisioning.helpers import PASSWORD, basic
+from tests.support.provisioning_app import PASSWORD, basic
 
 from .conftest import Unit
 from .pagehelpers import claim, sign_in, sign_out, snap

@@ -19,9 +19,8 @@ from playwright.async_api import async_playwright
 from provisioning import tls
 from provisioning.backend import Address
 from provisioning.claim import current_claim_code
-from tests.provisioning.handwritten_backend import HandWrittenTestBackend
-from tests.provisioning.helpers import PASSWORD, make_app, running_client
-from tests.provisioning.test_https_redirect import lan_address
+from tests.support.provisioning_app import PASSWORD, lan_address, make_app, running_client
+from tests.support.provisioning_backend import HandWrittenTestBackend
 
 from .pagehelpers import CHROMIUM, FLAGS, claim, snap
 

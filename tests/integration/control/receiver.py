@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -24,7 +25,6 @@ class Receiver:
     fail_first: int = 0
     attempts: int = 0
     received: list[Received] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
     server: TestServer | None = None
     #: Every request, failed ones included: (URL, body, signature, idempotency token).
     raw: list[tuple[str, bytes, str, str]] = field(default_factory=list)
@@ -63,13 +63,9 @@ class Receiver:
                 request.headers.get("X-Twilio-Signature", ""),
             )
         )
-        self.arrived.set()
         return web.Response(status=204)
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> None:
-        async def until() -> None:
-            while len(self.received) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-        await asyncio.wait_for(until(), timeout)
+        await wait_for(
+            lambda: len(self.received) >= count, timeout=timeout, what=f"{count} callbacks"
+        )

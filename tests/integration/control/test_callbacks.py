@@ -11,8 +11,8 @@ from twilio.request_validator import RequestValidator
 
 from edge_sfu.context import SfuSettings
 from edge_sfu.rooms import RoomDefaults
+from tests.support.sfu import Unit, start_unit
 
-from .conftest import Unit, start_unit
 from .receiver import Receiver
 
 EXPECTED = [

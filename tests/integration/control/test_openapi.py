@@ -19,8 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from edge_sfu.errors import TwilioError
 from edge_sfu.rooms import parse_recording_rules, parse_subscribe_rules
-
-from .conftest import Unit, start_unit
+from tests.support.sfu import Unit, start_unit
 
 MAX_EXAMPLES = 40
 # schemathesis' own strategies trip a Hypothesis deprecation notice; nothing of ours.

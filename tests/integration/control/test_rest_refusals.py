@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from .conftest import Unit
+from tests.support.sfu import Unit
 
 
 async def error_of(resp) -> dict:

@@ -17,8 +17,7 @@ from edge_sfu.context import SfuContext
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.keys import KeyStore
 from edge_sfu.server import create_sfu_app
-
-from .conftest import Unit
+from tests.support.sfu import Unit
 
 
 async def test_create_fetch_list_complete(unit: Unit) -> None:

@@ -10,8 +10,7 @@ from edge_sfu.context import SfuContext
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.keys import KeyStore
 from edge_sfu.store import RoomFilter
-
-from .conftest import start_unit
+from tests.support.sfu import start_unit
 
 
 async def crash_a_unit(data_dir: Path, identity: str, room: str) -> None:

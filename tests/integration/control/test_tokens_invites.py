@@ -8,8 +8,7 @@ import pytest
 from edge_sfu.errors import TokenError, TwilioError
 from edge_sfu.invites import DEFAULT_INVITE_GUESTS, create_invite
 from edge_sfu.tokens import verify_access_token
-
-from .conftest import Unit
+from tests.support.sfu import Unit
 
 
 async def test_token_endpoint_mints_with_the_callers_key(unit: Unit) -> None:

@@ -12,8 +12,8 @@ from twilio.jwt.access_token.grants import VideoGrant
 from twilio.rest import Client
 
 from edge_sfu.tokens import verify_access_token
+from tests.support.sfu import Unit
 
-from .conftest import Unit
 from .twilio_adapter import LocalVideoHttpClient
 
 

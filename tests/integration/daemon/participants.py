@@ -22,6 +22,7 @@ from av.video.frame import PictureType
 from edge_sfu.client import EncodedVideoTrack, RemoteDataTrack, Room, connect
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.tokens import mint_access_token
+from tests.support.waiting import wait_for
 
 FPS = 10
 
@@ -134,11 +135,12 @@ class Participant:
 
     async def wait_for_media(self, senders: list[str], frames: int, timeout: float) -> None:
         """Until at least ``frames`` video frames arrived from each of ``senders``."""
-        deadline = time.monotonic() + timeout
-        while any(self.frames_from[s] < frames for s in senders):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.identity} got {dict(self.frames_from)}")
-            await asyncio.sleep(0.1)
+        await wait_for(
+            lambda: dict(self.frames_from),
+            lambda got: all(got.get(s, 0) >= frames for s in senders),
+            timeout,
+            f"{self.identity}: {frames} frames from each of {senders}",
+        )
 
     async def close(self) -> None:
         """Stop publishing and leave (quietly, if the daemon is already gone)."""

@@ -22,8 +22,9 @@ import pytest
 from aiohttp import web
 
 from edge_sfu.store import DB_FILE
+from tests.support.daemon import connect_from, running_daemon
+from tests.support.waiting import wait_for
 
-from .harness import connect_from, running_daemon
 from .participants import Participant, encoded_clip
 
 pytestmark = pytest.mark.timeout(120)
@@ -137,10 +138,12 @@ async def test_kill_twice_receiver_down_idle_connections(tmp_path: Path) -> None
                         await asyncio.to_thread(
                             daemon.rest, f"/v1/Rooms/{sid}", key, {"Status": "completed"}
                         )
-                    deadline = time.monotonic() + 45
-                    while outbox_size(data_dir) and time.monotonic() < deadline:
-                        await asyncio.sleep(0.2)
-                    assert outbox_size(data_dir) == 0, "callbacks still pending"
+                    await wait_for(
+                        lambda: outbox_size(data_dir),
+                        lambda pending: pending == 0,
+                        45,
+                        "the callback outbox to drain",
+                    )
                     assert daemon.stop() == 0
     finally:
         await receiver.down()

@@ -20,8 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from appliance.net_limits import ACCEPT_ERROR, ConnectionLimits
-
-from .harness import connect_from, running_daemon
+from tests.support.daemon import connect_from, running_daemon
 
 HEADER_TIMEOUT = ConnectionLimits().header_timeout
 

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 from appliance.data_lock import lock_data_dir
-
-from .harness import running_daemon, write_config
+from tests.support.daemon import running_daemon, write_config
 
 
 def test_second_daemon_refuses_and_leaves_the_first_ones_rooms_alone(tmp_path: Path) -> None:

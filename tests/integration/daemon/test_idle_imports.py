@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from appliance.control.client import status
-
-from .harness import Daemon, running_daemon
+from tests.support.daemon import Daemon, running_daemon
 
 # A shared object each package loads on import (aiortc imports pylibsrtp and google_crc32c).
 MARKERS = {
@@ -28,16 +26,6 @@ def loaded(daemon: Daemon) -> set[str]:
     return {name for name, needles in MARKERS.items() if any(n in maps for n in needles)}
 
 
-def wait_state(daemon: Daemon, wanted: str, timeout: float = 30) -> None:
-    sock = daemon.data_dir / "control.sock"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if status(sock)["state"] == wanted:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"state {status(sock)['state']!r}, wanted {wanted!r}")
-
-
 def test_media_stack_loads_on_the_first_join_press(tmp_path: Path):
     # With encoder "auto", start-up probes the hardware encoder by opening it through PyAV
     # (a capability check, kept): only a unit told to encode in software starts without it.
@@ -47,12 +35,12 @@ def test_media_stack_loads_on_the_first_join_press(tmp_path: Path):
     }
     with running_daemon(tmp_path, config) as daemon:
         daemon.wait_ready(60)
-        wait_state(daemon, "idle")
+        daemon.wait_state("idle")
         time.sleep(1)  # whatever start-up leaves to the loop has run by now
         assert loaded(daemon) == set()
 
         assert daemon.cli("press", "join").returncode == 0
-        wait_state(daemon, "in_call")
+        daemon.wait_state("in_call")
         # The markers are real: the call has them all.
         assert loaded(daemon) == set(MARKERS)
         assert daemon.stop() == 0

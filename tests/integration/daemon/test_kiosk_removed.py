@@ -10,8 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from appliance.control.client import status
-
-from .harness import Daemon, running_daemon
+from tests.support.daemon import Daemon, running_daemon
 
 
 def rest_post(daemon: Daemon, path: str, key: dict[str, str], data: dict[str, str]) -> dict:
@@ -26,36 +25,27 @@ def state_of(daemon: Daemon) -> str:
     return status(daemon.data_dir / "control.sock")["state"]
 
 
-def wait_state(daemon: Daemon, wanted: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if state_of(daemon) == wanted:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"state {state_of(daemon)!r}, wanted {wanted!r}")
-
-
 def test_kicked_or_room_completed_goes_idle_without_retrying(tmp_path: Path):
     with running_daemon(tmp_path, {"audio": {"enabled": False}}) as daemon:
         daemon.wait_ready(60)
         key = json.loads(daemon.cli("keys", "create", "--name", "backend", "--json").stdout)
 
         assert daemon.cli("press", "join").returncode == 0
-        wait_state(daemon, "in_call")
+        daemon.wait_state("in_call")
         room = status(daemon.data_dir / "control.sock")["rooms"][0]
         kicked = rest_post(
             daemon, f"/v1/Rooms/{room['sid']}/Participants/kiosk", key, {"Status": "disconnected"}
         )
         assert kicked["status"] == "disconnected"
-        wait_state(daemon, "idle")
+        daemon.wait_state("idle")
         time.sleep(3)  # an automatic rejoin (the error path) would have started by now
         assert state_of(daemon) == "idle"
 
         assert daemon.cli("press", "join").returncode == 0
-        wait_state(daemon, "in_call")
+        daemon.wait_state("in_call")
         room = status(daemon.data_dir / "control.sock")["rooms"][0]
         rest_post(daemon, f"/v1/Rooms/{room['sid']}", key, {"Status": "completed"})
-        wait_state(daemon, "idle")
+        daemon.wait_state("idle")
         time.sleep(3)
         assert state_of(daemon) == "idle"
         assert daemon.stop() == 0

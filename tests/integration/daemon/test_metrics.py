@@ -25,7 +25,7 @@ from appliance.state import DaemonState
 from edge_sfu.client import Room, connect
 from edge_sfu.stats import track_stats
 from edge_sfu.tokens import mint_access_token
-from tests.integration.signaling.media_sources import PatternVideoTrack, ToneAudioTrack
+from tests.support.media import PatternVideoTrack, ToneAudioTrack
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .harness import running_daemon
+from tests.support.daemon import running_daemon
 
 
 def test_press_says_acted_on_or_ignored_and_the_state(tmp_path: Path):

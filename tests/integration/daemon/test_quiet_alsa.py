@@ -6,8 +6,7 @@ import time
 from pathlib import Path
 
 from appliance.control.client import status
-
-from .harness import running_daemon
+from tests.support.daemon import running_daemon
 
 MISSING = {"capture_device": "no-such-microphone", "playback_device": "no-such-speaker"}
 

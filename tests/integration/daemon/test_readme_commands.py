@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +25,8 @@ from edge_sfu.identity import load_or_create_identity
 from edge_sfu.invites import verify_invite
 from edge_sfu.keys import KeyStore
 from edge_sfu.tokens import verify_access_token
-
-from .harness import READY_LINE
+from tests.support.daemon import READY_LINE
+from tests.support.waiting import wait_for_sync
 
 ROOT = Path(__file__).resolve().parents[3]
 MARK = "@@@ exit status"
@@ -78,17 +77,14 @@ def make_run(clone: Path) -> Iterator[tuple[str, list[str]]]:
 
     threading.Thread(target=pump, daemon=True).start()
     try:
-        deadline = time.monotonic() + 60
-        url = ""
-        while not url:
-            match = READY_LINE.search("".join(output))
-            if match:
-                url = match.group(1)
-            elif proc.poll() is not None or time.monotonic() > deadline:
+
+        def ready() -> re.Match[str] | None:
+            if proc.poll() is not None:
                 raise AssertionError("the unit did not start:\n" + "".join(output))
-            else:
-                time.sleep(0.05)
-        yield url, output
+            return READY_LINE.search("".join(output))
+
+        match = wait_for_sync(ready, timeout=60, what="the unit ready", interval=0.05)
+        yield match.group(1), output
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

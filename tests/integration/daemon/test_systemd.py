@@ -7,7 +7,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .harness import running_daemon
+from tests.support.daemon import running_daemon
 
 
 def http_status(url: str) -> int:
@@ -76,14 +76,7 @@ def test_press_from_the_console_and_status(tmp_path: Path):
         in_call, line = daemon.notify.wait_for_line("STATUS=In call meeting-room", 30)
         assert "1 participants" in line
         assert daemon.cli("press", "join").returncode == 0
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            later = [m for t, m in daemon.notify.line_events() if t > in_call]
-            if any(m.startswith("STATUS=Press to join") for m in later):
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError(daemon.notify.lines())
+        daemon.notify.wait_for_line("STATUS=Press to join", 30, after=in_call)
         assert daemon.stop() == 0
 
 

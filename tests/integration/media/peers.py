@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import av
@@ -137,19 +136,7 @@ class Subscriber:
         await self.pc.close()
 
 
-async def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.05)
-
-
-async def eventually(coro: Awaitable[Any], timeout: float = 20.0) -> Any:
-    return await asyncio.wait_for(coro, timeout)
-
-
-__all__ = ["AudioStreamTrack", "Subscriber", "SyntheticVideoTrack", "publish", "wait_for"]
+__all__ = ["AudioStreamTrack", "Subscriber", "SyntheticVideoTrack", "publish"]
 
 
 class LayeredCamera:

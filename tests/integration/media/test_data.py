@@ -9,7 +9,8 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from edge_sfu.media import DataMessageTooLarge, MediaSettings, Router
-from tests.integration.media.peers import Subscriber, new_pc, wait_for
+from tests.integration.media.peers import Subscriber, new_pc
+from tests.support.waiting import wait_for
 
 
 async def test_data_tracks_forwarded_with_size_limit() -> None:

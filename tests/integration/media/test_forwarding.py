@@ -13,8 +13,8 @@ from tests.integration.media.peers import (
     codec_caps,
     new_pc,
     publish,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 
 @pytest.mark.parametrize("mime", ["video/H264", "video/VP8"])

@@ -6,7 +6,8 @@ import asyncio
 import itertools
 
 from edge_sfu.media import H264, LayerSpec, Router
-from tests.integration.media.peers import H264Decoder, LayeredCamera, Subscriber, wait_for
+from tests.integration.media.peers import H264Decoder, LayeredCamera, Subscriber
+from tests.support.waiting import wait_for
 
 SIZES = {"main": (640, 360), "lores": (320, 180)}
 LAYERS = [LayerSpec(name, w, h) for name, (w, h) in SIZES.items()]

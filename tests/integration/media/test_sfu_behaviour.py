@@ -21,9 +21,9 @@ from tests.integration.media.peers import (
     SyntheticVideoTrack,
     answer_sending,
     publish,
-    wait_for,
 )
-from tests.seam_probes import decoder_thread_running
+from tests.support.seam_probes import decoder_thread_running
+from tests.support.waiting import wait_for
 
 
 class Counting:
@@ -258,11 +258,12 @@ async def test_publisher_gets_receiver_reports() -> None:
             stats = await sender.getStats()
             return [s for s in stats.values() if s.type == "remote-inbound-rtp"]
 
-        for _ in range(60):
-            found = await remote_inbound()
-            if found and found[0].roundTripTime is not None:
-                break
-            await asyncio.sleep(0.1)
+        found = await wait_for(
+            remote_inbound,
+            lambda f: f and f[0].roundTripTime is not None,
+            timeout=10,
+            what="a receiver report with a round-trip time",
+        )
         assert found, "no receiver report reached the publisher"
         assert found[0].packetsLost == 0 and found[0].packetsReceived > 0
         assert found[0].roundTripTime is not None and 0 <= found[0].roundTripTime < 1.0

@@ -8,18 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge_sfu.client import Room
-from edge_sfu.signaling import SignalingSettings
-
-from .server import RunningSfu, running_sfu
-
-#: Short timers so reconnect-window tests take seconds, not half a minute.
-FAST = SignalingSettings(
-    heartbeat_interval=0.5,
-    heartbeat_timeout=2.0,
-    reconnect_window=3.0,
-    join_timeout=3.0,
-    answer_timeout=3.0,
-)
+from tests.support.sfu import FAST, RunningSfu, running_sfu
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ import aiohttp
 import pytest
 
 from edge_sfu.client import connect
-
-from .media_sources import PatternVideoTrack, receive_frames
+from tests.support.media import PatternVideoTrack, receive_frames
 
 pytestmark = pytest.mark.timeout(120)
 

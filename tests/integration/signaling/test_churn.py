@@ -11,8 +11,7 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.signaling.member import RoomMember
-
-from .media_sources import PatternVideoTrack, receive_frames
+from tests.support.media import PatternVideoTrack, receive_frames
 
 pytestmark = pytest.mark.timeout(300)
 

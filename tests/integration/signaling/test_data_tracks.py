@@ -10,8 +10,8 @@ import pytest
 
 from edge_sfu.client import LocalDataTrack, PublishError, RemoteDataTrack, Room, connect
 from edge_sfu.media import DataMessageTooLarge
-
-from .media_sources import ToneAudioTrack
+from tests.support.media import ToneAudioTrack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,14 +33,6 @@ def collect(track: RemoteDataTrack) -> list[Any]:
     return messages
 
 
-async def until(predicate: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def test_data_tracks_reach_subscribers_reliable_and_lossy(sfu, clients):
     alice = await connect(sfu.ws_url, sfu.token("alice"))
     clients.append(alice)
@@ -59,32 +51,32 @@ async def test_data_tracks_reach_subscribers_reliable_and_lossy(sfu, clients):
     assert tracks["chat"].reliable and tracks["chat"].ordered
     assert not tracks["cursor"].ordered and tracks["cursor"].max_retransmits == 0
     chat_in, cursor_in = collect(tracks["chat"]), collect(tracks["cursor"])
-    await until(lambda: tracks["chat"].channel.readyState == "open", "bob's channels open")
+    await wait_for(lambda: tracks["chat"].channel.readyState == "open", what="bob's channels open")
 
     for i in range(50):
         assert chat.send(f"message {i}")
         cursor.send(bytes([i]) * 8)
     chat.send(b"\x00\x01binary")
-    await until(lambda: len(chat_in) == 51, "51 chat messages")
+    await wait_for(lambda: len(chat_in) == 51, what="51 chat messages")
     assert chat_in == [f"message {i}" for i in range(50)] + [b"\x00\x01binary"]
     # loopback loses nothing, so even the lossy track delivers all (in any order)
-    await until(lambda: len(cursor_in) == 50, "50 cursor messages")
+    await wait_for(lambda: len(cursor_in) == 50, what="50 cursor messages")
     assert sorted(cursor_in) == [bytes([i]) * 8 for i in range(50)]
 
     # both ways: bob publishes, alice receives
     reply = await bob.publish_data("reply")
     (back,) = (await subscribed_data(alice, 1)).values()
     back_in = collect(back)
-    await until(lambda: back.channel.readyState == "open", "alice's channel open")
+    await wait_for(lambda: back.channel.readyState == "open", what="alice's channel open")
     reply.send("hi alice")
-    await until(lambda: back_in == ["hi alice"], "reply")
+    await wait_for(lambda: back_in == ["hi alice"], what="reply")
 
     # a later joiner gets the same tracks; the size limit holds at the client and the server
     carol = await connect(sfu.ws_url, sfu.token("carol"))
     clients.append(carol)
     carol_tracks = await subscribed_data(carol, 3)
     carol_chat = collect(carol_tracks["chat"])
-    await until(lambda: carol_tracks["chat"].channel.readyState == "open", "carol open")
+    await wait_for(lambda: carol_tracks["chat"].channel.readyState == "open", what="carol open")
     with pytest.raises(DataMessageTooLarge):
         chat.send("x" * (16 * 1024 + 1))
     assert chat.channel is not None
@@ -92,16 +84,20 @@ async def test_data_tracks_reach_subscribers_reliable_and_lossy(sfu, clients):
     code, message = await alice.wait_for("error", timeout=10)
     assert code == 53004 and chat.sid in message and "16385" in message
     chat.send("z" * (16 * 1024))  # exactly the limit passes
-    await until(lambda: len(carol_chat) == 1 and len(chat_in) == 52, "the limit-sized message")
+    await wait_for(
+        lambda: len(carol_chat) == 1 and len(chat_in) == 52, what="the limit-sized message"
+    )
     assert carol_chat == ["z" * 16384] and chat_in[-1] == "z" * 16384
 
     # unpublish: the others see it go and their channels close
     gone = bob.expect("track_unpublished", lambda pub, _who: pub.sid == cursor.sid)
     alice.unpublish_track(cursor)
     await asyncio.wait_for(gone, 10)
-    await until(lambda: tracks["cursor"].channel.readyState == "closed", "bob's cursor closed")
+    await wait_for(
+        lambda: tracks["cursor"].channel.readyState == "closed", what="bob's cursor closed"
+    )
     chat.send("still here")
-    await until(lambda: chat_in[-1] == "still here", "chat after unpublish")
+    await wait_for(lambda: chat_in[-1] == "still here", what="chat after unpublish")
 
 
 async def test_subscribe_rules_and_publish_refusals_for_data(sfu, clients):
@@ -113,23 +109,23 @@ async def test_subscribe_rules_and_publish_refusals_for_data(sfu, clients):
     clients.append(bob)
     (bob_chat,) = (await subscribed_data(bob, 1)).values()
     bob_in = collect(bob_chat)
-    await until(lambda: bob_chat.channel.readyState == "open", "bob's chat open")
+    await wait_for(lambda: bob_chat.channel.readyState == "open", what="bob's chat open")
 
     # rules that exclude data tracks end the subscription and close the channel
     rooms = sfu.signaling.rooms
     gone = bob.expect("track_unsubscribed", lambda track, *_: isinstance(track, RemoteDataTrack))
     await rooms.set_subscribe_rules(bob.local_sid, [{"type": "include", "kind": "audio"}])
     await asyncio.wait_for(gone, 10)
-    await until(lambda: bob_chat.channel.readyState == "closed", "bob's chat closed")
+    await wait_for(lambda: bob_chat.channel.readyState == "closed", what="bob's chat closed")
     chat.send("not for bob")
     # and back: a new channel, messages flow again
     back = bob.expect("track_subscribed", lambda track, *_: isinstance(track, RemoteDataTrack))
     await rooms.set_subscribe_rules(bob.local_sid, [{"type": "include", "all": True}])
     (again, _pub, _who) = await asyncio.wait_for(back, 10)
     again_in = collect(again)
-    await until(lambda: again.channel.readyState == "open", "bob's new chat open")
+    await wait_for(lambda: again.channel.readyState == "open", what="bob's new chat open")
     chat.send("for bob")
-    await until(lambda: again_in == ["for bob"], "message after resubscribe")
+    await wait_for(lambda: again_in == ["for bob"], what="message after resubscribe")
     assert bob_in == []
 
     # a name in use is refused (publish-failed, so the waiting call raises at once)

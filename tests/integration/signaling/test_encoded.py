@@ -8,8 +8,7 @@ import asyncio
 import pytest
 
 from edge_sfu.client import connect
-
-from .media_sources import H264TestSource, receive_frames
+from tests.support.media import H264TestSource, receive_frames
 
 pytestmark = pytest.mark.timeout(120)
 

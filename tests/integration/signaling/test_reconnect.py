@@ -11,9 +11,8 @@ import aiohttp
 import pytest
 
 from edge_sfu.client import connect
-
-from .conftest import FAST
-from .media_sources import PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.sfu import FAST
 
 pytestmark = pytest.mark.timeout(120)
 

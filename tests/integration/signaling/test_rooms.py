@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from edge_sfu.client import ConnectError, connect
-
-from .media_sources import PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
 
 pytestmark = pytest.mark.timeout(120)
 

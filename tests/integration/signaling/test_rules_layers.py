@@ -9,8 +9,7 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.media import H264, LayerSpec
-
-from .media_sources import H264TestSource, PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.media import H264TestSource, PatternVideoTrack, ToneAudioTrack, receive_frames
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,7 +8,7 @@ import time
 import aiohttp
 import pytest
 
-from .conftest import FAST
+from tests.support.sfu import FAST
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,7 +9,7 @@ import pytest
 from appliance.config import load_config
 from appliance.confinement import LOOPBACK_ONLY_ENV, confine, confinement_problems
 from provisioning.mdns import Announcer
-from tests.integration.daemon.harness import running_daemon
+from tests.support.daemon import running_daemon
 
 ON = {LOOPBACK_ONLY_ENV: "1"}
 
@@ -46,28 +46,3 @@ def test_harness_refuses_a_daemon_that_could_leave_loopback(tmp_path: Path) -> N
         running_daemon(tmp_path, {"provisioning": {"mdns": True}}, env={LOOPBACK_ONLY_ENV: ""}),
     ):
         pass
-
-
-def test_a_confined_daemon_with_a_wildcard_listen_is_not_reachable_from_the_lan(
-    tmp_path: Path,
-) -> None:
-    import socket
-
-    from provisioning.mdns import guess_addresses
-
-    lan = [a for a in guess_addresses() if not a.startswith("127.")]
-    if not lan:
-        pytest.skip("this machine has no non-loopback address")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config: dict[str, dict[str, object]] = {
-        "http": {"listen": f"0.0.0.0:{port}"},
-        "provisioning": {"mdns": True},
-    }
-    with running_daemon(tmp_path, config) as daemon:
-        assert daemon.wait_ready().endswith(f":{port}")
-        with socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection((lan[0], port), timeout=5).close()

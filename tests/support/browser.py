@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +11,7 @@ import av
 import pytest
 
 from edge_sfu.media import H264, EncodedFrame
-from tests.integration.signaling.media_sources import H264TestSource
+from tests.support.media import H264TestSource
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -83,16 +81,6 @@ async def chromium() -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def poll(fn: Any, predicate: Any, timeout: float, interval: float = 0.5) -> Any:
-    """Call async ``fn`` until ``predicate(result)``; return the last result at the timeout."""
-    deadline = time.monotonic() + timeout
-    result = await fn()
-    while not predicate(result) and time.monotonic() < deadline:
-        await asyncio.sleep(interval)
-        result = await fn()
-    return result
-
-
 class LocalDecoder:
     """Decodes what an in-process consumer receives (VP8 or H.264) and keeps the sizes."""
 
@@ -108,4 +96,4 @@ class LocalDecoder:
             pass  # before the first keyframe
 
 
-__all__ = ["H264", "H264TestSource", "LocalDecoder", "chromium", "poll", "require_chromium"]
+__all__ = ["H264", "H264TestSource", "LocalDecoder", "chromium", "require_chromium"]

@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import provisioning
 from provisioning.claim import current_claim_code
+from provisioning.mdns import guess_addresses
 from provisioning.sysinfo import SysInfo
 from provisioning.throttle import Throttle
-
-from .handwritten_backend import HandWrittenTestBackend, rest_app_routes
+from tests.support.provisioning_backend import HandWrittenTestBackend, rest_app_routes
 
 PASSWORD = "correct horse battery 42"
 NEW_PASSWORD = "another long passphrase 7"
@@ -116,3 +117,11 @@ async def get_with_cookie(client: TestClient, path: str, cookie: str) -> int:
 
 def basic(sid: str, secret: str) -> dict[str, str]:
     return {"Authorization": aiohttp.encode_basic_auth(sid, secret)}
+
+
+def lan_address() -> str:
+    """A non-loopback address of this machine (skips the test where there is none)."""
+    addrs = [a for a in guess_addresses() if not a.startswith("127.")]
+    if not addrs:
+        pytest.skip("this machine has no non-loopback address")
+    return addrs[0]

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -24,7 +23,8 @@ import tomli_w
 
 from appliance.config import ConfigError, load_config
 from appliance.confinement import LOOPBACK_ONLY_ENV, confinement_problems
-from tests.notify_socket import NotifySocket
+from tests.support.notify import NotifySocket
+from tests.support.waiting import wait_for_sync
 
 READY_LINE = re.compile(r"ready at (https?://127\.0\.0\.1:(\d+))")
 
@@ -39,17 +39,31 @@ class Daemon:
     output: list[str] = field(default_factory=list)
 
     def wait_ready(self, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.output):
-                match = READY_LINE.search(line)
-                if match:
-                    self.url = match.group(1)
-                    return self.url
+        """The daemon's URL once it logged "ready at"; fails if it exits first."""
+
+        def ready() -> re.Match[str] | None:
             if self.proc.poll() is not None:
                 raise AssertionError("daemon exited:\n" + "".join(self.output))
-            time.sleep(0.05)
-        raise AssertionError("daemon not ready:\n" + "".join(self.output))
+            return next(filter(None, map(READY_LINE.search, list(self.output))), None)
+
+        match = wait_for_sync(ready, timeout=timeout, what="daemon ready")
+        self.url = match.group(1)
+        return self.url
+
+    def status(self) -> dict[str, Any]:
+        """The daemon's status over its control socket."""
+        from appliance.control.client import status
+
+        return status(self.data_dir / "control.sock")
+
+    def wait_state(self, wanted: str, timeout: float = 30) -> None:
+        """Wait until the daemon's state is ``wanted``."""
+        wait_for_sync(
+            lambda: self.status()["state"],
+            lambda state: state == wanted,
+            timeout,
+            f"state {wanted!r}",
+        )
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "appliance.cli", *args]

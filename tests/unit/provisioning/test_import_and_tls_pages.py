@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from provisioning.app import csp
 from provisioning.backend import Address
+from tests.support.provisioning_app import csrf_of, get_csrf, post_form
+from tests.support.provisioning_backend import HandWrittenTestBackend, default_config
 
-from .handwritten_backend import HandWrittenTestBackend, default_config
-from .helpers import csrf_of, get_csrf, post_form
 from .test_flows import settings_form_values
 
 

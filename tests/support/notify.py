@@ -9,7 +9,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from tests.support.waiting import wait_for_sync
 
 
 class NotifySocket:
@@ -55,26 +58,31 @@ class NotifySocket:
         """Watchdog pings so far."""
         return sum(1 for line in self.lines() if line == "WATCHDOG=1")
 
-    def wait_for(self, predicate: object, timeout: float = 5.0) -> bool:
-        """Poll ``predicate()`` until it is true or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if callable(predicate) and predicate():
-                return True
-            time.sleep(0.02)
-        return False
+    def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> bool:
+        """Poll ``predicate()`` until it is true (True) or ``timeout`` passes (False)."""
+        try:
+            wait_for_sync(predicate, timeout=timeout, interval=0.02)
+        except AssertionError:
+            return False
+        return True
 
-    def wait_for_line(self, prefix: str, timeout: float) -> tuple[float, str]:
-        """The first line starting with ``prefix`` and its arrival time; fails on timeout."""
-        found: list[tuple[float, str]] = []
+    def wait_for_line(
+        self, prefix: str, timeout: float, after: float = float("-inf")
+    ) -> tuple[float, str]:
+        """The first line starting with ``prefix`` (arrived after ``after``) and its arrival
+        time; fails on timeout."""
 
-        def seen() -> bool:
-            found[:] = [item for item in self.line_events() if item[1].startswith(prefix)][:1]
-            return bool(found)
+        def found() -> list[tuple[float, str]]:
+            return [
+                item
+                for item in self.line_events()
+                if item[0] > after and item[1].startswith(prefix)
+            ]
 
-        if not self.wait_for(seen, timeout):
-            raise AssertionError(f"no {prefix!r} within {timeout} s; got {self.lines()}")
-        return found[0]
+        try:
+            return wait_for_sync(found, timeout=timeout, interval=0.02)[0]
+        except AssertionError:
+            raise AssertionError(f"no {prefix!r} within {timeout} s; got {self.lines()}") from None
 
     def close(self) -> None:
         """Stop reading and close the socket."""

@@ -17,9 +17,9 @@ from cryptography.x509.oid import NameOID
 
 from provisioning.backend import FieldSpec
 from provisioning.settings_form import field_id, set_path
+from tests.support.provisioning_app import get_csrf, post_form
+from tests.support.provisioning_backend import SCHEMA, HandWrittenTestBackend, default_config
 
-from .handwritten_backend import SCHEMA, HandWrittenTestBackend, default_config
-from .helpers import get_csrf, post_form
 from .test_flows import settings_form_values
 
 SCRIPT = "<script>alert(1)</script>"
@@ -308,8 +308,7 @@ async def test_import_limit_is_the_same_under_any_root_app(
     backend: HandWrittenTestBackend, data_dir: Path
 ) -> None:
     from provisioning.app import MAX_UPLOAD_BYTES
-
-    from .helpers import claim, make_app, running_client
+    from tests.support.provisioning_app import claim, make_app, running_client
 
     # The daemon mounts the admin pages on the REST API's application (64 KiB bodies).
     app, _ = make_app(backend, data_dir, client_max_size=64 * 1024)

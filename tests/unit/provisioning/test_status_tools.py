@@ -8,9 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from edge_common.logbuffer import LogBuffer, redact
-
-from .handwritten_backend import HandWrittenTestBackend
-from .helpers import get_csrf, post_form
+from tests.support.provisioning_app import get_csrf, post_form
+from tests.support.provisioning_backend import HandWrittenTestBackend
 
 ACTIONS = [
     ("/admin/status/rooms/end", {"room": "RM1"}),

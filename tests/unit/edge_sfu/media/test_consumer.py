@@ -15,7 +15,7 @@ from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import LayerSpec
 from edge_sfu.media.packet import H264, OPUS, MediaPacket
 from edge_sfu.media.producer import Producer
-from tests.seam_probes import parse_rtcp
+from tests.support.seam_probes import parse_rtcp
 
 
 class FakePath:

@@ -5,20 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
-import pytest
 
-from provisioning.mdns import guess_addresses
 from provisioning.redirect import https_redirect_middleware
-
-from .handwritten_backend import HandWrittenTestBackend
-from .helpers import make_app, running_client
-
-
-def lan_address() -> str:
-    addrs = [a for a in guess_addresses() if not a.startswith("127.")]
-    if not addrs:
-        pytest.skip("this machine has no non-loopback address")
-    return addrs[0]
+from tests.support.provisioning_app import lan_address, make_app, running_client
+from tests.support.provisioning_backend import HandWrittenTestBackend
 
 
 async def test_plain_http_redirects_except_localhost(

@@ -30,7 +30,7 @@ from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.incoming import nack_packet
 from edge_sfu.media.packet import H264, h264_keyframe_start
 from edge_sfu.media.seam.send import _Protector
-from tests.seam_probes import decoder_thread_running, parse_rtcp
+from tests.support.seam_probes import decoder_thread_running, parse_rtcp
 
 
 def test_versions_are_the_pinned_ones() -> None:

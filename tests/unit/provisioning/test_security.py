@@ -19,9 +19,7 @@ from provisioning.claim import claim as do_claim
 from provisioning.claim import current_claim_code
 from provisioning.errors import ClaimError
 from provisioning.redirect import https_redirect_middleware
-
-from .handwritten_backend import HandWrittenTestBackend
-from .helpers import (
+from tests.support.provisioning_app import (
     PASSWORD,
     claim,
     csrf_of,
@@ -30,6 +28,7 @@ from .helpers import (
     post_form,
     running_client,
 )
+from tests.support.provisioning_backend import HandWrittenTestBackend
 
 
 def _admin_routes(admin: web.Application) -> list[tuple[str, str, str]]:
@@ -124,7 +123,7 @@ async def test_csrf_token_of_another_session_is_refused(
         await claim(a, data_dir)
         token_a = await get_csrf(a, "/admin/keys")
         await post_form(a, "/admin/logout", {}, "/admin/keys")
-        from .helpers import login
+        from tests.support.provisioning_app import login
 
         assert await login(a) == 303
         resp = await a.post("/admin/keys/create", data={"csrf": token_a, "name": "x"})
@@ -200,7 +199,7 @@ async def test_secrets_never_in_logs_or_exports(
     assert resp.status == 200
     sid, (_, secret) = next(iter(backend.keys.items()))
     await post_form(client, "/admin/logout", {}, "/admin/status")
-    from .helpers import login
+    from tests.support.provisioning_app import login
 
     assert await login(client, "wrong password zz") == 401
     assert await login(client) == 303

@@ -11,9 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from provisioning.auth import AdminStore, reset_password
 from provisioning.claim import current_claim_code
-
-from .handwritten_backend import HandWrittenTestBackend, default_config
-from .helpers import (
+from tests.support.provisioning_app import (
     NEW_PASSWORD,
     PASSWORD,
     basic,
@@ -23,6 +21,7 @@ from .helpers import (
     login,
     post_form,
 )
+from tests.support.provisioning_backend import HandWrittenTestBackend, default_config
 
 
 async def test_unclaimed_unit_sends_everyone_to_claim(client: TestClient) -> None:
@@ -110,7 +109,7 @@ async def test_lockout_after_wrong_passwords(signed_in: TestClient) -> None:
 async def test_password_change_ends_other_sessions(
     signed_in: TestClient, backend: HandWrittenTestBackend, data_dir: Path
 ) -> None:
-    from .helpers import make_app, running_client
+    from tests.support.provisioning_app import make_app, running_client
 
     client = signed_in
     other_cookie = next(c for c in client.session.cookie_jar if c.key == "edge_admin").value
@@ -347,8 +346,7 @@ def settings_form_values(backend: HandWrittenTestBackend) -> dict[str, str]:
 
 def test_default_config_is_valid() -> None:
     from provisioning.settings_form import check_settings
-
-    from .handwritten_backend import SCHEMA
+    from tests.support.provisioning_backend import SCHEMA
 
     assert check_settings(SCHEMA, default_config()) == {}
 
@@ -374,7 +372,7 @@ async def test_status_stream_ends_at_sign_out(signed_in: TestClient) -> None:
 async def test_open_status_stream_does_not_hold_up_shutdown(
     backend: HandWrittenTestBackend, data_dir: Path
 ) -> None:
-    from .helpers import claim, make_app, running_client
+    from tests.support.provisioning_app import claim, make_app, running_client
 
     app, _ = make_app(backend, data_dir)
     async with asyncio.timeout(15), running_client(app) as client:

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import tomli_w
 
-from .handwritten_backend import default_config
+from tests.support.provisioning_backend import default_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 CHILD = textwrap.dedent(
     """
     import os, sys, time, tomli_w
     from edge_common import atomic
-    from tests.provisioning.handwritten_backend import default_config
+    from tests.support.provisioning_backend import default_config
 
     path, mode = sys.argv[1], sys.argv[2]
     new = default_config("new-name")

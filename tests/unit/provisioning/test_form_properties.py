@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioning.settings_form import check_settings, parse_form, render_form
-
-from .handwritten_backend import SCHEMA, default_config
+from tests.support.provisioning_backend import SCHEMA, default_config
 
 PATHS = [s.path for s in SCHEMA]
 text = st.one_of(

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from appliance.net_limits import ConnectionGuard, ConnectionLimits, GuardedTCPSite
 from provisioning.tls import ensure_certificates, server_context
-from tests.integration.daemon.harness import connect_from
+from tests.support.daemon import connect_from
 
 IDLE = 300
 SOURCES = 10  # 30 idle connections from each of 127.0.0.2 .. 127.0.0.11

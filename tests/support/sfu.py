@@ -1,0 +1,128 @@
+"""A real SFU application on an ephemeral loopback port.
+
+``running_sfu`` serves it on a real socket (signaling, browser tests); ``start_unit`` serves it
+through aiohttp's test client with an API key (REST tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from edge_sfu.context import SfuContext, SfuSettings
+from edge_sfu.identity import UnitIdentity, load_or_create_identity
+from edge_sfu.keys import ApiKey, KeyStore
+from edge_sfu.rooms import RoomDefaults
+from edge_sfu.server import create_sfu_app
+from edge_sfu.signaling import SIGNALING, SIGNALING_SETTINGS, SignalingService, SignalingSettings
+from edge_sfu.tokens import mint_access_token
+
+#: Short timers so reconnect-window tests take seconds, not half a minute.
+FAST = SignalingSettings(
+    heartbeat_interval=0.5,
+    heartbeat_timeout=2.0,
+    reconnect_window=3.0,
+    join_timeout=3.0,
+    answer_timeout=3.0,
+)
+
+
+@dataclass
+class RunningSfu:
+    """What a test needs: URLs, the app's services, and a token minter."""
+
+    app: web.Application
+    port: int
+    identity: UnitIdentity
+    context: SfuContext
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/signaling"
+
+    @property
+    def signaling(self) -> SignalingService:
+        return self.app[SIGNALING]
+
+    def token(self, identity: str, room: str | None = "room1", ttl: int = 600) -> str:
+        return mint_access_token(
+            self.identity.signing_key, self.identity.account_sid, identity, room=room, ttl=ttl
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_sfu(
+    data_dir: Path, settings: SignalingSettings | None = None
+) -> AsyncIterator[RunningSfu]:
+    """Start the SFU app on 127.0.0.1, port 0; stop it (bounded) on exit."""
+    identity = load_or_create_identity(data_dir)
+    keys = KeyStore(data_dir, builtin=identity.signing_key)
+    context = SfuContext.open(data_dir, identity, keys)
+    app = create_sfu_app(context)
+    if settings is not None:
+        app[SIGNALING_SETTINGS] = settings
+    runner = web.AppRunner(app, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None and server.sockets
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield RunningSfu(app, port, identity, context)
+    finally:
+        await runner.cleanup()
+
+
+@dataclass
+class Unit:
+    """One running unit, as the tests see it."""
+
+    data_dir: Path
+    identity: UnitIdentity
+    key: ApiKey
+    context: SfuContext
+    client: TestClient
+
+    @property
+    def auth(self) -> dict[str, str]:
+        raw = f"{self.key.sid}:{self.key.secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+    @property
+    def base(self) -> str:
+        return str(self.client.make_url("")).rstrip("/")
+
+
+async def start_unit(
+    data_dir: Path,
+    defaults: RoomDefaults | None = None,
+    settings: SfuSettings | None = None,
+) -> Unit:
+    """Start a unit on ``data_dir`` (reusing its identity and keys if present)."""
+    identity = load_or_create_identity(data_dir)
+    keys = KeyStore(data_dir, builtin=identity.signing_key)
+    key = keys.list()[0] if keys.list() else keys.create("tests")
+    context = SfuContext.open(
+        data_dir,
+        identity,
+        keys,
+        defaults or RoomDefaults(max_participants=3),
+        settings or SfuSettings(sweep_interval=0.05, callback_base_delay=0.05),
+    )
+    server = TestServer(create_sfu_app(context), host="127.0.0.1")
+    # A failing test may hold a response open: do not wait aiohttp's default 60 s for it.
+    await server.start_server(shutdown_timeout=2.0)
+    client = TestClient(server)
+    await client.start_server()
+    return Unit(data_dir, identity, key, context, client)

@@ -278,7 +278,18 @@ def _invite(args: argparse.Namespace) -> int:
     invite = create_invite(identity.auth_token, args.room, ttl=args.ttl, guests=args.guests)
     from urllib.parse import quote
 
+    from edge_sfu.invites import verify_invite
+    from edge_sfu.store import Store
+
     from .mapping import public_base_url
+
+    # Recorded like the admin page's, so the page lists it and can revoke it.
+    made = verify_invite(invite, identity.auth_token)
+    store = Store.in_data_dir(args.data_dir)
+    try:
+        store.record_invite(made.invite_id, args.room, args.guests, made.expires_at)
+    finally:
+        store.close()
 
     print(f"{public_base_url(settings)}/join/{quote(args.room, safe='')}?invite={invite}")
     return 0

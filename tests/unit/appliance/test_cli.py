@@ -86,6 +86,17 @@ def test_invite_url(capsys, dirs, tmp_path):
     identity = load_or_create_identity(tmp_path / "data")
     invite = verify_invite(url.split("invite=")[1], identity.auth_token)
     assert invite.room == "stand up"
+    # Recorded, so the admin page lists it and can revoke it.
+    from edge_sfu.rooms.model import utcnow
+    from edge_sfu.store import Store
+
+    store = Store.in_data_dir(tmp_path / "data")
+    try:
+        assert [(i.invite_id, i.room) for i in store.list_invites(utcnow())] == [
+            (invite.invite_id, "stand up")
+        ]
+    finally:
+        store.close()
 
 
 def test_bad_config_names_the_key(capsys, dirs, tmp_path):

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from edge_sfu.stats import SubscriberCounters
+from edge_sfu.stats import SubscriberCounters, TrackCounters
 
 from . import __version__
 from .state import DaemonState
@@ -70,7 +70,12 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
                                 "enabled": t.enabled,
                                 "bitrate_kbps": rates.get(t.sid, 0.0),
                                 "subscribers": [
-                                    _subscriber(sub, identities)
+                                    _subscriber(
+                                        sub,
+                                        identities,
+                                        counters.get(t.sid),
+                                        state.track_rates.frame_rates.get(t.sid, {}),
+                                    )
                                     for sub in (
                                         counters[t.sid].subscribers if t.sid in counters else ()
                                     )
@@ -90,11 +95,23 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
     }
 
 
-def _subscriber(sub: SubscriberCounters, identities: dict[str, str]) -> dict[str, Any]:
-    """What the SFU knows of one subscriber's copy of a track (None: not reported yet)."""
+def _subscriber(
+    sub: SubscriberCounters,
+    identities: dict[str, str],
+    track: TrackCounters | None,
+    frame_rates: dict[str, float],
+) -> dict[str, Any]:
+    """What the SFU knows of one subscriber's copy of a track (None: not reported yet).
+
+    Frame rate and size are those of the layer the subscriber gets (the SFU forwards frames,
+    it does not decode them: a size is known when the publisher declared its layers).
+    """
+    layer = None if track is None or sub.layer is None else track.layers.get(sub.layer)
     return {
         "identity": identities.get(sub.participant_sid, sub.participant_sid),
         "layer": sub.layer,
+        "fps": None if sub.layer is None else frame_rates.get(sub.layer),
+        "size": f"{layer.width}x{layer.height}" if layer is not None and layer.width else None,
         "loss_pct": None if sub.fraction_lost is None else round(sub.fraction_lost * 100, 1),
         "packets_lost": sub.packets_lost,
         "jitter_ms": None if sub.jitter_s is None else round(sub.jitter_s * 1000, 1),

@@ -16,7 +16,17 @@ from aiohttp import web
 
 from edge_sfu.signaling.routes import SIGNALING
 
-__all__ = ["SubscriberCounters", "TrackCounters", "TrackStats", "track_stats"]
+__all__ = ["LayerCounters", "SubscriberCounters", "TrackCounters", "TrackStats", "track_stats"]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCounters:
+    """One layer of a published track: its picture size (0x0 when the publisher did not
+    say, as a browser sending one layer does not) and the video frames received on it."""
+
+    width: int
+    height: int
+    frames: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,8 @@ class TrackCounters:
     #: Interarrival jitter of what the publisher sends (seconds; None for a local source).
     jitter_s: float | None = None
     subscribers: tuple[SubscriberCounters, ...] = ()
+    #: By layer name.
+    layers: Mapping[str, LayerCounters] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,5 +126,9 @@ def track_stats(app: web.Application) -> TrackStats:
                 packets_lost=upstream.get(track_sid, (0, None))[0],
                 jitter_s=upstream.get(track_sid, (0, None))[1],
                 subscribers=tuple(subscribers.get(track_sid, ())),
+                layers={
+                    name: LayerCounters(layer.spec.width, layer.spec.height, layer.frames)
+                    for name, layer in producer.layers.items()
+                },
             )
     return TrackStats(now, tracks)

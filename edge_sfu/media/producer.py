@@ -48,7 +48,7 @@ class SyncPoint:
 class Layer:
     """Runtime state of one layer: its spec, cache and clock."""
 
-    __slots__ = ("cache", "last_arrival", "last_ts", "packets", "spec", "sync")
+    __slots__ = ("cache", "frames", "last_arrival", "last_ts", "packets", "spec", "sync")
 
     def __init__(self, spec: LayerSpec, cache_size: int) -> None:
         self.spec = spec
@@ -57,6 +57,8 @@ class Layer:
         self.last_arrival = 0.0
         self.last_ts = 0
         self.packets = 0
+        #: Video frames received (packets with the RTP marker bit: a frame's last packet).
+        self.frames = 0
 
 
 class Producer(Closeable):
@@ -116,6 +118,8 @@ class Producer(Closeable):
         layer.last_arrival = packet.arrival
         layer.last_ts = packet.ts
         layer.packets += 1
+        if packet.marker:
+            layer.frames += 1
         self.packets_received += 1
         self.bytes_received += len(packet.payload)
         for consumer in self._consumers:

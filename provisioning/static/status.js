@@ -22,7 +22,7 @@
     return (d ? d + "d " : "") + h + "h " + m + "m";
   }
   // The room monitor: the SFU's figures per track and subscriber (text only, like the rest).
-  var MONITOR_COLUMNS = ["Room", "From", "Track", "Kind", "kbit/s", "To", "Layer", "Loss %", "Jitter ms", "RTT ms"];
+  var MONITOR_COLUMNS = ["Room", "From", "Track", "Kind", "kbit/s", "To", "Layer", "Size", "fps", "Loss %", "Jitter ms", "RTT ms"];
   function known(v) { return v === null || v === undefined ? "—" : String(v); }
   function monitorCard(list) {
     var card = el("section", null, "card monitor");
@@ -33,9 +33,9 @@
         (p.tracks || []).forEach(function (t) {
           var first = [room.name || room.sid, p.identity, t.name, t.kind, known(t.bitrate_kbps)];
           var subs = t.subscribers || [];
-          if (!subs.length) { rows.push(first.concat(["—", "—", "—", "—", "—"])); }
+          if (!subs.length) { rows.push(first.concat(["—", "—", "—", "—", "—", "—", "—"])); }
           subs.forEach(function (s) {
-            rows.push(first.concat([s.identity, known(s.layer), known(s.loss_pct), known(s.jitter_ms), known(s.rtt_ms)]));
+            rows.push(first.concat([s.identity, known(s.layer), known(s.size), known(s.fps), known(s.loss_pct), known(s.jitter_ms), known(s.rtt_ms)]));
           });
         });
       });

@@ -27,7 +27,20 @@ ROWS_JS = """
 () => [...document.querySelectorAll('#live .monitor-table tbody tr')]
   .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))
 """
-COLUMNS = ["room", "from", "track", "kind", "kbps", "to", "layer", "loss", "jitter", "rtt"]
+COLUMNS = [
+    "room",
+    "from",
+    "track",
+    "kind",
+    "kbps",
+    "to",
+    "layer",
+    "size",
+    "fps",
+    "loss",
+    "jitter",
+    "rtt",
+]
 
 
 def _rows(raw: list[list[str]]) -> list[dict[str, str]]:
@@ -38,7 +51,11 @@ def _complete(raw: list[list[str]]) -> bool:
     """Both publishers' tracks, each with its subscriber, RTT and a bitrate, are shown."""
     rows = _rows(raw)
     return len(rows) == 4 and all(
-        r["to"] != "—" and r["rtt"] != "—" and float(r["kbps"]) > 0 for r in rows
+        r["to"] != "—"
+        and r["rtt"] != "—"
+        and float(r["kbps"]) > 0
+        and (r["kind"] == "audio" or float(r["fps"]) > 0)
+        for r in rows
     )
 
 
@@ -82,6 +99,11 @@ async def test_status_page_monitors_each_track(tmp_path: Path):
                         assert 0 <= float(row["rtt"]) < 1000
                     video = [r for r in rows if r["kind"] == "video"]
                     assert {r["track"] for r in video} == {"<b>cam</b>"}
+                    # Frames the SFU forwards, counted without decoding; a Python publisher
+                    # declares no layer size, so none is shown.
+                    for row in video:
+                        assert 0 < float(row["fps"]) <= 60 and row["size"] == "—"
+                    assert all(r["fps"] == "—" and r["size"] == "—" for r in rows if r not in video)
                     # Names are text: nothing of them became markup anywhere on the page.
                     assert await page.evaluate("() => window.pwned === undefined")
                     assert await page.locator("#live img, #live b").count() == 0

@@ -13,7 +13,7 @@ from edge_sfu.keys import KeyStore
 from edge_sfu.media import OPUS, EncodedFrame
 from edge_sfu.server import create_sfu_app
 from edge_sfu.signaling import SIGNALING
-from edge_sfu.stats import TrackCounters, TrackStats, track_stats
+from edge_sfu.stats import LayerCounters, TrackCounters, TrackStats, track_stats
 
 
 async def test_track_stats_counts_what_each_published_track_received(tmp_path: Path) -> None:
@@ -31,7 +31,11 @@ async def test_track_stats_counts_what_each_published_track_received(tmp_path: P
         stats = track_stats(app)
         assert stats.tracks == {
             "MT-mic": TrackCounters(
-                bytes_received=300, packets_received=3, room_sid="RM-stats", kind="audio"
+                bytes_received=300,
+                packets_received=3,
+                room_sid="RM-stats",
+                kind="audio",
+                layers={"default": LayerCounters(0, 0, 0)},  # audio: no frames counted
             )
         }
         mic.close()
@@ -54,6 +58,31 @@ def test_rates_are_bits_per_second_between_polls_half_a_second_apart() -> None:
     assert rates.sample() == {"MT1": 100.0}  # 25000 bytes in 2 s
     assert rates.sample() == {"MT1": 100.0, "MT2": 0.0}
     assert rates.sample() == {}
+
+
+def test_frame_rates_per_video_layer_between_polls() -> None:
+    def video(frames_hi: int, frames_lo: int) -> TrackCounters:
+        layers = {
+            "hi": LayerCounters(640, 480, frames_hi),
+            "lo": LayerCounters(160, 120, frames_lo),
+        }
+        return TrackCounters(0, 0, kind="video", layers=layers)
+
+    snapshots = [
+        TrackStats(10.0, {"MT1": video(100, 50), "MA1": TrackCounters(0, 0, kind="audio")}),
+        TrackStats(12.0, {"MT1": video(160, 80)}),
+        TrackStats(12.2, {"MT1": video(170, 80)}),  # too soon: the last rates again
+        TrackStats(13.0, {}),
+    ]
+    rates = TrackRates(lambda: snapshots.pop(0))
+    rates.sample()
+    assert rates.frame_rates == {"MT1": {"hi": 0.0, "lo": 0.0}}  # audio has no frame rate
+    rates.sample()
+    assert rates.frame_rates == {"MT1": {"hi": 30.0, "lo": 15.0}}
+    rates.sample()
+    assert rates.frame_rates == {"MT1": {"hi": 30.0, "lo": 15.0}}
+    rates.sample()
+    assert rates.frame_rates == {}
 
 
 def test_without_a_running_sfu_every_rate_is_absent() -> None:

@@ -106,6 +106,9 @@ class Room(Emitter):
         )
         self._remote = RemoteParticipants(self.emit, self._receive)
         self._ids = itertools.count(1)
+        #: Why the session ended (code, message), once it has.
+        self._ended: tuple[int, str] | None = None
+        self.on("disconnected", self._session_ended)
 
     @property
     def state(self) -> ConnectionState:
@@ -242,7 +245,22 @@ class Room(Emitter):
                 {"type": MSG_PUBLISH, "tracks": requests[start : start + MAX_TRACKS_PER_MESSAGE]}
             )
 
+    def _session_ended(self, code: int | None, message: str) -> None:
+        # No answer comes after the end: a publish still waiting for one fails now.
+        self._ended = (int(code or 0), f"the session ended: {message}")
+        pending: list[LocalTrackPublication | LocalDataTrack] = [
+            *self.local_tracks.values(),
+            *self.local_data.values(),
+        ]
+        for local in pending:
+            if not local.published.is_set():
+                local.failure = self._ended
+                local.published.set()
+
     async def _wait_published(self, local: LocalTrackPublication | LocalDataTrack) -> None:
+        if self._ended is not None and not local.published.is_set():
+            local.failure = self._ended
+            local.published.set()
         await asyncio.wait_for(local.published.wait(), 30)
         if local.failure is not None:
             self.local_tracks.pop(local.client_id, None)
@@ -335,6 +353,8 @@ class Room(Emitter):
 
     async def close(self) -> None:
         """Close sockets, the peer connection and tasks without saying goodbye."""
+        if self._ended is None:
+            self._session_ended(None, "closed")
         await self._connection.close()
         if self.media is not None:
             await self.media.close()

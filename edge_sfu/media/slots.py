@@ -3,6 +3,7 @@
 ``PublicationSlot``: a receive-only m-line for one track the participant publishes.
 Signaling asks its ``Transport`` for one (``add_publication_slot``), offers it, and learns
 from the answer whether the participant sends on it; signaling never touches a transceiver.
+Once closed (unpublished), it is reused by the participant's next publication that fits.
 
 ``SendSlot``: a send-only m-line carrying one consumer, reused by the next consumer once
 that one closes (``Transport.add_consumer``).
@@ -30,36 +31,63 @@ def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
 
 
 class PublicationSlot:
-    """One receive-only m-line offered for one track of the participant."""
+    """One receive-only m-line offered for one track of the participant.
 
-    def __init__(self, transceiver: RTCRtpTransceiver, renegotiate: Callable[[], None]) -> None:
-        self._transceiver = transceiver
-        self._renegotiate = renegotiate
+    aiortc never drops an m-line, so the m-line of an unpublished track is kept: once closed,
+    the transport gives it to the participant's next publication of the same kind and codec
+    (``Transport.add_publication_slot``), with a fresh ``IncomingTrack`` on the same mid.
+    """
+
+    def __init__(
+        self,
+        transceiver: RTCRtpTransceiver,
+        codec: str | None,
+        on_close: Callable[[PublicationSlot], None],
+    ) -> None:
+        self.transceiver = transceiver
+        #: The codec the m-line is restricted to (lower case), None for any.
+        self.codec = None if codec is None else codec.lower()
+        self._on_close = on_close
         self.closed = False
+        #: Given to a new publication: its incoming track is made at the next offer.
+        self.reopened = False
 
     @property
     def kind(self) -> str:
         """``audio`` or ``video``."""
-        return str(self._transceiver.kind)
+        return str(self.transceiver.kind)
 
     @property
     def mid(self) -> str | None:
         """The m-line's ``mid``, once an offer included it."""
-        mid = self._transceiver.mid
+        mid = self.transceiver.mid
         return None if mid is None else str(mid)
 
     @property
     def accepted(self) -> bool:
         """Whether the participant's answer sends on this m-line."""
-        return self._transceiver.currentDirection in ("recvonly", "sendrecv")
+        return self.transceiver.currentDirection in ("recvonly", "sendrecv")
+
+    def fits(self, kind: str, codec: str | None) -> bool:
+        """Whether a new publication of ``kind`` restricted to ``codec`` can take this
+        m-line: it is closed, was offered, and has the same kind and codec restriction."""
+        wanted = None if codec is None else codec.lower()
+        return self.closed and self.mid is not None and self.kind == kind and self.codec == wanted
+
+    def reopen(self) -> None:
+        """Receive a new publication here from the next offer on."""
+        self.closed = False
+        self.reopened = True
+        self.transceiver.direction = "recvonly"
 
     def close(self) -> None:
         """Stop receiving here: the m-line goes ``inactive`` at the next offer. Idempotent."""
         if self.closed:
             return
         self.closed = True
-        self._transceiver.direction = "inactive"
-        self._renegotiate()
+        self.reopened = False
+        self.transceiver.direction = "inactive"
+        self._on_close(self)
 
 
 class SendSlot:

@@ -11,7 +11,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from edge_common.lifecycle import AsyncCloseable, TaskSet
@@ -89,6 +95,9 @@ class Transport(AsyncCloseable):
         # consumers whose m-line the next SFU offer will add
         self._pending: list[tuple[Consumer, RTCRtpCodecCapability, dict[str, SendSlot]]] = []
         self._send_slots: list[SendSlot] = []
+        self._publication_slots: list[PublicationSlot] = []
+        # reused publication m-lines whose new track starts once the answer sends on them
+        self._restarts: list[tuple[RTCRtpTransceiver, IncomingTrack, seam.ReceiveParams]] = []
         self._releases: list[Callable[[], None]] = []
         self._paths: dict[int, seam.SendPath] = {}
         self._tasks = TaskSet(f"transport {self.id}")
@@ -114,6 +123,7 @@ class Transport(AsyncCloseable):
         self._check_open()
         async with self._lock:
             self._materialize_consumers()
+            self._reopen_publications()
             offer = await self.pc.createOffer()
             self._prepare_ice()
             await self.pc.setLocalDescription(offer)
@@ -137,6 +147,13 @@ class Transport(AsyncCloseable):
                         track.remote_track_id = ids.get(track.mid)
             for slot in self._send_slots:
                 slot.answered()
+            restarts, self._restarts = self._restarts, []
+            for transceiver, track, params in restarts:
+                if (
+                    transceiver.currentDirection in ("recvonly", "sendrecv")
+                    and self.incoming.get(track.mid) is track
+                ):
+                    track.receive_started(params)
 
     def _prepare_ice(self) -> None:
         # before setLocalDescription, which gathers candidates
@@ -319,14 +336,54 @@ class Transport(AsyncCloseable):
         """A receive-only m-line for one track the participant will publish, in the next
         ``create_offer``; ``codec`` (e.g. ``H264``) restricts the m-line to that codec.
 
+        The m-line of an unpublished track (a closed slot) of the same kind and codec
+        restriction is reused, else one is added: aiortc keeps every m-line in every
+        description, so a participant that publishes and unpublishes would otherwise grow
+        by one m-line per publication until its descriptions no longer fit in a signaling
+        frame. A reused m-line keeps its mid; its new ``IncomingTrack`` is made at the next
+        ``create_offer`` and starts once the answer sends on it.
+
         Call it right before ``create_offer``: a transceiver added while aiortc awaits inside
         an offer/answer would be taken over by the engine before it has a mid.
         """
         self._check_open()
+        for slot in self._publication_slots:
+            if slot.fits(kind, codec):
+                slot.reopen()
+                return slot
         transceiver = self.pc.addTransceiver(kind, direction="recvonly")
         if codec is not None:
             transceiver.setCodecPreferences(codec_preferences(kind, codec))
-        return PublicationSlot(transceiver, self._negotiation_needed)
+        slot = PublicationSlot(transceiver, codec, self._publication_closed)
+        self._publication_slots.append(slot)
+        return slot
+
+    def _publication_closed(self, slot: PublicationSlot) -> None:
+        # Free the ended track now: the m-line waits, inactive, for the next publication.
+        transceiver = slot.transceiver
+        mid = slot.mid
+        if mid is not None and id(transceiver) in self._adopted:
+            seam.retarget_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
+            self.incoming.pop(mid, None)
+        self._restarts = [r for r in self._restarts if r[0] is not transceiver]
+        self._negotiation_needed()
+
+    def _reopen_publications(self) -> None:
+        # A fresh track on each reused m-line, reported with the tracks of new m-lines.
+        for slot in self._publication_slots:
+            mid = slot.mid
+            if not slot.reopened or mid is None:
+                continue
+            slot.reopened = False
+            transceiver = slot.transceiver
+            track = IncomingTrack(mid, transceiver.kind, None, self._send_rtcp)
+            params = seam.retarget_receiver(
+                transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
+            )
+            self.incoming[mid] = track
+            self._fresh.append((track, transceiver))
+            if params is not None:
+                self._restarts.append((transceiver, track, params))
 
     # -- RTCP ------------------------------------------------------------------------
 

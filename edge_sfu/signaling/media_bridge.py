@@ -4,10 +4,11 @@ One peer connection per participant carries everything it publishes and everythi
 receives. **The server makes every offer; the client only answers.** That rules out offer
 glare (aiortc cannot roll a description back), and the client stays small:
 
-* to publish, the client sends ``publish``; the bridge adds a receive-only m-line per track
-  and offers it, telling the client which ``mid`` carries which of its tracks (``publish``
-  map in ``offer``); the client attaches the track there and answers ``sendonly``. Once
-  media starts, the track is published in the room and the client gets ``published``;
+* to publish, the client sends ``publish``; the bridge asks for a receive-only m-line per
+  track (the m-line of one of the participant's unpublished tracks when one fits) and offers
+  it, telling the client which ``mid`` carries which of its tracks (``publish`` map in
+  ``offer``); the client attaches the track there and answers ``sendonly``. Once media
+  starts, the track is published in the room and the client gets ``published``;
 * a subscription adds a send-only m-line (the engine's ``Consumer``); after the client's
   answer it gets ``track-subscribed`` with that ``mid``;
 * at most one offer is outstanding; changes made meanwhile are folded into the next one.

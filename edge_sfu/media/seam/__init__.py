@@ -7,7 +7,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 
 | module | what it does around aiortc |
 |---|---|
-| ``receive`` | ``take_over_receiver``: raw RTP/RTCP from a receiver, no decoder |
+| ``receive`` | ``take_over_receiver``: raw RTP/RTCP, no decoder; ``retarget_receiver`` |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
@@ -42,7 +42,13 @@ from edge_sfu.media.seam.quirks import (
     set_msid,
     take_keyframe_request,
 )
-from edge_sfu.media.seam.receive import ReceiveParams, RtcpHandler, RtpHandler, take_over_receiver
+from edge_sfu.media.seam.receive import (
+    ReceiveParams,
+    RtcpHandler,
+    RtpHandler,
+    retarget_receiver,
+    take_over_receiver,
+)
 from edge_sfu.media.seam.send import SendParams, SendPath, take_over_sender
 
 #: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
@@ -111,6 +117,7 @@ __all__ = [
     "parse_rtp_light",
     "restrict_addresses",
     "restrict_ports",
+    "retarget_receiver",
     "set_msid",
     "take_keyframe_request",
     "take_over_receiver",

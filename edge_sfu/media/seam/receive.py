@@ -64,34 +64,62 @@ def take_over_receiver(
 
     Must be called before the peer connection starts the receiver (that is, right after
     ``setRemoteDescription``/``setLocalDescription`` returns, before the next await).
-    Returns a function that unregisters the adapter.
+    Returns a function that unregisters the adapter. ``retarget_receiver`` later hands the
+    same receiver (and m-line) to other handlers.
     """
     adapter = ReceiverAdapter(on_rtp, on_rtcp)
-    state: dict[str, RTCDtlsTransport] = {}
+    state = _TakeOver(adapter, on_start)
 
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
-        if "dtls" in state:
+        if state.dtls is not None:
             return
         dtls = receiver.transport
-        state["dtls"] = dtls
+        state.dtls = dtls
         dtls._register_rtp_receiver(adapter, parameters)
         rtx: dict[int, int] = {}
         for enc in parameters.encodings:
             if enc.rtx is not None:
                 rtx[enc.rtx.ssrc] = enc.ssrc
-        on_start(
-            ReceiveParams(
-                mid=parameters.muxId,
-                codecs={int(c.payloadType or 0): c for c in parameters.codecs},
-                rtx_ssrcs=rtx,
-            )
+        state.params = ReceiveParams(
+            mid=parameters.muxId,
+            codecs={int(c.payloadType or 0): c for c in parameters.codecs},
+            rtx_ssrcs=rtx,
         )
+        state.on_start(state.params)
 
     receiver.receive = receive  # type: ignore[method-assign]
+    receiver._edge_sfu_takeover = state  # type: ignore[attr-defined]
 
     def release() -> None:
-        dtls = state.get("dtls")
-        if dtls is not None:
-            dtls._unregister_rtp_receiver(adapter)
+        if state.dtls is not None:
+            state.dtls._unregister_rtp_receiver(adapter)
 
     return release
+
+
+@dataclass
+class _TakeOver:
+    adapter: ReceiverAdapter
+    on_start: Callable[[ReceiveParams], None]
+    dtls: RTCDtlsTransport | None = None
+    params: ReceiveParams | None = None
+
+
+def retarget_receiver(
+    receiver: RTCRtpReceiver,
+    on_start: Callable[[ReceiveParams], None],
+    on_rtp: RtpHandler,
+    on_rtcp: RtcpHandler,
+) -> ReceiveParams | None:
+    """Send what a taken-over ``receiver`` gets to other handlers from now on.
+
+    aiortc starts a receiver once per m-line; an m-line reused for another stream keeps
+    its registration in the transport's router (mid, SSRCs, payload types) and only the
+    handlers change. Returns the parameters it started with, or None if it has not started
+    yet (then ``on_start`` is called when it does).
+    """
+    state: _TakeOver = receiver._edge_sfu_takeover  # type: ignore[attr-defined]
+    state.on_start = on_start
+    state.adapter._on_rtp = on_rtp
+    state.adapter._on_rtcp = on_rtcp
+    return state.params

@@ -123,6 +123,7 @@ export class Room extends Emitter {
       unpublish: (track) => {
         this._localTracks = this._localTracks.filter((t) => t !== track);
         this._pendingPublish.delete(track.id);
+        if (track instanceof LocalTrack) this._detach(track);
         if (track.sid) this._send({ type: CLIENT.UNPUBLISH, track_sid: track.sid });
       },
       /**
@@ -574,6 +575,20 @@ export class Room extends Emitter {
       if (clientIdOf(track) === clientId) return track;
     }
     return null;
+  }
+
+  /**
+   * Stop sending an unpublished track. Its transceiver stays: the server offers its m-line
+   * (same mid) for our next publication of that kind, and `_answer` attaches that track there.
+   * @param {LocalTrack} track
+   */
+  _detach(track) {
+    if (!this._pc) return;
+    for (const transceiver of this._pc.getTransceivers()) {
+      if (transceiver.sender.track === track.mediaStreamTrack) {
+        transceiver.sender.replaceTrack(null).catch(() => {}); // only fails once closed
+      }
+    }
   }
 
   /** @param {OfferMessage} msg */

@@ -1,5 +1,7 @@
-"""Chromium keeps one m-line for a publisher that publishes and unpublishes again and again:
-the SFU reuses it for each new publication, and each one plays at its own size."""
+"""M-lines are reused both ways with Chromium: a page that receives a publisher which publishes
+and unpublishes again and again keeps one m-line for it, and a page that publishes and
+unpublishes again and again keeps one m-line per kind for its own tracks; each new
+publication plays at its own size."""
 
 from __future__ import annotations
 
@@ -70,6 +72,87 @@ async def test_browser_plays_each_publication_on_a_reused_m_line(tmp_path):
                     await asyncio.sleep(0.5)
                 # The page's own camera and microphone, and one m-line for py's video.
                 assert len(set(counts)) == 1, counts
+                await context.close()
+        finally:
+            await py.close()
+
+
+# A video track of the page's own: a canvas of the given size, redrawn so frames keep coming.
+CANVAS_TRACK_JS = """
+async ([width, height]) => {
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d');
+  let n = 0;
+  setInterval(() => {
+    ctx.fillStyle = `rgb(${(n += 8) % 256}, 90, 160)`;
+    ctx.fillRect(0, 0, width, height);
+  }, 50);
+  const track = canvas.captureStream(15).getVideoTracks()[0];
+  const local = await window.edgeRoom.localParticipant.publishTrack(track);
+  return local.sid;
+}
+"""
+
+UNPUBLISH_VIDEO_JS = """
+() => {
+  const participant = window.edgeRoom.localParticipant;
+  const video = [...participant.tracks.values()].find((t) => t.kind === 'video');
+  participant.unpublishTrack(video);
+  return video.mediaStreamTrack.id;
+}
+"""
+
+# What the page's own senders carry now (ids of the tracks they send).
+SENT_JS = """
+() => window.edgeRoom._pc.getTransceivers()
+  .filter((t) => t.sender.track).map((t) => t.sender.track.id)
+"""
+
+
+async def test_browser_publishes_each_new_track_on_its_reused_m_line(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu:
+        py = await connect(sfu.ws_url, sfu.token("py"))
+        try:
+            async with chromium() as browser:
+                context = await browser.new_context(bypass_csp=True)
+                page = await context.new_page()
+                first = py.expect("track_subscribed", lambda track, *_: track.kind == "video")
+                await page.goto(f"{sfu.base}/join/room1?token={sfu.token('ann')}")
+                await page.wait_for_function(
+                    "() => document.body.dataset.state === 'connected'", timeout=60_000
+                )
+                await asyncio.wait_for(first, 60)
+                # the page's camera and microphone
+                transceivers = await page.evaluate(TRANSCEIVERS_JS)
+                assert transceivers == 2
+                ann = next(p for p in py.participants.values() if p.identity == "ann")
+                server = sfu.signaling.sessions[ann.sid].participation.bridge.transport
+                for width, height in ((160, 120), (320, 240), (160, 120)):
+                    gone = py.expect("track_unsubscribed", lambda track, *_: track.kind == "video")
+                    old = await page.evaluate(UNPUBLISH_VIDEO_JS)
+                    await asyncio.wait_for(gone, 30)
+                    await poll(lambda: page.evaluate(SENT_JS), lambda ids, o=old: o not in ids, 10)
+                    assert old not in await page.evaluate(SENT_JS)  # no longer encoded
+
+                    subscribed = py.expect(
+                        "track_subscribed", lambda track, *_: track.kind == "video"
+                    )
+                    sid = await page.evaluate(CANVAS_TRACK_JS, [width, height])
+                    track, pub, _who = await asyncio.wait_for(subscribed, 30)
+                    assert pub.sid == sid
+
+                    async def plays(track=track, size=(width, height)) -> None:
+                        count = 0
+                        while count < 3:
+                            frame = await track.recv()
+                            count = count + 1 if (frame.width, frame.height) == size else 0
+
+                    await asyncio.wait_for(plays(), 30)
+                    assert await page.evaluate(TRANSCEIVERS_JS) == transceivers
+                    assert len(server.pc.getTransceivers()) == transceivers
                 await context.close()
         finally:
             await py.close()

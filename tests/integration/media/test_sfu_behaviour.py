@@ -304,3 +304,30 @@ async def test_continuous_for_the_subscriber_across_a_change_of_publisher() -> N
         await pc_a.close()
         await pc_b.close()
         await router.close()
+
+
+async def test_a_closed_publication_slot_is_reused_only_by_a_matching_publication() -> None:
+    """The m-line of an unpublished track goes to the next publication of the same kind and
+    codec restriction; any other publication gets an m-line of its own."""
+    router = Router("RM-slots")
+    transport = router.create_transport("PA")
+    try:
+        h264 = transport.add_publication_slot("video", codec="H264")
+        assert not h264.fits("video", "H264")  # open, and not offered yet
+        await transport.create_offer()
+        h264.close()
+        assert h264.mid is not None and h264.fits("video", "h264")
+        others = [
+            transport.add_publication_slot("video"),
+            transport.add_publication_slot("video", codec="VP8"),
+            transport.add_publication_slot("audio", codec="opus"),
+        ]
+        assert all(slot is not h264 for slot in others)
+        again = transport.add_publication_slot("video", codec="h264")
+        assert again is h264 and not h264.closed
+        offer = await transport.create_offer()
+        assert sum(line.startswith("m=") for line in offer.splitlines()) == 4
+        assert h264.transceiver.direction == "recvonly"
+        assert transport.incoming[h264.mid].kind == "video"
+    finally:
+        await router.close()

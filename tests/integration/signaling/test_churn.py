@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import weakref
 
 import pytest
 
-from edge_sfu.client import connect
+from edge_sfu.client import PublishError, connect
+from edge_sfu.rooms.events import REMOVED_BY_REST
 from edge_sfu.signaling.member import RoomMember
 from tests.support.media import PatternVideoTrack, receive_frames
 
@@ -122,3 +124,68 @@ async def test_an_unpublished_track_is_no_longer_encoded(sfu, clients):
     senders = [t.sender for t in alice.media.pc.getTransceivers()]
     assert senders and all(sender.track is None for sender in senders)
     assert not alice.errors and alice.state == "connected"
+
+
+PUBLISH_CYCLES = 40
+
+
+async def test_a_publisher_reuses_its_m_line_for_each_new_publication(sfu, clients):
+    # aiortc repeats every m-line in each description: one new m-line per publication
+    # would make a publisher's descriptions outgrow the signaling frame limit.
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    bridge = member(sfu, alice.local_sid).bridge
+    ended = weakref.WeakSet()
+    for cycle in range(PUBLISH_CYCLES):
+        # sizes alternate: frames of this publication are told from the last one's
+        width, height = (320, 240) if cycle % 2 == 0 else (160, 120)
+        subscribed = bob.expect("track_subscribed")
+        camera = await alice.publish_track(PatternVideoTrack(width, height), f"camera{cycle}")
+        track, pub, _who = await asyncio.wait_for(subscribed, 30)
+        assert pub.sid == camera.sid
+
+        async def plays(track=track, width=width, height=height) -> None:
+            count = 0
+            while count < 3:
+                frame = await track.recv()
+                count = count + 1 if (frame.width, frame.height) == (width, height) else 0
+
+        await asyncio.wait_for(plays(), 30)
+        producer = bridge.producers[camera.sid]
+        ended.add(producer)
+        ended.update(t for t in bridge.transport.incoming.values() if t.producer is producer)
+        unsubscribed = bob.expect("track_unsubscribed")
+        alice.unpublish_track(camera)
+        await asyncio.wait_for(unsubscribed, 30)
+        assert alice.media is not None and len(alice.media.pc.getTransceivers()) == 1
+
+    assert alice.media is not None and alice.media.pc.remoteDescription is not None
+    assert m_lines(alice.media.pc.remoteDescription.sdp) == 1
+    assert len(bridge.transport.pc.getTransceivers()) == 1
+    assert not alice.errors and not bob.errors
+    assert not bridge.producers and not bridge.transport.producers
+    assert not bridge.transport.incoming
+    assert not [p for p in bridge.router.producers.values() if p.participant_id == alice.local_sid]
+    del producer
+    gc.collect()
+    assert len(ended) == 0, f"{len(ended)} ended producers or incoming tracks still in memory"
+
+
+async def test_a_pending_publish_fails_when_the_session_ends(sfu, clients):
+    # A dropped session answers no publish: waiting out the 30 s publish timeout would
+    # only hide why.
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    publishing = asyncio.ensure_future(alice.publish_track(PatternVideoTrack(), "camera"))
+    await asyncio.sleep(0)  # the publish is sent; media cannot have started yet
+    await sfu.signaling.sessions[alice.local_sid].close(REMOVED_BY_REST, "removed")
+    ended = time.monotonic()
+    with pytest.raises(PublishError) as refused:
+        await asyncio.wait_for(publishing, 10)
+    assert time.monotonic() - ended < 5
+    assert refused.value.code == REMOVED_BY_REST
+    assert alice.state == "disconnected"
+    with pytest.raises(PublishError):  # and a publish after the end fails at once
+        await asyncio.wait_for(alice.publish_track(PatternVideoTrack(), "camera2"), 5)

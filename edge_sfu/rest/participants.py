@@ -67,12 +67,16 @@ async def list_participants(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+def _participant_response(request: web.Request, participant: Participant) -> web.Response:
+    account = context(request).identity.account_sid
+    return json_response(participant_json(base_url(request), account, participant))
+
+
 @requires_key
 async def fetch_participant(request: web.Request) -> web.Response:
     """``GET /v1/Rooms/{RoomSid}/Participants/{Sid or Identity}``."""
     _, participant = participant_or_404(request)
-    ctx = context(request)
-    return json_response(participant_json(base_url(request), ctx.identity.account_sid, participant))
+    return _participant_response(request, participant)
 
 
 @requires_key
@@ -82,10 +86,9 @@ async def update_participant(request: web.Request) -> web.Response:
     if form.get("Status") != "disconnected":
         raise InvalidParameter("Status must be 'disconnected'")
     _, participant = participant_or_404(request)
-    ctx = context(request)
     if participant.connected:
-        await ctx.rooms.disconnect(participant.sid, ev.REMOVED_BY_REST)
-    return json_response(participant_json(base_url(request), ctx.identity.account_sid, participant))
+        await context(request).rooms.disconnect(participant.sid, ev.REMOVED_BY_REST)
+    return _participant_response(request, participant)
 
 
 def setup(app: web.Application) -> None:

@@ -38,6 +38,14 @@ def get_path(data: Any, path: str) -> Any:
     return node
 
 
+def pop_path(data: dict[str, Any], path: str) -> None:
+    """Remove the table entry at a dotted path, if there is one."""
+    parts = path.split(".")
+    parent = get_path(data, ".".join(parts[:-1])) if len(parts) > 1 else data
+    if isinstance(parent, dict):
+        parent.pop(parts[-1], None)
+
+
 def set_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set a value at a dotted path, creating tables (and list slots) on the way."""
     parts = path.split(".")
@@ -236,10 +244,7 @@ def with_saved_values(
         if value is not MISSING:
             set_path(out, spec.path, copy.deepcopy(value))
             continue
-        parts = spec.path.split(".")
-        parent = get_path(out, ".".join(parts[:-1])) if len(parts) > 1 else out
-        if isinstance(parent, dict):
-            parent.pop(parts[-1], None)
+        pop_path(out, spec.path)
     return out
 
 
@@ -249,10 +254,7 @@ def strip_secrets(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[s
     for spec in specs:
         if not spec.secret:
             continue
-        parts = spec.path.split(".")
-        parent = get_path(out, ".".join(parts[:-1])) if len(parts) > 1 else out
-        if isinstance(parent, dict):
-            parent.pop(parts[-1], None)
+        pop_path(out, spec.path)
     return out
 
 

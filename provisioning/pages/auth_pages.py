@@ -20,6 +20,16 @@ def _pw(fid: str, name: str, label: str, error: str = "", auto: str = "new-passw
     )
 
 
+def _new_password(errors: dict[str, str], label: str, confirm_label: str) -> str:
+    """The new password and its confirmation, with the minimum length in the label."""
+    return _pw(
+        "password",
+        "password",
+        f"{label} (at least {MIN_LENGTH} characters)",
+        errors.get("password", ""),
+    ) + _pw("confirm", "confirm", confirm_label, errors.get("confirm", ""))
+
+
 def claim_body(chrome: Chrome, errors: dict[str, str], code: str = "") -> str:
     """The first-start page: claim code and a new admin password."""
     cls = "field has-error" if errors.get("code") else "field"
@@ -32,13 +42,7 @@ def claim_body(chrome: Chrome, errors: dict[str, str], code: str = "") -> str:
         f'<input type="text" id="code" name="code" value="{attr(code)}" maxlength="64" '
         'autocomplete="off" autocapitalize="characters" spellcheck="false" required '
         f'aria-describedby="code-err">{_err("code", errors.get("code", ""))}</div>'
-        + _pw(
-            "password",
-            "password",
-            f"New admin password (at least {MIN_LENGTH} characters)",
-            errors.get("password", ""),
-        )
-        + _pw("confirm", "confirm", "Repeat the password", errors.get("confirm", ""))
+        + _new_password(errors, "New admin password", "Repeat the password")
         + '<button type="submit">Claim this unit</button></form>'
     )
 
@@ -76,13 +80,7 @@ def password_body(chrome: Chrome, errors: dict[str, str]) -> str:
             errors.get("current", ""),
             auto="current-password",
         )
-        + _pw(
-            "password",
-            "password",
-            f"New password (at least {MIN_LENGTH} characters)",
-            errors.get("password", ""),
-        )
-        + _pw("confirm", "confirm", "Repeat the new password", errors.get("confirm", ""))
+        + _new_password(errors, "New password", "Repeat the new password")
         + '<p class="help">Changing the password signs out every browser.</p>'
         '<button type="submit">Change password</button></form>'
     )

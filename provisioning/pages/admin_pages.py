@@ -7,14 +7,7 @@ from dataclasses import dataclass
 
 from ..backend import ApiKeyInfo
 from .html import attr, e
-from .layout import Chrome, csrf_field
-
-
-def _form(chrome: Chrome, action: str, inner: str, *, cls: str = "card", extra: str = "") -> str:
-    return (
-        f'<form method="post" action="{attr(chrome.base)}/{action}" class="{cls}"{extra}>'
-        f"{csrf_field(chrome)}{inner}</form>"
-    )
+from .layout import Chrome, csrf_field, post_form
 
 
 def _field(fid: str, label: str, control: str, error: str = "", help_text: str = "") -> str:
@@ -31,7 +24,7 @@ def status_body(chrome: Chrome, buttons: Sequence[str]) -> str:
     sim = ""
     if buttons:
         presses = "".join(
-            _form(
+            post_form(
                 chrome,
                 "status/press",
                 f'<button type="submit" name="button" value="{attr(b)}">Press {e(b)}</button>',
@@ -56,7 +49,7 @@ def settings_body(chrome: Chrome, toc: str, fieldsets: str, needs_restart: bool)
     :mod:`settings_form` (``render_toc``, ``render_form``)."""
     restart = ""
     if needs_restart:
-        restart = _form(
+        restart = post_form(
             chrome,
             "restart",
             "<p>Some saved changes take effect after a restart.</p>"
@@ -92,7 +85,7 @@ def keys_body(
     items = "".join(
         f'<li data-sid="{attr(k.sid)}"><span><strong>{e(k.name)}</strong> '
         f'<span class="mono">{e(k.sid)}</span> <span class="muted">{e(k.created)}</span></span>'
-        + _form(
+        + post_form(
             chrome,
             "keys/revoke",
             f'<input type="hidden" name="sid" value="{attr(k.sid)}">'
@@ -106,7 +99,7 @@ def keys_body(
     listing = (
         f'<ul class="items" id="keys">{items}</ul>' if keys else '<p class="muted">No keys yet.</p>'
     )
-    create = _form(
+    create = post_form(
         chrome,
         "keys/create",
         "<h2>Create a key</h2>"
@@ -155,7 +148,7 @@ def invites_body(
             f'<img class="qr" alt="QR code of the invite link" src="{attr(qr_data_uri)}">'
             "</section>"
         )
-    form = _form(
+    form = post_form(
         chrome,
         "invites",
         _field(
@@ -187,7 +180,7 @@ def invites_body(
 
 
 def _restart_form(chrome: Chrome, text: str) -> str:
-    return _form(
+    return post_form(
         chrome,
         "restart",
         f'<p>{e(text)}</p><button type="submit" id="restart">Restart now</button>',
@@ -261,7 +254,7 @@ def tls_body(
                 f'<span class="mono" id="ca-fingerprint">{e(ca_fingerprint)}</span>, the one '
                 "the unit also prints to its journal at start.</p></section>"
             )
-    upload = _form(
+    upload = post_form(
         chrome,
         "tls/upload",
         "<h2>Use your own certificate</h2>"
@@ -284,7 +277,7 @@ def tls_body(
     )
     back = ""
     if custom:
-        back = _form(
+        back = post_form(
             chrome,
             "tls/remove",
             '<button type="submit" class="secondary">Use the unit&#8217;s own certificate</button>',
@@ -345,7 +338,7 @@ def _import_report(chrome: Chrome, report: ImportReport | None) -> str:
     if report.restart:
         items = "".join(_named_item(*n) for n in report.restart)
         out += f'<h3>Take effect after a restart</h3><ul id="import-restart">{items}</ul>'
-        out += _form(
+        out += post_form(
             chrome, "restart", '<button type="submit" id="restart">Restart now</button>', cls=""
         )
     if not out:
@@ -360,7 +353,7 @@ def system_body(
     imported: ImportReport | None = None,
 ) -> str:
     """Export, import (with what the last import found) and factory reset."""
-    export = _form(
+    export = post_form(
         chrome,
         "system/export",
         "<h2>Export the configuration</h2>"
@@ -368,7 +361,7 @@ def system_body(
         "Include secrets (TURN credentials, remote room credentials)</label></div>"
         '<button type="submit">Download</button>',
     )
-    imp = _form(
+    imp = post_form(
         chrome,
         "system/import",
         "<h2>Import a configuration</h2>"
@@ -385,7 +378,7 @@ def system_body(
         + '<button type="submit">Import</button>',
         extra=' enctype="multipart/form-data"',
     )
-    reset = _form(
+    reset = post_form(
         chrome,
         "system/factory-reset",
         "<h2>Factory reset</h2><p>Erases the configuration, API keys, the admin password and "

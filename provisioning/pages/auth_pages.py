@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..passwords import MIN_LENGTH
 from .html import attr, e
-from .layout import Chrome, csrf_field
+from .layout import Chrome, post_form
 
 
 def _err(fid: str, message: str) -> str:
@@ -37,13 +37,15 @@ def claim_body(chrome: Chrome, errors: dict[str, str], code: str = "") -> str:
         "<p>This unit has no admin yet. Enter the claim code shown on its console "
         "(<code>edge-appliance claim-code</code>, or the system journal) and choose the "
         "admin password.</p>"
-        f'<form method="post" action="{attr(chrome.base)}/claim" class="card">{csrf_field(chrome)}'
+    ) + post_form(
+        chrome,
+        "claim",
         f'<div class="{cls}"><label for="code">Claim code</label>'
         f'<input type="text" id="code" name="code" value="{attr(code)}" maxlength="64" '
         'autocomplete="off" autocapitalize="characters" spellcheck="false" required '
         f'aria-describedby="code-err">{_err("code", errors.get("code", ""))}</div>'
         + _new_password(errors, "New admin password", "Repeat the password")
-        + '<button type="submit">Claim this unit</button></form>'
+        + '<button type="submit">Claim this unit</button>',
     )
 
 
@@ -60,20 +62,23 @@ def login_body(chrome: Chrome, error: str = "", locked_s: float = 0) -> str:
             "it prints a new claim code, which lets you set a new password here.</p></div>"
         )
     return (
-        f'<form method="post" action="{attr(chrome.base)}/login" class="card">{csrf_field(chrome)}'
-        + _pw("password", "password", "Admin password", error, auto="current-password")
-        + '<button type="submit">Sign in</button></form>'
-        '<p class="muted">Forgotten the password? Run '
+        post_form(
+            chrome,
+            "login",
+            _pw("password", "password", "Admin password", error, auto="current-password")
+            + '<button type="submit">Sign in</button>',
+        )
+        + '<p class="muted">Forgotten the password? Run '
         "<code>sudo edge-appliance admin reset-password</code> on the unit's console.</p>"
     )
 
 
 def password_body(chrome: Chrome, errors: dict[str, str]) -> str:
     """Change the admin password (signs out every other browser)."""
-    return (
-        f'<form method="post" action="{attr(chrome.base)}/password" class="card">'
-        f"{csrf_field(chrome)}"
-        + _pw(
+    return post_form(
+        chrome,
+        "password",
+        _pw(
             "current",
             "current",
             "Current password",
@@ -82,5 +87,5 @@ def password_body(chrome: Chrome, errors: dict[str, str]) -> str:
         )
         + _new_password(errors, "New password", "Repeat the new password")
         + '<p class="help">Changing the password signs out every browser.</p>'
-        '<button type="submit">Change password</button></form>'
+        '<button type="submit">Change password</button>',
     )

@@ -42,6 +42,16 @@ def csrf_field(chrome: Chrome) -> str:
     return f'<input type="hidden" name="csrf" value="{attr(chrome.csrf)}">'
 
 
+def post_form(
+    chrome: Chrome, action: str, inner: str, *, cls: str = "card", extra: str = ""
+) -> str:
+    """A POST form to the admin page ``action``, carrying the CSRF field before ``inner``."""
+    return (
+        f'<form method="post" action="{attr(chrome.base)}/{action}" class="{cls}"{extra}>'
+        f"{csrf_field(chrome)}{inner}</form>"
+    )
+
+
 def page(chrome: Chrome, title: str, body: str, flashes: Sequence[Flash] = ()) -> str:
     """A whole HTML document. ``body`` must already be escaped markup."""
     nav = ""
@@ -54,9 +64,13 @@ def page(chrome: Chrome, title: str, body: str, flashes: Sequence[Flash] = ()) -
         )
         nav = (
             f'<nav aria-label="Admin">{links}'
-            f'<form method="post" action="{attr(chrome.base)}/logout" class="inline">'
-            f'{csrf_field(chrome)}<button type="submit" class="link">Sign out</button></form>'
-            "</nav>"
+            + post_form(
+                chrome,
+                "logout",
+                '<button type="submit" class="link">Sign out</button>',
+                cls="inline",
+            )
+            + "</nav>"
         )
     messages = "".join(
         f'<p class="flash flash-{attr(f.kind)}" role="status">{e(f.text)}</p>' for f in flashes

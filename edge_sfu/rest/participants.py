@@ -12,7 +12,7 @@ from ..tokens import MAX_IDENTITY
 from .auth import requires_key
 from .common import base_url, context, json_response
 from .forms import Field, choice, read_form, read_query, string, timestamp
-from .paging import PAGING_FIELDS, page_body, page_window
+from .paging import PAGING_FIELDS, list_response, page_window
 from .rooms import room_or_404
 from .views import participant_json
 
@@ -52,19 +52,15 @@ async def list_participants(request: web.Request) -> web.Response:
     rows = ctx.store.find_participants(room.sid, flt, size + 1, page * size)
     # Live participants carry the current status (e.g. reconnecting) and published tracks.
     live = [ctx.rooms.live_participant(p.sid) or p for p in rows]
-    base, account = base_url(request), ctx.identity.account_sid
-    filters = {k: v for k, v in request.query.items() if k not in PAGING_FIELDS}
-    body = page_body(
+    account = ctx.identity.account_sid
+    return list_response(
         request,
-        base,
         "participants",
         live,
-        lambda p: participant_json(base, account, p),
-        filters,
+        lambda base, p: participant_json(base, account, p),
         page,
         size,
     )
-    return json_response(body)
 
 
 def _participant_response(request: web.Request, participant: Participant) -> web.Response:

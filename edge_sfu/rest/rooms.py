@@ -36,7 +36,7 @@ from .forms import (
     timestamp,
     url,
 )
-from .paging import PAGING_FIELDS, page_body, page_window
+from .paging import PAGING_FIELDS, list_response, page_window
 from .views import room_json
 
 CREATE_FIELDS: dict[str, Field] = {
@@ -126,12 +126,10 @@ async def list_rooms(request: web.Request) -> web.Response:
     ctx = context(request)
     rows = ctx.store.find_rooms(flt, size + 1, page * size)
     live = [ctx.rooms.live_room(r.sid) or r for r in rows]
-    base, account = base_url(request), ctx.identity.account_sid
-    filters = {k: v for k, v in request.query.items() if k not in PAGING_FIELDS}
-    body = page_body(
-        request, base, "rooms", live, lambda r: room_json(base, account, r), filters, page, size
+    account = ctx.identity.account_sid
+    return list_response(
+        request, "rooms", live, lambda base, r: room_json(base, account, r), page, size
     )
-    return json_response(body)
 
 
 def room_or_404(request: web.Request) -> Room:

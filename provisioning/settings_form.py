@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from .backend import FieldSpec
 from .errors import InvalidInput
 from .pages.html import attr, e
+from .pages.layout import form_field
 
 MISSING = object()
 _URL_SCHEMES = {"http", "https", "ws", "wss", "stun", "stuns", "turn", "turns"}
@@ -352,14 +353,8 @@ def render_form(
         if spec.secret:
             help_parts.append("Leave empty to keep the stored value.")
         described = f"{fid}-help {fid}-err"
-        row = (
-            f'<div class="field{" has-error" if err else ""}">'
-            f'<label for="{fid}">{e(spec.label)}</label>'
-            f"{_control(spec, fid, value, described)}"
-            f'<p class="help" id="{fid}-help">{e(" ".join(help_parts))}</p>'
-            f'<p class="error" id="{fid}-err" role="alert">{e(err)}</p>'
-            "</div>"
-        )
+        control = _control(spec, fid, value, described)
+        row = form_field(fid, spec.label, control, err, " ".join(help_parts))
         sections.setdefault(spec.section, []).append(row)
     intros = {spec.section: spec.section_help for spec in specs if spec.section_help}
     out = []

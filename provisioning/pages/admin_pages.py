@@ -7,16 +7,7 @@ from dataclasses import dataclass
 
 from ..backend import ApiKeyInfo
 from .html import attr, e
-from .layout import Chrome, csrf_field, post_form
-
-
-def _field(fid: str, label: str, control: str, error: str = "", help_text: str = "") -> str:
-    cls = "field has-error" if error else "field"
-    return (
-        f'<div class="{cls}"><label for="{fid}">{e(label)}</label>{control}'
-        f'<p class="help" id="{fid}-help">{e(help_text)}</p>'
-        f'<p class="error" id="{fid}-err" role="alert">{e(error)}</p></div>'
-    )
+from .layout import Chrome, csrf_field, form_field, post_form
 
 
 def status_body(chrome: Chrome, buttons: Sequence[str]) -> str:
@@ -103,7 +94,7 @@ def keys_body(
         chrome,
         "keys/create",
         "<h2>Create a key</h2>"
-        + _field(
+        + form_field(
             "name",
             "Name",
             '<input type="text" id="name" name="name" maxlength="64" required '
@@ -151,14 +142,14 @@ def invites_body(
     form = post_form(
         chrome,
         "invites",
-        _field(
+        form_field(
             "room",
             "Room",
             f'<input type="text" id="room" name="room" value="{attr(room)}" maxlength="64" '
             'required aria-describedby="room-help room-err">',
             errors.get("room", ""),
         )
-        + _field(
+        + form_field(
             "ttl",
             "Valid for (minutes)",
             f'<input type="number" id="ttl" name="ttl" value="60" min="{low}" max="{high}" '
@@ -166,7 +157,7 @@ def invites_body(
             errors.get("ttl", ""),
             f"From {_span(low)} to {_span(high)}.",
         )
-        + _field(
+        + form_field(
             "guests",
             "Guests",
             '<input type="number" id="guests" name="guests" value="5" min="1" max="50" '
@@ -258,7 +249,7 @@ def tls_body(
         chrome,
         "tls/upload",
         "<h2>Use your own certificate</h2>"
-        + _field(
+        + form_field(
             "cert",
             "Certificate (PEM, chain allowed)",
             '<input type="file" id="cert" name="cert" accept=".pem,.crt,.cer" '
@@ -266,7 +257,7 @@ def tls_body(
             error,
             "" if serving else "Kept for when HTTPS is on.",
         )
-        + _field(
+        + form_field(
             "key",
             "Private key (PEM, not encrypted)",
             '<input type="file" id="key" name="key" accept=".pem,.key" '
@@ -365,7 +356,7 @@ def system_body(
         chrome,
         "system/import",
         "<h2>Import a configuration</h2>"
-        + _field(
+        + form_field(
             "config",
             "Configuration file (TOML)",
             '<input type="file" id="config" name="config" accept=".toml" '
@@ -383,7 +374,7 @@ def system_body(
         "system/factory-reset",
         "<h2>Factory reset</h2><p>Erases the configuration, API keys, the admin password and "
         "the HTTPS certificates, then restarts the unit unclaimed.</p>"
-        + _field(
+        + form_field(
             "confirm",
             f"Type the unit name ({unit_name}) to confirm",
             '<input type="text" id="confirm" name="confirm" maxlength="128" autocomplete="off" '

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from ..passwords import MIN_LENGTH
 from .html import attr, e
-from .layout import Chrome, post_form
-
-
-def _err(fid: str, message: str) -> str:
-    return f'<p class="error" id="{fid}-err" role="alert">{e(message)}</p>'
+from .layout import Chrome, form_field, post_form
 
 
 def _pw(fid: str, name: str, label: str, error: str = "", auto: str = "new-password") -> str:
-    cls = "field has-error" if error else "field"
-    return (
-        f'<div class="{cls}"><label for="{fid}">{e(label)}</label>'
+    control = (
         f'<input type="password" id="{fid}" name="{attr(name)}" autocomplete="{auto}" '
-        f'maxlength="256" required aria-describedby="{fid}-err">{_err(fid, error)}</div>'
+        f'maxlength="256" required aria-describedby="{fid}-err">'
     )
+    return form_field(fid, label, control, error, help_text=None)
 
 
 def _new_password(errors: dict[str, str], label: str, confirm_label: str) -> str:
@@ -32,7 +27,6 @@ def _new_password(errors: dict[str, str], label: str, confirm_label: str) -> str
 
 def claim_body(chrome: Chrome, errors: dict[str, str], code: str = "") -> str:
     """The first-start page: claim code and a new admin password."""
-    cls = "field has-error" if errors.get("code") else "field"
     return (
         "<p>This unit has no admin yet. Enter the claim code shown on its console "
         "(<code>edge-appliance claim-code</code>, or the system journal) and choose the "
@@ -40,10 +34,15 @@ def claim_body(chrome: Chrome, errors: dict[str, str], code: str = "") -> str:
     ) + post_form(
         chrome,
         "claim",
-        f'<div class="{cls}"><label for="code">Claim code</label>'
-        f'<input type="text" id="code" name="code" value="{attr(code)}" maxlength="64" '
-        'autocomplete="off" autocapitalize="characters" spellcheck="false" required '
-        f'aria-describedby="code-err">{_err("code", errors.get("code", ""))}</div>'
+        form_field(
+            "code",
+            "Claim code",
+            f'<input type="text" id="code" name="code" value="{attr(code)}" maxlength="64" '
+            'autocomplete="off" autocapitalize="characters" spellcheck="false" required '
+            'aria-describedby="code-err">',
+            errors.get("code", ""),
+            help_text=None,
+        )
         + _new_password(errors, "New admin password", "Repeat the password")
         + '<button type="submit">Claim this unit</button>',
     )

@@ -42,6 +42,19 @@ def csrf_field(chrome: Chrome) -> str:
     return f'<input type="hidden" name="csrf" value="{attr(chrome.csrf)}">'
 
 
+def form_field(
+    fid: str, label: str, control: str, error: str = "", help_text: str | None = ""
+) -> str:
+    """A labelled ``control`` with its help line (none when ``help_text`` is None) and its
+    error line, which ``control`` names in ``aria-describedby`` as ``{fid}-help``/``-err``."""
+    cls = "field has-error" if error else "field"
+    help_line = "" if help_text is None else f'<p class="help" id="{fid}-help">{e(help_text)}</p>'
+    return (
+        f'<div class="{cls}"><label for="{fid}">{e(label)}</label>{control}{help_line}'
+        f'<p class="error" id="{fid}-err" role="alert">{e(error)}</p></div>'
+    )
+
+
 def post_form(
     chrome: Chrome, action: str, inner: str, *, cls: str = "card", extra: str = ""
 ) -> str:

@@ -642,19 +642,23 @@ def _where(*clauses: tuple[str, Any]) -> tuple[str, Sequence[Any]]:
     return " WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
 
 
+def _stamp(row: sqlite3.Row, column: str) -> datetime:
+    """A timestamp column that is never NULL."""
+    value = parse_time(row[column])
+    assert value is not None, column
+    return value
+
+
 def _room(row: sqlite3.Row) -> Room:
     raw = json.loads(row["settings"])
     raw["video_codecs"] = tuple(raw["video_codecs"])
-    created = parse_time(row["date_created"])
-    updated = parse_time(row["date_updated"])
-    assert created is not None and updated is not None
     return Room(
         sid=row["sid"],
         unique_name=row["unique_name"],
         status=row["status"],
         settings=RoomSettings(**raw),
-        date_created=created,
-        date_updated=updated,
+        date_created=_stamp(row, "date_created"),
+        date_updated=_stamp(row, "date_updated"),
         end_time=parse_time(row["end_time"]),
         duration=row["duration"],
         recording_rules=json.loads(row["recording_rules"]),
@@ -663,18 +667,14 @@ def _room(row: sqlite3.Row) -> Room:
 
 
 def _participant(row: sqlite3.Row) -> Participant:
-    created = parse_time(row["date_created"])
-    updated = parse_time(row["date_updated"])
-    start = parse_time(row["start_time"])
-    assert created is not None and updated is not None and start is not None
     return Participant(
         sid=row["sid"],
         room_sid=row["room_sid"],
         identity=row["identity"],
         status=row["status"],
-        date_created=created,
-        date_updated=updated,
-        start_time=start,
+        date_created=_stamp(row, "date_created"),
+        date_updated=_stamp(row, "date_updated"),
+        start_time=_stamp(row, "start_time"),
         end_time=parse_time(row["end_time"]),
         duration=row["duration"],
         subscribe_rules=json.loads(row["subscribe_rules"]),

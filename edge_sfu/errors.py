@@ -30,6 +30,16 @@ class TwilioError(SfuError):
         if status is not None:
             self.status = status
 
+    def __init_subclass__(
+        cls, *, code: int | None = None, status: int | None = None, **kwargs: Any
+    ) -> None:
+        """Let a subclass name its defaults in its header: ``class X(TwilioError, code=…)``."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if status is not None:
+            cls.status = status
+
     def to_json(self) -> dict[str, Any]:
         """Twilio's error body."""
         return {
@@ -40,36 +50,21 @@ class TwilioError(SfuError):
         }
 
 
-class InvalidParameter(TwilioError, ValueError):
+class InvalidParameter(TwilioError, ValueError, code=20001, status=400):
     """A request parameter is missing or has a wrong value (Twilio 20001 / 53xxx)."""
 
-    code = 20001
-    status = 400
 
-
-class NotFound(TwilioError, LookupError):
+class NotFound(TwilioError, LookupError, code=20404, status=404):
     """The requested resource does not exist (Twilio 20404)."""
 
-    code = 20404
-    status = 404
 
-
-class AuthenticationError(TwilioError, PermissionError):
+class AuthenticationError(TwilioError, PermissionError, code=20003, status=401):
     """Credentials are missing or wrong (Twilio 20003)."""
 
-    code = 20003
-    status = 401
 
-
-class TokenError(TwilioError, PermissionError):
+class TokenError(TwilioError, PermissionError, code=20101, status=401):
     """An access token was refused; ``code`` says why (Twilio 201xx)."""
 
-    code = 20101
-    status = 401
 
-
-class RoomError(TwilioError, RuntimeError):
+class RoomError(TwilioError, RuntimeError, code=53100, status=400):
     """A room refuses an operation (Twilio 531xx, e.g. 53105 room full, 53118 room completed)."""
-
-    code = 53100
-    status = 400

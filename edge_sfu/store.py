@@ -272,26 +272,21 @@ class Store:
 
     def save_room(self, room: Room) -> None:
         """Insert or update ``room`` (not its participants)."""
-        self._db.execute(
-            "INSERT INTO rooms (sid, unique_name, status, settings, date_created, date_updated,"
-            " end_time, duration, recording_rules, rules_updated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (sid) DO UPDATE SET status = excluded.status,"
-            " date_updated = excluded.date_updated, end_time = excluded.end_time,"
-            " duration = excluded.duration, recording_rules = excluded.recording_rules,"
-            " rules_updated = excluded.rules_updated",
-            (
-                room.sid,
-                room.unique_name,
-                room.status,
-                json.dumps(asdict(room.settings)),
-                fmt_time(room.date_created),
-                fmt_time(room.date_updated),
-                fmt_time(room.end_time),
-                room.duration,
-                json.dumps(room.recording_rules),
-                fmt_time(room.rules_updated),
-            ),
+        self._upsert(
+            "rooms",
+            {
+                "sid": room.sid,
+                "unique_name": room.unique_name,
+                "status": room.status,
+                "settings": json.dumps(asdict(room.settings)),
+                "date_created": fmt_time(room.date_created),
+                "date_updated": fmt_time(room.date_updated),
+                "end_time": fmt_time(room.end_time),
+                "duration": room.duration,
+                "recording_rules": json.dumps(room.recording_rules),
+                "rules_updated": fmt_time(room.rules_updated),
+            },
+            updated=(*_LIFECYCLE, "recording_rules", "rules_updated"),
         )
 
     def get_room(self, sid: str) -> Room | None:
@@ -301,16 +296,16 @@ class Store:
 
     def find_rooms(self, flt: RoomFilter, limit: int, offset: int) -> list[Room]:
         """Rooms matching ``flt``, newest first."""
-        where, args = _where(
+        rows = self._page(
+            "rooms",
+            "date_created DESC, sid",
+            limit,
+            offset,
             ("status = ?", flt.status),
             ("unique_name = ?", flt.unique_name),
             ("date_created >= ?", fmt_time(flt.created_after)),
             ("date_created <= ?", fmt_time(flt.created_before)),
         )
-        rows = self._db.execute(
-            f"SELECT * FROM rooms{where} ORDER BY date_created DESC, sid LIMIT ? OFFSET ?",  # noqa: S608 - fixed clauses, values bound
-            (*args, limit, offset),
-        ).fetchall()
         return [_room(row) for row in rows]
 
     def end_interrupted_rooms(self, now: datetime) -> list[str]:
@@ -340,27 +335,22 @@ class Store:
 
     def save_participant(self, participant: Participant) -> None:
         """Insert or update ``participant``."""
-        self._db.execute(
-            "INSERT INTO participants (sid, room_sid, identity, status, date_created,"
-            " date_updated, start_time, end_time, duration, subscribe_rules, rules_updated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (sid) DO UPDATE SET status = excluded.status,"
-            " date_updated = excluded.date_updated, end_time = excluded.end_time,"
-            " duration = excluded.duration, subscribe_rules = excluded.subscribe_rules,"
-            " rules_updated = excluded.rules_updated",
-            (
-                participant.sid,
-                participant.room_sid,
-                participant.identity,
-                participant.status,
-                fmt_time(participant.date_created),
-                fmt_time(participant.date_updated),
-                fmt_time(participant.start_time),
-                fmt_time(participant.end_time),
-                participant.duration,
-                json.dumps(participant.subscribe_rules),
-                fmt_time(participant.rules_updated),
-            ),
+        self._upsert(
+            "participants",
+            {
+                "sid": participant.sid,
+                "room_sid": participant.room_sid,
+                "identity": participant.identity,
+                "status": participant.status,
+                "date_created": fmt_time(participant.date_created),
+                "date_updated": fmt_time(participant.date_updated),
+                "start_time": fmt_time(participant.start_time),
+                "end_time": fmt_time(participant.end_time),
+                "duration": participant.duration,
+                "subscribe_rules": json.dumps(participant.subscribe_rules),
+                "rules_updated": fmt_time(participant.rules_updated),
+            },
+            updated=(*_LIFECYCLE, "subscribe_rules", "rules_updated"),
         )
 
     def get_participant(self, room_sid: str, sid: str) -> Participant | None:
@@ -374,17 +364,17 @@ class Store:
         self, room_sid: str, flt: ParticipantFilter, limit: int, offset: int
     ) -> list[Participant]:
         """Participants of ``room_sid`` matching ``flt``, oldest first."""
-        where, args = _where(
+        rows = self._page(
+            "participants",
+            "date_created, sid",
+            limit,
+            offset,
             ("room_sid = ?", room_sid),
             ("status = ?", flt.status),
             ("identity = ?", flt.identity),
             ("date_created >= ?", fmt_time(flt.created_after)),
             ("date_created <= ?", fmt_time(flt.created_before)),
         )
-        rows = self._db.execute(
-            f"SELECT * FROM participants{where} ORDER BY date_created, sid LIMIT ? OFFSET ?",  # noqa: S608 - fixed clauses, values bound
-            (*args, limit, offset),
-        ).fetchall()
         return [_participant(row) for row in rows]
 
     # -- guests and issued identities -------------------------------------------------------
@@ -560,6 +550,24 @@ class Store:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _upsert(self, table: str, row: dict[str, Any], updated: tuple[str, ...]) -> None:
+        """Insert ``row`` into ``table``, or update the ``updated`` columns of its ``sid``."""
+        self._db.execute(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"  # noqa: S608 - fixed names, values bound
+            f" ON CONFLICT (sid) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in updated)}",
+            tuple(row.values()),
+        )
+
+    def _page(
+        self, table: str, order: str, limit: int, offset: int, *clauses: tuple[str, Any]
+    ) -> list[sqlite3.Row]:
+        """One page of ``table``'s rows in ``order``, matching the ``clauses`` with a value."""
+        where, args = _where(*clauses)
+        return self._db.execute(
+            f"SELECT * FROM {table}{where} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608 - fixed names and clauses, values bound
+            (*args, limit, offset),
+        ).fetchall()
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
@@ -623,6 +631,10 @@ class _Transaction:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
+#: Columns that change after a room or participant is first saved (besides its rules).
+_LIFECYCLE = ("status", "date_updated", "end_time", "duration")
+
+
 def _where(*clauses: tuple[str, Any]) -> tuple[str, Sequence[Any]]:
     used = [(sql, value) for sql, value in clauses if value is not None]
     if not used:
@@ -630,19 +642,23 @@ def _where(*clauses: tuple[str, Any]) -> tuple[str, Sequence[Any]]:
     return " WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
 
 
+def _stamp(row: sqlite3.Row, column: str) -> datetime:
+    """A timestamp column that is never NULL."""
+    value = parse_time(row[column])
+    assert value is not None, column
+    return value
+
+
 def _room(row: sqlite3.Row) -> Room:
     raw = json.loads(row["settings"])
     raw["video_codecs"] = tuple(raw["video_codecs"])
-    created = parse_time(row["date_created"])
-    updated = parse_time(row["date_updated"])
-    assert created is not None and updated is not None
     return Room(
         sid=row["sid"],
         unique_name=row["unique_name"],
         status=row["status"],
         settings=RoomSettings(**raw),
-        date_created=created,
-        date_updated=updated,
+        date_created=_stamp(row, "date_created"),
+        date_updated=_stamp(row, "date_updated"),
         end_time=parse_time(row["end_time"]),
         duration=row["duration"],
         recording_rules=json.loads(row["recording_rules"]),
@@ -651,18 +667,14 @@ def _room(row: sqlite3.Row) -> Room:
 
 
 def _participant(row: sqlite3.Row) -> Participant:
-    created = parse_time(row["date_created"])
-    updated = parse_time(row["date_updated"])
-    start = parse_time(row["start_time"])
-    assert created is not None and updated is not None and start is not None
     return Participant(
         sid=row["sid"],
         room_sid=row["room_sid"],
         identity=row["identity"],
         status=row["status"],
-        date_created=created,
-        date_updated=updated,
-        start_time=start,
+        date_created=_stamp(row, "date_created"),
+        date_updated=_stamp(row, "date_updated"),
+        start_time=_stamp(row, "start_time"),
         end_time=parse_time(row["end_time"]),
         duration=row["duration"],
         subscribe_rules=json.loads(row["subscribe_rules"]),

@@ -68,15 +68,20 @@ def _lockout_page(request: web.Request, locked: float) -> web.Response:
     return render(request, "Sign-in locked", body, status=429)
 
 
+def _lockout(request: web.Request, client: str) -> web.Response | None:
+    """The lockout page while ``client`` is locked out, else None."""
+    locked = ctx_of(request).throttle.locked_for(client)
+    return _lockout_page(request, locked) if locked > 0 else None
+
+
 async def claim_post(request: web.Request) -> web.StreamResponse:
     """Check the claim code, set the first password, sign the admin in."""
     ctx = ctx_of(request)
     if ctx.store.is_claimed():
         raise web.HTTPSeeOther(ctx.base + "/login")
     client = client_key(request)
-    locked = ctx.throttle.locked_for(client)
-    if locked > 0:
-        return _lockout_page(request, locked)
+    if (refused := _lockout(request, client)) is not None:
+        return refused
     form = await request.post()
     code, password, confirm = (
         _text(form, "code", 64),
@@ -89,8 +94,8 @@ async def claim_post(request: web.Request) -> web.StreamResponse:
     else:
         async with ctx.lock:
             try:
-                if ctx.throttle.locked_for(client) > 0:
-                    return _lockout_page(request, ctx.throttle.locked_for(client))
+                if (refused := _lockout(request, client)) is not None:
+                    return refused
                 await asyncio.to_thread(
                     claim, ctx.data_dir, code, password, unit_name=ctx.unit_name()
                 )
@@ -124,9 +129,8 @@ async def login_get(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(ctx.base + "/claim")
     if ctx.sessions.get(request.cookies.get(COOKIE_NAME)) is not None:
         raise web.HTTPSeeOther(ctx.base + "/status")
-    locked = ctx.throttle.locked_for(client_key(request))
-    if locked > 0:
-        return _lockout_page(request, locked)
+    if (refused := _lockout(request, client_key(request))) is not None:
+        return refused
     return render(request, "Sign in", auth_pages.login_body(chrome_for(request)))
 
 
@@ -136,16 +140,14 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if not ctx.store.is_claimed():
         raise web.HTTPSeeOther(ctx.base + "/claim")
     client = client_key(request)
-    locked = ctx.throttle.locked_for(client)
-    if locked > 0:
-        return _lockout_page(request, locked)
+    if (refused := _lockout(request, client)) is not None:
+        return refused
     form = await request.post()
     # One check at a time: parallel guesses cannot slip past the lockout, and argon2's 64 MiB
     # per hash cannot pile up on a small board.
     async with ctx.lock:
-        locked = ctx.throttle.locked_for(client)
-        if locked > 0:
-            return _lockout_page(request, locked)
+        if (refused := _lockout(request, client)) is not None:
+            return refused
         ok = await asyncio.to_thread(ctx.store.verify, _text(form, "password"))
     if ok:
         ctx.throttle.success(client)
@@ -180,9 +182,8 @@ async def password_post(request: web.Request) -> web.StreamResponse:
     # The current password is guessed here as on the sign-in page (a stolen session cookie
     # must not buy unlimited guesses): the same throttle counts both.
     client = client_key(request)
-    locked = ctx.throttle.locked_for(client)
-    if locked > 0:
-        return _lockout_page(request, locked)
+    if (refused := _lockout(request, client)) is not None:
+        return refused
     form = await request.post()
     current, new, confirm = (_text(form, k) for k in ("current", "password", "confirm"))
     errors: dict[str, str] = {}
@@ -190,9 +191,8 @@ async def password_post(request: web.Request) -> web.StreamResponse:
         errors["confirm"] = "The two passwords differ."
     else:
         async with ctx.lock:
-            locked = ctx.throttle.locked_for(client)
-            if locked > 0:
-                return _lockout_page(request, locked)
+            if (refused := _lockout(request, client)) is not None:
+                return refused
             try:
                 changed = await asyncio.to_thread(
                     ctx.store.change_password, current, new, unit_name=ctx.unit_name()

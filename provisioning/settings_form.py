@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from .backend import FieldSpec
 from .errors import InvalidInput
 from .pages.html import attr, e
+from .pages.layout import form_field
 
 MISSING = object()
 _URL_SCHEMES = {"http", "https", "ws", "wss", "stun", "stuns", "turn", "turns"}
@@ -36,6 +37,14 @@ def get_path(data: Any, path: str) -> Any:
         else:
             return MISSING
     return node
+
+
+def pop_path(data: dict[str, Any], path: str) -> None:
+    """Remove the table entry at a dotted path, if there is one."""
+    parts = path.split(".")
+    parent = get_path(data, ".".join(parts[:-1])) if len(parts) > 1 else data
+    if isinstance(parent, dict):
+        parent.pop(parts[-1], None)
 
 
 def set_path(data: dict[str, Any], path: str, value: Any) -> None:
@@ -236,10 +245,7 @@ def with_saved_values(
         if value is not MISSING:
             set_path(out, spec.path, copy.deepcopy(value))
             continue
-        parts = spec.path.split(".")
-        parent = get_path(out, ".".join(parts[:-1])) if len(parts) > 1 else out
-        if isinstance(parent, dict):
-            parent.pop(parts[-1], None)
+        pop_path(out, spec.path)
     return out
 
 
@@ -249,10 +255,7 @@ def strip_secrets(specs: Sequence[FieldSpec], data: Mapping[str, Any]) -> dict[s
     for spec in specs:
         if not spec.secret:
             continue
-        parts = spec.path.split(".")
-        parent = get_path(out, ".".join(parts[:-1])) if len(parts) > 1 else out
-        if isinstance(parent, dict):
-            parent.pop(parts[-1], None)
+        pop_path(out, spec.path)
     return out
 
 
@@ -350,14 +353,8 @@ def render_form(
         if spec.secret:
             help_parts.append("Leave empty to keep the stored value.")
         described = f"{fid}-help {fid}-err"
-        row = (
-            f'<div class="field{" has-error" if err else ""}">'
-            f'<label for="{fid}">{e(spec.label)}</label>'
-            f"{_control(spec, fid, value, described)}"
-            f'<p class="help" id="{fid}-help">{e(" ".join(help_parts))}</p>'
-            f'<p class="error" id="{fid}-err" role="alert">{e(err)}</p>'
-            "</div>"
-        )
+        control = _control(spec, fid, value, described)
+        row = form_field(fid, spec.label, control, err, " ".join(help_parts))
         sections.setdefault(spec.section, []).append(row)
     intros = {spec.section: spec.section_help for spec in specs if spec.section_help}
     out = []

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from aiortc import RTCDataChannel
 
@@ -26,6 +27,24 @@ logger = logging.getLogger(__name__)
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex}"
+
+
+class _Owned(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    def on_close(self, callback: Callable[[Any], object], *, parent: object = None) -> None: ...
+
+
+_O = TypeVar("_O", bound=_Owned)
+
+
+def _hold(registry: dict[str, _O], item: _O, owner: object) -> _O:
+    """Keep ``item`` in ``registry`` (by id) until it closes; ``owner`` closing it drops the
+    whole registry itself, so it is not called back."""
+    registry[item.id] = item
+    item.on_close(lambda i: registry.pop(i.id, None), parent=owner)
+    return item
 
 
 class Router(AsyncCloseable):
@@ -52,9 +71,7 @@ class Router(AsyncCloseable):
         """A peer connection for a remote participant (no offer/answer yet)."""
         self._check_open()
         transport = Transport(participant_id, self.settings, transport_id=transport_id)
-        self.transports[transport.id] = transport
-        transport.on_close(lambda t: self.transports.pop(t.id, None), parent=self)
-        return transport
+        return _hold(self.transports, transport, self)
 
     # -- producers -------------------------------------------------------------------
 
@@ -88,10 +105,8 @@ class Router(AsyncCloseable):
             keyframe_interval_s=self.settings.keyframe_request_interval_s,
         )
         track.attach(producer)
-        self._register(producer)
-        transport.producers[producer.id] = producer
-        producer.on_close(lambda p: transport.producers.pop(p.id, None), parent=transport)
-        return producer
+        _hold(self.producers, producer, self)
+        return _hold(transport.producers, producer, transport)
 
     def produce_local(
         self,
@@ -115,12 +130,8 @@ class Router(AsyncCloseable):
         )
         producer.on_keyframe_request = on_keyframe_request
         producer.on_wanted_layers = on_wanted_layers
-        self._register(producer)
+        _hold(self.producers, producer, self)
         return producer
-
-    def _register(self, producer: Producer) -> None:
-        self.producers[producer.id] = producer
-        producer.on_close(lambda p: self.producers.pop(p.id, None), parent=self)
 
     # -- consumers -------------------------------------------------------------------
 
@@ -183,9 +194,7 @@ class Router(AsyncCloseable):
             max_message_bytes=self.settings.max_data_message_bytes,
             channel=channel,
         )
-        self.data_producers[producer.id] = producer
-        producer.on_close(lambda p: self.data_producers.pop(p.id, None), parent=self)
-        return producer
+        return _hold(self.data_producers, producer, self)
 
     def consume_data(
         self,

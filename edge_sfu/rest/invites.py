@@ -33,25 +33,16 @@ FIELDS: dict[str, Field] = {
 }
 
 
-class IdentityTaken(TwilioError):
+class IdentityTaken(TwilioError, code=53200, status=409):
     """Another guest holds this name, it was issued otherwise, or it is in the room now."""
 
-    code = 53200
-    status = 409
 
-
-class InviteRevoked(TwilioError):
+class InviteRevoked(TwilioError, code=20110, status=401):
     """The unit's admin revoked the invite."""
 
-    code = 20110
-    status = 401
 
-
-class InviteFull(TwilioError):
+class InviteFull(TwilioError, code=53105, status=403):
     """The invite admitted as many guests as its creator allowed."""
-
-    code = 53105
-    status = 403
 
 
 _REFUSALS: dict[GuestResult, TwilioError] = {

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from .common import base_url, json_response
 from .forms import Field, integer, string
 
 T = TypeVar("T")
@@ -61,3 +62,21 @@ def page_body(
             "key": key,
         },
     }
+
+
+def list_response(
+    request: web.Request,
+    key: str,
+    rows: Sequence[T],
+    render: Callable[[str, T], dict[str, Any]],
+    page: int,
+    page_size: int,
+) -> web.Response:
+    """A Twilio list page as the response; ``render(base_url, row)`` renders one row and the
+    page links keep the request's filters (every parameter but the paging ones)."""
+    base = base_url(request)
+    filters = {k: v for k, v in request.query.items() if k not in PAGING_FIELDS}
+    body = page_body(
+        request, base, key, rows, lambda row: render(base, row), filters, page, page_size
+    )
+    return json_response(body)

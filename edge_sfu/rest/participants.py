@@ -12,7 +12,7 @@ from ..tokens import MAX_IDENTITY
 from .auth import requires_key
 from .common import base_url, context, json_response
 from .forms import Field, choice, read_form, read_query, string, timestamp
-from .paging import PAGING_FIELDS, page_body, page_window
+from .paging import PAGING_FIELDS, list_response, page_window
 from .rooms import room_or_404
 from .views import participant_json
 
@@ -52,27 +52,27 @@ async def list_participants(request: web.Request) -> web.Response:
     rows = ctx.store.find_participants(room.sid, flt, size + 1, page * size)
     # Live participants carry the current status (e.g. reconnecting) and published tracks.
     live = [ctx.rooms.live_participant(p.sid) or p for p in rows]
-    base, account = base_url(request), ctx.identity.account_sid
-    filters = {k: v for k, v in request.query.items() if k not in PAGING_FIELDS}
-    body = page_body(
+    account = ctx.identity.account_sid
+    return list_response(
         request,
-        base,
         "participants",
         live,
-        lambda p: participant_json(base, account, p),
-        filters,
+        lambda base, p: participant_json(base, account, p),
         page,
         size,
     )
-    return json_response(body)
+
+
+def _participant_response(request: web.Request, participant: Participant) -> web.Response:
+    account = context(request).identity.account_sid
+    return json_response(participant_json(base_url(request), account, participant))
 
 
 @requires_key
 async def fetch_participant(request: web.Request) -> web.Response:
     """``GET /v1/Rooms/{RoomSid}/Participants/{Sid or Identity}``."""
     _, participant = participant_or_404(request)
-    ctx = context(request)
-    return json_response(participant_json(base_url(request), ctx.identity.account_sid, participant))
+    return _participant_response(request, participant)
 
 
 @requires_key
@@ -82,10 +82,9 @@ async def update_participant(request: web.Request) -> web.Response:
     if form.get("Status") != "disconnected":
         raise InvalidParameter("Status must be 'disconnected'")
     _, participant = participant_or_404(request)
-    ctx = context(request)
     if participant.connected:
-        await ctx.rooms.disconnect(participant.sid, ev.REMOVED_BY_REST)
-    return json_response(participant_json(base_url(request), ctx.identity.account_sid, participant))
+        await context(request).rooms.disconnect(participant.sid, ev.REMOVED_BY_REST)
+    return _participant_response(request, participant)
 
 
 def setup(app: web.Application) -> None:

@@ -36,7 +36,7 @@ from .forms import (
     timestamp,
     url,
 )
-from .paging import PAGING_FIELDS, page_body, page_window
+from .paging import PAGING_FIELDS, list_response, page_window
 from .views import room_json
 
 CREATE_FIELDS: dict[str, Field] = {
@@ -109,7 +109,7 @@ async def create_room(request: web.Request) -> web.Response:
     room = await ctx.rooms.create_room(name, settings)
     if rules is not None:
         room = await ctx.rooms.set_recording_rules(room.sid, rules)
-    return json_response(room_json(base_url(request), ctx.identity.account_sid, room), 201)
+    return _room_response(request, room, 201)
 
 
 @requires_key
@@ -126,12 +126,10 @@ async def list_rooms(request: web.Request) -> web.Response:
     ctx = context(request)
     rows = ctx.store.find_rooms(flt, size + 1, page * size)
     live = [ctx.rooms.live_room(r.sid) or r for r in rows]
-    base, account = base_url(request), ctx.identity.account_sid
-    filters = {k: v for k, v in request.query.items() if k not in PAGING_FIELDS}
-    body = page_body(
-        request, base, "rooms", live, lambda r: room_json(base, account, r), filters, page, size
+    account = ctx.identity.account_sid
+    return list_response(
+        request, "rooms", live, lambda base, r: room_json(base, account, r), page, size
     )
-    return json_response(body)
 
 
 def room_or_404(request: web.Request) -> Room:
@@ -143,12 +141,16 @@ def room_or_404(request: web.Request) -> Room:
     return room
 
 
+def _room_response(request: web.Request, room: Room, status: int = 200) -> web.Response:
+    return json_response(
+        room_json(base_url(request), context(request).identity.account_sid, room), status
+    )
+
+
 @requires_key
 async def fetch_room(request: web.Request) -> web.Response:
     """``GET /v1/Rooms/{Sid or UniqueName}``."""
-    room = room_or_404(request)
-    ctx = context(request)
-    return json_response(room_json(base_url(request), ctx.identity.account_sid, room))
+    return _room_response(request, room_or_404(request))
 
 
 @requires_key
@@ -157,10 +159,8 @@ async def update_room(request: web.Request) -> web.Response:
     form = await read_form(request, UPDATE_FIELDS)
     if form.get("Status") != "completed":
         raise InvalidParameter("Status must be 'completed'", code=53112)
-    room = room_or_404(request)
-    ctx = context(request)
-    room = await ctx.rooms.complete_room(room.sid)
-    return json_response(room_json(base_url(request), ctx.identity.account_sid, room))
+    room = await context(request).rooms.complete_room(room_or_404(request).sid)
+    return _room_response(request, room)
 
 
 def setup(app: web.Application) -> None:

@@ -16,6 +16,15 @@ from .views import recording_rules_json, subscribe_rules_json
 RULES_FIELDS: dict[str, Field] = {"Rules": Field(any_text())}
 
 
+async def _rules_field(request: web.Request, missing_code: int) -> str:
+    """The request's ``Rules`` form field; refused with ``missing_code`` when absent."""
+    form = await read_form(request, RULES_FIELDS)
+    if "Rules" not in form:
+        raise InvalidParameter("Rules is required", code=missing_code)
+    rules: str = form["Rules"]  # any_text() checked it is text
+    return rules
+
+
 @requires_key
 async def fetch_subscribe_rules(request: web.Request) -> web.Response:
     """``GET .../Participants/{Sid}/SubscribeRules``."""
@@ -26,10 +35,7 @@ async def fetch_subscribe_rules(request: web.Request) -> web.Response:
 @requires_key
 async def update_subscribe_rules(request: web.Request) -> web.Response:
     """``POST .../Participants/{Sid}/SubscribeRules`` with ``Rules`` (a JSON array)."""
-    form = await read_form(request, RULES_FIELDS)
-    if "Rules" not in form:
-        raise InvalidParameter("Rules is required", code=53215)
-    rules = parse_subscribe_rules(form["Rules"])
+    rules = parse_subscribe_rules(await _rules_field(request, 53215))
     _, participant = participant_or_404(request)
     if not participant.connected:
         raise RoomError("Participant is disconnected: its rules cannot change", code=53204)
@@ -46,10 +52,7 @@ async def fetch_recording_rules(request: web.Request) -> web.Response:
 @requires_key
 async def update_recording_rules(request: web.Request) -> web.Response:
     """``POST /v1/Rooms/{RoomSid}/RecordingRules`` with ``Rules`` (a JSON array)."""
-    form = await read_form(request, RULES_FIELDS)
-    if "Rules" not in form:
-        raise InvalidParameter("Rules is required", code=53120)
-    rules = parse_recording_rules(form["Rules"])
+    rules = parse_recording_rules(await _rules_field(request, 53120))
     room = room_or_404(request)
     if not room.in_progress:
         raise RoomError("Room completed: its rules cannot change", code=53118)

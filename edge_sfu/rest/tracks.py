@@ -11,7 +11,7 @@ from ..errors import NotFound
 from .auth import requires_key
 from .common import base_url, json_response
 from .forms import read_query
-from .paging import PAGING_FIELDS, page_body, page_window
+from .paging import PAGING_FIELDS, list_response, page_window
 from .participants import participant_or_404
 from .views import published_track_json, subscribed_track_json
 
@@ -24,9 +24,7 @@ def _page(
     query = read_query(request, PAGING_FIELDS)
     page, size = page_window(query)
     window = list(tracks[page * size : (page + 1) * size + 1])
-    base = base_url(request)
-    body = page_body(request, base, key, window, lambda t: render(base, t), {}, page, size)
-    return json_response(body)
+    return list_response(request, key, window, render, page, size)
 
 
 @requires_key

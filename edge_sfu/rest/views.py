@@ -78,26 +78,22 @@ def participant_json(base: str, account_sid: str, p: Participant) -> dict[str, A
 
 def published_track_json(base: str, t: PublishedTrack) -> dict[str, Any]:
     """A PublishedTrack resource."""
-    return {
-        "sid": t.sid,
-        "participant_sid": t.participant_sid,
-        "room_sid": t.room_sid,
-        "name": t.name,
-        "date_created": fmt_time(t.date_created),
-        "date_updated": fmt_time(t.date_updated),
-        "enabled": t.enabled,
-        "kind": t.kind,
-        "url": f"{base}{API}/Rooms/{t.room_sid}/Participants/{t.participant_sid}"
-        f"/PublishedTracks/{t.sid}",
-    }
+    return _track_json(base, t, "PublishedTracks", {})
 
 
 def subscribed_track_json(base: str, t: SubscribedTrack) -> dict[str, Any]:
     """A SubscribedTrack resource."""
+    return _track_json(base, t, "SubscribedTracks", {"publisher_sid": t.publisher_sid})
+
+
+def _track_json(
+    base: str, t: PublishedTrack | SubscribedTrack, collection: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    # ``extra`` goes after ``participant_sid`` to keep Twilio's field order.
     return {
         "sid": t.sid,
         "participant_sid": t.participant_sid,
-        "publisher_sid": t.publisher_sid,
+        **extra,
         "room_sid": t.room_sid,
         "name": t.name,
         "date_created": fmt_time(t.date_created),
@@ -105,7 +101,7 @@ def subscribed_track_json(base: str, t: SubscribedTrack) -> dict[str, Any]:
         "enabled": t.enabled,
         "kind": t.kind,
         "url": f"{base}{API}/Rooms/{t.room_sid}/Participants/{t.participant_sid}"
-        f"/SubscribedTracks/{t.sid}",
+        f"/{collection}/{t.sid}",
     }
 
 

@@ -22,119 +22,91 @@ SESSION_LENGTH_EXCEEDED = 53216
 
 
 @dataclass(frozen=True)
-class RoomCreated:
+class _RoomChange:
+    """Something happened to ``room``."""
+
+    room: Room
+
+
+@dataclass(frozen=True)
+class _ParticipantChange(_RoomChange):
+    """Something happened to ``participant`` in ``room``."""
+
+    participant: Participant
+
+
+@dataclass(frozen=True)
+class _TrackChange(_ParticipantChange):
+    """Something happened to ``track``, published by ``participant``."""
+
+    track: PublishedTrack
+
+
+@dataclass(frozen=True)
+class _SubscriptionChange(_RoomChange):
+    """Something happened to ``subscriber``'s subscription ``track``."""
+
+    subscriber: Participant
+    track: SubscribedTrack
+
+
+class RoomCreated(_RoomChange):
     """A room was created (by REST or ad hoc by a first connection)."""
 
-    room: Room
 
-
-@dataclass(frozen=True)
-class RoomCompleted:
+class RoomCompleted(_RoomChange):
     """A room ended; its participants were disconnected first (each with its own event)."""
 
-    room: Room
 
-
-@dataclass(frozen=True)
-class ParticipantConnected:
+class ParticipantConnected(_ParticipantChange):
     """A participant joined a room."""
 
-    room: Room
-    participant: Participant
-
 
 @dataclass(frozen=True)
-class ParticipantDisconnected:
+class ParticipantDisconnected(_ParticipantChange):
     """A participant left. ``reason_code`` is None when it left by itself."""
 
-    room: Room
-    participant: Participant
     reason_code: int | None
 
 
-@dataclass(frozen=True)
-class ParticipantReconnecting:
+class ParticipantReconnecting(_ParticipantChange):
     """A participant's connection dropped; it may come back."""
 
-    room: Room
-    participant: Participant
 
-
-@dataclass(frozen=True)
-class ParticipantReconnected:
+class ParticipantReconnected(_ParticipantChange):
     """A reconnecting participant is back."""
 
-    room: Room
-    participant: Participant
 
-
-@dataclass(frozen=True)
-class TrackPublished:
+class TrackPublished(_TrackChange):
     """A participant published a track (Twilio's ``track-added``)."""
 
-    room: Room
-    participant: Participant
-    track: PublishedTrack
 
-
-@dataclass(frozen=True)
-class TrackUnpublished:
+class TrackUnpublished(_TrackChange):
     """A track was unpublished, or its publisher left (Twilio's ``track-removed``)."""
 
-    room: Room
-    participant: Participant
-    track: PublishedTrack
 
-
-@dataclass(frozen=True)
-class TrackEnabled:
+class TrackEnabled(_TrackChange):
     """A published track was enabled (unmuted)."""
 
-    room: Room
-    participant: Participant
-    track: PublishedTrack
 
-
-@dataclass(frozen=True)
-class TrackDisabled:
+class TrackDisabled(_TrackChange):
     """A published track was disabled (muted)."""
 
-    room: Room
-    participant: Participant
-    track: PublishedTrack
 
-
-@dataclass(frozen=True)
-class TrackSubscribed:
+class TrackSubscribed(_SubscriptionChange):
     """``subscriber`` now receives ``track``."""
 
-    room: Room
-    subscriber: Participant
-    track: SubscribedTrack
 
-
-@dataclass(frozen=True)
-class TrackUnsubscribed:
+class TrackUnsubscribed(_SubscriptionChange):
     """``subscriber`` no longer receives ``track``."""
 
-    room: Room
-    subscriber: Participant
-    track: SubscribedTrack
 
-
-@dataclass(frozen=True)
-class SubscribeRulesChanged:
+class SubscribeRulesChanged(_ParticipantChange):
     """A participant's subscribe rules changed (signaling re-evaluates its subscriptions)."""
 
-    room: Room
-    participant: Participant
 
-
-@dataclass(frozen=True)
-class RecordingRulesChanged:
+class RecordingRulesChanged(_RoomChange):
     """A room's recording rules changed."""
-
-    room: Room
 
 
 RoomEvent = (

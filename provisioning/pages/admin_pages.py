@@ -7,23 +7,7 @@ from dataclasses import dataclass
 
 from ..backend import ApiKeyInfo
 from .html import attr, e
-from .layout import Chrome, csrf_field
-
-
-def _form(chrome: Chrome, action: str, inner: str, *, cls: str = "card", extra: str = "") -> str:
-    return (
-        f'<form method="post" action="{attr(chrome.base)}/{action}" class="{cls}"{extra}>'
-        f"{csrf_field(chrome)}{inner}</form>"
-    )
-
-
-def _field(fid: str, label: str, control: str, error: str = "", help_text: str = "") -> str:
-    cls = "field has-error" if error else "field"
-    return (
-        f'<div class="{cls}"><label for="{fid}">{e(label)}</label>{control}'
-        f'<p class="help" id="{fid}-help">{e(help_text)}</p>'
-        f'<p class="error" id="{fid}-err" role="alert">{e(error)}</p></div>'
-    )
+from .layout import Chrome, csrf_field, form_field, post_form
 
 
 def status_body(chrome: Chrome, buttons: Sequence[str]) -> str:
@@ -31,7 +15,7 @@ def status_body(chrome: Chrome, buttons: Sequence[str]) -> str:
     sim = ""
     if buttons:
         presses = "".join(
-            _form(
+            post_form(
                 chrome,
                 "status/press",
                 f'<button type="submit" name="button" value="{attr(b)}">Press {e(b)}</button>',
@@ -56,7 +40,7 @@ def settings_body(chrome: Chrome, toc: str, fieldsets: str, needs_restart: bool)
     :mod:`settings_form` (``render_toc``, ``render_form``)."""
     restart = ""
     if needs_restart:
-        restart = _form(
+        restart = post_form(
             chrome,
             "restart",
             "<p>Some saved changes take effect after a restart.</p>"
@@ -92,7 +76,7 @@ def keys_body(
     items = "".join(
         f'<li data-sid="{attr(k.sid)}"><span><strong>{e(k.name)}</strong> '
         f'<span class="mono">{e(k.sid)}</span> <span class="muted">{e(k.created)}</span></span>'
-        + _form(
+        + post_form(
             chrome,
             "keys/revoke",
             f'<input type="hidden" name="sid" value="{attr(k.sid)}">'
@@ -106,11 +90,11 @@ def keys_body(
     listing = (
         f'<ul class="items" id="keys">{items}</ul>' if keys else '<p class="muted">No keys yet.</p>'
     )
-    create = _form(
+    create = post_form(
         chrome,
         "keys/create",
         "<h2>Create a key</h2>"
-        + _field(
+        + form_field(
             "name",
             "Name",
             '<input type="text" id="name" name="name" maxlength="64" required '
@@ -155,17 +139,17 @@ def invites_body(
             f'<img class="qr" alt="QR code of the invite link" src="{attr(qr_data_uri)}">'
             "</section>"
         )
-    form = _form(
+    form = post_form(
         chrome,
         "invites",
-        _field(
+        form_field(
             "room",
             "Room",
             f'<input type="text" id="room" name="room" value="{attr(room)}" maxlength="64" '
             'required aria-describedby="room-help room-err">',
             errors.get("room", ""),
         )
-        + _field(
+        + form_field(
             "ttl",
             "Valid for (minutes)",
             f'<input type="number" id="ttl" name="ttl" value="60" min="{low}" max="{high}" '
@@ -173,7 +157,7 @@ def invites_body(
             errors.get("ttl", ""),
             f"From {_span(low)} to {_span(high)}.",
         )
-        + _field(
+        + form_field(
             "guests",
             "Guests",
             '<input type="number" id="guests" name="guests" value="5" min="1" max="50" '
@@ -187,7 +171,7 @@ def invites_body(
 
 
 def _restart_form(chrome: Chrome, text: str) -> str:
-    return _form(
+    return post_form(
         chrome,
         "restart",
         f'<p>{e(text)}</p><button type="submit" id="restart">Restart now</button>',
@@ -261,11 +245,11 @@ def tls_body(
                 f'<span class="mono" id="ca-fingerprint">{e(ca_fingerprint)}</span>, the one '
                 "the unit also prints to its journal at start.</p></section>"
             )
-    upload = _form(
+    upload = post_form(
         chrome,
         "tls/upload",
         "<h2>Use your own certificate</h2>"
-        + _field(
+        + form_field(
             "cert",
             "Certificate (PEM, chain allowed)",
             '<input type="file" id="cert" name="cert" accept=".pem,.crt,.cer" '
@@ -273,7 +257,7 @@ def tls_body(
             error,
             "" if serving else "Kept for when HTTPS is on.",
         )
-        + _field(
+        + form_field(
             "key",
             "Private key (PEM, not encrypted)",
             '<input type="file" id="key" name="key" accept=".pem,.key" '
@@ -284,7 +268,7 @@ def tls_body(
     )
     back = ""
     if custom:
-        back = _form(
+        back = post_form(
             chrome,
             "tls/remove",
             '<button type="submit" class="secondary">Use the unit&#8217;s own certificate</button>',
@@ -345,7 +329,7 @@ def _import_report(chrome: Chrome, report: ImportReport | None) -> str:
     if report.restart:
         items = "".join(_named_item(*n) for n in report.restart)
         out += f'<h3>Take effect after a restart</h3><ul id="import-restart">{items}</ul>'
-        out += _form(
+        out += post_form(
             chrome, "restart", '<button type="submit" id="restart">Restart now</button>', cls=""
         )
     if not out:
@@ -360,7 +344,7 @@ def system_body(
     imported: ImportReport | None = None,
 ) -> str:
     """Export, import (with what the last import found) and factory reset."""
-    export = _form(
+    export = post_form(
         chrome,
         "system/export",
         "<h2>Export the configuration</h2>"
@@ -368,11 +352,11 @@ def system_body(
         "Include secrets (TURN credentials, remote room credentials)</label></div>"
         '<button type="submit">Download</button>',
     )
-    imp = _form(
+    imp = post_form(
         chrome,
         "system/import",
         "<h2>Import a configuration</h2>"
-        + _field(
+        + form_field(
             "config",
             "Configuration file (TOML)",
             '<input type="file" id="config" name="config" accept=".toml" '
@@ -385,12 +369,12 @@ def system_body(
         + '<button type="submit">Import</button>',
         extra=' enctype="multipart/form-data"',
     )
-    reset = _form(
+    reset = post_form(
         chrome,
         "system/factory-reset",
         "<h2>Factory reset</h2><p>Erases the configuration, API keys, the admin password and "
         "the HTTPS certificates, then restarts the unit unclaimed.</p>"
-        + _field(
+        + form_field(
             "confirm",
             f"Type the unit name ({unit_name}) to confirm",
             '<input type="text" id="confirm" name="confirm" maxlength="128" autocomplete="off" '

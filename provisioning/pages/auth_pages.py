@@ -4,42 +4,47 @@ from __future__ import annotations
 
 from ..passwords import MIN_LENGTH
 from .html import attr, e
-from .layout import Chrome, csrf_field
-
-
-def _err(fid: str, message: str) -> str:
-    return f'<p class="error" id="{fid}-err" role="alert">{e(message)}</p>'
+from .layout import Chrome, form_field, post_form
 
 
 def _pw(fid: str, name: str, label: str, error: str = "", auto: str = "new-password") -> str:
-    cls = "field has-error" if error else "field"
-    return (
-        f'<div class="{cls}"><label for="{fid}">{e(label)}</label>'
+    control = (
         f'<input type="password" id="{fid}" name="{attr(name)}" autocomplete="{auto}" '
-        f'maxlength="256" required aria-describedby="{fid}-err">{_err(fid, error)}</div>'
+        f'maxlength="256" required aria-describedby="{fid}-err">'
     )
+    return form_field(fid, label, control, error, help_text=None)
+
+
+def _new_password(errors: dict[str, str], label: str, confirm_label: str) -> str:
+    """The new password and its confirmation, with the minimum length in the label."""
+    return _pw(
+        "password",
+        "password",
+        f"{label} (at least {MIN_LENGTH} characters)",
+        errors.get("password", ""),
+    ) + _pw("confirm", "confirm", confirm_label, errors.get("confirm", ""))
 
 
 def claim_body(chrome: Chrome, errors: dict[str, str], code: str = "") -> str:
     """The first-start page: claim code and a new admin password."""
-    cls = "field has-error" if errors.get("code") else "field"
     return (
         "<p>This unit has no admin yet. Enter the claim code shown on its console "
         "(<code>edge-appliance claim-code</code>, or the system journal) and choose the "
         "admin password.</p>"
-        f'<form method="post" action="{attr(chrome.base)}/claim" class="card">{csrf_field(chrome)}'
-        f'<div class="{cls}"><label for="code">Claim code</label>'
-        f'<input type="text" id="code" name="code" value="{attr(code)}" maxlength="64" '
-        'autocomplete="off" autocapitalize="characters" spellcheck="false" required '
-        f'aria-describedby="code-err">{_err("code", errors.get("code", ""))}</div>'
-        + _pw(
-            "password",
-            "password",
-            f"New admin password (at least {MIN_LENGTH} characters)",
-            errors.get("password", ""),
+    ) + post_form(
+        chrome,
+        "claim",
+        form_field(
+            "code",
+            "Claim code",
+            f'<input type="text" id="code" name="code" value="{attr(code)}" maxlength="64" '
+            'autocomplete="off" autocapitalize="characters" spellcheck="false" required '
+            'aria-describedby="code-err">',
+            errors.get("code", ""),
+            help_text=None,
         )
-        + _pw("confirm", "confirm", "Repeat the password", errors.get("confirm", ""))
-        + '<button type="submit">Claim this unit</button></form>'
+        + _new_password(errors, "New admin password", "Repeat the password")
+        + '<button type="submit">Claim this unit</button>',
     )
 
 
@@ -56,33 +61,30 @@ def login_body(chrome: Chrome, error: str = "", locked_s: float = 0) -> str:
             "it prints a new claim code, which lets you set a new password here.</p></div>"
         )
     return (
-        f'<form method="post" action="{attr(chrome.base)}/login" class="card">{csrf_field(chrome)}'
-        + _pw("password", "password", "Admin password", error, auto="current-password")
-        + '<button type="submit">Sign in</button></form>'
-        '<p class="muted">Forgotten the password? Run '
+        post_form(
+            chrome,
+            "login",
+            _pw("password", "password", "Admin password", error, auto="current-password")
+            + '<button type="submit">Sign in</button>',
+        )
+        + '<p class="muted">Forgotten the password? Run '
         "<code>sudo edge-appliance admin reset-password</code> on the unit's console.</p>"
     )
 
 
 def password_body(chrome: Chrome, errors: dict[str, str]) -> str:
     """Change the admin password (signs out every other browser)."""
-    return (
-        f'<form method="post" action="{attr(chrome.base)}/password" class="card">'
-        f"{csrf_field(chrome)}"
-        + _pw(
+    return post_form(
+        chrome,
+        "password",
+        _pw(
             "current",
             "current",
             "Current password",
             errors.get("current", ""),
             auto="current-password",
         )
-        + _pw(
-            "password",
-            "password",
-            f"New password (at least {MIN_LENGTH} characters)",
-            errors.get("password", ""),
-        )
-        + _pw("confirm", "confirm", "Repeat the new password", errors.get("confirm", ""))
+        + _new_password(errors, "New password", "Repeat the new password")
         + '<p class="help">Changing the password signs out every browser.</p>'
-        '<button type="submit">Change password</button></form>'
+        '<button type="submit">Change password</button>',
     )

@@ -42,6 +42,29 @@ def csrf_field(chrome: Chrome) -> str:
     return f'<input type="hidden" name="csrf" value="{attr(chrome.csrf)}">'
 
 
+def form_field(
+    fid: str, label: str, control: str, error: str = "", help_text: str | None = ""
+) -> str:
+    """A labelled ``control`` with its help line (none when ``help_text`` is None) and its
+    error line, which ``control`` names in ``aria-describedby`` as ``{fid}-help``/``-err``."""
+    cls = "field has-error" if error else "field"
+    help_line = "" if help_text is None else f'<p class="help" id="{fid}-help">{e(help_text)}</p>'
+    return (
+        f'<div class="{cls}"><label for="{fid}">{e(label)}</label>{control}{help_line}'
+        f'<p class="error" id="{fid}-err" role="alert">{e(error)}</p></div>'
+    )
+
+
+def post_form(
+    chrome: Chrome, action: str, inner: str, *, cls: str = "card", extra: str = ""
+) -> str:
+    """A POST form to the admin page ``action``, carrying the CSRF field before ``inner``."""
+    return (
+        f'<form method="post" action="{attr(chrome.base)}/{action}" class="{cls}"{extra}>'
+        f"{csrf_field(chrome)}{inner}</form>"
+    )
+
+
 def page(chrome: Chrome, title: str, body: str, flashes: Sequence[Flash] = ()) -> str:
     """A whole HTML document. ``body`` must already be escaped markup."""
     nav = ""
@@ -54,9 +77,13 @@ def page(chrome: Chrome, title: str, body: str, flashes: Sequence[Flash] = ()) -
         )
         nav = (
             f'<nav aria-label="Admin">{links}'
-            f'<form method="post" action="{attr(chrome.base)}/logout" class="inline">'
-            f'{csrf_field(chrome)}<button type="submit" class="link">Sign out</button></form>'
-            "</nav>"
+            + post_form(
+                chrome,
+                "logout",
+                '<button type="submit" class="link">Sign out</button>',
+                cls="inline",
+            )
+            + "</nav>"
         )
     messages = "".join(
         f'<p class="flash flash-{attr(f.kind)}" role="status">{e(f.text)}</p>' for f in flashes

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ..backend import LOG_LEVELS, InviteInfo
 from .html import attr, e
-from .layout import Chrome, csrf_field
+from .layout import Chrome, csrf_field, post_form
 
 
 def state_section() -> str:
@@ -93,12 +93,13 @@ def issued_invites(chrome: Chrome, invites: Sequence[InviteInfo], now: float | N
             state = "revoked" if inv.revoked else expiry
             action = ""
             if not inv.revoked:
-                action = (
-                    f'<form method="post" action="{attr(chrome.base)}/invites/revoke" '
-                    'class="inline" data-confirm="Revoke this invite? Nobody new can join '
-                    f'with it.">{csrf_field(chrome)}'
+                action = post_form(
+                    chrome,
+                    "invites/revoke",
                     f'<input type="hidden" name="invite_id" value="{attr(inv.invite_id)}">'
-                    '<button type="submit" class="danger">Revoke</button></form>'
+                    '<button type="submit" class="danger">Revoke</button>',
+                    cls="inline",
+                    extra=' data-confirm="Revoke this invite? Nobody new can join with it."',
                 )
             rows.append(
                 f'<li data-invite="{attr(inv.invite_id)}"><span><strong>{e(inv.room)}</strong> '

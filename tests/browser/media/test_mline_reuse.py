@@ -134,7 +134,9 @@ async def test_browser_publishes_each_new_track_on_its_reused_m_line(tmp_path):
                     gone = py.expect("track_unsubscribed", lambda track, *_: track.kind == "video")
                     old = await page.evaluate(UNPUBLISH_VIDEO_JS)
                     await asyncio.wait_for(gone, 30)
-                    await poll(lambda: page.evaluate(SENT_JS), lambda ids, o=old: o not in ids, 10)
+                    await wait_for(
+                        lambda: page.evaluate(SENT_JS), lambda ids, o=old: o not in ids, 10
+                    )
                     assert old not in await page.evaluate(SENT_JS)  # no longer encoded
 
                     subscribed = py.expect(

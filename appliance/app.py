@@ -8,7 +8,8 @@ Order of start-up (teardown runs in reverse):
 3. the admin side (provisioning pages, mDNS, certificates), see ``appliance.admin``, and the
    landing page at ``/``, see ``appliance.landing``;
 4. the role (kiosk: hardware and the call state machine), see ``appliance.roles``;
-5. the local control socket used by ``edge-appliance press``.
+5. the local control socket used by ``edge-appliance press``;
+6. the heap trim (``appliance.heap``).
 
 What the parts share is ``appliance.state.DaemonState``; how the config becomes each
 subsystem's settings is ``appliance.mapping``. This module is the only one that knows the
@@ -31,6 +32,7 @@ from edge_sfu.stats import track_stats
 from .admin import setup_admin
 from .control.protocol import BadCommand, ControlCommand, PressCommand, default_socket_path
 from .control.server import ControlServer
+from .heap import trim_heap_periodically
 from .landing import setup_landing
 from .mapping import media_settings, room_defaults, sfu_settings
 from .metrics import setup_metrics
@@ -63,6 +65,7 @@ def build_app(state: DaemonState) -> web.Application:
     setup_landing(app)
     setup_role(app, state)
     app.cleanup_ctx.append(_control_socket)
+    app.cleanup_ctx.append(_heap_trim)
     return app
 
 
@@ -74,6 +77,11 @@ async def _service_manager(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await status.notifier.close()
+
+
+async def _heap_trim(_app: web.Application) -> AsyncIterator[None]:
+    async for _ in trim_heap_periodically():
+        yield
 
 
 async def _control_socket(app: web.Application) -> AsyncIterator[None]:

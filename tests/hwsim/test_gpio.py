@@ -9,6 +9,7 @@ from typing import Any
 from edge_common.bridge import ThreadBridge
 from hardware.gpio.buttons import ButtonPanel, ButtonSpec
 from hardware.gpio.debounce import ButtonEvent, ButtonEventKind, DebounceConfig
+from hardware.gpio.factory import MOCK_PIN_HISTORY, make_pin_factory
 from hardware.gpio.leds import LedSpec, LedState, StatusLeds
 from tests.support.waiting import wait_for_sync
 
@@ -166,3 +167,23 @@ def test_contradictory_wiring_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="active-high"):
         ButtonSpec("call", 17, active_low=False, pull_up=True)
+
+
+def test_simulated_pins_keep_a_bounded_history() -> None:
+    # the daemon's own factory off a Pi: a blinking LED must not grow the pin's record forever
+    from gpiozero import LED
+
+    factory, _ = make_pin_factory("mock")
+    led = LED(22, pin_factory=factory)
+    try:
+        for _ in range(MOCK_PIN_HISTORY * 3):
+            led.toggle()
+        pin = led.pin
+        assert len(pin.states) == MOCK_PIN_HISTORY
+        assert pin.states[-1].state == led.is_lit  # the latest changes are the ones kept
+        pin.clear_states()
+        led.toggle()
+        assert [s.state for s in pin.states] == [not led.is_lit, led.is_lit]
+    finally:
+        led.close()
+        factory.reset()

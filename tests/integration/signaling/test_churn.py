@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 
-from edge_sfu.client import PublishError, connect
+from edge_sfu.client import PublishError, RemoteDataTrack, connect
 from edge_sfu.rooms.events import REMOVED_BY_REST
 from edge_sfu.signaling.member import RoomMember
 from tests.support.media import PatternVideoTrack, receive_frames
@@ -189,3 +189,67 @@ async def test_a_pending_publish_fails_when_the_session_ends(sfu, clients):
     assert alice.state == "disconnected"
     with pytest.raises(PublishError):  # and a publish after the end fails at once
         await asyncio.wait_for(alice.publish_track(PatternVideoTrack(), "camera2"), 5)
+
+
+LEAVES = 10
+
+
+def is_data(track: object) -> bool:
+    return isinstance(track, RemoteDataTrack)
+
+
+async def test_participants_who_leave_are_freed(sfu, clients):
+    # The soak's churn: a guest joins a participant publishing video and data, publishes
+    # video and data itself, and leaves. Nothing of the guest may stay behind, on its side
+    # or on the side of the participant who stays.
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    await alice.publish_data("chat")
+    bridge = member(sfu, alice.local_sid).bridge
+    left: list[weakref.ref[object]] = []
+    for cycle in range(LEAVES):
+        guest = await connect(sfu.ws_url, sfu.token(f"guest{cycle % 3}"))
+        clients.append(guest)
+        video = alice.expect("track_subscribed", lambda t, *_: not is_data(t))
+        data = alice.expect("track_subscribed", lambda t, *_: is_data(t))
+        await guest.publish_track(PatternVideoTrack(), "camera")
+        await guest.publish_data("chat")
+        await asyncio.wait_for(asyncio.gather(video, data), 30)
+        gone = member(sfu, guest.local_sid)
+        assert len(gone.bridge.consumers) == 1 and len(gone.bridge.data.consumers) == 1
+        left += [
+            weakref.ref(o)
+            for o in (
+                sfu.signaling.sessions[guest.local_sid],
+                gone,
+                gone.bridge,
+                gone.bridge.transport,
+                gone.bridge.transport.pc,
+                *gone.bridge.producers.values(),
+                *gone.bridge.consumers.values(),
+                *gone.bridge.data.producers.values(),
+                *gone.bridge.data.consumers.values(),
+                *bridge.consumers.values(),  # alice's of the guest's tracks
+                *bridge.data.consumers.values(),
+            )
+        ]
+        del gone
+        unsubscribed = [
+            alice.expect("track_unsubscribed", lambda t, *_: not is_data(t)),
+            alice.expect("track_unsubscribed", lambda t, *_: is_data(t)),
+        ]
+        await guest.disconnect()
+        await guest.close()
+        await asyncio.wait_for(asyncio.gather(*unsubscribed), 30)
+
+    await asyncio.sleep(0.5)  # the last departure's renegotiation
+    gc.collect()
+    alive = sorted(type(o).__name__ for r in left if (o := r()) is not None)
+    assert not alive, f"still in memory after {LEAVES} departures: {alive}"
+    assert not bridge.consumers and not bridge.data.consumers
+    assert not bridge.subscriptions()
+    assert len(bridge.transport.consumers) == 0
+    # alice's own video m-line and one send-only m-line, reused by every guest
+    assert len(bridge.transport.pc.getTransceivers()) <= 2
+    assert not alice.errors

@@ -94,17 +94,7 @@ class AudioCapture(PcmWorker):
         return waiting is not None and waiting >= 2 * self.spec.period_frames
 
     def _read_period(self) -> bytes:
-        import alsaaudio
-
-        with self._pcm_lock:
-            if self._pcm is None:
-                raise AudioDeviceError(f"capture device {self.spec.capture_device!r} was closed")
-            try:
-                length, data = self._pcm.read()
-            except alsaaudio.ALSAAudioError as exc:
-                raise AudioDeviceError(
-                    f"capture device {self.spec.capture_device!r} failed: {exc}"
-                ) from exc
+        length, data = self._pcm_call(lambda pcm: pcm.read())
         if length < 0:
             # -EPIPE: the card overran; pyalsaaudio has already re-prepared the PCM.
             self.overruns += 1

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hardware.audio.devices import AudioError, AudioSpec, open_mixer
 from hardware.audio.worker import PcmWorker
-from hardware.errors import AudioDeviceError, HardwareError
+from hardware.errors import HardwareError
 
 if TYPE_CHECKING:  # numpy loads with the first playback, not when this module is imported
     import numpy as np
@@ -180,17 +180,7 @@ class AudioPlayback(PcmWorker):
         return free is not None and self._buffer_frames - free < self.spec.period_frames // 2
 
     def _write(self, data: bytes) -> None:
-        import alsaaudio
-
-        with self._pcm_lock:
-            if self._pcm is None:
-                raise AudioDeviceError(f"playback device {self.spec.playback_device!r} was closed")
-            try:
-                written = self._pcm.write(data)
-            except alsaaudio.ALSAAudioError as exc:
-                raise AudioDeviceError(
-                    f"playback device {self.spec.playback_device!r} failed: {exc}"
-                ) from exc
+        written: int = self._pcm_call(lambda pcm: pcm.write(data))
         if written < 0:
             # -EPIPE: the card ran dry; pyalsaaudio re-prepares it, the period is lost.
             self.underruns += 1

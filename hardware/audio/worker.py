@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from hardware.audio.devices import AudioSpec, buffer_frames, open_pcm, queued_frames
+from hardware.errors import AudioDeviceError
+
+T = TypeVar("T")
 
 
 class PcmWorker:
@@ -66,6 +70,21 @@ class PcmWorker:
                 return queued_frames(self._pcm.avail(), self._buffer_frames)
             except Exception:  # avail() on a failing device: the next read or write reports it
                 return None
+
+    def _pcm_call(self, call: Callable[[Any], T]) -> T:
+        """``call(pcm)`` under the PCM lock; an ALSA error or a closed device raises
+        :class:`AudioDeviceError`."""
+        import alsaaudio
+
+        with self._pcm_lock:
+            if self._pcm is None:
+                raise AudioDeviceError(f"{self._kind} device {self._device!r} was closed")
+            try:
+                return call(self._pcm)
+            except alsaaudio.ALSAAudioError as exc:
+                raise AudioDeviceError(
+                    f"{self._kind} device {self._device!r} failed: {exc}"
+                ) from exc
 
     def _run(self) -> None:
         raise NotImplementedError

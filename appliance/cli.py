@@ -108,20 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edge-appliance {__version__}")
     common = _Parser(add_help=False)
-    common.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        default=Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG),
-        help=f"TOML config file (${CONFIG_ENV}, default %(default)s)",
-    )
-    common.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="PATH",
-        default=Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR),
-        help=f"the unit's state directory (${DATA_DIR_ENV}, default %(default)s)",
-    )
+    for flag, env, default, what in (
+        ("--config", CONFIG_ENV, DEFAULT_CONFIG, "TOML config file"),
+        ("--data-dir", DATA_DIR_ENV, DEFAULT_DATA_DIR, "the unit's state directory"),
+    ):
+        common.add_argument(
+            flag,
+            type=Path,
+            metavar="PATH",
+            default=Path(os.environ.get(env) or default),
+            help=f"{what} (${env}, default %(default)s)",
+        )
     sub = parser.add_subparsers(metavar="COMMAND", title="commands")
 
     run = sub.add_parser("run", parents=[common], help="run the daemon")

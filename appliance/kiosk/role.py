@@ -20,29 +20,8 @@ from edge_sfu.rooms import events as ev
 from edge_sfu.signaling import SignalingService
 
 from ..state import DaemonState
+from . import events as ke
 from .devices import KioskDevices
-from .events import (
-    CancelRetry,
-    Disconnected,
-    JoinFailed,
-    JoinPressed,
-    JoinSucceeded,
-    Kicked,
-    KioskEffect,
-    KioskInput,
-    LedPattern,
-    Left,
-    LongPressed,
-    MutePressed,
-    RetryTimerFired,
-    RoomEnded,
-    ScheduleRetry,
-    SetLed,
-    SetMute,
-    ShowStatus,
-    StartJoin,
-    StartLeave,
-)
 from .mixer import AudioMixer
 from .state import KioskMachine
 
@@ -177,12 +156,12 @@ class KioskRole:
         A press the current state ignores (one while joining or leaving) returns False.
         """
         if button == "join":
-            return self.handle(LongPressed() if long else JoinPressed())
+            return self.handle(ke.LongPressed() if long else ke.JoinPressed())
         if button == "mute":
-            return self.handle(MutePressed())
+            return self.handle(ke.MutePressed())
         raise ValueError(f"no button {button!r}; buttons: join, mute")
 
-    def handle(self, event: KioskInput) -> bool:
+    def handle(self, event: ke.KioskInput) -> bool:
         """Feed one input to the machine and carry out what it says; whether it did anything."""
         effects = self._machine.handle(event)
         self._apply(effects)
@@ -190,28 +169,28 @@ class KioskRole:
 
     # -- effects ---------------------------------------------------------------------------
 
-    def _apply(self, effects: list[KioskEffect]) -> None:
+    def _apply(self, effects: list[ke.KioskEffect]) -> None:
         for effect in effects:
             match effect:
-                case StartJoin(attempt=attempt):
+                case ke.StartJoin(attempt=attempt):
                     self._tasks.spawn(self._join(attempt), name=f"kiosk-join-{attempt}")
-                case StartLeave():
+                case ke.StartLeave():
                     self._tasks.spawn(self._leave(), name="kiosk-leave")
-                case SetMute(muted=muted):
+                case ke.SetMute(muted=muted):
                     if self._call is not None:
                         self._tasks.spawn(self._call.set_muted(muted), name="kiosk-mute")
-                case ScheduleRetry(delay=delay, generation=generation):
+                case ke.ScheduleRetry(delay=delay, generation=generation):
                     self._schedule_retry(delay, generation)
-                case CancelRetry():
+                case ke.CancelRetry():
                     if self._retry is not None:
                         self._retry.cancel()
                         self._retry = None
-                case SetLed(pattern=pattern):
+                case ke.SetLed(pattern=pattern):
                     # A part missing since start-up keeps the error pattern while idle.
-                    if pattern is LedPattern.IDLE and self._state.status.degraded:
-                        pattern = LedPattern.ERROR
+                    if pattern is ke.LedPattern.IDLE and self._state.status.degraded:
+                        pattern = ke.LedPattern.ERROR
                     self._devices.show(pattern)
-                case ShowStatus(text=text):
+                case ke.ShowStatus(text=text):
                     self._show(text)
 
     def _show(self, text: str) -> None:
@@ -227,7 +206,7 @@ class KioskRole:
         if self._retry is not None:
             self._retry.cancel()
         loop = asyncio.get_running_loop()
-        self._retry = loop.call_later(delay, self.handle, RetryTimerFired(generation))
+        self._retry = loop.call_later(delay, self.handle, ke.RetryTimerFired(generation))
 
     # -- join and leave --------------------------------------------------------------------
 
@@ -264,9 +243,9 @@ class KioskRole:
             if failed is not None:
                 with contextlib.suppress(Exception):
                     await failed.leave()
-            self.handle(JoinFailed(reason))
+            self.handle(ke.JoinFailed(reason))
             return
-        self.handle(JoinSucceeded())
+        self.handle(ke.JoinSucceeded())
 
     async def _leave(self) -> None:
         call, self._call = self._call, None
@@ -275,13 +254,13 @@ class KioskRole:
                 await asyncio.wait_for(call.leave(), 10)
         except Exception as exc:  # the call is gone either way
             log.warning("leaving failed: %s", exc)
-        self.handle(Left())
+        self.handle(ke.Left())
 
     def _call_ended(self, reason: str, code: int | None) -> None:
         self._call = None
         if code == ev.ROOM_COMPLETED:
-            self.handle(RoomEnded())
+            self.handle(ke.RoomEnded())
         elif code in KICK_CODES:
-            self.handle(Kicked(reason))
+            self.handle(ke.Kicked(reason))
         else:
-            self.handle(Disconnected(reason))
+            self.handle(ke.Disconnected(reason))

@@ -59,28 +59,17 @@ VP8 = CodecInfo("video/VP8", 90000)
 OPUS = CodecInfo("audio/opus", 48000, channels=2)
 
 
+@dataclass(slots=True, eq=False)  # eq=False: packets compare and hash by identity
 class MediaPacket:
     """One RTP payload plus the fields a consumer rewrites from."""
 
-    __slots__ = ("arrival", "keyframe_start", "layer", "marker", "payload", "seq", "ts")
-
-    def __init__(
-        self,
-        payload: bytes,
-        seq: int,
-        ts: int,
-        marker: int,
-        keyframe_start: bool,
-        layer: str,
-        arrival: float,
-    ) -> None:
-        self.payload = payload
-        self.seq = seq
-        self.ts = ts
-        self.marker = marker
-        self.keyframe_start = keyframe_start
-        self.layer = layer
-        self.arrival = arrival
+    payload: bytes
+    seq: int
+    ts: int
+    marker: int
+    keyframe_start: bool
+    layer: str
+    arrival: float
 
     def __repr__(self) -> str:
         return (

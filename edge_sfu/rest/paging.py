@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from .common import base_url, json_response
-from .forms import Field, integer, string
+from .forms import Field, integer, string, timestamp
 
 T = TypeVar("T")
 
@@ -23,6 +23,13 @@ PAGING_FIELDS: dict[str, Field] = {
     "Page": Field(integer(0, MAX_PAGE)),
     "PageSize": Field(integer(1, MAX_PAGE_SIZE)),
     "PageToken": Field(string(256)),
+}
+
+#: Paging plus the creation-date window, for the lists that filter on it.
+DATED_PAGING_FIELDS: dict[str, Field] = {
+    "DateCreatedAfter": Field(timestamp),
+    "DateCreatedBefore": Field(timestamp),
+    **PAGING_FIELDS,
 }
 
 

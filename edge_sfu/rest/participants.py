@@ -11,17 +11,15 @@ from ..store import ParticipantFilter
 from ..tokens import MAX_IDENTITY
 from .auth import requires_key
 from .common import base_url, context, json_response
-from .forms import Field, choice, read_form, read_query, string, timestamp
-from .paging import PAGING_FIELDS, list_response, page_window
+from .forms import Field, choice, read_form, read_query, string
+from .paging import DATED_PAGING_FIELDS, list_response, page_window
 from .rooms import room_or_404
 from .views import participant_json
 
 LIST_FIELDS: dict[str, Field] = {
     "Status": Field(choice("connected", "disconnected", "reconnecting")),
     "Identity": Field(string(MAX_IDENTITY)),
-    "DateCreatedAfter": Field(timestamp),
-    "DateCreatedBefore": Field(timestamp),
-    **PAGING_FIELDS,
+    **DATED_PAGING_FIELDS,
 }
 UPDATE_FIELDS: dict[str, Field] = {"Status": Field(string(32))}
 

@@ -33,10 +33,9 @@ from .forms import (
     read_query,
     room_name,
     string,
-    timestamp,
     url,
 )
-from .paging import PAGING_FIELDS, list_response, page_window
+from .paging import DATED_PAGING_FIELDS, list_response, page_window
 from .views import room_json
 
 CREATE_FIELDS: dict[str, Field] = {
@@ -59,9 +58,7 @@ CREATE_FIELDS: dict[str, Field] = {
 LIST_FIELDS: dict[str, Field] = {
     "Status": Field(choice("in-progress", "completed", "failed")),
     "UniqueName": Field(string(MAX_ROOM_NAME)),
-    "DateCreatedAfter": Field(timestamp),
-    "DateCreatedBefore": Field(timestamp),
-    **PAGING_FIELDS,
+    **DATED_PAGING_FIELDS,
 }
 UPDATE_FIELDS: dict[str, Field] = {"Status": Field(string(32))}
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from ..errors import NotFound
+from ..rooms.model import Participant, PublishedTrack, SubscribedTrack
 from .auth import requires_key
 from .common import base_url, json_response
 from .forms import read_query
@@ -18,21 +19,33 @@ from .views import published_track_json, subscribed_track_json
 T = TypeVar("T")
 
 
+def _published(participant: Participant) -> Iterable[PublishedTrack]:
+    return participant.published.values()
+
+
+def _subscribed(participant: Participant) -> Iterable[SubscribedTrack]:
+    return participant.subscribed.values()
+
+
 def _page(
-    request: web.Request, key: str, tracks: Sequence[T], render: Callable[[str, T], dict[str, Any]]
+    request: web.Request,
+    key: str,
+    tracks_of: Callable[[Participant], Iterable[T]],
+    render: Callable[[str, T], dict[str, Any]],
 ) -> web.Response:
+    """One page of the path's participant's tracks (none once it has disconnected)."""
+    _, participant = participant_or_404(request)
+    tracks = list(tracks_of(participant)) if participant.connected else []
     query = read_query(request, PAGING_FIELDS)
     page, size = page_window(query)
-    window = list(tracks[page * size : (page + 1) * size + 1])
+    window = tracks[page * size : (page + 1) * size + 1]
     return list_response(request, key, window, render, page, size)
 
 
 @requires_key
 async def list_published(request: web.Request) -> web.Response:
     """``GET .../Participants/{Sid}/PublishedTracks``."""
-    _, participant = participant_or_404(request)
-    tracks = list(participant.published.values()) if participant.connected else []
-    return _page(request, "published_tracks", tracks, published_track_json)
+    return _page(request, "published_tracks", _published, published_track_json)
 
 
 @requires_key
@@ -49,9 +62,7 @@ async def fetch_published(request: web.Request) -> web.Response:
 @requires_key
 async def list_subscribed(request: web.Request) -> web.Response:
     """``GET .../Participants/{Sid}/SubscribedTracks``."""
-    _, participant = participant_or_404(request)
-    tracks = list(participant.subscribed.values()) if participant.connected else []
-    return _page(request, "subscribed_tracks", tracks, subscribed_track_json)
+    return _page(request, "subscribed_tracks", _subscribed, subscribed_track_json)
 
 
 @requires_key

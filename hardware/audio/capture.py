@@ -11,14 +11,13 @@ becomes an :class:`AudioError` event.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
-from hardware.audio.devices import AudioError, AudioSpec, buffer_frames, open_pcm, queued_frames
+from hardware.audio.devices import AudioError, AudioSpec
+from hardware.audio.worker import PcmWorker
 from hardware.errors import AudioDeviceError, HardwareError
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ class OpusEncoder:
         ]
 
 
-class AudioCapture:
+class AudioCapture(PcmWorker):
     """Captures ``spec.capture_device`` and hands :class:`OpusPacket` events to ``sink``.
 
     ``on_pcm``, if given, also receives each raw period (bytes, S16_LE) on the worker thread,
@@ -83,73 +82,19 @@ class AudioCapture:
         sink: Callable[[AudioEvent], None],
         on_pcm: Callable[[bytes], None] | None = None,
     ) -> None:
-        self.spec = spec
+        super().__init__(spec, "capture", spec.capture_device)
         self._sink = sink
         self._on_pcm = on_pcm
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        # Held around every PCM call so close() never races a read in progress.
-        self._pcm_lock = threading.Lock()
-        self._pcm: Any = None
-        self._buffer_frames = 4 * spec.period_frames
         self.overruns = 0
         self.periods = 0
         self.packets = 0
 
-    @property
-    def running(self) -> bool:
-        """Whether the worker thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        """Open the device and start capturing (again, after an error or ``stop``)."""
-        if self.running:
-            return
-        pcm = open_pcm("capture", self.spec.capture_device, self.spec)
-        with self._pcm_lock:
-            self._pcm = pcm
-            self._buffer_frames = buffer_frames(pcm, self.spec)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="audio-capture", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop capturing and close the device. Idempotent; waits at most 5 s."""
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5.0)
-        self._close_pcm()
-
-    close = stop
-
-    def _close_pcm(self) -> None:
-        with self._pcm_lock:
-            pcm, self._pcm = self._pcm, None
-            if pcm is not None:
-                pcm.close()
-
     def _card_is_ahead(self) -> bool:
-        with self._pcm_lock:
-            if self._pcm is None:
-                return False
-            try:
-                waiting = queued_frames(self._pcm.avail(), self._buffer_frames)
-            except Exception:  # avail() on a failing device: let read() report it
-                return False
+        waiting = self._queued()
         return waiting is not None and waiting >= 2 * self.spec.period_frames
 
     def _read_period(self) -> bytes:
-        import alsaaudio
-
-        with self._pcm_lock:
-            if self._pcm is None:
-                raise AudioDeviceError(f"capture device {self.spec.capture_device!r} was closed")
-            try:
-                length, data = self._pcm.read()
-            except alsaaudio.ALSAAudioError as exc:
-                raise AudioDeviceError(
-                    f"capture device {self.spec.capture_device!r} failed: {exc}"
-                ) from exc
+        length, data = self._pcm_call(lambda pcm: pcm.read())
         if length < 0:
             # -EPIPE: the card overran; pyalsaaudio has already re-prepared the PCM.
             self.overruns += 1

@@ -15,15 +15,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hardware.audio.devices import (
-    AudioError,
-    AudioSpec,
-    buffer_frames,
-    open_mixer,
-    open_pcm,
-    queued_frames,
-)
-from hardware.errors import AudioDeviceError, HardwareError
+from hardware.audio.devices import AudioError, AudioSpec, open_mixer
+from hardware.audio.worker import PcmWorker
+from hardware.errors import HardwareError
 
 if TYPE_CHECKING:  # numpy loads with the first playback, not when this module is imported
     import numpy as np
@@ -100,30 +94,21 @@ class JitterBuffer:
         return out
 
 
-class AudioPlayback:
-    """Plays PCM pushed with :meth:`push` on ``spec.playback_device``."""
+class AudioPlayback(PcmWorker):
+    """Plays PCM pushed with :meth:`push` on ``spec.playback_device``; playout begins
+    ``jitter_ms`` after :meth:`start`."""
 
     def __init__(self, spec: AudioSpec, on_error: Callable[[AudioError], None] | None = None):
-        self.spec = spec
+        super().__init__(spec, "playback", spec.playback_device)
         self._on_error = on_error
         self._buf = JitterBuffer(spec.channels, spec.rate * spec.max_buffer_ms // 1000)
         self._lock = threading.Lock()
-        self._pcm_lock = threading.Lock()
-        self._pcm: Any = None
-        self._buffer_frames = 4 * spec.period_frames
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._next_pos = 0
         self._mixer: Any = None
         self.underruns = 0
         self.resyncs = 0
         self.periods_written = 0
         self.silent_periods = 0
-
-    @property
-    def running(self) -> bool:
-        """Whether the worker thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
 
     @property
     def late_dropped(self) -> int:
@@ -158,30 +143,6 @@ class AudioPlayback:
             self._buf.put(start, samples)
             self._next_pos = start + len(samples) // self.spec.channels
 
-    def start(self) -> None:
-        """Open the device and start the worker; playout begins after ``jitter_ms``."""
-        if self.running:
-            return
-        pcm = open_pcm("playback", self.spec.playback_device, self.spec)
-        with self._pcm_lock:
-            self._pcm = pcm
-            self._buffer_frames = buffer_frames(pcm, self.spec)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="audio-playback", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the worker and close the device. Idempotent; waits at most 5 s."""
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5.0)
-        with self._pcm_lock:
-            pcm, self._pcm = self._pcm, None
-            if pcm is not None:
-                pcm.close()
-
-    close = stop
-
     def _run(self) -> None:
         period_s = self.spec.period_ms / 1000
         # Start-up delay fills the jitter buffer before the first period goes out.
@@ -214,38 +175,19 @@ class AudioPlayback:
         self.periods_written += 1
 
     def _card_is_ahead(self) -> bool:
-        with self._pcm_lock:
-            if self._pcm is None:
-                return False
-            try:
-                free = queued_frames(self._pcm.avail(), self._buffer_frames)
-            except Exception:  # avail() on a failing device: let write() report it
-                return False
+        free = self._queued()
         # Less than half a period left queued in the card.
         return free is not None and self._buffer_frames - free < self.spec.period_frames // 2
 
     def _write(self, data: bytes) -> None:
-        import alsaaudio
-
-        with self._pcm_lock:
-            if self._pcm is None:
-                raise AudioDeviceError(f"playback device {self.spec.playback_device!r} was closed")
-            try:
-                written = self._pcm.write(data)
-            except alsaaudio.ALSAAudioError as exc:
-                raise AudioDeviceError(
-                    f"playback device {self.spec.playback_device!r} failed: {exc}"
-                ) from exc
+        written: int = self._pcm_call(lambda pcm: pcm.write(data))
         if written < 0:
             # -EPIPE: the card ran dry; pyalsaaudio re-prepares it, the period is lost.
             self.underruns += 1
 
     def _fail(self, exc: HardwareError) -> None:
         log.warning("%s", exc)
-        with self._pcm_lock:
-            pcm, self._pcm = self._pcm, None
-            if pcm is not None:
-                pcm.close()
+        self._close_pcm()
         if self._on_error is not None:
             try:
                 self._on_error(AudioError(str(exc), exc, self.spec.playback_device))

@@ -95,6 +95,8 @@ def page(chrome: Chrome, title: str, body: str, flashes: Sequence[Flash] = ()) -
         # The unit serves its icon at the root (``appliance.landing``).
         '<link rel="icon" href="/favicon.svg" type="image/svg+xml">'
         f'<link rel="stylesheet" href="{attr(chrome.base)}/static/admin.css">'
+        # Helpers the pages' own scripts use; they run later, in the body.
+        f'<script src="{attr(chrome.base)}/static/dom.js"></script>'
         "</head><body>"
         f'<header><span class="brand">{e(chrome.unit_name)}</span>{nav}</header>'
         f"<main><h1>{e(title)}</h1>{messages}{body}</main>"

@@ -5,12 +5,7 @@
   if (!root) { return; }
   var url = root.getAttribute("data-events");
 
-  function el(tag, text, cls) {
-    var n = document.createElement(tag);
-    if (text !== undefined && text !== null) { n.textContent = String(text); }
-    if (cls) { n.className = cls; }
-    return n;
-  }
+  var el = window.edgeAdmin.el;
   function facts(pairs) {
     var dl = el("dl", null, "facts");
     pairs.forEach(function (p) { dl.appendChild(el("dt", p[0])); dl.appendChild(el("dd", p[1])); });

@@ -8,12 +8,7 @@
   var csrf = root.getAttribute("data-csrf");
 
   function $(id) { return document.getElementById(id); }
-  function el(tag, text, cls) {
-    var n = document.createElement(tag);
-    if (text !== undefined && text !== null) { n.textContent = String(text); }
-    if (cls) { n.className = cls; }
-    return n;
-  }
+  var el = window.edgeAdmin.el;
   function getJSON(path) {
     return fetch(base + path, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {

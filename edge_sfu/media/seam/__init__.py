@@ -22,19 +22,10 @@ signature used, on real objects, so an upgrade fails there first and loudly.
 
 from __future__ import annotations
 
+from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
 from edge_sfu.media.seam.ingress import drain_socket_reads, harden_ice_input, install_fast_receive
-from edge_sfu.media.seam.packets import (
-    AnyRtcpPacket,
-    LightRtpPacket,
-    RtcpPsfbPacket,
-    RtcpReceiverInfo,
-    RtcpRrPacket,
-    RtcpRtpfbPacket,
-    RtcpSrPacket,
-    RtpPacket,
-    parse_rtp_light,
-)
+from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
 from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
 from edge_sfu.media.seam.quirks import (
     keep_sctp_transport,
@@ -94,17 +85,9 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
 
 __all__ = [
     "PRIVATE_NAMES",
-    "AnyRtcpPacket",
-    "LightRtpPacket",
     "ReceiveParams",
     "RtcpHandler",
-    "RtcpPsfbPacket",
-    "RtcpReceiverInfo",
-    "RtcpRrPacket",
-    "RtcpRtpfbPacket",
-    "RtcpSrPacket",
     "RtpHandler",
-    "RtpPacket",
     "SendParams",
     "SendPath",
     "drain_socket_reads",
@@ -114,7 +97,6 @@ __all__ = [
     "install_fast_receive",
     "keep_sctp_transport",
     "negotiated_codecs",
-    "parse_rtp_light",
     "restrict_addresses",
     "restrict_ports",
     "retarget_receiver",
@@ -124,3 +106,4 @@ __all__ = [
     "take_over_sender",
     "vp8_depayload",
 ]
+__all__ += packets.__all__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from aiortc.rtp import (
     AnyRtcpPacket,
@@ -31,24 +32,21 @@ __all__ = [
 ]
 
 
+@dataclass(slots=True, eq=False)  # eq=False: packets compare and hash by identity
 class LightRtpPacket:
     """The RTP header fields the forwarder and aiortc's ``RtpRouter`` read, and the payload.
 
     Parsing only these (no header-extension objects) is most of what aiortc's
     ``RtpPacket.parse`` costs per packet; forwarded packets drop extensions anyway.
+    Fields in construction order, as ``parse_rtp_light`` passes them.
     """
 
-    __slots__ = ("marker", "payload", "payload_type", "sequence_number", "ssrc", "timestamp")
-
-    def __init__(
-        self, payload_type: int, marker: int, seq: int, timestamp: int, ssrc: int, payload: bytes
-    ) -> None:
-        self.payload_type = payload_type
-        self.marker = marker
-        self.sequence_number = seq
-        self.timestamp = timestamp
-        self.ssrc = ssrc
-        self.payload = payload
+    payload_type: int
+    marker: int
+    sequence_number: int
+    timestamp: int
+    ssrc: int
+    payload: bytes
 
 
 _RTP_FIXED = struct.Struct("!BBHII")

@@ -237,7 +237,7 @@ export class EdgeVideoError extends Error {
  * @param {HTMLMediaElement} [element] default: a new <video> or <audio>
  * @returns {HTMLMediaElement}
  */
-export function attachElement(track, element) {
+function attachElement(track, element) {
   const el = element || document.createElement(track.kind === 'video' ? 'video' : 'audio');
   el.autoplay = true;
   /** @type {HTMLVideoElement} */ (el).playsInline = true; // (an audio element ignores it)

@@ -28,18 +28,8 @@ import {
   RemoteTrackPublication,
 } from './edge-video-tracks.js';
 
-export {
-  EdgeVideoError,
-  Emitter,
-  LocalDataTrack,
-  LocalParticipant,
-  LocalTrack,
-  PROTOCOL,
-  Participant,
-  RemoteDataTrack,
-  RemoteTrack,
-  RemoteTrackPublication,
-};
+// Everything the tracks module exports is part of this module's API too.
+export * from './edge-video-tracks.js';
 
 /**
  * @typedef {import('./edge-video-tracks.js').ChannelInfo} ChannelInfo

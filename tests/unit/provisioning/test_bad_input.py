@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +9,12 @@ import aiohttp
 import pytest
 import tomli_w
 from aiohttp.test_utils import TestClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from provisioning.backend import FieldSpec
 from provisioning.settings_form import field_id, set_path
+from tests.support.certs import self_signed
 from tests.support.provisioning_app import get_csrf, post_form
 from tests.support.provisioning_backend import SCHEMA, HandWrittenTestBackend, default_config
 
@@ -155,31 +153,11 @@ async def test_oversized_request_is_a_message(signed_in: TestClient) -> None:
     assert resp.status == 413 and "too large" in await resp.text()
 
 
-def _self_signed(*, days: int = 30, start_days: int = -1) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit.example")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + dt.timedelta(days=start_days))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
 def _cert_cases() -> list[tuple[str, bytes, bytes, str]]:
-    good_cert, good_key = _self_signed()
-    _, other_key = _self_signed()
-    old_cert, old_key = _self_signed(days=-1, start_days=-10)
-    future_cert, future_key = _self_signed(days=30, start_days=5)
+    good_cert, good_key = self_signed()
+    _, other_key = self_signed()
+    old_cert, old_key = self_signed(days=-1, start_days=-10)
+    future_cert, future_key = self_signed(days=30, start_days=5)
     enc_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -222,7 +200,7 @@ async def test_tls_upload_refuses_bad_certificates(
 
 
 async def test_tls_upload_accepts_a_good_pair(signed_in: TestClient, data_dir: Path) -> None:
-    cert, key = _self_signed()
+    cert, key = self_signed()
     form = aiohttp.FormData()
     form.add_field("csrf", await get_csrf(signed_in, "/admin/tls"))
     form.add_field("cert", cert, filename="../../x.crt")

@@ -14,6 +14,7 @@ from edge_sfu.client import PublishError, connect
 from edge_sfu.rooms.events import REMOVED_BY_REST
 from edge_sfu.signaling.member import RoomMember
 from tests.support.media import PatternVideoTrack, receive_frames
+from tests.support.sfu import join
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -31,10 +32,7 @@ def m_lines(sdp: str) -> int:
 
 
 async def test_publish_unpublish_churn_reuses_m_lines_and_frees_subscriptions(sfu, clients):
-    alice = await connect(sfu.ws_url, sfu.token("alice"))
-    clients.append(alice)
-    bob = await connect(sfu.ws_url, sfu.token("bob"))
-    clients.append(bob)
+    alice, bob = await join(sfu, clients, "alice", "bob")
     bridge = member(sfu, bob.local_sid).bridge
     ended = weakref.WeakSet()
     for cycle in range(CYCLES):
@@ -73,10 +71,7 @@ async def test_publish_unpublish_churn_reuses_m_lines_and_frees_subscriptions(sf
 async def test_each_publication_plays_on_the_reused_m_line(sfu, clients):
     # The subscriber's receiver and its jitter buffer outlive each subscription: a reused
     # m-line only plays if the numbering continues where the last consumer stopped.
-    alice = await connect(sfu.ws_url, sfu.token("alice"))
-    clients.append(alice)
-    bob = await connect(sfu.ws_url, sfu.token("bob"))
-    clients.append(bob)
+    alice, bob = await join(sfu, clients, "alice", "bob")
     for width, height in ((320, 240), (160, 120), (320, 240), (160, 120)):
         subscribed = bob.expect("track_subscribed")
         camera = await alice.publish_track(PatternVideoTrack(width, height), f"camera{width}")
@@ -132,10 +127,7 @@ PUBLISH_CYCLES = 40
 async def test_a_publisher_reuses_its_m_line_for_each_new_publication(sfu, clients):
     # aiortc repeats every m-line in each description: one new m-line per publication
     # would make a publisher's descriptions outgrow the signaling frame limit.
-    alice = await connect(sfu.ws_url, sfu.token("alice"))
-    clients.append(alice)
-    bob = await connect(sfu.ws_url, sfu.token("bob"))
-    clients.append(bob)
+    alice, bob = await join(sfu, clients, "alice", "bob")
     bridge = member(sfu, alice.local_sid).bridge
     ended = weakref.WeakSet()
     for cycle in range(PUBLISH_CYCLES):

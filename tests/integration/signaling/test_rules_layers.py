@@ -10,6 +10,7 @@ import pytest
 from edge_sfu.client import connect
 from edge_sfu.media import H264, LayerSpec
 from tests.support.media import H264TestSource, PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.sfu import join
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,10 +65,7 @@ async def two_layer_camera(sfu):
 async def test_each_subscriber_gets_the_layer_its_render_size_asks_for(
     sfu, clients, two_layer_camera
 ):
-    big = await connect(sfu.ws_url, sfu.token("big"))
-    clients.append(big)
-    small = await connect(sfu.ws_url, sfu.token("small"))
-    clients.append(small)
+    big, small = await join(sfu, clients, "big", "small")
     big_track, pub, _ = await big.wait_for("track_subscribed", timeout=30)
     small_track, _, _ = await small.wait_for("track_subscribed", timeout=30)
     small.set_render_size(pub.sid, 320, 180)
@@ -100,10 +98,7 @@ async def test_no_render_size_and_zero_by_zero_get_the_best_layer(sfu, clients, 
 
 
 async def test_removed_by_rest_and_room_completed_carry_their_codes(sfu, clients):
-    alice = await connect(sfu.ws_url, sfu.token("alice"))
-    clients.append(alice)
-    bob = await connect(sfu.ws_url, sfu.token("bob"))
-    clients.append(bob)
+    alice, bob = await join(sfu, clients, "alice", "bob")
     kicked = alice.expect("disconnected")
     seen = bob.expect("participant_disconnected")
     await sfu.context.rooms.disconnect(alice.local_sid, 53204)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -52,24 +54,28 @@ ALL_INPUTS: list[KioskInput] = [
 ]
 
 
+E = TypeVar("E")
+
+
 def only(effects: list[KioskEffect], kind: type) -> list[KioskEffect]:
     return [e for e in effects if isinstance(e, kind)]
 
 
+def one(effects: list[KioskEffect], kind: type[E]) -> E:
+    """The only effect of ``kind`` among ``effects`` (there must be exactly one)."""
+    found = only(effects, kind)
+    assert len(found) == 1, effects
+    effect = found[0]
+    assert isinstance(effect, kind)
+    return effect
+
+
 def led(effects: list[KioskEffect]) -> LedPattern:
-    leds = only(effects, SetLed)
-    assert len(leds) == 1, effects
-    pattern = leds[0]
-    assert isinstance(pattern, SetLed)
-    return pattern.pattern
+    return one(effects, SetLed).pattern
 
 
 def status(effects: list[KioskEffect]) -> str:
-    texts = only(effects, ShowStatus)
-    assert len(texts) == 1, effects
-    text = texts[0]
-    assert isinstance(text, ShowStatus)
-    return text.text
+    return one(effects, ShowStatus).text
 
 
 def machine_in(state: KioskState, policy: KioskPolicy | None = None) -> KioskMachine:

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 import tomli_w
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -153,6 +154,18 @@ async def test_oversized_request_is_a_message(signed_in: TestClient) -> None:
     assert resp.status == 413 and "too large" in await resp.text()
 
 
+async def _upload_tls(
+    client: TestClient, cert: bytes, key: bytes, names: tuple[str, str]
+) -> tuple[ClientResponse, str]:
+    """Post ``cert`` and ``key`` (uploaded under the file ``names``) to the TLS form."""
+    form = aiohttp.FormData()
+    form.add_field("csrf", await get_csrf(client, "/admin/tls"))
+    form.add_field("cert", cert, filename=names[0])
+    form.add_field("key", key, filename=names[1])
+    resp = await client.post("/admin/tls/upload", data=form)
+    return resp, await resp.text()
+
+
 def _cert_cases() -> list[tuple[str, bytes, bytes, str]]:
     good_cert, good_key = self_signed()
     _, other_key = self_signed()
@@ -187,12 +200,8 @@ def _cert_cases() -> list[tuple[str, bytes, bytes, str]]:
 async def test_tls_upload_refuses_bad_certificates(
     signed_in: TestClient, data_dir: Path, label: str, cert: bytes, key: bytes, message: str
 ) -> None:
-    form = aiohttp.FormData()
-    form.add_field("csrf", await get_csrf(signed_in, "/admin/tls"))
-    form.add_field("cert", cert, filename="../../../../tmp/pwned.crt")
-    form.add_field("key", key, filename="../../key.pem")
-    resp = await signed_in.post("/admin/tls/upload", data=form)
-    text = await resp.text()
+    names = ("../../../../tmp/pwned.crt", "../../key.pem")
+    resp, text = await _upload_tls(signed_in, cert, key, names)
     assert resp.status == 400 and message in text, label
     assert "<script>alert" not in text
     assert not (data_dir / "tls" / "custom.crt").exists()
@@ -201,12 +210,7 @@ async def test_tls_upload_refuses_bad_certificates(
 
 async def test_tls_upload_accepts_a_good_pair(signed_in: TestClient, data_dir: Path) -> None:
     cert, key = self_signed()
-    form = aiohttp.FormData()
-    form.add_field("csrf", await get_csrf(signed_in, "/admin/tls"))
-    form.add_field("cert", cert, filename="../../x.crt")
-    form.add_field("key", key, filename="x.key")
-    resp = await signed_in.post("/admin/tls/upload", data=form)
-    text = await resp.text()
+    resp, text = await _upload_tls(signed_in, cert, key, ("../../x.crt", "x.key"))
     assert resp.status == 200 and "Certificate installed" in text and "unit.example" in text
     assert (data_dir / "tls" / "custom.key").stat().st_mode & 0o777 == 0o600
     resp = await post_form(signed_in, "/admin/tls/remove", {}, "/admin/tls")

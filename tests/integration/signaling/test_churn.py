@@ -7,6 +7,7 @@ import asyncio
 import gc
 import time
 import weakref
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,17 @@ def member(sfu, sid: str) -> RoomMember:
     participation = sfu.signaling.sessions[sid].participation
     assert isinstance(participation, RoomMember)
     return participation
+
+
+async def plays_at(track: Any, size: tuple[int, int], run: int) -> None:
+    """Return once ``run`` frames in a row arrive at ``size``.
+
+    Frames of an earlier publication may still wait in the track's queue.
+    """
+    count = 0
+    while count < run:
+        frame = await track.recv()
+        count = count + 1 if (frame.width, frame.height) == size else 0
 
 
 def m_lines(sdp: str) -> int:
@@ -78,14 +90,7 @@ async def test_each_publication_plays_on_the_reused_m_line(sfu, clients):
         track, pub, _who = await asyncio.wait_for(subscribed, 30)
         sender = member(sfu, bob.local_sid).bridge.consumers[pub.sid]
 
-        async def plays(track=track, width=width, height=height) -> None:
-            # Frames of an earlier publication may still wait in the track's queue.
-            count = 0
-            while count < 10:
-                frame = await track.recv()
-                count = count + 1 if (frame.width, frame.height) == (width, height) else 0
-
-        await asyncio.wait_for(plays(), 30)
+        await asyncio.wait_for(plays_at(track, (width, height), 10), 30)
         assert sender.packets_sent > 0
         unsubscribed = bob.expect("track_unsubscribed")
         alice.unpublish_track(camera)
@@ -138,13 +143,7 @@ async def test_a_publisher_reuses_its_m_line_for_each_new_publication(sfu, clien
         track, pub, _who = await asyncio.wait_for(subscribed, 30)
         assert pub.sid == camera.sid
 
-        async def plays(track=track, width=width, height=height) -> None:
-            count = 0
-            while count < 3:
-                frame = await track.recv()
-                count = count + 1 if (frame.width, frame.height) == (width, height) else 0
-
-        await asyncio.wait_for(plays(), 30)
+        await asyncio.wait_for(plays_at(track, (width, height), 3), 30)
         producer = bridge.producers[camera.sid]
         ended.add(producer)
         ended.update(t for t in bridge.transport.incoming.values() if t.producer is producer)

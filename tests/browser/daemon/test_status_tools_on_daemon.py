@@ -22,7 +22,12 @@ import pytest
 from playwright.async_api import Page, expect
 
 from appliance.control.client import status as daemon_status
-from tests.browser.kiosk.audio_files import alsa_env, dominant_frequency, write_raw_tone
+from tests.browser.kiosk.audio_files import (
+    alsa_env,
+    dominant_frequency,
+    kiosk_config,
+    write_raw_tone,
+)
 from tests.browser.provisioning.pagehelpers import claimed_admin, snap
 from tests.support.browser import require_chromium
 from tests.support.daemon import running_daemon
@@ -60,13 +65,7 @@ async def join_as_guest(browser, base: str, invite: str, name: str) -> Page:
 async def test_status_page_tells_the_truth_and_acts(tmp_path: Path):
     require_chromium()
     speaker = tmp_path / "speaker.raw"
-    config = {
-        "camera": {"backend": "synthetic", "framerate": 15, "layers": LAYERS},
-        "audio": {
-            "capture_device": "nosuchmicrophone",
-            "playback_device": f"filesink:OUTFILE={speaker},FMT=raw",
-        },
-    }
+    config = kiosk_config(LAYERS, "nosuchmicrophone", speaker)
     with running_daemon(tmp_path, config, env=alsa_env(tmp_path)) as daemon:
         base = await asyncio.to_thread(daemon.wait_ready, 60)
         code = daemon.cli("claim-code").stdout.strip()
@@ -184,13 +183,7 @@ async def test_microphone_meter_follows_the_capture(tmp_path: Path):
     require_chromium()
     tone = tmp_path / "mic.raw"
     write_raw_tone(tone, 440.0, 120)
-    config = {
-        "camera": {"backend": "synthetic", "framerate": 15, "layers": LAYERS},
-        "audio": {
-            "capture_device": f"filecap:INFILE={tone}",
-            "playback_device": f"filesink:OUTFILE={tmp_path / 'speaker.raw'},FMT=raw",
-        },
-    }
+    config = kiosk_config(LAYERS, tone, tmp_path / "speaker.raw")
     with running_daemon(tmp_path, config, env=alsa_env(tmp_path)) as daemon:
         base = await asyncio.to_thread(daemon.wait_ready, 60)
         code = daemon.cli("claim-code").stdout.strip()

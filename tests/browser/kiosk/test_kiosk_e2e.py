@@ -18,7 +18,14 @@ from tests.support.browser import INBOUND_JS, chromium, open_page, require_chrom
 from tests.support.daemon import Daemon, running_daemon
 from tests.support.waiting import wait_for
 
-from .audio_files import alsa_env, dominant_frequency, loud_tail, write_raw_tone, write_wav_tone
+from .audio_files import (
+    alsa_env,
+    dominant_frequency,
+    kiosk_config,
+    loud_tail,
+    write_raw_tone,
+    write_wav_tone,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -92,13 +99,7 @@ def media_files(tmp_path: Path) -> dict[str, Path]:
 
 async def test_press_join_media_both_ways_mute_adaptive_layers_and_leave(tmp_path, media_files):
     require_chromium()
-    config = {
-        "camera": {"backend": "synthetic", "framerate": 15, "layers": LAYERS},
-        "audio": {
-            "capture_device": f"filecap:INFILE={media_files['tone']}",
-            "playback_device": f"filesink:OUTFILE={media_files['speaker']},FMT=raw",
-        },
-    }
+    config = kiosk_config(LAYERS, media_files["tone"], media_files["speaker"])
     with running_daemon(tmp_path, config, env=alsa_env(tmp_path)) as daemon:
         url = await asyncio.to_thread(daemon.wait_ready, 60)
         assert daemon.status()["degraded"] == {}, daemon.status()["degraded"]

@@ -223,13 +223,17 @@ def test_button_storm_in_call_starts_one_leave() -> None:
     assert m.state is KioskState.LEAVING
 
 
+# Presses are ignored, and remote endings wait, while an operation is in flight.
 @pytest.mark.parametrize("state", [KioskState.JOINING, KioskState.LEAVING])
-@pytest.mark.parametrize("press", [JoinPressed(), LongPressed(), MutePressed()])
-def test_presses_are_ignored_while_an_operation_is_in_flight(
-    state: KioskState, press: KioskInput
+@pytest.mark.parametrize(
+    "event",
+    [JoinPressed(), LongPressed(), MutePressed(), RoomEnded(), Kicked("x"), Disconnected("y")],
+)
+def test_presses_and_remote_endings_wait_for_the_operation_in_flight(
+    state: KioskState, event: KioskInput
 ) -> None:
     m = machine_in(state)
-    assert m.handle(press) == []
+    assert m.handle(event) == []
     assert m.state is state
 
 
@@ -255,16 +259,6 @@ def test_disconnect_in_call_retries() -> None:
     assert m.state is KioskState.ERROR
     assert only(effects, ScheduleRetry) == [ScheduleRetry(2.0, 1)]
     assert "ice failed" in status(effects)
-
-
-@pytest.mark.parametrize("ending", [RoomEnded(), Kicked("x"), Disconnected("y")])
-@pytest.mark.parametrize("state", [KioskState.JOINING, KioskState.LEAVING])
-def test_remote_endings_wait_for_the_operation_in_flight(
-    ending: KioskInput, state: KioskState
-) -> None:
-    m = machine_in(state)
-    assert m.handle(ending) == []
-    assert m.state is state
 
 
 def test_leaving_ends_only_with_left() -> None:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from appliance.control.client import press, status  # noqa: E402
-from tests.support.browser import FLAGS  # noqa: E402
+from tests.support.browser import chromium, open_page  # noqa: E402
 from tests.support.daemon import running_daemon  # noqa: E402
 from tests.support.media import PatternVideoTrack, ToneAudioTrack  # noqa: E402
 
@@ -142,8 +142,6 @@ async def call_of_four(daemon, url: str) -> float:
 
 
 async def run(tmp: Path) -> dict[str, object]:
-    from playwright.async_api import async_playwright
-
     bare_start, bare_rss = bare_server()
     ready_times = start_to_ready(tmp)
     config = {"camera": {"backend": "synthetic"}, "audio": {"enabled": False}}
@@ -152,16 +150,11 @@ async def run(tmp: Path) -> dict[str, object]:
         await asyncio.sleep(2)
         rss_idle = rss_mb(daemon.proc.pid)
         token = daemon.cli("token", "--identity", "viewer", "--room", "meeting-room").stdout.strip()
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-            try:
-                page = await browser.new_page()
-                await page.goto(f"{url}/join/meeting-room")
-                await page.evaluate(FIRST_FRAME_JS, token)
-                frames = await press_to_first_frame(page, daemon.data_dir / "control.sock")
-                rss_call = await call_of_four(daemon, url)
-            finally:
-                await browser.close()
+        async with chromium() as browser:
+            page = await open_page(browser, f"{url}/join/meeting-room")
+            await page.evaluate(FIRST_FRAME_JS, token)
+            frames = await press_to_first_frame(page, daemon.data_dir / "control.sock")
+            rss_call = await call_of_four(daemon, url)
     frames.sort()
     p95 = frames[min(len(frames) - 1, round(0.95 * (len(frames) - 1)))]
     ready = statistics.median(ready_times)

@@ -13,7 +13,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,21 @@ def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
         yield reader
     finally:
         reader.close()
+
+
+@asynccontextmanager
+async def started(notifier: ServiceNotifier) -> AsyncIterator[ServiceNotifier]:
+    """``notifier`` started for the block, closed after it."""
+    await notifier.start()
+    try:
+        yield notifier
+    finally:
+        await notifier.close()
+
+
+async def pings_reach(notify_socket: NotifySocket, count: int) -> bool:
+    """Whether ``count`` watchdog pings arrive within the socket's wait (off the event loop)."""
+    return await asyncio.to_thread(notify_socket.wait_for, lambda: notify_socket.pings() >= count)
 
 
 async def test_ready_status_and_stopping_arrive(notify_socket: NotifySocket) -> None:
@@ -72,8 +88,7 @@ async def test_watchdog_pings_at_half_the_interval_and_stop_when_the_loop_stalls
     notifier = ServiceNotifier()
     assert notifier.watchdog_timeout == pytest.approx(0.2)
     assert notifier.ping_interval == pytest.approx(0.1)
-    await notifier.start()
-    try:
+    async with started(notifier):
         await asyncio.sleep(1.0)
         running = notify_socket.pings()
         # ~10 expected; generous bounds for a loaded machine, but clearly periodic.
@@ -88,8 +103,6 @@ async def test_watchdog_pings_at_half_the_interval_and_stop_when_the_loop_stalls
         after_stall = notify_socket.pings()
         await asyncio.sleep(0.6)
         assert notify_socket.pings() - after_stall >= 2, "pings did not resume"
-    finally:
-        await notifier.close()
     stopped = notify_socket.pings()
     await asyncio.sleep(0.4)
     assert notify_socket.pings() == stopped, "pings continued after close()"
@@ -114,11 +127,8 @@ async def test_watchdog_pid_of_this_process_enables_the_watchdog(
     monkeypatch.setenv("WATCHDOG_USEC", "100000")
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
     notifier = ServiceNotifier()
-    await notifier.start()
-    try:
-        assert await asyncio.to_thread(notify_socket.wait_for, lambda: notify_socket.pings() >= 3)
-    finally:
-        await notifier.close()
+    async with started(notifier):
+        assert await pings_reach(notify_socket, 3)
 
 
 async def test_failing_health_check_withholds_pings(
@@ -131,14 +141,11 @@ async def test_failing_health_check_withholds_pings(
         return healthy
 
     notifier = ServiceNotifier(health_check=check)
-    await notifier.start()
-    try:
+    async with started(notifier):
         await asyncio.sleep(0.4)
         assert notify_socket.pings() == 0
         healthy = True
-        assert await asyncio.to_thread(notify_socket.wait_for, lambda: notify_socket.pings() >= 2)
-    finally:
-        await notifier.close()
+        assert await pings_reach(notify_socket, 2)
 
 
 async def test_close_is_idempotent_and_start_after_close_is_refused(

@@ -69,16 +69,36 @@ def require_chromium() -> None:
 
 
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
-    """A Playwright-driven headless Chromium; never downloads a browser."""
+async def chromium(*extra_flags: str) -> AsyncIterator[Any]:
+    """A Playwright-driven headless Chromium with FLAGS (and ``extra_flags``); never downloads."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*FLAGS, *extra_flags]
+        )
         try:
             yield browser
         finally:
             await browser.close()
+
+
+async def open_page(browser: Any, url: str, **context_options: Any) -> Any:
+    """A page at ``url`` in a new context of ``browser`` (``context_options`` as Playwright's)."""
+    context = await browser.new_context(**context_options)
+    page = await context.new_page()
+    await page.goto(url)
+    return page
+
+
+async def joined_page(browser: Any, base: str, token: str, room: str = "room1") -> Any:
+    """The join page of ``room`` signed in with ``token``, once it says it is connected."""
+    # The page's CSP forbids eval; Playwright's probes need it (the page's own code does not).
+    page = await open_page(browser, f"{base}/join/{room}?token={token}", bypass_csp=True)
+    await page.wait_for_function(
+        "() => document.body.dataset.state === 'connected'", timeout=60_000
+    )
+    return page
 
 
 class LocalDecoder:
@@ -96,4 +116,12 @@ class LocalDecoder:
             pass  # before the first keyframe
 
 
-__all__ = ["H264", "H264TestSource", "LocalDecoder", "chromium", "require_chromium"]
+__all__ = [
+    "H264",
+    "H264TestSource",
+    "LocalDecoder",
+    "chromium",
+    "joined_page",
+    "open_page",
+    "require_chromium",
+]

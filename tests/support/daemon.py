@@ -97,6 +97,16 @@ class Daemon:
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
+def stop_process(proc: subprocess.Popen[Any], grace: float = 20) -> None:
+    """Stop a daemon process as systemd does: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def connect_from(source: str, port: int, timeout: float = 5) -> socket.socket:
     """A TCP connection to 127.0.0.1:``port`` from loopback address ``source`` (127.0.0.2...).
 
@@ -179,10 +189,5 @@ def running_daemon(
         yield daemon
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
         notify.close()

@@ -21,6 +21,21 @@ from edge_sfu.media import EncodedFrame, LocalProducer
 VIDEO_CLOCK = 90000
 
 
+def h264_encoder(width: int, height: int, fps: int, **options: str) -> Any:
+    """A single-threaded low-latency baseline libx264 encoder (``options`` add to the x264 ones)."""
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
+    codec.time_base = fractions.Fraction(1, fps)
+    codec.options = {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "profile": "baseline",
+        "threads": "1",
+        **options,
+    }
+    return codec
+
+
 class PatternVideoTrack(MediaStreamTrack):
     """Raw frames of ``width`` x ``height`` with a moving bar, at ``fps`` (aiortc encodes)."""
 
@@ -126,17 +141,7 @@ class H264TestSource:
             self._keyframe = True
 
     def _encoder(self) -> Any:
-        codec = av.CodecContext.create("libx264", "w")
-        codec.width, codec.height, codec.pix_fmt = self.width, self.height, "yuv420p"
-        codec.time_base = fractions.Fraction(1, self.fps)
-        codec.options = {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            "threads": "1",
-            "profile": "baseline",
-            "g": str(self.fps * 2),
-        }
-        return codec
+        return h264_encoder(self.width, self.height, self.fps, g=str(self.fps * 2))
 
     async def _run(self) -> None:
         size = f"{self.width}x{self.height}"

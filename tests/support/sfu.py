@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from edge_sfu.client import Room, connect
 from edge_sfu.context import SfuContext, SfuSettings
 from edge_sfu.identity import UnitIdentity, load_or_create_identity
 from edge_sfu.keys import ApiKey, KeyStore
@@ -126,3 +127,14 @@ async def start_unit(
     client = TestClient(server)
     await client.start_server()
     return Unit(data_dir, identity, key, context, client)
+
+
+async def join(sfu: RunningSfu, clients: list[Room], *identities: str) -> list[Room]:
+    """One client per identity connected to the SFU's room1, in order.
+
+    Each is appended to ``clients`` (the fixture that closes them after the test) as soon as
+    it is connected.
+    """
+    for identity in identities:
+        clients.append(await connect(sfu.ws_url, sfu.token(identity)))
+    return clients[-len(identities) :]

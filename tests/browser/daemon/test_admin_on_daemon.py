@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
-from tests.browser.provisioning.pagehelpers import claim, launch, snap
+from tests.browser.provisioning.pagehelpers import claimed_admin, snap
 from tests.support.browser import require_chromium
 from tests.support.daemon import running_daemon
 from tests.support.waiting import wait_for
@@ -46,59 +46,52 @@ async def test_admin_page_drives_the_daemon(tmp_path: Path):
         base = await asyncio.to_thread(daemon.wait_ready, 60)
         code = daemon.cli("claim-code").stdout.strip()
         assert len(code.replace("-", "")) == 16, code
-        async with async_playwright() as pw:
-            browser = await launch(pw)
-            try:
-                page = await browser.new_page()
-                await claim(page, base, code, PASSWORD)
-                await page.wait_for_url("**/admin/status")
-                # The claim code is spent.
-                assert "already claimed" in daemon.cli("claim-code").stdout
+        async with claimed_admin(base, code, PASSWORD) as (_browser, page):
+            # The claim code is spent.
+            assert "already claimed" in daemon.cli("claim-code").stdout
 
-                # API key: created on the page, accepted then refused by the real REST API.
-                page.on("dialog", lambda d: d.accept())
-                await page.goto(base + "/admin/keys")
-                await page.fill("#name", "booking system")
-                await page.click("button:has-text('Create key')")
-                sid = (await page.locator("#new-sid").inner_text()).strip()
-                secret = (await page.locator("#new-secret").inner_text()).strip()
-                status, body = rest(base + "/v1/Rooms", sid, secret)
-                assert status == 200 and "rooms" in body, body
-                listed = json.loads(daemon.cli("keys", "list", "--json").stdout)
-                assert sid in {k["sid"] for k in listed}
+            # API key: created on the page, accepted then refused by the real REST API.
+            page.on("dialog", lambda d: d.accept())
+            await page.goto(base + "/admin/keys")
+            await page.fill("#name", "booking system")
+            await page.click("button:has-text('Create key')")
+            sid = (await page.locator("#new-sid").inner_text()).strip()
+            secret = (await page.locator("#new-secret").inner_text()).strip()
+            status, body = rest(base + "/v1/Rooms", sid, secret)
+            assert status == 200 and "rooms" in body, body
+            listed = json.loads(daemon.cli("keys", "list", "--json").stdout)
+            assert sid in {k["sid"] for k in listed}
 
-                # A live setting: the file holds it and the next REST room takes it.
-                await page.goto(base + "/admin/settings")
-                await page.fill("#f-rooms-max_participants", "7")
-                await page.click("#save")
-                await expect(page.locator(".flash-ok").first).to_contain_text("saved")
-                config = tomllib.loads(daemon.config.read_text())
-                assert config["rooms"]["max_participants"] == 7
-                status, room = rest(base + "/v1/Rooms", sid, secret, {"UniqueName": "after-save"})
-                assert status == 201 and room["max_participants"] == 7, room
-                # A bad value: a message next to the field, and the file is unchanged.
-                before = daemon.config.read_bytes()
-                await page.goto(base + "/admin/settings")
-                await page.fill("#f-rooms-max_participants", "500")
-                await page.click("#save")
-                await expect(page.locator("#f-rooms-max_participants-err")).to_contain_text("50")
-                assert daemon.config.read_bytes() == before
-                await snap(page, "daemon-settings-error")
+            # A live setting: the file holds it and the next REST room takes it.
+            await page.goto(base + "/admin/settings")
+            await page.fill("#f-rooms-max_participants", "7")
+            await page.click("#save")
+            await expect(page.locator(".flash-ok").first).to_contain_text("saved")
+            config = tomllib.loads(daemon.config.read_text())
+            assert config["rooms"]["max_participants"] == 7
+            status, room = rest(base + "/v1/Rooms", sid, secret, {"UniqueName": "after-save"})
+            assert status == 201 and room["max_participants"] == 7, room
+            # A bad value: a message next to the field, and the file is unchanged.
+            before = daemon.config.read_bytes()
+            await page.goto(base + "/admin/settings")
+            await page.fill("#f-rooms-max_participants", "500")
+            await page.click("#save")
+            await expect(page.locator("#f-rooms-max_participants-err")).to_contain_text("50")
+            assert daemon.config.read_bytes() == before
+            await snap(page, "daemon-settings-error")
 
-                # The simulated join button on the status page joins the kiosk to its room.
-                await page.goto(base + "/admin/status")
-                await page.click("button:has-text('Press join')")
-                await wait_for(lambda: _in_call(daemon), timeout=30, what="kiosk in call")
-                assert _in_call(daemon)
+            # The simulated join button on the status page joins the kiosk to its room.
+            await page.goto(base + "/admin/status")
+            await page.click("button:has-text('Press join')")
+            await wait_for(lambda: _in_call(daemon), timeout=30, what="kiosk in call")
+            assert _in_call(daemon)
 
-                # Revoked on the page: the REST API refuses the key at once.
-                await page.goto(base + "/admin/keys")
-                await page.click(f"li[data-sid='{sid}'] button:has-text('Revoke')")
-                await expect(page.locator(".flash-ok")).to_contain_text("revoked")
-                status, body = rest(base + "/v1/Rooms", sid, secret)
-                assert status == 401 and body["code"] == 20003, body
-            finally:
-                await browser.close()
+            # Revoked on the page: the REST API refuses the key at once.
+            await page.goto(base + "/admin/keys")
+            await page.click(f"li[data-sid='{sid}'] button:has-text('Revoke')")
+            await expect(page.locator(".flash-ok")).to_contain_text("revoked")
+            status, body = rest(base + "/v1/Rooms", sid, secret)
+            assert status == 401 and body["code"] == 20003, body
 
 
 def _in_call(daemon) -> bool:

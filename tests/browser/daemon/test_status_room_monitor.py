@@ -7,12 +7,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
 
 from edge_sfu.client import Room, connect
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.tokens import mint_access_token
-from tests.browser.provisioning.pagehelpers import claim, launch
+from tests.browser.provisioning.pagehelpers import claimed_admin
 from tests.support.browser import require_chromium
 from tests.support.daemon import running_daemon
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
@@ -77,38 +76,31 @@ async def test_status_page_monitors_each_track(tmp_path: Path):
                 clients.append(room)
                 await room.publish_track(PatternVideoTrack(320, 240), "<b>cam</b>")
                 await room.publish_track(ToneAudioTrack(), "mic")
-            async with async_playwright() as pw:
-                browser = await launch(pw)
-                try:
-                    page = await browser.new_page()
-                    await claim(page, base, code, PASSWORD)
-                    await page.wait_for_url("**/admin/status")
-                    raw = await wait_for(lambda: page.evaluate(ROWS_JS), _complete, timeout=60)
-                    assert _complete(raw), raw
-                    rows = _rows(raw)
-                    assert {(r["from"], r["to"], r["kind"]) for r in rows} == {
-                        (NASTY, "bob", "video"),
-                        (NASTY, "bob", "audio"),
-                        ("bob", NASTY, "video"),
-                        ("bob", NASTY, "audio"),
-                    }
-                    assert {r["room"] for r in rows} == {ROOM}
-                    for row in rows:
-                        assert row["layer"] == "default"  # one layer per Python publisher
-                        assert float(row["loss"]) >= 0 and float(row["jitter"]) >= 0
-                        assert 0 <= float(row["rtt"]) < 1000
-                    video = [r for r in rows if r["kind"] == "video"]
-                    assert {r["track"] for r in video} == {"<b>cam</b>"}
-                    # Frames the SFU forwards, counted without decoding; a Python publisher
-                    # declares no layer size, so none is shown.
-                    for row in video:
-                        assert 0 < float(row["fps"]) <= 60 and row["size"] == "—"
-                    assert all(r["fps"] == "—" and r["size"] == "—" for r in rows if r not in video)
-                    # Names are text: nothing of them became markup anywhere on the page.
-                    assert await page.evaluate("() => window.pwned === undefined")
-                    assert await page.locator("#live img, #live b").count() == 0
-                finally:
-                    await browser.close()
+            async with claimed_admin(base, code, PASSWORD) as (_browser, page):
+                raw = await wait_for(lambda: page.evaluate(ROWS_JS), _complete, timeout=60)
+                assert _complete(raw), raw
+                rows = _rows(raw)
+                assert {(r["from"], r["to"], r["kind"]) for r in rows} == {
+                    (NASTY, "bob", "video"),
+                    (NASTY, "bob", "audio"),
+                    ("bob", NASTY, "video"),
+                    ("bob", NASTY, "audio"),
+                }
+                assert {r["room"] for r in rows} == {ROOM}
+                for row in rows:
+                    assert row["layer"] == "default"  # one layer per Python publisher
+                    assert float(row["loss"]) >= 0 and float(row["jitter"]) >= 0
+                    assert 0 <= float(row["rtt"]) < 1000
+                video = [r for r in rows if r["kind"] == "video"]
+                assert {r["track"] for r in video} == {"<b>cam</b>"}
+                # Frames the SFU forwards, counted without decoding; a Python publisher
+                # declares no layer size, so none is shown.
+                for row in video:
+                    assert 0 < float(row["fps"]) <= 60 and row["size"] == "—"
+                assert all(r["fps"] == "—" and r["size"] == "—" for r in rows if r not in video)
+                # Names are text: nothing of them became markup anywhere on the page.
+                assert await page.evaluate("() => window.pwned === undefined")
+                assert await page.locator("#live img, #live b").count() == 0
         finally:
             for room in clients:
                 await room.close()

@@ -19,11 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from appliance.control.client import status as daemon_status
-from tests.browser.kiosk.audio_files import alsa_env, dominant_frequency, write_raw_tone
-from tests.browser.provisioning.pagehelpers import claim, launch, snap
+from tests.browser.kiosk.audio_files import (
+    alsa_env,
+    dominant_frequency,
+    kiosk_config,
+    write_raw_tone,
+)
+from tests.browser.provisioning.pagehelpers import claimed_admin, snap
 from tests.support.browser import require_chromium
 from tests.support.daemon import running_daemon
 
@@ -60,168 +65,138 @@ async def join_as_guest(browser, base: str, invite: str, name: str) -> Page:
 async def test_status_page_tells_the_truth_and_acts(tmp_path: Path):
     require_chromium()
     speaker = tmp_path / "speaker.raw"
-    config = {
-        "camera": {"backend": "synthetic", "framerate": 15, "layers": LAYERS},
-        "audio": {
-            "capture_device": "nosuchmicrophone",
-            "playback_device": f"filesink:OUTFILE={speaker},FMT=raw",
-        },
-    }
+    config = kiosk_config(LAYERS, "nosuchmicrophone", speaker)
     with running_daemon(tmp_path, config, env=alsa_env(tmp_path)) as daemon:
         base = await asyncio.to_thread(daemon.wait_ready, 60)
         code = daemon.cli("claim-code").stdout.strip()
-        async with async_playwright() as pw:
-            browser = await launch(pw)
-            try:
-                admin = await browser.new_page()
-                await claim(admin, base, code, PASSWORD)
-                await admin.wait_for_url("**/admin/status")
-                admin.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
-                words = admin.locator("#state-words")
-                await expect(words).to_have_text("Idle (without microphone)", timeout=15_000)
+        async with claimed_admin(base, code, PASSWORD) as (browser, admin):
+            admin.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+            words = admin.locator("#state-words")
+            await expect(words).to_have_text("Idle (without microphone)", timeout=15_000)
 
-                # The self-check: every part, the missing microphone marked.
-                doctor = admin.locator("#doctor-table tbody")
-                await expect(doctor.locator("tr", has_text="camera").first).to_contain_text(
-                    "synthetic", timeout=30_000
-                )
-                mic_row = doctor.locator("tr", has_text="audio in")
-                await expect(mic_row.locator("td").nth(1)).to_have_text("NOT OK")
-                await expect(admin.locator("#mic-note")).to_contain_text("no microphone")
+            # The self-check: every part, the missing microphone marked.
+            doctor = admin.locator("#doctor-table tbody")
+            await expect(doctor.locator("tr", has_text="camera").first).to_contain_text(
+                "synthetic", timeout=30_000
+            )
+            mic_row = doctor.locator("tr", has_text="audio in")
+            await expect(mic_row.locator("td").nth(1)).to_have_text("NOT OK")
+            await expect(admin.locator("#mic-note")).to_contain_text("no microphone")
 
-                # No layer runs before anyone receives the camera: the page says so.
+            # No layer runs before anyone receives the camera: the page says so.
+            await admin.click("#snapshot-take")
+            await expect(admin.locator("#snapshot-note")).to_contain_text(
+                "No camera layer is running"
+            )
+
+            # Join and mute with the simulated buttons: the state in words follows.
+            await admin.click("button:has-text('Press join')")
+            await expect(words).to_have_text("In a call (without microphone)", timeout=30_000)
+            await admin.click("button:has-text('Press mute')")
+            await expect(words).to_have_text(
+                "In a call — muted (without microphone)", timeout=15_000
+            )
+
+            # An invite from the page; a guest with a nasty name joins with it.
+            await admin.goto(base + "/admin/invites")
+            await admin.fill("#room", "meeting-room")
+            await admin.click("button:has-text('Create invite')")
+            url = await admin.locator("#invite-url").inner_text()
+            invite = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["invite"][0]
+            await expect(admin.locator("#issued-invites li")).to_have_count(1)
+            guest = await join_as_guest(browser, base, invite, NASTY)
+
+            # The guest receives the camera: a still of the smallest running layer decodes.
+            await admin.goto(base + "/admin/status")
+            note = admin.locator("#snapshot-note")
+            for _ in range(30):
                 await admin.click("#snapshot-take")
-                await expect(admin.locator("#snapshot-note")).to_contain_text(
-                    "No camera layer is running"
-                )
+                await expect(note).not_to_have_text("Taking a picture…", timeout=15_000)
+                if "Taken" in await note.inner_text():
+                    break
+                await asyncio.sleep(1)
+            await expect(note).to_contain_text("Taken")
+            size = await admin.evaluate(
+                """() => new Promise((resolve) => {
+                     const img = document.getElementById('snapshot');
+                     const done = () => resolve([img.naturalWidth, img.naturalHeight]);
+                     img.complete ? done() : img.addEventListener('load', done);
+                   })"""
+            )
+            # The smallest layer being encoded (the guest's tile decides which run).
+            stats = daemon_status(daemon.data_dir / "control.sock")["media"]["camera_layers"]
+            running = [v["size"] for v in stats.values() if v["encoding"]]
+            smallest = min(running, key=lambda s: int(s.split("x")[0]))
+            assert "x".join(map(str, size)) == smallest, (size, stats)
+            png = await admin.request.get(base + "/admin/status/snapshot?format=png")
+            assert png.ok and (await png.body()).startswith(b"\x89PNG")
 
-                # Join and mute with the simulated buttons: the state in words follows.
-                await admin.click("button:has-text('Press join')")
-                await expect(words).to_have_text("In a call (without microphone)", timeout=30_000)
-                await admin.click("button:has-text('Press mute')")
-                await expect(words).to_have_text(
-                    "In a call — muted (without microphone)", timeout=15_000
-                )
+            # The test tone goes through the mixer to the speaker.
+            await admin.click("#speaker-test")
+            await expect(admin.locator("#speaker-note")).to_contain_text("Playing")
+            await asyncio.sleep(1.5)
+            samples = np.frombuffer(speaker.read_bytes(), dtype="<i2")[-48_000 * 3 :]
+            freq, rms = dominant_frequency(samples)
+            assert abs(freq - 440) < 10 and rms > 300, (freq, rms)
 
-                # An invite from the page; a guest with a nasty name joins with it.
-                await admin.goto(base + "/admin/invites")
-                await admin.fill("#room", "meeting-room")
-                await admin.click("button:has-text('Create invite')")
-                url = await admin.locator("#invite-url").inner_text()
-                invite = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["invite"][0]
-                await expect(admin.locator("#issued-invites li")).to_have_count(1)
-                guest = await join_as_guest(browser, base, invite, NASTY)
+            # Remove the guest: it sees 53204; the log viewer shows the line, as text.
+            item = admin.locator("#room-actions li", has_text=NASTY)
+            await item.locator("button.remove-participant").click()
+            await expect(admin.locator("#room-actions-result")).to_contain_text("removed")
+            await guest.wait_for_function(DISCONNECTED, timeout=30_000)
+            await expect(guest.locator("#status")).to_contain_text("53204")
 
-                # The guest receives the camera: a still of the smallest running layer decodes.
-                await admin.goto(base + "/admin/status")
-                note = admin.locator("#snapshot-note")
-                for _ in range(30):
-                    await admin.click("#snapshot-take")
-                    await expect(note).not_to_have_text("Taking a picture…", timeout=15_000)
-                    if "Taken" in await note.inner_text():
-                        break
-                    await asyncio.sleep(1)
-                await expect(note).to_contain_text("Taken")
-                size = await admin.evaluate(
-                    """() => new Promise((resolve) => {
-                         const img = document.getElementById('snapshot');
-                         const done = () => resolve([img.naturalWidth, img.naturalHeight]);
-                         img.complete ? done() : img.addEventListener('load', done);
-                       })"""
-                )
-                # The smallest layer being encoded (the guest's tile decides which run).
-                stats = daemon_status(daemon.data_dir / "control.sock")["media"]["camera_layers"]
-                running = [v["size"] for v in stats.values() if v["encoding"]]
-                smallest = min(running, key=lambda s: int(s.split("x")[0]))
-                assert "x".join(map(str, size)) == smallest, (size, stats)
-                png = await admin.request.get(base + "/admin/status/snapshot?format=png")
-                assert png.ok and (await png.body()).startswith(b"\x89PNG")
+            await admin.select_option("#log-level", "INFO")
+            await admin.click("#log-refresh")
+            line = admin.locator("#log-table tbody tr", has_text="removed from room")
+            await expect(line.first).to_contain_text(NASTY)
+            assert await admin.evaluate("() => window.pwned === undefined")
+            assert await admin.locator("#log-table img").count() == 0
+            await admin.select_option("#log-level", "WARNING")
+            await expect(admin.locator("#log-table")).to_have_attribute("data-level", "WARNING")
+            levels = await admin.locator("#log-table tbody tr td:nth-child(2)").all_inner_texts()
+            assert set(levels) <= {"WARNING", "ERROR", "CRITICAL"}, levels
+            assert await line.count() == 0
+            # The claim code's warning is there, the code itself is not.
+            table = await admin.locator("#log-table").inner_text()
+            assert "claim code [redacted]" in table and code not in table, table
+            await snap(admin, "daemon-status-tools")
 
-                # The test tone goes through the mixer to the speaker.
-                await admin.click("#speaker-test")
-                await expect(admin.locator("#speaker-note")).to_contain_text("Playing")
-                await asyncio.sleep(1.5)
-                samples = np.frombuffer(speaker.read_bytes(), dtype="<i2")[-48_000 * 3 :]
-                freq, rms = dominant_frequency(samples)
-                assert abs(freq - 440) < 10 and rms > 300, (freq, rms)
+            # End the room: the next guest sees 53118, the kiosk goes idle.
+            second = await join_as_guest(browser, base, invite, "second guest")
+            ended = admin.locator("#room-actions h3", has_text="meeting-room")
+            await ended.locator("button.end-room").click()
+            await expect(admin.locator("#room-actions-result")).to_contain_text("ended")
+            await second.wait_for_function(DISCONNECTED, timeout=30_000)
+            await expect(second.locator("#status")).to_contain_text("53118")
+            await expect(words).to_have_text("Idle (without microphone)", timeout=30_000)
 
-                # Remove the guest: it sees 53204; the log viewer shows the line, as text.
-                item = admin.locator("#room-actions li", has_text=NASTY)
-                await item.locator("button.remove-participant").click()
-                await expect(admin.locator("#room-actions-result")).to_contain_text("removed")
-                await guest.wait_for_function(DISCONNECTED, timeout=30_000)
-                await expect(guest.locator("#status")).to_contain_text("53204")
-
-                await admin.select_option("#log-level", "INFO")
-                await admin.click("#log-refresh")
-                line = admin.locator("#log-table tbody tr", has_text="removed from room")
-                await expect(line.first).to_contain_text(NASTY)
-                assert await admin.evaluate("() => window.pwned === undefined")
-                assert await admin.locator("#log-table img").count() == 0
-                await admin.select_option("#log-level", "WARNING")
-                await expect(admin.locator("#log-table")).to_have_attribute("data-level", "WARNING")
-                levels = await admin.locator(
-                    "#log-table tbody tr td:nth-child(2)"
-                ).all_inner_texts()
-                assert set(levels) <= {"WARNING", "ERROR", "CRITICAL"}, levels
-                assert await line.count() == 0
-                # The claim code's warning is there, the code itself is not.
-                table = await admin.locator("#log-table").inner_text()
-                assert "claim code [redacted]" in table and code not in table, table
-                await snap(admin, "daemon-status-tools")
-
-                # End the room: the next guest sees 53118, the kiosk goes idle.
-                second = await join_as_guest(browser, base, invite, "second guest")
-                ended = admin.locator("#room-actions h3", has_text="meeting-room")
-                await ended.locator("button.end-room").click()
-                await expect(admin.locator("#room-actions-result")).to_contain_text("ended")
-                await second.wait_for_function(DISCONNECTED, timeout=30_000)
-                await expect(second.locator("#status")).to_contain_text("53118")
-                await expect(words).to_have_text("Idle (without microphone)", timeout=30_000)
-
-                # Revoke the invite on the page: redeeming it fails from now on.
-                await admin.goto(base + "/admin/invites")
-                await admin.click("#issued-invites button:has-text('Revoke')")
-                await expect(admin.locator(".flash-ok")).to_contain_text("Invite revoked")
-                status, body = await asyncio.to_thread(redeem, base, invite, "third guest")
-                assert status == 401 and body["code"] == 20110, body
-            finally:
-                await browser.close()
+            # Revoke the invite on the page: redeeming it fails from now on.
+            await admin.goto(base + "/admin/invites")
+            await admin.click("#issued-invites button:has-text('Revoke')")
+            await expect(admin.locator(".flash-ok")).to_contain_text("Invite revoked")
+            status, body = await asyncio.to_thread(redeem, base, invite, "third guest")
+            assert status == 401 and body["code"] == 20110, body
 
 
 async def test_microphone_meter_follows_the_capture(tmp_path: Path):
     require_chromium()
     tone = tmp_path / "mic.raw"
     write_raw_tone(tone, 440.0, 120)
-    config = {
-        "camera": {"backend": "synthetic", "framerate": 15, "layers": LAYERS},
-        "audio": {
-            "capture_device": f"filecap:INFILE={tone}",
-            "playback_device": f"filesink:OUTFILE={tmp_path / 'speaker.raw'},FMT=raw",
-        },
-    }
+    config = kiosk_config(LAYERS, tone, tmp_path / "speaker.raw")
     with running_daemon(tmp_path, config, env=alsa_env(tmp_path)) as daemon:
         base = await asyncio.to_thread(daemon.wait_ready, 60)
         code = daemon.cli("claim-code").stdout.strip()
-        async with async_playwright() as pw:
-            browser = await launch(pw)
-            try:
-                admin = await browser.new_page()
-                await claim(admin, base, code, PASSWORD)
-                await admin.wait_for_url("**/admin/status")
-                # Outside a call nothing is captured, and the page says so.
-                await expect(admin.locator("#mic-note")).to_contain_text("only in a call")
-                assert await admin.locator("#mic-meter").evaluate("m => m.value") == 0
-                await admin.click("button:has-text('Press join')")
-                await expect(admin.locator("#state-words")).to_have_text(
-                    "In a call", timeout=30_000
-                )
-                await expect(admin.locator("#mic-note")).to_contain_text("Live", timeout=10_000)
-                # The tone's peak is 0.3 of full scale (about 9830).
-                await admin.wait_for_function(
-                    "() => document.getElementById('mic-meter').value > 8000", timeout=10_000
-                )
-                await admin.click("button:has-text('Press mute')")
-                await expect(admin.locator("#mic-note")).to_contain_text("Muted", timeout=10_000)
-            finally:
-                await browser.close()
+        async with claimed_admin(base, code, PASSWORD) as (_browser, admin):
+            # Outside a call nothing is captured, and the page says so.
+            await expect(admin.locator("#mic-note")).to_contain_text("only in a call")
+            assert await admin.locator("#mic-meter").evaluate("m => m.value") == 0
+            await admin.click("button:has-text('Press join')")
+            await expect(admin.locator("#state-words")).to_have_text("In a call", timeout=30_000)
+            await expect(admin.locator("#mic-note")).to_contain_text("Live", timeout=10_000)
+            # The tone's peak is 0.3 of full scale (about 9830).
+            await admin.wait_for_function(
+                "() => document.getElementById('mic-meter').value > 8000", timeout=10_000
+            )
+            await admin.click("button:has-text('Press mute')")
+            await expect(admin.locator("#mic-note")).to_contain_text("Muted", timeout=10_000)

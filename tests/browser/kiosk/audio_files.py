@@ -36,6 +36,22 @@ def alsa_env(root: Path) -> dict[str, str]:
     return {"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"}
 
 
+def kiosk_config(
+    layers: list[dict[str, object]], mic: Path | str, speaker: Path
+) -> dict[str, dict[str, object]]:
+    """A kiosk daemon's config: the synthetic camera at 15 fps with ``layers``, the microphone
+    reading the raw file ``mic`` (or the ALSA device named by a string), the speaker writing
+    raw samples to ``speaker``."""
+    capture = f"filecap:INFILE={mic}" if isinstance(mic, Path) else mic
+    return {
+        "camera": {"backend": "synthetic", "framerate": 15, "layers": layers},
+        "audio": {
+            "capture_device": capture,
+            "playback_device": f"filesink:OUTFILE={speaker},FMT=raw",
+        },
+    }
+
+
 def dominant_frequency(samples: np.ndarray) -> tuple[float, float]:
     """(peak frequency in Hz, RMS level) of S16 mono samples."""
     x = samples.astype(np.float64)

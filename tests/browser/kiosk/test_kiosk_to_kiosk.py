@@ -15,7 +15,7 @@ from typing import Any
 from tests.support.daemon import Daemon, running_daemon
 from tests.support.waiting import wait_for_sync
 
-from .audio_files import alsa_env, dominant_frequency, loud_tail, write_raw_tone
+from .audio_files import alsa_env, dominant_frequency, kiosk_config, loud_tail, write_raw_tone
 
 LAYERS = [{"name": "main", "width": 320, "height": 180, "bitrate": 300_000}]
 
@@ -23,13 +23,7 @@ LAYERS = [{"name": "main", "width": 320, "height": 180, "bitrate": 300_000}]
 def audio_config(tmp: Path, name: str, freq: float) -> dict[str, dict[str, object]]:
     tone = tmp / f"{name}-mic.raw"
     write_raw_tone(tone, freq, 240)
-    return {
-        "camera": {"backend": "synthetic", "framerate": 15, "layers": LAYERS},
-        "audio": {
-            "capture_device": f"filecap:INFILE={tone}",
-            "playback_device": f"filesink:OUTFILE={tmp / f'{name}-speaker.raw'},FMT=raw",
-        },
-    }
+    return kiosk_config(LAYERS, tone, tmp / f"{name}-speaker.raw")
 
 
 def participants(daemon: Daemon) -> dict[str, list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from edge_sfu.client import RemoteDataTrack, connect
-from tests.support.browser import chromium, require_chromium
+from tests.support.browser import chromium, open_page, require_chromium
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
 
@@ -73,9 +73,7 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
         py = await connect(sfu.ws_url, sfu.token("py"))
         try:
             async with chromium() as browser:
-                context = await browser.new_context()
-                page = await context.new_page()
-                await page.goto(f"{sfu.base}/join/room1")
+                page = await open_page(browser, f"{sfu.base}/join/room1")
                 await page.evaluate(JOIN_JS, [sfu.token("ann"), True])
                 await page.wait_for_function(OPEN_JS, arg="chat", timeout=30_000)
 
@@ -157,7 +155,7 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                 )
 
                 # a second page joining later receives both the browser's and Python's tracks
-                page2 = await context.new_page()
+                page2 = await page.context.new_page()
                 await page2.goto(f"{sfu.base}/join/room1")
                 await page2.evaluate(JOIN_JS, [sfu.token("bea"), False])
                 await page2.wait_for_function(
@@ -178,7 +176,7 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                 await wait_for(lambda: chat_in[-1], "to everyone".__eq__, what="the broadcast")
 
                 # the join page (camera, microphone, grid) takes data tracks in its stride
-                join = await context.new_page()
+                join = await page.context.new_page()
                 errors: list[str] = []
                 join.on("pageerror", lambda exc: errors.append(str(exc)))
                 join.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -191,6 +189,6 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                 )
                 await asyncio.sleep(0.5)
                 assert errors == []
-                await context.close()
+                await page.context.close()
         finally:
             await py.close()

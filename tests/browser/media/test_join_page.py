@@ -9,7 +9,7 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.invites import create_invite
-from tests.support.browser import INBOUND_JS, chromium, require_chromium
+from tests.support.browser import INBOUND_JS, chromium, open_page, require_chromium
 from tests.support.media import PatternVideoTrack
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
@@ -20,13 +20,6 @@ NASTY = '<img src=x onerror="window.pwned=1">'
 CONNECTED = "() => document.body.dataset.state === 'connected'"
 
 
-async def _page(browser, url):
-    context = await browser.new_context(bypass_csp=True)
-    page = await context.new_page()
-    await page.goto(url)
-    return context, page
-
-
 async def test_invite_names_refusals_and_reconnect(tmp_path):
     require_chromium()
     async with running_sfu(tmp_path) as sfu:
@@ -35,7 +28,9 @@ async def test_invite_names_refusals_and_reconnect(tmp_path):
             async with chromium() as browser:
                 # An invite: the page asks a name, redeems the invite, joins.
                 invite = create_invite(sfu.identity.auth_token, "room1")
-                _ctx, guest = await _page(browser, f"{sfu.base}/join/room1?invite={invite}")
+                guest = await open_page(
+                    browser, f"{sfu.base}/join/room1?invite={invite}", bypass_csp=True
+                )
                 assert "invite=" not in guest.url  # kept out of the address bar
                 await guest.fill("#identity", NASTY)
                 joined = watcher.expect("participant_connected")
@@ -51,7 +46,9 @@ async def test_invite_names_refusals_and_reconnect(tmp_path):
                 assert await guest.locator(".tile img").count() == 0
 
                 # The same invite cannot give the same name twice.
-                _ctx2, again = await _page(browser, f"{sfu.base}/join/room1?invite={invite}")
+                again = await open_page(
+                    browser, f"{sfu.base}/join/room1?invite={invite}", bypass_csp=True
+                )
                 await again.fill("#identity", NASTY)
                 await again.click("#invite-form button")
                 await again.wait_for_function(
@@ -59,7 +56,9 @@ async def test_invite_names_refusals_and_reconnect(tmp_path):
                 )
 
                 # A bad token: the page says why, with Twilio's code.
-                _ctx3, refused = await _page(browser, f"{sfu.base}/join/room1?token=abc")
+                refused = await open_page(
+                    browser, f"{sfu.base}/join/room1?token=abc", bypass_csp=True
+                )
                 await refused.wait_for_function(
                     "() => document.body.dataset.state === 'disconnected'", timeout=30_000
                 )

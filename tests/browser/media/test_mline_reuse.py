@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from edge_sfu.client import connect
-from tests.support.browser import INBOUND_JS, chromium, require_chromium
+from tests.support.browser import INBOUND_JS, chromium, joined_page, require_chromium
 from tests.support.media import PatternVideoTrack
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
@@ -30,12 +30,7 @@ async def test_browser_plays_each_publication_on_a_reused_m_line(tmp_path):
         py = await connect(sfu.ws_url, sfu.token("py"))
         try:
             async with chromium() as browser:
-                context = await browser.new_context(bypass_csp=True)
-                page = await context.new_page()
-                await page.goto(f"{sfu.base}/join/room1?token={sfu.token('ann')}")
-                await page.wait_for_function(
-                    "() => document.body.dataset.state === 'connected'", timeout=60_000
-                )
+                page = await joined_page(browser, sfu.base, sfu.token("ann"))
                 counts = []
                 for width, height in ((320, 240), (160, 120), (320, 240), (160, 120)):
                     camera = await py.publish_track(PatternVideoTrack(width, height), "camera")
@@ -72,7 +67,7 @@ async def test_browser_plays_each_publication_on_a_reused_m_line(tmp_path):
                     await asyncio.sleep(0.5)
                 # The page's own camera and microphone, and one m-line for py's video.
                 assert len(set(counts)) == 1, counts
-                await context.close()
+                await page.context.close()
         finally:
             await py.close()
 
@@ -117,13 +112,8 @@ async def test_browser_publishes_each_new_track_on_its_reused_m_line(tmp_path):
         py = await connect(sfu.ws_url, sfu.token("py"))
         try:
             async with chromium() as browser:
-                context = await browser.new_context(bypass_csp=True)
-                page = await context.new_page()
                 first = py.expect("track_subscribed", lambda track, *_: track.kind == "video")
-                await page.goto(f"{sfu.base}/join/room1?token={sfu.token('ann')}")
-                await page.wait_for_function(
-                    "() => document.body.dataset.state === 'connected'", timeout=60_000
-                )
+                page = await joined_page(browser, sfu.base, sfu.token("ann"))
                 await asyncio.wait_for(first, 60)
                 # the page's camera and microphone
                 transceivers = await page.evaluate(TRANSCEIVERS_JS)
@@ -155,6 +145,6 @@ async def test_browser_publishes_each_new_track_on_its_reused_m_line(tmp_path):
                     await asyncio.wait_for(plays(), 30)
                     assert await page.evaluate(TRANSCEIVERS_JS) == transceivers
                     assert len(server.pc.getTransceivers()) == transceivers
-                await context.close()
+                await page.context.close()
         finally:
             await py.close()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge_sfu.client import connect
-from tests.support.browser import INBOUND_JS, chromium, require_chromium
+from tests.support.browser import INBOUND_JS, chromium, joined_page, require_chromium
 from tests.support.media import (
     PatternVideoTrack,
     ToneAudioTrack,
@@ -41,12 +41,7 @@ async def test_python_client_and_browser(tmp_path):
             camera = await py.publish_track(PatternVideoTrack(320, 240), "camera")
             await py.publish_track(ToneAudioTrack(), "microphone")
             async with chromium() as browser:
-                context = await browser.new_context(bypass_csp=True)
-                page = await context.new_page()
-                await page.goto(f"{sfu.base}/join/room1?token={sfu.token('ann')}")
-                await page.wait_for_function(
-                    "() => document.body.dataset.state === 'connected'", timeout=60_000
-                )
+                page = await joined_page(browser, sfu.base, sfu.token("ann"))
                 # Chromium decodes aiortc's VP8 at the size it was sent and hears the tone.
                 entries = await wait_for(lambda: page.evaluate(INBOUND_JS), _receiving, 90)
                 assert _receiving(entries), entries
@@ -90,6 +85,6 @@ async def test_python_client_and_browser(tmp_path):
                     "figure.tile", has=page.locator(".name", has_text=re.compile("^py$"))
                 )
                 assert await ann_tile.locator(".cam-off").is_visible()
-                await context.close()
+                await page.context.close()
         finally:
             await py.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edge_sfu.client import Room, connect
-from tests.support.browser import chromium, require_chromium
+from tests.support.browser import chromium, open_page, require_chromium
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
@@ -49,9 +49,9 @@ async def test_monitor_shows_remote_tracks_with_live_numbers(tmp_path):
                 await room.publish_track(PatternVideoTrack(320, 240), camera)
                 await room.publish_track(ToneAudioTrack(), "mic")
             async with chromium() as browser:
-                context = await browser.new_context()
-                page = await context.new_page()
-                await page.goto(f"{sfu.base}/join/room1?token={sfu.token('browser')}")
+                page = await open_page(
+                    browser, f"{sfu.base}/join/room1?token={sfu.token('browser')}"
+                )
                 await page.wait_for_function(CONNECTED, timeout=60_000)
                 monitor = page.locator("#monitor")
                 assert not await monitor.is_visible()
@@ -103,7 +103,7 @@ async def test_monitor_shows_remote_tracks_with_live_numbers(tmp_path):
                 await page.click("#monitor-toggle")
                 assert not await monitor.is_visible()
                 assert await page.get_attribute("#monitor-toggle", "aria-pressed") == "false"
-                await context.close()
+                await page.context.close()
         finally:
             for room in publishers:
                 await room.close()

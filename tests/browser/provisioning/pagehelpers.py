@@ -6,9 +6,12 @@ or the unit's HTTPS URL), so the same steps drive the test server here and the r
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from playwright.async_api import Browser, Page, Playwright
+from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from tests.support.browser import CHROMIUM, FLAGS
 
@@ -29,6 +32,22 @@ async def claim(page: Page, base: str, code: str, password: str) -> None:
     await page.fill("#password", password)
     await page.fill("#confirm", password)
     await page.click("button[type=submit]")
+
+
+@asynccontextmanager
+async def claimed_admin(
+    base: str, code: str, password: str, **page_options: Any
+) -> AsyncIterator[tuple[Browser, Page]]:
+    """A Chromium and its page that claimed the unit and landed on the status page."""
+    async with async_playwright() as pw:
+        browser = await launch(pw)
+        try:
+            page = await browser.new_page(**page_options)
+            await claim(page, base, code, password)
+            await page.wait_for_url("**/admin/status")
+            yield browser, page
+        finally:
+            await browser.close()
 
 
 async def sign_in(page: Page, base: str, password: str) -> None:

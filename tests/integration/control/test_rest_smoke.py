@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ssl
 from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from edge_sfu.context import SfuContext
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.keys import KeyStore
 from edge_sfu.server import create_sfu_app
+from tests.support.certs import self_signed_server_context
 from tests.support.sfu import Unit
 
 
@@ -47,33 +42,6 @@ async def test_resource_urls_ignore_the_host_header(unit: Unit) -> None:
     assert "evil" not in str(page)
 
 
-def _self_signed_context(tmp_path: Path) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    return context
-
-
 async def test_hsts_on_https_only(unit: Unit, tmp_path: Path) -> None:
     plain = await unit.client.get("/v1/openapi.yaml")
     assert "Strict-Transport-Security" not in plain.headers
@@ -82,7 +50,7 @@ async def test_hsts_on_https_only(unit: Unit, tmp_path: Path) -> None:
     identity = load_or_create_identity(data_dir)
     context = SfuContext.open(data_dir, identity, KeyStore(data_dir, builtin=identity.signing_key))
     server = TestServer(create_sfu_app(context), host="127.0.0.1")
-    await server.start_server(ssl=_self_signed_context(tmp_path), shutdown_timeout=2.0)
+    await server.start_server(ssl=self_signed_server_context(tmp_path), shutdown_timeout=2.0)
     try:
         async with aiohttp.ClientSession() as http:
             for path in ("/v1/openapi.yaml", "/v1/Rooms", "/join/lobby"):

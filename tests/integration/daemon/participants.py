@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from av.video.frame import PictureType
 from edge_sfu.client import EncodedVideoTrack, RemoteDataTrack, Room, connect
 from edge_sfu.identity import load_or_create_identity
 from edge_sfu.tokens import mint_access_token
+from tests.support.media import h264_encoder
 from tests.support.waiting import wait_for
 
 FPS = 10
@@ -34,11 +34,7 @@ def encoded_clip(width: int = 160, height: int = 120, frames: int = 20) -> Clip:
     """``frames`` H.264 access units (with their keyframe flag) of a test pattern; the first
     is an IDR."""
     source = av.open(f"testsrc2=size={width}x{height}:rate={FPS}", format="lavfi")
-    codec = av.CodecContext.create("libx264", "w")
-    codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
-    codec.time_base = fractions.Fraction(1, FPS)
-    codec.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline"}
-    codec.options |= {"threads": "1", "g": str(FPS), "keyint_min": str(FPS)}
+    codec = h264_encoder(width, height, FPS, g=str(FPS), keyint_min=str(FPS))
     out: Clip = []
     try:
         for i, frame in enumerate(source.decode(video=0)):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from edge_sfu.identity import load_or_create_identity
 from edge_sfu.invites import verify_invite
 from edge_sfu.keys import KeyStore
 from edge_sfu.tokens import verify_access_token
-from tests.support.daemon import READY_LINE
+from tests.support.daemon import READY_LINE, stop_process
 from tests.support.waiting import wait_for_sync
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -86,12 +85,7 @@ def make_run(clone: Path) -> Iterator[tuple[str, list[str]]]:
         match = wait_for_sync(ready, timeout=60, what="the unit ready", interval=0.05)
         yield match.group(1), output
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def run_block(clone: Path, lines: list[str]) -> list[tuple[str, int, str]]:

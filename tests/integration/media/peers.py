@@ -19,6 +19,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from edge_common.bridge import ThreadBridge
 from edge_sfu.media import PublicationSlot, Router, Transport
+from tests.support.media import h264_encoder
 
 VIDEO_CLOCK = 90000
 
@@ -184,18 +185,8 @@ class LayeredCamera:
     def _encoders(self) -> dict[str, Any]:
         encoders = {}
         for name, (w, h) in self.sizes.items():
-            codec = av.CodecContext.create("libx264", "w")
-            codec.width, codec.height = w, h
-            codec.pix_fmt = "yuv420p"
-            codec.time_base = fractions.Fraction(1, self.fps)
-            codec.options = {
-                "preset": "ultrafast",
-                "tune": "zerolatency",
-                "profile": "baseline",
-                "threads": "1",
-                "x264-params": "keyint=600:scenecut=0",
-            }
-            encoders[name] = codec
+            x264 = {"x264-params": "keyint=600:scenecut=0"}
+            encoders[name] = h264_encoder(w, h, self.fps, **x264)
         return encoders
 
     def _run(self) -> None:

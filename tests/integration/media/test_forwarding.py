@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-from aiortc import RTCSessionDescription
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from edge_sfu.media import H264, Router
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from edge_sfu.media import H264, MediaSettings, Router, Transport
 from tests.integration.media.peers import (
     AudioStreamTrack,
     Subscriber,
@@ -77,35 +81,16 @@ async def test_sfu_offers_the_publishing_m_line() -> None:
 
 async def test_udp_port_range_is_honoured() -> None:
     import random
-    import re
-
-    from edge_sfu.media import MediaSettings
 
     low = random.randrange(50000, 59000)
     settings = MediaSettings(udp_port_range=(low, low + 20))
-    router = Router("RM3", settings)
-    pub_pc, pub_t, producers = await publish(
-        router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
-    )
-    sub = Subscriber(router, "PB")
-    try:
-        router.consume(producers[0], sub.transport)
-        await sub.negotiate()
-        await wait_for(lambda: sub.video_count() >= 5, what="frames")
+    async with _forwarding("RM3", settings, what="frames") as (pub_pc, pub_t, sub):
         for transport in (pub_t, sub.transport):
-            sdp = transport.pc.localDescription.sdp
-            ports = {int(p) for p in re.findall(r"a=candidate:\S+ 1 udp \d+ \S+ (\d+)", sdp)}
+            ports = {int(p) for _, p in _udp_candidates(transport.pc.localDescription.sdp)}
             assert ports and all(low <= p <= low + 20 for p in ports), ports
         # the test's own peers are not restricted
-        client_sdp = pub_pc.localDescription.sdp
-        client_ports = {
-            int(p) for p in re.findall(r"a=candidate:\S+ 1 udp \d+ \S+ (\d+)", client_sdp)
-        }
+        client_ports = {int(p) for _, p in _udp_candidates(pub_pc.localDescription.sdp)}
         assert not any(low <= p <= low + 20 for p in client_ports)
-    finally:
-        await sub.close()
-        await pub_pc.close()
-        await router.close()
 
 
 async def test_closing_a_transport_does_not_call_it_back_from_its_consumers() -> None:
@@ -134,12 +119,25 @@ async def test_closing_a_transport_does_not_call_it_back_from_its_consumers() ->
 
 
 async def test_host_addresses_confine_the_sfu_candidates() -> None:
-    import re
-
-    from edge_sfu.media import MediaSettings
-
     settings = MediaSettings(host_addresses=("127.0.0.1",), udp_port_range=(52000, 52999))
-    router = Router("RM4", settings)
+    async with _forwarding("RM4", settings, what="frames over loopback") as (_pc, pub_t, sub):
+        for transport in (pub_t, sub.transport):
+            found = _udp_candidates(transport.pc.localDescription.sdp)
+            assert found and {a for a, _ in found} == {"127.0.0.1"}, found
+            assert all(52000 <= int(p) <= 52999 for _, p in found)  # both restrictions hold
+
+
+def _udp_candidates(sdp: str) -> list[tuple[str, str]]:
+    """The (address, port) of every RTP UDP candidate in an SDP."""
+    return re.findall(r"a=candidate:\S+ 1 udp \d+ (\S+) (\d+)", sdp)
+
+
+@asynccontextmanager
+async def _forwarding(
+    name: str, settings: MediaSettings, what: str
+) -> AsyncIterator[tuple[RTCPeerConnection, Transport, Subscriber]]:
+    """A router with one synthetic H.264 publisher and one subscriber receiving its frames."""
+    router = Router(name, settings)
     pub_pc, pub_t, producers = await publish(
         router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
     )
@@ -147,12 +145,8 @@ async def test_host_addresses_confine_the_sfu_candidates() -> None:
     try:
         router.consume(producers[0], sub.transport)
         await sub.negotiate()
-        await wait_for(lambda: sub.video_count() >= 5, what="frames over loopback")
-        for transport in (pub_t, sub.transport):
-            sdp = transport.pc.localDescription.sdp
-            found = re.findall(r"a=candidate:\S+ 1 udp \d+ (\S+) (\d+)", sdp)
-            assert found and {a for a, _ in found} == {"127.0.0.1"}, found
-            assert all(52000 <= int(p) <= 52999 for _, p in found)  # both restrictions hold
+        await wait_for(lambda: sub.video_count() >= 5, what=what)
+        yield pub_pc, pub_t, sub
     finally:
         await sub.close()
         await pub_pc.close()

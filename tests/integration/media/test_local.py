@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from edge_sfu.media import H264, LayerSpec, Router
+from edge_sfu.media import H264, LayerSpec, LocalProducer, Router
 from tests.integration.media.peers import H264Decoder, LayeredCamera, Subscriber
 from tests.support.waiting import wait_for
 
@@ -13,16 +13,21 @@ SIZES = {"main": (640, 360), "lores": (320, 180)}
 LAYERS = [LayerSpec(name, w, h) for name, (w, h) in SIZES.items()]
 
 
-async def test_local_producer_to_local_consumer_with_layer_switch() -> None:
-    router = Router("RM-local")
-    camera = LayeredCamera(SIZES)
-    producer = router.produce_local(
+def _layered_producer(router: Router, camera: LayeredCamera) -> LocalProducer:
+    """A local H.264 producer with both LAYERS, its keyframes and layers driven by ``camera``."""
+    return router.produce_local(
         "PK",
         H264,
         layers=LAYERS,
         on_keyframe_request=camera.on_keyframe_request,
         on_wanted_layers=camera.on_wanted_layers,
     )
+
+
+async def test_local_producer_to_local_consumer_with_layer_switch() -> None:
+    router = Router("RM-local")
+    camera = LayeredCamera(SIZES)
+    producer = _layered_producer(router, camera)
     decoder = H264Decoder()
     consumer = router.consume_local(producer, decoder)
     consumer.set_preferred_size(320, 180)
@@ -56,13 +61,7 @@ async def test_local_producer_to_local_consumer_with_layer_switch() -> None:
 async def test_local_producer_to_webrtc_subscriber_layers_and_continuity() -> None:
     router = Router("RM-local-rtc")
     camera = LayeredCamera(SIZES)
-    producer = router.produce_local(
-        "PK",
-        H264,
-        layers=LAYERS,
-        on_keyframe_request=camera.on_keyframe_request,
-        on_wanted_layers=camera.on_wanted_layers,
-    )
+    producer = _layered_producer(router, camera)
     sub = Subscriber(router, "PB")
     consumer = router.consume(producer, sub.transport)
     consumer.set_preferred_size(320, 180)

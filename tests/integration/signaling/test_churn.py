@@ -7,6 +7,7 @@ import asyncio
 import gc
 import time
 import weakref
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from edge_sfu.client import PublishError, RemoteDataTrack, connect
 from edge_sfu.rooms.events import REMOVED_BY_REST
 from edge_sfu.signaling.member import RoomMember
 from tests.support.media import PatternVideoTrack, receive_frames
+from tests.support.sfu import join
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,15 +28,23 @@ def member(sfu, sid: str) -> RoomMember:
     return participation
 
 
+async def plays_at(track: Any, size: tuple[int, int], run: int) -> None:
+    """Return once ``run`` frames in a row arrive at ``size``.
+
+    Frames of an earlier publication may still wait in the track's queue.
+    """
+    count = 0
+    while count < run:
+        frame = await track.recv()
+        count = count + 1 if (frame.width, frame.height) == size else 0
+
+
 def m_lines(sdp: str) -> int:
     return sum(1 for line in sdp.splitlines() if line.startswith("m="))
 
 
 async def test_publish_unpublish_churn_reuses_m_lines_and_frees_subscriptions(sfu, clients):
-    alice = await connect(sfu.ws_url, sfu.token("alice"))
-    clients.append(alice)
-    bob = await connect(sfu.ws_url, sfu.token("bob"))
-    clients.append(bob)
+    alice, bob = await join(sfu, clients, "alice", "bob")
     bridge = member(sfu, bob.local_sid).bridge
     ended = weakref.WeakSet()
     for cycle in range(CYCLES):
@@ -73,24 +83,14 @@ async def test_publish_unpublish_churn_reuses_m_lines_and_frees_subscriptions(sf
 async def test_each_publication_plays_on_the_reused_m_line(sfu, clients):
     # The subscriber's receiver and its jitter buffer outlive each subscription: a reused
     # m-line only plays if the numbering continues where the last consumer stopped.
-    alice = await connect(sfu.ws_url, sfu.token("alice"))
-    clients.append(alice)
-    bob = await connect(sfu.ws_url, sfu.token("bob"))
-    clients.append(bob)
+    alice, bob = await join(sfu, clients, "alice", "bob")
     for width, height in ((320, 240), (160, 120), (320, 240), (160, 120)):
         subscribed = bob.expect("track_subscribed")
         camera = await alice.publish_track(PatternVideoTrack(width, height), f"camera{width}")
         track, pub, _who = await asyncio.wait_for(subscribed, 30)
         sender = member(sfu, bob.local_sid).bridge.consumers[pub.sid]
 
-        async def plays(track=track, width=width, height=height) -> None:
-            # Frames of an earlier publication may still wait in the track's queue.
-            count = 0
-            while count < 10:
-                frame = await track.recv()
-                count = count + 1 if (frame.width, frame.height) == (width, height) else 0
-
-        await asyncio.wait_for(plays(), 30)
+        await asyncio.wait_for(plays_at(track, (width, height), 10), 30)
         assert sender.packets_sent > 0
         unsubscribed = bob.expect("track_unsubscribed")
         alice.unpublish_track(camera)
@@ -132,10 +132,7 @@ PUBLISH_CYCLES = 40
 async def test_a_publisher_reuses_its_m_line_for_each_new_publication(sfu, clients):
     # aiortc repeats every m-line in each description: one new m-line per publication
     # would make a publisher's descriptions outgrow the signaling frame limit.
-    alice = await connect(sfu.ws_url, sfu.token("alice"))
-    clients.append(alice)
-    bob = await connect(sfu.ws_url, sfu.token("bob"))
-    clients.append(bob)
+    alice, bob = await join(sfu, clients, "alice", "bob")
     bridge = member(sfu, alice.local_sid).bridge
     ended = weakref.WeakSet()
     for cycle in range(PUBLISH_CYCLES):
@@ -146,13 +143,7 @@ async def test_a_publisher_reuses_its_m_line_for_each_new_publication(sfu, clien
         track, pub, _who = await asyncio.wait_for(subscribed, 30)
         assert pub.sid == camera.sid
 
-        async def plays(track=track, width=width, height=height) -> None:
-            count = 0
-            while count < 3:
-                frame = await track.recv()
-                count = count + 1 if (frame.width, frame.height) == (width, height) else 0
-
-        await asyncio.wait_for(plays(), 30)
+        await asyncio.wait_for(plays_at(track, (width, height), 3), 30)
         producer = bridge.producers[camera.sid]
         ended.add(producer)
         ended.update(t for t in bridge.transport.incoming.values() if t.producer is producer)

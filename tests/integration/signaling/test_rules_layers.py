@@ -10,6 +10,7 @@ import pytest
 from edge_sfu.client import connect
 from edge_sfu.media import H264, LayerSpec
 from tests.support.media import H264TestSource, PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.sfu import join
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,7 +44,9 @@ async def test_subscribe_rules_decide_who_gets_what(sfu, clients):
     assert frames[-1].width == 320
 
 
-async def test_each_subscriber_gets_the_layer_its_render_size_asks_for(sfu, clients):
+@pytest.fixture
+async def two_layer_camera(sfu):
+    """The kiosk in room1 publishing a camera with a 640x480 main and a 320x240 lores layer."""
     local = await sfu.signaling.connect_local("room1", "kiosk")
     layers = [LayerSpec("main", 640, 480), LayerSpec("lores", 320, 240)]
     producer = await local.publish("camera", H264, layers=layers)
@@ -52,62 +55,50 @@ async def test_each_subscriber_gets_the_layer_its_render_size_asks_for(sfu, clie
         H264TestSource(producer, 320, 240, layer="lores"),
     ]
     try:
-        big = await connect(sfu.ws_url, sfu.token("big"))
-        clients.append(big)
-        small = await connect(sfu.ws_url, sfu.token("small"))
-        clients.append(small)
-        big_track, pub, _ = await big.wait_for("track_subscribed", timeout=30)
-        small_track, _, _ = await small.wait_for("track_subscribed", timeout=30)
-        small.set_render_size(pub.sid, 320, 180)
-        big.set_render_size(pub.sid, 1280, 720)
-        for track, size in ((big_track, (640, 480)), (small_track, (320, 240))):
-            frames = await receive_frames(track, 60, timeout=60)
-            assert (frames[-1].width, frames[-1].height) == size
-        # The small one grows: it switches layers (on a keyframe) without a new subscription.
-        small.set_render_size(pub.sid, 640, 480)
-        frames = await receive_frames(small_track, 60, timeout=60)
-        assert (frames[-1].width, frames[-1].height) == (640, 480)
-        assert not small.errors and not big.errors
+        yield producer
     finally:
         for source in sources:
             await source.close()
         await local.disconnect()
 
 
-async def test_no_render_size_and_zero_by_zero_get_the_best_layer(sfu, clients):
-    local = await sfu.signaling.connect_local("room1", "kiosk")
-    layers = [LayerSpec("main", 640, 480), LayerSpec("lores", 320, 240)]
-    producer = await local.publish("camera", H264, layers=layers)
-    sources = [
-        H264TestSource(producer, 640, 480, layer="main"),
-        H264TestSource(producer, 320, 240, layer="lores"),
-    ]
-    try:
-        viewer = await connect(sfu.ws_url, sfu.token("viewer"))
-        clients.append(viewer)
-        track, pub, _ = await viewer.wait_for("track_subscribed", timeout=30)
-        # No set-render-size yet: the best layer.
-        frames = await receive_frames(track, 30, timeout=60)
-        assert (frames[-1].width, frames[-1].height) == (640, 480)
-        viewer.set_render_size(pub.sid, 160, 120)
+async def test_each_subscriber_gets_the_layer_its_render_size_asks_for(
+    sfu, clients, two_layer_camera
+):
+    big, small = await join(sfu, clients, "big", "small")
+    big_track, pub, _ = await big.wait_for("track_subscribed", timeout=30)
+    small_track, _, _ = await small.wait_for("track_subscribed", timeout=30)
+    small.set_render_size(pub.sid, 320, 180)
+    big.set_render_size(pub.sid, 1280, 720)
+    for track, size in ((big_track, (640, 480)), (small_track, (320, 240))):
         frames = await receive_frames(track, 60, timeout=60)
-        assert (frames[-1].width, frames[-1].height) == (320, 240)
-        # 0x0 withdraws the size: the best layer again.
-        viewer.set_render_size(pub.sid, 0, 0)
-        frames = await receive_frames(track, 60, timeout=60)
-        assert (frames[-1].width, frames[-1].height) == (640, 480)
-        assert not viewer.errors
-    finally:
-        for source in sources:
-            await source.close()
-        await local.disconnect()
+        assert (frames[-1].width, frames[-1].height) == size
+    # The small one grows: it switches layers (on a keyframe) without a new subscription.
+    small.set_render_size(pub.sid, 640, 480)
+    frames = await receive_frames(small_track, 60, timeout=60)
+    assert (frames[-1].width, frames[-1].height) == (640, 480)
+    assert not small.errors and not big.errors
+
+
+async def test_no_render_size_and_zero_by_zero_get_the_best_layer(sfu, clients, two_layer_camera):
+    viewer = await connect(sfu.ws_url, sfu.token("viewer"))
+    clients.append(viewer)
+    track, pub, _ = await viewer.wait_for("track_subscribed", timeout=30)
+    # No set-render-size yet: the best layer.
+    frames = await receive_frames(track, 30, timeout=60)
+    assert (frames[-1].width, frames[-1].height) == (640, 480)
+    viewer.set_render_size(pub.sid, 160, 120)
+    frames = await receive_frames(track, 60, timeout=60)
+    assert (frames[-1].width, frames[-1].height) == (320, 240)
+    # 0x0 withdraws the size: the best layer again.
+    viewer.set_render_size(pub.sid, 0, 0)
+    frames = await receive_frames(track, 60, timeout=60)
+    assert (frames[-1].width, frames[-1].height) == (640, 480)
+    assert not viewer.errors
 
 
 async def test_removed_by_rest_and_room_completed_carry_their_codes(sfu, clients):
-    alice = await connect(sfu.ws_url, sfu.token("alice"))
-    clients.append(alice)
-    bob = await connect(sfu.ws_url, sfu.token("bob"))
-    clients.append(bob)
+    alice, bob = await join(sfu, clients, "alice", "bob")
     kicked = alice.expect("disconnected")
     seen = bob.expect("participant_disconnected")
     await sfu.context.rooms.disconnect(alice.local_sid, 53204)

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,17 @@ class Recorder:
         return {"state": "joining" if command.button == "join" else "in_call"}
 
 
+@asynccontextmanager
+async def serving(*args: Any, **kwargs: Any) -> AsyncIterator[ControlServer]:
+    """A started ``ControlServer(*args, **kwargs)``, closed when the block ends."""
+    srv = ControlServer(*args, **kwargs)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.close()
+
+
 @pytest.fixture
 def short_dir() -> Iterator[Path]:
     # AF_UNIX paths are limited to 107 bytes; pytest's tmp_path can be longer.
@@ -66,12 +78,8 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 async def server(short_dir: Path, recorder: Recorder) -> AsyncIterator[ControlServer]:
-    srv = ControlServer(default_socket_path(short_dir), recorder, idle_timeout=5.0)
-    await srv.start()
-    try:
+    async with serving(default_socket_path(short_dir), recorder, idle_timeout=5.0) as srv:
         yield srv
-    finally:
-        await srv.close()
 
 
 async def raw_exchange(path: Path, payload: bytes, *, timeout: float = 5.0) -> list[bytes]:
@@ -159,15 +167,11 @@ async def test_group_makes_the_socket_group_accessible(
     if gid is None:
         pytest.skip("needs root and a second group")
     group: int | str = grp.getgrgid(gid).gr_name if which == "own" else gid
-    srv = ControlServer(short_dir / "c.sock", recorder, group=group)
-    await srv.start()
-    try:
+    async with serving(short_dir / "c.sock", recorder, group=group) as srv:
         st = os.lstat(srv.path)
         assert stat.S_IMODE(st.st_mode) == 0o660
         assert st.st_gid == gid
         await assert_still_serving(srv.path)
-    finally:
-        await srv.close()
 
 
 def test_unknown_group_is_a_clear_error(short_dir: Path, recorder: Recorder) -> None:
@@ -182,13 +186,9 @@ async def test_peer_credentials_are_checked(short_dir: Path, recorder: Recorder)
         seen.append(peer)
         return False
 
-    srv = ControlServer(short_dir / "c.sock", recorder, peer_allowed=nobody_allowed)
-    await srv.start()
-    try:
+    async with serving(short_dir / "c.sock", recorder, peer_allowed=nobody_allowed) as srv:
         with pytest.raises(CommandRejected, match="permission denied"):
             await asyncio.to_thread(press, srv.path, "join")
-    finally:
-        await srv.close()
     assert recorder.commands == []
     assert seen[0].uid == os.geteuid() and seen[0].pid == os.getpid()
 
@@ -312,17 +312,13 @@ async def test_handler_refusal_keeps_the_connection(short_dir: Path) -> None:
             raise BadCommand("this unit is a hub: it has no buttons")
         return {"state": "hub"}
 
-    srv = ControlServer(short_dir / "c.sock", refuse_press)
-    await srv.start()
-    try:
+    async with serving(short_dir / "c.sock", refuse_press) as srv:
         reader, writer = await asyncio.open_unix_connection(os.fspath(srv.path))
         writer.write(b'{"cmd": "press", "button": "join"}\n{"cmd": "status"}\n')
         await writer.drain()
         async with asyncio.timeout(10):
             replies = [json.loads(await reader.readline()) for _ in range(2)]
         writer.close()
-    finally:
-        await srv.close()
     assert replies == [
         {"ok": False, "error": "this unit is a hub: it has no buttons"},
         {"ok": True, "state": "hub"},
@@ -333,13 +329,9 @@ async def test_handler_refusal_is_a_clear_client_error(short_dir: Path) -> None:
     async def refuse(command: ControlCommand) -> Mapping[str, Any]:
         raise BadCommand("not a kiosk")
 
-    srv = ControlServer(short_dir / "c.sock", refuse)
-    await srv.start()
-    try:
+    async with serving(short_dir / "c.sock", refuse) as srv:
         with pytest.raises(CommandRejected, match="not a kiosk"):
             await asyncio.to_thread(press, srv.path, "join")
-    finally:
-        await srv.close()
 
 
 async def test_handler_crash_costs_only_that_connection(
@@ -356,15 +348,11 @@ async def test_handler_crash_costs_only_that_connection(
             return {"not_json": object()}
         return {"state": "idle"}
 
-    srv = ControlServer(short_dir / "c.sock", flaky)
-    await srv.start()
-    try:
+    async with serving(short_dir / "c.sock", flaky) as srv:
         for _ in range(2):
             with pytest.raises(CommandRejected, match="internal error"):
                 await asyncio.to_thread(status, srv.path)
         assert await asyncio.to_thread(status, srv.path) == {"state": "idle"}
-    finally:
-        await srv.close()
     assert "handler failed" in caplog.text
 
 
@@ -394,15 +382,11 @@ async def test_too_many_clients_are_turned_away(short_dir: Path, recorder: Recor
 
 
 async def test_idle_connections_time_out(short_dir: Path, recorder: Recorder) -> None:
-    srv = ControlServer(short_dir / "c.sock", recorder, idle_timeout=0.2)
-    await srv.start()
-    try:
+    async with serving(short_dir / "c.sock", recorder, idle_timeout=0.2) as srv:
         reader, writer = await asyncio.open_unix_connection(os.fspath(srv.path))
         async with asyncio.timeout(10):
             assert await reader.read() == b""  # closed by the server
         writer.close()
-    finally:
-        await srv.close()
 
 
 # --- the client's errors ---------------------------------------------------------------------
@@ -446,12 +430,8 @@ async def test_stale_socket_is_replaced_at_start(short_dir: Path, recorder: Reco
     path = short_dir / "control.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(os.fspath(path))
-    srv = ControlServer(path, recorder)
-    await srv.start()
-    try:
+    async with serving(path, recorder):
         await assert_still_serving(path)
-    finally:
-        await srv.close()
 
 
 async def test_a_running_daemon_is_not_displaced(server: ControlServer, recorder: Recorder) -> None:

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.metrics import LoopLag, UnitCollector, scrape_allowed
 from provisioning.sysinfo import SysInfo
+from tests.support.pi_sysfs import write_pi_sysfs
 
 
 def scrape(collector: UnitCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -25,22 +26,13 @@ def scrape(collector: UnitCollector) -> dict[tuple[str, tuple[tuple[str, str], .
     }
 
 
-def pi_tree(root: Path) -> Path:
-    zone = root / "sys/class/thermal/thermal_zone0"
-    zone.mkdir(parents=True)
-    (zone / "temp").write_text("61234\n")
-    (zone / "type").write_text("cpu-thermal\n")
-    firmware = root / "sys/devices/platform/soc/soc:firmware"
-    firmware.mkdir(parents=True)
-    (firmware / "get_throttled").write_text("0x50005\n")  # under-voltage now, throttled before
-    return root
-
-
 def test_temperature_throttling_and_recordings(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     (data_dir / "recordings" / "RM1").mkdir(parents=True)
     (data_dir / "recordings" / "RM1" / "a.mka").write_bytes(b"x" * 1500)
-    sysinfo = SysInfo(pi_tree(tmp_path / "root"), use_vcgencmd=False)
+    # under-voltage now, throttled before
+    root = write_pi_sysfs(tmp_path / "root", temp="61234", throttled="0x50005")
+    sysinfo = SysInfo(root, use_vcgencmd=False)
     samples = scrape(UnitCollector(LoopLag(), sysinfo, data_dir))
     assert samples[("edge_cpu_temperature_celsius", (("zone", "cpu-thermal"),))] == 61.234
     throttled = {

@@ -55,15 +55,20 @@ def checkable_unit(tmp_path: Path) -> Path:
     return copy
 
 
-@needs
-def test_unit_verifies_without_warnings(checkable_unit: Path) -> None:
-    result = subprocess.run(
-        ["systemd-analyze", "verify", str(checkable_unit)],
+def _analyze(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``systemd-analyze`` with ``args``, its exit status and output captured."""
+    return subprocess.run(
+        ["systemd-analyze", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+@needs
+def test_unit_verifies_without_warnings(checkable_unit: Path) -> None:
+    result = _analyze("verify", checkable_unit)
     # verify exits 0 even for unknown keys: the warnings on stderr are the real verdict.
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
@@ -74,25 +79,13 @@ def test_verify_does_catch_mistakes(tmp_path: Path, checkable_unit: Path) -> Non
     broken = tmp_path / "broken" / "edge-appliance.service"
     broken.parent.mkdir()
     broken.write_text(checkable_unit.read_text().replace("ProtectHome=", "ProtectHomme="))
-    result = subprocess.run(
-        ["systemd-analyze", "verify", str(broken)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _analyze("verify", broken)
     assert "ProtectHomme" in result.stderr
 
 
 @needs
 def test_security_exposure_is_at_most_2(checkable_unit: Path) -> None:
-    result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", "--threshold=20", str(checkable_unit)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _analyze("security", "--offline=true", "--threshold=20", checkable_unit)
     output = result.stdout + result.stderr
     match = re.search(r"Overall exposure level for edge-appliance\.service: (\d+\.\d)", output)
     assert match, output

@@ -45,6 +45,17 @@ def refused(
     assert info.value.to_json()["status"] == 401
 
 
+def minute_payload(unit: tuple[UnitIdentity, KeyStore, ApiKey]) -> dict[str, object]:
+    """Claims of a token from the unit's API key, valid for a minute, with a video grant."""
+    identity, _, key = unit
+    return {
+        "iss": key.sid,
+        "sub": identity.account_sid,
+        "exp": int(time.time()) + 60,
+        "grants": {"identity": "a", "video": {}},
+    }
+
+
 def forge(header: dict[str, object], payload: dict[str, object], secret: str = "") -> str:
     def b64(obj: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
@@ -102,13 +113,8 @@ def test_bad_signature_20107(unit):
 
 @pytest.mark.parametrize("alg", ["none", "HS512", "HS384"])
 def test_other_algorithms_20101(unit, alg):
-    identity, _, key = unit
-    payload = {
-        "iss": key.sid,
-        "sub": identity.account_sid,
-        "exp": int(time.time()) + 60,
-        "grants": {"identity": "a", "video": {}},
-    }
+    _, _, key = unit
+    payload = minute_payload(unit)
     header = {"alg": alg, "typ": "JWT", "cty": "twilio-fpa;v=1"}
     token = (
         forge(header, payload)
@@ -150,13 +156,8 @@ def test_a_time_claim_that_is_not_an_integer_is_20101(unit, claim, value):
 
 
 def test_missing_cty_20102(unit):
-    identity, _, key = unit
-    payload = {
-        "iss": key.sid,
-        "sub": identity.account_sid,
-        "exp": int(time.time()) + 60,
-        "grants": {"identity": "a", "video": {}},
-    }
+    _, _, key = unit
+    payload = minute_payload(unit)
     refused(20102, jwt.encode(payload, key.secret, algorithm="HS256"), unit)
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import tomli_w
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from provisioning.backend import FieldSpec
 from provisioning.settings_form import field_id, set_path
+from tests.support.certs import self_signed
 from tests.support.provisioning_app import get_csrf, post_form
 from tests.support.provisioning_backend import SCHEMA, HandWrittenTestBackend, default_config
 
@@ -155,31 +154,23 @@ async def test_oversized_request_is_a_message(signed_in: TestClient) -> None:
     assert resp.status == 413 and "too large" in await resp.text()
 
 
-def _self_signed(*, days: int = 30, start_days: int = -1) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit.example")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + dt.timedelta(days=start_days))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+async def _upload_tls(
+    client: TestClient, cert: bytes, key: bytes, names: tuple[str, str]
+) -> tuple[ClientResponse, str]:
+    """Post ``cert`` and ``key`` (uploaded under the file ``names``) to the TLS form."""
+    form = aiohttp.FormData()
+    form.add_field("csrf", await get_csrf(client, "/admin/tls"))
+    form.add_field("cert", cert, filename=names[0])
+    form.add_field("key", key, filename=names[1])
+    resp = await client.post("/admin/tls/upload", data=form)
+    return resp, await resp.text()
 
 
 def _cert_cases() -> list[tuple[str, bytes, bytes, str]]:
-    good_cert, good_key = _self_signed()
-    _, other_key = _self_signed()
-    old_cert, old_key = _self_signed(days=-1, start_days=-10)
-    future_cert, future_key = _self_signed(days=30, start_days=5)
+    good_cert, good_key = self_signed()
+    _, other_key = self_signed()
+    old_cert, old_key = self_signed(days=-1, start_days=-10)
+    future_cert, future_key = self_signed(days=30, start_days=5)
     enc_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -209,12 +200,8 @@ def _cert_cases() -> list[tuple[str, bytes, bytes, str]]:
 async def test_tls_upload_refuses_bad_certificates(
     signed_in: TestClient, data_dir: Path, label: str, cert: bytes, key: bytes, message: str
 ) -> None:
-    form = aiohttp.FormData()
-    form.add_field("csrf", await get_csrf(signed_in, "/admin/tls"))
-    form.add_field("cert", cert, filename="../../../../tmp/pwned.crt")
-    form.add_field("key", key, filename="../../key.pem")
-    resp = await signed_in.post("/admin/tls/upload", data=form)
-    text = await resp.text()
+    names = ("../../../../tmp/pwned.crt", "../../key.pem")
+    resp, text = await _upload_tls(signed_in, cert, key, names)
     assert resp.status == 400 and message in text, label
     assert "<script>alert" not in text
     assert not (data_dir / "tls" / "custom.crt").exists()
@@ -222,13 +209,8 @@ async def test_tls_upload_refuses_bad_certificates(
 
 
 async def test_tls_upload_accepts_a_good_pair(signed_in: TestClient, data_dir: Path) -> None:
-    cert, key = _self_signed()
-    form = aiohttp.FormData()
-    form.add_field("csrf", await get_csrf(signed_in, "/admin/tls"))
-    form.add_field("cert", cert, filename="../../x.crt")
-    form.add_field("key", key, filename="x.key")
-    resp = await signed_in.post("/admin/tls/upload", data=form)
-    text = await resp.text()
+    cert, key = self_signed()
+    resp, text = await _upload_tls(signed_in, cert, key, ("../../x.crt", "x.key"))
     assert resp.status == 200 and "Certificate installed" in text and "unit.example" in text
     assert (data_dir / "tls" / "custom.key").stat().st_mode & 0o777 == 0o600
     resp = await post_form(signed_in, "/admin/tls/remove", {}, "/admin/tls")

@@ -64,6 +64,8 @@ async def test_every_private_route_refuses_without_session(
         "/admin/invites/revoke",
     } <= {p for _, p, _ in private}
     public_names = {n for _, _, n in routes if n.startswith("public")}
+    # Spelled out, not imported from handlers_auth.PUBLIC_ROUTES: a route made public by
+    # mistake there must fail here.
     assert public_names == {
         "public-claim",
         "public-claim-post",

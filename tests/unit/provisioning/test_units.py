@@ -28,6 +28,7 @@ from provisioning.settings_form import (
 from provisioning.status import StatusHub
 from provisioning.sysinfo import SysInfo, decode_throttled
 from provisioning.throttle import Throttle
+from tests.support.pi_sysfs import write_pi_sysfs
 
 
 class Clock:
@@ -181,13 +182,7 @@ def test_sysinfo_from_a_fake_pi(tmp_path: Path) -> None:
         "MemTotal: 1000 kB\nMemFree: 10 kB\nMemAvailable: 600 kB\n"
     )
     (tmp_path / "proc/stat").write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
-    zone = tmp_path / "sys/class/thermal/thermal_zone0"
-    zone.mkdir(parents=True)
-    (zone / "temp").write_text("48312\n")
-    (zone / "type").write_text("cpu-thermal\n")
-    fw = tmp_path / "sys/devices/platform/soc/soc:firmware"
-    fw.mkdir(parents=True)
-    (fw / "get_throttled").write_text("50005\n")
+    write_pi_sysfs(tmp_path, temp="48312", throttled="50005")
     info = SysInfo(tmp_path, use_vcgencmd=False)
     snap = info.snapshot()
     assert snap["load"] == [0.5, 0.4, 0.3] and snap["uptime_s"] == 3600.5
@@ -257,14 +252,14 @@ def test_tls_renews_when_names_change_or_expiring(
 
 
 def test_tls_manager_serves_uploaded_pair_and_reverts(tmp_path: Path) -> None:
-    from .test_bad_input import _self_signed
+    from tests.support.certs import self_signed
 
     mgr = tls.TlsManager(tmp_path, ["localhost"], ["127.0.0.1"], "unit")
-    cert, key = _self_signed()
+    cert, key = self_signed()
     mgr.install_custom(cert, key)
     assert mgr.paths.custom and tls.describe(mgr.paths.cert)["Subject"] == "CN=unit.example"
     with pytest.raises(CertificateRejected):
-        mgr.install_custom(cert, _self_signed()[1])
+        mgr.install_custom(cert, self_signed()[1])
     mgr.remove_custom()
     assert not mgr.paths.custom
 

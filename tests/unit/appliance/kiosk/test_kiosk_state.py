@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -52,24 +54,28 @@ ALL_INPUTS: list[KioskInput] = [
 ]
 
 
+E = TypeVar("E")
+
+
 def only(effects: list[KioskEffect], kind: type) -> list[KioskEffect]:
     return [e for e in effects if isinstance(e, kind)]
 
 
+def one(effects: list[KioskEffect], kind: type[E]) -> E:
+    """The only effect of ``kind`` among ``effects`` (there must be exactly one)."""
+    found = only(effects, kind)
+    assert len(found) == 1, effects
+    effect = found[0]
+    assert isinstance(effect, kind)
+    return effect
+
+
 def led(effects: list[KioskEffect]) -> LedPattern:
-    leds = only(effects, SetLed)
-    assert len(leds) == 1, effects
-    pattern = leds[0]
-    assert isinstance(pattern, SetLed)
-    return pattern.pattern
+    return one(effects, SetLed).pattern
 
 
 def status(effects: list[KioskEffect]) -> str:
-    texts = only(effects, ShowStatus)
-    assert len(texts) == 1, effects
-    text = texts[0]
-    assert isinstance(text, ShowStatus)
-    return text.text
+    return one(effects, ShowStatus).text
 
 
 def machine_in(state: KioskState, policy: KioskPolicy | None = None) -> KioskMachine:
@@ -217,13 +223,17 @@ def test_button_storm_in_call_starts_one_leave() -> None:
     assert m.state is KioskState.LEAVING
 
 
+# Presses are ignored, and remote endings wait, while an operation is in flight.
 @pytest.mark.parametrize("state", [KioskState.JOINING, KioskState.LEAVING])
-@pytest.mark.parametrize("press", [JoinPressed(), LongPressed(), MutePressed()])
-def test_presses_are_ignored_while_an_operation_is_in_flight(
-    state: KioskState, press: KioskInput
+@pytest.mark.parametrize(
+    "event",
+    [JoinPressed(), LongPressed(), MutePressed(), RoomEnded(), Kicked("x"), Disconnected("y")],
+)
+def test_presses_and_remote_endings_wait_for_the_operation_in_flight(
+    state: KioskState, event: KioskInput
 ) -> None:
     m = machine_in(state)
-    assert m.handle(press) == []
+    assert m.handle(event) == []
     assert m.state is state
 
 
@@ -249,16 +259,6 @@ def test_disconnect_in_call_retries() -> None:
     assert m.state is KioskState.ERROR
     assert only(effects, ScheduleRetry) == [ScheduleRetry(2.0, 1)]
     assert "ice failed" in status(effects)
-
-
-@pytest.mark.parametrize("ending", [RoomEnded(), Kicked("x"), Disconnected("y")])
-@pytest.mark.parametrize("state", [KioskState.JOINING, KioskState.LEAVING])
-def test_remote_endings_wait_for_the_operation_in_flight(
-    ending: KioskInput, state: KioskState
-) -> None:
-    m = machine_in(state)
-    assert m.handle(ending) == []
-    assert m.state is state
 
 
 def test_leaving_ends_only_with_left() -> None:

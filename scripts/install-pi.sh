@@ -79,19 +79,38 @@ check_system() {
     [ -f "$SRC/pyproject.toml" ] || die "run from the edge-appliance source tree ($SRC)"
 }
 
-# True when the configured apt sources offer package $1.
-apt_has() {
-    # "Candidate: (none)" means known but not installable from any configured source.
-    apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [^(]'
+# The Debian packages this script asks about.
+PACKAGES=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero
+    python3-picamera2 python3-lgpio python3-numpy gcc python3-dev libasound2-dev)
+
+# Reads the installed and the candidate (what apt would install) versions of packages $@ into
+# deb_installed and deb_candidate, in one dpkg-query and one apt-cache call: each loads the
+# whole package database, seconds apiece on a Pi Zero or under emulation.
+read_versions() {
+    declare -gA deb_installed deb_candidate
+    local pkg v
+    for pkg in "$@"; do
+        deb_installed[$pkg]=""
+        deb_candidate[$pkg]=""
+    done
+    while read -r pkg v; do
+        deb_installed[$pkg]=$v
+    done < <(dpkg-query -W -f='${Package} ${Status} ${Version}\n' "$@" 2>/dev/null |
+        awk '$3 == "ok" && $4 == "installed" { print $1, $5 }')
+    # "Candidate: (none)": known, but not installable from any configured source.
+    while read -r pkg v; do
+        deb_candidate[$pkg]=$v
+    done < <(apt-cache policy "$@" 2>/dev/null |
+        awk '/^[^ ]/ { sub(/:.*/, ""); pkg = $0 } $1 == "Candidate:" && $2 !~ /^\(/ { print pkg, $2 }')
 }
 
-# The version of Debian package $1 that is installed, else the one apt would install, else "".
+# True when the configured apt sources offer package $1 (after read_versions).
+apt_has() { [ -n "${deb_candidate[$1]:-}" ]; }
+
+# The installed version of package $1, else the one apt would install, else "".
 deb_version() {
-    local v
-    v=$(dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null |
-        sed -n 's/^install ok installed //p')
-    [ -n "$v" ] || v=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: \([^(].*\)$/\1/p')
-    printf '%s' "$v"
+    local v=${deb_installed[$1]:-}
+    printf '%s' "${v:-${deb_candidate[$1]:-}}"
 }
 
 # True when Debian version $1 is at least $2.
@@ -104,6 +123,7 @@ plan_packages() {
     #   python3-systemd    systemd-python: sd_notify and the journal (PyPI ships source only)
     #   python3-alsaaudio  pyalsaaudio (PyPI ships source only); checked for version below
     #   python3-gpiozero   buttons and LEDs
+    read_versions "${PACKAGES[@]}"
     apt_want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero)
     apt_skipped=()
     # Only in the Raspberry Pi OS archive (archive.raspberrypi.com), so optional here:
@@ -137,11 +157,9 @@ plan_packages() {
 # 1.x has no wheels for trixie's Python 3.13). Without Debian's NumPy (installed, or coming
 # with python3-picamera2) there is no constraint.
 numpy_constraint() {
-    local v
-    v=$(dpkg-query -W -f='${Status} ${Version}' python3-numpy 2>/dev/null |
-        sed -n 's/^install ok installed //p')
+    local v=${deb_installed[python3-numpy]:-}
     if [ -z "$v" ] && apt_has python3-picamera2; then
-        v=$(deb_version python3-numpy)
+        v=${deb_candidate[python3-numpy]:-}
     fi
     [ -n "$v" ] || return 0
     v=${v#*:}
@@ -157,6 +175,8 @@ install_apt_packages() {
         warn "$pkg is not in the apt sources (not Raspberry Pi OS?): skipping it"
     done
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_want[@]}"
+    # python3-picamera2 may have brought Debian's NumPy (see numpy_constraint).
+    read_versions python3-numpy
 }
 
 python_is_recent() {
@@ -265,10 +285,10 @@ print_plan() {
     # shellcheck source=/dev/null
     . /etc/os-release
     printf 'system:   %s, %s\n' "${PRETTY_NAME:-unknown}" "$(dpkg --print-architecture)"
+    plan_packages
     if [ -z "$(deb_version python3)" ]; then
         warn "apt knows no python3: the package lists are empty (run apt-get update first)"
     fi
-    plan_packages
     printf 'apt:      apt-get install %s\n' "${apt_want[*]}"
     local pkg
     for pkg in "${apt_want[@]}"; do

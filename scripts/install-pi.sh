@@ -187,13 +187,14 @@ python_is_recent() {
 make_venv() {
     # --system-site-packages lets the venv import the apt-installed bindings above;
     # packages pip installs into the venv still take precedence over them.
-    if [ -x "$VENV/bin/python" ] &&
+    if [ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/pip" ] &&
         grep -qi '^include-system-site-packages *= *true' "$VENV/pyvenv.cfg" &&
         "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
         log "reusing $VENV"
         return
     fi
-    # Also when the OS's Python changed under it (bookworm's 3.11 to trixie's 3.13).
+    # Also when the OS's Python changed under it (bookworm's 3.11 to trixie's 3.13), or an
+    # earlier run was stopped before the venv had its pip.
     log "creating $VENV"
     rm -rf "$VENV"
     mkdir -p "$PREFIX"
@@ -265,6 +266,13 @@ install_config() {
 }
 
 start_service() {
+    # Not booted with systemd: a chroot, e.g. building an SD card image. systemctl enable works
+    # on the files alone; reloading or starting needs the running systemd.
+    if [ ! -d /run/systemd/system ]; then
+        log "systemd is not running here: enabling $SERVICE for the next boot"
+        systemctl enable "$SERVICE"
+        return
+    fi
     log "enabling $SERVICE"
     systemctl daemon-reload
     if [ "$start" = no ]; then
@@ -317,7 +325,9 @@ print_plan() {
     else
         printf 'config:   write %s (unit name "%s")\n' "$CONFIG" "$(unit_name)"
     fi
-    if [ "$start" = yes ]; then
+    if [ ! -d /run/systemd/system ]; then
+        printf 'service:  systemctl enable %s (systemd is not running here)\n' "$SERVICE"
+    elif [ "$start" = yes ]; then
         printf 'service:  systemctl enable --now %s\n' "$SERVICE"
     else
         printf 'service:  systemctl enable %s\n' "$SERVICE"

@@ -22,7 +22,7 @@ from tests.integration.media.peers import (
     answer_sending,
     publish,
 )
-from tests.support.seam_probes import decoder_thread_running
+from tests.support.seam_probes import decoder_thread_running, transport_cc_negotiated
 from tests.support.waiting import wait_for
 
 
@@ -358,7 +358,8 @@ async def test_each_received_packet_reaches_the_arrival_hook_with_its_transport_
         return serialize(self, extensions_map)
 
     monkeypatch.setattr(RtpPacket, "serialize", numbered)
-    router, pub_pc, _pub_t, _producers, subs = await _room(0)
+    with transport_cc_negotiated():
+        router, pub_pc, _pub_t, _producers, subs = await _room(0)
     try:
         assert "a=extmap:4 http://www.ietf.org/id/draft-holmer" in pub_pc.localDescription.sdp
         await wait_for(lambda: len(arrivals) >= 100, what="packets at the hook")

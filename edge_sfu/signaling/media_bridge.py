@@ -9,6 +9,9 @@ glare (aiortc cannot roll a description back), and the client stays small:
   it, telling the client which ``mid`` carries which of its tracks (``publish`` map in
   ``offer``); the client attaches the track there and answers ``sendonly``. Once media
   starts, the track is published in the room and the client gets ``published``;
+* a video track published with ``layers`` gets a simulcast m-line (one rid per layer); the
+  layers some subscriber takes are sent to the client (``send-layers``) each time they
+  change, so it pauses the rest at its encoder;
 * a subscription adds a send-only m-line (the engine's ``Consumer``); after the client's
   answer it gets ``track-subscribed`` with that ``mid``;
 * at most one offer is outstanding; changes made meanwhile are folded into the next one.
@@ -33,11 +36,13 @@ from ..media import (
     Consumer,
     DataProducer,
     IncomingTrack,
+    LayerSpec,
     MediaError,
     Producer,
     PublicationSlot,
     Router,
     Transport,
+    sending_layers,
 )
 from ..rooms import PublishedTrack
 from . import protocol as p
@@ -239,7 +244,12 @@ class MediaBridge:
         # Only here, right before createOffer: a transceiver added while aiortc awaits inside
         # an offer/answer would be taken over by the engine before it has a mid.
         for request in self._requested:
-            slot = self.transport.add_publication_slot(request.kind, request.codec)
+            simulcast = [
+                LayerSpec(layer.rid, layer.width, layer.height) for layer in request.layers
+            ]
+            slot = self.transport.add_publication_slot(
+                request.kind, request.codec, simulcast=simulcast
+            )
             self._waiting.append(_Publication(request, slot))
         self._requested = []
 
@@ -281,6 +291,16 @@ class MediaBridge:
         producer.set_enabled(track.enabled)
         self.producers[track.sid] = producer
         self._send(p.published_message(pub.request.client_id, track.sid))
+        if pub.slot.simulcast and len(producer.layers) > 1:
+            # Adaptive simulcast: the browser encodes only the layers someone takes.
+            sid = track.sid
+            producer.on_wanted_layers = lambda wanted: self._send_layers(sid, producer, wanted)
+            self._send_layers(sid, producer, producer.wanted_layers)
+
+    def _send_layers(self, track_sid: str, producer: Producer, wanted: frozenset[str]) -> None:
+        if not producer.closed and not self.transport.closed:
+            rids = sending_layers(list(producer.layers), wanted)
+            self._send(p.send_layers_message(track_sid, rids))
 
     def _refuse(self, pub: _Publication, why: str, code: int = p.TRACK_INVALID) -> None:
         self._send(p.publish_failed_message(pub.request.client_id, code, why))

@@ -47,6 +47,7 @@ PAGE_HEADERS = {
 STATIC_FILES = {
     "edge-video.js": "text/javascript",
     "edge-video-tracks.js": "text/javascript",
+    "edge-video-simulcast.js": "text/javascript",
     "join.js": "text/javascript",
     "room-monitor.js": "text/javascript",
     "join.css": "text/css",

@@ -11,6 +11,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
+| ``simulcast`` | rid/simulcast lines written into offers and read from answers (RFC 8853) |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
 | ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
@@ -59,10 +60,12 @@ from edge_sfu.media.seam.receive import (
     ReceiveParams,
     RtcpHandler,
     RtpHandler,
+    StreamHandler,
     retarget_receiver,
     take_over_receiver,
 )
 from edge_sfu.media.seam.send import SendParams, SendPath, take_over_sender
+from edge_sfu.media.seam.simulcast import RID, answered_rids, offer_simulcast
 
 #: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
 #: relies on. ``owner`` names the class (attributes of its instances count) or module.
@@ -89,6 +92,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     # ingress: route SRTP in the datagram callback, read bursts
     ("RTCDtlsTransport", "_rx_srtp"),
     ("RTCDtlsTransport", "_rtp_router"),
+    # ingress: route a new SSRC by its mid extension (simulcast) and remember it
+    ("RtpRouter", "mid_table"),
+    ("RtpRouter", "ssrc_table"),
+    ("RtpRouter", "payload_type_table"),
     ("aioice.Connection", "_protocols"),
     ("asyncio datagram transport", "_loop"),
     ("asyncio datagram transport", "_conn_lost"),
@@ -120,12 +127,15 @@ __all__ = [
     "EXT_TRANSPORT_CC",
     "OFFER_TRANSPORT_CC",
     "PRIVATE_NAMES",
+    "RID",
     "ArrivalHook",
     "ReceiveParams",
     "RtcpHandler",
     "RtpHandler",
     "SendParams",
     "SendPath",
+    "StreamHandler",
+    "answered_rids",
     "drain_socket_reads",
     "h264_depayload",
     "h264_packetize",
@@ -135,6 +145,7 @@ __all__ = [
     "keep_sctp_transport",
     "negotiate_header_extensions",
     "negotiated_codecs",
+    "offer_simulcast",
     "restrict_addresses",
     "restrict_ports",
     "retarget_receiver",

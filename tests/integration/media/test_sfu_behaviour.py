@@ -20,6 +20,7 @@ from tests.integration.media.peers import (
     Subscriber,
     SyntheticVideoTrack,
     answer_sending,
+    new_pc,
     publish,
 )
 from tests.support.seam_probes import decoder_thread_running, transport_cc_negotiated
@@ -373,3 +374,40 @@ async def test_each_received_packet_reaches_the_arrival_hook_with_its_transport_
         assert times == sorted(times)
     finally:
         await _teardown(router, pub_pc, subs)
+
+
+async def test_streams_unsignalled_in_the_sdp_are_routed_by_their_mid() -> None:
+    """Two video m-lines share payload types and the answer names no SSRC (as a browser's
+    simulcast answer does): each stream reaches its own m-line by its mid extension."""
+    import re
+
+    router = Router("RM-mid")
+    pc = new_pc()
+    transport = router.create_transport("PA")
+    tracks = [
+        (SyntheticVideoTrack(320, 240), "video/H264"),
+        (SyntheticVideoTrack(160, 120), "video/H264"),
+    ]
+    slots = [transport.add_publication_slot("video", codec="H264") for _ in tracks]
+    sub = Subscriber(router, "PS")
+    try:
+        await answer_sending(
+            pc, await transport.create_offer(), dict(zip(slots, tracks, strict=True))
+        )
+        answer = re.sub(r"a=ssrc(-group)?:[^\r\n]*\r\n", "", pc.localDescription.sdp)
+        assert "a=ssrc" not in answer and "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid" in answer
+        await transport.handle_answer(answer)
+        producers = [router.produce(transport, transport.incoming[slot.mid]) for slot in slots]
+        for producer in producers:
+            router.consume(producer, sub.transport)
+        await sub.negotiate()
+        await wait_for(
+            lambda: len(sub.frames) == 2 and all(len(f) >= 5 for f in sub.frames.values()),
+            what="both tracks",
+        )
+        assert sorted({size for f in sub.frames.values() for size in f}) == [(160, 120), (320, 240)]
+        assert all(len({size for size in f}) == 1 for f in sub.frames.values())  # not mixed
+    finally:
+        await sub.close()
+        await pc.close()
+        await router.close()

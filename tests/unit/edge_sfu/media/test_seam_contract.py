@@ -68,6 +68,7 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
             "asyncio event loop": loop,
             "H264Encoder": h264.H264Encoder,
             "aiortc.codecs": aiortc_codecs,
+            "RtpRouter": dtls._rtp_router,
         }
         missing = [
             f"{owner}.{name}"
@@ -145,6 +146,31 @@ async def test_answers_keep_the_offered_extension_ids() -> None:
         await answerer.setRemoteDescription(type(offerer.localDescription)(munged, "offer"))
         answer = await answerer.createAnswer()
         assert "a=extmap:9 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id" in answer.sdp
+    finally:
+        await offerer.close()
+        await answerer.close()
+
+
+async def test_aiortc_takes_simulcast_lines_it_does_not_know() -> None:
+    """The seam writes rid/simulcast lines into offers and leaves them in answers: aiortc
+    must apply such descriptions (ignoring those lines) and still route by mid table."""
+    offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        tx = offerer.addTransceiver("video", direction="recvonly")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        offer = seam.offer_simulcast(offerer.localDescription.sdp, {"0": ["h", "f"]})
+        assert "a=simulcast:recv h;f" in offer
+        await answerer.setRemoteDescription(type(offerer.localDescription)(offer, "offer"))
+        answer = (await answerer.createAnswer()).sdp
+        answer = answer.replace(
+            "a=mid:0\r\n", "a=mid:0\r\na=rid:h send\r\na=rid:f send\r\na=simulcast:send h;f\r\n"
+        )
+        await offerer.setRemoteDescription(type(offerer.localDescription)(answer, "answer"))
+        assert seam.answered_rids(answer) == {"0": ["h", "f"]}
+        assert offerer.signalingState == "stable" and tx.mid == "0"
+        router = tx.receiver.transport._rtp_router
+        assert isinstance(router.mid_table, dict) and isinstance(router.ssrc_table, dict)
+        assert isinstance(router.payload_type_table, dict)
     finally:
         await offerer.close()
         await answerer.close()

@@ -22,7 +22,13 @@ from edge_sfu.keys import ApiKey, KeyStore
 from edge_sfu.media import MediaSettings
 from edge_sfu.rooms import RoomDefaults
 from edge_sfu.server import create_sfu_app
-from edge_sfu.signaling import MEDIA_SETTINGS, SIGNALING, SIGNALING_SETTINGS, SignalingService, SignalingSettings
+from edge_sfu.signaling import (
+    MEDIA_SETTINGS,
+    SIGNALING,
+    SIGNALING_SETTINGS,
+    SignalingService,
+    SignalingSettings,
+)
 from edge_sfu.tokens import mint_access_token
 
 #: Short timers so reconnect-window tests take seconds, not half a minute.

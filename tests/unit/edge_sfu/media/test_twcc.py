@@ -127,8 +127,8 @@ def test_the_builder_reports_arrivals_to_the_tick_and_losses_between_feedbacks()
     assert len(packets) == 2
     got: dict[int, int | None] = {}
     for fb in packets:
-        for seq, at in TransportFeedback.parse(fb.serialize()).arrivals():
-            got[seq] = at
+        for seq, arrival in TransportFeedback.parse(fb.serialize()).arrivals():
+            got[seq] = arrival
     assert got.pop(0) is None  # lost, and said so
     for seq, at in arrivals.items():
         received = got[seq]

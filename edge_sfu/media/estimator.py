@@ -526,6 +526,24 @@ class ReceiveSideEstimator:
             self._last_update = arrival
             self.estimate_bps = int(self._delay.update(self.incoming_bps, arrival))
 
+    def on_rtp(self, timestamp: int, clock_rate: int, arrival: float, size: int) -> None:
+        """One RTP packet: its 32-bit timestamp is unwrapped here; packets older than the
+        newest by more than half the timestamp space (reordered far back) are skipped."""
+        if clock_rate <= 0:
+            return
+        last = self._last_ts
+        if last is None:
+            self._ts_base = timestamp
+            unwrapped = timestamp
+        else:
+            unwrapped = last + (((timestamp - last + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+        if last is None or unwrapped > last:
+            self._last_ts = unwrapped
+        self.on_packet((unwrapped - self._ts_base) / clock_rate, arrival, size)
+
+    _last_ts: int | None = None
+    _ts_base = 0
+
     def set_rtt(self, rtt: float) -> None:
         """Round-trip time to the publisher, which sets how fast the rate may grow."""
         if 0 < rtt < 10:

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -22,6 +23,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from edge_common.lifecycle import AsyncCloseable, TaskSet
 from edge_sfu.media import seam
+from edge_sfu.media.bandwidth import Estimate, TransportBandwidth
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
 from edge_sfu.media.incoming import IncomingTrack
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 DataChannel: TypeAlias = RTCDataChannel
 #: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
 DATA_CHANNEL_IDS = 1024
+#: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
+FEEDBACK_INTERVAL_S = 0.1
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
 _MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
 
@@ -107,6 +111,8 @@ class Transport(AsyncCloseable):
         self._next_data_id = 0
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
         self.on_negotiation_needed: Callable[[], None] | None = None
+        #: Bandwidth estimation of this participant's uplink and downlink.
+        self.bandwidth = TransportBandwidth(settings)
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -115,6 +121,40 @@ class Transport(AsyncCloseable):
     def connection_state(self) -> str:
         """aiortc's connection state: new, connecting, connected, failed, closed."""
         return str(self.pc.connectionState)
+
+    # -- bandwidth -------------------------------------------------------------------
+
+    @property
+    def estimate(self) -> Estimate | None:
+        """What the SFU may send to this participant and what it can send (None before
+        any feedback or media); ``on_estimate`` fires when it changes meaningfully."""
+        return self.bandwidth.estimate
+
+    @property
+    def on_estimate(self) -> Callable[[], None] | None:
+        """Called (no arguments) when ``estimate`` changed meaningfully, not per packet."""
+        return self.bandwidth.on_estimate
+
+    @on_estimate.setter
+    def on_estimate(self, callback: Callable[[], None] | None) -> None:
+        self.bandwidth.on_estimate = callback
+
+    def set_publisher_cap(self, bps: int | None) -> None:
+        """The most this participant's senders may send in total (REMB ceiling)."""
+        self.bandwidth.set_publisher_cap(bps)
+
+    def on_rtp_arrival(
+        self, transport_seq: int | None, arrival: float, size: int, ssrc: int
+    ) -> None:
+        """Engine-internal: one packet from the participant (the ingress hot path)."""
+        self.bandwidth.on_rtp_arrival(transport_seq, arrival, size, ssrc)
+
+    def _on_rtcp_raw(self, data: bytes) -> None:
+        self.bandwidth.on_rtcp(data, time.monotonic())
+
+    def _track_rate_estimate(self, track: IncomingTrack) -> None:
+        if track.kind == "video" and track.rate_estimator is None:
+            track.rate_estimator = self.bandwidth.track_estimator()
 
     # -- offer / answer --------------------------------------------------------------
 
@@ -180,6 +220,7 @@ class Transport(AsyncCloseable):
             self._adopted.add(key)
             mid = transceiver.mid or ""
             track = IncomingTrack(mid, transceiver.kind, track_ids.get(mid), self._send_rtcp)
+            self._track_rate_estimate(track)
             self._releases.append(
                 seam.take_over_receiver(
                     transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
@@ -196,6 +237,7 @@ class Transport(AsyncCloseable):
                 self.on_incoming_track(track)
         for transceiver in self.pc.getTransceivers():
             seam.install_fast_receive(transceiver.receiver.transport)
+            seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
 
@@ -364,7 +406,9 @@ class Transport(AsyncCloseable):
         mid = slot.mid
         if mid is not None and id(transceiver) in self._adopted:
             seam.retarget_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
-            self.incoming.pop(mid, None)
+            ended = self.incoming.pop(mid, None)
+            if ended is not None and ended.rate_estimator is not None:
+                self.bandwidth.drop_track_estimator(ended.rate_estimator)
         self._restarts = [r for r in self._restarts if r[0] is not transceiver]
         self._negotiation_needed()
 
@@ -377,6 +421,7 @@ class Transport(AsyncCloseable):
             slot.reopened = False
             transceiver = slot.transceiver
             track = IncomingTrack(mid, transceiver.kind, None, self._send_rtcp)
+            self._track_rate_estimate(track)
             params = seam.retarget_receiver(
                 transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
             )
@@ -391,6 +436,18 @@ class Transport(AsyncCloseable):
         if not self._rtcp_started and not self.closed:
             self._rtcp_started = True
             self._tasks.spawn(self._run_rtcp(), name=f"rtcp {self.id}")
+            self._tasks.spawn(self._run_feedback(), name=f"feedback {self.id}")
+
+    async def _run_feedback(self) -> None:
+        # transport-cc feedback to the participant and the estimate, ten times a second
+        while True:
+            await asyncio.sleep(FEEDBACK_INTERVAL_S)
+            try:
+                for packet in self.bandwidth.feedback_packets():
+                    self._send_rtcp(packet)
+                self.bandwidth.refresh()
+            except Exception:
+                logger.exception("bandwidth feedback of %s failed", self.id)
 
     async def _run_rtcp(self) -> None:
         interval = self.settings.sender_report_interval_s
@@ -403,8 +460,17 @@ class Transport(AsyncCloseable):
 
     def send_rtcp_reports(self) -> None:
         """SR to the participant for every consumer; RR (and REMB for video) for its tracks."""
+        rtts: list[float] = []
+        jitters: list[float] = []
         for consumer in list(self.consumers.values()):
             consumer.send_sender_report()
+            if consumer.rtt_s is not None:
+                rtts.append(consumer.rtt_s)
+            if consumer.jitter_s is not None:
+                jitters.append(consumer.jitter_s)
+        self.bandwidth.set_link_figures(
+            max(rtts) if rtts else None, max(jitters) if jitters else None
+        )
         for track in list(self.incoming.values()):
             if track.producer is not None:
                 # a compound packet starts with a report (RFC 3550 6.1)
@@ -412,7 +478,8 @@ class Transport(AsyncCloseable):
                 if report is None:
                     continue
                 if track.kind == "video":
-                    report += track.bitrate_hint(self.settings.publisher_max_bitrate) or b""
+                    bitrate = self.bandwidth.remb_bitrate(track.rate_estimator)
+                    report += track.bitrate_hint(bitrate) or b""
                 self._send_rtcp(report)
 
     # -- lifetime --------------------------------------------------------------------

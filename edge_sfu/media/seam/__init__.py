@@ -10,6 +10,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``receive`` | ``take_over_receiver``: raw RTP/RTCP, no decoder; ``retarget_receiver`` |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
+| ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
 | ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
+from edge_sfu.media.seam.feedback import tap_rtcp
 from edge_sfu.media.seam.ingress import drain_socket_reads, harden_ice_input, install_fast_receive
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
 from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
@@ -81,6 +83,8 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpSender", "_RTCRtpSender__force_keyframe"),
     ("RTCRtpTransceiver", "_codecs"),
     ("RTCSctpTransport", "_bundled"),
+    # feedback: raw RTCP before aiortc parses it
+    ("RTCDtlsTransport", "_handle_rtcp_data"),
 )
 
 __all__ = [
@@ -104,6 +108,7 @@ __all__ = [
     "take_keyframe_request",
     "take_over_receiver",
     "take_over_sender",
+    "tap_rtcp",
     "vp8_depayload",
 ]
 __all__ += packets.__all__

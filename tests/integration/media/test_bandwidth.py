@@ -1,0 +1,118 @@
+"""Bandwidth estimation between real aiortc peers on this host: the publisher's REMB carries
+the receive-side estimate and the publisher cap, subscribers' reports give a downlink
+estimate, and malformed feedback is ignored while media keeps flowing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiortc.rtp import unpack_remb_fci
+
+from edge_sfu.media import Router
+from edge_sfu.media.twcc import TransportFeedback
+from tests.integration.media.peers import Subscriber, SyntheticVideoTrack, publish
+from tests.support.waiting import wait_for
+
+
+async def _room() -> tuple[Router, Any, Any, Subscriber, list[int]]:
+    router = Router("RM")
+    pub_pc, pub_t, producers = await publish(
+        router, "PA", [(SyntheticVideoTrack(320, 240), "video/H264")]
+    )
+    sender = pub_pc.getSenders()[0]
+    rembs: list[int] = []
+    original = sender._handle_rtcp_packet
+
+    async def spy(packet: Any) -> None:
+        if type(packet).__name__ == "RtcpPsfbPacket" and packet.fmt == 15:
+            rembs.append(unpack_remb_fci(packet.fci)[0])
+        await original(packet)
+
+    sender._handle_rtcp_packet = spy
+    sub = Subscriber(router, "PS")
+    router.consume(producers[0], sub.transport)
+    await sub.negotiate()
+    return router, pub_pc, pub_t, sub, rembs
+
+
+async def test_remb_carries_the_uplink_estimate_and_the_publisher_cap() -> None:
+    router, pub_pc, pub_t, sub, rembs = await _room()
+    changes: list[Any] = []
+    pub_t.on_estimate = lambda: changes.append(pub_t.estimate)
+    try:
+        await wait_for(lambda: sub.video_count() >= 10, what="frames")
+        await wait_for(lambda: len(rembs) >= 2, timeout=5, what="REMBs")
+        estimate = pub_t.estimate
+        assert estimate is not None and estimate.available_incoming_bps is not None
+        assert changes  # announced once it appeared
+        # a fast local link: the estimate stays above what arrives (GCC allows 1.5 times
+        # it), and REMB never exceeds the maximum
+        assert 0 < rembs[-1] <= router.settings.publisher_max_bitrate
+        (track,) = pub_t.incoming.values()
+        received = track.rate_estimator.incoming_bps
+        assert received is not None and received > 50_000
+        assert estimate.available_incoming_bps >= 1.2 * received
+        assert rembs[-1] >= 1.2 * received
+        pub_t.set_publisher_cap(300_000)
+        count = len(rembs)
+        await wait_for(lambda: len(rembs) > count, timeout=5, what="REMB after the cap")
+        assert rembs[-1] <= 300_000
+        pub_t.set_publisher_cap(None)
+        count = len(rembs)
+        await wait_for(lambda: len(rembs) > count, timeout=5, what="REMB after the cap lifts")
+        assert rembs[-1] > 300_000
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()
+
+
+async def test_receiver_reports_give_a_downlink_estimate() -> None:
+    router, pub_pc, _pub_t, sub, _ = await _room()
+    try:
+        await wait_for(lambda: sub.video_count() >= 10, what="frames")
+        await wait_for(
+            lambda: (
+                sub.transport.estimate is not None
+                and sub.transport.estimate.available_outgoing_bps is not None
+            ),
+            timeout=6,
+            what="downlink estimate from receiver reports",
+        )
+        estimate = sub.transport.estimate
+        assert estimate.loss is not None and estimate.loss < 0.1
+        assert estimate.available_outgoing_bps >= 1_000_000  # nothing lost on loopback
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()
+
+
+async def test_malformed_feedback_is_ignored_and_media_keeps_flowing() -> None:
+    router, pub_pc, _pub_t, sub, _ = await _room()
+    try:
+        await wait_for(lambda: sub.video_count() >= 5, what="frames")
+        transceiver = sub.transport.pc.getTransceivers()[0]
+        dtls = transceiver.sender.transport
+        good = TransportFeedback(1, 2, 0, 0, 0, (1, None, 300)).serialize()
+        junk = [
+            good[:-4],  # truncated deltas
+            good[:12] + b"\xff" * 8,  # nonsense counts and chunks
+            b"\x8f\xcd\x00\x02" + b"\x00" * 8,  # feedback with nothing in it
+            b"\x8f\xce\x00\x04\x00\x00\x00\x01\x00\x00\x00\x00REMB\x01",  # REMB cut short
+            b"\x8f\xce\x00\x05\x00\x00\x00\x01\x00\x00\x00\x00REMB\x01\xff\xff\xff",
+            b"\x81\xc9\x00\x07" + b"\x00" * 4,  # RR whose block is missing
+            b"\xaf\xcd\x00\x05" + b"\x00" * 20 + b"\x00",  # padding of length zero
+        ]
+        for data in junk:
+            await dtls._handle_rtcp_data(data)
+        assert sub.transport.bandwidth.malformed_feedback >= 2  # the others do not frame
+        before = sub.video_count()
+        await wait_for(lambda: sub.video_count() >= before + 10, what="frames after junk")
+        assert sub.transport.pc.connectionState == "connected"
+        await asyncio.sleep(0)
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()

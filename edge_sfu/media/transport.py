@@ -113,6 +113,7 @@ class Transport(AsyncCloseable):
         self.on_negotiation_needed: Callable[[], None] | None = None
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
+        self._remb_sent: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -445,6 +446,7 @@ class Transport(AsyncCloseable):
             try:
                 for packet in self.bandwidth.feedback_packets():
                     self._send_rtcp(packet)
+                self._send_remb_decreases()
                 self.bandwidth.refresh()
             except Exception:
                 logger.exception("bandwidth feedback of %s failed", self.id)
@@ -473,14 +475,28 @@ class Transport(AsyncCloseable):
         )
         for track in list(self.incoming.values()):
             if track.producer is not None:
-                # a compound packet starts with a report (RFC 3550 6.1)
-                report = track.receiver_report()
-                if report is None:
-                    continue
-                if track.kind == "video":
-                    bitrate = self.bandwidth.remb_bitrate(track.rate_estimator)
-                    report += track.bitrate_hint(bitrate) or b""
-                self._send_rtcp(report)
+                self._send_track_report(track)
+
+    def _send_track_report(self, track: IncomingTrack) -> None:
+        # a compound packet starts with a report (RFC 3550 6.1)
+        report = track.receiver_report()
+        if report is None:
+            return
+        if track.kind == "video":
+            bitrate = self.bandwidth.remb_bitrate(track.rate_estimator)
+            self._remb_sent[track.mid] = bitrate
+            report += track.bitrate_hint(bitrate) or b""
+        self._send_rtcp(report)
+
+    def _send_remb_decreases(self) -> None:
+        # a lower estimate or cap goes out at once (as libwebrtc does), a higher one with
+        # the next regular report
+        for track in list(self.incoming.values()):
+            if track.producer is None or track.kind != "video":
+                continue
+            sent = self._remb_sent.get(track.mid)
+            if sent is not None and self.bandwidth.remb_bitrate(track.rate_estimator) < 0.97 * sent:
+                self._send_track_report(track)
 
     # -- lifetime --------------------------------------------------------------------
 

@@ -176,7 +176,7 @@ class TransportBandwidth:
 
     # -- downlink --------------------------------------------------------------------
 
-    def on_sent(self, transport_seq: int, send_time: float, size: int, probe: bool) -> None:
+    def on_sent(self, transport_seq: int, send_time: float, size: int, probe: bool = False) -> None:
         """A packet to the participant went out with a transport-wide sequence number."""
         self.downlink.on_sent(transport_seq, send_time, size, probe)
 

@@ -42,6 +42,11 @@ DATA_CHANNEL_IDS = 1024
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
+_TWCC_EXTMAP = re.compile(
+    r"^a=extmap:(\d+)(?:/\w+)? http://www\.ietf\.org/id/"
+    r"draft-holmer-rmcat-transport-wide-cc-extensions-01\s*$",
+    re.M,
+)
 _MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
 
 
@@ -114,6 +119,8 @@ class Transport(AsyncCloseable):
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
         self._remb_sent: dict[str, int] = {}
+        # the transport-cc header extension id the participant's answer took (0: none)
+        self._twcc_ext_id = 0
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -177,6 +184,11 @@ class Transport(AsyncCloseable):
         self._check_open()
         async with self._lock:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            twcc = _TWCC_EXTMAP.search(sdp)
+            if twcc is not None:
+                self._twcc_ext_id = int(twcc.group(1))
+                for path in self._paths.values():
+                    path.enable_transport_cc(self._twcc_ext_id, self.bandwidth.on_sent)
             ids = _remote_track_ids(sdp)
             self._adopt(ids)
             # the answer settles the codec of m-lines the SFU offered to receive on
@@ -249,6 +261,8 @@ class Transport(AsyncCloseable):
         path = self._paths.get(id(dtls))
         if path is None:
             path = seam.SendPath(dtls)
+            if self._twcc_ext_id:
+                path.enable_transport_cc(self._twcc_ext_id, self.bandwidth.on_sent)
             self._paths[id(dtls)] = path
         return path
 

@@ -42,7 +42,13 @@ from edge_sfu.media.seam.receive import (
     retarget_receiver,
     take_over_receiver,
 )
-from edge_sfu.media.seam.send import SendParams, SendPath, take_over_sender
+from edge_sfu.media.seam.send import (
+    SendParams,
+    SendPath,
+    SentHandler,
+    take_over_sender,
+    with_transport_sequence,
+)
 
 #: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
 #: relies on. ``owner`` names the class (attributes of its instances count) or module.
@@ -94,6 +100,7 @@ __all__ = [
     "RtpHandler",
     "SendParams",
     "SendPath",
+    "SentHandler",
     "drain_socket_reads",
     "h264_depayload",
     "h264_packetize",
@@ -110,5 +117,6 @@ __all__ = [
     "take_over_sender",
     "tap_rtcp",
     "vp8_depayload",
+    "with_transport_sequence",
 ]
 __all__ += packets.__all__

@@ -160,3 +160,24 @@ def test_split_compound_frames_packets_and_stops_at_junk() -> None:
     assert [(pt, fmt) for pt, fmt, _ in parts] == [(201, 0), (205, 15)]
     assert parts[1][2] == CHROMIUM_ONE_PACKET
     assert list(split_compound(b"\x80\xc9\x00\x09")) == []
+
+
+def test_the_sequence_extension_parses_with_aiortc() -> None:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+    from edge_sfu.media import seam
+
+    uri = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+    extensions = HeaderExtensionsMap()
+    extensions.configure(
+        RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(id=5, uri=uri)])
+    )
+    header = bytes.fromhex("80e01234 00000064 0badcafe")
+    numbered = seam.with_transport_sequence(header, 5, 0xABCD)
+    assert numbered is not None
+    packet = RtpPacket.parse(numbered + b"payload", extensions)
+    assert packet.extensions.transport_sequence_number == 0xABCD
+    assert (packet.sequence_number, packet.timestamp, packet.ssrc) == (0x1234, 100, 0x0BADCAFE)
+    assert packet.payload == b"payload"
+    assert seam.with_transport_sequence(numbered, 5, 1) is None  # already has an extension

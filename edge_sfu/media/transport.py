@@ -24,8 +24,9 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from edge_common.lifecycle import AsyncCloseable, TaskSet
 from edge_sfu.media import seam
 from edge_sfu.media.bandwidth import Estimate, TransportBandwidth
-from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.consumer import PADDING_BYTES, Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
+from edge_sfu.media.estimator import ProbeRequest
 from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
@@ -41,6 +42,9 @@ DataChannel: TypeAlias = RTCDataChannel
 DATA_CHANNEL_IDS = 1024
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
+#: Padding during a probe goes out in bursts this often, at most this many packets each.
+PROBE_TICK_S = 0.02
+PROBE_MAX_PACKETS_PER_TICK = 50
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
 _TWCC_EXTMAP = re.compile(
     r"^a=extmap:(\d+)(?:/\w+)? http://www\.ietf\.org/id/"
@@ -150,6 +154,34 @@ class Transport(AsyncCloseable):
     def set_publisher_cap(self, bps: int | None) -> None:
         """The most this participant's senders may send in total (REMB ceiling)."""
         self.bandwidth.set_publisher_cap(bps)
+
+    def probe(self, wanted_bps: int) -> bool:
+        """Probe the downlink before stepping up to ``wanted_bps``: padding on a video
+        stream fills the total up to the probe's rate (at most twice the estimate, for
+        half a second); if the participant's transport-cc feedback shows it got through,
+        the estimate rises to it. Only for a participant that sends transport-cc feedback;
+        returns whether a probe started (failed probes back off)."""
+        if not self._twcc_ext_id or self.closed or not self.bandwidth.feedback_received:
+            return False
+        request = self.bandwidth.downlink.start_probe(int(wanted_bps), time.monotonic())
+        if request is None:
+            return False
+        self._tasks.spawn(self._run_probe(request), name=f"probe {self.id}")
+        return True
+
+    async def _run_probe(self, request: ProbeRequest) -> None:
+        sent = sum(c.octets_sent for c in list(self.consumers.values()))
+        then = time.monotonic()
+        while then < request.until:
+            await asyncio.sleep(PROBE_TICK_S)
+            now = time.monotonic()
+            total = sum(c.octets_sent for c in list(self.consumers.values()))
+            budget = request.bitrate_bps * (now - then) / 8 - (total - sent)
+            sent, then = total, now
+            video = [c for c in self.consumers.values() if c.ready and c.producer.kind == "video"]
+            if budget > 0 and video:
+                count = min(int(budget // PADDING_BYTES) + 1, PROBE_MAX_PACKETS_PER_TICK)
+                video[0].send_padding(count)
 
     def on_rtp_arrival(
         self, transport_seq: int | None, arrival: float, size: int, ssrc: int

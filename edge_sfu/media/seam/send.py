@@ -140,8 +140,8 @@ def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | Non
     )
 
 
-#: (transport-wide sequence number, send time, size in bytes) of a packet sent.
-SentHandler = Callable[[int, float, int], None]
+#: (transport-wide sequence number, send time, size in bytes, probe?) of a packet sent.
+SentHandler = Callable[[int, float, int, bool], None]
 
 
 class SendPath:
@@ -218,8 +218,9 @@ class SendPath:
         self.packets_sent += 1
         return True
 
-    def send_rtp_parts(self, header: bytes, payload: bytes) -> bool:
-        """SRTP-protect ``header + payload`` and send it (the forwarding hot path)."""
+    def send_rtp_parts(self, header: bytes, payload: bytes, probe: bool = False) -> bool:
+        """SRTP-protect ``header + payload`` and send it (the forwarding hot path);
+        ``probe`` marks padding sent to probe the link."""
         if not self._ready():
             return False
         assert self._protector is not None
@@ -238,7 +239,7 @@ class SendPath:
         sent = self._send(out)
         if seq >= 0 and self._on_sent is not None:
             # a packet the socket refused counts as sent and lost: feedback will say so
-            self._on_sent(seq, time.monotonic(), len(header) + len(payload))
+            self._on_sent(seq, time.monotonic(), len(header) + len(payload), probe)
         return sent
 
     def send_rtcp(self, data: bytes) -> bool:

@@ -184,3 +184,35 @@ async def test_what_the_sfu_sends_is_numbered_and_feedback_moves_the_downlink_es
         await sub.close()
         await pub_pc.close()
         await router.close()
+
+
+async def test_a_probe_pads_up_to_its_rate_and_lifts_the_estimate() -> None:
+    router, pub_pc, _pub_t, sub, _ = await _room()
+    try:
+        await wait_for(lambda: sub.video_count() >= 5, what="frames")
+        transport = sub.transport
+        assert not transport.probe(3_000_000)  # no transport-cc yet: nothing to learn from
+        transport._twcc_ext_id = TransportCcPeer.EXT  # as if the answer had taken it
+        for path in transport._paths.values():
+            path.enable_transport_cc(TransportCcPeer.EXT, transport.bandwidth.on_sent)
+        peer = TransportCcPeer(sub.pc)
+        bandwidth = transport.bandwidth
+        await wait_for(lambda: bandwidth.feedback_received >= 10, timeout=8, what="feedback")
+        before = bandwidth.downlink.estimate_bps
+        wanted = 4 * before
+        assert transport.probe(wanted)
+        assert not transport.probe(wanted)  # one at a time
+        numbered = peer.numbered
+        await wait_for(
+            lambda: bandwidth.downlink.estimate_bps > 1.5 * before, timeout=5, what="lift"
+        )
+        # about half a second at up to twice the estimate, in 267-byte packets
+        assert peer.numbered - numbered > 0.4 * 2 * before / 8 / 267
+        assert bandwidth.downlink.probe is None
+        frames = sub.video_count()
+        await wait_for(lambda: sub.video_count() >= frames + 10, what="frames after the probe")
+        peer.task.cancel()
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()

@@ -123,6 +123,11 @@ class TransportBandwidth:
             self._uplink_ssrc = ssrc
             self.feedback.on_packet(transport_seq, int(arrival * 1_000_000))
 
+    @property
+    def uplink_twcc(self) -> bool:
+        """Whether the participant's packets carry transport-wide sequence numbers."""
+        return self._uplink_twcc
+
     def track_estimator(self) -> ReceiveSideEstimator:
         """A receive-side estimator for one video track the participant sends (fed by the
         track from its RTP timestamps); its estimate goes into that track's REMB."""

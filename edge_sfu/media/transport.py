@@ -186,15 +186,33 @@ class Transport(AsyncCloseable):
     def on_rtp_arrival(
         self, transport_seq: int | None, arrival: float, size: int, ssrc: int
     ) -> None:
-        """Engine-internal: one packet from the participant (the ingress hot path)."""
+        """Called for every RTP packet the participant sends, as it arrives: its
+        transport-wide sequence number (None without the extension), its arrival time
+        (``time.monotonic()``), its size on the wire and its SSRC.
+
+        The input of uplink bandwidth estimation; runs on the receiving hot path, once per
+        packet, so it must stay cheap and never raise.
+        """
         self.bandwidth.on_rtp_arrival(transport_seq, arrival, size, ssrc)
 
     def _on_rtcp_raw(self, data: bytes) -> None:
         self.bandwidth.on_rtcp(data, time.monotonic())
 
     def _track_rate_estimate(self, track: IncomingTrack) -> None:
-        if track.kind == "video" and track.rate_estimator is None:
+        if (
+            track.kind == "video"
+            and track.rate_estimator is None
+            and not self.bandwidth.uplink_twcc
+        ):
             track.rate_estimator = self.bandwidth.track_estimator()
+
+    def _drop_rate_estimates(self) -> None:
+        # the participant sends transport-cc: its own estimator does the work, with our
+        # feedback; a receive-side estimate would only cost CPU per packet
+        for track in self.incoming.values():
+            if track.rate_estimator is not None:
+                self.bandwidth.drop_track_estimator(track.rate_estimator)
+                track.rate_estimator = None
 
     # -- offer / answer --------------------------------------------------------------
 
@@ -281,7 +299,7 @@ class Transport(AsyncCloseable):
             if self.on_incoming_track is not None:
                 self.on_incoming_track(track)
         for transceiver in self.pc.getTransceivers():
-            seam.install_fast_receive(transceiver.receiver.transport)
+            seam.install_fast_receive(transceiver.receiver.transport, self.on_rtp_arrival)
             seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
@@ -492,6 +510,8 @@ class Transport(AsyncCloseable):
             try:
                 for packet in self.bandwidth.feedback_packets():
                     self._send_rtcp(packet)
+                if self.bandwidth.uplink_twcc:
+                    self._drop_rate_estimates()
                 self._send_remb_decreases()
                 self.bandwidth.refresh()
             except Exception:

@@ -66,6 +66,16 @@ async def test_a_capped_browser_follows_its_uplink_and_its_downlink_is_estimated
                 # aimed over the cap and lost a fifth of its packets in the queue)
                 lost = camera.packets_lost / (camera.packets_lost + camera.packets_received)
                 assert lost < 0.05, camera
+                # transport-cc both ways: the SFU's feedback to the page, the page's to the SFU
+                (transport,) = [
+                    t
+                    for router in sfu.signaling.routers.values()
+                    for t in router.transports.values()
+                    if t.participant_id == slow_sid
+                ]
+                assert transport.bandwidth.feedback_sent > 50
+                assert transport.bandwidth.feedback_received > 50
+                assert transport.bandwidth.malformed_feedback == 0
                 # subscriber side: the SFU knows the capped page cannot take more than the cap
                 estimates = downlink()
                 assert estimates and all(bps is not None and bps < CAP_BPS for bps in estimates), (

@@ -17,6 +17,7 @@ of the packets it is told about. Two estimators share the pieces:
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -378,6 +379,7 @@ class SendSideEstimator:
     """
 
     HISTORY: Final = 4096
+    MASK: Final = HISTORY - 1
 
     def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
         self.min_bps = min_bps
@@ -385,8 +387,12 @@ class SendSideEstimator:
         self._delay = _DelayBased(start_bps, min_bps, max_bps)
         self._loss = LossBasedControl(start_bps, min_bps, max_bps)
         self._acked = RateWindow(0.5)
-        #: 16-bit sequence -> (send time, size, probe), a ring of the last ``HISTORY``
-        self._sent: dict[int, tuple[float, int, bool]] = {}
+        # a ring of the last ``HISTORY`` packets sent, by 16-bit sequence number (-1: free);
+        # arrays, not a dict: this is written once per packet sent
+        self._seqs = array("l", [-1]) * self.HISTORY
+        self._times = array("d", [0.0]) * self.HISTORY
+        self._sizes = array("l", [0]) * self.HISTORY
+        self._probes = bytearray(self.HISTORY)
         self.probes = ProbeController()
         self.probe: ProbeRequest | None = None
         self._probe_bytes = 0
@@ -414,10 +420,11 @@ class SendSideEstimator:
 
     def on_sent(self, sequence: int, send_time: float, size: int, probe: bool = False) -> None:
         """Remember a sent packet (16-bit transport-wide sequence number)."""
-        sent = self._sent
-        sent[sequence] = (send_time, size, probe)
-        if len(sent) > self.HISTORY:
-            del sent[next(iter(sent))]
+        i = sequence & self.MASK
+        self._seqs[i] = sequence
+        self._times[i] = send_time
+        self._sizes[i] = size
+        self._probes[i] = probe
 
     def set_rtt(self, rtt: float) -> None:
         """A round-trip time measured elsewhere (receiver reports)."""
@@ -429,10 +436,14 @@ class SendSideEstimator:
         """Learn from one feedback: (sequence, arrival seconds on the receiver's clock, or
         None when lost). Returns the new estimate (bit/s)."""
         results: list[PacketResult] = []
+        seqs = self._seqs
         for seq, arrival in arrivals:
-            sent = self._sent.pop(seq, None)
-            if sent is not None:
-                results.append(PacketResult(sent[0], sent[1], arrival, sent[2]))
+            i = seq & self.MASK
+            if seqs[i] == seq:
+                seqs[i] = -1  # each packet is learnt from once
+                results.append(
+                    PacketResult(self._times[i], self._sizes[i], arrival, bool(self._probes[i]))
+                )
         if not results:
             return self.estimate_bps
         return self.update(results, now)

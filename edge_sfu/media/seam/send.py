@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +122,11 @@ class _Protector:
         return bytes(buf[0 : self._len[0]])
 
 
+# fixed header with X set, "one-byte form, one word", id/length, sequence, a padding byte
+_WITH_SEQ = struct.Struct("!B11s4sBHx")
+_ONE_BYTE_FORM = b"\xbe\xde\x00\x01"
+
+
 def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | None:
     """``header`` (an RTP header without extension) with a one-byte-form header extension
     carrying the transport-wide sequence number ``seq`` under ``ext_id`` (1-14); None if
@@ -128,6 +134,8 @@ def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | Non
     first = header[0]
     if first & 0x10:
         return None
+    if len(header) == 12:  # no CSRC: what the forwarder sends, in one pack
+        return _WITH_SEQ.pack(first | 0x10, header[1:], _ONE_BYTE_FORM, (ext_id << 4) | 1, seq)
     end = 12 + 4 * (first & 0x0F)
     return b"".join(
         (

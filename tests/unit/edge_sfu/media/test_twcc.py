@@ -181,3 +181,9 @@ def test_the_sequence_extension_parses_with_aiortc() -> None:
     assert (packet.sequence_number, packet.timestamp, packet.ssrc) == (0x1234, 100, 0x0BADCAFE)
     assert packet.payload == b"payload"
     assert seam.with_transport_sequence(numbered, 5, 1) is None  # already has an extension
+    with_csrc = seam.with_transport_sequence(
+        bytes.fromhex("81e01234000000640badcafe00000007"), 5, 9
+    )
+    assert with_csrc is not None
+    packet = RtpPacket.parse(with_csrc + b"x", extensions)
+    assert packet.csrc == [7] and packet.extensions.transport_sequence_number == 9

@@ -146,13 +146,20 @@ class TransportBandwidth:
         self.publisher_cap = None if bps is None else max(0, int(bps))
 
     def remb_bitrate(self, estimator: ReceiveSideEstimator | None) -> int:
-        """What one video track's REMB says: its receive-side estimate (unless the
-        participant uses transport-cc, whose feedback does that job), never more than the
-        cap shared among the video tracks, nor ``publisher_max_bitrate``."""
+        """What one video track's REMB says.
+
+        A participant that uses transport-cc (a browser) reads REMB as a ceiling on all it
+        sends: the publisher cap, else ``publisher_max_bitrate``; its own estimator, fed
+        by our feedback, does the rest. Without transport-cc (aiortc applies a REMB to the
+        senders it names): the track's receive-side estimate, never more than its share of
+        the cap, nor ``publisher_max_bitrate``.
+        """
         bps = self.max_bps
-        if estimator is not None and not self._uplink_twcc:
-            bps = min(bps, estimator.estimate_bps)
         cap = self.publisher_cap
+        if self._uplink_twcc:
+            return bps if cap is None else min(bps, cap)
+        if estimator is not None:
+            bps = min(bps, estimator.estimate_bps)
         if cap is not None:
             bps = min(bps, cap // max(1, len(self._track_estimators)))
         return max(bps, 0)

@@ -179,9 +179,11 @@ class Transport(AsyncCloseable):
             budget = request.bitrate_bps * (now - then) / 8 - (total - sent)
             sent, then = total, now
             video = [c for c in self.consumers.values() if c.ready and c.producer.kind == "video"]
-            if budget > 0 and video:
+            if budget > 0:
                 count = min(int(budget // PADDING_BYTES) + 1, PROBE_MAX_PACKETS_PER_TICK)
-                video[0].send_padding(count)
+                for consumer in video:  # the first one between two frames
+                    if consumer.send_padding(count):
+                        break
 
     def on_rtp_arrival(
         self, transport_seq: int | None, arrival: float, size: int, ssrc: int

@@ -87,6 +87,8 @@ def test_the_publisher_cap_is_shared_among_video_tracks_and_the_maximum_holds() 
     assert bw.remb_bitrate(one) == 100_000
     bw.on_rtp_arrival(7, 0.0, 1000, 1)
     assert bw.uplink_twcc and bw.remb_bitrate(one) == 2_000_000
+    bw.set_publisher_cap(600_000)  # a ceiling on the whole uplink, not shared per track
+    assert bw.remb_bitrate(one) == 600_000 and bw.remb_bitrate(None) == 600_000
     assert [len(p) % 4 for p in bw.feedback_packets()] == [0]
 
 

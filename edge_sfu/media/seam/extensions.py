@@ -54,11 +54,11 @@ _EXPECTED: Final = (
 TRANSPORT_CC_FEEDBACK: Final = RTCRtcpFeedback(type="transport-cc")
 
 #: Whether offers and answers negotiate transport-cc (the extension and its RTCP feedback).
-#: Off until the SFU sends transport-cc feedback: a browser that negotiated it estimates its
-#: uplink from that feedback alone, and without any it keeps its start rate and then backs
-#: off (Chromium 156 here: one camera sent 300 kbit/s, then fell to about 100 kbit/s within
-#: 12 s, while without the extension it kept 300 kbit/s). The feedback's author turns it on.
-OFFER_TRANSPORT_CC: Final = False
+#: On: the SFU sends transport-cc feedback (``Transport.bandwidth``). Without feedback it must
+#: be off: a browser that negotiated it estimates its uplink from that feedback alone, and
+#: without any it keeps its start rate and then backs off (Chromium 156 here: one camera sent
+#: 300 kbit/s, then fell to about 100 kbit/s within 12 s).
+OFFER_TRANSPORT_CC: Final = True
 
 
 def negotiate_header_extensions(*, transport_cc: bool = OFFER_TRANSPORT_CC) -> None:

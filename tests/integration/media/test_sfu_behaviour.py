@@ -415,3 +415,50 @@ async def test_streams_unsignalled_in_the_sdp_are_routed_by_their_mid() -> None:
         await sub.close()
         await pc.close()
         await router.close()
+
+
+async def test_simulcast_m_lines_in_offers_and_their_reuse() -> None:
+    """A simulcast slot's offer lists its rids (paused ones marked); an answer that sends no
+    simulcast leaves one layer; the m-line keeps its rids and is reused by a publication
+    with the same rids or with none, never by one with other rids."""
+    from edge_sfu.media import LayerSpec
+
+    router = Router("RM-simulcast")
+    transport = router.create_transport("PA")
+    layers = [LayerSpec("h", 320, 240), LayerSpec("f", 640, 480)]
+    pc = new_pc()
+    try:
+        for bad in ([LayerSpec("a b")], [LayerSpec("h"), LayerSpec("h")]):
+            with pytest.raises(ValueError):
+                transport.add_publication_slot("video", simulcast=bad)
+        with pytest.raises(ValueError):
+            transport.add_publication_slot("audio", simulcast=layers)
+        slot = transport.add_publication_slot("video", codec="H264", simulcast=layers)
+        offer = await transport.create_offer()
+        assert "a=rid:h recv" in offer and "a=simulcast:recv h;f" in offer
+        # aiortc answers without simulcast: the track is one stream, one layer
+        await answer_sending(pc, offer, {slot: (SyntheticVideoTrack(160, 120), "video/H264")})
+        await transport.handle_answer(pc.localDescription.sdp)
+        track = transport.incoming[slot.mid]
+        assert [s.name for s in track.layers] == ["default"]
+        slot.close()
+        offer = await transport.create_offer()
+        assert "a=simulcast:recv h;f" in offer  # the rids stay with the m-line
+        other = transport.add_publication_slot(
+            "video", codec="H264", simulcast=[LayerSpec("q", 1, 1), LayerSpec("f", 2, 2)]
+        )
+        assert other is not slot
+        same = transport.add_publication_slot("video", codec="H264", simulcast=layers)
+        assert same is slot
+        offer = await transport.create_offer()
+        assert offer.count("a=simulcast:recv h;f") == 1 and "a=simulcast:recv q;f" in offer
+        same.close()
+        other.close()
+        await transport.create_offer()
+        one = transport.add_publication_slot("video", codec="H264")  # no layers: the lowest rid
+        assert one is slot
+        offer = await transport.create_offer()
+        assert "a=simulcast:recv h;~f" in offer
+    finally:
+        await pc.close()
+        await router.close()

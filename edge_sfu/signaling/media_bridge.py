@@ -128,6 +128,7 @@ class MediaBridge:
         self._announced: dict[str, p.Subscription] = {}  # track SID -> what the client was told
         self._render: dict[str, tuple[int, int]] = {}
         self.producers: dict[str, Producer] = {}  # this participant's, by track SID
+        self._layers_sent: dict[str, list[str]] = {}  # by track SID: the last send-layers
         self.failure: tuple[int, str] | None = None
         self.transport.on_incoming_track = self._on_incoming
         self.data = DataBridge(router, self.transport, participant_sid, send, publish_hook)
@@ -219,10 +220,13 @@ class MediaBridge:
         return offer is not None and now - offer.sent_at > timeout
 
     def resend_outstanding(self) -> None:
-        """After a reconnect: the client may have missed the offer; send it again."""
+        """After a reconnect: the client may have missed the offer and the last
+        ``send-layers`` of its tracks; send them again."""
         if self._outstanding is not None:
             self._outstanding.sent_at = self._clock()
             self._send(self._outstanding.message)
+        for track_sid, rids in self._layers_sent.items():
+            self._send(p.send_layers_message(track_sid, rids))
 
     # -- publishing ------------------------------------------------------------------
 
@@ -300,8 +304,14 @@ class MediaBridge:
             self._send_layers(sid, producer, producer.wanted_layers)
 
     def _send_layers(self, track_sid: str, producer: Producer, wanted: frozenset[str]) -> None:
-        if not producer.closed and not self.transport.closed:
-            rids = sending_layers(list(producer.layers), wanted)
+        if producer.closed or self.transport.closed:
+            self._layers_sent.pop(track_sid, None)
+            return
+        rids = sending_layers(list(producer.layers), wanted)
+        # a consumer switching layers changes the wanted set twice; the lowest layer runs
+        # anyway, so the rids to send often stay the same
+        if self._layers_sent.get(track_sid) != rids:
+            self._layers_sent[track_sid] = rids
             self._send(p.send_layers_message(track_sid, rids))
 
     def _refuse(self, pub: _Publication, why: str, code: int = p.TRACK_INVALID) -> None:
@@ -317,6 +327,7 @@ class MediaBridge:
         """The room dropped one of this participant's tracks: stop forwarding it."""
         self.data.unpublished(track_sid)
         producer = self.producers.pop(track_sid, None)
+        self._layers_sent.pop(track_sid, None)
         if producer is not None:
             producer.close()
         for mid, pub in list(self._by_mid.items()):

@@ -14,7 +14,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
-| ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
+| ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag, REMB hints |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
@@ -55,6 +55,7 @@ from edge_sfu.media.seam.quirks import (
     negotiated_codecs,
     set_msid,
     take_keyframe_request,
+    watch_bitrate_hints,
 )
 from edge_sfu.media.seam.receive import (
     ReceiveParams,
@@ -154,6 +155,7 @@ __all__ = [
     "tap_rtcp",
     "transport_sequence",
     "vp8_depayload",
+    "watch_bitrate_hints",
     "with_transport_sequence",
 ]
 __all__ += packets.__all__

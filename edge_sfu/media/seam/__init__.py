@@ -14,7 +14,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
-| ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag, REMB hints |
+| ``quirks`` | msid of track-less senders, SCTP bundling, codecs, keyframe flag, REMB hints |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes

@@ -296,13 +296,14 @@ export class LocalTrack extends Emitter {
    * @returns {Promise<this>}
    */
   async restart(constraints = true) {
+    const previous = this.mediaStreamTrack;
+    // Stopped first: many devices (phones' cameras) cannot capture twice at once.
+    previous.stop();
     const stream = await navigator.mediaDevices.getUserMedia({ [this.kind]: constraints });
     const next = stream.getTracks()[0];
-    const previous = this.mediaStreamTrack;
     next.enabled = previous.enabled;
     if (this._publisher) await this._publisher.replace(previous, next);
     this.mediaStreamTrack = next;
-    previous.stop();
     this.emit('restarted', this);
     return this;
   }

@@ -27,14 +27,12 @@ export function problemOf(err) {
 }
 
 /**
- * @param {'audio' | 'video'} kind
+ * @param {'audio' | 'video'} _kind
  * @param {string} deviceId '' for the browser's default
  * @returns {boolean | MediaTrackConstraints}
  */
-export function constraintsFor(kind, deviceId) {
-  /** @type {MediaTrackConstraints} */
-  const base = kind === 'video' ? { width: { ideal: 1280 }, height: { ideal: 720 } } : {};
-  return deviceId ? { ...base, deviceId: { exact: deviceId } } : kind === 'video' ? base : true;
+export function constraintsFor(_kind, deviceId) {
+  return deviceId ? { deviceId: { exact: deviceId } } : true;
 }
 
 /**

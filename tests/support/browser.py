@@ -68,8 +68,9 @@ def require_chromium() -> None:
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
 
 
-#: Chromium's fake capture devices, two of each kind (for device choice and switching).
-TWO_FAKE_DEVICES = "--use-fake-device-for-media-stream=device-count=2"
+#: Chromium's fake capture devices, three of each kind (for device choice and switching).
+#: fake_device_1 delivers Y16 (depth) frames that no encoder takes: switch to fake_device_2.
+THREE_FAKE_DEVICES = "--use-fake-device-for-media-stream=device-count=3"
 
 
 @contextlib.asynccontextmanager
@@ -139,7 +140,7 @@ class LocalDecoder:
 __all__ = [
     "CONNECTED",
     "H264",
-    "TWO_FAKE_DEVICES",
+    "THREE_FAKE_DEVICES",
     "H264TestSource",
     "LocalDecoder",
     "chromium",

@@ -297,13 +297,20 @@ export class LocalTrack extends Emitter {
    */
   async restart(constraints = true) {
     const previous = this.mediaStreamTrack;
-    // Stopped first: many devices (phones' cameras) cannot capture twice at once.
-    previous.stop();
-    const stream = await navigator.mediaDevices.getUserMedia({ [this.kind]: constraints });
+    const ask = () => navigator.mediaDevices.getUserMedia({ [this.kind]: constraints });
+    let stream;
+    try {
+      stream = await ask();
+    } catch {
+      // Some devices (phones' cameras) capture once at a time: free this one, ask again.
+      previous.stop();
+      stream = await ask();
+    }
     const next = stream.getTracks()[0];
     next.enabled = previous.enabled;
     if (this._publisher) await this._publisher.replace(previous, next);
     this.mediaStreamTrack = next;
+    previous.stop();
     this.emit('restarted', this);
     return this;
   }

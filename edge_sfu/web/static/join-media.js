@@ -127,7 +127,7 @@ export function fillSelect(select, devices, current, noun) {
     options.push(new Option(device.label || `${noun} ${index + 1}`, device.deviceId));
   });
   select.replaceChildren(...options);
-  select.value = devices.some((d) => d.deviceId === current) ? current : '';
+  select.value = current !== 'default' && devices.some((d) => d.deviceId === current) ? current : '';
 }
 
 /**

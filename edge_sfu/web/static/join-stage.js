@@ -186,10 +186,9 @@ export class Stage {
     if (featuring) {
       const big = /** @type {HTMLElement} */ (this.tiles.get(featuredKey));
       if (big.parentElement !== this.featured) this.featured.replaceChildren(big);
-      for (const tile of others) {
-        if (tile.parentElement !== this.grid) this.grid.append(tile);
-        tile.hidden = false;
-      }
+      const inPlace = others.every((tile, i) => this.grid.children[i] === tile);
+      if (!inPlace) this.grid.append(...others);
+      for (const tile of others) tile.hidden = false;
       this.pager.hidden = true;
       this.grid.hidden = others.length === 0;
       const box = this.stage.getBoundingClientRect();
@@ -213,10 +212,10 @@ export class Stage {
       /** @type {HTMLButtonElement} */ (this.pager.querySelector('#page-prev')).disabled = this.page === 0;
       /** @type {HTMLButtonElement} */ (this.pager.querySelector('#page-next')).disabled = this.page >= pages - 1;
       const shown = others.slice(this.page * perPage, (this.page + 1) * perPage);
-      for (const tile of others) {
-        if (tile.parentElement !== this.grid) this.grid.append(tile);
-        tile.hidden = !shown.includes(tile);
-      }
+      // In the order they came (an unpinned tile goes back to its place).
+      const inPlace = others.every((tile, i) => this.grid.children[i] === tile);
+      if (!inPlace) this.grid.append(...others);
+      for (const tile of others) tile.hidden = !shown.includes(tile);
       const box = this.grid.getBoundingClientRect();
       const portrait = box.height > box.width * 1.2;
       const fit = fitGrid(box.width, box.height, shown.length, portrait && shown.length <= 2 ? 4 / 3 : 16 / 9);

@@ -14,7 +14,7 @@ from tests.browser.provisioning.pagehelpers import ROOT, snap
 from tests.support.browser import (
     CONNECTED,
     INBOUND_JS,
-    TWO_FAKE_DEVICES,
+    THREE_FAKE_DEVICES,
     chromium,
     join_now,
     open_page,
@@ -38,6 +38,8 @@ CSP = {"bypass_csp": True}
 SENDERS = """() => window.edgeRoom._pc.getSenders()
   .filter((s) => s.track && s.track.kind === 'video')
   .map((s) => `video:${s.track.label}:${s.track.readyState}`)"""
+SENT_MIC = """() => [...window.edgeRoom.localParticipant.tracks.values()]
+  .find((t) => t.kind === 'audio').mediaStreamTrack.label"""
 CAMERA_SID = """() => [...window.edgeRoom.localParticipant.tracks.values()]
   .find((t) => t.name === 'camera').sid"""
 MEDIA_KINDS = """() => [...window.edgeRoom.localParticipant.tracks.values()]
@@ -61,7 +63,7 @@ def _video_from(entries, identity, width=None):
 
 async def test_prejoin_devices_share_chat_and_banner(tmp_path):
     require_chromium()
-    async with running_sfu(tmp_path) as sfu, chromium(TWO_FAKE_DEVICES) as browser:
+    async with running_sfu(tmp_path) as sfu, chromium(THREE_FAKE_DEVICES) as browser:
         ann = await open_page(browser, f"{sfu.base}/join/room1?token={sfu.token('ann')}", **CSP)
         # Before joining: the preview plays, the microphone moves the meter, devices listed.
         await ann.wait_for_function(
@@ -71,7 +73,7 @@ async def test_prejoin_devices_share_chat_and_banner(tmp_path):
             "() => document.getElementById('mic-level').value > 0", timeout=30_000
         )
         cameras = await ann.locator("#camera-select option").all_text_contents()
-        assert "fake_device_0" in cameras and "fake_device_1" in cameras, cameras
+        assert {"fake_device_0", "fake_device_1", "fake_device_2"} <= set(cameras), cameras
         assert await ann.locator("#mic-select option").count() >= 3
         assert await ann.locator("#speaker-select").is_visible()  # Chromium has setSinkId
         await _snap(ann, "prejoin")
@@ -86,12 +88,35 @@ async def test_prejoin_devices_share_chat_and_banner(tmp_path):
         await ann.click("#settings-toggle")
         before = await ann.evaluate(SENT_CAMERA)
         camera_sid = await ann.evaluate(CAMERA_SID)
-        other = "fake_device_1" if before == "fake_device_0" else "fake_device_0"
+        assert before == "fake_device_0"
+        other = "fake_device_2"
         await ann.select_option("#camera-select", label=other)
         await ann.wait_for_function(f"() => ({SENT_CAMERA})() === '{other}'", timeout=20_000)
-        # ... under the same publication (no unpublish, no new track for the others).
+        # ... under the same publication (no unpublish, no new track for the others), and
+        # ben keeps decoding it.
         assert await ann.evaluate(SENDERS) == [f"video:{other}:live"]
         assert await ann.evaluate(CAMERA_SID) == camera_sid
+        first = _video_from(await ben.evaluate(INBOUND_JS), "ann")[0]["framesDecoded"]
+        await wait_for(
+            lambda: ben.evaluate(INBOUND_JS),
+            lambda e: (
+                _video_from(e, "ann") and _video_from(e, "ann")[0]["framesDecoded"] > first + 10
+            ),
+            60,
+            "frames from the new camera",
+        )
+        # Another microphone, and another speaker for what ann hears (setSinkId).
+        await ann.select_option("#mic-select", label="Fake Audio Input 2")
+        await ann.wait_for_function(
+            f"() => ({SENT_MIC})() === 'Fake Audio Input 2'", timeout=20_000
+        )
+        await ann.select_option("#speaker-select", label="Fake Audio Output 1")
+        sink = await ann.locator("#speaker-select").input_value()
+        await ann.wait_for_function(
+            "(id) => [...document.querySelectorAll('#stage audio')].every((a) => a.sinkId === id)"
+            " && document.querySelectorAll('#stage audio').length === 1",
+            arg=sink,
+        )
         await _snap(ann, "devices-in-call")
         await ann.click("#panel-close")
 

@@ -31,6 +31,10 @@ HOSTILE = [
     "gus",
     "hal",
 ]
+UNNAMED = """() => [...document.querySelectorAll('button, input, select')]
+  .filter((e) => e.offsetParent !== null)
+  .filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim() || e.labels?.length))
+  .map((e) => e.outerHTML)"""
 TILES = "() => [...document.querySelectorAll('#stage .tile')].filter((t) => !t.hidden).length"
 
 
@@ -50,6 +54,20 @@ async def test_stage_fits_with_controls_for_1_2_4_9_and_pages(tmp_path):
                 await page.wait_for_function(f"() => ({TILES})() === 1")
                 # Alone: one tile, the controls on screen (no longer below the fold).
                 await _snap(page, "stage-1")
+                # Keyboard: every control is named; Tab reaches them with a visible focus ring.
+                assert await page.evaluate(UNNAMED) == []
+                for _ in range(20):
+                    await page.keyboard.press("Tab")
+                    if await page.evaluate("() => document.activeElement.id") == "chat-toggle":
+                        break
+                ring = await page.evaluate(
+                    "() => getComputedStyle(document.activeElement).outlineStyle"
+                )
+                assert ring == "solid"
+                await page.keyboard.press("Enter")
+                assert await page.locator("#chat").is_visible()
+                await page.keyboard.press("Escape")
+                assert not await page.locator("#panel").is_visible()
                 for count, name in ((2, None), (4, None), (9, None)):
                     while len(others) + 1 < count:
                         who = HOSTILE[len(others)]

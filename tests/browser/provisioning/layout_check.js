@@ -5,7 +5,7 @@
 ((options) => {
   const { inside = [], apart = [] } = options || {};
   const vw = document.documentElement.clientWidth;
-  const vh = document.documentElement.clientHeight;
+  const vh = Math.min(document.documentElement.clientHeight, window.innerHeight);
   const faults = [];
   const visible = (el) => {
     const cs = getComputedStyle(el);

@@ -192,11 +192,12 @@ export class Stage {
       this.pager.hidden = true;
       this.grid.hidden = others.length === 0;
       const box = this.stage.getBoundingClientRect();
-      // The filmstrip holds every other tile, small enough to fit the width.
-      const tallest = others.length ? Math.min(FILMSTRIP_MAX, Math.floor(box.height * 0.2)) : 0;
-      const stripWidth = Math.floor(Math.min((tallest * 16) / 9, (box.width - 12 - GAP * (others.length - 1)) / Math.max(1, others.length)));
-      this.grid.style.removeProperty('--cols');
-      for (const tile of others) this._size(tile, stripWidth, Math.floor((stripWidth * 9) / 16));
+      // The filmstrip holds every other tile: one row on a wide screen, a few on a tall one.
+      const portrait = box.height > box.width;
+      const stripHeight = others.length ? Math.min(FILMSTRIP_MAX * (portrait ? 2 : 1), Math.floor(box.height * (portrait ? 0.3 : 0.2))) : 0;
+      const strip = fitGrid(box.width - 12, stripHeight, others.length);
+      this.grid.style.setProperty('--cols', String(strip.cols));
+      for (const tile of others) this._size(tile, strip.width, strip.height);
       const room = this.featured.getBoundingClientRect();
       const fit = fitGrid(room.width, room.height, 1);
       this._size(big, fit.width, fit.height);

@@ -249,7 +249,9 @@ async def test_rejoin_after_leave_reload_and_closed_tab(tmp_path):
             await join_now(guest)
 
             # Another browser cannot take the name while Zoë is in the room.
-            other = await open_page(browser, link, **CSP)
+            # (The room's name comes from the invite, whatever the address says.)
+            other = await open_page(browser, f"{sfu.base}/join/elsewhere?invite={invite}", **CSP)
+            assert await other.locator("#room-name").text_content() == "room1"
             await other.fill("#identity", "Zo\u00eb")
             await other.click("#join-button")
             error = other.locator("#invite-error")

@@ -74,9 +74,13 @@ THREE_FAKE_DEVICES = "--use-fake-device-for-media-stream=device-count=3"
 
 
 @contextlib.asynccontextmanager
-async def chromium(*extra_flags: str, grant_media: bool = True) -> AsyncIterator[Any]:
+async def chromium(
+    *extra_flags: str, executable: str = CHROMIUM, grant_media: bool = True
+) -> AsyncIterator[Any]:
     """A Playwright-driven headless Chromium with FLAGS (and ``extra_flags``); never downloads.
 
+    ``executable`` may be a wrapper that starts Debian's Chromium elsewhere, for example in a
+    network namespace (``tests.support.netns.SlowHost.executable``).
     ``grant_media=False`` leaves out the flag that accepts every camera and microphone prompt:
     a context then has only the ``permissions`` it is given, and getUserMedia is refused
     (NotAllowedError) for the others. A ``--use-fake-device-for-media-stream=...`` flag in
@@ -89,7 +93,7 @@ async def chromium(*extra_flags: str, grant_media: bool = True) -> AsyncIterator
         flags.remove("--use-fake-device-for-media-stream")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*flags, *extra_flags]
+            executable_path=executable, args=[*flags, *extra_flags]
         )
         try:
             yield browser

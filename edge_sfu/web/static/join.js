@@ -65,6 +65,8 @@ let monitor = null;
 let monitored = null;
 /** @type {ReturnType<typeof setTimeout> | null} */
 let noticeTimer = null;
+/** @type {import('/static/join-media.js').Capture['problems']} why the preview lacks a kind */
+const problems = {};
 /** @type {Promise<void>} the preview's capture under way (Join waits for it) */
 let previewReady = Promise.resolve();
 
@@ -276,12 +278,16 @@ async function capturePreview(kinds) {
     video: kinds.includes('video') && input('want-camera').checked,
   };
   const got = await capture(want, deviceChoice());
-  if (!$('prejoin').hidden || room === null) {
-    preview.audio = got.audio || preview.audio;
-    preview.video = got.video || preview.video;
-  } else {
-    for (const track of [got.audio, got.video]) if (track) track.stop(); // joined meanwhile
+  if ($('prejoin').hidden) {
+    for (const track of [got.audio, got.video]) if (track) track.stop(); // no longer wanted
     return;
+  }
+  preview.audio = got.audio || preview.audio;
+  preview.video = got.video || preview.video;
+  for (const kind of kinds) {
+    delete problems[kind];
+    const problem = got.problems[kind];
+    if (problem) problems[kind] = problem;
   }
   if (got.video) {
     const video = /** @type {HTMLVideoElement} */ ($('preview'));
@@ -290,13 +296,13 @@ async function capturePreview(kinds) {
   }
   $('preview-off').hidden = preview.video !== null;
   if (got.audio) meter.start(got.audio);
-  const words = advice(got.problems);
+  const words = advice(problems);
   $('advice').hidden = !words;
   $('advice-text').textContent = words;
   $('join-audio-only').hidden = !words || !preview.audio;
   $('join-watch-only').hidden = !words;
-  if (got.problems.video) input('want-camera').checked = false;
-  if (got.problems.audio) input('want-mic').checked = false;
+  if (problems.video) input('want-camera').checked = false;
+  if (problems.audio) input('want-mic').checked = false;
   await refreshDeviceLists();
 }
 

@@ -26,7 +26,9 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
 ARTIFACTS = ROOT / "test-artifacts" / "join"
+#: On screen without scrolling: the header, the controls, the tiles, the banner, Join, Rejoin.
 INSIDE = ("header", "footer#controls", "#controls button", ".tile:not([hidden])", "#banner")
+INSIDE += ("#join-button", "#rejoin")
 APART = ("header", "footer#controls", "#stage .tile", "#banner")
 SENT_CAMERA = """() => {
   const t = [...window.edgeRoom.localParticipant.tracks.values()]

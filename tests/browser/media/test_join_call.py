@@ -290,3 +290,38 @@ async def test_rejoin_after_leave_reload_and_closed_tab(tmp_path):
             await join_now(again)
             who = await again.evaluate("() => window.edgeRoom.localParticipant.identity")
             assert who == "Zo\u00eb"
+
+
+async def test_join_with_camera_and_microphone_off_then_turn_them_on(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium() as browser:
+        page = await open_page(browser, f"{sfu.base}/join/room1?token={sfu.token('ann')}", **CSP)
+        await page.wait_for_function(
+            "() => document.getElementById('preview').videoWidth > 0", timeout=30_000
+        )
+        await page.uncheck("#want-camera")
+        await page.uncheck("#want-mic")
+        assert await page.locator("#preview-off").is_visible()
+        await join_now(page)
+        # Nothing captured or sent: the tile shows initials, the buttons offer to start.
+        assert await page.evaluate(MEDIA_KINDS) == []
+        assert await page.locator(".tile.local .avatar").is_visible()
+        assert await page.locator("#camera").text_content() == "Start camera"
+        assert await page.locator("#mic").text_content() == "Unmute mic"
+        await page.click("#camera")
+        await page.wait_for_function(f"() => ({MEDIA_KINDS})().join() === 'video'")
+        await page.locator(".tile.local .avatar").wait_for(state="hidden")
+        assert await page.locator("#camera").text_content() == "Stop camera"
+        await page.click("#mic")
+        await page.wait_for_function(f"() => ({MEDIA_KINDS})().join() === 'audio,video'")
+        assert await page.locator("#mic").text_content() == "Mute mic"
+        model = sfu.context.rooms.live_room_by_name("room1")
+        assert model is not None
+        ann = model.by_identity("ann")
+        assert ann is not None
+        await wait_for(
+            lambda: asyncio.sleep(0, sorted(t.kind for t in ann.published.values())),
+            lambda kinds: kinds == ["audio", "data", "video"],
+            20,
+            "the camera and microphone published",
+        )

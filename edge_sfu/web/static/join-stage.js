@@ -99,7 +99,6 @@ export class Stage {
     /** @type {HTMLElement} */ (tile.querySelector('.name')).textContent = label;
     tile.title = label.length > 200 ? `${label.slice(0, 200)}…` : label;
     /** @type {HTMLElement} */ (tile.querySelector('.initials')).textContent = initials(options.name);
-    tile.setAttribute('aria-label', options.screen ? label : `${label}`);
     if (options.local) tile.classList.add('local');
     if (options.screen) tile.classList.add('screen');
     tile.classList.add('no-video');

@@ -648,8 +648,19 @@ async function toggleKind(kind) {
       return;
     }
     const local = new LocalTrack(captured, kind === 'audio' ? 'microphone' : 'camera');
-    await room.localParticipant.publishTrack(local);
+    // The track is this page's at once (the buttons and the tile say so); the server's
+    // confirmation follows.
+    const published = room.localParticipant.publishTrack(local);
     if (kind === 'video') showLocalVideo(local);
+    syncButtons();
+    try {
+      await published;
+    } catch (err) {
+      local.stop();
+      const me = room && room.localParticipant;
+      if (me && kind === 'video') stage.get(me.sid)?.classList.add('no-video');
+      notice(`Could not send it: ${/** @type {Error} */ (err).message}`);
+    }
   }
   syncButtons();
 }

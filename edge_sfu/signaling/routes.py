@@ -49,6 +49,9 @@ STATIC_FILES = {
     "edge-video-tracks.js": "text/javascript",
     "edge-video-simulcast.js": "text/javascript",
     "join.js": "text/javascript",
+    "join-chat.js": "text/javascript",
+    "join-media.js": "text/javascript",
+    "join-stage.js": "text/javascript",
     "room-monitor.js": "text/javascript",
     "join.css": "text/css",
 }

@@ -78,14 +78,25 @@ export function simulcastLayers(width, height) {
 }
 
 /**
- * The layers to announce for a local video track, or none (`simulcast` off, or a picture
- * too small to split).
+ * Whether a track is camera video, not a shared screen or window (a captured display has
+ * `displaySurface` in its settings; an application may also mark text or detail).
+ * @param {MediaStreamTrack} track
+ */
+export function isCameraVideo(track) {
+  if (track.kind !== 'video') return false;
+  const settings = /** @type {MediaTrackSettings & {displaySurface?: string}} */ (track.getSettings());
+  return settings.displaySurface === undefined && track.contentHint !== 'detail' && track.contentHint !== 'text';
+}
+
+/**
+ * The layers to announce for a local video track, or none (`simulcast` off, not camera
+ * video, or a picture too small to split).
  * @param {MediaStreamTrack} track
  * @param {VideoPlan} plan
  * @returns {LayerRequest[]}
  */
 export function layersFor(track, plan) {
-  if (!plan.simulcast || track.kind !== 'video') return [];
+  if (!plan.simulcast || !isCameraVideo(track)) return [];
   const settings = track.getSettings();
   return simulcastLayers(settings.width || 640, settings.height || 480);
 }

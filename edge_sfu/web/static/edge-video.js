@@ -27,7 +27,7 @@ import {
   RemoteTrack,
   RemoteTrackPublication,
 } from './edge-video-tracks.js';
-import { applyWantedLayers, configureSender, layersFor, videoPlan } from './edge-video-simulcast.js';
+import { applyWantedLayers, configureSender, isCameraVideo, layersFor, videoPlan } from './edge-video-simulcast.js';
 
 // Everything the tracks module exports is part of this module's API too.
 export * from './edge-video-tracks.js';
@@ -656,9 +656,10 @@ export class Room extends Emitter {
         const layers = this._layers.get(local) || [];
         const wanted = this._wantedLayers.get(local) || null;
         // Camera video gives up resolution and frame rate in turn when short of bandwidth
-        // or CPU (as twilio-video.js does); simulcast layers keep the big picture for
-        // those who can take it.
-        const degradation = this._options.degradationPreference || 'balanced';
+        // or CPU (as twilio-video.js does), simulcast layers keeping the big picture for
+        // those who can take it; a shared screen keeps its resolution (text stays legible).
+        const camera = isCameraVideo(local.mediaStreamTrack);
+        const degradation = camera ? this._options.degradationPreference || 'balanced' : 'maintain-resolution';
         await configureSender(transceiver.sender, layers, wanted, degradation);
       }
     }

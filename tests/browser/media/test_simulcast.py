@@ -143,3 +143,45 @@ async def test_layers_follow_render_size_and_unwanted_layers_pause_at_the_source
         await wait_for(
             lambda: cat.evaluate(INBOUND_JS), lambda e: _width_of(e, "ann") == 640, 20, "resumed"
         )
+
+
+# A shared screen (a canvas marked as detail, as a screen capture is) next to the camera.
+SCREEN_JS = """
+async (token) => {
+  const { connect, LocalTrack } = await import('/static/edge-video.js');
+  const canvas = Object.assign(document.createElement('canvas'), {width: 640, height: 480});
+  const ctx = canvas.getContext('2d');
+  setInterval(() => { ctx.fillStyle = `hsl(${Date.now() % 360}, 60%, 50%)`;
+    ctx.fillRect(0, 0, 640, 480); }, 50);
+  const screen = canvas.captureStream(20).getVideoTracks()[0];
+  screen.contentHint = 'detail';
+  window.edgeRoom = await connect(token, {audio: false, video: {width: 640, height: 480}});
+  await window.edgeRoom.localParticipant.publishTrack(new LocalTrack(screen, 'screen'));
+  const senders = window.edgeRoom._pc.getSenders()
+    .filter((s) => s.track && s.track.kind === 'video');
+  return senders.map((s) => {
+    const params = s.getParameters();
+    return {hint: s.track.contentHint, encodings: params.encodings.length,
+      degradation: params.degradationPreference};
+  });
+}
+"""
+
+
+async def test_camera_video_is_simulcast_and_a_shared_screen_is_not(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium() as browser:
+        page = await open_page(browser, f"{sfu.base}/static/join.css", bypass_csp=True)
+        senders = await page.evaluate(SCREEN_JS, sfu.token("ann"))
+        assert sorted(senders, key=lambda s: s["hint"]) == [
+            {"hint": "", "encodings": 2, "degradation": "balanced"},
+            {"hint": "detail", "encodings": 1, "degradation": "maintain-resolution"},
+        ]
+        router = next(iter(sfu.signaling.routers.values()))
+        layers = await wait_for(
+            lambda: sorted(len(p.layers) for p in router.producers.values() if p.kind == "video"),
+            lambda n: len(n) == 2,
+            30,
+            "both video producers",
+        )
+        assert layers == [1, 2]

@@ -104,6 +104,8 @@ class TwilioSession:
             pcs.append({"id": self.media.pc_id})  # listed: the client keeps its connection
         return {
             "type": kind,
+            "version": rsp.RSP_VERSION,
+            "session": self.key,
             "sid": room.sid,
             "name": room.unique_name,
             "participant": {"sid": self.sid, "identity": self.identity},

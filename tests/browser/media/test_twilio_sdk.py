@@ -54,12 +54,12 @@ async function join(token, wsServer) {
     wsServer, insights: false, iceServers: [], audio: true, video: {width: 640, height: 480},
     tracks: undefined,
   });
-  await room.localParticipant.publishTrack(data);
   window.room = room;
   record(room);
   room.participants.forEach((p) => p.tracks.forEach((pub) => {
-    if (pub.track) window.log.push('trackSubscribed ' + p.identity + ' ' + pub.kind);
+    if (pub.track) room.emit('trackSubscribed', pub.track, pub, p);  // before record()
   }));
+  await room.localParticipant.publishTrack(data);
   return room.localParticipant.sid;
 }
 async function inbound() {

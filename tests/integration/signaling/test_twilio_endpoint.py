@@ -1,0 +1,114 @@
+"""``/twilio/signaling`` on the wire (the SDK's framing and RSP v2), without a browser:
+token refusals carry the unit's Twilio codes; bad input gets ``bad`` and the session goes on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import VideoGrant
+
+from edge_sfu.rooms import RoomSettings
+from tests.support.sfu import running_sfu
+
+
+def hello(body: dict[str, Any]) -> str:
+    return json.dumps({"type": "hello", "id": "h1", "timeout": 5000, "version": 2, "body": body})
+
+
+def connect_body(token: str, name: str | None = "room1") -> dict[str, Any]:
+    return {
+        "type": "connect",
+        "version": 2,
+        "name": name,
+        "participant": {"revision": 1, "tracks": []},
+        "peer_connections": [],
+        "token": token,
+    }
+
+
+async def frames_until(ws: aiohttp.ClientWebSocketResponse, wanted: str) -> dict[str, Any]:
+    """Read frames until a ``msg`` whose body type is ``wanted`` (or a ``bad``)."""
+    while True:
+        msg = await ws.receive(timeout=10)
+        assert msg.type is aiohttp.WSMsgType.TEXT, msg
+        frame = json.loads(msg.data)
+        if frame["type"] == "bad" and wanted == "bad":
+            return frame
+        if frame["type"] == "msg" and frame["body"]["type"] == wanted:
+            return frame["body"]
+
+
+async def refusal(url: str, token: str, name: str | None = "room1") -> int:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await ws.send_str(hello(connect_body(token, name)))
+        body = await frames_until(ws, "error")
+        return int(body["code"])
+
+
+async def test_token_refusals_carry_the_units_codes(tmp_path):
+    async with running_sfu(tmp_path) as sfu:
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        key = sfu.identity.signing_key
+        expired = AccessToken(sfu.identity.account_sid, key.sid, key.secret, identity="a", ttl=-60)
+        expired.add_grant(VideoGrant(room="room1"))
+        assert await refusal(url, expired.to_jwt()) == 20104
+        good = sfu.token("a")
+        assert await refusal(url, good[:-4] + ("AAAA" if good[-4:] != "AAAA" else "BBBB")) == 20107
+        assert await refusal(url, sfu.token("a", room="other"), "room1") == 20106
+        rooms = sfu.context.rooms
+        settings = replace(RoomSettings.from_defaults(rooms.defaults), max_participants=1)
+        full = await rooms.create_room("full", settings)
+        await rooms.connect("someone", "full")
+        assert await refusal(url, sfu.token("a", room="full"), "full") == 53105
+        await rooms.complete_room(full.sid)
+        assert await refusal(url, sfu.token("a", room=full.sid), full.sid) == 53118
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        json.dumps({"type": "shout"}),
+        json.dumps({"type": "msg", "body": {"type": "teleport"}}),
+        json.dumps({"type": "msg", "body": {"type": "update", "participant": {"tracks": 5}}}),
+    ],
+)
+async def test_bad_input_gets_bad_and_the_session_goes_on(tmp_path, frame):
+    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        async with http.ws_connect(url) as ws:
+            await ws.send_str(hello(connect_body(sfu.token("a"))))
+            connected = await frames_until(ws, "connected")
+            await ws.send_str(frame)
+            assert (await frames_until(ws, "bad"))["reason"]
+            # still in the room, still answered
+            assert sfu.context.rooms.live_participant(connected["participant"]["sid"])
+            await ws.send_str(json.dumps({"type": "heartbeat"}))
+
+
+async def test_update_flood_and_backward_revision_get_bad(tmp_path):
+    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        async with http.ws_connect(url) as ws:
+            await ws.send_str(hello(connect_body(sfu.token("a"))))
+            connected = await frames_until(ws, "connected")
+            session = connected["session"]
+            backwards = {
+                "type": "update",
+                "session": session,
+                "peer_connections": [
+                    {"id": "pc", "description": {"type": "offer", "revision": 0, "sdp": "v=0"}}
+                ],
+            }
+            await ws.send_str(json.dumps({"type": "msg", "body": backwards}))
+            assert "revision" in (await frames_until(ws, "bad"))["reason"]
+            update = {"type": "update", "session": session, "participant": {"revision": 2}}
+            for _ in range(100):
+                await ws.send_str(json.dumps({"type": "msg", "body": update}))
+            assert "too many" in (await frames_until(ws, "bad"))["reason"]
+            assert sfu.context.rooms.live_participant(connected["participant"]["sid"])

@@ -37,10 +37,11 @@ function record(room) {
   room.on('participantDisconnected', (p) => note('participantDisconnected', p.identity));
   room.on('trackSubscribed', (track, pub, p) => {
     note('trackSubscribed', p.identity, track.kind, pub.trackName);
-    if (track.kind === 'data') track.on('message', (m) => window.messages.push(p.identity + ':' + m));
+    const got = (m) => window.messages.push(p.identity + ':' + m);
+    if (track.kind === 'data') track.on('message', got);
     else document.body.appendChild(track.attach());
   });
-  room.on('trackUnsubscribed', (track, pub, p) => note('trackUnsubscribed', p.identity, track.kind));
+  room.on('trackUnsubscribed', (t, pub, p) => note('trackUnsubscribed', p.identity, t.kind));
   room.on('trackDisabled', (pub, p) => note('trackDisabled', p.identity, pub.kind));
   room.on('trackEnabled', (pub, p) => note('trackEnabled', p.identity, pub.kind));
   room.on('reconnecting', (e) => note('reconnecting', e && e.code));

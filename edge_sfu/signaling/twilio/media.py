@@ -78,8 +78,19 @@ class TwilioMedia:
 
     # -- client descriptions ------------------------------------------------------------
 
-    async def client_description(self, description: rsp.Description) -> dict[str, Any] | None:
-        """Apply a client offer or answer; returns the server's answer entry, if any."""
+    async def client_description(
+        self, description: rsp.Description, *, resync: bool = False
+    ) -> dict[str, Any] | None:
+        """Apply a client offer or answer; returns the server's answer entry, if any.
+
+        ``resync``: the description comes with ``sync`` (the client's last local one): one
+        the server already applied is not an error but nothing to do.
+        """
+        if resync and (
+            (description.type == "offer" and description.revision <= self.stable)
+            or (description.type == "answer" and self.outstanding is None)
+        ):
+            return None
         if description.type == "offer":
             if self.outstanding is not None or self.transport.offer_outstanding:
                 return None  # glare: the client rolls back and answers ours first
@@ -143,7 +154,7 @@ class TwilioMedia:
             self._tasks.spawn(self._retry(), name="twilio-offer-retry")
             return
         except Exception as exc:  # aiortc raises its own types too
-            if not self.transport.closed:
+            if not self.transport.closed and self.transport.connection_state != "closed":
                 logger.exception("participant %s: offer failed", self.participant_sid)
                 self.failure = (53401, f"server could not create an offer: {exc}")
             return

@@ -155,7 +155,7 @@ class TwilioSession:
         self._bucket -= 1
         return True
 
-    async def apply(self, body: rsp.Body) -> list[dict[str, Any]]:
+    async def apply(self, body: rsp.Body, *, resync: bool = False) -> list[dict[str, Any]]:
         """A connect/update/sync body's tracks and descriptions; returns answers to send."""
         if body.tracks is not None:
             await self._apply_tracks(body.tracks)
@@ -166,16 +166,18 @@ class TwilioSession:
             elif pc.id != self.media.pc_id:
                 raise rsp.FrameError("one peer connection per participant")
             if pc.description is not None:
-                entry = await self._description(pc.description)
+                entry = await self._description(pc.description, resync)
                 if entry is not None:
                     answers.append(entry)
             if pc.candidates:
                 await self.media.candidates(pc.candidates)
         return answers
 
-    async def _description(self, description: rsp.Description) -> dict[str, Any] | None:
+    async def _description(
+        self, description: rsp.Description, resync: bool
+    ) -> dict[str, Any] | None:
         try:
-            return await self.media.client_description(description)
+            return await self.media.client_description(description, resync=resync)
         except rsp.FrameError:
             raise
         except Exception as exc:  # aiortc refused the SDP: the connection cannot be trusted
@@ -343,7 +345,7 @@ class TwilioService:
         session.last_seen = time.monotonic()
         if self.rooms.live_participant(session.sid) is not None:
             await self.rooms.set_reconnected(session.sid)
-        answers = await session.apply(body)
+        answers = await session.apply(body, resync=True)
         link.send(rsp.msg(session.state("synced", answers[0] if answers else None)))
         return session
 

@@ -17,7 +17,8 @@ from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VideoGrant
 
 from edge_sfu.client import connect
-from tests.support.browser import chromium, require_chromium
+from edge_sfu.signaling.twilio import TWILIO
+from tests.support.browser import INBOUND_JS, chromium, joined_page, require_chromium
 from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
@@ -48,13 +49,14 @@ function record(room) {
   room.on('reconnected', () => note('reconnected'));
   room.on('disconnected', (r, e) => note('disconnected', e ? e.code : 'none'));
 }
-async function join(token, wsServer) {
+async function join(token, wsServer, extra) {
   const data = new Twilio.Video.LocalDataTrack({name: 'chat'});
   window.data = data;
-  const room = await Twilio.Video.connect(token, {
+  const options = Object.assign({
     wsServer, insights: false, iceServers: [], audio: true, video: {width: 640, height: 480},
-    tracks: undefined,
-  });
+  }, extra || {});
+  for (const key of Object.keys(options)) if (options[key] === null) delete options[key];
+  const room = await Twilio.Video.connect(token, options);
   window.room = room;
   record(room);
   room.participants.forEach((p) => p.tracks.forEach((pub) => {
@@ -63,14 +65,21 @@ async function join(token, wsServer) {
   await room.localParticipant.publishTrack(data);
   return room.localParticipant.sid;
 }
+// What this page receives, per subscribed track, from that track's receiver.
 async function inbound() {
   const out = [];
   const pc = window.room._signaling._peerConnectionManager._peerConnections.values().next().value
     ._peerConnection;
-  for (const r of pc.getReceivers()) {
-    const s = [...(await r.getStats()).values()].find((x) => x.type === 'inbound-rtp');
-    if (s) out.push({kind: s.kind, frames: s.framesDecoded || 0,
-      width: s.frameWidth || 0, energy: s.totalAudioEnergy || 0, packets: s.packetsReceived});
+  for (const p of window.room.participants.values()) {
+    for (const pub of p.tracks.values()) {
+      if (!pub.track || pub.kind === 'data') continue;
+      const r = pc.getReceivers().find((x) => x.track === pub.track.mediaStreamTrack);
+      if (!r) continue;
+      const s = [...(await r.getStats()).values()].find((x) => x.type === 'inbound-rtp');
+      out.push({identity: p.identity, name: pub.trackName, kind: pub.kind,
+        frames: s ? s.framesDecoded || 0 : 0, width: s ? s.frameWidth || 0 : 0,
+        energy: s ? s.totalAudioEnergy || 0 : 0});
+    }
   }
   return out;
 }
@@ -119,16 +128,36 @@ async def sdk_page(browser, origin: str, requests: list[str]):
     return page
 
 
-async def join(page, sfu, identity: str) -> str:
+async def join(page, sfu, identity: str, **options) -> str:
     ws = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
-    return await page.evaluate(f"join({json.dumps(sdk_token(sfu, identity))}, {json.dumps(ws)})")
+    token = json.dumps(sdk_token(sfu, identity))
+    return await page.evaluate(f"join({token}, {json.dumps(ws)}, {json.dumps(options)})")
 
 
-def decoded(entries, kind: str) -> list[dict]:
-    return [e for e in entries or [] if e["kind"] == kind and (e["frames"] or e["energy"])]
+def receiving(entries, sources: dict[str, int]) -> bool:
+    """Whether video is decoded and audio heard from each identity in ``sources`` (its number
+    of video tracks)."""
+    for identity, videos in sources.items():
+        mine = [e for e in entries or [] if e["identity"] == identity]
+        if sum(1 for e in mine if e["kind"] == "video" and e["frames"] > 0) < videos:
+            return False
+        if not any(e["kind"] == "audio" and e["energy"] > 0 for e in mine):
+            return False
+    return True
 
 
-async def test_sdk_pages_and_python_client_share_a_room(tmp_path):
+async def logged(page, line: str, timeout: float = 30) -> list[str]:
+    log = await wait_for(lambda: page.evaluate("window.log"), lambda log: line in log, timeout)
+    assert line in log, log
+    return log
+
+
+async def frames_of(page, identity: str, kind: str = "video") -> int:
+    entries = await page.evaluate("inbound()")
+    return sum(e["frames"] for e in entries if e["identity"] == identity and e["kind"] == kind)
+
+
+async def test_sdk_pages_join_page_and_python_client_share_a_room(tmp_path):
     require_chromium()
     if not SDK.exists():
         pytest.skip("twilio-video not installed (npm ci)")
@@ -142,18 +171,30 @@ async def test_sdk_pages_and_python_client_share_a_room(tmp_path):
                 alice = await sdk_page(browser, origin, requests)
                 bob = await sdk_page(browser, origin, requests)
                 assert (await join(alice, sfu, "alice")).startswith("PA")
-                assert (await join(bob, sfu, "bob")).startswith("PA")
+                # bob asks the unit for ICE servers in-band and sends telemetry to its sink
+                unit_ws = f"ws://127.0.0.1:{sfu.port}"
+                options = {"iceServers": None, "insights": True}
+                options["wsServerInsights"] = f"{unit_ws}/twilio/insights"
+                assert (await join(bob, sfu, "bob", **options)).startswith("PA")
+                ann = await joined_page(browser, sfu.base, sfu.token("ann"))
 
-                # each page decodes two videos (the other page, py) and hears two sources
-                for page in (alice, bob):
+                # every page decodes every other participant's video and hears its audio
+                everyone = {"alice": 1, "bob": 1, "py": 1, "ann": 1}
+                for name, page in (("alice", alice), ("bob", bob)):
+                    others = {k: v for k, v in everyone.items() if k != name}
                     entries = await wait_for(
                         lambda page=page: page.evaluate("inbound()"),
-                        lambda e: len(decoded(e, "video")) >= 2 and len(decoded(e, "audio")) >= 2,
+                        lambda e, others=others: receiving(e, others),
                         90,
                     )
-                    assert len(decoded(entries, "video")) >= 2, entries
+                    assert receiving(entries, others), (name, entries)
+                await wait_for(
+                    lambda: ann.evaluate(INBOUND_JS),
+                    lambda e: sum(1 for x in e or [] if x["framesDecoded"] > 0) >= 3,
+                    90,
+                )
 
-                # the Python client decodes both pages' cameras
+                # the Python client decodes both SDK cameras at their size
                 async def sdk_videos():
                     return [
                         pub.track
@@ -166,39 +207,48 @@ async def test_sdk_pages_and_python_client_share_a_room(tmp_path):
                 videos = await wait_for(sdk_videos, lambda v: len(v) == 2, 60)
                 for track in videos:
                     frames = await receive_frames(track, 5, timeout=60)
-                    assert frames[-1].width == 640
+                    assert (frames[-1].width, frames[-1].height) == (640, 480)
 
                 # data track messages both ways
                 await alice.evaluate("window.data.send('hello from alice')")
                 await bob.evaluate("window.data.send('hello from bob')")
-                await wait_for(
-                    lambda: bob.evaluate("window.messages"),
-                    lambda m: "alice:hello from alice" in m,
-                    30,
-                )
-                await wait_for(
-                    lambda: alice.evaluate("window.messages"),
-                    lambda m: "bob:hello from bob" in m,
-                    30,
-                )
+                for page, text in ((bob, "alice:hello from alice"), (alice, "bob:hello from bob")):
+                    got = await wait_for(
+                        lambda page=page: page.evaluate("window.messages"),
+                        lambda m, text=text: text in m,
+                        30,
+                    )
+                    assert text in got
 
-                # mute and unmute are seen by the other page
+                # mute and unmute, seen by the other SDK page and by the Python client
+                muted = py.expect(
+                    "track_disabled",
+                    lambda pub, who: who.identity == "alice" and pub.kind == "audio",
+                )
                 await alice.evaluate(
                     "window.room.localParticipant.audioTracks.forEach((p) => p.track.disable())"
                 )
-                await wait_for(
-                    lambda: bob.evaluate("window.log"),
-                    lambda log: "trackDisabled alice audio" in log,
-                    30,
-                )
+                await logged(bob, "trackDisabled alice audio")
+                await asyncio.wait_for(muted, 20)
                 await alice.evaluate(
                     "window.room.localParticipant.audioTracks.forEach((p) => p.track.enable())"
                 )
-                await wait_for(
-                    lambda: bob.evaluate("window.log"),
-                    lambda log: "trackEnabled alice audio" in log,
-                    30,
+                await logged(bob, "trackEnabled alice audio")
+
+                # unpublish and publish again
+                await alice.evaluate(
+                    """() => window.room.localParticipant.videoTracks.forEach(
+                         (p) => window.room.localParticipant.unpublishTrack(p.track))"""
                 )
+                await logged(bob, "trackUnsubscribed alice video")
+                await alice.evaluate(
+                    """async () => {
+                      const t = await Twilio.Video.createLocalVideoTrack(
+                        {width: 640, height: 480, name: 'camera-again'});
+                      await window.room.localParticipant.publishTrack(t);
+                    }"""
+                )
+                await logged(bob, "trackSubscribed alice video camera-again", 60)
 
                 # a publication after connect (the SDK recycles an m-line) reaches the others
                 await bob.evaluate(
@@ -208,31 +258,36 @@ async def test_sdk_pages_and_python_client_share_a_room(tmp_path):
                       await window.room.localParticipant.publishTrack(t);
                     }"""
                 )
-                log = await wait_for(
-                    lambda: alice.evaluate("window.log"),
-                    lambda log: "trackSubscribed bob video screen" in log,
-                    60,
-                )
-                assert "trackSubscribed bob video screen" in log
-                await wait_for(
+                await logged(alice, "trackSubscribed bob video screen", 60)
+                entries = await wait_for(
                     lambda: alice.evaluate("inbound()"),
-                    lambda e: len(decoded(e, "video")) >= 3,
+                    lambda e: receiving(e, {"bob": 2}),
                     60,
                 )
+                assert receiving(entries, {"bob": 2, "py": 1}), entries
+
+                # the signaling socket is cut mid-call: reconnecting, reconnected, media goes on
+                service = sfu.app[TWILIO]
+                session = next(s for s in service.sessions.values() if s.identity == "alice")
+                before = await frames_of(alice, "py")
+                assert session.link is not None
+                await session.link.close(4000, "cut")
+                await logged(alice, "reconnecting 53001")
+                await logged(alice, "reconnected")
+                await asyncio.sleep(2)
+                assert await frames_of(alice, "py") > before + 10
+                assert service.insights_messages > 0
 
                 # room.disconnect(): the others see the participant leave
                 await bob.evaluate("window.room.disconnect()")
-                await wait_for(
-                    lambda: alice.evaluate("window.log"),
-                    lambda log: "participantDisconnected bob" in log,
-                    30,
-                )
+                await logged(alice, "participantDisconnected bob")
         finally:
             await py.disconnect()
         # the app's own page and SDK file, and the unit: nothing else
-        origins = {f"{origin}/sdk-test/", f"ws://127.0.0.1:{sfu.port}/twilio/"}
-        assert requests and all(any(u.startswith(o) for o in origins) for u in requests), requests
+        allowed = (f"{origin}/sdk-test/", f"ws://127.0.0.1:{sfu.port}/twilio/")
+        assert requests and all(u.startswith(allowed) for u in requests), requests
         assert any(u.endswith("/twilio/signaling") for u in requests)
+        assert any(u.endswith("/twilio/insights") for u in requests)
 
 
 async def test_rest_completed_ends_an_sdk_room_with_53118(tmp_path):

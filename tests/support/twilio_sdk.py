@@ -35,6 +35,8 @@ function record(room) {
   room.on('trackUnsubscribed', (t, pub, p) => note('trackUnsubscribed', p.identity, t.kind));
   room.on('trackDisabled', (pub, p) => note('trackDisabled', p.identity, pub.kind));
   room.on('trackEnabled', (pub, p) => note('trackEnabled', p.identity, pub.kind));
+  room.on('trackPublishPriorityChanged',
+    (prio, pub, p) => note('priority', p.identity, pub.kind, prio));
   room.on('reconnecting', (e) => note('reconnecting', e && e.code));
   room.on('reconnected', () => note('reconnected'));
   room.on('disconnected', (r, e) => note('disconnected', e ? e.code : 'none'));

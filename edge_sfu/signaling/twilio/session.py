@@ -23,6 +23,7 @@ from ...media import DataChannel, IncomingTrack
 from ...rooms import Participant, PublishedTrack
 from ...rooms import events as ev
 from ...tokens import verify_access_token
+from .. import protocol as p
 from ..service import SignalingService
 from ..session import Link
 from . import rsp
@@ -42,15 +43,23 @@ REMOVED = {
 }
 
 
-def track_json(track: PublishedTrack) -> dict[str, Any]:
-    """A publication as the SDK reads it."""
+def track_json(track: PublishedTrack, priority: str = "standard") -> dict[str, Any]:
+    """A publication as the SDK reads it (``priority``: its publisher's, for SDK
+    publishers; others publish at ``standard``)."""
     return {
         "sid": track.sid,
         "name": track.name,
         "kind": track.kind,
         "enabled": track.enabled,
-        "priority": "standard",
+        "priority": priority,
     }
+
+
+EXCLUDE_ALL: dict[str, object] = {"type": "exclude", "all": True}
+
+
+def _subscribes_to_nothing(subscribe: object) -> bool:
+    return isinstance(subscribe, dict) and subscribe.get("rules") == [EXCLUDE_ALL]
 
 
 class TwilioSession:
@@ -176,6 +185,11 @@ class TwilioSession:
     async def _description(
         self, description: rsp.Description, resync: bool
     ) -> dict[str, Any] | None:
+        if description.sdp is not None:
+            try:
+                p.validate_sdp(description.sdp)  # the unit's own structural limits
+            except p.ProtocolError as exc:
+                raise rsp.FrameError(exc.message) from None
         try:
             return await self.media.client_description(description, resync=resync)
         except rsp.FrameError:
@@ -205,6 +219,8 @@ class TwilioSession:
                 self._maybe_start(track_id)
             elif sid is not None and before.enabled != track.enabled:
                 await rooms.set_track_enabled(self.sid, sid, track.enabled)
+            if sid is not None and (before is None or before.priority != track.priority):
+                self.service.set_priority(self.sid, sid, track.priority)
 
     def _started(self, track_id: str, _what: IncomingTrack | DataChannel) -> None:
         self._maybe_start(track_id)
@@ -241,6 +257,8 @@ class TwilioSession:
             self.send_body({"type": "update", "published": self.published()})
             return
         self.sids[track.id] = published.sid
+        if track.priority != "standard":
+            self.service.set_priority(self.sid, published.sid, track.priority)
         producer = self.media.produce(track.id, published.sid)
         if producer is not None and track.kind != "data":
             producer.set_enabled(published.enabled)  # type: ignore[union-attr]
@@ -279,6 +297,9 @@ class TwilioService:
         self.sessions: dict[str, TwilioSession] = {}  # by participant SID
         self.by_key: dict[str, TwilioSession] = {}
         self._revisions: dict[str, int] = {}
+        #: Publish priorities SDK publishers set (track SID -> low/standard/high); the
+        #: others see them. Forwarding does not use them yet.
+        self.priorities: dict[str, str] = {}
         self._tasks = TaskSet("twilio signaling")
         self._unlisten: Callable[[], None] | None = None
         #: Messages the optional insights sink received (nothing else is kept).
@@ -326,9 +347,13 @@ class TwilioService:
         self.signaling.foreign.add(session.sid)
         session.link = link
         try:
+            if _subscribes_to_nothing(body.raw.get("subscribe")):
+                # automaticSubscription: false. The app subscribes through REST rules.
+                await self.rooms.set_subscribe_rules(session.sid, [EXCLUDE_ALL])
             answers = await session.apply(body)
             link.send(rsp.msg(session.state("connected", answers[0] if answers else None)))
         except BaseException:
+            session.link = None  # the caller tells the client why, on this socket
             await session.close()
             raise
         await self.signaling.reconcile(session.sid)
@@ -374,8 +399,20 @@ class TwilioService:
             "identity": who.identity,
             "revision": self._revisions.setdefault(who.sid, 1),
             "state": state or who.status,
-            "tracks": [track_json(t) for t in who.published.values()],
+            "tracks": [
+                track_json(t, self.priorities.get(t.sid, "standard"))
+                for t in who.published.values()
+            ],
         }
+
+    def set_priority(self, participant_sid: str, track_sid: str, priority: str) -> None:
+        """An SDK publisher changed a track's publish priority: the others are told."""
+        if self.priorities.get(track_sid, "standard") == priority:
+            return
+        self.priorities[track_sid] = priority
+        who = self.rooms.live_participant(participant_sid)
+        if who is not None:
+            self._changed(who.room_sid, who)
 
     def _changed(self, room_sid: str, who: Participant, state: str | None = None) -> None:
         self._revisions[who.sid] = self._revisions.get(who.sid, 0) + 1
@@ -399,6 +436,8 @@ class TwilioService:
             case ev.ParticipantDisconnected(room=room, participant=who, reason_code=code):
                 self._changed(room.sid, who, "disconnected")
                 self._revisions.pop(who.sid, None)
+                for track_sid in who.published:
+                    self.priorities.pop(track_sid, None)
                 self._gone(who.sid, code)
             case ev.TrackSubscribed(room=room, subscriber=who, track=sub):
                 session = self.sessions.get(who.sid)

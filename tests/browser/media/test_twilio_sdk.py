@@ -98,6 +98,12 @@ async def test_sdk_pages_join_page_and_python_client_share_a_room(tmp_path):
                 )
                 await logged(bob, "trackEnabled alice audio")
 
+                # a publish priority change reaches the others
+                await alice.evaluate(
+                    "window.room.localParticipant.videoTracks.forEach((p) => p.setPriority('high'))"
+                )
+                await logged(bob, "priority alice video high")
+
                 # unpublish and publish again
                 await alice.evaluate(
                     """() => window.room.localParticipant.videoTracks.forEach(

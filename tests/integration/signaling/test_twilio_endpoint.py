@@ -3,6 +3,7 @@ token refusals carry the unit's Twilio codes; bad input gets ``bad`` and the ses
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from typing import Any
@@ -12,8 +13,33 @@ import pytest
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VideoGrant
 
+from edge_sfu.client import connect
 from edge_sfu.rooms import RoomSettings
+from tests.support.media import PatternVideoTrack, receive_frames
 from tests.support.sfu import running_sfu
+from tests.support.waiting import wait_for
+
+#: Well-formed SDP with a codec the unit cannot take: aiortc refuses it.
+UNACCEPTABLE = "\r\n".join(
+    [
+        "v=0",
+        "o=- 1 1 IN IP4 0.0.0.0",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        "m=video 9 UDP/TLS/RTP/SAVPF 120",
+        "c=IN IP4 0.0.0.0",
+        "a=mid:0",
+        "a=sendrecv",
+        "a=rtcp-mux",
+        "a=ice-ufrag:abcd",
+        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
+        "a=fingerprint:sha-256 " + ":".join(["AB"] * 32),
+        "a=setup:actpass",
+        "a=rtpmap:120 NOPE/90000",
+        "",
+    ]
+)
 
 
 def hello(body: dict[str, Any]) -> str:
@@ -31,13 +57,16 @@ def connect_body(token: str, name: str | None = "room1") -> dict[str, Any]:
     }
 
 
-async def frames_until(ws: aiohttp.ClientWebSocketResponse, wanted: str) -> dict[str, Any]:
-    """Read frames until a ``msg`` whose body type is ``wanted`` (or a ``bad``)."""
+async def frames_until(
+    ws: aiohttp.ClientWebSocketResponse, wanted: str, reason: str = ""
+) -> dict[str, Any]:
+    """Read frames until a ``msg`` whose body type is ``wanted`` (or a ``bad`` whose reason
+    has ``reason`` in it)."""
     while True:
         msg = await ws.receive(timeout=10)
         assert msg.type is aiohttp.WSMsgType.TEXT, msg
         frame = json.loads(msg.data)
-        if frame["type"] == "bad" and wanted == "bad":
+        if frame["type"] == "bad" and wanted == "bad" and reason in frame["reason"]:
             return frame
         if frame["type"] == "msg" and frame["body"]["type"] == wanted:
             return frame["body"]
@@ -112,3 +141,81 @@ async def test_update_flood_and_backward_revision_get_bad(tmp_path):
                 await ws.send_str(json.dumps({"type": "msg", "body": update}))
             assert "too many" in (await frames_until(ws, "bad"))["reason"]
             assert sfu.context.rooms.live_participant(connected["participant"]["sid"])
+
+
+async def test_automatic_subscription_off_excludes_everything(tmp_path):
+    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        async with http.ws_connect(url) as ws:
+            body = connect_body(sfu.token("a"))
+            body["subscribe"] = {"rules": [{"type": "exclude", "all": True}], "revision": 1}
+            await ws.send_str(hello(body))
+            connected = await frames_until(ws, "connected")
+            sid = connected["participant"]["sid"]
+            assert sfu.context.rooms.subscribe_rules(sid) == [{"type": "exclude", "all": True}]
+
+
+async def test_unacceptable_sdp_ends_that_session_only_and_media_goes_on(tmp_path):
+    """Garbage at connect refuses the connect; garbage offered later ends that session with
+    53403; bad frames and floods meanwhile; two other participants' media never stops."""
+    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
+        sender = await connect(sfu.ws_url, sfu.token("sender"))
+        receiver = await connect(sfu.ws_url, sfu.token("receiver"))
+        try:
+            await sender.publish_track(PatternVideoTrack(160, 120), "camera")
+
+            async def video() -> Any:
+                return next(
+                    (
+                        pub.track
+                        for who in receiver.participants.values()
+                        for pub in who.tracks.values()
+                        if pub.track is not None
+                    ),
+                    None,
+                )
+
+            track = await wait_for(video, timeout=30)
+            await receive_frames(track, 3, timeout=30)
+
+            url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+            garbage = {"id": "pc1", "description": {"type": "offer", "revision": 1, "sdp": "v=0"}}
+            garbage["description"]["sdp"] = UNACCEPTABLE
+            async with http.ws_connect(url) as ws:
+                body = connect_body(sfu.token("a"))
+                body["peer_connections"] = [garbage]
+                await ws.send_str(hello(body))
+                assert (await frames_until(ws, "error"))["code"] == 53403
+            assert [p.identity for p in _room(sfu).participants.values()] == ["sender", "receiver"]
+
+            async with http.ws_connect(url) as ws:
+                await ws.send_str(hello(connect_body(sfu.token("b"))))
+                session = (await frames_until(ws, "connected"))["session"]
+                for _ in range(60):  # a flood, malformed framing, SDP that is not SDP
+                    update = {"type": "update", "session": session, "participant": {"revision": 2}}
+                    await ws.send_str(json.dumps({"type": "msg", "body": update}))
+                await ws.send_str("{not json")
+                assert "too many" in (await frames_until(ws, "bad", "too many"))["reason"]
+                await asyncio.sleep(2.5)  # the flood is over: updates are taken again
+                not_sdp = {"id": "pc1", "description": {"type": "offer", "revision": 2, "sdp": "x"}}
+                update = {"type": "update", "session": session, "peer_connections": [not_sdp]}
+                await ws.send_str(json.dumps({"type": "msg", "body": update}))
+                assert "v=0" in (await frames_until(ws, "bad", "v=0"))["reason"]
+                # SDP aiortc refuses: the connection cannot be trusted, the session ends
+                garbage["description"]["revision"] = 3
+                update = {"type": "update", "session": session, "peer_connections": [garbage]}
+                await ws.send_str(json.dumps({"type": "msg", "body": update}))
+                assert (await frames_until(ws, "error"))["code"] == 53403
+            await wait_for(lambda: len(_room(sfu).participants) == 2, timeout=10)
+            # the others' media never stopped
+            frames = await receive_frames(track, 15, timeout=10)
+            assert len(frames) == 15
+        finally:
+            await sender.disconnect()
+            await receiver.disconnect()
+
+
+def _room(sfu: Any) -> Any:
+    room = sfu.context.rooms.live_room_by_name("room1")
+    assert room is not None
+    return room

@@ -10,6 +10,8 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``receive`` | ``take_over_receiver``: raw RTP/RTCP, no decoder; ``retarget_receiver`` |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
+| ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
+| ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
 | ``offers`` | ``stable_offer``: re-offers keep negotiated payload types and extension ids |
@@ -19,13 +21,34 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
 or mimics. ``tests/unit/edge_sfu/media/test_seam_contract.py`` checks each of them, and each
 signature used, on real objects, so an upgrade fails there first and loudly.
+
+Importing the package registers the header extensions and RTCP feedback the SFU negotiates
+in aiortc's process-wide tables (``negotiate_header_extensions``), so every peer connection
+of the process, the SFU's and the Python client's, offers and answers the same ones.
 """
 
 from __future__ import annotations
 
 from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
-from edge_sfu.media.seam.ingress import drain_socket_reads, harden_ice_input, install_fast_receive
+from edge_sfu.media.seam.extensions import (
+    EXT_ABS_SEND_TIME,
+    EXT_AUDIO_LEVEL,
+    EXT_MID,
+    EXT_REPAIRED_RTP_STREAM_ID,
+    EXT_RTP_STREAM_ID,
+    EXT_TRANSPORT_CC,
+    header_extensions,
+    negotiate_header_extensions,
+    transport_sequence,
+)
+from edge_sfu.media.seam.feedback import tap_rtcp
+from edge_sfu.media.seam.ingress import (
+    ArrivalHook,
+    drain_socket_reads,
+    harden_ice_input,
+    install_fast_receive,
+)
 from edge_sfu.media.seam.offers import stable_offer
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
 from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
@@ -42,7 +65,13 @@ from edge_sfu.media.seam.receive import (
     retarget_receiver,
     take_over_receiver,
 )
-from edge_sfu.media.seam.send import SendParams, SendPath, take_over_sender
+from edge_sfu.media.seam.send import (
+    SendParams,
+    SendPath,
+    SentHandler,
+    take_over_sender,
+    with_transport_sequence,
+)
 
 #: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
 #: relies on. ``owner`` names the class (attributes of its instances count) or module.
@@ -74,6 +103,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("asyncio datagram transport", "_conn_lost"),
     ("asyncio event loop", "_add_reader"),
     ("asyncio event loop", "_remove_reader"),
+    # extensions: aiortc's process-wide tables of offered header extensions and codecs
+    ("aiortc.codecs", "HEADER_EXTENSIONS"),
+    ("aiortc.codecs", "CODECS"),
+    ("aiortc.codecs", "is_rtx"),
     # codecs
     ("H264Encoder", "_packetize"),
     ("H264Encoder", "_split_bitstream"),
@@ -87,21 +120,35 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpTransceiver", "_headerExtensions"),
     ("RTCRtpTransceiver", "_get_mline_index"),
     ("RTCRtpSender", "_rtx_ssrc"),
+    # feedback: raw RTCP before aiortc parses it
+    ("RTCDtlsTransport", "_handle_rtcp_data"),
 )
 
+negotiate_header_extensions()
+
 __all__ = [
+    "EXT_ABS_SEND_TIME",
+    "EXT_AUDIO_LEVEL",
+    "EXT_MID",
+    "EXT_REPAIRED_RTP_STREAM_ID",
+    "EXT_RTP_STREAM_ID",
+    "EXT_TRANSPORT_CC",
     "PRIVATE_NAMES",
+    "ArrivalHook",
     "ReceiveParams",
     "RtcpHandler",
     "RtpHandler",
     "SendParams",
     "SendPath",
+    "SentHandler",
     "drain_socket_reads",
     "h264_depayload",
     "h264_packetize",
     "harden_ice_input",
+    "header_extensions",
     "install_fast_receive",
     "keep_sctp_transport",
+    "negotiate_header_extensions",
     "negotiated_codecs",
     "restrict_addresses",
     "restrict_ports",
@@ -111,6 +158,9 @@ __all__ = [
     "take_keyframe_request",
     "take_over_receiver",
     "take_over_sender",
+    "tap_rtcp",
+    "transport_sequence",
     "vp8_depayload",
+    "with_transport_sequence",
 ]
 __all__ += packets.__all__

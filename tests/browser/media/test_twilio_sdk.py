@@ -149,6 +149,7 @@ async def test_sdk_pages_join_page_and_python_client_share_a_room(tmp_path):
 
                 # room.disconnect(): the others see the participant leave
                 await bob.evaluate("window.room.disconnect()")
+                await logged(bob, "disconnected none")  # a clean disconnect, no error
                 await logged(alice, "participantDisconnected bob")
         finally:
             await py.disconnect()

@@ -70,7 +70,9 @@ async def test_sdk_pages_join_page_and_python_client_share_a_room(tmp_path):
                 videos = await wait_for(sdk_videos, lambda v: len(v) == 2, 60)
                 for track in videos:
                     frames = await receive_frames(track, 5, timeout=60)
-                    assert (frames[-1].width, frames[-1].height) == (640, 480)
+                    # 640x480, or scaled down while the uplink estimate ramps up
+                    size = (frames[-1].width, frames[-1].height)
+                    assert size[0] * 3 == size[1] * 4 and 160 <= size[0] <= 640, size
 
                 # data track messages both ways
                 await alice.evaluate("window.data.send('hello from alice')")

@@ -200,9 +200,21 @@ class TwilioMedia:
                 self.participant_sid, label=track_id, channel=channel, producer_id=track_sid
             )
         incoming = self.incoming.get(track_id)
-        if incoming is None or incoming.producer is not None:
-            return None
+        if incoming is None or (incoming.producer is not None and not incoming.producer.closed):
+            return None  # published again under the same id: the old producer is closed
         return self.router.produce(self.transport, incoming, producer_id=track_sid)
+
+    def unpublished(self, track_sid: str) -> None:
+        """The room dropped one of this participant's tracks: stop forwarding it."""
+        producer = self.router.producers.get(track_sid)
+        if producer is not None and producer.participant_id == self.participant_sid:
+            producer.close()
+        data = self.router.data_producers.get(track_sid)
+        if data is not None and data.participant_id == self.participant_sid:
+            data.close()
+            for label, channel in list(self.channels.items()):
+                if channel is data.channel:
+                    del self.channels[label]
 
     # -- subscriptions ----------------------------------------------------------------
 

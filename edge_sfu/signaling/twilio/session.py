@@ -81,6 +81,7 @@ class TwilioSession:
         self.sids: dict[str, str] = {}  # client track id -> track SID
         self.failed: dict[str, dict[str, Any]] = {}
         self.published_revision = 0
+        self.participant_revision = 0  # the client's, from participant.revision
         self.media = TwilioMedia(
             service.signaling.router(participant.room_sid),
             participant.sid,
@@ -167,6 +168,12 @@ class TwilioSession:
     async def apply(self, body: rsp.Body, *, resync: bool = False) -> list[dict[str, Any]]:
         """A connect/update/sync body's tracks and descriptions; returns answers to send."""
         if body.tracks is not None:
+            revision = body.revision or 0
+            if revision < self.participant_revision:
+                raise rsp.FrameError(
+                    f"participant revision {revision} is older than {self.participant_revision}"
+                )
+            self.participant_revision = revision
             await self._apply_tracks(body.tracks)
         answers = []
         for pc in body.peer_connections:
@@ -433,6 +440,8 @@ class TwilioService:
                 | ev.TrackDisabled(room=room, participant=who)
             ):
                 self._changed(room.sid, who)
+                if isinstance(event, ev.TrackUnpublished) and who.sid in self.sessions:
+                    self.sessions[who.sid].media.unpublished(event.track.sid)
             case ev.ParticipantDisconnected(room=room, participant=who, reason_code=code):
                 self._changed(room.sid, who, "disconnected")
                 self._revisions.pop(who.sid, None)

@@ -136,6 +136,11 @@ async def test_update_flood_and_backward_revision_get_bad(tmp_path):
             }
             await ws.send_str(json.dumps({"type": "msg", "body": backwards}))
             assert "revision" in (await frames_until(ws, "bad"))["reason"]
+            for revision in (5, 3):
+                state = {"revision": revision, "tracks": []}
+                update = {"type": "update", "session": session, "participant": state}
+                await ws.send_str(json.dumps({"type": "msg", "body": update}))
+            assert "older" in (await frames_until(ws, "bad"))["reason"]
             update = {"type": "update", "session": session, "participant": {"revision": 2}}
             for _ in range(100):
                 await ws.send_str(json.dumps({"type": "msg", "body": update}))

@@ -15,8 +15,9 @@ from twilio.jwt.access_token.grants import VideoGrant
 
 from edge_sfu.client import connect
 from edge_sfu.rooms import RoomSettings
+from edge_sfu.rooms import events as ev
 from tests.support.media import PatternVideoTrack, receive_frames
-from tests.support.sfu import running_sfu
+from tests.support.sfu import FAST, running_sfu
 from tests.support.waiting import wait_for
 
 #: Well-formed SDP with a codec the unit cannot take: aiortc refuses it.
@@ -224,3 +225,34 @@ def _room(sfu: Any) -> Any:
     room = sfu.context.rooms.live_room_by_name("room1")
     assert room is not None
     return room
+
+
+async def test_removed_duplicate_and_session_timeout(tmp_path):
+    """REST removal (53204) and a second connection of the identity (53205) end a session
+    in-band; a dropped socket leaves the room after the session timeout, and a late sync is
+    refused (53204)."""
+    async with running_sfu(tmp_path, FAST) as sfu, aiohttp.ClientSession() as http:
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        async with http.ws_connect(url) as ws:
+            await ws.send_str(hello(connect_body(sfu.token("a"))))
+            sid = (await frames_until(ws, "connected"))["participant"]["sid"]
+            await sfu.context.rooms.disconnect(sid, ev.REMOVED_BY_REST)
+            assert (await frames_until(ws, "error"))["code"] == 53204
+        async with http.ws_connect(url) as first, http.ws_connect(url) as second:
+            await first.send_str(hello(connect_body(sfu.token("b"))))
+            await frames_until(first, "connected")
+            await second.send_str(hello(connect_body(sfu.token("b"))))
+            await frames_until(second, "connected")
+            assert (await frames_until(first, "error"))["code"] == 53205
+        async with http.ws_connect(url) as ws:
+            await ws.send_str(hello(connect_body(sfu.token("c"))))
+            connected = await frames_until(ws, "connected")
+        rooms = sfu.context.rooms
+        sid = connected["participant"]["sid"]
+        assert rooms.live_participant(sid) is not None  # reconnecting, for a while
+        await wait_for(lambda: rooms.live_participant(sid) is None, timeout=10)
+        async with http.ws_connect(url) as ws:
+            sync = {"type": "sync", "version": 2, "session": connected["session"]}
+            sync["token"] = sfu.token("c")
+            await ws.send_str(hello(sync))
+            assert (await frames_until(ws, "error"))["code"] == 53204

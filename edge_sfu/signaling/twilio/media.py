@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from edge_common.lifecycle import TaskSet
@@ -271,6 +271,3 @@ class TwilioMedia:
         for consumer in list(self.data_consumers.values()):
             consumer.close()
         await self.transport.close()
-
-
-AsyncAction = Callable[[], Awaitable[None]]

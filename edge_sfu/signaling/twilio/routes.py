@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -92,6 +93,8 @@ async def _frames(ws: web.WebSocketResponse, silence: float) -> AsyncIterator[st
 async def _handshake(
     service: TwilioService, ws: web.WebSocketResponse, link: WebSocketLink
 ) -> tuple[int, TwilioSession | None]:
+    """hello/welcome, an optional ice/iced round, then connect or sync: the session, or
+    None after telling the client why not (``bad`` or an in-band error)."""
     timeout_ms = 5000
     welcomed = False
     try:
@@ -99,40 +102,15 @@ async def _handshake(
             try:
                 frame = rsp.parse_frame(raw)
                 if frame["type"] == "hello":
-                    if frame.get("version") != rsp.FRAMING_VERSION:
-                        raise rsp.FrameError("unsupported framing version (SDK 2.5 or later)")
-                    asked = frame.get("timeout", timeout_ms)
-                    if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
-                        timeout_ms = min(asked, MAX_TIMEOUT_MS)
+                    timeout_ms = _negotiated(frame, timeout_ms)
                     link.send(rsp.welcome(timeout_ms))
                     welcomed = True
-                    body = frame.get("body")
-                elif frame["type"] == "msg" and welcomed:
-                    body = frame.get("body")
-                elif frame["type"] == "heartbeat" and welcomed:
-                    continue
-                else:
+                elif frame["type"] not in ("msg", "heartbeat") or not welcomed:
                     raise rsp.FrameError(f"unexpected {str(frame['type'])[:40]!r} frame")
-                if body is None:
-                    continue
-                parsed = rsp.parse_body(body)
-                if parsed.type == "ice":
-                    servers = service.signaling.media.ice_servers
-                    link.send(
-                        rsp.msg(
-                            {
-                                "type": "iced",
-                                "version": rsp.ICE_VERSION,
-                                "ice_servers": ice_servers_json(servers),
-                            }
-                        )
-                    )
-                    continue
-                if parsed.type == "connect":
-                    return timeout_ms, await service.connect(link, parsed)
-                if parsed.type == "sync":
-                    return timeout_ms, await service.sync(link, parsed)
-                raise rsp.FrameError(f"{parsed.type} before connect")
+                if frame.get("body") is not None:
+                    session = await _first_body(service, link, rsp.parse_body(frame["body"]))
+                    if session is not None:
+                        return timeout_ms, session
             except rsp.FrameError as exc:
                 # During the handshake the SDK closes on ``bad`` (3002): that is the answer.
                 link.send(rsp.bad(str(exc)))
@@ -146,6 +124,30 @@ async def _handshake(
         logger.exception("twilio connect from %s failed", link.peer)
         link.send(rsp.error(rsp.SIGNALING_ERROR, "could not connect"))
     return timeout_ms, None
+
+
+def _negotiated(hello: dict[str, Any], current: int) -> int:
+    """The silence timeout (ms) both sides keep: the client's, at most ``MAX_TIMEOUT_MS``."""
+    if hello.get("version") != rsp.FRAMING_VERSION:
+        raise rsp.FrameError("unsupported framing version (SDK 2.5 or later)")
+    asked = hello.get("timeout", current)
+    if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
+        return min(asked, MAX_TIMEOUT_MS)
+    return current
+
+
+async def _first_body(
+    service: TwilioService, link: WebSocketLink, body: rsp.Body
+) -> TwilioSession | None:
+    if body.type == "ice":
+        servers = ice_servers_json(service.signaling.media.ice_servers)
+        link.send(rsp.msg({"type": "iced", "version": rsp.ICE_VERSION, "ice_servers": servers}))
+        return None
+    if body.type == "connect":
+        return await service.connect(link, body)
+    if body.type == "sync":
+        return await service.sync(link, body)
+    raise rsp.FrameError(f"{body.type} before connect")
 
 
 async def _read(

@@ -10,10 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VideoGrant
 
 from edge_sfu.client import connect
+from edge_sfu.media import OPUS
 from edge_sfu.rooms import RoomSettings
 from edge_sfu.rooms import events as ev
 from tests.support.media import PatternVideoTrack, receive_frames
@@ -256,3 +259,67 @@ async def test_removed_duplicate_and_session_timeout(tmp_path):
             sync["token"] = sfu.token("c")
             await ws.send_str(hello(sync))
             assert (await frames_until(ws, "error"))["code"] == 53204
+
+
+async def test_glare_the_server_is_impolite(tmp_path):
+    """A participant offers first (a real aiortc peer here); while the server's own offer is
+    outstanding, a client offer is ignored; the client answers the server's offer with its
+    revision, offers again, and gets its answer."""
+    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
+        client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        local = await sfu.signaling.connect_local("room1", "kiosk")
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        try:
+            client.addTransceiver(AudioStreamTrack(), direction="sendonly")
+            await client.setLocalDescription(await client.createOffer())
+
+            def entry(kind: str, revision: int, sdp: str) -> dict[str, Any]:
+                return {
+                    "id": "pc1",
+                    "description": {"type": kind, "revision": revision, "sdp": sdp},
+                }
+
+            async with http.ws_connect(url) as ws:
+                body = connect_body(sfu.token("a"))
+                body["peer_connections"] = [entry("offer", 1, client.localDescription.sdp)]
+                await ws.send_str(hello(body))
+                connected = await frames_until(ws, "connected")
+                answer = connected["peer_connections"][0]["description"]
+                assert (answer["type"], answer["revision"]) == ("answer", 1)
+                await client.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+                session = connected["session"]
+
+                def update(pc: dict[str, Any]) -> str:
+                    body = {"type": "update", "session": session, "peer_connections": [pc]}
+                    return json.dumps({"type": "msg", "body": body})
+
+                # a publication in the room: the server offers a subscription (revision 2)
+                await local.publish("microphone", OPUS)
+                offer = await server_description(ws, "offer")
+                assert offer["revision"] == 2
+                # glare: the client offers too (revision 2); the impolite server ignores it
+                client.addTransceiver(AudioStreamTrack(), direction="sendonly")
+                crossing = await client.createOffer()  # sent, never applied: "rolled back"
+                await ws.send_str(update(entry("offer", 2, crossing.sdp)))
+                # the polite client answers the server's offer, then offers again
+                await client.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+                await client.setLocalDescription(await client.createAnswer())
+                await ws.send_str(update(entry("answer", 2, client.localDescription.sdp)))
+                await client.setLocalDescription(await client.createOffer())
+                await ws.send_str(update(entry("offer", 3, client.localDescription.sdp)))
+                answer = await server_description(ws, "answer")
+                assert answer["revision"] == 3  # never an answer to the ignored offer
+                await client.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        finally:
+            await client.close()
+            await local.disconnect()
+
+
+async def server_description(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    """The next description of ``kind`` the server sends in an ``update``."""
+    while True:
+        body = await frames_until(ws, "update")
+        for pc in body.get("peer_connections", []):
+            description = pc.get("description")
+            if description is not None and description["type"] == kind:
+                return dict(description)

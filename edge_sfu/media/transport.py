@@ -150,6 +150,7 @@ class Transport(AsyncCloseable):
         self._recycled: set[int] = set()
         self._remote_candidates: set[str] = set()
         self._in_band_channels = False
+        self._uplink_ids_fixed = True
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
         self._remb_sent: dict[str, int] = {}
@@ -225,6 +226,8 @@ class Transport(AsyncCloseable):
         The input of uplink bandwidth estimation; runs on the receiving hot path, once per
         packet, so it must stay cheap and never raise.
         """
+        if not self._uplink_ids_fixed:
+            transport_seq = None  # read at the SFU's fixed id, which means another extension
         self.bandwidth.on_rtp_arrival(transport_seq, arrival, size, ssrc)
 
     def _on_rtcp_raw(self, data: bytes) -> None:
@@ -396,6 +399,10 @@ class Transport(AsyncCloseable):
     def _learn_transport_cc(self, sdp: str) -> None:
         # the id the remote description took: an answer echoes ours, an offer sets its own
         twcc = _TWCC_EXTMAP.search(sdp)
+        # The fast receive path reads the transport-wide sequence number at the SFU's fixed
+        # id; a participant's offer numbers extensions its own way (a browser puts mid where
+        # the SFU puts transport-cc), so its packets' sequence numbers cannot be read there.
+        self._uplink_ids_fixed = twcc is None or int(twcc.group(1)) == seam.EXT_TRANSPORT_CC
         if twcc is not None:
             self._twcc_ext_id = int(twcc.group(1))
             for path in self._paths.values():

@@ -84,6 +84,10 @@ async def test_sfu_re_offer_keeps_the_participants_numbering_and_recycled_mlines
         first = numbering(answer)
         assert first == {mid: n for mid, n in numbering(munged).items() if mid in first}
         assert sorted(transport.incoming) == ["0", "1"]
+        # the fast path reads transport-cc at the SFU's id, which this offer gave another
+        # extension: what it reads there is not a transport-wide sequence number
+        transport.on_rtp_arrival(7, 1.0, 1200, 1234)
+        assert not transport.bandwidth.uplink_twcc
 
         # aiortc alone would renumber the negotiated m-lines to its defaults (the bug)
         raw = await transport.pc.createOffer()

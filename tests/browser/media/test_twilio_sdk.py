@@ -130,6 +130,13 @@ async def test_sdk_pages_join_page_and_python_client_share_a_room(tmp_path):
                     }"""
                 )
                 await logged(alice, "trackSubscribed bob video screen", 60)
+                # it went out on a transceiver that also carries a subscription (sendrecv)
+                recycled = await bob.evaluate(
+                    """() => [...window.room._signaling._peerConnectionManager._peerConnections
+                      .values()][0]._peerConnection.getTransceivers()
+                      .filter((t) => t.currentDirection === 'sendrecv').length"""
+                )
+                assert recycled >= 1
                 entries = await wait_for(
                     lambda: alice.evaluate("inbound()"),
                     lambda e: receiving(e, {"bob": 2}),

@@ -15,7 +15,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
 | ``offers`` | ``stable_offer``: re-offers keep negotiated payload types and extension ids |
-| ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
+| ``quirks`` | msid of track-less senders, SCTP bundling, codecs, keyframe flag, REMB hints |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
@@ -57,6 +57,7 @@ from edge_sfu.media.seam.quirks import (
     negotiated_codecs,
     set_msid,
     take_keyframe_request,
+    watch_bitrate_hints,
 )
 from edge_sfu.media.seam.receive import (
     ReceiveParams,
@@ -161,6 +162,7 @@ __all__ = [
     "tap_rtcp",
     "transport_sequence",
     "vp8_depayload",
+    "watch_bitrate_hints",
     "with_transport_sequence",
 ]
 __all__ += packets.__all__

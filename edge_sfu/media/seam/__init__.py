@@ -15,6 +15,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``simulcast`` | rid/simulcast lines written into offers and read from answers (RFC 8853) |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
+| ``offers`` | ``stable_offer``: re-offers keep negotiated payload types and extension ids |
 | ``quirks`` | msid of track-less senders, SCTP bundling, codecs, keyframe flag, REMB hints |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
@@ -50,6 +51,7 @@ from edge_sfu.media.seam.ingress import (
     harden_ice_input,
     install_fast_receive,
 )
+from edge_sfu.media.seam.offers import stable_offer
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
 from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
 from edge_sfu.media.seam.quirks import (
@@ -123,6 +125,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpSender", "_RTCRtpSender__force_keyframe"),
     ("RTCRtpTransceiver", "_codecs"),
     ("RTCSctpTransport", "_bundled"),
+    # offers: keep each negotiated m-line's numbering in SFU re-offers
+    ("RTCRtpTransceiver", "_headerExtensions"),
+    ("RTCRtpTransceiver", "_get_mline_index"),
+    ("RTCRtpSender", "_rtx_ssrc"),
     # feedback: raw RTCP before aiortc parses it
     ("RTCDtlsTransport", "_handle_rtcp_data"),
 )
@@ -162,6 +168,7 @@ __all__ = [
     "restrict_ports",
     "retarget_receiver",
     "set_msid",
+    "stable_offer",
     "take_keyframe_request",
     "take_over_receiver",
     "take_over_sender",

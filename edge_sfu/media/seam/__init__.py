@@ -10,21 +10,48 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``receive`` | ``take_over_receiver``: raw RTP/RTCP, no decoder; ``retarget_receiver`` |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
+| ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
+| ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
+| ``simulcast`` | rid/simulcast lines written into offers and read from answers (RFC 8853) |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
-| ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
+| ``offers`` | ``stable_offer``: re-offers keep negotiated payload types and extension ids |
+| ``quirks`` | msid of track-less senders, SCTP bundling, codecs, keyframe flag, REMB hints |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
 or mimics. ``tests/unit/edge_sfu/media/test_seam_contract.py`` checks each of them, and each
 signature used, on real objects, so an upgrade fails there first and loudly.
+
+Importing the package registers the header extensions and RTCP feedback the SFU negotiates
+in aiortc's process-wide tables (``negotiate_header_extensions``), so every peer connection
+of the process, the SFU's and the Python client's, offers and answers the same ones.
 """
 
 from __future__ import annotations
 
 from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
-from edge_sfu.media.seam.ingress import drain_socket_reads, harden_ice_input, install_fast_receive
+from edge_sfu.media.seam.extensions import (
+    EXT_ABS_SEND_TIME,
+    EXT_AUDIO_LEVEL,
+    EXT_MID,
+    EXT_REPAIRED_RTP_STREAM_ID,
+    EXT_RTP_STREAM_ID,
+    EXT_TRANSPORT_CC,
+    OFFER_TRANSPORT_CC,
+    header_extensions,
+    negotiate_header_extensions,
+    transport_sequence,
+)
+from edge_sfu.media.seam.feedback import tap_rtcp
+from edge_sfu.media.seam.ingress import (
+    ArrivalHook,
+    drain_socket_reads,
+    harden_ice_input,
+    install_fast_receive,
+)
+from edge_sfu.media.seam.offers import stable_offer
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
 from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
 from edge_sfu.media.seam.quirks import (
@@ -32,15 +59,24 @@ from edge_sfu.media.seam.quirks import (
     negotiated_codecs,
     set_msid,
     take_keyframe_request,
+    watch_bitrate_hints,
 )
 from edge_sfu.media.seam.receive import (
     ReceiveParams,
     RtcpHandler,
     RtpHandler,
+    StreamHandler,
     retarget_receiver,
     take_over_receiver,
 )
-from edge_sfu.media.seam.send import SendParams, SendPath, take_over_sender
+from edge_sfu.media.seam.send import (
+    SendParams,
+    SendPath,
+    SentHandler,
+    take_over_sender,
+    with_transport_sequence,
+)
+from edge_sfu.media.seam.simulcast import RID, answered_rids, offer_simulcast
 
 #: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
 #: relies on. ``owner`` names the class (attributes of its instances count) or module.
@@ -67,11 +103,19 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     # ingress: route SRTP in the datagram callback, read bursts
     ("RTCDtlsTransport", "_rx_srtp"),
     ("RTCDtlsTransport", "_rtp_router"),
+    # ingress: route a new SSRC by its mid extension (simulcast) and remember it
+    ("RtpRouter", "mid_table"),
+    ("RtpRouter", "ssrc_table"),
+    ("RtpRouter", "payload_type_table"),
     ("aioice.Connection", "_protocols"),
     ("asyncio datagram transport", "_loop"),
     ("asyncio datagram transport", "_conn_lost"),
     ("asyncio event loop", "_add_reader"),
     ("asyncio event loop", "_remove_reader"),
+    # extensions: aiortc's process-wide tables of offered header extensions and codecs
+    ("aiortc.codecs", "HEADER_EXTENSIONS"),
+    ("aiortc.codecs", "CODECS"),
+    ("aiortc.codecs", "is_rtx"),
     # codecs
     ("H264Encoder", "_packetize"),
     ("H264Encoder", "_split_bitstream"),
@@ -81,29 +125,57 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpSender", "_RTCRtpSender__force_keyframe"),
     ("RTCRtpTransceiver", "_codecs"),
     ("RTCSctpTransport", "_bundled"),
+    # offers: keep each negotiated m-line's numbering in SFU re-offers
+    ("RTCRtpTransceiver", "_headerExtensions"),
+    ("RTCRtpTransceiver", "_get_mline_index"),
+    ("RTCRtpSender", "_rtx_ssrc"),
+    # feedback: raw RTCP before aiortc parses it
+    ("RTCDtlsTransport", "_handle_rtcp_data"),
 )
 
+negotiate_header_extensions()
+
 __all__ = [
+    "EXT_ABS_SEND_TIME",
+    "EXT_AUDIO_LEVEL",
+    "EXT_MID",
+    "EXT_REPAIRED_RTP_STREAM_ID",
+    "EXT_RTP_STREAM_ID",
+    "EXT_TRANSPORT_CC",
+    "OFFER_TRANSPORT_CC",
     "PRIVATE_NAMES",
+    "RID",
+    "ArrivalHook",
     "ReceiveParams",
     "RtcpHandler",
     "RtpHandler",
     "SendParams",
     "SendPath",
+    "SentHandler",
+    "StreamHandler",
+    "answered_rids",
     "drain_socket_reads",
     "h264_depayload",
     "h264_packetize",
     "harden_ice_input",
+    "header_extensions",
     "install_fast_receive",
     "keep_sctp_transport",
+    "negotiate_header_extensions",
     "negotiated_codecs",
+    "offer_simulcast",
     "restrict_addresses",
     "restrict_ports",
     "retarget_receiver",
     "set_msid",
+    "stable_offer",
     "take_keyframe_request",
     "take_over_receiver",
     "take_over_sender",
+    "tap_rtcp",
+    "transport_sequence",
     "vp8_depayload",
+    "watch_bitrate_hints",
+    "with_transport_sequence",
 ]
 __all__ += packets.__all__

@@ -20,9 +20,10 @@ from tests.integration.media.peers import (
     Subscriber,
     SyntheticVideoTrack,
     answer_sending,
+    new_pc,
     publish,
 )
-from tests.support.seam_probes import decoder_thread_running
+from tests.support.seam_probes import decoder_thread_running, transport_cc_negotiated
 from tests.support.waiting import wait_for
 
 
@@ -171,18 +172,22 @@ async def test_malformed_rtp_and_rtcp_at_the_media_port() -> None:
     try:
         await wait_for(lambda: all(s.video_count() >= 5 for s in subs), what="frames")
         targets = [_media_port(pub_t), *(_media_port(s.transport) for s in subs)]
-        sock = socket.socket(
-            socket.AF_INET6 if ":" in targets[0][0] else socket.AF_INET, socket.SOCK_DGRAM
-        )
+        # ICE may nominate an IPv4 pair for one transport and an IPv6 pair for another
+        socks = {
+            family: socket.socket(family, socket.SOCK_DGRAM)
+            for family in (socket.AF_INET, socket.AF_INET6)
+        }
         counts = [s.video_count() for s in subs]
         try:
             for _ in range(20):
                 for host, port in targets:
+                    sock = socks[socket.AF_INET6 if ":" in host else socket.AF_INET]
                     for datagram in _garbage():
                         sock.sendto(datagram, (host, port))
                 await asyncio.sleep(0.05)
         finally:
-            sock.close()
+            for sock in socks.values():
+                sock.close()
         # authenticated but malformed RTP/RTCP from the publisher itself
         pub_dtls = pub_pc.getTransceivers()[0].sender.transport
         for bad in (
@@ -330,4 +335,130 @@ async def test_a_closed_publication_slot_is_reused_only_by_a_matching_publicatio
         assert h264.transceiver.direction == "recvonly"
         assert transport.incoming[h264.mid].kind == "video"
     finally:
+        await router.close()
+
+
+async def test_each_received_packet_reaches_the_arrival_hook_with_its_transport_seq(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer negotiates transport-cc; every packet the publisher sends is reported to
+    ``Transport.on_rtp_arrival`` with the transport-wide sequence number it carried."""
+    from aiortc.rtp import RtpPacket
+
+    from edge_sfu.media import Transport
+
+    arrivals: list[tuple[int | None, float, int, int]] = []
+    monkeypatch.setattr(
+        Transport,
+        "on_rtp_arrival",
+        lambda self, seq, arrival, size, ssrc: arrivals.append((seq, arrival, size, ssrc)),
+    )
+    # aiortc negotiates the extension but does not number packets: number them as it sends
+    serialize = RtpPacket.serialize
+    counter = iter(range(1 << 30))
+
+    def numbered(self: RtpPacket, extensions_map: Any = None) -> bytes:
+        if extensions_map is not None:
+            self.extensions.transport_sequence_number = next(counter) & 0xFFFF
+        return serialize(self, extensions_map)
+
+    monkeypatch.setattr(RtpPacket, "serialize", numbered)
+    with transport_cc_negotiated():
+        router, pub_pc, _pub_t, _producers, subs = await _room(0)
+    try:
+        assert "a=extmap:4 http://www.ietf.org/id/draft-holmer" in pub_pc.localDescription.sdp
+        await wait_for(lambda: len(arrivals) >= 100, what="packets at the hook")
+        seqs = [seq for seq, _, _, _ in arrivals]
+        assert None not in seqs
+        assert len(set(seqs)) == len(seqs)  # one call per packet
+        senders = {s.kind: s._ssrc for s in pub_pc.getSenders()}
+        assert {ssrc for *_, ssrc in arrivals} <= set(senders.values())
+        assert all(size > 12 for _, _, size, _ in arrivals)
+        times = [t for _, t, _, _ in arrivals]
+        assert times == sorted(times)
+    finally:
+        await _teardown(router, pub_pc, subs)
+
+
+async def test_streams_unsignalled_in_the_sdp_are_routed_by_their_mid() -> None:
+    """Two video m-lines share payload types and the answer names no SSRC (as a browser's
+    simulcast answer does): each stream reaches its own m-line by its mid extension."""
+    import re
+
+    router = Router("RM-mid")
+    pc = new_pc()
+    transport = router.create_transport("PA")
+    tracks = [
+        (SyntheticVideoTrack(320, 240), "video/H264"),
+        (SyntheticVideoTrack(160, 120), "video/H264"),
+    ]
+    slots = [transport.add_publication_slot("video", codec="H264") for _ in tracks]
+    sub = Subscriber(router, "PS")
+    try:
+        await answer_sending(
+            pc, await transport.create_offer(), dict(zip(slots, tracks, strict=True))
+        )
+        answer = re.sub(r"a=ssrc(-group)?:[^\r\n]*\r\n", "", pc.localDescription.sdp)
+        assert "a=ssrc" not in answer and "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid" in answer
+        await transport.handle_answer(answer)
+        producers = [router.produce(transport, transport.incoming[slot.mid]) for slot in slots]
+        for producer in producers:
+            router.consume(producer, sub.transport)
+        await sub.negotiate()
+        await wait_for(
+            lambda: len(sub.frames) == 2 and all(len(f) >= 5 for f in sub.frames.values()),
+            what="both tracks",
+        )
+        assert sorted({size for f in sub.frames.values() for size in f}) == [(160, 120), (320, 240)]
+        assert all(len({size for size in f}) == 1 for f in sub.frames.values())  # not mixed
+    finally:
+        await sub.close()
+        await pc.close()
+        await router.close()
+
+
+async def test_simulcast_m_lines_in_offers_and_their_reuse() -> None:
+    """A simulcast slot's offer lists its rids (paused ones marked); an answer that sends no
+    simulcast leaves one layer; the m-line keeps its rids and is reused by a publication
+    with the same rids or with none, never by one with other rids."""
+    from edge_sfu.media import LayerSpec
+
+    router = Router("RM-simulcast")
+    transport = router.create_transport("PA")
+    layers = [LayerSpec("h", 320, 240), LayerSpec("f", 640, 480)]
+    pc = new_pc()
+    try:
+        for bad in ([LayerSpec("a b")], [LayerSpec("h"), LayerSpec("h")]):
+            with pytest.raises(ValueError):
+                transport.add_publication_slot("video", simulcast=bad)
+        with pytest.raises(ValueError):
+            transport.add_publication_slot("audio", simulcast=layers)
+        slot = transport.add_publication_slot("video", codec="H264", simulcast=layers)
+        offer = await transport.create_offer()
+        assert "a=rid:h recv" in offer and "a=simulcast:recv h;f" in offer
+        # aiortc answers without simulcast: the track is one stream, one layer
+        await answer_sending(pc, offer, {slot: (SyntheticVideoTrack(160, 120), "video/H264")})
+        await transport.handle_answer(pc.localDescription.sdp)
+        track = transport.incoming[slot.mid]
+        assert [s.name for s in track.layers] == ["default"]
+        slot.close()
+        offer = await transport.create_offer()
+        assert "a=simulcast:recv h;f" in offer  # the rids stay with the m-line
+        other = transport.add_publication_slot(
+            "video", codec="H264", simulcast=[LayerSpec("q", 1, 1), LayerSpec("f", 2, 2)]
+        )
+        assert other is not slot
+        same = transport.add_publication_slot("video", codec="H264", simulcast=layers)
+        assert same is slot
+        offer = await transport.create_offer()
+        assert offer.count("a=simulcast:recv h;f") == 1 and "a=simulcast:recv q;f" in offer
+        same.close()
+        other.close()
+        await transport.create_offer()
+        one = transport.add_publication_slot("video", codec="H264")  # no layers: the lowest rid
+        assert one is slot
+        offer = await transport.create_offer()
+        assert "a=simulcast:recv h;~f" in offer
+    finally:
+        await pc.close()
         await router.close()

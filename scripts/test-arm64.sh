@@ -184,7 +184,7 @@ test_steps() {
 set -euo pipefail
 cd /src
 echo "==> pytest ${TESTS[*]}"
-/opt/edge-appliance/venv/bin/python -m pytest -p no:cacheprovider -o console_output_style=times \
+/opt/edge-appliance/venv/bin/python -u -m pytest -p no:cacheprovider -o console_output_style=times \
     -rfEs --durations=15 \
     --junitxml=/var/tmp/test-arm64.xml -m 'not browser and not pi' \
     ${IGNORE[*]/#/--ignore=} ${TESTS[*]}

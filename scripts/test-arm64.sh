@@ -56,6 +56,14 @@ IGNORE=(
     tests/hwsim/test_picamera2_backend.py
     tests/integration/daemon/test_chaos.py   # a 110 s budget for a restart storm
     tests/integration/daemon/test_metrics.py # frame and packet rates of video calls
+    # These connect from 127.0.0.x with IP_BIND_ADDRESS_NO_PORT, which qemu-user (7.2) refuses
+    # with ENOPROTOOPT: the emulator's limit, not the code's.
+    tests/integration/appliance/test_net_limits.py
+    tests/integration/daemon/test_connection_limits.py
+)
+DESELECT=(
+    # The frame interval at 15 fps within 15 %: under emulation it measures the emulator.
+    tests/hwsim/test_synthetic_source.py::test_both_layers_at_configured_sizes_and_rate
 )
 
 log() { printf '==> %s\n' "$*"; }
@@ -119,6 +127,9 @@ mount_all() {
     mount -t tmpfs tmpfs "$root/tmp"
     mount -t tmpfs tmpfs "$root/run"
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+    # debootstrap writes no /etc/hosts; a Pi's has localhost, which the tests connect to.
+    grep -qw localhost "$root/etc/hosts" 2>/dev/null ||
+        printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >>"$root/etc/hosts"
     # This machine's own certificate authorities (a proxy's, a company's), the Debian way;
     # install_steps runs update-ca-certificates when one is new (slow under emulation).
     local ca
@@ -187,7 +198,7 @@ echo "==> pytest ${TESTS[*]}"
 /opt/edge-appliance/venv/bin/python -u -m pytest -p no:cacheprovider -o console_output_style=times \
     -rfEs --durations=15 \
     --junitxml=/var/tmp/test-arm64.xml -m 'not browser and not pi' \
-    ${IGNORE[*]/#/--ignore=} ${TESTS[*]}
+    ${IGNORE[*]/#/--ignore=} ${DESELECT[*]/#/--deselect=} ${TESTS[*]}
 EOF
 }
 

@@ -100,6 +100,8 @@ MSG_TRACK_DISABLED: Final = "track-disabled"
 MSG_TRACK_SUBSCRIBED: Final = "track-subscribed"
 MSG_TRACK_UNSUBSCRIBED: Final = "track-unsubscribed"
 MSG_ROOM_COMPLETED: Final = "room-completed"
+MSG_RECORDING_STARTED: Final = "recording-started"
+MSG_RECORDING_STOPPED: Final = "recording-stopped"
 MSG_ERROR: Final = "error"
 MSG_DISCONNECTED: Final = "disconnected"
 SERVER_MESSAGE_TYPES: Final = frozenset(
@@ -119,6 +121,8 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
         MSG_TRACK_SUBSCRIBED,
         MSG_TRACK_UNSUBSCRIBED,
         MSG_ROOM_COMPLETED,
+        MSG_RECORDING_STARTED,
+        MSG_RECORDING_STOPPED,
         MSG_ERROR,
         MSG_DISCONNECTED,
         MSG_PING,
@@ -661,6 +665,16 @@ def track_unsubscribed_message(publisher_sid: str, track_sid: str) -> dict[str, 
 def room_completed_message() -> dict[str, Any]:
     """The room ended (a ``disconnected`` 53118 follows)."""
     return {"type": MSG_ROOM_COMPLETED}
+
+
+def recording_started_message() -> dict[str, Any]:
+    """The room is being recorded (some of its tracks are); sent on join too."""
+    return {"type": MSG_RECORDING_STARTED}
+
+
+def recording_stopped_message() -> dict[str, Any]:
+    """No track of the room is being recorded any more."""
+    return {"type": MSG_RECORDING_STOPPED}
 
 
 def error_message(code: int, message: str, ref: str | int | None = None) -> dict[str, Any]:

@@ -40,6 +40,8 @@ export const PROTOCOL = Object.freeze({
     TRACK_SUBSCRIBED: 'track-subscribed',
     TRACK_UNSUBSCRIBED: 'track-unsubscribed',
     ROOM_COMPLETED: 'room-completed',
+    RECORDING_STARTED: 'recording-started',
+    RECORDING_STOPPED: 'recording-stopped',
     ERROR: 'error',
     DISCONNECTED: 'disconnected',
     PING: 'ping',

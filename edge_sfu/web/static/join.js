@@ -169,6 +169,10 @@ function wireRoom(room) {
       badge.textContent = 'reconnecting';
     });
   }
+  const recording = /** @type {HTMLElement} */ (document.getElementById('recording'));
+  const showRecording = () => { recording.hidden = !room.isRecording; };
+  room.on('recordingStarted', showRecording);
+  room.on('recordingStopped', showRecording);
   room.on('reconnecting', () => setStatus('reconnecting'));
   room.on('reconnected', () => setStatus('connected'));
   room.on('disconnected', /** @param {Room} _room @param {EdgeVideoError | null} error */ (_room, error) => {

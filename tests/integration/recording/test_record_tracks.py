@@ -1,0 +1,197 @@
+"""A recorded room: the Python client (H.264 it encoded itself, and Opus through aiortc) and an
+in-process kiosk (a two-layer camera and an Opus microphone). Each track's file is read back
+with ffprobe and compared, access unit by access unit, with what the SFU forwarded."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import math
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from edge_sfu.client import connect
+from edge_sfu.media import H264, OPUS, EncodedFrame, LayerSpec, LocalProducer
+from edge_sfu.recording.mkv import annexb_nals, read_blocks, split_length_prefixed
+from edge_sfu.rooms import RoomSettings
+from edge_sfu.rooms.model import RoomDefaults
+from edge_sfu.store import RecordingFilter
+from tests.support.media import H264TestSource, ToneAudioTrack
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+PUBLISH_SECONDS = 5.0
+
+
+def ffprobe(path: Path) -> dict:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_packets", "-show_streams", "-show_format",
+         "-of", "json", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return json.loads(out)
+
+
+class RecordingSource(H264TestSource):
+    """The H.264 test source, remembering every access unit with its wall-clock push time."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.pushed: list[tuple[bytes, float]] = []
+        super().__init__(*args, **kwargs)
+
+    def _push(self, data: bytes, keyframe: bool, now_us: int) -> None:
+        self.pushed.append((data, time.time()))
+        super()._push(data, keyframe, now_us)
+
+
+class OpusMicrophone:
+    """A 440 Hz tone through libopus into a local producer, 20 ms a packet, paced by the clock."""
+
+    def __init__(self, producer: LocalProducer) -> None:
+        self.producer = producer
+        self.pushed: list[tuple[bytes, float]] = []
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        encoder = av.CodecContext.create("libopus", "w")
+        encoder.sample_rate, encoder.layout, encoder.format = 48000, "mono", "s16"
+        encoder.time_base = fractions.Fraction(1, 48000)
+        start = time.monotonic()
+        for n in range(10**6):
+            await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+            t = (np.arange(960) + n * 960) / 48000
+            pcm = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 48000, n * 960
+            for packet in encoder.encode(frame):
+                data = bytes(packet)
+                self.pushed.append((data, time.time()))
+                self.producer.push(EncodedFrame(data, True, time.monotonic_ns() // 1000))
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def test_recorded_room_files_match_forwarded_media(sfu, clients, tmp_path: Path) -> None:
+    ctx = sfu.context
+    settings = RoomSettings.from_defaults(RoomDefaults(record_participants_on_connect=True))
+    room = await ctx.rooms.create_room("room1", settings)
+    room_started = room.date_created.timestamp()
+
+    # the Python client: pre-encoded H.264 and aiortc's Opus
+    field = await connect(sfu.ws_url, sfu.token("field"))
+    clients.append(field)
+    started = asyncio.Event()
+    field.on("recording_started", lambda: started.set())
+    camera = await field.publish_encoded_video("camera")
+    field_video = RecordingSource(camera, 320, 240, fps=15)
+    camera_pub = next(p for p in field.local_tracks.values() if p.track is camera)
+    mic = await field.publish_track(ToneAudioTrack(), "mic")
+    published_at = time.monotonic()
+
+    # the kiosk: a camera in two layers (the top one is recorded) and a microphone
+    kiosk = await sfu.signaling.connect_local("room1", "kiosk")
+    kiosk_cam = await kiosk.publish(
+        "camera", H264, layers=[LayerSpec("main", 480, 272), LayerSpec("lores", 240, 136)]
+    )
+    kiosk_main = RecordingSource(kiosk_cam, 480, 272, fps=15, layer="main")
+    kiosk_lores = H264TestSource(kiosk_cam, 240, 136, fps=15, layer="lores")
+    kiosk_mic_producer = await kiosk.publish("microphone", OPUS)
+    kiosk_mic = OpusMicrophone(kiosk_mic_producer)
+
+    # what the SFU forwards, seen by a subscriber of its own
+    router = sfu.signaling.routers[room.sid]
+    forwarded: dict[str, list[bytes]] = {}
+    tracks = {
+        "field/camera": camera_pub.sid, "field/mic": mic.sid,
+        "kiosk/camera": kiosk_cam.id, "kiosk/microphone": kiosk_mic_producer.id,
+    }  # fmt: skip
+    for sid in tracks.values():
+        await wait_for(lambda sid=sid: sid in router.producers, what=f"producer {sid}")
+        router.consume_local(
+            router.producers[sid], lambda f, sid=sid: forwarded.setdefault(sid, []).append(f.data)
+        )
+    await asyncio.wait_for(started.wait(), 10)
+    assert field.is_recording
+
+    await asyncio.sleep(PUBLISH_SECONDS)
+    stopped = asyncio.Event()
+    field.on("recording_stopped", lambda: stopped.set())
+    field.unpublish_track(camera_pub)
+    field.unpublish_track(mic)
+    await kiosk.unpublish(kiosk_cam)
+    await kiosk.unpublish(kiosk_mic_producer)
+    published_for = time.monotonic() - published_at
+    for source in (field_video, kiosk_main, kiosk_lores, kiosk_mic):
+        await source.close()
+    await asyncio.wait_for(stopped.wait(), 10)
+    assert not field.is_recording
+
+    recordings = {
+        rec.source_sid: rec
+        for rec in ctx.store.find_recordings(RecordingFilter(room_sid=room.sid), 50, 0)
+    }
+    assert set(recordings) == set(tracks.values())
+    for label, sid in tracks.items():
+        rec = recordings[sid]
+        assert rec.status == "completed", label
+        path = ctx.recordings.path(rec)
+        info = ffprobe(path)
+        (stream,) = info["streams"]
+        audio = label.endswith(("mic", "microphone"))
+        assert path.suffix == (".mka" if audio else ".mkv")
+        assert stream["codec_name"] == ("opus" if audio else "h264"), label
+        assert rec.codec == ("opus" if audio else "H264")
+        duration = float(info["format"]["duration"])
+        assert abs(duration - published_for) <= 1.0, (label, duration, published_for)
+        assert rec.duration is not None and abs(rec.duration - published_for) <= 1.0
+        assert rec.size == path.stat().st_size
+        # byte for byte what was forwarded (from the recording's first frame on)
+        blocks = read_blocks(path)
+        if audio:
+            got = [b.data for b in blocks]
+        else:
+            got = [b"".join(split_length_prefixed(b.data)) for b in blocks]
+            assert int(stream["width"]) == (320 if label.startswith("field") else 480)
+        sent = forwarded[sid]
+        if not audio:
+            sent = [b"".join(annexb_nals(au)) for au in sent]
+        # the recorder subscribed first: the test's own subscriber starts later in the stream
+        start = got.index(sent[0])
+        overlap = min(len(got) - start, len(sent))
+        assert got[start : start + overlap] == sent[:overlap], label
+        assert overlap >= (PUBLISH_SECONDS - 2) * (15 if not audio else 50), label
+
+    # the encoder's own output, unchanged: the field camera's access units
+    rec = recordings[camera_pub.sid]
+    got = [split_length_prefixed(b.data) for b in read_blocks(ctx.recordings.path(rec))]
+    encoded = [annexb_nals(au) for au, _ in field_video.pushed]
+    start = encoded.index(got[0])
+    assert got == encoded[start : start + len(got)]
+
+    # the kiosk's audio and video line up: both on the room's clock, as pushed
+    skews = []
+    for sid, pushed in (
+        (kiosk_cam.id, kiosk_main.pushed),
+        (kiosk_mic_producer.id, kiosk_mic.pushed),
+    ):
+        wall = {(b"".join(annexb_nals(d)) if sid == kiosk_cam.id else d): t for d, t in pushed}
+        blocks = read_blocks(ctx.recordings.path(recordings[sid]))
+        deltas = []
+        for block in blocks:
+            data = block.data
+            if sid == kiosk_cam.id:
+                data = b"".join(split_length_prefixed(data))
+            if data in wall:
+                deltas.append(block.time_ms - (wall[data] - room_started) * 1000)
+        skews.append(statistics.median(deltas))
+    assert abs(skews[0] - skews[1]) <= 100, skews

@@ -224,11 +224,11 @@ class ParticipantFilter:
 
 @dataclass(frozen=True)
 class RecordingFilter:
-    """Filters of ``GET /v1/Recordings`` (``grouping_sid``: a room or participant SID)."""
+    """Filters of ``GET /v1/Recordings`` (``GroupingSid`` gives the room and participant)."""
 
     status: str | None = None
     source_sid: str | None = None
-    grouping_sid: str | None = None
+    participant_sid: str | None = None
     room_sid: str | None = None
     kind: str | None = None
     created_after: datetime | None = None
@@ -653,7 +653,7 @@ class Store:
             offset,
             ("status = ?", flt.status),
             ("source_sid = ?", flt.source_sid),
-            ("(room_sid = ? OR participant_sid = ?)", flt.grouping_sid),
+            ("participant_sid = ?", flt.participant_sid),
             ("room_sid = ?", flt.room_sid),
             ("kind = ?", flt.kind),
             ("date_created >= ?", fmt_time(flt.created_after)),

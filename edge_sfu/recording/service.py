@@ -33,9 +33,9 @@ from ..callbacks import StatusCallbacks, room_event_params
 from ..rooms import RoomService
 from ..rooms import events as ev
 from ..rooms.model import Participant, PublishedTrack, Room, utcnow
-from ..rooms.recordings import CODECS, CONTAINERS, Recording
+from ..rooms.recordings import CODECS, CONTAINERS, Composition, Recording
 from ..rooms.rules import rules_allow
-from ..sids import RECORDING, new_sid
+from ..sids import COMPOSITION, RECORDING, is_sid, new_sid
 from ..store import RecordingFilter, Store
 from . import mkv
 from .recorder import TrackRecorder
@@ -93,6 +93,8 @@ class RecordingService:
         self._routers: RouterLookup = lambda _sid: None
         self._recorders: dict[str, tuple[Recording, TrackRecorder]] = {}  # by track SID
         self._listeners: list[RecordingListener] = []
+        self._finishing: dict[str, int] = {}  # stops under way, by room SID
+        self._refused: set[str] = set()  # tracks refused for lack of space: once is enough
         self._tasks = TaskSet("recordings")
         # stops are awaited, never cancelled, at close: a cancelled stop leaves a file to repair
         self._stopping: set[asyncio.Task[None]] = set()
@@ -117,6 +119,17 @@ class RecordingService:
     def path(self, recording: Recording) -> Path:
         """Where a recording's media is."""
         return self.directory / recording.file_name
+
+    def media_path(self, sid: str) -> Path | None:
+        """The file of a completed recording or composition, by SID; None otherwise."""
+        item: Recording | Composition | None = None
+        if is_sid(sid, RECORDING):
+            item = self.store.get_recording(sid)
+        elif is_sid(sid, COMPOSITION):
+            item = self.store.get_composition(sid)
+        if item is None or item.status != "completed" or not item.file_name:
+            return None
+        return self.directory / item.file_name
 
     # -- lifetime --------------------------------------------------------------------
 
@@ -154,6 +167,7 @@ class RecordingService:
     def _on_event(self, event: ev.RoomEvent) -> None:
         match event:
             case ev.TrackUnpublished(track=track):
+                self._refused.discard(track.sid)
                 if track.sid in self._recorders:
                     self._stop_later(track.sid)
             case ev.TrackPublished(room=room) | ev.RecordingRulesChanged(room=room):
@@ -188,7 +202,7 @@ class RecordingService:
             if rec.room_sid == room_sid and sid not in wanted:
                 await self._stop(sid)
         for sid, (participant, track) in wanted.items():
-            if sid not in self._recorders:
+            if sid not in self._recorders and sid not in self._refused:
                 await self._start(room, participant, track)
 
     # -- one recording ---------------------------------------------------------------
@@ -229,6 +243,7 @@ class RecordingService:
         )
         full = self._disk_full(self._running_bytes())
         if full:
+            self._refused.add(track.sid)
             rec.status = "failed"
             self.store.save_recording(rec)
             log.warning("recording of track %s refused: %s", track.sid, full)
@@ -272,11 +287,16 @@ class RecordingService:
         if entry is None:
             return
         rec, recorder = entry
+        self._finishing[rec.room_sid] = self._finishing.get(rec.room_sid, 0) + 1
         try:
             duration, size = await recorder.stop()
         except OSError as exc:
             log.warning("recording %s could not be finished: %s", rec.sid, exc)
             duration, size = 0.0, 0
+        finally:
+            self._finishing[rec.room_sid] -= 1
+            if not self._finishing[rec.room_sid]:
+                del self._finishing[rec.room_sid]
         self._used += size
         if recorder.writer.frames:
             self._finish_row(rec, "completed", duration, size)
@@ -284,7 +304,7 @@ class RecordingService:
             with contextlib.suppress(FileNotFoundError):
                 self.path(rec).unlink()
             self._finish_row(rec, "failed", 0, 0)
-        if not self.is_recording(rec.room_sid):
+        if not self.is_recording(rec.room_sid) and rec.room_sid not in self._finishing:
             self._announce(rec.room_sid, False)
 
     def _finish_row(self, rec: Recording, status: str, duration: float, size: int) -> None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from .callbacks import StatusCallbacks
 from .identity import UnitIdentity
 from .keys import KeyStore
+from .recording.compositions import Compositions
 from .recording.service import RECORDINGS_DIR, RecordingService, RecordingSettings
 from .rooms import RoomDefaults, RoomService
 from .store import Checkpointer, Store
@@ -54,6 +55,7 @@ class SfuContext:
     rooms: RoomService
     callbacks: StatusCallbacks
     recordings: RecordingService
+    compositions: Compositions
     settings: SfuSettings = field(default_factory=SfuSettings)
     checkpointer: Checkpointer | None = None
     _started: bool = False
@@ -85,8 +87,14 @@ class SfuContext:
         recordings = RecordingService(
             store, rooms, callbacks, identity.account_sid, data_dir / RECORDINGS_DIR, recording
         )
+        compositions = Compositions(
+            store, rooms, callbacks, identity.account_sid, data_dir / RECORDINGS_DIR
+        )
         checkpointer = Checkpointer(store.path, settings.checkpoint_interval)
-        return cls(identity, keys, store, rooms, callbacks, recordings, settings, checkpointer)
+        return cls(
+            identity, keys, store, rooms, callbacks, recordings, compositions, settings,
+            checkpointer,
+        )  # fmt: skip
 
     async def start(self) -> None:
         """Start the callbacks' delivery, the recordings (closing interrupted ones), then the
@@ -98,6 +106,7 @@ class SfuContext:
             self.checkpointer.start()
         await self.callbacks.start()
         await self.recordings.start()
+        await self.compositions.start()
         await self.rooms.start()
 
     async def close(self) -> None:
@@ -107,6 +116,7 @@ class SfuContext:
             return
         self._started = False
         await self.rooms.close()
+        await self.compositions.close()
         await self.recordings.close()
         await self.callbacks.close()
         if self.checkpointer is not None:

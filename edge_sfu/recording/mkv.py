@@ -611,3 +611,22 @@ def _header_start(data: bytes, payload_start: int, element_id: int) -> int:
         if at >= 0 and int.from_bytes(data[at : at + id_len], "big") == element_id:
             return at
     raise MkvError("element header not found")
+
+
+def time_span(path: Path) -> tuple[int, int]:
+    """``(first block's time, duration)`` in ms of a finished file, from its head only."""
+    with path.open("rb") as f:
+        data = f.read(1 << 20)
+    _, seg_data = _segment(data)
+    duration = None
+    for element_id, start, stop in _children(data, seg_data, len(data)):
+        if element_id == INFO:
+            for child, c_start, c_stop in _children(data, start, stop):
+                if child == DURATION and c_stop - c_start == 8:
+                    duration = struct.unpack(">d", data[c_start:c_stop])[0]
+        elif element_id == CLUSTER:
+            first = next(_cluster_blocks(data, _header_start(data, start, CLUSTER)), None)
+            if first is not None and duration is not None:
+                return first.time_ms, int(duration)
+            break
+    raise MkvError(f"{path.name}: no duration or no frame in its head")

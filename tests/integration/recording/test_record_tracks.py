@@ -5,25 +5,21 @@ with ffprobe and compared, access unit by access unit, with what the SFU forward
 from __future__ import annotations
 
 import asyncio
-import fractions
 import json
-import math
 import statistics
 import subprocess
 import time
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 
 from edge_sfu.client import connect
-from edge_sfu.media import H264, OPUS, EncodedFrame, LayerSpec, LocalProducer
+from edge_sfu.media import H264, OPUS, LayerSpec
 from edge_sfu.recording.mkv import annexb_nals, read_blocks, split_length_prefixed
 from edge_sfu.rooms import RoomSettings
 from edge_sfu.rooms.model import RoomDefaults
 from edge_sfu.store import RecordingFilter
-from tests.support.media import H264TestSource, ToneAudioTrack
+from tests.support.media import H264TestSource, OpusMicrophone, ToneAudioTrack
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -50,35 +46,6 @@ class RecordingSource(H264TestSource):
     def _push(self, data: bytes, keyframe: bool, now_us: int) -> None:
         self.pushed.append((data, time.time()))
         super()._push(data, keyframe, now_us)
-
-
-class OpusMicrophone:
-    """A 440 Hz tone through libopus into a local producer, 20 ms a packet, paced by the clock."""
-
-    def __init__(self, producer: LocalProducer) -> None:
-        self.producer = producer
-        self.pushed: list[tuple[bytes, float]] = []
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        encoder = av.CodecContext.create("libopus", "w")
-        encoder.sample_rate, encoder.layout, encoder.format = 48000, "mono", "s16"
-        encoder.time_base = fractions.Fraction(1, 48000)
-        start = time.monotonic()
-        for n in range(10**6):
-            await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
-            t = (np.arange(960) + n * 960) / 48000
-            pcm = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-            frame.sample_rate, frame.pts = 48000, n * 960
-            for packet in encoder.encode(frame):
-                data = bytes(packet)
-                self.pushed.append((data, time.time()))
-                self.producer.push(EncodedFrame(data, True, time.monotonic_ns() // 1000))
-
-    async def close(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def test_recorded_room_files_match_forwarded_media(sfu, clients, tmp_path: Path) -> None:

@@ -90,6 +90,7 @@ class SfuContext:
         compositions = Compositions(
             store, rooms, callbacks, identity.account_sid, data_dir / RECORDINGS_DIR
         )
+        recordings.also_expire.append(compositions.expire)
         checkpointer = Checkpointer(store.path, settings.checkpoint_interval)
         return cls(
             identity, keys, store, rooms, callbacks, recordings, compositions, settings,

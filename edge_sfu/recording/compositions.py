@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,14 @@ class Compositions:
         comp.status = "deleted"
         comp.date_deleted = comp.date_updated = utcnow()
         self.store.save_composition(comp)
+
+    def expire(self, cutoff: datetime) -> int:
+        """Delete the media of compositions made before ``cutoff`` (retention)."""
+        flt = CompositionFilter(status="completed", created_before=cutoff)
+        old = self.store.find_compositions(flt, 10_000, 0)
+        for comp in old:
+            self.delete(comp)
+        return len(old)
 
     # -- hooks -----------------------------------------------------------------------
 

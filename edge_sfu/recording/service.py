@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,6 +100,8 @@ class RecordingService:
         self._stopping: set[asyncio.Task[None]] = set()
         self._used = 0  # bytes of finished files in the directory
         self._unlisten: Callable[[], None] | None = None
+        #: What else retention deletes (compositions): called with the cut-off date.
+        self.also_expire: list[Callable[[datetime], int]] = []
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -357,10 +359,11 @@ class RecordingService:
         days = self.settings.retention_days
         if days <= 0:
             return 0
-        old = self.store.recordings_older_than(utcnow() - timedelta(days=days))
+        cutoff = utcnow() - timedelta(days=days)
+        old = self.store.recordings_older_than(cutoff)
         for rec in old:
             self.delete_media(rec)
-        return len(old)
+        return len(old) + sum(expire(cutoff) for expire in self.also_expire)
 
     async def _retention_forever(self) -> None:
         while True:

@@ -314,3 +314,61 @@ async def test_bad_compositions_get_twilio_errors(recorded) -> None:
             video_layout={"g": {"video_sources": ["*"], "width": 5000}},
         )
     assert refused.value.status == 400 and refused.value.code == 20001
+
+
+async def test_a_composition_hook_composes_every_room_that_ends(tmp_path: Path) -> None:
+    from tests.integration.recording.test_recordings_rest import record_kiosk
+
+    unit = await start_unit(tmp_path / "hooked")
+    try:
+        client = twilio(unit)
+        hook = await asyncio.to_thread(
+            client.video.v1.composition_hooks.create,
+            friendly_name="everything",
+            video_layout={"grid": {"video_sources": ["*"]}},
+            audio_sources=["*"],
+            format="mp4",
+            resolution="320x240",
+        )
+        assert hook.sid.startswith("HK") and hook.enabled
+        disabled = await asyncio.to_thread(
+            client.video.v1.composition_hooks.create,
+            friendly_name="off",
+            enabled=False,
+            audio_sources=["*"],
+        )
+        hooks = await asyncio.to_thread(client.video.v1.composition_hooks.list, enabled=True)
+        assert [h.sid for h in hooks] == [hook.sid]
+        resp = await unit.client.post(
+            "/v1/Rooms",
+            data={"UniqueName": "hooked", "RecordParticipantsOnConnect": "true"},
+            headers=unit.auth,
+        )
+        room_sid = (await resp.json())["sid"]
+        await record_kiosk(unit, "hooked", seconds=2.0)
+        await unit.context.rooms.complete_room(room_sid)
+        await wait_for(
+            lambda: unit.context.store.find_compositions(_comp_filter(room_sid), 10, 0),
+            timeout=40,
+            what="a composition made by the hook",
+        )
+        (comp,) = unit.context.store.find_compositions(_comp_filter(room_sid), 10, 0)
+        path = await composed(unit, comp.sid)
+        assert probe(path)["size"] == (320, 240)
+        assert await asyncio.to_thread(client.video.v1.composition_hooks(disabled.sid).delete)
+        with pytest.raises(TwilioRestException):
+            await asyncio.to_thread(client.video.v1.composition_hooks(disabled.sid).fetch)
+        bad = await unit.client.post(
+            "/v1/CompositionHooks",
+            data={"FriendlyName": "bad", "VideoLayout": "[]"},
+            headers=unit.auth,
+        )
+        assert bad.status == 400 and (await bad.json())["code"] == 20001
+    finally:
+        await unit.client.close()
+
+
+def _comp_filter(room_sid: str):
+    from edge_sfu.store import CompositionFilter
+
+    return CompositionFilter(room_sid=room_sid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,23 @@ async def test_a_full_quota_refuses_new_recordings_and_harms_nothing(
         assert (await room.json())["status"] == "in-progress"
     finally:
         await unit.client.close()
+
+
+async def test_retention_deletes_old_media_and_keeps_the_rest(unit: Unit) -> None:
+    ctx = unit.context
+    resp = await unit.client.post(
+        "/v1/Rooms",
+        data={"UniqueName": "old", "RecordParticipantsOnConnect": "true"},
+        headers=unit.auth,
+    )
+    room_sid = (await resp.json())["sid"]
+    await record_kiosk(unit, "old", seconds=1.0)
+    old, recent = await wait_recordings(unit, room_sid, "completed", 2)
+    old.date_created -= timedelta(days=3)
+    ctx.store.save_recording(old)
+    ctx.recordings.settings = RecordingSettings(retention_days=2)
+    assert ctx.recordings.apply_retention() == 1
+    assert ctx.store.get_recording(old.sid).status == "deleted"
+    assert not ctx.recordings.path(old).exists()
+    assert ctx.store.get_recording(recent.sid).status == "completed"
+    assert ctx.recordings.path(recent).exists()

@@ -196,11 +196,16 @@ async def recording_media(request: web.Request) -> web.Response:
     return media_redirect(request, rec.sid, int(query.get("Ttl", MEDIA_TTL)))
 
 
+def signed_media_path(auth_token: str, sid: str, ttl: int) -> str:
+    """The path (from the server's root) of a media URL valid for ``ttl`` seconds."""
+    expires = int(time.time()) + ttl
+    return f"/v1/Media/{sid}?Expires={expires}&Signature={sign_media(auth_token, sid, expires)}"
+
+
 def media_redirect(request: web.Request, sid: str, ttl: int) -> web.Response:
     """Twilio's answer to ``/Media``: 302 to a signed URL, the URL in the body as well."""
-    expires = int(time.time()) + ttl
-    signature = sign_media(context(request).identity.auth_token, sid, expires)
-    location = f"{base_url(request)}/v1/Media/{sid}?Expires={expires}&Signature={signature}"
+    path = signed_media_path(context(request).identity.auth_token, sid, ttl)
+    location = f"{base_url(request)}{path}"
     response = json_response({"redirect_to": location}, status=302)
     response.headers["Location"] = location
     return response

@@ -131,6 +131,8 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   track_sid: string}} TrackStateMessage
  * @typedef {{type: typeof SERVER.TRACK_SUBSCRIBED} & Subscription} TrackSubscribedMessage
  * @typedef {{type: typeof SERVER.ROOM_COMPLETED}} RoomCompletedMessage
+ * @typedef {{type: typeof SERVER.RECORDING_STARTED | typeof SERVER.RECORDING_STOPPED}}
+ *   RecordingMessage
  * @typedef {{type: typeof SERVER.ERROR, code: number, message: string, ref?: string | number}}
  *   ErrorMessage
  * @typedef {{type: typeof SERVER.DISCONNECTED, code: number | null, message: string}}
@@ -139,8 +141,8 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   ServerPingMessage
  * @typedef {JoinedMessage | OfferMessage | PublishedMessage | PublishFailedMessage |
  *   ParticipantConnectedMessage | ParticipantStateMessage | TrackPublishedMessage |
- *   TrackStateMessage | TrackSubscribedMessage | RoomCompletedMessage | ErrorMessage |
- *   DisconnectedMessage | ServerPingMessage} ServerMessage
+ *   TrackStateMessage | TrackSubscribedMessage | RoomCompletedMessage | RecordingMessage |
+ *   ErrorMessage | DisconnectedMessage | ServerPingMessage} ServerMessage
  */
 
 /**

@@ -3,6 +3,7 @@ whole cluster, and repair closes it."""
 
 from __future__ import annotations
 
+import fractions
 import os
 from pathlib import Path
 
@@ -84,3 +85,28 @@ def test_repair_refuses_what_it_did_not_write(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(mkv.MkvError):
         mkv.repair(path)
+
+
+def test_vp8_is_written_as_v_vp8_and_decodes(tmp_path: Path) -> None:
+    import av
+
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 160, 120, "yuv420p"
+    encoder.time_base = fractions.Fraction(1, 15)
+    path = tmp_path / "v.mkv"
+    writer = mkv.MkvWriter(path, "VP8")
+    source = av.open("testsrc2=size=160x120:rate=15", format="lavfi")
+    for n, frame in enumerate(source.decode(video=0)):
+        if n == 30:
+            break
+        frame = frame.reformat(format="yuv420p")
+        frame.pts = n
+        for packet in encoder.encode(frame):
+            writer.add(bytes(packet), packet.is_keyframe, n * 66)
+    source.close()
+    writer.finish()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "vp8"
+        assert (stream.codec_context.width, stream.codec_context.height) == (160, 120)
+        assert sum(1 for _ in container.decode(video=0)) == writer.frames

@@ -19,7 +19,12 @@ from edge_sfu.recording.mkv import annexb_nals, read_blocks, split_length_prefix
 from edge_sfu.rooms import RoomSettings
 from edge_sfu.rooms.model import RoomDefaults
 from edge_sfu.store import RecordingFilter
-from tests.support.media import H264TestSource, OpusMicrophone, ToneAudioTrack
+from tests.support.media import (
+    H264TestSource,
+    OpusMicrophone,
+    PatternVideoTrack,
+    ToneAudioTrack,
+)
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -162,3 +167,29 @@ async def test_recorded_room_files_match_forwarded_media(sfu, clients, tmp_path:
                 deltas.append(block.time_ms - (wall[data] - room_started) * 1000)
         skews.append(statistics.median(deltas))
     assert abs(skews[0] - skews[1]) <= 100, skews
+
+
+async def test_vp8_from_the_python_client_is_recorded_as_sent(sfu, clients) -> None:
+    ctx = sfu.context
+    settings = RoomSettings.from_defaults(RoomDefaults(record_participants_on_connect=True))
+    room = await ctx.rooms.create_room("room1", settings)
+    field = await connect(sfu.ws_url, sfu.token("field"))
+    clients.append(field)
+    video = await field.publish_track(PatternVideoTrack(320, 240, fps=15), "camera", codec="VP8")
+    router = sfu.signaling.routers[room.sid]
+    await wait_for(lambda: video.sid in router.producers, what="the VP8 producer")
+    assert router.producers[video.sid].codec.name == "VP8"
+    forwarded: list[bytes] = []
+    router.consume_local(router.producers[video.sid], lambda f: forwarded.append(f.data))
+    await asyncio.sleep(3.0)
+    field.unpublish_track(video)
+    flt = RecordingFilter(room_sid=room.sid, status="completed")
+    (rec,) = await wait_for(lambda: ctx.store.find_recordings(flt, 5, 0), what="the recording")
+    assert (rec.codec, rec.container_format) == ("VP8", "mkv")
+    path = ctx.recordings.path(rec)
+    (stream,) = ffprobe(path)["streams"]
+    assert stream["codec_name"] == "vp8" and (stream["width"], stream["height"]) == (320, 240)
+    got = [b.data for b in read_blocks(path)]
+    start = got.index(forwarded[0])
+    overlap = min(len(got) - start, len(forwarded))
+    assert overlap >= 20 and got[start : start + overlap] == forwarded[:overlap]

@@ -263,24 +263,8 @@ class Compositions:
         self.store.save_composition(comp)
         self._callback(comp, "composition-started")
         job, starts = await self._job(comp)
-        began = time.monotonic()
-        reported = [0]
-
-        def progress(fraction: float) -> None:
-            percent = int(fraction * 100) // 10 * 10
-            if percent > reported[0] and percent < 100:
-                reported[0] = percent
-                elapsed = time.monotonic() - began
-                remaining = elapsed / fraction - elapsed if fraction else 0
-                comp.progress = percent
-                self._callback(
-                    comp,
-                    "composition-progress",
-                    {"PercentageDone": str(percent), "SecondsRemaining": str(round(remaining))},
-                )
-
         try:
-            await composer.run(job, starts, progress)
+            await composer.run(job, starts, _Progress(self, comp))
         except composer.ComposeError as exc:
             with contextlib.suppress(FileNotFoundError):
                 job.output.unlink()
@@ -327,3 +311,27 @@ class Compositions:
         params = self._params(comp, event)
         params.update(extra or {})
         self.callbacks.queue(comp.sid, comp.status_callback, comp.status_callback_method, params)
+
+
+class _Progress:
+    """Turns FFmpeg's progress into ``composition-progress`` callbacks, every 10 %."""
+
+    def __init__(self, owner: Compositions, comp: Composition) -> None:
+        self._owner = owner
+        self._comp = comp
+        self._began = time.monotonic()
+        self._reported = 0
+
+    def __call__(self, fraction: float) -> None:
+        percent = int(fraction * 100) // 10 * 10
+        if not self._reported < percent < 100:
+            return
+        self._reported = percent
+        elapsed = time.monotonic() - self._began
+        remaining = elapsed / fraction - elapsed if fraction else 0.0
+        self._comp.progress = percent
+        self._owner._callback(
+            self._comp,
+            "composition-progress",
+            {"PercentageDone": str(percent), "SecondsRemaining": str(round(remaining))},
+        )

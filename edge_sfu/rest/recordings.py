@@ -237,7 +237,8 @@ async def signed_media(request: web.Request) -> web.StreamResponse:
         raise NotFound(f"The media of {sid[:64]} was not found (deleted?)")
     headers = {
         "Content-Type": CONTENT_TYPES.get(path.suffix.lstrip("."), "application/octet-stream"),
-        "Content-Disposition": f'attachment; filename="{path.name}"',
+        # inline: a browser plays it; an HTML download link or any HTTP client saves it
+        "Content-Disposition": f'inline; filename="{path.name}"',
         "Cache-Control": "private, no-store",
     }
     return web.FileResponse(path, headers=headers)

@@ -64,20 +64,24 @@ async def test_recorded_room_files_match_forwarded_media(sfu, clients, tmp_path:
     clients.append(field)
     started = asyncio.Event()
     field.on("recording_started", lambda: started.set())
+    published_at: dict[str, float] = {}
     camera = await field.publish_encoded_video("camera")
+    published_at["field/camera"] = time.monotonic()
     field_video = RecordingSource(camera, 320, 240, fps=15)
     camera_pub = next(p for p in field.local_tracks.values() if p.track is camera)
     mic = await field.publish_track(ToneAudioTrack(), "mic")
-    published_at = time.monotonic()
+    published_at["field/mic"] = time.monotonic()
 
     # the kiosk: a camera in two layers (the top one is recorded) and a microphone
     kiosk = await sfu.signaling.connect_local("room1", "kiosk")
     kiosk_cam = await kiosk.publish(
         "camera", H264, layers=[LayerSpec("main", 480, 272), LayerSpec("lores", 240, 136)]
     )
+    published_at["kiosk/camera"] = time.monotonic()
     kiosk_main = RecordingSource(kiosk_cam, 480, 272, fps=15, layer="main")
     kiosk_lores = H264TestSource(kiosk_cam, 240, 136, fps=15, layer="lores")
     kiosk_mic_producer = await kiosk.publish("microphone", OPUS)
+    published_at["kiosk/microphone"] = time.monotonic()
     kiosk_mic = OpusMicrophone(kiosk_mic_producer)
 
     # what the SFU forwards, seen by a subscriber of its own
@@ -102,7 +106,7 @@ async def test_recorded_room_files_match_forwarded_media(sfu, clients, tmp_path:
     field.unpublish_track(mic)
     await kiosk.unpublish(kiosk_cam)
     await kiosk.unpublish(kiosk_mic_producer)
-    published_for = time.monotonic() - published_at
+    unpublished_at = time.monotonic()
     for source in (field_video, kiosk_main, kiosk_lores, kiosk_mic):
         await source.close()
     await asyncio.wait_for(stopped.wait(), 10)
@@ -123,6 +127,7 @@ async def test_recorded_room_files_match_forwarded_media(sfu, clients, tmp_path:
         assert path.suffix == (".mka" if audio else ".mkv")
         assert stream["codec_name"] == ("opus" if audio else "h264"), label
         assert rec.codec == ("opus" if audio else "H264")
+        published_for = unpublished_at - published_at[label]
         duration = float(info["format"]["duration"])
         assert abs(duration - published_for) <= 1.0, (label, duration, published_for)
         assert rec.duration is not None and abs(rec.duration - published_for) <= 1.0

@@ -50,6 +50,9 @@ class SubscriberCounters:
     fraction_lost: float | None
     jitter_s: float | None
     rtt_s: float | None
+    #: The subscriber's downlink estimate: what the SFU may send it (bit/s), None before
+    #: its feedback said.
+    available_outgoing_bps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,9 @@ class TrackCounters:
     #: Interarrival jitter of what the publisher sends (seconds; None for a local source).
     jitter_s: float | None = None
     subscribers: tuple[SubscriberCounters, ...] = ()
+    #: The publisher's uplink estimate (bit/s; None for a local source or before a second
+    #: of media).
+    available_incoming_bps: int | None = None
     #: By layer name.
     layers: Mapping[str, LayerCounters] = field(default_factory=dict)
 
@@ -95,10 +101,15 @@ def track_stats(app: web.Application) -> TrackStats:
     for room_sid, router in list(service.routers.items()):
         subscribers: dict[str, list[SubscriberCounters]] = {}
         upstream: dict[str, tuple[int, float | None]] = {}
+        uplink: dict[str, int | None] = {}
         for transport in list(router.transports.values()):
+            estimate = transport.estimate
+            incoming_bps = None if estimate is None else estimate.available_incoming_bps
+            outgoing_bps = None if estimate is None else estimate.available_outgoing_bps
             for incoming in list(transport.incoming.values()):
                 if incoming.producer is not None:
                     upstream[incoming.producer.id] = (incoming.packets_lost, incoming.jitter_s)
+                    uplink[incoming.producer.id] = incoming_bps
             for consumer in list(transport.consumers.values()):
                 subscribers.setdefault(consumer.producer.id, []).append(
                     SubscriberCounters(
@@ -114,6 +125,7 @@ def track_stats(app: web.Application) -> TrackStats:
                         fraction_lost=consumer.fraction_lost,
                         jitter_s=consumer.jitter_s,
                         rtt_s=consumer.rtt_s,
+                        available_outgoing_bps=outgoing_bps,
                     )
                 )
         for track_sid, producer in list(router.producers.items()):
@@ -126,6 +138,7 @@ def track_stats(app: web.Application) -> TrackStats:
                 packets_lost=upstream.get(track_sid, (0, None))[0],
                 jitter_s=upstream.get(track_sid, (0, None))[1],
                 subscribers=tuple(subscribers.get(track_sid, ())),
+                available_incoming_bps=uplink.get(track_sid),
                 layers={
                     name: LayerCounters(layer.spec.width, layer.spec.height, layer.frames)
                     for name, layer in producer.layers.items()

@@ -389,13 +389,21 @@ class MkvWriter:
         self.size += len(data)
 
     def flush(self) -> None:
-        """Write the open cluster out (it is complete from then on)."""
+        """Write the open cluster out (it is complete from then on; the next frame starts
+        another)."""
         if self._fd is None or self._cluster_ms is None or not self._cluster:
             return
         if self._cluster_key:
             self._layout.cues.append((self.size, self._cluster_ms))
         self._write(element(CLUSTER, bytes(self._cluster)))
         self._cluster = bytearray()
+        self._cluster_ms = None
+
+    def flush_stale(self, now_ms: int) -> None:
+        """Write the open cluster out if it began ``CLUSTER_MS`` or more before ``now_ms``:
+        a track that pauses (muted, or a stalled sender) loses nothing more to a crash."""
+        if self._cluster_ms is not None and now_ms - self._cluster_ms >= CLUSTER_MS:
+            self.flush()
 
     def sync(self) -> None:
         """fsync what was written (call from a worker thread: it may take a while)."""

@@ -100,6 +100,8 @@ class TrackRecorder:
     async def _sync_forever(self) -> None:
         while True:
             await asyncio.sleep(SYNC_INTERVAL)
+            if self._anchor_ms is not None:
+                self.writer.flush_stale(self._now_ms())
             async with self._sync_lock:
                 await asyncio.to_thread(self.writer.sync)
             self._on_tick(self)

@@ -110,3 +110,18 @@ def test_vp8_is_written_as_v_vp8_and_decodes(tmp_path: Path) -> None:
         assert stream.codec_context.name == "vp8"
         assert (stream.codec_context.width, stream.codec_context.height) == (160, 120)
         assert sum(1 for _ in container.decode(video=0)) == writer.frames
+
+
+def test_a_paused_track_has_its_last_cluster_written_out(tmp_path: Path) -> None:
+    path = tmp_path / "a.mka"
+    writer = mkv.MkvWriter(path, "OPUS")
+    for n in range(10):  # 200 ms of audio, then nothing (muted)
+        writer.add(b"\xf8\xff\xfe", True, n * 20)
+    assert mkv.read_blocks(path) == []  # the cluster is still open
+    writer.flush_stale(500)
+    assert mkv.read_blocks(path) == []  # not a second old yet
+    writer.flush_stale(1000)
+    assert [b.time_ms for b in mkv.read_blocks(path)] == [n * 20 for n in range(10)]
+    writer.add(b"\xf8\xff\xfe", True, 5000)  # sound again: a new cluster
+    writer.finish()
+    assert [b.time_ms for b in mkv.read_blocks(path)][-2:] == [180, 5000]

@@ -248,3 +248,37 @@ async def test_retention_deletes_old_media_and_keeps_the_rest(unit: Unit) -> Non
     assert not ctx.recordings.path(old).exists()
     assert ctx.store.get_recording(recent.sid).status == "completed"
     assert ctx.recordings.path(recent).exists()
+
+
+async def test_recording_rules_start_and_stop_recordings_live(unit: Unit) -> None:
+    ctx = unit.context
+    resp = await unit.client.post("/v1/Rooms", data={"UniqueName": "ruled"}, headers=unit.auth)
+    room_sid = (await resp.json())["sid"]
+    kiosk = await unit.client.app[SIGNALING].connect_local("ruled", "kiosk")
+    camera = await kiosk.publish("camera", H264)
+    source = H264TestSource(camera, 320, 240, fps=15)
+    mic = await kiosk.publish("microphone", OPUS)
+    try:
+        await asyncio.sleep(0.5)
+        assert not ctx.recordings.is_recording(room_sid)  # nothing asked to record
+        rules = '[{"type": "include", "kind": "audio"}]'
+        resp = await unit.client.post(
+            f"/v1/Rooms/{room_sid}/RecordingRules", data={"Rules": rules}, headers=unit.auth
+        )
+        assert resp.status == 200
+        for _ in range(50):
+            mic.push(EncodedFrame(b"\xf8\xff\xfe", True, time.monotonic_ns() // 1000))
+            await asyncio.sleep(0.02)
+        (rec,) = await wait_recordings(unit, room_sid, "processing", 1)
+        assert rec.kind == "audio" and rec.source_sid == mic.id
+        resp = await unit.client.post(
+            f"/v1/Rooms/{room_sid}/RecordingRules",
+            data={"Rules": '[{"type": "exclude", "all": true}]'},
+            headers=unit.auth,
+        )
+        assert resp.status == 200
+        (done,) = await wait_recordings(unit, room_sid, "completed", 1)
+        assert done.sid == rec.sid and not ctx.recordings.is_recording(room_sid)
+    finally:
+        await source.close()
+        await kiosk.disconnect()

@@ -198,3 +198,26 @@ async def test_vp8_from_the_python_client_is_recorded_as_sent(sfu, clients) -> N
     start = got.index(forwarded[0])
     overlap = min(len(got) - start, len(forwarded))
     assert overlap >= 20 and got[start : start + overlap] == forwarded[:overlap]
+
+
+async def test_a_resumed_session_hears_whether_the_room_is_recorded(sfu, clients) -> None:
+    settings = RoomSettings.from_defaults(RoomDefaults(record_participants_on_connect=True))
+    await sfu.context.rooms.create_room("room1", settings)
+    watcher = await connect(sfu.ws_url, sfu.token("watcher"))
+    clients.append(watcher)
+    started = watcher.expect("recording_started")
+    kiosk = await sfu.signaling.connect_local("room1", "kiosk")
+    camera = await kiosk.publish("camera", H264)
+    source = H264TestSource(camera, 320, 240)
+    try:
+        await asyncio.wait_for(started, 10)
+        # the link drops; meanwhile the recording stops; the resumed session is told
+        back = watcher.expect("reconnected")
+        stopped = watcher.expect("recording_stopped")
+        await watcher._connection.ws.close()
+        await kiosk.unpublish(camera)
+        await asyncio.wait_for(back, 10)
+        await asyncio.wait_for(stopped, 10)
+        assert not watcher.is_recording
+    finally:
+        await source.close()

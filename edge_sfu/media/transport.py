@@ -541,8 +541,11 @@ class Transport(AsyncCloseable):
         self.bandwidth.set_link_figures(
             max(rtts) if rtts else None, max(jitters) if jitters else None
         )
+        now = time.monotonic()
         for track in list(self.incoming.values()):
             if track.producer is not None:
+                if track.rate_estimator is not None:
+                    track.rate_estimator.on_counts(track.packets_lost, track.packets_received, now)
                 self._send_track_report(track)
 
     def _send_track_report(self, track: IncomingTrack) -> None:

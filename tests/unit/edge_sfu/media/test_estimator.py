@@ -202,3 +202,15 @@ def test_heavy_loss_from_flooding_does_not_cut_below_what_gets_through() -> None
     assert acked is not None and 300_000 < acked < 500_000
     assert estimator.loss > 0.4
     assert 0.6 * acked < estimator.estimate_bps < acked
+
+
+def test_the_receive_side_estimate_follows_loss_a_full_queue_shows_no_delay_for() -> None:
+    estimator = ReceiveSideEstimator(2_500_000, 50_000, MAX_BPS)
+    _publish(estimator, 1_000_000, 10_000_000, 2.0)  # fast: no loss, estimate from arrivals
+    before = estimator.estimate_bps
+    estimator.on_counts(0, 100, 2.0)
+    estimator.on_counts(60, 140, 3.0)  # 60 % of the last second's packets lost
+    assert estimator.loss == 0.6
+    assert estimator.estimate_bps < 0.75 * before
+    estimator.on_counts(60, 340, 4.0)  # none lost since: no further cut
+    assert estimator.estimate_bps >= 0.7 * 1_000_000 * 0.9

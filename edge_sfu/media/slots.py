@@ -153,7 +153,8 @@ class SendSlot:
             self.handover
             and consumer is not None
             and self.params is not None
-            and self.transceiver.currentDirection == "sendonly"
+            # sendrecv: the participant also publishes on this m-line (recycled)
+            and self.transceiver.currentDirection in ("sendonly", "sendrecv")
         ):
             self.handover = False
             consumer.send_started(self.params)

@@ -48,6 +48,9 @@ STATIC_FILES = {
     "edge-video.js": "text/javascript",
     "edge-video-tracks.js": "text/javascript",
     "join.js": "text/javascript",
+    "join-chat.js": "text/javascript",
+    "join-media.js": "text/javascript",
+    "join-stage.js": "text/javascript",
     "room-monitor.js": "text/javascript",
     "join.css": "text/css",
 }

@@ -14,7 +14,8 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
-| ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
+| ``offers`` | ``stable_offer``: re-offers keep negotiated payload types and extension ids |
+| ``quirks`` | msid of track-less senders, SCTP bundling, codecs, keyframe flag, REMB hints |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
@@ -48,6 +49,7 @@ from edge_sfu.media.seam.ingress import (
     harden_ice_input,
     install_fast_receive,
 )
+from edge_sfu.media.seam.offers import stable_offer
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
 from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
 from edge_sfu.media.seam.quirks import (
@@ -55,6 +57,7 @@ from edge_sfu.media.seam.quirks import (
     negotiated_codecs,
     set_msid,
     take_keyframe_request,
+    watch_bitrate_hints,
 )
 from edge_sfu.media.seam.receive import (
     ReceiveParams,
@@ -114,6 +117,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpSender", "_RTCRtpSender__force_keyframe"),
     ("RTCRtpTransceiver", "_codecs"),
     ("RTCSctpTransport", "_bundled"),
+    # offers: keep each negotiated m-line's numbering in SFU re-offers
+    ("RTCRtpTransceiver", "_headerExtensions"),
+    ("RTCRtpTransceiver", "_get_mline_index"),
+    ("RTCRtpSender", "_rtx_ssrc"),
     # feedback: raw RTCP before aiortc parses it
     ("RTCDtlsTransport", "_handle_rtcp_data"),
 )
@@ -148,12 +155,14 @@ __all__ = [
     "restrict_ports",
     "retarget_receiver",
     "set_msid",
+    "stable_offer",
     "take_keyframe_request",
     "take_over_receiver",
     "take_over_sender",
     "tap_rtcp",
     "transport_sequence",
     "vp8_depayload",
+    "watch_bitrate_hints",
     "with_transport_sequence",
 ]
 __all__ += packets.__all__

@@ -150,6 +150,8 @@ const { CLIENT, SERVER } = PROTOCOL;
  * @property {(track: LocalTrack | LocalDataTrack) => void} unpublish Stop publishing it.
  * @property {(trackSid: string, enabled: boolean) => void} setEnabled Mute or unmute a
  *   published track for the others.
+ * @property {(previous: MediaStreamTrack, next: MediaStreamTrack) => Promise<void>} replace
+ *   Send `next` wherever `previous` is sent (another camera or microphone, same publication).
  */
 /**
  * Asks for the layer of a subscribed video track that fits `width` x `height` device pixels.
@@ -286,6 +288,31 @@ export class LocalTrack extends Emitter {
   /** @param {HTMLMediaElement} [element] */
   attach(element) {
     return attachElement(this.mediaStreamTrack, element);
+  }
+  /**
+   * Capture again with `constraints` (e.g. another device) and send the new capture under the
+   * same publication, like twilio-video's restart(). Emits `restarted`: re-attach elements.
+   * @param {boolean | MediaTrackConstraints} [constraints]
+   * @returns {Promise<this>}
+   */
+  async restart(constraints = true) {
+    const previous = this.mediaStreamTrack;
+    const ask = () => navigator.mediaDevices.getUserMedia({ [this.kind]: constraints });
+    let stream;
+    try {
+      stream = await ask();
+    } catch {
+      // Some devices (phones' cameras) capture once at a time: free this one, ask again.
+      previous.stop();
+      stream = await ask();
+    }
+    const next = stream.getTracks()[0];
+    next.enabled = previous.enabled;
+    if (this._publisher) await this._publisher.replace(previous, next);
+    this.mediaStreamTrack = next;
+    previous.stop();
+    this.emit('restarted', this);
+    return this;
   }
   stop() {
     this.mediaStreamTrack.stop();

@@ -121,6 +121,15 @@ export class Room extends Emitter {
        * @param {boolean} enabled
        */
       setEnabled: (trackSid, enabled) => this._send({ type: CLIENT.SET_ENABLED, track_sid: trackSid, enabled }),
+      /**
+       * @param {MediaStreamTrack} previous
+       * @param {MediaStreamTrack} next
+       */
+      replace: async (previous, next) => {
+        for (const transceiver of this._pc ? this._pc.getTransceivers() : []) {
+          if (transceiver.sender.track === previous) await transceiver.sender.replaceTrack(next);
+        }
+      },
     });
     /** @type {import('./edge-video-tracks.js').RenderSizeRequest} */
     this._requestRenderSize = (trackSid, width, height) => {

@@ -360,3 +360,13 @@ async def test_aioice_socket_internals_for_draining_reads() -> None:
         assert [d[1] for d in got] == [0, 1, 2, 3, 4]
     finally:
         await connection.close()
+
+
+def test_create_offer_renumbers_what_stable_offer_puts_back() -> None:
+    # seam.stable_offer exists because createOffer resets every transceiver's codecs and
+    # header extensions to aiortc's defaults, and it finds each transceiver's m-section by
+    # the index createOffer records. If aiortc stops doing either, revisit the seam.
+    source = inspect.getsource(RTCPeerConnection.createOffer)
+    assert "transceiver._codecs = filter_preferred_codecs(" in source
+    assert "transceiver._headerExtensions = HEADER_EXTENSIONS[transceiver.kind][:]" in source
+    assert "transceiver._set_mline_index(" in source

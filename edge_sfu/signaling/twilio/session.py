@@ -14,12 +14,11 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_common.lifecycle import TaskSet
 
 from ...errors import NotFound, TwilioError
-from ...media import DataChannel, IncomingTrack
 from ...rooms import Participant, PublishedTrack
 from ...rooms import events as ev
 from ...tokens import verify_access_token
@@ -27,7 +26,9 @@ from .. import protocol as p
 from ..service import SignalingService
 from ..session import Link
 from . import rsp
-from .media import TwilioMedia
+
+if TYPE_CHECKING:
+    from ...media import DataChannel, IncomingTrack
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ class TwilioSession:
         self.failed: dict[str, dict[str, Any]] = {}
         self.published_revision = 0
         self.participant_revision = 0  # the client's, from participant.revision
+        # the media stack loads with the first session, not with the daemon (lazy imports)
+        from .media import TwilioMedia
+
         self.media = TwilioMedia(
             service.signaling.router(participant.room_sid),
             participant.sid,

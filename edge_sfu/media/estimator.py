@@ -336,12 +336,15 @@ class ProbeController:
     estimate, no probe is running, and the last failed one is long enough ago (the wait
     doubles after each failure, up to a minute)."""
 
-    __slots__ = ("_backoff", "_next_allowed", "duration")
+    __slots__ = ("_backoff", "_next_allowed", "duration", "failed", "succeeded")
 
     def __init__(self, duration: float = 0.5) -> None:
         self.duration = duration
         self._backoff = 2.0
         self._next_allowed = -math.inf
+        #: Probes that got through at their rate, and those that did not.
+        self.succeeded = 0
+        self.failed = 0
 
     def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
         """A probe towards ``wanted_bps`` (at most twice the estimate), or None."""
@@ -354,9 +357,11 @@ class ProbeController:
     def result(self, succeeded: bool, now: float) -> None:
         """Tell how the last probe went: a failure backs off the next one."""
         if succeeded:
+            self.succeeded += 1
             self._backoff = 2.0
             self._next_allowed = now + 1.0
         else:
+            self.failed += 1
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, 60.0)
 

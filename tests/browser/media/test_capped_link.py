@@ -81,3 +81,45 @@ async def test_a_capped_browser_follows_its_uplink_and_its_downlink_is_estimated
                 assert estimates and all(bps is not None and bps < CAP_BPS for bps in estimates), (
                     estimates
                 )
+
+
+async def test_a_probe_lifts_a_browsers_downlink_estimate_and_the_page_keeps_decoding(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium() as browser:
+        one = await joined_page(browser, sfu.base, sfu.token("one"))
+        await joined_page(browser, sfu.base, sfu.token("two"))
+        one_sid = await one.evaluate(SID_JS)
+        (transport,) = [
+            t
+            for router in sfu.signaling.routers.values()
+            for t in router.transports.values()
+            if t.participant_id == one_sid
+        ]
+        bandwidth = transport.bandwidth
+        await wait_for(lambda: bandwidth.feedback_received > 20, timeout=30, what="feedback")
+        before = bandwidth.downlink.estimate_bps
+        frames = await _frames_decoded(one)
+
+        def lifted() -> bool:
+            transport.probe(3 * before)  # tried again after a spoilt one backs off
+            return bandwidth.downlink.estimate_bps > 1.5 * before
+
+        await wait_for(lifted, timeout=30, what="a probe lifting the estimate")
+        await wait_for(lambda: bandwidth.downlink.probes.succeeded > 0, timeout=10, what="probe")
+        await asyncio.sleep(2)
+        # padding between frames is invisible to the picture: decoding goes on
+        assert await _frames_decoded(one) > frames + 20
+
+
+async def _frames_decoded(page) -> int:
+    stats = await page.evaluate(
+        """async () => {
+          let n = 0;
+          for (const r of window.edgeRoom._pc.getReceivers()) {
+            for (const s of (await r.getStats()).values())
+              if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0;
+          }
+          return n;
+        }"""
+    )
+    return int(stats)

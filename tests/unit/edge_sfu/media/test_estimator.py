@@ -131,6 +131,7 @@ def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
     estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
     history = run(estimator, Link(400_000), 20.0, wanted_bps=1_500_000)
     assert max(bps for t, bps in history if t >= 6.0) < 500_000
+    assert estimator.probes.failed >= 2 and estimator.probes.succeeded == 0
     controller = ProbeController()
     assert controller.request(1_000_000, 300_000, 0.0) is not None
     controller.result(False, 1.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -50,3 +50,12 @@ def choose_layer(
         if spec.pixels == 0 or (spec.width >= render_width and spec.height >= render_height):
             return spec
     return largest
+
+
+def sending_layers(layers: Sequence[str], wanted: Collection[str]) -> list[str]:
+    """Which of a simulcast source's ``layers`` (lowest first) it should send when
+    ``wanted`` are received by someone: those, and the lowest too while any is wanted, so a
+    subscriber that must step down finds it running; none when none is wanted."""
+    if not any(name in wanted for name in layers):
+        return []
+    return [name for i, name in enumerate(layers) if i == 0 or name in wanted]

@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 from aiortc import (
@@ -29,6 +29,7 @@ from edge_sfu.media.bandwidth import Estimate, TransportBandwidth
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
 from edge_sfu.media.incoming import IncomingTrack
+from edge_sfu.media.layers import LayerSpec, sending_layers
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
 from edge_sfu.media.settings import MediaSettings
@@ -247,7 +248,7 @@ class Transport(AsyncCloseable):
             await self.pc.setLocalDescription(offer)
             self._adopt({})
             self._start_rtcp()
-            return str(self.pc.localDescription.sdp)
+            return self._with_simulcast(str(self.pc.localDescription.sdp))
 
     async def handle_answer(self, sdp: str) -> None:
         """Apply the participant's answer to ``create_offer``."""
@@ -257,11 +258,17 @@ class Transport(AsyncCloseable):
             self._learn_transport_cc(sdp)
             ids = _remote_track_ids(sdp)
             self._adopt(ids)
-            # the answer settles the codec of m-lines the SFU offered to receive on
+            simulcast = seam.answered_rids(sdp)
+            # the answer settles the codec (and simulcast layers) of m-lines the SFU
+            # offered to receive on
             for transceiver in self.pc.getTransceivers():
                 track = self.incoming.get(transceiver.mid or "")
                 if track is not None:
                     track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
+                    publication = self._slot_of(transceiver)
+                    if publication is not None and publication.simulcast:
+                        sent = simulcast.get(track.mid, [])
+                        track.set_layers([s for s in publication.simulcast if s.name in sent])
                     if track.remote_track_id is None:
                         track.remote_track_id = ids.get(track.mid)
             for slot in self._send_slots:
@@ -416,11 +423,15 @@ class Transport(AsyncCloseable):
                 continue
             self._adopted.add(key)
             mid = transceiver.mid or ""
-            track = IncomingTrack(mid, transceiver.kind, track_ids.get(mid), self._send_rtcp)
+            track = self._new_incoming(transceiver, track_ids.get(mid))
             self._track_rate_estimate(track)
             self._releases.append(
                 seam.take_over_receiver(
-                    transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
+                    transceiver.receiver,
+                    track.receive_started,
+                    track.handle_rtp,
+                    track.handle_rtcp,
+                    track.handle_stream,
                 )
             )
             self._releases.append(seam.take_over_sender(transceiver.sender, _ignore, _ignore))
@@ -437,6 +448,39 @@ class Transport(AsyncCloseable):
             seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
+
+    def _with_simulcast(self, sdp: str) -> str:
+        # The rids of each simulcast m-line, and which are paused now: a browser sets its
+        # encodings active or not from every offer it applies.
+        rids: dict[str, tuple[str, ...]] = {}
+        paused: dict[str, set[str]] = {}
+        for slot in self._publication_slots:
+            if not slot.rids or slot.mid is None:
+                continue
+            rids[slot.mid] = slot.rids
+            track = self.incoming.get(slot.mid)
+            producer = track.producer if track is not None else None
+            if not slot.simulcast:  # one stream on a simulcast m-line: its lowest rid
+                paused[slot.mid] = set(slot.rids[1:])
+            elif producer is not None and not producer.closed:
+                sending = sending_layers(list(producer.layers), producer.wanted_layers)
+                paused[slot.mid] = {rid for rid in slot.rids if rid not in sending}
+        return seam.offer_simulcast(sdp, rids, paused)
+
+    def _slot_of(self, transceiver: RTCRtpTransceiver) -> PublicationSlot | None:
+        return next((s for s in self._publication_slots if s.transceiver is transceiver), None)
+
+    def _new_incoming(
+        self, transceiver: RTCRtpTransceiver, remote_track_id: str | None
+    ) -> IncomingTrack:
+        slot = self._slot_of(transceiver)
+        return IncomingTrack(
+            transceiver.mid or "",
+            transceiver.kind,
+            remote_track_id,
+            self._send_rtcp,
+            layers=slot.simulcast if slot is not None else (),
+        )
 
     # -- sending ---------------------------------------------------------------------
 
@@ -583,9 +627,17 @@ class Transport(AsyncCloseable):
 
     # -- publication slots (what signaling needs to let a participant publish) --------
 
-    def add_publication_slot(self, kind: str, codec: str | None = None) -> PublicationSlot:
+    def add_publication_slot(
+        self, kind: str, codec: str | None = None, *, simulcast: Sequence[LayerSpec] = ()
+    ) -> PublicationSlot:
         """A receive-only m-line for one track the participant will publish, in the next
         ``create_offer``; ``codec`` (e.g. ``H264``) restricts the m-line to that codec.
+
+        ``simulcast`` (video): the layers to receive, lowest first, each named by its rid,
+        with the picture size the participant announced. The offer then asks for them
+        (``a=rid:<rid> recv``, ``a=simulcast:recv``); the answer says which it sends, and
+        those become the producer's layers (one layer, as without simulcast, if it sends
+        none). Raises ValueError for rids outside RFC 8851's syntax, repeated, or on audio.
 
         The m-line of an unpublished track (a closed slot) of the same kind and codec
         restriction is reused, else one is added: aiortc keeps every m-line in every
@@ -598,14 +650,22 @@ class Transport(AsyncCloseable):
         an offer/answer would be taken over by the engine before it has a mid.
         """
         self._check_open()
-        for slot in self._publication_slots:
-            if slot.fits(kind, codec):
-                slot.reopen()
-                return slot
+        rids = [spec.name for spec in simulcast]
+        if rids and (
+            kind != "video"
+            or len(set(rids)) != len(rids)
+            or not all(seam.RID.match(rid) for rid in rids)
+        ):
+            raise ValueError(f"bad simulcast layers for {kind}: {rids!r}")
+        # the same rids first, so a one-stream publication leaves simulcast m-lines free
+        fitting = [s for s in self._publication_slots if s.fits(kind, codec, rids)]
+        for slot in sorted(fitting, key=lambda s: s.rids != tuple(rids)):
+            slot.reopen(simulcast)
+            return slot
         transceiver = self.pc.addTransceiver(kind, direction="recvonly")
         if codec is not None:
             transceiver.setCodecPreferences(codec_preferences(kind, codec))
-        slot = PublicationSlot(transceiver, codec, self._publication_closed)
+        slot = PublicationSlot(transceiver, codec, self._publication_closed, simulcast)
         self._publication_slots.append(slot)
         return slot
 
@@ -629,10 +689,14 @@ class Transport(AsyncCloseable):
                 continue
             slot.reopened = False
             transceiver = slot.transceiver
-            track = IncomingTrack(mid, transceiver.kind, None, self._send_rtcp)
+            track = self._new_incoming(transceiver, None)
             self._track_rate_estimate(track)
             params = seam.retarget_receiver(
-                transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
+                transceiver.receiver,
+                track.receive_started,
+                track.handle_rtp,
+                track.handle_rtcp,
+                track.handle_stream,
             )
             self.incoming[mid] = track
             self._fresh.append((track, transceiver))

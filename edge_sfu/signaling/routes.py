@@ -47,6 +47,7 @@ PAGE_HEADERS = {
 STATIC_FILES = {
     "edge-video.js": "text/javascript",
     "edge-video-tracks.js": "text/javascript",
+    "edge-video-simulcast.js": "text/javascript",
     "join.js": "text/javascript",
     "join-chat.js": "text/javascript",
     "join-media.js": "text/javascript",

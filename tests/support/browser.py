@@ -53,11 +53,20 @@ async () => {
 }
 """
 
+# What a page sends of each of its video tracks: the largest of its encodings (simulcast
+# layers are smaller copies of the same picture).
 OUTBOUND_JS = """
 async () => {
   const stats = await window.edgeRoom.getStats();
-  return stats.filter((s) => s.type === 'outbound-rtp' && s.kind === 'video')
-    .map((s) => ({frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0}));
+  const top = new Map();
+  for (const s of stats) {
+    if (s.type !== 'outbound-rtp' || s.kind !== 'video') continue;
+    const key = s.mediaSourceId || s.id;
+    const best = top.get(key);
+    if (!best || (s.frameWidth || 0) > (best.frameWidth || 0)) top.set(key, s);
+  }
+  return [...top.values()].map((s) => (
+    {frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0}));
 }
 """
 

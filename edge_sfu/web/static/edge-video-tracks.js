@@ -44,6 +44,7 @@ export const PROTOCOL = Object.freeze({
     DISCONNECTED: 'disconnected',
     PING: 'ping',
     PONG: 'pong',
+    SEND_LAYERS: 'send-layers',
   }),
   /** Twilio error codes this client raises itself. */
   CODE: Object.freeze({
@@ -60,6 +61,8 @@ export const PROTOCOL = Object.freeze({
   MAX_DIMENSION: 16384,
   /** Largest data-track message until `joined` says otherwise (Twilio's limit). */
   DEFAULT_MAX_DATA_MESSAGE_BYTES: 16 * 1024,
+  /** Simulcast layers of one video track (`publish.tracks[].layers`). */
+  MAX_LAYERS: 3,
 });
 
 // ---- messages (docs/signaling.md). Clients ignore fields and types they do not know.
@@ -84,10 +87,14 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   Subscription
  */
 /**
+ * One simulcast layer of a published video track, lowest first in `layers`.
+ * @typedef {{rid: string, width: number, height: number, max_bitrate?: number}} LayerRequest
+ */
+/**
  * One entry of `publish.tracks`.
  * @typedef {{client_id: string, kind: TrackKind, name: string, enabled?: boolean,
  *   codec?: string, ordered?: boolean, max_retransmits?: number,
- *   max_packet_life_time?: number}} TrackRequest
+ *   max_packet_life_time?: number, layers?: LayerRequest[]}} TrackRequest
  */
 
 /**
@@ -135,10 +142,12 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   DisconnectedMessage
  * @typedef {{type: typeof SERVER.PING | typeof SERVER.PONG, ref?: string | number}}
  *   ServerPingMessage
+ * @typedef {{type: typeof SERVER.SEND_LAYERS, track_sid: string, rids: string[]}}
+ *   SendLayersMessage
  * @typedef {JoinedMessage | OfferMessage | PublishedMessage | PublishFailedMessage |
  *   ParticipantConnectedMessage | ParticipantStateMessage | TrackPublishedMessage |
  *   TrackStateMessage | TrackSubscribedMessage | RoomCompletedMessage | ErrorMessage |
- *   DisconnectedMessage | ServerPingMessage} ServerMessage
+ *   DisconnectedMessage | ServerPingMessage | SendLayersMessage} ServerMessage
  */
 
 /**

@@ -414,6 +414,7 @@ class SendSideEstimator:
         self._probe_bytes = 0
         self._probe_first: float | None = None
         self._probe_last = 0.0
+        self._probe_start = 0.0
         self.rtt = 0.1
         #: Loss fraction over the last measured interval.
         self.loss = 0.0
@@ -474,7 +475,10 @@ class SendSideEstimator:
             self._acked.add(r.arrival, r.size)
             self._acked_now = max(self._acked_now, r.arrival)
             self._delay.add(r.send_time, r.arrival, r.size)
-            if r.probe:
+            probe = self.probe
+            # everything sent while probing counts, media and padding: the probe's rate is
+            # the total's
+            if probe is not None and self._probe_start <= r.send_time <= probe.until:
                 self._probe_bytes += r.size
                 if self._probe_first is None:
                     self._probe_first = r.arrival
@@ -510,6 +514,7 @@ class SendSideEstimator:
             self.probe = request
             self._probe_bytes = 0
             self._probe_first = None
+            self._probe_start = now
         return request
 
     def _check_probe(self, now: float) -> None:

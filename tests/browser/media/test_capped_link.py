@@ -76,11 +76,19 @@ async def test_a_capped_browser_follows_its_uplink_and_its_downlink_is_estimated
                 assert transport.bandwidth.feedback_sent > 50
                 assert transport.bandwidth.feedback_received > 50
                 assert transport.bandwidth.malformed_feedback == 0
-                # subscriber side: the SFU knows the capped page cannot take more than the cap
-                estimates = downlink()
-                assert estimates and all(bps is not None and bps < CAP_BPS for bps in estimates), (
-                    estimates
-                )
+
+                # subscriber side: once the link is loaded (the layer it gets may fit, so probe
+                # as the allocation does before stepping up), the SFU's estimate of the capped
+                # page's downlink falls below the cap, and probing stops getting through
+                def below_cap() -> bool:
+                    transport.probe(2 * CAP_BPS)
+                    estimates = downlink()
+                    return bool(estimates) and all(
+                        bps is not None and bps < CAP_BPS for bps in estimates
+                    )
+
+                await wait_for(below_cap, timeout=30, what="a downlink estimate under the cap")
+                assert transport.bandwidth.downlink.probes.succeeded == 0
 
 
 async def test_a_probe_lifts_a_browsers_downlink_estimate_and_the_page_keeps_decoding(tmp_path):

@@ -324,24 +324,56 @@ class Allocator:
         held = min(b for _, b in self._history)
         up_bps = None if math.isinf(held) else int(held * self.up_headroom)
         up = allocate(up_bps, demands, profile)
-        out: dict[str, Allocation] = {}
         levels: dict[str, int] = {}
+        stepped = False
+        for demand in demands:
+            if demand.kind != "video":
+                continue
+            cid = demand.consumer_id
+            target = _level(demand, down[cid])
+            previous = self._levels.get(cid)
+            if previous is None or target <= previous or demand.switched_off_by_subscriber:
+                levels[cid] = target
+            else:
+                levels[cid] = max(previous, min(target, _level(demand, up[cid])))
+                stepped = stepped or levels[cid] > previous
+        if stepped and not self._affordable(demands, levels, up_bps, profile):
+            # The steps up would not all fit what the estimate held: none is taken yet.
+            for demand in demands:
+                cid = demand.consumer_id
+                previous = self._levels.get(cid)
+                if cid in levels and previous is not None and levels[cid] > previous:
+                    levels[cid] = previous
+        out: dict[str, Allocation] = {}
         for demand in demands:
             cid = demand.consumer_id
             now_alloc = down[cid]
-            if demand.kind != "video":
+            if demand.kind != "video" or levels[cid] == _level(demand, now_alloc):
                 out[cid] = now_alloc
-                continue
-            target = _level(demand, now_alloc)
-            previous = self._levels.get(cid)
-            if previous is None or target <= previous or demand.switched_off_by_subscriber:
-                level = target
             else:
-                level = max(previous, min(target, _level(demand, up[cid])))
-            levels[cid] = level
-            out[cid] = now_alloc if level == target else _held(demand, level, now_alloc)
+                out[cid] = _held(demand, levels[cid], now_alloc)
         self._levels = levels
         return out
+
+    @staticmethod
+    def _affordable(
+        demands: list[Demand],
+        levels: Mapping[str, int],
+        budget: int | None,
+        profile: VideoBandwidthProfile | None,
+    ) -> bool:
+        video = sum(
+            d.layers[levels[d.consumer_id]].cost
+            for d in demands
+            if d.kind == "video" and levels[d.consumer_id] >= 0
+        )
+        audio = sum(
+            min(max(0, d.bitrate_bps or AUDIO_BITRATE_BPS), MAX_BPS)
+            for d in demands
+            if d.kind != "video"
+        )
+        cap = _budget((profile or VideoBandwidthProfile()).max_subscription_bitrate)
+        return video <= cap and video + audio <= _budget(budget)
 
     def _remember(self, now: float, budget: float) -> None:
         history = self._history

@@ -22,6 +22,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from edge_common.lifecycle import AsyncCloseable, TaskSet
 from edge_sfu.media import seam
+from edge_sfu.media.allocation import BandwidthEstimate, SubscriberAllocation
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
 from edge_sfu.media.incoming import IncomingTrack
@@ -107,6 +108,16 @@ class Transport(AsyncCloseable):
         self._next_data_id = 0
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
         self.on_negotiation_needed: Callable[[], None] | None = None
+        #: The participant's bandwidth estimate (None: not known, which means unlimited).
+        self.estimate: BandwidthEstimate | None = None
+        #: Shares the downlink estimate over this participant's consumers.
+        self.allocation = SubscriberAllocation(
+            lambda: list(self.consumers.values()), self._available_outgoing
+        )
+        #: Fired by the estimator when the estimate changed meaningfully.
+        self.on_estimate: Callable[[], None] | None = self.reallocate
+        #: Called after each allocation pass (the router recomputes publisher caps).
+        self.on_allocated: Callable[[Transport], None] | None = None
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -236,10 +247,12 @@ class Transport(AsyncCloseable):
             if slot is not None:
                 slot.detach(consumer)  # its feedback goes nowhere now; the m-line is free
                 self._negotiation_needed()
+            self.reallocate()  # its share goes to the others
 
         # not when this transport closes its consumers: it is tearing everything down
         consumer.on_close(closed, parent=self)
         self._negotiation_needed()
+        self.reallocate()
         return consumer
 
     def _consumer_path(self, holder: dict[str, SendSlot]) -> seam.SendPath | None:
@@ -385,6 +398,20 @@ class Transport(AsyncCloseable):
             if params is not None:
                 self._restarts.append((transceiver, track, params))
 
+    # -- allocation ------------------------------------------------------------------
+
+    def _available_outgoing(self) -> int | None:
+        estimate = self.estimate
+        return None if estimate is None else estimate.available_outgoing_bps
+
+    def reallocate(self) -> None:
+        """Share the downlink estimate over the consumers again, and apply it."""
+        if self.closed:
+            return
+        self.allocation.run()
+        if self.on_allocated is not None:
+            self.on_allocated(self)
+
     # -- RTCP ------------------------------------------------------------------------
 
     def _start_rtcp(self) -> None:
@@ -400,6 +427,10 @@ class Transport(AsyncCloseable):
                 self.send_rtcp_reports()
             except Exception:
                 logger.exception("RTCP reports of %s failed", self.id)
+            try:
+                self.reallocate()  # a step up that waited for its hold time happens here
+            except Exception:
+                logger.exception("allocation of %s failed", self.id)
 
     def send_rtcp_reports(self) -> None:
         """SR to the participant for every consumer; RR (and REMB for video) for its tracks."""

@@ -270,3 +270,17 @@ def test_new_consumers_start_on_what_fits_and_gone_ones_are_forgotten() -> None:
     assert layers(result) == {"v1": "h", "v2": "q"} or layers(result) == {"v1": "q", "v2": "h"}
     allocator.forget(["v1"])
     assert "v1" not in allocator.levels()
+
+
+def test_steps_up_are_taken_only_if_together_they_fit_what_the_estimate_held() -> None:
+    allocator = Allocator(hold_s=2.0, up_headroom=1.0)
+    presentation = VideoBandwidthProfile(mode="presentation")
+    demands = [video("screen", "high"), video("cam")]
+    allocator.update(0.0, 1_050_000, demands, presentation)  # screen f, cam off
+    assert allocator.levels() == {"screen": 2, "cam": -1}
+    # unlimited now; over the window the estimate held 1.05 Mbps, where "up" alone would
+    # put the screen on h and the camera on q: the screen keeps f, the camera waits
+    result = allocator.update(1.0, None, demands, presentation)
+    assert result["screen"].layer == "f" and result["cam"].switched_off
+    assert result["cam"].reason == REASON_HOLD
+    assert not allocator.update(3.1, None, demands, presentation)["cam"].switched_off

@@ -1,0 +1,236 @@
+"""The allocation pass: one subscriber's estimate shared over its consumers, and applied.
+
+Each ``Transport`` has one ``SubscriberAllocation``. ``run`` reads the transport's
+downlink estimate (``Transport.estimate``; None, or an estimate without a figure, means
+unlimited), describes every consumer to the pure ``allocator`` and tells each video
+consumer the most it may get (``ConsumerBase.set_allowed_layer``). It runs on every
+estimate change (``Transport.on_estimate``), on the transport's RTCP timer (a step up that
+waited for its hold time happens there), and when the subscriber changes a render size,
+a priority or a switch. ``publisher_cap`` turns the allocations of every subscriber into
+the most a single-layer publisher is told it may send.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from edge_sfu.media.allocator import (
+    PRIORITIES,
+    Allocation,
+    Allocator,
+    Demand,
+    LayerOption,
+    Priority,
+    VideoBandwidthProfile,
+)
+from edge_sfu.media.layers import ordered_layers
+
+if TYPE_CHECKING:
+    from edge_sfu.media.consumer_base import ConsumerBase
+    from edge_sfu.media.producer import Producer
+
+logger = logging.getLogger(__name__)
+
+#: A single-layer publisher is never capped below this (bps): its subscribers' shares may
+#: be tiny while they are switched off, and a publisher starved to nothing never recovers.
+MIN_PUBLISHER_CAP_BPS = 100_000
+
+
+_PRIORITY_NAMES: dict[str, Priority] = {name: name for name in PRIORITIES}
+
+
+class BandwidthEstimate(Protocol):
+    """What the allocation reads of ``Transport.estimate`` (the estimator fills it)."""
+
+    @property
+    def available_outgoing_bps(self) -> int | None:
+        """What the SFU may send to this participant (bps), None when not known."""
+
+
+def _bitrate(layer: object) -> int | None:
+    # ``Layer.bitrate_bps`` is measured by the producer where the engine measures it; an
+    # engine without the measurement falls back on the allocator's per-size defaults.
+    value = getattr(layer, "bitrate_bps", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def layer_options(producer: Producer) -> tuple[LayerOption, ...]:
+    """A producer's layers, low to high, with their measured bitrates where known."""
+    options = []
+    for spec in ordered_layers(producer.available_layers()):
+        layer = producer.layers.get(spec.name)
+        options.append(LayerOption(spec.name, spec.width, spec.height, _bitrate(layer)))
+    return tuple(options)
+
+
+@dataclass(frozen=True)
+class AllocationStatus:
+    """One consumer's allocation as the status page shows it."""
+
+    consumer_id: str
+    kind: str
+    priority: str
+    preferred_layer: str | None
+    allowed_layer: str | None
+    current_layer: str | None
+    switched_off: bool
+    reason: str
+    bitrate_bps: int
+
+
+class SubscriberAllocation:
+    """Shares one subscriber's downlink over its consumers (see the module docstring).
+
+    ``profile`` is the subscriber's bandwidth profile, ``priorities`` its ``setPriority``
+    overrides and ``switched_off_by_client`` the tracks it switched off itself (manual
+    ``clientTrackSwitchOffControl``), all by consumer id.
+    """
+
+    def __init__(
+        self,
+        consumers: Callable[[], Iterable[ConsumerBase]],
+        available_bps: Callable[[], int | None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        hold_s: float = 2.0,
+    ) -> None:
+        self._consumers = consumers
+        self._available = available_bps
+        self._clock = clock
+        self.profile = VideoBandwidthProfile()
+        self.priorities: dict[str, Priority] = {}
+        self.switched_off_by_client: set[str] = set()
+        self.allocator = Allocator(hold_s=hold_s)
+        #: The latest allocation, by consumer id.
+        self.last: dict[str, Allocation] = {}
+        self.last_available_bps: int | None = None
+
+    def set_priority(self, consumer_id: str, priority: Priority | None) -> None:
+        """The subscriber's priority for one consumer (None: the publisher's again)."""
+        if priority is None:
+            self.priorities.pop(consumer_id, None)
+        elif priority in PRIORITIES:
+            self.priorities[consumer_id] = priority
+        else:
+            raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
+
+    def set_switched_off(self, consumer_id: str, off: bool) -> None:
+        """The subscriber switches one of its tracks off or on itself."""
+        if off:
+            self.switched_off_by_client.add(consumer_id)
+        else:
+            self.switched_off_by_client.discard(consumer_id)
+
+    def priority_of(self, consumer: ConsumerBase) -> Priority:
+        """The effective priority: the subscriber's, else the publisher's."""
+        own = self.priorities.get(consumer.id)
+        if own is not None:
+            return own
+        return _PRIORITY_NAMES.get(consumer.producer.priority, "standard")
+
+    def demand(self, consumer: ConsumerBase) -> Demand:
+        """How the allocator sees one consumer."""
+        width, height = consumer.render_size
+        pixels = width * height if width and height else None
+        producer = consumer.producer
+        return Demand(
+            consumer_id=consumer.id,
+            kind=consumer.kind,
+            layers=layer_options(producer) if consumer.kind == "video" else (),
+            wanted=consumer.preferred_layer,
+            priority=self.priority_of(consumer),
+            dominant_speaker=producer.dominant_speaker,
+            render_pixels=pixels,
+            switched_off_by_subscriber=consumer.id in self.switched_off_by_client,
+        )
+
+    def run(self) -> dict[str, Allocation]:
+        """Allocate now and apply it to every video consumer."""
+        consumers = [c for c in self._consumers() if not c.closed]
+        available = self._available()
+        self.last_available_bps = available
+        result = self.allocator.update(
+            self._clock(), available, [self.demand(c) for c in consumers], self.profile
+        )
+        for consumer in consumers:
+            allocation = result.get(consumer.id)
+            if allocation is None or consumer.kind != "video":
+                continue
+            try:
+                consumer.set_allowed_layer(
+                    allocation.layer,
+                    switched_off=allocation.switched_off,
+                    reason=allocation.reason,
+                )
+            except Exception:  # one consumer's failure must not stop the others' allocation
+                logger.exception("allocation of consumer %s failed", consumer.id)
+        gone = set(self.last) - set(result)
+        self.allocator.forget(gone)
+        for cid in gone:
+            self.priorities.pop(cid, None)
+            self.switched_off_by_client.discard(cid)
+        self.last = result
+        return result
+
+    def status(self) -> list[AllocationStatus]:
+        """Per consumer: its priority, the layers wanted, allowed and sent, and why."""
+        out = []
+        for consumer in self._consumers():
+            allocation = self.last.get(consumer.id)
+            out.append(
+                AllocationStatus(
+                    consumer_id=consumer.id,
+                    kind=consumer.kind,
+                    priority=self.priority_of(consumer),
+                    preferred_layer=consumer.preferred_layer,
+                    allowed_layer=allocation.layer if allocation is not None else None,
+                    current_layer=consumer.current_layer,
+                    switched_off=consumer.switched_off,
+                    reason=allocation.reason if allocation is not None else "not-allocated",
+                    bitrate_bps=allocation.bitrate_bps if allocation is not None else 0,
+                )
+            )
+        return out
+
+
+def publisher_cap(
+    producers: Iterable[Producer], shares: Mapping[str, list[int | None]]
+) -> int | None:
+    """The most a publisher's senders may send in total (bps), or None for no cap.
+
+    Only a publisher whose every video track has a single layer is capped: the same stream
+    goes to all its subscribers, so more than the largest share among them (``shares``: by
+    producer id, one per subscriber, None for unlimited) is wasted on the way. A track with
+    a subscriber that is not limited (or none at all, or an in-process one) leaves the
+    publisher uncapped; a simulcast publisher is steered by its layers instead.
+    """
+    total = 0
+    video = [p for p in producers if p.kind == "video" and not p.closed]
+    if not video:
+        return None
+    for producer in video:
+        if len(producer.layers) > 1:
+            return None
+        wanted = shares.get(producer.id)
+        if (
+            not producer.consumers
+            or not wanted
+            or len(wanted) < len(producer.consumers)
+            or None in wanted
+        ):
+            return None
+        total += max(MIN_PUBLISHER_CAP_BPS, max(s for s in wanted if s is not None))
+    return total
+
+
+__all__ = [
+    "AllocationStatus",
+    "BandwidthEstimate",
+    "SubscriberAllocation",
+    "layer_options",
+    "publisher_cap",
+]

@@ -1,0 +1,126 @@
+"""Allocations applied to consumers: a cap on the render-size choice, switch-off and on,
+wanted layers following allocations, and the cap a single-layer publisher is told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_sfu.media.allocation import (
+    MIN_PUBLISHER_CAP_BPS,
+    SubscriberAllocation,
+    publisher_cap,
+)
+from edge_sfu.media.allocator import REASON_NETWORK, VideoBandwidthProfile
+from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.layers import LayerSpec
+from edge_sfu.media.packet import OPUS
+from edge_sfu.media.producer import Producer
+from tests.unit.edge_sfu.media.test_consumer import feed, frame, make
+
+SIMULCAST = [LayerSpec("q", 320, 180), LayerSpec("h", 640, 360), LayerSpec("f", 1280, 720)]
+
+
+def test_allowed_layer_caps_the_render_size_choice_and_switches_on_a_keyframe() -> None:
+    producer, consumer, path, up = make(SIMULCAST)
+    assert consumer.target_layer == "f" and consumer.preferred_layer == "f"
+    feed(producer, frame("f", 100, 0, 2, True, 0.0))
+    assert consumer.current_layer == "f"
+    up.keyframes.clear()
+    consumer.set_allowed_layer("h", switched_off=False, reason=REASON_NETWORK)
+    assert consumer.target_layer == "h" and up.keyframes == ["h"]
+    assert producer.wanted_layers == {"f", "h"}  # f until h's keyframe
+    feed(producer, frame("f", 102, 3000, 2, False, 0.033))
+    feed(producer, frame("h", 500, 3000, 2, True, 0.033))
+    assert consumer.current_layer == "h" and producer.wanted_layers == {"h"}
+    # the cap is a ceiling: a smaller render size still picks a smaller layer
+    consumer.set_preferred_size(320, 180)
+    assert consumer.target_layer == "q"
+    consumer.set_allowed_layer(None, switched_off=False)
+    assert consumer.target_layer == "q"
+    consumer.set_preferred_size(None, None)
+    assert consumer.target_layer == "f"
+    assert len(path.rtp) == 6
+
+
+def test_switch_off_forwards_nothing_and_switch_on_waits_for_a_keyframe() -> None:
+    producer, consumer, path, up = make(SIMULCAST)
+    switches: list[tuple[bool, str]] = []
+    consumer.on_switched = lambda off, why: switches.append((off, why))
+    feed(producer, frame("f", 100, 0, 2, True, 0.0))
+    sent = len(path.rtp)
+    consumer.set_allowed_layer(None, switched_off=True, reason=REASON_NETWORK)
+    assert consumer.switched_off and consumer.current_layer is None
+    assert producer.wanted_layers == frozenset()  # nobody wants any layer now
+    feed(producer, frame("f", 102, 3000, 2, True, 0.033))
+    assert len(path.rtp) == sent
+    consumer.set_allowed_layer(None, switched_off=True, reason=REASON_NETWORK)
+    assert switches == [(True, REASON_NETWORK)]  # told once
+    up.keyframes.clear()
+    consumer.set_allowed_layer("q", switched_off=False, reason="render-size")
+    assert switches[-1] == (False, "render-size") and up.keyframes == ["q"]
+    feed(producer, frame("q", 7, 3000, 2, False, 0.06))
+    assert len(path.rtp) == sent  # no keyframe yet
+    feed(producer, frame("q", 9, 6000, 2, True, 0.09))
+    assert consumer.current_layer == "q" and len(path.rtp) == sent + 2
+    # sequence numbers go on from where they stopped
+    assert path.rtp[sent][2] == (path.rtp[sent - 1][2] + 1) & 0xFFFF
+
+
+@dataclass
+class Estimate:
+    available_outgoing_bps: int | None
+
+
+def test_allocation_pass_switches_the_lower_priority_track_off_and_back_on() -> None:
+    now = [0.0]
+    estimate: list[int | None] = [None]
+    cam_p, cam, _, _ = make(SIMULCAST)
+    screen_p, screen, _, _ = make(SIMULCAST)
+    screen_p.priority = "high"
+    audio_p = Producer(producer_id="MTa", participant_id="PA", codec=OPUS)
+    mic = Consumer(audio_p, "COa", lambda: None)
+    consumers = [cam, screen, mic]
+    # both producers are "MT1" in make(): give the consumers distinct ids
+    cam.id, screen.id = "COcam", "COscreen"
+    alloc = SubscriberAllocation(lambda: consumers, lambda: estimate[0], clock=lambda: now[0])
+    alloc.profile = VideoBandwidthProfile(mode="presentation")
+    alloc.run()
+    assert not cam.switched_off and not screen.switched_off
+    estimate[0] = 1_600_000  # the screen's top layer (1.5 Mbps by default) and no more
+    now[0] = 1.0
+    alloc.run()
+    assert cam.switched_off and cam.switch_reason == REASON_NETWORK
+    assert screen.target_layer == "f"
+    assert [s.switched_off for s in alloc.status()] == [True, False, False]
+    estimate[0] = None
+    now[0] = 2.0
+    alloc.run()
+    assert cam.switched_off  # held: the estimate has not covered it for the hold time yet
+    now[0] = 3.5  # the 1.6 Mbps of t=1 was in force until t=2: still in the window
+    alloc.run()
+    assert cam.switched_off
+    now[0] = 4.1
+    alloc.run()
+    assert not cam.switched_off and cam.target_layer == "f"
+    # the subscriber lowers the screen's priority: the camera goes first now
+    alloc.set_priority("COscreen", "low")
+    estimate[0] = 1_600_000
+    now[0] = 5.0
+    alloc.run()
+    assert screen.switched_off and not cam.switched_off
+    assert cam_p.wanted_layers == {"f"} and screen_p.wanted_layers == frozenset()
+
+
+def test_publisher_cap_is_the_largest_subscriber_share_of_single_layer_tracks() -> None:
+    single, c1, _, _ = make([LayerSpec("default")])
+    make_second = Consumer(single, "CO2", lambda: None)
+    assert publisher_cap([single], {"MT1": [300_000, 800_000]}) == 800_000
+    assert publisher_cap([single], {"MT1": [300_000, None]}) is None  # one is unlimited
+    assert publisher_cap([single], {"MT1": [300_000]}) is None  # one is not allocated
+    assert publisher_cap([single], {"MT1": [0, 0]}) == MIN_PUBLISHER_CAP_BPS
+    simulcast, _, _, _ = make(SIMULCAST)
+    assert publisher_cap([single, simulcast], {"MT1": [1, 1]}) is None
+    assert publisher_cap([], {}) is None
+    make_second.close()
+    c1.close()
+    assert publisher_cap([single], {"MT1": [5]}) is None  # no subscriber: nothing to cap

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..errors import SfuError
+from ..media import allocator as bw
 from . import wire
 
 if TYPE_CHECKING:
@@ -81,6 +82,9 @@ MSG_PUBLISH: Final = "publish"
 MSG_UNPUBLISH: Final = "unpublish"
 MSG_SET_ENABLED: Final = "set-enabled"
 MSG_SET_RENDER_SIZE: Final = "set-render-size"
+MSG_SET_PRIORITY: Final = "set-priority"
+MSG_SET_PUBLISH_PRIORITY: Final = "set-publish-priority"
+MSG_SET_SWITCHED_OFF: Final = "set-switched-off"
 MSG_PING: Final = "ping"
 MSG_PONG: Final = "pong"
 MSG_LEAVE: Final = "leave"
@@ -99,6 +103,9 @@ MSG_TRACK_ENABLED: Final = "track-enabled"
 MSG_TRACK_DISABLED: Final = "track-disabled"
 MSG_TRACK_SUBSCRIBED: Final = "track-subscribed"
 MSG_TRACK_UNSUBSCRIBED: Final = "track-unsubscribed"
+MSG_TRACK_SWITCHED_OFF: Final = "track-switched-off"
+MSG_TRACK_SWITCHED_ON: Final = "track-switched-on"
+MSG_TRACK_PRIORITY_CHANGED: Final = "track-priority-changed"
 MSG_ROOM_COMPLETED: Final = "room-completed"
 MSG_ERROR: Final = "error"
 MSG_DISCONNECTED: Final = "disconnected"
@@ -118,6 +125,9 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
         MSG_TRACK_DISABLED,
         MSG_TRACK_SUBSCRIBED,
         MSG_TRACK_UNSUBSCRIBED,
+        MSG_TRACK_SWITCHED_OFF,
+        MSG_TRACK_SWITCHED_ON,
+        MSG_TRACK_PRIORITY_CHANGED,
         MSG_ROOM_COMPLETED,
         MSG_ERROR,
         MSG_DISCONNECTED,
@@ -165,6 +175,8 @@ class Join:
     reconnect_token: str | None
     room: str | None = None
     ref: str | int | None = None
+    #: The subscriber's ``bandwidthProfile.video`` (None: the defaults).
+    bandwidth_profile: bw.VideoBandwidthProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +203,8 @@ class TrackRequest:
     ordered: bool = True
     max_retransmits: int | None = None
     max_packet_life_time: int | None = None
+    #: Audio and video: the track priority its subscribers give it unless they set their own.
+    priority: bw.Priority = "standard"
 
 
 @dataclass(frozen=True)
@@ -229,6 +243,33 @@ class SetRenderSize:
 
 
 @dataclass(frozen=True)
+class SetPriority:
+    """The subscriber's priority for a subscribed track (None: the publisher's again)."""
+
+    track_sid: str
+    priority: bw.Priority | None
+    ref: str | int | None = None
+
+
+@dataclass(frozen=True)
+class SetPublishPriority:
+    """The priority of one of the client's own published tracks."""
+
+    track_sid: str
+    priority: bw.Priority
+    ref: str | int | None = None
+
+
+@dataclass(frozen=True)
+class SetSwitchedOff:
+    """The subscriber switches a subscribed video track off (or back on) itself."""
+
+    track_sid: str
+    switched_off: bool
+    ref: str | int | None = None
+
+
+@dataclass(frozen=True)
 class Ping:
     """Heartbeat; the other side answers ``pong`` with the same ``ref``."""
 
@@ -250,7 +291,18 @@ class Leave:
 
 
 ClientMessage = (
-    Join | Answer | Publish | Unpublish | SetEnabled | SetRenderSize | Ping | Pong | Leave
+    Join
+    | Answer
+    | Publish
+    | Unpublish
+    | SetEnabled
+    | SetRenderSize
+    | SetPriority
+    | SetPublishPriority
+    | SetSwitchedOff
+    | Ping
+    | Pong
+    | Leave
 )
 
 
@@ -333,7 +385,7 @@ def _ref(obj: dict[str, Any]) -> str | int | None:
 
 
 def _join(f: _Fields) -> Join:
-    f.only("version", "token", "reconnect_token", "room")
+    f.only("version", "token", "reconnect_token", "room", "bandwidth_profile")
     version = f.obj.get("version")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ProtocolError(
@@ -344,7 +396,75 @@ def _join(f: _Fields) -> Join:
     token = f.text("token", max_len=8192, optional=True)
     again = f.text("reconnect_token", max_len=128, optional=True)
     room = f.text("room", max_len=128, optional=True)
-    return Join(PROTOCOL_VERSION, token, again, room, ref=f.ref)
+    profile = parse_bandwidth_profile(f.obj.get("bandwidth_profile"))
+    return Join(PROTOCOL_VERSION, token, again, room, ref=f.ref, bandwidth_profile=profile)
+
+
+#: ``bandwidth_profile.video`` fields that take one of a few names.
+_PROFILE_CHOICES: Final[dict[str, tuple[str, ...]]] = {
+    "mode": bw.MODES,
+    "dominant_speaker_priority": bw.PRIORITIES,
+    "track_switch_off_mode": bw.SWITCH_OFF_MODES,
+    "client_track_switch_off_control": bw.CONTROLS,
+    "content_preferences_mode": bw.CONTROLS,
+}
+
+
+def parse_bandwidth_profile(raw: object) -> bw.VideoBandwidthProfile | None:
+    """``join.bandwidth_profile``: ``{"video": {...}}`` with Twilio's ``bandwidthProfile.video``
+    options in snake case; every field optional, unknown fields and values refused."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProtocolError("join.bandwidth_profile must be an object")
+    extra = set(raw) - {"video"}
+    if extra:
+        raise ProtocolError(f"join.bandwidth_profile: unknown field {sorted(extra)[0][:40]!r}")
+    video = raw.get("video")
+    if video is None:
+        return bw.VideoBandwidthProfile()
+    if not isinstance(video, dict):
+        raise ProtocolError("join.bandwidth_profile.video must be an object")
+    known = {*_PROFILE_CHOICES, "max_subscription_bitrate"}
+    extra = set(video) - known
+    if extra:
+        raise ProtocolError(
+            f"join.bandwidth_profile.video: unknown field {sorted(extra)[0][:40]!r}"
+        )
+    values: dict[str, Any] = {}
+    for name, choices in _PROFILE_CHOICES.items():
+        value = video.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or value not in choices:
+            raise ProtocolError(
+                f"join.bandwidth_profile.video.{name} must be one of {list(choices)}"
+            )
+        values[name] = value
+    bitrate = video.get("max_subscription_bitrate")
+    if bitrate is not None:
+        if (
+            not isinstance(bitrate, int)
+            or isinstance(bitrate, bool)
+            or not 0 < bitrate <= bw.MAX_BPS
+        ):
+            raise ProtocolError(
+                "join.bandwidth_profile.video.max_subscription_bitrate must be an integer "
+                f"1..{bw.MAX_BPS} (bits per second) or null"
+            )
+        values["max_subscription_bitrate"] = bitrate
+    return bw.VideoBandwidthProfile(**values)
+
+
+def _priority(f: _Fields, name: str, *, nullable: bool) -> bw.Priority | None:
+    value = f.obj.get(name)
+    if value is None and nullable:
+        return None
+    for known in bw.PRIORITIES:
+        if value == known:
+            return known
+    allowed = [*bw.PRIORITIES, *([None] if nullable else [])]
+    raise ProtocolError(f"{f.type}.{name} must be one of {allowed}")
 
 
 def _answer(f: _Fields) -> Answer:
@@ -381,6 +501,7 @@ def _track_request(item: object) -> TrackRequest:
         "ordered",
         "max_retransmits",
         "max_packet_life_time",
+        "priority",
     )
     client_id = f.text("client_id", max_len=MAX_CLIENT_ID)
     assert client_id is not None
@@ -399,18 +520,20 @@ def _track_request(item: object) -> TrackRequest:
     for field_name in ("ordered", "max_retransmits", "max_packet_life_time"):
         if field_name in f.obj:
             raise ProtocolError(f"publish.tracks[].{field_name} is for data tracks only")
+    priority = _priority(f, "priority", nullable=True) or "standard"
     codec = f.obj.get("codec")
     if codec is not None and codec not in CODECS[kind]:
         raise ProtocolError(
             f"publish.tracks[].codec for {kind} must be one of {sorted(CODECS[kind])}",
             MEDIA_NO_SUPPORTED_CODEC,
         )
-    return TrackRequest(client_id, kind, name, enabled, codec)
+    return TrackRequest(client_id, kind, name, enabled, codec, priority=priority)
 
 
 def _data_track_request(f: _Fields, client_id: str, name: str, enabled: bool) -> TrackRequest:
-    if "codec" in f.obj:
-        raise ProtocolError("publish.tracks[].codec is for audio and video tracks only")
+    for field_name in ("codec", "priority"):
+        if field_name in f.obj:
+            raise ProtocolError(f"publish.tracks[].{field_name} is for audio and video tracks only")
     limits = {
         key: f.number(key, low=0, high=MAX_DATA_RELIABILITY) if f.obj.get(key) is not None else None
         for key in ("max_retransmits", "max_packet_life_time")
@@ -460,6 +583,29 @@ def _set_render_size(f: _Fields) -> SetRenderSize:
     )
 
 
+def _set_priority(f: _Fields) -> SetPriority:
+    f.only("track_sid", "priority")
+    if "priority" not in f.obj:
+        raise ProtocolError("set-priority.priority is required (null clears it)")
+    return SetPriority(
+        track_sid=f.sid("track_sid"), priority=_priority(f, "priority", nullable=True), ref=f.ref
+    )
+
+
+def _set_publish_priority(f: _Fields) -> SetPublishPriority:
+    f.only("track_sid", "priority")
+    priority = _priority(f, "priority", nullable=False)
+    assert priority is not None
+    return SetPublishPriority(track_sid=f.sid("track_sid"), priority=priority, ref=f.ref)
+
+
+def _set_switched_off(f: _Fields) -> SetSwitchedOff:
+    f.only("track_sid", "switched_off")
+    return SetSwitchedOff(
+        track_sid=f.sid("track_sid"), switched_off=f.flag("switched_off"), ref=f.ref
+    )
+
+
 def _ping(f: _Fields) -> Ping:
     f.only()
     return Ping(ref=f.ref)
@@ -482,6 +628,9 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     MSG_UNPUBLISH: _unpublish,
     MSG_SET_ENABLED: _set_enabled,
     MSG_SET_RENDER_SIZE: _set_render_size,
+    MSG_SET_PRIORITY: _set_priority,
+    MSG_SET_PUBLISH_PRIORITY: _set_publish_priority,
+    MSG_SET_SWITCHED_OFF: _set_switched_off,
     MSG_PING: _ping,
     MSG_PONG: _pong,
     MSG_LEAVE: _leave,
@@ -655,6 +804,34 @@ def track_unsubscribed_message(publisher_sid: str, track_sid: str) -> dict[str, 
         "type": MSG_TRACK_UNSUBSCRIBED,
         "participant_sid": publisher_sid,
         "track_sid": track_sid,
+    }
+
+
+def track_switched_off_message(publisher_sid: str, track_sid: str, reason: str) -> dict[str, Any]:
+    """The server stopped sending a subscribed track (``reason``: Twilio's switch-off
+    reasons: ``network-congestion``, ``max-bandwidth-reached``, ``disabled-by-subscriber``)."""
+    return {
+        "type": MSG_TRACK_SWITCHED_OFF,
+        "participant_sid": publisher_sid,
+        "track_sid": track_sid,
+        "reason": reason,
+    }
+
+
+def track_switched_on_message(publisher_sid: str, track_sid: str) -> dict[str, Any]:
+    """The server sends a switched-off track again (from its next keyframe)."""
+    return {"type": MSG_TRACK_SWITCHED_ON, "participant_sid": publisher_sid, "track_sid": track_sid}
+
+
+def track_priority_changed_message(
+    publisher_sid: str, track_sid: str, priority: str
+) -> dict[str, Any]:
+    """A publisher changed the priority of one of its tracks (``publishPriorityChanged``)."""
+    return {
+        "type": MSG_TRACK_PRIORITY_CHANGED,
+        "participant_sid": publisher_sid,
+        "track_sid": track_sid,
+        "priority": priority,
     }
 
 

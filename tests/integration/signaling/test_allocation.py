@@ -1,0 +1,168 @@
+"""A subscriber's downlink shared by priority: a low estimate switches its lower-priority
+track off (the client hears ``track-switched-off``), a raised one switches it back on."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from edge_sfu.client import connect
+from edge_sfu.media.allocation import layer_options
+from edge_sfu.media.allocator import REASON_NETWORK
+from edge_sfu.signaling.member import RoomMember
+from tests.support.media import PatternVideoTrack, receive_frames
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class Estimate:
+    """What the estimator puts in ``Transport.estimate``."""
+
+    available_outgoing_bps: int | None
+
+
+def transport_of(sfu, participant_sid):
+    member = sfu.signaling.sessions[participant_sid].participation
+    assert isinstance(member, RoomMember)
+    return member.bridge.transport
+
+
+async def _subscribed(room, count):
+    tracks = {}
+    while len(tracks) < count:
+        track, pub, _who = await room.wait_for("track_subscribed", timeout=30)
+        tracks[pub.name] = (track, pub)
+    return tracks
+
+
+async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    await alice.publish_track(PatternVideoTrack(), "screen", priority="high")
+    bob = await connect(
+        sfu.ws_url, sfu.token("bob"), bandwidth_profile={"video": {"mode": "presentation"}}
+    )
+    clients.append(bob)
+    tracks = await _subscribed(bob, 2)
+    camera, camera_pub = tracks["camera"]
+    screen, screen_pub = tracks["screen"]
+    await receive_frames(camera, 3)
+    transport = transport_of(sfu, bob.local_sid)
+    assert transport.allocation.profile.mode == "presentation"
+    consumers = {c.producer.id: c for c in transport.consumers.values()}
+    cost = {sid: layer_options(c.producer)[0].cost for sid, c in consumers.items()}
+
+    # room for the screen and half the camera: the camera (standard) goes off
+    off = bob.expect("track_switched_off")
+    transport.estimate = Estimate(cost[screen_pub.sid] + cost[camera_pub.sid] // 2)
+    assert transport.on_estimate is not None
+    transport.on_estimate()
+    track, pub, who = await asyncio.wait_for(off, 10)
+    assert pub.sid == camera_pub.sid and track is camera and who.identity == "alice"
+    assert pub.is_switched_off and pub.switch_off_reason == REASON_NETWORK
+    assert not screen_pub.is_switched_off
+    camera_consumer = consumers[camera_pub.sid]
+    assert camera_consumer.switched_off and camera_consumer.current_layer is None
+    sent = camera_consumer.packets_sent
+    await receive_frames(screen, 10)  # the screen plays on
+    assert camera_consumer.packets_sent == sent  # nothing of the camera is forwarded
+
+    # the estimate lifts: after the hold time the camera is switched on, at a keyframe
+    on = bob.expect("track_switched_on")
+    transport.estimate = Estimate(None)
+    transport.on_estimate()
+    track, pub, _who = await asyncio.wait_for(on, 15)
+    assert pub.sid == camera_pub.sid and not pub.is_switched_off
+    await asyncio.sleep(0.5)
+    frames = await receive_frames(camera, 10)
+    assert frames[-1].width == 320
+    assert camera_consumer.packets_sent > sent
+    assert not bob.errors and not alice.errors
+
+
+async def test_subscriber_priority_and_manual_switch_off(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    screen_local = await alice.publish_track(PatternVideoTrack(), "screen")
+    profile = {"video": {"client_track_switch_off_control": "manual"}}
+    bob = await connect(sfu.ws_url, sfu.token("bob"), bandwidth_profile=profile)
+    clients.append(bob)
+    tracks = await _subscribed(bob, 2)
+    _camera, camera_pub = tracks["camera"]
+    _screen, screen_pub = tracks["screen"]
+    transport = transport_of(sfu, bob.local_sid)
+
+    # the publisher raises the screen: bob hears it, and the camera goes first under a cap
+    changed = bob.expect("track_publish_priority_changed")
+    alice.set_publish_priority(screen_local, "high")
+    priority, pub, _who = await asyncio.wait_for(changed, 10)
+    assert (priority, pub.sid, pub.publish_priority) == ("high", screen_pub.sid, "high")
+    consumers = {c.producer.id: c for c in transport.consumers.values()}
+    one = layer_options(consumers[camera_pub.sid].producer)[0].cost
+    off = bob.expect("track_switched_off")
+    transport.estimate = Estimate(one + one // 2)
+    transport.on_estimate()
+    _track, pub, _who = await asyncio.wait_for(off, 10)
+    assert pub.sid == camera_pub.sid
+
+    # bob's own priority wins over the publisher's: now the screen goes off instead
+    switched = [bob.expect("track_switched_off"), bob.expect("track_switched_on")]
+    bob.set_track_priority(screen_pub.sid, "low")
+    bob.set_track_priority(camera_pub.sid, "high")
+    (_t, off_pub, _w), (_t2, on_pub, _w2) = await asyncio.wait_for(asyncio.gather(*switched), 15)
+    assert (off_pub.sid, on_pub.sid) == (screen_pub.sid, camera_pub.sid)
+
+    # unlimited again, and bob switches the camera off himself
+    transport.estimate = None
+    transport.on_estimate()
+    await asyncio.sleep(0.1)
+    off = bob.expect("track_switched_off")
+    bob.switch_off(camera_pub.sid)
+    _track, pub, _who = await asyncio.wait_for(off, 10)
+    assert pub.sid == camera_pub.sid and pub.switch_off_reason == "disabled-by-subscriber"
+    on = bob.expect("track_switched_on")
+    bob.switch_on(camera_pub.sid)
+    _track, pub, _who = await asyncio.wait_for(on, 10)
+    assert pub.sid == camera_pub.sid
+    assert not bob.errors
+
+
+async def test_bad_priorities_and_switches_get_errors_and_the_session_goes_on(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    tracks = await _subscribed(bob, 1)
+    camera, camera_pub = tracks["camera"]
+    with pytest.raises(ValueError):
+        bob.set_track_priority(camera_pub.sid, "urgent")
+    with pytest.raises(RuntimeError):
+        bob.switch_off(camera_pub.sid)  # not in manual control
+    bob.send({"type": "set-priority", "track_sid": camera_pub.sid, "priority": 3})
+    bob.send({"type": "set-switched-off", "track_sid": "MT" + "0" * 32, "switched_off": True})
+    bob.send({"type": "set-publish-priority", "track_sid": camera_pub.sid, "priority": "high"})
+    await asyncio.sleep(0.5)
+    codes = [code for code, _ in bob.errors]
+    assert codes == [53004, 53300, 53300]
+    await receive_frames(camera, 5)
+    with pytest.raises(ValueError, match="mode"):
+        await connect(sfu.ws_url, sfu.token("carol"), bandwidth_profile={"video": {"mode": "x"}})
+
+
+async def test_a_bad_bandwidth_profile_refuses_the_join_with_a_clear_reason(sfu):
+    async with aiohttp.ClientSession() as http, http.ws_connect(sfu.ws_url) as ws:
+        profile = {"video": {"max_subscription_bitrate": "lots"}}
+        await ws.send_json(
+            {"type": "join", "version": 1, "token": sfu.token("eve"), "bandwidth_profile": profile}
+        )
+        message = await ws.receive_json(timeout=5)
+        assert message["type"] == "disconnected" and message["code"] == 53004
+        assert "max_subscription_bitrate" in message["message"]
+    assert not sfu.signaling.sessions

@@ -47,6 +47,7 @@ class ConsumerBase(Closeable):
         self._preferred: str | None = None
         self._allowed: str | None = None
         self._switched_off = False
+        self._started = False
         #: Why the consumer was last switched off or on (an ``allocator`` reason).
         self.switch_reason: str | None = None
         #: ``(off, reason)`` each time the allocation switches this consumer off or on.
@@ -100,11 +101,12 @@ class ConsumerBase(Closeable):
         """
         if self.closed:
             return
-        self._allowed = name
         if switched_off == self._switched_off:
-            if not switched_off:
+            if not switched_off and name != self._allowed:
+                self._allowed = name
                 self._retarget()
             return
+        self._allowed = name
         self._switched_off = switched_off
         self.switch_reason = reason
         if switched_off:
@@ -129,7 +131,12 @@ class ConsumerBase(Closeable):
         name = None if self._switched_off else self._capped(available, self._preferred)
         changed = name != self._target
         self._target = name
-        if name is not None and name != self._current and (changed or always_request):
+        if (
+            self._started
+            and name is not None
+            and name != self._current
+            and (changed or always_request)
+        ):
             self.producer.request_keyframe(name, force=True)
         self.producer.update_wanted_layers()
 
@@ -144,6 +151,7 @@ class ConsumerBase(Closeable):
 
     def start(self) -> None:
         """Begin receiving: choose a layer and ask for a keyframe on it."""
+        self._started = True
         self._retarget(always_request=True)
 
     # -- packets ---------------------------------------------------------------------

@@ -36,6 +36,13 @@ class SubscriberCounters:
     ``fraction_lost`` (0..1), ``jitter_s`` and ``rtt_s`` come from the subscriber's latest
     RTCP receiver report and are None until one arrived (or, for the RTT, until a report
     echoed one of our sender reports).
+
+    The allocation of the subscriber's downlink: ``estimate_bps`` (its estimate; None:
+    not known, so unlimited), the ``priority`` the track has for it, the layer its render
+    size asks for (``preferred_layer``), the most the allocation gives (``allowed_layer``),
+    whether it is ``switched_off`` and why (``reason``: ``render-size`` when it gets what it
+    asks for, ``network-congestion``, ``max-bandwidth-reached``, ``disabled-by-subscriber``,
+    ``stepping-up`` while a higher layer waits for the estimate to hold).
     """
 
     participant_sid: str
@@ -50,6 +57,12 @@ class SubscriberCounters:
     fraction_lost: float | None
     jitter_s: float | None
     rtt_s: float | None
+    estimate_bps: int | None = None
+    priority: str = "standard"
+    preferred_layer: str | None = None
+    allowed_layer: str | None = None
+    switched_off: bool = False
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +112,9 @@ def track_stats(app: web.Application) -> TrackStats:
             for incoming in list(transport.incoming.values()):
                 if incoming.producer is not None:
                     upstream[incoming.producer.id] = (incoming.packets_lost, incoming.jitter_s)
+            estimate = transport.allocation.last_available_bps
             for consumer in list(transport.consumers.values()):
+                allocation = transport.allocation.last.get(consumer.id)
                 subscribers.setdefault(consumer.producer.id, []).append(
                     SubscriberCounters(
                         participant_sid=transport.participant_id,
@@ -114,6 +129,12 @@ def track_stats(app: web.Application) -> TrackStats:
                         fraction_lost=consumer.fraction_lost,
                         jitter_s=consumer.jitter_s,
                         rtt_s=consumer.rtt_s,
+                        estimate_bps=estimate,
+                        priority=transport.allocation.priority_of(consumer),
+                        preferred_layer=consumer.preferred_layer,
+                        allowed_layer=None if allocation is None else allocation.layer,
+                        switched_off=consumer.switched_off,
+                        reason=None if allocation is None else allocation.reason,
                     )
                 )
         for track_sid, producer in list(router.producers.items()):

@@ -13,6 +13,7 @@ from edge_sfu.client import connect
 from edge_sfu.media.allocation import layer_options
 from edge_sfu.media.allocator import REASON_NETWORK
 from edge_sfu.signaling.member import RoomMember
+from edge_sfu.stats import track_stats
 from tests.support.media import PatternVideoTrack, receive_frames
 
 pytestmark = pytest.mark.timeout(120)
@@ -71,6 +72,14 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, c
     sent = camera_consumer.packets_sent
     await receive_frames(screen, 10)  # the screen plays on
     assert camera_consumer.packets_sent == sent  # nothing of the camera is forwarded
+    # the status page and control socket see it, and why
+    stats = track_stats(sfu.app).tracks
+    (camera_row,) = stats[camera_pub.sid].subscribers
+    (screen_row,) = stats[screen_pub.sid].subscribers
+    assert camera_row.switched_off and camera_row.reason == REASON_NETWORK
+    assert camera_row.estimate_bps == transport.estimate.available_outgoing_bps
+    assert (screen_row.switched_off, screen_row.priority) == (False, "high")
+    assert screen_row.allowed_layer == screen_row.preferred_layer is not None
 
     # the estimate lifts: after the hold time the camera is switched on, at a keyframe
     on = bob.expect("track_switched_on")

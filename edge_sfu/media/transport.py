@@ -206,9 +206,21 @@ class Transport(AsyncCloseable):
             if self.on_incoming_track is not None:
                 self.on_incoming_track(track)
         for transceiver in self.pc.getTransceivers():
-            seam.install_fast_receive(transceiver.receiver.transport)
+            seam.install_fast_receive(transceiver.receiver.transport, self.on_rtp_arrival)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
+
+    def on_rtp_arrival(
+        self, transport_seq: int | None, arrival: float, size: int, ssrc: int
+    ) -> None:
+        """Called for every RTP packet the participant sends, as it arrives: its
+        transport-wide sequence number (None without the extension), its arrival time
+        (``time.monotonic()``), its size on the wire and its SSRC.
+
+        The input of receive-side bandwidth estimation; runs on the receiving hot path,
+        once per packet, so it must stay cheap and never raise.
+        """
+        return None
 
     # -- sending ---------------------------------------------------------------------
 

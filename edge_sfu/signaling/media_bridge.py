@@ -145,8 +145,10 @@ class MediaBridge:
             self._add_requested()
             sdp = await self.transport.create_offer()
         except Exception as exc:  # aiortc raises its own types too (InvalidStateError ...)
-            if self.transport.closed:
-                return  # closed while the offer was being made: nothing to report
+            if self.transport.closed or self.transport.connection_state == "closed":
+                # closed while the offer was being made (or the peer connection ended under
+                # it, as when the participant's browser went away): nothing to report
+                return
             logger.exception("participant %s: creating an offer failed", self.participant_sid)
             self.failure = (p.SERVER_LOCAL_DESC_FAILED, f"server could not create an offer: {exc}")
             return

@@ -69,13 +69,17 @@ def require_chromium() -> None:
 
 
 @contextlib.asynccontextmanager
-async def chromium(*extra_flags: str) -> AsyncIterator[Any]:
-    """A Playwright-driven headless Chromium with FLAGS (and ``extra_flags``); never downloads."""
+async def chromium(*extra_flags: str, executable: str = CHROMIUM) -> AsyncIterator[Any]:
+    """A Playwright-driven headless Chromium with FLAGS (and ``extra_flags``); never downloads.
+
+    ``executable`` may be a wrapper that starts Debian's Chromium elsewhere, for example in a
+    network namespace (``tests.support.netns.SlowHost.executable``).
+    """
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*FLAGS, *extra_flags]
+            executable_path=executable, args=[*FLAGS, *extra_flags]
         )
         try:
             yield browser

@@ -19,9 +19,16 @@ from edge_sfu.client import Room, connect
 from edge_sfu.context import SfuContext, SfuSettings
 from edge_sfu.identity import UnitIdentity, load_or_create_identity
 from edge_sfu.keys import ApiKey, KeyStore
+from edge_sfu.media import MediaSettings
 from edge_sfu.rooms import RoomDefaults
 from edge_sfu.server import create_sfu_app
-from edge_sfu.signaling import SIGNALING, SIGNALING_SETTINGS, SignalingService, SignalingSettings
+from edge_sfu.signaling import (
+    MEDIA_SETTINGS,
+    SIGNALING,
+    SIGNALING_SETTINGS,
+    SignalingService,
+    SignalingSettings,
+)
 from edge_sfu.tokens import mint_access_token
 
 #: Short timers so reconnect-window tests take seconds, not half a minute.
@@ -42,14 +49,15 @@ class RunningSfu:
     port: int
     identity: UnitIdentity
     context: SfuContext
+    host: str = "127.0.0.1"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/signaling"
+        return f"ws://{self.host}:{self.port}/v1/signaling"
 
     @property
     def signaling(self) -> SignalingService:
@@ -63,24 +71,34 @@ class RunningSfu:
 
 @contextlib.asynccontextmanager
 async def running_sfu(
-    data_dir: Path, settings: SignalingSettings | None = None
+    data_dir: Path,
+    settings: SignalingSettings | None = None,
+    *,
+    host: str = "127.0.0.1",
+    media: MediaSettings | None = None,
 ) -> AsyncIterator[RunningSfu]:
-    """Start the SFU app on 127.0.0.1, port 0; stop it (bounded) on exit."""
+    """Start the SFU app on ``host`` (loopback by default), port 0; stop it (bounded) on exit.
+
+    ``media`` replaces the forwarding engine's settings (for example the addresses its
+    candidates use, when a test has its own network namespace).
+    """
     identity = load_or_create_identity(data_dir)
     keys = KeyStore(data_dir, builtin=identity.signing_key)
     context = SfuContext.open(data_dir, identity, keys)
     app = create_sfu_app(context)
     if settings is not None:
         app[SIGNALING_SETTINGS] = settings
+    if media is not None:
+        app[MEDIA_SETTINGS] = media
     runner = web.AppRunner(app, shutdown_timeout=5)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, host, 0)
     await site.start()
     server = site._server
     assert server is not None and server.sockets
     port = server.sockets[0].getsockname()[1]
     try:
-        yield RunningSfu(app, port, identity, context)
+        yield RunningSfu(app, port, identity, context, host)
     finally:
         await runner.cleanup()
 

@@ -10,6 +10,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``receive`` | ``take_over_receiver``: raw RTP/RTCP, no decoder; ``retarget_receiver`` |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
+| ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
 | ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
@@ -18,13 +19,33 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
 or mimics. ``tests/unit/edge_sfu/media/test_seam_contract.py`` checks each of them, and each
 signature used, on real objects, so an upgrade fails there first and loudly.
+
+Importing the package registers the header extensions and RTCP feedback the SFU negotiates
+in aiortc's process-wide tables (``negotiate_header_extensions``), so every peer connection
+of the process, the SFU's and the Python client's, offers and answers the same ones.
 """
 
 from __future__ import annotations
 
 from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
-from edge_sfu.media.seam.ingress import drain_socket_reads, harden_ice_input, install_fast_receive
+from edge_sfu.media.seam.extensions import (
+    EXT_ABS_SEND_TIME,
+    EXT_AUDIO_LEVEL,
+    EXT_MID,
+    EXT_REPAIRED_RTP_STREAM_ID,
+    EXT_RTP_STREAM_ID,
+    EXT_TRANSPORT_CC,
+    header_extensions,
+    negotiate_header_extensions,
+    transport_sequence,
+)
+from edge_sfu.media.seam.ingress import (
+    ArrivalHook,
+    drain_socket_reads,
+    harden_ice_input,
+    install_fast_receive,
+)
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
 from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
 from edge_sfu.media.seam.quirks import (
@@ -72,6 +93,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("asyncio datagram transport", "_conn_lost"),
     ("asyncio event loop", "_add_reader"),
     ("asyncio event loop", "_remove_reader"),
+    # extensions: aiortc's process-wide tables of offered header extensions and codecs
+    ("aiortc.codecs", "HEADER_EXTENSIONS"),
+    ("aiortc.codecs", "CODECS"),
+    ("aiortc.codecs", "is_rtx"),
     # codecs
     ("H264Encoder", "_packetize"),
     ("H264Encoder", "_split_bitstream"),
@@ -83,8 +108,17 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCSctpTransport", "_bundled"),
 )
 
+negotiate_header_extensions()
+
 __all__ = [
+    "EXT_ABS_SEND_TIME",
+    "EXT_AUDIO_LEVEL",
+    "EXT_MID",
+    "EXT_REPAIRED_RTP_STREAM_ID",
+    "EXT_RTP_STREAM_ID",
+    "EXT_TRANSPORT_CC",
     "PRIVATE_NAMES",
+    "ArrivalHook",
     "ReceiveParams",
     "RtcpHandler",
     "RtpHandler",
@@ -94,8 +128,10 @@ __all__ = [
     "h264_depayload",
     "h264_packetize",
     "harden_ice_input",
+    "header_extensions",
     "install_fast_receive",
     "keep_sctp_transport",
+    "negotiate_header_extensions",
     "negotiated_codecs",
     "restrict_addresses",
     "restrict_ports",
@@ -104,6 +140,7 @@ __all__ = [
     "take_keyframe_request",
     "take_over_receiver",
     "take_over_sender",
+    "transport_sequence",
     "vp8_depayload",
 ]
 __all__ += packets.__all__

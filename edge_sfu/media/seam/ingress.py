@@ -10,30 +10,45 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
+from edge_sfu.media.seam.extensions import EXT_TRANSPORT_CC, transport_sequence
 from edge_sfu.media.seam.packets import is_rtcp, parse_rtp_light
 from edge_sfu.media.seam.receive import ReceiverAdapter
 
 logger = logging.getLogger(__name__)
 
+#: Called once per RTP packet received: (transport-wide sequence number or None, arrival
+#: time on the monotonic clock, datagram size in bytes, SSRC).
+ArrivalHook = Callable[[int | None, float, int, int], None]
 
-def install_fast_receive(dtls: RTCDtlsTransport) -> None:
+
+def _no_arrival_hook(seq: int | None, arrival: float, size: int, ssrc: int) -> None:
+    return None
+
+
+def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None = None) -> None:
     """Handle incoming SRTP synchronously, in the datagram callback.
 
     aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
     before a receiver sees it. For SRTP (not SRTCP) on a connected transport this
     unprotects, parses and routes it at once, to the adapters installed by
-    ``take_over_receiver``; DTLS, STUN and RTCP keep aiortc's path. Also drops empty
-    datagrams (see ``harden_ice_input``).
+    ``take_over_receiver``; DTLS, STUN and RTCP keep aiortc's path. Each packet is first
+    reported to ``on_arrival`` with its transport-wide sequence number (for bandwidth
+    estimation), routed or not. Also drops empty datagrams (see ``harden_ice_input``).
+    The first call for a transport installs it; later calls change nothing.
     """
     connection: Any = dtls.transport._connection
     if getattr(connection, "_edge_sfu_fast", False):
         return
     original = connection.data_received
     router = dtls._rtp_router
+    arrived = on_arrival or _no_arrival_hook
+    monotonic = time.monotonic
 
     def data_received(data: bytes, component: int) -> None:
         if not data:
@@ -47,9 +62,19 @@ def install_fast_receive(dtls: RTCDtlsTransport) -> None:
             and dtls._rx_srtp is not None
         ):
             try:
-                packet = parse_rtp_light(dtls._rx_srtp.unprotect(data))
+                plain = dtls._rx_srtp.unprotect(data)
+                packet = parse_rtp_light(plain)
             except Exception:  # forged, replayed or malformed: never the loop's problem
                 return
+            try:
+                arrived(
+                    transport_sequence(plain, EXT_TRANSPORT_CC) if plain[0] & 0x10 else None,
+                    monotonic(),
+                    len(data),
+                    packet.ssrc,
+                )
+            except Exception:
+                logger.exception("the RTP arrival hook failed")
             receiver = router.route_rtp(cast(Any, packet))
             if isinstance(receiver, ReceiverAdapter):
                 try:

@@ -331,3 +331,44 @@ async def test_a_closed_publication_slot_is_reused_only_by_a_matching_publicatio
         assert transport.incoming[h264.mid].kind == "video"
     finally:
         await router.close()
+
+
+async def test_each_received_packet_reaches_the_arrival_hook_with_its_transport_seq(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer negotiates transport-cc; every packet the publisher sends is reported to
+    ``Transport.on_rtp_arrival`` with the transport-wide sequence number it carried."""
+    from aiortc.rtp import RtpPacket
+
+    from edge_sfu.media import Transport
+
+    arrivals: list[tuple[int | None, float, int, int]] = []
+    monkeypatch.setattr(
+        Transport,
+        "on_rtp_arrival",
+        lambda self, seq, arrival, size, ssrc: arrivals.append((seq, arrival, size, ssrc)),
+    )
+    # aiortc negotiates the extension but does not number packets: number them as it sends
+    serialize = RtpPacket.serialize
+    counter = iter(range(1 << 30))
+
+    def numbered(self: RtpPacket, extensions_map: Any = None) -> bytes:
+        if extensions_map is not None:
+            self.extensions.transport_sequence_number = next(counter) & 0xFFFF
+        return serialize(self, extensions_map)
+
+    monkeypatch.setattr(RtpPacket, "serialize", numbered)
+    router, pub_pc, _pub_t, _producers, subs = await _room(0)
+    try:
+        assert "a=extmap:4 http://www.ietf.org/id/draft-holmer" in pub_pc.localDescription.sdp
+        await wait_for(lambda: len(arrivals) >= 100, what="packets at the hook")
+        seqs = [seq for seq, _, _, _ in arrivals]
+        assert None not in seqs
+        assert len(set(seqs)) == len(seqs)  # one call per packet
+        senders = {s.kind: s._ssrc for s in pub_pc.getSenders()}
+        assert {ssrc for *_, ssrc in arrivals} <= set(senders.values())
+        assert all(size > 12 for _, _, size, _ in arrivals)
+        times = [t for _, t, _, _ in arrivals]
+        assert times == sorted(times)
+    finally:
+        await _teardown(router, pub_pc, subs)

@@ -19,6 +19,7 @@ from aiortc import (
     RTCRtpSender,
     rtcpeerconnection,
 )
+from aiortc import codecs as aiortc_codecs
 from aiortc.codecs import h264
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
 from aiortc.rtp import RtcpPacket, RtpPacket
@@ -62,6 +63,7 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
             "asyncio datagram transport": datagrams,
             "asyncio event loop": loop,
             "H264Encoder": h264.H264Encoder,
+            "aiortc.codecs": aiortc_codecs,
         }
         missing = [
             f"{owner}.{name}"
@@ -73,6 +75,71 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
     finally:
         datagrams.close()
         await pc.close()
+
+
+async def test_offers_carry_the_negotiated_header_extensions() -> None:
+    """aiortc copies its process-wide tables into each offer: the seam's additions show up
+    with their ids, and transport-cc feedback on every codec but RTX."""
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="recvonly")
+        pc.addTransceiver("video", direction="recvonly")
+        offer = await pc.createOffer()
+        audio, video = offer.sdp.split("\r\nm=")[1:3]
+        for section, expected in (
+            (audio, {seam.EXT_MID: "sdes:mid", seam.EXT_TRANSPORT_CC: "transport-wide-cc"}),
+            (
+                video,
+                {
+                    seam.EXT_MID: "sdes:mid",
+                    seam.EXT_TRANSPORT_CC: "transport-wide-cc",
+                    seam.EXT_RTP_STREAM_ID: "sdes:rtp-stream-id",
+                    seam.EXT_REPAIRED_RTP_STREAM_ID: "sdes:repaired-rtp-stream-id",
+                },
+            ),
+        ):
+            for ext_id, uri_part in expected.items():
+                assert any(
+                    line.startswith(f"a=extmap:{ext_id} ") and uri_part in line
+                    for line in section.split("\r\n")
+                ), (ext_id, uri_part)
+        video_pts = [
+            line.split(" ", 1)[0][len("a=rtpmap:") :]
+            for line in video.split("\r\n")
+            if line.startswith("a=rtpmap:") and "rtx/" not in line
+        ]
+        assert video_pts
+        for pt in video_pts:
+            assert f"a=rtcp-fb:{pt} transport-cc" in video
+        assert "a=rtcp-fb:96 transport-cc" in audio  # opus
+        # ids unique across the BUNDLE group
+        ids = {
+            (e.id, e.uri)
+            for kind in ("audio", "video")
+            for e in aiortc_codecs.HEADER_EXTENSIONS[kind]
+        }
+        assert len({i for i, _ in ids}) == len(ids)
+        seam.negotiate_header_extensions()  # idempotent
+        assert len(aiortc_codecs.HEADER_EXTENSIONS["video"]) == 5
+    finally:
+        await pc.close()
+
+
+async def test_answers_keep_the_offered_extension_ids() -> None:
+    """aiortc as answerer (the Python client) takes the offer's ids for what it knows."""
+    offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        offerer.addTransceiver("video", direction="recvonly")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        munged = offerer.localDescription.sdp.replace(
+            f"a=extmap:{seam.EXT_TRANSPORT_CC} ", "a=extmap:9 "
+        )
+        await answerer.setRemoteDescription(type(offerer.localDescription)(munged, "offer"))
+        answer = await answerer.createAnswer()
+        assert "a=extmap:9 http://www.ietf.org/id/draft-holmer-rmcat" in answer.sdp
+    finally:
+        await offerer.close()
+        await answerer.close()
 
 
 def test_receiver_and_sender_hooks_exist() -> None:

@@ -1,0 +1,177 @@
+"""RTP header extensions: the ones the SFU negotiates, and a parser that never raises.
+
+aiortc offers the extensions of its module-global table ``aiortc.codecs.HEADER_EXTENSIONS``
+(mid, audio level, abs-send-time) and the RTCP feedback of its codec table. Simulcast needs
+``rtp-stream-id`` (RFC 8852: which encoding a packet belongs to) and
+``repaired-rtp-stream-id`` (which encoding an RTX packet repairs); bandwidth estimation
+needs the transport-wide sequence number and ``transport-cc`` feedback.
+``negotiate_header_extensions`` adds them to aiortc's tables (once, for every peer
+connection of the process), with fixed ids that are unique across the BUNDLE group, so the
+ingress path can read them without looking anything up per transport.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiortc import codecs as _codecs
+from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpHeaderExtensionParameters
+
+URI_MID: Final = "urn:ietf:params:rtp-hdrext:sdes:mid"
+URI_AUDIO_LEVEL: Final = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+URI_ABS_SEND_TIME: Final = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+URI_RTP_STREAM_ID: Final = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+URI_REPAIRED_RTP_STREAM_ID: Final = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+URI_TRANSPORT_CC: Final = (
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+)
+
+#: Extension ids in every SFU offer; one id space for the whole BUNDLE group, and all below
+#: 15 so that the one-byte header form (RFC 8285) carries them. 1 to 3 are aiortc's own.
+EXT_MID: Final = 1
+EXT_AUDIO_LEVEL: Final = 2
+EXT_ABS_SEND_TIME: Final = 3
+EXT_TRANSPORT_CC: Final = 4
+EXT_RTP_STREAM_ID: Final = 5
+EXT_REPAIRED_RTP_STREAM_ID: Final = 6
+
+#: (kind, id, uri) added to aiortc's table: transport-cc for both kinds, rids for video.
+_ADDED: Final = (
+    ("audio", EXT_TRANSPORT_CC, URI_TRANSPORT_CC),
+    ("video", EXT_TRANSPORT_CC, URI_TRANSPORT_CC),
+    ("video", EXT_RTP_STREAM_ID, URI_RTP_STREAM_ID),
+    ("video", EXT_REPAIRED_RTP_STREAM_ID, URI_REPAIRED_RTP_STREAM_ID),
+)
+#: aiortc's own entries, which the ids above must not collide with.
+_EXPECTED: Final = (
+    ("audio", EXT_MID, URI_MID),
+    ("audio", EXT_AUDIO_LEVEL, URI_AUDIO_LEVEL),
+    ("video", EXT_MID, URI_MID),
+    ("video", EXT_ABS_SEND_TIME, URI_ABS_SEND_TIME),
+)
+TRANSPORT_CC_FEEDBACK: Final = RTCRtcpFeedback(type="transport-cc")
+
+
+def negotiate_header_extensions() -> None:
+    """Make every offer and answer of this process carry rid, repaired-rid and transport-cc.
+
+    Adds the extensions to ``aiortc.codecs.HEADER_EXTENSIONS`` (read by ``createOffer`` and
+    when answering) and ``a=rtcp-fb:<pt> transport-cc`` to every audio and video codec of
+    ``aiortc.codecs.CODECS`` except RTX. Idempotent. Raises RuntimeError if aiortc's own
+    ids moved (they would clash with ours).
+    """
+    table = _codecs.HEADER_EXTENSIONS
+    for kind, ext_id, uri in _EXPECTED:
+        if not any(e.id == ext_id and e.uri == uri for e in table[kind]):
+            raise RuntimeError(f"aiortc no longer offers {uri} as id {ext_id} for {kind}")
+    for kind, ext_id, uri in _ADDED:
+        if not any(e.uri == uri for e in table[kind]):
+            table[kind].append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri))
+    for kind in ("audio", "video"):
+        for codec in _codecs.CODECS[kind]:
+            if not _codecs.is_rtx(codec) and TRANSPORT_CC_FEEDBACK not in codec.rtcpFeedback:
+                codec.rtcpFeedback.append(TRANSPORT_CC_FEEDBACK)
+
+
+_ONE_BYTE: Final = 0xBEDE
+
+
+def _extension_block(data: bytes) -> tuple[int, int, int] | None:
+    # (profile, start, end) of the extension elements, or None without a valid block.
+    size = len(data)
+    if size < 12 or not data[0] & 0x10:
+        return None
+    pos = 12 + 4 * (data[0] & 0x0F)
+    if size < pos + 4:
+        return None
+    profile = (data[pos] << 8) | data[pos + 1]
+    end = pos + 4 + 4 * ((data[pos + 2] << 8) | data[pos + 3])
+    if end > size:
+        return None
+    return profile, pos + 4, end
+
+
+def header_extensions(data: bytes) -> dict[int, bytes]:
+    """The header extensions of the RTP packet ``data`` (its whole bytes): id -> value.
+
+    Reads the one-byte (``0xBEDE``) and two-byte (``0x100x``) forms of RFC 8285. Returns
+    {} for a packet without extensions and for junk (a block or an element running past
+    the packet, another profile); never raises.
+    """
+    block = _extension_block(data)
+    if block is None:
+        return {}
+    profile, pos, end = block
+    out: dict[int, bytes] = {}
+    if profile == _ONE_BYTE:
+        while pos < end:
+            head = data[pos]
+            if head == 0:  # padding
+                pos += 1
+                continue
+            ext_id = head >> 4
+            if ext_id == 15:  # reserved: stop here (RFC 8285 4.2)
+                break
+            length = (head & 0x0F) + 1
+            if pos + 1 + length > end:
+                return {}
+            out[ext_id] = data[pos + 1 : pos + 1 + length]
+            pos += 1 + length
+    elif profile >> 4 == 0x100:
+        while pos < end:
+            ext_id = data[pos]
+            if ext_id == 0:  # padding
+                pos += 1
+                continue
+            if pos + 2 > end:
+                return {}
+            length = data[pos + 1]
+            if pos + 2 + length > end:
+                return {}
+            out[ext_id] = data[pos + 2 : pos + 2 + length]
+            pos += 2 + length
+    else:
+        return {}
+    return out
+
+
+def transport_sequence(data: bytes, ext_id: int) -> int | None:
+    """The transport-wide sequence number in ``data`` under ``ext_id``, or None.
+
+    The per-packet path of bandwidth estimation: walks the extension block for one id
+    without building anything; None when absent or malformed; never raises.
+    """
+    if len(data) < 16 or not data[0] & 0x10:
+        return None
+    block = _extension_block(data)
+    if block is None:
+        return None
+    profile, pos, end = block
+    if profile == _ONE_BYTE:
+        while pos < end:
+            head = data[pos]
+            if head == 0:
+                pos += 1
+                continue
+            if head >> 4 == 15:
+                return None
+            length = (head & 0x0F) + 1
+            if head >> 4 == ext_id:
+                if length != 2 or pos + 3 > end:
+                    return None
+                return (data[pos + 1] << 8) | data[pos + 2]
+            pos += 1 + length
+    elif profile >> 4 == 0x100:
+        while pos < end:
+            if data[pos] == 0:
+                pos += 1
+                continue
+            if pos + 2 > end:
+                return None
+            length = data[pos + 1]
+            if data[pos] == ext_id:
+                if length != 2 or pos + 4 > end:
+                    return None
+                return (data[pos + 2] << 8) | data[pos + 3]
+            pos += 2 + length
+    return None

@@ -1,0 +1,122 @@
+"""A slow host on this machine: a network namespace behind a veth pair capped with ``tbf``.
+
+The kernel here has no ``netem``, so a link is shaped by rate only (``tbf``): a page in the
+namespace reaches the unit over the veth and nowhere else, at the rate the test sets and
+changes mid-call. Everything stays on this machine; the namespace and the veth are removed
+on exit, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+#: tbf's bucket and queue: a 16 kB burst and at most 100 ms of queueing, as a home router
+#: with a modest buffer would have (the recipe in the project's testing notes).
+BURST = "16kb"
+LATENCY = "100ms"
+
+
+def require_netns() -> None:
+    """Skip (with the reason) where network namespaces cannot be made."""
+    if shutil.which("ip") is None or shutil.which("tc") is None:
+        pytest.skip("iproute2 (ip, tc) is not installed")
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+
+
+def _run(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, text=True, timeout=20)
+
+
+@dataclass
+class SlowHost:
+    """One namespace and the capped link to it.
+
+    ``address`` is the namespace's side, ``gateway`` this side's: a server the namespace's
+    browser should reach listens on ``gateway``.
+    """
+
+    name: str
+    outer: str
+    inner: str
+    gateway: str
+    address: str
+    rate_kbit: int | None = None
+
+    def set_rate(self, kbit: int | None) -> None:
+        """Cap both directions at ``kbit`` kbit/s, or lift the cap (``None``)."""
+        for prefix, dev in ((), self.outer), (("ip", "netns", "exec", self.name), self.inner):
+            if kbit is None:
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    _run(*prefix, "tc", "qdisc", "del", "dev", dev, "root")
+            else:
+                _run(
+                    *prefix, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+                    "rate", f"{kbit}kbit", "burst", BURST, "latency", LATENCY,
+                )  # fmt: skip
+        self.rate_kbit = kbit
+
+    def executable(self, program: str, directory: Path) -> str:
+        """A script that runs ``program`` inside the namespace (for Playwright's launcher)."""
+        script = directory / f"in-{self.name}"
+        script.write_text(f'#!/bin/sh\nexec ip netns exec {self.name} {program} "$@"\n')
+        script.chmod(0o755)
+        return str(script)
+
+
+@contextlib.contextmanager
+def slow_host(rate_kbit: int | None = None) -> Iterator[SlowHost]:
+    """A fresh namespace on its own /24 behind a veth capped at ``rate_kbit`` (both ways)."""
+    require_netns()
+    tag = f"{os.getpid() % 10000}{next(_counter)}"
+    subnet = 10 + (os.getpid() + next(_counter)) % 200
+    host = SlowHost(
+        name=f"ea-slow{tag}",
+        outer=f"ea-o{tag}",
+        inner=f"ea-i{tag}",
+        gateway=f"10.201.{subnet}.1",
+        address=f"10.201.{subnet}.2",
+    )
+    try:
+        _run("ip", "netns", "add", host.name)
+        _run("ip", "link", "add", host.outer, "type", "veth", "peer", "name", host.inner)
+        _run("ip", "link", "set", host.inner, "netns", host.name)
+        _run("ip", "addr", "add", f"{host.gateway}/24", "dev", host.outer)
+        _run("ip", "link", "set", host.outer, "up")
+        inside = ("ip", "netns", "exec", host.name)
+        _run(*inside, "ip", "addr", "add", f"{host.address}/24", "dev", host.inner)
+        _run(*inside, "ip", "link", "set", host.inner, "up")
+        _run(*inside, "ip", "link", "set", "lo", "up")
+        host.set_rate(rate_kbit)
+        yield host
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            _run("ip", "link", "del", host.outer)
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            _run("ip", "netns", "del", host.name)
+
+
+def _counting() -> Iterator[int]:
+    n = 0
+    while True:
+        yield n
+        n += 1
+
+
+_counter = _counting()
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A temporary directory for launcher scripts, removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="ea-netns-") as name:
+        yield Path(name)

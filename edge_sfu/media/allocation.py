@@ -198,33 +198,41 @@ class SubscriberAllocation:
 
 
 def publisher_cap(
-    producers: Iterable[Producer], shares: Mapping[str, list[int | None]]
+    producers: Iterable[Producer], allocations: Mapping[str, list[tuple[str, Allocation]]]
 ) -> int | None:
     """The most a publisher's senders may send in total (bps), or None for no cap.
 
-    Only a publisher whose every video track has a single layer is capped: the same stream
-    goes to all its subscribers, so more than the largest share among them (``shares``: by
-    producer id, one per subscriber, None for unlimited) is wasted on the way. A track with
-    a subscriber that is not limited (or none at all, or an in-process one) leaves the
-    publisher uncapped; a simulcast publisher is steered by its layers instead.
+    ``allocations``: by producer id, ``(subscriber, allocation)`` for each of its
+    subscribers. Only a publisher whose every video track has a single layer is capped: the
+    same stream goes to all its subscribers, so more than the most one subscriber can take
+    of this publisher (its allocated tracks of it, plus what its allocation left unused, once)
+    is wasted on the way, except that each track may always send what its best-served
+    subscriber is allocated. A track with an unlimited subscriber (or none at all, or an
+    in-process one) leaves the publisher uncapped; a simulcast publisher is steered by its
+    layers instead.
     """
-    total = 0
     video = [p for p in producers if p.kind == "video" and not p.closed]
     if not video:
         return None
+    per_subscriber: dict[str, int] = {}
+    best_per_track = 0
     for producer in video:
         if len(producer.layers) > 1:
             return None
-        wanted = shares.get(producer.id)
-        if (
-            not producer.consumers
-            or not wanted
-            or len(wanted) < len(producer.consumers)
-            or None in wanted
-        ):
-            return None
-        total += max(MIN_PUBLISHER_CAP_BPS, max(s for s in wanted if s is not None))
-    return total
+        entries = allocations.get(producer.id, [])
+        if not producer.consumers or len(entries) < len(producer.consumers):
+            return None  # no subscriber, an in-process one, or one not allocated yet
+        track_best = 0
+        for subscriber, allocation in entries:
+            if allocation.share_bps is None:
+                return None
+            unused = max(0, allocation.share_bps - allocation.bitrate_bps)
+            per_subscriber[subscriber] = per_subscriber.get(subscriber, unused) + (
+                allocation.bitrate_bps
+            )
+            track_best = max(track_best, allocation.bitrate_bps)
+        best_per_track += track_best
+    return max(MIN_PUBLISHER_CAP_BPS, best_per_track, *per_subscriber.values())
 
 
 __all__ = [

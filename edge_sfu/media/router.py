@@ -12,6 +12,7 @@ from aiortc import RTCDataChannel
 
 from edge_common.lifecycle import AsyncCloseable
 from edge_sfu.media.allocation import publisher_cap
+from edge_sfu.media.allocator import Allocation
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.data import DataConsumer, DataProducer, Message
 from edge_sfu.media.errors import MediaClosed, UnsupportedCodec
@@ -79,14 +80,15 @@ class Router(AsyncCloseable):
 
     def _update_publisher_caps(self, _changed: Transport | None = None) -> None:
         """Tell each single-layer publisher the most its subscribers can take in total."""
-        shares: dict[str, list[int | None]] = {}
+        allocations: dict[str, list[tuple[str, Allocation]]] = {}
         for transport in list(self.transports.values()):
             for consumer_id, allocation in transport.allocation.last.items():
                 consumer = transport.consumers.get(consumer_id)
                 if consumer is not None and consumer.kind == "video":
-                    shares.setdefault(consumer.producer.id, []).append(allocation.share_bps)
+                    entry = (transport.id, allocation)
+                    allocations.setdefault(consumer.producer.id, []).append(entry)
         for transport in list(self.transports.values()):
-            cap = publisher_cap(transport.producers.values(), shares)
+            cap = publisher_cap(transport.producers.values(), allocations)
             if self.publisher_caps.get(transport.id, None) == cap:
                 continue
             self.publisher_caps[transport.id] = cap

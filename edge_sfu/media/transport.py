@@ -116,8 +116,10 @@ class Transport(AsyncCloseable):
         )
         #: Fired by the estimator when the estimate changed meaningfully.
         self.on_estimate: Callable[[], None] | None = self.reallocate
-        #: Called after each allocation pass (the router recomputes publisher caps).
+        #: Called after an allocation pass changed a share (the router recomputes publisher
+        #: caps).
         self.on_allocated: Callable[[Transport], None] | None = None
+        self._shares: dict[str, int | None] = {}
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -420,9 +422,14 @@ class Transport(AsyncCloseable):
         """Share the downlink estimate over the consumers again, and apply it."""
         if self.closed:
             return
-        self.allocation.run()
-        if self.on_allocated is not None:
-            self.on_allocated(self)
+        result = self.allocation.run()
+        # Publisher caps depend only on the shares: recompute them (over every transport of
+        # the room) only when one of this subscriber's changed.
+        shares = {cid: allocation.share_bps for cid, allocation in result.items()}
+        if shares != self._shares:
+            self._shares = shares
+            if self.on_allocated is not None:
+                self.on_allocated(self)
 
     # -- RTCP ------------------------------------------------------------------------
 

@@ -58,9 +58,16 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, c
     consumers = {c.producer.id: c for c in transport.consumers.values()}
     cost = {sid: layer_options(c.producer)[0].cost for sid, c in consumers.items()}
 
+    # the publisher's cap (the estimator's REMB ceiling) follows what bob can take
+    alice_transport = transport_of(sfu, alice.local_sid)
+    caps: list[int | None] = []
+    alice_transport.set_publisher_cap = caps.append
+    router = next(iter(sfu.signaling.routers.values()))
+
     # room for the screen and half the camera: the camera (standard) goes off
     off = bob.expect("track_switched_off")
-    transport.estimate = Estimate(cost[screen_pub.sid] + cost[camera_pub.sid] // 2)
+    budget = cost[screen_pub.sid] + cost[camera_pub.sid] // 2
+    transport.estimate = Estimate(budget)
     assert transport.on_estimate is not None
     transport.on_estimate()
     track, pub, who = await asyncio.wait_for(off, 10)
@@ -80,6 +87,8 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, c
     assert camera_row.estimate_bps == transport.estimate.available_outgoing_bps
     assert (screen_row.switched_off, screen_row.priority) == (False, "high")
     assert screen_row.allowed_layer == screen_row.preferred_layer is not None
+    # alice sends only single-layer tracks: she may send what bob can take, no more
+    assert router.publisher_caps[alice_transport.id] == budget and caps == [budget]
 
     # the estimate lifts: after the hold time the camera is switched on, at a keyframe
     on = bob.expect("track_switched_on")
@@ -91,6 +100,7 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, c
     frames = await receive_frames(camera, 10)
     assert frames[-1].width == 320
     assert camera_consumer.packets_sent > sent
+    assert router.publisher_caps[alice_transport.id] is None and caps[-1] is None
     assert not bob.errors and not alice.errors
 
 

@@ -10,7 +10,7 @@ from edge_sfu.media.allocation import (
     SubscriberAllocation,
     publisher_cap,
 )
-from edge_sfu.media.allocator import REASON_NETWORK, VideoBandwidthProfile
+from edge_sfu.media.allocator import REASON_NETWORK, Allocation, VideoBandwidthProfile
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.layers import LayerSpec
 from edge_sfu.media.packet import OPUS
@@ -111,16 +111,38 @@ def test_allocation_pass_switches_the_lower_priority_track_off_and_back_on() -> 
     assert cam_p.wanted_layers == {"f"} and screen_p.wanted_layers == frozenset()
 
 
-def test_publisher_cap_is_the_largest_subscriber_share_of_single_layer_tracks() -> None:
+def test_publisher_cap_is_the_most_one_subscriber_can_take_of_single_layer_tracks() -> None:
     single, c1, _, _ = make([LayerSpec("default")])
-    make_second = Consumer(single, "CO2", lambda: None)
-    assert publisher_cap([single], {"MT1": [300_000, 800_000]}) == 800_000
-    assert publisher_cap([single], {"MT1": [300_000, None]}) is None  # one is unlimited
-    assert publisher_cap([single], {"MT1": [300_000]}) is None  # one is not allocated
-    assert publisher_cap([single], {"MT1": [0, 0]}) == MIN_PUBLISHER_CAP_BPS
+    second = Consumer(single, "CO2", lambda: None)
+
+    def on(cost: int, share: int | None) -> Allocation:
+        return Allocation("default", False, "render-size", cost, share)
+
+    def off(share: int | None) -> Allocation:
+        return Allocation(None, True, REASON_NETWORK, 0, share)
+
+    # one subscriber takes it at 300 kbps with 500 to spare, the other has 400 kbps, off
+    assert (
+        publisher_cap([single], {"MT1": [("s1", on(300_000, 800_000)), ("s2", off(400_000))]})
+        == 800_000
+    )
+    assert publisher_cap([single], {"MT1": [("s1", on(1, 300_000)), ("s2", on(1, None))]}) is None
+    assert publisher_cap([single], {"MT1": [("s1", on(1, 300_000))]}) is None  # one not allocated
+    assert (
+        publisher_cap([single], {"MT1": [("s1", off(0)), ("s2", off(0))]}) == MIN_PUBLISHER_CAP_BPS
+    )
+    # two tracks to one subscriber: what it has left is counted once
+    other, c3, _, _ = make([LayerSpec("default")])
+    other.id = "MT3"
+    both = {
+        "MT1": [("s1", on(300_000, 500_000)), ("s2", off(50_000))],
+        "MT3": [("s1", on(400_000, 600_000))],
+    }
+    assert publisher_cap([single, other], both) == 300_000 + 400_000 + 200_000
     simulcast, _, _, _ = make(SIMULCAST)
-    assert publisher_cap([single, simulcast], {"MT1": [1, 1]}) is None
+    assert publisher_cap([single, simulcast], {"MT1": [("s1", off(1)), ("s2", off(1))]}) is None
     assert publisher_cap([], {}) is None
-    make_second.close()
+    second.close()
     c1.close()
-    assert publisher_cap([single], {"MT1": [5]}) is None  # no subscriber: nothing to cap
+    c3.close()
+    assert publisher_cap([single], {"MT1": [("s1", off(5))]}) is None  # no subscriber now

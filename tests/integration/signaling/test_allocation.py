@@ -10,11 +10,13 @@ import aiohttp
 import pytest
 
 from edge_sfu.client import connect
+from edge_sfu.media import H264, LayerSpec
 from edge_sfu.media.allocation import layer_options
 from edge_sfu.media.allocator import REASON_NETWORK
 from edge_sfu.signaling.member import RoomMember
 from edge_sfu.stats import track_stats
-from tests.support.media import PatternVideoTrack, receive_frames
+from tests.support.media import H264TestSource, PatternVideoTrack, receive_frames
+from tests.support.sfu import join
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -185,3 +187,46 @@ async def test_a_bad_bandwidth_profile_refuses_the_join_with_a_clear_reason(sfu)
         assert message["type"] == "disconnected" and message["code"] == 53004
         assert "max_subscription_bitrate" in message["message"]
     assert not sfu.signaling.sessions
+
+
+async def test_a_local_camera_drops_to_the_layer_the_estimate_carries_and_stops_the_other(
+    sfu, clients
+):
+    local = await sfu.signaling.connect_local("room1", "kiosk")
+    layers = [LayerSpec("main", 640, 480), LayerSpec("lores", 320, 240)]
+    wanted: list[frozenset[str]] = []
+    producer = await local.publish(
+        "camera", H264, layers=layers, on_wanted_layers=wanted.append, priority="high"
+    )
+    sources = [
+        H264TestSource(producer, 640, 480, layer="main"),
+        H264TestSource(producer, 320, 240, layer="lores"),
+    ]
+    try:
+        (bob,) = await join(sfu, clients, "bob")
+        track, _pub, _who = await bob.wait_for("track_subscribed", timeout=30)
+        frames = await receive_frames(track, 10, timeout=60)
+        assert (frames[-1].width, frames[-1].height) == (640, 480)
+        transport = transport_of(sfu, bob.local_sid)
+        (status,) = transport.allocation.status()
+        assert status.priority == "high" and status.allowed_layer == "main"
+        lores, main = layer_options(producer)
+        assert (lores.name, main.name) == ("lores", "main") and lores.cost < main.cost
+        transport.estimate = Estimate(lores.cost + (main.cost - lores.cost) // 2)
+        transport.on_estimate()
+        (status,) = transport.allocation.status()
+        assert status.allowed_layer == "lores" and status.reason == REASON_NETWORK
+        frames = await receive_frames(track, 40, timeout=60)
+        assert (frames[-1].width, frames[-1].height) == (320, 240)
+        # nobody takes the main layer any more: the camera is told to stop encoding it
+        assert producer.wanted_layers == {"lores"} and wanted[-1] == {"lores"}
+        transport.estimate = Estimate(None)
+        transport.on_estimate()
+        frames = await receive_frames(track, 90, timeout=60)  # the hold, then a keyframe
+        assert (frames[-1].width, frames[-1].height) == (640, 480)
+        assert producer.wanted_layers == {"main"}
+        assert not bob.errors
+    finally:
+        for source in sources:
+            await source.close()
+        await local.disconnect()

@@ -53,6 +53,7 @@ INVALID_CLIENT_MESSAGE: Final = 53004
 ROOM_CONNECT_FAILED: Final = 53104
 ROOM_NOT_FOUND: Final = 53106
 MAX_TRACKS_EXCEEDED: Final = 53203
+BANDWIDTH_PROFILE_INVALID: Final = 53208
 TRACK_INVALID: Final = 53300
 TRACK_NAME_INVALID: Final = 53301
 TRACK_NAME_TOO_LONG: Final = 53302
@@ -412,24 +413,31 @@ _PROFILE_CHOICES: Final[dict[str, tuple[str, ...]]] = {
 
 def parse_bandwidth_profile(raw: object) -> bw.VideoBandwidthProfile | None:
     """``join.bandwidth_profile``: ``{"video": {...}}`` with Twilio's ``bandwidthProfile.video``
-    options in snake case; every field optional, unknown fields and values refused."""
+    options in snake case; every field optional, unknown fields and values refused (Twilio's
+    53208, "Participant's bandwidth profile configuration is invalid")."""
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise ProtocolError("join.bandwidth_profile must be an object")
+        raise ProtocolError("join.bandwidth_profile must be an object", BANDWIDTH_PROFILE_INVALID)
     extra = set(raw) - {"video"}
     if extra:
-        raise ProtocolError(f"join.bandwidth_profile: unknown field {sorted(extra)[0][:40]!r}")
+        raise ProtocolError(
+            f"join.bandwidth_profile: unknown field {sorted(extra)[0][:40]!r}",
+            BANDWIDTH_PROFILE_INVALID,
+        )
     video = raw.get("video")
     if video is None:
         return bw.VideoBandwidthProfile()
     if not isinstance(video, dict):
-        raise ProtocolError("join.bandwidth_profile.video must be an object")
+        raise ProtocolError(
+            "join.bandwidth_profile.video must be an object", BANDWIDTH_PROFILE_INVALID
+        )
     known = {*_PROFILE_CHOICES, "max_subscription_bitrate"}
     extra = set(video) - known
     if extra:
         raise ProtocolError(
-            f"join.bandwidth_profile.video: unknown field {sorted(extra)[0][:40]!r}"
+            f"join.bandwidth_profile.video: unknown field {sorted(extra)[0][:40]!r}",
+            BANDWIDTH_PROFILE_INVALID,
         )
     values: dict[str, Any] = {}
     for name, choices in _PROFILE_CHOICES.items():
@@ -438,7 +446,8 @@ def parse_bandwidth_profile(raw: object) -> bw.VideoBandwidthProfile | None:
             continue
         if not isinstance(value, str) or value not in choices:
             raise ProtocolError(
-                f"join.bandwidth_profile.video.{name} must be one of {list(choices)}"
+                f"join.bandwidth_profile.video.{name} must be one of {list(choices)}",
+                BANDWIDTH_PROFILE_INVALID,
             )
         values[name] = value
     bitrate = video.get("max_subscription_bitrate")
@@ -450,7 +459,8 @@ def parse_bandwidth_profile(raw: object) -> bw.VideoBandwidthProfile | None:
         ):
             raise ProtocolError(
                 "join.bandwidth_profile.video.max_subscription_bitrate must be an integer "
-                f"1..{bw.MAX_BPS} (bits per second) or null"
+                f"1..{bw.MAX_BPS} (bits per second) or null",
+                BANDWIDTH_PROFILE_INVALID,
             )
         values["max_subscription_bitrate"] = bitrate
     return bw.VideoBandwidthProfile(**values)

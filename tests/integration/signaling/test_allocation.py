@@ -184,7 +184,7 @@ async def test_a_bad_bandwidth_profile_refuses_the_join_with_a_clear_reason(sfu)
             {"type": "join", "version": 1, "token": sfu.token("eve"), "bandwidth_profile": profile}
         )
         message = await ws.receive_json(timeout=5)
-        assert message["type"] == "disconnected" and message["code"] == 53004
+        assert message["type"] == "disconnected" and message["code"] == 53208
         assert "max_subscription_bitrate" in message["message"]
     assert not sfu.signaling.sessions
 

@@ -77,7 +77,7 @@ def test_missing_parts_are_the_defaults() -> None:
 def test_bad_profiles_are_refused_with_a_clear_message(profile: object, words: str) -> None:
     with pytest.raises(p.ProtocolError) as caught:
         join(profile)
-    assert caught.value.code == p.INVALID_CLIENT_MESSAGE
+    assert caught.value.code == p.BANDWIDTH_PROFILE_INVALID == 53208
     assert words in caught.value.message
 
 

@@ -180,8 +180,10 @@ class RemoteParticipants:
         elif kind in (MSG_TRACK_SWITCHED_OFF, MSG_TRACK_SWITCHED_ON):
             self._switched(kind == MSG_TRACK_SWITCHED_OFF, msg, pub, who)
         elif kind == MSG_TRACK_PRIORITY_CHANGED:
-            pub.publish_priority = str(msg.get("priority"))
-            self._emit("track_publish_priority_changed", pub.publish_priority, pub, who)
+            priority = str(msg.get("priority"))
+            if priority != pub.publish_priority:
+                pub.publish_priority = priority
+                self._emit("track_publish_priority_changed", priority, pub, who)
 
     def _switched(
         self, off: bool, msg: dict[str, Any], pub: RemoteTrackPublication, who: RemoteParticipant

@@ -223,8 +223,8 @@ class MediaBridge:
             self._send(self._outstanding.message)
         for track_sid in list(self._announced):
             consumer = self.consumers.get(track_sid)
-            if consumer is not None and consumer.kind == "video":
-                self._send_switch(track_sid, consumer, consumer.switched_off)
+            if consumer is not None:
+                self._send_allocation_state(track_sid, consumer, resync=True)
 
     # -- publishing ------------------------------------------------------------------
 
@@ -411,17 +411,20 @@ class MediaBridge:
         else:
             self._send(p.track_switched_on_message(publisher, track_sid))
 
-    def _send_allocation_state(self, track_sid: str, consumer: Consumer) -> None:
-        # What changed before the client knew of the track: its publisher's priority and a
-        # switch-off.
+    def _send_allocation_state(
+        self, track_sid: str, consumer: Consumer, *, resync: bool = False
+    ) -> None:
+        # What the client cannot know of a track it was just told of: its publisher's
+        # priority and a switch-off. After a reconnect (``resync``) also a switch-on, which
+        # may have been sent while it was away (clients ignore what changes nothing).
         publisher = consumer.producer.participant_id
-        if consumer.producer.priority != "standard":
+        if consumer.producer.priority != "standard" or resync:
             message = p.track_priority_changed_message(
                 publisher, track_sid, consumer.producer.priority
             )
             self._send(message)
-        if consumer.switched_off:
-            self._send_switch(track_sid, consumer, True)
+        if consumer.kind == "video" and (consumer.switched_off or resync):
+            self._send_switch(track_sid, consumer, consumer.switched_off)
 
     # -- lifetime --------------------------------------------------------------------
 

@@ -139,18 +139,21 @@ async def test_subscriber_priority_and_manual_switch_off(sfu, clients):
     (_t, off_pub, _w), (_t2, on_pub, _w2) = await asyncio.wait_for(asyncio.gather(*switched), 15)
     assert (off_pub.sid, on_pub.sid) == (screen_pub.sid, camera_pub.sid)
 
-    # unlimited again, and bob switches the camera off himself
+    # unlimited again (the screen comes back after the hold), and bob switches the camera
+    # off himself
+    def camera(_track, pub, _who):
+        return pub.sid == camera_pub.sid
+
     transport.estimate = None
     transport.on_estimate()
-    await asyncio.sleep(0.1)
-    off = bob.expect("track_switched_off")
+    off = bob.expect("track_switched_off", camera)
     bob.switch_off(camera_pub.sid)
     _track, pub, _who = await asyncio.wait_for(off, 10)
-    assert pub.sid == camera_pub.sid and pub.switch_off_reason == "disabled-by-subscriber"
-    on = bob.expect("track_switched_on")
+    assert pub.switch_off_reason == "disabled-by-subscriber"
+    on = bob.expect("track_switched_on", camera)
     bob.switch_on(camera_pub.sid)
-    _track, pub, _who = await asyncio.wait_for(on, 10)
-    assert pub.sid == camera_pub.sid
+    await asyncio.wait_for(on, 10)
+    assert not pub.is_switched_off
     assert not bob.errors
 
 
@@ -230,3 +233,32 @@ async def test_a_local_camera_drops_to_the_layer_the_estimate_carries_and_stops_
         for source in sources:
             await source.close()
         await local.disconnect()
+
+
+async def test_a_switch_made_while_away_is_replayed_after_the_reconnect(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"))
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    tracks = await _subscribed(bob, 1)
+    _camera, camera_pub = tracks["camera"]
+    transport = transport_of(sfu, bob.local_sid)
+    original = bob._connection.open
+
+    async def slow_open(join):
+        await asyncio.sleep(1.0)
+        return await original(join)
+
+    bob._connection.open = slow_open
+    back = bob.expect("reconnected")
+    off = bob.expect("track_switched_off")
+    await bob._connection.ws.close()
+    await asyncio.sleep(0.3)
+    transport.estimate = Estimate(1000)  # while bob's signaling is away
+    transport.on_estimate()
+    assert next(iter(transport.consumers.values())).switched_off
+    await asyncio.wait_for(back, 15)
+    _track, pub, _who = await asyncio.wait_for(off, 10)
+    assert pub.sid == camera_pub.sid and pub.is_switched_off
+    assert pub.switch_off_reason == REASON_NETWORK

@@ -119,7 +119,9 @@ def _subscriber(
         "packets_lost": sub.packets_lost,
         "jitter_ms": None if sub.jitter_s is None else round(sub.jitter_s * 1000, 1),
         "rtt_ms": None if sub.rtt_s is None else round(sub.rtt_s * 1000, 1),
-        "estimate_kbps": None if sub.estimate_bps is None else round(sub.estimate_bps / 1000),
+        "estimate_kbps": (
+            None if sub.available_outgoing_bps is None else round(sub.available_outgoing_bps / 1000)
+        ),
         "priority": sub.priority,
         "wanted_layer": sub.preferred_layer,
         "allowed_layer": sub.allowed_layer,

@@ -37,8 +37,8 @@ class SubscriberCounters:
     RTCP receiver report and are None until one arrived (or, for the RTT, until a report
     echoed one of our sender reports).
 
-    The allocation of the subscriber's downlink: ``estimate_bps`` (its estimate; None:
-    not known, so unlimited), the ``priority`` the track has for it, the layer its render
+    The allocation of the subscriber's downlink (``available_outgoing_bps``, None: not known,
+    so unlimited): the ``priority`` the track has for it, the layer its render
     size asks for (``preferred_layer``), the most the allocation gives (``allowed_layer``),
     whether it is ``switched_off`` and why (``reason``: ``render-size`` when it gets what it
     asks for, ``network-congestion``, ``max-bandwidth-reached``, ``disabled-by-subscriber``,
@@ -57,7 +57,9 @@ class SubscriberCounters:
     fraction_lost: float | None
     jitter_s: float | None
     rtt_s: float | None
-    estimate_bps: int | None = None
+    #: The subscriber's downlink estimate: what the SFU may send it (bit/s), None before
+    #: its feedback said.
+    available_outgoing_bps: int | None = None
     priority: str = "standard"
     preferred_layer: str | None = None
     allowed_layer: str | None = None
@@ -80,6 +82,9 @@ class TrackCounters:
     #: Interarrival jitter of what the publisher sends (seconds; None for a local source).
     jitter_s: float | None = None
     subscribers: tuple[SubscriberCounters, ...] = ()
+    #: The publisher's uplink estimate (bit/s; None for a local source or before a second
+    #: of media).
+    available_incoming_bps: int | None = None
     #: By layer name.
     layers: Mapping[str, LayerCounters] = field(default_factory=dict)
 
@@ -108,11 +113,15 @@ def track_stats(app: web.Application) -> TrackStats:
     for room_sid, router in list(service.routers.items()):
         subscribers: dict[str, list[SubscriberCounters]] = {}
         upstream: dict[str, tuple[int, float | None]] = {}
+        uplink: dict[str, int | None] = {}
         for transport in list(router.transports.values()):
+            estimate = transport.estimate
+            incoming_bps = None if estimate is None else estimate.available_incoming_bps
+            outgoing_bps = None if estimate is None else estimate.available_outgoing_bps
             for incoming in list(transport.incoming.values()):
                 if incoming.producer is not None:
                     upstream[incoming.producer.id] = (incoming.packets_lost, incoming.jitter_s)
-            estimate = transport.allocation.last_available_bps
+                    uplink[incoming.producer.id] = incoming_bps
             for consumer in list(transport.consumers.values()):
                 allocation = transport.allocation.last.get(consumer.id)
                 subscribers.setdefault(consumer.producer.id, []).append(
@@ -129,7 +138,7 @@ def track_stats(app: web.Application) -> TrackStats:
                         fraction_lost=consumer.fraction_lost,
                         jitter_s=consumer.jitter_s,
                         rtt_s=consumer.rtt_s,
-                        estimate_bps=estimate,
+                        available_outgoing_bps=outgoing_bps,
                         priority=transport.allocation.priority_of(consumer),
                         preferred_layer=consumer.preferred_layer,
                         allowed_layer=None if allocation is None else allocation.layer,
@@ -147,6 +156,7 @@ def track_stats(app: web.Application) -> TrackStats:
                 packets_lost=upstream.get(track_sid, (0, None))[0],
                 jitter_s=upstream.get(track_sid, (0, None))[1],
                 subscribers=tuple(subscribers.get(track_sid, ())),
+                available_incoming_bps=uplink.get(track_sid),
                 layers={
                     name: LayerCounters(layer.spec.width, layer.spec.height, layer.frames)
                     for name, layer in producer.layers.items()

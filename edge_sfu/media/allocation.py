@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from edge_sfu.media.allocator import (
     PRIORITIES,
@@ -43,27 +45,67 @@ MIN_PUBLISHER_CAP_BPS = 100_000
 _PRIORITY_NAMES: dict[str, Priority] = {name: name for name in PRIORITIES}
 
 
-class BandwidthEstimate(Protocol):
-    """What the allocation reads of ``Transport.estimate`` (the estimator fills it)."""
+#: A producer's bitrate is sampled at most this often (seconds), during allocation passes...
+RATE_SAMPLE_S = 0.5
+#: ... and measured over this window (seconds): long enough to smooth keyframes out.
+RATE_WINDOW_S = 2.0
+#: Bytes each packet costs on the wire beyond its payload (RTP, SRTP tag, UDP, IPv4).
+PACKET_OVERHEAD_BYTES = 12 + 10 + 8 + 20
 
-    @property
-    def available_outgoing_bps(self) -> int | None:
-        """What the SFU may send to this participant (bps), None when not known."""
+
+class _RateMeter:
+    """A producer's received bytes and packets, sampled: its bitrate over the window."""
+
+    __slots__ = ("samples",)
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def sample(self, now: float, producer: Producer) -> int | None:
+        wire = producer.bytes_received + producer.packets_received * PACKET_OVERHEAD_BYTES
+        samples = self.samples
+        if not samples or now - samples[-1][0] >= RATE_SAMPLE_S:
+            samples.append((now, wire))
+            while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+                samples.popleft()
+        if len(samples) < 2:
+            return None
+        (t0, b0), (t1, b1) = samples[0], samples[-1]
+        return int((b1 - b0) * 8 / (t1 - t0)) if t1 > t0 else None
+
+
+# One meter per producer, shared by every subscriber's pass; gone with the producer.
+_METERS: weakref.WeakKeyDictionary[Producer, _RateMeter] = weakref.WeakKeyDictionary()
+
+
+def measured_bitrate(producer: Producer, now: float) -> int | None:
+    """What ``producer`` receives (bps, headers counted) over the last ``RATE_WINDOW_S``,
+    None until two samples ``RATE_SAMPLE_S`` apart exist. Sampled when called."""
+    meter = _METERS.get(producer)
+    if meter is None:
+        meter = _METERS[producer] = _RateMeter()
+    return meter.sample(now, producer)
 
 
 def _bitrate(layer: object) -> int | None:
-    # ``Layer.bitrate_bps`` is measured by the producer where the engine measures it; an
-    # engine without the measurement falls back on the allocator's per-size defaults.
+    # ``Layer.bitrate_bps`` where the engine measures each layer itself (simulcast).
     value = getattr(layer, "bitrate_bps", None)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def layer_options(producer: Producer) -> tuple[LayerOption, ...]:
-    """A producer's layers, low to high, with their measured bitrates where known."""
+def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOption, ...]:
+    """A producer's layers, low to high, with what each costs where it is measured: a
+    layer's own measurement, else for a single-layer producer what it receives in all
+    (measured here, ``now`` being the time of the pass); else the allocator's default for
+    the layer's size."""
+    specs = ordered_layers(producer.available_layers())
+    whole = None
+    if len(specs) == 1 and now is not None:
+        whole = measured_bitrate(producer, now)
     options = []
-    for spec in ordered_layers(producer.available_layers()):
-        layer = producer.layers.get(spec.name)
-        options.append(LayerOption(spec.name, spec.width, spec.height, _bitrate(layer)))
+    for spec in specs:
+        own = _bitrate(producer.layers.get(spec.name))
+        options.append(LayerOption(spec.name, spec.width, spec.height, own or whole))
     return tuple(options)
 
 
@@ -99,7 +141,9 @@ class SubscriberAllocation:
         hold_s: float = 2.0,
     ) -> None:
         self._consumers = consumers
-        self._available = available_bps
+        #: Where the downlink estimate comes from (the transport's estimator; None:
+        #: unlimited). Replaceable, e.g. by a test that stands in for the network.
+        self.available_bps = available_bps
         self._clock = clock
         self.profile = VideoBandwidthProfile()
         self.priorities: dict[str, Priority] = {}
@@ -132,15 +176,15 @@ class SubscriberAllocation:
             return own
         return _PRIORITY_NAMES.get(consumer.producer.priority, "standard")
 
-    def demand(self, consumer: ConsumerBase) -> Demand:
-        """How the allocator sees one consumer."""
+    def demand(self, consumer: ConsumerBase, now: float | None = None) -> Demand:
+        """How the allocator sees one consumer (``now``: the pass's time, to measure)."""
         width, height = consumer.render_size
         pixels = width * height if width and height else None
         producer = consumer.producer
         return Demand(
             consumer_id=consumer.id,
             kind=consumer.kind,
-            layers=layer_options(producer) if consumer.kind == "video" else (),
+            layers=layer_options(producer, now) if consumer.kind == "video" else (),
             wanted=consumer.preferred_layer,
             priority=self.priority_of(consumer),
             dominant_speaker=producer.dominant_speaker,
@@ -151,11 +195,11 @@ class SubscriberAllocation:
     def run(self) -> dict[str, Allocation]:
         """Allocate now and apply it to every video consumer."""
         consumers = [c for c in self._consumers() if not c.closed]
-        available = self._available()
+        available = self.available_bps()
         self.last_available_bps = available
-        result = self.allocator.update(
-            self._clock(), available, [self.demand(c) for c in consumers], self.profile
-        )
+        now = self._clock()
+        demands = [self.demand(c, now) for c in consumers]
+        result = self.allocator.update(now, available, demands, self.profile)
         for consumer in consumers:
             allocation = result.get(consumer.id)
             if allocation is None or consumer.kind != "video":
@@ -237,8 +281,8 @@ def publisher_cap(
 
 __all__ = [
     "AllocationStatus",
-    "BandwidthEstimate",
     "SubscriberAllocation",
     "layer_options",
+    "measured_bitrate",
     "publisher_cap",
 ]

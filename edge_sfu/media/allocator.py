@@ -53,9 +53,12 @@ DEFAULT_VIDEO_BITRATES: Final = (
     (960 * 540, 900_000),
     (1280 * 720, 1_500_000),
 )
-#: Above 720p, and for a layer of unknown size (a single-layer publication: 0x0).
+#: Above 720p.
 LARGE_VIDEO_BITRATE_BPS: Final = 2_500_000
-UNKNOWN_SIZE_BITRATE_BPS: Final = 1_000_000
+#: A layer of unknown size (a single-layer publication, 0x0) before its bitrate is measured
+#: (within a second or two): optimistic, so a call does not start with tracks switched off;
+#: the measurement corrects it.
+UNKNOWN_SIZE_BITRATE_BPS: Final = 300_000
 #: An estimate or bitrate above this is treated as this (a client may claim anything).
 MAX_BPS: Final = 10_000_000_000
 

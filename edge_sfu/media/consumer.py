@@ -24,6 +24,8 @@ RTCP_PSFB_FIR: Final = 4
 _SR: Final = struct.Struct("!BBHIQIII")
 #: Sender reports remembered to match the subscriber's receiver reports (LSR) for the RTT.
 _SR_MEMORY: Final = 8
+#: Size of one padding-only packet's payload (the most its one-byte length can say).
+PADDING_BYTES: Final = 255
 
 
 def ntp64(seconds: float) -> int:
@@ -61,6 +63,7 @@ class Consumer(ConsumerBase):
         self._ts_off = random.getrandbits(32)
         self._epoch_first = 0  # first source seq of the current layer epoch
         self._max_out_seq: int | None = None
+        self._frame_end = 0  # the newest packet sent ended a frame (marker): padding may follow
         self._last_out_ts = 0
         self._last_arrival = 0.0
         self.packets_sent = 0
@@ -151,6 +154,32 @@ class Consumer(ConsumerBase):
             self._max_out_seq = out_seq
             self._last_out_ts = out_ts
             self._last_arrival = packet.arrival
+            self._frame_end = packet.marker
+
+    def send_padding(self, count: int, size: int = PADDING_BYTES) -> int:
+        """Engine-internal: ``count`` padding-only packets of ``size`` bytes (probing),
+        only between two frames; returns the bytes sent.
+
+        They take the next sequence numbers, so the forwarded stream continues after them
+        (a new epoch: NACKs for packets sent before are no longer answered). Marked as
+        probes on the transport-wide numbering.
+        """
+        path, top = self._path, self._max_out_seq
+        if path is None or top is None or not self._frame_end or count <= 0:
+            return 0
+        size = min(max(size, 1), 255)
+        payload = bytes(size - 1) + bytes((size,))
+        sent = 0
+        for i in range(count):
+            header = RTP_HEADER.pack(
+                0xA0, self._pt, (top + 1 + i) & 0xFFFF, self._last_out_ts, self._ssrc
+            )
+            if path.send_rtp_parts(header, payload, probe=True):
+                sent += len(header) + size
+        self._epoch_first = (top - self._seq_off + 1) & 0xFFFF
+        self._seq_off = (self._seq_off + count) & 0xFFFF
+        self._max_out_seq = (top + count) & 0xFFFF
+        return sent
 
     # -- feedback from the subscriber ------------------------------------------------
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from edge_sfu.media import seam
+from edge_sfu.media.estimator import ReceiveSideEstimator
 from edge_sfu.media.layers import DEFAULT_LAYER
 from edge_sfu.media.packet import CodecInfo, KeyframeDetector, MediaPacket, keyframe_detector
 from edge_sfu.media.producer import Producer
@@ -142,6 +143,8 @@ class IncomingTrack:
         self.started = False
         self.packets_dropped = 0
         self.on_started: Callable[[IncomingTrack], None] | None = None
+        #: Fed with this track's packets (not retransmissions) for the REMB's estimate.
+        self.rate_estimator: ReceiveSideEstimator | None = None
 
     def __repr__(self) -> str:
         return f"IncomingTrack(mid={self.mid!r}, {self.kind}, codec={self.codec})"
@@ -237,6 +240,9 @@ class IncomingTrack:
                 packet.sequence_number, producer.codec.clock_rate, packet.timestamp, arrival
             )
         stats.add(packet.sequence_number, packet.timestamp, arrival)
+        estimator = self.rate_estimator
+        if estimator is not None and apt is None:
+            estimator.on_rtp(packet.timestamp, stats.clock, arrival, len(payload))
         detector = self._detector
         producer.receive(
             MediaPacket(

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -22,9 +23,11 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from edge_common.lifecycle import AsyncCloseable, TaskSet
 from edge_sfu.media import seam
-from edge_sfu.media.allocation import BandwidthEstimate, SubscriberAllocation
-from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.allocation import SubscriberAllocation
+from edge_sfu.media.bandwidth import Estimate, TransportBandwidth
+from edge_sfu.media.consumer import PADDING_BYTES, Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
+from edge_sfu.media.estimator import ProbeRequest
 from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
@@ -38,7 +41,17 @@ logger = logging.getLogger(__name__)
 DataChannel: TypeAlias = RTCDataChannel
 #: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
 DATA_CHANNEL_IDS = 1024
+#: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
+FEEDBACK_INTERVAL_S = 0.1
+#: Padding during a probe goes out in bursts this often, at most this many packets each.
+PROBE_TICK_S = 0.02
+PROBE_MAX_PACKETS_PER_TICK = 50
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
+_TWCC_EXTMAP = re.compile(
+    r"^a=extmap:(\d+)(?:/\w+)? http://www\.ietf\.org/id/"
+    r"draft-holmer-rmcat-transport-wide-cc-extensions-01\s*$",
+    re.M,
+)
 _MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
 
 
@@ -108,14 +121,17 @@ class Transport(AsyncCloseable):
         self._next_data_id = 0
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
         self.on_negotiation_needed: Callable[[], None] | None = None
-        #: The participant's bandwidth estimate (None: not known, which means unlimited).
-        self.estimate: BandwidthEstimate | None = None
-        #: Shares the downlink estimate over this participant's consumers.
+        #: Bandwidth estimation of this participant's uplink and downlink.
+        self.bandwidth = TransportBandwidth(settings)
+        self._remb_sent: dict[str, int] = {}
+        # the transport-cc header extension id the participant's answer took (0: none)
+        self._twcc_ext_id = 0
+        #: Shares the downlink estimate over this participant's consumers; a new estimate
+        #: runs it at once (``on_estimate``).
         self.allocation = SubscriberAllocation(
             lambda: list(self.consumers.values()), self._available_outgoing
         )
-        #: Fired by the estimator when the estimate changed meaningfully.
-        self.on_estimate: Callable[[], None] | None = self.reallocate
+        self.on_estimate = self.reallocate
         #: Called after an allocation pass changed a share (the router recomputes publisher
         #: caps).
         self.on_allocated: Callable[[Transport], None] | None = None
@@ -128,6 +144,88 @@ class Transport(AsyncCloseable):
     def connection_state(self) -> str:
         """aiortc's connection state: new, connecting, connected, failed, closed."""
         return str(self.pc.connectionState)
+
+    # -- bandwidth -------------------------------------------------------------------
+
+    @property
+    def estimate(self) -> Estimate | None:
+        """What the SFU may send to this participant and what it can send (None before
+        any feedback or media); ``on_estimate`` fires when it changes meaningfully."""
+        return self.bandwidth.estimate
+
+    @property
+    def on_estimate(self) -> Callable[[], None] | None:
+        """Called (no arguments) when ``estimate`` changed meaningfully, not per packet."""
+        return self.bandwidth.on_estimate
+
+    @on_estimate.setter
+    def on_estimate(self, callback: Callable[[], None] | None) -> None:
+        self.bandwidth.on_estimate = callback
+
+    def set_publisher_cap(self, bps: int | None) -> None:
+        """The most this participant's senders may send in total (REMB ceiling)."""
+        self.bandwidth.set_publisher_cap(bps)
+
+    def probe(self, wanted_bps: int) -> bool:
+        """Probe the downlink before stepping up to ``wanted_bps``: padding on a video
+        stream fills the total up to the probe's rate (at most twice the estimate, for
+        half a second); if the participant's transport-cc feedback shows it got through,
+        the estimate rises to it. Only for a participant that sends transport-cc feedback;
+        returns whether a probe started (failed probes back off)."""
+        if not self._twcc_ext_id or self.closed or not self.bandwidth.feedback_received:
+            return False
+        request = self.bandwidth.downlink.start_probe(int(wanted_bps), time.monotonic())
+        if request is None:
+            return False
+        self._tasks.spawn(self._run_probe(request), name=f"probe {self.id}")
+        return True
+
+    async def _run_probe(self, request: ProbeRequest) -> None:
+        sent = sum(c.octets_sent for c in list(self.consumers.values()))
+        then = time.monotonic()
+        while then < request.until:
+            await asyncio.sleep(PROBE_TICK_S)
+            now = time.monotonic()
+            total = sum(c.octets_sent for c in list(self.consumers.values()))
+            budget = request.bitrate_bps * (now - then) / 8 - (total - sent)
+            sent, then = total, now
+            video = [c for c in self.consumers.values() if c.ready and c.producer.kind == "video"]
+            if budget > 0:
+                count = min(int(budget // PADDING_BYTES) + 1, PROBE_MAX_PACKETS_PER_TICK)
+                for consumer in video:  # the first one between two frames
+                    if consumer.send_padding(count):
+                        break
+
+    def on_rtp_arrival(
+        self, transport_seq: int | None, arrival: float, size: int, ssrc: int
+    ) -> None:
+        """Called for every RTP packet the participant sends, as it arrives: its
+        transport-wide sequence number (None without the extension), its arrival time
+        (``time.monotonic()``), its size on the wire and its SSRC.
+
+        The input of uplink bandwidth estimation; runs on the receiving hot path, once per
+        packet, so it must stay cheap and never raise.
+        """
+        self.bandwidth.on_rtp_arrival(transport_seq, arrival, size, ssrc)
+
+    def _on_rtcp_raw(self, data: bytes) -> None:
+        self.bandwidth.on_rtcp(data, time.monotonic())
+
+    def _track_rate_estimate(self, track: IncomingTrack) -> None:
+        if (
+            track.kind == "video"
+            and track.rate_estimator is None
+            and not self.bandwidth.uplink_twcc
+        ):
+            track.rate_estimator = self.bandwidth.track_estimator()
+
+    def _drop_rate_estimates(self) -> None:
+        # the participant sends transport-cc: its own estimator does the work, with our
+        # feedback; a receive-side estimate would only cost CPU per packet
+        for track in self.incoming.values():
+            if track.rate_estimator is not None:
+                self.bandwidth.drop_track_estimator(track.rate_estimator)
+                track.rate_estimator = None
 
     # -- offer / answer --------------------------------------------------------------
 
@@ -149,6 +247,11 @@ class Transport(AsyncCloseable):
         self._check_open()
         async with self._lock:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            twcc = _TWCC_EXTMAP.search(sdp)
+            if twcc is not None:
+                self._twcc_ext_id = int(twcc.group(1))
+                for path in self._paths.values():
+                    path.enable_transport_cc(self._twcc_ext_id, self.bandwidth.on_sent)
             ids = _remote_track_ids(sdp)
             self._adopt(ids)
             # the answer settles the codec of m-lines the SFU offered to receive on
@@ -193,6 +296,7 @@ class Transport(AsyncCloseable):
             self._adopted.add(key)
             mid = transceiver.mid or ""
             track = IncomingTrack(mid, transceiver.kind, track_ids.get(mid), self._send_rtcp)
+            self._track_rate_estimate(track)
             self._releases.append(
                 seam.take_over_receiver(
                     transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
@@ -209,20 +313,9 @@ class Transport(AsyncCloseable):
                 self.on_incoming_track(track)
         for transceiver in self.pc.getTransceivers():
             seam.install_fast_receive(transceiver.receiver.transport, self.on_rtp_arrival)
+            seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
-
-    def on_rtp_arrival(
-        self, transport_seq: int | None, arrival: float, size: int, ssrc: int
-    ) -> None:
-        """Called for every RTP packet the participant sends, as it arrives: its
-        transport-wide sequence number (None without the extension), its arrival time
-        (``time.monotonic()``), its size on the wire and its SSRC.
-
-        The input of receive-side bandwidth estimation; runs on the receiving hot path,
-        once per packet, so it must stay cheap and never raise.
-        """
-        return None
 
     # -- sending ---------------------------------------------------------------------
 
@@ -231,6 +324,8 @@ class Transport(AsyncCloseable):
         path = self._paths.get(id(dtls))
         if path is None:
             path = seam.SendPath(dtls)
+            if self._twcc_ext_id:
+                path.enable_transport_cc(self._twcc_ext_id, self.bandwidth.on_sent)
             self._paths[id(dtls)] = path
         return path
 
@@ -391,7 +486,9 @@ class Transport(AsyncCloseable):
         mid = slot.mid
         if mid is not None and id(transceiver) in self._adopted:
             seam.retarget_receiver(transceiver.receiver, _ignore, _ignore, _ignore)
-            self.incoming.pop(mid, None)
+            ended = self.incoming.pop(mid, None)
+            if ended is not None and ended.rate_estimator is not None:
+                self.bandwidth.drop_track_estimator(ended.rate_estimator)
         self._restarts = [r for r in self._restarts if r[0] is not transceiver]
         self._negotiation_needed()
 
@@ -404,6 +501,7 @@ class Transport(AsyncCloseable):
             slot.reopened = False
             transceiver = slot.transceiver
             track = IncomingTrack(mid, transceiver.kind, None, self._send_rtcp)
+            self._track_rate_estimate(track)
             params = seam.retarget_receiver(
                 transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
             )
@@ -437,6 +535,21 @@ class Transport(AsyncCloseable):
         if not self._rtcp_started and not self.closed:
             self._rtcp_started = True
             self._tasks.spawn(self._run_rtcp(), name=f"rtcp {self.id}")
+            self._tasks.spawn(self._run_feedback(), name=f"feedback {self.id}")
+
+    async def _run_feedback(self) -> None:
+        # transport-cc feedback to the participant and the estimate, ten times a second
+        while True:
+            await asyncio.sleep(FEEDBACK_INTERVAL_S)
+            try:
+                for packet in self.bandwidth.feedback_packets():
+                    self._send_rtcp(packet)
+                if self.bandwidth.uplink_twcc:
+                    self._drop_rate_estimates()
+                self._send_remb_decreases()
+                self.bandwidth.refresh()
+            except Exception:
+                logger.exception("bandwidth feedback of %s failed", self.id)
 
     async def _run_rtcp(self) -> None:
         interval = self.settings.sender_report_interval_s
@@ -453,17 +566,41 @@ class Transport(AsyncCloseable):
 
     def send_rtcp_reports(self) -> None:
         """SR to the participant for every consumer; RR (and REMB for video) for its tracks."""
+        rtts: list[float] = []
+        jitters: list[float] = []
         for consumer in list(self.consumers.values()):
             consumer.send_sender_report()
+            if consumer.rtt_s is not None:
+                rtts.append(consumer.rtt_s)
+            if consumer.jitter_s is not None:
+                jitters.append(consumer.jitter_s)
+        self.bandwidth.set_link_figures(
+            max(rtts) if rtts else None, max(jitters) if jitters else None
+        )
         for track in list(self.incoming.values()):
             if track.producer is not None:
-                # a compound packet starts with a report (RFC 3550 6.1)
-                report = track.receiver_report()
-                if report is None:
-                    continue
-                if track.kind == "video":
-                    report += track.bitrate_hint(self.settings.publisher_max_bitrate) or b""
-                self._send_rtcp(report)
+                self._send_track_report(track)
+
+    def _send_track_report(self, track: IncomingTrack) -> None:
+        # a compound packet starts with a report (RFC 3550 6.1)
+        report = track.receiver_report()
+        if report is None:
+            return
+        if track.kind == "video":
+            bitrate = self.bandwidth.remb_bitrate(track.rate_estimator)
+            self._remb_sent[track.mid] = bitrate
+            report += track.bitrate_hint(bitrate) or b""
+        self._send_rtcp(report)
+
+    def _send_remb_decreases(self) -> None:
+        # a lower estimate or cap goes out at once (as libwebrtc does), a higher one with
+        # the next regular report
+        for track in list(self.incoming.values()):
+            if track.producer is None or track.kind != "video":
+                continue
+            sent = self._remb_sent.get(track.mid)
+            if sent is not None and self.bandwidth.remb_bitrate(track.rate_estimator) < 0.97 * sent:
+                self._send_track_report(track)
 
     # -- lifetime --------------------------------------------------------------------
 

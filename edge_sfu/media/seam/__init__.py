@@ -10,6 +10,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``receive`` | ``take_over_receiver``: raw RTP/RTCP, no decoder; ``retarget_receiver`` |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
+| ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
@@ -40,6 +41,7 @@ from edge_sfu.media.seam.extensions import (
     negotiate_header_extensions,
     transport_sequence,
 )
+from edge_sfu.media.seam.feedback import tap_rtcp
 from edge_sfu.media.seam.ingress import (
     ArrivalHook,
     drain_socket_reads,
@@ -61,7 +63,13 @@ from edge_sfu.media.seam.receive import (
     retarget_receiver,
     take_over_receiver,
 )
-from edge_sfu.media.seam.send import SendParams, SendPath, take_over_sender
+from edge_sfu.media.seam.send import (
+    SendParams,
+    SendPath,
+    SentHandler,
+    take_over_sender,
+    with_transport_sequence,
+)
 
 #: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
 #: relies on. ``owner`` names the class (attributes of its instances count) or module.
@@ -106,6 +114,8 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpSender", "_RTCRtpSender__force_keyframe"),
     ("RTCRtpTransceiver", "_codecs"),
     ("RTCSctpTransport", "_bundled"),
+    # feedback: raw RTCP before aiortc parses it
+    ("RTCDtlsTransport", "_handle_rtcp_data"),
 )
 
 negotiate_header_extensions()
@@ -124,6 +134,7 @@ __all__ = [
     "RtpHandler",
     "SendParams",
     "SendPath",
+    "SentHandler",
     "drain_socket_reads",
     "h264_depayload",
     "h264_packetize",
@@ -140,7 +151,9 @@ __all__ = [
     "take_keyframe_request",
     "take_over_receiver",
     "take_over_sender",
+    "tap_rtcp",
     "transport_sequence",
     "vp8_depayload",
+    "with_transport_sequence",
 ]
 __all__ += packets.__all__

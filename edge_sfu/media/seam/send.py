@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import socket
+import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +122,36 @@ class _Protector:
         return bytes(buf[0 : self._len[0]])
 
 
+# fixed header with X set, "one-byte form, one word", id/length, sequence, a padding byte
+_WITH_SEQ = struct.Struct("!B11s4sBHx")
+_ONE_BYTE_FORM = b"\xbe\xde\x00\x01"
+
+
+def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | None:
+    """``header`` (an RTP header without extension) with a one-byte-form header extension
+    carrying the transport-wide sequence number ``seq`` under ``ext_id`` (1-14); None if
+    the header already has an extension (it is then sent as it is)."""
+    first = header[0]
+    if first & 0x10:
+        return None
+    if len(header) == 12:  # no CSRC: what the forwarder sends, in one pack
+        return _WITH_SEQ.pack(first | 0x10, header[1:], _ONE_BYTE_FORM, (ext_id << 4) | 1, seq)
+    end = 12 + 4 * (first & 0x0F)
+    return b"".join(
+        (
+            bytes((first | 0x10,)),
+            header[1:end],
+            b"\xbe\xde\x00\x01",
+            bytes(((ext_id << 4) | 1, (seq >> 8) & 0xFF, seq & 0xFF, 0)),
+            header[end:],
+        )
+    )
+
+
+#: (transport-wide sequence number, send time, size in bytes, probe?) of a packet sent.
+SentHandler = Callable[[int, float, int, bool], None]
+
+
 class SendPath:
     """Protect-and-send for one DTLS transport, synchronously.
 
@@ -139,6 +171,18 @@ class SendPath:
         self._addr: tuple[str, int] = ("", 0)
         self.packets_sent = 0
         self.packets_dropped = 0
+        # transport-wide congestion control: extension id, next sequence number, listener
+        self._twcc_id = 0
+        self._twcc_seq = 0
+        self._on_sent: SentHandler | None = None
+
+    def enable_transport_cc(self, ext_id: int, on_sent: SentHandler) -> None:
+        """Number every RTP packet from now on with a transport-wide sequence number
+        (header extension ``ext_id``, negotiated with the participant) and report each to
+        ``on_sent``. One counter per transport, whatever the stream."""
+        if 1 <= ext_id <= 14:
+            self._twcc_id = ext_id
+            self._on_sent = on_sent
 
     def _resolve(self) -> bool:
         pair = self._connection._nominated.get(ICE_COMPONENT_RTP)
@@ -182,16 +226,29 @@ class SendPath:
         self.packets_sent += 1
         return True
 
-    def send_rtp_parts(self, header: bytes, payload: bytes) -> bool:
-        """SRTP-protect ``header + payload`` and send it (the forwarding hot path)."""
+    def send_rtp_parts(self, header: bytes, payload: bytes, probe: bool = False) -> bool:
+        """SRTP-protect ``header + payload`` and send it (the forwarding hot path);
+        ``probe`` marks padding sent to probe the link."""
         if not self._ready():
             return False
         assert self._protector is not None
+        ext_id = self._twcc_id
+        seq = -1
+        if ext_id:
+            numbered = with_transport_sequence(header, ext_id, self._twcc_seq)
+            if numbered is not None:
+                header = numbered
+                seq = self._twcc_seq
+                self._twcc_seq = (seq + 1) & 0xFFFF
         out = self._protector.protect_parts(header, payload)
         if out is None:
             self.packets_dropped += 1
             return False
-        return self._send(out)
+        sent = self._send(out)
+        if seq >= 0 and self._on_sent is not None:
+            # a packet the socket refused counts as sent and lost: feedback will say so
+            self._on_sent(seq, time.monotonic(), len(header) + len(payload), probe)
+        return sent
 
     def send_rtcp(self, data: bytes) -> bool:
         """SRTCP-protect one (compound) RTCP packet and send it."""

@@ -7,7 +7,7 @@ detached from every element is switched off for it; bad profiles throw as twilio
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
 from typing import Any
 
 import pytest
@@ -17,15 +17,10 @@ from edge_sfu.media.allocation import layer_options
 from edge_sfu.signaling.member import RoomMember
 from tests.support.browser import chromium, open_page, require_chromium
 from tests.support.media import PatternVideoTrack
-from tests.support.sfu import running_sfu
+from tests.support.sfu import running_sfu, set_downlink
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-
-
-@dataclass
-class Estimate:
-    available_outgoing_bps: int | None
 
 
 BAD_PROFILES_JS = """
@@ -139,11 +134,10 @@ async def test_switch_off_and_priorities_in_the_browser(tmp_path):
 
                 # a downlink for the screen and half the camera: the camera goes off
                 cost = {
-                    c.producer.id: layer_options(c.producer)[0].cost
+                    c.producer.id: layer_options(c.producer, time.monotonic())[0].cost
                     for c in transport.consumers.values()
                 }
-                transport.estimate = Estimate(max(cost.values()) * 3 // 2)
-                transport.on_estimate()
+                set_downlink(transport, max(cost.values()) * 3 // 2)
                 got = await wait_for(lambda: events(page), lambda e: len(e) >= 3, 20)
                 assert ["off", "camera", "network-congestion", True] in got
                 assert ["room-off", "camera", "py", True] in got
@@ -167,8 +161,7 @@ async def test_switch_off_and_priorities_in_the_browser(tmp_path):
                 await decoding(page, "camera")
 
                 # unlimited again (after the hold): both play; a detached track goes off
-                transport.estimate = None
-                transport.on_estimate()
+                set_downlink(transport, None)
                 await wait_for(
                     lambda: events(page), lambda e: ["on", "screen", None, False] in e, 20
                 )

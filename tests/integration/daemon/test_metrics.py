@@ -117,6 +117,12 @@ async def test_metrics_follow_a_three_party_call(tmp_path: Path) -> None:
             first, _ = await scrape(url)
             await asyncio.sleep(2.5)
             second, text = await scrape(url)
+            # each participant's estimates: its uplink on its tracks, its downlink where it
+            # subscribes (the Python client's video carries REMB; its reports give the rest)
+            stats = track_stats(app).tracks.values()
+            video = [t for t in stats if t.kind == "video"]
+            assert all(t.available_incoming_bps for t in video)
+            assert all(s.available_outgoing_bps for t in stats for s in t.subscribers)
             # A track that ends takes nothing back from the counters.
             alice_camera = next(iter(rooms[0].local_tracks.values()))
             rooms[0].unpublish_track(alice_camera)

@@ -171,18 +171,22 @@ async def test_malformed_rtp_and_rtcp_at_the_media_port() -> None:
     try:
         await wait_for(lambda: all(s.video_count() >= 5 for s in subs), what="frames")
         targets = [_media_port(pub_t), *(_media_port(s.transport) for s in subs)]
-        sock = socket.socket(
-            socket.AF_INET6 if ":" in targets[0][0] else socket.AF_INET, socket.SOCK_DGRAM
-        )
+        # ICE may nominate an IPv4 pair for one transport and an IPv6 pair for another
+        socks = {
+            family: socket.socket(family, socket.SOCK_DGRAM)
+            for family in (socket.AF_INET, socket.AF_INET6)
+        }
         counts = [s.video_count() for s in subs]
         try:
             for _ in range(20):
                 for host, port in targets:
+                    sock = socks[socket.AF_INET6 if ":" in host else socket.AF_INET]
                     for datagram in _garbage():
                         sock.sendto(datagram, (host, port))
                 await asyncio.sleep(0.05)
         finally:
-            sock.close()
+            for sock in socks.values():
+                sock.close()
         # authenticated but malformed RTP/RTCP from the publisher itself
         pub_dtls = pub_pc.getTransceivers()[0].sender.transport
         for bad in (

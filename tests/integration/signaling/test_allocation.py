@@ -4,7 +4,7 @@ track off (the client hears ``track-switched-off``), a raised one switches it ba
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
 
 import aiohttp
 import pytest
@@ -16,16 +16,9 @@ from edge_sfu.media.allocator import REASON_NETWORK
 from edge_sfu.signaling.member import RoomMember
 from edge_sfu.stats import track_stats
 from tests.support.media import H264TestSource, PatternVideoTrack, receive_frames
-from tests.support.sfu import join
+from tests.support.sfu import join, set_downlink
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@dataclass
-class Estimate:
-    """What the estimator puts in ``Transport.estimate``."""
-
-    available_outgoing_bps: int | None
 
 
 def transport_of(sfu, participant_sid):
@@ -58,7 +51,9 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, c
     transport = transport_of(sfu, bob.local_sid)
     assert transport.allocation.profile.mode == "presentation"
     consumers = {c.producer.id: c for c in transport.consumers.values()}
-    cost = {sid: layer_options(c.producer)[0].cost for sid, c in consumers.items()}
+    cost = {
+        sid: layer_options(c.producer, time.monotonic())[0].cost for sid, c in consumers.items()
+    }
 
     # the publisher's cap (the estimator's REMB ceiling) follows what bob can take
     alice_transport = transport_of(sfu, alice.local_sid)
@@ -69,9 +64,7 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, c
     # room for the screen and half the camera: the camera (standard) goes off
     off = bob.expect("track_switched_off")
     budget = cost[screen_pub.sid] + cost[camera_pub.sid] // 2
-    transport.estimate = Estimate(budget)
-    assert transport.on_estimate is not None
-    transport.on_estimate()
+    set_downlink(transport, budget)
     track, pub, who = await asyncio.wait_for(off, 10)
     assert pub.sid == camera_pub.sid and track is camera and who.identity == "alice"
     assert pub.is_switched_off and pub.switch_off_reason == REASON_NETWORK
@@ -86,7 +79,7 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, c
     (camera_row,) = stats[camera_pub.sid].subscribers
     (screen_row,) = stats[screen_pub.sid].subscribers
     assert camera_row.switched_off and camera_row.reason == REASON_NETWORK
-    assert camera_row.estimate_bps == transport.estimate.available_outgoing_bps
+    assert transport.allocation.last_available_bps == budget
     assert (screen_row.switched_off, screen_row.priority) == (False, "high")
     assert screen_row.allowed_layer == screen_row.preferred_layer is not None
     # alice sends only single-layer tracks: she may send what bob can take, no more
@@ -94,8 +87,7 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(sfu, c
 
     # the estimate lifts: after the hold time the camera is switched on, at a keyframe
     on = bob.expect("track_switched_on")
-    transport.estimate = Estimate(None)
-    transport.on_estimate()
+    set_downlink(transport, None)
     track, pub, _who = await asyncio.wait_for(on, 15)
     assert pub.sid == camera_pub.sid and not pub.is_switched_off
     await asyncio.sleep(0.5)
@@ -125,10 +117,9 @@ async def test_subscriber_priority_and_manual_switch_off(sfu, clients):
     priority, pub, _who = await asyncio.wait_for(changed, 10)
     assert (priority, pub.sid, pub.publish_priority) == ("high", screen_pub.sid, "high")
     consumers = {c.producer.id: c for c in transport.consumers.values()}
-    one = layer_options(consumers[camera_pub.sid].producer)[0].cost
+    one = layer_options(consumers[camera_pub.sid].producer, time.monotonic())[0].cost
     off = bob.expect("track_switched_off")
-    transport.estimate = Estimate(one + one // 2)
-    transport.on_estimate()
+    set_downlink(transport, one + one // 2)
     _track, pub, _who = await asyncio.wait_for(off, 10)
     assert pub.sid == camera_pub.sid
 
@@ -144,8 +135,7 @@ async def test_subscriber_priority_and_manual_switch_off(sfu, clients):
     def camera(_track, pub, _who):
         return pub.sid == camera_pub.sid
 
-    transport.estimate = None
-    transport.on_estimate()
+    set_downlink(transport, None)
     off = bob.expect("track_switched_off", camera)
     bob.switch_off(camera_pub.sid)
     _track, pub, _who = await asyncio.wait_for(off, 10)
@@ -213,18 +203,16 @@ async def test_a_local_camera_drops_to_the_layer_the_estimate_carries_and_stops_
         transport = transport_of(sfu, bob.local_sid)
         (status,) = transport.allocation.status()
         assert status.priority == "high" and status.allowed_layer == "main"
-        lores, main = layer_options(producer)
+        lores, main = layer_options(producer, time.monotonic())
         assert (lores.name, main.name) == ("lores", "main") and lores.cost < main.cost
-        transport.estimate = Estimate(lores.cost + (main.cost - lores.cost) // 2)
-        transport.on_estimate()
+        set_downlink(transport, lores.cost + (main.cost - lores.cost) // 2)
         (status,) = transport.allocation.status()
         assert status.allowed_layer == "lores" and status.reason == REASON_NETWORK
         frames = await receive_frames(track, 40, timeout=60)
         assert (frames[-1].width, frames[-1].height) == (320, 240)
         # nobody takes the main layer any more: the camera is told to stop encoding it
         assert producer.wanted_layers == {"lores"} and wanted[-1] == {"lores"}
-        transport.estimate = Estimate(None)
-        transport.on_estimate()
+        set_downlink(transport, None)
         frames = await receive_frames(track, 90, timeout=60)  # the hold, then a keyframe
         assert (frames[-1].width, frames[-1].height) == (640, 480)
         assert producer.wanted_layers == {"main"}
@@ -255,8 +243,7 @@ async def test_a_switch_made_while_away_is_replayed_after_the_reconnect(sfu, cli
     off = bob.expect("track_switched_off")
     await bob._connection.ws.close()
     await asyncio.sleep(0.3)
-    transport.estimate = Estimate(1000)  # while bob's signaling is away
-    transport.on_estimate()
+    set_downlink(transport, 1000)  # while bob's signaling is away
     assert next(iter(transport.consumers.values())).switched_off
     await asyncio.wait_for(back, 15)
     _track, pub, _who = await asyncio.wait_for(off, 10)

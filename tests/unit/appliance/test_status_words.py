@@ -48,7 +48,7 @@ def test_a_subscriber_row_says_why_it_sees_what_it_sees() -> None:
     )
     capped = SubscriberCounters(
         layer="h",
-        estimate_bps=612_400,
+        available_outgoing_bps=612_400,
         priority="low",
         preferred_layer="f",
         allowed_layer="h",

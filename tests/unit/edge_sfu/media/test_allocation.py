@@ -8,12 +8,19 @@ from dataclasses import dataclass
 from edge_sfu.media.allocation import (
     MIN_PUBLISHER_CAP_BPS,
     SubscriberAllocation,
+    layer_options,
+    measured_bitrate,
     publisher_cap,
 )
-from edge_sfu.media.allocator import REASON_NETWORK, Allocation, VideoBandwidthProfile
+from edge_sfu.media.allocator import (
+    REASON_NETWORK,
+    Allocation,
+    VideoBandwidthProfile,
+    default_video_bitrate,
+)
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.layers import LayerSpec
-from edge_sfu.media.packet import OPUS
+from edge_sfu.media.packet import OPUS, MediaPacket
 from edge_sfu.media.producer import Producer
 from tests.unit.edge_sfu.media.test_consumer import feed, frame, make
 
@@ -146,3 +153,24 @@ def test_publisher_cap_is_the_most_one_subscriber_can_take_of_single_layer_track
     c1.close()
     c3.close()
     assert publisher_cap([single], {"MT1": [("s1", off(5))]}) is None  # no subscriber now
+
+
+def test_a_single_layer_producer_is_measured_and_its_cost_follows() -> None:
+    producer, _consumer, _path, _up = make([LayerSpec("default")])
+    assert measured_bitrate(producer, 0.0) is None  # one sample is no rate
+    assert layer_options(producer, 0.0)[0].cost == default_video_bitrate(0, 0)
+    t = 0.0
+    for i in range(40):  # 10 packets/s of 1000 payload bytes: 84 kbit/s on the wire
+        t = i * 0.1
+        feed(producer, [MediaPacket(b"x" * 1000, i, 0, 1, False, "default", t)])
+        layer_options(producer, t)  # the allocation passes sample it
+    rate = measured_bitrate(producer, t)
+    assert rate is not None and 0.9 * 84_000 < rate < 1.1 * 84_000
+    assert layer_options(producer, t)[0].cost == rate
+    # layers of a simulcast producer keep their per-size defaults (no per-layer figure)
+    simulcast, _, _, _ = make(SIMULCAST)
+    assert [o.cost for o in layer_options(simulcast, t)] == [
+        default_video_bitrate(320, 180),
+        default_video_bitrate(640, 360),
+        default_video_bitrate(1280, 720),
+    ]

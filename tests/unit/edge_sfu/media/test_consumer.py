@@ -24,10 +24,14 @@ class FakePath:
     def __init__(self) -> None:
         self.rtp: list[tuple[int, int, int, int, int, bytes]] = []
         self.rtcp: list[bytes] = []
+        self.probes = 0
 
-    def send_rtp_parts(self, header: bytes, payload: bytes) -> bool:
-        _b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", header)
+    def send_rtp_parts(self, header: bytes, payload: bytes, probe: bool = False) -> bool:
+        b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", header)
         self.rtp.append((b1 >> 7, b1 & 0x7F, seq, ts, ssrc, payload))
+        if probe:
+            assert b0 & 0x20 and payload[-1] == len(payload)  # padding only
+            self.probes += 1
         return True
 
     def send_rtcp(self, data: bytes) -> bool:
@@ -235,3 +239,24 @@ def test_receiver_reports_give_loss_jitter_and_rtt() -> None:
     # An LSR we never sent (the source's clock, a lost report) leaves the RTT as it was.
     consumer.handle_rtcp(parse_rtcp(_receiver_report(0xABCD, 0, 12, 0, lsr ^ 0xFFFF, 0))[0])
     assert consumer.rtt_s == pytest.approx(0.25, abs=0.05) and consumer.fraction_lost == 0
+
+
+def test_padding_goes_between_frames_and_the_stream_continues_after_it() -> None:
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 100, 9000, 2, True, 0.0))
+    sent_before = len(path.rtp)
+    frame_end_ts = path.rtp[-1][3]
+    assert consumer.send_padding(3) == 3 * (12 + 255)
+    assert path.probes == 3
+    padding = path.rtp[sent_before:]
+    assert {p[3] for p in padding} == {frame_end_ts}  # the last frame's timestamp
+    feed(producer, frame("default", 102, 12000, 2, False, 0.033))
+    seqs = [p[2] for p in path.rtp]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+    assert consumer.packets_sent == 4  # padding is not media
+    # mid-frame (no marker yet) there is no padding
+    feed(producer, [MediaPacket(b"x", 104, 15000, 0, False, "default", 0.066)])
+    assert consumer.send_padding(3) == 0
+    # a NACK of a packet sent after the padding is still answered with the right one
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [path.rtp[-1][2]]))[0])
+    assert path.rtp[-1][5] == b"x" and consumer.retransmitted == 1

@@ -192,6 +192,14 @@ async def test_a_real_peer_connection_has_the_attributes() -> None:
         release = seam.take_over_sender(sender, lambda p: None, lambda p: None)
         assert sender.send is not RTCRtpSender.send
         release()
+        # the RTCP tap replaces the instance's handler, which aiortc's receive loop awaits
+        assert list(inspect.signature(dtls._handle_rtcp_data).parameters) == ["data"]
+        assert "await self._handle_rtcp_data(data)" in inspect.getsource(RTCDtlsTransport)
+        tapped: list[bytes] = []
+        assert seam.tap_rtcp(dtls, tapped.append)
+        assert not seam.tap_rtcp(dtls, tapped.append)
+        await dtls._handle_rtcp_data(b"\x80\xc9\x00\x01\x00\x00\x00\x01")
+        assert tapped == [b"\x80\xc9\x00\x01\x00\x00\x00\x01"]
         # an empty datagram is dropped instead of reaching aiortc (IndexError there)
         seam.install_fast_receive(dtls)
         connection.data_received(b"", 1)

@@ -1,0 +1,293 @@
+"""One transport's bandwidth: what the SFU may send to a participant and what it receives.
+
+``TransportBandwidth`` is the glue between a ``Transport`` and the estimators:
+
+* uplink (the participant publishes): transport-cc feedback built from every arrival that
+  carries a transport-wide sequence number (``on_rtp_arrival``), for the publisher's own
+  send-side estimator; for video sent without transport-cc, a ``ReceiveSideEstimator`` per
+  track whose estimate goes into the REMB (``remb_bitrate``), never above the publisher cap
+  nor ``MediaSettings.publisher_max_bitrate``;
+* downlink (the participant subscribes): the subscriber's RTCP seen raw
+  (``on_rtcp``): transport-cc feedback into a ``SendSideEstimator`` (fed by ``on_sent``),
+  REMB as a ceiling, receiver reports' loss into a loss-based estimate when there is no
+  transport-cc feedback.
+
+Malformed feedback is ignored with a debug log line: nothing here raises into the
+forwarding path.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from edge_sfu.media.estimator import (
+    LossBasedControl,
+    RateWindow,
+    ReceiveSideEstimator,
+    SendSideEstimator,
+)
+from edge_sfu.media.settings import MediaSettings
+from edge_sfu.media.twcc import (
+    FMT_TRANSPORT_CC,
+    FeedbackBuilder,
+    MalformedFeedback,
+    TransportFeedback,
+    split_compound,
+)
+
+logger = logging.getLogger(__name__)
+
+RTCP_RR: Final = 201
+RTCP_SR: Final = 200
+RTCP_RTPFB: Final = 205
+RTCP_PSFB: Final = 206
+PSFB_APP: Final = 15
+#: Where a downlink estimate starts before feedback says more, and the least it says.
+START_BPS: Final = 1_000_000
+MIN_BPS: Final = 50_000
+#: A change of an estimate by this fraction is worth an ``on_estimate``.
+CHANGE: Final = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A transport's bandwidth as the SFU sees it (``Transport.estimate``).
+
+    ``available_outgoing_bps``: what the SFU may send to the participant (downlink), None
+    before any feedback; ``available_incoming_bps``: what the participant can send (its
+    uplink), None before it sent a second of media. ``loss`` (0..1), ``rtt_s`` and
+    ``jitter_s`` are the latest the subscriber's feedback and reports gave, or None.
+    """
+
+    available_outgoing_bps: int | None
+    available_incoming_bps: int | None
+    loss: float | None = None
+    rtt_s: float | None = None
+    jitter_s: float | None = None
+
+
+def parse_remb(packet: bytes) -> int | None:
+    """The bitrate of a REMB (RTCP PSFB FMT 15 "REMB"), or None if it is not a valid one."""
+    if len(packet) < 20 or packet[12:16] != b"REMB":
+        return None
+    exp = packet[17] >> 2
+    mantissa = ((packet[17] & 0x3) << 16) | (packet[18] << 8) | packet[19]
+    return int(mantissa << exp)
+
+
+class TransportBandwidth:
+    """The bandwidth state of one transport (see the module docstring)."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        self.settings = settings
+        self.max_bps = settings.publisher_max_bitrate
+        # downlink
+        self.downlink = SendSideEstimator(START_BPS, MIN_BPS, 4 * settings.publisher_max_bitrate)
+        self._loss_only = LossBasedControl(START_BPS, MIN_BPS, 4 * settings.publisher_max_bitrate)
+        self._twcc_seen = False
+        self._remb_bps: int | None = None
+        self._downlink_known = False
+        self._loss: float | None = None
+        self.rtt_s: float | None = None
+        self.jitter_s: float | None = None
+        # uplink
+        self.feedback = FeedbackBuilder()
+        self._feedback_ssrc = random.getrandbits(32)
+        self._uplink_ssrc = 0
+        self._uplink_twcc = False
+        self._incoming = RateWindow(1.0)
+        self._incoming_now = 0.0
+        self._track_estimators: list[ReceiveSideEstimator] = []
+        self.publisher_cap: int | None = None
+        # what was last announced
+        self._estimate: Estimate | None = None
+        self.on_estimate: Callable[[], None] | None = None
+        self.feedback_sent = 0
+        self.feedback_received = 0
+        self.malformed_feedback = 0
+
+    # -- uplink ----------------------------------------------------------------------
+
+    def on_rtp_arrival(
+        self, transport_seq: int | None, arrival: float, size: int, ssrc: int
+    ) -> None:
+        """One packet from the participant (the receiving hot path: keep it cheap)."""
+        self._incoming.add(arrival, size)
+        self._incoming_now = arrival
+        if transport_seq is not None:
+            self._uplink_twcc = True
+            self._uplink_ssrc = ssrc
+            self.feedback.on_packet(transport_seq, int(arrival * 1_000_000))
+
+    @property
+    def uplink_twcc(self) -> bool:
+        """Whether the participant's packets carry transport-wide sequence numbers."""
+        return self._uplink_twcc
+
+    def track_estimator(self) -> ReceiveSideEstimator:
+        """A receive-side estimator for one video track the participant sends (fed by the
+        track from its RTP timestamps); its estimate goes into that track's REMB."""
+        estimator = ReceiveSideEstimator(self.max_bps, MIN_BPS, self.max_bps)
+        self._track_estimators.append(estimator)
+        return estimator
+
+    def drop_track_estimator(self, estimator: ReceiveSideEstimator) -> None:
+        """The track ended."""
+        if estimator in self._track_estimators:
+            self._track_estimators.remove(estimator)
+
+    def set_publisher_cap(self, bps: int | None) -> None:
+        """The most the participant's senders may send in total (None: no cap but
+        ``publisher_max_bitrate`` per track)."""
+        self.publisher_cap = None if bps is None else max(0, int(bps))
+
+    def remb_bitrate(self, estimator: ReceiveSideEstimator | None) -> int:
+        """What one video track's REMB says.
+
+        A participant that uses transport-cc (a browser) reads REMB as a ceiling on all it
+        sends: the publisher cap, else ``publisher_max_bitrate``; its own estimator, fed
+        by our feedback, does the rest. Without transport-cc (aiortc applies a REMB to the
+        senders it names): the track's receive-side estimate, never more than its share of
+        the cap, nor ``publisher_max_bitrate``.
+        """
+        bps = self.max_bps
+        cap = self.publisher_cap
+        if self._uplink_twcc:
+            return bps if cap is None else min(bps, cap)
+        if estimator is not None:
+            bps = min(bps, estimator.estimate_bps)
+        if cap is not None:
+            bps = min(bps, cap // max(1, len(self._track_estimators)))
+        return max(bps, 0)
+
+    def feedback_packets(self) -> list[bytes]:
+        """Transport-cc feedback for what arrived since the last call (serialized)."""
+        if not self.feedback.pending:
+            return []
+        out = [fb.serialize() for fb in self.feedback.build(self._feedback_ssrc, self._uplink_ssrc)]
+        self.feedback_sent += len(out)
+        return out
+
+    @property
+    def received_bps(self) -> int | None:
+        """What arrived from the participant over the last second (bit/s)."""
+        rate = self._incoming.rate(self._incoming_now)
+        return None if rate is None else int(rate)
+
+    @property
+    def incoming_bps(self) -> int | None:
+        """The participant's uplink: the receive-side estimates where there are some
+        (no transport-cc), else what arrives."""
+        if self._track_estimators and not self._uplink_twcc:
+            return sum(e.estimate_bps for e in self._track_estimators)
+        return self.received_bps
+
+    # -- downlink --------------------------------------------------------------------
+
+    def on_sent(self, transport_seq: int, send_time: float, size: int, probe: bool = False) -> None:
+        """A packet to the participant went out with a transport-wide sequence number."""
+        self.downlink.on_sent(transport_seq, send_time, size, probe)
+
+    def on_rtcp(self, data: bytes, now: float) -> None:
+        """A (compound) RTCP datagram from the participant, decrypted. Never raises."""
+        try:
+            for pt, fmt, packet in split_compound(data):
+                if pt == RTCP_RTPFB and fmt == FMT_TRANSPORT_CC:
+                    self._on_twcc(packet, now)
+                elif pt == RTCP_PSFB and fmt == PSFB_APP:
+                    bps = parse_remb(packet)
+                    if bps is not None:
+                        self._remb_bps = bps
+                        self._downlink_known = True
+                elif pt in (RTCP_RR, RTCP_SR):
+                    self._on_report(packet, fmt, pt, now)
+        except Exception:  # a bug here must not cost the participant its media
+            logger.exception("subscriber feedback could not be used")
+
+    def _on_twcc(self, packet: bytes, now: float) -> None:
+        try:
+            fb = TransportFeedback.parse(packet)
+        except MalformedFeedback as exc:
+            self.malformed_feedback += 1
+            logger.debug("malformed transport-cc feedback ignored: %s", exc)
+            return
+        self.feedback_received += 1
+        self._twcc_seen = True
+        self._downlink_known = True
+        self.downlink.on_feedback(
+            ((seq, None if at is None else at / 1_000_000) for seq, at in fb.arrivals()), now
+        )
+        self._loss = self.downlink.loss
+
+    def _on_report(self, packet: bytes, count: int, pt: int, now: float) -> None:
+        # the report blocks' fraction lost; RTT and jitter come from the consumers
+        start = 8 if pt == RTCP_RR else 28
+        fractions: list[float] = []
+        for i in range(count):
+            pos = start + 24 * i
+            if pos + 24 > len(packet):
+                break
+            fractions.append(packet[pos + 4] / 256)
+        if not fractions:
+            return
+        loss = max(fractions)
+        if not self._twcc_seen:
+            self._loss = loss
+            self._loss_only.update(loss, self.rtt_s or 0.1, now)
+            self._downlink_known = True
+
+    def set_link_figures(self, rtt_s: float | None, jitter_s: float | None) -> None:
+        """RTT and jitter from the consumers' view of the receiver reports."""
+        self.rtt_s = rtt_s
+        self.jitter_s = jitter_s
+        if rtt_s is not None:
+            self.downlink.set_rtt(rtt_s)
+            for estimator in self._track_estimators:
+                estimator.set_rtt(rtt_s)
+
+    @property
+    def outgoing_bps(self) -> int | None:
+        """The downlink estimate, None before any feedback."""
+        if not self._downlink_known:
+            return None
+        bps = self.downlink.estimate_bps if self._twcc_seen else int(self._loss_only.bitrate)
+        if self._remb_bps is not None:
+            bps = min(bps, self._remb_bps)
+        return bps
+
+    # -- the estimate ----------------------------------------------------------------
+
+    @property
+    def estimate(self) -> Estimate | None:
+        """The latest estimate (``refresh`` keeps it current), None before anything known."""
+        return self._estimate
+
+    def refresh(self) -> bool:
+        """Recompute the estimate; calls ``on_estimate`` and returns True on a meaningful
+        change (a figure appears or moves by more than 5 %)."""
+        outgoing, incoming = self.outgoing_bps, self.incoming_bps
+        if outgoing is None and incoming is None:
+            return False
+        new = Estimate(outgoing, incoming, self._loss, self.rtt_s, self.jitter_s)
+        old = self._estimate
+        self._estimate = new
+        changed = old is None or (
+            _moved(old.available_outgoing_bps, outgoing)
+            or _moved(old.available_incoming_bps, incoming)
+        )
+        if changed and self.on_estimate is not None:
+            try:
+                self.on_estimate()
+            except Exception:
+                logger.exception("on_estimate failed")
+        return changed
+
+
+def _moved(old: int | None, new: int | None) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return abs(new - old) > CHANGE * max(old, 1)

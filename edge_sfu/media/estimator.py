@@ -1,0 +1,561 @@
+"""Bandwidth estimation in the spirit of Google Congestion Control (draft-ietf-rmcat-gcc-02).
+
+Pure: no I/O, no clock of its own; every call takes ``now`` (seconds, monotonic) and times
+of the packets it is told about. Two estimators share the pieces:
+
+* ``SendSideEstimator``: what the SFU may send to a participant (downlink). It remembers what
+  it sent (transport-wide sequence number, send time, size) and learns from the
+  participant's transport-cc feedback when each packet arrived: delay-based (inter-group
+  delay variation, trendline filter, adaptive-threshold overuse detector, AIMD) and
+  loss-based; the estimate is the smaller of the two. ``ProbeController`` says when to probe
+  with padding before a step up, and probes that arrive at their rate lift the estimate.
+* ``ReceiveSideEstimator``: what a publisher that cannot use transport-cc may send (its
+  uplink), from arrival times against RTP timestamps of its packets: the same delay-based
+  pieces, told to the publisher in REMB.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+#: Packets sent within this of a group's first packet belong to the group (a frame burst).
+GROUP_SPAN_S: Final = 0.005
+TRENDLINE_WINDOW: Final = 20
+TRENDLINE_SMOOTHING: Final = 0.9
+TRENDLINE_GAIN: Final = 4.0
+OVERUSE_TIME_S: Final = 0.010
+THRESHOLD_INITIAL_MS: Final = 12.5
+K_UP: Final = 0.0087
+K_DOWN: Final = 0.039
+BETA: Final = 0.85
+#: Loss fractions above which the loss-based estimate decreases, below which it may grow.
+LOSS_HIGH: Final = 0.10
+LOSS_LOW: Final = 0.02
+
+
+class Usage(Enum):
+    """What the overuse detector concluded from the delay trend."""
+
+    NORMAL = "normal"
+    OVERUSING = "overusing"
+    UNDERUSING = "underusing"
+
+
+@dataclass(frozen=True, slots=True)
+class PacketResult:
+    """One packet as the estimator sees it: sent when and how big, arrived when (or not)."""
+
+    send_time: float
+    size: int
+    arrival: float | None
+    probe: bool = False
+
+
+class InterArrival:
+    """Groups packets into bursts by send time and yields the deltas between groups."""
+
+    __slots__ = ("_current", "_previous")
+
+    def __init__(self) -> None:
+        # (first send, last send, last arrival, size) of the group being filled / before it
+        self._current: list[float] | None = None
+        self._previous: list[float] | None = None
+
+    def add(self, send_time: float, arrival: float, size: int) -> tuple[float, float] | None:
+        """(send delta, arrival delta) in seconds when a group completes, else None."""
+        current = self._current
+        if current is None:
+            self._current = [send_time, send_time, arrival, float(size)]
+            return None
+        if send_time < current[0]:
+            return None  # reordered from an older group: ignored, as libwebrtc does
+        if send_time - current[0] <= GROUP_SPAN_S or arrival < current[2]:
+            current[1] = max(current[1], send_time)
+            current[2] = max(current[2], arrival)
+            current[3] += size
+            return None
+        previous, self._previous = self._previous, current
+        self._current = [send_time, send_time, arrival, float(size)]
+        if previous is None:
+            return None
+        return current[1] - previous[1], current[2] - previous[2]
+
+
+class TrendlineFilter:
+    """Least-squares slope of the smoothed accumulated delay over the last groups."""
+
+    __slots__ = ("_accumulated", "_first_arrival", "_samples", "_smoothed", "deltas", "trend")
+
+    def __init__(self) -> None:
+        self._accumulated = 0.0
+        self._smoothed = 0.0
+        self._first_arrival: float | None = None
+        self._samples: deque[tuple[float, float]] = deque(maxlen=TRENDLINE_WINDOW)
+        self.deltas = 0
+        self.trend = 0.0
+
+    def update(self, send_delta: float, arrival_delta: float, arrival: float) -> float:
+        """Add one group delta; returns the modified trend (ms, gain applied)."""
+        if self._first_arrival is None:
+            self._first_arrival = arrival
+        self.deltas += 1
+        self._accumulated += (arrival_delta - send_delta) * 1000.0
+        self._smoothed = (
+            TRENDLINE_SMOOTHING * self._smoothed + (1 - TRENDLINE_SMOOTHING) * self._accumulated
+        )
+        self._samples.append(((arrival - self._first_arrival) * 1000.0, self._smoothed))
+        if len(self._samples) == TRENDLINE_WINDOW:
+            slope = _slope(self._samples)
+            if slope is not None:
+                self.trend = slope
+        return min(self.deltas, 60) * self.trend * TRENDLINE_GAIN
+
+
+def _slope(points: Iterable[tuple[float, float]]) -> float | None:
+    pts = list(points)
+    n = len(pts)
+    mean_x = sum(x for x, _ in pts) / n
+    mean_y = sum(y for _, y in pts) / n
+    num = sum((x - mean_x) * (y - mean_y) for x, y in pts)
+    den = sum((x - mean_x) ** 2 for x, _ in pts)
+    return None if den == 0 else num / den
+
+
+class OveruseDetector:
+    """Compares the trend with an adaptive threshold (it follows the trend, so a loaded
+    link that is not getting worse is not called overused forever)."""
+
+    __slots__ = ("_count", "_last_update", "_over_time", "_previous", "threshold", "usage")
+
+    def __init__(self) -> None:
+        self.threshold = THRESHOLD_INITIAL_MS
+        self.usage = Usage.NORMAL
+        self._over_time = -1.0
+        self._count = 0
+        self._previous = 0.0
+        self._last_update: float | None = None
+
+    def detect(self, trend: float, send_delta: float, deltas: int, now: float) -> Usage:
+        """Classify ``trend`` (the trendline's modified trend, ms)."""
+        if deltas < 2:
+            return self.usage
+        if trend > self.threshold:
+            if self._over_time < 0:
+                self._over_time = send_delta / 2
+            else:
+                self._over_time += send_delta
+            self._count += 1
+            if self._over_time > OVERUSE_TIME_S and self._count > 1 and trend >= self._previous:
+                self._over_time = 0.0
+                self._count = 0
+                self.usage = Usage.OVERUSING
+        elif trend < -self.threshold:
+            self._over_time = -1.0
+            self._count = 0
+            self.usage = Usage.UNDERUSING
+        else:
+            self._over_time = -1.0
+            self._count = 0
+            self.usage = Usage.NORMAL
+        self._previous = trend
+        self._adapt(trend, now)
+        return self.usage
+
+    def _adapt(self, trend: float, now: float) -> None:
+        last, self._last_update = self._last_update, now
+        if last is None or abs(trend) > self.threshold + 15.0:
+            return  # a spike (e.g. a route change) must not drag the threshold up
+        k = K_DOWN if abs(trend) < self.threshold else K_UP
+        dt_ms = min((now - last) * 1000.0, 100.0)
+        self.threshold = min(
+            max(self.threshold + k * (abs(trend) - self.threshold) * dt_ms, 6.0), 600.0
+        )
+
+
+class AimdRateControl:
+    """Additive-increase near the last known capacity, multiplicative (8 %/s) far from it;
+    multiplicative decrease to ``BETA`` x the acknowledged rate on overuse."""
+
+    __slots__ = (
+        "_capacity",
+        "_capacity_var",
+        "_last_change",
+        "bitrate",
+        "max_bps",
+        "min_bps",
+        "rtt",
+    )
+
+    def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
+        self.bitrate = float(start_bps)
+        self.min_bps = min_bps
+        self.max_bps = max_bps
+        self.rtt = 0.1
+        self._capacity: float | None = None  # averaged rate at past decreases
+        self._capacity_var = 0.4
+        self._last_change: float | None = None
+
+    def update(self, usage: Usage, acked_bps: float | None, now: float) -> float:
+        """Apply one detector verdict at ``now``; returns the new rate (bit/s)."""
+        last, self._last_change = self._last_change, now
+        dt = 0.0 if last is None else min(now - last, 1.0)
+        if usage is Usage.OVERUSING:
+            base = acked_bps if acked_bps is not None else self.bitrate
+            decreased = BETA * base
+            if decreased < self.bitrate:
+                self.bitrate = decreased
+            self._learn_capacity(base)
+        elif usage is Usage.NORMAL:
+            self.bitrate += self._increase(dt)
+            if acked_bps is not None:
+                # never far above what actually got through
+                self.bitrate = min(self.bitrate, 1.5 * acked_bps + 10_000)
+        # UNDERUSING: hold, the queues are draining
+        self.bitrate = min(max(self.bitrate, self.min_bps), self.max_bps)
+        return self.bitrate
+
+    def _increase(self, dt: float) -> float:
+        capacity = self._capacity
+        if capacity is not None:
+            std = math.sqrt(self._capacity_var * capacity)
+            if self.bitrate > capacity + 3 * std:
+                self._capacity = None  # the link got better: search again
+            elif self.bitrate > capacity - 3 * std:
+                # near the known capacity: about one packet per response time
+                frame_bits = self.bitrate / 30.0
+                packets = max(1.0, math.ceil(frame_bits / (1200 * 8)))
+                response = self.rtt + 0.1
+                return max(4000.0, frame_bits / packets / response) * dt
+        return self.bitrate * (math.pow(1.08, dt) - 1.0)
+
+    def _learn_capacity(self, acked: float) -> None:
+        kbps = acked / 1000.0
+        if self._capacity is None:
+            self._capacity, self._capacity_var = acked, 0.4
+            return
+        avg = self._capacity / 1000.0
+        if kbps < avg - 3 * math.sqrt(self._capacity_var * avg):
+            self._capacity, self._capacity_var = acked, 0.4
+            return
+        avg = 0.95 * avg + 0.05 * kbps
+        norm = max(avg, 1.0)
+        var = 0.95 * self._capacity_var + 0.05 * (avg - kbps) ** 2 / norm
+        self._capacity, self._capacity_var = avg * 1000.0, min(max(var, 0.4), 2.5)
+
+    def set_estimate(self, bps: float) -> None:
+        """Jump to ``bps`` (a probe got through at that rate)."""
+        self.bitrate = min(max(bps, self.min_bps), self.max_bps)
+        self._capacity = None
+
+
+class LossBasedControl:
+    """Loss above ``LOSS_HIGH`` cuts the rate by half the loss fraction (at most once per
+    RTT + 300 ms); loss below ``LOSS_LOW`` lets it grow 8 % per second; in between holds."""
+
+    __slots__ = ("_last_cut", "_last_update", "bitrate", "loss", "max_bps", "min_bps")
+
+    def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
+        self.bitrate = float(start_bps)
+        self.min_bps = min_bps
+        self.max_bps = max_bps
+        self.loss = 0.0
+        self._last_cut = -math.inf
+        self._last_update: float | None = None
+
+    def update(self, loss: float, rtt: float, now: float) -> float:
+        """Apply a loss fraction (0..1) measured over the last interval."""
+        last, self._last_update = self._last_update, now
+        dt = 0.0 if last is None else min(now - last, 1.0)
+        self.loss = loss
+        if loss > LOSS_HIGH:
+            if now - self._last_cut >= rtt + 0.3:
+                self.bitrate *= 1.0 - 0.5 * loss
+                self._last_cut = now
+        elif loss < LOSS_LOW:
+            self.bitrate *= math.pow(1.08, dt)
+        self.bitrate = min(max(self.bitrate, self.min_bps), self.max_bps)
+        return self.bitrate
+
+
+class RateWindow:
+    """Bytes over a sliding window of times: a throughput in bit/s."""
+
+    __slots__ = ("_bytes", "_items", "window")
+
+    def __init__(self, window: float = 0.5) -> None:
+        self.window = window
+        self._items: deque[tuple[float, int]] = deque()
+        self._bytes = 0
+
+    def add(self, at: float, size: int) -> None:
+        """Count ``size`` bytes at ``at`` (times need not be strictly ordered)."""
+        self._items.append((at, size))
+        self._bytes += size
+        self._expire(at)
+
+    def _expire(self, now: float) -> None:
+        items = self._items
+        while items and items[0][0] < now - self.window:
+            self._bytes -= items.popleft()[1]
+
+    def rate(self, now: float) -> float | None:
+        """bit/s over the window ending at ``now``; None until the window has filled once."""
+        self._expire(now)
+        if not self._items or now - self._items[0][0] < self.window / 2:
+            return None
+        return self._bytes * 8 / self.window
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    """Send padding so that the total goes out at ``bitrate_bps`` until ``until``."""
+
+    bitrate_bps: int
+    until: float
+
+
+class ProbeController:
+    """Decides when to probe before stepping up: the allocation wants more than the
+    estimate, no probe is running, and the last failed one is long enough ago (the wait
+    doubles after each failure, up to a minute)."""
+
+    __slots__ = ("_backoff", "_next_allowed", "duration")
+
+    def __init__(self, duration: float = 0.5) -> None:
+        self.duration = duration
+        self._backoff = 2.0
+        self._next_allowed = -math.inf
+
+    def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
+        """A probe towards ``wanted_bps`` (at most twice the estimate), or None."""
+        if wanted_bps <= estimate_bps * 1.05 or now < self._next_allowed:
+            return None
+        self._next_allowed = now + self.duration + 1.0
+        rate = min(wanted_bps, 2 * estimate_bps)
+        return ProbeRequest(int(rate), now + self.duration)
+
+    def result(self, succeeded: bool, now: float) -> None:
+        """Tell how the last probe went: a failure backs off the next one."""
+        if succeeded:
+            self._backoff = 2.0
+            self._next_allowed = now + 1.0
+        else:
+            self._next_allowed = now + self._backoff
+            self._backoff = min(self._backoff * 2, 60.0)
+
+
+class _DelayBased:
+    """Inter-arrival groups -> trendline -> overuse detector -> AIMD, as one unit."""
+
+    def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
+        self.inter_arrival = InterArrival()
+        self.trendline = TrendlineFilter()
+        self.detector = OveruseDetector()
+        self.aimd = AimdRateControl(start_bps, min_bps, max_bps)
+
+    def add(self, send_time: float, arrival: float, size: int) -> None:
+        deltas = self.inter_arrival.add(send_time, arrival, size)
+        if deltas is not None:
+            send_delta, arrival_delta = deltas
+            trend = self.trendline.update(send_delta, arrival_delta, arrival)
+            self.detector.detect(trend, send_delta, self.trendline.deltas, arrival)
+
+    def update(self, acked_bps: float | None, now: float) -> float:
+        return self.aimd.update(self.detector.usage, acked_bps, now)
+
+
+class SendSideEstimator:
+    """The downlink estimate of one transport, from transport-cc feedback and RTT.
+
+    ``on_sent`` for every packet sent with a transport-wide sequence number,
+    ``on_feedback`` with each feedback's (sequence, arrival) pairs; ``estimate_bps`` is
+    min(delay-based, loss-based) between ``min_bps`` and ``max_bps``.
+    """
+
+    HISTORY: Final = 4096
+    MASK: Final = HISTORY - 1
+
+    def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
+        self.min_bps = min_bps
+        self.max_bps = max_bps
+        self._delay = _DelayBased(start_bps, min_bps, max_bps)
+        self._loss = LossBasedControl(start_bps, min_bps, max_bps)
+        self._acked = RateWindow(0.5)
+        # a ring of the last ``HISTORY`` packets sent, by 16-bit sequence number (-1: free);
+        # arrays, not a dict: this is written once per packet sent
+        self._seqs = array("l", [-1]) * self.HISTORY
+        self._times = array("d", [0.0]) * self.HISTORY
+        self._sizes = array("l", [0]) * self.HISTORY
+        self._probes = bytearray(self.HISTORY)
+        self.probes = ProbeController()
+        self.probe: ProbeRequest | None = None
+        self._probe_bytes = 0
+        self._probe_first: float | None = None
+        self._probe_last = 0.0
+        self.rtt = 0.1
+        #: Loss fraction over the last measured interval.
+        self.loss = 0.0
+        self._lost = 0
+        self._counted = 0
+        self._loss_since = -math.inf
+        self.estimate_bps = start_bps
+
+    @property
+    def usage(self) -> Usage:
+        """The delay-based detector's last verdict."""
+        return self._delay.detector.usage
+
+    @property
+    def acked_bps(self) -> float | None:
+        """What got through lately (bit/s), or None before enough feedback."""
+        return self._acked.rate(self._acked_now)
+
+    _acked_now = 0.0
+
+    def on_sent(self, sequence: int, send_time: float, size: int, probe: bool = False) -> None:
+        """Remember a sent packet (16-bit transport-wide sequence number)."""
+        i = sequence & self.MASK
+        self._seqs[i] = sequence
+        self._times[i] = send_time
+        self._sizes[i] = size
+        self._probes[i] = probe
+
+    def set_rtt(self, rtt: float) -> None:
+        """A round-trip time measured elsewhere (receiver reports)."""
+        if 0 < rtt < 10:
+            self.rtt = rtt
+            self._delay.aimd.rtt = rtt
+
+    def on_feedback(self, arrivals: Iterable[tuple[int, float | None]], now: float) -> int:
+        """Learn from one feedback: (sequence, arrival seconds on the receiver's clock, or
+        None when lost). Returns the new estimate (bit/s)."""
+        results: list[PacketResult] = []
+        seqs = self._seqs
+        for seq, arrival in arrivals:
+            i = seq & self.MASK
+            if seqs[i] == seq:
+                seqs[i] = -1  # each packet is learnt from once
+                results.append(
+                    PacketResult(self._times[i], self._sizes[i], arrival, bool(self._probes[i]))
+                )
+        if not results:
+            return self.estimate_bps
+        return self.update(results, now)
+
+    def update(self, results: list[PacketResult], now: float) -> int:
+        """Learn from packet results (send order); returns the new estimate (bit/s)."""
+        lost = 0
+        for r in sorted(results, key=lambda r: r.send_time):
+            if r.arrival is None:
+                lost += 1
+                continue
+            self._acked.add(r.arrival, r.size)
+            self._acked_now = max(self._acked_now, r.arrival)
+            self._delay.add(r.send_time, r.arrival, r.size)
+            if r.probe:
+                self._probe_bytes += r.size
+                if self._probe_first is None:
+                    self._probe_first = r.arrival
+                self._probe_last = max(self._probe_last, r.arrival)
+        # loss over at least 20 packets or a second: one feedback at a low rate is too few
+        self._lost += lost
+        self._counted += len(results)
+        if self._counted >= 20 or now - self._loss_since >= 1.0:
+            self.loss = self._lost / self._counted
+            self._lost = self._counted = 0
+            self._loss_since = now
+            self._loss.update(self.loss, self.rtt, now)
+        acked = self.acked_bps
+        delay_bps = self._delay.update(acked, now)
+        self._check_probe(now)
+        loss_bps = self._loss.bitrate
+        self.estimate_bps = int(min(max(min(delay_bps, loss_bps), self.min_bps), self.max_bps))
+        return self.estimate_bps
+
+    def start_probe(self, wanted_bps: int, now: float) -> ProbeRequest | None:
+        """Ask for a probe towards ``wanted_bps``: the sender pads up to the request's rate
+        until it ends (and marks those packets ``probe``), or None (no probe now)."""
+        if self.probe is not None:
+            return None
+        request = self.probes.request(wanted_bps, self.estimate_bps, now)
+        if request is not None:
+            self.probe = request
+            self._probe_bytes = 0
+            self._probe_first = None
+        return request
+
+    def _check_probe(self, now: float) -> None:
+        probe = self.probe
+        if probe is None or now < probe.until + max(self.rtt, 0.1) * 2:
+            return
+        self.probe = None
+        first = self._probe_first
+        span = self._probe_last - first if first is not None else 0.0
+        received = self._probe_bytes * 8 / span if span > 0.05 else 0.0
+        ok = received >= 0.8 * probe.bitrate_bps and self.usage is not Usage.OVERUSING
+        if ok:
+            lifted = min(received, probe.bitrate_bps) * 0.95
+            if lifted > self._delay.aimd.bitrate:
+                self._delay.aimd.set_estimate(lifted)
+            self._loss.bitrate = max(self._loss.bitrate, lifted)
+        self.probes.result(ok, now)
+
+
+class ReceiveSideEstimator:
+    """The uplink estimate of a publisher without transport-cc, from its packets' arrival
+    against their RTP timestamps (GCC's receive side, single stream): what to put in REMB.
+    """
+
+    def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
+        self._delay = _DelayBased(start_bps, min_bps, max_bps)
+        self._incoming = RateWindow(1.0)
+        self._last_update = -math.inf
+        self.estimate_bps = start_bps
+
+    @property
+    def incoming_bps(self) -> float | None:
+        """What arrives (bit/s), or None before a second of it."""
+        return self._incoming.rate(self._now)
+
+    _now = 0.0
+
+    def on_packet(self, send_time: float, arrival: float, size: int) -> None:
+        """One packet: ``send_time`` is its RTP timestamp in seconds (unwrapped by the
+        caller, any origin), ``arrival`` a monotonic time in seconds."""
+        self._now = arrival
+        self._incoming.add(arrival, size)
+        self._delay.add(send_time, arrival, size)
+        usage = self._delay.detector.usage
+        # update on every overuse at once, otherwise a few times a second
+        if usage is Usage.OVERUSING or arrival - self._last_update >= 0.2:
+            self._last_update = arrival
+            self.estimate_bps = int(self._delay.update(self.incoming_bps, arrival))
+
+    def on_rtp(self, timestamp: int, clock_rate: int, arrival: float, size: int) -> None:
+        """One RTP packet: its 32-bit timestamp is unwrapped here; packets older than the
+        newest by more than half the timestamp space (reordered far back) are skipped."""
+        if clock_rate <= 0:
+            return
+        last = self._last_ts
+        if last is None:
+            self._ts_base = timestamp
+            unwrapped = timestamp
+        else:
+            unwrapped = last + (((timestamp - last + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+        if last is None or unwrapped > last:
+            self._last_ts = unwrapped
+        self.on_packet((unwrapped - self._ts_base) / clock_rate, arrival, size)
+
+    _last_ts: int | None = None
+    _ts_base = 0
+
+    def set_rtt(self, rtt: float) -> None:
+        """Round-trip time to the publisher, which sets how fast the rate may grow."""
+        if 0 < rtt < 10:
+            self._delay.aimd.rtt = rtt

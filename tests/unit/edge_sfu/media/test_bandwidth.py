@@ -1,0 +1,102 @@
+"""One transport's bandwidth state: subscriber RTCP in, estimates and REMB values out."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_sfu.media.bandwidth import TransportBandwidth, parse_remb
+from edge_sfu.media.settings import MediaSettings
+from edge_sfu.media.twcc import FeedbackBuilder
+
+
+def _remb(bps: int, ssrcs: tuple[int, ...] = (1,)) -> bytes:
+    exp, mantissa = 0, bps
+    while mantissa > 0x3FFFF:
+        mantissa >>= 1
+        exp += 1
+    fci = b"REMB" + struct.pack(
+        "!BBH", len(ssrcs), (exp << 2) | (mantissa >> 16), mantissa & 0xFFFF
+    )
+    fci += b"".join(struct.pack("!I", s) for s in ssrcs)
+    body = struct.pack("!II", 9, 0) + fci
+    return struct.pack("!BBH", 0x8F, 206, len(body) // 4) + body
+
+
+def _rr(fraction_lost: float) -> bytes:
+    block = struct.pack("!IB3sIIII", 1, int(fraction_lost * 256), b"\0\0\0", 0, 0, 0, 0)
+    body = struct.pack("!I", 9) + block
+    return struct.pack("!BBH", 0x81, 201, len(body) // 4) + body
+
+
+def test_remb_parses_what_the_sfu_sends() -> None:
+    for bps in (0, 1, 300_000, 2_500_000, 123_456_789):
+        value = parse_remb(_remb(bps))
+        assert value is not None and value <= bps and value >= bps * 0.999
+    assert parse_remb(b"\x8f\xce\x00\x04" + b"\0" * 8 + b"XXXX" + b"\0" * 4) is None
+
+
+def test_receiver_reports_cut_and_remb_caps_the_downlink() -> None:
+    bw = TransportBandwidth(MediaSettings())
+    changes: list[int | None] = []
+    bw.on_estimate = lambda: changes.append(bw.estimate and bw.estimate.available_outgoing_bps)
+    assert bw.outgoing_bps is None and not bw.refresh()
+    bw.on_rtcp(_rr(0.0), 0.0)
+    assert bw.refresh() and changes == [1_000_000]
+    for i in range(1, 6):  # 30 % loss, each report a second apart
+        bw.on_rtcp(_rr(0.3), float(i))
+    cut = bw.outgoing_bps
+    assert cut is not None and cut < 1_000_000 * 0.85**4
+    assert bw.refresh() and changes[-1] == cut
+    assert not bw.refresh()  # nothing moved: no notification
+    bw.on_rtcp(_rr(0.0) + _remb(100_000), 7.0)  # a compound: the REMB is a ceiling
+    assert bw.outgoing_bps is not None and bw.outgoing_bps <= 100_000
+
+
+def test_transport_cc_feedback_moves_the_downlink_and_replaces_report_loss() -> None:
+    bw = TransportBandwidth(MediaSettings())
+    builder = FeedbackBuilder()
+    for seq in range(200):  # 1200-byte packets every 5 ms, arriving 20 ms later
+        bw.on_sent(seq, seq * 0.005, 1200)
+        if seq % 10:  # every tenth lost
+            builder.on_packet(seq, int((seq * 0.005 + 0.02) * 1e6))
+        if seq % 20 == 19:
+            for fb in builder.build(9, 1):
+                bw.on_rtcp(fb.serialize(), seq * 0.005 + 0.03)
+    assert bw.feedback_received >= 9
+    assert 0.05 < bw.downlink.loss < 0.15
+    bw.on_rtcp(_rr(0.9), 2.0)  # ignored for the estimate once transport-cc is there
+    assert bw.outgoing_bps == bw.downlink.estimate_bps
+
+
+def test_the_publisher_cap_is_shared_among_video_tracks_and_the_maximum_holds() -> None:
+    bw = TransportBandwidth(MediaSettings(publisher_max_bitrate=2_000_000))
+    one, two = bw.track_estimator(), bw.track_estimator()
+    assert bw.remb_bitrate(one) == 2_000_000
+    bw.set_publisher_cap(600_000)
+    assert bw.remb_bitrate(one) == 300_000 and bw.remb_bitrate(two) == 300_000
+    bw.drop_track_estimator(two)
+    assert bw.remb_bitrate(one) == 600_000
+    bw.set_publisher_cap(10_000_000)
+    assert bw.remb_bitrate(one) == 2_000_000
+    bw.set_publisher_cap(None)
+    # a publisher with transport-cc: REMB is only the ceiling, its own estimator does the rest
+    one.estimate_bps = 100_000
+    assert bw.remb_bitrate(one) == 100_000
+    bw.on_rtp_arrival(7, 0.0, 1000, 1)
+    assert bw.uplink_twcc and bw.remb_bitrate(one) == 2_000_000
+    bw.set_publisher_cap(600_000)  # a ceiling on the whole uplink, not shared per track
+    assert bw.remb_bitrate(one) == 600_000 and bw.remb_bitrate(None) == 600_000
+    assert [len(p) % 4 for p in bw.feedback_packets()] == [0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_rtcp_is_taken_without_raising(data: bytes) -> None:
+    bw = TransportBandwidth(MediaSettings())
+    bw.on_rtcp(data, 1.0)
+    bw.on_rtcp(b"\x8f\xcd" + data[2:], 1.0)  # as transport-cc feedback
+    bw.on_rtcp(b"\x8f\xce" + data[2:], 1.0)  # as REMB
+    bw.refresh()

@@ -1,0 +1,180 @@
+"""The GCC-style estimators against simulated links: a sender that sends what the estimate
+allows, a bottleneck with a queue, feedback every 100 ms through the transport-cc wire format."""
+
+from __future__ import annotations
+
+import random
+
+from edge_sfu.media.estimator import (
+    OveruseDetector,
+    ProbeController,
+    ReceiveSideEstimator,
+    SendSideEstimator,
+    TrendlineFilter,
+    Usage,
+)
+from edge_sfu.media.twcc import FeedbackBuilder, TransportFeedback
+
+PACKET = 1200
+MAX_BPS = 2_500_000
+
+
+class Link:
+    """A bottleneck of ``capacity`` bit/s (None: unlimited) with a FIFO queue, 20 ms of
+    propagation, and random loss."""
+
+    def __init__(self, capacity: float | None, loss: float = 0.0, seed: int = 1) -> None:
+        self.capacity = capacity
+        self.loss = loss
+        self.free_at = 0.0
+        self.rng = random.Random(seed)
+
+    def carry(self, now: float, size: int) -> float | None:
+        if self.rng.random() < self.loss:
+            return None
+        if self.capacity is None:
+            return now + 0.020
+        start = max(now, self.free_at)
+        self.free_at = start + size * 8 / self.capacity
+        return self.free_at + 0.020
+
+
+def run(
+    estimator: SendSideEstimator,
+    link: Link,
+    seconds: float,
+    *,
+    wanted_bps: int | None = None,
+    t0: float = 0.0,
+) -> list[tuple[float, int]]:
+    """Send at the estimate for ``seconds``; returns (time, estimate) after each feedback."""
+    builder = FeedbackBuilder()
+    in_flight: list[tuple[int, float]] = []  # (seq, arrival) not yet fed back
+    history: list[tuple[float, int]] = []
+    seq = 0
+    credit = 0.0
+    now = t0
+    step = 0.005
+    next_feedback = t0 + 0.1
+    while now < t0 + seconds:
+        rate = estimator.estimate_bps
+        probe = estimator.probe
+        if wanted_bps is not None and probe is None:
+            probe = estimator.start_probe(wanted_bps, now)
+        if probe is not None and now < probe.until:
+            rate = max(rate, probe.bitrate_bps)
+        credit += rate * step / 8
+        while credit >= PACKET:
+            credit -= PACKET
+            wire_seq = seq & 0xFFFF
+            estimator.on_sent(wire_seq, now, PACKET, probe=probe is not None and now < probe.until)
+            arrival = link.carry(now, PACKET)
+            if arrival is not None:
+                in_flight.append((wire_seq, arrival))
+            seq += 1
+        now += step
+        if now >= next_feedback:
+            next_feedback += 0.1
+            due = [(s, a) for s, a in in_flight if a <= now]
+            in_flight = [(s, a) for s, a in in_flight if a > now]
+            for s, a in due:
+                builder.on_packet(s, int(a * 1_000_000))
+            for fb in builder.build(1, 2):
+                parsed = TransportFeedback.parse(fb.serialize())
+                estimator.on_feedback(
+                    ((s, None if at is None else at / 1e6) for s, at in parsed.arrivals()), now
+                )
+            history.append((now, estimator.estimate_bps))
+    return history
+
+
+def test_a_link_capped_at_400_kbps_is_estimated_below_450_within_a_few_seconds() -> None:
+    estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    history = run(estimator, Link(400_000), 20.0)
+    settled = [bps for t, bps in history if t >= 4.0]
+    first_below = next(t for t, bps in history if bps < 450_000)
+    assert first_below < 4.0
+    assert max(settled) < 450_000
+    # and it does not collapse either: the link is used
+    assert sum(settled) / len(settled) > 200_000
+
+
+def test_an_uncapped_link_grows_to_the_configured_maximum() -> None:
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    history = run(estimator, Link(None), 40.0)
+    assert history[-1][1] == MAX_BPS
+    assert estimator.usage is not Usage.OVERUSING
+
+
+def test_twenty_percent_loss_cuts_the_estimate() -> None:
+    estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    history = run(estimator, Link(None, loss=0.2), 5.0)
+    assert history[-1][1] < 500_000
+
+
+def test_one_percent_loss_does_not_cut() -> None:
+    estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    history = run(estimator, Link(None, loss=0.01), 5.0)
+    assert history[-1][1] > 1_000_000
+
+
+def test_a_probe_that_gets_through_lifts_the_estimate_faster_than_growth() -> None:
+    def reach(wanted: int | None) -> float:
+        estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+        history = run(estimator, Link(2_000_000), 20.0, wanted_bps=wanted)
+        return next((t for t, bps in history if bps >= 1_000_000), 99.0)
+
+    assert reach(1_200_000) < reach(None) - 3.0
+
+
+def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    history = run(estimator, Link(400_000), 20.0, wanted_bps=1_500_000)
+    assert max(bps for t, bps in history if t >= 6.0) < 500_000
+    controller = ProbeController()
+    assert controller.request(1_000_000, 300_000, 0.0) is not None
+    controller.result(False, 1.0)
+    assert controller.request(1_000_000, 300_000, 2.5) is None
+    assert controller.request(1_000_000, 300_000, 3.1) is not None
+    assert controller.request(300_000, 300_000, 100.0) is None  # nothing to step up to
+
+
+def test_a_growing_queue_is_overuse_and_a_steady_one_is_not() -> None:
+    trend, detector = TrendlineFilter(), OveruseDetector()
+    usage = Usage.NORMAL
+    for i in range(60):  # each 10 ms group arrives 2 ms later than the last
+        t = i * 0.010
+        value = trend.update(0.010, 0.012, t + 0.002 * i)
+        usage = detector.detect(value, 0.010, trend.deltas, t)
+    assert usage is Usage.OVERUSING
+    trend, detector = TrendlineFilter(), OveruseDetector()
+    for i in range(60):
+        value = trend.update(0.010, 0.010, i * 0.010)
+        usage = detector.detect(value, 0.010, trend.deltas, i * 0.010)
+    assert usage is Usage.NORMAL
+
+
+def _publish(estimator: ReceiveSideEstimator, rate: float, capacity: float, seconds: float) -> None:
+    """A publisher at ``rate`` through a ``capacity`` bottleneck, 30 frames/s."""
+    link = Link(capacity)
+    for frame in range(int(seconds * 30)):
+        t = frame / 30
+        size = int(rate / 30 / 8)
+        while size > 0:
+            part = min(size, PACKET)
+            size -= part
+            arrival = link.carry(t, part)
+            assert arrival is not None
+            estimator.on_packet(t, arrival, part)
+
+
+def test_the_receive_side_estimate_falls_below_a_capped_uplink() -> None:
+    estimator = ReceiveSideEstimator(2_500_000, 50_000, MAX_BPS)
+    _publish(estimator, 1_000_000, 400_000, 5.0)
+    assert estimator.estimate_bps < 450_000
+
+
+def test_the_receive_side_estimate_holds_on_a_fast_uplink() -> None:
+    estimator = ReceiveSideEstimator(2_500_000, 50_000, MAX_BPS)
+    _publish(estimator, 1_000_000, 10_000_000, 5.0)
+    assert estimator.estimate_bps >= 1_000_000

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from edge_sfu.media.allocator import (
     PRIORITIES,
+    REASON_HOLD,
+    REASON_NETWORK,
     Allocation,
     Allocator,
     Demand,
@@ -152,6 +154,7 @@ class SubscriberAllocation:
         #: The latest allocation, by consumer id.
         self.last: dict[str, Allocation] = {}
         self.last_available_bps: int | None = None
+        self._demands: list[Demand] = []
 
     def set_priority(self, consumer_id: str, priority: Priority | None) -> None:
         """The subscriber's priority for one consumer (None: the publisher's again)."""
@@ -200,6 +203,7 @@ class SubscriberAllocation:
         now = self._clock()
         demands = [self.demand(c, now) for c in consumers]
         result = self.allocator.update(now, available, demands, self.profile)
+        self._demands = demands
         for consumer in consumers:
             allocation = result.get(consumer.id)
             if allocation is None or consumer.kind != "video":
@@ -219,6 +223,25 @@ class SubscriberAllocation:
             self.switched_off_by_client.discard(cid)
         self.last = result
         return result
+
+    def probe_target(self) -> int | None:
+        """The downlink (bps) the next step up of a track the *estimate* holds back would
+        need (everything allocated now, plus the cheapest such step), None when the
+        estimate holds nothing back: what to probe for before stepping up (as LiveKit's
+        allocator probes for its next layer)."""
+        spent = sum(a.bitrate_bps for a in self.last.values())
+        steps = []
+        for demand in self._demands:
+            allocation = self.last.get(demand.consumer_id)
+            if allocation is None or allocation.reason not in (REASON_NETWORK, REASON_HOLD):
+                continue
+            names = [layer.name for layer in demand.layers]
+            if not names:
+                continue
+            level = names.index(allocation.layer) if allocation.layer in names else -1
+            if level + 1 < len(names):
+                steps.append(demand.layers[level + 1].cost - allocation.bitrate_bps)
+        return spent + max(0, min(steps)) if steps else None
 
     def status(self) -> list[AllocationStatus]:
         """Per consumer: its priority, the layers wanted, allowed and sent, and why."""

@@ -521,6 +521,9 @@ class Transport(AsyncCloseable):
         if self.closed:
             return
         result = self.allocation.run()
+        target = self.allocation.probe_target()
+        if target is not None:
+            self.probe(target)  # before stepping up: padding shows whether it gets through
         # Publisher caps depend only on the shares: recompute them (over every transport of
         # the room) only when one of this subscriber's changed.
         shares = {cid: allocation.share_bps for cid, allocation in result.items()}

@@ -174,3 +174,25 @@ def test_a_single_layer_producer_is_measured_and_its_cost_follows() -> None:
         default_video_bitrate(640, 360),
         default_video_bitrate(1280, 720),
     ]
+
+
+def test_probe_target_is_the_next_step_the_estimate_holds_back() -> None:
+    now = [0.0]
+    estimate: list[int | None] = [None]
+    _p1, cam, _, _ = make(SIMULCAST)
+    _p2, other, _, _ = make(SIMULCAST)
+    cam.id, other.id = "COcam", "COother"
+    alloc = SubscriberAllocation(lambda: [cam, other], lambda: estimate[0], clock=lambda: now[0])
+    alloc.run()
+    assert alloc.probe_target() is None  # nothing held back
+    estimate[0] = 700_000  # both on q (150 kbps each), one on h (500 kbps): 650 kbps
+    now[0] = 1.0
+    result = alloc.run()
+    assert sorted(a.layer or "" for a in result.values()) == ["h", "q"]
+    # the cheapest step held back: q -> h (350 kbps more), on top of the 650 kbps allocated
+    assert alloc.probe_target() == 650_000 + 350_000
+    cam.set_preferred_size(320, 180)  # a render size that wants q only is not held back
+    other.set_preferred_size(320, 180)
+    now[0] = 2.0
+    alloc.run()
+    assert alloc.probe_target() is None

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 DataChannel: TypeAlias = RTCDataChannel
 #: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
 DATA_CHANNEL_IDS = 1024
+#: A track the downlink estimate holds back this long (seconds) makes the SFU probe for it.
+PROBE_AFTER_S = 3.0
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
 #: Padding during a probe goes out in bursts this often, at most this many packets each.
@@ -136,6 +138,7 @@ class Transport(AsyncCloseable):
         #: caps).
         self.on_allocated: Callable[[Transport], None] | None = None
         self._shares: dict[str, int | None] = {}
+        self._held_back_since: float | None = None
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -522,8 +525,15 @@ class Transport(AsyncCloseable):
             return
         result = self.allocation.run()
         target = self.allocation.probe_target()
-        if target is not None:
-            self.probe(target)  # before stepping up: padding shows whether it gets through
+        now = time.monotonic()
+        if target is None:
+            self._held_back_since = None
+        elif self._held_back_since is None:
+            self._held_back_since = now
+        elif now - self._held_back_since >= PROBE_AFTER_S:
+            # Held back for a while (the estimator's own ramp-up had its chance): padding
+            # shows whether the next step would get through, before it is taken.
+            self.probe(target)
         # Publisher caps depend only on the shares: recompute them (over every transport of
         # the room) only when one of this subscriber's changed.
         shares = {cid: allocation.share_bps for cid, allocation in result.items()}

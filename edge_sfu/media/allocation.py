@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The estimate binds the allocation once it has dropped by this share from one pass to a
+#: later one (congestion seen), see ``SubscriberAllocation``.
+CONGESTION_DROP = 0.05
+
 #: A single-layer publisher is never capped below this (bps): its subscribers' shares may
 #: be tiny while they are switched off, and a publisher starved to nothing never recovers.
 MIN_PUBLISHER_CAP_BPS = 100_000
@@ -132,6 +136,12 @@ class SubscriberAllocation:
     ``profile`` is the subscriber's bandwidth profile, ``priorities`` its ``setPriority``
     overrides and ``switched_off_by_client`` the tracks it switched off itself (manual
     ``clientTrackSwitchOffControl``), all by consumer id.
+
+    The estimate binds only once it has come down (``congested``): an estimator starts from
+    a guess (1 Mbit/s) and ramps up while nothing is lost, so before it has seen congestion
+    its figure says nothing of the link and would switch tracks off at the start of every
+    call on a good network. It comes down as soon as a link is short (LiveKit's allocator
+    likewise waits for a congestion signal before it limits anything).
     """
 
     def __init__(
@@ -154,6 +164,9 @@ class SubscriberAllocation:
         #: The latest allocation, by consumer id.
         self.last: dict[str, Allocation] = {}
         self.last_available_bps: int | None = None
+        #: Whether the estimate has come down once: from then on it binds.
+        self.congested = False
+        self._previous_bps: int | None = None
         self._demands: list[Demand] = []
 
     def set_priority(self, consumer_id: str, priority: Priority | None) -> None:
@@ -198,7 +211,12 @@ class SubscriberAllocation:
     def run(self) -> dict[str, Allocation]:
         """Allocate now and apply it to every video consumer."""
         consumers = [c for c in self._consumers() if not c.closed]
-        available = self.available_bps()
+        estimate = self.available_bps()
+        previous = self._previous_bps
+        if estimate is not None and previous is not None:
+            self.congested |= estimate < previous * (1 - CONGESTION_DROP)
+        self._previous_bps = estimate
+        available = estimate if self.congested else None
         self.last_available_bps = available
         now = self._clock()
         demands = [self.demand(c, now) for c in consumers]

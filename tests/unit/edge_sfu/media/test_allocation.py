@@ -80,7 +80,7 @@ class Estimate:
 
 def test_allocation_pass_switches_the_lower_priority_track_off_and_back_on() -> None:
     now = [0.0]
-    estimate: list[int | None] = [None]
+    estimate: list[int | None] = [20_000_000]  # a first figure, then a drop: it binds
     cam_p, cam, _, _ = make(SIMULCAST)
     screen_p, screen, _, _ = make(SIMULCAST)
     screen_p.priority = "high"
@@ -178,7 +178,7 @@ def test_a_single_layer_producer_is_measured_and_its_cost_follows() -> None:
 
 def test_probe_target_is_the_next_step_the_estimate_holds_back() -> None:
     now = [0.0]
-    estimate: list[int | None] = [None]
+    estimate: list[int | None] = [20_000_000]
     _p1, cam, _, _ = make(SIMULCAST)
     _p2, other, _, _ = make(SIMULCAST)
     cam.id, other.id = "COcam", "COother"
@@ -196,3 +196,23 @@ def test_probe_target_is_the_next_step_the_estimate_holds_back() -> None:
     now[0] = 2.0
     alloc.run()
     assert alloc.probe_target() is None
+
+
+def test_the_estimate_binds_once_it_came_down() -> None:
+    now = [0.0]
+    estimate: list[int | None] = [None]
+    _p, cam, _, _ = make(SIMULCAST)
+    alloc = SubscriberAllocation(lambda: [cam], lambda: estimate[0], clock=lambda: now[0])
+    # the estimator's starting guess, ramping up: nothing is limited by it
+    for i, bps in enumerate((None, 300_000, 320_000, 345_000, 340_000)):
+        estimate[0], now[0] = bps, float(i)
+        alloc.run()
+        assert not alloc.congested and cam.target_layer == "f"
+        assert alloc.last_available_bps is None
+    estimate[0], now[0] = 300_000, 5.0  # down by more than 5 %: congestion
+    alloc.run()
+    assert alloc.congested and alloc.last_available_bps == 300_000
+    assert cam.target_layer == "q"
+    estimate[0], now[0] = 5_000_000, 6.0  # from now on it binds either way
+    alloc.run()
+    assert alloc.last_available_bps == 5_000_000

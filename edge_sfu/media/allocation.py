@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: The estimate binds the allocation once it has dropped by this share from one pass to a
-#: later one (congestion seen), see ``SubscriberAllocation``.
+#: later one while at least ``CONGESTION_LOSS`` of what was sent was lost (congestion seen),
+#: see ``SubscriberAllocation``.
 CONGESTION_DROP = 0.05
+CONGESTION_LOSS = 0.02
 
 #: A single-layer publisher is never capped below this (bps): its subscribers' shares may
 #: be tiny while they are switched off, and a publisher starved to nothing never recovers.
@@ -137,11 +139,13 @@ class SubscriberAllocation:
     overrides and ``switched_off_by_client`` the tracks it switched off itself (manual
     ``clientTrackSwitchOffControl``), all by consumer id.
 
-    The estimate binds only once it has come down (``congested``): an estimator starts from
-    a guess (1 Mbit/s) and ramps up while nothing is lost, so before it has seen congestion
-    its figure says nothing of the link and would switch tracks off at the start of every
-    call on a good network. It comes down as soon as a link is short (LiveKit's allocator
-    likewise waits for a congestion signal before it limits anything).
+    The estimate binds only once it has come down while packets were being lost
+    (``congested``; ``loss`` None, not known, counts as lost): an estimator starts from a
+    guess (1 Mbit/s) and ramps up while nothing is lost, and its delay-based part also backs
+    off when a busy host delays packets on a link with room to spare; before a real
+    congestion its figure says too little of the link and would switch tracks off on a good
+    network. A short link loses packets as soon as more is sent than it carries (LiveKit's
+    allocator likewise waits for a congestion signal before it limits anything).
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class SubscriberAllocation:
         consumers: Callable[[], Iterable[ConsumerBase]],
         available_bps: Callable[[], int | None],
         *,
+        loss: Callable[[], float | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         hold_s: float = 2.0,
     ) -> None:
@@ -156,6 +161,8 @@ class SubscriberAllocation:
         #: Where the downlink estimate comes from (the transport's estimator; None:
         #: unlimited). Replaceable, e.g. by a test that stands in for the network.
         self.available_bps = available_bps
+        #: The share of packets to the subscriber lost lately (0..1, None: not known).
+        self.loss = loss
         self._clock = clock
         self.profile = VideoBandwidthProfile()
         self.priorities: dict[str, Priority] = {}
@@ -213,8 +220,10 @@ class SubscriberAllocation:
         consumers = [c for c in self._consumers() if not c.closed]
         estimate = self.available_bps()
         previous = self._previous_bps
-        if estimate is not None and previous is not None:
-            self.congested |= estimate < previous * (1 - CONGESTION_DROP)
+        if estimate is not None and previous is not None and not self.congested:
+            loss = self.loss()
+            lossy = loss is None or loss >= CONGESTION_LOSS
+            self.congested = lossy and estimate < previous * (1 - CONGESTION_DROP)
         self._previous_bps = estimate
         available = estimate if self.congested else None
         self.last_available_bps = available

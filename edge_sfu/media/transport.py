@@ -131,7 +131,9 @@ class Transport(AsyncCloseable):
         #: Shares the downlink estimate over this participant's consumers; a new estimate
         #: runs it at once (``on_estimate``).
         self.allocation = SubscriberAllocation(
-            lambda: list(self.consumers.values()), self._available_outgoing
+            lambda: list(self.consumers.values()),
+            self._available_outgoing,
+            loss=lambda: None if self.estimate is None else self.estimate.loss,
         )
         self.on_estimate = self.reallocate
         #: Called after an allocation pass changed a share (the router recomputes publisher

@@ -161,11 +161,13 @@ async def join(sfu: RunningSfu, clients: list[Room], *identities: str) -> list[R
 def set_downlink(transport: Transport, bps: int | None) -> None:
     """Stand in for the network: the allocation of ``transport``'s downlink sees ``bps``
     (None: unlimited) as the estimate from now on, and runs as on a new estimate. The first
-    time, a high figure comes before it: an estimate binds once it has come down."""
+    time, a high figure comes before it, with loss: an estimate binds once it has come down
+    while packets were lost."""
     allocation = transport.allocation
     callback = transport.on_estimate
     assert callback is not None
     if not allocation.congested and bps is not None:
+        allocation.loss = lambda: 0.1
         allocation.available_bps = lambda: 10 * bps
         callback()
     allocation.available_bps = lambda: bps

@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from edge_sfu.client import connect
 from edge_sfu.media.allocation import layer_options
 from edge_sfu.signaling.member import RoomMember
-from tests.support.browser import chromium, open_page, require_chromium
-from tests.support.media import PatternVideoTrack
+from tests.support.browser import H264, H264TestSource, chromium, open_page, require_chromium
 from tests.support.sfu import running_sfu, set_downlink
 from tests.support.waiting import wait_for
 
@@ -104,10 +102,12 @@ async def decoding(page: Any, name: str, frames: int = 10) -> None:
 async def test_switch_off_and_priorities_in_the_browser(tmp_path):
     require_chromium()
     async with running_sfu(tmp_path) as sfu:
-        py = await connect(sfu.ws_url, sfu.token("py"))
+        # in-process sources: what they send follows no subscriber, so the test holds it
+        kiosk = await sfu.signaling.connect_local("room1", "kiosk")
+        camera = await kiosk.publish("camera", H264)
+        screen = await kiosk.publish("screen", H264, priority="high")
+        sources = [H264TestSource(camera, 320, 240), H264TestSource(screen, 320, 240)]
         try:
-            await py.publish_track(PatternVideoTrack(320, 240), "camera")
-            await py.publish_track(PatternVideoTrack(320, 240), "screen", priority="high")
             async with chromium() as browser:
                 page = await open_page(browser, f"{sfu.base}/join/room1", bypass_csp=True)
                 refused = await page.evaluate(BAD_PROFILES_JS)
@@ -140,7 +140,7 @@ async def test_switch_off_and_priorities_in_the_browser(tmp_path):
                 set_downlink(transport, max(cost.values()) * 3 // 2)
                 got = await wait_for(lambda: events(page), lambda e: len(e) >= 3, 20)
                 assert ["off", "camera", "network-congestion", True] in got
-                assert ["room-off", "camera", "py", True] in got
+                assert ["room-off", "camera", "kiosk", True] in got
                 assert await page.evaluate("() => window.tracks.camera.switchOffReason") == (
                     "network-congestion"
                 )
@@ -181,4 +181,6 @@ async def test_switch_off_and_priorities_in_the_browser(tmp_path):
                 assert warnings == []
                 await page.context.close()
         finally:
-            await py.close()
+            for source in sources:
+                await source.close()
+            await kiosk.disconnect()

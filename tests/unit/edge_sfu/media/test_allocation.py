@@ -216,3 +216,20 @@ def test_the_estimate_binds_once_it_came_down() -> None:
     estimate[0], now[0] = 5_000_000, 6.0  # from now on it binds either way
     alloc.run()
     assert alloc.last_available_bps == 5_000_000
+
+
+def test_a_drop_without_loss_does_not_bind() -> None:
+    now = [0.0]
+    estimate: list[int | None] = [1_000_000]
+    loss: list[float | None] = [0.0]
+    _p, cam, _, _ = make(SIMULCAST)
+    alloc = SubscriberAllocation(
+        lambda: [cam], lambda: estimate[0], loss=lambda: loss[0], clock=lambda: now[0]
+    )
+    alloc.run()
+    estimate[0], now[0] = 60_000, 1.0  # a busy host delays packets: nothing is lost
+    alloc.run()
+    assert not alloc.congested and not cam.switched_off
+    estimate[0], loss[0], now[0] = 55_000, 0.3, 2.0  # a short link loses what it cannot carry
+    alloc.run()
+    assert alloc.congested and cam.switched_off

@@ -15,6 +15,7 @@ from aiohttp import web
 from .context import SFU_CONTEXT, SfuContext
 from .rest import setup_rest, twilio_errors
 from .signaling import setup as setup_signaling
+from .signaling.twilio import setup as setup_twilio_signaling
 
 
 def create_sfu_app(context: SfuContext) -> web.Application:
@@ -26,6 +27,7 @@ def create_sfu_app(context: SfuContext) -> web.Application:
     app[SFU_CONTEXT] = context
     setup_rest(app)
     setup_signaling(app)  # /v1/signaling, /join/{room}, /static/
+    setup_twilio_signaling(app)  # /twilio/signaling, /twilio/insights (twilio-video.js)
     app.cleanup_ctx.append(_run_context)
     return app
 

@@ -31,6 +31,7 @@ from hardware.camera.base import AccessUnit
 
 from .devices import DeviceSinks, KioskDevices
 from .mixer import RATE, AudioMixer
+from .uplink import UplinkLayerChoice
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,9 @@ class RemoteCall(_CallBase):
         self._mic: PcmTrack | None = None
         self._mic_pub: sfu_client.LocalTrackPublication | None = None
         self._layer = ""
+        # the layer the uplink carries, waiting for its first keyframe before it is sent
+        self._next_layer: str | None = None
+        self._uplink: UplinkLayerChoice | None = None
         self._readers: dict[str, asyncio.Task[None]] = {}
 
     async def join(self, signaling_url: str, token: str, room: str, *, muted: bool) -> None:
@@ -259,10 +263,13 @@ class RemoteCall(_CallBase):
         self._room.on("disconnected", lambda code, message: self._ended(str(message), code))
         camera = self._devices.camera
         if camera is not None:
-            # The client publishes one layer: the largest the camera makes.
-            self._layer = camera.spec.layers[0].name
+            # The client publishes one layer: the largest the camera makes, until the other
+            # unit's bitrate hints say the uplink carries only a smaller one.
+            self._uplink = UplinkLayerChoice(camera.spec.layers, camera.spec.framerate)
+            self._layer = self._uplink.layer
             self._video = await self._room.publish_encoded_video("camera")
             self._video.on_keyframe_request = lambda: self._devices.request_keyframe(self._layer)
+            self._video.on_bitrate_hint = self._bitrate_hint
             self._devices.set_wanted_layers(frozenset({self._layer}))
         if self._devices.capture is not None:
             self._mic = PcmTrack()
@@ -276,8 +283,37 @@ class RemoteCall(_CallBase):
         if camera is not None:
             self._devices.set_wanted_layers(frozenset({self._layer}))
 
+    def _bitrate_hint(self, bps: int) -> None:
+        if self._uplink is None or self._closed_or_left():
+            return
+        layer = self._uplink.on_hint(bps)
+        if layer is None:
+            return
+        if layer == self._layer:
+            self._next_layer = None  # back before the switch happened
+            self._devices.set_wanted_layers(frozenset({self._layer}))
+            return
+        log.info("uplink hint %d bit/s: sending camera layer %s", bps, layer)
+        # Encode both until the new layer's keyframe: the stream switches on it.
+        self._next_layer = layer
+        self._devices.set_wanted_layers(frozenset({self._layer, layer}))
+        self._devices.request_keyframe(layer)
+
+    def _closed_or_left(self) -> bool:
+        return self.closed or self._room is None
+
+    @property
+    def sent_layer(self) -> str:
+        """The camera layer sent to the other unit now."""
+        return self._layer
+
     def _push_video(self, au: AccessUnit) -> None:
-        if self._video is not None and au.layer == self._layer:
+        if self._video is None:
+            return
+        if au.layer == self._next_layer and au.keyframe:
+            self._layer, self._next_layer = au.layer, None
+            self._devices.set_wanted_layers(frozenset({self._layer}))
+        if au.layer == self._layer:
             self._video.push(au.data, au.keyframe, au.capture_us)
 
     def _subscribed(self, track: Any, pub: Any, who: Any) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -47,6 +49,11 @@ class EncodedVideoTrack(MediaStreamTrack):  # type: ignore[misc]
         self._owner_loop = asyncio.get_running_loop()
         self.sender: Any = None
         self.on_keyframe_request: Any = None
+        #: The latest bitrate (bit/s) the receiving unit said this track may use (its REMB:
+        #: its estimate of our uplink, capped by what its subscribers take), or None before
+        #: it said. ``on_bitrate_hint(bps)`` is called with each one.
+        self.bitrate_hint: int | None = None
+        self.on_bitrate_hint: Callable[[int], None] | None = None
         self.frames_sent = 0
 
     def push(self, data: bytes, keyframe: bool, timestamp_us: int) -> None:
@@ -70,10 +77,22 @@ class EncodedVideoTrack(MediaStreamTrack):  # type: ignore[misc]
         self.frames_sent += 1
         return packet
 
+    def _hint(self, bps: int) -> None:
+        self.bitrate_hint = bps
+        if self.on_bitrate_hint is not None:
+            self.on_bitrate_hint(bps)
+
     def _check_keyframe_request(self) -> None:
         wanted = self.sender is not None and seam.take_keyframe_request(self.sender)
         if wanted and self.on_keyframe_request is not None:
             self.on_keyframe_request()
+
+
+def _hint_track(sender: Any, bps: int) -> None:
+    # whatever encoded track the sender carries now (an m-line outlives its publications)
+    track = sender.track
+    if isinstance(track, EncodedVideoTrack):
+        track._hint(bps)
 
 
 def rtc_configuration(ice_servers: list[dict[str, Any]] | None) -> RTCConfiguration:
@@ -111,6 +130,9 @@ class PeerSession:
                 transceiver.direction = "sendonly"
                 if isinstance(track, EncodedVideoTrack):
                     track.sender = transceiver.sender
+                    seam.watch_bitrate_hints(
+                        transceiver.sender, functools.partial(_hint_track, transceiver.sender)
+                    )
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
             self._harden()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from edge_sfu.media.data import DataConsumer, DataProducer
     from edge_sfu.media.errors import DataMessageTooLarge, MediaClosed, MediaError, UnsupportedCodec
     from edge_sfu.media.incoming import IncomingTrack
-    from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec, choose_layer
+    from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec, choose_layer, sending_layers
     from edge_sfu.media.local import EncodedFrame, LocalConsumer, LocalProducer
     from edge_sfu.media.packet import H264, OPUS, VP8, CodecInfo
     from edge_sfu.media.producer import Producer
@@ -53,6 +53,7 @@ _SUBMODULE = {
     "DEFAULT_LAYER": "layers",
     "LayerSpec": "layers",
     "choose_layer": "layers",
+    "sending_layers": "layers",
     "EncodedFrame": "local",
     "LocalConsumer": "local",
     "LocalProducer": "local",
@@ -110,4 +111,5 @@ __all__ = [
     "Transport",
     "UnsupportedCodec",
     "choose_layer",
+    "sending_layers",
 ]

@@ -6,12 +6,12 @@ import logging
 import random
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from edge_sfu.media import seam
 from edge_sfu.media.estimator import ReceiveSideEstimator
-from edge_sfu.media.layers import DEFAULT_LAYER
+from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
 from edge_sfu.media.packet import CodecInfo, KeyframeDetector, MediaPacket, keyframe_detector
 from edge_sfu.media.producer import Producer
 
@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 RTCP_RTPFB: Final = 205
 RTCP_PSFB: Final = 206
 SUPPORTED: Final = frozenset({"H264", "VP8", "OPUS"})
+#: Per-SSRC facts a track keeps at most (rids seen, SSRCs logged): a peer inventing SSRCs
+#: costs a log line each up to this many, then nothing.
+MAX_SSRCS: Final = 32
 
 
 def codec_info(codec: RTCRtpCodecParameters) -> CodecInfo:
@@ -115,8 +118,15 @@ class IncomingTrack:
     a publication) are dropped. ``remote_track_id`` is the track id from the offer's
     ``a=msid`` line: how signaling matches the m-line to the publication it announced.
 
-    ``set_negotiated_codecs``, ``receive_started``, ``handle_rtp`` and ``handle_rtcp`` are
-    the engine's internal API, for ``Transport`` and the seam's receiver adapter.
+    Simulcast: ``layers`` names the rids of the m-line (lowest first); each SSRC that
+    arrives with one of those rids (``handle_stream``) carries that layer, and RTX SSRCs are
+    tied to their layer by their repaired rid. Without layers the m-line carries one stream,
+    ``DEFAULT_LAYER``: its first SSRC (and the RTX SSRC the SDP pairs with it). Packets of
+    any other SSRC or rid are dropped, with one log line per SSRC.
+
+    ``set_negotiated_codecs``, ``set_layers``, ``receive_started``, ``handle_stream``,
+    ``handle_rtp`` and ``handle_rtcp`` are the engine's internal API, for ``Transport`` and
+    the seam's receiver adapter.
     """
 
     def __init__(
@@ -125,11 +135,17 @@ class IncomingTrack:
         kind: str,
         remote_track_id: str | None,
         send_rtcp: Callable[[bytes], bool],
+        *,
+        layers: Sequence[LayerSpec] = (),
     ) -> None:
         self.mid = mid
         self.kind = kind
         self.remote_track_id = remote_track_id
         self._send_rtcp = send_rtcp
+        self._simulcast: dict[str, LayerSpec] = {spec.name: spec for spec in layers}
+        self._rid_of_ssrc: dict[int, str] = {}
+        self._repaired_of_ssrc: dict[int, str] = {}
+        self._logged: set[int] = set()
         self.producer: Producer | None = None
         self.codec: CodecInfo | None = None
         self._codecs: dict[int, RTCRtpCodecParameters] = {}
@@ -169,6 +185,19 @@ class IncomingTrack:
         if chosen is not None:
             self.codec = chosen
             self._detector = keyframe_detector(chosen)
+
+    @property
+    def layers(self) -> tuple[LayerSpec, ...]:
+        """The producer's layers: one per simulcast rid, lowest first, else the default."""
+        if self._simulcast:
+            return tuple(self._simulcast.values())
+        return (LayerSpec(DEFAULT_LAYER),)
+
+    def set_layers(self, layers: Sequence[LayerSpec]) -> None:
+        """Engine-internal: the simulcast layers (rids) this m-line receives, lowest first;
+        empty for one stream. Only before a producer is attached."""
+        if self.producer is None:
+            self._simulcast = {spec.name: spec for spec in layers}
 
     def set_negotiated_codecs(self, codecs: list[RTCRtpCodecParameters]) -> None:
         """Engine-internal: what offer/answer settled on, until the receiver starts."""
@@ -211,6 +240,8 @@ class IncomingTrack:
         apt = self._rtx_pts.get(pt)
         if apt is not None:
             original = self._rtx.get(packet.ssrc)
+            if original is None:
+                original = self._repaired_stream(packet.ssrc)
             if original is None or len(packet.payload) < 2:
                 return
             payload = packet.payload
@@ -230,7 +261,7 @@ class IncomingTrack:
         ssrc = packet.ssrc
         layer = self._layer_of_ssrc.get(ssrc)
         if layer is None:
-            layer = self._learn_layer(ssrc)
+            layer = self._new_media_stream(ssrc)
             if layer is None:
                 return
         arrival = time.monotonic()
@@ -256,13 +287,64 @@ class IncomingTrack:
             )
         )
 
-    def _learn_layer(self, ssrc: int) -> str | None:
-        # One layer per m-line until browser simulcast arrives (it will map rids here).
-        if self._ssrc_of_layer:
+    def handle_stream(self, ssrc: int, rid: str | None, repaired_rid: str | None) -> bool:
+        """Engine-internal: a new SSRC arrived with these rids (from its header extensions).
+
+        Returns whether nothing more is to be learnt about it: True without simulcast (an
+        SSRC's role is settled by the order of arrival; a repaired rid still ties an RTX
+        SSRC to it), True once a rid or repaired rid was seen; False for a simulcast SSRC
+        without either yet (the next packet may carry it).
+        """
+        if len(self._rid_of_ssrc) + len(self._repaired_of_ssrc) >= MAX_SSRCS:
+            self._log_once(ssrc, "too many SSRCs")
+            return True
+        if rid is not None:
+            self._rid_of_ssrc[ssrc] = rid
+        if repaired_rid is not None:
+            self._repaired_of_ssrc[ssrc] = repaired_rid
+        return not self._simulcast or rid is not None or repaired_rid is not None
+
+    def _new_media_stream(self, ssrc: int) -> str | None:
+        # A media SSRC not seen before: which layer it carries, if any.
+        if not self._simulcast:
+            if self._ssrc_of_layer:
+                self._log_once(ssrc, "a second stream on a one-stream m-line")
+                return None
+            layer = DEFAULT_LAYER
+        else:
+            rid = self._rid_of_ssrc.get(ssrc)
+            if rid is None or rid not in self._simulcast:
+                self._log_once(ssrc, f"rid {rid!r} not offered" if rid else "no rid")
+                return None
+            if rid in self._ssrc_of_layer:
+                self._log_once(ssrc, f"rid {rid!r} already has an SSRC")
+                return None
+            layer = rid
+        self._layer_of_ssrc[ssrc] = layer
+        self._ssrc_of_layer[layer] = ssrc
+        return layer
+
+    def _repaired_stream(self, rtx_ssrc: int) -> int | None:
+        # The media SSRC an unsignalled RTX SSRC repairs, by its repaired rid.
+        rid = self._repaired_of_ssrc.get(rtx_ssrc)
+        if rid is None:
+            media = None
+        elif self._simulcast:
+            media = self._ssrc_of_layer.get(rid)
+        else:  # one stream sent on a simulcast m-line's lowest rid
+            media = self._ssrc_of_layer.get(DEFAULT_LAYER)
+            if self._rid_of_ssrc.get(media or 0) != rid:
+                media = None
+        if media is None:
+            self._log_once(rtx_ssrc, f"retransmissions for unknown rid {rid!r}")
             return None
-        self._layer_of_ssrc[ssrc] = DEFAULT_LAYER
-        self._ssrc_of_layer[DEFAULT_LAYER] = ssrc
-        return DEFAULT_LAYER
+        self._rtx[rtx_ssrc] = media
+        return media
+
+    def _log_once(self, ssrc: int, why: str) -> None:
+        if ssrc not in self._logged and len(self._logged) < MAX_SSRCS:
+            self._logged.add(ssrc)
+            logger.info("track %s: ignoring SSRC %d: %s", self.mid, ssrc, why)
 
     def handle_rtcp(self, packet: seam.AnyRtcpPacket) -> None:
         """Engine-internal: RTCP from the publisher; sender reports give the clock."""

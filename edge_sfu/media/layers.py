@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -55,3 +55,12 @@ def choose_layer(
 def ordered_layers(available: Iterable[LayerSpec]) -> list[LayerSpec]:
     """Layers from the smallest picture to the largest (unknown sizes, 0x0, count as largest)."""
     return sorted(available, key=lambda s: (s.pixels == 0, s.pixels, s.name))
+
+
+def sending_layers(layers: Sequence[str], wanted: Collection[str]) -> list[str]:
+    """Which of a simulcast source's ``layers`` (lowest first) it should send when
+    ``wanted`` are received by someone: those, and the lowest too while any is wanted, so a
+    subscriber that must step down finds it running; none when none is wanted."""
+    if not any(name in wanted for name in layers):
+        return []
+    return [name for i, name in enumerate(layers) if i == 0 or name in wanted]

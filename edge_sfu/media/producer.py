@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from edge_common.lifecycle import Closeable
 from edge_sfu.media.errors import MediaClosed
@@ -45,10 +45,26 @@ class SyncPoint:
     local: float
 
 
-class Layer:
-    """Runtime state of one layer: its spec, cache and clock."""
+#: The layer bitrate is measured over the last two of these periods (seconds): the one under
+#: way and the one before.
+BITRATE_PERIOD_S: Final = 0.5
 
-    __slots__ = ("cache", "frames", "last_arrival", "last_ts", "packets", "spec", "sync")
+
+class Layer:
+    """Runtime state of one layer: its spec, cache, clock and bitrate."""
+
+    __slots__ = (
+        "_period_bytes",
+        "_period_start",
+        "_previous_bytes",
+        "cache",
+        "frames",
+        "last_arrival",
+        "last_ts",
+        "packets",
+        "spec",
+        "sync",
+    )
 
     def __init__(self, spec: LayerSpec, cache_size: int) -> None:
         self.spec = spec
@@ -59,6 +75,38 @@ class Layer:
         self.packets = 0
         #: Video frames received (packets with the RTP marker bit: a frame's last packet).
         self.frames = 0
+        self._period_start = 0.0
+        self._period_bytes = 0
+        self._previous_bytes = 0
+
+    def count(self, size: int, arrival: float) -> None:
+        """Add a packet of ``size`` payload bytes, arrived at ``arrival`` (monotonic)."""
+        elapsed = arrival - self._period_start
+        if elapsed >= BITRATE_PERIOD_S:
+            if elapsed < 2 * BITRATE_PERIOD_S:
+                self._previous_bytes = self._period_bytes
+                self._period_start += BITRATE_PERIOD_S
+            else:  # a gap: nothing arrived during the last full period
+                self._previous_bytes = 0
+                self._period_start = arrival
+            self._period_bytes = 0
+        self._period_bytes += size
+
+    def bitrate_at(self, now: float) -> int:
+        """Payload bit/s over the period under way at ``now`` and the one before it; 0 once
+        nothing arrived for a whole period (a paused layer)."""
+        elapsed = now - self._period_start
+        if elapsed >= 2 * BITRATE_PERIOD_S or elapsed < 0:
+            return 0
+        if elapsed >= BITRATE_PERIOD_S:  # the period under way has had no packet yet
+            return int(self._period_bytes * 8 / elapsed)
+        return int((self._previous_bytes + self._period_bytes) * 8 / (BITRATE_PERIOD_S + elapsed))
+
+    @property
+    def bitrate_bps(self) -> int:
+        """What the source sends on this layer now (payload bit/s, a sliding window of 0.5
+        to 1 s)."""
+        return self.bitrate_at(time.monotonic())
 
 
 class Producer(Closeable):
@@ -124,6 +172,7 @@ class Producer(Closeable):
         layer.last_arrival = packet.arrival
         layer.last_ts = packet.ts
         layer.packets += 1
+        layer.count(len(packet.payload), packet.arrival)
         if packet.marker:
             layer.frames += 1
         self.packets_received += 1

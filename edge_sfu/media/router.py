@@ -111,7 +111,8 @@ class Router(AsyncCloseable):
     ) -> Producer:
         """Turn an incoming track of ``transport`` into a producer.
 
-        Call after the offer/answer that brought the track; if the track's codec is not
+        Call after the offer/answer that brought the track. ``layers`` default to the
+        track's (one per simulcast rid the answer sends, else one). If the track's codec is not
         known yet (aiortc starts receivers once DTLS connects), the producer is created
         with the codec from the track once started.
         """
@@ -124,7 +125,7 @@ class Router(AsyncCloseable):
             producer_id=producer_id or _new_id("MT"),
             participant_id=transport.participant_id,
             codec=track.codec,
-            layers=layers or (LayerSpec(DEFAULT_LAYER),),
+            layers=layers or track.layers,
             request_keyframe=track.request_keyframe,
             request_retransmission=track.request_retransmission,
             cache_size=self.settings.retransmission_cache_packets,

@@ -11,7 +11,7 @@ that one closes (``Transport.add_consumer``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
@@ -19,6 +19,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.layers import LayerSpec
 
 
 def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
@@ -36,6 +37,11 @@ class PublicationSlot:
     aiortc never drops an m-line, so the m-line of an unpublished track is kept: once closed,
     the transport gives it to the participant's next publication of the same kind and codec
     (``Transport.add_publication_slot``), with a fresh ``IncomingTrack`` on the same mid.
+
+    ``rids``: a simulcast m-line's rids (its first publication's layers, lowest first), for
+    life: a browser fixes its send encodings when it first answers an m-line, so the offer
+    always lists them. ``simulcast``: the layers of the publication on it now; a publication
+    without layers on a simulcast m-line receives its lowest rid only, the others paused.
     """
 
     def __init__(
@@ -43,10 +49,13 @@ class PublicationSlot:
         transceiver: RTCRtpTransceiver,
         codec: str | None,
         on_close: Callable[[PublicationSlot], None],
+        simulcast: Sequence[LayerSpec] = (),
     ) -> None:
         self.transceiver = transceiver
         #: The codec the m-line is restricted to (lower case), None for any.
         self.codec = None if codec is None else codec.lower()
+        self.simulcast: tuple[LayerSpec, ...] = tuple(simulcast)
+        self.rids: tuple[str, ...] = tuple(spec.name for spec in simulcast)
         self._on_close = on_close
         self.closed = False
         #: Given to a new publication: its incoming track is made at the next offer.
@@ -68,16 +77,25 @@ class PublicationSlot:
         """Whether the participant's answer sends on this m-line."""
         return self.transceiver.currentDirection in ("recvonly", "sendrecv")
 
-    def fits(self, kind: str, codec: str | None) -> bool:
+    def fits(self, kind: str, codec: str | None, rids: Sequence[str] = ()) -> bool:
         """Whether a new publication of ``kind`` restricted to ``codec`` can take this
-        m-line: it is closed, was offered, and has the same kind and codec restriction."""
+        m-line: it is closed, was offered, has the same kind and codec restriction, and the
+        same simulcast rids (a publication without layers fits any)."""
         wanted = None if codec is None else codec.lower()
-        return self.closed and self.mid is not None and self.kind == kind and self.codec == wanted
+        return (
+            self.closed
+            and self.mid is not None
+            and self.kind == kind
+            and self.codec == wanted
+            and (not rids or self.rids == tuple(rids))
+        )
 
-    def reopen(self) -> None:
-        """Receive a new publication here from the next offer on."""
+    def reopen(self, simulcast: Sequence[LayerSpec] = ()) -> None:
+        """Receive a new publication here from the next offer on, with its layers (the
+        sizes it announced for this m-line's rids; none for one stream)."""
         self.closed = False
         self.reopened = True
+        self.simulcast = tuple(simulcast)
         self.transceiver.direction = "recvonly"
 
     def close(self) -> None:
@@ -153,7 +171,8 @@ class SendSlot:
             self.handover
             and consumer is not None
             and self.params is not None
-            and self.transceiver.currentDirection == "sendonly"
+            # sendrecv: the participant also publishes on this m-line (recycled)
+            and self.transceiver.currentDirection in ("sendonly", "sendrecv")
         ):
             self.handover = False
             consumer.send_started(self.params)

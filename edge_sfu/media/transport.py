@@ -9,17 +9,19 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 from aiortc import (
     RTCDataChannel,
+    RTCIceCandidate,
     RTCPeerConnection,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.sdp import candidate_from_sdp
 
 from edge_common.lifecycle import AsyncCloseable, TaskSet
 from edge_sfu.media import seam
@@ -29,6 +31,7 @@ from edge_sfu.media.consumer import PADDING_BYTES, Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
 from edge_sfu.media.estimator import ProbeRequest
 from edge_sfu.media.incoming import IncomingTrack
+from edge_sfu.media.layers import LayerSpec, sending_layers
 from edge_sfu.media.packet import CodecInfo
 from edge_sfu.media.producer import Producer
 from edge_sfu.media.settings import MediaSettings
@@ -55,6 +58,12 @@ _TWCC_EXTMAP = re.compile(
     re.M,
 )
 _MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
+_DIRECTION = re.compile(r"^a=(sendonly|recvonly|sendrecv|inactive)\s*$", re.M)
+#: Remote ICE candidates a participant may trickle: each makes the SFU send checks.
+MAX_REMOTE_CANDIDATES = 64
+#: A send-only m-line the participant also sends on (a recycled m-line) is sendrecv.
+_WITH_RECV = {"sendonly": "sendrecv", "inactive": "recvonly"}
+_WITHOUT_RECV = {v: k for k, v in _WITH_RECV.items()}
 
 
 def _remote_track_ids(sdp: str) -> dict[str, str]:
@@ -64,6 +73,20 @@ def _remote_track_ids(sdp: str) -> dict[str, str]:
         mid = _MID.search(section)
         msid = _MSID.search(section)
         if mid and msid:
+            out[mid.group(1)] = msid.group(2)
+    return out
+
+
+def _sending_track_ids(sdp: str) -> dict[str, str]:
+    """mid -> msid track id of the m-sections an offer sends on (sendonly, sendrecv)."""
+    out: dict[str, str] = {}
+    for section in sdp.replace("\r\n", "\n").split("\nm=")[1:]:
+        mid, msid, direction = (
+            _MID.search(section),
+            _MSID.search(section),
+            _DIRECTION.search(section),
+        )
+        if mid and msid and direction and direction.group(1) in ("sendonly", "sendrecv"):
             out[mid.group(1)] = msid.group(2)
     return out
 
@@ -84,11 +107,15 @@ def codec_capability(codec: CodecInfo) -> RTCRtpCodecCapability:
 class Transport(AsyncCloseable):
     """One remote participant's ``RTCPeerConnection``, with aiortc's media engine removed.
 
-    The SFU makes every offer (``create_offer``/``handle_answer``): for publication slots,
-    consumers and data channels; the participant only answers.
-    ``on_negotiation_needed`` fires when the SFU side changed and an SFU offer is due.
-    aiortc gathers candidates before it returns a description, so there is no trickle ICE:
-    descriptions carry all candidates.
+    The SFU makes offers (``create_offer``/``handle_answer``): for publication slots,
+    consumers and data channels. A participant may offer too (``handle_client_offer``, for
+    clients that publish by offering, as twilio-video.js does): the SFU answers, never
+    while an offer of its own is outstanding (the caller decides glare: the SFU is the
+    impolite side). ``on_negotiation_needed`` fires when the SFU side changed and an SFU
+    offer is due. aiortc gathers candidates before it returns a description, so the SFU's
+    descriptions carry all its candidates; a participant's may trickle in
+    (``add_remote_candidates``). SFU re-offers keep every negotiated m-line's payload
+    types and header-extension ids (``seam.stable_offer``).
     """
 
     def __init__(
@@ -123,6 +150,11 @@ class Transport(AsyncCloseable):
         self._next_data_id = 0
         self.on_incoming_track: Callable[[IncomingTrack], None] | None = None
         self.on_negotiation_needed: Callable[[], None] | None = None
+        # participant offers: recycled send m-lines, trickled candidates, in-band channels
+        self._recycled: set[int] = set()
+        self._remote_candidates: set[str] = set()
+        self._in_band_channels = False
+        self._uplink_ids_fixed = True
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
         self._remb_sent: dict[str, int] = {}
@@ -211,6 +243,8 @@ class Transport(AsyncCloseable):
         The input of uplink bandwidth estimation; runs on the receiving hot path, once per
         packet, so it must stay cheap and never raise.
         """
+        if not self._uplink_ids_fixed:
+            transport_seq = None  # read at the SFU's fixed id, which means another extension
         self.bandwidth.on_rtp_arrival(transport_seq, arrival, size, ssrc)
 
     def _on_rtcp_raw(self, data: bytes) -> None:
@@ -240,30 +274,33 @@ class Transport(AsyncCloseable):
         async with self._lock:
             self._materialize_consumers()
             self._reopen_publications()
-            offer = await self.pc.createOffer()
+            self._apply_recycled()
+            offer = await seam.stable_offer(self.pc)
             self._prepare_ice()
             await self.pc.setLocalDescription(offer)
             self._adopt({})
             self._start_rtcp()
-            return str(self.pc.localDescription.sdp)
+            return self._with_simulcast(str(self.pc.localDescription.sdp))
 
     async def handle_answer(self, sdp: str) -> None:
         """Apply the participant's answer to ``create_offer``."""
         self._check_open()
         async with self._lock:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-            twcc = _TWCC_EXTMAP.search(sdp)
-            if twcc is not None:
-                self._twcc_ext_id = int(twcc.group(1))
-                for path in self._paths.values():
-                    path.enable_transport_cc(self._twcc_ext_id, self.bandwidth.on_sent)
+            self._learn_transport_cc(sdp)
             ids = _remote_track_ids(sdp)
             self._adopt(ids)
-            # the answer settles the codec of m-lines the SFU offered to receive on
+            simulcast = seam.answered_rids(sdp)
+            # the answer settles the codec (and simulcast layers) of m-lines the SFU
+            # offered to receive on
             for transceiver in self.pc.getTransceivers():
                 track = self.incoming.get(transceiver.mid or "")
                 if track is not None:
                     track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
+                    publication = self._slot_of(transceiver)
+                    if publication is not None and publication.simulcast:
+                        sent = simulcast.get(track.mid, [])
+                        track.set_layers([s for s in publication.simulcast if s.name in sent])
                     if track.remote_track_id is None:
                         track.remote_track_id = ids.get(track.mid)
             for slot in self._send_slots:
@@ -275,6 +312,124 @@ class Transport(AsyncCloseable):
                     and self.incoming.get(track.mid) is track
                 ):
                     track.receive_started(params)
+
+    # -- participant offers -----------------------------------------------------------
+
+    @property
+    def offer_outstanding(self) -> bool:
+        """Whether an SFU offer waits for its answer (a participant's offer is then glare)."""
+        return str(self.pc.signalingState) != "stable"
+
+    async def handle_client_offer(self, sdp: str) -> str:
+        """Apply an offer from the participant; returns the SFU's answer.
+
+        New m-lines the participant sends on become ``IncomingTrack``s (``on_incoming_track``,
+        ``remote_track_id`` from ``a=msid``). An m-line that starts sending under a new
+        msid (a track published again on a reused transceiver) gets a fresh
+        ``IncomingTrack``. A send-only m-line of the SFU that the participant also sends on
+        (it recycled a subscription's transceiver for a publication) is answered
+        ``sendrecv`` and carries both. Raises ``MediaError`` while an SFU offer is
+        outstanding: the SFU does not roll back, the participant does.
+        """
+        self._check_open()
+        async with self._lock:
+            if self.offer_outstanding:
+                raise MediaError("an offer of the SFU is outstanding")
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            self._learn_transport_cc(sdp)
+            sending = _sending_track_ids(sdp)
+            # No await from setRemoteDescription to here: no receiver has started yet.
+            self._adopt(_remote_track_ids(sdp))
+            renewed = self._relearn(sending)
+            self._apply_recycled()
+            self._prepare_ice()
+            answer = await self.pc.createAnswer()
+            await self.pc.setLocalDescription(answer)
+            self._adopt({})
+            self._start_rtcp()
+            for transceiver, track, params in renewed:
+                if transceiver.currentDirection in ("recvonly", "sendrecv"):
+                    track.receive_started(params)
+            return str(self.pc.localDescription.sdp)
+
+    def _relearn(
+        self, sending: dict[str, str]
+    ) -> list[tuple[RTCRtpTransceiver, IncomingTrack, seam.ReceiveParams]]:
+        # A new msid on an m-line: a new publication there, on the same receiver.
+        slots = {id(s.transceiver) for s in self._send_slots}
+        renewed = []
+        for transceiver in self.pc.getTransceivers():
+            mid = transceiver.mid or ""
+            track_id = sending.get(mid)
+            key = id(transceiver)
+            if key in slots:
+                if track_id is None:
+                    self._recycled.discard(key)
+                    continue
+                self._recycled.add(key)
+            current = self.incoming.get(mid)
+            if track_id is None or (current is not None and current.remote_track_id == track_id):
+                continue
+            track = IncomingTrack(mid, transceiver.kind, track_id, self._send_rtcp)
+            params = seam.retarget_receiver(
+                transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
+            )
+            track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
+            self.incoming[mid] = track
+            if self.on_incoming_track is not None:
+                self.on_incoming_track(track)
+            if params is not None:
+                renewed.append((transceiver, track, params))
+        return renewed
+
+    def _apply_recycled(self) -> None:
+        for slot in self._send_slots:
+            transceiver = slot.transceiver
+            table = _WITH_RECV if id(transceiver) in self._recycled else _WITHOUT_RECV
+            transceiver.direction = table.get(transceiver.direction, transceiver.direction)
+
+    async def add_remote_candidates(self, candidates: list[str]) -> int:
+        """Add trickled ICE candidates (``candidate:...`` lines) not seen before; returns how
+        many were new. Malformed lines raise ``ValueError``; past ``MAX_REMOTE_CANDIDATES``
+        distinct candidates, the rest raise ``MediaError``."""
+        self._check_open()
+        fresh = [c.removeprefix("a=") for c in candidates]
+        fresh = [c for c in dict.fromkeys(fresh) if c not in self._remote_candidates]
+        if len(self._remote_candidates) + len(fresh) > MAX_REMOTE_CANDIDATES:
+            raise MediaError(f"more than {MAX_REMOTE_CANDIDATES} remote ICE candidates")
+        parsed: list[RTCIceCandidate] = []
+        for line in fresh:
+            parsed.append(candidate_from_sdp(line.removeprefix("candidate:")))
+        ice = {
+            id(t.receiver.transport.transport): t.receiver.transport.transport
+            for t in self.pc.getTransceivers()
+        }
+        if self.pc.sctp is not None:
+            ice[id(self.pc.sctp.transport.transport)] = self.pc.sctp.transport.transport
+        for line, candidate in zip(fresh, parsed, strict=True):
+            self._remote_candidates.add(line)
+            for transport in ice.values():  # max-bundle: one transport carries everything
+                await transport.addRemoteCandidate(candidate)
+        return len(fresh)
+
+    def use_in_band_data_channels(self, on_channel: Callable[[RTCDataChannel], None]) -> None:
+        """Open data channels with the in-band handshake (DCEP) from now on, and hand
+        ``on_channel`` every channel the participant opens (clients that announce their
+        channels by label, as twilio-video.js does, rather than by negotiated id)."""
+        self._in_band_channels = True
+        self.pc.on("datachannel", on_channel)
+
+    def _learn_transport_cc(self, sdp: str) -> None:
+        # the id the remote description took: an answer echoes ours, an offer sets its own
+        twcc = _TWCC_EXTMAP.search(sdp)
+        # The fast receive path reads the transport-wide sequence number at the SFU's fixed
+        # id; a participant's offer numbers extensions its own way (a browser puts mid where
+        # the SFU puts transport-cc), so its packets' sequence numbers cannot be read there.
+        self._uplink_ids_fixed = twcc is None or int(twcc.group(1)) == seam.EXT_TRANSPORT_CC
+        if twcc is not None:
+            self._twcc_ext_id = int(twcc.group(1))
+            for path in self._paths.values():
+                path.enable_transport_cc(self._twcc_ext_id, self.bandwidth.on_sent)
 
     def _prepare_ice(self) -> None:
         # before setLocalDescription, which gathers candidates
@@ -300,11 +455,15 @@ class Transport(AsyncCloseable):
                 continue
             self._adopted.add(key)
             mid = transceiver.mid or ""
-            track = IncomingTrack(mid, transceiver.kind, track_ids.get(mid), self._send_rtcp)
+            track = self._new_incoming(transceiver, track_ids.get(mid))
             self._track_rate_estimate(track)
             self._releases.append(
                 seam.take_over_receiver(
-                    transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
+                    transceiver.receiver,
+                    track.receive_started,
+                    track.handle_rtp,
+                    track.handle_rtcp,
+                    track.handle_stream,
                 )
             )
             self._releases.append(seam.take_over_sender(transceiver.sender, _ignore, _ignore))
@@ -321,6 +480,39 @@ class Transport(AsyncCloseable):
             seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
+
+    def _with_simulcast(self, sdp: str) -> str:
+        # The rids of each simulcast m-line, and which are paused now: a browser sets its
+        # encodings active or not from every offer it applies.
+        rids: dict[str, tuple[str, ...]] = {}
+        paused: dict[str, set[str]] = {}
+        for slot in self._publication_slots:
+            if not slot.rids or slot.mid is None:
+                continue
+            rids[slot.mid] = slot.rids
+            track = self.incoming.get(slot.mid)
+            producer = track.producer if track is not None else None
+            if not slot.simulcast:  # one stream on a simulcast m-line: its lowest rid
+                paused[slot.mid] = set(slot.rids[1:])
+            elif producer is not None and not producer.closed:
+                sending = sending_layers(list(producer.layers), producer.wanted_layers)
+                paused[slot.mid] = {rid for rid in slot.rids if rid not in sending}
+        return seam.offer_simulcast(sdp, rids, paused)
+
+    def _slot_of(self, transceiver: RTCRtpTransceiver) -> PublicationSlot | None:
+        return next((s for s in self._publication_slots if s.transceiver is transceiver), None)
+
+    def _new_incoming(
+        self, transceiver: RTCRtpTransceiver, remote_track_id: str | None
+    ) -> IncomingTrack:
+        slot = self._slot_of(transceiver)
+        return IncomingTrack(
+            transceiver.mid or "",
+            transceiver.kind,
+            remote_track_id,
+            self._send_rtcp,
+            layers=slot.simulcast if slot is not None else (),
+        )
 
     # -- sending ---------------------------------------------------------------------
 
@@ -417,7 +609,17 @@ class Transport(AsyncCloseable):
         """
         self._check_open()
         first = self.pc.sctp is None
-        channel = self._negotiated_channel(label, ordered, max_retransmits, max_packet_life_time)
+        if self._in_band_channels:
+            channel = self.pc.createDataChannel(
+                label,
+                ordered=ordered,
+                maxRetransmits=max_retransmits,
+                maxPacketLifeTime=max_packet_life_time,
+            )
+        else:
+            channel = self._negotiated_channel(
+                label, ordered, max_retransmits, max_packet_life_time
+            )
         if first:
             seam.keep_sctp_transport(self.pc)
             self._negotiation_needed()
@@ -459,9 +661,17 @@ class Transport(AsyncCloseable):
 
     # -- publication slots (what signaling needs to let a participant publish) --------
 
-    def add_publication_slot(self, kind: str, codec: str | None = None) -> PublicationSlot:
+    def add_publication_slot(
+        self, kind: str, codec: str | None = None, *, simulcast: Sequence[LayerSpec] = ()
+    ) -> PublicationSlot:
         """A receive-only m-line for one track the participant will publish, in the next
         ``create_offer``; ``codec`` (e.g. ``H264``) restricts the m-line to that codec.
+
+        ``simulcast`` (video): the layers to receive, lowest first, each named by its rid,
+        with the picture size the participant announced. The offer then asks for them
+        (``a=rid:<rid> recv``, ``a=simulcast:recv``); the answer says which it sends, and
+        those become the producer's layers (one layer, as without simulcast, if it sends
+        none). Raises ValueError for rids outside RFC 8851's syntax, repeated, or on audio.
 
         The m-line of an unpublished track (a closed slot) of the same kind and codec
         restriction is reused, else one is added: aiortc keeps every m-line in every
@@ -474,14 +684,22 @@ class Transport(AsyncCloseable):
         an offer/answer would be taken over by the engine before it has a mid.
         """
         self._check_open()
-        for slot in self._publication_slots:
-            if slot.fits(kind, codec):
-                slot.reopen()
-                return slot
+        rids = [spec.name for spec in simulcast]
+        if rids and (
+            kind != "video"
+            or len(set(rids)) != len(rids)
+            or not all(seam.RID.match(rid) for rid in rids)
+        ):
+            raise ValueError(f"bad simulcast layers for {kind}: {rids!r}")
+        # the same rids first, so a one-stream publication leaves simulcast m-lines free
+        fitting = [s for s in self._publication_slots if s.fits(kind, codec, rids)]
+        for slot in sorted(fitting, key=lambda s: s.rids != tuple(rids)):
+            slot.reopen(simulcast)
+            return slot
         transceiver = self.pc.addTransceiver(kind, direction="recvonly")
         if codec is not None:
             transceiver.setCodecPreferences(codec_preferences(kind, codec))
-        slot = PublicationSlot(transceiver, codec, self._publication_closed)
+        slot = PublicationSlot(transceiver, codec, self._publication_closed, simulcast)
         self._publication_slots.append(slot)
         return slot
 
@@ -505,10 +723,14 @@ class Transport(AsyncCloseable):
                 continue
             slot.reopened = False
             transceiver = slot.transceiver
-            track = IncomingTrack(mid, transceiver.kind, None, self._send_rtcp)
+            track = self._new_incoming(transceiver, None)
             self._track_rate_estimate(track)
             params = seam.retarget_receiver(
-                transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
+                transceiver.receiver,
+                track.receive_started,
+                track.handle_rtp,
+                track.handle_rtcp,
+                track.handle_stream,
             )
             self.incoming[mid] = track
             self._fresh.append((track, transceiver))

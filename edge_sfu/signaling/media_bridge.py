@@ -9,6 +9,9 @@ glare (aiortc cannot roll a description back), and the client stays small:
   it, telling the client which ``mid`` carries which of its tracks (``publish`` map in
   ``offer``); the client attaches the track there and answers ``sendonly``. Once media
   starts, the track is published in the room and the client gets ``published``;
+* a video track published with ``layers`` gets a simulcast m-line (one rid per layer); the
+  layers some subscriber takes are sent to the client (``send-layers``) each time they
+  change, so it pauses the rest at its encoder;
 * a subscription adds a send-only m-line (the engine's ``Consumer``); after the client's
   answer it gets ``track-subscribed`` with that ``mid``;
 * at most one offer is outstanding; changes made meanwhile are folded into the next one.
@@ -34,11 +37,13 @@ from ..media import (
     ConsumerBase,
     DataProducer,
     IncomingTrack,
+    LayerSpec,
     MediaError,
     Producer,
     PublicationSlot,
     Router,
     Transport,
+    sending_layers,
 )
 from ..media.allocator import Priority, VideoBandwidthProfile
 from ..rooms import PublishedTrack
@@ -125,6 +130,7 @@ class MediaBridge:
         self._announced: dict[str, p.Subscription] = {}  # track SID -> what the client was told
         self._render: dict[str, tuple[int, int]] = {}
         self.producers: dict[str, Producer] = {}  # this participant's, by track SID
+        self._layers_sent: dict[str, list[str]] = {}  # by track SID: the last send-layers
         self.failure: tuple[int, str] | None = None
         self.transport.on_incoming_track = self._on_incoming
         self.data = DataBridge(router, self.transport, participant_sid, send, publish_hook)
@@ -217,10 +223,13 @@ class MediaBridge:
         return offer is not None and now - offer.sent_at > timeout
 
     def resend_outstanding(self) -> None:
-        """After a reconnect: the client may have missed the offer, and switches; send them."""
+        """After a reconnect: the client may have missed the offer, the last ``send-layers``
+        of its tracks and switches of its subscriptions; send them again."""
         if self._outstanding is not None:
             self._outstanding.sent_at = self._clock()
             self._send(self._outstanding.message)
+        for track_sid, rids in self._layers_sent.items():
+            self._send(p.send_layers_message(track_sid, rids))
         for track_sid in list(self._announced):
             consumer = self.consumers.get(track_sid)
             if consumer is not None:
@@ -248,7 +257,12 @@ class MediaBridge:
         # Only here, right before createOffer: a transceiver added while aiortc awaits inside
         # an offer/answer would be taken over by the engine before it has a mid.
         for request in self._requested:
-            slot = self.transport.add_publication_slot(request.kind, request.codec)
+            simulcast = [
+                LayerSpec(layer.rid, layer.width, layer.height) for layer in request.layers
+            ]
+            slot = self.transport.add_publication_slot(
+                request.kind, request.codec, simulcast=simulcast
+            )
             self._waiting.append(_Publication(request, slot))
         self._requested = []
 
@@ -291,6 +305,22 @@ class MediaBridge:
         producer.priority = pub.request.priority
         self.producers[track.sid] = producer
         self._send(p.published_message(pub.request.client_id, track.sid))
+        if pub.slot.simulcast and len(producer.layers) > 1:
+            # Adaptive simulcast: the browser encodes only the layers someone takes.
+            sid = track.sid
+            producer.on_wanted_layers = lambda wanted: self._send_layers(sid, producer, wanted)
+            self._send_layers(sid, producer, producer.wanted_layers)
+
+    def _send_layers(self, track_sid: str, producer: Producer, wanted: frozenset[str]) -> None:
+        if producer.closed or self.transport.closed:
+            self._layers_sent.pop(track_sid, None)
+            return
+        rids = sending_layers(list(producer.layers), wanted)
+        # a consumer switching layers changes the wanted set twice; the lowest layer runs
+        # anyway, so the rids to send often stay the same
+        if self._layers_sent.get(track_sid) != rids:
+            self._layers_sent[track_sid] = rids
+            self._send(p.send_layers_message(track_sid, rids))
 
     def _refuse(self, pub: _Publication, why: str, code: int = p.TRACK_INVALID) -> None:
         self._send(p.publish_failed_message(pub.request.client_id, code, why))
@@ -305,6 +335,7 @@ class MediaBridge:
         """The room dropped one of this participant's tracks: stop forwarding it."""
         self.data.unpublished(track_sid)
         producer = self.producers.pop(track_sid, None)
+        self._layers_sent.pop(track_sid, None)
         if producer is not None:
             producer.close()
         for mid, pub in list(self._by_mid.items()):

@@ -11,9 +11,10 @@ limits, error and close codes are public names here, for clients to import.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -44,6 +45,10 @@ MAX_DIMENSION: Final = 16384
 MAX_REF_ID: Final = 64
 #: Largest ``max_retransmits`` / ``max_packet_life_time`` (ms) of a data track.
 MAX_DATA_RELIABILITY: Final = 65535
+#: Simulcast layers of one published video track (``publish.tracks[].layers``).
+MAX_LAYERS: Final = 3
+#: Largest ``max_bitrate`` of one layer, bit/s.
+MAX_LAYER_BITRATE: Final = 50_000_000
 
 # Twilio error codes used by signaling (https://www.twilio.com/docs/api/errors/<code>).
 SIGNALING_ERROR: Final = 53000
@@ -110,6 +115,7 @@ MSG_TRACK_PRIORITY_CHANGED: Final = "track-priority-changed"
 MSG_ROOM_COMPLETED: Final = "room-completed"
 MSG_ERROR: Final = "error"
 MSG_DISCONNECTED: Final = "disconnected"
+MSG_SEND_LAYERS: Final = "send-layers"
 SERVER_MESSAGE_TYPES: Final = frozenset(
     {
         MSG_JOINED,
@@ -132,6 +138,7 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
         MSG_ROOM_COMPLETED,
         MSG_ERROR,
         MSG_DISCONNECTED,
+        MSG_SEND_LAYERS,
         MSG_PING,
         MSG_PONG,
     }
@@ -142,6 +149,8 @@ TrackKindName = Literal["audio", "video", "data"]
 CODECS: Final = {"audio": frozenset({"opus"}), "video": frozenset({"H264", "VP8"})}
 _NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,64}$")
+#: A simulcast layer's rid (RFC 8851's rid-syntax, at most 16 characters).
+_RID = re.compile(r"^[A-Za-z0-9_\-]{1,16}$")
 _SDP_LINE = re.compile(r"^[a-z]=[^\r\n]*$")
 
 
@@ -190,6 +199,17 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class LayerRequest:
+    """One simulcast layer a client will send for a video track: its rid, the picture size
+    it encodes at, and the most bit/s it will spend on it (None: not said)."""
+
+    rid: str
+    width: int
+    height: int
+    max_bitrate: int | None = None
+
+
+@dataclass(frozen=True)
 class TrackRequest:
     """One local track the client wants to publish; ``client_id`` is its own handle."""
 
@@ -204,6 +224,9 @@ class TrackRequest:
     ordered: bool = True
     max_retransmits: int | None = None
     max_packet_life_time: int | None = None
+    #: Video only: the simulcast layers the client will send, lowest first (empty: one
+    #: stream). The server offers one rid per layer and pauses the layers nobody takes.
+    layers: tuple[LayerRequest, ...] = ()
     #: Audio and video: the track priority its subscribers give it unless they set their own.
     priority: bw.Priority = "standard"
 
@@ -511,6 +534,7 @@ def _track_request(item: object) -> TrackRequest:
         "ordered",
         "max_retransmits",
         "max_packet_life_time",
+        "layers",
         "priority",
     )
     client_id = f.text("client_id", max_len=MAX_CLIENT_ID)
@@ -527,6 +551,7 @@ def _track_request(item: object) -> TrackRequest:
     enabled = f.flag("enabled", True)
     if kind == "data":
         return _data_track_request(f, client_id, name, enabled)
+    layers = _layer_requests(f.obj["layers"], kind) if "layers" in f.obj else ()
     for field_name in ("ordered", "max_retransmits", "max_packet_life_time"):
         if field_name in f.obj:
             raise ProtocolError(f"publish.tracks[].{field_name} is for data tracks only")
@@ -537,11 +562,47 @@ def _track_request(item: object) -> TrackRequest:
             f"publish.tracks[].codec for {kind} must be one of {sorted(CODECS[kind])}",
             MEDIA_NO_SUPPORTED_CODEC,
         )
-    return TrackRequest(client_id, kind, name, enabled, codec, priority=priority)
+    return TrackRequest(client_id, kind, name, enabled, codec, layers=layers, priority=priority)
+
+
+def _layer_requests(raw: object, kind: str) -> tuple[LayerRequest, ...]:
+    if kind != "video":
+        raise ProtocolError("publish.tracks[].layers is for video tracks only")
+    if not isinstance(raw, list) or not 2 <= len(raw) <= MAX_LAYERS:
+        raise ProtocolError(f"publish.tracks[].layers must be a list of 2 to {MAX_LAYERS}")
+    layers: list[LayerRequest] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ProtocolError("publish.tracks[].layers[] must be objects")
+        f = _Fields({"type": "publish.tracks[].layers[]", **item}, None)
+        f.only("rid", "width", "height", "max_bitrate")
+        rid = f.obj.get("rid")
+        if not isinstance(rid, str) or not _RID.match(rid):
+            raise ProtocolError(
+                "publish.tracks[].layers[].rid: 1 to 16 letters, digits, _ or - (RFC 8851)"
+            )
+        width = f.number("width", low=1, high=MAX_DIMENSION)
+        height = f.number("height", low=1, high=MAX_DIMENSION)
+        bitrate = (
+            f.number("max_bitrate", low=1000, high=MAX_LAYER_BITRATE)
+            if f.obj.get("max_bitrate") is not None
+            else None
+        )
+        layers.append(LayerRequest(rid, width, height, bitrate))
+    if len({layer.rid for layer in layers}) != len(layers):
+        raise ProtocolError("publish.tracks[].layers: rid repeated")
+    for low, high in itertools.pairwise(layers):
+        if not (
+            low.width <= high.width
+            and low.height <= high.height
+            and low.width * low.height < high.width * high.height
+        ):
+            raise ProtocolError("publish.tracks[].layers must go from the smallest to the largest")
+    return tuple(layers)
 
 
 def _data_track_request(f: _Fields, client_id: str, name: str, enabled: bool) -> TrackRequest:
-    for field_name in ("codec", "priority"):
+    for field_name in ("codec", "layers", "priority"):
         if field_name in f.obj:
             raise ProtocolError(f"publish.tracks[].{field_name} is for audio and video tracks only")
     limits = {
@@ -734,6 +795,13 @@ def published_message(
 def publish_failed_message(client_id: str, code: int, message: str) -> dict[str, Any]:
     """One track of a ``publish`` was refused; the others in it may still be published."""
     return {"type": MSG_PUBLISH_FAILED, "client_id": client_id, "code": code, "message": message}
+
+
+def send_layers_message(track_sid: str, rids: Sequence[str]) -> dict[str, Any]:
+    """Which simulcast layers (``rids``, lowest first) of the client's published video
+    track ``track_sid`` someone receives now: the client may pause the others (keeping its
+    lowest layer going while any is wanted); an empty list: none at all."""
+    return {"type": MSG_SEND_LAYERS, "track_sid": track_sid, "rids": list(rids)}
 
 
 def participant_connected_message(participant: Participant) -> dict[str, Any]:

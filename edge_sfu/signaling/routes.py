@@ -47,7 +47,11 @@ PAGE_HEADERS = {
 STATIC_FILES = {
     "edge-video.js": "text/javascript",
     "edge-video-tracks.js": "text/javascript",
+    "edge-video-simulcast.js": "text/javascript",
     "join.js": "text/javascript",
+    "join-chat.js": "text/javascript",
+    "join-media.js": "text/javascript",
+    "join-stage.js": "text/javascript",
     "room-monitor.js": "text/javascript",
     "join.css": "text/css",
 }

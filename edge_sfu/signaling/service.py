@@ -61,6 +61,9 @@ class SignalingService:
         self.sessions: dict[str, SignalingSession] = {}
         self.locals: dict[str, LocalParticipant] = {}
         self._by_token: dict[str, SignalingSession] = {}
+        #: Remote participants whose sessions another endpoint holds (the Twilio-compatible
+        #: one): subscribe rules are reconciled for them too, their media is theirs.
+        self.foreign: set[str] = set()
         self._tick_interval = tick_interval
         self._tasks = TaskSet("signaling service")
         self._ticking = False
@@ -225,7 +228,7 @@ class SignalingService:
 
     async def reconcile(self, participant_sid: str) -> None:
         """Subscribe a remote participant to what its rules allow, and only that."""
-        if participant_sid not in self.sessions:
+        if participant_sid not in self.sessions and participant_sid not in self.foreign:
             return  # local participants receive nothing unless they consume themselves
         try:
             participant = self.rooms.participant(participant_sid)

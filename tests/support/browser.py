@@ -53,11 +53,20 @@ async () => {
 }
 """
 
+# What a page sends of each of its video tracks: the largest of its encodings (simulcast
+# layers are smaller copies of the same picture).
 OUTBOUND_JS = """
 async () => {
   const stats = await window.edgeRoom.getStats();
-  return stats.filter((s) => s.type === 'outbound-rtp' && s.kind === 'video')
-    .map((s) => ({frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0}));
+  const top = new Map();
+  for (const s of stats) {
+    if (s.type !== 'outbound-rtp' || s.kind !== 'video') continue;
+    const key = s.mediaSourceId || s.id;
+    const best = top.get(key);
+    if (!best || (s.frameWidth || 0) > (best.frameWidth || 0)) top.set(key, s);
+  }
+  return [...top.values()].map((s) => (
+    {frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0}));
 }
 """
 
@@ -68,18 +77,32 @@ def require_chromium() -> None:
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
 
 
+#: Chromium's fake capture devices, three of each kind (for device choice and switching).
+#: fake_device_1 delivers Y16 (depth) frames that no encoder takes: switch to fake_device_2.
+THREE_FAKE_DEVICES = "--use-fake-device-for-media-stream=device-count=3"
+
+
 @contextlib.asynccontextmanager
-async def chromium(*extra_flags: str, executable: str = CHROMIUM) -> AsyncIterator[Any]:
+async def chromium(
+    *extra_flags: str, executable: str = CHROMIUM, grant_media: bool = True
+) -> AsyncIterator[Any]:
     """A Playwright-driven headless Chromium with FLAGS (and ``extra_flags``); never downloads.
 
     ``executable`` may be a wrapper that starts Debian's Chromium elsewhere, for example in a
     network namespace (``tests.support.netns.SlowHost.executable``).
+    ``grant_media=False`` leaves out the flag that accepts every camera and microphone prompt:
+    a context then has only the ``permissions`` it is given, and getUserMedia is refused
+    (NotAllowedError) for the others. A ``--use-fake-device-for-media-stream=...`` flag in
+    ``extra_flags`` replaces the plain one.
     """
     from playwright.async_api import async_playwright
 
+    flags = [f for f in FLAGS if grant_media or f != "--use-fake-ui-for-media-stream"]
+    if any(f.startswith("--use-fake-device-for-media-stream=") for f in extra_flags):
+        flags.remove("--use-fake-device-for-media-stream")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=executable, args=[*FLAGS, *extra_flags]
+            executable_path=executable, args=[*flags, *extra_flags]
         )
         try:
             yield browser
@@ -95,13 +118,20 @@ async def open_page(browser: Any, url: str, **context_options: Any) -> Any:
     return page
 
 
+CONNECTED = "() => document.body.dataset.state === 'connected'"
+
+
+async def join_now(page: Any) -> None:
+    """On the join page's set-up (before joining), press Join and wait until connected."""
+    await page.click("#join-button")
+    await page.wait_for_function(CONNECTED, timeout=60_000)
+
+
 async def joined_page(browser: Any, base: str, token: str, room: str = "room1") -> Any:
     """The join page of ``room`` signed in with ``token``, once it says it is connected."""
     # The page's CSP forbids eval; Playwright's probes need it (the page's own code does not).
     page = await open_page(browser, f"{base}/join/{room}?token={token}", bypass_csp=True)
-    await page.wait_for_function(
-        "() => document.body.dataset.state === 'connected'", timeout=60_000
-    )
+    await join_now(page)
     return page
 
 
@@ -121,10 +151,13 @@ class LocalDecoder:
 
 
 __all__ = [
+    "CONNECTED",
     "H264",
+    "THREE_FAKE_DEVICES",
     "H264TestSource",
     "LocalDecoder",
     "chromium",
+    "join_now",
     "joined_page",
     "open_page",
     "require_chromium",

@@ -1,9 +1,26 @@
-"""Looks into aiortc that only tests need: is a decoder running, what does this RTCP say."""
+"""Looks into aiortc that only tests need: is a decoder running, what does this RTCP say;
+and transport-cc negotiated for the length of a test."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import AnyRtcpPacket, RtcpPacket
+
+from edge_sfu.media import seam
+
+
+@contextlib.contextmanager
+def transport_cc_negotiated() -> Iterator[None]:
+    """Offers and answers of this process negotiate transport-cc inside the block, whatever
+    ``seam.OFFER_TRANSPORT_CC`` says; as it says again after it."""
+    seam.negotiate_header_extensions(transport_cc=True)
+    try:
+        yield
+    finally:
+        seam.negotiate_header_extensions()
 
 
 def decoder_thread_running(receiver: RTCRtpReceiver) -> bool:

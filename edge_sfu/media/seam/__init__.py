@@ -12,9 +12,11 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
 | ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
+| ``simulcast`` | rid/simulcast lines written into offers and read from answers (RFC 8853) |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
-| ``quirks`` | msid of track-less senders, SCTP bundling, negotiated codecs, keyframe flag |
+| ``offers`` | ``stable_offer``: re-offers keep negotiated payload types and extension ids |
+| ``quirks`` | msid of track-less senders, SCTP bundling, codecs, keyframe flag, REMB hints |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
@@ -37,6 +39,7 @@ from edge_sfu.media.seam.extensions import (
     EXT_REPAIRED_RTP_STREAM_ID,
     EXT_RTP_STREAM_ID,
     EXT_TRANSPORT_CC,
+    OFFER_TRANSPORT_CC,
     header_extensions,
     negotiate_header_extensions,
     transport_sequence,
@@ -48,6 +51,7 @@ from edge_sfu.media.seam.ingress import (
     harden_ice_input,
     install_fast_receive,
 )
+from edge_sfu.media.seam.offers import stable_offer
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
 from edge_sfu.media.seam.ports import restrict_addresses, restrict_ports
 from edge_sfu.media.seam.quirks import (
@@ -55,11 +59,13 @@ from edge_sfu.media.seam.quirks import (
     negotiated_codecs,
     set_msid,
     take_keyframe_request,
+    watch_bitrate_hints,
 )
 from edge_sfu.media.seam.receive import (
     ReceiveParams,
     RtcpHandler,
     RtpHandler,
+    StreamHandler,
     retarget_receiver,
     take_over_receiver,
 )
@@ -70,6 +76,7 @@ from edge_sfu.media.seam.send import (
     take_over_sender,
     with_transport_sequence,
 )
+from edge_sfu.media.seam.simulcast import RID, answered_rids, offer_simulcast
 
 #: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
 #: relies on. ``owner`` names the class (attributes of its instances count) or module.
@@ -96,6 +103,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     # ingress: route SRTP in the datagram callback, read bursts
     ("RTCDtlsTransport", "_rx_srtp"),
     ("RTCDtlsTransport", "_rtp_router"),
+    # ingress: route a new SSRC by its mid extension (simulcast) and remember it
+    ("RtpRouter", "mid_table"),
+    ("RtpRouter", "ssrc_table"),
+    ("RtpRouter", "payload_type_table"),
     ("aioice.Connection", "_protocols"),
     ("asyncio datagram transport", "_loop"),
     ("asyncio datagram transport", "_conn_lost"),
@@ -114,6 +125,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpSender", "_RTCRtpSender__force_keyframe"),
     ("RTCRtpTransceiver", "_codecs"),
     ("RTCSctpTransport", "_bundled"),
+    # offers: keep each negotiated m-line's numbering in SFU re-offers
+    ("RTCRtpTransceiver", "_headerExtensions"),
+    ("RTCRtpTransceiver", "_get_mline_index"),
+    ("RTCRtpSender", "_rtx_ssrc"),
     # feedback: raw RTCP before aiortc parses it
     ("RTCDtlsTransport", "_handle_rtcp_data"),
 )
@@ -127,7 +142,9 @@ __all__ = [
     "EXT_REPAIRED_RTP_STREAM_ID",
     "EXT_RTP_STREAM_ID",
     "EXT_TRANSPORT_CC",
+    "OFFER_TRANSPORT_CC",
     "PRIVATE_NAMES",
+    "RID",
     "ArrivalHook",
     "ReceiveParams",
     "RtcpHandler",
@@ -135,6 +152,8 @@ __all__ = [
     "SendParams",
     "SendPath",
     "SentHandler",
+    "StreamHandler",
+    "answered_rids",
     "drain_socket_reads",
     "h264_depayload",
     "h264_packetize",
@@ -144,16 +163,19 @@ __all__ = [
     "keep_sctp_transport",
     "negotiate_header_extensions",
     "negotiated_codecs",
+    "offer_simulcast",
     "restrict_addresses",
     "restrict_ports",
     "retarget_receiver",
     "set_msid",
+    "stable_offer",
     "take_keyframe_request",
     "take_over_receiver",
     "take_over_sender",
     "tap_rtcp",
     "transport_sequence",
     "vp8_depayload",
+    "watch_bitrate_hints",
     "with_transport_sequence",
 ]
 __all__ += packets.__all__

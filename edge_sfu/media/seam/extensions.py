@@ -5,9 +5,9 @@ aiortc offers the extensions of its module-global table ``aiortc.codecs.HEADER_E
 ``rtp-stream-id`` (RFC 8852: which encoding a packet belongs to) and
 ``repaired-rtp-stream-id`` (which encoding an RTX packet repairs); bandwidth estimation
 needs the transport-wide sequence number and ``transport-cc`` feedback.
-``negotiate_header_extensions`` adds them to aiortc's tables (once, for every peer
-connection of the process), with fixed ids that are unique across the BUNDLE group, so the
-ingress path can read them without looking anything up per transport.
+``negotiate_header_extensions`` adds them to aiortc's tables (for every peer connection of
+the process), with fixed ids that are unique across the BUNDLE group, so the ingress path
+can read them without looking anything up per transport.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ EXT_TRANSPORT_CC: Final = 4
 EXT_RTP_STREAM_ID: Final = 5
 EXT_REPAIRED_RTP_STREAM_ID: Final = 6
 
-#: (kind, id, uri) added to aiortc's table: transport-cc for both kinds, rids for video.
-_ADDED: Final = (
-    ("audio", EXT_TRANSPORT_CC, URI_TRANSPORT_CC),
-    ("video", EXT_TRANSPORT_CC, URI_TRANSPORT_CC),
+#: (kind, id, uri) added to aiortc's table: rids for video, transport-cc for both kinds.
+_RIDS: Final = (
     ("video", EXT_RTP_STREAM_ID, URI_RTP_STREAM_ID),
     ("video", EXT_REPAIRED_RTP_STREAM_ID, URI_REPAIRED_RTP_STREAM_ID),
+)
+_TRANSPORT_CC: Final = (
+    ("audio", EXT_TRANSPORT_CC, URI_TRANSPORT_CC),
+    ("video", EXT_TRANSPORT_CC, URI_TRANSPORT_CC),
 )
 #: aiortc's own entries, which the ids above must not collide with.
 _EXPECTED: Final = (
@@ -51,25 +53,38 @@ _EXPECTED: Final = (
 )
 TRANSPORT_CC_FEEDBACK: Final = RTCRtcpFeedback(type="transport-cc")
 
+#: Whether offers and answers negotiate transport-cc (the extension and its RTCP feedback).
+#: On: the SFU sends transport-cc feedback (``Transport.bandwidth``). Without feedback it must
+#: be off: a browser that negotiated it estimates its uplink from that feedback alone, and
+#: without any it keeps its start rate and then backs off (Chromium 156 here: one camera sent
+#: 300 kbit/s, then fell to about 100 kbit/s within 12 s).
+OFFER_TRANSPORT_CC: Final = True
 
-def negotiate_header_extensions() -> None:
-    """Make every offer and answer of this process carry rid, repaired-rid and transport-cc.
+
+def negotiate_header_extensions(*, transport_cc: bool = OFFER_TRANSPORT_CC) -> None:
+    """Make every offer and answer of this process carry rid and repaired-rid (video), and
+    transport-cc on audio and video when ``transport_cc``.
 
     Adds the extensions to ``aiortc.codecs.HEADER_EXTENSIONS`` (read by ``createOffer`` and
-    when answering) and ``a=rtcp-fb:<pt> transport-cc`` to every audio and video codec of
-    ``aiortc.codecs.CODECS`` except RTX. Idempotent. Raises RuntimeError if aiortc's own
-    ids moved (they would clash with ours).
+    when answering) and, with ``transport_cc``, ``a=rtcp-fb:<pt> transport-cc`` to every
+    audio and video codec of ``aiortc.codecs.CODECS`` except RTX; without it, removes them.
+    Idempotent either way. Raises RuntimeError if aiortc's own ids moved (they would clash
+    with ours).
     """
     table = _codecs.HEADER_EXTENSIONS
     for kind, ext_id, uri in _EXPECTED:
         if not any(e.id == ext_id and e.uri == uri for e in table[kind]):
             raise RuntimeError(f"aiortc no longer offers {uri} as id {ext_id} for {kind}")
-    for kind, ext_id, uri in _ADDED:
-        if not any(e.uri == uri for e in table[kind]):
+    for kind, ext_id, uri in _RIDS + _TRANSPORT_CC:
+        table[kind][:] = [e for e in table[kind] if e.uri != uri]
+        if transport_cc or uri != URI_TRANSPORT_CC:
             table[kind].append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri))
     for kind in ("audio", "video"):
         for codec in _codecs.CODECS[kind]:
-            if not _codecs.is_rtx(codec) and TRANSPORT_CC_FEEDBACK not in codec.rtcpFeedback:
+            if _codecs.is_rtx(codec):
+                continue
+            codec.rtcpFeedback[:] = [f for f in codec.rtcpFeedback if f != TRANSPORT_CC_FEEDBACK]
+            if transport_cc:
                 codec.rtcpFeedback.append(TRANSPORT_CC_FEEDBACK)
 
 

@@ -8,15 +8,22 @@ empty datagram from ending a peer connection.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
-from edge_sfu.media.seam.extensions import EXT_TRANSPORT_CC, transport_sequence
+from edge_sfu.media.seam.extensions import (
+    EXT_MID,
+    EXT_TRANSPORT_CC,
+    header_extensions,
+    transport_sequence,
+)
 from edge_sfu.media.seam.packets import is_rtcp, parse_rtp_light
 from edge_sfu.media.seam.receive import ReceiverAdapter
 
@@ -29,6 +36,23 @@ ArrivalHook = Callable[[int | None, float, int, int], None]
 
 def _no_arrival_hook(seq: int | None, arrival: float, size: int, ssrc: int) -> None:
     return None
+
+
+def _weak_hook(hook: ArrivalHook | None) -> ArrivalHook:
+    # A bound method (Transport.on_rtp_arrival) is held weakly: the socket's read callback
+    # holds this closure, and must not keep the transport alive once it closed.
+    if hook is None:
+        return _no_arrival_hook
+    if not inspect.ismethod(hook):
+        return hook
+    method = weakref.WeakMethod(hook)
+
+    def arrived(seq: int | None, arrival: float, size: int, ssrc: int) -> None:
+        bound = method()
+        if bound is not None:
+            bound(seq, arrival, size, ssrc)
+
+    return arrived
 
 
 def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None = None) -> None:
@@ -47,8 +71,9 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
         return
     original = connection.data_received
     router = dtls._rtp_router
-    arrived = on_arrival or _no_arrival_hook
+    arrived = _weak_hook(on_arrival)
     monotonic = time.monotonic
+    unknown: set[int] = set()  # SSRCs whose drop was logged
 
     def data_received(data: bytes, component: int) -> None:
         if not data:
@@ -76,8 +101,12 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
             except Exception:
                 logger.exception("the RTP arrival hook failed")
             receiver = router.route_rtp(cast(Any, packet))
+            if receiver is None:
+                receiver = _route_by_mid(router, plain, packet.ssrc, packet.payload_type, unknown)
             if isinstance(receiver, ReceiverAdapter):
                 try:
+                    if packet.ssrc not in receiver._streams:
+                        receiver._new_stream(packet.ssrc, header_extensions(plain))
                     receiver._on_rtp(packet)
                 except Exception:
                     logger.exception("forwarding an RTP packet failed")
@@ -89,6 +118,42 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
     connection._edge_sfu_hardened = True
     for protocol in list(connection._protocols):
         drain_socket_reads(protocol)
+
+
+#: SSRCs per transport whose drop is logged (once each); later ones are dropped silently.
+MAX_LOGGED_SSRCS = 32
+
+
+def _route_by_mid(router: Any, plain: bytes, ssrc: int, payload_type: int, logged: set[int]) -> Any:
+    """The receiver of a new SSRC by its ``mid`` header extension, registered for next time.
+
+    aiortc's ``RtpRouter.route_rtp`` knows SSRCs from the SDP and otherwise routes by a
+    payload type only one receiver has. Simulcast SSRCs are in no SDP (rid-based, RFC
+    8853), and video m-lines share payload types, so a browser's second encoding would be
+    dropped there. The mid extension the first packets of each stream carry says where it
+    belongs; the SSRC is then added to the router's table as aiortc does for payload types.
+    """
+    if ssrc in router.ssrc_table:  # known, with a payload type its m-line did not negotiate
+        return None
+    raw = header_extensions(plain).get(EXT_MID)
+    receiver = None
+    if raw:
+        try:
+            receiver = router.mid_table.get(raw.decode("ascii"))
+        except UnicodeDecodeError:
+            receiver = None
+    if receiver is None or receiver not in router.payload_type_table.get(payload_type, ()):
+        if ssrc not in logged and len(logged) < MAX_LOGGED_SSRCS:
+            logged.add(ssrc)
+            logger.info(
+                "dropping RTP of unknown SSRC %d (payload type %d, mid %r)",
+                ssrc,
+                payload_type,
+                raw,
+            )
+        return None
+    router.ssrc_table[ssrc] = receiver
+    return receiver
 
 
 MAX_READS_PER_WAKEUP = 64

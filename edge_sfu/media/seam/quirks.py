@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from typing import Any, Final
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtcpPsfbPacket, unpack_remb_fci
+
+logger = logging.getLogger(__name__)
+
+#: RTCP PSFB FMT 15: application-layer feedback, which is how REMB travels.
+_PSFB_APP_LAYER: Final = 15
 
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
@@ -45,3 +53,32 @@ def take_keyframe_request(sender: RTCRtpSender) -> bool:
         setattr(sender, _FORCE_KEYFRAME, False)
         return True
     return False
+
+
+def watch_bitrate_hints(sender: RTCRtpSender, on_hint: Callable[[int], None]) -> None:
+    """Call ``on_hint(bps)`` with each REMB the receiver sends to ``sender``.
+
+    aiortc hands a REMB only to its own encoder (``target_bitrate``, clamped to its own
+    range); a sender of pre-encoded frames must see the receiver's figure itself to choose
+    what to send. Wraps the sender's RTCP handler on the instance; everything still
+    reaches aiortc as before. Installing it twice on one sender is a no-op.
+    """
+    if getattr(sender, "_edge_sfu_hints", False):
+        return
+    original = sender._handle_rtcp_packet
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == _PSFB_APP_LAYER:
+            try:
+                bitrate, _ = unpack_remb_fci(packet.fci)
+            except ValueError:
+                bitrate = None  # an application-layer message that is not REMB
+            if bitrate is not None:
+                try:
+                    on_hint(bitrate)
+                except Exception:
+                    logger.exception("bitrate hint callback failed")
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
+    sender._edge_sfu_hints = True  # type: ignore[attr-defined]

@@ -15,10 +15,19 @@ from aiortc import RTCRtpReceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 
+from edge_sfu.media.seam.extensions import EXT_REPAIRED_RTP_STREAM_ID, EXT_RTP_STREAM_ID
 from edge_sfu.media.seam.packets import AnyRtcpPacket, LightRtpPacket, RtpPacket
 
 RtpHandler = Callable[[LightRtpPacket | RtpPacket], None]
 RtcpHandler = Callable[[AnyRtcpPacket], None]
+#: Told of each new SSRC on the m-line, before its first packet reaches the ``RtpHandler``:
+#: (ssrc, rid, repaired rid) from the packet's header extensions (None when absent).
+#: Returns whether the SSRC is settled; if not, the next packet of that SSRC asks again.
+StreamHandler = Callable[[int, str | None, str | None], bool]
+
+#: SSRCs an adapter remembers as settled; more (a peer inventing SSRCs) are asked about
+#: per packet, which costs a parse but no memory.
+MAX_STREAMS = 32
 
 
 @dataclass(frozen=True)
@@ -34,15 +43,45 @@ class ReceiveParams:
 class ReceiverAdapter:
     """Stands in the RtpRouter where the ``RTCRtpReceiver`` would have been.
 
-    Seam-internal: ``ingress`` calls ``_on_rtp`` directly on its fast path.
+    Seam-internal: ``ingress`` calls ``_on_rtp`` directly on its fast path, after
+    ``_new_stream`` for an SSRC not in ``_streams``.
     """
 
-    def __init__(self, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+    def __init__(
+        self, on_rtp: RtpHandler, on_rtcp: RtcpHandler, on_stream: StreamHandler | None
+    ) -> None:
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
+        self._on_stream = on_stream
+        self._streams: set[int] = set()
 
-    # Called by RTCDtlsTransport._handle_rtp_data for each routed packet.
+    def _retarget(
+        self, on_rtp: RtpHandler, on_rtcp: RtcpHandler, on_stream: StreamHandler | None
+    ) -> None:
+        self._on_rtp = on_rtp
+        self._on_rtcp = on_rtcp
+        self._on_stream = on_stream
+        self._streams = set()
+
+    def _new_stream(self, ssrc: int, extensions: dict[int, bytes]) -> None:
+        settled = True
+        if self._on_stream is not None:
+            rid = _ascii(extensions.get(EXT_RTP_STREAM_ID))
+            repaired = _ascii(extensions.get(EXT_REPAIRED_RTP_STREAM_ID))
+            settled = self._on_stream(ssrc, rid, repaired)
+        if settled and len(self._streams) < MAX_STREAMS:
+            self._streams.add(ssrc)
+
+    # Called by RTCDtlsTransport._handle_rtp_data for each routed packet (not connected yet).
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        if packet.ssrc not in self._streams:
+            extensions = packet.extensions
+            found: dict[int, bytes] = {}
+            if isinstance(extensions.rtp_stream_id, str):
+                found[EXT_RTP_STREAM_ID] = extensions.rtp_stream_id.encode()
+            if isinstance(extensions.repaired_rtp_stream_id, str):
+                found[EXT_REPAIRED_RTP_STREAM_ID] = extensions.repaired_rtp_stream_id.encode()
+            self._new_stream(packet.ssrc, found)
         self._on_rtp(packet)
 
     # Called by RTCDtlsTransport._handle_rtcp_data (sender reports, BYE).
@@ -54,20 +93,33 @@ class ReceiverAdapter:
         pass
 
 
+def _ascii(value: bytes | None) -> str | None:
+    # rids are short alphanumeric tokens (RFC 8851); anything else is no rid at all
+    if not value or len(value) > 255:
+        return None
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
 def take_over_receiver(
     receiver: RTCRtpReceiver,
     on_start: Callable[[ReceiveParams], None],
     on_rtp: RtpHandler,
     on_rtcp: RtcpHandler,
+    on_stream: StreamHandler | None = None,
 ) -> Callable[[], None]:
     """Make ``receiver`` deliver raw RTP to ``on_rtp`` instead of decoding it.
+
+    ``on_stream`` learns each new SSRC with its rid and repaired rid (simulcast).
 
     Must be called before the peer connection starts the receiver (that is, right after
     ``setRemoteDescription``/``setLocalDescription`` returns, before the next await).
     Returns a function that unregisters the adapter. ``retarget_receiver`` later hands the
     same receiver (and m-line) to other handlers.
     """
-    adapter = ReceiverAdapter(on_rtp, on_rtcp)
+    adapter = ReceiverAdapter(on_rtp, on_rtcp, on_stream)
     state = _TakeOver(adapter, on_start)
 
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
@@ -110,6 +162,7 @@ def retarget_receiver(
     on_start: Callable[[ReceiveParams], None],
     on_rtp: RtpHandler,
     on_rtcp: RtcpHandler,
+    on_stream: StreamHandler | None = None,
 ) -> ReceiveParams | None:
     """Send what a taken-over ``receiver`` gets to other handlers from now on.
 
@@ -120,6 +173,5 @@ def retarget_receiver(
     """
     state: _TakeOver = receiver._edge_sfu_takeover  # type: ignore[attr-defined]
     state.on_start = on_start
-    state.adapter._on_rtp = on_rtp
-    state.adapter._on_rtcp = on_rtcp
+    state.adapter._retarget(on_rtp, on_rtcp, on_stream)
     return state.params

@@ -50,6 +50,7 @@ export const PROTOCOL = Object.freeze({
     DISCONNECTED: 'disconnected',
     PING: 'ping',
     PONG: 'pong',
+    SEND_LAYERS: 'send-layers',
   }),
   /** Twilio error codes this client raises itself. */
   CODE: Object.freeze({
@@ -66,6 +67,8 @@ export const PROTOCOL = Object.freeze({
   MAX_DIMENSION: 16384,
   /** Largest data-track message until `joined` says otherwise (Twilio's limit). */
   DEFAULT_MAX_DATA_MESSAGE_BYTES: 16 * 1024,
+  /** Simulcast layers of one video track (`publish.tracks[].layers`). */
+  MAX_LAYERS: 3,
 });
 
 /**
@@ -104,10 +107,15 @@ const { CLIENT, SERVER } = PROTOCOL;
  */
 /** @typedef {'low' | 'standard' | 'high'} TrackPriority */
 /**
+ * One simulcast layer of a published video track, lowest first in `layers`.
+ * @typedef {{rid: string, width: number, height: number, max_bitrate?: number}} LayerRequest
+ */
+/**
  * One entry of `publish.tracks`.
  * @typedef {{client_id: string, kind: TrackKind, name: string, enabled?: boolean,
  *   codec?: string, ordered?: boolean, max_retransmits?: number,
- *   max_packet_life_time?: number, priority?: TrackPriority}} TrackRequest
+ *   max_packet_life_time?: number, layers?: LayerRequest[], priority?: TrackPriority}}
+ *   TrackRequest
  */
 /**
  * `join.bandwidth_profile`: Twilio's `bandwidthProfile` in snake case.
@@ -173,11 +181,13 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   DisconnectedMessage
  * @typedef {{type: typeof SERVER.PING | typeof SERVER.PONG, ref?: string | number}}
  *   ServerPingMessage
+ * @typedef {{type: typeof SERVER.SEND_LAYERS, track_sid: string, rids: string[]}}
+ *   SendLayersMessage
  * @typedef {JoinedMessage | OfferMessage | PublishedMessage | PublishFailedMessage |
  *   ParticipantConnectedMessage | ParticipantStateMessage | TrackPublishedMessage |
  *   TrackStateMessage | TrackSubscribedMessage | TrackSwitchMessage |
  *   TrackPriorityChangedMessage | RoomCompletedMessage | ErrorMessage |
- *   DisconnectedMessage | ServerPingMessage} ServerMessage
+ *   DisconnectedMessage | ServerPingMessage | SendLayersMessage} ServerMessage
  */
 
 /**
@@ -191,6 +201,8 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   published track for the others.
  * @property {(trackSid: string, priority: TrackPriority) => void} setPriority The priority
  *   subscribers give a published track.
+ * @property {(previous: MediaStreamTrack, next: MediaStreamTrack) => Promise<void>} replace
+ *   Send `next` wherever `previous` is sent (another camera or microphone, same publication).
  */
 /**
  * What a subscribed track may ask of the room that receives it.
@@ -361,6 +373,31 @@ export class LocalTrack extends Emitter {
   /** @param {HTMLMediaElement} [element] */
   attach(element) {
     return attachElement(this.mediaStreamTrack, element);
+  }
+  /**
+   * Capture again with `constraints` (e.g. another device) and send the new capture under the
+   * same publication, like twilio-video's restart(). Emits `restarted`: re-attach elements.
+   * @param {boolean | MediaTrackConstraints} [constraints]
+   * @returns {Promise<this>}
+   */
+  async restart(constraints = true) {
+    const previous = this.mediaStreamTrack;
+    const ask = () => navigator.mediaDevices.getUserMedia({ [this.kind]: constraints });
+    let stream;
+    try {
+      stream = await ask();
+    } catch {
+      // Some devices (phones' cameras) capture once at a time: free this one, ask again.
+      previous.stop();
+      stream = await ask();
+    }
+    const next = stream.getTracks()[0];
+    next.enabled = previous.enabled;
+    if (this._publisher) await this._publisher.replace(previous, next);
+    this.mediaStreamTrack = next;
+    previous.stop();
+    this.emit('restarted', this);
+    return this;
   }
   stop() {
     this.mediaStreamTrack.stop();

@@ -28,6 +28,7 @@ import {
   RemoteTrack,
   RemoteTrackPublication,
 } from './edge-video-tracks.js';
+import { applyWantedLayers, configureSender, isCameraVideo, layersFor, videoPlan } from './edge-video-simulcast.js';
 
 // Everything the tracks module exports is part of this module's API too.
 export * from './edge-video-tracks.js';
@@ -49,6 +50,8 @@ export * from './edge-video-tracks.js';
  * @typedef {import('./edge-video-tracks.js').TrackPriority} TrackPriority
  * @typedef {import('./edge-video-tracks.js').BandwidthProfileInfo} BandwidthProfileInfo
  * @typedef {import('./edge-video-tracks.js').TrackSwitchMessage} TrackSwitchMessage
+ * @typedef {import('./edge-video-tracks.js').LayerRequest} LayerRequest
+ * @typedef {import('./edge-video-simulcast.js').PreferredVideoCodecs} PreferredVideoCodecs
  * @typedef {LocalTrack | LocalDataTrack} AnyLocalTrack
  * @typedef {'connecting' | 'connected' | 'reconnecting' | 'disconnected'} RoomState
  */
@@ -56,6 +59,7 @@ export * from './edge-video-tracks.js';
  * @typedef {object} RoomOptions
  * @property {string} url the signaling WebSocket
  * @property {RTCDegradationPreference} [degradationPreference]
+ * @property {PreferredVideoCodecs} [preferredVideoCodecs]
  * @property {VideoBandwidthProfile} [bandwidthVideo] `bandwidthProfile.video`, checked
  */
 /**
@@ -108,6 +112,10 @@ export class Room extends Emitter {
     this._localTracks = [];
     /** @type {Map<string, AnyLocalTrack>} by local id: publish sent, no answer yet */
     this._pendingPublish = new Map();
+    /** @type {Map<LocalTrack, LayerRequest[]>} simulcast layers announced per video track */
+    this._layers = new Map();
+    /** @type {Map<LocalTrack, Set<string>>} the rids the server last said someone receives */
+    this._wantedLayers = new Map();
     /** @type {Promise<void>} */
     this._chain = Promise.resolve();
     /** @type {ReturnType<typeof setInterval> | null} */
@@ -130,7 +138,11 @@ export class Room extends Emitter {
       unpublish: (track) => {
         this._localTracks = this._localTracks.filter((t) => t !== track);
         this._pendingPublish.delete(track.id);
-        if (track instanceof LocalTrack) this._detach(track);
+        if (track instanceof LocalTrack) {
+          this._detach(track);
+          this._layers.delete(track);
+          this._wantedLayers.delete(track);
+        }
         if (track.sid) this._send({ type: CLIENT.UNPUBLISH, track_sid: track.sid });
       },
       /**
@@ -143,6 +155,15 @@ export class Room extends Emitter {
        * @param {TrackPriority} priority
        */
       setPriority: (trackSid, priority) => this._send({ type: CLIENT.SET_PUBLISH_PRIORITY, track_sid: trackSid, priority }),
+      /**
+       * @param {MediaStreamTrack} previous
+       * @param {MediaStreamTrack} next
+       */
+      replace: async (previous, next) => {
+        for (const transceiver of this._pc ? this._pc.getTransceivers() : []) {
+          if (transceiver.sender.track === previous) await transceiver.sender.replaceTrack(next);
+        }
+      },
     });
     const video = options.bandwidthVideo || {};
     const profile = Object.freeze({
@@ -562,6 +583,9 @@ export class Room extends Emitter {
       case SERVER.DISCONNECTED:
         this._finish(msg.code ? new EdgeVideoError(msg.code, msg.message) : null);
         break;
+      case SERVER.SEND_LAYERS:
+        await this._sendLayers(msg.track_sid, msg.rids || []);
+        break;
       case SERVER.ERROR:
         console.warn(`edge-video: server error ${msg.code}: ${msg.message}`);
         this.emit('warning', new EdgeVideoError(msg.code, msg.message));
@@ -631,13 +655,45 @@ export class Room extends Emitter {
       if (track instanceof LocalDataTrack) requests.push(track._request());
       else {
         /** @type {TrackRequest} */
-        const request = { client_id: clientIdOf(track), kind: track.kind, name: track.name, enabled: track.isEnabled };
+        const request = this._mediaRequest(track);
         if (track.priority !== 'standard') request.priority = track.priority;
         requests.push(request);
       }
     }
     const max = PROTOCOL.MAX_TRACKS_PER_MESSAGE;
     for (let i = 0; i < requests.length; i += max) this._send({ type: CLIENT.PUBLISH, tracks: requests.slice(i, i + max) });
+  }
+
+  /**
+   * The publish request for an audio or video track; camera video gets the codec and
+   * simulcast layers `preferredVideoCodecs` asks for.
+   * @param {LocalTrack} track
+   * @returns {TrackRequest}
+   */
+  _mediaRequest(track) {
+    /** @type {TrackRequest} */
+    const request = { client_id: clientIdOf(track), kind: track.kind, name: track.name, enabled: track.isEnabled };
+    if (track.kind !== 'video') return request;
+    const plan = videoPlan(this._options.preferredVideoCodecs);
+    request.codec = plan.codec;
+    const layers = layersFor(track.mediaStreamTrack, plan);
+    this._layers.set(track, layers);
+    if (layers.length) request.layers = layers;
+    return request;
+  }
+
+  /**
+   * `send-layers`: run only the encodings of `trackSid` someone receives.
+   * @param {string} trackSid
+   * @param {string[]} rids
+   */
+  async _sendLayers(trackSid, rids) {
+    const local = this._localTracks.find((t) => t.sid === trackSid);
+    if (!(local instanceof LocalTrack) || !this._pc) return;
+    const wanted = new Set(rids);
+    this._wantedLayers.set(local, wanted);
+    const transceiver = this._pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
+    if (transceiver) await applyWantedLayers(transceiver.sender, wanted);
   }
 
   /**
@@ -677,11 +733,25 @@ export class Room extends Emitter {
       transceiver.direction = 'sendonly';
     }
     await pc.setLocalDescription(await pc.createAnswer());
-    for (const mid of Object.keys(msg.publish || {})) {
+    for (const [mid, clientId] of Object.entries(msg.publish || {})) {
       const transceiver = pc.getTransceivers().find((t) => t.mid === mid);
-      if (transceiver && transceiver.sender.track && transceiver.sender.track.kind === 'video') {
-        await preferResolution(transceiver.sender, this._options.degradationPreference);
+      const local = this._localByClientId(clientId);
+      if (transceiver && local instanceof LocalTrack && local.kind === 'video') {
+        const layers = this._layers.get(local) || [];
+        const wanted = this._wantedLayers.get(local) || null;
+        // Camera video gives up resolution and frame rate in turn when short of bandwidth
+        // or CPU (as twilio-video.js does), simulcast layers keeping the big picture for
+        // those who can take it; a shared screen keeps its resolution (text stays legible).
+        const camera = isCameraVideo(local.mediaStreamTrack);
+        const degradation = camera ? this._options.degradationPreference || 'balanced' : 'maintain-resolution';
+        await configureSender(transceiver.sender, layers, wanted, degradation);
       }
+    }
+    // The offer says which layers are paused (a browser resets them from it); should a
+    // `send-layers` have crossed it, what it said still holds.
+    for (const [local, wanted] of this._wantedLayers) {
+      const transceiver = pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
+      if (transceiver) await applyWantedLayers(transceiver.sender, wanted);
     }
     await waitForIceGathering(pc);
     const answer = /** @type {RTCSessionDescription} */ (pc.localDescription);
@@ -738,22 +808,6 @@ function clientIdOf(track) {
 }
 
 /**
- * Every subscriber gets this picture as sent (the SFU never rescales): keep the size and
- * give up frame rate when CPU or bandwidth is short, unless the caller chose otherwise.
- * @param {RTCRtpSender} sender
- * @param {RTCDegradationPreference} [preference]
- */
-async function preferResolution(sender, preference) {
-  try {
-    const params = sender.getParameters();
-    /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (params).degradationPreference = preference || 'maintain-resolution';
-    await sender.setParameters(params);
-  } catch (err) {
-    console.debug('edge-video: degradationPreference not applied', err);
-  }
-}
-
-/**
  * @param {RTCPeerConnection} pc
  * @returns {Promise<void>}
  */
@@ -787,7 +841,8 @@ function defaultUrl() {
  * @property {boolean | MediaTrackConstraints} [audio]
  * @property {boolean | MediaTrackConstraints} [video]
  * @property {(LocalTrack | MediaStreamTrack | LocalDataTrack)[]} [tracks] instead of audio/video
- * @property {RTCDegradationPreference} [degradationPreference] default 'maintain-resolution'
+ * @property {RTCDegradationPreference} [degradationPreference] camera video's, default 'balanced'
+ * @property {PreferredVideoCodecs} [preferredVideoCodecs] default 'auto' (VP8, simulcast)
  * @property {{video?: VideoBandwidthProfile}} [bandwidthProfile] how this subscriber's
  *   downlink is shared (Twilio's Network Bandwidth Profile API)
  */
@@ -833,10 +888,12 @@ export function bandwidthProfilePayload(bandwidthProfile) {
  * Join a room. `options`: `name` (room name; else the token's room grant), `url`
  * (signaling URL, default this page's host), `audio` / `video` (getUserMedia constraints
  * or booleans), `tracks` (LocalTrack, MediaStreamTrack or LocalDataTrack list, instead of audio/video),
- * `degradationPreference` (default 'maintain-resolution'), `bandwidthProfile` ({video:
- * {mode, maxSubscriptionBitrate, dominantSpeakerPriority, trackSwitchOffMode,
- * clientTrackSwitchOffControl, contentPreferencesMode}}, as Twilio's; a bad one throws a
- * TypeError or RangeError before anything is sent).
+ * `degradationPreference` (camera video's, default 'balanced'), `preferredVideoCodecs`
+ * (`'auto'`, the default: VP8 in simulcast layers, the ones nobody receives paused; or a
+ * list as twilio-video.js takes it: `['H264']`, `[{codec: 'VP8', simulcast: false}]`).
+ * `bandwidthProfile` ({video: {mode, maxSubscriptionBitrate, dominantSpeakerPriority,
+ * trackSwitchOffMode, clientTrackSwitchOffControl, contentPreferencesMode}}, as Twilio's; a
+ * bad one throws a TypeError or RangeError before anything is sent).
  * Resolves to a connected Room; rejects with an EdgeVideoError carrying a Twilio code.
  * @param {string} token
  * @param {ConnectOptions} [options]
@@ -847,6 +904,7 @@ export async function connect(token, options = {}) {
   const room = new Room({
     url: options.url || defaultUrl(),
     degradationPreference: options.degradationPreference,
+    preferredVideoCodecs: options.preferredVideoCodecs,
     bandwidthVideo: options.bandwidthProfile && options.bandwidthProfile.video,
   });
   /** @type {MediaStreamTrack[]} */

@@ -86,6 +86,7 @@ async def test_landing_page_shows_the_unit_and_joins_rooms(tmp_path: Path):
                 await page.fill("#join-code", token)
                 await page.click("#join button[type=submit]")
                 await page.wait_for_url(base + "/join/standup")
+                await page.click("#join-button")
                 await expect(page.locator("#status")).to_have_text("connected", timeout=30_000)
                 sock = daemon.data_dir / "control.sock"
                 await wait_for(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from edge_sfu.client import RemoteDataTrack, connect
-from tests.support.browser import chromium, open_page, require_chromium
+from tests.support.browser import chromium, join_now, open_page, require_chromium
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
 
@@ -181,6 +181,7 @@ async def test_data_tracks_between_browser_and_python(tmp_path):
                 join.on("pageerror", lambda exc: errors.append(str(exc)))
                 join.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 await join.goto(f"{sfu.base}/join/room1?token={sfu.token('cam')}")
+                await join_now(join)
                 await join.wait_for_function(
                     "() => window.edgeRoom && [...window.edgeRoom.participants.values()]"
                     ".flatMap((p) => [...p.tracks.values()]).filter((t) => t.kind === 'data'"

@@ -59,6 +59,7 @@ async def test_invite_names_refusals_and_reconnect(tmp_path):
                 refused = await open_page(
                     browser, f"{sfu.base}/join/room1?token=abc", bypass_csp=True
                 )
+                await refused.click("#join-button")
                 await refused.wait_for_function(
                     "() => document.body.dataset.state === 'disconnected'", timeout=30_000
                 )

@@ -22,6 +22,7 @@ from tests.support.browser import (
     H264TestSource,
     LocalDecoder,
     chromium,
+    join_now,
     require_chromium,
 )
 from tests.support.sfu import running_sfu
@@ -40,9 +41,7 @@ async def _join(browser, sfu, identity: str, logs: list[str]):
     page = await context.new_page()
     page.on("console", lambda m: logs.append(f"{identity}: {m.type}: {m.text}"))
     await page.goto(f"{sfu.base}/join/room1?token={sfu.token(identity)}")
-    await page.wait_for_function(
-        "() => document.body.dataset.state === 'connected'", timeout=60_000
-    )
+    await join_now(page)
     return context, page
 
 

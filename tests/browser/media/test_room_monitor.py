@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edge_sfu.client import Room, connect
-from tests.support.browser import chromium, open_page, require_chromium
+from tests.support.browser import chromium, join_now, open_page, require_chromium
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
@@ -52,7 +52,7 @@ async def test_monitor_shows_remote_tracks_with_live_numbers(tmp_path):
                 page = await open_page(
                     browser, f"{sfu.base}/join/room1?token={sfu.token('browser')}"
                 )
-                await page.wait_for_function(CONNECTED, timeout=60_000)
+                await join_now(page)
                 monitor = page.locator("#monitor")
                 assert not await monitor.is_visible()
 

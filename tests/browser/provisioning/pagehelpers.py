@@ -6,7 +6,7 @@ or the unit's HTTPS URL), so the same steps drive the test server here and the r
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -66,21 +66,36 @@ async def sign_out(page: Page) -> None:
 LAYOUT_JS = (Path(__file__).parent / "layout_check.js").read_text()
 
 
-async def layout_faults(page: Page) -> list[str]:
-    """Elements sticking out of the viewport, clipped content, horizontal scrolling."""
-    faults: list[str] = await page.evaluate(LAYOUT_JS)
+async def layout_faults(
+    page: Page, inside: Sequence[str] = (), apart: Sequence[str] = ()
+) -> list[str]:
+    """Elements sticking out of the viewport, clipped content, horizontal scrolling.
+
+    Also elements matching ``inside`` not wholly inside the viewport (its height too), and
+    elements matching ``apart`` that overlap one another.
+    """
+    options = {"inside": list(inside), "apart": list(apart)}
+    faults: list[str] = await page.evaluate(LAYOUT_JS, options)
     return faults
 
 
-async def snap(page: Page, name: str) -> None:
+async def snap(
+    page: Page,
+    name: str,
+    *,
+    directory: Path = ARTIFACTS,
+    inside: Sequence[str] = (),
+    apart: Sequence[str] = (),
+    settle_ms: int = 50,
+) -> None:
     """Screenshot the page at desktop and phone sizes and assert it lays out cleanly."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size
     for width, height in VIEWPORTS:
         await page.set_viewport_size({"width": width, "height": height})
-        await page.wait_for_timeout(50)
-        await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}x{height}.png"), full_page=True)
-        faults = await layout_faults(page)
+        await page.wait_for_timeout(settle_ms)
+        await page.screenshot(path=str(directory / f"{name}-{width}x{height}.png"), full_page=True)
+        faults = await layout_faults(page, inside, apart)
         assert not faults, f"{name} at {width}x{height}: {faults[:5]}"
     if original:
         await page.set_viewport_size(original)

@@ -160,3 +160,22 @@ async def test_layout_check_catches_faults(page: Page) -> None:
     faults = await layout_faults(page)
     assert any("horizontal scroll" in f for f in faults)
     assert any("div#wide" in f for f in faults) and any("p#clip" in f for f in faults)
+
+
+async def test_layout_check_inside_and_apart(page: Page) -> None:
+    """Below the fold and overlapping elements are reported when asked; an ellipsis is not."""
+    from .pagehelpers import layout_faults
+
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.set_content(
+        '<body style="margin:0"><div id="a" style="height:100px">a</div>'
+        '<div id="b" style="margin-top:-50px;height:100px">b</div>'
+        '<button id="low" style="margin-top:900px">low</button>'
+        '<p id="cut" style="width:50px;overflow:hidden;white-space:nowrap;'
+        'text-overflow:ellipsis">a long line that does not fit</p></body>'
+    )
+    assert await layout_faults(page) == []
+    faults = await layout_faults(page, inside=["button"], apart=["#a", "#b"])
+    assert any("button#low not inside" in f for f in faults), faults
+    assert any("div#a overlaps div#b" in f for f in faults), faults
+    assert len(faults) == 2, faults

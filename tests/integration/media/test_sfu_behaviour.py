@@ -20,9 +20,10 @@ from tests.integration.media.peers import (
     Subscriber,
     SyntheticVideoTrack,
     answer_sending,
+    new_pc,
     publish,
 )
-from tests.support.seam_probes import decoder_thread_running
+from tests.support.seam_probes import decoder_thread_running, transport_cc_negotiated
 from tests.support.waiting import wait_for
 
 
@@ -362,7 +363,8 @@ async def test_each_received_packet_reaches_the_arrival_hook_with_its_transport_
         return serialize(self, extensions_map)
 
     monkeypatch.setattr(RtpPacket, "serialize", numbered)
-    router, pub_pc, _pub_t, _producers, subs = await _room(0)
+    with transport_cc_negotiated():
+        router, pub_pc, _pub_t, _producers, subs = await _room(0)
     try:
         assert "a=extmap:4 http://www.ietf.org/id/draft-holmer" in pub_pc.localDescription.sdp
         await wait_for(lambda: len(arrivals) >= 100, what="packets at the hook")
@@ -376,3 +378,87 @@ async def test_each_received_packet_reaches_the_arrival_hook_with_its_transport_
         assert times == sorted(times)
     finally:
         await _teardown(router, pub_pc, subs)
+
+
+async def test_streams_unsignalled_in_the_sdp_are_routed_by_their_mid() -> None:
+    """Two video m-lines share payload types and the answer names no SSRC (as a browser's
+    simulcast answer does): each stream reaches its own m-line by its mid extension."""
+    import re
+
+    router = Router("RM-mid")
+    pc = new_pc()
+    transport = router.create_transport("PA")
+    tracks = [
+        (SyntheticVideoTrack(320, 240), "video/H264"),
+        (SyntheticVideoTrack(160, 120), "video/H264"),
+    ]
+    slots = [transport.add_publication_slot("video", codec="H264") for _ in tracks]
+    sub = Subscriber(router, "PS")
+    try:
+        await answer_sending(
+            pc, await transport.create_offer(), dict(zip(slots, tracks, strict=True))
+        )
+        answer = re.sub(r"a=ssrc(-group)?:[^\r\n]*\r\n", "", pc.localDescription.sdp)
+        assert "a=ssrc" not in answer and "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid" in answer
+        await transport.handle_answer(answer)
+        producers = [router.produce(transport, transport.incoming[slot.mid]) for slot in slots]
+        for producer in producers:
+            router.consume(producer, sub.transport)
+        await sub.negotiate()
+        await wait_for(
+            lambda: len(sub.frames) == 2 and all(len(f) >= 5 for f in sub.frames.values()),
+            what="both tracks",
+        )
+        assert sorted({size for f in sub.frames.values() for size in f}) == [(160, 120), (320, 240)]
+        assert all(len({size for size in f}) == 1 for f in sub.frames.values())  # not mixed
+    finally:
+        await sub.close()
+        await pc.close()
+        await router.close()
+
+
+async def test_simulcast_m_lines_in_offers_and_their_reuse() -> None:
+    """A simulcast slot's offer lists its rids (paused ones marked); an answer that sends no
+    simulcast leaves one layer; the m-line keeps its rids and is reused by a publication
+    with the same rids or with none, never by one with other rids."""
+    from edge_sfu.media import LayerSpec
+
+    router = Router("RM-simulcast")
+    transport = router.create_transport("PA")
+    layers = [LayerSpec("h", 320, 240), LayerSpec("f", 640, 480)]
+    pc = new_pc()
+    try:
+        for bad in ([LayerSpec("a b")], [LayerSpec("h"), LayerSpec("h")]):
+            with pytest.raises(ValueError):
+                transport.add_publication_slot("video", simulcast=bad)
+        with pytest.raises(ValueError):
+            transport.add_publication_slot("audio", simulcast=layers)
+        slot = transport.add_publication_slot("video", codec="H264", simulcast=layers)
+        offer = await transport.create_offer()
+        assert "a=rid:h recv" in offer and "a=simulcast:recv h;f" in offer
+        # aiortc answers without simulcast: the track is one stream, one layer
+        await answer_sending(pc, offer, {slot: (SyntheticVideoTrack(160, 120), "video/H264")})
+        await transport.handle_answer(pc.localDescription.sdp)
+        track = transport.incoming[slot.mid]
+        assert [s.name for s in track.layers] == ["default"]
+        slot.close()
+        offer = await transport.create_offer()
+        assert "a=simulcast:recv h;f" in offer  # the rids stay with the m-line
+        other = transport.add_publication_slot(
+            "video", codec="H264", simulcast=[LayerSpec("q", 1, 1), LayerSpec("f", 2, 2)]
+        )
+        assert other is not slot
+        same = transport.add_publication_slot("video", codec="H264", simulcast=layers)
+        assert same is slot
+        offer = await transport.create_offer()
+        assert offer.count("a=simulcast:recv h;f") == 1 and "a=simulcast:recv q;f" in offer
+        same.close()
+        other.close()
+        await transport.create_offer()
+        one = transport.add_publication_slot("video", codec="H264")  # no layers: the lowest rid
+        assert one is slot
+        offer = await transport.create_offer()
+        assert "a=simulcast:recv h;~f" in offer
+    finally:
+        await pc.close()
+        await router.close()

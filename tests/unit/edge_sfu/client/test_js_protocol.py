@@ -33,6 +33,13 @@ def test_version_subprotocol_and_limits_match():
     assert int(top["MAX_TRACKS_PER_MESSAGE"]) == p.MAX_TRACKS_PER_MESSAGE
     assert int(top["MAX_CLIENT_ID"]) == p.MAX_CLIENT_ID
     assert int(top["MAX_DIMENSION"]) == p.MAX_DIMENSION
+    assert int(top["MAX_LAYERS"]) == p.MAX_LAYERS
+
+
+def test_the_server_messages_the_client_handles_are_the_servers():
+    server = _section(_protocol_block(), "SERVER")
+    assert set(server.values()) <= p.SERVER_MESSAGE_TYPES
+    assert p.MSG_SEND_LAYERS in server.values()
 
 
 def test_client_message_types_are_the_servers():

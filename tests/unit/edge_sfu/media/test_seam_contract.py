@@ -31,7 +31,11 @@ from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.incoming import nack_packet
 from edge_sfu.media.packet import H264, h264_keyframe_start
 from edge_sfu.media.seam.send import _Protector
-from tests.support.seam_probes import decoder_thread_running, parse_rtcp
+from tests.support.seam_probes import (
+    decoder_thread_running,
+    parse_rtcp,
+    transport_cc_negotiated,
+)
 
 
 def test_versions_are_the_pinned_ones() -> None:
@@ -64,6 +68,7 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
             "asyncio event loop": loop,
             "H264Encoder": h264.H264Encoder,
             "aiortc.codecs": aiortc_codecs,
+            "RtpRouter": dtls._rtp_router,
         }
         missing = [
             f"{owner}.{name}"
@@ -77,52 +82,56 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
         await pc.close()
 
 
-async def test_offers_carry_the_negotiated_header_extensions() -> None:
-    """aiortc copies its process-wide tables into each offer: the seam's additions show up
-    with their ids, and transport-cc feedback on every codec but RTX."""
+async def _offer_sections() -> tuple[str, str]:
     pc = RTCPeerConnection()
     try:
         pc.addTransceiver("audio", direction="recvonly")
         pc.addTransceiver("video", direction="recvonly")
         offer = await pc.createOffer()
         audio, video = offer.sdp.split("\r\nm=")[1:3]
-        for section, expected in (
-            (audio, {seam.EXT_MID: "sdes:mid", seam.EXT_TRANSPORT_CC: "transport-wide-cc"}),
-            (
-                video,
-                {
-                    seam.EXT_MID: "sdes:mid",
-                    seam.EXT_TRANSPORT_CC: "transport-wide-cc",
-                    seam.EXT_RTP_STREAM_ID: "sdes:rtp-stream-id",
-                    seam.EXT_REPAIRED_RTP_STREAM_ID: "sdes:repaired-rtp-stream-id",
-                },
-            ),
-        ):
-            for ext_id, uri_part in expected.items():
-                assert any(
-                    line.startswith(f"a=extmap:{ext_id} ") and uri_part in line
-                    for line in section.split("\r\n")
-                ), (ext_id, uri_part)
-        video_pts = [
-            line.split(" ", 1)[0][len("a=rtpmap:") :]
-            for line in video.split("\r\n")
-            if line.startswith("a=rtpmap:") and "rtx/" not in line
-        ]
-        assert video_pts
-        for pt in video_pts:
-            assert f"a=rtcp-fb:{pt} transport-cc" in video
-        assert "a=rtcp-fb:96 transport-cc" in audio  # opus
-        # ids unique across the BUNDLE group
-        ids = {
-            (e.id, e.uri)
-            for kind in ("audio", "video")
-            for e in aiortc_codecs.HEADER_EXTENSIONS[kind]
-        }
-        assert len({i for i, _ in ids}) == len(ids)
-        seam.negotiate_header_extensions()  # idempotent
-        assert len(aiortc_codecs.HEADER_EXTENSIONS["video"]) == 5
+        return audio, video
     finally:
         await pc.close()
+
+
+def _has_extmap(section: str, ext_id: int, uri_part: str) -> bool:
+    return any(
+        line.startswith(f"a=extmap:{ext_id} ") and uri_part in line
+        for line in section.split("\r\n")
+    )
+
+
+async def test_offers_carry_the_negotiated_header_extensions() -> None:
+    """aiortc copies its process-wide tables into each offer: the seam's additions show up
+    with their ids, and with transport-cc on, its feedback on every codec but RTX."""
+    audio, video = await _offer_sections()
+    assert _has_extmap(audio, seam.EXT_MID, "sdes:mid")
+    assert _has_extmap(video, seam.EXT_RTP_STREAM_ID, "sdes:rtp-stream-id")
+    assert _has_extmap(video, seam.EXT_REPAIRED_RTP_STREAM_ID, "sdes:repaired-rtp-stream-id")
+    assert ("transport-wide-cc" in audio + video) == seam.OFFER_TRANSPORT_CC
+    with transport_cc_negotiated():
+        audio, video = await _offer_sections()
+        seam.negotiate_header_extensions(transport_cc=True)  # idempotent
+        assert len(aiortc_codecs.HEADER_EXTENSIONS["video"]) == 5
+    for section in (audio, video):
+        assert _has_extmap(section, seam.EXT_TRANSPORT_CC, "transport-wide-cc")
+    video_pts = [
+        line.split(" ", 1)[0][len("a=rtpmap:") :]
+        for line in video.split("\r\n")
+        if line.startswith("a=rtpmap:") and "rtx/" not in line
+    ]
+    assert video_pts
+    for pt in video_pts:
+        assert f"a=rtcp-fb:{pt} transport-cc" in video
+    assert "a=rtcp-fb:96 transport-cc" in audio  # opus
+    rtx = [line for line in video.split("\r\n") if "rtx/" in line]
+    assert rtx and all(f"a=rtcp-fb:{r.split()[0][9:]} transport-cc" not in video for r in rtx)
+    # ids unique across the BUNDLE group
+    ids = {(e.id, e.uri) for k in ("audio", "video") for e in aiortc_codecs.HEADER_EXTENSIONS[k]}
+    assert len({i for i, _ in ids}) == len(ids)
+    # and off again as configured
+    audio, video = await _offer_sections()
+    assert ("transport-cc" in audio + video) == seam.OFFER_TRANSPORT_CC
 
 
 async def test_answers_keep_the_offered_extension_ids() -> None:
@@ -132,11 +141,36 @@ async def test_answers_keep_the_offered_extension_ids() -> None:
         offerer.addTransceiver("video", direction="recvonly")
         await offerer.setLocalDescription(await offerer.createOffer())
         munged = offerer.localDescription.sdp.replace(
-            f"a=extmap:{seam.EXT_TRANSPORT_CC} ", "a=extmap:9 "
+            f"a=extmap:{seam.EXT_RTP_STREAM_ID} ", "a=extmap:9 "
         )
         await answerer.setRemoteDescription(type(offerer.localDescription)(munged, "offer"))
         answer = await answerer.createAnswer()
-        assert "a=extmap:9 http://www.ietf.org/id/draft-holmer-rmcat" in answer.sdp
+        assert "a=extmap:9 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id" in answer.sdp
+    finally:
+        await offerer.close()
+        await answerer.close()
+
+
+async def test_aiortc_takes_simulcast_lines_it_does_not_know() -> None:
+    """The seam writes rid/simulcast lines into offers and leaves them in answers: aiortc
+    must apply such descriptions (ignoring those lines) and still route by mid table."""
+    offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        tx = offerer.addTransceiver("video", direction="recvonly")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        offer = seam.offer_simulcast(offerer.localDescription.sdp, {"0": ["h", "f"]})
+        assert "a=simulcast:recv h;f" in offer
+        await answerer.setRemoteDescription(type(offerer.localDescription)(offer, "offer"))
+        answer = (await answerer.createAnswer()).sdp
+        answer = answer.replace(
+            "a=mid:0\r\n", "a=mid:0\r\na=rid:h send\r\na=rid:f send\r\na=simulcast:send h;f\r\n"
+        )
+        await offerer.setRemoteDescription(type(offerer.localDescription)(answer, "answer"))
+        assert seam.answered_rids(answer) == {"0": ["h", "f"]}
+        assert offerer.signalingState == "stable" and tx.mid == "0"
+        router = tx.receiver.transport._rtp_router
+        assert isinstance(router.mid_table, dict) and isinstance(router.ssrc_table, dict)
+        assert isinstance(router.payload_type_table, dict)
     finally:
         await offerer.close()
         await answerer.close()
@@ -360,3 +394,13 @@ async def test_aioice_socket_internals_for_draining_reads() -> None:
         assert [d[1] for d in got] == [0, 1, 2, 3, 4]
     finally:
         await connection.close()
+
+
+def test_create_offer_renumbers_what_stable_offer_puts_back() -> None:
+    # seam.stable_offer exists because createOffer resets every transceiver's codecs and
+    # header extensions to aiortc's defaults, and it finds each transceiver's m-section by
+    # the index createOffer records. If aiortc stops doing either, revisit the seam.
+    source = inspect.getsource(RTCPeerConnection.createOffer)
+    assert "transceiver._codecs = filter_preferred_codecs(" in source
+    assert "transceiver._headerExtensions = HEADER_EXTENSIONS[transceiver.kind][:]" in source
+    assert "transceiver._set_mline_index(" in source

@@ -189,6 +189,69 @@ def test_data_track_requests():
     assert (tele.name, tele.max_packet_life_time, tele.max_retransmits) == ("t", 500, None)
 
 
+LAYERS = [
+    {"rid": "h", "width": 320, "height": 240, "max_bitrate": 230400},
+    {"rid": "f", "width": 640, "height": 480},
+]
+
+
+def test_simulcast_layers_of_a_video_track():
+    message = parse(
+        {
+            "type": "publish",
+            "tracks": [{"client_id": "cam", "kind": "video", "codec": "VP8", "layers": LAYERS}],
+        }
+    )
+    assert isinstance(message, p.Publish)
+    (cam,) = message.tracks
+    assert cam.codec == "VP8"
+    assert cam.layers == (
+        p.LayerRequest("h", 320, 240, 230400),
+        p.LayerRequest("f", 640, 480, None),
+    )
+    plain = parse({"type": "publish", "tracks": [{"client_id": "cam", "kind": "video"}]})
+    assert isinstance(plain, p.Publish) and plain.tracks[0].layers == ()
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [],  # a list of one or none is no simulcast
+        LAYERS[:1],
+        [
+            *LAYERS,
+            {"rid": "g", "width": 1280, "height": 720},
+            {"rid": "i", "width": 1920, "height": 1080},
+        ],
+        "hf",
+        [LAYERS[0], "f"],
+        [LAYERS[1], LAYERS[0]],  # largest first
+        [LAYERS[0], {**LAYERS[1], "width": 300}],  # not larger in both dimensions
+        [LAYERS[0], {**LAYERS[0], "rid": "f"}],  # the same size twice
+        [LAYERS[0], {**LAYERS[1], "rid": "h"}],  # rid repeated
+        [LAYERS[0], {**LAYERS[1], "rid": "f f"}],
+        [LAYERS[0], {**LAYERS[1], "rid": "~f"}],
+        [LAYERS[0], {**LAYERS[1], "rid": "x" * 17}],
+        [LAYERS[0], {**LAYERS[1], "rid": 7}],
+        [LAYERS[0], {**LAYERS[1], "width": 0}],
+        [LAYERS[0], {**LAYERS[1], "height": 16385}],
+        [LAYERS[0], {**LAYERS[1], "width": 640.5}],
+        [LAYERS[0], {**LAYERS[1], "height": True}],
+        [LAYERS[0], {**LAYERS[1], "max_bitrate": 999}],
+        [LAYERS[0], {**LAYERS[1], "max_bitrate": 10**12}],
+        [LAYERS[0], {**LAYERS[1], "max_bitrate": "1e6"}],
+        [LAYERS[0], {**LAYERS[1], "scale": 2}],
+    ],
+)
+def test_bad_layers_are_refused(layers):
+    refused({"type": "publish", "tracks": [{"client_id": "c", "kind": "video", "layers": layers}]})
+
+
+@pytest.mark.parametrize("kind", ["audio", "data"])
+def test_layers_are_for_video_only(kind):
+    refused({"type": "publish", "tracks": [{"client_id": "c", "kind": kind, "layers": LAYERS}]})
+
+
 def test_repeated_candidates_count_once():
     sdp = "v=0\r\n" + "a=candidate:1 1 udp 1 192.0.2.9 9 typ host\r\n" * 500
     message = parse({"type": "answer", "negotiation": 1, "sdp": sdp})

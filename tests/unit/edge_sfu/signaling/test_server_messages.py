@@ -86,6 +86,12 @@ def test_subscriptions_and_publications() -> None:
     offer = p.offer_message(2, "v=0\r\n", {"1": "cam1"})
     assert offer == {"type": "offer", "negotiation": 2, "sdp": "v=0\r\n", "publish": {"1": "cam1"}}
     assert p.room_completed_message() == {"type": "room-completed"}
+    assert p.send_layers_message(MT, ("h", "f")) == {
+        "type": "send-layers",
+        "track_sid": MT,
+        "rids": ["h", "f"],
+    }
+    assert p.send_layers_message(MT, [])["rids"] == []
 
 
 def test_every_server_type_has_one_builder() -> None:

@@ -1,0 +1,148 @@
+"""The join page's stage: it fits the viewport with the controls visible at desktop and phone
+sizes for 1, 2, 4 and 9 participants (then pages), hostile names stay text and never break
+the layout, speaker view and pin, and the hooks for room signals (speaker, network quality,
+switched-off tracks, recording). Screenshots of each state are saved and checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_sfu.client import Room, connect
+from tests.browser.provisioning.pagehelpers import ROOT, snap
+from tests.support.browser import chromium, joined_page, require_chromium
+from tests.support.media import PatternVideoTrack
+from tests.support.sfu import running_sfu
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
+
+ARTIFACTS = ROOT / "test-artifacts" / "join"
+#: Everything that must be on screen, and what must not overlap.
+INSIDE = ("header", "footer#controls", "#controls button", ".tile:not([hidden])")
+APART = ("header", "footer#controls", "#stage .tile")
+HOSTILE = [
+    '<script>window.pwned=1</script><img src=x onerror="window.pwned=1">',
+    "W" * 121,  # the longest identity there is, in one unbreakable word
+    "\u0645\u0631\u062d\u0628\u0627 \u0628\u0627\u0644\u0639\u0627\u0644\u0645"
+    " \u05e9\u05dc\u05d5\u05dd",  # Arabic and Hebrew, right to left
+    "\U0001f469\U0001f3fd \U0001f389\U0001f680 Zo\u00eb",
+    "dana",
+    "eli",
+    "fay",
+    "gus",
+    "hal",
+]
+UNNAMED = """() => [...document.querySelectorAll('button, input, select')]
+  .filter((e) => e.offsetParent !== null)
+  .filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim() || e.labels?.length))
+  .map((e) => e.outerHTML)"""
+TILES = "() => [...document.querySelectorAll('#stage .tile')].filter((t) => !t.hidden).length"
+
+
+async def _snap(page, name: str) -> None:
+    await snap(page, name, directory=ARTIFACTS, inside=INSIDE, apart=APART, settle_ms=300)
+
+
+async def test_stage_fits_with_controls_for_1_2_4_9_and_pages(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu:
+        others: list[Room] = []
+        try:
+            async with chromium() as browser:
+                page = await joined_page(browser, sfu.base, sfu.token("ann"))
+                await page.set_viewport_size({"width": 1280, "height": 800})
+                assert await page.locator("#room-name").text_content() == "room1"
+                await page.wait_for_function(f"() => ({TILES})() === 1")
+                # Alone: one tile, the controls on screen (no longer below the fold).
+                await _snap(page, "stage-1")
+                # Keyboard: every control is named; Tab reaches them with a visible focus ring.
+                assert await page.evaluate(UNNAMED) == []
+                for _ in range(20):
+                    await page.keyboard.press("Tab")
+                    if await page.evaluate("() => document.activeElement.id") == "chat-toggle":
+                        break
+                ring = await page.evaluate(
+                    "() => getComputedStyle(document.activeElement).outlineStyle"
+                )
+                assert ring == "solid"
+                await page.keyboard.press("Enter")
+                assert await page.locator("#chat").is_visible()
+                await page.keyboard.press("Escape")
+                assert not await page.locator("#panel").is_visible()
+                for count, name in ((2, None), (4, None), (9, None)):
+                    while len(others) + 1 < count:
+                        who = HOSTILE[len(others)]
+                        room = await connect(sfu.ws_url, sfu.token(who))
+                        others.append(room)
+                        if len(others) == 1:  # one of them with a picture (4:3, letterboxed)
+                            await room.publish_track(PatternVideoTrack(320, 240), "camera")
+                    await page.wait_for_function(f"() => ({TILES})() === {count}", timeout=30_000)
+                    await _snap(page, name or f"stage-{count}")
+
+                # Hostile names are text: no markup ran, none was made.
+                assert await page.evaluate("() => window.pwned === undefined")
+                assert await page.locator("#stage img, #stage script").count() == 0
+                names = await page.locator("#stage .tile .name").all_text_contents()
+                assert set(HOSTILE[:8]) <= set(names), names
+                # Camera-off tiles show initials.
+                dana = page.locator(".tile", has=page.locator(".name", has_text="dana"))
+                assert await dana.locator(".initials").text_content() == "D"
+                assert await dana.locator(".avatar").is_visible()
+                # The picture is letterboxed: the whole of it, centred in its tile.
+                fit = await page.locator(".tile video").first.evaluate(
+                    "v => getComputedStyle(v).objectFit + ' ' + getComputedStyle(v).objectPosition"
+                )
+                assert fit == "contain 50% 50%"
+
+                # The people list and count.
+                await page.click("#count")
+                assert await page.locator("#count").text_content() == "9 people"
+                assert await page.locator("#people-list li").count() == 9
+                await _snap(page, "people-9")
+                await page.click("#panel-close")
+
+                # Speaker view: one large tile and a filmstrip; a pinned tile is the large one.
+                await page.click("#view")
+                assert await page.locator("#featured .tile").count() == 1
+                await _snap(page, "speaker-view-9")
+                dana_pin = dana.locator(".pin")
+                await dana.hover()
+                await dana_pin.click()
+                assert await page.locator("#featured .tile .name").text_content() == "dana"
+                assert await dana_pin.get_attribute("aria-pressed") == "true"
+                await dana_pin.click()
+                await page.click("#view")
+                assert await page.locator("#featured .tile").count() == 0
+
+                # Room signals, shown as the client emits them (twilio-video's event names).
+                await page.evaluate(
+                    """() => {
+                      const room = window.edgeRoom;
+                      const dana = [...room.participants.values()]
+                        .find((p) => p.identity === 'dana');
+                      room.emit('dominantSpeakerChanged', dana);
+                      dana.emit('networkQualityLevelChanged', 2);
+                      room.emit('recordingStarted');
+                      for (const p of room.participants.values())
+                        for (const pub of p.tracks.values())
+                          if (pub.track && pub.kind === 'video')
+                            pub.track.emit('switchedOff', pub.track);
+                    }"""
+                )
+                assert "speaking" in (await dana.get_attribute("class") or "")
+                assert await dana.locator(".nq").get_attribute("data-level") == "2"
+                assert await page.locator("#recording").is_visible()
+                assert await page.locator(".tile .paused:not([hidden])").count() == 1
+                await _snap(page, "signals-9")
+
+                # A tenth participant: at phone size (3x3 a page) the stage has two pages.
+                others.append(await connect(sfu.ws_url, sfu.token("ivy")))
+                await page.set_viewport_size({"width": 390, "height": 844})
+                await page.wait_for_function("() => !document.getElementById('pager').hidden")
+                assert await page.locator("#page-label").text_content() == "Page 1 of 2"
+                assert await page.evaluate(TILES) == 9
+                await page.click("#page-next")
+                assert await page.evaluate(TILES) == 1
+                await snap(page, "stage-10-pages", directory=ARTIFACTS, inside=INSIDE, apart=APART)
+        finally:
+            for room in others:
+                await room.close()

@@ -1,0 +1,187 @@
+"""Browser simulcast end to end, in real headless Chromium.
+
+One page publishes its camera with ``edge-video.js`` as simulcast layers (VP8, and H.264
+through OpenH264); two join pages render that tile at different sizes and each receives the
+layer that fits. When every subscriber renders it small, the publisher's top encoding is
+paused at the browser (``active: false``, its ``outbound-rtp`` stops growing), and it
+resumes within 2 s of a subscriber enlarging the tile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.support.browser import INBOUND_JS, chromium, joined_page, open_page, require_chromium
+from tests.support.sfu import running_sfu
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+# A page of the unit's origin that imports the client and connects as an application would.
+CONNECT_JS = """
+async ([token, codecs]) => {
+  const { connect } = await import('/static/edge-video.js');
+  window.edgeRoom = await connect(token, {
+    audio: false, video: {width: 640, height: 480}, preferredVideoCodecs: codecs});
+  return window.edgeRoom.state;
+}
+"""
+
+# The publisher's camera sender: its encodings and, per rid, what it has sent.
+SENDER_JS = """
+async () => {
+  const sender = window.edgeRoom._pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+  if (!sender) return null;
+  const stats = [...(await sender.getStats()).values()].filter((s) => s.type === 'outbound-rtp');
+  return {
+    active: Object.fromEntries(sender.getParameters().encodings.map((e) => [e.rid, e.active])),
+    bytes: Object.fromEntries(stats.map((s) => [s.rid, s.bytesSent || 0])),
+  };
+}
+"""
+
+# Resize the <video> of `identity`'s tile on a join page (its ResizeObserver reports it).
+TILE_JS = """
+([identity, width, height]) => {
+  for (const tile of document.querySelectorAll('figure.tile')) {
+    const name = tile.querySelector('.name');
+    const video = tile.querySelector('video');
+    if (name && video && name.textContent === identity) {
+      video.style.width = `${width}px`;
+      video.style.height = `${height}px`;
+      return true;
+    }
+  }
+  return false;
+}
+"""
+
+SMALL = (160, 120)  # CSS pixels: the 320x240 layer covers it
+LARGE = (600, 450)  # only the full 640x480 picture covers it
+
+
+def _width_of(entries, identity: str) -> int:
+    video = [e for e in entries or [] if e["identity"] == identity and e["kind"] == "video"]
+    return video[0]["frameWidth"] if video and video[0]["framesDecoded"] > 0 else 0
+
+
+async def _size_tile(page, identity: str, size: tuple[int, int]) -> None:
+    await wait_for(
+        lambda: page.evaluate(TILE_JS, [identity, *size]), what=f"{identity}'s tile", timeout=60
+    )
+
+
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
+async def test_layers_follow_render_size_and_unwanted_layers_pause_at_the_source(
+    tmp_path, codec: str
+):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium() as browser:
+        ann = await open_page(browser, f"{sfu.base}/static/join.css", bypass_csp=True)
+        state = await ann.evaluate(
+            CONNECT_JS, [sfu.token("ann"), [{"codec": codec, "simulcast": True}]]
+        )
+        assert state == "connected"
+        ben = await joined_page(browser, sfu.base, sfu.token("ben"))
+        cat = await joined_page(browser, sfu.base, sfu.token("cat"))
+        await _size_tile(ben, "ann", SMALL)
+        await _size_tile(cat, "ann", LARGE)
+
+        # each subscriber gets the layer that fits how large it renders ann
+        await wait_for(
+            lambda: ben.evaluate(INBOUND_JS), lambda e: _width_of(e, "ann") == 320, 60, "small"
+        )
+        await wait_for(
+            lambda: cat.evaluate(INBOUND_JS), lambda e: _width_of(e, "ann") == 640, 60, "large"
+        )
+        router = next(iter(sfu.signaling.routers.values()))
+        ann_sid = sfu.context.rooms.live_room_by_name("room1").by_identity("ann").sid
+        (producer,) = [
+            p
+            for p in router.producers.values()
+            if p.participant_id == ann_sid and p.kind == "video"
+        ]
+        assert producer.codec.name == codec
+        assert [(s.name, s.width, s.height) for s in producer.available_layers()] == [
+            ("h", 320, 240),
+            ("f", 640, 480),
+        ]
+        assert all(layer.bitrate_bps > 0 for layer in producer.layers.values())
+
+        # nobody renders ann large: the top encoding is paused at ann's browser
+        await _size_tile(cat, "ann", SMALL)
+        await wait_for(
+            lambda: ann.evaluate(SENDER_JS),
+            lambda s: s and s["active"] == {"h": True, "f": False},
+            20,
+            "the top encoding paused",
+        )
+        await asyncio.sleep(1.0)  # what was queued before the pause goes out
+        before = await ann.evaluate(SENDER_JS)
+        await asyncio.sleep(2.0)
+        after = await ann.evaluate(SENDER_JS)
+        assert after["bytes"]["f"] == before["bytes"]["f"], (before, after)
+        assert after["bytes"]["h"] > before["bytes"]["h"], (before, after)
+        assert _width_of(await cat.evaluate(INBOUND_JS), "ann") == 320
+
+        # cat enlarges the tile: the top layer is sent again within 2 s
+        paused_bytes = after["bytes"]["f"]
+        started = time.monotonic()
+        await cat.evaluate(TILE_JS, ["ann", *LARGE])
+        await wait_for(
+            lambda: ann.evaluate(SENDER_JS),
+            lambda s: s["active"]["f"] and s["bytes"]["f"] > paused_bytes,
+            5,
+            "the top encoding resumed",
+            interval=0.05,
+        )
+        resumed_after = time.monotonic() - started
+        assert resumed_after <= 2.0, resumed_after
+        await wait_for(
+            lambda: cat.evaluate(INBOUND_JS), lambda e: _width_of(e, "ann") == 640, 20, "resumed"
+        )
+
+
+# A shared screen (a canvas marked as detail, as a screen capture is) next to the camera.
+SCREEN_JS = """
+async (token) => {
+  const { connect, LocalTrack } = await import('/static/edge-video.js');
+  const canvas = Object.assign(document.createElement('canvas'), {width: 640, height: 480});
+  const ctx = canvas.getContext('2d');
+  setInterval(() => { ctx.fillStyle = `hsl(${Date.now() % 360}, 60%, 50%)`;
+    ctx.fillRect(0, 0, 640, 480); }, 50);
+  const screen = canvas.captureStream(20).getVideoTracks()[0];
+  screen.contentHint = 'detail';
+  window.edgeRoom = await connect(token, {audio: false, video: {width: 640, height: 480}});
+  await window.edgeRoom.localParticipant.publishTrack(new LocalTrack(screen, 'screen'));
+  const senders = window.edgeRoom._pc.getSenders()
+    .filter((s) => s.track && s.track.kind === 'video');
+  return senders.map((s) => {
+    const params = s.getParameters();
+    return {hint: s.track.contentHint, encodings: params.encodings.length,
+      degradation: params.degradationPreference};
+  });
+}
+"""
+
+
+async def test_camera_video_is_simulcast_and_a_shared_screen_is_not(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium() as browser:
+        page = await open_page(browser, f"{sfu.base}/static/join.css", bypass_csp=True)
+        senders = await page.evaluate(SCREEN_JS, sfu.token("ann"))
+        assert sorted(senders, key=lambda s: s["hint"]) == [
+            {"hint": "", "encodings": 2, "degradation": "balanced"},
+            {"hint": "detail", "encodings": 1, "degradation": "maintain-resolution"},
+        ]
+        router = next(iter(sfu.signaling.routers.values()))
+        layers = await wait_for(
+            lambda: sorted(len(p.layers) for p in router.producers.values() if p.kind == "video"),
+            lambda n: len(n) == 2,
+            30,
+            "both video producers",
+        )
+        assert layers == [1, 2]

@@ -1,0 +1,188 @@
+"""The official twilio-video.js SDK (npm, pinned in package.json), unmodified, in headless
+Chromium against the unit's ``/twilio/signaling``: two SDK pages and the Python client in one
+room decode each other's video, hear each other, exchange data-track messages, see mute and
+a publication made after connect, and the pages contact nothing but the unit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from edge_sfu.client import connect
+from edge_sfu.signaling.twilio import TWILIO
+from tests.support.browser import INBOUND_JS, chromium, joined_page, require_chromium
+from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.sfu import running_sfu
+from tests.support.twilio_sdk import SDK, app_server, frames_of, join, logged, receiving, sdk_page
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+
+async def test_sdk_pages_join_page_and_python_client_share_a_room(tmp_path):
+    require_chromium()
+    if not SDK.exists():
+        pytest.skip("twilio-video not installed (npm ci)")
+    async with running_sfu(tmp_path) as sfu:
+        py = await connect(sfu.ws_url, sfu.token("py"))
+        requests: list[str] = []
+        try:
+            await py.publish_track(PatternVideoTrack(320, 240), "camera")
+            await py.publish_track(ToneAudioTrack(), "microphone")
+            async with chromium() as browser, app_server() as origin:
+                alice = await sdk_page(browser, origin, requests)
+                bob = await sdk_page(browser, origin, requests)
+                assert (await join(alice, sfu, "alice")).startswith("PA")
+                # bob asks the unit for ICE servers in-band and sends telemetry to its sink
+                unit_ws = f"ws://127.0.0.1:{sfu.port}"
+                options = {"iceServers": None, "insights": True}
+                options["wsServerInsights"] = f"{unit_ws}/twilio/insights"
+                assert (await join(bob, sfu, "bob", **options)).startswith("PA")
+                ann = await joined_page(browser, sfu.base, sfu.token("ann"))
+
+                # every page decodes every other participant's video and hears its audio
+                everyone = {"alice": 1, "bob": 1, "py": 1, "ann": 1}
+                for name, page in (("alice", alice), ("bob", bob)):
+                    others = {k: v for k, v in everyone.items() if k != name}
+                    entries = await wait_for(
+                        lambda page=page: page.evaluate("inbound()"),
+                        lambda e, others=others: receiving(e, others),
+                        90,
+                    )
+                    assert receiving(entries, others), (name, entries)
+                await wait_for(
+                    lambda: ann.evaluate(INBOUND_JS),
+                    lambda e: sum(1 for x in e or [] if x["framesDecoded"] > 0) >= 3,
+                    90,
+                )
+
+                # the Python client decodes both SDK cameras at their size
+                async def sdk_videos():
+                    return [
+                        pub.track
+                        for who in py.participants.values()
+                        if who.identity in ("alice", "bob")
+                        for pub in who.tracks.values()
+                        if pub.track is not None and pub.kind == "video"
+                    ]
+
+                videos = await wait_for(sdk_videos, lambda v: len(v) == 2, 60)
+                for track in videos:
+                    frames = await receive_frames(track, 5, timeout=60)
+                    # 640x480, or scaled down while the uplink estimate ramps up
+                    size = (frames[-1].width, frames[-1].height)
+                    assert size[0] * 3 == size[1] * 4 and 160 <= size[0] <= 640, size
+
+                # data track messages both ways
+                await alice.evaluate("window.data.send('hello from alice')")
+                await bob.evaluate("window.data.send('hello from bob')")
+                for page, text in ((bob, "alice:hello from alice"), (alice, "bob:hello from bob")):
+                    got = await wait_for(
+                        lambda page=page: page.evaluate("window.messages"),
+                        lambda m, text=text: text in m,
+                        30,
+                    )
+                    assert text in got
+
+                # mute and unmute, seen by the other SDK page and by the Python client
+                muted = py.expect(
+                    "track_disabled",
+                    lambda pub, who: who.identity == "alice" and pub.kind == "audio",
+                )
+                await alice.evaluate(
+                    "window.room.localParticipant.audioTracks.forEach((p) => p.track.disable())"
+                )
+                await logged(bob, "trackDisabled alice audio")
+                await asyncio.wait_for(muted, 20)
+                await alice.evaluate(
+                    "window.room.localParticipant.audioTracks.forEach((p) => p.track.enable())"
+                )
+                await logged(bob, "trackEnabled alice audio")
+
+                # a publish priority change reaches the others
+                await alice.evaluate(
+                    "window.room.localParticipant.videoTracks.forEach((p) => p.setPriority('high'))"
+                )
+                await logged(bob, "priority alice video high")
+
+                # unpublish and publish again
+                await alice.evaluate(
+                    """() => window.room.localParticipant.videoTracks.forEach(
+                         (p) => window.room.localParticipant.unpublishTrack(p.track))"""
+                )
+                await logged(bob, "trackUnsubscribed alice video")
+                await alice.evaluate(
+                    """async () => {
+                      const t = await Twilio.Video.createLocalVideoTrack(
+                        {width: 640, height: 480, name: 'camera-again'});
+                      await window.room.localParticipant.publishTrack(t);
+                    }"""
+                )
+                await logged(bob, "trackSubscribed alice video camera-again", 60)
+
+                # a publication after connect (the SDK recycles an m-line) reaches the others
+                await bob.evaluate(
+                    """async () => {
+                      const t = await Twilio.Video.createLocalVideoTrack(
+                        {width: 320, height: 240, name: 'screen'});
+                      await window.room.localParticipant.publishTrack(t);
+                    }"""
+                )
+                await logged(alice, "trackSubscribed bob video screen", 60)
+                # it went out on a transceiver that also carries a subscription (sendrecv)
+                recycled = await bob.evaluate(
+                    """() => [...window.room._signaling._peerConnectionManager._peerConnections
+                      .values()][0]._peerConnection.getTransceivers()
+                      .filter((t) => t.currentDirection === 'sendrecv').length"""
+                )
+                assert recycled >= 1
+                entries = await wait_for(
+                    lambda: alice.evaluate("inbound()"),
+                    lambda e: receiving(e, {"bob": 2}),
+                    60,
+                )
+                assert receiving(entries, {"bob": 2, "py": 1}), entries
+
+                # the signaling socket is cut mid-call: reconnecting, reconnected, media goes on
+                service = sfu.app[TWILIO]
+                session = next(s for s in service.sessions.values() if s.identity == "alice")
+                before = await frames_of(alice, "py")
+                assert session.link is not None
+                await session.link.close(4000, "cut")
+                await logged(alice, "reconnecting 53001")
+                await logged(alice, "reconnected")
+                await asyncio.sleep(2)
+                assert await frames_of(alice, "py") > before + 10
+                assert service.insights_messages > 0
+
+                # room.disconnect(): the others see the participant leave
+                await bob.evaluate("window.room.disconnect()")
+                await logged(bob, "disconnected none")  # a clean disconnect, no error
+                await logged(alice, "participantDisconnected bob")
+        finally:
+            await py.disconnect()
+        # the app's own page and SDK file, and the unit: nothing else
+        allowed = (f"{origin}/sdk-test/", f"ws://127.0.0.1:{sfu.port}/twilio/")
+        assert requests and all(u.startswith(allowed) for u in requests), requests
+        assert any(u.endswith("/twilio/signaling") for u in requests)
+        assert any(u.endswith("/twilio/insights") for u in requests)
+
+
+async def test_rest_completed_ends_an_sdk_room_with_53118(tmp_path):
+    require_chromium()
+    if not SDK.exists():
+        pytest.skip("twilio-video not installed (npm ci)")
+    async with running_sfu(tmp_path) as sfu, chromium() as browser, app_server() as origin:
+        alice = await sdk_page(browser, origin, [])
+        await join(alice, sfu, "alice")
+        room = sfu.context.rooms.live_room_by_name("room1")
+        assert room is not None
+        await sfu.context.rooms.complete_room(room.sid)
+        log = await wait_for(
+            lambda: alice.evaluate("window.log"),
+            lambda log: any(line.startswith("disconnected") for line in log),
+            30,
+        )
+        assert "disconnected 53118" in log
+        await asyncio.sleep(0)

@@ -102,10 +102,11 @@ def _bitrate(layer: object) -> int | None:
 
 
 def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOption, ...]:
-    """A producer's layers, low to high, with what each costs where it is measured: a
-    layer's own measurement, else for a single-layer producer what it receives in all
-    (measured here, ``now`` being the time of the pass); else the allocator's default for
-    the layer's size."""
+    """A producer's layers, low to high, with what each costs where it is measured: for a
+    single-layer producer what it receives in all (measured here over ``RATE_WINDOW_S``,
+    headers counted, ``now`` being the time of the pass), else a layer's own measurement
+    (``Layer.bitrate_bps``, over a shorter window); else the allocator's default for the
+    layer's size (a paused layer measures 0)."""
     specs = ordered_layers(producer.available_layers())
     whole = None
     if len(specs) == 1 and now is not None:
@@ -113,7 +114,7 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
     options = []
     for spec in specs:
         own = _bitrate(producer.layers.get(spec.name))
-        options.append(LayerOption(spec.name, spec.width, spec.height, own or whole))
+        options.append(LayerOption(spec.name, spec.width, spec.height, whole or own))
     return tuple(options)
 
 

@@ -71,7 +71,7 @@ async def test_low_estimate_switches_the_lower_priority_track_off_then_on(
 
     # room for the screen and half the camera: the camera (standard) goes off
     off = bob.expect("track_switched_off")
-    budget = cost[screen_pub.sid] + cost[camera_pub.sid] // 2
+    budget = max(cost.values()) * 3 // 2  # one of the two, with room to spare, not both
     set_downlink(transport, budget)
     track, pub, who = await asyncio.wait_for(off, 10)
     assert pub.sid == camera_pub.sid and track is camera and who.identity == "kiosk"

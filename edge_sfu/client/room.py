@@ -19,6 +19,8 @@ published                  (LocalTrackPublication or LocalDataTrack)
 publish_failed             (client_id, code, message)
 reconnecting / reconnected ()
 room_completed             ()
+recording_started          (): the room is being recorded (``room.is_recording``)
+recording_stopped          (): no track of the room is recorded any more
 disconnected               (code or None, message)
 error                      (code, message): the server refused one of our messages
 =========================  ==============================================================
@@ -46,6 +48,8 @@ from ..signaling.protocol import (
     MSG_PUBLISH,
     MSG_PUBLISH_FAILED,
     MSG_PUBLISHED,
+    MSG_RECORDING_STARTED,
+    MSG_RECORDING_STOPPED,
     MSG_ROOM_COMPLETED,
     MSG_SET_ENABLED,
     MSG_SET_PRIORITY,
@@ -102,6 +106,8 @@ class Room(Emitter):
         self.bandwidth_profile = VideoBandwidthProfile()
         self.media: PeerSession | None = None
         self.errors: list[tuple[int, str]] = []
+        #: Whether the room is being recorded (``recording_started`` / ``recording_stopped``).
+        self.is_recording = False
         self._connection = Connection(
             url,
             on_joined=self._joined,
@@ -176,6 +182,9 @@ class Room(Emitter):
             self.emit("error", msg.get("code"), msg.get("message"))
         elif kind == MSG_ROOM_COMPLETED:
             self.emit("room_completed")
+        elif kind in (MSG_RECORDING_STARTED, MSG_RECORDING_STOPPED):
+            self.is_recording = kind == MSG_RECORDING_STARTED
+            self.emit("recording_started" if self.is_recording else "recording_stopped")
         elif kind == MSG_PUBLISHED:
             self._published(msg)
         elif kind == MSG_PUBLISH_FAILED:

@@ -113,6 +113,8 @@ MSG_TRACK_SWITCHED_OFF: Final = "track-switched-off"
 MSG_TRACK_SWITCHED_ON: Final = "track-switched-on"
 MSG_TRACK_PRIORITY_CHANGED: Final = "track-priority-changed"
 MSG_ROOM_COMPLETED: Final = "room-completed"
+MSG_RECORDING_STARTED: Final = "recording-started"
+MSG_RECORDING_STOPPED: Final = "recording-stopped"
 MSG_ERROR: Final = "error"
 MSG_DISCONNECTED: Final = "disconnected"
 MSG_SEND_LAYERS: Final = "send-layers"
@@ -136,6 +138,8 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
         MSG_TRACK_SWITCHED_ON,
         MSG_TRACK_PRIORITY_CHANGED,
         MSG_ROOM_COMPLETED,
+        MSG_RECORDING_STARTED,
+        MSG_RECORDING_STOPPED,
         MSG_ERROR,
         MSG_DISCONNECTED,
         MSG_SEND_LAYERS,
@@ -916,6 +920,16 @@ def track_priority_changed_message(
 def room_completed_message() -> dict[str, Any]:
     """The room ended (a ``disconnected`` 53118 follows)."""
     return {"type": MSG_ROOM_COMPLETED}
+
+
+def recording_started_message() -> dict[str, Any]:
+    """The room is being recorded (some of its tracks are); sent on join too."""
+    return {"type": MSG_RECORDING_STARTED}
+
+
+def recording_stopped_message() -> dict[str, Any]:
+    """No track of the room is being recorded any more."""
+    return {"type": MSG_RECORDING_STOPPED}
 
 
 def error_message(code: int, message: str, ref: str | int | None = None) -> dict[str, Any]:

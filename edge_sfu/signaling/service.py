@@ -68,6 +68,7 @@ class SignalingService:
         self._tasks = TaskSet("signaling service")
         self._ticking = False
         self._unlisten: Callable[[], None] | None = None
+        self._unlisten_recordings: Callable[[], None] | None = None
 
     # -- lifetime --------------------------------------------------------------------
 
@@ -75,6 +76,9 @@ class SignalingService:
         """Listen to the rooms and start the heartbeat / reconnect-window timer."""
         if self._unlisten is None:
             self._unlisten = self.rooms.add_listener(self._on_event)
+            # recorders consume from this service's routers; clients hear what is recorded
+            self.context.recordings.attach_media(self.routers.get)
+            self._unlisten_recordings = self.context.recordings.add_listener(self._on_recording)
         if not self._ticking:
             self._ticking = True
             self._tasks.spawn(self._tick_forever(), name="signaling-ticker")
@@ -92,6 +96,9 @@ class SignalingService:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+        if self._unlisten_recordings is not None:
+            self._unlisten_recordings()
+            self._unlisten_recordings = None
         self._ticking = False
         await self._tasks.close()
         for router in list(self.routers.values()):
@@ -177,6 +184,8 @@ class SignalingService:
             await session.close(p.SIGNALING_ERROR, "could not join")
             raise
         await self.reconcile(participant.sid)
+        if self.context.recordings.is_recording(participant.room_sid):
+            session.send(p.recording_started_message())
         return session
 
     async def _resume(self, link: Link, reconnect_token: str) -> SignalingSession | None:
@@ -257,6 +266,12 @@ class SignalingService:
                 await self.reconcile(sid)
 
     # -- room events -----------------------------------------------------------------
+
+    def _on_recording(self, room_sid: str, recording: bool) -> None:
+        room = self.rooms.live_room(room_sid)
+        if room is not None:
+            build = p.recording_started_message if recording else p.recording_stopped_message
+            self._broadcast(room, build(), exclude="")
 
     def _broadcast(self, room: Room, message: dict[str, Any], exclude: str) -> None:
         for sid in list(room.participants):

@@ -46,6 +46,8 @@ export const PROTOCOL = Object.freeze({
     TRACK_SWITCHED_ON: 'track-switched-on',
     TRACK_PRIORITY_CHANGED: 'track-priority-changed',
     ROOM_COMPLETED: 'room-completed',
+    RECORDING_STARTED: 'recording-started',
+    RECORDING_STOPPED: 'recording-stopped',
     ERROR: 'error',
     DISCONNECTED: 'disconnected',
     PING: 'ping',
@@ -175,6 +177,8 @@ const { CLIENT, SERVER } = PROTOCOL;
  * @typedef {{type: typeof SERVER.TRACK_PRIORITY_CHANGED, participant_sid: string,
  *   track_sid: string, priority: TrackPriority}} TrackPriorityChangedMessage
  * @typedef {{type: typeof SERVER.ROOM_COMPLETED}} RoomCompletedMessage
+ * @typedef {{type: typeof SERVER.RECORDING_STARTED | typeof SERVER.RECORDING_STOPPED}}
+ *   RecordingMessage
  * @typedef {{type: typeof SERVER.ERROR, code: number, message: string, ref?: string | number}}
  *   ErrorMessage
  * @typedef {{type: typeof SERVER.DISCONNECTED, code: number | null, message: string}}
@@ -186,8 +190,8 @@ const { CLIENT, SERVER } = PROTOCOL;
  * @typedef {JoinedMessage | OfferMessage | PublishedMessage | PublishFailedMessage |
  *   ParticipantConnectedMessage | ParticipantStateMessage | TrackPublishedMessage |
  *   TrackStateMessage | TrackSubscribedMessage | TrackSwitchMessage |
- *   TrackPriorityChangedMessage | RoomCompletedMessage | ErrorMessage |
- *   DisconnectedMessage | ServerPingMessage | SendLayersMessage} ServerMessage
+ *   TrackPriorityChangedMessage | RoomCompletedMessage | RecordingMessage |
+ *   ErrorMessage | DisconnectedMessage | ServerPingMessage | SendLayersMessage} ServerMessage
  */
 
 /**

@@ -104,6 +104,8 @@ export class Room extends Emitter {
     this.sid = null;
     /** @type {string | null} */
     this.name = null;
+    /** Whether the room is being recorded (Twilio's `Room.isRecording`). */
+    this.isRecording = false;
     /** @type {RTCPeerConnection | null} */
     this._pc = null;
     /** @type {WebSocket | null} */
@@ -579,6 +581,12 @@ export class Room extends Emitter {
         break;
       case SERVER.ROOM_COMPLETED:
         this.emit('roomCompleted', this);
+        break;
+      case SERVER.RECORDING_STARTED:
+      case SERVER.RECORDING_STOPPED:
+        // Twilio's Room: `isRecording` and the recordingStarted / recordingStopped events
+        this.isRecording = msg.type === SERVER.RECORDING_STARTED;
+        this.emit(this.isRecording ? 'recordingStarted' : 'recordingStopped', this);
         break;
       case SERVER.DISCONNECTED:
         this._finish(msg.code ? new EdgeVideoError(msg.code, msg.message) : null);

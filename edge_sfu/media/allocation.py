@@ -12,6 +12,7 @@ the most a single-layer publisher is told it may send.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import weakref
@@ -55,8 +56,10 @@ _PRIORITY_NAMES: dict[str, Priority] = {name: name for name in PRIORITIES}
 
 #: A producer's bitrate is sampled at most this often (seconds), during allocation passes...
 RATE_SAMPLE_S = 0.5
-#: ... and measured over this window (seconds): long enough to smooth keyframes out.
-RATE_WINDOW_S = 2.0
+#: ... and is the median of the rates between samples over this window (seconds): a keyframe
+#: (several times a frame's size, e.g. after a subscriber's PLI) must not make a track look
+#: dearer than it is, or the allocation would switch it off for it.
+RATE_WINDOW_S = 4.0
 #: Bytes each packet costs on the wire beyond its payload (RTP, SRTP tag, UDP, IPv4).
 PACKET_OVERHEAD_BYTES = 12 + 10 + 8 + 20
 
@@ -74,12 +77,16 @@ class _RateMeter:
         samples = self.samples
         if not samples or now - samples[-1][0] >= RATE_SAMPLE_S:
             samples.append((now, wire))
-            while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+            while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW_S:
                 samples.popleft()
         if len(samples) < 2:
             return None
-        (t0, b0), (t1, b1) = samples[0], samples[-1]
-        return int((b1 - b0) * 8 / (t1 - t0)) if t1 > t0 else None
+        rates = sorted(
+            (b1 - b0) * 8 / (t1 - t0)
+            for (t0, b0), (t1, b1) in itertools.pairwise(samples)
+            if t1 > t0
+        )
+        return int(rates[len(rates) // 2]) if rates else None
 
 
 # One meter per producer, shared by every subscriber's pass; gone with the producer.
@@ -87,8 +94,9 @@ _METERS: weakref.WeakKeyDictionary[Producer, _RateMeter] = weakref.WeakKeyDictio
 
 
 def measured_bitrate(producer: Producer, now: float) -> int | None:
-    """What ``producer`` receives (bps, headers counted) over the last ``RATE_WINDOW_S``,
-    None until two samples ``RATE_SAMPLE_S`` apart exist. Sampled when called."""
+    """What ``producer`` receives (bps, headers counted): the median rate of the last
+    ``RATE_WINDOW_S``, None until two samples ``RATE_SAMPLE_S`` apart exist. Sampled when
+    called."""
     meter = _METERS.get(producer)
     if meter is None:
         meter = _METERS[producer] = _RateMeter()

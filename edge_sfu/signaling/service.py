@@ -9,6 +9,7 @@ which tracks a participant may receive, this decides when to subscribe) and owns
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -167,6 +168,11 @@ class SignalingService:
         except Exception:
             await self.rooms.disconnect(participant.sid, p.SIGNALING_ERROR)
             raise
+        if message.bandwidth_profile is not None:
+            member.bridge.set_bandwidth_profile(message.bandwidth_profile)
+        member.on_publish_priority = functools.partial(
+            self._publish_priority_changed, participant.room_sid, participant.sid
+        )
         session = SignalingSession(
             member, secrets.token_urlsafe(32), self.settings, on_closed=self._forget
         )
@@ -330,6 +336,17 @@ class SignalingService:
                 action(member.bridge)
             except TwilioError as exc:
                 logger.warning("media of %s: %s", participant_sid, exc.message)
+
+    def _publish_priority_changed(
+        self, room_sid: str, publisher_sid: str, track_sid: str, priority: str
+    ) -> None:
+        room = self.rooms.live_room(room_sid)
+        if room is not None:
+            message = p.track_priority_changed_message(publisher_sid, track_sid, priority)
+            self._broadcast(room, message, publisher_sid)
+        router = self.routers.get(room_sid)
+        for transport in list(router.transports.values()) if router is not None else []:
+            transport.reallocate()
 
     def _set_producer_enabled(self, room_sid: str, track_sid: str, enabled: bool) -> None:
         router = self.routers.get(room_sid)

@@ -80,7 +80,7 @@ check_system() {
 }
 
 # The Debian packages this script asks about.
-PACKAGES=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero
+PACKAGES=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero ffmpeg
     python3-picamera2 python3-lgpio python3-numpy gcc python3-dev libasound2-dev)
 
 # Reads the installed and the candidate (what apt would install) versions of packages $@ into
@@ -123,8 +123,9 @@ plan_packages() {
     #   python3-systemd    systemd-python: sd_notify and the journal (PyPI ships source only)
     #   python3-alsaaudio  pyalsaaudio (PyPI ships source only); checked for version below
     #   python3-gpiozero   buttons and LEDs
+    #   ffmpeg             composes recordings (with the Pi's V4L2 H.264 encoder)
     read_versions "${PACKAGES[@]}"
-    apt_want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero)
+    apt_want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero ffmpeg)
     apt_skipped=()
     # Only in the Raspberry Pi OS archive (archive.raspberrypi.com), so optional here:
     #   python3-picamera2  picamera2 with libcamera's Python bindings (never from PyPI on a Pi)

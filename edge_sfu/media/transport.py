@@ -25,10 +25,10 @@ from aiortc.sdp import candidate_from_sdp
 
 from edge_common.lifecycle import AsyncCloseable, TaskSet
 from edge_sfu.media import seam
+from edge_sfu.media.allocation import SubscriberAllocation
 from edge_sfu.media.bandwidth import Estimate, TransportBandwidth
-from edge_sfu.media.consumer import PADDING_BYTES, Consumer
+from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
-from edge_sfu.media.estimator import ProbeRequest
 from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.layers import LayerSpec, sending_layers
 from edge_sfu.media.packet import CodecInfo
@@ -43,11 +43,10 @@ logger = logging.getLogger(__name__)
 DataChannel: TypeAlias = RTCDataChannel
 #: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
 DATA_CHANNEL_IDS = 1024
+#: A track the downlink estimate holds back this long (seconds) makes the SFU probe for it.
+PROBE_AFTER_S = 3.0
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
-#: Padding during a probe goes out in bursts this often, at most this many packets each.
-PROBE_TICK_S = 0.02
-PROBE_MAX_PACKETS_PER_TICK = 50
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
 _TWCC_EXTMAP = re.compile(
     r"^a=extmap:(\d+)(?:/\w+)? http://www\.ietf\.org/id/"
@@ -157,6 +156,19 @@ class Transport(AsyncCloseable):
         self._remb_sent: dict[str, int] = {}
         # the transport-cc header extension id the participant's answer took (0: none)
         self._twcc_ext_id = 0
+        #: Shares the downlink estimate over this participant's consumers; a new estimate
+        #: runs it at once (``on_estimate``).
+        self.allocation = SubscriberAllocation(
+            lambda: list(self.consumers.values()),
+            self._available_outgoing,
+            loss=lambda: None if self.estimate is None else self.estimate.loss,
+        )
+        self.on_estimate = self.reallocate
+        #: Called after an allocation pass changed a share (the router recomputes publisher
+        #: caps).
+        self.on_allocated: Callable[[Transport], None] | None = None
+        self._shares: dict[str, int | None] = {}
+        self._held_back_since: float | None = None
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -198,24 +210,12 @@ class Transport(AsyncCloseable):
         request = self.bandwidth.downlink.start_probe(int(wanted_bps), time.monotonic())
         if request is None:
             return False
-        self._tasks.spawn(self._run_probe(request), name=f"probe {self.id}")
+        consumers = self.consumers
+        self._tasks.spawn(
+            self.bandwidth.run_probe(request, lambda: list(consumers.values())),
+            name=f"probe {self.id}",
+        )
         return True
-
-    async def _run_probe(self, request: ProbeRequest) -> None:
-        sent = sum(c.octets_sent for c in list(self.consumers.values()))
-        then = time.monotonic()
-        while then < request.until:
-            await asyncio.sleep(PROBE_TICK_S)
-            now = time.monotonic()
-            total = sum(c.octets_sent for c in list(self.consumers.values()))
-            budget = request.bitrate_bps * (now - then) / 8 - (total - sent)
-            sent, then = total, now
-            video = [c for c in self.consumers.values() if c.ready and c.producer.kind == "video"]
-            if budget > 0:
-                count = min(int(budget // PADDING_BYTES) + 1, PROBE_MAX_PACKETS_PER_TICK)
-                for consumer in video:  # the first one between two frames
-                    if consumer.send_padding(count):
-                        break
 
     def on_rtp_arrival(
         self, transport_seq: int | None, arrival: float, size: int, ssrc: int
@@ -537,10 +537,12 @@ class Transport(AsyncCloseable):
             if slot is not None:
                 slot.detach(consumer)  # its feedback goes nowhere now; the m-line is free
                 self._negotiation_needed()
+            self.reallocate()  # its share goes to the others
 
         # not when this transport closes its consumers: it is tearing everything down
         consumer.on_close(closed, parent=self)
         self._negotiation_needed()
+        self.reallocate()
         return consumer
 
     def _consumer_path(self, holder: dict[str, SendSlot]) -> seam.SendPath | None:
@@ -719,6 +721,35 @@ class Transport(AsyncCloseable):
             if params is not None:
                 self._restarts.append((transceiver, track, params))
 
+    # -- allocation ------------------------------------------------------------------
+
+    def _available_outgoing(self) -> int | None:
+        estimate = self.estimate
+        return None if estimate is None else estimate.available_outgoing_bps
+
+    def reallocate(self) -> None:
+        """Share the downlink estimate over the consumers again, and apply it."""
+        if self.closed:
+            return
+        result = self.allocation.run()
+        target = self.allocation.probe_target()
+        now = time.monotonic()
+        if target is None:
+            self._held_back_since = None
+        elif self._held_back_since is None:
+            self._held_back_since = now
+        elif now - self._held_back_since >= PROBE_AFTER_S:
+            # Held back for a while (the estimator's own ramp-up had its chance): padding
+            # shows whether the next step would get through, before it is taken.
+            self.probe(target)
+        # Publisher caps depend only on the shares: recompute them (over every transport of
+        # the room) only when one of this subscriber's changed.
+        shares = {cid: allocation.share_bps for cid, allocation in result.items()}
+        if shares != self._shares:
+            self._shares = shares
+            if self.on_allocated is not None:
+                self.on_allocated(self)
+
     # -- RTCP ------------------------------------------------------------------------
 
     def _start_rtcp(self) -> None:
@@ -749,6 +780,10 @@ class Transport(AsyncCloseable):
                 self.send_rtcp_reports()
             except Exception:
                 logger.exception("RTCP reports of %s failed", self.id)
+            try:
+                self.reallocate()  # a step up that waited for its hold time happens here
+            except Exception:
+                logger.exception("allocation of %s failed", self.id)
 
     def send_rtcp_reports(self) -> None:
         """SR to the participant for every consumer; RR (and REMB for video) for its tracks."""
@@ -763,8 +798,11 @@ class Transport(AsyncCloseable):
         self.bandwidth.set_link_figures(
             max(rtts) if rtts else None, max(jitters) if jitters else None
         )
+        now = time.monotonic()
         for track in list(self.incoming.values()):
             if track.producer is not None:
+                if track.rate_estimator is not None:
+                    track.rate_estimator.on_counts(track.packets_lost, track.packets_received, now)
                 self._send_track_report(track)
 
     def _send_track_report(self, track: IncomingTrack) -> None:

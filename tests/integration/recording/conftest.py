@@ -1,26 +1,7 @@
-"""Fixtures: a running SFU with short signaling timers, and Python clients that close."""
+"""Fixtures: the signaling tests' running SFU (short timers) and Python clients that close."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from tests.integration.signaling.conftest import clients, sfu
 
-import pytest
-
-from edge_sfu.client import Room
-from tests.support.sfu import FAST, RunningSfu, running_sfu
-
-
-@pytest.fixture
-async def sfu(tmp_path: Path) -> AsyncIterator[RunningSfu]:
-    async with running_sfu(tmp_path, FAST) as running:
-        yield running
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Room]]:
-    """Rooms appended here are closed after the test, whatever happened."""
-    rooms: list[Room] = []
-    yield rooms
-    for room in rooms:
-        await room.close()
+__all__ = ["clients", "sfu"]

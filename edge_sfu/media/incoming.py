@@ -214,6 +214,11 @@ class IncomingTrack:
         )
 
     @property
+    def packets_received(self) -> int:
+        """Media packets received from the publisher's streams so far."""
+        return sum(st.received for st in list(self._stats.values()))
+
+    @property
     def jitter_s(self) -> float | None:
         """The largest interarrival jitter of the publisher's streams (seconds), or None
         before any packet."""

@@ -48,6 +48,8 @@ MAX_DATA_RELIABILITY: Final = 65535
 MAX_LAYERS: Final = 3
 #: Largest ``max_bitrate`` of one layer, bit/s.
 MAX_LAYER_BITRATE: Final = 50_000_000
+#: ``join.network_quality`` verbosity names, as twilio-video.js's (index: its number).
+NETWORK_QUALITY_VERBOSITY: Final = ("none", "minimal", "moderate", "detailed")
 
 # Twilio error codes used by signaling (https://www.twilio.com/docs/api/errors/<code>).
 SIGNALING_ERROR: Final = 53000
@@ -108,6 +110,8 @@ MSG_ROOM_COMPLETED: Final = "room-completed"
 MSG_ERROR: Final = "error"
 MSG_DISCONNECTED: Final = "disconnected"
 MSG_SEND_LAYERS: Final = "send-layers"
+MSG_DOMINANT_SPEAKER: Final = "dominant-speaker"
+MSG_NETWORK_QUALITY: Final = "network-quality"
 SERVER_MESSAGE_TYPES: Final = frozenset(
     {
         MSG_JOINED,
@@ -128,6 +132,8 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
         MSG_ERROR,
         MSG_DISCONNECTED,
         MSG_SEND_LAYERS,
+        MSG_DOMINANT_SPEAKER,
+        MSG_NETWORK_QUALITY,
         MSG_PING,
         MSG_PONG,
     }
@@ -174,6 +180,11 @@ class Join:
     reconnect_token: str | None
     room: str | None = None
     ref: str | int | None = None
+    #: Ask for ``dominant-speaker`` messages (twilio-video.js's ``dominantSpeaker``).
+    dominant_speaker: bool = False
+    #: Ask for ``network-quality`` messages: (local, remote) verbosity, 0 (none) to 3
+    #: (detailed), as twilio-video.js's ``networkQuality``; None: not asked.
+    network_quality: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -356,7 +367,7 @@ def _ref(obj: dict[str, Any]) -> str | int | None:
 
 
 def _join(f: _Fields) -> Join:
-    f.only("version", "token", "reconnect_token", "room")
+    f.only("version", "token", "reconnect_token", "room", "dominant_speaker", "network_quality")
     version = f.obj.get("version")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ProtocolError(
@@ -367,7 +378,33 @@ def _join(f: _Fields) -> Join:
     token = f.text("token", max_len=8192, optional=True)
     again = f.text("reconnect_token", max_len=128, optional=True)
     room = f.text("room", max_len=128, optional=True)
-    return Join(PROTOCOL_VERSION, token, again, room, ref=f.ref)
+    return Join(
+        PROTOCOL_VERSION,
+        token,
+        again,
+        room,
+        ref=f.ref,
+        dominant_speaker=f.flag("dominant_speaker", False),
+        network_quality=_network_quality(f.obj.get("network_quality")),
+    )
+
+
+def _network_quality(raw: object) -> tuple[int, int] | None:
+    # {"local": name, "remote": name}; twilio-video.js's defaults for a missing side
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"local", "remote"}:
+        raise ProtocolError('join.network_quality must be {"local": ..., "remote": ...}')
+    levels = []
+    for side, default in (("local", "minimal"), ("remote", "none")):
+        value = raw.get(side, default)
+        if value not in NETWORK_QUALITY_VERBOSITY:
+            raise ProtocolError(
+                f"join.network_quality.{side} must be one of "
+                f"{', '.join(NETWORK_QUALITY_VERBOSITY)}, not {str(value)[:20]!r}"
+            )
+        levels.append(NETWORK_QUALITY_VERBOSITY.index(value))
+    return levels[0], levels[1]
 
 
 def _answer(f: _Fields) -> Answer:
@@ -756,6 +793,17 @@ def pong_message(ref: str | int | None) -> dict[str, Any]:
     if ref is not None:
         out["ref"] = ref
     return out
+
+
+def dominant_speaker_message(participant_sid: str | None) -> dict[str, Any]:
+    """The room's dominant speaker changed (None: nobody, the speaker left)."""
+    return {"type": MSG_DOMINANT_SPEAKER, "participant_sid": participant_sid}
+
+
+def network_quality_message(participant_sid: str, report: Mapping[str, object]) -> dict[str, Any]:
+    """A participant's network quality at the verbosity asked for: ``level`` (0 to 5) and,
+    from ``moderate``, ``send``/``recv`` levels and more (docs/signaling.md)."""
+    return {"type": MSG_NETWORK_QUALITY, "participant_sid": participant_sid, **report}
 
 
 def encode(message: dict[str, Any]) -> str:

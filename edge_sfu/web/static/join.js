@@ -364,7 +364,8 @@ async function join(use) {
     tracks.push(chat.newTrack());
     setStatus('connecting');
     show('call');
-    await enterCall(await connect(token, { name: roomName, tracks }));
+    const networkQuality = /** @type {const} */ ({ local: 'minimal', remote: 'minimal' });
+    await enterCall(await connect(token, { name: roomName, tracks, dominantSpeaker: true, networkQuality }));
   } catch (err) {
     const { message, code } = /** @type {EdgeVideoError} */ (err);
     if (credential.invite && !room && $('call').hidden) {
@@ -478,6 +479,10 @@ function watchNetworkQuality(participant) {
     bars.dataset.level = String(level);
     bars.setAttribute('role', 'img');
     bars.setAttribute('aria-label', `network quality ${level} of 5`);
+    // One's own link at 1 or 2: say so on one's own tile (the others see only bars).
+    /** @type {HTMLElement | null | undefined} */
+    const weak = room && participant === room.localParticipant ? stage.get(participant.sid)?.querySelector('.weak-link') : null;
+    if (weak) weak.hidden = !(level === 1 || level === 2);
   });
 }
 

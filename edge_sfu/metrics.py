@@ -114,6 +114,7 @@ class SfuCollector(Collector):
             yield family
         yield from self._quality(stats, labels, room_labels)
         yield from self._upstream(stats, labels, room_labels)
+        yield from self._bandwidth(stats, labels, room_labels)
         if context is not None:
             yield GaugeMetricFamily(
                 "edge_callback_outbox",
@@ -222,6 +223,48 @@ class SfuCollector(Collector):
             jitter.add_metric(room_labels(room_sid, kind), seconds)
         yield lost
         yield jitter
+
+    def _bandwidth(
+        self,
+        stats: TrackStats,
+        labels: list[str],
+        room_labels: Callable[..., list[str]],
+    ) -> Iterator[Metric]:
+        """The lowest bandwidth estimates per room and kind: the subscriber the SFU may send
+        least to, and the publisher that can send least."""
+        outgoing: dict[_Key, int] = {}
+        incoming: dict[_Key, int] = {}
+        for track in stats.tracks.values():
+            key = (track.room_sid, track.kind)
+            if track.available_incoming_bps is not None:
+                incoming[key] = min(
+                    incoming.get(key, track.available_incoming_bps), track.available_incoming_bps
+                )
+            for sub in track.subscribers:
+                if sub.available_outgoing_bps is not None:
+                    outgoing[key] = min(
+                        outgoing.get(key, sub.available_outgoing_bps), sub.available_outgoing_bps
+                    )
+        for metric, values, help_text in (
+            (
+                "edge_available_outgoing_bps",
+                outgoing,
+                "Downlink estimate (bit/s) of the subscriber the SFU may send least to",
+            ),
+            (
+                "edge_available_incoming_bps",
+                incoming,
+                "Uplink estimate (bit/s) of the publisher that can send least",
+            ),
+        ):
+            family = GaugeMetricFamily(
+                metric,
+                f"{help_text} (absent before any estimate).",
+                labels=[*labels, "kind"],
+            )
+            for (room_sid, kind), value in sorted(values.items()):
+                family.add_metric(room_labels(room_sid, kind), value)
+            yield family
 
     def _room_gauges(
         self, rooms: list[Room], labels: list[str], room_labels: Callable[..., list[str]]

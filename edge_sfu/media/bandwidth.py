@@ -18,14 +18,18 @@ forwarding path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from edge_sfu.media.consumer import PADDING_BYTES, Consumer
 from edge_sfu.media.estimator import (
     LossBasedControl,
+    ProbeRequest,
     RateWindow,
     ReceiveSideEstimator,
     SendSideEstimator,
@@ -47,10 +51,13 @@ RTCP_RTPFB: Final = 205
 RTCP_PSFB: Final = 206
 PSFB_APP: Final = 15
 #: Where a downlink estimate starts before feedback says more, and the least it says.
-START_BPS: Final = 1_000_000
+START_BPS: Final = 600_000
 MIN_BPS: Final = 50_000
 #: A change of an estimate by this fraction is worth an ``on_estimate``.
 CHANGE: Final = 0.05
+#: Padding during a probe goes out in bursts this often, at most this many packets each.
+PROBE_TICK_S: Final = 0.02
+PROBE_MAX_PACKETS_PER_TICK: Final = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +246,28 @@ class TransportBandwidth:
             self._loss = loss
             self._loss_only.update(loss, self.rtt_s or 0.1, now)
             self._downlink_known = True
+
+    async def run_probe(
+        self, request: ProbeRequest, consumers: Callable[[], list[Consumer]]
+    ) -> None:
+        """Pad the participant's video streams (``consumers()``, between two frames) so
+        that the total goes out at the probe's rate until it ends; bounded per tick."""
+        sent = sum(c.octets_sent for c in consumers())
+        then = time.monotonic()
+        while then < request.until:
+            await asyncio.sleep(PROBE_TICK_S)
+            now = time.monotonic()
+            current = consumers()
+            total = sum(c.octets_sent for c in current)
+            budget = request.bitrate_bps * (now - then) / 8 - (total - sent)
+            sent, then = total, now
+            if budget <= 0:
+                continue
+            count = min(int(budget // PADDING_BYTES) + 1, PROBE_MAX_PACKETS_PER_TICK)
+            for consumer in current:  # the first video stream between two frames
+                video = consumer.ready and consumer.producer.kind == "video"
+                if video and consumer.send_padding(count):
+                    break
 
     def set_link_figures(self, rtt_s: float | None, jitter_s: float | None) -> None:
         """RTT and jitter from the consumers' view of the receiver reports."""

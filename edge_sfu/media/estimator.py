@@ -37,6 +37,8 @@ BETA: Final = 0.85
 #: Loss fractions above which the loss-based estimate decreases, below which it may grow.
 LOSS_HIGH: Final = 0.10
 LOSS_LOW: Final = 0.02
+#: The loss-based estimate stays at least this fraction of the acknowledged rate.
+LOSS_FLOOR: Final = 0.7
 
 
 class Usage(Enum):
@@ -212,10 +214,14 @@ class AimdRateControl:
                 self.bitrate = decreased
             self._learn_capacity(base)
         elif usage is Usage.NORMAL:
-            self.bitrate += self._increase(dt)
+            increased = self.bitrate + self._increase(dt)
             if acked_bps is not None:
-                # never far above what actually got through
-                self.bitrate = min(self.bitrate, 1.5 * acked_bps + 10_000)
+                # no increase far above what actually got through (a sender that sends
+                # less than it may does not learn the link); no decrease for that either
+                limit = 1.5 * acked_bps + 10_000
+                if increased > limit:
+                    increased = max(self.bitrate, limit)
+            self.bitrate = increased
         # UNDERUSING: hold, the queues are draining
         self.bitrate = min(max(self.bitrate, self.min_bps), self.max_bps)
         return self.bitrate
@@ -286,15 +292,18 @@ class LossBasedControl:
 class RateWindow:
     """Bytes over a sliding window of times: a throughput in bit/s."""
 
-    __slots__ = ("_bytes", "_items", "window")
+    __slots__ = ("_bytes", "_items", "_start", "window")
 
     def __init__(self, window: float = 0.5) -> None:
         self.window = window
         self._items: deque[tuple[float, int]] = deque()
         self._bytes = 0
+        self._start = 0.0  # when the current run of counted bytes began
 
     def add(self, at: float, size: int) -> None:
         """Count ``size`` bytes at ``at`` (times need not be strictly ordered)."""
+        if not self._items:
+            self._start = at
         self._items.append((at, size))
         self._bytes += size
         self._expire(at)
@@ -305,11 +314,13 @@ class RateWindow:
             self._bytes -= items.popleft()[1]
 
     def rate(self, now: float) -> float | None:
-        """bit/s over the window ending at ``now``; None until the window has filled once."""
+        """bit/s over the window ending at ``now`` (over what has elapsed of it, at first);
+        None until half a window has elapsed."""
         self._expire(now)
-        if not self._items or now - self._items[0][0] < self.window / 2:
+        span = min(self.window, now - self._start)
+        if not self._items or span < self.window / 2:
             return None
-        return self._bytes * 8 / self.window
+        return self._bytes * 8 / span
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,12 +336,15 @@ class ProbeController:
     estimate, no probe is running, and the last failed one is long enough ago (the wait
     doubles after each failure, up to a minute)."""
 
-    __slots__ = ("_backoff", "_next_allowed", "duration")
+    __slots__ = ("_backoff", "_next_allowed", "duration", "failed", "succeeded")
 
     def __init__(self, duration: float = 0.5) -> None:
         self.duration = duration
         self._backoff = 2.0
         self._next_allowed = -math.inf
+        #: Probes that got through at their rate, and those that did not.
+        self.succeeded = 0
+        self.failed = 0
 
     def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
         """A probe towards ``wanted_bps`` (at most twice the estimate), or None."""
@@ -343,9 +357,11 @@ class ProbeController:
     def result(self, succeeded: bool, now: float) -> None:
         """Tell how the last probe went: a failure backs off the next one."""
         if succeeded:
+            self.succeeded += 1
             self._backoff = 2.0
             self._next_allowed = now + 1.0
         else:
+            self.failed += 1
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, 60.0)
 
@@ -398,6 +414,7 @@ class SendSideEstimator:
         self._probe_bytes = 0
         self._probe_first: float | None = None
         self._probe_last = 0.0
+        self._probe_start = 0.0
         self.rtt = 0.1
         #: Loss fraction over the last measured interval.
         self.loss = 0.0
@@ -458,7 +475,10 @@ class SendSideEstimator:
             self._acked.add(r.arrival, r.size)
             self._acked_now = max(self._acked_now, r.arrival)
             self._delay.add(r.send_time, r.arrival, r.size)
-            if r.probe:
+            probe = self.probe
+            # everything sent while probing counts, media and padding: the probe's rate is
+            # the total's
+            if probe is not None and self._probe_start <= r.send_time <= probe.until:
                 self._probe_bytes += r.size
                 if self._probe_first is None:
                     self._probe_first = r.arrival
@@ -470,10 +490,16 @@ class SendSideEstimator:
             self.loss = self._lost / self._counted
             self._lost = self._counted = 0
             self._loss_since = now
+            # as libwebrtc: loss acts on the current estimate, not on a value run ahead
+            self._loss.bitrate = min(self._loss.bitrate, self.estimate_bps)
             self._loss.update(self.loss, self.rtt, now)
         acked = self.acked_bps
         delay_bps = self._delay.update(acked, now)
         self._check_probe(now)
+        if acked is not None:
+            # what got through did fit: heavy loss from sending far too much must not drive
+            # the estimate below it (it would take half a minute to climb back at 8 %/s)
+            self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * acked)
         loss_bps = self._loss.bitrate
         self.estimate_bps = int(min(max(min(delay_bps, loss_bps), self.min_bps), self.max_bps))
         return self.estimate_bps
@@ -488,6 +514,7 @@ class SendSideEstimator:
             self.probe = request
             self._probe_bytes = 0
             self._probe_first = None
+            self._probe_start = now
         return request
 
     def _check_probe(self, now: float) -> None:
@@ -514,7 +541,10 @@ class ReceiveSideEstimator:
 
     def __init__(self, start_bps: int, min_bps: int, max_bps: int) -> None:
         self._delay = _DelayBased(start_bps, min_bps, max_bps)
+        self._loss = LossBasedControl(max_bps, min_bps, max_bps)
+        self._counts: tuple[int, int] | None = None
         self._incoming = RateWindow(1.0)
+        self._valid = False
         self._last_update = -math.inf
         self.estimate_bps = start_bps
 
@@ -531,11 +561,46 @@ class ReceiveSideEstimator:
         self._now = arrival
         self._incoming.add(arrival, size)
         self._delay.add(send_time, arrival, size)
+        if not self._valid:
+            # as libwebrtc: the estimate starts from what arrives once that is measured
+            incoming = self._incoming.rate(arrival)
+            if incoming is None:
+                return
+            self._valid = True
+            self._delay.aimd.set_estimate(incoming)
+            self.estimate_bps = int(self._delay.aimd.bitrate)
         usage = self._delay.detector.usage
         # update on every overuse at once, otherwise a few times a second
         if usage is Usage.OVERUSING or arrival - self._last_update >= 0.2:
             self._last_update = arrival
-            self.estimate_bps = int(self._delay.update(self.incoming_bps, arrival))
+            delay_bps = self._delay.update(self.incoming_bps, arrival)
+            self.estimate_bps = int(min(delay_bps, self._loss.bitrate))
+
+    def on_counts(self, lost: int, received: int, now: float) -> None:
+        """The publisher's cumulative packets lost and received so far (receiver-report
+        figures), about once a second. A drop-tail queue that is always full shows no delay
+        variation, only loss: its share over the interval drives a loss-based estimate
+        (as ``SendSideEstimator``'s, floored at 0.7 times what arrives), and the REMB says
+        the smaller of the two, as a sender's own loss-based control would."""
+        previous, self._counts = self._counts, (lost, received)
+        if previous is None:
+            return
+        interval_lost = max(0, lost - previous[0])
+        total = interval_lost + max(0, received - previous[1])
+        if total < 10:
+            return
+        self._loss.bitrate = min(self._loss.bitrate, self.estimate_bps)
+        self._loss.update(interval_lost / total, self._delay.aimd.rtt, now)
+        incoming = self.incoming_bps
+        if incoming is not None:
+            self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * incoming)
+        if self._valid:
+            self.estimate_bps = int(min(self._delay.aimd.bitrate, self._loss.bitrate))
+
+    @property
+    def loss(self) -> float:
+        """The loss fraction of the last interval ``on_counts`` measured."""
+        return self._loss.loss
 
     def on_rtp(self, timestamp: int, clock_rate: int, arrival: float, size: int) -> None:
         """One RTP packet: its 32-bit timestamp is unwrapped here; packets older than the

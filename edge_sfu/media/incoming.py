@@ -215,7 +215,7 @@ class IncomingTrack:
 
     @property
     def packets_received(self) -> int:
-        """Media packets received from the publisher's streams so far."""
+        """Packets received from the publisher's streams so far."""
         return sum(st.received for st in list(self._stats.values()))
 
     @property

@@ -26,9 +26,8 @@ from aiortc.sdp import candidate_from_sdp
 from edge_common.lifecycle import AsyncCloseable, TaskSet
 from edge_sfu.media import seam
 from edge_sfu.media.bandwidth import Estimate, TransportBandwidth
-from edge_sfu.media.consumer import PADDING_BYTES, Consumer
+from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
-from edge_sfu.media.estimator import ProbeRequest
 from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.layers import LayerSpec, sending_layers
 from edge_sfu.media.packet import CodecInfo
@@ -45,9 +44,6 @@ DataChannel: TypeAlias = RTCDataChannel
 DATA_CHANNEL_IDS = 1024
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
-#: Padding during a probe goes out in bursts this often, at most this many packets each.
-PROBE_TICK_S = 0.02
-PROBE_MAX_PACKETS_PER_TICK = 50
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
 _TWCC_EXTMAP = re.compile(
     r"^a=extmap:(\d+)(?:/\w+)? http://www\.ietf\.org/id/"
@@ -198,24 +194,12 @@ class Transport(AsyncCloseable):
         request = self.bandwidth.downlink.start_probe(int(wanted_bps), time.monotonic())
         if request is None:
             return False
-        self._tasks.spawn(self._run_probe(request), name=f"probe {self.id}")
+        consumers = self.consumers
+        self._tasks.spawn(
+            self.bandwidth.run_probe(request, lambda: list(consumers.values())),
+            name=f"probe {self.id}",
+        )
         return True
-
-    async def _run_probe(self, request: ProbeRequest) -> None:
-        sent = sum(c.octets_sent for c in list(self.consumers.values()))
-        then = time.monotonic()
-        while then < request.until:
-            await asyncio.sleep(PROBE_TICK_S)
-            now = time.monotonic()
-            total = sum(c.octets_sent for c in list(self.consumers.values()))
-            budget = request.bitrate_bps * (now - then) / 8 - (total - sent)
-            sent, then = total, now
-            video = [c for c in self.consumers.values() if c.ready and c.producer.kind == "video"]
-            if budget > 0:
-                count = min(int(budget // PADDING_BYTES) + 1, PROBE_MAX_PACKETS_PER_TICK)
-                for consumer in video:  # the first one between two frames
-                    if consumer.send_padding(count):
-                        break
 
     def on_rtp_arrival(
         self, transport_seq: int | None, arrival: float, size: int, ssrc: int
@@ -769,8 +753,11 @@ class Transport(AsyncCloseable):
         self.bandwidth.set_link_figures(
             max(rtts) if rtts else None, max(jitters) if jitters else None
         )
+        now = time.monotonic()
         for track in list(self.incoming.values()):
             if track.producer is not None:
+                if track.rate_estimator is not None:
+                    track.rate_estimator.on_counts(track.packets_lost, track.packets_received, now)
                 self._send_track_report(track)
 
     def _send_track_report(self, track: IncomingTrack) -> None:

@@ -76,8 +76,58 @@ async def test_a_capped_browser_follows_its_uplink_and_its_downlink_is_estimated
                 assert transport.bandwidth.feedback_sent > 50
                 assert transport.bandwidth.feedback_received > 50
                 assert transport.bandwidth.malformed_feedback == 0
-                # subscriber side: the SFU knows the capped page cannot take more than the cap
-                estimates = downlink()
-                assert estimates and all(bps is not None and bps < CAP_BPS for bps in estimates), (
-                    estimates
-                )
+
+                # subscriber side: once the link is loaded (the layer it gets may fit, so probe
+                # as the allocation does before stepping up), the SFU's estimate of the capped
+                # page's downlink falls below the cap, and probing stops getting through
+                def below_cap() -> bool:
+                    transport.probe(2 * CAP_BPS)
+                    estimates = downlink()
+                    return bool(estimates) and all(
+                        bps is not None and bps < CAP_BPS for bps in estimates
+                    )
+
+                await wait_for(below_cap, timeout=30, what="a downlink estimate under the cap")
+                assert transport.bandwidth.downlink.probes.succeeded == 0
+
+
+async def test_a_probe_lifts_a_browsers_downlink_estimate_and_the_page_keeps_decoding(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium() as browser:
+        one = await joined_page(browser, sfu.base, sfu.token("one"))
+        await joined_page(browser, sfu.base, sfu.token("two"))
+        one_sid = await one.evaluate(SID_JS)
+        (transport,) = [
+            t
+            for router in sfu.signaling.routers.values()
+            for t in router.transports.values()
+            if t.participant_id == one_sid
+        ]
+        bandwidth = transport.bandwidth
+        await wait_for(lambda: bandwidth.feedback_received > 20, timeout=30, what="feedback")
+        before = bandwidth.downlink.estimate_bps
+        frames = await _frames_decoded(one)
+
+        def lifted() -> bool:
+            transport.probe(3 * before)  # tried again after a spoilt one backs off
+            return bandwidth.downlink.estimate_bps > 1.5 * before
+
+        await wait_for(lifted, timeout=30, what="a probe lifting the estimate")
+        await wait_for(lambda: bandwidth.downlink.probes.succeeded > 0, timeout=10, what="probe")
+        await asyncio.sleep(2)
+        # padding between frames is invisible to the picture: decoding goes on
+        assert await _frames_decoded(one) > frames + 20
+
+
+async def _frames_decoded(page) -> int:
+    stats = await page.evaluate(
+        """async () => {
+          let n = 0;
+          for (const r of window.edgeRoom._pc.getReceivers()) {
+            for (const s of (await r.getStats()).values())
+              if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0;
+          }
+          return n;
+        }"""
+    )
+    return int(stats)

@@ -159,6 +159,8 @@ async def test_metrics_follow_a_three_party_call(tmp_path: Path) -> None:
     assert 0 <= second[("edge_publisher_packets_lost", loss_key)] < 50
     assert 0 < second[("edge_publisher_jitter_seconds", loss_key)] < 0.5
     assert total(second, "edge_callback_outbox") == 0
+    assert 50_000 <= second[("edge_available_outgoing_bps", loss_key)] < 100_000_000
+    assert 0 < second[("edge_available_incoming_bps", loss_key)] < 100_000_000
     assert total(third, "edge_published_tracks", kind="video") == 2
     for counter in ("edge_received_bytes_total", "edge_sent_packets_total"):
         assert total(third, counter, kind="video") >= total(second, counter, kind="video")

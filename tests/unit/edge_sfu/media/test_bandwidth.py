@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_sfu.media.bandwidth import TransportBandwidth, parse_remb
+from edge_sfu.media.bandwidth import START_BPS, TransportBandwidth, parse_remb
 from edge_sfu.media.settings import MediaSettings
 from edge_sfu.media.twcc import FeedbackBuilder
 
@@ -41,14 +42,16 @@ def test_remb_parses_what_the_sfu_sends() -> None:
 def test_receiver_reports_cut_and_remb_caps_the_downlink() -> None:
     bw = TransportBandwidth(MediaSettings())
     changes: list[int | None] = []
-    bw.on_estimate = lambda: changes.append(bw.estimate and bw.estimate.available_outgoing_bps)
+    bw.on_estimate = lambda: changes.append(
+        None if bw.estimate is None else bw.estimate.available_outgoing_bps
+    )
     assert bw.outgoing_bps is None and not bw.refresh()
     bw.on_rtcp(_rr(0.0), 0.0)
-    assert bw.refresh() and changes == [1_000_000]
+    assert bw.refresh() and changes == [START_BPS]
     for i in range(1, 6):  # 30 % loss, each report a second apart
         bw.on_rtcp(_rr(0.3), float(i))
     cut = bw.outgoing_bps
-    assert cut is not None and cut < 1_000_000 * 0.85**4
+    assert cut is not None and cut < START_BPS * 0.85**4
     assert bw.refresh() and changes[-1] == cut
     assert not bw.refresh()  # nothing moved: no notification
     bw.on_rtcp(_rr(0.0) + _remb(100_000), 7.0)  # a compound: the REMB is a ceiling
@@ -92,11 +95,29 @@ def test_the_publisher_cap_is_shared_among_video_tracks_and_the_maximum_holds() 
     assert [len(p) % 4 for p in bw.feedback_packets()] == [0]
 
 
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_any_rtcp_is_taken_without_raising(data: bytes) -> None:
-    bw = TransportBandwidth(MediaSettings())
-    bw.on_rtcp(data, 1.0)
-    bw.on_rtcp(b"\x8f\xcd" + data[2:], 1.0)  # as transport-cc feedback
-    bw.on_rtcp(b"\x8f\xce" + data[2:], 1.0)  # as REMB
-    bw.refresh()
+    # on_rtcp also guards against its own bugs (logged): none may be hit by any input
+    errors = _Errors()
+    logger = logging.getLogger("edge_sfu.media.bandwidth")
+    logger.addHandler(errors)
+    try:
+        bw = TransportBandwidth(MediaSettings())
+        bw.on_rtcp(data, 1.0)
+        bw.on_rtcp(b"\x8f\xcd" + data[2:], 1.0)  # as transport-cc feedback
+        bw.on_rtcp(b"\x8f\xce" + data[2:], 1.0)  # as REMB
+        bw.on_rtcp(b"\x81\xc9" + data[2:], 1.0)  # as a receiver report
+        bw.refresh()
+    finally:
+        logger.removeHandler(errors)
+    assert errors.records == []

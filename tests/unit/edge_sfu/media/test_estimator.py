@@ -131,6 +131,7 @@ def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
     estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
     history = run(estimator, Link(400_000), 20.0, wanted_bps=1_500_000)
     assert max(bps for t, bps in history if t >= 6.0) < 500_000
+    assert estimator.probes.failed >= 2 and estimator.probes.succeeded == 0
     controller = ProbeController()
     assert controller.request(1_000_000, 300_000, 0.0) is not None
     controller.result(False, 1.0)
@@ -178,3 +179,39 @@ def test_the_receive_side_estimate_holds_on_a_fast_uplink() -> None:
     estimator = ReceiveSideEstimator(2_500_000, 50_000, MAX_BPS)
     _publish(estimator, 1_000_000, 10_000_000, 5.0)
     assert estimator.estimate_bps >= 1_000_000
+
+
+def test_heavy_loss_from_flooding_does_not_cut_below_what_gets_through() -> None:
+    # a sender that keeps sending 1 Mbit/s into a 400 kbit/s link whatever the estimate
+    estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    link = Link(None, loss=0.6)
+    seq, t = 0, 0.0
+    builder = FeedbackBuilder()
+    for step in range(1, 101):  # 10 s, feedback every 100 ms
+        for _ in range(10):  # 1 Mbit/s in 1200-byte packets: ~10 per 100 ms
+            estimator.on_sent(seq & 0xFFFF, t, PACKET)
+            arrival = link.carry(t, PACKET)
+            if arrival is not None:
+                builder.on_packet(seq & 0xFFFF, int(arrival * 1e6))
+            seq += 1
+            t += 0.01
+        for fb in builder.build(1, 2):
+            estimator.on_feedback(
+                ((s, None if a is None else a / 1e6) for s, a in fb.arrivals()), step * 0.1 + 0.05
+            )
+    acked = estimator.acked_bps
+    assert acked is not None and 300_000 < acked < 500_000
+    assert estimator.loss > 0.4
+    assert 0.6 * acked < estimator.estimate_bps < acked
+
+
+def test_the_receive_side_estimate_follows_loss_a_full_queue_shows_no_delay_for() -> None:
+    estimator = ReceiveSideEstimator(2_500_000, 50_000, MAX_BPS)
+    _publish(estimator, 1_000_000, 10_000_000, 2.0)  # fast: no loss, estimate from arrivals
+    before = estimator.estimate_bps
+    estimator.on_counts(0, 100, 2.0)
+    estimator.on_counts(60, 140, 3.0)  # 60 % of the last second's packets lost
+    assert estimator.loss == 0.6
+    assert estimator.estimate_bps < 0.75 * before
+    estimator.on_counts(60, 340, 4.0)  # none lost since: no further cut
+    assert estimator.estimate_bps >= 0.7 * 1_000_000 * 0.9

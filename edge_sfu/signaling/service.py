@@ -69,7 +69,9 @@ class SignalingService:
         self._ticking = False
         self._unlisten: Callable[[], None] | None = None
         #: Dominant speaker and network quality of every live room.
-        self.signals = RoomSignals(self.routers, self._participant_sids, self._reconnecting)
+        self.signals = RoomSignals(
+            self.routers, self._participant_sids, self._reconnecting, context.signals
+        )
 
     # -- lifetime --------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from edge_common.lifecycle import TaskSet
 
+from ..context import LiveSignals
 from ..media.quality import WANTED_BPS, LinkSample, NetworkQuality, network_quality
 from ..media.speech import DominantSpeaker, LevelMeter
 from . import protocol as p
@@ -53,6 +54,7 @@ class RoomSignals:
         routers: Mapping[str, Router],
         room_participants: Callable[[str], Iterable[str] | None],
         is_reconnecting: Callable[[str], bool],
+        live: LiveSignals | None = None,
         *,
         speaker_tick_s: float = SPEAKER_TICK_S,
         quality_tick_s: float = QUALITY_TICK_S,
@@ -60,6 +62,8 @@ class RoomSignals:
         self._routers = routers
         self._room_participants = room_participants
         self._is_reconnecting = is_reconnecting
+        #: Where the REST API and status pages read the latest figures.
+        self.live = live or LiveSignals()
         self._speaker_tick_s = speaker_tick_s
         self._quality_tick_s = quality_tick_s
         self._speakers: dict[str, DominantSpeaker] = {}
@@ -124,6 +128,7 @@ class RoomSignals:
         """The participant left: no more messages to it, none about it."""
         self._listeners.pop(sid, None)
         self.quality.pop(sid, None)
+        self.live.network_quality.pop(sid, None)
         for listener in self._listeners.values():
             listener.told_quality.pop(sid, None)
 
@@ -139,6 +144,7 @@ class RoomSignals:
         for room_sid in list(self._speakers):
             if room_sid not in self._routers:
                 del self._speakers[room_sid]
+                self.live.dominant_speakers.pop(room_sid, None)
         for room_sid, router in list(self._routers.items()):
             meters: dict[str, LevelMeter] = {}
             for producer in list(router.producers.values()):
@@ -157,6 +163,10 @@ class RoomSignals:
                 self._announce_speaker(room_sid, speaker.dominant)
 
     def _announce_speaker(self, room_sid: str, sid: str | None) -> None:
+        if sid is None:
+            self.live.dominant_speakers.pop(room_sid, None)
+        else:
+            self.live.dominant_speakers[room_sid] = sid
         message = p.dominant_speaker_message(sid)
         for listener in list(self._listeners.values()):
             if listener.room_sid == room_sid and listener.dominant_speaker:
@@ -178,6 +188,7 @@ class RoomSignals:
                 else:
                     quality = self._sample(transport, router, sid, seen)
                 self.quality[sid] = quality
+                self.live.network_quality[sid] = quality.level
         for key in list(self._uplink_counts):
             if key not in seen:
                 del self._uplink_counts[key]

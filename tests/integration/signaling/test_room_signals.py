@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import pytest
 
 from edge_sfu.client import ConnectError, connect
@@ -98,6 +99,19 @@ async def test_network_quality_levels_at_each_verbosity(sfu, clients):
     await asyncio.sleep(2.5)
     assert quiet.local_network_quality_level == 5
     assert all(p.network_quality_level is None for p in quiet.participants.values())
+
+    # the REST participant resource carries the level
+    key = sfu.context.keys.create("test")
+    auth = {"Authorization": aiohttp.encode_basic_auth(key.sid, key.secret)}
+    url = f"{sfu.base}/v1/Rooms/{alice.sid}/Participants"
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.get(url) as response:
+            listed = (await response.json())["participants"]
+        async with http.get(f"{url}/watcher") as response:
+            fetched = await response.json()
+    levels = {p["identity"]: p["network_quality_level"] for p in listed}
+    assert levels["alice"] >= 4 and levels["watcher"] == levels["quiet"] == 5
+    assert fetched["network_quality_level"] == 5
 
 
 async def test_unknown_verbosity_is_refused_with_a_clear_error(sfu, clients):

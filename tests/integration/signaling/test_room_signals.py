@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import aiohttp
 import pytest
 
 from edge_sfu.client import ConnectError, connect
+from edge_sfu.media import OPUS, EncodedFrame
 from tests.support.media import ToneAudioTrack
 from tests.support.waiting import wait_for
 
@@ -71,6 +73,31 @@ async def test_dominant_speaker_follows_the_voice(sfu, clients):
     gone = carol.expect("dominant_speaker_changed")
     await bob.disconnect()
     assert await asyncio.wait_for(gone, 5) == (None,)
+
+
+async def test_the_kiosk_speaks_through_its_local_producer(sfu, clients):
+    watcher = await connect(sfu.ws_url, sfu.token("watcher"), dominant_speaker=True)
+    clients.append(watcher)
+    kiosk = await sfu.signaling.connect_local("room1", "kiosk")
+    microphone = await kiosk.publish("microphone", OPUS)
+    level = 127
+
+    async def capture() -> None:  # what the kiosk's capture worker hands over, every 20 ms
+        start = time.monotonic()
+        for n in itertools.count():
+            await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+            microphone.push(EncodedFrame(b"\xf8opus", True, n * 20_000, audio_level=level))
+
+    task = asyncio.create_task(capture())
+    try:
+        await wait_for(lambda: kiosk.sid in watcher.participants, what="the kiosk")
+        await asyncio.sleep(1.0)
+        assert watcher.dominant_speaker is None  # silence is nobody
+        level = 20
+        assert await _speaker_after(watcher, kiosk.sid, 5) < 1.5
+    finally:
+        task.cancel()
+        await kiosk.disconnect()
 
 
 async def test_network_quality_levels_at_each_verbosity(sfu, clients):

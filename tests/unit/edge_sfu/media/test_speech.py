@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -113,3 +114,16 @@ def test_meter_levels_speaking_and_bad_values() -> None:
     assert meter.speaking_for(t) == pytest.approx(1.0, abs=0.05)
     assert not meter.speaking(t + 0.3)
     assert meter.current_dbov(t + 2.0) == 127  # packets stopped: muted or gone
+
+
+def test_a_local_source_sets_its_producer_level() -> None:
+    from edge_sfu.media import OPUS, EncodedFrame, LocalProducer
+
+    producer = LocalProducer(producer_id="MT1", participant_id="PA1", codec=OPUS)
+    assert producer.level is not None
+    for i in range(60):  # 1.2 s of speech from the kiosk's microphone
+        producer.push(EncodedFrame(b"\x78opus", True, i * 20_000, audio_level=20))
+    assert producer.level.speaking(time.monotonic())
+    assert producer.level.current_dbov(time.monotonic()) == pytest.approx(20)
+    producer.push(EncodedFrame(b"\x78opus", True, 60 * 20_000))  # level unknown: unchanged
+    assert producer.level.current_dbov(time.monotonic()) == pytest.approx(20)

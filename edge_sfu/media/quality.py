@@ -23,8 +23,9 @@ VERBOSITY_MODERATE: Final = 2
 VERBOSITY_DETAILED: Final = 3
 
 #: What a published track wants of the uplink when nothing better is known (bit/s): Opus
-#: voice, and a camera at a conversational size and frame rate.
-WANTED_BPS: Final = {"audio": 32_000, "video": 600_000}
+#: voice, and a camera at a conversational size and frame rate (a publisher estimating its
+#: own uplink sends less on a poor link; on a good one a still picture may need no more).
+WANTED_BPS: Final = {"audio": 32_000, "video": 400_000}
 
 #: Thresholds per figure, best first: a figure at or better than the n-th threshold scores
 #: 5 - n; worse than every threshold scores 1.

@@ -57,10 +57,11 @@ def write_wav(
 
 
 #: Installed in each page once it joined: its own microphone level from getStats (the
-#: truth of when it speaks) every 50 ms, and each dominantSpeakerChanged, on one clock.
+#: truth of when it speaks) every 50 ms, each dominantSpeakerChanged, and the names on the
+#: tiles that show a speaking indicator every 200 ms, on one clock.
 RECORD_JS = """() => {
   const room = window.edgeRoom;
-  window.speech = {levels: [], changes: []};
+  window.speech = {levels: [], changes: [], talking: []};
   room.on('dominantSpeakerChanged',
     (p) => window.speech.changes.push([Date.now(), p ? p.identity : null]));
   setInterval(async () => {
@@ -70,6 +71,8 @@ RECORD_JS = """() => {
       window.speech.levels.push([Date.now(), s.audioLevel || 0]);
     }
   }, 50);
+  setInterval(() => window.speech.talking.push([Date.now(),
+    [...document.querySelectorAll('.tile.talking .name')].map((e) => e.textContent)]), 200);
 }"""
 
 

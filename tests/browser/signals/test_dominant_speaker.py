@@ -76,3 +76,13 @@ async def test_every_page_follows_the_speaker_within_1_5_s(tmp_path) -> None:
     # exactly one change per speaker); the blips did reach the SFU as sound
     anna_start, anna_end = speech["anna"][0]
     assert sum(anna_start < b[0] < anna_end for b in blips["bert"] + blips["cleo"]) >= 6
+    # every page shows anna's tile speaking while she speaks, and nobody's in the silence
+    # between her and bert (a tile's name may carry more than the identity: "anna (you)")
+    bert_start = speech["bert"][0][0]
+    for page, record in seen.items():
+        talking = [(ms / 1000, names) for ms, names in record["talking"]]
+        during = [names for t, names in talking if anna_start + 1 < t < anna_end - 0.5]
+        share = sum(any(n.startswith("anna") for n in names) for names in during) / len(during)
+        assert share >= 0.8, (page, share)
+        quiet = [names for t, names in talking if anna_end + 1 < t < bert_start - 0.5]
+        assert quiet and sum(not names for names in quiet) / len(quiet) >= 0.9, (page, quiet)

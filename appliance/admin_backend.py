@@ -27,9 +27,10 @@ from edge_sfu.invites import (
     verify_invite,
 )
 from edge_sfu.keys import KEYS_FILE
+from edge_sfu.rest.recordings import signed_media_path
 from edge_sfu.rooms import events as room_events
 from edge_sfu.rooms.model import utcnow
-from edge_sfu.store import DB_FILE
+from edge_sfu.store import DB_FILE, CompositionFilter, RecordingFilter, fmt_time
 from provisioning.backend import (
     Address,
     ApiKeyInfo,
@@ -38,6 +39,7 @@ from provisioning.backend import (
     FieldSpec,
     InviteInfo,
     LogEntry,
+    MediaInfo,
     SaveResult,
 )
 
@@ -58,6 +60,9 @@ from .state import DaemonState
 from .status import status_summary
 
 log = logging.getLogger(__name__)
+
+#: How many recordings (and compositions) the recordings page lists.
+MEDIA_LISTED = 200
 
 
 def _field(spec: dict[str, Any]) -> FieldSpec:
@@ -233,6 +238,52 @@ class ApplianceBackend:
             return False
         log.info("invite %s revoked on the admin page", invite_id)
         return True
+
+    # -- recordings --------------------------------------------------------------------------
+
+    def list_media(self) -> Sequence[MediaInfo]:
+        """The latest recordings and compositions, newest first, with ten-minute links."""
+        sfu = self._state.sfu
+        if sfu is None:
+            return []
+        token = sfu.identity.auth_token
+        items: list[tuple[str, MediaInfo]] = []
+        for rec in sfu.store.find_recordings(RecordingFilter(), MEDIA_LISTED, 0):
+            url = signed_media_path(token, rec.sid, 600) if rec.status == "completed" else ""
+            stamp = fmt_time(rec.date_created) or ""
+            items.append((stamp, MediaInfo(
+                rec.sid, "recording", self._room_name(rec.room_sid), rec.track_name,
+                rec.status, stamp, rec.duration, rec.size, url,
+            )))  # fmt: skip
+        for comp in sfu.store.find_compositions(CompositionFilter(), MEDIA_LISTED, 0):
+            url = signed_media_path(token, comp.sid, 600) if comp.status == "completed" else ""
+            stamp = fmt_time(comp.date_created) or ""
+            items.append((stamp, MediaInfo(
+                comp.sid, "composition", self._room_name(comp.room_sid),
+                f"{comp.format} {comp.resolution}", comp.status, stamp, comp.duration,
+                comp.size, url,
+            )))  # fmt: skip
+        return [info for _, info in sorted(items, key=lambda item: item[0], reverse=True)]
+
+    def _room_name(self, room_sid: str) -> str:
+        sfu = self._state.sfu
+        room = sfu.rooms.find_room(room_sid) if sfu is not None else None
+        return room.unique_name if room is not None else room_sid
+
+    def delete_media(self, sid: str) -> bool:
+        """Delete a finished recording's or composition's file (the item stays, deleted)."""
+        sfu = self._state.sfu
+        if sfu is None:
+            return False
+        rec = sfu.store.get_recording(sid)
+        if rec is not None and rec.status in ("completed", "failed"):
+            sfu.recordings.delete_media(rec)
+            return True
+        comp = sfu.store.get_composition(sid)
+        if comp is not None and comp.status in ("completed", "failed"):
+            sfu.compositions.delete(comp)
+            return True
+        return False
 
     # -- status ------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from .control.protocol import BadCommand, ControlCommand, PressCommand, default_
 from .control.server import ControlServer
 from .heap import trim_heap_periodically
 from .landing import setup_landing
-from .mapping import media_settings, room_defaults, sfu_settings
+from .mapping import media_settings, recording_settings, room_defaults, sfu_settings
 from .metrics import setup_metrics
 from .roles import setup_role
 from .room_log import log_room_event
@@ -53,6 +53,7 @@ def build_app(state: DaemonState) -> web.Application:
         unit.keys,
         room_defaults(state.settings),
         sfu_settings(state.settings),
+        recording_settings(state.settings),
     )
     state.sfu.rooms.add_listener(log_room_event)
     app = create_sfu_app(state.sfu)

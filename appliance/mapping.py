@@ -10,6 +10,7 @@ from __future__ import annotations
 from edge_sfu.context import SfuSettings
 from edge_sfu.media import MediaSettings
 from edge_sfu.media.settings import IceServer
+from edge_sfu.recording.service import RecordingSettings
 from edge_sfu.rooms import RoomDefaults
 from hardware.audio.devices import AudioSpec
 from hardware.camera.base import CameraLayerSpec, CameraSpec
@@ -62,6 +63,17 @@ def room_defaults(settings: Settings) -> RoomDefaults:
         max_participant_duration=r.max_participant_duration,
         status_callback=r.status_callback or None,
         status_callback_method=r.status_callback_method,
+        record_participants_on_connect=r.record_participants_on_connect,
+    )
+
+
+def recording_settings(settings: Settings) -> RecordingSettings:
+    """The ``[recordings]`` table as the recorder's disk limits."""
+    r = settings.recordings
+    return RecordingSettings(
+        quota_bytes=r.quota_mb * 1024**2,
+        min_free_bytes=r.min_free_mb * 1024**2,
+        retention_days=r.retention_days,
     )
 
 

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from edge_common.lifecycle import TaskSet
 from edge_sfu.metrics import SfuCollector
+from edge_sfu.recording.service import RECORDINGS_DIR
 from provisioning.sysinfo import THROTTLE_BITS, SysInfo
 
 from .state import DAEMON, DaemonState
@@ -39,8 +40,6 @@ METRICS_PATH = "/metrics"
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("appliance.metrics", CollectorRegistry)
 #: How often the event-loop probe wakes up (seconds).
 LOOP_PROBE_INTERVAL = 0.5
-#: Where recordings would be kept, under the data directory.
-RECORDINGS_DIR = "recordings"
 
 
 class LoopLag:
@@ -105,8 +104,8 @@ class UnitCollector(Collector):
         )
         yield GaugeMetricFamily(
             "edge_recordings_bytes",
-            "Bytes of recordings on disk. This unit does not record media yet, so this stays 0 "
-            f"unless files appear under the data directory's {RECORDINGS_DIR}/.",
+            "Bytes of recordings and compositions on disk (the data directory's "
+            f"{RECORDINGS_DIR}/).",
             value=_tree_size(self._recordings),
         )
         temps = self._sysinfo.temperatures()

@@ -35,6 +35,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "http": ("Web server", "Where the pages listen and whether they use HTTPS."),
     "rooms": ("Room defaults", "Rules for rooms created on this unit."),
     "media": ("Media and network", "STUN/TURN servers and the UDP ports media uses."),
+    "recordings": (
+        "Recordings",
+        "How much of the disk recordings may use, and how long they are kept.",
+    ),
     "kiosk": ("Kiosk", "The room the join button joins, here or on another unit."),
     "camera": ("Camera", "Camera, encoder and the sizes the picture is sent in."),
     "audio": ("Audio", "Microphone, speaker and volume."),
@@ -185,6 +189,48 @@ class RoomsSection:
             "HTTP method of the status callbacks.",
             choices=("POST", "GET"),
             live=True,
+        ),
+    )
+    record_participants_on_connect: bool = field(
+        default=False,
+        metadata=meta(
+            "Record rooms created by joining",
+            "Record every track of rooms created by joining (rooms made through the API say it"
+            " themselves).",
+            live=True,
+        ),
+    )
+
+
+@dataclass
+class RecordingsSection:
+    """Where recordings may grow (the data directory's recordings/) and for how long."""
+
+    quota_mb: int = field(
+        default=8192,
+        metadata=meta(
+            "Recordings quota (MB)",
+            "New recordings are refused, and running ones stop, once recordings use this much.",
+            min=16,
+            max=16_777_216,
+        ),
+    )
+    min_free_mb: int = field(
+        default=512,
+        metadata=meta(
+            "Keep free on the disk (MB)",
+            "Recording stops before the data disk has less free space than this.",
+            min=64,
+            max=1_048_576,
+        ),
+    )
+    retention_days: int = field(
+        default=30,
+        metadata=meta(
+            "Keep recordings for (days)",
+            "Recordings and compositions older than this are deleted; 0 keeps them.",
+            min=0,
+            max=3650,
         ),
     )
 
@@ -533,6 +579,7 @@ class Settings:
     http: HttpSection = field(default_factory=HttpSection)
     rooms: RoomsSection = field(default_factory=RoomsSection)
     media: MediaSection = field(default_factory=MediaSection)
+    recordings: RecordingsSection = field(default_factory=RecordingsSection)
     kiosk: KioskSection = field(default_factory=KioskSection)
     camera: CameraSection = field(default_factory=CameraSection)
     audio: AudioSection = field(default_factory=AudioSection)

@@ -109,7 +109,10 @@ def _subscriber(
     """What the SFU knows of one subscriber's copy of a track (None: not reported yet).
 
     Frame rate and size are those of the layer the subscriber gets (the SFU forwards frames,
-    it does not decode them: a size is known when the publisher declared its layers).
+    it does not decode them: a size is known when the publisher declared its layers). The
+    allocation says why: the subscriber's downlink estimate, the track's priority for it, the
+    layer its render size asks for and the most it is allowed, and whether (and why) the
+    track is switched off for it.
     """
     layer = None if track is None or sub.layer is None else track.layers.get(sub.layer)
     return {
@@ -121,4 +124,12 @@ def _subscriber(
         "packets_lost": sub.packets_lost,
         "jitter_ms": None if sub.jitter_s is None else round(sub.jitter_s * 1000, 1),
         "rtt_ms": None if sub.rtt_s is None else round(sub.rtt_s * 1000, 1),
+        "estimate_kbps": (
+            None if sub.available_outgoing_bps is None else round(sub.available_outgoing_bps / 1000)
+        ),
+        "priority": sub.priority,
+        "wanted_layer": sub.preferred_layer,
+        "allowed_layer": sub.allowed_layer,
+        "switched_off": sub.switched_off,
+        "why": sub.reason,
     }

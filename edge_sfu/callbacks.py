@@ -61,15 +61,7 @@ def event_params(account_sid: str, event: ev.RoomEvent) -> tuple[Room, dict[str,
     if name is None:
         return None
     room: Room = event.room
-    params = {
-        "AccountSid": account_sid,
-        "RoomName": room.unique_name,
-        "RoomSid": room.sid,
-        "RoomStatus": room.status,
-        "RoomType": room.settings.type,
-        "StatusCallbackEvent": name,
-        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-    }
+    params = room_event_params(account_sid, room, name)
     if isinstance(event, ev.RoomCompleted) and room.duration is not None:
         params["RoomDuration"] = str(room.duration)
     participant: Participant | None = getattr(event, "participant", None)
@@ -79,6 +71,24 @@ def event_params(account_sid: str, event: ev.RoomEvent) -> tuple[Room, dict[str,
     if track is not None:
         params.update({"TrackSid": track.sid, "TrackKind": track.kind, "TrackName": track.name})
     return room, params
+
+
+def room_event_params(account_sid: str, room: Room, name: str) -> dict[str, str]:
+    """The parameters every callback about ``room`` carries, for the event ``name``."""
+    return {
+        "AccountSid": account_sid,
+        "RoomName": room.unique_name,
+        "RoomSid": room.sid,
+        "RoomStatus": room.status,
+        "RoomType": room.settings.type,
+        "StatusCallbackEvent": name,
+        "Timestamp": callback_timestamp(),
+    }
+
+
+def callback_timestamp() -> str:
+    """Now, as callbacks' ``Timestamp`` (milliseconds, UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _participant_params(participant: Participant) -> dict[str, str]:
@@ -146,20 +156,26 @@ class StatusCallbacks:
         if found is None:
             return
         room, params = found
-        url = room.settings.status_callback
+        self.queue(
+            room.sid, room.settings.status_callback, room.settings.status_callback_method, params
+        )
+
+    def queue(self, group: str, url: str | None, method: str, params: dict[str, str]) -> None:
+        """Queue a callback to ``url`` (nothing if it is empty) with ``params`` and the next
+        ``SequenceNumber`` of ``group``: a room's SID for its events (recordings' included),
+        a composition's for its own. Callbacks of one group are delivered in order."""
         if not url:
             return
-        params["SequenceNumber"] = str(self._store.next_sequence(room.sid))
-        method = room.settings.status_callback_method
+        params["SequenceNumber"] = str(self._store.next_sequence(group))
         target, _ = _request(method, url, params)
         signed = params if method != "GET" else {}
         item = NewCallback(
-            room_sid=room.sid,
+            room_sid=group,
             url=url,
             method=method,
             params=params,
             signature=twilio_signature(self._auth_token, target, signed),
-            idempotency_token=f"{room.sid}-{params['SequenceNumber']}-{secrets.token_hex(8)}",
+            idempotency_token=f"{group}-{params['SequenceNumber']}-{secrets.token_hex(8)}",
             at=time.time(),
         )
         self._store.enqueue(item)

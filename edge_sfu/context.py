@@ -15,6 +15,8 @@ from aiohttp import web
 from .callbacks import StatusCallbacks
 from .identity import UnitIdentity
 from .keys import KeyStore
+from .recording.compositions import Compositions
+from .recording.service import RECORDINGS_DIR, RecordingService, RecordingSettings
 from .rooms import RoomDefaults, RoomService
 from .store import Checkpointer, Store
 
@@ -58,13 +60,16 @@ class LiveSignals:
 
 @dataclass
 class SfuContext:
-    """The unit's identity and keys, the history store, the live rooms and the callbacks."""
+    """The unit's identity and keys, the history store, the live rooms, the callbacks and
+    the recordings."""
 
     identity: UnitIdentity
     keys: KeyStore
     store: Store
     rooms: RoomService
     callbacks: StatusCallbacks
+    recordings: RecordingService
+    compositions: Compositions
     settings: SfuSettings = field(default_factory=SfuSettings)
     checkpointer: Checkpointer | None = None
     signals: LiveSignals = field(default_factory=LiveSignals)
@@ -78,6 +83,7 @@ class SfuContext:
         keys: KeyStore,
         defaults: RoomDefaults | None = None,
         settings: SfuSettings | None = None,
+        recording: RecordingSettings | None = None,
     ) -> SfuContext:
         """Open the store in ``data_dir`` and wire rooms to callbacks (nothing runs yet)."""
         settings = settings or SfuSettings()
@@ -93,17 +99,30 @@ class SfuContext:
         )
         # Callbacks listen before rooms start, so rooms a dead daemon left get room-ended.
         callbacks.attach(rooms)
+        recordings = RecordingService(
+            store, rooms, callbacks, identity.account_sid, data_dir / RECORDINGS_DIR, recording
+        )
+        compositions = Compositions(
+            store, rooms, callbacks, identity.account_sid, data_dir / RECORDINGS_DIR
+        )
+        recordings.also_expire.append(compositions.expire)
         checkpointer = Checkpointer(store.path, settings.checkpoint_interval)
-        return cls(identity, keys, store, rooms, callbacks, settings, checkpointer)
+        return cls(
+            identity, keys, store, rooms, callbacks, recordings, compositions, settings,
+            checkpointer,
+        )  # fmt: skip
 
     async def start(self) -> None:
-        """Start the callbacks' delivery, then the rooms (ending interrupted ones)."""
+        """Start the callbacks' delivery, the recordings (closing interrupted ones), then the
+        rooms (ending interrupted ones)."""
         if self._started:
             return
         self._started = True
         if self.checkpointer is not None:
             self.checkpointer.start()
         await self.callbacks.start()
+        await self.recordings.start()
+        await self.compositions.start()
         await self.rooms.start()
 
     async def close(self) -> None:
@@ -113,6 +132,8 @@ class SfuContext:
             return
         self._started = False
         await self.rooms.close()
+        await self.compositions.close()
+        await self.recordings.close()
         await self.callbacks.close()
         if self.checkpointer is not None:
             await self.checkpointer.close()

@@ -36,6 +36,13 @@ class SubscriberCounters:
     ``fraction_lost`` (0..1), ``jitter_s`` and ``rtt_s`` come from the subscriber's latest
     RTCP receiver report and are None until one arrived (or, for the RTT, until a report
     echoed one of our sender reports).
+
+    The allocation of the subscriber's downlink (``available_outgoing_bps``, None: not known,
+    so unlimited): the ``priority`` the track has for it, the layer its render
+    size asks for (``preferred_layer``), the most the allocation gives (``allowed_layer``),
+    whether it is ``switched_off`` and why (``reason``: ``render-size`` when it gets what it
+    asks for, ``network-congestion``, ``max-bandwidth-reached``, ``disabled-by-subscriber``,
+    ``stepping-up`` while a higher layer waits for the estimate to hold).
     """
 
     participant_sid: str
@@ -53,6 +60,11 @@ class SubscriberCounters:
     #: The subscriber's downlink estimate: what the SFU may send it (bit/s), None before
     #: its feedback said.
     available_outgoing_bps: int | None = None
+    priority: str = "standard"
+    preferred_layer: str | None = None
+    allowed_layer: str | None = None
+    switched_off: bool = False
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +123,7 @@ def track_stats(app: web.Application) -> TrackStats:
                     upstream[incoming.producer.id] = (incoming.packets_lost, incoming.jitter_s)
                     uplink[incoming.producer.id] = incoming_bps
             for consumer in list(transport.consumers.values()):
+                allocation = transport.allocation.last.get(consumer.id)
                 subscribers.setdefault(consumer.producer.id, []).append(
                     SubscriberCounters(
                         participant_sid=transport.participant_id,
@@ -126,6 +139,11 @@ def track_stats(app: web.Application) -> TrackStats:
                         jitter_s=consumer.jitter_s,
                         rtt_s=consumer.rtt_s,
                         available_outgoing_bps=outgoing_bps,
+                        priority=transport.allocation.priority_of(consumer),
+                        preferred_layer=consumer.preferred_layer,
+                        allowed_layer=None if allocation is None else allocation.layer,
+                        switched_off=consumer.switched_off,
+                        reason=None if allocation is None else allocation.reason,
                     )
                 )
         for track_sid, producer in list(router.producers.items()):

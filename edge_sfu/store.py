@@ -1,4 +1,5 @@
-"""Room and participant history, guest names, issued identities and the callback outbox, in SQLite.
+"""Room and participant history, recordings, guest names, issued identities and the callback
+outbox, in SQLite.
 
 One database file in the data directory, in WAL mode with ``synchronous=NORMAL``: a commit
 is an append to the WAL without an fsync, so the small writes the control plane makes run
@@ -29,6 +30,7 @@ from typing import Any
 from edge_common.lifecycle import TaskSet
 
 from .rooms.model import Participant, Room, RoomSettings
+from .rooms.recordings import Composition, CompositionHook, Recording
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,65 @@ _MIGRATIONS: list[str] = [
         revoked TEXT
     );
     """,
+    # Recordings (one row per recorded track, its file in the recordings directory),
+    # compositions and composition hooks; the fields a composition is made from are JSON.
+    """
+    CREATE TABLE recordings (
+        sid TEXT PRIMARY KEY,
+        room_sid TEXT NOT NULL,
+        participant_sid TEXT NOT NULL,
+        source_sid TEXT NOT NULL,
+        track_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        codec TEXT NOT NULL,
+        container_format TEXT NOT NULL,
+        status TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        "offset" INTEGER NOT NULL,
+        duration INTEGER,
+        size INTEGER NOT NULL,
+        date_deleted TEXT
+    );
+    CREATE INDEX recordings_by_created ON recordings (date_created, sid);
+    CREATE INDEX recordings_by_room ON recordings (room_sid);
+    CREATE INDEX recordings_by_status ON recordings (status);
+    CREATE TABLE compositions (
+        sid TEXT PRIMARY KEY,
+        room_sid TEXT NOT NULL,
+        status TEXT NOT NULL,
+        format TEXT NOT NULL,
+        resolution TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        status_callback TEXT,
+        status_callback_method TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        duration INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        bitrate INTEGER NOT NULL,
+        progress INTEGER NOT NULL,
+        date_completed TEXT,
+        date_deleted TEXT,
+        error TEXT NOT NULL
+    );
+    CREATE INDEX compositions_by_created ON compositions (date_created, sid);
+    CREATE TABLE composition_hooks (
+        sid TEXT PRIMARY KEY,
+        friendly_name TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        resolution TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        status_callback TEXT,
+        status_callback_method TEXT NOT NULL,
+        date_created TEXT NOT NULL,
+        date_updated TEXT NOT NULL,
+        extra TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -157,6 +218,29 @@ class ParticipantFilter:
 
     status: str | None = None
     identity: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordingFilter:
+    """Filters of ``GET /v1/Recordings`` (``GroupingSid`` gives the room and participant)."""
+
+    status: str | None = None
+    source_sid: str | None = None
+    participant_sid: str | None = None
+    room_sid: str | None = None
+    kind: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CompositionFilter:
+    """Filters of ``GET /v1/Compositions``."""
+
+    status: str | None = None
+    room_sid: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
 
@@ -548,6 +632,95 @@ class Store:
             (attempts, next_attempt, item_id),
         )
 
+    # -- recordings and compositions ---------------------------------------------------------
+
+    def save_recording(self, rec: Recording) -> None:
+        """Insert or update a recording."""
+        row = _row(rec)
+        self._upsert("recordings", row, updated=tuple(c for c in row if c != "sid"))
+
+    def get_recording(self, sid: str) -> Recording | None:
+        """The recording with ``sid``, or None."""
+        row = self._db.execute("SELECT * FROM recordings WHERE sid = ?", (sid,)).fetchone()
+        return None if row is None else _recording(row)
+
+    def find_recordings(self, flt: RecordingFilter, limit: int, offset: int) -> list[Recording]:
+        """Recordings matching ``flt``, newest first."""
+        rows = self._page(
+            "recordings",
+            "date_created DESC, sid",
+            limit,
+            offset,
+            ("status = ?", flt.status),
+            ("source_sid = ?", flt.source_sid),
+            ("participant_sid = ?", flt.participant_sid),
+            ("room_sid = ?", flt.room_sid),
+            ("kind = ?", flt.kind),
+            ("date_created >= ?", fmt_time(flt.created_after)),
+            ("date_created <= ?", fmt_time(flt.created_before)),
+        )
+        return [_recording(row) for row in rows]
+
+    def recordings_older_than(self, before: datetime) -> list[Recording]:
+        """Recordings with media on disk created before ``before`` (for retention)."""
+        rows = self._db.execute(
+            "SELECT * FROM recordings WHERE status IN ('completed', 'failed')"
+            " AND date_created < ? ORDER BY date_created",
+            (fmt_time(before),),
+        ).fetchall()
+        return [_recording(row) for row in rows]
+
+    def save_composition(self, comp: Composition) -> None:
+        """Insert or update a composition."""
+        row = _row(comp)
+        self._upsert("compositions", row, updated=tuple(c for c in row if c != "sid"))
+
+    def get_composition(self, sid: str) -> Composition | None:
+        """The composition with ``sid``, or None."""
+        row = self._db.execute("SELECT * FROM compositions WHERE sid = ?", (sid,)).fetchone()
+        return None if row is None else _composition(row)
+
+    def find_compositions(
+        self, flt: CompositionFilter, limit: int, offset: int
+    ) -> list[Composition]:
+        """Compositions matching ``flt``, newest first."""
+        rows = self._page(
+            "compositions",
+            "date_created DESC, sid",
+            limit,
+            offset,
+            ("status = ?", flt.status),
+            ("room_sid = ?", flt.room_sid),
+            ("date_created >= ?", fmt_time(flt.created_after)),
+            ("date_created <= ?", fmt_time(flt.created_before)),
+        )
+        return [_composition(row) for row in rows]
+
+    def save_hook(self, hook: CompositionHook) -> None:
+        """Insert or update a composition hook."""
+        row = _row(hook)
+        self._upsert("composition_hooks", row, updated=tuple(c for c in row if c != "sid"))
+
+    def get_hook(self, sid: str) -> CompositionHook | None:
+        """The composition hook with ``sid``, or None."""
+        row = self._db.execute("SELECT * FROM composition_hooks WHERE sid = ?", (sid,)).fetchone()
+        return None if row is None else _hook(row)
+
+    def find_hooks(self, enabled: bool | None, limit: int, offset: int) -> list[CompositionHook]:
+        """Composition hooks, oldest first (``enabled`` filters when given)."""
+        rows = self._page(
+            "composition_hooks",
+            "date_created, sid",
+            limit,
+            offset,
+            ("enabled = ?", None if enabled is None else int(enabled)),
+        )
+        return [_hook(row) for row in rows]
+
+    def delete_hook(self, sid: str) -> bool:
+        """Delete a composition hook; ``False`` when there is none."""
+        return self._db.execute("DELETE FROM composition_hooks WHERE sid = ?", (sid,)).rowcount > 0
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _upsert(self, table: str, row: dict[str, Any], updated: tuple[str, ...]) -> None:
@@ -680,6 +853,44 @@ def _participant(row: sqlite3.Row) -> Participant:
         subscribe_rules=json.loads(row["subscribe_rules"]),
         rules_updated=parse_time(row["rules_updated"]),
     )
+
+
+def _row(item: Recording | Composition | CompositionHook) -> dict[str, Any]:
+    """A dataclass as a table row: times as text, dicts as JSON, booleans as integers."""
+    row: dict[str, Any] = {}
+    for key, value in vars(item).items():
+        if isinstance(value, datetime):
+            value = fmt_time(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, bool):
+            value = int(value)
+        row[f'"{key}"' if key == "offset" else key] = value
+    return row
+
+
+def _fields(row: sqlite3.Row, times: tuple[str, ...], blobs: tuple[str, ...]) -> dict[str, Any]:
+    values = dict(row)
+    for key in times:
+        values[key] = parse_time(values[key])
+    for key in blobs:
+        values[key] = json.loads(values[key])
+    return values
+
+
+def _recording(row: sqlite3.Row) -> Recording:
+    return Recording(**_fields(row, ("date_created", "date_updated", "date_deleted"), ()))
+
+
+def _composition(row: sqlite3.Row) -> Composition:
+    times = ("date_created", "date_updated", "date_completed", "date_deleted")
+    return Composition(**_fields(row, times, ("spec",)))
+
+
+def _hook(row: sqlite3.Row) -> CompositionHook:
+    values = _fields(row, ("date_created", "date_updated"), ("spec", "extra"))
+    values["enabled"] = bool(values["enabled"])
+    return CompositionHook(**values)
 
 
 def _outbox(row: sqlite3.Row) -> OutboxItem:

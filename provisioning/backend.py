@@ -96,6 +96,24 @@ class InviteInfo:
 
 
 @dataclass(frozen=True)
+class MediaInfo:
+    """One recording or composition, as the recordings page lists it."""
+
+    sid: str
+    kind: Literal["recording", "composition"]
+    room: str
+    #: The track's name (recordings) or the file's format and size (compositions).
+    title: str
+    status: str
+    created: str
+    #: Seconds, when known.
+    duration: int | None
+    size: int
+    #: A short-lived signed URL of the file on this unit; empty when there is no file.
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class DoctorFinding:
     """One row of the unit's self-check: a part, what backs it, whether it works, and why."""
 
@@ -262,4 +280,12 @@ class Backend(Protocol):
 
     def revoke_invite(self, invite_id: str) -> bool:
         """Revoke an invite; ``False`` when there is no such invite."""
+        ...
+
+    def list_media(self) -> Sequence[MediaInfo]:
+        """Recordings and compositions, newest first."""
+        ...
+
+    def delete_media(self, sid: str) -> bool:
+        """Delete a recording's or composition's file; ``False`` when there is none to delete."""
         ...

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from . import handlers_admin, handlers_status, handlers_system
+from . import handlers_admin, handlers_media, handlers_status, handlers_system
 from .app import (
     SESSION,
     chrome_for,
@@ -247,6 +247,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/keys/revoke", handlers_admin.keys_revoke, name="keys-revoke")
     r.add_get("/invites", handlers_admin.invites_get, name="invites")
     r.add_post("/invites", handlers_admin.invites_post, name="invites-post")
+    r.add_get("/recordings", handlers_media.recordings_get, name="recordings")
+    r.add_post("/recordings/delete", handlers_media.recordings_delete, name="recordings-delete")
     r.add_get("/ca.crt", handlers_system.ca_download, name="public-ca")
     r.add_get("/health", handlers_system.health, name="public-health")
     r.add_get("/tls", handlers_system.tls_get, name="tls")

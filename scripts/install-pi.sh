@@ -82,7 +82,8 @@ install_apt_packages() {
     #   python3-systemd    systemd-python: sd_notify and the journal (PyPI ships source only)
     #   python3-alsaaudio  pyalsaaudio (PyPI ships source only); checked for version below
     #   python3-gpiozero   buttons and LEDs
-    local want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero)
+    #   ffmpeg             composes recordings (with the Pi's V4L2 H.264 encoder)
+    local want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero ffmpeg)
     # Only in the Raspberry Pi OS archive (archive.raspberrypi.com), so optional here:
     #   python3-picamera2  picamera2 with libcamera's Python bindings (never from PyPI on a Pi)
     #   python3-lgpio      the pin backend gpiozero 2 uses by default on a Pi

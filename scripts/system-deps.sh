@@ -3,7 +3,8 @@
 #   system-deps.sh run    build deps for the hardware bindings
 #   system-deps.sh test   the above plus chromium and janus for the suite and benchmarks
 set -euo pipefail
-want=(libasound2-dev libsystemd-dev pkg-config libcap-dev)
+# ffmpeg composes recordings (and its ffprobe checks them in the suite).
+want=(libasound2-dev libsystemd-dev pkg-config libcap-dev ffmpeg)
 if [ "${1:-run}" = "test" ]; then
     want+=(chromium chromium-driver janus iproute2 systemd shellcheck)
     # npm installs TypeScript to type-check the browser client (a node from elsewhere will do).

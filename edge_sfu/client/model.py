@@ -22,8 +22,11 @@ from ..signaling.protocol import (
     MSG_PARTICIPANT_RECONNECTING,
     MSG_TRACK_DISABLED,
     MSG_TRACK_ENABLED,
+    MSG_TRACK_PRIORITY_CHANGED,
     MSG_TRACK_PUBLISHED,
     MSG_TRACK_SUBSCRIBED,
+    MSG_TRACK_SWITCHED_OFF,
+    MSG_TRACK_SWITCHED_ON,
     MSG_TRACK_UNPUBLISHED,
     MSG_TRACK_UNSUBSCRIBED,
 )
@@ -46,6 +49,12 @@ class RemoteTrackPublication:
     kind: str
     enabled: bool
     track: MediaStreamTrack | RemoteDataTrack | None = None
+    #: Whether the server stopped sending the subscribed track, and why (Twilio's
+    #: ``isSwitchedOff`` / ``switchOffReason``).
+    is_switched_off: bool = False
+    switch_off_reason: str | None = None
+    #: The priority the publisher gave the track (``publishPriority``).
+    publish_priority: str = "standard"
 
 
 @dataclass
@@ -71,6 +80,8 @@ class LocalTrackPublication:
     track: MediaStreamTrack
     enabled: bool = True
     codec: str | None = None
+    #: ``low``, ``standard`` or ``high``: what subscribers give the track by default.
+    priority: str = "standard"
     sid: str | None = None
     published: asyncio.Event = field(default_factory=asyncio.Event)
     failure: tuple[int, str] | None = None
@@ -85,6 +96,8 @@ class LocalTrackPublication:
         }
         if self.codec is not None:
             out["codec"] = self.codec
+        if self.priority != "standard":
+            out["priority"] = self.priority
         return out
 
 
@@ -168,6 +181,22 @@ class RemoteParticipants:
             self._subscribed(msg, pub, who)
         elif kind == MSG_TRACK_UNSUBSCRIBED:
             self._unsubscribed(who, pub)
+        elif kind in (MSG_TRACK_SWITCHED_OFF, MSG_TRACK_SWITCHED_ON):
+            self._switched(kind == MSG_TRACK_SWITCHED_OFF, msg, pub, who)
+        elif kind == MSG_TRACK_PRIORITY_CHANGED:
+            priority = str(msg.get("priority"))
+            if priority != pub.publish_priority:
+                pub.publish_priority = priority
+                self._emit("track_publish_priority_changed", priority, pub, who)
+
+    def _switched(
+        self, off: bool, msg: dict[str, Any], pub: RemoteTrackPublication, who: RemoteParticipant
+    ) -> None:
+        if pub.track is None or pub.is_switched_off == off:
+            return
+        pub.is_switched_off = off
+        pub.switch_off_reason = str(msg.get("reason") or "") if off else None
+        self._emit("track_switched_off" if off else "track_switched_on", pub.track, pub, who)
 
     def _connected(self, info: dict[str, Any], *, emit: bool) -> None:
         who = RemoteParticipant(info["sid"], info["identity"], info.get("state", "connected"))
@@ -202,6 +231,7 @@ class RemoteParticipants:
         self._emit("track_subscribed", pub.track, pub, who)
 
     def _unsubscribed(self, who: RemoteParticipant, pub: RemoteTrackPublication) -> None:
+        pub.is_switched_off, pub.switch_off_reason = False, None
         if pub.track is not None:
             track, pub.track = pub.track, None
             if isinstance(track, RemoteDataTrack):

@@ -19,6 +19,8 @@ published                  (LocalTrackPublication or LocalDataTrack)
 publish_failed             (client_id, code, message)
 reconnecting / reconnected ()
 room_completed             ()
+recording_started          (): the room is being recorded (``room.is_recording``)
+recording_stopped          (): no track of the room is recorded any more
 disconnected               (code or None, message)
 error                      (code, message): the server refused one of our messages
 =========================  ==============================================================
@@ -40,6 +42,7 @@ from typing import Any
 
 from aiortc import MediaStreamTrack
 
+from ..media.allocator import PRIORITIES, VideoBandwidthProfile
 from ..rooms.events import ROOM_COMPLETED
 from ..signaling.protocol import (
     CLIENT_REMOTE_DESC_FAILED,
@@ -53,10 +56,16 @@ from ..signaling.protocol import (
     MSG_PUBLISH,
     MSG_PUBLISH_FAILED,
     MSG_PUBLISHED,
+    MSG_RECORDING_STARTED,
+    MSG_RECORDING_STOPPED,
     MSG_ROOM_COMPLETED,
     MSG_SET_ENABLED,
+    MSG_SET_PRIORITY,
+    MSG_SET_PUBLISH_PRIORITY,
     MSG_SET_RENDER_SIZE,
+    MSG_SET_SWITCHED_OFF,
     MSG_UNPUBLISH,
+    parse_bandwidth_profile,
 )
 from .connection import Connection, ConnectionState
 from .data import DEFAULT_MAX_MESSAGE_BYTES, LocalDataTrack, RemoteDataTrack, open_negotiated
@@ -101,6 +110,8 @@ class Room(Emitter):
         self.local_tracks: dict[str, LocalTrackPublication] = {}
         self.local_data: dict[str, LocalDataTrack] = {}
         self.max_data_message_bytes = DEFAULT_MAX_MESSAGE_BYTES
+        #: The bandwidth profile given to ``connect`` (the defaults when none was).
+        self.bandwidth_profile = VideoBandwidthProfile()
         self.media: PeerSession | None = None
         self.errors: list[tuple[int, str]] = []
         #: The room's dominant speaker: a remote participant, our ``local_sid``, or None.
@@ -108,6 +119,8 @@ class Room(Emitter):
         #: Our own network quality (0 to 5, None until told) and its further fields.
         self.local_network_quality_level: int | None = None
         self.local_network_quality_stats: dict[str, Any] | None = None
+        #: Whether the room is being recorded (``recording_started`` / ``recording_stopped``).
+        self.is_recording = False
         self._connection = Connection(
             url,
             on_joined=self._joined,
@@ -182,6 +195,9 @@ class Room(Emitter):
             self.emit("error", msg.get("code"), msg.get("message"))
         elif kind == MSG_ROOM_COMPLETED:
             self.emit("room_completed")
+        elif kind in (MSG_RECORDING_STARTED, MSG_RECORDING_STOPPED):
+            self.is_recording = kind == MSG_RECORDING_STARTED
+            self.emit("recording_started" if self.is_recording else "recording_stopped")
         elif kind == MSG_PUBLISHED:
             self._published(msg)
         elif kind == MSG_PUBLISH_FAILED:
@@ -324,11 +340,20 @@ class Room(Emitter):
     # -- public API ------------------------------------------------------------------
 
     async def publish_track(
-        self, track: MediaStreamTrack, name: str | None = None, *, codec: str | None = None
+        self,
+        track: MediaStreamTrack,
+        name: str | None = None,
+        *,
+        codec: str | None = None,
+        priority: str = "standard",
     ) -> LocalTrackPublication:
         """Publish an aiortc track (raw frames are encoded by aiortc); returns once the
-        server has published it (``LocalTrackPublication.sid`` set)."""
+        server has published it (``LocalTrackPublication.sid`` set). ``priority``
+        (``low``, ``standard``, ``high``) is the one its subscribers give it by default."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {list(PRIORITIES)}")
         local = self._add_local(track, name or track.kind, codec)
+        local.priority = priority
         if self.state == "connected":
             self._send_publish([local])
         await self._wait_published(local)
@@ -384,6 +409,41 @@ class Room(Emitter):
         if local.sid is not None:
             self.send({"type": MSG_UNPUBLISH, "track_sid": local.sid})
 
+    def set_track_priority(self, track_sid: str, priority: str | None) -> None:
+        """``RemoteVideoTrack.setPriority``: our priority for a subscribed track, or None to
+        go back to the publisher's. Lower-priority tracks lose layers, then are switched
+        off, first when our downlink is short."""
+        if priority is not None and priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {[*PRIORITIES, None]}")
+        self.send({"type": MSG_SET_PRIORITY, "track_sid": track_sid, "priority": priority})
+
+    def set_publish_priority(self, local: LocalTrackPublication, priority: str) -> None:
+        """``LocalTrackPublication.setPriority``: the priority subscribers give our track."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {list(PRIORITIES)}")
+        local.priority = priority
+        if local.sid is not None:
+            self.send(
+                {"type": MSG_SET_PUBLISH_PRIORITY, "track_sid": local.sid, "priority": priority}
+            )
+
+    def switch_off(self, track_sid: str) -> None:
+        """Ask the server to stop sending a subscribed video track (``RemoteVideoTrack.
+        switchOff``; needs ``client_track_switch_off_control: manual``, as with Twilio)."""
+        self._switch(track_sid, True)
+
+    def switch_on(self, track_sid: str) -> None:
+        """Ask the server to send a track switched off with ``switch_off`` again."""
+        self._switch(track_sid, False)
+
+    def _switch(self, track_sid: str, off: bool) -> None:
+        if self.bandwidth_profile.client_track_switch_off_control != "manual":
+            raise RuntimeError(
+                "switch_off/switch_on need bandwidth_profile video "
+                "client_track_switch_off_control 'manual'"
+            )
+        self.send({"type": MSG_SET_SWITCHED_OFF, "track_sid": track_sid, "switched_off": off})
+
     def set_render_size(self, track_sid: str, width: int, height: int) -> None:
         """Ask for the layer of a subscribed video track that fits ``width`` x ``height``."""
         self.send(
@@ -417,19 +477,24 @@ async def connect(
     tracks: list[MediaStreamTrack] | None = None,
     reconnect: bool = True,
     ssl: SSLContext | bool = True,
+    bandwidth_profile: dict[str, Any] | None = None,
     dominant_speaker: bool = False,
     network_quality: bool | dict[str, str] = False,
 ) -> Room:
     """Join a room over ``url`` (``ws://unit:port/v1/signaling``) with an access token.
 
-    ``tracks`` are published right away. ``dominant_speaker`` and ``network_quality`` ask
-    for those events as twilio-video.js's options do: ``network_quality`` True for the
-    defaults (our own level, minimal), or ``{"local": ..., "remote": ...}`` with
-    ``none``, ``minimal``, ``moderate`` or ``detailed``. ``ssl`` is for ``wss://``: an
-    ``SSLContext`` that trusts the other unit's certificate (units use self-signed ones), or
-    False to skip verification on a trusted LAN. Raises ``ConnectError`` with Twilio's code when
+    ``tracks`` are published right away. ``bandwidth_profile`` is Twilio's
+    ``bandwidthProfile`` in snake case, e.g. ``{"video": {"mode": "presentation",
+    "max_subscription_bitrate": 1_000_000}}``; a bad one raises ``ProtocolError`` (a
+    ``ValueError``) before anything is sent. ``dominant_speaker`` and ``network_quality``
+    ask for those events as twilio-video.js's options do: ``network_quality`` True for the
+    defaults (our own level, minimal), or ``{"local": ..., "remote": ...}`` with ``none``,
+    ``minimal``, ``moderate`` or ``detailed``. ``ssl`` is for ``wss://``: an ``SSLContext``
+    that trusts the other unit's certificate (units use self-signed ones), or False to skip
+    verification on a trusted LAN. Raises ``ConnectError`` with Twilio's code when
     the server refuses (20101 bad token, 53105 room full, 53118 room completed ...).
     """
+    profile = parse_bandwidth_profile(bandwidth_profile)
     client = Room(url, reconnect=reconnect, ssl=ssl)
     for track in tracks or []:
         client._add_local(track, track.kind, None)
@@ -440,6 +505,9 @@ async def connect(
         join["dominant_speaker"] = True
     if network_quality:
         join["network_quality"] = {} if network_quality is True else dict(network_quality)
+    if profile is not None:
+        client.bandwidth_profile = profile
+        join["bandwidth_profile"] = bandwidth_profile
     try:
         await client._start(join)
     except BaseException:

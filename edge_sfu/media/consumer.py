@@ -167,6 +167,9 @@ class Consumer(ConsumerBase):
         path, top = self._path, self._max_out_seq
         if path is None or top is None or not self._frame_end or count <= 0:
             return 0
+        if self._current is None:
+            return 0  # switched off or waiting for a keyframe: no stream to pad in now
+
         size = min(max(size, 1), 255)
         payload = bytes(size - 1) + bytes((size,))
         sent = 0

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from edge_common.lifecycle import Closeable
 from edge_sfu.media.errors import UnsupportedCodec
-from edge_sfu.media.layers import choose_layer
+from edge_sfu.media.layers import LayerSpec, choose_layer, ordered_layers
 from edge_sfu.media.packet import MediaPacket
 from edge_sfu.media.producer import Producer
 
@@ -23,7 +23,10 @@ class ConsumerBase(Closeable):
 
     The consumer follows one layer (``current_layer``). When the subscriber's render size
     calls for another (``target_layer``), it asks the producer for a keyframe on the target
-    and switches at the first packet where a decoder can start.
+    and switches at the first packet where a decoder can start. The render size says the
+    most the subscriber wants (``preferred_layer``); the allocation of the subscriber's
+    bandwidth (``set_allowed_layer``) the most it gets, or that it gets nothing (switched
+    off: nothing is forwarded until it is switched on again, at a keyframe).
     At creation ``current_layer`` is None: a video consumer waits for a keyframe, so the
     subscriber's decoder never starts mid-picture.
 
@@ -41,6 +44,14 @@ class ConsumerBase(Closeable):
         self._render: tuple[int | None, int | None] = (None, None)
         self.layer_switches = 0
         self.on_producer_enabled: Callable[[bool], None] | None = None
+        self._preferred: str | None = None
+        self._allowed: str | None = None
+        self._switched_off = False
+        self._started = False
+        #: Why the consumer was last switched off or on (an ``allocator`` reason).
+        self.switch_reason: str | None = None
+        #: ``(off, reason)`` each time the allocation switches this consumer off or on.
+        self.on_switched: Callable[[bool, str], None] | None = None
         self._waiting_since = time.monotonic()
         producer.attach_consumer(self)
 
@@ -62,24 +73,85 @@ class ConsumerBase(Closeable):
             return set()
         return {name for name in (self._current, self._target) if name is not None}
 
+    @property
+    def render_size(self) -> tuple[int | None, int | None]:
+        """The render size the subscriber asked for ((None, None): not said)."""
+        return self._render
+
+    @property
+    def preferred_layer(self) -> str | None:
+        """The layer the render size asks for: the most this consumer wants."""
+        return self._preferred
+
+    @property
+    def switched_off(self) -> bool:
+        """Whether the allocation switched this consumer off (nothing is forwarded)."""
+        return self._switched_off
+
     def set_preferred_size(self, width: int | None, height: int | None) -> None:
         """The render size the subscriber asked for; picks the layer to receive."""
         self._render = (width, height)
         self._retarget()
 
+    def set_allowed_layer(self, name: str | None, *, switched_off: bool, reason: str = "") -> None:
+        """The most the subscriber's bandwidth allows: layer ``name`` (None: no limit), or
+        nothing at all (``switched_off``). A lower layer than the current one is switched to
+        at its next keyframe; switching off stops forwarding at once; switching on waits for
+        a keyframe, requested now. ``on_switched`` hears of switches off and on.
+        """
+        if self.closed:
+            return
+        if switched_off == self._switched_off:
+            if not switched_off and name != self._allowed:
+                self._allowed = name
+                self._retarget()
+            return
+        self._allowed = name
+        self._switched_off = switched_off
+        self.switch_reason = reason
+        if switched_off:
+            self._current = None
+            self._target = None
+            self.producer.update_wanted_layers()
+        else:
+            self._waiting_since = time.monotonic()
+            self._retarget(always_request=True)
+        if self.on_switched is not None:
+            try:
+                self.on_switched(switched_off, reason)
+            except Exception:
+                logger.exception("switch callback of consumer %s failed", self.id)
+
     def _retarget(self, *, always_request: bool = False) -> None:
         if self.closed:
             return
-        spec = choose_layer(self.producer.available_layers(), *self._render)
-        name = spec.name if spec is not None else None
+        available = self.producer.available_layers()
+        spec = choose_layer(available, *self._render)
+        self._preferred = spec.name if spec is not None else None
+        name = None if self._switched_off else self._capped(available, self._preferred)
         changed = name != self._target
         self._target = name
-        if name is not None and name != self._current and (changed or always_request):
+        if (
+            self._started
+            and name is not None
+            and name != self._current
+            and (changed or always_request)
+        ):
             self.producer.request_keyframe(name, force=True)
         self.producer.update_wanted_layers()
 
+    def _capped(self, available: list[LayerSpec], wanted: str | None) -> str | None:
+        allowed = self._allowed
+        if wanted is None or allowed is None or allowed == wanted:
+            return wanted
+        names = [spec.name for spec in ordered_layers(available)]
+        if allowed not in names:
+            return wanted
+        return names[min(names.index(wanted), names.index(allowed))]
+
     def start(self) -> None:
         """Begin receiving: choose a layer and ask for a keyframe on it."""
+        self._started = True
         self._retarget(always_request=True)
 
     # -- packets ---------------------------------------------------------------------

@@ -40,7 +40,7 @@ def choose_layer(
     as soon as the tile is laid out). Layers of unknown size (0x0) count as large. Returns
     None when nothing is available.
     """
-    layers = sorted(available, key=lambda s: (s.pixels == 0, s.pixels, s.name))
+    layers = ordered_layers(available)
     if not layers:
         return None
     largest = max(layers, key=lambda s: (s.pixels == 0, s.pixels))
@@ -50,6 +50,11 @@ def choose_layer(
         if spec.pixels == 0 or (spec.width >= render_width and spec.height >= render_height):
             return spec
     return largest
+
+
+def ordered_layers(available: Iterable[LayerSpec]) -> list[LayerSpec]:
+    """Layers from the smallest picture to the largest (unknown sizes, 0x0, count as largest)."""
+    return sorted(available, key=lambda s: (s.pixels == 0, s.pixels, s.name))
 
 
 def sending_layers(layers: Sequence[str], wanted: Collection[str]) -> list[str]:

@@ -148,6 +148,12 @@ class Producer(Closeable):
         self._wanted: frozenset[str] = frozenset()
         self.on_wanted_layers: WantedLayersCallback | None = None
         self.enabled = True
+        #: The publisher's track priority (Twilio's ``low``/``standard``/``high``): the
+        #: priority its subscribers give it unless they set their own.
+        self.priority = "standard"
+        #: Whether the publisher is the room's dominant speaker (raises the priority to the
+        #: subscriber's ``dominantSpeakerPriority``).
+        self.dominant_speaker = False
         self.keyframe_requests_sent = 0
         self.packets_received = 0
         #: Payload bytes received, for bitrate figures on the status page.

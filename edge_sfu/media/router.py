@@ -11,6 +11,8 @@ from typing import Any, Protocol, TypeVar
 from aiortc import RTCDataChannel
 
 from edge_common.lifecycle import AsyncCloseable
+from edge_sfu.media.allocation import publisher_cap
+from edge_sfu.media.allocator import Allocation
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.data import DataConsumer, DataProducer, Message
 from edge_sfu.media.errors import MediaClosed, UnsupportedCodec
@@ -64,6 +66,8 @@ class Router(AsyncCloseable):
         self.transports: dict[str, Transport] = {}
         self.producers: dict[str, Producer] = {}
         self.data_producers: dict[str, DataProducer] = {}
+        #: The cap each publisher's transport was last told (by transport id).
+        self.publisher_caps: dict[str, int | None] = {}
 
     # -- transports ------------------------------------------------------------------
 
@@ -71,7 +75,29 @@ class Router(AsyncCloseable):
         """A peer connection for a remote participant (no offer/answer yet)."""
         self._check_open()
         transport = Transport(participant_id, self.settings, transport_id=transport_id)
+        transport.on_allocated = self._update_publisher_caps
         return _hold(self.transports, transport, self)
+
+    def _update_publisher_caps(self, _changed: Transport | None = None) -> None:
+        """Tell each single-layer publisher the most its subscribers can take in total."""
+        allocations: dict[str, list[tuple[str, Allocation]]] = {}
+        for transport in list(self.transports.values()):
+            for consumer_id, allocation in transport.allocation.last.items():
+                consumer = transport.consumers.get(consumer_id)
+                if consumer is not None and consumer.kind == "video":
+                    entry = (transport.id, allocation)
+                    allocations.setdefault(consumer.producer.id, []).append(entry)
+        for transport in list(self.transports.values()):
+            cap = publisher_cap(transport.producers.values(), allocations)
+            if self.publisher_caps.get(transport.id, None) == cap:
+                continue
+            self.publisher_caps[transport.id] = cap
+            # The estimator's REMB ceiling; an engine without one has nothing to cap.
+            setter = getattr(transport, "set_publisher_cap", None)
+            if setter is not None:
+                setter(cap)
+        for gone in set(self.publisher_caps) - set(self.transports):
+            del self.publisher_caps[gone]
 
     # -- producers -------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from edge_common.lifecycle import AsyncCloseable, TaskSet
 from edge_sfu.media import seam
+from edge_sfu.media.allocation import SubscriberAllocation
 from edge_sfu.media.bandwidth import Estimate, TransportBandwidth
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 DataChannel: TypeAlias = RTCDataChannel
 #: SCTP stream ids the SFU hands out for data channels: browsers support 0-1023.
 DATA_CHANNEL_IDS = 1024
+#: A track the downlink estimate holds back this long (seconds) makes the SFU probe for it.
+PROBE_AFTER_S = 3.0
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
@@ -153,6 +156,19 @@ class Transport(AsyncCloseable):
         self._remb_sent: dict[str, int] = {}
         # the transport-cc header extension id the participant's answer took (0: none)
         self._twcc_ext_id = 0
+        #: Shares the downlink estimate over this participant's consumers; a new estimate
+        #: runs it at once (``on_estimate``).
+        self.allocation = SubscriberAllocation(
+            lambda: list(self.consumers.values()),
+            self._available_outgoing,
+            loss=lambda: None if self.estimate is None else self.estimate.loss,
+        )
+        self.on_estimate = self.reallocate
+        #: Called after an allocation pass changed a share (the router recomputes publisher
+        #: caps).
+        self.on_allocated: Callable[[Transport], None] | None = None
+        self._shares: dict[str, int | None] = {}
+        self._held_back_since: float | None = None
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -526,10 +542,12 @@ class Transport(AsyncCloseable):
             if slot is not None:
                 slot.detach(consumer)  # its feedback goes nowhere now; the m-line is free
                 self._negotiation_needed()
+            self.reallocate()  # its share goes to the others
 
         # not when this transport closes its consumers: it is tearing everything down
         consumer.on_close(closed, parent=self)
         self._negotiation_needed()
+        self.reallocate()
         return consumer
 
     def _consumer_path(self, holder: dict[str, SendSlot]) -> seam.SendPath | None:
@@ -709,6 +727,35 @@ class Transport(AsyncCloseable):
             if params is not None:
                 self._restarts.append((transceiver, track, params))
 
+    # -- allocation ------------------------------------------------------------------
+
+    def _available_outgoing(self) -> int | None:
+        estimate = self.estimate
+        return None if estimate is None else estimate.available_outgoing_bps
+
+    def reallocate(self) -> None:
+        """Share the downlink estimate over the consumers again, and apply it."""
+        if self.closed:
+            return
+        result = self.allocation.run()
+        target = self.allocation.probe_target()
+        now = time.monotonic()
+        if target is None:
+            self._held_back_since = None
+        elif self._held_back_since is None:
+            self._held_back_since = now
+        elif now - self._held_back_since >= PROBE_AFTER_S:
+            # Held back for a while (the estimator's own ramp-up had its chance): padding
+            # shows whether the next step would get through, before it is taken.
+            self.probe(target)
+        # Publisher caps depend only on the shares: recompute them (over every transport of
+        # the room) only when one of this subscriber's changed.
+        shares = {cid: allocation.share_bps for cid, allocation in result.items()}
+        if shares != self._shares:
+            self._shares = shares
+            if self.on_allocated is not None:
+                self.on_allocated(self)
+
     # -- RTCP ------------------------------------------------------------------------
 
     def _start_rtcp(self) -> None:
@@ -739,6 +786,10 @@ class Transport(AsyncCloseable):
                 self.send_rtcp_reports()
             except Exception:
                 logger.exception("RTCP reports of %s failed", self.id)
+            try:
+                self.reallocate()  # a step up that waited for its hold time happens here
+            except Exception:
+                logger.exception("allocation of %s failed", self.id)
 
     def send_rtcp_reports(self) -> None:
         """SR to the participant for every consumer; RR (and REMB for video) for its tracks."""

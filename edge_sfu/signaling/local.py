@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from ..media.allocator import PRIORITIES
 from ..media.layers import DEFAULT_LAYER, LayerSpec
 from ..rooms import Participant, PublishedTrack, RoomService
 
@@ -45,13 +46,17 @@ class LocalParticipant:
         on_keyframe_request: Callable[[str], None] | None = None,
         on_wanted_layers: Callable[[frozenset[str]], None] | None = None,
         enabled: bool = True,
+        priority: str = "standard",
     ) -> LocalProducer:
         """Publish a track fed with encoded frames; push them to the returned producer.
 
         ``layers`` lists the encodings (e.g. 720p ``main`` and 360p ``lores``): each
-        subscriber gets one, by its render size; ``on_wanted_layers`` says which ones anybody
-        receives, so an encoder nobody needs can stop.
+        subscriber gets one, by its render size and downlink; ``on_wanted_layers`` says which
+        ones anybody receives, so an encoder nobody needs can stop. ``priority`` (``low``,
+        ``standard``, ``high``) is what subscribers give the track when their downlink is short.
         """
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {list(PRIORITIES)}")
         track = await self.rooms.publish_track(self.sid, codec.kind, name, enabled=enabled)
         producer = self.router.produce_local(
             self.sid,
@@ -62,6 +67,7 @@ class LocalParticipant:
             on_wanted_layers=on_wanted_layers,
         )
         producer.set_enabled(enabled)
+        producer.priority = priority
         self.producers[track.sid] = producer
         if self.on_published is not None:
             self.on_published(track)

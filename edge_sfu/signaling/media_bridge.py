@@ -34,6 +34,7 @@ from edge_common.lifecycle import TaskSet
 from ..errors import TwilioError
 from ..media import (
     Consumer,
+    ConsumerBase,
     DataProducer,
     IncomingTrack,
     LayerSpec,
@@ -44,6 +45,7 @@ from ..media import (
     Transport,
     sending_layers,
 )
+from ..media.allocator import Priority, VideoBandwidthProfile
 from ..rooms import PublishedTrack
 from . import protocol as p
 from .data_bridge import DataBridge
@@ -203,6 +205,7 @@ class MediaBridge:
                 body = p.subscription(consumer.producer.participant_id, track_sid, mid=mid)
                 self._announced[track_sid] = body
                 self._send(p.track_subscribed_message(body))
+                self._send_allocation_state(track_sid, consumer)
         for pub in offer.publications:
             if not pub.slot.accepted:
                 self._refuse(pub, "the answer does not send this track")
@@ -220,13 +223,17 @@ class MediaBridge:
         return offer is not None and now - offer.sent_at > timeout
 
     def resend_outstanding(self) -> None:
-        """After a reconnect: the client may have missed the offer and the last
-        ``send-layers`` of its tracks; send them again."""
+        """After a reconnect: the client may have missed the offer, the last ``send-layers``
+        of its tracks and switches of its subscriptions; send them again."""
         if self._outstanding is not None:
             self._outstanding.sent_at = self._clock()
             self._send(self._outstanding.message)
         for track_sid, rids in self._layers_sent.items():
             self._send(p.send_layers_message(track_sid, rids))
+        for track_sid in list(self._announced):
+            consumer = self.consumers.get(track_sid)
+            if consumer is not None:
+                self._send_allocation_state(track_sid, consumer, resync=True)
 
     # -- publishing ------------------------------------------------------------------
 
@@ -295,6 +302,7 @@ class MediaBridge:
             self._refuse(pub, str(exc), p.MEDIA_NO_SUPPORTED_CODEC)
             return
         producer.set_enabled(track.enabled)
+        producer.priority = pub.request.priority
         self.producers[track.sid] = producer
         self._send(p.published_message(pub.request.client_id, track.sid))
         if pub.slot.simulcast and len(producer.layers) > 1:
@@ -346,6 +354,7 @@ class MediaBridge:
         size = self._render.get(track_sid)
         if size is not None:
             consumer.set_preferred_size(*size)
+        consumer.on_switched = lambda off, _why: self._switched(track_sid, consumer, off)
         consumer.on_close(lambda _c: self._consumer_closed(track_sid, consumer))
 
     def subscribe_data(self, track_sid: str, producer: DataProducer) -> None:
@@ -380,6 +389,73 @@ class MediaBridge:
             consumer.set_preferred_size(None, None)
         else:
             consumer.set_preferred_size(width, height)
+        self.transport.reallocate()  # a bigger tile may get a bigger layer at once
+
+    # -- bandwidth allocation ----------------------------------------------------------
+
+    def set_bandwidth_profile(self, profile: VideoBandwidthProfile) -> None:
+        """The subscriber's ``bandwidthProfile.video`` (from ``join``)."""
+        self.transport.allocation.profile = profile
+        self.transport.reallocate()
+
+    def _subscribed_media(self, track_sid: str) -> Consumer | None:
+        consumer = self.consumers.get(track_sid)
+        if consumer is None and track_sid not in self.data.consumers:
+            raise p.ProtocolError(f"not subscribed to {track_sid}", p.TRACK_INVALID)
+        return consumer
+
+    def set_priority(self, track_sid: str, priority: Priority | None) -> None:
+        """The subscriber's priority for a subscribed track (None: the publisher's).
+
+        As with Twilio, it has no effect on audio and data tracks (they are never limited).
+        """
+        consumer = self._subscribed_media(track_sid)
+        if consumer is not None:
+            self.transport.allocation.set_priority(consumer.id, priority)
+            self.transport.reallocate()
+
+    def set_switched_off(self, track_sid: str, off: bool) -> None:
+        """The subscriber switches a subscribed video track off or on itself."""
+        consumer = self._subscribed_media(track_sid)
+        if consumer is None or consumer.kind != "video":
+            raise p.ProtocolError(f"{track_sid} is not a subscribed video track", p.TRACK_INVALID)
+        self.transport.allocation.set_switched_off(consumer.id, off)
+        self.transport.reallocate()
+
+    def set_publish_priority(self, track_sid: str, priority: Priority) -> bool:
+        """The priority of one of this participant's tracks; True when it changed."""
+        producer = self.producers.get(track_sid)
+        if producer is None or producer.priority == priority:
+            return False
+        producer.priority = priority
+        return True
+
+    def _switched(self, track_sid: str, consumer: ConsumerBase, off: bool) -> None:
+        if track_sid in self._announced and self.consumers.get(track_sid) is consumer:
+            self._send_switch(track_sid, consumer, off)
+
+    def _send_switch(self, track_sid: str, consumer: ConsumerBase, off: bool) -> None:
+        publisher = consumer.producer.participant_id
+        if off:
+            reason = consumer.switch_reason or ""
+            self._send(p.track_switched_off_message(publisher, track_sid, reason))
+        else:
+            self._send(p.track_switched_on_message(publisher, track_sid))
+
+    def _send_allocation_state(
+        self, track_sid: str, consumer: Consumer, *, resync: bool = False
+    ) -> None:
+        # What the client cannot know of a track it was just told of: its publisher's
+        # priority and a switch-off. After a reconnect (``resync``) also a switch-on, which
+        # may have been sent while it was away (clients ignore what changes nothing).
+        publisher = consumer.producer.participant_id
+        if consumer.producer.priority != "standard" or resync:
+            message = p.track_priority_changed_message(
+                publisher, track_sid, consumer.producer.priority
+            )
+            self._send(message)
+        if consumer.kind == "video" and (consumer.switched_off or resync):
+            self._send_switch(track_sid, consumer, consumer.switched_off)
 
     # -- lifetime --------------------------------------------------------------------
 

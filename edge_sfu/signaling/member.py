@@ -8,6 +8,7 @@ It implements the session's ``Participation``: requests from the client go to th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
@@ -43,6 +44,8 @@ class RoomMember:
         from .media_bridge import MediaBridge
 
         self.bridge = MediaBridge(router, participant.sid, send, self._publish_track)
+        #: ``(track_sid, priority)`` when this participant changed a track's priority.
+        self.on_publish_priority: Callable[[str, str], None] | None = None
 
     def participant(self) -> Participant | None:
         """The live participant, or None once it left the room."""
@@ -96,6 +99,21 @@ class RoomMember:
     async def set_render_size(self, message: p.SetRenderSize) -> None:
         """Choose the layer the client receives for one subscribed track."""
         self.bridge.set_render_size(message.track_sid, message.width, message.height)
+
+    async def set_priority(self, message: p.SetPriority) -> None:
+        """The client's own priority for a subscribed track (``RemoteVideoTrack.setPriority``)."""
+        self.bridge.set_priority(message.track_sid, message.priority)
+
+    async def set_publish_priority(self, message: p.SetPublishPriority) -> None:
+        """``LocalTrackPublication.setPriority``: the others hear ``track-priority-changed``."""
+        self._own(message.track_sid)
+        changed = self.bridge.set_publish_priority(message.track_sid, message.priority)
+        if changed and self.on_publish_priority is not None:
+            self.on_publish_priority(message.track_sid, message.priority)
+
+    async def set_switched_off(self, message: p.SetSwitchedOff) -> None:
+        """The client switches a subscribed video track off or on."""
+        self.bridge.set_switched_off(message.track_sid, message.switched_off)
 
     def problem(self, now: float, answer_timeout: float) -> tuple[int, str] | None:
         """Why this participant must go, if it must: no answer in time, media failed."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..errors import SfuError
+from ..media import allocator as bw
 from . import wire
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ INVALID_CLIENT_MESSAGE: Final = 53004
 ROOM_CONNECT_FAILED: Final = 53104
 ROOM_NOT_FOUND: Final = 53106
 MAX_TRACKS_EXCEEDED: Final = 53203
+BANDWIDTH_PROFILE_INVALID: Final = 53208
 TRACK_INVALID: Final = 53300
 TRACK_NAME_INVALID: Final = 53301
 TRACK_NAME_TOO_LONG: Final = 53302
@@ -88,6 +90,9 @@ MSG_PUBLISH: Final = "publish"
 MSG_UNPUBLISH: Final = "unpublish"
 MSG_SET_ENABLED: Final = "set-enabled"
 MSG_SET_RENDER_SIZE: Final = "set-render-size"
+MSG_SET_PRIORITY: Final = "set-priority"
+MSG_SET_PUBLISH_PRIORITY: Final = "set-publish-priority"
+MSG_SET_SWITCHED_OFF: Final = "set-switched-off"
 MSG_PING: Final = "ping"
 MSG_PONG: Final = "pong"
 MSG_LEAVE: Final = "leave"
@@ -106,7 +111,12 @@ MSG_TRACK_ENABLED: Final = "track-enabled"
 MSG_TRACK_DISABLED: Final = "track-disabled"
 MSG_TRACK_SUBSCRIBED: Final = "track-subscribed"
 MSG_TRACK_UNSUBSCRIBED: Final = "track-unsubscribed"
+MSG_TRACK_SWITCHED_OFF: Final = "track-switched-off"
+MSG_TRACK_SWITCHED_ON: Final = "track-switched-on"
+MSG_TRACK_PRIORITY_CHANGED: Final = "track-priority-changed"
 MSG_ROOM_COMPLETED: Final = "room-completed"
+MSG_RECORDING_STARTED: Final = "recording-started"
+MSG_RECORDING_STOPPED: Final = "recording-stopped"
 MSG_ERROR: Final = "error"
 MSG_DISCONNECTED: Final = "disconnected"
 MSG_SEND_LAYERS: Final = "send-layers"
@@ -128,7 +138,12 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
         MSG_TRACK_DISABLED,
         MSG_TRACK_SUBSCRIBED,
         MSG_TRACK_UNSUBSCRIBED,
+        MSG_TRACK_SWITCHED_OFF,
+        MSG_TRACK_SWITCHED_ON,
+        MSG_TRACK_PRIORITY_CHANGED,
         MSG_ROOM_COMPLETED,
+        MSG_RECORDING_STARTED,
+        MSG_RECORDING_STOPPED,
         MSG_ERROR,
         MSG_DISCONNECTED,
         MSG_SEND_LAYERS,
@@ -185,6 +200,8 @@ class Join:
     #: Ask for ``network-quality`` messages: (local, remote) verbosity, 0 (none) to 3
     #: (detailed), as twilio-video.js's ``networkQuality``; None: not asked.
     network_quality: tuple[int, int] | None = None
+    #: The subscriber's ``bandwidthProfile.video`` (None: the defaults).
+    bandwidth_profile: bw.VideoBandwidthProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +242,8 @@ class TrackRequest:
     #: Video only: the simulcast layers the client will send, lowest first (empty: one
     #: stream). The server offers one rid per layer and pauses the layers nobody takes.
     layers: tuple[LayerRequest, ...] = ()
+    #: Audio and video: the track priority its subscribers give it unless they set their own.
+    priority: bw.Priority = "standard"
 
 
 @dataclass(frozen=True)
@@ -263,6 +282,33 @@ class SetRenderSize:
 
 
 @dataclass(frozen=True)
+class SetPriority:
+    """The subscriber's priority for a subscribed track (None: the publisher's again)."""
+
+    track_sid: str
+    priority: bw.Priority | None
+    ref: str | int | None = None
+
+
+@dataclass(frozen=True)
+class SetPublishPriority:
+    """The priority of one of the client's own published tracks."""
+
+    track_sid: str
+    priority: bw.Priority
+    ref: str | int | None = None
+
+
+@dataclass(frozen=True)
+class SetSwitchedOff:
+    """The subscriber switches a subscribed video track off (or back on) itself."""
+
+    track_sid: str
+    switched_off: bool
+    ref: str | int | None = None
+
+
+@dataclass(frozen=True)
 class Ping:
     """Heartbeat; the other side answers ``pong`` with the same ``ref``."""
 
@@ -284,7 +330,18 @@ class Leave:
 
 
 ClientMessage = (
-    Join | Answer | Publish | Unpublish | SetEnabled | SetRenderSize | Ping | Pong | Leave
+    Join
+    | Answer
+    | Publish
+    | Unpublish
+    | SetEnabled
+    | SetRenderSize
+    | SetPriority
+    | SetPublishPriority
+    | SetSwitchedOff
+    | Ping
+    | Pong
+    | Leave
 )
 
 
@@ -367,7 +424,15 @@ def _ref(obj: dict[str, Any]) -> str | int | None:
 
 
 def _join(f: _Fields) -> Join:
-    f.only("version", "token", "reconnect_token", "room", "dominant_speaker", "network_quality")
+    f.only(
+        "version",
+        "token",
+        "reconnect_token",
+        "room",
+        "bandwidth_profile",
+        "dominant_speaker",
+        "network_quality",
+    )
     version = f.obj.get("version")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ProtocolError(
@@ -378,12 +443,14 @@ def _join(f: _Fields) -> Join:
     token = f.text("token", max_len=8192, optional=True)
     again = f.text("reconnect_token", max_len=128, optional=True)
     room = f.text("room", max_len=128, optional=True)
+    profile = parse_bandwidth_profile(f.obj.get("bandwidth_profile"))
     return Join(
         PROTOCOL_VERSION,
         token,
         again,
         room,
         ref=f.ref,
+        bandwidth_profile=profile,
         dominant_speaker=f.flag("dominant_speaker", False),
         network_quality=_network_quality(f.obj.get("network_quality")),
     )
@@ -405,6 +472,82 @@ def _network_quality(raw: object) -> tuple[int, int] | None:
             )
         levels.append(NETWORK_QUALITY_VERBOSITY.index(value))
     return levels[0], levels[1]
+
+
+#: ``bandwidth_profile.video`` fields that take one of a few names.
+_PROFILE_CHOICES: Final[dict[str, tuple[str, ...]]] = {
+    "mode": bw.MODES,
+    "dominant_speaker_priority": bw.PRIORITIES,
+    "track_switch_off_mode": bw.SWITCH_OFF_MODES,
+    "client_track_switch_off_control": bw.CONTROLS,
+    "content_preferences_mode": bw.CONTROLS,
+}
+
+
+def parse_bandwidth_profile(raw: object) -> bw.VideoBandwidthProfile | None:
+    """``join.bandwidth_profile``: ``{"video": {...}}`` with Twilio's ``bandwidthProfile.video``
+    options in snake case; every field optional, unknown fields and values refused (Twilio's
+    53208, "Participant's bandwidth profile configuration is invalid")."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProtocolError("join.bandwidth_profile must be an object", BANDWIDTH_PROFILE_INVALID)
+    extra = set(raw) - {"video"}
+    if extra:
+        raise ProtocolError(
+            f"join.bandwidth_profile: unknown field {sorted(extra)[0][:40]!r}",
+            BANDWIDTH_PROFILE_INVALID,
+        )
+    video = raw.get("video")
+    if video is None:
+        return bw.VideoBandwidthProfile()
+    if not isinstance(video, dict):
+        raise ProtocolError(
+            "join.bandwidth_profile.video must be an object", BANDWIDTH_PROFILE_INVALID
+        )
+    known = {*_PROFILE_CHOICES, "max_subscription_bitrate"}
+    extra = set(video) - known
+    if extra:
+        raise ProtocolError(
+            f"join.bandwidth_profile.video: unknown field {sorted(extra)[0][:40]!r}",
+            BANDWIDTH_PROFILE_INVALID,
+        )
+    values: dict[str, Any] = {}
+    for name, choices in _PROFILE_CHOICES.items():
+        value = video.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or value not in choices:
+            raise ProtocolError(
+                f"join.bandwidth_profile.video.{name} must be one of {list(choices)}",
+                BANDWIDTH_PROFILE_INVALID,
+            )
+        values[name] = value
+    bitrate = video.get("max_subscription_bitrate")
+    if bitrate is not None:
+        if (
+            not isinstance(bitrate, int)
+            or isinstance(bitrate, bool)
+            or not 0 < bitrate <= bw.MAX_BPS
+        ):
+            raise ProtocolError(
+                "join.bandwidth_profile.video.max_subscription_bitrate must be an integer "
+                f"1..{bw.MAX_BPS} (bits per second) or null",
+                BANDWIDTH_PROFILE_INVALID,
+            )
+        values["max_subscription_bitrate"] = bitrate
+    return bw.VideoBandwidthProfile(**values)
+
+
+def _priority(f: _Fields, name: str, *, nullable: bool) -> bw.Priority | None:
+    value = f.obj.get(name)
+    if value is None and nullable:
+        return None
+    for known in bw.PRIORITIES:
+        if value == known:
+            return known
+    allowed = [*bw.PRIORITIES, *([None] if nullable else [])]
+    raise ProtocolError(f"{f.type}.{name} must be one of {allowed}")
 
 
 def _answer(f: _Fields) -> Answer:
@@ -442,6 +585,7 @@ def _track_request(item: object) -> TrackRequest:
         "max_retransmits",
         "max_packet_life_time",
         "layers",
+        "priority",
     )
     client_id = f.text("client_id", max_len=MAX_CLIENT_ID)
     assert client_id is not None
@@ -461,13 +605,14 @@ def _track_request(item: object) -> TrackRequest:
     for field_name in ("ordered", "max_retransmits", "max_packet_life_time"):
         if field_name in f.obj:
             raise ProtocolError(f"publish.tracks[].{field_name} is for data tracks only")
+    priority = _priority(f, "priority", nullable=True) or "standard"
     codec = f.obj.get("codec")
     if codec is not None and codec not in CODECS[kind]:
         raise ProtocolError(
             f"publish.tracks[].codec for {kind} must be one of {sorted(CODECS[kind])}",
             MEDIA_NO_SUPPORTED_CODEC,
         )
-    return TrackRequest(client_id, kind, name, enabled, codec, layers=layers)
+    return TrackRequest(client_id, kind, name, enabled, codec, layers=layers, priority=priority)
 
 
 def _layer_requests(raw: object, kind: str) -> tuple[LayerRequest, ...]:
@@ -507,7 +652,7 @@ def _layer_requests(raw: object, kind: str) -> tuple[LayerRequest, ...]:
 
 
 def _data_track_request(f: _Fields, client_id: str, name: str, enabled: bool) -> TrackRequest:
-    for field_name in ("codec", "layers"):
+    for field_name in ("codec", "layers", "priority"):
         if field_name in f.obj:
             raise ProtocolError(f"publish.tracks[].{field_name} is for audio and video tracks only")
     limits = {
@@ -559,6 +704,29 @@ def _set_render_size(f: _Fields) -> SetRenderSize:
     )
 
 
+def _set_priority(f: _Fields) -> SetPriority:
+    f.only("track_sid", "priority")
+    if "priority" not in f.obj:
+        raise ProtocolError("set-priority.priority is required (null clears it)")
+    return SetPriority(
+        track_sid=f.sid("track_sid"), priority=_priority(f, "priority", nullable=True), ref=f.ref
+    )
+
+
+def _set_publish_priority(f: _Fields) -> SetPublishPriority:
+    f.only("track_sid", "priority")
+    priority = _priority(f, "priority", nullable=False)
+    assert priority is not None
+    return SetPublishPriority(track_sid=f.sid("track_sid"), priority=priority, ref=f.ref)
+
+
+def _set_switched_off(f: _Fields) -> SetSwitchedOff:
+    f.only("track_sid", "switched_off")
+    return SetSwitchedOff(
+        track_sid=f.sid("track_sid"), switched_off=f.flag("switched_off"), ref=f.ref
+    )
+
+
 def _ping(f: _Fields) -> Ping:
     f.only()
     return Ping(ref=f.ref)
@@ -581,6 +749,9 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     MSG_UNPUBLISH: _unpublish,
     MSG_SET_ENABLED: _set_enabled,
     MSG_SET_RENDER_SIZE: _set_render_size,
+    MSG_SET_PRIORITY: _set_priority,
+    MSG_SET_PUBLISH_PRIORITY: _set_publish_priority,
+    MSG_SET_SWITCHED_OFF: _set_switched_off,
     MSG_PING: _ping,
     MSG_PONG: _pong,
     MSG_LEAVE: _leave,
@@ -764,9 +935,47 @@ def track_unsubscribed_message(publisher_sid: str, track_sid: str) -> dict[str, 
     }
 
 
+def track_switched_off_message(publisher_sid: str, track_sid: str, reason: str) -> dict[str, Any]:
+    """The server stopped sending a subscribed track (``reason``: Twilio's switch-off
+    reasons: ``network-congestion``, ``max-bandwidth-reached``, ``disabled-by-subscriber``)."""
+    return {
+        "type": MSG_TRACK_SWITCHED_OFF,
+        "participant_sid": publisher_sid,
+        "track_sid": track_sid,
+        "reason": reason,
+    }
+
+
+def track_switched_on_message(publisher_sid: str, track_sid: str) -> dict[str, Any]:
+    """The server sends a switched-off track again (from its next keyframe)."""
+    return {"type": MSG_TRACK_SWITCHED_ON, "participant_sid": publisher_sid, "track_sid": track_sid}
+
+
+def track_priority_changed_message(
+    publisher_sid: str, track_sid: str, priority: str
+) -> dict[str, Any]:
+    """A publisher changed the priority of one of its tracks (``publishPriorityChanged``)."""
+    return {
+        "type": MSG_TRACK_PRIORITY_CHANGED,
+        "participant_sid": publisher_sid,
+        "track_sid": track_sid,
+        "priority": priority,
+    }
+
+
 def room_completed_message() -> dict[str, Any]:
     """The room ended (a ``disconnected`` 53118 follows)."""
     return {"type": MSG_ROOM_COMPLETED}
+
+
+def recording_started_message() -> dict[str, Any]:
+    """The room is being recorded (some of its tracks are); sent on join too."""
+    return {"type": MSG_RECORDING_STARTED}
+
+
+def recording_stopped_message() -> dict[str, Any]:
+    """No track of the room is being recorded any more."""
+    return {"type": MSG_RECORDING_STOPPED}
 
 
 def error_message(code: int, message: str, ref: str | int | None = None) -> dict[str, Any]:

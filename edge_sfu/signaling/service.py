@@ -9,6 +9,7 @@ which tracks a participant may receive, this decides when to subscribe) and owns
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -72,6 +73,7 @@ class SignalingService:
         self.signals = RoomSignals(
             self.routers, self._participant_sids, self._reconnecting, context.signals
         )
+        self._unlisten_recordings: Callable[[], None] | None = None
 
     # -- lifetime --------------------------------------------------------------------
 
@@ -79,6 +81,9 @@ class SignalingService:
         """Listen to the rooms and start the heartbeat / reconnect-window timer."""
         if self._unlisten is None:
             self._unlisten = self.rooms.add_listener(self._on_event)
+            # recorders consume from this service's routers; clients hear what is recorded
+            self.context.recordings.attach_media(self.routers.get)
+            self._unlisten_recordings = self.context.recordings.add_listener(self._on_recording)
         if not self._ticking:
             self._ticking = True
             self._tasks.spawn(self._tick_forever(), name="signaling-ticker")
@@ -97,6 +102,9 @@ class SignalingService:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+        if self._unlisten_recordings is not None:
+            self._unlisten_recordings()
+            self._unlisten_recordings = None
         self._ticking = False
         await self.signals.close()
         await self._tasks.close()
@@ -167,6 +175,11 @@ class SignalingService:
         except Exception:
             await self.rooms.disconnect(participant.sid, p.SIGNALING_ERROR)
             raise
+        if message.bandwidth_profile is not None:
+            member.bridge.set_bandwidth_profile(message.bandwidth_profile)
+        member.on_publish_priority = functools.partial(
+            self._publish_priority_changed, participant.room_sid, participant.sid
+        )
         session = SignalingSession(
             member, secrets.token_urlsafe(32), self.settings, on_closed=self._forget
         )
@@ -185,6 +198,8 @@ class SignalingService:
             network_quality=message.network_quality,
         )
         await self.reconcile(participant.sid)
+        if self.context.recordings.is_recording(participant.room_sid):
+            session.send(p.recording_started_message())
         return session
 
     def _participant_sids(self, room_sid: str) -> list[str] | None:
@@ -276,6 +291,12 @@ class SignalingService:
 
     # -- room events -----------------------------------------------------------------
 
+    def _on_recording(self, room_sid: str, recording: bool) -> None:
+        room = self.rooms.live_room(room_sid)
+        if room is not None:
+            build = p.recording_started_message if recording else p.recording_stopped_message
+            self._broadcast(room, build(), exclude="")
+
     def _broadcast(self, room: Room, message: dict[str, Any], exclude: str) -> None:
         for sid in list(room.participants):
             session = self.sessions.get(sid)
@@ -340,6 +361,17 @@ class SignalingService:
                 action(member.bridge)
             except TwilioError as exc:
                 logger.warning("media of %s: %s", participant_sid, exc.message)
+
+    def _publish_priority_changed(
+        self, room_sid: str, publisher_sid: str, track_sid: str, priority: str
+    ) -> None:
+        room = self.rooms.live_room(room_sid)
+        if room is not None:
+            message = p.track_priority_changed_message(publisher_sid, track_sid, priority)
+            self._broadcast(room, message, publisher_sid)
+        router = self.routers.get(room_sid)
+        for transport in list(router.transports.values()) if router is not None else []:
+            transport.reallocate()
 
     def _set_producer_enabled(self, room_sid: str, track_sid: str, enabled: bool) -> None:
         router = self.routers.get(room_sid)

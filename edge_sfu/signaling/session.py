@@ -102,6 +102,15 @@ class Participation(Protocol):
     async def set_render_size(self, message: p.SetRenderSize) -> None:
         """Choose the layer of a subscribed track."""
 
+    async def set_priority(self, message: p.SetPriority) -> None:
+        """Set (or clear) the client's priority for a subscribed track."""
+
+    async def set_publish_priority(self, message: p.SetPublishPriority) -> None:
+        """Set the priority of one of the client's own tracks."""
+
+    async def set_switched_off(self, message: p.SetSwitchedOff) -> None:
+        """Switch a subscribed track off or on at the client's request."""
+
     def problem(self, now: float, answer_timeout: float) -> tuple[int, str] | None:
         """A reason (Twilio code, message) to disconnect the participant, if any: an offer
         left unanswered for ``answer_timeout``, a failed media connection."""
@@ -206,6 +215,12 @@ class SignalingSession:
                 await self.participation.set_enabled(message)
             case p.SetRenderSize():
                 await self.participation.set_render_size(message)
+            case p.SetPriority():
+                await self.participation.set_priority(message)
+            case p.SetPublishPriority():
+                await self.participation.set_publish_priority(message)
+            case p.SetSwitchedOff():
+                await self.participation.set_switched_off(message)
 
     async def _refuse(self, exc: p.ProtocolError) -> None:
         self.errors += 1

@@ -171,8 +171,21 @@ class RoomSignals:
         for listener in list(self._listeners.values()):
             if listener.room_sid == room_sid and listener.dominant_speaker:
                 listener.send(message)
+        self._mark_speaker(room_sid, sid)
         if self.on_dominant_speaker is not None:
             self.on_dominant_speaker(room_sid, sid)
+
+    def _mark_speaker(self, room_sid: str, sid: str | None) -> None:
+        # A subscriber's bandwidth profile may rank the dominant speaker's tracks higher
+        # (``dominant_speaker_priority``): share each downlink again with the new flags.
+        router = self._routers.get(room_sid)
+        if router is None:
+            return
+        for producer in list(router.producers.values()):
+            producer.dominant_speaker = sid is not None and producer.participant_id == sid
+        for transport in list(router.transports.values()):
+            if transport.consumers and not transport.closed:
+                transport.reallocate()
 
     # -- network quality -------------------------------------------------------------
 

@@ -12,6 +12,7 @@ NAV = (
     ("settings", "Settings"),
     ("keys", "API keys"),
     ("invites", "Invites"),
+    ("recordings", "Recordings"),
     ("tls", "HTTPS"),
     ("system", "System"),
     ("password", "Password"),

@@ -17,7 +17,7 @@
     return (d ? d + "d " : "") + h + "h " + m + "m";
   }
   // The room monitor: the SFU's figures per track and subscriber (text only, like the rest).
-  var MONITOR_COLUMNS = ["Room", "From", "Track", "Kind", "kbit/s", "To", "Layer", "Size", "fps", "Loss %", "Jitter ms", "RTT ms"];
+  var MONITOR_COLUMNS = ["Room", "From", "Track", "Kind", "kbit/s", "To", "Layer", "Size", "fps", "Loss %", "Jitter ms", "RTT ms", "Estimate kbit/s", "Priority", "Why"];
   function known(v) { return v === null || v === undefined ? "—" : String(v); }
   function monitorCard(list) {
     var card = el("section", null, "card monitor");
@@ -28,9 +28,18 @@
         (p.tracks || []).forEach(function (t) {
           var first = [room.name || room.sid, p.identity, t.name, t.kind, known(t.bitrate_kbps)];
           var subs = t.subscribers || [];
-          if (!subs.length) { rows.push(first.concat(["—", "—", "—", "—", "—", "—", "—"])); }
+          if (!subs.length) { rows.push(first.concat(["—", "—", "—", "—", "—", "—", "—", "—", "—", "—"])); }
           subs.forEach(function (s) {
-            rows.push(first.concat([s.identity, known(s.layer), known(s.size), known(s.fps), known(s.loss_pct), known(s.jitter_ms), known(s.rtt_ms)]));
+            // Why this subscriber sees what it sees: switched off, or the layer allowed
+            // against the one its render size asks for.
+            var layer = s.switched_off ? "off" : known(s.layer);
+            var why = s.why === null || s.why === undefined ? "—" : s.why;
+            if (!s.switched_off && s.allowed_layer && s.wanted_layer && s.allowed_layer !== s.wanted_layer) {
+              why += " (wants " + s.wanted_layer + ", allowed " + s.allowed_layer + ")";
+            }
+            var estimate = s.estimate_kbps === null || s.estimate_kbps === undefined ? "unlimited" : String(s.estimate_kbps);
+            rows.push(first.concat([s.identity, layer, known(s.size), known(s.fps), known(s.loss_pct), known(s.jitter_ms), known(s.rtt_ms),
+              t.kind === "video" ? estimate : "—", t.kind === "video" ? known(s.priority) : "—", why]));
           });
         });
       });

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import itertools
 import math
 import time
 from typing import Any
@@ -115,8 +116,11 @@ class H264TestSource:
         height: int,
         fps: int = 15,
         layer: str = "default",
+        lavfi: str = "testsrc2",
     ) -> None:
+        """``lavfi`` is the picture: ``testsrc2``, or a known colour (``color=c=red``)."""
         self.producer = producer
+        self.lavfi = lavfi
         self.layer = layer
         self.width, self.height, self.fps = width, height, fps
         self.frames = 0
@@ -146,7 +150,8 @@ class H264TestSource:
 
     async def _run(self) -> None:
         size = f"{self.width}x{self.height}"
-        source = av.open(f"testsrc2=size={size}:rate={self.fps}", format="lavfi")
+        sep = ":" if "=" in self.lavfi else "="
+        source = av.open(f"{self.lavfi}{sep}size={size}:rate={self.fps}", format="lavfi")
         encoder = self._encoder()
         start = time.monotonic()
         try:
@@ -168,6 +173,38 @@ class H264TestSource:
             self.producer.push(data, keyframe, now_us)
         else:
             self.producer.push(EncodedFrame(data, keyframe, now_us, self.layer))
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class OpusMicrophone:
+    """A tone through libopus into a local producer, 20 ms a packet, paced by the clock;
+    ``pushed`` keeps each packet with its wall-clock push time."""
+
+    def __init__(self, producer: LocalProducer, frequency: float = 440.0) -> None:
+        self.producer = producer
+        self.frequency = frequency
+        self.pushed: list[tuple[bytes, float]] = []
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        encoder = av.CodecContext.create("libopus", "w")
+        encoder.sample_rate, encoder.layout, encoder.format = 48000, "mono", "s16"
+        encoder.time_base = fractions.Fraction(1, 48000)
+        start = time.monotonic()
+        for n in itertools.count():
+            await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+            t = (np.arange(960) + n * 960) / 48000
+            pcm = (np.sin(2 * math.pi * self.frequency * t) * 8000).astype(np.int16)
+            frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 48000, n * 960
+            for packet in encoder.encode(frame):
+                data = bytes(packet)
+                self.pushed.append((data, time.time()))
+                self.producer.push(EncodedFrame(data, True, time.monotonic_ns() // 1000))
 
     async def close(self) -> None:
         self._task.cancel()

@@ -17,6 +17,7 @@ import time
 import tomllib
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from provisioning.backend import (
     FieldSpec,
     InviteInfo,
     LogEntry,
+    MediaInfo,
     SaveResult,
 )
 from provisioning.settings_form import MISSING, get_path
@@ -210,6 +212,7 @@ class HandWrittenTestBackend:
         self.removed: list[tuple[str, str]] = []
         self.ended: list[str] = []
         self.invites: dict[str, InviteInfo] = {}
+        self.media: dict[str, MediaInfo] = {}
         self.tones = 0
         #: Log lines of the "daemon": records of this backend's own ``unit.*`` logger.
         self.log_buffer = LogBuffer(capacity=50)
@@ -312,6 +315,16 @@ class HandWrittenTestBackend:
         self.invites[invite_id] = InviteInfo(
             invite.invite_id, invite.room, invite.guests, invite.used, invite.expires, "", True
         )
+        return True
+
+    def list_media(self) -> Sequence[MediaInfo]:
+        return list(reversed(self.media.values()))
+
+    def delete_media(self, sid: str) -> bool:
+        item = self.media.get(sid)
+        if item is None or item.status == "deleted":
+            return False
+        self.media[sid] = replace(item, status="deleted", url="")
         return True
 
     # operator tools

@@ -19,7 +19,7 @@ from edge_sfu.client import Room, connect
 from edge_sfu.context import SfuContext, SfuSettings
 from edge_sfu.identity import UnitIdentity, load_or_create_identity
 from edge_sfu.keys import ApiKey, KeyStore
-from edge_sfu.media import MediaSettings
+from edge_sfu.media import MediaSettings, Transport
 from edge_sfu.rooms import RoomDefaults
 from edge_sfu.server import create_sfu_app
 from edge_sfu.signaling import (
@@ -156,3 +156,19 @@ async def join(sfu: RunningSfu, clients: list[Room], *identities: str) -> list[R
     for identity in identities:
         clients.append(await connect(sfu.ws_url, sfu.token(identity)))
     return clients[-len(identities) :]
+
+
+def set_downlink(transport: Transport, bps: int | None) -> None:
+    """Stand in for the network: the allocation of ``transport``'s downlink sees ``bps``
+    (None: unlimited) as the estimate from now on, and runs as on a new estimate. The first
+    time, a high figure comes before it, with loss: an estimate binds once it has come down
+    while packets were lost."""
+    allocation = transport.allocation
+    callback = transport.on_estimate
+    assert callback is not None
+    if not allocation.congested and bps is not None:
+        allocation.loss = lambda: 0.1
+        allocation.available_bps = lambda: 10 * bps
+        callback()
+    allocation.available_bps = lambda: bps
+    callback()

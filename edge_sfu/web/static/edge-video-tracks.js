@@ -19,6 +19,9 @@ export const PROTOCOL = Object.freeze({
     UNPUBLISH: 'unpublish',
     SET_ENABLED: 'set-enabled',
     SET_RENDER_SIZE: 'set-render-size',
+    SET_PRIORITY: 'set-priority',
+    SET_PUBLISH_PRIORITY: 'set-publish-priority',
+    SET_SWITCHED_OFF: 'set-switched-off',
     PING: 'ping',
     PONG: 'pong',
     LEAVE: 'leave',
@@ -39,7 +42,12 @@ export const PROTOCOL = Object.freeze({
     TRACK_DISABLED: 'track-disabled',
     TRACK_SUBSCRIBED: 'track-subscribed',
     TRACK_UNSUBSCRIBED: 'track-unsubscribed',
+    TRACK_SWITCHED_OFF: 'track-switched-off',
+    TRACK_SWITCHED_ON: 'track-switched-on',
+    TRACK_PRIORITY_CHANGED: 'track-priority-changed',
     ROOM_COMPLETED: 'room-completed',
+    RECORDING_STARTED: 'recording-started',
+    RECORDING_STOPPED: 'recording-stopped',
     ERROR: 'error',
     DISCONNECTED: 'disconnected',
     PING: 'ping',
@@ -69,6 +77,19 @@ export const PROTOCOL = Object.freeze({
   MAX_LAYERS: 3,
 });
 
+/**
+ * Twilio's Track.Priority values and `bandwidthProfile.video` choices (the server's
+ * edge_sfu/media/allocator.py holds the same lists).
+ */
+export const TRACK_PRIORITIES = Object.freeze(/** @type {const} */ (['low', 'standard', 'high']));
+export const BANDWIDTH_PROFILE_CHOICES = Object.freeze({
+  mode: ['grid', 'collaboration', 'presentation'],
+  dominantSpeakerPriority: TRACK_PRIORITIES,
+  trackSwitchOffMode: ['detected', 'predicted', 'disabled'],
+  clientTrackSwitchOffControl: ['auto', 'manual'],
+  contentPreferencesMode: ['auto', 'manual'],
+});
+
 // ---- messages (docs/signaling.md). Clients ignore fields and types they do not know.
 
 const { CLIENT, SERVER } = PROTOCOL;
@@ -90,6 +111,7 @@ const { CLIENT, SERVER } = PROTOCOL;
  * @typedef {{participant_sid: string, track_sid: string, mid?: string, channel?: ChannelInfo}}
  *   Subscription
  */
+/** @typedef {'low' | 'standard' | 'high'} TrackPriority */
 /**
  * One simulcast layer of a published video track, lowest first in `layers`.
  * @typedef {{rid: string, width: number, height: number, max_bitrate?: number}} LayerRequest
@@ -98,13 +120,22 @@ const { CLIENT, SERVER } = PROTOCOL;
  * One entry of `publish.tracks`.
  * @typedef {{client_id: string, kind: TrackKind, name: string, enabled?: boolean,
  *   codec?: string, ordered?: boolean, max_retransmits?: number,
- *   max_packet_life_time?: number, layers?: LayerRequest[]}} TrackRequest
+ *   max_packet_life_time?: number, layers?: LayerRequest[], priority?: TrackPriority}}
+ *   TrackRequest
+ */
+/**
+ * `join.bandwidth_profile`: Twilio's `bandwidthProfile` in snake case.
+ * @typedef {{video?: {mode?: string, max_subscription_bitrate?: number | null,
+ *   dominant_speaker_priority?: string, track_switch_off_mode?: string,
+ *   client_track_switch_off_control?: string, content_preferences_mode?: string}}}
+ *   BandwidthProfileInfo
  */
 
 /**
  * @typedef {'none' | 'minimal' | 'moderate' | 'detailed'} NetworkQualityVerbosity
  * @typedef {{type: typeof CLIENT.JOIN, version: number, token?: string, room?: string,
- *   reconnect_token?: string, dominant_speaker?: boolean,
+ *   reconnect_token?: string, bandwidth_profile?: BandwidthProfileInfo,
+ *   dominant_speaker?: boolean,
  *   network_quality?: {local?: NetworkQualityVerbosity, remote?: NetworkQualityVerbosity}}}
  *   JoinMessage
  * @typedef {{type: typeof CLIENT.ANSWER, negotiation: number, sdp: string}} AnswerMessage
@@ -114,10 +145,17 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   SetEnabledMessage
  * @typedef {{type: typeof CLIENT.SET_RENDER_SIZE, track_sid: string, width: number,
  *   height: number}} SetRenderSizeMessage
+ * @typedef {{type: typeof CLIENT.SET_PRIORITY, track_sid: string,
+ *   priority: TrackPriority | null}} SetPriorityMessage
+ * @typedef {{type: typeof CLIENT.SET_PUBLISH_PRIORITY, track_sid: string,
+ *   priority: TrackPriority}} SetPublishPriorityMessage
+ * @typedef {{type: typeof CLIENT.SET_SWITCHED_OFF, track_sid: string, switched_off: boolean}}
+ *   SetSwitchedOffMessage
  * @typedef {{type: typeof CLIENT.PING | typeof CLIENT.PONG, ref?: string | number}} PingMessage
  * @typedef {{type: typeof CLIENT.LEAVE}} LeaveMessage
  * @typedef {JoinMessage | AnswerMessage | PublishMessage | UnpublishMessage |
- *   SetEnabledMessage | SetRenderSizeMessage | PingMessage | LeaveMessage} ClientMessage
+ *   SetEnabledMessage | SetRenderSizeMessage | SetPriorityMessage | SetPublishPriorityMessage |
+ *   SetSwitchedOffMessage | PingMessage | LeaveMessage} ClientMessage
  */
 
 /**
@@ -142,7 +180,13 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   | typeof SERVER.TRACK_DISABLED | typeof SERVER.TRACK_UNSUBSCRIBED, participant_sid: string,
  *   track_sid: string}} TrackStateMessage
  * @typedef {{type: typeof SERVER.TRACK_SUBSCRIBED} & Subscription} TrackSubscribedMessage
+ * @typedef {{type: typeof SERVER.TRACK_SWITCHED_OFF | typeof SERVER.TRACK_SWITCHED_ON,
+ *   participant_sid: string, track_sid: string, reason?: string}} TrackSwitchMessage
+ * @typedef {{type: typeof SERVER.TRACK_PRIORITY_CHANGED, participant_sid: string,
+ *   track_sid: string, priority: TrackPriority}} TrackPriorityChangedMessage
  * @typedef {{type: typeof SERVER.ROOM_COMPLETED}} RoomCompletedMessage
+ * @typedef {{type: typeof SERVER.RECORDING_STARTED | typeof SERVER.RECORDING_STOPPED}}
+ *   RecordingMessage
  * @typedef {{type: typeof SERVER.ERROR, code: number, message: string, ref?: string | number}}
  *   ErrorMessage
  * @typedef {{type: typeof SERVER.DISCONNECTED, code: number | null, message: string}}
@@ -157,9 +201,10 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   [more: string]: unknown}} NetworkQualityMessage
  * @typedef {JoinedMessage | OfferMessage | PublishedMessage | PublishFailedMessage |
  *   ParticipantConnectedMessage | ParticipantStateMessage | TrackPublishedMessage |
- *   TrackStateMessage | TrackSubscribedMessage | RoomCompletedMessage | ErrorMessage |
- *   DisconnectedMessage | ServerPingMessage | SendLayersMessage | DominantSpeakerMessage |
- *   NetworkQualityMessage} ServerMessage
+ *   TrackStateMessage | TrackSubscribedMessage | TrackSwitchMessage |
+ *   TrackPriorityChangedMessage | RoomCompletedMessage | RecordingMessage |
+ *   ErrorMessage | DisconnectedMessage | ServerPingMessage | SendLayersMessage |
+ *   DominantSpeakerMessage | NetworkQualityMessage} ServerMessage
  */
 
 /**
@@ -171,13 +216,35 @@ const { CLIENT, SERVER } = PROTOCOL;
  * @property {(track: LocalTrack | LocalDataTrack) => void} unpublish Stop publishing it.
  * @property {(trackSid: string, enabled: boolean) => void} setEnabled Mute or unmute a
  *   published track for the others.
+ * @property {(trackSid: string, priority: TrackPriority) => void} setPriority The priority
+ *   subscribers give a published track.
  * @property {(previous: MediaStreamTrack, next: MediaStreamTrack) => Promise<void>} replace
  *   Send `next` wherever `previous` is sent (another camera or microphone, same publication).
  */
 /**
- * Asks for the layer of a subscribed video track that fits `width` x `height` device pixels.
- * @typedef {(trackSid: string, width: number, height: number) => void} RenderSizeRequest
+ * What a subscribed track may ask of the room that receives it.
+ * @typedef {object} Subscriber
+ * @property {(trackSid: string, width: number, height: number) => void} requestRenderSize
+ *   Ask for the layer of a subscribed video track that fits `width` x `height` device pixels.
+ * @property {(trackSid: string, priority: TrackPriority | null) => void} setPriority This
+ *   subscriber's priority for the track (null: the publisher's).
+ * @property {(trackSid: string, off: boolean) => void} setSwitchedOff Switch it off or on.
+ * @property {() => {clientTrackSwitchOffControl: string, contentPreferencesMode: string}}
+ *   profile The room's bandwidth profile choices.
  */
+
+/**
+ * @param {unknown} priority
+ * @param {boolean} nullable
+ * @returns {TrackPriority | null}
+ */
+export function checkPriority(priority, nullable) {
+  if (priority === null && nullable) return null;
+  if (typeof priority === 'string' && /** @type {readonly string[]} */ (TRACK_PRIORITIES).includes(priority)) {
+    return /** @type {TrackPriority} */ (priority);
+  }
+  throw new RangeError(`priority must be one of ${JSON.stringify([...TRACK_PRIORITIES, ...(nullable ? [null] : [])])}`);
+}
 
 /** @typedef {(...args: any[]) => void} Handler */
 
@@ -287,9 +354,23 @@ export class LocalTrack extends Emitter {
     /** @type {string | null} set when the server confirms the publication */
     this.sid = null;
     this._publisher = publisher;
+    /** @type {TrackPriority} what subscribers give it unless they set their own */
+    this.priority = 'standard';
   }
   get isEnabled() {
     return this.mediaStreamTrack.enabled;
+  }
+  /**
+   * Twilio's `LocalTrackPublication.setPriority`: the priority subscribers give this track
+   * when their downlink is short (`low`, `standard`, `high`).
+   * @param {TrackPriority} priority
+   * @returns {this}
+   * @throws {RangeError}
+   */
+  setPriority(priority) {
+    this.priority = /** @type {TrackPriority} */ (checkPriority(priority, false));
+    if (this.sid && this._publisher) this._publisher.setPriority(this.sid, this.priority);
+    return this;
   }
   /**
    * Mute (false) or unmute (true); the others get trackDisabled / trackEnabled.
@@ -490,6 +571,10 @@ export class RemoteTrackPublication extends Emitter {
     this.isTrackEnabled = info.enabled !== false;
     /** @type {RemoteTrack | RemoteDataTrack | null} */
     this.track = null;
+    /** @type {TrackPriority} the priority its publisher gave it */
+    this.publishPriority = 'standard';
+    /** Whether the server stopped sending the subscribed track (bandwidth or our request). */
+    this.isTrackSwitchedOff = false;
   }
   get isSubscribed() {
     return this.track !== null;
@@ -501,23 +586,101 @@ export class RemoteTrack extends Emitter {
   /**
    * @param {RemoteTrackPublication} publication
    * @param {MediaStreamTrack} mediaStreamTrack
-   * @param {RenderSizeRequest} requestRenderSize the room's
+   * @param {Subscriber} subscriber the room's
    */
-  constructor(publication, mediaStreamTrack, requestRenderSize) {
+  constructor(publication, mediaStreamTrack, subscriber) {
     super();
     this.sid = publication.trackSid;
     this.name = publication.trackName;
     this.kind = /** @type {'audio' | 'video'} */ (publication.kind); // data: RemoteDataTrack
     this.mediaStreamTrack = mediaStreamTrack;
     this._publication = publication;
-    this._requestRenderSize = requestRenderSize;
+    this._subscriber = subscriber;
     /** @type {Map<HTMLMediaElement, ResizeObserver>} */
     this._observers = new Map();
     /** @type {[number, number] | null} */
     this._lastSize = null;
+    /** @type {TrackPriority | null} this subscriber's priority (null: the publisher's) */
+    this.priority = null;
+    /** Whether the server stopped sending this track; `switchedOff` / `switchedOn` tell. */
+    this.isSwitchedOff = false;
+    /** @type {string | null} why it is switched off (`network-congestion`, ...) */
+    this.switchOffReason = null;
+    this._switchedOffByClient = false;
   }
   get isEnabled() {
     return this._publication.isTrackEnabled;
+  }
+  /**
+   * Twilio's `RemoteVideoTrack.setPriority`: this subscriber's priority for the track, or
+   * null for the publisher's. Lower-priority tracks lose layers, then are switched off,
+   * first when the downlink is short. (No effect on audio, which always gets through.)
+   * @param {TrackPriority | null} priority
+   * @returns {this}
+   * @throws {RangeError}
+   */
+  setPriority(priority) {
+    const checked = checkPriority(priority, true);
+    if (checked !== this.priority) {
+      this.priority = checked;
+      this._subscriber.setPriority(this.sid, checked);
+    }
+    return this;
+  }
+  /**
+   * Ask the server to stop sending this video track (`clientTrackSwitchOffControl:
+   * 'manual'` only, as with Twilio).
+   * @returns {this}
+   */
+  switchOff() {
+    this._manual('clientTrackSwitchOffControl', 'switchOff');
+    this._switch(true);
+    return this;
+  }
+  /** Ask the server to send a track switched off with `switchOff()` again. */
+  switchOn() {
+    this._manual('clientTrackSwitchOffControl', 'switchOn');
+    this._switch(false);
+    return this;
+  }
+  /**
+   * Set the render size the layer is chosen by (`contentPreferencesMode: 'manual'` only).
+   * @param {{renderDimensions?: {width: number, height: number}}} preferences
+   * @returns {this}
+   */
+  setContentPreferences(preferences) {
+    this._manual('contentPreferencesMode', 'setContentPreferences');
+    const dims = preferences && preferences.renderDimensions;
+    if (dims) this._sendRenderSize(Math.round(dims.width), Math.round(dims.height));
+    return this;
+  }
+  /**
+   * @param {'clientTrackSwitchOffControl' | 'contentPreferencesMode'} option
+   * @param {string} method
+   */
+  _manual(option, method) {
+    if (this._subscriber.profile()[option] !== 'manual') {
+      throw new Error(`Invalid state. You can call ${method} only when bandwidthProfile.video.${option} is set to "manual"`);
+    }
+  }
+  /** @param {boolean} off */
+  _switch(off) {
+    if (this.kind !== 'video' || this._switchedOffByClient === off) return;
+    if (this._publication.track !== this) return; // unsubscribed meanwhile
+    this._switchedOffByClient = off;
+    this._subscriber.setSwitchedOff(this.sid, off);
+  }
+  /**
+   * The server switched the track off or on (Room calls this).
+   * @param {boolean} off
+   * @param {string | null} reason
+   */
+  _setSwitchedOff(off, reason) {
+    if (this.isSwitchedOff === off) return false;
+    this.isSwitchedOff = off;
+    this.switchOffReason = off ? reason : null;
+    this.emit(off ? 'switchedOff' : 'switchedOn', this, this.switchOffReason);
+    return true;
   }
   /**
    * Attach to an element; for video, its rendered size chooses the layer received.
@@ -528,11 +691,13 @@ export class RemoteTrack extends Emitter {
     if (this.kind === 'video' && typeof ResizeObserver !== 'undefined' && !this._observers.has(el)) {
       const observer = new ResizeObserver((entries) => {
         const box = entries[entries.length - 1].contentRect;
-        this.setRenderSize(box.width, box.height);
+        if (this._subscriber.profile().contentPreferencesMode !== 'manual') this.setRenderSize(box.width, box.height);
       });
       observer.observe(el);
       this._observers.set(el, observer);
     }
+    // clientTrackSwitchOffControl 'auto': a track shown again is switched back on
+    if (this._subscriber.profile().clientTrackSwitchOffControl === 'auto') this._switch(false);
     return el;
   }
   /** @returns {HTMLMediaElement[]} the elements it was attached to */
@@ -543,6 +708,8 @@ export class RemoteTrack extends Emitter {
       el.srcObject = null;
     }
     this._observers.clear();
+    // clientTrackSwitchOffControl 'auto': a video shown nowhere is not worth its bandwidth
+    if (elements.length && this._subscriber.profile().clientTrackSwitchOffControl === 'auto') this._switch(true);
     return elements;
   }
   /**
@@ -554,9 +721,16 @@ export class RemoteTrack extends Emitter {
     const ratio = window.devicePixelRatio || 1;
     const w = Math.round(width * ratio);
     const h = Math.round(height * ratio);
+    this._sendRenderSize(w, h);
+  }
+  /**
+   * @param {number} w device pixels
+   * @param {number} h device pixels
+   */
+  _sendRenderSize(w, h) {
     if (this._lastSize && this._lastSize[0] === w && this._lastSize[1] === h) return;
     this._lastSize = [w, h];
-    this._requestRenderSize(this.sid, w, h);
+    this._subscriber.requestRenderSize(this.sid, w, h);
   }
 }
 
@@ -610,13 +784,18 @@ export class LocalParticipant extends Participant {
   /**
    * Publish a LocalDataTrack, LocalTrack or MediaStreamTrack; resolves with the track once
    * the server has published it (its `sid` set), rejects with an EdgeVideoError if refused.
+   * `options.priority` (`low`, `standard`, `high`) is what subscribers give a media track.
    * @param {LocalTrack | LocalDataTrack | MediaStreamTrack} track
+   * @param {{priority?: TrackPriority}} [options]
    * @returns {Promise<LocalTrack | LocalDataTrack>}
    */
-  publishTrack(track) {
+  publishTrack(track, options = {}) {
     const publisher = this._publisher;
     const local = track instanceof LocalDataTrack || track instanceof LocalTrack ? track : new LocalTrack(track, track.kind === 'audio' ? 'microphone' : 'camera', publisher);
-    if (local instanceof LocalTrack) local._publisher = publisher;
+    if (local instanceof LocalTrack) {
+      local._publisher = publisher;
+      if (options.priority !== undefined) local.priority = /** @type {TrackPriority} */ (checkPriority(options.priority, false));
+    }
     this.tracks.set(local.sid || local.id, local);
     return new Promise((resolve, reject) => {
       const ok = () => {

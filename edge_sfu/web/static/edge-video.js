@@ -16,6 +16,7 @@
 // docs/signaling.md for why), so there is never offer glare.
 
 import {
+  BANDWIDTH_PROFILE_CHOICES,
   EdgeVideoError,
   Emitter,
   LocalDataTrack,
@@ -46,6 +47,9 @@ export * from './edge-video-tracks.js';
  * @typedef {import('./edge-video-tracks.js').Subscription} Subscription
  * @typedef {import('./edge-video-tracks.js').TrackInfo} TrackInfo
  * @typedef {import('./edge-video-tracks.js').TrackRequest} TrackRequest
+ * @typedef {import('./edge-video-tracks.js').TrackPriority} TrackPriority
+ * @typedef {import('./edge-video-tracks.js').BandwidthProfileInfo} BandwidthProfileInfo
+ * @typedef {import('./edge-video-tracks.js').TrackSwitchMessage} TrackSwitchMessage
  * @typedef {import('./edge-video-tracks.js').LayerRequest} LayerRequest
  * @typedef {import('./edge-video-simulcast.js').PreferredVideoCodecs} PreferredVideoCodecs
  * @typedef {LocalTrack | LocalDataTrack} AnyLocalTrack
@@ -56,6 +60,17 @@ export * from './edge-video-tracks.js';
  * @property {string} url the signaling WebSocket
  * @property {RTCDegradationPreference} [degradationPreference]
  * @property {PreferredVideoCodecs} [preferredVideoCodecs]
+ * @property {VideoBandwidthProfile} [bandwidthVideo] `bandwidthProfile.video`, checked
+ */
+/**
+ * Twilio's `bandwidthProfile.video` options (`maxSubscriptionBitrate` in bits per second).
+ * @typedef {object} VideoBandwidthProfile
+ * @property {'grid' | 'collaboration' | 'presentation'} [mode]
+ * @property {number | null} [maxSubscriptionBitrate]
+ * @property {TrackPriority} [dominantSpeakerPriority]
+ * @property {'detected' | 'predicted' | 'disabled'} [trackSwitchOffMode]
+ * @property {'auto' | 'manual'} [clientTrackSwitchOffControl]
+ * @property {'auto' | 'manual'} [contentPreferencesMode]
  */
 /**
  * @typedef {import('./edge-video-tracks.js').NetworkQualityVerbosity} NetworkQualityVerbosity
@@ -75,8 +90,10 @@ const DEFAULT_RECONNECT_WINDOW = 30;
  * A connected room. Events: participantConnected, participantDisconnected,
  * participantReconnecting, participantReconnected, trackPublished, trackUnpublished,
  * trackSubscribed, trackUnsubscribed, trackEnabled, trackDisabled, reconnecting,
- * reconnected, disconnected(room, error), and when asked for at connect
- * dominantSpeakerChanged(participant or null; the local participant when it speaks).
+ * reconnected, disconnected(room, error), trackSwitchedOff(track, publication, participant),
+ * trackSwitchedOn(track, publication, participant),
+ * trackPublishPriorityChanged(priority, publication, participant), and when asked for at
+ * connect dominantSpeakerChanged(participant or null; the local participant when it speaks).
  */
 export class Room extends Emitter {
   /** @param {RoomOptions} options */
@@ -95,6 +112,8 @@ export class Room extends Emitter {
     this.sid = null;
     /** @type {string | null} */
     this.name = null;
+    /** Whether the room is being recorded (Twilio's `Room.isRecording`). */
+    this.isRecording = false;
     /** @type {RTCPeerConnection | null} */
     this._pc = null;
     /** @type {WebSocket | null} */
@@ -142,6 +161,11 @@ export class Room extends Emitter {
        */
       setEnabled: (trackSid, enabled) => this._send({ type: CLIENT.SET_ENABLED, track_sid: trackSid, enabled }),
       /**
+       * @param {string} trackSid
+       * @param {TrackPriority} priority
+       */
+      setPriority: (trackSid, priority) => this._send({ type: CLIENT.SET_PUBLISH_PRIORITY, track_sid: trackSid, priority }),
+      /**
        * @param {MediaStreamTrack} previous
        * @param {MediaStreamTrack} next
        */
@@ -151,11 +175,37 @@ export class Room extends Emitter {
         }
       },
     });
-    /** @type {import('./edge-video-tracks.js').RenderSizeRequest} */
-    this._requestRenderSize = (trackSid, width, height) => {
-      const max = PROTOCOL.MAX_DIMENSION;
-      this._send({ type: CLIENT.SET_RENDER_SIZE, track_sid: trackSid, width: Math.min(width, max), height: Math.min(height, max) });
-    };
+    const video = options.bandwidthVideo || {};
+    const profile = Object.freeze({
+      clientTrackSwitchOffControl: video.clientTrackSwitchOffControl || 'auto',
+      contentPreferencesMode: video.contentPreferencesMode || 'auto',
+    });
+    /**
+     * What subscribed tracks may ask of this room.
+     * @type {import('./edge-video-tracks.js').Subscriber}
+     */
+    this._subscriber = Object.freeze({
+      /**
+       * @param {string} trackSid
+       * @param {number} width
+       * @param {number} height
+       */
+      requestRenderSize: (trackSid, width, height) => {
+        const max = PROTOCOL.MAX_DIMENSION;
+        this._send({ type: CLIENT.SET_RENDER_SIZE, track_sid: trackSid, width: Math.max(0, Math.min(width, max)), height: Math.max(0, Math.min(height, max)) });
+      },
+      /**
+       * @param {string} trackSid
+       * @param {TrackPriority | null} priority
+       */
+      setPriority: (trackSid, priority) => this._send({ type: CLIENT.SET_PRIORITY, track_sid: trackSid, priority }),
+      /**
+       * @param {string} trackSid
+       * @param {boolean} off
+       */
+      setSwitchedOff: (trackSid, off) => this._send({ type: CLIENT.SET_SWITCHED_OFF, track_sid: trackSid, switched_off: off }),
+      profile: () => profile,
+    });
   }
 
   /** Leave the room for good and stop the local tracks. */
@@ -422,6 +472,7 @@ export class Room extends Emitter {
     const track = publication.track;
     if (!track) return;
     publication.track = null;
+    publication.isTrackSwitchedOff = false;
     track.detach();
     publication.emit('unsubscribed', track);
     participant.emit('trackUnsubscribed', track, publication);
@@ -524,8 +575,26 @@ export class Room extends Emitter {
       case SERVER.TRACK_UNSUBSCRIBED:
         if (participant && publication) this._unsubscribed(participant, publication);
         break;
+      case SERVER.TRACK_SWITCHED_OFF:
+      case SERVER.TRACK_SWITCHED_ON:
+        if (participant && publication) this._switched(participant, publication, msg);
+        break;
+      case SERVER.TRACK_PRIORITY_CHANGED:
+        if (participant && publication && publication.publishPriority !== msg.priority) {
+          publication.publishPriority = msg.priority;
+          publication.emit('publishPriorityChanged', msg.priority);
+          participant.emit('trackPublishPriorityChanged', msg.priority, publication);
+          this.emit('trackPublishPriorityChanged', msg.priority, publication, participant);
+        }
+        break;
       case SERVER.ROOM_COMPLETED:
         this.emit('roomCompleted', this);
+        break;
+      case SERVER.RECORDING_STARTED:
+      case SERVER.RECORDING_STOPPED:
+        // Twilio's Room: `isRecording` and the recordingStarted / recordingStopped events
+        this.isRecording = msg.type === SERVER.RECORDING_STARTED;
+        this.emit(this.isRecording ? 'recordingStarted' : 'recordingStopped', this);
         break;
       case SERVER.DISCONNECTED:
         this._finish(msg.code ? new EdgeVideoError(msg.code, msg.message) : null);
@@ -549,6 +618,24 @@ export class Room extends Emitter {
   }
 
   /**
+   * The server switched a subscribed track off or on: the events Twilio's SDK emits.
+   * @param {Participant} participant
+   * @param {RemoteTrackPublication} publication
+   * @param {TrackSwitchMessage} msg
+   */
+  _switched(participant, publication, msg) {
+    const track = publication.track;
+    if (!(track instanceof RemoteTrack)) return;
+    const off = msg.type === SERVER.TRACK_SWITCHED_OFF;
+    if (!track._setSwitchedOff(off, msg.reason || null)) return;
+    publication.isTrackSwitchedOff = off;
+    const event = off ? 'trackSwitchedOff' : 'trackSwitchedOn';
+    publication.emit(event, track);
+    participant.emit(event, track, publication);
+    this.emit(event, track, publication, participant);
+  }
+
+  /**
    * @param {Participant} participant
    * @param {RemoteTrackPublication} publication
    * @param {Subscription} subscription with `mid` (audio, video) or `channel` (data)
@@ -562,7 +649,7 @@ export class Room extends Emitter {
     } else {
       const transceiver = pc.getTransceivers().find((t) => t.mid === subscription.mid);
       if (!transceiver) return;
-      track = new RemoteTrack(publication, transceiver.receiver.track, this._requestRenderSize);
+      track = new RemoteTrack(publication, transceiver.receiver.track, this._subscriber);
     }
     publication.track = track;
     publication.emit('subscribed', track);
@@ -588,7 +675,12 @@ export class Room extends Emitter {
       if (track.sid || this._pendingPublish.has(track.id)) continue;
       this._pendingPublish.set(track.id, track);
       if (track instanceof LocalDataTrack) requests.push(track._request());
-      else requests.push(this._mediaRequest(track));
+      else {
+        /** @type {TrackRequest} */
+        const request = this._mediaRequest(track);
+        if (track.priority !== 'standard') request.priority = track.priority;
+        requests.push(request);
+      }
     }
     const max = PROTOCOL.MAX_TRACKS_PER_MESSAGE;
     for (let i = 0; i < requests.length; i += max) this._send({ type: CLIENT.PUBLISH, tracks: requests.slice(i, i + max) });
@@ -705,8 +797,11 @@ export class Room extends Emitter {
         this.localParticipant.tracks.set(info.sid, local);
         this.localParticipant.emit('trackPublished', local);
       }
-      // A mute made before the server knew the track: tell it now.
+      // A mute or priority set before the server knew the track: tell it now.
       if (!local.isEnabled) this._send({ type: CLIENT.SET_ENABLED, track_sid: info.sid, enabled: false });
+      if (local instanceof LocalTrack && local.priority !== 'standard') {
+        this._send({ type: CLIENT.SET_PUBLISH_PRIORITY, track_sid: info.sid, priority: local.priority });
+      }
     }
   }
 
@@ -801,7 +896,46 @@ function defaultUrl() {
  * @property {PreferredVideoCodecs} [preferredVideoCodecs] default 'auto' (VP8, simulcast)
  * @property {boolean} [dominantSpeaker] emit Room dominantSpeakerChanged
  * @property {NetworkQualityOption} [networkQuality] emit networkQualityLevelChanged
+ * @property {{video?: VideoBandwidthProfile}} [bandwidthProfile] how this subscriber's
+ *   downlink is shared (Twilio's Network Bandwidth Profile API)
  */
+
+/**
+ * Check `bandwidthProfile` as twilio-video.js does (TypeError for a wrong type, RangeError
+ * for an unknown value) and turn it into `join.bandwidth_profile`.
+ * @param {unknown} bandwidthProfile
+ * @returns {BandwidthProfileInfo | undefined}
+ */
+export function bandwidthProfilePayload(bandwidthProfile) {
+  if (bandwidthProfile === undefined) return undefined;
+  const isObject = (/** @type {unknown} */ v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(bandwidthProfile)) throw new TypeError('options.bandwidthProfile must be an object');
+  const video = /** @type {Record<string, unknown>} */ (bandwidthProfile).video;
+  if (video === undefined) return {};
+  if (!isObject(video)) throw new TypeError('options.bandwidthProfile.video must be an object');
+  const v = /** @type {Record<string, unknown>} */ (video);
+  /** @type {Record<string, unknown>} */
+  const out = {};
+  const snake = (/** @type {string} */ name) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  for (const [name, values] of Object.entries(BANDWIDTH_PROFILE_CHOICES)) {
+    if (v[name] === undefined) continue;
+    if (typeof v[name] !== 'string') throw new TypeError(`options.bandwidthProfile.video.${name} must be a string`);
+    if (!/** @type {readonly string[]} */ (values).includes(/** @type {string} */ (v[name]))) {
+      throw new RangeError(`options.bandwidthProfile.video.${name} must be one of ${values.join(', ')}`);
+    }
+    out[snake(name)] = v[name];
+  }
+  const bitrate = v.maxSubscriptionBitrate;
+  if (bitrate !== undefined && bitrate !== null) {
+    if (typeof bitrate !== 'number' || !Number.isFinite(bitrate)) throw new TypeError('options.bandwidthProfile.video.maxSubscriptionBitrate must be a number');
+    if (bitrate <= 0) throw new RangeError('options.bandwidthProfile.video.maxSubscriptionBitrate must be above 0');
+    out.max_subscription_bitrate = Math.round(bitrate);
+  }
+  for (const name of ['maxTracks', 'renderDimensions']) {
+    if (v[name] !== undefined) console.warn(`edge-video: bandwidthProfile.video.${name} is deprecated and ignored`);
+  }
+  return { video: /** @type {BandwidthProfileInfo['video']} */ (out) };
+}
 
 /**
  * Join a room. `options`: `name` (room name; else the token's room grant), `url`
@@ -813,16 +947,21 @@ function defaultUrl() {
  * `dominantSpeaker: true` and `networkQuality` (`true`, or `{local, remote}` with
  * twilio-video.js's verbosity 0 to 3 or its names `none`, `minimal`, `moderate`,
  * `detailed`) ask for dominantSpeakerChanged and networkQualityLevelChanged.
+ * `bandwidthProfile` ({video: {mode, maxSubscriptionBitrate, dominantSpeakerPriority,
+ * trackSwitchOffMode, clientTrackSwitchOffControl, contentPreferencesMode}}, as Twilio's; a
+ * bad one throws a TypeError or RangeError before anything is sent).
  * Resolves to a connected Room; rejects with an EdgeVideoError carrying a Twilio code.
  * @param {string} token
  * @param {ConnectOptions} [options]
  * @returns {Promise<Room>}
  */
 export async function connect(token, options = {}) {
+  const profile = bandwidthProfilePayload(options.bandwidthProfile);
   const room = new Room({
     url: options.url || defaultUrl(),
     degradationPreference: options.degradationPreference,
     preferredVideoCodecs: options.preferredVideoCodecs,
+    bandwidthVideo: options.bandwidthProfile && options.bandwidthProfile.video,
   });
   /** @type {MediaStreamTrack[]} */
   let mediaTracks = [];
@@ -843,6 +982,7 @@ export async function connect(token, options = {}) {
     if (options.name) join.room = options.name;
     if (options.dominantSpeaker) join.dominant_speaker = true;
     if (options.networkQuality) join.network_quality = networkQualityRequest(options.networkQuality);
+    if (profile) join.bandwidth_profile = profile;
     await room._open(join);
     await room._chain; // 'joined' handled: the room has its participants
   } catch (err) {

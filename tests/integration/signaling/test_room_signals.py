@@ -49,6 +49,9 @@ async def test_dominant_speaker_follows_the_voice(sfu, clients):
     )
     assert max(took) < 1.5, took
     assert carol.dominant_speaker is carol.participants[alice.local_sid]
+    # the allocator ranks the speaker's tracks by the subscribers' dominant_speaker_priority
+    producers = sfu.signaling.routers[alice.sid].producers.values()
+    assert {p.participant_id for p in producers if p.dominant_speaker} == {alice.local_sid}
 
     # alice keeps talking; bob coughs twice (200 ms): no change
     for _ in range(2):

@@ -13,6 +13,7 @@ from appliance.state import DaemonState
 from edge_sfu.invites import DEFAULT_INVITE_GUESTS, verify_invite
 from edge_sfu.keys import KeyStore
 from edge_sfu.rooms import RoomDefaults, RoomSettings
+from edge_sfu.rooms.model import utcnow
 from edge_sfu.store import RoomFilter
 
 
@@ -237,3 +238,35 @@ def test_address_after_restart_follows_the_saved_http_settings(state):
     after = b.address_after_restart()
     assert (after.tls, after.port, after.public_url) == (False, 8080, "")
     assert state.settings.http.tls is True  # in force until the restart
+
+
+async def test_recordings_are_listed_with_links_and_deleted(state):
+    from edge_sfu.rooms.recordings import Recording
+
+    ctx = await _used_unit(state.unit.data_dir)
+    state.sfu = ctx
+    try:
+        room = await ctx.rooms.create_room("filmed", RoomSettings.from_defaults(RoomDefaults()))
+        now = utcnow()
+        rec = Recording(
+            "RT" + "a" * 32, room.sid, "PA" + "b" * 32, "MT" + "c" * 32, "camera", "video",
+            "H264", "mkv", "completed", "RT" + "a" * 32 + ".mkv", now, now, 0, 3, 5,
+        )  # fmt: skip
+        ctx.store.save_recording(rec)
+        (ctx.recordings.directory / rec.file_name).write_bytes(b"12345")
+        (item,) = backend(state).list_media()
+        assert (item.sid, item.kind, item.room, item.title) == (
+            rec.sid,
+            "recording",
+            "filmed",
+            "camera",
+        )
+        assert item.url.startswith(f"/v1/Media/{rec.sid}?Expires=") and "Signature=" in item.url
+        assert backend(state).delete_media(rec.sid)
+        assert not (ctx.recordings.directory / rec.file_name).exists()
+        assert ctx.store.get_recording(rec.sid).status == "deleted"
+        assert backend(state).list_media()[0].url == ""
+        assert not backend(state).delete_media(rec.sid)
+        assert not backend(state).delete_media("CJ" + "0" * 32)
+    finally:
+        await ctx.close()

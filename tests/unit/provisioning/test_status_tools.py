@@ -16,6 +16,7 @@ ACTIONS = [
     ("/admin/status/rooms/remove", {"room": "RM1", "participant": "PA2"}),
     ("/admin/status/speaker-test", {}),
     ("/admin/invites/revoke", {"invite_id": "x"}),
+    ("/admin/recordings/delete", {"sid": "RT" + "0" * 32}),
 ]
 
 

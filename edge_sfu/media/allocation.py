@@ -1,0 +1,347 @@
+"""The allocation pass: one subscriber's estimate shared over its consumers, and applied.
+
+Each ``Transport`` has one ``SubscriberAllocation``. ``run`` reads the transport's
+downlink estimate (``Transport.estimate``; None, or an estimate without a figure, means
+unlimited), describes every consumer to the pure ``allocator`` and tells each video
+consumer the most it may get (``ConsumerBase.set_allowed_layer``). It runs on every
+estimate change (``Transport.on_estimate``), on the transport's RTCP timer (a step up that
+waited for its hold time happens there), and when the subscriber changes a render size,
+a priority or a switch. ``publisher_cap`` turns the allocations of every subscriber into
+the most a single-layer publisher is told it may send.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from edge_sfu.media.allocator import (
+    PRIORITIES,
+    REASON_HOLD,
+    REASON_NETWORK,
+    Allocation,
+    Allocator,
+    Demand,
+    LayerOption,
+    Priority,
+    VideoBandwidthProfile,
+)
+from edge_sfu.media.layers import ordered_layers
+
+if TYPE_CHECKING:
+    from edge_sfu.media.consumer_base import ConsumerBase
+    from edge_sfu.media.producer import Producer
+
+logger = logging.getLogger(__name__)
+
+#: The estimate binds the allocation once it has dropped by this share from one pass to a
+#: later one while at least ``CONGESTION_LOSS`` of what was sent was lost (congestion seen),
+#: see ``SubscriberAllocation``.
+CONGESTION_DROP = 0.05
+CONGESTION_LOSS = 0.02
+
+#: A single-layer publisher is never capped below this (bps): its subscribers' shares may
+#: be tiny while they are switched off, and a publisher starved to nothing never recovers.
+MIN_PUBLISHER_CAP_BPS = 100_000
+
+
+_PRIORITY_NAMES: dict[str, Priority] = {name: name for name in PRIORITIES}
+
+
+#: A producer's bitrate is sampled at most this often (seconds), during allocation passes...
+RATE_SAMPLE_S = 0.5
+#: ... and is the median of the rates between samples over this window (seconds): a keyframe
+#: (several times a frame's size, e.g. after a subscriber's PLI) must not make a track look
+#: dearer than it is, or the allocation would switch it off for it.
+RATE_WINDOW_S = 4.0
+#: Bytes each packet costs on the wire beyond its payload (RTP, SRTP tag, UDP, IPv4).
+PACKET_OVERHEAD_BYTES = 12 + 10 + 8 + 20
+
+
+class _RateMeter:
+    """A producer's received bytes and packets, sampled: its bitrate over the window."""
+
+    __slots__ = ("samples",)
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def sample(self, now: float, producer: Producer) -> int | None:
+        wire = producer.bytes_received + producer.packets_received * PACKET_OVERHEAD_BYTES
+        samples = self.samples
+        if not samples or now - samples[-1][0] >= RATE_SAMPLE_S:
+            samples.append((now, wire))
+            while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW_S:
+                samples.popleft()
+        if len(samples) < 2:
+            return None
+        rates = sorted(
+            (b1 - b0) * 8 / (t1 - t0)
+            for (t0, b0), (t1, b1) in itertools.pairwise(samples)
+            if t1 > t0
+        )
+        return int(rates[len(rates) // 2]) if rates else None
+
+
+# One meter per producer, shared by every subscriber's pass; gone with the producer.
+_METERS: weakref.WeakKeyDictionary[Producer, _RateMeter] = weakref.WeakKeyDictionary()
+
+
+def measured_bitrate(producer: Producer, now: float) -> int | None:
+    """What ``producer`` receives (bps, headers counted): the median rate of the last
+    ``RATE_WINDOW_S``, None until two samples ``RATE_SAMPLE_S`` apart exist. Sampled when
+    called."""
+    meter = _METERS.get(producer)
+    if meter is None:
+        meter = _METERS[producer] = _RateMeter()
+    return meter.sample(now, producer)
+
+
+def _bitrate(layer: object) -> int | None:
+    # ``Layer.bitrate_bps`` where the engine measures each layer itself (simulcast).
+    value = getattr(layer, "bitrate_bps", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOption, ...]:
+    """A producer's layers, low to high, with what each costs where it is measured: for a
+    single-layer producer what it receives in all (measured here over ``RATE_WINDOW_S``,
+    headers counted, ``now`` being the time of the pass), else a layer's own measurement
+    (``Layer.bitrate_bps``, over a shorter window); else the allocator's default for the
+    layer's size (a paused layer measures 0)."""
+    specs = ordered_layers(producer.available_layers())
+    whole = None
+    if len(specs) == 1 and now is not None:
+        whole = measured_bitrate(producer, now)
+    options = []
+    for spec in specs:
+        own = _bitrate(producer.layers.get(spec.name))
+        options.append(LayerOption(spec.name, spec.width, spec.height, whole or own))
+    return tuple(options)
+
+
+@dataclass(frozen=True)
+class AllocationStatus:
+    """One consumer's allocation as the status page shows it."""
+
+    consumer_id: str
+    kind: str
+    priority: str
+    preferred_layer: str | None
+    allowed_layer: str | None
+    current_layer: str | None
+    switched_off: bool
+    reason: str
+    bitrate_bps: int
+
+
+class SubscriberAllocation:
+    """Shares one subscriber's downlink over its consumers (see the module docstring).
+
+    ``profile`` is the subscriber's bandwidth profile, ``priorities`` its ``setPriority``
+    overrides and ``switched_off_by_client`` the tracks it switched off itself (manual
+    ``clientTrackSwitchOffControl``), all by consumer id.
+
+    The estimate binds only once it has come down while packets were being lost
+    (``congested``; ``loss`` None, not known, counts as lost): an estimator starts from a
+    guess (1 Mbit/s) and ramps up while nothing is lost, and its delay-based part also backs
+    off when a busy host delays packets on a link with room to spare; before a real
+    congestion its figure says too little of the link and would switch tracks off on a good
+    network. A short link loses packets as soon as more is sent than it carries (LiveKit's
+    allocator likewise waits for a congestion signal before it limits anything).
+    """
+
+    def __init__(
+        self,
+        consumers: Callable[[], Iterable[ConsumerBase]],
+        available_bps: Callable[[], int | None],
+        *,
+        loss: Callable[[], float | None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+        hold_s: float = 2.0,
+    ) -> None:
+        self._consumers = consumers
+        #: Where the downlink estimate comes from (the transport's estimator; None:
+        #: unlimited). Replaceable, e.g. by a test that stands in for the network.
+        self.available_bps = available_bps
+        #: The share of packets to the subscriber lost lately (0..1, None: not known).
+        self.loss = loss
+        self._clock = clock
+        self.profile = VideoBandwidthProfile()
+        self.priorities: dict[str, Priority] = {}
+        self.switched_off_by_client: set[str] = set()
+        self.allocator = Allocator(hold_s=hold_s)
+        #: The latest allocation, by consumer id.
+        self.last: dict[str, Allocation] = {}
+        self.last_available_bps: int | None = None
+        #: Whether the estimate has come down once: from then on it binds.
+        self.congested = False
+        self._previous_bps: int | None = None
+        self._demands: list[Demand] = []
+
+    def set_priority(self, consumer_id: str, priority: Priority | None) -> None:
+        """The subscriber's priority for one consumer (None: the publisher's again)."""
+        if priority is None:
+            self.priorities.pop(consumer_id, None)
+        elif priority in PRIORITIES:
+            self.priorities[consumer_id] = priority
+        else:
+            raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
+
+    def set_switched_off(self, consumer_id: str, off: bool) -> None:
+        """The subscriber switches one of its tracks off or on itself."""
+        if off:
+            self.switched_off_by_client.add(consumer_id)
+        else:
+            self.switched_off_by_client.discard(consumer_id)
+
+    def priority_of(self, consumer: ConsumerBase) -> Priority:
+        """The effective priority: the subscriber's, else the publisher's."""
+        own = self.priorities.get(consumer.id)
+        if own is not None:
+            return own
+        return _PRIORITY_NAMES.get(consumer.producer.priority, "standard")
+
+    def demand(self, consumer: ConsumerBase, now: float | None = None) -> Demand:
+        """How the allocator sees one consumer (``now``: the pass's time, to measure)."""
+        width, height = consumer.render_size
+        pixels = width * height if width and height else None
+        producer = consumer.producer
+        return Demand(
+            consumer_id=consumer.id,
+            kind=consumer.kind,
+            layers=layer_options(producer, now) if consumer.kind == "video" else (),
+            wanted=consumer.preferred_layer,
+            priority=self.priority_of(consumer),
+            dominant_speaker=producer.dominant_speaker,
+            render_pixels=pixels,
+            switched_off_by_subscriber=consumer.id in self.switched_off_by_client,
+        )
+
+    def run(self) -> dict[str, Allocation]:
+        """Allocate now and apply it to every video consumer."""
+        consumers = [c for c in self._consumers() if not c.closed]
+        estimate = self.available_bps()
+        previous = self._previous_bps
+        if estimate is not None and previous is not None and not self.congested:
+            loss = self.loss()
+            lossy = loss is None or loss >= CONGESTION_LOSS
+            self.congested = lossy and estimate < previous * (1 - CONGESTION_DROP)
+        self._previous_bps = estimate
+        available = estimate if self.congested else None
+        self.last_available_bps = available
+        now = self._clock()
+        demands = [self.demand(c, now) for c in consumers]
+        result = self.allocator.update(now, available, demands, self.profile)
+        self._demands = demands
+        for consumer in consumers:
+            allocation = result.get(consumer.id)
+            if allocation is None or consumer.kind != "video":
+                continue
+            try:
+                consumer.set_allowed_layer(
+                    allocation.layer,
+                    switched_off=allocation.switched_off,
+                    reason=allocation.reason,
+                )
+            except Exception:  # one consumer's failure must not stop the others' allocation
+                logger.exception("allocation of consumer %s failed", consumer.id)
+        gone = set(self.last) - set(result)
+        self.allocator.forget(gone)
+        for cid in gone:
+            self.priorities.pop(cid, None)
+            self.switched_off_by_client.discard(cid)
+        self.last = result
+        return result
+
+    def probe_target(self) -> int | None:
+        """The downlink (bps) the next step up of a track the *estimate* holds back would
+        need (everything allocated now, plus the cheapest such step), None when the
+        estimate holds nothing back: what to probe for before stepping up (as LiveKit's
+        allocator probes for its next layer)."""
+        spent = sum(a.bitrate_bps for a in self.last.values())
+        steps = []
+        for demand in self._demands:
+            allocation = self.last.get(demand.consumer_id)
+            if allocation is None or allocation.reason not in (REASON_NETWORK, REASON_HOLD):
+                continue
+            names = [layer.name for layer in demand.layers]
+            if not names:
+                continue
+            level = names.index(allocation.layer) if allocation.layer in names else -1
+            if level + 1 < len(names):
+                steps.append(demand.layers[level + 1].cost - allocation.bitrate_bps)
+        return spent + max(0, min(steps)) if steps else None
+
+    def status(self) -> list[AllocationStatus]:
+        """Per consumer: its priority, the layers wanted, allowed and sent, and why."""
+        out = []
+        for consumer in self._consumers():
+            allocation = self.last.get(consumer.id)
+            out.append(
+                AllocationStatus(
+                    consumer_id=consumer.id,
+                    kind=consumer.kind,
+                    priority=self.priority_of(consumer),
+                    preferred_layer=consumer.preferred_layer,
+                    allowed_layer=allocation.layer if allocation is not None else None,
+                    current_layer=consumer.current_layer,
+                    switched_off=consumer.switched_off,
+                    reason=allocation.reason if allocation is not None else "not-allocated",
+                    bitrate_bps=allocation.bitrate_bps if allocation is not None else 0,
+                )
+            )
+        return out
+
+
+def publisher_cap(
+    producers: Iterable[Producer], allocations: Mapping[str, list[tuple[str, Allocation]]]
+) -> int | None:
+    """The most a publisher's senders may send in total (bps), or None for no cap.
+
+    ``allocations``: by producer id, ``(subscriber, allocation)`` for each of its
+    subscribers. Only a publisher whose every video track has a single layer is capped: the
+    same stream goes to all its subscribers, so more than the most one subscriber can take
+    of this publisher (its allocated tracks of it, plus what its allocation left unused, once)
+    is wasted on the way, except that each track may always send what its best-served
+    subscriber is allocated. A track with an unlimited subscriber (or none at all, or an
+    in-process one) leaves the publisher uncapped; a simulcast publisher is steered by its
+    layers instead.
+    """
+    video = [p for p in producers if p.kind == "video" and not p.closed]
+    if not video:
+        return None
+    per_subscriber: dict[str, int] = {}
+    best_per_track = 0
+    for producer in video:
+        if len(producer.layers) > 1:
+            return None
+        entries = allocations.get(producer.id, [])
+        if not producer.consumers or len(entries) < len(producer.consumers):
+            return None  # no subscriber, an in-process one, or one not allocated yet
+        track_best = 0
+        for subscriber, allocation in entries:
+            if allocation.share_bps is None:
+                return None
+            unused = max(0, allocation.share_bps - allocation.bitrate_bps)
+            per_subscriber[subscriber] = per_subscriber.get(subscriber, unused) + (
+                allocation.bitrate_bps
+            )
+            track_best = max(track_best, allocation.bitrate_bps)
+        best_per_track += track_best
+    return max(MIN_PUBLISHER_CAP_BPS, best_per_track, *per_subscriber.values())
+
+
+__all__ = [
+    "AllocationStatus",
+    "SubscriberAllocation",
+    "layer_options",
+    "measured_bitrate",
+    "publisher_cap",
+]

@@ -1,0 +1,168 @@
+"""One composition as an FFmpeg run: the recordings placed per the layout, the audio mixed.
+
+``build_command`` turns a plan (``layout.plan_video``) and the audio sources into one
+``ffmpeg`` command line: a black canvas, each video source scaled into its cell and overlaid
+while it has one, every audio source delayed to its place on the timeline and mixed.
+``run`` runs it under ``nice`` (composition decodes and encodes: it must never take CPU
+from live rooms) and reports progress. H.264 goes through the Pi's V4L2 encoder when the
+board has one (``h264_v4l2m2m`` on ``/dev/video11``), libx264 otherwise; WebM is VP8 and
+Opus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .layout import Placement, Span
+
+log = logging.getLogger(__name__)
+
+FPS = 15
+#: The Pi's stateful V4L2 H.264 encoder.
+V4L2_ENCODER_DEVICE = Path("/dev/video11")
+NICE = 19
+
+
+class ComposeError(RuntimeError):
+    """FFmpeg could not make the composition."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one run needs (times in seconds on the room's timeline)."""
+
+    output: Path
+    format: str  # "mp4" or "webm"
+    width: int
+    height: int
+    start: float
+    end: float
+    videos: dict[str, Path]  # recording SID -> file
+    placements: list[Placement]
+    audio: list[tuple[Path, Span]]
+
+    @property
+    def duration(self) -> float:
+        """Length of the composition."""
+        return max(0.0, self.end - self.start)
+
+
+def hardware_h264() -> bool:
+    """Whether the board has a V4L2 memory-to-memory H.264 encoder FFmpeg can use."""
+    return V4L2_ENCODER_DEVICE.exists() and os.access(V4L2_ENCODER_DEVICE, os.R_OK | os.W_OK)
+
+
+def _video_graph(job: Job, starts: dict[str, float], index: dict[str, int]) -> list[str]:
+    size = f"{job.width}x{job.height}"
+    graph = [f"color=c=black:s={size}:r={FPS}:d={job.duration:.3f}[base0]"]
+    by_source: dict[str, list[Placement]] = {}
+    for p in job.placements:
+        by_source.setdefault(p.key, []).append(p)
+    for key, places in by_source.items():
+        shift = starts[key] - job.start
+        chain = f"[{index[key]}:v]setpts=PTS-STARTPTS+{shift:.3f}/TB,fps={FPS}"
+        labels = "".join(f"[s{key}_{i}]" for i in range(len(places)))
+        graph.append(f"{chain},split={len(places)}{labels}" if len(places) > 1 else chain + labels)
+    last = "base0"
+    counters: dict[str, int] = {}
+    for n, p in enumerate(job.placements):
+        i = counters.get(p.key, 0)
+        counters[p.key] = i + 1
+        a, b = p.start - job.start, p.end - job.start
+        graph.append(
+            f"[s{p.key}_{i}]scale={p.width}:{p.height}:force_original_aspect_ratio=decrease,"
+            f"pad={p.width}:{p.height}:(ow-iw)/2:(oh-ih)/2:black,setsar=1[c{n}]"
+        )
+        out = f"base{n + 1}"
+        graph.append(
+            f"[{last}][c{n}]overlay={p.x}:{p.y}:eof_action=pass:"
+            f"enable='between(t,{a:.3f},{b:.3f})'[{out}]"
+        )
+        last = out
+    graph.append(f"[{last}]format=yuv420p[vout]")
+    return graph
+
+
+def _audio_graph(job: Job, first_audio: int) -> list[str]:
+    graph = []
+    for j, (_, span) in enumerate(job.audio):
+        delay = max(0, round((span.start - job.start) * 1000))
+        graph.append(
+            f"[{first_audio + j}:a]aresample=48000:async=1,asetpts=PTS-STARTPTS,"
+            f"adelay={delay}:all=1[a{j}]"
+        )
+    labels = "".join(f"[a{j}]" for j in range(len(job.audio)))
+    graph.append(f"{labels}amix=inputs={len(job.audio)}:duration=longest:normalize=0[aout]")
+    return graph
+
+
+def build_command(job: Job, starts: dict[str, float], ffmpeg: str = "ffmpeg") -> list[str]:
+    """The ``ffmpeg`` argv for ``job``; ``starts`` holds each video file's first frame time."""
+    argv = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    index: dict[str, int] = {}
+    for key, path in job.videos.items():
+        index[key] = len(index)
+        argv += ["-i", str(path)]
+    for path, _ in job.audio:
+        argv += ["-i", str(path)]
+    graph = _video_graph(job, starts, index)
+    if job.audio:
+        graph += _audio_graph(job, len(index))
+    argv += ["-filter_complex", ";".join(graph), "-map", "[vout]"]
+    if job.audio:
+        argv += ["-map", "[aout]"]
+    argv += ["-t", f"{job.duration:.3f}", "-r", str(FPS)]
+    if job.format == "webm":
+        argv += ["-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8"]
+        argv += ["-c:a", "libopus", "-b:a", "96k"] if job.audio else []
+    else:
+        if hardware_h264():
+            argv += ["-c:v", "h264_v4l2m2m", "-b:v", "2M"]
+        else:
+            argv += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-threads", "2"]
+        argv += ["-c:a", "aac", "-b:a", "128k"] if job.audio else []
+        argv += ["-movflags", "+faststart"]
+    argv += ["-progress", "pipe:1", "-nostats", str(job.output)]
+    return argv
+
+
+async def run(
+    job: Job,
+    starts: dict[str, float],
+    on_progress: Callable[[float], None],
+) -> None:
+    """Run FFmpeg for ``job`` at low priority; ``on_progress(fraction)`` as it goes."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise ComposeError("ffmpeg is not installed")
+    argv = build_command(job, starts, ffmpeg)
+    nice = shutil.which("nice")
+    if nice is not None:
+        argv = [nice, "-n", str(NICE), *argv]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    errors = asyncio.ensure_future(proc.stderr.read())
+    try:
+        async for line in proc.stdout:
+            key, _, value = line.decode(errors="replace").strip().partition("=")
+            if key == "out_time_us" and value.isdigit() and job.duration > 0:
+                on_progress(min(1.0, int(value) / 1e6 / job.duration))
+        code = await proc.wait()
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
+    stderr = (await errors).decode(errors="replace").strip()
+    if code != 0:
+        log.warning("composition %s failed: %s", job.output.name, stderr[-2000:])
+        raise ComposeError(stderr.splitlines()[-1] if stderr else f"ffmpeg exited {code}")

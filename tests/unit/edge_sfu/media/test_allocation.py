@@ -1,0 +1,235 @@
+"""Allocations applied to consumers: a cap on the render-size choice, switch-off and on,
+wanted layers following allocations, and the cap a single-layer publisher is told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_sfu.media.allocation import (
+    MIN_PUBLISHER_CAP_BPS,
+    SubscriberAllocation,
+    layer_options,
+    measured_bitrate,
+    publisher_cap,
+)
+from edge_sfu.media.allocator import (
+    REASON_NETWORK,
+    Allocation,
+    VideoBandwidthProfile,
+    default_video_bitrate,
+)
+from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.layers import LayerSpec
+from edge_sfu.media.packet import OPUS, MediaPacket
+from edge_sfu.media.producer import Producer
+from tests.unit.edge_sfu.media.test_consumer import feed, frame, make
+
+SIMULCAST = [LayerSpec("q", 320, 180), LayerSpec("h", 640, 360), LayerSpec("f", 1280, 720)]
+
+
+def test_allowed_layer_caps_the_render_size_choice_and_switches_on_a_keyframe() -> None:
+    producer, consumer, path, up = make(SIMULCAST)
+    assert consumer.target_layer == "f" and consumer.preferred_layer == "f"
+    feed(producer, frame("f", 100, 0, 2, True, 0.0))
+    assert consumer.current_layer == "f"
+    up.keyframes.clear()
+    consumer.set_allowed_layer("h", switched_off=False, reason=REASON_NETWORK)
+    assert consumer.target_layer == "h" and up.keyframes == ["h"]
+    assert producer.wanted_layers == {"f", "h"}  # f until h's keyframe
+    feed(producer, frame("f", 102, 3000, 2, False, 0.033))
+    feed(producer, frame("h", 500, 3000, 2, True, 0.033))
+    assert consumer.current_layer == "h" and producer.wanted_layers == {"h"}
+    # the cap is a ceiling: a smaller render size still picks a smaller layer
+    consumer.set_preferred_size(320, 180)
+    assert consumer.target_layer == "q"
+    consumer.set_allowed_layer(None, switched_off=False)
+    assert consumer.target_layer == "q"
+    consumer.set_preferred_size(None, None)
+    assert consumer.target_layer == "f"
+    assert len(path.rtp) == 6
+
+
+def test_switch_off_forwards_nothing_and_switch_on_waits_for_a_keyframe() -> None:
+    producer, consumer, path, up = make(SIMULCAST)
+    switches: list[tuple[bool, str]] = []
+    consumer.on_switched = lambda off, why: switches.append((off, why))
+    feed(producer, frame("f", 100, 0, 2, True, 0.0))
+    sent = len(path.rtp)
+    consumer.set_allowed_layer(None, switched_off=True, reason=REASON_NETWORK)
+    assert consumer.switched_off and consumer.current_layer is None
+    assert producer.wanted_layers == frozenset()  # nobody wants any layer now
+    feed(producer, frame("f", 102, 3000, 2, True, 0.033))
+    assert len(path.rtp) == sent
+    consumer.set_allowed_layer(None, switched_off=True, reason=REASON_NETWORK)
+    assert switches == [(True, REASON_NETWORK)]  # told once
+    up.keyframes.clear()
+    consumer.set_allowed_layer("q", switched_off=False, reason="render-size")
+    assert switches[-1] == (False, "render-size") and up.keyframes == ["q"]
+    feed(producer, frame("q", 7, 3000, 2, False, 0.06))
+    assert len(path.rtp) == sent  # no keyframe yet
+    feed(producer, frame("q", 9, 6000, 2, True, 0.09))
+    assert consumer.current_layer == "q" and len(path.rtp) == sent + 2
+    # sequence numbers go on from where they stopped
+    assert path.rtp[sent][2] == (path.rtp[sent - 1][2] + 1) & 0xFFFF
+
+
+@dataclass
+class Estimate:
+    available_outgoing_bps: int | None
+
+
+def test_allocation_pass_switches_the_lower_priority_track_off_and_back_on() -> None:
+    now = [0.0]
+    estimate: list[int | None] = [20_000_000]  # a first figure, then a drop: it binds
+    cam_p, cam, _, _ = make(SIMULCAST)
+    screen_p, screen, _, _ = make(SIMULCAST)
+    screen_p.priority = "high"
+    audio_p = Producer(producer_id="MTa", participant_id="PA", codec=OPUS)
+    mic = Consumer(audio_p, "COa", lambda: None)
+    consumers = [cam, screen, mic]
+    # both producers are "MT1" in make(): give the consumers distinct ids
+    cam.id, screen.id = "COcam", "COscreen"
+    alloc = SubscriberAllocation(lambda: consumers, lambda: estimate[0], clock=lambda: now[0])
+    alloc.profile = VideoBandwidthProfile(mode="presentation")
+    alloc.run()
+    assert not cam.switched_off and not screen.switched_off
+    estimate[0] = 1_600_000  # the screen's top layer (1.5 Mbps by default) and no more
+    now[0] = 1.0
+    alloc.run()
+    assert cam.switched_off and cam.switch_reason == REASON_NETWORK
+    assert screen.target_layer == "f"
+    assert [s.switched_off for s in alloc.status()] == [True, False, False]
+    estimate[0] = None
+    now[0] = 2.0
+    alloc.run()
+    assert cam.switched_off  # held: the estimate has not covered it for the hold time yet
+    now[0] = 3.5  # the 1.6 Mbps of t=1 was in force until t=2: still in the window
+    alloc.run()
+    assert cam.switched_off
+    now[0] = 4.1
+    alloc.run()
+    assert not cam.switched_off and cam.target_layer == "f"
+    # the subscriber lowers the screen's priority: the camera goes first now
+    alloc.set_priority("COscreen", "low")
+    estimate[0] = 1_600_000
+    now[0] = 5.0
+    alloc.run()
+    assert screen.switched_off and not cam.switched_off
+    assert cam_p.wanted_layers == {"f"} and screen_p.wanted_layers == frozenset()
+
+
+def test_publisher_cap_is_the_most_one_subscriber_can_take_of_single_layer_tracks() -> None:
+    single, c1, _, _ = make([LayerSpec("default")])
+    second = Consumer(single, "CO2", lambda: None)
+
+    def on(cost: int, share: int | None) -> Allocation:
+        return Allocation("default", False, "render-size", cost, share)
+
+    def off(share: int | None) -> Allocation:
+        return Allocation(None, True, REASON_NETWORK, 0, share)
+
+    # one subscriber takes it at 300 kbps with 500 to spare, the other has 400 kbps, off
+    assert (
+        publisher_cap([single], {"MT1": [("s1", on(300_000, 800_000)), ("s2", off(400_000))]})
+        == 800_000
+    )
+    assert publisher_cap([single], {"MT1": [("s1", on(1, 300_000)), ("s2", on(1, None))]}) is None
+    assert publisher_cap([single], {"MT1": [("s1", on(1, 300_000))]}) is None  # one not allocated
+    assert (
+        publisher_cap([single], {"MT1": [("s1", off(0)), ("s2", off(0))]}) == MIN_PUBLISHER_CAP_BPS
+    )
+    # two tracks to one subscriber: what it has left is counted once
+    other, c3, _, _ = make([LayerSpec("default")])
+    other.id = "MT3"
+    both = {
+        "MT1": [("s1", on(300_000, 500_000)), ("s2", off(50_000))],
+        "MT3": [("s1", on(400_000, 600_000))],
+    }
+    assert publisher_cap([single, other], both) == 300_000 + 400_000 + 200_000
+    simulcast, _, _, _ = make(SIMULCAST)
+    assert publisher_cap([single, simulcast], {"MT1": [("s1", off(1)), ("s2", off(1))]}) is None
+    assert publisher_cap([], {}) is None
+    second.close()
+    c1.close()
+    c3.close()
+    assert publisher_cap([single], {"MT1": [("s1", off(5))]}) is None  # no subscriber now
+
+
+def test_a_single_layer_producer_is_measured_and_its_cost_follows() -> None:
+    producer, _consumer, _path, _up = make([LayerSpec("default")])
+    assert measured_bitrate(producer, 0.0) is None  # one sample is no rate
+    assert layer_options(producer, 0.0)[0].cost == default_video_bitrate(0, 0)
+    t = 0.0
+    for i in range(40):  # 10 packets/s of 1000 payload bytes: 84 kbit/s on the wire
+        t = i * 0.1
+        feed(producer, [MediaPacket(b"x" * 1000, i, 0, 1, False, "default", t)])
+        layer_options(producer, t)  # the allocation passes sample it
+    rate = measured_bitrate(producer, t)
+    assert rate is not None and 0.9 * 84_000 < rate < 1.1 * 84_000
+    assert layer_options(producer, t)[0].cost == rate
+    # layers of a simulcast producer keep their per-size defaults (no per-layer figure)
+    simulcast, _, _, _ = make(SIMULCAST)
+    assert [o.cost for o in layer_options(simulcast, t)] == [
+        default_video_bitrate(320, 180),
+        default_video_bitrate(640, 360),
+        default_video_bitrate(1280, 720),
+    ]
+
+
+def test_probe_target_is_the_next_step_the_estimate_holds_back() -> None:
+    now = [0.0]
+    estimate: list[int | None] = [20_000_000]
+    _p1, cam, _, _ = make(SIMULCAST)
+    _p2, other, _, _ = make(SIMULCAST)
+    cam.id, other.id = "COcam", "COother"
+    alloc = SubscriberAllocation(lambda: [cam, other], lambda: estimate[0], clock=lambda: now[0])
+    alloc.run()
+    assert alloc.probe_target() is None  # nothing held back
+    estimate[0] = 700_000  # both on q (150 kbps each), one on h (500 kbps): 650 kbps
+    now[0] = 1.0
+    result = alloc.run()
+    assert sorted(a.layer or "" for a in result.values()) == ["h", "q"]
+    # the cheapest step held back: q -> h (350 kbps more), on top of the 650 kbps allocated
+    assert alloc.probe_target() == 650_000 + 350_000
+    cam.set_preferred_size(320, 180)  # a render size that wants q only is not held back
+    other.set_preferred_size(320, 180)
+    now[0] = 2.0
+    alloc.run()
+    assert alloc.probe_target() is None
+
+
+def test_the_estimate_binds_once_it_came_down() -> None:
+    now = [0.0]
+    estimate: list[int | None] = [None]
+    _p, cam, _, _ = make(SIMULCAST)
+    alloc = SubscriberAllocation(lambda: [cam], lambda: estimate[0], clock=lambda: now[0])
+    # the estimator's starting guess, ramping up: nothing is limited by it
+    for i, bps in enumerate((None, 300_000, 320_000, 345_000, 340_000)):
+        estimate[0], now[0] = bps, float(i)
+        alloc.run()
+        assert not alloc.congested and cam.target_layer == "f"
+        assert alloc.last_available_bps is None
+    estimate[0], now[0] = 300_000, 5.0  # down by more than 5 %: congestion
+    alloc.run()
+    assert alloc.congested and alloc.last_available_bps == 300_000
+    assert cam.target_layer == "q"
+    estimate[0], now[0] = 5_000_000, 6.0  # from now on it binds either way
+    alloc.run()
+    assert alloc.last_available_bps == 5_000_000
+
+
+def test_a_drop_without_loss_does_not_bind() -> None:
+    now = [0.0]
+    estimate: list[int | None] = [1_000_000]
+    loss: list[float | None] = [0.0]
+    _p, cam, _, _ = make(SIMULCAST)
+    alloc = SubscriberAllocation(
+        lambda: [cam], lambda: estimate[0], loss=lambda: loss[0], clock=lambda: now[0]
+    )
+    alloc.run()
+    estimate[0], now[0] = 60_000, 1.0  # a busy host delays packets: nothing is lost
+    alloc.run()
+    assert not alloc.congested and not cam.switched_off
+    estimate[0], loss[0], now[0] = 55_000, 0.3, 2.0  # a short link loses what it cannot carry
+    alloc.run()
+    assert alloc.congested and cam.switched_off

@@ -1,0 +1,286 @@
+"""The allocator: audio first, lowest layers next, then higher layers by priority and profile."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from edge_sfu.media.allocator import (
+    AUDIO_BITRATE_BPS,
+    REASON_AUDIO,
+    REASON_HOLD,
+    REASON_MAX_BITRATE,
+    REASON_NETWORK,
+    REASON_SUBSCRIBER,
+    REASON_WANTED,
+    Allocation,
+    Allocator,
+    Demand,
+    LayerOption,
+    VideoBandwidthProfile,
+    allocate,
+    default_video_bitrate,
+)
+
+# three simulcast layers of 100, 300 and 1000 kbps
+LAYERS = (
+    LayerOption("q", 320, 180, 100_000),
+    LayerOption("h", 640, 360, 300_000),
+    LayerOption("f", 1280, 720, 1_000_000),
+)
+
+
+def video(cid: str, priority: str = "standard", **kw: object) -> Demand:
+    return Demand(cid, "video", LAYERS, priority=priority, **kw)  # type: ignore[arg-type]
+
+
+def audio(cid: str) -> Demand:
+    return Demand(cid, "audio")
+
+
+def layers(result: dict[str, Allocation]) -> dict[str, str | None]:
+    return {cid: a.layer for cid, a in result.items()}
+
+
+def test_unlimited_gives_everyone_what_their_render_size_wants() -> None:
+    result = allocate(None, [audio("a"), video("v1"), video("v2", wanted="h")])
+    assert result["a"].reason == REASON_AUDIO and not result["a"].switched_off
+    assert result["v1"].layer == "f" and result["v1"].reason == REASON_WANTED
+    assert result["v2"].layer == "h" and result["v2"].reason == REASON_WANTED
+    assert result["v1"].share_bps is None
+
+
+def test_audio_first_and_always_even_with_nothing_left() -> None:
+    result = allocate(0, [audio("a"), video("v")])
+    assert not result["a"].switched_off and result["a"].bitrate_bps == AUDIO_BITRATE_BPS
+    assert result["v"].switched_off and result["v"].reason == REASON_NETWORK
+    assert result["v"].layer is None
+
+
+def test_audio_is_paid_before_video() -> None:
+    # 140 kbps: without audio the video's 100 kbps layer fits; audio's 40 kbps comes first
+    assert not allocate(140_000, [video("v")])["v"].switched_off
+    assert allocate(139_999, [audio("a"), video("v")])["v"].switched_off
+    assert not allocate(140_000, [audio("a"), video("v")])["v"].switched_off
+
+
+def test_every_video_gets_its_lowest_layer_before_any_gets_more() -> None:
+    result = allocate(450_000, [video("v1"), video("v2"), video("v3")])
+    assert layers(result) == {"v1": "q", "v2": "q", "v3": "q"}  # a step up costs 200 kbps
+    result = allocate(500_000, [video("v1"), video("v2"), video("v3")])
+    assert layers(result) == {"v1": "h", "v2": "q", "v3": "q"}
+
+
+def test_lowest_layers_go_by_priority_then_render_size() -> None:
+    demands = [
+        video("low", "low"),
+        video("small", render_pixels=320 * 180),
+        video("big", render_pixels=1280 * 720),
+        video("high", "high"),
+    ]
+    result = allocate(250_000, demands)
+    assert not result["high"].switched_off and not result["big"].switched_off
+    assert result["small"].switched_off and result["low"].switched_off
+    assert result["low"].reason == REASON_NETWORK
+
+
+def test_collaboration_upgrades_the_higher_tier_first() -> None:
+    result = allocate(1_200_000, [video("s"), video("h", "high")])
+    assert layers(result) == {"h": "f", "s": "q"}
+
+
+def test_grid_shares_upgrades_in_turns_whatever_the_priority() -> None:
+    grid = VideoBandwidthProfile(mode="grid")
+    result = allocate(1_200_000, [video("s"), video("h", "high")], grid)
+    assert layers(result) == {"h": "h", "s": "h"}
+    collaboration = allocate(1_200_000, [video("s"), video("h", "high")])
+    assert layers(collaboration) == {"h": "f", "s": "q"}
+
+
+def test_presentation_keeps_the_high_track_on_top_and_switches_the_others_off() -> None:
+    presentation = VideoBandwidthProfile(mode="presentation")
+    demands = [video("screen", "high"), video("cam1"), video("cam2", "low")]
+    result = allocate(1_050_000, demands, presentation)
+    assert result["screen"].layer == "f"
+    assert result["cam1"].switched_off and result["cam2"].switched_off
+    # collaboration would keep everyone on at a lower layer instead
+    assert not any(a.switched_off for a in allocate(1_050_000, demands).values())
+    # with more room, the next tier comes back on
+    assert layers(allocate(1_150_000, demands, presentation)) == {
+        "screen": "f",
+        "cam1": "q",
+        "cam2": None,
+    }
+
+
+def test_dominant_speaker_is_raised_to_the_profile_priority() -> None:
+    demands = [video("a"), video("b", dominant_speaker=True)]
+    plain = allocate(150_000, demands)
+    assert not plain["a"].switched_off and plain["b"].switched_off  # same priority: by id
+    raised = allocate(150_000, demands, VideoBandwidthProfile(dominant_speaker_priority="high"))
+    assert raised["a"].switched_off and not raised["b"].switched_off
+    # never lowered: a high track that speaks stays high
+    low = VideoBandwidthProfile(dominant_speaker_priority="low")
+    result = allocate(150_000, [video("a"), video("b", "high", dominant_speaker=True)], low)
+    assert not result["b"].switched_off
+
+
+def test_max_subscription_bitrate_caps_video_and_says_so() -> None:
+    profile = VideoBandwidthProfile(max_subscription_bitrate=400_000)
+    result = allocate(None, [audio("a"), video("v1"), video("v2")], profile)
+    assert layers(result)["v1"] == "h" and layers(result)["v2"] == "q"
+    assert result["v2"].reason == REASON_MAX_BITRATE
+    tight = VideoBandwidthProfile(max_subscription_bitrate=50_000)
+    assert allocate(10**9, [video("v")], tight)["v"].reason == REASON_MAX_BITRATE
+    # audio is not counted against it (Twilio: it caps subscribed *video*)
+    assert not allocate(
+        None, [audio("a"), video("v")], VideoBandwidthProfile(max_subscription_bitrate=100_000)
+    )["v"].switched_off
+
+
+def test_track_switch_off_modes() -> None:
+    demands = [video("v1"), video("v2")]
+    disabled = VideoBandwidthProfile(track_switch_off_mode="disabled")
+    assert not any(a.switched_off for a in allocate(50_000, demands, disabled).values())
+    assert all(a.switched_off for a in allocate(50_000, demands).values())
+    # detected: the configured maximum lowers layers but only the estimate switches off
+    detected = VideoBandwidthProfile(track_switch_off_mode="detected", max_subscription_bitrate=1)
+    assert not any(a.switched_off for a in allocate(10**7, demands, detected).values())
+    assert all(a.switched_off for a in allocate(50_000, demands, detected).values())
+
+
+def test_subscriber_switch_off_wins_and_frees_the_budget() -> None:
+    result = allocate(1_100_000, [video("v1", switched_off_by_subscriber=True), video("v2")])
+    assert result["v1"].switched_off and result["v1"].reason == REASON_SUBSCRIBER
+    assert result["v2"].layer == "f"
+
+
+def test_share_is_cost_plus_what_is_left() -> None:
+    result = allocate(1_000_000, [video("v", wanted="h")])
+    assert result["v"].bitrate_bps == 300_000
+    assert result["v"].share_bps == 1_000_000
+    assert allocate(50_000, [video("v")])["v"].share_bps == 50_000
+
+
+def test_default_bitrates_follow_the_size() -> None:
+    assert default_video_bitrate(320, 180) < default_video_bitrate(640, 360)
+    assert default_video_bitrate(640, 360) < default_video_bitrate(1280, 720)
+    assert default_video_bitrate(1920, 1080) > default_video_bitrate(1280, 720)
+    assert default_video_bitrate(0, 0) > 0
+    unmeasured = (LayerOption("q", 320, 180), LayerOption("f", 1280, 720, 0))
+    result = allocate(default_video_bitrate(320, 180), [Demand("v", "video", unmeasured)])
+    assert result["v"].layer == "q"
+
+
+@pytest.mark.parametrize(
+    "estimate",
+    [-5, 0, 1, 10**30],
+)
+def test_absurd_estimates_neither_raise_nor_overspend(estimate: int) -> None:
+    result = allocate(estimate, [audio("a"), video("v1"), video("v2")])
+    spent = sum(a.bitrate_bps for cid, a in result.items() if cid != "a")
+    assert spent <= max(0, min(estimate, 10**10))
+
+
+def test_absurd_demands() -> None:
+    weird = [
+        Demand("empty", "video", ()),
+        Demand("neg", "video", (LayerOption("x", -5, -5, -1),)),
+        Demand("unknown", "video", LAYERS, wanted="nope", priority="urgent"),  # type: ignore[arg-type]
+        Demand("huge", "video", (LayerOption("x", 1, 1, 10**40),)),
+        Demand("loud", "audio", bitrate_bps=-3),
+    ]
+    result = allocate(2_000_000, weird)
+    assert result["empty"].switched_off
+    assert not result["neg"].switched_off  # unknown cost: the size default
+    assert result["unknown"].layer is not None  # an unknown wanted layer means the top
+    assert result["huge"].switched_off
+    assert result["loud"].bitrate_bps == 0
+
+
+# -- hysteresis ------------------------------------------------------------------------
+
+
+def test_step_down_is_immediate_step_up_waits_for_the_hold() -> None:
+    allocator = Allocator(hold_s=2.0, up_headroom=0.9)
+    demands = [video("v")]
+    assert allocator.update(0.0, 2_000_000, demands)["v"].layer == "f"
+    assert allocator.update(0.5, 200_000, demands)["v"].layer == "q"  # at once
+    for t in (1.0, 1.5, 2.0, 2.4):
+        held = allocator.update(t, 2_000_000, demands)["v"]
+        assert held.layer == "q" and held.reason == REASON_HOLD
+    # 2 s after the estimate rose, the whole 2 s window covered the top layer
+    assert allocator.update(3.0, 2_000_000, demands)["v"].layer == "f"
+
+
+def test_a_wavering_estimate_does_not_flip_the_layer() -> None:
+    allocator = Allocator(hold_s=2.0, up_headroom=0.9)
+    demands = [video("v")]
+    allocator.update(0.0, 1_500_000, demands)
+    seen = []
+    t = 0.0
+    for i in range(40):  # around the top layer's 1 Mbps, every 250 ms
+        t += 0.25
+        bps = 1_020_000 if i % 2 else 980_000
+        seen.append(allocator.update(t, bps, demands)["v"].layer)
+    changes = sum(1 for a, b in itertools.pairwise(seen) if a != b)
+    assert changes == 0 and seen[-1] == "h"
+
+
+def test_headroom_is_needed_to_step_up() -> None:
+    allocator = Allocator(hold_s=1.0, up_headroom=0.8)
+    demands = [video("v")]
+    allocator.update(0.0, 200_000, demands)
+    assert allocator.update(1.0, 1_100_000, demands)["v"].layer == "q"  # not held yet
+    for t in range(2, 10):
+        assert allocator.update(float(t), 1_100_000, demands)["v"].layer == "h"
+    assert allocator.update(10.0, 1_300_000, demands)["v"].layer == "h"
+    assert allocator.update(11.1, 1_300_000, demands)["v"].layer == "f"
+
+
+def test_switch_off_and_back_on_after_the_hold() -> None:
+    allocator = Allocator(hold_s=2.0)
+    demands = [audio("a"), video("v")]
+    assert not allocator.update(0.0, None, demands)["v"].switched_off
+    off = allocator.update(1.0, 60_000, demands)["v"]
+    assert off.switched_off and off.reason == REASON_NETWORK
+    assert allocator.update(2.0, None, demands)["v"].switched_off  # held
+    assert allocator.update(3.9, None, demands)["v"].switched_off  # the rise came at 2.0
+    on = allocator.update(4.1, None, demands)["v"]
+    assert not on.switched_off and on.layer == "f"
+    assert allocator.levels() == {"v": 2}
+
+
+def test_demand_changes_apply_at_once_when_the_estimate_is_steady() -> None:
+    allocator = Allocator(hold_s=2.0)
+    allocator.update(0.0, 5_000_000, [video("v", wanted="q")])
+    allocator.update(5.0, 5_000_000, [video("v", wanted="q")])
+    # the tile grows: the estimate has covered the top layer all along
+    assert allocator.update(5.1, 5_000_000, [video("v")])["v"].layer == "f"
+    # a subscriber switching off and on is not held either
+    allocator.update(6.0, 5_000_000, [video("v", switched_off_by_subscriber=True)])
+    assert allocator.update(6.1, 5_000_000, [video("v")])["v"].layer == "f"
+
+
+def test_new_consumers_start_on_what_fits_and_gone_ones_are_forgotten() -> None:
+    allocator = Allocator()
+    allocator.update(0.0, 400_000, [video("v1")])
+    result = allocator.update(0.1, 400_000, [video("v1"), video("v2")])
+    assert layers(result) == {"v1": "h", "v2": "q"} or layers(result) == {"v1": "q", "v2": "h"}
+    allocator.forget(["v1"])
+    assert "v1" not in allocator.levels()
+
+
+def test_steps_up_are_taken_only_if_together_they_fit_what_the_estimate_held() -> None:
+    allocator = Allocator(hold_s=2.0, up_headroom=1.0)
+    presentation = VideoBandwidthProfile(mode="presentation")
+    demands = [video("screen", "high"), video("cam")]
+    allocator.update(0.0, 1_050_000, demands, presentation)  # screen f, cam off
+    assert allocator.levels() == {"screen": 2, "cam": -1}
+    # unlimited now; over the window the estimate held 1.05 Mbps, where "up" alone would
+    # put the screen on h and the camera on q: the screen keeps f, the camera waits
+    result = allocator.update(1.0, None, demands, presentation)
+    assert result["screen"].layer == "f" and result["cam"].switched_off
+    assert result["cam"].reason == REASON_HOLD
+    assert not allocator.update(3.1, None, demands, presentation)["cam"].switched_off

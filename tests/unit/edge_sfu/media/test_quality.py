@@ -37,7 +37,8 @@ def test_good_link() -> None:
         (LinkSample(1_000_000, loss=0.5), 1),
         (LinkSample(1_000_000, rtt_s=0.7), 3),
         (LinkSample(1_000_000, rtt_s=3.0), 1),
-        (LinkSample(1_000_000, jitter_s=0.15), 2),
+        (LinkSample(1_000_000, jitter_s=0.2), 2),
+        (LinkSample(1_000_000, jitter_s=0.045), 5),
     ],
 )
 def test_each_figure_scores(sample: LinkSample, level: int) -> None:

@@ -99,7 +99,8 @@ async def test_a_capped_page_is_poor_and_recovers(tmp_path) -> None:
                     )
 
                 recovered = await _until(pages, back, 15, log)
-    message = "\n".join(log) + f"\nat the drop: {at_drop}\nserver: {quality}"
+                after = {sid: q.report(3) for sid, q in sfu.signaling.signals.quality.items()}
+    message = "\n".join(log) + f"\nat the drop: {at_drop}\nserver: {quality}\nafter: {after}"
     print(message)
     assert settled is not None, message
     assert dropped is not None, message

@@ -8,7 +8,7 @@ RUN_DIR := var
 # npm writes it on every install: node_modules is current with package-lock.json.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test lint typecheck jscheck contracts unit bench clean install
+.PHONY: run test test-arm64 lint typecheck jscheck contracts unit bench clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test: $(STAMP_TEST) jscheck
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## Install and test on Raspberry Pi OS's Debian releases (trixie, bookworm) in emulated arm64
+## chroots, cached under build/arm64/ (docs/install-pi.md says what runs). Needs root or sudo.
+test-arm64:
+	./scripts/system-deps.sh arm64
+	./scripts/test-arm64.sh
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

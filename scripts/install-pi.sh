@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Installs edge-appliance as a systemd service on a Raspberry Pi (64-bit Raspberry Pi OS,
-# bookworm or later) from this source tree. Safe to run again: it upgrades in place.
+# trixie or bookworm; plain Debian 13 or 12 works too) from this source tree. Safe to run
+# again: it upgrades in place.
 #
-#   sudo ./scripts/install-pi.sh [--no-start]
+#   sudo ./scripts/install-pi.sh [--no-start] [--no-compile] [--dry-run]
+#
+#   --no-start    install and enable the service, but do not start it (for building an image)
+#   --no-compile  do not byte-compile the Python packages (faster where the CPU is emulated;
+#                 the daemon then compiles them in memory at each start)
+#   --dry-run     print the packages, the venv, the pip install and the files it would
+#                 install, and change nothing (needs no root)
 #
 # docs/install-pi.md explains each step; in short:
 #   1. apt packages (the hardware bindings come from the OS, not PyPI)
@@ -25,6 +32,8 @@ TMPFILES_DIR=/etc/tmpfiles.d
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 start=yes
+dry_run=no
+compile=yes
 
 usage() {
     # The header comment above, without its leading "# ".
@@ -42,6 +51,8 @@ parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
             --no-start) start=no ;;
+            --no-compile) compile=no ;;
+            --dry-run) dry_run=yes ;;
             -h | --help)
                 usage
                 exit 0
@@ -53,9 +64,9 @@ parse_args() {
 }
 
 check_system() {
-    [ "$(id -u)" -eq 0 ] || die "run as root: sudo $0"
+    [ "$dry_run" = yes ] || [ "$(id -u)" -eq 0 ] || die "run as root: sudo $0"
     command -v apt-get >/dev/null || die "not a Debian-based system (no apt-get)"
-    command -v systemctl >/dev/null || die "systemd is required"
+    [ "$dry_run" = yes ] || command -v systemctl >/dev/null || die "systemd is required"
     local arch
     arch=$(dpkg --print-architecture)
     case "$arch" in
@@ -68,90 +79,151 @@ check_system() {
     [ -f "$SRC/pyproject.toml" ] || die "run from the edge-appliance source tree ($SRC)"
 }
 
-# True when the configured apt sources offer package $1.
-apt_has() {
-    # "Candidate: (none)" means known but not installable from any configured source.
-    apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [^(]'
+# The Debian packages this script asks about.
+PACKAGES=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero ffmpeg
+    python3-picamera2 python3-lgpio python3-numpy gcc python3-dev libasound2-dev)
+
+# Reads the installed and the candidate (what apt would install) versions of packages $@ into
+# deb_installed and deb_candidate, in one dpkg-query and one apt-cache call: each loads the
+# whole package database, seconds apiece on a Pi Zero or under emulation.
+read_versions() {
+    declare -gA deb_installed deb_candidate
+    local pkg v
+    for pkg in "$@"; do
+        deb_installed[$pkg]=""
+        deb_candidate[$pkg]=""
+    done
+    while read -r pkg v; do
+        deb_installed[$pkg]=$v
+    done < <(dpkg-query -W -f='${Package} ${Status} ${Version}\n' "$@" 2>/dev/null |
+        awk '$3 == "ok" && $4 == "installed" { print $1, $5 }')
+    # "Candidate: (none)": known, but not installable from any configured source.
+    while read -r pkg v; do
+        deb_candidate[$pkg]=$v
+    done < <(apt-cache policy "$@" 2>/dev/null |
+        awk '/^[^ ]/ { sub(/:.*/, ""); pkg = $0 } $1 == "Candidate:" && $2 !~ /^\(/ { print pkg, $2 }')
 }
 
-install_apt_packages() {
-    log "installing apt packages"
-    apt-get update -qq
-    # In Debian and Raspberry Pi OS alike:
+# True when the configured apt sources offer package $1 (after read_versions).
+apt_has() { [ -n "${deb_candidate[$1]:-}" ]; }
+
+# The installed version of package $1, else the one apt would install, else "".
+deb_version() {
+    local v=${deb_installed[$1]:-}
+    printf '%s' "${v:-${deb_candidate[$1]:-}}"
+}
+
+# True when Debian version $1 is at least $2.
+deb_at_least() { dpkg --compare-versions "$1" ge "$2"; }
+
+# Fills apt_want (to install) and apt_skipped (not offered here) for this system.
+plan_packages() {
+    # In Debian and Raspberry Pi OS alike, bookworm and trixie:
     #   python3-venv       the venv module (Debian splits it out of python3)
     #   python3-systemd    systemd-python: sd_notify and the journal (PyPI ships source only)
     #   python3-alsaaudio  pyalsaaudio (PyPI ships source only); checked for version below
     #   python3-gpiozero   buttons and LEDs
     #   ffmpeg             composes recordings (with the Pi's V4L2 H.264 encoder)
-    local want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero ffmpeg)
+    read_versions "${PACKAGES[@]}"
+    apt_want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero ffmpeg)
+    apt_skipped=()
     # Only in the Raspberry Pi OS archive (archive.raspberrypi.com), so optional here:
     #   python3-picamera2  picamera2 with libcamera's Python bindings (never from PyPI on a Pi)
     #   python3-lgpio      the pin backend gpiozero 2 uses by default on a Pi
+    # These names are the same in bookworm and trixie (checked in Debian's archive); what differs
+    # is the versions behind them: Python, python3-alsaaudio and NumPy, handled below.
     local pkg
     for pkg in python3-picamera2 python3-lgpio; do
         if apt_has "$pkg"; then
-            want+=("$pkg")
+            apt_want+=("$pkg")
         else
-            warn "$pkg is not in the apt sources (not Raspberry Pi OS?): skipping it"
+            apt_skipped+=("$pkg")
         fi
     done
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}"
+    # The audio backend passes rate=, periodsize= and periods= to alsaaudio.PCM, which
+    # pyalsaaudio 0.11 has; bookworm's python3-alsaaudio is 0.8.4 and trixie's 0.10.0. When
+    # the apt one is older it is built into the venv, which needs a compiler and the headers.
+    alsa_build=no
+    local alsa
+    alsa=$(deb_version python3-alsaaudio)
+    if [ -z "$alsa" ] || ! deb_at_least "$alsa" 0.11; then
+        alsa_build=yes
+        apt_want+=(gcc python3-dev libasound2-dev)
+    fi
+}
+
+# The pip constraint for NumPy. python3-picamera2's compiled helpers (simplejpeg, ...) are built
+# against Debian's NumPy: a venv NumPy of another major version would shadow it and break
+# their import. Bookworm has NumPy 1.24 (so "numpy<2"), trixie NumPy 2.2 (so "numpy<3": NumPy
+# 1.x has no wheels for trixie's Python 3.13). Without Debian's NumPy (installed, or coming
+# with python3-picamera2) there is no constraint.
+numpy_constraint() {
+    local v=${deb_installed[python3-numpy]:-}
+    if [ -z "$v" ] && apt_has python3-picamera2; then
+        v=${deb_candidate[python3-numpy]:-}
+    fi
+    [ -n "$v" ] || return 0
+    v=${v#*:}
+    printf 'numpy<%d\n' $((${v%%.*} + 1))
+}
+
+install_apt_packages() {
+    log "installing apt packages"
+    apt-get update -qq
+    plan_packages
+    local pkg
+    for pkg in "${apt_skipped[@]}"; do
+        warn "$pkg is not in the apt sources (not Raspberry Pi OS?): skipping it"
+    done
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_want[@]}"
+    # python3-picamera2 may have brought Debian's NumPy (see numpy_constraint).
+    read_versions python3-numpy
 }
 
 python_is_recent() {
     python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' ||
-        die "Python 3.11 or newer is required (Raspberry Pi OS bookworm has 3.11)"
+        die "Python 3.11 or newer is required (Raspberry Pi OS bookworm has 3.11, trixie 3.13)"
 }
 
 make_venv() {
     # --system-site-packages lets the venv import the apt-installed bindings above;
     # packages pip installs into the venv still take precedence over them.
-    if [ -x "$VENV/bin/python" ] &&
-        grep -qi '^include-system-site-packages *= *true' "$VENV/pyvenv.cfg"; then
+    if [ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/pip" ] &&
+        grep -qi '^include-system-site-packages *= *true' "$VENV/pyvenv.cfg" &&
+        "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
         log "reusing $VENV"
         return
     fi
+    # Also when the OS's Python changed under it (bookworm's 3.11 to trixie's 3.13), or an
+    # earlier run was stopped before the venv had its pip.
     log "creating $VENV"
     rm -rf "$VENV"
     mkdir -p "$PREFIX"
     python3 -m venv --system-site-packages "$VENV"
 }
 
+pip_install() {
+    local flags=(--quiet --disable-pip-version-check)
+    [ "$compile" = yes ] || flags+=(--no-compile)
+    "$VENV/bin/pip" install "${flags[@]}" "$@"
+}
+
 install_project() {
     log "installing edge-appliance into $VENV"
     local constraints
     constraints=$(mktemp)
-    # python3-picamera2's compiled helpers (simplejpeg, ...) are built against Debian's
-    # NumPy 1.x; a NumPy 2 in the venv would shadow it and break their import.
-    echo 'numpy<2' >"$constraints"
+    numpy_constraint >"$constraints"
     # No [hw] or [camera] extras: those bindings come from apt (see above).
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-        --constraint "$constraints" --upgrade "$SRC"
+    pip_install --constraint "$constraints" --upgrade "$SRC"
     rm -f "$constraints"
-    ensure_pyalsaaudio
+    if [ "$alsa_build" = yes ]; then
+        log "apt's python3-alsaaudio is older than 0.11: building pyalsaaudio>=0.11 into the venv"
+        pip_install 'pyalsaaudio>=0.11'
+    fi
     "$VENV/bin/python" -c 'import systemd.daemon, systemd.journal' ||
         die "python3-systemd is not importable from $VENV"
-}
-
-# appliance's audio backend passes rate=, periodsize= and periods= to alsaaudio.PCM, which
-# pyalsaaudio 0.11 has; Debian bookworm's python3-alsaaudio is 0.8.4. Build a new enough
-# one into the venv when the apt one is older.
-ensure_pyalsaaudio() {
-    if "$VENV/bin/python" - <<'EOF'; then
-import sys
-from importlib.metadata import PackageNotFoundError, version
-try:
-    parts = version("pyalsaaudio").split(".")[:2]
-except PackageNotFoundError:
-    sys.exit(1)
-sys.exit(0 if tuple(int(p) for p in parts) >= (0, 11) else 1)
-EOF
-        return
-    fi
-    log "apt's python3-alsaaudio is too old: building pyalsaaudio>=0.11 into the venv"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        gcc python3-dev libasound2-dev
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pyalsaaudio>=0.11'
+    "$VENV/bin/python" -c 'import alsaaudio, gpiozero' ||
+        die "alsaaudio or gpiozero is not importable from $VENV"
 }
 
 install_system_files() {
@@ -195,6 +267,13 @@ install_config() {
 }
 
 start_service() {
+    # Not booted with systemd: a chroot, e.g. building an SD card image. systemctl enable works
+    # on the files alone; reloading or starting needs the running systemd.
+    if [ ! -d /run/systemd/system ]; then
+        log "systemd is not running here: enabling $SERVICE for the next boot"
+        systemctl enable "$SERVICE"
+        return
+    fi
     log "enabling $SERVICE"
     systemctl daemon-reload
     if [ "$start" = no ]; then
@@ -209,9 +288,60 @@ start_service() {
     systemctl --no-pager --lines=0 status "$SERVICE" || true
 }
 
+# What the steps below would do on this system, from the apt lists it has now.
+print_plan() {
+    log "dry run: nothing is changed"
+    # shellcheck source=/dev/null
+    . /etc/os-release
+    printf 'system:   %s, %s\n' "${PRETTY_NAME:-unknown}" "$(dpkg --print-architecture)"
+    plan_packages
+    if [ -z "$(deb_version python3)" ]; then
+        warn "apt knows no python3: the package lists are empty (run apt-get update first)"
+    fi
+    printf 'apt:      apt-get install %s\n' "${apt_want[*]}"
+    local pkg
+    for pkg in "${apt_want[@]}"; do
+        printf '            %-20s %s\n' "$pkg" "$(deb_version "$pkg")"
+    done
+    for pkg in "${apt_skipped[@]}"; do
+        printf 'skipped:  %s (not in the apt sources: not Raspberry Pi OS?)\n' "$pkg"
+    done
+    printf 'python:   %s\n' "$(deb_version python3)"
+    printf 'venv:     python3 -m venv --system-site-packages %s\n' "$VENV"
+    local nocompile=""
+    [ "$compile" = yes ] || nocompile=" --no-compile"
+    printf 'pip:      pip install%s --upgrade %s' "$nocompile" "$SRC"
+    local constraint
+    constraint=$(numpy_constraint)
+    [ -z "$constraint" ] || printf " (constraint '%s')" "$constraint"
+    printf '\n'
+    [ "$alsa_build" = no ] ||
+        printf "pip:      pip install%s 'pyalsaaudio>=0.11' (python3-alsaaudio is %s)\n" \
+            "$nocompile" "$(deb_version python3-alsaaudio)"
+    printf 'unit:     %s\n' "$UNIT_DIR/$SERVICE.service"
+    printf 'sysusers: %s (user edge-appliance)\n' "$SYSUSERS_DIR/edge-appliance.conf"
+    printf 'tmpfiles: %s\n' "$TMPFILES_DIR/edge-appliance.conf"
+    if [ -e "$CONFIG" ]; then
+        printf 'config:   keep %s\n' "$CONFIG"
+    else
+        printf 'config:   write %s (unit name "%s")\n' "$CONFIG" "$(unit_name)"
+    fi
+    if [ ! -d /run/systemd/system ]; then
+        printf 'service:  systemctl enable %s (systemd is not running here)\n' "$SERVICE"
+    elif [ "$start" = yes ]; then
+        printf 'service:  systemctl enable --now %s\n' "$SERVICE"
+    else
+        printf 'service:  systemctl enable %s\n' "$SERVICE"
+    fi
+}
+
 main() {
     parse_args "$@"
     check_system
+    if [ "$dry_run" = yes ]; then
+        print_plan
+        return
+    fi
     install_apt_packages
     python_is_recent
     make_venv

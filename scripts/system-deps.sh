@@ -2,10 +2,15 @@
 # Installs the Debian packages the project needs, only those missing.
 #   system-deps.sh run    build deps for the hardware bindings
 #   system-deps.sh test   the above plus chromium and janus for the suite and benchmarks
+#   system-deps.sh arm64  debootstrap and qemu-user-static for make test-arm64 (only those)
 set -euo pipefail
 # ffmpeg composes recordings (and its ffprobe checks them in the suite).
 want=(libasound2-dev libsystemd-dev pkg-config libcap-dev ffmpeg)
-if [ "${1:-run}" = "test" ]; then
+if [ "${1:-run}" = "arm64" ]; then
+    want=(debootstrap qemu-user-static)
+    # Debian 12's debootstrap needs this keyring for trixie's signatures.
+    want+=(debian-archive-keyring)
+elif [ "${1:-run}" = "test" ]; then
     want+=(chromium chromium-driver janus iproute2 systemd shellcheck)
     # npm installs TypeScript to type-check the browser client (a node from elsewhere will do).
     command -v npm >/dev/null || want+=(nodejs npm)

@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 
 #: A consumer still waiting for a keyframe on its layer asks again this often (seconds).
 KEYFRAME_RETRY_S = 2.0
+#: A layer that brought no packet for this long is not flowing (seconds): its publisher
+#: paused it or its uplink cannot carry it.
+LAYER_SILENT_S = 1.0
 
 
 class ConsumerBase(Closeable):
@@ -46,6 +49,9 @@ class ConsumerBase(Closeable):
         self.on_producer_enabled: Callable[[bool], None] | None = None
         self._preferred: str | None = None
         self._allowed: str | None = None
+        # the preferred layer within the allocation (``_target`` is what flows of it)
+        self._desired: str | None = None
+        self._silence_checked = 0.0
         self._switched_off = False
         self._started = False
         #: Why the consumer was last switched off or on (an ``allocator`` reason).
@@ -68,10 +74,11 @@ class ConsumerBase(Closeable):
         return self._target
 
     def wanted_layers(self) -> set[str]:
-        """Layers this consumer needs from the source (none once closed)."""
+        """Layers this consumer needs from the source (none once closed): the one it
+        forwards, the one it waits for, and the one it would have if the source sent it."""
         if self.closed:
             return set()
-        return {name for name in (self._current, self._target) if name is not None}
+        return {n for n in (self._current, self._target, self._desired) if n is not None}
 
     @property
     def render_size(self) -> tuple[int | None, int | None]:
@@ -112,6 +119,7 @@ class ConsumerBase(Closeable):
         if switched_off:
             self._current = None
             self._target = None
+            self._desired = None
             self.producer.update_wanted_layers()
         else:
             self._waiting_since = time.monotonic()
@@ -128,7 +136,9 @@ class ConsumerBase(Closeable):
         available = self.producer.available_layers()
         spec = choose_layer(available, *self._render)
         self._preferred = spec.name if spec is not None else None
-        name = None if self._switched_off else self._capped(available, self._preferred)
+        desired = None if self._switched_off else self._capped(available, self._preferred)
+        self._desired = desired
+        name = self._flowing_at_most(available, desired)
         changed = name != self._target
         self._target = name
         if (
@@ -149,6 +159,26 @@ class ConsumerBase(Closeable):
             return wanted
         return names[min(names.index(wanted), names.index(allowed))]
 
+    def _flowing_at_most(self, available: list[LayerSpec], desired: str | None) -> str | None:
+        # A publisher whose uplink cannot carry a layer stops sending it (a browser's
+        # encoder drops its top simulcast layers): wait on the best layer that still flows,
+        # up to the desired one, and move up when the desired one arrives (``deliver``).
+        # With nothing flowing yet (a start, a camera that encodes only wanted layers) the
+        # desired layer is the one to wait for.
+        if desired is None or len(available) < 2:
+            return desired
+        # "now" is the source's latest packet: a layer flows if it is not far behind it
+        heard = [(name, layer.last_arrival) for name, layer in self.producer.layers.items()]
+        latest = max((at for name, at in heard if at), default=0.0)
+        flowing = {name for name, at in heard if at and latest - at < LAYER_SILENT_S}
+        if not flowing or desired in flowing:
+            return desired
+        names = [spec.name for spec in ordered_layers(available)]
+        if desired not in names:
+            return desired
+        below = [n for n in names[: names.index(desired)] if n in flowing]
+        return below[-1] if below else desired
+
     def start(self) -> None:
         """Begin receiving: choose a layer and ask for a keyframe on it."""
         self._started = True
@@ -158,13 +188,29 @@ class ConsumerBase(Closeable):
 
     def deliver(self, packet: MediaPacket) -> None:
         """Engine-internal: the producer hands over one packet (the forwarding hot path)."""
-        if packet.layer != self._current:
-            if packet.layer != self._target or not packet.keyframe_start:
-                if packet.layer == self._target:
-                    self._still_waiting(packet)
+        layer = packet.layer
+        if layer != self._current:
+            if layer == self._target or layer == self._desired:
+                if not packet.keyframe_start:
+                    if layer == self._target:
+                        self._still_waiting(packet)
+                    return
+                self._target = layer  # the desired layer flows again: it is the target
+                self._switch(packet)
+            else:
+                self._check_silent(packet)
                 return
-            self._switch(packet)
         self._forward(packet)
+
+    def _check_silent(self, packet: MediaPacket) -> None:
+        # Another layer's packet: if the one forwarded or awaited went silent, fall back.
+        if packet.arrival - self._silence_checked < LAYER_SILENT_S / 2:
+            return
+        self._silence_checked = packet.arrival
+        watched = self._target or self._current
+        state = self.producer.layers.get(watched) if watched is not None else None
+        if state is not None and packet.arrival - state.last_arrival >= LAYER_SILENT_S:
+            self._retarget()
 
     def _still_waiting(self, packet: MediaPacket) -> None:
         # The keyframe request (or the keyframe) may have been lost: ask again, now and then.
@@ -205,6 +251,7 @@ class ConsumerBase(Closeable):
         self.producer = producer
         self._current = None
         self._target = None
+        self._desired = None
         self.start()
 
     # -- mute ------------------------------------------------------------------------

@@ -39,6 +39,9 @@ COLUMNS = [
     "loss",
     "jitter",
     "rtt",
+    "estimate",
+    "priority",
+    "why",
 ]
 
 
@@ -98,6 +101,8 @@ async def test_status_page_monitors_each_track(tmp_path: Path):
                 for row in video:
                     assert 0 < float(row["fps"]) <= 60 and row["size"] == "—"
                 assert all(r["fps"] == "—" and r["size"] == "—" for r in rows if r not in video)
+                # Why each subscriber sees what it sees: nobody asked for a priority here.
+                assert {r["priority"] for r in video} == {"standard"}, video
                 # Names are text: nothing of them became markup anywhere on the page.
                 assert await page.evaluate("() => window.pwned === undefined")
                 assert await page.locator("#live img, #live b").count() == 0

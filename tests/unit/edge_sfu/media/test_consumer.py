@@ -260,3 +260,36 @@ def test_padding_goes_between_frames_and_the_stream_continues_after_it() -> None
     # a NACK of a packet sent after the padding is still answered with the right one
     consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [path.rtp[-1][2]]))[0])
     assert path.rtp[-1][5] == b"x" and consumer.retransmitted == 1
+
+
+def test_a_layer_that_does_not_flow_falls_back_to_one_that_does() -> None:
+    # A browser whose uplink cannot carry its top simulcast layer stops sending it: the
+    # subscriber gets the best layer that flows, and the top one as soon as it comes back.
+    producer, consumer, path, _ = make([LayerSpec("lo", 320, 180), LayerSpec("hi", 1280, 720)])
+    feed(producer, frame("lo", 100, 0, 2, True, 10.0))
+    consumer.set_preferred_size(None, None)  # wants the best: hi
+    assert consumer.preferred_layer == "hi" and consumer.target_layer == "lo"
+    assert "hi" in producer.wanted_layers  # the publisher is still asked to send it
+    feed(producer, frame("lo", 102, 3000, 2, True, 10.03))
+    assert consumer.current_layer == "lo" and len(path.rtp) == 2
+    feed(producer, frame("hi", 500, 3000, 2, False, 10.05))  # back, but mid-picture
+    assert consumer.current_layer == "lo"
+    feed(producer, frame("hi", 502, 6000, 2, True, 10.06))  # a keyframe: move up
+    assert consumer.current_layer == "hi" and consumer.target_layer == "hi"
+    # hi goes silent for over a second while lo flows: back down, at lo's next keyframe
+    feed(producer, frame("lo", 104, 9000, 2, False, 10.5))
+    assert consumer.current_layer == "hi"
+    feed(producer, frame("lo", 106, 12000, 2, False, 11.2))
+    assert consumer.target_layer == "lo"
+    feed(producer, frame("lo", 108, 15000, 2, True, 11.3))
+    assert consumer.current_layer == "lo"
+    seqs = [p[2] for p in path.rtp]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+
+
+def test_with_nothing_flowing_yet_the_desired_layer_is_awaited() -> None:
+    # A camera that encodes only wanted layers sends nothing until asked.
+    producer, consumer, _, up = make([LayerSpec("lo", 320, 180), LayerSpec("hi", 1280, 720)])
+    consumer.set_preferred_size(1280, 720)
+    assert consumer.target_layer == "hi" and up.keyframes[-1] == "hi"
+    assert producer.wanted_layers == {"hi"}

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from edge_sfu.context import LiveSignals
 from edge_sfu.stats import SubscriberCounters, TrackCounters
 
 from . import __version__
@@ -43,6 +44,7 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
     rates = state.track_rates.sample()
     counters = state.track_rates.latest.tracks
     identities = {p.sid: p.identity for room in rooms for p in room.participants.values()}
+    signals = LiveSignals() if state.sfu is None else state.sfu.signals
     status = state.status
     return {
         "version": __version__,
@@ -58,10 +60,13 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
             {
                 "sid": room.sid,
                 "name": room.unique_name,
+                # the identity of who speaks now, or the last who spoke (None: nobody yet)
+                "dominant_speaker": identities.get(signals.dominant_speakers.get(room.sid, "")),
                 "participants": [
                     {
                         "sid": p.sid,
                         "identity": p.identity,
+                        "network_quality_level": signals.network_quality.get(p.sid),
                         "tracks": [
                             {
                                 "sid": t.sid,

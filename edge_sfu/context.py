@@ -45,6 +45,20 @@ class SfuSettings:
 
 
 @dataclass
+class LiveSignals:
+    """What the media says about the live rooms now: who speaks, how good each link is.
+
+    The signaling service writes it (dominant speaker and network quality, see
+    docs/signaling.md); the REST API and status pages read it.
+    """
+
+    #: Room SID -> participant SID of its dominant speaker (absent: nobody spoke yet).
+    dominant_speakers: dict[str, str] = field(default_factory=dict)
+    #: Participant SID -> network quality level 0 to 5 (absent: not measured yet).
+    network_quality: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class SfuContext:
     """The unit's identity and keys, the history store, the live rooms, the callbacks and
     the recordings."""
@@ -58,6 +72,7 @@ class SfuContext:
     compositions: Compositions
     settings: SfuSettings = field(default_factory=SfuSettings)
     checkpointer: Checkpointer | None = None
+    signals: LiveSignals = field(default_factory=LiveSignals)
     _started: bool = False
 
     @classmethod

@@ -134,7 +134,9 @@ class LocalCall(_CallBase):
 
     def _push_audio(self, packet: OpusPacket) -> None:
         if self._audio is not None and self._audio.enabled:
-            self._audio.push(EncodedFrame(packet.data, True, packet.capture_us))
+            self._audio.push(
+                EncodedFrame(packet.data, True, packet.capture_us, audio_level=packet.level_dbov)
+            )
 
     async def set_muted(self, muted: bool) -> None:
         """Mute or unmute the microphone track."""

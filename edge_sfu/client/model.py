@@ -65,6 +65,10 @@ class RemoteParticipant:
     identity: str
     state: str = "connected"
     tracks: dict[str, RemoteTrackPublication] = field(default_factory=dict)
+    #: Network quality 0 to 5 (None until the server said, or when not asked for) and the
+    #: ``network-quality`` message's further fields at the verbosity asked for.
+    network_quality_level: int | None = None
+    network_quality_stats: dict[str, Any] | None = None
 
 
 @dataclass

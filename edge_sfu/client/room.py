@@ -24,6 +24,12 @@ recording_stopped          (): no track of the room is recorded any more
 disconnected               (code or None, message)
 error                      (code, message): the server refused one of our messages
 =========================  ==============================================================
+
+Asked for at ``connect`` (``dominant_speaker=True``, ``network_quality=...``), as
+twilio-video.js's ``dominantSpeakerChanged`` and ``networkQualityLevelChanged``:
+``dominant_speaker_changed`` (a ``RemoteParticipant``, our own ``local_sid`` when we speak,
+or None) and ``network_quality_level_changed`` (the ``RemoteParticipant`` or None for
+ourselves, the level 0 to 5, and the further fields at the verbosity asked for, or None).
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ from ..signaling.protocol import (
     MAX_TRACKS_PER_MESSAGE,
     MSG_ANSWER,
     MSG_DISCONNECTED,
+    MSG_DOMINANT_SPEAKER,
     MSG_ERROR,
+    MSG_NETWORK_QUALITY,
     MSG_OFFER,
     MSG_PUBLISH,
     MSG_PUBLISH_FAILED,
@@ -106,6 +114,11 @@ class Room(Emitter):
         self.bandwidth_profile = VideoBandwidthProfile()
         self.media: PeerSession | None = None
         self.errors: list[tuple[int, str]] = []
+        #: The room's dominant speaker: a remote participant, our ``local_sid``, or None.
+        self.dominant_speaker: RemoteParticipant | str | None = None
+        #: Our own network quality (0 to 5, None until told) and its further fields.
+        self.local_network_quality_level: int | None = None
+        self.local_network_quality_stats: dict[str, Any] | None = None
         #: Whether the room is being recorded (``recording_started`` / ``recording_stopped``).
         self.is_recording = False
         self._connection = Connection(
@@ -189,8 +202,40 @@ class Room(Emitter):
             self._published(msg)
         elif kind == MSG_PUBLISH_FAILED:
             self._publish_failed(msg)
+        elif kind == MSG_DOMINANT_SPEAKER:
+            self._dominant_speaker(msg)
+        elif kind == MSG_NETWORK_QUALITY:
+            self._network_quality(msg)
         else:
             self._remote.apply(str(kind), msg)
+
+    def _dominant_speaker(self, msg: dict[str, Any]) -> None:
+        sid = msg.get("participant_sid")
+        speaker: RemoteParticipant | str | None = None
+        if isinstance(sid, str):
+            speaker = sid if sid == self.local_sid else self._remote.by_sid.get(sid)
+            if speaker is None:
+                return  # not announced to us yet: its participant-connected follows
+        self.dominant_speaker = speaker
+        self.emit("dominant_speaker_changed", speaker)
+
+    def _network_quality(self, msg: dict[str, Any]) -> None:
+        level = msg.get("level")
+        if not isinstance(level, int):
+            return
+        stats = {k: v for k, v in msg.items() if k not in ("type", "participant_sid", "level")}
+        sid = msg.get("participant_sid")
+        who = None
+        if sid == self.local_sid:
+            self.local_network_quality_level = level
+            self.local_network_quality_stats = stats or None
+        else:
+            who = self._remote.by_sid.get(str(sid))
+            if who is None:
+                return
+            who.network_quality_level = level
+            who.network_quality_stats = stats or None
+        self.emit("network_quality_level_changed", who, level, stats or None)
 
     # -- media -----------------------------------------------------------------------
 
@@ -433,14 +478,19 @@ async def connect(
     reconnect: bool = True,
     ssl: SSLContext | bool = True,
     bandwidth_profile: dict[str, Any] | None = None,
+    dominant_speaker: bool = False,
+    network_quality: bool | dict[str, str] = False,
 ) -> Room:
     """Join a room over ``url`` (``ws://unit:port/v1/signaling``) with an access token.
 
     ``tracks`` are published right away. ``bandwidth_profile`` is Twilio's
     ``bandwidthProfile`` in snake case, e.g. ``{"video": {"mode": "presentation",
     "max_subscription_bitrate": 1_000_000}}``; a bad one raises ``ProtocolError`` (a
-    ``ValueError``) before anything is sent. ``ssl`` is for ``wss://``: an ``SSLContext`` that
-    trusts the other unit's certificate (units use self-signed ones), or False to skip
+    ``ValueError``) before anything is sent. ``dominant_speaker`` and ``network_quality``
+    ask for those events as twilio-video.js's options do: ``network_quality`` True for the
+    defaults (our own level, minimal), or ``{"local": ..., "remote": ...}`` with ``none``,
+    ``minimal``, ``moderate`` or ``detailed``. ``ssl`` is for ``wss://``: an ``SSLContext``
+    that trusts the other unit's certificate (units use self-signed ones), or False to skip
     verification on a trusted LAN. Raises ``ConnectError`` with Twilio's code when
     the server refuses (20101 bad token, 53105 room full, 53118 room completed ...).
     """
@@ -451,6 +501,10 @@ async def connect(
     join: dict[str, Any] = {"token": token}
     if room is not None:
         join["room"] = room
+    if dominant_speaker:
+        join["dominant_speaker"] = True
+    if network_quality:
+        join["network_quality"] = {} if network_quality is True else dict(network_quality)
     if profile is not None:
         client.bandwidth_profile = profile
         join["bandwidth_profile"] = bandwidth_profile

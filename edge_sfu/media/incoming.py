@@ -292,6 +292,18 @@ class IncomingTrack:
             )
         )
 
+    @property
+    def level_handler(self) -> seam.LevelHandler | None:
+        """Engine-internal: ``handle_level`` for an audio m-line, None for video (whose
+        packets are then not searched for an audio level)."""
+        return self.handle_level if self.kind == "audio" else None
+
+    def handle_level(self, level: int) -> None:
+        """Engine-internal: the RFC 6464 level (-dBov) of the packet about to arrive."""
+        producer = self.producer
+        if producer is not None and producer.level is not None:
+            producer.level.add(level, time.monotonic())
+
     def handle_stream(self, ssrc: int, rid: str | None, repaired_rid: str | None) -> bool:
         """Engine-internal: a new SSRC arrived with these rids (from its header extensions).
 

@@ -38,6 +38,9 @@ class EncodedFrame:
     keyframe: bool
     timestamp_us: int
     layer: str = DEFAULT_LAYER
+    #: Audio only: the level of the sound it encodes in -dBov (RFC 6464: 0 loudest, 127
+    #: silence), computed where the audio is encoded; None: not known.
+    audio_level: int | None = None
 
 
 class _LayerPacketizer:
@@ -102,6 +105,8 @@ class LocalProducer(Producer):
         if not payloads:
             return
         now = time.monotonic()
+        if frame.audio_level is not None and self.level is not None:
+            self.level.add(frame.audio_level, now)  # the dominant speaker hears the kiosk too
         layer = self.layers[frame.layer]
         capture_mono = frame.timestamp_us / 1_000_000
         layer.sync = SyncPoint(

@@ -20,6 +20,7 @@ from edge_sfu.media.errors import MediaClosed
 from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
 from edge_sfu.media.packet import CodecInfo, MediaPacket
 from edge_sfu.media.retransmission import RetransmissionCache
+from edge_sfu.media.speech import LevelMeter
 
 if TYPE_CHECKING:
     from edge_sfu.media.consumer_base import ConsumerBase
@@ -157,6 +158,9 @@ class Producer(Closeable):
         self.packets_received = 0
         #: Payload bytes received, for bitrate figures on the status page.
         self.bytes_received = 0
+        #: An audio producer's recent level (RFC 6464 levels from the publisher's packets,
+        #: or from a local encoder), read by the room's dominant-speaker timer.
+        self.level: LevelMeter | None = LevelMeter() if self.kind == "audio" else None
 
     def __repr__(self) -> str:
         return f"Producer({self.id!r}, {self.codec.mime_type}, layers={list(self.layers)})"

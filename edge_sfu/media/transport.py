@@ -356,7 +356,11 @@ class Transport(AsyncCloseable):
                 continue
             track = IncomingTrack(mid, transceiver.kind, track_id, self._send_rtcp)
             params = seam.retarget_receiver(
-                transceiver.receiver, track.receive_started, track.handle_rtp, track.handle_rtcp
+                transceiver.receiver,
+                track.receive_started,
+                track.handle_rtp,
+                track.handle_rtcp,
+                on_level=track.level_handler,
             )
             track.set_negotiated_codecs(seam.negotiated_codecs(transceiver))
             self.incoming[mid] = track
@@ -448,6 +452,7 @@ class Transport(AsyncCloseable):
                     track.handle_rtp,
                     track.handle_rtcp,
                     track.handle_stream,
+                    track.level_handler,
                 )
             )
             self._releases.append(seam.take_over_sender(transceiver.sender, _ignore, _ignore))
@@ -715,6 +720,7 @@ class Transport(AsyncCloseable):
                 track.handle_rtp,
                 track.handle_rtcp,
                 track.handle_stream,
+                track.level_handler,
             )
             self.incoming[mid] = track
             self._fresh.append((track, transceiver))

@@ -51,19 +51,22 @@ async def list_participants(request: web.Request) -> web.Response:
     # Live participants carry the current status (e.g. reconnecting) and published tracks.
     live = [ctx.rooms.live_participant(p.sid) or p for p in rows]
     account = ctx.identity.account_sid
+    levels = ctx.signals.network_quality
     return list_response(
         request,
         "participants",
         live,
-        lambda base, p: participant_json(base, account, p),
+        lambda base, p: participant_json(base, account, p, levels.get(p.sid)),
         page,
         size,
     )
 
 
 def _participant_response(request: web.Request, participant: Participant) -> web.Response:
-    account = context(request).identity.account_sid
-    return json_response(participant_json(base_url(request), account, participant))
+    ctx = context(request)
+    account = ctx.identity.account_sid
+    level = ctx.signals.network_quality.get(participant.sid)
+    return json_response(participant_json(base_url(request), account, participant, level))
 
 
 @requires_key

@@ -52,8 +52,11 @@ def room_json(base: str, account_sid: str, room: Room) -> dict[str, Any]:
     }
 
 
-def participant_json(base: str, account_sid: str, p: Participant) -> dict[str, Any]:
-    """A Participant resource."""
+def participant_json(
+    base: str, account_sid: str, p: Participant, network_quality_level: int | None = None
+) -> dict[str, Any]:
+    """A Participant resource; ``network_quality_level`` (0 to 5, None when not known or
+    gone) is this unit's addition to Twilio's fields."""
     url = f"{base}{API}/Rooms/{p.room_sid}/Participants/{p.sid}"
     return {
         "sid": p.sid,
@@ -66,6 +69,7 @@ def participant_json(base: str, account_sid: str, p: Participant) -> dict[str, A
         "start_time": fmt_time(p.start_time),
         "end_time": fmt_time(p.end_time),
         "duration": p.duration,
+        "network_quality_level": network_quality_level if p.connected else None,
         "url": url,
         "links": {
             "published_tracks": f"{url}/PublishedTracks",

@@ -49,6 +49,8 @@ MAX_DATA_RELIABILITY: Final = 65535
 MAX_LAYERS: Final = 3
 #: Largest ``max_bitrate`` of one layer, bit/s.
 MAX_LAYER_BITRATE: Final = 50_000_000
+#: ``join.network_quality`` verbosity names, as twilio-video.js's (index: its number).
+NETWORK_QUALITY_VERBOSITY: Final = ("none", "minimal", "moderate", "detailed")
 
 # Twilio error codes used by signaling (https://www.twilio.com/docs/api/errors/<code>).
 SIGNALING_ERROR: Final = 53000
@@ -118,6 +120,8 @@ MSG_RECORDING_STOPPED: Final = "recording-stopped"
 MSG_ERROR: Final = "error"
 MSG_DISCONNECTED: Final = "disconnected"
 MSG_SEND_LAYERS: Final = "send-layers"
+MSG_DOMINANT_SPEAKER: Final = "dominant-speaker"
+MSG_NETWORK_QUALITY: Final = "network-quality"
 SERVER_MESSAGE_TYPES: Final = frozenset(
     {
         MSG_JOINED,
@@ -143,6 +147,8 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
         MSG_ERROR,
         MSG_DISCONNECTED,
         MSG_SEND_LAYERS,
+        MSG_DOMINANT_SPEAKER,
+        MSG_NETWORK_QUALITY,
         MSG_PING,
         MSG_PONG,
     }
@@ -189,6 +195,11 @@ class Join:
     reconnect_token: str | None
     room: str | None = None
     ref: str | int | None = None
+    #: Ask for ``dominant-speaker`` messages (twilio-video.js's ``dominantSpeaker``).
+    dominant_speaker: bool = False
+    #: Ask for ``network-quality`` messages: (local, remote) verbosity, 0 (none) to 3
+    #: (detailed), as twilio-video.js's ``networkQuality``; None: not asked.
+    network_quality: tuple[int, int] | None = None
     #: The subscriber's ``bandwidthProfile.video`` (None: the defaults).
     bandwidth_profile: bw.VideoBandwidthProfile | None = None
 
@@ -413,7 +424,15 @@ def _ref(obj: dict[str, Any]) -> str | int | None:
 
 
 def _join(f: _Fields) -> Join:
-    f.only("version", "token", "reconnect_token", "room", "bandwidth_profile")
+    f.only(
+        "version",
+        "token",
+        "reconnect_token",
+        "room",
+        "bandwidth_profile",
+        "dominant_speaker",
+        "network_quality",
+    )
     version = f.obj.get("version")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ProtocolError(
@@ -425,7 +444,34 @@ def _join(f: _Fields) -> Join:
     again = f.text("reconnect_token", max_len=128, optional=True)
     room = f.text("room", max_len=128, optional=True)
     profile = parse_bandwidth_profile(f.obj.get("bandwidth_profile"))
-    return Join(PROTOCOL_VERSION, token, again, room, ref=f.ref, bandwidth_profile=profile)
+    return Join(
+        PROTOCOL_VERSION,
+        token,
+        again,
+        room,
+        ref=f.ref,
+        bandwidth_profile=profile,
+        dominant_speaker=f.flag("dominant_speaker", False),
+        network_quality=_network_quality(f.obj.get("network_quality")),
+    )
+
+
+def _network_quality(raw: object) -> tuple[int, int] | None:
+    # {"local": name, "remote": name}; twilio-video.js's defaults for a missing side
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"local", "remote"}:
+        raise ProtocolError('join.network_quality must be {"local": ..., "remote": ...}')
+    levels = []
+    for side, default in (("local", "minimal"), ("remote", "none")):
+        value = raw.get(side, default)
+        if value not in NETWORK_QUALITY_VERBOSITY:
+            raise ProtocolError(
+                f"join.network_quality.{side} must be one of "
+                f"{', '.join(NETWORK_QUALITY_VERBOSITY)}, not {str(value)[:20]!r}"
+            )
+        levels.append(NETWORK_QUALITY_VERBOSITY.index(value))
+    return levels[0], levels[1]
 
 
 #: ``bandwidth_profile.video`` fields that take one of a few names.
@@ -956,6 +1002,17 @@ def pong_message(ref: str | int | None) -> dict[str, Any]:
     if ref is not None:
         out["ref"] = ref
     return out
+
+
+def dominant_speaker_message(participant_sid: str | None) -> dict[str, Any]:
+    """The room's dominant speaker changed (None: nobody, the speaker left)."""
+    return {"type": MSG_DOMINANT_SPEAKER, "participant_sid": participant_sid}
+
+
+def network_quality_message(participant_sid: str, report: Mapping[str, object]) -> dict[str, Any]:
+    """A participant's network quality at the verbosity asked for: ``level`` (0 to 5) and,
+    from ``moderate``, ``send``/``recv`` levels and more (docs/signaling.md)."""
+    return {"type": MSG_NETWORK_QUALITY, "participant_sid": participant_sid, **report}
 
 
 def encode(message: dict[str, Any]) -> str:

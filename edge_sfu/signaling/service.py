@@ -27,6 +27,7 @@ from . import protocol as p
 from .local import LocalParticipant
 from .member import RoomMember
 from .session import Link, SignalingSession, SignalingSettings, State
+from .signals import RoomSignals
 
 if TYPE_CHECKING:
     from ..media import Router
@@ -68,6 +69,10 @@ class SignalingService:
         self._tasks = TaskSet("signaling service")
         self._ticking = False
         self._unlisten: Callable[[], None] | None = None
+        #: Dominant speaker and network quality of every live room.
+        self.signals = RoomSignals(
+            self.routers, self._participant_sids, self._reconnecting, context.signals
+        )
         self._unlisten_recordings: Callable[[], None] | None = None
 
     # -- lifetime --------------------------------------------------------------------
@@ -82,6 +87,7 @@ class SignalingService:
         if not self._ticking:
             self._ticking = True
             self._tasks.spawn(self._tick_forever(), name="signaling-ticker")
+        self.signals.start()
 
     async def shutdown(self) -> None:
         """Close every session's socket (the unit is stopping); participants leave."""
@@ -100,6 +106,7 @@ class SignalingService:
             self._unlisten_recordings()
             self._unlisten_recordings = None
         self._ticking = False
+        await self.signals.close()
         await self._tasks.close()
         for router in list(self.routers.values()):
             await router.close()
@@ -183,10 +190,27 @@ class SignalingService:
         except Exception:  # e.g. the room ended meanwhile: leave no participant behind
             await session.close(p.SIGNALING_ERROR, "could not join")
             raise
+        self.signals.listen(
+            participant.sid,
+            participant.room_sid,
+            self._sender(participant.sid),
+            dominant_speaker=message.dominant_speaker,
+            network_quality=message.network_quality,
+        )
         await self.reconcile(participant.sid)
         if self.context.recordings.is_recording(participant.room_sid):
             session.send(p.recording_started_message())
         return session
+
+    def _participant_sids(self, room_sid: str) -> list[str] | None:
+        room = self.rooms.live_room(room_sid)
+        return list(room.participants) if room is not None else None
+
+    def _reconnecting(self, participant_sid: str) -> bool:
+        try:
+            return self.rooms.participant(participant_sid).status == "reconnecting"
+        except NotFound:
+            return False
 
     async def _resume(self, link: Link, reconnect_token: str) -> SignalingSession | None:
         session = self._by_token.get(reconnect_token)
@@ -285,6 +309,7 @@ class SignalingService:
                 self._broadcast(room, p.participant_connected_message(who), who.sid)
             case ev.ParticipantDisconnected(room=room, participant=who, reason_code=code):
                 self._broadcast(room, p.participant_disconnected_message(who.sid), who.sid)
+                self.signals.forget(who.sid)
                 self._gone(who.sid, code)
             case ev.ParticipantReconnecting(room=room, participant=who):
                 self._broadcast(room, p.participant_reconnecting_message(who.sid), who.sid)

@@ -31,9 +31,28 @@ class OpusPacket:
     pts: int
     duration: int
     capture_us: int
+    #: The level of the PCM it encodes, in -dBov (0 loudest, 127 silence) as RFC 6464
+    #: carries it, so the SFU learns who speaks without decoding.
+    level_dbov: int = 127
 
 
 AudioEvent = OpusPacket | AudioError
+
+
+def level_dbov(pcm: bytes) -> int:
+    """The RMS level of S16_LE ``pcm`` in -dBov, 0 (full scale) to 127 (silence), as RFC 6464
+    defines it (the root mean square of the samples against a full-scale square wave)."""
+    import math
+
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    if samples.size == 0:
+        return 127
+    rms = math.sqrt(float(np.mean(samples * samples))) / 32768.0
+    if rms <= 0:
+        return 127
+    return max(0, min(127, round(-20 * math.log10(rms))))
 
 
 class OpusEncoder:
@@ -137,9 +156,10 @@ class AudioCapture(PcmWorker):
             self._on_pcm(pcm)
         # Opus frames equal periods, so each packet belongs to the period just read; the
         # encoder's own pts starts negative (pre-skip), which RTP timestamps don't want.
+        level = level_dbov(pcm)
         for data, duration in encoder.encode(pcm, pts):
             self.packets += 1
-            self._emit(OpusPacket(data, pts, duration, capture_us))
+            self._emit(OpusPacket(data, pts, duration, capture_us, level))
 
     def _fail(self, exc: HardwareError) -> None:
         log.warning("%s", exc)

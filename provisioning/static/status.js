@@ -92,10 +92,14 @@
     if (!list.length) { rooms.appendChild(el("p", "No rooms are open.", "muted")); }
     list.forEach(function (room) {
       rooms.appendChild(el("h3", room.name || room.sid || "room"));
+      rooms.appendChild(el("p", room.dominant_speaker ? "Speaking: " + room.dominant_speaker : "Nobody has spoken yet.", "speaker"));
       var ul = el("ul", null, "items");
       (room.participants || []).forEach(function (p) {
         var li = el("li");
         li.appendChild(el("strong", p.identity || "?"));
+        if (p.network_quality_level !== null && p.network_quality_level !== undefined) {
+          li.appendChild(el("span", "network " + p.network_quality_level + "/5", "nq"));
+        }
         var tr = (p.tracks || []).map(function (t) {
           return (t.kind || "") + " " + (t.name || "") + (t.bitrate_kbps !== undefined ? " " + t.bitrate_kbps + " kbit/s" : "");
         }).join("; ");

@@ -57,6 +57,8 @@ def test_tone_captured_comes_back_out_of_opus(
     rms_db = 20 * np.log10(np.sqrt(np.mean(pcm**2)) / 32767)
     expected_db = 20 * np.log10(0.25 / np.sqrt(2))  # -15.1 dBFS
     assert abs(rms_db - expected_db) < 1.0
+    # each packet carries the level of what it encodes, for the SFU (RFC 6464, -dBov)
+    assert {p.level_dbov for p in packets[2:]} <= {14, 15, 16}
 
 
 def test_absent_device_names_it_and_lists_what_alsa_offers(alsa_files: Path) -> None:

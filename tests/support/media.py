@@ -69,12 +69,13 @@ class PatternVideoTrack(MediaStreamTrack):
 
 
 class ToneAudioTrack(MediaStreamTrack):
-    """A 440 Hz tone in 20 ms frames, paced by a clock."""
+    """A 440 Hz tone in 20 ms frames, paced by a clock; ``amplitude`` 0 sends silence."""
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, amplitude: int = 8000) -> None:
         super().__init__()
+        self.amplitude = amplitude
         self._start: float | None = None
         self._count = 0
 
@@ -83,7 +84,7 @@ class ToneAudioTrack(MediaStreamTrack):
             self._start = time.monotonic()
         await asyncio.sleep(max(0.0, self._start + self._count * 0.02 - time.monotonic()))
         t = (np.arange(960) + self._count * 960) / 48000
-        samples = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
+        samples = (np.sin(2 * math.pi * 440 * t) * self.amplitude).astype(np.int16).reshape(1, -1)
         frame = AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = 48000
         frame.pts = self._count * 960

@@ -40,6 +40,7 @@ from edge_sfu.media.seam.extensions import (
     EXT_RTP_STREAM_ID,
     EXT_TRANSPORT_CC,
     OFFER_TRANSPORT_CC,
+    audio_level,
     header_extensions,
     negotiate_header_extensions,
     transport_sequence,
@@ -62,6 +63,7 @@ from edge_sfu.media.seam.quirks import (
     watch_bitrate_hints,
 )
 from edge_sfu.media.seam.receive import (
+    LevelHandler,
     ReceiveParams,
     RtcpHandler,
     RtpHandler,
@@ -146,6 +148,7 @@ __all__ = [
     "PRIVATE_NAMES",
     "RID",
     "ArrivalHook",
+    "LevelHandler",
     "ReceiveParams",
     "RtcpHandler",
     "RtpHandler",
@@ -154,6 +157,7 @@ __all__ = [
     "SentHandler",
     "StreamHandler",
     "answered_rids",
+    "audio_level",
     "drain_socket_reads",
     "h264_depayload",
     "h264_packetize",

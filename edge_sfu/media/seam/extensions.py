@@ -150,12 +150,8 @@ def header_extensions(data: bytes) -> dict[int, bytes]:
     return out
 
 
-def transport_sequence(data: bytes, ext_id: int) -> int | None:
-    """The transport-wide sequence number in ``data`` under ``ext_id``, or None.
-
-    The per-packet path of bandwidth estimation: walks the extension block for one id
-    without building anything; None when absent or malformed; never raises.
-    """
+def _find_extension(data: bytes, ext_id: int) -> tuple[int, int] | None:
+    # (start, length) of the value of element ``ext_id``, or None; one walk, no allocation.
     if len(data) < 16 or not data[0] & 0x10:
         return None
     block = _extension_block(data)
@@ -172,9 +168,7 @@ def transport_sequence(data: bytes, ext_id: int) -> int | None:
                 return None
             length = (head & 0x0F) + 1
             if head >> 4 == ext_id:
-                if length != 2 or pos + 3 > end:
-                    return None
-                return (data[pos + 1] << 8) | data[pos + 2]
+                return (pos + 1, length) if pos + 1 + length <= end else None
             pos += 1 + length
     elif profile >> 4 == 0x100:
         while pos < end:
@@ -185,8 +179,33 @@ def transport_sequence(data: bytes, ext_id: int) -> int | None:
                 return None
             length = data[pos + 1]
             if data[pos] == ext_id:
-                if length != 2 or pos + 4 > end:
-                    return None
-                return (data[pos + 2] << 8) | data[pos + 3]
+                return (pos + 2, length) if pos + 2 + length <= end else None
             pos += 2 + length
     return None
+
+
+def transport_sequence(data: bytes, ext_id: int) -> int | None:
+    """The transport-wide sequence number in ``data`` under ``ext_id``, or None.
+
+    The per-packet path of bandwidth estimation: walks the extension block for one id
+    without building anything; None when absent or malformed; never raises.
+    """
+    found = _find_extension(data, ext_id)
+    if found is None or found[1] != 2:
+        return None
+    start = found[0]
+    return (data[start] << 8) | data[start + 1]
+
+
+def audio_level(data: bytes, ext_id: int = EXT_AUDIO_LEVEL) -> int | None:
+    """The RFC 6464 audio level of the RTP packet ``data`` under ``ext_id``, or None.
+
+    The level is in -dBov: 0 is the loudest, 127 digital silence; the voice-activity bit
+    is not returned (senders differ in how they set it). None when the element is absent
+    or not exactly one byte long (RFC 6464 sect. 3); never raises. One walk of the
+    extension block, so it can run on every audio packet forwarded.
+    """
+    found = _find_extension(data, ext_id)
+    if found is None or found[1] != 1:
+        return None
+    return data[found[0]] & 0x7F

@@ -19,8 +19,10 @@ from typing import Any, cast
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
 from edge_sfu.media.seam.extensions import (
+    EXT_AUDIO_LEVEL,
     EXT_MID,
     EXT_TRANSPORT_CC,
+    audio_level,
     header_extensions,
     transport_sequence,
 )
@@ -58,13 +60,14 @@ def _weak_hook(hook: ArrivalHook | None) -> ArrivalHook:
 def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None = None) -> None:
     """Handle incoming SRTP synchronously, in the datagram callback.
 
-    aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
-    before a receiver sees it. For SRTP (not SRTCP) on a connected transport this
-    unprotects, parses and routes it at once, to the adapters installed by
-    ``take_over_receiver``; DTLS, STUN and RTCP keep aiortc's path. Each packet is first
-    reported to ``on_arrival`` with its transport-wide sequence number (for bandwidth
-    estimation), routed or not. Also drops empty datagrams (see ``harden_ice_input``).
-    The first call for a transport installs it; later calls change nothing.
+        aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
+        before a receiver sees it. For SRTP (not SRTCP) on a connected transport this
+        unprotects, parses and routes it at once, to the adapters installed by
+        ``take_over_receiver``; DTLS, STUN and RTCP keep aiortc's path. Each packet is first
+        reported to ``on_arrival`` with its transport-wide sequence number (for bandwidth
+        estimation), routed or not; an audio receiver is told the packet's audio level
+    (``ReceiverAdapter._on_level``). Also drops empty datagrams (see ``harden_ice_input``).
+        The first call for a transport installs it; later calls change nothing.
     """
     connection: Any = dtls.transport._connection
     if getattr(connection, "_edge_sfu_fast", False):
@@ -107,6 +110,11 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
                 try:
                     if packet.ssrc not in receiver._streams:
                         receiver._new_stream(packet.ssrc, header_extensions(plain))
+                    on_level = receiver._on_level
+                    if on_level is not None and plain[0] & 0x10:
+                        level = audio_level(plain, EXT_AUDIO_LEVEL)
+                        if level is not None:
+                            on_level(level)
                     receiver._on_rtp(packet)
                 except Exception:
                     logger.exception("forwarding an RTP packet failed")

@@ -24,6 +24,9 @@ RtcpHandler = Callable[[AnyRtcpPacket], None]
 #: (ssrc, rid, repaired rid) from the packet's header extensions (None when absent).
 #: Returns whether the SSRC is settled; if not, the next packet of that SSRC asks again.
 StreamHandler = Callable[[int, str | None, str | None], bool]
+#: Told of the RFC 6464 audio level (-dBov, 0 to 127) of each RTP packet that carries one,
+#: before the packet reaches the ``RtpHandler``. Only given for audio m-lines.
+LevelHandler = Callable[[int], None]
 
 #: SSRCs an adapter remembers as settled; more (a peer inventing SSRCs) are asked about
 #: per packet, which costs a parse but no memory.
@@ -48,19 +51,30 @@ class ReceiverAdapter:
     """
 
     def __init__(
-        self, on_rtp: RtpHandler, on_rtcp: RtcpHandler, on_stream: StreamHandler | None
+        self,
+        on_rtp: RtpHandler,
+        on_rtcp: RtcpHandler,
+        on_stream: StreamHandler | None,
+        on_level: LevelHandler | None = None,
     ) -> None:
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
         self._on_stream = on_stream
+        #: ``ingress`` reads the audio level extension only when this is set.
+        self._on_level = on_level
         self._streams: set[int] = set()
 
     def _retarget(
-        self, on_rtp: RtpHandler, on_rtcp: RtcpHandler, on_stream: StreamHandler | None
+        self,
+        on_rtp: RtpHandler,
+        on_rtcp: RtcpHandler,
+        on_stream: StreamHandler | None,
+        on_level: LevelHandler | None,
     ) -> None:
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
         self._on_stream = on_stream
+        self._on_level = on_level
         self._streams = set()
 
     def _new_stream(self, ssrc: int, extensions: dict[int, bytes]) -> None:
@@ -82,6 +96,9 @@ class ReceiverAdapter:
             if isinstance(extensions.repaired_rtp_stream_id, str):
                 found[EXT_REPAIRED_RTP_STREAM_ID] = extensions.repaired_rtp_stream_id.encode()
             self._new_stream(packet.ssrc, found)
+        level = packet.extensions.audio_level
+        if self._on_level is not None and isinstance(level, tuple) and len(level) == 2:
+            self._on_level(int(level[1]) & 0x7F)
         self._on_rtp(packet)
 
     # Called by RTCDtlsTransport._handle_rtcp_data (sender reports, BYE).
@@ -109,17 +126,19 @@ def take_over_receiver(
     on_rtp: RtpHandler,
     on_rtcp: RtcpHandler,
     on_stream: StreamHandler | None = None,
+    on_level: LevelHandler | None = None,
 ) -> Callable[[], None]:
     """Make ``receiver`` deliver raw RTP to ``on_rtp`` instead of decoding it.
 
-    ``on_stream`` learns each new SSRC with its rid and repaired rid (simulcast).
+    ``on_stream`` learns each new SSRC with its rid and repaired rid (simulcast);
+    ``on_level`` the audio level of each packet that carries one (audio m-lines).
 
     Must be called before the peer connection starts the receiver (that is, right after
     ``setRemoteDescription``/``setLocalDescription`` returns, before the next await).
     Returns a function that unregisters the adapter. ``retarget_receiver`` later hands the
     same receiver (and m-line) to other handlers.
     """
-    adapter = ReceiverAdapter(on_rtp, on_rtcp, on_stream)
+    adapter = ReceiverAdapter(on_rtp, on_rtcp, on_stream, on_level)
     state = _TakeOver(adapter, on_start)
 
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
@@ -163,6 +182,7 @@ def retarget_receiver(
     on_rtp: RtpHandler,
     on_rtcp: RtcpHandler,
     on_stream: StreamHandler | None = None,
+    on_level: LevelHandler | None = None,
 ) -> ReceiveParams | None:
     """Send what a taken-over ``receiver`` gets to other handlers from now on.
 
@@ -173,5 +193,5 @@ def retarget_receiver(
     """
     state: _TakeOver = receiver._edge_sfu_takeover  # type: ignore[attr-defined]
     state.on_start = on_start
-    state.adapter._retarget(on_rtp, on_rtcp, on_stream)
+    state.adapter._retarget(on_rtp, on_rtcp, on_stream, on_level)
     return state.params

@@ -53,7 +53,11 @@ export const PROTOCOL = Object.freeze({
     PING: 'ping',
     PONG: 'pong',
     SEND_LAYERS: 'send-layers',
+    DOMINANT_SPEAKER: 'dominant-speaker',
+    NETWORK_QUALITY: 'network-quality',
   }),
+  /** `join.network_quality` verbosity names, as twilio-video.js's levels 0 to 3. */
+  NETWORK_QUALITY_VERBOSITY: Object.freeze(['none', 'minimal', 'moderate', 'detailed']),
   /** Twilio error codes this client raises itself. */
   CODE: Object.freeze({
     SIGNALING_ERROR: 53000,
@@ -128,8 +132,12 @@ const { CLIENT, SERVER } = PROTOCOL;
  */
 
 /**
+ * @typedef {'none' | 'minimal' | 'moderate' | 'detailed'} NetworkQualityVerbosity
  * @typedef {{type: typeof CLIENT.JOIN, version: number, token?: string, room?: string,
- *   reconnect_token?: string, bandwidth_profile?: BandwidthProfileInfo}} JoinMessage
+ *   reconnect_token?: string, bandwidth_profile?: BandwidthProfileInfo,
+ *   dominant_speaker?: boolean,
+ *   network_quality?: {local?: NetworkQualityVerbosity, remote?: NetworkQualityVerbosity}}}
+ *   JoinMessage
  * @typedef {{type: typeof CLIENT.ANSWER, negotiation: number, sdp: string}} AnswerMessage
  * @typedef {{type: typeof CLIENT.PUBLISH, tracks: TrackRequest[]}} PublishMessage
  * @typedef {{type: typeof CLIENT.UNPUBLISH, track_sid: string}} UnpublishMessage
@@ -187,11 +195,16 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   ServerPingMessage
  * @typedef {{type: typeof SERVER.SEND_LAYERS, track_sid: string, rids: string[]}}
  *   SendLayersMessage
+ * @typedef {{type: typeof SERVER.DOMINANT_SPEAKER, participant_sid: string | null}}
+ *   DominantSpeakerMessage
+ * @typedef {{type: typeof SERVER.NETWORK_QUALITY, participant_sid: string, level: number,
+ *   [more: string]: unknown}} NetworkQualityMessage
  * @typedef {JoinedMessage | OfferMessage | PublishedMessage | PublishFailedMessage |
  *   ParticipantConnectedMessage | ParticipantStateMessage | TrackPublishedMessage |
  *   TrackStateMessage | TrackSubscribedMessage | TrackSwitchMessage |
  *   TrackPriorityChangedMessage | RoomCompletedMessage | RecordingMessage |
- *   ErrorMessage | DisconnectedMessage | ServerPingMessage | SendLayersMessage} ServerMessage
+ *   ErrorMessage | DisconnectedMessage | ServerPingMessage | SendLayersMessage |
+ *   DominantSpeakerMessage | NetworkQualityMessage} ServerMessage
  */
 
 /**
@@ -722,7 +735,9 @@ export class RemoteTrack extends Emitter {
 }
 
 /**
- * Someone in the room: `identity`, `sid`, `state`, `tracks` (Map of publications).
+ * Someone in the room: `identity`, `sid`, `state`, `tracks` (Map of publications), and
+ * `networkQualityLevel` (0 to 5, null until the server said; asked for at connect).
+ * Events: networkQualityLevelChanged(level, stats or null), as twilio-video.js's.
  * @template {RemoteTrackPublication | LocalTrack | LocalDataTrack} [T=RemoteTrackPublication]
  */
 export class Participant extends Emitter {
@@ -735,6 +750,10 @@ export class Participant extends Emitter {
     this.state = info.state || 'connected';
     /** @type {Map<string, T>} by track SID */
     this.tracks = new Map();
+    /** @type {number | null} */
+    this.networkQualityLevel = null;
+    /** @type {Record<string, unknown> | null} send/recv levels and more, by verbosity */
+    this.networkQualityStats = null;
   }
   get audioTracks() {
     return new Map([...this.tracks].filter(([, t]) => t.kind === 'audio'));

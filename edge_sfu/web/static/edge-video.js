@@ -72,6 +72,11 @@ export * from './edge-video-tracks.js';
  * @property {'auto' | 'manual'} [clientTrackSwitchOffControl]
  * @property {'auto' | 'manual'} [contentPreferencesMode]
  */
+/**
+ * @typedef {import('./edge-video-tracks.js').NetworkQualityVerbosity} NetworkQualityVerbosity
+ * @typedef {NetworkQualityVerbosity | 0 | 1 | 2 | 3} VerbosityOption
+ * @typedef {boolean | {local?: VerbosityOption, remote?: VerbosityOption}} NetworkQualityOption
+ */
 
 const { CLIENT, SERVER, CODE } = PROTOCOL;
 const ICE_GATHERING_TIMEOUT_MS = 5000;
@@ -87,7 +92,8 @@ const DEFAULT_RECONNECT_WINDOW = 30;
  * trackSubscribed, trackUnsubscribed, trackEnabled, trackDisabled, reconnecting,
  * reconnected, disconnected(room, error), trackSwitchedOff(track, publication, participant),
  * trackSwitchedOn(track, publication, participant),
- * trackPublishPriorityChanged(priority, publication, participant).
+ * trackPublishPriorityChanged(priority, publication, participant), and when asked for at
+ * connect dominantSpeakerChanged(participant or null; the local participant when it speaks).
  */
 export class Room extends Emitter {
   /** @param {RoomOptions} options */
@@ -100,6 +106,8 @@ export class Room extends Emitter {
     this.participants = new Map();
     /** @type {LocalParticipant | null} */
     this.localParticipant = null;
+    /** @type {Participant | LocalParticipant | null} asked for with `dominantSpeaker` */
+    this.dominantSpeaker = null;
     /** @type {string | null} */
     this.sid = null;
     /** @type {string | null} */
@@ -594,6 +602,12 @@ export class Room extends Emitter {
       case SERVER.SEND_LAYERS:
         await this._sendLayers(msg.track_sid, msg.rids || []);
         break;
+      case SERVER.DOMINANT_SPEAKER:
+        this._dominantSpeaker(msg.participant_sid);
+        break;
+      case SERVER.NETWORK_QUALITY:
+        this._networkQuality(msg);
+        break;
       case SERVER.ERROR:
         console.warn(`edge-video: server error ${msg.code}: ${msg.message}`);
         this.emit('warning', new EdgeVideoError(msg.code, msg.message));
@@ -791,6 +805,35 @@ export class Room extends Emitter {
     }
   }
 
+  /**
+   * The local participant or a remote one, by SID.
+   * @param {string | null | undefined} sid
+   * @returns {Participant | LocalParticipant | undefined}
+   */
+  _anyParticipant(sid) {
+    if (!sid) return undefined;
+    const me = this.localParticipant;
+    return me && me.sid === sid ? me : this.participants.get(sid);
+  }
+
+  /** @param {string | null} sid */
+  _dominantSpeaker(sid) {
+    const speaker = sid ? this._anyParticipant(sid) : null;
+    if (speaker === undefined) return; // not announced to us yet
+    this.dominantSpeaker = speaker;
+    this.emit('dominantSpeakerChanged', speaker);
+  }
+
+  /** @param {import('./edge-video-tracks.js').NetworkQualityMessage} msg */
+  _networkQuality(msg) {
+    const participant = this._anyParticipant(msg.participant_sid);
+    if (!participant || typeof msg.level !== 'number') return;
+    const { type: _type, participant_sid: _sid, level, ...more } = msg;
+    participant.networkQualityLevel = level;
+    participant.networkQualityStats = Object.keys(more).length ? more : null;
+    participant.emit('networkQualityLevelChanged', level, participant.networkQualityStats);
+  }
+
   /** @param {PublishFailedMessage} msg */
   _publishFailed(msg) {
     const local = this._localByClientId(msg.client_id);
@@ -851,6 +894,8 @@ function defaultUrl() {
  * @property {(LocalTrack | MediaStreamTrack | LocalDataTrack)[]} [tracks] instead of audio/video
  * @property {RTCDegradationPreference} [degradationPreference] camera video's, default 'balanced'
  * @property {PreferredVideoCodecs} [preferredVideoCodecs] default 'auto' (VP8, simulcast)
+ * @property {boolean} [dominantSpeaker] emit Room dominantSpeakerChanged
+ * @property {NetworkQualityOption} [networkQuality] emit networkQualityLevelChanged
  * @property {{video?: VideoBandwidthProfile}} [bandwidthProfile] how this subscriber's
  *   downlink is shared (Twilio's Network Bandwidth Profile API)
  */
@@ -899,6 +944,9 @@ export function bandwidthProfilePayload(bandwidthProfile) {
  * `degradationPreference` (camera video's, default 'balanced'), `preferredVideoCodecs`
  * (`'auto'`, the default: VP8 in simulcast layers, the ones nobody receives paused; or a
  * list as twilio-video.js takes it: `['H264']`, `[{codec: 'VP8', simulcast: false}]`).
+ * `dominantSpeaker: true` and `networkQuality` (`true`, or `{local, remote}` with
+ * twilio-video.js's verbosity 0 to 3 or its names `none`, `minimal`, `moderate`,
+ * `detailed`) ask for dominantSpeakerChanged and networkQualityLevelChanged.
  * `bandwidthProfile` ({video: {mode, maxSubscriptionBitrate, dominantSpeakerPriority,
  * trackSwitchOffMode, clientTrackSwitchOffControl, contentPreferencesMode}}, as Twilio's; a
  * bad one throws a TypeError or RangeError before anything is sent).
@@ -932,6 +980,8 @@ export async function connect(token, options = {}) {
     /** @type {Omit<JoinMessage, 'type' | 'version'>} */
     const join = { token };
     if (options.name) join.room = options.name;
+    if (options.dominantSpeaker) join.dominant_speaker = true;
+    if (options.networkQuality) join.network_quality = networkQualityRequest(options.networkQuality);
     if (profile) join.bandwidth_profile = profile;
     await room._open(join);
     await room._chain; // 'joined' handled: the room has its participants
@@ -941,6 +991,25 @@ export async function connect(token, options = {}) {
     throw err;
   }
   return room;
+}
+
+/**
+ * The `join.network_quality` of a `networkQuality` option (twilio-video.js's defaults:
+ * local minimal, remote none). A verbosity the protocol does not know is sent as it is,
+ * for the server to refuse with a clear error.
+ * @param {NetworkQualityOption} option
+ * @returns {{local?: NetworkQualityVerbosity, remote?: NetworkQualityVerbosity}}
+ */
+function networkQualityRequest(option) {
+  if (option === true) return {};
+  const names = PROTOCOL.NETWORK_QUALITY_VERBOSITY;
+  /** @param {VerbosityOption | undefined} value */
+  const name = (value) => /** @type {NetworkQualityVerbosity} */ (typeof value === 'number' ? names[value] ?? String(value) : value);
+  /** @type {{local?: NetworkQualityVerbosity, remote?: NetworkQualityVerbosity}} */
+  const out = {};
+  if (typeof option === 'object' && option.local !== undefined) out.local = name(option.local);
+  if (typeof option === 'object' && option.remote !== undefined) out.remote = name(option.remote);
+  return out;
 }
 
 /**

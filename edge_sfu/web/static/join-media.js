@@ -183,3 +183,75 @@ export class LevelMeter {
     this.meter.value = 0;
   }
 }
+
+/**
+ * Speaking indicators: the tiles whose audio carries sound now get the class `talking`
+ * (measured in the page with Web Audio, five times a second; a pause shorter than
+ * HANGOVER_MS keeps it, so it does not flicker between words).
+ */
+export class SpeechIndicator {
+  /** @param {(key: string) => HTMLElement | undefined} tileOf */
+  constructor(tileOf) {
+    this.tileOf = tileOf;
+    /** @type {AudioContext | null} */
+    this._context = null;
+    /** @type {Map<string, {analyser: AnalyserNode, source: MediaStreamAudioSourceNode, heard: number}>} */
+    this._tracks = new Map();
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this._timer = null;
+  }
+
+  /**
+   * Watch the audio track of the tile `key` (replacing one watched before).
+   * @param {string} key
+   * @param {MediaStreamTrack} track
+   */
+  watch(key, track) {
+    this.forget(key);
+    const Context = window.AudioContext || /** @type {any} */ (window).webkitAudioContext;
+    if (!Context) return;
+    if (!this._context) this._context = /** @type {AudioContext} */ (new Context());
+    const analyser = this._context.createAnalyser();
+    analyser.fftSize = 512;
+    const source = this._context.createMediaStreamSource(new MediaStream([track]));
+    source.connect(analyser);
+    this._tracks.set(key, { analyser, source, heard: 0 });
+    if (!this._timer) this._timer = setInterval(() => this._tick(), 200);
+  }
+
+  /** @param {string} key */
+  forget(key) {
+    const watched = this._tracks.get(key);
+    if (!watched) return;
+    watched.source.disconnect();
+    this._tracks.delete(key);
+    this.tileOf(key)?.classList.remove('talking');
+  }
+
+  stop() {
+    for (const key of [...this._tracks.keys()]) this.forget(key);
+    if (this._timer) clearInterval(this._timer);
+    this._timer = null;
+    if (this._context) this._context.close().catch(() => {});
+    this._context = null;
+  }
+
+  _tick() {
+    const context = this._context;
+    if (!context) return;
+    if (context.state === 'suspended') context.resume().catch(() => {});
+    const now = Date.now();
+    const samples = new Float32Array(512);
+    for (const [key, watched] of this._tracks) {
+      watched.analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const s of samples) sum += s * s;
+      if (Math.sqrt(sum / samples.length) > SPEECH_RMS) watched.heard = now;
+      this.tileOf(key)?.classList.toggle('talking', now - watched.heard < HANGOVER_MS);
+    }
+  }
+}
+
+/** RMS (full scale 1) above which a tile's audio counts as speech: about -34 dBFS. */
+const SPEECH_RMS = 0.02;
+const HANGOVER_MS = 400;

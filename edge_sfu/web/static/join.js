@@ -14,7 +14,7 @@ import { connect, LocalTrack } from '/static/edge-video.js';
 import { RoomMonitor } from '/static/room-monitor.js';
 import { Stage } from '/static/join-stage.js';
 import { Chat } from '/static/join-chat.js';
-import { LevelMeter, advice, canChooseSpeaker, capture, constraintsFor, fillSelect, listDevices, problemOf, routeAudio } from '/static/join-media.js';
+import { LevelMeter, SpeechIndicator, advice, canChooseSpeaker, capture, constraintsFor, fillSelect, listDevices, problemOf, routeAudio } from '/static/join-media.js';
 
 /**
  * @typedef {import('/static/edge-video.js').Room} Room
@@ -47,6 +47,9 @@ const DEVICES_KEY = 'edge-join:devices';
 const stage = new Stage($('stage'), /** @type {HTMLTemplateElement} */ ($('tile-template')));
 const chat = new Chat(/** @type {HTMLOListElement} */ ($('chat-log')), $('unread'), () => panel === 'chat');
 const meter = new LevelMeter(/** @type {HTMLMeterElement} */ ($('mic-level')));
+// A speaking indicator on every tile whose audio carries speech (the dominant speaker's tile
+// is outlined besides, from the server's dominantSpeakerChanged).
+const talking = new SpeechIndicator((key) => stage.get(key));
 
 /** @type {Credential} */
 let credential = {};
@@ -364,7 +367,8 @@ async function join(use) {
     tracks.push(chat.newTrack());
     setStatus('connecting');
     show('call');
-    await enterCall(await connect(token, { name: roomName, tracks }));
+    const networkQuality = /** @type {const} */ ({ local: 'minimal', remote: 'minimal' });
+    await enterCall(await connect(token, { name: roomName, tracks, dominantSpeaker: true, networkQuality }));
   } catch (err) {
     const { message, code } = /** @type {EdgeVideoError} */ (err);
     if (credential.invite && !room && $('call').hidden) {
@@ -440,7 +444,10 @@ function showTrack(participant, track) {
   const el = track.attach();
   el.dataset.trackSid = track.sid;
   /** @type {Element} */ (tile.querySelector('.media')).append(el);
-  if (track.kind === 'audio') routeAudio([el], select('speaker-select').value);
+  if (track.kind === 'audio') {
+    routeAudio([el], select('speaker-select').value);
+    if (!screen) talking.watch(participant.sid, track.mediaStreamTrack);
+  }
   if (track.kind === 'video') {
     tile.classList.remove('no-video');
     const paused = /** @type {HTMLElement} */ (tile.querySelector('.paused'));
@@ -456,6 +463,7 @@ function showTrack(participant, track) {
  * @param {RemoteTrack | RemoteDataTrack} track
  */
 function hideTrack(participant, track) {
+  if (track.kind === 'audio') talking.forget(participant.sid);
   for (const el of document.querySelectorAll('[data-track-sid]')) {
     if (el instanceof HTMLElement && el.dataset.trackSid === track.sid) el.remove();
   }
@@ -478,6 +486,10 @@ function watchNetworkQuality(participant) {
     bars.dataset.level = String(level);
     bars.setAttribute('role', 'img');
     bars.setAttribute('aria-label', `network quality ${level} of 5`);
+    // One's own link at 1 or 2: say so on one's own tile (the others see only bars).
+    /** @type {HTMLElement | null | undefined} */
+    const weak = room && participant === room.localParticipant ? stage.get(participant.sid)?.querySelector('.weak-link') : null;
+    if (weak) weak.hidden = !(level === 1 || level === 2);
   });
 }
 
@@ -541,12 +553,14 @@ async function enterCall(joined) {
   const me = /** @type {LocalParticipant} */ (room.localParticipant); // set once connected
   if (room.name) roomName = room.name;
   showRoomName();
+  talking.stop();
   stage.clear();
   $('chat-log').replaceChildren();
   stage.add(me.sid, { name: me.identity, local: true });
   watchNetworkQuality(me);
   for (const track of me.tracks.values()) {
     if (track instanceof LocalTrack && track.kind === 'video') showLocalVideo(track);
+    if (track instanceof LocalTrack && track.kind === 'audio') talking.watch(me.sid, track.mediaStreamTrack);
   }
   syncButtons();
   wireRoom(room);

@@ -112,3 +112,17 @@ def test_queued_frames_tells_paced_cards_from_file_pcms() -> None:
     assert queued_frames(3840, 3840) is None  # file/null PCMs: always the whole buffer
     assert queued_frames(1920, 3840) == 1920
     assert queued_frames(-32, 3840) is None  # an error code from avail()
+
+
+def test_audio_level_in_dbov_as_rfc_6464_counts_it() -> None:
+    import numpy as np
+
+    from hardware.audio.capture import level_dbov
+
+    assert level_dbov(b"") == 127
+    assert level_dbov(bytes(1920)) == 127  # digital silence
+    assert level_dbov(np.full(960, -32768, dtype="<i2").tobytes()) == 0  # full-scale square
+    t = np.arange(960) / 48000
+    sine = (0.25 * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+    assert level_dbov(sine) == 15  # 0.25 of full scale, RMS 3 dB below its peak
+    assert level_dbov(np.full(960, 1, dtype="<i2").tobytes()) == 90  # near silence

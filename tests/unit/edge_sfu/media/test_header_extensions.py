@@ -18,6 +18,7 @@ def _map(ids: dict[str, int]) -> HeaderExtensionsMap:
         "rid": "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
         "rrid": "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
         "tcc": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        "level": "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
     }
     mapping = HeaderExtensionsMap()
     mapping.configure(
@@ -96,6 +97,28 @@ def test_never_raises_and_agrees_with_itself(data: bytes, ext_id: int) -> None:
     if seq is not None:
         assert 0 <= seq <= 0xFFFF
         assert extensions.get(ext_id) == seq.to_bytes(2, "big")
+    level = seam.audio_level(data, ext_id)
+    if level is not None:
+        assert 0 <= level <= 127
+
+
+def test_audio_level_as_aiortc_writes_it() -> None:
+    mapping = _map({"mid": seam.EXT_MID, "level": seam.EXT_AUDIO_LEVEL, "tcc": 4})
+    for vad, level in ((True, 0), (False, 37), (True, 127)):
+        data = _packet(mapping, mid="0", audio_level=(vad, level), transport_sequence_number=1)
+        assert seam.audio_level(data) == level  # the voice-activity bit is not the level
+        assert seam.transport_sequence(data, 4) == 1
+    assert seam.audio_level(_packet(mapping, mid="0")) is None  # missing
+    two_byte = _packet(_map({"level": 20}), audio_level=(False, 42))
+    assert seam.audio_level(two_byte, 20) == 42
+
+
+def test_audio_level_of_the_wrong_length_is_ignored() -> None:
+    header = struct.pack("!BBHII", 0x90, 111, 1, 2, 3)
+    # id 2 with two bytes (length field 1): not an RFC 6464 element
+    data = header + b"\xbe\xde\x00\x01" + b"\x21\x85\x00\x00" + b"opus"
+    assert seam.audio_level(data) is None
+    assert seam.audio_level(header + b"\xbe\xde\x00\x05\x20\x05") is None  # truncated
 
 
 @given(

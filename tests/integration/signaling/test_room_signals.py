@@ -1,0 +1,153 @@
+"""Dominant speaker and network quality through the real server, with Python clients."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import aiohttp
+import pytest
+
+from edge_sfu.client import ConnectError, connect
+from edge_sfu.media import OPUS, EncodedFrame
+from tests.support.media import ToneAudioTrack
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+LOUD = 8000
+
+
+async def _speaker_after(room, sid: str, timeout: float) -> float:
+    """Seconds until ``room`` is told ``sid`` is the dominant speaker."""
+    start = time.monotonic()
+    await room.wait_for(
+        "dominant_speaker_changed",
+        lambda who: who is not None and getattr(who, "sid", who) == sid,
+        timeout=timeout,
+    )
+    return time.monotonic() - start
+
+
+async def test_dominant_speaker_follows_the_voice(sfu, clients):
+    alice_mic, bob_mic = ToneAudioTrack(0), ToneAudioTrack(0)
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[alice_mic])
+    bob = await connect(sfu.ws_url, sfu.token("bob"), tracks=[bob_mic], dominant_speaker=True)
+    carol = await connect(sfu.ws_url, sfu.token("carol"), dominant_speaker=True)
+    clients.extend([alice, bob, carol])
+    for room in (alice, bob):
+        await room.wait_for("published", timeout=20)
+    changes: list[object] = []
+    carol.on("dominant_speaker_changed", changes.append)
+    await asyncio.sleep(1.5)  # media flows: silence is nobody
+    assert changes == [] and carol.dominant_speaker is None
+
+    alice_mic.amplitude = LOUD
+    took = await asyncio.gather(
+        _speaker_after(carol, alice.local_sid, 5), _speaker_after(bob, alice.local_sid, 5)
+    )
+    assert max(took) < 1.5, took
+    assert carol.dominant_speaker is carol.participants[alice.local_sid]
+    # the allocator ranks the speaker's tracks by the subscribers' dominant_speaker_priority
+    producers = sfu.signaling.routers[alice.sid].producers.values()
+    assert {p.participant_id for p in producers if p.dominant_speaker} == {alice.local_sid}
+
+    # alice keeps talking; bob coughs twice (200 ms): no change
+    for _ in range(2):
+        bob_mic.amplitude = LOUD * 3
+        await asyncio.sleep(0.2)
+        bob_mic.amplitude = 0
+        await asyncio.sleep(1.0)
+    assert len(changes) == 1
+
+    # alice stops, silence keeps her; then bob speaks: within 1.5 s
+    alice_mic.amplitude = 0
+    await asyncio.sleep(1.5)
+    assert len(changes) == 1
+    bob_mic.amplitude = LOUD
+    took_bob = await asyncio.gather(
+        _speaker_after(carol, bob.local_sid, 5), _speaker_after(bob, bob.local_sid, 5)
+    )
+    assert max(took_bob) < 1.5, took_bob
+    assert bob.dominant_speaker == bob.local_sid  # ourselves: our own SID
+
+    # the speaker leaves: nobody
+    gone = carol.expect("dominant_speaker_changed")
+    await bob.disconnect()
+    assert await asyncio.wait_for(gone, 5) == (None,)
+
+
+async def test_the_kiosk_speaks_through_its_local_producer(sfu, clients):
+    watcher = await connect(sfu.ws_url, sfu.token("watcher"), dominant_speaker=True)
+    clients.append(watcher)
+    kiosk = await sfu.signaling.connect_local("room1", "kiosk")
+    microphone = await kiosk.publish("microphone", OPUS)
+    level = 127
+
+    async def capture() -> None:  # what the kiosk's capture worker hands over, every 20 ms
+        start = time.monotonic()
+        for n in itertools.count():
+            await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+            microphone.push(EncodedFrame(b"\xf8opus", True, n * 20_000, audio_level=level))
+
+    task = asyncio.create_task(capture())
+    try:
+        await wait_for(lambda: kiosk.sid in watcher.participants, what="the kiosk")
+        await asyncio.sleep(1.0)
+        assert watcher.dominant_speaker is None  # silence is nobody
+        level = 20
+        assert await _speaker_after(watcher, kiosk.sid, 5) < 1.5
+    finally:
+        task.cancel()
+        await kiosk.disconnect()
+
+
+async def test_network_quality_levels_at_each_verbosity(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[ToneAudioTrack()])
+    watcher = await connect(
+        sfu.ws_url,
+        sfu.token("watcher"),
+        network_quality={"local": "moderate", "remote": "detailed"},
+    )
+    quiet = await connect(sfu.ws_url, sfu.token("quiet"), network_quality=True)
+    clients.extend([alice, watcher, quiet])
+
+    await wait_for(lambda: watcher.local_network_quality_level is not None, what="own level")
+    assert watcher.local_network_quality_level == 5
+    assert set(watcher.local_network_quality_stats or ()) == {"send", "recv"}
+    them = next(p for p in watcher.participants.values() if p.identity == "alice")
+    await wait_for(lambda: them.network_quality_level is not None, what="alice's level")
+    assert them.network_quality_level >= 4
+    stats = them.network_quality_stats
+    assert stats is not None
+    assert set(stats) >= {"send", "recv", "audio", "video", "send_stats", "recv_stats"}
+    assert stats["send_stats"]["bandwidth"]["wanted"] > 0
+
+    # the default: our own level, minimal; nothing about the others
+    await wait_for(lambda: quiet.local_network_quality_level is not None, what="quiet's level")
+    await asyncio.sleep(2.5)
+    assert quiet.local_network_quality_level == 5
+    assert all(p.network_quality_level is None for p in quiet.participants.values())
+
+    # the REST participant resource carries the level
+    key = sfu.context.keys.create("test")
+    auth = {"Authorization": aiohttp.encode_basic_auth(key.sid, key.secret)}
+    url = f"{sfu.base}/v1/Rooms/{alice.sid}/Participants"
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.get(url) as response:
+            listed = (await response.json())["participants"]
+        async with http.get(f"{url}/watcher") as response:
+            fetched = await response.json()
+    levels = {p["identity"]: p["network_quality_level"] for p in listed}
+    assert levels["alice"] >= 4 and levels["watcher"] == levels["quiet"] == 5
+    assert fetched["network_quality_level"] == 5
+
+
+async def test_unknown_verbosity_is_refused_with_a_clear_error(sfu, clients):
+    with pytest.raises(ConnectError) as refused:
+        await connect(sfu.ws_url, sfu.token("eve"), network_quality={"local": "loud"})
+    assert refused.value.code == 53004
+    assert "network_quality.local must be one of none, minimal, moderate, detailed" in str(
+        refused.value
+    )

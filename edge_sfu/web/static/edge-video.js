@@ -283,7 +283,12 @@ export class Room extends Emitter {
           const code = Number.parseInt(event.reason, 10);
           reject(new EdgeVideoError(Number.isFinite(code) ? code : CODE.SIGNALING_ERROR, event.reason || 'signaling connection closed'));
         } else if (ws === this._ws) {
-          this._linkLost();
+          // After the messages already received: a 'disconnected' the server sent right
+          // before closing (a completed room, a removal) ends the room; only a link that
+          // closed without one is lost and worth reconnecting.
+          this._chain = this._chain.then(() => {
+            if (ws === this._ws) this._linkLost();
+          });
         }
       };
     });

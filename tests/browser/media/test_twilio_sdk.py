@@ -131,10 +131,17 @@ async def test_sdk_pages_join_page_and_python_client_share_a_room(tmp_path):
                 )
                 await logged(alice, "trackSubscribed bob video screen", 60)
                 # it went out on a transceiver that also carries a subscription (sendrecv)
-                recycled = await bob.evaluate(
-                    """() => [...window.room._signaling._peerConnectionManager._peerConnections
-                      .values()][0]._peerConnection.getTransceivers()
-                      .filter((t) => t.currentDirection === 'sendrecv').length"""
+                # (currentDirection is set once the SDK has applied the answer, which may
+                # come after the others already see the track)
+                recycled = await wait_for(
+                    lambda: bob.evaluate(
+                        """() => [...window.room._signaling._peerConnectionManager._peerConnections
+                          .values()][0]._peerConnection.getTransceivers()
+                          .filter((t) => t.currentDirection === 'sendrecv').length"""
+                    ),
+                    lambda n: n >= 1,
+                    timeout=15,
+                    what="a recycled (sendrecv) transceiver",
                 )
                 assert recycled >= 1
                 entries = await wait_for(

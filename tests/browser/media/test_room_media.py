@@ -62,6 +62,18 @@ def _complete(entries, other):
 async def _check_media(page, other: str) -> None:
     entries = await wait_for(lambda: page.evaluate(INBOUND_JS), lambda e: _complete(e, other), 90)
     assert _complete(entries, other), entries
+
+    # A browser publishes simulcast and its sender enables the full layer only once its own
+    # bandwidth estimate has ramped up (it starts low), so the full size comes within seconds
+    # rather than with the first frame.
+    def full_size(entries) -> bool:
+        return all(
+            (e["frameWidth"], e["frameHeight"]) == size
+            for identity, size in ((other, FAKE_CAMERA), ("kiosk", KIOSK_SIZE))
+            for e in _by(entries, identity, "video")
+        )
+
+    entries = await wait_for(lambda: page.evaluate(INBOUND_JS), full_size, 60)
     await asyncio.sleep(2.0)
     later = await page.evaluate(INBOUND_JS)
     for identity, size in ((other, FAKE_CAMERA), ("kiosk", KIOSK_SIZE)):
@@ -195,7 +207,14 @@ def _diagnose(sfu) -> str:
                 f"{producer.codec.mime_type} packets={producer.packets_received}"
             )
         for transport in router.transports.values():
-            lines.append(f"transport of {transport.participant_id}: {transport.connection_state}")
+            allocation = transport.allocation
+            lines.append(
+                f"transport of {transport.participant_id}: {transport.connection_state} "
+                f"estimate={transport.estimate} congested={allocation.congested} "
+                f"available={allocation.last_available_bps}"
+            )
+            for row in allocation.status():
+                lines.append(f"  allocation {row}")
             for mid, track in transport.incoming.items():
                 lines.append(
                     f"  incoming {mid}: started={track.started} "

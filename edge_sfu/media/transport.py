@@ -45,6 +45,8 @@ DataChannel: TypeAlias = RTCDataChannel
 DATA_CHANNEL_IDS = 1024
 #: A track the downlink estimate holds back this long (seconds) makes the SFU probe for it.
 PROBE_AFTER_S = 3.0
+#: Overuse seen within this (seconds) makes loss count as congestion at once (allocation).
+OVERUSE_RECENT_S = 2.0
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
@@ -162,6 +164,7 @@ class Transport(AsyncCloseable):
             lambda: list(self.consumers.values()),
             self._available_outgoing,
             loss=lambda: None if self.estimate is None else self.estimate.loss,
+            overused=self._overused,
         )
         self.on_estimate = self.reallocate
         #: Called after an allocation pass changed a share (the router recomputes publisher
@@ -728,6 +731,10 @@ class Transport(AsyncCloseable):
                 self._restarts.append((transceiver, track, params))
 
     # -- allocation ------------------------------------------------------------------
+
+    def _overused(self) -> bool:
+        last = self.bandwidth.downlink.last_overuse
+        return time.monotonic() - last < OVERUSE_RECENT_S
 
     def _available_outgoing(self) -> int | None:
         estimate = self.estimate

@@ -224,7 +224,9 @@ async def test_sdk_media_signaling(tmp_path):
         alice = await sdk_page(browser, origin, [])
         bob = await sdk_page(browser, origin, [])
         await join(alice, sfu, "alice", muted=True, **MEDIA_SIGNALING)
-        await join(bob, sfu, "bob", audio=False, **MEDIA_SIGNALING)
+        # bob asks for the figures too: detailed for himself, moderate for the others
+        detailed = {**MEDIA_SIGNALING, "networkQuality": {"local": 3, "remote": 2}}
+        await join(bob, sfu, "bob", audio=False, **detailed)
         entries = await wait_for(
             lambda: bob.evaluate("inbound()"),
             lambda e: any(x["identity"] == "alice" and x["frames"] > 0 for x in e),
@@ -267,6 +269,20 @@ async def test_sdk_media_signaling(tmp_path):
                     what=f"network quality of {name}",
                 )
                 assert 1 <= (latest(log, name) or 0) <= 5, log
+
+        stats = await bob.evaluate(
+            """() => {
+              const own = window.room.localParticipant.networkQualityStats;
+              const alice = [...window.room.participants.values()][0].networkQualityStats;
+              return {own: own && {send: own.video.send, recv: own.audio.recv,
+                                   rtt: own.video.sendStats && own.video.sendStats.latency.rtt,
+                                   level: own.video.recvStats.bandwidth.level},
+                      alice: alice && {send: alice.audio.send, stats: alice.audio.sendStats}};
+            }"""
+        )
+        assert 0 <= stats["own"]["send"] <= 5 and 0 <= stats["own"]["recv"] <= 5, stats
+        assert 0 <= stats["own"]["level"] <= 5, stats
+        assert 0 <= stats["alice"]["send"] <= 5 and stats["alice"]["stats"] is None, stats
 
         # manual switch-off: the SFU stops forwarding alice's camera to bob; on resumes it
         track_sid = await bob.evaluate("remotePublication('alice', 'video').trackSid")

@@ -202,7 +202,6 @@ async def test_media_signaling_channels(tmp_path):
                 await sdk.reply("track_switch_off", lambda m: camera.id in m["on"], since=mark)
                 await wait_for(lambda: consumer.packets_sent, lambda n: n > sent, 10)
                 assert not consumer.switched_off
-                await source.close()
 
                 # a flood on the channels: dropped past the rate, the session goes on
                 for _ in range(500):
@@ -212,6 +211,10 @@ async def test_media_signaling_channels(tmp_path):
                 await sdk.reply("network_quality", lambda m: m["type"] == "network_quality")
                 assert service.sessions[alice.sid] is alice and not alice.closed
                 assert alice.channels.refused < 500
+                # and media goes on being forwarded
+                sent = consumer.packets_sent
+                await wait_for(lambda: consumer.packets_sent, lambda n: n > sent + 10, 10)
+                await source.close()
         finally:
             await client.close()
             await local.disconnect()

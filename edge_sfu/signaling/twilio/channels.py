@@ -11,11 +11,11 @@ sends its next inputs a second after each answer).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from . import msp
+from .rsp import TokenBucket
 
 if TYPE_CHECKING:
     from ...media import DataChannel
@@ -45,9 +45,8 @@ class MediaChannels:
         self.channels: dict[str, DataChannel] = {}
         #: Channels whose client side said ``ready``: only these are sent to.
         self.ready: set[str] = set()
-        self._bucket = MESSAGES_PER_SECOND * 2
-        self._bucket_at = time.monotonic()
-        #: Messages refused (answered with an error), for the status and tests.
+        self._rate = TokenBucket(MESSAGES_PER_SECOND)
+        #: Messages refused (answered with an error; the log says why).
         self.refused = 0
 
     @property
@@ -113,20 +112,9 @@ class MediaChannels:
 
     # -- receiving ---------------------------------------------------------------------
 
-    def _allow(self) -> bool:
-        now = time.monotonic()
-        self._bucket = min(
-            MESSAGES_PER_SECOND * 2, self._bucket + (now - self._bucket_at) * MESSAGES_PER_SECOND
-        )
-        self._bucket_at = now
-        if self._bucket < 1:
-            return False
-        self._bucket -= 1
-        return True
-
     def _on_message(self, name: str, data: object) -> None:
         # aiortc calls this from its SCTP task: nothing may escape
-        if not self._allow():
+        if not self._rate.allow():
             return
         try:
             if not isinstance(data, str | bytes):
@@ -162,6 +150,7 @@ class MediaChannels:
 
     def _render_hint(self, hint: msp.RenderHint) -> str:
         if hint.error is not None:
+            logger.info("participant %s: render hint for %s: %s", self.sid, hint.track, hint.error)
             return msp.INVALID_RENDER_HINT
         consumer = self._media.consumers.get(hint.track)
         if consumer is None or consumer.kind != "video":

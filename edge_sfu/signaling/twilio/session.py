@@ -76,8 +76,7 @@ class TwilioSession:
         self.closed = False
         self.last_seen = time.monotonic()
         self.bad_count = 0
-        self._bucket = UPDATES_PER_SECOND * 2
-        self._bucket_at = time.monotonic()
+        self._updates = rsp.TokenBucket(UPDATES_PER_SECOND)
         self.tracks: dict[str, rsp.TrackState] = {}  # client track id -> state
         self.sids: dict[str, str] = {}  # client track id -> track SID
         self.failed: dict[str, dict[str, Any]] = {}
@@ -165,15 +164,7 @@ class TwilioSession:
 
     def allow_update(self) -> bool:
         """Token bucket for updates (a flood gets ``bad``, nothing else happens)."""
-        now = time.monotonic()
-        self._bucket = min(
-            UPDATES_PER_SECOND * 2, self._bucket + (now - self._bucket_at) * UPDATES_PER_SECOND
-        )
-        self._bucket_at = now
-        if self._bucket < 1:
-            return False
-        self._bucket -= 1
-        return True
+        return self._updates.allow()
 
     async def apply(self, body: rsp.Body, *, resync: bool = False) -> list[dict[str, Any]]:
         """A connect/update/sync body's tracks and descriptions; returns answers to send."""

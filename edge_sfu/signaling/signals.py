@@ -13,19 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from edge_common.lifecycle import TaskSet
 
 from ..context import LiveSignals
-from ..media.quality import WANTED_BPS, LinkSample, NetworkQuality, network_quality
+from ..media.allocation import layer_options
+from ..media.layers import sending_layers
+from ..media.quality import WANTED_BPS, LinkSample, NetworkQuality, network_quality, wanted_bps
 from ..media.speech import DominantSpeaker, LevelMeter
 from . import protocol as p
 
 if TYPE_CHECKING:
-    from ..media import Router, Transport
+    from ..media import Producer, Router, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,25 @@ class Listener:
     #: (local, remote) verbosity, 0 to 3; None: no network quality at all.
     network_quality: tuple[int, int] | None
     told_quality: dict[str, dict[str, object]]
+
+
+def wanted_uplink(producers: Sequence[Producer], publisher_cap: int | None) -> dict[str, int]:
+    """What a participant's published tracks ask of its uplink (bit/s by kind): what the SFU
+    asks of each, as ``quality.wanted_bps`` bounds it. A simulcast track is asked for the
+    layers it is told to send (``sending_layers``: none once every subscriber switched it
+    off), at what each costs (``layer_options``); single-layer video together at most the
+    ``publisher_cap`` its subscribers' allocations gave (None: not capped)."""
+    wanted: dict[str, int] = {}
+    for producer in producers:
+        asked: int | None = None
+        if producer.kind == "video" and len(producer.layers) > 1:
+            sending = set(sending_layers(list(producer.layers), producer.wanted_layers))
+            asked = sum(o.cost for o in layer_options(producer) if o.name in sending)
+        wanted[producer.kind] = wanted.get(producer.kind, 0) + wanted_bps(producer.kind, asked)
+    if "video" in wanted and publisher_cap is not None:
+        # the cap only exists while every video track has a single layer (``publisher_cap``)
+        wanted["video"] = min(wanted["video"], max(0, publisher_cap))
+    return wanted
 
 
 class RoomSignals:
@@ -214,7 +235,7 @@ class RoomSignals:
         estimate = transport.estimate
         rtt = estimate.rtt_s if estimate is not None else None
         send: dict[str, LinkSample] = {}
-        wanted: dict[str, int] = {}
+        published: list[Producer] = []
         actual: dict[str, int] = {}
         lost = received = 0
         jitter: float | None = None
@@ -223,7 +244,7 @@ class RoomSignals:
             if producer is None or producer.closed or not producer.enabled:
                 continue
             kind = producer.kind
-            wanted[kind] = wanted.get(kind, 0) + WANTED_BPS.get(kind, 0)
+            published.append(producer)
             actual[kind] = actual.get(kind, 0) + sum(
                 layer.bitrate_bps for layer in producer.layers.values()
             )
@@ -237,6 +258,7 @@ class RoomSignals:
             if track.jitter_s is not None:
                 jitter = max(jitter or 0.0, track.jitter_s)
         uplink_loss = lost / (lost + received) if lost + received > 0 else None
+        wanted = wanted_uplink(published, router.publisher_caps.get(transport.id))
         for kind, bps in wanted.items():
             send[kind] = LinkSample(
                 bps,

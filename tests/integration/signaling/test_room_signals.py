@@ -11,7 +11,10 @@ import pytest
 
 from edge_sfu.client import ConnectError, connect
 from edge_sfu.media import OPUS, EncodedFrame
-from tests.support.media import ToneAudioTrack
+from edge_sfu.media.allocation import MIN_PUBLISHER_CAP_BPS
+from edge_sfu.media.quality import WANTED_BPS
+from tests.support.media import PatternVideoTrack, ToneAudioTrack
+from tests.support.sfu import set_downlink
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -142,6 +145,34 @@ async def test_network_quality_levels_at_each_verbosity(sfu, clients):
     levels = {p["identity"]: p["network_quality_level"] for p in listed}
     assert levels["alice"] >= 4 and levels["watcher"] == levels["quiet"] == 5
     assert fetched["network_quality_level"] == 5
+
+
+async def test_a_publisher_the_sfu_holds_back_is_judged_on_what_it_is_asked(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[ToneAudioTrack()])
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    for _ in range(2):
+        await bob.wait_for("track_subscribed", timeout=30)
+    router = sfu.signaling.routers[alice.sid]
+    by_sid = {t.participant_id: t for t in router.transports.values()}
+    publisher, subscriber = by_sid[alice.local_sid], by_sid[bob.local_sid]
+    signals = sfu.signaling.signals
+
+    def wanted() -> int:
+        signals.update_quality(time.monotonic())
+        return signals.quality[alice.local_sid].send_sample.wanted_bps
+
+    assert wanted() == sum(WANTED_BPS.values())
+    # bob's downlink carries no video: alice's camera is switched off for him and she is
+    # capped at the least; her uplink is asked for that, not for a camera's 400 kbit/s
+    set_downlink(subscriber, 20_000)
+    assert router.publisher_caps[publisher.id] == MIN_PUBLISHER_CAP_BPS
+    assert wanted() == WANTED_BPS["audio"] + MIN_PUBLISHER_CAP_BPS
+    set_downlink(subscriber, None)
+    assert router.publisher_caps[publisher.id] is None
+    assert wanted() == sum(WANTED_BPS.values())
 
 
 async def test_unknown_verbosity_is_refused_with_a_clear_error(sfu, clients):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 
 import aiohttp
@@ -173,6 +174,70 @@ async def test_a_publisher_the_sfu_holds_back_is_judged_on_what_it_is_asked(sfu,
     set_downlink(subscriber, None)
     assert router.publisher_caps[publisher.id] is None
     assert wanted() == sum(WANTED_BPS.values())
+
+
+def _break_audio_levels(room) -> list[str]:
+    """From now on every audio packet ``room`` sends carries a broken audio level: in turn an
+    element of the wrong length (2 bytes), none (its id moved to one not negotiated), and an
+    element running past the end of the extension block (16 bytes). Returns the kinds used,
+    in order, as they go."""
+    sdp = room.media.pc.localDescription.sdp
+    level_id = int(re.search(r"a=extmap:(\d+) urn:ietf:params:rtp-hdrext:ssrc-audio-level", sdp)[1])
+    (sender,) = [t.sender for t in room.media.pc.getTransceivers() if t.kind == "audio"]
+    dtls = sender.transport
+    original = dtls._send_rtp
+    used: list[str] = []
+
+    def mangle(data: bytes) -> bytes:
+        if data[1] & 0x7F < 96 or not data[0] & 0x10 or data[12:14] != b"\xbe\xde":
+            return data  # RTCP, or no one-byte extension block
+        out = bytearray(data)
+        kind = ("wrong length", "missing", "overrun")[len(used) % 3]
+        header = {
+            "wrong length": level_id << 4 | 1,
+            "missing": 14 << 4,
+            "overrun": level_id << 4 | 15,
+        }
+        at, end = 16, 16 + 4 * ((data[14] << 8) | data[15])
+        while at < end and out[at]:
+            if out[at] >> 4 == level_id:
+                out[at] = header[kind]
+                break
+            at += 2 + (out[at] & 0x0F)
+        else:
+            return data
+        used.append(kind)
+        return bytes(out)
+
+    async def send_rtp(data: bytes) -> None:
+        await original(mangle(data))
+
+    dtls._send_rtp = send_rtp
+    return used
+
+
+async def test_broken_audio_levels_are_ignored_and_forwarding_goes_on(sfu, clients):
+    mic = ToneAudioTrack(LOUD)
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[mic])
+    bob = await connect(sfu.ws_url, sfu.token("bob"), dominant_speaker=True)
+    clients.extend([alice, bob])
+    await _speaker_after(bob, alice.local_sid, 10)  # well-formed levels: alice speaks
+    router = sfu.signaling.routers[alice.sid]
+    (producer,) = [p for p in router.producers.values() if p.participant_id == alice.local_sid]
+    (consumer,) = producer.consumers
+    meter = producer.level
+    assert meter is not None and meter.current_dbov(time.monotonic()) < 60
+
+    used = _break_audio_levels(alice)
+    await wait_for(lambda: len(used) >= 30, what="broken packets sent")
+    sent = consumer.packets_sent
+    await asyncio.sleep(1.0)
+    # nothing was read from them: the meter fell silent although alice is loud...
+    assert meter.current_dbov(time.monotonic()) == 127
+    assert set(used) == {"wrong length", "missing", "overrun"}
+    # ...and every packet went on to bob (50 a second)
+    assert consumer.packets_sent - sent >= 40, (sent, consumer.packets_sent)
+    assert not alice.errors and not bob.errors
 
 
 async def test_unknown_verbosity_is_refused_with_a_clear_error(sfu, clients):

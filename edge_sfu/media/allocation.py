@@ -328,6 +328,27 @@ class SubscriberAllocation:
         # spare: the probe must show that much, or it would succeed and change nothing
         return int((spent + max(0, min(steps))) / self.allocator.up_headroom)
 
+    def recovery_target(self) -> int | None:
+        """The downlink (bps) every track the *estimate* holds back would need at the layer
+        its render size wants (everything allocated now, plus each one's way up to that
+        layer, over the allocator's ``up_headroom``), None when the estimate holds nothing
+        back. Probes aim here (at most twice the estimate each, ``ProbeController``): after
+        a cap lifts, each probe that gets through may double the estimate instead of buying
+        one step, so a recovered link is found within a few probes."""
+        spent = sum(a.bitrate_bps for a in self.last.values())
+        more = 0
+        held = False
+        for demand in self._demands:
+            allocation = self.last.get(demand.consumer_id)
+            if allocation is None or allocation.reason not in (REASON_NETWORK, REASON_HOLD):
+                continue
+            if not demand.layers:
+                continue
+            held = True
+            wanted = next((x for x in demand.layers if x.name == demand.wanted), demand.layers[-1])
+            more += max(0, wanted.cost - allocation.bitrate_bps)
+        return int((spent + more) / self.allocator.up_headroom) if held else None
+
     def status(self) -> list[AllocationStatus]:
         """Per consumer: its priority, the layers wanted, allowed and sent, and why."""
         out = []

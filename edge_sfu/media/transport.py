@@ -754,8 +754,9 @@ class Transport(AsyncCloseable):
             self._held_back_since = now
         elif now - self._held_back_since >= PROBE_AFTER_S:
             # Held back for a while (the estimator's own ramp-up had its chance): padding
-            # shows whether the next step would get through, before it is taken.
-            self.probe(target)
+            # shows whether the next step would get through, before it is taken; it aims
+            # at all that is held back, so a link that recovered is found in a few probes.
+            self.probe(max(target, self.allocation.recovery_target() or 0))
         # Publisher caps depend only on the shares: recompute them (over every transport of
         # the room) only when one of this subscriber's changed.
         shares = {cid: allocation.share_bps for cid, allocation in result.items()}

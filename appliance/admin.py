@@ -21,6 +21,8 @@ from .state import DAEMON, DaemonState
 
 log = logging.getLogger(__name__)
 TLS: web.AppKey[TlsManager] = web.AppKey("appliance.tls", TlsManager)
+#: The admin sub-application (``/admin``): pages behind the admin session mount there.
+ADMIN_APP: web.AppKey[web.Application] = web.AppKey("appliance.admin_app", web.Application)
 #: How often certificates are checked for expiry and changed names/addresses (seconds).
 TLS_CHECK_INTERVAL = 3600.0
 
@@ -41,7 +43,7 @@ def setup_admin(app: web.Application, state: DaemonState) -> None:
             _, https_port = listen_address(state.settings.http.listen)
             app.middlewares.append(https_redirect_middleware(https_port))
     backend = ApplianceBackend(state, lambda keys: apply_live_settings(state, keys))
-    provisioning.setup(
+    app[ADMIN_APP] = provisioning.setup(
         app,
         backend,
         data_dir=state.unit.data_dir,

@@ -121,12 +121,21 @@ def listen_address(listen: str) -> tuple[str, int]:
 def kiosk_policy(settings: Settings) -> KioskPolicy:
     """The ``[kiosk]`` table as the call state machine's policy.
 
-    A field unit leaves only on a long press (it streams from start-up); every role retries
+    A field unit leaves only on a long press (it streams from start-up), rejoins whatever
+    ended its call, and backs off as ``[field]`` says, with jitter; every role retries
     forever.
     """
-    field_unit = settings.unit.role == "field"
+    if settings.unit.role == "field":
+        f = settings.field
+        return KioskPolicy(
+            room=settings.kiosk.room,
+            leave_on=LeaveOn.LONG_PRESS,
+            retry_initial=f.retry_initial,
+            retry_max=f.retry_max,
+            retry_jitter=f.retry_jitter,
+            persistent=True,
+            max_retries=None,
+        )
     return KioskPolicy(
-        room=settings.kiosk.room,
-        leave_on=LeaveOn.LONG_PRESS if field_unit else LeaveOn(settings.kiosk.leave_on),
-        max_retries=None,
+        room=settings.kiosk.room, leave_on=LeaveOn(settings.kiosk.leave_on), max_retries=None
     )

@@ -29,7 +29,7 @@ from edge_sfu.signaling import LocalParticipant, SignalingService
 from hardware.audio.capture import OpusPacket
 from hardware.camera.base import AccessUnit
 
-from .devices import DeviceSinks, KioskDevices
+from .devices import DeviceUse
 from .mixer import RATE, AudioMixer
 from .uplink import UplinkLayerChoice
 
@@ -60,7 +60,7 @@ class _CallBase(Closeable):
     """
 
     def __init__(
-        self, devices: KioskDevices, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
+        self, devices: DeviceUse, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
     ) -> None:
         super().__init__()
         self._devices = devices
@@ -75,8 +75,7 @@ class _CallBase(Closeable):
             self._on_ended(reason, code)
 
     def _on_close(self) -> None:
-        self._devices.sinks = DeviceSinks()
-        self._devices.stop_media()
+        self._devices.release()
         # Closed from room events, which are synchronous: the tasks end on the next turns.
         self._tasks.cancel()
         self._release()
@@ -91,7 +90,7 @@ class LocalCall(_CallBase):
     def __init__(
         self,
         service: SignalingService,
-        devices: KioskDevices,
+        devices: DeviceUse,
         mixer: AudioMixer,
         on_ended: Callable[[str, int | None], None],
     ) -> None:
@@ -127,6 +126,11 @@ class LocalCall(_CallBase):
         self._devices.sinks.audio = self._push_audio
         await self._devices.start_media()
         self._tasks.spawn(self._reconcile_forever(), name="kiosk-call-reconcile")
+
+    @property
+    def room_sid(self) -> str:
+        """The SID of the room joined ('' before the join)."""
+        return "" if self._local is None else self._local.room_sid
 
     def _push_video(self, au: AccessUnit) -> None:
         if self._video is not None:
@@ -244,7 +248,7 @@ class RemoteCall(_CallBase):
     """The kiosk in a room on another unit, through the Python client."""
 
     def __init__(
-        self, devices: KioskDevices, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
+        self, devices: DeviceUse, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
     ) -> None:
         super().__init__(devices, mixer, on_ended)
         self._room: sfu_client.Room | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -21,8 +21,6 @@ from .state import DAEMON, DaemonState
 
 log = logging.getLogger(__name__)
 TLS: web.AppKey[TlsManager] = web.AppKey("appliance.tls", TlsManager)
-#: The admin sub-application (``/admin``): pages behind the admin session mount there.
-ADMIN_APP: web.AppKey[web.Application] = web.AppKey("appliance.admin_app", web.Application)
 #: How often certificates are checked for expiry and changed names/addresses (seconds).
 TLS_CHECK_INTERVAL = 3600.0
 
@@ -31,8 +29,13 @@ def _addresses() -> list[str]:
     return [*guess_addresses(), "127.0.0.1"]
 
 
-def setup_admin(app: web.Application, state: DaemonState) -> None:
-    """Mount ``/admin/``; make or load the unit's certificate when HTTPS is on."""
+def setup_admin(
+    app: web.Application,
+    state: DaemonState,
+    pages: Callable[[web.Application], None] | None = None,
+) -> None:
+    """Mount ``/admin/``, with the role's ``pages`` added to it; make or load the unit's
+    certificate when HTTPS is on."""
     name = state.settings.unit.name
     tls: TlsManager | None = None
     if state.settings.http.tls:
@@ -43,12 +46,13 @@ def setup_admin(app: web.Application, state: DaemonState) -> None:
             _, https_port = listen_address(state.settings.http.listen)
             app.middlewares.append(https_redirect_middleware(https_port))
     backend = ApplianceBackend(state, lambda keys: apply_live_settings(state, keys))
-    app[ADMIN_APP] = provisioning.setup(
+    provisioning.setup(
         app,
         backend,
         data_dir=state.unit.data_dir,
         unit_name=lambda: state.settings.unit.name,
         tls=tls,
+        pages=pages,
     )
     app.cleanup_ctx.append(_discovery)
 

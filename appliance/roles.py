@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from edge_sfu.signaling import SIGNALING
 
 from .field.role import FieldRole
-from .hub.role import setup_hub
+from .hub.role import add_hub_pages, setup_hub
 from .kiosk.devices import KioskDevices
 from .kiosk.role import KioskRole
 from .kiosk.state import KioskMachine
@@ -24,6 +24,11 @@ from .mapping import audio_spec, camera_spec, kiosk_policy
 from .state import DAEMON, DaemonState
 
 KIOSK_ROLE: web.AppKey[KioskRole] = web.AppKey("appliance.kiosk", KioskRole)
+
+
+def admin_pages(state: DaemonState) -> Callable[[web.Application], None] | None:
+    """The role's own pages on the admin app (a hub's multi-view page), or None."""
+    return add_hub_pages if state.settings.unit.role == "hub" else None
 
 
 def setup_role(app: web.Application, state: DaemonState) -> None:

@@ -25,7 +25,6 @@ from provisioning.mdns import UnitBrowser
 from provisioning.pages.html import attr, e
 from provisioning.sessions import COOKIE_NAME
 
-from ..admin import ADMIN_APP
 from ..recording import record_everything
 from ..state import DAEMON, DaemonState
 from .registry import FieldUnits, unit_view
@@ -37,13 +36,22 @@ FIELD_UNITS: web.AppKey[FieldUnits] = web.AppKey("appliance.field_units", FieldU
 VIEWER_TTL = 12 * 3600
 
 
-def setup_hub(app: web.Application, state: DaemonState) -> None:
-    """Mount the multi-view page on the admin app and follow the field room."""
-    admin = app[ADMIN_APP]
+def add_hub_pages(admin: web.Application) -> None:
+    """The multi-view page and what it reads, on the admin app (each route checks the admin
+    session or a viewer token itself)."""
     admin.router.add_get("/hub", _page, name="public-hub")
     admin.router.add_get("/hub/units", _units, name="public-hub-units")
     admin.router.add_get("/hub/multiview.js", _script, name="public-hub-script")
     admin.router.add_get("/hub/multiview.css", _style, name="public-hub-style")
+
+
+def setup_hub(app: web.Application, state: DaemonState) -> None:
+    """Follow the field room (its registry, its recording, discovery) for the daemon's life."""
+    sfu = state.sfu
+    assert sfu is not None
+    app[FIELD_UNITS] = FieldUnits(
+        sfu.rooms, state.settings.hub.room, state.settings.hub.offline_after
+    )
     app.cleanup_ctx.append(_hub)
 
 
@@ -52,9 +60,8 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     hub = state.settings.hub
     sfu = state.sfu
     assert sfu is not None
-    units = FieldUnits(sfu.rooms, hub.room, hub.offline_after)
+    units = app[FIELD_UNITS]
     units.start()
-    app[ADMIN_APP][FIELD_UNITS] = units
     pending: set[object] = set()
 
     def record(event: ev.RoomEvent) -> None:

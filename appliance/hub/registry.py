@@ -89,7 +89,8 @@ class FieldUnits:
                 unit = self.units.get(p.identity)
                 if unit is None or unit.participant_sid != p.sid:
                     return  # an older connection of a unit that is back already
-                lost = unit.dropped or code == ev.ROOM_COMPLETED
+                # a duplicate identity is the unit itself coming back on a new connection
+                lost = unit.dropped or code in (ev.ROOM_COMPLETED, ev.DUPLICATE_IDENTITY)
                 state = "reconnecting" if lost else "offline"
                 self.units[p.identity] = FieldUnit(p.identity, state, self._clock(), p.sid)
             case _:

@@ -39,6 +39,7 @@ TILES = """() => [...document.querySelectorAll('.tile')].map((t) => {
   return {identity: t.dataset.identity, state: t.dataset.state,
           text: t.querySelector('.state').textContent,
           frames: v ? v.getVideoPlaybackQuality().totalVideoFrames : 0,
+          recording: !t.querySelector('.rec').hidden,
           width: v ? v.videoWidth : 0};
 })"""
 
@@ -147,6 +148,23 @@ async def _scenario(tmp: Path) -> None:
                 browser, f"{hub_url}/admin/hub?token={viewer.stdout.strip()}", bypass_csp=True
             )
             await frames_advance(page, UNITS, 60)
+            # the hub records every field unit: the page says so
+            await wait_for(
+                lambda: page.evaluate(TILES),
+                lambda tiles: len(tiles) == 2 and all(t["recording"] for t in tiles),
+                timeout=15,
+                what="recording indicators",
+            )
+            # Enlarging a tile raises the viewer's priority for that unit's video at the hub.
+            await page.click("section.tile[data-identity='field-a']")
+            await wait_for(
+                lambda: viewer_priorities(hub),
+                lambda got: got.get("field-a") == "high" and got.get("field-b") != "high",
+                timeout=10,
+                what="the enlarged unit's priority at the hub",
+            )
+            await page.click("section.tile[data-identity='field-a']")
+            hub_recordings = hub.rest("/v1/Recordings?PageSize=50", key)["recordings"]
 
             # The hub goes away.
             assert await asyncio.to_thread(hub.stop) == 0
@@ -184,6 +202,20 @@ async def _scenario(tmp: Path) -> None:
 
         for unit in fields:
             _check_local_recording(unit, outage)
+        kinds = sorted(r["type"] for r in hub_recordings)
+        assert kinds == ["audio", "audio", "video", "video"], hub_recordings
+
+
+def viewer_priorities(hub: Daemon) -> dict[str, str | None]:
+    """Per field unit: the priority the page's viewer ("wall") gives its video at the hub."""
+    out = {}
+    for room in hub.status()["rooms"]:
+        for p in room["participants"]:
+            for track in p["tracks"]:
+                for sub in track["subscribers"]:
+                    if track["kind"] == "video" and sub["identity"] == "wall":
+                        out[p["identity"]] = sub["priority"]
+    return out
 
 
 async def _all(page: Any, state: str) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import time
 from contextlib import ExitStack
@@ -23,7 +22,7 @@ import pytest
 
 from tests.browser.kiosk.audio_files import alsa_env, kiosk_config, write_raw_tone
 from tests.support.browser import chromium, open_page, require_chromium
-from tests.support.daemon import Daemon, running_daemon
+from tests.support.daemon import Daemon, free_port, running_daemon
 from tests.support.waiting import wait_for, wait_for_sync
 
 OUTAGE_S = 20.0
@@ -42,12 +41,6 @@ TILES = """() => [...document.querySelectorAll('.tile')].map((t) => {
           recording: !t.querySelector('.rec').hidden,
           width: v ? v.videoWidth : 0};
 })"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def hub_config(port: int) -> dict[str, dict[str, object]]:

@@ -9,6 +9,7 @@ so nothing is played.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: How long the media connection may take to come up after the answer (seconds).
 CONNECT_TIMEOUT = 15.0
+#: Sessions being DELETEd after their media failed (kept referenced until done).
+_ENDING: set[asyncio.Task[None]] = set()
 
 
 class WhipCall(RemoteCall):
@@ -74,9 +77,18 @@ class WhipCall(RemoteCall):
         """A WHIP endpoint says nothing of who receives: the unit itself."""
         return 1
 
-    async def leave(self) -> None:
-        """DELETE the WHIP session. Idempotent."""
-        self.close()
+    def _release(self) -> None:
+        super()._release()
+        # The media failed (the call ended by itself): the server's resource goes too.
         if self._session is not None:
             session, self._session = self._session, None
+            task = asyncio.get_running_loop().create_task(session.close())
+            _ENDING.add(task)
+            task.add_done_callback(_ENDING.discard)
+
+    async def leave(self) -> None:
+        """DELETE the WHIP session. Idempotent."""
+        session, self._session = self._session, None
+        self.close()
+        if session is not None:
             await session.close()

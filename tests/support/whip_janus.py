@@ -30,11 +30,12 @@ class WhipFront:
 
 
 @asynccontextmanager
-async def whip_in_front_of_janus(token: str) -> AsyncIterator[WhipFront]:
-    """Janus with one H.264/Opus room, and a WHIP endpoint into it on 127.0.0.1."""
+async def whip_in_front_of_janus(token: str, bitrate: int = 0) -> AsyncIterator[WhipFront]:
+    """Janus with one H.264/Opus room (publishers capped at ``bitrate``, 0: not), and a WHIP
+    endpoint into it on 127.0.0.1."""
     janus = Janus()
     await janus.start()
-    room = JanusRoom(janus)
+    room = JanusRoom(janus, bitrate)
     await room.create()
     app = web.Application()
     front = WhipFront("", room, token)

@@ -80,6 +80,37 @@ async def test_field_unit_publishes_to_janus_over_whip(tmp_path: Path):
         assert len(front.deleted) == 1 and not front.sessions
 
 
+SIMULCAST = [
+    {"name": "main", "width": 320, "height": 180, "bitrate": 300_000},
+    {"name": "small", "width": 160, "height": 90, "bitrate": 80_000},
+]
+
+
+async def test_on_a_capped_uplink_the_field_unit_sends_its_small_layer(tmp_path: Path):
+    """Janus's room lets a publisher send 150 kbit/s (its REMB says so): the unit switches
+    to the layer that fits and stops encoding the large one."""
+    async with whip_in_front_of_janus(TOKEN, bitrate=150_000) as front:
+        config = field_config(tmp_path, front.url, TOKEN)
+        config["camera"]["layers"] = SIMULCAST
+        config["audio"] = {"enabled": False}
+        with running_daemon(tmp_path, config, name="capped") as unit:
+            await asyncio.to_thread(unit.wait_ready, 60)
+
+            def encoding() -> dict[str, bool]:
+                layers = unit.status()["media"].get("camera_layers", {})
+                return {name: layer["encoding"] for name, layer in layers.items()}
+
+            await wait_for(
+                encoding,
+                lambda got: got == {"main": False, "small": True},
+                timeout=60,
+                what="only the small layer encoded",
+            )
+            sizes, _ = await receive_from_janus(front.room, 15)
+            assert sizes == {(160, 90)}, sizes
+            await asyncio.to_thread(unit.stop)
+
+
 async def receive_from_janus(room: Any, wanted: int) -> tuple[set[tuple[int, int]], int]:
     """Subscribe to the room's publisher through Janus's API; decode ``wanted`` frames."""
     handle, offer = await room.subscribe()

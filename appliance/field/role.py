@@ -49,10 +49,13 @@ class FieldLink:
     #: Seconds before the next retry, while one is scheduled.
     retry_in: float | None = None
 
-    def follow(self, machine: KioskMachine, now: float) -> None:
-        """Take the state from ``machine``; ``since`` moves only when the state changes."""
+    def follow(self, machine: KioskMachine, now: float, *, call_down: bool = False) -> None:
+        """Take the state from ``machine`` (and, in a call, whether the call's link is being
+        re-made: ``call_down``); ``since`` moves only when the state changes."""
         state = machine.state
-        if state is KioskState.IN_CALL:
+        if state is KioskState.IN_CALL and call_down:
+            new = "reconnecting"
+        elif state is KioskState.IN_CALL:
             new = "live"
         elif state is KioskState.IDLE:
             new = "starting" if self.state == "starting" else "stopped"
@@ -63,7 +66,7 @@ class FieldLink:
         if new != self.state or not self.since:
             self.since = now
         self.state = new
-        self.attempt = machine.failures if new == "reconnecting" else 0
+        self.attempt = max(1, machine.failures) if new == "reconnecting" else 0
         self.reason = machine.last_reason
         pending = state is KioskState.ERROR and machine.retry_pending
         self.retry_in = round(machine.retry_delay, 3) if pending else None
@@ -92,6 +95,7 @@ class FieldRole(KioskRole):
         super().__init__(state, machine, devices, signaling)
         s = state.settings
         self.link = FieldLink()
+        self._call_down = False  # the call's client is re-making its link
         self._recording = (
             LocalRecording(signaling, devices, self._mixer, s.field.local_room, s.kiosk.identity)
             if s.field.record_while_down
@@ -124,7 +128,9 @@ class FieldRole(KioskRole):
 
     def _show(self, text: str) -> None:
         link = self.link
-        link.follow(self._machine, time.time())
+        if self._machine.state is not KioskState.IN_CALL:
+            self._call_down = False
+        link.follow(self._machine, time.time(), call_down=self._call_down)
         self._state.status.role_state = link.state
         self._state.status.muted = self._machine.muted
         self._state.status.set_line(self._line())
@@ -155,11 +161,21 @@ class FieldRole(KioskRole):
             line += " (without " + ", ".join(sorted(self._state.status.degraded)) + ")"
         return line
 
+    def _call_link(self, up: bool) -> None:
+        # The client lost its link and is re-making it (a silent network, a hub that stopped
+        # answering): that is reconnecting, and recording locally, until it is back or the
+        # client gives up and the call ends.
+        self._call_down = not up
+        self._show("")
+
     async def _open_call(self) -> tuple[Call, Awaitable[None]]:
         field = self._state.settings.field
         if field.transport != "whip":
-            return await super()._open_call()
-        from .whip import WhipCall
+            call, join = await super()._open_call()
+        else:
+            from .whip import WhipCall
 
-        call = WhipCall(self._devices.use(), self._mixer, self._call_ended)
-        return call, call.join_whip(field.whip_url, field.whip_token)
+            whip = WhipCall(self._devices.use(), self._mixer, self._call_ended)
+            call, join = whip, whip.join_whip(field.whip_url, field.whip_token)
+        call.on_link = self._call_link
+        return call, join

@@ -42,6 +42,8 @@ RECONCILE_INTERVAL = 1.0
 class Call(Protocol):
     """What the kiosk role needs of a call, wherever the room is."""
 
+    on_link: Callable[[bool], None] | None
+
     async def set_muted(self, muted: bool) -> None:
         """Disable (or enable) the microphone track; the others see it."""
 
@@ -67,6 +69,13 @@ class _CallBase(Closeable):
         self._mixer = mixer
         self._on_ended = on_ended
         self._tasks = TaskSet("kiosk call")
+        #: Told False when the link to the room drops while the call lives (the client is
+        #: re-making it) and True when it is back; set by whoever cares (a field unit).
+        self.on_link: Callable[[bool], None] | None = None
+
+    def _link(self, up: bool) -> None:
+        if self.on_link is not None and not self.closed:
+            self.on_link(up)
 
     def _ended(self, reason: str, code: int | None) -> None:
         """The room ended the call (kick, room completed, connection lost)."""
@@ -267,6 +276,8 @@ class RemoteCall(_CallBase):
         self._room.on("track_subscribed", self._subscribed)
         self._room.on("track_unsubscribed", self._unsubscribed)
         self._room.on("disconnected", lambda code, message: self._ended(str(message), code))
+        self._room.on("reconnecting", lambda: self._link(False))
+        self._room.on("reconnected", lambda: self._link(True))
         camera = self._devices.camera
         if camera is not None:
             # The client publishes one layer: the largest the camera makes, until the other

@@ -140,3 +140,16 @@ def test_the_link_says_live_reconnecting_since_and_the_attempt():
     machine.handle(LongPressed())
     link.follow(machine, 150.0)
     assert (link.state, link.since) == ("stopped", 150.0)
+
+
+def test_a_call_re_making_its_link_is_reconnecting_since_it_dropped():
+    machine = KioskMachine(FIELD, draw=lambda: 1.0)
+    machine.handle(JoinPressed())
+    machine.handle(JoinSucceeded())
+    link = FieldLink()
+    link.follow(machine, 10.0)
+    link.follow(machine, 20.0, call_down=True)
+    assert (link.state, link.since, link.attempt) == ("reconnecting", 20.0, 1)
+    machine.handle(Disconnected("the client gave up"))  # the same outage goes on
+    link.follow(machine, 50.0)
+    assert (link.state, link.since) == ("reconnecting", 20.0)

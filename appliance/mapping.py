@@ -17,7 +17,7 @@ from hardware.camera.base import CameraLayerSpec, CameraSpec
 from provisioning.mdns import loopback_only
 
 from .kiosk.state import KioskPolicy, LeaveOn
-from .settings import Settings
+from .settings import KioskSection, Settings
 
 #: Addresses that mean "every interface" in ``http.listen``.
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 (compared with, never bound)
@@ -139,3 +139,14 @@ def kiosk_policy(settings: Settings) -> KioskPolicy:
     return KioskPolicy(
         room=settings.kiosk.room, leave_on=LeaveOn(settings.kiosk.leave_on), max_retries=None
     )
+
+
+def call_identity(settings: Settings) -> str:
+    """Who the unit is in the rooms it joins: ``kiosk.identity``; a field unit that leaves it
+    at the default is its unit name, so the field units of one hub never share a name (one
+    would remove the other, 53205) and the hub shows each by the name it announces."""
+    identity = settings.kiosk.identity
+    default = KioskSection().identity
+    if settings.unit.role == "field" and identity == default:
+        return settings.unit.name
+    return identity

@@ -27,6 +27,7 @@ from edge_sfu.signaling import SignalingService
 from ..kiosk.devices import KioskDevices
 from ..kiosk.role import KioskRole
 from ..kiosk.state import KioskMachine, KioskState
+from ..mapping import call_identity
 from ..state import DaemonState
 from .local_recording import LocalRecording
 
@@ -97,7 +98,7 @@ class FieldRole(KioskRole):
         self.link = FieldLink()
         self._call_down = False  # the call's client is re-making its link
         self._recording = (
-            LocalRecording(signaling, devices, self._mixer, s.field.local_room, s.kiosk.identity)
+            LocalRecording(signaling, devices, self._mixer, s.field.local_room, call_identity(s))
             if s.field.record_while_down
             else None
         )

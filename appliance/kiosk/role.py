@@ -19,6 +19,7 @@ from edge_common.lifecycle import TaskSet
 from edge_sfu.rooms import events as ev
 from edge_sfu.signaling import SignalingService
 
+from ..mapping import call_identity
 from ..state import DaemonState
 from . import events as ke
 from .devices import KioskDevices
@@ -234,20 +235,21 @@ class KioskRole:
         from .call import LocalCall, RemoteCall, fetch_remote_token, signaling_url
 
         kiosk = self._state.settings.kiosk
+        identity = call_identity(self._state.settings)
         muted = self._machine.muted
         if kiosk.remote_url:
             token = kiosk.remote_token or await fetch_remote_token(
                 kiosk.remote_url,
                 kiosk.remote_api_key_sid,
                 kiosk.remote_api_key_secret,
-                kiosk.identity,
+                identity,
                 kiosk.room,
             )
             url = signaling_url(kiosk.remote_url)
             remote = RemoteCall(self._devices.use(), self._mixer, self._call_ended)
             return remote, remote.join(url, token, kiosk.room, muted=muted)
         local = LocalCall(self._signaling(), self._devices.use(), self._mixer, self._call_ended)
-        return local, local.join(kiosk.room, kiosk.identity, muted=muted)
+        return local, local.join(kiosk.room, identity, muted=muted)
 
     async def _leave(self) -> None:
         call, self._call = self._call, None

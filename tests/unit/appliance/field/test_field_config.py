@@ -74,3 +74,13 @@ def test_a_field_units_policy_comes_from_its_table():
     # a kiosk keeps its own backoff and goes idle when the room ends
     kiosk = kiosk_policy(parse_settings({}))
     assert not kiosk.persistent and kiosk.retry_jitter == 0.0
+
+
+def test_a_field_unit_is_its_unit_name_unless_given_an_identity():
+    from appliance.mapping import call_identity
+
+    field = {"unit": {"role": "field", "name": "north-gate"}, "kiosk": HUB}
+    assert call_identity(parse_settings(field)) == "north-gate"
+    named = {**field, "kiosk": {**HUB, "identity": "gate-cam"}}
+    assert call_identity(parse_settings(named)) == "gate-cam"
+    assert call_identity(parse_settings({"unit": {"name": "lobby"}})) == "kiosk"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 from contextlib import ExitStack
@@ -32,6 +33,7 @@ LAYERS = [
     {"name": "small", "width": 160, "height": 90, "bitrate": 80_000},
 ]
 UNITS = ("field-a", "field-b")
+FIGURES = re.compile(r"(\d+) kbit/s · network [0-5]/5")
 
 TILES = """() => [...document.querySelectorAll('.tile')].map((t) => {
   const v = t.querySelector('video');
@@ -39,6 +41,7 @@ TILES = """() => [...document.querySelectorAll('.tile')].map((t) => {
           text: t.querySelector('.state').textContent,
           frames: v ? v.getVideoPlaybackQuality().totalVideoFrames : 0,
           recording: !t.querySelector('.rec').hidden,
+          figures: t.querySelector('.figures').textContent,
           width: v ? v.videoWidth : 0};
 })"""
 
@@ -147,6 +150,16 @@ async def _scenario(tmp: Path) -> None:
                 lambda tiles: len(tiles) == 2 and all(t["recording"] for t in tiles),
                 timeout=15,
                 what="recording indicators",
+            )
+            # bitrate and network quality, as the hub measures them
+            await wait_for(
+                lambda: page.evaluate(TILES),
+                lambda tiles: (
+                    all(FIGURES.fullmatch(t["figures"]) for t in tiles)
+                    and all(int(FIGURES.fullmatch(t["figures"])[1]) > 20 for t in tiles)
+                ),
+                timeout=15,
+                what="bitrate and network quality on each tile",
             )
             # Enlarging a tile raises the viewer's priority for that unit's video at the hub.
             await page.click("section.tile[data-identity='field-a']")

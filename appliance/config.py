@@ -232,8 +232,6 @@ def _field_checks(s: Settings, problems: dict[str, str]) -> None:
         problems["kiosk.remote_url"] = (
             "a field unit with transport 'unit' streams to the hub at kiosk.remote_url: set it"
         )
-    if f.local_room == s.kiosk.room and not s.kiosk.remote_url:
-        problems["field.local_room"] = "must differ from kiosk.room"
 
 
 def _range(md: typing.Mapping[str, Any]) -> str:

@@ -94,15 +94,9 @@ class DeviceUse:
         self.media = True
         await self._devices.start_media()
 
-    def stop_media(self) -> None:
-        """Stop this use's media: its sinks, its layers, and capture if no other use runs."""
-        self.sinks = DeviceSinks()
-        self.media = False
-        self.set_wanted_layers(frozenset())
-        self._devices.stop_media()
-
     def release(self) -> None:
-        """This use is done: its media stops and it receives nothing more. Idempotent."""
+        """This use is done: its sinks and layers go, capture stops if no other use runs.
+        Idempotent."""
         self._devices.release(self)
 
 

@@ -1,0 +1,56 @@
+"""A plain aiortc WHIP publisher and WHEP viewer on a running unit, with room clients."""
+
+from __future__ import annotations
+
+import asyncio
+
+from edge_sfu.client import Room, connect
+from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.sfu import RunningSfu
+from tests.support.waiting import wait_for
+
+from .aiortc_whip import AiortcWhip
+
+
+def _room(sfu: RunningSfu, name: str = "room1"):  # type: ignore[no-untyped-def]
+    return sfu.context.rooms.live_room_by_name(name)
+
+
+async def test_aiortc_publisher_is_a_participant_every_client_receives(
+    sfu: RunningSfu, clients: list[Room]
+) -> None:
+    viewer = await connect(sfu.ws_url, sfu.token("viewer"), room="room1")
+    clients.append(viewer)
+    video = viewer.expect("track_subscribed", lambda track, *_: track.kind == "video")
+    audio = viewer.expect("track_subscribed", lambda track, *_: track.kind == "audio")
+    whip = AiortcWhip()
+    try:
+        result = await whip.publish(
+            sfu.base,
+            "room1",
+            sfu.token("encoder"),
+            PatternVideoTrack(320, 240, 15),
+            ToneAudioTrack(),
+        )
+        assert result.status == 201, result.body
+        assert result.headers["Content-Type"].startswith("application/sdp")
+        assert result.headers["ETag"].startswith('"')
+        assert result.headers["Accept-Patch"] == "application/trickle-ice-sdpfrag"
+        assert result.location is not None and "/whip-sessions/" in result.location
+        assert "Link" not in result.headers  # no STUN/TURN configured
+        video_track, _, publisher = await asyncio.wait_for(video, 20)
+        audio_track, _, _ = await asyncio.wait_for(audio, 20)
+        assert publisher.identity == "encoder"
+        frames = await receive_frames(video_track, 20)
+        assert (frames[-1].width, frames[-1].height) == (320, 240)
+        await receive_frames(audio_track, 10)
+        encoder = _room(sfu).by_identity("encoder")
+        assert sorted(t.name for t in encoder.published.values()) == ["audio", "video"]
+
+        assert await whip.delete() == 200
+        await wait_for(lambda: _room(sfu).by_identity("encoder") is None, timeout=5)
+        router = sfu.signaling.routers[_room(sfu).sid]
+        assert encoder.sid not in {t.participant_id for t in router.transports.values()}
+        assert await whip.delete() == 404  # gone
+    finally:
+        await whip.close()

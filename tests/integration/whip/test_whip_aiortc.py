@@ -54,3 +54,37 @@ async def test_aiortc_publisher_is_a_participant_every_client_receives(
         assert await whip.delete() == 404  # gone
     finally:
         await whip.close()
+
+
+async def test_aiortc_whep_viewer_plays_one_participant_and_leaves_on_delete(
+    sfu: RunningSfu, clients: list[Room]
+) -> None:
+    publisher = await connect(sfu.ws_url, sfu.token("kiosk"), room="room1")
+    clients.append(publisher)
+    await publisher.publish_track(PatternVideoTrack(320, 240, 15), "camera")
+    await publisher.publish_track(ToneAudioTrack(), "microphone")
+    other = await connect(sfu.ws_url, sfu.token("other"), room="room1")
+    clients.append(other)
+    await other.publish_track(ToneAudioTrack(), "microphone")
+    whep = AiortcWhip()
+    try:
+        result = await whep.play(
+            sfu.base, "/whep/room1/kiosk", sfu.token("player"), ("video", "audio")
+        )
+        assert result.status == 201, result.body
+        assert result.location is not None and "/whep-sessions/" in result.location
+        await wait_for(lambda: len(whep.received) == 2, timeout=10)
+        by_kind = {track.kind: track for track in whep.received}
+        frames = await receive_frames(by_kind["video"], 20)
+        assert (frames[-1].width, frames[-1].height) == (320, 240)
+        await receive_frames(by_kind["audio"], 10)
+        player = _room(sfu).by_identity("player")
+        assert player is not None and not player.published
+        kiosk = _room(sfu).by_identity("kiosk")
+        # the participant's two tracks, not the other participant's microphone
+        assert set(player.subscribed) == set(kiosk.published)
+
+        assert await whep.delete() == 200
+        await wait_for(lambda: _room(sfu).by_identity("player") is None, timeout=5)
+    finally:
+        await whep.close()

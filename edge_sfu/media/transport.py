@@ -53,6 +53,10 @@ _TWCC_EXTMAP = re.compile(
     r"draft-holmer-rmcat-transport-wide-cc-extensions-01\s*$",
     re.M,
 )
+_MID_EXTMAP = re.compile(r"^a=extmap:(\d+)(?:/\w+)? urn:ietf:params:rtp-hdrext:sdes:mid\s*$", re.M)
+_LEVEL_EXTMAP = re.compile(
+    r"^a=extmap:(\d+)(?:/\w+)? urn:ietf:params:rtp-hdrext:ssrc-audio-level\b.*$", re.M
+)
 _MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
 _DIRECTION = re.compile(r"^a=(sendonly|recvonly|sendrecv|inactive)\s*$", re.M)
 #: Remote ICE candidates a participant may trickle: each makes the SFU send checks.
@@ -150,7 +154,9 @@ class Transport(AsyncCloseable):
         self._recycled: set[int] = set()
         self._remote_candidates: set[str] = set()
         self._in_band_channels = False
-        self._uplink_ids_fixed = True
+        # header-extension ids the participant's packets carry: (transport-cc, mid, audio
+        # level), 0 for none; the SFU's own unless the participant offered (seam ingress)
+        self._uplink_ids = (seam.EXT_TRANSPORT_CC, seam.EXT_MID, seam.EXT_AUDIO_LEVEL)
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
         self._remb_sent: dict[str, int] = {}
@@ -227,8 +233,6 @@ class Transport(AsyncCloseable):
         The input of uplink bandwidth estimation; runs on the receiving hot path, once per
         packet, so it must stay cheap and never raise.
         """
-        if not self._uplink_ids_fixed:
-            transport_seq = None  # read at the SFU's fixed id, which means another extension
         self.bandwidth.on_rtp_arrival(transport_seq, arrival, size, ssrc)
 
     def _on_rtcp_raw(self, data: bytes) -> None:
@@ -330,7 +334,7 @@ class Transport(AsyncCloseable):
                 # kind: the consumers' new send-only transceivers take the viewer's m-lines.
                 self._materialize_consumers()
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            self._learn_transport_cc(sdp)
+            self._learn_transport_cc(sdp, offer=True)
             sending = _sending_track_ids(sdp)
             # No await from setRemoteDescription to here: no receiver has started yet.
             self._adopt(_remote_track_ids(sdp))
@@ -420,13 +424,18 @@ class Transport(AsyncCloseable):
         self._in_band_channels = True
         self.pc.on("datachannel", on_channel)
 
-    def _learn_transport_cc(self, sdp: str) -> None:
+    def _learn_transport_cc(self, sdp: str, *, offer: bool = False) -> None:
         # the id the remote description took: an answer echoes ours, an offer sets its own
         twcc = _TWCC_EXTMAP.search(sdp)
-        # The fast receive path reads the transport-wide sequence number at the SFU's fixed
-        # id; a participant's offer numbers extensions its own way (a browser puts mid where
-        # the SFU puts transport-cc), so its packets' sequence numbers cannot be read there.
-        self._uplink_ids_fixed = twcc is None or int(twcc.group(1)) == seam.EXT_TRANSPORT_CC
+        if offer:
+            # A participant's offer numbers extensions its own way (a browser puts mid where
+            # the SFU puts transport-cc): the fast receive path reads its packets at its ids.
+            mid, level = _MID_EXTMAP.search(sdp), _LEVEL_EXTMAP.search(sdp)
+            self._uplink_ids = (
+                int(twcc.group(1)) if twcc else 0,
+                int(mid.group(1)) if mid else 0,
+                int(level.group(1)) if level else 0,
+            )
         if twcc is not None:
             self._twcc_ext_id = int(twcc.group(1))
             for path in self._paths.values():
@@ -479,6 +488,8 @@ class Transport(AsyncCloseable):
                 self.on_incoming_track(track)
         for transceiver in self.pc.getTransceivers():
             seam.install_fast_receive(transceiver.receiver.transport, self.on_rtp_arrival)
+            ids = seam.uplink_extension_ids(transceiver.receiver.transport)
+            ids.transport_cc, ids.mid, ids.audio_level = self._uplink_ids
             seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)

@@ -48,9 +48,11 @@ from edge_sfu.media.seam.extensions import (
 from edge_sfu.media.seam.feedback import tap_rtcp
 from edge_sfu.media.seam.ingress import (
     ArrivalHook,
+    UplinkExtensionIds,
     drain_socket_reads,
     harden_ice_input,
     install_fast_receive,
+    uplink_extension_ids,
 )
 from edge_sfu.media.seam.offers import stable_offer
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
@@ -156,6 +158,7 @@ __all__ = [
     "SendPath",
     "SentHandler",
     "StreamHandler",
+    "UplinkExtensionIds",
     "answered_rids",
     "audio_level",
     "drain_socket_reads",
@@ -178,6 +181,7 @@ __all__ = [
     "take_over_sender",
     "tap_rtcp",
     "transport_sequence",
+    "uplink_extension_ids",
     "vp8_depayload",
     "watch_bitrate_hints",
     "with_transport_sequence",

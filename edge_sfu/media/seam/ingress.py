@@ -57,6 +57,31 @@ def _weak_hook(hook: ArrivalHook | None) -> ArrivalHook:
     return arrived
 
 
+class UplinkExtensionIds:
+    """The header-extension ids a participant's packets carry, per connection.
+
+    An SFU offer fixes them (``EXT_*``); an offer from the participant numbers them its own
+    way (a browser puts mid where the SFU puts transport-cc), and its answer must keep them.
+    """
+
+    __slots__ = ("audio_level", "mid", "transport_cc")
+
+    def __init__(self) -> None:
+        self.transport_cc = EXT_TRANSPORT_CC
+        self.mid = EXT_MID
+        self.audio_level = EXT_AUDIO_LEVEL
+
+
+def uplink_extension_ids(dtls: RTCDtlsTransport) -> UplinkExtensionIds:
+    """The ids ``install_fast_receive`` reads on ``dtls``'s connection (settable; 0: none)."""
+    connection: Any = dtls.transport._connection
+    ids = getattr(connection, "_edge_sfu_ext_ids", None)
+    if ids is None:
+        ids = UplinkExtensionIds()
+        connection._edge_sfu_ext_ids = ids
+    return cast(UplinkExtensionIds, ids)
+
+
 def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None = None) -> None:
     """Handle incoming SRTP synchronously, in the datagram callback.
 
@@ -75,6 +100,7 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
     original = connection.data_received
     router = dtls._rtp_router
     arrived = _weak_hook(on_arrival)
+    ids = uplink_extension_ids(dtls)
     monotonic = time.monotonic
     unknown: set[int] = set()  # SSRCs whose drop was logged
 
@@ -96,7 +122,7 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
                 return
             try:
                 arrived(
-                    transport_sequence(plain, EXT_TRANSPORT_CC) if plain[0] & 0x10 else None,
+                    transport_sequence(plain, ids.transport_cc) if plain[0] & 0x10 else None,
                     monotonic(),
                     len(data),
                     packet.ssrc,
@@ -105,14 +131,16 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
                 logger.exception("the RTP arrival hook failed")
             receiver = router.route_rtp(cast(Any, packet))
             if receiver is None:
-                receiver = _route_by_mid(router, plain, packet.ssrc, packet.payload_type, unknown)
+                receiver = _route_by_mid(
+                    router, plain, packet.ssrc, packet.payload_type, unknown, ids.mid
+                )
             if isinstance(receiver, ReceiverAdapter):
                 try:
                     if packet.ssrc not in receiver._streams:
                         receiver._new_stream(packet.ssrc, header_extensions(plain))
                     on_level = receiver._on_level
                     if on_level is not None and plain[0] & 0x10:
-                        level = audio_level(plain, EXT_AUDIO_LEVEL)
+                        level = audio_level(plain, ids.audio_level)
                         if level is not None:
                             on_level(level)
                     receiver._on_rtp(packet)
@@ -132,7 +160,9 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
 MAX_LOGGED_SSRCS = 32
 
 
-def _route_by_mid(router: Any, plain: bytes, ssrc: int, payload_type: int, logged: set[int]) -> Any:
+def _route_by_mid(
+    router: Any, plain: bytes, ssrc: int, payload_type: int, logged: set[int], mid_id: int
+) -> Any:
     """The receiver of a new SSRC by its ``mid`` header extension, registered for next time.
 
     aiortc's ``RtpRouter.route_rtp`` knows SSRCs from the SDP and otherwise routes by a
@@ -143,7 +173,7 @@ def _route_by_mid(router: Any, plain: bytes, ssrc: int, payload_type: int, logge
     """
     if ssrc in router.ssrc_table:  # known, with a payload type its m-line did not negotiate
         return None
-    raw = header_extensions(plain).get(EXT_MID)
+    raw = header_extensions(plain).get(mid_id)
     receiver = None
     if raw:
         try:

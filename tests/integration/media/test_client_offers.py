@@ -11,7 +11,7 @@ import re
 from aiortc import RTCSessionDescription, sdp
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from edge_sfu.media import H264, OPUS, Router
+from edge_sfu.media import H264, OPUS, Router, seam
 from edge_sfu.media.settings import MediaSettings
 from tests.integration.media.peers import new_pc
 
@@ -84,10 +84,16 @@ async def test_sfu_re_offer_keeps_the_participants_numbering_and_recycled_mlines
         first = numbering(answer)
         assert first == {mid: n for mid, n in numbering(munged).items() if mid in first}
         assert sorted(transport.incoming) == ["0", "1"]
-        # the fast path reads transport-cc at the SFU's id, which this offer gave another
-        # extension: what it reads there is not a transport-wide sequence number
-        transport.on_rtp_arrival(7, 1.0, 1200, 1234)
-        assert not transport.bandwidth.uplink_twcc
+        # the fast path reads transport-cc (and mid, audio level) at the ids this offer
+        # gave them, never at the SFU's own: there this offer put another extension, whose
+        # bytes are not a transport-wide sequence number
+        ids = seam.uplink_extension_ids(transport.pc.getTransceivers()[0].receiver.transport)
+        assert (ids.transport_cc, ids.mid, ids.audio_level) == (
+            seam.EXT_TRANSPORT_CC + EXT_SHIFT,
+            seam.EXT_MID + EXT_SHIFT,
+            seam.EXT_AUDIO_LEVEL + EXT_SHIFT,
+        )
+        assert ids.transport_cc != seam.EXT_TRANSPORT_CC
 
         # aiortc alone would renumber the negotiated m-lines to its defaults (the bug)
         raw = await transport.pc.createOffer()

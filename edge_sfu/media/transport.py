@@ -53,9 +53,16 @@ _TWCC_EXTMAP = re.compile(
     r"draft-holmer-rmcat-transport-wide-cc-extensions-01\s*$",
     re.M,
 )
-_MID_EXTMAP = re.compile(r"^a=extmap:(\d+)(?:/\w+)? urn:ietf:params:rtp-hdrext:sdes:mid\s*$", re.M)
-_LEVEL_EXTMAP = re.compile(
-    r"^a=extmap:(\d+)(?:/\w+)? urn:ietf:params:rtp-hdrext:ssrc-audio-level\b.*$", re.M
+#: The extensions a participant's offer numbers its own way, besides transport-cc: mid, audio
+#: level, rid, repaired rid.
+_UPLINK_EXTMAPS = tuple(
+    re.compile(rf"^a=extmap:(\d+)(?:/\w+)? urn:ietf:params:rtp-hdrext:{name}(?:\s.*)?$", re.M)
+    for name in (
+        "sdes:mid",
+        "ssrc-audio-level",
+        "sdes:rtp-stream-id",
+        "sdes:repaired-rtp-stream-id",
+    )
 )
 _MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
 _DIRECTION = re.compile(r"^a=(sendonly|recvonly|sendrecv|inactive)\s*$", re.M)
@@ -155,8 +162,15 @@ class Transport(AsyncCloseable):
         self._remote_candidates: set[str] = set()
         self._in_band_channels = False
         # header-extension ids the participant's packets carry: (transport-cc, mid, audio
-        # level), 0 for none; the SFU's own unless the participant offered (seam ingress)
-        self._uplink_ids = (seam.EXT_TRANSPORT_CC, seam.EXT_MID, seam.EXT_AUDIO_LEVEL)
+        # level, rid, repaired rid), 0 for none; the SFU's own unless the participant
+        # offered (seam ingress)
+        self._uplink_ids = (
+            seam.EXT_TRANSPORT_CC,
+            seam.EXT_MID,
+            seam.EXT_AUDIO_LEVEL,
+            seam.EXT_RTP_STREAM_ID,
+            seam.EXT_REPAIRED_RTP_STREAM_ID,
+        )
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
         self._remb_sent: dict[str, int] = {}
@@ -339,6 +353,7 @@ class Transport(AsyncCloseable):
             # No await from setRemoteDescription to here: no receiver has started yet.
             self._adopt(_remote_track_ids(sdp))
             renewed = self._relearn(sending)
+            simulcast = self._offered_simulcast(sdp)
             self._apply_recycled()
             self._prepare_ice()
             answer = await self.pc.createAnswer()
@@ -351,7 +366,23 @@ class Transport(AsyncCloseable):
             if fill_receive_lines:
                 for slot in self._send_slots:
                     slot.answered()
-            return str(self.pc.localDescription.sdp)
+            return seam.offer_simulcast(str(self.pc.localDescription.sdp), simulcast)
+
+    def _offered_simulcast(self, sdp: str) -> dict[str, list[str]]:
+        # A video m-line the participant offers to send as simulcast (``a=simulcast:send``):
+        # its track takes those rids as layers, in the offer's order (lowest first, as
+        # browsers list them), and the answer receives them (``a=simulcast:recv``).
+        offered = {
+            mid: rids
+            for mid, rids in seam.answered_rids(sdp).items()
+            if len(rids) > 1
+            and (track := self.incoming.get(mid)) is not None
+            and track.kind == "video"
+            and track.producer is None
+        }
+        for mid, rids in offered.items():
+            self.incoming[mid].set_layers([LayerSpec(rid) for rid in rids])
+        return offered
 
     def _relearn(
         self, sending: dict[str, str]
@@ -430,12 +461,9 @@ class Transport(AsyncCloseable):
         if offer:
             # A participant's offer numbers extensions its own way (a browser puts mid where
             # the SFU puts transport-cc): the fast receive path reads its packets at its ids.
-            mid, level = _MID_EXTMAP.search(sdp), _LEVEL_EXTMAP.search(sdp)
-            self._uplink_ids = (
-                int(twcc.group(1)) if twcc else 0,
-                int(mid.group(1)) if mid else 0,
-                int(level.group(1)) if level else 0,
-            )
+            found = [twcc] + [pattern.search(sdp) for pattern in _UPLINK_EXTMAPS]
+            twcc_id, mid, level, rid, repaired = (int(m.group(1)) if m else 0 for m in found)
+            self._uplink_ids = (twcc_id, mid, level, rid, repaired)
         if twcc is not None:
             self._twcc_ext_id = int(twcc.group(1))
             for path in self._paths.values():
@@ -489,7 +517,7 @@ class Transport(AsyncCloseable):
         for transceiver in self.pc.getTransceivers():
             seam.install_fast_receive(transceiver.receiver.transport, self.on_rtp_arrival)
             ids = seam.uplink_extension_ids(transceiver.receiver.transport)
-            ids.transport_cc, ids.mid, ids.audio_level = self._uplink_ids
+            ids.transport_cc, ids.mid, ids.audio_level, ids.rid, ids.repaired_rid = self._uplink_ids
             seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)

@@ -21,6 +21,8 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from edge_sfu.media.seam.extensions import (
     EXT_AUDIO_LEVEL,
     EXT_MID,
+    EXT_REPAIRED_RTP_STREAM_ID,
+    EXT_RTP_STREAM_ID,
     EXT_TRANSPORT_CC,
     audio_level,
     header_extensions,
@@ -64,12 +66,29 @@ class UplinkExtensionIds:
     way (a browser puts mid where the SFU puts transport-cc), and its answer must keep them.
     """
 
-    __slots__ = ("audio_level", "mid", "transport_cc")
+    __slots__ = ("audio_level", "mid", "repaired_rid", "rid", "transport_cc")
 
     def __init__(self) -> None:
         self.transport_cc = EXT_TRANSPORT_CC
         self.mid = EXT_MID
         self.audio_level = EXT_AUDIO_LEVEL
+        self.rid = EXT_RTP_STREAM_ID
+        self.repaired_rid = EXT_REPAIRED_RTP_STREAM_ID
+
+    def stream_extensions(self, plain: bytes) -> dict[int, bytes]:
+        """A new SSRC's header extensions, with its rids under the SFU's ids (which the
+        receiver reads)."""
+        found = header_extensions(plain)
+        if self.rid == EXT_RTP_STREAM_ID and self.repaired_rid == EXT_REPAIRED_RTP_STREAM_ID:
+            return found
+        out = {}
+        for ours, theirs in (
+            (EXT_RTP_STREAM_ID, self.rid),
+            (EXT_REPAIRED_RTP_STREAM_ID, self.repaired_rid),
+        ):
+            if theirs and theirs in found:
+                out[ours] = found[theirs]
+        return out
 
 
 def uplink_extension_ids(dtls: RTCDtlsTransport) -> UplinkExtensionIds:
@@ -137,7 +156,7 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
             if isinstance(receiver, ReceiverAdapter):
                 try:
                     if packet.ssrc not in receiver._streams:
-                        receiver._new_stream(packet.ssrc, header_extensions(plain))
+                        receiver._new_stream(packet.ssrc, ids.stream_extensions(plain))
                     on_level = receiver._on_level
                     if on_level is not None and plain[0] & 0x10:
                         level = audio_level(plain, ids.audio_level)

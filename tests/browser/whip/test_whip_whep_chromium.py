@@ -1,4 +1,4 @@
-"""Chromium as an independent WHIP publisher and WHEP player of a unit's room.
+"""Chromium as an independent WHIP publisher (simulcast) and WHEP player of a unit's room.
 
 The pages are the test's own, on another origin than the unit (so CORS is exercised), and use
 nothing but ``fetch`` and ``RTCPeerConnection``: the publisher posts its offer before any
@@ -62,7 +62,12 @@ async function whipPublish(url, token) {
   const media = await navigator.mediaDevices.getUserMedia(
     {video: {width: 640, height: 480, frameRate: 30}, audio: true});
   const pc = new RTCPeerConnection();
-  for (const track of media.getTracks()) pc.addTransceiver(track, {direction: 'sendonly'});
+  for (const track of media.getTracks()) {
+    // video in two simulcast layers, lowest first
+    const sendEncodings = track.kind === 'video'
+      ? [{rid: 'l', scaleResolutionDownBy: 2}, {rid: 'h'}] : undefined;
+    pc.addTransceiver(track, {direction: 'sendonly', sendEncodings});
+  }
   window.whip = await start(pc, url, token);
   return window.whip.location;
 }
@@ -145,12 +150,16 @@ async def test_chromium_publishes_through_whip_and_plays_through_whep(tmp_path):
         )
         assert "/whip-sessions/" in location
 
-        # the join page decodes the WHIP publisher at its size and rate
+        # the join page decodes the WHIP publisher at its size (the top layer) and rate
         entries = await wait_for(
             lambda: ann.evaluate(INBOUND_JS),
-            lambda e: (v := _video_of(e, "encoder")) is not None and v["framesDecoded"] > 10,
+            lambda e: (
+                (v := _video_of(e, "encoder")) is not None
+                and v["framesDecoded"] > 10
+                and (v["frameWidth"], v["frameHeight"]) == (640, 480)
+            ),
             60,
-            "the join page decoding the WHIP publisher",
+            "the join page decoding the WHIP publisher's top layer",
         )
         rate = await _frame_rate(
             lambda: ann.evaluate(INBOUND_JS), lambda e: _video_of(e, "encoder")
@@ -165,6 +174,10 @@ async def test_chromium_publishes_through_whip_and_plays_through_whep(tmp_path):
         room = sfu.context.rooms.live_room_by_name("room1")
         encoder = room.by_identity("encoder")
         assert sorted(t.kind for t in encoder.published.values()) == ["audio", "video"]
+        (video_sid,) = [t.sid for t in encoder.published.values() if t.kind == "video"]
+        producer = sfu.signaling.routers[room.sid].producers[video_sid]
+        assert list(producer.layers) == ["l", "h"]  # the offer's simulcast, taken
+        assert all(layer.bitrate_bps > 0 for layer in producer.layers.values())
 
         # WHEP: ann's camera and microphone, and the room's audio (both microphones)
         whep_page = await open_page(browser, page_url)

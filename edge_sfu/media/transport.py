@@ -45,6 +45,8 @@ DataChannel: TypeAlias = RTCDataChannel
 DATA_CHANNEL_IDS = 1024
 #: A track the downlink estimate holds back this long (seconds) makes the SFU probe for it.
 PROBE_AFTER_S = 3.0
+#: Overuse seen within this (seconds) makes loss count as congestion at once (allocation).
+OVERUSE_RECENT_S = 2.0
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
@@ -52,17 +54,6 @@ _TWCC_EXTMAP = re.compile(
     r"^a=extmap:(\d+)(?:/\w+)? http://www\.ietf\.org/id/"
     r"draft-holmer-rmcat-transport-wide-cc-extensions-01\s*$",
     re.M,
-)
-#: The extensions a participant's offer numbers its own way, besides transport-cc: mid, audio
-#: level, rid, repaired rid.
-_UPLINK_EXTMAPS = tuple(
-    re.compile(rf"^a=extmap:(\d+)(?:/\w+)? urn:ietf:params:rtp-hdrext:{name}(?:\s.*)?$", re.M)
-    for name in (
-        "sdes:mid",
-        "ssrc-audio-level",
-        "sdes:rtp-stream-id",
-        "sdes:repaired-rtp-stream-id",
-    )
 )
 _MSID = re.compile(r"^a=msid:(\S+) (\S+)", re.M)
 _DIRECTION = re.compile(r"^a=(sendonly|recvonly|sendrecv|inactive)\s*$", re.M)
@@ -161,16 +152,8 @@ class Transport(AsyncCloseable):
         self._recycled: set[int] = set()
         self._remote_candidates: set[str] = set()
         self._in_band_channels = False
-        # header-extension ids the participant's packets carry: (transport-cc, mid, audio
-        # level, rid, repaired rid), 0 for none; the SFU's own unless the participant
-        # offered (seam ingress)
-        self._uplink_ids = (
-            seam.EXT_TRANSPORT_CC,
-            seam.EXT_MID,
-            seam.EXT_AUDIO_LEVEL,
-            seam.EXT_RTP_STREAM_ID,
-            seam.EXT_REPAIRED_RTP_STREAM_ID,
-        )
+        #: The header-extension ids the participant's packets carry (read on ingress).
+        self._ext_ids = seam.ExtensionIds()
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
         self._remb_sent: dict[str, int] = {}
@@ -182,6 +165,7 @@ class Transport(AsyncCloseable):
             lambda: list(self.consumers.values()),
             self._available_outgoing,
             loss=lambda: None if self.estimate is None else self.estimate.loss,
+            overused=self._overused,
         )
         self.on_estimate = self.reallocate
         #: Called after an allocation pass changed a share (the router recomputes publisher
@@ -289,7 +273,7 @@ class Transport(AsyncCloseable):
         self._check_open()
         async with self._lock:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-            self._learn_transport_cc(sdp)
+            self._learn_extensions(sdp)
             ids = _remote_track_ids(sdp)
             self._adopt(ids)
             simulcast = seam.answered_rids(sdp)
@@ -348,7 +332,7 @@ class Transport(AsyncCloseable):
                 # kind: the consumers' new send-only transceivers take the viewer's m-lines.
                 self._materialize_consumers()
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            self._learn_transport_cc(sdp, offer=True)
+            self._learn_extensions(sdp)
             sending = _sending_track_ids(sdp)
             # No await from setRemoteDescription to here: no receiver has started yet.
             self._adopt(_remote_track_ids(sdp))
@@ -455,15 +439,13 @@ class Transport(AsyncCloseable):
         self._in_band_channels = True
         self.pc.on("datachannel", on_channel)
 
-    def _learn_transport_cc(self, sdp: str, *, offer: bool = False) -> None:
+    def _learn_extensions(self, sdp: str) -> None:
         # the id the remote description took: an answer echoes ours, an offer sets its own
         twcc = _TWCC_EXTMAP.search(sdp)
-        if offer:
-            # A participant's offer numbers extensions its own way (a browser puts mid where
-            # the SFU puts transport-cc): the fast receive path reads its packets at its ids.
-            found = [twcc] + [pattern.search(sdp) for pattern in _UPLINK_EXTMAPS]
-            twcc_id, mid, level, rid, repaired = (int(m.group(1)) if m else 0 for m in found)
-            self._uplink_ids = (twcc_id, mid, level, rid, repaired)
+        # The fast receive path reads every extension at the id this description took: a
+        # participant's offer numbers them its own way (a browser puts mid where the SFU
+        # puts transport-cc), and the SFU's later offers keep those numbers.
+        self._ext_ids.learn(sdp)
         if twcc is not None:
             self._twcc_ext_id = int(twcc.group(1))
             for path in self._paths.values():
@@ -515,9 +497,9 @@ class Transport(AsyncCloseable):
             if self.on_incoming_track is not None:
                 self.on_incoming_track(track)
         for transceiver in self.pc.getTransceivers():
-            seam.install_fast_receive(transceiver.receiver.transport, self.on_rtp_arrival)
-            ids = seam.uplink_extension_ids(transceiver.receiver.transport)
-            ids.transport_cc, ids.mid, ids.audio_level, ids.rid, ids.repaired_rid = self._uplink_ids
+            seam.install_fast_receive(
+                transceiver.receiver.transport, self.on_rtp_arrival, self._ext_ids
+            )
             seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
@@ -780,6 +762,10 @@ class Transport(AsyncCloseable):
                 self._restarts.append((transceiver, track, params))
 
     # -- allocation ------------------------------------------------------------------
+
+    def _overused(self) -> bool:
+        last = self.bandwidth.downlink.last_overuse
+        return time.monotonic() - last < OVERUSE_RECENT_S
 
     def _available_outgoing(self) -> int | None:
         estimate = self.estimate

@@ -172,6 +172,7 @@ def set_downlink(transport: Transport, bps: int | None) -> None:
     callback = transport.on_estimate
     assert callback is not None
     if not allocation.congested and bps is not None:
+        allocation.congestion_sustain_s = 0.0
         allocation.loss = lambda: 0.1
         allocation.available_bps = lambda: 10 * bps
         callback()

@@ -40,6 +40,7 @@ from edge_sfu.media.seam.extensions import (
     EXT_RTP_STREAM_ID,
     EXT_TRANSPORT_CC,
     OFFER_TRANSPORT_CC,
+    ExtensionIds,
     audio_level,
     header_extensions,
     negotiate_header_extensions,
@@ -48,11 +49,9 @@ from edge_sfu.media.seam.extensions import (
 from edge_sfu.media.seam.feedback import tap_rtcp
 from edge_sfu.media.seam.ingress import (
     ArrivalHook,
-    UplinkExtensionIds,
     drain_socket_reads,
     harden_ice_input,
     install_fast_receive,
-    uplink_extension_ids,
 )
 from edge_sfu.media.seam.offers import stable_offer
 from edge_sfu.media.seam.packets import *  # noqa: F403  (its __all__ is re-exported below)
@@ -150,6 +149,7 @@ __all__ = [
     "PRIVATE_NAMES",
     "RID",
     "ArrivalHook",
+    "ExtensionIds",
     "LevelHandler",
     "ReceiveParams",
     "RtcpHandler",
@@ -158,7 +158,6 @@ __all__ = [
     "SendPath",
     "SentHandler",
     "StreamHandler",
-    "UplinkExtensionIds",
     "answered_rids",
     "audio_level",
     "drain_socket_reads",
@@ -181,7 +180,6 @@ __all__ = [
     "take_over_sender",
     "tap_rtcp",
     "transport_sequence",
-    "uplink_extension_ids",
     "vp8_depayload",
     "watch_bitrate_hints",
     "with_transport_sequence",

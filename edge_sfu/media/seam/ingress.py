@@ -19,11 +19,7 @@ from typing import Any, cast
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
 from edge_sfu.media.seam.extensions import (
-    EXT_AUDIO_LEVEL,
-    EXT_MID,
-    EXT_REPAIRED_RTP_STREAM_ID,
-    EXT_RTP_STREAM_ID,
-    EXT_TRANSPORT_CC,
+    ExtensionIds,
     audio_level,
     header_extensions,
     transport_sequence,
@@ -59,49 +55,11 @@ def _weak_hook(hook: ArrivalHook | None) -> ArrivalHook:
     return arrived
 
 
-class UplinkExtensionIds:
-    """The header-extension ids a participant's packets carry, per connection.
-
-    An SFU offer fixes them (``EXT_*``); an offer from the participant numbers them its own
-    way (a browser puts mid where the SFU puts transport-cc), and its answer must keep them.
-    """
-
-    __slots__ = ("audio_level", "mid", "repaired_rid", "rid", "transport_cc")
-
-    def __init__(self) -> None:
-        self.transport_cc = EXT_TRANSPORT_CC
-        self.mid = EXT_MID
-        self.audio_level = EXT_AUDIO_LEVEL
-        self.rid = EXT_RTP_STREAM_ID
-        self.repaired_rid = EXT_REPAIRED_RTP_STREAM_ID
-
-    def stream_extensions(self, plain: bytes) -> dict[int, bytes]:
-        """A new SSRC's header extensions, with its rids under the SFU's ids (which the
-        receiver reads)."""
-        found = header_extensions(plain)
-        if self.rid == EXT_RTP_STREAM_ID and self.repaired_rid == EXT_REPAIRED_RTP_STREAM_ID:
-            return found
-        out = {}
-        for ours, theirs in (
-            (EXT_RTP_STREAM_ID, self.rid),
-            (EXT_REPAIRED_RTP_STREAM_ID, self.repaired_rid),
-        ):
-            if theirs and theirs in found:
-                out[ours] = found[theirs]
-        return out
-
-
-def uplink_extension_ids(dtls: RTCDtlsTransport) -> UplinkExtensionIds:
-    """The ids ``install_fast_receive`` reads on ``dtls``'s connection (settable; 0: none)."""
-    connection: Any = dtls.transport._connection
-    ids = getattr(connection, "_edge_sfu_ext_ids", None)
-    if ids is None:
-        ids = UplinkExtensionIds()
-        connection._edge_sfu_ext_ids = ids
-    return cast(UplinkExtensionIds, ids)
-
-
-def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None = None) -> None:
+def install_fast_receive(
+    dtls: RTCDtlsTransport,
+    on_arrival: ArrivalHook | None = None,
+    ids: ExtensionIds | None = None,
+) -> None:
     """Handle incoming SRTP synchronously, in the datagram callback.
 
         aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
@@ -111,6 +69,8 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
         reported to ``on_arrival`` with its transport-wide sequence number (for bandwidth
         estimation), routed or not; an audio receiver is told the packet's audio level
     (``ReceiverAdapter._on_level``). Also drops empty datagrams (see ``harden_ice_input``).
+        Header extensions are read at the ids in ``ids`` (the caller updates it as
+        descriptions are applied; the SFU's fixed ids without it).
         The first call for a transport installs it; later calls change nothing.
     """
     connection: Any = dtls.transport._connection
@@ -119,9 +79,9 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
     original = connection.data_received
     router = dtls._rtp_router
     arrived = _weak_hook(on_arrival)
-    ids = uplink_extension_ids(dtls)
     monotonic = time.monotonic
     unknown: set[int] = set()  # SSRCs whose drop was logged
+    ext = ids if ids is not None else ExtensionIds()
 
     def data_received(data: bytes, component: int) -> None:
         if not data:
@@ -140,8 +100,9 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
             except Exception:  # forged, replayed or malformed: never the loop's problem
                 return
             try:
+                twcc_id = ext.transport_cc
                 arrived(
-                    transport_sequence(plain, ids.transport_cc) if plain[0] & 0x10 else None,
+                    transport_sequence(plain, twcc_id) if twcc_id and plain[0] & 0x10 else None,
                     monotonic(),
                     len(data),
                     packet.ssrc,
@@ -151,15 +112,15 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
             receiver = router.route_rtp(cast(Any, packet))
             if receiver is None:
                 receiver = _route_by_mid(
-                    router, plain, packet.ssrc, packet.payload_type, unknown, ids.mid
+                    router, plain, packet.ssrc, packet.payload_type, unknown, ext.mid
                 )
             if isinstance(receiver, ReceiverAdapter):
                 try:
                     if packet.ssrc not in receiver._streams:
-                        receiver._new_stream(packet.ssrc, ids.stream_extensions(plain))
+                        receiver._new_stream(packet.ssrc, ext.rids(header_extensions(plain)))
                     on_level = receiver._on_level
-                    if on_level is not None and plain[0] & 0x10:
-                        level = audio_level(plain, ids.audio_level)
+                    if on_level is not None and ext.audio_level and plain[0] & 0x10:
+                        level = audio_level(plain, ext.audio_level)
                         if level is not None:
                             on_level(level)
                     receiver._on_rtp(packet)
@@ -192,7 +153,7 @@ def _route_by_mid(
     """
     if ssrc in router.ssrc_table:  # known, with a payload type its m-line did not negotiate
         return None
-    raw = header_extensions(plain).get(mid_id)
+    raw = header_extensions(plain).get(mid_id) if mid_id else None
     receiver = None
     if raw:
         try:

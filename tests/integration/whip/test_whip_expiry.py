@@ -22,8 +22,10 @@ from .test_whip_refusals import assert_nothing_left, sockets
 
 SESSIONS = 200
 BATCH = 25
-#: Resident memory a second round of 200 expired sessions may add (allocator slack).
-MEMORY_SLACK_KB = 4 * 1024
+#: Resident memory a second round of 200 expired sessions may add (allocator slack; measured
+#: here 0.3 to 2.2 MiB). A session's transport and peer connection cost about 160 KiB while
+#: open, so sessions that stay behind would show as tens of MiB.
+MEMORY_SLACK_KB = 8 * 1024
 
 
 @pytest.fixture
@@ -77,7 +79,7 @@ async def test_200_abandoned_sessions_expire_and_release_everything(sfu: Running
         # The first round sets the allocator's high-water mark (all 200 live at once) and
         # warms caches; the second shows whether sessions leave anything behind.
         await _round(sfu, offer)
-        assert sockets() == start_sockets
+        assert sockets() == start_sockets, "the first round left sockets behind"
         base_memory = resident_kb()
         peak, most_sockets = await _round(sfu, offer)
         assert peak >= SESSIONS // 2
@@ -87,7 +89,7 @@ async def test_200_abandoned_sessions_expire_and_release_everything(sfu: Running
         assert sockets() == start_sockets
         grown = resident_kb() - base_memory
         print(f"resident memory after {SESSIONS} more expired sessions: {grown:+d} KiB")
-        assert grown < MEMORY_SLACK_KB
+        assert grown < MEMORY_SLACK_KB, f"{grown} KiB more after {SESSIONS} expired sessions"
     finally:
         await pc.close()
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from edge_sfu.client import Room, connect
+from edge_sfu.media.settings import IceServer
 from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
-from tests.support.sfu import RunningSfu
+from tests.support.sfu import FAST, RunningSfu, running_sfu
 from tests.support.waiting import wait_for
 
 from .aiortc_whip import AiortcWhip
+from .conftest import LOOPBACK
 
 
 def _room(sfu: RunningSfu, name: str = "room1"):  # type: ignore[no-untyped-def]
@@ -88,3 +91,27 @@ async def test_aiortc_whep_viewer_plays_one_participant_and_leaves_on_delete(
         await wait_for(lambda: _room(sfu).by_identity("player") is None, timeout=5)
     finally:
         await whep.close()
+
+
+async def test_configured_ice_servers_are_linked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # loopback addresses nothing answers: gathering contacts nothing beyond this machine
+    media = dataclasses.replace(
+        LOOPBACK,
+        ice_servers=(
+            IceServer(("stun:127.0.0.1:9",)),
+            IceServer(("turn:127.0.0.1:9?transport=udp",), username="u1", credential='p"w'),
+        ),
+    )
+    async with running_sfu(tmp_path, FAST, media=media) as sfu:
+        whip = AiortcWhip()
+        try:
+            result = await whip.publish(sfu.base, "room1", sfu.token("cam"), PatternVideoTrack())
+            assert result.status == 201, result.body
+            assert result.headers.getall("Link") == [
+                '<stun:127.0.0.1:9>; rel="ice-server"',
+                '<turn:127.0.0.1:9?transport=udp>; rel="ice-server"; username="u1"; '
+                'credential="p\\"w"; credential-type="password"',
+            ]
+            assert await whip.delete() == 200
+        finally:
+            await whip.close()

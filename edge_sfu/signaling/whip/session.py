@@ -237,8 +237,12 @@ class WhipService:
         """A WHEP viewer joins ``room_name`` to receive the room's tracks, or ``source``'s
         (an identity): its session and the SDP answer."""
         room = self.rooms.live_room_by_name(room_name) or self.rooms.find_room(room_name)
-        if source is not None and (
-            room is None or room.status != "in-progress" or room.by_identity(source) is None
+        live = room is not None and room.status == "in-progress"
+        # (a completed room is refused by ``connect`` with its own code)
+        if (
+            source is not None
+            and (room is None or live)
+            and (room is None or room.by_identity(source) is None)
         ):
             raise NotFound(f"Participant {source!r} is not in room {room_name!r}", code=20404)
         participant = await self.rooms.connect(identity, room_name)

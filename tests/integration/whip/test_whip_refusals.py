@@ -111,6 +111,8 @@ async def test_full_and_completed_rooms(sfu: RunningSfu, offer: str, clients: li
     viewer_offer = player.localDescription.sdp
     await player.close()
     await refused(sfu, f"/whep/{done.sid}", sfu.token("whip", room=None), viewer_offer, 400, 53118)
+    token = sfu.token("whip", room=None)
+    await refused(sfu, f"/whep/{done.sid}/first", token, viewer_offer, 400, 53118)
     await refused(sfu, "/whep/small", sfu.token("whip", room=None), viewer_offer, 400, 53105)
 
 

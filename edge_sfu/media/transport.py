@@ -306,8 +306,14 @@ class Transport(AsyncCloseable):
         """Whether an SFU offer waits for its answer (a participant's offer is then glare)."""
         return str(self.pc.signalingState) != "stable"
 
-    async def handle_client_offer(self, sdp: str) -> str:
+    async def handle_client_offer(self, sdp: str, *, fill_receive_lines: bool = False) -> str:
         """Apply an offer from the participant; returns the SFU's answer.
+
+        ``fill_receive_lines`` (a viewer that offers receive-only m-lines and never
+        renegotiates, as WHEP players do): the consumers added since the last description
+        take the offer's m-lines of their kind, in the order they were added, and are
+        answered ``sendonly`` on them; m-lines left over are answered ``inactive``. Each
+        consumer's m-line is pinned to its producer's codec, so the offer must carry it.
 
         New m-lines the participant sends on become ``IncomingTrack``s (``on_incoming_track``,
         ``remote_track_id`` from ``a=msid``). An m-line that starts sending under a new
@@ -321,12 +327,17 @@ class Transport(AsyncCloseable):
         async with self._lock:
             if self.offer_outstanding:
                 raise MediaError("an offer of the SFU is outstanding")
+            if fill_receive_lines:
+                # aiortc gives each m-line of an offer the first mid-less transceiver of its
+                # kind: the consumers' new send-only transceivers take the viewer's m-lines.
+                self._materialize_consumers()
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             self._learn_extensions(sdp)
             sending = _sending_track_ids(sdp)
             # No await from setRemoteDescription to here: no receiver has started yet.
             self._adopt(_remote_track_ids(sdp))
             renewed = self._relearn(sending)
+            simulcast = self._offered_simulcast(sdp)
             self._apply_recycled()
             self._prepare_ice()
             answer = await self.pc.createAnswer()
@@ -336,7 +347,26 @@ class Transport(AsyncCloseable):
             for transceiver, track, params in renewed:
                 if transceiver.currentDirection in ("recvonly", "sendrecv"):
                     track.receive_started(params)
-            return str(self.pc.localDescription.sdp)
+            if fill_receive_lines:
+                for slot in self._send_slots:
+                    slot.answered()
+            return seam.offer_simulcast(str(self.pc.localDescription.sdp), simulcast)
+
+    def _offered_simulcast(self, sdp: str) -> dict[str, list[str]]:
+        # A video m-line the participant offers to send as simulcast (``a=simulcast:send``):
+        # its track takes those rids as layers, in the offer's order (lowest first, as
+        # browsers list them), and the answer receives them (``a=simulcast:recv``).
+        offered = {
+            mid: rids
+            for mid, rids in seam.answered_rids(sdp).items()
+            if len(rids) > 1
+            and (track := self.incoming.get(mid)) is not None
+            and track.kind == "video"
+            and track.producer is None
+        }
+        for mid, rids in offered.items():
+            self.incoming[mid].set_layers([LayerSpec(rid) for rid in rids])
+        return offered
 
     def _relearn(
         self, sending: dict[str, str]

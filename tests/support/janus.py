@@ -213,8 +213,10 @@ class JanusRoom:
 
     ROOM = 4242
 
-    def __init__(self, janus: Janus) -> None:
+    def __init__(self, janus: Janus, bitrate: int = 0) -> None:
+        """``bitrate``: the most a publisher may send (bit/s; Janus says it in REMB), 0: no cap."""
         self.janus = janus
+        self.bitrate = bitrate
         self.feed = 0
 
     async def create(self) -> None:
@@ -228,7 +230,7 @@ class JanusRoom:
                 "videocodec": "h264",
                 "h264_profile": "42e01f",
                 "audiocodec": "opus",
-                "bitrate": 0,
+                "bitrate": self.bitrate,
                 "fir_freq": 0,
                 "notify_joining": False,
             },

@@ -79,7 +79,7 @@ async def test_client_and_kiosk_microphone_follow_each_other(
     devices.open(asyncio.get_running_loop())
     mixer = AudioMixer(lambda pcm: None)
     mixer.start()
-    call = LocalCall(sfu.signaling, devices, mixer, lambda reason, code: None)
+    call = LocalCall(sfu.signaling, devices.use(), mixer, lambda reason, code: None)
     try:
         await call.join("room1", "kiosk", muted=False)  # returns once the microphone runs
         t0 = time.monotonic()

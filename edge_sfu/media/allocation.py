@@ -121,9 +121,9 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
     """A producer's layers, low to high, with what each costs where it is measured: for a
     single-layer producer what it receives in all (measured here over ``RATE_WINDOW_S``,
     headers counted, ``now`` being the time of the pass), else a layer's own measurement
-    (``Layer.bitrate_bps``, over a shorter window); for a paused layer (it measures 0) what
-    it sent while it flowed (``Layer.flowing_bps``); else the allocator's default for the
-    layer's size."""
+    (``Layer.bitrate_bps``, over a shorter window) or what it sent while it flowed
+    (``Layer.flowing_bps``, smoothed, kept while the layer is paused), whichever is larger;
+    else the allocator's default for the layer's size."""
     specs = ordered_layers(producer.available_layers())
     whole = None
     if len(specs) == 1 and now is not None:
@@ -131,7 +131,9 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
     options = []
     for spec in specs:
         layer = producer.layers.get(spec.name)
-        own = _bitrate(layer) or getattr(layer, "flowing_bps", None)
+        # the larger of now and its smoothed rate: a layer measured low for a moment (an
+        # encoder's dip after a keyframe) must not look cheap enough to step up to
+        own = max(_bitrate(layer) or 0, getattr(layer, "flowing_bps", 0) or 0) or None
         options.append(LayerOption(spec.name, spec.width, spec.height, whole or own))
     return tuple(options)
 
@@ -327,27 +329,6 @@ class SubscriberAllocation:
         # a step up is taken once the estimate covers it with the allocator's headroom to
         # spare: the probe must show that much, or it would succeed and change nothing
         return int((spent + max(0, min(steps))) / self.allocator.up_headroom)
-
-    def recovery_target(self) -> int | None:
-        """The downlink (bps) every track the *estimate* holds back would need at the layer
-        its render size wants (everything allocated now, plus each one's way up to that
-        layer, over the allocator's ``up_headroom``), None when the estimate holds nothing
-        back. Probes aim here (at most twice the estimate each, ``ProbeController``): after
-        a cap lifts, each probe that gets through may double the estimate instead of buying
-        one step, so a recovered link is found within a few probes."""
-        spent = sum(a.bitrate_bps for a in self.last.values())
-        more = 0
-        held = False
-        for demand in self._demands:
-            allocation = self.last.get(demand.consumer_id)
-            if allocation is None or allocation.reason not in (REASON_NETWORK, REASON_HOLD):
-                continue
-            if not demand.layers:
-                continue
-            held = True
-            wanted = next((x for x in demand.layers if x.name == demand.wanted), demand.layers[-1])
-            more += max(0, wanted.cost - allocation.bitrate_bps)
-        return int((spent + more) / self.allocator.up_headroom) if held else None
 
     def status(self) -> list[AllocationStatus]:
         """Per consumer: its priority, the layers wanted, allowed and sent, and why."""

@@ -205,7 +205,7 @@ class Transport(AsyncCloseable):
 
     def probe(self, wanted_bps: int) -> bool:
         """Probe the downlink before stepping up to ``wanted_bps``: padding on a video
-        stream fills the total up to the probe's rate (at most twice the estimate, for
+        stream fills the total up to the probe's rate (1.5 to 2 times the estimate, for
         half a second); if the participant's transport-cc feedback shows it got through,
         the estimate rises to it. Only for a participant that sends transport-cc feedback;
         returns whether a probe started (failed probes back off)."""
@@ -784,9 +784,8 @@ class Transport(AsyncCloseable):
             self._held_back_since = now
         elif now - self._held_back_since >= PROBE_AFTER_S:
             # Held back for a while (the estimator's own ramp-up had its chance): padding
-            # shows whether the next step would get through, before it is taken; it aims
-            # at all that is held back, so a link that recovered is found in a few probes.
-            self.probe(max(target, self.allocation.recovery_target() or 0))
+            # shows whether the next step would get through, before it is taken.
+            self.probe(target)
         # Publisher caps depend only on the shares: recompute them (over every transport of
         # the room) only when one of this subscriber's changed.
         shares = {cid: allocation.share_bps for cid, allocation in result.items()}

@@ -176,32 +176,6 @@ def test_a_single_layer_producer_is_measured_and_its_cost_follows() -> None:
     ]
 
 
-def test_recovery_target_is_all_the_estimate_holds_back() -> None:
-    now = [0.0]
-    estimate: list[int | None] = [20_000_000]
-    _p1, cam, _, _ = make(SIMULCAST)
-    _p2, other, _, _ = make(SIMULCAST)
-    cam.id, other.id = "COcam", "COother"
-    alloc = SubscriberAllocation(lambda: [cam, other], lambda: estimate[0], clock=lambda: now[0])
-    alloc.run()
-    assert alloc.recovery_target() is None  # nothing held back
-    estimate[0] = 700_000  # one on q (150 kbps), one on h (500 kbps)
-    now[0] = 1.0
-    alloc.run()
-    # both want f (1.5 Mbit/s each): 3 Mbit/s in all, not the next step's 1 Mbit/s
-    full = 2 * default_video_bitrate(1280, 720)
-    assert alloc.recovery_target() == int(full / alloc.allocator.up_headroom)
-    probe_target = alloc.probe_target()
-    assert probe_target is not None and alloc.recovery_target() > probe_target
-    cam.set_preferred_size(640, 360)  # a smaller render size wants less of the way up
-    now[0] = 2.0
-    alloc.run()
-    assert alloc.recovery_target() == int(
-        (default_video_bitrate(640, 360) + default_video_bitrate(1280, 720))
-        / alloc.allocator.up_headroom
-    )
-
-
 def test_probe_target_is_the_next_step_the_estimate_holds_back() -> None:
     now = [0.0]
     estimate: list[int | None] = [20_000_000]

@@ -17,10 +17,11 @@ from tests.support.sfu import running_sfu
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(420),
-    # Known failure (see docs/media.md, probing): 15 s after the cap lifts, the capped page's
-    # downlink estimate still covers less than half of what it subscribes to (about 0.5 of
-    # 1.1 Mbit/s), so its level reads 3 where the issue asks for 4 or more. The drop within
-    # 10 s, the others at 4 or more and the watcher at 5 hold.
+    # Known failure, not every run (see docs/media.md, probing): 15 s after the cap lifts,
+    # the capped page's downlink estimate may still cover less than half of what it
+    # subscribes to (0.1 to 0.5 of about 1 Mbit/s), so its level reads 1 to 3 where the
+    # issue asks for 4 or more; some runs recover in 13 s. The drop within 10 s, the
+    # others at 4 or more and the watcher at 5 hold in most runs.
     pytest.mark.xfail(reason="the downlink estimate recovers too slowly after a cap lifts"),
 ]
 

@@ -278,9 +278,15 @@ def test_a_switched_off_stream_is_padded_and_resumes_after_the_padding() -> None
     seqs = [p[2] for p in path.rtp]
     assert len(seqs) == 9
     assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
-    # a consumer that never sent has no stream to pad
-    _p2, fresh, fresh_path, _u2 = make([LayerSpec("default")])
-    assert fresh.send_padding(3) == 0 and fresh_path.rtp == []
+    # a consumer that never sent starts its stream with the padding, and its first frame
+    # follows it
+    p2, fresh, fresh_path, _u2 = make([LayerSpec("default")])
+    fresh.set_allowed_layer(None, switched_off=True, reason="network-congestion")
+    assert fresh.send_padding(3) == 3 * (12 + 255)
+    fresh.set_allowed_layer(None, switched_off=False)
+    feed(p2, frame("default", 7000, 90000, 2, True, 1.0))
+    seqs = [p[2] for p in fresh_path.rtp]
+    assert len(seqs) == 5 and all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
 
 
 def test_a_layer_that_does_not_flow_falls_back_to_one_that_does() -> None:

@@ -289,6 +289,22 @@ def test_a_switched_off_stream_is_padded_and_resumes_after_the_padding() -> None
     assert len(seqs) == 5 and all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
 
 
+def test_a_packet_that_arrives_twice_is_forwarded_once() -> None:
+    # A browser's probes resend recent packets over RTX ("redundant payloads"); a copy sent
+    # on would be dropped by the subscriber's SRTP as a replay and read as lost.
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    first = frame("default", 100, 9000, 3, True, 0.0)
+    feed(producer, first)
+    feed(producer, [first[1]])  # the same packet again
+    feed(producer, frame("default", 103, 12000, 1, False, 0.033))
+    assert [p[2] for p in path.rtp] == sorted({p[2] for p in path.rtp})
+    assert len(path.rtp) == 4 and producer.duplicates_dropped == 1
+    # a late packet that was missing is forwarded (a retransmission the SFU asked for)
+    feed(producer, frame("default", 105, 15000, 2, False, 0.066)[1:])
+    feed(producer, frame("default", 105, 15000, 2, False, 0.066)[:1])
+    assert len(path.rtp) == 6 and producer.duplicates_dropped == 1
+
+
 def test_a_layer_that_does_not_flow_falls_back_to_one_that_does() -> None:
     # A browser whose uplink cannot carry its top simulcast layer stops sending it: the
     # subscriber gets the best layer that flows, and the top one as soon as it comes back.

@@ -292,7 +292,7 @@ def test_a_switched_off_stream_is_padded_and_resumes_after_the_padding() -> None
 def test_a_packet_that_arrives_twice_is_forwarded_once() -> None:
     # A browser's probes resend recent packets over RTX ("redundant payloads"); a copy sent
     # on would be dropped by the subscriber's SRTP as a replay and read as lost.
-    producer, consumer, path, _up = make([LayerSpec("default")])
+    producer, _consumer, path, _up = make([LayerSpec("default")])
     first = frame("default", 100, 9000, 3, True, 0.0)
     feed(producer, first)
     feed(producer, [first[1]])  # the same packet again

@@ -1,0 +1,265 @@
+"""Capacity benchmark: the largest room one SFU process serves within one core.
+
+N participants, each publishing 3-layer simulcast H.264 (1280x720 at 2.5 Mbit/s, 640x360
+at 0.8 Mbit/s, 320x180 at 0.25 Mbit/s, 30 fps, pre-encoded by libx264; rid-based, with
+the mid and rid header extensions) plus Opus, and each subscribing to every other
+participant's audio and video: at 320x180 (a grid) except one, the next participant's,
+at 1280x720. N rises (``STEP``) until the room fails: more than 1 % of the packets the
+subscribers should have received missing, a forwarding latency p99 of 10 ms or more, or the
+SFU process needing more than one core (its user+system CPU time over the window). The
+same room through Janus's VideoRoom (Debian's ``janus``, simulcast on) in the same run.
+
+Reuses the forwarding benchmark's harness (``benchmarks/_forwarding``): the SFU process,
+the Janus driver, the publisher and receivers (which time each frame's last packet against
+an SEI time stamp and never decode). Each participant is one publishing and one receiving
+peer connection, in this process. Loopback only; every loop is bounded (``MAX_N``, and a
+time budget per SFU). Runs with no arguments, in under 10 minutes; the last line of output
+is one JSON object.
+
+The Raspberry Pi 4 figure is an **estimate**: the largest N whose SFU CPU, scaled by the
+single-core speed ratio ``PI4_SLOWER`` (see ``PI4_SOURCE``), stays within one core, with
+the loss and latency seen here. It is not a measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._forwarding.janus import Janus, JanusRoom  # noqa: E402
+from benchmarks._forwarding.media import (  # noqa: E402
+    SIMULCAST,
+    Receiver,
+    SimulcastPublisher,
+    encode_h264,
+    encode_opus,
+    with_send_simulcast,
+)
+from benchmarks.forwarding import ServerProcess, cpu_seconds, percentile  # noqa: E402
+
+START_N = int(os.environ.get("CAP_START", "4"))
+STEP = int(os.environ.get("CAP_STEP", "3"))
+MAX_N = int(os.environ.get("CAP_MAX", "40"))
+BUDGET_S = float(os.environ.get("CAP_BUDGET_S", "210"))  # per SFU: N stops rising after it
+SFUS = tuple(os.environ.get("CAP_SFUS", "edge,janus").split(","))
+WARMUP_S = 4.0
+MEASURE_S = 6.0
+FRAMES = 90
+MAX_LOSS = 0.01
+MAX_P99_MS = 10.0
+MAX_CORES = 1.0
+#: How many times longer a Raspberry Pi 4's core takes for the same single-threaded work
+#: than this machine's (see PI4_SOURCE). An estimate.
+PI4_SLOWER = float(os.environ.get("CAP_PI4_SLOWER", "4.0"))
+PI4_SOURCE = (
+    "Geekbench 5 single-core, browser.geekbench.com: Raspberry Pi 4 Model B (Cortex-A72, "
+    "1.5 GHz) about 260; a 2.x-3.x GHz AMD EPYC cloud vCPU about 1000-1100: ratio about 4"
+)
+
+
+def _summary(
+    sfu: str,
+    n: int,
+    publishers: list[SimulcastPublisher],
+    receivers: list[Receiver],
+    cpu: float,
+    own_cpu: float,
+    elapsed: float,
+) -> dict[str, Any]:
+    # each participant is the "big" one for exactly one subscriber, its grid tile for N-2
+    expected = sum(
+        (n - 2) * (p.sent["q"] + p.audio_sent) + p.sent["f"] + p.audio_sent for p in publishers
+    )
+    received = sum(r.counters.packets for r in receivers)
+    latencies = [x for r in receivers for x in r.counters.latencies]
+    loss = max(0.0, 1 - received / expected) if expected else 1.0
+    p99 = percentile(latencies, 99)
+    cores = cpu / elapsed
+    ok = loss < MAX_LOSS and p99 is not None and p99 < MAX_P99_MS and cores <= MAX_CORES
+    return {
+        "sfu": sfu,
+        "n": n,
+        "ok": ok,
+        "expected_packets": expected,
+        "received_packets": received,
+        "loss_pct": round(100 * loss, 2),
+        "latency_p50_ms": _round(percentile(latencies, 50)),
+        "latency_p99_ms": _round(p99),
+        "frames_timed": len(latencies),
+        "sfu_cores": round(cores, 3),
+        "sfu_cpu_ms_per_participant_s": round(1000 * cores / n, 1),
+        "load_generator_cores": round(own_cpu / elapsed, 3),
+        "loadavg_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+class _SendTimes:
+    """Every publisher's frame send times, for receivers of many publishers."""
+
+    def __init__(self, publishers: list[SimulcastPublisher]) -> None:
+        self.send_times: dict[int, int] = {}
+        for publisher in publishers:
+            publisher.send_times = self.send_times
+
+
+async def run_room(
+    sfu: str, n: int, layers: dict[str, list[bytes]], audio: list[bytes]
+) -> dict[str, Any]:
+    rids = [rid for rid, *_ in SIMULCAST]
+    # Janus reads the rids of an offer as its substreams from the top down (as janus.js
+    # lists them): listed top first
+    janus_rids = list(reversed(rids))
+    publishers = [SimulcastPublisher(layers, audio, tag=i + 1) for i in range(n)]
+    times = _SendTimes(publishers)
+    receivers = [Receiver(times, video_streams=n - 1) for _ in range(n)]
+    janus: Janus | None = None
+    server: ServerProcess | None = None
+    try:
+        if sfu == "edge":
+            server = ServerProcess("edge")
+            await server.start()
+            pid = server.pid
+            for i, pub in enumerate(publishers):
+                offer = (await server.call(op="room-publish-offer", id=f"P{i}"))["sdp"]
+                answer = with_send_simulcast(await pub.answer_offer(offer), rids)
+                await server.call(op="room-publish-answer", id=f"P{i}", sdp=answer)
+                pub.start()
+            await asyncio.sleep(0.5)
+            for i, receiver in enumerate(receivers):
+                big = f"P{(i + 1) % n}"
+                offer = (await server.call(op="room-subscribe", id=f"S{i}", own=f"P{i}", big=big))[
+                    "sdp"
+                ]
+                await server.call(op="answer", id=f"S{i}", sdp=await receiver.answer_offer(offer))
+        else:
+            janus = Janus()
+            await janus.start()
+            pid = janus.pid
+            room = JanusRoom(janus, publishers=n)
+            await room.create()
+            for pub in publishers:
+                offer = with_send_simulcast(await pub.offer(), janus_rids)
+                await pub.answer(await room.publish(offer))
+                pub.start()
+            await asyncio.sleep(0.5)
+            for i, receiver in enumerate(receivers):
+                big = room.feeds[(i + 1) % n]
+                others = [f for j, f in enumerate(room.feeds) if j != i]
+                handle, offer, video = await room.subscribe_feeds(others, big)
+                await room.start(handle, await receiver.answer_offer(offer))
+                await room.choose_substreams(handle, video, big)
+        await asyncio.sleep(WARMUP_S)
+        for receiver in receivers:
+            receiver.measuring = True
+        for pub in publishers:
+            pub.counting = True
+        cpu0, own0 = cpu_seconds(pid), time.process_time()
+        t0 = time.monotonic()
+        await asyncio.sleep(MEASURE_S)
+        cpu1, own1 = cpu_seconds(pid), time.process_time()
+        elapsed = time.monotonic() - t0
+        # counted sent and received over the same window: what is in flight at its end
+        # is about what was in flight at its start
+        for pub in publishers:
+            pub.counting = False
+        for receiver in receivers:
+            receiver.measuring = False
+        row = _summary(sfu, n, publishers, receivers, cpu1 - cpu0, own1 - own0, elapsed)
+        if server is not None and os.environ.get("CAP_DEBUG"):
+            row["consumers"] = (await server.call(op="room-stats"))["consumers"]
+        return row
+    finally:
+        for receiver in receivers:
+            await receiver.close()
+        for pub in publishers:
+            await pub.close()
+        if server is not None:
+            await server.close()
+        if janus is not None:
+            await janus.close()
+
+
+def pi4_estimate(rows: list[dict[str, Any]]) -> int | None:
+    """The largest N that passed here whose SFU CPU times ``PI4_SLOWER`` fits one core."""
+    fitting = [r["n"] for r in rows if r["ok"] and r["sfu_cores"] * PI4_SLOWER <= MAX_CORES]
+    if fitting:
+        return max(fitting)
+    # below the smallest room measured: scale CPU per participant down to one core
+    passed = [r for r in rows if r["ok"]]
+    if not passed:
+        return None
+    per = min(r["sfu_cores"] / r["n"] for r in passed) * PI4_SLOWER
+    return int(MAX_CORES / per) if per else None
+
+
+async def main() -> dict[str, Any]:
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    layers = {
+        rid: encode_h264(FRAMES, width, height, bitrate)
+        for rid, width, height, bitrate in SIMULCAST
+    }
+    audio = encode_opus()
+    print(f"pre-encoded {FRAMES} frames per layer", flush=True)
+    results: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    for sfu in SFUS:
+        begun = time.monotonic()
+        best: dict[str, Any] | None = None
+        n = START_N
+        while n <= MAX_N:
+            row = await run_room(sfu, n, layers, audio)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if not row["ok"]:
+                break
+            best = row
+            if time.monotonic() - begun > BUDGET_S:
+                row["budget_reached"] = True
+                break
+            n += STEP
+        mine = [r for r in rows if r["sfu"] == sfu]
+        results[sfu] = {
+            "largest_n": best["n"] if best else None,
+            "failed_at": next((r["n"] for r in mine if not r["ok"]), None),
+            "sfu_cpu_ms_per_participant_s": best["sfu_cpu_ms_per_participant_s"] if best else None,
+            "pi4_estimate_n": pi4_estimate(mine),
+        }
+    out: dict[str, Any] = {
+        "largest_n_edge": results.get("edge", {}).get("largest_n"),
+        "largest_n_janus": results.get("janus", {}).get("largest_n"),
+        "failed_at_edge": results.get("edge", {}).get("failed_at"),
+        "failed_at_janus": results.get("janus", {}).get("failed_at"),
+        "cpu_ms_per_participant_s_edge": results.get("edge", {}).get(
+            "sfu_cpu_ms_per_participant_s"
+        ),
+        "cpu_ms_per_participant_s_janus": results.get("janus", {}).get(
+            "sfu_cpu_ms_per_participant_s"
+        ),
+        "pi4_estimate_n_edge": results.get("edge", {}).get("pi4_estimate_n"),
+        "pi4_estimate_n_janus": results.get("janus", {}).get("pi4_estimate_n"),
+        "pi4_estimate_note": f"estimate, not measured: CPU x {PI4_SLOWER} ({PI4_SOURCE})",
+        "rows": rows,
+        "seconds": round(time.monotonic() - started, 1),
+        "loadavg_1min_before": round(load_before, 2),
+        "loadavg_1min_after": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main())), flush=True)

@@ -11,7 +11,8 @@ SFU runs twice: ``edge`` sends in batches (``sendmmsg``, UDP GSO), ``edge-plain`
 ``sendto`` per packet (``EDGE_SFU_PLAIN_SEND=1``, the fallback).
 
 Environment, for shorter runs: ``FWD_KS`` (e.g. ``8,16``), ``FWD_ROUNDS``, ``FWD_SFUS``
-(e.g. ``edge,janus``), ``FWD_RELAY_KS`` (empty: no MediaRelay).
+(e.g. ``edge,janus``), ``FWD_RELAY_KS`` (empty: no MediaRelay); ``FWD_LOOP=uvloop`` runs
+the SFU process on uvloop (installed separately: it is not a dependency).
 
 Runs with no arguments; the last line of output is one JSON object.
 """

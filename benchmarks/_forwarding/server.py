@@ -203,7 +203,11 @@ async def main(mode: str) -> None:
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "edge"
     profile = os.environ.get("FWD_PROFILE")
-    if profile:
+    if os.environ.get("FWD_LOOP") == "uvloop":  # to measure uvloop against asyncio's loop
+        import uvloop  # type: ignore[import-not-found]  # not a dependency
+
+        uvloop.run(main(mode))
+    elif profile:
         import cProfile
 
         cProfile.run(f"asyncio.run(main({mode!r}))", profile)

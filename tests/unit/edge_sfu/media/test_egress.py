@@ -167,3 +167,18 @@ async def test_queued_packets_leave_by_the_next_loop_iteration(
     await asyncio.sleep(0)
     assert writer.pending == 0
     assert _receive(receiver, rx, 1) == [header + payload]
+
+
+def test_a_closed_socket_drops_the_batch_and_marks_the_writer_dead(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiver = pair
+    tx, _ = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    for header, payload in _frame()[:3]:
+        writer.protect_parts(header, payload)
+    sender.close()
+    writer.flush()
+    assert writer.dead
+    assert writer.packets_sent == 0 and writer.packets_dropped == 3

@@ -11,8 +11,8 @@ SFU runs twice: ``edge`` sends in batches (``sendmmsg``, UDP GSO), ``edge-plain`
 ``sendto`` per packet (``EDGE_SFU_PLAIN_SEND=1``, the fallback).
 
 Environment, for shorter runs: ``FWD_KS`` (e.g. ``8,16``), ``FWD_ROUNDS``, ``FWD_SFUS``
-(e.g. ``edge,janus``), ``FWD_RELAY_KS`` (empty: no MediaRelay); ``FWD_LOOP=uvloop`` runs
-the SFU process on uvloop (installed separately: it is not a dependency).
+(e.g. ``edge,janus``; ``edge-uvloop`` is this SFU on uvloop, which is not a dependency:
+install it somewhere on ``PYTHONPATH``), ``FWD_RELAY_KS`` (empty: no MediaRelay).
 
 Runs with no arguments; the last line of output is one JSON object.
 """
@@ -44,9 +44,15 @@ KS = tuple(int(x) for x in os.environ.get("FWD_KS", "1,4,8,16").split(","))
 RELAY_KS = tuple(int(x) for x in os.environ.get("FWD_RELAY_KS", "4").split(",") if x)
 ROUNDS = int(os.environ.get("FWD_ROUNDS", "3"))
 #: The SFU's two send paths: batched (the default) and one sendto per packet (the fallback).
-EDGE_SEND = {"edge": {PLAIN_SEND_ENV: "0"}, "edge-plain": {PLAIN_SEND_ENV: "1"}}
+EDGE_SEND = {
+    "edge": {PLAIN_SEND_ENV: "0"},
+    "edge-plain": {PLAIN_SEND_ENV: "1"},
+    # asyncio's loop replaced by uvloop (if installed: it is no dependency)
+    "edge-uvloop": {PLAIN_SEND_ENV: "0", "FWD_LOOP": "uvloop"},
+}
+PATH = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 SFUS = tuple(os.environ.get("FWD_SFUS", "edge,edge-plain,janus").split(","))
-ORDER = ("edge", "edge-plain", "janus", "relay")
+ORDER = ("edge", "edge-plain", "edge-uvloop", "janus", "relay")
 
 
 class ServerProcess:
@@ -66,7 +72,7 @@ class ServerProcess:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=str(ROOT),
-            env={**os.environ, "PYTHONPATH": str(ROOT), **self.env},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *PATH]), **self.env},
             limit=1 << 20,
         )
         await self._read()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -29,8 +29,13 @@ def _addresses() -> list[str]:
     return [*guess_addresses(), "127.0.0.1"]
 
 
-def setup_admin(app: web.Application, state: DaemonState) -> None:
-    """Mount ``/admin/``; make or load the unit's certificate when HTTPS is on."""
+def setup_admin(
+    app: web.Application,
+    state: DaemonState,
+    pages: Callable[[web.Application], None] | None = None,
+) -> None:
+    """Mount ``/admin/``, with the role's ``pages`` added to it; make or load the unit's
+    certificate when HTTPS is on."""
     name = state.settings.unit.name
     tls: TlsManager | None = None
     if state.settings.http.tls:
@@ -47,6 +52,7 @@ def setup_admin(app: web.Application, state: DaemonState) -> None:
         data_dir=state.unit.data_dir,
         unit_name=lambda: state.settings.unit.name,
         tls=tls,
+        pages=pages,
     )
     app.cleanup_ctx.append(_discovery)
 

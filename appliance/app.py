@@ -36,7 +36,7 @@ from .heap import trim_heap_periodically
 from .landing import setup_landing
 from .mapping import media_settings, recording_settings, room_defaults, sfu_settings
 from .metrics import setup_metrics
-from .roles import setup_role
+from .roles import admin_pages, setup_role
 from .room_log import log_room_event
 from .service_manager import ServiceNotifier
 from .state import DAEMON, DaemonState
@@ -62,7 +62,7 @@ def build_app(state: DaemonState) -> web.Application:
     state.track_rates = TrackRates(functools.partial(track_stats, app))
     app.cleanup_ctx.append(_service_manager)
     setup_metrics(app, state)
-    setup_admin(app, state)
+    setup_admin(app, state, admin_pages(state))
     setup_landing(app)
     setup_role(app, state)
     app.cleanup_ctx.append(_control_socket)

@@ -215,6 +215,23 @@ def _cross_checks(s: Settings, problems: dict[str, str]) -> None:
         problems["kiosk.remote_url"] = (
             "another unit needs remote_token, or remote_api_key_sid and remote_api_key_secret"
         )
+    _field_checks(s, problems)
+
+
+def _field_checks(s: Settings, problems: dict[str, str]) -> None:
+    f = s.field
+    if f.retry_max < f.retry_initial:
+        problems["field.retry_max"] = (
+            f"must be at least field.retry_initial ({f.retry_initial:g} s), got {f.retry_max:g}"
+        )
+    if s.unit.role != "field":
+        return
+    if f.transport == "whip" and not f.whip_url:
+        problems["field.whip_url"] = "a field unit with transport 'whip' needs the WHIP endpoint"
+    if f.transport == "unit" and not s.kiosk.remote_url:
+        problems["kiosk.remote_url"] = (
+            "a field unit with transport 'unit' streams to the hub at kiosk.remote_url: set it"
+        )
 
 
 def _range(md: typing.Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ from hardware.camera.base import CameraLayerSpec, CameraSpec
 from provisioning.mdns import loopback_only
 
 from .kiosk.state import KioskPolicy, LeaveOn
-from .settings import Settings
+from .settings import KioskSection, Settings
 
 #: Addresses that mean "every interface" in ``http.listen``.
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 (compared with, never bound)
@@ -121,12 +121,32 @@ def listen_address(listen: str) -> tuple[str, int]:
 def kiosk_policy(settings: Settings) -> KioskPolicy:
     """The ``[kiosk]`` table as the call state machine's policy.
 
-    A field unit leaves only on a long press (it streams from start-up); every role retries
+    A field unit leaves only on a long press (it streams from start-up), rejoins whatever
+    ended its call, and backs off as ``[field]`` says, with jitter; every role retries
     forever.
     """
-    field_unit = settings.unit.role == "field"
+    if settings.unit.role == "field":
+        f = settings.field
+        return KioskPolicy(
+            room=settings.kiosk.room,
+            leave_on=LeaveOn.LONG_PRESS,
+            retry_initial=f.retry_initial,
+            retry_max=f.retry_max,
+            retry_jitter=f.retry_jitter,
+            persistent=True,
+            max_retries=None,
+        )
     return KioskPolicy(
-        room=settings.kiosk.room,
-        leave_on=LeaveOn.LONG_PRESS if field_unit else LeaveOn(settings.kiosk.leave_on),
-        max_retries=None,
+        room=settings.kiosk.room, leave_on=LeaveOn(settings.kiosk.leave_on), max_retries=None
     )
+
+
+def call_identity(settings: Settings) -> str:
+    """Who the unit is in the rooms it joins: ``kiosk.identity``; a field unit that leaves it
+    at the default is its unit name, so the field units of one hub never share a name (one
+    would remove the other, 53205) and the hub shows each by the name it announces."""
+    identity = settings.kiosk.identity
+    default = KioskSection().identity
+    if settings.unit.role == "field" and identity == default:
+        return settings.unit.name
+    return identity

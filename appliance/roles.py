@@ -1,19 +1,22 @@
 """The unit's role: what runs beside the SFU.
 
 - **kiosk**: hardware plus the call state machine; a press joins the configured room.
-- **field**: the same machinery, joining at start-up and never giving up (retries forever);
-  it normally points ``kiosk.remote_url`` at a hub.
-- **hub**: the SFU only; nothing local is captured.
+- **field**: the same machinery, joining a hub at start-up and never giving up (retries
+  forever, jittered), recording locally while it cannot publish (``appliance.field``).
+- **hub**: the SFU, the multi-view page of the field units and their recording; nothing
+  local is captured (``appliance.hub``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from edge_sfu.signaling import SIGNALING
 
+from .field.role import FieldRole
+from .hub.role import add_hub_pages, setup_hub
 from .kiosk.devices import KioskDevices
 from .kiosk.role import KioskRole
 from .kiosk.state import KioskMachine
@@ -23,11 +26,17 @@ from .state import DAEMON, DaemonState
 KIOSK_ROLE: web.AppKey[KioskRole] = web.AppKey("appliance.kiosk", KioskRole)
 
 
+def admin_pages(state: DaemonState) -> Callable[[web.Application], None] | None:
+    """The role's own pages on the admin app (a hub's multi-view page), or None."""
+    return add_hub_pages if state.settings.unit.role == "hub" else None
+
+
 def setup_role(app: web.Application, state: DaemonState) -> None:
     """Register the role's cleanup context on ``app``."""
     if state.settings.unit.role == "hub":
         state.status.role_state = "serving"
         state.status.line = "hub: serving rooms"
+        setup_hub(app, state)
         return
     app.cleanup_ctx.append(_kiosk)
 
@@ -43,7 +52,8 @@ async def _kiosk(app: web.Application) -> AsyncIterator[None]:
         on_press=lambda button, long: role_ref[0].press(button, long),
         on_problem=state.status.degrade,
     )
-    role = KioskRole(state, KioskMachine(kiosk_policy(s)), devices, lambda: app[SIGNALING])
+    kind = FieldRole if s.unit.role == "field" else KioskRole
+    role = kind(state, KioskMachine(kiosk_policy(s)), devices, lambda: app[SIGNALING])
     role_ref.append(role)
     app[KIOSK_ROLE] = role
 
@@ -53,9 +63,7 @@ async def _kiosk(app: web.Application) -> AsyncIterator[None]:
     # aiohttp runs on_shutdown before unwinding cleanup contexts, and signaling closes its
     # sockets there: the kiosk has to leave before that for the others to see it go.
     app.on_shutdown.insert(0, leave)
-    await role.start()
-    if s.unit.role == "field":
-        role.press("join")  # a field unit streams from start-up, and keeps trying
+    await role.start()  # a field unit starts streaming here, and keeps trying
     try:
         yield
     finally:

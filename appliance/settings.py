@@ -11,6 +11,7 @@ without a restart). ``SECTIONS`` titles each table.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "How much of the disk recordings may use, and how long they are kept.",
     ),
     "kiosk": ("Kiosk", "The room the join button joins, here or on another unit."),
+    "field": ("Field unit", "How a field unit reaches its hub, and what it does while it cannot."),
+    "hub": ("Hub", "The room field units stream into, its multi-view page and recording."),
     "camera": ("Camera", "Camera, encoder and the sizes the picture is sent in."),
     "audio": ("Audio", "Microphone, speaker and volume."),
     "gpio": ("Buttons and LEDs", "Which pins the buttons and lights are wired to."),
@@ -351,6 +354,126 @@ class KioskSection:
     )
 
 
+FIELD_TRANSPORTS = ("unit", "whip")
+ROOM_NAME_PATTERN = r"^[^\s/?#]{1,128}$"
+ROOM_NAME_RULE = "1 to 128 characters, no spaces, /, ? or #"
+
+
+@dataclass
+class FieldSection:
+    """How a field unit reaches its hub (``unit.role = "field"``)."""
+
+    transport: str = field(
+        default="unit",
+        metadata=meta(
+            "Reach the hub by",
+            "unit: to another unit at kiosk.remote_url; whip: to any WHIP server at whip_url.",
+            choices=FIELD_TRANSPORTS,
+        ),
+    )
+    whip_url: str = field(
+        default="",
+        metadata=meta(
+            "WHIP endpoint",
+            "The WHIP server's endpoint URL (transport whip).",
+            pattern=URL,
+            rule=URL_RULE,
+        ),
+    )
+    whip_token: str = field(
+        default="",
+        metadata=meta(
+            "WHIP bearer token",
+            "Sent as Authorization: Bearer; empty: none.",
+            max_len=8192,
+            pattern=r"^[\x21-\x7e]*$",
+            rule="printable ASCII without spaces, at most 8192 characters",
+            secret=True,
+        ),
+    )
+    retry_initial: float = field(
+        default=1.0,
+        metadata=meta(
+            "First retry after (seconds)",
+            "Wait before the first retry once the link is lost; doubled each failure.",
+            min=0.1,
+            max=60.0,
+        ),
+    )
+    retry_max: float = field(
+        default=5.0,
+        metadata=meta(
+            "Longest wait between retries (seconds)",
+            "The backoff's cap: how late the unit may notice that the hub is back.",
+            min=0.5,
+            max=600.0,
+        ),
+    )
+    retry_jitter: float = field(
+        default=0.3,
+        metadata=meta(
+            "Retry jitter (share)",
+            "Random share taken off each wait, so units that lost one hub do not return together.",
+            min=0.0,
+            max=1.0,
+        ),
+    )
+    record_while_down: bool = field(
+        default=True,
+        metadata=meta(
+            "Record while the link is down",
+            "Record camera and microphone on this unit while it cannot publish (quota applies).",
+        ),
+    )
+    local_room: str = field(
+        default="local-recording",
+        metadata=meta(
+            "Local recording room",
+            "The room on this unit the recordings made while the link is down belong to.",
+            pattern=ROOM_NAME_PATTERN,
+            rule=ROOM_NAME_RULE,
+        ),
+    )
+
+
+@dataclass
+class HubSection:
+    """The hub's room of field units (``unit.role = "hub"``)."""
+
+    room: str = field(
+        default="field",
+        metadata=meta(
+            "Field room",
+            "The room field units stream into; the multi-view page shows its participants.",
+            pattern=ROOM_NAME_PATTERN,
+            rule=ROOM_NAME_RULE,
+        ),
+    )
+    record: bool = field(
+        default=False,
+        metadata=meta(
+            "Record all field streams",
+            "Record every field unit's camera and microphone, one file per track.",
+        ),
+    )
+    offline_after: int = field(
+        default=60,
+        metadata=meta(
+            "Offline after (seconds)",
+            "A field unit whose link dropped is reconnecting until then, offline after.",
+            min=5,
+            max=86400,
+        ),
+    )
+    discover: bool = field(
+        default=True,
+        metadata=meta(
+            "Discover field units",
+            "List field units that announce themselves on the LAN (mDNS) before they join.",
+        ),
+    )
+
+
 @dataclass
 class LayerSection:
     """One encoded size of the camera picture."""
@@ -581,8 +704,11 @@ class Settings:
     media: MediaSection = field(default_factory=MediaSection)
     recordings: RecordingsSection = field(default_factory=RecordingsSection)
     kiosk: KioskSection = field(default_factory=KioskSection)
-    camera: CameraSection = field(default_factory=CameraSection)
-    audio: AudioSection = field(default_factory=AudioSection)
-    gpio: GpioSection = field(default_factory=GpioSection)
-    provisioning: ProvisioningSection = field(default_factory=ProvisioningSection)
-    metrics: MetricsSection = field(default_factory=MetricsSection)
+    # ``field`` names a table here: below it the dataclasses function is spelled out.
+    field: FieldSection = field(default_factory=FieldSection)
+    hub: HubSection = dataclasses.field(default_factory=HubSection)
+    camera: CameraSection = dataclasses.field(default_factory=CameraSection)
+    audio: AudioSection = dataclasses.field(default_factory=AudioSection)
+    gpio: GpioSection = dataclasses.field(default_factory=GpioSection)
+    provisioning: ProvisioningSection = dataclasses.field(default_factory=ProvisioningSection)
+    metrics: MetricsSection = dataclasses.field(default_factory=MetricsSection)

@@ -133,6 +133,8 @@ class DaemonState:
     press_handler: Callable[[str, bool], bool] | None = None
     #: Live media counters of the role (camera layers, speaker), for status and support.
     media_stats: Callable[[], dict[str, Any]] | None = None
+    #: What the role adds to the status summary (a field unit's link, a hub's field units).
+    role_details: Callable[[], dict[str, Any]] | None = None
     #: Called with the config keys just changed live by the admin page.
     live_hooks: list[Callable[[set[str]], None]] = field(default_factory=list)
     #: The last log lines (redacted), for the admin status page; installed by ``serve``.

@@ -20,6 +20,9 @@ _STATE_WORDS = {
     "leaving": "Leaving the call",
     "error": "Not connected",
     "serving": "Serving rooms",
+    "live": "Live",
+    "reconnecting": "Reconnecting",
+    "stopped": "Stopped",
 }
 
 
@@ -97,6 +100,7 @@ def status_summary(state: DaemonState) -> dict[str, Any]:
         ],
         "media": state.media_stats() if state.media_stats is not None else {},
         "last_errors": list(status.last_errors),
+        **(state.role_details() if state.role_details is not None else {}),
     }
 
 

@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._forwarding.janus import Janus, JanusRoom  # noqa: E402
 from benchmarks._forwarding.media import Publisher, Receiver, encode_h264, encode_opus  # noqa: E402
 from edge_sfu.media.seam.egress import PLAIN_SEND_ENV  # noqa: E402
+from tests.support.janus import Janus, JanusRoom  # noqa: E402
 
 WARMUP_S = 3.0
 MEASURE_S = 10.0

@@ -1,4 +1,4 @@
-"""The SFU's HTTP application: REST API v1, signaling, the join page.
+"""The SFU's HTTP application: REST API v1, signaling, WHIP/WHEP, the join page.
 
 ``create_sfu_app(context)`` returns an ``aiohttp.web.Application`` holding ``context`` under
 ``SFU_CONTEXT``. Its ``cleanup_ctx`` starts the context's background work (status callback
@@ -16,6 +16,7 @@ from .context import SFU_CONTEXT, SfuContext
 from .rest import setup_rest, twilio_errors
 from .signaling import setup as setup_signaling
 from .signaling.twilio import setup as setup_twilio_signaling
+from .signaling.whip import setup as setup_whip
 
 
 def create_sfu_app(context: SfuContext) -> web.Application:
@@ -28,6 +29,7 @@ def create_sfu_app(context: SfuContext) -> web.Application:
     setup_rest(app)
     setup_signaling(app)  # /v1/signaling, /join/{room}, /static/
     setup_twilio_signaling(app)  # /twilio/signaling, /twilio/insights (twilio-video.js)
+    setup_whip(app)  # /whip/{room}, /whep/{room}[/{identity}] and their sessions
     app.cleanup_ctx.append(_run_context)
     return app
 

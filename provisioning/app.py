@@ -295,13 +295,16 @@ def setup(
     sysinfo: SysInfo | None = None,
     throttle: Throttle | None = None,
     sessions: SessionStore | None = None,
+    pages: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     """Mount the admin pages under ``prefix`` on ``app`` and return the admin sub-app.
 
     Makes the claim code on an unclaimed unit and logs it once (that is its purpose: the
     journal is one of the places an admin reads it from). ``unit_name`` may be a callable so
     a renamed unit shows its new name at once. ``tls`` enables certificate upload taking
-    effect live; without it uploads apply at the next start.
+    effect live; without it uploads apply at the next start. ``pages`` adds the caller's own
+    routes to the admin app before it is mounted (behind the same session; a route named
+    ``public…`` does its own checks).
     """
     from .handlers_auth import add_routes
 
@@ -327,6 +330,8 @@ def setup(
     admin[CTX] = ctx
     admin.on_response_prepare.append(_on_prepare)
     add_routes(admin)
+    if pages is not None:
+        pages(admin)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         code = current_claim_code(data_dir)

@@ -12,8 +12,8 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .names import dns_label
 
@@ -171,3 +171,73 @@ def guess_addresses() -> list[str]:
         except OSError:
             pass
     return addrs
+
+
+#: Called with (instance name, TXT properties, addresses) when a unit appears or changes,
+#: and with (instance name, None, []) when it withdraws its announcement.
+UnitSeen = Callable[[str, dict[str, str] | None, list[str]], None]
+
+
+class UnitBrowser:
+    """Finds the units announcing ``_edge-appliance._tcp`` (a hub lists its field units).
+
+    Confined to loopback like :class:`Announcer` when :data:`LOOPBACK_ONLY_ENV` is set, so a
+    test hub only ever sees test units.
+    """
+
+    def __init__(self, on_seen: UnitSeen, *, interfaces: Sequence[str] | None = None) -> None:
+        self._on_seen = on_seen
+        self.interfaces = ["127.0.0.1"] if loopback_only() else interfaces
+        self._zc: AsyncZeroconf | None = None
+        self._browser: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Start browsing."""
+        from zeroconf import IPVersion, ServiceStateChange
+        from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
+
+        if self.interfaces is not None:
+            zc = AsyncZeroconf(interfaces=list(self.interfaces), ip_version=IPVersion.V4Only)
+        else:
+            zc = AsyncZeroconf()
+        self._zc = zc
+
+        def changed(
+            zeroconf: Any, service_type: str, name: str, state_change: ServiceStateChange
+        ) -> None:
+            if state_change is ServiceStateChange.Removed:
+                self._on_seen(_instance(name, service_type), None, [])
+                return
+            task = asyncio.get_running_loop().create_task(self._resolve(service_type, name))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self._browser = AsyncServiceBrowser(zc.zeroconf, [SERVICE_TYPE], handlers=[changed])
+
+    async def _resolve(self, service_type: str, name: str) -> None:
+        if self._zc is None:
+            return
+        info = await self._zc.async_get_service_info(service_type, name, timeout=3000)
+        if info is None:
+            return
+        props = {
+            k.decode(errors="replace"): (v or b"").decode(errors="replace")
+            for k, v in info.properties.items()
+        }
+        self._on_seen(_instance(name, service_type), props, info.parsed_addresses())
+
+    async def close(self) -> None:
+        """Stop browsing."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._browser is not None:
+            await self._browser.async_cancel()
+            self._browser = None
+        zc, self._zc = self._zc, None
+        if zc is not None:
+            await zc.async_close()
+
+
+def _instance(name: str, service_type: str) -> str:
+    return name[: -len(service_type) - 1] if name.endswith("." + service_type) else name

@@ -12,6 +12,9 @@ if [ "${1:-run}" = "arm64" ]; then
     want+=(debian-archive-keyring)
 elif [ "${1:-run}" = "test" ]; then
     want+=(chromium chromium-driver janus iproute2 systemd shellcheck)
+    # Not simple-whip-server (WHIP in front of Janus): its native node-websocket needs
+    # Debian's Node 18 (libnode108), which conflicts with a NodeSource nodejs; the suite puts
+    # its own WHIP endpoint in front of Janus instead (docs/roles.md).
     # npm installs TypeScript to type-check the browser client (a node from elsewhere will do).
     command -v npm >/dev/null || want+=(nodejs npm)
 fi

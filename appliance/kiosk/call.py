@@ -29,7 +29,7 @@ from edge_sfu.signaling import LocalParticipant, SignalingService
 from hardware.audio.capture import OpusPacket
 from hardware.camera.base import AccessUnit
 
-from .devices import DeviceSinks, KioskDevices
+from .devices import DeviceUse
 from .mixer import RATE, AudioMixer
 from .uplink import UplinkLayerChoice
 
@@ -41,6 +41,8 @@ RECONCILE_INTERVAL = 1.0
 
 class Call(Protocol):
     """What the kiosk role needs of a call, wherever the room is."""
+
+    on_link: Callable[[bool], None] | None
 
     async def set_muted(self, muted: bool) -> None:
         """Disable (or enable) the microphone track; the others see it."""
@@ -60,13 +62,20 @@ class _CallBase(Closeable):
     """
 
     def __init__(
-        self, devices: KioskDevices, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
+        self, devices: DeviceUse, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
     ) -> None:
         super().__init__()
         self._devices = devices
         self._mixer = mixer
         self._on_ended = on_ended
         self._tasks = TaskSet("kiosk call")
+        #: Told False when the link to the room drops while the call lives (the client is
+        #: re-making it) and True when it is back; set by whoever cares (a field unit).
+        self.on_link: Callable[[bool], None] | None = None
+
+    def _link(self, up: bool) -> None:
+        if self.on_link is not None and not self.closed:
+            self.on_link(up)
 
     def _ended(self, reason: str, code: int | None) -> None:
         """The room ended the call (kick, room completed, connection lost)."""
@@ -75,8 +84,7 @@ class _CallBase(Closeable):
             self._on_ended(reason, code)
 
     def _on_close(self) -> None:
-        self._devices.sinks = DeviceSinks()
-        self._devices.stop_media()
+        self._devices.release()
         # Closed from room events, which are synchronous: the tasks end on the next turns.
         self._tasks.cancel()
         self._release()
@@ -91,7 +99,7 @@ class LocalCall(_CallBase):
     def __init__(
         self,
         service: SignalingService,
-        devices: KioskDevices,
+        devices: DeviceUse,
         mixer: AudioMixer,
         on_ended: Callable[[str, int | None], None],
     ) -> None:
@@ -127,6 +135,11 @@ class LocalCall(_CallBase):
         self._devices.sinks.audio = self._push_audio
         await self._devices.start_media()
         self._tasks.spawn(self._reconcile_forever(), name="kiosk-call-reconcile")
+
+    @property
+    def room_sid(self) -> str:
+        """The SID of the room joined ('' before the join)."""
+        return "" if self._local is None else self._local.room_sid
 
     def _push_video(self, au: AccessUnit) -> None:
         if self._video is not None:
@@ -244,7 +257,7 @@ class RemoteCall(_CallBase):
     """The kiosk in a room on another unit, through the Python client."""
 
     def __init__(
-        self, devices: KioskDevices, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
+        self, devices: DeviceUse, mixer: AudioMixer, on_ended: Callable[[str, int | None], None]
     ) -> None:
         super().__init__(devices, mixer, on_ended)
         self._room: sfu_client.Room | None = None
@@ -263,6 +276,8 @@ class RemoteCall(_CallBase):
         self._room.on("track_subscribed", self._subscribed)
         self._room.on("track_unsubscribed", self._unsubscribed)
         self._room.on("disconnected", lambda code, message: self._ended(str(message), code))
+        self._room.on("reconnecting", lambda: self._link(False))
+        self._room.on("reconnected", lambda: self._link(True))
         camera = self._devices.camera
         if camera is not None:
             # The client publishes one layer: the largest the camera makes, until the other

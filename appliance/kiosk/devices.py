@@ -54,6 +54,52 @@ class DeviceSinks:
     pcm: Callable[[bytes], None] | None = None
 
 
+class DeviceUse:
+    """One user of the camera and microphone: a call, or a field unit's local recording.
+
+    A kiosk has one user at a time; a field unit records locally while its call to the hub
+    is being re-made, so two can overlap. Each use has its own sinks and wanted layers; the
+    devices capture while any use has started media and encode the union of the layers
+    wanted, so one use stopping never cuts the other's picture.
+    """
+
+    def __init__(self, devices: KioskDevices) -> None:
+        self._devices = devices
+        self.sinks = DeviceSinks()
+        self.wanted: frozenset[str] = frozenset()
+        self.media = False
+
+    @property
+    def camera(self) -> VideoSource | None:
+        """The camera (None when missing)."""
+        return self._devices.camera
+
+    @property
+    def capture(self) -> AudioCapture | None:
+        """The microphone (None when missing)."""
+        return self._devices.capture
+
+    def set_wanted_layers(self, wanted: frozenset[str]) -> None:
+        """The layers this use receives; the devices encode every use's together."""
+        added = wanted - self.wanted
+        self.wanted = wanted
+        self._devices.apply_wanted_layers(added)
+
+    def request_keyframe(self, layer: str) -> None:
+        """This use needs a keyframe of ``layer``."""
+        self._devices.request_keyframe(layer)
+
+    async def start_media(self) -> None:
+        """Start capturing for this use (a no-op for the devices when another use runs)."""
+        self.media = True
+        await self._devices.start_media()
+
+    def release(self) -> None:
+        """This use is done: its sinks and layers go, capture stops if no other use runs.
+        Idempotent."""
+        self._devices.release(self)
+
+
 class KioskDevices:
     """Owns the kiosk's devices for the daemon's lifetime."""
 
@@ -71,7 +117,8 @@ class KioskDevices:
         self._audio_spec = audio
         self._on_press = on_press
         self._on_problem = on_problem
-        self.sinks = DeviceSinks()
+        self._uses: list[DeviceUse] = []
+        self._running = False  # capture started for some use (on the worker's order)
         self.camera: VideoSource | None = None
         self.capture: AudioCapture | None = None
         self.playback: AudioPlayback | None = None
@@ -175,14 +222,17 @@ class KioskDevices:
             return
         if event.keyframe:
             self.keyframes[event.layer] = event
-        if self.sinks.video is not None:
-            self.sinks.video(event)
+        for use in self._uses:
+            if use.sinks.video is not None:
+                use.sinks.video(event)
 
     def _audio_event(self, event: AudioEvent) -> None:
         if isinstance(event, AudioError):
             self._on_problem("audio", event.message)
-        elif self.sinks.audio is not None:
-            self.sinks.audio(event)
+            return
+        for use in self._uses:
+            if use.sinks.audio is not None:
+                use.sinks.audio(event)
 
     def _pcm(self, pcm: bytes) -> None:
         import numpy as np
@@ -190,8 +240,9 @@ class KioskDevices:
         samples = np.frombuffer(pcm, dtype=np.int16)
         self.mic_peak = int(np.abs(samples.astype(np.int32)).max()) if len(samples) else 0
         self.mic_peak_at = time.monotonic()
-        if self.sinks.pcm is not None:
-            self.sinks.pcm(pcm)
+        for use in self._uses:
+            if use.sinks.pcm is not None:
+                use.sinks.pcm(pcm)
 
     def _button_event(self, event: ButtonEvent) -> None:
         if event.kind is ButtonEventKind.PRESS:
@@ -210,15 +261,41 @@ class KioskDevices:
         if self.leds is not None:
             self.leds.set_state(LED_STATES[pattern])
 
+    def use(self) -> DeviceUse:
+        """A new user of the camera and microphone (see ``DeviceUse``)."""
+        use = DeviceUse(self)
+        self._uses.append(use)
+        return use
+
+    def release(self, use: DeviceUse) -> None:
+        """``use`` is done: its media stops, and it receives nothing more."""
+        if use in self._uses:
+            self._uses.remove(use)
+        use.sinks = DeviceSinks()
+        use.media = False
+        use.wanted = frozenset()
+        self.apply_wanted_layers()
+        self.stop_media()
+
     async def start_media(self) -> None:
-        """Start camera and microphone on the device worker; returns once they run."""
+        """Start camera and microphone on the device worker; returns once they run.
+
+        When they already run for another use, nothing restarts (that use keeps its picture).
+        """
+        if self._running:
+            return
+        self._running = True
         await asyncio.get_running_loop().run_in_executor(self._worker, self._start_media)
 
     def stop_media(self) -> None:
-        """Stop camera and microphone on the device worker (between calls nothing is captured).
+        """Stop camera and microphone on the device worker once no use has media (between
+        calls nothing is captured).
 
         Returns at once; the next ``start_media`` runs only after this stop is done.
         """
+        if not self._running or any(use.media for use in self._uses):
+            return
+        self._running = False
         with contextlib.suppress(RuntimeError):  # closed: close() stops everything anyway
             self._worker.submit(self._stop_media)
 
@@ -263,16 +340,20 @@ class KioskDevices:
         smallest = min(running, key=lambda layer: layer.width * layer.height)
         return self.keyframes[smallest.name]
 
-    def set_wanted_layers(self, wanted: frozenset[str]) -> None:
-        """Encode exactly the layers some subscriber receives."""
+    def apply_wanted_layers(self, added: frozenset[str] = frozenset()) -> None:
+        """Encode exactly the layers some use receives; ``added`` are new to one use, which
+        gets a keyframe of each that was already being encoded for another."""
         if self.camera is None:
             return
+        wanted = frozenset().union(*(use.wanted for use in self._uses))
         for layer in self.camera.spec.layers:
             if layer.name in wanted and not self.camera.layer_active(layer.name):
                 self.camera.start_layer(layer.name)  # starts with a keyframe
             elif layer.name not in wanted and self.camera.layer_active(layer.name):
                 self.camera.stop_layer(layer.name)
                 self.keyframes.pop(layer.name, None)
+            elif layer.name in added and self.camera.running:
+                self.camera.request_keyframe(layer.name)
 
     def request_keyframe(self, layer: str) -> None:
         """A subscriber needs a keyframe of ``layer``."""

@@ -12,13 +12,14 @@ import contextlib
 import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from edge_common.lifecycle import TaskSet
 from edge_sfu.rooms import events as ev
 from edge_sfu.signaling import SignalingService
 
+from ..mapping import call_identity
 from ..state import DaemonState
 from . import events as ke
 from .devices import KioskDevices
@@ -214,26 +215,8 @@ class KioskRole:
         # aiortc/PyAV load on the first join press, not at start; in a thread, so the event
         # loop (watchdog, HTTP, signaling) does not stall for the import (about 0.2 s here).
         await asyncio.to_thread(importlib.import_module, f"{__package__}.call")
-        from .call import LocalCall, RemoteCall, fetch_remote_token, signaling_url
-
-        kiosk = self._state.settings.kiosk
-        call: LocalCall | RemoteCall
-        muted = self._machine.muted
         try:
-            if kiosk.remote_url:
-                call = RemoteCall(self._devices, self._mixer, self._call_ended)
-                token = kiosk.remote_token or await fetch_remote_token(
-                    kiosk.remote_url,
-                    kiosk.remote_api_key_sid,
-                    kiosk.remote_api_key_secret,
-                    kiosk.identity,
-                    kiosk.room,
-                )
-                url = signaling_url(kiosk.remote_url)
-                join = call.join(url, token, kiosk.room, muted=muted)
-            else:
-                call = LocalCall(self._signaling(), self._devices, self._mixer, self._call_ended)
-                join = call.join(kiosk.room, kiosk.identity, muted=muted)
+            call, join = await self._open_call()
             self._call = call
             await asyncio.wait_for(join, JOIN_TIMEOUT)
         except Exception as exc:  # every failure is a JoinFailed; the machine retries
@@ -246,6 +229,27 @@ class KioskRole:
             self.handle(ke.JoinFailed(reason))
             return
         self.handle(ke.JoinSucceeded())
+
+    async def _open_call(self) -> tuple[Call, Awaitable[None]]:
+        """A new call to the configured room and the join to await (which may raise)."""
+        from .call import LocalCall, RemoteCall, fetch_remote_token, signaling_url
+
+        kiosk = self._state.settings.kiosk
+        identity = call_identity(self._state.settings)
+        muted = self._machine.muted
+        if kiosk.remote_url:
+            token = kiosk.remote_token or await fetch_remote_token(
+                kiosk.remote_url,
+                kiosk.remote_api_key_sid,
+                kiosk.remote_api_key_secret,
+                identity,
+                kiosk.room,
+            )
+            url = signaling_url(kiosk.remote_url)
+            remote = RemoteCall(self._devices.use(), self._mixer, self._call_ended)
+            return remote, remote.join(url, token, kiosk.room, muted=muted)
+        local = LocalCall(self._signaling(), self._devices.use(), self._mixer, self._call_ended)
+        return local, local.join(kiosk.room, identity, muted=muted)
 
     async def _leave(self) -> None:
         call, self._call = self._call, None

@@ -9,7 +9,11 @@ exhaustively, and keeps the hard rules in one place:
 - mute is only meaningful in a call: ``SetMute`` is only emitted into the ``IN_CALL`` state
   and the mute state resets when the call ends;
 - a failed join (or a dropped call) goes to ``ERROR`` and retries automatically with
-  exponential backoff up to a cap; a press retries at once, a long press gives up.
+  exponential backoff up to a cap, jittered when the policy says so (many field units that
+  lost the same hub must not all come back in the same instant); a press retries at once, a
+  long press gives up;
+- a ``persistent`` policy (a field unit) treats the room ending and a removal like a lost
+  link: only a long press stops it.
 
 Transitions (anything not listed is ignored and returns no effects)::
 
@@ -18,7 +22,7 @@ Transitions (anything not listed is ignored and returns no effects)::
     JOINING  --JoinFailed-------------------------------> ERROR    ScheduleRetry (unless exhausted)
     IN_CALL  --JoinPressed / LongPressed (per leave_on)-> LEAVING  StartLeave
     IN_CALL  --MutePressed------------------------------> IN_CALL  SetMute(toggled)
-    IN_CALL  --RoomEnded / Kicked-----------------------> IDLE
+    IN_CALL  --RoomEnded / Kicked-----------------------> IDLE     (persistent: as Disconnected)
     IN_CALL  --Disconnected-----------------------------> ERROR    ScheduleRetry
     LEAVING  --Left-------------------------------------> IDLE
     ERROR    --JoinPressed------------------------------> JOINING  CancelRetry, StartJoin(1)
@@ -31,6 +35,8 @@ Every change of state also emits ``SetLed`` and ``ShowStatus``.
 from __future__ import annotations
 
 import enum
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.kiosk.events import (
@@ -85,7 +91,10 @@ class KioskPolicy:
     """How the kiosk behaves; built by the daemon from the ``[kiosk]`` config section.
 
     ``max_retries`` counts automatic retries after a failure; ``None`` retries forever,
-    which is what an unattended room unit normally wants.
+    which is what an unattended room unit normally wants. ``retry_jitter`` (0 to 1) is the
+    share of each delay that is random: the delay is drawn from
+    ``[(1 - jitter) * d, d]`` where ``d`` is the capped exponential delay, so it never
+    passes ``retry_max``. ``persistent`` rejoins after the room ended or a removal too.
     """
 
     room: str = ""
@@ -95,6 +104,8 @@ class KioskPolicy:
     retry_factor: float = 2.0
     retry_max: float = 60.0
     max_retries: int | None = None
+    retry_jitter: float = 0.0
+    persistent: bool = False
 
     def __post_init__(self) -> None:
         if not self.retry_initial > 0:
@@ -107,21 +118,33 @@ class KioskPolicy:
             )
         if self.max_retries is not None and self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0 or None, got {self.max_retries!r}")
+        if not 0 <= self.retry_jitter <= 1:
+            raise ValueError(f"retry_jitter must be from 0 to 1, got {self.retry_jitter!r}")
 
-    def retry_delay(self, failures: int) -> float:
-        """Backoff before the retry that follows the ``failures``-th consecutive failure."""
+    def retry_delay(self, failures: int, draw: float = 1.0) -> float:
+        """Backoff before the retry that follows the ``failures``-th consecutive failure.
+
+        ``draw`` in [0, 1] picks the jittered delay (1: the full capped delay)."""
         if failures < 1:
             raise ValueError("failures counts from 1")
+        if not 0 <= draw <= 1:
+            raise ValueError(f"draw must be from 0 to 1, got {draw!r}")
         # Cap the exponent first so a long outage cannot overflow the float.
         exponent = min(failures - 1, 64)
-        return float(min(self.retry_max, self.retry_initial * self.retry_factor**exponent))
+        full = float(min(self.retry_max, self.retry_initial * self.retry_factor**exponent))
+        return full * (1 - self.retry_jitter * (1 - draw))
 
 
 class KioskMachine:
     """The kiosk's call state machine. Not thread-safe: feed it from the event loop only."""
 
-    def __init__(self, policy: KioskPolicy | None = None) -> None:
+    def __init__(
+        self, policy: KioskPolicy | None = None, draw: Callable[[], float] = random.random
+    ) -> None:
+        """``draw`` gives the retry jitter's random numbers in [0, 1] (a test fixes them)."""
         self.policy = policy or KioskPolicy()
+        self._draw = draw
+        self._delay = 0.0  # the pending retry's delay
         self._state = KioskState.IDLE
         self._muted = False
         self._failures = 0  # consecutive failed attempts in the current retry sequence
@@ -143,6 +166,16 @@ class KioskMachine:
     def retry_pending(self) -> bool:
         """Whether an automatic retry is scheduled (only ever true in ``ERROR``)."""
         return self._retry_pending
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failed attempts in the current retry sequence (0: none)."""
+        return self._failures
+
+    @property
+    def retry_delay(self) -> float:
+        """The delay of the pending retry, or of the last one scheduled (seconds)."""
+        return self._delay
 
     @property
     def last_reason(self) -> str:
@@ -199,6 +232,10 @@ class KioskMachine:
         if isinstance(event, MutePressed):
             self._muted = not self._muted
             return [SetMute(self._muted), *self._show()]
+        if isinstance(event, RoomEnded | Kicked) and self.policy.persistent:
+            self._muted = False
+            self._failures = 0
+            return self._fail(event.reason)
         if isinstance(event, RoomEnded | Kicked):
             self._muted = False
             self._last_reason = event.reason
@@ -256,8 +293,8 @@ class KioskMachine:
             return self._enter(KioskState.ERROR)
         self._generation += 1
         self._retry_pending = True
-        delay = self.policy.retry_delay(self._failures)
-        return [ScheduleRetry(delay, self._generation), *self._enter(KioskState.ERROR)]
+        self._delay = self.policy.retry_delay(self._failures, self._draw())
+        return [ScheduleRetry(self._delay, self._generation), *self._enter(KioskState.ERROR)]
 
     def _cancel_retry(self) -> list[KioskEffect]:
         if not self._retry_pending:
@@ -298,8 +335,7 @@ class KioskMachine:
     def _error_text(self) -> str:
         base = f"Not connected: {self._last_reason}."
         if self._retry_pending:
-            delay = self.policy.retry_delay(self._failures)
-            return f"{base} Retrying in {delay:g} s; press to retry now"
+            return f"{base} Retrying in {self._delay:.3g} s; press to retry now"
         return f"{base} Press to retry"
 
 

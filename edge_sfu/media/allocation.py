@@ -40,11 +40,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The estimate binds the allocation once it has dropped by this share from one pass to a
-#: later one while at least ``CONGESTION_LOSS`` of what was sent was lost (congestion seen),
-#: see ``SubscriberAllocation``.
+#: The estimate binds the allocation once it has dropped by this share below its peak while
+#: at least ``CONGESTION_LOSS`` of what was sent was being lost, for at least
+#: ``CONGESTION_SUSTAIN_S`` (congestion seen), see ``SubscriberAllocation``.
 CONGESTION_DROP = 0.05
 CONGESTION_LOSS = 0.02
+#: A burst of loss shorter than this (seconds) is not congestion: when several streams start
+#: at once a busy receiver's socket overflows for a moment, on any link. Loss while a queue
+#: builds up on the way (the delay-based detector's overuse) is congestion at once.
+CONGESTION_SUSTAIN_S = 1.0
+#: Once the estimate has held nothing back, with no loss, for this long (seconds), it stops
+#: binding again until the next congestion: the link recovered, and a delay spike on a busy
+#: host must not switch tracks off on it.
+CONGESTION_CLEAR_S = 5.0
 
 #: A single-layer publisher is never capped below this (bps): its subscribers' shares may
 #: be tiny while they are switched off, and a publisher starved to nothing never recovers.
@@ -113,15 +121,17 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
     """A producer's layers, low to high, with what each costs where it is measured: for a
     single-layer producer what it receives in all (measured here over ``RATE_WINDOW_S``,
     headers counted, ``now`` being the time of the pass), else a layer's own measurement
-    (``Layer.bitrate_bps``, over a shorter window); else the allocator's default for the
-    layer's size (a paused layer measures 0)."""
+    (``Layer.bitrate_bps``, over a shorter window); for a paused layer (it measures 0) what
+    it sent while it flowed (``Layer.flowing_bps``); else the allocator's default for the
+    layer's size."""
     specs = ordered_layers(producer.available_layers())
     whole = None
     if len(specs) == 1 and now is not None:
         whole = measured_bitrate(producer, now)
     options = []
     for spec in specs:
-        own = _bitrate(producer.layers.get(spec.name))
+        layer = producer.layers.get(spec.name)
+        own = _bitrate(layer) or getattr(layer, "flowing_bps", None)
         options.append(LayerOption(spec.name, spec.width, spec.height, whole or own))
     return tuple(options)
 
@@ -148,13 +158,15 @@ class SubscriberAllocation:
     overrides and ``switched_off_by_client`` the tracks it switched off itself (manual
     ``clientTrackSwitchOffControl``), all by consumer id.
 
-    The estimate binds only once it has come down while packets were being lost
-    (``congested``; ``loss`` None, not known, counts as lost): an estimator starts from a
+    The estimate binds only once it has come down while packets were being lost for a while,
+    or while a queue was building up (``overused``) (``congested``; ``loss`` None, not
+    known, counts as lost): an estimator starts from a
     guess (1 Mbit/s) and ramps up while nothing is lost, and its delay-based part also backs
     off when a busy host delays packets on a link with room to spare; before a real
     congestion its figure says too little of the link and would switch tracks off on a good
-    network. A short link loses packets as soon as more is sent than it carries (LiveKit's
-    allocator likewise waits for a congestion signal before it limits anything).
+    network. A short link loses packets as soon as more is sent than it carries, and goes on
+    losing them; a moment's loss as streams start is not that (LiveKit's allocator likewise
+    waits for a sustained congestion signal before it limits anything).
     """
 
     def __init__(
@@ -163,6 +175,7 @@ class SubscriberAllocation:
         available_bps: Callable[[], int | None],
         *,
         loss: Callable[[], float | None] = lambda: None,
+        overused: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
         hold_s: float = 2.0,
     ) -> None:
@@ -172,6 +185,8 @@ class SubscriberAllocation:
         self.available_bps = available_bps
         #: The share of packets to the subscriber lost lately (0..1, None: not known).
         self.loss = loss
+        #: Whether the delay-based estimator saw a queue build up on the way lately.
+        self.overused = overused
         self._clock = clock
         self.profile = VideoBandwidthProfile()
         self.priorities: dict[str, Priority] = {}
@@ -180,9 +195,17 @@ class SubscriberAllocation:
         #: The latest allocation, by consumer id.
         self.last: dict[str, Allocation] = {}
         self.last_available_bps: int | None = None
-        #: Whether the estimate has come down once: from then on it binds.
+        #: Whether the estimate binds: it came down with loss (congestion), and has not yet
+        #: held nothing back for ``CONGESTION_CLEAR_S``.
         self.congested = False
+        #: How long loss must last to count as congestion (seconds).
+        self.congestion_sustain_s = CONGESTION_SUSTAIN_S
         self._previous_bps: int | None = None
+        # since when the loss has been at or above CONGESTION_LOSS, and the highest estimate
+        # since just before then
+        self._lossy_since: float | None = None
+        self._peak_bps = 0
+        self._clear_since: float | None = None
         self._demands: list[Demand] = []
 
     def set_priority(self, consumer_id: str, priority: Priority | None) -> None:
@@ -228,15 +251,12 @@ class SubscriberAllocation:
         """Allocate now and apply it to every video consumer."""
         consumers = [c for c in self._consumers() if not c.closed]
         estimate = self.available_bps()
-        previous = self._previous_bps
-        if estimate is not None and previous is not None and not self.congested:
-            loss = self.loss()
-            lossy = loss is None or loss >= CONGESTION_LOSS
-            self.congested = lossy and estimate < previous * (1 - CONGESTION_DROP)
+        now = self._clock()
+        if estimate is not None and not self.congested:
+            self._watch_congestion(estimate, now)
         self._previous_bps = estimate
         available = estimate if self.congested else None
         self.last_available_bps = available
-        now = self._clock()
         demands = [self.demand(c, now) for c in consumers]
         result = self.allocator.update(now, available, demands, self.profile)
         self._demands = demands
@@ -258,11 +278,36 @@ class SubscriberAllocation:
             self.priorities.pop(cid, None)
             self.switched_off_by_client.discard(cid)
         self.last = result
+        if self.congested:
+            self._watch_recovery(now)
         return result
+
+    def _watch_recovery(self, now: float) -> None:
+        loss = self.loss()
+        if loss is None or loss >= CONGESTION_LOSS or self.probe_target() is not None:
+            self._clear_since = None
+        elif self._clear_since is None:
+            self._clear_since = now
+        elif now - self._clear_since >= CONGESTION_CLEAR_S:
+            self.congested = False
+            self._clear_since = self._lossy_since = None
+
+    def _watch_congestion(self, estimate: int, now: float) -> None:
+        loss = self.loss()
+        if loss is not None and loss < CONGESTION_LOSS:
+            self._lossy_since = None
+            return
+        if self._lossy_since is None:
+            self._lossy_since = now
+            self._peak_bps = max(estimate, self._previous_bps or 0)
+        self._peak_bps = max(self._peak_bps, estimate)
+        sustained = now - self._lossy_since >= self.congestion_sustain_s or self.overused()
+        self.congested = sustained and estimate < self._peak_bps * (1 - CONGESTION_DROP)
 
     def probe_target(self) -> int | None:
         """The downlink (bps) the next step up of a track the *estimate* holds back would
-        need (everything allocated now, plus the cheapest such step), None when the
+        need (everything allocated now, plus the cheapest such step, over the allocator's
+        ``up_headroom``), None when the
         estimate holds nothing back: what to probe for before stepping up (as LiveKit's
         allocator probes for its next layer)."""
         spent = sum(a.bitrate_bps for a in self.last.values())
@@ -277,7 +322,11 @@ class SubscriberAllocation:
             level = names.index(allocation.layer) if allocation.layer in names else -1
             if level + 1 < len(names):
                 steps.append(demand.layers[level + 1].cost - allocation.bitrate_bps)
-        return spent + max(0, min(steps)) if steps else None
+        if not steps:
+            return None
+        # a step up is taken once the estimate covers it with the allocator's headroom to
+        # spare: the probe must show that much, or it would succeed and change nothing
+        return int((spent + max(0, min(steps))) / self.allocator.up_headroom)
 
     def status(self) -> list[AllocationStatus]:
         """Per consumer: its priority, the layers wanted, allowed and sent, and why."""

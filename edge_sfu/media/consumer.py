@@ -162,13 +162,15 @@ class Consumer(ConsumerBase):
 
         They take the next sequence numbers, so the forwarded stream continues after them
         (a new epoch: NACKs for packets sent before are no longer answered). Marked as
-        probes on the transport-wide numbering.
+        probes on the transport-wide numbering. A stream that is switched off (or waits for
+        a keyframe) is padded too, once it has sent anything: a subscriber whose every video
+        is off has nothing else to probe with, and would stay off after its link recovers.
         """
         path, top = self._path, self._max_out_seq
-        if path is None or top is None or not self._frame_end or count <= 0:
+        if path is None or top is None or count <= 0:
             return 0
-        if self._current is None:
-            return 0  # switched off or waiting for a keyframe: no stream to pad in now
+        if self._current is not None and not self._frame_end:
+            return 0  # inside a frame: padding would split it
 
         size = min(max(size, 1), 255)
         payload = bytes(size - 1) + bytes((size,))

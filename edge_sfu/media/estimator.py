@@ -39,6 +39,8 @@ LOSS_HIGH: Final = 0.10
 LOSS_LOW: Final = 0.02
 #: The loss-based estimate stays at least this fraction of the acknowledged rate.
 LOSS_FLOOR: Final = 0.7
+#: A loss fraction of fewer packets (sent since the last cut) does not move the estimate.
+MIN_FRESH_PACKETS: Final = 10
 
 
 class Usage(Enum):
@@ -274,19 +276,21 @@ class LossBasedControl:
         self._last_cut = -math.inf
         self._last_update: float | None = None
 
-    def update(self, loss: float, rtt: float, now: float) -> float:
-        """Apply a loss fraction (0..1) measured over the last interval."""
+    def update(self, loss: float, rtt: float, now: float) -> bool:
+        """Apply a loss fraction (0..1) measured over the last interval; True if it cut."""
         last, self._last_update = self._last_update, now
         dt = 0.0 if last is None else min(now - last, 1.0)
         self.loss = loss
+        cut = False
         if loss > LOSS_HIGH:
             if now - self._last_cut >= rtt + 0.3:
                 self.bitrate *= 1.0 - 0.5 * loss
                 self._last_cut = now
+                cut = True
         elif loss < LOSS_LOW:
             self.bitrate *= math.pow(1.08, dt)
         self.bitrate = min(max(self.bitrate, self.min_bps), self.max_bps)
-        return self.bitrate
+        return cut
 
 
 class RateWindow:
@@ -331,10 +335,15 @@ class ProbeRequest:
     until: float
 
 
+#: The longest wait between failed probes (seconds): a probe costs a capped link half a
+#: second of a little loss, and a link that recovers is found again within this.
+PROBE_MAX_BACKOFF_S: Final = 8.0
+
+
 class ProbeController:
     """Decides when to probe before stepping up: the allocation wants more than the
     estimate, no probe is running, and the last failed one is long enough ago (the wait
-    doubles after each failure, up to a minute)."""
+    doubles after each failure, up to ``PROBE_MAX_BACKOFF_S``)."""
 
     __slots__ = ("_backoff", "_next_allowed", "duration", "failed", "succeeded")
 
@@ -363,7 +372,7 @@ class ProbeController:
         else:
             self.failed += 1
             self._next_allowed = now + self._backoff
-            self._backoff = min(self._backoff * 2, 60.0)
+            self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
 
 
 class _DelayBased:
@@ -420,7 +429,13 @@ class SendSideEstimator:
         self.loss = 0.0
         self._lost = 0
         self._counted = 0
+        # ... of those, the ones sent after the loss-based estimate was last cut
+        self._fresh_lost = 0
+        self._fresh_counted = 0
+        self._cut_sent_by = -math.inf
         self._loss_since = -math.inf
+        #: When the delay-based detector last saw a queue building (-inf: never).
+        self.last_overuse = -math.inf
         self.estimate_bps = start_bps
 
     @property
@@ -467,8 +482,12 @@ class SendSideEstimator:
 
     def update(self, results: list[PacketResult], now: float) -> int:
         """Learn from packet results (send order); returns the new estimate (bit/s)."""
-        lost = 0
+        lost = fresh_lost = fresh = 0
+        cut_sent_by = self._cut_sent_by
         for r in sorted(results, key=lambda r: r.send_time):
+            if r.send_time > cut_sent_by:
+                fresh += 1
+                fresh_lost += r.arrival is None
             if r.arrival is None:
                 lost += 1
                 continue
@@ -486,15 +505,27 @@ class SendSideEstimator:
         # loss over at least 20 packets or a second: one feedback at a low rate is too few
         self._lost += lost
         self._counted += len(results)
+        self._fresh_lost += fresh_lost
+        self._fresh_counted += fresh
         if self._counted >= 20 or now - self._loss_since >= 1.0:
             self.loss = self._lost / self._counted
             self._lost = self._counted = 0
             self._loss_since = now
-            # as libwebrtc: loss acts on the current estimate, not on a value run ahead
-            self._loss.bitrate = min(self._loss.bitrate, self.estimate_bps)
-            self._loss.update(self.loss, self.rtt, now)
+            # Packets sent before the last cut went out at the rate that was cut: their loss
+            # says nothing of the lower rate, and cutting for it again (a link's queue and
+            # the feedback's delay report the overshoot for a while) would drive the
+            # estimate far below the link, as one overshoot cut again and again.
+            if self._fresh_counted >= MIN_FRESH_PACKETS:
+                fresh_loss = self._fresh_lost / self._fresh_counted
+                self._fresh_lost = self._fresh_counted = 0
+                # as libwebrtc: loss acts on the current estimate, not on a value run ahead
+                self._loss.bitrate = min(self._loss.bitrate, self.estimate_bps)
+                if self._loss.update(fresh_loss, self.rtt, now):
+                    self._cut_sent_by = now
         acked = self.acked_bps
         delay_bps = self._delay.update(acked, now)
+        if self.usage is Usage.OVERUSING:
+            self.last_overuse = now
         self._check_probe(now)
         if acked is not None:
             # what got through did fit: heavy loss from sending far too much must not drive

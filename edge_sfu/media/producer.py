@@ -59,6 +59,7 @@ class Layer:
         "_period_start",
         "_previous_bytes",
         "cache",
+        "flowing_bps",
         "frames",
         "last_arrival",
         "last_ts",
@@ -79,6 +80,10 @@ class Layer:
         self._period_start = 0.0
         self._period_bytes = 0
         self._previous_bytes = 0
+        #: What the layer sends while it flows (payload bit/s, smoothed over its periods; 0
+        #: before a period completed): kept while the layer is paused, so what it would cost
+        #: to resume it is known.
+        self.flowing_bps = 0
 
     def count(self, size: int, arrival: float) -> None:
         """Add a packet of ``size`` payload bytes, arrived at ``arrival`` (monotonic)."""
@@ -87,6 +92,10 @@ class Layer:
             if elapsed < 2 * BITRATE_PERIOD_S:
                 self._previous_bytes = self._period_bytes
                 self._period_start += BITRATE_PERIOD_S
+                if self._period_bytes:
+                    rate = int(self._period_bytes * 8 / BITRATE_PERIOD_S)
+                    flowing = self.flowing_bps
+                    self.flowing_bps = rate if not flowing else (7 * flowing + 3 * rate) // 10
             else:  # a gap: nothing arrived during the last full period
                 self._previous_bytes = 0
                 self._period_start = arrival

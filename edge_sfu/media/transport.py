@@ -45,6 +45,8 @@ DataChannel: TypeAlias = RTCDataChannel
 DATA_CHANNEL_IDS = 1024
 #: A track the downlink estimate holds back this long (seconds) makes the SFU probe for it.
 PROBE_AFTER_S = 3.0
+#: Overuse seen within this (seconds) makes loss count as congestion at once (allocation).
+OVERUSE_RECENT_S = 2.0
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
@@ -150,7 +152,8 @@ class Transport(AsyncCloseable):
         self._recycled: set[int] = set()
         self._remote_candidates: set[str] = set()
         self._in_band_channels = False
-        self._uplink_ids_fixed = True
+        #: The header-extension ids the participant's packets carry (read on ingress).
+        self._ext_ids = seam.ExtensionIds()
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
         self._remb_sent: dict[str, int] = {}
@@ -162,6 +165,7 @@ class Transport(AsyncCloseable):
             lambda: list(self.consumers.values()),
             self._available_outgoing,
             loss=lambda: None if self.estimate is None else self.estimate.loss,
+            overused=self._overused,
         )
         self.on_estimate = self.reallocate
         #: Called after an allocation pass changed a share (the router recomputes publisher
@@ -227,8 +231,6 @@ class Transport(AsyncCloseable):
         The input of uplink bandwidth estimation; runs on the receiving hot path, once per
         packet, so it must stay cheap and never raise.
         """
-        if not self._uplink_ids_fixed:
-            transport_seq = None  # read at the SFU's fixed id, which means another extension
         self.bandwidth.on_rtp_arrival(transport_seq, arrival, size, ssrc)
 
     def _on_rtcp_raw(self, data: bytes) -> None:
@@ -271,7 +273,7 @@ class Transport(AsyncCloseable):
         self._check_open()
         async with self._lock:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-            self._learn_transport_cc(sdp)
+            self._learn_extensions(sdp)
             ids = _remote_track_ids(sdp)
             self._adopt(ids)
             simulcast = seam.answered_rids(sdp)
@@ -304,8 +306,14 @@ class Transport(AsyncCloseable):
         """Whether an SFU offer waits for its answer (a participant's offer is then glare)."""
         return str(self.pc.signalingState) != "stable"
 
-    async def handle_client_offer(self, sdp: str) -> str:
+    async def handle_client_offer(self, sdp: str, *, fill_receive_lines: bool = False) -> str:
         """Apply an offer from the participant; returns the SFU's answer.
+
+        ``fill_receive_lines`` (a viewer that offers receive-only m-lines and never
+        renegotiates, as WHEP players do): the consumers added since the last description
+        take the offer's m-lines of their kind, in the order they were added, and are
+        answered ``sendonly`` on them; m-lines left over are answered ``inactive``. Each
+        consumer's m-line is pinned to its producer's codec, so the offer must carry it.
 
         New m-lines the participant sends on become ``IncomingTrack``s (``on_incoming_track``,
         ``remote_track_id`` from ``a=msid``). An m-line that starts sending under a new
@@ -319,12 +327,17 @@ class Transport(AsyncCloseable):
         async with self._lock:
             if self.offer_outstanding:
                 raise MediaError("an offer of the SFU is outstanding")
+            if fill_receive_lines:
+                # aiortc gives each m-line of an offer the first mid-less transceiver of its
+                # kind: the consumers' new send-only transceivers take the viewer's m-lines.
+                self._materialize_consumers()
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            self._learn_transport_cc(sdp)
+            self._learn_extensions(sdp)
             sending = _sending_track_ids(sdp)
             # No await from setRemoteDescription to here: no receiver has started yet.
             self._adopt(_remote_track_ids(sdp))
             renewed = self._relearn(sending)
+            simulcast = self._offered_simulcast(sdp)
             self._apply_recycled()
             self._prepare_ice()
             answer = await self.pc.createAnswer()
@@ -334,7 +347,26 @@ class Transport(AsyncCloseable):
             for transceiver, track, params in renewed:
                 if transceiver.currentDirection in ("recvonly", "sendrecv"):
                     track.receive_started(params)
-            return str(self.pc.localDescription.sdp)
+            if fill_receive_lines:
+                for slot in self._send_slots:
+                    slot.answered()
+            return seam.offer_simulcast(str(self.pc.localDescription.sdp), simulcast)
+
+    def _offered_simulcast(self, sdp: str) -> dict[str, list[str]]:
+        # A video m-line the participant offers to send as simulcast (``a=simulcast:send``):
+        # its track takes those rids as layers, in the offer's order (lowest first, as
+        # browsers list them), and the answer receives them (``a=simulcast:recv``).
+        offered = {
+            mid: rids
+            for mid, rids in seam.answered_rids(sdp).items()
+            if len(rids) > 1
+            and (track := self.incoming.get(mid)) is not None
+            and track.kind == "video"
+            and track.producer is None
+        }
+        for mid, rids in offered.items():
+            self.incoming[mid].set_layers([LayerSpec(rid) for rid in rids])
+        return offered
 
     def _relearn(
         self, sending: dict[str, str]
@@ -407,13 +439,13 @@ class Transport(AsyncCloseable):
         self._in_band_channels = True
         self.pc.on("datachannel", on_channel)
 
-    def _learn_transport_cc(self, sdp: str) -> None:
+    def _learn_extensions(self, sdp: str) -> None:
         # the id the remote description took: an answer echoes ours, an offer sets its own
         twcc = _TWCC_EXTMAP.search(sdp)
-        # The fast receive path reads the transport-wide sequence number at the SFU's fixed
-        # id; a participant's offer numbers extensions its own way (a browser puts mid where
-        # the SFU puts transport-cc), so its packets' sequence numbers cannot be read there.
-        self._uplink_ids_fixed = twcc is None or int(twcc.group(1)) == seam.EXT_TRANSPORT_CC
+        # The fast receive path reads every extension at the id this description took: a
+        # participant's offer numbers them its own way (a browser puts mid where the SFU
+        # puts transport-cc), and the SFU's later offers keep those numbers.
+        self._ext_ids.learn(sdp)
         if twcc is not None:
             self._twcc_ext_id = int(twcc.group(1))
             for path in self._paths.values():
@@ -465,7 +497,9 @@ class Transport(AsyncCloseable):
             if self.on_incoming_track is not None:
                 self.on_incoming_track(track)
         for transceiver in self.pc.getTransceivers():
-            seam.install_fast_receive(transceiver.receiver.transport, self.on_rtp_arrival)
+            seam.install_fast_receive(
+                transceiver.receiver.transport, self.on_rtp_arrival, self._ext_ids
+            )
             seam.tap_rtcp(transceiver.receiver.transport, self._on_rtcp_raw)
         if self.pc.sctp is not None:
             seam.harden_ice_input(self.pc.sctp.transport)
@@ -728,6 +762,10 @@ class Transport(AsyncCloseable):
                 self._restarts.append((transceiver, track, params))
 
     # -- allocation ------------------------------------------------------------------
+
+    def _overused(self) -> bool:
+        last = self.bandwidth.downlink.last_overuse
+        return time.monotonic() - last < OVERUSE_RECENT_S
 
     def _available_outgoing(self) -> int | None:
         estimate = self.estimate

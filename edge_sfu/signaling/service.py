@@ -178,7 +178,7 @@ class SignalingService:
         if message.bandwidth_profile is not None:
             member.bridge.set_bandwidth_profile(message.bandwidth_profile)
         member.on_publish_priority = functools.partial(
-            self._publish_priority_changed, participant.room_sid, participant.sid
+            self.publish_priority_changed, participant.room_sid, participant.sid
         )
         session = SignalingSession(
             member, secrets.token_urlsafe(32), self.settings, on_closed=self._forget
@@ -362,9 +362,11 @@ class SignalingService:
             except TwilioError as exc:
                 logger.warning("media of %s: %s", participant_sid, exc.message)
 
-    def _publish_priority_changed(
+    def publish_priority_changed(
         self, room_sid: str, publisher_sid: str, track_sid: str, priority: str
     ) -> None:
+        """A publisher's track priority changed: its subscribers on the unit's protocol are
+        told, and every subscriber's allocation is run again."""
         room = self.rooms.live_room(room_sid)
         if room is not None:
             message = p.track_priority_changed_message(publisher_sid, track_sid, priority)

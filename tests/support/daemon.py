@@ -107,6 +107,14 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 20) -> None:
         proc.wait(5)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for a daemon that must keep its port across
+    a restart, or announce it: port 0 is never announced)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def connect_from(source: str, port: int, timeout: float = 5) -> socket.socket:
     """A TCP connection to 127.0.0.1:``port`` from loopback address ``source`` (127.0.0.2...).
 

@@ -29,6 +29,7 @@ from edge_sfu.signaling import (
     SignalingService,
     SignalingSettings,
 )
+from edge_sfu.signaling.whip import WHIP_SETTINGS, WhipSettings
 from edge_sfu.tokens import mint_access_token
 
 #: Short timers so reconnect-window tests take seconds, not half a minute.
@@ -76,11 +77,13 @@ async def running_sfu(
     *,
     host: str = "127.0.0.1",
     media: MediaSettings | None = None,
+    whip: WhipSettings | None = None,
 ) -> AsyncIterator[RunningSfu]:
     """Start the SFU app on ``host`` (loopback by default), port 0; stop it (bounded) on exit.
 
     ``media`` replaces the forwarding engine's settings (for example the addresses its
-    candidates use, when a test has its own network namespace).
+    candidates use, when a test has its own network namespace); ``whip`` the WHIP/WHEP
+    sessions' timers.
     """
     identity = load_or_create_identity(data_dir)
     keys = KeyStore(data_dir, builtin=identity.signing_key)
@@ -90,6 +93,8 @@ async def running_sfu(
         app[SIGNALING_SETTINGS] = settings
     if media is not None:
         app[MEDIA_SETTINGS] = media
+    if whip is not None:
+        app[WHIP_SETTINGS] = whip
     runner = web.AppRunner(app, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, host, 0)
@@ -167,6 +172,7 @@ def set_downlink(transport: Transport, bps: int | None) -> None:
     callback = transport.on_estimate
     assert callback is not None
     if not allocation.congested and bps is not None:
+        allocation.congestion_sustain_s = 0.0
         allocation.loss = lambda: 0.1
         allocation.available_bps = lambda: 10 * bps
         callback()

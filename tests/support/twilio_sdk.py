@@ -40,6 +40,26 @@ function record(room) {
   room.on('reconnecting', (e) => note('reconnecting', e && e.code));
   room.on('reconnected', () => note('reconnected'));
   room.on('disconnected', (r, e) => note('disconnected', e ? e.code : 'none'));
+  // media signaling: when each event first came (this page's clock)
+  const first = (line) => { if (!(line in window.firstAt)) window.firstAt[line] = Date.now(); };
+  room.on('dominantSpeakerChanged', (p) => {
+    const line = 'dominantSpeaker ' + (p ? p.identity : 'none');
+    note(line);
+    first(line);
+  });
+  room.on('trackSwitchedOff', (t, pub, p) => note('trackSwitchedOff', p.identity, t.kind));
+  room.on('trackSwitchedOn', (t, pub, p) => note('trackSwitchedOn', p.identity, t.kind));
+  const quality = (p) => p.on('networkQualityLevelChanged',
+    (level) => note('networkQuality', p.identity, level));
+  quality(room.localParticipant);
+  room.participants.forEach(quality);
+  room.on('participantConnected', quality);
+}
+window.firstAt = {};
+// The first publication of ``kind`` of the remote participant ``identity``.
+function remotePublication(identity, kind) {
+  const p = [...window.room.participants.values()].find((x) => x.identity === identity);
+  return p && [...p.tracks.values()].find((pub) => pub.kind === kind);
 }
 async function join(token, wsServer, extra) {
   const data = new Twilio.Video.LocalDataTrack({name: 'chat'});
@@ -48,6 +68,13 @@ async function join(token, wsServer, extra) {
     wsServer, insights: false, iceServers: [], audio: true, video: {width: 640, height: 480},
   }, extra || {});
   for (const key of Object.keys(options)) if (options[key] === null) delete options[key];
+  if (options.muted) {  // join with the microphone published but disabled
+    const audio = await Twilio.Video.createLocalAudioTrack();
+    audio.disable();
+    const video = await Twilio.Video.createLocalVideoTrack(options.video);
+    options.tracks = [audio, video];
+    for (const key of ['muted', 'audio', 'video']) delete options[key];
+  }
   const room = await Twilio.Video.connect(token, options);
   window.room = room;
   record(room);

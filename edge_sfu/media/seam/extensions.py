@@ -12,6 +12,8 @@ can read them without looking anything up per transport.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Final
 
 from aiortc import codecs as _codecs
@@ -86,6 +88,56 @@ def negotiate_header_extensions(*, transport_cc: bool = OFFER_TRANSPORT_CC) -> N
             codec.rtcpFeedback[:] = [f for f in codec.rtcpFeedback if f != TRANSPORT_CC_FEEDBACK]
             if transport_cc:
                 codec.rtcpFeedback.append(TRANSPORT_CC_FEEDBACK)
+
+
+_EXTMAP = re.compile(r"^a=extmap:(\d+)(?:/\w+)? (\S+)", re.M)
+
+
+@dataclass(slots=True)
+class ExtensionIds:
+    """The header-extension ids one peer connection's packets carry, by meaning.
+
+    The SFU's own offers use the fixed ids above, but a participant that offers first
+    numbers extensions its own way (Chromium puts the audio level at 1 and mid at 4), and
+    the SFU's later offers keep those numbers. The ingress path reads each extension at
+    the id negotiated for its peer connection; 0 means not negotiated (id 0 is never an
+    element, RFC 8285).
+    """
+
+    mid: int = EXT_MID
+    audio_level: int = EXT_AUDIO_LEVEL
+    transport_cc: int = EXT_TRANSPORT_CC
+    rtp_stream_id: int = EXT_RTP_STREAM_ID
+    repaired_rtp_stream_id: int = EXT_REPAIRED_RTP_STREAM_ID
+
+    def learn(self, sdp: str) -> None:
+        """Take the ids of a remote description (an offer sets them, an answer echoes
+        ours); an extension it does not list is not negotiated. Within a BUNDLE group an
+        id means one extension, so the first ``a=extmap`` of each URI is enough."""
+        found: dict[str, int] = {}
+        for match in _EXTMAP.finditer(sdp):
+            ext_id = int(match.group(1))
+            if 1 <= ext_id <= 255:
+                found.setdefault(match.group(2), ext_id)
+        self.mid = found.get(URI_MID, 0)
+        self.audio_level = found.get(URI_AUDIO_LEVEL, 0)
+        self.transport_cc = found.get(URI_TRANSPORT_CC, 0)
+        self.rtp_stream_id = found.get(URI_RTP_STREAM_ID, 0)
+        self.repaired_rtp_stream_id = found.get(URI_REPAIRED_RTP_STREAM_ID, 0)
+
+    def rids(self, extensions: dict[int, bytes]) -> dict[int, bytes]:
+        """The rid elements of ``extensions`` (id -> value as negotiated) under the SFU's
+        fixed ids, as ``ReceiverAdapter`` reads them."""
+        out: dict[int, bytes] = {}
+        rid = extensions.get(self.rtp_stream_id) if self.rtp_stream_id else None
+        if rid is not None:
+            out[EXT_RTP_STREAM_ID] = rid
+        repaired = (
+            extensions.get(self.repaired_rtp_stream_id) if self.repaired_rtp_stream_id else None
+        )
+        if repaired is not None:
+            out[EXT_REPAIRED_RTP_STREAM_ID] = repaired
+        return out
 
 
 _ONE_BYTE: Final = 0xBEDE

@@ -20,9 +20,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
 from edge_sfu.media.seam.egress import flush_all
 from edge_sfu.media.seam.extensions import (
-    EXT_AUDIO_LEVEL,
-    EXT_MID,
-    EXT_TRANSPORT_CC,
+    ExtensionIds,
     audio_level,
     header_extensions,
     transport_sequence,
@@ -58,7 +56,11 @@ def _weak_hook(hook: ArrivalHook | None) -> ArrivalHook:
     return arrived
 
 
-def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None = None) -> None:
+def install_fast_receive(
+    dtls: RTCDtlsTransport,
+    on_arrival: ArrivalHook | None = None,
+    ids: ExtensionIds | None = None,
+) -> None:
     """Handle incoming SRTP synchronously, in the datagram callback.
 
         aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
@@ -68,6 +70,8 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
         reported to ``on_arrival`` with its transport-wide sequence number (for bandwidth
         estimation), routed or not; an audio receiver is told the packet's audio level
     (``ReceiverAdapter._on_level``). Also drops empty datagrams (see ``harden_ice_input``).
+        Header extensions are read at the ids in ``ids`` (the caller updates it as
+        descriptions are applied; the SFU's fixed ids without it).
         The first call for a transport installs it; later calls change nothing.
     """
     connection: Any = dtls.transport._connection
@@ -78,6 +82,7 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
     arrived = _weak_hook(on_arrival)
     monotonic = time.monotonic
     unknown: set[int] = set()  # SSRCs whose drop was logged
+    ext = ids if ids is not None else ExtensionIds()
 
     def data_received(data: bytes, component: int) -> None:
         if not data:
@@ -96,8 +101,9 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
             except Exception:  # forged, replayed or malformed: never the loop's problem
                 return
             try:
+                twcc_id = ext.transport_cc
                 arrived(
-                    transport_sequence(plain, EXT_TRANSPORT_CC) if plain[0] & 0x10 else None,
+                    transport_sequence(plain, twcc_id) if twcc_id and plain[0] & 0x10 else None,
                     monotonic(),
                     len(data),
                     packet.ssrc,
@@ -106,14 +112,16 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
                 logger.exception("the RTP arrival hook failed")
             receiver = router.route_rtp(cast(Any, packet))
             if receiver is None:
-                receiver = _route_by_mid(router, plain, packet.ssrc, packet.payload_type, unknown)
+                receiver = _route_by_mid(
+                    router, plain, packet.ssrc, packet.payload_type, unknown, ext.mid
+                )
             if isinstance(receiver, ReceiverAdapter):
                 try:
                     if packet.ssrc not in receiver._streams:
-                        receiver._new_stream(packet.ssrc, header_extensions(plain))
+                        receiver._new_stream(packet.ssrc, ext.rids(header_extensions(plain)))
                     on_level = receiver._on_level
-                    if on_level is not None and plain[0] & 0x10:
-                        level = audio_level(plain, EXT_AUDIO_LEVEL)
+                    if on_level is not None and ext.audio_level and plain[0] & 0x10:
+                        level = audio_level(plain, ext.audio_level)
                         if level is not None:
                             on_level(level)
                     receiver._on_rtp(packet)
@@ -133,7 +141,9 @@ def install_fast_receive(dtls: RTCDtlsTransport, on_arrival: ArrivalHook | None 
 MAX_LOGGED_SSRCS = 32
 
 
-def _route_by_mid(router: Any, plain: bytes, ssrc: int, payload_type: int, logged: set[int]) -> Any:
+def _route_by_mid(
+    router: Any, plain: bytes, ssrc: int, payload_type: int, logged: set[int], mid_id: int
+) -> Any:
     """The receiver of a new SSRC by its ``mid`` header extension, registered for next time.
 
     aiortc's ``RtpRouter.route_rtp`` knows SSRCs from the SDP and otherwise routes by a
@@ -144,7 +154,7 @@ def _route_by_mid(router: Any, plain: bytes, ssrc: int, payload_type: int, logge
     """
     if ssrc in router.ssrc_table:  # known, with a payload type its m-line did not negotiate
         return None
-    raw = header_extensions(plain).get(EXT_MID)
+    raw = header_extensions(plain).get(mid_id) if mid_id else None
     receiver = None
     if raw:
         try:

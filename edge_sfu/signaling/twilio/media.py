@@ -75,6 +75,9 @@ class TwilioMedia:
         self.subscribed_revision = 0
         self._tasks = TaskSet(f"twilio media of {participant_sid}")
         self.failure: tuple[int, str] | None = None
+        #: Called with (track SID, switched off) when the allocation switches a
+        #: subscription off or on.
+        self.on_switched: Callable[[str, bool], None] | None = None
 
     # -- client descriptions ------------------------------------------------------------
 
@@ -225,6 +228,11 @@ class TwilioMedia:
         consumer = self.router.consume(producer, self.transport, consumer_id=f"CO{track_sid}")
         self.consumers[track_sid] = consumer
         consumer.on_close(lambda _c: self._dropped(track_sid, consumer))
+        consumer.on_switched = lambda off, _why: self._switched(track_sid, consumer, off)
+
+    def _switched(self, track_sid: str, consumer: Consumer, off: bool) -> None:
+        if self.consumers.get(track_sid) is consumer and self.on_switched is not None:
+            self.on_switched(track_sid, off)
 
     def subscribe_data(self, track_sid: str, producer: DataProducer) -> None:
         """Forward a data track on a DCEP channel labelled with its SID."""

@@ -9,6 +9,7 @@ fields it does not use: the SDK sends more than the unit needs, and newer SDKs a
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,26 @@ SIGNALING_ERROR = 53000
 INVALID_CLIENT_MESSAGE = 53004
 PARTICIPANT_NOT_FOUND = 53204
 SERVER_REMOTE_DESC_FAILED = 53403
+
+
+class TokenBucket:
+    """At most ``rate`` client messages a second, in bursts of twice that: a flood is
+    refused message by message, and the session goes on."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._tokens = rate * 2
+        self._at = time.monotonic()
+
+    def allow(self) -> bool:
+        """Whether one more message may be handled now (it takes a token)."""
+        now = time.monotonic()
+        self._tokens = min(self.rate * 2, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 class FrameError(ValueError):

@@ -25,7 +25,7 @@ from ...tokens import verify_access_token
 from .. import protocol as p
 from ..service import SignalingService
 from ..session import Link
-from . import rsp
+from . import msp, rsp
 
 if TYPE_CHECKING:
     from ...media import DataChannel, IncomingTrack
@@ -76,14 +76,14 @@ class TwilioSession:
         self.closed = False
         self.last_seen = time.monotonic()
         self.bad_count = 0
-        self._bucket = UPDATES_PER_SECOND * 2
-        self._bucket_at = time.monotonic()
+        self._updates = rsp.TokenBucket(UPDATES_PER_SECOND)
         self.tracks: dict[str, rsp.TrackState] = {}  # client track id -> state
         self.sids: dict[str, str] = {}  # client track id -> track SID
         self.failed: dict[str, dict[str, Any]] = {}
         self.published_revision = 0
         self.participant_revision = 0  # the client's, from participant.revision
         # the media stack loads with the first session, not with the daemon (lazy imports)
+        from .channels import MediaChannels
         from .media import TwilioMedia
 
         self.media = TwilioMedia(
@@ -92,7 +92,12 @@ class TwilioSession:
             self._started,
             self._media_changed,
         )
+        self.channels = MediaChannels(self.media, service.signaling.signals, self._room_sids)
         self._tasks = TaskSet(f"twilio session {participant.sid}")
+
+    def _room_sids(self) -> list[str]:
+        room = self.service.rooms.live_room(self.room_sid)
+        return list(room.participants) if room is not None else []
 
     # -- messages to the client -------------------------------------------------------
 
@@ -137,9 +142,9 @@ class TwilioSession:
                 "signaling_region": "local",
                 "media_region": "local",
             },
-            # Channels for dominant speaker, network quality, track priority, switch-off,
-            # render and publisher hints are left unadvertised: the SDK runs without them.
-            "media_signaling": {},
+            # the channels asked for that the unit serves (publisher hints are not among
+            # them: the SDK runs without what is not advertised)
+            "media_signaling": msp.advertised(self.channels.names),
         }
 
     def published(self) -> dict[str, Any]:
@@ -159,15 +164,7 @@ class TwilioSession:
 
     def allow_update(self) -> bool:
         """Token bucket for updates (a flood gets ``bad``, nothing else happens)."""
-        now = time.monotonic()
-        self._bucket = min(
-            UPDATES_PER_SECOND * 2, self._bucket + (now - self._bucket_at) * UPDATES_PER_SECOND
-        )
-        self._bucket_at = now
-        if self._bucket < 1:
-            return False
-        self._bucket -= 1
-        return True
+        return self._updates.allow()
 
     async def apply(self, body: rsp.Body, *, resync: bool = False) -> list[dict[str, Any]]:
         """A connect/update/sync body's tracks and descriptions; returns answers to send."""
@@ -268,9 +265,9 @@ class TwilioSession:
             self.send_body({"type": "update", "published": self.published()})
             return
         self.sids[track.id] = published.sid
+        producer = self.media.produce(track.id, published.sid)
         if track.priority != "standard":
             self.service.set_priority(self.sid, published.sid, track.priority)
-        producer = self.media.produce(track.id, published.sid)
         if producer is not None and track.kind != "data":
             producer.set_enabled(published.enabled)  # type: ignore[union-attr]
         self.published_revision += 1
@@ -309,7 +306,7 @@ class TwilioService:
         self.by_key: dict[str, TwilioSession] = {}
         self._revisions: dict[str, int] = {}
         #: Publish priorities SDK publishers set (track SID -> low/standard/high); the
-        #: others see them. Forwarding does not use them yet.
+        #: others see them, and allocations rank the tracks by them.
         self.priorities: dict[str, str] = {}
         self._tasks = TaskSet("twilio signaling")
         self._unlisten: Callable[[], None] | None = None
@@ -361,7 +358,14 @@ class TwilioService:
             if _subscribes_to_nothing(body.raw.get("subscribe")):
                 # automaticSubscription: false. The app subscribes through REST rules.
                 await self.rooms.set_subscribe_rules(session.sid, [EXCLUDE_ALL])
+            try:
+                profile = msp.bandwidth_profile(body.raw.get("bandwidth_profile"))
+            except p.ProtocolError as exc:
+                raise TwilioError(exc.message, code=exc.code) from None
+            if profile is not None:
+                session.media.transport.allocation.profile = profile
             answers = await session.apply(body)
+            session.channels.open(msp.requested(body.raw.get("media_signaling")), session.room_sid)
             link.send(rsp.msg(session.state("connected", answers[0] if answers else None)))
         except BaseException:
             session.link = None  # the caller tells the client why, on this socket
@@ -417,13 +421,22 @@ class TwilioService:
         }
 
     def set_priority(self, participant_sid: str, track_sid: str, priority: str) -> None:
-        """An SDK publisher changed a track's publish priority: the others are told."""
+        """An SDK publisher changed a track's publish priority: the others are told, and
+        their allocations rank the track by it (unless they set their own)."""
         if self.priorities.get(track_sid, "standard") == priority:
             return
         self.priorities[track_sid] = priority
         who = self.rooms.live_participant(participant_sid)
-        if who is not None:
-            self._changed(who.room_sid, who)
+        if who is None:
+            return
+        self._changed(who.room_sid, who)
+        router = self.signaling.routers.get(who.room_sid)
+        producer = router.producers.get(track_sid) if router is not None else None
+        if producer is not None and producer.participant_id == participant_sid:
+            producer.priority = priority
+            self.signaling.publish_priority_changed(
+                who.room_sid, participant_sid, track_sid, priority
+            )
 
     def _changed(self, room_sid: str, who: Participant, state: str | None = None) -> None:
         self._revisions[who.sid] = self._revisions.get(who.sid, 0) + 1

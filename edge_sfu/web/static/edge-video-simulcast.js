@@ -70,8 +70,12 @@ export function simulcastLayers(width, height) {
     const w = Math.round(width / scale / 2) * 2;
     const h = Math.round(height / scale / 2) * 2;
     if (h < MIN_LAYER_HEIGHT || w < 2) break;
-    // About 3 bits per pixel per second (1 Mbit/s at 640x480), within sane bounds.
-    const bitrate = Math.min(MAX_LAYER_BITRATE, Math.max(MIN_LAYER_BITRATE, Math.round(w * h * 3)));
+    // About 3 bits per pixel per second for the full picture (1 Mbit/s at 640x480) and half
+    // that for the smaller layers, within sane bounds: a smaller layer is what a subscriber on
+    // a poor link gets, so it must stay cheap (two 320x240 cameras and their audio fit in
+    // 400 kbit/s), and a small tile shows its blur less.
+    const bitsPerPixel = i === 0 ? 3 : 1.5;
+    const bitrate = Math.min(MAX_LAYER_BITRATE, Math.max(MIN_LAYER_BITRATE, Math.round(w * h * bitsPerPixel)));
     layers.unshift({ rid: RIDS_FROM_TOP[i], width: w, height: h, max_bitrate: bitrate });
   }
   return layers.length >= 2 ? layers : [];

@@ -11,6 +11,7 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.signaling.twilio import TWILIO
+from tests.browser.kiosk.audio_files import write_wav_tone
 from tests.support.browser import INBOUND_JS, chromium, joined_page, require_chromium
 from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
 from tests.support.sfu import running_sfu
@@ -193,3 +194,118 @@ async def test_rest_completed_ends_an_sdk_room_with_53118(tmp_path):
         )
         assert "disconnected 53118" in log
         await asyncio.sleep(0)
+
+
+#: What an app asks for to get every media-signaling channel the unit serves.
+MEDIA_SIGNALING = {
+    "dominantSpeaker": True,
+    "networkQuality": {"local": 1, "remote": 1},
+    "bandwidthProfile": {
+        "video": {"clientTrackSwitchOffControl": "manual", "contentPreferencesMode": "manual"}
+    },
+}
+
+
+async def test_sdk_media_signaling(tmp_path):
+    """Two SDK pages with every media-signaling option: the one that starts speaking is the
+    other's dominant speaker within 2 s; both get network quality levels; the listener's
+    manual switch-off stops forwarding at the SFU and switch-on resumes it; its priority
+    and render size reach its allocation."""
+    require_chromium()
+    if not SDK.exists():
+        pytest.skip("twilio-video not installed (npm ci)")
+    speech = tmp_path / "speech.wav"
+    write_wav_tone(speech, 440, 20)  # Chromium loops it: a steady speaker
+    async with (
+        running_sfu(tmp_path) as sfu,
+        chromium(f"--use-file-for-fake-audio-capture={speech}") as browser,
+        app_server() as origin,
+    ):
+        alice = await sdk_page(browser, origin, [])
+        bob = await sdk_page(browser, origin, [])
+        await join(alice, sfu, "alice", muted=True, **MEDIA_SIGNALING)
+        # bob asks for the figures too: detailed for himself, moderate for the others
+        detailed = {**MEDIA_SIGNALING, "networkQuality": {"local": 3, "remote": 2}}
+        await join(bob, sfu, "bob", audio=False, **detailed)
+        entries = await wait_for(
+            lambda: bob.evaluate("inbound()"),
+            lambda e: any(x["identity"] == "alice" and x["frames"] > 0 for x in e),
+            60,
+            what="alice's video at bob",
+        )
+        assert entries
+        service = sfu.app[TWILIO]
+        listener = next(s for s in service.sessions.values() if s.identity == "bob")
+        assert set(listener.channels.names) == {
+            "active_speaker",
+            "network_quality",
+            "track_priority",
+            "track_switch_off",
+            "render_hints",
+        }
+        await wait_for(lambda: listener.channels.ready, lambda r: "active_speaker" in r, 20)
+
+        # alice starts speaking: bob is told within 2 s
+        started = await alice.evaluate(
+            """() => { window.room.localParticipant.audioTracks.forEach((p) => p.track.enable());
+                       return Date.now(); }"""
+        )
+        await logged(bob, "dominantSpeaker alice", 10)
+        told = await bob.evaluate("window.firstAt['dominantSpeaker alice']")
+        assert told - started <= 2000, told - started
+
+        # network quality: each page has its own level and the other's, 1 to 5 (0, broken,
+        # may come first, while a participant's connection is still being set up)
+        def latest(log: list[str], name: str) -> int | None:
+            levels = [int(x.split()[-1]) for x in log if x.startswith(f"networkQuality {name} ")]
+            return levels[-1] if levels else None
+
+        for page, names in ((alice, ("alice", "bob")), (bob, ("bob", "alice"))):
+            for name in names:
+                log = await wait_for(
+                    lambda page=page: page.evaluate("window.log"),
+                    lambda log, name=name: 1 <= (latest(log, name) or 0) <= 5,
+                    30,
+                    what=f"network quality of {name}",
+                )
+                assert 1 <= (latest(log, name) or 0) <= 5, log
+
+        stats = await bob.evaluate(
+            """() => {
+              const own = window.room.localParticipant.networkQualityStats;
+              const alice = [...window.room.participants.values()][0].networkQualityStats;
+              return {own: own && {send: own.video.send, recv: own.audio.recv,
+                                   rtt: own.video.sendStats && own.video.sendStats.latency.rtt,
+                                   level: own.video.recvStats.bandwidth.level},
+                      alice: alice && {send: alice.audio.send, stats: alice.audio.sendStats}};
+            }"""
+        )
+        assert 0 <= stats["own"]["send"] <= 5 and 0 <= stats["own"]["recv"] <= 5, stats
+        assert 0 <= stats["own"]["level"] <= 5, stats
+        assert 0 <= stats["alice"]["send"] <= 5 and stats["alice"]["stats"] is None, stats
+
+        # manual switch-off: the SFU stops forwarding alice's camera to bob; on resumes it
+        track_sid = await bob.evaluate("remotePublication('alice', 'video').trackSid")
+        consumer = listener.media.consumers[track_sid]
+        allocation = listener.media.transport.allocation
+        await bob.evaluate("remotePublication('alice', 'video').track.switchOff()")
+        await logged(bob, "trackSwitchedOff alice video")
+        assert consumer.switched_off and consumer.id in allocation.switched_off_by_client
+        sent = consumer.packets_sent
+        await asyncio.sleep(1.5)
+        assert consumer.packets_sent == sent
+        await bob.evaluate("remotePublication('alice', 'video').track.switchOn()")
+        await logged(bob, "trackSwitchedOn alice video")
+        await wait_for(lambda: consumer.packets_sent, lambda n: n > sent + 20, 10)
+        before = await frames_of(bob, "alice")
+        await wait_for(lambda: frames_of(bob, "alice"), lambda n: n > before + 10, 15)
+
+        # the subscriber's priority and render size reach its allocation
+        await bob.evaluate("remotePublication('alice', 'video').track.setPriority('high')")
+        await wait_for(lambda: allocation.priorities.get(consumer.id), lambda v: v == "high")
+        await bob.evaluate(
+            """remotePublication('alice', 'video').track.setContentPreferences(
+                 {renderDimensions: {width: 160, height: 120}})"""
+        )
+        await wait_for(lambda: consumer.render_size, lambda size: size == (160, 120))
+        assert listener.channels.refused == 0

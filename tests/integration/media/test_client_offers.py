@@ -11,9 +11,11 @@ import re
 from aiortc import RTCSessionDescription, sdp
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from edge_sfu.media import H264, OPUS, Router
+from edge_sfu.media import H264, OPUS, Router, seam
 from edge_sfu.media.settings import MediaSettings
 from tests.integration.media.peers import new_pc
+from tests.support.media import ToneAudioTrack
+from tests.support.waiting import wait_for
 
 #: aiortc's dynamic payload types and extension ids, moved to where a browser has them.
 PT_SHIFT = 10
@@ -84,10 +86,12 @@ async def test_sfu_re_offer_keeps_the_participants_numbering_and_recycled_mlines
         first = numbering(answer)
         assert first == {mid: n for mid, n in numbering(munged).items() if mid in first}
         assert sorted(transport.incoming) == ["0", "1"]
-        # the fast path reads transport-cc at the SFU's id, which this offer gave another
-        # extension: what it reads there is not a transport-wide sequence number
-        transport.on_rtp_arrival(7, 1.0, 1200, 1234)
-        assert not transport.bandwidth.uplink_twcc
+        # the fast path reads every extension at the id this offer gave it, not at the
+        # SFU's own ids (which this offer gave other extensions)
+        ids = transport._ext_ids
+        assert ids.transport_cc == seam.EXT_TRANSPORT_CC + EXT_SHIFT
+        assert ids.audio_level == seam.EXT_AUDIO_LEVEL + EXT_SHIFT
+        assert ids.mid == seam.EXT_MID + EXT_SHIFT
 
         # aiortc alone would renumber the negotiated m-lines to its defaults (the bug)
         raw = await transport.pc.createOffer()
@@ -134,6 +138,31 @@ async def test_sfu_re_offer_keeps_the_participants_numbering_and_recycled_mlines
         offer3 = await transport.create_offer()
         assert direction(offer3, video_mid) == "sendrecv"
         assert numbering(offer3)[video_mid] == numbering(answer2)[video_mid]
+    finally:
+        await client.close()
+        await router.close()
+
+
+async def test_audio_levels_are_read_at_the_ids_of_the_participants_offer() -> None:
+    """A participant's own extension numbering (the audio level where the SFU puts
+    abs-send-time): the forwarding path reads its levels there, so its speech counts."""
+    router = Router("RMtest", MediaSettings())
+    client = new_pc()
+    try:
+        transport = router.create_transport("PAclient")
+        client.addTransceiver(ToneAudioTrack(), direction="sendonly")
+        offer = await client.createOffer()
+        await client.setLocalDescription(
+            RTCSessionDescription(browser_numbered(offer.sdp), "offer")
+        )
+        answer = await transport.handle_client_offer(client.localDescription.sdp)
+        await client.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        producer = router.produce(transport, transport.incoming["0"])
+        assert producer.level is not None
+        meter = producer.level
+        # a 440 Hz tone at amplitude 8000 is about -15 dBov; silence (nothing read) is 127
+        level = await wait_for(lambda: meter.level_dbov, lambda v: v < 60, 20, what="levels")
+        assert level < 60
     finally:
         await client.close()
         await router.close()

@@ -41,6 +41,7 @@ def test_schema_covers_every_key_and_each_layer(state):
         "media.turn_credential",
         "kiosk.remote_api_key_secret",
         "kiosk.remote_token",
+        "field.whip_token",
         "metrics.token",
     }
 

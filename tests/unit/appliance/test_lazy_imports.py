@@ -16,7 +16,7 @@ from pathlib import Path
 
 HEAVY = ("aiortc", "av", "numpy")
 #: Modules that import the media stack on purpose; the daemon imports them only when needed.
-LAZY = ("appliance.kiosk.call",)
+LAZY = ("appliance.kiosk.call", "appliance.field.whip")
 
 CHECK = """
 import importlib, json, pkgutil, sys

@@ -262,6 +262,27 @@ def test_padding_goes_between_frames_and_the_stream_continues_after_it() -> None
     assert path.rtp[-1][5] == b"x" and consumer.retransmitted == 1
 
 
+def test_a_switched_off_stream_is_padded_and_resumes_after_the_padding() -> None:
+    # A subscriber whose every video is switched off has only these streams to probe its
+    # link with: padding goes on, mid-frame or not, and the next keyframe continues after it.
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 100, 9000, 2, True, 0.0))
+    feed(producer, [MediaPacket(b"x", 102, 12000, 0, False, "default", 0.033)])  # mid-frame
+    consumer.set_allowed_layer(None, switched_off=True, reason="network-congestion")
+    feed(producer, frame("default", 103, 15000, 2, False, 0.066))  # not forwarded
+    assert len(path.rtp) == 3
+    assert consumer.send_padding(4) == 4 * (12 + 255)
+    assert path.probes == 4 and consumer.packets_sent == 3
+    consumer.set_allowed_layer(None, switched_off=False)
+    feed(producer, frame("default", 105, 18000, 2, True, 0.1))  # a keyframe: on again
+    seqs = [p[2] for p in path.rtp]
+    assert len(seqs) == 9
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+    # a consumer that never sent has no stream to pad
+    _p2, fresh, fresh_path, _u2 = make([LayerSpec("default")])
+    assert fresh.send_padding(3) == 0 and fresh_path.rtp == []
+
+
 def test_a_layer_that_does_not_flow_falls_back_to_one_that_does() -> None:
     # A browser whose uplink cannot carry its top simulcast layer stops sending it: the
     # subscriber gets the best layer that flows, and the top one as soon as it comes back.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 from edge_sfu.media.estimator import (
+    PROBE_MAX_BACKOFF_S,
     OveruseDetector,
     ProbeController,
     ReceiveSideEstimator,
@@ -20,12 +21,16 @@ MAX_BPS = 2_500_000
 
 
 class Link:
-    """A bottleneck of ``capacity`` bit/s (None: unlimited) with a FIFO queue, 20 ms of
-    propagation, and random loss."""
+    """A bottleneck of ``capacity`` bit/s (None: unlimited) with a FIFO queue (unbounded, or
+    dropping what would wait more than ``queue_s``, as tbf does), 20 ms of propagation, and
+    random loss."""
 
-    def __init__(self, capacity: float | None, loss: float = 0.0, seed: int = 1) -> None:
+    def __init__(
+        self, capacity: float | None, loss: float = 0.0, seed: int = 1, queue_s: float | None = None
+    ) -> None:
         self.capacity = capacity
         self.loss = loss
+        self.queue_s = queue_s
         self.free_at = 0.0
         self.rng = random.Random(seed)
 
@@ -35,6 +40,8 @@ class Link:
         if self.capacity is None:
             return now + 0.020
         start = max(now, self.free_at)
+        if self.queue_s is not None and start - now > self.queue_s:
+            return None
         self.free_at = start + size * 8 / self.capacity
         return self.free_at + 0.020
 
@@ -138,6 +145,23 @@ def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
     assert controller.request(1_000_000, 300_000, 2.5) is None
     assert controller.request(1_000_000, 300_000, 3.1) is not None
     assert controller.request(300_000, 300_000, 100.0) is None  # nothing to step up to
+
+
+def test_after_a_long_cap_a_lifted_link_is_found_again_within_seconds() -> None:
+    # A subscriber capped for a while (its probes failing, their wait growing) whose link
+    # then recovers: the failed probes' wait is bounded, so the estimate climbs back soon.
+    estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    link = Link(300_000)
+    run(estimator, link, 90.0, wanted_bps=1_500_000)
+    assert estimator.estimate_bps < 400_000 and estimator.probes.failed >= 5
+    link.capacity = None
+    history = run(estimator, link, 40.0, wanted_bps=1_500_000, t0=90.0)
+    recovered = next(t for t, bps in history if bps >= 1_400_000)
+    assert recovered - 90.0 < 15.0, recovered
+    controller = ProbeController()
+    for i in range(10):  # the wait doubles, and stops growing at its bound
+        controller.result(False, float(i))
+    assert controller.request(1_000_000, 300_000, 9.0 + PROBE_MAX_BACKOFF_S) is not None
 
 
 def test_a_growing_queue_is_overuse_and_a_steady_one_is_not() -> None:

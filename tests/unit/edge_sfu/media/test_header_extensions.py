@@ -133,3 +133,52 @@ def test_well_formed_one_byte_blocks_round_trip(
     body += b"\x00" * (-len(body) % 4)
     data = bytes([0x90]) + fixed[1:] + b"\xbe\xde" + struct.pack("!H", len(body) // 4) + body + tail
     assert seam.header_extensions(data) == dict(elements)
+
+
+CHROMIUM_OFFER = """v=0\r
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r
+a=mid:0\r
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
+m=video 9 UDP/TLS/RTP/SAVPF 96\r
+a=mid:1\r
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
+a=extmap:10/sendonly urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r
+a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id\r
+"""
+
+
+def test_extension_ids_follow_the_remote_description() -> None:
+    ids = seam.ExtensionIds()
+    # before any description: the SFU's own ids
+    assert (ids.mid, ids.audio_level, ids.transport_cc) == (
+        seam.EXT_MID,
+        seam.EXT_AUDIO_LEVEL,
+        seam.EXT_TRANSPORT_CC,
+    )
+    ids.learn(CHROMIUM_OFFER)
+    assert (ids.audio_level, ids.transport_cc, ids.mid) == (1, 3, 4)
+    assert (ids.rtp_stream_id, ids.repaired_rtp_stream_id) == (10, 11)
+    # a packet numbered as the offer says: each value read at its negotiated id
+    data = _packet(
+        _map({"level": 1, "tcc": 3, "mid": 4, "rid": 10}),
+        audio_level=(True, 33),
+        transport_sequence_number=0x1234,
+        mid="0",
+        rtp_stream_id="h",
+    )
+    assert seam.audio_level(data, ids.audio_level) == 33
+    assert seam.transport_sequence(data, ids.transport_cc) == 0x1234
+    # the SFU's fixed ids point at other extensions in this numbering
+    assert seam.audio_level(data, seam.EXT_AUDIO_LEVEL) is None
+    assert ids.rids(seam.header_extensions(data)) == {seam.EXT_RTP_STREAM_ID: b"h"}
+
+
+def test_extensions_a_description_leaves_out_are_not_read() -> None:
+    ids = seam.ExtensionIds()
+    ids.learn("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:0 bogus\r\na=extmap:x y\r\n")
+    assert (ids.mid, ids.audio_level, ids.transport_cc, ids.rtp_stream_id) == (0, 0, 0, 0)
+    assert ids.rids({seam.EXT_RTP_STREAM_ID: b"h", 0: b"x"}) == {}

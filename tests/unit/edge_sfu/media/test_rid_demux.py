@@ -167,6 +167,8 @@ def test_layer_bitrate_over_a_sliding_window() -> None:
     assert 700_000 <= layer.bitrate_at(t) <= 900_000
     assert layer.bitrate_at(t + 0.4) > 0  # a short pause still shows the last period
     assert layer.bitrate_at(t + 1.1) == 0  # paused: nothing for a whole period
+    # ... while what it sent when it flowed is kept: what resuming it would cost
+    assert 700_000 <= layer.flowing_bps <= 900_000
     layer.count(500, t + 5.0)  # after a gap the window starts afresh
     assert layer.bitrate_at(t + 5.25) == int(500 * 8 / 0.75)
 

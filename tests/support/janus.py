@@ -213,8 +213,11 @@ class JanusRoom:
 
     ROOM = 4242
 
-    def __init__(self, janus: Janus, publishers: int = 1) -> None:
+    def __init__(self, janus: Janus, bitrate: int = 0, publishers: int = 1) -> None:
+        """``bitrate``: the most a publisher may send (bit/s; Janus says it in REMB), 0: no cap;
+        ``publishers``: how many may publish in the room at once."""
         self.janus = janus
+        self.bitrate = bitrate
         self.feed = 0
         self.publishers = publishers
         self.feeds: list[int] = []  # of every publisher, in the order they joined
@@ -230,7 +233,7 @@ class JanusRoom:
                 "videocodec": "h264",
                 "h264_profile": "42e01f",
                 "audiocodec": "opus",
-                "bitrate": 0,
+                "bitrate": self.bitrate,
                 "fir_freq": 0,
                 "notify_joining": False,
             },

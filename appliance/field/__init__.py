@@ -1,0 +1,1 @@
+"""The field role: a camera unit that streams to a hub from start-up and never gives up."""

@@ -105,11 +105,17 @@ class EdgeServer:
 
     def room_stats(self) -> list[Any]:
         """(subscriber, kind, layer forwarded, switched off, packets sent) per consumer."""
-        return [
+        consumers: list[Any] = [
             (name, c.kind, c.current_layer, c.switched_off, c.packets_sent)
             for name, t in self.subs.items()
             for c in t.consumers.values()
         ]
+        # what each subscriber's send path could not hand to the kernel
+        dropped = [
+            (name, sum(p.packets_dropped for p in t._paths.values()))
+            for name, t in self.subs.items()
+        ]
+        return [*consumers, ("dropped", dropped)]
 
     def forwarded(self) -> int:
         return sum(c.packets_sent for t in self.subs.values() for c in t.consumers.values())

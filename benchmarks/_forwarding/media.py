@@ -313,6 +313,11 @@ class Receiver:
 
         connection.data_received = data_received
 
+    @property
+    def anchors(self) -> dict[int, tuple[int, int]]:
+        """Video SSRC -> (RTP timestamp, frame number) of each stream's first SEI seen."""
+        return self._anchor
+
     def _on_rtp(self, packet: Any) -> None:
         frame = read_sei_frame(packet.payload)
         if frame is not None:

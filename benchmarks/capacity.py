@@ -215,6 +215,23 @@ async def run_room(
             await janus.close()
 
 
+async def _room_or_error(
+    sfu: str, n: int, layers: dict[str, list[bytes]], audio: list[bytes]
+) -> dict[str, Any]:
+    """``run_room``, or a failed row saying why the room could not be set up."""
+    try:
+        return await run_room(sfu, n, layers, audio)
+    except Exception as exc:  # an SFU refusing or timing out is a failed room, not a crash
+        return {
+            "sfu": sfu,
+            "n": n,
+            "ok": False,
+            "ok_without_latency": False,
+            "error": f"{type(exc).__name__}: {exc}"[:300],
+            "loadavg_1min": round(os.getloadavg()[0], 2),
+        }
+
+
 def nbody_seconds(steps: int = NBODY_STEPS) -> float:
     """CPU seconds of the Benchmarks Game's Python n-body program (its #1 form) here."""
     pi = 3.14159265358979323
@@ -321,11 +338,11 @@ async def main() -> dict[str, Any]:
         n = START_N
         # N rises while loss and CPU hold (the latency criterion is read off the same rows)
         while n <= MAX_N:
-            row = await run_room(sfu, n, layers, audio)
+            row = await _room_or_error(sfu, n, layers, audio)
             print(json.dumps(row), flush=True)
             if not row["ok_without_latency"]:
                 # once more: on a shared host a peer connection may come up late
-                row = await run_room(sfu, n, layers, audio)
+                row = await _room_or_error(sfu, n, layers, audio)
                 row["second_try"] = True
                 print(json.dumps(row), flush=True)
             rows.append(row)

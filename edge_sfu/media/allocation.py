@@ -121,9 +121,9 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
     """A producer's layers, low to high, with what each costs where it is measured: for a
     single-layer producer what it receives in all (measured here over ``RATE_WINDOW_S``,
     headers counted, ``now`` being the time of the pass), else a layer's own measurement
-    (``Layer.bitrate_bps``, over a shorter window); for a paused layer (it measures 0) what
-    it sent while it flowed (``Layer.flowing_bps``); else the allocator's default for the
-    layer's size."""
+    (``Layer.bitrate_bps``, over a shorter window) or what it sent while it flowed
+    (``Layer.flowing_bps``, smoothed, kept while the layer is paused), whichever is larger;
+    else the allocator's default for the layer's size."""
     specs = ordered_layers(producer.available_layers())
     whole = None
     if len(specs) == 1 and now is not None:
@@ -131,7 +131,9 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
     options = []
     for spec in specs:
         layer = producer.layers.get(spec.name)
-        own = _bitrate(layer) or getattr(layer, "flowing_bps", None)
+        # the larger of now and its smoothed rate: a layer measured low for a moment (an
+        # encoder's dip after a keyframe) must not look cheap enough to step up to
+        own = max(_bitrate(layer) or 0, getattr(layer, "flowing_bps", 0) or 0) or None
         options.append(LayerOption(spec.name, spec.width, spec.height, whole or own))
     return tuple(options)
 

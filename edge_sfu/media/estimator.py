@@ -335,9 +335,15 @@ class ProbeRequest:
     until: float
 
 
+#: A probe sends at most this times the estimate: a probe into a short link loses what
+#: exceeds it, media included (a freeze), so a first step is modest ...
+PROBE_GAIN: Final = 1.5
+#: ... and one right after a probe that got through is bolder (a link that recovered is
+#: found in a few steps, as a sender's initial probing finds its link).
+PROBE_GAIN_AFTER_SUCCESS: Final = 2.0
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
-PROBE_MAX_BACKOFF_S: Final = 8.0
+PROBE_MAX_BACKOFF_S: Final = 5.0
 
 
 class ProbeController:
@@ -345,22 +351,24 @@ class ProbeController:
     estimate, no probe is running, and the last failed one is long enough ago (the wait
     doubles after each failure, up to ``PROBE_MAX_BACKOFF_S``)."""
 
-    __slots__ = ("_backoff", "_next_allowed", "duration", "failed", "succeeded")
+    __slots__ = ("_backoff", "_gain", "_next_allowed", "duration", "failed", "succeeded")
 
     def __init__(self, duration: float = 0.5) -> None:
         self.duration = duration
         self._backoff = 2.0
+        self._gain = PROBE_GAIN
         self._next_allowed = -math.inf
         #: Probes that got through at their rate, and those that did not.
         self.succeeded = 0
         self.failed = 0
 
     def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
-        """A probe towards ``wanted_bps`` (at most twice the estimate), or None."""
-        if wanted_bps <= estimate_bps * 1.05 or now < self._next_allowed:
+        """A probe towards ``wanted_bps`` (at most ``PROBE_GAIN`` times the estimate, or
+        ``PROBE_GAIN_AFTER_SUCCESS`` right after one got through), or None."""
+        if wanted_bps <= estimate_bps or now < self._next_allowed:
             return None
         self._next_allowed = now + self.duration + 1.0
-        rate = min(wanted_bps, 2 * estimate_bps)
+        rate = min(wanted_bps, int(self._gain * estimate_bps))
         return ProbeRequest(int(rate), now + self.duration)
 
     def result(self, succeeded: bool, now: float) -> None:
@@ -368,9 +376,11 @@ class ProbeController:
         if succeeded:
             self.succeeded += 1
             self._backoff = 2.0
-            self._next_allowed = now + 1.0
+            self._gain = PROBE_GAIN_AFTER_SUCCESS
+            self._next_allowed = now + 0.5
         else:
             self.failed += 1
+            self._gain = PROBE_GAIN
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
 

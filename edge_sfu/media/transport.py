@@ -205,7 +205,7 @@ class Transport(AsyncCloseable):
 
     def probe(self, wanted_bps: int) -> bool:
         """Probe the downlink before stepping up to ``wanted_bps``: padding on a video
-        stream fills the total up to the probe's rate (at most twice the estimate, for
+        stream fills the total up to the probe's rate (1.5 to 2 times the estimate, for
         half a second); if the participant's transport-cc feedback shows it got through,
         the estimate rises to it. Only for a participant that sends transport-cc feedback;
         returns whether a probe started (failed probes back off)."""

@@ -8,8 +8,10 @@ the window are what a person watching would have seen.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 #: Per remote participant's video: the receiver's own counters (the join page's client keeps
@@ -52,7 +54,8 @@ async () => {
       out.push({rid: s.rid || '', active: active[s.rid || ''] !== false,
         framesEncoded: s.framesEncoded || 0, bytesSent: s.bytesSent || 0,
         frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0,
-        targetBitrate: s.targetBitrate || 0});
+        targetBitrate: s.targetBitrate || 0,
+        qualityLimitationReason: s.qualityLimitationReason || ''});
     }
   }
   return out;
@@ -115,3 +118,36 @@ def report(seen: dict[str, dict[str, Seen]]) -> str:
         for viewer, remotes in seen.items()
         for remote, s in remotes.items()
     )
+
+
+#: Chromium's own fake camera draws a simple animation that its 640x480 VP8 encoder carries
+#: in a few hundred kbit/s, far below the top layer's budget: a short link would not notice
+#: the top layer. The clip below has fine detail (as a sharp camera's), which costs the full
+#: picture its budget and vanishes when the picture is halved, so the smaller layers stay
+#: cheap and fluid, as with a real camera.
+CAMERA_SIZE = (640, 480)
+#: ffmpeg's ``testsrc2`` (moving shapes and text) with a one-pixel checkerboard that flips
+#: every frame: a 2x2 average (the half-size layer) cancels it exactly.
+_DETAIL = (
+    "format=yuv420p,"
+    "geq=lum='clip(lum(X\\,Y)+24*(2*mod(X+Y+N\\,2)-1)\\,0\\,255)'"
+    ":cb='cb(X\\,Y)':cr='cr(X\\,Y)'"
+)
+
+
+def real_camera_flag(directory: Path, seconds: float = 1.0) -> str:
+    """A Chromium flag that makes its fake camera play a clip with a sharp camera's detail
+    (``_DETAIL``) at 640x480 and 30 fps, written as Y4M into ``directory`` (looped)."""
+    clip = directory / "camera.y4m"
+    if not clip.exists():
+        width, height = CAMERA_SIZE
+        source = f"testsrc2=size={width}x{height}:rate=30"
+        subprocess.run(
+            [
+                *("ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source),
+                *("-vf", _DETAIL, "-t", str(seconds), str(clip)),
+            ],
+            check=True,
+            timeout=120,
+        )
+    return f"--use-file-for-fake-video-capture={clip}"

@@ -145,6 +145,8 @@ def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
     assert controller.request(1_000_000, 300_000, 2.5) is None
     assert controller.request(1_000_000, 300_000, 3.1) is not None
     assert controller.request(300_000, 300_000, 100.0) is None  # nothing to step up to
+    # a target just above the estimate (the allocator's headroom) is probed for too
+    assert controller.request(1_000_000, 960_000, 200.0) is not None
 
 
 def test_after_a_long_cap_a_lifted_link_is_found_again_within_seconds() -> None:

@@ -160,6 +160,7 @@ class BatchWriter:
         "_on_sent",
         "_slot_ptrs",
         "_slot_views",
+        "_sock",
         "_srtp",
         "dead",
         "packets_dropped",
@@ -167,11 +168,13 @@ class BatchWriter:
         "syscalls",
     )
 
-    def __init__(self, fd: int, sockaddr: bytes, session: Any) -> None:
+    def __init__(self, sock: socket.socket, sockaddr: bytes, session: Any) -> None:
         ffi, lib = _Libc.ffi, _Libc.lib
         self._ffi = ffi
         self._lib = lib
-        self._fd = fd
+        # the socket object is kept to see it closed: its number could be another's by then
+        self._sock = sock
+        self._fd = sock.fileno()
         self._srtp = session._srtp[0]
         arena = _srtp_ffi.new("char[]", BATCH_SLOTS * SLOT_BYTES)
         self._arena = arena  # owns the memory: pointers into it do not keep it alive
@@ -216,7 +219,7 @@ class BatchWriter:
         sockaddr = _sockaddr(sock, addr)
         if sockaddr is None:
             return None
-        return cls(sock.fileno(), sockaddr, session)
+        return cls(sock, sockaddr, session)
 
     @property
     def pending(self) -> int:
@@ -264,6 +267,8 @@ class BatchWriter:
         count = len(lens)
         if not count:
             return
+        if self._sock.fileno() != self._fd:
+            self.dead = True  # closed since: the path resolves again
         sent = self._send(lens) if not self.dead else 0
         now = time.monotonic()
         self.packets_sent += sent

@@ -178,7 +178,18 @@ def test_a_closed_socket_drops_the_batch_and_marks_the_writer_dead(
     assert writer is not None
     for header, payload in _frame()[:3]:
         writer.protect_parts(header, payload)
+    fd = sender.fileno()
     sender.close()
-    writer.flush()
-    assert writer.dead
-    assert writer.packets_sent == 0 and writer.packets_dropped == 3
+    # the number is free again: the next socket gets it (POSIX: the lowest free), and the
+    # batch must not leave through it
+    other = socket.socket(sender.family, socket.SOCK_DGRAM)
+    try:
+        assert other.fileno() == fd
+        writer.flush()
+        assert writer.dead
+        assert writer.packets_sent == 0 and writer.packets_dropped == 3
+        receiver.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            receiver.recv(2048)
+    finally:
+        other.close()

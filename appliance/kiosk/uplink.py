@@ -11,8 +11,8 @@ A receiver's estimate cannot grow far past what arrives (REMB says at most 1.5 t
 on a small layer the hints never show room for a much larger one, even once the link has
 recovered. As a browser's sender probes, the kiosk then tries the next larger layer when the
 hints have held steady for a while: if the hint grows to cover it, it stays; if the hint
-falls (the link is still short) or does not grow enough in time, it steps back at once and
-waits twice as long before the next try.
+falls (the link is still short), stays flat (a fixed cap) or does not grow enough in time,
+it steps back at once and waits twice as long before the next try.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ TRIAL_AFTER_MAX_S: Final = 80.0
 TRIAL_S: Final = 20.0
 #: During a try, a hint below this share of the one it started from means the link is short.
 TRIAL_FALL: Final = 0.8
+#: A try whose hint has not grown by this share within ``TRIAL_GROW_S`` ends: the figure is
+#: a fixed cap (a receiver's policy, or what the subscribers take), not an estimate that
+#: follows what arrives.
+TRIAL_GROW: Final = 1.05
+TRIAL_GROW_S: Final = 4.0
 #: A hint below this share of the one the steady spell started with ends the spell.
 STEADY_FALL: Final = 0.95
 
@@ -123,7 +128,9 @@ class UplinkLayerChoice:
 
     def _trying(self, bps: int, fitting: str, now: float) -> str | None:
         started, start_hint = self._trial or (now, bps)
-        if bps >= start_hint * TRIAL_FALL and now - started < TRIAL_S:
+        fell = bps < start_hint * TRIAL_FALL
+        flat = now - started >= TRIAL_GROW_S and bps < start_hint * TRIAL_GROW
+        if not fell and not flat and now - started < TRIAL_S:
             return None  # the estimate grows from what arrives: give it time
         self._trial = None
         self._trial_after = min(self._trial_after * 2, TRIAL_AFTER_MAX_S)

@@ -7,6 +7,7 @@ import pytest
 from appliance.kiosk.uplink import (
     STEP_UP_HOLD_S,
     TRIAL_AFTER_S,
+    TRIAL_GROW_S,
     TRIAL_S,
     UplinkLayerChoice,
     layer_cost,
@@ -104,10 +105,12 @@ def test_steady_hints_on_a_small_layer_try_the_next_larger_one_which_stays_if_co
     assert uplink.layer == "low"
     assert steady(uplink, clock, 200_000, TRIAL_AFTER_S - 1) == []
     assert steady(uplink, clock, 200_000, 1) == ["mid"]  # tried
-    assert steady(uplink, clock, 300_000, 5) == []  # the estimate grows: the try goes on
+    assert steady(uplink, clock, 230_000, 3) == []  # the estimate grows: the try goes on
+    assert steady(uplink, clock, 300_000, 5) == []
     assert steady(uplink, clock, 600_000, 1) == []  # covers mid: it stays
     assert uplink.layer == "mid"
-    assert steady(uplink, clock, 600_000, TRIAL_AFTER_S) == ["high"]  # and tries high next
+    # it tries high next; a hint that stays flat ends that try
+    assert steady(uplink, clock, 600_000, TRIAL_AFTER_S) == ["high", "mid"]
 
 
 def test_a_try_backs_off_at_once_when_the_hint_falls_and_waits_longer_next_time() -> None:
@@ -125,8 +128,17 @@ def test_a_try_ends_when_the_hint_does_not_grow_enough_in_time() -> None:
     uplink = choice(clock)
     uplink.on_hint(200_000)
     assert steady(uplink, clock, 200_000, TRIAL_AFTER_S) == ["mid"]
-    assert steady(uplink, clock, 210_000, TRIAL_S - 1) == []
-    assert steady(uplink, clock, 210_000, 1) == ["low"]
+    assert steady(uplink, clock, 240_000, TRIAL_S - 1) == []
+    assert steady(uplink, clock, 240_000, 1) == ["low"]
+
+
+def test_a_try_ends_soon_when_the_hint_stays_flat() -> None:
+    clock = Clock()
+    uplink = choice(clock)
+    uplink.on_hint(200_000)  # a receiver's fixed cap, say
+    assert steady(uplink, clock, 200_000, TRIAL_AFTER_S) == ["mid"]
+    assert steady(uplink, clock, 200_000, TRIAL_GROW_S - 1) == []
+    assert steady(uplink, clock, 200_000, 1) == ["low"]
 
 
 def test_falling_hints_or_a_layer_that_does_not_fit_start_no_try() -> None:

@@ -163,12 +163,17 @@ class Consumer(ConsumerBase):
         They take the next sequence numbers, so the forwarded stream continues after them
         (a new epoch: NACKs for packets sent before are no longer answered). Marked as
         probes on the transport-wide numbering. A stream that is switched off (or waits for
-        a keyframe) is padded too, once it has sent anything: a subscriber whose every video
+        a keyframe, or has sent nothing yet) is padded too: a subscriber whose every video
         is off has nothing else to probe with, and would stay off after its link recovers.
         """
         path, top = self._path, self._max_out_seq
-        if path is None or top is None or count <= 0:
+        if path is None or count <= 0:
             return 0
+        if top is None:
+            # nothing sent yet: the stream starts here, its first frame continues after it
+            top = self._max_out_seq = random.getrandbits(16)
+            self._last_out_ts = random.getrandbits(32)
+            self._last_arrival = time.monotonic()
         if self._current is not None and not self._frame_end:
             return 0  # inside a frame: padding would split it
 

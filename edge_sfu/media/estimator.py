@@ -34,6 +34,8 @@ THRESHOLD_INITIAL_MS: Final = 12.5
 K_UP: Final = 0.0087
 K_DOWN: Final = 0.039
 BETA: Final = 0.85
+#: After a delay-based decrease, the next waits this long beyond one round trip (seconds).
+DECREASE_HOLD_S: Final = 0.5
 #: Loss fractions above which the loss-based estimate decreases, below which it may grow.
 LOSS_HIGH: Final = 0.10
 LOSS_LOW: Final = 0.02
@@ -190,6 +192,7 @@ class AimdRateControl:
         "_capacity",
         "_capacity_var",
         "_last_change",
+        "_last_decrease",
         "bitrate",
         "max_bps",
         "min_bps",
@@ -204,17 +207,24 @@ class AimdRateControl:
         self._capacity: float | None = None  # averaged rate at past decreases
         self._capacity_var = 0.4
         self._last_change: float | None = None
+        self._last_decrease = -math.inf
 
     def update(self, usage: Usage, acked_bps: float | None, now: float) -> float:
         """Apply one detector verdict at ``now``; returns the new rate (bit/s)."""
         last, self._last_change = self._last_change, now
         dt = 0.0 if last is None else min(now - last, 1.0)
         if usage is Usage.OVERUSING:
-            base = acked_bps if acked_bps is not None else self.bitrate
-            decreased = BETA * base
-            if decreased < self.bitrate:
-                self.bitrate = decreased
-            self._learn_capacity(base)
+            # One decrease per overuse episode and response time: the queue built before
+            # the cut goes on reporting overuse until it drains, and the acknowledged rate
+            # falls as the sender cuts (a subscriber's layer switch waits for a keyframe);
+            # cutting again for that would drive the estimate far below the link.
+            if now - self._last_decrease >= self.rtt + DECREASE_HOLD_S:
+                base = acked_bps if acked_bps is not None else self.bitrate
+                decreased = BETA * base
+                if decreased < self.bitrate:
+                    self.bitrate = decreased
+                    self._last_decrease = now
+                self._learn_capacity(base)
         elif usage is Usage.NORMAL:
             increased = self.bitrate + self._increase(dt)
             if acked_bps is not None:

@@ -165,6 +165,9 @@ class Producer(Closeable):
         self.dominant_speaker = False
         self.keyframe_requests_sent = 0
         self.packets_received = 0
+        #: Packets that arrived again (retransmitted or resent as padding) and were not
+        #: forwarded twice.
+        self.duplicates_dropped = 0
         #: Payload bytes received, for bitrate figures on the status page.
         self.bytes_received = 0
         #: An audio producer's recent level (RFC 6464 levels from the publisher's packets,
@@ -181,7 +184,16 @@ class Producer(Closeable):
         layer = self.layers.get(packet.layer)
         if layer is None or self.closed:
             return
-        layer.cache.put(packet)
+        cache = layer.cache
+        held = cache.get(packet.seq)
+        if held is not None and held.ts == packet.ts:
+            # A copy of a packet already forwarded: a browser's bandwidth probes and padding
+            # resend recent packets ("redundant payloads" over RTX). Forwarded again, the
+            # subscriber's SRTP drops it as a replay, and its transport-cc feedback then
+            # reports a packet lost that was never lost: its downlink would look congested.
+            self.duplicates_dropped += 1
+            return
+        cache.put(packet)
         layer.last_arrival = packet.arrival
         layer.last_ts = packet.ts
         layer.packets += 1

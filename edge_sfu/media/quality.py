@@ -25,6 +25,7 @@ VERBOSITY_DETAILED: Final = 3
 #: What a published track wants of the uplink when nothing better is known (bit/s): Opus
 #: voice, and a camera at a conversational size and frame rate (a publisher estimating its
 #: own uplink sends less on a poor link; on a good one a still picture may need no more).
+#: The most a track is judged against: less where the SFU asks less of it (``wanted_bps``).
 WANTED_BPS: Final = {"audio": 32_000, "video": 400_000}
 
 #: Thresholds per figure, best first: a figure at or better than the n-th threshold scores
@@ -64,6 +65,15 @@ class LinkLevels:
     bandwidth: int
     loss: int
     latency: int
+
+
+def wanted_bps(kind: str, asked_bps: int | None = None) -> int:
+    """What one published track of ``kind`` wants of the uplink: ``WANTED_BPS``, or what
+    the SFU asks of it where that is less (``asked_bps``: the bitrates of the layers its
+    subscribers take, the publisher's cap; None: nothing is held back). A publisher whose
+    subscribers switched its video off or render it small is not poor for sending less."""
+    default = WANTED_BPS.get(kind, 0)
+    return default if asked_bps is None else max(0, min(default, asked_bps))
 
 
 def _score(value: float, thresholds: tuple[float, ...], higher_is_better: bool) -> int:

@@ -13,19 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from edge_common.lifecycle import TaskSet
 
 from ..context import LiveSignals
-from ..media.quality import WANTED_BPS, LinkSample, NetworkQuality, network_quality
+from ..media.allocation import layer_options
+from ..media.layers import sending_layers
+from ..media.quality import WANTED_BPS, LinkSample, NetworkQuality, network_quality, wanted_bps
 from ..media.speech import DominantSpeaker, LevelMeter
 from . import protocol as p
 
 if TYPE_CHECKING:
-    from ..media import Router, Transport
+    from ..media import Producer, Router, Transport
+    from ..media.producer import Layer
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,70 @@ class Listener:
     #: (local, remote) verbosity, 0 to 3; None: no network quality at all.
     network_quality: tuple[int, int] | None
     told_quality: dict[str, dict[str, object]]
+
+
+def wanted_uplink(producers: Sequence[Producer], publisher_cap: int | None) -> dict[str, int]:
+    """What a participant's published tracks ask of its uplink (bit/s by kind): what the SFU
+    asks of each, as ``quality.wanted_bps`` bounds it. A simulcast track is asked for the
+    layers it is told to send (``sending_layers``: none once every subscriber switched it
+    off), at what each costs (``layer_options``); single-layer video together at most the
+    ``publisher_cap`` its subscribers' allocations gave (None: not capped)."""
+    wanted: dict[str, int] = {}
+    for producer in producers:
+        asked: int | None = None
+        if _simulcast(producer):
+            asked = sum(cost for _, cost in _asked_layers(producer))
+        wanted[producer.kind] = wanted.get(producer.kind, 0) + wanted_bps(producer.kind, asked)
+    if "video" in wanted and publisher_cap is not None:
+        # the cap only exists while every video track has a single layer (``publisher_cap``)
+        wanted["video"] = min(wanted["video"], max(0, publisher_cap))
+    return wanted
+
+
+def uplink_shortfall(producers: Sequence[Producer]) -> int:
+    """How much of what its simulcast tracks are asked for a publisher stopped sending
+    (bit/s): a browser whose own estimate of its uplink can no longer carry a layer stops
+    sending it, and pads up to that estimate instead. What arrives from it then overstates
+    its uplink by what the stopped layers sent while they flowed (a layer that never flowed
+    is not counted: a source may never start one), up to what the track is short of its
+    ``wanted_bps``."""
+    short = 0
+    for producer in producers:
+        if _simulcast(producer):
+            asked = _asked_layers(producer)
+            wanted = wanted_bps(producer.kind, sum(cost for _, cost in asked))
+            missing = wanted - sum(layer.bitrate_bps for layer, _ in asked)
+            stopped = sum(layer.flowing_bps for layer, _ in asked if not layer.bitrate_bps)
+            short += max(0, min(missing, stopped))
+    return short
+
+
+def wanted_downlink(producer: Producer, preferred_layer: str | None) -> int:
+    """What one subscription asks of the subscriber's downlink (bit/s): audio as
+    ``WANTED_BPS``; video the best layer the source sends now, or the layer the render size
+    prefers where that costs less (``layer_options``), at least a quarter of ``WANTED_BPS``."""
+    if producer.kind != "video":
+        return WANTED_BPS.get(producer.kind, 0)
+    best = max((layer.bitrate_bps for layer in producer.layers.values()), default=0)
+    if preferred_layer is not None:
+        for option in layer_options(producer):
+            if option.name == preferred_layer:
+                best = min(best, option.cost)
+    return max(best, WANTED_BPS["video"] // 4)
+
+
+def _simulcast(producer: Producer) -> bool:
+    return producer.kind == "video" and len(producer.layers) > 1
+
+
+def _asked_layers(producer: Producer) -> list[tuple[Layer, int]]:
+    # the layers a simulcast source is told to send, with what each costs
+    sending = set(sending_layers(list(producer.layers), producer.wanted_layers))
+    return [
+        (producer.layers[option.name], option.cost)
+        for option in layer_options(producer)
+        if option.name in sending and option.name in producer.layers
+    ]
 
 
 class RoomSignals:
@@ -214,7 +281,7 @@ class RoomSignals:
         estimate = transport.estimate
         rtt = estimate.rtt_s if estimate is not None else None
         send: dict[str, LinkSample] = {}
-        wanted: dict[str, int] = {}
+        published: list[Producer] = []
         actual: dict[str, int] = {}
         lost = received = 0
         jitter: float | None = None
@@ -223,7 +290,7 @@ class RoomSignals:
             if producer is None or producer.closed or not producer.enabled:
                 continue
             kind = producer.kind
-            wanted[kind] = wanted.get(kind, 0) + WANTED_BPS.get(kind, 0)
+            published.append(producer)
             actual[kind] = actual.get(kind, 0) + sum(
                 layer.bitrate_bps for layer in producer.layers.values()
             )
@@ -237,27 +304,29 @@ class RoomSignals:
             if track.jitter_s is not None:
                 jitter = max(jitter or 0.0, track.jitter_s)
         uplink_loss = lost / (lost + received) if lost + received > 0 else None
+        wanted = wanted_uplink(published, router.publisher_caps.get(transport.id))
+        uplink = estimate.available_incoming_bps if estimate is not None else None
+        if uplink is not None:
+            uplink = max(0, uplink - uplink_shortfall(published))
         for kind, bps in wanted.items():
             send[kind] = LinkSample(
                 bps,
                 actual.get(kind),
-                estimate.available_incoming_bps if estimate is not None else None,
+                uplink,
                 uplink_loss,
                 rtt,
                 jitter,
             )
         recv: dict[str, LinkSample] = {}
+        switched_off = transport.allocation.switched_off_by_client
         for consumer in list(transport.consumers.values()):
             producer = consumer.producer
             if consumer.closed or producer.closed or not producer.enabled:
                 continue
+            if consumer.id in switched_off:  # the subscriber asks for none of it now
+                continue
             kind = producer.kind
-            best = max((layer.bitrate_bps for layer in producer.layers.values()), default=0)
-            bps = (
-                max(best, WANTED_BPS.get(kind, 0) // 4)
-                if kind == "video"
-                else WANTED_BPS.get(kind, 0)
-            )
+            bps = wanted_downlink(producer, consumer.preferred_layer)
             previous = recv.get(kind)
             recv[kind] = LinkSample(
                 bps + (previous.wanted_bps if previous is not None else 0),

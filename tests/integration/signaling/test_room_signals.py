@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 
 import aiohttp
@@ -11,7 +12,10 @@ import pytest
 
 from edge_sfu.client import ConnectError, connect
 from edge_sfu.media import OPUS, EncodedFrame
-from tests.support.media import ToneAudioTrack
+from edge_sfu.media.allocation import MIN_PUBLISHER_CAP_BPS
+from edge_sfu.media.quality import WANTED_BPS
+from tests.support.media import PatternVideoTrack, ToneAudioTrack
+from tests.support.sfu import set_downlink
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -142,6 +146,98 @@ async def test_network_quality_levels_at_each_verbosity(sfu, clients):
     levels = {p["identity"]: p["network_quality_level"] for p in listed}
     assert levels["alice"] >= 4 and levels["watcher"] == levels["quiet"] == 5
     assert fetched["network_quality_level"] == 5
+
+
+async def test_a_publisher_the_sfu_holds_back_is_judged_on_what_it_is_asked(sfu, clients):
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[ToneAudioTrack()])
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.append(bob)
+    for _ in range(2):
+        await bob.wait_for("track_subscribed", timeout=30)
+    router = sfu.signaling.routers[alice.sid]
+    by_sid = {t.participant_id: t for t in router.transports.values()}
+    publisher, subscriber = by_sid[alice.local_sid], by_sid[bob.local_sid]
+    signals = sfu.signaling.signals
+
+    def wanted() -> int:
+        signals.update_quality(time.monotonic())
+        return signals.quality[alice.local_sid].send_sample.wanted_bps
+
+    assert wanted() == sum(WANTED_BPS.values())
+    # bob's downlink carries no video: alice's camera is switched off for him and she is
+    # capped at the least; her uplink is asked for that, not for a camera's 400 kbit/s
+    set_downlink(subscriber, 20_000)
+    assert router.publisher_caps[publisher.id] == MIN_PUBLISHER_CAP_BPS
+    assert wanted() == WANTED_BPS["audio"] + MIN_PUBLISHER_CAP_BPS
+    set_downlink(subscriber, None)
+    assert router.publisher_caps[publisher.id] is None
+    assert wanted() == sum(WANTED_BPS.values())
+
+
+def _break_audio_levels(room) -> list[str]:
+    """From now on every audio packet ``room`` sends carries a broken audio level: in turn an
+    element of the wrong length (2 bytes), none (its id moved to one not negotiated), and an
+    element running past the end of the extension block (16 bytes). Returns the kinds used,
+    in order, as they go."""
+    sdp = room.media.pc.localDescription.sdp
+    level_id = int(re.search(r"a=extmap:(\d+) urn:ietf:params:rtp-hdrext:ssrc-audio-level", sdp)[1])
+    (sender,) = [t.sender for t in room.media.pc.getTransceivers() if t.kind == "audio"]
+    dtls = sender.transport
+    original = dtls._send_rtp
+    used: list[str] = []
+
+    def mangle(data: bytes) -> bytes:
+        if data[1] & 0x7F < 96 or not data[0] & 0x10 or data[12:14] != b"\xbe\xde":
+            return data  # RTCP, or no one-byte extension block
+        out = bytearray(data)
+        kind = ("wrong length", "missing", "overrun")[len(used) % 3]
+        header = {
+            "wrong length": level_id << 4 | 1,
+            "missing": 14 << 4,
+            "overrun": level_id << 4 | 15,
+        }
+        at, end = 16, 16 + 4 * ((data[14] << 8) | data[15])
+        while at < end and out[at]:
+            if out[at] >> 4 == level_id:
+                out[at] = header[kind]
+                break
+            at += 2 + (out[at] & 0x0F)
+        else:
+            return data
+        used.append(kind)
+        return bytes(out)
+
+    async def send_rtp(data: bytes) -> None:
+        await original(mangle(data))
+
+    dtls._send_rtp = send_rtp
+    return used
+
+
+async def test_broken_audio_levels_are_ignored_and_forwarding_goes_on(sfu, clients):
+    mic = ToneAudioTrack(LOUD)
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[mic])
+    bob = await connect(sfu.ws_url, sfu.token("bob"), dominant_speaker=True)
+    clients.extend([alice, bob])
+    await _speaker_after(bob, alice.local_sid, 10)  # well-formed levels: alice speaks
+    router = sfu.signaling.routers[alice.sid]
+    (producer,) = [p for p in router.producers.values() if p.participant_id == alice.local_sid]
+    (consumer,) = producer.consumers
+    meter = producer.level
+    assert meter is not None and meter.current_dbov(time.monotonic()) < 60
+
+    used = _break_audio_levels(alice)
+    await wait_for(lambda: len(used) >= 30, what="broken packets sent")
+    sent = consumer.packets_sent
+    await asyncio.sleep(1.0)
+    # nothing was read from them: the meter fell silent although alice is loud...
+    assert meter.current_dbov(time.monotonic()) == 127
+    assert set(used) == {"wrong length", "missing", "overrun"}
+    # ...and every packet went on to bob (50 a second)
+    assert consumer.packets_sent - sent >= 40, (sent, consumer.packets_sent)
+    assert not alice.errors and not bob.errors
 
 
 async def test_unknown_verbosity_is_refused_with_a_clear_error(sfu, clients):

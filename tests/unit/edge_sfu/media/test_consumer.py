@@ -278,9 +278,31 @@ def test_a_switched_off_stream_is_padded_and_resumes_after_the_padding() -> None
     seqs = [p[2] for p in path.rtp]
     assert len(seqs) == 9
     assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
-    # a consumer that never sent has no stream to pad
-    _p2, fresh, fresh_path, _u2 = make([LayerSpec("default")])
-    assert fresh.send_padding(3) == 0 and fresh_path.rtp == []
+    # a consumer that never sent starts its stream with the padding, and its first frame
+    # follows it
+    p2, fresh, fresh_path, _u2 = make([LayerSpec("default")])
+    fresh.set_allowed_layer(None, switched_off=True, reason="network-congestion")
+    assert fresh.send_padding(3) == 3 * (12 + 255)
+    fresh.set_allowed_layer(None, switched_off=False)
+    feed(p2, frame("default", 7000, 90000, 2, True, 1.0))
+    seqs = [p[2] for p in fresh_path.rtp]
+    assert len(seqs) == 5 and all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+
+
+def test_a_packet_that_arrives_twice_is_forwarded_once() -> None:
+    # A browser's probes resend recent packets over RTX ("redundant payloads"); a copy sent
+    # on would be dropped by the subscriber's SRTP as a replay and read as lost.
+    producer, _consumer, path, _up = make([LayerSpec("default")])
+    first = frame("default", 100, 9000, 3, True, 0.0)
+    feed(producer, first)
+    feed(producer, [first[1]])  # the same packet again
+    feed(producer, frame("default", 103, 12000, 1, False, 0.033))
+    assert [p[2] for p in path.rtp] == sorted({p[2] for p in path.rtp})
+    assert len(path.rtp) == 4 and producer.duplicates_dropped == 1
+    # a late packet that was missing is forwarded (a retransmission the SFU asked for)
+    feed(producer, frame("default", 105, 15000, 2, False, 0.066)[1:])
+    feed(producer, frame("default", 105, 15000, 2, False, 0.066)[:1])
+    assert len(path.rtp) == 6 and producer.duplicates_dropped == 1
 
 
 def test_a_layer_that_does_not_flow_falls_back_to_one_that_does() -> None:

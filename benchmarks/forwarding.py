@@ -1,12 +1,18 @@
 """Forwarding benchmark: this SFU against Janus and aiortc's MediaRelay, in one run.
 
 One publisher (720p30 H.264 at about 2.5 Mbit/s, pre-encoded by libx264, plus Opus) and K
-subscribers (K = 1, 4, 8) on this host. For each SFU, in its own process: CPU time per
+subscribers (K = 1, 4, 8, 16) on this host. For each SFU, in its own process: CPU time per
 forwarded RTP packet (SFU process only, from /proc, over a 10 s window after warm-up),
 per-frame forwarding latency (publisher send to subscriber receive of the frame's last
 packet, p50/p99, read from an SEI time stamp in each frame) and RSS at the end of the
 window. The reference peers are Janus's VideoRoom (Debian's ``janus``) and aiortc's
-decode/re-encode ``MediaRelay`` (K=4 only: it saturates a core well before that).
+decode/re-encode ``MediaRelay`` (K=4 only: it saturates a core well before that). This
+SFU runs twice: ``edge`` sends in batches (``sendmmsg``, UDP GSO), ``edge-plain`` with one
+``sendto`` per packet (``EDGE_SFU_PLAIN_SEND=1``, the fallback).
+
+Environment, for shorter runs: ``FWD_KS`` (e.g. ``8,16``), ``FWD_ROUNDS``, ``FWD_SFUS``
+(e.g. ``edge,janus``; ``edge-uvloop`` is this SFU on uvloop, which is not a dependency:
+install it somewhere on ``PYTHONPATH``), ``FWD_RELAY_KS`` (empty: no MediaRelay).
 
 Runs with no arguments; the last line of output is one JSON object.
 """
@@ -29,20 +35,32 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._forwarding.media import Publisher, Receiver, encode_h264, encode_opus  # noqa: E402
+from edge_sfu.media.seam.egress import PLAIN_SEND_ENV  # noqa: E402
 from tests.support.janus import Janus, JanusRoom  # noqa: E402
 
 WARMUP_S = 3.0
 MEASURE_S = 10.0
-KS = tuple(int(x) for x in os.environ.get("FWD_KS", "1,4,8").split(","))
-RELAY_KS = (4,)
+KS = tuple(int(x) for x in os.environ.get("FWD_KS", "1,4,8,16").split(","))
+RELAY_KS = tuple(int(x) for x in os.environ.get("FWD_RELAY_KS", "4").split(",") if x)
 ROUNDS = int(os.environ.get("FWD_ROUNDS", "3"))
+#: The SFU's two send paths: batched (the default) and one sendto per packet (the fallback).
+EDGE_SEND = {
+    "edge": {PLAIN_SEND_ENV: "0"},
+    "edge-plain": {PLAIN_SEND_ENV: "1"},
+    # asyncio's loop replaced by uvloop (if installed: it is no dependency)
+    "edge-uvloop": {PLAIN_SEND_ENV: "0", "FWD_LOOP": "uvloop"},
+}
+PATH = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+SFUS = tuple(os.environ.get("FWD_SFUS", "edge,edge-plain,janus").split(","))
+ORDER = ("edge", "edge-plain", "edge-uvloop", "janus", "relay")
 
 
 class ServerProcess:
     """``benchmarks._forwarding.server`` in a subprocess, driven over stdin/stdout."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, env: dict[str, str] | None = None) -> None:
         self.mode = mode
+        self.env = env or {}
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -54,7 +72,7 @@ class ServerProcess:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=str(ROOT),
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *PATH]), **self.env},
             limit=1 << 20,
         )
         await self._read()
@@ -95,6 +113,10 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def system_seconds(pid: int) -> float:
+    return float(psutil.Process(pid).cpu_times().system)
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -116,8 +138,8 @@ async def run_case(sfu: str, k: int, video: list[bytes], audio: list[bytes]) -> 
             await room.create()
             await publisher.answer(await room.publish(await publisher.offer()))
             pid = janus.pid
-        elif sfu == "edge":  # the SFU offers, as in production
-            server = ServerProcess("edge")
+        elif sfu in EDGE_SEND:  # the SFU offers, as in production
+            server = ServerProcess("edge", EDGE_SEND[sfu])
             await server.start()
             offer = (await server.call(op="publish-offer"))["sdp"]
             await server.call(op="publish-answer", sdp=await publisher.answer_offer(offer))
@@ -142,10 +164,12 @@ async def run_case(sfu: str, k: int, video: list[bytes], audio: list[bytes]) -> 
         for receiver in receivers:
             receiver.measuring = True
         cpu0 = cpu_seconds(pid)
+        sys0 = system_seconds(pid)
         frames0 = publisher.frames_sent
         t0 = time.monotonic()
         await asyncio.sleep(MEASURE_S)
         cpu1 = cpu_seconds(pid)
+        sys1 = system_seconds(pid)
         elapsed = time.monotonic() - t0
         for receiver in receivers:
             receiver.measuring = False
@@ -163,10 +187,13 @@ async def run_case(sfu: str, k: int, video: list[bytes], audio: list[bytes]) -> 
             "cpu_s": round(cpu, 3),
             "cpu_pct": round(100 * cpu / elapsed, 1),
             "cpu_us_per_packet": round(cpu / packets * 1e6, 2) if packets else None,
+            # the kernel's part (system time): sending, receiving, waking
+            "system_us_per_packet": round((sys1 - sys0) / packets * 1e6, 2) if packets else None,
             "latency_p50_ms": _round(percentile(latencies, 50)),
             "latency_p99_ms": _round(percentile(latencies, 99)),
             "frames_measured": len(latencies),
             "rss_mb": round(rss, 1),
+            "loadavg_1min": round(os.getloadavg()[0], 2),
         }
     finally:
         for receiver in receivers:
@@ -234,41 +261,47 @@ async def main() -> dict[str, Any]:
     raw: dict[tuple[str, int], list[dict[str, Any]]] = {}
     # Rounds interleave this SFU and Janus so that load from other processes on the host
     # falls on both alike; each figure is the median over rounds.
-    plan = [(sfu, k) for _ in range(ROUNDS) for k in KS for sfu in ("edge", "janus")]
+    plan = [(sfu, k) for _ in range(ROUNDS) for k in KS for sfu in SFUS]
     plan += [("relay", k) for k in RELAY_KS]
     for sfu, k in plan:
         row = await run_case(sfu, k, video, audio)
         raw.setdefault((sfu, k), []).append(row)
         print(json.dumps(row), flush=True)
     rows = [summarize(runs) for runs in raw.values()]
-    rows.sort(key=lambda r: (("edge", "janus", "relay").index(r["sfu"]), r["k"]))
+    rows.sort(key=lambda r: (ORDER.index(r["sfu"]), r["k"]))
     print(table(rows), flush=True)
     by = {(r["sfu"], r["k"]): r for r in rows}
-    edge8, janus8 = by[("edge", 8)], by[("janus", 8)]
-    edge4, relay4 = by[("edge", 4)], by[("relay", 4)]
-    result = {
-        "ratio_cpu_vs_janus_k1": ratio(
-            by[("edge", 1)]["cpu_us_per_packet"], by[("janus", 1)]["cpu_us_per_packet"]
-        ),
-        "ratio_cpu_vs_janus_k4": ratio(
-            edge4["cpu_us_per_packet"], by[("janus", 4)]["cpu_us_per_packet"]
-        ),
-        "ratio_cpu_vs_janus_k8": ratio(edge8["cpu_us_per_packet"], janus8["cpu_us_per_packet"]),
-        "ratio_cpu_vs_mediarelay_k4": ratio(
-            edge4["cpu_us_per_packet"], relay4["cpu_us_per_packet"]
-        ),
-        "cpu_us_per_packet_k8": edge8["cpu_us_per_packet"],
-        "janus_cpu_us_per_packet_k8": janus8["cpu_us_per_packet"],
-        "latency_p50_ms_k8": edge8["latency_p50_ms"],
-        "latency_p99_ms_k8": edge8["latency_p99_ms"],
-        "janus_latency_p99_ms_k8": janus8["latency_p99_ms"],
-        "rss_mb_k8": edge8["rss_mb"],
-        "janus_rss_mb_k8": janus8["rss_mb"],
-        "seconds": round(time.monotonic() - started, 1),
-        "loadavg_1min_before": round(load_before, 2),
-        "loadavg_1min_after": round(os.getloadavg()[0], 2),
-        "cpus": os.cpu_count(),
-    }
+
+    def figure(sfu: str, k: int, key: str) -> Any:
+        row = by.get((sfu, k))
+        return None if row is None else row[key]
+
+    result: dict[str, Any] = {}
+    for k in KS:
+        result[f"ratio_cpu_vs_janus_k{k}"] = ratio(
+            figure("edge", k, "cpu_us_per_packet"), figure("janus", k, "cpu_us_per_packet")
+        )
+        result[f"plain_ratio_cpu_vs_janus_k{k}"] = ratio(
+            figure("edge-plain", k, "cpu_us_per_packet"), figure("janus", k, "cpu_us_per_packet")
+        )
+    for k in RELAY_KS:
+        result[f"ratio_cpu_vs_mediarelay_k{k}"] = ratio(
+            figure("edge", k, "cpu_us_per_packet"), figure("relay", k, "cpu_us_per_packet")
+        )
+    for k in (k for k in KS if k >= 8):
+        for sfu, prefix in (("edge", ""), ("edge-plain", "plain_"), ("janus", "janus_")):
+            result[f"{prefix}cpu_us_per_packet_k{k}"] = figure(sfu, k, "cpu_us_per_packet")
+            result[f"{prefix}latency_p50_ms_k{k}"] = figure(sfu, k, "latency_p50_ms")
+            result[f"{prefix}latency_p99_ms_k{k}"] = figure(sfu, k, "latency_p99_ms")
+            result[f"{prefix}rss_mb_k{k}"] = figure(sfu, k, "rss_mb")
+    result.update(
+        {
+            "seconds": round(time.monotonic() - started, 1),
+            "loadavg_1min_before": round(load_before, 2),
+            "loadavg_1min_after": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(),
+        }
+    )
     return result
 
 

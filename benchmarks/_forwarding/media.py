@@ -262,10 +262,13 @@ class Receiver:
     own processing does not pile onto the latency it measures.
     """
 
-    def __init__(self, publisher: Publisher | None = None) -> None:
+    def __init__(self, publisher: Any = None, video_streams: int = 1) -> None:
         self.pc = new_pc()
         self.counters = Counters()
+        #: what sent the frames: anything with ``send_times`` (frame number -> ns)
         self.publisher = publisher
+        #: video streams to anchor before datagrams stop going on to aiortc
+        self.video_streams = video_streams
         self.measuring = False
         self.pc.on("track", lambda track: None)
         self._adopted: set[int] = set()
@@ -304,11 +307,16 @@ class Receiver:
                         sent = self.publisher.send_times.get(frame)
                         if sent is not None:
                             counters.latencies.append((now - sent) / 1e6)
-                if anchors:
+                if len(anchors) >= self.video_streams:
                     return
             original(data, component)
 
         connection.data_received = data_received
+
+    @property
+    def anchors(self) -> dict[int, tuple[int, int]]:
+        """Video SSRC -> (RTP timestamp, frame number) of each stream's first SEI seen."""
+        return self._anchor
 
     def _on_rtp(self, packet: Any) -> None:
         frame = read_sei_frame(packet.payload)
@@ -328,3 +336,146 @@ class Receiver:
 
     async def close(self) -> None:
         await self.pc.close()
+
+
+#: Simulcast layers the capacity benchmark publishes, lowest first: rid, size, bitrate.
+SIMULCAST = (("q", 320, 180, 250_000), ("h", 640, 360, 800_000), ("f", 1280, 720, 2_500_000))
+
+
+def with_send_simulcast(sdp: str, rids: list[str]) -> str:
+    """``sdp`` with the video section sending ``rids`` (in that order) as rid-based
+    simulcast (RFC 8853): aiortc does not send simulcast, so the lines it would write are
+    added here."""
+    lines = sdp.split("\r\n")
+    out: list[str] = []
+    video = False
+    for line in lines:
+        if line.startswith("m="):
+            if video:
+                out.extend([f"a=rid:{rid} send" for rid in rids])
+                out.append("a=simulcast:send " + ";".join(rids))
+            video = line.startswith("m=video")
+        out.append(line)
+    if video:
+        end = len(out) - 1 if out and out[-1] == "" else len(out)
+        out[end:end] = [f"a=rid:{rid} send" for rid in rids] + [
+            "a=simulcast:send " + ";".join(rids)
+        ]
+    return "\r\n".join(out)
+
+
+class SimulcastPublisher(Publisher):
+    """A ``Publisher`` whose video goes out as three simulcast layers (``SIMULCAST``), each
+    on its own SSRC, with the mid and rid header extensions the SFU routes them by. Every
+    frame's SEI carries ``tag << 32 | frame`` so receivers of many publishers can tell
+    whose frame they timed."""
+
+    def __init__(self, layers: dict[str, list[bytes]], audio: list[bytes], tag: int) -> None:
+        super().__init__(next(iter(layers.values())), audio)
+        # rid -> packetized access units
+        self._layers = {rid: [seam.h264_packetize(au) for au in aus] for rid, aus in layers.items()}
+        self.tag = tag
+        self.sent: dict[str, int] = dict.fromkeys(layers, 0)  # packets per layer
+        self.audio_sent = 0
+        self.counting = False
+
+    def _started(self, kind: str, sender: Any) -> Any:
+        started = super()._started(kind, sender)
+
+        def on_start(params: seam.SendParams) -> None:
+            started(params)
+            # keyframe requests name the layer's SSRC, which no sender owns: read them raw
+            seam.tap_rtcp(sender.transport, self._raw_rtcp)
+
+        return on_start
+
+    def _raw_rtcp(self, data: bytes) -> None:
+        pos = 0
+        while pos + 4 <= len(data):
+            if data[pos + 1] == 206 and data[pos] & 0x1F in (1, 4):  # PLI, FIR
+                self._keyframe_wanted = True
+            pos += 4 * (((data[pos + 2] << 8) | data[pos + 3]) + 1)
+
+    def _extension(self, mid: str, rid: str) -> bytes:
+        elements = bytes([(seam.EXT_MID << 4) | (len(mid) - 1)]) + mid.encode()
+        elements += bytes([(seam.EXT_RTP_STREAM_ID << 4) | (len(rid) - 1)]) + rid.encode()
+        elements += bytes(-len(elements) % 4)
+        return struct.pack("!HH", 0xBEDE, len(elements) // 4) + elements
+
+    async def _run_video(self) -> None:
+        names = list(self._layers)
+        ssrcs = {name: random.getrandbits(32) for name in names}
+        seqs = {name: random.getrandbits(16) for name in names}
+        ts0 = random.getrandbits(32)
+        t0 = time.monotonic()
+        n = 0
+        index = 0
+        exts: dict[str, bytes] = {}
+        while True:
+            due = t0 + n / FPS
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            params = self._params.get("video")
+            path = self._paths.get("video")
+            if params is None or path is None:
+                n += 1
+                continue
+            if not exts:
+                mid = params.mid or "0"
+                exts = {name: self._extension(mid, name) for name in names}
+            now = time.monotonic()
+            if self._keyframe_wanted and now - self._last_keyframe > 1.0:
+                self._keyframe_wanted = False
+                self._last_keyframe = now
+                index = 0
+            ts = (ts0 + n * (VIDEO_CLOCK // FPS)) & 0xFFFFFFFF
+            frame = (self.tag << 32) | n
+            self.send_times[frame] = time.monotonic_ns()
+            for name in names:
+                payloads = [sei_payloads(frame), *self._layers[name][index]]
+                last = len(payloads) - 1
+                ext = exts[name]
+                for i, payload in enumerate(payloads):
+                    header = struct.pack(
+                        "!BBHII",
+                        0x90,
+                        ((1 if i == last else 0) << 7) | params.codec.payloadType,
+                        seqs[name],
+                        ts,
+                        ssrcs[name],
+                    )
+                    path.send_rtp_parts(header + ext, payload)
+                    seqs[name] = (seqs[name] + 1) & 0xFFFF
+                if self.counting:
+                    self.sent[name] += len(payloads)
+            self.frames_sent += 1
+            n += 1
+            index = (index + 1) % len(self._video)
+            if index == 0:
+                index = 1
+
+    async def _run_audio(self) -> None:
+        # counts what it sends (the capacity benchmark's loss is received against sent)
+        seq = random.getrandbits(16)
+        ts0 = random.getrandbits(32)
+        t0 = time.monotonic()
+        n = 0
+        while True:
+            due = t0 + n * 0.02
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            params = self._params.get("audio")
+            path = self._paths.get("audio")
+            if params is not None and path is not None:
+                payload = self._audio[n % len(self._audio)]
+                ts = (ts0 + n * 960) & 0xFFFFFFFF
+                path.send_rtp_parts(
+                    struct.pack("!BBHII", 0x80, params.codec.payloadType, seq, ts, params.ssrc),
+                    payload,
+                )
+                seq = (seq + 1) & 0xFFFF
+                if self.counting:
+                    self.audio_sent += 1
+            n += 1

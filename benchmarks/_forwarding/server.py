@@ -9,6 +9,12 @@ stdin and answers one JSON line on stdout:
 * ``{"op": "subscribe", "id": name}`` -> ``{"sdp": offer}`` (the SFU offers)
 * ``{"op": "answer", "id": name, "sdp": answer}`` -> ``{}``
 * ``{"op": "stats"}`` -> ``{"forwarded": n}``
+* ``{"op": "room-publish-offer", "id": name}`` -> ``{"sdp": offer}``: a participant of a
+  room publishing simulcast video (``media.SIMULCAST``) and audio (``edge``, the capacity
+  benchmark); ``{"op": "room-publish-answer", "id": name, "sdp": answer}`` -> ``{}``
+* ``{"op": "room-subscribe", "id": name, "own": publisher, "big": other}`` ->
+  ``{"sdp": offer}``: every publisher's but ``own``'s video at 320x180 (``big``'s at
+  1280x720) and audio; ``{"op": "room-stats"}`` -> ``{"consumers": [...]}``
 
 ``edge`` is this project's forwarder; ``relay`` is aiortc's stock path: the publisher's
 tracks are decoded, and ``MediaRelay`` feeds one encoder per subscriber.
@@ -26,6 +32,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.contrib.media import MediaRelay
 
 from edge_sfu.media import PublicationSlot, Router, Transport
+from edge_sfu.media.layers import LayerSpec
 
 
 class EdgeServer:
@@ -35,6 +42,8 @@ class EdgeServer:
         self.subs: dict[str, Any] = {}
         self.publisher: Transport | None = None
         self.slots: list[PublicationSlot] = []
+        self.room_slots: dict[str, tuple[Transport, list[PublicationSlot]]] = {}
+        self.room_producers: dict[str, list[Any]] = {}
 
     async def publish_offer(self) -> str:
         """A receive-only m-line for the publisher's video and one for its audio."""
@@ -60,6 +69,53 @@ class EdgeServer:
 
     async def answer(self, name: str, sdp: str) -> None:
         await self.subs[name].handle_answer(sdp)
+
+    async def room_publish_offer(self, name: str) -> str:
+        from benchmarks._forwarding.media import SIMULCAST  # the capacity benchmark only
+
+        transport = self.router.create_transport(f"{name}-pub")
+        layers = [LayerSpec(rid, w, h) for rid, w, h, _ in SIMULCAST]
+        self.room_slots[name] = (
+            transport,
+            [
+                transport.add_publication_slot("video", codec="H264", simulcast=layers),
+                transport.add_publication_slot("audio", codec="opus"),
+            ],
+        )
+        return await transport.create_offer()
+
+    async def room_publish_answer(self, name: str, sdp: str) -> None:
+        transport, slots = self.room_slots[name]
+        await transport.handle_answer(sdp)
+        self.room_producers[name] = [
+            self.router.produce(transport, transport.incoming[str(slot.mid)]) for slot in slots
+        ]
+
+    async def room_subscribe(self, name: str, own: str, big: str) -> str:
+        transport = self.router.create_transport(name)
+        self.subs[name] = transport
+        for other, producers in self.room_producers.items():
+            if other == own:
+                continue
+            for producer in producers:
+                consumer = self.router.consume(producer, transport)
+                if producer.kind == "video":
+                    consumer.set_preferred_size(*((1280, 720) if other == big else (320, 180)))
+        return await transport.create_offer()
+
+    def room_stats(self) -> list[Any]:
+        """(subscriber, kind, layer forwarded, switched off, packets sent) per consumer."""
+        consumers: list[Any] = [
+            (name, c.kind, c.current_layer, c.switched_off, c.packets_sent)
+            for name, t in self.subs.items()
+            for c in t.consumers.values()
+        ]
+        # what each subscriber's send path could not hand to the kernel
+        dropped = [
+            (name, sum(p.packets_dropped for p in t._paths.values()))
+            for name, t in self.subs.items()
+        ]
+        return [*consumers, ("dropped", dropped)]
 
     def forwarded(self) -> int:
         return sum(c.packets_sent for t in self.subs.values() for c in t.consumers.values())
@@ -134,6 +190,14 @@ async def main(mode: str) -> None:
             out["sdp"] = await server.subscribe(cmd["id"])
         elif op == "answer":
             await server.answer(cmd["id"], cmd["sdp"])
+        elif op == "room-publish-offer":
+            out["sdp"] = await server.room_publish_offer(cmd["id"])
+        elif op == "room-publish-answer":
+            await server.room_publish_answer(cmd["id"], cmd["sdp"])
+        elif op == "room-subscribe":
+            out["sdp"] = await server.room_subscribe(cmd["id"], cmd["own"], cmd["big"])
+        elif op == "room-stats":
+            out["consumers"] = server.room_stats()
         elif op == "stats":
             out["forwarded"] = server.forwarded()
         elif op == "quit":
@@ -145,7 +209,11 @@ async def main(mode: str) -> None:
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "edge"
     profile = os.environ.get("FWD_PROFILE")
-    if profile:
+    if os.environ.get("FWD_LOOP") == "uvloop":  # to measure uvloop against asyncio's loop
+        import uvloop  # type: ignore[import-not-found]  # not a dependency
+
+        uvloop.run(main(mode))
+    elif profile:
         import cProfile
 
         cProfile.run(f"asyncio.run(main({mode!r}))", profile)

@@ -213,11 +213,14 @@ class JanusRoom:
 
     ROOM = 4242
 
-    def __init__(self, janus: Janus, bitrate: int = 0) -> None:
-        """``bitrate``: the most a publisher may send (bit/s; Janus says it in REMB), 0: no cap."""
+    def __init__(self, janus: Janus, bitrate: int = 0, publishers: int = 1) -> None:
+        """``bitrate``: the most a publisher may send (bit/s; Janus says it in REMB), 0: no cap;
+        ``publishers``: how many may publish in the room at once."""
         self.janus = janus
         self.bitrate = bitrate
         self.feed = 0
+        self.publishers = publishers
+        self.feeds: list[int] = []  # of every publisher, in the order they joined
 
     async def create(self) -> None:
         handle = await self.janus.attach()
@@ -226,7 +229,7 @@ class JanusRoom:
             {
                 "request": "create",
                 "room": self.ROOM,
-                "publishers": 1,
+                "publishers": self.publishers,
                 "videocodec": "h264",
                 "h264_profile": "42e01f",
                 "audiocodec": "opus",
@@ -250,6 +253,7 @@ class JanusRoom:
             {"type": "offer", "sdp": offer, "trickle": False},
         )
         self.feed = int(event["plugindata"]["data"]["id"])
+        self.feeds.append(self.feed)
         return str(event["jsep"]["sdp"])
 
     async def subscribe(self) -> tuple[int, str]:
@@ -268,4 +272,33 @@ class JanusRoom:
     async def start(self, handle: int, answer: str) -> None:
         await self.janus.message(
             handle, {"request": "start"}, {"type": "answer", "sdp": answer, "trickle": False}
+        )
+
+    async def subscribe_feeds(self, feeds: list[int], big: int) -> tuple[int, str, list[Any]]:
+        """One subscriber handle for every stream of ``feeds`` (multistream); returns the
+        handle, Janus's offer, and the subscription's video streams as (mid, feed)."""
+        handle = await self.janus.attach()
+        event = await self.janus.message(
+            handle,
+            {
+                "request": "join",
+                "room": self.ROOM,
+                "ptype": "subscriber",
+                "streams": [{"feed": feed} for feed in feeds],
+            },
+        )
+        streams = event["plugindata"]["data"].get("streams", [])
+        video = [(s["mid"], s.get("feed_id")) for s in streams if s.get("type") == "video"]
+        return handle, str(event["jsep"]["sdp"]), video
+
+    async def choose_substreams(self, handle: int, video: list[Any], big: int) -> None:
+        """Simulcast layer per video stream: the lowest (0), the top (2) for ``big``'s."""
+        await self.janus.message(
+            handle,
+            {
+                "request": "configure",
+                "streams": [
+                    {"mid": mid, "substream": 2 if feed == big else 0} for mid, feed in video
+                ],
+            },
         )

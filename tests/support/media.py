@@ -105,6 +105,29 @@ async def receive_frames(track: MediaStreamTrack, count: int, timeout: float = 3
     return frames
 
 
+async def frames_until(
+    track: MediaStreamTrack, size: tuple[int, int], count: int = 5, timeout: float = 60.0
+) -> list:
+    """Decoded frames of a received track until ``count`` in a row are ``size`` (width,
+    height): a layer switch waits for a keyframe, so when it lands depends on the source."""
+    frames: list = []
+    run = 0
+
+    async def pull() -> None:
+        nonlocal run
+        while run < count:
+            frame = await track.recv()
+            frames.append(frame)
+            run = run + 1 if (frame.width, frame.height) == size else 0
+
+    try:
+        await asyncio.wait_for(pull(), timeout)
+    except TimeoutError:
+        last = [(f.width, f.height) for f in frames[-5:]]
+        raise AssertionError(f"no run of {count} frames at {size} in {timeout} s: {last}") from None
+    return frames
+
+
 class H264TestSource:
     """PyAV ``testsrc2`` through libx264 into a ``LocalProducer`` (in-process) or the Python
     client's ``EncodedVideoTrack``, paced by the clock."""

@@ -9,6 +9,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 |---|---|
 | ``receive`` | ``take_over_receiver``: raw RTP/RTCP, no decoder; ``retarget_receiver`` |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
+| ``egress`` | RTP protected into an arena and sent per burst: ``sendmmsg``, UDP GSO |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
 | ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
+from edge_sfu.media.seam.egress import SentHandler, flush_all
 from edge_sfu.media.seam.extensions import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
@@ -75,7 +77,6 @@ from edge_sfu.media.seam.receive import (
 from edge_sfu.media.seam.send import (
     SendParams,
     SendPath,
-    SentHandler,
     take_over_sender,
     with_transport_sequence,
 )
@@ -100,7 +101,7 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCDtlsTransport", "_tx_srtp"),
     ("RTCIceTransport", "_connection"),
     ("aioice.Connection", "_nominated"),
-    ("pylibsrtp", "_binding"),
+    ("pylibsrtp", "_binding"),  # send, egress: its lib.srtp_protect, into our own buffers
     ("pylibsrtp.Session", "_srtp"),
     ("asyncio datagram transport", "_sock"),
     # ingress: route SRTP in the datagram callback, read bursts
@@ -161,6 +162,7 @@ __all__ = [
     "answered_rids",
     "audio_level",
     "drain_socket_reads",
+    "flush_all",
     "h264_depayload",
     "h264_packetize",
     "harden_ice_input",

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
+from edge_sfu.media.seam.egress import flush_all
 from edge_sfu.media.seam.extensions import (
     ExtensionIds,
     audio_level,
@@ -183,7 +184,8 @@ def drain_socket_reads(protocol: Any) -> bool:
     asyncio's datagram transport reads one datagram per event-loop iteration. A video
     frame arrives as a burst of packets; reading the burst in one go saves an epoll round
     per packet and sends the forwarded copies out as a burst too, which costs the kernel
-    far less than waking each receiver once per packet. Returns whether it was installed.
+    far less than waking each receiver once per packet; the batched sends of the burst
+    (``egress``) leave when it has been read. Returns whether it was installed.
     """
     transport: Any = getattr(protocol, "transport", None)
     sock = getattr(transport, "_sock", None)
@@ -197,6 +199,12 @@ def drain_socket_reads(protocol: Any) -> bool:
     component = protocol.local_candidate.component
 
     def read_ready() -> None:
+        try:
+            read_burst()
+        finally:
+            flush_all()  # the copies of the whole burst leave now, a batch per subscriber
+
+    def read_burst() -> None:
         for _ in range(MAX_READS_PER_WAKEUP):
             if transport._conn_lost:
                 return

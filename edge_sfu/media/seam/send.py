@@ -4,8 +4,9 @@
   adapter for its SSRC (so RTCP feedback from the subscriber reaches us) and starts no
   encoder, no RTP task and no RTCP task.
 * ``SendPath``: SRTP-protects a ready RTP/RTCP packet and hands it straight to the
-  nominated ICE pair's datagram transport. aiortc's own path (``RTCDtlsTransport._send_rtp``)
-  goes through three awaited coroutines per packet; this one is a plain function call.
+  nominated ICE pair's socket (RTP in batches, see ``egress``). aiortc's own path
+  (``RTCDtlsTransport._send_rtp``) goes through three awaited coroutines per packet; this
+  one is a plain function call.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiortc import RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
+from edge_sfu.media.seam.egress import BatchWriter, SentHandler
 from edge_sfu.media.seam.packets import AnyRtcpPacket
 from edge_sfu.media.seam.receive import RtcpHandler
 
@@ -148,17 +150,19 @@ def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | Non
     )
 
 
-#: (transport-wide sequence number, send time, size in bytes, probe?) of a packet sent.
-SentHandler = Callable[[int, float, int, bool], None]
-
-
 class SendPath:
     """Protect-and-send for one DTLS transport, synchronously.
 
-    ``send_rtp``/``send_rtcp`` return False (and drop the packet) until DTLS has produced
-    SRTP keys and ICE has nominated a pair, and after the transport closed. Datagrams go
-    to the nominated pair's socket directly; when the socket buffer is full the packet is
-    dropped, as a router would.
+    ``send_rtp_parts``/``send_rtcp`` return False (and drop the packet) until DTLS has
+    produced SRTP keys and ICE has nominated a pair, and after the transport closed.
+    Datagrams go to the nominated pair's socket directly; when the socket buffer is full
+    the packet is dropped, as a router would.
+
+    RTP goes out in batches where the platform allows (``egress.BatchWriter``): protected
+    at once into the path's arena, in call order (so transport-wide sequence numbers leave
+    in the order they were assigned), and sent at the end of the burst being handled.
+    RTCP, a TURN relay, and every packet when batching is off
+    (``EDGE_SFU_PLAIN_SEND=1``) go out at once, one ``sendto`` each.
     """
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
@@ -167,24 +171,58 @@ class SendPath:
         self._pair: Any = None
         self._session: Any = None
         self._protector: _Protector | None = None
+        self._writer: BatchWriter | None = None
         self._sendto: Callable[[bytes, tuple[str, int]], Any] | None = None
         self._addr: tuple[str, int] = ("", 0)
-        self.packets_sent = 0
-        self.packets_dropped = 0
+        self._sent = 0
+        self._dropped = 0
         # transport-wide congestion control: extension id, next sequence number, listener
         self._twcc_id = 0
         self._twcc_seq = 0
         self._on_sent: SentHandler | None = None
 
+    @property
+    def packets_sent(self) -> int:
+        """Datagrams handed to the kernel."""
+        writer = self._writer
+        return self._sent + (writer.packets_sent if writer is not None else 0)
+
+    @property
+    def packets_dropped(self) -> int:
+        """Packets not sent: no keys or pair yet, SRTP refused, or the socket was full."""
+        writer = self._writer
+        return self._dropped + (writer.packets_dropped if writer is not None else 0)
+
+    @property
+    def batched(self) -> bool:
+        """Whether RTP currently goes out in batches (False: one ``sendto`` each)."""
+        return self._writer is not None
+
     def enable_transport_cc(self, ext_id: int, on_sent: SentHandler) -> None:
         """Number every RTP packet from now on with a transport-wide sequence number
         (header extension ``ext_id``, negotiated with the participant) and report each to
-        ``on_sent``. One counter per transport, whatever the stream."""
+        ``on_sent`` as it leaves. One counter per transport, whatever the stream."""
         if 1 <= ext_id <= 14:
             self._twcc_id = ext_id
             self._on_sent = on_sent
+            if self._writer is not None:
+                self._writer.set_sent_handler(on_sent)
+
+    def flush(self) -> None:
+        """Send what this path has queued now."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _retire_writer(self) -> None:
+        writer = self._writer
+        if writer is not None:
+            writer.flush()
+            self._sent += writer.packets_sent
+            self._dropped += writer.packets_dropped
+            self._writer = None
 
     def _resolve(self) -> bool:
+        self._retire_writer()
         pair = self._connection._nominated.get(ICE_COMPONENT_RTP)
         self._pair = pair
         if pair is None:
@@ -192,23 +230,32 @@ class SendPath:
             return False
         transport = pair.protocol.transport
         sock = getattr(transport, "_sock", None)
+        self._addr = pair.remote_addr
         # A plain UDP socket (host or server-reflexive pair) is written directly; a TURN
         # relay wraps its datagrams, so it keeps the transport's own sendto.
         if isinstance(sock, socket.socket) and sock.type == socket.SOCK_DGRAM:
             self._sendto = sock.sendto
+            self._writer = BatchWriter.create(sock, self._addr, self._session)
+            if self._writer is not None:
+                self._writer.set_sent_handler(self._on_sent)
         else:
             self._sendto = transport.sendto
-        self._addr = pair.remote_addr
         return True
 
     def _ready(self) -> bool:
         dtls = self._dtls
         if dtls._state is not State.CONNECTED or dtls._tx_srtp is None:
+            self._retire_writer()
             return False
         if dtls._tx_srtp is not self._session:
+            self._retire_writer()
+            self._pair = None  # the writer protects with the session: make it anew
             self._session = dtls._tx_srtp
             self._protector = _Protector(self._session)
         if self._connection._nominated.get(ICE_COMPONENT_RTP) is not self._pair:
+            return self._resolve()
+        writer = self._writer
+        if writer is not None and writer.dead:
             return self._resolve()
         return self._sendto is not None
 
@@ -217,21 +264,21 @@ class SendPath:
         try:
             self._sendto(data, self._addr)
         except (BlockingIOError, InterruptedError):
-            self.packets_dropped += 1
+            self._dropped += 1
             return False
         except OSError:
             self._pair = None  # the socket went away; resolve again next time
-            self.packets_dropped += 1
+            self._dropped += 1
             return False
-        self.packets_sent += 1
+        self._sent += 1
         return True
 
     def send_rtp_parts(self, header: bytes, payload: bytes, probe: bool = False) -> bool:
         """SRTP-protect ``header + payload`` and send it (the forwarding hot path);
-        ``probe`` marks padding sent to probe the link."""
+        ``probe`` marks padding sent to probe the link. True once it is sent or, batched,
+        queued to leave with the burst."""
         if not self._ready():
             return False
-        assert self._protector is not None
         ext_id = self._twcc_id
         seq = -1
         if ext_id:
@@ -240,9 +287,16 @@ class SendPath:
                 header = numbered
                 seq = self._twcc_seq
                 self._twcc_seq = (seq + 1) & 0xFFFF
+        writer = self._writer
+        if writer is not None:
+            if writer.protect_parts(header, payload, seq, probe):
+                return True
+            self._dropped += 1
+            return False
+        assert self._protector is not None
         out = self._protector.protect_parts(header, payload)
         if out is None:
-            self.packets_dropped += 1
+            self._dropped += 1
             return False
         sent = self._send(out)
         if seq >= 0 and self._on_sent is not None:

@@ -17,12 +17,6 @@ from tests.support.sfu import running_sfu
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(420),
-    # Known failure, not every run (see docs/media.md, probing): 15 s after the cap lifts,
-    # the capped page's downlink estimate may still cover less than half of what it
-    # subscribes to (0.1 to 0.5 of about 1 Mbit/s), so its level reads 1 to 3 where the
-    # issue asks for 4 or more; some runs recover in 13 s. The drop within 10 s, the
-    # others at 4 or more and the watcher at 5 hold in most runs.
-    pytest.mark.xfail(reason="the downlink estimate recovers too slowly after a cap lifts"),
 ]
 
 CAP_KBIT = 400
@@ -116,4 +110,9 @@ async def test_a_capped_page_is_poor_and_recovers(tmp_path) -> None:
     for who in ("alice", "bob", "wes"):
         assert all(level is not None and level >= 4 for level in _everyone(at_drop, who)), message
     assert all(seen["wes"] == 5 for seen in at_drop.values()), message  # only watches
-    assert recovered is not None, message
+    if recovered is None:
+        # Known shortfall (the issue stays open for it): in some runs, 15 s after the cap
+        # lifts the capped page's downlink estimate still covers less than what it
+        # subscribes to, so its level reads 1 to 3 where 4 is asked for. Reported as an
+        # expected failure with the figures, while everything above is asserted.
+        pytest.xfail("the capped page's level was not back at 4 within 15 s:\n" + message)

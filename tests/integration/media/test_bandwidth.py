@@ -5,16 +5,26 @@ estimate, and malformed feedback is ignored while media keeps flowing."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
+import pytest
 from aiortc.rtp import unpack_remb_fci
 
 from edge_sfu.media import Router, seam
 from edge_sfu.media.bandwidth import START_BPS
 from edge_sfu.media.twcc import FeedbackBuilder, TransportFeedback
-from tests.integration.media.peers import Subscriber, SyntheticVideoTrack, publish
+from tests.integration.media.peers import (
+    AudioStreamTrack,
+    Subscriber,
+    SyntheticVideoTrack,
+    publish,
+)
 from tests.support.waiting import wait_for
+
+# every test here runs with batched sends and with the plain fallback
+pytestmark = pytest.mark.usefixtures("send_mode")
 
 
 async def _room() -> tuple[Router, Any, Any, Subscriber, list[int]]:
@@ -131,12 +141,14 @@ class TransportCcPeer:
         self.dtls = pc.getTransceivers()[0].receiver.transport
         self.builder = FeedbackBuilder()
         self.numbered = 0
+        self.sequence: list[int] = []  # the numbers in the order they arrived
         original = self.dtls._handle_rtp_data
 
         async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
             seq = _transport_sequence(data, self.EXT)
             if seq is not None:
                 self.numbered += 1
+                self.sequence.append(seq)
                 self.builder.on_packet(seq, int(time.monotonic() * 1_000_000))
             await original(data, arrival_time_ms)
 
@@ -179,6 +191,35 @@ async def test_what_the_sfu_sends_is_numbered_and_feedback_moves_the_downlink_es
         before = sub.video_count()
         await wait_for(lambda: sub.video_count() >= before + 10, what="frames while numbered")
         peer.task.cancel()
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()
+
+
+async def test_transport_wide_numbers_leave_in_the_order_they_were_given() -> None:
+    """Video, audio and padding of one subscriber share one counter; batched or not, the
+    numbers reach it in order, one after the other (loopback loses and reorders nothing)."""
+    router = Router("RM")
+    pub_pc, _pub_t, producers = await publish(
+        router,
+        "PA",
+        [(SyntheticVideoTrack(320, 240), "video/H264"), (AudioStreamTrack(), "audio/opus")],
+    )
+    sub = Subscriber(router, "PS")
+    for producer in producers:
+        router.consume(producer, sub.transport)
+    await sub.negotiate()
+    try:
+        await wait_for(lambda: sub.video_count() >= 5, what="frames")
+        peer = TransportCcPeer(sub.pc)
+        await wait_for(lambda: sub.transport.bandwidth.feedback_received >= 5, what="feedback")
+        assert sub.transport.probe(4 * sub.transport.bandwidth.downlink.estimate_bps)
+        await wait_for(lambda: peer.numbered >= 300, timeout=10, what="numbered packets")
+        peer.task.cancel()
+        seqs = peer.sequence
+        steps = [(b - a) & 0xFFFF for a, b in itertools.pairwise(seqs)]
+        assert steps.count(1) == len(steps), f"out of order: {sorted(set(steps))}"
     finally:
         await sub.close()
         await pub_pc.close()

@@ -20,6 +20,9 @@ from tests.integration.media.peers import (
 )
 from tests.support.waiting import wait_for
 
+# every test here runs with batched sends and with the plain fallback
+pytestmark = pytest.mark.usefixtures("send_mode")
+
 
 @pytest.mark.parametrize("mime", ["video/H264", "video/VP8"])
 async def test_video_and_audio_reach_two_subscribers(mime: str) -> None:

@@ -90,6 +90,7 @@ async def test_no_decoder_or_encoder_runs_in_the_forwarding_path(
         await _teardown(router, pub_pc, subs)
 
 
+@pytest.mark.usefixtures("send_mode")
 async def test_keyframe_requested_from_publisher_when_a_subscriber_joins() -> None:
     router, pub_pc, _, producers, subs = await _room(1)
     video = next(p for p in producers if p.kind == "video")
@@ -120,6 +121,7 @@ async def test_keyframe_requested_from_publisher_when_a_subscriber_joins() -> No
         await _teardown(router, pub_pc, subs)
 
 
+@pytest.mark.usefixtures("send_mode")
 async def test_nack_answered_from_cache_and_sender_reports_sent() -> None:
     router, pub_pc, _, _producers, subs = await _room(1)
     sub = subs[0]

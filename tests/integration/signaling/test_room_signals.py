@@ -235,8 +235,8 @@ async def test_broken_audio_levels_are_ignored_and_forwarding_goes_on(sfu, clien
     # nothing was read from them: the meter fell silent although alice is loud...
     assert meter.current_dbov(time.monotonic()) == 127
     assert set(used) == {"wrong length", "missing", "overrun"}
-    # ...and every packet went on to bob (50 a second)
-    assert consumer.packets_sent - sent >= 40, (sent, consumer.packets_sent)
+    # ...and the packets went on to bob
+    await wait_for(lambda: consumer.packets_sent - sent >= 40, what="broken packets forwarded")
     assert not alice.errors and not bob.errors
 
 

@@ -9,7 +9,13 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.media import H264, LayerSpec
-from tests.support.media import H264TestSource, PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.media import (
+    H264TestSource,
+    PatternVideoTrack,
+    ToneAudioTrack,
+    frames_until,
+    receive_frames,
+)
 from tests.support.sfu import join
 
 pytestmark = pytest.mark.timeout(120)
@@ -88,11 +94,11 @@ async def test_no_render_size_and_zero_by_zero_get_the_best_layer(sfu, clients, 
     frames = await receive_frames(track, 30, timeout=60)
     assert (frames[-1].width, frames[-1].height) == (640, 480)
     viewer.set_render_size(pub.sid, 160, 120)
-    frames = await receive_frames(track, 60, timeout=60)
+    frames = await frames_until(track, (320, 240))
     assert (frames[-1].width, frames[-1].height) == (320, 240)
     # 0x0 withdraws the size: the best layer again.
     viewer.set_render_size(pub.sid, 0, 0)
-    frames = await receive_frames(track, 60, timeout=60)
+    frames = await frames_until(track, (640, 480))
     assert (frames[-1].width, frames[-1].height) == (640, 480)
     assert not viewer.errors
 

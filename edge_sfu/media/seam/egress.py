@@ -1,0 +1,389 @@
+"""Outgoing SRTP in batches: protected in place, sent per burst in one system call per socket.
+
+The forwarder's cost per packet is mostly the kernel's: one ``sendto`` per packet and
+subscriber, each a full trip through the UDP stack (and a receiver's wake-up). Here each
+``SendPath`` protects its packets into its own preallocated arena (no ``bytes`` object
+per packet) and queues them; at the end of the burst that produced them (the ingress reads
+a burst per socket wake-up and calls ``flush_all``, anything else is flushed by a
+``call_soon``) each queue goes out in one ``sendmmsg``. Consecutive datagrams of one size
+(a video frame's packets: packetizers split a frame into equal parts) travel as one UDP
+GSO message (``UDP_SEGMENT``, Linux 4.18+): the kernel builds and routes one large
+datagram and cuts it into the original ones at the end, which costs a fraction of sending
+each.
+
+No compiler is needed: libc's ``sendmmsg`` is called through cffi's ABI mode (cffi is
+what pylibsrtp is built on). Where that is missing (not Linux, no cffi backend) or when
+``EDGE_SFU_PLAIN_SEND=1`` is set, ``BatchWriter.create`` returns None and ``SendPath``
+sends each packet at once with ``socket.sendto`` (the plain path, tested in CI alike).
+A kernel or interface that refuses GSO (EIO, EINVAL) turns it off for that socket and the
+datagrams go out as a plain ``sendmmsg``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pylibsrtp
+
+logger = logging.getLogger(__name__)
+
+#: Set to 1 (or true/yes/on) to send each packet with its own ``sendto``, never in batches.
+PLAIN_SEND_ENV = "EDGE_SFU_PLAIN_SEND"
+#: Datagrams a path queues before it flushes on its own (a burst read is at most 64).
+BATCH_SLOTS = 64
+#: Room for one SRTP packet in the arena (MTU-sized packets plus the SRTP trailer).
+SLOT_BYTES = 1536
+#: The kernel's limit of segments in one GSO message (``UDP_MAX_SEGMENTS``, 64 before 6.x).
+GSO_MAX_SEGMENTS = 64
+#: Largest GSO message: an IP datagram's 64 KiB less headers, with a margin.
+GSO_MAX_BYTES = 60000
+_SOL_UDP = 17
+_UDP_SEGMENT = 103
+# struct cmsghdr {size_t len; int level; int type;} + a uint16 gso size: CMSG_LEN(2) = 18,
+# CMSG_SPACE(2) = 24 on 64-bit Linux; on 32-bit, 14 and 16.
+_CMSG_HDR = struct.calcsize("@Nii")
+_CMSG_LEN = _CMSG_HDR + 2
+_WORD = struct.calcsize("@N")
+_CMSG_SPACE = (_CMSG_LEN + _WORD - 1) // _WORD * _WORD
+
+_srtp_ffi: Any = pylibsrtp._binding.ffi
+_srtp_lib: Any = pylibsrtp._binding.lib
+_SRTP_MAX_TRAILER: int = int(getattr(pylibsrtp, "SRTP_MAX_TRAILER_LEN", 144))
+
+_CDEF = """
+struct iovec { void *iov_base; size_t iov_len; };
+struct msghdr {
+    void *msg_name; unsigned int msg_namelen;
+    struct iovec *msg_iov; size_t msg_iovlen;
+    void *msg_control; size_t msg_controllen;
+    int msg_flags;
+};
+struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; };
+int sendmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags);
+"""
+
+
+class _Libc:
+    """libc's ``sendmmsg`` through cffi's ABI mode (None where it cannot be had)."""
+
+    ffi: Any = None
+    lib: Any = None
+    tried = False
+
+    @classmethod
+    def load(cls) -> bool:
+        if not cls.tried:
+            cls.tried = True
+            if sys.platform.startswith("linux"):
+                try:
+                    import cffi  # type: ignore[import-untyped]
+
+                    ffi = cffi.FFI()
+                    ffi.cdef(_CDEF)
+                    cls.lib = ffi.dlopen(None)
+                    cls.lib.sendmmsg  # noqa: B018  (resolves the symbol now)
+                    cls.ffi = ffi
+                except Exception as exc:  # no cffi backend, no such symbol
+                    logger.info("batched sending unavailable (%s); sending one by one", exc)
+                    cls.ffi = cls.lib = None
+        return cls.lib is not None
+
+
+def plain_send_forced() -> bool:
+    """Whether ``EDGE_SFU_PLAIN_SEND`` asks for one ``sendto`` per packet."""
+    return os.environ.get(PLAIN_SEND_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _sockaddr(sock: socket.socket, addr: tuple[Any, ...]) -> bytes | None:
+    """``addr`` as the kernel's ``struct sockaddr_in``/``sockaddr_in6`` (None: other family)."""
+    host, port = str(addr[0]), int(addr[1])
+    family = sock.family
+    if family == socket.AF_INET:
+        try:
+            packed = socket.inet_pton(socket.AF_INET, host)
+        except OSError:
+            return None
+        return struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + packed + bytes(8)
+    if family == socket.AF_INET6:
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, host.split("%", 1)[0])
+        except OSError:
+            return None
+        flowinfo = int(addr[2]) if len(addr) > 2 else 0
+        scope = int(addr[3]) if len(addr) > 3 else 0
+        return (
+            struct.pack("=H", socket.AF_INET6)
+            + struct.pack("!HI", port, flowinfo)
+            + packed
+            + struct.pack("=I", scope)
+        )
+    return None
+
+
+#: (transport-wide sequence number, send time, size in bytes, probe?) of a packet sent.
+SentHandler = Callable[[int, float, int, bool], None]
+
+
+class BatchWriter:
+    """SRTP-protect packets into an arena and send them in batches to one destination.
+
+    ``protect_parts`` queues a packet (False: it did not fit or SRTP refused it);
+    ``flush`` sends the queue. The owner (``SendPath``) is told the result through
+    ``packets_sent``/``packets_dropped`` and, for packets numbered for transport-cc, the
+    ``on_sent`` handler, called at flush with the time they actually left.
+    """
+
+    __slots__ = (
+        "_arena",
+        "_ctrl_size",
+        "_ctrls",
+        "_fd",
+        "_ffi",
+        "_gso",
+        "_iovs",
+        "_lenp",
+        "_lens",
+        "_lib",
+        "_msgs",
+        "_name",
+        "_name_len",
+        "_numbered",
+        "_on_sent",
+        "_slot_ptrs",
+        "_slot_views",
+        "_sock",
+        "_srtp",
+        "dead",
+        "packets_dropped",
+        "packets_sent",
+        "syscalls",
+    )
+
+    def __init__(self, sock: socket.socket, sockaddr: bytes, session: Any) -> None:
+        ffi, lib = _Libc.ffi, _Libc.lib
+        self._ffi = ffi
+        self._lib = lib
+        # the socket object is kept to see it closed: its number could be another's by then
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._srtp = session._srtp[0]
+        arena = _srtp_ffi.new("char[]", BATCH_SLOTS * SLOT_BYTES)
+        self._arena = arena  # owns the memory: pointers into it do not keep it alive
+        whole = _srtp_ffi.buffer(arena)
+        self._slot_ptrs = [arena + i * SLOT_BYTES for i in range(BATCH_SLOTS)]
+        self._slot_views = [
+            memoryview(whole)[i * SLOT_BYTES : (i + 1) * SLOT_BYTES] for i in range(BATCH_SLOTS)
+        ]
+        self._lenp = _srtp_ffi.new("int *")
+        self._name = ffi.new("char[]", sockaddr)
+        self._name_len = len(sockaddr)
+        self._iovs = ffi.new("struct iovec[]", BATCH_SLOTS)
+        # the arena belongs to pylibsrtp's ffi, the iovecs to ours: point across by address
+        for i in range(BATCH_SLOTS):
+            address = int(_srtp_ffi.cast("uintptr_t", self._slot_ptrs[i]))
+            self._iovs[i].iov_base = ffi.cast("void *", address)
+        self._msgs = ffi.new("struct mmsghdr[]", BATCH_SLOTS)
+        for i in range(BATCH_SLOTS):
+            hdr = self._msgs[i].msg_hdr
+            hdr.msg_name = self._name
+            hdr.msg_namelen = self._name_len
+        self._ctrl_size = _CMSG_SPACE
+        self._ctrls = ffi.new("char[]", BATCH_SLOTS * _CMSG_SPACE)
+        head = struct.pack("@Nii", _CMSG_LEN, _SOL_UDP, _UDP_SEGMENT)
+        for i in range(BATCH_SLOTS):
+            ffi.memmove(self._ctrls + i * _CMSG_SPACE, head, len(head))
+        self._lens: list[int] = []
+        # (index in the queue, transport-wide seq, size before SRTP, probe?)
+        self._numbered: list[tuple[int, int, int, bool]] = []
+        self._on_sent: SentHandler | None = None
+        self._gso = True
+        self.dead = False
+        self.packets_sent = 0
+        self.packets_dropped = 0
+        self.syscalls = 0
+
+    @classmethod
+    def create(cls, sock: socket.socket, addr: tuple[Any, ...], session: Any) -> BatchWriter | None:
+        """A writer for ``sock`` towards ``addr``; None where batching is off or unavailable."""
+        if plain_send_forced() or not _Libc.load():
+            return None
+        sockaddr = _sockaddr(sock, addr)
+        if sockaddr is None:
+            return None
+        return cls(sock, sockaddr, session)
+
+    @property
+    def pending(self) -> int:
+        """Datagrams queued and not yet sent."""
+        return len(self._lens)
+
+    def set_sent_handler(self, on_sent: SentHandler | None) -> None:
+        """Who hears of numbered packets as they leave (transport-cc)."""
+        self._on_sent = on_sent
+
+    def protect_parts(
+        self, header: bytes, payload: bytes, seq: int = -1, probe: bool = False
+    ) -> bool:
+        """Queue ``header + payload``, SRTP-protected; ``seq`` >= 0 is its transport-wide
+        sequence number, reported to the sent handler when it leaves."""
+        lens = self._lens
+        index = len(lens)
+        if index >= BATCH_SLOTS:
+            self.flush()
+            lens = self._lens
+            index = 0
+        hlen = len(header)
+        size = hlen + len(payload)
+        if size > SLOT_BYTES - _SRTP_MAX_TRAILER:
+            return False
+        view = self._slot_views[index]
+        view[:hlen] = header
+        view[hlen:size] = payload
+        lenp = self._lenp
+        lenp[0] = size
+        if _srtp_lib.srtp_protect(self._srtp, self._slot_ptrs[index], lenp) != 0:
+            return False
+        out = lenp[0]
+        self._iovs[index].iov_len = out
+        lens.append(out)
+        if seq >= 0:
+            self._numbered.append((index, seq, size, probe))
+        if index == 0:
+            _OUTBOX.add(self)
+        return True
+
+    def flush(self) -> None:
+        """Send every queued datagram: one ``sendmmsg``, equal-size runs as GSO messages."""
+        lens = self._lens
+        count = len(lens)
+        if not count:
+            return
+        if self._sock.fileno() != self._fd:
+            self.dead = True  # closed since: the path resolves again
+        sent = self._send(lens) if not self.dead else 0
+        now = time.monotonic()
+        self.packets_sent += sent
+        self.packets_dropped += count - sent
+        numbered = self._numbered
+        on_sent = self._on_sent
+        if numbered and on_sent is not None:
+            # a datagram the socket refused counts as sent and lost: feedback will say so
+            for _, seq, size, probe in numbered:
+                on_sent(seq, now, size, probe)
+        self._lens = []
+        self._numbered = []
+
+    def _messages(self, lens: list[int], start: int) -> list[tuple[int, int]]:
+        """(first datagram, datagram count) per message from ``start``: runs of one size
+        (the last of a run may be shorter, as GSO allows) when GSO is on, else one each."""
+        out: list[tuple[int, int]] = []
+        count = len(lens)
+        i = start
+        if not self._gso:
+            return [(j, 1) for j in range(start, count)]
+        while i < count:
+            size = lens[i]
+            j = i + 1
+            total = size
+            while j < count and j - i < GSO_MAX_SEGMENTS and total + lens[j] <= GSO_MAX_BYTES:
+                if lens[j] == size:
+                    total += size
+                    j += 1
+                    continue
+                if lens[j] < size:  # a shorter datagram may end the run
+                    j += 1
+                break
+            out.append((i, j - i))
+            i = j
+        return out
+
+    def _send(self, lens: list[int]) -> int:
+        """Send ``lens`` (the queue); returns how many datagrams left."""
+        ffi = self._ffi
+        msgs = self._msgs
+        iovs = self._iovs
+        done = 0
+        count = len(lens)
+        while done < count:
+            plan = self._messages(lens, done)
+            for m, (first, n) in enumerate(plan):
+                hdr = msgs[m].msg_hdr
+                hdr.msg_iov = iovs + first
+                hdr.msg_iovlen = n
+                if n > 1:
+                    ctrl = self._ctrls + m * self._ctrl_size
+                    ffi.cast("uint16_t *", ctrl + _CMSG_HDR)[0] = lens[first]
+                    hdr.msg_control = ctrl
+                    hdr.msg_controllen = self._ctrl_size
+                else:
+                    hdr.msg_control = ffi.NULL
+                    hdr.msg_controllen = 0
+            self.syscalls += 1
+            result = self._lib.sendmmsg(self._fd, msgs, len(plan), 0)
+            if result > 0:
+                done += sum(n for _, n in plan[:result])
+                continue
+            err = ffi.errno
+            if result == 0 or err in (errno.EAGAIN, errno.ENOBUFS):
+                return done  # the socket buffer is full: drop the rest, as a router would
+            if err == errno.EINTR:
+                continue
+            if self._gso and err in (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP):
+                logger.info("UDP GSO refused (%s); sending datagrams one by one in a batch", err)
+                self._gso = False
+                continue
+            if err in (errno.EBADF, errno.ENOTSOCK):
+                self.dead = True  # the socket went away; the path resolves again
+            return done
+        return done
+
+
+class _Outbox:
+    """The writers with queued datagrams, flushed at the end of a burst or by ``call_soon``."""
+
+    def __init__(self) -> None:
+        self._writers: list[BatchWriter] = []
+        # the loop a flush is scheduled on (a loop closed meanwhile never runs it)
+        self._scheduled: asyncio.AbstractEventLoop | None = None
+
+    def add(self, writer: BatchWriter) -> None:
+        self._writers.append(writer)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: the caller flushes (``BatchWriter.flush``)
+            return
+        if self._scheduled is not loop:
+            self._scheduled = loop
+            loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._scheduled = None
+        self.flush()
+
+    def flush(self) -> None:
+        writers = self._writers
+        if not writers:
+            return
+        self._writers = []
+        for writer in writers:
+            try:
+                writer.flush()
+            except Exception:
+                logger.exception("sending a batch failed")
+
+
+_OUTBOX = _Outbox()
+
+
+def flush_all() -> None:
+    """Send everything queued now (the ingress calls it at the end of each burst read)."""
+    _OUTBOX.flush()

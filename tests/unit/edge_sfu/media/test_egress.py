@@ -1,0 +1,195 @@
+"""Batched sending on real sockets with real SRTP: what leaves is what was queued, in order."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from collections.abc import Iterator
+
+import pylibsrtp
+import pytest
+
+from edge_sfu.media.seam import egress
+
+KEY = bytes(range(30))
+
+
+def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
+    tx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    rx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    return tx, rx
+
+
+@pytest.fixture
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[socket.socket, socket.socket]]:
+    family = getattr(request, "param", socket.AF_INET)
+    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    sender = socket.socket(family, socket.SOCK_DGRAM)
+    receiver = socket.socket(family, socket.SOCK_DGRAM)
+    sender.bind((host, 0))
+    receiver.bind((host, 0))
+    receiver.settimeout(2)
+    sender.setblocking(False)
+    try:
+        yield sender, receiver
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def _rtp(seq: int, size: int, ssrc: int = 0x1234) -> tuple[bytes, bytes]:
+    header = struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, ssrc)
+    return header, os.urandom(size - len(header))
+
+
+def _frame() -> list[tuple[bytes, bytes]]:
+    # a frame cut in equal parts and a short last one, an audio packet, then another frame
+    sizes = [1200] * 7 + [700, 120] + [1100] * 3 + [1101]
+    return [_rtp(i, size) for i, size in enumerate(sizes)]
+
+
+def _receive(receiver: socket.socket, rx: pylibsrtp.Session, count: int) -> list[bytes]:
+    return [rx.unprotect(receiver.recv(2048)) for _ in range(count)]
+
+
+@pytest.mark.parametrize("pair", [socket.AF_INET, socket.AF_INET6], indirect=True)
+def test_queued_packets_leave_protected_in_order_in_one_call(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(egress.PLAIN_SEND_ENV, raising=False)
+    sender, receiver = pair
+    tx, rx = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    packets = _frame()
+    for header, payload in packets:
+        assert writer.protect_parts(header, payload)
+    assert writer.pending == len(packets)
+    writer.flush()
+    assert writer.pending == 0
+    assert writer.syscalls == 1 and writer.packets_sent == len(packets)
+    assert _receive(receiver, rx, len(packets)) == [h + p for h, p in packets]
+
+
+def test_runs_of_one_size_become_one_message_each() -> None:
+    writer = egress.BatchWriter.__new__(egress.BatchWriter)
+    writer._gso = True
+    lens = [1210, 1210, 1210, 700, 120, 1210, 1211, 1211]
+    assert writer._messages(lens, 0) == [(0, 4), (4, 1), (5, 1), (6, 2)]
+    assert writer._messages(lens, 5) == [(5, 1), (6, 2)]
+    # no message beyond the kernel's segment limit
+    many = [1000] * (egress.GSO_MAX_SEGMENTS + 3)
+    assert writer._messages(many, 0) == [
+        (0, egress.GSO_MAX_BYTES // 1000),
+        (egress.GSO_MAX_BYTES // 1000, len(many) - egress.GSO_MAX_BYTES // 1000),
+    ]
+    writer._gso = False
+    assert writer._messages(lens, 6) == [(6, 1), (7, 1)]
+
+
+def test_without_gso_the_batch_still_leaves_in_one_call(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiver = pair
+    tx, rx = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    writer._gso = False  # as after a kernel refused it
+    packets = _frame()
+    for header, payload in packets:
+        writer.protect_parts(header, payload)
+    writer.flush()
+    assert writer.syscalls == 1
+    assert _receive(receiver, rx, len(packets)) == [h + p for h, p in packets]
+
+
+def test_more_than_a_batch_flushes_on_its_own(pair: tuple[socket.socket, socket.socket]) -> None:
+    sender, receiver = pair
+    tx, rx = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    packets = [_rtp(i, 1000) for i in range(egress.BATCH_SLOTS + 5)]
+    for header, payload in packets:
+        assert writer.protect_parts(header, payload)
+    assert writer.pending == 5
+    writer.flush()
+    assert _receive(receiver, rx, len(packets)) == [h + p for h, p in packets]
+
+
+def test_numbered_packets_are_reported_in_order_when_they_leave(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiver = pair
+    tx, _ = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    reported: list[tuple[int, float, int, bool]] = []
+    writer.set_sent_handler(lambda *args: reported.append(args))
+    for seq, (header, payload) in enumerate(_frame()[:4]):
+        writer.protect_parts(header, payload, seq=100 + seq, probe=seq == 3)
+    writer.protect_parts(*_rtp(9, 300))  # not numbered: not reported
+    assert reported == []
+    writer.flush()
+    assert [(s, size, probe) for s, _, size, probe in reported] == [
+        (100, 1200, False),
+        (101, 1200, False),
+        (102, 1200, False),
+        (103, 1200, True),
+    ]
+    assert len({at for _, at, _, _ in reported}) == 1  # the time they actually left
+
+
+def test_the_fallback_is_forced_by_the_environment(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender, receiver = pair
+    tx, _ = _sessions()
+    monkeypatch.setenv(egress.PLAIN_SEND_ENV, "1")
+    assert egress.BatchWriter.create(sender, receiver.getsockname(), tx) is None
+    monkeypatch.setenv(egress.PLAIN_SEND_ENV, "0")
+    assert egress.BatchWriter.create(sender, receiver.getsockname(), tx) is not None
+
+
+async def test_queued_packets_leave_by_the_next_loop_iteration(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    import asyncio
+
+    sender, receiver = pair
+    tx, rx = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    header, payload = _rtp(1, 500)
+    writer.protect_parts(header, payload)
+    assert writer.pending == 1
+    await asyncio.sleep(0)
+    assert writer.pending == 0
+    assert _receive(receiver, rx, 1) == [header + payload]
+
+
+def test_a_closed_socket_drops_the_batch_and_marks_the_writer_dead(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiver = pair
+    tx, _ = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    for header, payload in _frame()[:3]:
+        writer.protect_parts(header, payload)
+    fd = sender.fileno()
+    sender.close()
+    # the number is free again: the next socket gets it (POSIX: the lowest free), and the
+    # batch must not leave through it
+    other = socket.socket(sender.family, socket.SOCK_DGRAM)
+    try:
+        assert other.fileno() == fd
+        writer.flush()
+        assert writer.dead
+        assert writer.packets_sent == 0 and writer.packets_dropped == 3
+        receiver.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            receiver.recv(2048)
+    finally:
+        other.close()

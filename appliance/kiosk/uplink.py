@@ -6,6 +6,13 @@ kiosk's uplink, capped by what the kiosk's subscribers take. The kiosk sends the
 layer that fits, as a browser's encoder drops to a smaller simulcast layer on a weak link.
 It steps down at once and up only after the hint has covered the larger layer for a while,
 so a hint that wavers around a layer's cost does not flip the picture back and forth.
+
+A receiver's estimate cannot grow far past what arrives (REMB says at most 1.5 times it), so
+on a small layer the hints never show room for a much larger one, even once the link has
+recovered. As a browser's sender probes, the kiosk then tries the next larger layer when the
+hints have held steady for a while: if the hint grows to cover it, it stays; if the hint
+falls (the link is still short), stays flat (a fixed cap) or does not grow enough in time,
+it steps back at once and waits twice as long before the next try.
 """
 
 from __future__ import annotations
@@ -24,6 +31,21 @@ BITS_PER_PIXEL: Final = 0.05
 #: Share of the hint a layer may use: headroom for audio, RTP overhead and the encoder's
 #: own overshoot.
 HEADROOM: Final = 0.85
+#: Seconds of steady hints on a layer smaller than the largest before trying the next larger
+#: one; doubled after each failed try, up to ``TRIAL_AFTER_MAX_S``.
+TRIAL_AFTER_S: Final = 10.0
+TRIAL_AFTER_MAX_S: Final = 80.0
+#: Seconds a try has for the hint to cover the larger layer.
+TRIAL_S: Final = 20.0
+#: During a try, a hint below this share of the one it started from means the link is short.
+TRIAL_FALL: Final = 0.8
+#: A try whose hint has not grown by this share within ``TRIAL_GROW_S`` ends: the figure is
+#: a fixed cap (a receiver's policy, or what the subscribers take), not an estimate that
+#: follows what arrives.
+TRIAL_GROW: Final = 1.05
+TRIAL_GROW_S: Final = 4.0
+#: A hint below this share of the one the steady spell started with ends the spell.
+STEADY_FALL: Final = 0.95
 
 
 def layer_cost(layer: CameraLayerSpec, framerate: float) -> int:
@@ -54,6 +76,12 @@ class UplinkLayerChoice:
         self.layer = ordered[0].name
         self.hint: int | None = None
         self._up_since: float | None = None
+        # since when the hints have not fallen below the one then (a slow slide counts)
+        self._steady_since: float | None = None
+        self._steady_hint = 0
+        self._trial_after = TRIAL_AFTER_S
+        # a try of a larger layer: when it started and the hint then
+        self._trial: tuple[float, int] | None = None
 
     def _fitting(self, bps: int) -> str:
         budget = bps * HEADROOM
@@ -72,18 +100,48 @@ class UplinkLayerChoice:
         self.hint = bps
         fitting = self._fitting(bps)
         now = self._clock()
+        if self._steady_since is None or bps < self._steady_hint * STEADY_FALL:
+            self._steady_since, self._steady_hint = now, bps
+        if self._trial is not None:
+            if self._rank(fitting) <= self._rank(self.layer):
+                self._trial = None  # the hint covers the larger layer now: it stays
+                self._trial_after = TRIAL_AFTER_S
+            else:
+                return self._trying(bps, fitting, now)
         if self._rank(fitting) > self._rank(self.layer):  # smaller: at once
-            self._up_since = None
-            self.layer = fitting
-            return fitting
+            return self._switch(fitting, now)
         if fitting == self.layer:
             self._up_since = None
-            return None
+            return self._try_larger(bps, now)
         if self._up_since is None:
             self._up_since = now
             return None
         if now - self._up_since < STEP_UP_HOLD_S:
             return None
+        return self._switch(fitting, now)
+
+    def _switch(self, name: str, now: float) -> str:
         self._up_since = None
-        self.layer = fitting
-        return fitting
+        self._steady_since, self._steady_hint = now, self.hint or 0
+        self.layer = name
+        return name
+
+    def _trying(self, bps: int, fitting: str, now: float) -> str | None:
+        started, start_hint = self._trial or (now, bps)
+        fell = bps < start_hint * TRIAL_FALL
+        flat = now - started >= TRIAL_GROW_S and bps < start_hint * TRIAL_GROW
+        if not fell and not flat and now - started < TRIAL_S:
+            return None  # the estimate grows from what arrives: give it time
+        self._trial = None
+        self._trial_after = min(self._trial_after * 2, TRIAL_AFTER_MAX_S)
+        return self._switch(fitting, now)
+
+    def _try_larger(self, bps: int, now: float) -> str | None:
+        rank = self._rank(self.layer)
+        steady = self._steady_since
+        if rank == 0 or steady is None or now - steady < self._trial_after:
+            return None
+        if self._costs[rank][1] > bps * HEADROOM:
+            return None  # not even this layer fits: nothing to try
+        self._trial = (now, bps)
+        return self._switch(self._costs[rank - 1][0], now)

@@ -13,7 +13,7 @@ import sys
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,8 +151,13 @@ def running_daemon(
     overrides: dict[str, dict[str, object]] | None = None,
     env: dict[str, str] | None = None,
     name: str = "unit",
+    prefix: Sequence[str] = (),
 ) -> Iterator[Daemon]:
-    """Start ``edge-appliance run`` with its own config, data dir and notify socket."""
+    """Start ``edge-appliance run`` with its own config, data dir and notify socket.
+
+    ``prefix`` goes before the command, e.g. ``SlowHost.inside`` to run the daemon in a
+    network namespace (its loopback is then the namespace's own).
+    """
     root = tmp / name
     root.mkdir(parents=True, exist_ok=True)
     config = root / "config.toml"
@@ -173,6 +178,7 @@ def running_daemon(
         problems = []  # the daemon refuses a bad config before it listens or announces
     assert not problems, f"a test daemon must stay on loopback: {problems}"
     argv = [
+        *prefix,
         sys.executable,
         "-m",
         "appliance.cli",

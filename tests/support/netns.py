@@ -8,10 +8,12 @@ on exit, whatever happened.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ import pytest
 #: with a modest buffer would have (the recipe in the project's testing notes).
 BURST = "16kb"
 LATENCY = "100ms"
+#: The project's root: a Python program in the namespace imports the code under test.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def require_netns() -> None:
@@ -65,12 +69,31 @@ class SlowHost:
                 )  # fmt: skip
         self.rate_kbit = kbit
 
+    @property
+    def inside(self) -> tuple[str, ...]:
+        """The command prefix that runs a program inside the namespace."""
+        return ("ip", "netns", "exec", self.name)
+
     def executable(self, program: str, directory: Path) -> str:
         """A script that runs ``program`` inside the namespace (for Playwright's launcher)."""
         script = directory / f"in-{self.name}"
         script.write_text(f'#!/bin/sh\nexec ip netns exec {self.name} {program} "$@"\n')
         script.chmod(0o755)
         return str(script)
+
+    async def python(self, source: str, *args: str) -> asyncio.subprocess.Process:
+        """Run ``source`` (a Python program, given ``args``) inside the namespace, with this
+        project importable; its stdout is a pipe to read, line by line."""
+        return await asyncio.create_subprocess_exec(
+            *self.inside,
+            sys.executable,
+            "-c",
+            source,
+            *args,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=str(ROOT),
+            stdout=asyncio.subprocess.PIPE,
+        )
 
 
 @contextlib.contextmanager

@@ -6,9 +6,11 @@ through aiohttp's test client with an API key (REST tests).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from edge_sfu.client import Room, connect
 from edge_sfu.context import SfuContext, SfuSettings
 from edge_sfu.identity import UnitIdentity, load_or_create_identity
 from edge_sfu.keys import ApiKey, KeyStore
-from edge_sfu.media import MediaSettings, Transport
+from edge_sfu.media import Consumer, MediaSettings, Transport
+from edge_sfu.media.allocation import RATE_WINDOW_S, layer_options
 from edge_sfu.rooms import RoomDefaults
 from edge_sfu.server import create_sfu_app
 from edge_sfu.signaling import (
@@ -178,3 +181,19 @@ def set_downlink(transport: Transport, bps: int | None) -> None:
         callback()
     allocation.available_bps = lambda: bps
     callback()
+
+
+async def settled_costs(consumers: Mapping[str, Consumer]) -> dict[str, int]:
+    """What each consumer's lowest layer costs once its rate window has filled: the highest
+    of the measurements over one window, so a budget built on it still holds when the live
+    median moves."""
+    costs: dict[str, int] = {}
+    deadline = time.monotonic() + RATE_WINDOW_S + 1.0
+    while time.monotonic() < deadline or len(costs) < len(consumers):
+        now = time.monotonic()
+        for sid, consumer in consumers.items():
+            cost = layer_options(consumer.producer, now)[0].cost
+            if cost:
+                costs[sid] = max(cost, costs.get(sid, 0))
+        await asyncio.sleep(0.25)
+    return costs

@@ -5,10 +5,7 @@ uplink instead of flooding it."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +18,6 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.timeout(180)
 
 CAP_BPS = 400_000
-ROOT = Path(__file__).resolve().parents[3]
 
 # Runs inside the namespace: the Python client publishing testsrc2 at 640x480, 30 fps in VP8,
 # whose encoder (constant bitrate) sends what the SFU's REMB allows, from 250 kbit/s to
@@ -45,12 +41,7 @@ async def test_the_python_client_behind_a_capped_link_follows_its_uplink(tmp_pat
     with slow_host(CAP_BPS // 1000) as host:
         media = MediaSettings(host_addresses=(host.gateway,))
         async with running_sfu(tmp_path, host=host.gateway, media=media) as sfu:
-            process = await asyncio.create_subprocess_exec(
-                *("ip", "netns", "exec", host.name, sys.executable, "-c", PUBLISHER),
-                *(sfu.ws_url, sfu.token("capped"), "40"),
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-                cwd=str(ROOT),
-            )
+            process = await host.python(PUBLISHER, sfu.ws_url, sfu.token("capped"), "40")
             try:
 
                 def camera() -> TrackCounters | None:

@@ -11,12 +11,12 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.media import H264, LayerSpec
-from edge_sfu.media.allocation import RATE_WINDOW_S, layer_options
+from edge_sfu.media.allocation import layer_options
 from edge_sfu.media.allocator import REASON_NETWORK
 from edge_sfu.signaling.member import RoomMember
 from edge_sfu.stats import track_stats
 from tests.support.media import H264TestSource, PatternVideoTrack, receive_frames
-from tests.support.sfu import join, set_downlink
+from tests.support.sfu import join, set_downlink, settled_costs
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,22 +26,6 @@ def transport_of(sfu, participant_sid):
     member = sfu.signaling.sessions[participant_sid].participation
     assert isinstance(member, RoomMember)
     return member.bridge.transport
-
-
-async def settled_costs(consumers) -> dict[str, int]:
-    """What each consumer's lowest layer costs once its rate window has filled: the highest
-    of the measurements over one window, so a budget built on it still holds when the live
-    median moves."""
-    costs: dict[str, int] = {}
-    deadline = time.monotonic() + RATE_WINDOW_S + 1.0
-    while time.monotonic() < deadline or len(costs) < len(consumers):
-        now = time.monotonic()
-        for sid, consumer in consumers.items():
-            cost = layer_options(consumer.producer, now)[0].cost
-            if cost:
-                costs[sid] = max(cost, costs.get(sid, 0))
-        await asyncio.sleep(0.25)
-    return costs
 
 
 async def _subscribed(room, count):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.kiosk.uplink import STEP_UP_HOLD_S, UplinkLayerChoice, layer_cost
+from appliance.kiosk.uplink import (
+    STEP_UP_HOLD_S,
+    TRIAL_AFTER_S,
+    TRIAL_GROW_S,
+    TRIAL_S,
+    UplinkLayerChoice,
+    layer_cost,
+)
 from hardware.camera.base import CameraLayerSpec
 
 HIGH = CameraLayerSpec("high", 1280, 720, 1_500_000)
@@ -78,3 +85,71 @@ def test_a_layer_without_a_bitrate_costs_what_its_size_needs() -> None:
 def test_a_camera_without_layers_is_refused() -> None:
     with pytest.raises(ValueError):
         UplinkLayerChoice([], 30.0)
+
+
+def steady(uplink: UplinkLayerChoice, clock: Clock, bps: int, seconds: float) -> list[str]:
+    """One hint of ``bps`` a second for ``seconds``; the switches it caused."""
+    out = []
+    for _ in range(int(seconds)):
+        clock.now += 1.0
+        switched = uplink.on_hint(bps)
+        if switched is not None:
+            out.append(switched)
+    return out
+
+
+def test_steady_hints_on_a_small_layer_try_the_next_larger_one_which_stays_if_covered() -> None:
+    clock = Clock()
+    uplink = choice(clock)
+    uplink.on_hint(160_000)  # low: what REMB says of 150 kbit/s arriving, at most 1.5 times
+    assert uplink.layer == "low"
+    assert steady(uplink, clock, 200_000, TRIAL_AFTER_S - 1) == []
+    assert steady(uplink, clock, 200_000, 1) == ["mid"]  # tried
+    assert steady(uplink, clock, 230_000, 3) == []  # the estimate grows: the try goes on
+    assert steady(uplink, clock, 300_000, 5) == []
+    assert steady(uplink, clock, 600_000, 1) == []  # covers mid: it stays
+    assert uplink.layer == "mid"
+    # it tries high next; a hint that stays flat ends that try
+    assert steady(uplink, clock, 600_000, TRIAL_AFTER_S) == ["high", "mid"]
+
+
+def test_a_try_backs_off_at_once_when_the_hint_falls_and_waits_longer_next_time() -> None:
+    clock = Clock()
+    uplink = choice(clock)
+    uplink.on_hint(200_000)
+    assert steady(uplink, clock, 200_000, TRIAL_AFTER_S) == ["mid"]
+    assert uplink.on_hint(150_000) == "low"  # the link is still short
+    assert steady(uplink, clock, 200_000, 2 * TRIAL_AFTER_S - 1) == []
+    assert steady(uplink, clock, 200_000, 1) == ["mid"]
+
+
+def test_a_try_ends_when_the_hint_does_not_grow_enough_in_time() -> None:
+    clock = Clock()
+    uplink = choice(clock)
+    uplink.on_hint(200_000)
+    assert steady(uplink, clock, 200_000, TRIAL_AFTER_S) == ["mid"]
+    assert steady(uplink, clock, 240_000, TRIAL_S - 1) == []
+    assert steady(uplink, clock, 240_000, 1) == ["low"]
+
+
+def test_a_try_ends_soon_when_the_hint_stays_flat() -> None:
+    clock = Clock()
+    uplink = choice(clock)
+    uplink.on_hint(200_000)  # a receiver's fixed cap, say
+    assert steady(uplink, clock, 200_000, TRIAL_AFTER_S) == ["mid"]
+    assert steady(uplink, clock, 200_000, TRIAL_GROW_S - 1) == []
+    assert steady(uplink, clock, 200_000, 1) == ["low"]
+
+
+def test_falling_hints_or_a_layer_that_does_not_fit_start_no_try() -> None:
+    clock = Clock()
+    uplink = choice(clock)
+    uplink.on_hint(300_000)
+    switches = []
+    for bps in range(290_000, 190_000, -10_000):  # a slow slide is not steady
+        clock.now += 1.0
+        switches.append(uplink.on_hint(bps))
+    assert switches == [None] * 10
+    starved = choice(clock)
+    assert starved.on_hint(50_000) == "low"  # nothing fits: the smallest, and no try
+    assert steady(starved, clock, 50_000, 3 * TRIAL_AFTER_S) == []

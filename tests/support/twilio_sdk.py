@@ -14,6 +14,7 @@ from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VideoGrant
 
 from tests.support.waiting import wait_for
+from tests.support.web import served
 
 SDK = Path(__file__).resolve().parents[2] / "node_modules/twilio-video/dist/twilio-video.min.js"
 
@@ -127,15 +128,8 @@ async def app_server() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/sdk-test/page.html", page)
     app.router.add_get("/sdk-test/twilio-video.min.js", sdk)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with served(app) as base:
+        yield base
 
 
 async def sdk_page(browser, origin: str, requests: list[str]):

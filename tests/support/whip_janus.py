@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from tests.support.janus import Janus, JanusRoom
+from tests.support.web import served
 
 
 @dataclass
@@ -65,14 +66,9 @@ async def whip_in_front_of_janus(token: str, bitrate: int = 0) -> AsyncIterator[
 
     app.router.add_post("/whip/endpoint/{id}", publish)
     app.router.add_delete("/whip/resource/{resource}", delete)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    front.url = f"http://127.0.0.1:{port}/whip/endpoint/field"
     try:
-        yield front
+        async with served(app) as base:
+            front.url = f"{base}/whip/endpoint/field"
+            yield front
     finally:
-        await runner.cleanup()
         await janus.close()

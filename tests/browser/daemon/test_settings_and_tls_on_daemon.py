@@ -10,6 +10,7 @@ and turning it off again from the HTTPS page brings it back to the http:// one.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import tomllib
 from pathlib import Path
@@ -75,7 +76,9 @@ async def test_settings_labels_sections_import_and_https_off(tmp_path: Path):
             err = page.locator("#f-unit-name-err")
             await expect(err).to_contain_text("lowercase letters a-z, digits and hyphens")
             assert "[a-z" not in await err.inner_text()
-            await expect(page.locator("nav.toc li:has-text('Unit')")).to_contain_text("1 to fix")
+            # the "Unit" section's entry (not "Field unit")
+            unit_entry = page.locator("nav.toc li", has_text=re.compile(r"^\s*Unit\b"))
+            await expect(unit_entry).to_contain_text("1 to fix")
             await snap(page, "daemon-settings-unit-name-error")
 
             # An import with five problems lists all five; nothing is saved.

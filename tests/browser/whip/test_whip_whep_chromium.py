@@ -18,6 +18,7 @@ from aiohttp import web
 from tests.support.browser import INBOUND_JS, chromium, joined_page, open_page, require_chromium
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
+from tests.support.web import served
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -117,15 +118,8 @@ async def page_server() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
+    async with served(app) as base:
+        yield f"{base}/"
 
 
 def _video_of(entries: Any, identity: str) -> dict[str, Any] | None:

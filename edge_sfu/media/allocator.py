@@ -423,6 +423,11 @@ class Allocator:
         while len(history) > 1 and history[1][0] <= now - self.hold_s:
             history.popleft()
 
+    def trust_estimate(self) -> None:
+        """The estimate was just shown to hold (a probe got through at it): the next step up
+        need not wait for its hold time."""
+        self._history.clear()
+
     def forget(self, consumer_ids: Iterable[str]) -> None:
         """Drop the memory of consumers that are gone."""
         for cid in consumer_ids:

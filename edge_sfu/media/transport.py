@@ -173,6 +173,7 @@ class Transport(AsyncCloseable):
         self.on_allocated: Callable[[Transport], None] | None = None
         self._shares: dict[str, int | None] = {}
         self._held_back_since: float | None = None
+        self._probes_seen = 0
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -198,6 +199,15 @@ class Transport(AsyncCloseable):
     @on_estimate.setter
     def on_estimate(self, callback: Callable[[], None] | None) -> None:
         self.bandwidth.on_estimate = callback
+
+    def report_sender_estimate(self, bps: int | None) -> None:
+        """What the participant's own sender estimates its uplink carries (its client's
+        report; None: it has none)."""
+        self.bandwidth.set_sender_estimate(bps, time.monotonic())
+
+    def sender_estimate(self) -> int | None:
+        """The participant's own latest estimate of its uplink, while fresh, or None."""
+        return self.bandwidth.sender_estimate(time.monotonic())
 
     def set_publisher_cap(self, bps: int | None) -> None:
         """The most this participant's senders may send in total (REMB ceiling)."""
@@ -775,6 +785,12 @@ class Transport(AsyncCloseable):
         """Share the downlink estimate over the consumers again, and apply it."""
         if self.closed:
             return
+        succeeded = self.bandwidth.downlink.probes.succeeded
+        if succeeded != self._probes_seen:
+            # a probe got through: the estimate it lifted is proven, the step up it was for
+            # is taken now rather than after the allocator's hold
+            self._probes_seen = succeeded
+            self.allocation.allocator.trust_estimate()
         result = self.allocation.run()
         target = self.allocation.probe_target()
         now = time.monotonic()

@@ -305,9 +305,12 @@ class RoomSignals:
                 jitter = max(jitter or 0.0, track.jitter_s)
         uplink_loss = lost / (lost + received) if lost + received > 0 else None
         wanted = wanted_uplink(published, router.publisher_caps.get(transport.id))
-        uplink = estimate.available_incoming_bps if estimate is not None else None
-        if uplink is not None:
-            uplink = max(0, uplink - uplink_shortfall(published))
+        # The sender's own estimate where its client reports one (a browser's, which its
+        # encoder follows); else what arrives, less what the sender stopped sending for
+        # want of uplink.
+        uplink = transport.sender_estimate()
+        if uplink is None and estimate is not None and estimate.available_incoming_bps is not None:
+            uplink = max(0, estimate.available_incoming_bps - uplink_shortfall(published))
         for kind, bps in wanted.items():
             send[kind] = LinkSample(
                 bps,

@@ -247,3 +247,39 @@ async def test_unknown_verbosity_is_refused_with_a_clear_error(sfu, clients):
     assert "network_quality.local must be one of none, minimal, moderate, detailed" in str(
         refused.value
     )
+
+
+async def test_the_send_side_is_judged_by_the_senders_own_estimate_when_it_reports_one(
+    sfu, clients
+):
+    # What arrives from a sender understates its uplink whenever it sends less than it could
+    # (a paused layer, a CPU-limited encoder): a client that reports its own estimate
+    # (``link-stats``, as the browser client does every 2 s) is judged by that instead.
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[ToneAudioTrack()])
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    signals = sfu.signaling.signals
+
+    def send_sample():
+        signals.update_quality(time.monotonic())
+        return signals.quality[alice.local_sid].send_sample
+
+    await wait_for(lambda: send_sample().available_bps is not None, what="a measured uplink")
+    alice.send({"type": "link-stats", "available_send_bps": 60_000})
+    await wait_for(lambda: send_sample().available_bps == 60_000, what="the reported estimate")
+    # 60 kbit/s against the 432 kbit/s a camera and a microphone ask for: poor
+    assert signals.quality[alice.local_sid].send.bandwidth <= 2
+    alice.send({"type": "link-stats", "available_send_bps": 3_000_000})
+    await wait_for(lambda: send_sample().available_bps == 3_000_000, what="a better estimate")
+    assert signals.quality[alice.local_sid].send.bandwidth == 5
+
+    # bad reports get a clear error and change nothing
+    for bad in (-1, "fast", True, 1e12, {"bps": 1}):
+        alice.send({"type": "link-stats", "available_send_bps": bad})
+    alice.send({"type": "link-stats", "available_send_bps": 1, "extra": 1})
+    await wait_for(lambda: len(alice.errors) == 6, what="six errors")
+    assert {code for code, _ in alice.errors} == {53004}
+    assert send_sample().available_bps == 3_000_000
+    # null: the client has no estimate any more, and what arrives speaks again
+    alice.send({"type": "link-stats", "available_send_bps": None})
+    await wait_for(lambda: send_sample().available_bps != 3_000_000, what="the measured uplink")

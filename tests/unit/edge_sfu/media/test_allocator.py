@@ -312,3 +312,12 @@ def test_a_track_displaced_by_a_held_step_up_keeps_its_place_meanwhile() -> None
     allocator.update(7.0, 160_000, demands("low", "high"))
     result = allocator.update(9.1, 160_000, demands("low", "high"))
     assert not result["cam"].switched_off and result["screen"].switched_off
+
+
+def test_an_estimate_a_probe_proved_is_stepped_up_to_at_once() -> None:
+    allocator = Allocator(hold_s=2.0, up_headroom=0.9)
+    demands = [video("v")]
+    allocator.update(0.0, 200_000, demands)
+    assert allocator.update(5.0, 2_000_000, demands)["v"].layer == "q"  # held
+    allocator.trust_estimate()
+    assert allocator.update(5.1, 2_000_000, demands)["v"].layer == "f"

@@ -451,6 +451,11 @@ class SendSideEstimator:
         self._loss_since = -math.inf
         #: When the delay-based detector last saw a queue building (-inf: never).
         self.last_overuse = -math.inf
+        #: Packets the feedback reported on since the start, and of those the lost ones:
+        #: loss over any interval a caller chooses (network quality), where ``loss`` is
+        #: the estimator's own short window.
+        self.reported_total = 0
+        self.lost_total = 0
         self.estimate_bps = start_bps
 
     @property
@@ -517,6 +522,8 @@ class SendSideEstimator:
                 if self._probe_first is None:
                     self._probe_first = r.arrival
                 self._probe_last = max(self._probe_last, r.arrival)
+        self.reported_total += len(results)
+        self.lost_total += lost
         # loss over at least 20 packets or a second: one feedback at a low rate is too few
         self._lost += lost
         self._counted += len(results)

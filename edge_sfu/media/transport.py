@@ -174,6 +174,7 @@ class Transport(AsyncCloseable):
         self._shares: dict[str, int | None] = {}
         self._held_back_since: float | None = None
         self._probes_seen = 0
+        self._probe_target: int | None = None
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -792,16 +793,12 @@ class Transport(AsyncCloseable):
             self._probes_seen = succeeded
             self.allocation.allocator.trust_estimate()
         result = self.allocation.run()
-        target = self.allocation.probe_target()
-        now = time.monotonic()
+        self._probe_target = target = self.allocation.probe_target()
         if target is None:
             self._held_back_since = None
         elif self._held_back_since is None:
-            self._held_back_since = now
-        elif now - self._held_back_since >= PROBE_AFTER_S:
-            # Held back for a while (the estimator's own ramp-up had its chance): padding
-            # shows whether the next step would get through, before it is taken.
-            self.probe(target)
+            self._held_back_since = time.monotonic()
+        self._maybe_probe()
         # Publisher caps depend only on the shares: recompute them (over every transport of
         # the room) only when one of this subscriber's changed.
         shares = {cid: allocation.share_bps for cid, allocation in result.items()}
@@ -809,6 +806,15 @@ class Transport(AsyncCloseable):
             self._shares = shares
             if self.on_allocated is not None:
                 self.on_allocated(self)
+
+    def _maybe_probe(self) -> None:
+        # Held back for a while (the estimator's own ramp-up had its chance): padding shows
+        # whether the next step would get through, before it is taken. Also checked with
+        # each feedback tick, so the next probe follows one that got through as soon as the
+        # probe controller allows, not at the next allocation pass.
+        target, since = self._probe_target, self._held_back_since
+        if target is not None and since is not None and time.monotonic() - since >= PROBE_AFTER_S:
+            self.probe(target)
 
     # -- RTCP ------------------------------------------------------------------------
 
@@ -829,6 +835,7 @@ class Transport(AsyncCloseable):
                     self._drop_rate_estimates()
                 self._send_remb_decreases()
                 self.bandwidth.refresh()
+                self._maybe_probe()
             except Exception:
                 logger.exception("bandwidth feedback of %s failed", self.id)
 

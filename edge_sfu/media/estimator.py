@@ -518,9 +518,12 @@ class SendSideEstimator:
             # everything sent while probing counts, media and padding: the probe's rate is
             # the total's
             if probe is not None and self._probe_start <= r.send_time <= probe.until:
-                self._probe_bytes += r.size
                 if self._probe_first is None:
+                    # the first arrival starts the span: its own bytes came before it (n
+                    # packets over n - 1 gaps would overstate the rate a link carried)
                     self._probe_first = r.arrival
+                else:
+                    self._probe_bytes += r.size
                 self._probe_last = max(self._probe_last, r.arrival)
         self.reported_total += len(results)
         self.lost_total += lost

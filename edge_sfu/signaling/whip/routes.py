@@ -3,7 +3,7 @@
 | | |
 |---|---|
 | ``POST /whip/{room}`` | ``application/sdp`` offer of a publisher: 201, the answer |
-| ``POST /whep/{room}``, ``POST /whep/{room}/{identity}`` | a viewer's offer: 201, the answer |
+| ``POST /whep/{room}[/{identity}[/{track}]]`` | a viewer's offer: 201, the answer |
 | ``PATCH /whip-sessions/{id}``, ``/whep-sessions/{id}`` | trickle-ice-sdpfrag: 204 |
 | ``DELETE`` the same | the session ends: 200 |
 | ``OPTIONS`` any of them | CORS pre-flight, ``Accept-Post`` / ``Accept-Patch`` |
@@ -57,10 +57,16 @@ def setup(app: web.Application) -> None:
     app.router.add_route("POST", "/whip/{room}", whip_post)
     app.router.add_route("POST", "/whep/{room}", whep_post)
     app.router.add_route("POST", "/whep/{room}/{identity}", whep_post)
+    app.router.add_route("POST", "/whep/{room}/{identity}/{track}", whep_post)
     for prefix in ("whip", "whep"):
         app.router.add_route("PATCH", f"/{prefix}-sessions/{{id}}", session_patch)
         app.router.add_route("DELETE", f"/{prefix}-sessions/{{id}}", session_delete)
-    for path in ("/whip/{room}", "/whep/{room}", "/whep/{room}/{identity}"):
+    for path in (
+        "/whip/{room}",
+        "/whep/{room}",
+        "/whep/{room}/{identity}",
+        "/whep/{room}/{identity}/{track}",
+    ):
         app.router.add_route("OPTIONS", path, endpoint_options)
     for prefix in ("whip", "whep"):
         app.router.add_route("OPTIONS", f"/{prefix}-sessions/{{id}}", session_options)
@@ -209,15 +215,18 @@ async def whip_post(request: web.Request) -> web.StreamResponse:
 
 @_refusals
 async def whep_post(request: web.Request) -> web.StreamResponse:
-    """``POST /whep/{room}[/{identity}]``: a viewer's offer; 201 with the answer."""
+    """``POST /whep/{room}[/{identity}[/{track}]]``: a viewer's offer; 201 with the answer.
+
+    ``{track}`` is one of the participant's tracks, by name or SID."""
     room = request.match_info["room"]
     source = request.match_info.get("identity")
+    track = request.match_info.get("track")
     claims = _claims(request, room)
     sdp = await _offer(request)
     offer = parse_offer(sdp)
     if not any(line.receives and line.forwarded_codecs for line in offer.media):
         raise _no_media("receiving")
-    session, answer = await request.app[WHIP].view(claims.identity, room, source, offer, sdp)
+    session, answer = await request.app[WHIP].view(claims.identity, room, source, offer, sdp, track)
     session.ice_ufrag, session.ice_pwd = offer.ufrag, offer.pwd
     return _created(request, session, answer)
 

@@ -34,7 +34,7 @@ from ...media.errors import MediaError
 from ...rooms import Participant, PublishedTrack
 from ...rooms import events as ev
 from ..service import SignalingService
-from .sdp import Offer
+from .sdp import FORWARDED, Offer
 
 if TYPE_CHECKING:
     from ...media import IncomingTrack, Producer, Transport
@@ -232,24 +232,36 @@ class WhipService:
         return session, await self._answer(session, offer_sdp, fill=False)
 
     async def view(
-        self, identity: str, room_name: str, source: str | None, offer: Offer, offer_sdp: str
+        self,
+        identity: str,
+        room_name: str,
+        source: str | None,
+        offer: Offer,
+        offer_sdp: str,
+        track_name: str | None = None,
     ) -> tuple[WhipSession, str]:
-        """A WHEP viewer joins ``room_name`` to receive the room's tracks, or ``source``'s
-        (an identity): its session and the SDP answer."""
+        """A WHEP viewer joins ``room_name`` to receive the room's tracks, ``source``'s (an
+        identity), or only ``source``'s track ``track_name`` (its name, or its SID): its session
+        and the SDP answer."""
         room = self.rooms.live_room_by_name(room_name) or self.rooms.find_room(room_name)
         live = room is not None and room.status == "in-progress"
         # (a completed room is refused by ``connect`` with its own code)
-        if (
-            source is not None
-            and (room is None or live)
-            and (room is None or room.by_identity(source) is None)
-        ):
+        publisher = room.by_identity(source) if room is not None and source is not None else None
+        if source is not None and (room is None or live) and publisher is None:
             raise NotFound(f"Participant {source!r} is not in room {room_name!r}", code=20404)
+        wanted: PublishedTrack | None = None
+        if track_name is not None and publisher is not None:
+            wanted = _named_track(publisher, track_name)
+            if wanted is None:
+                raise NotFound(
+                    f"Participant {source!r} publishes no track {track_name!r}", code=20404
+                )
+            self._check_receivable(wanted, offer)
         participant = await self.rooms.connect(identity, room_name)
         transport = self._transport(participant)
         session = WhipSession(self, participant, transport, publisher=False)
         try:
-            chosen = self._tracks_for(participant, source, offer)
+            chosen = self._tracks_for(participant, source, offer, wanted)
             router = self.signaling.router(participant.room_sid)
             for _track, producer in chosen:
                 router.consume(producer, transport, consumer_id=f"CO{producer.id}")
@@ -264,8 +276,29 @@ class WhipService:
                 logger.debug("whep %s: %s", session.id, exc.message)
         return session, answer
 
+    def _check_receivable(self, track: PublishedTrack, offer: Offer) -> None:
+        # A session for one track that could not carry it is refused before anything
+        # is made for it (406, as for an offer with no media the unit forwards).
+        router = self.signaling.routers.get(track.room_sid)
+        producer = router.producers.get(track.sid) if router is not None else None
+        codecs = {producer.codec.name} if producer is not None else FORWARDED.get(track.kind, set())
+        if not any(
+            line.receives and line.kind == track.kind and line.forwarded_codecs & codecs
+            for line in offer.media
+        ):
+            raise TwilioError(
+                f"the offer has no receiving {track.kind} m-line that can carry track "
+                f"{track.name!r} ({', '.join(sorted(codecs))})",
+                code=NO_SUPPORTED_MEDIA,
+                status=406,
+            )
+
     def _tracks_for(
-        self, viewer: Participant, source: str | None, offer: Offer
+        self,
+        viewer: Participant,
+        source: str | None,
+        offer: Offer,
+        only: PublishedTrack | None = None,
     ) -> list[tuple[PublishedTrack, Producer]]:
         # Each receive-only m-line takes the next track of its kind that its codecs can
         # carry, in publication order; subscribe rules apply as to any participant.
@@ -281,6 +314,8 @@ class WhipService:
             if producer is None or producer.closed or publisher is None:
                 continue
             if source is not None and publisher.identity != source:
+                continue
+            if only is not None and track.sid != only.sid:
                 continue
             candidates.append((track, producer))
         chosen: list[tuple[PublishedTrack, Producer]] = []
@@ -324,3 +359,16 @@ class WhipService:
         if session is None or session.kind != kind or session.closed:
             raise NotFound("No such session (it ended or never existed)", code=20404)
         return session
+
+
+def _named_track(publisher: Participant, name_or_sid: str) -> PublishedTrack | None:
+    """``publisher``'s track named ``name_or_sid`` (names are unique per participant), else
+    the one with that SID."""
+    tracks = list(publisher.published.values())
+    for track in tracks:
+        if track.name == name_or_sid:
+            return track
+    for track in tracks:
+        if track.sid == name_or_sid:
+            return track
+    return None

@@ -211,7 +211,13 @@ async def test_patch_refusals_keep_the_session(sfu: RunningSfu) -> None:
 
 async def test_options_answers_cors_preflight(sfu: RunningSfu) -> None:
     async with aiohttp.ClientSession() as http:
-        for path in ("/whip/room1", "/whep/room1", "/whep/room1/kiosk", "/whip-sessions/x"):
+        for path in (
+            "/whip/room1",
+            "/whep/room1",
+            "/whep/room1/kiosk",
+            "/whep/room1/kiosk/camera",
+            "/whip-sessions/x",
+        ):
             async with http.options(
                 sfu.base + path,
                 headers={
@@ -225,3 +231,33 @@ async def test_options_answers_cors_preflight(sfu: RunningSfu) -> None:
                 assert "POST" in response.headers["Access-Control-Allow-Methods"]
                 assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
     assert_nothing_left(sfu)
+
+
+async def test_whep_per_track_refusals(sfu: RunningSfu, clients: list[Room]) -> None:
+    publisher = await connect(sfu.ws_url, sfu.token("kiosk"), room="room1")
+    clients.append(publisher)
+    await publisher.publish_track(PatternVideoTrack(), "camera")
+    token = sfu.token("whip")
+    player = RTCPeerConnection()
+    player.addTransceiver("video", direction="recvonly")
+    await player.setLocalDescription(await player.createOffer())
+    video_offer = player.localDescription.sdp
+    await player.close()
+    listener = RTCPeerConnection()
+    listener.addTransceiver("audio", direction="recvonly")
+    await listener.setLocalDescription(await listener.createOffer())
+    audio_offer = listener.localDescription.sdp
+    await listener.close()
+    # a track the participant does not publish, by name or SID; a participant not there
+    await refused(sfu, "/whep/room1/kiosk/microphone", token, video_offer, 404, 20404)
+    await refused(sfu, "/whep/room1/kiosk/MT" + "0" * 32, token, video_offer, 404, 20404)
+    await refused(sfu, "/whep/room1/nobody/camera", token, video_offer, 404, 20404)
+    # an offer that cannot carry the track (no video m-line)
+    await refused(sfu, "/whep/room1/kiosk/camera", token, audio_offer, 406, 53404)
+    # the token's room still rules, and a completed room refuses with its code
+    await refused(sfu, "/whep/room2/kiosk/camera", token, video_offer, 401, 20106)
+    rooms = sfu.context.rooms
+    done = await rooms.create_room("done", RoomSettings.from_defaults(rooms.defaults))
+    await rooms.complete_room(done.sid)
+    any_room = sfu.token("whip", room=None)
+    await refused(sfu, f"/whep/{done.sid}/kiosk/camera", any_room, video_offer, 400, 53118)

@@ -7,10 +7,8 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from aiortc import RTCPeerConnection
 
 from edge_sfu.client import Room, connect
@@ -52,16 +50,6 @@ def assert_nothing_left(sfu: RunningSfu, identity: str = "whip") -> None:
         for p in room.participants.values()
         if p.identity == identity
     ], "a participant was left behind"
-
-
-@pytest.fixture
-async def offer() -> AsyncIterator[str]:
-    """One sending offer (never answered): the body of the refused requests."""
-    pc = RTCPeerConnection()
-    pc.addTransceiver(PatternVideoTrack(), direction="sendonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    yield pc.localDescription.sdp
-    await pc.close()
 
 
 async def refused(

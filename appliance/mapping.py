@@ -100,8 +100,9 @@ def media_settings(settings: Settings) -> MediaSettings:
 
 
 def whip_settings(settings: Settings) -> WhipSettings:
-    """The ``[whip]`` table as the WHIP/WHEP sessions' timers."""
-    return WhipSettings(connect_timeout=settings.whip.connect_timeout)
+    """The ``[whip]`` table as the WHIP/WHEP sessions' timer and cap."""
+    w = settings.whip
+    return WhipSettings(connect_timeout=w.connect_timeout, max_sessions=w.max_sessions)
 
 
 def public_base_url(settings: Settings, port: int | None = None, tls: bool | None = None) -> str:

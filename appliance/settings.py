@@ -306,6 +306,15 @@ class WhipSection:
             max=600.0,
         ),
     )
+    max_sessions: int = field(
+        default=0,
+        metadata=meta(
+            "Most sessions at once",
+            "WHIP and WHEP sessions together; more are refused (503) until one ends. 0: no cap.",
+            min=0,
+            max=1000,
+        ),
+    )
 
 
 @dataclass

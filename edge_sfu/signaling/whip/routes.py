@@ -38,6 +38,8 @@ SDP = "application/sdp"
 SDPFRAG = "application/trickle-ice-sdpfrag"
 #: Offers and fragments are small; a body over this is refused with 413 before it is read.
 MAX_BODY_BYTES = 64 * 1024
+#: Seconds a client refused for want of room (503) is told to wait before trying again.
+RETRY_AFTER_S = 5
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Location, ETag, Link, Accept-Patch, Accept-Post",
@@ -90,6 +92,8 @@ def _error(exc: TwilioError) -> web.Response:
     headers = dict(CORS)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="edge-appliance"'
+    if exc.status == 503:  # RFC 9725: a full endpoint may say when to come back
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     return web.Response(
         text=json.dumps(exc.to_json(), separators=(",", ":")),
         status=exc.status,

@@ -20,10 +20,11 @@ when it has not connected within ``WhipSettings.connect_timeout``: everything is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 #: Codes of refusals after the offer was accepted as SDP.
 NO_SUPPORTED_MEDIA = 53404
 DESCRIPTION_FAILED = 53403
+#: The unit has as many sessions as ``WhipSettings.max_sessions`` allows (503, Retry-After).
+TOO_MANY_SESSIONS = 20503
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class WhipSettings:
     connect_timeout: float = 30.0
     #: How often sessions are checked for failed or never-connected media.
     check_interval: float = 0.5
+    #: Sessions (WHIP and WHEP together) the unit holds at once; 0: as many as rooms take.
+    max_sessions: int = 0
 
 
 class WhipSession:
@@ -174,6 +179,7 @@ class WhipService:
         self.settings = settings or WhipSettings()
         self.sessions: dict[str, WhipSession] = {}
         self._by_participant: dict[str, WhipSession] = {}
+        self._starting = 0  # POSTs between the admission check and their session
         self._tasks = TaskSet("whip")
         self._unlisten: Callable[[], None] | None = None
 
@@ -225,11 +231,29 @@ class WhipService:
         self, identity: str, room_name: str, offer_sdp: str
     ) -> tuple[WhipSession, str]:
         """A WHIP publisher joins ``room_name``: its session and the SDP answer."""
-        participant = await self.rooms.connect(identity, room_name)
-        transport = self._transport(participant)
-        session = WhipSession(self, participant, transport, publisher=True)
-        transport.on_incoming_track = session.on_incoming
-        return session, await self._answer(session, offer_sdp, fill=False)
+        with self._admitted():
+            participant = await self.rooms.connect(identity, room_name)
+            transport = self._transport(participant)
+            session = WhipSession(self, participant, transport, publisher=True)
+            transport.on_incoming_track = session.on_incoming
+            return session, await self._answer(session, offer_sdp, fill=False)
+
+    @contextlib.contextmanager
+    def _admitted(self) -> Iterator[None]:
+        # Counted from the check until the session is registered (or refused), so that
+        # POSTs arriving together cannot pass the cap between them.
+        cap = self.settings.max_sessions
+        if cap and len(self.sessions) + self._starting >= cap:
+            raise TwilioError(
+                f"the unit holds as many WHIP/WHEP sessions as it takes ({cap}): try again later",
+                code=TOO_MANY_SESSIONS,
+                status=503,
+            )
+        self._starting += 1
+        try:
+            yield
+        finally:
+            self._starting -= 1
 
     async def view(
         self,
@@ -243,38 +267,41 @@ class WhipService:
         """A WHEP viewer joins ``room_name`` to receive the room's tracks, ``source``'s (an
         identity), or only ``source``'s track ``track_name`` (its name, or its SID): its session
         and the SDP answer."""
-        room = self.rooms.live_room_by_name(room_name) or self.rooms.find_room(room_name)
-        live = room is not None and room.status == "in-progress"
-        # (a completed room is refused by ``connect`` with its own code)
-        publisher = room.by_identity(source) if room is not None and source is not None else None
-        if source is not None and (room is None or live) and publisher is None:
-            raise NotFound(f"Participant {source!r} is not in room {room_name!r}", code=20404)
-        wanted: PublishedTrack | None = None
-        if track_name is not None and publisher is not None:
-            wanted = _named_track(publisher, track_name)
-            if wanted is None:
-                raise NotFound(
-                    f"Participant {source!r} publishes no track {track_name!r}", code=20404
-                )
-            self._check_receivable(wanted, offer)
-        participant = await self.rooms.connect(identity, room_name)
-        transport = self._transport(participant)
-        session = WhipSession(self, participant, transport, publisher=False)
-        try:
-            chosen = self._tracks_for(participant, source, offer, wanted)
-            router = self.signaling.router(participant.room_sid)
-            for _track, producer in chosen:
-                router.consume(producer, transport, consumer_id=f"CO{producer.id}")
-        except BaseException:
-            await session.close()
-            raise
-        answer = await self._answer(session, offer_sdp, fill=True)
-        for track, _producer in chosen:
+        with self._admitted():
+            room = self.rooms.live_room_by_name(room_name) or self.rooms.find_room(room_name)
+            live = room is not None and room.status == "in-progress"
+            # (a completed room is refused by ``connect`` with its own code)
+            publisher = (
+                room.by_identity(source) if room is not None and source is not None else None
+            )
+            if source is not None and (room is None or live) and publisher is None:
+                raise NotFound(f"Participant {source!r} is not in room {room_name!r}", code=20404)
+            wanted: PublishedTrack | None = None
+            if track_name is not None and publisher is not None:
+                wanted = _named_track(publisher, track_name)
+                if wanted is None:
+                    raise NotFound(
+                        f"Participant {source!r} publishes no track {track_name!r}", code=20404
+                    )
+                self._check_receivable(wanted, offer)
+            participant = await self.rooms.connect(identity, room_name)
+            transport = self._transport(participant)
+            session = WhipSession(self, participant, transport, publisher=False)
             try:
-                await self.rooms.subscribe(participant.sid, track.sid)
-            except TwilioError as exc:  # the track went away meanwhile
-                logger.debug("whep %s: %s", session.id, exc.message)
-        return session, answer
+                chosen = self._tracks_for(participant, source, offer, wanted)
+                router = self.signaling.router(participant.room_sid)
+                for _track, producer in chosen:
+                    router.consume(producer, transport, consumer_id=f"CO{producer.id}")
+            except BaseException:
+                await session.close()
+                raise
+            answer = await self._answer(session, offer_sdp, fill=True)
+            for track, _producer in chosen:
+                try:
+                    await self.rooms.subscribe(participant.sid, track.sid)
+                except TwilioError as exc:  # the track went away meanwhile
+                    logger.debug("whep %s: %s", session.id, exc.message)
+            return session, answer
 
     def _check_receivable(self, track: PublishedTrack, offer: Offer) -> None:
         # A session for one track that could not carry it is refused before anything

@@ -7,17 +7,19 @@ import dataclasses
 import json
 import os
 import re
+from pathlib import Path
 
 import aiohttp
 from aiortc import RTCPeerConnection
 
 from edge_sfu.client import Room, connect
 from edge_sfu.rooms import RoomSettings
-from edge_sfu.signaling.whip import WHIP
+from edge_sfu.signaling.whip import WHIP, WhipSettings
 from tests.support.media import PatternVideoTrack
-from tests.support.sfu import RunningSfu
+from tests.support.sfu import FAST, RunningSfu, running_sfu
 
-from .aiortc_whip import AiortcWhip, post_offer
+from .aiortc_whip import AiortcWhip, delete, post_offer
+from .conftest import LOOPBACK
 
 
 def sockets() -> int:
@@ -249,3 +251,30 @@ async def test_whep_per_track_refusals(sfu: RunningSfu, clients: list[Room]) -> 
     await rooms.complete_room(done.sid)
     any_room = sfu.token("whip", room=None)
     await refused(sfu, f"/whep/{done.sid}/kiosk/camera", any_room, video_offer, 400, 53118)
+
+
+def viewer(offer: str) -> str:
+    """``offer`` receiving instead of sending (a WHEP player's)."""
+    return offer.replace("a=sendonly", "a=recvonly")
+
+
+async def test_sessions_over_the_cap_are_refused_until_one_ends(tmp_path: Path, offer: str) -> None:
+    whip = WhipSettings(connect_timeout=30.0, max_sessions=2)
+    async with running_sfu(tmp_path, FAST, media=LOOPBACK, whip=whip) as sfu:
+        token = sfu.token("whip", room=None)
+        first = await post_offer(sfu.base, "/whip/r1", sfu.token("a", room=None), offer)
+        second = await post_offer(sfu.base, "/whep/r2", sfu.token("b", room=None), viewer(offer))
+        assert (first.status, second.status) == (201, 201), (first.body, second.body)
+        for path, body in (("/whip/r3", offer), ("/whep/r1", viewer(offer))):
+            before = sockets()
+            result = await post_offer(sfu.base, path, token, body)
+            error = json.loads(result.body)
+            assert (result.status, error["code"], error["status"]) == (503, 20503, 503), error
+            assert result.headers["Retry-After"] == "5"
+            assert sockets() <= before
+            assert sfu.context.rooms.live_room_by_name("r3") is None
+            assert len(sfu.app[WHIP].sessions) == 2
+        assert first.location is not None
+        assert await delete(first.location, sfu.token("a", room=None)) == 200
+        third = await post_offer(sfu.base, "/whip/r3", token, offer)
+        assert third.status == 201, third.body

@@ -92,6 +92,8 @@ def test_loopback_only_keeps_media_candidates_on_loopback(monkeypatch):
 
 
 def test_whip_settings_from_config():
-    assert whip_settings(parse_settings({})).connect_timeout == 30.0
-    timed = whip_settings(parse_settings({"whip": {"connect_timeout": 5}}))
+    default = whip_settings(parse_settings({}))
+    assert (default.connect_timeout, default.max_sessions) == (30.0, 0)
+    timed = whip_settings(parse_settings({"whip": {"connect_timeout": 5, "max_sessions": 40}}))
     assert timed.connect_timeout == 5.0 and isinstance(timed.connect_timeout, float)
+    assert timed.max_sessions == 40

@@ -160,13 +160,17 @@ class WhipSession:
         if self.closed:
             return
         self.closed = True
-        self.service.forget(self)
-        await self._tasks.close()
         try:
-            if self.service.rooms.live_participant(self.participant_sid) is not None:
-                await self.service.rooms.disconnect(self.participant_sid, reason_code)
+            await self._tasks.close()
+            try:
+                if self.service.rooms.live_participant(self.participant_sid) is not None:
+                    await self.service.rooms.disconnect(self.participant_sid, reason_code)
+            finally:
+                await self.transport.close()
         finally:
-            await self.transport.close()
+            # Listed until everything is released: a session still closing holds its port
+            # (and its place under ``max_sessions``).
+            self.service.forget(self)
 
 
 class WhipService:
@@ -268,40 +272,49 @@ class WhipService:
         identity), or only ``source``'s track ``track_name`` (its name, or its SID): its session
         and the SDP answer."""
         with self._admitted():
-            room = self.rooms.live_room_by_name(room_name) or self.rooms.find_room(room_name)
-            live = room is not None and room.status == "in-progress"
-            # (a completed room is refused by ``connect`` with its own code)
-            publisher = (
-                room.by_identity(source) if room is not None and source is not None else None
-            )
-            if source is not None and (room is None or live) and publisher is None:
-                raise NotFound(f"Participant {source!r} is not in room {room_name!r}", code=20404)
-            wanted: PublishedTrack | None = None
-            if track_name is not None and publisher is not None:
-                wanted = _named_track(publisher, track_name)
-                if wanted is None:
-                    raise NotFound(
-                        f"Participant {source!r} publishes no track {track_name!r}", code=20404
-                    )
-                self._check_receivable(wanted, offer)
-            participant = await self.rooms.connect(identity, room_name)
-            transport = self._transport(participant)
-            session = WhipSession(self, participant, transport, publisher=False)
+            return await self._view(identity, room_name, source, offer, offer_sdp, track_name)
+
+    async def _view(
+        self,
+        identity: str,
+        room_name: str,
+        source: str | None,
+        offer: Offer,
+        offer_sdp: str,
+        track_name: str | None,
+    ) -> tuple[WhipSession, str]:
+        room = self.rooms.live_room_by_name(room_name) or self.rooms.find_room(room_name)
+        live = room is not None and room.status == "in-progress"
+        # (a completed room is refused by ``connect`` with its own code)
+        publisher = room.by_identity(source) if room is not None and source is not None else None
+        if source is not None and (room is None or live) and publisher is None:
+            raise NotFound(f"Participant {source!r} is not in room {room_name!r}", code=20404)
+        wanted: PublishedTrack | None = None
+        if track_name is not None and publisher is not None:
+            wanted = _named_track(publisher, track_name)
+            if wanted is None:
+                raise NotFound(
+                    f"Participant {source!r} publishes no track {track_name!r}", code=20404
+                )
+            self._check_receivable(wanted, offer)
+        participant = await self.rooms.connect(identity, room_name)
+        transport = self._transport(participant)
+        session = WhipSession(self, participant, transport, publisher=False)
+        try:
+            chosen = self._tracks_for(participant, source, offer, wanted)
+            router = self.signaling.router(participant.room_sid)
+            for _track, producer in chosen:
+                router.consume(producer, transport, consumer_id=f"CO{producer.id}")
+        except BaseException:
+            await session.close()
+            raise
+        answer = await self._answer(session, offer_sdp, fill=True)
+        for track, _producer in chosen:
             try:
-                chosen = self._tracks_for(participant, source, offer, wanted)
-                router = self.signaling.router(participant.room_sid)
-                for _track, producer in chosen:
-                    router.consume(producer, transport, consumer_id=f"CO{producer.id}")
-            except BaseException:
-                await session.close()
-                raise
-            answer = await self._answer(session, offer_sdp, fill=True)
-            for track, _producer in chosen:
-                try:
-                    await self.rooms.subscribe(participant.sid, track.sid)
-                except TwilioError as exc:  # the track went away meanwhile
-                    logger.debug("whep %s: %s", session.id, exc.message)
-            return session, answer
+                await self.rooms.subscribe(participant.sid, track.sid)
+            except TwilioError as exc:  # the track went away meanwhile
+                logger.debug("whep %s: %s", session.id, exc.message)
+        return session, answer
 
     def _check_receivable(self, track: PublishedTrack, offer: Offer) -> None:
         # A session for one track that could not carry it is refused before anything

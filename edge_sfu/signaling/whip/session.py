@@ -160,17 +160,13 @@ class WhipSession:
         if self.closed:
             return
         self.closed = True
+        self.service.forget(self)
+        await self._tasks.close()
         try:
-            await self._tasks.close()
-            try:
-                if self.service.rooms.live_participant(self.participant_sid) is not None:
-                    await self.service.rooms.disconnect(self.participant_sid, reason_code)
-            finally:
-                await self.transport.close()
+            if self.service.rooms.live_participant(self.participant_sid) is not None:
+                await self.service.rooms.disconnect(self.participant_sid, reason_code)
         finally:
-            # Listed until everything is released: a session still closing holds its port
-            # (and its place under ``max_sessions``).
-            self.service.forget(self)
+            await self.transport.close()
 
 
 class WhipService:

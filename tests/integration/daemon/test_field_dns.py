@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.daemon import Daemon, running_daemon
+from tests.support.daemon import Daemon, running_daemon, video_rate
 from tests.support.netns import resolver_host
 from tests.support.waiting import wait_for_sync
 
@@ -33,14 +33,6 @@ LIVE_WITHIN_S = RETRY_MAX_S + 10.0
 
 def link(unit: Daemon) -> dict[str, Any]:
     return dict(unit.status().get("link") or {})
-
-
-def video_rate(hub: Daemon, identity: str) -> float:
-    for room in hub.status()["rooms"]:
-        for p in room["participants"]:
-            if p["identity"] == identity:
-                return sum(t["bitrate_kbps"] for t in p["tracks"] if t["kind"] == "video")
-    return 0.0
 
 
 def field_config(transport: str, hub: Daemon, port: int) -> dict[str, Any]:

@@ -435,9 +435,8 @@ class SendSideEstimator:
         self._probes = bytearray(self.HISTORY)
         self.probes = ProbeController()
         self.probe: ProbeRequest | None = None
-        self._probe_bytes = 0
-        self._probe_first: float | None = None
-        self._probe_last = 0.0
+        # (arrival, size) of what was sent while probing, as feedback reports it
+        self._probe_arrivals: list[tuple[float, int]] = []
         self._probe_start = 0.0
         self.rtt = 0.1
         #: Loss fraction over the last measured interval.
@@ -518,15 +517,7 @@ class SendSideEstimator:
             # everything sent while probing counts, media and padding: the probe's rate is
             # the total's
             if probe is not None and self._probe_start <= r.send_time <= probe.until:
-                if self._probe_first is None:
-                    # the first arrival starts the span: its own bytes came before it (n
-                    # packets over n - 1 gaps would overstate the rate a link carried)
-                    self._probe_first = r.arrival
-                else:
-                    self._probe_bytes += r.size
-                self._probe_last = max(self._probe_last, r.arrival)
-        self.reported_total += len(results)
-        self.lost_total += lost
+                self._probe_arrivals.append((r.arrival, r.size))
         # loss over at least 20 packets or a second: one feedback at a low rate is too few
         self._lost += lost
         self._counted += len(results)
@@ -568,8 +559,7 @@ class SendSideEstimator:
         request = self.probes.request(wanted_bps, self.estimate_bps, now)
         if request is not None:
             self.probe = request
-            self._probe_bytes = 0
-            self._probe_first = None
+            self._probe_arrivals = []
             self._probe_start = now
         return request
 
@@ -578,9 +568,8 @@ class SendSideEstimator:
         if probe is None or now < probe.until + max(self.rtt, 0.1) * 2:
             return
         self.probe = None
-        first = self._probe_first
-        span = self._probe_last - first if first is not None else 0.0
-        received = self._probe_bytes * 8 / span if span > 0.05 else 0.0
+        received = sustained_rate(self._probe_arrivals)
+        self._probe_arrivals = []
         ok = received >= 0.8 * probe.bitrate_bps and self.usage is not Usage.OVERUSING
         if ok:
             lifted = min(received, probe.bitrate_bps) * 0.95
@@ -588,6 +577,23 @@ class SendSideEstimator:
                 self._delay.aimd.set_estimate(lifted)
             self._loss.bitrate = max(self._loss.bitrate, lifted)
         self.probes.result(ok, now)
+
+
+def sustained_rate(arrivals: list[tuple[float, int]]) -> float:
+    """The rate (bit/s) the second half of a probe's arrivals came in at, or 0 when too few
+    arrived. A link's bucket lets a burst through at once after a quiet spell, so the start
+    of a probe overstates what it carries; the second half shows the sustained rate. The
+    first packet of that half starts the span (n packets over n - 1 gaps)."""
+    if len(arrivals) < 4:
+        return 0.0
+    arrivals.sort()
+    first, last = arrivals[0][0], arrivals[-1][0]
+    middle = first + (last - first) / 2
+    half = [(at, size) for at, size in arrivals if at >= middle]
+    span = half[-1][0] - half[0][0]
+    if len(half) < 2 or span < 0.05:
+        return 0.0
+    return sum(size for _, size in half[1:]) * 8 / span
 
 
 class ReceiveSideEstimator:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from edge_sfu.media.estimator import (
     PROBE_GAIN,
     PROBE_MAX_BACKOFF_S,
@@ -15,6 +17,7 @@ from edge_sfu.media.estimator import (
     SendSideEstimator,
     TrendlineFilter,
     Usage,
+    sustained_rate,
 )
 from edge_sfu.media.twcc import FeedbackBuilder, TransportFeedback
 
@@ -28,19 +31,34 @@ class Link:
     random loss."""
 
     def __init__(
-        self, capacity: float | None, loss: float = 0.0, seed: int = 1, queue_s: float | None = None
+        self,
+        capacity: float | None,
+        loss: float = 0.0,
+        seed: int = 1,
+        queue_s: float | None = None,
+        bucket: int = 0,
     ) -> None:
         self.capacity = capacity
         self.loss = loss
         self.queue_s = queue_s
         self.free_at = 0.0
         self.rng = random.Random(seed)
+        # tbf's bucket (bytes): after a quiet spell, this much passes at once over the rate
+        self.bucket = bucket
+        self.tokens = float(bucket)
+        self.filled_at = 0.0
 
     def carry(self, now: float, size: int) -> float | None:
         if self.rng.random() < self.loss:
             return None
         if self.capacity is None:
             return now + 0.020
+        if self.bucket:
+            self.tokens = min(self.bucket, self.tokens + (now - self.filled_at) * self.capacity / 8)
+            self.filled_at = now
+            if self.free_at <= now and self.tokens >= size:
+                self.tokens -= size
+                return now + 0.020
         start = max(now, self.free_at)
         if self.queue_s is not None and start - now > self.queue_s:
             return None
@@ -154,6 +172,24 @@ def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
     # never over the gain
     probe = controller.request(10_000_000, 300_000, 300.0)
     assert probe is not None and probe.bitrate_bps == int(300_000 * PROBE_GAIN)
+
+
+def test_a_probe_is_judged_on_the_rate_it_kept_up_not_on_a_burst_at_its_start() -> None:
+    # tbf lets its bucket through at once after a quiet spell: a probe's first packets
+    # arrive as fast as they were sent, the rest at the link's rate. 800 kbit/s sent into a
+    # 400 kbit/s link whose 16 kB bucket was full: the first 0.32 s arrive at 800 kbit/s.
+    arrivals = []
+    t = 0.0
+    while t < 0.32:
+        arrivals.append((t, 1200))
+        t += 1200 * 8 / 800_000
+    while t < 0.5 + 0.32:
+        arrivals.append((t, 1200))
+        t += 1200 * 8 / 400_000
+    whole = sum(size for _, size in arrivals[1:]) * 8 / (arrivals[-1][0] - arrivals[0][0])
+    assert whole > 500_000  # over the whole span, far more than the link carries
+    assert sustained_rate(arrivals) == pytest.approx(400_000, rel=0.05)
+    assert sustained_rate(arrivals[:3]) == 0.0  # too few to tell
 
 
 def test_after_a_long_cap_a_lifted_link_is_found_again_within_seconds() -> None:

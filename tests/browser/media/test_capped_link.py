@@ -19,6 +19,8 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 CAP_BPS = 400_000
+#: The most the downlink estimate may read at the capped link's edge.
+EDGE_BPS = int(CAP_BPS * 1.1)
 SID_JS = "() => window.edgeRoom.localParticipant.sid"
 
 
@@ -90,11 +92,14 @@ async def test_a_capped_browser_follows_its_uplink_and_its_downlink_is_estimated
                 await wait_for(below_cap, timeout=30, what="a downlink estimate under the cap")
                 # ... and probing does not lift it over the link again: a probe above the
                 # cap fails (one below it may get through, and lifts the estimate to what it
-                # carried, still under the cap)
+                # carried, still under the cap). The estimate's own growth finds the link's
+                # edge by touching it, so it may sit a little over for a moment; a probe that
+                # got through over the cap would lift it to 95 % of 1.5 to 2 times itself.
                 for _ in range(10):
                     transport.probe(2 * CAP_BPS)
                     await asyncio.sleep(0.5)
-                    assert all(bps is not None and bps < CAP_BPS for bps in downlink()), downlink()
+                    estimates = downlink()
+                    assert all(bps is not None and bps < EDGE_BPS for bps in estimates), estimates
 
 
 async def test_a_probe_lifts_a_browsers_downlink_estimate_and_the_page_keeps_decoding(tmp_path):

@@ -132,20 +132,24 @@ async def test_a_capped_python_subscriber_is_switched_off_and_recovers(tmp_path)
     await _capped_scenario(tmp_path, high_track_plays=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a subscriber without transport-cc feedback (aiortc) under a real cap: the "
-    "loss-based estimate overshoots the cap and collapses, the high-priority track freezes "
-    "for seconds (unrepaired losses) or is switched off too, and the camera is switched back "
-    "on under the cap",
-)
 async def test_a_capped_python_subscriber_keeps_the_high_track_playing(tmp_path) -> None:
     """Under the cap the high-priority screen plays on its top layer, never switched off, and
-    the camera stays off."""
-    await _capped_scenario(tmp_path, high_track_plays=True)
+    the camera stays off.
+
+    Known shortfall (the adaptation issue stays open for it): a subscriber without
+    transport-cc feedback (aiortc) is estimated from loss alone, which overshoots a real cap
+    and collapses, so in some runs the screen freezes for seconds or the camera is switched
+    back on under the cap. Everything else is asserted; that part is reported as an expected
+    failure, with the timeline, when it shows."""
+    shortfall = await _capped_scenario(tmp_path, high_track_plays=True)
+    if shortfall:
+        pytest.xfail(shortfall)
 
 
-async def _capped_scenario(tmp_path: Path, *, high_track_plays: bool) -> None:
+async def _capped_scenario(tmp_path: Path, *, high_track_plays: bool) -> str:
+    """Returns why the high-priority track did not hold under the cap ("" when it did, or
+    when not asked)."""
+    shortfall = ""
     with slow_host() as host:
         media = MediaSettings(host_addresses=(host.gateway,))
         async with running_sfu(tmp_path, host=host.gateway, media=media) as sfu:
@@ -186,15 +190,20 @@ async def _capped_scenario(tmp_path: Path, *, high_track_plays: bool) -> None:
                 assert len(capped) >= HOLD_S - 2, lines.got[off:]
                 if high_track_plays:
                     # and it holds: the camera stays off (no switching back and forth)
-                    assert all(s.get("camera", 0) == 0 for s in capped[1:]), f"{capped} {why()}"
-                    assert all(s.get("screen", 0) >= 5 for s in capped), f"{capped} {why()}"
-                    assert not any(line.get("off") == "screen" for line in lines.got), why()
-                    assert consumers["screen"].current_layer == top, why()
+                    held = (
+                        all(s.get("camera", 0) == 0 for s in capped[1:])
+                        and all(s.get("screen", 0) >= 5 for s in capped)
+                        and not any(line.get("off") == "screen" for line in lines.got)
+                        and consumers["screen"].current_layer == top
+                    )
+                    if not held:
+                        shortfall = f"the high-priority track did not hold: {capped} {why()}"
 
                 host.set_rate(None)
                 lifted = len(lines.got)
                 await _wait(lambda: lines.both_play(lifted), SWITCH_S, "both playing again", lines)
                 assert lines.switched_off() == set(), f"{lines.got[lifted:]} {why()}"
+                return shortfall
             finally:
                 if sampler is not None:
                     sampler.cancel()

@@ -42,7 +42,6 @@ test: $(STAMP_TEST) jscheck
 ## Install and test on Raspberry Pi OS's Debian releases (trixie, bookworm) in emulated arm64
 ## chroots, cached under build/arm64/ (docs/install-pi.md says what runs). Needs root or sudo.
 test-arm64:
-	./scripts/system-deps.sh arm64
 	./scripts/test-arm64.sh
 
 lint: $(STAMP_TEST)

@@ -60,12 +60,17 @@ IGNORE=(
     # with ENOPROTOOPT: the emulator's limit, not the code's.
     tests/integration/appliance/test_net_limits.py
     tests/integration/daemon/test_connection_limits.py
+    # mDNS on loopback: zeroconf sets IP_MULTICAST_IF, which qemu-user (7.2) refuses with
+    # ENOPROTOOPT (qemu issue 1837), so neither the announcer nor the browser starts.
+    tests/integration/daemon/test_hub_discovery.py
 )
 DESELECT=(
     # Timed on the real clock to a few tens of milliseconds: under emulation they time the
     # emulator. (The frame interval at 15 fps within 15 %; three collections in 0.22 s.)
     tests/hwsim/test_synthetic_source.py::test_both_layers_at_configured_sizes_and_rate
     tests/unit/provisioning/test_units.py::test_status_hub_one_collector_for_many_pages
+    # zeroconf on loopback: IP_MULTICAST_IF, refused by qemu-user (see IGNORE above).
+    tests/integration/provisioning/test_mdns.py::test_announcer_found_on_loopback
 )
 
 log() { printf '==> %s\n' "$*"; }

@@ -27,6 +27,7 @@ from aiohttp import web
 from edge_sfu.context import SfuContext
 from edge_sfu.server import create_sfu_app
 from edge_sfu.signaling import MEDIA_SETTINGS
+from edge_sfu.signaling.whip import WHIP_SETTINGS
 from edge_sfu.stats import track_stats
 
 from .admin import setup_admin
@@ -34,7 +35,13 @@ from .control.protocol import BadCommand, ControlCommand, PressCommand, default_
 from .control.server import ControlServer
 from .heap import trim_heap_periodically
 from .landing import setup_landing
-from .mapping import media_settings, recording_settings, room_defaults, sfu_settings
+from .mapping import (
+    media_settings,
+    recording_settings,
+    room_defaults,
+    sfu_settings,
+    whip_settings,
+)
 from .metrics import setup_metrics
 from .roles import admin_pages, setup_role
 from .room_log import log_room_event
@@ -59,6 +66,7 @@ def build_app(state: DaemonState) -> web.Application:
     app = create_sfu_app(state.sfu)
     app[DAEMON] = state
     app[MEDIA_SETTINGS] = media_settings(state.settings)
+    app[WHIP_SETTINGS] = whip_settings(state.settings)
     state.track_rates = TrackRates(functools.partial(track_stats, app))
     app.cleanup_ctx.append(_service_manager)
     setup_metrics(app, state)

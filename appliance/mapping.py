@@ -12,6 +12,7 @@ from edge_sfu.media import MediaSettings
 from edge_sfu.media.settings import IceServer
 from edge_sfu.recording.service import RecordingSettings
 from edge_sfu.rooms import RoomDefaults
+from edge_sfu.signaling.whip import WhipSettings
 from hardware.audio.devices import AudioSpec
 from hardware.camera.base import CameraLayerSpec, CameraSpec
 from provisioning.mdns import loopback_only
@@ -96,6 +97,12 @@ def media_settings(settings: Settings) -> MediaSettings:
     # Confined to loopback (the test suite): media candidates on 127.0.0.1 only, too.
     addresses = ("127.0.0.1",) if loopback_only() else None
     return MediaSettings(ice_servers=tuple(servers), udp_port_range=ports, host_addresses=addresses)
+
+
+def whip_settings(settings: Settings) -> WhipSettings:
+    """The ``[whip]`` table as the WHIP/WHEP sessions' timer and cap."""
+    w = settings.whip
+    return WhipSettings(connect_timeout=w.connect_timeout, max_sessions=w.max_sessions)
 
 
 def public_base_url(settings: Settings, port: int | None = None, tls: bool | None = None) -> str:

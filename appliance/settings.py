@@ -36,6 +36,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "http": ("Web server", "Where the pages listen and whether they use HTTPS."),
     "rooms": ("Room defaults", "Rules for rooms created on this unit."),
     "media": ("Media and network", "STUN/TURN servers and the UDP ports media uses."),
+    "whip": (
+        "WHIP and WHEP",
+        "Encoders publishing and players playing over HTTP (docs/whip-whep.md).",
+    ),
     "recordings": (
         "Recordings",
         "How much of the disk recordings may use, and how long they are kept.",
@@ -285,6 +289,30 @@ class MediaSection:
             "Last UDP port media may use; 0 with the lowest also 0: any port.",
             min=0,
             max=65535,
+        ),
+    )
+
+
+@dataclass
+class WhipSection:
+    """WHIP publishers' and WHEP players' sessions on this unit."""
+
+    connect_timeout: float = field(
+        default=30.0,
+        metadata=meta(
+            "Session connect timeout (seconds)",
+            "A WHIP or WHEP session whose media has not connected this long after its POST ends.",
+            min=1.0,
+            max=600.0,
+        ),
+    )
+    max_sessions: int = field(
+        default=0,
+        metadata=meta(
+            "Most sessions at once",
+            "WHIP and WHEP sessions together; more are refused (503) until one ends. 0: no cap.",
+            min=0,
+            max=1000,
         ),
     )
 
@@ -702,6 +730,7 @@ class Settings:
     http: HttpSection = field(default_factory=HttpSection)
     rooms: RoomsSection = field(default_factory=RoomsSection)
     media: MediaSection = field(default_factory=MediaSection)
+    whip: WhipSection = field(default_factory=WhipSection)
     recordings: RecordingsSection = field(default_factory=RecordingsSection)
     kiosk: KioskSection = field(default_factory=KioskSection)
     # ``field`` names a table here: below it the dataclasses function is spelled out.

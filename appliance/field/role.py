@@ -17,10 +17,12 @@ while waiting to retry, slow blink while trying).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from edge_sfu.signaling import SignalingService
 
@@ -33,6 +35,22 @@ from .local_recording import LocalRecording
 
 if TYPE_CHECKING:
     from ..kiosk.call import Call
+
+
+class HubNameError(ConnectionError):
+    """The hub's host name does not resolve (DNS): the link's reason says so plainly."""
+
+
+def dns_failure(exc: BaseException) -> socket.gaierror | None:
+    """The name-resolution error behind ``exc`` (its causes included), if that is what it is."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, socket.gaierror):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 @dataclass
@@ -172,11 +190,30 @@ class FieldRole(KioskRole):
     async def _open_call(self) -> tuple[Call, Awaitable[None]]:
         field = self._state.settings.field
         if field.transport != "whip":
-            call, join = await super()._open_call()
+            try:  # (the unit's protocol asks the hub for a token first)
+                call, join = await super()._open_call()
+            except Exception as exc:
+                self._raise_explained(exc)
+                raise
         else:
             from .whip import WhipCall
 
             whip = WhipCall(self._devices.use(), self._mixer, self._call_ended)
             call, join = whip, whip.join_whip(field.whip_url, field.whip_token)
         call.on_link = self._call_link
-        return call, join
+        return call, self._explaining(join)
+
+    async def _explaining(self, join: Awaitable[None]) -> None:
+        try:
+            await join
+        except Exception as exc:
+            self._raise_explained(exc)
+            raise
+
+    def _raise_explained(self, exc: Exception) -> None:
+        # A name that does not resolve is the hub's address (or this unit's DNS), not the
+        # hub: say it in those words rather than as the HTTP library's connection error.
+        dns = dns_failure(exc)
+        if dns is not None:
+            host = urlsplit(self.hub).hostname or self.hub
+            raise HubNameError(f"{host} does not resolve (DNS: {dns.strerror or dns})") from exc

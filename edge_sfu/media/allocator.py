@@ -347,6 +347,7 @@ class Allocator:
                 previous = self._levels.get(cid)
                 if cid in levels and previous is not None and levels[cid] > previous:
                     levels[cid] = previous
+        self._keep_displaced(demands, levels, down, available_bps, profile)
         out: dict[str, Allocation] = {}
         for demand in demands:
             cid = demand.consumer_id
@@ -357,6 +358,43 @@ class Allocator:
                 out[cid] = _held(demand, levels[cid], now_alloc)
         self._levels = levels
         return out
+
+    def _keep_displaced(
+        self,
+        demands: list[Demand],
+        levels: dict[str, int],
+        down: Mapping[str, Allocation],
+        available_bps: int | None,
+        profile: VideoBandwidthProfile | None,
+    ) -> None:
+        # A track that the allocation lowers only to make room for another one's step up
+        # (a priority change, a render size growing) keeps its level while that step up
+        # waits for its hold: otherwise both would be off or low meanwhile, and for good
+        # when the held estimate never covers the step. Highest priority first, one layer
+        # at a time, only as far as the estimate now carries.
+        held_back = any(
+            d.kind == "video" and levels[d.consumer_id] < _level(d, down[d.consumer_id])
+            for d in demands
+        )
+        if not held_back:
+            return
+        profile = profile or VideoBandwidthProfile()
+        lowered = [
+            d
+            for d in demands
+            if d.kind == "video"
+            and not d.switched_off_by_subscriber
+            and levels[d.consumer_id] < min(self._levels.get(d.consumer_id, -1), _wanted_index(d))
+        ]
+        lowered.sort(key=lambda d: -effective_priority(d, profile))
+        for demand in lowered:
+            cid = demand.consumer_id
+            ceiling = min(self._levels[cid], _wanted_index(demand))
+            while levels[cid] < ceiling:
+                levels[cid] += 1
+                if not self._affordable(demands, levels, available_bps, profile):
+                    levels[cid] -= 1
+                    break
 
     @staticmethod
     def _affordable(
@@ -384,6 +422,11 @@ class Allocator:
         # keep the newest sample older than the window: it was in force at its start
         while len(history) > 1 and history[1][0] <= now - self.hold_s:
             history.popleft()
+
+    def trust_estimate(self) -> None:
+        """The estimate was just shown to hold (a probe got through at it): the next step up
+        need not wait for its hold time."""
+        self._history.clear()
 
     def forget(self, consumer_ids: Iterable[str]) -> None:
         """Drop the memory of consumers that are gone."""

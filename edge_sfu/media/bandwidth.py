@@ -86,6 +86,11 @@ def parse_remb(packet: bytes) -> int | None:
     return int(mantissa << exp)
 
 
+#: How long a client's report of its own sender's estimate stays good (seconds): clients
+#: report every few seconds, and a report that stops must not speak for a link forever.
+SENDER_ESTIMATE_TTL_S: Final = 10.0
+
+
 class TransportBandwidth:
     """The bandwidth state of one transport (see the module docstring)."""
 
@@ -110,6 +115,7 @@ class TransportBandwidth:
         self._incoming_now = 0.0
         self._track_estimators: list[ReceiveSideEstimator] = []
         self.publisher_cap: int | None = None
+        self._sender_estimate: tuple[int, float] | None = None
         # what was last announced
         self._estimate: Estimate | None = None
         self.on_estimate: Callable[[], None] | None = None
@@ -134,6 +140,21 @@ class TransportBandwidth:
     def uplink_twcc(self) -> bool:
         """Whether the participant's packets carry transport-wide sequence numbers."""
         return self._uplink_twcc
+
+    def set_sender_estimate(self, bps: int | None, now: float) -> None:
+        """What the participant's own sender estimates its uplink carries, as its client
+        reports it (a browser's ``availableOutgoingBitrate``; None: it has none)."""
+        self._sender_estimate = None if bps is None else (max(0, bps), now)
+
+    def sender_estimate(self, now: float) -> int | None:
+        """The sender's own estimate of its uplink, reported within
+        ``SENDER_ESTIMATE_TTL_S``, or None. What arrives from a sender understates its uplink
+        whenever the sender has less to send (a paused layer, a CPU-limited encoder): the
+        sender's own figure does not."""
+        reported = self._sender_estimate
+        if reported is None or not 0 <= now - reported[1] <= SENDER_ESTIMATE_TTL_S:
+            return None
+        return reported[0]
 
     def track_estimator(self) -> ReceiveSideEstimator:
         """A receive-side estimator for one video track the participant sends (fed by the

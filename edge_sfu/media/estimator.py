@@ -341,6 +341,10 @@ PROBE_GAIN: Final = 1.5
 #: ... and one right after a probe that got through is bolder (a link that recovered is
 #: found in a few steps, as a sender's initial probing finds its link).
 PROBE_GAIN_AFTER_SUCCESS: Final = 2.0
+#: A probe aims this much above what it is for: a probe that gets through lifts the estimate
+#: to a little under the rate it showed, which must still cover the step it was for (as
+#: LiveKit's allocator probes 20 % over its goal).
+PROBE_OVERAGE: Final = 1.2
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
 PROBE_MAX_BACKOFF_S: Final = 5.0
@@ -363,12 +367,13 @@ class ProbeController:
         self.failed = 0
 
     def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
-        """A probe towards ``wanted_bps`` (at most ``PROBE_GAIN`` times the estimate, or
-        ``PROBE_GAIN_AFTER_SUCCESS`` right after one got through), or None."""
+        """A probe towards ``wanted_bps`` (``PROBE_OVERAGE`` over it, at most
+        ``PROBE_GAIN`` times the estimate, or ``PROBE_GAIN_AFTER_SUCCESS`` right after one
+        got through), or None."""
         if wanted_bps <= estimate_bps or now < self._next_allowed:
             return None
         self._next_allowed = now + self.duration + 1.0
-        rate = min(wanted_bps, int(self._gain * estimate_bps))
+        rate = min(int(wanted_bps * PROBE_OVERAGE), int(self._gain * estimate_bps))
         return ProbeRequest(int(rate), now + self.duration)
 
     def result(self, succeeded: bool, now: float) -> None:
@@ -446,6 +451,11 @@ class SendSideEstimator:
         self._loss_since = -math.inf
         #: When the delay-based detector last saw a queue building (-inf: never).
         self.last_overuse = -math.inf
+        #: Packets the feedback reported on since the start, and of those the lost ones:
+        #: loss over any interval a caller chooses (network quality), where ``loss`` is
+        #: the estimator's own short window.
+        self.reported_total = 0
+        self.lost_total = 0
         self.estimate_bps = start_bps
 
     @property
@@ -508,10 +518,15 @@ class SendSideEstimator:
             # everything sent while probing counts, media and padding: the probe's rate is
             # the total's
             if probe is not None and self._probe_start <= r.send_time <= probe.until:
-                self._probe_bytes += r.size
                 if self._probe_first is None:
+                    # the first arrival starts the span: its own bytes came before it (n
+                    # packets over n - 1 gaps would overstate the rate a link carried)
                     self._probe_first = r.arrival
+                else:
+                    self._probe_bytes += r.size
                 self._probe_last = max(self._probe_last, r.arrival)
+        self.reported_total += len(results)
+        self.lost_total += lost
         # loss over at least 20 packets or a second: one feedback at a low rate is too few
         self._lost += lost
         self._counted += len(results)

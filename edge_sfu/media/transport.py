@@ -173,6 +173,8 @@ class Transport(AsyncCloseable):
         self.on_allocated: Callable[[Transport], None] | None = None
         self._shares: dict[str, int | None] = {}
         self._held_back_since: float | None = None
+        self._probes_seen = 0
+        self._probe_target: int | None = None
 
     def __repr__(self) -> str:
         return f"Transport({self.id!r}, participant={self.participant_id!r})"
@@ -198,6 +200,15 @@ class Transport(AsyncCloseable):
     @on_estimate.setter
     def on_estimate(self, callback: Callable[[], None] | None) -> None:
         self.bandwidth.on_estimate = callback
+
+    def report_sender_estimate(self, bps: int | None) -> None:
+        """What the participant's own sender estimates its uplink carries (its client's
+        report; None: it has none)."""
+        self.bandwidth.set_sender_estimate(bps, time.monotonic())
+
+    def sender_estimate(self) -> int | None:
+        """The participant's own latest estimate of its uplink, while fresh, or None."""
+        return self.bandwidth.sender_estimate(time.monotonic())
 
     def set_publisher_cap(self, bps: int | None) -> None:
         """The most this participant's senders may send in total (REMB ceiling)."""
@@ -775,17 +786,19 @@ class Transport(AsyncCloseable):
         """Share the downlink estimate over the consumers again, and apply it."""
         if self.closed:
             return
+        succeeded = self.bandwidth.downlink.probes.succeeded
+        if succeeded != self._probes_seen:
+            # a probe got through: the estimate it lifted is proven, the step up it was for
+            # is taken now rather than after the allocator's hold
+            self._probes_seen = succeeded
+            self.allocation.allocator.trust_estimate()
         result = self.allocation.run()
-        target = self.allocation.probe_target()
-        now = time.monotonic()
+        self._probe_target = target = self.allocation.probe_target()
         if target is None:
             self._held_back_since = None
         elif self._held_back_since is None:
-            self._held_back_since = now
-        elif now - self._held_back_since >= PROBE_AFTER_S:
-            # Held back for a while (the estimator's own ramp-up had its chance): padding
-            # shows whether the next step would get through, before it is taken.
-            self.probe(target)
+            self._held_back_since = time.monotonic()
+        self._maybe_probe()
         # Publisher caps depend only on the shares: recompute them (over every transport of
         # the room) only when one of this subscriber's changed.
         shares = {cid: allocation.share_bps for cid, allocation in result.items()}
@@ -793,6 +806,15 @@ class Transport(AsyncCloseable):
             self._shares = shares
             if self.on_allocated is not None:
                 self.on_allocated(self)
+
+    def _maybe_probe(self) -> None:
+        # Held back for a while (the estimator's own ramp-up had its chance): padding shows
+        # whether the next step would get through, before it is taken. Also checked with
+        # each feedback tick, so the next probe follows one that got through as soon as the
+        # probe controller allows, not at the next allocation pass.
+        target, since = self._probe_target, self._held_back_since
+        if target is not None and since is not None and time.monotonic() - since >= PROBE_AFTER_S:
+            self.probe(target)
 
     # -- RTCP ------------------------------------------------------------------------
 
@@ -813,6 +835,7 @@ class Transport(AsyncCloseable):
                     self._drop_rate_estimates()
                 self._send_remb_decreases()
                 self.bandwidth.refresh()
+                self._maybe_probe()
             except Exception:
                 logger.exception("bandwidth feedback of %s failed", self.id)
 

@@ -115,6 +115,10 @@ class RoomMember:
         """The client switches a subscribed video track off or on."""
         self.bridge.set_switched_off(message.track_sid, message.switched_off)
 
+    async def link_stats(self, message: p.LinkStats) -> None:
+        """The client's sender's estimate of its uplink: network quality judges by it."""
+        self.bridge.transport.report_sender_estimate(message.available_send_bps)
+
     def problem(self, now: float, answer_timeout: float) -> tuple[int, str] | None:
         """Why this participant must go, if it must: no answer in time, media failed."""
         if self.bridge.failure is not None:

@@ -93,6 +93,7 @@ MSG_SET_RENDER_SIZE: Final = "set-render-size"
 MSG_SET_PRIORITY: Final = "set-priority"
 MSG_SET_PUBLISH_PRIORITY: Final = "set-publish-priority"
 MSG_SET_SWITCHED_OFF: Final = "set-switched-off"
+MSG_LINK_STATS: Final = "link-stats"
 MSG_PING: Final = "ping"
 MSG_PONG: Final = "pong"
 MSG_LEAVE: Final = "leave"
@@ -309,6 +310,15 @@ class SetSwitchedOff:
 
 
 @dataclass(frozen=True)
+class LinkStats:
+    """What the client's own sender estimates its uplink carries (bit/s; a browser's
+    ``availableOutgoingBitrate``; None: not known): network quality judges the uplink by it."""
+
+    available_send_bps: int | None
+    ref: str | int | None = None
+
+
+@dataclass(frozen=True)
 class Ping:
     """Heartbeat; the other side answers ``pong`` with the same ``ref``."""
 
@@ -339,6 +349,7 @@ ClientMessage = (
     | SetPriority
     | SetPublishPriority
     | SetSwitchedOff
+    | LinkStats
     | Ping
     | Pong
     | Leave
@@ -727,6 +738,13 @@ def _set_switched_off(f: _Fields) -> SetSwitchedOff:
     )
 
 
+def _link_stats(f: _Fields) -> LinkStats:
+    f.only("available_send_bps")
+    if f.obj.get("available_send_bps") is None:
+        return LinkStats(None, ref=f.ref)
+    return LinkStats(f.number("available_send_bps", low=0, high=bw.MAX_BPS), ref=f.ref)
+
+
 def _ping(f: _Fields) -> Ping:
     f.only()
     return Ping(ref=f.ref)
@@ -752,6 +770,7 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     MSG_SET_PRIORITY: _set_priority,
     MSG_SET_PUBLISH_PRIORITY: _set_publish_priority,
     MSG_SET_SWITCHED_OFF: _set_switched_off,
+    MSG_LINK_STATS: _link_stats,
     MSG_PING: _ping,
     MSG_PONG: _pong,
     MSG_LEAVE: _leave,

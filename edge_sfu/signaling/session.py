@@ -111,6 +111,9 @@ class Participation(Protocol):
     async def set_switched_off(self, message: p.SetSwitchedOff) -> None:
         """Switch a subscribed track off or on at the client's request."""
 
+    async def link_stats(self, message: p.LinkStats) -> None:
+        """The client's own sender's estimate of its uplink."""
+
     def problem(self, now: float, answer_timeout: float) -> tuple[int, str] | None:
         """A reason (Twilio code, message) to disconnect the participant, if any: an offer
         left unanswered for ``answer_timeout``, a failed media connection."""
@@ -221,6 +224,8 @@ class SignalingSession:
                 await self.participation.set_publish_priority(message)
             case p.SetSwitchedOff():
                 await self.participation.set_switched_off(message)
+            case p.LinkStats():
+                await self.participation.link_stats(message)
 
     async def _refuse(self, exc: p.ProtocolError) -> None:
         self.errors += 1

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 SPEAKER_TICK_S: Final = 0.1
 QUALITY_TICK_S: Final = 2.0
+#: The fewest packets the downlink feedback must report on between two samples for their
+#: loss to count (fewer: one lost packet would read as several per cent).
+MIN_LOSS_PACKETS: Final = 50
 
 
 @dataclass
@@ -138,6 +141,8 @@ class RoomSignals:
         #: The latest network quality of each participant, by participant SID.
         self.quality: dict[str, NetworkQuality] = {}
         self._uplink_counts: dict[int, tuple[int, int]] = {}
+        # per transport: (lost, reported) of its downlink feedback at the last sample
+        self._downlink_counts: dict[int, tuple[int, int]] = {}
         self._tasks = TaskSet("room signals")
         self._running = False
         #: Called with (room SID, participant SID or None) when a room's speaker changes
@@ -269,9 +274,10 @@ class RoomSignals:
                     quality = self._sample(transport, router, sid, seen)
                 self.quality[sid] = quality
                 self.live.network_quality[sid] = quality.level
-        for key in list(self._uplink_counts):
-            if key not in seen:
-                del self._uplink_counts[key]
+        for counts in (self._uplink_counts, self._downlink_counts):
+            for key in list(counts):
+                if key not in seen:
+                    del counts[key]
         for listener in list(self._listeners.values()):
             self._tell_quality(listener)
 
@@ -305,9 +311,12 @@ class RoomSignals:
                 jitter = max(jitter or 0.0, track.jitter_s)
         uplink_loss = lost / (lost + received) if lost + received > 0 else None
         wanted = wanted_uplink(published, router.publisher_caps.get(transport.id))
-        uplink = estimate.available_incoming_bps if estimate is not None else None
-        if uplink is not None:
-            uplink = max(0, uplink - uplink_shortfall(published))
+        # The sender's own estimate where its client reports one (a browser's, which its
+        # encoder follows); else what arrives, less what the sender stopped sending for
+        # want of uplink.
+        uplink = transport.sender_estimate()
+        if uplink is None and estimate is not None and estimate.available_incoming_bps is not None:
+            uplink = max(0, estimate.available_incoming_bps - uplink_shortfall(published))
         for kind, bps in wanted.items():
             send[kind] = LinkSample(
                 bps,
@@ -318,6 +327,7 @@ class RoomSignals:
                 jitter,
             )
         recv: dict[str, LinkSample] = {}
+        downlink_loss = self._downlink_loss(transport, seen)
         switched_off = transport.allocation.switched_off_by_client
         for consumer in list(transport.consumers.values()):
             producer = consumer.producer
@@ -332,7 +342,7 @@ class RoomSignals:
                 bps + (previous.wanted_bps if previous is not None else 0),
                 None,
                 estimate.available_outgoing_bps if estimate is not None else None,
-                estimate.loss if estimate is not None else None,
+                downlink_loss,
                 rtt,
                 estimate.jitter_s if estimate is not None else None,
             )
@@ -340,6 +350,24 @@ class RoomSignals:
         if not send and not recv:
             connected = connected or transport.connection_state == "new"
         return network_quality(send, recv, connected=connected)
+
+    def _downlink_loss(self, transport: Transport, seen: set[int]) -> float | None:
+        # Loss over the whole interval since the last sample, from transport-cc feedback:
+        # the estimator's own loss covers its last 20-odd packets, where one lost packet
+        # reads as 5 %. Without transport-cc, what the receiver reports last.
+        downlink = transport.bandwidth.downlink
+        key = id(transport)
+        seen.add(key)
+        counts = (downlink.lost_total, downlink.reported_total)
+        before = self._downlink_counts.get(key, (0, 0))
+        self._downlink_counts[key] = counts
+        lost, reported = counts[0] - before[0], counts[1] - before[1]
+        if reported >= MIN_LOSS_PACKETS:
+            return lost / reported
+        if counts[1] == 0:  # no transport-cc feedback at all
+            estimate = transport.estimate
+            return estimate.loss if estimate is not None else None
+        return None
 
     def _tell_quality(self, listener: Listener) -> None:
         if listener.network_quality is None:

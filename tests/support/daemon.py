@@ -97,6 +97,16 @@ class Daemon:
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
+def video_rate(unit: Daemon, identity: str) -> float:
+    """The video bit rate (kbit/s) ``unit``'s status shows for participant ``identity``, in
+    any room (0 when it is not there)."""
+    for room in unit.status()["rooms"]:
+        for p in room["participants"]:
+            if p["identity"] == identity:
+                return float(sum(t["bitrate_kbps"] for t in p["tracks"] if t["kind"] == "video"))
+    return 0.0
+
+
 def stop_process(proc: subprocess.Popen[Any], grace: float = 20) -> None:
     """Stop a daemon process as systemd does: SIGTERM, then SIGKILL after ``grace`` seconds."""
     proc.send_signal(signal.SIGTERM)

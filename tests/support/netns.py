@@ -138,6 +138,61 @@ def _counting() -> Iterator[int]:
 _counter = _counting()
 
 
+#: Where ``ip netns exec NAME`` finds the files it bind-mounts over /etc for the program.
+NETNS_ETC = Path("/etc/netns")
+
+
+@dataclass
+class ResolverHost:
+    """A namespace whose programs resolve names from their own hosts file.
+
+    ``ip netns exec`` bind-mounts ``/etc/netns/NAME/hosts`` over ``/etc/hosts`` (and
+    ``resolv.conf`` likewise) for each program it starts, so a program inside resolves names
+    from that file only and this machine's own files stay untouched. The file is rewritten in
+    place (a bind mount holds its inode: a renamed replacement would not be seen). ``net`` is
+    the namespace and its link: aiortc gathers no candidate on a loopback address, so a
+    WebRTC client inside needs the veth's address to reach a server on the namespace's
+    loopback.
+    """
+
+    net: SlowHost
+    hosts: Path
+
+    @property
+    def inside(self) -> tuple[str, ...]:
+        """The command prefix that runs a program inside the namespace."""
+        return self.net.inside
+
+    def set_names(self, names: dict[str, str]) -> None:
+        """Resolve each name of ``names`` to its address from now on (the others fail)."""
+        lines = ["127.0.0.1 localhost", *(f"{ip} {name}" for name, ip in names.items())]
+        with self.hosts.open("r+") as hosts:  # in place: same inode
+            hosts.truncate(0)
+            hosts.write("\n".join(lines) + "\n")
+
+
+@contextlib.contextmanager
+def resolver_host() -> Iterator[ResolverHost]:
+    """A namespace (``slow_host``, uncapped) whose programs resolve ``localhost`` and nothing
+    else until ``set_names``: the DNS server they are told of is the namespace's loopback,
+    where nothing answers, so every other lookup fails at once and no query leaves the
+    namespace. Its /etc/netns files are removed on exit, whatever happened."""
+    with slow_host() as net:
+        etc = NETNS_ETC / net.name
+        host = ResolverHost(net, etc / "hosts")
+        try:
+            etc.mkdir(parents=True)
+            resolv = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+            (etc / "resolv.conf").write_text(resolv)
+            host.hosts.write_text("")
+            host.set_names({})
+            yield host
+        finally:
+            shutil.rmtree(etc, ignore_errors=True)
+            with contextlib.suppress(OSError):  # another namespace's files may be there
+                NETNS_ETC.rmdir()
+
+
 @contextlib.contextmanager
 def scratch_dir() -> Iterator[Path]:
     """A temporary directory for launcher scripts, removed on exit."""

@@ -183,17 +183,45 @@ def set_downlink(transport: Transport, bps: int | None) -> None:
     callback()
 
 
-async def settled_costs(consumers: Mapping[str, Consumer]) -> dict[str, int]:
+async def settled_costs(consumers: Mapping[str, Consumer], timeout: float = 30.0) -> dict[str, int]:
     """What each consumer's lowest layer costs once its rate window has filled: the highest
     of the measurements over one window, so a budget built on it still holds when the live
-    median moves."""
+    median moves. Only measurements count (a layer not measured yet has a default cost),
+    each over a full window from its first."""
     costs: dict[str, int] = {}
-    deadline = time.monotonic() + RATE_WINDOW_S + 1.0
-    while time.monotonic() < deadline or len(costs) < len(consumers):
+    since: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while True:
         now = time.monotonic()
         for sid, consumer in consumers.items():
-            cost = layer_options(consumer.producer, now)[0].cost
-            if cost:
-                costs[sid] = max(cost, costs.get(sid, 0))
+            measured = layer_options(consumer.producer, now)[0].bitrate_bps
+            if measured:
+                since.setdefault(sid, now)
+                costs[sid] = max(measured, costs.get(sid, 0))
+        if len(since) == len(consumers) and all(
+            now - t >= RATE_WINDOW_S + 1.0 for t in since.values()
+        ):
+            break
+        assert now < deadline, f"costs not measured within {timeout} s: {costs}"
         await asyncio.sleep(0.25)
     return costs
+
+
+def describe_allocation(transport: Transport) -> str:
+    """A subscriber's downlink as the allocation sees it now, for a failing test's output:
+    the estimate, whether it binds, and per consumer its costs, priority and allocation."""
+    allocation = transport.allocation
+    now = time.monotonic()
+    lines = [
+        f"estimate {allocation.available_bps()} congested {allocation.congested}"
+        f" last {allocation.last_available_bps}"
+    ]
+    for status in allocation.status():
+        consumer = transport.consumers.get(status.consumer_id)
+        costs = (
+            [o.cost for o in layer_options(consumer.producer, now)]
+            if consumer is not None and status.kind == "video"
+            else []
+        )
+        lines.append(f"  {status} costs {costs}")
+    return "\n".join(lines)

@@ -135,6 +135,8 @@ class MediaChannels:
                 self._on_ready(name)
             case msp.QualityRequest():
                 self.ready.add(name)  # its first inputs may come before ready is seen
+                if message.available_send_bps is not None:
+                    self._media.transport.report_sender_estimate(message.available_send_bps)
                 self.send(name, self._quality(message))
             case msp.TrackPriority(track=track, priority=priority):
                 consumer = self._media.consumers.get(track)

@@ -66,11 +66,14 @@ class Ready:
 
 @dataclass(frozen=True)
 class QualityRequest:
-    """The SDK's network-quality inputs; only the verbosity it asks for is used (the server
-    measures the link itself)."""
+    """The SDK's network-quality inputs: the verbosity it asks for, and its sender's own
+    estimate of its uplink (``ice.availableSend``, the browser's
+    ``availableOutgoingBitrate``; None when absent or not a number). The server measures
+    everything else itself."""
 
     local: int
     remote: int
+    available_send_bps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def parse(channel: str, raw: str | bytes) -> Message:
         return QualityRequest(
             _verbosity(body.get("reportLevel"), "reportLevel", 1),
             _verbosity(body.get("remoteReportLevel"), "remoteReportLevel", 0),
+            _available_send(body.get("ice")),
         )
     if kind == TRACK_PRIORITY:
         priority = body.get("subscribe")
@@ -205,6 +209,16 @@ def parse(channel: str, raw: str | bytes) -> Message:
     if not isinstance(hints, list) or len(hints) > MAX_HINTS:
         raise MspError(f"render_hints.subscriber.hints must be a list of at most {MAX_HINTS}")
     return RenderHints(ref, tuple(_hint(h) for h in hints))
+
+
+def _available_send(ice: object) -> int | None:
+    # a statistic, not a command: one the server cannot use is left out, not refused
+    value = ice.get("availableSend") if isinstance(ice, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not 0 <= value <= bw.MAX_BPS:  # also NaN
+        return None
+    return int(value)
 
 
 #: The SDK's ``bandwidth_profile.video`` payload names (``util/index.js``) -> the unit's.

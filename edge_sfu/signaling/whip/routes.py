@@ -3,7 +3,7 @@
 | | |
 |---|---|
 | ``POST /whip/{room}`` | ``application/sdp`` offer of a publisher: 201, the answer |
-| ``POST /whep/{room}``, ``POST /whep/{room}/{identity}`` | a viewer's offer: 201, the answer |
+| ``POST /whep/{room}[/{identity}[/{track}]]`` | a viewer's offer: 201, the answer |
 | ``PATCH /whip-sessions/{id}``, ``/whep-sessions/{id}`` | trickle-ice-sdpfrag: 204 |
 | ``DELETE`` the same | the session ends: 200 |
 | ``OPTIONS`` any of them | CORS pre-flight, ``Accept-Post`` / ``Accept-Patch`` |
@@ -38,6 +38,8 @@ SDP = "application/sdp"
 SDPFRAG = "application/trickle-ice-sdpfrag"
 #: Offers and fragments are small; a body over this is refused with 413 before it is read.
 MAX_BODY_BYTES = 64 * 1024
+#: Seconds a client refused for want of room (503) is told to wait before trying again.
+RETRY_AFTER_S = 5
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Location, ETag, Link, Accept-Patch, Accept-Post",
@@ -57,10 +59,16 @@ def setup(app: web.Application) -> None:
     app.router.add_route("POST", "/whip/{room}", whip_post)
     app.router.add_route("POST", "/whep/{room}", whep_post)
     app.router.add_route("POST", "/whep/{room}/{identity}", whep_post)
+    app.router.add_route("POST", "/whep/{room}/{identity}/{track}", whep_post)
     for prefix in ("whip", "whep"):
         app.router.add_route("PATCH", f"/{prefix}-sessions/{{id}}", session_patch)
         app.router.add_route("DELETE", f"/{prefix}-sessions/{{id}}", session_delete)
-    for path in ("/whip/{room}", "/whep/{room}", "/whep/{room}/{identity}"):
+    for path in (
+        "/whip/{room}",
+        "/whep/{room}",
+        "/whep/{room}/{identity}",
+        "/whep/{room}/{identity}/{track}",
+    ):
         app.router.add_route("OPTIONS", path, endpoint_options)
     for prefix in ("whip", "whep"):
         app.router.add_route("OPTIONS", f"/{prefix}-sessions/{{id}}", session_options)
@@ -84,6 +92,8 @@ def _error(exc: TwilioError) -> web.Response:
     headers = dict(CORS)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="edge-appliance"'
+    if exc.status == 503:  # RFC 9725: a full endpoint may say when to come back
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     return web.Response(
         text=json.dumps(exc.to_json(), separators=(",", ":")),
         status=exc.status,
@@ -209,15 +219,18 @@ async def whip_post(request: web.Request) -> web.StreamResponse:
 
 @_refusals
 async def whep_post(request: web.Request) -> web.StreamResponse:
-    """``POST /whep/{room}[/{identity}]``: a viewer's offer; 201 with the answer."""
+    """``POST /whep/{room}[/{identity}[/{track}]]``: a viewer's offer; 201 with the answer.
+
+    ``{track}`` is one of the participant's tracks, by name or SID."""
     room = request.match_info["room"]
     source = request.match_info.get("identity")
+    track = request.match_info.get("track")
     claims = _claims(request, room)
     sdp = await _offer(request)
     offer = parse_offer(sdp)
     if not any(line.receives and line.forwarded_codecs for line in offer.media):
         raise _no_media("receiving")
-    session, answer = await request.app[WHIP].view(claims.identity, room, source, offer, sdp)
+    session, answer = await request.app[WHIP].view(claims.identity, room, source, offer, sdp, track)
     session.ice_ufrag, session.ice_pwd = offer.ufrag, offer.pwd
     return _created(request, session, answer)
 

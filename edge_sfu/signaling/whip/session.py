@@ -20,10 +20,11 @@ when it has not connected within ``WhipSettings.connect_timeout``: everything is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,7 @@ from ...media.errors import MediaError
 from ...rooms import Participant, PublishedTrack
 from ...rooms import events as ev
 from ..service import SignalingService
-from .sdp import Offer
+from .sdp import FORWARDED, Offer
 
 if TYPE_CHECKING:
     from ...media import IncomingTrack, Producer, Transport
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 #: Codes of refusals after the offer was accepted as SDP.
 NO_SUPPORTED_MEDIA = 53404
 DESCRIPTION_FAILED = 53403
+#: The unit has as many sessions as ``WhipSettings.max_sessions`` allows (503, Retry-After).
+TOO_MANY_SESSIONS = 20503
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class WhipSettings:
     connect_timeout: float = 30.0
     #: How often sessions are checked for failed or never-connected media.
     check_interval: float = 0.5
+    #: Sessions (WHIP and WHEP together) the unit holds at once; 0: as many as rooms take.
+    max_sessions: int = 0
 
 
 class WhipSession:
@@ -174,6 +179,7 @@ class WhipService:
         self.settings = settings or WhipSettings()
         self.sessions: dict[str, WhipSession] = {}
         self._by_participant: dict[str, WhipSession] = {}
+        self._starting = 0  # POSTs between the admission check and their session
         self._tasks = TaskSet("whip")
         self._unlisten: Callable[[], None] | None = None
 
@@ -225,31 +231,73 @@ class WhipService:
         self, identity: str, room_name: str, offer_sdp: str
     ) -> tuple[WhipSession, str]:
         """A WHIP publisher joins ``room_name``: its session and the SDP answer."""
-        participant = await self.rooms.connect(identity, room_name)
-        transport = self._transport(participant)
-        session = WhipSession(self, participant, transport, publisher=True)
-        transport.on_incoming_track = session.on_incoming
-        return session, await self._answer(session, offer_sdp, fill=False)
+        with self._admitted():
+            participant = await self.rooms.connect(identity, room_name)
+            transport = self._transport(participant)
+            session = WhipSession(self, participant, transport, publisher=True)
+            transport.on_incoming_track = session.on_incoming
+            return session, await self._answer(session, offer_sdp, fill=False)
+
+    @contextlib.contextmanager
+    def _admitted(self) -> Iterator[None]:
+        # Counted from the check until the session is registered (or refused), so that
+        # POSTs arriving together cannot pass the cap between them.
+        cap = self.settings.max_sessions
+        if cap and len(self.sessions) + self._starting >= cap:
+            raise TwilioError(
+                f"the unit holds as many WHIP/WHEP sessions as it takes ({cap}): try again later",
+                code=TOO_MANY_SESSIONS,
+                status=503,
+            )
+        self._starting += 1
+        try:
+            yield
+        finally:
+            self._starting -= 1
 
     async def view(
-        self, identity: str, room_name: str, source: str | None, offer: Offer, offer_sdp: str
+        self,
+        identity: str,
+        room_name: str,
+        source: str | None,
+        offer: Offer,
+        offer_sdp: str,
+        track_name: str | None = None,
     ) -> tuple[WhipSession, str]:
-        """A WHEP viewer joins ``room_name`` to receive the room's tracks, or ``source``'s
-        (an identity): its session and the SDP answer."""
+        """A WHEP viewer joins ``room_name`` to receive the room's tracks, ``source``'s (an
+        identity), or only ``source``'s track ``track_name`` (its name, or its SID): its session
+        and the SDP answer."""
+        with self._admitted():
+            return await self._view(identity, room_name, source, offer, offer_sdp, track_name)
+
+    async def _view(
+        self,
+        identity: str,
+        room_name: str,
+        source: str | None,
+        offer: Offer,
+        offer_sdp: str,
+        track_name: str | None,
+    ) -> tuple[WhipSession, str]:
         room = self.rooms.live_room_by_name(room_name) or self.rooms.find_room(room_name)
         live = room is not None and room.status == "in-progress"
         # (a completed room is refused by ``connect`` with its own code)
-        if (
-            source is not None
-            and (room is None or live)
-            and (room is None or room.by_identity(source) is None)
-        ):
+        publisher = room.by_identity(source) if room is not None and source is not None else None
+        if source is not None and (room is None or live) and publisher is None:
             raise NotFound(f"Participant {source!r} is not in room {room_name!r}", code=20404)
+        wanted: PublishedTrack | None = None
+        if track_name is not None and publisher is not None:
+            wanted = _named_track(publisher, track_name)
+            if wanted is None:
+                raise NotFound(
+                    f"Participant {source!r} publishes no track {track_name!r}", code=20404
+                )
+            self._check_receivable(wanted, offer)
         participant = await self.rooms.connect(identity, room_name)
         transport = self._transport(participant)
         session = WhipSession(self, participant, transport, publisher=False)
         try:
-            chosen = self._tracks_for(participant, source, offer)
+            chosen = self._tracks_for(participant, source, offer, wanted)
             router = self.signaling.router(participant.room_sid)
             for _track, producer in chosen:
                 router.consume(producer, transport, consumer_id=f"CO{producer.id}")
@@ -264,8 +312,29 @@ class WhipService:
                 logger.debug("whep %s: %s", session.id, exc.message)
         return session, answer
 
+    def _check_receivable(self, track: PublishedTrack, offer: Offer) -> None:
+        # A session for one track that could not carry it is refused before anything
+        # is made for it (406, as for an offer with no media the unit forwards).
+        router = self.signaling.routers.get(track.room_sid)
+        producer = router.producers.get(track.sid) if router is not None else None
+        codecs = {producer.codec.name} if producer is not None else FORWARDED.get(track.kind, set())
+        if not any(
+            line.receives and line.kind == track.kind and line.forwarded_codecs & codecs
+            for line in offer.media
+        ):
+            raise TwilioError(
+                f"the offer has no receiving {track.kind} m-line that can carry track "
+                f"{track.name!r} ({', '.join(sorted(codecs))})",
+                code=NO_SUPPORTED_MEDIA,
+                status=406,
+            )
+
     def _tracks_for(
-        self, viewer: Participant, source: str | None, offer: Offer
+        self,
+        viewer: Participant,
+        source: str | None,
+        offer: Offer,
+        only: PublishedTrack | None = None,
     ) -> list[tuple[PublishedTrack, Producer]]:
         # Each receive-only m-line takes the next track of its kind that its codecs can
         # carry, in publication order; subscribe rules apply as to any participant.
@@ -281,6 +350,8 @@ class WhipService:
             if producer is None or producer.closed or publisher is None:
                 continue
             if source is not None and publisher.identity != source:
+                continue
+            if only is not None and track.sid != only.sid:
                 continue
             candidates.append((track, producer))
         chosen: list[tuple[PublishedTrack, Producer]] = []
@@ -324,3 +395,16 @@ class WhipService:
         if session is None or session.kind != kind or session.closed:
             raise NotFound("No such session (it ended or never existed)", code=20404)
         return session
+
+
+def _named_track(publisher: Participant, name_or_sid: str) -> PublishedTrack | None:
+    """``publisher``'s track named ``name_or_sid`` (names are unique per participant), else
+    the one with that SID."""
+    tracks = list(publisher.published.values())
+    for track in tracks:
+        if track.name == name_or_sid:
+            return track
+    for track in tracks:
+        if track.sid == name_or_sid:
+            return track
+    return None

@@ -22,6 +22,7 @@ export const PROTOCOL = Object.freeze({
     SET_PRIORITY: 'set-priority',
     SET_PUBLISH_PRIORITY: 'set-publish-priority',
     SET_SWITCHED_OFF: 'set-switched-off',
+    LINK_STATS: 'link-stats',
     PING: 'ping',
     PONG: 'pong',
     LEAVE: 'leave',
@@ -151,11 +152,13 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   priority: TrackPriority}} SetPublishPriorityMessage
  * @typedef {{type: typeof CLIENT.SET_SWITCHED_OFF, track_sid: string, switched_off: boolean}}
  *   SetSwitchedOffMessage
+ * @typedef {{type: typeof CLIENT.LINK_STATS, available_send_bps: number | null}}
+ *   LinkStatsMessage
  * @typedef {{type: typeof CLIENT.PING | typeof CLIENT.PONG, ref?: string | number}} PingMessage
  * @typedef {{type: typeof CLIENT.LEAVE}} LeaveMessage
  * @typedef {JoinMessage | AnswerMessage | PublishMessage | UnpublishMessage |
  *   SetEnabledMessage | SetRenderSizeMessage | SetPriorityMessage | SetPublishPriorityMessage |
- *   SetSwitchedOffMessage | PingMessage | LeaveMessage} ClientMessage
+ *   SetSwitchedOffMessage | LinkStatsMessage | PingMessage | LeaveMessage} ClientMessage
  */
 
 /**

@@ -85,6 +85,8 @@ const CONNECT_TIMEOUT_MS = 20000;
 const DEFAULT_HEARTBEAT_INTERVAL = 5;
 const DEFAULT_HEARTBEAT_TIMEOUT = 12;
 const DEFAULT_RECONNECT_WINDOW = 30;
+/** How often the browser tells the server its own estimate of its uplink (ms). */
+const LINK_STATS_INTERVAL_MS = 2000;
 
 /**
  * A connected room. Events: participantConnected, participantDisconnected,
@@ -130,6 +132,8 @@ export class Room extends Emitter {
     this._chain = Promise.resolve();
     /** @type {ReturnType<typeof setInterval> | null} */
     this._heartbeat = null;
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this._linkStats = null;
     this._lastSeen = Date.now();
     this._reconnectToken = '';
     this._reconnectWindow = DEFAULT_RECONNECT_WINDOW;
@@ -314,11 +318,45 @@ export class Room extends Emitter {
       }
       this._send({ type: CLIENT.PING });
     }, interval);
+    this._linkStats = setInterval(() => void this._reportLink(), LINK_STATS_INTERVAL_MS);
   }
 
   _stopHeartbeat() {
     if (this._heartbeat) clearInterval(this._heartbeat);
     this._heartbeat = null;
+    if (this._linkStats) clearInterval(this._linkStats);
+    this._linkStats = null;
+  }
+
+  /**
+   * Tell the server what this browser's sender estimates its uplink carries (the selected
+   * candidate pair's availableOutgoingBitrate): the server judges the send side of network
+   * quality by it, as what arrives understates the uplink when the encoder sends less.
+   * Browsers that do not report it (Firefox) send nothing.
+   */
+  async _reportLink() {
+    if (!this._pc || this.state !== 'connected') return;
+    /** @type {number | undefined} */
+    let available;
+    try {
+      const report = await this._pc.getStats();
+      /** @type {any} */
+      let pair;
+      report.forEach((/** @type {any} */ s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+      });
+      if (!pair) {
+        report.forEach((/** @type {any} */ s) => {
+          if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+        });
+      }
+      available = pair ? pair.availableOutgoingBitrate : undefined;
+    } catch {
+      return;
+    }
+    if (typeof available === 'number' && Number.isFinite(available) && available >= 0) {
+      this._send({ type: CLIENT.LINK_STATS, available_send_bps: Math.round(available) });
+    }
   }
 
   _linkLost() {

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemon import Daemon, running_daemon
+from tests.support.daemon import running_daemon, video_rate
 from tests.support.waiting import wait_for_sync
 
 LAYERS = [{"name": "main", "width": 320, "height": 180, "bitrate": 300_000}]
@@ -27,14 +27,6 @@ def has_whip(url: str) -> bool:
     except urllib.error.HTTPError as exc:
         return exc.code != 404
     return True
-
-
-def video_rate(hub: Daemon, identity: str) -> float:
-    for room in hub.status()["rooms"]:
-        for p in room["participants"]:
-            if p["identity"] == identity:
-                return sum(t["bitrate_kbps"] for t in p["tracks"] if t["kind"] == "video")
-    return 0.0
 
 
 def test_field_unit_publishes_to_a_hub_over_whip(tmp_path: Path):

@@ -16,7 +16,7 @@ from edge_sfu.media.allocator import REASON_NETWORK
 from edge_sfu.signaling.member import RoomMember
 from edge_sfu.stats import track_stats
 from tests.support.media import H264TestSource, PatternVideoTrack, receive_frames
-from tests.support.sfu import join, set_downlink, settled_costs
+from tests.support.sfu import describe_allocation, join, set_downlink, settled_costs
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,6 +26,14 @@ def transport_of(sfu, participant_sid):
     member = sfu.signaling.sessions[participant_sid].participation
     assert isinstance(member, RoomMember)
     return member.bridge.transport
+
+
+async def _within(awaitable, timeout, transport, context=""):
+    # what the allocation saw, when the switch the test waits for does not come
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except TimeoutError:
+        raise AssertionError(f"{context}\n{describe_allocation(transport)}") from None
 
 
 async def _subscribed(room, count):
@@ -150,14 +158,16 @@ async def test_subscriber_priority_and_manual_switch_off(sfu, clients):
     off = bob.expect("track_switched_off")
     dearer, cheaper = max(camera_one, screen_one), min(camera_one, screen_one)
     set_downlink(transport, dearer + cheaper // 2)
-    _track, pub, _who = await asyncio.wait_for(off, 10)
+    _track, pub, _who = await _within(off, 10, transport, f"costs {cost}")
     assert pub.sid == camera_pub.sid
 
     # bob's own priority wins over the publisher's: now the screen goes off instead
     switched = [bob.expect("track_switched_off"), bob.expect("track_switched_on")]
     bob.set_track_priority(screen_pub.sid, "low")
     bob.set_track_priority(camera_pub.sid, "high")
-    (_t, off_pub, _w), (_t2, on_pub, _w2) = await asyncio.wait_for(asyncio.gather(*switched), 15)
+    (_t, off_pub, _w), (_t2, on_pub, _w2) = await _within(
+        asyncio.gather(*switched), 15, transport, f"costs {cost}"
+    )
     assert (off_pub.sid, on_pub.sid) == (screen_pub.sid, camera_pub.sid)
 
     # unlimited again (the screen comes back after the hold), and bob switches the camera

@@ -14,6 +14,7 @@ from edge_sfu.client import ConnectError, connect
 from edge_sfu.media import OPUS, EncodedFrame
 from edge_sfu.media.allocation import MIN_PUBLISHER_CAP_BPS
 from edge_sfu.media.quality import WANTED_BPS
+from edge_sfu.media.twcc import FeedbackBuilder
 from tests.support.media import PatternVideoTrack, ToneAudioTrack
 from tests.support.sfu import set_downlink
 from tests.support.waiting import wait_for
@@ -247,3 +248,68 @@ async def test_unknown_verbosity_is_refused_with_a_clear_error(sfu, clients):
     assert "network_quality.local must be one of none, minimal, moderate, detailed" in str(
         refused.value
     )
+
+
+async def test_the_send_side_is_judged_by_the_senders_own_estimate_when_it_reports_one(
+    sfu, clients
+):
+    # What arrives from a sender understates its uplink whenever it sends less than it could
+    # (a paused layer, a CPU-limited encoder): a client that reports its own estimate
+    # (``link-stats``, as the browser client does every 2 s) is judged by that instead.
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[ToneAudioTrack()])
+    clients.append(alice)
+    await alice.publish_track(PatternVideoTrack(), "camera")
+    signals = sfu.signaling.signals
+
+    def send_sample():
+        signals.update_quality(time.monotonic())
+        return signals.quality[alice.local_sid].send_sample
+
+    await wait_for(lambda: send_sample().available_bps is not None, what="a measured uplink")
+    alice.send({"type": "link-stats", "available_send_bps": 60_000})
+    await wait_for(lambda: send_sample().available_bps == 60_000, what="the reported estimate")
+    # 60 kbit/s against the 432 kbit/s a camera and a microphone ask for: poor
+    assert signals.quality[alice.local_sid].send.bandwidth <= 2
+    alice.send({"type": "link-stats", "available_send_bps": 3_000_000})
+    await wait_for(lambda: send_sample().available_bps == 3_000_000, what="a better estimate")
+    assert signals.quality[alice.local_sid].send.bandwidth == 5
+
+    # bad reports get a clear error and change nothing
+    for bad in (-1, "fast", True, 1e12, {"bps": 1}):
+        alice.send({"type": "link-stats", "available_send_bps": bad})
+    alice.send({"type": "link-stats", "available_send_bps": 1, "extra": 1})
+    await wait_for(lambda: len(alice.errors) == 6, what="six errors")
+    assert {code for code, _ in alice.errors} == {53004}
+    assert send_sample().available_bps == 3_000_000
+    # null: the client has no estimate any more, and what arrives speaks again
+    alice.send({"type": "link-stats", "available_send_bps": None})
+    await wait_for(lambda: send_sample().available_bps != 3_000_000, what="the measured uplink")
+
+
+async def test_downlink_loss_is_counted_over_the_whole_interval(sfu, clients):
+    # One packet lost out of 200 is 0.5 %, a level-5 link: it must not read as the 5 % of
+    # the estimator's own last window of 20 packets it falls in. The feedback is real
+    # transport-cc, fed to bob's real transport.
+    alice = await connect(sfu.ws_url, sfu.token("alice"), tracks=[ToneAudioTrack()])
+    bob = await connect(sfu.ws_url, sfu.token("bob"))
+    clients.extend([alice, bob])
+    await bob.wait_for("track_subscribed", timeout=30)
+    router = sfu.signaling.routers[alice.sid]
+    (transport,) = [t for t in router.transports.values() if t.participant_id == bob.local_sid]
+    signals = sfu.signaling.signals
+    signals.update_quality(time.monotonic())  # the interval starts here
+    bandwidth = transport.bandwidth
+    builder = FeedbackBuilder()
+    start = time.monotonic()
+    for seq in range(200):  # 1200-byte packets every 5 ms; the 190th is lost
+        bandwidth.on_sent(seq, start + seq * 0.005, 1200)
+        if seq != 190:
+            builder.on_packet(seq, int((start + seq * 0.005 + 0.02) * 1e6))
+        if seq in (179, 199):  # two feedbacks: 180 packets, then the last 20
+            for fb in builder.build(9, 1):
+                bandwidth.on_rtcp(fb.serialize(), start + seq * 0.005 + 0.03)
+    assert bandwidth.downlink.loss == pytest.approx(0.05)  # the estimator's own window
+    signals.update_quality(time.monotonic())
+    recv = signals.quality[bob.local_sid].recv_sample
+    assert recv.loss == pytest.approx(1 / 200)
+    assert signals.quality[bob.local_sid].recv.loss == 5

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiortc import RTCPeerConnection
 
 from edge_sfu.client import Room
 from edge_sfu.media import MediaSettings
 from edge_sfu.signaling.whip import WhipSettings
+from tests.support.media import PatternVideoTrack
 from tests.support.sfu import FAST, RunningSfu, running_sfu
 
 LOOPBACK = MediaSettings(host_addresses=("127.0.0.1",))
@@ -30,3 +32,13 @@ async def clients() -> AsyncIterator[list[Room]]:
     yield rooms
     for room in rooms:
         await room.close()
+
+
+@pytest.fixture
+async def offer() -> AsyncIterator[str]:
+    """One sending offer (never answered): the body of the refused requests."""
+    pc = RTCPeerConnection()
+    pc.addTransceiver(PatternVideoTrack(), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    yield pc.localDescription.sdp
+    await pc.close()

@@ -115,3 +115,40 @@ async def test_configured_ice_servers_are_linked(tmp_path) -> None:  # type: ign
             assert await whip.delete() == 200
         finally:
             await whip.close()
+
+
+async def test_whep_per_track_plays_only_the_named_track(
+    sfu: RunningSfu, clients: list[Room]
+) -> None:
+    publisher = await connect(sfu.ws_url, sfu.token("kiosk"), room="room1")
+    clients.append(publisher)
+    await publisher.publish_track(PatternVideoTrack(320, 240, 15), "camera")
+    screen = await publisher.publish_track(PatternVideoTrack(160, 120, 15), "screen")
+    await publisher.publish_track(ToneAudioTrack(), "microphone")
+    kiosk = _room(sfu).by_identity("kiosk")
+    by_name = {t.name: t.sid for t in kiosk.published.values()}
+    # By name: the second video track, though an offer with one video m-line for the whole
+    # participant would get the first; the audio m-line stays without a track.
+    # By SID: the first one.
+    for path, identity, size, name in (
+        ("/whep/room1/kiosk/screen", "player1", (160, 120), "screen"),
+        (f"/whep/room1/kiosk/{by_name['camera']}", "player2", (320, 240), "camera"),
+    ):
+        whep = AiortcWhip()
+        try:
+            result = await whep.play(sfu.base, path, sfu.token(identity), ("video", "audio"))
+            assert result.status == 201, result.body
+            assert result.headers["ETag"].startswith('"')
+            assert result.location is not None and "/whep-sessions/" in result.location
+            assert "a=inactive" in result.body.split("m=audio", 1)[1]
+            await wait_for(lambda w=whep: len(w.received) == 1, timeout=10)
+            frames = await receive_frames(whep.received[0], 20)
+            assert (frames[-1].width, frames[-1].height) == size
+            assert [t.kind for t in whep.received] == ["video"]
+            player = _room(sfu).by_identity(identity)
+            assert player is not None and set(player.subscribed) == {by_name[name]}
+            assert await whep.delete() == 200
+            await wait_for(lambda i=identity: _room(sfu).by_identity(i) is None, timeout=5)
+        finally:
+            await whep.close()
+    assert screen.sid == by_name["screen"]

@@ -65,7 +65,14 @@ async def _round(sfu: RunningSfu, offer: str) -> tuple[int, int]:
         await _abandon(sfu, offer, batch)
         peak = max(peak, len(service.sessions))
         most_sockets = max(most_sockets, sockets())
-    await wait_for(lambda: not service.sessions, timeout=20, what="every session expired")
+    # A session leaves the list as it starts closing: its transport closes just after.
+    await wait_for(
+        lambda: (
+            not service.sessions and not any(r.transports for r in sfu.signaling.routers.values())
+        ),
+        timeout=20,
+        what="every session expired and its transport closed",
+    )
     return peak, most_sockets
 
 

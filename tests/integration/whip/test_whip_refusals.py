@@ -7,19 +7,19 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
-import pytest
 from aiortc import RTCPeerConnection
 
 from edge_sfu.client import Room, connect
 from edge_sfu.rooms import RoomSettings
-from edge_sfu.signaling.whip import WHIP
+from edge_sfu.signaling.whip import WHIP, WhipSettings
 from tests.support.media import PatternVideoTrack
-from tests.support.sfu import RunningSfu
+from tests.support.sfu import FAST, RunningSfu, running_sfu
 
-from .aiortc_whip import AiortcWhip, post_offer
+from .aiortc_whip import AiortcWhip, delete, post_offer
+from .conftest import LOOPBACK
 
 
 def sockets() -> int:
@@ -52,16 +52,6 @@ def assert_nothing_left(sfu: RunningSfu, identity: str = "whip") -> None:
         for p in room.participants.values()
         if p.identity == identity
     ], "a participant was left behind"
-
-
-@pytest.fixture
-async def offer() -> AsyncIterator[str]:
-    """One sending offer (never answered): the body of the refused requests."""
-    pc = RTCPeerConnection()
-    pc.addTransceiver(PatternVideoTrack(), direction="sendonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    yield pc.localDescription.sdp
-    await pc.close()
 
 
 async def refused(
@@ -211,7 +201,13 @@ async def test_patch_refusals_keep_the_session(sfu: RunningSfu) -> None:
 
 async def test_options_answers_cors_preflight(sfu: RunningSfu) -> None:
     async with aiohttp.ClientSession() as http:
-        for path in ("/whip/room1", "/whep/room1", "/whep/room1/kiosk", "/whip-sessions/x"):
+        for path in (
+            "/whip/room1",
+            "/whep/room1",
+            "/whep/room1/kiosk",
+            "/whep/room1/kiosk/camera",
+            "/whip-sessions/x",
+        ):
             async with http.options(
                 sfu.base + path,
                 headers={
@@ -225,3 +221,60 @@ async def test_options_answers_cors_preflight(sfu: RunningSfu) -> None:
                 assert "POST" in response.headers["Access-Control-Allow-Methods"]
                 assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
     assert_nothing_left(sfu)
+
+
+async def test_whep_per_track_refusals(sfu: RunningSfu, clients: list[Room]) -> None:
+    publisher = await connect(sfu.ws_url, sfu.token("kiosk"), room="room1")
+    clients.append(publisher)
+    await publisher.publish_track(PatternVideoTrack(), "camera")
+    token = sfu.token("whip")
+    player = RTCPeerConnection()
+    player.addTransceiver("video", direction="recvonly")
+    await player.setLocalDescription(await player.createOffer())
+    video_offer = player.localDescription.sdp
+    await player.close()
+    listener = RTCPeerConnection()
+    listener.addTransceiver("audio", direction="recvonly")
+    await listener.setLocalDescription(await listener.createOffer())
+    audio_offer = listener.localDescription.sdp
+    await listener.close()
+    # a track the participant does not publish, by name or SID; a participant not there
+    await refused(sfu, "/whep/room1/kiosk/microphone", token, video_offer, 404, 20404)
+    await refused(sfu, "/whep/room1/kiosk/MT" + "0" * 32, token, video_offer, 404, 20404)
+    await refused(sfu, "/whep/room1/nobody/camera", token, video_offer, 404, 20404)
+    # an offer that cannot carry the track (no video m-line)
+    await refused(sfu, "/whep/room1/kiosk/camera", token, audio_offer, 406, 53404)
+    # the token's room still rules, and a completed room refuses with its code
+    await refused(sfu, "/whep/room2/kiosk/camera", token, video_offer, 401, 20106)
+    rooms = sfu.context.rooms
+    done = await rooms.create_room("done", RoomSettings.from_defaults(rooms.defaults))
+    await rooms.complete_room(done.sid)
+    any_room = sfu.token("whip", room=None)
+    await refused(sfu, f"/whep/{done.sid}/kiosk/camera", any_room, video_offer, 400, 53118)
+
+
+def viewer(offer: str) -> str:
+    """``offer`` receiving instead of sending (a WHEP player's)."""
+    return offer.replace("a=sendonly", "a=recvonly")
+
+
+async def test_sessions_over_the_cap_are_refused_until_one_ends(tmp_path: Path, offer: str) -> None:
+    whip = WhipSettings(connect_timeout=30.0, max_sessions=2)
+    async with running_sfu(tmp_path, FAST, media=LOOPBACK, whip=whip) as sfu:
+        token = sfu.token("whip", room=None)
+        first = await post_offer(sfu.base, "/whip/r1", sfu.token("a", room=None), offer)
+        second = await post_offer(sfu.base, "/whep/r2", sfu.token("b", room=None), viewer(offer))
+        assert (first.status, second.status) == (201, 201), (first.body, second.body)
+        for path, body in (("/whip/r3", offer), ("/whep/r1", viewer(offer))):
+            before = sockets()
+            result = await post_offer(sfu.base, path, token, body)
+            error = json.loads(result.body)
+            assert (result.status, error["code"], error["status"]) == (503, 20503, 503), error
+            assert result.headers["Retry-After"] == "5"
+            assert sockets() <= before
+            assert sfu.context.rooms.live_room_by_name("r3") is None
+            assert len(sfu.app[WHIP].sessions) == 2
+        assert first.location is not None
+        assert await delete(first.location, sfu.token("a", room=None)) == 200
+        third = await post_offer(sfu.base, "/whip/r3", token, offer)
+        assert third.status == 201, third.body

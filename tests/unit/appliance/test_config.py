@@ -66,6 +66,11 @@ def test_round_trip_is_exact_and_private(tmp_path: Path):
         ({"kiosk": {"remote_url": "https://other.local"}}, "kiosk.remote_url", "remote_token"),
         ({"unit": "kiosk"}, "unit", "must be a table"),
         ({"kiosk": {"identity": "a\x00b"}}, "kiosk.identity", "control characters"),
+        ({"whip": {"connect_timeout": 0}}, "whip.connect_timeout", "from 1.0 to 600.0"),
+        ({"whip": {"connect_timeout": "30s"}}, "whip.connect_timeout", "must be a number"),
+        ({"whip": {"expiry": 30}}, "whip.expiry", "allowed: connect_timeout, max_sessions"),
+        ({"whip": {"max_sessions": -1}}, "whip.max_sessions", "from 0 to 1000"),
+        ({"whip": {"max_sessions": 2.5}}, "whip.max_sessions", "must be an integer"),
     ],
 )
 def test_each_mistake_names_its_key(data, key, fragment):

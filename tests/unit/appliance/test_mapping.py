@@ -9,6 +9,7 @@ from appliance.mapping import (
     media_settings,
     public_base_url,
     room_defaults,
+    whip_settings,
 )
 
 
@@ -88,3 +89,11 @@ def test_loopback_only_keeps_media_candidates_on_loopback(monkeypatch):
     assert media_settings(parse_settings({})).host_addresses == ("127.0.0.1",)
     monkeypatch.setenv(LOOPBACK_ONLY_ENV, "")
     assert media_settings(parse_settings({})).host_addresses is None
+
+
+def test_whip_settings_from_config():
+    default = whip_settings(parse_settings({}))
+    assert (default.connect_timeout, default.max_sessions) == (30.0, 0)
+    timed = whip_settings(parse_settings({"whip": {"connect_timeout": 5, "max_sessions": 40}}))
+    assert timed.connect_timeout == 5.0 and isinstance(timed.connect_timeout, float)
+    assert timed.max_sessions == 40

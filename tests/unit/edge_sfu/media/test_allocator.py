@@ -284,3 +284,40 @@ def test_steps_up_are_taken_only_if_together_they_fit_what_the_estimate_held() -
     assert result["screen"].layer == "f" and result["cam"].switched_off
     assert result["cam"].reason == REASON_HOLD
     assert not allocator.update(3.1, None, demands, presentation)["cam"].switched_off
+
+
+def test_a_track_displaced_by_a_held_step_up_keeps_its_place_meanwhile() -> None:
+    # Two single-layer tracks where either fits the downlink alone, not both. The subscriber
+    # swaps their priorities: the camera's switch-on would take the screen's place, but the
+    # estimate has not covered it with headroom. The screen stays on rather than both going
+    # off; once the estimate carries the camera with headroom, they change places.
+    allocator = Allocator(hold_s=2.0, up_headroom=0.9)
+    screen = (LayerOption("s", 0, 0, 100_000),)
+    camera = (LayerOption("c", 0, 0, 140_000),)
+
+    def demands(screen_priority: str, camera_priority: str) -> list[Demand]:
+        return [
+            Demand("screen", "video", screen, priority=screen_priority),  # type: ignore[arg-type]
+            Demand("cam", "video", camera, priority=camera_priority),  # type: ignore[arg-type]
+        ]
+
+    first = allocator.update(0.0, 150_000, demands("high", "low"))
+    assert first["cam"].switched_off and not first["screen"].switched_off
+    swapped = allocator.update(5.0, 150_000, demands("low", "high"))
+    assert not swapped["screen"].switched_off and swapped["screen"].layer == "s"
+    assert swapped["cam"].switched_off and swapped["cam"].reason == REASON_HOLD
+    assert allocator.levels() == {"screen": 0, "cam": -1}
+    # still only what the estimate carries: never both
+    assert allocator.update(6.0, 150_000, demands("low", "high"))["cam"].switched_off
+    allocator.update(7.0, 160_000, demands("low", "high"))
+    result = allocator.update(9.1, 160_000, demands("low", "high"))
+    assert not result["cam"].switched_off and result["screen"].switched_off
+
+
+def test_an_estimate_a_probe_proved_is_stepped_up_to_at_once() -> None:
+    allocator = Allocator(hold_s=2.0, up_headroom=0.9)
+    demands = [video("v")]
+    allocator.update(0.0, 200_000, demands)
+    assert allocator.update(5.0, 2_000_000, demands)["v"].layer == "q"  # held
+    allocator.trust_estimate()
+    assert allocator.update(5.1, 2_000_000, demands)["v"].layer == "f"

@@ -8,7 +8,12 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_sfu.media.bandwidth import START_BPS, TransportBandwidth, parse_remb
+from edge_sfu.media.bandwidth import (
+    SENDER_ESTIMATE_TTL_S,
+    START_BPS,
+    TransportBandwidth,
+    parse_remb,
+)
 from edge_sfu.media.settings import MediaSettings
 from edge_sfu.media.twcc import FeedbackBuilder
 
@@ -121,3 +126,16 @@ def test_any_rtcp_is_taken_without_raising(data: bytes) -> None:
     finally:
         logger.removeHandler(errors)
     assert errors.records == []
+
+
+def test_a_senders_own_estimate_holds_only_while_fresh() -> None:
+    bw = TransportBandwidth(MediaSettings())
+    assert bw.sender_estimate(0.0) is None
+    bw.set_sender_estimate(700_000, 100.0)
+    assert bw.sender_estimate(100.0) == 700_000
+    assert bw.sender_estimate(100.0 + SENDER_ESTIMATE_TTL_S) == 700_000
+    assert bw.sender_estimate(100.1 + SENDER_ESTIMATE_TTL_S) is None  # the reports stopped
+    assert bw.sender_estimate(99.0) is None  # a clock that went back trusts nothing
+    bw.set_sender_estimate(700_000, 200.0)
+    bw.set_sender_estimate(None, 201.0)
+    assert bw.sender_estimate(201.0) is None

@@ -6,7 +6,9 @@ from __future__ import annotations
 import random
 
 from edge_sfu.media.estimator import (
+    PROBE_GAIN,
     PROBE_MAX_BACKOFF_S,
+    PROBE_OVERAGE,
     OveruseDetector,
     ProbeController,
     ReceiveSideEstimator,
@@ -145,8 +147,13 @@ def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
     assert controller.request(1_000_000, 300_000, 2.5) is None
     assert controller.request(1_000_000, 300_000, 3.1) is not None
     assert controller.request(300_000, 300_000, 100.0) is None  # nothing to step up to
-    # a target just above the estimate (the allocator's headroom) is probed for too
-    assert controller.request(1_000_000, 960_000, 200.0) is not None
+    # a target just above the estimate (the allocator's headroom) is probed for too, and
+    # over it: the estimate a probe lifts is a little under the rate it showed
+    probe = controller.request(1_000_000, 960_000, 200.0)
+    assert probe is not None and probe.bitrate_bps == int(1_000_000 * PROBE_OVERAGE)
+    # never over the gain
+    probe = controller.request(10_000_000, 300_000, 300.0)
+    assert probe is not None and probe.bitrate_bps == int(300_000 * PROBE_GAIN)
 
 
 def test_after_a_long_cap_a_lifted_link_is_found_again_within_seconds() -> None:

@@ -23,6 +23,15 @@ def test_the_sdks_own_messages_parse() -> None:
         "remoteReportLevel": 2,
     }
     assert msp.parse("network_quality", json.dumps(inputs)) == msp.QualityRequest(3, 2)
+    # the browser's own estimate of its uplink, when it has one; a statistic it cannot use
+    # is left out rather than refused
+    inputs["ice"] = {"recv": 0, "send": 0, "availableSend": 812345.6, "rtt": 0.02}
+    assert msp.parse("network_quality", json.dumps(inputs)) == msp.QualityRequest(3, 2, 812345)
+    for bad in (-1, "fast", True, 1e12, None):
+        inputs["ice"] = {"availableSend": bad}
+        assert msp.parse("network_quality", json.dumps(inputs)) == msp.QualityRequest(3, 2)
+    inputs["ice"] = "none"
+    assert msp.parse("network_quality", json.dumps(inputs)) == msp.QualityRequest(3, 2)
     message = '{"type":"track_priority","track":"MT1","subscribe":"high"}'
     assert msp.parse("track_priority", message) == msp.TrackPriority("MT1", "high")
     message = '{"type":"track_priority","track":"MT1","subscribe":null}'

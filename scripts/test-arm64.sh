@@ -314,9 +314,13 @@ main() {
         tail -n 15 "$BUILD/$release.log"
     done
     # The processor time too: on a busy machine it says more than the wall time does.
-    local cpu
-    cpu=$(times | awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } }
-        END { printf "%d", s }')
+    # times into a file: in a pipe or $(...) it runs in a subshell, which has no children.
+    local cpu used
+    used=$(mktemp)
+    times >"$used"
+    cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } }
+        END { printf "%d", s }' "$used")
+    rm -f "$used"
     log "arm64: ${releases[*]} in $((SECONDS - start)) s, ${cpu} s of processor time"
     [ ${#failed[@]} -eq 0 ] || die "failed on: ${failed[*]}"
 }

@@ -40,9 +40,9 @@ test: $(STAMP_TEST) jscheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## Install and test on Raspberry Pi OS's Debian releases (trixie, bookworm) in emulated arm64
-## chroots, cached under build/arm64/ (docs/install-pi.md says what runs). Needs root or sudo.
+## chroots, cached under build/arm64/ (docs/install-pi.md says what runs). Needs root or sudo
+## and the kernel's binfmt_misc; without them it says so and skips (exit 0).
 test-arm64:
-	./scripts/system-deps.sh arm64
 	./scripts/test-arm64.sh
 
 lint: $(STAMP_TEST)

@@ -60,12 +60,17 @@ IGNORE=(
     # with ENOPROTOOPT: the emulator's limit, not the code's.
     tests/integration/appliance/test_net_limits.py
     tests/integration/daemon/test_connection_limits.py
+    # mDNS on loopback: zeroconf sets IP_MULTICAST_IF, which qemu-user (7.2) refuses with
+    # ENOPROTOOPT (qemu issue 1837), so neither the announcer nor the browser starts.
+    tests/integration/daemon/test_hub_discovery.py
 )
 DESELECT=(
     # Timed on the real clock to a few tens of milliseconds: under emulation they time the
     # emulator. (The frame interval at 15 fps within 15 %; three collections in 0.22 s.)
     tests/hwsim/test_synthetic_source.py::test_both_layers_at_configured_sizes_and_rate
     tests/unit/provisioning/test_units.py::test_status_hub_one_collector_for_many_pages
+    # zeroconf on loopback: IP_MULTICAST_IF, refused by qemu-user (see IGNORE above).
+    tests/integration/provisioning/test_mdns.py::test_announcer_found_on_loopback
 )
 
 log() { printf '==> %s\n' "$*"; }
@@ -74,30 +79,48 @@ die() {
     exit 1
 }
 
-# Exits 0 (a skip, not a failure) when this kernel cannot run arm64 binaries.
-ensure_emulation() {
-    if [ "$(uname -m)" = aarch64 ]; then
-        return
+# Runs this script again under sudo when not root. Exits 0 (a skip, not a failure) where that
+# cannot be: no sudo, or a sudo that would ask for a password with no terminal to type it in.
+become_root() {
+    [ "$(id -u)" -ne 0 ] || return 0
+    if ! command -v sudo >/dev/null; then
+        log "SKIPPED: needs root (debootstrap, chroot, mounts), and there is no sudo here"
+        exit 0
     fi
+    if ! sudo -n true 2>/dev/null && ! [ -t 0 ]; then
+        log "SKIPPED: needs root (debootstrap, chroot, mounts), and sudo asks for a password"
+        exit 0
+    fi
+    exec sudo "$0" "$@"
+}
+
+# Mounts binfmt_misc when it is not; exits 0 (a skip, not a failure) when this kernel cannot run
+# arm64 binaries.
+check_binfmt() {
     local misc=/proc/sys/fs/binfmt_misc
-    if [ ! -e "$misc/register" ]; then
-        if ! grep -qw binfmt_misc /proc/filesystems 2>/dev/null && ! modprobe binfmt_misc 2>/dev/null; then
-            log "SKIPPED: this kernel has no binfmt_misc, so it cannot run arm64 binaries"
-            exit 0
-        fi
-        log "mounting binfmt_misc on $misc"
-        mount -t binfmt_misc binfmt_misc "$misc" || {
-            log "SKIPPED: binfmt_misc cannot be mounted here (a container without the privilege?)"
-            exit 0
-        }
+    [ ! -e "$misc/register" ] || return 0
+    if ! grep -qw binfmt_misc /proc/filesystems 2>/dev/null && ! modprobe binfmt_misc 2>/dev/null; then
+        log "SKIPPED: this kernel has no binfmt_misc, so it cannot run arm64 binaries"
+        exit 0
     fi
-    [ -x "$QEMU" ] || die "$QEMU is missing: run scripts/system-deps.sh arm64"
-    if [ -e "$misc/qemu-aarch64" ] && grep -qx enabled "$misc/qemu-aarch64"; then
+    log "mounting binfmt_misc on $misc"
+    mount -t binfmt_misc binfmt_misc "$misc" || {
+        log "SKIPPED: binfmt_misc cannot be mounted here (a container without the privilege?)"
+        exit 0
+    }
+}
+
+# Registers qemu-aarch64-static for arm64 binaries unless a handler that works inside a chroot
+# is there.
+register_qemu() {
+    local misc=/proc/sys/fs/binfmt_misc
+    # F: the kernel opens the interpreter now, so it works inside the chroot without a copy.
+    if [ -e "$misc/qemu-aarch64" ] && grep -qx enabled "$misc/qemu-aarch64" &&
+        grep -q '^flags: .*F' "$misc/qemu-aarch64"; then
         return
     fi
-    # F: the kernel opens the interpreter now, so it works inside the chroot without a copy.
-    log "no arm64 binfmt handler on this machine: registering $QEMU as qemu-aarch64"
-    [ -e "$misc/qemu-aarch64" ] && echo -1 >"$misc/qemu-aarch64"
+    log "no arm64 binfmt handler usable in a chroot here: registering $QEMU as qemu-aarch64"
+    [ ! -e "$misc/qemu-aarch64" ] || echo -1 >"$misc/qemu-aarch64"
     printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:'"$QEMU"':F' \
         >"$misc/register"
 }
@@ -176,11 +199,11 @@ fi
 echo "==> \$PRETTY_NAME on \$(uname -m)"
 echo "==> install-pi.sh --dry-run"
 ./scripts/install-pi.sh --dry-run
-echo "==> install-pi.sh --no-start --no-compile"
+echo "==> install-pi.sh --no-start --no-compile (at \$SECONDS s)"
 ./scripts/install-pi.sh --no-start --no-compile
 systemctl is-enabled edge-appliance
 /opt/edge-appliance/venv/bin/python --version
-echo "==> test tools"
+echo "==> test tools (at \$SECONDS s)"
 /opt/edge-appliance/venv/bin/python - ${TEST_TOOLS[*]} >/tmp/test-tools.txt <<'PY'
 import re, sys, tomllib
 dev = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["dev"]
@@ -239,6 +262,7 @@ run_tests() {
 run_release() {
     local release=$1 root=$BUILD/$1/root start=$SECONDS
     bootstrap "$release"
+    log "$release: bootstrapped after $((SECONDS - start)) s"
     copy_tree "$root"
     mount_all "$root"
     trap 'umount_all "$root"' EXIT
@@ -267,11 +291,13 @@ main() {
             *) die "unknown release: $release (trixie or bookworm)" ;;
         esac
     done
-    if [ "$(id -u)" -ne 0 ]; then
-        exec sudo "$0" "${releases[@]}"
-    fi
-    ensure_emulation
-    command -v debootstrap >/dev/null || die "debootstrap is missing: run scripts/system-deps.sh arm64"
+    become_root "${releases[@]}"
+    local native=no
+    [ "$(uname -m)" = aarch64 ] && native=yes
+    [ $native = yes ] || check_binfmt
+    # After the checks above: a machine that cannot run this skips before installing anything.
+    "$SRC/scripts/system-deps.sh" arm64
+    [ $native = yes ] || register_qemu
     mkdir -p "$BUILD"
     local pids=() start=$SECONDS
     for release in "${releases[@]}"; do
@@ -288,9 +314,13 @@ main() {
         tail -n 15 "$BUILD/$release.log"
     done
     # The processor time too: on a busy machine it says more than the wall time does.
-    local cpu
-    cpu=$(times | awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } }
-        END { printf "%d", s }')
+    # times into a file: in a pipe or $(...) it runs in a subshell, which has no children.
+    local cpu used
+    used=$(mktemp)
+    times >"$used"
+    cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } }
+        END { printf "%d", s }' "$used")
+    rm -f "$used"
     log "arm64: ${releases[*]} in $((SECONDS - start)) s, ${cpu} s of processor time"
     [ ${#failed[@]} -eq 0 ] || die "failed on: ${failed[*]}"
 }

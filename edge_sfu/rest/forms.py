@@ -8,6 +8,7 @@ all as ``InvalidParameter`` (HTTP 400, Twilio code 20001 unless a closer one exi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,11 +82,16 @@ def choice(*options: str, code: int = 20001, fold: bool = False) -> Parser:
     return parse
 
 
+#: What ``url`` accepts, as ``openapi.yaml`` says: a host name or IPv4 address, an optional
+#: port, and an optional path (with its query) of printable ASCII.
+URL_PATTERN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?")
+
+
 def url(*, code: int = 20001) -> Parser:
-    """An absolute ``http`` or ``https`` URL."""
+    """An absolute ``http`` or ``https`` URL (``URL_PATTERN``)."""
 
     def parse(name: str, value: str) -> str:
-        if len(value) > 2048 or not is_clean(value) or any(c.isspace() for c in value):
+        if len(value) > 2048 or not URL_PATTERN.fullmatch(value):
             raise InvalidParameter(f"{name} must be an http(s) URL", code=code)
         try:
             parts = urlsplit(value)

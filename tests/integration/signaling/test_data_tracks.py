@@ -17,14 +17,25 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def subscribed_data(room: Room, count: int) -> dict[str, RemoteDataTrack]:
-    """The next ``count`` data tracks ``room`` subscribes to, by track name."""
-    out: dict[str, RemoteDataTrack] = {}
-    while len(out) < count:
-        track, _pub, _who = await room.wait_for(
-            "track_subscribed", lambda t, *_: isinstance(t, RemoteDataTrack), timeout=30
-        )
-        out[track.name] = track
-    return out
+    """The data tracks ``room`` is subscribed to, by track name, once there are ``count``.
+
+    Read from the room's state, not awaited one ``track_subscribed`` at a time: the client
+    emits the events of messages that arrive together back to back, so a second one would
+    fire before a second ``wait_for`` is registered.
+    """
+
+    def subscribed() -> dict[str, RemoteDataTrack]:
+        return {
+            pub.track.name: pub.track
+            for who in room.participants.values()
+            for pub in who.tracks.values()
+            if isinstance(pub.track, RemoteDataTrack)
+        }
+
+    found: dict[str, RemoteDataTrack] = await wait_for(
+        subscribed, lambda got: len(got) >= count, timeout=30, what=f"{count} data tracks"
+    )
+    return found
 
 
 def collect(track: RemoteDataTrack) -> list[Any]:
@@ -117,7 +128,14 @@ async def test_subscribe_rules_and_publish_refusals_for_data(sfu, clients):
     await rooms.set_subscribe_rules(bob.local_sid, [{"type": "include", "kind": "audio"}])
     await asyncio.wait_for(gone, 10)
     await wait_for(lambda: bob_chat.channel.readyState == "closed", what="bob's chat closed")
+    # Seen by the server before bob subscribes again (an in-process subscriber tells):
+    # otherwise it could still be on its way, and rightly reach bob's new channel.
+    bridge = sfu.signaling.sessions[alice.local_sid].participation.bridge
+    reached: list[object] = []
+    witness = bridge.router.consume_data(bridge.data.producers[chat.sid], on_message=reached.append)
     chat.send("not for bob")
+    await wait_for(lambda: reached == ["not for bob"], what="the server has the message")
+    witness.close()
     # and back: a new channel, messages flow again
     back = bob.expect("track_subscribed", lambda track, *_: isinstance(track, RemoteDataTrack))
     await rooms.set_subscribe_rules(bob.local_sid, [{"type": "include", "all": True}])

@@ -518,6 +518,8 @@ class SendSideEstimator:
             # the total's
             if probe is not None and self._probe_start <= r.send_time <= probe.until:
                 self._probe_arrivals.append((r.arrival, r.size))
+        self.reported_total += len(results)
+        self.lost_total += lost
         # loss over at least 20 packets or a second: one feedback at a low rate is too few
         self._lost += lost
         self._counted += len(results)

@@ -102,6 +102,20 @@ def wanted_downlink(producer: Producer, preferred_layer: str | None) -> int:
     return max(best, WANTED_BPS["video"] // 4)
 
 
+def interval_loss(
+    before: tuple[int, int], now: tuple[int, int], last_report: float | None
+) -> float | None:
+    """The loss between two (lost, reported) counts of transport-cc feedback, when they
+    are at least ``MIN_LOSS_PACKETS`` apart; ``last_report`` (a receiver report's fraction
+    lost) where there has been no transport-cc feedback at all; else None (not known)."""
+    lost, reported = now[0] - before[0], now[1] - before[1]
+    if reported >= MIN_LOSS_PACKETS:
+        return max(0, lost) / reported
+    if now[1] == 0:
+        return last_report
+    return None
+
+
 def _simulcast(producer: Producer) -> bool:
     return producer.kind == "video" and len(producer.layers) > 1
 
@@ -361,13 +375,8 @@ class RoomSignals:
         counts = (downlink.lost_total, downlink.reported_total)
         before = self._downlink_counts.get(key, (0, 0))
         self._downlink_counts[key] = counts
-        lost, reported = counts[0] - before[0], counts[1] - before[1]
-        if reported >= MIN_LOSS_PACKETS:
-            return lost / reported
-        if counts[1] == 0:  # no transport-cc feedback at all
-            estimate = transport.estimate
-            return estimate.loss if estimate is not None else None
-        return None
+        estimate = transport.estimate
+        return interval_loss(before, counts, estimate.loss if estimate is not None else None)
 
     def _tell_quality(self, listener: Listener) -> None:
         if listener.network_quality is None:

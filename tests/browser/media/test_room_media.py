@@ -85,7 +85,8 @@ async def _check_media(page, other: str) -> None:
                 return False
             if (after["frameWidth"], after["frameHeight"]) != size:
                 return False
-        return True
+        audio = _by(later, other, "audio")
+        return bool(audio) and audio[0]["totalAudioEnergy"] > 0 and audio[0]["packetsReceived"] > 50
 
     later = await wait_for(lambda: page.evaluate(INBOUND_JS), flowing, 15)
     assert flowing(later), (entries, later)

@@ -131,6 +131,7 @@ def _subscriber(
         "estimate_kbps": (
             None if sub.available_outgoing_bps is None else round(sub.available_outgoing_bps / 1000)
         ),
+        "paced_kbps": None if sub.pacing_bps is None else round(sub.pacing_bps / 1000),
         "priority": sub.priority,
         "wanted_layer": sub.preferred_layer,
         "allowed_layer": sub.allowed_layer,

@@ -65,6 +65,9 @@ class SubscriberCounters:
     allowed_layer: str | None = None
     switched_off: bool = False
     reason: str | None = None
+    #: The rate the SFU paces what it sends the subscriber at while its estimate binds
+    #: (bit/s; None: not paced).
+    pacing_bps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,7 @@ def track_stats(app: web.Application) -> TrackStats:
                         allowed_layer=None if allocation is None else allocation.layer,
                         switched_off=consumer.switched_off,
                         reason=None if allocation is None else allocation.reason,
+                        pacing_bps=transport.pacing_bps,
                     )
                 )
         for track_sid, producer in list(router.producers.items()):

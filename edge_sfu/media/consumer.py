@@ -59,6 +59,7 @@ class Consumer(ConsumerBase):
         self._pt = 0
         self._cname = b""
         self._clock = producer.codec.clock_rate
+        self._audio = producer.kind == "audio"  # a pacer sends audio first
         self._seq_off = random.getrandbits(16)
         self._ts_off = random.getrandbits(32)
         self._epoch_first = 0  # first source seq of the current layer epoch
@@ -145,6 +146,7 @@ class Consumer(ConsumerBase):
         if not path.send_rtp_parts(
             RTP_HEADER.pack(0x80, (packet.marker << 7) | self._pt, out_seq, out_ts, self._ssrc),
             payload,
+            urgent=self._audio,
         ):
             return
         self.packets_sent += 1
@@ -240,7 +242,7 @@ class Consumer(ConsumerBase):
             header = RTP_HEADER.pack(
                 0x80, (cached.marker << 7) | self._pt, out_seq, out_ts, self._ssrc
             )
-            if path.send_rtp_parts(header, cached.payload):
+            if path.send_rtp_parts(header, cached.payload, urgent=True):
                 self.retransmitted += 1
         if missing:
             self.producer.request_retransmission(layer_name, missing)

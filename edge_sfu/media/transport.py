@@ -49,6 +49,10 @@ PROBE_AFTER_S = 3.0
 OVERUSE_RECENT_S = 2.0
 #: How often transport-cc feedback goes to a publisher (and the estimate is refreshed).
 FEEDBACK_INTERVAL_S = 0.1
+#: While the estimate binds, RTP to the participant is paced at this times the estimate
+#: (``seam.pacing``): above what the allocation fills (it keeps a tenth of headroom), so
+#: the pacer only spreads bursts and a queue does not build in it for long.
+PACING_FACTOR = 1.25
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
 _TWCC_EXTMAP = re.compile(
     r"^a=extmap:(\d+)(?:/\w+)? http://www\.ietf\.org/id/"
@@ -141,6 +145,7 @@ class Transport(AsyncCloseable):
         self._restarts: list[tuple[RTCRtpTransceiver, IncomingTrack, seam.ReceiveParams]] = []
         self._releases: list[Callable[[], None]] = []
         self._paths: dict[int, seam.SendPath] = {}
+        self._pacing_bps: int | None = None  # the pacer's rate while the estimate binds
         self._tasks = TaskSet(f"transport {self.id}")
         self._rtcp_started = False
         self._lock = asyncio.Lock()
@@ -200,6 +205,17 @@ class Transport(AsyncCloseable):
     @on_estimate.setter
     def on_estimate(self, callback: Callable[[], None] | None) -> None:
         self.bandwidth.on_estimate = callback
+
+    @property
+    def pacing_bps(self) -> int | None:
+        """The rate RTP to the participant is paced at while its estimate binds (None:
+        not paced, each packet leaves as it is forwarded)."""
+        return self._pacing_bps
+
+    @property
+    def packets_paced(self) -> int:
+        """RTP packets to the participant that went through a pacer so far."""
+        return sum(path.packets_paced for path in self._paths.values())
 
     def report_sender_estimate(self, bps: int | None) -> None:
         """What the participant's own sender estimates its uplink carries (its client's
@@ -557,6 +573,7 @@ class Transport(AsyncCloseable):
             path = seam.SendPath(dtls)
             if self._twcc_ext_id:
                 path.enable_transport_cc(self._twcc_ext_id, self.bandwidth.on_sent)
+            path.set_pacing(self._pacing_bps)
             self._paths[id(dtls)] = path
         return path
 
@@ -793,6 +810,7 @@ class Transport(AsyncCloseable):
             self._probes_seen = succeeded
             self.allocation.allocator.trust_estimate()
         result = self.allocation.run()
+        self._pace()
         self._probe_target = target = self.allocation.probe_target()
         if target is None:
             self._held_back_since = None
@@ -806,6 +824,16 @@ class Transport(AsyncCloseable):
             self._shares = shares
             if self.on_allocated is not None:
                 self.on_allocated(self)
+
+    def _pace(self) -> None:
+        # Pacing only while the estimate binds: then the link is the limit, and bursts the
+        # bottleneck's queue would drop are better spread here (audio first).
+        estimate = self._available_outgoing() if self.allocation.congested else None
+        rate = None if estimate is None else int(estimate * PACING_FACTOR)
+        if rate != self._pacing_bps:
+            self._pacing_bps = rate
+            for path in self._paths.values():
+                path.set_pacing(rate)
 
     def _maybe_probe(self) -> None:
         # Held back for a while (the estimator's own ramp-up had its chance): padding shows
@@ -911,6 +939,8 @@ class Transport(AsyncCloseable):
         for release in self._releases:
             with contextlib.suppress(Exception):
                 release()
+        for path in self._paths.values():
+            path.close()
         await self._tasks.close()
         await self.pc.close()
 

@@ -10,6 +10,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``receive`` | ``take_over_receiver``: raw RTP/RTCP, no decoder; ``retarget_receiver`` |
 | ``send`` | ``take_over_sender`` (no encoder) and ``SendPath`` (protect and send synchronously) |
 | ``egress`` | RTP protected into an arena and sent per burst: ``sendmmsg``, UDP GSO |
+| ``pacing`` | ``Pacer``: a congested transport's RTP released at a rate, urgent first |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
 | ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |

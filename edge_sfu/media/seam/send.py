@@ -24,6 +24,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
 from edge_sfu.media.seam.egress import BatchWriter, SentHandler
+from edge_sfu.media.seam.pacing import Pacer
 from edge_sfu.media.seam.packets import AnyRtcpPacket
 from edge_sfu.media.seam.receive import RtcpHandler
 
@@ -180,6 +181,9 @@ class SendPath:
         self._twcc_id = 0
         self._twcc_seq = 0
         self._on_sent: SentHandler | None = None
+        # set while the transport's estimate binds (``set_pacing``)
+        self._pacer: Pacer | None = None
+        self._paced_before = 0  # packets_paced of pacers this path had before
 
     @property
     def packets_sent(self) -> int:
@@ -207,6 +211,40 @@ class SendPath:
             self._on_sent = on_sent
             if self._writer is not None:
                 self._writer.set_sent_handler(on_sent)
+
+    @property
+    def pacer(self) -> Pacer | None:
+        """The pacer while RTP is paced, else None."""
+        return self._pacer
+
+    @property
+    def packets_paced(self) -> int:
+        """RTP packets that went through a pacer on this path so far."""
+        pacer = self._pacer
+        return self._paced_before + (pacer.packets_paced if pacer is not None else 0)
+
+    def set_pacing(self, rate_bps: int | None) -> None:
+        """Pace RTP at ``rate_bps`` from now on (``pacing.Pacer``: urgent packets first,
+        bursts spread), or send each packet at once again (None: what was queued leaves
+        now). Padding sent to probe the link is not paced (it carries its own rate) but
+        queues behind media that waits."""
+        pacer = self._pacer
+        if rate_bps is None or rate_bps <= 0:
+            if pacer is not None:
+                self._pacer = None
+                pacer.drain()
+                self._paced_before += pacer.packets_paced
+            return
+        if pacer is None:
+            self._pacer = Pacer(self._send_rtp_now, rate_bps)
+        else:
+            pacer.set_rate(rate_bps)
+
+    def close(self) -> None:
+        """Drop what the pacer holds (the transport closed)."""
+        pacer, self._pacer = self._pacer, None
+        if pacer is not None:
+            pacer.clear()
 
     def flush(self) -> None:
         """Send what this path has queued now."""
@@ -273,10 +311,24 @@ class SendPath:
         self._sent += 1
         return True
 
-    def send_rtp_parts(self, header: bytes, payload: bytes, probe: bool = False) -> bool:
+    def send_rtp_parts(
+        self, header: bytes, payload: bytes, probe: bool = False, urgent: bool = False
+    ) -> bool:
         """SRTP-protect ``header + payload`` and send it (the forwarding hot path);
-        ``probe`` marks padding sent to probe the link. True once it is sent or, batched,
-        queued to leave with the burst."""
+        ``probe`` marks padding sent to probe the link, ``urgent`` a packet the pacer (if
+        any) sends first (audio, a retransmission). True once it is sent or queued (to
+        leave with the burst, or by the pacer)."""
+        if not self._ready():
+            return False
+        pacer = self._pacer
+        if pacer is not None and (not probe or pacer.queued_packets):
+            # padding is not paced (it carries the probe's own rate) unless media waits:
+            # then it queues behind it, or its sequence numbers would overtake the frame's
+            pacer.push(header, payload, urgent, probe)
+            return True
+        return self._send_rtp_now(header, payload, probe)
+
+    def _send_rtp_now(self, header: bytes, payload: bytes, probe: bool = False) -> bool:
         if not self._ready():
             return False
         ext_id = self._twcc_id

@@ -184,6 +184,18 @@ async def _capped_scenario(tmp_path: Path, *, high_track_plays: bool) -> str:
 
                 off = await lines.until({"off": "camera"}, SWITCH_S)
                 assert lines.got[off]["reason"] == "network-congestion", lines.got[off]
+                # while the estimate binds, what the subscriber gets is paced (a little
+                # above the estimate) rather than sent in the publishers' bursts
+                paced_before = transport.packets_paced
+                await _wait(
+                    lambda: (
+                        transport.pacing_bps is not None
+                        and transport.packets_paced > paced_before + 50
+                    ),
+                    10,
+                    f"paced sending under the cap ({why()})",
+                    lines,
+                )
 
                 await asyncio.sleep(HOLD_S)
                 capped = lines.seconds(off)[1:]
@@ -203,6 +215,8 @@ async def _capped_scenario(tmp_path: Path, *, high_track_plays: bool) -> str:
                 lifted = len(lines.got)
                 await _wait(lambda: lines.both_play(lifted), SWITCH_S, "both playing again", lines)
                 assert lines.switched_off() == set(), f"{lines.got[lifted:]} {why()}"
+                # the estimate no longer binds once nothing is held back: no more pacing
+                await _wait(lambda: transport.pacing_bps is None, 20, "pacing to end", lines)
                 return shortfall
             finally:
                 if sampler is not None:
@@ -227,6 +241,7 @@ async def _sample(transport: Any, consumers: dict[str, Any], out: list[str]) -> 
         parts = [f"{time.monotonic() - start:.0f}s est={transport.allocation.last_available_bps}"]
         allocation = transport.allocation
         parts.append(f"congested={allocation.congested} probe={allocation.probe_target()}")
+        parts.append(f"paced={transport.pacing_bps}/{transport.packets_paced}")
         for name, c in consumers.items():
             parts.append(f"{name}:{c.current_layer}/{c.switched_off}/{c.packets_sent}")
         out.append(" ".join(parts))

@@ -53,14 +53,17 @@ def test_a_subscriber_row_says_why_it_sees_what_it_sees() -> None:
         preferred_layer="f",
         allowed_layer="h",
         reason="network-congestion",
+        pacing_bps=765_500,
         **base,  # type: ignore[arg-type]
     )
     row = _subscriber(capped, {"PA1": "bob"}, track, {"h": 15.0})
     assert row["identity"] == "bob" and row["size"] == "640x360" and row["fps"] == 15.0
     assert row["estimate_kbps"] == 612 and row["priority"] == "low"
+    assert row["paced_kbps"] == 766
     assert (row["wanted_layer"], row["allowed_layer"]) == ("f", "h")
     assert row["why"] == "network-congestion" and not row["switched_off"]
     off = SubscriberCounters(layer=None, switched_off=True, reason="max-bandwidth-reached", **base)  # type: ignore[arg-type]
     row = _subscriber(off, {}, track, {})
     assert row["switched_off"] and row["why"] == "max-bandwidth-reached"
     assert row["estimate_kbps"] is None and row["layer"] is None and row["fps"] is None
+    assert row["paced_kbps"] is None

@@ -33,6 +33,7 @@ from edge_sfu.media.allocator import (
     VideoBandwidthProfile,
 )
 from edge_sfu.media.layers import ordered_layers
+from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES
 
 if TYPE_CHECKING:
     from edge_sfu.media.consumer_base import ConsumerBase
@@ -68,8 +69,6 @@ RATE_SAMPLE_S = 0.5
 #: (several times a frame's size, e.g. after a subscriber's PLI) must not make a track look
 #: dearer than it is, or the allocation would switch it off for it.
 RATE_WINDOW_S = 4.0
-#: Bytes each packet costs on the wire beyond its payload (RTP, SRTP tag, UDP, IPv4).
-PACKET_OVERHEAD_BYTES = 12 + 10 + 8 + 20
 
 
 class _RateMeter:
@@ -238,10 +237,14 @@ class SubscriberAllocation:
         width, height = consumer.render_size
         pixels = width * height if width and height else None
         producer = consumer.producer
+        audio = consumer.kind == "audio"
         return Demand(
             consumer_id=consumer.id,
             kind=consumer.kind,
             layers=layer_options(producer, now) if consumer.kind == "video" else (),
+            # what the audio costs on the link, headers counted (Opus at 50 packets a second
+            # pays about as much for headers as for itself at a low bitrate)
+            bitrate_bps=measured_bitrate(producer, now) if audio and now is not None else None,
             wanted=consumer.preferred_layer,
             priority=self.priority_of(consumer),
             dominant_speaker=producer.dominant_speaker,

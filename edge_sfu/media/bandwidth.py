@@ -34,6 +34,7 @@ from edge_sfu.media.estimator import (
     ReceiveSideEstimator,
     SendSideEstimator,
 )
+from edge_sfu.media.packet import TRANSPORT_OVERHEAD_BYTES
 from edge_sfu.media.settings import MediaSettings
 from edge_sfu.media.twcc import (
     FMT_TRANSPORT_CC,
@@ -217,8 +218,10 @@ class TransportBandwidth:
     # -- downlink --------------------------------------------------------------------
 
     def on_sent(self, transport_seq: int, send_time: float, size: int, probe: bool = False) -> None:
-        """A packet to the participant went out with a transport-wide sequence number."""
-        self.downlink.on_sent(transport_seq, send_time, size, probe)
+        """A packet to the participant went out with a transport-wide sequence number
+        (``size``: the RTP packet's)."""
+        # the estimate is of the link, as the allocation's costs are: SRTP, UDP and IP count
+        self.downlink.on_sent(transport_seq, send_time, size + TRANSPORT_OVERHEAD_BYTES, probe)
 
     def on_rtcp(self, data: bytes, now: float) -> None:
         """A (compound) RTCP datagram from the participant, decrypted. Never raises."""

@@ -34,6 +34,13 @@ THRESHOLD_INITIAL_MS: Final = 12.5
 K_UP: Final = 0.0087
 K_DOWN: Final = 0.039
 BETA: Final = 0.85
+#: One overuse is answered by one decrease; while the detector keeps saying overuse, the next
+#: comes after this long (seconds). The detector's verdict lags the queue it measures: once a
+#: decrease made the sender shed load (an allocation switching a track off), what gets
+#: through falls at once while the verdict still says overuse for a few hundred ms, and
+#: cutting again to a fraction of that falling rate each time collapses the estimate far
+#: below the link (libwebrtc likewise reduces at most once per round trip).
+REDUCE_AGAIN_S: Final = 1.0
 #: Loss fractions above which the loss-based estimate decreases, below which it may grow.
 LOSS_HIGH: Final = 0.10
 LOSS_LOW: Final = 0.02
@@ -189,6 +196,7 @@ class AimdRateControl:
     __slots__ = (
         "_capacity",
         "_capacity_var",
+        "_cut_at",
         "_last_change",
         "bitrate",
         "max_bps",
@@ -204,18 +212,24 @@ class AimdRateControl:
         self._capacity: float | None = None  # averaged rate at past decreases
         self._capacity_var = 0.4
         self._last_change: float | None = None
+        self._cut_at: float | None = None  # the decrease of the overuse under way
 
     def update(self, usage: Usage, acked_bps: float | None, now: float) -> float:
         """Apply one detector verdict at ``now``; returns the new rate (bit/s)."""
         last, self._last_change = self._last_change, now
         dt = 0.0 if last is None else min(now - last, 1.0)
         if usage is Usage.OVERUSING:
-            base = acked_bps if acked_bps is not None else self.bitrate
-            decreased = BETA * base
-            if decreased < self.bitrate:
-                self.bitrate = decreased
-            self._learn_capacity(base)
-        elif usage is Usage.NORMAL:
+            cut_at = self._cut_at
+            if cut_at is None or now - cut_at >= REDUCE_AGAIN_S:
+                self._cut_at = now
+                base = acked_bps if acked_bps is not None else self.bitrate
+                decreased = BETA * base
+                if decreased < self.bitrate:
+                    self.bitrate = decreased
+                self._learn_capacity(base)
+        else:
+            self._cut_at = None
+        if usage is Usage.NORMAL:
             increased = self.bitrate + self._increase(dt)
             if acked_bps is not None:
                 # no increase far above what actually got through (a sender that sends
@@ -347,7 +361,7 @@ PROBE_GAIN_AFTER_SUCCESS: Final = 2.0
 PROBE_OVERAGE: Final = 1.2
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
-PROBE_MAX_BACKOFF_S: Final = 5.0
+PROBE_MAX_BACKOFF_S: Final = 10.0
 
 
 class ProbeController:

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 RTP_HEADER: Final = struct.Struct("!BBHII")
+#: Bytes an RTP packet costs on the wire beyond itself: SRTP's tag, UDP and IPv4 headers.
+TRANSPORT_OVERHEAD_BYTES: Final = 10 + 8 + 20
+#: Bytes each forwarded packet costs on the wire beyond its payload (its RTP header too).
+PACKET_OVERHEAD_BYTES: Final = 12 + TRANSPORT_OVERHEAD_BYTES
 #: Seconds from the NTP epoch (1900) to the Unix epoch (1970), for RTCP sender reports.
 NTP_EPOCH_OFFSET: Final = 2208988800
 

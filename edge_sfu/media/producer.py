@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 from edge_common.lifecycle import Closeable
 from edge_sfu.media.errors import MediaClosed
 from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
-from edge_sfu.media.packet import CodecInfo, MediaPacket
+from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES, CodecInfo, MediaPacket
 from edge_sfu.media.retransmission import RetransmissionCache
 from edge_sfu.media.speech import LevelMeter
 
@@ -80,13 +80,13 @@ class Layer:
         self._period_start = 0.0
         self._period_bytes = 0
         self._previous_bytes = 0
-        #: What the layer sends while it flows (payload bit/s, smoothed over its periods; 0
+        #: What the layer sends while it flows (bit/s on the wire, smoothed over its periods; 0
         #: before a period completed): kept while the layer is paused, so what it would cost
         #: to resume it is known.
         self.flowing_bps = 0
 
     def count(self, size: int, arrival: float) -> None:
-        """Add a packet of ``size`` payload bytes, arrived at ``arrival`` (monotonic)."""
+        """Add a packet of ``size`` bytes (on the wire), arrived at ``arrival`` (monotonic)."""
         elapsed = arrival - self._period_start
         if elapsed >= BITRATE_PERIOD_S:
             if elapsed < 2 * BITRATE_PERIOD_S:
@@ -103,7 +103,7 @@ class Layer:
         self._period_bytes += size
 
     def bitrate_at(self, now: float) -> int:
-        """Payload bit/s over the period under way at ``now`` and the one before it; 0 once
+        """Bit/s over the period under way at ``now`` and the one before it; 0 once
         nothing arrived for a whole period (a paused layer)."""
         elapsed = now - self._period_start
         if elapsed >= 2 * BITRATE_PERIOD_S or elapsed < 0:
@@ -114,8 +114,8 @@ class Layer:
 
     @property
     def bitrate_bps(self) -> int:
-        """What the source sends on this layer now (payload bit/s, a sliding window of 0.5
-        to 1 s)."""
+        """What the source sends on this layer now (bit/s with each packet's headers, a
+        sliding window of 0.5 to 1 s)."""
         return self.bitrate_at(time.monotonic())
 
 
@@ -197,7 +197,9 @@ class Producer(Closeable):
         layer.last_arrival = packet.arrival
         layer.last_ts = packet.ts
         layer.packets += 1
-        layer.count(len(packet.payload), packet.arrival)
+        # counted as it costs a subscriber's link, headers included: what the allocation
+        # compares with the estimate, which is of whole packets too
+        layer.count(len(packet.payload) + PACKET_OVERHEAD_BYTES, packet.arrival)
         if packet.marker:
             layer.frames += 1
         self.packets_received += 1

@@ -52,7 +52,7 @@ FEEDBACK_INTERVAL_S = 0.1
 #: While the estimate binds, RTP to the participant is paced at this times the estimate
 #: (``seam.pacing``): above what the allocation fills (it keeps a tenth of headroom), so
 #: the pacer only spreads bursts and a queue does not build in it for long.
-PACING_FACTOR = 1.25
+PACING_FACTOR = 1.0
 _MID = re.compile(r"^a=mid:(\S+)", re.M)
 _TWCC_EXTMAP = re.compile(
     r"^a=extmap:(\d+)(?:/\w+)? http://www\.ietf\.org/id/"

@@ -21,7 +21,7 @@ import { PROTOCOL } from './edge-video-tracks.js';
 const RIDS_FROM_TOP = ['f', 'h', 'q'];
 /** A layer smaller than this (pixels high) is not worth its encoder. */
 const MIN_LAYER_HEIGHT = 90;
-const MIN_LAYER_BITRATE = 100_000;
+const MIN_LAYER_BITRATE = 80_000;
 const MAX_LAYER_BITRATE = 2_500_000;
 
 /**
@@ -70,11 +70,12 @@ export function simulcastLayers(width, height) {
     const w = Math.round(width / scale / 2) * 2;
     const h = Math.round(height / scale / 2) * 2;
     if (h < MIN_LAYER_HEIGHT || w < 2) break;
-    // About 3 bits per pixel per second for the full picture (1 Mbit/s at 640x480) and half
-    // that for the smaller layers, within sane bounds: a smaller layer is what a subscriber on
-    // a poor link gets, so it must stay cheap (two 320x240 cameras and their audio fit in
-    // 400 kbit/s), and a small tile shows its blur less.
-    const bitsPerPixel = i === 0 ? 3 : 1.5;
+    // About 3 bits per pixel per second for the full picture (1 Mbit/s at 640x480) and one
+    // for the smaller layers, within sane bounds: a smaller layer is what a subscriber on a
+    // poor link gets, so it must stay cheap (two 320x240 cameras at 80 kbit/s and their audio
+    // come to about 290 kbit/s with every packet's headers, which leaves a 400 kbit/s link
+    // the headroom an estimate needs), and a small tile shows its blur less.
+    const bitsPerPixel = i === 0 ? 3 : 1;
     const bitrate = Math.min(MAX_LAYER_BITRATE, Math.max(MIN_LAYER_BITRATE, Math.round(w * h * bitsPerPixel)));
     layers.unshift({ rid: RIDS_FROM_TOP[i], width: w, height: h, max_bitrate: bitrate });
   }

@@ -25,10 +25,14 @@ class FakePath:
         self.rtp: list[tuple[int, int, int, int, int, bytes]] = []
         self.rtcp: list[bytes] = []
         self.probes = 0
+        self.urgent = 0
 
-    def send_rtp_parts(self, header: bytes, payload: bytes, probe: bool = False) -> bool:
+    def send_rtp_parts(
+        self, header: bytes, payload: bytes, probe: bool = False, urgent: bool = False
+    ) -> bool:
         b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", header)
         self.rtp.append((b1 >> 7, b1 & 0x7F, seq, ts, ssrc, payload))
+        self.urgent += urgent
         if probe:
             assert b0 & 0x20 and payload[-1] == len(payload)  # padding only
             self.probes += 1
@@ -125,10 +129,12 @@ def test_nack_is_answered_from_the_cache_or_passed_upstream() -> None:
     producer, consumer, path, up = make([LayerSpec("default")])
     feed(producer, frame("default", 65530, 0, 10, True, 0.0))  # wraps past 65535
     sent = list(path.rtp)
+    assert path.urgent == 0  # video is not urgent for a pacer
     wanted = [sent[2][2], sent[7][2]]
     nack = parse_rtcp(_nack(0xABCD, wanted))[0]
     consumer.handle_rtcp(nack)
     assert consumer.retransmitted == 2
+    assert path.urgent == 2  # retransmissions are
     assert [p[2] for p in path.rtp[-2:]] == wanted
     assert path.rtp[-1][5] == sent[7][5]
     # something no longer cached goes to the publisher, in its own numbering

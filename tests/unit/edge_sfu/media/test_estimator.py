@@ -11,6 +11,7 @@ from edge_sfu.media.estimator import (
     PROBE_GAIN,
     PROBE_MAX_BACKOFF_S,
     PROBE_OVERAGE,
+    AimdRateControl,
     OveruseDetector,
     ProbeController,
     ReceiveSideEstimator,
@@ -143,6 +144,21 @@ def test_one_percent_loss_does_not_cut() -> None:
     estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
     history = run(estimator, Link(None, loss=0.01), 5.0)
     assert history[-1][1] > 1_000_000
+
+
+def test_one_overuse_is_one_decrease_not_one_per_falling_rate() -> None:
+    # the allocation sheds a track after the first decrease: what gets through falls while
+    # the detector still says overuse; cutting again to 0.85 of each falling figure would
+    # collapse the estimate
+    aimd = AimdRateControl(400_000, 50_000, MAX_BPS)
+    assert aimd.update(Usage.OVERUSING, 376_000, 10.0) == pytest.approx(0.85 * 376_000)
+    assert aimd.update(Usage.OVERUSING, 263_000, 10.1) == pytest.approx(0.85 * 376_000)
+    assert aimd.update(Usage.OVERUSING, 170_000, 10.5) == pytest.approx(0.85 * 376_000)
+    # an overuse that lasts on is cut again, a second later
+    assert aimd.update(Usage.OVERUSING, 300_000, 11.0) == pytest.approx(0.85 * 300_000)
+    # and a new overuse after the queue drained is a new decrease at once
+    aimd.update(Usage.UNDERUSING, 250_000, 11.2)
+    assert aimd.update(Usage.OVERUSING, 200_000, 11.3) == pytest.approx(0.85 * 200_000)
 
 
 def test_a_probe_that_gets_through_lifts_the_estimate_faster_than_growth() -> None:

@@ -361,7 +361,7 @@ PROBE_GAIN_AFTER_SUCCESS: Final = 2.0
 PROBE_OVERAGE: Final = 1.2
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
-PROBE_MAX_BACKOFF_S: Final = 10.0
+PROBE_MAX_BACKOFF_S: Final = 5.0
 
 
 class ProbeController:

@@ -19,8 +19,12 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 CAP_BPS = 400_000
-#: The most the downlink estimate may read at the capped link's edge.
-EDGE_BPS = int(CAP_BPS * 1.1)
+#: The most the downlink estimate may read at the capped link's edge. It counts what the link
+#: carries (IP, UDP and SRTP included), and its growth finds the edge by touching it: at the
+#: top of that sawtooth it reads up to about a tenth over, or a little more, before the
+#: detector answers. A probe over the cap that got through would lift it to 95 % of 1.5 to 2
+#: times itself: 570 kbit/s and more.
+EDGE_BPS = int(CAP_BPS * 1.25)
 SID_JS = "() => window.edgeRoom.localParticipant.sid"
 
 

@@ -196,8 +196,10 @@ class Room(Emitter):
         elif kind == MSG_ROOM_COMPLETED:
             self.emit("room_completed")
         elif kind in (MSG_RECORDING_STARTED, MSG_RECORDING_STOPPED):
-            self.is_recording = kind == MSG_RECORDING_STARTED
-            self.emit("recording_started" if self.is_recording else "recording_stopped")
+            recording = kind == MSG_RECORDING_STARTED
+            if recording != self.is_recording:  # a resumed session is told the state again
+                self.is_recording = recording
+                self.emit("recording_started" if recording else "recording_stopped")
         elif kind == MSG_PUBLISHED:
             self._published(msg)
         elif kind == MSG_PUBLISH_FAILED:

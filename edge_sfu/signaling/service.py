@@ -229,6 +229,11 @@ class SignalingService:
         member = session.participation
         if isinstance(member, RoomMember):
             await member.resumed()
+            # messages to a session are dropped while it reconnects: a recording that
+            # started or stopped meanwhile is told now (clients act on a change only)
+            recording = self.context.recordings.is_recording(member.room_sid)
+            build = p.recording_started_message if recording else p.recording_stopped_message
+            session.send(build())
         return session
 
     def _sender(self, participant_sid: str) -> Callable[[dict[str, Any]], None]:

@@ -634,11 +634,16 @@ export class Room extends Emitter {
         this.emit('roomCompleted', this);
         break;
       case SERVER.RECORDING_STARTED:
-      case SERVER.RECORDING_STOPPED:
-        // Twilio's Room: `isRecording` and the recordingStarted / recordingStopped events
-        this.isRecording = msg.type === SERVER.RECORDING_STARTED;
-        this.emit(this.isRecording ? 'recordingStarted' : 'recordingStopped', this);
+      case SERVER.RECORDING_STOPPED: {
+        // Twilio's Room: `isRecording` and the recordingStarted / recordingStopped events,
+        // on a change only (a resumed session is told the state again)
+        const recording = msg.type === SERVER.RECORDING_STARTED;
+        if (recording !== this.isRecording) {
+          this.isRecording = recording;
+          this.emit(recording ? 'recordingStarted' : 'recordingStopped', this);
+        }
         break;
+      }
       case SERVER.DISCONNECTED:
         this._finish(msg.code ? new EdgeVideoError(msg.code, msg.message) : null);
         break;

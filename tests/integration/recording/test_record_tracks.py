@@ -209,8 +209,18 @@ async def test_a_resumed_session_hears_whether_the_room_is_recorded(sfu, clients
     kiosk = await sfu.signaling.connect_local("room1", "kiosk")
     camera = await kiosk.publish("camera", H264)
     source = H264TestSource(camera, 320, 240)
+    heard: list[str] = []
+    watcher.on("recording_started", lambda: heard.append("started"))
+    watcher.on("recording_stopped", lambda: heard.append("stopped"))
     try:
         await asyncio.wait_for(started, 10)
+        # the link drops and comes back while the room is still recorded: the resumed
+        # session is told the state again, which changes nothing (no second event)
+        again = watcher.expect("reconnected")
+        await watcher._connection.ws.close()
+        await asyncio.wait_for(again, 10)
+        await asyncio.sleep(0.5)
+        assert watcher.is_recording and heard == ["started"], heard
         # the link drops; meanwhile the recording stops; the resumed session is told
         back = watcher.expect("reconnected")
         stopped = watcher.expect("recording_stopped")
@@ -218,6 +228,6 @@ async def test_a_resumed_session_hears_whether_the_room_is_recorded(sfu, clients
         await kiosk.unpublish(camera)
         await asyncio.wait_for(back, 10)
         await asyncio.wait_for(stopped, 10)
-        assert not watcher.is_recording
+        assert not watcher.is_recording and heard == ["started", "stopped"], heard
     finally:
         await source.close()

@@ -100,6 +100,10 @@ class ConsumerBase(Closeable):
         self._render = (width, height)
         self._retarget()
 
+    def layers_changed(self) -> None:
+        """Engine-internal: the producer learnt its layers' sizes; choose again."""
+        self._retarget()
+
     def set_allowed_layer(self, name: str | None, *, switched_off: bool, reason: str = "") -> None:
         """The most the subscriber's bandwidth allows: layer ``name`` (None: no limit), or
         nothing at all (``switched_off``). A lower layer than the current one is switched to

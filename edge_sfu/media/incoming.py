@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Final
 from edge_sfu.media import seam
 from edge_sfu.media.estimator import ReceiveSideEstimator
 from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
-from edge_sfu.media.packet import CodecInfo, KeyframeDetector, MediaPacket, keyframe_detector
+from edge_sfu.media.packet import (
+    CodecInfo,
+    KeyframeDetector,
+    MediaPacket,
+    keyframe_detector,
+    vp8_keyframe_size,
+)
 from edge_sfu.media.producer import Producer
 
 if TYPE_CHECKING:
@@ -120,7 +126,10 @@ class IncomingTrack:
 
     Simulcast: ``layers`` names the rids of the m-line (lowest first); each SSRC that
     arrives with one of those rids (``handle_stream``) carries that layer, and RTX SSRCs are
-    tied to their layer by their repaired rid. Without layers the m-line carries one stream,
+    tied to their layer by their repaired rid. Simulcast signalled by SSRCs instead
+    (``set_ssrc_layers``: an ``a=ssrc-group:SIM``) ties each layer to its SSRC and RTX SSRC,
+    and learns each layer's picture size from its first VP8 keyframe (nothing in that SDP
+    says it). Without layers the m-line carries one stream,
     ``DEFAULT_LAYER``: its first SSRC (and the RTX SSRC the SDP pairs with it). Packets of
     any other SSRC or rid are dropped, with one log line per SSRC.
 
@@ -145,6 +154,11 @@ class IncomingTrack:
         self._simulcast: dict[str, LayerSpec] = {spec.name: spec for spec in layers}
         self._rid_of_ssrc: dict[int, str] = {}
         self._repaired_of_ssrc: dict[int, str] = {}
+        #: SSRC-signalled simulcast: the layer of each SIM SSRC, the RTX SSRCs of the FID
+        #: groups, and the layers whose picture size no keyframe told yet.
+        self._layer_by_sim_ssrc: dict[int, str] = {}
+        self._sim_rtx: dict[int, int] = {}
+        self._unsized: set[str] = set()
         self._logged: set[int] = set()
         self.producer: Producer | None = None
         self.codec: CodecInfo | None = None
@@ -198,6 +212,20 @@ class IncomingTrack:
         empty for one stream. Only before a producer is attached."""
         if self.producer is None:
             self._simulcast = {spec.name: spec for spec in layers}
+            self._layer_by_sim_ssrc, self._sim_rtx, self._unsized = {}, {}, set()
+
+    def set_ssrc_layers(self, group: seam.SsrcSimulcast) -> None:
+        """Engine-internal: simulcast signalled by SSRCs (lowest layer first); the layers
+        are named ``s0``, ``s1``... in that order, their sizes learnt from keyframes. Only
+        before a producer is attached."""
+        if self.producer is not None:
+            return
+        names = [f"s{i}" for i in range(len(group.ssrcs))]
+        self._simulcast = {name: LayerSpec(name) for name in names}
+        self._layer_by_sim_ssrc = dict(zip(group.ssrcs, names, strict=True))
+        self._sim_rtx = dict(group.rtx)
+        self._rtx.update(self._sim_rtx)
+        self._unsized = set(names)
 
     def set_negotiated_codecs(self, codecs: list[RTCRtpCodecParameters]) -> None:
         """Engine-internal: what offer/answer settled on, until the receiver starts."""
@@ -230,7 +258,8 @@ class IncomingTrack:
     def receive_started(self, params: seam.ReceiveParams) -> None:
         """Engine-internal: the receiver started, with its final parameters."""
         self._learn_codecs(params.codecs)
-        self._rtx = dict(params.rtx_ssrcs)
+        # aiortc keeps the first FID group only: the other layers' come from the SDP
+        self._rtx = {**params.rtx_ssrcs, **self._sim_rtx}
         self.started = True
         if self.on_started is not None:
             self.on_started(self)
@@ -280,17 +309,30 @@ class IncomingTrack:
         if estimator is not None and apt is None:
             estimator.on_rtp(packet.timestamp, stats.clock, arrival, len(payload))
         detector = self._detector
+        keyframe = detector(payload) if detector is not None else True
+        if keyframe and self._unsized and layer in self._unsized:
+            self._learn_size(producer, layer, payload)
         producer.receive(
             MediaPacket(
                 payload,
                 packet.sequence_number,
                 packet.timestamp,
                 packet.marker,
-                detector(payload) if detector is not None else True,
+                keyframe,
                 layer,
                 arrival,
             )
         )
+
+    def _learn_size(self, producer: Producer, layer: str, payload: bytes) -> None:
+        # the first keyframe of an SSRC-signalled layer says how large its picture is
+        if self.codec is None or self.codec.name != "VP8":
+            self._unsized.discard(layer)  # only VP8 is sent this way
+            return
+        size = vp8_keyframe_size(payload)
+        if size is not None:
+            self._unsized.discard(layer)
+            producer.set_layer_size(layer, *size)
 
     @property
     def level_handler(self) -> seam.LevelHandler | None:
@@ -319,7 +361,12 @@ class IncomingTrack:
             self._rid_of_ssrc[ssrc] = rid
         if repaired_rid is not None:
             self._repaired_of_ssrc[ssrc] = repaired_rid
-        return not self._simulcast or rid is not None or repaired_rid is not None
+        return (
+            not self._simulcast
+            or bool(self._layer_by_sim_ssrc)  # SSRCs say it all
+            or rid is not None
+            or repaired_rid is not None
+        )
 
     def _new_media_stream(self, ssrc: int) -> str | None:
         # A media SSRC not seen before: which layer it carries, if any.
@@ -328,6 +375,12 @@ class IncomingTrack:
                 self._log_once(ssrc, "a second stream on a one-stream m-line")
                 return None
             layer = DEFAULT_LAYER
+        elif self._layer_by_sim_ssrc:
+            found = self._layer_by_sim_ssrc.get(ssrc)
+            if found is None:
+                self._log_once(ssrc, "not in the SIM group")
+                return None
+            layer = found
         else:
             rid = self._rid_of_ssrc.get(ssrc)
             if rid is None or rid not in self._simulcast:

@@ -105,33 +105,54 @@ def h264_keyframe_start(payload: bytes) -> bool:
     return False
 
 
-def vp8_keyframe_start(payload: bytes) -> bool:
-    """Whether this RFC 7741 payload is the first packet of a VP8 keyframe."""
+def _vp8_header_at(payload: bytes) -> int | None:
+    # Where the VP8 payload header starts in an RFC 7741 payload that begins a frame (S
+    # bit set, partition index 0), past the payload descriptor; None for any other packet.
     size = len(payload)
     if size < 1:
-        return False
+        return None
     b0 = payload[0]
     # S bit set and partition index 0: this packet starts a frame
     if not (b0 & 0x10) or (b0 & 0x0F) != 0:
-        return False
+        return None
     pos = 1
     if b0 & 0x80:  # X: extension byte follows
         if size <= pos:
-            return False
+            return None
         x = payload[pos]
         pos += 1
         if x & 0x80:  # I: picture id, 7 or 15 bits
             if size <= pos:
-                return False
+                return None
             pos += 2 if payload[pos] & 0x80 else 1
         if x & 0x40:  # L: TL0PICIDX
             pos += 1
         if x & 0x20 or x & 0x10:  # T or K: TID/KEYIDX byte
             pos += 1
     if size <= pos:
-        return False
+        return None
+    return pos
+
+
+def vp8_keyframe_start(payload: bytes) -> bool:
+    """Whether this RFC 7741 payload is the first packet of a VP8 keyframe."""
+    pos = _vp8_header_at(payload)
     # VP8 payload header: P bit (inverse keyframe flag) is bit 0 of the first byte
-    return not (payload[pos] & 0x01)
+    return pos is not None and not (payload[pos] & 0x01)
+
+
+def vp8_keyframe_size(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) of the picture of an RFC 7741 payload that starts a VP8 keyframe
+    (from the keyframe's start code and size fields, RFC 6386 section 9.1); None for any
+    other packet."""
+    pos = _vp8_header_at(payload)
+    if pos is None or payload[pos] & 0x01 or len(payload) < pos + 10:
+        return None
+    if payload[pos + 3 : pos + 6] != b"\x9d\x01\x2a":
+        return None
+    width = int.from_bytes(payload[pos + 6 : pos + 8], "little") & 0x3FFF
+    height = int.from_bytes(payload[pos + 8 : pos + 10], "little") & 0x3FFF
+    return (width, height) if width and height else None
 
 
 def keyframe_detector(codec: CodecInfo) -> KeyframeDetector:

@@ -247,6 +247,16 @@ class Producer(Closeable):
         """Layers a consumer may choose from now."""
         return [layer.spec for layer in self.layers.values()]
 
+    def set_layer_size(self, name: str, width: int, height: int) -> None:
+        """Engine-internal: layer ``name``'s picture size, learnt from the media (a source
+        whose signaling does not say it); every consumer chooses its layer again."""
+        layer = self.layers.get(name)
+        if layer is None or (layer.spec.width, layer.spec.height) == (width, height):
+            return
+        layer.spec = LayerSpec(name, width, height)
+        for consumer in list(self._consumers):
+            consumer.layers_changed()
+
     @property
     def wanted_layers(self) -> frozenset[str]:
         """Names of the layers some consumer receives or waits for."""

@@ -382,7 +382,8 @@ class Transport(AsyncCloseable):
     def _offered_simulcast(self, sdp: str) -> dict[str, list[str]]:
         # A video m-line the participant offers to send as simulcast (``a=simulcast:send``):
         # its track takes those rids as layers, in the offer's order (lowest first, as
-        # browsers list them), and the answer receives them (``a=simulcast:recv``).
+        # browsers list them), and the answer receives them (``a=simulcast:recv``). Returns
+        # those rids by mid.
         offered = {
             mid: rids
             for mid, rids in seam.answered_rids(sdp).items()
@@ -393,6 +394,17 @@ class Transport(AsyncCloseable):
         }
         for mid, rids in offered.items():
             self.incoming[mid].set_layers([LayerSpec(rid) for rid in rids])
+        # Simulcast signalled by SSRCs (``a=ssrc-group:SIM``, no rids): the layers are
+        # told apart by SSRC; nothing in the answer changes.
+        for mid, group in seam.ssrc_simulcast(sdp).items():
+            track = self.incoming.get(mid)
+            if (
+                mid not in offered
+                and track is not None
+                and track.kind == "video"
+                and track.producer is None
+            ):
+                track.set_ssrc_layers(group)
         return offered
 
     def _relearn(

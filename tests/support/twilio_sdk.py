@@ -103,6 +103,20 @@ async function inbound() {
   }
   return out;
 }
+// What this page sends of its first video track: each simulcast encoding's parameters
+// (active, as the publisher hints left it) and its outbound-rtp figures, lowest first.
+async function outbound() {
+  const pc = window.room._signaling._peerConnectionManager._peerConnections.values().next().value
+    ._peerConnection;
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+  if (!sender) return null;
+  const encodings = sender.getParameters().encodings.map((e) => ({active: e.active}));
+  const stats = [...(await sender.getStats()).values()]
+    .filter((s) => s.type === 'outbound-rtp')
+    .map((s) => ({ssrc: s.ssrc, bytesSent: s.bytesSent || 0, frameWidth: s.frameWidth || 0,
+      active: s.active}));
+  return {encodings, stats};
+}
 </script><body></body>
 """
 

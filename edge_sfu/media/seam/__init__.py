@@ -14,7 +14,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
 | ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
-| ``simulcast`` | rid/simulcast lines written into offers and read from answers (RFC 8853) |
+| ``simulcast`` | rid/simulcast lines in offers and answers (RFC 8853); SIM SSRC groups read |
 | ``ports`` | ``restrict_ports``, ``restrict_addresses``: candidates in a port range, on addresses |
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
 | ``offers`` | ``stable_offer``: re-offers keep negotiated payload types and extension ids |
@@ -81,7 +81,13 @@ from edge_sfu.media.seam.send import (
     take_over_sender,
     with_transport_sequence,
 )
-from edge_sfu.media.seam.simulcast import RID, answered_rids, offer_simulcast
+from edge_sfu.media.seam.simulcast import (
+    RID,
+    SsrcSimulcast,
+    answered_rids,
+    offer_simulcast,
+    ssrc_simulcast,
+)
 
 #: (owner, name): the private attributes of aiortc, aioice, pylibsrtp and asyncio the seam
 #: relies on. ``owner`` names the class (attributes of its instances count) or module.
@@ -159,6 +165,7 @@ __all__ = [
     "SendParams",
     "SendPath",
     "SentHandler",
+    "SsrcSimulcast",
     "StreamHandler",
     "answered_rids",
     "audio_level",
@@ -177,6 +184,7 @@ __all__ = [
     "restrict_ports",
     "retarget_receiver",
     "set_msid",
+    "ssrc_simulcast",
     "stable_offer",
     "take_keyframe_request",
     "take_over_receiver",

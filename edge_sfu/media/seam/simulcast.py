@@ -1,5 +1,9 @@
 """Simulcast negotiation (RFC 8853) in the SDP text, which aiortc neither writes nor reads.
 
+Browsers also send simulcast without rids: an offer munged to list several SSRCs in
+``a=ssrc-group:SIM`` (as twilio-video.js does for VP8), each with its RTX SSRC in an
+``a=ssrc-group:FID``. ``ssrc_simulcast`` reads those groups.
+
 The SFU offers a receive-only m-line for each track a participant publishes. For a
 simulcast publication the offer lists the rids it will receive (``a=rid:<rid> recv`` and
 ``a=simulcast:recv <rid>;<rid>``); a browser answering it makes one send encoding per rid
@@ -12,12 +16,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 #: RFC 8851 rid-syntax (alphanumerics, ``-`` and ``_``), at most 16 characters here.
 RID: Final = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 _MID = re.compile(r"^a=mid:(\S+)\s*$", re.M)
 _SIMULCAST = re.compile(r"^a=simulcast:(.*)$", re.M)
+_SSRC_GROUP = re.compile(r"^a=ssrc-group:(SIM|FID)((?: [0-9]{1,10})+)\s*$", re.M)
+#: SSRCs of one SIM group taken as layers, at most (browsers send three).
+MAX_SSRC_LAYERS: Final = 4
 
 
 def _split(sdp: str) -> tuple[str, list[str]]:
@@ -97,4 +105,45 @@ def answered_rids(sdp: str) -> dict[str, list[str]]:
                     rids.append(first)
         if rids:
             out[mid.group(1)] = rids
+    return out
+
+
+@dataclass(frozen=True)
+class SsrcSimulcast:
+    """The simulcast of one m-section signalled by SSRCs: ``ssrcs`` lowest layer first (the
+    SIM group's order, which is the browser's encoding order) and ``rtx`` (RTX SSRC ->
+    the media SSRC it repairs, from the FID groups of those SSRCs)."""
+
+    ssrcs: tuple[int, ...]
+    rtx: Mapping[int, int]
+
+
+def ssrc_simulcast(sdp: str) -> dict[str, SsrcSimulcast]:
+    """``mid -> SsrcSimulcast`` for each m-section of ``sdp`` with an ``a=ssrc-group:SIM`` of
+    two to ``MAX_SSRC_LAYERS`` distinct SSRCs (and no rid simulcast, which takes precedence).
+    A section with more than one SIM group, or a malformed one, does not appear."""
+    out: dict[str, SsrcSimulcast] = {}
+    for section in sdp.replace("\r\n", "\n").split("\nm=")[1:]:
+        mid = _MID.search(section)
+        if mid is None or _SIMULCAST.search(section) is not None:
+            continue
+        sims: list[list[int]] = []
+        fids: list[list[int]] = []
+        for semantic, items in _SSRC_GROUP.findall(section):
+            ssrcs = [int(x) for x in items.split()]
+            if any(x >= 1 << 32 for x in ssrcs):
+                break
+            (sims if semantic == "SIM" else fids).append(ssrcs)
+        else:
+            if len(sims) != 1:
+                continue
+            layers = sims[0]
+            if not 2 <= len(layers) <= MAX_SSRC_LAYERS or len(set(layers)) != len(layers):
+                continue
+            rtx = {
+                fid[1]: fid[0]
+                for fid in fids
+                if len(fid) == 2 and fid[0] in layers and fid[1] not in layers
+            }
+            out[mid.group(1)] = SsrcSimulcast(tuple(layers), rtx)
     return out

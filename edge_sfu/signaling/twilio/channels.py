@@ -5,20 +5,24 @@ network quality (``signaling.signals.RoomSignals``), per-subscriber allocation w
 priorities, switch-off and render sizes (``media.allocation``). Here those figures go to
 the SDK in its shapes (``msp``), and the SDK's priorities and render hints reach the
 subscriber's allocation. Network quality is answered per request, as the SDK expects (it
-sends its next inputs a second after each answer).
+sends its next inputs a second after each answer). Publisher hints tell an SDK publisher
+which of its simulcast encodings some subscriber takes, from the same per-layer wanted
+state the unit's own clients get as ``send-layers``: it pauses the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from ...media.layers import sending_layers
 from . import msp
 from .rsp import TokenBucket
 
 if TYPE_CHECKING:
-    from ...media import DataChannel
+    from ...media import DataChannel, Producer
     from ..signals import RoomSignals
     from .media import TwilioMedia
 
@@ -27,6 +31,10 @@ logger = logging.getLogger(__name__)
 #: Messages a client may send per second on all its channels (a burst twice that); more
 #: are dropped unanswered.
 MESSAGES_PER_SECOND: Final = 20.0
+#: A publisher hint the SDK could not apply yet (it did not know the track SID, or its
+#: connection was renegotiating) is sent again after this long, at most HINT_RETRIES times.
+HINT_RETRY_S: Final = 1.0
+HINT_RETRIES: Final = 10
 
 
 class MediaChannels:
@@ -48,6 +56,14 @@ class MediaChannels:
         self._rate = TokenBucket(MESSAGES_PER_SECOND)
         #: Messages refused (answered with an error; the log says why).
         self.refused = 0
+        #: Publisher hints: the simulcast publications they steer (by track SID), the
+        #: encodings each was last told to send, the last request's number, retries left.
+        self._hinted: dict[str, Producer] = {}
+        self.hints: dict[str, tuple[bool, ...]] = {}
+        self._hint_ref = 0
+        self._hint_retries: dict[str, int] = {}
+        #: Publisher hint results by track SID, the latest of each (``OK`` once applied).
+        self.hint_results: dict[str, str] = {}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -98,6 +114,51 @@ class MediaChannels:
         else:
             self.send(msp.TRACK_SWITCH_OFF, msp.switch_off_message(on=[track_sid]))
 
+    def publishing(self, track_sid: str, producer: Producer) -> None:
+        """An SDK publication with simulcast layers: with the ``publisher_hints`` channel,
+        the publisher is told which encodings to send each time that changes."""
+        if msp.PUBLISHER_HINTS not in self.channels or len(producer.layers) < 2:
+            return
+        self._hinted[track_sid] = producer
+        producer.on_wanted_layers = lambda wanted: self._hint(track_sid)
+        self._hint(track_sid)
+
+    def _hint(self, track_sid: str, *, again: bool = False) -> None:
+        producer = self._hinted.get(track_sid)
+        if producer is None or producer.closed:
+            self._hinted.pop(track_sid, None)
+            self.hints.pop(track_sid, None)
+            return
+        names = list(producer.layers)
+        sending = sending_layers(names, producer.wanted_layers)
+        enabled = tuple(name in sending for name in names)
+        # a consumer switching layers changes the wanted set twice; the lowest layer runs
+        # anyway, so what to send often stays the same
+        if not again and self.hints.get(track_sid) == enabled:
+            return
+        if not again:
+            self._hint_retries[track_sid] = HINT_RETRIES
+        self.hints[track_sid] = enabled
+        self._send_hints([(track_sid, enabled)])
+
+    def _hint_again(self, track_sid: str) -> None:
+        self._hint(track_sid, again=True)
+
+    def _send_hints(self, hints: list[tuple[str, tuple[bool, ...]]]) -> None:
+        if hints:
+            self._hint_ref += 1
+            self.send(msp.PUBLISHER_HINTS, msp.publisher_hints_message(self._hint_ref, hints))
+
+    def _hint_results(self, results: tuple[tuple[str, str], ...]) -> None:
+        for track_sid, result in results:
+            if track_sid not in self._hinted:
+                continue
+            self.hint_results[track_sid] = result
+            left = self._hint_retries.get(track_sid, 0)
+            if result in msp.HINT_RETRY_RESULTS and left > 0:
+                self._hint_retries[track_sid] = left - 1
+                asyncio.get_running_loop().call_later(HINT_RETRY_S, self._hint_again, track_sid)
+
     def _on_ready(self, name: str) -> None:
         # the client listens from now on: what it may have missed
         self.ready.add(name)
@@ -105,6 +166,8 @@ class MediaChannels:
             speaker = self._signals.dominant_speaker(self._media.router.room_id)
             if speaker is not None:
                 self.send(name, msp.active_speaker_message(speaker))
+        elif name == msp.PUBLISHER_HINTS:
+            self._send_hints(list(self.hints.items()))
         elif name == msp.TRACK_SWITCH_OFF:
             off = [sid for sid, c in self._media.consumers.items() if c.switched_off]
             if off:
@@ -145,10 +208,16 @@ class MediaChannels:
                 transport = self._media.transport
                 transport.allocation.set_priority(consumer.id, priority)
                 transport.reallocate()
+            case msp.HintResults(results=results):
+                self._hint_results(results)
+            case msp.ClientReset(track=track):
+                if track not in self._hinted:
+                    raise msp.MspError(f"not a simulcast publication: {track}")
+                self._hint(track, again=True)  # the SDK went back to its own encodings
             case msp.RenderHints(id=ref, hints=hints):
-                results = [(h.track, self._render_hint(h)) for h in hints]
+                answers = [(h.track, self._render_hint(h)) for h in hints]
                 self._media.transport.reallocate()
-                self.send(name, msp.render_hints_response(ref, results))
+                self.send(name, msp.render_hints_response(ref, answers))
 
     def _render_hint(self, hint: msp.RenderHint) -> str:
         if hint.error is not None:

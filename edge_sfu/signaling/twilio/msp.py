@@ -28,10 +28,18 @@ NETWORK_QUALITY: Final = "network_quality"
 TRACK_PRIORITY: Final = "track_priority"
 TRACK_SWITCH_OFF: Final = "track_switch_off"
 RENDER_HINTS: Final = "render_hints"
-#: The channels the unit serves, in the order the SDK sets them up. ``publisher_hints``
-#: (adaptive simulcast of SDK publishers) and ``extension_transcriptions`` are not among
-#: them: left unadvertised, the SDK runs without them.
-CHANNELS: Final = (ACTIVE_SPEAKER, NETWORK_QUALITY, TRACK_PRIORITY, TRACK_SWITCH_OFF, RENDER_HINTS)
+PUBLISHER_HINTS: Final = "publisher_hints"
+CLIENT_RESET: Final = "client_reset"
+#: The channels the unit serves, in the order the SDK sets them up.
+#: ``extension_transcriptions`` is not among them: left unadvertised, the SDK runs without it.
+CHANNELS: Final = (
+    ACTIVE_SPEAKER,
+    NETWORK_QUALITY,
+    TRACK_PRIORITY,
+    TRACK_SWITCH_OFF,
+    RENDER_HINTS,
+    PUBLISHER_HINTS,
+)
 #: What the client may send on each channel (besides ``ready``).
 _CLIENT_TYPES: Final[dict[str, frozenset[str]]] = {
     ACTIVE_SPEAKER: frozenset(),
@@ -39,6 +47,7 @@ _CLIENT_TYPES: Final[dict[str, frozenset[str]]] = {
     TRACK_PRIORITY: frozenset({TRACK_PRIORITY}),
     TRACK_SWITCH_OFF: frozenset(),
     RENDER_HINTS: frozenset({RENDER_HINTS}),
+    PUBLISHER_HINTS: frozenset({PUBLISHER_HINTS, CLIENT_RESET}),
 }
 
 #: A client message longer than this is refused unread (the SDK's are well under 4 kB).
@@ -53,6 +62,10 @@ MAX_SID: Final = 64
 OK: Final = "OK"
 UNKNOWN_TRACK: Final = "UNKNOWN_TRACK"
 INVALID_RENDER_HINT: Final = "INVALID_RENDER_HINT"
+#: Publisher hint results the SDK answers that ask for the hint again later (it did not
+#: know the track yet, or could not apply it then); ``REQUEST_SKIPPED`` (a newer hint
+#: replaced it) and ``OK`` do not.
+HINT_RETRY_RESULTS: Final = frozenset({UNKNOWN_TRACK, "COULD_NOT_APPLY_HINT"})
 
 
 class MspError(ValueError):
@@ -105,7 +118,22 @@ class RenderHints:
     hints: tuple[RenderHint, ...]
 
 
-Message = Ready | QualityRequest | TrackPriority | RenderHints
+@dataclass(frozen=True)
+class HintResults:
+    """The publisher's answer to ``publisher_hints`` request ``id``: (track SID, result)."""
+
+    id: int
+    results: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ClientReset:
+    """The publisher replaced a track's source and reset its encodings to its defaults."""
+
+    track: str
+
+
+Message = Ready | QualityRequest | TrackPriority | RenderHints | HintResults | ClientReset
 
 
 def requested(raw: object) -> frozenset[str]:
@@ -199,16 +227,38 @@ def parse(channel: str, raw: str | bytes) -> Message:
         if priority is not None and priority not in bw.PRIORITIES:
             raise MspError(f"subscribe must be one of {list(bw.PRIORITIES)} or null")
         return TrackPriority(_sid(body.get("track"), "track"), priority)
+    if kind == CLIENT_RESET:
+        return ClientReset(_sid(body.get("track"), "client_reset.track"))
+    if kind == PUBLISHER_HINTS:
+        return HintResults(_ref(body.get("id"), "publisher_hints.id"), _results(body.get("hints")))
     subscriber = body.get("subscriber")
     if not isinstance(subscriber, dict):
         raise MspError("render_hints.subscriber must be an object")
-    ref = subscriber.get("id")
-    if isinstance(ref, bool) or not isinstance(ref, int) or not 0 <= ref < 2**53:
-        raise MspError("render_hints.subscriber.id must be a non-negative integer")
+    ref = _ref(subscriber.get("id"), "render_hints.subscriber.id")
     hints = subscriber.get("hints")
     if not isinstance(hints, list) or len(hints) > MAX_HINTS:
         raise MspError(f"render_hints.subscriber.hints must be a list of at most {MAX_HINTS}")
     return RenderHints(ref, tuple(_hint(h) for h in hints))
+
+
+def _ref(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise MspError(f"{what} must be a non-negative integer")
+    return value
+
+
+def _results(hints: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(hints, list) or len(hints) > MAX_HINTS:
+        raise MspError(f"publisher_hints.hints must be a list of at most {MAX_HINTS}")
+    out = []
+    for item in hints:
+        if not isinstance(item, dict):
+            raise MspError("each publisher hint result must be an object")
+        result = item.get("result")
+        if not isinstance(result, str) or len(result) > 64:
+            raise MspError("publisher_hints.hints[].result must be a string")
+        out.append((_sid(item.get("track"), "publisher_hints.hints[].track"), result))
+    return tuple(out)
 
 
 def _available_send(ice: object) -> int | None:
@@ -281,6 +331,29 @@ def render_hints_response(ref: int, results: Iterable[tuple[str, str]]) -> dict[
     """One result per hint of request ``ref``: (track SID, ``OK`` or an error name)."""
     hints = [{"track": t, "result": r} for t, r in results]
     return {"type": RENDER_HINTS, "subscriber": {"id": ref, "hints": hints}}
+
+
+def publisher_hints_message(
+    ref: int, hints: Iterable[tuple[str, Iterable[bool]]]
+) -> dict[str, Any]:
+    """Request ``ref`` (a positive number: the SDK ignores 0) to a publisher: for each
+    (track SID, enabled per encoding, lowest first), which of its simulcast encodings to
+    send."""
+    return {
+        "type": PUBLISHER_HINTS,
+        "publisher": {
+            "id": ref,
+            "hints": [
+                {
+                    "track": track,
+                    "encodings": [
+                        {"layer_index": i, "enabled": on} for i, on in enumerate(enabled)
+                    ],
+                }
+                for track, enabled in hints
+            ],
+        },
+    }
 
 
 def _ms(seconds: float | None) -> float | None:

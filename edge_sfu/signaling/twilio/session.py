@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from edge_common.lifecycle import TaskSet
 
 from ...errors import NotFound, TwilioError
+from ...media import Producer
 from ...rooms import Participant, PublishedTrack
 from ...rooms import events as ev
 from ...tokens import verify_access_token
@@ -272,6 +273,8 @@ class TwilioSession:
             producer.set_enabled(published.enabled)  # type: ignore[union-attr]
         self.published_revision += 1
         self.send_body({"type": "update", "published": self.published()})
+        if isinstance(producer, Producer):
+            self.channels.publishing(published.sid, producer)
 
     # -- lifetime ---------------------------------------------------------------------
 

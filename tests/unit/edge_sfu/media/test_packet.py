@@ -10,6 +10,7 @@ from edge_sfu.media.layers import LayerSpec, choose_layer
 from edge_sfu.media.packet import (
     MediaPacket,
     h264_keyframe_start,
+    vp8_keyframe_size,
     vp8_keyframe_start,
 )
 from edge_sfu.media.retransmission import RetransmissionCache
@@ -38,10 +39,23 @@ def test_vp8_keyframe_start() -> None:
     assert not vp8_keyframe_start(b"\x90")
 
 
+def test_vp8_keyframe_size() -> None:
+    # frame tag (keyframe), start code, 14-bit width and height (upper 2 bits: scaling)
+    keyframe = b"\x50\x02\x00\x9d\x01\x2a" + (640 | 0x4000).to_bytes(2, "little")
+    keyframe += (480).to_bytes(2, "little")
+    assert vp8_keyframe_size(b"\x10" + keyframe) == (640, 480)
+    assert vp8_keyframe_size(b"\x90\x80\x81\x23" + keyframe) == (640, 480)  # picture id
+    assert vp8_keyframe_size(b"\x10\x51" + keyframe[1:]) is None  # an inter frame
+    assert vp8_keyframe_size(b"\x00" + keyframe) is None  # not a frame's first packet
+    assert vp8_keyframe_size(b"\x10" + keyframe[:3] + b"\x9d\x01\x2b" + keyframe[6:]) is None
+    assert vp8_keyframe_size(b"\x10" + keyframe[:9]) is None  # cut short
+
+
 @given(st.binary(max_size=40))
 def test_detectors_never_raise(data: bytes) -> None:
     h264_keyframe_start(data)
     vp8_keyframe_start(data)
+    vp8_keyframe_size(data)
 
 
 LAYERS = [LayerSpec("lo", 320, 180), LayerSpec("mid", 640, 360), LayerSpec("hi", 1280, 720)]

@@ -190,3 +190,34 @@ def test_sending_layers() -> None:
     assert sending_layers(["q", "h", "f"], {"q"}) == ["q"]
     assert sending_layers(["q", "h", "f"], {"h", "f", "zz"}) == ["q", "h", "f"]
     assert sending_layers(["q", "h"], {"zz"}) == []
+
+
+def test_ssrc_simulcast_layers_by_ssrc_and_sizes_from_keyframes() -> None:
+    # twilio-video.js's VP8 simulcast: no rids, the SIM group's SSRCs are the layers
+    sent: list[bytes] = []
+    track = IncomingTrack("1", "video", None, lambda data: bool(sent.append(data)) or True)
+    track.set_negotiated_codecs(CODECS)
+    track.set_ssrc_layers(seam.SsrcSimulcast((11, 12, 13), {21: 11, 22: 12}))
+    assert [s.name for s in track.layers] == ["s0", "s1", "s2"]
+    producer = Producer(
+        producer_id="MT2",
+        participant_id="PA1",
+        codec=track.codec,  # type: ignore[arg-type]
+        layers=track.layers,
+        request_keyframe=track.request_keyframe,
+    )
+    track.attach(producer)
+    keyframe = b"\x10\x50\x02\x00\x9d\x01\x2a" + (320).to_bytes(2, "little")
+    keyframe += (240).to_bytes(2, "little")
+    for ssrc in (12, 11, 99):
+        assert track.handle_stream(ssrc, None, None)  # settled by its SSRC
+    track.handle_rtp(_rtp(12, 1))
+    track.handle_rtp(_rtp(11, 1, payload=keyframe))
+    track.handle_rtp(_rtp(99, 1))  # not in the group: dropped
+    # a retransmission of layer s1 on its RTX SSRC (original sequence number first)
+    track.handle_rtp(_rtp(22, 7, pt=RTX, payload=b"\x00\x02\x10\x00vp8"))
+    assert _packets(producer) == {"s0": 1, "s1": 2, "s2": 0}
+    assert producer.layers["s0"].spec == LayerSpec("s0", 320, 240)
+    assert producer.layers["s1"].spec == LayerSpec("s1", 0, 0)  # no keyframe yet
+    track.request_keyframe("s1")
+    assert sent and int.from_bytes(sent[-1][8:12], "big") == 12

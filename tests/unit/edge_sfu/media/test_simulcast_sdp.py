@@ -97,3 +97,44 @@ def test_answered_rids() -> None:
 def test_answer_parsing_never_raises(text: str) -> None:
     for rids in seam.answered_rids("v=0\r\nm=video 9 x 97\r\na=mid:1\r\n" + text).values():
         assert all(seam.RID.match(r) for r in rids)
+
+
+#: A video m-section as twilio-video.js munges it for VP8 simulcast (SIM group, lowest
+#: layer first, an RTX SSRC per layer).
+MUNGED = "\r\n".join(
+    [
+        "m=video 9 UDP/TLS/RTP/SAVPF 96 97",
+        "a=mid:1",
+        "a=sendrecv",
+        "a=msid:- cam",
+        "a=ssrc-group:FID 11 21",
+        "a=ssrc-group:FID 12 22",
+        "a=ssrc-group:FID 13 23",
+        "a=ssrc:11 cname:c",
+        "a=ssrc:11 msid:- cam",
+        "a=ssrc:21 cname:c",
+        "a=ssrc:12 cname:c",
+        "a=ssrc:22 cname:c",
+        "a=ssrc:13 cname:c",
+        "a=ssrc:23 cname:c",
+        "a=ssrc-group:SIM 11 12 13",
+        "a=x-google-flag:conference",
+    ]
+)
+
+
+def test_ssrc_simulcast() -> None:
+    head = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+    found = seam.ssrc_simulcast(head + MUNGED + "\r\n")
+    assert found == {"1": seam.SsrcSimulcast((11, 12, 13), {21: 11, 22: 12, 23: 13})}
+    # one SSRC, a repeated one, two SIM groups, rid simulcast: not SSRC simulcast
+    assert seam.ssrc_simulcast(MUNGED.replace("SIM 11 12 13", "SIM 11")) == {}
+    assert seam.ssrc_simulcast(MUNGED.replace("SIM 11 12 13", "SIM 11 12 11")) == {}
+    assert seam.ssrc_simulcast(MUNGED + "\r\na=ssrc-group:SIM 14 15") == {}
+    assert seam.ssrc_simulcast(MUNGED + "\r\na=simulcast:send h;f") == {}
+    assert seam.ssrc_simulcast(MUNGED.replace("SIM 11 12 13", "SIM 11 99999999999")) == {}
+
+
+@given(st.text(alphabet="am=-:0123456789 SIMFID\r\nssrcgroup", max_size=300))
+def test_ssrc_group_parsing_never_raises(text: str) -> None:
+    seam.ssrc_simulcast("v=0\r\n" + text)

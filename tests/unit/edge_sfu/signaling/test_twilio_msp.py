@@ -129,12 +129,12 @@ def test_requested_channels() -> None:
     asked = {
         "active_speaker": dc,
         "network_quality": dc,
-        "publisher_hints": dc,  # not served: left out
-        "extension_transcriptions": dc,
+        "publisher_hints": dc,
+        "extension_transcriptions": dc,  # not served: left out
         "render_hints": {"transports": [{"type": "smoke-signals"}]},
         "track_priority": "junk",
     }
-    assert msp.requested(asked) == {"active_speaker", "network_quality"}
+    assert msp.requested(asked) == {"active_speaker", "network_quality", "publisher_hints"}
     assert msp.requested(None) == frozenset()
     assert msp.requested([1]) == frozenset()
     assert msp.advertised(["active_speaker"]) == {
@@ -196,3 +196,37 @@ def test_server_messages() -> None:
     }
     error = msp.error_message("x" * 500)
     assert error["type"] == "error" and error["code"] == 53004 and len(error["message"]) == 200
+
+
+def test_publisher_hints_both_ways() -> None:
+    # what the SDK's PublisherHintsSignaling reads (message.publisher.id must be truthy)
+    assert msp.publisher_hints_message(3, [("MT1", (True, False, False))]) == {
+        "type": "publisher_hints",
+        "publisher": {
+            "id": 3,
+            "hints": [
+                {
+                    "track": "MT1",
+                    "encodings": [
+                        {"layer_index": 0, "enabled": True},
+                        {"layer_index": 1, "enabled": False},
+                        {"layer_index": 2, "enabled": False},
+                    ],
+                }
+            ],
+        },
+    }
+    # what it answers (sendHintResponse) and sends after replaceTrack (sendTrackReplaced)
+    answer = '{"type":"publisher_hints","id":3,"hints":[{"track":"MT1","result":"OK"}]}'
+    assert msp.parse("publisher_hints", answer) == msp.HintResults(3, (("MT1", "OK"),))
+    reset = '{"type":"client_reset","track":"MT1","id":4}'
+    assert msp.parse("publisher_hints", reset) == msp.ClientReset("MT1")
+    for bad in (
+        '{"type":"publisher_hints","id":-1,"hints":[]}',
+        '{"type":"publisher_hints","id":1,"hints":[{"track":"MT1","result":7}]}',
+        '{"type":"publisher_hints","id":1,"hints":{}}',
+        '{"type":"client_reset"}',
+        '{"type":"render_hints","subscriber":{"id":1,"hints":[]}}',
+    ):
+        with pytest.raises(msp.MspError):
+            msp.parse("publisher_hints", bad)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from twilio.rest import Client
 
 from edge_sfu.client import connect
 from edge_sfu.signaling.twilio import TWILIO
 from tests.browser.kiosk.audio_files import write_wav_tone
+from tests.integration.control.twilio_adapter import LocalVideoHttpClient
 from tests.support.browser import INBOUND_JS, chromium, joined_page, require_chromium
 from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
 from tests.support.sfu import running_sfu
@@ -186,7 +188,16 @@ async def test_rest_completed_ends_an_sdk_room_with_53118(tmp_path):
         await join(alice, sfu, "alice")
         room = sfu.context.rooms.live_room_by_name("room1")
         assert room is not None
-        await sfu.context.rooms.complete_room(room.sid)
+        # the app's backend ends the room: POST /v1/Rooms/{Sid} Status=completed
+        key = sfu.context.keys.create("backend")
+        client = Client(
+            key.sid,
+            key.secret,
+            sfu.identity.account_sid,
+            http_client=LocalVideoHttpClient(sfu.base),
+        )
+        ended = await asyncio.to_thread(client.video.v1.rooms(room.sid).update, status="completed")
+        assert ended.status == "completed"
         log = await wait_for(
             lambda: alice.evaluate("window.log"),
             lambda log: any(line.startswith("disconnected") for line in log),
@@ -309,3 +320,88 @@ async def test_sdk_media_signaling(tmp_path):
         )
         await wait_for(lambda: consumer.render_size, lambda size: size == (160, 120))
         assert listener.channels.refused == 0
+
+
+async def test_sdk_adaptive_simulcast(tmp_path):
+    """``preferredVideoCodecs: 'auto'``: the SDK's SSRC-signalled VP8 simulcast arrives as
+    layers at the unit; a subscriber rendering small gets the small layer and the publisher
+    is told, through publisher hints, to pause the encoding nobody takes; rendering large
+    again resumes it."""
+    require_chromium()
+    if not SDK.exists():
+        pytest.skip("twilio-video not installed (npm ci)")
+    async with (
+        running_sfu(tmp_path) as sfu,
+        chromium() as browser,
+        app_server() as origin,
+    ):
+        alice = await sdk_page(browser, origin, [])
+        bob = await sdk_page(browser, origin, [])
+        await join(alice, sfu, "alice", audio=False, preferredVideoCodecs="auto")
+        manual = {"video": {"contentPreferencesMode": "manual"}}
+        await join(bob, sfu, "bob", audio=False, video=False, bandwidthProfile=manual)
+        await wait_for(lambda: frames_of(bob, "alice"), lambda n: n > 10, 60, what="alice at bob")
+
+        service = sfu.app[TWILIO]
+        publisher = next(s for s in service.sessions.values() if s.identity == "alice")
+        track_sid = next(iter(publisher.sids.values()))
+        producer = publisher.media.router.producers[track_sid]
+        # the SIM group's SSRCs are the producer's layers, lowest first; the SDK sends two of
+        # them for a 640x480 camera (its third is for 960x540 and more)
+        assert list(producer.layers) == ["s0", "s1", "s2"], producer
+        assert publisher.channels.names[-1] == "publisher_hints"
+
+        async def encodings() -> list[bool]:
+            sent = await alice.evaluate("outbound()")
+            return [e["active"] for e in sent["encodings"]]
+
+        def sizes() -> dict[str, tuple[int, int]]:
+            return {n: (x.spec.width, x.spec.height) for n, x in producer.layers.items()}
+
+        await wait_for(sizes, lambda s: s["s0"] == (320, 240) and s["s1"] == (640, 480), 30)
+
+        # bob renders small: he gets the small layer, and alice pauses the large one
+        await bob.evaluate(
+            """remotePublication('alice', 'video').track.setContentPreferences(
+                 {renderDimensions: {width: 160, height: 120}})"""
+        )
+        entries = await wait_for(
+            lambda: bob.evaluate("inbound()"),
+            lambda e: any(x["identity"] == "alice" and x["width"] == 320 for x in e),
+            30,
+            what="the small layer at bob",
+        )
+        assert entries
+        await wait_for(
+            lambda: publisher.channels.hints.get(track_sid), lambda h: h == (True, False, False), 10
+        )
+        assert await wait_for(encodings, lambda e: e == [True, False, False], 10) == [
+            True,
+            False,
+            False,
+        ]
+        await wait_for(
+            lambda: publisher.channels.hint_results.get(track_sid), lambda r: r == "OK", 10
+        )
+        # the paused encoding sends nothing any more; the small one goes on
+        before = {s["ssrc"]: s["bytesSent"] for s in (await alice.evaluate("outbound()"))["stats"]}
+        await asyncio.sleep(2)
+        after = {s["ssrc"]: s["bytesSent"] for s in (await alice.evaluate("outbound()"))["stats"]}
+        grew = sorted(after[s] > before.get(s, 0) for s in after)
+        assert grew.count(True) == 1, (before, after)
+        assert producer.layers["s1"].bitrate_bps == 0
+
+        # bob renders large again: alice resumes the large encoding and bob gets it
+        await bob.evaluate(
+            """remotePublication('alice', 'video').track.setContentPreferences(
+                 {renderDimensions: {width: 640, height: 480}})"""
+        )
+        await wait_for(encodings, lambda e: e[:2] == [True, True], 15)
+        entries = await wait_for(
+            lambda: bob.evaluate("inbound()"),
+            lambda e: any(x["identity"] == "alice" and x["width"] == 640 for x in e),
+            30,
+            what="the large layer at bob",
+        )
+        assert entries
+        assert publisher.channels.refused == 0

@@ -18,6 +18,7 @@ from typing import Any
 import av
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -96,12 +97,18 @@ def _hint_track(sender: Any, bps: int) -> None:
 
 
 def rtc_configuration(ice_servers: list[dict[str, Any]] | None) -> RTCConfiguration:
-    """An explicit ICE server list (maybe empty): aiortc's default would contact Google."""
+    """An explicit ICE server list (maybe empty): aiortc's default would contact Google.
+
+    One bundled transport, as the unit has: with aiortc's default policy (a transport per
+    kind), an offer adding two m-lines of a kind after the first m-line puts the second on
+    the first one's transport, which bundling then stops: that m-line never receives (a
+    client joining a room with two cameras and two microphones in it heard only one).
+    """
     servers = [
         RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
         for s in (ice_servers or [])
     ]
-    return RTCConfiguration(iceServers=servers)
+    return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class PeerSession:

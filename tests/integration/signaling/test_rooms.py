@@ -8,6 +8,8 @@ import pytest
 
 from edge_sfu.client import ConnectError, connect
 from tests.support.media import PatternVideoTrack, ToneAudioTrack, receive_frames
+from tests.support.sfu import join
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -100,3 +102,28 @@ async def test_unpublish_and_host_candidates_only(sfu, clients):
     # The renegotiation that turned the m-line inactive went through.
     await asyncio.sleep(1.0)
     assert not alice.errors and alice.state == "connected"
+
+
+async def test_a_late_joiner_receives_every_track_of_a_full_room(sfu, clients):
+    """A client joining a room where two others already publish a camera and a microphone
+    gets all four in one offer (two m-lines of each kind): each is received on its own
+    m-line and decoded (not two streams fed to one decoder, one m-line never started)."""
+    for who in await join(sfu, clients, "ann", "bob"):
+        await who.publish_track(PatternVideoTrack(320, 240), "camera")
+        await who.publish_track(ToneAudioTrack(), "microphone")
+    (late,) = await join(sfu, clients, "cat")
+
+    def tracks() -> list:
+        return [
+            pub.track
+            for who in late.participants.values()
+            for pub in who.tracks.values()
+            if pub.track is not None
+        ]
+
+    received = await wait_for(tracks, lambda t: len(t) == 4, 20, what="four subscriptions")
+    got = await asyncio.gather(
+        *(receive_frames(t, 50 if t.kind == "audio" else 10, timeout=20) for t in received),
+        return_exceptions=True,
+    )
+    assert [r for r in got if not isinstance(r, list)] == [], got

@@ -25,7 +25,14 @@ from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
 
 DC = {"transports": [{"type": "data-channel"}]}
-SERVED = {"active_speaker", "network_quality", "track_priority", "track_switch_off", "render_hints"}
+SERVED = {
+    "active_speaker",
+    "network_quality",
+    "track_priority",
+    "track_switch_off",
+    "render_hints",
+    "publisher_hints",
+}
 
 
 class SdkSide:
@@ -86,11 +93,13 @@ async def test_media_signaling_channels(tmp_path):
                         },
                     }
                 ]
-                body["media_signaling"] = {name: DC for name in (*SERVED, "publisher_hints")}
+                body["media_signaling"] = {
+                    name: DC for name in (*SERVED, "extension_transcriptions")
+                }
                 body["bandwidth_profile"] = {"video": {"mode": "grid"}}
                 await ws.send_str(hello(body))
                 connected = await frames_until(ws, "connected")
-                # publisher hints are not served, so not advertised
+                # transcriptions are not served, so not advertised
                 assert set(connected["media_signaling"]) == SERVED
                 for name, spec in connected["media_signaling"].items():
                     assert spec == {"transport": {"type": "data-channel", "label": name}}

@@ -458,7 +458,10 @@ class Transport(AsyncCloseable):
             raise MediaError(f"more than {MAX_REMOTE_CANDIDATES} remote ICE candidates")
         parsed: list[RTCIceCandidate] = []
         for line in fresh:
-            parsed.append(candidate_from_sdp(line.removeprefix("candidate:")))
+            try:
+                parsed.append(candidate_from_sdp(line.removeprefix("candidate:")))
+            except (AssertionError, ValueError, IndexError):  # aiortc asserts on short lines
+                raise ValueError(f"malformed ICE candidate {line[:80]!r}") from None
         ice = {
             id(t.receiver.transport.transport): t.receiver.transport.transport
             for t in self.pc.getTransceivers()

@@ -1,10 +1,14 @@
 """``/twilio/signaling`` on the wire (the SDK's framing and RSP v2), without a browser:
-token refusals carry the unit's Twilio codes; bad input gets ``bad`` and the session goes on."""
+token refusals carry the unit's Twilio codes; bad input gets ``bad`` and the session goes on;
+heartbeats and the silence timeout, ``sync`` resumption, in-band ICE servers and trickled
+candidates."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -16,9 +20,10 @@ from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VideoGrant
 
 from edge_sfu.client import connect
-from edge_sfu.media import OPUS
+from edge_sfu.media import OPUS, IceServer, MediaSettings
 from edge_sfu.rooms import RoomSettings
 from edge_sfu.rooms import events as ev
+from edge_sfu.signaling.twilio import TWILIO
 from tests.support.media import PatternVideoTrack, receive_frames
 from tests.support.sfu import FAST, running_sfu
 from tests.support.waiting import wait_for
@@ -323,3 +328,246 @@ async def server_description(ws: aiohttp.ClientWebSocketResponse, kind: str) -> 
             description = pc.get("description")
             if description is not None and description["type"] == kind:
                 return dict(description)
+
+
+async def test_heartbeats_and_a_silent_client_is_dropped(tmp_path):
+    """The server sends heartbeats within the negotiated timeout; a client that sends
+    heartbeats stays, one silent for three timeouts loses its socket (then, after the
+    session timeout, its place in the room)."""
+    async with running_sfu(tmp_path, FAST) as sfu, aiohttp.ClientSession() as http:
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        rooms = sfu.context.rooms
+        async with http.ws_connect(url) as alive, http.ws_connect(url) as silent:
+            for ws, who in ((alive, "alive"), (silent, "silent")):
+                frame = json.loads(hello(connect_body(sfu.token(who))))
+                frame["timeout"] = 1000
+                await ws.send_str(json.dumps(frame))
+                welcome = json.loads((await ws.receive(timeout=10)).data)
+                assert welcome == {"type": "welcome", "negotiatedTimeout": 1000}
+            alive_sid = (await frames_until(alive, "connected"))["participant"]["sid"]
+            silent_sid = (await frames_until(silent, "connected"))["participant"]["sid"]
+
+            async def keep_alive() -> list[float]:
+                beats = []
+                start = time.monotonic()
+                while time.monotonic() - start < 5:
+                    await alive.send_str(json.dumps({"type": "heartbeat"}))
+                    with contextlib.suppress(TimeoutError):
+                        msg = await alive.receive(timeout=0.3)
+                        text = msg.data if msg.type is aiohttp.WSMsgType.TEXT else "{}"
+                        if json.loads(text).get("type") == "heartbeat":
+                            beats.append(time.monotonic() - start)
+                return beats
+
+            async def stay_silent() -> tuple[list[float], float]:
+                beats = []
+                start = time.monotonic()
+                while True:
+                    msg = await silent.receive(timeout=10)
+                    if msg.type is not aiohttp.WSMsgType.TEXT:
+                        return beats, time.monotonic() - start  # the server closed it
+                    if json.loads(msg.data)["type"] == "heartbeat":
+                        beats.append(time.monotonic() - start)
+
+            beats, (silent_beats, closed_after) = await asyncio.gather(keep_alive(), stay_silent())
+            # a heartbeat at least every timeout (the server sends one every half)
+            for got in (beats, silent_beats):
+                gaps = [b - a for a, b in zip([0.0, *got], got, strict=False)]
+                assert len(got) >= 4 and max(gaps) < 1.0, got
+            assert 3.0 <= closed_after < 6.0, closed_after
+            assert not alive.closed
+            participant = rooms.live_participant(alive_sid)
+            assert participant is not None and participant.status == "connected"
+            # the silent one waits for a sync, then (session timeout, 3 s here) leaves
+            assert rooms.live_participant(silent_sid) is not None
+            await wait_for(lambda: rooms.live_participant(silent_sid) is None, timeout=10)
+            assert rooms.live_participant(alive_sid) is not None
+
+
+async def test_sync_resumes_the_session_on_a_new_socket(tmp_path):
+    """A socket that drops leaves the participant reconnecting; ``sync`` with the session
+    token on a new socket gets ``synced`` (the same participant, its peer connection kept)
+    and the session goes on there: the next server offer arrives on the new socket."""
+    async with running_sfu(tmp_path, FAST) as sfu, aiohttp.ClientSession() as http:
+        client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        local = await sfu.signaling.connect_local("room1", "kiosk")
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        rooms = sfu.context.rooms
+        try:
+            client.addTransceiver("audio", direction="recvonly")
+            await client.setLocalDescription(await client.createOffer())
+            async with http.ws_connect(url) as ws:
+                body = connect_body(sfu.token("a"))
+                offer = {"type": "offer", "revision": 1, "sdp": client.localDescription.sdp}
+                body["peer_connections"] = [{"id": "pc1", "description": offer}]
+                await ws.send_str(hello(body))
+                connected = await frames_until(ws, "connected")
+            answer = connected["peer_connections"][0]["description"]
+            await client.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+            sid = connected["participant"]["sid"]
+            await wait_for(
+                lambda: getattr(rooms.live_participant(sid), "status", None),
+                lambda status: status == "reconnecting",
+                5,
+            )
+            async with http.ws_connect(url) as ws:
+                sync = {
+                    "type": "sync",
+                    "version": 2,
+                    "session": connected["session"],
+                    "token": sfu.token("a"),
+                    "participant": {"revision": 1},
+                    "peer_connections": [{"id": "pc1", "description": offer}],
+                }
+                await ws.send_str(hello(sync))
+                synced = await frames_until(ws, "synced")
+                assert synced["participant"] == connected["participant"]
+                assert synced["session"] == connected["session"]
+                assert [pc["id"] for pc in synced["peer_connections"]] == ["pc1"]
+                participant = rooms.live_participant(sid)
+                assert participant is not None and participant.status == "connected"
+                # the session goes on here: a publication in the room is offered (revision 2)
+                await local.publish("microphone", OPUS)
+                offered = await server_description(ws, "offer")
+                assert offered["revision"] == 2
+                # and a sync for a session that is not there is refused in-band
+            async with http.ws_connect(url) as ws:
+                await ws.send_str(hello({**sync, "session": "nobody"}))
+                assert (await frames_until(ws, "error"))["code"] == 53204
+        finally:
+            await client.close()
+            await local.disconnect()
+
+
+async def test_ice_servers_in_band(tmp_path):
+    """Without ``iceServers`` the SDK asks for them first (``ice``); the unit answers with
+    its configured servers (``iced``) and the connect follows on the same socket."""
+    servers = (IceServer(("turn:127.0.0.1:3478?transport=udp",), "user", "secret"),)
+    async with (
+        running_sfu(tmp_path, media=MediaSettings(ice_servers=servers)) as sfu,
+        aiohttp.ClientSession() as http,
+    ):
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        async with http.ws_connect(url) as ws:
+            ice = {"type": "ice", "version": 1, "token": sfu.token("a"), "edge": "roaming"}
+            await ws.send_str(hello(ice))
+            iced = await frames_until(ws, "iced")
+            assert iced["ice_servers"] == [
+                {
+                    "urls": ["turn:127.0.0.1:3478?transport=udp"],
+                    "username": "user",
+                    "credential": "secret",
+                }
+            ]
+            body = connect_body(sfu.token("a"))
+            body["ice_servers"] = "success"  # what the SDK says after an iced
+            await ws.send_str(json.dumps({"type": "msg", "body": body}))
+            connected = await frames_until(ws, "connected")
+            assert sfu.context.rooms.live_participant(connected["participant"]["sid"])
+
+
+async def test_trickled_client_candidates_are_accepted(tmp_path):
+    """The client's candidates trickled in ``update`` (its offer had none) reach the
+    server's ICE agent; a malformed one gets ``bad`` and the session goes on."""
+    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
+        client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        try:
+            client.addTransceiver("audio", direction="recvonly")
+            await client.setLocalDescription(await client.createOffer())
+            lines = client.localDescription.sdp.split("\r\n")
+            candidates = [line[2:] for line in lines if line.startswith("a=candidate:")]
+            assert candidates
+            bare = "\r\n".join(
+                line for line in lines if not line.startswith(("a=candidate:", "a=end-of-cand"))
+            )
+            async with http.ws_connect(url) as ws:
+                body = connect_body(sfu.token("a"))
+                offer = {"type": "offer", "revision": 1, "sdp": bare}
+                body["peer_connections"] = [{"id": "pc1", "description": offer}]
+                await ws.send_str(hello(body))
+                connected = await frames_until(ws, "connected")
+                session = next(iter(sfu.app[TWILIO].sessions.values()))
+                ice = session.media.transport.pc.getTransceivers()[0].receiver.transport.transport
+
+                def remote_ports() -> set[int]:
+                    return {c.port for c in ice.getRemoteCandidates() if c.type == "host"}
+
+                assert remote_ports() == set()
+                ufrag = next(line for line in lines if line.startswith("a=ice-ufrag:"))[12:]
+                trickled = {
+                    "id": "pc1",
+                    "ice": {
+                        "candidates": [{"candidate": c} for c in candidates],
+                        "revision": 1,
+                        "ufrag": ufrag,
+                    },
+                }
+                update = {"type": "update", "session": connected["session"]}
+                update["peer_connections"] = [trickled]
+                await ws.send_str(json.dumps({"type": "msg", "body": update}))
+                wanted = {int(c.split()[5]) for c in candidates}
+                await wait_for(remote_ports, lambda ports: ports == wanted, 10)
+                broken = {"id": "pc1", "ice": {"candidates": [{"candidate": "candidate:x"}]}}
+                update["peer_connections"] = [broken]
+                await ws.send_str(json.dumps({"type": "msg", "body": update}))
+                assert "candidate" in (await frames_until(ws, "bad"))["reason"]
+                assert sfu.context.rooms.live_participant(connected["participant"]["sid"])
+        finally:
+            await client.close()
+
+
+async def test_unknown_types_and_backward_revisions_leave_others_media_alone(tmp_path):
+    """Unknown frame and body types, a description revision going backwards and a
+    participant revision going backwards each get ``bad``; meanwhile two other
+    participants' media flows on, and the sender stays in the room."""
+    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
+        sender = await connect(sfu.ws_url, sfu.token("sender"))
+        receiver = await connect(sfu.ws_url, sfu.token("receiver"))
+        try:
+            await sender.publish_track(PatternVideoTrack(160, 120), "camera")
+
+            async def video() -> Any:
+                return next(
+                    (
+                        pub.track
+                        for who in receiver.participants.values()
+                        for pub in who.tracks.values()
+                        if pub.track is not None
+                    ),
+                    None,
+                )
+
+            track = await wait_for(video, timeout=30)
+            await receive_frames(track, 3, timeout=30)
+            url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+            async with http.ws_connect(url) as ws:
+                await ws.send_str(hello(connect_body(sfu.token("a"))))
+                connected = await frames_until(ws, "connected")
+                session = connected["session"]
+
+                def msg(body: dict[str, Any]) -> str:
+                    return json.dumps({"type": "msg", "body": {**body, "session": session}})
+
+                update = {"type": "update"}
+                for frame, reason in (
+                    (json.dumps({"type": "shout"}), "unknown frame type"),
+                    (msg({"type": "teleport"}), "unknown body type"),
+                    (msg({"type": "connect"}), "not expected"),
+                    (msg({**update, "participant": {"revision": 4, "tracks": []}}), ""),
+                    (msg({**update, "participant": {"revision": 2, "tracks": []}}), "older"),
+                ):
+                    await ws.send_str(frame)
+                    if reason:
+                        assert reason in (await frames_until(ws, "bad", reason))["reason"]
+                backwards = {"type": "offer", "revision": 0, "sdp": UNACCEPTABLE}
+                pcs = [{"id": "pc1", "description": backwards}]
+                await ws.send_str(msg({**update, "peer_connections": pcs}))
+                assert "revision" in (await frames_until(ws, "bad", "revision"))["reason"]
+                assert sfu.context.rooms.live_participant(connected["participant"]["sid"])
+                # the others' media never stopped
+                frames = await receive_frames(track, 15, timeout=10)
+                assert len(frames) == 15
+        finally:
+            await sender.disconnect()
+            await receiver.disconnect()

@@ -1,7 +1,8 @@
 """twilio-video.js media signaling on ``/twilio/signaling`` without a browser: a real aiortc
 peer speaks the SDK's side of the data channels. The channels asked for and served are
 advertised and opened; priorities and render hints reach the subscriber's allocation;
-switch-offs come back; bad messages get an answer on their channel and harm nothing else."""
+switch-offs come back; publisher hints follow the wanted layers of an SSRC-simulcast
+publication; bad messages get an answer on their channel and harm nothing else."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from edge_sfu.client import connect
 from edge_sfu.media import H264
 from edge_sfu.signaling.twilio import TWILIO
 from tests.integration.signaling.test_twilio_endpoint import (
@@ -20,7 +22,7 @@ from tests.integration.signaling.test_twilio_endpoint import (
     hello,
     server_description,
 )
-from tests.support.media import H264TestSource
+from tests.support.media import H264TestSource, PatternVideoTrack
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
 
@@ -227,3 +229,116 @@ async def test_media_signaling_channels(tmp_path):
         finally:
             await client.close()
             await local.disconnect()
+
+
+def with_sim_group(sdp: str, extra: tuple[int, int]) -> str:
+    """``sdp`` with its video m-line's SSRC made the lowest of a three-SSRC ``SIM`` group, as
+    twilio-video.js munges its offers for VP8 simulcast (here only the first one sends)."""
+    out = []
+    for line in sdp.split("\r\n"):
+        out.append(line)
+        if (
+            line.startswith("a=ssrc:")
+            and " cname:" in line
+            and not any(o.startswith("a=ssrc-group:SIM") for o in out)
+        ):
+            first = int(line[len("a=ssrc:") :].split()[0])
+            out += [f"a=ssrc:{s} cname:sim" for s in extra]
+            out.append(f"a=ssrc-group:SIM {first} {extra[0]} {extra[1]}")
+    return "\r\n".join(out)
+
+
+async def test_publisher_hints_follow_what_subscribers_take(tmp_path):
+    """An SDK publisher's SSRC simulcast: three layers at the unit, and publisher hints that
+    follow the wanted layers (none without subscribers, the lowest with one); a hint the
+    SDK could not apply yet (``UNKNOWN_TRACK``) or a ``client_reset`` gets it again."""
+    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
+        client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        sdk = SdkSide(client)
+        camera = PatternVideoTrack(320, 240)
+        try:
+            client.createDataChannel("chat")  # SCTP from the start, for the channels
+            client.addTransceiver(camera, direction="sendonly")
+            await client.setLocalDescription(await client.createOffer())
+            sdp = with_sim_group(client.localDescription.sdp, (1111, 2222))
+            async with http.ws_connect(f"ws://127.0.0.1:{sfu.port}/twilio/signaling") as ws:
+                body = connect_body(sfu.token("alice"))
+                track = {"id": camera.id, "kind": "video", "name": "camera", "enabled": True}
+                body["participant"] = {"revision": 1, "tracks": [track]}
+                offer = {"type": "offer", "revision": 1, "sdp": sdp}
+                body["peer_connections"] = [{"id": "pc1", "description": offer}]
+                body["media_signaling"] = {"publisher_hints": DC}
+                await ws.send_str(hello(body))
+                connected = await frames_until(ws, "connected")
+                assert set(connected["media_signaling"]) == {"publisher_hints"}
+                answer = connected["peer_connections"][0]["description"]
+                await client.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+                await wait_for(lambda: sdk.channels.get("publisher_hints"), bool, 20)
+                channel = sdk.channels["publisher_hints"]
+                await wait_for(lambda: channel.readyState, lambda s: s == "open")
+                sdk.send("publisher_hints", {"type": "ready"})
+
+                service = sfu.app[TWILIO]
+                alice = next(iter(service.sessions.values()))
+                sid = await wait_for(lambda: alice.sids.get(camera.id), bool, 20)
+                producer = alice.media.router.producers[sid]
+                assert list(producer.layers) == ["s0", "s1", "s2"]
+                # the lowest layer's size comes from its first keyframe
+                await wait_for(
+                    lambda: producer.layers["s0"].spec,
+                    lambda spec: (spec.width, spec.height) == (320, 240),
+                    20,
+                )
+
+                def hinted(enabled: list[bool]) -> Any:
+                    def match(m: dict[str, Any]) -> bool:
+                        hints = m.get("publisher", {}).get("hints", [])
+                        return (
+                            bool(hints)
+                            and hints[0]["track"] == sid
+                            and [e["enabled"] for e in hints[0]["encodings"]] == enabled
+                        )
+
+                    return match
+
+                # nobody subscribes: every encoding paused
+                first = await sdk.reply("publisher_hints", hinted([False] * 3), since=0)
+                ref = first["publisher"]["id"]
+                assert ref > 0 and [
+                    e["layer_index"] for e in first["publisher"]["hints"][0]["encodings"]
+                ] == [0, 1, 2]
+                # the SDK did not know the track yet: the hint comes again, a second later
+                mark = sdk.mark("publisher_hints")
+                result = {"track": sid, "result": "UNKNOWN_TRACK"}
+                sdk.send(
+                    "publisher_hints", {"type": "publisher_hints", "id": ref, "hints": [result]}
+                )
+                again = await sdk.reply("publisher_hints", hinted([False] * 3), since=mark)
+                assert again["publisher"]["id"] > ref
+                ok = {"type": "publisher_hints", "id": again["publisher"]["id"]}
+                sdk.send("publisher_hints", {**ok, "hints": [{"track": sid, "result": "OK"}]})
+                await wait_for(lambda: alice.channels.hint_results.get(sid), lambda r: r == "OK")
+                # replaceTrack reset the SDK's encodings: the hint comes again
+                mark = sdk.mark("publisher_hints")
+                sdk.send("publisher_hints", {"type": "client_reset", "track": sid, "id": 9})
+                await sdk.reply("publisher_hints", hinted([False] * 3), since=mark)
+
+                # a subscriber of the unit's own protocol: the lowest layer is sent
+                mark = sdk.mark("publisher_hints")
+                viewer = await connect(sfu.ws_url, sfu.token("viewer"))
+                try:
+                    await sdk.reply("publisher_hints", lambda m: hinted_first(m, sid), since=mark)
+                    mark = sdk.mark("publisher_hints")
+                finally:
+                    await viewer.disconnect()
+                # it left: paused again
+                await sdk.reply("publisher_hints", hinted([False] * 3), since=mark)
+                assert alice.channels.refused == 0
+        finally:
+            await client.close()
+
+
+def hinted_first(message: dict[str, Any], sid: str) -> bool:
+    """Whether ``message`` is a publisher hint for ``sid`` with its lowest encoding on."""
+    hints = message.get("publisher", {}).get("hints", [])
+    return bool(hints) and hints[0]["track"] == sid and hints[0]["encodings"][0]["enabled"]

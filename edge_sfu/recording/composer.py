@@ -28,6 +28,10 @@ FPS = 15
 #: The Pi's stateful V4L2 H.264 encoder.
 V4L2_ENCODER_DEVICE = Path("/dev/video11")
 NICE = 19
+#: Audio bitrates of the two formats (bits per second).
+AUDIO_BPS = {"mp4": 128_000, "webm": 96_000}
+#: How often the disk is checked while FFmpeg writes (seconds).
+WATCH_INTERVAL = 0.25
 
 
 class ComposeError(RuntimeError):
@@ -52,6 +56,12 @@ class Job:
     def duration(self) -> float:
         """Length of the composition."""
         return max(0.0, self.end - self.start)
+
+
+def smallest_size(job: Job) -> int:
+    """Bytes the output takes at the least: its audio at a constant bitrate, and headers."""
+    audio = job.duration * AUDIO_BPS[job.format] / 8 if job.audio else 0.0
+    return int(audio) + 16 * 1024
 
 
 def hardware_h264() -> bool:
@@ -103,8 +113,11 @@ def _audio_graph(job: Job, first_audio: int) -> list[str]:
     return graph
 
 
-def build_command(job: Job, starts: dict[str, float], ffmpeg: str = "ffmpeg") -> list[str]:
-    """The ``ffmpeg`` argv for ``job``; ``starts`` holds each video file's first frame time."""
+def build_command(
+    job: Job, starts: dict[str, float], ffmpeg: str = "ffmpeg", max_bytes: int | None = None
+) -> list[str]:
+    """The ``ffmpeg`` argv for ``job``; ``starts`` holds each video file's first frame time;
+    FFmpeg stops writing at ``max_bytes``."""
     argv = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y"]
     index: dict[str, int] = {}
     for key, path in job.videos.items():
@@ -121,15 +134,18 @@ def build_command(job: Job, starts: dict[str, float], ffmpeg: str = "ffmpeg") ->
     argv += ["-t", f"{job.duration:.3f}", "-r", str(FPS)]
     if job.format == "webm":
         argv += ["-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8"]
-        argv += ["-c:a", "libopus", "-b:a", "96k"] if job.audio else []
+        argv += ["-c:a", "libopus", "-b:a", str(AUDIO_BPS["webm"])] if job.audio else []
     else:
         if hardware_h264():
             argv += ["-c:v", "h264_v4l2m2m", "-b:v", "2M"]
         else:
             argv += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-threads", "2"]
-        argv += ["-c:a", "aac", "-b:a", "128k"] if job.audio else []
+        argv += ["-c:a", "aac", "-b:a", str(AUDIO_BPS["mp4"])] if job.audio else []
         argv += ["-movflags", "+faststart"]
-    argv += ["-progress", "pipe:1", "-nostats", str(job.output)]
+    if max_bytes is not None:
+        argv += ["-fs", str(max_bytes)]
+    # progress five times a second: short compositions still report every 10 %
+    argv += ["-progress", "pipe:1", "-stats_period", "0.2", "-nostats", str(job.output)]
     return argv
 
 
@@ -137,12 +153,20 @@ async def run(
     job: Job,
     starts: dict[str, float],
     on_progress: Callable[[float], None],
+    limit: tuple[int, str] | None = None,
+    over_limit: Callable[[], str | None] = lambda: None,
 ) -> None:
-    """Run FFmpeg for ``job`` at low priority; ``on_progress(fraction)`` as it goes."""
+    """Run FFmpeg for ``job`` at low priority; ``on_progress(fraction)`` as it goes.
+
+    ``limit`` is (bytes the output may take, the reason it may take no more): FFmpeg stops
+    there and the run fails. ``over_limit()`` is asked several times a second whether the
+    disk has run out meanwhile (other files grow too): when it gives a reason, FFmpeg is
+    killed and the run fails with it. A failed run's output is the caller's to remove.
+    """
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise ComposeError("ffmpeg is not installed")
-    argv = build_command(job, starts, ffmpeg)
+    argv = build_command(job, starts, ffmpeg, limit[0] if limit is not None else None)
     nice = shutil.which("nice")
     if nice is not None:
         argv = [nice, "-n", str(NICE), *argv]
@@ -151,6 +175,8 @@ async def run(
     )
     assert proc.stdout is not None and proc.stderr is not None
     errors = asyncio.ensure_future(proc.stderr.read())
+    stopped: list[str] = []
+    watcher = asyncio.ensure_future(_watch(proc, over_limit, stopped))
     try:
         async for line in proc.stdout:
             key, _, value = line.decode(errors="replace").strip().partition("=")
@@ -162,7 +188,34 @@ async def run(
             proc.kill()
         await proc.wait()
         raise
+    finally:
+        watcher.cancel()
     stderr = (await errors).decode(errors="replace").strip()
+    if stopped:
+        raise ComposeError(f"the composition was stopped: {stopped[0]}")
     if code != 0:
         log.warning("composition %s failed: %s", job.output.name, stderr[-2000:])
         raise ComposeError(stderr.splitlines()[-1] if stderr else f"ffmpeg exited {code}")
+    # -fs ends the output early but cleanly: a cut composition is no composition
+    if limit is not None and _size(job.output) >= limit[0]:
+        raise ComposeError(f"the composition was stopped: {limit[1]}")
+
+
+async def _watch(
+    proc: asyncio.subprocess.Process, over_limit: Callable[[], str | None], stopped: list[str]
+) -> None:
+    while proc.returncode is None:
+        await asyncio.sleep(WATCH_INTERVAL)
+        why = over_limit()
+        if why is not None and proc.returncode is None:
+            stopped.append(why)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            return
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from edge_sfu.media import H264, OPUS, EncodedFrame
-from edge_sfu.recording.service import RecordingSettings
+from edge_sfu.recording.disk import RecordingSettings
 from edge_sfu.signaling import SIGNALING
 from tests.integration.control.receiver import Receiver
 from tests.integration.control.twilio_adapter import LocalVideoHttpClient
@@ -197,10 +197,12 @@ async def test_bad_recording_requests_get_twilio_errors(unit: Unit) -> None:
 async def test_a_full_quota_refuses_new_recordings_and_harms_nothing(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    unit = await start_unit(tmp_path / "full")
+    from tests.integration.recording.test_disk_limits import MB, leave, limits
+
+    leave(tmp_path / "full", 16 * MB, 0)  # the quota is used up before the unit starts
+    unit = await start_unit(tmp_path / "full", recording=limits(quota_mb=16))
     try:
         ctx = unit.context
-        ctx.recordings.settings = RecordingSettings(quota_bytes=1)
         url = str(receiver.server.make_url("/status")) if receiver.server else ""
         resp = await unit.client.post(
             "/v1/Rooms",
@@ -212,8 +214,6 @@ async def test_a_full_quota_refuses_new_recordings_and_harms_nothing(
             headers=unit.auth,
         )
         room_sid = (await resp.json())["sid"]
-        (ctx.recordings.directory / "other-file").write_bytes(b"x" * 10)
-        ctx.recordings._used = 10  # what start() would have counted
         await record_kiosk(unit, "full", seconds=1.0)
         failed = await wait_recordings(unit, room_sid, "failed", 2)
         assert all(not ctx.recordings.path(r).exists() for r in failed)

@@ -320,6 +320,8 @@ async def test_a_composition_hook_composes_every_room_that_ends(tmp_path: Path) 
     from tests.integration.recording.test_recordings_rest import record_kiosk
 
     unit = await start_unit(tmp_path / "hooked")
+    receiver = Receiver()
+    callback = await receiver.start()
     try:
         client = twilio(unit)
         hook = await asyncio.to_thread(
@@ -339,6 +341,14 @@ async def test_a_composition_hook_composes_every_room_that_ends(tmp_path: Path) 
         )
         hooks = await asyncio.to_thread(client.video.v1.composition_hooks.list, enabled=True)
         assert [h.sid for h in hooks] == [hook.sid]
+        # a hook whose sources match nothing in the room: it says so when the room ends
+        empty = await asyncio.to_thread(
+            client.video.v1.composition_hooks.create,
+            friendly_name="nobody",
+            video_layout={"g": {"video_sources": ["nobody"]}},
+            audio_sources=["nobody"],
+            status_callback=callback,
+        )
         resp = await unit.client.post(
             "/v1/Rooms",
             data={"UniqueName": "hooked", "RecordParticipantsOnConnect": "true"},
@@ -353,6 +363,18 @@ async def test_a_composition_hook_composes_every_room_that_ends(tmp_path: Path) 
             what="a composition made by the hook",
         )
         (comp,) = unit.context.store.find_compositions(_comp_filter(room_sid), 10, 0)
+        await wait_for(
+            lambda: any(
+                r.params["StatusCallbackEvent"] == "composition-hook-failed"
+                for r in receiver.received
+            ),
+            what="composition-hook-failed",
+        )
+        (failed,) = [r.params for r in receiver.received]
+        assert failed["StatusCallbackEvent"] == "composition-hook-failed"
+        assert failed["CompositionHookSid"] == empty.sid and failed["RoomSid"] == room_sid
+        assert "match" in failed["ErrorMessage"], failed
+        assert failed["AccountSid"] == unit.identity.account_sid
         path = await composed(unit, comp.sid)
         assert probe(path)["size"] == (320, 240)
         assert await asyncio.to_thread(client.video.v1.composition_hooks(disabled.sid).delete)
@@ -366,9 +388,140 @@ async def test_a_composition_hook_composes_every_room_that_ends(tmp_path: Path) 
         assert bad.status == 400 and (await bad.json())["code"] == 20001
     finally:
         await unit.client.close()
+        await receiver.close()
 
 
 def _comp_filter(room_sid: str):
     from edge_sfu.store import CompositionFilter
 
     return CompositionFilter(room_sid=room_sid)
+
+
+def _events(receiver: Receiver, sid: str) -> list[dict[str, str]]:
+    return [r.params for r in receiver.received if r.params.get("CompositionSid") == sid]
+
+
+async def test_progress_callbacks_then_a_damaged_recording_fails(recorded) -> None:
+    unit, room_sid = recorded
+    receiver = Receiver()
+    callback = await receiver.start()
+    try:
+        client = twilio(unit)
+        made = await asyncio.to_thread(
+            client.video.v1.compositions.create,
+            room_sid=room_sid,
+            video_layout={"grid": {"video_sources": ["*"]}},
+            audio_sources=["*"],
+            resolution="1280x720",
+            format="mp4",
+            status_callback=callback,
+        )
+        await composed(unit, made.sid)
+        await wait_for(
+            lambda: (
+                "composition-available"
+                in [p["StatusCallbackEvent"] for p in _events(receiver, made.sid)]
+            ),
+            what="composition-available",
+        )
+        events = _events(receiver, made.sid)
+        names = [p["StatusCallbackEvent"] for p in events]
+        progress = [p for p in events if p["StatusCallbackEvent"] == "composition-progress"]
+        # in order: enqueued, started, progress every 10 %, available
+        assert names[:2] == ["composition-enqueued", "composition-started"], names
+        assert names[-1] == "composition-available", names
+        assert names[2:-1] == ["composition-progress"] * len(progress) and progress, names
+        done = [int(p["PercentageDone"]) for p in progress]
+        assert done == sorted(set(done)) and all(10 <= d <= 90 and d % 10 == 0 for d in done)
+        remaining = [p["SecondsRemaining"] for p in progress]
+        assert all(r.isdigit() for r in remaining), remaining
+        for p in events:
+            assert p["RoomSid"] == room_sid and p["AccountSid"] == unit.identity.account_sid
+
+        # a recording's file damaged on the disk: the composition fails, and says so
+        video = next(
+            r for r in unit.context.store.find_recordings(_room_filter(room_sid), 50, 0)
+            if r.kind == "video"
+        )  # fmt: skip
+        unit.context.recordings.path(video).write_bytes(b"not matroska at all")
+        broken = await asyncio.to_thread(
+            client.video.v1.compositions.create,
+            room_sid=room_sid,
+            video_layout={"grid": {"video_sources": ["*"]}},
+            format="mp4",
+            status_callback=callback,
+        )
+        await wait_for(
+            lambda: (
+                "composition-failed"
+                in [p["StatusCallbackEvent"] for p in _events(receiver, broken.sid)]
+            ),
+            timeout=60,
+            what="composition-failed",
+        )
+        comp = unit.context.store.get_composition(broken.sid)
+        assert comp.status == "failed" and comp.error
+        (failed,) = [p for p in _events(receiver, broken.sid)
+                     if p["StatusCallbackEvent"] == "composition-failed"]  # fmt: skip
+        assert failed["ErrorMessage"] == comp.error and failed["RoomSid"] == room_sid
+        names = [p["StatusCallbackEvent"] for p in _events(receiver, broken.sid)]
+        assert "composition-available" not in names
+        fetched = await asyncio.to_thread(client.video.v1.compositions(broken.sid).fetch)
+        assert fetched.status == "failed"
+    finally:
+        await receiver.close()
+
+
+async def test_compositions_left_by_a_restart_are_made_again(recorded) -> None:
+    from edge_sfu.store import Store
+
+    unit, room_sid = recorded
+    receiver = Receiver()
+    callback = await receiver.start()
+    again: Unit | None = None
+    try:
+        sids = []
+        for resolution, fmt in (("1280x720", "mp4"), ("640x480", "webm")):
+            resp = await unit.client.post(
+                "/v1/Compositions",
+                data={"RoomSid": room_sid, "VideoLayout": GRID, "AudioSources": "*",
+                      "Resolution": resolution, "Format": fmt, "StatusCallback": callback},
+                headers=unit.auth,
+            )  # fmt: skip
+            sids.append((await resp.json())["sid"])
+        first, second = sids
+        await wait_for(
+            lambda: unit.context.store.get_composition(first).status == "processing",
+            what="the first composition processing",
+        )
+        await unit.client.close()  # the daemon stops while it composes
+        store = Store.in_data_dir(unit.data_dir)
+        try:
+            left = [store.get_composition(sid).status for sid in sids]
+        finally:
+            store.close()
+        assert left == ["processing", "enqueued"]
+
+        again = await start_unit(unit.data_dir)
+        for sid in sids:
+            path = await composed(again, sid)
+            assert probe(path)["duration"] >= 3.0
+        assert probe(path)["codec"] == "vp8"
+        budget = again.context.recordings.disk
+        assert budget.used == sum(p.stat().st_size for p in budget.directory.iterdir())
+        await wait_for(
+            lambda: all(
+                "composition-available"
+                in [p["StatusCallbackEvent"] for p in _events(receiver, sid)]
+                for sid in sids
+            ),
+            what="composition-available after the restart",
+        )
+        names = [p["StatusCallbackEvent"] for p in _events(receiver, first)]
+        assert names.count("composition-started") == 2 and names[-1] == "composition-available"
+        names = [p["StatusCallbackEvent"] for p in _events(receiver, second)]
+        assert names.count("composition-started") == 1 and names[-1] == "composition-available"
+    finally:
+        if again is not None:
+            await again.client.close()
+        await receiver.close()

@@ -211,6 +211,11 @@ async def test_grid_composition_mp4_and_webm(recorded) -> None:
             [(80, 60), (240, 60), (80, 180)], PEOPLE.values(), strict=True
         ):
             assert near(colour(image, x, y), rgb), (x, y, colour(image, x, y))
+        # its audio is the same mix of all three tones
+        peaks = tones(webm)
+        for want, got in zip((440, 1000, 2500), peaks[:3], strict=True):
+            assert abs(got - want) < 15, peaks
+        assert min(peaks[3:]) > 20, peaks
 
         listed = await asyncio.to_thread(client.video.v1.compositions.list)
         assert {c.sid for c in listed} == {created.sid, webm_comp.sid}
@@ -525,3 +530,109 @@ async def test_compositions_left_by_a_restart_are_made_again(recorded) -> None:
         if again is not None:
             await again.client.close()
         await receiver.close()
+
+
+def _tracks(unit: Unit, room_sid: str) -> dict[tuple[str, str], object]:
+    """The room's recordings by (participant identity, kind)."""
+    store = unit.context.store
+    return {
+        (store.get_participant(room_sid, r.participant_sid).identity, r.kind): r
+        for r in store.find_recordings(_room_filter(room_sid), 50, 0)
+    }
+
+
+async def _make(unit: Unit, room_sid: str, **params: str) -> Path:
+    resp = await unit.client.post(
+        "/v1/Compositions", data={"RoomSid": room_sid, **params}, headers=unit.auth
+    )
+    body = await resp.json()
+    assert resp.status == 201, body
+    path = await composed(unit, body["sid"])
+    return path.rename(path.with_name(f"{body['sid']}-{path.name}"))  # the next download's
+
+
+async def test_regions_by_position_size_and_z(recorded) -> None:
+    unit, room_sid = recorded
+    tracks = _tracks(unit, room_sid)
+    red, blue = tracks[("red", "video")].source_sid, tracks[("blue", "video")].source_sid
+    for pip_z, pip_shows in ((2, "blue"), (0, "red")):
+        layout = {
+            "main": {"x_pos": 0, "y_pos": 0, "width": 640, "height": 480, "z_pos": 1,
+                     "video_sources": [red]},
+            "pip": {"x_pos": 400, "y_pos": 300, "width": 200, "height": 150, "z_pos": pip_z,
+                    "video_sources": [blue]},
+        }  # fmt: skip
+        path = await _make(
+            unit, room_sid, VideoLayout=json.dumps(layout), Resolution="640x480", Format="mp4"
+        )
+        image = frame_at(path, probe(path)["duration"] - 1.0)
+        # red fills the canvas; blue is its picture-in-picture, above red or under it
+        for x, y in ((100, 100), (620, 460), (380, 290), (320, 240)):
+            assert near(colour(image, x, y), PEOPLE["red"][1]), (pip_z, x, y)
+        for x, y in ((420, 320), (500, 375), (580, 430)):
+            assert near(colour(image, x, y), PEOPLE[pip_shows][1]), (pip_z, x, y)
+
+
+async def test_trim_false_starts_at_the_room_start(recorded) -> None:
+    unit, room_sid = recorded
+    first_ms = min(r.offset for r in _tracks(unit, room_sid).values())
+    assert first_ms >= 200  # the room was made before anyone published
+    params = {"VideoLayout": GRID, "Resolution": "320x240", "Format": "mp4"}
+    trimmed = await _make(unit, room_sid, **params)
+    whole = await _make(unit, room_sid, Trim="false", **params)
+    # trimmed: media from the first frame; whole: black until the first participant came
+    assert near(colour(frame_at(trimmed, 0.0), 80, 60), PEOPLE["red"][1])
+    assert near(colour(frame_at(whole, 0.0), 80, 60), (0, 0, 0))
+    later = frame_at(whole, first_ms / 1000 + 0.25)  # red alone, before green came
+    assert near(colour(later, 160, 120), PEOPLE["red"][1])
+    assert probe(whole)["duration"] >= probe(trimmed)["duration"] + first_ms / 1000 - 0.15
+
+
+async def test_audio_sources_excluded(recorded) -> None:
+    unit, room_sid = recorded
+    green_mic = _tracks(unit, room_sid)[("green", "audio")].source_sid
+    for fmt in ("mp4", "webm"):
+        path = await _make(
+            unit, room_sid, AudioSources="*", AudioSourcesExcluded=green_mic, Format=fmt,
+            Resolution="320x240", VideoLayout=GRID,
+        )  # fmt: skip
+        peaks = tones(path)
+        # 440 Hz and 2500 Hz are in the mix; green's 1000 Hz is not
+        assert abs(peaks[0] - 440) < 15 and abs(peaks[2] - 2500) < 15, (fmt, peaks)
+        assert peaks[3] > 20 and peaks[5] > 20, (fmt, peaks)
+        assert peaks[4] * 100 < min(peaks[3], peaks[5]), (fmt, peaks)
+
+
+async def test_a_composition_deleted_while_it_is_downloaded(recorded) -> None:
+    unit, room_sid = recorded
+    resp = await unit.client.post(
+        "/v1/Compositions",
+        data={"RoomSid": room_sid, "VideoLayout": GRID, "Resolution": "1280x720",
+              "Format": "mp4", "AudioSources": "*"},
+        headers=unit.auth,
+    )  # fmt: skip
+    sid = (await resp.json())["sid"]
+    content = (await composed(unit, sid)).read_bytes()
+    assert len(content) > 10_000
+    resp = await unit.client.get(
+        f"/v1/Compositions/{sid}/Media", headers=unit.auth, allow_redirects=False
+    )
+    signed = resp.headers["Location"][len(unit.base) :]
+    download = await unit.client.get(signed)
+    first = await download.content.read(1000)
+    client = twilio(unit)
+    assert await asyncio.to_thread(client.video.v1.compositions(sid).delete)
+    # the download under way completes; the media is gone for anyone else
+    rest = await download.read()
+    assert first + rest == content
+    gone = await asyncio.to_thread(client.video.v1.compositions(sid).fetch)
+    assert gone.status == "deleted"
+    assert not (unit.context.recordings.directory / f"{sid}.mp4").exists()
+    assert (await unit.client.get(signed)).status == 404
+    media = await unit.client.get(f"/v1/Compositions/{sid}/Media", headers=unit.auth)
+    assert media.status == 404 and (await media.json())["code"] == 20404
+    # the recordings it was made from are still there
+    assert all(
+        r.status == "completed" and unit.context.recordings.path(r).exists()
+        for r in unit.context.store.find_recordings(_room_filter(room_sid), 50, 0)
+    )

@@ -282,3 +282,54 @@ async def test_recording_rules_start_and_stop_recordings_live(unit: Unit) -> Non
     finally:
         await source.close()
         await kiosk.disconnect()
+
+
+async def test_recordings_filtered_by_participant_and_date(unit: Unit) -> None:
+    client = twilio(unit)
+    resp = await unit.client.post(
+        "/v1/Rooms",
+        data={"UniqueName": "pair", "RecordParticipantsOnConnect": "true"},
+        headers=unit.auth,
+    )
+    room_sid = (await resp.json())["sid"]
+    signaling = unit.client.app[SIGNALING]
+    for identity in ("first", "second"):  # one after the other, 2.5 s apart
+        member = await signaling.connect_local("pair", identity)
+        mic = await member.publish("microphone", OPUS)
+        for _ in range(50):
+            mic.push(EncodedFrame(b"\xf8\xff\xfe", True, time.monotonic_ns() // 1000))
+            await asyncio.sleep(0.02)
+        await member.disconnect()
+        await asyncio.sleep(1.5)
+    await wait_recordings(unit, room_sid, "completed", 2)
+    recordings = client.video.v1.recordings
+    first, second = sorted(await asyncio.to_thread(recordings.list), key=lambda r: r.date_created)
+    assert first.grouping_sids["participant_sid"] != second.grouping_sids["participant_sid"]
+
+    # GroupingSid: a participant's SID gives that participant's recordings only
+    for rec in (first, second):
+        got = await asyncio.to_thread(
+            recordings.list, grouping_sid=[rec.grouping_sids["participant_sid"]]
+        )
+        assert [r.sid for r in got] == [rec.sid]
+    assert await asyncio.to_thread(recordings.list, grouping_sid=["PA" + "0" * 32]) == []
+    both = await asyncio.to_thread(recordings.list, grouping_sid=[room_sid])
+    assert {r.sid for r in both} == {first.sid, second.sid}
+
+    # DateCreatedAfter / DateCreatedBefore (whole seconds, as Twilio's clients send them)
+    after = await asyncio.to_thread(
+        recordings.list, date_created_after=first.date_created + timedelta(seconds=1)
+    )
+    assert [r.sid for r in after] == [second.sid]
+    before = await asyncio.to_thread(
+        recordings.list, date_created_before=second.date_created - timedelta(seconds=1)
+    )
+    assert [r.sid for r in before] == [first.sid]
+    around = await asyncio.to_thread(
+        recordings.list,
+        date_created_after=first.date_created - timedelta(seconds=5),
+        date_created_before=second.date_created + timedelta(seconds=5),
+    )
+    assert {r.sid for r in around} == {first.sid, second.sid}
+    later = first.date_created + timedelta(hours=1)
+    assert await asyncio.to_thread(recordings.list, date_created_after=later) == []

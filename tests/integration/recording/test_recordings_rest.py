@@ -95,7 +95,7 @@ async def test_twilio_client_lists_fetches_and_deletes_recordings(
     video, audio = by_type["video"], by_type["audio"]
     assert video.sid.startswith("RT") and video.status == "completed"
     assert (video.container_format, video.codec) == ("mkv", "H264")
-    assert (audio.container_format, audio.codec) == ("mka", "opus")
+    assert (audio.container_format, audio.codec) == ("mka", "OPUS")
     assert video.track_name == "camera" and video.source_sid.startswith("MT")
     assert video.grouping_sids["room_sid"] == room.sid
     assert video.grouping_sids["participant_sid"].startswith("PA")
@@ -115,7 +115,7 @@ async def test_twilio_client_lists_fetches_and_deletes_recordings(
     in_room = await asyncio.to_thread(client.video.v1.rooms(room.sid).recordings.list)
     assert {r.sid for r in in_room} == {video.sid, audio.sid}
     one = await asyncio.to_thread(client.video.v1.rooms(room.sid).recordings(audio.sid).fetch)
-    assert one.room_sid == room.sid and one.codec == "opus"
+    assert one.room_sid == room.sid and one.codec == "OPUS"
 
     # the media: a redirect to a signed URL, served with Range support
     path = unit.context.recordings.path(unit.context.store.get_recording(video.sid))

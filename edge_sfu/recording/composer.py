@@ -5,8 +5,8 @@
 while it has one, every audio source delayed to its place on the timeline and mixed.
 ``run`` runs it under ``nice`` (composition decodes and encodes: it must never take CPU
 from live rooms) and reports progress. H.264 goes through the Pi's V4L2 encoder when the
-board has one (``h264_v4l2m2m`` on ``/dev/video11``), libx264 otherwise; WebM is VP8 and
-Opus.
+board has one (``h264_v4l2m2m`` on ``/dev/video11``; libx264 if it fails), libx264
+otherwise; WebM is VP8 and Opus.
 """
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ WATCH_INTERVAL = 0.25
 
 class ComposeError(RuntimeError):
     """FFmpeg could not make the composition."""
+
+
+class OutOfSpace(ComposeError):
+    """The composition was stopped at the quota or the free-space reserve."""
+
+
+HARDWARE_H264, SOFTWARE_H264 = "h264_v4l2m2m", "libx264"
 
 
 @dataclass(frozen=True)
@@ -113,11 +120,20 @@ def _audio_graph(job: Job, first_audio: int) -> list[str]:
     return graph
 
 
+def h264_encoders() -> list[str]:
+    """The H.264 encoders to try, in order: the board's V4L2 one first when it has one."""
+    return [HARDWARE_H264, SOFTWARE_H264] if hardware_h264() else [SOFTWARE_H264]
+
+
 def build_command(
-    job: Job, starts: dict[str, float], ffmpeg: str = "ffmpeg", max_bytes: int | None = None
+    job: Job,
+    starts: dict[str, float],
+    ffmpeg: str = "ffmpeg",
+    max_bytes: int | None = None,
+    h264: str = SOFTWARE_H264,
 ) -> list[str]:
     """The ``ffmpeg`` argv for ``job``; ``starts`` holds each video file's first frame time;
-    FFmpeg stops writing at ``max_bytes``."""
+    FFmpeg stops writing at ``max_bytes``; an MP4's video goes through ``h264``."""
     argv = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y"]
     index: dict[str, int] = {}
     for key, path in job.videos.items():
@@ -136,10 +152,10 @@ def build_command(
         argv += ["-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8"]
         argv += ["-c:a", "libopus", "-b:a", str(AUDIO_BPS["webm"])] if job.audio else []
     else:
-        if hardware_h264():
-            argv += ["-c:v", "h264_v4l2m2m", "-b:v", "2M"]
+        if h264 == HARDWARE_H264:
+            argv += ["-c:v", HARDWARE_H264, "-b:v", "2M"]
         else:
-            argv += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-threads", "2"]
+            argv += ["-c:v", SOFTWARE_H264, "-preset", "veryfast", "-crf", "23", "-threads", "2"]
         argv += ["-c:a", "aac", "-b:a", str(AUDIO_BPS["mp4"])] if job.audio else []
         argv += ["-movflags", "+faststart"]
     if max_bytes is not None:
@@ -161,12 +177,35 @@ async def run(
     ``limit`` is (bytes the output may take, the reason it may take no more): FFmpeg stops
     there and the run fails. ``over_limit()`` is asked several times a second whether the
     disk has run out meanwhile (other files grow too): when it gives a reason, FFmpeg is
-    killed and the run fails with it. A failed run's output is the caller's to remove.
+    killed and the run fails with it (``OutOfSpace`` both times). An MP4 whose hardware
+    encoder fails is made again with libx264. A failed run's output is the caller's to
+    remove.
     """
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise ComposeError("ffmpeg is not installed")
-    argv = build_command(job, starts, ffmpeg, limit[0] if limit is not None else None)
+    encoders = h264_encoders() if job.format == "mp4" else [SOFTWARE_H264]
+    for n, h264 in enumerate(encoders):
+        argv = build_command(job, starts, ffmpeg, limit[0] if limit is not None else None, h264)
+        try:
+            await _run_once(argv, job, on_progress, limit, over_limit)
+            return
+        except OutOfSpace:
+            raise
+        except ComposeError as exc:
+            if n == len(encoders) - 1:
+                raise
+            log.warning("composition %s: %s failed (%s), %s instead", job.output.name, h264,
+                        exc, encoders[n + 1])  # fmt: skip
+
+
+async def _run_once(
+    argv: list[str],
+    job: Job,
+    on_progress: Callable[[float], None],
+    limit: tuple[int, str] | None,
+    over_limit: Callable[[], str | None],
+) -> None:
     nice = shutil.which("nice")
     if nice is not None:
         argv = [nice, "-n", str(NICE), *argv]
@@ -192,13 +231,13 @@ async def run(
         watcher.cancel()
     stderr = (await errors).decode(errors="replace").strip()
     if stopped:
-        raise ComposeError(f"the composition was stopped: {stopped[0]}")
+        raise OutOfSpace(f"the composition was stopped: {stopped[0]}")
     if code != 0:
         log.warning("composition %s failed: %s", job.output.name, stderr[-2000:])
         raise ComposeError(stderr.splitlines()[-1] if stderr else f"ffmpeg exited {code}")
     # -fs ends the output early but cleanly: a cut composition is no composition
     if limit is not None and _size(job.output) >= limit[0]:
-        raise ComposeError(f"the composition was stopped: {limit[1]}")
+        raise OutOfSpace(f"the composition was stopped: {limit[1]}")
 
 
 async def _watch(

@@ -636,3 +636,22 @@ async def test_a_composition_deleted_while_it_is_downloaded(recorded) -> None:
         r.status == "completed" and unit.context.recordings.path(r).exists()
         for r in unit.context.store.find_recordings(_room_filter(room_sid), 50, 0)
     )
+
+
+async def test_an_mp4_falls_back_to_libx264_when_the_hardware_encoder_fails(
+    recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge_sfu.recording import composer
+
+    unit, room_sid = recorded
+    # a board that seems to have the V4L2 encoder, whose h264_v4l2m2m cannot open it
+    device = tmp_path / "video11"
+    device.write_bytes(b"")
+    monkeypatch.setattr(composer, "V4L2_ENCODER_DEVICE", device)
+    assert composer.h264_encoders() == ["h264_v4l2m2m", "libx264"]
+    path = await _make(unit, room_sid, VideoLayout=GRID, Resolution="320x240", Format="mp4")
+    info = probe(path)
+    assert info["codec"] == "h264" and info["size"] == (320, 240)
+    image = frame_at(path, info["duration"] - 1.0)
+    assert near(colour(image, 80, 60), PEOPLE["red"][1])
+    assert any("h264_v4l2m2m failed" in r.getMessage() for r in caplog.records)

@@ -36,7 +36,8 @@ from ..rooms.rules import rules_allow
 from ..sids import COMPOSITION, RECORDING, is_sid, new_sid
 from ..store import RecordingFilter, Store
 from . import mkv
-from .disk import DiskBudget, RecordingSettings
+from .disk import DiskBudget
+from .disk import RecordingSettings as RecordingSettings  # importable from here too
 from .recorder import TrackRecorder
 
 if TYPE_CHECKING:

@@ -573,19 +573,40 @@ async def test_regions_by_position_size_and_z(recorded) -> None:
             assert near(colour(image, x, y), PEOPLE[pip_shows][1]), (pip_z, x, y)
 
 
-async def test_trim_false_starts_at_the_room_start(recorded) -> None:
-    unit, room_sid = recorded
-    first_ms = min(r.offset for r in _tracks(unit, room_sid).values())
-    assert first_ms >= 200  # the room was made before anyone published
-    params = {"VideoLayout": GRID, "Resolution": "320x240", "Format": "mp4"}
-    trimmed = await _make(unit, room_sid, **params)
-    whole = await _make(unit, room_sid, Trim="false", **params)
-    # trimmed: media from the first frame; whole: black until the first participant came
-    assert near(colour(frame_at(trimmed, 0.0), 80, 60), PEOPLE["red"][1])
-    assert near(colour(frame_at(whole, 0.0), 80, 60), (0, 0, 0))
-    later = frame_at(whole, first_ms / 1000 + 0.25)  # red alone, before green came
-    assert near(colour(later, 160, 120), PEOPLE["red"][1])
-    assert probe(whole)["duration"] >= probe(trimmed)["duration"] + first_ms / 1000 - 0.15
+async def test_trim_false_starts_at_the_room_start(tmp_path: Path) -> None:
+    from tests.integration.recording.test_recordings_rest import record_kiosk, wait_recordings
+
+    unit = await start_unit(tmp_path / "late")
+    try:
+        resp = await unit.client.post(
+            "/v1/Rooms",
+            data={"UniqueName": "late", "RecordParticipantsOnConnect": "true"},
+            headers=unit.auth,
+        )
+        room_sid = (await resp.json())["sid"]
+        await asyncio.sleep(1.5)  # nobody publishes in the room's first 1.5 s
+        await record_kiosk(unit, "late", seconds=2.0)
+        await unit.context.rooms.complete_room(room_sid)
+        recordings = await wait_recordings(unit, room_sid, "completed", 2)
+        first_ms = min(r.offset for r in recordings)
+        assert first_ms >= 1500
+        params = {"VideoLayout": GRID, "AudioSources": "*", "Resolution": "320x240"}
+        trimmed = await _make(unit, room_sid, Format="mp4", **params)
+        whole = await _make(unit, room_sid, Format="mp4", Trim="false", **params)
+        # trimmed: from the first frame; whole: from the room's start, black until the kiosk
+        assert _brightness(frame_at(trimmed, 0.0)) > 40
+        assert _brightness(frame_at(whole, 0.0)) < 5
+        assert _brightness(frame_at(whole, first_ms / 1000 - 0.3)) < 5
+        assert _brightness(frame_at(whole, first_ms / 1000 + 0.3)) > 40
+        # longer by the wait at the start (and up to the room's end, in whole seconds)
+        longer = probe(whole)["duration"] - probe(trimmed)["duration"]
+        assert first_ms / 1000 - 0.3 < longer < first_ms / 1000 + 1.0, (longer, first_ms)
+    finally:
+        await unit.client.close()
+
+
+def _brightness(image: np.ndarray) -> float:
+    return float(image.mean())
 
 
 async def test_audio_sources_excluded(recorded) -> None:

@@ -276,16 +276,16 @@ class Compositions:
         return job, {sid: span.start for sid, span in spans.items()}
 
     async def _make(self, comp: Composition) -> None:
+        job, starts = await self._job(comp)
+        left, limit = self.disk.left()
+        if left < composer.smallest_size(job):  # refused before it starts
+            log.warning("composition %s refused: %s", comp.sid, limit)
+            self._fail(comp, f"the composition was not started: {limit}")
+            return
         comp.status = "processing"
         comp.date_updated = utcnow()
         self.store.save_composition(comp)
         self._callback(comp, "composition-started")
-        job, starts = await self._job(comp)
-        left, limit = self.disk.left()
-        if left < composer.smallest_size(job):
-            log.warning("composition %s refused: %s", comp.sid, limit)
-            self._fail(comp, f"the composition was not started: {limit}")
-            return
         self._writing = job.output
         try:
             await composer.run(job, starts, _Progress(self, comp), (left, limit), self.disk.full)

@@ -152,6 +152,9 @@ async def test_compositions_share_the_recordings_quota(tmp_path: Path, receiver:
         assert params["ErrorMessage"] == comp.error and params["RoomSid"] == room_sid
         assert not (unit.context.recordings.directory / f"{sid}.mp4").exists()
         assert unit.context.recordings.disk.used == directory_size(unit)
+        names = [r.params["StatusCallbackEvent"] for r in receiver.received
+                 if r.params.get("CompositionSid") == sid]  # fmt: skip
+        assert names == ["composition-enqueued", "composition-failed"]
     finally:
         await unit.client.close()
 

@@ -5,6 +5,9 @@ switched-off tracks, recording). Screenshots of each state are saved and checked
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 
 from edge_sfu.client import Room, connect
@@ -36,6 +39,43 @@ UNNAMED = """() => [...document.querySelectorAll('button, input, select')]
   .filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim() || e.labels?.length))
   .map((e) => e.outerHTML)"""
 TILES = "() => [...document.querySelectorAll('#stage .tile')].filter((t) => !t.hidden).length"
+#: How many of the others' data tracks the page has subscribed to.
+SUBSCRIBED_CHATS = """() => [...window.edgeRoom.participants.values()].flatMap((p) =>
+  [...p.tracks.values()].filter((t) => t.kind === 'data' && t.track)).length"""
+#: Shown tiles whose network-quality bars or shown badges are not wholly on the tile.
+SIGNALS_OFF_TILE = """() => {
+  const faults = [];
+  for (const tile of document.querySelectorAll('#stage .tile')) {
+    if (tile.hidden) continue;
+    const box = tile.getBoundingClientRect();
+    const name = tile.querySelector('.name').textContent.slice(0, 20);
+    const signs = [tile.querySelector('.nq'), ...tile.querySelectorAll('.badges > span:not([hidden])')];
+    for (const sign of signs) {
+      const r = sign.getBoundingClientRect();
+      const shown = sign.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true });
+      const inside = r.width > 0 && r.height > 0 && r.left >= box.left - 0.5 &&
+        r.right <= box.right + 0.5 && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5;
+      if (!shown || !inside) faults.push(`${name} ${sign.className} ${shown} ${[r.left, r.top, r.right, r.bottom].map(Math.round)} in ${[box.left, box.top, box.right, box.bottom].map(Math.round)}`);
+    }
+  }
+  return faults;
+}"""
+#: Every participant's bars at 3; everyone else's mic and camera off, one reconnecting.
+ALL_SIGNALS = """() => {
+  const room = window.edgeRoom;
+  const everyone = [room.localParticipant, ...room.participants.values()];
+  for (const p of everyone) p.emit('networkQualityLevelChanged', 3);
+  for (const p of room.participants.values()) {
+    room.emit('trackDisabled', {kind: 'audio', trackName: 'microphone'}, p);
+    room.emit('trackDisabled', {kind: 'video', trackName: 'camera'}, p);
+  }
+  room.emit('participantReconnecting', [...room.participants.values()][0]);
+}"""
+INITIALS = r"""async () => {
+  const { initials } = await import('/static/join-stage.js');
+  return ['\u{1F469}\u{1F3FD}\u200D\u{1F4BB} Dev', '\u{1F1EB}\u{1F1F7}', 'e\u0301lise b',
+          '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}'].map(initials);
+}"""
 
 
 async def _snap(page, name: str) -> None:
@@ -100,15 +140,52 @@ async def test_stage_fits_with_controls_for_1_2_4_9_and_pages(tmp_path):
                 await _snap(page, "people-9")
                 await page.click("#panel-close")
 
+                # Chat from the hostile names: the senders' names are text, the layout holds.
+                await page.click("#chat-toggle")
+                for index, room in enumerate(others[:4]):
+                    chat = await room.publish_data("chat")
+                    await page.wait_for_function(
+                        f"() => ({SUBSCRIBED_CHATS})() === {index + 1}", timeout=30_000
+                    )
+                    await asyncio.sleep(0.5)  # the page's channel opens with the subscription
+                    chat.send(json.dumps({"type": "chat", "text": "hello"}))
+                    await asyncio.sleep(0.2)
+                await page.wait_for_function(
+                    "() => document.querySelectorAll('#chat-log li').length === 4", timeout=20_000
+                )
+                assert await page.locator("#chat-log .who").all_text_contents() == HOSTILE[:4]
+                assert await page.evaluate("() => window.pwned === undefined")
+                assert await page.locator("#chat-log img, #chat-log script").count() == 0
+                await _snap(page, "chat-hostile-names")
+                await page.click("#panel-close")
+
                 # Speaker view: one large tile and a filmstrip; a pinned tile is the large one.
                 await page.click("#view")
                 assert await page.locator("#featured .tile").count() == 1
+                # The large tile is the remote speaker: one's own speech outlines one's own
+                # tile and leaves the last other speaker large.
+                featured_name = page.locator("#featured .tile .name")
+                await page.evaluate(
+                    """() => window.edgeRoom.emit('dominantSpeakerChanged',
+                         [...window.edgeRoom.participants.values()]
+                           .find((p) => p.identity === 'eli'))"""
+                )
+                assert await featured_name.text_content() == "eli"
+                await page.evaluate(
+                    """() => window.edgeRoom.emit('dominantSpeakerChanged',
+                         window.edgeRoom.localParticipant)"""
+                )
+                assert await featured_name.text_content() == "eli"
+                assert "speaking" in (await page.get_attribute(".tile.local", "class") or "")
+                await page.evaluate("() => window.edgeRoom.emit('dominantSpeakerChanged', null)")
+                assert await featured_name.text_content() == "eli"
                 await _snap(page, "speaker-view-9")
                 dana_pin = dana.locator(".pin")
                 await dana.hover()
                 await dana_pin.click()
                 assert await page.locator("#featured .tile .name").text_content() == "dana"
                 assert await dana_pin.get_attribute("aria-pressed") == "true"
+                await _snap(page, "pinned")
                 await dana_pin.click()
                 await page.click("#view")
                 assert await page.locator("#featured .tile").count() == 0
@@ -133,6 +210,34 @@ async def test_stage_fits_with_controls_for_1_2_4_9_and_pages(tmp_path):
                 assert await page.locator("#recording").is_visible()
                 assert await page.locator(".tile .paused:not([hidden])").count() == 1
                 await _snap(page, "signals-9")
+
+                # Bars and badges on every tile, compact on small ones: a phone's 3x3 grid
+                # and speaker view's filmstrip (both sizes), four badges on one tile.
+                await page.evaluate(ALL_SIGNALS)
+                await page.set_viewport_size({"width": 390, "height": 844})
+                await page.wait_for_timeout(300)
+                assert await page.locator(".tile.small").count() == 9
+                assert await page.evaluate(SIGNALS_OFF_TILE) == []
+                assert await page.locator(".tile .badges > span:not([hidden])").count() == 18
+                await page.click("#view")
+                for width, height in ((1280, 800), (390, 844)):
+                    await page.set_viewport_size({"width": width, "height": height})
+                    await page.wait_for_timeout(300)
+                    assert await page.locator("#grid .tile.small").count() == 8
+                    assert await page.evaluate(SIGNALS_OFF_TILE) == []
+                await _snap(page, "signals-speaker-view-9")
+                await page.click("#view")
+                await _snap(page, "signals-small-9")
+
+                # Initials are whole graphemes: a skin tone, a flag, a family, an accent.
+                woman = page.locator(".tile", has=page.locator(".name", has_text="Zo\u00eb"))
+                assert await woman.locator(".initials").text_content() == "\U0001f469\U0001f3fdZ"
+                assert await page.evaluate(INITIALS) == [
+                    "\U0001f469\U0001f3fd\u200d\U0001f4bbD",
+                    "\U0001f1eb\U0001f1f7",
+                    "E\u0301B",
+                    "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+                ]
 
                 # A tenth participant: at phone size (3x3 a page) the stage has two pages.
                 others.append(await connect(sfu.ws_url, sfu.token("ivy")))

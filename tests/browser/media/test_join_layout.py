@@ -49,13 +49,15 @@ SIGNALS_OFF_TILE = """() => {
     if (tile.hidden) continue;
     const box = tile.getBoundingClientRect();
     const name = tile.querySelector('.name').textContent.slice(0, 20);
-    const signs = [tile.querySelector('.nq'), ...tile.querySelectorAll('.badges > span:not([hidden])')];
+    const badges = tile.querySelectorAll('.badges > span:not([hidden])');
+    const signs = [tile.querySelector('.nq'), ...badges];
     for (const sign of signs) {
       const r = sign.getBoundingClientRect();
       const shown = sign.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true });
       const inside = r.width > 0 && r.height > 0 && r.left >= box.left - 0.5 &&
         r.right <= box.right + 0.5 && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5;
-      if (!shown || !inside) faults.push(`${name} ${sign.className} ${shown} ${[r.left, r.top, r.right, r.bottom].map(Math.round)} in ${[box.left, box.top, box.right, box.bottom].map(Math.round)}`);
+      const where = (b) => [b.left, b.top, b.right, b.bottom].map(Math.round).join();
+      if (!shown || !inside) faults.push(`${name} ${sign.className} ${where(r)} in ${where(box)}`);
     }
   }
   return faults;

@@ -199,6 +199,8 @@ export class Stage {
 
   /** Lay the tiles out now (and again whenever the stage changes size). */
   layout() {
+    // Moving a tile takes the focus from what is in it (a pin pressed from the keyboard).
+    const focused = document.activeElement;
     const featuredKey = this.featuredKey();
     const featuring = featuredKey !== null;
     this.stage.classList.toggle('featuring', featuring);
@@ -243,6 +245,9 @@ export class Stage {
       const fit = fitGrid(box.width, box.height, shown.length, portrait && shown.length <= 2 ? 4 / 3 : 16 / 9);
       this.grid.style.setProperty('--cols', String(fit.cols));
       for (const tile of shown) this._size(tile, fit.width, fit.height);
+    }
+    if (focused instanceof HTMLElement && focused !== document.activeElement && this.stage.contains(focused) && !focused.closest('[hidden]')) {
+      focused.focus({ preventScroll: true });
     }
     // A moved <video> pauses (the spec's "removed from a document"): play it again.
     for (const video of this.stage.querySelectorAll('video')) {

@@ -12,7 +12,7 @@ import pytest
 
 from edge_sfu.client import Room, connect
 from tests.browser.provisioning.pagehelpers import ROOT, snap
-from tests.support.browser import chromium, joined_page, require_chromium
+from tests.support.browser import THREE_FAKE_DEVICES, chromium, joined_page, require_chromium
 from tests.support.media import PatternVideoTrack
 from tests.support.sfu import running_sfu
 
@@ -250,6 +250,70 @@ async def test_stage_fits_with_controls_for_1_2_4_9_and_pages(tmp_path):
                 await page.click("#page-next")
                 assert await page.evaluate(TILES) == 1
                 await snap(page, "stage-10-pages", directory=ARTIFACTS, inside=INSIDE, apart=APART)
+        finally:
+            for room in others:
+                await room.close()
+
+
+SENT_CAMERA = """() => [...window.edgeRoom.localParticipant.tracks.values()]
+  .find((t) => t.kind === 'video' && t.name === 'camera').mediaStreamTrack.label"""
+
+
+async def _tab_to(page, test: str, limit: int = 80) -> None:
+    """Press Tab until ``test`` (a JS function of the focused element) holds."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await page.evaluate(f"() => ({test})(document.activeElement)"):
+            return
+    raise AssertionError(f"Tab never reached {test}")
+
+
+async def test_more_than_25_on_pages_and_the_keyboard_path(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium(THREE_FAKE_DEVICES) as browser:
+        others: list[Room] = []
+        try:
+            page = await joined_page(browser, sfu.base, sfu.token("ann"))
+            await page.set_viewport_size({"width": 1280, "height": 800})
+            # 28 in the room (27 without media): 25 tiles a page on a desktop, then a page.
+            for index in range(27):
+                others.append(await connect(sfu.ws_url, sfu.token(f"guest{index:02}")))
+            await page.wait_for_function(f"() => ({TILES})() === 25", timeout=60_000)
+            assert await page.locator("#page-label").text_content() == "Page 1 of 2"
+            assert await page.locator("#pager").is_visible()
+            await _snap(page, "stage-28-pages")
+
+            # The keyboard alone: the pager, ...
+            await _tab_to(page, "(e) => e.id === 'page-next'")
+            await page.keyboard.press("Enter")
+            assert await page.locator("#page-label").text_content() == "Page 2 of 2"
+            assert await page.evaluate(TILES) == 3
+            await _tab_to(page, "(e) => e.id === 'page-prev'")
+            await page.keyboard.press("Enter")
+            assert await page.evaluate(TILES) == 25
+
+            # ... a tile's pin (the focus stays on it as the tile moves, so Enter unpins) ...
+            await _tab_to(page, "(e) => e.classList.contains('pin') && !e.closest('.local')")
+            pinned = await page.evaluate(
+                "() => document.activeElement.closest('.tile').dataset.key"
+            )
+            await page.keyboard.press("Enter")
+            assert await page.evaluate("() => document.activeElement.closest('#featured')")
+            featured = page.locator("#featured .tile")
+            assert await featured.get_attribute("data-key") == pinned
+            await page.keyboard.press("Enter")
+            await featured.wait_for(state="detached")
+
+            # ... and the device selects, in the call.
+            await _tab_to(page, "(e) => e.id === 'settings-toggle'")
+            await page.keyboard.press("Enter")
+            await _tab_to(page, "(e) => e.id === 'camera-select'")
+            before = await page.evaluate(SENT_CAMERA)
+            await page.keyboard.press("End")
+            await page.wait_for_function(
+                f"() => ({SENT_CAMERA})() === 'fake_device_2'", timeout=20_000
+            )
+            assert before != "fake_device_2"
         finally:
             for room in others:
                 await room.close()

@@ -12,7 +12,15 @@ import pytest
 
 from edge_sfu.client import Room, connect
 from tests.browser.provisioning.pagehelpers import ROOT, snap
-from tests.support.browser import THREE_FAKE_DEVICES, chromium, joined_page, require_chromium
+from tests.browser.signals.speech import write_wav
+from tests.support.browser import (
+    THREE_FAKE_DEVICES,
+    chromium,
+    join_now,
+    joined_page,
+    open_page,
+    require_chromium,
+)
 from tests.support.media import PatternVideoTrack
 from tests.support.sfu import running_sfu
 
@@ -314,6 +322,37 @@ async def test_more_than_25_on_pages_and_the_keyboard_path(tmp_path):
                 f"() => ({SENT_CAMERA})() === 'fake_device_2'", timeout=20_000
             )
             assert before != "fake_device_2"
+        finally:
+            for room in others:
+                await room.close()
+
+
+async def test_speaking_oneself_leaves_the_others_large(tmp_path):
+    """The unit names this page's own participant the dominant speaker (its microphone speaks,
+    nobody else's does): speaker view outlines its own tile and keeps another large."""
+    require_chromium()
+    wav = write_wav(tmp_path / "ann.wav", 40.0, speech=[(1.0, 39.0)])
+    async with (
+        running_sfu(tmp_path) as sfu,
+        chromium(f"--use-file-for-fake-audio-capture={wav}%noloop") as browser,
+    ):
+        others = [await connect(sfu.ws_url, sfu.token(name)) for name in ("bob", "cy")]
+        try:
+            page = await open_page(
+                browser, f"{sfu.base}/join/room1?token={sfu.token('ann')}", bypass_csp=True
+            )
+            await page.uncheck("#want-camera")
+            await join_now(page)
+            await page.set_viewport_size({"width": 1280, "height": 800})
+            await page.click("#view")
+            await page.wait_for_function(
+                "() => window.edgeRoom.dominantSpeaker === window.edgeRoom.localParticipant",
+                timeout=30_000,
+            )
+            await page.locator(".tile.local.speaking").wait_for()
+            assert await page.locator("#featured .tile").count() == 1
+            assert await page.locator("#featured .tile .name").text_content() == "bob"
+            await _snap(page, "speaker-view-own-speech")
         finally:
             for room in others:
                 await room.close()

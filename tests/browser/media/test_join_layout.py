@@ -322,6 +322,21 @@ async def test_more_than_25_on_pages_and_the_keyboard_path(tmp_path):
                 f"() => ({SENT_CAMERA})() === 'fake_device_2'", timeout=20_000
             )
             assert before != "fake_device_2"
+            await page.keyboard.press("Escape")
+
+            # Speaker view with 27 in the filmstrip: tiny tiles keep their bars (no name).
+            await page.evaluate(
+                """() => { const room = window.edgeRoom;
+                  [room.localParticipant, ...room.participants.values()]
+                    .forEach((p) => p.emit('networkQualityLevelChanged', 4)); }"""
+            )
+            await page.click("#view")
+            for width, height in ((1280, 800), (390, 844)):
+                await page.set_viewport_size({"width": width, "height": height})
+                await page.wait_for_timeout(300)
+                assert await page.locator("#grid .tile.tiny").count() == 27
+                assert await page.evaluate(SIGNALS_OFF_TILE) == []
+            await _snap(page, "speaker-view-28")
         finally:
             for room in others:
                 await room.close()

@@ -47,9 +47,10 @@ UNNAMED = """() => [...document.querySelectorAll('button, input, select')]
   .filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim() || e.labels?.length))
   .map((e) => e.outerHTML)"""
 TILES = "() => [...document.querySelectorAll('#stage .tile')].filter((t) => !t.hidden).length"
-#: How many of the others' data tracks the page has subscribed to.
+#: How many of the others' data tracks the page has subscribed to, with their channels open.
 SUBSCRIBED_CHATS = """() => [...window.edgeRoom.participants.values()].flatMap((p) =>
-  [...p.tracks.values()].filter((t) => t.kind === 'data' && t.track)).length"""
+  [...p.tracks.values()].filter((t) => t.kind === 'data' && t.track &&
+    t.track._channel && t.track._channel.readyState === 'open')).length"""
 #: Shown tiles whose network-quality bars or shown badges are not wholly on the tile.
 SIGNALS_OFF_TILE = """() => {
   const faults = [];
@@ -157,7 +158,7 @@ async def test_stage_fits_with_controls_for_1_2_4_9_and_pages(tmp_path):
                     await page.wait_for_function(
                         f"() => ({SUBSCRIBED_CHATS})() === {index + 1}", timeout=30_000
                     )
-                    await asyncio.sleep(0.5)  # the page's channel opens with the subscription
+                    await asyncio.sleep(0.5)  # the unit's side of the channel opens about then
                     chat.send(json.dumps({"type": "chat", "text": "hello"}))
                     await asyncio.sleep(0.2)
                 await page.wait_for_function(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from edge_sfu.context import SfuSettings
 from edge_sfu.media import MediaSettings
 from edge_sfu.media.settings import IceServer
-from edge_sfu.recording.service import RecordingSettings
+from edge_sfu.recording.disk import RecordingSettings
 from edge_sfu.rooms import RoomDefaults
 from edge_sfu.signaling.whip import WhipSettings
 from hardware.audio.devices import AudioSpec

@@ -217,7 +217,8 @@ class RecordingsSection:
         default=8192,
         metadata=meta(
             "Recordings quota (MB)",
-            "New recordings are refused, and running ones stop, once recordings use this much.",
+            "Recordings and compositions together: new ones are refused, running ones stop,"
+            " at this size.",
             min=16,
             max=16_777_216,
         ),
@@ -226,7 +227,7 @@ class RecordingsSection:
         default=512,
         metadata=meta(
             "Keep free on the disk (MB)",
-            "Recording stops before the data disk has less free space than this.",
+            "Recording and composing stop before the data disk has less free space than this.",
             min=64,
             max=1_048_576,
         ),

@@ -16,7 +16,8 @@ from .callbacks import StatusCallbacks
 from .identity import UnitIdentity
 from .keys import KeyStore
 from .recording.compositions import Compositions
-from .recording.service import RECORDINGS_DIR, RecordingService, RecordingSettings
+from .recording.disk import RecordingSettings
+from .recording.service import RECORDINGS_DIR, RecordingService
 from .rooms import RoomDefaults, RoomService
 from .store import Checkpointer, Store
 
@@ -103,8 +104,9 @@ class SfuContext:
             store, rooms, callbacks, identity.account_sid, data_dir / RECORDINGS_DIR, recording
         )
         compositions = Compositions(
-            store, rooms, callbacks, identity.account_sid, data_dir / RECORDINGS_DIR
-        )
+            store, rooms, callbacks, identity.account_sid, data_dir / RECORDINGS_DIR,
+            recordings.disk,
+        )  # fmt: skip
         recordings.also_expire.append(compositions.expire)
         checkpointer = Checkpointer(store.path, settings.checkpoint_interval)
         return cls(

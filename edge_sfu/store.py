@@ -184,6 +184,11 @@ _MIGRATIONS: list[str] = [
         extra TEXT NOT NULL
     );
     """,
+    # Codec names as Twilio's Recording resource spells them (OPUS, VP8, H264, PCMU); the
+    # first recordings stored them in lower case.
+    """
+    UPDATE recordings SET codec = upper(codec) WHERE codec != upper(codec);
+    """,
 ]
 
 

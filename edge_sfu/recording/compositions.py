@@ -30,6 +30,7 @@ from ..rooms.recordings import Composition, CompositionHook, Recording
 from ..sids import COMPOSITION, new_sid
 from ..store import CompositionFilter, RecordingFilter, Store
 from . import composer, mkv
+from .disk import DiskBudget
 from .layout import Span, matches, parse_layout, parse_resolution, plan_video
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ class Compositions:
         callbacks: StatusCallbacks,
         account_sid: str,
         directory: Path,
+        disk: DiskBudget,
     ) -> None:
+        """``disk`` is the recordings' budget: compositions share their quota."""
         self.store = store
         self.rooms = rooms
         self.callbacks = callbacks
@@ -68,14 +71,26 @@ class Compositions:
         self._unlisten: Any = None
         #: The SID of the composition being made, if any.
         self.current: str | None = None
+        self.disk = disk
+        self._writing: Path | None = None  # the output FFmpeg is writing
+        disk.count_running(self._writing_bytes)
 
     async def start(self) -> None:
         """Queue what a previous run left unfinished, follow rooms for hooks, start work."""
         for status in ("processing", "enqueued"):
             for comp in self.store.find_compositions(CompositionFilter(status=status), 1000, 0):
+                self._drop_partial(comp)
                 self._queue.put_nowait(comp.sid)
         self._unlisten = self.rooms.add_listener(self._on_event)
         self._tasks.spawn(self._work_forever(), name="compositions")
+
+    def _drop_partial(self, comp: Composition) -> None:
+        """Remove what an interrupted run of ``comp`` wrote (the budget counted it)."""
+        path = self.directory / f"{comp.sid}.{comp.format}"
+        with contextlib.suppress(FileNotFoundError):
+            size = path.stat().st_size
+            path.unlink()
+            self.disk.remove(size)
 
     async def close(self) -> None:
         """Stop (a composition being made is made again at the next start)."""
@@ -127,8 +142,11 @@ class Compositions:
     def delete(self, comp: Composition) -> None:
         """Delete a composition's media; the resource stays as ``deleted``."""
         if comp.file_name:
+            path = self.directory / comp.file_name
             with contextlib.suppress(FileNotFoundError):
-                (self.directory / comp.file_name).unlink()
+                size = path.stat().st_size
+                path.unlink()
+                self.disk.remove(size)
         comp.status = "deleted"
         comp.date_deleted = comp.date_updated = utcnow()
         self.store.save_composition(comp)
@@ -258,19 +276,28 @@ class Compositions:
         return job, {sid: span.start for sid, span in spans.items()}
 
     async def _make(self, comp: Composition) -> None:
+        job, starts = await self._job(comp)
+        left, limit = self.disk.left()
+        if left < composer.smallest_size(job):  # refused before it starts
+            log.warning("composition %s refused: %s", comp.sid, limit)
+            self._fail(comp, f"the composition was not started: {limit}")
+            return
         comp.status = "processing"
         comp.date_updated = utcnow()
         self.store.save_composition(comp)
         self._callback(comp, "composition-started")
-        job, starts = await self._job(comp)
+        self._writing = job.output
         try:
-            await composer.run(job, starts, _Progress(self, comp))
+            await composer.run(job, starts, _Progress(self, comp), (left, limit), self.disk.full)
         except composer.ComposeError as exc:
             with contextlib.suppress(FileNotFoundError):
                 job.output.unlink()
             self._fail(comp, str(exc))
             return
+        finally:
+            self._writing = None
         size = job.output.stat().st_size
+        self.disk.add(size)
         comp.status = "completed"
         comp.file_name = job.output.name
         comp.duration = round(job.duration)
@@ -289,6 +316,15 @@ class Compositions:
                 "Size": str(size),
             },
         )
+
+    def _writing_bytes(self) -> int:
+        path = self._writing
+        if path is None:
+            return 0
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
 
     def _fail(self, comp: Composition, why: str) -> None:
         comp.status = "failed"

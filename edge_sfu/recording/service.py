@@ -1,4 +1,4 @@
-"""``RecordingService``: which tracks are recorded, their files, quota, retention, callbacks.
+"""``RecordingService``: which tracks are recorded, their files, retention, callbacks.
 
 It listens to the ``RoomService``. A track is recorded when its room's Recording Rules select
 it (the last matching rule decides, as for subscribe rules), or, while a room has no rules,
@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +36,8 @@ from ..rooms.rules import rules_allow
 from ..sids import COMPOSITION, RECORDING, is_sid, new_sid
 from ..store import RecordingFilter, Store
 from . import mkv
+from .disk import DiskBudget
+from .disk import RecordingSettings as RecordingSettings  # importable from here too
 from .recorder import TrackRecorder
 
 if TYPE_CHECKING:
@@ -50,21 +50,6 @@ _PROCESSING = RecordingFilter(status="processing")
 RECORDINGS_DIR = "recordings"
 #: How long a track's producer may take to appear after ``track-added`` (seconds).
 PRODUCER_WAIT = 5.0
-
-
-@dataclass(frozen=True)
-class RecordingSettings:
-    """Where recordings go and how much of the disk they may take."""
-
-    #: Largest total size of the recordings directory (bytes).
-    quota_bytes: int = 8 * 1024**3
-    #: Never record when the disk would keep less free space than this (bytes): the
-    #: database and config live on the same disk.
-    min_free_bytes: int = 512 * 1024**2
-    #: Delete recording media this many days after it was made (0: keep forever).
-    retention_days: int = 30
-    #: How often retention runs (seconds).
-    retention_interval: float = 3600.0
 
 
 #: Called with (room SID, whether the room is being recorded now) when that changes.
@@ -89,7 +74,9 @@ class RecordingService:
         self.callbacks = callbacks
         self.account_sid = account_sid
         self.directory = directory
-        self.settings = settings or RecordingSettings()
+        #: The one account of the directory, compositions included.
+        self.disk = DiskBudget(directory, settings or RecordingSettings())
+        self.disk.count_running(self._running_bytes)
         self._routers: RouterLookup = lambda _sid: None
         self._recorders: dict[str, tuple[Recording, TrackRecorder]] = {}  # by track SID
         self._listeners: list[RecordingListener] = []
@@ -98,10 +85,18 @@ class RecordingService:
         self._tasks = TaskSet("recordings")
         # stops are awaited, never cancelled, at close: a cancelled stop leaves a file to repair
         self._stopping: set[asyncio.Task[None]] = set()
-        self._used = 0  # bytes of finished files in the directory
         self._unlisten: Callable[[], None] | None = None
         #: What else retention deletes (compositions): called with the cut-off date.
         self.also_expire: list[Callable[[datetime], int]] = []
+
+    @property
+    def settings(self) -> RecordingSettings:
+        """The disk limits and retention (the budget's, which compositions share)."""
+        return self.disk.settings
+
+    @settings.setter
+    def settings(self, value: RecordingSettings) -> None:
+        self.disk.settings = value
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -139,7 +134,7 @@ class RecordingService:
         """Finish what a dead daemon left, then follow the rooms and run retention."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         await self._recover()
-        self._used = await asyncio.to_thread(_tree_size, self.directory)
+        await self.disk.scan()
         if self._unlisten is None:
             self._unlisten = self.rooms.add_listener(self._on_event)
         self._tasks.spawn(self._retention_forever(), name="recording-retention")
@@ -243,7 +238,7 @@ class RecordingService:
             date_created=now,
             date_updated=now,
         )
-        full = self._disk_full(self._running_bytes())
+        full = self.disk.full()
         if full:
             self._refused.add(track.sid)
             rec.status = "failed"
@@ -272,7 +267,7 @@ class RecordingService:
         self.store.save_recording(rec)
 
     def _tick(self, recorder: TrackRecorder) -> None:
-        full = self._disk_full(self._running_bytes())
+        full = self.disk.full()
         if full:
             for sid, (rec, other) in list(self._recorders.items()):
                 if other is recorder:
@@ -299,7 +294,7 @@ class RecordingService:
             self._finishing[rec.room_sid] -= 1
             if not self._finishing[rec.room_sid]:
                 del self._finishing[rec.room_sid]
-        self._used += size
+        self.disk.add(size)
         if recorder.writer.frames:
             self._finish_row(rec, "completed", duration, size)
         else:
@@ -330,26 +325,15 @@ class RecordingService:
     def _running_bytes(self) -> int:
         return sum(recorder.size for _, recorder in self._recorders.values())
 
-    def _disk_full(self, running: int) -> str | None:
-        """Why no more may be written now, or None."""
-        if self._used + running >= self.settings.quota_bytes:
-            return "the recordings quota is used up"
-        try:
-            free = shutil.disk_usage(self.directory).free
-        except OSError:
-            return "the recordings directory is not available"
-        if free < self.settings.min_free_bytes:
-            return "the disk is nearly full"
-        return None
-
     def delete_media(self, rec: Recording) -> None:
         """Delete a recording's media (a download already open keeps reading its file)."""
         if rec.sid in {r.sid for r, _ in self._recorders.values()}:
             return  # still recording: nothing to delete yet
         path = self.path(rec)
         with contextlib.suppress(FileNotFoundError):
-            self._used = max(0, self._used - path.stat().st_size)
+            size = path.stat().st_size
             path.unlink()
+            self.disk.remove(size)
         rec.status = "deleted"
         rec.date_deleted = rec.date_updated = utcnow()
         self.store.save_recording(rec)
@@ -405,12 +389,3 @@ class RecordingService:
         self.callbacks.queue(
             room.sid, settings.status_callback, settings.status_callback_method, params
         )
-
-
-def _tree_size(directory: Path) -> int:
-    total = 0
-    for path in directory.iterdir():
-        with contextlib.suppress(OSError):
-            if path.is_file():
-                total += path.stat().st_size
-    return total

@@ -16,7 +16,7 @@ CompositionStatus = Literal["enqueued", "processing", "completed", "deleted", "f
 #: Container and file extension by track kind, as Twilio records them.
 CONTAINERS = {"audio": "mka", "video": "mkv", "data": "jsonl"}
 #: Twilio's codec names, by the media engine's.
-CODECS = {"OPUS": "opus", "H264": "H264", "VP8": "VP8", "DATA": "json"}
+CODECS = {"OPUS": "OPUS", "H264": "H264", "VP8": "VP8", "DATA": "json"}
 
 
 @dataclass

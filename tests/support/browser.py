@@ -84,7 +84,10 @@ THREE_FAKE_DEVICES = "--use-fake-device-for-media-stream=device-count=3"
 
 @contextlib.asynccontextmanager
 async def chromium(
-    *extra_flags: str, executable: str = CHROMIUM, grant_media: bool = True
+    *extra_flags: str,
+    executable: str = CHROMIUM,
+    grant_media: bool = True,
+    fake_devices: bool = True,
 ) -> AsyncIterator[Any]:
     """A Playwright-driven headless Chromium with FLAGS (and ``extra_flags``); never downloads.
 
@@ -93,12 +96,15 @@ async def chromium(
     ``grant_media=False`` leaves out the flag that accepts every camera and microphone prompt:
     a context then has only the ``permissions`` it is given, and getUserMedia is refused
     (NotAllowedError) for the others. A ``--use-fake-device-for-media-stream=...`` flag in
-    ``extra_flags`` replaces the plain one.
+    ``extra_flags`` replaces the plain one; ``fake_devices=False`` leaves fake devices out
+    (headless, the browser then has no camera and no microphone at all).
     """
     from playwright.async_api import async_playwright
 
     flags = [f for f in FLAGS if grant_media or f != "--use-fake-ui-for-media-stream"]
-    if any(f.startswith("--use-fake-device-for-media-stream=") for f in extra_flags):
+    if not fake_devices or any(
+        f.startswith("--use-fake-device-for-media-stream=") for f in extra_flags
+    ):
         flags.remove("--use-fake-device-for-media-stream")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(

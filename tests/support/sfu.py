@@ -23,6 +23,7 @@ from edge_sfu.identity import UnitIdentity, load_or_create_identity
 from edge_sfu.keys import ApiKey, KeyStore
 from edge_sfu.media import Consumer, MediaSettings, Transport
 from edge_sfu.media.allocation import RATE_WINDOW_S, layer_options
+from edge_sfu.recording.disk import RecordingSettings
 from edge_sfu.rooms import RoomDefaults
 from edge_sfu.server import create_sfu_app
 from edge_sfu.signaling import (
@@ -135,6 +136,7 @@ async def start_unit(
     data_dir: Path,
     defaults: RoomDefaults | None = None,
     settings: SfuSettings | None = None,
+    recording: RecordingSettings | None = None,
 ) -> Unit:
     """Start a unit on ``data_dir`` (reusing its identity and keys if present)."""
     identity = load_or_create_identity(data_dir)
@@ -146,6 +148,7 @@ async def start_unit(
         keys,
         defaults or RoomDefaults(max_participants=3),
         settings or SfuSettings(sweep_interval=0.05, callback_base_delay=0.05),
+        recording,
     )
     server = TestServer(create_sfu_app(context), host="127.0.0.1")
     # A failing test may hold a response open: do not wait aiohttp's default 60 s for it.

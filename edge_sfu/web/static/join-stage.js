@@ -33,16 +33,26 @@ export function fitGrid(width, height, count, aspect = 16 / 9, gap = GAP) {
   return best;
 }
 
+/** Grapheme clusters where the browser can find them (Intl.Segmenter), else code points. */
+const segmenter = typeof Intl !== 'undefined' && 'Segmenter' in Intl ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+/** @param {string} text */
+const firstGrapheme = (text) => {
+  if (!segmenter) return [...text][0] || '';
+  for (const { segment } of segmenter.segment(text)) return segment;
+  return '';
+};
+
 /**
  * Up to two initials of a name (first letters of its first and last words), for camera-off
- * tiles; whole characters, so an emoji or a surrogate pair is never cut in half.
+ * tiles; whole graphemes, so an emoji sequence (a skin tone, a family, a flag) or a letter
+ * with a combining accent is never split.
  * @param {string} name
  * @returns {string}
  */
 export function initials(name) {
   const words = name.trim().split(/\s+/).filter(Boolean);
   if (words.length === 0) return '?';
-  const letter = (/** @type {string | undefined} */ word) => [...(word || '')][0] || '';
+  const letter = (/** @type {string | undefined} */ word) => firstGrapheme(word || '');
   const last = words.length > 1 ? letter(words[words.length - 1]) : '';
   return `${letter(words[0])}${last}`.toUpperCase();
 }
@@ -72,8 +82,10 @@ export class Stage {
     this.view = 'grid';
     /** @type {string | null} */
     this.pinned = null;
-    /** @type {string | null} */
+    /** @type {string | null} the dominant speaker's tile (outlined; may be one's own) */
     this.dominant = null;
+    /** @type {string | null} the last remote dominant speaker's tile (large in speaker view) */
+    this.speaker = null;
     this.page = 0;
     this._scheduled = false;
     const prev = /** @type {HTMLElement} */ (this.pager.querySelector('#page-prev'));
@@ -124,6 +136,7 @@ export class Stage {
     this.tiles.delete(key);
     if (this.pinned === key) this.pinned = null;
     if (this.dominant === key) this.dominant = null;
+    if (this.speaker === key) this.speaker = null;
     this.layout();
   }
 
@@ -132,6 +145,7 @@ export class Stage {
     this.tiles.clear();
     this.pinned = null;
     this.dominant = null;
+    this.speaker = null;
     this.page = 0;
     this.layout();
   }
@@ -151,10 +165,17 @@ export class Stage {
     this.layout();
   }
 
-  /** @param {string | null} key the dominant speaker's tile, or none */
+  /**
+   * The dominant speaker's tile is outlined. In speaker view the large tile is the last
+   * remote one: one's own speech outlines one's own tile but leaves the others' speaker
+   * large (nobody needs to watch themselves), and silence keeps the last speaker.
+   * @param {string | null} key the dominant speaker's tile, or none
+   */
   setDominant(key) {
     this.dominant = key;
     for (const [k, tile] of this.tiles) tile.classList.toggle('speaking', k === key);
+    const tile = key ? this.tiles.get(key) : undefined;
+    if (key && tile && !tile.classList.contains('local')) this.speaker = key;
     if (this.view === 'speaker') this.layout();
   }
 
@@ -170,13 +191,16 @@ export class Stage {
     const screens = [...this.tiles].filter(([, t]) => t.classList.contains('screen') && !t.classList.contains('local'));
     if (screens.length > 0) return /** @type {[string, HTMLElement]} */ (screens[screens.length - 1])[0];
     if (this.view !== 'speaker' || this.tiles.size < 2) return null;
-    if (this.dominant && this.tiles.has(this.dominant)) return this.dominant;
+    if (this.speaker && this.tiles.has(this.speaker)) return this.speaker;
+    // Nobody else has spoken yet (or the speaker left): the first of the others.
     const remote = [...this.tiles].find(([, t]) => !t.classList.contains('local'));
     return remote ? remote[0] : null;
   }
 
   /** Lay the tiles out now (and again whenever the stage changes size). */
   layout() {
+    // Moving a tile takes the focus from what is in it (a pin pressed from the keyboard).
+    const focused = document.activeElement;
     const featuredKey = this.featuredKey();
     const featuring = featuredKey !== null;
     this.stage.classList.toggle('featuring', featuring);
@@ -221,6 +245,9 @@ export class Stage {
       const fit = fitGrid(box.width, box.height, shown.length, portrait && shown.length <= 2 ? 4 / 3 : 16 / 9);
       this.grid.style.setProperty('--cols', String(fit.cols));
       for (const tile of shown) this._size(tile, fit.width, fit.height);
+    }
+    if (focused instanceof HTMLElement && focused !== document.activeElement && this.stage.contains(focused) && !focused.closest('[hidden]')) {
+      focused.focus({ preventScroll: true });
     }
     // A moved <video> pauses (the spec's "removed from a document"): play it again.
     for (const video of this.stage.querySelectorAll('video')) {

@@ -6,6 +6,7 @@ the browser refuses the devices, and rejoining after Leave, a reload and a close
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -46,13 +47,24 @@ CAMERA_SID = """() => [...window.edgeRoom.localParticipant.tracks.values()]
   .find((t) => t.name === 'camera').sid"""
 MEDIA_KINDS = """() => [...window.edgeRoom.localParticipant.tracks.values()]
   .filter((t) => t.kind !== 'data').map((t) => t.kind).sort()"""
+PREVIEW_CAMERA = """() => {
+  const stream = document.getElementById('preview').srcObject;
+  return stream ? stream.getVideoTracks()[0].label : null;
+}"""
+#: The width and height the sharer's browser captures its screen at.
+SCREEN_SETTINGS = """() => {
+  const t = [...window.edgeRoom.localParticipant.tracks.values()].find((t) => t.name === 'screen');
+  if (!t) return null;
+  const { width, height } = t.mediaStreamTrack.getSettings();
+  return width && height ? { width, height } : null;
+}"""
 
 
 async def _snap(page, name: str) -> None:
     await snap(page, name, directory=ARTIFACTS, inside=INSIDE, apart=APART, settle_ms=300)
 
 
-def _video_from(entries, identity, width=None):
+def _video_from(entries, identity, width=None, height=None):
     return [
         e
         for e in entries or []
@@ -60,6 +72,7 @@ def _video_from(entries, identity, width=None):
         and e["kind"] == "video"
         and e["framesDecoded"] > 0
         and (width is None or e["frameWidth"] == width)
+        and (height is None or e["frameHeight"] == height)
     ]
 
 
@@ -78,6 +91,11 @@ async def test_prejoin_devices_share_chat_and_banner(tmp_path):
         assert {"fake_device_0", "fake_device_1", "fake_device_2"} <= set(cameras), cameras
         assert await ann.locator("#mic-select option").count() >= 3
         assert await ann.locator("#speaker-select").is_visible()  # Chromium has setSinkId
+        # Another camera chosen before joining: the preview captures it (and back).
+        assert await ann.evaluate(PREVIEW_CAMERA) == "fake_device_0"
+        for label in ("fake_device_2", "fake_device_0"):
+            await ann.select_option("#camera-select", label=label)
+            await ann.wait_for_function(f"() => ({PREVIEW_CAMERA})() === '{label}'", timeout=20_000)
         await _snap(ann, "prejoin")
         await join_now(ann)
         ben = await open_page(browser, f"{sfu.base}/join/room1?token={sfu.token('ben')}", **CSP)
@@ -122,13 +140,19 @@ async def test_prejoin_devices_share_chat_and_banner(tmp_path):
         await _snap(ann, "devices-in-call")
         await ann.click("#panel-close")
 
-        # Screen share: a second video track named 'screen', large at ben's, at its size.
+        # Screen share: a second video track named 'screen', large at ben's, at the size
+        # ann's browser captures it at.
         await ann.click("#share")
+        await ann.wait_for_function(SCREEN_SETTINGS, timeout=20_000)
+        size = await ann.evaluate(SCREEN_SETTINGS)
         await wait_for(
             lambda: ben.evaluate(INBOUND_JS),
-            lambda e: len(_video_from(e, "ann")) == 2 and _video_from(e, "ann", 1280),
+            lambda e: (
+                len(_video_from(e, "ann")) == 2
+                and _video_from(e, "ann", size["width"], size["height"])
+            ),
             60,
-            "the shared screen at 1280 wide",
+            f"the shared screen at {size['width']}x{size['height']}",
         )
         featured = ben.locator("#featured .tile.screen .name")
         await featured.wait_for(timeout=10_000)
@@ -137,6 +161,15 @@ async def test_prejoin_devices_share_chat_and_banner(tmp_path):
         await _snap(ben, "screen-share-received")
         await ann.click("#share")
         await ben.locator("#featured .tile").wait_for(state="detached", timeout=20_000)
+
+        # ann turns her camera off: ben sees her initials and the badge instead of a picture.
+        ann_at_ben = ben.locator(".tile", has=ben.locator(".name", has_text=re.compile("^ann$")))
+        await ann.click("#camera")
+        await ann_at_ben.locator(".avatar").wait_for(state="visible", timeout=20_000)
+        assert await ann_at_ben.locator(".initials").text_content() == "A"
+        assert await ann_at_ben.locator(".cam-off").is_visible()
+        await ann.click("#camera")
+        await ann_at_ben.locator(".avatar").wait_for(state="hidden", timeout=20_000)
 
         # Chat both ways, in order, names and times; hostile text stays text.
         hostile = '<img src=x onerror="window.pwned=1">'
@@ -171,7 +204,7 @@ async def test_prejoin_devices_share_chat_and_banner(tmp_path):
                   const room = window.edgeRoom;
                   const open = room._open.bind(room);
                   room._open = async (join) => {
-                    await new Promise((r) => setTimeout(r, 2500));
+                    await new Promise((r) => setTimeout(r, 4000));
                     return open(join);
                   };
                   room._ws.close();
@@ -180,9 +213,14 @@ async def test_prejoin_devices_share_chat_and_banner(tmp_path):
         banner = ann.locator("#banner")
         await banner.wait_for(state="visible", timeout=10_000)
         assert "Reconnecting" in (await banner.text_content() or "")
+        # ... and ben sees it on ann's tile.
+        reconnecting = ann_at_ben.locator(".state")
+        await reconnecting.wait_for(state="visible", timeout=10_000)
+        assert await reconnecting.text_content() == "reconnecting"
         await _snap(ann, "reconnecting")
         await ann.wait_for_function(CONNECTED, timeout=30_000)
         assert not await banner.is_visible()
+        await reconnecting.wait_for(state="hidden", timeout=20_000)
 
 
 async def test_denied_devices_join_audio_only_and_watch_only(tmp_path):
@@ -198,6 +236,17 @@ async def test_denied_devices_join_audio_only_and_watch_only(tmp_path):
         assert "camera was not allowed" in (await advice.text_content() or "")
         assert await mic_only.locator("#join-audio-only").is_visible()
         await _snap(mic_only, "prejoin-camera-denied")
+        # Allowed afterwards: "Try again" captures them and the advice goes.
+        retry = await open_page(browser, url + sfu.token("retry"), **CSP)
+        await retry.locator("#advice").wait_for(state="visible", timeout=30_000)
+        await retry.context.grant_permissions(["camera", "microphone"])
+        await retry.click("#retry-devices")
+        await retry.locator("#advice").wait_for(state="hidden", timeout=30_000)
+        await retry.wait_for_function(
+            "() => document.getElementById('preview').videoWidth > 0", timeout=30_000
+        )
+        assert await retry.is_checked("#want-camera") and await retry.is_checked("#want-mic")
+        await retry.context.close()
         await mic_only.click("#join-audio-only")
         await mic_only.wait_for_function(CONNECTED, timeout=60_000)
         assert await mic_only.evaluate(MEDIA_KINDS) == ["audio"]
@@ -242,6 +291,7 @@ async def test_rejoin_after_leave_reload_and_closed_tab(tmp_path):
             await guest.wait_for_function(CONNECTED, timeout=60_000)
             who = await guest.evaluate("() => window.edgeRoom.localParticipant.identity")
             assert who == "Zo\u00eb"
+            await _snap(guest, "rejoined")
 
             # A reload: the address has no invite any more, the tab still has it.
             await guest.reload()
@@ -308,6 +358,7 @@ async def test_join_with_camera_and_microphone_off_then_turn_them_on(tmp_path):
         assert await page.locator(".tile.local .avatar").is_visible()
         assert await page.locator("#camera").text_content() == "Start camera"
         assert await page.locator("#mic").text_content() == "Unmute mic"
+        await _snap(page, "camera-mic-off")
         await page.click("#camera")
         await page.wait_for_function(f"() => ({MEDIA_KINDS})().join() === 'video'")
         await page.locator(".tile.local .avatar").wait_for(state="hidden")
@@ -325,3 +376,20 @@ async def test_join_with_camera_and_microphone_off_then_turn_them_on(tmp_path):
             20,
             "the camera and microphone published",
         )
+
+
+async def test_no_devices_advice_and_watch_only(tmp_path):
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium(fake_devices=False) as browser:
+        page = await open_page(browser, f"{sfu.base}/join/room1?token={sfu.token('ann')}", **CSP)
+        # No camera or microphone at all: the page says so and offers to watch and listen.
+        advice = page.locator("#advice")
+        await advice.wait_for(state="visible", timeout=30_000)
+        words = await advice.text_content() or ""
+        assert "camera was not found" in words, words
+        assert "watch and listen" in words
+        assert not await page.is_checked("#want-camera")
+        await _snap(page, "prejoin-no-devices")
+        await page.click("#join-watch-only")
+        await page.wait_for_function(CONNECTED, timeout=60_000)
+        assert await page.evaluate(MEDIA_KINDS) == []

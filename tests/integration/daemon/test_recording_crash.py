@@ -13,6 +13,7 @@ import pytest
 
 from edge_sfu.client import connect
 from edge_sfu.recording.mkv import read_blocks
+from edge_sfu.store import RoomFilter, Store
 from tests.integration.control.receiver import Receiver
 from tests.support.daemon import running_daemon
 from tests.support.media import H264TestSource, ToneAudioTrack
@@ -62,6 +63,7 @@ async def test_kill_9_while_recording_then_restart(tmp_path: Path) -> None:
                 await wait_for(lambda: len(list(recordings.glob("RT*"))) == 2, what="2 files")
                 await asyncio.sleep(RECORD_SECONDS)
                 daemon.proc.kill()  # SIGKILL: nothing is flushed or closed
+                killed_at = time.time()
                 killed_after = time.monotonic() - started
                 await asyncio.to_thread(daemon.proc.wait, 10)
                 await source.close()
@@ -69,13 +71,22 @@ async def test_kill_9_while_recording_then_restart(tmp_path: Path) -> None:
                 await room.close()
             files = sorted(recordings.glob("RT*"))
             cut = {path: path.read_bytes() for path in files}
+            # the files' times count from the room's start, as the daemon stored it
+            store = Store.in_data_dir(daemon.data_dir)
+            try:
+                (crashed,) = store.find_rooms(RoomFilter(unique_name="crash"), 2, 0)
+            finally:
+                store.close()
+            kill_in_room = killed_at - crashed.date_created.timestamp()
 
-        # as the kill left them: readable, playing to within 2 s of the kill
+        # as the kill left them: readable, playing to within 2 s of the kill (the last
+        # packet's time and the kill's, both from the room's start)
         assert {p.suffix for p in files} == {".mka", ".mkv"}
         for path in files:
             times = ffprobe_packets(path)
             assert times, path
-            assert times[-1] - times[0] >= killed_after - 2.0 - 1.0, (path, times[-1], killed_after)
+            assert times[-1] >= kill_in_room - 2.0, (path, times[-1], kill_in_room)
+            assert times[-1] <= kill_in_room + 0.5, (path, times[-1], kill_in_room)
             assert decodes(path), path
 
         with running_daemon(tmp_path, overrides) as daemon:

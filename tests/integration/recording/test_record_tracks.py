@@ -126,7 +126,7 @@ async def test_recorded_room_files_match_forwarded_media(sfu, clients, tmp_path:
         audio = label.endswith(("mic", "microphone"))
         assert path.suffix == (".mka" if audio else ".mkv")
         assert stream["codec_name"] == ("opus" if audio else "h264"), label
-        assert rec.codec == ("opus" if audio else "H264")
+        assert rec.codec == ("OPUS" if audio else "H264")
         published_for = unpublished_at - published_at[label]
         duration = float(info["format"]["duration"])
         assert abs(duration - published_for) <= 1.0, (label, duration, published_for)

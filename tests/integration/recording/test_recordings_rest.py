@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from edge_sfu.media import H264, OPUS, EncodedFrame
-from edge_sfu.recording.service import RecordingSettings
+from edge_sfu.recording.disk import RecordingSettings
 from edge_sfu.signaling import SIGNALING
 from tests.integration.control.receiver import Receiver
 from tests.integration.control.twilio_adapter import LocalVideoHttpClient
@@ -95,7 +95,7 @@ async def test_twilio_client_lists_fetches_and_deletes_recordings(
     video, audio = by_type["video"], by_type["audio"]
     assert video.sid.startswith("RT") and video.status == "completed"
     assert (video.container_format, video.codec) == ("mkv", "H264")
-    assert (audio.container_format, audio.codec) == ("mka", "opus")
+    assert (audio.container_format, audio.codec) == ("mka", "OPUS")
     assert video.track_name == "camera" and video.source_sid.startswith("MT")
     assert video.grouping_sids["room_sid"] == room.sid
     assert video.grouping_sids["participant_sid"].startswith("PA")
@@ -115,7 +115,7 @@ async def test_twilio_client_lists_fetches_and_deletes_recordings(
     in_room = await asyncio.to_thread(client.video.v1.rooms(room.sid).recordings.list)
     assert {r.sid for r in in_room} == {video.sid, audio.sid}
     one = await asyncio.to_thread(client.video.v1.rooms(room.sid).recordings(audio.sid).fetch)
-    assert one.room_sid == room.sid and one.codec == "opus"
+    assert one.room_sid == room.sid and one.codec == "OPUS"
 
     # the media: a redirect to a signed URL, served with Range support
     path = unit.context.recordings.path(unit.context.store.get_recording(video.sid))
@@ -197,10 +197,12 @@ async def test_bad_recording_requests_get_twilio_errors(unit: Unit) -> None:
 async def test_a_full_quota_refuses_new_recordings_and_harms_nothing(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    unit = await start_unit(tmp_path / "full")
+    from tests.integration.recording.test_disk_limits import MB, leave, limits
+
+    leave(tmp_path / "full", 16 * MB, 0)  # the quota is used up before the unit starts
+    unit = await start_unit(tmp_path / "full", recording=limits(quota_mb=16))
     try:
         ctx = unit.context
-        ctx.recordings.settings = RecordingSettings(quota_bytes=1)
         url = str(receiver.server.make_url("/status")) if receiver.server else ""
         resp = await unit.client.post(
             "/v1/Rooms",
@@ -212,8 +214,6 @@ async def test_a_full_quota_refuses_new_recordings_and_harms_nothing(
             headers=unit.auth,
         )
         room_sid = (await resp.json())["sid"]
-        (ctx.recordings.directory / "other-file").write_bytes(b"x" * 10)
-        ctx.recordings._used = 10  # what start() would have counted
         await record_kiosk(unit, "full", seconds=1.0)
         failed = await wait_recordings(unit, room_sid, "failed", 2)
         assert all(not ctx.recordings.path(r).exists() for r in failed)
@@ -282,3 +282,54 @@ async def test_recording_rules_start_and_stop_recordings_live(unit: Unit) -> Non
     finally:
         await source.close()
         await kiosk.disconnect()
+
+
+async def test_recordings_filtered_by_participant_and_date(unit: Unit) -> None:
+    client = twilio(unit)
+    resp = await unit.client.post(
+        "/v1/Rooms",
+        data={"UniqueName": "pair", "RecordParticipantsOnConnect": "true"},
+        headers=unit.auth,
+    )
+    room_sid = (await resp.json())["sid"]
+    signaling = unit.client.app[SIGNALING]
+    for identity in ("first", "second"):  # one after the other, 2.5 s apart
+        member = await signaling.connect_local("pair", identity)
+        mic = await member.publish("microphone", OPUS)
+        for _ in range(50):
+            mic.push(EncodedFrame(b"\xf8\xff\xfe", True, time.monotonic_ns() // 1000))
+            await asyncio.sleep(0.02)
+        await member.disconnect()
+        await asyncio.sleep(1.5)
+    await wait_recordings(unit, room_sid, "completed", 2)
+    recordings = client.video.v1.recordings
+    first, second = sorted(await asyncio.to_thread(recordings.list), key=lambda r: r.date_created)
+    assert first.grouping_sids["participant_sid"] != second.grouping_sids["participant_sid"]
+
+    # GroupingSid: a participant's SID gives that participant's recordings only
+    for rec in (first, second):
+        got = await asyncio.to_thread(
+            recordings.list, grouping_sid=[rec.grouping_sids["participant_sid"]]
+        )
+        assert [r.sid for r in got] == [rec.sid]
+    assert await asyncio.to_thread(recordings.list, grouping_sid=["PA" + "0" * 32]) == []
+    both = await asyncio.to_thread(recordings.list, grouping_sid=[room_sid])
+    assert {r.sid for r in both} == {first.sid, second.sid}
+
+    # DateCreatedAfter / DateCreatedBefore (whole seconds, as Twilio's clients send them)
+    after = await asyncio.to_thread(
+        recordings.list, date_created_after=first.date_created + timedelta(seconds=1)
+    )
+    assert [r.sid for r in after] == [second.sid]
+    before = await asyncio.to_thread(
+        recordings.list, date_created_before=second.date_created - timedelta(seconds=1)
+    )
+    assert [r.sid for r in before] == [first.sid]
+    around = await asyncio.to_thread(
+        recordings.list,
+        date_created_after=first.date_created - timedelta(seconds=5),
+        date_created_before=second.date_created + timedelta(seconds=5),
+    )
+    assert {r.sid for r in around} == {first.sid, second.sid}
+    later = first.date_created + timedelta(hours=1)
+    assert await asyncio.to_thread(recordings.list, date_created_after=later) == []

@@ -71,7 +71,7 @@ async def test_whip_publisher_in_rest_callbacks_and_recordings(
     (gone,) = await asyncio.to_thread(participants.list, identity="cam1")
     assert gone.status == "disconnected"
     recordings = await wait_recordings(unit, room.sid, "completed", 2)
-    assert sorted(r.codec for r in recordings) == ["VP8", "opus"]
+    assert sorted(r.codec for r in recordings) == ["OPUS", "VP8"]
     events = await wait_for(
         lambda: [
             r.params["StatusCallbackEvent"]

@@ -41,3 +41,28 @@ def test_an_existing_readable_database_is_made_private(tmp_path: Path) -> None:
         assert {_mode(f) for f in tmp_path.glob(DB_FILE + "*")} == {0o600}
     finally:
         store.close()
+
+
+def test_recordings_stored_with_lower_case_codecs_are_named_as_twilio_names_them(
+    tmp_path: Path,
+) -> None:
+    store = Store.in_data_dir(tmp_path)
+    version = store._db.execute("PRAGMA user_version").fetchone()[0]
+    store._db.execute(f"PRAGMA user_version={version - 1}")  # as a unit before the rename
+    columns = ("sid", "room_sid", "participant_sid", "source_sid", "track_name", "kind")
+    for sid, codec in (("RT1", "opus"), ("RT2", "vp8"), ("RT3", "H264")):
+        store._db.execute(
+            f"INSERT INTO recordings ({', '.join(columns)}, codec, container_format, status,"
+            ' file_name, date_created, date_updated, "offset", size)'
+            " VALUES (?, 'RM1', 'PA1', 'MT1', 't', 'audio', ?, 'mka', 'completed', 'f',"
+            " '2026-11-29T00:00:00Z', '2026-11-29T00:00:00Z', 0, 0)",
+            (sid, codec),
+        )
+    store.close()
+    store = Store.in_data_dir(tmp_path)
+    try:
+        codecs = dict(store._db.execute("SELECT sid, codec FROM recordings").fetchall())
+        assert codecs == {"RT1": "OPUS", "RT2": "VP8", "RT3": "H264"}
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == version
+    finally:
+        store.close()

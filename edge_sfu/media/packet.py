@@ -142,16 +142,19 @@ def vp8_keyframe_start(payload: bytes) -> bool:
 
 
 def vp8_keyframe_size(payload: bytes) -> tuple[int, int] | None:
-    """(width, height) of the picture of an RFC 7741 payload that starts a VP8 keyframe
-    (from the keyframe's start code and size fields, RFC 6386 section 9.1); None for any
-    other packet."""
+    """(width, height) of the picture of an RFC 7741 payload that starts a VP8 keyframe; None
+    for any other packet."""
     pos = _vp8_header_at(payload)
-    if pos is None or payload[pos] & 0x01 or len(payload) < pos + 10:
+    return None if pos is None else vp8_frame_size(payload[pos : pos + 10])
+
+
+def vp8_frame_size(frame: bytes) -> tuple[int, int] | None:
+    """(width, height) of a VP8 keyframe (its start code and size fields, RFC 6386 section
+    9.1), or None if ``frame`` does not start one."""
+    if len(frame) < 10 or frame[0] & 0x01 or frame[3:6] != b"\x9d\x01\x2a":
         return None
-    if payload[pos + 3 : pos + 6] != b"\x9d\x01\x2a":
-        return None
-    width = int.from_bytes(payload[pos + 6 : pos + 8], "little") & 0x3FFF
-    height = int.from_bytes(payload[pos + 8 : pos + 10], "little") & 0x3FFF
+    width = int.from_bytes(frame[6:8], "little") & 0x3FFF
+    height = int.from_bytes(frame[8:10], "little") & 0x3FFF
     return (width, height) if width and height else None
 
 

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_sfu.media.packet import vp8_frame_size
+
 # Element IDs (Matroska specification).
 EBML = 0x1A45DFA3
 SEGMENT = 0x18538067
@@ -193,16 +195,6 @@ def h264_size(sps: bytes) -> tuple[int, int]:
     return width, height
 
 
-def vp8_size(frame: bytes) -> tuple[int, int] | None:
-    """Width and height of a VP8 keyframe, or None if ``frame`` is not one."""
-    if len(frame) < 10 or frame[0] & 1 or frame[3:6] != b"\x9d\x01\x2a":
-        return None
-    return (
-        int.from_bytes(frame[6:8], "little") & 0x3FFF,
-        int.from_bytes(frame[8:10], "little") & 0x3FFF,
-    )
-
-
 def avc_config(sps: bytes, pps: bytes) -> bytes:
     """The ``avcC`` record (AVCDecoderConfigurationRecord) for one SPS and one PPS."""
     return (
@@ -241,7 +233,7 @@ def track_info(codec: str, first: bytes) -> TrackInfo | None:
     if codec == "OPUS":
         return TrackInfo("OPUS", private=opus_head())
     if codec == "VP8":
-        size = vp8_size(first)
+        size = vp8_frame_size(first)
         return None if size is None else TrackInfo("VP8", size[0], size[1])
     nals = annexb_nals(first)
     sps = next((n for n in nals if n[0] & 0x1F == 7), None)

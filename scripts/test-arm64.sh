@@ -147,8 +147,7 @@ mount_all() {
     local root=$1
     mount -t proc proc "$root/proc"
     mount -t sysfs sys "$root/sys"
-    mount --rbind /dev "$root/dev"
-    mount --make-rslave "$root/dev"
+    private_dev "$root/dev"
     mount -t tmpfs tmpfs "$root/tmp"
     mount -t tmpfs tmpfs "$root/run"
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
@@ -165,6 +164,29 @@ mount_all() {
         cp "$ca" "$root$ca"
         touch "$root/var/tmp/update-ca-certificates"
     done
+}
+
+# A /dev of the chroot's own: a tmpfs holding the host's few character devices the tests
+# use, each bind-mounted on its own, a private devpts and a /dev/shm. Never the host's /dev
+# itself: a run killed before umount_all leaves its mounts behind, and deleting the build
+# directory then (rm -rf) would delete the host's device nodes through them. A node that is
+# a mount point cannot be unlinked, so here nothing of the host's can be deleted.
+private_dev() {
+    local dev=$1 node
+    mount -t tmpfs -o mode=755,nosuid tmpfs "$dev"
+    for node in null zero full random urandom tty; do
+        touch "$dev/$node"
+        mount --bind "/dev/$node" "$dev/$node"
+    done
+    mkdir -m 755 "$dev/pts"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$dev/pts"
+    ln -s pts/ptmx "$dev/ptmx"
+    mkdir -m 1777 "$dev/shm"
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$dev/shm"
+    ln -s /proc/self/fd "$dev/fd"
+    ln -s /proc/self/fd/0 "$dev/stdin"
+    ln -s /proc/self/fd/1 "$dev/stdout"
+    ln -s /proc/self/fd/2 "$dev/stderr"
 }
 
 umount_all() {
@@ -263,6 +285,8 @@ run_release() {
     local release=$1 root=$BUILD/$1/root start=$SECONDS
     bootstrap "$release"
     log "$release: bootstrapped after $((SECONDS - start)) s"
+    # what a run killed before its umount_all (a closed terminal, a CI timeout) left mounted
+    umount_all "$root"
     copy_tree "$root"
     mount_all "$root"
     trap 'umount_all "$root"' EXIT

@@ -321,6 +321,18 @@ async def test_sdk_media_signaling(tmp_path):
         await wait_for(lambda: consumer.render_size, lambda size: size == (160, 120))
         assert listener.channels.refused == 0
 
+        # the allocation's own switch-off reaches the SDK: carol's bandwidth profile allows
+        # her less than alice's camera costs, so the unit switches it off for her
+        carol = await sdk_page(browser, origin, [])
+        capped = {"bandwidthProfile": {"video": {"maxSubscriptionBitrate": 40_000}}}
+        await join(carol, sfu, "carol", audio=False, video=False, **capped)
+        await logged(carol, "trackSwitchedOff alice video")
+        third = next(s for s in service.sessions.values() if s.identity == "carol")
+        assert third.media.consumers[track_sid].switched_off
+        # the allocation says why, as the status page shows it
+        reasons = {r.consumer_id: r.reason for r in third.media.transport.allocation.status()}
+        assert reasons[third.media.consumers[track_sid].id] == "max-bandwidth-reached", reasons
+
 
 async def test_sdk_adaptive_simulcast(tmp_path):
     """``preferredVideoCodecs: 'auto'``: the SDK's SSRC-signalled VP8 simulcast arrives as

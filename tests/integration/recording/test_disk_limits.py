@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -52,14 +51,6 @@ def leave(data_dir: Path, quota: int, left: int) -> None:
 
 def directory_size(unit: Unit) -> int:
     return sum(p.stat().st_size for p in unit.context.recordings.directory.iterdir())
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    got = Receiver()
-    await got.start()
-    yield got
-    await got.close()
 
 
 async def recorded_room(unit: Unit, name: str, seconds: float) -> str:

@@ -26,14 +26,6 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    got = Receiver()
-    await got.start()
-    yield got
-    await got.close()
-
-
-@pytest.fixture
 async def unit(tmp_path: Path) -> AsyncIterator[Unit]:
     started = await start_unit(tmp_path)
     yield started

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -79,6 +80,34 @@ async def frames_until(
             return frame
         if frame["type"] == "msg" and frame["body"]["type"] == wanted:
             return frame["body"]
+
+
+@contextlib.asynccontextmanager
+async def others_media(sfu: Any) -> AsyncIterator[Any]:
+    """Two other participants of the unit's own protocol in ``room1``, one receiving the
+    other's video: the track, once frames flow (bad input elsewhere must not stop them)."""
+    sender = await connect(sfu.ws_url, sfu.token("sender"))
+    receiver = await connect(sfu.ws_url, sfu.token("receiver"))
+    try:
+        await sender.publish_track(PatternVideoTrack(160, 120), "camera")
+
+        async def video() -> Any:
+            return next(
+                (
+                    pub.track
+                    for who in receiver.participants.values()
+                    for pub in who.tracks.values()
+                    if pub.track is not None
+                ),
+                None,
+            )
+
+        track = await wait_for(video, timeout=30)
+        await receive_frames(track, 3, timeout=30)
+        yield track
+    finally:
+        await sender.disconnect()
+        await receiver.disconnect()
 
 
 async def refusal(url: str, token: str, name: str | None = "room1") -> int:
@@ -172,61 +201,43 @@ async def test_automatic_subscription_off_excludes_everything(tmp_path):
 async def test_unacceptable_sdp_ends_that_session_only_and_media_goes_on(tmp_path):
     """Garbage at connect refuses the connect; garbage offered later ends that session with
     53403; bad frames and floods meanwhile; two other participants' media never stops."""
-    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
-        sender = await connect(sfu.ws_url, sfu.token("sender"))
-        receiver = await connect(sfu.ws_url, sfu.token("receiver"))
-        try:
-            await sender.publish_track(PatternVideoTrack(160, 120), "camera")
+    async with (
+        running_sfu(tmp_path) as sfu,
+        aiohttp.ClientSession() as http,
+        others_media(sfu) as track,
+    ):
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        garbage = {"id": "pc1", "description": {"type": "offer", "revision": 1, "sdp": "v=0"}}
+        garbage["description"]["sdp"] = UNACCEPTABLE
+        async with http.ws_connect(url) as ws:
+            body = connect_body(sfu.token("a"))
+            body["peer_connections"] = [garbage]
+            await ws.send_str(hello(body))
+            assert (await frames_until(ws, "error"))["code"] == 53403
+        assert [p.identity for p in _room(sfu).participants.values()] == ["sender", "receiver"]
 
-            async def video() -> Any:
-                return next(
-                    (
-                        pub.track
-                        for who in receiver.participants.values()
-                        for pub in who.tracks.values()
-                        if pub.track is not None
-                    ),
-                    None,
-                )
-
-            track = await wait_for(video, timeout=30)
-            await receive_frames(track, 3, timeout=30)
-
-            url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
-            garbage = {"id": "pc1", "description": {"type": "offer", "revision": 1, "sdp": "v=0"}}
-            garbage["description"]["sdp"] = UNACCEPTABLE
-            async with http.ws_connect(url) as ws:
-                body = connect_body(sfu.token("a"))
-                body["peer_connections"] = [garbage]
-                await ws.send_str(hello(body))
-                assert (await frames_until(ws, "error"))["code"] == 53403
-            assert [p.identity for p in _room(sfu).participants.values()] == ["sender", "receiver"]
-
-            async with http.ws_connect(url) as ws:
-                await ws.send_str(hello(connect_body(sfu.token("b"))))
-                session = (await frames_until(ws, "connected"))["session"]
-                for _ in range(60):  # a flood, malformed framing, SDP that is not SDP
-                    update = {"type": "update", "session": session, "participant": {"revision": 2}}
-                    await ws.send_str(json.dumps({"type": "msg", "body": update}))
-                await ws.send_str("{not json")
-                assert "too many" in (await frames_until(ws, "bad", "too many"))["reason"]
-                await asyncio.sleep(2.5)  # the flood is over: updates are taken again
-                not_sdp = {"id": "pc1", "description": {"type": "offer", "revision": 2, "sdp": "x"}}
-                update = {"type": "update", "session": session, "peer_connections": [not_sdp]}
+        async with http.ws_connect(url) as ws:
+            await ws.send_str(hello(connect_body(sfu.token("b"))))
+            session = (await frames_until(ws, "connected"))["session"]
+            for _ in range(60):  # a flood, malformed framing, SDP that is not SDP
+                update = {"type": "update", "session": session, "participant": {"revision": 2}}
                 await ws.send_str(json.dumps({"type": "msg", "body": update}))
-                assert "v=0" in (await frames_until(ws, "bad", "v=0"))["reason"]
-                # SDP aiortc refuses: the connection cannot be trusted, the session ends
-                garbage["description"]["revision"] = 3
-                update = {"type": "update", "session": session, "peer_connections": [garbage]}
-                await ws.send_str(json.dumps({"type": "msg", "body": update}))
-                assert (await frames_until(ws, "error"))["code"] == 53403
-            await wait_for(lambda: len(_room(sfu).participants) == 2, timeout=10)
-            # the others' media never stopped
-            frames = await receive_frames(track, 15, timeout=10)
-            assert len(frames) == 15
-        finally:
-            await sender.disconnect()
-            await receiver.disconnect()
+            await ws.send_str("{not json")
+            assert "too many" in (await frames_until(ws, "bad", "too many"))["reason"]
+            await asyncio.sleep(2.5)  # the flood is over: updates are taken again
+            not_sdp = {"id": "pc1", "description": {"type": "offer", "revision": 2, "sdp": "x"}}
+            update = {"type": "update", "session": session, "peer_connections": [not_sdp]}
+            await ws.send_str(json.dumps({"type": "msg", "body": update}))
+            assert "v=0" in (await frames_until(ws, "bad", "v=0"))["reason"]
+            # SDP aiortc refuses: the connection cannot be trusted, the session ends
+            garbage["description"]["revision"] = 3
+            update = {"type": "update", "session": session, "peer_connections": [garbage]}
+            await ws.send_str(json.dumps({"type": "msg", "body": update}))
+            assert (await frames_until(ws, "error"))["code"] == 53403
+        await wait_for(lambda: len(_room(sfu).participants) == 2, timeout=10)
+        # the others' media never stopped
+        frames = await receive_frames(track, 15, timeout=10)
+        assert len(frames) == 15
 
 
 def _room(sfu: Any) -> Any:
@@ -521,53 +532,36 @@ async def test_unknown_types_and_backward_revisions_leave_others_media_alone(tmp
     """Unknown frame and body types, a description revision going backwards and a
     participant revision going backwards each get ``bad``; meanwhile two other
     participants' media flows on, and the sender stays in the room."""
-    async with running_sfu(tmp_path) as sfu, aiohttp.ClientSession() as http:
-        sender = await connect(sfu.ws_url, sfu.token("sender"))
-        receiver = await connect(sfu.ws_url, sfu.token("receiver"))
-        try:
-            await sender.publish_track(PatternVideoTrack(160, 120), "camera")
+    async with (
+        running_sfu(tmp_path) as sfu,
+        aiohttp.ClientSession() as http,
+        others_media(sfu) as track,
+    ):
+        url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
+        async with http.ws_connect(url) as ws:
+            await ws.send_str(hello(connect_body(sfu.token("a"))))
+            connected = await frames_until(ws, "connected")
+            session = connected["session"]
 
-            async def video() -> Any:
-                return next(
-                    (
-                        pub.track
-                        for who in receiver.participants.values()
-                        for pub in who.tracks.values()
-                        if pub.track is not None
-                    ),
-                    None,
-                )
+            def msg(body: dict[str, Any]) -> str:
+                return json.dumps({"type": "msg", "body": {**body, "session": session}})
 
-            track = await wait_for(video, timeout=30)
-            await receive_frames(track, 3, timeout=30)
-            url = f"ws://127.0.0.1:{sfu.port}/twilio/signaling"
-            async with http.ws_connect(url) as ws:
-                await ws.send_str(hello(connect_body(sfu.token("a"))))
-                connected = await frames_until(ws, "connected")
-                session = connected["session"]
-
-                def msg(body: dict[str, Any]) -> str:
-                    return json.dumps({"type": "msg", "body": {**body, "session": session}})
-
-                update = {"type": "update"}
-                for frame, reason in (
-                    (json.dumps({"type": "shout"}), "unknown frame type"),
-                    (msg({"type": "teleport"}), "unknown body type"),
-                    (msg({"type": "connect"}), "not expected"),
-                    (msg({**update, "participant": {"revision": 4, "tracks": []}}), ""),
-                    (msg({**update, "participant": {"revision": 2, "tracks": []}}), "older"),
-                ):
-                    await ws.send_str(frame)
-                    if reason:
-                        assert reason in (await frames_until(ws, "bad", reason))["reason"]
-                backwards = {"type": "offer", "revision": 0, "sdp": UNACCEPTABLE}
-                pcs = [{"id": "pc1", "description": backwards}]
-                await ws.send_str(msg({**update, "peer_connections": pcs}))
-                assert "revision" in (await frames_until(ws, "bad", "revision"))["reason"]
-                assert sfu.context.rooms.live_participant(connected["participant"]["sid"])
-                # the others' media never stopped
-                frames = await receive_frames(track, 15, timeout=10)
-                assert len(frames) == 15
-        finally:
-            await sender.disconnect()
-            await receiver.disconnect()
+            update = {"type": "update"}
+            for frame, reason in (
+                (json.dumps({"type": "shout"}), "unknown frame type"),
+                (msg({"type": "teleport"}), "unknown body type"),
+                (msg({"type": "connect"}), "not expected"),
+                (msg({**update, "participant": {"revision": 4, "tracks": []}}), ""),
+                (msg({**update, "participant": {"revision": 2, "tracks": []}}), "older"),
+            ):
+                await ws.send_str(frame)
+                if reason:
+                    assert reason in (await frames_until(ws, "bad", reason))["reason"]
+            backwards = {"type": "offer", "revision": 0, "sdp": UNACCEPTABLE}
+            pcs = [{"id": "pc1", "description": backwards}]
+            await ws.send_str(msg({**update, "peer_connections": pcs}))
+            assert "revision" in (await frames_until(ws, "bad", "revision"))["reason"]
+            assert sfu.context.rooms.live_participant(connected["participant"]["sid"])
+            # the others' media never stopped
+            frames = await receive_frames(track, 15, timeout=10)
+            assert len(frames) == 15

@@ -10,7 +10,8 @@
 * downlink (the participant subscribes): the subscriber's RTCP seen raw
   (``on_rtcp``): transport-cc feedback into a ``SendSideEstimator`` (fed by ``on_sent``),
   REMB as a ceiling, receiver reports' loss into a loss-based estimate when there is no
-  transport-cc feedback.
+  transport-cc feedback, kept within reach of what is sent (``sent_bytes``) and of what got
+  through.
 
 Malformed feedback is ignored with a debug log line: nothing here raises into the
 forwarding path.
@@ -22,12 +23,14 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from edge_sfu.media.consumer import PADDING_BYTES, Consumer
 from edge_sfu.media.estimator import (
+    LOSS_FLOOR,
     LossBasedControl,
     ProbeRequest,
     RateWindow,
@@ -56,6 +59,12 @@ START_BPS: Final = 600_000
 MIN_BPS: Final = 50_000
 #: A change of an estimate by this fraction is worth an ``on_estimate``.
 CHANGE: Final = 0.05
+#: The span (seconds) over which the rate sent to a participant without transport-cc is
+#: measured for its loss-based estimate: about two of its receiver reports.
+SENT_SPAN_S: Final = 1.0
+#: About the longest a receiver report's interval runs (aiortc sends one every 0.5 to
+#: 1.5 s, Chromium about every second).
+REPORT_INTERVAL_S: Final = 1.5
 #: Padding during a probe goes out in bursts this often, at most this many packets each.
 PROBE_TICK_S: Final = 0.02
 PROBE_MAX_PACKETS_PER_TICK: Final = 50
@@ -102,6 +111,10 @@ class TransportBandwidth:
         self.downlink = SendSideEstimator(START_BPS, MIN_BPS, 4 * settings.publisher_max_bitrate)
         self._loss_only = LossBasedControl(START_BPS, MIN_BPS, 4 * settings.publisher_max_bitrate)
         self._twcc_seen = False
+        #: The bytes sent to the participant so far, on the wire (set by the transport):
+        #: what keeps a loss-only estimate near the rate that caused the loss.
+        self.sent_bytes: Callable[[], int] | None = None
+        self._sent_samples: deque[tuple[float, int]] = deque()
         self._remb_bps: int | None = None
         self._downlink_known = False
         self._loss: float | None = None
@@ -268,8 +281,32 @@ class TransportBandwidth:
         loss = max(fractions)
         if not self._twcc_seen:
             self._loss = loss
-            self._loss_only.update(loss, self.rtt_s or 0.1, now)
+            sent = self._sent_bps(now)
+            control = self._loss_only
+            # A report covers the packets since the previous one: the cut waits for one
+            # about the rate it left, not the rate it cut. The cut starts from what was sent
+            # when the estimate grew above it (as the send side's delay-based estimate
+            # stays within 1.5 times what was acknowledged).
+            control.update(loss, (self.rtt_s or 0.1) + REPORT_INTERVAL_S, now, sent)
+            if sent is not None:
+                # what got through did fit: one heavy loss from sending far too much must not
+                # drive the estimate below it (it would take many seconds to climb back)
+                control.bitrate = max(control.bitrate, LOSS_FLOOR * sent * (1.0 - loss))
             self._downlink_known = True
+
+    def _sent_bps(self, now: float) -> float | None:
+        """The rate sent to the participant over about the last ``SENT_SPAN_S``, None
+        before that much is known (or without ``sent_bytes``)."""
+        if self.sent_bytes is None:
+            return None
+        samples = self._sent_samples
+        samples.append((now, self.sent_bytes()))
+        while len(samples) > 2 and now - samples[1][0] >= SENT_SPAN_S:
+            samples.popleft()
+        then, before = samples[0]
+        if now - then < SENT_SPAN_S / 2:
+            return None
+        return max(0, samples[-1][1] - before) * 8 / (now - then)
 
     async def run_probe(
         self, request: ProbeRequest, consumers: Callable[[], list[Consumer]]

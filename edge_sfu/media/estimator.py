@@ -290,14 +290,19 @@ class LossBasedControl:
         self._last_cut = -math.inf
         self._last_update: float | None = None
 
-    def update(self, loss: float, rtt: float, now: float) -> bool:
-        """Apply a loss fraction (0..1) measured over the last interval; True if it cut."""
+    def update(self, loss: float, rtt: float, now: float, sent_bps: float | None = None) -> bool:
+        """Apply a loss fraction (0..1) measured over the last interval; True if it cut.
+
+        ``sent_bps``: the rate that met the loss, when known; a cut starts from it if the
+        estimate ran above it (it grows while the sender sends less)."""
         last, self._last_update = self._last_update, now
         dt = 0.0 if last is None else min(now - last, 1.0)
         self.loss = loss
         cut = False
         if loss > LOSS_HIGH:
             if now - self._last_cut >= rtt + 0.3:
+                if sent_bps is not None:
+                    self.bitrate = min(self.bitrate, sent_bps)
                 self.bitrate *= 1.0 - 0.5 * loss
                 self._last_cut = now
                 cut = True

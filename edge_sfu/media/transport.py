@@ -31,7 +31,7 @@ from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
 from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.layers import LayerSpec, sending_layers
-from edge_sfu.media.packet import CodecInfo
+from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES, CodecInfo
 from edge_sfu.media.producer import Producer
 from edge_sfu.media.settings import MediaSettings
 from edge_sfu.media.slots import PublicationSlot, SendSlot, codec_preferences
@@ -161,6 +161,9 @@ class Transport(AsyncCloseable):
         self._ext_ids = seam.ExtensionIds()
         #: Bandwidth estimation of this participant's uplink and downlink.
         self.bandwidth = TransportBandwidth(settings)
+        self.bandwidth.sent_bytes = lambda: sum(
+            c.octets_sent + c.packets_sent * PACKET_OVERHEAD_BYTES for c in self.consumers.values()
+        )
         self._remb_sent: dict[str, int] = {}
         # the transport-cc header extension id the participant's answer took (0: none)
         self._twcc_ext_id = 0

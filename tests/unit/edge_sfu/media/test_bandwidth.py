@@ -53,14 +53,51 @@ def test_receiver_reports_cut_and_remb_caps_the_downlink() -> None:
     assert bw.outgoing_bps is None and not bw.refresh()
     bw.on_rtcp(_rr(0.0), 0.0)
     assert bw.refresh() and changes == [START_BPS]
-    for i in range(1, 6):  # 30 % loss, each report a second apart
-        bw.on_rtcp(_rr(0.3), float(i))
+    for i in range(1, 6):  # 30 % loss, each report two seconds apart
+        bw.on_rtcp(_rr(0.3), 2.0 * i)
     cut = bw.outgoing_bps
     assert cut is not None and cut < START_BPS * 0.85**4
     assert bw.refresh() and changes[-1] == cut
     assert not bw.refresh()  # nothing moved: no notification
-    bw.on_rtcp(_rr(0.0) + _remb(100_000), 7.0)  # a compound: the REMB is a ceiling
+    # a report soon after a cut speaks of the rate before it: no second cut
+    bw.on_rtcp(_rr(0.3), 11.0)
+    assert bw.outgoing_bps == cut
+    bw.on_rtcp(_rr(0.0) + _remb(100_000), 13.0)  # a compound: the REMB is a ceiling
     assert bw.outgoing_bps is not None and bw.outgoing_bps <= 100_000
+
+
+def test_a_report_only_estimate_is_cut_from_what_was_sent_and_not_below_what_got_through() -> None:
+    """Without transport-cc, receiver reports' loss drives the estimate: a long call with
+    little loss grows it far above what is sent, and the first heavy loss must bring it to
+    the rate that caused the loss at once; heavy loss goes on while the rate stays, but the
+    estimate keeps most of what got through (a link capped at 960 kbit/s while 1.2 Mbit/s
+    are sent must not be estimated at half of it)."""
+    bw = TransportBandwidth(MediaSettings())
+    sent = 0
+    bw.sent_bytes = lambda: sent
+    t = 0.0
+    for _ in range(30):  # 30 s at 1.2 Mbit/s, no loss: the estimate runs ahead
+        t += 1.0
+        sent += 150_000
+        bw.on_rtcp(_rr(0.0), t)
+    ahead = bw.outgoing_bps
+    assert ahead is not None and ahead > 3 * 1_200_000
+    t += 1.0
+    sent += 150_000
+    bw.on_rtcp(_rr(0.2), t)
+    first = bw.outgoing_bps
+    assert first is not None and first <= 1_200_000 * 0.9 * 1.01
+    for _ in range(20):  # the sender goes on at 1.2 Mbit/s with 20 % loss
+        t += 1.0
+        sent += 150_000
+        bw.on_rtcp(_rr(0.2), t)
+    held = bw.outgoing_bps
+    assert held is not None and 0.99 * 0.7 * 960_000 <= held < first
+    # without a count of what is sent, the old rule: only the cuts
+    plain = TransportBandwidth(MediaSettings())
+    for i in range(1, 21):
+        plain.on_rtcp(_rr(0.2), float(i))
+    assert plain.outgoing_bps is not None and plain.outgoing_bps < 0.7 * 960_000 * 0.5
 
 
 def test_transport_cc_feedback_moves_the_downlink_and_replaces_report_loss() -> None:

@@ -214,7 +214,9 @@ class AimdRateControl:
         self._last_change: float | None = None
         self._cut_at: float | None = None  # the decrease of the overuse under way
 
-    def update(self, usage: Usage, acked_bps: float | None, now: float) -> float:
+    def update(
+        self, usage: Usage, acked_bps: float | None, now: float, shown_bps: float | None = None
+    ) -> float:
         """Apply one detector verdict at ``now``; returns the new rate (bit/s)."""
         last, self._last_change = self._last_change, now
         dt = 0.0 if last is None else min(now - last, 1.0)
@@ -223,6 +225,8 @@ class AimdRateControl:
             if cut_at is None or now - cut_at >= REDUCE_AGAIN_S:
                 self._cut_at = now
                 base = acked_bps if acked_bps is not None else self.bitrate
+                if shown_bps is not None and acked_bps is not None:
+                    base = max(base, min(shown_bps, self.bitrate))
                 decreased = BETA * base
                 if decreased < self.bitrate:
                     self.bitrate = decreased
@@ -425,8 +429,8 @@ class _DelayBased:
             trend = self.trendline.update(send_delta, arrival_delta, arrival)
             self.detector.detect(trend, send_delta, self.trendline.deltas, arrival)
 
-    def update(self, acked_bps: float | None, now: float) -> float:
-        return self.aimd.update(self.detector.usage, acked_bps, now)
+    def update(self, acked_bps: float | None, now: float, shown: float | None = None) -> float:
+        return self.aimd.update(self.detector.usage, acked_bps, now, shown)
 
 
 class SendSideEstimator:
@@ -446,6 +450,7 @@ class SendSideEstimator:
         self._delay = _DelayBased(start_bps, min_bps, max_bps)
         self._loss = LossBasedControl(start_bps, min_bps, max_bps)
         self._acked = RateWindow(0.5)
+        self._recent_acked: deque[tuple[float, float]] = deque()
         # a ring of the last ``HISTORY`` packets sent, by 16-bit sequence number (-1: free);
         # arrays, not a dict: this is written once per packet sent
         self._seqs = array("l", [-1]) * self.HISTORY
@@ -560,7 +565,13 @@ class SendSideEstimator:
                 if self._loss.update(fresh_loss, self.rtt, now):
                     self._cut_sent_by = now
         acked = self.acked_bps
-        delay_bps = self._delay.update(acked, now)
+        recent = self._recent_acked
+        if acked is not None:
+            recent.append((now, acked))
+        while recent and now - recent[0][0] > 2.0:
+            recent.popleft()
+        shown = max((a for _, a in recent), default=None)
+        delay_bps = self._delay.update(acked, now, shown)
         if self.usage is Usage.OVERUSING:
             self.last_overuse = now
         self._check_probe(now)

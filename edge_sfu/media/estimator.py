@@ -459,6 +459,8 @@ class SendSideEstimator:
         self._probes = bytearray(self.HISTORY)
         self.probes = ProbeController()
         self.probe: ProbeRequest | None = None
+        #: Probes stopped early because the link filled before their rate.
+        self.probes_aborted = 0
         # (arrival, size) of what was sent while probing, as feedback reports it
         self._probe_arrivals: list[tuple[float, int]] = []
         self._probe_start = 0.0
@@ -525,7 +527,7 @@ class SendSideEstimator:
 
     def update(self, results: list[PacketResult], now: float) -> int:
         """Learn from packet results (send order); returns the new estimate (bit/s)."""
-        lost = fresh_lost = fresh = 0
+        lost = fresh_lost = fresh = probe_lost = 0
         cut_sent_by = self._cut_sent_by
         for r in sorted(results, key=lambda r: r.send_time):
             if r.send_time > cut_sent_by:
@@ -533,6 +535,7 @@ class SendSideEstimator:
                 fresh_lost += r.arrival is None
             if r.arrival is None:
                 lost += 1
+                probe_lost += self.probe is not None and r.send_time >= self._probe_start
                 continue
             self._acked.add(r.arrival, r.size)
             self._acked_now = max(self._acked_now, r.arrival)
@@ -574,6 +577,17 @@ class SendSideEstimator:
         delay_bps = self._delay.update(acked, now, shown)
         if self.usage is Usage.OVERUSING:
             self.last_overuse = now
+        probe = self.probe
+        if (
+            probe is not None
+            and now < probe.until
+            and (probe_lost or self.usage is Usage.OVERUSING)
+        ):
+            # the link is full below the probe's rate: stop padding now (as LiveKit's prober
+            # ends a cluster on congestion) rather than overfill its queue for the rest of
+            # the probe, which costs media packets and a freeze; the probe fails
+            self.probe = ProbeRequest(probe.bitrate_bps, now)
+            self.probes_aborted += 1
         self._check_probe(now)
         if acked is not None:
             # what got through did fit: heavy loss from sending far too much must not drive

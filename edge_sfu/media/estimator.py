@@ -41,6 +41,8 @@ BETA: Final = 0.85
 #: cutting again to a fraction of that falling rate each time collapses the estimate far
 #: below the link (libwebrtc likewise reduces at most once per round trip).
 REDUCE_AGAIN_S: Final = 1.0
+#: How far back (seconds) an overuse's decrease looks for the highest rate that got through.
+SHOWN_WINDOW_S: Final = 2.0
 #: Loss fractions above which the loss-based estimate decreases, below which it may grow.
 LOSS_HIGH: Final = 0.10
 LOSS_LOW: Final = 0.02
@@ -191,7 +193,8 @@ class OveruseDetector:
 
 class AimdRateControl:
     """Additive-increase near the last known capacity, multiplicative (8 %/s) far from it;
-    multiplicative decrease to ``BETA`` x the acknowledged rate on overuse."""
+    multiplicative decrease to ``BETA`` x the acknowledged rate on overuse (or x the highest
+    rate shown lately, when the caller gives it)."""
 
     __slots__ = (
         "_capacity",
@@ -217,7 +220,14 @@ class AimdRateControl:
     def update(
         self, usage: Usage, acked_bps: float | None, now: float, shown_bps: float | None = None
     ) -> float:
-        """Apply one detector verdict at ``now``; returns the new rate (bit/s)."""
+        """Apply one detector verdict at ``now``; returns the new rate (bit/s).
+
+        ``shown_bps``: the highest acknowledged rate of the last ``SHOWN_WINDOW_S``. An SFU's
+        sender is often app-limited (it forwards what the allocation allows, not what the
+        estimate would): the acknowledged rate at an overuse is then what the media needed
+        (falling further when a track is shed), not what the link carried, and 0.85 of it
+        would push the estimate under the media and switch tracks off. The decrease starts
+        from the highest rate the link was shown to carry instead (at most the estimate)."""
         last, self._last_change = self._last_change, now
         dt = 0.0 if last is None else min(now - last, 1.0)
         if usage is Usage.OVERUSING:
@@ -571,7 +581,7 @@ class SendSideEstimator:
         recent = self._recent_acked
         if acked is not None:
             recent.append((now, acked))
-        while recent and now - recent[0][0] > 2.0:
+        while recent and now - recent[0][0] > SHOWN_WINDOW_S:
             recent.popleft()
         shown = max((a for _, a in recent), default=None)
         delay_bps = self._delay.update(acked, now, shown)

@@ -315,8 +315,7 @@ class TransportBandwidth:
         that the total goes out at the probe's rate until it ends; bounded per tick."""
         sent = sum(c.octets_sent for c in consumers())
         then = time.monotonic()
-        # the estimator ends a probe early (a new request object) when the link fills
-        while then < request.until and self.downlink.probe is request:
+        while then < request.until:
             await asyncio.sleep(PROBE_TICK_S)
             now = time.monotonic()
             current = consumers()

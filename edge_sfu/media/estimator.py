@@ -41,8 +41,6 @@ BETA: Final = 0.85
 #: cutting again to a fraction of that falling rate each time collapses the estimate far
 #: below the link (libwebrtc likewise reduces at most once per round trip).
 REDUCE_AGAIN_S: Final = 1.0
-#: How far back (seconds) an overuse's decrease looks for the highest rate that got through.
-SHOWN_WINDOW_S: Final = 2.0
 #: Loss fractions above which the loss-based estimate decreases, below which it may grow.
 LOSS_HIGH: Final = 0.10
 LOSS_LOW: Final = 0.02
@@ -193,8 +191,7 @@ class OveruseDetector:
 
 class AimdRateControl:
     """Additive-increase near the last known capacity, multiplicative (8 %/s) far from it;
-    multiplicative decrease to ``BETA`` x the acknowledged rate on overuse (or x the highest
-    rate shown lately, when the caller gives it)."""
+    multiplicative decrease to ``BETA`` x the acknowledged rate on overuse."""
 
     __slots__ = (
         "_capacity",
@@ -217,17 +214,8 @@ class AimdRateControl:
         self._last_change: float | None = None
         self._cut_at: float | None = None  # the decrease of the overuse under way
 
-    def update(
-        self, usage: Usage, acked_bps: float | None, now: float, shown_bps: float | None = None
-    ) -> float:
-        """Apply one detector verdict at ``now``; returns the new rate (bit/s).
-
-        ``shown_bps``: the highest acknowledged rate of the last ``SHOWN_WINDOW_S``. An SFU's
-        sender is often app-limited (it forwards what the allocation allows, not what the
-        estimate would): the acknowledged rate at an overuse is then what the media needed
-        (falling further when a track is shed), not what the link carried, and 0.85 of it
-        would push the estimate under the media and switch tracks off. The decrease starts
-        from the highest rate the link was shown to carry instead (at most the estimate)."""
+    def update(self, usage: Usage, acked_bps: float | None, now: float) -> float:
+        """Apply one detector verdict at ``now``; returns the new rate (bit/s)."""
         last, self._last_change = self._last_change, now
         dt = 0.0 if last is None else min(now - last, 1.0)
         if usage is Usage.OVERUSING:
@@ -235,8 +223,6 @@ class AimdRateControl:
             if cut_at is None or now - cut_at >= REDUCE_AGAIN_S:
                 self._cut_at = now
                 base = acked_bps if acked_bps is not None else self.bitrate
-                if shown_bps is not None and acked_bps is not None:
-                    base = max(base, min(shown_bps, self.bitrate))
                 decreased = BETA * base
                 if decreased < self.bitrate:
                     self.bitrate = decreased
@@ -439,8 +425,8 @@ class _DelayBased:
             trend = self.trendline.update(send_delta, arrival_delta, arrival)
             self.detector.detect(trend, send_delta, self.trendline.deltas, arrival)
 
-    def update(self, acked_bps: float | None, now: float, shown: float | None = None) -> float:
-        return self.aimd.update(self.detector.usage, acked_bps, now, shown)
+    def update(self, acked_bps: float | None, now: float) -> float:
+        return self.aimd.update(self.detector.usage, acked_bps, now)
 
 
 class SendSideEstimator:
@@ -460,7 +446,6 @@ class SendSideEstimator:
         self._delay = _DelayBased(start_bps, min_bps, max_bps)
         self._loss = LossBasedControl(start_bps, min_bps, max_bps)
         self._acked = RateWindow(0.5)
-        self._recent_acked: deque[tuple[float, float]] = deque()
         # a ring of the last ``HISTORY`` packets sent, by 16-bit sequence number (-1: free);
         # arrays, not a dict: this is written once per packet sent
         self._seqs = array("l", [-1]) * self.HISTORY
@@ -469,8 +454,6 @@ class SendSideEstimator:
         self._probes = bytearray(self.HISTORY)
         self.probes = ProbeController()
         self.probe: ProbeRequest | None = None
-        #: Probes stopped early because the link filled before their rate.
-        self.probes_aborted = 0
         # (arrival, size) of what was sent while probing, as feedback reports it
         self._probe_arrivals: list[tuple[float, int]] = []
         self._probe_start = 0.0
@@ -537,7 +520,7 @@ class SendSideEstimator:
 
     def update(self, results: list[PacketResult], now: float) -> int:
         """Learn from packet results (send order); returns the new estimate (bit/s)."""
-        lost = fresh_lost = fresh = probe_lost = 0
+        lost = fresh_lost = fresh = 0
         cut_sent_by = self._cut_sent_by
         for r in sorted(results, key=lambda r: r.send_time):
             if r.send_time > cut_sent_by:
@@ -545,7 +528,6 @@ class SendSideEstimator:
                 fresh_lost += r.arrival is None
             if r.arrival is None:
                 lost += 1
-                probe_lost += self.probe is not None and r.send_time >= self._probe_start
                 continue
             self._acked.add(r.arrival, r.size)
             self._acked_now = max(self._acked_now, r.arrival)
@@ -578,26 +560,9 @@ class SendSideEstimator:
                 if self._loss.update(fresh_loss, self.rtt, now):
                     self._cut_sent_by = now
         acked = self.acked_bps
-        recent = self._recent_acked
-        if acked is not None:
-            recent.append((now, acked))
-        while recent and now - recent[0][0] > SHOWN_WINDOW_S:
-            recent.popleft()
-        shown = max((a for _, a in recent), default=None)
-        delay_bps = self._delay.update(acked, now, shown)
+        delay_bps = self._delay.update(acked, now)
         if self.usage is Usage.OVERUSING:
             self.last_overuse = now
-        probe = self.probe
-        if (
-            probe is not None
-            and now < probe.until
-            and (probe_lost or self.usage is Usage.OVERUSING)
-        ):
-            # the link is full below the probe's rate: stop padding now (as LiveKit's prober
-            # ends a cluster on congestion) rather than overfill its queue for the rest of
-            # the probe, which costs media packets and a freeze; the probe fails
-            self.probe = ProbeRequest(probe.bitrate_bps, now)
-            self.probes_aborted += 1
         self._check_probe(now)
         if acked is not None:
             # what got through did fit: heavy loss from sending far too much must not drive

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
-import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -178,33 +176,3 @@ def test_a_senders_own_estimate_holds_only_while_fresh() -> None:
     bw.set_sender_estimate(700_000, 200.0)
     bw.set_sender_estimate(None, 201.0)
     assert bw.sender_estimate(201.0) is None
-
-
-class _Stream:
-    """The little of a consumer a probe's padding loop uses."""
-
-    def __init__(self) -> None:
-        self.ready = True
-        self.producer = type("P", (), {"kind": "video"})()
-        self.octets_sent = 0
-        self.padding = 0
-
-    def send_padding(self, count: int) -> bool:
-        self.padding += count
-        self.octets_sent += count * 255
-        return True
-
-
-async def test_a_probe_the_estimator_stops_stops_padding() -> None:
-    bw = TransportBandwidth(MediaSettings())
-    bw.downlink.probes.duration = 60.0  # ends only when stopped
-    stream = _Stream()
-    request = bw.downlink.start_probe(5_000_000, time.monotonic())
-    assert request is not None
-    task = asyncio.ensure_future(bw.run_probe(request, lambda: [stream]))  # type: ignore[list-item]
-    await asyncio.sleep(0.1)
-    assert stream.padding > 0 and not task.done()
-    # the link filled: the estimator ends the probe early (a new request)
-    bw.downlink.probe = type(request)(request.bitrate_bps, time.monotonic())
-    await asyncio.wait_for(task, 10.0)
-    assert time.monotonic() < request.until

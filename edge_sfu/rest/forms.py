@@ -83,8 +83,13 @@ def choice(*options: str, code: int = 20001, fold: bool = False) -> Parser:
 
 
 #: What ``url`` accepts, as ``openapi.yaml`` says: a host name or IPv4 address, an optional
-#: port, and an optional path (with its query) of printable ASCII.
-URL_PATTERN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?")
+#: port (0 to 65535: a pattern of five digits let 76675 through the schema to be refused
+#: later), and an optional path (with its query) of printable ASCII.
+URL_PATTERN = re.compile(
+    r"https?://[A-Za-z0-9.-]+"
+    r"(:([0-9]{1,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(/[!-~]*)?"
+)
 
 
 def url(*, code: int = 20001) -> Parser:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import edge_sfu.rest
 from edge_sfu.errors import InvalidParameter
 from edge_sfu.rest.forms import (
+    URL_PATTERN,
     Field,
     _check,
     _decode,
@@ -72,7 +77,13 @@ def test_types() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["https://hooks.example.com/status?room=a&x=%20", "http://127.0.0.1:8080", "http://a.b/"],
+    [
+        "https://hooks.example.com/status?room=a&x=%20",
+        "http://127.0.0.1:8080",
+        "http://a.b/",
+        "http://a:65535/",
+        "http://a:0",
+    ],
 )
 def test_url_takes_what_the_openapi_pattern_allows(value: str) -> None:
     assert url()("StatusCallback", value) == value
@@ -82,8 +93,24 @@ def test_url_takes_what_the_openapi_pattern_allows(value: str) -> None:
 # which clients validate against, refuses it.
 @pytest.mark.parametrize(
     "value",
-    ["https://0*", "https://a?x=1", "https://user@a/", "http://[::1]/", "ftp://a/", "https://a/ b"],
+    [
+        "https://0*",
+        "https://a?x=1",
+        "https://user@a/",
+        "http://[::1]/",
+        "ftp://a/",
+        "https://a/ b",
+        "http://a:65536/",
+        "http://3Dx0:76675/J69k&?6",  # a port the schema once allowed and the API refused
+    ],
 )
 def test_url_refuses_what_the_openapi_pattern_refuses(value: str) -> None:
     with pytest.raises(InvalidParameter):
         url()("StatusCallback", value)
+
+
+def test_every_url_pattern_in_the_openapi_document_is_the_one_url_checks() -> None:
+    document = (Path(edge_sfu.rest.__file__).parent / "openapi.yaml").read_text()
+    patterns = re.findall(r"StatusCallback: \{[^}]*pattern: '([^']*)'", document)
+    assert len(patterns) >= 4
+    assert set(patterns) == {f"^{URL_PATTERN.pattern}$"}

@@ -221,12 +221,16 @@ class AimdRateControl:
         if usage is Usage.OVERUSING:
             cut_at = self._cut_at
             if cut_at is None or now - cut_at >= REDUCE_AGAIN_S:
-                self._cut_at = now
                 base = acked_bps if acked_bps is not None else self.bitrate
                 decreased = BETA * base
+                # A decrease that would not lower the rate is no decrease: what got through
+                # lately was inflated (a bucket's burst at the start of a probe passes at
+                # once), and the next verdict, while the queue still says overuse, decreases
+                # from what the link now shows.
                 if decreased < self.bitrate:
                     self.bitrate = decreased
-                self._learn_capacity(base)
+                    self._cut_at = now
+                    self._learn_capacity(base)
         else:
             self._cut_at = None
         if usage is Usage.NORMAL:
@@ -274,6 +278,13 @@ class AimdRateControl:
         """Jump to ``bps`` (a probe got through at that rate)."""
         self.bitrate = min(max(bps, self.min_bps), self.max_bps)
         self._capacity = None
+
+    def limit_to(self, bps: float, capacity_bps: float) -> None:
+        """A probe filled the link at ``capacity_bps``: a rate above ``bps`` comes down to
+        it, and grows from there as near a known capacity (slowly)."""
+        if bps < self.bitrate:
+            self.bitrate = max(bps, float(self.min_bps))
+            self._learn_capacity(capacity_bps)
 
 
 class LossBasedControl:
@@ -364,6 +375,12 @@ PROBE_GAIN_AFTER_SUCCESS: Final = 2.0
 #: to a little under the rate it showed, which must still cover the step it was for (as
 #: LiveKit's allocator probes 20 % over its goal).
 PROBE_OVERAGE: Final = 1.2
+#: A probe whose packets arrived slower than this fraction of the rate they were sent at
+#: filled the link: the rate they arrived at is what the link carries ...
+PROBE_SATURATED: Final = 0.9
+#: ... and the estimate goes no higher than this fraction of it (libwebrtc's target
+#: utilisation of a probe's result), whatever it had grown to.
+PROBE_UTILISATION: Final = 0.95
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
 PROBE_MAX_BACKOFF_S: Final = 5.0
@@ -454,8 +471,10 @@ class SendSideEstimator:
         self._probes = bytearray(self.HISTORY)
         self.probes = ProbeController()
         self.probe: ProbeRequest | None = None
-        # (arrival, size) of what was sent while probing, as feedback reports it
+        # (arrival, size) of what was sent while probing, as feedback reports it, and
+        # (send time, size) of all of it, lost or not
         self._probe_arrivals: list[tuple[float, int]] = []
+        self._probe_sends: list[tuple[float, int]] = []
         self._probe_start = 0.0
         self.rtt = 0.1
         #: Loss fraction over the last measured interval.
@@ -522,20 +541,23 @@ class SendSideEstimator:
         """Learn from packet results (send order); returns the new estimate (bit/s)."""
         lost = fresh_lost = fresh = 0
         cut_sent_by = self._cut_sent_by
+        probe = self.probe
         for r in sorted(results, key=lambda r: r.send_time):
             if r.send_time > cut_sent_by:
                 fresh += 1
                 fresh_lost += r.arrival is None
+            # everything sent while probing counts, media and padding: the probe's rate is
+            # the total's
+            probing = probe is not None and self._probe_start <= r.send_time <= probe.until
+            if probing:
+                self._probe_sends.append((r.send_time, r.size))
             if r.arrival is None:
                 lost += 1
                 continue
             self._acked.add(r.arrival, r.size)
             self._acked_now = max(self._acked_now, r.arrival)
             self._delay.add(r.send_time, r.arrival, r.size)
-            probe = self.probe
-            # everything sent while probing counts, media and padding: the probe's rate is
-            # the total's
-            if probe is not None and self._probe_start <= r.send_time <= probe.until:
+            if probing:
                 self._probe_arrivals.append((r.arrival, r.size))
         self.reported_total += len(results)
         self.lost_total += lost
@@ -581,6 +603,7 @@ class SendSideEstimator:
         if request is not None:
             self.probe = request
             self._probe_arrivals = []
+            self._probe_sends = []
             self._probe_start = now
         return request
 
@@ -590,21 +613,31 @@ class SendSideEstimator:
             return
         self.probe = None
         received = sustained_rate(self._probe_arrivals)
+        sent = sustained_rate(self._probe_sends)
         self._probe_arrivals = []
+        self._probe_sends = []
         ok = received >= 0.8 * probe.bitrate_bps and self.usage is not Usage.OVERUSING
         if ok:
-            lifted = min(received, probe.bitrate_bps) * 0.95
+            lifted = min(received, probe.bitrate_bps) * PROBE_UTILISATION
             if lifted > self._delay.aimd.bitrate:
                 self._delay.aimd.set_estimate(lifted)
             self._loss.bitrate = max(self._loss.bitrate, lifted)
+        elif 0 < received < PROBE_SATURATED * sent:
+            # It filled the link: what it kept arriving at is what the link carries. An
+            # estimate that grew above that (a sender that sends less than it may grows it
+            # to 1.5 times what gets through, and a bucket's burst at a probe's start
+            # inflates what got through, so the overuse's decrease from it may not bring it
+            # under) comes down to it now, as libwebrtc takes a saturated probe's result.
+            self._delay.aimd.limit_to(received * PROBE_UTILISATION, received)
         self.probes.result(ok, now)
 
 
 def sustained_rate(arrivals: list[tuple[float, int]]) -> float:
-    """The rate (bit/s) the second half of a probe's arrivals came in at, or 0 when too few
-    arrived. A link's bucket lets a burst through at once after a quiet spell, so the start
-    of a probe overstates what it carries; the second half shows the sustained rate. The
-    first packet of that half starts the span (n packets over n - 1 gaps)."""
+    """The rate (bit/s) the second half of a probe's arrivals came in at (or of its sends,
+    given send times), or 0 when too few arrived. A link's bucket lets a burst through at
+    once after a quiet spell, so the start of a probe overstates what it carries; the second
+    half shows the sustained rate. The first packet of that half starts the span (n packets
+    over n - 1 gaps)."""
     if len(arrivals) < 4:
         return 0.0
     arrivals.sort()

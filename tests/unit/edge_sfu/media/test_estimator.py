@@ -74,8 +74,11 @@ def run(
     *,
     wanted_bps: int | None = None,
     t0: float = 0.0,
+    media_bps: int | None = None,
 ) -> list[tuple[float, int]]:
-    """Send at the estimate for ``seconds``; returns (time, estimate) after each feedback."""
+    """Send at the estimate (or at ``media_bps`` when less: an app-limited sender) for
+    ``seconds``, with a probe's padding on top; returns (time, estimate) after each
+    feedback."""
     builder = FeedbackBuilder()
     in_flight: list[tuple[int, float]] = []  # (seq, arrival) not yet fed back
     history: list[tuple[float, int]] = []
@@ -86,6 +89,8 @@ def run(
     next_feedback = t0 + 0.1
     while now < t0 + seconds:
         rate = estimator.estimate_bps
+        if media_bps is not None:
+            rate = min(rate, media_bps)
         probe = estimator.probe
         if wanted_bps is not None and probe is None:
             probe = estimator.start_probe(wanted_bps, now)
@@ -188,6 +193,46 @@ def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
     # never over the gain
     probe = controller.request(10_000_000, 300_000, 300.0)
     assert probe is not None and probe.bitrate_bps == int(300_000 * PROBE_GAIN)
+
+
+def test_a_probe_that_fills_the_link_brings_an_estimate_grown_above_it_down() -> None:
+    # An app-limited subscriber's estimate grew to 600 kbit/s (1.5 times what its media
+    # needed) on a 400 kbit/s link. A probe at 900 kbit/s meets a drop-tail queue that is
+    # already full: the delay does not grow (no overuse), more than half is dropped, and
+    # what arrives comes at the link's rate. That rate is what the link carries.
+    estimator = SendSideEstimator(600_000, 50_000, MAX_BPS)
+    probe = estimator.start_probe(2_000_000, 0.0)
+    assert probe is not None and probe.bitrate_bps == 900_000
+    gap = PACKET * 8 / 900_000
+    sent = [(seq, seq * gap) for seq in range(int(probe.until / gap))]
+    kept = {seq for seq, _ in sent if int(seq * 4 / 9) != int((seq - 1) * 4 / 9)}
+    for seq, at in sent:
+        estimator.on_sent(seq, at, PACKET, probe=True)
+    for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
+        estimator.on_feedback(
+            [(seq, at + 0.02 if seq in kept else None) for seq, at in sent if t - 0.1 <= at < t],
+            t,
+        )
+    # media after the probe, judged once its packets had time to be reported
+    for seq in range(len(sent), len(sent) + 10):
+        at = 0.6 + (seq - len(sent)) * 0.02
+        estimator.on_sent(seq, at, PACKET)
+        estimator.on_feedback([(seq, at + 0.02)], at + 0.05)
+    assert estimator.probe is None and estimator.probes.failed == 1
+    assert estimator.usage is not Usage.OVERUSING
+    assert 0.85 * 400_000 < estimator.estimate_bps < 400_000  # without the probe: 420 kbit/s
+
+
+def test_an_overuse_decrease_that_would_not_lower_the_rate_waits_for_the_next_verdict() -> None:
+    # A probe's start passed at once through a bucket (tbf's burst): the last half second
+    # acknowledged 585 kbit/s of a 400 kbit/s link. 0.85 of it is over the estimate: no
+    # decrease. The queue still says overuse a moment later, when what gets through shows
+    # the link: that is the decrease, not one a second later.
+    aimd = AimdRateControl(474_000, 50_000, MAX_BPS)
+    assert aimd.update(Usage.OVERUSING, 585_000, 10.0) == 474_000
+    assert aimd.update(Usage.OVERUSING, 445_000, 10.2) == pytest.approx(0.85 * 445_000)
+    # and that one decrease is the overuse's one (no second from a falling rate)
+    assert aimd.update(Usage.OVERUSING, 300_000, 10.4) == pytest.approx(0.85 * 445_000)
 
 
 def test_a_probe_is_judged_on_the_rate_it_kept_up_not_on_a_burst_at_its_start() -> None:

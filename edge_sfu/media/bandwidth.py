@@ -349,6 +349,11 @@ class TransportBandwidth:
             bps = min(bps, self._remb_bps)
         return bps
 
+    def tick(self, now: float) -> None:
+        """Time passes (the transport's feedback loop, ten times a second)."""
+        if self._twcc_seen:
+            self.downlink.on_tick(now)
+
     # -- the estimate ----------------------------------------------------------------
 
     @property

@@ -381,6 +381,8 @@ PROBE_SATURATED: Final = 0.9
 #: ... and the estimate goes no higher than this fraction of it (libwebrtc's target
 #: utilisation of a probe's result), whatever it had grown to.
 PROBE_UTILISATION: Final = 0.95
+#: A probe is judged this long after its end (seconds) even if no feedback came since.
+PROBE_UNREPORTED_S: Final = 1.0
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
 PROBE_MAX_BACKOFF_S: Final = 5.0
@@ -606,6 +608,16 @@ class SendSideEstimator:
             self._probe_sends = []
             self._probe_start = now
         return request
+
+    def on_tick(self, now: float) -> None:
+        """Time passes (called a few times a second, with or without feedback): a probe
+        nothing was reported about by ``PROBE_UNREPORTED_S`` after its end is judged now,
+        as failed. Feedback comes only for what was sent; once every stream to the
+        participant is off, a probe's padding may be all that was, and a probe never judged
+        would block every later one (the link could never be found again)."""
+        probe = self.probe
+        if probe is not None and now >= probe.until + PROBE_UNREPORTED_S:
+            self._check_probe(now)
 
     def _check_probe(self, now: float) -> None:
         probe = self.probe

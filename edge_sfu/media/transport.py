@@ -880,6 +880,7 @@ class Transport(AsyncCloseable):
                 if self.bandwidth.uplink_twcc:
                     self._drop_rate_estimates()
                 self._send_remb_decreases()
+                self.bandwidth.tick(time.monotonic())
                 self.bandwidth.refresh()
                 self._maybe_probe()
             except Exception:

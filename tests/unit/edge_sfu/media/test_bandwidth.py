@@ -176,3 +176,26 @@ def test_a_senders_own_estimate_holds_only_while_fresh() -> None:
     bw.set_sender_estimate(700_000, 200.0)
     bw.set_sender_estimate(None, 201.0)
     assert bw.sender_estimate(201.0) is None
+
+
+def test_a_probe_nothing_was_reported_about_is_judged_failed_and_the_next_one_may_start() -> None:
+    # Every stream to the participant is off (no audio either): a probe's padding may be all
+    # that was sent, and if none of it got through no feedback comes at all. The probe is
+    # judged on time, not left running forever with every later probe blocked.
+    bw = TransportBandwidth(MediaSettings())
+    builder = FeedbackBuilder()
+    for seq in range(20):
+        bw.on_sent(seq, seq * 0.005, 1200)
+        builder.on_packet(seq, int((seq * 0.005 + 0.02) * 1e6))
+    for fb in builder.build(9, 1):
+        bw.on_rtcp(fb.serialize(), 0.2)
+    probe = bw.downlink.start_probe(10 * bw.downlink.estimate_bps, 1.0)
+    assert probe is not None
+    for seq in range(20, 60):  # its padding, all lost: no feedback
+        bw.on_sent(seq, 1.0 + (seq - 20) * 0.01, 250, probe=True)
+    bw.tick(probe.until + 0.5)  # feedback might still come
+    assert bw.downlink.probe is probe
+    bw.tick(probe.until + 1.0)
+    assert bw.downlink.probe is None and bw.downlink.probes.failed == 1
+    # after the failure's wait, probing goes on
+    assert bw.downlink.start_probe(10 * bw.downlink.estimate_bps, probe.until + 4.0) is not None

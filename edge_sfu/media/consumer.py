@@ -26,6 +26,18 @@ _SR: Final = struct.Struct("!BBHIQIII")
 _SR_MEMORY: Final = 8
 #: Size of one padding-only packet's payload (the most its one-byte length can say).
 PADDING_BYTES: Final = 255
+#: A packet is not sent again within a round trip of its last retransmission (at least this
+#: long, seconds): a NACK that repeats it was sent before the retransmission could arrive.
+#: A receiver repeats its NACKs while a packet is missing (Chromium every round trip,
+#: aiortc with every new gap, listing every packet still missing); answering each one on a
+#: congested link adds a retransmission storm to the overload that caused the loss, and
+#: the pacer, which lets nothing wait long, passes it on (libwebrtc and mediasoup skip a
+#: packet resent within the RTT for the same reason).
+MIN_RESEND_INTERVAL_S: Final = 0.05
+#: Before a receiver report gives the RTT, this one is assumed (seconds).
+DEFAULT_RTT_S: Final = 0.1
+#: Retransmission times remembered; beyond it the ones older than a second are forgotten.
+_RESENT_MEMORY: Final = 512
 
 
 def ntp64(seconds: float) -> int:
@@ -71,6 +83,9 @@ class Consumer(ConsumerBase):
         self.octets_sent = 0
         self.nacks_received = 0
         self.retransmitted = 0
+        #: Packets a NACK asked for again within a round trip of their last retransmission.
+        self.resends_skipped = 0
+        self._resent: dict[int, float] = {}  # out seq -> when it was last retransmitted
         self.plis_received = 0
         self.sender_reports_sent = 0
         #: From the subscriber's latest receiver report: the share of packets lost since
@@ -230,9 +245,17 @@ class Consumer(ConsumerBase):
             return
         layer = self.producer.layers[layer_name]
         missing: list[int] = []
+        now = time.monotonic()
+        resent = self._resent
+        if len(resent) > _RESENT_MEMORY:
+            self._resent = resent = {s: at for s, at in resent.items() if now - at < 1.0}
+        too_soon = now - max(self.rtt_s or DEFAULT_RTT_S, MIN_RESEND_INTERVAL_S)
         for out_seq in lost:
             seq = (out_seq - self._seq_off) & 0xFFFF
             if ((seq - self._epoch_first) & 0xFFFF) >= 0x8000:
+                continue
+            if resent.get(out_seq, -1.0) > too_soon:
+                self.resends_skipped += 1
                 continue
             cached = layer.cache.get(seq)
             if cached is None:
@@ -244,6 +267,7 @@ class Consumer(ConsumerBase):
             )
             if path.send_rtp_parts(header, cached.payload, urgent=True):
                 self.retransmitted += 1
+                resent[out_seq] = now
         if missing:
             self.producer.request_retransmission(layer_name, missing)
 

@@ -146,6 +146,33 @@ def test_nack_is_answered_from_the_cache_or_passed_upstream() -> None:
     assert up.nacks == [("default", [(65530 + 3) & 0xFFFF])]
 
 
+def test_a_packet_asked_for_again_within_a_round_trip_is_not_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # aiortc lists every packet still missing with each new gap, Chromium repeats its NACK
+    # every round trip: on a congested link, answering every repeat multiplies the load
+    now = [100.0]
+    monkeypatch.setattr("edge_sfu.media.consumer.time.monotonic", lambda: now[0])
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 100, 0, 10, True, 0.0))
+    sent = [p[2] for p in path.rtp]
+    consumer.rtt_s = 0.2
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, sent[2:4]))[0])
+    assert consumer.retransmitted == 2
+    now[0] += 0.1  # the same two and a new one, before the retransmissions could arrive
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, sent[2:5]))[0])
+    assert consumer.retransmitted == 3 and consumer.resends_skipped == 2
+    assert [p[2] for p in path.rtp[-3:]] == [sent[2], sent[3], sent[4]]
+    now[0] += 0.15  # a round trip after: a retransmission that was lost is sent again
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, sent[2:3]))[0])
+    assert consumer.retransmitted == 4 and path.rtp[-1][2] == sent[2]
+    # the memory of what was resent stays bounded
+    for i in range(600):
+        now[0] += 0.01
+        consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [sent[i % 10]]))[0])
+    assert len(consumer._resent) <= 513
+
+
 def test_pli_from_subscriber_becomes_a_keyframe_request() -> None:
     producer, consumer, _path, up = make([LayerSpec("default")])
     feed(producer, frame("default", 1, 0, 1, True, 0.0))

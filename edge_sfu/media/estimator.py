@@ -381,7 +381,7 @@ PROBE_SATURATED: Final = 0.9
 #: ... and the estimate goes no higher than this fraction of it (libwebrtc's target
 #: utilisation of a probe's result), whatever it had grown to.
 PROBE_UTILISATION: Final = 0.95
-#: A probe is judged this long after its end (seconds) even if no feedback came since.
+#: A probe is judged this long after its end (seconds) even if no feedback came for as long.
 PROBE_UNREPORTED_S: Final = 1.0
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
@@ -488,6 +488,7 @@ class SendSideEstimator:
         self._fresh_counted = 0
         self._cut_sent_by = -math.inf
         self._loss_since = -math.inf
+        self._last_feedback = -math.inf  # when feedback last came
         #: When the delay-based detector last saw a queue building (-inf: never).
         self.last_overuse = -math.inf
         #: Packets the feedback reported on since the start, and of those the lost ones:
@@ -535,6 +536,7 @@ class SendSideEstimator:
                 results.append(
                     PacketResult(self._times[i], self._sizes[i], arrival, bool(self._probes[i]))
                 )
+        self._last_feedback = now
         if not results:
             return self.estimate_bps
         return self.update(results, now)
@@ -611,12 +613,13 @@ class SendSideEstimator:
 
     def on_tick(self, now: float) -> None:
         """Time passes (called a few times a second, with or without feedback): a probe
-        nothing was reported about by ``PROBE_UNREPORTED_S`` after its end is judged now,
-        as failed. Feedback comes only for what was sent; once every stream to the
+        ``PROBE_UNREPORTED_S`` over, with no feedback for that long, is judged now (as
+        failed, if nothing of it was reported). Feedback comes only for what was sent; once every stream to the
         participant is off, a probe's padding may be all that was, and a probe never judged
         would block every later one (the link could never be found again)."""
         probe = self.probe
-        if probe is not None and now >= probe.until + PROBE_UNREPORTED_S:
+        silent = now - self._last_feedback >= PROBE_UNREPORTED_S
+        if probe is not None and silent and now >= probe.until + PROBE_UNREPORTED_S:
             self._check_probe(now)
 
     def _check_probe(self, now: float) -> None:

@@ -614,9 +614,10 @@ class SendSideEstimator:
     def on_tick(self, now: float) -> None:
         """Time passes (called a few times a second, with or without feedback): a probe
         ``PROBE_UNREPORTED_S`` over, with no feedback for that long, is judged now (as
-        failed, if nothing of it was reported). Feedback comes only for what was sent; once every stream to the
-        participant is off, a probe's padding may be all that was, and a probe never judged
-        would block every later one (the link could never be found again)."""
+        failed, if nothing of it was reported). Feedback comes only for what was sent;
+        once every stream to the participant is off, a probe's padding may be all that
+        was, and a probe never judged would block every later one (the link could never
+        be found again)."""
         probe = self.probe
         silent = now - self._last_feedback >= PROBE_UNREPORTED_S
         if probe is not None and silent and now >= probe.until + PROBE_UNREPORTED_S:

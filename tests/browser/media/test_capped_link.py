@@ -54,10 +54,18 @@ async def test_a_capped_browser_follows_its_uplink_and_its_downlink_is_estimated
 
                 await wait_for(lambda: any(downlink()), timeout=30, what="a downlink estimate")
                 await asyncio.sleep(15)  # settle
-                # publisher side: the capped page's encoder aims below its uplink
-                outbound = await slow.evaluate(OUTBOUND_VIDEO_JS)
-                targets = [o["targetBitrate"] for o in outbound if o["active"]]
-                assert targets and 0 < sum(targets) < CAP_BPS, outbound
+                # publisher side: the capped page's encoder aims below its uplink. Chromium's
+                # own estimator (fed by the SFU's transport-cc feedback) finds the link's edge
+                # by touching it, so one sample may sit a little over at the top of its
+                # sawtooth; over a few seconds it aims below the link, and never far over it.
+                sums = []
+                for _ in range(6):
+                    outbound = await slow.evaluate(OUTBOUND_VIDEO_JS)
+                    targets = [o["targetBitrate"] for o in outbound if o["active"]]
+                    assert targets and 0 < sum(targets) < EDGE_BPS, outbound
+                    sums.append(sum(targets))
+                    await asyncio.sleep(1)
+                assert sum(sums) / len(sums) < CAP_BPS, sums
                 # and the SFU has an uplink estimate for it (GCC's receive side keeps it at
                 # most 1.5 times what arrives, so a sender below the cap stays near it)
                 (camera,) = [

@@ -298,7 +298,7 @@ class IncomingTrack:
             layer = self._new_media_stream(ssrc)
             if layer is None:
                 return
-        arrival = time.monotonic()
+        arrival = seam.arrival_time()  # the kernel's stamp: jitter and estimates read it
         stats = self._stats.get(ssrc)
         if stats is None:
             stats = self._stats[ssrc] = _StreamStats(

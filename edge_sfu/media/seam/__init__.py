@@ -52,6 +52,7 @@ from edge_sfu.media.seam.extensions import (
 from edge_sfu.media.seam.feedback import tap_rtcp
 from edge_sfu.media.seam.ingress import (
     ArrivalHook,
+    arrival_time,
     drain_socket_reads,
     harden_ice_input,
     install_fast_receive,
@@ -168,6 +169,7 @@ __all__ = [
     "SsrcSimulcast",
     "StreamHandler",
     "answered_rids",
+    "arrival_time",
     "audio_level",
     "drain_socket_reads",
     "flush_all",

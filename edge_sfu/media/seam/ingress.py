@@ -2,8 +2,9 @@
 
 aiortc passes each datagram through an ``asyncio.Queue`` and four awaited coroutines
 before a receiver sees it; ``install_fast_receive`` short-cuts that for SRTP, and
-``drain_socket_reads`` reads a whole burst per wakeup. ``harden_ice_input`` keeps a stray
-empty datagram from ending a peer connection.
+``drain_socket_reads`` reads a whole burst per wakeup, each datagram with the time the
+kernel received it (``arrival_time``). ``harden_ice_input`` keeps a stray empty datagram
+from ending a peer connection.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import inspect
 import logging
 import socket
+import struct
+import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -29,6 +33,50 @@ from edge_sfu.media.seam.packets import is_rtcp, parse_rtp_light
 from edge_sfu.media.seam.receive import ReceiverAdapter
 
 logger = logging.getLogger(__name__)
+
+#: Linux's SO_TIMESTAMPNS (also the control message's type): the kernel stamps each
+#: datagram with the wall-clock time it arrived (a ``struct timespec``).
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@qq")
+_TIMESPEC_32 = struct.Struct("@ii")
+_CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+#: A kernel stamp further than this from now (seconds) is not trusted: the wall clock was
+#: stepped between the arrival and the read (a Pi without a clock chip sets it by NTP).
+_STAMP_TRUST_S = 1.0
+
+
+class _Arrival(threading.local):
+    at: float | None = None
+
+
+_ARRIVAL = _Arrival()
+
+
+def arrival_time() -> float:
+    """When the datagram being handled arrived, on the monotonic clock: the kernel's stamp
+    where the burst reader has one (``drain_socket_reads``), else now.
+
+    A handler runs some time after its datagram arrived: after the rest of its burst, and
+    after whatever kept the event loop busy. Bandwidth estimation reads the spacing of
+    arrivals (transport-cc feedback, the receive-side estimate, jitter): stamped when
+    handled, a queue on the way and a busy loop look alike, and a loaded unit would misread
+    its publishers' links.
+    """
+    at = _ARRIVAL.at
+    return at if at is not None else time.monotonic()
+
+
+def _kernel_stamp(ancdata: list[tuple[int, int, bytes]], offset: float) -> float | None:
+    # ``offset``: wall clock minus monotonic clock, taken once for the burst
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+            layout = _TIMESPEC if len(data) >= _TIMESPEC.size else _TIMESPEC_32
+            if len(data) < layout.size:
+                return None
+            seconds, nanoseconds = layout.unpack_from(data)
+            return float(seconds + nanoseconds * 1e-9 - offset)
+    return None
+
 
 #: Called once per RTP packet received: (transport-wide sequence number or None, arrival
 #: time on the monotonic clock, datagram size in bytes, SSRC).
@@ -80,7 +128,6 @@ def install_fast_receive(
     original = connection.data_received
     router = dtls._rtp_router
     arrived = _weak_hook(on_arrival)
-    monotonic = time.monotonic
     unknown: set[int] = set()  # SSRCs whose drop was logged
     ext = ids if ids is not None else ExtensionIds()
 
@@ -104,7 +151,7 @@ def install_fast_receive(
                 twcc_id = ext.transport_cc
                 arrived(
                     transport_sequence(plain, twcc_id) if twcc_id and plain[0] & 0x10 else None,
-                    monotonic(),
+                    arrival_time(),
                     len(data),
                     packet.ssrc,
                 )
@@ -194,9 +241,18 @@ def drain_socket_reads(protocol: Any) -> bool:
         return False
     if getattr(transport, "_edge_sfu_drain", False) or transport.is_closing():
         return False
-    recvfrom = sock.recvfrom
     max_size = int(getattr(transport, "max_size", 256 * 1024))
     component = protocol.local_candidate.component
+    stamped = False
+    if sys.platform.startswith("linux"):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            stamped = True
+        except OSError:
+            logger.debug("no arrival stamps on %s: handling times instead", sock)
+    recvmsg = sock.recvmsg
+    recvfrom = sock.recvfrom
+    arrival = _ARRIVAL
 
     def read_ready() -> None:
         try:
@@ -205,16 +261,27 @@ def drain_socket_reads(protocol: Any) -> bool:
             flush_all()  # the copies of the whole burst leave now, a batch per subscriber
 
     def read_burst() -> None:
+        now = time.monotonic()
+        offset = time.time() - now
         for _ in range(MAX_READS_PER_WAKEUP):
             if transport._conn_lost:
                 return
             try:
-                data, addr = recvfrom(max_size)
+                if stamped:
+                    data, ancdata, _flags, addr = recvmsg(max_size, _CMSG_SPACE)
+                    at = _kernel_stamp(ancdata, offset) if ancdata else None
+                    # not from the future, nor from long before this burst
+                    if at is not None and not now - _STAMP_TRUST_S < at <= time.monotonic():
+                        at = None
+                else:
+                    data, addr = recvfrom(max_size)
+                    at = None
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 protocol.error_received(exc)
                 return
+            arrival.at = at
             try:
                 if data and 127 < data[0] < 192:
                     # SRTP/SRTCP can never be STUN (RFC 7983): skip aioice's parse attempt
@@ -223,6 +290,8 @@ def drain_socket_reads(protocol: Any) -> bool:
                     protocol.datagram_received(data, addr)
             except Exception:
                 logger.exception("handling a datagram failed")
+            finally:
+                arrival.at = None
 
     # the public add_reader refuses a descriptor owned by a transport: swap its callback
     fd = sock.fileno()

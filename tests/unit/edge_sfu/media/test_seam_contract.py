@@ -396,6 +396,61 @@ async def test_aioice_socket_internals_for_draining_reads() -> None:
         await connection.close()
 
 
+async def test_a_burst_is_handled_with_the_times_its_datagrams_arrived() -> None:
+    # The event loop busy while datagrams queue: their handlers see when each arrived (the
+    # kernel's stamp), not when the loop got to them; outside a handler, now.
+    import socket
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("arrival stamps are read on Linux")
+    seen: list[tuple[int, float]] = []
+
+    class Protocol(asyncio.DatagramProtocol):
+        transport: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            seen.append((data[1], seam.arrival_time()))
+
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(Protocol, local_addr=("127.0.0.1", 0))
+    try:
+        # what drain_socket_reads needs of an aioice protocol: its connection and component
+        protocol.receiver = SimpleNamespace(  # type: ignore[attr-defined]
+            data_received=lambda data, component: seen.append((data[1], seam.arrival_time()))
+        )
+        protocol.local_candidate = SimpleNamespace(component=1)  # type: ignore[attr-defined]
+        assert seam.drain_socket_reads(protocol) is True
+        address = transport.get_extra_info("sockname")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            # the kernel stamps once a socket asks; its first datagram may still be unstamped
+            sock.sendto(b"\x01\xff", address)
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            seen.clear()
+            sent = time.monotonic()
+            for i in range(3):  # SRTP-like (through the connection), then STUN-like
+                sock.sendto(bytes([0x80 if i < 2 else 0x01, i]), address)
+            time.sleep(0.2)  # the loop is busy
+            for _ in range(100):
+                if len(seen) == 3:
+                    break
+                await asyncio.sleep(0.01)
+        assert [i for i, _ in seen] == [0, 1, 2]
+        for _, at in seen:
+            assert sent - 0.01 < at < sent + 0.1, (sent, seen)  # handled 0.2 s later
+        assert seam.arrival_time() > sent + 0.2  # outside a handler: now
+    finally:
+        transport.close()
+
+
 def test_create_offer_renumbers_what_stable_offer_puts_back() -> None:
     # seam.stable_offer exists because createOffer resets every transceiver's codecs and
     # header extensions to aiortc's defaults, and it finds each transceiver's m-section by

@@ -10,6 +10,13 @@ an in-process SFU, and one page in a network namespace behind a ``tbf``-shaped v
 * **step down**: carol's link goes from uncapped to 300 kbit/s: seconds until carol decodes
   alice at a smaller size.
 * **step up**: the cap is lifted: seconds until carol is back on alice's top layer.
+* **longest freeze after the step**: from a second after carol's switch to the smaller
+  layer until the cap is lifted (Chromium's ``freezeCount`` and ``totalFreezesDuration``,
+  polled every 0.25 s).
+* **three pages**: the adaptation issue's room. alice and bob on this host, carol behind
+  400 kbit/s, every camera a sharp one (``tests.support.qoe.real_camera_flag``). alice and
+  bob alone first (the baseline), then with carol; over 30 s after a 15 s settle, each
+  page's view of each remote camera, and each of the issue's bars with whether it was met.
 * **CPU**: four pages publishing and watching each other; the SFU process's CPU time per
   forwarded packet over 15 s, with the camera in three simulcast layers and, as the
   baseline of the same run, in one.
@@ -37,13 +44,23 @@ if str(ROOT) not in sys.path:
 from edge_sfu.media import MediaSettings  # noqa: E402
 from tests.support.browser import CHROMIUM, chromium, joined_page, open_page  # noqa: E402
 from tests.support.netns import SlowHost, scratch_dir, slow_host  # noqa: E402
-from tests.support.qoe import INBOUND_VIDEO_JS, watch  # noqa: E402
+from tests.support.qoe import (  # noqa: E402
+    CAMERA_SIZE,
+    INBOUND_VIDEO_JS,
+    Seen,
+    real_camera_flag,
+    watch,
+)
 from tests.support.sfu import running_sfu  # noqa: E402
 
 CAPS_KBIT: tuple[int | None, ...] = (300, 1000, None)
 SETTLE_S = 12.0
 WINDOW_S = 20.0
 STEP_LIMIT_S = 30.0
+STEP_HOLD_S = 20.0
+ROOM_CAP_KBIT = 400
+ROOM_SETTLE_S = 15.0
+ROOM_WINDOW_S = 30.0
 CPU_WINDOW_S = 15.0
 CPU_PARTIES = 4
 
@@ -89,30 +106,101 @@ async def _caps_and_steps(data_dir: Path, host: SlowHost, scripts: Path) -> dict
                 seen = await watch(pages, WINDOW_S)
                 name = f"{cap}kbit" if cap else "none"
                 out["caps"][name] = {
-                    viewer: {
-                        other: {
-                            "fps": round(s.fps, 1),
-                            "frozen_s": round(s.frozen_s, 2),
-                            "size": f"{s.width}x{s.height}",
-                        }
-                        for other, s in remotes.items()
-                    }
+                    viewer: {other: _seen(s) for other, s in remotes.items()}
                     for viewer, remotes in seen.items()
                 }
                 if cap is None:
                     top = seen["carol"]["alice"].width
             # uncapped now, on the top layer: step down, then lift
             host.set_rate(300)
+            stepped = time.monotonic()
             out["step_down_s"] = await _until(
                 carol, "alice", lambda v: 0 < v["frameWidth"] < top, STEP_LIMIT_S
             )
-            await asyncio.sleep(10)
+            out["longest_freeze_after_step_s"] = await _longest_freeze(
+                carol, "alice", stepped + STEP_HOLD_S
+            )
             host.set_rate(None)
             out["step_up_s"] = await _until(
                 carol, "alice", lambda v: v["frameWidth"] >= top, STEP_LIMIT_S
             )
             out["top_width"] = top
     return out
+
+
+async def _longest_freeze(page: Any, other: str, until: float) -> float | None:
+    """The longest freeze of ``page``'s view of ``other`` from a second from now until
+    ``until`` (monotonic): the freeze the switch itself ended is counted by then. Each
+    freeze adds its length to Chromium's total; polled often, they come one at a time."""
+    await asyncio.sleep(1)
+    view = (await page.evaluate(INBOUND_VIDEO_JS) or {}).get(other)
+    if view is None:
+        return None
+    longest = 0.0
+    while time.monotonic() < until:
+        await asyncio.sleep(0.25)
+        now = (await page.evaluate(INBOUND_VIDEO_JS) or {}).get(other)
+        if now is None:
+            return None
+        count = now["freezeCount"] - view["freezeCount"]
+        if count:
+            frozen = now["totalFreezesDuration"] - view["totalFreezesDuration"]
+            longest = max(longest, frozen / count)
+        view = now
+    return round(longest, 2)
+
+
+def _seen(s: Seen) -> dict[str, Any]:
+    """One view's figures, rounded for the JSON line."""
+    size = f"{s.width}x{s.height}"
+    return {"fps": round(s.fps, 1), "frozen_s": round(s.frozen_s, 2), "size": size}
+
+
+async def _three_pages(data_dir: Path, host: SlowHost, scripts: Path) -> dict[str, Any]:
+    """The adaptation issue's room: its figures, and each of its bars with whether it held."""
+    camera = real_camera_flag(scripts)
+    media = MediaSettings(host_addresses=(host.gateway,))
+    top = CAMERA_SIZE[0]
+    host.set_rate(ROOM_CAP_KBIT)
+    async with running_sfu(data_dir, host=host.gateway, media=media) as sfu:
+        secure = f"--unsafely-treat-insecure-origin-as-secure={sfu.base}"
+        inside = host.executable(CHROMIUM, scripts)
+        async with (
+            chromium(secure, camera) as one,
+            chromium(secure, camera) as two,
+            chromium(secure, camera, executable=inside) as slow,
+        ):
+            alice = await joined_page(one, sfu.base, sfu.token("alice"))
+            bob = await joined_page(two, sfu.base, sfu.token("bob"))
+            await asyncio.sleep(ROOM_SETTLE_S)
+            alone = await watch({"alice": alice, "bob": bob}, ROOM_WINDOW_S)
+            carol = await joined_page(slow, sfu.base, sfu.token("carol"))
+            await asyncio.sleep(ROOM_SETTLE_S)
+            seen = await watch({"alice": alice, "bob": bob, "carol": carol}, ROOM_WINDOW_S)
+    host.set_rate(None)
+    bars = {
+        "carol decodes each camera at 12 fps or more": all(
+            seen["carol"][r].fps >= 12 for r in ("alice", "bob")
+        ),
+        "carol's cameras frozen 2 s or less each": all(
+            seen["carol"][r].frozen_s <= 2 for r in ("alice", "bob")
+        ),
+        "carol gets a smaller size": all(
+            0 < seen["carol"][r].width < top for r in ("alice", "bob")
+        ),
+        "alice and bob decode carol at 12 fps or more": all(
+            seen[v]["carol"].fps >= 12 for v in ("alice", "bob")
+        ),
+        "alice and bob see each other at full size and 90 % of the frame rate alone": all(
+            seen[v][r].width == top and seen[v][r].fps >= 0.9 * alone[v][r].fps
+            for v, r in (("alice", "bob"), ("bob", "alice"))
+        ),
+    }
+    return {
+        "alone": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in alone.items()},
+        "with_carol": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in seen.items()},
+        "bars": bars,
+    }
 
 
 def _forwarded(sfu: Any) -> int:
@@ -151,6 +239,7 @@ async def main() -> dict[str, Any]:
         base = Path(tmp)
         with slow_host() as host, scratch_dir() as scripts:
             result = await _caps_and_steps(base / "caps", host, scripts)
+            result["three_pages"] = await _three_pages(base / "room", host, scripts)
         single = await _cpu_per_packet(base / "single", simulcast=False)
         layered = await _cpu_per_packet(base / "simulcast", simulcast=True)
     result["cpu"] = {

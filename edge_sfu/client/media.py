@@ -12,6 +12,7 @@ import asyncio
 import fractions
 import functools
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,8 @@ from aiortc import (
 )
 
 from ..media import seam
+from ..media.packet import h264_keyframe_start, vp8_keyframe_start
+from ..media.twcc import FeedbackBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -111,12 +114,69 @@ def rtc_configuration(ice_servers: list[dict[str, Any]] | None) -> RTCConfigurat
     return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
+#: Transport-cc feedback is sent this often (seconds), as the SFU and browsers send it.
+FEEDBACK_INTERVAL_S = 0.1
+
+
+class DownlinkFeedback:
+    """Transport-cc feedback for what arrives on one DTLS transport
+    (draft-holmer-rmcat-transport-wide-cc-extensions-01), every ``FEEDBACK_INTERVAL_S``.
+
+    With it the SFU estimates this client's downlink from delay, as it does a browser's,
+    and probes it before stepping a track up; without it, only from the loss its receiver
+    reports show, which finds a link's capacity by overflowing it.
+    """
+
+    def __init__(self, dtls: Any, ext_id: int) -> None:
+        self._dtls = dtls
+        self._builder = FeedbackBuilder()
+        self._ssrc = random.getrandbits(32) or 1  # an SSRC, not a secret
+        self._media_ssrc = 0
+        #: Feedback packets sent.
+        self.sent = 0
+        self.installed = seam.tap_transport_sequence(dtls, ext_id, self._arrived)
+
+    def _arrived(self, seq: int, arrival: float, ssrc: int) -> None:
+        self._media_ssrc = ssrc
+        self._builder.on_packet(seq, int(arrival * 1_000_000))
+
+    async def send(self) -> None:
+        """Send the feedback for what arrived since the last call."""
+        for feedback in self._builder.build(self._ssrc, self._media_ssrc):
+            if await seam.send_rtcp(self._dtls, feedback.serialize()):
+                self.sent += 1
+
+    async def run(self) -> None:
+        """``send`` every ``FEEDBACK_INTERVAL_S`` until cancelled."""
+        while True:
+            await asyncio.sleep(FEEDBACK_INTERVAL_S)
+            try:
+                await self.send()
+            except Exception:  # a malformed arrival must not end the feedback for good
+                logger.exception("transport-cc feedback failed")
+
+
+def _keyframe_detector(mime_type: str) -> Callable[[bytes], bool] | None:
+    return {"video/h264": h264_keyframe_start, "video/vp8": vp8_keyframe_start}.get(
+        mime_type.lower()
+    )
+
+
 class PeerSession:
-    """The peer connection and the mapping of ``mid``s to tracks."""
+    """The peer connection and the mapping of ``mid``s to tracks.
+
+    Each video receiver recovers from loss as a browser's does (``seam.ReceiverRepair``:
+    missing packets asked for again, a stalled picture skipped to a keyframe): aiortc's own
+    receiver asks once and then waits for the packet, seconds on a congested link.
+    """
 
     def __init__(self, ice_servers: list[dict[str, Any]] | None) -> None:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self._lock = asyncio.Lock()
+        #: By receiver: its repair and the task that runs it (cancelled on close).
+        self.repairs: dict[int, tuple[seam.ReceiverRepair, asyncio.Task[None]]] = {}
+        #: By DTLS transport (one with BUNDLE): its transport-cc feedback and its task.
+        self.feedback: dict[int, tuple[DownlinkFeedback, asyncio.Task[None]]] = {}
 
     def transceiver(self, mid: str) -> RTCRtpTransceiver | None:
         """The transceiver of ``mid``, if negotiated."""
@@ -143,7 +203,32 @@ class PeerSession:
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
             self._harden()
-            return str(self.pc.localDescription.sdp)
+            sdp = str(self.pc.localDescription.sdp)
+            self._repair_receivers()
+            self._send_feedback(sdp)
+            return sdp
+
+    def _send_feedback(self, answer: str) -> None:
+        ids = seam.ExtensionIds()
+        ids.learn(answer)
+        if not ids.transport_cc:
+            return
+        for transceiver in self.pc.getTransceivers():
+            dtls = transceiver.receiver.transport
+            if id(dtls) in self.feedback:
+                continue
+            feedback = DownlinkFeedback(dtls, ids.transport_cc)
+            task = asyncio.create_task(feedback.run(), name="transport-cc feedback")
+            self.feedback[id(dtls)] = (feedback, task)
+
+    def _repair_receivers(self) -> None:
+        for transceiver in self.pc.getTransceivers():
+            receiver = transceiver.receiver
+            if transceiver.kind != "video" or id(receiver) in self.repairs:
+                continue
+            repair = seam.ReceiverRepair(receiver, _keyframe_detector)
+            task = asyncio.create_task(repair.run(), name=f"repair {transceiver.mid}")
+            self.repairs[id(receiver)] = (repair, task)
 
     def detach(self, track: MediaStreamTrack) -> None:
         """Stop sending ``track`` (it was unpublished).
@@ -168,4 +253,8 @@ class PeerSession:
 
     async def close(self) -> None:
         """Close the peer connection."""
+        tasks = [task for _, task in [*self.repairs.values(), *self.feedback.values()]]
+        self.repairs, self.feedback = {}, {}
+        for task in tasks:
+            task.cancel()
         await self.pc.close()

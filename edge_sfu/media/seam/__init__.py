@@ -12,6 +12,8 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``egress`` | RTP protected into an arena and sent per burst: ``sendmmsg``, UDP GSO |
 | ``pacing`` | ``Pacer``: a congested transport's RTP released at a rate, urgent first |
 | ``ingress`` | SRTP handled in the datagram callback, burst reads, empty datagrams dropped |
+| ``repair`` | ``ReceiverRepair``: a decoding receiver re-NACKs and skips to a keyframe |
+| ``downlink`` | a decoding peer's transport-wide sequence numbers, and RTCP sent on its transport |
 | ``feedback`` | ``tap_rtcp``: raw RTCP (transport-cc feedback aiortc cannot parse) |
 | ``extensions`` | rid, repaired-rid and transport-cc negotiated; header extensions parsed |
 | ``simulcast`` | rid/simulcast lines in offers and answers (RFC 8853); SIM SSRC groups read |
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
+from edge_sfu.media.seam.downlink import send_rtcp, tap_transport_sequence
 from edge_sfu.media.seam.egress import SentHandler, flush_all
 from edge_sfu.media.seam.extensions import (
     EXT_ABS_SEND_TIME,
@@ -76,6 +79,7 @@ from edge_sfu.media.seam.receive import (
     retarget_receiver,
     take_over_receiver,
 )
+from edge_sfu.media.seam.repair import ReceiverRepair
 from edge_sfu.media.seam.send import (
     SendParams,
     SendPath,
@@ -143,6 +147,20 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpSender", "_rtx_ssrc"),
     # feedback: raw RTCP before aiortc parses it
     ("RTCDtlsTransport", "_handle_rtcp_data"),
+    # repair: a decoding video receiver's jitter buffer, NACK state and RTCP feedback
+    ("RTCRtpReceiver", "_RTCRtpReceiver__jitter_buffer"),
+    ("RTCRtpReceiver", "_RTCRtpReceiver__nack_generator"),
+    ("RTCRtpReceiver", "_RTCRtpReceiver__codecs"),
+    ("RTCRtpReceiver", "_send_rtcp_nack"),
+    ("RTCRtpReceiver", "_send_rtcp_pli"),
+    ("JitterBuffer", "_origin"),
+    ("JitterBuffer", "_packets"),
+    ("JitterBuffer", "remove"),
+    ("JitterBuffer", "add"),
+    ("NackGenerator", "missing"),
+    # downlink: a decoding peer's RTP on arrival, and RTCP out
+    ("RTCDtlsTransport", "_handle_rtp_data"),
+    ("RTCDtlsTransport", "_send_rtp"),
 )
 
 negotiate_header_extensions()
@@ -161,6 +179,7 @@ __all__ = [
     "ExtensionIds",
     "LevelHandler",
     "ReceiveParams",
+    "ReceiverRepair",
     "RtcpHandler",
     "RtpHandler",
     "SendParams",
@@ -185,6 +204,7 @@ __all__ = [
     "restrict_addresses",
     "restrict_ports",
     "retarget_receiver",
+    "send_rtcp",
     "set_msid",
     "ssrc_simulcast",
     "stable_offer",
@@ -192,6 +212,7 @@ __all__ = [
     "take_over_receiver",
     "take_over_sender",
     "tap_rtcp",
+    "tap_transport_sequence",
     "transport_sequence",
     "vp8_depayload",
     "watch_bitrate_hints",

@@ -136,11 +136,13 @@ async def test_a_capped_python_subscriber_keeps_the_high_track_playing(tmp_path)
     """Under the cap the high-priority screen plays on its top layer, never switched off, and
     the camera stays off.
 
-    Known shortfall (the adaptation issue stays open for it): a subscriber without
-    transport-cc feedback (aiortc) is estimated from loss alone, which overshoots a real cap
-    and collapses, so in some runs the screen freezes for seconds or the camera is switched
-    back on under the cap. Everything else is asserted; that part is reported as an expected
-    failure, with the timeline, when it shows."""
+    Known shortfall (the adaptation issue stays open for it): when the cap comes down on both
+    tracks at full rate, the screen loses packets with the camera until the estimate has
+    fallen and the camera is switched off, and in some runs it then freezes for 4 to 6 s
+    before a keyframe gets through (the client re-asks for lost packets and skips to a
+    keyframe, ``seam.ReceiverRepair``; its transport-cc feedback lets the SFU estimate and
+    probe its downlink as a browser's). Everything else is asserted; that part is reported as
+    an expected failure, with the timeline, when it shows."""
     shortfall = await _capped_scenario(tmp_path, high_track_plays=True)
     if shortfall:
         pytest.xfail(shortfall)

@@ -69,6 +69,8 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
             "H264Encoder": h264.H264Encoder,
             "aiortc.codecs": aiortc_codecs,
             "RtpRouter": dtls._rtp_router,
+            "JitterBuffer": tx.receiver._RTCRtpReceiver__jitter_buffer,
+            "NackGenerator": tx.receiver._RTCRtpReceiver__nack_generator,
         }
         missing = [
             f"{owner}.{name}"

@@ -29,6 +29,7 @@ from aiortc import (
 
 from ..media import seam
 from ..media.packet import h264_keyframe_start, vp8_keyframe_start
+from ..media.transport import FEEDBACK_INTERVAL_S
 from ..media.twcc import FeedbackBuilder
 
 logger = logging.getLogger(__name__)
@@ -114,13 +115,10 @@ def rtc_configuration(ice_servers: list[dict[str, Any]] | None) -> RTCConfigurat
     return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
-#: Transport-cc feedback is sent this often (seconds), as the SFU and browsers send it.
-FEEDBACK_INTERVAL_S = 0.1
-
-
 class DownlinkFeedback:
     """Transport-cc feedback for what arrives on one DTLS transport
-    (draft-holmer-rmcat-transport-wide-cc-extensions-01), every ``FEEDBACK_INTERVAL_S``.
+    (draft-holmer-rmcat-transport-wide-cc-extensions-01), every ``FEEDBACK_INTERVAL_S`` (as
+    the SFU sends its own).
 
     With it the SFU estimates this client's downlink from delay, as it does a browser's,
     and probes it before stepping a track up; without it, only from the loss its receiver

@@ -406,8 +406,15 @@ async def test_a_burst_is_handled_with_the_times_its_datagrams_arrived() -> None
     import time
     from types import SimpleNamespace
 
-    if not sys.platform.startswith("linux"):
-        pytest.skip("arrival stamps are read on Linux")
+    # Where the kernel gives no stamps (another system; qemu-user refuses SO_TIMESTAMPNS with
+    # ENOPROTOOPT) the handlers see the time they run: that fallback is checked there.
+    stamps = sys.platform.startswith("linux")
+    if stamps:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+            except OSError:
+                stamps = False
     seen: list[tuple[int, float]] = []
 
     class Protocol(asyncio.DatagramProtocol):
@@ -447,7 +454,10 @@ async def test_a_burst_is_handled_with_the_times_its_datagrams_arrived() -> None
                 await asyncio.sleep(0.01)
         assert [i for i, _ in seen] == [0, 1, 2]
         for _, at in seen:
-            assert sent - 0.01 < at < sent + 0.1, (sent, seen)  # handled 0.2 s later
+            if stamps:
+                assert sent - 0.01 < at < sent + 0.1, (sent, seen)  # handled 0.2 s later
+            else:
+                assert at >= sent + 0.2, (sent, seen)
         assert seam.arrival_time() > sent + 0.2  # outside a handler: now
     finally:
         transport.close()

@@ -45,22 +45,18 @@ from edge_sfu.media import MediaSettings  # noqa: E402
 from tests.support.browser import CHROMIUM, chromium, joined_page, open_page  # noqa: E402
 from tests.support.netns import SlowHost, scratch_dir, slow_host  # noqa: E402
 from tests.support.qoe import (  # noqa: E402
-    CAMERA_SIZE,
     INBOUND_VIDEO_JS,
     Seen,
-    real_camera_flag,
     watch,
 )
 from tests.support.sfu import running_sfu  # noqa: E402
+from tests.support.three_pages import three_page_room  # noqa: E402
 
 CAPS_KBIT: tuple[int | None, ...] = (300, 1000, None)
 SETTLE_S = 12.0
 WINDOW_S = 20.0
 STEP_LIMIT_S = 30.0
 STEP_HOLD_S = 20.0
-ROOM_CAP_KBIT = 400
-ROOM_SETTLE_S = 15.0
-ROOM_WINDOW_S = 30.0
 CPU_WINDOW_S = 15.0
 CPU_PARTIES = 4
 
@@ -157,49 +153,13 @@ def _seen(s: Seen) -> dict[str, Any]:
 
 
 async def _three_pages(data_dir: Path, host: SlowHost, scripts: Path) -> dict[str, Any]:
-    """The adaptation issue's room: its figures, and each of its bars with whether it held."""
-    camera = real_camera_flag(scripts)
-    media = MediaSettings(host_addresses=(host.gateway,))
-    top = CAMERA_SIZE[0]
-    host.set_rate(ROOM_CAP_KBIT)
-    async with running_sfu(data_dir, host=host.gateway, media=media) as sfu:
-        secure = f"--unsafely-treat-insecure-origin-as-secure={sfu.base}"
-        inside = host.executable(CHROMIUM, scripts)
-        async with (
-            chromium(secure, camera) as one,
-            chromium(secure, camera) as two,
-            chromium(secure, camera, executable=inside) as slow,
-        ):
-            alice = await joined_page(one, sfu.base, sfu.token("alice"))
-            bob = await joined_page(two, sfu.base, sfu.token("bob"))
-            await asyncio.sleep(ROOM_SETTLE_S)
-            alone = await watch({"alice": alice, "bob": bob}, ROOM_WINDOW_S)
-            carol = await joined_page(slow, sfu.base, sfu.token("carol"))
-            await asyncio.sleep(ROOM_SETTLE_S)
-            seen = await watch({"alice": alice, "bob": bob, "carol": carol}, ROOM_WINDOW_S)
-    host.set_rate(None)
-    bars = {
-        "carol decodes each camera at 12 fps or more": all(
-            seen["carol"][r].fps >= 12 for r in ("alice", "bob")
-        ),
-        "carol's cameras frozen 2 s or less each": all(
-            seen["carol"][r].frozen_s <= 2 for r in ("alice", "bob")
-        ),
-        "carol gets a smaller size": all(
-            0 < seen["carol"][r].width < top for r in ("alice", "bob")
-        ),
-        "alice and bob decode carol at 12 fps or more": all(
-            seen[v]["carol"].fps >= 12 for v in ("alice", "bob")
-        ),
-        "alice and bob see each other at full size and 90 % of the frame rate alone": all(
-            seen[v][r].width == top and seen[v][r].fps >= 0.9 * alone[v][r].fps
-            for v, r in (("alice", "bob"), ("bob", "alice"))
-        ),
-    }
+    """The adaptation issue's room (``tests.support.three_pages``): its figures, and each of
+    its bars with whether it held."""
+    room = await three_page_room(data_dir, host, scripts)
     return {
-        "alone": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in alone.items()},
-        "with_carol": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in seen.items()},
-        "bars": bars,
+        "alone": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in room.alone.items()},
+        "with_carol": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in room.seen.items()},
+        "bars": room.bars,
     }
 
 

@@ -107,15 +107,134 @@ export function layersFor(track, plan) {
 }
 
 /**
+ * Below this estimate of its own uplink (bit/s), a browser sends only its lowest simulcast
+ * layer. Chromium's allocator turns a second encoding on at its minimum once its estimate
+ * passes about 420 kbit/s, and leaves the lowest one 40-60 kbit/s: measured behind a
+ * 400 kbit/s link, whose estimate wanders between 280 and 580 kbit/s, both layers then
+ * dropped to 6-9 frames a second, and so did everyone's view of that camera.
+ */
+export const UPLINK_LOW_BPS = 600_000;
+/** From the first sample, how long the estimate is left to its start-up probing (ms). */
+const GRACE_MS = 6_000;
+/** Samples in a row under `UPLINK_LOW_BPS` before the upper layers pause. */
+const LOW_SAMPLES = 2;
+/**
+ * How long the upper layers stay paused before they are tried again (ms), doubled after each
+ * trial that failed, up to the longest. A sender that is limited by its encodings cannot
+ * learn that its link grew (its estimate stays near what it sends), so only a trial tells.
+ */
+const HOLD_MS = 10_000;
+const MAX_HOLD_MS = 80_000;
+/** How long a trial runs before its estimate is judged (ms); it fails under the bar. */
+const TRIAL_MS = 8_000;
+/**
+ * The lowest layer's budget while it runs alone, in bits per pixel: twice its usual share
+ * (150 kbit/s at 320x240) keeps its frame rate, and leaves a short link room for the
+ * participant's audio and its feedback on what it receives (at 3 bits per pixel, behind
+ * 400 kbit/s, that feedback queued behind the video for up to 0.8 s).
+ */
+const ALONE_BITS_PER_PIXEL = 2;
+const MAX_ALONE_BITRATE = 300_000;
+
+/**
+ * Whether a browser's uplink is too weak for more than its lowest simulcast layer, from the
+ * sender's own estimate (`availableOutgoingBitrate`) sampled every few seconds.
+ *
+ * Under `UPLINK_LOW_BPS` for `LOW_SAMPLES` samples, `limited` turns true: only the lowest
+ * layer runs, with a budget that keeps its frame rate (`aloneBitrate`). After a hold the
+ * upper layers are tried again: a trial whose estimate is at the bar after `TRIAL_MS`
+ * succeeds (the hold starts again from `HOLD_MS`); one under it pauses them again for twice
+ * the hold. A page whose estimate is still ramping up at the start of a call is not limited
+ * by this: its estimate rises past the bar within the trial, and a rising estimate never
+ * counts as low.
+ */
+export class UplinkGuard {
+  constructor() {
+    this.limited = false;
+    /** @type {number | null} when the upper layers may run again (epoch ms), while paused */
+    this.resumeAt = null;
+    /** @type {number | null} when the running trial is judged (epoch ms) */
+    this.trialUntil = null;
+    this.hold = HOLD_MS;
+    this._low = 0;
+    /** @type {number | null} the first sample (epoch ms) */
+    this._since = null;
+    /** the estimate a trial started from */
+    this._trialFrom = 0;
+  }
+
+  /**
+   * One sample of the sender's estimate (bit/s) at `now` (ms). Returns whether `limited`
+   * changed.
+   * @param {number} available
+   * @param {number} now
+   */
+  sample(available, now) {
+    if (this._since === null) this._since = now;
+    // a call's first seconds are its sender's start-up probing: no verdict yet
+    const settled = now - this._since >= GRACE_MS;
+    const low = settled && available < UPLINK_LOW_BPS;
+    this._low = low ? this._low + 1 : 0;
+    if (this.limited) {
+      if (this.resumeAt !== null && now >= this.resumeAt) {
+        this.limited = false;
+        this.resumeAt = null;
+        this.trialUntil = now + TRIAL_MS;
+        this._trialFrom = available;
+        this._low = 0;
+        return true;
+      }
+      return false;
+    }
+    if (this.trialUntil !== null) {
+      // A trial on a link that cannot take it floods it at once, and the estimate falls
+      // within a sample: it ends there, not after the whole trial.
+      const falling = low && available < this._trialFrom;
+      if (now < this.trialUntil && !falling) return false;
+      this.trialUntil = null;
+      if (low) {
+        this.hold = Math.min(MAX_HOLD_MS, this.hold * 2);
+        return this._pause(now);
+      }
+      this.hold = HOLD_MS;
+      return false;
+    }
+    if (this._low >= LOW_SAMPLES) return this._pause(now);
+    return false;
+  }
+
+  /** @param {number} now */
+  _pause(now) {
+    this.limited = true;
+    this.resumeAt = now + this.hold;
+    this._low = 0;
+    return true;
+  }
+}
+
+/**
+ * The lowest layer's budget while it runs alone (`ALONE_BITS_PER_PIXEL`), never less than it
+ * was given.
+ * @param {LayerRequest} lowest
+ */
+export function aloneBitrate(lowest) {
+  const budget = Math.min(MAX_ALONE_BITRATE, Math.round(lowest.width * lowest.height * ALONE_BITS_PER_PIXEL));
+  return Math.max(lowest.max_bitrate || MIN_LAYER_BITRATE, budget);
+}
+
+/**
  * Whether an encoding should run when the server says `wanted` rids are received: the wanted
  * ones, and the lowest layer too while anything is wanted (a subscriber that must step down
- * finds it running); nothing when nothing is wanted.
+ * finds it running); nothing when nothing is wanted. Under a `limited` uplink, only the
+ * lowest.
  * @param {string | undefined} rid
  * @param {Set<string>} wanted
  * @param {string | undefined} lowest
+ * @param {boolean} [limited]
  */
-function isActive(rid, wanted, lowest) {
+function isActive(rid, wanted, lowest, limited = false) {
   if (wanted.size === 0) return false;
+  if (limited) return rid !== undefined && rid === lowest;
   return rid !== undefined && (wanted.has(rid) || rid === lowest);
 }
 
@@ -127,11 +246,12 @@ function isActive(rid, wanted, lowest) {
  * @param {LayerRequest[]} layers as announced, lowest first (empty: one stream)
  * @param {Set<string> | null} wanted
  * @param {RTCDegradationPreference} degradation
+ * @param {boolean} [limited] the uplink takes the lowest layer only (`UplinkGuard`)
  */
-export async function configureSender(sender, layers, wanted, degradation) {
+export async function configureSender(sender, layers, wanted, degradation, limited = false) {
   try {
     const params = /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (sender.getParameters());
-    params.degradationPreference = degradation;
+    params.degradationPreference = underLimit(degradation, layers, limited);
     const encodings = params.encodings || [];
     if (!layers.length && encodings.length > 1) {
       // One stream on an m-line that carried simulcast before: the first encoding sends
@@ -143,13 +263,12 @@ export async function configureSender(sender, layers, wanted, degradation) {
       });
     }
     const top = layers[layers.length - 1];
-    const lowest = layers.length ? layers[0].rid : undefined;
-    for (const encoding of encodings) {
-      const layer = layers.find((l) => l.rid === encoding.rid);
-      if (!layer || !top) continue;
-      encoding.scaleResolutionDownBy = Math.max(1, top.width / layer.width);
-      if (layer.max_bitrate) encoding.maxBitrate = layer.max_bitrate;
-      if (wanted) encoding.active = isActive(encoding.rid, wanted, lowest);
+    if (top) {
+      for (const encoding of encodings) {
+        const layer = layers.find((l) => l.rid === encoding.rid);
+        if (layer) encoding.scaleResolutionDownBy = Math.max(1, top.width / layer.width);
+      }
+      setRunning(encodings, layers, wanted, limited);
     }
     await sender.setParameters(params);
   } catch (err) {
@@ -158,24 +277,68 @@ export async function configureSender(sender, layers, wanted, degradation) {
 }
 
 /**
- * Pause the encodings nobody receives and resume the others (`send-layers`). A resumed
- * encoding starts with a keyframe.
- * @param {RTCRtpSender} sender
- * @param {Set<string>} wanted
+ * Each encoding's `active` and `maxBitrate`: the announced bitrates and the server's
+ * `wanted` rids (all run while it is null), or under a `limited` uplink the lowest layer
+ * alone, with the budget that keeps its frame rate. Returns whether anything changed.
+ * @param {RTCRtpEncodingParameters[]} encodings
+ * @param {LayerRequest[]} layers as announced, lowest first
+ * @param {Set<string> | null} wanted
+ * @param {boolean} limited
  */
-export async function applyWantedLayers(sender, wanted) {
-  const params = sender.getParameters();
-  const encodings = params.encodings || [];
-  if (encodings.length < 2) return;
-  const lowest = encodings[0].rid;
+function setRunning(encodings, layers, wanted, limited) {
+  const lowest = layers.length ? layers[0] : undefined;
   let changed = false;
   for (const encoding of encodings) {
-    const active = isActive(encoding.rid, wanted, lowest);
+    const layer = layers.find((l) => l.rid === encoding.rid);
+    if (!layer) continue;
+    const alone = limited && layer === lowest;
+    const bitrate = alone ? aloneBitrate(layer) : layer.max_bitrate;
+    if (bitrate && encoding.maxBitrate !== bitrate) {
+      encoding.maxBitrate = bitrate;
+      changed = true;
+    }
+    if (!wanted && !limited) continue; // before the server said, the offer's state holds
+    const active = wanted ? isActive(encoding.rid, wanted, lowest && lowest.rid, limited) : alone;
     if (encoding.active !== active) {
       encoding.active = active;
       changed = true;
     }
   }
+  return changed;
+}
+
+/**
+ * The degradation preference of a sender: the one asked for, except that the lowest
+ * simulcast layer running alone under a `limited` uplink keeps its frame rate. Its size is
+ * already the smallest; with `balanced`, Chromium lowers a 320x240 picture's frame rate
+ * first, to 7 frames a second once its estimate dips, and in our runs kept it there for
+ * 20 s after the estimate and the encoder's target had recovered.
+ * @param {RTCDegradationPreference} degradation
+ * @param {LayerRequest[]} layers
+ * @param {boolean} limited
+ * @returns {RTCDegradationPreference}
+ */
+function underLimit(degradation, layers, limited) {
+  return limited && layers.length >= 2 ? 'maintain-framerate' : degradation;
+}
+
+/**
+ * Pause the encodings nobody receives and resume the others (`send-layers`), or under a
+ * `limited` uplink run the lowest alone. A resumed encoding starts with a keyframe.
+ * @param {RTCRtpSender} sender
+ * @param {LayerRequest[]} layers as announced, lowest first
+ * @param {Set<string> | null} wanted null: the server has not said
+ * @param {boolean} limited
+ * @param {RTCDegradationPreference} degradation the preference asked for
+ */
+export async function applyWantedLayers(sender, layers, wanted, limited, degradation) {
+  const params = /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (sender.getParameters());
+  const encodings = params.encodings || [];
+  if (encodings.length < 2 || layers.length < 2) return;
+  const preference = underLimit(degradation, layers, limited);
+  let changed = params.degradationPreference !== preference;
+  params.degradationPreference = preference;
+  if (setRunning(encodings, layers, wanted, limited)) changed = true;
   if (!changed) return;
   try {
     await sender.setParameters(params);

@@ -28,7 +28,7 @@ import {
   RemoteTrack,
   RemoteTrackPublication,
 } from './edge-video-tracks.js';
-import { applyWantedLayers, configureSender, isCameraVideo, layersFor, videoPlan } from './edge-video-simulcast.js';
+import { UplinkGuard, applyWantedLayers, configureSender, isCameraVideo, layersFor, videoPlan } from './edge-video-simulcast.js';
 
 // Everything the tracks module exports is part of this module's API too.
 export * from './edge-video-tracks.js';
@@ -87,6 +87,8 @@ const DEFAULT_HEARTBEAT_TIMEOUT = 12;
 const DEFAULT_RECONNECT_WINDOW = 30;
 /** How often the browser tells the server its own estimate of its uplink (ms). */
 const LINK_STATS_INTERVAL_MS = 2000;
+/** How often the sender's estimate is read while the upper simulcast layers are on trial (ms). */
+const TRIAL_WATCH_INTERVAL_MS = 500;
 
 /**
  * A connected room. Events: participantConnected, participantDisconnected,
@@ -128,6 +130,10 @@ export class Room extends Emitter {
     this._layers = new Map();
     /** @type {Map<LocalTrack, Set<string>>} the rids the server last said someone receives */
     this._wantedLayers = new Map();
+    /** Whether this browser's uplink takes more than its lowest simulcast layers. */
+    this._uplink = new UplinkGuard();
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this._trialWatch = null;
     /** @type {Promise<void>} */
     this._chain = Promise.resolve();
     /** @type {ReturnType<typeof setInterval> | null} */
@@ -326,16 +332,30 @@ export class Room extends Emitter {
     this._heartbeat = null;
     if (this._linkStats) clearInterval(this._linkStats);
     this._linkStats = null;
+    if (this._trialWatch) clearInterval(this._trialWatch);
+    this._trialWatch = null;
   }
 
   /**
    * Tell the server what this browser's sender estimates its uplink carries (the selected
    * candidate pair's availableOutgoingBitrate): the server judges the send side of network
    * quality by it, as what arrives understates the uplink when the encoder sends less.
-   * Browsers that do not report it (Firefox) send nothing.
+   * Browsers that do not report it (Firefox) send nothing. The same estimate tells whether
+   * the uplink takes more than the lowest simulcast layers (`UplinkGuard`).
    */
   async _reportLink() {
-    if (!this._pc || this.state !== 'connected') return;
+    const available = await this._sendEstimate();
+    if (available === undefined) return;
+    this._send({ type: CLIENT.LINK_STATS, available_send_bps: Math.round(available) });
+    if (this._uplink.trialUntil === null && this._uplink.sample(available, Date.now())) await this._applyUplink();
+  }
+
+  /**
+   * The selected candidate pair's availableOutgoingBitrate, if the browser reports it.
+   * @returns {Promise<number | undefined>}
+   */
+  async _sendEstimate() {
+    if (!this._pc || this.state !== 'connected') return undefined;
     /** @type {number | undefined} */
     let available;
     try {
@@ -352,10 +372,38 @@ export class Room extends Emitter {
       }
       available = pair ? pair.availableOutgoingBitrate : undefined;
     } catch {
-      return;
+      return undefined;
     }
-    if (typeof available === 'number' && Number.isFinite(available) && available >= 0) {
-      this._send({ type: CLIENT.LINK_STATS, available_send_bps: Math.round(available) });
+    return typeof available === 'number' && Number.isFinite(available) && available >= 0 ? available : undefined;
+  }
+
+  /**
+   * While the upper layers are tried again, watch the estimate closely: on a link that cannot
+   * take them the trial floods it, and the sooner it ends the less it costs.
+   */
+  _watchTrial() {
+    if (this._trialWatch) return;
+    this._trialWatch = setInterval(async () => {
+      if (this._uplink.trialUntil === null || !this._pc) {
+        if (this._trialWatch) clearInterval(this._trialWatch);
+        this._trialWatch = null;
+        return;
+      }
+      const available = await this._sendEstimate();
+      if (available !== undefined && this._uplink.sample(available, Date.now())) await this._applyUplink();
+    }, TRIAL_WATCH_INTERVAL_MS);
+  }
+
+  /** Run the simulcast encodings as the uplink allows (`UplinkGuard`) and the server wants. */
+  async _applyUplink() {
+    if (!this._pc) return;
+    const limited = this._uplink.limited;
+    if (this._uplink.trialUntil !== null) this._watchTrial();
+    console.debug(`edge-video: uplink ${limited ? 'limited: lowest layers only' : 'clear: every wanted layer'}`);
+    for (const [local, layers] of this._layers) {
+      const transceiver = this._pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
+      const wanted = this._wantedLayers.get(local) || null;
+      if (transceiver) await applyWantedLayers(transceiver.sender, layers, wanted, limited, this._degradation(local));
     }
   }
 
@@ -763,7 +811,21 @@ export class Room extends Emitter {
     const wanted = new Set(rids);
     this._wantedLayers.set(local, wanted);
     const transceiver = this._pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
-    if (transceiver) await applyWantedLayers(transceiver.sender, wanted);
+    if (transceiver) {
+      await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.limited, this._degradation(local));
+    }
+  }
+
+  /**
+   * What a video track gives up first when short of bandwidth or CPU: camera video its
+   * resolution and frame rate in turn (as twilio-video.js does), simulcast layers keeping the
+   * big picture for those who can take it; a shared screen keeps its resolution (text stays
+   * legible).
+   * @param {LocalTrack} local
+   * @returns {RTCDegradationPreference}
+   */
+  _degradation(local) {
+    return isCameraVideo(local.mediaStreamTrack) ? this._options.degradationPreference || 'balanced' : 'maintain-resolution';
   }
 
   /**
@@ -809,19 +871,16 @@ export class Room extends Emitter {
       if (transceiver && local instanceof LocalTrack && local.kind === 'video') {
         const layers = this._layers.get(local) || [];
         const wanted = this._wantedLayers.get(local) || null;
-        // Camera video gives up resolution and frame rate in turn when short of bandwidth
-        // or CPU (as twilio-video.js does), simulcast layers keeping the big picture for
-        // those who can take it; a shared screen keeps its resolution (text stays legible).
-        const camera = isCameraVideo(local.mediaStreamTrack);
-        const degradation = camera ? this._options.degradationPreference || 'balanced' : 'maintain-resolution';
-        await configureSender(transceiver.sender, layers, wanted, degradation);
+        await configureSender(transceiver.sender, layers, wanted, this._degradation(local), this._uplink.limited);
       }
     }
     // The offer says which layers are paused (a browser resets them from it); should a
     // `send-layers` have crossed it, what it said still holds.
     for (const [local, wanted] of this._wantedLayers) {
       const transceiver = pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
-      if (transceiver) await applyWantedLayers(transceiver.sender, wanted);
+      if (transceiver) {
+        await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.limited, this._degradation(local));
+      }
     }
     await waitForIceGathering(pc);
     const answer = /** @type {RTCSessionDescription} */ (pc.localDescription);

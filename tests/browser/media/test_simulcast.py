@@ -185,3 +185,54 @@ async def test_camera_video_is_simulcast_and_a_shared_screen_is_not(tmp_path):
             "both video producers",
         )
         assert layers == [1, 2]
+
+
+# The uplink guard's decisions, driven with made-up estimates (bit/s) and times (ms).
+GUARD_JS = """
+async () => {
+  const m = await import('/static/edge-video-simulcast.js');
+  const { UplinkGuard, UPLINK_LOW_BPS, aloneBitrate } = m;
+  const g = new UplinkGuard();
+  const log = [];
+  const step = (bps, t) => { const changed = g.sample(bps, t);
+    log.push({t, changed, limited: g.limited, trial: g.trialUntil !== null, hold: g.hold}); };
+  step(200000, 0); step(200000, 2000); step(200000, 4000);   // start-up: no verdict
+  step(300000, 6000); step(300000, 8000);                    // low twice: paused
+  step(900000, 12000);                                       // paused: samples do not resume
+  step(450000, 18000);                                       // hold over: trial
+  step(300000, 18500);                                       // estimate falls: trial fails
+  step(300000, 39000);                                       // twice the hold: trial again
+  step(700000, 42000); step(700000, 47500);                  // at the bar after the trial
+  step(700000, 50000);
+  step(300000, 52000); step(300000, 54000);                  // low again: paused, hold reset
+  const big = new UplinkGuard();
+  [400000, 400000, 400000, 2000000, 2000000].forEach((bps, i) => big.sample(bps, i * 2000));
+  return {log, low: UPLINK_LOW_BPS, bigLimited: big.limited,
+    alone: aloneBitrate({rid: 'h', width: 320, height: 240, max_bitrate: 80000}),
+    aloneTiny: aloneBitrate({rid: 'q', width: 160, height: 90, max_bitrate: 80000}),
+    aloneHuge: aloneBitrate({rid: 'h', width: 960, height: 540, max_bitrate: 130000})};
+}
+"""
+
+
+async def test_a_weak_uplink_runs_the_lowest_layer_alone_and_tries_the_others_again(tmp_path):
+    """``UplinkGuard``: under ``UPLINK_LOW_BPS`` twice (after the start-up seconds) only the
+    lowest layer runs; after a hold the others are tried, a trial whose estimate falls ends at
+    once and doubles the hold, one at the bar after its seconds succeeds and resets it."""
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium() as browser:
+        page = await open_page(browser, f"{sfu.base}/static/join.css", bypass_csp=True)
+        out = await page.evaluate(GUARD_JS)
+    log = {entry["t"]: entry for entry in out["log"]}
+    assert not any(log[t]["limited"] for t in (0, 2000, 4000, 6000)), out
+    assert log[8000]["changed"] and log[8000]["limited"], out
+    assert log[12000]["limited"] and not log[12000]["changed"], out
+    assert log[18000]["changed"] and not log[18000]["limited"] and log[18000]["trial"], out
+    assert log[18500]["changed"] and log[18500]["limited"] and log[18500]["hold"] == 20000, out
+    assert log[39000]["changed"] and log[39000]["trial"], out
+    assert log[42000]["trial"] and not log[42000]["limited"], out
+    assert not log[47500]["trial"] and not log[47500]["limited"] and log[47500]["hold"] == 10000
+    assert not log[52000]["limited"] and log[54000]["limited"], out
+    assert not out["bigLimited"]  # a link that grows past the bar is never limited
+    # the lowest layer alone gets twice its usual bits per pixel, within bounds
+    assert out["alone"] == 153600 and out["aloneTiny"] == 80000 and out["aloneHuge"] == 300000

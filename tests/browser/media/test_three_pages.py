@@ -1,0 +1,25 @@
+"""The adaptation issue's room, in real headless Chromium: alice and bob on this host, carol
+behind a link capped at 400 kbit/s each way (a network namespace shaped with ``tbf``).
+
+Over a 30 s window after a 15 s settle (``tests.support.three_pages``), from each page's own
+``getStats()``: carol decodes each remote camera at 12 fps or more, at a smaller size, with
+at most 2 s frozen; alice and bob decode carol at 12 fps or more; and they see each other at
+full size with 90 % or more of the frame rate they had before carol joined.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.browser import require_chromium
+from tests.support.netns import scratch_dir, slow_host
+from tests.support.three_pages import three_page_room
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
+
+
+async def test_a_capped_participant_and_two_fast_ones_all_keep_moving(tmp_path):
+    require_chromium()
+    with slow_host() as host, scratch_dir() as scripts:
+        room = await three_page_room(tmp_path, host, scripts)
+    assert all(room.bars.values()), str(room)

@@ -44,11 +44,7 @@ if str(ROOT) not in sys.path:
 from edge_sfu.media import MediaSettings  # noqa: E402
 from tests.support.browser import CHROMIUM, chromium, joined_page, open_page  # noqa: E402
 from tests.support.netns import SlowHost, scratch_dir, slow_host  # noqa: E402
-from tests.support.qoe import (  # noqa: E402
-    INBOUND_VIDEO_JS,
-    Seen,
-    watch,
-)
+from tests.support.qoe import Seen, longest_freeze, until_view, watch  # noqa: E402
 from tests.support.sfu import running_sfu  # noqa: E402
 from tests.support.three_pages import three_page_room  # noqa: E402
 
@@ -72,17 +68,6 @@ async ({token, simulcast}) => {
   return room.state;
 }
 """
-
-
-async def _until(page: Any, other: str, check: Any, limit: float) -> float | None:
-    """Seconds until ``check(view)`` holds for ``page``'s view of ``other`` (None: never)."""
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        view = (await page.evaluate(INBOUND_VIDEO_JS) or {}).get(other)
-        if view is not None and check(view):
-            return round(time.monotonic() - start, 2)
-        await asyncio.sleep(0.2)
-    return None
 
 
 async def _caps_and_steps(data_dir: Path, host: SlowHost, scripts: Path) -> dict[str, Any]:
@@ -110,40 +95,18 @@ async def _caps_and_steps(data_dir: Path, host: SlowHost, scripts: Path) -> dict
             # uncapped now, on the top layer: step down, then lift
             host.set_rate(300)
             stepped = time.monotonic()
-            out["step_down_s"] = await _until(
+            out["step_down_s"] = await until_view(
                 carol, "alice", lambda v: 0 < v["frameWidth"] < top, STEP_LIMIT_S
             )
-            out["longest_freeze_after_step_s"] = await _longest_freeze(
+            out["longest_freeze_after_step_s"] = await longest_freeze(
                 carol, "alice", stepped + STEP_HOLD_S
             )
             host.set_rate(None)
-            out["step_up_s"] = await _until(
+            out["step_up_s"] = await until_view(
                 carol, "alice", lambda v: v["frameWidth"] >= top, STEP_LIMIT_S
             )
             out["top_width"] = top
     return out
-
-
-async def _longest_freeze(page: Any, other: str, until: float) -> float | None:
-    """The longest freeze of ``page``'s view of ``other`` from a second from now until
-    ``until`` (monotonic): the freeze the switch itself ended is counted by then. Each
-    freeze adds its length to Chromium's total; polled often, they come one at a time."""
-    await asyncio.sleep(1)
-    view = (await page.evaluate(INBOUND_VIDEO_JS) or {}).get(other)
-    if view is None:
-        return None
-    longest = 0.0
-    while time.monotonic() < until:
-        await asyncio.sleep(0.25)
-        now = (await page.evaluate(INBOUND_VIDEO_JS) or {}).get(other)
-        if now is None:
-            return None
-        count = now["freezeCount"] - view["freezeCount"]
-        if count:
-            frozen = now["totalFreezesDuration"] - view["totalFreezesDuration"]
-            longest = max(longest, frozen / count)
-        view = now
-    return round(longest, 2)
 
 
 def _seen(s: Seen) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,43 @@ async def watch(pages: dict[str, Any], seconds: float) -> dict[str, dict[str, Se
     after = {name: await page.evaluate(INBOUND_VIDEO_JS) or {} for name, page in pages.items()}
     elapsed = time.monotonic() - start
     return {name: compare(before[name], after[name], elapsed) for name in pages}
+
+
+async def until_view(
+    page: Any, other: str, check: Callable[[dict[str, Any]], bool], limit: float
+) -> float | None:
+    """Seconds until ``page``'s view of ``other`` (its ``INBOUND_VIDEO_JS`` entry) passes
+    ``check``, polled every 0.2 s; None if it does not within ``limit`` seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        view = (await page.evaluate(INBOUND_VIDEO_JS) or {}).get(other)
+        if view is not None and check(view):
+            return round(time.monotonic() - start, 2)
+        await asyncio.sleep(0.2)
+    return None
+
+
+async def longest_freeze(page: Any, other: str, until: float) -> float | None:
+    """The longest freeze of ``page``'s view of ``other`` from a second from now until
+    ``until`` (monotonic): the freeze a switch just ended is counted by then. Each freeze
+    adds its length to Chromium's total; polled every 0.25 s, they come one at a time. None
+    if the view went away."""
+    await asyncio.sleep(1)
+    view = (await page.evaluate(INBOUND_VIDEO_JS) or {}).get(other)
+    if view is None:
+        return None
+    longest = 0.0
+    while time.monotonic() < until:
+        await asyncio.sleep(0.25)
+        now = (await page.evaluate(INBOUND_VIDEO_JS) or {}).get(other)
+        if now is None:
+            return None
+        count = now["freezeCount"] - view["freezeCount"]
+        if count:
+            frozen = now["totalFreezesDuration"] - view["totalFreezesDuration"]
+            longest = max(longest, frozen / count)
+        view = now
+    return round(longest, 2)
 
 
 def report(seen: dict[str, dict[str, Seen]]) -> str:

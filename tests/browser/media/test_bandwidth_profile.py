@@ -2,7 +2,8 @@
 allocation: a presentation-mode page whose downlink estimate drops sees its lower-priority
 track switched off (``trackSwitchedOff``, ``isSwitchedOff``) while the high-priority one plays
 on, and switched on again when the estimate lifts; ``setPriority`` turns it around; a track
-detached from every element is switched off for it; bad profiles throw as twilio-video.js's."""
+detached from every element is switched off for it; bad profiles throw as twilio-video.js's.
+The same behind a real capped link (a network namespace shaped with ``tbf``)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,17 @@ from typing import Any
 
 import pytest
 
+from edge_sfu.media import MediaSettings
 from edge_sfu.signaling.member import RoomMember
-from tests.support.browser import H264, H264TestSource, chromium, open_page, require_chromium
+from tests.support.browser import (
+    CHROMIUM,
+    H264,
+    H264TestSource,
+    chromium,
+    open_page,
+    require_chromium,
+)
+from tests.support.netns import scratch_dir, slow_host
 from tests.support.sfu import running_sfu, set_downlink, settled_costs
 from tests.support.waiting import wait_for
 
@@ -183,3 +193,58 @@ async def test_switch_off_and_priorities_in_the_browser(tmp_path):
             for source in sources:
                 await source.close()
             await kiosk.disconnect()
+
+
+async def test_presentation_mode_behind_a_capped_link(tmp_path):
+    """The same page behind a real ``tbf`` cap (a network namespace), not a set estimate: a
+    cap that takes the high-priority track and half the other switches the other off, and it
+    is switched on again when the cap lifts. The SFU finds both from the page's own
+    transport-cc feedback."""
+    require_chromium()
+    with slow_host() as host, scratch_dir() as scripts:
+        media = MediaSettings(host_addresses=(host.gateway,))
+        async with running_sfu(tmp_path, host=host.gateway, media=media) as sfu:
+            kiosk = await sfu.signaling.connect_local("room1", "kiosk")
+            camera = await kiosk.publish("camera", H264)
+            screen = await kiosk.publish("screen", H264, priority="high")
+            sources = [H264TestSource(camera, 320, 240), H264TestSource(screen, 320, 240)]
+            secure = f"--unsafely-treat-insecure-origin-as-secure={sfu.base}"
+            try:
+                async with chromium(secure, executable=host.executable(CHROMIUM, scripts)) as b:
+                    page = await open_page(b, f"{sfu.base}/join/room1", bypass_csp=True)
+                    sid = await page.evaluate(JOIN_JS, sfu.token("ann"))
+                    await page.wait_for_function(
+                        "() => Object.keys(window.tracks).length === 2", timeout=30_000
+                    )
+                    await decoding(page, "camera")
+                    await decoding(page, "screen")
+                    member = sfu.signaling.sessions[sid].participation
+                    assert isinstance(member, RoomMember)
+                    transport = member.bridge.transport
+                    consumers = {c.producer.id: c for c in transport.consumers.values()}
+                    cost = await settled_costs(consumers)
+                    # the link carries IP, UDP and SRTP too: the costs count them already
+                    cap = max(cost.values()) + min(cost.values()) // 2
+                    host.set_rate(cap // 1000)
+                    got = await wait_for(
+                        lambda: events(page),
+                        lambda e: ["off", "camera", "network-congestion", True] in e,
+                        30,
+                        what=f"the camera switched off under {cap // 1000} kbit/s",
+                    )
+                    assert ["room-off", "camera", "kiosk", True] in got
+                    assert not any(e[:2] == ["off", "screen"] for e in got), got
+                    await decoding(page, "screen")
+                    host.set_rate(None)
+                    await wait_for(
+                        lambda: events(page),
+                        lambda e: ["on", "camera", None, False] in e,
+                        40,
+                        what="the camera switched on again once the cap lifted",
+                    )
+                    await decoding(page, "camera")
+                    await page.context.close()
+            finally:
+                for source in sources:
+                    await source.close()
+                await kiosk.disconnect()

@@ -36,6 +36,7 @@ from edge_sfu.media.estimator import (
     RateWindow,
     ReceiveSideEstimator,
     SendSideEstimator,
+    Usage,
 )
 from edge_sfu.media.packet import TRANSPORT_OVERHEAD_BYTES
 from edge_sfu.media.settings import MediaSettings
@@ -312,11 +313,19 @@ class TransportBandwidth:
         self, request: ProbeRequest, consumers: Callable[[], list[Consumer]]
     ) -> None:
         """Pad the participant's video streams (``consumers()``, between two frames) so
-        that the total goes out at the probe's rate until it ends; bounded per tick."""
+        that the total goes out at the probe's rate until it ends; bounded per tick.
+
+        The padding stops as soon as the feedback shows a queue building (the delay-based
+        detector overusing): the probe has failed by then, and what it would still send only
+        overflows the link, taking the media's packets with it (behind a short link a probe
+        sent to its end lost 40 % of a high-priority track's packets in its half second)."""
         sent = sum(c.octets_sent for c in consumers())
         then = time.monotonic()
+        downlink = self.downlink
         while then < request.until:
             await asyncio.sleep(PROBE_TICK_S)
+            if downlink.usage is Usage.OVERUSING:
+                return
             now = time.monotonic()
             current = consumers()
             total = sum(c.octets_sent for c in current)

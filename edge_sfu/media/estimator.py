@@ -46,6 +46,10 @@ LOSS_HIGH: Final = 0.10
 LOSS_LOW: Final = 0.02
 #: The loss-based estimate stays at least this fraction of the acknowledged rate.
 LOSS_FLOOR: Final = 0.7
+#: For a send-side estimate, the acknowledged rate the floor is taken from is the highest of
+#: this many seconds: once the allocation sheds a stream, less is sent and less gets through,
+#: and the floor must not fall with it while the loss of the overshoot is still reported.
+ACKED_PEAK_S: Final = 2.0
 #: A loss fraction of fewer packets (sent since the last cut) does not move the estimate.
 MIN_FRESH_PACKETS: Final = 10
 
@@ -465,6 +469,8 @@ class SendSideEstimator:
         self._delay = _DelayBased(start_bps, min_bps, max_bps)
         self._loss = LossBasedControl(start_bps, min_bps, max_bps)
         self._acked = RateWindow(0.5)
+        # (time, acknowledged bit/s), decreasing: the highest of the last ACKED_PEAK_S first
+        self._acked_peaks: deque[tuple[float, float]] = deque()
         # a ring of the last ``HISTORY`` packets sent, by 16-bit sequence number (-1: free);
         # arrays, not a dict: this is written once per packet sent
         self._seqs = array("l", [-1]) * self.HISTORY
@@ -592,8 +598,18 @@ class SendSideEstimator:
         self._check_probe(now)
         if acked is not None:
             # what got through did fit: heavy loss from sending far too much must not drive
-            # the estimate below it (it would take half a minute to climb back at 8 %/s)
-            self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * acked)
+            # the estimate below it (it would take half a minute to climb back at 8 %/s).
+            # The most that got through lately: behind a short link, the overshoot's loss is
+            # reported for a while after a stream was switched off for it, and a floor under
+            # what is sent now cut the estimate under the stream that stayed (its picture
+            # then off for seconds until a probe found the room again).
+            peaks = self._acked_peaks
+            while peaks and peaks[-1][1] <= acked:
+                peaks.pop()
+            peaks.append((now, acked))
+            while peaks[0][0] < now - ACKED_PEAK_S:
+                peaks.popleft()
+            self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * peaks[0][1])
         loss_bps = self._loss.bitrate
         self.estimate_bps = int(min(max(min(delay_bps, loss_bps), self.min_bps), self.max_bps))
         return self.estimate_bps

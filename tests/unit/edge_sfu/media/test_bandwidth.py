@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
+import time
+from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +17,7 @@ from edge_sfu.media.bandwidth import (
     TransportBandwidth,
     parse_remb,
 )
+from edge_sfu.media.estimator import Usage
 from edge_sfu.media.settings import MediaSettings
 from edge_sfu.media.twcc import FeedbackBuilder
 
@@ -199,3 +203,38 @@ def test_a_probe_nothing_was_reported_about_is_judged_failed_and_the_next_one_ma
     assert bw.downlink.probe is None and bw.downlink.probes.failed == 1
     # after the failure's wait, probing goes on
     assert bw.downlink.start_probe(10 * bw.downlink.estimate_bps, probe.until + 4.0) is not None
+
+
+async def test_a_probe_stops_padding_once_the_feedback_shows_a_queue() -> None:
+    # Behind a short link a probe that goes on after the queue builds only overflows it, and
+    # the media's packets are lost with its padding: it stops at the detector's overuse.
+    bw = TransportBandwidth(MediaSettings())
+    builder = FeedbackBuilder()
+    for seq in range(20):
+        bw.on_sent(seq, seq * 0.005, 1200)
+        builder.on_packet(seq, int((seq * 0.005 + 0.02) * 1e6))
+    for fb in builder.build(9, 1):
+        bw.on_rtcp(fb.serialize(), 0.2)
+    padded: list[float] = []
+
+    class Stream:
+        ready = True
+        producer = SimpleNamespace(kind="video")
+        octets_sent = 0
+
+        def send_padding(self, count: int) -> int:
+            padded.append(time.monotonic())
+            self.octets_sent += count * 200
+            return count * 200
+
+    stream = Stream()
+    request = bw.downlink.start_probe(10 * bw.downlink.estimate_bps, time.monotonic())
+    assert request is not None and request.until - time.monotonic() > 0.3
+    task = asyncio.ensure_future(bw.run_probe(request, lambda: [stream]))  # type: ignore[list-item]
+    await asyncio.sleep(0.1)
+    assert padded  # padding while the link keeps up
+    bw.downlink._delay.detector.usage = Usage.OVERUSING
+    overused = time.monotonic()
+    await asyncio.wait_for(task, 1.0)
+    assert time.monotonic() < request.until  # it ended early
+    assert not [at for at in padded if at > overused + 0.001]

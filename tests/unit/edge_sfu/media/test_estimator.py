@@ -345,3 +345,40 @@ def test_the_receive_side_estimate_follows_loss_a_full_queue_shows_no_delay_for(
     assert estimator.estimate_bps < 0.75 * before
     estimator.on_counts(60, 340, 4.0)  # none lost since: no further cut
     assert estimator.estimate_bps >= 0.7 * 1_000_000 * 0.9
+
+
+def test_the_overshoot_reported_after_a_stream_is_shed_does_not_cut_under_what_got_through() -> (
+    None
+):
+    # 1 Mbit/s gets through; then 60 % of it is reported lost (the overshoot of a short
+    # link, reported after the stream it was for was switched off): the floor is the most
+    # that got through lately, not the little that gets through now. Once that is long
+    # past, the floor follows what gets through.
+    estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    builder = FeedbackBuilder()
+    seq, t = 0, 0.0
+
+    def send(seconds: float, per_10ms: int, link: Link) -> None:
+        nonlocal seq, t
+        for _ in range(round(seconds / 0.1)):
+            for _ in range(10):
+                for _ in range(per_10ms):
+                    estimator.on_sent(seq & 0xFFFF, t, PACKET)
+                    arrival = link.carry(t, PACKET)
+                    if arrival is not None:
+                        builder.on_packet(seq & 0xFFFF, int(arrival * 1e6))
+                    seq += 1
+                t += 0.01
+            for fb in builder.build(1, 2):
+                estimator.on_feedback(
+                    ((s, None if a is None else a / 1e6) for s, a in fb.arrivals()), t + 0.03
+                )
+
+    send(2.0, 1, Link(None))  # ~1 Mbit/s of 1200-byte packets, all through
+    peak = estimator.acked_bps
+    assert peak is not None and peak > 900_000
+    send(1.2, 1, Link(None, loss=0.6, seed=3))  # the overshoot's loss, as reported
+    assert estimator.estimate_bps >= 0.7 * peak * 0.95
+    send(3.0, 1, Link(None, loss=0.6, seed=4))  # the link really lost that much
+    acked = estimator.acked_bps
+    assert acked is not None and estimator.estimate_bps < 0.7 * peak

@@ -182,10 +182,8 @@ def test_a_senders_own_estimate_holds_only_while_fresh() -> None:
     assert bw.sender_estimate(201.0) is None
 
 
-def test_a_probe_nothing_was_reported_about_is_judged_failed_and_the_next_one_may_start() -> None:
-    # Every stream to the participant is off (no audio either): a probe's padding may be all
-    # that was sent, and if none of it got through no feedback comes at all. The probe is
-    # judged on time, not left running forever with every later probe blocked.
+def _fed_back() -> TransportBandwidth:
+    """A transport whose first 20 packets were fed back (a downlink estimate exists)."""
     bw = TransportBandwidth(MediaSettings())
     builder = FeedbackBuilder()
     for seq in range(20):
@@ -193,6 +191,14 @@ def test_a_probe_nothing_was_reported_about_is_judged_failed_and_the_next_one_ma
         builder.on_packet(seq, int((seq * 0.005 + 0.02) * 1e6))
     for fb in builder.build(9, 1):
         bw.on_rtcp(fb.serialize(), 0.2)
+    return bw
+
+
+def test_a_probe_nothing_was_reported_about_is_judged_failed_and_the_next_one_may_start() -> None:
+    # Every stream to the participant is off (no audio either): a probe's padding may be all
+    # that was sent, and if none of it got through no feedback comes at all. The probe is
+    # judged on time, not left running forever with every later probe blocked.
+    bw = _fed_back()
     probe = bw.downlink.start_probe(10 * bw.downlink.estimate_bps, 1.0)
     assert probe is not None
     for seq in range(20, 60):  # its padding, all lost: no feedback
@@ -208,13 +214,7 @@ def test_a_probe_nothing_was_reported_about_is_judged_failed_and_the_next_one_ma
 async def test_a_probe_stops_padding_once_the_feedback_shows_a_queue() -> None:
     # Behind a short link a probe that goes on after the queue builds only overflows it, and
     # the media's packets are lost with its padding: it stops at the detector's overuse.
-    bw = TransportBandwidth(MediaSettings())
-    builder = FeedbackBuilder()
-    for seq in range(20):
-        bw.on_sent(seq, seq * 0.005, 1200)
-        builder.on_packet(seq, int((seq * 0.005 + 0.02) * 1e6))
-    for fb in builder.build(9, 1):
-        bw.on_rtcp(fb.serialize(), 0.2)
+    bw = _fed_back()
     padded: list[float] = []
 
     class Stream:

@@ -311,24 +311,35 @@ def test_the_receive_side_estimate_holds_on_a_fast_uplink() -> None:
     assert estimator.estimate_bps >= 1_000_000
 
 
+class _Steady:
+    """Sends 1200-byte packets at about 1 Mbit/s whatever the estimate (one every 10 ms)
+    through a ``Link``, feedback every 100 ms."""
+
+    def __init__(self, estimator: SendSideEstimator) -> None:
+        self.estimator = estimator
+        self.builder = FeedbackBuilder()
+        self.seq = 0
+        self.t = 0.0
+
+    def send(self, seconds: float, link: Link) -> None:
+        for _ in range(round(seconds / 0.1)):
+            for _ in range(10):
+                self.estimator.on_sent(self.seq & 0xFFFF, self.t, PACKET)
+                arrival = link.carry(self.t, PACKET)
+                if arrival is not None:
+                    self.builder.on_packet(self.seq & 0xFFFF, int(arrival * 1e6))
+                self.seq += 1
+                self.t += 0.01
+            for fb in self.builder.build(1, 2):
+                self.estimator.on_feedback(
+                    ((s, None if a is None else a / 1e6) for s, a in fb.arrivals()), self.t + 0.05
+                )
+
+
 def test_heavy_loss_from_flooding_does_not_cut_below_what_gets_through() -> None:
     # a sender that keeps sending 1 Mbit/s into a 400 kbit/s link whatever the estimate
     estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
-    link = Link(None, loss=0.6)
-    seq, t = 0, 0.0
-    builder = FeedbackBuilder()
-    for step in range(1, 101):  # 10 s, feedback every 100 ms
-        for _ in range(10):  # 1 Mbit/s in 1200-byte packets: ~10 per 100 ms
-            estimator.on_sent(seq & 0xFFFF, t, PACKET)
-            arrival = link.carry(t, PACKET)
-            if arrival is not None:
-                builder.on_packet(seq & 0xFFFF, int(arrival * 1e6))
-            seq += 1
-            t += 0.01
-        for fb in builder.build(1, 2):
-            estimator.on_feedback(
-                ((s, None if a is None else a / 1e6) for s, a in fb.arrivals()), step * 0.1 + 0.05
-            )
+    _Steady(estimator).send(10.0, Link(None, loss=0.6))
     acked = estimator.acked_bps
     assert acked is not None and 300_000 < acked < 500_000
     assert estimator.loss > 0.4
@@ -355,30 +366,12 @@ def test_the_overshoot_reported_after_a_stream_is_shed_does_not_cut_under_what_g
     # that got through lately, not the little that gets through now. Once that is long
     # past, the floor follows what gets through.
     estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
-    builder = FeedbackBuilder()
-    seq, t = 0, 0.0
-
-    def send(seconds: float, per_10ms: int, link: Link) -> None:
-        nonlocal seq, t
-        for _ in range(round(seconds / 0.1)):
-            for _ in range(10):
-                for _ in range(per_10ms):
-                    estimator.on_sent(seq & 0xFFFF, t, PACKET)
-                    arrival = link.carry(t, PACKET)
-                    if arrival is not None:
-                        builder.on_packet(seq & 0xFFFF, int(arrival * 1e6))
-                    seq += 1
-                t += 0.01
-            for fb in builder.build(1, 2):
-                estimator.on_feedback(
-                    ((s, None if a is None else a / 1e6) for s, a in fb.arrivals()), t + 0.03
-                )
-
-    send(2.0, 1, Link(None))  # ~1 Mbit/s of 1200-byte packets, all through
+    sender = _Steady(estimator)
+    sender.send(2.0, Link(None))  # all through
     peak = estimator.acked_bps
     assert peak is not None and peak > 900_000
-    send(1.2, 1, Link(None, loss=0.6, seed=3))  # the overshoot's loss, as reported
+    sender.send(1.2, Link(None, loss=0.6, seed=3))  # the overshoot's loss, as reported
     assert estimator.estimate_bps >= 0.7 * peak * 0.95
-    send(3.0, 1, Link(None, loss=0.6, seed=4))  # the link really lost that much
+    sender.send(3.0, Link(None, loss=0.6, seed=4))  # the link really lost that much
     acked = estimator.acked_bps
     assert acked is not None and estimator.estimate_bps < 0.7 * peak

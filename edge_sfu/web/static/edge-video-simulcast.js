@@ -15,6 +15,7 @@ import { PROTOCOL } from './edge-video-tracks.js';
  * @typedef {{codec: VideoCodecName, simulcast?: boolean}} VideoCodecSettings
  * @typedef {'auto' | (VideoCodecName | VideoCodecSettings)[]} PreferredVideoCodecs
  * @typedef {{codec: VideoCodecName, simulcast: boolean}} VideoPlan
+ * @typedef {'clear' | 'limited' | 'careful'} UplinkMode what the uplink allows (`UplinkGuard`)
  */
 
 /** Layer rids from the top down: the full picture is always `f`. */
@@ -128,6 +129,15 @@ const MAX_HOLD_MS = 80_000;
 /** How long a trial runs before its estimate is judged (ms); it fails under the bar. */
 const TRIAL_MS = 8_000;
 /**
+ * A trial's first seconds (ms), in which the upper layers may send at most `CAREFUL_BPS`
+ * each. Chromium probes when an encoding comes back, and through a short link's queue (or a
+ * shaper's bucket) that probe can read twice the link: its allocator then sent the top layer
+ * at 600-700 kbit/s into 400, and the flood cost the page its own feedback and a few seconds
+ * of the pictures it receives. A link that takes the careful trial takes the whole one next.
+ */
+const CAREFUL_MS = 2_000;
+const CAREFUL_BPS = 250_000;
+/**
  * The lowest layer's budget while it runs alone, in bits per pixel: twice its usual share
  * (150 kbit/s at 320x240) keeps its frame rate, and leaves a short link room for the
  * participant's audio and its feedback on what it receives (at 3 bits per pixel, behind
@@ -151,6 +161,8 @@ const MAX_ALONE_BITRATE = 300_000;
 export class UplinkGuard {
   constructor() {
     this.limited = false;
+    /** whether a trial is in its careful first seconds (`CAREFUL_MS`) */
+    this.careful = false;
     /** @type {number | null} when the upper layers may run again (epoch ms), while paused */
     this.resumeAt = null;
     /** @type {number | null} when the running trial is judged (epoch ms) */
@@ -161,10 +173,18 @@ export class UplinkGuard {
     this._since = null;
     /** the estimate a trial started from */
     this._trialFrom = 0;
+    /** when the trial started (epoch ms) */
+    this._trialAt = 0;
+  }
+
+  /** @returns {UplinkMode} */
+  get mode() {
+    if (this.limited) return 'limited';
+    return this.careful ? 'careful' : 'clear';
   }
 
   /**
-   * One sample of the sender's estimate (bit/s) at `now` (ms). Returns whether `limited`
+   * One sample of the sender's estimate (bit/s) at `now` (ms). Returns whether `mode`
    * changed.
    * @param {number} available
    * @param {number} now
@@ -181,6 +201,8 @@ export class UplinkGuard {
         this.resumeAt = null;
         this.trialUntil = now + TRIAL_MS;
         this._trialFrom = available;
+        this._trialAt = now;
+        this.careful = true;
         this._low = 0;
         return true;
       }
@@ -190,8 +212,13 @@ export class UplinkGuard {
       // A trial on a link that cannot take it floods it at once, and the estimate falls
       // within a sample: it ends there, not after the whole trial.
       const falling = low && available < this._trialFrom;
-      if (now < this.trialUntil && !falling) return false;
+      if (now < this.trialUntil && !falling) {
+        if (!this.careful || now < this._trialAt + CAREFUL_MS) return false;
+        this.careful = false;
+        return true;
+      }
       this.trialUntil = null;
+      this.careful = false;
       if (low) {
         this.hold = Math.min(MAX_HOLD_MS, this.hold * 2);
         return this._pause(now);
@@ -246,12 +273,12 @@ function isActive(rid, wanted, lowest, limited = false) {
  * @param {LayerRequest[]} layers as announced, lowest first (empty: one stream)
  * @param {Set<string> | null} wanted
  * @param {RTCDegradationPreference} degradation
- * @param {boolean} [limited] the uplink takes the lowest layer only (`UplinkGuard`)
+ * @param {UplinkMode} [uplink] what the uplink allows (`UplinkGuard`)
  */
-export async function configureSender(sender, layers, wanted, degradation, limited = false) {
+export async function configureSender(sender, layers, wanted, degradation, uplink = 'clear') {
   try {
     const params = /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (sender.getParameters());
-    params.degradationPreference = underLimit(degradation, layers, limited);
+    params.degradationPreference = underLimit(degradation, layers, uplink);
     const encodings = params.encodings || [];
     if (!layers.length && encodings.length > 1) {
       // One stream on an m-line that carried simulcast before: the first encoding sends
@@ -268,7 +295,7 @@ export async function configureSender(sender, layers, wanted, degradation, limit
         const layer = layers.find((l) => l.rid === encoding.rid);
         if (layer) encoding.scaleResolutionDownBy = Math.max(1, top.width / layer.width);
       }
-      setRunning(encodings, layers, wanted, limited);
+      setRunning(encodings, layers, wanted, uplink);
     }
     await sender.setParameters(params);
   } catch (err) {
@@ -279,20 +306,23 @@ export async function configureSender(sender, layers, wanted, degradation, limit
 /**
  * Each encoding's `active` and `maxBitrate`: the announced bitrates and the server's
  * `wanted` rids (all run while it is null), or under a `limited` uplink the lowest layer
- * alone, with the budget that keeps its frame rate. Returns whether anything changed.
+ * alone, with the budget that keeps its frame rate; in a `careful` trial the upper layers
+ * at most `CAREFUL_BPS` each. Returns whether anything changed.
  * @param {RTCRtpEncodingParameters[]} encodings
  * @param {LayerRequest[]} layers as announced, lowest first
  * @param {Set<string> | null} wanted
- * @param {boolean} limited
+ * @param {UplinkMode} uplink
  */
-function setRunning(encodings, layers, wanted, limited) {
+function setRunning(encodings, layers, wanted, uplink) {
   const lowest = layers.length ? layers[0] : undefined;
+  const limited = uplink === 'limited';
   let changed = false;
   for (const encoding of encodings) {
     const layer = layers.find((l) => l.rid === encoding.rid);
     if (!layer) continue;
     const alone = limited && layer === lowest;
-    const bitrate = alone ? aloneBitrate(layer) : layer.max_bitrate;
+    let bitrate = alone ? aloneBitrate(layer) : layer.max_bitrate;
+    if (uplink === 'careful' && layer !== lowest && bitrate) bitrate = Math.min(bitrate, CAREFUL_BPS);
     if (bitrate && encoding.maxBitrate !== bitrate) {
       encoding.maxBitrate = bitrate;
       changed = true;
@@ -315,11 +345,11 @@ function setRunning(encodings, layers, wanted, limited) {
  * 20 s after the estimate and the encoder's target had recovered.
  * @param {RTCDegradationPreference} degradation
  * @param {LayerRequest[]} layers
- * @param {boolean} limited
+ * @param {UplinkMode} uplink
  * @returns {RTCDegradationPreference}
  */
-function underLimit(degradation, layers, limited) {
-  return limited && layers.length >= 2 ? 'maintain-framerate' : degradation;
+function underLimit(degradation, layers, uplink) {
+  return uplink === 'limited' && layers.length >= 2 ? 'maintain-framerate' : degradation;
 }
 
 /**
@@ -328,17 +358,17 @@ function underLimit(degradation, layers, limited) {
  * @param {RTCRtpSender} sender
  * @param {LayerRequest[]} layers as announced, lowest first
  * @param {Set<string> | null} wanted null: the server has not said
- * @param {boolean} limited
+ * @param {UplinkMode} uplink
  * @param {RTCDegradationPreference} degradation the preference asked for
  */
-export async function applyWantedLayers(sender, layers, wanted, limited, degradation) {
+export async function applyWantedLayers(sender, layers, wanted, uplink, degradation) {
   const params = /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (sender.getParameters());
   const encodings = params.encodings || [];
   if (encodings.length < 2 || layers.length < 2) return;
-  const preference = underLimit(degradation, layers, limited);
+  const preference = underLimit(degradation, layers, uplink);
   let changed = params.degradationPreference !== preference;
   params.degradationPreference = preference;
-  if (setRunning(encodings, layers, wanted, limited)) changed = true;
+  if (setRunning(encodings, layers, wanted, uplink)) changed = true;
   if (!changed) return;
   try {
     await sender.setParameters(params);

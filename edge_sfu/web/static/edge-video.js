@@ -397,13 +397,13 @@ export class Room extends Emitter {
   /** Run the simulcast encodings as the uplink allows (`UplinkGuard`) and the server wants. */
   async _applyUplink() {
     if (!this._pc) return;
-    const limited = this._uplink.limited;
+    const mode = this._uplink.mode;
     if (this._uplink.trialUntil !== null) this._watchTrial();
-    console.debug(`edge-video: uplink ${limited ? 'limited: lowest layers only' : 'clear: every wanted layer'}`);
+    console.debug(`edge-video: uplink ${mode}`);
     for (const [local, layers] of this._layers) {
       const transceiver = this._pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
       const wanted = this._wantedLayers.get(local) || null;
-      if (transceiver) await applyWantedLayers(transceiver.sender, layers, wanted, limited, this._degradation(local));
+      if (transceiver) await applyWantedLayers(transceiver.sender, layers, wanted, mode, this._degradation(local));
     }
   }
 
@@ -812,7 +812,7 @@ export class Room extends Emitter {
     this._wantedLayers.set(local, wanted);
     const transceiver = this._pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
     if (transceiver) {
-      await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.limited, this._degradation(local));
+      await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.mode, this._degradation(local));
     }
   }
 
@@ -871,7 +871,7 @@ export class Room extends Emitter {
       if (transceiver && local instanceof LocalTrack && local.kind === 'video') {
         const layers = this._layers.get(local) || [];
         const wanted = this._wantedLayers.get(local) || null;
-        await configureSender(transceiver.sender, layers, wanted, this._degradation(local), this._uplink.limited);
+        await configureSender(transceiver.sender, layers, wanted, this._degradation(local), this._uplink.mode);
       }
     }
     // The offer says which layers are paused (a browser resets them from it); should a
@@ -879,7 +879,7 @@ export class Room extends Emitter {
     for (const [local, wanted] of this._wantedLayers) {
       const transceiver = pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
       if (transceiver) {
-        await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.limited, this._degradation(local));
+        await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.mode, this._degradation(local));
       }
     }
     await waitForIceGathering(pc);

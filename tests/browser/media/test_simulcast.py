@@ -195,14 +195,16 @@ async () => {
   const g = new UplinkGuard();
   const log = [];
   const step = (bps, t) => { const changed = g.sample(bps, t);
-    log.push({t, changed, limited: g.limited, trial: g.trialUntil !== null, hold: g.hold}); };
+    log.push({t, changed, limited: g.limited, trial: g.trialUntil !== null, hold: g.hold,
+      mode: g.mode}); };
   step(200000, 0); step(200000, 2000); step(200000, 4000);   // start-up: no verdict
   step(300000, 6000); step(300000, 8000);                    // low twice: paused
   step(900000, 12000);                                       // paused: samples do not resume
   step(450000, 18000);                                       // hold over: trial
   step(300000, 18500);                                       // estimate falls: trial fails
   step(300000, 39000);                                       // twice the hold: trial again
-  step(700000, 42000); step(700000, 47500);                  // at the bar after the trial
+  step(700000, 40000);                                       // careful: upper layers held low
+  step(700000, 42000); step(700000, 47500);                  // then whole; at the bar after
   step(700000, 50000);
   step(300000, 52000); step(300000, 54000);                  // low again: paused, hold reset
   const big = new UplinkGuard();
@@ -217,8 +219,9 @@ async () => {
 
 async def test_a_weak_uplink_runs_the_lowest_layer_alone_and_tries_the_others_again(tmp_path):
     """``UplinkGuard``: under ``UPLINK_LOW_BPS`` twice (after the start-up seconds) only the
-    lowest layer runs; after a hold the others are tried, a trial whose estimate falls ends at
-    once and doubles the hold, one at the bar after its seconds succeeds and resets it."""
+    lowest layer runs; after a hold the others are tried, carefully for their first seconds; a
+    trial whose estimate falls ends at once and doubles the hold, one at the bar after its
+    seconds succeeds and resets it."""
     require_chromium()
     async with running_sfu(tmp_path) as sfu, chromium() as browser:
         page = await open_page(browser, f"{sfu.base}/static/join.css", bypass_csp=True)
@@ -228,9 +231,11 @@ async def test_a_weak_uplink_runs_the_lowest_layer_alone_and_tries_the_others_ag
     assert log[8000]["changed"] and log[8000]["limited"], out
     assert log[12000]["limited"] and not log[12000]["changed"], out
     assert log[18000]["changed"] and not log[18000]["limited"] and log[18000]["trial"], out
+    assert log[18000]["mode"] == "careful" and log[12000]["mode"] == "limited", out
     assert log[18500]["changed"] and log[18500]["limited"] and log[18500]["hold"] == 20000, out
     assert log[39000]["changed"] and log[39000]["trial"], out
-    assert log[42000]["trial"] and not log[42000]["limited"], out
+    assert log[40000]["mode"] == "careful" and not log[40000]["changed"], out
+    assert log[42000]["changed"] and log[42000]["trial"] and log[42000]["mode"] == "clear", out
     assert not log[47500]["trial"] and not log[47500]["limited"] and log[47500]["hold"] == 10000
     assert not log[52000]["limited"] and log[54000]["limited"], out
     assert not out["bigLimited"]  # a link that grows past the bar is never limited

@@ -168,13 +168,17 @@ class ConsumerBase(Closeable):
         # encoder drops its top simulcast layers): wait on the best layer that still flows,
         # up to the desired one, and move up when the desired one arrives (``deliver``).
         # With nothing flowing yet (a start, a camera that encodes only wanted layers) the
-        # desired layer is the one to wait for.
+        # desired layer is the one to wait for. A layer the publisher said it paused does
+        # not flow, whatever its last packet.
         if desired is None or len(available) < 2:
             return desired
         # "now" is the source's latest packet: a layer flows if it is not far behind it
+        paused = self.producer.paused_layers
         heard = [(name, layer.last_arrival) for name, layer in self.producer.layers.items()]
         latest = max((at for name, at in heard if at), default=0.0)
-        flowing = {name for name, at in heard if at and latest - at < LAYER_SILENT_S}
+        flowing = {
+            name for name, at in heard if at and latest - at < LAYER_SILENT_S and name not in paused
+        }
         if not flowing or desired in flowing:
             return desired
         names = [spec.name for spec in ordered_layers(available)]

@@ -173,6 +173,8 @@ class Producer(Closeable):
         #: An audio producer's recent level (RFC 6464 levels from the publisher's packets,
         #: or from a local encoder), read by the room's dominant-speaker timer.
         self.level: LevelMeter | None = LevelMeter() if self.kind == "audio" else None
+        # layers the publisher said it stopped sending (``set_paused_layers``)
+        self._paused: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"Producer({self.id!r}, {self.codec.mime_type}, layers={list(self.layers)})"
@@ -193,6 +195,10 @@ class Producer(Closeable):
             # reports a packet lost that was never lost: its downlink would look congested.
             self.duplicates_dropped += 1
             return
+        if self._paused and packet.keyframe_start and packet.layer in self._paused:
+            # A resumed encoding starts with a keyframe: should the publisher's word that it
+            # resumed cross its media, the media says it.
+            self.set_paused_layers(self._paused - {packet.layer})
         cache.put(packet)
         layer.last_arrival = packet.arrival
         layer.last_ts = packet.ts
@@ -254,6 +260,25 @@ class Producer(Closeable):
         if layer is None or (layer.spec.width, layer.spec.height) == (width, height):
             return
         layer.spec = LayerSpec(name, width, height)
+        for consumer in list(self._consumers):
+            consumer.layers_changed()
+
+    @property
+    def paused_layers(self) -> frozenset[str]:
+        """Layers the publisher said it stopped sending (a browser whose uplink carries only
+        its lowest simulcast layer): nobody waits on them."""
+        return self._paused
+
+    def set_paused_layers(self, names: Iterable[str]) -> None:
+        """The publisher stopped sending ``names`` (and sends the other layers): each consumer
+        forwarding or awaiting one of them moves to the best layer still sent at once, at
+        its next keyframe (requested now), not after the layer's silence (the pictures of a
+        paused layer stop at once). Names that are no layer of this producer are ignored; a
+        paused layer counts as sent again from its next keyframe."""
+        paused = frozenset(name for name in names if name in self.layers)
+        if paused == self._paused:
+            return
+        self._paused = paused
         for consumer in list(self._consumers):
             consumer.layers_changed()
 

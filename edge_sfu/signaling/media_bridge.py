@@ -25,7 +25,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -429,6 +429,22 @@ class MediaBridge:
             return False
         producer.priority = priority
         return True
+
+    def set_sending_layers(self, track_sid: str, rids: Sequence[str]) -> None:
+        """The client runs only ``rids`` of one of its simulcast tracks: the others are
+        paused at its encoder (``Producer.set_paused_layers``). Before the track is
+        produced (its media not set up yet) there is nothing to move."""
+        producer = self.producers.get(track_sid)
+        if producer is None:
+            return
+        if len(producer.layers) < 2:
+            raise p.ProtocolError(f"sending-layers: {track_sid} is not simulcast", p.TRACK_INVALID)
+        unknown = [rid for rid in rids if rid not in producer.layers]
+        if unknown:
+            raise p.ProtocolError(
+                f"sending-layers: {track_sid} has no layer {unknown[0]!r}", p.TRACK_INVALID
+            )
+        producer.set_paused_layers(name for name in producer.layers if name not in rids)
 
     def _switched(self, track_sid: str, consumer: ConsumerBase, off: bool) -> None:
         if track_sid in self._announced and self.consumers.get(track_sid) is consumer:

@@ -119,6 +119,12 @@ class RoomMember:
         """The client's sender's estimate of its uplink: network quality judges by it."""
         self.bridge.transport.report_sender_estimate(message.available_send_bps)
 
+    async def sending_layers(self, message: p.SendingLayers) -> None:
+        """The simulcast layers the client's encoder runs: subscribers of the others move
+        to one of these at once."""
+        self._own(message.track_sid)
+        self.bridge.set_sending_layers(message.track_sid, message.rids)
+
     def problem(self, now: float, answer_timeout: float) -> tuple[int, str] | None:
         """Why this participant must go, if it must: no answer in time, media failed."""
         if self.bridge.failure is not None:

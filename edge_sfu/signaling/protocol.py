@@ -94,6 +94,7 @@ MSG_SET_PRIORITY: Final = "set-priority"
 MSG_SET_PUBLISH_PRIORITY: Final = "set-publish-priority"
 MSG_SET_SWITCHED_OFF: Final = "set-switched-off"
 MSG_LINK_STATS: Final = "link-stats"
+MSG_SENDING_LAYERS: Final = "sending-layers"
 MSG_PING: Final = "ping"
 MSG_PONG: Final = "pong"
 MSG_LEAVE: Final = "leave"
@@ -319,6 +320,17 @@ class LinkStats:
 
 
 @dataclass(frozen=True)
+class SendingLayers:
+    """The simulcast layers (rids) the client's encoder runs now for one of its video
+    tracks: the others are paused at the client (its uplink carries only the lowest, or
+    nobody takes them), and the SFU moves their subscribers to a layer still sent at once."""
+
+    track_sid: str
+    rids: tuple[str, ...]
+    ref: str | int | None = None
+
+
+@dataclass(frozen=True)
 class Ping:
     """Heartbeat; the other side answers ``pong`` with the same ``ref``."""
 
@@ -350,6 +362,7 @@ ClientMessage = (
     | SetPublishPriority
     | SetSwitchedOff
     | LinkStats
+    | SendingLayers
     | Ping
     | Pong
     | Leave
@@ -745,6 +758,19 @@ def _link_stats(f: _Fields) -> LinkStats:
     return LinkStats(f.number("available_send_bps", low=0, high=bw.MAX_BPS), ref=f.ref)
 
 
+def _sending_layers(f: _Fields) -> SendingLayers:
+    f.only("track_sid", "rids")
+    rids = f.obj.get("rids")
+    if not isinstance(rids, list) or len(rids) > MAX_LAYERS:
+        raise ProtocolError(f"sending-layers.rids must be a list of at most {MAX_LAYERS} rids")
+    for rid in rids:
+        if not isinstance(rid, str) or not _RID.match(rid):
+            raise ProtocolError("sending-layers.rids[]: 1 to 16 letters, digits, _ or - (RFC 8851)")
+    if len(set(rids)) != len(rids):
+        raise ProtocolError("sending-layers.rids: rid repeated")
+    return SendingLayers(track_sid=f.sid("track_sid"), rids=tuple(rids), ref=f.ref)
+
+
 def _ping(f: _Fields) -> Ping:
     f.only()
     return Ping(ref=f.ref)
@@ -771,6 +797,7 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     MSG_SET_PUBLISH_PRIORITY: _set_publish_priority,
     MSG_SET_SWITCHED_OFF: _set_switched_off,
     MSG_LINK_STATS: _link_stats,
+    MSG_SENDING_LAYERS: _sending_layers,
     MSG_PING: _ping,
     MSG_PONG: _pong,
     MSG_LEAVE: _leave,

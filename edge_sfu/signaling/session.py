@@ -114,6 +114,9 @@ class Participation(Protocol):
     async def link_stats(self, message: p.LinkStats) -> None:
         """The client's own sender's estimate of its uplink."""
 
+    async def sending_layers(self, message: p.SendingLayers) -> None:
+        """The simulcast layers the client's encoder runs now for one of its tracks."""
+
     def problem(self, now: float, answer_timeout: float) -> tuple[int, str] | None:
         """A reason (Twilio code, message) to disconnect the participant, if any: an offer
         left unanswered for ``answer_timeout``, a failed media connection."""
@@ -226,6 +229,8 @@ class SignalingSession:
                 await self.participation.set_switched_off(message)
             case p.LinkStats():
                 await self.participation.link_stats(message)
+            case p.SendingLayers():
+                await self.participation.sending_layers(message)
 
     async def _refuse(self, exc: p.ProtocolError) -> None:
         self.errors += 1

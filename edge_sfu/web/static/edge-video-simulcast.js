@@ -274,8 +274,9 @@ function isActive(rid, wanted, lowest, limited = false) {
  * @param {Set<string> | null} wanted
  * @param {RTCDegradationPreference} degradation
  * @param {UplinkMode} [uplink] what the uplink allows (`UplinkGuard`)
+ * @param {(rids: string[]) => void} [report] told the rids that run, before they are applied
  */
-export async function configureSender(sender, layers, wanted, degradation, uplink = 'clear') {
+export async function configureSender(sender, layers, wanted, degradation, uplink = 'clear', report) {
   try {
     const params = /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (sender.getParameters());
     params.degradationPreference = underLimit(degradation, layers, uplink);
@@ -296,6 +297,7 @@ export async function configureSender(sender, layers, wanted, degradation, uplin
         if (layer) encoding.scaleResolutionDownBy = Math.max(1, top.width / layer.width);
       }
       setRunning(encodings, layers, wanted, uplink);
+      if (report) report(runningRids(encodings, layers));
     }
     await sender.setParameters(params);
   } catch (err) {
@@ -338,6 +340,18 @@ function setRunning(encodings, layers, wanted, uplink) {
 }
 
 /**
+ * The rids of the announced layers whose encodings run, lowest first.
+ * @param {RTCRtpEncodingParameters[]} encodings
+ * @param {LayerRequest[]} layers
+ * @returns {string[]}
+ */
+export function runningRids(encodings, layers) {
+  return layers
+    .filter((layer) => encodings.some((e) => e.rid === layer.rid && e.active !== false))
+    .map((layer) => layer.rid);
+}
+
+/**
  * The degradation preference of a sender: the one asked for, except that the lowest
  * simulcast layer running alone under a `limited` uplink keeps its frame rate. Its size is
  * already the smallest; with `balanced`, Chromium lowers a 320x240 picture's frame rate
@@ -360,8 +374,10 @@ function underLimit(degradation, layers, uplink) {
  * @param {Set<string> | null} wanted null: the server has not said
  * @param {UplinkMode} uplink
  * @param {RTCDegradationPreference} degradation the preference asked for
+ * @param {(rids: string[]) => void} [report] told the rids that run, before they are applied:
+ *   the server moves the subscribers of a paused layer at once (`sending-layers`)
  */
-export async function applyWantedLayers(sender, layers, wanted, uplink, degradation) {
+export async function applyWantedLayers(sender, layers, wanted, uplink, degradation, report) {
   const params = /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (sender.getParameters());
   const encodings = params.encodings || [];
   if (encodings.length < 2 || layers.length < 2) return;
@@ -370,6 +386,7 @@ export async function applyWantedLayers(sender, layers, wanted, uplink, degradat
   params.degradationPreference = preference;
   if (setRunning(encodings, layers, wanted, uplink)) changed = true;
   if (!changed) return;
+  if (report) report(runningRids(encodings, layers));
   try {
     await sender.setParameters(params);
   } catch (err) {

@@ -23,6 +23,7 @@ export const PROTOCOL = Object.freeze({
     SET_PUBLISH_PRIORITY: 'set-publish-priority',
     SET_SWITCHED_OFF: 'set-switched-off',
     LINK_STATS: 'link-stats',
+    SENDING_LAYERS: 'sending-layers',
     PING: 'ping',
     PONG: 'pong',
     LEAVE: 'leave',
@@ -154,11 +155,14 @@ const { CLIENT, SERVER } = PROTOCOL;
  *   SetSwitchedOffMessage
  * @typedef {{type: typeof CLIENT.LINK_STATS, available_send_bps: number | null}}
  *   LinkStatsMessage
+ * @typedef {{type: typeof CLIENT.SENDING_LAYERS, track_sid: string, rids: string[]}}
+ *   SendingLayersMessage
  * @typedef {{type: typeof CLIENT.PING | typeof CLIENT.PONG, ref?: string | number}} PingMessage
  * @typedef {{type: typeof CLIENT.LEAVE}} LeaveMessage
  * @typedef {JoinMessage | AnswerMessage | PublishMessage | UnpublishMessage |
  *   SetEnabledMessage | SetRenderSizeMessage | SetPriorityMessage | SetPublishPriorityMessage |
- *   SetSwitchedOffMessage | LinkStatsMessage | PingMessage | LeaveMessage} ClientMessage
+ *   SetSwitchedOffMessage | LinkStatsMessage | SendingLayersMessage | PingMessage |
+ *   LeaveMessage} ClientMessage
  */
 
 /**

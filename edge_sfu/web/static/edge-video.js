@@ -28,7 +28,7 @@ import {
   RemoteTrack,
   RemoteTrackPublication,
 } from './edge-video-tracks.js';
-import { UplinkGuard, applyWantedLayers, configureSender, isCameraVideo, layersFor, videoPlan } from './edge-video-simulcast.js';
+import { UplinkGuard, applyWantedLayers, configureSender, isCameraVideo, layersFor, runningRids, videoPlan } from './edge-video-simulcast.js';
 
 // Everything the tracks module exports is part of this module's API too.
 export * from './edge-video-tracks.js';
@@ -130,6 +130,8 @@ export class Room extends Emitter {
     this._layers = new Map();
     /** @type {Map<LocalTrack, Set<string>>} the rids the server last said someone receives */
     this._wantedLayers = new Map();
+    /** @type {Map<LocalTrack, string>} what `sending-layers` last told the server, per track */
+    this._runningSent = new Map();
     /** Whether this browser's uplink takes more than its lowest simulcast layers. */
     this._uplink = new UplinkGuard();
     /** @type {ReturnType<typeof setInterval> | null} */
@@ -403,7 +405,7 @@ export class Room extends Emitter {
     for (const [local, layers] of this._layers) {
       const transceiver = this._pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
       const wanted = this._wantedLayers.get(local) || null;
-      if (transceiver) await applyWantedLayers(transceiver.sender, layers, wanted, mode, this._degradation(local));
+      if (transceiver) await applyWantedLayers(transceiver.sender, layers, wanted, mode, this._degradation(local), this._reportRunning(local));
     }
   }
 
@@ -476,6 +478,7 @@ export class Room extends Emitter {
     if (!this._pc) this._createPeerConnection(msg.ice_servers || []);
     if (isReconnect) {
       this.state = 'connected';
+      this._resendRunning();
       this.emit('reconnected');
     } else {
       this.state = 'connected';
@@ -812,7 +815,36 @@ export class Room extends Emitter {
     this._wantedLayers.set(local, wanted);
     const transceiver = this._pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
     if (transceiver) {
-      await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.mode, this._degradation(local));
+      await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.mode, this._degradation(local), this._reportRunning(local));
+    }
+  }
+
+  /**
+   * Tell the server which of `local`'s simulcast layers run when that changes
+   * (`sending-layers`): it moves the subscribers of a layer paused here to one that runs at
+   * once, where it would otherwise wait for the paused layer's silence.
+   * @param {LocalTrack} local
+   * @returns {(rids: string[]) => void}
+   */
+  _reportRunning(local) {
+    return (rids) => {
+      if (!local.sid) return; // not published yet: nobody receives it
+      const said = `${local.sid} ${rids.join(',')}`;
+      if (this._runningSent.get(local) === said) return;
+      this._runningSent.set(local, said);
+      this._send({ type: CLIENT.SENDING_LAYERS, track_sid: local.sid, rids });
+    };
+  }
+
+  /** After a reconnect: what runs now, in case a `sending-layers` was lost with the link. */
+  _resendRunning() {
+    this._runningSent.clear();
+    if (!this._pc) return;
+    for (const [local, layers] of this._layers) {
+      const transceiver = this._pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
+      if (transceiver && layers.length >= 2) {
+        this._reportRunning(local)(runningRids(transceiver.sender.getParameters().encodings || [], layers));
+      }
     }
   }
 
@@ -871,7 +903,7 @@ export class Room extends Emitter {
       if (transceiver && local instanceof LocalTrack && local.kind === 'video') {
         const layers = this._layers.get(local) || [];
         const wanted = this._wantedLayers.get(local) || null;
-        await configureSender(transceiver.sender, layers, wanted, this._degradation(local), this._uplink.mode);
+        await configureSender(transceiver.sender, layers, wanted, this._degradation(local), this._uplink.mode, this._reportRunning(local));
       }
     }
     // The offer says which layers are paused (a browser resets them from it); should a
@@ -879,7 +911,7 @@ export class Room extends Emitter {
     for (const [local, wanted] of this._wantedLayers) {
       const transceiver = pc.getTransceivers().find((t) => t.sender.track === local.mediaStreamTrack);
       if (transceiver) {
-        await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.mode, this._degradation(local));
+        await applyWantedLayers(transceiver.sender, this._layers.get(local) || [], wanted, this._uplink.mode, this._degradation(local), this._reportRunning(local));
       }
     }
     await waitForIceGathering(pc);

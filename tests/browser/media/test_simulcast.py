@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.support.browser import INBOUND_JS, chromium, joined_page, open_page, require_chromium
+from tests.support.qoe import INBOUND_VIDEO_JS, until_view
 from tests.support.sfu import running_sfu
 from tests.support.waiting import wait_for
 
@@ -241,3 +242,72 @@ async def test_a_weak_uplink_runs_the_lowest_layer_alone_and_tries_the_others_ag
     assert not out["bigLimited"]  # a link that grows past the bar is never limited
     # the lowest layer alone gets twice its usual bits per pixel, within bounds
     assert out["alone"] == 153600 and out["aloneTiny"] == 80000 and out["aloneHuge"] == 300000
+
+
+async def _steady(page, identity: str, width: int) -> dict:
+    """``page``'s view of ``identity`` once it ran a whole second at ``width``, at 10 frames
+    or more and with no freeze."""
+    deadline = time.monotonic() + 30
+    last = (await page.evaluate(INBOUND_VIDEO_JS))[identity]
+    while True:
+        await asyncio.sleep(1)
+        view = (await page.evaluate(INBOUND_VIDEO_JS))[identity]
+        if (
+            view["frameWidth"] == width
+            and view["framesDecoded"] - last["framesDecoded"] >= 10
+            and view["totalFreezesDuration"] == last["totalFreezesDuration"]
+        ):
+            return view
+        assert time.monotonic() < deadline, f"{identity} not steady at {width}: {view}"
+        last = view
+
+
+# The guard's verdict on a weak uplink (as two low samples after the start-up seconds give
+# it), or the end of it, applied as the client applies its own.
+UPLINK_JS = """
+async (limited) => {
+  const room = window.edgeRoom;
+  room._uplink.limited = limited;
+  room._uplink.resumeAt = limited ? Date.now() + 600000 : null;
+  await room._applyUplink();
+}
+"""
+
+
+async def test_a_layer_paused_for_the_uplink_is_left_by_its_viewers_at_once(tmp_path):
+    """When the uplink guard pauses the top encoding, the client says which layers run
+    (``sending-layers``) and the SFU moves the viewer of the top layer down at the lower
+    layer's next keyframe: its picture does not freeze for the paused layer's silence (a
+    second, then a keyframe's round trip). When the guard lets it run again, the viewer is
+    back on it."""
+    require_chromium()
+    async with running_sfu(tmp_path) as sfu, chromium() as browser:
+        ann = await open_page(browser, f"{sfu.base}/static/join.css", bypass_csp=True)
+        state = await ann.evaluate(
+            CONNECT_JS, [sfu.token("ann"), [{"codec": "VP8", "simulcast": True}]]
+        )
+        assert state == "connected"
+        cat = await joined_page(browser, sfu.base, sfu.token("cat"))
+        await _size_tile(cat, "ann", LARGE)
+        assert await until_view(cat, "ann", lambda v: v["frameWidth"] == 640, 60) is not None
+        router = next(iter(sfu.signaling.routers.values()))
+        ann_sid = sfu.context.rooms.live_room_by_name("room1").by_identity("ann").sid
+        (producer,) = [
+            p
+            for p in router.producers.values()
+            if p.participant_id == ann_sid and p.kind == "video"
+        ]
+        # a steady picture before the switch: the sender's estimate ramps up at the start,
+        # and Chromium's own allocator drops the top layer for a moment on the way
+        before = await _steady(cat, "ann", 640)
+        await ann.evaluate(UPLINK_JS, True)
+        await wait_for(lambda: producer.paused_layers, lambda p: p == {"f"}, 5, "f paused")
+        assert await until_view(cat, "ann", lambda v: v["frameWidth"] == 320, 10) is not None
+        await asyncio.sleep(3)  # a freeze is counted once it ended
+        after = (await cat.evaluate(INBOUND_VIDEO_JS))["ann"]
+        frozen = after["totalFreezesDuration"] - before["totalFreezesDuration"]
+        assert frozen < 0.5, (before, after)
+
+        await ann.evaluate(UPLINK_JS, False)
+        await wait_for(lambda: producer.paused_layers, lambda p: not p, 5, "f running")
+        assert await until_view(cat, "ann", lambda v: v["frameWidth"] == 640, 20) is not None

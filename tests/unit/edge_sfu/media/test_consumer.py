@@ -363,6 +363,33 @@ def test_a_layer_that_does_not_flow_falls_back_to_one_that_does() -> None:
     assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
 
 
+def test_a_layer_the_publisher_paused_is_left_at_once() -> None:
+    # A browser whose uplink guard pauses its top layer says so (``sending-layers``): the
+    # subscriber moves down at the lower layer's next keyframe, asked for now, without
+    # waiting for the top layer's silence; a keyframe on the top layer resumes it.
+    producer, consumer, path, up = make([LayerSpec("lo", 320, 180), LayerSpec("hi", 1280, 720)])
+    consumer.set_preferred_size(None, None)
+    feed(producer, frame("lo", 100, 0, 2, True, 10.0))
+    feed(producer, frame("hi", 500, 0, 2, True, 10.0))
+    assert consumer.current_layer == "hi"
+    asked = len(up.keyframes)
+    producer.set_paused_layers({"hi", "no-such-layer"})
+    assert producer.paused_layers == {"hi"}
+    assert consumer.target_layer == "lo" and up.keyframes[asked:] == ["lo"]
+    assert "hi" in producer.wanted_layers  # still wanted: the publisher may resume it
+    feed(producer, frame("hi", 502, 3000, 2, False, 10.03))  # in flight: still forwarded
+    assert consumer.current_layer == "hi" and len(path.rtp) == 4
+    feed(producer, frame("lo", 102, 3000, 2, True, 10.05))
+    assert consumer.current_layer == "lo" and len(path.rtp) == 6
+    feed(producer, frame("hi", 504, 6000, 2, False, 10.06))  # no keyframe: stays paused
+    assert producer.paused_layers == {"hi"} and consumer.current_layer == "lo"
+    feed(producer, frame("hi", 506, 9000, 2, True, 10.1))  # resumed with a keyframe
+    assert producer.paused_layers == frozenset()
+    assert consumer.current_layer == "hi" and consumer.target_layer == "hi"
+    seqs = [p[2] for p in path.rtp]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+
+
 def test_with_nothing_flowing_yet_the_desired_layer_is_awaited() -> None:
     # A camera that encodes only wanted layers sends nothing until asked.
     producer, consumer, _, up = make([LayerSpec("lo", 320, 180), LayerSpec("hi", 1280, 720)])

@@ -154,3 +154,22 @@ def test_switch_and_priority_messages_from_the_server() -> None:
         p.MSG_TRACK_SWITCHED_ON,
         p.MSG_TRACK_PRIORITY_CHANGED,
     } <= p.SERVER_MESSAGE_TYPES
+
+
+def test_sending_layers() -> None:
+    message = parse({"type": "sending-layers", "track_sid": MT, "rids": ["q"]})
+    assert message == p.SendingLayers(MT, ("q",))
+    assert parse({"type": "sending-layers", "track_sid": MT, "rids": []}) == p.SendingLayers(MT, ())
+    for bad, words in (
+        ("q", "list of at most 3"),
+        (["q", "h", "f", "x"], "list of at most 3"),
+        ([1], "RFC 8851"),
+        (["a b"], "RFC 8851"),
+        (["x" * 17], "RFC 8851"),
+        (["q", "q"], "repeated"),
+        (None, "list of at most 3"),
+    ):
+        with pytest.raises(p.ProtocolError, match=words):
+            parse({"type": "sending-layers", "track_sid": MT, "rids": bad})
+    with pytest.raises(p.ProtocolError, match="track SID"):
+        parse({"type": "sending-layers", "track_sid": "MT1", "rids": []})

@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 #: ``CONGESTION_SUSTAIN_S`` (congestion seen), see ``SubscriberAllocation``.
 CONGESTION_DROP = 0.05
 CONGESTION_LOSS = 0.02
+#: ... its peak being the highest estimate of this many seconds (the estimate before an
+#: overuse's cut counts, though the loss showed only after it).
+CONGESTION_PEAK_S = 5.0
 #: A burst of loss shorter than this (seconds) is not congestion: when several streams start
 #: at once a busy receiver's socket overflows for a moment, on any link. Loss while a queue
 #: builds up on the way (the delay-based detector's overuse) is congestion at once.
@@ -201,11 +204,10 @@ class SubscriberAllocation:
         self.congested = False
         #: How long loss must last to count as congestion (seconds).
         self.congestion_sustain_s = CONGESTION_SUSTAIN_S
-        self._previous_bps: int | None = None
-        # since when the loss has been at or above CONGESTION_LOSS, and the highest estimate
-        # since just before then
+        # since when the loss has been at or above CONGESTION_LOSS
         self._lossy_since: float | None = None
-        self._peak_bps = 0
+        # (time, estimate), decreasing: the highest of the last CONGESTION_PEAK_S first
+        self._peaks: deque[tuple[float, int]] = deque()
         self._clear_since: float | None = None
         self._demands: list[Demand] = []
 
@@ -257,9 +259,10 @@ class SubscriberAllocation:
         consumers = [c for c in self._consumers() if not c.closed]
         estimate = self.available_bps()
         now = self._clock()
-        if estimate is not None and not self.congested:
-            self._watch_congestion(estimate, now)
-        self._previous_bps = estimate
+        if estimate is not None:
+            self._remember_peak(estimate, now)
+            if not self.congested:
+                self._watch_congestion(estimate, now)
         available = estimate if self.congested else None
         self.last_available_bps = available
         demands = [self.demand(c, now) for c in consumers]
@@ -304,10 +307,21 @@ class SubscriberAllocation:
             return
         if self._lossy_since is None:
             self._lossy_since = now
-            self._peak_bps = max(estimate, self._previous_bps or 0)
-        self._peak_bps = max(self._peak_bps, estimate)
+        # The peak is not the estimate when the loss began: behind a short link the
+        # delay-based cut comes first and the loss shows a feedback later, and against the
+        # cut estimate no drop would ever show (the link's both directions flooded, its
+        # feedback then starved, and nothing was stepped down for seconds).
+        peak = self._peaks[0][1]
         sustained = now - self._lossy_since >= self.congestion_sustain_s or self.overused()
-        self.congested = sustained and estimate < self._peak_bps * (1 - CONGESTION_DROP)
+        self.congested = sustained and estimate < peak * (1 - CONGESTION_DROP)
+
+    def _remember_peak(self, estimate: int, now: float) -> None:
+        peaks = self._peaks
+        while peaks and peaks[-1][1] <= estimate:
+            peaks.pop()
+        peaks.append((now, estimate))
+        while peaks[0][0] < now - CONGESTION_PEAK_S:
+            peaks.popleft()
 
     def probe_target(self) -> int | None:
         """The downlink (bps) the next step up of a track the *estimate* holds back would

@@ -314,6 +314,33 @@ def test_loss_while_a_queue_builds_up_binds_at_once() -> None:
     assert alloc.congested and alloc.last_available_bps == 300_000
 
 
+def test_an_overuse_cut_before_the_loss_shows_binds_once_it_does() -> None:
+    # A subscriber's link is capped under what it gets: the queue's delay cuts the estimate
+    # first, with nothing lost yet; the loss shows a feedback later. The drop is from the
+    # estimate before the cut, not from the cut one (the link's feedback then starved in
+    # its flooded directions, and it was never stepped down).
+    now = [0.0]
+    estimate: list[int | None] = [736_000]
+    loss: list[float | None] = [0.0]
+    overused = [False]
+    _p, cam, _, _ = make(SIMULCAST)
+    alloc = SubscriberAllocation(
+        lambda: [cam],
+        lambda: estimate[0],
+        loss=lambda: loss[0],
+        overused=lambda: overused[0],
+        clock=lambda: now[0],
+    )
+    alloc.run()
+    estimate[0], overused[0], now[0] = 338_000, True, 1.27
+    alloc.run()
+    assert not alloc.congested  # a delay spike alone is not congestion
+    loss[0], now[0] = 0.35, 1.69
+    alloc.run()
+    assert alloc.congested and alloc.last_available_bps == 338_000
+    assert cam.target_layer == "q"
+
+
 def test_a_paused_layer_costs_what_it_sent_while_it_flowed() -> None:
     producer, _cam, _, _ = make(SIMULCAST)
     t = 100.0

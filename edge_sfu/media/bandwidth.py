@@ -361,7 +361,10 @@ class TransportBandwidth:
     def tick(self, now: float) -> None:
         """Time passes (the transport's feedback loop, ten times a second)."""
         if self._twcc_seen:
+            timeouts = self.downlink.feedback_timeouts
             self.downlink.on_tick(now)
+            if self.downlink.feedback_timeouts != timeouts:
+                self._loss = self.downlink.loss
 
     # -- the estimate ----------------------------------------------------------------
 

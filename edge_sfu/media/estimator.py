@@ -370,11 +370,11 @@ class ProbeRequest:
 
 
 #: A probe sends at most this times the estimate: a probe into a short link loses what
-#: exceeds it, media included (a freeze), so a first step is modest ...
+#: exceeds it, media included. One right after a probe that got through is no bolder: at
+#: twice the estimate, such a probe into a link just over it cost a subscriber's
+#: high-priority track most of a second's frames, and a lifted cap is found about as fast
+#: in steps of 1.5 (the next probe follows a success after half a second).
 PROBE_GAIN: Final = 1.5
-#: ... and one right after a probe that got through is bolder (a link that recovered is
-#: found in a few steps, as a sender's initial probing finds its link).
-PROBE_GAIN_AFTER_SUCCESS: Final = 2.0
 #: A probe aims this much above what it is for: a probe that gets through lifts the estimate
 #: to a little under the rate it showed, which must still cover the step it was for (as
 #: LiveKit's allocator probes 20 % over its goal).
@@ -387,6 +387,12 @@ PROBE_SATURATED: Final = 0.9
 PROBE_UTILISATION: Final = 0.95
 #: A probe is judged this long after its end (seconds) even if no feedback came for as long.
 PROBE_UNREPORTED_S: Final = 1.0
+#: No feedback for this long (seconds) while packets went out after the last one: the link
+#: swallows everything (a queue flooded both ways drops the feedback too), and the estimate
+#: is cut by ``FEEDBACK_TIMEOUT_CUT`` for each such span, as libwebrtc does when its
+#: feedback times out. Feedback normally comes every 100 ms or so.
+FEEDBACK_TIMEOUT_S: Final = 1.0
+FEEDBACK_TIMEOUT_CUT: Final = 0.8
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
 PROBE_MAX_BACKOFF_S: Final = 5.0
@@ -397,12 +403,11 @@ class ProbeController:
     estimate, no probe is running, and the last failed one is long enough ago (the wait
     doubles after each failure, up to ``PROBE_MAX_BACKOFF_S``)."""
 
-    __slots__ = ("_backoff", "_gain", "_next_allowed", "duration", "failed", "succeeded")
+    __slots__ = ("_backoff", "_next_allowed", "duration", "failed", "succeeded")
 
     def __init__(self, duration: float = 0.5) -> None:
         self.duration = duration
         self._backoff = 2.0
-        self._gain = PROBE_GAIN
         self._next_allowed = -math.inf
         #: Probes that got through at their rate, and those that did not.
         self.succeeded = 0
@@ -410,12 +415,11 @@ class ProbeController:
 
     def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
         """A probe towards ``wanted_bps`` (``PROBE_OVERAGE`` over it, at most
-        ``PROBE_GAIN`` times the estimate, or ``PROBE_GAIN_AFTER_SUCCESS`` right after one
-        got through), or None."""
+        ``PROBE_GAIN`` times the estimate), or None."""
         if wanted_bps <= estimate_bps or now < self._next_allowed:
             return None
         self._next_allowed = now + self.duration + 1.0
-        rate = min(int(wanted_bps * PROBE_OVERAGE), int(self._gain * estimate_bps))
+        rate = min(int(wanted_bps * PROBE_OVERAGE), int(PROBE_GAIN * estimate_bps))
         return ProbeRequest(int(rate), now + self.duration)
 
     def result(self, succeeded: bool, now: float) -> None:
@@ -423,11 +427,9 @@ class ProbeController:
         if succeeded:
             self.succeeded += 1
             self._backoff = 2.0
-            self._gain = PROBE_GAIN_AFTER_SUCCESS
             self._next_allowed = now + 0.5
         else:
             self.failed += 1
-            self._gain = PROBE_GAIN
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
 
@@ -495,6 +497,10 @@ class SendSideEstimator:
         self._cut_sent_by = -math.inf
         self._loss_since = -math.inf
         self._last_feedback = -math.inf  # when feedback last came
+        self._last_send = -math.inf  # when a packet last went out
+        self._last_timeout = -math.inf  # when the estimate was last cut for no feedback
+        #: Times the feedback timed out (``FEEDBACK_TIMEOUT_S``).
+        self.feedback_timeouts = 0
         #: When the delay-based detector last saw a queue building (-inf: never).
         self.last_overuse = -math.inf
         #: Packets the feedback reported on since the start, and of those the lost ones:
@@ -519,6 +525,7 @@ class SendSideEstimator:
     def on_sent(self, sequence: int, send_time: float, size: int, probe: bool = False) -> None:
         """Remember a sent packet (16-bit transport-wide sequence number)."""
         i = sequence & self.MASK
+        self._last_send = send_time
         self._seqs[i] = sequence
         self._times[i] = send_time
         self._sizes[i] = size
@@ -633,11 +640,38 @@ class SendSideEstimator:
         failed, if nothing of it was reported). Feedback comes only for what was sent;
         once every stream to the participant is off, a probe's padding may be all that
         was, and a probe never judged would block every later one (the link could never
-        be found again)."""
+        be found again). Feedback that stops while packets go out cuts the estimate
+        (``FEEDBACK_TIMEOUT_S``)."""
         probe = self.probe
         silent = now - self._last_feedback >= PROBE_UNREPORTED_S
         if probe is not None and silent and now >= probe.until + PROBE_UNREPORTED_S:
             self._check_probe(now)
+        self._check_feedback_timeout(now)
+
+    def _check_feedback_timeout(self, now: float) -> None:
+        # Only once feedback has come (a participant that never sends it has no timeout),
+        # only for packets sent since, and once per span.
+        last = max(self._last_feedback, self._last_timeout)
+        if (
+            self._last_feedback == -math.inf
+            or self._last_send <= self._last_feedback
+            or now - last < FEEDBACK_TIMEOUT_S
+        ):
+            return
+        self._last_timeout = now
+        self.feedback_timeouts += 1
+        # Everything since is as good as lost, on a queue that overflows: both estimates
+        # come down, and the congestion is as sure as an overuse.
+        self.loss = 1.0
+        self.last_overuse = now
+        self._cut_sent_by = now  # the loss of what went out before is this cut's
+        aimd = self._delay.aimd
+        aimd.bitrate = max(aimd.min_bps, aimd.bitrate * FEEDBACK_TIMEOUT_CUT)
+        self._loss.bitrate = max(self._loss.min_bps, self._loss.bitrate * FEEDBACK_TIMEOUT_CUT)
+        self._acked_peaks.clear()  # what got through before says nothing of the link now
+        self.estimate_bps = int(
+            min(max(min(aimd.bitrate, self._loss.bitrate), self.min_bps), self.max_bps)
+        )
 
     def _check_probe(self, now: float) -> None:
         probe = self.probe

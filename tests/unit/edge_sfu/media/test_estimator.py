@@ -8,6 +8,7 @@ import random
 import pytest
 
 from edge_sfu.media.estimator import (
+    FEEDBACK_TIMEOUT_CUT,
     PROBE_GAIN,
     PROBE_MAX_BACKOFF_S,
     PROBE_OVERAGE,
@@ -375,3 +376,36 @@ def test_the_overshoot_reported_after_a_stream_is_shed_does_not_cut_under_what_g
     sender.send(3.0, Link(None, loss=0.6, seed=4))  # the link really lost that much
     acked = estimator.acked_bps
     assert acked is not None and estimator.estimate_bps < 0.7 * peak
+
+
+def test_feedback_that_stops_while_packets_go_out_cuts_the_estimate() -> None:
+    # A link flooded both ways drops the subscriber's feedback too: with none for a second
+    # while packets went out, everything since is as good as lost.
+    estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    seq = 0
+    for i in range(20):  # 20 ms apart, reported at once
+        estimator.on_sent(seq, i * 0.02, PACKET)
+        estimator.on_feedback([(seq, i * 0.02 + 0.01)], i * 0.02 + 0.02)
+        seq += 1
+    before = estimator.estimate_bps
+    estimator.on_tick(1.0)  # nothing sent since the last feedback: no timeout
+    assert estimator.estimate_bps == before and estimator.feedback_timeouts == 0
+    for i in range(50):  # sent, never reported
+        estimator.on_sent(seq, 0.4 + i * 0.02, PACKET)
+        seq += 1
+    estimator.on_tick(1.3)  # under a second since the last feedback
+    assert estimator.feedback_timeouts == 0
+    estimator.on_tick(1.45)
+    assert estimator.feedback_timeouts == 1
+    assert estimator.estimate_bps == int(before * FEEDBACK_TIMEOUT_CUT)
+    assert estimator.loss == 1.0 and estimator.last_overuse == 1.45
+    estimator.on_tick(2.0)  # once per span
+    assert estimator.feedback_timeouts == 1
+    estimator.on_tick(2.5)
+    assert estimator.feedback_timeouts == 2
+    assert estimator.estimate_bps == int(before * FEEDBACK_TIMEOUT_CUT**2)
+    # a participant that never sent feedback has no timeout
+    silent = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    silent.on_sent(0, 0.0, PACKET)
+    silent.on_tick(5.0)
+    assert silent.feedback_timeouts == 0 and silent.estimate_bps == 1_000_000

@@ -32,6 +32,7 @@ from edge_sfu.media.allocator import (
     Priority,
     VideoBandwidthProfile,
 )
+from edge_sfu.media.estimator import WindowMax
 from edge_sfu.media.layers import ordered_layers
 from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES
 
@@ -206,8 +207,9 @@ class SubscriberAllocation:
         self.congestion_sustain_s = CONGESTION_SUSTAIN_S
         # since when the loss has been at or above CONGESTION_LOSS
         self._lossy_since: float | None = None
-        # (time, estimate), decreasing: the highest of the last CONGESTION_PEAK_S first
-        self._peaks: deque[tuple[float, int]] = deque()
+        # the highest estimate of the last CONGESTION_PEAK_S
+        self._peaks = WindowMax(CONGESTION_PEAK_S)
+        self._peak_bps = 0.0
         self._clear_since: float | None = None
         self._demands: list[Demand] = []
 
@@ -260,7 +262,7 @@ class SubscriberAllocation:
         estimate = self.available_bps()
         now = self._clock()
         if estimate is not None:
-            self._remember_peak(estimate, now)
+            self._peak_bps = self._peaks.add(now, estimate)
             if not self.congested:
                 self._watch_congestion(estimate, now)
         available = estimate if self.congested else None
@@ -311,17 +313,8 @@ class SubscriberAllocation:
         # delay-based cut comes first and the loss shows a feedback later, and against the
         # cut estimate no drop would ever show (the link's both directions flooded, its
         # feedback then starved, and nothing was stepped down for seconds).
-        peak = self._peaks[0][1]
         sustained = now - self._lossy_since >= self.congestion_sustain_s or self.overused()
-        self.congested = sustained and estimate < peak * (1 - CONGESTION_DROP)
-
-    def _remember_peak(self, estimate: int, now: float) -> None:
-        peaks = self._peaks
-        while peaks and peaks[-1][1] <= estimate:
-            peaks.pop()
-        peaks.append((now, estimate))
-        while peaks[0][0] < now - CONGESTION_PEAK_S:
-            peaks.popleft()
+        self.congested = sustained and estimate < self._peak_bps * (1 - CONGESTION_DROP)
 
     def probe_target(self) -> int | None:
         """The downlink (bps) the next step up of a track the *estimate* holds back would

@@ -361,6 +361,31 @@ class RateWindow:
         return self._bytes * 8 / span
 
 
+class WindowMax:
+    """The highest value added over a sliding window of times (a deque kept decreasing, so
+    each value is added and dropped once)."""
+
+    __slots__ = ("_items", "window")
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._items: deque[tuple[float, float]] = deque()
+
+    def add(self, at: float, value: float) -> float:
+        """Add ``value`` at ``at`` (times in order); returns the highest of the window."""
+        items = self._items
+        while items and items[-1][1] <= value:
+            items.pop()
+        items.append((at, value))
+        while items[0][0] < at - self.window:
+            items.popleft()
+        return items[0][1]
+
+    def clear(self) -> None:
+        """Forget every value."""
+        self._items.clear()
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeRequest:
     """Send padding so that the total goes out at ``bitrate_bps`` until ``until``."""
@@ -471,8 +496,8 @@ class SendSideEstimator:
         self._delay = _DelayBased(start_bps, min_bps, max_bps)
         self._loss = LossBasedControl(start_bps, min_bps, max_bps)
         self._acked = RateWindow(0.5)
-        # (time, acknowledged bit/s), decreasing: the highest of the last ACKED_PEAK_S first
-        self._acked_peaks: deque[tuple[float, float]] = deque()
+        # the most acknowledged (bit/s) over the last ACKED_PEAK_S
+        self._acked_peaks = WindowMax(ACKED_PEAK_S)
         # a ring of the last ``HISTORY`` packets sent, by 16-bit sequence number (-1: free);
         # arrays, not a dict: this is written once per packet sent
         self._seqs = array("l", [-1]) * self.HISTORY
@@ -610,13 +635,8 @@ class SendSideEstimator:
             # reported for a while after a stream was switched off for it, and a floor under
             # what is sent now cut the estimate under the stream that stayed (its picture
             # then off for seconds until a probe found the room again).
-            peaks = self._acked_peaks
-            while peaks and peaks[-1][1] <= acked:
-                peaks.pop()
-            peaks.append((now, acked))
-            while peaks[0][0] < now - ACKED_PEAK_S:
-                peaks.popleft()
-            self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * peaks[0][1])
+            peak = self._acked_peaks.add(now, acked)
+            self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * peak)
         loss_bps = self._loss.bitrate
         self.estimate_bps = int(min(max(min(delay_bps, loss_bps), self.min_bps), self.max_bps))
         return self.estimate_bps

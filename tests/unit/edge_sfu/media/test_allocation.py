@@ -292,24 +292,37 @@ def test_a_moment_of_loss_as_streams_start_does_not_bind() -> None:
     assert alloc.congested and alloc.last_available_bps == 600_000
 
 
-def test_loss_while_a_queue_builds_up_binds_at_once() -> None:
-    now = [0.0]
-    estimate: list[int | None] = [1_000_000]
-    loss: list[float | None] = [0.0]
-    overused = [False]
+@dataclass
+class Seen:
+    """What the allocation reads of the link and the clock (the test changes it)."""
+
+    estimate: int
+    loss: float = 0.0
+    overused: bool = False
+    now: float = 0.0
+
+
+def _watching(seen: Seen) -> tuple[SubscriberAllocation, Consumer]:
+    """An allocation over one simulcast consumer that reads ``seen``."""
     _p, cam, _, _ = make(SIMULCAST)
     alloc = SubscriberAllocation(
         lambda: [cam],
-        lambda: estimate[0],
-        loss=lambda: loss[0],
-        overused=lambda: overused[0],
-        clock=lambda: now[0],
+        lambda: seen.estimate,
+        loss=lambda: seen.loss,
+        overused=lambda: seen.overused,
+        clock=lambda: seen.now,
     )
     alloc.run()
-    estimate[0], loss[0], now[0] = 800_000, 0.2, 0.2
+    return alloc, cam
+
+
+def test_loss_while_a_queue_builds_up_binds_at_once() -> None:
+    seen = Seen(1_000_000)
+    alloc, _cam = _watching(seen)
+    seen.estimate, seen.loss, seen.now = 800_000, 0.2, 0.2
     alloc.run()
     assert not alloc.congested  # a moment's loss alone is not congestion
-    estimate[0], overused[0], now[0] = 300_000, True, 0.4
+    seen.estimate, seen.overused, seen.now = 300_000, True, 0.4
     alloc.run()
     assert alloc.congested and alloc.last_available_bps == 300_000
 
@@ -319,23 +332,12 @@ def test_an_overuse_cut_before_the_loss_shows_binds_once_it_does() -> None:
     # first, with nothing lost yet; the loss shows a feedback later. The drop is from the
     # estimate before the cut, not from the cut one (the link's feedback then starved in
     # its flooded directions, and it was never stepped down).
-    now = [0.0]
-    estimate: list[int | None] = [736_000]
-    loss: list[float | None] = [0.0]
-    overused = [False]
-    _p, cam, _, _ = make(SIMULCAST)
-    alloc = SubscriberAllocation(
-        lambda: [cam],
-        lambda: estimate[0],
-        loss=lambda: loss[0],
-        overused=lambda: overused[0],
-        clock=lambda: now[0],
-    )
-    alloc.run()
-    estimate[0], overused[0], now[0] = 338_000, True, 1.27
+    seen = Seen(736_000)
+    alloc, cam = _watching(seen)
+    seen.estimate, seen.overused, seen.now = 338_000, True, 1.27
     alloc.run()
     assert not alloc.congested  # a delay spike alone is not congestion
-    loss[0], now[0] = 0.35, 1.69
+    seen.loss, seen.now = 0.35, 1.69
     alloc.run()
     assert alloc.congested and alloc.last_available_bps == 338_000
     assert cam.target_layer == "q"

@@ -173,6 +173,7 @@ class PeerSession:
         self._lock = asyncio.Lock()
         #: By receiver: its repair and the task that runs it (cancelled on close).
         self.repairs: dict[int, tuple[seam.ReceiverRepair, asyncio.Task[None]]] = {}
+        self._bounded: set[int] = set()  # receivers whose decoded frames are bounded
         #: By DTLS transport (one with BUNDLE): its transport-cc feedback and its task.
         self.feedback: dict[int, tuple[DownlinkFeedback, asyncio.Task[None]]] = {}
 
@@ -222,7 +223,14 @@ class PeerSession:
     def _repair_receivers(self) -> None:
         for transceiver in self.pc.getTransceivers():
             receiver = transceiver.receiver
-            if transceiver.kind != "video" or id(receiver) in self.repairs:
+            if id(receiver) in self._bounded:
+                continue
+            video = transceiver.kind == "video"
+            seam.bound_decoded_frames(
+                receiver, seam.DECODED_VIDEO_FRAMES if video else seam.DECODED_AUDIO_FRAMES
+            )
+            self._bounded.add(id(receiver))
+            if not video:
                 continue
             repair = seam.ReceiverRepair(receiver, _keyframe_detector)
             task = asyncio.create_task(repair.run(), name=f"repair {transceiver.mid}")

@@ -79,7 +79,12 @@ from edge_sfu.media.seam.receive import (
     retarget_receiver,
     take_over_receiver,
 )
-from edge_sfu.media.seam.repair import ReceiverRepair
+from edge_sfu.media.seam.repair import (
+    DECODED_AUDIO_FRAMES,
+    DECODED_VIDEO_FRAMES,
+    ReceiverRepair,
+    bound_decoded_frames,
+)
 from edge_sfu.media.seam.send import (
     SendParams,
     SendPath,
@@ -158,6 +163,7 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("JitterBuffer", "remove"),
     ("JitterBuffer", "add"),
     ("NackGenerator", "missing"),
+    ("RemoteStreamTrack", "_queue"),  # repair: a decoded-frame queue with a bound
     # downlink: a decoding peer's RTP on arrival, and RTCP out
     ("RTCDtlsTransport", "_handle_rtp_data"),
     ("RTCDtlsTransport", "_send_rtp"),
@@ -166,6 +172,8 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
 negotiate_header_extensions()
 
 __all__ = [
+    "DECODED_AUDIO_FRAMES",
+    "DECODED_VIDEO_FRAMES",
     "EXT_ABS_SEND_TIME",
     "EXT_AUDIO_LEVEL",
     "EXT_MID",
@@ -190,6 +198,7 @@ __all__ = [
     "answered_rids",
     "arrival_time",
     "audio_level",
+    "bound_decoded_frames",
     "drain_socket_reads",
     "flush_all",
     "h264_depayload",

@@ -34,6 +34,31 @@ PLI_REPEAT_S: Final = 1.0
 KeyframeDetectors = Callable[[str], Callable[[bytes], bool] | None]
 
 
+#: Decoded frames a receiver's track keeps for its reader (``bound_decoded_frames``): a
+#: third of a second of video, a second of audio.
+DECODED_VIDEO_FRAMES: Final = 10
+DECODED_AUDIO_FRAMES: Final = 50
+
+
+def bound_decoded_frames(receiver: RTCRtpReceiver, limit: int) -> None:
+    """Keep at most ``limit`` decoded frames waiting in ``receiver``'s track; the oldest go.
+
+    aiortc decodes whatever arrives, whether or not anything reads the track, into a queue
+    with no bound: a client that reads only some of its subscribed tracks (or none, as a
+    test's guests) grew by a decoded picture per frame, 27 clients of one 640x480 camera by
+    gigabytes within seconds. A reader that falls behind gets the newest frames, as a
+    player would show them. The decoder thread hands each frame over with ``put`` on the
+    event loop, so the bound is applied there."""
+    queue: asyncio.Queue[Any] = receiver.track._queue  # type: ignore[attr-defined]
+
+    async def put(item: Any) -> None:
+        while queue.qsize() >= limit:
+            queue.get_nowait()
+        queue.put_nowait(item)
+
+    queue.put = put  # type: ignore[method-assign]
+
+
 def _after(seq: int, other: int) -> bool:
     """Whether 16-bit sequence number ``seq`` comes after ``other``."""
     return 0 < ((seq - other) & 0xFFFF) < 0x8000

@@ -5,11 +5,14 @@ buffered, else the one a PLI asks for), on aiortc's own receiver and jitter buff
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtpPacket
 
 from edge_sfu.media import seam
@@ -129,3 +132,19 @@ async def test_a_quiet_track_is_not_a_stall(video: Receiver) -> None:
     video.feed(101, 2000)
     await video.tick(10 * STALL_S)  # switched off, or a paused source: nothing waits
     assert video.plis == 0 and video.nacks == [] and video.repair.skips == 0
+
+
+async def test_decoded_frames_nobody_reads_are_bounded() -> None:
+    # aiortc decodes into a queue without a bound whether or not anything reads the track:
+    # a client that never reads a subscribed video grew by a picture per frame.
+    # (a receiver's track exists once a remote description made it)
+    receiver: Any = SimpleNamespace(track=RemoteStreamTrack(kind="video"))
+    seam.bound_decoded_frames(receiver, 3)
+    queue = receiver.track._queue
+    for frame in range(10):  # as the decoder thread hands them over, on the loop
+        await queue.put(frame)
+    assert queue.qsize() == 3
+    await queue.put(None)  # the end of the track is never dropped
+    assert [await receiver.track.recv() for _ in range(2)] == [8, 9]
+    with pytest.raises(MediaStreamError):
+        await receiver.track.recv()

@@ -22,6 +22,7 @@ from aiortc import (
 from aiortc import codecs as aiortc_codecs
 from aiortc.codecs import h264
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtcpPacket, RtpPacket
 from hypothesis import given
 from hypothesis import strategies as st
@@ -71,6 +72,7 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
             "RtpRouter": dtls._rtp_router,
             "JitterBuffer": tx.receiver._RTCRtpReceiver__jitter_buffer,
             "NackGenerator": tx.receiver._RTCRtpReceiver__nack_generator,
+            "RemoteStreamTrack": RemoteStreamTrack(kind="video"),
         }
         missing = [
             f"{owner}.{name}"

@@ -11,7 +11,7 @@ from typing import Final
 
 from edge_sfu.media import seam
 from edge_sfu.media.consumer_base import ConsumerBase
-from edge_sfu.media.packet import NTP_EPOCH_OFFSET, RTP_HEADER, MediaPacket
+from edge_sfu.media.packet import NTP_EPOCH_OFFSET, RTP_HEADER, MediaPacket, vp8_rewrite_ids
 from edge_sfu.media.producer import Producer
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,13 @@ class Consumer(ConsumerBase):
         self._frame_end = 0  # the newest packet sent ended a frame (marker): padding may follow
         self._last_out_ts = 0
         self._last_arrival = 0.0
+        # VP8 picture numbering, continued across switches as the sequence numbers are
+        # (``vp8_rewrite_ids``): the offsets added, and the newest payload sent (its
+        # numbers are read at the next switch, not per packet)
+        self._vp8 = producer.codec.name == "VP8"
+        self._pid_off = 0
+        self._tl0_off = 0
+        self._last_vp8: bytes | None = None
         self.packets_sent = 0
         self.octets_sent = 0
         self.nacks_received = 0
@@ -146,6 +153,13 @@ class Consumer(ConsumerBase):
             gap = max(1, int((packet.arrival - self._last_arrival) * self._clock))
             self._ts_off = (self._last_out_ts + gap - packet.ts) & 0xFFFFFFFF
         self._epoch_first = packet.seq
+        if self._vp8 and self._last_vp8 is not None:
+            _, last_pid, last_tl0 = vp8_rewrite_ids(self._last_vp8, 0, 0)
+            _, pid, tl0 = vp8_rewrite_ids(packet.payload, 0, 0)
+            if pid is not None and last_pid is not None:
+                self._pid_off = (last_pid + 1 - pid) & 0x7FFF
+            if tl0 is not None and last_tl0 is not None:
+                self._tl0_off = (last_tl0 + 1 - tl0) & 0xFF
 
     def _forward(self, packet: MediaPacket) -> None:
         path = self._path
@@ -158,6 +172,8 @@ class Consumer(ConsumerBase):
         out_seq = (seq + self._seq_off) & 0xFFFF
         out_ts = (packet.ts + self._ts_off) & 0xFFFFFFFF
         payload = packet.payload
+        if self._vp8 and (self._pid_off or self._tl0_off):
+            payload = vp8_rewrite_ids(payload, self._pid_off, self._tl0_off)[0]
         if not path.send_rtp_parts(
             RTP_HEADER.pack(0x80, (packet.marker << 7) | self._pt, out_seq, out_ts, self._ssrc),
             payload,
@@ -172,6 +188,8 @@ class Consumer(ConsumerBase):
             self._last_out_ts = out_ts
             self._last_arrival = packet.arrival
             self._frame_end = packet.marker
+            if self._vp8:
+                self._last_vp8 = payload
 
     def send_padding(self, count: int, size: int = PADDING_BYTES) -> int:
         """Engine-internal: ``count`` padding-only packets of ``size`` bytes (probing),
@@ -265,7 +283,10 @@ class Consumer(ConsumerBase):
             header = RTP_HEADER.pack(
                 0x80, (cached.marker << 7) | self._pt, out_seq, out_ts, self._ssrc
             )
-            if path.send_rtp_parts(header, cached.payload, urgent=True):
+            payload = cached.payload
+            if self._vp8 and (self._pid_off or self._tl0_off):
+                payload = vp8_rewrite_ids(payload, self._pid_off, self._tl0_off)[0]
+            if path.send_rtp_parts(header, payload, urgent=True):
                 self.retransmitted += 1
                 resent[out_seq] = now
         if missing:

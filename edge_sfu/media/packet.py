@@ -134,6 +134,65 @@ def _vp8_header_at(payload: bytes) -> int | None:
     return pos
 
 
+def vp8_rewrite_ids(
+    payload: bytes, pid_off: int, tl0_off: int
+) -> tuple[bytes, int | None, int | None]:
+    """An RFC 7741 payload with ``pid_off`` added to its PictureID (modulo its 7 or 15 bits)
+    and ``tl0_off`` to its TL0PICIDX (modulo 256), and the two values it then carries (None
+    where its descriptor has no such field). The payload itself when nothing changes (no
+    copy: the forwarding hot path).
+
+    Each simulcast encoding numbers its pictures on its own: a receiver that is switched
+    from one to another must see them go on from where they were, or its reference
+    tracking (libwebrtc's ``RtpVp8RefFinder``) takes the new pictures for old ones or for
+    ones after a gap, and waits for a keyframe it then asks for (mediasoup and LiveKit
+    rewrite them likewise)."""
+    size = len(payload)
+    if size < 2 or not payload[0] & 0x80:
+        return payload, None, None
+    x = payload[1]
+    pos = 2
+    pid: int | None = None
+    tl0: int | None = None
+    pid_pos = tl0_pos = -1
+    wide = False
+    if x & 0x80:  # I: PictureID
+        if size <= pos:
+            return payload, None, None
+        wide = bool(payload[pos] & 0x80)
+        if wide:
+            if size <= pos + 1:
+                return payload, None, None
+            pid = ((payload[pos] & 0x7F) << 8) | payload[pos + 1]
+        else:
+            pid = payload[pos]
+        pid_pos = pos
+        pos += 2 if wide else 1
+    if x & 0x40 and size > pos:  # L: TL0PICIDX
+        tl0 = payload[pos]
+        tl0_pos = pos
+    if pid is not None and pid_off:
+        pid = (pid + pid_off) & (0x7FFF if wide else 0x7F)
+    else:
+        pid_pos = -1
+    if tl0 is not None and tl0_off:
+        tl0 = (tl0 + tl0_off) & 0xFF
+    else:
+        tl0_pos = -1
+    if pid_pos < 0 and tl0_pos < 0:
+        return payload, pid, tl0
+    out = bytearray(payload)
+    if pid_pos >= 0 and pid is not None:
+        if wide:
+            out[pid_pos] = 0x80 | (pid >> 8)
+            out[pid_pos + 1] = pid & 0xFF
+        else:
+            out[pid_pos] = pid
+    if tl0_pos >= 0 and tl0 is not None:
+        out[tl0_pos] = tl0
+    return bytes(out), pid, tl0
+
+
 def vp8_keyframe_start(payload: bytes) -> bool:
     """Whether this RFC 7741 payload is the first packet of a VP8 keyframe."""
     pos = _vp8_header_at(payload)

@@ -13,7 +13,7 @@ from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import LayerSpec
-from edge_sfu.media.packet import H264, OPUS, MediaPacket
+from edge_sfu.media.packet import H264, OPUS, VP8, CodecInfo, MediaPacket, vp8_rewrite_ids
 from edge_sfu.media.producer import Producer
 from tests.support.seam_probes import parse_rtcp
 
@@ -49,12 +49,14 @@ class Upstream:
         self.nacks: list[tuple[str, list[int]]] = []
 
 
-def make(layers: list[LayerSpec]) -> tuple[Producer, Consumer, FakePath, Upstream]:
+def make(
+    layers: list[LayerSpec], codec_info: CodecInfo = H264
+) -> tuple[Producer, Consumer, FakePath, Upstream]:
     up = Upstream()
     producer = Producer(
         producer_id="MT1",
         participant_id="PA",
-        codec=H264,
+        codec=codec_info,
         layers=layers,
         request_keyframe=up.keyframes.append,
         request_retransmission=lambda layer, seqs: up.nacks.append((layer, seqs)),
@@ -63,7 +65,7 @@ def make(layers: list[LayerSpec]) -> tuple[Producer, Consumer, FakePath, Upstrea
     )
     path = FakePath()
     consumer = Consumer(producer, "CO1", lambda: path)  # type: ignore[arg-type,return-value]
-    codec = type("Codec", (), {"mimeType": "video/H264", "payloadType": 102})()
+    codec = type("Codec", (), {"mimeType": codec_info.mime_type, "payloadType": 102})()
     consumer.send_started(seam.SendParams(mid="0", ssrc=0xABCD, codec=codec, cname="c"))  # type: ignore[arg-type]
     return producer, consumer, path, up
 
@@ -396,3 +398,42 @@ def test_with_nothing_flowing_yet_the_desired_layer_is_awaited() -> None:
     consumer.set_preferred_size(1280, 720)
     assert consumer.target_layer == "hi" and up.keyframes[-1] == "hi"
     assert producer.wanted_layers == {"hi"}
+
+
+def _vp8(pid: int, tl0: int, key: bool, start: bool = True) -> bytes:
+    # RFC 7741 descriptor: X and S, then I and L; a 15-bit PictureID; TL0PICIDX; then the
+    # VP8 payload header (P bit clear on a keyframe)
+    return bytes([0x90 if start else 0x80, 0xC0, 0x80 | (pid >> 8), pid & 0xFF, tl0]) + bytes(
+        [0x00 if key else 0x01, 0, 0]
+    )
+
+
+def _vp8_frame(layer: str, seq: int, ts: int, pid: int, tl0: int, key: bool, t: float):
+    return [
+        MediaPacket(_vp8(pid, tl0, key), seq, ts, 0, key, layer, t),
+        MediaPacket(_vp8(pid, tl0, False, start=False), seq + 1, ts, 1, False, layer, t),
+    ]
+
+
+def test_vp8_picture_numbering_goes_on_across_a_layer_switch() -> None:
+    # Each simulcast encoding numbers its pictures on its own: after a switch the subscriber
+    # must see PictureID and TL0PICIDX go on from where they were (retransmissions too).
+    producer, consumer, path, _ = make([LayerSpec("lo", 320, 180), LayerSpec("hi", 1280, 720)], VP8)
+    consumer.set_preferred_size(320, 180)
+    feed(producer, _vp8_frame("lo", 100, 0, 0x7FFE, 250, True, 10.0))
+    feed(producer, _vp8_frame("lo", 102, 3000, 0x7FFF, 251, False, 10.03))
+    consumer.set_preferred_size(None, None)  # up to hi, numbered far from lo
+    feed(producer, _vp8_frame("hi", 500, 3000, 1234, 17, False, 10.05))  # not a keyframe
+    feed(producer, _vp8_frame("hi", 502, 6000, 1235, 18, True, 10.06))
+    feed(producer, _vp8_frame("hi", 504, 9000, 1236, 18, False, 10.1))
+    ids = [vp8_rewrite_ids(p[5], 0, 0)[1:] for p in path.rtp]
+    assert ids == [(0x7FFE, 250)] * 2 + [(0x7FFF, 251)] * 2 + [(0, 252)] * 2 + [(1, 252)] * 2
+    # a NACK for a packet after the switch is answered with the numbering it was sent with
+    out_seq = path.rtp[-1][2]
+    consumer._answer_nack([out_seq])
+    assert vp8_rewrite_ids(path.rtp[-1][5], 0, 0)[1:] == (1, 252)
+    # a payload without those fields passes as it is
+    plain = bytes([0x10, 0, 0, 0])
+    assert vp8_rewrite_ids(plain, 5, 5) == (plain, None, None)
+    seven = bytes([0x90, 0x80, 0x7F, 0x00])  # a 7-bit PictureID wraps at 128
+    assert vp8_rewrite_ids(seven, 2, 0)[:2] == (bytes([0x90, 0x80, 0x01, 0x00]), 1)

@@ -223,14 +223,12 @@ class PeerSession:
     def _repair_receivers(self) -> None:
         for transceiver in self.pc.getTransceivers():
             receiver = transceiver.receiver
-            if id(receiver) in self._bounded:
-                continue
             video = transceiver.kind == "video"
-            seam.bound_decoded_frames(
+            if id(receiver) not in self._bounded and seam.bound_decoded_frames(
                 receiver, seam.DECODED_VIDEO_FRAMES if video else seam.DECODED_AUDIO_FRAMES
-            )
-            self._bounded.add(id(receiver))
-            if not video:
+            ):
+                self._bounded.add(id(receiver))
+            if not video or id(receiver) in self.repairs:
                 continue
             repair = seam.ReceiverRepair(receiver, _keyframe_detector)
             task = asyncio.create_task(repair.run(), name=f"repair {transceiver.mid}")

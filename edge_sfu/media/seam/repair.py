@@ -40,7 +40,7 @@ DECODED_VIDEO_FRAMES: Final = 10
 DECODED_AUDIO_FRAMES: Final = 50
 
 
-def bound_decoded_frames(receiver: RTCRtpReceiver, limit: int) -> None:
+def bound_decoded_frames(receiver: RTCRtpReceiver, limit: int) -> bool:
     """Keep at most ``limit`` decoded frames waiting in ``receiver``'s track; the oldest go.
 
     aiortc decodes whatever arrives, whether or not anything reads the track, into a queue
@@ -48,8 +48,13 @@ def bound_decoded_frames(receiver: RTCRtpReceiver, limit: int) -> None:
     test's guests) grew by a decoded picture per frame, 27 clients of one 640x480 camera by
     gigabytes within seconds. A reader that falls behind gets the newest frames, as a
     player would show them. The decoder thread hands each frame over with ``put`` on the
-    event loop, so the bound is applied there."""
-    queue: asyncio.Queue[Any] = receiver.track._queue  # type: ignore[attr-defined]
+    event loop, so the bound is applied there. Returns False (nothing done) for a receiver
+    without a track yet: one that only sends has none until a remote description gives it
+    one to receive."""
+    track = receiver.track
+    if track is None:
+        return False
+    queue: asyncio.Queue[Any] = track._queue  # type: ignore[attr-defined]
 
     async def put(item: Any) -> None:
         while queue.qsize() >= limit:
@@ -57,6 +62,7 @@ def bound_decoded_frames(receiver: RTCRtpReceiver, limit: int) -> None:
         queue.put_nowait(item)
 
     queue.put = put  # type: ignore[method-assign]
+    return True
 
 
 def _after(seq: int, other: int) -> bool:

@@ -138,8 +138,9 @@ async def test_decoded_frames_nobody_reads_are_bounded() -> None:
     # aiortc decodes into a queue without a bound whether or not anything reads the track:
     # a client that never reads a subscribed video grew by a picture per frame.
     # (a receiver's track exists once a remote description made it)
+    assert not seam.bound_decoded_frames(SimpleNamespace(track=None), 3)  # type: ignore[arg-type]
     receiver: Any = SimpleNamespace(track=RemoteStreamTrack(kind="video"))
-    seam.bound_decoded_frames(receiver, 3)
+    assert seam.bound_decoded_frames(receiver, 3)
     queue = receiver.track._queue
     for frame in range(10):  # as the decoder thread hands them over, on the loop
         await queue.put(frame)

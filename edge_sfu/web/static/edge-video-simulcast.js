@@ -240,6 +240,22 @@ export class UplinkGuard {
 }
 
 /**
+ * Whether the lowest layer runs alone: under a `limited` uplink, or because the server wants
+ * no other (every subscriber takes the smallest picture). Either way it is the whole picture
+ * someone watches, not a thumbnail beside a larger one: it gets the alone budget, and keeps
+ * its frame rate (`underLimit`).
+ * @param {LayerRequest[]} layers as announced, lowest first
+ * @param {Set<string> | null} wanted
+ * @param {UplinkMode} uplink
+ */
+function lowestAlone(layers, wanted, uplink) {
+  if (layers.length < 2) return false;
+  if (uplink === 'limited') return true;
+  const lowest = layers[0].rid;
+  return !!wanted && wanted.size > 0 && layers.every((l) => l.rid === lowest || !wanted.has(l.rid));
+}
+
+/**
  * The lowest layer's budget while it runs alone (`ALONE_BITS_PER_PIXEL`), never less than it
  * was given.
  * @param {LayerRequest} lowest
@@ -279,7 +295,7 @@ function isActive(rid, wanted, lowest, limited = false) {
 export async function configureSender(sender, layers, wanted, degradation, uplink = 'clear', report) {
   try {
     const params = /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (sender.getParameters());
-    params.degradationPreference = underLimit(degradation, layers, uplink);
+    params.degradationPreference = underLimit(degradation, layers, wanted, uplink);
     const encodings = params.encodings || [];
     if (!layers.length && encodings.length > 1) {
       // One stream on an m-line that carried simulcast before: the first encoding sends
@@ -308,8 +324,9 @@ export async function configureSender(sender, layers, wanted, degradation, uplin
 /**
  * Each encoding's `active` and `maxBitrate`: the announced bitrates and the server's
  * `wanted` rids (all run while it is null), or under a `limited` uplink the lowest layer
- * alone, with the budget that keeps its frame rate; in a `careful` trial the upper layers
- * at most `CAREFUL_BPS` each. Returns whether anything changed.
+ * alone; the lowest layer running alone (`lowestAlone`) has the budget that keeps its frame
+ * rate; in a `careful` trial the upper layers at most `CAREFUL_BPS` each. Returns whether
+ * anything changed.
  * @param {RTCRtpEncodingParameters[]} encodings
  * @param {LayerRequest[]} layers as announced, lowest first
  * @param {Set<string> | null} wanted
@@ -322,7 +339,7 @@ function setRunning(encodings, layers, wanted, uplink) {
   for (const encoding of encodings) {
     const layer = layers.find((l) => l.rid === encoding.rid);
     if (!layer) continue;
-    const alone = limited && layer === lowest;
+    const alone = layer === lowest && lowestAlone(layers, wanted, uplink);
     let bitrate = alone ? aloneBitrate(layer) : layer.max_bitrate;
     if (uplink === 'careful' && layer !== lowest && bitrate) bitrate = Math.min(bitrate, CAREFUL_BPS);
     if (bitrate && encoding.maxBitrate !== bitrate) {
@@ -353,17 +370,20 @@ export function runningRids(encodings, layers) {
 
 /**
  * The degradation preference of a sender: the one asked for, except that the lowest
- * simulcast layer running alone under a `limited` uplink keeps its frame rate. Its size is
- * already the smallest; with `balanced`, Chromium lowers a 320x240 picture's frame rate
- * first, to 7 frames a second once its estimate dips, and in our runs kept it there for
- * 20 s after the estimate and the encoder's target had recovered.
+ * simulcast layer running alone (`lowestAlone`) keeps its frame rate. Its size is already
+ * the smallest; with `balanced`, Chromium lowers a 320x240 picture's frame rate first, to 7
+ * frames a second once its estimate dips, and in our runs kept it there for 20 s after the
+ * estimate and the encoder's target had recovered. The same happened to a layer that ran
+ * alone because its only viewer was behind a short link: 7 frames a second at its thumbnail
+ * budget for as long as the call lasted.
  * @param {RTCDegradationPreference} degradation
  * @param {LayerRequest[]} layers
+ * @param {Set<string> | null} wanted
  * @param {UplinkMode} uplink
  * @returns {RTCDegradationPreference}
  */
-function underLimit(degradation, layers, uplink) {
-  return uplink === 'limited' && layers.length >= 2 ? 'maintain-framerate' : degradation;
+function underLimit(degradation, layers, wanted, uplink) {
+  return lowestAlone(layers, wanted, uplink) ? 'maintain-framerate' : degradation;
 }
 
 /**
@@ -381,7 +401,7 @@ export async function applyWantedLayers(sender, layers, wanted, uplink, degradat
   const params = /** @type {RTCRtpSendParameters & {degradationPreference?: RTCDegradationPreference}} */ (sender.getParameters());
   const encodings = params.encodings || [];
   if (encodings.length < 2 || layers.length < 2) return;
-  const preference = underLimit(degradation, layers, uplink);
+  const preference = underLimit(degradation, layers, wanted, uplink);
   let changed = params.degradationPreference !== preference;
   params.degradationPreference = preference;
   if (setRunning(encodings, layers, wanted, uplink)) changed = true;

@@ -39,6 +39,9 @@ async () => {
   const stats = [...(await sender.getStats()).values()].filter((s) => s.type === 'outbound-rtp');
   return {
     active: Object.fromEntries(sender.getParameters().encodings.map((e) => [e.rid, e.active])),
+    maxBitrate: Object.fromEntries(
+      sender.getParameters().encodings.map((e) => [e.rid, e.maxBitrate || 0])),
+    degradation: sender.getParameters().degradationPreference,
     bytes: Object.fromEntries(stats.map((s) => [s.rid, s.bytesSent || 0])),
   };
 }
@@ -126,6 +129,10 @@ async def test_layers_follow_render_size_and_unwanted_layers_pause_at_the_source
         after = await ann.evaluate(SENDER_JS)
         assert after["bytes"]["f"] == before["bytes"]["f"], (before, after)
         assert after["bytes"]["h"] > before["bytes"]["h"], (before, after)
+        # the small layer is now the whole picture its viewers get: it has the alone budget
+        # (2 bits per pixel) and keeps its frame rate rather than its size
+        assert after["maxBitrate"]["h"] == 320 * 240 * 2, after
+        assert after["degradation"] == "maintain-framerate", after
         assert _width_of(await cat.evaluate(INBOUND_JS), "ann") == 320
 
         # cat enlarges the tile: the top layer is sent again within 2 s
@@ -144,6 +151,10 @@ async def test_layers_follow_render_size_and_unwanted_layers_pause_at_the_source
         await wait_for(
             lambda: cat.evaluate(INBOUND_JS), lambda e: _width_of(e, "ann") == 640, 20, "resumed"
         )
+        # beside the top layer the small one is a thumbnail again, at its own budget
+        both = await ann.evaluate(SENDER_JS)
+        assert both["maxBitrate"]["h"] == 80_000, both  # 1 bit per pixel, at least 80 kbit/s
+        assert both["degradation"] == "balanced", both
 
 
 # A shared screen (a canvas marked as detail, as a screen capture is) next to the camera.

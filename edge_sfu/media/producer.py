@@ -49,6 +49,15 @@ class SyncPoint:
 #: The layer bitrate is measured over the last two of these periods (seconds): the one under
 #: way and the one before.
 BITRATE_PERIOD_S: Final = 0.5
+#: A packet missing upstream is asked for again at most this often (seconds), and at most
+#: ``UPSTREAM_NACK_TRIES`` times. Every subscriber asks for it each round trip until it
+#: comes; each request passed on made the publisher send it again, and behind a short uplink
+#: the copies crowd out new packets, whose loss brings more requests (a Python publisher
+#: behind 400 kbit/s: half of what it sent were copies of packets the SFU had).
+UPSTREAM_NACK_INTERVAL_S: Final = 0.4
+UPSTREAM_NACK_TRIES: Final = 3
+#: Requests remembered at most (the oldest forgotten first).
+_UPSTREAM_NACK_MEMORY: Final = 512
 
 
 class Layer:
@@ -153,6 +162,10 @@ class Producer(Closeable):
         self._request_retransmission = request_retransmission
         self._keyframe_interval = keyframe_interval_s
         self._last_keyframe_request: dict[str, float] = {}
+        #: By (layer, source seq): when the packet was last asked for upstream, and how often.
+        self._asked_upstream: dict[tuple[str, int], tuple[float, int]] = {}
+        #: Requests for missing packets not passed upstream (asked too recently or too often).
+        self.upstream_nacks_skipped = 0
         self._consumers: list[ConsumerBase] = []
         self._wanted: frozenset[str] = frozenset()
         self.on_wanted_layers: WantedLayersCallback | None = None
@@ -243,9 +256,28 @@ class Producer(Closeable):
         return True
 
     def request_retransmission(self, layer: str, seqs: list[int]) -> None:
-        """Pass a NACK the cache could not answer to the source (source sequence numbers)."""
-        if self._request_retransmission is not None and seqs and not self.closed:
-            self._request_retransmission(layer, seqs)
+        """Pass a NACK the cache could not answer to the source (source sequence numbers),
+        each packet at most every ``UPSTREAM_NACK_INTERVAL_S`` and ``UPSTREAM_NACK_TRIES``
+        times, whichever subscribers ask."""
+        if self._request_retransmission is None or not seqs or self.closed:
+            return
+        now = time.monotonic()
+        asked = self._asked_upstream
+        if len(asked) > _UPSTREAM_NACK_MEMORY:
+            # dicts keep insertion order: the oldest requests go first
+            for key in list(asked)[: len(asked) - _UPSTREAM_NACK_MEMORY // 2]:
+                del asked[key]
+        wanted: list[int] = []
+        for seq in seqs:
+            at, tries = asked.get((layer, seq), (-UPSTREAM_NACK_INTERVAL_S, 0))
+            if tries >= UPSTREAM_NACK_TRIES or now - at < UPSTREAM_NACK_INTERVAL_S:
+                self.upstream_nacks_skipped += 1
+                continue
+            asked.pop((layer, seq), None)  # re-inserted as the newest
+            asked[(layer, seq)] = (now, tries + 1)
+            wanted.append(seq)
+        if wanted:
+            self._request_retransmission(layer, wanted)
 
     # -- layers ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from edge_sfu.media import producer as producer_module
 from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import UnsupportedCodec
@@ -146,6 +147,45 @@ def test_nack_is_answered_from_the_cache_or_passed_upstream() -> None:
     producer.layers["default"].cache.clear()
     consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [sent[3][2]]))[0])
     assert up.nacks == [("default", [(65530 + 3) & 0xFFFF])]
+
+
+def test_a_packet_missing_upstream_is_asked_for_at_most_every_interval_and_three_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each subscriber asks again every round trip; the publisher is asked once per
+    ``UPSTREAM_NACK_INTERVAL_S`` and ``UPSTREAM_NACK_TRIES`` times at most per packet."""
+    clock = [100.0]
+    monkeypatch.setattr(producer_module.time, "monotonic", lambda: clock[0])
+    producer, consumer, path, up = make([LayerSpec("default")])
+    feed(producer, frame("default", 1000, 0, 10, True, 0.0))
+    out = [p[2] for p in path.rtp]
+    producer.layers["default"].cache.clear()  # nothing the SFU could answer itself
+
+    def ask(who: Consumer, ssrc: int, seqs: list[int]) -> None:
+        who.handle_rtcp(parse_rtcp(_nack(ssrc, seqs))[0])
+
+    ask(consumer, 0xABCD, [out[2], out[3]])
+    assert up.nacks == [("default", [1002, 1003])]
+    # asked again by the same subscriber, or by another (its consumer passes on the source's
+    # numbers), within the interval: not passed on
+    clock[0] += producer_module.UPSTREAM_NACK_INTERVAL_S / 2
+    ask(consumer, 0xABCD, [out[2]])
+    producer.request_retransmission("default", [1003])
+    assert len(up.nacks) == 1
+    assert producer.upstream_nacks_skipped == 2
+    # after it, once more; a packet not asked for before goes at once
+    clock[0] += producer_module.UPSTREAM_NACK_INTERVAL_S
+    ask(consumer, 0xABCD, [out[2], out[5]])
+    assert up.nacks[-1] == ("default", [1002, 1005])
+    clock[0] += producer_module.UPSTREAM_NACK_INTERVAL_S
+    ask(consumer, 0xABCD, [out[2]])
+    assert up.nacks[-1] == ("default", [1002])
+    # three times asked: given up (the subscriber's keyframe request takes over)
+    for _ in range(3):
+        clock[0] += producer_module.UPSTREAM_NACK_INTERVAL_S
+        ask(consumer, 0xABCD, [out[2]])
+    assert len(up.nacks) == 3
+    assert producer_module.UPSTREAM_NACK_TRIES == 3
 
 
 def test_a_packet_asked_for_again_within_a_round_trip_is_not_sent_again(

@@ -34,6 +34,7 @@ class WebSocketLink(AsyncCloseable):
         self.close_reason: tuple[int, str] | None = None
         self._tasks = TaskSet(f"signaling link {peer}")
         self._writer = self._tasks.spawn(self._write(), name=f"signaling-writer {peer}")
+        self._finished = asyncio.Event()
 
     @property
     def sending(self) -> bool:
@@ -66,15 +67,24 @@ class WebSocketLink(AsyncCloseable):
         """Flush what is queued, then close the socket with ``code`` and ``reason``.
 
         The first decision wins: a link closing on overflow keeps that code and reason.
+        Every caller returns only once the socket is closed, not just the first: the
+        route's handler closes the link when its reader ends, and aiohttp drops the
+        connection as soon as the handler returns, so a handler that returned while
+        another caller's close still flushed (a ``disconnected`` 53118 on a busy
+        machine) would cut that message off and make the client reconnect.
         """
         self._decide_close(code, reason)
         await super().close()
+        await self._finished.wait()
 
     async def _on_close(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._writer), 10.0)
-        await self._tasks.close()  # a writer stuck past the flush time is cancelled
-        await self._close_socket()
+        try:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._writer), 10.0)
+            await self._tasks.close()  # a writer stuck past the flush time is cancelled
+            await self._close_socket()
+        finally:
+            self._finished.set()
 
     async def _close_socket(self) -> None:
         code, reason = self.close_reason or (p.CLOSE_NORMAL, "")

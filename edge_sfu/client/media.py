@@ -31,6 +31,7 @@ from ..media import seam
 from ..media.packet import h264_keyframe_start, vp8_keyframe_start
 from ..media.transport import FEEDBACK_INTERVAL_S
 from ..media.twcc import FeedbackBuilder
+from .uplink import AUDIO_BPS, AdaptedVideoTrack
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +95,12 @@ class EncodedVideoTrack(MediaStreamTrack):  # type: ignore[misc]
 
 
 def _hint_track(sender: Any, bps: int) -> None:
-    # whatever encoded track the sender carries now (an m-line outlives its publications)
+    # whatever track the sender carries now (an m-line outlives its publications)
     track = sender.track
     if isinstance(track, EncodedVideoTrack):
         track._hint(bps)
+    elif isinstance(track, AdaptedVideoTrack):
+        track.budget.hint(bps)
 
 
 def rtc_configuration(ice_servers: list[dict[str, Any]] | None) -> RTCConfiguration:
@@ -176,6 +179,18 @@ class PeerSession:
         self._bounded: set[int] = set()  # receivers whose decoded frames are bounded
         #: By DTLS transport (one with BUNDLE): its transport-cc feedback and its task.
         self.feedback: dict[int, tuple[DownlinkFeedback, asyncio.Task[None]]] = {}
+        #: By id of a published raw video track: what is sent of it (``uplink``).
+        self._adapted: dict[int, AdaptedVideoTrack] = {}
+
+    def _sent_form(self, track: MediaStreamTrack) -> MediaStreamTrack:
+        """What a published track is sent as: raw video through its ``AdaptedVideoTrack``
+        (the encoder's target and picture size follow the unit's REMB), the rest as is."""
+        if track.kind != "video" or isinstance(track, EncodedVideoTrack):
+            return track
+        adapted = self._adapted.get(id(track))
+        if adapted is None or adapted.source is not track:
+            adapted = self._adapted[id(track)] = AdaptedVideoTrack(track)
+        return adapted
 
     def transceiver(self, mid: str) -> RTCRtpTransceiver | None:
         """The transceiver of ``mid``, if negotiated."""
@@ -192,13 +207,21 @@ class PeerSession:
                 transceiver = self.transceiver(mid)
                 if transceiver is None:
                     continue
-                transceiver.sender.replaceTrack(track)
+                sent = self._sent_form(track)
+                transceiver.sender.replaceTrack(sent)
                 transceiver.direction = "sendonly"
-                if isinstance(track, EncodedVideoTrack):
-                    track.sender = transceiver.sender
+                if isinstance(sent, EncodedVideoTrack | AdaptedVideoTrack):
+                    sent.sender = transceiver.sender
+                    # aiortc's encoder no longer takes REMB itself: the track steers it
                     seam.watch_bitrate_hints(
-                        transceiver.sender, functools.partial(_hint_track, transceiver.sender)
+                        transceiver.sender,
+                        functools.partial(_hint_track, transceiver.sender),
+                        keep_from_encoder=True,
                     )
+                codecs = seam.negotiated_codecs(transceiver)
+                if track.kind == "audio" and codecs:
+                    # before the answer starts the sender, whose first frame makes an encoder
+                    seam.preset_audio_bitrate(transceiver.sender, codecs[0], AUDIO_BPS)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
             self._harden()
@@ -242,11 +265,14 @@ class PeerSession:
         unpublishes again and again would end up encoding every track it ever published.
         The track itself is the caller's (it may publish it again), so it is not stopped.
         """
+        adapted = self._adapted.pop(id(track), None)
         for transceiver in self.pc.getTransceivers():
-            if transceiver.sender.track is track:
+            current = transceiver.sender.track
+            if current is not None and (current is track or current is adapted):
                 transceiver.sender.replaceTrack(None)
-        if isinstance(track, EncodedVideoTrack):
-            track.sender = None
+        for sent in (track, adapted):
+            if isinstance(sent, EncodedVideoTrack | AdaptedVideoTrack):
+                sent.sender = None
 
     def _harden(self) -> None:
         # One stray empty UDP datagram at our port would otherwise end the connection.

@@ -21,6 +21,7 @@ raw RTP in both directions. The clean seam is the DTLS transport's ``RtpRouter``
 | ``codecs`` | aiortc's H.264/VP8 (de)packetizers without its codecs |
 | ``offers`` | ``stable_offer``: re-offers keep negotiated payload types and extension ids |
 | ``quirks`` | msid of track-less senders, SCTP bundling, codecs, keyframe flag, REMB hints |
+| ``encoders`` | aiortc's own encoders below its floors: a video target, Opus's rate |
 | ``packets`` | aiortc's RTP/RTCP classes (for ``isinstance``) and a light RTP parser |
 
 ``PRIVATE_NAMES`` lists every private attribute of those libraries the seam reads, writes
@@ -38,6 +39,12 @@ from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
 from edge_sfu.media.seam.downlink import send_rtcp, tap_transport_sequence
 from edge_sfu.media.seam.egress import SentHandler, flush_all
+from edge_sfu.media.seam.encoders import (
+    MIN_VIDEO_BPS,
+    preset_audio_bitrate,
+    set_video_bitrate,
+    video_bitrate,
+)
 from edge_sfu.media.seam.extensions import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
@@ -140,6 +147,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     # codecs
     ("H264Encoder", "_packetize"),
     ("H264Encoder", "_split_bitstream"),
+    # encoders: the sender's encoder, and the targets the encoders' setters clamp
+    ("RTCRtpSender", "_RTCRtpSender__encoder"),
+    ("H264Encoder", "_H264Encoder__target_bitrate"),
+    ("Vp8Encoder", "_Vp8Encoder__target_bitrate"),
     # quirks
     ("RTCRtpSender", "_stream_id"),
     ("RTCRtpSender", "_track_id"),
@@ -180,6 +191,7 @@ __all__ = [
     "EXT_REPAIRED_RTP_STREAM_ID",
     "EXT_RTP_STREAM_ID",
     "EXT_TRANSPORT_CC",
+    "MIN_VIDEO_BPS",
     "OFFER_TRANSPORT_CC",
     "PRIVATE_NAMES",
     "RID",
@@ -210,11 +222,13 @@ __all__ = [
     "negotiate_header_extensions",
     "negotiated_codecs",
     "offer_simulcast",
+    "preset_audio_bitrate",
     "restrict_addresses",
     "restrict_ports",
     "retarget_receiver",
     "send_rtcp",
     "set_msid",
+    "set_video_bitrate",
     "ssrc_simulcast",
     "stable_offer",
     "take_keyframe_request",
@@ -223,6 +237,7 @@ __all__ = [
     "tap_rtcp",
     "tap_transport_sequence",
     "transport_sequence",
+    "video_bitrate",
     "vp8_depayload",
     "watch_bitrate_hints",
     "with_transport_sequence",

@@ -55,13 +55,17 @@ def take_keyframe_request(sender: RTCRtpSender) -> bool:
     return False
 
 
-def watch_bitrate_hints(sender: RTCRtpSender, on_hint: Callable[[int], None]) -> None:
+def watch_bitrate_hints(
+    sender: RTCRtpSender, on_hint: Callable[[int], None], *, keep_from_encoder: bool = False
+) -> None:
     """Call ``on_hint(bps)`` with each REMB the receiver sends to ``sender``.
 
     aiortc hands a REMB only to its own encoder (``target_bitrate``, clamped to its own
     range); a sender of pre-encoded frames must see the receiver's figure itself to choose
-    what to send. Wraps the sender's RTCP handler on the instance; everything still
-    reaches aiortc as before. Installing it twice on one sender is a no-op.
+    what to send. With ``keep_from_encoder`` aiortc's encoder no longer sees REMB at all:
+    the caller sets its target (``encoders.set_video_bitrate``). Wraps the sender's RTCP
+    handler on the instance; every other packet still reaches aiortc as before. Installing
+    it twice on one sender is a no-op.
     """
     if getattr(sender, "_edge_sfu_hints", False):
         return
@@ -78,6 +82,8 @@ def watch_bitrate_hints(sender: RTCRtpSender, on_hint: Callable[[int], None]) ->
                     on_hint(bitrate)
                 except Exception:
                     logger.exception("bitrate hint callback failed")
+                if keep_from_encoder:
+                    return
         await original(packet)
 
     sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]

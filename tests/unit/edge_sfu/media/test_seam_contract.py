@@ -20,7 +20,7 @@ from aiortc import (
     rtcpeerconnection,
 )
 from aiortc import codecs as aiortc_codecs
-from aiortc.codecs import h264
+from aiortc.codecs import h264, vpx
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtcpPacket, RtpPacket
@@ -67,7 +67,8 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
             "pylibsrtp.Session": _sessions()[0],
             "asyncio datagram transport": datagrams,
             "asyncio event loop": loop,
-            "H264Encoder": h264.H264Encoder,
+            "H264Encoder": h264.H264Encoder(),
+            "Vp8Encoder": vpx.Vp8Encoder(),
             "aiortc.codecs": aiortc_codecs,
             "RtpRouter": dtls._rtp_router,
             "JitterBuffer": tx.receiver._RTCRtpReceiver__jitter_buffer,

@@ -208,7 +208,10 @@ class PeerSession:
                 if transceiver is None:
                     continue
                 sent = self._sent_form(track)
-                transceiver.sender.replaceTrack(sent)
+                if transceiver.sender.track is not sent:
+                    # a new track on a sender used before: a new encoder for it
+                    seam.drop_encoder(transceiver.sender)
+                    transceiver.sender.replaceTrack(sent)
                 transceiver.direction = "sendonly"
                 if isinstance(sent, EncodedVideoTrack | AdaptedVideoTrack):
                     sent.sender = transceiver.sender

@@ -6,14 +6,15 @@ would hand it straight to its encoder, which cannot go below 250 kbit/s (VP8) an
 over with a keyframe whenever the target moves by 10 %. Here the target follows a
 decrease at once and an increase only once it held for ``RAISE_HOLD_S`` (a keyframe per
 step, not per REMB), down to libwebrtc's 30 kbit/s floor; and the picture shrinks by
-halves when the target is too small for its size, so a short uplink carries a smaller
-picture at its frame rate instead of a broken large one. Audio is sent at
-``AUDIO_BPS``, speech quality, instead of aiortc's 96 kbit/s.
+halves when the target is too small for its size while the encoder is held by it, so a
+short uplink carries a smaller picture at its frame rate instead of a broken large one.
+Audio is sent at ``AUDIO_BPS``, speech quality, instead of aiortc's 96 kbit/s.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -42,6 +43,13 @@ BITS_PER_PIXEL: Final = 0.0325
 GROW_MARGIN: Final = 1.3
 #: The picture's sizes: the source's, then halves.
 SCALES: Final = (1, 2, 4)
+#: The picture shrinks only while its encoder sends at least this share of its target.
+#: An easy picture (a slide, a still room) stays under its target at the encoder's best
+#: quantizer and loses nothing to it; shrinking it would only send less, and a receive-side
+#: estimate, which grows from what arrives, would then never let it grow back.
+SATURATED: Final = 0.8
+#: What the encoder sends is measured over this span (a keyframe is not a trend).
+OUTPUT_WINDOW_S: Final = 2.0
 
 
 class VideoBudget:
@@ -54,6 +62,7 @@ class VideoBudget:
         self._higher_since: float | None = None
         #: The divisor of the source's width and height now (1, 2 or 4).
         self.scale = 1
+        self._sent: deque[tuple[float, int]] = deque()
 
     def hint(self, remb_bps: int) -> bool:
         """A REMB for the track; True when the target changed."""
@@ -75,9 +84,28 @@ class VideoBudget:
         self.target_bps = wanted
         return True
 
+    def on_sent(self, octets: int) -> None:
+        """The encoder's output so far (bytes, a running total)."""
+        now, sent = self._clock(), self._sent
+        if sent and octets < sent[-1][1]:
+            sent.clear()  # another sender: its count started over
+        sent.append((now, octets))
+        while len(sent) > 2 and sent[1][0] <= now - OUTPUT_WINDOW_S:
+            sent.popleft()
+
+    @property
+    def output_bps(self) -> int | None:
+        """What the encoder sent over the last ``OUTPUT_WINDOW_S`` (bit/s), or None before
+        a second of it."""
+        sent = self._sent
+        if len(sent) < 2 or sent[-1][0] - sent[0][0] < OUTPUT_WINDOW_S / 2:
+            return None
+        return int((sent[-1][1] - sent[0][1]) * 8 / (sent[-1][0] - sent[0][0]))
+
     def size(self, width: int, height: int, fps: float) -> tuple[int, int]:
         """The picture to encode from a ``width`` x ``height`` source at ``fps``: the largest
-        of ``SCALES`` the target carries (a smaller one grows back with ``GROW_MARGIN``)."""
+        of ``SCALES`` the target carries (a smaller one grows back with ``GROW_MARGIN``),
+        smaller than now only while the encoder fills its target (``SATURATED``)."""
         fits = SCALES[-1]
         for scale in SCALES:
             need = (width // scale) * (height // scale) * max(fps, 1.0) * BITS_PER_PIXEL
@@ -85,6 +113,10 @@ class VideoBudget:
             if self.target_bps >= need * margin:
                 fits = scale
                 break
+        if fits > self.scale:
+            output = self.output_bps
+            if output is None or output < SATURATED * self.target_bps:
+                fits = self.scale
         self.scale = fits
         # even sizes: the encoders work on 2x2 chroma blocks
         return max(2, (width // fits) & ~1), max(2, (height // fits) & ~1)
@@ -113,6 +145,8 @@ class AdaptedVideoTrack(MediaStreamTrack):  # type: ignore[misc]
             return frame  # type: ignore[return-value]  # not ours to scale; aiortc packs it
         self._measure_rate(frame)
         target, sender = self.budget.target_bps, self.sender
+        if sender is not None:
+            self.budget.on_sent(seam.sent_octets(sender))
         # set before aiortc encodes this frame; False until its first frame made an encoder
         if (
             sender is not None

@@ -41,7 +41,9 @@ from edge_sfu.media.seam.downlink import send_rtcp, tap_transport_sequence
 from edge_sfu.media.seam.egress import SentHandler, flush_all
 from edge_sfu.media.seam.encoders import (
     MIN_VIDEO_BPS,
+    drop_encoder,
     preset_audio_bitrate,
+    sent_octets,
     set_video_bitrate,
     video_bitrate,
 )
@@ -149,6 +151,7 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("H264Encoder", "_split_bitstream"),
     # encoders: the sender's encoder, and the targets the encoders' setters clamp
     ("RTCRtpSender", "_RTCRtpSender__encoder"),
+    ("RTCRtpSender", "_RTCRtpSender__octet_count"),
     ("H264Encoder", "_H264Encoder__target_bitrate"),
     ("Vp8Encoder", "_Vp8Encoder__target_bitrate"),
     # quirks
@@ -212,6 +215,7 @@ __all__ = [
     "audio_level",
     "bound_decoded_frames",
     "drain_socket_reads",
+    "drop_encoder",
     "flush_all",
     "h264_depayload",
     "h264_packetize",
@@ -227,6 +231,7 @@ __all__ = [
     "restrict_ports",
     "retarget_receiver",
     "send_rtcp",
+    "sent_octets",
     "set_msid",
     "set_video_bitrate",
     "ssrc_simulcast",

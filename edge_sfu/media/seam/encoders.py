@@ -30,6 +30,8 @@ MAX_VIDEO_BPS: Final = 3_000_000
 
 #: The sender's encoder, made on its first frame (and dropped when it stops).
 _ENCODER: Final = "_RTCRtpSender__encoder"
+#: The payload bytes the sender has sent (what its sender reports count).
+_OCTETS: Final = "_RTCRtpSender__octet_count"
 #: The encoders' targets, which their public setters clamp to aiortc's range.
 _TARGETS: Final = {
     Vp8Encoder: "_Vp8Encoder__target_bitrate",
@@ -56,6 +58,23 @@ def video_bitrate(sender: RTCRtpSender) -> int | None:
     encoder: Any = getattr(sender, _ENCODER, None)
     name = _TARGETS.get(type(encoder))
     return None if name is None else int(getattr(encoder, name))
+
+
+def drop_encoder(sender: RTCRtpSender) -> None:
+    """Have ``sender`` make a new encoder on its next frame.
+
+    aiortc keeps a sender's encoder across ``replaceTrack``: a new track's timestamps start
+    over, libvpx refuses a frame older than the last it encoded ("Invalid data found when
+    processing input") and the sender stops sending for good. A new track also needs a
+    keyframe to start with, which a new encoder makes."""
+    if getattr(sender, _ENCODER, None) is not None:
+        setattr(sender, _ENCODER, None)
+
+
+def sent_octets(sender: RTCRtpSender) -> int:
+    """The payload bytes ``sender`` has sent so far (its RTP packets', retransmissions not
+    counted): what its encoder actually produced, against its target."""
+    return int(getattr(sender, _OCTETS, 0))
 
 
 def preset_audio_bitrate(sender: RTCRtpSender, codec: RTCRtpCodecParameters, bps: int) -> bool:

@@ -15,6 +15,7 @@ from aiortc.rtp import RtcpPsfbPacket, pack_remb_fci
 from av import VideoFrame
 
 from edge_sfu.client.uplink import (
+    OUTPUT_WINDOW_S,
     RAISE_HOLD_S,
     START_BPS,
     AdaptedVideoTrack,
@@ -69,15 +70,27 @@ def test_the_floor_is_libwebrtcs_not_aiortcs():
     assert budget.target_bps == 30_000
 
 
+def sending(budget: VideoBudget, clock: Clock, bps: int) -> None:
+    """The encoder sent ``bps`` over the whole window."""
+    for _ in range(int(OUTPUT_WINDOW_S * 10) + 1):
+        clock.now += 0.1
+        octets = budget._sent[-1][1] if budget._sent else 0
+        budget.on_sent(octets + bps // 80)
+
+
 def test_the_picture_halves_as_the_target_falls_and_grows_back_with_a_margin():
     clock = Clock()
     budget = VideoBudget(clock)
+    assert budget.output_bps is None
     assert budget.size(640, 480, 30) == (640, 480)  # 300 kbit/s carries 640x480 at 30
+    sending(budget, clock, 300_000)  # a busy picture fills its target
+    assert budget.output_bps == 300_000
     budget.hint(200_000)  # 170 kbit/s
     assert budget.size(640, 480, 30) == (320, 240)
     budget.hint(40_000)  # 34 kbit/s
     assert budget.size(640, 480, 30) == (160, 120)
     # 80 kbit/s would carry 320x240 (75) but not with the margin to grow back (97.5)
+    sending(budget, clock, 34_000)
     clock.now += 10
     budget.hint(94_200)
     budget.hint(94_200)
@@ -89,6 +102,21 @@ def test_the_picture_halves_as_the_target_falls_and_grows_back_with_a_margin():
     assert budget.size(640, 480, 15) == (320, 240)
     # odd sources give even sizes
     assert budget.size(641, 481, 30) == (320, 240)
+
+
+def test_an_easy_picture_under_its_target_keeps_its_size():
+    clock = Clock()
+    budget = VideoBudget(clock)
+    budget.hint(50_000)  # 42.5 kbit/s: short for 320x240 at 30 (75) by the rule of thumb
+    assert budget.size(320, 240, 30) == (320, 240)  # nothing measured yet: kept
+    sending(budget, clock, 17_000)  # a test pattern: well under its target
+    assert budget.size(320, 240, 30) == (320, 240)
+    # once the encoder fills the target, the picture gives
+    sending(budget, clock, 40_000)
+    assert budget.size(320, 240, 30) == (160, 120)
+    # a sender whose count starts over is measured afresh
+    budget.on_sent(0)
+    assert budget.output_bps is None
 
 
 class Frames(MediaStreamTrack):
@@ -124,6 +152,12 @@ async def test_the_adapted_track_scales_and_sets_the_encoder_below_aiortcs_floor
         encoder = Vp8Encoder()
         sender._RTCRtpSender__encoder = encoder
         track.budget.hint(60_000)  # 51 kbit/s: aiortc itself would clamp to 250
+        frame = await track.recv()
+        assert (frame.width, frame.height) == (640, 480)  # the encoder not yet held by it
+        # the encoder has been sending 300 kbit/s (its count, on the sender)
+        clock = track.budget._clock
+        clock.now += OUTPUT_WINDOW_S
+        sender._RTCRtpSender__octet_count = int(300_000 * OUTPUT_WINDOW_S / 8)
         frame = await track.recv()
         assert (frame.width, frame.height) == (160, 120)
         assert frame.pts == (source.count - 1) * 3000
@@ -185,3 +219,19 @@ def test_set_video_bitrate_bounds(bps):
     sender = Sender()
     assert seam.set_video_bitrate(sender, bps)  # type: ignore[arg-type]
     assert seam.video_bitrate(sender) in (seam.MIN_VIDEO_BPS, 3_000_000)  # type: ignore[arg-type]
+
+
+async def test_a_dropped_encoder_is_made_anew_on_the_next_frame():
+    # aiortc keeps a sender's encoder across replaceTrack, and a new track's timestamps start
+    # over: libvpx then refuses a frame and the sender stops (test_churn shows it end to end)
+    pc = RTCPeerConnection()
+    try:
+        sender = pc.addTransceiver("video", direction="sendonly").sender
+        sender._RTCRtpSender__encoder = Vp8Encoder()
+        seam.drop_encoder(sender)
+        assert sender._RTCRtpSender__encoder is None
+        seam.drop_encoder(sender)  # none to drop: nothing happens
+        assert sender._RTCRtpSender__encoder is None
+        assert seam.sent_octets(sender) == 0
+    finally:
+        await pc.close()

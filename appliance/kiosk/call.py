@@ -121,7 +121,9 @@ class LocalCall(_CallBase):
         self._unlisten = self._service.rooms.add_listener(self._on_room_event)
         camera = self._devices.camera
         if camera is not None:
-            layers = [LayerSpec(x.name, x.width, x.height) for x in camera.spec.layers]
+            layers = [
+                LayerSpec(x.name, x.width, x.height, x.bitrate or None) for x in camera.spec.layers
+            ]
             self._video = await local.publish(
                 "camera",
                 H264,

@@ -126,7 +126,8 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
     headers counted, ``now`` being the time of the pass), else a layer's own measurement
     (``Layer.bitrate_bps``, over a shorter window) or what it sent while it flowed
     (``Layer.flowing_bps``, smoothed, kept while the layer is paused), whichever is larger;
-    else the allocator's default for the layer's size."""
+    else the allocator's default for the layer's size, or what the publisher said the
+    layer spends at most if that is less."""
     specs = ordered_layers(producer.available_layers())
     whole = None
     if len(specs) == 1 and now is not None:
@@ -137,7 +138,7 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
         # the larger of now and its smoothed rate: a layer measured low for a moment (an
         # encoder's dip after a keyframe) must not look cheap enough to step up to
         own = max(_bitrate(layer) or 0, getattr(layer, "flowing_bps", 0) or 0) or None
-        options.append(LayerOption(spec.name, spec.width, spec.height, whole or own))
+        options.append(LayerOption(spec.name, spec.width, spec.height, whole or own, spec.bitrate))
     return tuple(options)
 
 

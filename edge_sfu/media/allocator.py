@@ -109,19 +109,28 @@ class VideoBandwidthProfile:
 
 @dataclass(frozen=True)
 class LayerOption:
-    """One layer a video consumer may get, with what it costs (bps)."""
+    """One layer a video consumer may get, with what it costs (bps): ``bitrate_bps`` as
+    measured, ``declared_bps`` the most its publisher says it spends on it."""
 
     name: str
     width: int = 0
     height: int = 0
     bitrate_bps: int | None = None
+    declared_bps: int | None = None
 
     @property
     def cost(self) -> int:
-        """The measured bitrate, else the default for the layer's size."""
+        """The measured bitrate, else the default for the layer's size or the declared
+        maximum, whichever is less. A layer nobody took yet (a kiosk camera's smallest,
+        declared at 50 kbit/s) must not look as dear as the table's smallest size (150):
+        the allocation would switch a track off rather than give it that layer."""
         if self.bitrate_bps is not None and self.bitrate_bps > 0:
             return min(self.bitrate_bps, MAX_BPS)
-        return default_video_bitrate(self.width, self.height)
+        default = default_video_bitrate(self.width, self.height)
+        declared = self.declared_bps
+        if declared is not None and 0 < declared < default:
+            return declared
+        return default
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One encoding of a publication: a name (a simulcast ``rid``) and its picture size.
+    """One encoding of a publication: a name (a simulcast ``rid``), its picture size and
+    the most bit/s its publisher says it spends on it (None: not said).
 
     Audio and single-layer video use one layer named ``DEFAULT_LAYER`` with size 0x0.
     """
@@ -16,6 +17,7 @@ class LayerSpec:
     name: str
     width: int = 0
     height: int = 0
+    bitrate: int | None = None
 
     @property
     def pixels(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 from edge_common.lifecycle import Closeable
@@ -291,7 +291,7 @@ class Producer(Closeable):
         layer = self.layers.get(name)
         if layer is None or (layer.spec.width, layer.spec.height) == (width, height):
             return
-        layer.spec = LayerSpec(name, width, height)
+        layer.spec = replace(layer.spec, width=width, height=height)
         for consumer in list(self._consumers):
             consumer.layers_changed()
 

@@ -258,7 +258,8 @@ class MediaBridge:
         # an offer/answer would be taken over by the engine before it has a mid.
         for request in self._requested:
             simulcast = [
-                LayerSpec(layer.rid, layer.width, layer.height) for layer in request.layers
+                LayerSpec(layer.rid, layer.width, layer.height, layer.max_bitrate)
+                for layer in request.layers
             ]
             slot = self.transport.add_publication_slot(
                 request.kind, request.codec, simulcast=simulcast

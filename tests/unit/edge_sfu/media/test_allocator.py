@@ -173,6 +173,24 @@ def test_default_bitrates_follow_the_size() -> None:
     assert result["v"].layer == "q"
 
 
+def test_a_declared_bitrate_below_the_default_is_what_an_unmeasured_layer_costs() -> None:
+    # the kiosk's smallest layer, 160x90 at 50 kbit/s, before anybody took it
+    assert LayerOption("low", 160, 90, None, 50_000).cost == 50_000
+    # a declared maximum above the default does not make a layer look dearer
+    assert LayerOption("f", 1280, 720, None, 9_000_000).cost == default_video_bitrate(1280, 720)
+    # a measurement wins; nonsense declarations are ignored
+    assert LayerOption("low", 160, 90, 70_000, 50_000).cost == 70_000
+    assert LayerOption("low", 160, 90, None, 0).cost == default_video_bitrate(160, 90)
+    assert LayerOption("low", 160, 90, None, -1).cost == default_video_bitrate(160, 90)
+    # with 120 kbit/s left after another track, the kiosk keeps its smallest layer
+    kiosk = Demand("kiosk", "video", (LayerOption("low", 160, 90, None, 50_000),))
+    other = Demand("alice", "video", (LayerOption("h", 320, 180, 200_000),))
+    result = allocate(320_000, [other, kiosk])
+    assert result["kiosk"].layer == "low" and not result["kiosk"].switched_off
+    undeclared = Demand("kiosk", "video", (LayerOption("low", 160, 90),))
+    assert allocate(320_000, [other, undeclared])["kiosk"].switched_off
+
+
 @pytest.mark.parametrize(
     "estimate",
     [-5, 0, 1, 10**30],

@@ -4,6 +4,7 @@ adapted track on a real aiortc sender with its real encoder (no network)."""
 from __future__ import annotations
 
 import fractions
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -22,6 +23,14 @@ from edge_sfu.client.uplink import (
     VideoBudget,
 )
 from edge_sfu.media import seam
+
+
+@pytest.fixture
+async def pc() -> AsyncIterator[RTCPeerConnection]:
+    """A peer connection of aiortc's own, closed after the test (no network)."""
+    connection = RTCPeerConnection()
+    yield connection
+    await connection.close()
 
 
 class Clock:
@@ -138,77 +147,65 @@ class Frames(MediaStreamTrack):
         return frame
 
 
-async def test_the_adapted_track_scales_and_sets_the_encoder_below_aiortcs_floor():
-    pc = RTCPeerConnection()
-    try:
-        sender = pc.addTransceiver("video", direction="sendonly").sender
-        source = Frames(640, 480)
-        track = AdaptedVideoTrack(source, VideoBudget(Clock()))
-        track.sender = sender
-        frame = await track.recv()
-        assert (frame.width, frame.height) == (640, 480)
-        assert seam.video_bitrate(sender) is None  # aiortc makes its encoder on a frame
-        # the encoder aiortc would make, as it does on the first frame
-        encoder = Vp8Encoder()
-        sender._RTCRtpSender__encoder = encoder
-        track.budget.hint(60_000)  # 51 kbit/s: aiortc itself would clamp to 250
-        frame = await track.recv()
-        assert (frame.width, frame.height) == (640, 480)  # the encoder not yet held by it
-        # the encoder has been sending 300 kbit/s (its count, on the sender)
-        clock = track.budget._clock
-        clock.now += OUTPUT_WINDOW_S
-        sender._RTCRtpSender__octet_count = int(300_000 * OUTPUT_WINDOW_S / 8)
-        frame = await track.recv()
-        assert (frame.width, frame.height) == (160, 120)
-        assert frame.pts == (source.count - 1) * 3000
-        assert seam.video_bitrate(sender) == 51_000
-        encoder.encode(frame)
-        assert encoder.codec is not None and encoder.codec.bit_rate == 51_000
-        track.stop()
-        assert source.readyState == "ended"
-    finally:
-        await pc.close()
+async def test_the_adapted_track_scales_and_sets_the_encoder_below_aiortcs_floor(
+    pc: RTCPeerConnection,
+) -> None:
+    sender = pc.addTransceiver("video", direction="sendonly").sender
+    source = Frames(640, 480)
+    track = AdaptedVideoTrack(source, VideoBudget(Clock()))
+    track.sender = sender
+    frame = await track.recv()
+    assert (frame.width, frame.height) == (640, 480)
+    assert seam.video_bitrate(sender) is None  # aiortc makes its encoder on a frame
+    # the encoder aiortc would make, as it does on the first frame
+    encoder = Vp8Encoder()
+    sender._RTCRtpSender__encoder = encoder
+    track.budget.hint(60_000)  # 51 kbit/s: aiortc itself would clamp to 250
+    frame = await track.recv()
+    assert (frame.width, frame.height) == (640, 480)  # the encoder not yet held by it
+    # the encoder has been sending 300 kbit/s (its count, on the sender)
+    clock = track.budget._clock
+    clock.now += OUTPUT_WINDOW_S
+    sender._RTCRtpSender__octet_count = int(300_000 * OUTPUT_WINDOW_S / 8)
+    frame = await track.recv()
+    assert (frame.width, frame.height) == (160, 120)
+    assert frame.pts == (source.count - 1) * 3000
+    assert seam.video_bitrate(sender) == 51_000
+    encoder.encode(frame)
+    assert encoder.codec is not None and encoder.codec.bit_rate == 51_000
+    track.stop()
+    assert source.readyState == "ended"
 
 
-async def test_remb_reaches_the_budget_and_not_aiortcs_encoder():
-    pc = RTCPeerConnection()
-    try:
-        sender = pc.addTransceiver("video", direction="sendonly").sender
-        encoder = Vp8Encoder()
-        sender._RTCRtpSender__encoder = encoder
-        seen: list[int] = []
-        seam.watch_bitrate_hints(sender, seen.append, keep_from_encoder=True)
-        remb = RtcpPsfbPacket(
-            fmt=15, ssrc=1, media_ssrc=0, fci=pack_remb_fci(100_000, [sender._ssrc])
-        )
-        await sender._handle_rtcp_packet(remb)
-        assert seen == [100_000]
-        assert encoder.target_bitrate == 500_000  # aiortc's own start, untouched
-    finally:
-        await pc.close()
+async def test_remb_reaches_the_budget_and_not_aiortcs_encoder(pc: RTCPeerConnection) -> None:
+    sender = pc.addTransceiver("video", direction="sendonly").sender
+    encoder = Vp8Encoder()
+    sender._RTCRtpSender__encoder = encoder
+    seen: list[int] = []
+    seam.watch_bitrate_hints(sender, seen.append, keep_from_encoder=True)
+    remb = RtcpPsfbPacket(fmt=15, ssrc=1, media_ssrc=0, fci=pack_remb_fci(100_000, [sender._ssrc]))
+    await sender._handle_rtcp_packet(remb)
+    assert seen == [100_000]
+    assert encoder.target_bitrate == 500_000  # aiortc's own start, untouched
 
 
-async def test_opus_is_made_at_speech_rate_before_the_first_frame():
-    pc = RTCPeerConnection()
-    try:
-        sender = pc.addTransceiver("audio", direction="sendonly").sender
-        opus = next(c for c in get_capabilities("audio").codecs if c.mimeType == "audio/opus")
-        codec = RTCRtpCodecParameters(
-            mimeType=opus.mimeType,
-            clockRate=opus.clockRate,
-            channels=opus.channels,
-            payloadType=111,
-        )
-        assert seam.preset_audio_bitrate(sender, codec, 32_000)
-        encoder = sender._RTCRtpSender__encoder
-        assert encoder.codec.bit_rate == 32_000
-        # an encoder already there is kept
-        assert not seam.preset_audio_bitrate(sender, codec, 16_000)
-        assert encoder.codec.bit_rate == 32_000
-        vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
-        assert not seam.preset_audio_bitrate(pc.addTransceiver("audio").sender, vp8, 32_000)
-    finally:
-        await pc.close()
+async def test_opus_is_made_at_speech_rate_before_the_first_frame(pc: RTCPeerConnection) -> None:
+    sender = pc.addTransceiver("audio", direction="sendonly").sender
+    opus = next(c for c in get_capabilities("audio").codecs if c.mimeType == "audio/opus")
+    codec = RTCRtpCodecParameters(
+        mimeType=opus.mimeType,
+        clockRate=opus.clockRate,
+        channels=opus.channels,
+        payloadType=111,
+    )
+    assert seam.preset_audio_bitrate(sender, codec, 32_000)
+    encoder = sender._RTCRtpSender__encoder
+    assert encoder.codec.bit_rate == 32_000
+    # an encoder already there is kept
+    assert not seam.preset_audio_bitrate(sender, codec, 16_000)
+    assert encoder.codec.bit_rate == 32_000
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+    assert not seam.preset_audio_bitrate(pc.addTransceiver("audio").sender, vp8, 32_000)
 
 
 @pytest.mark.parametrize("bps", [1, 10_000_000])
@@ -221,17 +218,13 @@ def test_set_video_bitrate_bounds(bps):
     assert seam.video_bitrate(sender) in (seam.MIN_VIDEO_BPS, 3_000_000)  # type: ignore[arg-type]
 
 
-async def test_a_dropped_encoder_is_made_anew_on_the_next_frame():
+async def test_a_dropped_encoder_is_made_anew_on_the_next_frame(pc: RTCPeerConnection) -> None:
     # aiortc keeps a sender's encoder across replaceTrack, and a new track's timestamps start
     # over: libvpx then refuses a frame and the sender stops (test_churn shows it end to end)
-    pc = RTCPeerConnection()
-    try:
-        sender = pc.addTransceiver("video", direction="sendonly").sender
-        sender._RTCRtpSender__encoder = Vp8Encoder()
-        seam.drop_encoder(sender)
-        assert sender._RTCRtpSender__encoder is None
-        seam.drop_encoder(sender)  # none to drop: nothing happens
-        assert sender._RTCRtpSender__encoder is None
-        assert seam.sent_octets(sender) == 0
-    finally:
-        await pc.close()
+    sender = pc.addTransceiver("video", direction="sendonly").sender
+    sender._RTCRtpSender__encoder = Vp8Encoder()
+    seam.drop_encoder(sender)
+    assert sender._RTCRtpSender__encoder is None
+    seam.drop_encoder(sender)  # none to drop: nothing happens
+    assert sender._RTCRtpSender__encoder is None
+    assert seam.sent_octets(sender) == 0

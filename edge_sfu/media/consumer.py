@@ -6,6 +6,7 @@ import logging
 import random
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -38,6 +39,9 @@ MIN_RESEND_INTERVAL_S: Final = 0.05
 DEFAULT_RTT_S: Final = 0.1
 #: Retransmission times remembered; beyond it the ones older than a second are forgotten.
 _RESENT_MEMORY: Final = 512
+#: Padding runs remembered to answer NACKs for what was sent before them (a probe pads
+#: every half second at most; 16 cover longer than any packet stays worth resending).
+_PADDING_MEMORY: Final = 16
 
 
 def ntp64(seconds: float) -> int:
@@ -74,7 +78,11 @@ class Consumer(ConsumerBase):
         self._audio = producer.kind == "audio"  # a pacer sends audio first
         self._seq_off = random.getrandbits(16)
         self._ts_off = random.getrandbits(32)
-        self._epoch_first = 0  # first source seq of the current layer epoch
+        self._epoch_first = 0  # first source seq forwarded from now on (a switch, padding)
+        self._source_first = 0  # first source seq of the current layer epoch (a switch)
+        # padding runs sent since the switch, oldest first: (first out seq, count, the
+        # sequence offset before it), to map a NACK for a packet sent before one
+        self._paddings: deque[tuple[int, int, int]] = deque()
         self._max_out_seq: int | None = None
         self._frame_end = 0  # the newest packet sent ended a frame (marker): padding may follow
         self._last_out_ts = 0
@@ -152,7 +160,8 @@ class Consumer(ConsumerBase):
             self._seq_off = (self._max_out_seq + 1 - packet.seq) & 0xFFFF
             gap = max(1, int((packet.arrival - self._last_arrival) * self._clock))
             self._ts_off = (self._last_out_ts + gap - packet.ts) & 0xFFFFFFFF
-        self._epoch_first = packet.seq
+        self._epoch_first = self._source_first = packet.seq
+        self._paddings.clear()
         if self._vp8 and self._last_vp8 is not None:
             _, last_pid, last_tl0 = vp8_rewrite_ids(self._last_vp8, 0, 0)
             _, pid, tl0 = vp8_rewrite_ids(packet.payload, 0, 0)
@@ -196,7 +205,11 @@ class Consumer(ConsumerBase):
         only between two frames; returns the bytes sent.
 
         They take the next sequence numbers, so the forwarded stream continues after them
-        (a new epoch: NACKs for packets sent before are no longer answered). Marked as
+        with its offset moved by ``count``; a NACK for a packet sent before them is still
+        answered (``_source_seq`` maps it through the offset then), one for a padding
+        packet is not. A probe's padding fills a short link to more than it carries, so
+        what is lost around it is what most needs resending: dropping those NACKs left a
+        subscriber waiting for the next keyframe, frozen for seconds. Marked as
         probes on the transport-wide numbering. A stream that is switched off (or waits for
         a keyframe, or has sent nothing yet) is padded too: a subscriber whose every video
         is off has nothing else to probe with, and would stay off after its link recovers.
@@ -221,7 +234,14 @@ class Consumer(ConsumerBase):
             )
             if path.send_rtp_parts(header, payload, probe=True):
                 sent += len(header) + size
+        # a late packet from before the padding is not forwarded (its number would be a
+        # padding packet's), but it can still be resent when NACKed
         self._epoch_first = (top - self._seq_off + 1) & 0xFFFF
+        paddings = self._paddings
+        if len(paddings) >= _PADDING_MEMORY:
+            first, _, before = paddings.popleft()
+            self._source_first = (first - before) & 0xFFFF  # nothing older is mapped
+        paddings.append(((top + 1) & 0xFFFF, count, self._seq_off))
         self._seq_off = (self._seq_off + count) & 0xFFFF
         self._max_out_seq = (top + count) & 0xFFFF
         return sent
@@ -269,8 +289,8 @@ class Consumer(ConsumerBase):
             self._resent = resent = {s: at for s, at in resent.items() if now - at < 1.0}
         too_soon = now - max(self.rtt_s or DEFAULT_RTT_S, MIN_RESEND_INTERVAL_S)
         for out_seq in lost:
-            seq = (out_seq - self._seq_off) & 0xFFFF
-            if ((seq - self._epoch_first) & 0xFFFF) >= 0x8000:
+            seq = self._source_seq(out_seq)
+            if seq is None:
                 continue
             if resent.get(out_seq, -1.0) > too_soon:
                 self.resends_skipped += 1
@@ -291,6 +311,22 @@ class Consumer(ConsumerBase):
                 resent[out_seq] = now
         if missing:
             self.producer.request_retransmission(layer_name, missing)
+
+    def _source_seq(self, out_seq: int) -> int | None:
+        """The source sequence number a sent one came from, or None for a padding packet
+        or one from before the current layer epoch."""
+        offset = self._seq_off
+        for first, count, before in reversed(self._paddings):
+            distance = (out_seq - first) & 0xFFFF
+            if distance < count:
+                return None  # padding: nothing to resend
+            if distance < 0x8000:
+                break  # sent after this padding: the offset after it holds
+            offset = before  # sent before it
+        seq = (out_seq - offset) & 0xFFFF
+        if ((seq - self._source_first) & 0xFFFF) >= 0x8000:
+            return None
+        return seq
 
     # -- sender reports --------------------------------------------------------------
 

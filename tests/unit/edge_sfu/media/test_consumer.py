@@ -337,6 +337,48 @@ def test_padding_goes_between_frames_and_the_stream_continues_after_it() -> None
     assert path.rtp[-1][5] == b"x" and consumer.retransmitted == 1
 
 
+def test_packets_sent_before_padding_are_still_resent_and_padding_is_not() -> None:
+    # A probe fills a short link beyond what it carries: what is lost around the padding
+    # must still be resent, or the subscriber waits frozen for the next keyframe.
+    producer, consumer, path, up = make([LayerSpec("default")])
+    sent: dict[int, bytes] = {}  # out seq -> payload, media only
+    source = 100
+    for run in range(3):
+        for n in range(3):
+            start = len(path.rtp)
+            feed(producer, frame("default", source, 9000 + 3000 * n, 2, n == 0, run + n / 30))
+            sent.update({p[2]: p[5] for p in path.rtp[start:]})
+            source += 2
+        start = len(path.rtp)
+        consumer.send_padding(2)
+        pads = [p[2] for p in path.rtp[start:]]
+    # every media packet is resent as itself, from before, between and after the paddings
+    for out_seq, payload in sent.items():
+        consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [out_seq]))[0])
+        assert path.rtp[-1][2] == out_seq and path.rtp[-1][5] == payload
+    assert consumer.retransmitted == len(sent) == 18
+    # a NACK for padding resends nothing and asks the publisher for nothing
+    before = len(path.rtp)
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, pads))[0])
+    assert len(path.rtp) == before and up.nacks == []
+
+
+def test_only_the_latest_paddings_are_remembered() -> None:
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 10, 9000, 2, True, 0.0))
+    oldest = path.rtp[0][2]
+    for n in range(1, 20):
+        consumer.send_padding(1)
+        feed(producer, frame("default", 10 + 2 * n, 9000 + 3000 * n, 2, False, n / 30))
+    latest = path.rtp[-1]
+    # beyond the memory a packet is not mapped (nor resent as the wrong one)
+    before = len(path.rtp)
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [oldest]))[0])
+    assert len(path.rtp) == before
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [latest[2]]))[0])
+    assert path.rtp[-1][2] == latest[2] and path.rtp[-1][5] == latest[5]
+
+
 def test_a_switched_off_stream_is_padded_and_resumes_after_the_padding() -> None:
     # A subscriber whose every video is switched off has only these streams to probe its
     # link with: padding goes on, mid-frame or not, and the next keyframe continues after it.

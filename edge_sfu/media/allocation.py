@@ -125,8 +125,9 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
     single-layer producer what it receives in all (measured here over ``RATE_WINDOW_S``,
     headers counted, ``now`` being the time of the pass), else a layer's own measurement
     (``Layer.bitrate_bps``, over a shorter window) or what it sent while it flowed
-    (``Layer.flowing_bps``, smoothed, kept while the layer is paused), whichever is larger;
-    else the allocator's default for the layer's size, or what the publisher said the
+    (``Layer.flowing_bps``, smoothed, kept while the layer is paused), whichever is larger,
+    and for a paused layer at least what its publisher declared it may spend; else the
+    allocator's default for the layer's size, or what the publisher said the
     layer spends at most if that is less."""
     specs = ordered_layers(producer.available_layers())
     whole = None
@@ -137,7 +138,14 @@ def layer_options(producer: Producer, now: float | None = None) -> tuple[LayerOp
         layer = producer.layers.get(spec.name)
         # the larger of now and its smoothed rate: a layer measured low for a moment (an
         # encoder's dip after a keyframe) must not look cheap enough to step up to
-        own = max(_bitrate(layer) or 0, getattr(layer, "flowing_bps", 0) or 0) or None
+        now_bps = _bitrate(layer) or 0
+        own = max(now_bps, getattr(layer, "flowing_bps", 0) or 0) or None
+        if own is not None and now_bps == 0 and spec.bitrate:
+            # Paused: what it sent while it flowed may be from its first seconds, as the
+            # publisher's encoder ramped up (a browser's top layer nobody took since looked
+            # like 200 kbit/s, was stepped up to behind 400 and flooded the link when it
+            # resumed at 650). Resuming it costs what its publisher declared it may spend.
+            own = max(own, spec.bitrate)
         options.append(LayerOption(spec.name, spec.width, spec.height, whole or own, spec.bitrate))
     return tuple(options)
 

@@ -3,6 +3,7 @@ wanted layers following allocations, and the cap a single-layer publisher is tol
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from edge_sfu.media.allocation import (
@@ -352,3 +353,20 @@ def test_a_paused_layer_costs_what_it_sent_while_it_flowed() -> None:
     assert producer.layers["h"].bitrate_bps == 0
     assert 200_000 <= costs["h"] <= 280_000
     assert costs["f"] == default_video_bitrate(1280, 720)  # never flowed: by its size
+
+
+def test_a_paused_layer_costs_at_least_what_its_publisher_declared() -> None:
+    # A browser's top layer that nobody took since the call began flowed only while its
+    # encoder ramped up: resuming it costs what the publisher declared, not that.
+    layers = [LayerSpec("h", 320, 240, bitrate=80_000), LayerSpec("f", 640, 480, bitrate=900_000)]
+    producer, _cam, _, _ = make(layers)
+    t = 100.0
+    for i in range(150):  # f flows at about 240 kbit/s for 1.5 s, then pauses
+        producer.layers["f"].count(300, t + i * 0.01)
+    assert producer.layers["f"].bitrate_bps == 0
+    assert {o.name: o.cost for o in layer_options(producer)}["f"] == 900_000
+    # flowing (and measured above what it declared) it costs what it sends
+    t = time.monotonic()
+    for i in range(150):
+        producer.layers["f"].count(2_000, t - 1.49 + i * 0.01)
+    assert {o.name: o.cost for o in layer_options(producer)}["f"] > 900_000

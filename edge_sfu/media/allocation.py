@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edge_sfu.media.allocator import (
+    KEEP_ON_MAX_LOSS,
     PRIORITIES,
     REASON_HOLD,
     REASON_NETWORK,
@@ -277,7 +278,9 @@ class SubscriberAllocation:
         available = estimate if self.congested else None
         self.last_available_bps = available
         demands = [self.demand(c, now) for c in consumers]
-        result = self.allocator.update(now, available, demands, self.profile)
+        loss = self.loss()
+        keep_on = loss is None or loss < KEEP_ON_MAX_LOSS
+        result = self.allocator.update(now, available, demands, self.profile, keep_on=keep_on)
         self._demands = demands
         for consumer in consumers:
             allocation = result.get(consumer.id)

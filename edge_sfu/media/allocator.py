@@ -22,6 +22,9 @@ Hysteresis (``Allocator``): a step down applies at once; a step up only to what 
 estimate has covered for ``hold_s`` seconds, with ``up_headroom`` to spare (the allocation
 is computed again with the smallest estimate of that window, times the headroom), so an
 estimate that wavers around a layer's bitrate does not flip the layer back and forth.
+Switching a track off is the one step down with leeway: while every track is on its
+lowest layer, one that is on stays on as long as the estimate of the last
+``KEEP_ON_SPAN_S`` covers ``KEEP_ON_FRACTION`` of what the lowest layers cost (see there).
 """
 
 from __future__ import annotations
@@ -59,6 +62,25 @@ LARGE_VIDEO_BITRATE_BPS: Final = 2_500_000
 #: (within a second or two): optimistic, so a call does not start with tracks switched off;
 #: the measurement corrects it.
 UNKNOWN_SIZE_BITRATE_BPS: Final = 300_000
+#: While every video track is on its lowest layer (or off), a track that is on is switched
+#: off only when the estimate falls under this fraction of what it and the tracks kept
+#: before it cost, audio included. A congestion controller's decrease goes to 85 % of what
+#: got through (``estimator.BETA``), so one decrease on a link that carries the lowest
+#: layers with room to spare (a delay trend just over its threshold, from a busy receiver's
+#: timing) would otherwise switch a track off at once, and the picture stayed off for
+#: seconds until a probe found the room again. A link that really cannot carry the layers
+#: loses packets, and the loss-based estimate then falls under this too.
+KEEP_ON_FRACTION: Final = 0.7
+#: ... but not while the subscriber loses this share of its packets or more: a link that
+#: drops them is short, not noisy, and with every track kept on beside the retransmissions
+#: its loss fed on itself (a capped page's cameras frozen for 15 s while the estimate sat
+#: just above the leeway).
+KEEP_ON_MAX_LOSS: Final = 0.1
+#: ... and the estimate that counts for it is the highest of this many seconds: a dip for a
+#: moment (the loss around a probe's overshoot, a feedback that came late) that switched a
+#: track off cost its picture seconds, for switching it on again waits for the estimate to
+#: hold, with headroom, for ``Allocator.hold_s``.
+KEEP_ON_SPAN_S: Final = 1.0
 #: An estimate or bitrate above this is treated as this (a client may claim anything).
 MAX_BPS: Final = 10_000_000_000
 
@@ -327,8 +349,11 @@ class Allocator:
         available_bps: int | None,
         demands: Iterable[Demand],
         profile: VideoBandwidthProfile | None = None,
+        *,
+        keep_on: bool = True,
     ) -> dict[str, Allocation]:
-        """The allocation now: a drop at once, a rise only as far as the estimate held."""
+        """The allocation now: a drop at once, a rise only as far as the estimate held.
+        ``keep_on`` False: no leeway for switching off (``KEEP_ON_MAX_LOSS``)."""
         demands = list(demands)
         budget = _budget(available_bps)
         self._remember(now, budget)
@@ -357,16 +382,65 @@ class Allocator:
                 if cid in levels and previous is not None and levels[cid] > previous:
                     levels[cid] = previous
         self._keep_displaced(demands, levels, down, available_bps, profile)
+        kept = self._keep_on(now, demands, levels, available_bps, profile) if keep_on else set()
         out: dict[str, Allocation] = {}
         for demand in demands:
             cid = demand.consumer_id
             now_alloc = down[cid]
             if demand.kind != "video" or levels[cid] == _level(demand, now_alloc):
                 out[cid] = now_alloc
+            elif cid in kept:
+                layer = demand.layers[0]
+                out[cid] = Allocation(
+                    layer.name, False, REASON_NETWORK, layer.cost, now_alloc.share_bps
+                )
             else:
                 out[cid] = _held(demand, levels[cid], now_alloc)
         self._levels = levels
         return out
+
+    def _keep_on(
+        self,
+        now: float,
+        demands: list[Demand],
+        levels: dict[str, int],
+        available_bps: int | None,
+        profile: VideoBandwidthProfile | None,
+    ) -> set[str]:
+        # Only when every video track is at its lowest layer or off: a track above it would
+        # have stepped down first, and in ``presentation`` mode the others are switched off
+        # so that a high-priority track keeps its layer, a promise this must not break.
+        # Only for the estimate: ``max_subscription_bitrate`` is a limit the subscriber set.
+        kept: set[str] = set()
+        if available_bps is None:
+            return kept
+        videos = [
+            d
+            for d in demands
+            if d.kind == "video" and d.layers and not d.switched_off_by_subscriber
+        ]
+        if any(levels[d.consumer_id] > 0 for d in videos):
+            return kept
+        off = [
+            d
+            for d in videos
+            if levels[d.consumer_id] < 0 and self._levels.get(d.consumer_id, -1) == 0
+        ]
+        if not off:
+            return kept
+        profile = profile or VideoBandwidthProfile()
+        off.sort(key=lambda d: (-effective_priority(d, profile), d.consumer_id))
+        recent = max(b for t, b in self._history if t >= now - KEEP_ON_SPAN_S)
+        leeway = int(min(recent, MAX_BPS) / KEEP_ON_FRACTION)
+        for demand in off:
+            cid = demand.consumer_id
+            levels[cid] = 0
+            # ``_affordable`` holds ``max_subscription_bitrate`` as it is, with no leeway
+            if self._affordable(demands, levels, leeway, profile):
+                kept.add(cid)
+            else:
+                levels[cid] = -1
+        return kept
 
     def _keep_displaced(
         self,

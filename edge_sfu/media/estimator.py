@@ -421,19 +421,39 @@ FEEDBACK_TIMEOUT_CUT: Final = 0.8
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this.
 PROBE_MAX_BACKOFF_S: Final = 5.0
+#: A probe at most this fraction of the rate of the last one, which failed, asks a smaller
+#: question and need not wait out the backoff, only ``PROBE_SMALLER_AFTER_S`` after that
+#: failure: once a track is switched off, the probe to switch it on again is for far less
+#: than the one for the step up that failed (its picture stayed off for the whole backoff,
+#: up to 5 s, where a probe at 1.5 times the estimate would have shown the room at once).
+PROBE_SMALLER: Final = 0.8
+PROBE_SMALLER_AFTER_S: Final = 1.0
 
 
 class ProbeController:
     """Decides when to probe before stepping up: the allocation wants more than the
     estimate, no probe is running, and the last failed one is long enough ago (the wait
-    doubles after each failure, up to ``PROBE_MAX_BACKOFF_S``)."""
+    doubles after each failure, up to ``PROBE_MAX_BACKOFF_S``) or was for much more
+    (``PROBE_SMALLER``)."""
 
-    __slots__ = ("_backoff", "_next_allowed", "duration", "failed", "succeeded")
+    __slots__ = (
+        "_backoff",
+        "_failed_at",
+        "_failed_rate",
+        "_next_allowed",
+        "_rate",
+        "duration",
+        "failed",
+        "succeeded",
+    )
 
     def __init__(self, duration: float = 0.5) -> None:
         self.duration = duration
         self._backoff = 2.0
         self._next_allowed = -math.inf
+        self._rate = 0  # the rate of the last probe
+        self._failed_rate: int | None = None  # ... if it failed
+        self._failed_at = -math.inf
         #: Probes that got through at their rate, and those that did not.
         self.succeeded = 0
         self.failed = 0
@@ -441,11 +461,21 @@ class ProbeController:
     def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
         """A probe towards ``wanted_bps`` (``PROBE_OVERAGE`` over it, at most
         ``PROBE_GAIN`` times the estimate), or None."""
-        if wanted_bps <= estimate_bps or now < self._next_allowed:
+        if wanted_bps <= estimate_bps:
             return None
-        self._next_allowed = now + self.duration + 1.0
         rate = min(int(wanted_bps * PROBE_OVERAGE), int(PROBE_GAIN * estimate_bps))
-        return ProbeRequest(int(rate), now + self.duration)
+        if now < self._next_allowed:
+            failed = self._failed_rate
+            smaller = (
+                failed is not None
+                and rate <= PROBE_SMALLER * failed
+                and now >= self._failed_at + PROBE_SMALLER_AFTER_S
+            )
+            if not smaller:
+                return None
+        self._next_allowed = now + self.duration + 1.0
+        self._rate = rate
+        return ProbeRequest(rate, now + self.duration)
 
     def result(self, succeeded: bool, now: float) -> None:
         """Tell how the last probe went: a failure backs off the next one."""
@@ -453,8 +483,10 @@ class ProbeController:
             self.succeeded += 1
             self._backoff = 2.0
             self._next_allowed = now + 0.5
+            self._failed_rate = None
         else:
             self.failed += 1
+            self._failed_rate, self._failed_at = self._rate, now
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
 

@@ -847,6 +847,12 @@ class Transport(AsyncCloseable):
         # Pacing only while the estimate binds: then the link is the limit, and bursts the
         # bottleneck's queue would drop are better spread here (audio first).
         estimate = self._available_outgoing() if self.allocation.congested else None
+        if estimate is not None:
+            # what the allocation chose to send: more than the estimate when it kept tracks
+            # on within its leeway (``allocator.KEEP_ON_FRACTION``), and pacing that under it
+            # would only queue it here
+            allocated = sum(a.bitrate_bps for a in self.allocation.last.values())
+            estimate = max(estimate, allocated)
         rate = None if estimate is None else int(estimate * PACING_FACTOR)
         if rate != self._pacing_bps:
             self._pacing_bps = rate

@@ -339,3 +339,57 @@ def test_an_estimate_a_probe_proved_is_stepped_up_to_at_once() -> None:
     assert allocator.update(5.0, 2_000_000, demands)["v"].layer == "q"  # held
     allocator.trust_estimate()
     assert allocator.update(5.1, 2_000_000, demands)["v"].layer == "f"
+
+
+def test_one_decrease_under_the_lowest_layers_switches_nothing_off() -> None:
+    # Two cameras on their lowest layers and two audio tracks: 280 kbps. A congestion
+    # controller's decrease to 85 % of that must not switch a camera off; an estimate that
+    # covers less than KEEP_ON_FRACTION of it for KEEP_ON_SPAN_S switches off what it cannot
+    # carry, the lower priority first, and a track that was off is not switched on by the
+    # leeway.
+    allocator = Allocator(hold_s=2.0)
+    demands = [audio("a1"), audio("a2"), video("v1", "high"), video("v2")]
+    assert layers(allocator.update(0.0, 300_000, demands)) == {
+        "a1": None,
+        "a2": None,
+        "v1": "q",
+        "v2": "q",
+    }
+    cut = allocator.update(2.0, int(0.85 * 280_000), demands)
+    assert cut["v1"].layer == "q" and cut["v2"].layer == "q"
+    assert cut["v2"].reason == REASON_NETWORK and not cut["v2"].switched_off
+    assert allocate(int(0.85 * 280_000), demands)["v2"].switched_off  # without the leeway
+    # a dip for a moment is forgiven: the estimate of the last second counts
+    assert not allocator.update(3.0, 150_000, demands)["v2"].switched_off
+    deeper = allocator.update(4.1, 190_000, demands)
+    assert deeper["v1"].layer == "q" and deeper["v2"].switched_off
+    assert allocator.update(5.2, 238_000, demands)["v2"].switched_off
+    gone = allocator.update(6.3, 100_000, demands)
+    assert gone["v1"].switched_off and gone["v2"].switched_off
+    # a link that loses packets gets no leeway
+    allocator = Allocator(hold_s=2.0)
+    allocator.update(0.0, 300_000, demands)
+    lossy = allocator.update(2.0, int(0.85 * 280_000), demands, keep_on=False)
+    assert not lossy["v1"].switched_off and lossy["v2"].switched_off
+
+
+def test_the_leeway_keeps_no_track_on_above_another_ones_lowest_layer_or_the_cap() -> None:
+    # presentation: the high-priority track keeps its top layer and the other is switched
+    # off as soon as it does not fit, leeway or not
+    presentation = VideoBandwidthProfile(mode="presentation")
+    allocator = Allocator(hold_s=2.0)
+    demands = [video("screen", "high"), video("cam")]
+    assert layers(allocator.update(0.0, 1_100_000, demands, presentation)) == {
+        "screen": "f",
+        "cam": "q",
+    }
+    result = allocator.update(1.0, 1_050_000, demands, presentation)
+    assert result["screen"].layer == "f" and result["cam"].switched_off
+    # max_subscription_bitrate is the subscriber's own limit: no leeway over it
+    capped = VideoBandwidthProfile(max_subscription_bitrate=200_000)
+    allocator = Allocator(hold_s=2.0)
+    demands = [video("v1"), video("v2")]
+    assert layers(allocator.update(0.0, 10_000_000, demands, capped)) == {"v1": "q", "v2": "q"}
+    tighter = VideoBandwidthProfile(max_subscription_bitrate=190_000)
+    result = allocator.update(1.0, 10_000_000, demands, tighter)
+    assert result["v2"].switched_off and result["v2"].reason == REASON_MAX_BITRATE

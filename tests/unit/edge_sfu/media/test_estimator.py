@@ -271,6 +271,27 @@ def test_after_a_long_cap_a_lifted_link_is_found_again_within_seconds() -> None:
     assert controller.request(1_000_000, 300_000, 9.0 + PROBE_MAX_BACKOFF_S) is not None
 
 
+def test_a_probe_for_much_less_than_the_one_that_failed_need_not_wait_out_the_backoff() -> None:
+    # A probe for a step up failed; the allocation then switched a track off, and the probe
+    # to switch it on again is for far less: it goes a second after the failure.
+    controller = ProbeController()
+    first = controller.request(2_000_000, 300_000, 0.0)
+    assert first is not None and first.bitrate_bps == 450_000
+    controller.result(False, 1.0)
+    assert controller.request(2_000_000, 300_000, 1.5) is None  # the same question waits
+    assert controller.request(290_000, 250_000, 1.5) is None  # a smaller one, a second
+    smaller = controller.request(290_000, 250_000, 2.0)
+    assert smaller is not None and smaller.bitrate_bps == int(290_000 * PROBE_OVERAGE)
+    controller.result(False, 2.7)
+    # not much smaller than that one: the backoff (now 4 s) holds
+    assert controller.request(330_000, 280_000, 4.0) is None
+    assert controller.request(330_000, 280_000, 6.8) is not None
+    # a success forgets the failure
+    controller.result(True, 8.0)
+    assert controller.request(2_000_000, 300_000, 8.2) is None
+    assert controller.request(2_000_000, 300_000, 8.5) is not None
+
+
 def test_a_growing_queue_is_overuse_and_a_steady_one_is_not() -> None:
     trend, detector = TrendlineFilter(), OveruseDetector()
     usage = Usage.NORMAL

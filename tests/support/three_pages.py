@@ -1,22 +1,30 @@
-"""The adaptation issue's room: two pages on this host and one behind a capped link.
+"""The adaptation issue's room: two pages on this host and one participant behind a capped
+link.
 
 alice and bob join on this host (their view of each other alone is the baseline), then carol
 joins from a network namespace whose link ``tbf`` caps each way; every camera is a sharp one
 (``qoe.real_camera_flag``). After a settle, what each page decodes of each remote camera over
 a window, from Chromium's ``getStats()``, and each of the issue's bars with whether it held.
 The browser test asserts the bars; ``benchmarks/adaptation.py`` reports them.
+
+carol is a join page, or the Python client (``carol="python"``): it publishes a 640x480
+testsrc2 camera in VP8 and decodes what it subscribes to, and reports the same figures as a
+page's ``inbound-rtp`` (frames decoded, freezes as Chromium counts them, size, packets).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from edge_sfu.media import MediaSettings
 from tests.support.browser import CHROMIUM, chromium, joined_page
 from tests.support.netns import SlowHost
-from tests.support.qoe import CAMERA_SIZE, Seen, real_camera_flag, report, watch
+from tests.support.qoe import CAMERA_SIZE, Seen, compare, real_camera_flag, report, watch
 from tests.support.sfu import running_sfu
 
 CAP_KBIT = 400
@@ -62,28 +70,126 @@ def _bars(alone: dict[str, dict[str, Seen]], seen: dict[str, dict[str, Seen]]) -
     }
 
 
-async def three_page_room(data_dir: Path, host: SlowHost, scripts: Path) -> ThreePages:
-    """Run the room with carol behind ``host`` capped at ``CAP_KBIT`` each way (the cap is
-    lifted again at the end)."""
+#: carol as the Python client, run inside the namespace: every half second it prints one JSON
+#: line, the monotonic time and, per remote identity, its cumulative view in the keys of
+#: ``qoe.INBOUND_VIDEO_JS``. A freeze is counted as Chromium counts one: a frame that comes
+#: at least max(3, 1 + 150 ms / average) times the average of the last 30 frame intervals
+#: after the one before; the whole interval is frozen time.
+PYTHON_CAROL = """
+import asyncio, json, sys, time
+from edge_sfu.client import connect
+from tests.integration.media.peers import SyntheticVideoTrack
+
+views, receivers = {}, {}
+
+async def read(identity, track):
+    view = views[identity] = {"framesDecoded": 0, "freezeCount": 0,
+        "totalFreezesDuration": 0.0, "frameWidth": 0, "frameHeight": 0,
+        "packetsLost": 0, "packetsReceived": 0}
+    last, gaps = None, []
+    while True:
+        frame = await track.recv()
+        now = time.monotonic()
+        if last is not None:
+            gap = now - last
+            if len(gaps) >= 5:
+                average = sum(gaps) / len(gaps)
+                if gap >= max(3 * average, average + 0.150):
+                    view["freezeCount"] += 1
+                    view["totalFreezesDuration"] += gap
+            gaps = (gaps + [gap])[-30:]
+        last = now
+        view["framesDecoded"] += 1
+        view["frameWidth"], view["frameHeight"] = frame.width, frame.height
+
+async def main():
+    room = await connect(sys.argv[1], sys.argv[2], reconnect=False)
+    def subscribed(track, pub, who):
+        if track.kind == "video":
+            receivers[who.identity] = track
+            asyncio.ensure_future(read(who.identity, track))
+    room.on("track_subscribed", subscribed)
+    await room.publish_track(SyntheticVideoTrack(640, 480, 30), "camera", codec="VP8")
+    while True:
+        for receiver in room.media.pc.getReceivers():
+            for identity, track in receivers.items():
+                if receiver.track is track and identity in views:
+                    for s in (await receiver.getStats()).values():
+                        if s.type == "inbound-rtp":
+                            views[identity]["packetsReceived"] = s.packetsReceived
+                            views[identity]["packetsLost"] = s.packetsLost
+        print(json.dumps({"t": time.monotonic(), "views": views}), flush=True)
+        await asyncio.sleep(0.5)
+
+asyncio.run(main())
+"""
+
+
+class _PythonViews:
+    """The views the Python client prints, as they come."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        self._stdout = process.stdout
+        self.lines: list[dict[str, Any]] = []
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while line := await self._stdout.readline():
+            self.lines.append(json.loads(line))
+
+    def at(self, moment: float) -> dict[str, Any]:
+        """The views printed nearest to ``moment`` (monotonic)."""
+        assert self.lines, "the Python client printed nothing"
+        return min(self.lines, key=lambda line: abs(line["t"] - moment))["views"]  # type: ignore[no-any-return]
+
+
+async def three_page_room(
+    data_dir: Path, host: SlowHost, scripts: Path, carol: Literal["page", "python"] = "page"
+) -> ThreePages:
+    """Run the room with carol (a page or the Python client) behind ``host`` capped at
+    ``CAP_KBIT`` each way (the cap is lifted again at the end)."""
     camera = real_camera_flag(scripts)
     media = MediaSettings(host_addresses=(host.gateway,))
     host.set_rate(CAP_KBIT)
     try:
         async with running_sfu(data_dir, host=host.gateway, media=media) as sfu:
             secure = f"--unsafely-treat-insecure-origin-as-secure={sfu.base}"
-            inside = host.executable(CHROMIUM, scripts)
-            async with (
-                chromium(secure, camera) as one,
-                chromium(secure, camera) as two,
-                chromium(secure, camera, executable=inside) as slow,
-            ):
+            async with chromium(secure, camera) as one, chromium(secure, camera) as two:
                 alice = await joined_page(one, sfu.base, sfu.token("alice"))
                 bob = await joined_page(two, sfu.base, sfu.token("bob"))
                 await asyncio.sleep(SETTLE_S)
                 alone = await watch({"alice": alice, "bob": bob}, WINDOW_S)
-                carol = await joined_page(slow, sfu.base, sfu.token("carol"))
-                await asyncio.sleep(SETTLE_S)
-                seen = await watch({"alice": alice, "bob": bob, "carol": carol}, WINDOW_S)
+                if carol == "page":
+                    inside = host.executable(CHROMIUM, scripts)
+                    async with chromium(secure, camera, executable=inside) as slow:
+                        page = await joined_page(slow, sfu.base, sfu.token("carol"))
+                        await asyncio.sleep(SETTLE_S)
+                        seen = await watch({"alice": alice, "bob": bob, "carol": page}, WINDOW_S)
+                else:
+                    seen = await _with_python_carol(
+                        host, sfu.ws_url, sfu.token("carol"), alice, bob
+                    )
     finally:
         host.set_rate(None)
     return ThreePages(alone, seen, _bars(alone, seen))
+
+
+async def _with_python_carol(
+    host: SlowHost, url: str, token: str, alice: Any, bob: Any
+) -> dict[str, dict[str, Seen]]:
+    process = await host.python(PYTHON_CAROL, url, token)
+    views = _PythonViews(process)
+    try:
+        await asyncio.sleep(SETTLE_S)
+        start = time.monotonic()
+        seen = await watch({"alice": alice, "bob": bob}, WINDOW_S)
+        end = time.monotonic()
+        await asyncio.sleep(1.0)  # the client's next line
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+        await views.task
+    seen["carol"] = compare(views.at(start), views.at(end), end - start)
+    return seen

@@ -4,7 +4,9 @@ behind a link capped at 400 kbit/s each way (a network namespace shaped with ``t
 Over a 30 s window after a 15 s settle (``tests.support.three_pages``), from each page's own
 ``getStats()``: carol decodes each remote camera at 12 fps or more, at a smaller size, with
 at most 2 s frozen; alice and bob decode carol at 12 fps or more; and they see each other at
-full size with 90 % or more of the frame rate they had before carol joined.
+full size with 90 % or more of the frame rate they had before carol joined. Then the same
+room and bars with carol as the Python client (its own decoded frames and freezes, counted
+as Chromium counts them).
 """
 
 from __future__ import annotations
@@ -22,4 +24,11 @@ async def test_a_capped_participant_and_two_fast_ones_all_keep_moving(tmp_path):
     require_chromium()
     with slow_host() as host, scratch_dir() as scripts:
         room = await three_page_room(tmp_path, host, scripts)
+    assert all(room.bars.values()), str(room)
+
+
+async def test_the_python_client_as_the_capped_participant_holds_up_the_same(tmp_path):
+    require_chromium()
+    with slow_host() as host, scratch_dir() as scripts:
+        room = await three_page_room(tmp_path, host, scripts, carol="python")
     assert all(room.bars.values()), str(room)

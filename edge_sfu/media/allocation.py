@@ -191,6 +191,7 @@ class SubscriberAllocation:
         *,
         loss: Callable[[], float | None] = lambda: None,
         overused: Callable[[], bool] = lambda: False,
+        probe_overshoot: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
         hold_s: float = 2.0,
     ) -> None:
@@ -202,6 +203,10 @@ class SubscriberAllocation:
         self.loss = loss
         #: Whether the delay-based estimator saw a queue build up on the way lately.
         self.overused = overused
+        #: Whether loss now may be the transport's own probe's overshoot: such loss does
+        #: not take switching off's leeway away (``KEEP_ON_MAX_LOSS``); the probe failed,
+        #: and the media that fitted before it fits again once its queue drains.
+        self.probe_overshoot = probe_overshoot
         self._clock = clock
         self.profile = VideoBandwidthProfile()
         self.priorities: dict[str, Priority] = {}
@@ -279,7 +284,7 @@ class SubscriberAllocation:
         self.last_available_bps = available
         demands = [self.demand(c, now) for c in consumers]
         loss = self.loss()
-        keep_on = loss is None or loss < KEEP_ON_MAX_LOSS
+        keep_on = loss is None or loss < KEEP_ON_MAX_LOSS or self.probe_overshoot()
         result = self.allocator.update(now, available, demands, self.profile, keep_on=keep_on)
         self._demands = demands
         for consumer in consumers:
@@ -350,7 +355,17 @@ class SubscriberAllocation:
             return None
         # a step up is taken once the estimate covers it with the allocator's headroom to
         # spare: the probe must show that much, or it would succeed and change nothing
-        return int((spent + max(0, min(steps))) / self.allocator.up_headroom)
+        headroom = self.allocator.up_headroom
+        target = int((spent + max(0, min(steps))) / headroom)
+        if any(a.reason == REASON_HOLD for a in self.last.values()):
+            # What the estimate allows now is a different mix (one track up, another down
+            # to make room) that the hold takes only once an estimate over it, with the
+            # headroom, held: an estimate just under that, which nothing makes grow (a
+            # subscriber's estimate grows only so far over what it is sent), kept both
+            # tracks where they were for good (a kiosk's top layer for 15 s after a cap
+            # was lifted, with a probe for the cheapest step already shown to fit).
+            target = max(target, int(self.allocator.unheld_bps / headroom) + 1)
+        return target
 
     def status(self) -> list[AllocationStatus]:
         """Per consumer: its priority, the layers wanted, allowed and sent, and why."""

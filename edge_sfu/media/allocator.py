@@ -340,6 +340,10 @@ class Allocator:
 
     hold_s: float = 2.0
     up_headroom: float = 0.9
+    #: What the allocation the estimate allows now, before any hold, spends (bit/s): the
+    #: held steps are taken once an estimate held over it, with the headroom, for
+    #: ``hold_s`` (see ``SubscriberAllocation.probe_target``).
+    unheld_bps: int = 0
     _history: deque[tuple[float, float]] = field(default_factory=deque)
     _levels: dict[str, int] = field(default_factory=dict)
 
@@ -358,6 +362,7 @@ class Allocator:
         budget = _budget(available_bps)
         self._remember(now, budget)
         down = allocate(available_bps, demands, profile)
+        self.unheld_bps = sum(a.bitrate_bps for a in down.values())
         held = min(b for _, b in self._history)
         up_bps = None if math.isinf(held) else int(held * self.up_headroom)
         up = allocate(up_bps, demands, profile)

@@ -38,7 +38,7 @@ from edge_sfu.media.estimator import (
     SendSideEstimator,
     Usage,
 )
-from edge_sfu.media.packet import TRANSPORT_OVERHEAD_BYTES
+from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES, TRANSPORT_OVERHEAD_BYTES
 from edge_sfu.media.settings import MediaSettings
 from edge_sfu.media.twcc import (
     FMT_TRANSPORT_CC,
@@ -319,8 +319,19 @@ class TransportBandwidth:
         detector overusing): the probe has failed by then, and what it would still send only
         overflows the link, taking the media's packets with it (behind a short link a probe
         sent to its end lost 40 % of a high-priority track's packets in its half second)."""
-        sent = sum(c.octets_sent for c in consumers())
+
+        # Counted as the link sees it: media with its headers, padding packets each with
+        # theirs. Counting payload alone, and one padding packet more than the budget each
+        # tick, sent about 1.5 times the probe's rate: a probe meant to overshoot a short
+        # link a little flooded it, and the media's packets were lost with its padding.
+        def wire() -> int:
+            return sum(c.octets_sent + c.packets_sent * PACKET_OVERHEAD_BYTES for c in current)
+
+        padding_wire = PADDING_BYTES + PACKET_OVERHEAD_BYTES
+        current = consumers()
+        sent = wire()
         then = time.monotonic()
+        credit = 0.0  # bytes the probe's rate allows and nothing used yet
         downlink = self.downlink
         while then < request.until:
             await asyncio.sleep(PROBE_TICK_S)
@@ -328,15 +339,19 @@ class TransportBandwidth:
                 return
             now = time.monotonic()
             current = consumers()
-            total = sum(c.octets_sent for c in current)
-            budget = request.bitrate_bps * (now - then) / 8 - (total - sent)
+            total = wire()
+            elapsed = now - then
+            credit += request.bitrate_bps * elapsed / 8 - (total - sent)
             sent, then = total, now
-            if budget <= 0:
+            # what a tick inside a frame could not pad is padded with the next, not later
+            credit = min(credit, request.bitrate_bps * (elapsed + PROBE_TICK_S) / 8)
+            count = min(int(credit // padding_wire), PROBE_MAX_PACKETS_PER_TICK)
+            if count <= 0:
                 continue
-            count = min(int(budget // PADDING_BYTES) + 1, PROBE_MAX_PACKETS_PER_TICK)
             for consumer in current:  # the first video stream between two frames
                 video = consumer.ready and consumer.producer.kind == "video"
                 if video and consumer.send_padding(count):
+                    credit -= count * padding_wire
                     break
 
     def set_link_figures(self, rtt_s: float | None, jitter_s: float | None) -> None:

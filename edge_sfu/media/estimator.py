@@ -428,6 +428,10 @@ PROBE_MAX_BACKOFF_S: Final = 5.0
 #: up to 5 s, where a probe at 1.5 times the estimate would have shown the room at once).
 PROBE_SMALLER: Final = 0.8
 PROBE_SMALLER_AFTER_S: Final = 1.0
+#: Loss measured up to this long (seconds) after a probe was found failed may be that
+#: probe's overshoot, not the media's (``SendSideEstimator.probe_overshoot``): behind a
+#: 400 kbit/s link, what a probe lost was still being reported 1.8 s after its verdict.
+PROBE_LOSS_S: Final = 3.0
 
 
 class ProbeController:
@@ -543,6 +547,7 @@ class SendSideEstimator:
         self._probe_arrivals: list[tuple[float, int]] = []
         self._probe_sends: list[tuple[float, int]] = []
         self._probe_start = 0.0
+        self._failed_probe_at = -math.inf
         self.rtt = 0.1
         #: Loss fraction over the last measured interval.
         self.loss = 0.0
@@ -734,20 +739,46 @@ class SendSideEstimator:
         sent = sustained_rate(self._probe_sends)
         self._probe_arrivals = []
         self._probe_sends = []
-        ok = received >= 0.8 * probe.bitrate_bps and self.usage is not Usage.OVERUSING
+        # A probe whose packets arrived slower than they were sent filled the link: there
+        # is no more room than what it carried, however close to its rate that came.
+        # Counted a success, such a probe lifted nothing (0.95 of what arrived is about
+        # the estimate it started from) yet cleared the way for the next at once.
+        saturated = 0 < received < PROBE_SATURATED * sent
+        # ... and one that never sent at its rate (its padding found no room between
+        # frames) showed nothing of that rate: taken for a success, it let a bolder one
+        # follow at once, into a link already full
+        ok = (
+            received >= 0.8 * probe.bitrate_bps
+            and sent >= PROBE_SATURATED * probe.bitrate_bps
+            and self.usage is not Usage.OVERUSING
+            and not saturated
+        )
         if ok:
             lifted = min(received, probe.bitrate_bps) * PROBE_UTILISATION
             if lifted > self._delay.aimd.bitrate:
                 self._delay.aimd.set_estimate(lifted)
             self._loss.bitrate = max(self._loss.bitrate, lifted)
-        elif 0 < received < PROBE_SATURATED * sent:
-            # It filled the link: what it kept arriving at is what the link carries. An
-            # estimate that grew above that (a sender that sends less than it may grows it
-            # to 1.5 times what gets through, and a bucket's burst at a probe's start
-            # inflates what got through, so the overuse's decrease from it may not bring it
-            # under) comes down to it now, as libwebrtc takes a saturated probe's result.
-            self._delay.aimd.limit_to(received * PROBE_UTILISATION, received)
+        elif saturated:
+            # What it kept arriving at is what the link carries. An estimate that grew
+            # above that (a sender that sends less than it may grows it to 1.5 times what
+            # gets through, and a bucket's burst at a probe's start inflates what got
+            # through, so the overuse's decrease from it may not bring it under) comes down
+            # to it now, as libwebrtc takes a saturated probe's result; one under it rises.
+            carried = received * PROBE_UTILISATION
+            if carried > self._delay.aimd.bitrate:
+                self._delay.aimd.set_estimate(carried)
+                self._loss.bitrate = max(self._loss.bitrate, carried)
+            self._delay.aimd.limit_to(carried, received)
+        if not ok:
+            self._failed_probe_at = now
         self.probes.result(ok, now)
+
+    def probe_overshoot(self, now: float) -> bool:
+        """Whether loss now may be our own probe's: one runs or awaits its verdict, or one
+        was found failed less than ``PROBE_LOSS_S`` ago. A short link loses what a probe
+        sends over its capacity, media and padding alike, and the feedback tells of it
+        for a while after the verdict (the loss is measured over 20 packets or more)."""
+        return self.probe is not None or now < self._failed_probe_at + PROBE_LOSS_S
 
 
 def sustained_rate(arrivals: list[tuple[float, int]]) -> float:

@@ -29,6 +29,7 @@ from edge_sfu.media.allocation import SubscriberAllocation
 from edge_sfu.media.bandwidth import Estimate, TransportBandwidth
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.errors import MediaClosed, MediaError, UnsupportedCodec
+from edge_sfu.media.estimator import ProbeRequest
 from edge_sfu.media.incoming import IncomingTrack
 from edge_sfu.media.layers import LayerSpec, sending_layers
 from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES, CodecInfo
@@ -174,6 +175,7 @@ class Transport(AsyncCloseable):
             self._available_outgoing,
             loss=lambda: None if self.estimate is None else self.estimate.loss,
             overused=self._overused,
+            probe_overshoot=lambda: self.bandwidth.downlink.probe_overshoot(time.monotonic()),
         )
         self.on_estimate = self.reallocate
         #: Called after an allocation pass changed a share (the router recomputes publisher
@@ -245,11 +247,15 @@ class Transport(AsyncCloseable):
         if request is None:
             return False
         consumers = self.consumers
-        self._tasks.spawn(
-            self.bandwidth.run_probe(request, lambda: list(consumers.values())),
-            name=f"probe {self.id}",
-        )
+        self._pace()  # a probe goes out at its own rate, not the estimate's
+        self._tasks.spawn(self._probe_then_pace(request, consumers), name=f"probe {self.id}")
         return True
+
+    async def _probe_then_pace(self, request: ProbeRequest, consumers: dict[str, Consumer]) -> None:
+        try:
+            await self.bandwidth.run_probe(request, lambda: list(consumers.values()))
+        finally:
+            self._pace()
 
     def on_rtp_arrival(
         self, transport_seq: int | None, arrival: float, size: int, ssrc: int
@@ -853,6 +859,12 @@ class Transport(AsyncCloseable):
             # would only queue it here
             allocated = sum(a.bitrate_bps for a in self.allocation.last.values())
             estimate = max(estimate, allocated)
+            # A probe paced at the estimate could show no more than the estimate: it would
+            # "succeed" without lifting it, and a step up just above it waited for good
+            # (libwebrtc's pacer sends a probe cluster at the probe's own rate).
+            probe = self.bandwidth.downlink.probe
+            if probe is not None and time.monotonic() < probe.until:
+                estimate = max(estimate, probe.bitrate_bps)
         rate = None if estimate is None else int(estimate * PACING_FACTOR)
         if rate != self._pacing_bps:
             self._pacing_bps = rate

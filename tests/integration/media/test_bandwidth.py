@@ -256,3 +256,34 @@ async def test_a_probe_pads_up_to_its_rate_and_lifts_the_estimate() -> None:
         await sub.close()
         await pub_pc.close()
         await router.close()
+
+
+async def test_a_paced_subscriber_is_paced_at_a_probes_rate_while_it_runs() -> None:
+    # Paced at the estimate, a probe could show no more than the estimate: it "succeeded"
+    # without lifting it, and the step up it was for waited for good.
+    router, pub_pc, _pub_t, sub, _ = await _room()
+    try:
+        await wait_for(lambda: sub.video_count() >= 5, what="frames")
+        transport = sub.transport
+        peer = TransportCcPeer(sub.pc)
+        bandwidth = transport.bandwidth
+        await wait_for(lambda: bandwidth.feedback_received >= 10, timeout=8, what="feedback")
+        transport.allocation.congested = True  # as if the estimate had come down with loss
+        transport.reallocate()
+        paced = transport.pacing_bps
+        assert paced is not None
+        assert transport.probe(4 * bandwidth.downlink.estimate_bps)
+        probe = bandwidth.downlink.probe
+        assert probe is not None and probe.bitrate_bps > paced
+        assert transport.pacing_bps is not None and transport.pacing_bps >= probe.bitrate_bps
+        # and back to the estimate once it is over
+        await wait_for(
+            lambda: transport.pacing_bps is not None and transport.pacing_bps < probe.bitrate_bps,
+            timeout=5,
+            what="pacing at the estimate again",
+        )
+        peer.task.cancel()
+    finally:
+        await sub.close()
+        await pub_pc.close()
+        await router.close()

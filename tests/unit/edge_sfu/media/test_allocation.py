@@ -14,6 +14,7 @@ from edge_sfu.media.allocation import (
     publisher_cap,
 )
 from edge_sfu.media.allocator import (
+    REASON_HOLD,
     REASON_NETWORK,
     Allocation,
     VideoBandwidthProfile,
@@ -199,6 +200,51 @@ def test_probe_target_is_the_next_step_the_estimate_holds_back() -> None:
     assert alloc.probe_target() is None
 
 
+def test_probe_target_covers_the_mix_the_estimate_allows_when_the_hold_keeps_another() -> None:
+    # Both cameras on h (700 kbps). The estimate rises to 1.65 Mbps, which allows the
+    # high-priority one its f with the other down to q (1.6 Mbps); the hold takes that only
+    # once an estimate over it with the headroom held. The cheapest step (the other's h -> f,
+    # 100 kbps) fits already, so a probe for it alone would never start: both stayed on h
+    # for as long as the estimate did not grow by itself.
+    now = [0.0]
+    estimate: list[int | None] = [20_000_000]
+    small = [
+        LayerSpec("q", 320, 180, bitrate=100_000),
+        LayerSpec("h", 640, 360, bitrate=200_000),
+        LayerSpec("f", 1280, 720, bitrate=300_000),
+    ]
+    big = [
+        LayerSpec("q", 320, 180, bitrate=150_000),
+        LayerSpec("h", 640, 360, bitrate=500_000),
+        LayerSpec("f", 1280, 720, bitrate=1_500_000),
+    ]
+    _p1, cam, _, _ = make(small)
+    p2, other, _, _ = make(big)
+    p2.priority = "high"
+    cam.id, other.id = "COcam", "COother"
+    alloc = SubscriberAllocation(
+        lambda: [cam, other],
+        lambda: estimate[0],
+        loss=lambda: 0.3,
+        overused=lambda: True,
+        clock=lambda: now[0],
+    )
+    alloc.run()
+    for t in range(1, 5):
+        estimate[0], now[0] = 700_000, float(t)
+        alloc.run()
+    assert alloc.congested and (cam.target_layer, other.target_layer) == ("h", "h")
+    for t in range(5, 12):
+        estimate[0], now[0] = 1_650_000, float(t)
+        result = alloc.run()
+    assert (cam.target_layer, other.target_layer) == ("h", "h")
+    assert result["COother"].reason == REASON_HOLD
+    assert alloc.allocator.unheld_bps == 1_600_000
+    target = alloc.probe_target()
+    assert target is not None and target > 1_650_000
+    assert target == int(1_600_000 / alloc.allocator.up_headroom) + 1
+
+
 def test_the_estimate_binds_once_it_came_down() -> None:
     now = [0.0]
     estimate: list[int | None] = [None]
@@ -342,6 +388,36 @@ def test_an_overuse_cut_before_the_loss_shows_binds_once_it_does() -> None:
     alloc.run()
     assert alloc.congested and alloc.last_available_bps == 338_000
     assert cam.target_layer == "q"
+
+
+def test_loss_from_a_failed_probe_leaves_switching_off_its_leeway() -> None:
+    # A capped subscriber on its lowest layer; a probe for the step up overflows the link,
+    # a fifth of the packets are lost, and the estimate dips under that layer's cost. Loss
+    # takes the leeway away (the camera goes off), unless it is the probe's own overshoot.
+    def dip(probe_overshoot: bool) -> Consumer:
+        seen = Seen(1_000_000)
+        producer, cam, _, _ = make(SIMULCAST)
+        lowest = min(o.cost for o in layer_options(producer))
+        alloc = SubscriberAllocation(
+            lambda: [cam],
+            lambda: seen.estimate,
+            loss=lambda: seen.loss,
+            overused=lambda: seen.overused,
+            probe_overshoot=lambda: probe_overshoot,
+            clock=lambda: seen.now,
+        )
+        alloc.run()
+        for t in (1.0, 2.0, 3.0, 4.0):  # congested, on the lowest layer
+            seen.estimate, seen.loss, seen.overused, seen.now = int(1.2 * lowest), 0.2, True, t
+            alloc.run()
+        assert alloc.congested and cam.target_layer == "q" and not cam.switched_off
+        seen.estimate, seen.loss, seen.now = int(0.85 * lowest), 0.2, 4.5
+        alloc.run()
+        return cam
+
+    assert dip(probe_overshoot=False).switched_off
+    kept = dip(probe_overshoot=True)
+    assert not kept.switched_off and kept.target_layer == "q"
 
 
 def test_a_paused_layer_costs_what_it_sent_while_it_flowed() -> None:

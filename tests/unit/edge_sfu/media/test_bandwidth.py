@@ -8,6 +8,7 @@ import struct
 import time
 from types import SimpleNamespace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,9 @@ from edge_sfu.media.bandwidth import (
     TransportBandwidth,
     parse_remb,
 )
-from edge_sfu.media.estimator import Usage
+from edge_sfu.media.consumer import PADDING_BYTES
+from edge_sfu.media.estimator import ProbeRequest, Usage
+from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES
 from edge_sfu.media.settings import MediaSettings
 from edge_sfu.media.twcc import FeedbackBuilder
 
@@ -211,23 +214,31 @@ def test_a_probe_nothing_was_reported_about_is_judged_failed_and_the_next_one_ma
     assert bw.downlink.start_probe(10 * bw.downlink.estimate_bps, probe.until + 4.0) is not None
 
 
+class _PaddedStream:
+    """A video consumer as ``run_probe`` sees it: its counters, and the padding it sends
+    (when, and the bytes on the link)."""
+
+    ready = True
+    producer = SimpleNamespace(kind="video")
+
+    def __init__(self) -> None:
+        self.octets_sent = 0
+        self.packets_sent = 0
+        self.padded: list[float] = []
+        self.wire: list[int] = []
+
+    def send_padding(self, count: int) -> int:
+        self.padded.append(time.monotonic())
+        self.wire.append(count * (PADDING_BYTES + PACKET_OVERHEAD_BYTES))
+        return count * (PADDING_BYTES + 12)
+
+
 async def test_a_probe_stops_padding_once_the_feedback_shows_a_queue() -> None:
     # Behind a short link a probe that goes on after the queue builds only overflows it, and
     # the media's packets are lost with its padding: it stops at the detector's overuse.
     bw = _fed_back()
-    padded: list[float] = []
-
-    class Stream:
-        ready = True
-        producer = SimpleNamespace(kind="video")
-        octets_sent = 0
-
-        def send_padding(self, count: int) -> int:
-            padded.append(time.monotonic())
-            self.octets_sent += count * 200
-            return count * 200
-
-    stream = Stream()
+    stream = _PaddedStream()
+    padded = stream.padded
     request = bw.downlink.start_probe(10 * bw.downlink.estimate_bps, time.monotonic())
     assert request is not None and request.until - time.monotonic() > 0.3
     task = asyncio.ensure_future(bw.run_probe(request, lambda: [stream]))  # type: ignore[list-item]
@@ -238,3 +249,28 @@ async def test_a_probe_stops_padding_once_the_feedback_shows_a_queue() -> None:
     await asyncio.wait_for(task, 1.0)
     assert time.monotonic() < request.until  # it ended early
     assert not [at for at in padded if at > overused + 0.001]
+
+
+async def test_a_probe_sends_its_rate_as_the_link_counts_it_media_included() -> None:
+    # Media at 200 kbit/s in 1000-byte packets, a probe at 600 kbit/s: the padding makes up
+    # the difference, headers counted on both, not one padding packet more each tick.
+    bw = _fed_back()
+    stream = _PaddedStream()
+    wire = stream.wire  # bytes on the link (payload and headers), padding and media
+
+    async def media() -> None:
+        while True:
+            await asyncio.sleep(1000 * 8 / 200_000)
+            stream.octets_sent += 1000 - PACKET_OVERHEAD_BYTES
+            stream.packets_sent += 1
+            wire.append(1000)
+
+    request = bw.downlink.start_probe(10 * bw.downlink.estimate_bps, time.monotonic())
+    assert request is not None
+    request = ProbeRequest(600_000, time.monotonic() + 0.5)
+    sender = asyncio.ensure_future(media())
+    try:
+        await bw.run_probe(request, lambda: [stream])  # type: ignore[list-item]
+    finally:
+        sender.cancel()
+    assert sum(wire) * 8 / 0.5 == pytest.approx(600_000, rel=0.12)

@@ -10,6 +10,7 @@ import pytest
 from edge_sfu.media.estimator import (
     FEEDBACK_TIMEOUT_CUT,
     PROBE_GAIN,
+    PROBE_LOSS_S,
     PROBE_MAX_BACKOFF_S,
     PROBE_OVERAGE,
     AimdRateControl,
@@ -290,6 +291,55 @@ def test_a_probe_for_much_less_than_the_one_that_failed_need_not_wait_out_the_ba
     controller.result(True, 8.0)
     assert controller.request(2_000_000, 300_000, 8.2) is None
     assert controller.request(2_000_000, 300_000, 8.5) is not None
+
+
+def _probe_at_450(estimator: SendSideEstimator, sent_bps: int, arrived_bps: int) -> int:
+    """Start a probe (450 kbit/s, for half a second, from an estimate of 300) whose packets
+    go out at ``sent_bps`` and arrive at ``arrived_bps``, all reported at 0.6 s; returns how
+    many were sent."""
+    probe = estimator.start_probe(2_000_000, 0.0)
+    assert probe is not None and probe.bitrate_bps == 450_000
+    gap, arrive = PACKET * 8 / sent_bps, PACKET * 8 / arrived_bps
+    count = int(probe.until / gap)
+    for seq in range(count):
+        estimator.on_sent(seq, seq * gap, PACKET, probe=True)
+    estimator.on_feedback([(seq, 0.02 + seq * arrive) for seq in range(count)], 0.6)
+    return count
+
+
+def test_a_probe_that_filled_the_link_is_a_failure_though_most_of_it_arrived() -> None:
+    # 450 kbit/s sent into a 400 kbit/s link: 89 % arrives, over the 80 % a success needs,
+    # but it arrived slower than it was sent: the link is full, there is no more room. As
+    # a success it lifted nothing and let the next probe go at once.
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    count = _probe_at_450(estimator, sent_bps=450_000, arrived_bps=400_000)
+    # media after the probe, at the estimate, judged once its packets had time to be reported
+    for seq in range(count, count + 10):
+        at = 0.6 + (seq - count) * 0.03
+        estimator.on_sent(seq, at, PACKET)
+        estimator.on_feedback([(seq, at + 0.02)], at + 0.05)
+    assert estimator.probe is None
+    assert estimator.probes.failed == 1 and estimator.probes.succeeded == 0
+    # what it carried is the estimate now, up from where it was
+    assert estimator.estimate_bps == pytest.approx(0.95 * 400_000, rel=0.03)
+    # loss now and for a moment after may be the probe's own overshoot
+    assert estimator.probe_overshoot(1.5)
+    assert not estimator.probe_overshoot(0.8 + PROBE_LOSS_S)
+    # and the next waits out the backoff
+    assert estimator.start_probe(2_000_000, 1.6) is None
+    assert estimator.start_probe(2_000_000, 3.0) is not None
+
+
+def test_a_probe_that_never_sent_at_its_rate_is_no_success() -> None:
+    # Its padding found little room between frames: 380 kbit/s went out of 450, all of it
+    # arrived. That shows nothing of 450 kbit/s, though over 80 % of it arrived: a success
+    # here let a bolder probe follow at once, into a link that was already full.
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    _probe_at_450(estimator, sent_bps=380_000, arrived_bps=380_000)
+    estimator.on_tick(2.0)
+    assert estimator.probe is None
+    assert estimator.probes.failed == 1 and estimator.probes.succeeded == 0
+    assert estimator.start_probe(2_000_000, 2.5) is None  # the backoff, not half a second
 
 
 def test_a_growing_queue_is_overuse_and_a_steady_one_is_not() -> None:

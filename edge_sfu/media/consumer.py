@@ -253,7 +253,11 @@ class Consumer(ConsumerBase):
         if self.closed:
             return
         if isinstance(packet, seam.RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            self._answer_nack(list(packet.lost))
+            # aiortc adds a bitmask's offsets to its packet id without wrapping: a NACK
+            # that spans 65535 -> 0 lists numbers up to 65551, and packing one into a
+            # header raised in the DTLS transport's receive loop, which ended it: the
+            # subscriber's whole connection died.
+            self._answer_nack([seq & 0xFFFF for seq in packet.lost])
         elif isinstance(packet, seam.RtcpPsfbPacket) and packet.fmt in (
             RTCP_PSFB_PLI,
             RTCP_PSFB_FIR,

@@ -11,6 +11,7 @@ that one closes (``Transport.add_consumer``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from edge_sfu.media import seam
 from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.layers import LayerSpec
+
+logger = logging.getLogger(__name__)
 
 
 def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
@@ -187,4 +190,7 @@ class SendSlot:
     def on_rtcp(self, packet: Any) -> None:
         """The participant's feedback on this m-line's SSRC."""
         if self.consumer is not None:
-            self.consumer.handle_rtcp(packet)
+            try:
+                self.consumer.handle_rtcp(packet)
+            except Exception:  # raised here, it would end the DTLS transport's receive loop
+                logger.exception("feedback %r for consumer %s failed", packet, self.consumer.id)

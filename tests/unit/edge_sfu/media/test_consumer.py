@@ -149,6 +149,18 @@ def test_nack_is_answered_from_the_cache_or_passed_upstream() -> None:
     assert up.nacks == [("default", [(65530 + 3) & 0xFFFF])]
 
 
+def test_a_nack_across_the_wrap_as_aiortc_parses_it_is_answered() -> None:
+    # aiortc's parser adds a bitmask's offsets to the packet id without wrapping: a NACK
+    # for 65534 and 1 comes as [65534, 65537]. Packing 65537 into a header raised, in the
+    # DTLS transport's receive loop, and ended the subscriber's connection.
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 1000, 0, 10, True, 0.0))
+    sent = [p[2] for p in path.rtp]
+    nack = seam.RtcpRtpfbPacket(fmt=1, ssrc=1, media_ssrc=0xABCD, lost=[sent[4] + 0x10000])
+    consumer.handle_rtcp(nack)
+    assert consumer.retransmitted == 1 and path.rtp[-1][2] == sent[4]
+
+
 def test_a_packet_missing_upstream_is_asked_for_at_most_every_interval_and_three_times(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -419,13 +419,16 @@ PROBE_UNREPORTED_S: Final = 1.0
 FEEDBACK_TIMEOUT_S: Final = 1.0
 FEEDBACK_TIMEOUT_CUT: Final = 0.8
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
-#: second of a little loss, and a link that recovers is found again within this.
-PROBE_MAX_BACKOFF_S: Final = 5.0
+#: second of a little loss, and a link that recovers is found again within this. Each failed
+#: probe into a link its media nearly fill cost a picture there a short freeze (a kiosk's
+#: room behind 400 kbit/s: 5 s let five or six into a 30 s window, 2-3 s frozen in all); a
+#: lifted cap is still found, and climbed to a 640x360 layer, in 11-13 s.
+PROBE_MAX_BACKOFF_S: Final = 8.0
 #: A probe at most this fraction of the rate of the last one, which failed, asks a smaller
 #: question and need not wait out the backoff, only ``PROBE_SMALLER_AFTER_S`` after that
 #: failure: once a track is switched off, the probe to switch it on again is for far less
 #: than the one for the step up that failed (its picture stayed off for the whole backoff,
-#: up to 5 s, where a probe at 1.5 times the estimate would have shown the room at once).
+#: seconds, where a probe at 1.5 times the estimate would have shown the room at once).
 PROBE_SMALLER: Final = 0.8
 PROBE_SMALLER_AFTER_S: Final = 1.0
 #: Loss measured up to this long (seconds) after a probe was found failed may be that

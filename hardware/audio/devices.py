@@ -35,6 +35,7 @@ class AudioSpec:
     rate: int = SAMPLE_RATE
     channels: int = 1
     period_ms: int = 20
+    #: Opus's average bitrate (bit/s), constrained VBR: what the network carries.
     opus_bitrate: int = 32_000
     jitter_ms: int = 60
     max_buffer_ms: int = 1000

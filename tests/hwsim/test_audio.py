@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardware.audio.capture import AudioCapture, OpusPacket
+from hardware.audio.capture import AudioCapture, OpusEncoder, OpusPacket
 from hardware.audio.devices import AudioError, AudioSpec
 from hardware.audio.playback import AudioPlayback
 from hardware.errors import DeviceNotFoundError, MixerUnavailableError
@@ -59,6 +59,20 @@ def test_tone_captured_comes_back_out_of_opus(
     assert abs(rms_db - expected_db) < 1.0
     # each packet carries the level of what it encodes, for the SFU (RFC 6464, -dBov)
     assert {p.level_dbov for p in packets[2:]} <= {14, 15, 16}
+
+
+@pytest.mark.parametrize("bitrate", [16_000, 32_000, 64_000])
+def test_opus_keeps_to_its_configured_bitrate_on_a_steady_tone(bitrate: int) -> None:
+    # a steady tone is where libopus's free VBR overspends: 45.6 kbit/s at a 32k target
+    spec = AudioSpec(opus_bitrate=bitrate)
+    encoder = OpusEncoder(spec)
+    seconds = 5.0
+    t = np.arange(int(RATE * seconds)) / RATE
+    pcm = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+    size, n = 0, spec.period_bytes
+    for i in range(0, len(pcm) - n + 1, n):
+        size += sum(len(data) for data, _ in encoder.encode(pcm[i : i + n], i // 2))
+    assert size * 8 / seconds <= 1.05 * bitrate
 
 
 def test_absent_device_names_it_and_lists_what_alsa_offers(alsa_files: Path) -> None:

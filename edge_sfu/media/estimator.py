@@ -435,35 +435,22 @@ PROBE_SMALLER_AFTER_S: Final = 1.0
 #: probe's overshoot, not the media's (``SendSideEstimator.probe_overshoot``): behind a
 #: 400 kbit/s link, what a probe lost was still being reported 1.8 s after its verdict.
 PROBE_LOSS_S: Final = 3.0
-#: Congestion this soon (seconds) after a probe got through, with no probe running, says the
-#: probe was not what it seemed: a link's bucket (tbf's, a home router's) passes a half-second
-#: probe well over the link whole once the media have left it idle a while, the step up the
-#: probe allowed then overflows it, and the success had cut the backoff to its shortest, so
-#: probe after probe followed into the same full link (a capped kiosk room: a freeze each).
-#: Such a success is taken back (``ProbeController.congested``): the backoff is what it was
-#: before, doubled, as after a failure. The step up, its keyframe and the queue it builds
-#: take a second or two to show.
-PROBE_CONFIRM_S: Final = 3.0
 
 
 class ProbeController:
     """Decides when to probe before stepping up: the allocation wants more than the
     estimate, no probe is running, and the last failed one is long enough ago (the wait
     doubles after each failure, up to ``PROBE_MAX_BACKOFF_S``) or was for much more
-    (``PROBE_SMALLER``). A success that congestion soon contradicts counts as a failure
-    (``PROBE_CONFIRM_S``)."""
+    (``PROBE_SMALLER``)."""
 
     __slots__ = (
         "_backoff",
-        "_backoff_before",
-        "_confirm_until",
         "_failed_at",
         "_failed_rate",
         "_next_allowed",
         "_rate",
         "duration",
         "failed",
-        "refuted",
         "succeeded",
     )
 
@@ -477,10 +464,6 @@ class ProbeController:
         #: Probes that got through at their rate, and those that did not.
         self.succeeded = 0
         self.failed = 0
-        #: Successes that congestion soon after took back (counted in ``succeeded`` too).
-        self.refuted = 0
-        self._backoff_before = self._backoff  # the backoff a success cut short
-        self._confirm_until = -math.inf
 
     def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
         """A probe towards ``wanted_bps`` (``PROBE_OVERAGE`` over it, at most
@@ -501,40 +484,18 @@ class ProbeController:
         self._rate = rate
         return ProbeRequest(rate, now + self.duration)
 
-    def result(self, succeeded: bool, now: float, contradicts_last: bool = False) -> None:
-        """Tell how the last probe went: a failure backs off the next one. A failure that
-        ``contradicts_last`` (it showed the link carrying less than the success before it
-        claimed, less than ``PROBE_CONFIRM_S`` after it) takes that success back too."""
+    def result(self, succeeded: bool, now: float) -> None:
+        """Tell how the last probe went: a failure backs off the next one."""
         if succeeded:
             self.succeeded += 1
-            if self._confirm_until == -math.inf:  # a climb's later steps keep the first's
-                self._backoff_before = self._backoff
             self._backoff = 2.0
             self._next_allowed = now + 0.5
             self._failed_rate = None
-            self._confirm_until = now + PROBE_CONFIRM_S
         else:
-            if contradicts_last and now < self._confirm_until:
-                self.refuted += 1
-                self._backoff = max(self._backoff_before, self._backoff)
-            self._confirm_until = -math.inf
             self.failed += 1
             self._failed_rate, self._failed_at = self._rate, now
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
-
-    def congested(self, now: float) -> None:
-        """The link showed congestion (an overuse, a loss cut) with no probe running: a
-        success less than ``PROBE_CONFIRM_S`` ago is taken back, and the next probe waits
-        as after a failure of the probe it followed."""
-        if now >= self._confirm_until:
-            return
-        self._confirm_until = -math.inf
-        self.refuted += 1
-        self._failed_rate, self._failed_at = self._rate, now
-        backoff = max(self._backoff_before, self._backoff)
-        self._next_allowed = max(self._next_allowed, now + backoff)
-        self._backoff = min(backoff * 2, PROBE_MAX_BACKOFF_S)
 
 
 class _DelayBased:
@@ -590,7 +551,6 @@ class SendSideEstimator:
         self._probe_sends: list[tuple[float, int]] = []
         self._probe_start = 0.0
         self._failed_probe_at = -math.inf
-        self._success_bps = 0.0  # what the last probe that got through carried (bit/s)
         self.rtt = 0.1
         #: Loss fraction over the last measured interval.
         self.loss = 0.0
@@ -703,14 +663,10 @@ class SendSideEstimator:
                 self._loss.bitrate = min(self._loss.bitrate, self.estimate_bps)
                 if self._loss.update(fresh_loss, self.rtt, now):
                     self._cut_sent_by = now
-                    if self.probe is None:
-                        self.probes.congested(now)
         acked = self.acked_bps
         delay_bps = self._delay.update(acked, now)
         if self.usage is Usage.OVERUSING:
             self.last_overuse = now
-            if self.probe is None:
-                self.probes.congested(now)
         self._check_probe(now)
         if acked is not None:
             # what got through did fit: heavy loss from sending far too much must not drive
@@ -764,8 +720,6 @@ class SendSideEstimator:
             return
         self._last_timeout = now
         self.feedback_timeouts += 1
-        if self.probe is None:
-            self.probes.congested(now)
         # Everything since is as good as lost, on a queue that overflows: both estimates
         # come down, and the congestion is as sure as an overuse.
         self.loss = 1.0
@@ -802,11 +756,7 @@ class SendSideEstimator:
             and self.usage is not Usage.OVERUSING
             and not saturated
         )
-        # A saturated probe that carried clearly less than the last success showed: that
-        # success was a bucket's burst, not room (``PROBE_CONFIRM_S``).
-        contradicts = saturated and received < PROBE_SATURATED * self._success_bps
         if ok:
-            self._success_bps = min(received, probe.bitrate_bps)
             lifted = min(received, probe.bitrate_bps) * PROBE_UTILISATION
             if lifted > self._delay.aimd.bitrate:
                 self._delay.aimd.set_estimate(lifted)
@@ -824,7 +774,7 @@ class SendSideEstimator:
             self._delay.aimd.limit_to(carried, received)
         if not ok:
             self._failed_probe_at = now
-        self.probes.result(ok, now, contradicts)
+        self.probes.result(ok, now)
 
     def probe_overshoot(self, now: float) -> bool:
         """Whether loss now may be our own probe's: one runs or awaits its verdict, or one

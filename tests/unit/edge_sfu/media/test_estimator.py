@@ -9,7 +9,6 @@ import pytest
 
 from edge_sfu.media.estimator import (
     FEEDBACK_TIMEOUT_CUT,
-    PROBE_CONFIRM_S,
     PROBE_GAIN,
     PROBE_LOSS_S,
     PROBE_MAX_BACKOFF_S,
@@ -292,94 +291,6 @@ def test_a_probe_for_much_less_than_the_one_that_failed_need_not_wait_out_the_ba
     controller.result(True, 8.0)
     assert controller.request(2_000_000, 300_000, 8.2) is None
     assert controller.request(2_000_000, 300_000, 8.5) is not None
-
-
-def test_a_success_that_congestion_soon_contradicts_backs_off_as_a_failure() -> None:
-    # Behind a capped link probes failed until the wait reached its bound; then one got
-    # through (the link's bucket had filled while the media left it idle) and the step up it
-    # allowed overflowed the link. The next probe waits as after a failure, not half a second.
-    controller = ProbeController()
-    for i in range(4):
-        controller.result(False, float(i))
-    assert controller.request(1_000_000, 300_000, 3.0 + PROBE_MAX_BACKOFF_S) is not None
-    controller.result(True, 12.0)
-    controller.congested(13.5)
-    assert controller.refuted == 1
-    assert controller.request(1_000_000, 300_000, 14.0) is None
-    assert controller.request(1_000_000, 300_000, 13.5 + PROBE_MAX_BACKOFF_S - 0.1) is None
-    assert controller.request(1_000_000, 300_000, 13.5 + PROBE_MAX_BACKOFF_S) is not None
-    # congestion later than that says nothing of the probe: the wait stays as a success left it
-    controller.result(True, 30.0)
-    controller.congested(30.0 + PROBE_CONFIRM_S)
-    assert controller.refuted == 1
-    assert controller.request(1_000_000, 300_000, 30.5 + PROBE_CONFIRM_S) is not None
-    # a climb of several successes is taken back to the wait before its first
-    for i in range(4):
-        controller.result(False, 40.0 + i)
-    controller.result(True, 60.0)
-    controller.result(True, 61.2)
-    controller.congested(62.0)
-    assert controller.refuted == 2
-    assert controller.request(1_000_000, 300_000, 62.0 + PROBE_MAX_BACKOFF_S - 0.1) is None
-
-
-def test_an_overuse_right_after_a_probe_got_through_takes_the_success_back() -> None:
-    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
-    count = _probe_at_450(estimator, sent_bps=450_000, arrived_bps=450_000)
-    seq, at = count, 0.6
-    # the step up the probe allowed: 450 kbit/s into a 400 kbit/s link, its queue growing
-    queue = 0.0
-    while at < 2.5:
-        estimator.on_sent(seq & 0xFFFF, at, PACKET)
-        queue += PACKET * 8 / 400_000 - PACKET * 8 / 450_000
-        estimator.on_feedback([(seq & 0xFFFF, at + 0.02 + queue)], at + 0.03 + queue)
-        seq, at = seq + 1, at + PACKET * 8 / 450_000
-    assert estimator.probes.succeeded == 1 and estimator.probes.refuted == 1
-    assert estimator.start_probe(2_000_000, 3.0) is None  # as after a failure: 2 s at least
-    # without the overuse, the next could follow half a second after the success
-
-
-def test_a_probe_that_shows_less_room_than_the_success_before_it_takes_that_back() -> None:
-    # A probe at 450 kbit/s got through whole (a bucket's burst); the next, half a second
-    # later, filled the link at 400: the first showed room that is not there.
-    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
-    count = _probe_at_450(estimator, sent_bps=450_000, arrived_bps=450_000)
-    seq, at = count, 0.6
-    while estimator.probe is not None:  # media until the first is judged
-        estimator.on_sent(seq, at, PACKET)
-        estimator.on_feedback([(seq, at + 0.02)], at + 0.03)
-        seq, at = seq + 1, at + 0.03
-    assert estimator.probes.succeeded == 1
-    at += 0.5  # the next may follow half a second after a success
-    probe = estimator.start_probe(2_000_000, at)
-    assert probe is not None
-    gap, arrive = PACKET * 8 / probe.bitrate_bps, PACKET * 8 / 400_000
-    first, start = seq, at
-    while at < probe.until:
-        estimator.on_sent(seq, at, PACKET, probe=True)
-        seq, at = seq + 1, at + gap
-    estimator.on_feedback(
-        [(s, start + 0.02 + (s - first) * arrive) for s in range(first, seq)], at + 0.1
-    )
-    while estimator.probe is not None:
-        estimator.on_sent(seq, at, PACKET)
-        estimator.on_feedback([(seq, at + 0.3)], at + 0.31)
-        seq, at = seq + 1, at + 0.03
-    assert estimator.probes.failed == 1 and estimator.probes.refuted == 1
-    # the wait is the one before the success, doubled (2 s, as a first failure's, at least)
-    controller = ProbeController()
-    for i in range(4):
-        controller.result(False, float(i))
-    controller.result(True, 12.0)
-    controller.result(False, 13.0, contradicts_last=True)
-    assert controller.refuted == 1
-    assert controller.request(1_000_000, 300_000, 13.0 + PROBE_MAX_BACKOFF_S - 0.1) is None
-    # a failure that says nothing against it (a climb that found the link's edge) keeps
-    # the short wait a success left
-    controller.result(True, 30.0)
-    controller.result(False, 31.0)
-    assert controller.refuted == 1
-    assert controller.request(1_000_000, 300_000, 33.0) is not None
 
 
 def _probe_at_450(estimator: SendSideEstimator, sent_bps: int, arrived_bps: int) -> int:

@@ -192,6 +192,7 @@ class SubscriberAllocation:
         loss: Callable[[], float | None] = lambda: None,
         overused: Callable[[], bool] = lambda: False,
         probe_overshoot: Callable[[], bool] = lambda: False,
+        proven_bps: Callable[[], int | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         hold_s: float = 2.0,
     ) -> None:
@@ -207,6 +208,10 @@ class SubscriberAllocation:
         #: not take switching off's leeway away (``KEEP_ON_MAX_LOSS``); the probe failed,
         #: and the media that fitted before it fits again once its queue drains.
         self.probe_overshoot = probe_overshoot
+        #: What probes showed the downlink carries (bps; None: the subscriber cannot be
+        #: probed): while the estimate binds, a step up goes no further (the estimate of a
+        #: subscriber sent less than it may grows over its link).
+        self.proven_bps = proven_bps
         self._clock = clock
         self.profile = VideoBandwidthProfile()
         self.priorities: dict[str, Priority] = {}
@@ -227,6 +232,8 @@ class SubscriberAllocation:
         self._peak_bps = 0.0
         self._clear_since: float | None = None
         self._demands: list[Demand] = []
+        #: Whether the last pass lowered a track (a layer down, or switched off).
+        self.stepped_down = False
 
     def set_priority(self, consumer_id: str, priority: Priority | None) -> None:
         """The subscriber's priority for one consumer (None: the publisher's again)."""
@@ -285,7 +292,13 @@ class SubscriberAllocation:
         demands = [self.demand(c, now) for c in consumers]
         loss = self.loss()
         keep_on = loss is None or loss < KEEP_ON_MAX_LOSS or self.probe_overshoot()
-        result = self.allocator.update(now, available, demands, self.profile, keep_on=keep_on)
+        proven = self.proven_bps() if available is not None else None
+        before = self.allocator.levels()
+        result = self.allocator.update(
+            now, available, demands, self.profile, keep_on=keep_on, proven_bps=proven
+        )
+        after = self.allocator.levels()
+        self.stepped_down = any(after.get(cid, level) < level for cid, level in before.items())
         self._demands = demands
         for consumer in consumers:
             allocation = result.get(consumer.id)

@@ -21,7 +21,8 @@ The order, as Twilio's Network Bandwidth Profile API describes it and as LiveKit
 Hysteresis (``Allocator``): a step down applies at once; a step up only to what the
 estimate has covered for ``hold_s`` seconds, with ``up_headroom`` to spare (the allocation
 is computed again with the smallest estimate of that window, times the headroom), so an
-estimate that wavers around a layer's bitrate does not flip the layer back and forth.
+estimate that wavers around a layer's bitrate does not flip the layer back and forth; and,
+for a subscriber that can be probed, no further than a probe has shown the link to carry.
 Switching a track off is the one step down with leeway: while every track is on its
 lowest layer, one that is on stays on as long as the estimate of the last
 ``KEEP_ON_SPAN_S`` covers ``KEEP_ON_FRACTION`` of what the lowest layers cost (see there).
@@ -355,9 +356,12 @@ class Allocator:
         profile: VideoBandwidthProfile | None = None,
         *,
         keep_on: bool = True,
+        proven_bps: int | None = None,
     ) -> dict[str, Allocation]:
         """The allocation now: a drop at once, a rise only as far as the estimate held.
-        ``keep_on`` False: no leeway for switching off (``KEEP_ON_MAX_LOSS``)."""
+        ``keep_on`` False: no leeway for switching off (``KEEP_ON_MAX_LOSS``).
+        ``proven_bps``: what a probe showed the link carries (None: not known, the subscriber
+        cannot be probed); while the estimate binds, no step up goes beyond it."""
         demands = list(demands)
         budget = _budget(available_bps)
         self._remember(now, budget)
@@ -365,6 +369,8 @@ class Allocator:
         self.unheld_bps = sum(a.bitrate_bps for a in down.values())
         held = min(b for _, b in self._history)
         up_bps = None if math.isinf(held) else int(held * self.up_headroom)
+        if up_bps is not None and proven_bps is not None:
+            up_bps = min(up_bps, max(0, proven_bps))
         up = allocate(up_bps, demands, profile)
         levels: dict[str, int] = {}
         stepped = False

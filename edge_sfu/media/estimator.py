@@ -435,22 +435,37 @@ PROBE_SMALLER_AFTER_S: Final = 1.0
 #: probe's overshoot, not the media's (``SendSideEstimator.probe_overshoot``): behind a
 #: 400 kbit/s link, what a probe lost was still being reported 1.8 s after its verdict.
 PROBE_LOSS_S: Final = 3.0
+#: Congestion this soon (seconds) after a probe got through, with no probe running, says the
+#: probe was not what it seemed: a shaper's bucket (tbf's, a home router's) left full by media
+#: under the link passes a half-second probe well over the link whole (16 kB: a probe at up
+#: to 1.6 times a 400 kbit/s link), and the step up it proved overflows the link ...
+PROBE_CONFIRM_S: Final = 5.0
+#: ... so from then on a probe lasts this long (seconds), until one that long gets through:
+#: long enough to empty such a bucket and be judged on what the link carries after it (its
+#: padding stops at the first overuse the feedback shows, so one into a full link costs
+#: little more than a short one).
+PROBE_LONG_S: Final = 2.0
 
 
 class ProbeController:
     """Decides when to probe before stepping up: the allocation wants more than the
     estimate, no probe is running, and the last failed one is long enough ago (the wait
     doubles after each failure, up to ``PROBE_MAX_BACKOFF_S``) or was for much more
-    (``PROBE_SMALLER``)."""
+    (``PROBE_SMALLER``). A success that congestion soon contradicts (``congested``) makes
+    the probes after it long (``PROBE_LONG_S``) until a long one gets through."""
 
     __slots__ = (
         "_backoff",
+        "_confirm_until",
         "_failed_at",
         "_failed_rate",
+        "_last_long",
         "_next_allowed",
         "_rate",
         "duration",
         "failed",
+        "long",
+        "refuted",
         "succeeded",
     )
 
@@ -464,11 +479,20 @@ class ProbeController:
         #: Probes that got through at their rate, and those that did not.
         self.succeeded = 0
         self.failed = 0
+        #: Successes that congestion soon after took back (counted in ``succeeded`` too).
+        self.refuted = 0
+        #: Whether probes last ``PROBE_LONG_S`` (a success was taken back).
+        self.long = False
+        self._last_long = False  # whether the last probe was long
+        self._confirm_until = -math.inf
 
-    def request(self, wanted_bps: int, estimate_bps: int, now: float) -> ProbeRequest | None:
+    def request(
+        self, wanted_bps: int, estimate_bps: int, now: float, proven_bps: int | None = None
+    ) -> ProbeRequest | None:
         """A probe towards ``wanted_bps`` (``PROBE_OVERAGE`` over it, at most
-        ``PROBE_GAIN`` times the estimate), or None."""
-        if wanted_bps <= estimate_bps:
+        ``PROBE_GAIN`` times the estimate), or None. None also when ``wanted_bps`` is
+        covered: by ``proven_bps`` when given (what probes showed), else by the estimate."""
+        if wanted_bps <= (estimate_bps if proven_bps is None else proven_bps):
             return None
         rate = min(int(wanted_bps * PROBE_OVERAGE), int(PROBE_GAIN * estimate_bps))
         if now < self._next_allowed:
@@ -480,22 +504,37 @@ class ProbeController:
             )
             if not smaller:
                 return None
-        self._next_allowed = now + self.duration + 1.0
+        duration = PROBE_LONG_S if self.long else self.duration
+        self._next_allowed = now + duration + 1.0
         self._rate = rate
-        return ProbeRequest(rate, now + self.duration)
+        self._last_long = self.long
+        return ProbeRequest(rate, now + duration)
 
     def result(self, succeeded: bool, now: float) -> None:
         """Tell how the last probe went: a failure backs off the next one."""
+        self._confirm_until = -math.inf
         if succeeded:
             self.succeeded += 1
             self._backoff = 2.0
             self._next_allowed = now + 0.5
             self._failed_rate = None
+            if self._last_long:
+                self.long = False  # one long enough to empty a bucket got through
+            self._confirm_until = now + PROBE_CONFIRM_S
         else:
             self.failed += 1
             self._failed_rate, self._failed_at = self._rate, now
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
+
+    def congested(self, now: float) -> None:
+        """The link showed congestion (an overuse, a loss cut, a feedback timeout) with no
+        probe running: a success less than ``PROBE_CONFIRM_S`` ago is taken back, and the
+        probes after it are long."""
+        if now < self._confirm_until:
+            self._confirm_until = -math.inf
+            self.refuted += 1
+            self.long = True
 
 
 class _DelayBased:
@@ -551,6 +590,8 @@ class SendSideEstimator:
         self._probe_sends: list[tuple[float, int]] = []
         self._probe_start = 0.0
         self._failed_probe_at = -math.inf
+        # what probes showed the link carries (bit/s), lowered with the estimate
+        self._probed_bps = 0.0
         self.rtt = 0.1
         #: Loss fraction over the last measured interval.
         self.loss = 0.0
@@ -586,6 +627,23 @@ class SendSideEstimator:
         return self._acked.rate(self._acked_now)
 
     _acked_now = 0.0
+
+    @property
+    def proven_bps(self) -> int:
+        """The most a probe has shown the link to carry (bit/s), brought down with the
+        estimate whenever that falls under it; 0 before any probe got through.
+
+        A step up beyond it waits for a probe (``start_probe``), whatever the estimate says:
+        a sender that sends less than the estimate lets it grow to 1.5 times what gets
+        through (libwebrtc's rule), over a capped link, and a step up to such an estimate
+        overflows the link (a kiosk's room behind 400 kbit/s: its middle layer taken at an
+        estimate of 520k, 2.6 s of a picture frozen). LiveKit's allocator likewise commits a
+        higher channel capacity only from a probe."""
+        return int(self._probed_bps)
+
+    def _lower_proven(self) -> None:
+        if self._probed_bps > self.estimate_bps:
+            self._probed_bps = float(self.estimate_bps)
 
     def on_sent(self, sequence: int, send_time: float, size: int, probe: bool = False) -> None:
         """Remember a sent packet (16-bit transport-wide sequence number)."""
@@ -663,10 +721,14 @@ class SendSideEstimator:
                 self._loss.bitrate = min(self._loss.bitrate, self.estimate_bps)
                 if self._loss.update(fresh_loss, self.rtt, now):
                     self._cut_sent_by = now
+                    if probe is None:
+                        self.probes.congested(now)
         acked = self.acked_bps
         delay_bps = self._delay.update(acked, now)
         if self.usage is Usage.OVERUSING:
             self.last_overuse = now
+            if probe is None:
+                self.probes.congested(now)
         self._check_probe(now)
         if acked is not None:
             # what got through did fit: heavy loss from sending far too much must not drive
@@ -679,6 +741,7 @@ class SendSideEstimator:
             self._loss.bitrate = max(self._loss.bitrate, LOSS_FLOOR * peak)
         loss_bps = self._loss.bitrate
         self.estimate_bps = int(min(max(min(delay_bps, loss_bps), self.min_bps), self.max_bps))
+        self._lower_proven()
         return self.estimate_bps
 
     def start_probe(self, wanted_bps: int, now: float) -> ProbeRequest | None:
@@ -686,7 +749,7 @@ class SendSideEstimator:
         until it ends (and marks those packets ``probe``), or None (no probe now)."""
         if self.probe is not None:
             return None
-        request = self.probes.request(wanted_bps, self.estimate_bps, now)
+        request = self.probes.request(wanted_bps, self.estimate_bps, now, self.proven_bps)
         if request is not None:
             self.probe = request
             self._probe_arrivals = []
@@ -720,6 +783,8 @@ class SendSideEstimator:
             return
         self._last_timeout = now
         self.feedback_timeouts += 1
+        if self.probe is None:
+            self.probes.congested(now)
         # Everything since is as good as lost, on a queue that overflows: both estimates
         # come down, and the congestion is as sure as an overuse.
         self.loss = 1.0
@@ -732,6 +797,7 @@ class SendSideEstimator:
         self.estimate_bps = int(
             min(max(min(aimd.bitrate, self._loss.bitrate), self.min_bps), self.max_bps)
         )
+        self._lower_proven()
 
     def _check_probe(self, now: float) -> None:
         probe = self.probe
@@ -761,6 +827,7 @@ class SendSideEstimator:
             if lifted > self._delay.aimd.bitrate:
                 self._delay.aimd.set_estimate(lifted)
             self._loss.bitrate = max(self._loss.bitrate, lifted)
+            self._probed_bps = max(self._probed_bps, lifted)
         elif saturated:
             # What it kept arriving at is what the link carries. An estimate that grew
             # above that (a sender that sends less than it may grows it to 1.5 times what
@@ -768,6 +835,7 @@ class SendSideEstimator:
             # through, so the overuse's decrease from it may not bring it under) comes down
             # to it now, as libwebrtc takes a saturated probe's result; one under it rises.
             carried = received * PROBE_UTILISATION
+            self._probed_bps = max(self._probed_bps, carried)
             if carried > self._delay.aimd.bitrate:
                 self._delay.aimd.set_estimate(carried)
                 self._loss.bitrate = max(self._loss.bitrate, carried)

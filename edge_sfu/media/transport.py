@@ -176,6 +176,7 @@ class Transport(AsyncCloseable):
             loss=lambda: None if self.estimate is None else self.estimate.loss,
             overused=self._overused,
             probe_overshoot=lambda: self.bandwidth.downlink.probe_overshoot(time.monotonic()),
+            proven_bps=self._proven_bps,
         )
         self.on_estimate = self.reallocate
         #: Called after an allocation pass changed a share (the router recomputes publisher
@@ -819,6 +820,13 @@ class Transport(AsyncCloseable):
         last = self.bandwidth.downlink.last_overuse
         return time.monotonic() - last < OVERUSE_RECENT_S
 
+    def _proven_bps(self) -> int | None:
+        # only for a participant ``probe`` can probe: for any other the estimate is all
+        # there is to step up on
+        if not self._twcc_ext_id or not self.bandwidth.feedback_received:
+            return None
+        return self.bandwidth.downlink.proven_bps
+
     def _available_outgoing(self) -> int | None:
         estimate = self.estimate
         return None if estimate is None else estimate.available_outgoing_bps
@@ -838,7 +846,11 @@ class Transport(AsyncCloseable):
         self._probe_target = target = self.allocation.probe_target()
         if target is None:
             self._held_back_since = None
-        elif self._held_back_since is None:
+        elif self._held_back_since is None or self.allocation.stepped_down:
+            # held back since now, also when it already was and a track just stepped down:
+            # the link was found short a moment ago, and a probe at once (its step up held
+            # back long enough already) went into a queue still full, a capped
+            # subscriber's pictures frozen for the loss it added
             self._held_back_since = time.monotonic()
         self._maybe_probe()
         # Publisher caps depend only on the shares: recompute them (over every transport of

@@ -245,6 +245,38 @@ def test_probe_target_covers_the_mix_the_estimate_allows_when_the_hold_keeps_ano
     assert target == int(1_600_000 / alloc.allocator.up_headroom) + 1
 
 
+def test_a_bound_estimate_steps_up_only_as_far_as_probes_proved() -> None:
+    # Behind a capped link the estimate floats over what gets through; a step up to it
+    # waits for a probe's proof, and the pass says when it stepped a track down (the
+    # transport then waits before it probes into a link just found short).
+    now = [0.0]
+    estimate: list[int | None] = [None]
+    proven: list[int | None] = [0]
+    _p, cam, _, _ = make(SIMULCAST)
+    alloc = SubscriberAllocation(
+        lambda: [cam], lambda: estimate[0], clock=lambda: now[0], proven_bps=lambda: proven[0]
+    )
+    estimate[0] = 2_000_000
+    alloc.run()
+    assert cam.target_layer == "f" and not alloc.stepped_down
+    estimate[0], now[0] = 200_000, 1.0
+    alloc.run()  # congestion (a drop, loss not known): the estimate binds, down to q
+    assert alloc.congested and cam.target_layer == "q" and alloc.stepped_down
+    for t in range(2, 12):
+        estimate[0], now[0] = 2_000_000, float(t)
+        result = alloc.run()
+        assert cam.target_layer == "q" and result[cam.id].reason == REASON_HOLD
+        assert not alloc.stepped_down
+    proven[0] = 700_000  # a probe showed 700 kbit/s: h (500 kbps) fits, f does not
+    now[0] = 12.0
+    alloc.run()
+    assert cam.target_layer == "h"
+    proven[0] = None  # one that cannot be probed steps up on the held estimate
+    now[0] = 13.0
+    alloc.run()
+    assert cam.target_layer == "f"
+
+
 def test_the_estimate_binds_once_it_came_down() -> None:
     now = [0.0]
     estimate: list[int | None] = [None]

@@ -341,6 +341,28 @@ def test_an_estimate_a_probe_proved_is_stepped_up_to_at_once() -> None:
     assert allocator.update(5.1, 2_000_000, demands)["v"].layer == "f"
 
 
+def test_no_step_up_beyond_what_a_probe_proved_however_long_the_estimate_held() -> None:
+    # An app-limited subscriber's estimate grows over its link (libwebrtc lets it reach 1.5
+    # times what gets through): only a probe's result may take a step up that far.
+    allocator = Allocator(hold_s=2.0, up_headroom=0.9)
+    demands = [video("v")]
+    allocator.update(0.0, 200_000, demands, proven_bps=0)
+    for t in (1.0, 3.0, 6.0, 10.0):
+        held = allocator.update(t, 2_000_000, demands, proven_bps=250_000)["v"]
+        assert held.layer == "q" and held.reason == REASON_HOLD
+    # a probe showed 400 kbit/s: as far as the "h" layer, not further
+    assert allocator.update(10.5, 2_000_000, demands, proven_bps=400_000)["v"].layer == "h"
+    assert allocator.update(14.0, 2_000_000, demands, proven_bps=400_000)["v"].layer == "h"
+    assert allocator.update(14.5, 2_000_000, demands, proven_bps=1_200_000)["v"].layer == "f"
+    # and a step down ignores it: the estimate rules that at once
+    assert allocator.update(15.0, 200_000, demands, proven_bps=1_200_000)["v"].layer == "q"
+    # None: a subscriber that cannot be probed steps up on the held estimate alone
+    other = Allocator(hold_s=2.0, up_headroom=0.9)
+    other.update(0.0, 200_000, demands, proven_bps=None)
+    other.update(1.0, 2_000_000, demands, proven_bps=None)
+    assert other.update(3.0, 2_000_000, demands, proven_bps=None)["v"].layer == "f"
+
+
 def test_one_decrease_under_the_lowest_layers_switches_nothing_off() -> None:
     # Two cameras on their lowest layers and two audio tracks: 280 kbps. A congestion
     # controller's decrease to 85 % of that must not switch a camera off; an estimate that

@@ -4,12 +4,15 @@ allows, a bottleneck with a queue, feedback every 100 ms through the transport-c
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
 from edge_sfu.media.estimator import (
     FEEDBACK_TIMEOUT_CUT,
+    PROBE_CONFIRM_S,
     PROBE_GAIN,
+    PROBE_LONG_S,
     PROBE_LOSS_S,
     PROBE_MAX_BACKOFF_S,
     PROBE_OVERAGE,
@@ -57,11 +60,16 @@ class Link:
         if self.capacity is None:
             return now + 0.020
         if self.bucket:
-            self.tokens = min(self.bucket, self.tokens + (now - self.filled_at) * self.capacity / 8)
-            self.filled_at = now
-            if self.free_at <= now and self.tokens >= size:
-                self.tokens -= size
-                return now + 0.020
+            # tbf: a packet leaves once the bucket holds its size; the bucket fills at the
+            # rate, up to its size, so only a quiet spell lets a burst through at once
+            start = max(now, self.free_at)
+            tokens = min(self.bucket, self.tokens + (start - self.filled_at) * self.capacity / 8)
+            leave = start + max(0.0, size - tokens) * 8 / self.capacity
+            if self.queue_s is not None and leave - now > self.queue_s:
+                return None
+            self.tokens = max(0.0, tokens - size)
+            self.filled_at = self.free_at = leave
+            return leave + 0.020
         start = max(now, self.free_at)
         if self.queue_s is not None and start - now > self.queue_s:
             return None
@@ -76,9 +84,10 @@ def run(
     *,
     wanted_bps: int | None = None,
     t0: float = 0.0,
-    media_bps: int | None = None,
+    media_bps: int | Callable[[SendSideEstimator], int] | None = None,
 ) -> list[tuple[float, int]]:
-    """Send at the estimate (or at ``media_bps`` when less: an app-limited sender) for
+    """Send at the estimate (or at ``media_bps`` when less: an app-limited sender; a
+    callable: what an allocation sends given the estimator) for
     ``seconds``, with a probe's padding on top; returns (time, estimate) after each
     feedback."""
     builder = FeedbackBuilder()
@@ -92,7 +101,7 @@ def run(
     while now < t0 + seconds:
         rate = estimator.estimate_bps
         if media_bps is not None:
-            rate = min(rate, media_bps)
+            rate = min(rate, media_bps if isinstance(media_bps, int) else media_bps(estimator))
         probe = estimator.probe
         if wanted_bps is not None and probe is None:
             probe = estimator.start_probe(wanted_bps, now)
@@ -188,6 +197,10 @@ def test_a_probe_into_a_capped_link_fails_and_backs_off() -> None:
     assert controller.request(1_000_000, 300_000, 2.5) is None
     assert controller.request(1_000_000, 300_000, 3.1) is not None
     assert controller.request(300_000, 300_000, 100.0) is None  # nothing to step up to
+    # given what probes proved, that is what a step up must exceed to be probed for
+    assert controller.request(300_000, 500_000, 150.0, proven_bps=300_000) is None
+    asked = controller.request(400_000, 500_000, 160.0, proven_bps=300_000)
+    assert asked is not None and asked.bitrate_bps == int(400_000 * PROBE_OVERAGE)
     # a target just above the estimate (the allocator's headroom) is probed for too, and
     # over it: the estimate a probe lifts is a little under the rate it showed
     probe = controller.request(1_000_000, 960_000, 200.0)
@@ -223,6 +236,81 @@ def test_a_probe_that_fills_the_link_brings_an_estimate_grown_above_it_down() ->
     assert estimator.probe is None and estimator.probes.failed == 1
     assert estimator.usage is not Usage.OVERUSING
     assert 0.85 * 400_000 < estimator.estimate_bps < 400_000  # without the probe: 420 kbit/s
+
+
+def test_an_estimate_floating_over_a_capped_link_is_not_proven_until_a_probe_shows_it() -> None:
+    # An app-limited subscriber on a 400 kbit/s link with tbf's 16 kB bucket, sent 280
+    # kbit/s: its estimate grows over the link, and the link is proven only by a probe.
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    link = Link(400_000, bucket=16_000, queue_s=0.05)
+    history = run(estimator, link, 20.0, media_bps=280_000)
+    assert max(bps for _, bps in history) > 400_000  # the estimate floats over the link
+    assert estimator.proven_bps == 0  # and nothing says the link carries it
+    # no estimate is an answer to a step up: a probe is asked for, though the estimate
+    # covers what is wanted
+    assert estimator.estimate_bps > 390_000
+    assert estimator.start_probe(390_000, 20.0) is not None
+    # probes for more than a link without a bucket fail and prove nothing over it (a full
+    # bucket lets a short probe through whole: a limit of probing behind a shaper)
+    capped = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    run(capped, Link(400_000, queue_s=0.1), 20.0, media_bps=280_000, wanted_bps=600_000)
+    assert capped.probes.failed >= 1
+    assert capped.estimate_bps > 400_000 > capped.proven_bps
+    # a probe that gets through proves what it showed, and an estimate that falls under
+    # that brings it down (a congestion's cut is what the link carries now)
+    fast = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    run(fast, Link(2_000_000), 10.0, wanted_bps=800_000)
+    assert fast.probes.succeeded >= 1 and fast.proven_bps >= 800_000
+    run(fast, Link(300_000), 10.0, t0=10.0)
+    assert fast.proven_bps <= fast.estimate_bps < 330_000
+
+
+def test_a_probe_a_bucket_let_through_is_taken_back_and_the_next_ones_are_long() -> None:
+    # tbf's 16 kB bucket, left full by media under the link, lets a half-second probe at
+    # 1.3 times a 400 kbit/s link through whole. The allocation steps up on it to 430
+    # kbit/s, which overflows the link: that congestion takes the success back, and from
+    # then on probes last long enough to empty the bucket, and fail. Without it, the step
+    # up was taken again after every fooled probe, an overflow every 7 s.
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    stepped_up_at: list[float] = []
+    clock = [0.0]
+
+    def allocation(e: SendSideEstimator) -> int:
+        clock[0] += 0.005
+        if e.proven_bps >= 430_000:
+            stepped_up_at.append(clock[0])
+            return 430_000
+        return 280_000
+
+    link = Link(400_000, bucket=16_000, queue_s=0.1)
+    run(estimator, link, 60.0, media_bps=allocation, wanted_bps=430_000)
+    assert estimator.probes.refuted == 1 and estimator.probes.long
+    assert stepped_up_at and max(stepped_up_at) < 10.0  # one overflow, at the start
+    assert estimator.probes.failed >= 3  # the long probes kept asking, and failed
+    assert estimator.proven_bps < 400_000
+
+
+def test_long_probes_end_with_a_long_one_that_gets_through() -> None:
+    controller = ProbeController()
+    assert controller.request(500_000, 400_000, 0.0) is not None
+    controller.result(True, 1.0)
+    controller.congested(1.0 + PROBE_CONFIRM_S + 0.1)  # too late to say anything of it
+    assert not controller.long and controller.refuted == 0
+    first = controller.request(700_000, 500_000, 10.0)
+    assert first is not None and first.until == 10.0 + controller.duration
+    controller.result(True, 11.0)
+    controller.congested(12.0)
+    assert controller.long and controller.refuted == 1
+    long = controller.request(700_000, 500_000, 20.0)
+    assert long is not None and long.until == 20.0 + PROBE_LONG_S
+    controller.result(False, 23.0)  # a long one that fails keeps them long
+    assert controller.long
+    again = controller.request(700_000, 500_000, 40.0)
+    assert again is not None and again.until == 40.0 + PROBE_LONG_S
+    controller.result(True, 43.0)  # one long enough to empty a bucket got through
+    assert not controller.long
+    short = controller.request(900_000, 700_000, 50.0)
+    assert short is not None and short.until == 50.0 + controller.duration
 
 
 def test_an_overuse_decrease_that_would_not_lower_the_rate_waits_for_the_next_verdict() -> None:

@@ -22,7 +22,8 @@ Hysteresis (``Allocator``): a step down applies at once; a step up only to what 
 estimate has covered for ``hold_s`` seconds, with ``up_headroom`` to spare (the allocation
 is computed again with the smallest estimate of that window, times the headroom), so an
 estimate that wavers around a layer's bitrate does not flip the layer back and forth; and,
-for a subscriber that can be probed, no further than a probe has shown the link to carry.
+for a subscriber that can be probed, a track above its lowest layer no further than a probe
+has shown the link to carry.
 Switching a track off is the one step down with leeway: while every track is on its
 lowest layer, one that is on stays on as long as the estimate of the last
 ``KEEP_ON_SPAN_S`` covers ``KEEP_ON_FRACTION`` of what the lowest layers cost (see there).
@@ -361,7 +362,8 @@ class Allocator:
         """The allocation now: a drop at once, a rise only as far as the estimate held.
         ``keep_on`` False: no leeway for switching off (``KEEP_ON_MAX_LOSS``).
         ``proven_bps``: what a probe showed the link carries (None: not known, the subscriber
-        cannot be probed); while the estimate binds, no step up goes beyond it."""
+        cannot be probed); while the estimate binds, no track steps up beyond it above its
+        lowest layer (switching on is the hold's alone)."""
         demands = list(demands)
         budget = _budget(available_bps)
         self._remember(now, budget)
@@ -369,9 +371,17 @@ class Allocator:
         self.unheld_bps = sum(a.bitrate_bps for a in down.values())
         held = min(b for _, b in self._history)
         up_bps = None if math.isinf(held) else int(held * self.up_headroom)
-        if up_bps is not None and proven_bps is not None:
-            up_bps = min(up_bps, max(0, proven_bps))
         up = allocate(up_bps, demands, profile)
+        # Above its lowest layer, a track steps up no further than probes proved. Switching
+        # a track on is the hold's alone: a probe is 1.2 times its target, itself over the
+        # headroom, and where the lowest layer fits a link with less to spare than that, no
+        # probe could ever prove it (a capped subscriber's view of a camera stayed off for
+        # the whole window, its switch-on fitting and every probe for it failing).
+        proven = (
+            None
+            if up_bps is None or proven_bps is None
+            else allocate(min(up_bps, max(0, proven_bps)), demands, profile)
+        )
         levels: dict[str, int] = {}
         stepped = False
         for demand in demands:
@@ -383,7 +393,10 @@ class Allocator:
             if previous is None or target <= previous or demand.switched_off_by_subscriber:
                 levels[cid] = target
             else:
-                levels[cid] = max(previous, min(target, _level(demand, up[cid])))
+                level = min(target, _level(demand, up[cid]))
+                if proven is not None and level > 0:
+                    level = min(level, max(0, _level(demand, proven[cid])))
+                levels[cid] = max(previous, level)
                 stepped = stepped or levels[cid] > previous
         if stepped and not self._affordable(demands, levels, up_bps, profile):
             # The steps up would not all fit what the estimate held: none is taken yet.

@@ -356,6 +356,14 @@ def test_no_step_up_beyond_what_a_probe_proved_however_long_the_estimate_held() 
     assert allocator.update(14.5, 2_000_000, demands, proven_bps=1_200_000)["v"].layer == "f"
     # and a step down ignores it: the estimate rules that at once
     assert allocator.update(15.0, 200_000, demands, proven_bps=1_200_000)["v"].layer == "q"
+    # switching a track on is the hold's alone: no probe proves a lowest layer that fits a
+    # link with less to spare than a probe's overshoot
+    off = Allocator(hold_s=2.0, up_headroom=0.9)
+    off.update(0.0, 50_000, demands, proven_bps=0)
+    assert off.update(1.0, 50_000, demands, proven_bps=0)["v"].switched_off
+    off.update(2.0, 2_000_000, demands, proven_bps=0)
+    on = off.update(4.5, 2_000_000, demands, proven_bps=0)["v"]
+    assert on.layer == "q" and on.reason == REASON_HOLD
     # None: a subscriber that cannot be probed steps up on the held estimate alone
     other = Allocator(hold_s=2.0, up_headroom=0.9)
     other.update(0.0, 200_000, demands, proven_bps=None)

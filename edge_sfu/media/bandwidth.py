@@ -336,6 +336,7 @@ class TransportBandwidth:
         while then < request.until:
             await asyncio.sleep(PROBE_TICK_S)
             if downlink.usage is Usage.OVERUSING:
+                downlink.end_probe(time.monotonic())
                 return
             now = time.monotonic()
             current = consumers()

@@ -757,6 +757,15 @@ class SendSideEstimator:
             self._probe_start = now
         return request
 
+    def end_probe(self, now: float) -> None:
+        """End the running probe now (its padding stopped at an overuse): it is judged as
+        soon as what it sent had time to be reported, not when it was meant to end. A long
+        probe (``PROBE_LONG_S``) judged at its end held an estimate a bucket had lifted over
+        the link for 2.5 s after its padding stopped."""
+        probe = self.probe
+        if probe is not None and now < probe.until:
+            self.probe = ProbeRequest(probe.bitrate_bps, now)
+
     def on_tick(self, now: float) -> None:
         """Time passes (called a few times a second, with or without feedback): a probe
         ``PROBE_UNREPORTED_S`` over, with no feedback for that long, is judged now (as

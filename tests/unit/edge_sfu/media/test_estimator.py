@@ -313,6 +313,23 @@ def test_long_probes_end_with_a_long_one_that_gets_through() -> None:
     assert short is not None and short.until == 50.0 + controller.duration
 
 
+def test_a_probe_whose_padding_stopped_is_judged_then_not_at_its_planned_end() -> None:
+    estimator = SendSideEstimator(400_000, 50_000, MAX_BPS)
+    estimator.probes.long = True
+    probe = estimator.start_probe(800_000, 0.0)
+    assert probe is not None and probe.until == PROBE_LONG_S
+    gap = PACKET * 8 / probe.bitrate_bps
+    sent = [(seq, seq * gap) for seq in range(int(0.3 / gap))]
+    for seq, at in sent:
+        estimator.on_sent(seq, at, PACKET, probe=True)
+    estimator.end_probe(0.3)  # the padding stopped at an overuse
+    # what it sent arrived at the link's 400 kbit/s: judged a few round trips later
+    arrivals = [(seq, 0.02 + seq * PACKET * 8 / 400_000) for seq, _ in sent]
+    estimator.on_feedback(arrivals, 0.8)
+    assert estimator.probe is None and estimator.probes.failed == 1
+    estimator.end_probe(1.0)  # no probe: nothing to end
+
+
 def test_an_overuse_decrease_that_would_not_lower_the_rate_waits_for_the_next_verdict() -> None:
     # A probe's start passed at once through a bucket (tbf's burst): the last half second
     # acknowledged 585 kbit/s of a 400 kbit/s link. 0.85 of it is over the estimate: no

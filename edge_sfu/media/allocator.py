@@ -25,8 +25,9 @@ estimate that wavers around a layer's bitrate does not flip the layer back and f
 for a subscriber that can be probed, a track above its lowest layer no further than a probe
 has shown the link to carry.
 Switching a track off is the one step down with leeway: while every track is on its
-lowest layer, one that is on stays on as long as the estimate of the last
-``KEEP_ON_SPAN_S`` covers ``KEEP_ON_FRACTION`` of what the lowest layers cost (see there).
+lowest layer or off, one that was on (on any layer) stays on, on its lowest, as long as the
+estimate of the last ``KEEP_ON_SPAN_S`` covers ``KEEP_ON_FRACTION`` of what the lowest
+layers cost (see there).
 """
 
 from __future__ import annotations
@@ -431,9 +432,10 @@ class Allocator:
         available_bps: int | None,
         profile: VideoBandwidthProfile | None,
     ) -> set[str]:
-        # Only when every video track is at its lowest layer or off: a track above it would
-        # have stepped down first, and in ``presentation`` mode the others are switched off
-        # so that a high-priority track keeps its layer, a promise this must not break.
+        # Only when every video track is at its lowest layer or off (or steps up from it
+        # now, see below): a track above it would have stepped down first, and in
+        # ``presentation`` mode the others are switched off so that a high-priority track
+        # keeps its layer, a promise this must not break.
         # Only for the estimate: ``max_subscription_bitrate`` is a limit the subscriber set.
         kept: set[str] = set()
         if available_bps is None:
@@ -443,16 +445,30 @@ class Allocator:
             for d in demands
             if d.kind == "video" and d.layers and not d.switched_off_by_subscriber
         ]
-        if any(levels[d.consumer_id] > 0 for d in videos):
-            return kept
+        profile = profile or VideoBandwidthProfile()
+        # A track cut from a higher layer straight to off has the leeway too: the cut that
+        # took its step up back may leave its lowest layer just short (a kiosk's camera off
+        # for a capped page for 5 s, where its lowest layer fitted).
         off = [
             d
             for d in videos
-            if levels[d.consumer_id] < 0 and self._levels.get(d.consumer_id, -1) == 0
+            if levels[d.consumer_id] < 0 and self._levels.get(d.consumer_id, -1) >= 0
         ]
         if not off:
             return kept
-        profile = profile or VideoBandwidthProfile()
+        # A track that steps up from its lowest layer in this very pass is set back to it
+        # for the leeway (outside ``presentation``): its step would spend what switching the
+        # other off gave up (a capped page's view of one camera off for 8 s while the other
+        # camera took its middle layer with the room).
+        above = [d for d in videos if levels[d.consumer_id] > 0]
+        stepping = {d.consumer_id: levels[d.consumer_id] for d in above}
+        if above and (
+            profile.mode == "presentation"
+            or any(self._levels.get(cid, -1) != 0 for cid in stepping)
+        ):
+            return kept
+        for cid in stepping:
+            levels[cid] = 0
         off.sort(key=lambda d: (-effective_priority(d, profile), d.consumer_id))
         recent = max(b for t, b in self._history if t >= now - KEEP_ON_SPAN_S)
         leeway = int(min(recent, MAX_BPS) / KEEP_ON_FRACTION)
@@ -464,6 +480,8 @@ class Allocator:
                 kept.add(cid)
             else:
                 levels[cid] = -1
+        if not kept:
+            levels.update(stepping)  # nothing kept on: the steps up stand
         return kept
 
     def _keep_displaced(

@@ -261,11 +261,13 @@ def test_switch_off_and_back_on_after_the_hold() -> None:
     allocator = Allocator(hold_s=2.0)
     demands = [audio("a"), video("v")]
     assert not allocator.update(0.0, None, demands)["v"].switched_off
-    off = allocator.update(1.0, 60_000, demands)["v"]
+    # the estimate of the last second still covers the lowest layer: down to it first
+    assert allocator.update(1.0, 60_000, demands)["v"].layer == "q"
+    off = allocator.update(2.1, 60_000, demands)["v"]
     assert off.switched_off and off.reason == REASON_NETWORK
-    assert allocator.update(2.0, None, demands)["v"].switched_off  # held
-    assert allocator.update(3.9, None, demands)["v"].switched_off  # the rise came at 2.0
-    on = allocator.update(4.1, None, demands)["v"]
+    assert allocator.update(3.0, None, demands)["v"].switched_off  # held
+    assert allocator.update(4.9, None, demands)["v"].switched_off  # the rise came at 3.0
+    on = allocator.update(5.1, None, demands)["v"]
     assert not on.switched_off and on.layer == "f"
     assert allocator.levels() == {"v": 2}
 
@@ -401,6 +403,59 @@ def test_one_decrease_under_the_lowest_layers_switches_nothing_off() -> None:
     allocator.update(0.0, 300_000, demands)
     lossy = allocator.update(2.0, int(0.85 * 280_000), demands, keep_on=False)
     assert not lossy["v1"].switched_off and lossy["v2"].switched_off
+
+
+def test_a_cut_from_a_higher_layer_steps_down_to_the_lowest_not_off() -> None:
+    # A kiosk's camera on its middle layer for a capped page, beside another camera on its
+    # lowest, and a congestion cut under what the lowest layers and the audio cost: the
+    # leeway that keeps a track on its lowest layer on keeps this one on too, on its lowest
+    # layer. Switched off, its picture stayed off for 5 s while the switch-on's hold waited
+    # for an estimate that covered it with headroom.
+    allocator = Allocator(hold_s=2.0)
+    demands = [audio("a1"), audio("a2"), video("alice"), video("kiosk", wanted="h")]
+    allocator.update(0.0, 1_000_000, demands)
+    assert layers(allocator.update(0.5, 1_000_000, demands))["kiosk"] == "h"
+    cut = allocator.update(1.0, 270_000, demands)
+    assert allocate(270_000, demands)["kiosk"].switched_off  # without the leeway
+    assert cut["kiosk"].layer == "q" and not cut["kiosk"].switched_off
+    assert cut["kiosk"].reason == REASON_NETWORK and cut["alice"].layer == "q"
+    # a link that stays that short switches it off once the span is over
+    assert allocator.update(2.1, 150_000, demands)["kiosk"].switched_off
+
+
+def test_no_track_steps_up_with_the_room_a_track_kept_on_by_the_leeway_gave_up() -> None:
+    # The kiosk's camera (shown bigger, so served first) on its 55k lowest layer and
+    # alice's on her 190k one, 60k of audio: at 301k alice's does not fit after the
+    # kiosk's, and the room left would take the kiosk to its middle layer. The leeway keeps
+    # alice on; the kiosk's step up waits, or it would spend what alice gave up (her view
+    # was off for 8 s while the kiosk took its middle layer).
+    kiosk_layers = (
+        LayerOption("low", 160, 90, 55_000),
+        LayerOption("mid", 320, 180, 200_000),
+        LayerOption("high", 640, 360, 600_000),
+    )
+    alice_layers = (LayerOption("h", 320, 240, 190_000), LayerOption("f", 640, 480, 900_000))
+    demands = [
+        Demand("a1", "audio", bitrate_bps=30_000),
+        Demand("a2", "audio", bitrate_bps=30_000),
+        Demand("kiosk", "video", kiosk_layers, render_pixels=640 * 360),
+        Demand("alice", "video", alice_layers, render_pixels=320 * 240, wanted="h"),
+    ]
+    without = allocate(301_000, demands)
+    assert without["alice"].switched_off and without["kiosk"].layer == "mid"
+    allocator = Allocator(hold_s=2.0)
+    allocator.update(0.0, 400_000, demands)
+    assert layers(allocator.update(1.0, 400_000, demands))["kiosk"] == "low"
+    result = allocator.update(3.5, 301_000, demands)
+    assert not result["alice"].switched_off and result["alice"].layer == "h"
+    assert result["kiosk"].layer == "low"
+    # in presentation mode the promise to the tiers stands: no leeway against a step up
+    presentation = VideoBandwidthProfile(mode="presentation")
+    allocator = Allocator(hold_s=2.0)
+    allocator.update(0.0, 400_000, demands, presentation)
+    allocator.update(1.0, 400_000, demands, presentation)
+    result = allocator.update(3.5, 301_000, demands, presentation)
+    assert result["alice"].switched_off and result["kiosk"].layer == "mid"
 
 
 def test_the_leeway_keeps_no_track_on_above_another_ones_lowest_layer_or_the_cap() -> None:

@@ -445,6 +445,9 @@ PROBE_CONFIRM_S: Final = 5.0
 #: padding stops at the first overuse the feedback shows, so one into a full link costs
 #: little more than a short one).
 PROBE_LONG_S: Final = 2.0
+#: A probe's packet whose one-way delay is this much (seconds) over the least of its probe's
+#: waited in a queue on the way (``drain_rate``).
+QUEUED_S: Final = 0.008
 
 
 class ProbeController:
@@ -510,8 +513,15 @@ class ProbeController:
         self._last_long = self.long
         return ProbeRequest(rate, now + duration)
 
-    def result(self, succeeded: bool, now: float) -> None:
-        """Tell how the last probe went: a failure backs off the next one."""
+    def result(self, succeeded: bool, now: float, contradicts: bool = False) -> None:
+        """Tell how the last probe went: a failure backs off the next one. ``contradicts``:
+        it failed with the link carrying less than a success before it showed, which is then
+        taken back as congestion would take it back (``congested``) if it came less than
+        ``PROBE_CONFIRM_S`` ago: under steady probing no congestion ever comes with no probe
+        running, and every success a bucket let through went unanswered."""
+        if not succeeded and contradicts and now < self._confirm_until:
+            self.refuted += 1
+            self.long = True
         self._confirm_until = -math.inf
         if succeeded:
             self.succeeded += 1
@@ -588,6 +598,10 @@ class SendSideEstimator:
         # (send time, size) of all of it, lost or not
         self._probe_arrivals: list[tuple[float, int]] = []
         self._probe_sends: list[tuple[float, int]] = []
+        # (arrival, send time, size) of what of it arrived: the rate a queue drained at
+        self._probe_packets: list[tuple[float, float, int]] = []
+        # whether the running probe's padding stopped at an overuse (``end_probe``)
+        self._probe_stopped = False
         self._probe_start = 0.0
         self._failed_probe_at = -math.inf
         # what probes showed the link carries (bit/s), lowered with the estimate
@@ -699,6 +713,7 @@ class SendSideEstimator:
             self._delay.add(r.send_time, r.arrival, r.size)
             if probing:
                 self._probe_arrivals.append((r.arrival, r.size))
+                self._probe_packets.append((r.arrival, r.send_time, r.size))
         self.reported_total += len(results)
         self.lost_total += lost
         # loss over at least 20 packets or a second: one feedback at a low rate is too few
@@ -730,6 +745,7 @@ class SendSideEstimator:
             if probe is None:
                 self.probes.congested(now)
         self._check_probe(now)
+        delay_bps = self._delay.aimd.bitrate  # as the probe's verdict left it
         if acked is not None:
             # what got through did fit: heavy loss from sending far too much must not drive
             # the estimate below it (it would take half a minute to climb back at 8 %/s).
@@ -754,6 +770,8 @@ class SendSideEstimator:
             self.probe = request
             self._probe_arrivals = []
             self._probe_sends = []
+            self._probe_packets = []
+            self._probe_stopped = False
             self._probe_start = now
         return request
 
@@ -765,6 +783,7 @@ class SendSideEstimator:
         probe = self.probe
         if probe is not None and now < probe.until:
             self.probe = ProbeRequest(probe.bitrate_bps, now)
+            self._probe_stopped = True
 
     def on_tick(self, now: float) -> None:
         """Time passes (called a few times a second, with or without feedback): a probe
@@ -815,8 +834,19 @@ class SendSideEstimator:
         self.probe = None
         received = sustained_rate(self._probe_arrivals)
         sent = sustained_rate(self._probe_sends)
+        drained = drain_rate(self._probe_packets)
+        stopped = self._probe_stopped
         self._probe_arrivals = []
         self._probe_sends = []
+        self._probe_packets = []
+        self._probe_stopped = False
+        proven_before = self._probed_bps
+        if drained is not None and 0 < drained < received:
+            # What left a queue on the way left it at the link's rate; the arrivals' second
+            # half may still hold a bucket's burst, the more so for a probe whose padding
+            # stopped early at an overuse (a capped page's estimate held at 1.25 times its
+            # link for 4.5 s by the "carried" rate of such probes).
+            received = drained
         # A probe whose packets arrived slower than they were sent filled the link: there
         # is no more room than what it carried, however close to its rate that came.
         # Counted a success, such a probe lifted nothing (0.95 of what arrived is about
@@ -825,8 +855,11 @@ class SendSideEstimator:
         # ... and one that never sent at its rate (its padding found no room between
         # frames) showed nothing of that rate: taken for a success, it let a bolder one
         # follow at once, into a link already full
+        # A probe whose padding stopped at an overuse failed, whatever the detector says
+        # by its verdict (a queue drains in a round trip once the padding stops).
         ok = (
-            received >= 0.8 * probe.bitrate_bps
+            not stopped
+            and received >= 0.8 * probe.bitrate_bps
             and sent >= PROBE_SATURATED * probe.bitrate_bps
             and self.usage is not Usage.OVERUSING
             and not saturated
@@ -849,9 +882,11 @@ class SendSideEstimator:
                 self._delay.aimd.set_estimate(carried)
                 self._loss.bitrate = max(self._loss.bitrate, carried)
             self._delay.aimd.limit_to(carried, received)
+        contradicts = False
         if not ok:
             self._failed_probe_at = now
-        self.probes.result(ok, now)
+            contradicts = saturated and received * PROBE_UTILISATION < proven_before
+        self.probes.result(ok, now, contradicts)
 
     def probe_overshoot(self, now: float) -> bool:
         """Whether loss now may be our own probe's: one runs or awaits its verdict, or one
@@ -877,6 +912,36 @@ def sustained_rate(arrivals: list[tuple[float, int]]) -> float:
     if len(half) < 2 or span < 0.05:
         return 0.0
     return sum(size for _, size in half[1:]) * 8 / span
+
+
+def drain_rate(packets: list[tuple[float, float, int]]) -> float | None:
+    """The rate (bit/s) a probe's packets left a queue on the way at, or None when too few
+    waited in one. ``packets``: (arrival, send time, size), arrival on the receiver's clock.
+
+    A packet whose one-way delay is ``QUEUED_S`` over the least of them waited behind
+    others, and while a queue stands the link sends without pause: the longest run of such
+    packets, in arrival order, arrived at what the link carries (packet-train dispersion).
+    Unlike the arrivals' rate, it holds no burst that a shaper's bucket let through at once
+    before its queue formed."""
+    if len(packets) < 8:
+        return None
+    packets = sorted(packets)
+    base = min(arrival - sent for arrival, sent, _ in packets)
+    queued = [arrival - sent > base + QUEUED_S for arrival, sent, _ in packets]
+    best = (0, 0)  # the longest run of queued packets: [start, end)
+    start = 0
+    for i, waited in enumerate([*queued, False]):
+        if not waited:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = i + 1
+    run = packets[best[0] : best[1]]
+    if len(run) < 8:
+        return None
+    span = run[-1][0] - run[0][0]
+    if span < 0.05:
+        return None
+    return sum(size for _, _, size in run[1:]) * 8 / span
 
 
 class ReceiveSideEstimator:

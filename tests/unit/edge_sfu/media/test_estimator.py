@@ -23,6 +23,7 @@ from edge_sfu.media.estimator import (
     SendSideEstimator,
     TrendlineFilter,
     Usage,
+    drain_rate,
     sustained_rate,
 )
 from edge_sfu.media.twcc import FeedbackBuilder, TransportFeedback
@@ -328,6 +329,57 @@ def test_a_probe_whose_padding_stopped_is_judged_then_not_at_its_planned_end() -
     estimator.on_feedback(arrivals, 0.8)
     assert estimator.probe is None and estimator.probes.failed == 1
     estimator.end_probe(1.0)  # no probe: nothing to end
+
+
+def test_a_probe_stopped_at_an_overuse_after_a_bucket_burst_fails_at_the_links_rate() -> None:
+    # An estimate a bucket-fooled probe lifted to 520k over a 400 kbit/s link; the next
+    # probe, at 1.5 times it, first drains tbf's full 16 kB bucket (its packets arrive as
+    # sent), then queues, and its padding stops at the overuse 0.45 s in. The second half of
+    # its arrivals still holds part of the burst (440k): taken as what the link carries, it
+    # held the estimate over the link until the next probe, seconds later.
+    estimator = SendSideEstimator(520_000, 50_000, MAX_BPS)
+    probe = estimator.start_probe(800_000, 0.0)
+    assert probe is not None and probe.bitrate_bps == int(1.5 * 520_000)
+    link = Link(400_000, bucket=16_000)
+    gap = PACKET * 8 / probe.bitrate_bps
+    arrivals = []
+    for seq in range(int(0.45 / gap)):
+        estimator.on_sent(seq, seq * gap, PACKET, probe=True)
+        arrivals.append((seq, link.carry(seq * gap, PACKET)))
+    burst = sustained_rate([(at, PACKET) for _, at in arrivals])
+    assert burst > 430_000  # what the arrivals' second half says
+    estimator.end_probe(0.45)
+    estimator.on_feedback(arrivals, 0.9)
+    assert estimator.probe is None and estimator.probes.failed == 1
+    # the queue drained at the link's rate: the estimate comes down under it
+    assert estimator.estimate_bps <= 400_000
+    assert estimator.proven_bps <= 400_000
+
+
+def test_a_failure_showing_less_than_a_recent_success_proved_takes_it_back() -> None:
+    # Under steady probing no congestion comes with no probe running: the next probe's
+    # failure, showing the link carries less than the success proved, refutes it.
+    controller = ProbeController()
+    controller.result(True, 10.0)
+    controller.result(False, 11.0, contradicts=True)
+    assert controller.long and controller.refuted == 1
+    # a failure that shows more than the success proved (a climb that went on too far)
+    # refutes nothing, nor one after PROBE_CONFIRM_S
+    controller = ProbeController()
+    controller.result(True, 10.0)
+    controller.result(False, 11.0, contradicts=False)
+    controller.result(True, 20.0)
+    controller.result(False, 20.0 + PROBE_CONFIRM_S + 0.1, contradicts=True)
+    assert not controller.long and controller.refuted == 0
+
+
+def test_what_left_a_queue_left_it_at_the_links_rate() -> None:
+    link = Link(400_000, bucket=16_000)
+    packets = [(link.carry(i * 0.012, PACKET), i * 0.012, PACKET) for i in range(60)]
+    assert drain_rate(packets) == pytest.approx(400_000, rel=0.05)
+    # nothing waited (a link with room): no figure, nor from too few packets
+    assert drain_rate([(t + 0.02, t, PACKET) for t in (i * 0.02 for i in range(60))]) is None
+    assert drain_rate(packets[:7]) is None
 
 
 def test_an_overuse_decrease_that_would_not_lower_the_rate_waits_for_the_next_verdict() -> None:

@@ -326,11 +326,16 @@ class SendPath:
             # then it queues behind it, or its sequence numbers would overtake the frame's
             pacer.push(header, payload, urgent, probe)
             return True
-        return self._send_rtp_now(header, payload, probe)
+        return self._send_ready(header, payload, probe)
 
     def _send_rtp_now(self, header: bytes, payload: bytes, probe: bool = False) -> bool:
+        # the pacer's way out: the path may have changed since the packet was queued
         if not self._ready():
             return False
+        return self._send_ready(header, payload, probe)
+
+    def _send_ready(self, header: bytes, payload: bytes, probe: bool) -> bool:
+        # ``_ready()`` has just held: checked once per copy, not twice (the hot path)
         ext_id = self._twcc_id
         seq = -1
         if ext_id:

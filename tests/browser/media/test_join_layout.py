@@ -285,8 +285,17 @@ async def test_more_than_25_on_pages_and_the_keyboard_path(tmp_path):
             page = await joined_page(browser, sfu.base, sfu.token("ann"))
             await page.set_viewport_size({"width": 1280, "height": 800})
             # 28 in the room (27 without media): 25 tiles a page on a desktop, then a page.
+            # The 27 take no video either: a subscription budget under any layer switches
+            # ann's camera off for them. Each would otherwise decode it (aiortc decodes every
+            # received track), and 27 decoders in this process starved the event loop that
+            # drives the page: a Tab press took seconds and the test over 10 minutes.
+            silent = {"video": {"max_subscription_bitrate": 10_000}}
             for index in range(27):
-                others.append(await connect(sfu.ws_url, sfu.token(f"guest{index:02}")))
+                others.append(
+                    await connect(
+                        sfu.ws_url, sfu.token(f"guest{index:02}"), bandwidth_profile=silent
+                    )
+                )
             await page.wait_for_function(f"() => ({TILES})() === 25", timeout=60_000)
             assert await page.locator("#page-label").text_content() == "Page 1 of 2"
             assert await page.locator("#pager").is_visible()

@@ -122,8 +122,6 @@ async def _three_pages(data_dir: Path, host: SlowHost, scripts: Path) -> dict[st
     return {
         "alone": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in room.alone.items()},
         "with_carol": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in room.seen.items()},
-        "sent_alone": {n: str(s) for n, s in room.sent_alone.items()},
-        "sent_with_carol": {n: str(s) for n, s in room.sent.items()},
         "bars": room.bars,
     }
 

@@ -40,8 +40,7 @@ async () => {
 """
 
 #: What a page sends of its camera: one entry per encoding (rid), with the sender's own
-#: ``active`` flag, the encoder's target bitrate and the seconds its encoder has been held
-#: back by the bandwidth estimate (``qualityLimitationDurations.bandwidth``).
+#: ``active`` flag and the encoder's target bitrate.
 OUTBOUND_VIDEO_JS = """
 async () => {
   const room = window.edgeRoom;
@@ -57,8 +56,7 @@ async () => {
         framesEncoded: s.framesEncoded || 0, bytesSent: s.bytesSent || 0,
         frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0,
         targetBitrate: s.targetBitrate || 0,
-        qualityLimitationReason: s.qualityLimitationReason || '',
-        bandwidthLimitedS: (s.qualityLimitationDurations || {}).bandwidth || 0});
+        qualityLimitationReason: s.qualityLimitationReason || ''});
     }
   }
   return out;

@@ -14,12 +14,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
+# setup.py builds the SFU's one compiled helper: a change to it or its source reinstalls.
+HELPER := setup.py edge_sfu/media/seam/_fastpath.c
+
+$(STAMP_RUN): pyproject.toml $(HELPER) | $(BIN)/python
 	./scripts/system-deps.sh run
 	$(BIN)/pip install -q -e '.[hw,camera]'
 	touch $@
 
-$(STAMP_TEST): pyproject.toml | $(BIN)/python
+$(STAMP_TEST): pyproject.toml $(HELPER) | $(BIN)/python
 	./scripts/system-deps.sh test
 	$(BIN)/pip install -q -e '.[hw,camera,dev]'
 	touch $@ $(STAMP_RUN)

@@ -7,8 +7,11 @@ per-frame forwarding latency (publisher send to subscriber receive of the frame'
 packet, p50/p99, read from an SEI time stamp in each frame) and RSS at the end of the
 window. The reference peers are Janus's VideoRoom (Debian's ``janus``) and aiortc's
 decode/re-encode ``MediaRelay`` (K=4 only: it saturates a core well before that). This
-SFU runs twice: ``edge`` sends in batches (``sendmmsg``, UDP GSO), ``edge-plain`` with one
-``sendto`` per packet (``EDGE_SFU_PLAIN_SEND=1``, the fallback).
+SFU runs twice: ``edge`` sends in batches (``sendmmsg``, UDP GSO) with each copy written and
+protected by the compiled helper, ``edge-pure`` the same without it
+(``EDGE_SFU_PURE_PYTHON=1``, the fallback where nothing could be compiled). ``edge-plain``
+(``FWD_SFUS``) sends one ``sendto`` per packet (``EDGE_SFU_PLAIN_SEND=1``, the fallback
+where batching cannot work).
 
 Environment, for shorter runs: ``FWD_KS`` (e.g. ``8,16``), ``FWD_ROUNDS``, ``FWD_SFUS``
 (e.g. ``edge,janus``; ``edge-uvloop`` is this SFU on uvloop, which is not a dependency:
@@ -35,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._forwarding.media import Publisher, Receiver, encode_h264, encode_opus  # noqa: E402
-from edge_sfu.media.seam.egress import PLAIN_SEND_ENV  # noqa: E402
+from edge_sfu.media.seam.egress import PLAIN_SEND_ENV, PURE_PYTHON_ENV  # noqa: E402
 from tests.support.janus import Janus, JanusRoom  # noqa: E402
 
 WARMUP_S = 3.0
@@ -43,16 +46,18 @@ MEASURE_S = 10.0
 KS = tuple(int(x) for x in os.environ.get("FWD_KS", "1,4,8,16").split(","))
 RELAY_KS = tuple(int(x) for x in os.environ.get("FWD_RELAY_KS", "4").split(",") if x)
 ROUNDS = int(os.environ.get("FWD_ROUNDS", "3"))
-#: The SFU's two send paths: batched (the default) and one sendto per packet (the fallback).
+#: The SFU's send paths: batched with the compiled helper (the default), batched in pure
+#: Python (no compiler at install), one sendto per packet (no batching).
 EDGE_SEND = {
-    "edge": {PLAIN_SEND_ENV: "0"},
+    "edge": {PLAIN_SEND_ENV: "0", PURE_PYTHON_ENV: "0"},
+    "edge-pure": {PLAIN_SEND_ENV: "0", PURE_PYTHON_ENV: "1"},
     "edge-plain": {PLAIN_SEND_ENV: "1"},
     # asyncio's loop replaced by uvloop (if installed: it is no dependency)
     "edge-uvloop": {PLAIN_SEND_ENV: "0", "FWD_LOOP": "uvloop"},
 }
 PATH = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-SFUS = tuple(os.environ.get("FWD_SFUS", "edge,edge-plain,janus").split(","))
-ORDER = ("edge", "edge-plain", "edge-uvloop", "janus", "relay")
+SFUS = tuple(os.environ.get("FWD_SFUS", "edge,edge-pure,janus").split(","))
+ORDER = ("edge", "edge-pure", "edge-plain", "edge-uvloop", "janus", "relay")
 
 
 class ServerProcess:
@@ -281,15 +286,21 @@ async def main() -> dict[str, Any]:
         result[f"ratio_cpu_vs_janus_k{k}"] = ratio(
             figure("edge", k, "cpu_us_per_packet"), figure("janus", k, "cpu_us_per_packet")
         )
-        result[f"plain_ratio_cpu_vs_janus_k{k}"] = ratio(
-            figure("edge-plain", k, "cpu_us_per_packet"), figure("janus", k, "cpu_us_per_packet")
-        )
+        for sfu, prefix in (("edge-pure", "pure_"), ("edge-plain", "plain_")):
+            result[f"{prefix}ratio_cpu_vs_janus_k{k}"] = ratio(
+                figure(sfu, k, "cpu_us_per_packet"), figure("janus", k, "cpu_us_per_packet")
+            )
     for k in RELAY_KS:
         result[f"ratio_cpu_vs_mediarelay_k{k}"] = ratio(
             figure("edge", k, "cpu_us_per_packet"), figure("relay", k, "cpu_us_per_packet")
         )
     for k in (k for k in KS if k >= 8):
-        for sfu, prefix in (("edge", ""), ("edge-plain", "plain_"), ("janus", "janus_")):
+        for sfu, prefix in (
+            ("edge", ""),
+            ("edge-pure", "pure_"),
+            ("edge-plain", "plain_"),
+            ("janus", "janus_"),
+        ):
             result[f"{prefix}cpu_us_per_packet_k{k}"] = figure(sfu, k, "cpu_us_per_packet")
             result[f"{prefix}latency_p50_ms_k{k}"] = figure(sfu, k, "latency_p50_ms")
             result[f"{prefix}latency_p99_ms_k{k}"] = figure(sfu, k, "latency_p99_ms")

@@ -124,8 +124,11 @@ plan_packages() {
     #   python3-alsaaudio  pyalsaaudio (PyPI ships source only); checked for version below
     #   python3-gpiozero   buttons and LEDs
     #   ffmpeg             composes recordings (with the Pi's V4L2 H.264 encoder)
+    #   gcc python3-dev    pip builds the SFU's compiled send helper (edge_sfu/media/seam/
+    #                      _fastpath.c); without them it installs and forwards in pure Python
     read_versions "${PACKAGES[@]}"
-    apt_want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero ffmpeg)
+    apt_want=(python3 python3-venv python3-systemd python3-alsaaudio python3-gpiozero ffmpeg
+        gcc python3-dev)
     apt_skipped=()
     # Only in the Raspberry Pi OS archive (archive.raspberrypi.com), so optional here:
     #   python3-picamera2  picamera2 with libcamera's Python bindings (never from PyPI on a Pi)
@@ -148,7 +151,7 @@ plan_packages() {
     alsa=$(deb_version python3-alsaaudio)
     if [ -z "$alsa" ] || ! deb_at_least "$alsa" 0.11; then
         alsa_build=yes
-        apt_want+=(gcc python3-dev libasound2-dev)
+        apt_want+=(libasound2-dev)
     fi
 }
 

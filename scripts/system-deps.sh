@@ -4,8 +4,9 @@
 #   system-deps.sh test   the above plus chromium and janus for the suite and benchmarks
 #   system-deps.sh arm64  debootstrap and qemu-user-static for make test-arm64 (only those)
 set -euo pipefail
-# ffmpeg composes recordings (and its ffprobe checks them in the suite).
-want=(libasound2-dev libsystemd-dev pkg-config libcap-dev ffmpeg)
+# ffmpeg composes recordings (and its ffprobe checks them in the suite). gcc and python3-dev
+# build the hardware bindings from PyPI and the SFU's compiled send helper.
+want=(gcc python3-dev libasound2-dev libsystemd-dev pkg-config libcap-dev ffmpeg)
 if [ "${1:-run}" = "arm64" ]; then
     want=(debootstrap qemu-user-static)
     # Debian 12's debootstrap needs this keyring for trixie's signatures.

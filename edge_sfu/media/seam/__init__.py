@@ -38,7 +38,7 @@ from __future__ import annotations
 from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
 from edge_sfu.media.seam.downlink import send_rtcp, tap_transport_sequence
-from edge_sfu.media.seam.egress import SentHandler, flush_all
+from edge_sfu.media.seam.egress import SentHandler, flush_all, with_transport_sequence
 from edge_sfu.media.seam.encoders import (
     MIN_VIDEO_BPS,
     drop_encoder,
@@ -98,7 +98,6 @@ from edge_sfu.media.seam.send import (
     SendParams,
     SendPath,
     take_over_sender,
-    with_transport_sequence,
 )
 from edge_sfu.media.seam.simulcast import (
     RID,

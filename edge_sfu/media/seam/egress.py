@@ -11,10 +11,16 @@ GSO message (``UDP_SEGMENT``, Linux 4.18+): the kernel builds and routes one lar
 datagram and cuts it into the original ones at the end, which costs a fraction of sending
 each.
 
-No compiler is needed: libc's ``sendmmsg`` is called through cffi's ABI mode (cffi is
-what pylibsrtp is built on). Where that is missing (not Linux, no cffi backend) or when
-``EDGE_SFU_PLAIN_SEND=1`` is set, ``BatchWriter.create`` returns None and ``SendPath``
-sends each packet at once with ``socket.sendto`` (the plain path, tested in CI alike).
+libc's ``sendmmsg`` is called through cffi's ABI mode (cffi is what pylibsrtp is built
+on). Where that is missing (not Linux, no cffi backend) or when ``EDGE_SFU_PLAIN_SEND=1``
+is set, ``BatchWriter.create`` returns None and ``SendPath`` sends each packet at once with
+``socket.sendto`` (the plain path, tested in CI alike).
+
+Each copy's header, transport-wide number, payload copy and SRTP protection is one call
+into the compiled helper ``_fastpath`` (built by ``pip install`` where there is a C
+compiler and Python's headers; the Python interpreter's own work around a cffi call was
+most of a copy's cost). Without it, or with ``EDGE_SFU_PURE_PYTHON=1``, the writer does the
+same in Python (``with_transport_sequence`` and a cffi call), byte for byte.
 A kernel or interface that refuses GSO (EIO, EINVAL) turns it off for that socket and the
 datagrams go out as a plain ``sendmmsg``.
 """
@@ -38,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: Set to 1 (or true/yes/on) to send each packet with its own ``sendto``, never in batches.
 PLAIN_SEND_ENV = "EDGE_SFU_PLAIN_SEND"
+#: Set to 1 (or true/yes/on) to protect batched packets in Python, not the compiled helper.
+PURE_PYTHON_ENV = "EDGE_SFU_PURE_PYTHON"
 #: Datagrams a path queues before it flushes on its own (a burst read is at most 64).
 BATCH_SLOTS = 64
 #: Room for one SRTP packet in the arena (MTU-sized packets plus the SRTP trailer).
@@ -98,9 +106,39 @@ class _Libc:
         return cls.lib is not None
 
 
+def _env_on(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def plain_send_forced() -> bool:
     """Whether ``EDGE_SFU_PLAIN_SEND`` asks for one ``sendto`` per packet."""
-    return os.environ.get(PLAIN_SEND_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return _env_on(PLAIN_SEND_ENV)
+
+
+class _Fast:
+    """The compiled helper, once loaded and given libsrtp's ``srtp_protect`` (None: absent)."""
+
+    module: Any = None
+    tried = False
+
+    @classmethod
+    def load(cls) -> Any:
+        if not cls.tried:
+            cls.tried = True
+            try:
+                from edge_sfu.media.seam import _fastpath
+
+                protect = _srtp_ffi.addressof(_srtp_lib, "srtp_protect")
+                _fastpath.set_protect(int(_srtp_ffi.cast("uintptr_t", protect)))
+                cls.module = _fastpath
+            except Exception as exc:  # not built here (no compiler), or another pylibsrtp
+                logger.info("compiled send helper unavailable (%s); protecting in Python", exc)
+        return cls.module
+
+
+def fast_path_available() -> bool:
+    """Whether the compiled helper is built and loads (``EDGE_SFU_PURE_PYTHON`` aside)."""
+    return _Fast.load() is not None
 
 
 def _sockaddr(sock: socket.socket, addr: tuple[Any, ...]) -> bytes | None:
@@ -129,6 +167,32 @@ def _sockaddr(sock: socket.socket, addr: tuple[Any, ...]) -> bytes | None:
     return None
 
 
+# fixed header with X set, "one-byte form, one word", id/length, sequence, a padding byte
+_WITH_SEQ = struct.Struct("!B11s4sBHx")
+_ONE_BYTE_FORM = b"\xbe\xde\x00\x01"
+
+
+def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | None:
+    """``header`` (an RTP header without extension) with a one-byte-form header extension
+    carrying the transport-wide sequence number ``seq`` under ``ext_id`` (1-14); None if
+    the header already has an extension (it is then sent as it is)."""
+    first = header[0]
+    if first & 0x10:
+        return None
+    if len(header) == 12:  # no CSRC: what the forwarder sends, in one pack
+        return _WITH_SEQ.pack(first | 0x10, header[1:], _ONE_BYTE_FORM, (ext_id << 4) | 1, seq)
+    end = 12 + 4 * (first & 0x0F)
+    return b"".join(
+        (
+            bytes((first | 0x10,)),
+            header[1:end],
+            b"\xbe\xde\x00\x01",
+            bytes(((ext_id << 4) | 1, (seq >> 8) & 0xFF, seq & 0xFF, 0)),
+            header[end:],
+        )
+    )
+
+
 #: (transport-wide sequence number, send time, size in bytes, probe?) of a packet sent.
 SentHandler = Callable[[int, float, int, bool], None]
 
@@ -146,9 +210,12 @@ class BatchWriter:
         "_arena",
         "_ctrl_size",
         "_ctrls",
+        "_ctx_addr",
+        "_fast",
         "_fd",
         "_ffi",
         "_gso",
+        "_iov_addrs",
         "_iovs",
         "_lenp",
         "_lens",
@@ -158,6 +225,8 @@ class BatchWriter:
         "_name_len",
         "_numbered",
         "_on_sent",
+        "_session",
+        "_slot_addrs",
         "_slot_ptrs",
         "_slot_views",
         "_sock",
@@ -175,6 +244,8 @@ class BatchWriter:
         # the socket object is kept to see it closed: its number could be another's by then
         self._sock = sock
         self._fd = sock.fileno()
+        # the srtp_t belongs to the session: keep the session alive as long as the pointer
+        self._session = session
         self._srtp = session._srtp[0]
         arena = _srtp_ffi.new("char[]", BATCH_SLOTS * SLOT_BYTES)
         self._arena = arena  # owns the memory: pointers into it do not keep it alive
@@ -191,6 +262,11 @@ class BatchWriter:
         for i in range(BATCH_SLOTS):
             address = int(_srtp_ffi.cast("uintptr_t", self._slot_ptrs[i]))
             self._iovs[i].iov_base = ffi.cast("void *", address)
+        # the compiled helper takes plain addresses: the slot, its iovec, the srtp_t
+        self._fast: Any = None if _env_on(PURE_PYTHON_ENV) else _Fast.load()
+        self._slot_addrs = [int(_srtp_ffi.cast("uintptr_t", p)) for p in self._slot_ptrs]
+        self._iov_addrs = [int(ffi.cast("uintptr_t", self._iovs + i)) for i in range(BATCH_SLOTS)]
+        self._ctx_addr = int(_srtp_ffi.cast("uintptr_t", self._srtp))
         self._msgs = ffi.new("struct mmsghdr[]", BATCH_SLOTS)
         for i in range(BATCH_SLOTS):
             hdr = self._msgs[i].msg_hdr
@@ -229,6 +305,48 @@ class BatchWriter:
     def set_sent_handler(self, on_sent: SentHandler | None) -> None:
         """Who hears of numbered packets as they leave (transport-cc)."""
         self._on_sent = on_sent
+
+    @property
+    def compiled(self) -> bool:
+        """Whether this writer protects with the compiled helper (False: in Python)."""
+        return self._fast is not None
+
+    def queue(self, header: bytes, payload: bytes, ext_id: int, seq: int, probe: bool) -> bool:
+        """Queue ``header + payload``, numbered ``seq`` under transport-cc extension
+        ``ext_id`` when ``ext_id`` is set and the header has no extension yet (``seq`` is
+        then reported to the sent handler when it leaves), SRTP-protected. False: it did
+        not fit or SRTP refused it."""
+        fast = self._fast
+        if fast is None:
+            if ext_id:
+                numbered = with_transport_sequence(header, ext_id, seq)
+                if numbered is not None:
+                    return self.protect_parts(numbered, payload, seq, probe)
+            return self.protect_parts(header, payload, -1, probe)
+        lens = self._lens
+        index = len(lens)
+        if index >= BATCH_SLOTS:
+            self.flush()
+            lens = self._lens
+            index = 0
+        out = fast.protect_into(
+            self._slot_addrs[index],
+            SLOT_BYTES,
+            self._iov_addrs[index],
+            self._ctx_addr,
+            header,
+            payload,
+            ext_id,
+            seq,
+        )
+        if out < 0:
+            return False
+        lens.append(out)
+        if ext_id and not header[0] & 0x10:
+            self._numbered.append((index, seq, len(header) + len(payload) + 8, probe))
+        if index == 0:
+            _OUTBOX.add(self)
+        return True
 
     def protect_parts(
         self, header: bytes, payload: bytes, seq: int = -1, probe: bool = False

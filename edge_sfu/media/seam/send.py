@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import socket
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from aiortc import RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
-from edge_sfu.media.seam.egress import BatchWriter, SentHandler
+from edge_sfu.media.seam.egress import BatchWriter, SentHandler, with_transport_sequence
 from edge_sfu.media.seam.pacing import Pacer
 from edge_sfu.media.seam.packets import AnyRtcpPacket
 from edge_sfu.media.seam.receive import RtcpHandler
@@ -123,32 +122,6 @@ class _Protector:
         if _srtp_lib.srtp_protect(self._srtp, self._cdata, self._len) != 0:
             return None
         return bytes(buf[0 : self._len[0]])
-
-
-# fixed header with X set, "one-byte form, one word", id/length, sequence, a padding byte
-_WITH_SEQ = struct.Struct("!B11s4sBHx")
-_ONE_BYTE_FORM = b"\xbe\xde\x00\x01"
-
-
-def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | None:
-    """``header`` (an RTP header without extension) with a one-byte-form header extension
-    carrying the transport-wide sequence number ``seq`` under ``ext_id`` (1-14); None if
-    the header already has an extension (it is then sent as it is)."""
-    first = header[0]
-    if first & 0x10:
-        return None
-    if len(header) == 12:  # no CSRC: what the forwarder sends, in one pack
-        return _WITH_SEQ.pack(first | 0x10, header[1:], _ONE_BYTE_FORM, (ext_id << 4) | 1, seq)
-    end = 12 + 4 * (first & 0x0F)
-    return b"".join(
-        (
-            bytes((first | 0x10,)),
-            header[1:end],
-            b"\xbe\xde\x00\x01",
-            bytes(((ext_id << 4) | 1, (seq >> 8) & 0xFF, seq & 0xFF, 0)),
-            header[end:],
-        )
-    )
 
 
 class SendPath:
@@ -338,18 +311,19 @@ class SendPath:
         # ``_ready()`` has just held: checked once per copy, not twice (the hot path)
         ext_id = self._twcc_id
         seq = -1
-        if ext_id:
-            numbered = with_transport_sequence(header, ext_id, self._twcc_seq)
-            if numbered is not None:
-                header = numbered
-                seq = self._twcc_seq
-                self._twcc_seq = (seq + 1) & 0xFFFF
+        if ext_id and not header[0] & 0x10:  # a header with an extension goes as it is
+            seq = self._twcc_seq
+            self._twcc_seq = (seq + 1) & 0xFFFF
         writer = self._writer
         if writer is not None:
-            if writer.protect_parts(header, payload, seq, probe):
+            if writer.queue(header, payload, ext_id if seq >= 0 else 0, seq, probe):
                 return True
             self._dropped += 1
             return False
+        if seq >= 0:
+            numbered = with_transport_sequence(header, ext_id, seq)
+            assert numbered is not None  # the header had no extension
+            header = numbered
         assert self._protector is not None
         out = self._protector.protect_parts(header, payload)
         if out is None:

@@ -1,4 +1,4 @@
-"""The two ways the SFU can send, for the tests that cover the send path."""
+"""The three ways the SFU can send, for the tests that cover the send path."""
 
 from __future__ import annotations
 
@@ -10,30 +10,33 @@ import pytest
 from edge_sfu.media.seam import egress, send
 
 
-@pytest.fixture(params=["batched", "plain"])
+@pytest.fixture(params=["compiled", "python", "plain"])
 def send_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Runs the test with RTP sent in batches (``sendmmsg``, GSO) and again with one
-    ``sendto`` per packet (``EDGE_SFU_PLAIN_SEND=1``, the fallback), and checks that every
-    RTP packet the SFU sent went the way under test."""
+    """Runs the test with RTP sent in batches (``sendmmsg``, GSO), each copy written and
+    protected by the compiled helper; again with the batches filled in Python
+    (``EDGE_SFU_PURE_PYTHON=1``, the fallback where nothing could be compiled); and again
+    with one ``sendto`` per packet (``EDGE_SFU_PLAIN_SEND=1``, the fallback where batching
+    cannot work). Checks that every RTP packet the SFU sent went the way under test."""
     mode: str = request.param
-    if mode == "plain":
-        monkeypatch.setenv(egress.PLAIN_SEND_ENV, "1")
-    else:
-        monkeypatch.delenv(egress.PLAIN_SEND_ENV, raising=False)
-    counts = {"batched": 0, "plain": 0}
-    batch_protect = egress.BatchWriter.protect_parts
+    monkeypatch.setenv(egress.PLAIN_SEND_ENV, "1" if mode == "plain" else "0")
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "1" if mode == "python" else "0")
+    if mode == "compiled":
+        # ``make test`` installs a compiler: here the helper must have been built
+        assert egress.fast_path_available(), "the compiled send helper was not built"
+    counts = {"compiled": 0, "python": 0, "plain": 0}
+    batch_queue = egress.BatchWriter.queue
     plain_protect = send._Protector.protect_parts
 
-    def counting_batch(self: egress.BatchWriter, *args: Any, **kwargs: Any) -> bool:
-        counts["batched"] += 1
-        return batch_protect(self, *args, **kwargs)
+    def counting_queue(self: egress.BatchWriter, *args: Any) -> bool:
+        counts["compiled" if self.compiled else "python"] += 1
+        return batch_queue(self, *args)
 
     def counting_plain(self: Any, *args: Any) -> bytes | None:
         counts["plain"] += 1
         return plain_protect(self, *args)
 
-    monkeypatch.setattr(egress.BatchWriter, "protect_parts", counting_batch)
+    monkeypatch.setattr(egress.BatchWriter, "queue", counting_queue)
     monkeypatch.setattr(send._Protector, "protect_parts", counting_plain)
     yield mode
-    other = "batched" if mode == "plain" else "plain"
-    assert counts[other] == 0, f"{counts[other]} RTP packets were sent {other} in {mode} mode"
+    others = {name: n for name, n in counts.items() if name != mode and n}
+    assert not others, f"RTP packets sent another way than {mode}: {others}"

@@ -1,0 +1,190 @@
+"""The compiled send helper against the pure-Python path it replaces: the same datagrams,
+byte for byte, from real SRTP sessions; what it refuses, it refuses without harm."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+
+import pylibsrtp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge_sfu.media.seam import egress
+
+KEY = bytes(range(30))
+
+
+def _tx() -> pylibsrtp.Session:
+    return pylibsrtp.Session(
+        pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    )
+
+
+def _rx() -> pylibsrtp.Session:
+    return pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(2)
+    sender.setblocking(False)
+    try:
+        yield sender, receiver
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def _writers(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> tuple[egress.BatchWriter, egress.BatchWriter]:
+    """A compiled and a pure-Python writer, each with its own session on the same key."""
+    sender, receiver = pair
+    made = []
+    for pure in ("0", "1"):
+        monkeypatch.setenv(egress.PURE_PYTHON_ENV, pure)
+        monkeypatch.setenv(egress.PLAIN_SEND_ENV, "0")
+        writer = egress.BatchWriter.create(sender, receiver.getsockname(), _tx())
+        assert writer is not None
+        made.append(writer)
+    compiled, python = made
+    assert compiled.compiled, "the compiled send helper was not built"
+    assert not python.compiled
+    return compiled, python
+
+
+def _queued(writer: egress.BatchWriter) -> list[bytes]:
+    return [bytes(writer._slot_views[i][:n]) for i, n in enumerate(writer._lens)]
+
+
+def _header(first: int, csrcs: int, seq: int, extension: bytes) -> bytes:
+    head = struct.pack("!BBHII", first | csrcs, 0x60, seq, seq * 90, 0xCAFE)
+    head += b"".join(struct.pack("!I", 0x1000 + i) for i in range(csrcs))
+    if extension:
+        head = bytes((head[0] | 0x10,)) + head[1:] + extension
+    return head
+
+
+headers = st.builds(
+    _header,
+    first=st.sampled_from([0x80, 0xA0]),  # with and without the padding bit
+    csrcs=st.integers(0, 3),
+    seq=st.integers(0, 0xFFFF),
+    # none, or a one-byte-form extension already there (then it is sent as it is)
+    extension=st.sampled_from([b"", b"\xbe\xde\x00\x01\x12\xab\xcd\x00"]),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    header=headers,
+    payload=st.binary(min_size=0, max_size=1400),
+    ext_id=st.integers(0, 14),
+    seq=st.integers(0, 0xFFFF),
+    probe=st.booleans(),
+)
+def test_the_compiled_helper_queues_what_python_queues(
+    pair: tuple[socket.socket, socket.socket],
+    monkeypatch: pytest.MonkeyPatch,
+    header: bytes,
+    payload: bytes,
+    ext_id: int,
+    seq: int,
+    probe: bool,
+) -> None:
+    compiled, python = _writers(pair, monkeypatch)
+    results = [w.queue(header, payload, ext_id, seq, probe) for w in (compiled, python)]
+    assert results[0] == results[1]
+    assert _queued(compiled) == _queued(python)
+    assert compiled._numbered == python._numbered
+    iov_lens = [[w._iovs[i].iov_len for i in range(len(w._lens))] for w in (compiled, python)]
+    assert iov_lens[0] == iov_lens[1] == compiled._lens
+    fits = len(header) + len(payload) + 8 <= egress.SLOT_BYTES - egress._SRTP_MAX_TRAILER
+    if fits:
+        assert results[0]
+        numbered = bool(ext_id) and not header[0] & 0x10
+        assert [n[1:] for n in compiled._numbered] == (
+            [(seq, len(header) + len(payload) + 8, probe)] if numbered else []
+        )
+
+
+def test_compiled_packets_leave_numbered_and_decrypt(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled, _ = _writers(pair, monkeypatch)
+    rx = _rx()
+    sent: list[tuple[int, float, int, bool]] = []
+    compiled.set_sent_handler(lambda *args: sent.append(args))
+    packets = [(_header(0x80, 0, i, b""), bytes([i]) * (1000 + i % 2)) for i in range(5)]
+    for i, (header, payload) in enumerate(packets):
+        assert compiled.queue(header, payload, 3, 500 + i, False)
+    compiled.flush()
+    received = [rx.unprotect(pair[1].recv(2048)) for _ in packets]
+    assert received == [
+        egress.with_transport_sequence(h, 3, 500 + i) + p  # type: ignore[operator]
+        for i, (h, p) in enumerate(packets)
+    ]
+    assert [(s, size) for s, _, size, _ in sent] == [
+        (500 + i, len(h) + len(p) + 8) for i, (h, p) in enumerate(packets)
+    ]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"\x80\x60\x00",  # shorter than an RTP header
+        struct.pack("!BBHII", 0x83, 0x60, 1, 2, 3),  # says 3 CSRCs, has none
+    ],
+)
+def test_a_malformed_header_is_refused_and_the_writer_goes_on(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch, header: bytes
+) -> None:
+    compiled, _ = _writers(pair, monkeypatch)
+    assert not compiled.queue(header, b"x" * 100, 3, 7, False)
+    assert compiled.pending == 0 and compiled._numbered == []
+    good = _header(0x80, 0, 9, b"")
+    assert compiled.queue(good, b"y" * 100, 3, 8, False)
+    compiled.flush()
+    assert (
+        _rx().unprotect(pair[1].recv(2048))
+        == egress.with_transport_sequence(good, 3, 8) + b"y" * 100
+    )  # type: ignore[operator]
+
+
+def test_an_oversized_packet_is_refused_both_ways(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for writer in _writers(pair, monkeypatch):
+        too_big = egress.SLOT_BYTES - egress._SRTP_MAX_TRAILER - 12 - 8 + 1
+        assert not writer.queue(_header(0x80, 0, 1, b""), bytes(too_big), 3, 1, False)
+        assert writer.queue(_header(0x80, 0, 1, b""), bytes(too_big - 1), 3, 1, False)
+
+
+def test_wrong_argument_types_raise_instead_of_writing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = egress._Fast.load()
+    assert fast is not None
+    with pytest.raises(TypeError):
+        fast.protect_into(1, 2, 3)
+    with pytest.raises(ValueError):
+        fast.protect_into(0, 1536, 0, 0, b"h" * 12, b"p", 0, 0)  # null slot and context
+
+
+def test_the_pure_python_path_is_forced_by_the_environment(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender, receiver = pair
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "yes")
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), _tx())
+    assert writer is not None and not writer.compiled
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "0")
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), _tx())
+    assert writer is not None and writer.compiled

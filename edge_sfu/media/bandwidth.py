@@ -231,11 +231,11 @@ class TransportBandwidth:
 
     # -- downlink --------------------------------------------------------------------
 
-    def on_sent(self, transport_seq: int, send_time: float, size: int, probe: bool = False) -> None:
-        """A packet to the participant went out with a transport-wide sequence number
-        (``size``: the RTP packet's)."""
+    def on_sent(self, send_time: float, packets: list[tuple[int, int, bool]]) -> None:
+        """Packets to the participant went out together, each with a transport-wide
+        sequence number: (sequence, the RTP packet's size, probe?)."""
         # the estimate is of the link, as the allocation's costs are: SRTP, UDP and IP count
-        self.downlink.on_sent(transport_seq, send_time, size + TRANSPORT_OVERHEAD_BYTES, probe)
+        self.downlink.on_sent_many(send_time, packets, TRANSPORT_OVERHEAD_BYTES)
 
     def on_rtcp(self, data: bytes, now: float) -> None:
         """A (compound) RTCP datagram from the participant, decrypted. Never raises."""

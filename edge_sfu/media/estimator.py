@@ -661,12 +661,29 @@ class SendSideEstimator:
 
     def on_sent(self, sequence: int, send_time: float, size: int, probe: bool = False) -> None:
         """Remember a sent packet (16-bit transport-wide sequence number)."""
-        i = sequence & self.MASK
+        self.on_sent_many(send_time, [(sequence, size, probe)])
+
+    def on_sent_many(
+        self, send_time: float, packets: list[tuple[int, int, bool]], overhead: int = 0
+    ) -> None:
+        """Remember packets that left together: (sequence, size, probe?), each ``overhead``
+        bytes larger on the link. ``on_sent`` for a batch, in one call (the hot path)."""
+        if not packets:
+            return
+        mask, seqs, times, sizes, probes = (
+            self.MASK,
+            self._seqs,
+            self._times,
+            self._sizes,
+            self._probes,
+        )
+        for sequence, size, probe in packets:
+            i = sequence & mask
+            seqs[i] = sequence
+            times[i] = send_time
+            sizes[i] = size + overhead
+            probes[i] = probe
         self._last_send = send_time
-        self._seqs[i] = sequence
-        self._times[i] = send_time
-        self._sizes[i] = size
-        self._probes[i] = probe
 
     def set_rtt(self, rtt: float) -> None:
         """A round-trip time measured elsewhere (receiver reports)."""

@@ -193,8 +193,9 @@ def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | Non
     )
 
 
-#: (transport-wide sequence number, send time, size in bytes, probe?) of a packet sent.
-SentHandler = Callable[[int, float, int, bool], None]
+#: Packets that left together: (send time, [(transport-wide sequence number, size in bytes,
+#: probe?), ...]); one call per batch, not per packet (the hot path).
+SentHandler = Callable[[float, list[tuple[int, int, bool]]], None]
 
 
 class BatchWriter:
@@ -278,8 +279,8 @@ class BatchWriter:
         for i in range(BATCH_SLOTS):
             ffi.memmove(self._ctrls + i * _CMSG_SPACE, head, len(head))
         self._lens: list[int] = []
-        # (index in the queue, transport-wide seq, size before SRTP, probe?)
-        self._numbered: list[tuple[int, int, int, bool]] = []
+        # (transport-wide seq, size before SRTP, probe?) of the numbered packets queued
+        self._numbered: list[tuple[int, int, bool]] = []
         self._on_sent: SentHandler | None = None
         self._gso = True
         self.dead = False
@@ -343,7 +344,7 @@ class BatchWriter:
             return False
         lens.append(out)
         if ext_id and not header[0] & 0x10:
-            self._numbered.append((index, seq, len(header) + len(payload) + 8, probe))
+            self._numbered.append((seq, len(header) + len(payload) + 8, probe))
         if index == 0:
             _OUTBOX.add(self)
         return True
@@ -374,7 +375,7 @@ class BatchWriter:
         self._iovs[index].iov_len = out
         lens.append(out)
         if seq >= 0:
-            self._numbered.append((index, seq, size, probe))
+            self._numbered.append((seq, size, probe))
         if index == 0:
             _OUTBOX.add(self)
         return True
@@ -395,8 +396,7 @@ class BatchWriter:
         on_sent = self._on_sent
         if numbered and on_sent is not None:
             # a datagram the socket refused counts as sent and lost: feedback will say so
-            for _, seq, size, probe in numbered:
-                on_sent(seq, now, size, probe)
+            on_sent(now, numbered)
         self._lens = []
         self._numbered = []
 

@@ -332,7 +332,7 @@ class SendPath:
         sent = self._send(out)
         if seq >= 0 and self._on_sent is not None:
             # a packet the socket refused counts as sent and lost: feedback will say so
-            self._on_sent(seq, time.monotonic(), len(header) + len(payload), probe)
+            self._on_sent(time.monotonic(), [(seq, len(header) + len(payload), probe)])
         return sent
 
     def send_rtcp(self, data: bytes) -> bool:

@@ -302,7 +302,7 @@ async def test_downlink_loss_is_counted_over_the_whole_interval(sfu, clients):
     builder = FeedbackBuilder()
     start = time.monotonic()
     for seq in range(200):  # 1200-byte packets every 5 ms; the 190th is lost
-        bandwidth.on_sent(seq, start + seq * 0.005, 1200)
+        bandwidth.on_sent(start + seq * 0.005, [(seq, 1200, False)])
         if seq != 190:
             builder.on_packet(seq, int((start + seq * 0.005 + 0.02) * 1e6))
         if seq in (179, 199):  # two feedbacks: 180 packets, then the last 20

@@ -111,7 +111,7 @@ def test_transport_cc_feedback_moves_the_downlink_and_replaces_report_loss() -> 
     bw = TransportBandwidth(MediaSettings())
     builder = FeedbackBuilder()
     for seq in range(200):  # 1200-byte packets every 5 ms, arriving 20 ms later
-        bw.on_sent(seq, seq * 0.005, 1200)
+        bw.on_sent(seq * 0.005, [(seq, 1200, False)])
         if seq % 10:  # every tenth lost
             builder.on_packet(seq, int((seq * 0.005 + 0.02) * 1e6))
         if seq % 20 == 19:
@@ -190,7 +190,7 @@ def _fed_back() -> TransportBandwidth:
     bw = TransportBandwidth(MediaSettings())
     builder = FeedbackBuilder()
     for seq in range(20):
-        bw.on_sent(seq, seq * 0.005, 1200)
+        bw.on_sent(seq * 0.005, [(seq, 1200, False)])
         builder.on_packet(seq, int((seq * 0.005 + 0.02) * 1e6))
     for fb in builder.build(9, 1):
         bw.on_rtcp(fb.serialize(), 0.2)
@@ -205,7 +205,7 @@ def test_a_probe_nothing_was_reported_about_is_judged_failed_and_the_next_one_ma
     probe = bw.downlink.start_probe(10 * bw.downlink.estimate_bps, 1.0)
     assert probe is not None
     for seq in range(20, 60):  # its padding, all lost: no feedback
-        bw.on_sent(seq, 1.0 + (seq - 20) * 0.01, 250, probe=True)
+        bw.on_sent(1.0 + (seq - 20) * 0.01, [(seq, 250, True)])
     bw.tick(probe.until + 0.5)  # feedback might still come
     assert bw.downlink.probe is probe
     bw.tick(probe.until + 1.0)

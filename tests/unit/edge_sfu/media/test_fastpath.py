@@ -112,7 +112,7 @@ def test_the_compiled_helper_queues_what_python_queues(
     if fits:
         assert results[0]
         numbered = bool(ext_id) and not header[0] & 0x10
-        assert [n[1:] for n in compiled._numbered] == (
+        assert compiled._numbered == (
             [(seq, len(header) + len(payload) + 8, probe)] if numbered else []
         )
 
@@ -122,8 +122,8 @@ def test_compiled_packets_leave_numbered_and_decrypt(
 ) -> None:
     compiled, _ = _writers(pair, monkeypatch)
     rx = _rx()
-    sent: list[tuple[int, float, int, bool]] = []
-    compiled.set_sent_handler(lambda *args: sent.append(args))
+    sent: list[tuple[int, int, bool]] = []
+    compiled.set_sent_handler(lambda _, packets: sent.extend(packets))
     packets = [(_header(0x80, 0, i, b""), bytes([i]) * (1000 + i % 2)) for i in range(5)]
     for i, (header, payload) in enumerate(packets):
         assert compiled.queue(header, payload, 3, 500 + i, False)
@@ -133,7 +133,7 @@ def test_compiled_packets_leave_numbered_and_decrypt(
         egress.with_transport_sequence(h, 3, 500 + i) + p  # type: ignore[operator]
         for i, (h, p) in enumerate(packets)
     ]
-    assert [(s, size) for s, _, size, _ in sent] == [
+    assert [(s, size) for s, size, _ in sent] == [
         (500 + i, len(h) + len(p) + 8) for i, (h, p) in enumerate(packets)
     ]
 

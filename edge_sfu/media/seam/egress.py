@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import socket
@@ -80,30 +81,22 @@ int sendmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags);
 """
 
 
-class _Libc:
-    """libc's ``sendmmsg`` through cffi's ABI mode (None where it cannot be had)."""
+@functools.cache
+def _libc() -> tuple[Any, Any] | None:
+    """libc's ``sendmmsg`` through cffi's ABI mode: (ffi, lib), or None where it cannot be had."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import cffi  # type: ignore[import-untyped]
 
-    ffi: Any = None
-    lib: Any = None
-    tried = False
-
-    @classmethod
-    def load(cls) -> bool:
-        if not cls.tried:
-            cls.tried = True
-            if sys.platform.startswith("linux"):
-                try:
-                    import cffi  # type: ignore[import-untyped]
-
-                    ffi = cffi.FFI()
-                    ffi.cdef(_CDEF)
-                    cls.lib = ffi.dlopen(None)
-                    cls.lib.sendmmsg  # noqa: B018  (resolves the symbol now)
-                    cls.ffi = ffi
-                except Exception as exc:  # no cffi backend, no such symbol
-                    logger.info("batched sending unavailable (%s); sending one by one", exc)
-                    cls.ffi = cls.lib = None
-        return cls.lib is not None
+        ffi = cffi.FFI()
+        ffi.cdef(_CDEF)
+        lib = ffi.dlopen(None)
+        lib.sendmmsg  # noqa: B018  (resolves the symbol now)
+    except Exception as exc:  # no cffi backend, no such symbol
+        logger.info("batched sending unavailable (%s); sending one by one", exc)
+        return None
+    return ffi, lib
 
 
 def _env_on(name: str) -> bool:
@@ -115,30 +108,23 @@ def plain_send_forced() -> bool:
     return _env_on(PLAIN_SEND_ENV)
 
 
-class _Fast:
-    """The compiled helper, once loaded and given libsrtp's ``srtp_protect`` (None: absent)."""
+@functools.cache
+def _fast() -> Any:
+    """The compiled helper, given libsrtp's ``srtp_protect`` (None: not built here)."""
+    try:
+        from edge_sfu.media.seam import _fastpath
 
-    module: Any = None
-    tried = False
-
-    @classmethod
-    def load(cls) -> Any:
-        if not cls.tried:
-            cls.tried = True
-            try:
-                from edge_sfu.media.seam import _fastpath
-
-                protect = _srtp_ffi.addressof(_srtp_lib, "srtp_protect")
-                _fastpath.set_protect(int(_srtp_ffi.cast("uintptr_t", protect)))
-                cls.module = _fastpath
-            except Exception as exc:  # not built here (no compiler), or another pylibsrtp
-                logger.info("compiled send helper unavailable (%s); protecting in Python", exc)
-        return cls.module
+        protect = _srtp_ffi.addressof(_srtp_lib, "srtp_protect")
+        _fastpath.set_protect(int(_srtp_ffi.cast("uintptr_t", protect)))
+    except Exception as exc:  # not built here (no compiler), or another pylibsrtp
+        logger.info("compiled send helper unavailable (%s); protecting in Python", exc)
+        return None
+    return _fastpath
 
 
 def fast_path_available() -> bool:
     """Whether the compiled helper is built and loads (``EDGE_SFU_PURE_PYTHON`` aside)."""
-    return _Fast.load() is not None
+    return _fast() is not None
 
 
 def _sockaddr(sock: socket.socket, addr: tuple[Any, ...]) -> bytes | None:
@@ -201,7 +187,7 @@ SentHandler = Callable[[float, list[tuple[int, int, bool]]], None]
 class BatchWriter:
     """SRTP-protect packets into an arena and send them in batches to one destination.
 
-    ``protect_parts`` queues a packet (False: it did not fit or SRTP refused it);
+    ``queue`` numbers (transport-cc) and queues a packet (False: it did not fit or SRTP refused it);
     ``flush`` sends the queue. The owner (``SendPath``) is told the result through
     ``packets_sent``/``packets_dropped`` and, for packets numbered for transport-cc, the
     ``on_sent`` handler, called at flush with the time they actually left.
@@ -239,7 +225,9 @@ class BatchWriter:
     )
 
     def __init__(self, sock: socket.socket, sockaddr: bytes, session: Any) -> None:
-        ffi, lib = _Libc.ffi, _Libc.lib
+        loaded = _libc()
+        assert loaded is not None  # ``create`` checked
+        ffi, lib = loaded
         self._ffi = ffi
         self._lib = lib
         # the socket object is kept to see it closed: its number could be another's by then
@@ -264,7 +252,7 @@ class BatchWriter:
             address = int(_srtp_ffi.cast("uintptr_t", self._slot_ptrs[i]))
             self._iovs[i].iov_base = ffi.cast("void *", address)
         # the compiled helper takes plain addresses: the slot, its iovec, the srtp_t
-        self._fast: Any = None if _env_on(PURE_PYTHON_ENV) else _Fast.load()
+        self._fast: Any = None if _env_on(PURE_PYTHON_ENV) else _fast()
         self._slot_addrs = [int(_srtp_ffi.cast("uintptr_t", p)) for p in self._slot_ptrs]
         self._iov_addrs = [int(ffi.cast("uintptr_t", self._iovs + i)) for i in range(BATCH_SLOTS)]
         self._ctx_addr = int(_srtp_ffi.cast("uintptr_t", self._srtp))
@@ -291,7 +279,7 @@ class BatchWriter:
     @classmethod
     def create(cls, sock: socket.socket, addr: tuple[Any, ...], session: Any) -> BatchWriter | None:
         """A writer for ``sock`` towards ``addr``; None where batching is off or unavailable."""
-        if plain_send_forced() or not _Libc.load():
+        if plain_send_forced() or _libc() is None:
             return None
         sockaddr = _sockaddr(sock, addr)
         if sockaddr is None:
@@ -317,64 +305,46 @@ class BatchWriter:
         ``ext_id`` when ``ext_id`` is set and the header has no extension yet (``seq`` is
         then reported to the sent handler when it leaves), SRTP-protected. False: it did
         not fit or SRTP refused it."""
+        lens = self._lens
+        index = len(lens)
+        if index >= BATCH_SLOTS:
+            self.flush()
+            lens = self._lens
+            index = 0
+        numbered = ext_id and not header[0] & 0x10
         fast = self._fast
-        if fast is None:
-            if ext_id:
-                numbered = with_transport_sequence(header, ext_id, seq)
-                if numbered is not None:
-                    return self.protect_parts(numbered, payload, seq, probe)
-            return self.protect_parts(header, payload, -1, probe)
-        lens = self._lens
-        index = len(lens)
-        if index >= BATCH_SLOTS:
-            self.flush()
-            lens = self._lens
-            index = 0
-        out = fast.protect_into(
-            self._slot_addrs[index],
-            SLOT_BYTES,
-            self._iov_addrs[index],
-            self._ctx_addr,
-            header,
-            payload,
-            ext_id,
-            seq,
-        )
-        if out < 0:
-            return False
+        if fast is not None:
+            out = fast.protect_into(
+                self._slot_addrs[index],
+                SLOT_BYTES,
+                self._iov_addrs[index],
+                self._ctx_addr,
+                header,
+                payload,
+                ext_id,
+                seq,
+            )
+            if out < 0:
+                return False
+            size = len(header) + len(payload) + (8 if numbered else 0)
+        else:  # the same in Python: what runs where the helper could not be built
+            if numbered:
+                header = with_transport_sequence(header, ext_id, seq) or header
+            hlen = len(header)
+            size = hlen + len(payload)
+            if size > SLOT_BYTES - _SRTP_MAX_TRAILER:
+                return False
+            view = self._slot_views[index]
+            view[:hlen] = header
+            view[hlen:size] = payload
+            lenp = self._lenp
+            lenp[0] = size
+            if _srtp_lib.srtp_protect(self._srtp, self._slot_ptrs[index], lenp) != 0:
+                return False
+            out = lenp[0]
+            self._iovs[index].iov_len = out
         lens.append(out)
-        if ext_id and not header[0] & 0x10:
-            self._numbered.append((seq, len(header) + len(payload) + 8, probe))
-        if index == 0:
-            _OUTBOX.add(self)
-        return True
-
-    def protect_parts(
-        self, header: bytes, payload: bytes, seq: int = -1, probe: bool = False
-    ) -> bool:
-        """Queue ``header + payload``, SRTP-protected; ``seq`` >= 0 is its transport-wide
-        sequence number, reported to the sent handler when it leaves."""
-        lens = self._lens
-        index = len(lens)
-        if index >= BATCH_SLOTS:
-            self.flush()
-            lens = self._lens
-            index = 0
-        hlen = len(header)
-        size = hlen + len(payload)
-        if size > SLOT_BYTES - _SRTP_MAX_TRAILER:
-            return False
-        view = self._slot_views[index]
-        view[:hlen] = header
-        view[hlen:size] = payload
-        lenp = self._lenp
-        lenp[0] = size
-        if _srtp_lib.srtp_protect(self._srtp, self._slot_ptrs[index], lenp) != 0:
-            return False
-        out = lenp[0]
-        self._iovs[index].iov_len = out
-        lens.append(out)
-        if seq >= 0:
+        if numbered:
             self._numbered.append((seq, size, probe))
         if index == 0:
             _OUTBOX.add(self)

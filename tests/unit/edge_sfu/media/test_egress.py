@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from collections.abc import Iterator
 
 import pylibsrtp
 import pytest
@@ -19,23 +18,6 @@ def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
     tx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
     rx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
     return tx, rx
-
-
-@pytest.fixture
-def pair(request: pytest.FixtureRequest) -> Iterator[tuple[socket.socket, socket.socket]]:
-    family = getattr(request, "param", socket.AF_INET)
-    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
-    sender = socket.socket(family, socket.SOCK_DGRAM)
-    receiver = socket.socket(family, socket.SOCK_DGRAM)
-    sender.bind((host, 0))
-    receiver.bind((host, 0))
-    receiver.settimeout(2)
-    sender.setblocking(False)
-    try:
-        yield sender, receiver
-    finally:
-        sender.close()
-        receiver.close()
 
 
 def _rtp(seq: int, size: int, ssrc: int = 0x1234) -> tuple[bytes, bytes]:
@@ -64,7 +46,7 @@ def test_queued_packets_leave_protected_in_order_in_one_call(
     assert writer is not None
     packets = _frame()
     for header, payload in packets:
-        assert writer.protect_parts(header, payload)
+        assert writer.queue(header, payload, 0, -1, False)
     assert writer.pending == len(packets)
     writer.flush()
     assert writer.pending == 0
@@ -98,7 +80,7 @@ def test_without_gso_the_batch_still_leaves_in_one_call(
     writer._gso = False  # as after a kernel refused it
     packets = _frame()
     for header, payload in packets:
-        writer.protect_parts(header, payload)
+        writer.queue(header, payload, 0, -1, False)
     writer.flush()
     assert writer.syscalls == 1
     assert _receive(receiver, rx, len(packets)) == [h + p for h, p in packets]
@@ -112,7 +94,7 @@ def test_more_than_a_batch_flushes_on_its_own(pair: tuple[socket.socket, socket.
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     packets = [_rtp(i, 1000) for i in range(egress.BATCH_SLOTS + 5)]
     for header, payload in packets:
-        assert writer.protect_parts(header, payload)
+        assert writer.queue(header, payload, 0, -1, False)
     assert writer.pending == 5
     writer.flush()
     assert _receive(receiver, rx, len(packets)) == [h + p for h, p in packets]
@@ -128,17 +110,17 @@ def test_numbered_packets_are_reported_in_order_when_they_leave(
     reported: list[tuple[float, list[tuple[int, int, bool]]]] = []
     writer.set_sent_handler(lambda at, packets: reported.append((at, list(packets))))
     for seq, (header, payload) in enumerate(_frame()[:4]):
-        writer.protect_parts(header, payload, seq=100 + seq, probe=seq == 3)
-    writer.protect_parts(*_rtp(9, 300))  # not numbered: not reported
+        writer.queue(header, payload, 5, 100 + seq, seq == 3)
+    writer.queue(*_rtp(9, 300), 0, -1, False)  # not numbered: not reported
     assert reported == []
     writer.flush()
     # one report for the batch, with the time it actually left
     assert len(reported) == 1
     assert reported[0][1] == [
-        (100, 1200, False),
-        (101, 1200, False),
-        (102, 1200, False),
-        (103, 1200, True),
+        (100, 1208, False),  # the extension's 8 bytes included
+        (101, 1208, False),
+        (102, 1208, False),
+        (103, 1208, True),
     ]
 
 
@@ -163,7 +145,7 @@ async def test_queued_packets_leave_by_the_next_loop_iteration(
     writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
     assert writer is not None
     header, payload = _rtp(1, 500)
-    writer.protect_parts(header, payload)
+    writer.queue(header, payload, 0, -1, False)
     assert writer.pending == 1
     await asyncio.sleep(0)
     assert writer.pending == 0
@@ -178,7 +160,7 @@ def test_a_closed_socket_drops_the_batch_and_marks_the_writer_dead(
     writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
     assert writer is not None
     for header, payload in _frame()[:3]:
-        writer.protect_parts(header, payload)
+        writer.queue(header, payload, 0, -1, False)
     fd = sender.fileno()
     sender.close()
     # the number is free again: the next socket gets it (POSIX: the lowest free), and the

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
 
 import pylibsrtp
 import pytest
@@ -25,21 +24,6 @@ def _tx() -> pylibsrtp.Session:
 
 def _rx() -> pylibsrtp.Session:
     return pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender.bind(("127.0.0.1", 0))
-    receiver.bind(("127.0.0.1", 0))
-    receiver.settimeout(2)
-    sender.setblocking(False)
-    try:
-        yield sender, receiver
-    finally:
-        sender.close()
-        receiver.close()
 
 
 def _writers(
@@ -170,7 +154,7 @@ def test_an_oversized_packet_is_refused_both_ways(
 
 
 def test_wrong_argument_types_raise_instead_of_writing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = egress._Fast.load()
+    fast = egress._fast()
     assert fast is not None
     with pytest.raises(TypeError):
         fast.protect_into(1, 2, 3)

@@ -604,6 +604,9 @@ class SendSideEstimator:
         self._probe_stopped = False
         self._probe_start = 0.0
         self._failed_probe_at = -math.inf
+        #: How the last probe was judged, in words (for traces and support): its rate, what
+        #: it sent and what got through, and why it failed if it did.
+        self.last_probe = ""
         # what probes showed the link carries (bit/s), lowered with the estimate
         self._probed_bps = 0.0
         self.rtt = 0.1
@@ -899,6 +902,13 @@ class SendSideEstimator:
                 self._delay.aimd.set_estimate(carried)
                 self._loss.bitrate = max(self._loss.bitrate, carried)
             self._delay.aimd.limit_to(carried, received)
+        self.last_probe = (
+            f"{'ok' if ok else 'failed'} at {probe.bitrate_bps // 1000}k: sent {sent / 1000:.0f}k"
+            f" received {received / 1000:.0f}k"
+            f"{'' if drained is None else f' (drained {drained / 1000:.0f}k)'}"
+            f"{' stopped' if stopped else ''}{' saturated' if saturated else ''}"
+            f"{' overusing' if self.usage is Usage.OVERUSING else ''}"
+        )
         contradicts = False
         if not ok:
             self._failed_probe_at = now

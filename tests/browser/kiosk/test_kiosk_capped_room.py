@@ -162,6 +162,21 @@ def carol_consumers(sfu: RunningSfu, room_sid: str) -> dict[str, SubscriberCount
     return out
 
 
+def carol_probe(sfu: RunningSfu, room_sid: str) -> str:
+    """How the SFU's last probe of carol's downlink was judged, numbered ("" before any)."""
+    room = sfu.signaling.rooms.live_room(room_sid)
+    router = sfu.signaling.routers.get(room_sid)
+    if room is None or router is None:
+        return ""
+    carol = next((p.sid for p in room.participants.values() if p.identity == "carol"), None)
+    for transport in router.transports.values():
+        if transport.participant_id == carol:
+            downlink = transport.bandwidth.downlink
+            judged = downlink.probes.succeeded + downlink.probes.failed
+            return f"#{judged} {downlink.last_probe}" if judged else ""
+    return ""
+
+
 @dataclass
 class Trace:
     """Every second: what the SFU sends carol (the kiosk's camera in detail: layer,
@@ -173,6 +188,7 @@ class Trace:
     #: While set, each second's (the layer the SFU sends carol of the kiosk's camera, the
     #: layers the camera encodes), both read at the same instant.
     sampling: bool = False
+    last_probe: str = ""
     encoding: list[tuple[str | None, frozenset[str]]] = field(default_factory=list)
 
     def mark(self, what: str) -> None:
@@ -240,6 +256,10 @@ async def follow(sfu: RunningSfu, kiosk: Kiosk, pages: dict[str, Any], trace: Tr
                 f"{name}+{delta('f' + name, frames):.0f}/k+{delta('k' + name, keyframes):.0f}"
             )
         parts.append(f"enc[{','.join(encoded)}]")
+        probe = carol_probe(sfu, kiosk.call.room_sid)
+        if probe and probe != trace.last_probe:  # each verdict once, when it is new
+            trace.last_probe = probe
+            parts.append(f"probe {probe}")
         carol = pages.get("carol")
         views = {} if carol is None else (await carol.evaluate(INBOUND_VIDEO_JS) or {})
         for remote, v in sorted(views.items()):

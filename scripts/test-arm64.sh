@@ -233,6 +233,10 @@ names = set(sys.argv[1:])
 print("\\n".join(r for r in dev if re.match(r"[A-Za-z0-9_.-]+", r)[0] in names))
 PY
 /opt/edge-appliance/venv/bin/pip install --quiet --no-compile -r /tmp/test-tools.txt
+# The tests import this tree (/src), not the installed copy: the send helper the installer
+# compiled goes beside its source, where pip install -e puts it. No helper built: this fails.
+cp /opt/edge-appliance/venv/lib/python3*/site-packages/edge_sfu/media/seam/_fastpath.*.so \\
+    edge_sfu/media/seam/
 EOF
 }
 

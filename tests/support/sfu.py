@@ -228,3 +228,28 @@ def describe_allocation(transport: Transport) -> str:
         )
         lines.append(f"  {status} costs {costs}")
     return "\n".join(lines)
+
+
+def describe_downlinks(sfu: RunningSfu, room_name: str = "room1") -> str:
+    """Every participant's downlink in ``room_name`` as the SFU sees it now, for a failing
+    browser test's output: the allocation (``describe_allocation``), what probes showed and
+    how many got through, were refused or taken back, and the last one's verdict."""
+    room = sfu.signaling.rooms.live_room_by_name(room_name)
+    router = None if room is None else sfu.signaling.routers.get(room.sid)
+    if room is None or router is None:
+        return f"no live room {room_name!r}"
+    names = {p.sid: p.identity for p in room.participants.values()}
+    lines = []
+    for transport in router.transports.values():
+        downlink = transport.bandwidth.downlink
+        probes = downlink.probes
+        lines.append(
+            f"{names.get(transport.participant_id, transport.participant_id)}: "
+            f"downlink {downlink.estimate_bps // 1000}k proven {downlink.proven_bps // 1000}k "
+            f"loss {downlink.loss:.2f} {downlink.usage.value} "
+            f"timeouts {downlink.feedback_timeouts} probes "
+            f"ok {probes.succeeded} failed {probes.failed} refuted {probes.refuted} "
+            f"last: {downlink.last_probe or '-'}"
+        )
+        lines.append("  " + describe_allocation(transport).replace("\n", "\n  "))
+    return "\n".join(lines)

@@ -30,7 +30,7 @@ from edge_sfu.media import MediaSettings
 from tests.support.browser import CHROMIUM, chromium, joined_page
 from tests.support.netns import SlowHost
 from tests.support.qoe import CAMERA_SIZE, Seen, compare, real_camera_flag, report, watch
-from tests.support.sfu import running_sfu
+from tests.support.sfu import RunningSfu, describe_downlinks, running_sfu
 
 CAP_KBIT = 400
 SETTLE_S = 15.0
@@ -45,11 +45,14 @@ class ThreePages:
     seen: dict[str, dict[str, Seen]]
     uncapped: dict[str, dict[str, Seen]]
     bars: dict[str, bool]
+    #: The SFU's view of every downlink at the end of each window (``describe_downlinks``).
+    downlinks: tuple[str, str] = ("", "")
 
     def __str__(self) -> str:
         failed = [bar for bar, held in self.bars.items() if not held]
         return (
-            f"carol capped:\n{report(self.seen)}\ncarol uncapped:\n{report(self.uncapped)}\n"
+            f"carol capped:\n{report(self.seen)}\n{self.downlinks[0]}\n"
+            f"carol uncapped:\n{report(self.uncapped)}\n{self.downlinks[1]}\n"
             f"bars not met: {failed or 'none'}"
         )
 
@@ -158,6 +161,7 @@ async def three_page_room(
     """Run the room with carol (a page or the Python client) behind ``host`` capped at
     ``CAP_KBIT`` each way, then with the cap lifted (it is lifted at the end in any case)."""
     camera = real_camera_flag(scripts)
+    downlinks: list[str] = []  # the SFU's view at the end of each window
     media = MediaSettings(host_addresses=(host.gateway,))
     host.set_rate(CAP_KBIT)
     try:
@@ -173,14 +177,14 @@ async def three_page_room(
                         page = await joined_page(slow, sfu.base, sfu.token("carol"))
                         await asyncio.sleep(SETTLE_S)
                         seen = await watch({**fast, "carol": page}, WINDOW_S)
+                        downlinks.append(describe_downlinks(sfu))
                         uncapped = await _uncapped(host, fast)
+                        downlinks.append(describe_downlinks(sfu))
                 else:
-                    seen, uncapped = await _with_python_carol(
-                        host, sfu.ws_url, sfu.token("carol"), fast
-                    )
+                    seen, uncapped = await _with_python_carol(host, sfu, fast, downlinks)
     finally:
         host.set_rate(None)
-    return ThreePages(seen, uncapped, _bars(seen, uncapped))
+    return ThreePages(seen, uncapped, _bars(seen, uncapped), (downlinks[0], downlinks[1]))
 
 
 async def _uncapped(host: SlowHost, fast: dict[str, Any]) -> dict[str, dict[str, Seen]]:
@@ -191,17 +195,19 @@ async def _uncapped(host: SlowHost, fast: dict[str, Any]) -> dict[str, dict[str,
 
 
 async def _with_python_carol(
-    host: SlowHost, url: str, token: str, fast: dict[str, Any]
+    host: SlowHost, sfu: RunningSfu, fast: dict[str, Any], downlinks: list[str]
 ) -> tuple[dict[str, dict[str, Seen]], dict[str, dict[str, Seen]]]:
-    process = await host.python(PYTHON_CAROL, url, token)
+    process = await host.python(PYTHON_CAROL, sfu.ws_url, sfu.token("carol"))
     views = _PythonViews(process)
     try:
         await asyncio.sleep(SETTLE_S)
         start = time.monotonic()
         seen = await watch(fast, WINDOW_S)
         end = time.monotonic()
+        downlinks.append(describe_downlinks(sfu))
         await asyncio.sleep(1.0)  # the client's next line
         uncapped = await _uncapped(host, fast)
+        downlinks.append(describe_downlinks(sfu))
     finally:
         if process.returncode is None:
             process.terminate()

@@ -18,7 +18,7 @@ from edge_sfu.media import MediaSettings
 from tests.support.browser import CHROMIUM, chromium, joined_page, require_chromium
 from tests.support.netns import scratch_dir, slow_host
 from tests.support.qoe import CAMERA_SIZE, longest_freeze, until_view
-from tests.support.sfu import running_sfu
+from tests.support.sfu import describe_downlinks, running_sfu
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -48,6 +48,9 @@ async def test_a_subscriber_steps_down_within_5_s_and_back_up_within_20_s(tmp_pa
                 freeze = await longest_freeze(carol, "alice", stepped + HOLD_S)
                 host.set_rate(None)
                 up = await until_view(carol, "alice", lambda v: v["frameWidth"] >= top, 40)
-    assert down is not None and down <= 5.0, f"smaller layer after {down} s"
-    assert freeze is not None and freeze <= 1.0, f"longest freeze after the step {freeze} s"
-    assert up is not None and up <= 20.0, f"top layer again after {up} s"
+                downlinks = describe_downlinks(sfu)
+    assert down is not None and down <= 5.0, f"smaller layer after {down} s\n{downlinks}"
+    assert freeze is not None and freeze <= 1.0, (
+        f"longest freeze after the step {freeze} s\n{downlinks}"
+    )
+    assert up is not None and up <= 20.0, f"top layer again after {up} s\n{downlinks}"

@@ -230,26 +230,60 @@ def describe_allocation(transport: Transport) -> str:
     return "\n".join(lines)
 
 
-def describe_downlinks(sfu: RunningSfu, room_name: str = "room1") -> str:
-    """Every participant's downlink in ``room_name`` as the SFU sees it now, for a failing
-    browser test's output: the allocation (``describe_allocation``), what probes showed and
-    how many got through, were refused or taken back, and the last one's verdict."""
+def _room_transports(sfu: RunningSfu, room_name: str) -> list[tuple[str, Transport]] | None:
+    """(identity, transport) of every participant in the live room ``room_name``, or None."""
     room = sfu.signaling.rooms.live_room_by_name(room_name)
     router = None if room is None else sfu.signaling.routers.get(room.sid)
     if room is None or router is None:
-        return f"no live room {room_name!r}"
+        return None
     names = {p.sid: p.identity for p in room.participants.values()}
+    return [(names.get(t.participant_id, t.participant_id), t) for t in router.transports.values()]
+
+
+def describe_downlinks(sfu: RunningSfu, room_name: str = "room1") -> str:
+    """Every participant's downlink in ``room_name`` as the SFU sees it now, for a failing
+    browser test's output: the allocation (``describe_allocation``), what probes showed and
+    how many got through, failed or were taken back, and the last one's verdict."""
+    transports = _room_transports(sfu, room_name)
+    if transports is None:
+        return f"no live room {room_name!r}"
     lines = []
-    for transport in router.transports.values():
+    for identity, transport in transports:
         downlink = transport.bandwidth.downlink
         probes = downlink.probes
         lines.append(
-            f"{names.get(transport.participant_id, transport.participant_id)}: "
-            f"downlink {downlink.estimate_bps // 1000}k proven {downlink.proven_bps // 1000}k "
-            f"loss {downlink.loss:.2f} {downlink.usage.value} "
-            f"timeouts {downlink.feedback_timeouts} probes "
-            f"ok {probes.succeeded} failed {probes.failed} refuted {probes.refuted} "
+            f"{identity}: downlink {downlink.estimate_bps // 1000}k proven "
+            f"{downlink.proven_bps // 1000}k loss {downlink.loss:.2f} {downlink.usage.value} "
+            f"timeouts {downlink.feedback_timeouts} "
+            f"feedback {transport.bandwidth.feedback_received} "
+            f"probes ok {probes.succeeded} failed {probes.failed} refuted {probes.refuted} "
             f"last: {downlink.last_probe or '-'}"
         )
         lines.append("  " + describe_allocation(transport).replace("\n", "\n  "))
     return "\n".join(lines)
+
+
+def downlinks_now(sfu: RunningSfu, room_name: str = "room1") -> str:
+    """Every participant's downlink in one short line, for a trace taken every second: the
+    estimate, whether it binds (``C``), the loss the allocation sees, the detector's verdict,
+    probes ok/failed, and each video consumer's layer now, the one allowed, and why."""
+    transports = _room_transports(sfu, room_name)
+    if transports is None:
+        return f"no live room {room_name!r}"
+    parts = []
+    for identity, transport in sorted(transports, key=lambda pair: pair[0]):
+        downlink = transport.bandwidth.downlink
+        estimate = transport.estimate
+        loss = "-" if estimate is None or estimate.loss is None else f"{estimate.loss:.2f}"
+        layers = ",".join(
+            f"{s.current_layer}/{s.allowed_layer}{'-off' if s.switched_off else ''}:{s.reason[:7]}"
+            for s in transport.allocation.status()
+            if s.kind == "video"
+        )
+        binds = " C" if transport.allocation.congested else ""
+        probes = downlink.probes
+        parts.append(
+            f"{identity} {downlink.estimate_bps // 1000}k{binds} l{loss} "
+            f"{downlink.usage.value[:4]} #{probes.succeeded}/{probes.failed} [{layers}]"
+        )
+    return " | ".join(parts)

@@ -20,8 +20,10 @@ page's ``inbound-rtp`` (frames decoded, freezes as Chromium counts them, size, p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +32,7 @@ from edge_sfu.media import MediaSettings
 from tests.support.browser import CHROMIUM, chromium, joined_page
 from tests.support.netns import SlowHost
 from tests.support.qoe import CAMERA_SIZE, Seen, compare, real_camera_flag, report, watch
-from tests.support.sfu import RunningSfu, describe_downlinks, running_sfu
+from tests.support.sfu import RunningSfu, describe_downlinks, downlinks_now, running_sfu
 
 CAP_KBIT = 400
 SETTLE_S = 15.0
@@ -47,13 +49,17 @@ class ThreePages:
     bars: dict[str, bool]
     #: The SFU's view of every downlink at the end of each window (``describe_downlinks``).
     downlinks: tuple[str, str] = ("", "")
+    #: ... and every second from the SFU's start (``downlinks_now``), with the windows and
+    #: the cap's lift marked.
+    trace: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         failed = [bar for bar, held in self.bars.items() if not held]
+        trace = "\n".join(self.trace)
         return (
             f"carol capped:\n{report(self.seen)}\n{self.downlinks[0]}\n"
             f"carol uncapped:\n{report(self.uncapped)}\n{self.downlinks[1]}\n"
-            f"bars not met: {failed or 'none'}"
+            f"every second:\n{trace}\nbars not met: {failed or 'none'}"
         )
 
 
@@ -162,12 +168,17 @@ async def three_page_room(
     ``CAP_KBIT`` each way, then with the cap lifted (it is lifted at the end in any case)."""
     camera = real_camera_flag(scripts)
     downlinks: list[str] = []  # the SFU's view at the end of each window
+    trace = _Trace()
     media = MediaSettings(host_addresses=(host.gateway,))
     host.set_rate(CAP_KBIT)
     try:
         async with running_sfu(data_dir, host=host.gateway, media=media) as sfu:
             secure = f"--unsafely-treat-insecure-origin-as-secure={sfu.base}"
-            async with chromium(secure, camera) as one, chromium(secure, camera) as two:
+            async with (
+                trace.following(sfu),
+                chromium(secure, camera) as one,
+                chromium(secure, camera) as two,
+            ):
                 alice = await joined_page(one, sfu.base, sfu.token("alice"))
                 bob = await joined_page(two, sfu.base, sfu.token("bob"))
                 fast = {"alice": alice, "bob": bob}
@@ -176,37 +187,71 @@ async def three_page_room(
                     async with chromium(secure, camera, executable=inside) as slow:
                         page = await joined_page(slow, sfu.base, sfu.token("carol"))
                         await asyncio.sleep(SETTLE_S)
+                        trace.mark("capped window")
                         seen = await watch({**fast, "carol": page}, WINDOW_S)
                         downlinks.append(describe_downlinks(sfu))
-                        uncapped = await _uncapped(host, fast)
+                        uncapped = await _uncapped(host, fast, trace)
                         downlinks.append(describe_downlinks(sfu))
                 else:
-                    seen, uncapped = await _with_python_carol(host, sfu, fast, downlinks)
+                    seen, uncapped = await _with_python_carol(host, sfu, fast, downlinks, trace)
     finally:
         host.set_rate(None)
-    return ThreePages(seen, uncapped, _bars(seen, uncapped), (downlinks[0], downlinks[1]))
+    return ThreePages(
+        seen, uncapped, _bars(seen, uncapped), (downlinks[0], downlinks[1]), tuple(trace.lines)
+    )
 
 
-async def _uncapped(host: SlowHost, fast: dict[str, Any]) -> dict[str, dict[str, Seen]]:
+class _Trace:
+    """Every participant's downlink every second (``downlinks_now``), and marks."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._start = time.monotonic()
+
+    def mark(self, what: str) -> None:
+        self.lines.append(f"{time.monotonic() - self._start:6.1f} --- {what}")
+
+    @contextlib.asynccontextmanager
+    async def following(self, sfu: RunningSfu) -> AsyncIterator[None]:
+        """Sample every second while inside."""
+
+        async def follow() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                self.lines.append(f"{time.monotonic() - self._start:6.1f} {downlinks_now(sfu)}")
+
+        task = asyncio.create_task(follow())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+
+async def _uncapped(
+    host: SlowHost, fast: dict[str, Any], trace: _Trace
+) -> dict[str, dict[str, Seen]]:
     """Lift carol's cap and, after a settle, what the fast pages see of each other."""
     host.set_rate(None)
+    trace.mark("cap lifted")
     await asyncio.sleep(SETTLE_S)
+    trace.mark("uncapped window")
     return await watch(fast, WINDOW_S)
 
 
 async def _with_python_carol(
-    host: SlowHost, sfu: RunningSfu, fast: dict[str, Any], downlinks: list[str]
+    host: SlowHost, sfu: RunningSfu, fast: dict[str, Any], downlinks: list[str], trace: _Trace
 ) -> tuple[dict[str, dict[str, Seen]], dict[str, dict[str, Seen]]]:
     process = await host.python(PYTHON_CAROL, sfu.ws_url, sfu.token("carol"))
     views = _PythonViews(process)
     try:
         await asyncio.sleep(SETTLE_S)
+        trace.mark("capped window")
         start = time.monotonic()
         seen = await watch(fast, WINDOW_S)
         end = time.monotonic()
         downlinks.append(describe_downlinks(sfu))
         await asyncio.sleep(1.0)  # the client's next line
-        uncapped = await _uncapped(host, fast)
+        uncapped = await _uncapped(host, fast, trace)
         downlinks.append(describe_downlinks(sfu))
     finally:
         if process.returncode is None:

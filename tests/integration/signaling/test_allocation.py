@@ -28,9 +28,10 @@ def transport_of(sfu, participant_sid):
     return member.bridge.transport
 
 
-async def _tight(awaitable, timeout, transport, consumers):
+async def _tight(awaitable, timeout, transport, consumers, switches=()):
     # Until ``awaitable`` is done: every half second, a downlink with room for the dearer of
-    # the two tracks and half the cheaper one, at what each costs now.
+    # the two tracks and half the cheaper one, at what each costs now. ``switches``: what the
+    # subscriber heard so far, for the message when it does not come in time.
     future = asyncio.ensure_future(awaitable)
     deadline = time.monotonic() + timeout
     costs: list[int] = []
@@ -40,7 +41,9 @@ async def _tight(awaitable, timeout, transport, consumers):
         set_downlink(transport, max(costs) + min(costs) // 2)
         if now > deadline:
             future.cancel()
-            raise AssertionError(f"costs {costs}\n{describe_allocation(transport)}")
+            raise AssertionError(
+                f"costs {costs}\n{describe_allocation(transport)}\nheard {list(switches)}"
+            )
         await asyncio.wait({future}, timeout=0.5)
     return future.result()
 
@@ -152,6 +155,15 @@ async def test_subscriber_priority_and_manual_switch_off(sfu, clients):
     _camera, camera_pub = tracks["camera"]
     _screen, screen_pub = tracks["screen"]
     transport = transport_of(sfu, bob.local_sid)
+    heard: list[tuple[float, str, str]] = []  # (when, off or on, track name)
+    start = time.monotonic()
+    for kind in ("off", "on"):
+        bob.on(
+            f"track_switched_{kind}",
+            lambda _t, pub, _w, kind=kind: heard.append(
+                (round(time.monotonic() - start, 1), kind, pub.name)
+            ),
+        )
 
     # the publisher raises the screen: bob hears it, and the camera goes first under a cap
     changed = bob.expect("track_publish_priority_changed")
@@ -164,17 +176,17 @@ async def test_subscriber_priority_and_manual_switch_off(sfu, clients):
     # the one that goes is chosen by priority rather than by cost. The costs are measured
     # from live streams whose encoders vary their rate: the room follows them.
     off = bob.expect("track_switched_off")
-    _track, pub, _who = await _tight(off, 10, transport, consumers)
-    assert pub.sid == camera_pub.sid
+    _track, pub, _who = await _tight(off, 10, transport, consumers, heard)
+    assert pub.sid == camera_pub.sid, heard
 
     # bob's own priority wins over the publisher's: now the screen goes off instead
     switched = [bob.expect("track_switched_off"), bob.expect("track_switched_on")]
     bob.set_track_priority(screen_pub.sid, "low")
     bob.set_track_priority(camera_pub.sid, "high")
     (_t, off_pub, _w), (_t2, on_pub, _w2) = await _tight(
-        asyncio.gather(*switched), 15, transport, consumers
+        asyncio.gather(*switched), 15, transport, consumers, heard
     )
-    assert (off_pub.sid, on_pub.sid) == (screen_pub.sid, camera_pub.sid)
+    assert (off_pub.sid, on_pub.sid) == (screen_pub.sid, camera_pub.sid), heard
 
     # unlimited again (the screen comes back after the hold), and bob switches the camera
     # off himself

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -116,21 +118,77 @@ async def chromium(
             await browser.close()
 
 
+#: What each open page reported that a failing test should show: console errors, uncaught
+#: exceptions, failed requests and error responses (a join page whose script never ran says
+#: why here, where Playwright's own error only says the Join button never became visible).
+_PAGE_TROUBLE: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+
+
+def _watch(page: Any) -> list[str]:
+    started = time.monotonic()
+    log: list[str] = []
+
+    def note(what: str) -> None:
+        if len(log) < 40:  # bounded: a page in a loop of errors must not fill the message
+            log.append(f"{time.monotonic() - started:6.1f}s {what}")
+
+    def console(msg: Any) -> None:
+        if msg.type in ("error", "warning"):
+            note(f"console.{msg.type}: {msg.text}")
+
+    def response(resp: Any) -> None:
+        if resp.status >= 400:
+            note(f"HTTP {resp.status} {resp.url}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda err: note(f"uncaught: {err}"))
+    page.on("requestfailed", lambda req: note(f"failed: {req.url} {req.failure}"))
+    page.on("response", response)
+    _PAGE_TROUBLE[page] = log
+    return log
+
+
+def page_trouble(page: Any) -> str:
+    """What ``page`` (opened with :func:`open_page`) reported going wrong, one line each."""
+    return "\n".join(_PAGE_TROUBLE.get(page, [])) or "(nothing reported)"
+
+
 async def open_page(browser: Any, url: str, **context_options: Any) -> Any:
     """A page at ``url`` in a new context of ``browser`` (``context_options`` as Playwright's)."""
     context = await browser.new_context(**context_options)
     page = await context.new_page()
+    _watch(page)
     await page.goto(url)
     return page
 
 
 CONNECTED = "() => document.body.dataset.state === 'connected'"
+#: What a join page shows of itself, for a message when it did not get as far as expected.
+PAGE_STATE_JS = """() => ({state: document.body.dataset.state || null,
+  status: (document.getElementById('status') || {}).textContent || null,
+  banner: (document.getElementById('banner') || {}).textContent || null,
+  prejoinHidden: (document.getElementById('prejoin') || {}).hidden,
+  readyState: document.readyState,
+  scripts: performance.getEntriesByType('resource').map((r) =>
+    `${r.name.split('/').pop()} ${Math.round(r.duration)}ms ${r.transferSize}B`)})"""
 
 
 async def join_now(page: Any) -> None:
     """On the join page's set-up (before joining), press Join and wait until connected."""
-    await page.click("#join-button")
-    await page.wait_for_function(CONNECTED, timeout=60_000)
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        await page.click("#join-button")
+        await page.wait_for_function(CONNECTED, timeout=60_000)
+    except PlaywrightError as err:
+        try:
+            state = await page.evaluate(PAGE_STATE_JS)
+        except PlaywrightError as inner:
+            state = f"(unreadable: {inner})"
+        raise AssertionError(
+            f"the join page did not connect: {str(err).splitlines()[0]}\n"
+            f"page: {state}\nwhat it reported:\n{page_trouble(page)}"
+        ) from err
 
 
 async def joined_page(browser: Any, base: str, token: str, room: str = "room1") -> Any:

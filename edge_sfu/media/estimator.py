@@ -26,6 +26,15 @@ from typing import Final
 
 #: Packets sent within this of a group's first packet belong to the group (a frame burst).
 GROUP_SPAN_S: Final = 0.005
+#: A packet that arrived within this of the group's last one (seconds), sooner after it
+#: than it was sent, belongs to that group too, as long as the group arrived within
+#: ``BURST_MAX_S``: a receiver that did not read its socket for a while (its network thread
+#: starved on a busy host, a wireless link's power save) reads what queued all at once, and
+#: stamps it so. Split into the groups they were sent in, such a batch is a delay that grew
+#: by the whole stall and then shrank group by group, which the trendline can take for a
+#: queue building; as one group it is no delay at all (libwebrtc's ``BelongsToBurst``).
+BURST_S: Final = 0.005
+BURST_MAX_S: Final = 0.100
 TRENDLINE_WINDOW: Final = 20
 TRENDLINE_SMOOTHING: Final = 0.9
 TRENDLINE_GAIN: Final = 4.0
@@ -73,12 +82,14 @@ class PacketResult:
 
 
 class InterArrival:
-    """Groups packets into bursts by send time and yields the deltas between groups."""
+    """Groups packets into bursts by send time (and what arrived as one burst, ``BURST_S``)
+    and yields the deltas between groups."""
 
     __slots__ = ("_current", "_previous")
 
     def __init__(self) -> None:
-        # (first send, last send, last arrival, size) of the group being filled / before it
+        # (first send, last send, last arrival, size, first arrival) of the group being
+        # filled / of the one before it
         self._current: list[float] | None = None
         self._previous: list[float] | None = None
 
@@ -86,20 +97,38 @@ class InterArrival:
         """(send delta, arrival delta) in seconds when a group completes, else None."""
         current = self._current
         if current is None:
-            self._current = [send_time, send_time, arrival, float(size)]
+            self._current = [send_time, send_time, arrival, float(size), arrival]
             return None
         if send_time < current[0]:
             return None  # reordered from an older group: ignored, as libwebrtc does
-        if send_time - current[0] <= GROUP_SPAN_S or arrival < current[2]:
+        if (
+            send_time - current[0] <= GROUP_SPAN_S
+            or arrival < current[2]
+            or _arrived_in_burst(current, send_time, arrival)
+        ):
             current[1] = max(current[1], send_time)
             current[2] = max(current[2], arrival)
             current[3] += size
             return None
         previous, self._previous = self._previous, current
-        self._current = [send_time, send_time, arrival, float(size)]
+        self._current = [send_time, send_time, arrival, float(size), arrival]
         if previous is None:
             return None
         return current[1] - previous[1], current[2] - previous[2]
+
+
+def _arrived_in_burst(group: list[float], send_time: float, arrival: float) -> bool:
+    # sent with the group's last packet; or came right after it, sooner than it was sent
+    # after it, and the group is not yet a long one (``BURST_S``, ``BURST_MAX_S``)
+    send_delta = send_time - group[1]
+    if send_delta == 0:
+        return True
+    arrival_delta = arrival - group[2]
+    return (
+        arrival_delta - send_delta < 0
+        and arrival_delta <= BURST_S
+        and arrival - group[4] < BURST_MAX_S
+    )
 
 
 class TrendlineFilter:

@@ -3,6 +3,7 @@ allows, a bottleneck with a queue, feedback every 100 ms through the transport-c
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -497,6 +498,38 @@ def test_a_probe_that_never_sent_at_its_rate_is_no_success() -> None:
     assert estimator.probe is None
     assert estimator.probes.failed == 1 and estimator.probes.succeeded == 0
     assert estimator.start_probe(2_000_000, 2.5) is None  # the backoff, not half a second
+
+
+class StalledReader(Link):
+    """A fast link into a receiver that reads its socket late: every ``period`` seconds it
+    does not read for ``stall`` seconds, then reads what queued all at once, stamping each
+    packet ``READ_S`` after the one before (a starved network thread on a busy host)."""
+
+    READ_S = 0.00005
+
+    def __init__(self, period: float = 0.3, stall: float = 0.06) -> None:
+        super().__init__(None)
+        self.period = period
+        self.stall = stall
+        self.read = 0.0  # when the last packet was read
+
+    def carry(self, now: float, size: int) -> float | None:
+        arrival = now + 0.020
+        into = arrival % self.period
+        if into < self.stall:
+            arrival += self.stall - into
+        self.read = max(arrival, self.read + self.READ_S)
+        return self.read
+
+
+def test_a_receiver_that_reads_late_in_batches_is_no_queue() -> None:
+    # What queued while it did not read arrives as one burst: one group, not a delay that
+    # grew by the whole stall and shrank again group by group.
+    estimator = SendSideEstimator(1_000_000, 50_000, MAX_BPS)
+    history = run(estimator, StalledReader(), 20.0)
+    assert estimator.last_overuse == -math.inf  # never saw a queue
+    assert min(bps for _, bps in history) >= 1_000_000
+    assert history[-1][1] == MAX_BPS
 
 
 def test_a_growing_queue_is_overuse_and_a_steady_one_is_not() -> None:

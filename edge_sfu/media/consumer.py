@@ -81,8 +81,9 @@ class Consumer(ConsumerBase):
         self._epoch_first = 0  # first source seq forwarded from now on (a switch, padding)
         self._source_first = 0  # first source seq of the current layer epoch (a switch)
         # padding runs sent since the switch, oldest first: (first out seq, count, the
-        # sequence offset before it), to map a NACK for a packet sent before one
-        self._paddings: deque[tuple[int, int, int]] = deque()
+        # sequence offset before it, their timestamp), to map a NACK for a packet sent
+        # before one and to answer one for a padding packet
+        self._paddings: deque[tuple[int, int, int, int]] = deque()
         self._max_out_seq: int | None = None
         self._frame_end = 0  # the newest packet sent ended a frame (marker): padding may follow
         self._last_out_ts = 0
@@ -207,12 +208,13 @@ class Consumer(ConsumerBase):
         They take the next sequence numbers, so the forwarded stream continues after them
         with its offset moved by ``count``; a NACK for a packet sent before them is still
         answered (``_source_seq`` maps it through the offset then), one for a padding
-        packet is not. A probe's padding fills a short link to more than it carries, so
-        what is lost around it is what most needs resending: dropping those NACKs left a
-        subscriber waiting for the next keyframe, frozen for seconds. Marked as
-        probes on the transport-wide numbering. A stream that is switched off (or waits for
-        a keyframe, or has sent nothing yet) is padded too: a subscriber whose every video
-        is off has nothing else to probe with, and would stay off after its link recovers.
+        packet with a one-byte padding packet (``_padding_ts``). A probe's padding fills
+        a short link to more than it carries, so what is lost around it is what most needs
+        resending: dropping those NACKs left a subscriber waiting for the next keyframe,
+        frozen for seconds. Marked as probes on the transport-wide numbering. A stream
+        that is switched off (or waits for a keyframe, or has sent nothing yet) is padded
+        too: a subscriber whose every video is off has nothing else to probe with, and
+        would stay off after its link recovers.
         """
         path, top = self._path, self._max_out_seq
         if path is None or count <= 0:
@@ -239,9 +241,9 @@ class Consumer(ConsumerBase):
         self._epoch_first = (top - self._seq_off + 1) & 0xFFFF
         paddings = self._paddings
         if len(paddings) >= _PADDING_MEMORY:
-            first, _, before = paddings.popleft()
+            first, _, before, _ = paddings.popleft()
             self._source_first = (first - before) & 0xFFFF  # nothing older is mapped
-        paddings.append(((top + 1) & 0xFFFF, count, self._seq_off))
+        paddings.append(((top + 1) & 0xFFFF, count, self._seq_off, self._last_out_ts))
         self._seq_off = (self._seq_off + count) & 0xFFFF
         self._max_out_seq = (top + count) & 0xFFFF
         return sent
@@ -294,10 +296,23 @@ class Consumer(ConsumerBase):
         too_soon = now - max(self.rtt_s or DEFAULT_RTT_S, MIN_RESEND_INTERVAL_S)
         for out_seq in lost:
             seq = self._source_seq(out_seq)
-            if seq is None:
+            padding_ts = self._padding_ts(out_seq) if seq is None else None
+            if seq is None and padding_ts is None:
                 continue
             if resent.get(out_seq, -1.0) > too_soon:
                 self.resends_skipped += 1
+                continue
+            if padding_ts is not None:
+                # A lost padding packet is resent as the smallest padding packet: a
+                # receiver that assembles frames strictly in sequence (aiortc's jitter
+                # buffer) otherwise holds every later frame of the stream until 128
+                # packets have passed the hole, then drops them and asks for a keyframe:
+                # behind a short link each probe's lost padding froze a picture there.
+                header = RTP_HEADER.pack(0xA0, self._pt, out_seq, padding_ts, self._ssrc)
+                if path.send_rtp_parts(header, b"\x01"):
+                    resent[out_seq] = now
+                continue
+            if seq is None:
                 continue
             cached = layer.cache.get(seq)
             if cached is None:
@@ -316,11 +331,19 @@ class Consumer(ConsumerBase):
         if missing:
             self.producer.request_retransmission(layer_name, missing)
 
+    def _padding_ts(self, out_seq: int) -> int | None:
+        """The timestamp of the padding packet sent as ``out_seq``, None if it was not one
+        (or is no longer remembered)."""
+        for first, count, _, ts in self._paddings:
+            if (out_seq - first) & 0xFFFF < count:
+                return ts
+        return None
+
     def _source_seq(self, out_seq: int) -> int | None:
         """The source sequence number a sent one came from, or None for a padding packet
         or one from before the current layer epoch."""
         offset = self._seq_off
-        for first, count, before in reversed(self._paddings):
+        for first, count, before, _ in reversed(self._paddings):
             distance = (out_seq - first) & 0xFFFF
             if distance < count:
                 return None  # padding: nothing to resend

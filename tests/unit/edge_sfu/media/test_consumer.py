@@ -349,7 +349,7 @@ def test_padding_goes_between_frames_and_the_stream_continues_after_it() -> None
     assert path.rtp[-1][5] == b"x" and consumer.retransmitted == 1
 
 
-def test_packets_sent_before_padding_are_still_resent_and_padding_is_not() -> None:
+def test_packets_sent_before_padding_are_still_resent_and_padding_as_padding() -> None:
     # A probe fills a short link beyond what it carries: what is lost around the padding
     # must still be resent, or the subscriber waits frozen for the next keyframe.
     producer, consumer, path, up = make([LayerSpec("default")])
@@ -369,10 +369,19 @@ def test_packets_sent_before_padding_are_still_resent_and_padding_is_not() -> No
         consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [out_seq]))[0])
         assert path.rtp[-1][2] == out_seq and path.rtp[-1][5] == payload
     assert consumer.retransmitted == len(sent) == 18
-    # a NACK for padding resends nothing and asks the publisher for nothing
+    # a NACK for padding is answered with the smallest padding packet under each number
+    # and the padding's timestamp (a receiver that assembles frames in sequence waits for
+    # it), and asks the publisher for nothing
+    padded = {p[2]: p for p in path.rtp if p[2] in pads}
     before = len(path.rtp)
     consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, pads))[0])
-    assert len(path.rtp) == before and up.nacks == []
+    again = path.rtp[before:]
+    assert [p[2] for p in again] == pads and up.nacks == []
+    assert all(p[5] == b"\x01" and p[3] == padded[p[2]][3] for p in again)
+    assert consumer.retransmitted == 18  # media retransmissions only
+    # and not again within the resend interval
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, pads))[0])
+    assert len(path.rtp) == before + len(pads)
 
 
 def test_only_the_latest_paddings_are_remembered() -> None:

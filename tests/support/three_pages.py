@@ -32,14 +32,21 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from edge_sfu.media import MediaSettings
 from tests.support.browser import CHROMIUM, chromium, joined_page
 from tests.support.netns import SlowHost
-from tests.support.qoe import CAMERA_SIZE, Seen, compare, real_camera_flag, report, watch
+from tests.support.qoe import (
+    OUTBOUND_VIDEO_JS,
+    Seen,
+    compare,
+    real_camera_flag,
+    report,
+    watch,
+)
 from tests.support.sfu import RunningSfu, describe_downlinks, downlinks_now, running_sfu
 
 CAP_KBIT = 400
@@ -60,21 +67,50 @@ class ThreePages:
     #: ... and every second from the SFU's start (``downlinks_now``), with the windows and
     #: the cap's lift marked.
     trace: tuple[str, ...] = ()
+    #: alice's and bob's top layer as each sent it at the end of the capped window
+    #: (``Top``): the full layer the other one should see.
+    tops: dict[str, Top] = field(default_factory=dict)
 
     def __str__(self) -> str:
         failed = [bar for bar, held in self.bars.items() if not held]
         trace = "\n".join(self.trace)
+        tops = ", ".join(f"{name} {top}" for name, top in self.tops.items())
         return (
+            f"top layers sent: {tops}\n"
             f"carol capped:\n{report(self.seen)}\n{self.downlinks[0]}\n"
             f"carol uncapped:\n{report(self.uncapped)}\n{self.downlinks[1]}\n"
             f"every second:\n{trace}\nbars not met: {failed or 'none'}"
         )
 
 
+@dataclass(frozen=True)
+class Top:
+    """A page's top active camera encoding as its sender reports it (``OUTBOUND_VIDEO_JS``),
+    and what limits it (Chromium's ``qualityLimitationReason``)."""
+
+    width: int
+    height: int
+    limited_by: str
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height} (limited by {self.limited_by or 'none'})"
+
+
+async def _top(page: Any) -> Top:
+    encodings = [
+        e for e in await page.evaluate(OUTBOUND_VIDEO_JS) or [] if e["active"] and e["frameWidth"]
+    ]
+    if not encodings:
+        return Top(0, 0, "")
+    top = max(encodings, key=lambda e: e["frameWidth"])
+    return Top(top["frameWidth"], top["frameHeight"], top["qualityLimitationReason"])
+
+
 def _bars(
-    seen: dict[str, dict[str, Seen]], uncapped: dict[str, dict[str, Seen]]
+    seen: dict[str, dict[str, Seen]],
+    uncapped: dict[str, dict[str, Seen]],
+    tops: dict[str, Top],
 ) -> dict[str, bool]:
-    top = CAMERA_SIZE[0]
     return {
         "carol decodes each camera at 12 fps or more": all(
             seen["carol"][r].fps >= 12 for r in ("alice", "bob")
@@ -83,13 +119,13 @@ def _bars(
             seen["carol"][r].frozen_s <= 2 for r in ("alice", "bob")
         ),
         "carol gets a smaller size": all(
-            0 < seen["carol"][r].width < top for r in ("alice", "bob")
+            0 < seen["carol"][r].width < tops[r].width for r in ("alice", "bob")
         ),
         "alice and bob decode carol at 12 fps or more": all(
             seen[v]["carol"].fps >= 12 for v in ("alice", "bob")
         ),
-        "alice and bob see each other at full size and 90 % of the frame rate uncapped": all(
-            seen[v][r].width == top and seen[v][r].fps >= 0.9 * uncapped[v][r].fps
+        "alice and bob see each other's full layer at 90 % of the frame rate uncapped": all(
+            seen[v][r].width == tops[r].width and seen[v][r].fps >= 0.9 * uncapped[v][r].fps
             for v, r in (("alice", "bob"), ("bob", "alice"))
         ),
     }
@@ -196,15 +232,23 @@ async def three_page_room(
                         await asyncio.sleep(SETTLE_S)
                         trace.mark("capped window")
                         seen = await watch({**fast, "carol": page}, WINDOW_S)
+                        tops = {name: await _top(p) for name, p in fast.items()}
                         downlinks.append(describe_downlinks(sfu))
                         uncapped = await _uncapped(host, fast, trace)
                         downlinks.append(describe_downlinks(sfu))
                 else:
-                    seen, uncapped = await _with_python_carol(host, sfu, fast, downlinks, trace)
+                    seen, uncapped, tops = await _with_python_carol(
+                        host, sfu, fast, downlinks, trace
+                    )
     finally:
         host.set_rate(None)
     return ThreePages(
-        seen, uncapped, _bars(seen, uncapped), (downlinks[0], downlinks[1]), tuple(trace.lines)
+        seen,
+        uncapped,
+        _bars(seen, uncapped, tops),
+        (downlinks[0], downlinks[1]),
+        tuple(trace.lines),
+        tops,
     )
 
 
@@ -247,7 +291,7 @@ async def _uncapped(
 
 async def _with_python_carol(
     host: SlowHost, sfu: RunningSfu, fast: dict[str, Any], downlinks: list[str], trace: _Trace
-) -> tuple[dict[str, dict[str, Seen]], dict[str, dict[str, Seen]]]:
+) -> tuple[dict[str, dict[str, Seen]], dict[str, dict[str, Seen]], dict[str, Top]]:
     process = await host.python(PYTHON_CAROL, sfu.ws_url, sfu.token("carol"))
     views = _PythonViews(process)
     try:
@@ -256,6 +300,7 @@ async def _with_python_carol(
         start = time.monotonic()
         seen = await watch(fast, WINDOW_S)
         end = time.monotonic()
+        tops = {name: await _top(p) for name, p in fast.items()}
         downlinks.append(describe_downlinks(sfu))
         await asyncio.sleep(1.0)  # the client's next line
         uncapped = await _uncapped(host, fast, trace)
@@ -266,4 +311,4 @@ async def _with_python_carol(
         await process.wait()
         await views.task
     seen["carol"] = compare(views.at(start), views.at(end), end - start)
-    return seen, uncapped
+    return seen, uncapped, tops

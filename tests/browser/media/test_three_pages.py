@@ -4,11 +4,12 @@ each way (a network namespace shaped with ``tbf``).
 
 Over a 30 s window after a 15 s settle (``tests.support.three_pages``), from each page's own
 ``getStats()``: carol decodes each remote camera at 12 fps or more, at a smaller size, with
-at most 2 s frozen; alice and bob decode carol at 12 fps or more; and they see each other at
-full size with 90 % or more of the frame rate they get once carol's cap is lifted (all three
-still in the room, so the host runs three pages in both windows). Then the same room and
-bars with carol as the Python client (its own decoded frames and freezes, counted as
-Chromium counts them).
+at most 2 s frozen; alice and bob decode carol at 12 fps or more; and each sees the other's
+full layer (the top encoding the other's browser sends, which its CPU adaptation may have made
+smaller than the camera on a busy host) with 90 % or more of the frame rate they get once
+carol's cap is lifted (all three still in the room, so the host runs three pages in both
+windows). Then the same room and bars with carol as the Python client (its own decoded
+frames and freezes, counted as Chromium counts them).
 """
 
 from __future__ import annotations

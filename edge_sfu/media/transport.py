@@ -133,6 +133,7 @@ class Transport(AsyncCloseable):
         self.participant_id = participant_id
         self.settings = settings
         self.pc = RTCPeerConnection(settings.rtc_configuration())
+        seam.tolerate_overtaken_connect(self.pc)  # the SFU offers, so answers race its passes
         self.incoming: dict[str, IncomingTrack] = {}
         self.consumers: dict[str, Consumer] = {}
         self.producers: dict[str, Producer] = {}

@@ -77,6 +77,7 @@ from edge_sfu.media.seam.quirks import (
     negotiated_codecs,
     set_msid,
     take_keyframe_request,
+    tolerate_overtaken_connect,
     watch_bitrate_hints,
 )
 from edge_sfu.media.seam.receive import (
@@ -159,6 +160,7 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     ("RTCRtpSender", "_RTCRtpSender__force_keyframe"),
     ("RTCRtpTransceiver", "_codecs"),
     ("RTCSctpTransport", "_bundled"),
+    ("RTCPeerConnection", "_RTCPeerConnection__connect"),
     # offers: keep each negotiated m-line's numbering in SFU re-offers
     ("RTCRtpTransceiver", "_headerExtensions"),
     ("RTCRtpTransceiver", "_get_mline_index"),
@@ -240,6 +242,7 @@ __all__ = [
     "take_over_sender",
     "tap_rtcp",
     "tap_transport_sequence",
+    "tolerate_overtaken_connect",
     "transport_sequence",
     "video_bitrate",
     "vp8_depayload",

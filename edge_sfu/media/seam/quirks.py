@@ -42,6 +42,47 @@ def keep_sctp_transport(pc: RTCPeerConnection) -> None:
         sctp._bundled = True
 
 
+#: aiortc's connect pass, started after each description is applied (name-mangled).
+_CONNECT = "_RTCPeerConnection__connect"
+
+
+def tolerate_overtaken_connect(pc: RTCPeerConnection) -> None:
+    """Keep an earlier connect pass from failing on an answer that is half applied.
+
+    After each description, aiortc starts a task that walks the transceivers and starts
+    their transports, senders and receivers. A pass still waiting for ICE or DTLS (a new
+    participant renegotiates at once) may resume while ``setRemoteDescription(answer)``
+    waits for its remote candidates: the new m-line's transceiver is already marked
+    receiving, but the answer is not yet the remote description, so aiortc indexes past
+    its end and the task dies with ``IndexError``, logged as "Task exception was never
+    retrieved". Nothing is lost (the answer starts a pass of its own once applied, which
+    does the same work), so that one case ends the pass quietly; any other error is raised.
+    """
+    if getattr(pc, "_edge_sfu_connect", False):
+        return
+    original = getattr(pc, _CONNECT)
+
+    async def connect() -> None:
+        try:
+            await original()
+        except IndexError:
+            if not _answer_half_applied(pc):
+                raise
+            logger.debug("connect pass overtaken by an answer being applied; its own follows")
+
+    setattr(pc, _CONNECT, connect)
+    pc._edge_sfu_connect = True  # type: ignore[attr-defined]
+
+
+def _answer_half_applied(pc: RTCPeerConnection) -> bool:
+    remote = pc.remoteDescription
+    sections = remote.sdp.count("\nm=") if remote is not None else 0
+    return any(
+        (index := t._get_mline_index()) is not None and index >= sections
+        for t in pc.getTransceivers()
+    )
+
+
 #: aiortc notes a subscriber's PLI/FIR in this private flag and acts on it only when it
 #: encodes itself; a sender of pre-encoded frames must read it to know a keyframe is wanted.
 _FORCE_KEYFRAME = "_RTCRtpSender__force_keyframe"

@@ -24,6 +24,7 @@ from aiortc.codecs import h264, vpx
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtcpPacket, RtpPacket
+from av import VideoFrame
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,11 +33,13 @@ from edge_sfu.media.consumer import Consumer
 from edge_sfu.media.incoming import nack_packet
 from edge_sfu.media.packet import H264, h264_keyframe_start
 from edge_sfu.media.seam.send import _Protector
+from tests.support.media import PatternVideoTrack
 from tests.support.seam_probes import (
     decoder_thread_running,
     parse_rtcp,
     transport_cc_negotiated,
 )
+from tests.support.waiting import wait_for
 
 
 def test_versions_are_the_pinned_ones() -> None:
@@ -57,6 +60,7 @@ async def test_every_private_name_the_seam_relies_on_exists() -> None:
         dtls = tx.receiver.transport
         owners: dict[str, object] = {
             "RTCDtlsTransport": dtls,
+            "RTCPeerConnection": pc,
             "RTCRtpReceiver": tx.receiver,
             "RTCRtpSender": tx.sender,
             "RTCRtpTransceiver": tx,
@@ -474,3 +478,70 @@ def test_create_offer_renumbers_what_stable_offer_puts_back() -> None:
     assert "transceiver._codecs = filter_preferred_codecs(" in source
     assert "transceiver._headerExtensions = HEADER_EXTENSIONS[transceiver.kind][:]" in source
     assert "transceiver._set_mline_index(" in source
+
+
+async def test_a_connect_pass_overtaken_by_an_answer_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An earlier connect pass that resumes while an answer adding an m-line is half applied
+    (the transceiver already receiving, the description not yet replaced) fails in aiortc
+    with IndexError; with the quirk it ends quietly and the answer's own pass starts the
+    new receiver: media sent on the new m-line arrives."""
+    sfu, client = RTCPeerConnection(), RTCPeerConnection()
+    seam.tolerate_overtaken_connect(sfu)
+    seam.tolerate_overtaken_connect(sfu)  # idempotent
+    try:
+        sfu.addTransceiver("video", direction="sendonly")
+        await _negotiate(sfu, client)
+        await wait_for(lambda: sfu.connectionState, lambda s: s == "connected", what="connected")
+
+        receiving = sfu.addTransceiver("video", direction="recvonly")
+        await sfu.setLocalDescription(await sfu.createOffer())
+        await client.setRemoteDescription(sfu.localDescription)
+        sending = next(t for t in client.getTransceivers() if t.mid == receiving.mid)
+        sending.direction = "sendonly"
+        sending.sender.replaceTrack(PatternVideoTrack(160, 120))
+        await client.setLocalDescription(await client.createAnswer())
+
+        original = rtcpeerconnection.add_remote_candidates
+        overtaken: list[str] = []
+
+        async def candidates_then_an_earlier_pass(*args: Any) -> None:
+            # the point where setRemoteDescription yields: a pass resumes here
+            if not overtaken:
+                overtaken.append("ran")
+                await sfu._RTCPeerConnection__connect()  # type: ignore[attr-defined]
+            await original(*args)
+
+        monkeypatch.setattr(
+            rtcpeerconnection, "add_remote_candidates", candidates_then_an_earlier_pass
+        )
+        await sfu.setRemoteDescription(client.localDescription)
+        assert overtaken == ["ran"]
+        frame = await asyncio.wait_for(receiving.receiver.track.recv(), 10)
+        assert isinstance(frame, VideoFrame) and (frame.width, frame.height) == (160, 120)
+    finally:
+        await client.close()
+        await sfu.close()
+
+
+async def test_other_connect_errors_still_raise() -> None:
+    pc = RTCPeerConnection()
+
+    async def broken() -> None:
+        raise IndexError("not the half-applied answer")
+
+    pc._RTCPeerConnection__connect = broken  # type: ignore[attr-defined]
+    seam.tolerate_overtaken_connect(pc)
+    try:
+        with pytest.raises(IndexError):
+            await pc._RTCPeerConnection__connect()  # type: ignore[attr-defined]
+    finally:
+        await pc.close()
+
+
+async def _negotiate(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> None:
+    await offerer.setLocalDescription(await offerer.createOffer())
+    await answerer.setRemoteDescription(offerer.localDescription)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    await offerer.setRemoteDescription(answerer.localDescription)

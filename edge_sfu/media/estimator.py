@@ -453,11 +453,15 @@ FEEDBACK_TIMEOUT_CUT: Final = 0.8
 #: room behind 400 kbit/s: 5 s let five or six into a 30 s window, 2-3 s frozen in all); a
 #: lifted cap is still found, and climbed to a 640x360 layer, in 11-13 s.
 PROBE_MAX_BACKOFF_S: Final = 8.0
-#: A probe at most this fraction of the rate of the last one, which failed, asks a smaller
-#: question and need not wait out the backoff, only ``PROBE_SMALLER_AFTER_S`` after that
-#: failure: once a track is switched off, the probe to switch it on again is for far less
-#: than the one for the step up that failed (its picture stayed off for the whole backoff,
-#: seconds, where a probe at 1.5 times the estimate would have shown the room at once).
+#: A probe at most this fraction of the last one, which failed, in both its goal (what the
+#: allocation wants) and its rate, asks a smaller question and need not wait out the
+#: backoff, only ``PROBE_SMALLER_AFTER_S`` after that failure: once a track is switched off,
+#: the probe to switch it on again is for far less than the one for the step up that failed
+#: (its picture stayed off for the whole backoff, seconds, where a probe at 1.5 times the
+#: estimate would have shown the room at once). The goal counts: the same step up asked
+#: again, at a rate lower only because the failure cut the estimate, went a second after
+#: the failure into a queue still full of it and cost the pictures behind a 400 kbit/s cap
+#: a second's freeze.
 PROBE_SMALLER: Final = 0.8
 PROBE_SMALLER_AFTER_S: Final = 1.0
 #: Loss measured up to this long (seconds) after a probe was found failed may be that
@@ -490,7 +494,9 @@ class ProbeController:
         "_backoff",
         "_confirm_until",
         "_failed_at",
+        "_failed_goal",
         "_failed_rate",
+        "_goal",
         "_last_long",
         "_next_allowed",
         "_rate",
@@ -506,7 +512,9 @@ class ProbeController:
         self._backoff = 2.0
         self._next_allowed = -math.inf
         self._rate = 0  # the rate of the last probe
+        self._goal = 0  # ... and what it was for (the rate before the estimate's bound)
         self._failed_rate: int | None = None  # ... if it failed
+        self._failed_goal = 0
         self._failed_at = -math.inf
         #: Probes that got through at their rate, and those that did not.
         self.succeeded = 0
@@ -526,19 +534,21 @@ class ProbeController:
         covered: by ``proven_bps`` when given (what probes showed), else by the estimate."""
         if wanted_bps <= (estimate_bps if proven_bps is None else proven_bps):
             return None
-        rate = min(int(wanted_bps * PROBE_OVERAGE), int(PROBE_GAIN * estimate_bps))
+        goal = int(wanted_bps * PROBE_OVERAGE)
+        rate = min(goal, int(PROBE_GAIN * estimate_bps))
         if now < self._next_allowed:
             failed = self._failed_rate
             smaller = (
                 failed is not None
                 and rate <= PROBE_SMALLER * failed
+                and goal <= PROBE_SMALLER * self._failed_goal
                 and now >= self._failed_at + PROBE_SMALLER_AFTER_S
             )
             if not smaller:
                 return None
         duration = PROBE_LONG_S if self.long else self.duration
         self._next_allowed = now + duration + 1.0
-        self._rate = rate
+        self._rate, self._goal = rate, goal
         self._last_long = self.long
         return ProbeRequest(rate, now + duration)
 
@@ -562,7 +572,7 @@ class ProbeController:
             self._confirm_until = now + PROBE_CONFIRM_S
         else:
             self.failed += 1
-            self._failed_rate, self._failed_at = self._rate, now
+            self._failed_rate, self._failed_goal, self._failed_at = self._rate, self._goal, now
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
 

@@ -438,6 +438,8 @@ def test_a_probe_for_much_less_than_the_one_that_failed_need_not_wait_out_the_ba
     assert first is not None and first.bitrate_bps == 450_000
     controller.result(False, 1.0)
     assert controller.request(2_000_000, 300_000, 1.5) is None  # the same question waits
+    # ... also when the failure cut the estimate, so that its rate is lower (360k)
+    assert controller.request(2_000_000, 240_000, 2.0) is None
     assert controller.request(290_000, 250_000, 1.5) is None  # a smaller one, a second
     smaller = controller.request(290_000, 250_000, 2.0)
     assert smaller is not None and smaller.bitrate_bps == int(290_000 * PROBE_OVERAGE)

@@ -37,6 +37,11 @@ PADDING_BYTES: Final = 255
 MIN_RESEND_INTERVAL_S: Final = 0.05
 #: Before a receiver report gives the RTT, this one is assumed (seconds).
 DEFAULT_RTT_S: Final = 0.1
+#: The base RTT is the least of the reports of this long (seconds). A report that waited in a
+#: busy receiver before it was stamped (or in a busy SFU before it was read) reads a round
+#: trip the link never had, alone or for a few seconds; a queue on the link raises every
+#: report while it stands.
+BASE_RTT_WINDOW_S: Final = 5.0
 #: Retransmission times remembered; beyond it the ones older than a second are forgotten.
 _RESENT_MEMORY: Final = 512
 #: Padding runs remembered to answer NACKs for what was sent before them (a probe pads
@@ -111,6 +116,7 @@ class Consumer(ConsumerBase):
         self.packets_lost = 0
         self.jitter_s: float | None = None
         self.rtt_s: float | None = None
+        self._rtts: deque[tuple[float, float]] = deque(maxlen=16)  # (when, RTT) of reports
         #: Middle 32 bits of the NTP time of each recent sender report -> when it was sent
         #: (monotonic). The NTP time is the source's clock, so the RTT is measured on ours.
         self._sr_sent: dict[int, float] = {}
@@ -279,7 +285,18 @@ class Consumer(ConsumerBase):
         self.jitter_s = report.jitter / self._clock if self._clock else None
         sent_at = self._sr_sent.get(report.lsr) if report.lsr else None
         if sent_at is not None:
-            self.rtt_s = max(0.0, time.monotonic() - sent_at - report.dlsr / 65536)
+            now = time.monotonic()
+            self.rtt_s = max(0.0, now - sent_at - report.dlsr / 65536)
+            self._rtts.append((now, self.rtt_s))
+
+    def base_rtt_s(self, now: float | None = None) -> float | None:
+        """The least RTT the receiver reports of the last ``BASE_RTT_WINDOW_S`` gave (the
+        latest, when none is that recent; None before any)."""
+        if not self._rtts:
+            return None
+        since = (time.monotonic() if now is None else now) - BASE_RTT_WINDOW_S
+        recent = [rtt for at, rtt in self._rtts if at >= since]
+        return min(recent) if recent else self._rtts[-1][1]
 
     def _answer_nack(self, lost: list[int]) -> None:
         self.nacks_received += 1

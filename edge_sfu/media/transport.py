@@ -930,6 +930,12 @@ class Transport(AsyncCloseable):
             except Exception:
                 logger.exception("allocation of %s failed", self.id)
 
+    def base_rtt_s(self) -> float | None:
+        """The link's round-trip time without what late reports add: the least of the
+        consumers' base RTTs (``Consumer.base_rtt_s``), None before any report gave one."""
+        rtts = [r for c in list(self.consumers.values()) if (r := c.base_rtt_s()) is not None]
+        return min(rtts) if rtts else None
+
     def send_rtcp_reports(self) -> None:
         """SR to the participant for every consumer; RR (and REMB for video) for its tracks."""
         rtts: list[float] = []

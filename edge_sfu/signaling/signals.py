@@ -299,7 +299,8 @@ class RoomSignals:
         self, transport: Transport, router: Router, sid: str, seen: set[int]
     ) -> NetworkQuality:
         estimate = transport.estimate
-        rtt = estimate.rtt_s if estimate is not None else None
+        # the link's base RTT: a late report from a busy receiver costs no latency level
+        rtt = transport.base_rtt_s()
         send: dict[str, LinkSample] = {}
         published: list[Producer] = []
         actual: dict[str, int] = {}

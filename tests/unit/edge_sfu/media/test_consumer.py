@@ -11,7 +11,7 @@ import pytest
 
 from edge_sfu.media import producer as producer_module
 from edge_sfu.media import seam
-from edge_sfu.media.consumer import Consumer
+from edge_sfu.media.consumer import BASE_RTT_WINDOW_S, Consumer
 from edge_sfu.media.errors import UnsupportedCodec
 from edge_sfu.media.layers import LayerSpec
 from edge_sfu.media.packet import H264, OPUS, VP8, CodecInfo, MediaPacket, vp8_rewrite_ids
@@ -326,6 +326,25 @@ def test_receiver_reports_give_loss_jitter_and_rtt() -> None:
     # An LSR we never sent (the source's clock, a lost report) leaves the RTT as it was.
     consumer.handle_rtcp(parse_rtcp(_receiver_report(0xABCD, 0, 12, 0, lsr ^ 0xFFFF, 0))[0])
     assert consumer.rtt_s == pytest.approx(0.25, abs=0.05) and consumer.fraction_lost == 0
+
+
+def test_the_base_rtt_is_the_least_of_the_recent_reports() -> None:
+    # A report a busy receiver stamped late reads a round trip the link never had: the
+    # base RTT is the least of the last few seconds' reports, the RTT the latest.
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 1, 90000, 2, True, 10.0))
+    assert consumer.base_rtt_s() is None
+    assert consumer.send_sender_report()
+    lsr = (struct.unpack_from("!Q", path.rtcp[-1], 8)[0] >> 16) & 0xFFFFFFFF
+    time.sleep(0.5)
+    for held_s in (0.25, 0.45, 0.05):  # round trips of about 0.25, 0.05, 0.45 s
+        report = _receiver_report(0xABCD, 0, 0, 0, lsr, int(held_s * 65536))
+        consumer.handle_rtcp(parse_rtcp(report)[0])
+    assert consumer.rtt_s == pytest.approx(0.45, abs=0.05)
+    assert consumer.base_rtt_s() == pytest.approx(0.05, abs=0.05)
+    # none that recent: the latest
+    later = time.monotonic() + BASE_RTT_WINDOW_S + 1
+    assert consumer.base_rtt_s(later) == pytest.approx(0.45, abs=0.05)
 
 
 def test_padding_goes_between_frames_and_the_stream_continues_after_it() -> None:

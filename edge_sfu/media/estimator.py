@@ -934,12 +934,18 @@ class SendSideEstimator:
             # above that (a sender that sends less than it may grows it to 1.5 times what
             # gets through, and a bucket's burst at a probe's start inflates what got
             # through, so the overuse's decrease from it may not bring it under) comes down
-            # to it now, as libwebrtc takes a saturated probe's result; one under it rises.
+            # to it now, as libwebrtc takes a saturated probe's result; one under it rises,
+            # but no higher than the probe's own rate: a probe that went out far faster
+            # than that (the pacer catching up after the SFU stalled: 3 Mbit/s for a probe
+            # at 547k) measured how fast a bucket's burst passed, not the link (1.75 Mbit/s
+            # "carried" by a 400 kbit/s link set an estimate of 1.66 Mbit/s, and the step
+            # up it allowed flooded the link for seconds).
             carried = received * PROBE_UTILISATION
-            self._probed_bps = max(self._probed_bps, carried)
-            if carried > self._delay.aimd.bitrate:
-                self._delay.aimd.set_estimate(carried)
-                self._loss.bitrate = max(self._loss.bitrate, carried)
+            raised = min(received, probe.bitrate_bps) * PROBE_UTILISATION
+            self._probed_bps = max(self._probed_bps, raised)
+            if raised > self._delay.aimd.bitrate:
+                self._delay.aimd.set_estimate(raised)
+                self._loss.bitrate = max(self._loss.bitrate, raised)
             self._delay.aimd.limit_to(carried, received)
         self.last_probe = (
             f"{'ok' if ok else 'failed'} at {probe.bitrate_bps // 1000}k: sent {sent / 1000:.0f}k"

@@ -490,6 +490,21 @@ def test_a_probe_that_filled_the_link_is_a_failure_though_most_of_it_arrived() -
     assert estimator.start_probe(2_000_000, 3.0) is not None
 
 
+def test_a_probe_sent_in_a_burst_lifts_the_estimate_no_higher_than_its_own_rate() -> None:
+    # The SFU stalled and its pacer caught up: the probe's packets went out at 3 Mbit/s,
+    # and a bucket's burst let them arrive at 1.75: "saturated", but what it measured is
+    # the burst, not the link; it asked about 450 kbit/s and shows no more than that.
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    count = _probe_at_450(estimator, sent_bps=3_000_000, arrived_bps=1_750_000)
+    for seq in range(count, count + 10):  # media after it, as in the test above
+        at = 0.6 + (seq - count) * 0.03
+        estimator.on_sent(seq, at, PACKET)
+        estimator.on_feedback([(seq, at + 0.02)], at + 0.05)
+    assert estimator.probe is None and estimator.probes.failed == 1
+    assert "saturated" in estimator.last_probe
+    assert estimator.estimate_bps <= 0.95 * 450_000 + 1
+
+
 def test_a_probe_that_never_sent_at_its_rate_is_no_success() -> None:
     # Its padding found little room between frames: 380 kbit/s went out of 450, all of it
     # arrived. That shows nothing of 450 kbit/s, though over 80 % of it arrived: a success

@@ -12,8 +12,13 @@ joins; after a 15 s settle, over a 30 s window, each page's ``getStats()`` per r
 
 * carol decodes alice and the kiosk at 12 fps or more, each frozen 2 s or less, each at a
   smaller size than its top layer;
-* alice decodes carol at 12 fps or more, and the kiosk at its top layer (640x360) with 90 %
-  or more of the frame rate she had alone;
+* alice decodes carol at 12 fps or more, and the kiosk at its top layer (640x360) at 12 fps
+  or more, with 90 % or more of the share of the camera's frames she had alone. The share,
+  not the rate: the camera here is libx264 in the test's own process (a unit's is the Pi's
+  encoder), and on a 2-core host with two Chromiums it encodes fewer frames the busier the
+  host is (30 fps alone, 23.6 in one CI window, where alice decoded 23.0 of them). What the
+  room is answerable for is what reaches alice of what the camera made; both rates are in
+  the report;
 * the kiosk encodes exactly the layers its viewers take: its top layer for alice and the one
   carol receives (the camera's own state: a layer's encoder runs only while someone wants it),
   read each second of the window together with carol's layer, in 90 % of the samples or more
@@ -289,6 +294,9 @@ class Measured:
 
     alone: dict[str, dict[str, Seen]]
     seen: dict[str, dict[str, Seen]]
+    #: The frame rate the kiosk's camera encoded its top layer at in each window.
+    camera_alone_fps: float
+    camera_fps: float
     #: Each second of the window: carol's layer of the kiosk's camera, what the camera encoded.
     encoding: list[tuple[str | None, frozenset[str]]]
     up_s: float | None = None
@@ -314,11 +322,14 @@ class Measured:
                 r in carol and 0 < carol[r].width < top for r, top in tops.items()
             ),
             "alice decodes carol at 12 fps or more": "carol" in alice and alice["carol"].fps >= 12,
-            "alice decodes the kiosk's top layer at 12 fps and 90 % of its rate alone": (
+            "alice decodes the kiosk's top layer at 12 fps and 90 % of her share alone": (
                 kiosk is not None
                 and alone is not None
                 and (kiosk.width, kiosk.height) == (TOP.width, TOP.height)
-                and kiosk.fps >= max(12, 0.9 * alone.fps)
+                and kiosk.fps >= 12
+                and self.camera_fps > 0
+                and self.camera_alone_fps > 0
+                and kiosk.fps / self.camera_fps >= 0.9 * alone.fps / self.camera_alone_fps
             ),
             # read each second with carol's layer at that instant: a switch (the new layer
             # started, the old one still running until nobody takes it) is a moment, and
@@ -343,13 +354,25 @@ class Measured:
 
     def __str__(self) -> str:
         return (
-            f"alice and the kiosk alone:\n{report(self.alone)}\nwith carol:\n"
-            f"{report(self.seen)}\nkiosk encoding with carol: its top layer and carol's in "
+            f"alice and the kiosk alone:\n{report(self.alone)}\n"
+            f"  the kiosk's camera encoded its top layer at {self.camera_alone_fps:.1f} fps\n"
+            f"with carol:\n{report(self.seen)}\n"
+            f"  the kiosk's camera encoded its top layer at {self.camera_fps:.1f} fps\n"
+            f"kiosk encoding with carol: its top layer and carol's in "
             f"{self.encoding_held():.0%} of {len(self.encoding)} samples\n"
             f"cap lifted: carol on the kiosk's top layer after {self.up_s} s "
             f"(alice's after {self.alice_up_s} s); kiosk encoding only {TOP.name} after "
             f"{self.only_top_s} s; then {sorted(self.encoding_after_up)}"
         )
+
+
+async def watch_camera(
+    kiosk: Kiosk, pages: dict[str, Any]
+) -> tuple[dict[str, dict[str, Seen]], float]:
+    """``watch`` over ``WINDOW_S``, and the rate the camera encoded its top layer at then."""
+    frames, start = kiosk.frames()[TOP.name], time.monotonic()
+    seen = await watch(pages, WINDOW_S)
+    return seen, (kiosk.frames()[TOP.name] - frames) / (time.monotonic() - start)
 
 
 async def capped_room(tmp_path: Path, host: SlowHost, scripts: Path, trace: Trace) -> Measured:
@@ -370,7 +393,7 @@ async def capped_room(tmp_path: Path, host: SlowHost, scripts: Path, trace: Trac
         ):
             alice = await joined_page(one, sfu.base, sfu.token("alice"))
             await asyncio.sleep(SETTLE_S)
-            alone = await watch({"alice": alice}, WINDOW_S)
+            alone, camera_alone_fps = await watch_camera(kiosk, {"alice": alice})
             trace.mark("carol joins")
             pages: dict[str, Any] = {}
             follower = asyncio.create_task(follow(sfu, kiosk, pages, trace))
@@ -379,9 +402,9 @@ async def capped_room(tmp_path: Path, host: SlowHost, scripts: Path, trace: Trac
                 await asyncio.sleep(SETTLE_S)
                 trace.mark("window")
                 trace.sampling = True
-                seen = await watch({"alice": alice, "carol": carol}, WINDOW_S)
+                seen, camera_fps = await watch_camera(kiosk, {"alice": alice, "carol": carol})
                 trace.sampling = False
-                measured = Measured(alone, seen, trace.encoding)
+                measured = Measured(alone, seen, camera_alone_fps, camera_fps, trace.encoding)
                 trace.mark("cap lifted")
                 host.set_rate(None)
                 lifted = time.monotonic()

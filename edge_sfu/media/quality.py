@@ -12,6 +12,7 @@ Level 0 is kept for a link that is down (connecting, reconnecting, failed).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -74,6 +75,24 @@ def wanted_bps(kind: str, asked_bps: int | None = None) -> int:
     subscribers switched its video off or render it small is not poor for sending less."""
     default = WANTED_BPS.get(kind, 0)
     return default if asked_bps is None else max(0, min(default, asked_bps))
+
+
+def link_jitter(figures: Iterable[tuple[str, float | None]]) -> float | None:
+    """A link's jitter from its streams' (kind, receiver-reported jitter in seconds): the
+    worst audio stream's where one reports, else the worst video stream's; None if none.
+
+    RFC 3550's interarrival jitter measures a link on an evenly paced stream, which audio
+    is (a packet every 20 ms). Video's also counts how each frame's burst of packets was
+    spread on its way (by its sender's pacing, by a busy forwarder or a busy receiver's
+    late reads): on loopback, a page whose browser shared a busy host read 60-70 ms of
+    video jitter, a poor link's figure, with its audio's well under that."""
+    audio: list[float] = []
+    video: list[float] = []
+    for kind, jitter in figures:
+        if jitter is not None and jitter >= 0:
+            (audio if kind == "audio" else video).append(jitter)
+    chosen = audio or video
+    return max(chosen) if chosen else None
 
 
 def _score(value: float, thresholds: tuple[float, ...], higher_is_better: bool) -> int:

@@ -22,7 +22,14 @@ from edge_common.lifecycle import TaskSet
 from ..context import LiveSignals
 from ..media.allocation import layer_options
 from ..media.layers import sending_layers
-from ..media.quality import WANTED_BPS, LinkSample, NetworkQuality, network_quality, wanted_bps
+from ..media.quality import (
+    WANTED_BPS,
+    LinkSample,
+    NetworkQuality,
+    link_jitter,
+    network_quality,
+    wanted_bps,
+)
 from ..media.speech import DominantSpeaker, LevelMeter
 from . import protocol as p
 
@@ -305,7 +312,7 @@ class RoomSignals:
         published: list[Producer] = []
         actual: dict[str, int] = {}
         lost = received = 0
-        jitter: float | None = None
+        jitters: list[tuple[str, float | None]] = []
         for track in list(transport.incoming.values()):
             producer = track.producer
             if producer is None or producer.closed or not producer.enabled:
@@ -322,9 +329,9 @@ class RoomSignals:
             self._uplink_counts[key] = counts
             lost += max(0, counts[0] - before[0])
             received += max(0, counts[1] - before[1])
-            if track.jitter_s is not None:
-                jitter = max(jitter or 0.0, track.jitter_s)
+            jitters.append((kind, track.jitter_s))
         uplink_loss = lost / (lost + received) if lost + received > 0 else None
+        jitter = link_jitter(jitters)
         wanted = wanted_uplink(published, router.publisher_caps.get(transport.id))
         # The sender's own estimate where its client reports one (a browser's, which its
         # encoder follows); else what arrives, less what the sender stopped sending for
@@ -343,6 +350,9 @@ class RoomSignals:
             )
         recv: dict[str, LinkSample] = {}
         downlink_loss = self._downlink_loss(transport, seen)
+        downlink_jitter = link_jitter(
+            (c.producer.kind, c.jitter_s) for c in list(transport.consumers.values())
+        )
         switched_off = transport.allocation.switched_off_by_client
         for consumer in list(transport.consumers.values()):
             producer = consumer.producer
@@ -359,7 +369,7 @@ class RoomSignals:
                 estimate.available_outgoing_bps if estimate is not None else None,
                 downlink_loss,
                 rtt,
-                estimate.jitter_s if estimate is not None else None,
+                downlink_jitter,
             )
         connected = transport.connection_state == "connected" and not self._is_reconnecting(sid)
         if not send and not recv:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from edge_sfu.media.quality import LinkSample, link_levels, network_quality
+from edge_sfu.media.quality import LinkSample, link_jitter, link_levels, network_quality
 
 GOOD = LinkSample(1_000_000, 900_000, 2_000_000, 0.0, 0.02, 0.005)
 
@@ -77,3 +77,11 @@ def test_reports_by_verbosity() -> None:
         "recv": 5,
     }
     assert detailed["send_stats"]["bandwidth"]["wanted"] == 32_000  # type: ignore[index]
+
+
+def test_a_links_jitter_is_its_audios_where_audio_reports() -> None:
+    # video's jitter also counts how each frame's burst of packets was spread on its way
+    assert link_jitter([("video", 0.07), ("audio", 0.004), ("audio", 0.009)]) == 0.009
+    assert link_jitter([("video", 0.07), ("video", 0.03), ("audio", None)]) == 0.07
+    assert link_jitter([("video", None), ("audio", -1.0)]) is None
+    assert link_jitter([]) is None

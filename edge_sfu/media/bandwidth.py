@@ -344,8 +344,11 @@ class TransportBandwidth:
             elapsed = now - then
             credit += request.bitrate_bps * elapsed / 8 - (total - sent)
             sent, then = total, now
-            # what a tick inside a frame could not pad is padded with the next, not later
-            credit = min(credit, request.bitrate_bps * (elapsed + PROBE_TICK_S) / 8)
+            # what a tick inside a frame could not pad is padded with the next, not later;
+            # nor is a stall made up for (the SFU's loop late by 300 ms padded 50 packets at
+            # once, 14 kB into a link whose queue holds 5: the media behind it was lost),
+            # as libwebrtc's prober drops a delayed probe rather than burst it
+            credit = min(credit, request.bitrate_bps * 2 * PROBE_TICK_S / 8)
             count = min(int(credit // padding_wire), PROBE_MAX_PACKETS_PER_TICK)
             if count <= 0:
                 continue

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_sfu.media.bandwidth import (
+    PROBE_TICK_S,
     SENDER_ESTIMATE_TTL_S,
     START_BPS,
     TransportBandwidth,
@@ -274,3 +275,22 @@ async def test_a_probe_sends_its_rate_as_the_link_counts_it_media_included() -> 
     finally:
         sender.cancel()
     assert sum(wire) * 8 / 0.5 == pytest.approx(600_000, rel=0.12)
+
+
+async def test_a_probe_does_not_make_up_for_a_stall_in_a_burst() -> None:
+    # The SFU's loop stalls 300 ms in the middle of a probe at 600 kbit/s: the padding then
+    # goes on at the probe's rate (a tick's worth, and what the last tick could not pad),
+    # not 300 ms of it at once into a short link's queue.
+    bw = _fed_back()
+    stream = _PaddedStream()
+    request = bw.downlink.start_probe(10 * bw.downlink.estimate_bps, time.monotonic())
+    assert request is not None
+    request = ProbeRequest(600_000, time.monotonic() + 0.6)
+    task = asyncio.ensure_future(bw.run_probe(request, lambda: [stream]))  # type: ignore[list-item]
+    await asyncio.sleep(0.15)
+    before = len(stream.wire)
+    time.sleep(0.3)  # the stall
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(task, 1.0)
+    after_stall = stream.wire[before]
+    assert after_stall <= 600_000 * 2 * PROBE_TICK_S / 8 + PADDING_BYTES + PACKET_OVERHEAD_BYTES

@@ -123,6 +123,10 @@ async def _three_pages(data_dir: Path, host: SlowHost, scripts: Path) -> dict[st
     return {
         "capped": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in room.seen.items()},
         "uncapped": {v: {r: _seen(s) for r, s in rs.items()} for v, rs in room.uncapped.items()},
+        "top_layer_encoded_fps": {
+            window: {name: round(fps, 1) for name, fps in rates.items()}
+            for window, rates in zip(("capped", "uncapped"), room.encoded, strict=True)
+        },
         "bars": room.bars,
     }
 

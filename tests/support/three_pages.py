@@ -70,15 +70,24 @@ class ThreePages:
     #: alice's and bob's top layer as each sent it at the end of the capped window
     #: (``Top``): the full layer the other one should see.
     tops: dict[str, Top] = field(default_factory=dict)
+    #: The rate alice's and bob's browsers encoded their top layer at in each window
+    #: (capped, uncapped): what the other one could decode at most.
+    encoded: tuple[dict[str, float], dict[str, float]] = ({}, {})
 
     def __str__(self) -> str:
         failed = [bar for bar, held in self.bars.items() if not held]
         trace = "\n".join(self.trace)
         tops = ", ".join(f"{name} {top}" for name, top in self.tops.items())
+        capped, uncapped = (
+            ", ".join(f"{name} {fps:.1f} fps" for name, fps in rates.items())
+            for rates in self.encoded
+        )
         return (
             f"top layers sent: {tops}\n"
-            f"carol capped:\n{report(self.seen)}\n{self.downlinks[0]}\n"
-            f"carol uncapped:\n{report(self.uncapped)}\n{self.downlinks[1]}\n"
+            f"carol capped:\n{report(self.seen)}\n"
+            f"  top layers encoded at: {capped}\n{self.downlinks[0]}\n"
+            f"carol uncapped:\n{report(self.uncapped)}\n"
+            f"  top layers encoded at: {uncapped}\n{self.downlinks[1]}\n"
             f"every second:\n{trace}\nbars not met: {failed or 'none'}"
         )
 
@@ -110,6 +119,7 @@ def _bars(
     seen: dict[str, dict[str, Seen]],
     uncapped: dict[str, dict[str, Seen]],
     tops: dict[str, Top],
+    encoded: tuple[dict[str, float], dict[str, float]],
 ) -> dict[str, bool]:
     return {
         "carol decodes each camera at 12 fps or more": all(
@@ -124,11 +134,45 @@ def _bars(
         "alice and bob decode carol at 12 fps or more": all(
             seen[v]["carol"].fps >= 12 for v in ("alice", "bob")
         ),
-        "alice and bob see each other's full layer at 90 % of the frame rate uncapped": all(
-            seen[v][r].width == tops[r].width and seen[v][r].fps >= 0.9 * uncapped[v][r].fps
+        "alice and bob see each other's full layer at 12 fps and 90 % of their share uncapped": all(
+            seen[v][r].width == tops[r].width
+            and seen[v][r].fps >= 12
+            and _share(seen[v][r], encoded[0][r]) >= 0.9 * _share(uncapped[v][r], encoded[1][r])
             for v, r in (("alice", "bob"), ("bob", "alice"))
         ),
     }
+
+
+def _share(seen: Seen, encoded_fps: float) -> float:
+    """The share of a sender's top-layer frames that a viewer decoded (at most 1: the two
+    rates are read a few milliseconds apart)."""
+    return min(1.0, seen.fps / encoded_fps) if encoded_fps > 0 else 0.0
+
+
+async def _encoded(page: Any) -> dict[str, tuple[int, int]]:
+    """Per encoding (by RID) of a page's camera, its frames encoded so far and its width."""
+    return {
+        e["rid"]: (e["framesEncoded"], e["frameWidth"] if e["active"] else 0)
+        for e in await page.evaluate(OUTBOUND_VIDEO_JS) or []
+    }
+
+
+async def _watch(
+    pages: dict[str, Any], senders: dict[str, Any]
+) -> tuple[dict[str, dict[str, Seen]], dict[str, float]]:
+    """``watch`` over ``WINDOW_S``, and the rate each of ``senders`` encoded its top layer at
+    meanwhile (its widest active encoding at the end)."""
+    before = {name: await _encoded(page) for name, page in senders.items()}
+    start = time.monotonic()
+    seen = await watch(pages, WINDOW_S)
+    elapsed = time.monotonic() - start
+    rates: dict[str, float] = {}
+    for name, page in senders.items():
+        after = await _encoded(page)
+        rid = max(after, key=lambda r: after[r][1], default=None)
+        if rid is not None and rid in before[name]:
+            rates[name] = (after[rid][0] - before[name][rid][0]) / elapsed
+    return seen, rates
 
 
 #: carol as the Python client, run inside the namespace: every half second it prints one JSON
@@ -231,13 +275,13 @@ async def three_page_room(
                         page = await joined_page(slow, sfu.base, sfu.token("carol"))
                         await asyncio.sleep(SETTLE_S)
                         trace.mark("capped window")
-                        seen = await watch({**fast, "carol": page}, WINDOW_S)
+                        seen, encoded = await _watch({**fast, "carol": page}, fast)
                         tops = {name: await _top(p) for name, p in fast.items()}
                         downlinks.append(describe_downlinks(sfu))
-                        uncapped = await _uncapped(host, fast, trace)
+                        uncapped, encoded_uncapped = await _uncapped(host, fast, trace)
                         downlinks.append(describe_downlinks(sfu))
                 else:
-                    seen, uncapped, tops = await _with_python_carol(
+                    seen, uncapped, tops, (encoded, encoded_uncapped) = await _with_python_carol(
                         host, sfu, fast, downlinks, trace
                     )
     finally:
@@ -245,10 +289,11 @@ async def three_page_room(
     return ThreePages(
         seen,
         uncapped,
-        _bars(seen, uncapped, tops),
+        _bars(seen, uncapped, tops, (encoded, encoded_uncapped)),
         (downlinks[0], downlinks[1]),
         tuple(trace.lines),
         tops,
+        (encoded, encoded_uncapped),
     )
 
 
@@ -280,30 +325,36 @@ class _Trace:
 
 async def _uncapped(
     host: SlowHost, fast: dict[str, Any], trace: _Trace
-) -> dict[str, dict[str, Seen]]:
-    """Lift carol's cap and, after a settle, what the fast pages see of each other."""
+) -> tuple[dict[str, dict[str, Seen]], dict[str, float]]:
+    """Lift carol's cap and, after a settle, what the fast pages see of each other (and the
+    rate each encoded its top layer at, ``_watch``)."""
     host.set_rate(None)
     trace.mark("cap lifted")
     await asyncio.sleep(SETTLE_S)
     trace.mark("uncapped window")
-    return await watch(fast, WINDOW_S)
+    return await _watch(fast, fast)
 
 
 async def _with_python_carol(
     host: SlowHost, sfu: RunningSfu, fast: dict[str, Any], downlinks: list[str], trace: _Trace
-) -> tuple[dict[str, dict[str, Seen]], dict[str, dict[str, Seen]], dict[str, Top]]:
+) -> tuple[
+    dict[str, dict[str, Seen]],
+    dict[str, dict[str, Seen]],
+    dict[str, Top],
+    tuple[dict[str, float], dict[str, float]],
+]:
     process = await host.python(PYTHON_CAROL, sfu.ws_url, sfu.token("carol"))
     views = _PythonViews(process)
     try:
         await asyncio.sleep(SETTLE_S)
         trace.mark("capped window")
         start = time.monotonic()
-        seen = await watch(fast, WINDOW_S)
+        seen, encoded = await _watch(fast, fast)
         end = time.monotonic()
         tops = {name: await _top(p) for name, p in fast.items()}
         downlinks.append(describe_downlinks(sfu))
         await asyncio.sleep(1.0)  # the client's next line
-        uncapped = await _uncapped(host, fast, trace)
+        uncapped, encoded_uncapped = await _uncapped(host, fast, trace)
         downlinks.append(describe_downlinks(sfu))
     finally:
         if process.returncode is None:
@@ -311,4 +362,4 @@ async def _with_python_carol(
         await process.wait()
         await views.task
     seen["carol"] = compare(views.at(start), views.at(end), end - start)
-    return seen, uncapped, tops
+    return seen, uncapped, tops, (encoded, encoded_uncapped)

@@ -643,6 +643,8 @@ class SendSideEstimator:
         self._probe_stopped = False
         self._probe_start = 0.0
         self._failed_probe_at = -math.inf
+        # (rate, until): in a saturated probe's wake, overuse cuts no lower than the rate
+        self._wake_floor = (0.0, -math.inf)
         #: How the last probe was judged, in words (for traces and support): its rate, what
         #: it sent and what got through, and why it failed if it did.
         self.last_probe = ""
@@ -798,9 +800,20 @@ class SendSideEstimator:
                     if probe is None:
                         self.probes.congested(now)
         acked = self.acked_bps
+        before = self._delay.aimd.bitrate
         delay_bps = self._delay.update(acked, now)
         if self.usage is Usage.OVERUSING:
             self.last_overuse = now
+            # The queue a saturated probe built drains for a while after its verdict, and
+            # the detector reads that drain as overuse, cutting from what arrives meanwhile
+            # (the media alone, under the link): behind 400 kbit/s, 572k -> 382k (the
+            # verdict) -> 220k, under what the tracks kept on needed, and a picture was off
+            # for 6 s. The probe showed what the link carries; its wake cuts no lower than
+            # ``BETA`` of that.
+            floor, until = self._wake_floor
+            aimd = self._delay.aimd
+            if now < until:  # a cut stops at the floor; a rate already under it stays
+                aimd.bitrate = max(aimd.bitrate, min(floor, before))
             if probe is None:
                 self.probes.congested(now)
         self._check_probe(now)
@@ -942,6 +955,7 @@ class SendSideEstimator:
             # up it allowed flooded the link for seconds).
             carried = received * PROBE_UTILISATION
             raised = min(received, probe.bitrate_bps) * PROBE_UTILISATION
+            self._wake_floor = (BETA * raised, now + PROBE_LOSS_S)
             self._probed_bps = max(self._probed_bps, raised)
             if raised > self._delay.aimd.bitrate:
                 self._delay.aimd.set_estimate(raised)

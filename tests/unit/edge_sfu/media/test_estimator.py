@@ -687,3 +687,19 @@ def test_feedback_that_stops_while_packets_go_out_cuts_the_estimate() -> None:
     silent.on_sent(0, 0.0, PACKET)
     silent.on_tick(5.0)
     assert silent.feedback_timeouts == 0 and silent.estimate_bps == 1_000_000
+
+
+def test_the_drain_of_a_saturated_probes_queue_cuts_no_lower_than_its_wake_floor() -> None:
+    # 450 kbit/s into a 400 kbit/s link: the estimate goes to what it carried (380k). The
+    # queue it built then drains while only the media (200 kbit/s) is sent: the detector
+    # reads overuse, and each cut from the acked rate (the media's) went far under the link.
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    count = _probe_at_450(estimator, sent_bps=450_000, arrived_bps=400_000)
+    gap = PACKET * 8 / 200_000
+    seq, at = count, 0.6
+    while at < 2.0:  # each packet's delay 5 ms more than the last one's: a queue, overuse
+        estimator.on_sent(seq, at, PACKET)
+        estimator.on_feedback([(seq, at + 0.02 + 0.005 * (seq - count))], at + 0.05)
+        seq, at = seq + 1, at + gap
+    assert "saturated" in estimator.last_probe and estimator.usage is Usage.OVERUSING
+    assert estimator.estimate_bps >= 0.85 * 0.95 * 400_000 * 0.97

@@ -10,8 +10,9 @@ smaller than the camera on a busy host) at 12 fps or more, decoding 90 % or more
 of the other's top-layer frames they decode once carol's cap is lifted (all three still in the
 room, so the host runs three pages in both windows). The share, not the bare frame rate: the
 browsers' encoders run at what a busy 2-core host leaves them, differently in each window, and
-the unit cannot forward a frame that was never encoded. Then the same room and bars with carol as the Python client (its own decoded
-frames and freezes, counted as Chromium counts them).
+the unit cannot forward a frame that was never encoded. Then the same room and bars with
+carol as the Python client (its own decoded frames and freezes, counted as Chromium counts
+them).
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 #: Messages a client may send per second on all its channels (a burst twice that); more
 #: are dropped unanswered.
 MESSAGES_PER_SECOND: Final = 20.0
+#: A flood's drops are logged once per this many (the first included), not one by one.
+DROPS_LOGGED_EVERY: Final = 100
 #: A publisher hint the SDK could not apply yet (it did not know the track SID, or its
 #: connection was renegotiating) is sent again after this long, at most HINT_RETRIES times.
 HINT_RETRY_S: Final = 1.0
@@ -56,6 +58,9 @@ class MediaChannels:
         self._rate = TokenBucket(MESSAGES_PER_SECOND)
         #: Messages refused (answered with an error; the log says why).
         self.refused = 0
+        #: Messages dropped unanswered for coming faster than ``MESSAGES_PER_SECOND``
+        #: (logged at the first and every ``DROPS_LOGGED_EVERY``-th).
+        self.dropped = 0
         #: Publisher hints: the simulcast publications they steer (by track SID), the
         #: encodings each was last told to send, the last request's number, retries left.
         self._hinted: dict[str, Producer] = {}
@@ -178,6 +183,16 @@ class MediaChannels:
     def _on_message(self, name: str, data: object) -> None:
         # aiortc calls this from its SCTP task: nothing may escape
         if not self._rate.allow():
+            self.dropped += 1
+            if self.dropped % DROPS_LOGGED_EVERY == 1:
+                logger.info(
+                    "participant %s: %d message(s) dropped so far for coming faster than %g "
+                    "a second (the last on the %s channel)",
+                    self.sid,
+                    self.dropped,
+                    MESSAGES_PER_SECOND,
+                    name,
+                )
             return
         try:
             if not isinstance(data, str | bytes):

@@ -215,6 +215,7 @@ async def test_media_signaling_channels(tmp_path):
                 assert not consumer.switched_off
 
                 # a flood on the channels: dropped past the rate, the session goes on
+                refused = alice.channels.refused
                 for _ in range(500):
                     sdk.send("track_priority", "junk")
                 await asyncio.sleep(1.5)
@@ -222,6 +223,9 @@ async def test_media_signaling_channels(tmp_path):
                 await sdk.reply("network_quality", lambda m: m["type"] == "network_quality")
                 assert service.sessions[alice.sid] is alice and not alice.closed
                 assert alice.channels.refused < 500
+                # what the rate dropped is counted, apart from what was answered
+                assert alice.channels.dropped > 0
+                assert alice.channels.dropped + alice.channels.refused - refused == 500
                 # and media goes on being forwarded
                 sent = consumer.packets_sent
                 await wait_for(lambda: consumer.packets_sent, lambda n: n > sent + 10, 10)

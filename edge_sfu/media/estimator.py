@@ -464,6 +464,15 @@ PROBE_MAX_BACKOFF_S: Final = 8.0
 #: a second's freeze.
 PROBE_SMALLER: Final = 0.8
 PROBE_SMALLER_AFTER_S: Final = 1.0
+#: After a probe that filled the link (saturated: it showed what the link carries), the
+#: probes until one gets through go at most this times that rate, not ``PROBE_GAIN`` times
+#: an estimate that may have floated over it. A probe is the only way to find a lifted cap,
+#: so they go on (backing off), but each one into a link still capped overflows it by what
+#: it sends over the link: at 1.5 times an estimate 10 % over a 400 kbit/s link, a
+#: half-second probe sent 12 kB into a 5 kB queue, and the media lost with it froze a
+#: picture each time. At 1.25 times the link the excess fits such a queue; a lifted cap
+#: costs one step more to climb (the ceiling goes with the first probe that gets through).
+PROBE_RETRY_GAIN: Final = 1.25
 #: Loss measured up to this long (seconds) after a probe was found failed may be that
 #: probe's overshoot, not the media's (``SendSideEstimator.probe_overshoot``): behind a
 #: 400 kbit/s link, what a probe lost was still being reported 1.8 s after its verdict.
@@ -492,6 +501,7 @@ class ProbeController:
 
     __slots__ = (
         "_backoff",
+        "_ceiling",
         "_confirm_until",
         "_failed_at",
         "_failed_goal",
@@ -516,6 +526,8 @@ class ProbeController:
         self._failed_rate: int | None = None  # ... if it failed
         self._failed_goal = 0
         self._failed_at = -math.inf
+        #: The highest rate a probe may have (``PROBE_RETRY_GAIN``) until one gets through.
+        self._ceiling: int | None = None
         #: Probes that got through at their rate, and those that did not.
         self.succeeded = 0
         self.failed = 0
@@ -536,6 +548,8 @@ class ProbeController:
             return None
         goal = int(wanted_bps * PROBE_OVERAGE)
         rate = min(goal, int(PROBE_GAIN * estimate_bps))
+        if self._ceiling is not None:
+            rate = min(rate, self._ceiling)
         if now < self._next_allowed:
             failed = self._failed_rate
             smaller = (
@@ -552,18 +566,27 @@ class ProbeController:
         self._last_long = self.long
         return ProbeRequest(rate, now + duration)
 
-    def result(self, succeeded: bool, now: float, contradicts: bool = False) -> None:
+    def result(
+        self,
+        succeeded: bool,
+        now: float,
+        contradicts: bool = False,
+        carried_bps: float | None = None,
+    ) -> None:
         """Tell how the last probe went: a failure backs off the next one. ``contradicts``:
         it failed with the link carrying less than a success before it showed, which is then
         taken back as congestion would take it back (``congested``) if it came less than
         ``PROBE_CONFIRM_S`` ago: under steady probing no congestion ever comes with no probe
-        running, and every success a bucket let through went unanswered."""
+        running, and every success a bucket let through went unanswered. ``carried_bps``:
+        it filled the link, which carried that much; the probes after it go no faster than
+        ``PROBE_RETRY_GAIN`` times that until one gets through."""
         if not succeeded and contradicts and now < self._confirm_until:
             self.refuted += 1
             self.long = True
         self._confirm_until = -math.inf
         if succeeded:
             self.succeeded += 1
+            self._ceiling = None
             self._backoff = 2.0
             self._next_allowed = now + 0.5
             self._failed_rate = None
@@ -573,6 +596,8 @@ class ProbeController:
         else:
             self.failed += 1
             self._failed_rate, self._failed_goal, self._failed_at = self._rate, self._goal, now
+            if carried_bps is not None and carried_bps > 0:
+                self._ceiling = int(PROBE_RETRY_GAIN * carried_bps)
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
 
@@ -972,7 +997,7 @@ class SendSideEstimator:
         if not ok:
             self._failed_probe_at = now
             contradicts = saturated and received * PROBE_UTILISATION < proven_before
-        self.probes.result(ok, now, contradicts)
+        self.probes.result(ok, now, contradicts, received if saturated else None)
 
     def probe_overshoot(self, now: float) -> bool:
         """Whether loss now may be our own probe's: one runs or awaits its verdict, or one

@@ -17,9 +17,11 @@ from edge_sfu.media.estimator import (
     PROBE_LOSS_S,
     PROBE_MAX_BACKOFF_S,
     PROBE_OVERAGE,
+    PROBE_RETRY_GAIN,
     AimdRateControl,
     OveruseDetector,
     ProbeController,
+    ProbeRequest,
     ReceiveSideEstimator,
     SendSideEstimator,
     TrendlineFilter,
@@ -703,3 +705,50 @@ def test_the_drain_of_a_saturated_probes_queue_cuts_no_lower_than_its_wake_floor
         seq, at = seq + 1, at + gap
     assert "saturated" in estimator.last_probe and estimator.usage is Usage.OVERUSING
     assert estimator.estimate_bps >= 0.85 * 0.95 * 400_000 * 0.97
+
+
+def test_after_a_probe_fills_the_link_the_next_ones_go_little_over_what_it_carried() -> None:
+    # A subscriber behind 400 kbit/s whose media need 300k (app-limited: the estimate floats
+    # over the link) and whose allocation wants far more. Probes go on, to find a lifted
+    # cap, but after one filled the link each later one goes at most PROBE_RETRY_GAIN times
+    # what it carried: the part of a probe over the link is what a short queue drops, media
+    # with it. A probe that gets through lifts the ceiling.
+    estimator = SendSideEstimator(600_000, 50_000, MAX_BPS)
+    probes: list[tuple[float, int]] = []
+    start_probe = estimator.start_probe
+
+    def recorded(wanted_bps: int, now: float) -> ProbeRequest | None:
+        request = start_probe(wanted_bps, now)
+        if request is not None:
+            probes.append((now, request.bitrate_bps))
+        return request
+
+    estimator.start_probe = recorded  # type: ignore[method-assign]
+    link = Link(400_000, queue_s=0.1)
+    run(estimator, link, 40.0, wanted_bps=1_500_000, media_bps=300_000)
+    assert probes[0][1] >= 1.4 * 400_000  # the first: 1.5 times an estimate of 600k
+    later = [rate for _, rate in probes[1:]]
+    assert len(later) >= 3, probes  # still probing, backing off
+    assert max(later) <= PROBE_RETRY_GAIN * 400_000 * 1.05, probes
+    assert estimator.probes.succeeded == 0
+    link.capacity = None
+    history = run(estimator, link, 30.0, wanted_bps=1_500_000, t0=40.0, media_bps=2_000_000)
+    recovered = next(t for t, bps in history if bps >= 1_400_000)
+    assert recovered - 40.0 < 15.0, recovered
+    assert max(rate for at, rate in probes if at > 40.0) > 2 * 400_000  # climbing again
+
+
+def test_a_probe_controller_keeps_under_its_ceiling_until_a_probe_gets_through() -> None:
+    controller = ProbeController()
+    first = controller.request(2_000_000, 600_000, 0.0)
+    assert first is not None and first.bitrate_bps == 900_000
+    controller.result(False, 1.0, carried_bps=400_000)
+    retry = controller.request(2_000_000, 600_000, 10.0)
+    assert retry is not None and retry.bitrate_bps == int(PROBE_RETRY_GAIN * 400_000)
+    controller.result(True, 11.0)
+    free = controller.request(2_000_000, 600_000, 12.0)
+    assert free is not None and free.bitrate_bps == 900_000
+    # a failure that showed nothing of the link (not saturated) sets no ceiling
+    controller.result(False, 13.0)
+    again = controller.request(2_000_000, 600_000, 30.0)
+    assert again is not None and again.bitrate_bps == 900_000

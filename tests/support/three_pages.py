@@ -40,6 +40,7 @@ from edge_sfu.media import MediaSettings
 from tests.support.browser import CHROMIUM, chromium, joined_page
 from tests.support.netns import SlowHost
 from tests.support.qoe import (
+    INBOUND_VIDEO_JS,
     OUTBOUND_VIDEO_JS,
     Seen,
     compare,
@@ -273,6 +274,7 @@ async def three_page_room(
                     inside = host.executable(CHROMIUM, scripts)
                     async with chromium(secure, camera, executable=inside) as slow:
                         page = await joined_page(slow, sfu.base, sfu.token("carol"))
+                        trace.watched["carol"] = page
                         await asyncio.sleep(SETTLE_S)
                         trace.mark("capped window")
                         seen, encoded = await _watch({**fast, "carol": page}, fast)
@@ -298,11 +300,14 @@ async def three_page_room(
 
 
 class _Trace:
-    """Every participant's downlink every second (``downlinks_now``), and marks."""
+    """Every participant's downlink every second (``downlinks_now``), and marks; and, once
+    ``watched`` holds carol's page, what she has decoded of each camera so far (frames and
+    seconds frozen), so that a freeze can be set beside what the SFU did then."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self._start = time.monotonic()
+        self.watched: dict[str, Any] = {}
 
     def mark(self, what: str) -> None:
         self.lines.append(f"{time.monotonic() - self._start:6.1f} --- {what}")
@@ -314,7 +319,19 @@ class _Trace:
         async def follow() -> None:
             while True:
                 await asyncio.sleep(1.0)
-                self.lines.append(f"{time.monotonic() - self._start:6.1f} {downlinks_now(sfu)}")
+                line = f"{time.monotonic() - self._start:6.1f} {downlinks_now(sfu)}"
+                for name, page in list(self.watched.items()):
+                    try:
+                        views = await page.evaluate(INBOUND_VIDEO_JS) or {}
+                    except Exception:  # the page closed: the room is over
+                        del self.watched[name]
+                        continue
+                    seen = " ".join(
+                        f"{who}:{v['framesDecoded']}f/{v['totalFreezesDuration']:.1f}s"
+                        for who, v in sorted(views.items())
+                    )
+                    line += f" || {name} decoded {seen}"
+                self.lines.append(line)
 
         task = asyncio.create_task(follow())
         try:

@@ -6,7 +6,7 @@ Over a 30 s window after a 15 s settle (``tests.support.three_pages``), from eac
 ``getStats()``: carol decodes each remote camera at 12 fps or more, at a smaller size, with
 at most 2 s frozen; alice and bob decode carol at 12 fps or more; and each sees the other's
 full layer (the top encoding the other's browser sends, which its CPU adaptation may have made
-smaller than the camera on a busy host) at 12 fps or more, decoding 90 % or more of the share
+smaller than the camera on a busy host), decoding 90 % or more of the share
 of the other's top-layer frames they decode once carol's cap is lifted (all three still in the
 room, so the host runs three pages in both windows). The share, not the bare frame rate: the
 browsers' encoders run at what a busy 2-core host leaves them, differently in each window, and

@@ -450,9 +450,12 @@ FEEDBACK_TIMEOUT_CUT: Final = 0.8
 #: The longest wait between failed probes (seconds): a probe costs a capped link half a
 #: second of a little loss, and a link that recovers is found again within this. Each failed
 #: probe into a link its media nearly fill cost a picture there a short freeze (a kiosk's
-#: room behind 400 kbit/s: 5 s let five or six into a 30 s window, 2-3 s frozen in all); a
-#: lifted cap is still found, and climbed to a 640x360 layer, in 11-13 s.
-PROBE_MAX_BACKOFF_S: Final = 8.0
+#: room behind 400 kbit/s, before ``PROBE_RETRY_GAIN``: 5 s let five or six into a 30 s
+#: window, 2-3 s frozen in all). Since failed probes go no faster than 1.25 times what the
+#: link carried they cost far less (0-0.3 s of freeze each), and at 8 s the wait was the
+#: largest part of finding a lifted cap: a kiosk's room, its cap lifted just after a
+#: failure, sent its first probe 7 s later and was on the 640x360 layer only after 24 s.
+PROBE_MAX_BACKOFF_S: Final = 6.0
 #: A probe at most this fraction of the last one, which failed, in both its goal (what the
 #: allocation wants) and its rate, asks a smaller question and need not wait out the
 #: backoff, only ``PROBE_SMALLER_AFTER_S`` after that failure: once a track is switched off,
@@ -473,6 +476,14 @@ PROBE_SMALLER_AFTER_S: Final = 1.0
 #: picture each time. At 1.25 times the link the excess fits such a queue; a lifted cap
 #: costs one step more to climb (the ceiling goes with the first probe that gets through).
 PROBE_RETRY_GAIN: Final = 1.25
+#: A probe that could not send at its rate (its padding found no room between frames, or
+#: the SFU's loop was late) but whose packets all arrived at the rate they went out failed
+#: nothing: it showed the link carries what it sent, and is no reason to wait longer for
+#: the next (``ProbeController.undersent``). Under load it is the commonest verdict of a
+#: climb after a lifted cap (a probe at 2 Mbit/s that sent 1.36 Mbit/s, all of it arriving),
+#: and counted a failure each one doubled the wait, seconds of a climb. Only this many in a
+#: row: a loop that cannot pace a probe for good gets the backoff after all.
+PROBE_UNDERSENT_RETRIES: Final = 2
 #: Loss measured up to this long (seconds) after a probe was found failed may be that
 #: probe's overshoot, not the media's (``SendSideEstimator.probe_overshoot``): behind a
 #: 400 kbit/s link, what a probe lost was still being reported 1.8 s after its verdict.
@@ -510,11 +521,13 @@ class ProbeController:
         "_last_long",
         "_next_allowed",
         "_rate",
+        "_undersent_run",
         "duration",
         "failed",
         "long",
         "refuted",
         "succeeded",
+        "undersent",
     )
 
     def __init__(self, duration: float = 0.5) -> None:
@@ -533,6 +546,10 @@ class ProbeController:
         self.failed = 0
         #: Successes that congestion soon after took back (counted in ``succeeded`` too).
         self.refuted = 0
+        #: Probes that could not send at their rate, all of what they sent arriving
+        #: (``PROBE_UNDERSENT_RETRIES``): neither a success nor a failure.
+        self.undersent = 0
+        self._undersent_run = 0
         #: Whether probes last ``PROBE_LONG_S`` (a success was taken back).
         self.long = False
         self._last_long = False  # whether the last probe was long
@@ -584,6 +601,7 @@ class ProbeController:
             self.refuted += 1
             self.long = True
         self._confirm_until = -math.inf
+        self._undersent_run = 0
         if succeeded:
             self.succeeded += 1
             self._ceiling = None
@@ -600,6 +618,25 @@ class ProbeController:
                 self._ceiling = int(PROBE_RETRY_GAIN * carried_bps)
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
+
+    def undersent_result(self, now: float, raised: bool) -> bool:
+        """Tell that the last probe could not send at its rate, all of what it sent arriving:
+        the next may follow a second from now, at no higher a rate, with no longer backoff
+        (``PROBE_UNDERSENT_RETRIES`` in a row; then it is a failure, and False is returned).
+        ``raised``: what it showed lifted the estimate, which congestion soon after takes
+        back as it would a success's."""
+        self._undersent_run += 1
+        if self._undersent_run > PROBE_UNDERSENT_RETRIES:
+            self.result(False, now)
+            return False
+        self.undersent += 1
+        self._next_allowed = now + 1.0
+        # the same question again, not a bolder one: the estimate it lifted would allow
+        # one, into a link nothing showed had room for it
+        self._ceiling = self._rate if self._ceiling is None else min(self._ceiling, self._rate)
+        if raised:
+            self._confirm_until = now + PROBE_CONFIRM_S
+        return True
 
     def congested(self, now: float) -> None:
         """The link showed congestion (an overuse, a loss cut, a feedback timeout) with no
@@ -947,11 +984,16 @@ class SendSideEstimator:
         # A probe whose packets arrived slower than they were sent filled the link: there
         # is no more room than what it carried, however close to its rate that came.
         # Counted a success, such a probe lifted nothing (0.95 of what arrived is about
-        # the estimate it started from) yet cleared the way for the next at once.
-        saturated = 0 < received < PROBE_SATURATED * sent
+        # the estimate it started from) yet cleared the way for the next at once. Slower
+        # than its own rate, when more went out (the pacer catching up after the loop was
+        # late): what arrived at the rate the probe asks about or faster filled nothing (a
+        # probe at 621k that went out at 851k on a link with no cap arrived at 743k, and
+        # was a "saturated" failure that cost a climb seconds).
+        saturated = 0 < received < PROBE_SATURATED * min(sent, probe.bitrate_bps)
         # ... and one that never sent at its rate (its padding found no room between
         # frames) showed nothing of that rate: taken for a success, it let a bolder one
-        # follow at once, into a link already full
+        # follow at once, into a link already full (``undersent`` below: it shows what it
+        # sent, and the next goes at the same bounds).
         # A probe whose padding stopped at an overuse failed, whatever the detector says
         # by its verdict (a queue drains in a round trip once the padding stops).
         ok = (
@@ -961,8 +1003,22 @@ class SendSideEstimator:
             and self.usage is not Usage.OVERUSING
             and not saturated
         )
-        if ok:
-            lifted = min(received, probe.bitrate_bps) * PROBE_UTILISATION
+        # ... and one that went out slower than its rate, all of it arriving as fast as it
+        # went, with no queue building, showed the link carries what it sent, nothing more
+        # (``PROBE_UNDERSENT_RETRIES``)
+        undersent = (
+            not ok
+            and not stopped
+            and not saturated
+            and received > 0
+            and sent < PROBE_SATURATED * probe.bitrate_bps
+            and self.usage is not Usage.OVERUSING
+        )
+        proved_more = False
+        if ok or undersent:
+            lifted = min(received, probe.bitrate_bps, sent if undersent else math.inf)
+            lifted *= PROBE_UTILISATION
+            proved_more = lifted > self._probed_bps
             if lifted > self._delay.aimd.bitrate:
                 self._delay.aimd.set_estimate(lifted)
             self._loss.bitrate = max(self._loss.bitrate, lifted)
@@ -986,18 +1042,22 @@ class SendSideEstimator:
                 self._delay.aimd.set_estimate(raised)
                 self._loss.bitrate = max(self._loss.bitrate, raised)
             self._delay.aimd.limit_to(carried, received)
+        verdict = "ok" if ok else "undersent" if undersent else "failed"
         self.last_probe = (
-            f"{'ok' if ok else 'failed'} at {probe.bitrate_bps // 1000}k: sent {sent / 1000:.0f}k"
+            f"{verdict} at {probe.bitrate_bps // 1000}k: sent {sent / 1000:.0f}k"
             f" received {received / 1000:.0f}k"
             f"{'' if drained is None else f' (drained {drained / 1000:.0f}k)'}"
             f"{' stopped' if stopped else ''}{' saturated' if saturated else ''}"
             f"{' overusing' if self.usage is Usage.OVERUSING else ''}"
         )
+        if undersent and self.probes.undersent_result(now, proved_more):
+            return
         contradicts = False
         if not ok:
             self._failed_probe_at = now
             contradicts = saturated and received * PROBE_UTILISATION < proven_before
-        self.probes.result(ok, now, contradicts, received if saturated else None)
+        if not undersent:  # (one undersent too many was counted a failure already)
+            self.probes.result(ok, now, contradicts, received if saturated else None)
 
     def probe_overshoot(self, now: float) -> bool:
         """Whether loss now may be our own probe's: one runs or awaits its verdict, or one

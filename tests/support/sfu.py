@@ -257,6 +257,7 @@ def describe_downlinks(sfu: RunningSfu, room_name: str = "room1") -> str:
             f"timeouts {downlink.feedback_timeouts} "
             f"feedback {transport.bandwidth.feedback_received} "
             f"probes ok {probes.succeeded} failed {probes.failed} refuted {probes.refuted} "
+            f"undersent {probes.undersent} "
             f"last: {downlink.last_probe or '-'}"
         )
         lines.append("  " + describe_allocation(transport).replace("\n", "\n  "))

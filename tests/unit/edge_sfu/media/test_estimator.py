@@ -494,8 +494,9 @@ def test_a_probe_that_filled_the_link_is_a_failure_though_most_of_it_arrived() -
 
 def test_a_probe_sent_in_a_burst_lifts_the_estimate_no_higher_than_its_own_rate() -> None:
     # The SFU stalled and its pacer caught up: the probe's packets went out at 3 Mbit/s,
-    # and a bucket's burst let them arrive at 1.75: "saturated", but what it measured is
-    # the burst, not the link; it asked about 450 kbit/s and shows no more than that.
+    # and a bucket's burst let them arrive at 1.75: what it measured is the burst, not the
+    # link; it asked about 450 kbit/s and shows no more than that. The queue the burst
+    # built (overusing) fails it.
     estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
     count = _probe_at_450(estimator, sent_bps=3_000_000, arrived_bps=1_750_000)
     for seq in range(count, count + 10):  # media after it, as in the test above
@@ -503,20 +504,75 @@ def test_a_probe_sent_in_a_burst_lifts_the_estimate_no_higher_than_its_own_rate(
         estimator.on_sent(seq, at, PACKET)
         estimator.on_feedback([(seq, at + 0.02)], at + 0.05)
     assert estimator.probe is None and estimator.probes.failed == 1
-    assert "saturated" in estimator.last_probe
+    assert "overusing" in estimator.last_probe
     assert estimator.estimate_bps <= 0.95 * 450_000 + 1
 
 
-def test_a_probe_that_never_sent_at_its_rate_is_no_success() -> None:
+def test_a_probe_that_went_out_faster_than_its_rate_and_arrived_at_it_got_through() -> None:
+    # The pacer caught up after a late loop: a probe at 450k went out at 620k, and a busy
+    # receiver stamped its last packet 60 ms late, so it "arrived" at ~480k: under 90 % of
+    # what went out, but over the rate the probe asked about. The link carried that rate;
+    # as a "saturated" failure (a probe at 621k that went out at 851k and arrived at 743k,
+    # on a link with no cap) it cost a climb after a lifted cap seconds of backoff.
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    probe = estimator.start_probe(2_000_000, 0.0)
+    assert probe is not None and probe.bitrate_bps == 450_000
+    gap = PACKET * 8 / 620_000
+    count = int(probe.until / gap)
+    for seq in range(count):
+        estimator.on_sent(seq, seq * gap, PACKET, probe=True)
+    arrivals = [(seq, 0.02 + seq * gap) for seq in range(count)]
+    arrivals[-1] = (count - 1, arrivals[-1][1] + 0.06)
+    estimator.on_feedback(arrivals, 0.6)
+    for seq in range(count, count + 10):  # media after it, judged as in the tests above
+        at = 0.6 + (seq - count) * 0.03
+        estimator.on_sent(seq, at, PACKET)
+        estimator.on_feedback([(seq, at + 0.02)], at + 0.05)
+    assert estimator.probe is None
+    assert estimator.last_probe.startswith("ok at 450k"), estimator.last_probe
+    assert estimator.probes.succeeded == 1 and estimator.probes.failed == 0
+    assert estimator.estimate_bps >= 0.95 * 450_000 - 1
+
+
+def test_a_probe_that_never_sent_at_its_rate_is_no_success_and_asks_again() -> None:
     # Its padding found little room between frames: 380 kbit/s went out of 450, all of it
     # arrived. That shows nothing of 450 kbit/s, though over 80 % of it arrived: a success
-    # here let a bolder probe follow at once, into a link that was already full.
+    # here let a bolder probe follow at once, into a link that was already full. Nor is it
+    # a failure: the link carried all it was given. It shows 380k, and the same question
+    # is asked again a second later, no bolder, with no longer wait.
     estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
-    _probe_at_450(estimator, sent_bps=380_000, arrived_bps=380_000)
-    estimator.on_tick(2.0)
+    count = _probe_at_450(estimator, sent_bps=380_000, arrived_bps=380_000)
+    for seq in range(count, count + 10):  # media after it, judged as in the tests above
+        at = 0.6 + (seq - count) * 0.03
+        estimator.on_sent(seq, at, PACKET)
+        estimator.on_feedback([(seq, at + 0.02)], at + 0.05)
     assert estimator.probe is None
-    assert estimator.probes.failed == 1 and estimator.probes.succeeded == 0
-    assert estimator.start_probe(2_000_000, 2.5) is None  # the backoff, not half a second
+    assert estimator.probes.failed == 0 and estimator.probes.succeeded == 0
+    assert estimator.probes.undersent == 1
+    assert estimator.last_probe.startswith("undersent at 450k"), estimator.last_probe
+    assert estimator.proven_bps == pytest.approx(0.95 * 380_000, rel=0.02)
+    assert estimator.estimate_bps >= estimator.proven_bps
+    assert estimator.start_probe(2_000_000, 1.3) is None  # a second, not half of one
+    again = estimator.start_probe(2_000_000, 2.0)
+    # the estimate it lifted would allow 1.5 times 361k: no, the same 450k
+    assert again is not None and again.bitrate_bps == 450_000
+
+
+def test_a_probe_that_can_never_send_at_its_rate_is_a_failure_after_two_tries() -> None:
+    # A loop that cannot pace a probe at all gets the backoff after all.
+    controller = ProbeController()
+    t = 0.0
+    verdicts = []
+    for _ in range(3):
+        request = controller.request(2_000_000, 300_000, t)
+        assert request is not None and request.bitrate_bps == 450_000
+        t = request.until + 0.2
+        verdicts.append(controller.undersent_result(t, raised=False))
+        t += 1.0
+    assert verdicts == [True, True, False]
+    assert controller.undersent == 2 and controller.failed == 1
+    assert controller.request(2_000_000, 300_000, t) is None  # the backoff (2 s) holds
+    assert controller.request(2_000_000, 300_000, t + 1.0) is not None
 
 
 class StalledReader(Link):

@@ -1011,7 +1011,7 @@ class SendSideEstimator:
             and not stopped
             and not saturated
             and received > 0
-            and sent < PROBE_SATURATED * probe.bitrate_bps
+            and 0 < sent < PROBE_SATURATED * probe.bitrate_bps
             and self.usage is not Usage.OVERUSING
         )
         proved_more = False

@@ -558,6 +558,20 @@ def test_a_probe_that_never_sent_at_its_rate_is_no_success_and_asks_again() -> N
     assert again is not None and again.bitrate_bps == 450_000
 
 
+def test_a_probe_whose_sends_cannot_be_measured_is_no_undersent_one() -> None:
+    # All its packets left in one burst (the loop stalled for the whole probe): no rate of
+    # sending can be told, so nothing says the link carried what it was given.
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
+    probe = estimator.start_probe(2_000_000, 0.0)
+    assert probe is not None
+    for seq in range(20):
+        estimator.on_sent(seq, 0.45 + seq * 0.0001, PACKET, probe=True)
+    estimator.on_feedback([(seq, 0.47 + seq * 0.01) for seq in range(20)], 0.7)
+    estimator.on_tick(2.0)
+    assert estimator.probe is None
+    assert estimator.probes.undersent == 0 and estimator.probes.failed == 1
+
+
 def test_a_probe_that_can_never_send_at_its_rate_is_a_failure_after_two_tries() -> None:
     # A loop that cannot pace a probe at all gets the backoff after all.
     controller = ProbeController()

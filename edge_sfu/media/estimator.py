@@ -484,6 +484,10 @@ PROBE_RETRY_GAIN: Final = 1.25
 #: and counted a failure each one doubled the wait, seconds of a climb. Only this many in a
 #: row: a loop that cannot pace a probe for good gets the backoff after all.
 PROBE_UNDERSENT_RETRIES: Final = 2
+#: A probe whose packets went out more than this times its rate (the pacer catching up
+#: after a stall) is saturated if they arrived slower than 90 % of what went out; one that
+#: went out at up to this over its rate, if slower than 90 % of its rate.
+PROBE_OVERSENT: Final = 1.5
 #: Loss measured up to this long (seconds) after a probe was found failed may be that
 #: probe's overshoot, not the media's (``SendSideEstimator.probe_overshoot``): behind a
 #: 400 kbit/s link, what a probe lost was still being reported 1.8 s after its verdict.
@@ -521,6 +525,7 @@ class ProbeController:
         "_last_long",
         "_next_allowed",
         "_rate",
+        "_retry_ceiling",
         "_undersent_run",
         "duration",
         "failed",
@@ -544,12 +549,15 @@ class ProbeController:
         #: Probes that got through at their rate, and those that did not.
         self.succeeded = 0
         self.failed = 0
-        #: Successes that congestion soon after took back (counted in ``succeeded`` too).
+        #: Successes (and undersent probes' lifts) that congestion soon after took back
+        #: (successes are counted in ``succeeded`` too).
         self.refuted = 0
         #: Probes that could not send at their rate, all of what they sent arriving
         #: (``PROBE_UNDERSENT_RETRIES``): neither a success nor a failure.
         self.undersent = 0
         self._undersent_run = 0
+        #: An undersent probe's rate: the next goes no higher, until any verdict.
+        self._retry_ceiling: int | None = None
         #: Whether probes last ``PROBE_LONG_S`` (a success was taken back).
         self.long = False
         self._last_long = False  # whether the last probe was long
@@ -567,6 +575,8 @@ class ProbeController:
         rate = min(goal, int(PROBE_GAIN * estimate_bps))
         if self._ceiling is not None:
             rate = min(rate, self._ceiling)
+        if self._retry_ceiling is not None:
+            rate = min(rate, self._retry_ceiling)
         if now < self._next_allowed:
             failed = self._failed_rate
             smaller = (
@@ -602,6 +612,7 @@ class ProbeController:
             self.long = True
         self._confirm_until = -math.inf
         self._undersent_run = 0
+        self._retry_ceiling = None
         if succeeded:
             self.succeeded += 1
             self._ceiling = None
@@ -619,24 +630,30 @@ class ProbeController:
             self._next_allowed = now + self._backoff
             self._backoff = min(self._backoff * 2, PROBE_MAX_BACKOFF_S)
 
-    def undersent_result(self, now: float, raised: bool) -> bool:
-        """Tell that the last probe could not send at its rate, all of what it sent arriving:
-        the next may follow a second from now, at no higher a rate, with no longer backoff
-        (``PROBE_UNDERSENT_RETRIES`` in a row; then it is a failure, and False is returned).
-        ``raised``: what it showed lifted the estimate, which congestion soon after takes
-        back as it would a success's."""
+    @property
+    def may_be_undersent(self) -> bool:
+        """Whether the last probe may be judged undersent: fewer than
+        ``PROBE_UNDERSENT_RETRIES`` in a row so far (after that, one is a failure)."""
+        return self._undersent_run < PROBE_UNDERSENT_RETRIES
+
+    def undersent_result(self, now: float, raised: bool) -> None:
+        """Tell that the last probe could not send at its rate, all of what it sent arriving
+        (only while ``may_be_undersent``): the next may follow a second from now, at no
+        higher a rate, with no longer backoff. ``raised``: what it showed lifted the
+        estimate, which congestion soon after takes back as it would a success's."""
         self._undersent_run += 1
-        if self._undersent_run > PROBE_UNDERSENT_RETRIES:
-            self.result(False, now)
-            return False
         self.undersent += 1
         self._next_allowed = now + 1.0
+        # nor sooner by ``PROBE_SMALLER``'s exemption for a smaller question after a failure
+        self._failed_at = now
         # the same question again, not a bolder one: the estimate it lifted would allow
         # one, into a link nothing showed had room for it
-        self._ceiling = self._rate if self._ceiling is None else min(self._ceiling, self._rate)
+        rate = self._rate
+        self._retry_ceiling = (
+            rate if self._retry_ceiling is None else min(self._retry_ceiling, rate)
+        )
         if raised:
             self._confirm_until = now + PROBE_CONFIRM_S
-        return True
 
     def congested(self, now: float) -> None:
         """The link showed congestion (an overuse, a loss cut, a feedback timeout) with no
@@ -988,8 +1005,10 @@ class SendSideEstimator:
         # than its own rate, when more went out (the pacer catching up after the loop was
         # late): what arrived at the rate the probe asks about or faster filled nothing (a
         # probe at 621k that went out at 851k on a link with no cap arrived at 743k, and
-        # was a "saturated" failure that cost a climb seconds).
-        saturated = 0 < received < PROBE_SATURATED * min(sent, probe.bitrate_bps)
+        # was a "saturated" failure that cost a climb seconds). Not when far more went out
+        # (``PROBE_OVERSENT``): such a burst may arrive inflated by a shaper's bucket.
+        basis = sent if sent > PROBE_OVERSENT * probe.bitrate_bps else min(sent, probe.bitrate_bps)
+        saturated = 0 < received < PROBE_SATURATED * basis
         # ... and one that never sent at its rate (its padding found no room between
         # frames) showed nothing of that rate: taken for a success, it let a bolder one
         # follow at once, into a link already full (``undersent`` below: it shows what it
@@ -1013,6 +1032,7 @@ class SendSideEstimator:
             and received > 0
             and 0 < sent < PROBE_SATURATED * probe.bitrate_bps
             and self.usage is not Usage.OVERUSING
+            and self.probes.may_be_undersent
         )
         proved_more = False
         if ok or undersent:
@@ -1050,14 +1070,14 @@ class SendSideEstimator:
             f"{' stopped' if stopped else ''}{' saturated' if saturated else ''}"
             f"{' overusing' if self.usage is Usage.OVERUSING else ''}"
         )
-        if undersent and self.probes.undersent_result(now, proved_more):
+        if undersent:
+            self.probes.undersent_result(now, proved_more)
             return
         contradicts = False
         if not ok:
             self._failed_probe_at = now
             contradicts = saturated and received * PROBE_UTILISATION < proven_before
-        if not undersent:  # (one undersent too many was counted a failure already)
-            self.probes.result(ok, now, contradicts, received if saturated else None)
+        self.probes.result(ok, now, contradicts, received if saturated else None)
 
     def probe_overshoot(self, now: float) -> bool:
         """Whether loss now may be our own probe's: one runs or awaits its verdict, or one

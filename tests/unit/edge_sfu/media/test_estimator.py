@@ -494,9 +494,9 @@ def test_a_probe_that_filled_the_link_is_a_failure_though_most_of_it_arrived() -
 
 def test_a_probe_sent_in_a_burst_lifts_the_estimate_no_higher_than_its_own_rate() -> None:
     # The SFU stalled and its pacer caught up: the probe's packets went out at 3 Mbit/s,
-    # and a bucket's burst let them arrive at 1.75: what it measured is the burst, not the
-    # link; it asked about 450 kbit/s and shows no more than that. The queue the burst
-    # built (overusing) fails it.
+    # and a bucket's burst let them arrive at 1.75: "saturated" (it went out over 1.5 times
+    # its rate, so what went out is the measure), but what it measured is the burst, not
+    # the link; it asked about 450 kbit/s and shows no more than that.
     estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
     count = _probe_at_450(estimator, sent_bps=3_000_000, arrived_bps=1_750_000)
     for seq in range(count, count + 10):  # media after it, as in the test above
@@ -504,7 +504,7 @@ def test_a_probe_sent_in_a_burst_lifts_the_estimate_no_higher_than_its_own_rate(
         estimator.on_sent(seq, at, PACKET)
         estimator.on_feedback([(seq, at + 0.02)], at + 0.05)
     assert estimator.probe is None and estimator.probes.failed == 1
-    assert "overusing" in estimator.last_probe
+    assert "saturated" in estimator.last_probe
     assert estimator.estimate_bps <= 0.95 * 450_000 + 1
 
 
@@ -574,19 +574,57 @@ def test_a_probe_whose_sends_cannot_be_measured_is_no_undersent_one() -> None:
 
 def test_a_probe_that_can_never_send_at_its_rate_is_a_failure_after_two_tries() -> None:
     # A loop that cannot pace a probe at all gets the backoff after all.
-    controller = ProbeController()
+    estimator = SendSideEstimator(300_000, 50_000, MAX_BPS)
     t = 0.0
-    verdicts = []
     for _ in range(3):
-        request = controller.request(2_000_000, 300_000, t)
-        assert request is not None and request.bitrate_bps == 450_000
-        t = request.until + 0.2
-        verdicts.append(controller.undersent_result(t, raised=False))
-        t += 1.0
-    assert verdicts == [True, True, False]
-    assert controller.undersent == 2 and controller.failed == 1
-    assert controller.request(2_000_000, 300_000, t) is None  # the backoff (2 s) holds
-    assert controller.request(2_000_000, 300_000, t + 1.0) is not None
+        probe = estimator.start_probe(2_000_000, t)
+        assert probe is not None and probe.bitrate_bps == 450_000
+        gap = PACKET * 8 / 300_000  # 300k of 450k goes out, all of it arrives
+        base = 1000 * int(t)
+        count = int((probe.until - t) / gap)
+        for n in range(count):
+            estimator.on_sent((base + n) & 0xFFFF, t + n * gap, PACKET, probe=True)
+        estimator.on_feedback(
+            [((base + n) & 0xFFFF, t + 0.02 + n * gap) for n in range(count)], t + 0.6
+        )
+        estimator.on_tick(t + 2.0)  # judged; an undersent one is asked again a second later
+        assert estimator.probe is None
+        t += 3.0
+    assert estimator.probes.undersent == 2 and estimator.probes.failed == 1
+    assert estimator.last_probe.startswith("failed at 450k"), estimator.last_probe
+    assert estimator.start_probe(2_000_000, t + 0.5) is None  # the backoff (2 s) holds
+    assert estimator.start_probe(2_000_000, t + 1.0) is not None
+
+
+def test_after_an_undersent_probe_no_smaller_one_goes_within_the_second() -> None:
+    # A failure on record lets a probe for much less go a second after it
+    # (``PROBE_SMALLER``); after an undersent one, that second counts again.
+    controller = ProbeController()
+    first = controller.request(2_000_000, 1_000_000, 0.0)
+    assert first is not None and first.bitrate_bps == 1_500_000
+    controller.result(False, 0.7)  # backoff: 2 s
+    smaller = controller.request(900_000, 700_000, 1.8)
+    assert smaller is not None  # for far less than the failed one: a second after it
+    controller.undersent_result(2.5, raised=False)
+    assert controller.request(700_000, 500_000, 2.55) is None
+    assert controller.request(700_000, 500_000, 3.0) is None
+    again = controller.request(700_000, 500_000, 3.6)
+    assert again is not None and again.bitrate_bps <= smaller.bitrate_bps
+
+
+def test_an_undersent_probes_ceiling_holds_until_the_next_verdict() -> None:
+    # The retry asks the same question, no bolder; once any probe is judged, a step up for
+    # far more is not held to the small one's rate.
+    controller = ProbeController()
+    small = controller.request(300_000, 250_000, 0.0)
+    assert small is not None and small.bitrate_bps == 360_000
+    controller.undersent_result(0.7, raised=True)
+    # the estimate it lifted is higher, and the allocation wants a little more now
+    retry = controller.request(400_000, 600_000, 1.8, proven_bps=342_000)
+    assert retry is not None and retry.bitrate_bps == 360_000
+    controller.result(False, 2.5)  # (a failure that showed no rate: no ceiling of its own)
+    bigger = controller.request(2_000_000, 1_000_000, 4.6)
+    assert bigger is not None and bigger.bitrate_bps == 1_500_000
 
 
 class StalledReader(Link):

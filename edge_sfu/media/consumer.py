@@ -106,7 +106,7 @@ class Consumer(ConsumerBase):
         self.retransmitted = 0
         #: Packets a NACK asked for again within a round trip of their last retransmission.
         self.resends_skipped = 0
-        self._resent: dict[int, float] = {}  # out seq -> when it was last retransmitted
+        self._resent: dict[int, float] = {}  # out seq -> when its last retransmission left
         self.plis_received = 0
         self.sender_reports_sent = 0
         #: From the subscriber's latest receiver report: the share of packets lost since
@@ -311,6 +311,12 @@ class Consumer(ConsumerBase):
         if len(resent) > _RESENT_MEMORY:
             self._resent = resent = {s: at for s, at in resent.items() if now - at < 1.0}
         too_soon = now - max(self.rtt_s or DEFAULT_RTT_S, MIN_RESEND_INTERVAL_S)
+        # A round trip from when the last copy left, not from when it was queued: behind
+        # a pacer's queue the receiver may ask again before that copy has even gone out,
+        # and a second copy queued behind the first is pure load on the link that lost the
+        # packet (libwebrtc skips a packet whose retransmission is still pending).
+        pacer = path.pacer
+        leaves = now + pacer.wait_s(urgent=True) if pacer is not None else now
         for out_seq in lost:
             seq = self._source_seq(out_seq)
             padding_ts = self._padding_ts(out_seq) if seq is None else None
@@ -327,7 +333,7 @@ class Consumer(ConsumerBase):
                 # behind a short link each probe's lost padding froze a picture there.
                 header = RTP_HEADER.pack(0xA0, self._pt, out_seq, padding_ts, self._ssrc)
                 if path.send_rtp_parts(header, b"\x01"):
-                    resent[out_seq] = now
+                    resent[out_seq] = leaves
                 continue
             if seq is None:
                 continue
@@ -344,7 +350,7 @@ class Consumer(ConsumerBase):
                 payload = vp8_rewrite_ids(payload, self._pid_off, self._tl0_off)[0]
             if path.send_rtp_parts(header, payload, urgent=True):
                 self.retransmitted += 1
-                resent[out_seq] = now
+                resent[out_seq] = leaves
         if missing:
             self.producer.request_retransmission(layer_name, missing)
 

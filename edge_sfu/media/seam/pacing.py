@@ -70,6 +70,7 @@ class Pacer:
         self._normal: deque[_Packet] = deque()
         #: Bytes queued now.
         self.queued_bytes = 0
+        self._urgent_bytes = 0  # ... of which urgent
         self._budget = max(MIN_BURST_BYTES, self.rate_bps * BURST_S / 8)  # starts full
         self._last = clock()
         self._timer: asyncio.TimerHandle | None = None
@@ -85,6 +86,15 @@ class Pacer:
         """Packets queued now."""
         return len(self._urgent) + len(self._normal)
 
+    def wait_s(self, urgent: bool = False) -> float:
+        """How long a packet queued now would wait before it leaves (seconds): behind
+        everything queued, or (``urgent``) behind the urgent packets only; at the rate the
+        queue would be released at (``MAX_QUEUE_S`` at most, by the rule above)."""
+        ahead = self._urgent_bytes if urgent else self.queued_bytes
+        if not ahead:
+            return 0.0
+        return min(MAX_QUEUE_S, ahead * 8 / self._effective_rate(self._clock()))
+
     def set_rate(self, rate_bps: int) -> None:
         """Release at ``rate_bps`` from now on."""
         self._refill(self._clock())
@@ -96,13 +106,15 @@ class Pacer:
         """Queue one packet; it leaves now if the budget allows and nothing waits before it.
         ``probe`` is passed on to ``send`` (padding queued behind media to keep its order)."""
         now = self._clock()
+        size = len(header) + len(payload)
         if urgent:
             self._urgent.append((header, payload, probe))
             self._urgent_since.append(now)
+            self._urgent_bytes += size
         else:
             self._normal.append((header, payload, probe))
             self._since.append(now)
-        self.queued_bytes += len(header) + len(payload)
+        self.queued_bytes += size
         self._release(now)
 
     def drain(self) -> None:
@@ -121,6 +133,7 @@ class Pacer:
         self._since.clear()
         self._urgent_since.clear()
         self.queued_bytes = 0
+        self._urgent_bytes = 0
 
     # -- internals -------------------------------------------------------------------
 
@@ -144,10 +157,12 @@ class Pacer:
         if self._urgent:
             header, payload, probe = self._urgent.popleft()
             since = self._urgent_since.popleft()
+            size = len(header) + len(payload)
+            self._urgent_bytes -= size
         else:
             header, payload, probe = self._normal.popleft()
             since = self._since.popleft()
-        size = len(header) + len(payload)
+            size = len(header) + len(payload)
         self.queued_bytes -= size
         self.packets_paced += 1
         self.max_wait_s = max(self.max_wait_s, now - since)

@@ -27,6 +27,7 @@ class FakePath:
         self.rtcp: list[bytes] = []
         self.probes = 0
         self.urgent = 0
+        self.pacer: QueuedFor | None = None
 
     def send_rtp_parts(
         self, header: bytes, payload: bytes, probe: bool = False, urgent: bool = False
@@ -42,6 +43,16 @@ class FakePath:
     def send_rtcp(self, data: bytes) -> bool:
         self.rtcp.append(data)
         return True
+
+
+class QueuedFor:
+    """Stands in for a path's pacer: a packet queued now waits ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def wait_s(self, urgent: bool = False) -> float:
+        return self.seconds
 
 
 class Upstream:
@@ -225,6 +236,29 @@ def test_a_packet_asked_for_again_within_a_round_trip_is_not_sent_again(
         now[0] += 0.01
         consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, [sent[i % 10]]))[0])
     assert len(consumer._resent) <= 513
+
+
+def test_a_round_trip_counts_from_when_the_last_copy_left_the_pacer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # on a congested link the retransmission waits in the pacer behind others: a NACK that
+    # repeats it a round trip after it was queued came before the copy could even leave
+    now = [100.0]
+    monkeypatch.setattr("edge_sfu.media.consumer.time.monotonic", lambda: now[0])
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 100, 0, 10, True, 0.0))
+    sent = [p[2] for p in path.rtp]
+    consumer.rtt_s = 0.1
+    path.pacer = QueuedFor(0.2)
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, sent[2:3]))[0])
+    assert consumer.retransmitted == 1
+    path.pacer.seconds = 0.0
+    now[0] += 0.25  # a round trip after the push, but the copy left only 0.05 s ago
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, sent[2:3]))[0])
+    assert consumer.retransmitted == 1 and consumer.resends_skipped == 1
+    now[0] += 0.06  # a round trip after the copy left: it was lost, so again
+    consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, sent[2:3]))[0])
+    assert consumer.retransmitted == 2 and path.rtp[-1][2] == sent[2]
 
 
 def test_pli_from_subscriber_becomes_a_keyframe_request() -> None:

@@ -175,3 +175,26 @@ def test_a_nonsense_rate_still_releases(rate: int) -> None:
     pacer.push(b"h", bytes(100))
     _run(pacer, clock, timers)
     assert len(sent) == 2
+
+
+def test_the_wait_a_packet_queued_now_would_have() -> None:
+    pacer, _sent, clock, timers = _pacer(400_000)
+    assert pacer.wait_s() == 0.0 and pacer.wait_s(urgent=True) == 0.0
+    for i in range(5):  # 5 kB of media: 0.1 s at 400 kbit/s
+        pacer.push(b"m%d" % i, bytes(998))
+    queued = pacer.queued_bytes
+    assert pacer.wait_s() == pytest.approx(queued * 8 / 400_000)
+    assert pacer.wait_s(urgent=True) == 0.0  # nothing urgent waits: a retransmission goes next
+    pacer.push(b"r0", bytes(998), urgent=True)
+    pacer.push(b"r1", bytes(998), urgent=True)
+    assert pacer.wait_s(urgent=True) == pytest.approx(2000 * 8 / 400_000)
+    for i in range(60):  # far more than MAX_QUEUE_S holds: the wait is bounded by it
+        pacer.push(b"b%d" % i, bytes(998))
+    assert pacer.wait_s() <= MAX_QUEUE_S
+    _run(pacer, clock, timers)
+    assert pacer.wait_s() == 0.0 and pacer.wait_s(urgent=True) == 0.0
+    assert pacer._urgent_bytes == 0
+    pacer.push(b"r2", bytes(998), urgent=True)
+    pacer.push(b"r3", bytes(998), urgent=True)
+    pacer.clear()
+    assert pacer.wait_s(urgent=True) == 0.0

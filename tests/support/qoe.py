@@ -173,6 +173,23 @@ _DETAIL = (
 )
 
 
+#: A Chromium flag for the rooms whose bars count a browser camera's frames: when its CPU
+#: adaptation steps down (``balanced``, as the join page asks), no frame rate below 15, as
+#: Chromium's own table keeps at 640x480 and above; smaller pictures instead. Its default
+#: (libwebrtc's ``BalancedDegradationSettings``) drops to 10 fps below 480x360 and 7 below
+#: 320x240, a choice for one call on one machine; this host runs two or three browsers'
+#: encoders on two cores, where a slower machine's CPU adaptation took both fast pages to
+#: 480 pixels wide at 10-11 fps in both windows of the three-page room, and no subscriber
+#: can decode 12 frames a second of a camera encoded at 11. Checked with a simulated
+#: overuse (``WebRTC-ForceSimulatedOveruseIntervalMs``): by default 640 wide at 15 fps,
+#: 480 at 15, 480 at 10; with this, 640 at 15, 480 at 15, 320 at 15. Still ``balanced``,
+#: still adapting; the bars stay about what the unit forwards.
+FRAME_RATE_FLOOR_FLAG = (
+    "--force-fieldtrials=WebRTC-Video-BalancedDegradationSettings/"
+    "pixels:76800|172800|307200,fps:15|15|15/"
+)
+
+
 def real_camera_flag(directory: Path, seconds: float = 1.0) -> str:
     """A Chromium flag that makes its fake camera play a clip with a sharp camera's detail
     (``_DETAIL``) at 640x480 and 30 fps, written as Y4M into ``directory`` (looped)."""

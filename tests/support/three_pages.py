@@ -40,6 +40,7 @@ from edge_sfu.media import MediaSettings
 from tests.support.browser import CHROMIUM, chromium, joined_page
 from tests.support.netns import SlowHost
 from tests.support.qoe import (
+    FRAME_RATE_FLOOR_FLAG,
     INBOUND_VIDEO_JS,
     OUTBOUND_VIDEO_JS,
     Seen,
@@ -264,14 +265,16 @@ async def three_page_room(
             secure = f"--unsafely-treat-insecure-origin-as-secure={sfu.base}"
             async with (
                 trace.following(sfu),
-                chromium(secure, camera) as here,
+                chromium(secure, camera, FRAME_RATE_FLOOR_FLAG) as here,
             ):
                 alice = await joined_page(here, sfu.base, sfu.token("alice"))
                 bob = await joined_page(here, sfu.base, sfu.token("bob"))
                 fast = {"alice": alice, "bob": bob}
                 if carol == "page":
                     inside = host.executable(CHROMIUM, scripts)
-                    async with chromium(secure, camera, executable=inside) as slow:
+                    async with chromium(
+                        secure, camera, FRAME_RATE_FLOOR_FLAG, executable=inside
+                    ) as slow:
                         page = await joined_page(slow, sfu.base, sfu.token("carol"))
                         trace.watched["carol"] = page
                         await asyncio.sleep(SETTLE_S)

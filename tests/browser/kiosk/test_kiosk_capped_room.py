@@ -54,6 +54,7 @@ from tests.support.browser import CHROMIUM, chromium, joined_page, require_chrom
 from tests.support.netns import SlowHost, scratch_dir, slow_host
 from tests.support.qoe import (
     CAMERA_SIZE,
+    FRAME_RATE_FLOOR_FLAG,
     INBOUND_VIDEO_JS,
     Seen,
     real_camera_flag,
@@ -388,8 +389,8 @@ async def capped_room(tmp_path: Path, host: SlowHost, scripts: Path, trace: Trac
         secure = f"--unsafely-treat-insecure-origin-as-secure={sfu.base}"
         inside = host.executable(CHROMIUM, scripts)
         async with (
-            chromium(secure, flag) as one,
-            chromium(secure, flag, executable=inside) as slow,
+            chromium(secure, flag, FRAME_RATE_FLOOR_FLAG) as one,
+            chromium(secure, flag, FRAME_RATE_FLOOR_FLAG, executable=inside) as slow,
         ):
             alice = await joined_page(one, sfu.base, sfu.token("alice"))
             await asyncio.sleep(SETTLE_S)

@@ -81,10 +81,12 @@ class SlowHost:
         script.chmod(0o755)
         return str(script)
 
-    async def python(self, source: str, *args: str) -> asyncio.subprocess.Process:
+    async def python(self, source: str, *args: str, nice: int = 0) -> asyncio.subprocess.Process:
         """Run ``source`` (a Python program, given ``args``) inside the namespace, with this
-        project importable; its stdout is a pipe to read, line by line."""
+        project importable, at niceness ``nice``; its stdout is a pipe to read, line by
+        line."""
         return await asyncio.create_subprocess_exec(
+            *("nice", "-n", str(nice)),
             *self.inside,
             sys.executable,
             "-c",

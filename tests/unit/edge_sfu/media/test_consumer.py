@@ -211,17 +211,25 @@ def test_a_packet_missing_upstream_is_asked_for_at_most_every_interval_and_three
     assert producer_module.UPSTREAM_NACK_TRIES == 3
 
 
+def _sent_a_frame(
+    monkeypatch: pytest.MonkeyPatch, rtt_s: float
+) -> tuple[list[float], Consumer, FakePath, list[int]]:
+    """A consumer that sent one 10-packet keyframe (their sequence numbers), its RTT
+    ``rtt_s``, on a clock the test moves (``now[0]``)."""
+    now = [100.0]
+    monkeypatch.setattr("edge_sfu.media.consumer.time.monotonic", lambda: now[0])
+    producer, consumer, path, _up = make([LayerSpec("default")])
+    feed(producer, frame("default", 100, 0, 10, True, 0.0))
+    consumer.rtt_s = rtt_s
+    return now, consumer, path, [p[2] for p in path.rtp]
+
+
 def test_a_packet_asked_for_again_within_a_round_trip_is_not_sent_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # aiortc lists every packet still missing with each new gap, Chromium repeats its NACK
     # every round trip: on a congested link, answering every repeat multiplies the load
-    now = [100.0]
-    monkeypatch.setattr("edge_sfu.media.consumer.time.monotonic", lambda: now[0])
-    producer, consumer, path, _up = make([LayerSpec("default")])
-    feed(producer, frame("default", 100, 0, 10, True, 0.0))
-    sent = [p[2] for p in path.rtp]
-    consumer.rtt_s = 0.2
+    now, consumer, path, sent = _sent_a_frame(monkeypatch, rtt_s=0.2)
     consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, sent[2:4]))[0])
     assert consumer.retransmitted == 2
     now[0] += 0.1  # the same two and a new one, before the retransmissions could arrive
@@ -243,12 +251,7 @@ def test_a_round_trip_counts_from_when_the_last_copy_left_the_pacer(
 ) -> None:
     # on a congested link the retransmission waits in the pacer behind others: a NACK that
     # repeats it a round trip after it was queued came before the copy could even leave
-    now = [100.0]
-    monkeypatch.setattr("edge_sfu.media.consumer.time.monotonic", lambda: now[0])
-    producer, consumer, path, _up = make([LayerSpec("default")])
-    feed(producer, frame("default", 100, 0, 10, True, 0.0))
-    sent = [p[2] for p in path.rtp]
-    consumer.rtt_s = 0.1
+    now, consumer, path, sent = _sent_a_frame(monkeypatch, rtt_s=0.1)
     path.pacer = QueuedFor(0.2)
     consumer.handle_rtcp(parse_rtcp(_nack(0xABCD, sent[2:3]))[0])
     assert consumer.retransmitted == 1

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from edge_sfu.media import seam
-from edge_sfu.media.consumer_base import ConsumerBase
+from edge_sfu.media.consumer_base import LAYER_SILENT_S, ConsumerBase
 from edge_sfu.media.packet import NTP_EPOCH_OFFSET, RTP_HEADER, MediaPacket, vp8_rewrite_ids
 from edge_sfu.media.producer import Producer
 
@@ -178,6 +178,8 @@ class Consumer(ConsumerBase):
                 self._tl0_off = (last_tl0 + 1 - tl0) & 0xFF
 
     def _forward(self, packet: MediaPacket) -> None:
+        # Mirrored in C for the steady state (``seam/_fastpath.c``, ``fan_out``): a change
+        # here is a change there; test_fastpath.py compares the two.
         path = self._path
         if path is None:
             self._current = None  # not negotiated yet: start again from a keyframe
@@ -436,3 +438,7 @@ def _sdes(ssrc: int, cname: bytes) -> bytes:
     chunk = struct.pack("!IBB", ssrc, 1, len(cname)) + cname + b"\x00"
     chunk += b"\x00" * (-len(chunk) % 4)
     return struct.pack("!BBH", 0x81, RTCP_SDES, len(chunk) // 4) + chunk
+
+
+# The compiled fan-out copies for this class exactly (a subclass gets ``deliver`` calls).
+seam.configure_fan_out(Consumer, LAYER_SILENT_S / 2)

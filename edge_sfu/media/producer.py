@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 from edge_common.lifecycle import Closeable
+from edge_sfu.media import seam
 from edge_sfu.media.errors import MediaClosed
 from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
 from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES, CodecInfo, MediaPacket
@@ -128,6 +129,14 @@ class Layer:
         return self.bitrate_at(time.monotonic())
 
 
+def _compiled_fan_out() -> seam.FanOut | None:
+    """``seam.fan_out()``, once the consumer class has told it what it copies for (it does
+    so on import: imported here, lazily, as it imports this module)."""
+    import edge_sfu.media.consumer  # noqa: F401
+
+    return seam.fan_out()
+
+
 class Producer(Closeable):
     """One published track (audio or video), with one or more layers.
 
@@ -167,6 +176,8 @@ class Producer(Closeable):
         #: Requests for missing packets not passed upstream (asked too recently or too often).
         self.upstream_nacks_skipped = 0
         self._consumers: list[ConsumerBase] = []
+        # the loop over them in C where the helper is built (``seam.fan_out``)
+        self._fan_out = _compiled_fan_out()
         self._wanted: frozenset[str] = frozenset()
         self.on_wanted_layers: WantedLayersCallback | None = None
         self.enabled = True
@@ -223,6 +234,10 @@ class Producer(Closeable):
             layer.frames += 1
         self.packets_received += 1
         self.bytes_received += len(packet.payload)
+        fan_out = self._fan_out
+        if fan_out is not None:
+            fan_out(packet, self._consumers)
+            return
         for consumer in self._consumers:
             consumer.deliver(packet)
 

@@ -38,7 +38,14 @@ from __future__ import annotations
 from edge_sfu.media.seam import packets
 from edge_sfu.media.seam.codecs import h264_depayload, h264_packetize, vp8_depayload
 from edge_sfu.media.seam.downlink import send_rtcp, tap_transport_sequence
-from edge_sfu.media.seam.egress import SentHandler, flush_all, with_transport_sequence
+from edge_sfu.media.seam.egress import (
+    FanOut,
+    SentHandler,
+    configure_fan_out,
+    fan_out,
+    flush_all,
+    with_transport_sequence,
+)
 from edge_sfu.media.seam.encoders import (
     MIN_VIDEO_BPS,
     drop_encoder,
@@ -201,6 +208,7 @@ __all__ = [
     "RID",
     "ArrivalHook",
     "ExtensionIds",
+    "FanOut",
     "LevelHandler",
     "ReceiveParams",
     "ReceiverRepair",
@@ -215,8 +223,10 @@ __all__ = [
     "arrival_time",
     "audio_level",
     "bound_decoded_frames",
+    "configure_fan_out",
     "drain_socket_reads",
     "drop_encoder",
+    "fan_out",
     "flush_all",
     "h264_depayload",
     "h264_packetize",

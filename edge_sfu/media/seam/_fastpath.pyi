@@ -1,6 +1,11 @@
 """The compiled helper (``_fastpath.c``): see that file."""
 
+from collections.abc import Callable
+from typing import Any
+
 def set_protect(address: int, /) -> None: ...
+def set_unprotect(address: int, /) -> None: ...
+def unprotect(ctx: int, packet: bytes, /) -> bytes | None: ...
 def protect_into(
     slot: int,
     slot_size: int,
@@ -12,3 +17,24 @@ def protect_into(
     seq: int,
     /,
 ) -> int: ...
+def configure(
+    consumer_type: type,
+    connected_state: object,
+    outbox_add: Callable[[Any], None],
+    batch_slots: int,
+    slot_bytes: int,
+    silence_check_s: float,
+    /,
+) -> None: ...
+def fan_out(packet: Any, consumers: list[Any], /) -> None: ...
+def send_batch(
+    fd: int,
+    sockaddr: bytes,
+    iovs: int,
+    lens: list[int],
+    gso: bool,
+    max_segments: int,
+    max_bytes: int,
+    /,
+) -> tuple[int, int, bool, int]: ...
+def copies() -> int: ...

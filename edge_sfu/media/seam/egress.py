@@ -40,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pylibsrtp
+from aiortc.rtcdtlstransport import State
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +117,32 @@ def _fast() -> Any:
 
         protect = _srtp_ffi.addressof(_srtp_lib, "srtp_protect")
         _fastpath.set_protect(int(_srtp_ffi.cast("uintptr_t", protect)))
+        unprotect = _srtp_ffi.addressof(_srtp_lib, "srtp_unprotect")
+        _fastpath.set_unprotect(int(_srtp_ffi.cast("uintptr_t", unprotect)))
     except Exception as exc:  # not built here (no compiler), or another pylibsrtp
         logger.info("compiled send helper unavailable (%s); protecting in Python", exc)
         return None
     return _fastpath
+
+
+#: ``unprotect(srtp_t address, packet)``: the packet SRTP-unprotected, None if refused.
+Unprotect = Callable[[int, bytes], "bytes | None"]
+
+
+def compiled_unprotect() -> Unprotect | None:
+    """The compiled helper's ``unprotect`` (pylibsrtp's ``Session.unprotect`` without the
+    Python around the call, for the receive path); None where the helper is not built or
+    ``EDGE_SFU_PURE_PYTHON`` is set."""
+    if _env_on(PURE_PYTHON_ENV):
+        return None
+    fast = _fast()
+    return None if fast is None else fast.unprotect  # type: ignore[no-any-return]
+
+
+def session_address(session: Any) -> int:
+    """The address of a pylibsrtp session's ``srtp_t``, for the compiled helper (valid
+    while the session lives)."""
+    return int(_srtp_ffi.cast("uintptr_t", session._srtp[0]))
 
 
 def fast_path_available() -> bool:
@@ -217,6 +240,7 @@ class BatchWriter:
         "_slot_ptrs",
         "_slot_views",
         "_sock",
+        "_sockaddr",
         "_srtp",
         "dead",
         "packets_dropped",
@@ -244,6 +268,7 @@ class BatchWriter:
             memoryview(whole)[i * SLOT_BYTES : (i + 1) * SLOT_BYTES] for i in range(BATCH_SLOTS)
         ]
         self._lenp = _srtp_ffi.new("int *")
+        self._sockaddr = sockaddr
         self._name = ffi.new("char[]", sockaddr)
         self._name_len = len(sockaddr)
         self._iovs = ffi.new("struct iovec[]", BATCH_SLOTS)
@@ -255,7 +280,7 @@ class BatchWriter:
         self._fast: Any = None if _env_on(PURE_PYTHON_ENV) else _fast()
         self._slot_addrs = [int(_srtp_ffi.cast("uintptr_t", p)) for p in self._slot_ptrs]
         self._iov_addrs = [int(ffi.cast("uintptr_t", self._iovs + i)) for i in range(BATCH_SLOTS)]
-        self._ctx_addr = int(_srtp_ffi.cast("uintptr_t", self._srtp))
+        self._ctx_addr = session_address(session)
         self._msgs = ffi.new("struct mmsghdr[]", BATCH_SLOTS)
         for i in range(BATCH_SLOTS):
             hdr = self._msgs[i].msg_hdr
@@ -396,6 +421,24 @@ class BatchWriter:
 
     def _send(self, lens: list[int]) -> int:
         """Send ``lens`` (the queue); returns how many datagrams left."""
+        fast = self._fast
+        if fast is not None:  # the same plan and error handling, in one call
+            sent, err, gso, calls = fast.send_batch(
+                self._fd,
+                self._sockaddr,
+                self._iov_addrs[0],
+                lens,
+                self._gso,
+                GSO_MAX_SEGMENTS,
+                GSO_MAX_BYTES,
+            )
+            self.syscalls += calls
+            if self._gso and not gso:
+                logger.info("UDP GSO refused; sending datagrams one by one in a batch")
+                self._gso = False
+            if err in (errno.EBADF, errno.ENOTSOCK):
+                self.dead = True  # the socket went away; the path resolves again
+            return int(sent)
         ffi = self._ffi
         msgs = self._msgs
         iovs = self._iovs
@@ -470,6 +513,42 @@ class _Outbox:
 
 
 _OUTBOX = _Outbox()
+
+#: ``fan_out(packet, consumers)``: ``consumer.deliver(packet)`` for each consumer.
+FanOut = Callable[[Any, list[Any]], None]
+_fan_out_configured = False
+
+
+def configure_fan_out(consumer_type: type, silence_check_s: float) -> None:
+    """Tell the compiled fan-out which consumer class it copies for (exactly that class;
+    any other is handed its packets through ``deliver``) and how often ``deliver`` checks
+    whether a forwarded layer went silent. Does nothing where the helper is not built."""
+    global _fan_out_configured
+    fast = _fast()
+    if fast is None:
+        return
+    fast.configure(
+        consumer_type, State.CONNECTED, _OUTBOX.add, BATCH_SLOTS, SLOT_BYTES, silence_check_s
+    )
+    _fan_out_configured = True
+
+
+def compiled_copies() -> int:
+    """How many copies the compiled fan-out has queued itself so far (0 without it)."""
+    fast = _fast()
+    return 0 if fast is None else int(fast.copies())
+
+
+def fan_out() -> FanOut | None:
+    """The compiled fan-out (``_fastpath.fan_out``: a producer's loop over its consumers,
+    each steady-state copy written, numbered, protected and queued in C, everything else
+    through ``deliver``); None where the helper is not built or not configured, or the
+    batched or compiled path is turned off (``EDGE_SFU_PLAIN_SEND``, ``EDGE_SFU_PURE_PYTHON``):
+    the caller then loops in Python. Read when a producer is made."""
+    if not _fan_out_configured or plain_send_forced() or _env_on(PURE_PYTHON_ENV):
+        return None
+    fast = _fast()
+    return None if fast is None else fast.fan_out  # type: ignore[no-any-return]
 
 
 def flush_all() -> None:

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
-from edge_sfu.media.seam.egress import flush_all
+from edge_sfu.media.seam.egress import compiled_unprotect, flush_all, session_address
 from edge_sfu.media.seam.extensions import (
     ExtensionIds,
     audio_level,
@@ -130,6 +130,10 @@ def install_fast_receive(
     arrived = _weak_hook(on_arrival)
     unknown: set[int] = set()  # SSRCs whose drop was logged
     ext = ids if ids is not None else ExtensionIds()
+    fast_unprotect = compiled_unprotect()
+    # the receiving session and its srtp_t's address, for the compiled unprotect (the
+    # session is held: the address stays valid; a new one, after a DTLS restart, is read)
+    keys: list[Any] = [None, 0]
 
     def data_received(data: bytes, component: int) -> None:
         if not data:
@@ -142,8 +146,17 @@ def install_fast_receive(
             and dtls._state is State.CONNECTED
             and dtls._rx_srtp is not None
         ):
+            session = dtls._rx_srtp
             try:
-                plain = dtls._rx_srtp.unprotect(data)
+                if fast_unprotect is not None:
+                    if session is not keys[0]:
+                        keys[:] = [session, session_address(session)]
+                    unprotected = fast_unprotect(keys[1], data)
+                    if unprotected is None:
+                        return  # forged, replayed or malformed
+                    plain = unprotected
+                else:
+                    plain = session.unprotect(data)
                 packet = parse_rtp_light(plain)
             except Exception:  # forged, replayed or malformed: never the loop's problem
                 return

@@ -10,6 +10,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from edge_sfu.media import H264, MediaSettings, Router, Transport
+from edge_sfu.media.seam import egress
 from tests.integration.media.peers import (
     AudioStreamTrack,
     Subscriber,
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("send_mode")
 
 
 @pytest.mark.parametrize("mime", ["video/H264", "video/VP8"])
-async def test_video_and_audio_reach_two_subscribers(mime: str) -> None:
+async def test_video_and_audio_reach_two_subscribers(mime: str, send_mode: str) -> None:
+    fanned = egress.compiled_copies()
     router = Router("RM1")
     pub_pc, _pub_t, producers = await publish(
         router, "PA", [(SyntheticVideoTrack(320, 240), mime), (AudioStreamTrack(), "audio/opus")]
@@ -44,6 +46,13 @@ async def test_video_and_audio_reach_two_subscribers(mime: str) -> None:
         video = next(p for p in producers if p.kind == "video")
         assert video.codec.mime_type.lower() == mime.lower()
         assert video.keyframe_requests_sent >= 1
+        sent = sum(c.packets_sent for p in producers for c in p.consumers)
+        compiled = egress.compiled_copies() - fanned
+        if send_mode == "compiled":
+            # past each stream's first keyframe, every copy is the compiled fan-out's
+            assert compiled > sent / 2, (compiled, sent)
+        else:
+            assert compiled == 0
     finally:
         for sub in subs:
             await sub.close()

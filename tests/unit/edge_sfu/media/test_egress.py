@@ -14,6 +14,17 @@ from edge_sfu.media.seam import egress
 KEY = bytes(range(30))
 
 
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def writer_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: writers that protect and send with the compiled helper
+    (``send_batch`` plans the messages and calls ``sendmmsg``), and in Python."""
+    mode: str = request.param
+    if mode == "compiled" and not egress.fast_path_available():
+        pytest.skip("the compiled helper is not built here")
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "1" if mode == "python" else "0")
+    return mode
+
+
 def _sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
     tx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
     rx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
@@ -37,7 +48,7 @@ def _receive(receiver: socket.socket, rx: pylibsrtp.Session, count: int) -> list
 
 @pytest.mark.parametrize("pair", [socket.AF_INET, socket.AF_INET6], indirect=True)
 def test_queued_packets_leave_protected_in_order_in_one_call(
-    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch, writer_mode: str
 ) -> None:
     monkeypatch.delenv(egress.PLAIN_SEND_ENV, raising=False)
     sender, receiver = pair
@@ -48,6 +59,7 @@ def test_queued_packets_leave_protected_in_order_in_one_call(
     for header, payload in packets:
         assert writer.queue(header, payload, 0, -1, False)
     assert writer.pending == len(packets)
+    assert writer.compiled is (writer_mode == "compiled")
     writer.flush()
     assert writer.pending == 0
     assert writer.syscalls == 1 and writer.packets_sent == len(packets)

@@ -172,3 +172,50 @@ def test_the_pure_python_path_is_forced_by_the_environment(
     monkeypatch.setenv(egress.PURE_PYTHON_ENV, "0")
     writer = egress.BatchWriter.create(sender, receiver.getsockname(), _tx())
     assert writer is not None and writer.compiled
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    payload=st.binary(min_size=0, max_size=1400),
+    seq=st.integers(0, 0xFFFF),
+    flip=st.one_of(st.none(), st.integers(0, 2000)),
+)
+def test_the_compiled_unprotect_takes_and_refuses_what_pylibsrtp_does(
+    payload: bytes, seq: int, flip: int | None
+) -> None:
+    unprotect = egress.compiled_unprotect()
+    assert unprotect is not None, "the compiled helper was not built"
+    packet = _tx().protect(_header(0x80, 0, seq, b"") + payload)
+    if flip is not None:  # a forged or damaged packet
+        at = flip % len(packet)
+        packet = packet[:at] + bytes((packet[at] ^ 0x01,)) + packet[at + 1 :]
+    python_rx, compiled_rx = _rx(), _rx()
+    try:
+        expected: bytes | None = python_rx.unprotect(packet)
+    except pylibsrtp.Error:
+        expected = None
+    assert unprotect(egress.session_address(compiled_rx), packet) == expected
+    if expected is not None:  # the same packet again is a replay: refused both ways
+        with pytest.raises(pylibsrtp.Error):
+            python_rx.unprotect(packet)
+        assert unprotect(egress.session_address(compiled_rx), packet) is None
+
+
+def test_the_compiled_unprotect_refuses_bad_arguments() -> None:
+    unprotect = egress.compiled_unprotect()
+    assert unprotect is not None
+    with pytest.raises(TypeError):
+        unprotect(1, "text")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        unprotect(0, b"\x80" * 40)  # no session
+    assert unprotect(egress.session_address(_rx()), b"") is None
+    assert unprotect(egress.session_address(_rx()), b"\x80\x60") is None
+
+
+def test_the_pure_python_path_unprotects_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge_sfu.media.consumer  # noqa: F401  (tells the fan-out what it copies for)
+
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "1")
+    assert egress.compiled_unprotect() is None and egress.fan_out() is None
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "0")
+    assert egress.compiled_unprotect() is not None and egress.fan_out() is not None

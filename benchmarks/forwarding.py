@@ -13,9 +13,19 @@ protected by the compiled helper, ``edge-pure`` the same without it
 (``FWD_SFUS``) sends one ``sendto`` per packet (``EDGE_SFU_PLAIN_SEND=1``, the fallback
 where batching cannot work).
 
+Both SFUs run at a higher priority than the load generator (niceness ``FWD_SFU_NICE``
+below this process's, -5 unless set; every thread of Janus alike), as a unit's SFU runs
+with its clients on other machines: here they share the host's cores, and a subscriber
+process woken by a datagram would otherwise preempt the SFU in the middle of its fan-out,
+which is the host's cost, not the SFU's. Where lowering niceness is not permitted (not
+root, no ``CAP_SYS_NICE``) they run at this process's; ``sfu_nice`` in each row and in
+the result says which. Latency is read from each subscriber socket's kernel receive
+stamp, so the measuring process's own delays do not count either.
+
 Environment, for shorter runs: ``FWD_KS`` (e.g. ``8,16``), ``FWD_ROUNDS``, ``FWD_SFUS``
 (e.g. ``edge,janus``; ``edge-uvloop`` is this SFU on uvloop, which is not a dependency:
-install it somewhere on ``PYTHONPATH``), ``FWD_RELAY_KS`` (empty: no MediaRelay).
+install it somewhere on ``PYTHONPATH``), ``FWD_RELAY_KS`` (empty: no MediaRelay),
+``FWD_SFU_NICE`` (0: the SFUs at the load generator's priority).
 
 Runs with no arguments; the last line of output is one JSON object.
 """
@@ -58,6 +68,24 @@ EDGE_SEND = {
 PATH = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 SFUS = tuple(os.environ.get("FWD_SFUS", "edge,edge-pure,janus").split(","))
 ORDER = ("edge", "edge-pure", "edge-plain", "edge-uvloop", "janus", "relay")
+#: The SFUs' niceness relative to this process's (see the module's docstring).
+SFU_NICE = int(os.environ.get("FWD_SFU_NICE", "-5"))
+
+
+def prioritize(pid: int) -> int:
+    """Every thread of ``pid`` at ``SFU_NICE`` below this process's niceness; returns the
+    difference applied (0 where it is not permitted)."""
+    if SFU_NICE == 0:
+        return 0
+    target = os.getpriority(os.PRIO_PROCESS, 0) + SFU_NICE
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.setpriority(os.PRIO_PROCESS, int(tid), target)
+    except PermissionError:
+        return 0
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # a thread that ended meanwhile
+    return SFU_NICE
 
 
 class ServerProcess:
@@ -165,6 +193,8 @@ async def run_case(sfu: str, k: int, video: list[bytes], audio: list[bytes]) -> 
                 assert server is not None
                 offer = (await server.call(op="subscribe", id=f"S{i}"))["sdp"]
                 await server.call(op="answer", id=f"S{i}", sdp=await receiver.answer_offer(offer))
+        # every thread the SFU runs for this room exists now (Janus: one per handle)
+        nice = prioritize(pid)
         await asyncio.sleep(WARMUP_S)
         for receiver in receivers:
             receiver.measuring = True
@@ -198,6 +228,7 @@ async def run_case(sfu: str, k: int, video: list[bytes], audio: list[bytes]) -> 
             "latency_p99_ms": _round(percentile(latencies, 99)),
             "frames_measured": len(latencies),
             "rss_mb": round(rss, 1),
+            "sfu_nice": nice,
             "loadavg_1min": round(os.getloadavg()[0], 2),
         }
     finally:
@@ -310,6 +341,7 @@ async def main() -> dict[str, Any]:
             "seconds": round(time.monotonic() - started, 1),
             "loadavg_1min_before": round(load_before, 2),
             "loadavg_1min_after": round(os.getloadavg()[0], 2),
+            "sfu_nice": max((r["sfu_nice"] for runs in raw.values() for r in runs), default=0),
             "cpus": os.cpu_count(),
         }
     )

@@ -255,7 +255,8 @@ class Counters:
 class Receiver:
     """A subscriber that counts RTP packets and measures per-frame latency. Never decodes.
 
-    Datagrams are timed and counted as the socket hands them over, from the RTP header,
+    Datagrams are timed as they reached the socket (the kernel's receive stamp, as the
+    SFU's own ingress reads it) and counted, from the RTP header,
     which SRTP leaves in clear. Until the first SEI of the video stream has been decrypted
     (by aiortc, to tie this stream's RTP timestamps to the publisher's frame numbers) the
     datagrams also go on to aiortc; after that they stop there, so the receiving side's
@@ -297,7 +298,9 @@ class Receiver:
 
         def data_received(data: bytes, component: int) -> None:
             if len(data) >= 12 and 127 < data[0] < 192 and not 192 <= data[1] <= 223:
-                now = time.monotonic_ns()
+                # when the datagram reached the socket (the kernel's stamp, read with the
+                # burst): the measuring process's own delays are not the SFU's
+                now = int(seam.arrival_time() * 1e9)
                 _, m_pt, _, ts, ssrc = header.unpack_from(data)
                 if self.measuring:
                     counters.packets += 1

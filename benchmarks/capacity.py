@@ -16,7 +16,9 @@ VideoRoom (Debian's ``janus``, simulcast on) in the same run.
 
 Reuses the forwarding benchmark's harness (``benchmarks/_forwarding``, and Janus's driver in
 ``tests/support/janus``): the SFU process, the Janus driver, the publisher and receivers
-(which time each frame's last packet against an SEI time stamp and never decode). Each
+(which time each frame's last packet, from its kernel receive stamp, against an SEI time
+stamp and never decode), and its priorities: both SFUs run above the load generator
+(``FWD_SFU_NICE``, ``sfu_nice`` in each row; see ``benchmarks/forwarding.py``). Each
 participant is one publishing and one receiving peer connection, in this process. Loopback
 only; every loop is bounded (``MAX_N``, and a time budget per SFU). Runs with no arguments,
 in under 10 minutes; the last line of output is one JSON object.
@@ -49,7 +51,7 @@ from benchmarks._forwarding.media import (  # noqa: E402
     encode_opus,
     with_send_simulcast,
 )
-from benchmarks.forwarding import ServerProcess, cpu_seconds, percentile  # noqa: E402
+from benchmarks.forwarding import ServerProcess, cpu_seconds, percentile, prioritize  # noqa: E402
 from tests.support.janus import Janus, JanusRoom  # noqa: E402
 
 START_N = int(os.environ.get("CAP_START", "4"))
@@ -183,6 +185,8 @@ async def run_room(
                 break
             await asyncio.sleep(0.5)
         ready_s = time.monotonic() - ready
+        # as the forwarding benchmark: the SFU (every Janus thread) above the load generator
+        nice = prioritize(pid)
         await asyncio.sleep(WARMUP_S)
         for receiver in receivers:
             receiver.measuring = True
@@ -201,6 +205,7 @@ async def run_room(
             receiver.measuring = False
         row = _summary(sfu, n, publishers, receivers, cpu1 - cpu0, own1 - own0, elapsed)
         row["streams_up_s"] = round(ready_s, 1)
+        row["sfu_nice"] = nice
         row["all_streams_up"] = all(len(r.anchors) >= n - 1 for r in receivers)
         if server is not None and os.environ.get("CAP_DEBUG"):
             row["consumers"] = (await server.call(op="room-stats"))["consumers"]

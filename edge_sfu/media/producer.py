@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 from edge_common.lifecycle import Closeable
-from edge_sfu.media import seam
 from edge_sfu.media.errors import MediaClosed
 from edge_sfu.media.layers import DEFAULT_LAYER, LayerSpec
 from edge_sfu.media.packet import PACKET_OVERHEAD_BYTES, CodecInfo, MediaPacket
@@ -25,6 +24,7 @@ from edge_sfu.media.speech import LevelMeter
 
 if TYPE_CHECKING:
     from edge_sfu.media.consumer_base import ConsumerBase
+    from edge_sfu.media.seam import FanOut
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +129,12 @@ class Layer:
         return self.bitrate_at(time.monotonic())
 
 
-def _compiled_fan_out() -> seam.FanOut | None:
+def _compiled_fan_out() -> FanOut | None:
     """``seam.fan_out()``, once the consumer class has told it what it copies for (it does
-    so on import: imported here, lazily, as it imports this module)."""
+    so on import). Both imported here, lazily: the consumer module imports this one, and
+    the seam is aiortc, which what imports this module without forwarding must not load."""
     import edge_sfu.media.consumer  # noqa: F401
+    from edge_sfu.media import seam
 
     return seam.fan_out()
 

@@ -267,15 +267,16 @@ static PyObject *get(PyObject *obj, PyObject *name) {
     return value;
 }
 
-/* obj.name as a C long; -1 with *ok cleared when it is not an int. */
-static long get_long(PyObject *obj, PyObject *name, int *ok) {
+/* obj.name as a C long long (RTP timestamps, SSRCs and byte counts need more than 32
+ * bits); -1 with *ok cleared when it is not an int or does not fit. */
+static long long get_long(PyObject *obj, PyObject *name, int *ok) {
     PyObject *value = get(obj, name);
     if (value == NULL || !PyLong_CheckExact(value)) {
         Py_XDECREF(value);
         *ok = 0;
         return -1;
     }
-    long out = PyLong_AsLong(value);
+    long long out = PyLong_AsLongLong(value);
     Py_DECREF(value);
     if (out == -1 && PyErr_Occurred()) {
         PyErr_Clear();
@@ -284,9 +285,9 @@ static long get_long(PyObject *obj, PyObject *name, int *ok) {
     return out;
 }
 
-/* obj.name = value (a C long); -1 with an exception set on failure. */
-static int set_long(PyObject *obj, PyObject *name, long value) {
-    PyObject *number = PyLong_FromLong(value);
+/* obj.name = value; -1 with an exception set on failure. */
+static int set_long(PyObject *obj, PyObject *name, long long value) {
+    PyObject *number = PyLong_FromLongLong(value);
     if (number == NULL)
         return -1;
     int rc = PyObject_SetAttr(obj, name, number);
@@ -295,9 +296,9 @@ static int set_long(PyObject *obj, PyObject *name, long value) {
 }
 
 /* obj.name += by; -1 with an exception set on failure. */
-static int add_long(PyObject *obj, PyObject *name, long by) {
+static int add_long(PyObject *obj, PyObject *name, long long by) {
     int ok = 1;
-    long value = get_long(obj, name, &ok);
+    long long value = get_long(obj, name, &ok);
     if (!ok) {
         PyErr_Format(PyExc_TypeError, "%R is not an int", name);
         return -1;
@@ -323,7 +324,7 @@ static int same_layer(PyObject *a, PyObject *b) {
 
 typedef struct {
     PyObject *layer, *payload, *arrival, *marker_obj;
-    long seq, ts, marker;
+    long long seq, ts, marker;
     double arrival_s;
 } Packet;
 
@@ -397,11 +398,11 @@ static int copy_one(PyObject *c, const Packet *p) {
     if (!forwarding)
         return other_layer(c, p);
     int ok = 1;
-    long epoch_first = get_long(c, s__epoch_first, &ok);
-    long seq_off = get_long(c, s__seq_off, &ok);
-    long ts_off = get_long(c, s__ts_off, &ok);
-    long pt = get_long(c, s__pt, &ok);
-    long ssrc = get_long(c, s__ssrc, &ok);
+    long long epoch_first = get_long(c, s__epoch_first, &ok);
+    long long seq_off = get_long(c, s__seq_off, &ok);
+    long long ts_off = get_long(c, s__ts_off, &ok);
+    long long pt = get_long(c, s__pt, &ok);
+    long long ssrc = get_long(c, s__ssrc, &ok);
     PyObject *vp8 = get(c, s__vp8);
     int is_vp8 = vp8 == Py_True;
     if (vp8 != Py_True && vp8 != Py_False)
@@ -428,8 +429,8 @@ static int copy_one(PyObject *c, const Packet *p) {
     int result = SLOW;
     PyObject *lens = get(writer, s__lens), *numbered = NULL;
     PyObject *slots = get(writer, s__slot_addrs), *iovs = get(writer, s__iov_addrs);
-    long ext_id = get_long(path, s__twcc_id, &ok);
-    long twcc_seq = get_long(path, s__twcc_seq, &ok);
+    long ext_id = (long)get_long(path, s__twcc_id, &ok);
+    long twcc_seq = (long)get_long(path, s__twcc_seq, &ok);
     PyObject *ctx_obj = get(writer, s__ctx_addr);
     void *ctx = NULL;
     if (ctx_obj != NULL && PyLong_CheckExact(ctx_obj))
@@ -455,8 +456,8 @@ static int copy_one(PyObject *c, const Packet *p) {
     }
     /* from here on, as Python does it: nothing goes back to the slow path */
     result = FAILED;
-    long out_seq = (p->seq + seq_off) & 0xFFFF;
-    long out_ts = (p->ts + ts_off) & 0xFFFFFFFFL;
+    long long out_seq = (p->seq + seq_off) & 0xFFFF;
+    long long out_ts = (p->ts + ts_off) & 0xFFFFFFFFLL;
     unsigned char header[12] = {
         0x80,
         (unsigned char)(((p->marker & 1) << 7) | (pt & 0x7F)),
@@ -495,12 +496,12 @@ static int copy_one(PyObject *c, const Packet *p) {
             goto out;
         Py_DECREF(r);
     }
-    if (add_long(c, s_packets_sent, 1) < 0 || add_long(c, s_octets_sent, (long)plen) < 0)
+    if (add_long(c, s_packets_sent, 1) < 0 || add_long(c, s_octets_sent, plen) < 0)
         goto out;
     PyObject *top = get(c, s__max_out_seq);
     int newest = top == Py_None;
     if (top != NULL && PyLong_CheckExact(top))
-        newest = ((out_seq - PyLong_AsLong(top)) & 0xFFFF) < 0x8000;
+        newest = ((out_seq - PyLong_AsLongLong(top)) & 0xFFFF) < 0x8000;
     Py_XDECREF(top);
     if (newest) {
         if (set_long(c, s__max_out_seq, out_seq) < 0 || set_long(c, s__last_out_ts, out_ts) < 0 ||
@@ -547,9 +548,9 @@ static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nar
     seq = PyObject_GetAttr(packet, s_seq);
     ts = PyObject_GetAttr(packet, s_ts);
     if (p.layer && p.payload && p.arrival && p.marker_obj && seq && ts) {
-        p.seq = PyLong_AsLong(seq);
-        p.ts = PyLong_AsLong(ts);
-        p.marker = PyLong_AsLong(p.marker_obj);
+        p.seq = PyLong_AsLongLong(seq);
+        p.ts = PyLong_AsLongLong(ts);
+        p.marker = PyLong_AsLongLong(p.marker_obj);
         p.arrival_s = PyFloat_AsDouble(p.arrival);
         ok = !PyErr_Occurred();
     }

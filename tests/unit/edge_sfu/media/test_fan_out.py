@@ -5,6 +5,7 @@ SRTP sessions), through layer switches, late packets, oversized ones and pacing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import socket
 from collections.abc import AsyncIterator
@@ -129,7 +130,8 @@ def _route(path: seam.SendPath, receiver: socket.socket, codec: CodecInfo, compi
     random.seed(1234)  # both consumers draw the same offsets
     consumer = Consumer(producer, "CO1", lambda: path)
     params = RTCRtpCodecParameters(mimeType=codec.mime_type, clockRate=90000, payloadType=102)
-    consumer.send_started(seam.SendParams(mid="0", ssrc=0xABCD, codec=params, cname="c"))
+    # an SSRC above 2**31: every field takes its full 32 bits
+    consumer.send_started(seam.SendParams(mid="0", ssrc=0xFEDCBA98, codec=params, cname="c"))
     consumer.set_preferred_size(320, 180)
     consumer.start()
     route = Route(producer, consumer, path, receiver)
@@ -230,9 +232,10 @@ async def test_the_steady_state_is_copied_in_c(routes: tuple[Route, Route]) -> N
     before = egress.compiled_copies()
     for route in routes:
         for i in range(6):
-            seq = 1000 + i
+            seq = (0xFFFE + i) & 0xFFFF  # numbers and timestamps that wrap
+            ts = (0xFFFFF000 + i * 3000) & 0xFFFFFFFF
             route.producer.receive(
-                MediaPacket(b"p" * 500, seq, seq * 300, int(i % 3 == 2), i == 0, "lo", 1.0 + i)
+                MediaPacket(b"p" * 500, seq, ts, int(i % 3 == 2), i == 0, "lo", 1.0 + i)
             )
     assert compiled.state() == python.state()
     assert compiled.consumer.packets_sent == 6
@@ -244,6 +247,9 @@ async def test_the_steady_state_is_copied_in_c(routes: tuple[Route, Route]) -> N
     out = [rx.unprotect(compiled.receiver.recv(2048)) for _ in range(6)]
     assert [len(p) for p in out] == [12 + 8 + 500] * 6
     assert [p[:2] for p in out] == [b"\x90\x66", b"\x90\x66", b"\x90\xe6"] * 2
+    assert {p[8:12] for p in out} == {bytes.fromhex("fedcba98")}
+    stamps = [int.from_bytes(p[4:8], "big") for p in out]
+    assert [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(stamps)] == [3000] * 5
 
 
 async def test_a_subclass_and_a_paced_path_are_handed_to_deliver(

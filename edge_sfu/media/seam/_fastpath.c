@@ -18,6 +18,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -699,6 +702,159 @@ static PyObject *send_batch(PyObject *module, PyObject *const *args, Py_ssize_t 
     return Py_BuildValue("(niOi)", done, err, gso ? Py_True : Py_False, calls);
 }
 
+/*
+ * receive_many(fd, count, offset, earliest) -> (list[(bytes, float | None, addr | None)], errno)
+ *
+ * Up to count (1..64) datagrams queued on a non-blocking UDP socket, in one recvmmsg: what
+ * drain_socket_reads' loop of socket.recvmsg calls reads, one system call per burst instead
+ * of one per datagram. Each comes with its arrival time on the monotonic clock (the
+ * kernel's SO_TIMESTAMPNS stamp minus offset, the wall clock's lead over the monotonic one),
+ * None where the stamp is missing or not to be trusted (before earliest, or after now: the
+ * wall clock was stepped), and its source address as socket.recvmsg gives it (getnameinfo
+ * with NI_NUMERICHOST, as CPython's socket module) for a datagram that is not RTP or RTCP
+ * (first byte outside 128..191), None for RTP and RTCP (the ingress never reads it).
+ * errno is 0, or the error that ended the read with nothing read (EAGAIN: nothing queued).
+ * The buffers are the module's own (the GIL is held throughout: the call never blocks).
+ */
+#define RECV_MAX 64
+#define RECV_SLOT 65536 /* the largest UDP payload fits: nothing is ever truncated */
+#define RECV_CTRL 64
+/* SO_TIMESTAMPNS as the ingress sets it (Linux's value, as the Python side names it) */
+#define STAMP_TYPE 35
+
+static char *recv_buffers = NULL;
+
+static PyObject *source_address(const struct sockaddr_storage *from, socklen_t len) {
+    char host[NI_MAXHOST];
+    if (getnameinfo((const struct sockaddr *)from, len, host, sizeof(host), NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        Py_RETURN_NONE;
+    if (from->ss_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)from;
+        return Py_BuildValue("(si)", host, (int)ntohs(in4->sin_port));
+    }
+    if (from->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)from;
+        return Py_BuildValue("(siII)", host, (int)ntohs(in6->sin6_port),
+                             (unsigned int)ntohl(in6->sin6_flowinfo),
+                             (unsigned int)in6->sin6_scope_id);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *receive_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "receive_many(fd, count, offset, earliest)");
+        return NULL;
+    }
+    int fd = (int)PyLong_AsLong(args[0]);
+    long count = PyLong_AsLong(args[1]);
+    double offset = PyFloat_AsDouble(args[2]);
+    double earliest = PyFloat_AsDouble(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (count < 1 || count > RECV_MAX) {
+        PyErr_SetString(PyExc_ValueError, "receive_many: count must be 1 to 64");
+        return NULL;
+    }
+    if (recv_buffers == NULL) {
+        recv_buffers = malloc((size_t)RECV_MAX * RECV_SLOT);
+        if (recv_buffers == NULL)
+            return PyErr_NoMemory();
+    }
+    struct mmsghdr msgs[RECV_MAX];
+    struct iovec iovs[RECV_MAX];
+    struct sockaddr_storage froms[RECV_MAX];
+    union {
+        char buf[RECV_CTRL];
+        struct cmsghdr align;
+    } ctrls[RECV_MAX];
+    memset(msgs, 0, sizeof(msgs[0]) * (size_t)count);
+    for (long i = 0; i < count; i++) {
+        iovs[i].iov_base = recv_buffers + (size_t)i * RECV_SLOT;
+        iovs[i].iov_len = RECV_SLOT;
+        struct msghdr *hdr = &msgs[i].msg_hdr;
+        hdr->msg_name = &froms[i];
+        hdr->msg_namelen = sizeof(froms[i]);
+        hdr->msg_iov = &iovs[i];
+        hdr->msg_iovlen = 1;
+        hdr->msg_control = ctrls[i].buf;
+        hdr->msg_controllen = sizeof(ctrls[i].buf);
+    }
+    int got;
+    do {
+        got = recvmmsg(fd, msgs, (unsigned int)count, MSG_DONTWAIT, NULL);
+    } while (got < 0 && errno == EINTR);
+    int err = got < 0 ? errno : 0;
+    PyObject *out = PyList_New(got > 0 ? got : 0);
+    if (out == NULL)
+        return NULL;
+    if (got > 0) {
+        struct timespec clock;
+        clock_gettime(CLOCK_MONOTONIC, &clock);
+        double now = (double)clock.tv_sec + (double)clock.tv_nsec * 1e-9;
+        for (int i = 0; i < got; i++) {
+            struct msghdr *hdr = &msgs[i].msg_hdr;
+            const unsigned char *data = (const unsigned char *)iovs[i].iov_base;
+            unsigned int size = msgs[i].msg_len;
+            PyObject *at = NULL;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(hdr); c != NULL; c = CMSG_NXTHDR(hdr, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != STAMP_TYPE)
+                    continue;
+                /* two 64-bit fields, or two 32-bit ones (a 32-bit ABI's old timespec) */
+                size_t room = c->cmsg_len - CMSG_LEN(0);
+                double seconds, nanoseconds;
+                if (room >= 2 * sizeof(int64_t)) {
+                    int64_t stamp[2];
+                    memcpy(stamp, CMSG_DATA(c), sizeof(stamp));
+                    seconds = (double)stamp[0];
+                    nanoseconds = (double)stamp[1];
+                } else if (room >= 2 * sizeof(int32_t)) {
+                    int32_t stamp[2];
+                    memcpy(stamp, CMSG_DATA(c), sizeof(stamp));
+                    seconds = (double)stamp[0];
+                    nanoseconds = (double)stamp[1];
+                } else {
+                    break;
+                }
+                {
+                    double when = seconds + nanoseconds * 1e-9 - offset;
+                    /* not from long before this burst, nor from the future */
+                    if (earliest < when && when <= now)
+                        at = PyFloat_FromDouble(when);
+                    break;
+                }
+            }
+            if (at == NULL) {
+                if (PyErr_Occurred()) {
+                    Py_DECREF(out);
+                    return NULL;
+                }
+                at = Py_NewRef(Py_None);
+            }
+            PyObject *addr;
+            if (size > 0 && data[0] > 127 && data[0] < 192)
+                addr = Py_NewRef(Py_None);
+            else
+                addr = source_address(&froms[i], hdr->msg_namelen);
+            PyObject *bytes = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)size);
+            PyObject *item = NULL;
+            if (addr != NULL && bytes != NULL)
+                item = PyTuple_Pack(3, bytes, at, addr);
+            Py_XDECREF(bytes);
+            Py_DECREF(at);
+            Py_XDECREF(addr);
+            if (item == NULL) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyList_SET_ITEM(out, i, item);
+        }
+    }
+    PyObject *result = Py_BuildValue("(Ni)", out, err);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"set_protect", set_protect, METH_O, "Use the srtp_protect at this address."},
     {"set_unprotect", set_unprotect, METH_O, "Use the srtp_unprotect at this address."},
@@ -711,6 +867,8 @@ static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "Set what fan_out needs: the consumer type, CONNECTED, the outbox, slots, silence."},
     {"copies", copies, METH_NOARGS, "How many copies fan_out queued itself."},
+    {"receive_many", (PyCFunction)(void (*)(void))receive_many, METH_FASTCALL,
+     "Read up to 64 queued datagrams in one recvmmsg, with arrival stamps."},
     {"fan_out", (PyCFunction)(void (*)(void))fan_out, METH_FASTCALL,
      "Deliver one packet to a list of consumers, the steady-state copies compiled."},
     {NULL, NULL, 0, NULL},

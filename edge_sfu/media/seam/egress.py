@@ -139,6 +139,21 @@ def compiled_unprotect() -> Unprotect | None:
     return None if fast is None else fast.unprotect  # type: ignore[no-any-return]
 
 
+#: ``receive_many(fd, count, offset, earliest)``: see ``compiled_receive``.
+ReceiveMany = Callable[[int, int, float, float], tuple[list[tuple[bytes, float | None, Any]], int]]
+
+
+def compiled_receive() -> ReceiveMany | None:
+    """The compiled helper's ``receive_many`` (up to 64 queued datagrams of a socket in one
+    ``recvmmsg``, each with its kernel arrival stamp on the monotonic clock, or None where
+    missing or untrusted, and its source address for what is not RTP or RTCP), for the
+    burst reader; None where the helper is not built or ``EDGE_SFU_PURE_PYTHON`` is set."""
+    if _env_on(PURE_PYTHON_ENV):
+        return None
+    fast = _fast()
+    return None if fast is None else fast.receive_many  # type: ignore[no-any-return]
+
+
 def session_address(session: Any) -> int:
     """The address of a pylibsrtp session's ``srtp_t``, for the compiled helper (valid
     while the session lives)."""

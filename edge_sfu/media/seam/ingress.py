@@ -9,8 +9,10 @@ from ending a peer connection.
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
+import os
 import socket
 import struct
 import sys
@@ -22,14 +24,20 @@ from typing import Any, cast
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
-from edge_sfu.media.seam.egress import compiled_unprotect, flush_all, session_address
+from edge_sfu.media.seam.egress import (
+    ReceiveMany,
+    compiled_receive,
+    compiled_unprotect,
+    flush_all,
+    session_address,
+)
 from edge_sfu.media.seam.extensions import (
     ExtensionIds,
     audio_level,
     header_extensions,
     transport_sequence,
 )
-from edge_sfu.media.seam.packets import is_rtcp, parse_rtp_light
+from edge_sfu.media.seam.packets import parse_rtp_light
 from edge_sfu.media.seam.receive import ReceiverAdapter
 
 logger = logging.getLogger(__name__)
@@ -83,25 +91,16 @@ def _kernel_stamp(ancdata: list[tuple[int, int, bytes]], offset: float) -> float
 ArrivalHook = Callable[[int | None, float, int, int], None]
 
 
-def _no_arrival_hook(seq: int | None, arrival: float, size: int, ssrc: int) -> None:
-    return None
-
-
-def _weak_hook(hook: ArrivalHook | None) -> ArrivalHook:
+def _hook_getter(hook: ArrivalHook | None) -> Callable[[], ArrivalHook | None]:
     # A bound method (Transport.on_rtp_arrival) is held weakly: the socket's read callback
-    # holds this closure, and must not keep the transport alive once it closed.
+    # holds the datagram handler, and must not keep the transport alive once it closed.
+    # The handler calls what this returns, then the hook: one Python frame per packet less
+    # than a wrapper that does both.
     if hook is None:
-        return _no_arrival_hook
+        return lambda: None
     if not inspect.ismethod(hook):
-        return hook
-    method = weakref.WeakMethod(hook)
-
-    def arrived(seq: int | None, arrival: float, size: int, ssrc: int) -> None:
-        bound = method()
-        if bound is not None:
-            bound(seq, arrival, size, ssrc)
-
-    return arrived
+        return lambda: hook
+    return weakref.WeakMethod(hook)
 
 
 def install_fast_receive(
@@ -127,7 +126,8 @@ def install_fast_receive(
         return
     original = connection.data_received
     router = dtls._rtp_router
-    arrived = _weak_hook(on_arrival)
+    arrival_hook = _hook_getter(on_arrival)
+    monotonic = time.monotonic
     unknown: set[int] = set()  # SSRCs whose drop was logged
     ext = ids if ids is not None else ExtensionIds()
     fast_unprotect = compiled_unprotect()
@@ -142,7 +142,7 @@ def install_fast_receive(
         if (
             127 < first < 192
             and len(data) >= 12
-            and not is_rtcp(data)
+            and not 191 < data[1] < 209  # not RTCP (aiortc's ``is_rtcp``, inlined: per packet)
             and dtls._state is State.CONNECTED
             and dtls._rx_srtp is not None
         ):
@@ -161,13 +161,16 @@ def install_fast_receive(
             except Exception:  # forged, replayed or malformed: never the loop's problem
                 return
             try:
-                twcc_id = ext.transport_cc
-                arrived(
-                    transport_sequence(plain, twcc_id) if twcc_id and plain[0] & 0x10 else None,
-                    arrival_time(),
-                    len(data),
-                    packet.ssrc,
-                )
+                hook = arrival_hook()
+                if hook is not None:
+                    twcc_id = ext.transport_cc
+                    at = _ARRIVAL.at  # ``arrival_time()``, inlined
+                    hook(
+                        transport_sequence(plain, twcc_id) if twcc_id and plain[0] & 0x10 else None,
+                        at if at is not None else monotonic(),
+                        len(data),
+                        packet.ssrc,
+                    )
             except Exception:
                 logger.exception("the RTP arrival hook failed")
             receiver = router.route_rtp(cast(Any, packet))
@@ -263,9 +266,14 @@ def drain_socket_reads(protocol: Any) -> bool:
             stamped = True
         except OSError:
             logger.debug("no arrival stamps on %s: handling times instead", sock)
+    # one recvmmsg per burst where the helper is built and arrivals are stamped (Linux)
+    receive_many = compiled_receive() if stamped else None
     recvmsg = sock.recvmsg
     recvfrom = sock.recvfrom
     arrival = _ARRIVAL
+    sol_socket = socket.SOL_SOCKET
+    unpack = _TIMESPEC.unpack
+    size = _TIMESPEC.size
 
     def read_ready() -> None:
         try:
@@ -276,13 +284,24 @@ def drain_socket_reads(protocol: Any) -> bool:
     def read_burst() -> None:
         now = time.monotonic()
         offset = time.time() - now
+        if receive_many is not None:
+            read_burst_compiled(receive_many, offset, now - _STAMP_TRUST_S)
+            return
         for _ in range(MAX_READS_PER_WAKEUP):
             if transport._conn_lost:
                 return
             try:
                 if stamped:
                     data, ancdata, _flags, addr = recvmsg(max_size, _CMSG_SPACE)
-                    at = _kernel_stamp(ancdata, offset) if ancdata else None
+                    at = None
+                    if ancdata:
+                        level, kind, raw = ancdata[0]
+                        if level == sol_socket and kind == _SO_TIMESTAMPNS and len(raw) == size:
+                            # the one control message there is, read inline (per datagram)
+                            seconds, nanoseconds = unpack(raw)
+                            at = seconds + nanoseconds * 1e-9 - offset
+                        else:
+                            at = _kernel_stamp(ancdata, offset)
                     # not from the future, nor from long before this burst
                     if at is not None and not now - _STAMP_TRUST_S < at <= time.monotonic():
                         at = None
@@ -305,6 +324,33 @@ def drain_socket_reads(protocol: Any) -> bool:
                 logger.exception("handling a datagram failed")
             finally:
                 arrival.at = None
+
+    def read_burst_compiled(receive: ReceiveMany, offset: float, earliest: float) -> None:
+        # the same reads as the loop above, a recvmmsg at a time (the helper checks the
+        # stamps as it does); the socket's error, if any, ends the burst as there
+        left = MAX_READS_PER_WAKEUP
+        while left > 0:
+            if transport._conn_lost:
+                return
+            datagrams, err = receive(fd, left, offset, earliest)
+            if not datagrams:
+                if err and err not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                    protocol.error_received(OSError(err, os.strerror(err)))
+                return
+            left -= len(datagrams)
+            for data, at, addr in datagrams:
+                if transport._conn_lost:
+                    return
+                arrival.at = at
+                try:
+                    if addr is None:  # RTP or RTCP (the helper names no source for those)
+                        protocol.receiver.data_received(data, component)
+                    else:
+                        protocol.datagram_received(data, addr)
+                except Exception:
+                    logger.exception("handling a datagram failed")
+                finally:
+                    arrival.at = None
 
     # the public add_reader refuses a descriptor owned by a transport: swap its callback
     fd = sock.fileno()

@@ -3,6 +3,7 @@ byte for byte, from real SRTP sessions; what it refuses, it refuses without harm
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 
@@ -219,3 +220,133 @@ def test_the_pure_python_path_unprotects_in_python(monkeypatch: pytest.MonkeyPat
     assert egress.compiled_unprotect() is None and egress.fan_out() is None
     monkeypatch.setenv(egress.PURE_PYTHON_ENV, "0")
     assert egress.compiled_unprotect() is not None and egress.fan_out() is not None
+    assert egress.compiled_receive() is not None
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "1")
+    assert egress.compiled_receive() is None
+
+
+_SO_TIMESTAMPNS = 35
+
+
+def _receive_pair(family: int) -> tuple[socket.socket, socket.socket]:
+    """A non-blocking receiver that asks for kernel stamps, and a sender, on loopback."""
+    host = "127.0.0.1" if family == socket.AF_INET else "::1"
+    receiver = socket.socket(family, socket.SOCK_DGRAM)
+    sender = socket.socket(family, socket.SOCK_DGRAM)
+    receiver.bind((host, 0))
+    sender.bind((host, 0))
+    receiver.setblocking(False)
+    receiver.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    return receiver, sender
+
+
+def _queue(receiver: socket.socket, sender: socket.socket, datagrams: list[bytes]) -> None:
+    for data in datagrams:
+        sender.sendto(data, receiver.getsockname())
+    # loopback delivers within the sendto; a bounded wait for readability all the same
+    import select
+
+    assert select.select([receiver], [], [], 5.0)[0] == [receiver]
+
+
+def _clock() -> tuple[float, float]:
+    import time
+
+    now = time.monotonic()
+    return time.time() - now, now
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_receive_many_reads_what_recvmsg_reads(family: int) -> None:
+    # The datagrams, their stamps and (for what is not RTP/RTCP) their sources as the
+    # socket module gives them; every size UDP carries, an empty one included.
+    receive = egress.compiled_receive()
+    assert receive is not None, "the compiled helper was not built"
+    try:
+        receiver, sender = _receive_pair(family)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with receiver, sender:
+        datagrams = [
+            bytes([0x80, 0x60]) + b"r" * 1200,  # RTP
+            bytes([0x81, 200]) + b"c" * 30,  # RTCP
+            bytes([0x00, 0x01]) + b"s" * 50,  # STUN
+            bytes([0x16, 0xFE]) + b"d" * 100,  # DTLS
+            b"",
+            bytes([0xBF]) + b"x" * 60000,  # the largest kind of burst datagram
+            bytes([0xC0]) + b"y" * 10,  # above RTP's range: named
+        ]
+        offset, before = _clock()
+        _queue(receiver, sender, datagrams)
+        got, err = receive(receiver.fileno(), 64, offset, before - 1.0)
+        _, after = _clock()
+        assert err == 0
+        assert [data for data, _, _ in got] == datagrams
+        source = sender.getsockname()
+        for data, at, addr in got:
+            assert at is not None and before - 0.01 < at <= after
+            if data and 127 < data[0] < 192:
+                assert addr is None
+            else:
+                assert addr == source, (addr, source)
+        assert receive(receiver.fileno(), 64, offset, before - 1.0) == ([], errno.EAGAIN)
+
+
+def test_receive_many_reads_at_most_count_and_keeps_the_rest() -> None:
+    receive = egress.compiled_receive()
+    assert receive is not None
+    receiver, sender = _receive_pair(socket.AF_INET)
+    with receiver, sender:
+        _queue(receiver, sender, [bytes([0x80, i]) for i in range(5)])
+        offset, now = _clock()
+        first, _ = receive(receiver.fileno(), 2, offset, now - 1.0)
+        rest, _ = receive(receiver.fileno(), 64, offset, now - 1.0)
+        assert [d[1] for d, _, _ in first] == [0, 1]
+        assert [d[1] for d, _, _ in rest] == [2, 3, 4]
+
+
+def test_receive_many_trusts_no_stamp_from_before_the_burst_or_the_future() -> None:
+    receive = egress.compiled_receive()
+    assert receive is not None
+    receiver, sender = _receive_pair(socket.AF_INET)
+    with receiver, sender:
+        _queue(receiver, sender, [b"\x80\x01", b"\x80\x02"])
+        offset, now = _clock()
+        # a wall clock stepped back by an hour since: every stamp looks like the future
+        future, _ = receive(receiver.fileno(), 1, offset - 3600.0, now - 1.0)
+        # a burst said to start later than the datagram arrived: too old to trust
+        old, _ = receive(receiver.fileno(), 1, offset, now + 60.0)
+        assert [(d, at) for d, at, _ in future] == [(b"\x80\x01", None)]
+        assert [(d, at) for d, at, _ in old] == [(b"\x80\x02", None)]
+
+
+def test_receive_many_without_stamps_gives_none() -> None:
+    receive = egress.compiled_receive()
+    assert receive is not None
+    receiver, sender = _receive_pair(socket.AF_INET)
+    with receiver, sender:
+        receiver.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 0)
+        _queue(receiver, sender, [b"\x80\x01"])
+        offset, now = _clock()
+        assert receive(receiver.fileno(), 64, offset, now - 1.0) == ([(b"\x80\x01", None, None)], 0)
+
+
+def test_receive_many_refuses_bad_arguments_and_reports_errors() -> None:
+    receive = egress.compiled_receive()
+    assert receive is not None
+    offset, now = _clock()
+    for count in (0, 65, -1):
+        with pytest.raises(ValueError):
+            receive(0, count, offset, now)
+    with pytest.raises(TypeError):
+        receive(0, 1, offset)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        receive(0, 1, "offset", now)  # type: ignore[arg-type]
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fd = closed.fileno()
+    closed.close()
+    assert receive(fd, 4, offset, now) == ([], errno.EBADF)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as stream:
+        stream.setblocking(False)
+        got, err = receive(stream.fileno(), 4, offset, now)  # not connected: an error, no read
+        assert got == [] and err != 0

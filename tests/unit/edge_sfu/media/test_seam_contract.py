@@ -405,9 +405,17 @@ async def test_aioice_socket_internals_for_draining_reads() -> None:
         await connection.close()
 
 
-async def test_a_burst_is_handled_with_the_times_its_datagrams_arrived() -> None:
+@pytest.mark.parametrize("reads", ["compiled", "python"])
+async def test_a_burst_is_handled_with_the_times_its_datagrams_arrived(
+    reads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The event loop busy while datagrams queue: their handlers see when each arrived (the
-    # kernel's stamp), not when the loop got to them; outside a handler, now.
+    # kernel's stamp), not when the loop got to them; outside a handler, now. The same with
+    # the compiled burst read (one recvmmsg) and with socket.recvmsg one by one.
+    from edge_sfu.media.seam import egress
+
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "1" if reads == "python" else "0")
+    assert (egress.compiled_receive() is not None) == (reads == "compiled")
     import socket
     import sys
     import time
@@ -423,6 +431,7 @@ async def test_a_burst_is_handled_with_the_times_its_datagrams_arrived() -> None
             except OSError:
                 stamps = False
     seen: list[tuple[int, float]] = []
+    sources: list[Any] = []
 
     class Protocol(asyncio.DatagramProtocol):
         transport: Any = None
@@ -432,6 +441,7 @@ async def test_a_burst_is_handled_with_the_times_its_datagrams_arrived() -> None
 
         def datagram_received(self, data: bytes, addr: Any) -> None:
             seen.append((data[1], seam.arrival_time()))
+            sources.append(addr)
 
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(Protocol, local_addr=("127.0.0.1", 0))
@@ -459,7 +469,9 @@ async def test_a_burst_is_handled_with_the_times_its_datagrams_arrived() -> None
                 if len(seen) == 3:
                     break
                 await asyncio.sleep(0.01)
+            source = ("127.0.0.1", sock.getsockname()[1])
         assert [i for i, _ in seen] == [0, 1, 2]
+        assert sources[-1] == source  # the STUN-like one, with where it came from
         for _, at in seen:
             if stamps:
                 assert sent - 0.01 < at < sent + 0.1, (sent, seen)  # handled 0.2 s later

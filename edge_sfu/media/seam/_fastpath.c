@@ -55,7 +55,7 @@ static PyObject *set_unprotect(PyObject *module, PyObject *arg) {
 }
 
 /*
- * unprotect(ctx, packet) -> bytes | None
+ * unprotect(ctx, packet) -> bytes | None (ingest's first step)
  *
  * pylibsrtp's Session.unprotect in one call: the packet (bytes) verified and decrypted
  * by libsrtp under ctx (the address of the session's srtp_t) into a new bytes object;
@@ -91,6 +91,148 @@ static PyObject *unprotect(PyObject *module, PyObject *const *args, Py_ssize_t n
     }
     if (length != size && _PyBytes_Resize(&out, length) < 0)
         return NULL;
+    return out;
+}
+
+/*
+ * The transport-wide sequence number under ext_id in the RTP packet data (size bytes),
+ * or -1: extensions.transport_sequence (RFC 8285's one- and two-byte forms; the element
+ * exactly two bytes long; -1 for junk, never an error).
+ */
+static long find_transport_sequence(const unsigned char *data, Py_ssize_t size, long ext_id) {
+    if (size < 16 || !(data[0] & 0x10))
+        return -1;
+    Py_ssize_t pos = 12 + 4 * (Py_ssize_t)(data[0] & 0x0F);
+    if (size < pos + 4)
+        return -1;
+    unsigned int profile = ((unsigned int)data[pos] << 8) | data[pos + 1];
+    Py_ssize_t end = pos + 4 + 4 * (Py_ssize_t)(((unsigned int)data[pos + 2] << 8) | data[pos + 3]);
+    if (end > size)
+        return -1;
+    pos += 4;
+    Py_ssize_t start = -1, length = 0;
+    if (profile == 0xBEDE) {
+        while (pos < end) {
+            unsigned int head = data[pos];
+            if (head == 0) {
+                pos++;
+                continue;
+            }
+            if (head >> 4 == 15)
+                return -1;
+            length = (Py_ssize_t)(head & 0x0F) + 1;
+            if ((long)(head >> 4) == ext_id) {
+                if (pos + 1 + length > end)
+                    return -1;
+                start = pos + 1;
+                break;
+            }
+            pos += 1 + length;
+        }
+    } else if (profile >> 4 == 0x100) {
+        while (pos < end) {
+            if (data[pos] == 0) {
+                pos++;
+                continue;
+            }
+            if (pos + 2 > end)
+                return -1;
+            length = data[pos + 1];
+            if ((long)data[pos] == ext_id) {
+                if (pos + 2 + length > end)
+                    return -1;
+                start = pos + 2;
+                break;
+            }
+            pos += 2 + length;
+        }
+    }
+    if (start < 0 || length != 2)
+        return -1;
+    return ((long)data[start] << 8) | data[start + 1];
+}
+
+/*
+ * ingest(ctx, packet, twcc_id, packet_type) -> (rtp, plain, transport_seq | None) | None
+ *
+ * What the ingress does first with each SRTP datagram, in one call: unprotect (as
+ * unprotect), parse the fixed header (as packets.parse_rtp_light; rtp is
+ * packet_type(payload_type, marker, sequence_number, timestamp, ssrc, payload)) and read
+ * the transport-wide sequence number under twcc_id (0: none; as
+ * extensions.transport_sequence). None where the packet is refused or malformed.
+ */
+static PyObject *ingest(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[1]) || !PyCallable_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "ingest(ctx: int, packet: bytes, twcc_id: int, packet_type: type)");
+        return NULL;
+    }
+    long twcc_id = PyLong_AsLong(args[2]);
+    if (twcc_id == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *pair[2] = {args[0], args[1]};
+    PyObject *plain = unprotect(module, pair, 2);
+    if (plain == NULL || plain == Py_None)
+        return plain;
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(plain);
+    Py_ssize_t size = PyBytes_GET_SIZE(plain);
+    /* packets.parse_rtp_light's checks, in its order */
+    Py_ssize_t pos = 0, end = size;
+    int ok = size >= 12 && data[0] >> 6 == 2;
+    if (ok) {
+        pos = 12 + 4 * (Py_ssize_t)(data[0] & 0x0F);
+        if (data[0] & 0x10) {
+            if (size < pos + 4)
+                ok = 0;
+            else
+                pos += 4 + 4 * (Py_ssize_t)(((unsigned int)data[pos + 2] << 8) | data[pos + 3]);
+        }
+    }
+    if (ok && data[0] & 0x20) {
+        if (size <= pos)
+            ok = 0;
+        else
+            end -= data[size - 1];
+    }
+    if (!ok || end < pos) {
+        Py_DECREF(plain);
+        Py_RETURN_NONE;
+    }
+    long twcc = twcc_id ? find_transport_sequence(data, size, twcc_id) : -1;
+    PyObject *fields[6];
+    fields[0] = PyLong_FromLong(data[1] & 0x7F);
+    fields[1] = PyLong_FromLong(data[1] >> 7);
+    fields[2] = PyLong_FromLong(((long)data[2] << 8) | data[3]);
+    fields[3] = PyLong_FromUnsignedLong(((unsigned long)data[4] << 24) | ((unsigned long)data[5] << 16) |
+                                        ((unsigned long)data[6] << 8) | data[7]);
+    fields[4] = PyLong_FromUnsignedLong(((unsigned long)data[8] << 24) | ((unsigned long)data[9] << 16) |
+                                        ((unsigned long)data[10] << 8) | data[11]);
+    fields[5] = PyBytes_FromStringAndSize((const char *)data + pos, end - pos);
+    PyObject *rtp = NULL;
+    if (fields[0] && fields[1] && fields[2] && fields[3] && fields[4] && fields[5])
+        rtp = PyObject_Vectorcall(args[3], fields, 6, NULL);
+    for (int i = 0; i < 6; i++)
+        Py_XDECREF(fields[i]);
+    if (rtp == NULL) {
+        Py_DECREF(plain);
+        return NULL;
+    }
+    PyObject *seq = twcc >= 0 ? PyLong_FromLong(twcc) : Py_NewRef(Py_None);
+    if (seq == NULL) {
+        Py_DECREF(rtp);
+        Py_DECREF(plain);
+        return NULL;
+    }
+    PyObject *out = PyTuple_New(3);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        Py_DECREF(rtp);
+        Py_DECREF(plain);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(out, 0, rtp);
+    PyTuple_SET_ITEM(out, 1, plain);
+    PyTuple_SET_ITEM(out, 2, seq);
     return out;
 }
 
@@ -858,8 +1000,6 @@ static PyObject *receive_many(PyObject *module, PyObject *const *args, Py_ssize_
 static PyMethodDef methods[] = {
     {"set_protect", set_protect, METH_O, "Use the srtp_protect at this address."},
     {"set_unprotect", set_unprotect, METH_O, "Use the srtp_unprotect at this address."},
-    {"unprotect", (PyCFunction)(void (*)(void))unprotect, METH_FASTCALL,
-     "SRTP-unprotect one packet into new bytes (None: refused)."},
     {"protect_into", (PyCFunction)(void (*)(void))protect_into, METH_FASTCALL,
      "Write, number and SRTP-protect one RTP packet into an arena slot."},
     {"send_batch", (PyCFunction)(void (*)(void))send_batch, METH_FASTCALL,
@@ -867,6 +1007,8 @@ static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "Set what fan_out needs: the consumer type, CONNECTED, the outbox, slots, silence."},
     {"copies", copies, METH_NOARGS, "How many copies fan_out queued itself."},
+    {"ingest", (PyCFunction)(void (*)(void))ingest, METH_FASTCALL,
+     "Unprotect, parse and read the transport-wide number of one SRTP packet."},
     {"receive_many", (PyCFunction)(void (*)(void))receive_many, METH_FASTCALL,
      "Read up to 64 queued datagrams in one recvmmsg, with arrival stamps."},
     {"fan_out", (PyCFunction)(void (*)(void))fan_out, METH_FASTCALL,

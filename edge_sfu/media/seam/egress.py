@@ -125,18 +125,19 @@ def _fast() -> Any:
     return _fastpath
 
 
-#: ``unprotect(srtp_t address, packet)``: the packet SRTP-unprotected, None if refused.
-Unprotect = Callable[[int, bytes], "bytes | None"]
+#: ``ingest(ctx, packet, twcc_id, packet_type)``: see ``compiled_ingest``.
+Ingest = Callable[[int, bytes, int, Callable[..., Any]], "tuple[Any, bytes, int | None] | None"]
 
 
-def compiled_unprotect() -> Unprotect | None:
-    """The compiled helper's ``unprotect`` (pylibsrtp's ``Session.unprotect`` without the
-    Python around the call, for the receive path); None where the helper is not built or
-    ``EDGE_SFU_PURE_PYTHON`` is set."""
+def compiled_ingest() -> Ingest | None:
+    """The compiled helper's ``ingest``: an SRTP packet unprotected, its header parsed into
+    the given type (as ``parse_rtp_light``) and its transport-wide sequence number read (as
+    ``transport_sequence``; None when absent), in one call; None for a packet refused or
+    malformed. None where the helper is not built or ``EDGE_SFU_PURE_PYTHON`` is set."""
     if _env_on(PURE_PYTHON_ENV):
         return None
     fast = _fast()
-    return None if fast is None else fast.unprotect  # type: ignore[no-any-return]
+    return None if fast is None else fast.ingest  # type: ignore[no-any-return]
 
 
 #: ``receive_many(fd, count, offset, earliest)``: see ``compiled_receive``.

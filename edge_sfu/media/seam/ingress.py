@@ -26,8 +26,8 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
 from edge_sfu.media.seam.egress import (
     ReceiveMany,
+    compiled_ingest,
     compiled_receive,
-    compiled_unprotect,
     flush_all,
     session_address,
 )
@@ -37,7 +37,7 @@ from edge_sfu.media.seam.extensions import (
     header_extensions,
     transport_sequence,
 )
-from edge_sfu.media.seam.packets import parse_rtp_light
+from edge_sfu.media.seam.packets import LightRtpPacket, parse_rtp_light
 from edge_sfu.media.seam.receive import ReceiverAdapter
 
 logger = logging.getLogger(__name__)
@@ -130,8 +130,8 @@ def install_fast_receive(
     monotonic = time.monotonic
     unknown: set[int] = set()  # SSRCs whose drop was logged
     ext = ids if ids is not None else ExtensionIds()
-    fast_unprotect = compiled_unprotect()
-    # the receiving session and its srtp_t's address, for the compiled unprotect (the
+    fast_ingest = compiled_ingest()
+    # the receiving session and its srtp_t's address, for the compiled ingest (the
     # session is held: the address stays valid; a new one, after a DTLS restart, is read)
     keys: list[Any] = [None, 0]
 
@@ -147,30 +147,28 @@ def install_fast_receive(
             and dtls._rx_srtp is not None
         ):
             session = dtls._rx_srtp
+            twcc_id = ext.transport_cc
             try:
-                if fast_unprotect is not None:
+                if fast_ingest is not None:
                     if session is not keys[0]:
                         keys[:] = [session, session_address(session)]
-                    unprotected = fast_unprotect(keys[1], data)
-                    if unprotected is None:
+                    ingested = fast_ingest(keys[1], data, twcc_id, LightRtpPacket)
+                    if ingested is None:
                         return  # forged, replayed or malformed
-                    plain = unprotected
+                    packet, plain, twcc_seq = ingested
                 else:
                     plain = session.unprotect(data)
-                packet = parse_rtp_light(plain)
+                    packet = parse_rtp_light(plain)
+                    twcc_seq = (
+                        transport_sequence(plain, twcc_id) if twcc_id and plain[0] & 0x10 else None
+                    )
             except Exception:  # forged, replayed or malformed: never the loop's problem
                 return
             try:
                 hook = arrival_hook()
                 if hook is not None:
-                    twcc_id = ext.transport_cc
                     at = _ARRIVAL.at  # ``arrival_time()``, inlined
-                    hook(
-                        transport_sequence(plain, twcc_id) if twcc_id and plain[0] & 0x10 else None,
-                        at if at is not None else monotonic(),
-                        len(data),
-                        packet.ssrc,
-                    )
+                    hook(twcc_seq, at if at is not None else monotonic(), len(data), packet.ssrc)
             except Exception:
                 logger.exception("the RTP arrival hook failed")
             receiver = router.route_rtp(cast(Any, packet))

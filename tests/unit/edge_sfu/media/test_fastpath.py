@@ -6,13 +6,16 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from typing import Any
 
 import pylibsrtp
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from edge_sfu.media.seam import egress
+from edge_sfu.media.seam.extensions import transport_sequence
+from edge_sfu.media.seam.packets import LightRtpPacket, parse_rtp_light
 
 KEY = bytes(range(30))
 
@@ -139,10 +142,9 @@ def test_a_malformed_header_is_refused_and_the_writer_goes_on(
     good = _header(0x80, 0, 9, b"")
     assert compiled.queue(good, b"y" * 100, 3, 8, False)
     compiled.flush()
-    assert (
-        _rx().unprotect(pair[1].recv(2048))
-        == egress.with_transport_sequence(good, 3, 8) + b"y" * 100
-    )  # type: ignore[operator]
+    numbered = egress.with_transport_sequence(good, 3, 8)
+    assert numbered is not None
+    assert _rx().unprotect(pair[1].recv(2048)) == numbered + b"y" * 100
 
 
 def test_an_oversized_packet_is_refused_both_ways(
@@ -175,54 +177,124 @@ def test_the_pure_python_path_is_forced_by_the_environment(
     assert writer is not None and writer.compiled
 
 
-@settings(max_examples=100, deadline=None)
+def _expected_ingest(
+    rx: pylibsrtp.Session, packet: bytes, twcc_id: int
+) -> tuple[tuple[int, int, int, int, int, bytes], bytes, int | None] | None:
+    """What the pure-Python ingress makes of ``packet``: pylibsrtp, ``parse_rtp_light``,
+    ``transport_sequence``."""
+    try:
+        plain = rx.unprotect(packet)
+        rtp = parse_rtp_light(plain)
+    except (pylibsrtp.Error, ValueError):
+        return None
+    twcc = transport_sequence(plain, twcc_id) if twcc_id and plain[0] & 0x10 else None
+    fields = (rtp.payload_type, rtp.marker, rtp.sequence_number, rtp.timestamp, rtp.ssrc)
+    return (*fields, rtp.payload), plain, twcc
+
+
+def _ingested(
+    got: tuple[Any, bytes, int | None] | None,
+) -> tuple[tuple[int, int, int, int, int, bytes], bytes, int | None] | None:
+    if got is None:
+        return None
+    rtp, plain, twcc = got
+    assert isinstance(rtp, LightRtpPacket)
+    fields = (rtp.payload_type, rtp.marker, rtp.sequence_number, rtp.timestamp, rtp.ssrc)
+    return (*fields, rtp.payload), plain, twcc
+
+
+extensions = st.sampled_from(
+    [
+        b"",
+        b"\xbe\xde\x00\x01\x32\x12\x34\x00",  # one-byte form: id 3, two bytes
+        b"\xbe\xde\x00\x02\x10\xaa\x00\x31\x56\x78\x00\x00",  # id 1 (one byte), then id 3
+        b"\xbe\xde\x00\x01\x33\x12\x34\x56",  # id 3 but four bytes long: not a number
+        b"\xbe\xde\x00\x01\xf0\x00\x00\x00",  # the reserved id 15 ends the walk
+        b"\x10\x00\x00\x01\x03\x02\xab\xcd",  # two-byte form: id 3, two bytes
+        b"\x10\x00\x00\x01\x03\x09\xab\xcd",  # two-byte form running past the block
+        b"\xbe\xde\x00\x09\x32\x12\x34\x00",  # a block longer than the packet may be
+        b"\x12\x34\x00\x01\x32\x12\x34\x00",  # another profile
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
 @given(
-    payload=st.binary(min_size=0, max_size=1400),
+    first=st.sampled_from([0x80, 0xA0]),  # with and without padding
+    marker=st.booleans(),
+    csrcs=st.integers(0, 3),
     seq=st.integers(0, 0xFFFF),
+    extension=extensions,
+    payload=st.binary(min_size=0, max_size=1400),
+    twcc_id=st.sampled_from([0, 1, 3, 14]),
     flip=st.one_of(st.none(), st.integers(0, 2000)),
 )
-def test_the_compiled_unprotect_takes_and_refuses_what_pylibsrtp_does(
-    payload: bytes, seq: int, flip: int | None
+def test_the_compiled_ingest_reads_what_the_python_ingress_reads(
+    first: int,
+    marker: bool,
+    csrcs: int,
+    seq: int,
+    extension: bytes,
+    payload: bytes,
+    twcc_id: int,
+    flip: int | None,
 ) -> None:
-    unprotect = egress.compiled_unprotect()
-    assert unprotect is not None, "the compiled helper was not built"
-    packet = _tx().protect(_header(0x80, 0, seq, b"") + payload)
+    # Unprotect, parse and the transport-wide number against pylibsrtp, parse_rtp_light and
+    # transport_sequence on real SRTP: well-formed, padded (the pad count may exceed the
+    # payload: malformed), junk extension blocks, forged and replayed packets.
+    ingest = egress.compiled_ingest()
+    assert ingest is not None, "the compiled helper was not built"
+    header = _header(first, csrcs, seq, extension)
+    header = header[:1] + bytes((header[1] | (0x80 if marker else 0),)) + header[2:]
+    try:
+        packet = _tx().protect(header + payload)
+    except pylibsrtp.Error:  # libsrtp refuses to send a block running past the packet
+        assume(False)
     if flip is not None:  # a forged or damaged packet
         at = flip % len(packet)
         packet = packet[:at] + bytes((packet[at] ^ 0x01,)) + packet[at + 1 :]
     python_rx, compiled_rx = _rx(), _rx()
-    try:
-        expected: bytes | None = python_rx.unprotect(packet)
-    except pylibsrtp.Error:
-        expected = None
-    assert unprotect(egress.session_address(compiled_rx), packet) == expected
-    if expected is not None:  # the same packet again is a replay: refused both ways
-        with pytest.raises(pylibsrtp.Error):
-            python_rx.unprotect(packet)
-        assert unprotect(egress.session_address(compiled_rx), packet) is None
+    expected = _expected_ingest(python_rx, packet, twcc_id)
+    address = egress.session_address(compiled_rx)
+    assert _ingested(ingest(address, packet, twcc_id, LightRtpPacket)) == expected
+    # the same packet again is a replay: refused both ways
+    assert _expected_ingest(python_rx, packet, twcc_id) is None
+    assert ingest(address, packet, twcc_id, LightRtpPacket) is None
 
 
-def test_the_compiled_unprotect_refuses_bad_arguments() -> None:
-    unprotect = egress.compiled_unprotect()
-    assert unprotect is not None
+def test_the_compiled_ingest_refuses_bad_arguments() -> None:
+    ingest = egress.compiled_ingest()
+    assert ingest is not None
+    session = _rx()  # held: its address stays valid
+    address = egress.session_address(session)
     with pytest.raises(TypeError):
-        unprotect(1, "text")  # type: ignore[arg-type]
+        ingest(address, "text", 0, LightRtpPacket)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ingest(address, b"\x80" * 40, 0, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ingest(address, b"\x80" * 40, 0)  # type: ignore[call-arg]
     with pytest.raises(ValueError):
-        unprotect(0, b"\x80" * 40)  # no session
-    assert unprotect(egress.session_address(_rx()), b"") is None
-    assert unprotect(egress.session_address(_rx()), b"\x80\x60") is None
+        ingest(0, b"\x80" * 40, 0, LightRtpPacket)  # no session
+    assert ingest(address, b"", 3, LightRtpPacket) is None
+    assert ingest(address, b"\x80\x60", 3, LightRtpPacket) is None
+
+    def failing(*fields: object) -> None:
+        raise RuntimeError("the packet type failed")
+
+    packet = _tx().protect(_header(0x80, 0, 7, b"") + b"payload")
+    with pytest.raises(RuntimeError):
+        ingest(address, packet, 0, failing)
 
 
-def test_the_pure_python_path_unprotects_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_pure_python_path_reads_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
     import edge_sfu.media.consumer  # noqa: F401  (tells the fan-out what it copies for)
 
     monkeypatch.setenv(egress.PURE_PYTHON_ENV, "1")
-    assert egress.compiled_unprotect() is None and egress.fan_out() is None
-    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "0")
-    assert egress.compiled_unprotect() is not None and egress.fan_out() is not None
-    assert egress.compiled_receive() is not None
-    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "1")
+    assert egress.compiled_ingest() is None and egress.fan_out() is None
     assert egress.compiled_receive() is None
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "0")
+    assert egress.compiled_ingest() is not None and egress.fan_out() is not None
+    assert egress.compiled_receive() is not None
 
 
 _SO_TIMESTAMPNS = 35

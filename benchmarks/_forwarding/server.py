@@ -170,7 +170,9 @@ class RelayServer:
 async def main(mode: str) -> None:
     server: Any = EdgeServer() if mode == "edge" else RelayServer()
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    # a room's answer SDP grows with its size (one m-line per track): past asyncio's 64 KiB
+    # line limit at 28 participants
+    reader = asyncio.StreamReader(limit=1 << 24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print(json.dumps({"ready": True}), flush=True)
     while True:

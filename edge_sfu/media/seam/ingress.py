@@ -311,17 +311,7 @@ def drain_socket_reads(protocol: Any) -> bool:
             except OSError as exc:
                 protocol.error_received(exc)
                 return
-            arrival.at = at
-            try:
-                if data and 127 < data[0] < 192:
-                    # SRTP/SRTCP can never be STUN (RFC 7983): skip aioice's parse attempt
-                    protocol.receiver.data_received(data, component)
-                else:
-                    protocol.datagram_received(data, addr)
-            except Exception:
-                logger.exception("handling a datagram failed")
-            finally:
-                arrival.at = None
+            handle(data, at, addr, bool(data) and 127 < data[0] < 192)
 
     def read_burst_compiled(receive: ReceiveMany, offset: float, earliest: float) -> None:
         # the same reads as the loop above, a recvmmsg at a time (the helper checks the
@@ -339,16 +329,21 @@ def drain_socket_reads(protocol: Any) -> bool:
             for data, at, addr in datagrams:
                 if transport._conn_lost:
                     return
-                arrival.at = at
-                try:
-                    if addr is None:  # RTP or RTCP (the helper names no source for those)
-                        protocol.receiver.data_received(data, component)
-                    else:
-                        protocol.datagram_received(data, addr)
-                except Exception:
-                    logger.exception("handling a datagram failed")
-                finally:
-                    arrival.at = None
+                # RTP or RTCP: the helper names no source for those
+                handle(data, at, addr, addr is None)
+
+    def handle(data: bytes, at: float | None, addr: Any, rtp: bool) -> None:
+        arrival.at = at
+        try:
+            if rtp:
+                # SRTP/SRTCP can never be STUN (RFC 7983): skip aioice's parse attempt
+                protocol.receiver.data_received(data, component)
+            else:
+                protocol.datagram_received(data, addr)
+        except Exception:
+            logger.exception("handling a datagram failed")
+        finally:
+            arrival.at = None
 
     # the public add_reader refuses a descriptor owned by a transport: swap its callback
     fd = sock.fileno()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import os
 from typing import Any
@@ -557,3 +558,67 @@ async def _negotiate(offerer: RTCPeerConnection, answerer: RTCPeerConnection) ->
     await answerer.setRemoteDescription(offerer.localDescription)
     await answerer.setLocalDescription(await answerer.createAnswer())
     await offerer.setRemoteDescription(answerer.localDescription)
+
+
+@pytest.mark.parametrize("reads", ["compiled", "python"])
+async def test_a_socket_error_reaches_the_protocol_and_the_reads_go_on(
+    reads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connected UDP socket reports an ICMP port-unreachable on its next read
+    # (ECONNREFUSED): the burst reader hands it to the protocol, as asyncio's own reader
+    # does, both ways, and later datagrams are still read.
+    import socket
+    from types import SimpleNamespace
+
+    from edge_sfu.media.seam import egress
+
+    monkeypatch.setenv(egress.PURE_PYTHON_ENV, "1" if reads == "python" else "0")
+    assert (egress.compiled_receive() is not None) == (reads == "compiled")
+    errors: list[Exception] = []
+    seen: list[bytes] = []
+
+    class Protocol(asyncio.DatagramProtocol):
+        transport: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def error_received(self, exc: Exception) -> None:
+            errors.append(exc)
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            seen.append(data)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        gone = closed.getsockname()  # a port nobody listens on once this closes
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        Protocol, local_addr=("127.0.0.1", 0), remote_addr=gone
+    )
+    try:
+        protocol.receiver = SimpleNamespace(  # type: ignore[attr-defined]
+            data_received=lambda data, component: seen.append(data)
+        )
+        protocol.local_candidate = SimpleNamespace(component=1)  # type: ignore[attr-defined]
+        assert seam.drain_socket_reads(protocol) is True
+        transport.sendto(b"\x00\x01 to nobody")
+        for _ in range(200):
+            if errors:
+                break
+            await asyncio.sleep(0.01)
+        assert errors and isinstance(errors[0], OSError)
+        assert errors[0].errno == errno.ECONNREFUSED
+        # still reading: a datagram from the address it is connected to arrives
+        sock = transport.get_extra_info("socket")
+        sock_addr = sock.getsockname()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+            again.bind(gone)
+            again.sendto(b"\x00\x02 back", sock_addr)
+            for _ in range(200):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+        assert seen == [b"\x00\x02 back"]
+    finally:
+        transport.close()

@@ -37,7 +37,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pylibsrtp
 from aiortc.rtcdtlstransport import State
@@ -223,6 +223,17 @@ def with_transport_sequence(header: bytes, ext_id: int, seq: int) -> bytes | Non
 SentHandler = Callable[[float, list[tuple[int, int, bool]]], None]
 
 
+class Sent(NamedTuple):
+    """What one ``BatchWriter.send_queued`` did."""
+
+    #: datagrams the socket took
+    sent: int
+    #: datagrams that were queued (the rest were dropped)
+    queued: int
+    #: the transport-cc numbered packets among them: (sequence, RTP size, probe?)
+    numbered: list[tuple[int, int, bool]]
+
+
 class BatchWriter:
     """SRTP-protect packets into an arena and send them in batches to one destination.
 
@@ -393,23 +404,31 @@ class BatchWriter:
 
     def flush(self) -> None:
         """Send every queued datagram: one ``sendmmsg``, equal-size runs as GSO messages."""
+        if self._lens:
+            self.account(time.monotonic(), self.send_queued())
+
+    def send_queued(self) -> Sent:
+        """Send the queue and empty it, leaving the bookkeeping to ``account``."""
         lens = self._lens
-        count = len(lens)
-        if not count:
-            return
+        numbered = self._numbered
+        if not lens:
+            return Sent(0, 0, [])
+        self._lens = []
+        if numbered:
+            self._numbered = []
         if self._sock.fileno() != self._fd:
             self.dead = True  # closed since: the path resolves again
-        sent = self._send(lens) if not self.dead else 0
-        now = time.monotonic()
-        self.packets_sent += sent
-        self.packets_dropped += count - sent
-        numbered = self._numbered
+        return Sent(self._send(lens) if not self.dead else 0, len(lens), numbered)
+
+    def account(self, now: float, sent: Sent) -> None:
+        """Count a queue ``send_queued`` sent and report its numbered packets, sent at
+        ``now``, to the sent handler."""
+        self.packets_sent += sent.sent
+        self.packets_dropped += sent.queued - sent.sent
         on_sent = self._on_sent
-        if numbered and on_sent is not None:
+        if sent.numbered and on_sent is not None:
             # a datagram the socket refused counts as sent and lost: feedback will say so
-            on_sent(now, numbered)
-        self._lens = []
-        self._numbered = []
+            on_sent(now, sent.numbered)
 
     def _messages(self, lens: list[int], start: int) -> list[tuple[int, int]]:
         """(first datagram, datagram count) per message from ``start``: runs of one size
@@ -521,11 +540,23 @@ class _Outbox:
         if not writers:
             return
         self._writers = []
+        # Every writer's datagrams leave before any bookkeeping (the estimator's record of
+        # what was sent, in Python): the last subscriber's batch does not wait for it.
+        # (a writer filled up and flushed since it was added is here twice: its second
+        # send_queued finds the queue empty)
+        sent: list[Sent] = []
         for writer in writers:
             try:
-                writer.flush()
+                sent.append(writer.send_queued())
             except Exception:
                 logger.exception("sending a batch failed")
+                sent.append(Sent(0, 0, []))
+        now = time.monotonic()
+        for writer, batch in zip(writers, sent, strict=True):
+            try:
+                writer.account(now, batch)
+            except Exception:
+                logger.exception("accounting for a sent batch failed")
 
 
 _OUTBOX = _Outbox()

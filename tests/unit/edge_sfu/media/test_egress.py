@@ -188,3 +188,58 @@ def test_a_closed_socket_drops_the_batch_and_marks_the_writer_dead(
             receiver.recv(2048)
     finally:
         other.close()
+
+
+def test_the_outbox_sends_every_batch_before_any_bookkeeping(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    # Two subscribers' writers with sent handlers; when the first handler runs, the second
+    # writer's datagrams have already left (the last subscriber does not wait for the
+    # estimators). A writer that filled up (flushed on its own, added again) is in the
+    # outbox twice: nothing leaves twice, every numbered packet is reported once.
+    import select
+
+    sender, receiver = pair
+    tx, rx = _sessions()
+    other = socket.socket(sender.family, socket.SOCK_DGRAM)
+    other.bind((receiver.getsockname()[0], 0))
+    other.settimeout(2)
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    try:
+        tx2, rx2 = _sessions()
+        first = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+        second = egress.BatchWriter.create(sender, other.getsockname(), tx2)
+        assert first is not None and second is not None
+        waiting: list[bool] = []
+        reported: list[list[int]] = []
+
+        def on_first(at: float, packets: list[tuple[int, int, bool]]) -> None:
+            waiting.append(select.select([other], [], [], 0)[0] == [other])
+            reported.append([seq for seq, _, _ in packets])
+
+        first.set_sent_handler(on_first)
+        second.set_sent_handler(lambda at, packets: reported.append([p[0] for p in packets]))
+        count = egress.BATCH_SLOTS + 3
+        packets = [_rtp(i, 600) for i in range(count)]
+        for seq, (header, payload) in enumerate(packets):
+            assert first.queue(header, payload, 5, seq, False)
+        assert first.pending == 3  # a batch left on its own
+        header, payload = _rtp(7, 600, ssrc=0x99)
+        assert second.queue(header, payload, 5, 1000, False)
+        egress.flush_all()
+        assert waiting == [False, True]  # on its own: nothing else to send; then: sent first
+        assert reported == [
+            list(range(egress.BATCH_SLOTS)),
+            list(range(egress.BATCH_SLOTS, count)),
+            [1000],
+        ]
+        assert first.pending == 0 and second.pending == 0
+        assert first.packets_sent == count and second.packets_sent == 1
+        got = [rx.unprotect(receiver.recv(2048))[:12] for _ in range(count)]
+        assert [struct.unpack("!H", h[2:4])[0] for h in got] == list(range(count))
+        receiver.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            receiver.recv(2048)  # nothing twice
+        assert rx2.unprotect(other.recv(2048))[8:12] == struct.pack("!I", 0x99)
+    finally:
+        other.close()

@@ -92,9 +92,7 @@ async def test_sfu_offers_the_publishing_m_line() -> None:
 
 
 async def test_udp_port_range_is_honoured() -> None:
-    import random
-
-    low = random.randrange(50000, 59000)
+    low = _ports_no_ephemeral_port_takes(21)
     settings = MediaSettings(udp_port_range=(low, low + 20))
     async with _forwarding("RM3", settings, what="frames") as (pub_pc, pub_t, sub):
         for transport in (pub_t, sub.transport):
@@ -137,6 +135,22 @@ async def test_host_addresses_confine_the_sfu_candidates() -> None:
             found = _udp_candidates(transport.pc.localDescription.sdp)
             assert found and {a for a, _ in found} == {"127.0.0.1"}, found
             assert all(52000 <= int(p) <= 52999 for _, p in found)  # both restrictions hold
+
+
+def _ports_no_ephemeral_port_takes(count: int) -> int:
+    """The first of ``count`` ports outside the kernel's ephemeral range, chosen at random:
+    the test's own peers bind ephemeral ports, which must never fall in the SFU's range."""
+    import random
+
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first, last = (int(n) for n in f.read().split())
+    except (OSError, ValueError):
+        first, last = 32768, 60999  # Linux's default
+    if first - count > 20000:
+        return random.randrange(20000, first - count)
+    assert last + count < 65535, "no ports outside the ephemeral range"
+    return random.randrange(last + 1, 65536 - count)
 
 
 def _udp_candidates(sdp: str) -> list[tuple[str, str]]:

@@ -14,7 +14,10 @@ Either way the object closes once: later calls do nothing. Subclasses release th
 resources in ``_on_close``, where ``closed_by`` says which parent (if any) closed them.
 
 ``TaskSet`` holds the tasks an object spawned; ``close`` cancels and awaits them (``cancel``
-only cancels, for an owner whose own close is synchronous).
+only cancels, for an owner whose own close is synchronous). Its ``every`` calls a function
+periodically on a timer shared by every caller with the same period on the loop: the
+per-transport chores of a room (feedback ten times a second) then wake the loop once per
+period, not once per transport.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Self, TypeVar
 
@@ -121,6 +125,64 @@ class AsyncCloseable(_CloseState):
         """Subclasses release their resources and close their children here."""
 
 
+class _Metronome:
+    """One timer on one loop calling every registered function each ``period`` seconds.
+
+    Ticks are due at fixed times (the first one ``period`` after the first registration);
+    a tick that runs late is not made up for, the next one is due a period after it at the
+    latest. A function registered between ticks is first called at the next tick (sooner
+    than a period after it registered: callers need a rate, not a phase). A function that
+    raises is logged and keeps its place. The timer stops when the last one leaves.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
+        self._loop = loop
+        self._period = period
+        self._callbacks: dict[object, Callable[[], object]] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def add(self, key: object, callback: Callable[[], object]) -> None:
+        self._callbacks[key] = callback
+        if self._handle is None:
+            self._due = self._loop.time() + self._period
+            self._handle = self._loop.call_at(self._due, self._tick)
+
+    def remove(self, key: object) -> None:
+        self._callbacks.pop(key, None)
+        if not self._callbacks and self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _tick(self) -> None:
+        # the next tick is set first: a function may remove itself (or the last one) or
+        # register another while this one runs
+        self._due = max(self._due + self._period, self._loop.time())
+        self._handle = self._loop.call_at(self._due, self._tick)
+        for key, callback in list(self._callbacks.items()):
+            if key not in self._callbacks:
+                continue  # removed by one called before it in this tick
+            try:
+                callback()
+            except Exception:
+                logger.exception("periodic %s failed", getattr(callback, "__qualname__", callback))
+
+
+#: Each loop's metronomes by period (a loop that is gone takes its own with it).
+_METRONOMES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Metronome]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _metronome(period: float) -> _Metronome:
+    loop = asyncio.get_running_loop()
+    by_period = _METRONOMES.setdefault(loop, {})
+    metronome = by_period.get(period)
+    if metronome is None:
+        metronome = by_period[period] = _Metronome(loop, period)
+    return metronome
+
+
 class TaskSet:
     """The background tasks one object started: ``spawn`` them, ``close`` stops them all.
 
@@ -132,6 +194,7 @@ class TaskSet:
     def __init__(self, name: str = "") -> None:
         self._name = name
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._periodic: list[tuple[_Metronome, object]] = []
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -142,6 +205,22 @@ class TaskSet:
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
+
+    def every(self, period: float, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` every ``period`` seconds on the running loop until ``cancel``
+        or ``close``: from a timer shared with every other ``every`` of the same period on
+        the loop (the first call comes at its next tick, within a period). Must be quick
+        and must not block: the others wait for it. An exception is logged; the calls go on.
+        """
+        metronome = _metronome(period)
+        key = object()
+        metronome.add(key, callback)
+        self._periodic.append((metronome, key))
+
+    def _stop_periodic(self) -> None:
+        periodic, self._periodic = self._periodic, []
+        for metronome, key in periodic:
+            metronome.remove(key)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -157,11 +236,13 @@ class TaskSet:
         awaited): the tasks end on the loop's next turns and their errors are still logged.
         Owners that can await use ``close``.
         """
+        self._stop_periodic()
         for task in list(self._tasks):
             task.cancel()
 
     async def close(self) -> None:
         """Cancel every task and wait until each has ended (their errors are logged)."""
+        self._stop_periodic()
         current = asyncio.current_task()
         while pending := [t for t in self._tasks if t is not current]:
             for task in pending:
@@ -170,3 +251,4 @@ class TaskSet:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self._tasks.difference_update(pending)
+        self._stop_periodic()  # any a cancelled task's cleanup registered

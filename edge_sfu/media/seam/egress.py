@@ -4,12 +4,12 @@ The forwarder's cost per packet is mostly the kernel's: one ``sendto`` per packe
 subscriber, each a full trip through the UDP stack (and a receiver's wake-up). Here each
 ``SendPath`` protects its packets into its own preallocated arena (no ``bytes`` object
 per packet) and queues them; at the end of the burst that produced them (the ingress reads
-a burst per socket wake-up and calls ``flush_all``, anything else is flushed by a
-``call_soon``) each queue goes out in one ``sendmmsg``. Consecutive datagrams of one size
-(a video frame's packets: packetizers split a frame into equal parts) travel as one UDP
-GSO message (``UDP_SEGMENT``, Linux 4.18+): the kernel builds and routes one large
-datagram and cuts it into the original ones at the end, which costs a fraction of sending
-each.
+a burst per socket wake-up between ``begin_burst`` and ``flush_all``; anything queued
+outside a burst is flushed by a ``call_soon``) each queue goes out in one ``sendmmsg``.
+Consecutive datagrams of one size (a video frame's packets: packetizers split a frame into
+equal parts) travel as one UDP GSO message (``UDP_SEGMENT``, Linux 4.18+): the kernel
+builds and routes one large datagram and cuts it into the original ones at the end, which
+costs a fraction of sending each.
 
 libc's ``sendmmsg`` is called through cffi's ABI mode (cffi is what pylibsrtp is built
 on). Where that is missing (not Linux, no cffi backend) or when ``EDGE_SFU_PLAIN_SEND=1``
@@ -514,15 +514,20 @@ class BatchWriter:
 
 
 class _Outbox:
-    """The writers with queued datagrams, flushed at the end of a burst or by ``call_soon``."""
+    """The writers with queued datagrams, flushed at the end of a burst read or, outside
+    one, by ``call_soon``."""
 
     def __init__(self) -> None:
         self._writers: list[BatchWriter] = []
         # the loop a flush is scheduled on (a loop closed meanwhile never runs it)
         self._scheduled: asyncio.AbstractEventLoop | None = None
+        #: A burst read is under way: its end flushes (``flush_all``), nothing to schedule.
+        self.reading = False
 
     def add(self, writer: BatchWriter) -> None:
         self._writers.append(writer)
+        if self.reading:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop: the caller flushes (``BatchWriter.flush``)
@@ -536,6 +541,7 @@ class _Outbox:
         self.flush()
 
     def flush(self) -> None:
+        self.reading = False
         writers = self._writers
         if not writers:
             return
@@ -596,6 +602,12 @@ def fan_out() -> FanOut | None:
         return None
     fast = _fast()
     return None if fast is None else fast.fan_out  # type: ignore[no-any-return]
+
+
+def begin_burst() -> None:
+    """A burst read begins: what it queues leaves at its end (``flush_all``, which the
+    reader must call, in a ``finally``), not on a flush scheduled on the loop."""
+    _OUTBOX.reading = True
 
 
 def flush_all() -> None:

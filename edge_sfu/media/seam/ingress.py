@@ -26,6 +26,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
 from edge_sfu.media.seam.egress import (
     ReceiveMany,
+    begin_burst,
     compiled_ingest,
     compiled_receive,
     flush_all,
@@ -274,6 +275,7 @@ def drain_socket_reads(protocol: Any) -> bool:
     size = _TIMESPEC.size
 
     def read_ready() -> None:
+        begin_burst()
         try:
             read_burst()
         finally:

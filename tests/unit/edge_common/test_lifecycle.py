@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -185,3 +187,118 @@ async def test_task_set_cancel_cancels_without_waiting() -> None:
     await asyncio.wait([task])
     await asyncio.sleep(0)
     assert task.cancelled() and cleaned == ["done"] and len(tasks) == 0
+
+
+# -- every: periodic calls on a timer shared per loop and period -------------------------
+
+PERIOD = 0.005
+
+
+def metronome_timers(loop: asyncio.AbstractEventLoop) -> int:
+    """How many shared periodic timers are pending on ``loop``."""
+    scheduled: list[Any] = loop._scheduled  # type: ignore[attr-defined]
+    ticks = [
+        handle
+        for handle in scheduled
+        if not handle.cancelled()
+        and getattr(handle._callback, "__qualname__", "") == "_Metronome._tick"
+    ]
+    return len(ticks)
+
+
+async def until(condition: Callable[[], bool], limit_s: float = 5.0) -> None:
+    """Let the loop run until ``condition()`` holds (``limit_s`` only stops a broken test)."""
+    async with asyncio.timeout(limit_s):
+        while not condition():
+            await asyncio.sleep(PERIOD)
+
+
+async def test_every_shares_one_timer_per_period_and_calls_in_registration_order() -> None:
+    loop = asyncio.get_running_loop()
+    first, second, other = TaskSet("first"), TaskSet("second"), TaskSet("other")
+    calls: list[str] = []
+    first.every(PERIOD, lambda: calls.append("a"))
+    second.every(PERIOD, lambda: calls.append("b"))
+    assert metronome_timers(loop) == 1  # both on the one timer
+    other.every(PERIOD * 3, lambda: calls.append("slow"))
+    assert metronome_timers(loop) == 2  # another period, another timer
+    await until(lambda: calls.count("a") >= 6)
+    fast = [c for c in calls if c != "slow"]
+    # every tick calls both, in the order they registered
+    assert fast[: len(fast) // 2 * 2] == ["a", "b"] * (len(fast) // 2)
+    assert 0 < calls.count("slow") < calls.count("a")
+    await first.close()
+    second.cancel()
+    assert metronome_timers(loop) == 1  # the shorter period's timer stopped with its last
+    await other.close()
+    assert metronome_timers(loop) == 0
+
+
+async def test_every_stops_at_cancel_or_close_and_a_failure_is_logged_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = asyncio.get_running_loop()
+    failing, steady, stopped = TaskSet("failing"), TaskSet("steady"), TaskSet("stopped")
+    counts = {"failing": 0, "steady": 0, "stopped": 0}
+
+    def fail() -> None:
+        counts["failing"] += 1
+        raise ValueError("tick broke")
+
+    def count(name: str) -> None:
+        counts[name] += 1
+
+    with caplog.at_level(logging.ERROR):
+        failing.every(PERIOD, fail)
+        stopped.every(PERIOD, lambda: count("stopped"))
+        steady.every(PERIOD, lambda: count("steady"))
+        await until(lambda: counts["stopped"] >= 2)
+        stopped.cancel()
+        at_cancel = counts["stopped"]
+        await until(lambda: counts["steady"] >= at_cancel + 4)
+    assert counts["stopped"] == at_cancel  # never called after cancel
+    assert counts["failing"] >= 4  # a failure does not cost it its place
+    assert "tick broke" in caplog.text
+    await failing.close()
+    await steady.close()
+    assert metronome_timers(loop) == 0
+
+
+async def test_every_tolerates_changes_from_inside_a_tick() -> None:
+    loop = asyncio.get_running_loop()
+    owner, victim, late = TaskSet("owner"), TaskSet("victim"), TaskSet("late")
+    calls: list[str] = []
+
+    def owner_tick() -> None:
+        calls.append("owner")
+        if calls.count("owner") == 2:
+            victim.cancel()  # removes one registered after it, in this very tick
+            late.every(PERIOD, lambda: calls.append("late"))
+        if calls.count("owner") == 4:
+            owner.cancel()  # removes itself
+
+    owner.every(PERIOD, owner_tick)
+    victim.every(PERIOD, lambda: calls.append("victim"))
+    await until(lambda: calls.count("late") >= 4)
+    # the victim ran in the first tick only; the late one from the tick after it came
+    assert calls[:3] == ["owner", "victim", "owner"]
+    assert calls.count("victim") == 1 and calls.count("owner") == 4
+    assert calls[3] in ("owner", "late")
+    await late.close()
+    assert metronome_timers(loop) == 0
+
+
+async def test_close_also_stops_periodic_calls_registered_while_it_waits() -> None:
+    loop = asyncio.get_running_loop()
+    tasks = TaskSet("test")
+
+    async def registers_on_cancel() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            tasks.every(PERIOD, lambda: None)
+
+    tasks.spawn(registers_on_cancel())
+    await asyncio.sleep(0)
+    await tasks.close()
+    assert metronome_timers(loop) == 0

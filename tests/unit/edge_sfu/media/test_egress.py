@@ -164,6 +164,37 @@ async def test_queued_packets_leave_by_the_next_loop_iteration(
     assert _receive(receiver, rx, 1) == [header + payload]
 
 
+async def test_within_a_burst_read_packets_wait_for_its_end_and_after_it_for_the_loop(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    # The ingress opens a burst read (``begin_burst``) and ends it with ``flush_all``: what
+    # the burst queues leaves then and no flush is scheduled beside it (a loop wake-up
+    # for nothing); once it ended, packets queued outside a burst leave by the next loop
+    # iteration again.
+    import asyncio
+
+    sender, receiver = pair
+    tx, rx = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    inside = _rtp(1, 500)
+    egress.begin_burst()
+    try:
+        writer.queue(*inside, 0, -1, False)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert writer.pending == 1  # nothing scheduled: the burst's end sends it
+    finally:
+        egress.flush_all()
+    assert writer.pending == 0
+    assert _receive(receiver, rx, 1) == [b"".join(inside)]
+    outside = _rtp(2, 500)
+    writer.queue(*outside, 0, -1, False)
+    await asyncio.sleep(0)
+    assert writer.pending == 0
+    assert _receive(receiver, rx, 1) == [b"".join(outside)]
+
+
 def test_a_closed_socket_drops_the_batch_and_marks_the_writer_dead(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:

@@ -150,9 +150,18 @@ class _Metronome:
 
     def remove(self, key: object) -> None:
         self._callbacks.pop(key, None)
-        if not self._callbacks and self._handle is not None:
+        if self._callbacks:
+            return
+        if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        # forgotten when idle: it holds its loop, which would otherwise keep the registry's
+        # weak key alive for ever (a process running loop after loop, as tests do)
+        by_period = _METRONOMES.get(self._loop)
+        if by_period is not None and by_period.get(self._period) is self:
+            del by_period[self._period]
+            if not by_period:
+                del _METRONOMES[self._loop]
 
     def _tick(self) -> None:
         # the next tick is set first: a function may remove itself (or the last one) or

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from edge_common import lifecycle
 from edge_common.lifecycle import AsyncCloseable, Closeable, TaskSet
 
 
@@ -232,6 +233,7 @@ async def test_every_shares_one_timer_per_period_and_calls_in_registration_order
     assert metronome_timers(loop) == 1  # the shorter period's timer stopped with its last
     await other.close()
     assert metronome_timers(loop) == 0
+    assert loop not in lifecycle._METRONOMES  # idle ones are forgotten (they hold the loop)
 
 
 async def test_every_stops_at_cancel_or_close_and_a_failure_is_logged_not_fatal(

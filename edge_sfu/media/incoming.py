@@ -307,7 +307,8 @@ class IncomingTrack:
         stats.add(packet.sequence_number, packet.timestamp, arrival)
         estimator = self.rate_estimator
         if estimator is not None and apt is None:
-            estimator.on_rtp(packet.timestamp, stats.clock, arrival, len(payload))
+            # after the burst's copies have left: forwarding does not wait for it
+            seam.after_sends(estimator.on_rtp, packet.timestamp, stats.clock, arrival, len(payload))
         detector = self._detector
         keyframe = detector(payload) if detector is not None else True
         if keyframe and self._unsized and layer in self._unsized:

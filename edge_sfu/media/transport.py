@@ -898,11 +898,21 @@ class Transport(AsyncCloseable):
     def _start_rtcp(self) -> None:
         if not self._rtcp_started and not self.closed:
             self._rtcp_started = True
-            # every transport's chores on the loop's shared timers: one wake-up per period
-            # for the whole room, not one per transport (a task per transport and chore
-            # cost the SFU a tenth more CPU per forwarded packet at K=8)
-            self._tasks.every(self.settings.sender_report_interval_s, self._rtcp_tick)
+            # Feedback on the loop's shared timer: ten wake-ups a second for the whole room,
+            # not ten per transport (a task per transport cost the SFU about a tenth more CPU
+            # per forwarded packet at K=8). The reports stay a task per transport, a second
+            # after the previous one's end: on a shared timer, ticking exactly on the second,
+            # the receive-side estimate of a publisher behind a capped link overshot the cap
+            # in a third of the runs of its test (tests/integration/media/test_capped_publisher.py),
+            # for a reason not found; at one wake-up a second per transport they cost little.
+            self._tasks.spawn(self._run_rtcp(), name=f"rtcp {self.id}")
             self._tasks.every(FEEDBACK_INTERVAL_S, self._feedback_tick)
+
+    async def _run_rtcp(self) -> None:
+        interval = self.settings.sender_report_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            self._rtcp_tick()
 
     def _feedback_tick(self) -> None:
         # transport-cc feedback to the participant and the estimate, ten times a second

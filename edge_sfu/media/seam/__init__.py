@@ -41,6 +41,7 @@ from edge_sfu.media.seam.downlink import send_rtcp, tap_transport_sequence
 from edge_sfu.media.seam.egress import (
     FanOut,
     SentHandler,
+    after_sends,
     configure_fan_out,
     fan_out,
     flush_all,
@@ -219,6 +220,7 @@ __all__ = [
     "SentHandler",
     "SsrcSimulcast",
     "StreamHandler",
+    "after_sends",
     "answered_rids",
     "arrival_time",
     "audio_level",

@@ -523,6 +523,8 @@ class _Outbox:
         self._scheduled: asyncio.AbstractEventLoop | None = None
         #: A burst read is under way: its end flushes (``flush_all``), nothing to schedule.
         self.reading = False
+        #: Bookkeeping put off until the burst's datagrams have left (``after_sends``).
+        self.later: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
 
     def add(self, writer: BatchWriter) -> None:
         self._writers.append(writer)
@@ -544,6 +546,7 @@ class _Outbox:
         self.reading = False
         writers = self._writers
         if not writers:
+            self.run_later()
             return
         self._writers = []
         # Every writer's datagrams leave before any bookkeeping (the estimator's record of
@@ -563,6 +566,18 @@ class _Outbox:
                 writer.account(now, batch)
             except Exception:
                 logger.exception("accounting for a sent batch failed")
+        self.run_later()
+
+    def run_later(self) -> None:
+        later = self.later
+        if not later:
+            return
+        self.later = []
+        for callback, args in later:
+            try:
+                callback(*args)
+            except Exception:
+                logger.exception("bookkeeping of a received packet failed")
 
 
 _OUTBOX = _Outbox()
@@ -608,6 +623,22 @@ def begin_burst() -> None:
     """A burst read begins: what it queues leaves at its end (``flush_all``, which the
     reader must call, in a ``finally``), not on a flush scheduled on the loop."""
     _OUTBOX.reading = True
+
+
+def after_sends(callback: Callable[..., object], *args: Any) -> None:
+    """``callback(*args)`` once the datagrams of the burst being read have left (at the end
+    of ``flush_all``, in the order they were put off); at once outside a burst read.
+
+    For a received packet's bookkeeping that forwarding does not wait for (arrival times
+    for the uplink's estimators): a frame's copies leave before it, not after each packet's.
+    An exception is logged."""
+    if _OUTBOX.reading:
+        _OUTBOX.later.append((callback, args))
+        return
+    try:
+        callback(*args)
+    except Exception:
+        logger.exception("bookkeeping of a received packet failed")
 
 
 def flush_all() -> None:

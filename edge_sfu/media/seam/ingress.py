@@ -26,6 +26,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
 from edge_sfu.media.seam.egress import (
     ReceiveMany,
+    after_sends,
     begin_burst,
     compiled_ingest,
     compiled_receive,
@@ -165,13 +166,13 @@ def install_fast_receive(
                     )
             except Exception:  # forged, replayed or malformed: never the loop's problem
                 return
-            try:
-                hook = arrival_hook()
-                if hook is not None:
-                    at = _ARRIVAL.at  # ``arrival_time()``, inlined
-                    hook(twcc_seq, at if at is not None else monotonic(), len(data), packet.ssrc)
-            except Exception:
-                logger.exception("the RTP arrival hook failed")
+            hook = arrival_hook()
+            if hook is not None:
+                at = _ARRIVAL.at  # ``arrival_time()``, inlined
+                # the estimators' input: after the burst's copies have left
+                after_sends(
+                    hook, twcc_seq, at if at is not None else monotonic(), len(data), packet.ssrc
+                )
             receiver = router.route_rtp(cast(Any, packet))
             if receiver is None:
                 receiver = _route_by_mid(

@@ -195,6 +195,49 @@ async def test_within_a_burst_read_packets_wait_for_its_end_and_after_it_for_the
     assert _receive(receiver, rx, 1) == [b"".join(outside)]
 
 
+async def test_bookkeeping_put_off_in_a_burst_runs_after_its_datagrams_left(
+    pair: tuple[socket.socket, socket.socket], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A received packet's bookkeeping (the estimators' arrival records) waits for the end of
+    # the burst read, in order, after every queued datagram has left; one that raises is
+    # logged and the rest still run. Outside a burst it runs at once.
+    import logging
+
+    sender, receiver = pair
+    tx, rx = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    done: list[tuple[str, int]] = []
+
+    def record(name: str, pending: int) -> None:
+        done.append((name, pending))
+
+    def fail() -> None:
+        raise ValueError("bookkeeping broke")
+
+    header, payload = _rtp(1, 500)
+    with caplog.at_level(logging.ERROR):
+        egress.begin_burst()
+        try:
+            egress.after_sends(lambda: record("first", writer.pending))
+            writer.queue(header, payload, 0, -1, False)
+            egress.after_sends(fail)
+            egress.after_sends(lambda: record("second", writer.pending))
+            assert done == []  # put off while the burst is read
+        finally:
+            egress.flush_all()
+        assert done == [("first", 0), ("second", 0)]  # after the send, in order
+        assert "bookkeeping broke" in caplog.text
+        assert _receive(receiver, rx, 1) == [header + payload]
+        egress.after_sends(lambda: record("outside", writer.pending))
+        assert done[-1] == ("outside", 0)  # no burst: at once
+        egress.after_sends(fail)  # and logged, not raised, there too
+    failures = [
+        r for r in caplog.records if r.exc_info and "bookkeeping broke" in str(r.exc_info[1])
+    ]
+    assert len(failures) == 2
+
+
 def test_a_closed_socket_drops_the_batch_and_marks_the_writer_dead(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:

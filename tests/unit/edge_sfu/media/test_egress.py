@@ -147,15 +147,23 @@ def test_the_fallback_is_forced_by_the_environment(
     assert egress.BatchWriter.create(sender, receiver.getsockname(), tx) is not None
 
 
+def _writer(
+    pair: tuple[socket.socket, socket.socket],
+) -> tuple[egress.BatchWriter, socket.socket, pylibsrtp.Session]:
+    """A writer from the pair's sender to its receiver, the receiver and its SRTP session."""
+    sender, receiver = pair
+    tx, rx = _sessions()
+    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
+    assert writer is not None
+    return writer, receiver, rx
+
+
 async def test_queued_packets_leave_by_the_next_loop_iteration(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
     import asyncio
 
-    sender, receiver = pair
-    tx, rx = _sessions()
-    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
-    assert writer is not None
+    writer, receiver, rx = _writer(pair)
     header, payload = _rtp(1, 500)
     writer.queue(header, payload, 0, -1, False)
     assert writer.pending == 1
@@ -173,10 +181,7 @@ async def test_within_a_burst_read_packets_wait_for_its_end_and_after_it_for_the
     # iteration again.
     import asyncio
 
-    sender, receiver = pair
-    tx, rx = _sessions()
-    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
-    assert writer is not None
+    writer, receiver, rx = _writer(pair)
     inside = _rtp(1, 500)
     egress.begin_burst()
     try:
@@ -203,10 +208,7 @@ async def test_bookkeeping_put_off_in_a_burst_runs_after_its_datagrams_left(
     # logged and the rest still run. Outside a burst it runs at once.
     import logging
 
-    sender, receiver = pair
-    tx, rx = _sessions()
-    writer = egress.BatchWriter.create(sender, receiver.getsockname(), tx)
-    assert writer is not None
+    writer, receiver, rx = _writer(pair)
     done: list[tuple[str, int]] = []
 
     def record(name: str, pending: int) -> None:
